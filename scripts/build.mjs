@@ -10,7 +10,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const at = (p) => path.join(root, p);
 
 const nodeEntries = {
-  'cli/vmdesk': 'app/main/cli/main.ts',
+  'cli/vmdesk': 'app/main/cli/bin.ts',
   'bench/bench': 'scripts/bench/bench.ts',
 };
 

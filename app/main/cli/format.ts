@@ -1,0 +1,47 @@
+/** Text output of the CLI: short, aligned, and saying what to do next where that helps. */
+import type { VmSummary } from '../common/vm-types.js';
+import { formatMiB } from '../vm/define-vm.js';
+
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => [...(r[i] ?? '')].length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat(widths[i]! - [...c].length))).join('  ').trimEnd()).join('\n');
+}
+
+export function formatList(vms: VmSummary[]): string {
+  if (vms.length === 0) return 'No VMs yet. Create one with: vmdesk define --name NAME --cdrom INSTALLER.iso --disk-size 20G';
+  const rows = [['NAME', 'STATE', 'CPUS', 'MEMORY', 'ACCEL', 'ID']];
+  for (const vm of vms) {
+    const d = vm.definition;
+    rows.push([vm.name, vm.state, d ? String(d.cpus) : '-', d ? formatMiB(d.memoryMiB) : '-', vm.accel?.accel ?? d?.accel ?? '-', vm.id]);
+  }
+  const broken = vms.filter((v) => v.state === 'broken' || v.state === 'crashed');
+  const notes = broken.map((v) => `\n${v.name}: ${v.reason ?? v.state}`).join('');
+  return table(rows) + notes;
+}
+
+export function formatInfo(vm: VmSummary): string {
+  const d = vm.definition;
+  const lines: [string, string][] = [
+    ['Name', vm.name],
+    ['Id', vm.id],
+    ['State', vm.state + (vm.reason ? ` — ${vm.reason}` : '')],
+  ];
+  if (vm.pid) lines.push(['PID', String(vm.pid)]);
+  if (vm.accel) lines.push(['Accelerator', `${vm.accel.accel} (${vm.accel.reason})`]);
+  else if (d) lines.push(['Accelerator', `${d.accel} (chosen when the VM starts)`]);
+  if (d) {
+    lines.push(['Arch', d.arch], ['CPUs', String(d.cpus)], ['Memory', formatMiB(d.memoryMiB)], ['Firmware', d.firmware]);
+    d.disks.forEach((k, i) => lines.push([i === 0 ? 'Disks' : '', `${k.path} (${k.format}${k.owned ? ', owned by this VM' : ''})`]));
+    lines.push(['CD-ROM', d.cdrom ?? '(empty)'], ['Boot', d.boot]);
+    const fwd = d.network.forwards.map((f) => `${f.proto} ${f.hostAddr}:${f.hostPort} → guest ${f.guestPort}`).join(', ');
+    lines.push(['Network', d.network.mode === 'user' ? `user-mode${fwd ? `; ${fwd}` : ''}` : 'none']);
+  }
+  lines.push(['Definition', vm.file]);
+  if (vm.paths) {
+    lines.push(['QMP socket', vm.paths.qmp], ['Serial socket', vm.paths.serial], ['VNC socket', vm.paths.vnc]);
+    lines.push(['QEMU log', vm.paths.qemuLog], ['Serial log', vm.paths.serialLog], ['Driver log', vm.paths.driverLog]);
+  }
+  if (vm.startedAt) lines.push(['Started', vm.startedAt]);
+  const out = table(lines.map(([k, v]) => [k ? `${k}:` : '', v]));
+  return vm.logTail?.length ? `${out}\n\nLast QEMU output:\n${vm.logTail.map((l) => `  ${l}`).join('\n')}` : out;
+}

@@ -1,0 +1,217 @@
+/**
+ * `vmdesk` — the command line. Every command goes through the same contract as the window:
+ * through the owning driver's control socket when one runs, or by becoming the owner for the
+ * length of the command.
+ *
+ * Exit codes: 0 success; 1 a problem the user can fix (the message says how); 2 internal error.
+ */
+import { parseArgs } from 'node:util';
+import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
+import type { DefineVmInput } from '../common/contract.js';
+import type { VmSummary } from '../common/vm-types.js';
+import { appPathsFromProcess } from '../paths/app-paths.js';
+import { getNative } from '../../native/index.js';
+import { openDriver, type DriverLink } from '../ipc/driver-link.js';
+import { createHostServices } from '../vm/host-adapter.js';
+import { parseForward, parseSize } from '../vm/define-vm.js';
+import { formatInfo, formatList } from './format.js';
+import { printLog } from './log-command.js';
+import { attachConsole } from './console-command.js';
+
+const USAGE = `vmdesk — session-mode virtual machines on QEMU, as your own user
+
+Usage:
+  vmdesk list [--json]
+  vmdesk define --name NAME [--memory 1G] [--cpus 1] [--disk PATH | --disk-size 20G]
+                [--cdrom ISO] [--accel auto|kvm|hvf|tcg] [--forward tcp:HOST:GUEST]... [--json]
+  vmdesk start|shutdown|stop|reboot|pause|resume VM [--wait] [--timeout S]
+  vmdesk info VM [--json]
+  vmdesk log VM [--serial | --driver] [--follow] [--lines N]
+  vmdesk console VM            (Ctrl+] detaches)
+  vmdesk delete VM [--keep-disks]
+  vmdesk driver                (run the driver in the foreground until Ctrl+C)
+
+VM is a name or an id. shutdown presses the ACPI power button; stop forces the VM off.
+Environment: VMDESK_ACCEL=tcg forces TCG for every VM; XDG_* directories are honoured.
+`;
+
+const LIFECYCLE = ['start', 'shutdown', 'stop', 'reboot', 'pause', 'resume'] as const;
+type Lifecycle = (typeof LIFECYCLE)[number];
+
+export interface CliIo {
+  out: NodeJS.WritableStream;
+  err: NodeJS.WritableStream;
+}
+
+function usageError(message: string): VmdeskError {
+  return new VmdeskError('invalid-argument', `${message}\nRun \`vmdesk --help\` for usage.`);
+}
+
+type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
+interface Parsed { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] }
+
+function parse(args: string[], options: OptionSpec): Parsed {
+  try {
+    return parseArgs({ args, options: { json: { type: 'boolean' }, ...options }, allowPositionals: true, strict: true }) as Parsed;
+  } catch (err) {
+    throw usageError((err as Error).message);
+  }
+}
+
+function oneVm(positionals: string[], command: string): string {
+  if (positionals.length !== 1) throw usageError(`\`vmdesk ${command}\` takes exactly one VM (a name or an id).`);
+  return positionals[0]!;
+}
+
+function memoryMiB(text: string | undefined): number {
+  if (text === undefined) return 1024;
+  const bytes = /^\s*-/.test(text) ? undefined : parseSize(text, 'M');
+  if (bytes === undefined || bytes <= 0) throw new VmdeskError('invalid-argument', `"${text}" is not a memory size. Write e.g. --memory 1G or --memory 512M.`, { field: 'memory' });
+  return Math.round(bytes / 2 ** 20);
+}
+
+function intArg(text: string | undefined, name: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(n)) throw new VmdeskError('invalid-argument', `--${name} takes a whole number, not "${text}".`, { field: name });
+  return n;
+}
+
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  let json = false;
+  let link: DriverLink | undefined;
+  const getLink = async () => {
+    link ??= await openDriver({ paths: appPathsFromProcess(), kind: command === 'driver' ? 'driver' : 'cli', host: createHostServices(appPathsFromProcess()), native: getNative() });
+    return link;
+  };
+  try {
+    if (!command || command === '--help' || command === '-h' || command === 'help') {
+      io.out.write(USAGE);
+      return command ? 0 : 1;
+    }
+    if (command === '--version') {
+      io.out.write('vmdesk 0.1.0\n');
+      return 0;
+    }
+    switch (command) {
+      case 'list': {
+        const a = parse(rest, {});
+        json = !!a.values.json;
+        const vms = await (await getLink()).call('vm.list', {});
+        io.out.write(json ? JSON.stringify(vms, null, 2) + '\n' : formatList(vms) + '\n');
+        return 0;
+      }
+      case 'define': {
+        const a = parse(rest, {
+          name: { type: 'string' }, memory: { type: 'string' }, cpus: { type: 'string' }, disk: { type: 'string' },
+          'disk-size': { type: 'string' }, cdrom: { type: 'string' }, accel: { type: 'string' }, forward: { type: 'string', multiple: true },
+        });
+        json = !!a.values.json;
+        const v = a.values;
+        if (a.positionals.length > 0) throw usageError(`Unexpected argument "${a.positionals[0]}".`);
+        if (typeof v.name !== 'string') throw usageError('`vmdesk define` needs --name NAME.');
+        if (v.disk && v['disk-size']) throw usageError('Give either --disk PATH (an existing image) or --disk-size SIZE (a new one), not both.');
+        const accel = v.accel as string | undefined;
+        if (accel !== undefined && !['auto', 'kvm', 'hvf', 'tcg'].includes(accel)) throw new VmdeskError('invalid-argument', `--accel must be auto, kvm, hvf or tcg, not "${accel}".`, { field: 'accel' });
+        const input: DefineVmInput = { name: v.name, memoryMiB: memoryMiB(v.memory as string | undefined), cpus: intArg(v.cpus as string | undefined, 'cpus', 1) };
+        if (accel) input.accel = accel as DefineVmInput['accel'];
+        if (typeof v.disk === 'string') input.disk = { path: v.disk };
+        if (typeof v['disk-size'] === 'string') {
+          const size = parseSize(v['disk-size'], 'G');
+          if (size === undefined) throw new VmdeskError('invalid-argument', `"${v['disk-size']}" is not a disk size. Write e.g. --disk-size 20G.`, { field: 'diskSize' });
+          input.disk = { sizeBytes: size };
+        }
+        if (typeof v.cdrom === 'string') input.cdrom = v.cdrom;
+        if (Array.isArray(v.forward)) input.forwards = v.forward.map((f) => parseForward(String(f)));
+        const vm = await (await getLink()).call('vm.define', input);
+        io.out.write(json ? JSON.stringify(vm, null, 2) + '\n' : `Defined "${vm.name}" (${vm.id}). Start it with: vmdesk start "${vm.name}"\n`);
+        return 0;
+      }
+      case 'info': {
+        const a = parse(rest, {});
+        json = !!a.values.json;
+        const vm = await (await getLink()).call('vm.get', { vm: oneVm(a.positionals, command) });
+        io.out.write(json ? JSON.stringify(vm, null, 2) + '\n' : formatInfo(vm) + '\n');
+        return 0;
+      }
+      case 'log': {
+        const a = parse(rest, { serial: { type: 'boolean' }, driver: { type: 'boolean' }, follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' } });
+        const p = await (await getLink()).call('vm.logPaths', { vm: oneVm(a.positionals, command) });
+        const lines = intArg(a.values.lines as string | undefined, 'lines', 50);
+        if (lines < 0) throw new VmdeskError('invalid-argument', '--lines must be 0 or more.');
+        const file = a.values.serial ? p.serial : a.values.driver ? p.driver : p.qemu;
+        const follow = !!a.values.follow;
+        if (follow) { await link?.close(); link = undefined; } // don't hold the VMs while tailing a file
+        const stop = new AbortController();
+        process.once('SIGINT', () => stop.abort());
+        await printLog(file, lines, follow, io.out, stop.signal);
+        return 0;
+      }
+      case 'console': {
+        const a = parse(rest, {});
+        return await attachConsole(await getLink(), oneVm(a.positionals, command), io);
+      }
+      case 'delete': {
+        const a = parse(rest, { 'keep-disks': { type: 'boolean' } });
+        json = !!a.values.json;
+        const vm = oneVm(a.positionals, command);
+        const r = await (await getLink()).call('vm.delete', { vm, keepDisks: !!a.values['keep-disks'] });
+        io.out.write(json ? JSON.stringify(r) + '\n' : `Deleted "${vm}".${a.values['keep-disks'] ? ' Its disks were kept.' : ''}\n`);
+        return 0;
+      }
+      case 'driver': {
+        const l = await getLink();
+        if (l.mode !== 'owner') throw new VmdeskError('owner-elsewhere', `Another vmdesk (pid ${l.owner.pid}, ${l.owner.kind}) already manages these VMs.`);
+        io.err.write(`vmdesk driver running (pid ${process.pid}); control socket ${l.owner.controlSocket}. Ctrl+C stops the driver; VMs keep running.\n`);
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        return 0;
+      }
+      default:
+        if ((LIFECYCLE as readonly string[]).includes(command)) return await lifecycle(command as Lifecycle, rest, io, getLink);
+        throw usageError(`Unknown command "${command}".`);
+    }
+  } catch (err) {
+    const e = serializeError(err);
+    io.err.write(`vmdesk: ${e.message}\n`);
+    if (json) io.out.write(JSON.stringify({ error: e }) + '\n');
+    return isUserError(e.code) ? 1 : 2;
+  } finally {
+    await link?.close();
+  }
+}
+
+async function lifecycle(command: Lifecycle, rest: string[], io: CliIo, getLink: () => Promise<DriverLink>): Promise<number> {
+  const a = parse(rest, { wait: { type: 'boolean' }, timeout: { type: 'string' } });
+  const vm = oneVm(a.positionals, command);
+  const json = !!a.values.json;
+  const timeout = a.values.timeout as string | undefined;
+  const seconds = timeout === undefined ? undefined : Number(timeout);
+  if (seconds !== undefined && (!Number.isFinite(seconds) || seconds < 0)) throw new VmdeskError('invalid-argument', `--timeout takes seconds, e.g. --timeout 30, not "${timeout}".`);
+  const timeoutMs = seconds === undefined ? undefined : Math.round(seconds * 1000);
+  const link = await getLink();
+  const wait = !!a.values.wait;
+  let result: VmSummary;
+  switch (command) {
+    case 'start': result = await withTimeout(link.call('vm.start', { vm }), timeoutMs, `Starting "${vm}"`); break;
+    case 'shutdown': result = await link.call('vm.shutdown', { vm, wait, ...(timeoutMs !== undefined ? { timeoutMs } : {}) }); break;
+    case 'stop': result = await link.call('vm.stop', { vm }); break;
+    case 'reboot': result = await link.call('vm.reboot', { vm }); break;
+    case 'pause': result = await link.call('vm.pause', { vm }); break;
+    case 'resume': result = await link.call('vm.resume', { vm }); break;
+  }
+  if (json) io.out.write(JSON.stringify(result, null, 2) + '\n');
+  else io.out.write(`${result.name}: ${result.state}${result.reason ? ` (${result.reason})` : ''}${command === 'start' && result.accel ? ` with ${result.accel.accel}` : ''}\n`);
+  return 0;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number | undefined, what: string): Promise<T> {
+  if (ms === undefined) return p;
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new VmdeskError('timeout', `${what} took longer than ${ms / 1000} s.`)), ms);
+    p.then((v) => { clearTimeout(t); resolve(v); }, (e: unknown) => { clearTimeout(t); reject(e); });
+  });
+}

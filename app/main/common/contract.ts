@@ -1,0 +1,88 @@
+/**
+ * The one contract between the driver and everything that drives it (the window over Electron
+ * IPC, `vmdesk web` over a WebSocket, the CLI over the control socket). Each call has a params
+ * schema (validated by the dispatcher before anything runs) and a result type.
+ */
+import * as v from 'valibot';
+import { PortForwardSchema, type VmSummary } from './vm-types.js';
+
+/** A VM is named by its id or its name. */
+const VmRef = v.pipe(v.string(), v.minLength(1), v.maxLength(1024));
+const TimeoutMs = v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(24 * 3600 * 1000)));
+
+export const DefineVmInputSchema = v.strictObject({
+  name: v.pipe(v.string(), v.maxLength(4096)),
+  memoryMiB: v.number(),
+  cpus: v.number(),
+  arch: v.optional(v.picklist(['x86_64', 'aarch64'])),
+  accel: v.optional(v.picklist(['auto', 'kvm', 'hvf', 'tcg'])),
+  firmware: v.optional(v.picklist(['bios', 'uefi'])),
+  display: v.optional(v.picklist(['std', 'virtio', 'none'])),
+  /** An existing disk image (`path`, format read from its header unless given), or a new qcow2 of `sizeBytes`. */
+  disk: v.optional(v.strictObject({
+    path: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(4096))),
+    format: v.optional(v.picklist(['qcow2', 'raw'])),
+    sizeBytes: v.optional(v.number()),
+  })),
+  cdrom: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(4096))),
+  forwards: v.optional(v.array(v.object({ ...PortForwardSchema.entries, hostAddr: v.optional(v.string()) }))),
+});
+export type DefineVmInput = v.InferOutput<typeof DefineVmInputSchema>;
+
+const vmOnly = v.strictObject({ vm: VmRef });
+const vmWait = v.strictObject({ vm: VmRef, wait: v.optional(v.boolean()), timeoutMs: TimeoutMs });
+
+export const CALLS = {
+  'vm.list': { params: v.strictObject({}) },
+  'vm.get': { params: vmOnly },
+  'vm.define': { params: DefineVmInputSchema },
+  'vm.start': { params: vmWait },
+  /** ACPI power button; with `wait`, returns once stopped and forces off after `timeoutMs`. */
+  'vm.shutdown': { params: vmWait },
+  /** Force off (quit → SIGTERM → SIGKILL). */
+  'vm.stop': { params: vmWait },
+  'vm.reboot': { params: vmOnly },
+  'vm.pause': { params: vmOnly },
+  'vm.resume': { params: vmOnly },
+  'vm.delete': { params: v.strictObject({ vm: VmRef, keepDisks: v.optional(v.boolean()) }) },
+  'vm.logPaths': { params: vmOnly },
+} as const;
+
+export type CallName = keyof typeof CALLS;
+export type CallParams<C extends CallName> = v.InferOutput<(typeof CALLS)[C]['params']>;
+
+export interface LogPaths { qemu: string; serial: string; driver: string }
+
+export interface CallResults {
+  'vm.list': VmSummary[];
+  'vm.get': VmSummary;
+  'vm.define': VmSummary;
+  'vm.start': VmSummary;
+  'vm.shutdown': VmSummary;
+  'vm.stop': VmSummary;
+  'vm.reboot': VmSummary;
+  'vm.pause': VmSummary;
+  'vm.resume': VmSummary;
+  'vm.delete': { id: string };
+  'vm.logPaths': LogPaths;
+}
+
+export interface ContractEvents {
+  'vm.changed': VmSummary;
+  'vm.removed': { id: string };
+}
+export type EventName = keyof ContractEvents;
+
+/** Byte streams. `console.serial` is bidirectional; `log.tail` is output only. */
+export const STREAMS = {
+  'console.serial': { params: vmOnly },
+} as const;
+export type StreamName = keyof typeof STREAMS;
+export type StreamParams<S extends StreamName> = v.InferOutput<(typeof STREAMS)[S]['params']>;
+
+export function isCallName(s: unknown): s is CallName {
+  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(CALLS, s);
+}
+export function isStreamName(s: unknown): s is StreamName {
+  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(STREAMS, s);
+}

@@ -1,0 +1,106 @@
+/**
+ * VM definitions and summaries: the DTOs every transport carries. Plain TS + valibot, shared by
+ * the driver, the CLI and the renderer.
+ */
+import * as v from 'valibot';
+
+/** The definition file format this build writes. Files with a higher version are `broken`
+ * (from a newer vmdesk) and left untouched. */
+export const DEFINITION_VERSION = 1;
+
+export const VM_STATES = ['stopped', 'starting', 'running', 'paused', 'stopping', 'crashed', 'broken'] as const;
+export type VmState = (typeof VM_STATES)[number];
+
+export const MAX_NAME_CHARS = 64;
+export const MAX_CPUS = 255;
+/** 16 MiB is the smallest guest anyone can boot; it keeps `--memory 1` (meaning 1 MiB) an error. */
+export const MIN_MEMORY_MIB = 16;
+
+/**
+ * Names are for people: 1–64 characters (code points, so "Ünïcode" counts as 7), any script,
+ * but no "/" (they become window titles and file-picker defaults), no leading "." (hidden file
+ * names), no control characters.
+ */
+export function nameProblem(name: string): string | undefined {
+  const chars = [...name].length;
+  if (chars === 0 || name.trim() === '') return 'A VM name cannot be empty.';
+  if (chars > MAX_NAME_CHARS) return `A VM name can have at most ${MAX_NAME_CHARS} characters; this one has ${chars}.`;
+  if (name.includes('/')) return 'A VM name cannot contain "/".';
+  if (name.startsWith('.')) return 'A VM name cannot start with ".".';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'A VM name cannot contain control characters.';
+  if (name !== name.trim()) return 'A VM name cannot start or end with spaces.';
+  return undefined;
+}
+
+/** Names compare in NFC so "é" typed two ways is one name. */
+export function sameName(a: string, b: string): boolean {
+  return a.normalize('NFC') === b.normalize('NFC');
+}
+
+const uuid = v.pipe(v.string(), v.uuid());
+const absPath = v.pipe(v.string(), v.minLength(1), v.check((s) => s.startsWith('/'), 'must be an absolute path'));
+const port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
+
+export const PortForwardSchema = v.object({
+  proto: v.picklist(['tcp', 'udp']),
+  hostPort: port,
+  guestPort: port,
+  /** Host address the forward listens on; 127.0.0.1 unless the user asks for more. */
+  hostAddr: v.optional(v.string(), '127.0.0.1'),
+});
+export type PortForward = v.InferOutput<typeof PortForwardSchema>;
+
+export const DiskSchema = v.object({
+  path: absPath,
+  /** Always explicit: QEMU never probes formats for us (a raw disk could pretend to be qcow2). */
+  format: v.picklist(['qcow2', 'raw']),
+  /** Created by vmdesk inside the VM's data dir, so deleting the VM deletes it (unless kept). */
+  owned: v.boolean(),
+  readOnly: v.optional(v.boolean(), false),
+});
+export type DiskSpec = v.InferOutput<typeof DiskSchema>;
+
+export const VmDefinitionSchema = v.object({
+  version: v.literal(DEFINITION_VERSION),
+  id: uuid,
+  name: v.pipe(v.string(), v.check((s) => nameProblem(s) === undefined, 'invalid name')),
+  arch: v.picklist(['x86_64', 'aarch64']),
+  memoryMiB: v.pipe(v.number(), v.integer(), v.minValue(MIN_MEMORY_MIB)),
+  cpus: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_CPUS)),
+  accel: v.picklist(['auto', 'kvm', 'hvf', 'tcg']),
+  firmware: v.picklist(['bios', 'uefi']),
+  disks: v.array(DiskSchema),
+  cdrom: v.nullable(absPath),
+  /** Which device the firmware tries first. */
+  boot: v.picklist(['cdrom', 'disk']),
+  network: v.object({
+    mode: v.picklist(['user', 'none']),
+    forwards: v.array(PortForwardSchema),
+  }),
+  display: v.picklist(['std', 'virtio', 'none']),
+  /** UEFI variable store for this VM (a copy of the firmware's template). */
+  nvram: v.optional(v.nullable(absPath), null),
+  createdAt: v.pipe(v.string(), v.isoTimestamp()),
+});
+export type VmDefinition = v.InferOutput<typeof VmDefinitionSchema>;
+
+/** What lists and events carry: the definition plus live state. Always the full object. */
+export interface VmSummary {
+  id: string;
+  name: string;
+  state: VmState;
+  /** Why the VM is broken/crashed, or what the last failure was. */
+  reason?: string;
+  /** Last lines of qemu.log when the VM crashed. */
+  logTail?: string[];
+  pid?: number;
+  /** The accelerator the running QEMU uses, and why it was chosen. */
+  accel?: { accel: 'kvm' | 'hvf' | 'tcg'; reason: string };
+  /** Absent for broken VMs (their file could not be read). */
+  definition?: VmDefinition;
+  /** Definition file path (also for broken VMs, so the user can look at it). */
+  file: string;
+  paths?: { qmp: string; serial: string; vnc: string; qemuLog: string; serialLog: string; driverLog: string };
+  startedAt?: string;
+}

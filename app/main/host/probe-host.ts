@@ -1,0 +1,88 @@
+/** The one entry point: everything the driver and the user need to know about this host. */
+import { performance } from 'node:perf_hooks';
+import type { NativeHost } from '../../native/index.js';
+import { getNative } from '../../native/index.js';
+import { accelStatusesFor, probeAccelHosts } from './accel-probe.js';
+import { probeFirmware } from './firmware.js';
+import type { HostIo } from './host-io.js';
+import { macHostArch } from './hvf-probe.js';
+import { detectOsFamily } from './install-hints.js';
+import { readMemlock } from './memlock.js';
+import { nodeHostIo } from './node-host-io.js';
+import { probeQemuImg, probeQemuSystem } from './qemu-binaries.js';
+import type { QemuProbeContext } from './qemu-binaries.js';
+import type { Env } from './qemu-discovery.js';
+import type { HostReport } from './types.js';
+
+export interface ProbeHostOptions {
+  /** Where per-binary probe results are cached (AppPaths' capability cache dir). */
+  cacheDir: string;
+  /** Defaults: the real process, OS and native layer. Tests pass fakes. */
+  env?: Env;
+  platform?: string;
+  /** Node's process.arch ('x64', 'arm64'). */
+  nodeArch?: string;
+  io?: HostIo;
+  native?: NativeHost;
+  /** Per-binary QMP probe timeout (default 15 s). */
+  probeTimeoutMs?: number;
+}
+
+/** QEMU's name for a Node arch; other arches pass through (and get TCG only). */
+export function qemuArchOf(nodeArch: string): string {
+  return nodeArch === 'x64' ? 'x86_64' : nodeArch === 'arm64' ? 'aarch64' : nodeArch;
+}
+
+/**
+ * Probes QEMU binaries (cached per binary), accelerators, firmware, memlock and the native layer.
+ * Never throws for a property of the host: everything missing is in the report with a reason and
+ * a fix. With a warm cache it spawns nothing on Linux and takes a few milliseconds.
+ */
+export async function probeHost(opts: ProbeHostOptions): Promise<HostReport> {
+  const started = performance.now();
+  const env = opts.env ?? process.env;
+  const platform = opts.platform ?? process.platform;
+  const nodeArch = opts.nodeArch ?? process.arch;
+  const io = opts.io ?? nodeHostIo;
+  const native = opts.native ?? getNative();
+  const notes: string[] = [];
+
+  const mac = platform === 'darwin' ? macHostArch(native, nodeArch) : undefined;
+  const hostArch = mac?.arch ?? qemuArchOf(nodeArch);
+  const osFamily = await detectOsFamily(io.fs, platform);
+  const ctx: QemuProbeContext = {
+    io,
+    env,
+    platform,
+    hostArch,
+    cacheDir: opts.cacheDir,
+    osFamily,
+    notes,
+    ...(opts.probeTimeoutMs !== undefined ? { probeTimeoutMs: opts.probeTimeoutMs } : {}),
+  };
+
+  const [x86_64, aarch64, qemuImg, firmware, hosts] = await Promise.all([
+    probeQemuSystem(ctx, 'x86_64'),
+    probeQemuSystem(ctx, 'aarch64'),
+    probeQemuImg(ctx),
+    probeFirmware({ fs: io.fs, env, osFamily }),
+    probeAccelHosts({ fs: io.fs, native, platform, hostArch, rosetta: mac?.rosetta ?? false }),
+  ]);
+
+  return {
+    schema: 1,
+    platform,
+    hostArch,
+    qemu: { x86_64, aarch64 },
+    qemuImg,
+    accels: {
+      x86_64: accelStatusesFor('x86_64', { hosts, hostArch, qemu: x86_64 }),
+      aarch64: accelStatusesFor('aarch64', { hosts, hostArch, qemu: aarch64 }),
+    },
+    firmware,
+    memlock: readMemlock(native),
+    native: { implementation: native.implementation, loaded: native.loaded, ...(native.loadError !== undefined ? { loadError: native.loadError } : {}) },
+    notes,
+    probeMs: Math.round((performance.now() - started) * 10) / 10,
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * The one dispatcher every transport calls: checks the method exists, validates params against
+ * the contract's schema, runs the handler, and turns any failure into `{code, message, details}`.
+ */
+import * as v from 'valibot';
+import { CALLS, isCallName, type CallName, type CallParams, type CallResults } from '../common/contract.js';
+import { serializeError, VmdeskError, type SerializedError } from '../common/errors.js';
+import { describeIssues } from '../vm/definition-store.js';
+import type { VmManager } from '../vm/vm-manager.js';
+
+export type Handlers = { [C in CallName]: (params: CallParams<C>) => Promise<CallResults[C]> | CallResults[C] };
+
+export function managerHandlers(m: VmManager): Handlers {
+  return {
+    'vm.list': () => m.list(),
+    'vm.get': (p) => m.get(p.vm),
+    'vm.define': (p) => m.define(p),
+    'vm.start': (p) => m.start(p),
+    'vm.shutdown': (p) => m.shutdown(p),
+    'vm.stop': (p) => m.stop(p),
+    'vm.reboot': (p) => m.reboot(p),
+    'vm.pause': (p) => m.pause(p),
+    'vm.resume': (p) => m.resume(p),
+    'vm.delete': (p) => m.delete(p),
+    'vm.logPaths': (p) => m.logPaths(p.vm),
+  };
+}
+
+export type DispatchResult = { ok: true; result: unknown } | { ok: false; error: SerializedError };
+
+export interface Dispatcher {
+  dispatch(method: unknown, params: unknown): Promise<DispatchResult>;
+}
+
+/** Params are validated into a fresh object: prototype-polluting keys never reach a handler. */
+export function createDispatcher(handlers: Handlers, debug?: (line: string) => void): Dispatcher {
+  return {
+    async dispatch(method, params) {
+      try {
+        if (!isCallName(method)) {
+          throw new VmdeskError('invalid-argument', `Unknown call ${JSON.stringify(method)?.slice(0, 100)}.`, { field: 'method' });
+        }
+        const parsed = v.safeParse(CALLS[method].params, params ?? {});
+        if (!parsed.success) {
+          const field = v.getDotPath(parsed.issues[0]!) ?? undefined;
+          throw new VmdeskError('invalid-argument', `Invalid arguments for ${method}: ${describeIssues(parsed.issues)}.`, field ? { field } : undefined);
+        }
+        debug?.(`call ${method} ${JSON.stringify(parsed.output).slice(0, 500)}`);
+        const handler = handlers[method] as (p: unknown) => unknown;
+        return { ok: true, result: await handler(parsed.output) };
+      } catch (err) {
+        return { ok: false, error: serializeError(err) };
+      }
+    },
+  };
+}

@@ -1,0 +1,156 @@
+/**
+ * How any vmdesk process reaches the driver: it becomes the owner (takes the lock in the config
+ * dir, loads and adopts the VMs, serves the control socket), or, when another process owns the
+ * VMs, it talks to that owner over its control socket. Either way the caller gets one DriverLink.
+ */
+import type net from 'node:net';
+import type { CallName, CallParams, CallResults, ContractEvents, EventName } from '../common/contract.js';
+import { VmdeskError } from '../common/errors.js';
+import { ensureBaseDirs, ensureRuntimeDir, type AppPaths } from '../paths/app-paths.js';
+import { assertSocketPathFits, driverFiles } from '../paths/vm-files.js';
+import type { NativeHost } from '../../native/index.js';
+import { VmManager, type VmManagerOptions } from '../vm/vm-manager.js';
+import type { HostServices } from '../vm/host-services.js';
+import { tryAcquireOwnerLock, type OwnerInfo } from '../vm/owner-lock.js';
+import { ControlClient, openControlStream } from './control-client.js';
+import { listenControlSocket, type ControlServer } from './control-socket.js';
+import { createDispatcher, managerHandlers, type Dispatcher } from './dispatcher.js';
+import { managerStreams, type StreamOpener } from './streams.js';
+
+/** A bidirectional byte channel to a VM's serial console. */
+export interface SerialChannel {
+  write(data: Uint8Array): void;
+  onData(cb: (chunk: Uint8Array) => void): void;
+  /** Called once when the driver ends the stream, with its reason. */
+  onEnd(cb: (reason: string) => void): void;
+  close(): void;
+}
+
+export interface DriverLink {
+  readonly mode: 'owner' | 'client';
+  /** The owning process (ourselves in owner mode). */
+  readonly owner: OwnerInfo;
+  call<C extends CallName>(method: C, params: CallParams<C>): Promise<CallResults[C]>;
+  subscribe(listener: <E extends EventName>(name: E, data: ContractEvents[E]) => void): Promise<() => void>;
+  openSerial(vm: string): Promise<SerialChannel>;
+  /** Owner: stop serving and release the lock; VMs keep running. Client: disconnect. */
+  close(): Promise<void>;
+  /** Present in owner mode. */
+  readonly manager?: VmManager;
+}
+
+export interface OpenDriverOptions {
+  paths: AppPaths;
+  kind: OwnerInfo['kind'];
+  host: HostServices;
+  native: NativeHost;
+  managerOptions?: Omit<VmManagerOptions, 'paths' | 'host'>;
+  /** When a short-lived owner (another CLI command) holds the lock, wait this long for it. */
+  waitForCliOwnerMs?: number;
+}
+
+export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {
+  ensureBaseDirs(o.paths);
+  ensureRuntimeDir(o.paths.runtime, process.getuid?.() ?? 0);
+  const files = driverFiles(o.paths);
+  assertSocketPathFits(files.controlSocket, o.paths.platform);
+  const deadline = Date.now() + (o.waitForCliOwnerMs ?? 10_000);
+  for (;;) {
+    const r = tryAcquireOwnerLock(files.lock, { kind: o.kind, controlSocket: files.controlSocket }, o.native);
+    if (r.owned) {
+      try {
+        const manager = new VmManager(o.paths, o.host, o.managerOptions);
+        await manager.init();
+        const dispatcher = createDispatcher(managerHandlers(manager));
+        const streams = managerStreams(manager);
+        const server = await listenControlSocket(files.controlSocket, dispatcher, manager.events, streams);
+        return ownerLink(r.lock.info, manager, dispatcher, streams, server, () => r.lock.release());
+      } catch (err) {
+        r.lock.release();
+        throw err;
+      }
+    }
+    const owner = r.owner;
+    if (owner) {
+      try {
+        const client = await ControlClient.connect(owner.controlSocket);
+        return clientLink(owner, client);
+      } catch {
+        // fall through: the owner may be a CLI command that is just finishing
+      }
+    }
+    if (Date.now() > deadline || (owner && owner.kind !== 'cli')) {
+      const who = owner ? `vmdesk process ${owner.pid} (${owner.kind})` : 'another vmdesk process';
+      throw new VmdeskError(
+        'owner-elsewhere',
+        `The VMs in ${o.paths.config} are managed by ${who}, but its control socket ${owner?.controlSocket ?? '(unknown)'} does not answer. ` +
+          'Run vmdesk with the same XDG_RUNTIME_DIR as that process, or quit it, then try again.',
+        owner ? { owner } : undefined,
+      );
+    }
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+function ownerLink(owner: OwnerInfo, manager: VmManager, dispatcher: Dispatcher, streams: StreamOpener, server: ControlServer, release: () => void): DriverLink {
+  return {
+    mode: 'owner',
+    owner,
+    manager,
+    async call(method, params) {
+      const r = await dispatcher.dispatch(method, params);
+      if (!r.ok) throw VmdeskError.fromJSON(r.error);
+      return r.result as CallResults[typeof method];
+    },
+    async subscribe(listener) {
+      const offs = (['vm.changed', 'vm.removed'] as const).map((n) => manager.events.on(n, (d) => listener(n, d)));
+      return () => offs.forEach((off) => off());
+    },
+    async openSerial(vm) {
+      // The hub replays history synchronously on attach, before the caller can register: queue it.
+      let sink: ((c: Uint8Array) => void) | undefined;
+      let endSink: ((r: string) => void) | undefined;
+      let endReason: string | undefined;
+      const queued: Uint8Array[] = [];
+      const handle = streams('console.serial', { vm }, {
+        write: (c) => { if (sink) sink(c); else queued.push(c); return 0; },
+        end: (r) => { if (endSink) endSink(r); else endReason = r; },
+      });
+      return {
+        write: (d) => handle.input(d),
+        onData: (cb) => { sink = cb; for (const c of queued.splice(0)) cb(c); },
+        onEnd: (cb) => { endSink = cb; if (endReason !== undefined) cb(endReason); },
+        close: () => handle.close(),
+      };
+    },
+    async close() {
+      await server.close();
+      await manager.detachAll();
+      release();
+    },
+  };
+}
+
+function clientLink(owner: OwnerInfo, client: ControlClient): DriverLink {
+  return {
+    mode: 'client',
+    owner,
+    call: (method, params) => client.call(method, params),
+    subscribe: (listener) => client.subscribe(listener),
+    async openSerial(vm) {
+      const sock: net.Socket = await openControlStream(client.socketPath, 'console.serial', { vm });
+      let ended = false;
+      let onEnd: (r: string) => void = () => {};
+      sock.on('close', () => { if (!ended) { ended = true; onEnd('The connection to the driver closed.'); } });
+      return {
+        write: (d) => { if (!sock.destroyed) sock.write(d); },
+        onData: (cb) => { sock.on('data', (c: Buffer) => cb(new Uint8Array(c.buffer, c.byteOffset, c.byteLength))); sock.resume(); },
+        onEnd: (cb) => { onEnd = cb; },
+        close: () => { ended = true; sock.destroy(); },
+      };
+    },
+    async close() {
+      client.close();
+    },
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * The one module that names every per-VM file (after Lima's filenames.go). Nothing else in the
+ * code base joins a file name onto a VM directory.
+ */
+import path from 'node:path';
+import { VmdeskError } from '../common/errors.js';
+import type { AppPaths } from './app-paths.js';
+
+/**
+ * sockaddr_un.sun_path is 108 bytes on Linux and 104 on macOS, including the terminating NUL.
+ * A longer path cannot be bound at all, and QEMU's own error for it is cryptic.
+ */
+export const SOCKET_PATH_MAX: Readonly<Record<string, number>> = { linux: 107, darwin: 103 };
+
+export function socketPathMax(platform: NodeJS.Platform): number {
+  return SOCKET_PATH_MAX[platform] ?? 103;
+}
+
+export interface VmFiles {
+  /** The VM definition, `<config>/vms/<id>.json`. */
+  definition: string;
+  /** Disks and NVRAM the VM owns. */
+  dataDir: string;
+  /** qemu.log, serial.log, driver.log. */
+  logDir: string;
+  qemuLog: string;
+  serialLog: string;
+  driverLog: string;
+  /** Which QEMU process runs this VM and where its sockets are (lives in state, not runtime, so
+   * a driver started with another XDG_RUNTIME_DIR still finds the VM). */
+  runRecord: string;
+  /** Sockets and the pidfile. */
+  runtimeDir: string;
+  qmpSocket: string;
+  serialSocket: string;
+  vncSocket: string;
+  pidfile: string;
+}
+
+/** The first 8 hex digits of the UUID keep socket paths short; collisions are checked at start. */
+export function shortId(id: string): string {
+  return id.replace(/-/g, '').slice(0, 8);
+}
+
+export function vmFiles(p: AppPaths, id: string): VmFiles {
+  const logDir = path.join(p.state, 'logs', id);
+  const runtimeDir = path.join(p.runtime, shortId(id));
+  return {
+    definition: path.join(definitionsDir(p), `${id}.json`),
+    dataDir: path.join(p.data, 'vms', id),
+    logDir,
+    qemuLog: path.join(logDir, 'qemu.log'),
+    serialLog: path.join(logDir, 'serial.log'),
+    driverLog: path.join(logDir, 'driver.log'),
+    runRecord: path.join(p.state, 'run', `${id}.json`),
+    runtimeDir,
+    qmpSocket: path.join(runtimeDir, 'qmp.sock'),
+    serialSocket: path.join(runtimeDir, 'serial.sock'),
+    vncSocket: path.join(runtimeDir, 'vnc.sock'),
+    pidfile: path.join(runtimeDir, 'qemu.pid'),
+  };
+}
+
+export function definitionsDir(p: AppPaths): string {
+  return path.join(p.config, 'vms');
+}
+
+export function runRecordsDir(p: AppPaths): string {
+  return path.join(p.state, 'run');
+}
+
+/** A new disk the VM owns: `<data>/vms/<id>/disk<N>.qcow2`. */
+export function ownedDiskPath(p: AppPaths, id: string, index: number, format: 'qcow2' | 'raw'): string {
+  return path.join(p.data, 'vms', id, `disk${index}.${format === 'qcow2' ? 'qcow2' : 'img'}`);
+}
+
+export function nvramPath(p: AppPaths, id: string): string {
+  return path.join(p.data, 'vms', id, 'efivars.fd');
+}
+
+export function isoLibraryDir(p: AppPaths): string {
+  return path.join(p.data, 'isos');
+}
+
+/** The driver's own files: one owner per config dir. */
+export function driverFiles(p: AppPaths) {
+  return {
+    /** flock()ed by the owner; holds its pid and control socket path. In config (not runtime) so
+     * two drivers with different XDG_RUNTIME_DIR over one config still see each other. */
+    lock: path.join(p.config, 'driver.lock'),
+    controlSocket: path.join(p.runtime, 'control.sock'),
+    driverLog: path.join(p.state, 'logs', 'driver.log'),
+    capsCacheDir: p.cache,
+  };
+}
+
+/**
+ * Throws a clear error when a socket path cannot be bound. Says which variable to shorten.
+ */
+export function assertSocketPathFits(socketPath: string, platform: NodeJS.Platform, env: NodeJS.ProcessEnv = process.env): void {
+  const max = socketPathMax(platform);
+  const bytes = Buffer.byteLength(socketPath);
+  if (bytes <= max) return;
+  const variable = env.XDG_RUNTIME_DIR ? 'XDG_RUNTIME_DIR' : 'TMPDIR';
+  const where = env[variable] ? ` (now ${env[variable]})` : '';
+  throw new VmdeskError(
+    'socket-path-too-long',
+    `The socket path ${socketPath} is ${bytes} bytes, but unix sockets allow at most ${max} on ${platform === 'darwin' ? 'macOS' : 'Linux'}. ` +
+      `Set ${variable} to a shorter directory${where}, e.g. ${platform === 'darwin' ? '/tmp' : '/run/user/$(id -u)'}.`,
+    { socketPath, bytes, max, variable },
+  );
+}

@@ -1,0 +1,129 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { buildQemuArgv, macFromId, qemuEscape, type ArgvOptions, type ArgvPaths } from './argv.js';
+import type { VmDefinition } from '../common/vm-types.js';
+import type { QemuCaps } from '../host/types.js';
+
+// Golden files: one argument per line. Regenerate after an intended change with
+//   VMDESK_REGENERATE_GOLDEN=1 npx vitest run app/main/qemu/argv.test.ts
+// and review the diff like code.
+const goldenDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'golden');
+const regenerate = process.env.VMDESK_REGENERATE_GOLDEN === '1';
+
+function expectGolden(name: string, argv: string[]): void {
+  const file = path.join(goldenDir, `${name}.argv`);
+  const text = argv.join('\n') + '\n';
+  if (regenerate || !fs.existsSync(file)) {
+    if (!regenerate && process.env.CI) throw new Error(`missing golden file ${file}; run with VMDESK_REGENERATE_GOLDEN=1`);
+    fs.writeFileSync(file, text);
+  }
+  expect(text).toBe(fs.readFileSync(file, 'utf8'));
+}
+
+const devices: QemuCaps['devices'] = {
+  vfioPci: true, virtioGpuPci: true, virtioVga: true, ramfb: true, vga: true,
+  virtioNetPci: true, virtioBlkPci: true, qemuXhci: true, usbTablet: true,
+};
+const x86Caps: QemuCaps = {
+  arch: 'x86_64', binary: '/usr/bin/qemu-system-x86_64', version: '7.2.19', accels: ['kvm', 'tcg'],
+  machines: ['q35', 'pc'], cpuModels: ['max', 'host', 'qemu64'], devices, sandbox: true,
+};
+const armCaps: QemuCaps = {
+  arch: 'aarch64', binary: '/opt/homebrew/bin/qemu-system-aarch64', version: '9.1.0', accels: ['hvf', 'tcg'],
+  machines: ['virt'], cpuModels: ['host', 'max', 'cortex-a72'], devices: { ...devices, vga: false, virtioVga: false }, sandbox: false,
+};
+const paths: ArgvPaths = {
+  qmpSocket: '/run/user/1000/vmdesk/0f3c1a2b/qmp.sock',
+  serialSocket: '/run/user/1000/vmdesk/0f3c1a2b/serial.sock',
+  vncSocket: '/run/user/1000/vmdesk/0f3c1a2b/vnc.sock',
+  pidfile: '/run/user/1000/vmdesk/0f3c1a2b/qemu.pid',
+  serialLog: '/home/ada/.local/state/vmdesk/logs/0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b/serial.log',
+};
+const base: VmDefinition = {
+  version: 1, id: '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b', name: 'tiny', arch: 'x86_64', memoryMiB: 256, cpus: 1,
+  accel: 'tcg', firmware: 'bios', disks: [], cdrom: null, boot: 'disk', network: { mode: 'user', forwards: [] },
+  display: 'std', nvram: null, createdAt: '2026-11-22T00:00:00.000Z',
+};
+const tcg: ArgvOptions = { accel: 'tcg' };
+
+describe('buildQemuArgv (golden)', () => {
+  it('minimal x86_64 under TCG', () => {
+    expectGolden('x86_64-tcg-minimal', buildQemuArgv(base, x86Caps, paths, tcg));
+  });
+
+  it('KVM with a virtio qcow2 disk and a read-only cdrom booted first', () => {
+    const def: VmDefinition = {
+      ...base, name: 'Debian 12, installer', memoryMiB: 2048, cpus: 2, accel: 'kvm', boot: 'cdrom',
+      cdrom: '/home/ada/isos/debian-12.iso',
+      disks: [{ path: '/home/ada/.local/share/vmdesk/vms/0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b/disk0.qcow2', format: 'qcow2', owned: true, readOnly: false }],
+    };
+    expectGolden('x86_64-kvm-disk-cdrom', buildQemuArgv(def, x86Caps, paths, { accel: 'kvm' }));
+  });
+
+  it('two disks (qcow2 + raw) and port forwards', () => {
+    const def: VmDefinition = {
+      ...base, name: 'web server', display: 'virtio',
+      disks: [
+        { path: '/data/vm/system.qcow2', format: 'qcow2', owned: false, readOnly: false },
+        { path: '/data/vm/scratch.img', format: 'raw', owned: false, readOnly: false },
+      ],
+      network: { mode: 'user', forwards: [
+        { proto: 'tcp', hostPort: 2222, guestPort: 22, hostAddr: '127.0.0.1' },
+        { proto: 'udp', hostPort: 5353, guestPort: 53, hostAddr: '0.0.0.0' },
+      ] },
+    };
+    expectGolden('x86_64-two-disks-forwards', buildQemuArgv(def, x86Caps, paths, tcg));
+  });
+
+  it('aarch64 on HVF (Apple Silicon): virt, cpu host, edk2 pflash', () => {
+    const def: VmDefinition = {
+      ...base, arch: 'aarch64', accel: 'auto', firmware: 'uefi', memoryMiB: 4096, cpus: 4, boot: 'cdrom',
+      cdrom: '/Users/ada/Downloads/ubuntu-24.04-live-server-arm64.iso',
+      disks: [{ path: '/Users/ada/Library/Application Support/vmdesk/vms/0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b/disk0.qcow2', format: 'qcow2', owned: true, readOnly: false }],
+      nvram: '/Users/ada/Library/Application Support/vmdesk/vms/0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b/efivars.fd',
+    };
+    const uefi = { code: '/opt/homebrew/share/qemu/edk2-aarch64-code.fd', vars: def.nvram! };
+    expectGolden('aarch64-hvf-uefi', buildQemuArgv(def, armCaps, { ...paths, vncSocket: '/var/folders/x/T/vmdesk-501/0f3c1a2b/vnc.sock' }, { accel: 'hvf', uefi }));
+  });
+
+  it('x86_64 UEFI, headless, no network', () => {
+    const def: VmDefinition = { ...base, firmware: 'uefi', display: 'none', network: { mode: 'none', forwards: [] }, nvram: '/d/efivars.fd' };
+    expectGolden('x86_64-uefi-headless', buildQemuArgv(def, { ...x86Caps, sandbox: false }, paths, { accel: 'tcg', uefi: { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/d/efivars.fd' } }));
+  });
+});
+
+describe('buildQemuArgv (rules)', () => {
+  it('always names the disk format so QEMU never probes it', () => {
+    const def: VmDefinition = { ...base, cdrom: '/x.iso', disks: [{ path: '/a.img', format: 'raw', owned: false, readOnly: false }] };
+    const blockdevs = buildQemuArgv(def, x86Caps, paths, tcg).filter((_, i, a) => a[i - 1] === '-blockdev').map((s) => JSON.parse(s) as { driver: string });
+    expect(blockdevs.map((b) => b.driver)).toEqual(['raw', 'raw']);
+  });
+
+  it('escapes commas in names and socket paths', () => {
+    const argv = buildQemuArgv({ ...base, name: 'a,b' }, x86Caps, { ...paths, qmpSocket: '/tmp/x,y/qmp.sock' }, tcg);
+    expect(argv).toContain('guest=a,,b,debug-threads=on');
+    expect(argv.some((s) => s.startsWith('socket,id=qmp,path=/tmp/x,,y/qmp.sock,'))).toBe(true);
+    expect(qemuEscape(',,')).toBe(',,,,');
+  });
+
+  it('starts paused and without user config or default devices', () => {
+    const argv = buildQemuArgv(base, x86Caps, paths, tcg);
+    expect(argv).toEqual(expect.arrayContaining(['-S', '-no-user-config', '-nodefaults', '-pidfile', '-uuid']));
+  });
+
+  it('uses -sandbox only when the binary supports it', () => {
+    expect(buildQemuArgv(base, x86Caps, paths, tcg)).toContain('-sandbox');
+    expect(buildQemuArgv(base, { ...x86Caps, sandbox: false }, paths, tcg)).not.toContain('-sandbox');
+  });
+
+  it('derives a stable MAC from the id', () => {
+    expect(macFromId(base.id)).toBe('52:54:00:5f:6a:7b');
+  });
+
+  it('refuses caps for the wrong architecture and UEFI without firmware', () => {
+    expect(() => buildQemuArgv({ ...base, arch: 'aarch64' }, x86Caps, paths, tcg)).toThrow(/aarch64 VM given x86_64/);
+    expect(() => buildQemuArgv({ ...base, firmware: 'uefi' }, x86Caps, paths, tcg)).toThrow(/UEFI VM without firmware/);
+  });
+});

@@ -1,0 +1,135 @@
+/**
+ * `buildQemuArgv` turns a VM definition into QEMU's command line. Pure: no probing, no file
+ * access, no environment — everything it needs comes in as arguments, so golden files pin it.
+ */
+import type { VmDefinition } from '../common/vm-types.js';
+import type { Accel, QemuCaps } from '../host/types.js';
+
+/** The files QEMU is pointed at (a subset of VmFiles, so tests can pass short fixed paths). */
+export interface ArgvPaths {
+  qmpSocket: string;
+  serialSocket: string;
+  vncSocket: string;
+  pidfile: string;
+  serialLog: string;
+}
+
+export interface ArgvOptions {
+  /** The accelerator already chosen (VMDESK_ACCEL and `auto` resolved by the caller). */
+  accel: Accel;
+  /** UEFI firmware: read-only code and this VM's writable vars copy. Required when def.firmware is uefi. */
+  uefi?: { code: string; vars: string };
+}
+
+/** QEMU option values use "," as a separator; a literal comma is written twice. */
+export function qemuEscape(value: string): string {
+  return value.replace(/,/g, ',,');
+}
+
+/** A stable locally administered MAC from the VM id (52:54:00 is QEMU's OUI). */
+export function macFromId(id: string): string {
+  const hex = id.replace(/-/g, '');
+  const b = [hex.slice(-6, -4), hex.slice(-4, -2), hex.slice(-2)];
+  return `52:54:00:${b.join(':')}`;
+}
+
+function blockdev(nodeName: string, format: 'qcow2' | 'raw', file: string, readOnly: boolean): string[] {
+  // JSON syntax: file names need no comma escaping, and the format is always explicit so QEMU
+  // never probes it (a guest could write a qcow2 header into a raw disk).
+  return [
+    '-blockdev',
+    JSON.stringify({
+      driver: format,
+      'node-name': nodeName,
+      'read-only': readOnly,
+      file: { driver: 'file', filename: file, 'read-only': readOnly },
+    }),
+  ];
+}
+
+export function buildQemuArgv(def: VmDefinition, caps: QemuCaps, paths: ArgvPaths, opts: ArgvOptions): string[] {
+  if (caps.arch !== def.arch) throw new Error(`buildQemuArgv: ${def.arch} VM given ${caps.arch} QEMU caps`);
+  const x86 = def.arch === 'x86_64';
+  const uefi = def.firmware === 'uefi' || !x86; // aarch64 virt has no BIOS: always UEFI
+  if (uefi && !opts.uefi) throw new Error('buildQemuArgv: UEFI VM without firmware paths');
+
+  const a: string[] = [];
+  const add = (...xs: string[]) => a.push(...xs);
+
+  add('-name', `guest=${qemuEscape(def.name)},debug-threads=on`);
+  add('-uuid', def.id);
+  add('-no-user-config', '-nodefaults');
+  add('-msg', 'timestamp=on');
+  if (caps.sandbox) {
+    // QEMU needs none of these after start-up; denying them contains a compromised device model.
+    add('-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny');
+  }
+  add('-S'); // start paused: the driver connects QMP and subscribes before the guest runs a cycle
+
+  const machine = x86 ? 'q35' : 'virt';
+  const machineProps = [machine];
+  if (uefi) machineProps.push('pflash0=fw-code', 'pflash1=fw-vars');
+  if (!x86) machineProps.push('gic-version=max');
+  add('-machine', machineProps.join(','));
+  add('-accel', opts.accel === 'tcg' ? 'tcg,thread=multi' : opts.accel);
+  // host = the real CPU under hardware acceleration; under TCG `max` emulates every feature
+  // QEMU knows, which modern guests expect.
+  add('-cpu', opts.accel === 'tcg' ? 'max' : 'host');
+  add('-m', `size=${def.memoryMiB}M`);
+  add('-smp', String(def.cpus));
+  add('-rtc', 'base=utc');
+
+  if (uefi && opts.uefi) {
+    add(...blockdev('fw-code', 'raw', opts.uefi.code, true));
+    add(...blockdev('fw-vars', 'raw', opts.uefi.vars, false));
+  }
+
+  add('-pidfile', paths.pidfile);
+  add('-chardev', `socket,id=qmp,path=${qemuEscape(paths.qmpSocket)},server=on,wait=off`);
+  add('-mon', 'chardev=qmp,mode=control');
+  // The serial log is written by QEMU itself so nothing is lost while no driver runs;
+  // logappend=on opens it O_APPEND, which lets the driver cap it by copy-and-truncate.
+  add('-chardev', `socket,id=serial0,path=${qemuEscape(paths.serialSocket)},server=on,wait=off,logfile=${qemuEscape(paths.serialLog)},logappend=on`);
+  add('-serial', 'chardev:serial0');
+
+  add('-display', 'none');
+  if (def.display === 'none') {
+    // Headless: no display device, no VNC server.
+  } else {
+    add('-vnc', `unix:${qemuEscape(paths.vncSocket)}`);
+    if (x86) add('-device', def.display === 'virtio' && caps.devices.virtioVga ? 'virtio-vga' : 'VGA');
+    else add('-device', 'virtio-gpu-pci');
+  }
+  // xHCI + tablet: absolute pointer, so the VNC cursor is where the user points. aarch64 virt has
+  // no PS/2, so it also needs a USB keyboard.
+  if (def.display !== 'none') {
+    add('-device', 'qemu-xhci,id=usb');
+    add('-device', 'usb-tablet,bus=usb.0');
+    if (!x86) add('-device', 'usb-kbd,bus=usb.0');
+  }
+
+  // Boot order through bootindex (the modern way; -boot order= does not cover all devices).
+  let bootIndex = 0;
+  const nextBoot = () => String(bootIndex++);
+  const cdBoot = def.boot === 'cdrom' && def.cdrom ? nextBoot() : undefined;
+  if (def.cdrom) {
+    add(...blockdev('cd0', 'raw', def.cdrom, true));
+    if (x86) {
+      add('-device', `ide-cd,drive=cd0,bus=ide.0,id=cdrom0${cdBoot ? `,bootindex=${cdBoot}` : ''}`);
+    } else {
+      add('-device', 'virtio-scsi-pci,id=scsi0');
+      add('-device', `scsi-cd,drive=cd0,bus=scsi0.0,id=cdrom0${cdBoot ? `,bootindex=${cdBoot}` : ''}`);
+    }
+  }
+  def.disks.forEach((disk, i) => {
+    add(...blockdev(`disk${i}`, disk.format, disk.path, disk.readOnly));
+    add('-device', `virtio-blk-pci,drive=disk${i},id=virtio-disk${i},bootindex=${nextBoot()}`);
+  });
+
+  if (def.network.mode === 'user') {
+    const fwd = def.network.forwards.map((f) => `,hostfwd=${f.proto}:${f.hostAddr}:${f.hostPort}-:${f.guestPort}`).join('');
+    add('-netdev', `user,id=net0${fwd}`);
+    add('-device', `virtio-net-pci,netdev=net0,mac=${macFromId(def.id)},id=net0dev`);
+  }
+  return a;
+}

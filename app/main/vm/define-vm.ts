@@ -1,0 +1,181 @@
+/**
+ * Turning what a user asked for (`vmdesk define`, the create wizard) into a VM definition, with
+ * every check done before anything is written, and nothing half-made left when a step fails.
+ */
+import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { VmdeskError } from '../common/errors.js';
+import {
+  DEFINITION_VERSION, MAX_CPUS, MIN_MEMORY_MIB, nameProblem, sameName,
+  type DiskSpec, type PortForward, type VmDefinition,
+} from '../common/vm-types.js';
+import type { AppPaths } from '../paths/app-paths.js';
+import { nvramPath, ownedDiskPath } from '../paths/vm-files.js';
+import type { DefineVmInput } from '../common/contract.js';
+import type { HostServices } from './host-services.js';
+
+const execFileP = promisify(execFile);
+
+/** "1G", "512M", "1.5G", "2048" (MiB), "20GiB" → bytes. Undefined when it is not a size. */
+export function parseSize(text: string, defaultUnit: 'M' | 'G' = 'M'): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$/i.exec(text);
+  if (!m) return undefined;
+  const unit = (m[2] || defaultUnit).toUpperCase();
+  const pow = { K: 1, M: 2, G: 3, T: 4 }[unit as 'K' | 'M' | 'G' | 'T'];
+  return Math.round(Number(m[1]) * 1024 ** pow);
+}
+
+export function formatMiB(mib: number): string {
+  return mib % 1024 === 0 ? `${mib / 1024} GiB` : `${mib} MiB`;
+}
+
+/** "tcp:2222:22", "udp:127.0.0.1:5353:53" */
+export function parseForward(text: string): PortForward {
+  const parts = text.split(':');
+  const bad = () => new VmdeskError('invalid-argument', `"${text}" is not a port forward. Write it as tcp:HOSTPORT:GUESTPORT, e.g. tcp:2222:22 (or tcp:ADDRESS:HOSTPORT:GUESTPORT).`, { field: 'forward' });
+  if (parts.length !== 3 && parts.length !== 4) throw bad();
+  const proto = parts[0];
+  if (proto !== 'tcp' && proto !== 'udp') throw bad();
+  const [hostAddr, hp, gp] = parts.length === 4 ? [parts[1]!, parts[2]!, parts[3]!] : ['127.0.0.1', parts[1]!, parts[2]!];
+  const hostPort = Number(hp);
+  const guestPort = Number(gp);
+  for (const p of [hostPort, guestPort]) if (!Number.isInteger(p) || p < 1 || p > 65535) throw bad();
+  return { proto, hostAddr, hostPort, guestPort };
+}
+
+/** qcow2 starts with "QFI\xfb"; anything else we treat as raw. We read the magic ourselves so
+ * QEMU never has to probe. */
+export function detectDiskFormat(file: string): 'qcow2' | 'raw' {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(4);
+    fs.readSync(fd, b, 0, 4, 0);
+    return b.equals(Buffer.from([0x51, 0x46, 0x49, 0xfb])) ? 'qcow2' : 'raw';
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function invalid(field: string, message: string): VmdeskError {
+  return new VmdeskError('invalid-argument', message, { field });
+}
+
+function checkReadableFile(file: string, field: string, what: string, writable = false): string {
+  const abs = path.resolve(file);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch {
+    throw invalid(field, `The ${what} ${abs} does not exist. Check the path.`);
+  }
+  if (st.isDirectory()) throw invalid(field, `The ${what} ${abs} is a directory; give the path of a file.`);
+  if (!st.isFile() && !st.isBlockDevice()) throw invalid(field, `The ${what} ${abs} is not a regular file.`);
+  try {
+    fs.accessSync(abs, writable ? fs.constants.R_OK | fs.constants.W_OK : fs.constants.R_OK);
+  } catch {
+    throw invalid(field, `The ${what} ${abs} is not ${writable ? 'readable and writable' : 'readable'} by you. Fix its permissions (e.g. chmod u+${writable ? 'rw' : 'r'} ${abs}).`);
+  }
+  return abs;
+}
+
+/** Checks the input against the host and the other VMs. Pure apart from reading the files it names. */
+export function validateDefineInput(input: DefineVmInput, existing: VmDefinition[], host: HostServices): void {
+  const np = nameProblem(input.name);
+  if (np) throw invalid('name', np);
+  if (existing.some((d) => sameName(d.name, input.name))) {
+    throw new VmdeskError('name-taken', `A VM named "${input.name}" already exists. Choose another name.`, { field: 'name' });
+  }
+  const hostMiB = host.hostMemoryMiB();
+  if (!Number.isInteger(input.memoryMiB) || input.memoryMiB < MIN_MEMORY_MIB) {
+    throw invalid('memory', `Memory must be at least ${MIN_MEMORY_MIB} MiB (e.g. --memory 1G).`);
+  }
+  if (input.memoryMiB > hostMiB) {
+    throw new VmdeskError('insufficient-resources', `This host has ${formatMiB(hostMiB)} of memory; give the VM less than that (asked for ${formatMiB(input.memoryMiB)}).`, { field: 'memory' });
+  }
+  const hostCpus = host.hostCpus();
+  if (!Number.isInteger(input.cpus) || input.cpus < 1) throw invalid('cpus', 'A VM needs at least 1 CPU.');
+  if (input.cpus > Math.min(hostCpus, MAX_CPUS)) {
+    throw new VmdeskError('insufficient-resources', `This host has ${hostCpus} CPUs; give the VM at most ${Math.min(hostCpus, MAX_CPUS)}.`, { field: 'cpus' });
+  }
+  if (input.cdrom) checkReadableFile(input.cdrom, 'cdrom', 'ISO image');
+  if (input.disk?.path) {
+    const abs = checkReadableFile(input.disk.path, 'disk', 'disk image', true);
+    const user = existing.find((d) => d.disks.some((k) => k.path === abs));
+    if (user) throw new VmdeskError('disk-in-use', `The disk ${abs} already belongs to the VM "${user.name}". Use a copy, or delete that VM with --keep-disks first.`, { field: 'disk' });
+  }
+  if (input.disk?.sizeBytes !== undefined && (input.disk.sizeBytes < 1024 * 1024 || !Number.isFinite(input.disk.sizeBytes))) {
+    throw invalid('diskSize', 'A new disk must be at least 1 MiB (e.g. --disk-size 20G).');
+  }
+  const seen = new Set<string>();
+  for (const f of input.forwards ?? []) {
+    const key = `${f.proto}:${f.hostAddr ?? '127.0.0.1'}:${f.hostPort}`;
+    if (seen.has(key)) throw invalid('forward', `Host port ${f.proto}:${f.hostPort} is forwarded twice.`);
+    seen.add(key);
+  }
+}
+
+/**
+ * Creates the VM's files and returns its definition. The definition file is written by the
+ * caller last, so a failure here leaves no VM; this function removes its own data dir on error.
+ */
+export async function createVmFiles(input: DefineVmInput, paths: AppPaths, host: HostServices, signal?: AbortSignal): Promise<VmDefinition> {
+  const id = crypto.randomUUID();
+  const arch = input.arch ?? 'x86_64';
+  const firmware = arch === 'aarch64' ? 'uefi' : input.firmware ?? 'bios';
+  const dataDir = path.join(paths.data, 'vms', id);
+  const disks: DiskSpec[] = [];
+  let nvram: string | null = null;
+  try {
+    if (input.disk?.path) {
+      const abs = path.resolve(input.disk.path);
+      disks.push({ path: abs, format: input.disk.format ?? detectDiskFormat(abs), owned: false, readOnly: false });
+    } else if (input.disk?.sizeBytes !== undefined) {
+      fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      const free = fs.statfsSync(dataDir);
+      const freeBytes = free.bavail * free.bsize;
+      if (input.disk.sizeBytes > freeBytes) {
+        throw new VmdeskError('insufficient-resources', `A ${formatMiB(Math.round(input.disk.sizeBytes / 2 ** 20))} disk does not fit: ${formatMiB(Math.floor(freeBytes / 2 ** 20))} free in ${paths.data}. Choose a smaller --disk-size or free space.`, { field: 'diskSize' });
+      }
+      const file = ownedDiskPath(paths, id, 0, 'qcow2');
+      const qemuImg = await host.qemuImg();
+      try {
+        await execFileP(qemuImg, ['create', '-q', '-f', 'qcow2', file, String(input.disk.sizeBytes)], { signal });
+      } catch (err) {
+        const e = err as { stderr?: string; message: string };
+        throw new VmdeskError('qemu-failed', `qemu-img could not create the disk: ${(e.stderr || e.message).trim()}`);
+      }
+      fs.chmodSync(file, 0o600);
+      disks.push({ path: file, format: 'qcow2', owned: true, readOnly: false });
+    }
+    if (firmware === 'uefi') {
+      const fw = await host.uefiFirmware(arch);
+      fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      nvram = nvramPath(paths, id);
+      fs.copyFileSync(fw.varsTemplate, nvram);
+      fs.chmodSync(nvram, 0o600);
+    }
+  } catch (err) {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    version: DEFINITION_VERSION,
+    id,
+    name: input.name,
+    arch,
+    memoryMiB: input.memoryMiB,
+    cpus: input.cpus,
+    accel: input.accel ?? 'auto',
+    firmware,
+    disks,
+    cdrom: input.cdrom ? path.resolve(input.cdrom) : null,
+    boot: input.cdrom ? 'cdrom' : 'disk',
+    network: { mode: 'user', forwards: (input.forwards ?? []).map((f) => ({ ...f, hostAddr: f.hostAddr ?? '127.0.0.1' })) },
+    display: input.display ?? 'std',
+    nvram,
+    createdAt: new Date().toISOString(),
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * VM definitions on disk: one versioned JSON file per VM under `<config>/vms/<id>.json`.
+ *
+ * MUST NOT rewrite, rename or delete a file it cannot read: a corrupt or newer file is reported
+ * as a `broken` entry with the reason and left exactly as it is. One bad file never hides the
+ * others.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import * as v from 'valibot';
+import { DEFINITION_VERSION, VmDefinitionSchema, type VmDefinition } from '../common/vm-types.js';
+import { VmdeskError } from '../common/errors.js';
+import { writeFileAtomic } from './atomic-file.js';
+
+export type DefinitionEntry =
+  | { ok: true; id: string; file: string; definition: VmDefinition }
+  | { ok: false; id: string; file: string; reason: string };
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Files larger than this are not VM definitions (a real one is < 4 KiB). Guards the parser. */
+const MAX_DEFINITION_BYTES = 1024 * 1024;
+
+/**
+ * Migrations from older format versions, keyed by the version they upgrade from. Each returns
+ * the object in the next version's shape. Empty while only version 1 exists.
+ */
+const MIGRATIONS: Record<number, (raw: Record<string, unknown>) => Record<string, unknown>> = {};
+
+export class DefinitionStore {
+  constructor(readonly dir: string) {}
+
+  fileFor(id: string): string {
+    return path.join(this.dir, `${id}.json`);
+  }
+
+  /** Every `*.json` in the directory, each parsed independently. Sorted by file name. */
+  loadAll(): DefinitionEntry[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    return names
+      .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
+      .sort()
+      .map((n) => this.load(path.join(this.dir, n)));
+  }
+
+  load(file: string): DefinitionEntry {
+    const id = path.basename(file, '.json');
+    const broken = (reason: string): DefinitionEntry => ({ ok: false, id, file, reason });
+    let text: string;
+    try {
+      const st = fs.statSync(file);
+      if (!st.isFile()) return broken('This is not a regular file.');
+      if (st.size > MAX_DEFINITION_BYTES) return broken(`The file is ${st.size} bytes, too large to be a VM definition.`);
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      return broken(`The file cannot be read: ${(err as Error).message}`);
+    }
+    return parseDefinitionText(text, id, file);
+  }
+
+  /** Atomic replace (temp + fsync + rename). The file is private to the user (0600). */
+  save(def: VmDefinition): void {
+    const checked = v.safeParse(VmDefinitionSchema, def);
+    if (!checked.success) {
+      throw new VmdeskError('internal', `Refusing to write an invalid definition: ${describeIssues(checked.issues)}`);
+    }
+    writeFileAtomic(this.fileFor(def.id), JSON.stringify(checked.output, null, 2) + '\n');
+  }
+
+  remove(id: string): void {
+    fs.rmSync(this.fileFor(id), { force: true });
+  }
+}
+
+export function parseDefinitionText(text: string, id: string, file: string): DefinitionEntry {
+  const broken = (reason: string): DefinitionEntry => ({ ok: false, id, file, reason });
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return broken(`The file is not valid JSON (${(err as Error).message}). Fix or remove ${file}.`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return broken(`The file does not hold a JSON object. Fix or remove ${file}.`);
+  let obj = raw as Record<string, unknown>;
+  const version = obj.version;
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
+    return broken(`The file has no valid "version" field. Fix or remove ${file}.`);
+  }
+  if (version > DEFINITION_VERSION) {
+    return broken(`Written by a newer vmdesk (format version ${version}; this one reads up to ${DEFINITION_VERSION}). Upgrade vmdesk to use this VM.`);
+  }
+  for (let ver = version; ver < DEFINITION_VERSION; ver++) {
+    const migrate = MIGRATIONS[ver];
+    if (!migrate) return broken(`No migration from format version ${ver}.`);
+    obj = migrate(obj);
+  }
+  const parsed = v.safeParse(VmDefinitionSchema, obj);
+  if (!parsed.success) return broken(`${describeIssues(parsed.issues)}. Fix or remove ${file}.`);
+  if (!UUID_RE.test(id) || parsed.output.id.toLowerCase() !== id.toLowerCase()) {
+    return broken(`The file name does not match the id inside (${parsed.output.id}). Rename the file to ${parsed.output.id}.json.`);
+  }
+  return { ok: true, id, file, definition: parsed.output };
+}
+
+/** "memoryMiB: Invalid value" style, first three issues, with the dotted field path. */
+export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
+  return issues
+    .slice(0, 3)
+    .map((i) => {
+      const field = v.getDotPath(i);
+      return field ? `field "${field}": ${i.message}` : i.message;
+    })
+    .join('; ');
+}

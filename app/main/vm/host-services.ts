@@ -1,0 +1,19 @@
+/**
+ * What the VmManager needs from the host. The real implementation sits on the capability probe
+ * (app/main/host); tests may pass their own.
+ */
+import type { Accel, AccelChoice, Arch, QemuCaps } from '../host/types.js';
+
+export interface HostServices {
+  /** Capabilities of the QEMU for `arch`. MUST throw VmdeskError('no-qemu') saying how to install it. */
+  qemuCaps(arch: Arch): Promise<QemuCaps>;
+  /** Resolves `auto`, an explicit choice, and the VMDESK_ACCEL override. MUST throw
+   * VmdeskError('accel-unavailable') with the reason and fix when an explicit choice cannot run. */
+  chooseAccel(requested: AccelChoice, caps: QemuCaps): Promise<{ accel: Accel; reason: string }>;
+  /** UEFI code + vars template for `arch`. MUST throw naming the package that provides it. */
+  uefiFirmware(arch: Arch): Promise<{ code: string; varsTemplate: string }>;
+  /** Absolute path of qemu-img. MUST throw VmdeskError('no-qemu') saying how to install it. */
+  qemuImg(): Promise<string>;
+  hostMemoryMiB(): number;
+  hostCpus(): number;
+}

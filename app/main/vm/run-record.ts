@@ -1,0 +1,38 @@
+/**
+ * A run record says which QEMU process runs a VM and where its sockets are. It lives in the
+ * state dir (not the runtime dir) so that a driver started later, even with another
+ * XDG_RUNTIME_DIR, finds and adopts the VM.
+ */
+import fs from 'node:fs';
+import * as v from 'valibot';
+import { writeFileAtomic } from './atomic-file.js';
+
+export const RunRecordSchema = v.object({
+  id: v.string(),
+  pid: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  binary: v.string(),
+  accel: v.picklist(['kvm', 'hvf', 'tcg']),
+  accelReason: v.string(),
+  runtimeDir: v.string(),
+  qmpSocket: v.string(),
+  serialSocket: v.string(),
+  vncSocket: v.string(),
+  pidfile: v.string(),
+  /** Disks (real paths) opened read-write, to refuse a second VM using one. */
+  disks: v.array(v.string()),
+  startedAt: v.string(),
+});
+export type RunRecord = v.InferOutput<typeof RunRecordSchema>;
+
+export function readRunRecord(file: string): RunRecord | undefined {
+  try {
+    const parsed = v.safeParse(RunRecordSchema, JSON.parse(fs.readFileSync(file, 'utf8')));
+    return parsed.success ? parsed.output : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeRunRecord(file: string, rec: RunRecord): void {
+  writeFileAtomic(file, JSON.stringify(rec, null, 2) + '\n');
+}

@@ -1,0 +1,528 @@
+/**
+ * VmManager: the session-mode driver's heart. Owns every VM's state machine
+ * (stopped → starting → running ⇄ paused → stopping → stopped, plus crashed and broken),
+ * runs one operation per VM at a time, and learns state from QMP events, never by polling.
+ *
+ * MUST be the only driver for its config dir (the caller holds the owner lock).
+ * MUST NOT start a VM that is running, or whose read-write disk another running VM uses.
+ * MUST leave no socket, pidfile or run record behind when a VM ends, whichever way it ends.
+ */
+import fs from 'node:fs';
+import { VmdeskError } from '../common/errors.js';
+import type { CallParams, DefineVmInput } from '../common/contract.js';
+import { sameName, type VmDefinition, type VmState, type VmSummary } from '../common/vm-types.js';
+import { ensureRuntimeDir, type AppPaths } from '../paths/app-paths.js';
+import { assertSocketPathFits, definitionsDir, runRecordsDir, vmFiles } from '../paths/vm-files.js';
+import { SerialHub } from '../consoles/serial-hub.js';
+import { buildQemuArgv } from '../qemu/argv.js';
+import { QmpClient } from '../qemu/qmp-client.js';
+import { isOurQemu, pidExists, sendSignal, spawnDetached, waitForExit, type SpawnedQemu } from '../qemu/process.js';
+import { DefinitionStore } from './definition-store.js';
+import { createVmFiles, validateDefineInput } from './define-vm.js';
+import type { HostServices } from './host-services.js';
+import { capLogFile, DEFAULT_LOG_CAP_BYTES, watchLogCap } from './log-cap.js';
+import { readRunRecord, writeRunRecord, type RunRecord } from './run-record.js';
+import { classifyExit, qemuLogSinceStart, startMarker, stateFromQmpStatus } from './exit-reason.js';
+import { VmEvents } from './vm-events.js';
+
+export interface VmManagerOptions {
+  paths: AppPaths;
+  host: HostServices;
+  /** How long an ACPI shutdown may take before the ladder forces the VM off. */
+  shutdownTimeoutMs?: number;
+  /** Each forcing rung (quit, SIGTERM, SIGKILL) waits this long for the process to go. */
+  rungTimeoutMs?: number;
+  /** How long to wait for QEMU's QMP socket after spawning. */
+  startTimeoutMs?: number;
+  logCapBytes?: number;
+}
+
+interface VmRuntime {
+  id: string;
+  file: string;
+  def?: VmDefinition;
+  brokenReason?: string;
+  state: VmState;
+  reason?: string;
+  logTail?: string[];
+  proc?: SpawnedQemu;
+  qmp?: QmpClient;
+  run?: RunRecord;
+  serial?: SerialHub;
+  /** Set when the VM is expected to exit (we asked, or the guest announced SHUTDOWN). */
+  expectingExit: boolean;
+  /** The operation in flight, so force off can cancel it. */
+  busy?: { op: string; abort: AbortController };
+  cleanups: (() => void)[];
+  /** Resolves when the current QEMU is gone and cleaned up. */
+  exited?: Promise<void>;
+}
+
+export class VmManager {
+  readonly events = new VmEvents();
+  private readonly vms = new Map<string, VmRuntime>();
+  private readonly store: DefinitionStore;
+  private readonly opts: Required<Omit<VmManagerOptions, 'paths' | 'host'>>;
+
+  constructor(private readonly paths: AppPaths, private readonly host: HostServices, options: Omit<VmManagerOptions, 'paths' | 'host'> = {}) {
+    this.store = new DefinitionStore(definitionsDir(paths));
+    this.opts = {
+      shutdownTimeoutMs: options.shutdownTimeoutMs ?? 60_000,
+      rungTimeoutMs: options.rungTimeoutMs ?? 3_000,
+      startTimeoutMs: options.startTimeoutMs ?? 30_000,
+      logCapBytes: options.logCapBytes ?? DEFAULT_LOG_CAP_BYTES,
+    };
+  }
+
+  /** Loads every definition and adopts every QEMU that a previous driver left running. */
+  async init(): Promise<void> {
+    for (const e of this.store.loadAll()) {
+      const rt: VmRuntime = e.ok
+        ? { id: e.id, file: e.file, def: e.definition, state: 'stopped', expectingExit: false, cleanups: [] }
+        : { id: e.id, file: e.file, brokenReason: e.reason, state: 'broken', reason: e.reason, expectingExit: false, cleanups: [] };
+      this.vms.set(e.id, rt);
+    }
+    let records: string[] = [];
+    try {
+      records = fs.readdirSync(runRecordsDir(this.paths)).filter((n) => n.endsWith('.json'));
+    } catch { /* no run records yet */ }
+    await Promise.all(records.map((n) => this.adopt(n.slice(0, -5))));
+  }
+
+  list(): VmSummary[] {
+    return [...this.vms.values()].map((rt) => this.summary(rt)).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** By id, then by exact name. MUST throw not-found naming what was asked for. */
+  resolve(ref: string): VmRuntime {
+    const byId = this.vms.get(ref) ?? [...this.vms.values()].find((rt) => rt.id.startsWith(ref) && ref.length >= 8);
+    if (byId) return byId;
+    const byName = [...this.vms.values()].filter((rt) => rt.def && sameName(rt.def.name, ref));
+    if (byName.length === 1) return byName[0]!;
+    throw new VmdeskError('not-found', `No VM named or with id "${ref}". Run \`vmdesk list\` to see your VMs.`, { vm: ref });
+  }
+
+  get(ref: string): VmSummary {
+    return this.summary(this.resolve(ref));
+  }
+
+  async define(input: DefineVmInput): Promise<VmSummary> {
+    const existing = [...this.vms.values()].flatMap((rt) => (rt.def ? [rt.def] : []));
+    validateDefineInput(input, existing, this.host);
+    const def = await createVmFiles(input, this.paths, this.host);
+    try {
+      this.store.save(def);
+    } catch (err) {
+      fs.rmSync(vmFiles(this.paths, def.id).dataDir, { recursive: true, force: true });
+      throw err;
+    }
+    const rt: VmRuntime = { id: def.id, file: this.store.fileFor(def.id), def, state: 'stopped', expectingExit: false, cleanups: [] };
+    this.vms.set(def.id, rt);
+    this.log(rt, `defined: ${def.memoryMiB} MiB, ${def.cpus} CPU, accel ${def.accel}`);
+    this.emit(rt);
+    return this.summary(rt);
+  }
+
+  async start(p: CallParams<'vm.start'>): Promise<VmSummary> {
+    const rt = this.resolve(p.vm);
+    const def = this.requireDefinition(rt);
+    if (rt.state !== 'stopped' && rt.state !== 'crashed') {
+      throw new VmdeskError('invalid-state', `"${def.name}" is ${rt.state}; it can only be started when stopped.`, { state: rt.state });
+    }
+    if (rt.proc && pidExists(rt.proc.pid)) {
+      throw new VmdeskError('invalid-state', `"${def.name}" still has a QEMU process (pid ${rt.proc.pid}). Force it off first: vmdesk stop "${def.name}".`);
+    }
+    this.checkDisksFree(rt, def);
+    return this.runOp(rt, 'start', async (signal) => {
+      await this.doStart(rt, def, signal);
+      return this.summary(rt);
+    });
+  }
+
+  private async doStart(rt: VmRuntime, def: VmDefinition, signal: AbortSignal): Promise<void> {
+    const files = vmFiles(this.paths, def.id);
+    const caps = await this.host.qemuCaps(def.arch);
+    const accel = await this.host.chooseAccel(def.accel, caps);
+    const uefi = def.firmware === 'uefi' || def.arch === 'aarch64' ? await this.host.uefiFirmware(def.arch) : undefined;
+    for (const s of [files.qmpSocket, files.serialSocket, files.vncSocket]) assertSocketPathFits(s, this.paths.platform);
+    for (const d of def.disks) if (!fs.existsSync(d.path)) throw new VmdeskError('invalid-argument', `The disk ${d.path} of "${def.name}" is missing. Restore it or delete the VM.`);
+    if (def.cdrom && !fs.existsSync(def.cdrom)) throw new VmdeskError('invalid-argument', `The ISO ${def.cdrom} of "${def.name}" is missing. Put it back or eject it.`);
+    const clash = [...this.vms.values()].find((o) => o !== rt && o.run?.runtimeDir === files.runtimeDir);
+    if (clash) throw new VmdeskError('internal', `Runtime directory clash with VM ${clash.id}.`);
+
+    ensureRuntimeDir(this.paths.runtime, process.getuid?.() ?? 0);
+    fs.rmSync(files.runtimeDir, { recursive: true, force: true });
+    fs.mkdirSync(files.runtimeDir, { mode: 0o700 });
+    fs.mkdirSync(files.logDir, { recursive: true, mode: 0o700 });
+    capLogFile(files.qemuLog, this.opts.logCapBytes);
+    capLogFile(files.serialLog, this.opts.logCapBytes);
+    fs.appendFileSync(files.qemuLog, startMarker(new Date()), { mode: 0o600 });
+
+    const argv = buildQemuArgv(def, caps, files, { accel: accel.accel, uefi: uefi && def.nvram ? { code: uefi.code, vars: def.nvram } : undefined });
+    this.setState(rt, 'starting', undefined);
+    rt.expectingExit = false;
+    rt.logTail = undefined;
+    const proc = await spawnDetached(caps.binary, argv, files.qemuLog);
+    rt.proc = proc;
+    rt.run = {
+      id: def.id, pid: proc.pid, binary: caps.binary, accel: accel.accel, accelReason: accel.reason,
+      runtimeDir: files.runtimeDir, qmpSocket: files.qmpSocket, serialSocket: files.serialSocket,
+      vncSocket: files.vncSocket, pidfile: files.pidfile,
+      disks: def.disks.filter((d) => !d.readOnly).map((d) => realpath(d.path)), startedAt: new Date().toISOString(),
+    };
+    writeRunRecord(files.runRecord, rt.run);
+    this.log(rt, `spawned QEMU pid ${proc.pid} (${accel.accel}: ${accel.reason})`);
+    const exited = new Promise<void>((resolve) => proc.child?.once('exit', (code, sig) => resolve(this.onProcessGone(rt, proc, code, sig))));
+    rt.exited = exited;
+
+    // QEMU that dies during start-up (bad argv, locked disk) must fail the start with its words.
+    const died = exited.then(() => {
+      throw new VmdeskError('qemu-failed', `QEMU exited while starting "${def.name}": ${rt.logTail?.join(' ').trim() || 'no output'}`, { logTail: rt.logTail });
+    });
+    died.catch(() => {}); // only the races below care; a later exit is not an error here
+    try {
+      const qmp = new QmpClient(files.qmpSocket, { connectRetryMs: this.opts.startTimeoutMs, signal });
+      await Promise.race([qmp.connect(), died]);
+      this.attachQmp(rt, qmp);
+      await Promise.race([this.attachConsole(rt, files.serialSocket), died]);
+      await Promise.race([qmp.execute('cont'), died]);
+    } catch (err) {
+      // A cancelled start is being forced off by whoever cancelled it.
+      if (!signal.aborted && !(err instanceof VmdeskError && err.code === 'qemu-failed')) {
+        rt.expectingExit = true;
+        await this.forceOff(rt, proc);
+      }
+      if (signal.aborted) throw new VmdeskError('cancelled', `Starting "${def.name}" was cancelled.`);
+      throw err;
+    }
+    this.watchLogs(rt, files.qemuLog, files.serialLog);
+    this.setState(rt, 'running');
+  }
+
+  /** ACPI power button. With wait: resolves when stopped; forces off after the timeout. */
+  async shutdown(p: CallParams<'vm.shutdown'>): Promise<VmSummary> {
+    const rt = this.resolve(p.vm);
+    const def = this.requireDefinition(rt);
+    if (rt.state === 'paused') throw new VmdeskError('invalid-state', `"${def.name}" is paused and cannot react to the power button. Resume it first, or force it off with \`vmdesk stop\`.`);
+    if (rt.state !== 'running') throw new VmdeskError('invalid-state', `"${def.name}" is ${rt.state}, not running.`, { state: rt.state });
+    const timeoutMs = p.timeoutMs ?? this.opts.shutdownTimeoutMs;
+    const work = this.runOp(rt, 'shutdown', async (signal) => {
+      this.setState(rt, 'stopping');
+      await rt.qmp!.execute('system_powerdown');
+      this.log(rt, 'sent ACPI power button');
+      const proc = rt.proc!;
+      const gone = await waitForExit(proc, timeoutMs, signal);
+      if (signal.aborted) return this.summary(rt);
+      if (!gone) {
+        this.log(rt, `guest did not power off within ${timeoutMs} ms: forcing off`);
+        rt.expectingExit = true;
+        await this.forceOff(rt, proc);
+        rt.reason = `The guest did not shut down within ${Math.round(timeoutMs / 1000)} s, so it was forced off.`;
+      }
+      await rt.exited;
+      return this.summary(rt);
+    });
+    if (p.wait) return work;
+    work.catch((err) => this.log(rt, `shutdown failed: ${(err as Error).message}`));
+    // Without wait, return once the button press reached QEMU (state is now `stopping`).
+    await new Promise((r) => setImmediate(r));
+    return this.summary(rt);
+  }
+
+  /** Force off: cancels whatever the VM is doing, then quit → SIGTERM → SIGKILL. */
+  async stop(p: CallParams<'vm.stop'>): Promise<VmSummary> {
+    const rt = this.resolve(p.vm);
+    const def = this.requireDefinition(rt);
+    const proc = rt.proc;
+    if (!proc || (rt.state === 'stopped' || rt.state === 'crashed') && !pidExists(proc.pid)) {
+      throw new VmdeskError('invalid-state', `"${def.name}" is not running.`, { state: rt.state });
+    }
+    rt.busy?.abort.abort();
+    rt.expectingExit = true;
+    this.setState(rt, 'stopping');
+    await this.forceOff(rt, proc);
+    await rt.exited;
+    return this.summary(rt);
+  }
+
+  async reboot(p: CallParams<'vm.reboot'>): Promise<VmSummary> {
+    return this.simpleQmp(p.vm, 'system_reset', ['running', 'paused'], 'reset');
+  }
+
+  async pause(p: CallParams<'vm.pause'>): Promise<VmSummary> {
+    const s = await this.simpleQmp(p.vm, 'stop', ['running'], 'paused');
+    this.setState(this.resolve(p.vm), 'paused');
+    return { ...s, state: 'paused' };
+  }
+
+  async resume(p: CallParams<'vm.resume'>): Promise<VmSummary> {
+    const s = await this.simpleQmp(p.vm, 'cont', ['paused'], 'resumed');
+    this.setState(this.resolve(p.vm), 'running');
+    return { ...s, state: 'running' };
+  }
+
+  private async simpleQmp(ref: string, command: string, allowed: VmState[], verb: string): Promise<VmSummary> {
+    const rt = this.resolve(ref);
+    const def = this.requireDefinition(rt);
+    if (!allowed.includes(rt.state) || !rt.qmp) {
+      throw new VmdeskError('invalid-state', `"${def.name}" is ${rt.state}; it can be ${verb} only when ${allowed.join(' or ')}.`, { state: rt.state });
+    }
+    await this.runOp(rt, command, () => rt.qmp!.execute(command));
+    this.log(rt, verb);
+    return this.summary(rt);
+  }
+
+  async delete(p: CallParams<'vm.delete'>): Promise<{ id: string }> {
+    const rt = this.resolve(p.vm);
+    if (rt.state === 'broken') {
+      throw new VmdeskError('vm-broken', `The file ${rt.file} could not be read (${rt.brokenReason}); vmdesk leaves it untouched. Fix or remove it yourself.`);
+    }
+    const def = this.requireDefinition(rt);
+    if (rt.busy || (rt.proc && pidExists(rt.proc.pid))) {
+      throw new VmdeskError('invalid-state', `"${def.name}" is ${rt.state}. Shut it down or force it off before deleting it.`, { state: rt.state });
+    }
+    const files = vmFiles(this.paths, def.id);
+    // The definition goes first: if anything after fails, there is no half-deleted VM on show.
+    this.store.remove(def.id);
+    this.vms.delete(def.id);
+    if (!p.keepDisks) {
+      fs.rmSync(files.dataDir, { recursive: true, force: true });
+    } else if (def.nvram) {
+      fs.rmSync(def.nvram, { force: true });
+    }
+    fs.rmSync(files.logDir, { recursive: true, force: true });
+    fs.rmSync(files.runRecord, { force: true });
+    this.events.emit('vm.removed', { id: def.id });
+    return { id: def.id };
+  }
+
+  logPaths(ref: string) {
+    const rt = this.resolve(ref);
+    const f = vmFiles(this.paths, rt.id);
+    return { qemu: f.qemuLog, serial: f.serialLog, driver: f.driverLog };
+  }
+
+  /** The console hub of a running VM (the CLI and the UI attach viewers to it). */
+  serialHub(ref: string): SerialHub {
+    const rt = this.resolve(ref);
+    if (!rt.serial || (rt.state !== 'running' && rt.state !== 'paused' && rt.state !== 'stopping')) {
+      throw new VmdeskError('invalid-state', `"${rt.def?.name ?? rt.id}" is ${rt.state}; its console is available while it runs.`, { state: rt.state });
+    }
+    return rt.serial;
+  }
+
+  /** Stops listening and closes connections; running VMs keep running (the next driver adopts them). */
+  async detachAll(): Promise<void> {
+    for (const rt of this.vms.values()) {
+      rt.busy?.abort.abort();
+      this.releaseConnections(rt);
+      rt.proc?.child?.removeAllListeners('exit');
+    }
+  }
+
+  // ——— adoption ———
+
+  private async adopt(id: string): Promise<void> {
+    const file = vmFiles(this.paths, id).runRecord;
+    const rec = readRunRecord(file);
+    const rt = this.vms.get(id);
+    if (!rec || !rt || rt.state === 'broken') {
+      // A run record without a readable definition: leave sockets of a live QEMU alone, tell the log.
+      if (rec && pidExists(rec.pid) && isOurQemu(rec.pid, id)) return;
+      if (rec) cleanupRuntime(rec);
+      fs.rmSync(file, { force: true });
+      return;
+    }
+    rt.run = rec;
+    const proc: SpawnedQemu = { pid: rec.pid };
+    if (!pidExists(rec.pid) || !isOurQemu(rec.pid, id)) {
+      rt.proc = undefined;
+      const verdict = classifyExit({ pidfileLeft: fs.existsSync(rec.pidfile), logSinceStart: qemuLogSinceStart(vmFiles(this.paths, id).qemuLog) });
+      this.log(rt, `found QEMU pid ${rec.pid} gone while no driver ran: ${verdict.state}`);
+      cleanupRuntime(rec);
+      fs.rmSync(file, { force: true });
+      rt.run = undefined;
+      this.setState(rt, verdict.state, verdict.reason, verdict.logTail);
+      return;
+    }
+    rt.proc = proc;
+    rt.exited = new Promise<void>((resolve) => { rt.cleanups.push(() => resolve()); });
+    try {
+      const qmp = new QmpClient(rec.qmpSocket, { connectRetryMs: 2000 });
+      await qmp.connect();
+      this.attachQmp(rt, qmp);
+      const status = await qmp.execute<{ status: string }>('query-status');
+      await this.attachConsole(rt, rec.serialSocket).catch(() => undefined);
+      const files = vmFiles(this.paths, id);
+      this.watchLogs(rt, files.qemuLog, files.serialLog);
+      this.log(rt, `adopted QEMU pid ${rec.pid} (${status.status})`);
+      this.setState(rt, stateFromQmpStatus(status.status));
+    } catch (err) {
+      this.log(rt, `QEMU pid ${rec.pid} is alive but QMP failed: ${(err as Error).message}`);
+      this.setState(rt, 'crashed', `QEMU (pid ${rec.pid}) is running but does not answer on its control socket. Force it off with \`vmdesk stop ${rt.def?.name}\`.`);
+    }
+  }
+
+  // ——— plumbing ———
+
+  private attachQmp(rt: VmRuntime, qmp: QmpClient): void {
+    rt.qmp = qmp;
+    const offEvent = qmp.onEvent((e) => {
+      if (e.event === 'STOP' && rt.state === 'running') this.setState(rt, 'paused');
+      else if (e.event === 'RESUME' && (rt.state === 'paused' || rt.state === 'starting')) this.setState(rt, 'running');
+      else if (e.event === 'SHUTDOWN') {
+        // QEMU exits right after (no -no-shutdown): the exit is expected, whoever asked.
+        rt.expectingExit = true;
+        if (rt.state !== 'stopping') this.setState(rt, 'stopping');
+      }
+    });
+    const offClose = qmp.onClose(() => {
+      const proc = rt.proc;
+      if (!proc || proc.child) return; // our child's 'exit' event does the rest
+      void waitForExit(proc, 10_000).then((gone) => {
+        if (gone) this.onProcessGone(rt, proc, null, null);
+        else if (rt.proc === proc) this.setState(rt, 'crashed', `QEMU (pid ${proc.pid}) closed its control socket but is still running. Force it off.`);
+      });
+    });
+    rt.cleanups.push(offEvent, offClose);
+  }
+
+  private async attachConsole(rt: VmRuntime, socketPath: string): Promise<void> {
+    const hub = new SerialHub(socketPath);
+    await hub.connect();
+    rt.serial = hub;
+  }
+
+  private watchLogs(rt: VmRuntime, qemuLog: string, serialLog: string): void {
+    rt.cleanups.push(watchLogCap(qemuLog, this.opts.logCapBytes), watchLogCap(serialLog, this.opts.logCapBytes));
+  }
+
+  /** Idempotent end of one QEMU process: classify, clean up, publish. */
+  private onProcessGone(rt: VmRuntime, proc: SpawnedQemu, code: number | null, sig: NodeJS.Signals | null): void {
+    if (rt.proc !== proc) return;
+    rt.proc = undefined;
+    const files = vmFiles(this.paths, rt.id);
+    const verdict = rt.expectingExit
+      ? { state: 'stopped' as const, reason: rt.reason, logTail: undefined }
+      : classifyExit({ pidfileLeft: rt.run ? fs.existsSync(rt.run.pidfile) : false, logSinceStart: qemuLogSinceStart(files.qemuLog), code, signal: sig });
+    this.log(rt, `QEMU pid ${proc.pid} ended (code ${code}, signal ${sig}): ${verdict.state}`);
+    if (rt.run) cleanupRuntime(rt.run);
+    fs.rmSync(files.runRecord, { force: true });
+    this.releaseConnections(rt);
+    rt.run = undefined;
+    this.setState(rt, verdict.state, verdict.reason, verdict.logTail);
+  }
+
+  private releaseConnections(rt: VmRuntime): void {
+    const cleanups = rt.cleanups.splice(0);
+    for (const c of cleanups) c();
+    rt.serial?.close(rt.state === 'crashed' ? 'The VM crashed.' : 'The VM stopped.');
+    rt.serial = undefined;
+    void rt.qmp?.close();
+    rt.qmp = undefined;
+  }
+
+  /** quit → SIGTERM → SIGKILL, each rung waiting rungTimeoutMs for the process to go. */
+  private async forceOff(rt: VmRuntime, proc: SpawnedQemu): Promise<void> {
+    const rung = this.opts.rungTimeoutMs;
+    if (rt.qmp && rt.qmp.state === 'running') {
+      await rt.qmp.execute('quit', {}, { timeoutMs: rung }).catch(() => undefined);
+      if (await waitForExit(proc, rung)) return this.settle(rt, proc);
+    }
+    for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
+      this.log(rt, `sending ${sig} to QEMU pid ${proc.pid}`);
+      sendSignal(proc.pid, sig);
+      if (await waitForExit(proc, rung)) return this.settle(rt, proc);
+    }
+    throw new VmdeskError('internal', `QEMU pid ${proc.pid} survived SIGKILL.`);
+  }
+
+  /** For adopted processes there is no 'exit' event: finish the bookkeeping here. */
+  private settle(rt: VmRuntime, proc: SpawnedQemu): void {
+    if (!proc.child) this.onProcessGone(rt, proc, null, null);
+  }
+
+  private checkDisksFree(rt: VmRuntime, def: VmDefinition): void {
+    const mine = def.disks.filter((d) => !d.readOnly).map((d) => realpath(d.path));
+    for (const other of this.vms.values()) {
+      if (other === rt || !other.run) continue;
+      const shared = other.run.disks.find((d) => mine.includes(d));
+      if (shared) {
+        throw new VmdeskError('disk-in-use', `The disk ${shared} is in use by the running VM "${other.def?.name ?? other.id}". Stop that VM first, or give this VM its own disk.`, { disk: shared });
+      }
+    }
+  }
+
+  private async runOp<T>(rt: VmRuntime, op: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (rt.busy) throw new VmdeskError('invalid-state', `"${rt.def?.name ?? rt.id}" is busy (${rt.busy.op}). Wait for it, or force it off.`, { busy: rt.busy.op });
+    const abort = new AbortController();
+    const busy = { op, abort };
+    rt.busy = busy;
+    try {
+      return await fn(abort.signal);
+    } finally {
+      if (rt.busy === busy) rt.busy = undefined;
+    }
+  }
+
+  private requireDefinition(rt: VmRuntime): VmDefinition {
+    if (!rt.def) throw new VmdeskError('vm-broken', `The VM file ${rt.file} cannot be used: ${rt.brokenReason}`, { file: rt.file });
+    return rt.def;
+  }
+
+  private setState(rt: VmRuntime, state: VmState, reason?: string, logTail?: string[]): void {
+    const changed = rt.state !== state || rt.reason !== reason;
+    rt.state = state;
+    rt.reason = reason;
+    if (logTail !== undefined || state !== 'crashed') rt.logTail = logTail;
+    if (changed) {
+      this.log(rt, `state ${state}${reason ? `: ${reason}` : ''}`);
+      this.emit(rt);
+    }
+  }
+
+  private emit(rt: VmRuntime): void {
+    this.events.emit('vm.changed', this.summary(rt));
+  }
+
+  private log(rt: VmRuntime, line: string): void {
+    try {
+      const f = vmFiles(this.paths, rt.id);
+      fs.mkdirSync(f.logDir, { recursive: true, mode: 0o700 });
+      fs.appendFileSync(f.driverLog, `${new Date().toISOString()} [${process.pid}] ${line}\n`, { mode: 0o600 });
+    } catch { /* logging must never break an operation */ }
+  }
+
+  private summary(rt: VmRuntime): VmSummary {
+    const f = vmFiles(this.paths, rt.id);
+    const s: VmSummary = { id: rt.id, name: rt.def?.name ?? rt.id, state: rt.state, file: rt.file };
+    if (rt.reason) s.reason = rt.reason;
+    if (rt.logTail?.length) s.logTail = rt.logTail;
+    if (rt.def) s.definition = rt.def;
+    if (rt.run) {
+      s.pid = rt.run.pid;
+      s.accel = { accel: rt.run.accel, reason: rt.run.accelReason };
+      s.startedAt = rt.run.startedAt;
+      s.paths = { qmp: rt.run.qmpSocket, serial: rt.run.serialSocket, vnc: rt.run.vncSocket, qemuLog: f.qemuLog, serialLog: f.serialLog, driverLog: f.driverLog };
+    } else {
+      s.paths = { qmp: f.qmpSocket, serial: f.serialSocket, vnc: f.vncSocket, qemuLog: f.qemuLog, serialLog: f.serialLog, driverLog: f.driverLog };
+    }
+    return s;
+  }
+}
+
+function realpath(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/** Sockets, pidfile and the per-VM runtime dir. QEMU leaves vnc.sock behind even on a clean exit. */
+function cleanupRuntime(rec: RunRecord): void {
+  for (const f of [rec.qmpSocket, rec.serialSocket, rec.vncSocket, rec.pidfile]) fs.rmSync(f, { force: true });
+  try {
+    fs.rmdirSync(rec.runtimeDir);
+  } catch { /* not empty or already gone */ }
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Builds the tiny vmdesk test guest: a BIOS-bootable ISO (grub-mkrescue) holding Debian's cloud
+# kernel and a busybox initramfs whose /init is e2e/guest/init. Everything comes from Debian
+# packages: the kernel .deb is downloaded and unpacked, never installed.
+#
+# Usage: build-guest.sh            -> prints the absolute path of guest.iso as the last stdout line
+# Cache: $VMDESK_GUEST_CACHE, default <repo>/.cache/guest. Rebuilt only when the key changes:
+#        kernel package version + busybox + grub versions + hash of this script and of init.
+# Needs: apt-get, dpkg, busybox-static, cpio, gzip, grub-mkrescue (grub-pc-bin, xorriso), flock.
+# Root is needed only if apt-get update has to run.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=${VMDESK_GUEST_CACHE:-$here/../../.cache/guest}
+meta=linux-image-cloud-amd64
+modules=(button evdev) # the ACPI power button and the evdev nodes acpid reads it from
+
+log() { echo "build-guest: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# --- Cache key (cheap: apt metadata only, no download) -------------------------------------
+# The metapackage pins the real one: "Depends: linux-image-6.1.0-56-cloud-amd64 (= 6.1.192-2)".
+# One apt-cache call (~0.5 s each here: the Docker image disables apt's binary cache).
+kernel_dep() { # prints "<package> [<version>]"
+  apt-cache show --no-all-versions "$meta" 2>/dev/null | awk -F': ' '$1 == "Depends" {
+    n = split($2, deps, /, */)
+    for (i = 1; i <= n; i++) if (deps[i] ~ /^linux-image-/) { split(deps[i], w, /[ ()=]+/); print w[1], w[2] }
+  }' || true
+}
+dep=$(kernel_dep)
+if [[ -z $dep ]]; then
+  log "apt-cache does not know $meta: running apt-get update"
+  apt-get update -qq >&2
+  dep=$(kernel_dep)
+fi
+read -r kpkg kpkg_version _ <<<"$dep"
+[[ -n $kpkg ]] || die "cannot resolve the linux-image dependency of $meta"
+[[ -n $kpkg_version ]] ||
+  kpkg_version=$(apt-cache show --no-all-versions "$kpkg" | awk '/^Version:/ && !n++ { print $2 }')
+kver=${kpkg#linux-image-} # the kernel release: lib/modules/<kver>, boot/vmlinuz-<kver>
+busybox_version=$(dpkg-query -W -f='${Version}' busybox-static)
+grub_version=$(dpkg-query -W -f='${Version}' grub-pc-bin)
+key=$(printf '%s\n' "$kpkg=$kpkg_version" "busybox-static=$busybox_version" "grub-pc-bin=$grub_version" \
+  "$(sha256sum "$here/build-guest.sh" "$here/init" | cut -d' ' -f1)" | sha256sum | cut -c1-16)
+
+mkdir -p "$cache"
+cache=$(cd "$cache" && pwd)
+# One builder at a time; a second invocation waits, then finds the fresh ISO.
+exec 9>"$cache/.lock"
+flock 9
+if [[ -f $cache/guest.iso && $(cat "$cache/guest.key" 2>/dev/null) == "$key" ]]; then
+  echo "$cache/guest.iso"
+  exit 0
+fi
+rm -rf "$cache"/.build.* # leftovers of a killed build (we hold the lock: no build is running)
+log "building (key $key: $kpkg $kpkg_version, busybox $busybox_version)"
+
+# Build in a temp dir inside the cache (same filesystem, so the final mv is an atomic rename).
+work=$(mktemp -d "$cache/.build.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# --- Kernel -----------------------------------------------------------------------------------
+# As root, apt drops to the _apt user to download, who cannot write our 0700 temp dir.
+sandbox=()
+[[ $EUID -eq 0 ]] && sandbox=(-o APT::Sandbox::User=root)
+(cd "$work" && apt-get download -qq "${sandbox[@]}" "$kpkg=$kpkg_version" >&2) ||
+  die "cannot download $kpkg=$kpkg_version (stale apt lists? run: apt-get update)"
+dpkg -x "$work"/linux-image-*.deb "$work/kernel"
+config=$work/kernel/boot/config-$kver
+mdir=$work/kernel/lib/modules/$kver
+# What the guest relies on being built in: serial + VGA text consoles, devtmpfs, gzip initramfs.
+for opt in SERIAL_8250 SERIAL_8250_CONSOLE VT VT_CONSOLE VGA_CONSOLE DEVTMPFS BLK_DEV_INITRD \
+  RD_GZIP ACPI INPUT; do
+  grep -qx "CONFIG_$opt=y" "$config" || die "$kpkg: CONFIG_$opt is not =y"
+done
+
+# --- Initramfs --------------------------------------------------------------------------------
+root=$work/root
+mkdir -p "$root"/{bin,dev,etc,proc,sys,tmp,lib/modules}
+cp /bin/busybox "$root/bin/busybox"
+for applet in $(/bin/busybox --list); do
+  [[ $applet == busybox ]] || ln -s busybox "$root/bin/$applet"
+done
+install -m 755 "$here/init" "$root/init"
+
+# Copies module $1 and, first, what it depends on (depends= in its .modinfo) into the initramfs,
+# appending to load_order; built-in modules need nothing. Module names use _ where files may use -.
+load_order=()
+add_module() {
+  local name=$1 pattern=${1//_/[-_]} rel dep
+  [[ " ${load_order[*]} " == *" $name "* ]] && return 0
+  grep -q "/$pattern\.ko\$" "$mdir/modules.builtin" && return 0
+  rel=$(grep -m1 "/$pattern\.ko\$" "$mdir/modules.order") || die "$kpkg has no module $name"
+  for dep in $(tr '\0' '\n' <"$mdir/$rel" | sed -n 's/^depends=//p' | tr ',' ' '); do
+    add_module "$dep"
+  done
+  cp "$mdir/$rel" "$root/lib/modules/$name.ko"
+  load_order+=("$name")
+}
+for m in "${modules[@]}"; do add_module "$m"; done
+printf '%s\n' "${load_order[@]}" >"$root/etc/modules"
+
+# One newc cpio entry without data. Used for /dev/console: the kernel opens it for init's stdio
+# before /init can mount devtmpfs, and mknod would need root.
+newc_entry() { # name mode rdev-major rdev-minor
+  printf '070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%s\0' \
+    0 "$2" 0 0 1 0 0 0 0 "$3" "$4" $((${#1} + 1)) 0 "$1"
+  head -c $(((4 - (110 + ${#1} + 1) % 4) % 4)) /dev/zero # pad header+name to 4 bytes
+}
+mkdir -p "$work/iso/boot/grub"
+{
+  (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet)
+  newc_entry dev/console $((8#020600)) 5 1 # crw------- 5,1; after the archive, so dev/ exists
+  newc_entry 'TRAILER!!!' 0 0 0
+} | gzip -9n >"$work/iso/boot/initrd.gz"
+
+# --- ISO --------------------------------------------------------------------------------------
+cp "$work/kernel/boot/vmlinuz-$kver" "$work/iso/boot/vmlinuz"
+# GRUB on both consoles so a stuck boot is visible on serial too. panic=1: a panic reboots the
+# machine (tests run QEMU with -no-reboot, so it exits) instead of hanging until the timeout.
+cat >"$work/iso/boot/grub/grub.cfg" <<'EOF'
+serial --unit=0 --speed=115200
+terminal_input console serial
+terminal_output console serial
+set timeout=0
+menuentry "vmdesk test guest" {
+  linux /boot/vmlinuz console=tty0 console=ttyS0,115200 quiet panic=1
+  initrd /boot/initrd.gz
+}
+EOF
+# Only the GRUB modules the config uses (plus what they pull in): a smaller ISO.
+grub-mkrescue --quiet -o "$work/guest.iso" \
+  --install-modules="linux normal serial terminal" --fonts= --locales= --themes= \
+  "$work/iso" -- -volid VMDESK_TESTGUEST 2>"$work/grub.log" ||
+  { cat "$work/grub.log" >&2; die "grub-mkrescue failed"; }
+
+# Publish: renames, so readers never see a half-written ISO; the key goes last, so a key that
+# matches always describes the ISO next to it.
+cp "$here/init" "$work/init.copy" # for inspection / tests: the init packed in this ISO
+mv -f "$work/init.copy" "$cache/init"
+mv -f "$work/guest.iso" "$cache/guest.iso"
+echo "$key" >"$work/key" && mv -f "$work/key" "$cache/guest.key"
+log "built $cache/guest.iso ($(du -h "$cache/guest.iso" | cut -f1))"
+echo "$cache/guest.iso"
