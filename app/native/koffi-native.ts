@@ -3,8 +3,11 @@ import { endianness } from 'node:os';
 import type { FlockResult, NativeHost, NativeResult, Rlimit, RlimitValue } from './native-host.js';
 import { KVM_CHECK_EXTENSION, KVM_GET_API_VERSION, NativeCallError } from './native-host.js';
 
-// koffi's types stay inside this file: the facade (native-host.ts) is all callers see.
-type Koffi = typeof import('koffi');
+// koffi's types stay inside this file: the facade (native-host.ts) is all callers see. A
+// type-only import: the module itself is required lazily in defaultRequireKoffi().
+import type * as KoffiModule from 'koffi';
+
+type Koffi = typeof KoffiModule;
 type Fn = (...args: unknown[]) => unknown;
 
 /** flock(2) operations; identical on Linux, macOS and the BSDs. */

@@ -12,6 +12,7 @@ export const USER_ERROR_CODES = [
   'disk-in-use',
   'vm-broken',
   'no-qemu',
+  'no-firmware',
   'accel-unavailable',
   'socket-path-too-long',
   'runtime-dir-unsafe',
