@@ -21,7 +21,7 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 600_000,
           fileParallelism: false,
-          globalSetup: ['e2e/guest/global-setup.ts'],
+          globalSetup: ['e2e/support/build-setup.ts', 'e2e/guest/global-setup.ts'],
         },
       },
     ],

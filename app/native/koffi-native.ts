@@ -128,11 +128,15 @@ export function createKoffiNative(options: KoffiNativeOptions = {}): NativeHost 
     },
 
     kvmApiVersion(fd: number): NativeResult<number> {
-      const r = c.ioctl(fd, KVM_GET_API_VERSION) as number;
+      // The argument MUST be an explicit 0: the kernel answers EINVAL to any other value, and with
+      // no variadic argument the register holds whatever the previous call left (QEMU passes 0 too).
+      const r = c.ioctl(fd, KVM_GET_API_VERSION, 'unsigned long', 0) as number;
       return r < 0 ? failed('ioctl(KVM_GET_API_VERSION)') : { ok: true, value: r };
     },
     kvmCheckExtension(fd: number, cap: number): NativeResult<number> {
-      const r = c.ioctl(fd, KVM_CHECK_EXTENSION, 'int', cap) as number;
+      // Passed as a full `long`: the kernel reads the whole register, so an `int` could leave
+      // stale upper bits.
+      const r = c.ioctl(fd, KVM_CHECK_EXTENSION, 'long', cap) as number;
       return r < 0 ? failed(`ioctl(KVM_CHECK_EXTENSION, ${cap})`) : { ok: true, value: r };
     },
 

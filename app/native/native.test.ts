@@ -115,6 +115,9 @@ describe('the koffi NativeHost on this machine', () => {
       expect(native.kvmApiVersion(kvmFd!)).toEqual({ ok: true, value: KVM_API_VERSION });
       const cap = native.kvmCheckExtension(kvmFd!, KVM_CAP_USER_MEMORY);
       expect(cap.ok && cap.value > 0).toBe(true);
+      // Regression: a variadic ioctl without an explicit argument inherited the previous call's
+      // register (3 here) and the kernel answered EINVAL.
+      expect(native.kvmApiVersion(kvmFd!)).toEqual({ ok: true, value: KVM_API_VERSION });
     } finally {
       closeSync(kvmFd!);
     }

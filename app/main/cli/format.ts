@@ -43,5 +43,7 @@ export function formatInfo(vm: VmSummary): string {
   }
   if (vm.startedAt) lines.push(['Started', vm.startedAt]);
   const out = table(lines.map(([k, v]) => [k ? `${k}:` : '', v]));
-  return vm.logTail?.length ? `${out}\n\nLast QEMU output:\n${vm.logTail.map((l) => `  ${l}`).join('\n')}` : out;
+  if (!vm.logTail) return out;
+  const tail = vm.logTail.length ? vm.logTail.map((l) => `  ${l}`).join('\n') : '  (QEMU wrote nothing to its log before it ended)';
+  return `${out}\n\nLast QEMU output (${vm.paths?.qemuLog ?? 'qemu.log'}):\n${tail}`;
 }

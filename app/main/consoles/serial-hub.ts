@@ -60,9 +60,10 @@ export class SerialHub {
 
   constructor(
     private readonly socketPath: string,
-    private readonly opts: { ringBytes?: number; onData?: (n: number) => void } = {},
+    private readonly opts: { ringBytes?: number; onData?: (n: number) => void; /** History from before this hub existed (the serial log's tail). */ seed?: Uint8Array } = {},
   ) {
     this.ring = new RingBuffer(opts.ringBytes ?? DEFAULT_RING_BYTES);
+    if (opts.seed?.length) this.ring.push(opts.seed);
   }
 
   /** Connects to QEMU's serial socket; retries briefly because QEMU may still be creating it. */

@@ -24,7 +24,8 @@ export class AccelUnavailableError extends Error {
     readonly reason: string,
     readonly fix?: string,
   ) {
-    super(fix ? `${accel === 'auto' ? 'no accelerator' : accel.toUpperCase()} is not available: ${reason}. Fix: ${fix}` : `${accel === 'auto' ? 'no accelerator' : accel.toUpperCase()} is not available: ${reason}`);
+    const what = accel === 'auto' ? 'No accelerator can run this guest' : `${accel.toUpperCase()} is not available`;
+    super(fix ? `${what}: ${reason}. Fix: ${fix}` : `${what}: ${reason}`);
   }
 }
 

@@ -14,26 +14,31 @@ export function startMarker(at: Date): string {
   return `${MARKER} at ${at.toISOString()} ===\n`;
 }
 
-/** qemu.log lines written since the last start marker (at most the final 64 KiB of the file). */
-export function qemuLogSinceStart(file: string): string[] {
-  let text: string;
+/** The bytes of a log written since the last start marker, at most the final `maxBytes`. */
+export function logBytesSinceStart(file: string, maxBytes = 64 * 1024): Buffer {
+  let buf: Buffer;
   try {
     const fd = fs.openSync(file, 'r');
     try {
       const size = fs.fstatSync(fd).size;
-      const len = Math.min(size, 64 * 1024);
-      const buf = Buffer.alloc(len);
+      const len = Math.min(size, maxBytes);
+      buf = Buffer.alloc(len);
       fs.readSync(fd, buf, 0, len, size - len);
-      text = buf.toString('utf8');
     } finally {
       fs.closeSync(fd);
     }
   } catch {
-    return [];
+    return Buffer.alloc(0);
   }
-  const at = text.lastIndexOf(MARKER);
-  const since = at >= 0 ? text.slice(text.indexOf('\n', at) + 1) : text;
-  return since.split('\n').filter((l) => l.trim() !== '');
+  const at = buf.lastIndexOf(MARKER);
+  if (at < 0) return buf;
+  const nl = buf.indexOf(0x0a, at);
+  return nl < 0 ? Buffer.alloc(0) : buf.subarray(nl + 1);
+}
+
+/** qemu.log lines written since the last start marker (at most the final 64 KiB of the file). */
+export function qemuLogSinceStart(file: string): string[] {
+  return logBytesSinceStart(file).toString('utf8').split('\n').filter((l) => l.trim() !== '');
 }
 
 export interface ExitFacts {

@@ -22,7 +22,8 @@ import { createVmFiles, validateDefineInput } from './define-vm.js';
 import type { HostServices } from './host-services.js';
 import { capLogFile, DEFAULT_LOG_CAP_BYTES, watchLogCap } from './log-cap.js';
 import { readRunRecord, writeRunRecord, type RunRecord } from './run-record.js';
-import { classifyExit, qemuLogSinceStart, startMarker, stateFromQmpStatus } from './exit-reason.js';
+import { classifyExit, logBytesSinceStart, qemuLogSinceStart, startMarker, stateFromQmpStatus } from './exit-reason.js';
+import { DEFAULT_RING_BYTES } from '../consoles/serial-hub.js';
 import { VmEvents } from './vm-events.js';
 
 export interface VmManagerOptions {
@@ -156,7 +157,10 @@ export class VmManager {
     fs.mkdirSync(files.logDir, { recursive: true, mode: 0o700 });
     capLogFile(files.qemuLog, this.opts.logCapBytes);
     capLogFile(files.serialLog, this.opts.logCapBytes);
-    fs.appendFileSync(files.qemuLog, startMarker(new Date()), { mode: 0o600 });
+    const marker = startMarker(new Date());
+    fs.appendFileSync(files.qemuLog, marker, { mode: 0o600 });
+    // The same marker in the serial log lets a later driver replay only this run's output.
+    fs.appendFileSync(files.serialLog, marker, { mode: 0o600 });
 
     const argv = buildQemuArgv(def, caps, files, { accel: accel.accel, uefi: uefi && def.nvram ? { code: uefi.code, vars: def.nvram } : undefined });
     this.setState(rt, 'starting', undefined);
@@ -184,7 +188,7 @@ export class VmManager {
       const qmp = new QmpClient(files.qmpSocket, { connectRetryMs: this.opts.startTimeoutMs, signal });
       await Promise.race([qmp.connect(), died]);
       this.attachQmp(rt, qmp);
-      await Promise.race([this.attachConsole(rt, files.serialSocket), died]);
+      await Promise.race([this.attachConsole(rt, files.serialSocket, false), died]);
       await Promise.race([qmp.execute('cont'), died]);
     } catch (err) {
       // A cancelled start is being forced off by whoever cancelled it.
@@ -352,7 +356,7 @@ export class VmManager {
       await qmp.connect();
       this.attachQmp(rt, qmp);
       const status = await qmp.execute<{ status: string }>('query-status');
-      await this.attachConsole(rt, rec.serialSocket).catch(() => undefined);
+      await this.attachConsole(rt, rec.serialSocket, true).catch(() => undefined);
       const files = vmFiles(this.paths, id);
       this.watchLogs(rt, files.qemuLog, files.serialLog);
       this.log(rt, `adopted QEMU pid ${rec.pid} (${status.status})`);
@@ -387,8 +391,11 @@ export class VmManager {
     rt.cleanups.push(offEvent, offClose);
   }
 
-  private async attachConsole(rt: VmRuntime, socketPath: string): Promise<void> {
-    const hub = new SerialHub(socketPath);
+  /** `replayLog`: seed the console history from serial.log (adopting a VM another driver
+   * started: QEMU kept logging while no driver was attached). */
+  private async attachConsole(rt: VmRuntime, socketPath: string, replayLog: boolean): Promise<void> {
+    const seed = replayLog ? logBytesSinceStart(vmFiles(this.paths, rt.id).serialLog, DEFAULT_RING_BYTES) : undefined;
+    const hub = new SerialHub(socketPath, seed ? { seed } : {});
     await hub.connect();
     rt.serial = hub;
   }
@@ -497,7 +504,7 @@ export class VmManager {
     const f = vmFiles(this.paths, rt.id);
     const s: VmSummary = { id: rt.id, name: rt.def?.name ?? rt.id, state: rt.state, file: rt.file };
     if (rt.reason) s.reason = rt.reason;
-    if (rt.logTail?.length) s.logTail = rt.logTail;
+    if (rt.logTail && (rt.logTail.length > 0 || rt.state === 'crashed')) s.logTail = rt.logTail;
     if (rt.def) s.definition = rt.def;
     if (rt.run) {
       s.pid = rt.run.pid;

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { parseQemuCaps, QemuCapsParseError } from './qemu-caps.js';
+import type { QmpProbeReplies } from './qmp-probe.js';
+import { loadQmpFixture, QEMU_72_X86_FIXTURE } from './testing/qmp-fixture.js';
+
+const fixture = loadQmpFixture(QEMU_72_X86_FIXTURE);
+
+function withReply(cmd: keyof QmpProbeReplies['replies'], reply: QmpProbeReplies['replies'][typeof cmd]): QmpProbeReplies {
+  return { ...fixture, replies: { ...fixture.replies, [cmd]: reply } };
+}
+
+describe('parseQemuCaps on the captured Debian QEMU 7.2 probe', () => {
+  const caps = parseQemuCaps('/usr/bin/qemu-system-x86_64', fixture);
+
+  it('reads the version and the target architecture', () => {
+    expect(caps).toMatchObject({ arch: 'x86_64', binary: '/usr/bin/qemu-system-x86_64', version: '7.2.22' });
+  });
+
+  it('finds the accelerators compiled in from their QOM types', () => {
+    expect(caps.accels).toEqual(['kvm', 'tcg']);
+  });
+
+  it('lists machine types with their aliases', () => {
+    expect(caps.machines).toEqual(expect.arrayContaining(['pc-q35-7.2', 'q35', 'pc', 'pc-i440fx-7.2', 'none']));
+  });
+
+  it('lists CPU models including the host and max pseudo models', () => {
+    expect(caps.cpuModels).toEqual(expect.arrayContaining(['host', 'max', 'qemu64', 'EPYC-Milan', 'Skylake-Client']));
+  });
+
+  it('reports every device of interest', () => {
+    expect(caps.devices).toEqual({
+      vfioPci: true,
+      virtioGpuPci: true,
+      virtioVga: true,
+      ramfb: true,
+      vga: true,
+      virtioNetPci: true,
+      virtioBlkPci: true,
+      qemuXhci: true,
+      usbTablet: true,
+    });
+  });
+
+  it('sees -sandbox in query-command-line-options', () => {
+    expect(caps.sandbox).toBe(true);
+  });
+});
+
+describe('parseQemuCaps on unusual answers', () => {
+  it('reports no sandbox when QEMU was built without seccomp', () => {
+    const probe = withReply('query-command-line-options', { return: [{ option: 'machine', parameters: [] }] });
+    expect(parseQemuCaps('/q', probe).sandbox).toBe(false);
+  });
+
+  it('treats a failed optional query as empty rather than failing the probe', () => {
+    const probe = withReply('query-cpu-definitions', { error: { class: 'GenericError', desc: 'not supported' } });
+    expect(parseQemuCaps('/q', probe).cpuModels).toEqual([]);
+  });
+
+  it('refuses a binary for another target', () => {
+    const probe = withReply('query-target', { return: { arch: 'riscv64' } });
+    expect(() => parseQemuCaps('/q', probe)).toThrow(QemuCapsParseError);
+    expect(() => parseQemuCaps('/q', probe)).toThrow(/riscv64/);
+  });
+
+  it('refuses a malformed reply instead of guessing', () => {
+    const probe = withReply('query-machines', { return: [{ nom: 'q35' }] });
+    expect(() => parseQemuCaps('/q', probe)).toThrow(/query-machines/);
+  });
+});

@@ -1,0 +1,46 @@
+/** Against the real QEMU of this machine. A unit test, not *.int.test.ts: `-machine none` boots no
+ * guest and the whole probe takes ~100 ms. Skipped (with a message) where no QEMU is installed. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { nodeHostFs, nodeSpawnQmp } from './node-host-io.js';
+import { probeHost } from './probe-host.js';
+import { parseQemuCaps } from './qemu-caps.js';
+import { findQemuSystem } from './qemu-discovery.js';
+import { runQmpProbe } from './qmp-probe.js';
+import { captureQmpFixture, QEMU_72_X86_FIXTURE } from './testing/qmp-fixture.js';
+
+const found = await findQemuSystem(nodeHostFs, process.env, 'x86_64', 'x86_64');
+const qemu = found.found ? found.path : undefined;
+if (!qemu) console.warn(`[qemu-real.test] no qemu-system-x86_64 on this machine (${found.found ? '' : found.reason}): skipping the real-QEMU tests`);
+
+const cacheDir = mkdtempSync(path.join(tmpdir(), 'vmdesk-real-cache-'));
+afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
+
+describe.skipIf(!qemu)('the real QEMU on this machine', () => {
+  it.runIf(process.env['VMDESK_REGENERATE_FIXTURES'] === '1')('regenerates the captured fixture', async () => {
+    const fixture = await captureQmpFixture(qemu!, QEMU_72_X86_FIXTURE);
+    console.info(`[qemu-real.test] wrote ${QEMU_72_X86_FIXTURE} from ${fixture.capturedFrom}`);
+  });
+
+  it('answers the one-exchange QMP probe with TCG, q35 and the devices the argv builder uses', async () => {
+    const caps = parseQemuCaps(qemu!, await runQmpProbe(nodeSpawnQmp, qemu!));
+    expect(caps.arch).toBe('x86_64');
+    expect(caps.version).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(caps.accels).toContain('tcg');
+    expect(caps.machines).toContain('q35');
+    expect(caps.devices).toMatchObject({ virtioNetPci: true, virtioBlkPci: true, qemuXhci: true, usbTablet: true });
+  });
+
+  it('probes the host cold, then answers from the cache in well under 100 ms', async () => {
+    const cold = await probeHost({ cacheDir });
+    const warm = await probeHost({ cacheDir });
+    console.info(`[qemu-real.test] probeHost cold ${cold.probeMs} ms, warm ${warm.probeMs} ms`);
+    expect(cold.qemu.x86_64).toMatchObject({ status: 'ok', fromCache: false });
+    expect(warm.qemu.x86_64).toMatchObject({ status: 'ok', fromCache: true });
+    expect(warm.probeMs).toBeLessThan(100);
+    // It crosses IPC: plain JSON, nothing lost in a round trip.
+    expect(JSON.parse(JSON.stringify(warm))).toEqual(warm);
+  });
+});

@@ -1,0 +1,156 @@
+/**
+ * The session-mode driver end to end: the real `vmdesk` CLI, real QEMU (TCG), the tiny guest.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { VmSummary } from '../app/main/common/vm-types.js';
+import { guestIso, pidAlive, qemuPidsUnder, Sandbox, waitFor } from './support/cli.js';
+
+const READY = 'VMDESK-GUEST-READY';
+let sandboxes: Sandbox[] = [];
+afterEach(() => {
+  for (const s of sandboxes) s.cleanup();
+  sandboxes = [];
+});
+function sandbox(env?: NodeJS.ProcessEnv): Sandbox {
+  const s = new Sandbox(env);
+  sandboxes.push(s);
+  return s;
+}
+
+async function defineTiny(s: Sandbox, name: string): Promise<VmSummary> {
+  return s.json<VmSummary>(['define', '--name', name, '--memory', '256M', '--cdrom', guestIso()]);
+}
+
+/** Nothing of a stopped VM may remain in the runtime dir or the run records. */
+function expectNoLeftovers(s: Sandbox): void {
+  const runtime = path.join(s.env.XDG_RUNTIME_DIR!, 'vmdesk');
+  const left = fs.existsSync(runtime) ? fs.readdirSync(runtime).filter((n) => n !== 'control.sock') : [];
+  expect(left).toEqual([]);
+  const runDir = path.join(s.env.XDG_STATE_HOME!, 'vmdesk', 'run');
+  expect(fs.existsSync(runDir) ? fs.readdirSync(runDir) : []).toEqual([]);
+}
+
+describe('vmdesk with a real guest', () => {
+  it('defines, starts, talks over the serial console, and shuts down with the ACPI button', async () => {
+    const s = sandbox();
+    const vm = await defineTiny(s, 'tiny');
+    expect(vm.state).toBe('stopped');
+
+    const started = await s.run(['start', 'tiny']);
+    expect(started.stderr).toBe('');
+    expect(started.code).toBe(0);
+    expect(started.stdout).toContain('tiny: running with tcg');
+
+    const info = await s.json<VmSummary>(['info', 'tiny']);
+    expect(info.state).toBe('running');
+    expect(info.accel?.accel).toBe('tcg');
+    expect(info.pid).toBeGreaterThan(0);
+    expect(pidAlive(info.pid!)).toBe(true);
+    for (const sock of [info.paths!.qmp, info.paths!.serial, info.paths!.vnc]) expect(fs.statSync(sock).isSocket()).toBe(true);
+
+    await s.waitForFileText(info.paths!.serialLog, READY);
+
+    // The console replays recent output, takes keystrokes, and Ctrl+] detaches.
+    const consoleRun = await s.console('tiny', 'echo hello-$((6*7))\n', 'hello-42');
+    expect(consoleRun.code).toBe(0);
+    expect(consoleRun.out).toContain(READY); // replayed history
+    expect(consoleRun.out).toContain('hello-42');
+    expect(consoleRun.err).toContain('Press Ctrl+] to detach');
+    expect(consoleRun.err).toContain('Detached. The VM keeps running.');
+    expect((await s.json<VmSummary>(['info', 'tiny'])).state).toBe('running');
+
+    const log = await s.run(['log', 'tiny', '--serial', '--lines', '200']);
+    expect(log.stdout).toContain('hello-42');
+
+    const down = await s.run(['shutdown', 'tiny', '--wait', '--timeout', '90']);
+    expect(down.stderr).toBe('');
+    expect(down.stdout).toContain('tiny: stopped');
+    expect(pidAlive(info.pid!)).toBe(false);
+    expect(fs.readFileSync(info.paths!.serialLog, 'utf8')).toContain('VMDESK-GUEST-POWEROFF');
+    expectNoLeftovers(s);
+  });
+
+  it('adopts both running VMs after the owning driver is killed with SIGKILL, and controls them', async () => {
+    const s = sandbox();
+    await defineTiny(s, 'one');
+    await defineTiny(s, 'two');
+    const driver = await s.startDriver();
+    expect((await s.run(['start', 'one'])).code).toBe(0);
+    expect((await s.run(['start', 'two'])).code).toBe(0);
+    const before = await s.json<VmSummary[]>(['list']);
+    expect(before.map((v) => v.state)).toEqual(['running', 'running']);
+
+    driver.kill('SIGKILL');
+    await new Promise((r) => driver.once('exit', r));
+
+    // A new process (this CLI call) becomes the owner and adopts both QEMUs.
+    const after = await s.json<VmSummary[]>(['list']);
+    expect(after.map((v) => [v.name, v.state, v.pid])).toEqual(before.map((v) => [v.name, 'running', v.pid]));
+    await s.waitForFileText(after[0]!.paths!.serialLog, READY);
+
+    expect((await s.run(['pause', 'one'])).stdout).toContain('one: paused');
+    expect((await s.json<VmSummary>(['info', 'one'])).state).toBe('paused');
+    expect((await s.run(['resume', 'one'])).stdout).toContain('one: running');
+    const stopped = await s.run(['stop', 'one']);
+    expect(stopped.stdout).toContain('one: stopped');
+    const down = await s.run(['shutdown', 'two', '--wait', '--timeout', '90']);
+    expect(down.stdout).toContain('two: stopped');
+    for (const v of before) expect(pidAlive(v.pid!)).toBe(false);
+    expectNoLeftovers(s);
+  });
+
+  it('shows a VM whose QEMU was killed as crashed with the last lines of qemu.log', async () => {
+    const s = sandbox();
+    await defineTiny(s, 'victim');
+    const driver = await s.startDriver();
+    const vm = await s.json<VmSummary>(['start', 'victim']);
+    process.kill(vm.pid!, 'SIGKILL');
+    await waitFor(async () => (await s.json<VmSummary>(['info', 'victim'])).state === 'crashed', 'crashed state');
+    const crashed = await s.json<VmSummary>(['info', 'victim']);
+    expect(crashed.reason).toMatch(/SIGKILL/);
+    expect(Array.isArray(crashed.logTail)).toBe(true);
+    const text = await s.run(['info', 'victim']);
+    expect(text.stdout).toContain('crashed');
+    expect(text.stdout).toContain('Last QEMU output');
+    driver.kill('SIGKILL');
+    expectNoLeftovers(s);
+
+    // And while no driver runs: the next process finds the pidfile QEMU left behind.
+    const again = await s.json<VmSummary>(['start', 'victim']);
+    process.kill(again.pid!, 'SIGKILL');
+    await waitFor(() => !pidAlive(again.pid!), 'QEMU to die');
+    const found = await s.json<VmSummary>(['info', 'victim']);
+    expect(found.state).toBe('crashed');
+    expect(found.reason).toMatch(/abruptly/);
+    expectNoLeftovers(s);
+    // A crashed VM can be started again.
+    expect((await s.run(['start', 'victim'])).code).toBe(0);
+    expect((await s.run(['stop', 'victim'])).code).toBe(0);
+  });
+
+  it('never runs one VM twice when two processes use different XDG_RUNTIME_DIRs over one config', async () => {
+    const s = sandbox();
+    await defineTiny(s, 'solo');
+    const otherRuntime = path.join(s.root, 'r2');
+    fs.mkdirSync(otherRuntime, { mode: 0o700 });
+    await s.startDriver();
+    expect((await s.run(['start', 'solo'])).code).toBe(0);
+
+    // The second process finds the owner through the lock in the config dir, not the runtime dir.
+    const second = await s.run(['start', 'solo'], { env: { XDG_RUNTIME_DIR: otherRuntime } });
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/"solo" is running; it can only be started when stopped/);
+    const listed = await s.json<VmSummary[]>(['list'], { XDG_RUNTIME_DIR: otherRuntime });
+    expect(listed[0]!.state).toBe('running');
+    expect(qemuPidsUnder(s.root)).toHaveLength(1);
+
+    // If that owner cannot be reached at all, the second process refuses instead of taking over.
+    fs.rmSync(path.join(s.env.XDG_RUNTIME_DIR!, 'vmdesk', 'control.sock'));
+    const refused = await s.run(['start', 'solo'], { env: { XDG_RUNTIME_DIR: otherRuntime } });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/managed by vmdesk process \d+ \(driver\).*does not answer/);
+    expect(qemuPidsUnder(s.root)).toHaveLength(1);
+  });
+});
