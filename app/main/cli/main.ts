@@ -51,8 +51,20 @@ type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolea
 interface Parsed { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] }
 
 function parse(args: string[], options: OptionSpec): Parsed {
+  // `--memory -1G` would be read as a missing value followed by an unknown option; bind a value
+  // that starts with "-" to its string option so the value's own check explains what is wrong.
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const name = a.startsWith('--') ? a.slice(2) : undefined;
+    const next = args[i + 1];
+    if (name && options[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      joined.push(`${a}=${next}`);
+      i++;
+    } else joined.push(a);
+  }
   try {
-    return parseArgs({ args, options: { json: { type: 'boolean' }, ...options }, allowPositionals: true, strict: true }) as Parsed;
+    return parseArgs({ args: joined, options: { json: { type: 'boolean' }, ...options }, allowPositionals: true, strict: true }) as Parsed;
   } catch (err) {
     throw usageError((err as Error).message);
   }
@@ -66,7 +78,8 @@ function oneVm(positionals: string[], command: string): string {
 function memoryMiB(text: string | undefined): number {
   if (text === undefined) return 1024;
   const bytes = /^\s*-/.test(text) ? undefined : parseSize(text, 'M');
-  if (bytes === undefined || bytes <= 0) throw new VmdeskError('invalid-argument', `"${text}" is not a memory size. Write e.g. --memory 1G or --memory 512M.`, { field: 'memory' });
+  if (bytes === 0) return 0; // a size, just too small: the definition check says the minimum
+  if (bytes === undefined) throw new VmdeskError('invalid-argument', `"${text}" is not a memory size. Write e.g. --memory 1G or --memory 512M.`, { field: 'memory' });
   return Math.round(bytes / 2 ** 20);
 }
 

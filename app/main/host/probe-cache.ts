@@ -46,7 +46,8 @@ export async function readProbeCache<T>(fs: HostFs, cacheDir: string, kind: stri
     text = await fs.readText(file);
   } catch (err) {
     const code = errnoOf(err);
-    return { hit: false, why: code === 'ENOENT' ? 'absent' : 'corrupt', detail: `${file}: ${code ?? (err as Error).message}` };
+    const absent = code === 'ENOENT' || code === 'ENOTDIR';
+    return { hit: false, why: absent ? 'absent' : 'corrupt', detail: `${file}: ${code ?? (err as Error).message}` };
   }
   let json: unknown;
   try {

@@ -29,7 +29,8 @@ export function parseSize(text: string, defaultUnit: 'M' | 'G' = 'M'): number | 
 }
 
 export function formatMiB(mib: number): string {
-  return mib % 1024 === 0 ? `${mib / 1024} GiB` : `${mib} MiB`;
+  if (mib < 1024) return `${mib} MiB`;
+  return mib % 1024 === 0 ? `${mib / 1024} GiB` : `${(mib / 1024).toFixed(1)} GiB`;
 }
 
 /** "tcp:2222:22", "udp:127.0.0.1:5353:53" */

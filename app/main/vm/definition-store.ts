@@ -83,7 +83,8 @@ export function parseDefinitionText(text: string, id: string, file: string): Def
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    return broken(`The file is not valid JSON (${(err as Error).message}). Fix or remove ${file}.`);
+    const why = (err as Error).message.replace(/\s+/g, ' ').slice(0, 120);
+    return broken(`The file is not valid JSON (${why}). Fix or remove ${file}.`);
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return broken(`The file does not hold a JSON object. Fix or remove ${file}.`);
   let obj = raw as Record<string, unknown>;

@@ -279,7 +279,7 @@ export class VmManager {
   async delete(p: CallParams<'vm.delete'>): Promise<{ id: string }> {
     const rt = this.resolve(p.vm);
     if (rt.state === 'broken') {
-      throw new VmdeskError('vm-broken', `The file ${rt.file} could not be read (${rt.brokenReason}); vmdesk leaves it untouched. Fix or remove it yourself.`);
+      throw new VmdeskError('vm-broken', `vmdesk does not delete a VM file it cannot read. ${rt.brokenReason}`, { file: rt.file });
     }
     const def = this.requireDefinition(rt);
     if (rt.busy || (rt.proc && pidExists(rt.proc.pid))) {
@@ -511,7 +511,7 @@ export class VmManager {
       s.accel = { accel: rt.run.accel, reason: rt.run.accelReason };
       s.startedAt = rt.run.startedAt;
       s.paths = { qmp: rt.run.qmpSocket, serial: rt.run.serialSocket, vnc: rt.run.vncSocket, qemuLog: f.qemuLog, serialLog: f.serialLog, driverLog: f.driverLog };
-    } else {
+    } else if (rt.def) {
       s.paths = { qmp: f.qmpSocket, serial: f.serialSocket, vnc: f.vncSocket, qemuLog: f.qemuLog, serialLog: f.serialLog, driverLog: f.driverLog };
     }
     return s;
