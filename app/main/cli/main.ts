@@ -13,6 +13,7 @@ import { appPathsFromProcess } from '../paths/app-paths.js';
 import { getNative } from '../../native/index.js';
 import { openDriver, type DriverLink } from '../ipc/driver-link.js';
 import { createHostServices } from '../vm/host-adapter.js';
+import { formatHostReport } from '../host/index.js';
 import { parseForward, parseSize } from '../vm/define-vm.js';
 import { formatInfo, formatList } from './format.js';
 import { printLog } from './log-command.js';
@@ -29,6 +30,7 @@ Usage:
   vmdesk log VM [--serial | --driver] [--follow] [--lines N]
   vmdesk console VM            (Ctrl+] detaches)
   vmdesk delete VM [--keep-disks]
+  vmdesk host [--json]         (accelerators, QEMU, firmware, memlock: what works and how to fix what doesn't)
   vmdesk driver                (run the driver in the foreground until Ctrl+C)
 
 VM is a name or an id. shutdown presses the ACPI power button; stop forces the VM off.
@@ -171,6 +173,15 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         const vm = oneVm(a.positionals, command);
         const r = await (await getLink()).call('vm.delete', { vm, keepDisks: !!a.values['keep-disks'] });
         io.out.write(json ? JSON.stringify(r) + '\n' : `Deleted "${vm}".${a.values['keep-disks'] ? ' Its disks were kept.' : ''}\n`);
+        return 0;
+      }
+      case 'host': {
+        // A fact about the machine, not about the VMs: probed here, no driver needed.
+        const a = parse(rest, {});
+        json = !!a.values.json;
+        if (a.positionals.length > 0) throw usageError(`Unexpected argument "${a.positionals[0]}".`);
+        const report = await createHostServices(appPathsFromProcess()).report();
+        io.out.write(json ? JSON.stringify(report, null, 2) + '\n' : formatHostReport(report));
         return 0;
       }
       case 'driver': {

@@ -5,6 +5,7 @@
  */
 import * as v from 'valibot';
 import { PortForwardSchema, type VmSummary } from './vm-types.js';
+import type { HostReport } from '../host/types.js';
 
 /** A VM is named by its id or its name. */
 const VmRef = v.pipe(v.string(), v.minLength(1), v.maxLength(1024));
@@ -46,6 +47,8 @@ export const CALLS = {
   'vm.resume': { params: vmOnly },
   'vm.delete': { params: v.strictObject({ vm: VmRef, keepDisks: v.optional(v.boolean()) }) },
   'vm.logPaths': { params: vmOnly },
+  /** Accelerators with reasons and fixes, QEMU binaries and versions, firmware, memlock. */
+  'host.info': { params: v.strictObject({}) },
 } as const;
 
 export type CallName = keyof typeof CALLS;
@@ -65,6 +68,7 @@ export interface CallResults {
   'vm.resume': VmSummary;
   'vm.delete': { id: string };
   'vm.logPaths': LogPaths;
+  'host.info': HostReport;
 }
 
 export interface ContractEvents {

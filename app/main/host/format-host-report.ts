@@ -8,7 +8,8 @@ import type { AccelStatus, Arch, FirmwareImage, HostReport } from './types.js';
 const WIDTH = 100;
 const LABEL = 12; // column where values start
 
-/** Greedy word wrap; continuation lines get `indent` spaces. Long paths are never split. */
+/** Greedy word wrap (runs of spaces become one); continuation lines get `indent` spaces. Long
+ * paths are never split. */
 function wrap(text: string, indent: number, width = WIDTH): string[] {
   const lines: string[] = [];
   let line = '';
@@ -38,7 +39,7 @@ function qemuSection(report: HostReport): string[] {
     const q = report.qemu[arch];
     if (q.status === 'ok') {
       const c = q.caps;
-      out.push(row(arch, `QEMU ${c.version}  ${c.binary}${q.fromCache ? '  (cached)' : ''}`));
+      out.push(row(arch, `QEMU ${c.version} at ${c.binary}${q.fromCache ? ' (cached probe)' : ''}`));
       out.push(row('', `accelerators ${c.accels.join(', ') || 'none'} · sandbox ${c.sandbox ? 'yes' : 'no'} · ${c.machines.length} machine types · ${c.cpuModels.length} CPU models`));
       if (q.hvfEntitled === false) out.push(row('', 'not signed with the hypervisor entitlement (see HVF below)'));
     } else {
@@ -47,7 +48,7 @@ function qemuSection(report: HostReport): string[] {
     }
   }
   const img = report.qemuImg;
-  if (img.status === 'ok') out.push(row('qemu-img', `${img.version}  ${img.path}${img.fromCache ? '  (cached)' : ''}`));
+  if (img.status === 'ok') out.push(row('qemu-img', `${img.version} at ${img.path}${img.fromCache ? ' (cached probe)' : ''}`));
   else out.push(row('qemu-img', `${img.status.toUpperCase()}: ${img.reason}`), ...fixRow(img.fix));
   return out;
 }
@@ -86,7 +87,7 @@ function firmwareSection(report: HostReport): string[] {
     const imgs = fw.images.filter((i) => i.arch === arch);
     for (const [n, img] of imgs.entries()) {
       const from = img.source === 'well-known path' ? 'well-known path' : img.source.split('/').pop();
-      out.push(row(n === 0 ? arch : '', `${img.code}  [${firmwareFlags(img)}]  (${from})`));
+      out.push(row(n === 0 ? arch : '', `${img.code} [${firmwareFlags(img)}] (${from})`));
     }
     const miss = fw.missing.find((m) => m.arch === arch);
     if (miss) out.push(row(arch, `MISSING: ${miss.reason}`), ...fixRow(miss.fix));
@@ -98,7 +99,7 @@ function firmwareSection(report: HostReport): string[] {
 function memlockSection(report: HostReport): string[] {
   const m = report.memlock;
   const via = m.source === 'native' ? 'getrlimit' : m.source === 'proc' ? '/proc/self/limits' : 'unknown';
-  const out = ['Locked memory (RLIMIT_MEMLOCK)', row('limits', `soft ${formatBytes(m.soft)} · hard ${formatBytes(m.hard)}  (via ${via})`)];
+  const out = ['Locked memory (RLIMIT_MEMLOCK)', row('limits', `soft ${formatBytes(m.soft)} · hard ${formatBytes(m.hard)} (via ${via})`)];
   if (m.note) out.push(row('', m.note));
   out.push(row('', 'only VMs with device passthrough lock their RAM; vmdesk raises the soft limit up to the hard one before starting them, and says how to raise the hard one when that is not enough'));
   return out;

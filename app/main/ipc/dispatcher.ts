@@ -7,10 +7,11 @@ import { CALLS, isCallName, type CallName, type CallParams, type CallResults } f
 import { serializeError, VmdeskError, type SerializedError } from '../common/errors.js';
 import { describeIssues } from '../vm/definition-store.js';
 import type { VmManager } from '../vm/vm-manager.js';
+import type { HostReport } from '../host/types.js';
 
 export type Handlers = { [C in CallName]: (params: CallParams<C>) => Promise<CallResults[C]> | CallResults[C] };
 
-export function managerHandlers(m: VmManager): Handlers {
+export function managerHandlers(m: VmManager, hostReport: () => Promise<HostReport>): Handlers {
   return {
     'vm.list': () => m.list(),
     'vm.get': (p) => m.get(p.vm),
@@ -23,6 +24,7 @@ export function managerHandlers(m: VmManager): Handlers {
     'vm.resume': (p) => m.resume(p),
     'vm.delete': (p) => m.delete(p),
     'vm.logPaths': (p) => m.logPaths(p.vm),
+    'host.info': () => hostReport(),
   };
 }
 

@@ -10,7 +10,7 @@ import { ensureBaseDirs, ensureRuntimeDir, type AppPaths } from '../paths/app-pa
 import { assertSocketPathFits, driverFiles } from '../paths/vm-files.js';
 import type { NativeHost } from '../../native/index.js';
 import { VmManager, type VmManagerOptions } from '../vm/vm-manager.js';
-import type { HostServices } from '../vm/host-services.js';
+import type { RealHostServices } from '../vm/host-adapter.js';
 import { tryAcquireOwnerLock, type OwnerInfo } from '../vm/owner-lock.js';
 import { ControlClient, openControlStream } from './control-client.js';
 import { listenControlSocket, type ControlServer } from './control-socket.js';
@@ -42,7 +42,7 @@ export interface DriverLink {
 export interface OpenDriverOptions {
   paths: AppPaths;
   kind: OwnerInfo['kind'];
-  host: HostServices;
+  host: RealHostServices;
   native: NativeHost;
   managerOptions?: Omit<VmManagerOptions, 'paths' | 'host'>;
   /** When a short-lived owner (another CLI command) holds the lock, wait this long for it. */
@@ -61,7 +61,7 @@ export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {
       try {
         const manager = new VmManager(o.paths, o.host, o.managerOptions);
         await manager.init();
-        const dispatcher = createDispatcher(managerHandlers(manager));
+        const dispatcher = createDispatcher(managerHandlers(manager, () => o.host.report()));
         const streams = managerStreams(manager);
         const server = await listenControlSocket(files.controlSocket, dispatcher, manager.events, streams);
         return ownerLink(r.lock.info, manager, dispatcher, streams, server, () => r.lock.release());
