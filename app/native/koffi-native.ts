@@ -47,8 +47,10 @@ export interface KoffiNativeOptions {
 }
 
 function defaultRequireKoffi(): unknown {
-  // createRequire keeps the load synchronous and lazy (only when the facade is first asked for).
-  return createRequire(import.meta.url)('koffi');
+  // Synchronous and lazy (only when the facade is first asked for). A CommonJS bundle (the
+  // Electron main process) has its own `require` but no import.meta.url; ESM gets one made here.
+  const req = typeof require === 'function' ? require : createRequire(import.meta.url);
+  return req('koffi');
 }
 
 /** Loads koffi and libc and returns the FFI-backed NativeHost. Throws when that is impossible;

@@ -21,10 +21,12 @@ export const USER_ERROR_CODES = [
   'timeout',
   'cancelled',
   'unsupported',
+  /** QEMU refused or failed; the message carries its own words (a locked disk, a bad option). */
+  'qemu-failed',
 ] as const;
 
 export type UserErrorCode = (typeof USER_ERROR_CODES)[number];
-export type ErrorCode = UserErrorCode | 'internal' | 'qemu-failed';
+export type ErrorCode = UserErrorCode | 'internal';
 
 export interface SerializedError {
   code: ErrorCode;

@@ -197,7 +197,9 @@ export class VmManager {
         await this.forceOff(rt, proc);
       }
       if (signal.aborted) throw new VmdeskError('cancelled', `Starting "${def.name}" was cancelled.`);
-      throw err;
+      if (err instanceof VmdeskError) throw err;
+      const tail = qemuLogSinceStart(files.qemuLog).slice(-5).join(' ');
+      throw new VmdeskError('qemu-failed', `QEMU did not become ready for "${def.name}" (${(err as Error).message}); it was stopped. ${tail ? `QEMU said: ${tail}` : `See ${files.qemuLog}.`}`, undefined, { cause: err });
     }
     this.watchLogs(rt, files.qemuLog, files.serialLog);
     this.setState(rt, 'running');

@@ -1,0 +1,326 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RingBuffer, SerialHub } from './serial-hub.js';
+import type { SerialViewer } from './serial-hub.js';
+
+const bytes = (s: string) => new Uint8Array(Buffer.from(s, 'latin1'));
+const text = (b: Uint8Array) => Buffer.from(b).toString('latin1');
+
+describe('RingBuffer', () => {
+  it('is empty at first', () => {
+    expect(new RingBuffer(8).snapshot()).toEqual(new Uint8Array(0));
+  });
+
+  it('keeps everything while under capacity', () => {
+    const r = new RingBuffer(8);
+    r.push(bytes('abc'));
+    r.push(bytes('de'));
+    expect(text(r.snapshot())).toBe('abcde');
+  });
+
+  it('wraps around and keeps the newest bytes, oldest first', () => {
+    const r = new RingBuffer(8);
+    r.push(bytes('abcdef'));
+    r.push(bytes('ghij'));
+    expect(text(r.snapshot())).toBe('cdefghij');
+    r.push(bytes('klm'));
+    expect(text(r.snapshot())).toBe('fghijklm');
+  });
+
+  it('keeps the last `capacity` bytes of a chunk larger than itself', () => {
+    const r = new RingBuffer(4);
+    r.push(bytes('xy'));
+    r.push(bytes('abcdefgh'));
+    expect(text(r.snapshot())).toBe('efgh');
+    r.push(bytes('i'));
+    expect(text(r.snapshot())).toBe('fghi');
+  });
+
+  it('holds exactly a chunk of its own size', () => {
+    const r = new RingBuffer(4);
+    r.push(bytes('ab'));
+    r.push(bytes('wxyz'));
+    expect(text(r.snapshot())).toBe('wxyz');
+  });
+
+  it('returns a copy that later pushes do not change', () => {
+    const r = new RingBuffer(4);
+    r.push(bytes('abcd'));
+    const snap = r.snapshot();
+    r.push(bytes('efgh'));
+    expect(text(snap)).toBe('abcd');
+  });
+
+  it('agrees with a naive model over many pushes of every size', () => {
+    const cap = 13;
+    const r = new RingBuffer(cap);
+    let all = '';
+    let seed = 7;
+    for (let i = 0; i < 500; i++) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      const len = seed % 30;
+      const chunk = Array.from({ length: len }, (_, j) => String.fromCharCode(97 + ((i + j) % 26))).join('');
+      r.push(bytes(chunk));
+      all += chunk;
+      expect(text(r.snapshot())).toBe(all.slice(-cap));
+    }
+  });
+});
+
+/** Records what the hub gives it; `backlog` is what write() reports as still queued. */
+class RecordingViewer implements SerialViewer {
+  received = Buffer.alloc(0);
+  closedWith: string | undefined;
+  backlog = 0;
+  readonly chunkTypes: string[] = [];
+  private waiters: { until: () => boolean; resolve: () => void }[] = [];
+
+  write(chunk: Uint8Array): number {
+    this.chunkTypes.push(chunk.constructor.name);
+    this.received = Buffer.concat([this.received, chunk]);
+    this.check();
+    return this.backlog;
+  }
+  close(reason: string): void {
+    this.closedWith = reason;
+    this.check();
+  }
+  get text(): string {
+    return this.received.toString('latin1');
+  }
+  receivedText(s: string): Promise<void> {
+    return this.when(() => this.text.includes(s));
+  }
+  closed(): Promise<void> {
+    return this.when(() => this.closedWith !== undefined);
+  }
+  private when(until: () => boolean): Promise<void> {
+    if (until()) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ until, resolve }));
+  }
+  private check(): void {
+    this.waiters = this.waiters.filter((w) => (w.until() ? (w.resolve(), false) : true));
+  }
+}
+
+/** QEMU's side of a `-chardev socket,server=on`: one client, raw bytes. */
+class FakeSerialServer {
+  conn: net.Socket | undefined;
+  received = Buffer.alloc(0);
+  private onConn: (() => void)[] = [];
+  private onReceive: (() => void)[] = [];
+  private constructor(readonly server: net.Server) {}
+
+  static async listen(socketPath: string): Promise<FakeSerialServer> {
+    const fake = new FakeSerialServer(net.createServer());
+    fake.server.on('connection', (c) => {
+      fake.conn = c;
+      c.on('error', () => {});
+      c.on('data', (d: Buffer) => {
+        fake.received = Buffer.concat([fake.received, d]);
+        for (const f of fake.onReceive.splice(0)) f();
+      });
+      for (const f of fake.onConn.splice(0)) f();
+    });
+    await new Promise<void>((resolve) => fake.server.listen(socketPath, resolve));
+    return fake;
+  }
+  connected(): Promise<net.Socket> {
+    if (this.conn) return Promise.resolve(this.conn);
+    return new Promise((resolve) => this.onConn.push(() => resolve(this.conn!)));
+  }
+  async guestWrites(data: string | Uint8Array): Promise<void> {
+    const c = await this.connected();
+    await new Promise<void>((resolve, reject) => c.write(data, (err) => (err ? reject(err) : resolve())));
+  }
+  async receivedText(s: string): Promise<void> {
+    while (!this.received.toString('latin1').includes(s)) await new Promise<void>((r) => this.onReceive.push(r));
+  }
+  close(): Promise<void> {
+    this.conn?.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+describe('SerialHub', () => {
+  let dir: string;
+  let sock: string;
+  let qemu: FakeSerialServer;
+  let hub: SerialHub;
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmdesk-serial-'));
+    sock = path.join(dir, 'serial.sock');
+    qemu = await FakeSerialServer.listen(sock);
+    hub = new SerialHub(sock);
+  });
+  afterEach(async () => {
+    hub.close();
+    await qemu.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('gives the guest output to every viewer', async () => {
+    await hub.connect();
+    const a = new RecordingViewer();
+    const b = new RecordingViewer();
+    hub.attach(a);
+    hub.attach(b);
+    await qemu.guestWrites('login: ');
+    await Promise.all([a.receivedText('login: '), b.receivedText('login: ')]);
+    expect(a.text).toBe('login: ');
+    expect(b.text).toBe('login: ');
+    expect(hub.viewerCount).toBe(2);
+  });
+
+  it('passes bytes on as Uint8Array, unchanged even when they are not UTF-8', async () => {
+    await hub.connect();
+    const v = new RecordingViewer();
+    hub.attach(v);
+    const raw = new Uint8Array([0xff, 0x00, 0xc3, 0x1b, 0x5b, 0x6d, 0x21]);
+    await qemu.guestWrites(raw);
+    await v.receivedText('!');
+    expect(new Uint8Array(v.received)).toEqual(raw);
+    expect(v.chunkTypes.every((t) => t === 'Uint8Array')).toBe(true);
+  });
+
+  it('gives a late viewer the recent output first, then what follows', async () => {
+    await hub.connect();
+    const early = new RecordingViewer();
+    hub.attach(early);
+    await qemu.guestWrites('boot log\n');
+    await early.receivedText('boot log\n');
+
+    const late = new RecordingViewer();
+    hub.attach(late);
+    expect(late.text).toBe('boot log\n');
+    await qemu.guestWrites('login: ');
+    await late.receivedText('login: ');
+    expect(late.text).toBe('boot log\nlogin: ');
+  });
+
+  it('gives no replay to a viewer that asks for none', async () => {
+    await hub.connect();
+    const early = new RecordingViewer();
+    hub.attach(early);
+    await qemu.guestWrites('old');
+    await early.receivedText('old');
+    const v = new RecordingViewer();
+    hub.attach(v, { replay: false });
+    await qemu.guestWrites('new');
+    await v.receivedText('new');
+    expect(v.text).toBe('new');
+  });
+
+  it('keeps only the newest ringBytes of history', async () => {
+    hub = new SerialHub(sock, { ringBytes: 4 });
+    await hub.connect();
+    const v = new RecordingViewer();
+    hub.attach(v);
+    await qemu.guestWrites('abcdefgh');
+    await v.receivedText('abcdefgh');
+    expect(text(hub.history())).toBe('efgh');
+  });
+
+  it('sends input from any viewer to the guest', async () => {
+    await hub.connect();
+    const a = hub.attach(new RecordingViewer());
+    const b = hub.attach(new RecordingViewer());
+    a.input(bytes('root\r'));
+    await qemu.receivedText('root\r');
+    b.input(bytes('ls\r'));
+    await qemu.receivedText('ls\r');
+    expect(qemu.received.toString('latin1')).toBe('root\rls\r');
+  });
+
+  it('counts the bytes it receives and reports them to onData', async () => {
+    const seen: number[] = [];
+    hub = new SerialHub(sock, { onData: (n) => seen.push(n) });
+    await hub.connect();
+    const v = new RecordingViewer();
+    hub.attach(v);
+    await qemu.guestWrites('12345');
+    await v.receivedText('12345');
+    expect(hub.bytesReceived).toBe(5);
+    expect(seen.reduce((x, y) => x + y, 0)).toBe(5);
+  });
+
+  it('stops giving output to a viewer that detached', async () => {
+    await hub.connect();
+    const gone = new RecordingViewer();
+    const stays = new RecordingViewer();
+    hub.attach(gone).detach();
+    hub.attach(stays);
+    await qemu.guestWrites('after');
+    await stays.receivedText('after');
+    expect(gone.text).toBe('');
+    expect(gone.closedWith).toBeUndefined();
+    expect(hub.viewerCount).toBe(1);
+  });
+
+  it('closes every viewer with a reason when QEMU closes the socket', async () => {
+    await hub.connect();
+    const a = new RecordingViewer();
+    const b = new RecordingViewer();
+    hub.attach(a);
+    hub.attach(b);
+    (await qemu.connected()).end();
+    await Promise.all([a.closed(), b.closed()]);
+    expect(a.closedWith).toBe('The VM stopped.');
+    expect(b.closedWith).toBe('The VM stopped.');
+    expect(hub.viewerCount).toBe(0);
+  });
+
+  it('closes a viewer that attaches after the VM stopped', async () => {
+    await hub.connect();
+    hub.close('The VM stopped.');
+    const v = new RecordingViewer();
+    const att = hub.attach(v);
+    expect(v.closedWith).toBe('The VM is not running.');
+    expect(() => att.input(bytes('x'))).not.toThrow();
+  });
+
+  it('disconnects a viewer more than 4 MiB behind, and the others keep receiving', async () => {
+    await hub.connect();
+    const slow = new RecordingViewer();
+    slow.backlog = 4 * 1024 * 1024 + 1;
+    const fast = new RecordingViewer();
+    hub.attach(slow);
+    hub.attach(fast);
+    await qemu.guestWrites('first');
+    await slow.closed();
+    expect(slow.closedWith).toMatch(/fell too far behind/);
+    expect(hub.viewerCount).toBe(1);
+
+    await qemu.guestWrites('second');
+    await fast.receivedText('firstsecond');
+    expect(slow.text).not.toContain('second');
+    expect(fast.closedWith).toBeUndefined();
+  });
+
+  it('keeps a viewer exactly 4 MiB behind', async () => {
+    await hub.connect();
+    const v = new RecordingViewer();
+    v.backlog = 4 * 1024 * 1024;
+    hub.attach(v);
+    await qemu.guestWrites('x');
+    await v.receivedText('x');
+    expect(v.closedWith).toBeUndefined();
+  });
+
+  it('waits for QEMU to create the socket', async () => {
+    await qemu.close();
+    const connecting = hub.connect(10_000);
+    // A connect attempt fails while no socket exists; the hub retries until QEMU listens.
+    qemu = await FakeSerialServer.listen(sock);
+    await connecting;
+    await qemu.connected();
+  });
+
+  it('gives up when the socket never appears', async () => {
+    await expect(new SerialHub(path.join(dir, 'missing.sock')).connect(0)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
