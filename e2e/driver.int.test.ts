@@ -64,6 +64,13 @@ describe('vmdesk with a real guest', () => {
     const log = await s.run(['log', 'tiny', '--serial', '--lines', '200']);
     expect(log.stdout).toContain('hello-42');
 
+    // Reboot is a hard reset: same QEMU process, the guest boots again and prints its marker anew.
+    const perBoot = fs.readFileSync(info.paths!.serialLog, 'utf8').split(READY).length - 1;
+    const rebooted = await s.run(['reboot', 'tiny']);
+    expect(rebooted.stdout).toContain('tiny: running');
+    await waitFor(() => fs.readFileSync(info.paths!.serialLog, 'utf8').split(READY).length - 1 >= 2 * perBoot, 'the marker after reboot');
+    expect((await s.json<VmSummary>(['info', 'tiny'])).pid).toBe(info.pid);
+
     const down = await s.run(['shutdown', 'tiny', '--wait', '--timeout', '90']);
     expect(down.stderr).toBe('');
     expect(down.stdout).toContain('tiny: stopped');

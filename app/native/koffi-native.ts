@@ -47,9 +47,11 @@ export interface KoffiNativeOptions {
 }
 
 function defaultRequireKoffi(): unknown {
-  // Synchronous and lazy (only when the facade is first asked for). A CommonJS bundle (the
-  // Electron main process) has its own `require` but no import.meta.url; ESM gets one made here.
-  const req = typeof require === 'function' ? require : createRequire(import.meta.url);
+  // Synchronous and lazy (only when the facade is first asked for). ESM (sources, vitest, the
+  // esbuild ESM bundles) makes a require from this module's URL; a CommonJS bundle (esbuild turns
+  // import.meta into {}) has a real `require` of its own.
+  const url: unknown = import.meta.url;
+  const req = typeof url === 'string' && url !== '' ? createRequire(url) : require;
   return req('koffi');
 }
 

@@ -1,0 +1,147 @@
+import { describe, expect, it } from 'vitest';
+import type { CallName, CallParams } from '../common/contract.js';
+import { VmdeskError } from '../common/errors.js';
+import type { VmSummary } from '../common/vm-types.js';
+import { createDispatcher } from './dispatcher.js';
+import type { Handlers } from './dispatcher.js';
+
+function summary(name: string): VmSummary {
+  return { id: '11111111-2222-4333-8444-555555555555', name, state: 'stopped', file: `/cfg/vms/${name}.json` };
+}
+
+/** Handlers that record what they were called with and answer with a stopped VM. */
+function fakeHandlers(over: Partial<Handlers> = {}) {
+  const calls: { method: CallName; params: unknown }[] = [];
+  const rec = <C extends CallName>(method: C, params: CallParams<C>) => calls.push({ method, params });
+  const handlers: Handlers = {
+    'vm.list': (p) => (rec('vm.list', p), [summary('web')]),
+    'vm.get': (p) => (rec('vm.get', p), summary(p.vm)),
+    'vm.define': (p) => (rec('vm.define', p), summary(p.name)),
+    'vm.start': async (p) => (rec('vm.start', p), { ...summary(p.vm), state: 'running' }),
+    'vm.shutdown': (p) => (rec('vm.shutdown', p), summary(p.vm)),
+    'vm.stop': (p) => (rec('vm.stop', p), summary(p.vm)),
+    'vm.reboot': (p) => (rec('vm.reboot', p), summary(p.vm)),
+    'vm.pause': (p) => (rec('vm.pause', p), { ...summary(p.vm), state: 'paused' }),
+    'vm.resume': (p) => (rec('vm.resume', p), summary(p.vm)),
+    'vm.delete': (p) => (rec('vm.delete', p), { id: p.vm }),
+    'vm.logPaths': (p) => (rec('vm.logPaths', p), { qemu: '/q', serial: '/s', driver: '/d' }),
+    ...over,
+  };
+  return { handlers, calls };
+}
+
+describe('createDispatcher', () => {
+  it('runs the handler with the validated params and returns its result', async () => {
+    const { handlers, calls } = fakeHandlers();
+    const r = await createDispatcher(handlers).dispatch('vm.start', { vm: 'web', wait: true, timeoutMs: 1000 });
+    expect(r).toEqual({ ok: true, result: { ...summary('web'), state: 'running' } });
+    expect(calls).toEqual([{ method: 'vm.start', params: { vm: 'web', wait: true, timeoutMs: 1000 } }]);
+  });
+
+  it('treats missing params as {}', async () => {
+    const { handlers, calls } = fakeHandlers();
+    expect(await createDispatcher(handlers).dispatch('vm.list', undefined)).toMatchObject({ ok: true });
+    expect(calls).toEqual([{ method: 'vm.list', params: {} }]);
+  });
+
+  it.each([['vm.explode'], ['toString'], ['__proto__'], ['constructor'], [42], [null]])('refuses the unknown method %j with invalid-argument', async (method) => {
+    const { handlers, calls } = fakeHandlers();
+    const r = await createDispatcher(handlers).dispatch(method, {});
+    expect(r).toMatchObject({ ok: false, error: { code: 'invalid-argument', details: { field: 'method' } } });
+    expect(calls).toEqual([]);
+  });
+
+  it('refuses params of the wrong type, naming the field', async () => {
+    const { handlers, calls } = fakeHandlers();
+    const r = await createDispatcher(handlers).dispatch('vm.start', { vm: 5 });
+    expect(r).toMatchObject({ ok: false, error: { code: 'invalid-argument', details: { field: 'vm' } } });
+    expect(!r.ok && r.error.message).toMatch(/vm\.start.*"vm"/);
+    expect(calls).toEqual([]);
+  });
+
+  it('names a nested field', async () => {
+    const { handlers } = fakeHandlers();
+    const r = await createDispatcher(handlers).dispatch('vm.define', { name: 'x', memoryMiB: 512, cpus: 1, disk: { sizeBytes: '20G' } });
+    expect(r).toMatchObject({ ok: false, error: { code: 'invalid-argument', details: { field: 'disk.sizeBytes' } } });
+  });
+
+  it('refuses a missing required field', async () => {
+    const { handlers } = fakeHandlers();
+    const r = await createDispatcher(handlers).dispatch('vm.get', {});
+    expect(r).toMatchObject({ ok: false, error: { code: 'invalid-argument', details: { field: 'vm' } } });
+  });
+
+  it('refuses params that are not an object', async () => {
+    const { handlers } = fakeHandlers();
+    for (const params of ['web', 5, ['web']]) {
+      expect(await createDispatcher(handlers).dispatch('vm.get', params)).toMatchObject({ ok: false, error: { code: 'invalid-argument' } });
+    }
+  });
+
+  it('refuses extra keys', async () => {
+    const { handlers, calls } = fakeHandlers();
+    const r = await createDispatcher(handlers).dispatch('vm.get', { vm: 'web', force: true });
+    expect(r).toMatchObject({ ok: false, error: { code: 'invalid-argument' } });
+    expect(!r.ok && r.error.message).toContain('force');
+    expect(calls).toEqual([]);
+  });
+
+  it('refuses a "__proto__" key parsed from JSON, and Object.prototype stays clean', async () => {
+    const { handlers, calls } = fakeHandlers();
+    const d = createDispatcher(handlers);
+    const r = await d.dispatch('vm.get', JSON.parse('{"vm":"web","__proto__":{"polluted":true}}'));
+    const list = await d.dispatch('vm.list', JSON.parse('{"__proto__":{"polluted":true}}'));
+    for (const res of [r, list]) expect(res).toMatchObject({ ok: false, error: { code: 'invalid-argument' } });
+    expect(calls).toEqual([]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('drops a "__proto__" key inside a nested object before the handler sees it', async () => {
+    const { handlers, calls } = fakeHandlers();
+    const params: unknown = JSON.parse(
+      '{"name":"web","memoryMiB":512,"cpus":1,"forwards":[{"proto":"tcp","hostPort":2222,"guestPort":22,"__proto__":{"polluted":true}}]}',
+    );
+    expect(await createDispatcher(handlers).dispatch('vm.define', params)).toMatchObject({ ok: true });
+    const forward = (calls[0]?.params as CallParams<'vm.define'>).forwards?.[0];
+    expect(forward).toEqual({ proto: 'tcp', hostPort: 2222, guestPort: 22 });
+    expect(Object.getPrototypeOf(forward)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('keeps the code, message and details of a VmdeskError from a handler', async () => {
+    const { handlers } = fakeHandlers({
+      'vm.start': () => {
+        throw new VmdeskError('disk-in-use', 'The disk is used by "db".', { field: 'disk', vm: 'db' });
+      },
+    });
+    const r = await createDispatcher(handlers).dispatch('vm.start', { vm: 'web' });
+    expect(r).toEqual({ ok: false, error: { code: 'disk-in-use', message: 'The disk is used by "db".', details: { field: 'disk', vm: 'db' } } });
+  });
+
+  it('keeps a VmdeskError from an async handler too', async () => {
+    const { handlers } = fakeHandlers({
+      'vm.stop': async () => {
+        throw new VmdeskError('invalid-state', 'The VM is not running.');
+      },
+    });
+    const r = await createDispatcher(handlers).dispatch('vm.stop', { vm: 'web' });
+    expect(r).toEqual({ ok: false, error: { code: 'invalid-state', message: 'The VM is not running.' } });
+  });
+
+  it('turns any other error into internal, keeping its message', async () => {
+    const { handlers } = fakeHandlers({
+      'vm.list': () => {
+        throw new TypeError('cannot read properties of undefined');
+      },
+    });
+    const r = await createDispatcher(handlers).dispatch('vm.list', {});
+    expect(r).toEqual({ ok: false, error: { code: 'internal', message: 'cannot read properties of undefined' } });
+  });
+
+  it('logs each call to the debug sink', async () => {
+    const lines: string[] = [];
+    const { handlers } = fakeHandlers();
+    await createDispatcher(handlers, (l) => lines.push(l)).dispatch('vm.get', { vm: 'web' });
+    expect(lines).toEqual(['call vm.get {"vm":"web"}']);
+  });
+});
