@@ -141,8 +141,10 @@ describe('pickFirmware', () => {
     expect(pickFirmware(r, 'aarch64', 'virt-7.2')).toBeUndefined();
   });
 
-  it('matches machine globs against canonical names, not aliases', async () => {
+  it('understands the q35, pc and virt aliases although descriptors list versioned types only', async () => {
     const r = await probeFirmware({ fs: debianOvmf(), env: ENV, osFamily: 'debian' });
-    expect(pickFirmware(r, 'x86_64', 'q35')).toBeUndefined();
+    expect(pickFirmware(r, 'x86_64', 'q35')?.code).toBe('/usr/share/OVMF/OVMF_CODE_4M.fd');
+    expect(pickFirmware(r, 'x86_64', 'pc')?.code).toBe('/usr/share/OVMF/OVMF_CODE_4M.fd');
+    expect(pickFirmware(r, 'x86_64', 'microvm')).toBeUndefined();
   });
 });

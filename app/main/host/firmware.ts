@@ -191,13 +191,18 @@ function globMatches(glob: string, name: string): boolean {
   return re.test(name);
 }
 
+/** Descriptors list versioned machine types only ("pc-q35-*"); QEMU's unversioned aliases stand
+ * for the newest version, so they are matched as such. */
+const MACHINE_ALIASES: Record<string, string> = { q35: 'pc-q35-99.0', pc: 'pc-i440fx-99.0', virt: 'virt-99.0' };
+
 /**
- * The first image (report order = precedence) for `arch` whose machine globs match the canonical
- * machine name (e.g. "pc-q35-7.2", not the alias "q35"), with a vars template, and whose
+ * The first image (report order = precedence) for `arch` whose machine globs match `machine`
+ * ("pc-q35-7.2", or one of the aliases q35, pc, virt), with a vars template, and whose
  * secure-boot feature equals `secureBoot`. Secure boot prefers images with enrolled keys.
  */
 export function pickFirmware(report: FirmwareReport, arch: Arch, machine: string, opts: { secureBoot?: boolean } = {}): FirmwareImage | undefined {
   const secureBoot = opts.secureBoot ?? false;
-  const candidates = report.images.filter((i) => i.arch === arch && i.varsTemplate && i.secureBoot === secureBoot && i.machines.some((g) => globMatches(g, machine)));
+  const name = MACHINE_ALIASES[machine] ?? machine;
+  const candidates = report.images.filter((i) => i.arch === arch && i.varsTemplate && i.secureBoot === secureBoot && i.machines.some((g) => globMatches(g, name)));
   return (secureBoot ? candidates.find((i) => i.enrolledKeys) : undefined) ?? candidates[0];
 }

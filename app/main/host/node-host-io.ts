@@ -34,6 +34,7 @@ export const nodeHostFs: HostFs = {
   access: (p, mode) => access(p, ACCESS[mode]),
   openReadWrite: (p) => openFd(p, 'r+'),
   close: (fd) => closeFd(fd),
+  // No fsync: only the probe cache is written here, and a torn file is detected and rebuilt.
   async writeTextAtomic(p, text) {
     await mkdir(path.dirname(p), { recursive: true });
     const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;

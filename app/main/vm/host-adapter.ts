@@ -44,11 +44,8 @@ export function createHostServices(paths: AppPaths, probe: () => Promise<HostRep
     },
     async uefiFirmware(arch: Arch) {
       const r = await report();
-      const q = r.qemu[arch];
-      const machines = q.status === 'ok' ? q.caps.machines : [];
-      // Firmware descriptors name canonical machine types (pc-q35-7.2, virt-7.2), not aliases.
-      const machine = machines.find((m) => (arch === 'x86_64' ? /^pc-q35-\d/.test(m) : /^virt-\d/.test(m))) ?? (arch === 'x86_64' ? 'pc-q35-99.0' : 'virt-99.0');
-      const fw = pickFirmware(r.firmware, arch, machine);
+      // The machine types argv.ts uses; pickFirmware matches the aliases against descriptor globs.
+      const fw = pickFirmware(r.firmware, arch, arch === 'x86_64' ? 'q35' : 'virt');
       if (!fw?.varsTemplate) {
         const missing = r.firmware.missing.find((m) => m.arch === arch);
         throw new VmdeskError('no-firmware', `No UEFI firmware for ${arch} VMs was found${missing ? `: ${missing.reason}. Install it with: ${missing.fix}` : '.'}`, { arch });
