@@ -24,7 +24,8 @@ const USAGE = `vmdesk — session-mode virtual machines on QEMU, as your own use
 Usage:
   vmdesk list [--json]
   vmdesk define --name NAME [--memory 1G] [--cpus 1] [--disk PATH | --disk-size 20G]
-                [--cdrom ISO] [--accel auto|kvm|hvf|tcg] [--forward tcp:HOST:GUEST]... [--json]
+                [--cdrom ISO] [--accel auto|kvm|hvf|tcg] [--firmware bios|uefi]
+                [--forward tcp:HOST:GUEST]... [--json]
   vmdesk start|shutdown|stop|reboot|pause|resume VM [--wait] [--timeout S]
   vmdesk info VM [--json]
   vmdesk log VM [--serial | --driver] [--follow] [--lines N]
@@ -121,6 +122,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         const a = parse(rest, {
           name: { type: 'string' }, memory: { type: 'string' }, cpus: { type: 'string' }, disk: { type: 'string' },
           'disk-size': { type: 'string' }, cdrom: { type: 'string' }, accel: { type: 'string' }, forward: { type: 'string', multiple: true },
+          firmware: { type: 'string' },
         });
         json = !!a.values.json;
         const v = a.values;
@@ -131,6 +133,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         if (accel !== undefined && !['auto', 'kvm', 'hvf', 'tcg'].includes(accel)) throw new VmdeskError('invalid-argument', `--accel must be auto, kvm, hvf or tcg, not "${accel}".`, { field: 'accel' });
         const input: DefineVmInput = { name: v.name, memoryMiB: memoryMiB(v.memory as string | undefined), cpus: intArg(v.cpus as string | undefined, 'cpus', 1) };
         if (accel) input.accel = accel as DefineVmInput['accel'];
+        const firmware = v.firmware as string | undefined;
+        if (firmware !== undefined && firmware !== 'bios' && firmware !== 'uefi') throw new VmdeskError('invalid-argument', `--firmware must be bios or uefi, not "${firmware}".`, { field: 'firmware' });
+        if (firmware) input.firmware = firmware;
         if (typeof v.disk === 'string') input.disk = { path: v.disk };
         if (typeof v['disk-size'] === 'string') {
           const size = parseSize(v['disk-size'], 'G');

@@ -109,6 +109,8 @@ class RecordingViewer implements SerialViewer {
 /** QEMU's side of a `-chardev socket,server=on`: one client, raw bytes. */
 class FakeSerialServer {
   conn: net.Socket | undefined;
+  /** Resolves when the client's connection has closed. */
+  connClosed: Promise<void> | undefined;
   received = Buffer.alloc(0);
   private onConn: (() => void)[] = [];
   private onReceive: (() => void)[] = [];
@@ -118,6 +120,7 @@ class FakeSerialServer {
     const fake = new FakeSerialServer(net.createServer());
     fake.server.on('connection', (c) => {
       fake.conn = c;
+      fake.connClosed = new Promise((resolve) => c.on('close', () => resolve()));
       c.on('error', () => {});
       c.on('data', (d: Buffer) => {
         fake.received = Buffer.concat([fake.received, d]);
@@ -318,6 +321,23 @@ describe('SerialHub', () => {
     qemu = await FakeSerialServer.listen(sock);
     await connecting;
     await qemu.connected();
+  });
+
+  // BUG: serial-hub.ts SerialHub.connect: close() while a connect attempt is in flight does not
+  // stop it; the attempt then succeeds, keeps a live connection (QEMU's socket chardev serves
+  // only one client) and goes on filling the ring buffer of a closed hub.
+  it.fails('drops a connection that completes after the hub was closed', async () => {
+    let gotData!: () => void;
+    const dataArrived = new Promise<'data'>((resolve) => (gotData = () => resolve('data')));
+    hub = new SerialHub(sock, { onData: () => gotData() });
+    const connecting = hub.connect().catch(() => {});
+    hub.close('The VM stopped.');
+    await connecting;
+    const conn = await qemu.connected();
+    conn.write('late output');
+    // Fixed: the hub hangs up. Buggy: the hub reads the output.
+    const outcome = await Promise.race([qemu.connClosed!.then(() => 'closed' as const), dataArrived]);
+    expect(outcome).toBe('closed');
   });
 
   it('gives up when the socket never appears', async () => {

@@ -25,6 +25,10 @@ function fakeHandlers(over: Partial<Handlers> = {}) {
     'vm.resume': (p) => (rec('vm.resume', p), summary(p.vm)),
     'vm.delete': (p) => (rec('vm.delete', p), { id: p.vm }),
     'vm.logPaths': (p) => (rec('vm.logPaths', p), { qemu: '/q', serial: '/s', driver: '/d' }),
+    'host.info': (p) => {
+      rec('host.info', p);
+      throw new VmdeskError('unsupported', 'This fake has no host report.');
+    },
     ...over,
   };
   return { handlers, calls };

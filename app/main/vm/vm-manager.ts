@@ -181,7 +181,8 @@ export class VmManager {
 
     // QEMU that dies during start-up (bad argv, locked disk) must fail the start with its words.
     const died = exited.then(() => {
-      throw new VmdeskError('qemu-failed', `QEMU exited while starting "${def.name}": ${rt.logTail?.join(' ').trim() || 'no output'}`, { logTail: rt.logTail });
+      const hint = accel.accel === 'tcg' ? '' : ` It ran with ${accel.accel.toUpperCase()}; if hardware acceleration is unreliable on this host, try TCG: set VMDESK_ACCEL=tcg, or define the VM with --accel tcg.`;
+      throw new VmdeskError('qemu-failed', `QEMU exited while starting "${def.name}": ${rt.logTail?.join(' ').trim() || 'no output'}${hint}`, { logTail: rt.logTail, accel: accel.accel });
     });
     died.catch(() => {}); // only the races below care; a later exit is not an error here
     try {
@@ -199,7 +200,8 @@ export class VmManager {
       if (signal.aborted) throw new VmdeskError('cancelled', `Starting "${def.name}" was cancelled.`);
       if (err instanceof VmdeskError) throw err;
       const tail = qemuLogSinceStart(files.qemuLog).slice(-5).join(' ');
-      throw new VmdeskError('qemu-failed', `QEMU did not become ready for "${def.name}" (${(err as Error).message}); it was stopped. ${tail ? `QEMU said: ${tail}` : `See ${files.qemuLog}.`}`, undefined, { cause: err });
+      const hint = accel.accel === 'tcg' ? '' : ` It ran with ${accel.accel.toUpperCase()}; if hardware acceleration is unreliable on this host, try TCG: set VMDESK_ACCEL=tcg, or define the VM with --accel tcg.`;
+      throw new VmdeskError('qemu-failed', `QEMU did not become ready for "${def.name}" (${(err as Error).message}); it was stopped. ${tail ? `QEMU said: ${tail}` : `See ${files.qemuLog}.`}${hint}`, { accel: accel.accel }, { cause: err });
     }
     this.watchLogs(rt, files.qemuLog, files.serialLog);
     this.setState(rt, 'running');

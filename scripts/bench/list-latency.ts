@@ -1,0 +1,61 @@
+/**
+ * Row 4: `vm.list` with 200 defined VMs, two ways, interleaved: the CLI (`vmdesk list --json`,
+ * wall time, while a `vmdesk driver` process owns the VMs, so the CLI is a control-socket
+ * client) and the in-process call through the dispatcher (what the window's IPC handler runs).
+ */
+import { createDispatcher, managerHandlers } from '../../app/main/ipc/dispatcher.js';
+import { createHostServices } from '../../app/main/vm/host-adapter.js';
+import { VmManager } from '../../app/main/vm/vm-manager.js';
+import type { BenchContext } from './context.js';
+import { BenchSandbox } from './sandbox.js';
+import { interleave, stopwatch, type Contender, type Figure } from './stats.js';
+
+export async function benchList(ctx: BenchContext, template: BenchSandbox, defined: number): Promise<Figure[]> {
+  const cliSb = new BenchSandbox().seedCache(ctx.cacheTemplate).copyDefinitionsFrom(template);
+  // A second copy for the in-process manager: one driver per config dir, as the driver's rules say.
+  const inSb = new BenchSandbox().seedCache(ctx.cacheTemplate).copyDefinitionsFrom(template);
+  const cli: number[] = [];
+  const inProcess: number[] = [];
+  try {
+    await cliSb.startDriver();
+    const host = createHostServices(inSb.paths);
+    const m = new VmManager(inSb.paths, host);
+    await m.init();
+    const dispatcher = createDispatcher(managerHandlers(m, () => host.report()));
+    const contenders: Contender[] = [
+      {
+        name: `vmdesk list --json (CLI, ${defined} VMs)`,
+        async run(round) {
+          const r = await cliSb.timedCli(['list', '--json']);
+          if (r.code !== 0) throw new Error(`vmdesk list exited ${r.code}: ${r.stderr.trim()}`);
+          const n = (JSON.parse(r.stdout) as unknown[]).length;
+          if (n !== defined) throw new Error(`vmdesk list printed ${n} VMs, expected ${defined}`);
+          if (round >= 0) cli.push(r.ms);
+        },
+      },
+      {
+        name: `vm.list in-process (${defined} VMs)`,
+        async run(round) {
+          const elapsed = stopwatch();
+          const r = await dispatcher.dispatch('vm.list', {});
+          const ms = elapsed();
+          if (!r.ok) throw new Error(`vm.list failed: ${r.error.message}`);
+          if ((r.result as unknown[]).length !== defined) throw new Error('vm.list returned the wrong number of VMs');
+          if (round >= 0) inProcess.push(ms);
+        },
+      },
+    ];
+    await interleave(contenders, ctx.runs, ctx.progress);
+    const fig = (i: number, id: string, label: string, samples: number[]): Figure => {
+      const err = contenders[i]!.error;
+      return err ? { id, label, unit: 'ms', samples, absent: 'failed', note: err.message } : { id, label, unit: 'ms', samples };
+    };
+    return [
+      fig(0, 'list.cli', `\`vmdesk list --json\`, ${defined} VMs, CLI → driver socket (incl. Node start-up)`, cli),
+      fig(1, 'list.inprocess', `\`vm.list\`, ${defined} VMs, in-process through the dispatcher`, inProcess),
+    ];
+  } finally {
+    cliSb.cleanup();
+    inSb.cleanup();
+  }
+}

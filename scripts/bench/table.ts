@@ -1,0 +1,90 @@
+/**
+ * Ratios, targets (issue 8) and the one markdown table. Every judgement uses the median, so one
+ * unlucky run neither passes nor fails a target by itself.
+ */
+import { formatValue, median, summary, type Figure } from './stats.js';
+
+const mark = (pass: boolean | undefined) => (pass === undefined ? '' : pass ? ' ✓' : ' ✗');
+const x = (r: number) => `${r.toFixed(2)}×`;
+
+function byId(figs: Figure[], id: string): Figure | undefined {
+  return figs.find((f) => f.id === id);
+}
+
+/** Median of a figure that has samples, else undefined (absent or failed). */
+function med(f: Figure | undefined): number | undefined {
+  return f && !f.absent && f.samples.length > 0 ? median(f.samples) : undefined;
+}
+
+/** Fills in `ratio` and `target` of every figure. */
+export function judge(figs: Figure[]): void {
+  const raw = med(byId(figs, 'start.raw'));
+  const warm = med(byId(figs, 'start.vmdesk.warm'));
+  for (const id of ['start.vmdesk.warm', 'start.vmdesk.cold', 'start.vmdesk.cli']) {
+    const f = byId(figs, id);
+    const m = med(f);
+    if (!f) continue;
+    const r = m !== undefined && raw !== undefined ? m / raw : undefined;
+    if (r !== undefined) f.ratio = `${x(r)} raw`;
+    f.target = { text: '≤ 1.15× raw', pass: r === undefined ? undefined : r <= 1.15 };
+  }
+  const lv = byId(figs, 'start.libvirt');
+  if (lv) {
+    const m = med(lv);
+    const r = m !== undefined && warm !== undefined ? m / warm : undefined;
+    if (r !== undefined) lv.ratio = `${x(r)} vmdesk`;
+    lv.target = { text: 'vmdesk ≥ 5× faster', pass: r === undefined ? undefined : r >= 5 };
+  }
+  const stopV = byId(figs, 'stop.vmdesk');
+  const stopRaw = med(byId(figs, 'stop.raw'));
+  const sv = med(stopV);
+  if (stopV) {
+    if (sv !== undefined && stopRaw !== undefined) stopV.ratio = `${x(sv / stopRaw)} raw`;
+    stopV.target = { text: '≤ 20 ms', pass: sv === undefined ? undefined : sv <= 20 };
+  }
+  const stopLv = byId(figs, 'stop.libvirt');
+  const sl = med(stopLv);
+  if (stopLv && sl !== undefined && sv !== undefined) stopLv.ratio = `${x(sl / sv)} vmdesk`;
+  const threshold = (id: string, text: string, ok: (m: number) => boolean) => {
+    const f = byId(figs, id);
+    if (!f) return;
+    const m = med(f);
+    f.target = { text, pass: m === undefined ? undefined : ok(m) };
+  };
+  threshold('driver.cpu.idle5', '< 0.5 %', (m) => m < 0.5);
+  threshold('list.cli', '< 50 ms', (m) => m < 50);
+  threshold('list.inprocess', '< 50 ms', (m) => m < 50);
+  threshold('serial.1', '≥ 50 MB/s', (m) => m >= 50);
+  threshold('serial.4', '≥ 50 MB/s', (m) => m >= 50);
+}
+
+export function renderTable(figs: Figure[]): string {
+  const lines = ['| figure | min | median | max | ratio | target |', '|---|--:|--:|--:|---|---|'];
+  const notes: string[] = [];
+  for (const f of figs) {
+    let cells: string[];
+    if (f.absent) {
+      cells = ['—', f.absent, '—'];
+    } else {
+      const s = summary(f.samples);
+      cells = [formatValue(s.min, f.unit), `**${formatValue(s.median, f.unit)}**`, formatValue(s.max, f.unit)];
+    }
+    const target = f.target ? `${f.target.text}${f.absent ? ' (n/a)' : mark(f.target.pass)}` : '—';
+    let label = f.label;
+    if (f.note) {
+      notes.push(`${notes.length + 1}. ${f.label}: ${f.note}`);
+      label += ` [${notes.length}]`;
+    }
+    lines.push(`| ${[label, ...cells, f.ratio ?? '—', target].join(' | ')} |`);
+  }
+  return [...lines, ...(notes.length ? ['', ...notes] : [])].join('\n');
+}
+
+/** Raw numbers plus their summaries, and the median of every start phase for profiling. */
+export function toJson(figs: Figure[]): unknown[] {
+  return figs.map((f) => ({
+    ...f,
+    ...(f.samples.length ? summary(f.samples) : {}),
+    ...(f.phases ? { phaseMedians: Object.fromEntries(Object.entries(f.phases).map(([k, v]) => [k, median(v)])) } : {}),
+  }));
+}
