@@ -89,6 +89,12 @@ describe('vmdesk with a real guest', () => {
     const before = await s.json<VmSummary[]>(['list']);
     expect(before.map((v) => v.state)).toEqual(['running', 'running']);
 
+    // The console through the running driver's control socket: history first, then live bytes.
+    await s.waitForFileText(before[0]!.paths!.serialLog, READY);
+    const viaDriver = await s.console('one', 'echo via-$((40+2))-driver\n', 'via-42-driver');
+    expect(viaDriver.code).toBe(0);
+    expect(viaDriver.out).toContain(READY);
+
     driver.kill('SIGKILL');
     await new Promise((r) => driver.once('exit', r));
 

@@ -26,7 +26,8 @@ export const DefineVmInputSchema = v.strictObject({
     sizeBytes: v.optional(v.number()),
   })),
   cdrom: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(4096))),
-  forwards: v.optional(v.array(v.object({ ...PortForwardSchema.entries, hostAddr: v.optional(v.string()) }))),
+  // The address lands inside QEMU's -netdev option string: only a plain IPv4 address may pass.
+  forwards: v.optional(v.array(v.strictObject({ ...PortForwardSchema.entries, hostAddr: v.optional(v.pipe(v.string(), v.ipv4())) }))),
 });
 export type DefineVmInput = v.InferOutput<typeof DefineVmInputSchema>;
 

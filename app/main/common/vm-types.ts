@@ -47,7 +47,7 @@ export const PortForwardSchema = v.object({
   hostPort: port,
   guestPort: port,
   /** Host address the forward listens on; 127.0.0.1 unless the user asks for more. */
-  hostAddr: v.optional(v.string(), '127.0.0.1'),
+  hostAddr: v.optional(v.pipe(v.string(), v.ipv4()), '127.0.0.1'),
 });
 export type PortForward = v.InferOutput<typeof PortForwardSchema>;
 

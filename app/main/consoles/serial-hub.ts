@@ -82,6 +82,11 @@ export class SerialHub {
         await new Promise((r) => setTimeout(r, 20));
       }
     }
+    if (this.closed) {
+      // close() ran while we were connecting: QEMU serves one client, so do not keep the slot.
+      this.socket.destroy();
+      throw new Error('The console was closed while connecting.');
+    }
     this.socket.on('data', (chunk: Buffer) => this.fanOut(chunk));
     this.socket.on('error', () => {});
     this.socket.on('close', () => this.close('The VM stopped.'));

@@ -23,7 +23,9 @@ export class ControlClient {
   private closedError?: Error;
 
   private constructor(private readonly sock: net.Socket, readonly socketPath: string) {
-    sock.on('data', (chunk: Buffer) => this.onData(chunk));
+    // Decode across chunk boundaries: a character split between two reads stays one character.
+    sock.setEncoding('utf8');
+    sock.on('data', (chunk: string) => this.onData(chunk));
     sock.on('error', () => {});
     sock.on('close', () => {
       this.closedError = new VmdeskError('internal', 'The vmdesk driver closed the connection.');
@@ -36,8 +38,8 @@ export class ControlClient {
     return new ControlClient(await connect(socketPath), socketPath);
   }
 
-  private onData(chunk: Buffer): void {
-    this.buf += chunk.toString('utf8');
+  private onData(chunk: string): void {
+    this.buf += chunk;
     let nl: number;
     while ((nl = this.buf.indexOf('\n')) >= 0) {
       const line = this.buf.slice(0, nl);
@@ -96,7 +98,14 @@ export async function openControlStream<S extends StreamName>(socketPath: string
       const nl = buf.indexOf(0x0a);
       if (nl < 0) return;
       sock.off('data', onData);
-      const reply = JSON.parse(buf.subarray(0, nl).toString('utf8')) as Reply;
+      let reply: Reply;
+      try {
+        reply = JSON.parse(buf.subarray(0, nl).toString('utf8')) as Reply;
+      } catch {
+        sock.destroy();
+        reject(new VmdeskError('internal', 'The driver answered the stream request with something that is not JSON.'));
+        return;
+      }
       if (reply.error) {
         sock.destroy();
         reject(VmdeskError.fromJSON(reply.error));

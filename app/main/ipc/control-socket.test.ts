@@ -226,10 +226,10 @@ describe('listenControlSocket', () => {
     expect(dispatcher.calls).toEqual([]);
   });
 
-  // BUG: control-socket.ts serveConnection decodes each chunk on its own
+  // Was a bug (fixed): control-socket.ts serveConnection decodes each chunk on its own
   // (`buf += chunk.toString('utf8')`), so a UTF-8 character split between two reads (reads are
   // 64 KiB) turns into two U+FFFD. Here "é" straddles byte 65536 of one request line.
-  it.fails('keeps a UTF-8 character that straddles two reads of a long request line intact', async () => {
+  it('keeps a UTF-8 character that straddles two reads of a long request line intact', async () => {
     const c = await raw();
     const head = '{"id":1,"method":"vm.get",';
     const tail = '"params":{"vm":"';
@@ -324,10 +324,10 @@ describe('ControlClient over the control socket', () => {
     server = await listenControlSocket(socketPath, dispatcher, events, streams.opener);
   });
 
-  // BUG: control-client.ts ControlClient.onData decodes each chunk on its own
+  // Was a bug (fixed): control-client.ts ControlClient.onData decodes each chunk on its own
   // (`this.buf += chunk.toString('utf8')`): a reply over 64 KiB (vm.list with many VMs) with a
   // non-ASCII character across a read boundary comes back with U+FFFD in it.
-  it.fails('keeps a UTF-8 character that straddles two reads of a long reply intact', async () => {
+  it('keeps a UTF-8 character that straddles two reads of a long reply intact', async () => {
     const head = '{"id":1,"result":[{"id":"11111111-2222-4333-8444-555555555555","name":"';
     const name = 'a'.repeat(65535 - Buffer.byteLength(head)) + 'é';
     dispatcher.answer = () => ({ ok: true, result: [summary(name)] });
@@ -384,11 +384,11 @@ describe('openControlStream', () => {
     await expect(openControlStream(socketPath, 'console.serial', { vm: 'web' })).rejects.toMatchObject({ code: 'internal', message: 'boom' });
   });
 
-  // BUG: control-socket.ts serveConnection calls openStream() before sending the accept line;
+  // Was a bug (fixed): control-socket.ts serveConnection calls openStream() before sending the accept line;
   // an opener that writes at once (managerStreams: SerialHub.attach replays the history through
   // sink.write) puts raw guest bytes on the wire ahead of {"id":..,"result":{}}, and
   // openControlStream then JSON.parses guest output (and throws inside its 'data' handler).
-  it.fails('sends the accept line before any byte the opener writes while opening', async () => {
+  it('sends the accept line before any byte the opener writes while opening', async () => {
     streams.replay = new Uint8Array(Buffer.from('login: '));
     const c = await raw();
     c.sock.write('{"id":3,"stream":"console.serial","params":{"vm":"web"}}\n');
@@ -397,10 +397,10 @@ describe('openControlStream', () => {
     expect(got.toString()).toBe(accept + 'login: ');
   });
 
-  // BUG: control-socket.ts serveConnection passes bytes that arrived with the stream request
+  // Was a bug (fixed): control-socket.ts serveConnection passes bytes that arrived with the stream request
   // through a UTF-8 string (`buf` then `Buffer.from(buf, 'utf8')`), so non-UTF-8 input sent in
   // the same write as the request reaches the guest as U+FFFD (ef bf bd).
-  it.fails('passes bytes sent in the same write as the stream request on unchanged', async () => {
+  it('passes bytes sent in the same write as the stream request on unchanged', async () => {
     const c = await raw();
     const request = Buffer.from('{"id":3,"stream":"console.serial","params":{"vm":"web"}}\n');
     c.sock.write(Buffer.concat([request, Buffer.from([0xff, 0xfe])]));

@@ -50,7 +50,9 @@ export async function listenControlSocket(socketPath: string, dispatcher: Dispat
 }
 
 function serveConnection(sock: net.Socket, dispatcher: Dispatcher, events: EventSource, openStream: StreamOpener): void {
-  let buf = '';
+  // Bytes until a whole line is there: a character split across reads is decoded only once whole,
+  // and bytes after a stream request pass on untouched.
+  let buf: Buffer = Buffer.alloc(0);
   const disposers: (() => void)[] = [];
   let streaming = false;
   const send = (obj: unknown) => {
@@ -59,6 +61,35 @@ function serveConnection(sock: net.Socket, dispatcher: Dispatcher, events: Event
   const fail = (id: unknown, error: SerializedError) => send({ id: id ?? null, error });
   sock.on('error', () => {});
   sock.on('close', () => { for (const d of disposers.splice(0)) d(); });
+
+  const startStream = (id: unknown, msg: Record<string, unknown>) => {
+    // The opener may write at once (the console replays its history); those bytes must follow
+    // the accept line, so they wait here until it is sent.
+    let accepted = false;
+    const early: (Uint8Array | { end: string })[] = [];
+    const write = (chunk: Uint8Array) => { if (!sock.destroyed) sock.write(chunk); return sock.writableLength; };
+    const end = (reason: string) => { if (!sock.destroyed) sock.end(`\r\n[vmdesk] ${reason}\r\n`); };
+    let handle;
+    try {
+      handle = openStream(msg.stream, msg.params, {
+        write: (chunk) => { if (accepted) return write(chunk); early.push(chunk); return 0; },
+        end: (reason) => { if (accepted) end(reason); else early.push({ end: reason }); },
+      });
+    } catch (err) {
+      return fail(id, serializeError(err));
+    }
+    streaming = true;
+    send({ id, result: {} });
+    accepted = true;
+    for (const e of early) if (e instanceof Uint8Array) write(e); else end(e.end);
+    disposers.push(() => handle.close());
+    // From here on the connection is a raw byte pipe.
+    sock.removeAllListeners('data');
+    const rest = buf;
+    buf = Buffer.alloc(0);
+    if (rest.length > 0) handle.input(new Uint8Array(rest.buffer, rest.byteOffset, rest.byteLength));
+    sock.on('data', (d: Buffer) => handle.input(new Uint8Array(d.buffer, d.byteOffset, d.byteLength)));
+  };
 
   const onLine = (line: string) => {
     let msg: Record<string, unknown>;
@@ -76,39 +107,22 @@ function serveConnection(sock: net.Socket, dispatcher: Dispatcher, events: Event
       }
       return send({ id, result: {} });
     }
-    if (msg.stream !== undefined) {
-      try {
-        const handle = openStream(msg.stream, msg.params, {
-          write: (chunk) => { if (!sock.destroyed) sock.write(chunk); return sock.writableLength; },
-          end: (reason) => { if (!sock.destroyed) sock.end(`\r\n[vmdesk] ${reason}\r\n`); },
-        });
-        streaming = true;
-        send({ id, result: {} });
-        disposers.push(() => handle.close());
-        // From here on the connection is a raw byte pipe.
-        sock.removeAllListeners('data');
-        if (buf.length > 0) handle.input(Buffer.from(buf, 'utf8'));
-        sock.on('data', (d: Buffer) => handle.input(new Uint8Array(d.buffer, d.byteOffset, d.byteLength)));
-      } catch (err) {
-        fail(id, serializeError(err));
-      }
-      return;
-    }
+    if (msg.stream !== undefined) return startStream(id, msg);
     void dispatcher.dispatch(msg.method, msg.params).then((r) => (r.ok ? send({ id, result: r.result }) : fail(id, r.error)));
   };
 
   sock.on('data', (chunk: Buffer) => {
-    buf += chunk.toString('utf8');
-    if (buf.length > MAX_LINE_BYTES && !buf.includes('\n')) {
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+    let nl: number;
+    while (!streaming && (nl = buf.indexOf(0x0a)) >= 0) {
+      const line = buf.subarray(0, nl).toString('utf8');
+      buf = buf.subarray(nl + 1);
+      if (line.trim() !== '') onLine(line);
+    }
+    if (!streaming && buf.length > MAX_LINE_BYTES) {
       fail(null, new VmdeskError('invalid-argument', `A request line is longer than ${MAX_LINE_BYTES} bytes.`).toJSON());
       sock.end();
-      return;
-    }
-    let nl: number;
-    while (!streaming && (nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (line.trim() !== '') onLine(line);
+      buf = Buffer.alloc(0);
     }
   });
 }

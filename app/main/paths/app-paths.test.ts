@@ -163,10 +163,10 @@ describe('ensureRuntimeDir', () => {
     expect(fs.readFileSync(dir, 'utf8')).toBe('planted');
   });
 
-  // BUG: app-paths.ts ensureRuntimeDir: fs.mkdirSync(recursive) throws a raw EEXIST for a file in
+  // Was a bug (fixed): app-paths.ts ensureRuntimeDir: fs.mkdirSync(recursive) throws a raw EEXIST for a file in
   // the way, so the "is not a directory" VmdeskError below it is unreachable for files and the
   // user gets an `internal` error with no advice instead of `runtime-dir-unsafe`.
-  it.fails('refuses a regular file in its place with runtime-dir-unsafe and advice', () => {
+  it('refuses a regular file in its place with runtime-dir-unsafe and advice', () => {
     const dir = path.join(tmp, 'vmdesk-1000');
     fs.writeFileSync(dir, 'planted');
     const err = catchError(() => ensureRuntimeDir(dir, myUid));

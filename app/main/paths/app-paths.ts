@@ -78,7 +78,12 @@ export function resolveAppPaths(pe: PathEnv): AppPaths {
  * /tmp fallback): it must be a real directory, owned by us, with no group/other access.
  */
 export function ensureRuntimeDir(dir: string, uid: number): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    // EEXIST from a file in the way: the checks below explain it.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
   const st = fs.lstatSync(dir);
   if (!st.isDirectory()) {
     throw new VmdeskError('runtime-dir-unsafe', `The runtime directory ${dir} is not a directory. Remove it or set XDG_RUNTIME_DIR to a private directory.`);

@@ -150,10 +150,10 @@ describe('assertSocketPathFits', () => {
     expect(err.message).not.toContain('XDG_RUNTIME_DIR');
   });
 
-  // BUG: vm-files.ts assertSocketPathFits: a relative XDG_RUNTIME_DIR is ignored by
+  // Was a bug (fixed): vm-files.ts assertSocketPathFits: a relative XDG_RUNTIME_DIR is ignored by
   // resolveAppPaths (the runtime dir falls back to <tmpdir>), but this message still tells the
   // user to shorten XDG_RUNTIME_DIR, which would change nothing.
-  it.fails('tells the user to shorten TMPDIR when XDG_RUNTIME_DIR is relative (and so ignored)', () => {
+  it('tells the user to shorten TMPDIR when XDG_RUNTIME_DIR is relative (and so ignored)', () => {
     const err = thrown(() => assertSocketPathFits(socketPathOf(120), 'linux', { XDG_RUNTIME_DIR: 'run', TMPDIR: '/long/tmp' }));
     expect(err.message).toContain('Set TMPDIR');
   });

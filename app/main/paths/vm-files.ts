@@ -101,7 +101,8 @@ export function assertSocketPathFits(socketPath: string, platform: NodeJS.Platfo
   const max = socketPathMax(platform);
   const bytes = Buffer.byteLength(socketPath);
   if (bytes <= max) return;
-  const variable = env.XDG_RUNTIME_DIR ? 'XDG_RUNTIME_DIR' : 'TMPDIR';
+  // A relative XDG_RUNTIME_DIR is ignored (XDG spec), so then the temp dir is what to shorten.
+  const variable = env.XDG_RUNTIME_DIR && path.isAbsolute(env.XDG_RUNTIME_DIR) ? 'XDG_RUNTIME_DIR' : 'TMPDIR';
   const where = env[variable] ? ` (now ${env[variable]})` : '';
   throw new VmdeskError(
     'socket-path-too-long',

@@ -145,18 +145,18 @@ describe('parseForward', () => {
     expect(err.message).toContain('tcp:2222:22');
   });
 
-  // BUG: define-vm.ts parseForward uses Number(), which also reads hex, exponents and blanks:
+  // Was a bug (fixed): define-vm.ts parseForward uses Number(), which also reads hex, exponents and blanks:
   // "tcp:0x16:22" forwards host port 22, "tcp:1e3:22" port 1000.
-  it.fails('refuses ports that are not plain decimal numbers (0x16, 1e3, " 22")', () => {
+  it('refuses ports that are not plain decimal numbers (0x16, 1e3, " 22")', () => {
     for (const text of ['tcp:0x16:22', 'tcp:1e3:22', 'tcp: 22:22']) {
       expect(() => parseForward(text), text).toThrow(expect.objectContaining({ code: 'invalid-argument' }));
     }
   });
 
-  // BUG: define-vm.ts parseForward accepts an empty address ("tcp::2222:22", QEMU's own habit),
+  // Was a bug (fixed): define-vm.ts parseForward accepts an empty address ("tcp::2222:22", QEMU's own habit),
   // which argv.ts turns into hostfwd=tcp::2222-:22: QEMU then listens on every interface, not
   // on 127.0.0.1, without the user seeing it.
-  it.fails('refuses an empty host address instead of silently listening on all interfaces', () => {
+  it('refuses an empty host address instead of silently listening on all interfaces', () => {
     expect(() => parseForward('tcp::2222:22')).toThrow(expect.objectContaining({ code: 'invalid-argument' }));
   });
 });
@@ -337,11 +337,11 @@ describe('validateDefineInput', () => {
     expect(() => validateDefineInput(input({ forwards }), [], host)).not.toThrow();
   });
 
-  // BUG: the forward's hostAddr is never checked (define-vm.ts validateDefineInput, and
+  // Was a bug (fixed): the forward's hostAddr is never checked (define-vm.ts validateDefineInput, and
   // PortForwardSchema in common/vm-types.ts is a bare v.string()); argv.ts pastes it into
   // -netdev user,...,hostfwd=tcp:<hostAddr>:..., so a comma injects further netdev options
   // (guestfwd=...-cmd:... runs a command on the host).
-  it.fails('refuses a forward whose host address is not an IP address', () => {
+  it('refuses a forward whose host address is not an IP address', () => {
     const err = refusal({ forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1,smb=/', hostPort: 2222, guestPort: 22 }] });
     expect(err.code).toBe('invalid-argument');
     expect(err.details).toEqual({ field: 'forward' });

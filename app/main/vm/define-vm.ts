@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { VmdeskError } from '../common/errors.js';
@@ -41,9 +42,12 @@ export function parseForward(text: string): PortForward {
   const proto = parts[0];
   if (proto !== 'tcp' && proto !== 'udp') throw bad();
   const [hostAddr, hp, gp] = parts.length === 4 ? [parts[1]!, parts[2]!, parts[3]!] : ['127.0.0.1', parts[1]!, parts[2]!];
+  if (!/^\d{1,5}$/.test(hp) || !/^\d{1,5}$/.test(gp)) throw bad();
   const hostPort = Number(hp);
   const guestPort = Number(gp);
-  for (const p of [hostPort, guestPort]) if (!Number.isInteger(p) || p < 1 || p > 65535) throw bad();
+  for (const p of [hostPort, guestPort]) if (p < 1 || p > 65535) throw bad();
+  // An empty address would make QEMU listen on every interface; say so explicitly (0.0.0.0).
+  if (!net.isIPv4(hostAddr)) throw new VmdeskError('invalid-argument', `"${hostAddr}" is not an IPv4 address to listen on. Use 127.0.0.1 (only this machine) or 0.0.0.0 (every interface).`, { field: 'forward' });
   return { proto, hostAddr, hostPort, guestPort };
 }
 
@@ -112,6 +116,7 @@ export function validateDefineInput(input: DefineVmInput, existing: VmDefinition
   }
   const seen = new Set<string>();
   for (const f of input.forwards ?? []) {
+    if (f.hostAddr !== undefined && !net.isIPv4(f.hostAddr)) throw invalid('forward', `"${f.hostAddr}" is not an IPv4 address to listen on.`);
     const key = `${f.proto}:${f.hostAddr ?? '127.0.0.1'}:${f.hostPort}`;
     if (seen.has(key)) throw invalid('forward', `Host port ${f.proto}:${f.hostPort} is forwarded twice.`);
     seen.add(key);
