@@ -2,7 +2,9 @@
  * Row 4: `vm.list` with 200 defined VMs, two ways, interleaved: the CLI (`vmdesk list --json`,
  * wall time, while a `vmdesk driver` process owns the VMs, so the CLI is a control-socket
  * client) and the in-process call through the dispatcher (what the window's IPC handler runs).
+ * Bare `node -e 0` runs alongside as a reference: no Node CLI can be faster than that.
  */
+import { execFile } from 'node:child_process';
 import { createDispatcher, managerHandlers } from '../../app/main/ipc/dispatcher.js';
 import { createHostServices } from '../../app/main/vm/host-adapter.js';
 import { VmManager } from '../../app/main/vm/vm-manager.js';
@@ -16,6 +18,7 @@ export async function benchList(ctx: BenchContext, template: BenchSandbox, defin
   const inSb = new BenchSandbox().seedCache(ctx.cacheTemplate).copyDefinitionsFrom(template);
   const cli: number[] = [];
   const inProcess: number[] = [];
+  const bareNode: number[] = [];
   try {
     await cliSb.startDriver();
     const host = createHostServices(inSb.paths);
@@ -44,6 +47,15 @@ export async function benchList(ctx: BenchContext, template: BenchSandbox, defin
           if (round >= 0) inProcess.push(ms);
         },
       },
+      {
+        // Not a vmdesk figure: the floor under every CLI number on this machine.
+        name: 'node -e 0',
+        async run(round) {
+          const elapsed = stopwatch();
+          await new Promise<void>((resolve, reject) => execFile(process.execPath, ['-e', '0'], (err) => (err ? reject(err) : resolve())));
+          if (round >= 0) bareNode.push(elapsed());
+        },
+      },
     ];
     await interleave(contenders, ctx.runs, ctx.progress);
     const fig = (i: number, id: string, label: string, samples: number[]): Figure => {
@@ -53,6 +65,7 @@ export async function benchList(ctx: BenchContext, template: BenchSandbox, defin
     return [
       fig(0, 'list.cli', `\`vmdesk list --json\`, ${defined} VMs, CLI → driver socket (incl. Node start-up)`, cli),
       fig(1, 'list.inprocess', `\`vm.list\`, ${defined} VMs, in-process through the dispatcher`, inProcess),
+      fig(2, 'reference.node', 'reference: bare Node start-up, `node -e 0` (floor of every CLI figure)', bareNode),
     ];
   } finally {
     cliSb.cleanup();

@@ -54,7 +54,7 @@ async function vmdeskInProcess(ctx: BenchContext, warm: boolean): Promise<InProc
     const phases = {
       'caps probe': capsAt - t0,
       'prepare files': (seen.starting ?? Number.NaN) - capsAt,
-      'spawn (driver.log, ±1 ms)': spawned - (seen.starting ?? Number.NaN),
+      'spawn + run record (driver.log clock, ±1 ms)': spawned - (seen.starting ?? Number.NaN),
       'QMP connect + serial + cont': (seen.running ?? Number.NaN) - spawned,
       'after running': t0 + startMs - (seen.running ?? Number.NaN),
     };
@@ -151,10 +151,11 @@ export async function benchStartStop(ctx: BenchContext): Promise<Figure[]> {
       name: 'libvirt session',
       skip: !libvirt,
       async run(round) {
-        const name = `vmdesk-bench-${process.pid}-${round + 1}`;
+        const name = `vmdesk-bench-${process.pid}-${round < 0 ? 'warmup' : round + 1}`;
         libvirtNames.push(name);
         const startMs = await libvirt!.start({ name, uuid: crypto.randomUUID(), iso: ctx.iso, emulator: ctx.caps.binary, accel: ctx.accel });
         const stopMs = await libvirt!.destroy(name);
+        libvirtNames.pop(); // gone and undefined: nothing left for close() to clean up
         if (round < 0) return;
         f.libvirt.push(startMs);
         f.stopLibvirt.push(stopMs);

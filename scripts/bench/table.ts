@@ -72,7 +72,9 @@ export function renderTable(figs: Figure[]): string {
     const target = f.target ? `${f.target.text}${f.absent ? ' (n/a)' : mark(f.target.pass)}` : '—';
     let label = f.label;
     if (f.note) {
-      notes.push(`${notes.length + 1}. ${f.label}: ${f.note}`);
+      // One line per note: a failure's message can be a whole stack trace.
+      const note = f.note.replace(/\s+/g, ' ').trim();
+      notes.push(`${notes.length + 1}. ${f.label}: ${note.length > 300 ? `${note.slice(0, 300)}…` : note}`);
       label += ` [${notes.length}]`;
     }
     lines.push(`| ${[label, ...cells, f.ratio ?? '—', target].join(' | ')} |`);

@@ -7,7 +7,7 @@ export const DETACH_BYTE = 0x1d;
 
 export async function attachConsole(link: DriverLink, vm: string, io: CliIo, input: NodeJS.ReadStream = process.stdin): Promise<number> {
   const summary = await link.call('vm.get', { vm });
-  const channel = await link.openSerial(summary.id);
+  const channel = await link.openStream('console.serial', { vm: summary.id });
   const tty = input.isTTY === true;
   io.err.write(`Connected to the serial console of "${summary.name}". Press Ctrl+] to detach.\r\n`);
   return new Promise<number>((resolve) => {

@@ -78,9 +78,16 @@ export interface ContractEvents {
 }
 export type EventName = keyof ContractEvents;
 
-/** Byte streams. `console.serial` is bidirectional; `log.tail` is output only. */
+/** Byte streams. Consoles are bidirectional; `log.tail` only sends. */
+export const LOG_NAMES = ['qemu', 'serial', 'driver'] as const;
+export type LogName = (typeof LOG_NAMES)[number];
 export const STREAMS = {
+  /** The guest's serial port: recent history first (replay), then live bytes; input = keystrokes. */
   'console.serial': { params: vmOnly },
+  /** Raw RFB bytes of the VM's VNC server (the graphical console), for noVNC. */
+  'console.vnc': { params: vmOnly },
+  /** The last `lines` lines of a log, then whatever is appended (follow). */
+  'log.tail': { params: v.strictObject({ vm: VmRef, which: v.picklist(LOG_NAMES), lines: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100_000))) }) },
 } as const;
 export type StreamName = keyof typeof STREAMS;
 export type StreamParams<S extends StreamName> = v.InferOutput<(typeof STREAMS)[S]['params']>;

@@ -4,7 +4,7 @@
  * VMs, it talks to that owner over its control socket. Either way the caller gets one DriverLink.
  */
 import type net from 'node:net';
-import type { CallName, CallParams, CallResults, ContractEvents, EventName } from '../common/contract.js';
+import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
 import { ensureBaseDirs, ensureRuntimeDir, type AppPaths } from '../paths/app-paths.js';
 import { assertSocketPathFits, driverFiles } from '../paths/vm-files.js';
@@ -17,8 +17,8 @@ import { listenControlSocket, type ControlServer } from './control-socket.js';
 import { createDispatcher, managerHandlers, type Dispatcher } from './dispatcher.js';
 import { managerStreams, type StreamOpener } from './streams.js';
 
-/** A bidirectional byte channel to a VM's serial console. */
-export interface SerialChannel {
+/** A bidirectional byte channel (a console, a log tail) as the main process sees it. */
+export interface ByteChannel {
   write(data: Uint8Array): void;
   onData(cb: (chunk: Uint8Array) => void): void;
   /** Called once when the driver ends the stream, with its reason. */
@@ -32,7 +32,7 @@ export interface DriverLink {
   readonly owner: OwnerInfo;
   call<C extends CallName>(method: C, params: CallParams<C>): Promise<CallResults[C]>;
   subscribe(listener: <E extends EventName>(name: E, data: ContractEvents[E]) => void): Promise<() => void>;
-  openSerial(vm: string): Promise<SerialChannel>;
+  openStream<S extends StreamName>(name: S, params: StreamParams<S>): Promise<ByteChannel>;
   /** Owner: stop serving and release the lock; VMs keep running. Client: disconnect. */
   close(): Promise<void>;
   /** Present in owner mode. */
@@ -106,13 +106,13 @@ function ownerLink(owner: OwnerInfo, manager: VmManager, dispatcher: Dispatcher,
       const offs = (['vm.changed', 'vm.removed'] as const).map((n) => manager.events.on(n, (d) => listener(n, d)));
       return () => offs.forEach((off) => off());
     },
-    async openSerial(vm) {
-      // The hub replays history synchronously on attach, before the caller can register: queue it.
+    async openStream(name, params) {
+      // The console replays history synchronously on attach, before the caller can register: queue it.
       let sink: ((c: Uint8Array) => void) | undefined;
       let endSink: ((r: string) => void) | undefined;
       let endReason: string | undefined;
       const queued: Uint8Array[] = [];
-      const handle = streams('console.serial', { vm }, {
+      const handle = streams(name, params, {
         write: (c) => { if (sink) sink(c); else queued.push(c); return 0; },
         end: (r) => { if (endSink) endSink(r); else endReason = r; },
       });
@@ -137,8 +137,8 @@ function clientLink(owner: OwnerInfo, client: ControlClient): DriverLink {
     owner,
     call: (method, params) => client.call(method, params),
     subscribe: (listener) => client.subscribe(listener),
-    async openSerial(vm) {
-      const sock: net.Socket = await openControlStream(client.socketPath, 'console.serial', { vm });
+    async openStream(name, params) {
+      const sock: net.Socket = await openControlStream(client.socketPath, name, params);
       let ended = false;
       let onEnd: (r: string) => void = () => {};
       sock.on('close', () => { if (!ended) { ended = true; onEnd('The connection to the driver closed.'); } });

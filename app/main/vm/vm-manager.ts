@@ -319,6 +319,16 @@ export class VmManager {
     return rt.serial;
   }
 
+  /** The VNC socket of a running VM with a display (the graphical console proxies to it). */
+  vncSocket(ref: string): string {
+    const rt = this.resolve(ref);
+    if (!rt.run || (rt.state !== 'running' && rt.state !== 'paused' && rt.state !== 'stopping')) {
+      throw new VmdeskError('invalid-state', `"${rt.def?.name ?? rt.id}" is ${rt.state}; its screen is available while it runs.`, { state: rt.state });
+    }
+    if (rt.def?.display === 'none') throw new VmdeskError('unsupported', `"${rt.def.name}" has no display.`);
+    return rt.run.vncSocket;
+  }
+
   /** Stops listening and closes connections; running VMs keep running (the next driver adopts them). */
   async detachAll(): Promise<void> {
     for (const rt of this.vms.values()) {

@@ -1,0 +1,70 @@
+/**
+ * What the renderer (and any other client) sees of vmdesk, whatever carries it: the Electron
+ * preload (IPC + MessagePorts) or the browser client of `vmdesk web` (WebSockets).
+ */
+import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from './contract.js';
+
+/**
+ * A byte stream shaped like the part of the WebSocket API that noVNC and xterm adapters use,
+ * so noVNC can take it directly in place of a URL (noVNC's Websock.attach() checks for exactly
+ * send, close, binaryType, onerror, onmessage, onopen, protocol and readyState). Binary frames only; `onclose` carries
+ * the driver's reason (e.g. "The VM stopped.") and code 1000, or code >= 4000 for an error.
+ */
+export interface StreamChannel {
+  binaryType: 'arraybuffer' | 'blob';
+  readonly protocol: string;
+  /** 0 connecting, 1 open, 2 closing, 3 closed (WebSocket's numbers). */
+  readonly readyState: number;
+  send(data: ArrayBuffer | ArrayBufferView | string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: ArrayBuffer }) => void) | null;
+  onclose: ((ev: StreamCloseEvent) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+
+/** The part of a WebSocket CloseEvent that matters (common/ has no DOM types). */
+export interface StreamCloseEvent {
+  code: number;
+  reason: string;
+  wasClean: boolean;
+}
+
+export type ConnectionState = 'connecting' | 'open' | 'closed';
+
+export interface VmdeskApi {
+  call<C extends CallName>(method: C, params: CallParams<C>): Promise<CallResults[C]>;
+  /** Every event pushed by the driver (full objects). Returns a disposer. */
+  onEvent(listener: <E extends EventName>(name: E, data: ContractEvents[E]) => void): () => void;
+  /** The connection to the driver: a reconnect after it was lost should trigger a fresh vm.list. */
+  onConnection(listener: (state: ConnectionState) => void): () => void;
+  openStream<S extends StreamName>(name: S, params: StreamParams<S>): StreamChannel;
+}
+
+/**
+ * Close codes for streams (the WebSocket range for applications starts at 4000).
+ * The close reason is the sentence for the user (at most 123 bytes, the WebSocket limit).
+ */
+export const STREAM_CLOSE = {
+  /** The driver ended the stream normally (the VM stopped, the console was closed). */
+  ended: 1000,
+  /** The stream could not be opened: not running, unknown VM, invalid arguments. */
+  refused: 4400,
+  /** Authentication failed (web mode: wrong token). */
+  unauthorized: 4401,
+  /** An internal error in the driver. */
+  failed: 4500,
+} as const;
+
+/**
+ * The web wire protocol (vmdesk web), for the browser client and the server:
+ * - `GET /...` serves the built renderer. The page URL carries the token after `#token=`.
+ * - WebSocket `/api?token=T`: text frames, one JSON object each, exactly the control-socket
+ *   messages: `{id, method, params}` → `{id, result}` | `{id, error: {code, message, details}}`;
+ *   `{id, subscribe: true}` → `{id, result: {}}` then `{event, data}` frames. A malformed frame
+ *   gets an error reply and the connection stays open.
+ * - WebSocket `/stream?token=T&name=<StreamName>&params=<JSON, URI-encoded>`: binary frames both
+ *   ways; it closes with a STREAM_CLOSE code and the reason sentence.
+ * Both WebSocket endpoints check the Origin header against the page's own origin.
+ */
+export const WEB_PATHS = { api: '/api', stream: '/stream' } as const;
