@@ -31,3 +31,8 @@ await build({
   logLevel: 'warning',
   banner: { js: "import { createRequire as __vmdeskCreateRequire } from 'node:module'; const require = __vmdeskCreateRequire(import.meta.url);" },
 });
+
+// The renderer (React) has its own build: browser target, CSS, index.html.
+if (existsSync(at('scripts/build-renderer.mjs'))) {
+  await import(new URL('./build-renderer.mjs', import.meta.url).href);
+}

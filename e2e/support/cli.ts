@@ -57,6 +57,11 @@ export class Sandbox {
     return JSON.parse(r.stdout) as T;
   }
 
+  /** Kill this process in cleanup(). */
+  track(child: ChildProcess): void {
+    this.children.push(child);
+  }
+
   /** A long-running `vmdesk driver` owner process; resolves once its control socket answers. */
   async startDriver(env?: NodeJS.ProcessEnv): Promise<ChildProcess> {
     const child = spawn(process.execPath, [VMDESK, 'driver'], { env: { ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -18,6 +18,7 @@ import { parseForward, parseSize } from '../vm/define-vm.js';
 import { formatInfo, formatList } from './format.js';
 import { printLog } from './log-command.js';
 import { attachConsole } from './console-command.js';
+import { runWeb } from './web-command.js';
 
 const USAGE = `vmdesk — session-mode virtual machines on QEMU, as your own user
 
@@ -32,6 +33,8 @@ Usage:
   vmdesk console VM            (Ctrl+] detaches)
   vmdesk delete VM [--keep-disks]
   vmdesk host [--json]         (accelerators, QEMU, firmware, memlock: what works and how to fix what doesn't)
+  vmdesk web [--port N] [--open] [--listen ADDR] [--new-token]
+                               (the UI in your browser, served on 127.0.0.1)
   vmdesk driver                (run the driver in the foreground until Ctrl+C)
 
 VM is a name or an id. shutdown presses the ACPI power button; stop forces the VM off.
@@ -98,7 +101,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let json = false;
   let link: DriverLink | undefined;
   const getLink = async () => {
-    link ??= await openDriver({ paths: appPathsFromProcess(), kind: command === 'driver' ? 'driver' : 'cli', host: createHostServices(appPathsFromProcess()), native: getNative() });
+    link ??= await openDriver({ paths: appPathsFromProcess(), kind: command === 'driver' ? 'driver' : command === 'web' ? 'web' : 'cli', host: createHostServices(appPathsFromProcess()), native: getNative() });
     return link;
   };
   try {
@@ -187,6 +190,15 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         if (a.positionals.length > 0) throw usageError(`Unexpected argument "${a.positionals[0]}".`);
         const report = await createHostServices(appPathsFromProcess()).report();
         io.out.write(json ? JSON.stringify(report, null, 2) + '\n' : formatHostReport(report));
+        return 0;
+      }
+      case 'web': {
+        const a = parse(rest, { port: { type: 'string' }, open: { type: 'boolean' }, listen: { type: 'string' }, 'new-token': { type: 'boolean' } });
+        if (a.positionals.length > 0) throw usageError(`Unexpected argument "${a.positionals[0]}".`);
+        const port = a.values.port === undefined ? undefined : intArg(a.values.port as string, 'port', 0);
+        if (port !== undefined && (port < 1 || port > 65535)) throw new VmdeskError('invalid-argument', '--port takes a number from 1 to 65535.', { field: 'port' });
+        const l = await getLink();
+        await runWeb(l, appPathsFromProcess(), { port, listen: a.values.listen as string | undefined, open: !!a.values.open, newToken: !!a.values['new-token'] }, io.err, io.out);
         return 0;
       }
       case 'driver': {

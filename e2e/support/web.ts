@@ -1,0 +1,63 @@
+/**
+ * `vmdesk web` under test: the real server process in a Sandbox, and real Debian Chromium driven
+ * by playwright-core (`npx playwright install` cannot download browsers here).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { REPO, VMDESK, type Sandbox } from './cli.js';
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const ARTIFACTS = path.join(REPO, 'artifacts', 'screenshots');
+
+export async function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // No sandbox as root; no background networking: this machine's network is closed.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+export interface WebProcess {
+  child: ChildProcess;
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts `vmdesk web` and resolves with the URL it prints. */
+export async function startWeb(s: Sandbox, args: string[] = []): Promise<WebProcess> {
+  const child = spawn(process.execPath, [VMDESK, 'web', ...args], { env: s.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  s.track(child);
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /(http:\/\/\S+#token=\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    child.once('exit', (code) => reject(new Error(`vmdesk web exited (${code}): ${err}${out}`)));
+  });
+  return {
+    child,
+    url,
+    port: Number(new URL(url).port),
+    stop: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+/** Saves a screenshot as a test artifact (CI keeps artifacts/). */
+export async function shot(page: Page, name: string): Promise<string> {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}

@@ -1,0 +1,108 @@
+/**
+ * The product end to end: `vmdesk web` (real server, real driver, real QEMU under TCG, the tiny
+ * guest) driven through Debian Chromium. Screenshots of every main view go to artifacts/.
+ */
+import fs from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import type { VmSummary } from '../app/main/common/vm-types.js';
+import { AppPage } from './pages/app-page.js';
+import { guestIso, pidAlive, Sandbox, waitFor } from './support/cli.js';
+import { CHROMIUM, launchChromium, shot, startWeb } from './support/web.js';
+
+const READY = 'VMDESK-GUEST-READY';
+let cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups = [];
+});
+
+async function open(s: Sandbox, web: { url: string }): Promise<{ app: AppPage; browser: Browser }> {
+  const browser = await launchChromium();
+  cleanups.push(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  cleanups.push(() => expect(errors).toEqual([]));
+  await page.goto(web.url);
+  return { app: new AppPage(page), browser };
+}
+
+describe.skipIf(!fs.existsSync(CHROMIUM))('vmdesk web in Chromium (skipped without /usr/bin/chromium)', () => {
+  it('creates a VM, shows its screen and serial console, takes a command, and shows it stopped after ACPI shutdown', async () => {
+    const s = new Sandbox();
+    cleanups.push(() => s.cleanup());
+    const web = await startWeb(s);
+    const { app } = await open(s, web);
+    await app.page.getByRole('button', { name: 'New VM' }).waitFor();
+    await shot(app.page, 'empty-state');
+
+    await app.createVm({ name: 'tiny', memoryMiB: 256, diskGiB: 0, iso: guestIso(), accel: 'tcg' });
+    await app.waitForState('tiny', 'stopped');
+    await app.select('tiny');
+    await shot(app.page, 'overview-stopped');
+
+    await app.action('Start').click();
+    await app.waitForState('tiny', 'running');
+
+    await app.tab('Serial console');
+    await app.waitForTerminalText(READY);
+    await app.page.locator('[data-testid="serial-terminal"]').click();
+    await app.page.keyboard.type('echo hello-$((6*7))\n');
+    await app.waitForTerminalText('hello-42', 60_000);
+    await shot(app.page, 'serial-console');
+
+    await app.tab('Screen');
+    // The guest prints its marker in large text on the VGA console: lit pixels show it arrived.
+    await waitFor(async () => (await app.vncLitShare()) > 0.02, 'VGA text in the noVNC canvas', 60_000);
+    await shot(app.page, 'screen');
+
+    await app.tab('Logs');
+    await app.page.locator('[data-testid="log-view"]').waitFor();
+    await shot(app.page, 'logs');
+
+    await app.tab('Overview');
+    await shot(app.page, 'overview-running');
+
+    await app.page.getByRole('button', { name: 'Host' }).click();
+    await app.page.getByText(/TCG/).first().waitFor();
+    await shot(app.page, 'host');
+    await app.page.keyboard.press('Escape');
+
+    await app.action('Shut down').click();
+    await app.waitForState('tiny', 'stopped', 120_000); // pushed by vm.changed, no reload
+    const vm = await s.json<VmSummary>(['info', 'tiny']);
+    expect(vm.state).toBe('stopped');
+    expect(fs.readFileSync(vm.paths!.serialLog, 'utf8')).toContain('hello-42');
+    await shot(app.page, 'stopped');
+  });
+
+  it('reconnects after the web server restarts while a VM runs, and replays the serial history', async () => {
+    const s = new Sandbox();
+    cleanups.push(() => s.cleanup());
+    await s.json<VmSummary>(['define', '--name', 'keeper', '--memory', '256M', '--cdrom', guestIso()]);
+    let web = await startWeb(s);
+    const { app } = await open(s, web);
+    await app.select('keeper');
+    await app.action('Start').click();
+    await app.waitForState('keeper', 'running');
+    const before = await s.json<VmSummary>(['info', 'keeper']);
+    await s.waitForFileText(before.paths!.serialLog, READY);
+
+    await web.stop();
+    await app.page.getByRole('status').filter({ hasText: 'Reconnecting' }).waitFor({ timeout: 30_000 });
+    await shot(app.page, 'reconnecting');
+    expect(pidAlive(before.pid!)).toBe(true);
+
+    web = await startWeb(s, ['--port', String(web.port)]);
+    await app.page.getByRole('status').filter({ hasText: 'Reconnecting' }).waitFor({ state: 'detached', timeout: 60_000 });
+    expect(await app.vmState('keeper')).toBe('running');
+    const after = await s.json<VmSummary>(['info', 'keeper']);
+    expect(after.pid).toBe(before.pid);
+
+    await app.tab('Serial console');
+    await app.waitForTerminalText(READY); // history from before the restart
+    await app.action('Force off').click();
+    await app.waitForState('keeper', 'stopped');
+  });
+});
