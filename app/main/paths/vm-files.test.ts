@@ -1,12 +1,12 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { VmdeskError } from '../common/errors.js';
 import { resolveAppPaths } from './app-paths.js';
 import type { AppPaths } from './app-paths.js';
 import {
   assertSocketPathFits, definitionsDir, driverFiles, isoLibraryDir, nvramPath, ownedDiskPath, runRecordsDir, shortId,
   socketPathMax, vmFiles,
 } from './vm-files.js';
+import { thrown } from '../testing/thrown.js';
 
 const ID = '0123abcd-4567-89ef-0123-456789abcdef';
 
@@ -31,15 +31,6 @@ function socketPathOf(bytes: number, prefix = '/r/'): string {
   return s;
 }
 
-function thrown(fn: () => void): VmdeskError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof VmdeskError) return err;
-    throw err;
-  }
-  throw new Error('expected a VmdeskError, got none');
-}
 
 function isUnder(base: string, file: string): boolean {
   const rel = path.relative(base, file);

@@ -16,6 +16,7 @@ import { resolveAppPaths } from '../paths/app-paths.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { createVmFiles, detectDiskFormat, parseForward, parseSize, validateDefineInput } from './define-vm.js';
 import type { HostServices } from './host-services.js';
+import { thrown } from '../testing/thrown.js';
 
 const QEMU_IMG = '/usr/bin/qemu-img';
 const isRoot = process.getuid?.() === 0;
@@ -73,15 +74,6 @@ function existingVm(over: Partial<VmDefinition> = {}): VmDefinition {
   };
 }
 
-function thrown(fn: () => unknown): VmdeskError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof VmdeskError) return err;
-    throw err;
-  }
-  throw new Error('expected a VmdeskError, got none');
-}
 
 async function rejected(p: Promise<unknown>): Promise<VmdeskError> {
   try {
