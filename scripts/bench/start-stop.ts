@@ -172,11 +172,11 @@ export async function benchStartStop(ctx: BenchContext): Promise<Figure[]> {
     }
   }
 
-  const failed = (i: number) => contenders[i]!.error;
   const row = (id: string, label: string, samples: number[], i: number, phases?: Phases): Figure => {
-    const err = failed(i);
-    if (i === 4 && !libvirt) return { id, label, unit: 'ms', samples: [], absent: 'not installed' };
-    if (err) return { id, label, unit: 'ms', samples, absent: 'failed', note: err.message };
+    const { skip, error } = contenders[i]!;
+    if (error) return { id, label, unit: 'ms', samples, absent: 'failed', note: error.message };
+    // Skipped from the start (not after an error) means the system is not on this machine.
+    if (skip) return { id, label, unit: 'ms', samples: [], absent: 'not installed' };
     return { id, label, unit: 'ms', samples, ...(phases ? { phases } : {}) };
   };
   return [

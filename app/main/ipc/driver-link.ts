@@ -20,7 +20,9 @@ import { managerStreams, type StreamOpener } from './streams.js';
 /** A bidirectional byte channel (a console, a log tail) as the main process sees it. */
 export interface ByteChannel {
   write(data: Uint8Array): void;
-  onData(cb: (chunk: Uint8Array) => void): void;
+  /** `cb` may return how many bytes are still queued on its side; producers that can pause
+   * (the VNC proxy) use it as backpressure. */
+  onData(cb: (chunk: Uint8Array) => number | void): void;
   /** Called once when the driver ends the stream, with its reason. */
   onEnd(cb: (reason: string) => void): void;
   close(): void;
@@ -108,12 +110,12 @@ function ownerLink(owner: OwnerInfo, manager: VmManager, dispatcher: Dispatcher,
     },
     async openStream(name, params) {
       // The console replays history synchronously on attach, before the caller can register: queue it.
-      let sink: ((c: Uint8Array) => void) | undefined;
+      let sink: ((c: Uint8Array) => number | void) | undefined;
       let endSink: ((r: string) => void) | undefined;
       let endReason: string | undefined;
       const queued: Uint8Array[] = [];
       const handle = streams(name, params, {
-        write: (c) => { if (sink) sink(c); else queued.push(c); return 0; },
+        write: (c) => { if (sink) return sink(c) ?? 0; queued.push(c); return 0; },
         end: (r) => { if (endSink) endSink(r); else endReason = r; },
       });
       return {

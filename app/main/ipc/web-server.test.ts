@@ -1,0 +1,452 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { WebSocket, type RawData } from 'ws';
+import { STREAM_CLOSE } from '../common/api.js';
+import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from '../common/contract.js';
+import { VmdeskError } from '../common/errors.js';
+import type { VmSummary } from '../common/vm-types.js';
+import type { ByteChannel, DriverLink } from './driver-link.js';
+import { startWebServer, truncateUtf8, type WebServer } from './web-server.js';
+
+const TOKEN = 'right-token-0123456789';
+
+function summary(name: string): VmSummary {
+  return { id: '11111111-2222-4333-8444-555555555555', name, state: 'running', file: `/cfg/vms/${name}.json` };
+}
+
+/** Echoes what it is written; ends when the test says so. */
+class FakeChannel implements ByteChannel {
+  readonly written: Uint8Array[] = [];
+  closed = 0;
+  private sink: ((c: Uint8Array) => void) | undefined;
+  private endSink: ((r: string) => void) | undefined;
+  constructor(readonly name: StreamName, readonly params: unknown, private readonly echo = true) {}
+  write(data: Uint8Array): void {
+    this.written.push(Uint8Array.from(data));
+    if (this.echo) this.sink?.(Uint8Array.from(data));
+  }
+  onData(cb: (chunk: Uint8Array) => void): void { this.sink = cb; }
+  onEnd(cb: (reason: string) => void): void { this.endSink = cb; }
+  close(): void { this.closed++; }
+  emit(chunk: Uint8Array): void { this.sink?.(chunk); }
+  end(reason: string): void { this.endSink?.(reason); }
+}
+
+type Listener = <E extends EventName>(name: E, data: ContractEvents[E]) => void;
+
+class FakeLink implements Pick<DriverLink, 'call' | 'subscribe' | 'openStream'> {
+  readonly calls: { method: CallName; params: unknown }[] = [];
+  readonly listeners = new Set<Listener>();
+  disposed = 0;
+  readonly channels: FakeChannel[] = [];
+  answer: (method: CallName, params: unknown) => unknown = (_m, params) => summary(String((params as { vm?: unknown } | undefined)?.vm ?? 'none'));
+  refuse: Error | undefined;
+  echo = true;
+  /** Resolves openStream only when released (to test input that arrives before the channel). */
+  gate: Promise<void> | undefined;
+
+  async call<C extends CallName>(method: C, params: CallParams<C>): Promise<CallResults[C]> {
+    this.calls.push({ method, params });
+    return this.answer(method, params) as CallResults[C];
+  }
+  async subscribe(listener: Listener): Promise<() => void> {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+      this.disposed++;
+    };
+  }
+  emit<E extends EventName>(name: E, data: ContractEvents[E]): void {
+    for (const l of this.listeners) l(name, data);
+  }
+  async openStream<S extends StreamName>(name: S, params: StreamParams<S>): Promise<ByteChannel> {
+    await this.gate;
+    if (this.refuse) throw this.refuse;
+    const ch = new FakeChannel(name, params, this.echo);
+    this.channels.push(ch);
+    return ch;
+  }
+}
+
+let tmp: string;
+let staticDir: string;
+let link: FakeLink;
+let server: WebServer;
+let logLines: string[];
+const clients: WebSocket[] = [];
+
+beforeEach(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vmdesk-web-'));
+  staticDir = path.join(tmp, 'static');
+  fs.mkdirSync(path.join(staticDir, 'assets'), { recursive: true });
+  fs.writeFileSync(path.join(staticDir, 'index.html'), '<!doctype html><title>vmdesk</title>');
+  fs.writeFileSync(path.join(staticDir, 'assets', 'app.js'), 'console.log(1);');
+  fs.writeFileSync(path.join(tmp, 'package.json'), '{"secret":true}');
+  fs.symlinkSync(path.join(tmp, 'package.json'), path.join(staticDir, 'linked.json'));
+  link = new FakeLink();
+  logLines = [];
+  server = await startWebServer({ link, staticDir, token: TOKEN, log: (l) => logLines.push(l) });
+});
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.terminate();
+  await server.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function rawRequest(p: string, method = 'GET'): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    // http.request sends the path as given (fetch and URL would normalise `..` away).
+    const req = http.request({ host: '127.0.0.1', port: server.port, path: p, method }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+type Outcome = { opened: true; ws: WebSocket } | { opened: false; status: number };
+
+function connect(p: string, o: { token?: string | null; origin?: string; query?: string } = {}): Promise<Outcome> {
+  const token = o.token === undefined ? TOKEN : o.token;
+  const q = [token === null ? '' : `token=${encodeURIComponent(token)}`, o.query ?? ''].filter(Boolean).join('&');
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}${p}${q ? `?${q}` : ''}`, o.origin ? { origin: o.origin } : {});
+  clients.push(ws);
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve({ opened: true, ws }));
+    ws.once('unexpected-response', (_req, res) => {
+      resolve({ opened: false, status: res.statusCode ?? 0 });
+      res.resume();
+      ws.terminate();
+    });
+    ws.once('error', reject);
+  });
+}
+
+async function open(p: string, o: Parameters<typeof connect>[1] = {}): Promise<WebSocket> {
+  const r = await connect(p, o);
+  if (!r.opened) throw new Error(`upgrade refused with ${r.status}`);
+  return r.ws;
+}
+
+/** JSON frames as they arrive on an /api socket. */
+class ApiClient {
+  readonly frames: Record<string, unknown>[] = [];
+  constructor(readonly ws: WebSocket) {
+    ws.on('message', (d: RawData) => this.frames.push(JSON.parse(d.toString()) as Record<string, unknown>));
+  }
+  static async open(o: Parameters<typeof connect>[1] = {}): Promise<ApiClient> {
+    return new ApiClient(await open('/api', o));
+  }
+  async next(): Promise<Record<string, unknown>> {
+    await vi.waitFor(() => expect(this.frames.length).toBeGreaterThan(0), { timeout: 5000 });
+    return this.frames.shift()!;
+  }
+  async request(msg: unknown): Promise<Record<string, unknown>> {
+    this.ws.send(JSON.stringify(msg));
+    return this.next();
+  }
+}
+
+function closed(ws: WebSocket): Promise<{ code: number; reason: Buffer }> {
+  return new Promise((resolve) => ws.once('close', (code: number, reason: Buffer) => resolve({ code, reason })));
+}
+
+/** A WebSocket handshake done by hand, after which the client neither reads nor answers pings. */
+function rawUpgrade(port: number, p: string, query = ''): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = net.createConnection(port, '127.0.0.1');
+    sock.on('error', reject);
+    sock.write(`GET ${p}?token=${TOKEN}${query ? `&${query}` : ''} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    let head = '';
+    const onData = (d: Buffer) => {
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      sock.off('data', onData);
+      if (!head.startsWith('HTTP/1.1 101')) return reject(new Error(head));
+      sock.pause();
+      resolve(sock);
+    };
+    sock.on('data', onData);
+  });
+}
+
+describe('static files', () => {
+  it('serves index.html at / with no-cache and the security headers', async () => {
+    const r = await rawRequest('/');
+    expect(r.status).toBe(200);
+    expect(r.body).toContain('<title>vmdesk</title>');
+    expect(r.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(r.headers['cache-control']).toBe('no-cache');
+    expect(r.headers['x-content-type-options']).toBe('nosniff');
+    expect(r.headers['referrer-policy']).toBe('no-referrer');
+    const csp = r.headers['content-security-policy'];
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain(`connect-src 'self' ws://127.0.0.1:${server.port}`);
+    expect(csp).toContain("img-src 'self' data: blob:");
+    expect(csp).toContain("style-src 'self' 'unsafe-inline'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+  });
+
+  it('serves a script with its content type, and HEAD without a body', async () => {
+    const get = await rawRequest('/assets/app.js');
+    expect(get.status).toBe(200);
+    expect(get.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    expect(get.body).toBe('console.log(1);');
+    const head = await rawRequest('/assets/app.js?v=1', 'HEAD');
+    expect(head.status).toBe(200);
+    expect(head.headers['content-length']).toBe(String('console.log(1);'.length));
+    expect(head.body).toBe('');
+  });
+
+  it.each(['/../package.json', '/%2e%2e/package.json', '/..%2fpackage.json', '/assets/..%2f..%2fpackage.json', '/%2E%2E/package.json',
+    '/linked.json', '/assets', '/nope.js', '/%zz', '/index.html%00', '/..\\package.json'])('answers 404 for %s', async (p) => {
+    const r = await rawRequest(p);
+    expect(r.status).toBe(404);
+    expect(r.body).not.toContain('secret');
+    expect(r.headers['x-content-type-options']).toBe('nosniff');
+  });
+
+  it('answers 405 to other methods', async () => {
+    const r = await rawRequest('/', 'POST');
+    expect(r.status).toBe(405);
+    expect(r.headers.allow).toBe('GET, HEAD');
+    expect(r.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+  });
+
+  it('gives a ready-to-open url with the token after #', () => {
+    expect(server.url).toBe(`http://127.0.0.1:${server.port}/#token=${TOKEN}`);
+    expect(server.origin).toBe(`http://127.0.0.1:${server.port}`);
+  });
+});
+
+describe('WebSocket admission', () => {
+  it('refuses a socket without a token with 401', async () => {
+    expect(await connect('/api', { token: null })).toEqual({ opened: false, status: 401 });
+  });
+
+  it('refuses a wrong token with 401, also on /stream', async () => {
+    expect(await connect('/api', { token: 'wrong' })).toEqual({ opened: false, status: 401 });
+    expect(await connect('/stream', { token: `${TOKEN}x`, query: 'name=console.serial' })).toEqual({ opened: false, status: 401 });
+    expect(link.channels).toHaveLength(0);
+  });
+
+  it('refuses a page on another origin with 403 even with the right token', async () => {
+    expect(await connect('/api', { origin: 'http://evil.example' })).toEqual({ opened: false, status: 403 });
+    expect(await connect('/api', { origin: `http://127.0.0.1:${server.port + 1}` })).toEqual({ opened: false, status: 403 });
+    expect(logLines.some((l) => l.includes('403') && l.includes('evil.example'))).toBe(true);
+  });
+
+  it('accepts our own origin, and localhost when listening on 127.0.0.1', async () => {
+    expect((await connect('/api', { origin: server.origin })).opened).toBe(true);
+    expect((await connect('/api', { origin: `http://localhost:${server.port}` })).opened).toBe(true);
+  });
+
+  it('answers 404 to an upgrade on any other path', async () => {
+    expect(await connect('/other')).toEqual({ opened: false, status: 404 });
+  });
+
+  it('refuses to listen on a wildcard address or with an empty token', async () => {
+    await expect(startWebServer({ link, staticDir, token: TOKEN, host: '0.0.0.0' })).rejects.toMatchObject({ code: 'invalid-argument' });
+    await expect(startWebServer({ link, staticDir, token: '' })).rejects.toMatchObject({ code: 'invalid-argument' });
+    await expect(startWebServer({ link, staticDir: path.join(tmp, 'missing'), token: TOKEN })).rejects.toMatchObject({ code: 'not-found' });
+  });
+});
+
+describe('/api', () => {
+  it('answers a call with its result and logs it', async () => {
+    const c = await ApiClient.open();
+    expect(await c.request({ id: 1, method: 'vm.start', params: { vm: 'web' } })).toEqual({ id: 1, result: summary('web') });
+    expect(link.calls).toEqual([{ method: 'vm.start', params: { vm: 'web' } }]);
+    expect(logLines).toContain('call vm.start {"vm":"web"}');
+  });
+
+  it('cuts logged arguments to 500 characters', async () => {
+    const c = await ApiClient.open();
+    await c.request({ id: 'a', method: 'vm.get', params: { vm: 'x'.repeat(2000) } });
+    const line = logLines.find((l) => l.startsWith('call vm.get'))!;
+    expect(line.length).toBeLessThanOrEqual('call vm.get '.length + 500);
+  });
+
+  it('passes an error back with its code, message and details', async () => {
+    link.answer = () => { throw new VmdeskError('not-found', 'There is no VM named "x".', { vm: 'x' }); };
+    const c = await ApiClient.open();
+    expect(await c.request({ id: 7, method: 'vm.get', params: { vm: 'x' } })).toEqual({
+      id: 7,
+      error: { code: 'not-found', message: 'There is no VM named "x".', details: { vm: 'x' } },
+    });
+    link.answer = () => { throw new Error('kaboom'); };
+    expect(await c.request({ id: 8, method: 'vm.list', params: {} })).toEqual({ id: 8, error: { code: 'internal', message: 'kaboom' } });
+  });
+
+  it('answers malformed frames with an error and keeps the connection', async () => {
+    const c = await ApiClient.open();
+    for (const bad of ['not json {', '[1,2]', 'null', '"text"']) {
+      c.ws.send(bad);
+      expect(await c.next()).toMatchObject({ id: null, error: { code: 'invalid-argument' } });
+    }
+    c.ws.send(Buffer.from([0xff, 0xfe, 0x00]), { binary: true });
+    expect(await c.next()).toMatchObject({ id: null, error: { code: 'invalid-argument' } });
+    expect(await c.request({ id: 3, stream: 'console.serial', params: { vm: 'web' } })).toMatchObject({ id: 3, error: { code: 'invalid-argument' } });
+    expect(await c.request({ id: 4, method: 'vm.get', params: { vm: 'after' } })).toEqual({ id: 4, result: summary('after') });
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('closes the socket with 1009 on a frame over 1 MiB (ws enforces maxPayload)', async () => {
+    const c = await ApiClient.open();
+    const done = closed(c.ws);
+    c.ws.send(JSON.stringify({ id: 1, method: 'vm.get', params: { vm: 'x'.repeat(1024 * 1024) } }));
+    expect((await done).code).toBe(1009);
+    expect(link.calls).toHaveLength(0);
+  });
+
+  it('pushes events after a subscribe reply and disposes the subscription on close', async () => {
+    const c = await ApiClient.open();
+    expect(await c.request({ id: 2, subscribe: true })).toEqual({ id: 2, result: {} });
+    link.emit('vm.changed', summary('web'));
+    link.emit('vm.removed', { id: 'gone' });
+    expect(await c.next()).toEqual({ event: 'vm.changed', data: summary('web') });
+    expect(await c.next()).toEqual({ event: 'vm.removed', data: { id: 'gone' } });
+    c.ws.close();
+    await vi.waitFor(() => expect(link.disposed).toBe(1));
+    expect(link.listeners.size).toBe(0);
+  });
+});
+
+describe('/stream', () => {
+  const serial = `name=console.serial&params=${encodeURIComponent(JSON.stringify({ vm: 'web' }))}`;
+
+  it('carries binary data both ways unchanged', async () => {
+    const ws = await open('/stream', { query: serial });
+    const got: Buffer[] = [];
+    ws.on('message', (d: RawData, isBinary: boolean) => { expect(isBinary).toBe(true); got.push(d as Buffer); });
+    const bytes = Uint8Array.from([0x00, 0xff, 0xfe, 0x1b, 0x5b, 0x41, 0x80, 0x0a]);
+    ws.send(bytes);
+    await vi.waitFor(() => expect(Buffer.concat(got)).toEqual(Buffer.from(bytes)));
+    expect(link.channels[0]).toMatchObject({ name: 'console.serial', params: { vm: 'web' } });
+    expect(Buffer.concat(link.channels[0]!.written)).toEqual(Buffer.from(bytes));
+    ws.close();
+    await vi.waitFor(() => expect(link.channels[0]!.closed).toBe(1));
+  });
+
+  it('keeps input that arrives before the channel is open', async () => {
+    let release!: () => void;
+    link.gate = new Promise((r) => (release = r));
+    const ws = await open('/stream', { query: serial });
+    ws.send(Buffer.from('early'));
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    await vi.waitFor(() => expect(Buffer.concat(link.channels[0]?.written ?? []).toString()).toBe('early'));
+  });
+
+  it('closes with 4400 and the message when the driver refuses the stream', async () => {
+    link.refuse = new VmdeskError('invalid-state', 'The VM "web" is not running.');
+    const ws = await open('/stream', { query: serial });
+    const { code, reason } = await closed(ws);
+    expect(code).toBe(STREAM_CLOSE.refused);
+    expect(reason.toString()).toBe('The VM "web" is not running.');
+  });
+
+  it('closes with 4500 on an internal error, and 4400 on params that are not JSON', async () => {
+    link.refuse = new Error('socket exploded');
+    const a = await open('/stream', { query: serial });
+    expect(await closed(a)).toMatchObject({ code: STREAM_CLOSE.failed });
+    const b = await open('/stream', { query: 'name=console.serial&params=%7Bnope' });
+    expect((await closed(b)).code).toBe(STREAM_CLOSE.refused);
+  });
+
+  it('truncates a long reason to at most 123 bytes of valid UTF-8', async () => {
+    const message = 'x' + '€'.repeat(60);
+    link.refuse = new VmdeskError('invalid-argument', message);
+    const ws = await open('/stream', { query: serial });
+    const { reason } = await closed(ws);
+    expect(reason.byteLength).toBeLessThanOrEqual(123);
+    expect(reason.byteLength).toBe(121);
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(reason);
+    expect(message.startsWith(text)).toBe(true);
+  });
+
+  it('closes with 1000 and the driver reason when the channel ends', async () => {
+    const ws = await open('/stream', { query: serial });
+    await vi.waitFor(() => expect(link.channels).toHaveLength(1));
+    link.channels[0]!.end('The VM stopped.');
+    expect(await closed(ws)).toMatchObject({ code: 1000, reason: Buffer.from('The VM stopped.') });
+    await vi.waitFor(() => expect(link.channels[0]!.closed).toBe(1));
+  });
+
+  it('closes with 4500 when the channel throws on input, and the server keeps serving', async () => {
+    const ws = await open('/stream', { query: serial });
+    await vi.waitFor(() => expect(link.channels).toHaveLength(1));
+    link.channels[0]!.write = () => { throw new Error('The pipe broke.'); };
+    const done = closed(ws);
+    ws.send(Buffer.from('x'));
+    expect(await done).toMatchObject({ code: STREAM_CLOSE.failed, reason: Buffer.from('The pipe broke.') });
+    const c = await ApiClient.open();
+    expect(await c.request({ id: 1, method: 'vm.get', params: { vm: 'still' } })).toEqual({ id: 1, result: summary('still') });
+  });
+
+  it('drops a viewer that stops reading, with 4500, and closes its channel', async () => {
+    link.echo = false;
+    const sock = await rawUpgrade(server.port, '/stream', serial);
+    await vi.waitFor(() => expect(link.channels).toHaveLength(1));
+    const ch = link.channels[0]!;
+    const chunk = new Uint8Array(1024 * 1024);
+    for (let i = 0; i < 64 && ch.closed === 0; i++) ch.emit(chunk);
+    expect(ch.closed).toBe(1);
+    // Behind the queued data comes the close frame: 0x88, length, code 4500, reason.
+    const reason = 'The viewer fell too far behind.';
+    const frame = Buffer.concat([Buffer.from([0x88, 2 + reason.length, 0x11, 0x94]), Buffer.from(reason)]);
+    let tail = Buffer.alloc(0);
+    sock.on('data', (d: Buffer) => { tail = Buffer.concat([tail, d]).subarray(-4096); });
+    sock.resume();
+    await vi.waitFor(() => expect(tail.includes(frame)).toBe(true), { timeout: 5000 });
+    sock.destroy();
+  });
+});
+
+describe('truncateUtf8', () => {
+  it('never splits a character, surrogate pairs included', () => {
+    expect(truncateUtf8('abc', 123)).toBe('abc');
+    expect(truncateUtf8('a😀b', 4)).toBe('a');
+    expect(truncateUtf8('a😀b', 5)).toBe('a😀');
+    expect(truncateUtf8('ééé', 5)).toBe('éé');
+  });
+});
+
+describe('keep-alive and close', () => {
+  it('closes every socket with 1001 and is idempotent', async () => {
+    const c = await ApiClient.open();
+    const done = closed(c.ws);
+    const first = server.close();
+    expect(server.close()).toBe(first);
+    await first;
+    expect((await done).code).toBe(1001);
+    await expect(rawRequest('/')).rejects.toThrow();
+  });
+
+  it('terminates a socket that stops answering pings, and keeps one that answers', async () => {
+    const quick = await startWebServer({ link, staticDir, token: TOKEN, pingIntervalMs: 50 });
+    try {
+      const dead = await rawUpgrade(quick.port, '/api');
+      const deadClosed = new Promise((r) => dead.once('close', r));
+      dead.resume(); // reads the pings, never answers them
+      const live = new WebSocket(`ws://127.0.0.1:${quick.port}/api?token=${TOKEN}`);
+      clients.push(live);
+      await new Promise((r) => live.once('open', r));
+      await deadClosed;
+      await new Promise((r) => setTimeout(r, 200));
+      expect(live.readyState).toBe(WebSocket.OPEN);
+    } finally {
+      await quick.close();
+    }
+  });
+});

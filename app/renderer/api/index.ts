@@ -1,0 +1,22 @@
+/** Picks the transport: the Electron preload, the demo fake (`#demo`), or `vmdesk web`. */
+import type { VmdeskApi } from '../../main/common/api.js';
+import { createFakeApi } from '../dev/fake-api.js';
+import { electronApi } from './electron-api.js';
+import { tokenFromHash, WebApi } from './web-api.js';
+
+const TOKEN_KEY = 'vmdesk.token';
+
+export function pickApi(): VmdeskApi {
+  if (/^#demo\b/.test(location.hash)) return createFakeApi({ empty: location.hash.includes('empty') });
+  const electron = electronApi();
+  if (electron) return electron;
+  // Keep the token out of the address bar (screenshots, screen sharing) but survive a reload.
+  let token = tokenFromHash(location.hash);
+  if (token) {
+    sessionStorage.setItem(TOKEN_KEY, token);
+    history.replaceState(null, '', location.pathname + location.search);
+  } else {
+    token = sessionStorage.getItem(TOKEN_KEY);
+  }
+  return new WebApi(token ?? '', location);
+}

@@ -1,0 +1,137 @@
+/**
+ * A typed in-memory VmdeskApi for development and screenshots (page URL `#demo`, or
+ * `#demo-empty` for a host without VMs). State changes go through short "starting"/"stopping"
+ * phases and are announced as vm.changed events, like the driver does.
+ */
+import { STREAM_CLOSE, type ConnectionState, type StreamChannel, type VmdeskApi } from '../../main/common/api.js';
+import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from '../../main/common/contract.js';
+import { VmdeskError } from '../../main/common/errors.js';
+import { nameProblem, sameName, type VmState, type VmSummary } from '../../main/common/vm-types.js';
+import { sampleDefinition, sampleHostReport, sampleLog, samplePaths, sampleVms } from './fake-data.js';
+import { FakeChannel, logServer, rfbServer, serialServer } from './fake-streams.js';
+
+type Listener = <E extends EventName>(name: E, data: ContractEvents[E]) => void;
+
+export interface FakeApi extends VmdeskApi {
+  /** Drops the "connection" for `ms`, then comes back (to see the banner and the refetch). */
+  simulateReconnect(ms: number): void;
+}
+
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}): FakeApi {
+  const vms = new Map<string, VmSummary>((opts.empty ? [] : sampleVms()).map((v) => [v.id, v]));
+  const events = new Set<Listener>();
+  const conn = new Set<(s: ConnectionState) => void>();
+  const channels = new Map<string, Set<FakeChannel>>();
+  let state: ConnectionState = 'open';
+  const latency = opts.latencyMs ?? 120;
+
+  const emit: Listener = (name, data) => { for (const l of events) l(name, data); };
+  const find = (ref: string): VmSummary => {
+    const vm = vms.get(ref) ?? [...vms.values()].find((v) => sameName(v.name, ref));
+    if (!vm) throw new VmdeskError('not-found', `There is no VM "${ref}". See the list for the names.`);
+    return vm;
+  };
+  const put = (vm: VmSummary) => { vms.set(vm.id, vm); emit('vm.changed', vm); return vm; };
+  const setState = (vm: VmSummary, s: VmState, extra: Partial<VmSummary> = {}): VmSummary => {
+    const next: VmSummary = { ...vm, state: s, ...extra };
+    if (s === 'stopped') { delete next.pid; delete next.accel; delete next.startedAt; }
+    if (s === 'stopped' || s === 'crashed') for (const ch of channels.get(vm.id) ?? []) ch.server.end('The VM stopped.');
+    return put(next);
+  };
+  const requireState = (vm: VmSummary, allowed: VmState[], verb: string) => {
+    if (!allowed.includes(vm.state)) throw new VmdeskError('invalid-state', `"${vm.name}" is ${vm.state}; it can be ${verb} only when ${allowed.join(' or ')}.`, { state: vm.state });
+  };
+
+  const handlers: { [C in CallName]: (p: CallParams<C>) => Promise<CallResults[C]> | CallResults[C] } = {
+    'vm.list': () => [...vms.values()],
+    'vm.get': (p) => find(p.vm),
+    'vm.define': (p) => {
+      const np = nameProblem(p.name);
+      if (np) throw new VmdeskError('invalid-argument', np, { field: 'name' });
+      if ([...vms.values()].some((v) => sameName(v.name, p.name))) throw new VmdeskError('name-taken', `A VM named "${p.name}" already exists. Choose another name.`, { field: 'name' });
+      if (!(p.memoryMiB >= 16)) throw new VmdeskError('invalid-argument', 'Memory must be at least 16 MiB (e.g. --memory 1G).', { field: 'memory' });
+      if (!Number.isInteger(p.cpus) || p.cpus < 1) throw new VmdeskError('invalid-argument', 'A VM needs at least 1 CPU.', { field: 'cpus' });
+      if (p.cdrom !== undefined && !/^\/.+\.iso$/i.test(p.cdrom)) throw new VmdeskError('invalid-argument', `The ISO image ${p.cdrom} does not exist. Check the path.`, { field: 'cdrom' });
+      const id = crypto.randomUUID();
+      const def = sampleDefinition(id, p.name, {
+        memoryMiB: p.memoryMiB, cpus: p.cpus, accel: p.accel ?? 'auto', cdrom: p.cdrom ?? null, boot: p.cdrom ? 'cdrom' : 'disk',
+        disks: p.disk ? [{ path: `/home/ada/.local/share/vmdesk/vms/${id}/disk0.qcow2`, format: 'qcow2', owned: true, readOnly: false }] : [],
+        createdAt: new Date().toISOString(),
+      });
+      return put({ id, name: p.name, state: 'stopped', definition: def, file: `/home/ada/.config/vmdesk/vms/${id}.json`, paths: samplePaths(id) });
+    },
+    'vm.start': async (p) => {
+      const vm = find(p.vm);
+      requireState(vm, ['stopped', 'crashed'], 'started');
+      setState(vm, 'starting', { reason: undefined, logTail: undefined });
+      await delay(600);
+      const accel = vm.definition?.accel === 'tcg' ? { accel: 'tcg' as const, reason: 'Forced by the VM definition (accel: tcg).' } : { accel: 'kvm' as const, reason: 'KVM is usable: /dev/kvm is readable and writable by you.' };
+      return setState(find(vm.id), 'running', { pid: 40000 + Math.floor(Math.random() * 9999), startedAt: new Date().toISOString(), accel });
+    },
+    'vm.shutdown': async (p) => {
+      const vm = find(p.vm);
+      requireState(vm, ['running'], 'shut down');
+      setState(vm, 'stopping');
+      await delay(900);
+      return setState(find(vm.id), 'stopped');
+    },
+    'vm.stop': async (p) => {
+      const vm = find(p.vm);
+      requireState(vm, ['running', 'paused', 'starting', 'stopping'], 'forced off');
+      setState(vm, 'stopping');
+      await delay(300);
+      return setState(find(vm.id), 'stopped');
+    },
+    'vm.reboot': (p) => { const vm = find(p.vm); requireState(vm, ['running', 'paused'], 'reset'); return vm; },
+    'vm.pause': (p) => { const vm = find(p.vm); requireState(vm, ['running'], 'paused'); return setState(vm, 'paused'); },
+    'vm.resume': (p) => { const vm = find(p.vm); requireState(vm, ['paused'], 'resumed'); return setState(vm, 'running'); },
+    'vm.delete': (p) => {
+      const vm = find(p.vm);
+      requireState(vm, ['stopped', 'crashed'], 'deleted');
+      vms.delete(vm.id);
+      emit('vm.removed', { id: vm.id });
+      return { id: vm.id };
+    },
+    'vm.logPaths': (p) => { const paths = find(p.vm).paths ?? samplePaths(p.vm); return { qemu: paths.qemuLog, serial: paths.serialLog, driver: paths.driverLog }; },
+    'host.info': () => sampleHostReport(),
+  };
+
+  const openStream = <S extends StreamName>(name: S, params: StreamParams<S>): StreamChannel => {
+    let vm: VmSummary | undefined;
+    try { vm = find(params.vm); } catch { /* refused below */ }
+    const live = vm && (vm.state === 'running' || vm.state === 'paused');
+    const ch = new FakeChannel((server) => {
+      if (!vm) return server.end(`There is no VM "${params.vm}".`, STREAM_CLOSE.refused);
+      if (name !== 'log.tail' && !live) return server.end(`"${vm.name}" is ${vm.state}; its console is available while it runs.`, STREAM_CLOSE.refused);
+      if (name === 'console.serial') return serialServer(vm.name)(server);
+      if (name === 'console.vnc') return rfbServer(vm.name)(server);
+      const p = params as StreamParams<'log.tail'>;
+      return logServer(sampleLog(p.which, vm.name, p.lines ?? 200))(server);
+    });
+    if (vm && name !== 'log.tail') {
+      const set = channels.get(vm.id) ?? new Set<FakeChannel>();
+      set.add(ch);
+      channels.set(vm.id, set);
+    }
+    return ch;
+  };
+
+  return {
+    async call(method, params) {
+      if (state !== 'open') throw new VmdeskError('cancelled', 'The connection to vmdesk was lost before it answered. Check the VM and try again.');
+      await delay(latency);
+      const handler = handlers[method] as (p: typeof params) => Promise<CallResults[typeof method]> | CallResults[typeof method];
+      return structuredClone(await handler(params));
+    },
+    onEvent(listener) { events.add(listener); return () => events.delete(listener); },
+    onConnection(listener) { conn.add(listener); listener(state); return () => conn.delete(listener); },
+    openStream,
+    simulateReconnect(ms) {
+      state = 'connecting';
+      for (const l of conn) l(state);
+      setTimeout(() => { state = 'open'; for (const l of conn) l(state); }, ms);
+    },
+  };
+}

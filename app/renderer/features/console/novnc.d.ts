@@ -1,0 +1,17 @@
+// noVNC ships no types; this declares the part vnc-adapter.ts uses. Its package "exports" only
+// "./core/rfb.js", so the import is the bare package name.
+declare module '@novnc/novnc' {
+  export default class RFB extends EventTarget {
+    constructor(target: HTMLElement, urlOrChannel: string | object, options?: { shared?: boolean; credentials?: { password?: string }; wsProtocols?: string[] });
+    scaleViewport: boolean;
+    resizeSession: boolean;
+    clipViewport: boolean;
+    viewOnly: boolean;
+    focusOnClick: boolean;
+    background: string;
+    disconnect(): void;
+    sendCtrlAltDel(): void;
+    focus(options?: FocusOptions): void;
+    toBlob(callback: (blob: Blob | null) => void, type?: string, quality?: number): void;
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Everything that changes the store. connectStore() wires the api's events into it; the other
+ * functions are what the UI calls. Errors from calls land in `error` with the driver's message,
+ * which already says what to do.
+ */
+import type { VmdeskApi } from '../../main/common/api.js';
+import type { CallParams } from '../../main/common/contract.js';
+import { VmdeskError } from '../../main/common/errors.js';
+import type { VmSummary } from '../../main/common/vm-types.js';
+import { sortedVms, store, initialState, type DialogId, type TabId, type VmAction } from './store.js';
+
+let api: VmdeskApi | null = null;
+/** While vm.list is in flight: events seen meanwhile (null = removed), newer than the list. */
+let eventsDuringFetch: Map<string, VmSummary | null> | null = null;
+
+function requireApi(): VmdeskApi {
+  if (!api) throw new Error('connectStore() was not called');
+  return api;
+}
+
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Subscribes the store to the api. Returns a disposer (tests call it, the page never does). */
+export function connectStore(a: VmdeskApi): () => void {
+  api = a;
+  const offEvent = a.onEvent((name, data) => {
+    if (name === 'vm.changed') applyVmChanged(data as VmSummary);
+    else if (name === 'vm.removed') applyVmRemoved((data as { id: string }).id);
+  });
+  const offConn = a.onConnection((connection) => {
+    const before = store.getState().connection;
+    store.setState(connection === 'open' ? { connection, wasOpen: true } : { connection });
+    // Events missed while disconnected are gone: the list is the truth again.
+    if (connection === 'open' && before !== 'open') void refetchVms();
+  });
+  return () => { offEvent(); offConn(); api = null; };
+}
+
+/** For tests: forget everything. */
+export function resetStore(): void {
+  store.setState(initialState(), true);
+  eventsDuringFetch = null;
+  api = null;
+}
+
+export async function refetchVms(): Promise<void> {
+  const seen = new Map<string, VmSummary | null>();
+  eventsDuringFetch = seen;
+  let list: VmSummary[];
+  try {
+    list = await requireApi().call('vm.list', {});
+  } catch (err) {
+    // A lost connection refetches when it comes back; anything else is worth saying.
+    if (!(err instanceof VmdeskError && err.code === 'cancelled')) store.setState({ error: messageOf(err) });
+    return;
+  } finally {
+    if (eventsDuringFetch === seen) eventsDuringFetch = null;
+  }
+  const vms: Record<string, VmSummary> = {};
+  for (const vm of list) vms[vm.id] = vm;
+  for (const [id, vm] of seen) {
+    if (vm) vms[id] = vm;
+    else delete vms[id];
+  }
+  const s = store.getState();
+  const lost = s.selectedId && !vms[s.selectedId] ? s.vms[s.selectedId] : undefined;
+  const selectedId = s.selectedId && vms[s.selectedId] ? s.selectedId : lost ? null : (sortedVms(vms)[0]?.id ?? null);
+  store.setState({ vms, listLoaded: true, selectedId, ...(lost ? { removed: { id: lost.id, name: lost.name } } : {}) });
+}
+
+export function applyVmChanged(vm: VmSummary): void {
+  eventsDuringFetch?.set(vm.id, vm);
+  store.setState((s) => ({ vms: { ...s.vms, [vm.id]: vm } }));
+}
+
+export function applyVmRemoved(id: string): void {
+  eventsDuringFetch?.set(id, null);
+  store.setState((s) => {
+    const gone = s.vms[id];
+    if (!gone) return {};
+    const vms = { ...s.vms };
+    delete vms[id];
+    const wasSelected = s.selectedId === id;
+    return {
+      vms,
+      selectedId: wasSelected ? null : s.selectedId,
+      removed: wasSelected ? { id, name: gone.name } : s.removed,
+      dialog: wasSelected && s.dialog === 'delete' ? null : s.dialog,
+    };
+  });
+}
+
+export function selectVm(id: string | null): void {
+  store.setState({ selectedId: id, removed: null });
+}
+
+export function selectTab(tab: TabId): void {
+  store.setState({ tab });
+}
+
+export function openDialog(dialog: DialogId): void {
+  store.setState({ dialog });
+}
+
+export function closeDialog(): void {
+  store.setState({ dialog: null });
+}
+
+export function showError(message: string): void {
+  store.setState({ error: message });
+}
+
+export function dismissError(): void {
+  store.setState({ error: null });
+}
+
+function setBusy(id: string, what: VmAction | 'delete' | null): void {
+  store.setState((s) => {
+    const busy = { ...s.busy };
+    if (what) busy[id] = what;
+    else delete busy[id];
+    return { busy };
+  });
+}
+
+/** Start, shut down, force off, pause, resume, reboot: the result is the VM's new summary. */
+export async function runVmAction(id: string, action: VmAction): Promise<void> {
+  setBusy(id, action);
+  store.setState({ error: null });
+  try {
+    const vm = await requireApi().call(`vm.${action}`, { vm: id });
+    if (store.getState().vms[vm.id]) applyVmChanged(vm);
+  } catch (err) {
+    store.setState({ error: messageOf(err) });
+  } finally {
+    setBusy(id, null);
+  }
+}
+
+/** Deletes a VM and selects its neighbour in the list. Resolves false on failure (shown). */
+export async function deleteVm(id: string, keepDisks: boolean): Promise<boolean> {
+  const order = sortedVms(store.getState().vms).map((v) => v.id);
+  const at = order.indexOf(id);
+  setBusy(id, 'delete');
+  try {
+    await requireApi().call('vm.delete', { vm: id, keepDisks });
+  } catch (err) {
+    store.setState({ error: messageOf(err) });
+    return false;
+  } finally {
+    setBusy(id, null);
+  }
+  applyVmRemoved(id);
+  const rest = order.filter((x) => x !== id && store.getState().vms[x]);
+  const next = rest[Math.min(Math.max(at, 0), rest.length - 1)] ?? null;
+  store.setState({ selectedId: next, removed: null, dialog: null });
+  return true;
+}
+
+/** Creates a VM and selects it. Errors are thrown to the dialog (they name a field). */
+export async function defineVm(input: CallParams<'vm.define'>): Promise<VmSummary> {
+  const vm = await requireApi().call('vm.define', input);
+  applyVmChanged(vm);
+  store.setState({ selectedId: vm.id, removed: null, tab: 'overview', dialog: null });
+  return vm;
+}
+
+export async function loadHostReport(): Promise<void> {
+  store.setState({ hostLoading: true, hostError: null });
+  try {
+    const host = await requireApi().call('host.info', {});
+    store.setState({ host, hostLoading: false });
+  } catch (err) {
+    store.setState({ hostError: messageOf(err), hostLoading: false });
+  }
+}

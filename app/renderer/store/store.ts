@@ -1,0 +1,69 @@
+/**
+ * The one store, made of slices. Components read it through narrow selectors (with useShallow
+ * when a selector builds an object or array); everything that changes it is a module function
+ * in actions.ts.
+ */
+import { useStore } from 'zustand';
+import { createStore } from 'zustand/vanilla';
+import type { ConnectionState } from '../../main/common/api.js';
+import type { CallResults } from '../../main/common/contract.js';
+import type { VmSummary } from '../../main/common/vm-types.js';
+
+export type HostReport = CallResults['host.info'];
+export type TabId = 'overview' | 'screen' | 'serial' | 'logs';
+export type DialogId = 'new-vm' | 'host' | 'delete';
+export type VmAction = 'start' | 'shutdown' | 'stop' | 'pause' | 'resume' | 'reboot';
+
+export interface VmsSlice {
+  /** Full summaries by id, as the driver last sent them (vm.list or vm.changed). */
+  vms: Record<string, VmSummary>;
+  listLoaded: boolean;
+  /** The call in flight per VM id, so its buttons wait. */
+  busy: Record<string, VmAction | 'delete'>;
+}
+
+export interface UiSlice {
+  selectedId: string | null;
+  /** The VM that was on screen when it was deleted (the main pane says so). */
+  removed: { id: string; name: string } | null;
+  tab: TabId;
+  dialog: DialogId | null;
+  /** The message of the last failed call, until dismissed. */
+  error: string | null;
+}
+
+export interface HostSlice {
+  host: HostReport | null;
+  hostLoading: boolean;
+  hostError: string | null;
+}
+
+export interface ConnectionSlice {
+  connection: ConnectionState;
+  /** Whether the connection was ever open: "Connecting" before, "Reconnecting" after. */
+  wasOpen: boolean;
+}
+
+export type VmdeskState = VmsSlice & UiSlice & HostSlice & ConnectionSlice;
+
+export function initialState(): VmdeskState {
+  return {
+    vms: {}, listLoaded: false, busy: {},
+    selectedId: null, removed: null, tab: 'overview', dialog: null, error: null,
+    host: null, hostLoading: false, hostError: null,
+    connection: 'connecting', wasOpen: false,
+  };
+}
+
+export const store = createStore<VmdeskState>()(() => initialState());
+
+export function useVmdesk<T>(selector: (s: VmdeskState) => T): T {
+  return useStore(store, selector);
+}
+
+/** VMs in display order: by name, the way people scan a list. */
+export function sortedVms(vms: Record<string, VmSummary>): VmSummary[] {
+  return Object.values(vms).sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base', numeric: true }) || a.id.localeCompare(b.id));
+}
+
+export const selectSelectedVm = (s: VmdeskState): VmSummary | undefined => (s.selectedId ? s.vms[s.selectedId] : undefined);
