@@ -33,7 +33,7 @@ export async function attachConsole(link: DriverLink, vm: string, io: CliIo, inp
       channel.write(new Uint8Array(chunk));
     };
     const onEof = () => finish(0, 'Detached. The VM keeps running.');
-    channel.onData((c) => io.out.write(c));
+    channel.onData((c) => { io.out.write(c); });
     channel.onEnd((reason) => finish(0, reason.trim()));
     if (tty) input.setRawMode(true);
     input.on('data', onInput);
