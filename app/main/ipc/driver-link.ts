@@ -62,6 +62,8 @@ export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {
     if (r.owned) {
       try {
         const manager = new VmManager(o.paths, o.host, o.managerOptions);
+        // Probe the host while the VMs load: the first start then finds the caps ready.
+        o.host.report().catch(() => undefined);
         await manager.init();
         const dispatcher = createDispatcher(managerHandlers(manager, () => o.host.report()));
         const streams = managerStreams(manager);

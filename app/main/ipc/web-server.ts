@@ -11,7 +11,13 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
+// Types only: `ws` itself is loaded when a web server starts, so other CLI commands don't pay
+// for it (esbuild hoists static imports of external packages to the top of the bundle).
+import type { RawData, WebSocket } from 'ws';
+
+/** WebSocket readyState values (RFC 6455 / the WHATWG API). */
+const WS_OPEN = 1;
+const WS_CLOSED = 3;
 import { STREAM_CLOSE, WEB_PATHS } from '../common/api.js';
 import type { CallName, CallParams, StreamName, StreamParams } from '../common/contract.js';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
@@ -80,7 +86,7 @@ function closeWith(ws: WebSocket, code: number, reason: string): void {
 
 /** Sends, then drops a client that stopped reading. Returns false once the socket is unusable. */
 function sendGuarded(ws: WebSocket, data: string | Uint8Array): boolean {
-  if (ws.readyState !== WebSocket.OPEN) return false;
+  if (ws.readyState !== WS_OPEN) return false;
   ws.send(data, { binary: typeof data !== 'string' });
   if (ws.bufferedAmount <= MAX_BUFFERED_BYTES) return true;
   closeWith(ws, STREAM_CLOSE.failed, 'The viewer fell too far behind.');
@@ -116,6 +122,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     } catch { /* a failing logger must not break a request */ }
   };
   const alive = new Map<WebSocket, boolean>();
+  const { WebSocketServer } = await import('ws');
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, clientTracking: false });
   const server = http.createServer();
   let origins: string[] = [];
@@ -335,7 +342,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
   const shutdown = async () => {
     clearInterval(keepAlive);
     const sockets = [...alive.keys()];
-    const allClosed = Promise.all(sockets.map((ws) => (ws.readyState === WebSocket.CLOSED ? undefined : new Promise((r) => ws.once('close', r)))));
+    const allClosed = Promise.all(sockets.map((ws) => (ws.readyState === WS_CLOSED ? undefined : new Promise((r) => ws.once('close', r)))));
     for (const ws of sockets) closeWith(ws, 1001, 'vmdesk web is shutting down.');
     let grace: NodeJS.Timeout | undefined;
     await Promise.race([allClosed, new Promise((r) => (grace = setTimeout(r, CLOSE_GRACE_MS)))]);

@@ -1,13 +1,22 @@
 /** Picks the transport: the Electron preload, the demo fake (`#demo`), or `vmdesk web`. */
 import type { VmdeskApi } from '../../main/common/api.js';
-import { createFakeApi } from '../dev/fake-api.js';
+import { createFakeApi, type FakeApi } from '../dev/fake-api.js';
 import { electronApi } from './electron-api.js';
 import { tokenFromHash, WebApi } from './web-api.js';
 
 const TOKEN_KEY = 'vmdesk.token';
 
+declare global {
+  /** The demo fake, for dev scripts (simulateReconnect). */
+  interface Window { vmdeskFake?: FakeApi }
+}
+
 export function pickApi(): VmdeskApi {
-  if (/^#demo\b/.test(location.hash)) return createFakeApi({ empty: location.hash.includes('empty') });
+  if (/^#demo\b/.test(location.hash)) {
+    const fake = createFakeApi({ empty: location.hash.includes('empty') });
+    window.vmdeskFake = fake;
+    return fake;
+  }
   const electron = electronApi();
   if (electron) return electron;
   // Keep the token out of the address bar (screenshots, screen sharing) but survive a reload.

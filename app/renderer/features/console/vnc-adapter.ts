@@ -1,6 +1,6 @@
 /**
  * The only module that imports noVNC. It gets a StreamChannel (not a URL): noVNC's Websock
- * accepts any object with WebSocket's send/close/binaryType/on*/protocol/readyState.
+ * accepts any object with WebSocket's send, close, binaryType, the on- handlers, protocol and readyState.
  */
 import RFB from '@novnc/novnc';
 import type { StreamChannel, StreamCloseEvent } from '../../../main/common/api.js';

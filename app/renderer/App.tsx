@@ -1,0 +1,73 @@
+import { useShallow } from 'zustand/react/shallow';
+import { Button } from './components/Button.js';
+import { IconDisc, IconHost, IconMonitor, IconPlus } from './components/icons.js';
+import { EmptyPanel, Notice } from './components/Notice.js';
+import { HostPanel } from './features/host/HostPanel.js';
+import { NewVmDialog } from './features/new-vm/NewVmDialog.js';
+import { DeleteDialog } from './features/vm-details/DeleteDialog.js';
+import { VmView } from './features/vm-details/VmView.js';
+import { VmList } from './features/vm-list/VmList.js';
+import { dismissError, openDialog } from './store/actions.js';
+import { selectSelectedVm, useVmdesk } from './store/store.js';
+
+function ConnectionBanner() {
+  const { connection, wasOpen } = useVmdesk(useShallow((s) => ({ connection: s.connection, wasOpen: s.wasOpen })));
+  const text = connection === 'open' ? '' : connection === 'closed'
+    ? 'Disconnected from vmdesk. Open the link that `vmdesk web` printed (it carries the access token), or reload the page.'
+    : wasOpen ? 'Reconnecting to vmdesk…' : 'Connecting to vmdesk…';
+  return <div role="status" className={`banner${connection === 'closed' ? ' banner-bad' : ''}`}>{text}</div>;
+}
+
+function MainPane() {
+  const vm = useVmdesk(selectSelectedVm);
+  const { removed, count, loaded, error } = useVmdesk(useShallow((s) => ({ removed: s.removed, count: Object.keys(s.vms).length, loaded: s.listLoaded, error: s.error })));
+  let body;
+  if (vm) body = <VmView vm={vm} />;
+  else if (removed) body = <EmptyPanel title="This VM was deleted." icon={<IconMonitor />}>“{removed.name}” no longer exists. Choose another VM from the list.</EmptyPanel>;
+  else if (loaded && count === 0) {
+    body = (
+      <EmptyPanel title="No virtual machines yet" icon={<IconDisc />} className="dropzone">
+        <p>Drop an ISO here or click New VM.</p>
+        <Button variant="primary" icon={<IconPlus />} onClick={() => openDialog('new-vm')}>Create a virtual machine</Button>
+      </EmptyPanel>
+    );
+  } else if (loaded) body = <EmptyPanel title="Choose a VM" icon={<IconMonitor />}>Select a virtual machine in the list.</EmptyPanel>;
+  else body = null;
+  return (
+    <main className="main">
+      {error ? <div className="main-error"><Notice tone="error" onDismiss={dismissError}>{error}</Notice></div> : null}
+      {body}
+    </main>
+  );
+}
+
+function Dialogs() {
+  const dialog = useVmdesk((s) => s.dialog);
+  const vm = useVmdesk(selectSelectedVm);
+  if (dialog === 'new-vm') return <NewVmDialog />;
+  if (dialog === 'host') return <HostPanel />;
+  if (dialog === 'delete' && vm) return <DeleteDialog vm={vm} />;
+  return null;
+}
+
+export function App() {
+  return (
+    <div className="app">
+      <header className="app-header">
+        <div className="brand"><span className="brand-mark" aria-hidden="true" />vmdesk</div>
+        <div className="header-actions">
+          <Button icon={<IconPlus />} onClick={() => openDialog('new-vm')}>New VM</Button>
+          <Button icon={<IconHost />} onClick={() => openDialog('host')}>Host</Button>
+        </div>
+      </header>
+      <ConnectionBanner />
+      <div className="app-body">
+        <nav aria-label="Virtual machines" className="sidebar">
+          <VmList />
+        </nav>
+        <MainPane />
+      </div>
+      <Dialogs />
+    </div>
+  );
+}

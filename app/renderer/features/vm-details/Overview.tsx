@@ -1,0 +1,144 @@
+import type { ReactNode } from 'react';
+import type { VmSummary } from '../../../main/common/vm-types.js';
+import { Notice } from '../../components/Notice.js';
+import { formatDateTime, formatDuration, formatMiB } from './format.js';
+
+function Section({ title, children, wide }: { title: string; children: ReactNode; wide?: boolean }) {
+  return (
+    <section className={wide ? 'card card-wide' : 'card'} aria-label={title}>
+      <h3 className="card-title">{title}</h3>
+      {children}
+    </section>
+  );
+}
+
+function Rows({ rows }: { rows: [string, ReactNode][] }) {
+  return (
+    <dl className="rows">
+      {rows.map(([k, v]) => (
+        <div className="row" key={k}><dt>{k}</dt><dd>{v}</dd></div>
+      ))}
+    </dl>
+  );
+}
+
+const Path = ({ p }: { p: string }) => <code className="path" title={p}>{p}</code>;
+
+function AccelSection({ vm }: { vm: VmSummary }) {
+  const wanted = vm.definition?.accel ?? 'auto';
+  if (vm.accel) {
+    return (
+      <Section title="Accelerator">
+        <p className={`accel-now ${vm.accel.accel === 'tcg' ? 'accel-tcg' : ''}`}>
+          <strong>{vm.accel.accel.toUpperCase()}</strong>{wanted === 'auto' ? ' (chosen automatically)' : ''}
+        </p>
+        <p className="muted">{vm.accel.reason}</p>
+      </Section>
+    );
+  }
+  return (
+    <Section title="Accelerator">
+      <p className="accel-now"><strong>{wanted === 'auto' ? 'Automatic' : wanted.toUpperCase()}</strong></p>
+      <p className="muted">{wanted === 'auto' ? 'KVM or HVF when this host can use them, otherwise TCG (emulation). The choice and its reason show here while the VM runs.' : `The VM asks for ${wanted.toUpperCase()}; the reason for what it got shows here while it runs.`}</p>
+    </Section>
+  );
+}
+
+export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
+  const d = vm.definition;
+  return (
+    <div className="overview">
+      {vm.state === 'crashed' || vm.state === 'broken' ? (
+        <Notice tone="error" title={vm.state === 'crashed' ? 'This VM crashed' : 'This VM cannot be read'}>
+          <p>{vm.reason ?? 'No reason was recorded.'}</p>
+          {vm.logTail && vm.logTail.length > 0 ? (
+            <>
+              <p className="notice-sub">Last lines of qemu.log</p>
+              <pre className="log-tail">{vm.logTail.join('\n')}</pre>
+            </>
+          ) : null}
+          {vm.state === 'broken' ? <p>The file is left untouched: <Path p={vm.file} /></p> : null}
+        </Notice>
+      ) : vm.reason ? (
+        <Notice tone="warn" title="Last problem">{vm.reason}</Notice>
+      ) : null}
+
+      <div className="cards">
+        {d ? (
+          <Section title="Configuration">
+            <Rows rows={[
+              ['Architecture', d.arch],
+              ['Memory', formatMiB(d.memoryMiB)],
+              ['CPUs', String(d.cpus)],
+              ['Firmware', d.firmware === 'uefi' ? 'UEFI' : 'BIOS'],
+              ['Display', d.display === 'none' ? 'None (serial console only)' : d.display],
+              ['Boots from', d.boot === 'cdrom' ? 'CD-ROM' : 'Disk'],
+              ['Network', d.network.mode === 'user' ? 'User-mode (NAT)' : 'None'],
+              ['Created', formatDateTime(d.createdAt)],
+            ]} />
+          </Section>
+        ) : null}
+
+        <AccelSection vm={vm} />
+
+        {vm.state === 'running' || vm.state === 'paused' ? (
+          <Section title="Process">
+            <Rows rows={[
+              ['PID', vm.pid !== undefined ? String(vm.pid) : '—'],
+              ['Started', vm.startedAt ? `${formatDateTime(vm.startedAt)} (${formatDuration(now - Date.parse(vm.startedAt))} ago)` : '—'],
+            ]} />
+          </Section>
+        ) : null}
+
+        {d ? (
+          <Section title="Forwarded ports">
+            {d.network.forwards.length === 0 ? <p className="muted">None. The guest reaches the network; nothing on this host reaches the guest.</p> : (
+              <table className="table">
+                <thead><tr><th scope="col">Protocol</th><th scope="col">Host</th><th scope="col">Guest port</th></tr></thead>
+                <tbody>
+                  {d.network.forwards.map((f) => (
+                    <tr key={`${f.proto}:${f.hostAddr}:${f.hostPort}`}><td>{f.proto.toUpperCase()}</td><td><code>{f.hostAddr}:{f.hostPort}</code></td><td><code>{f.guestPort}</code></td></tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </Section>
+        ) : null}
+
+        {d ? (
+          <Section title="Storage" wide>
+            {d.disks.length === 0 ? <p className="muted">No disks.</p> : (
+              <table className="table">
+                <thead><tr><th scope="col">Disk</th><th scope="col">Format</th><th scope="col">Kind</th></tr></thead>
+                <tbody>
+                  {d.disks.map((disk) => (
+                    <tr key={disk.path}>
+                      <td><Path p={disk.path} /></td>
+                      <td>{disk.format}{disk.readOnly ? ', read-only' : ''}</td>
+                      <td>{disk.owned ? 'Created by vmdesk' : 'External'}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+            <Rows rows={[['CD-ROM', d.cdrom ? <Path p={d.cdrom} /> : <span className="muted">Empty</span>]]} />
+          </Section>
+        ) : null}
+
+        <Section title="Files" wide>
+          <Rows rows={[
+            ['Definition', <Path key="f" p={vm.file} />],
+            ...(vm.paths ? ([
+              ['QEMU log', <Path key="q" p={vm.paths.qemuLog} />],
+              ['Serial log', <Path key="s" p={vm.paths.serialLog} />],
+              ['Driver log', <Path key="d" p={vm.paths.driverLog} />],
+              ['QMP socket', <Path key="m" p={vm.paths.qmp} />],
+              ['Serial socket', <Path key="c" p={vm.paths.serial} />],
+              ['VNC socket', <Path key="v" p={vm.paths.vnc} />],
+            ] as [string, ReactNode][]) : []),
+          ]} />
+        </Section>
+      </div>
+    </div>
+  );
+}

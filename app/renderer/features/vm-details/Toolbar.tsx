@@ -1,0 +1,50 @@
+import type { ReactNode } from 'react';
+import type { VmSummary } from '../../../main/common/vm-types.js';
+import { Button } from '../../components/Button.js';
+import { IconPause, IconPlay, IconPower, IconReboot, IconStop, IconTrash } from '../../components/icons.js';
+import { openDialog, runVmAction } from '../../store/actions.js';
+import { useVmdesk } from '../../store/store.js';
+import { ACTION_LABELS, isActionEnabled, type ToolbarAction } from './vm-actions.js';
+
+const ICONS: Record<ToolbarAction, ReactNode> = {
+  start: <IconPlay />, shutdown: <IconPower />, stop: <IconStop />, pause: <IconPause />, resume: <IconPlay />, reboot: <IconReboot />, delete: <IconTrash />,
+};
+
+const HINTS: Partial<Record<ToolbarAction, string>> = {
+  shutdown: 'Press the ACPI power button; the guest shuts down cleanly',
+  stop: 'Cut the power at once (unsaved guest data is lost)',
+  reboot: 'Reset the VM at once, like a reset button',
+};
+
+export function Toolbar({ vm }: { vm: VmSummary }) {
+  const busy = useVmdesk((s) => s.busy[vm.id]);
+  const online = useVmdesk((s) => s.connection === 'open');
+  const button = (action: ToolbarAction, variant: 'default' | 'primary' | 'danger' = 'default') => (
+    <Button
+      key={action}
+      variant={variant}
+      icon={ICONS[action]}
+      disabled={!online || busy !== undefined || !isActionEnabled(action, vm.state)}
+      aria-busy={busy === action || undefined}
+      title={HINTS[action]}
+      onClick={() => (action === 'delete' ? openDialog('delete') : void runVmAction(vm.id, action))}
+    >
+      {ACTION_LABELS[action]}
+    </Button>
+  );
+  return (
+    <div className="toolbar" role="group" aria-label={`Actions for ${vm.name}`}>
+      <div className="toolbar-group">
+        {button('start', 'primary')}
+        {button('shutdown')}
+        {button('stop')}
+      </div>
+      <div className="toolbar-group">
+        {button('pause')}
+        {button('resume')}
+        {button('reboot')}
+      </div>
+      <div className="toolbar-group">{button('delete', 'danger')}</div>
+    </div>
+  );
+}
