@@ -1,5 +1,5 @@
 // Builds the renderer (the same page for the Electron window and `vmdesk web`) into
-// dist/renderer/: index.html, app.js (ESM: noVNC 1.7 uses top-level await), app.css.
+// dist/renderer/: index.html, icon.svg, app.js (ESM: noVNC 1.7 uses top-level await), app.css.
 // No inline scripts: `vmdesk web` serves the page with CSP `script-src 'self'`.
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync } from 'node:fs';
@@ -25,4 +25,4 @@ await build({
   define: { 'process.env.NODE_ENV': JSON.stringify(dev ? 'development' : 'production') },
   logLevel: 'warning',
 });
-copyFileSync(path.join(root, 'app/renderer/index.html'), path.join(outdir, 'index.html'));
+for (const f of ['index.html', 'icon.svg']) copyFileSync(path.join(root, 'app/renderer', f), path.join(outdir, f));

@@ -1,3 +1,4 @@
+import { useEffect, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { Button } from './components/Button.js';
 import { IconDisc, IconHost, IconMonitor, IconPlus } from './components/icons.js';
@@ -10,11 +11,26 @@ import { VmList } from './features/vm-list/VmList.js';
 import { dismissError, openDialog } from './store/actions.js';
 import { selectSelectedVm, useVmdesk } from './store/store.js';
 
+const OPEN_THE_LINK = 'Check that `vmdesk web` is running and open the link it printed (it carries the access token).';
+
+/** True once `ms` have passed while `active` stayed true. */
+function useTakingLong(active: boolean, ms: number): boolean {
+  const [long, setLong] = useState(false);
+  useEffect(() => {
+    setLong(false);
+    if (!active) return;
+    const t = setTimeout(() => setLong(true), ms);
+    return () => clearTimeout(t);
+  }, [active, ms]);
+  return long;
+}
+
 function ConnectionBanner() {
   const { connection, wasOpen } = useVmdesk(useShallow((s) => ({ connection: s.connection, wasOpen: s.wasOpen })));
-  const text = connection === 'open' ? '' : connection === 'closed'
-    ? 'Disconnected from vmdesk. Open the link that `vmdesk web` printed (it carries the access token), or reload the page.'
-    : wasOpen ? 'Reconnecting to vmdesk…' : 'Connecting to vmdesk…';
+  // A wrong or missing token looks like a server that is not there (the upgrade is refused).
+  const stuck = useTakingLong(connection === 'connecting' && !wasOpen, 5000);
+  const text = connection === 'open' ? '' : connection === 'closed' ? `Disconnected from vmdesk. ${OPEN_THE_LINK}`
+    : wasOpen ? 'Reconnecting to vmdesk…' : stuck ? `Cannot reach vmdesk yet. ${OPEN_THE_LINK}` : 'Connecting to vmdesk…';
   return <div role="status" className={`banner${connection === 'closed' ? ' banner-bad' : ''}`}>{text}</div>;
 }
 
@@ -28,7 +44,7 @@ function MainPane() {
     body = (
       <EmptyPanel title="No virtual machines yet" icon={<IconDisc />} className="dropzone">
         <p>Drop an ISO here or click New VM.</p>
-        <Button variant="primary" icon={<IconPlus />} onClick={() => openDialog('new-vm')}>Create a virtual machine</Button>
+        <p className="small">vmdesk runs QEMU as you: no root, no background service.</p>
       </EmptyPanel>
     );
   } else if (loaded) body = <EmptyPanel title="Choose a VM" icon={<IconMonitor />}>Select a virtual machine in the list.</EmptyPanel>;

@@ -9,7 +9,7 @@ export function StateBadge({ state }: { state: VmState }) {
   return (
     <span className={`state state-${TONE[state]}`}>
       <span className="state-dot" aria-hidden="true" />
-      <span data-testid="vm-state">{state}</span>
+      <span>{state}</span>
     </span>
   );
 }

@@ -15,6 +15,8 @@ type Listener = <E extends EventName>(name: E, data: ContractEvents[E]) => void;
 export interface FakeApi extends VmdeskApi {
   /** Drops the "connection" for `ms`, then comes back (to see the banner and the refetch). */
   simulateReconnect(ms: number): void;
+  /** Pushes an event as if the driver sent it (tests). */
+  emitEvent<E extends EventName>(name: E, data: ContractEvents[E]): void;
 }
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -128,6 +130,7 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
     onEvent(listener) { events.add(listener); return () => events.delete(listener); },
     onConnection(listener) { conn.add(listener); listener(state); return () => conn.delete(listener); },
     openStream,
+    emitEvent: emit,
     simulateReconnect(ms) {
       state = 'connecting';
       for (const l of conn) l(state);

@@ -1,5 +1,6 @@
 // Screenshots of the renderer on the demo fake, light and dark, for looking at the UI.
 // Usage: node scripts/build-renderer.mjs && node app/renderer/dev/shoot.mjs [outdir]
+/* global window */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -39,7 +40,7 @@ const scenes = {
     await p.getByRole('searchbox', { name: 'Search the log' }).press('Enter');
     await p.getByRole('searchbox', { name: 'Search the log' }).press('Enter');
   },
-  host: async (p) => { await p.getByRole('button', { name: 'Host', exact: true }).click(); await p.getByText('qemu-img').waitFor(); },
+  host: async (p) => { await p.getByRole('button', { name: 'Host', exact: true }).click(); await p.getByText('qemu-img', { exact: true }).waitFor(); },
   'new-vm-error': async (p) => {
     await p.getByRole('button', { name: 'New VM' }).click();
     const d = p.getByRole('dialog', { name: 'New virtual machine' });

@@ -12,6 +12,12 @@ export interface SessionStatus {
   message: string | null;
 }
 
+/** Backoff for reconnecting a lost stream while the VM still runs: 0.5 s doubling to 10 s. */
+export const retryDelay = (attempt: number): number => Math.min(10_000, 500 * 2 ** attempt);
+
+/** A close that means the connection was lost (not "the VM stopped", not a refusal). */
+export const isConnectionLost = (code: number): boolean => code !== 1000 && code < 4000;
+
 export abstract class ConsoleSession {
   readonly element: HTMLDivElement;
   private status: SessionStatus = { phase: 'connecting', message: null };

@@ -2,7 +2,7 @@
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal, type ITheme } from '@xterm/xterm';
 import type { StreamChannel, VmdeskApi } from '../../../main/common/api.js';
-import { ConsoleSession } from './console-session.js';
+import { ConsoleSession, isConnectionLost, retryDelay } from './console-session.js';
 import { WriteGate } from './write-gate.js';
 
 const LIGHT: ITheme = { background: '#fbfbfc', foreground: '#1f2328', cursor: '#1f2328', selectionBackground: '#b6d3fb', black: '#1f2328', brightBlack: '#6e7781', blue: '#0a58ca', brightBlue: '#2f6fde', green: '#1a7f37', brightGreen: '#2da44e', red: '#c62828', brightRed: '#d64545', yellow: '#8a6100', brightYellow: '#a47400', cyan: '#0b7285', magenta: '#8e3ea8', white: '#d0d7de', brightWhite: '#ffffff' };
@@ -17,10 +17,12 @@ export class SerialSession extends ConsoleSession {
   private readonly gate: WriteGate;
   private channel: StreamChannel | null = null;
   private opened = false;
+  private attempt = 0;
+  private retry: ReturnType<typeof setTimeout> | null = null;
   private readonly resize = new ResizeObserver(() => this.refit());
   private readonly onScheme = () => { this.term.options.theme = darkQuery().matches ? DARK : LIGHT; };
 
-  constructor(private readonly api: VmdeskApi, vmId: string) {
+  constructor(private readonly api: VmdeskApi, vmId: string, private readonly isRunning: () => boolean) {
     super(vmId, 'serial');
     this.term = new Terminal({
       fontFamily: 'ui-monospace, "SF Mono", "Cascadia Mono", "DejaVu Sans Mono", Menlo, monospace',
@@ -49,19 +51,27 @@ export class SerialSession extends ConsoleSession {
   }
 
   private connect(): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
     // The driver replays recent history on open: start from a clean screen so it is not doubled.
     this.gate.clear();
     this.term.reset();
     this.setStatus('connecting');
     const ch = this.api.openStream('console.serial', { vm: this.vmId });
     ch.binaryType = 'arraybuffer';
-    ch.onopen = () => { if (this.channel === ch) this.setStatus('connected'); };
+    ch.onopen = () => {
+      if (this.channel !== ch) return;
+      this.attempt = 0;
+      this.setStatus('connected');
+    };
     ch.onmessage = (ev) => { if (this.channel === ch) this.gate.push(new Uint8Array(ev.data)); };
     ch.onclose = (ev) => {
       if (this.channel !== ch) return;
       this.channel = null;
       this.gate.push(encoder.encode(`\r\n\x1b[2m[${ev.reason}]\x1b[0m\r\n`));
       this.setStatus('ended', ev.reason);
+      // Lost (e.g. vmdesk web restarted) while the VM runs: try again; the replay restores the screen.
+      if (isConnectionLost(ev.code) && this.isRunning() && !this.disposed) this.retry = setTimeout(() => this.connect(), retryDelay(this.attempt++));
     };
     ch.onerror = () => {};
     this.channel = ch;
@@ -87,6 +97,7 @@ export class SerialSession extends ConsoleSession {
   }
 
   protected teardown(): void {
+    if (this.retry) clearTimeout(this.retry);
     const ch = this.channel;
     this.channel = null;
     ch?.close(1000, 'viewer closed');

@@ -17,8 +17,8 @@ export interface VncView {
 export interface VncViewOptions {
   scaleViewport: boolean;
   onConnect(): void;
-  /** Once per view: the channel's close reason when there is one (e.g. "The VM stopped."). */
-  onDisconnect(reason: string): void;
+  /** Once per view: the channel's close reason and code (e.g. 1000 "The VM stopped."). */
+  onDisconnect(reason: string, code: number): void;
 }
 
 /**
@@ -50,8 +50,9 @@ class ObservedChannel implements StreamChannel {
 
 export function createVncView(target: HTMLElement, channel: StreamChannel, opts: VncViewOptions): VncView {
   let reason = '';
+  let code = 1006;
   let ended = false;
-  const rfb = new RFB(target, new ObservedChannel(channel, (ev) => { reason = ev.reason; }), { shared: true });
+  const rfb = new RFB(target, new ObservedChannel(channel, (ev) => { reason = ev.reason; code = ev.code; }), { shared: true });
   rfb.scaleViewport = opts.scaleViewport;
   rfb.focusOnClick = true;
   rfb.background = 'transparent';
@@ -59,7 +60,7 @@ export function createVncView(target: HTMLElement, channel: StreamChannel, opts:
   rfb.addEventListener('disconnect', () => {
     if (ended) return;
     ended = true;
-    opts.onDisconnect(reason || 'The screen connection closed.');
+    opts.onDisconnect(reason || 'The screen connection closed.', code);
   });
   return {
     setScaleViewport: (on) => { rfb.scaleViewport = on; },

@@ -1,10 +1,7 @@
 /** The graphical console of one VM: a noVNC view on a `console.vnc` channel, reconnecting while the VM runs. */
 import type { VmdeskApi } from '../../../main/common/api.js';
-import { ConsoleSession } from './console-session.js';
+import { ConsoleSession, isConnectionLost, retryDelay } from './console-session.js';
 import { createVncView, type VncView } from './vnc-adapter.js';
-
-/** Backoff for reconnecting while the VM still runs: 0.5 s doubling to 10 s. */
-const retryDelay = (attempt: number) => Math.min(10_000, 500 * 2 ** attempt);
 
 export class VncSession extends ConsoleSession {
   private view: VncView | null = null;
@@ -56,13 +53,13 @@ export class VncSession extends ConsoleSession {
         this.attempt = 0;
         this.setStatus('connected');
       },
-      onDisconnect: (reason) => {
+      onDisconnect: (reason, code) => {
         if (this.view !== view) return;
         this.view = null;
         this.setStatus('ended', reason);
-        // A dropped connection while the VM still runs: try again. A stopped VM reconnects on
-        // its next vm.changed to running (vmRunning).
-        if (!this.disposed && this.isRunning()) this.timer = setTimeout(() => this.connect(), retryDelay(this.attempt++));
+        // A lost connection while the VM still runs: try again. A stopped VM reconnects when
+        // it runs again (vmRunning).
+        if (!this.disposed && isConnectionLost(code) && this.isRunning()) this.timer = setTimeout(() => this.connect(), retryDelay(this.attempt++));
       },
     });
     this.view = view;

@@ -66,7 +66,8 @@ function Firmware({ r }: { r: HostReport }) {
       <ul className="host-list">
         {f.images.slice(0, 4).map((img) => (
           <li key={img.code}>
-            <div className="host-line"><strong className="host-name">{img.arch}</strong><span>{img.description}{img.secureBoot ? ' · Secure Boot' : ''}</span></div>
+            <div className="host-line"><strong className="host-name">{img.arch}</strong>{img.secureBoot ? <span className="pill pill-ok">Secure Boot</span> : null}</div>
+            <p className="muted">{img.description}</p>
             <code className="path">{img.code}</code>
           </li>
         ))}

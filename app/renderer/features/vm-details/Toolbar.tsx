@@ -24,7 +24,8 @@ export function Toolbar({ vm }: { vm: VmSummary }) {
       key={action}
       variant={variant}
       icon={ICONS[action]}
-      disabled={!online || busy !== undefined || !isActionEnabled(action, vm.state)}
+      // Force off stays available while another call waits: it is the way out of a hung one.
+      disabled={!online || (busy !== undefined && action !== 'stop') || !isActionEnabled(action, vm.state)}
       aria-busy={busy === action || undefined}
       title={HINTS[action]}
       onClick={() => (action === 'delete' ? openDialog('delete') : void runVmAction(vm.id, action))}

@@ -44,8 +44,8 @@ export function VmView({ vm }: { vm: VmSummary }) {
       </div>
       <Tabs tabs={TABS} active={tab} onChange={selectTab} label={`${vm.name} views`}>
         {tab === 'overview' ? <Overview vm={vm} now={now} /> : null}
-        {tab === 'screen' ? <ScreenTab vm={vm} /> : null}
-        {tab === 'serial' ? <SerialTab vm={vm} /> : null}
+        {tab === 'screen' ? <ScreenTab key={vm.id} vm={vm} /> : null}
+        {tab === 'serial' ? <SerialTab key={vm.id} vm={vm} /> : null}
         {tab === 'logs' ? <LogsTab key={vm.id} vm={vm} /> : null}
       </Tabs>
     </div>
