@@ -82,7 +82,7 @@ export function benchDefinition(name: string, iso: string): VmDefinition {
   return {
     version: DEFINITION_VERSION, id: crypto.randomUUID(), name, arch: 'x86_64', memoryMiB: 256, cpus: 1, accel: 'auto',
     firmware: 'bios', disks: [], cdrom: iso, boot: 'cdrom', network: { mode: 'user', forwards: [] }, display: 'std',
-    nvram: null, createdAt: new Date().toISOString(),
+    nvram: null, mdevs: [], createdAt: new Date().toISOString(),
   };
 }
 

@@ -61,6 +61,18 @@ export const DiskSchema = v.object({
 });
 export type DiskSpec = v.InferOutput<typeof DiskSchema>;
 
+/** A mediated device (vGPU) assigned to the VM. libvirt-style hostdev data, so it can be exported. */
+export const MdevAssignmentSchema = v.object({
+  uuid,
+  /** The mdev type id, e.g. "i915-GVTg_V5_4", "nvidia-63", "mtty-2". */
+  type: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{1,128}$/)),
+  /** The parent device (a PCI address such as 0000:00:02.0, or a sample driver's name). */
+  parent: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{1,128}$/)),
+  /** The type has a display (GVT-g, mdpy, mbochs): shown in the VM's console. */
+  display: v.boolean(),
+});
+export type MdevAssignment = v.InferOutput<typeof MdevAssignmentSchema>;
+
 export const VmDefinitionSchema = v.object({
   version: v.literal(DEFINITION_VERSION),
   id: uuid,
@@ -81,6 +93,8 @@ export const VmDefinitionSchema = v.object({
   display: v.picklist(['std', 'virtio', 'none']),
   /** UEFI variable store for this VM (a copy of the firmware's template). */
   nvram: v.optional(v.nullable(absPath), null),
+  /** Mediated devices (vGPUs); started only after the mdev doctor passes. */
+  mdevs: v.optional(v.array(MdevAssignmentSchema), []),
   createdAt: v.pipe(v.string(), v.isoTimestamp()),
 });
 export type VmDefinition = v.InferOutput<typeof VmDefinitionSchema>;

@@ -44,7 +44,7 @@ const paths: ArgvPaths = {
 const base: VmDefinition = {
   version: 1, id: '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b', name: 'tiny', arch: 'x86_64', memoryMiB: 256, cpus: 1,
   accel: 'tcg', firmware: 'bios', disks: [], cdrom: null, boot: 'disk', network: { mode: 'user', forwards: [] },
-  display: 'std', nvram: null, createdAt: '2026-11-22T00:00:00.000Z',
+  display: 'std', nvram: null, mdevs: [], createdAt: '2026-11-22T00:00:00.000Z',
 };
 const tcg: ArgvOptions = { accel: 'tcg' };
 

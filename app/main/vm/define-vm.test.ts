@@ -69,7 +69,7 @@ function existingVm(over: Partial<VmDefinition> = {}): VmDefinition {
   return {
     version: 1, id: '11111111-2222-4333-8444-555555555555', name: 'db', arch: 'x86_64', memoryMiB: 512, cpus: 1,
     accel: 'auto', firmware: 'bios', disks: [], cdrom: null, boot: 'disk',
-    network: { mode: 'user', forwards: [] }, display: 'std', nvram: null, createdAt: '2025-01-01T00:00:00.000Z',
+    network: { mode: 'user', forwards: [] }, display: 'std', nvram: null, mdevs: [], createdAt: '2025-01-01T00:00:00.000Z',
     ...over,
   };
 }

@@ -182,6 +182,7 @@ export async function createVmFiles(input: DefineVmInput, paths: AppPaths, host:
     network: { mode: 'user', forwards: (input.forwards ?? []).map((f) => ({ ...f, hostAddr: f.hostAddr ?? '127.0.0.1' })) },
     display: input.display ?? 'std',
     nvram,
+    mdevs: [],
     createdAt: new Date().toISOString(),
   };
 }

@@ -25,6 +25,7 @@ function definition(over: Partial<VmDefinition> = {}): VmDefinition {
     network: { mode: 'user', forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 }] },
     display: 'std',
     nvram: null,
+    mdevs: [],
     createdAt: '2025-01-02T03:04:05.000Z',
     ...over,
   };

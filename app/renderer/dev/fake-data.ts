@@ -12,7 +12,7 @@ export function sampleDefinition(id: string, name: string, over: Partial<VmDefin
     version: 1, id, name, arch: 'x86_64', memoryMiB: 2048, cpus: 2, accel: 'auto', firmware: 'uefi',
     disks: [{ path: `${HOME}/.local/share/vmdesk/vms/${id}/disk0.qcow2`, format: 'qcow2', owned: true, readOnly: false }],
     cdrom: null, boot: 'disk', network: { mode: 'user', forwards: [] }, display: 'std', nvram: `${HOME}/.local/share/vmdesk/vms/${id}/OVMF_VARS.fd`,
-    createdAt: '2025-11-20T09:14:03.000Z', ...over,
+    mdevs: [], createdAt: '2025-11-20T09:14:03.000Z', ...over,
   };
 }
 
