@@ -9,7 +9,9 @@ import { writeFileAtomic } from './atomic-file.js';
 
 export const RunRecordSchema = v.object({
   id: v.string(),
-  pid: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  /** 0 while QEMU is being spawned: the record is written first, so a driver that dies in
+   * between leaves a record pointing at the VM's pidfile instead of an orphan nobody knows. */
+  pid: v.pipe(v.number(), v.integer(), v.minValue(0)),
   binary: v.string(),
   accel: v.picklist(['kvm', 'hvf', 'tcg']),
   accelReason: v.string(),
@@ -21,6 +23,8 @@ export const RunRecordSchema = v.object({
   /** Disks (real paths) opened read-write, to refuse a second VM using one. */
   disks: v.array(v.string()),
   startedAt: v.string(),
+  /** What the user asked for while this QEMU ran: an exit during it is not a crash. */
+  intent: v.optional(v.picklist(['shutdown', 'stop'])),
 });
 export type RunRecord = v.InferOutput<typeof RunRecordSchema>;
 

@@ -8,6 +8,7 @@
  * MUST leave no socket, pidfile or run record behind when a VM ends, whichever way it ends.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
 import type { CallParams, DefineVmInput } from '../common/contract.js';
 import { sameName, type VmDefinition, type VmState, type VmSummary } from '../common/vm-types.js';
@@ -88,6 +89,23 @@ export class VmManager {
       records = fs.readdirSync(runRecordsDir(this.paths)).filter((n) => n.endsWith('.json'));
     } catch { /* no run records yet */ }
     await Promise.all(records.map((n) => this.adopt(n.slice(0, -5))));
+    this.sweepOrphans();
+  }
+
+  /**
+   * What a driver killed mid-operation can leave: a VM's runtime dir made just before its run
+   * record, and temp files of atomic writes. Safe only here: we hold the owner lock and no
+   * operation has started, so anything no adopted QEMU owns is stale.
+   */
+  private sweepOrphans(): void {
+    const owned = new Set([...this.vms.values()].flatMap((rt) => (rt.run ? [rt.run.runtimeDir] : [])));
+    for (const dir of [definitionsDir(this.paths), runRecordsDir(this.paths)]) {
+      for (const n of safeReaddir(dir)) if (n.startsWith('.') && n.endsWith('.tmp')) fs.rmSync(path.join(dir, n), { force: true });
+    }
+    for (const n of safeReaddir(this.paths.runtime)) {
+      const p = path.join(this.paths.runtime, n);
+      if (/^[0-9a-f]{8}$/.test(n) && !owned.has(p)) fs.rmSync(p, { recursive: true, force: true });
+    }
   }
 
   list(): VmSummary[] {
@@ -166,14 +184,16 @@ export class VmManager {
     this.setState(rt, 'starting', undefined);
     rt.expectingExit = false;
     rt.logTail = undefined;
-    const proc = await spawnDetached(caps.binary, argv, files.qemuLog);
-    rt.proc = proc;
     rt.run = {
-      id: def.id, pid: proc.pid, binary: caps.binary, accel: accel.accel, accelReason: accel.reason,
+      id: def.id, pid: 0, binary: caps.binary, accel: accel.accel, accelReason: accel.reason,
       runtimeDir: files.runtimeDir, qmpSocket: files.qmpSocket, serialSocket: files.serialSocket,
       vncSocket: files.vncSocket, pidfile: files.pidfile,
       disks: def.disks.filter((d) => !d.readOnly).map((d) => realpath(d.path)), startedAt: new Date().toISOString(),
     };
+    writeRunRecord(files.runRecord, rt.run);
+    const proc = await spawnDetached(caps.binary, argv, files.qemuLog);
+    rt.proc = proc;
+    rt.run = { ...rt.run, pid: proc.pid };
     writeRunRecord(files.runRecord, rt.run);
     this.log(rt, `spawned QEMU pid ${proc.pid} (${accel.accel}: ${accel.reason})`);
     const exited = new Promise<void>((resolve) => proc.child?.once('exit', (code, sig) => resolve(this.onProcessGone(rt, proc, code, sig))));
@@ -216,6 +236,7 @@ export class VmManager {
     const timeoutMs = p.timeoutMs ?? this.opts.shutdownTimeoutMs;
     const work = this.runOp(rt, 'shutdown', async (signal) => {
       this.setState(rt, 'stopping');
+      this.recordIntent(rt, 'shutdown');
       await rt.qmp!.execute('system_powerdown');
       this.log(rt, 'sent ACPI power button');
       const proc = rt.proc!;
@@ -248,6 +269,7 @@ export class VmManager {
     rt.busy?.abort.abort();
     rt.expectingExit = true;
     this.setState(rt, 'stopping');
+    this.recordIntent(rt, 'stop');
     await this.forceOff(rt, proc);
     await rt.exited;
     return this.summary(rt);
@@ -351,11 +373,20 @@ export class VmManager {
       fs.rmSync(file, { force: true });
       return;
     }
+    // A record written just before a spawn has pid 0; QEMU's pidfile, or failing that its
+    // command line (our -uuid), says which process it became.
+    const pid = [rec.pid, readPidfile(rec.pidfile), findQemuByUuid(id)].find((p): p is number => !!p && pidExists(p) && isOurQemu(p, id));
+    if (pid !== undefined && pid !== rec.pid) {
+      rec.pid = pid;
+      writeRunRecord(file, rec);
+    }
     rt.run = rec;
     const proc: SpawnedQemu = { pid: rec.pid };
-    if (!pidExists(rec.pid) || !isOurQemu(rec.pid, id)) {
+    if (pid === undefined) {
       rt.proc = undefined;
-      const verdict = classifyExit({ pidfileLeft: fs.existsSync(rec.pidfile), logSinceStart: qemuLogSinceStart(vmFiles(this.paths, id).qemuLog) });
+      const verdict = rec.intent
+        ? { state: 'stopped' as const, reason: undefined, logTail: undefined }
+        : classifyExit({ pidfileLeft: fs.existsSync(rec.pidfile), logSinceStart: qemuLogSinceStart(vmFiles(this.paths, id).qemuLog) });
       this.log(rt, `found QEMU pid ${rec.pid} gone while no driver ran: ${verdict.state}`);
       cleanupRuntime(rec);
       fs.rmSync(file, { force: true });
@@ -369,12 +400,22 @@ export class VmManager {
       const qmp = new QmpClient(rec.qmpSocket, { connectRetryMs: 2000 });
       await qmp.connect();
       this.attachQmp(rt, qmp);
-      const status = await qmp.execute<{ status: string }>('query-status');
+      let status = await qmp.execute<{ status: string }>('query-status');
+      if (status.status === 'prelaunch' && !rec.intent) {
+        // The driver that started this VM died before releasing it (-S): finish the start.
+        await qmp.execute('cont');
+        status = { status: 'running' };
+      }
+      if (rec.intent) rt.expectingExit = true;
       await this.attachConsole(rt, rec.serialSocket, true).catch(() => undefined);
       const files = vmFiles(this.paths, id);
       this.watchLogs(rt, files.qemuLog, files.serialLog);
       this.log(rt, `adopted QEMU pid ${rec.pid} (${status.status})`);
       this.setState(rt, stateFromQmpStatus(status.status));
+      if (rec.intent === 'stop') {
+        // The previous driver died while forcing this VM off: finish what the user asked for.
+        void this.stop({ vm: id }).catch((err: unknown) => this.log(rt, `finishing the force off failed: ${(err as Error).message}`));
+      }
     } catch (err) {
       this.log(rt, `QEMU pid ${rec.pid} is alive but QMP failed: ${(err as Error).message}`);
       this.setState(rt, 'crashed', `QEMU (pid ${rec.pid}) is running but does not answer on its control socket. Force it off with \`vmdesk stop ${rt.def?.name}\`.`);
@@ -463,6 +504,15 @@ export class VmManager {
     if (!proc.child) this.onProcessGone(rt, proc, null, null);
   }
 
+  /** Remembered on disk, so a driver that dies mid-way still knows the exit was wanted. */
+  private recordIntent(rt: VmRuntime, intent: 'shutdown' | 'stop'): void {
+    if (!rt.run) return;
+    rt.run = { ...rt.run, intent };
+    try {
+      writeRunRecord(vmFiles(this.paths, rt.id).runRecord, rt.run);
+    } catch { /* the in-memory flag still covers this driver's lifetime */ }
+  }
+
   private checkDisksFree(rt: VmRuntime, def: VmDefinition): void {
     const mine = def.disks.filter((d) => !d.readOnly).map((d) => realpath(d.path));
     for (const other of this.vms.values()) {
@@ -530,6 +580,34 @@ export class VmManager {
     }
     return s;
   }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function readPidfile(file: string): number | undefined {
+  try {
+    const n = Number(fs.readFileSync(file, 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The QEMU whose command line carries `-uuid <id>` (Linux /proc scan; undefined elsewhere). */
+function findQemuByUuid(id: string): number | undefined {
+  if (process.platform !== 'linux') return undefined;
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid !== process.pid && isOurQemu(pid, id)) return pid;
+  }
+  return undefined;
 }
 
 function realpath(p: string): string {

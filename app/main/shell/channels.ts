@@ -1,0 +1,70 @@
+/**
+ * What the Electron main process, the preload and the page agree on: the IPC channel names, the
+ * app:// origin the page is served from, and the messages on a stream's MessagePort.
+ * Plain TS (no electron, no node): the preload bundle and the main bundle both import it.
+ */
+import type { SerializedError } from '../common/errors.js';
+
+/** Every IPC channel. The contract's calls share ONE channel; the method name is an argument. */
+export const IPC = {
+  /** invoke(method, params) → CallReply. */
+  call: 'vmdesk:call',
+  /** main → page: (name, data), the contract's events. */
+  event: 'vmdesk:event',
+  /** postMessage(StreamRequest, [port]): opens a contract stream on the transferred port. */
+  stream: 'vmdesk:stream',
+  /** main → page: ShellEvent (an ISO to open, a console to show). */
+  shellEvent: 'vmdesk-shell:event',
+  /** invoke(PickKind) → string | null: a native open-file dialog. */
+  pick: 'vmdesk-shell:pick',
+} as const;
+
+/**
+ * The page is served by our own privileged scheme (protocol.handle), never file://: it gets a
+ * real origin for the CSP, `'self'` and the sender check, and file:// pages could read any file.
+ */
+export const APP_SCHEME = 'app';
+export const APP_HOST = 'vmdesk';
+export const APP_ORIGIN = `${APP_SCHEME}://${APP_HOST}`;
+export const APP_URL = `${APP_ORIGIN}/index.html`;
+
+/** The reply of `IPC.call`. Errors travel as data: a rejected invoke() loses `.code` and `.details`. */
+export type CallReply = { ok: true; result: unknown } | { ok: false; error: SerializedError };
+
+export interface StreamRequest {
+  name: unknown;
+  params: unknown;
+}
+
+/** Main → preload on a stream's port. `open` comes first, `close` last (then the port closes). */
+export type PortDown =
+  | { t: 'open' }
+  | { t: 'data'; d: Uint8Array }
+  | { t: 'close'; code: number; reason: string };
+
+/** Preload → main on a stream's port. */
+export type PortUp = { t: 'data'; d: Uint8Array } | { t: 'close' };
+
+export type PickKind = 'iso' | 'disk';
+
+/** Things the shell asks the page to do (the page decides how: the wizard, the console tab). */
+export type ShellEvent =
+  /** Open the create-VM wizard with this ISO (second launch with a path, macOS open-file, argv). */
+  | { kind: 'openIso'; path: string }
+  /** Show this VM's console (tray menu). */
+  | { kind: 'openConsole'; vm: string };
+
+/**
+ * `window.vmdeskShell` in the Electron window (absent in `vmdesk web`): what only a desktop app
+ * can do. Every `on...` returns a disposer; events that arrive before the page listens are kept
+ * and delivered to the first listener.
+ */
+export interface VmdeskShellApi {
+  onOpenIso(listener: (req: { path: string }) => void): () => void;
+  onOpenConsole(listener: (req: { vm: string }) => void): () => void;
+  /** A native file dialog; null when cancelled. */
+  pickIso(): Promise<string | null>;
+  pickDisk(): Promise<string | null>;
+  /** The file system path of a dropped file (Electron ≥ 32 no longer sets File.path). */
+  pathForFile(file: Blob): string;
+}
