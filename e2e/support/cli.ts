@@ -78,22 +78,39 @@ export class Sandbox {
   }
 
   /**
-   * `vmdesk console VM`: types `keys`, waits for `expect` in the output, then presses Ctrl+].
+   * `vmdesk console VM`: once the guest's shell prompt is there (typing earlier gets mangled on
+   * a loaded machine), types `keys`, waits for `expect` in the output, then presses Ctrl+].
    */
-  console(vm: string, keys: string, expect: string, timeoutMs = 60_000): Promise<{ code: number; out: string; err: string }> {
+  console(vm: string, keys: string, expect: string, timeoutMs = 60_000, prompt = '/ # '): Promise<{ code: number; out: string; err: string }> {
     return new Promise((resolve, reject) => {
       const p = spawn(process.execPath, [VMDESK, 'console', vm], { env: this.env });
       this.children.push(p);
       let out = '';
       let err = '';
+      let typed = false;
+      let attached = false;
       const timer = setTimeout(() => reject(new Error(`console: "${expect}" not seen; got ${JSON.stringify(out.slice(-300))} / ${err}`)), timeoutMs);
+      const maybeType = () => {
+        if (typed || !attached) return;
+        if (out.includes(prompt)) {
+          typed = true;
+          p.stdin.write(keys);
+        } else if (out.includes('VMDESK-GUEST-READY')) {
+          // The prompt may have scrolled out of the replay: Enter asks for a fresh one.
+          p.stdin.write('\n');
+        }
+      };
       p.stdout.on('data', (d: Buffer) => {
         out += d.toString();
-        if (out.includes(expect)) p.stdin.write(Buffer.from([0x1d]));
+        if (typed && out.includes(expect)) p.stdin.write(Buffer.from([0x1d]));
+        maybeType();
       });
       p.stderr.on('data', (d: Buffer) => {
         err += d.toString();
-        if (err.includes('Press Ctrl+]')) p.stdin.write(keys);
+        if (err.includes('Press Ctrl+]')) {
+          attached = true;
+          maybeType();
+        }
       });
       p.on('exit', (code) => { clearTimeout(timer); resolve({ code: code ?? -1, out, err }); });
     });

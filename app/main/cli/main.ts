@@ -12,6 +12,7 @@ import type { VmSummary } from '../common/vm-types.js';
 import { appPathsFromProcess } from '../paths/app-paths.js';
 import { getNative } from '../../native/index.js';
 import { openDriver, type DriverLink } from '../ipc/driver-link.js';
+import { managerOptionsFromEnv } from '../vm/vm-manager.js';
 import { createHostServices } from '../vm/host-adapter.js';
 import { formatHostReport } from '../host/index.js';
 import { parseForward, parseSize } from '../vm/define-vm.js';
@@ -101,7 +102,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let json = false;
   let link: DriverLink | undefined;
   const getLink = async () => {
-    link ??= await openDriver({ paths: appPathsFromProcess(), kind: command === 'driver' ? 'driver' : command === 'web' ? 'web' : 'cli', host: createHostServices(appPathsFromProcess()), native: getNative() });
+    link ??= await openDriver({ paths: appPathsFromProcess(), kind: command === 'driver' ? 'driver' : command === 'web' ? 'web' : 'cli', host: createHostServices(appPathsFromProcess()), native: getNative(), managerOptions: managerOptionsFromEnv(process.env) });
     return link;
   };
   try {

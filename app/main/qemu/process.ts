@@ -18,8 +18,16 @@ export interface SpawnedQemu {
  */
 export function spawnDetached(binary: string, argv: string[], logFile: string): Promise<SpawnedQemu> {
   const fd = fs.openSync(logFile, 'a', 0o600);
+  // QEMU creates its sockets, pidfile and serial log with the umask it inherits: make them
+  // private (0600/0700). spawn() forks synchronously, so the umask is restored right after.
+  const oldUmask = process.umask(0o077);
   try {
-    const child = spawn(binary, argv, { detached: true, stdio: ['ignore', fd, fd], env: qemuEnv() });
+    let child: ChildProcess;
+    try {
+      child = spawn(binary, argv, { detached: true, stdio: ['ignore', fd, fd], env: qemuEnv() });
+    } finally {
+      process.umask(oldUmask);
+    }
     return new Promise((resolve, reject) => {
       child.once('error', reject);
       child.once('spawn', () => {

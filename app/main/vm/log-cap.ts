@@ -29,8 +29,9 @@ export function capLogFile(file: string, capBytes = DEFAULT_LOG_CAP_BYTES): bool
   try {
     const buf = Buffer.allocUnsafe(1024 * 1024);
     let pos = start;
-    for (;;) {
-      const n = fs.readSync(fdIn, buf, 0, buf.length, pos);
+    // Up to the size seen above: QEMU may append while we copy, and `.1` must stay within the cap.
+    while (pos < size) {
+      const n = fs.readSync(fdIn, buf, 0, Math.min(buf.length, size - pos), pos);
       if (n <= 0) break;
       fs.writeSync(fdOut, buf, 0, n);
       pos += n;

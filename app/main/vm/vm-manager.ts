@@ -39,6 +39,12 @@ export interface VmManagerOptions {
   logCapBytes?: number;
 }
 
+/** Tuning from the environment: VMDESK_LOG_CAP_BYTES (at least 64 KiB) caps each log file. */
+export function managerOptionsFromEnv(env: NodeJS.ProcessEnv): Omit<VmManagerOptions, 'paths' | 'host'> {
+  const cap = Number(env.VMDESK_LOG_CAP_BYTES);
+  return Number.isInteger(cap) && cap >= 64 * 1024 ? { logCapBytes: cap } : {};
+}
+
 interface VmRuntime {
   id: string;
   file: string;
@@ -488,8 +494,9 @@ export class VmManager {
   private async forceOff(rt: VmRuntime, proc: SpawnedQemu): Promise<void> {
     const rung = this.opts.rungTimeoutMs;
     if (rt.qmp && rt.qmp.state === 'running') {
-      await rt.qmp.execute('quit', {}, { timeoutMs: rung }).catch(() => undefined);
-      if (await waitForExit(proc, rung)) return this.settle(rt, proc);
+      const answered = await rt.qmp.execute('quit', {}, { timeoutMs: rung }).then(() => true, () => false);
+      // A QEMU that did not even answer `quit` is hung: waiting longer for it helps nobody.
+      if (await waitForExit(proc, answered ? rung : 100)) return this.settle(rt, proc);
     }
     for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
       this.log(rt, `sending ${sig} to QEMU pid ${proc.pid}`);

@@ -1,0 +1,111 @@
+/**
+ * Faults, produced for real: a hung QEMU (SIGSTOP), two drivers started in the same instant, a
+ * full disk under the config and data dirs (a tiny tmpfs), a guest flooding its serial port.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { VmSummary } from '../app/main/common/vm-types.js';
+import { guestIso, pidAlive, qemuPidsUnder, Sandbox, VMDESK, waitFor } from './support/cli.js';
+
+const isRoot = process.getuid?.() === 0;
+let cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.reverse()) c();
+  cleanups = [];
+});
+function sandbox(env?: NodeJS.ProcessEnv): Sandbox {
+  const s = new Sandbox(env);
+  cleanups.push(() => s.cleanup());
+  return s;
+}
+
+describe('faults', () => {
+  it('forces off a QEMU that stopped answering QMP (SIGSTOP): the ladder ends in SIGKILL', async () => {
+    const s = sandbox();
+    await s.json(['define', '--name', 'hung', '--memory', '128M', '--cdrom', guestIso()]);
+    const vm = await s.json<VmSummary>(['start', 'hung']);
+    process.kill(vm.pid!, 'SIGSTOP');
+    cleanups.push(() => { try { process.kill(vm.pid!, 'SIGKILL'); } catch { /* gone */ } });
+    const r = await s.run(['stop', 'hung']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('hung: stopped');
+    expect(pidAlive(vm.pid!)).toBe(false);
+    const driverLog = fs.readFileSync(vm.paths!.driverLog, 'utf8');
+    expect(driverLog).toMatch(/sending SIGKILL to QEMU pid/);
+    expect(qemuPidsUnder(s.root)).toEqual([]);
+  });
+
+  it('lets exactly one of two drivers started at the same instant own the VMs', async () => {
+    const s = sandbox();
+    const start = () => spawn(process.execPath, [VMDESK, 'driver'], { env: s.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const a = start();
+    const b = start();
+    cleanups.push(() => { a.kill('SIGKILL'); b.kill('SIGKILL'); });
+    const outcome = (c: typeof a) => new Promise<string>((resolve) => {
+      let err = '';
+      c.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (err.includes('vmdesk driver running')) resolve('owner');
+      });
+      c.once('exit', (code) => resolve(`exit ${code}: ${err.trim()}`));
+    });
+    const results = await Promise.all([outcome(a), outcome(b)]);
+    expect(results.filter((r) => r === 'owner')).toHaveLength(1);
+    const loser = results.find((r) => r !== 'owner')!;
+    expect(loser).toMatch(/^exit 1: vmdesk: Another vmdesk \(pid \d+, driver\) already manages these VMs/);
+  });
+
+  it.skipIf(!isRoot)('keeps every VM file intact when the config disk is full, and leaves no half-made VM (needs root for a tmpfs)', async () => {
+    const s = sandbox();
+    const small = path.join(s.root, 'small');
+    fs.mkdirSync(small);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=96k,mode=0700', 'tmpfs', small]);
+    cleanups.push(() => { try { execFileSync('umount', ['-l', small]); } catch { /* already gone */ } });
+    const env = { XDG_CONFIG_HOME: path.join(small, 'c'), XDG_DATA_HOME: path.join(small, 'd') };
+    const first = await s.json<VmSummary>(['define', '--name', 'keep', '--memory', '128M'], env);
+    const before = fs.readFileSync(first.file, 'utf8');
+    // Fill the filesystem to the last block.
+    const filler = path.join(small, 'filler');
+    try {
+      fs.writeFileSync(filler, Buffer.alloc(200 * 1024));
+    } catch { /* ENOSPC: full, as intended */ }
+    const r = await s.run(['define', '--name', 'nospace', '--memory', '128M', '--disk-size', '1M'], { env });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/ENOSPC|no space|does not fit/i);
+    const names = fs.readdirSync(path.dirname(first.file));
+    expect(names).toEqual([path.basename(first.file)]); // no temp file, no second VM
+    expect(fs.readFileSync(first.file, 'utf8')).toBe(before);
+    const dataVms = path.join(small, 'd', 'vmdesk', 'vms');
+    expect(fs.existsSync(dataVms) ? fs.readdirSync(dataVms) : []).toEqual([]);
+    fs.rmSync(filler, { force: true });
+    const list = await s.json<VmSummary[]>(['list'], env);
+    expect(list.map((v) => [v.name, v.state])).toEqual([['keep', 'stopped']]);
+  });
+
+  it('caps the serial log while the guest floods its serial port; the newest output is kept', async () => {
+    const cap = 256 * 1024;
+    const s = sandbox({ VMDESK_LOG_CAP_BYTES: String(cap) });
+    await s.json(['define', '--name', 'flood', '--memory', '128M', '--cdrom', guestIso()]);
+    const driver = await s.startDriver();
+    cleanups.push(() => driver.kill('SIGKILL'));
+    const vm = await s.json<VmSummary>(['start', 'flood']);
+    await s.waitForFileText(vm.paths!.serialLog, 'VMDESK-GUEST-READY');
+    // The guest writes 1.5 MB as fast as it can (6 × the cap), then a marker; the driver caps as it goes.
+    const c = await s.console('flood', 'yes "flood xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" | head -c 1500000; echo FLOOD-DONE-$((1+1))\n', 'FLOOD-DONE-2', 180_000);
+    expect(c.code).toBe(0);
+    await waitFor(() => fs.readFileSync(vm.paths!.serialLog, 'utf8').includes('FLOOD-DONE-2'), 'the marker in the log', 30_000);
+    // Give the capper one more change event to act on, then check both generations.
+    await new Promise((r) => setTimeout(r, 1500));
+    const size = fs.statSync(vm.paths!.serialLog).size;
+    const older = fs.statSync(`${vm.paths!.serialLog}.1`).size;
+    // The cap is enforced on change events (at most every 500 ms), so a file may overshoot by
+    // what the guest writes in that time; at TCG serial speed that is well under 25 %.
+    expect(size).toBeLessThanOrEqual(cap * 1.25);
+    expect(older).toBeLessThanOrEqual(cap);
+    expect(older).toBeGreaterThan(cap / 2); // it did rotate
+    expect(fs.readFileSync(vm.paths!.serialLog, 'utf8')).toContain('FLOOD-DONE-2'); // newest kept
+    expect((await s.run(['stop', 'flood'])).code).toBe(0);
+  });
+});
