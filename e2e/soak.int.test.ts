@@ -97,5 +97,5 @@ describe('crash-restart soak', () => {
     for (const n of names) await s.run(['stop', n]);
     expect(qemuPidsUnder(s.root)).toEqual([]);
     console.log(`soak: ${JSON.stringify(stats)}`);
-  });
+  }, 60_000 + ROUNDS * 8_000);
 });
