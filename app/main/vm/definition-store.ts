@@ -108,13 +108,19 @@ export function parseDefinitionText(text: string, id: string, file: string): Def
   return { ok: true, id, file, definition: parsed.output };
 }
 
-/** "memoryMiB: Invalid value" style, first three issues, with the dotted field path. */
+/**
+ * 'field "memoryMiB": expected number, got "1G"' style, first three issues, with the dotted field
+ * path. Built from expected/received rather than valibot's message, which quotes the received
+ * value in full (a 200 KB string would come back in the error).
+ */
 export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
+  const short = (s: string) => (s.length > 60 ? `${s.slice(0, 57)}…` : s);
   return issues
     .slice(0, 3)
     .map((i) => {
       const field = v.getDotPath(i);
-      return field ? `field "${field}": ${i.message}` : i.message;
+      const what = i.expected !== null ? `expected ${short(i.expected)}, got ${short(i.received)}` : short(i.message);
+      return field ? `field "${field}": ${what}` : what;
     })
     .join('; ');
 }

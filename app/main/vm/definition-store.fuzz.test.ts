@@ -1,0 +1,62 @@
+/**
+ * Hostile VM files: mutations of a valid definition (byte flips, truncations, type swaps,
+ * prototype keys, huge values). The loader must return `ok` or `broken` with a short reason
+ * every time — never throw, never hang.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseDefinitionText } from './definition-store.js';
+
+const GOOD = JSON.stringify({
+  version: 1, id: '11111111-2222-4333-8444-555555555555', name: 'web', arch: 'x86_64', memoryMiB: 1024, cpus: 2,
+  accel: 'auto', firmware: 'bios', disks: [{ path: '/vms/web.qcow2', format: 'qcow2', owned: true, readOnly: false }],
+  cdrom: null, boot: 'disk', network: { mode: 'user', forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 }] },
+  display: 'std', nvram: null, mdevs: [], createdAt: '2025-01-02T03:04:05.000Z',
+});
+const ID = '11111111-2222-4333-8444-555555555555';
+
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('VM file loader under hostile input', () => {
+  it('returns ok or broken with a short reason for 10 000 mutated files', () => {
+    const seed = Number(process.env.VMDESK_FUZZ_SEED ?? 7);
+    const rand = prng(seed);
+    const swaps = ['null', '[]', '{}', '"x"', '-1', '1e999', '"' + 'y'.repeat(100_000) + '"', '{"__proto__":{"polluted":1}}', 'true'];
+    const counts = { ok: 0, broken: 0 };
+    expect(parseDefinitionText(GOOD, ID, '/f.json').ok).toBe(true);
+    for (let i = 0; i < 10_000; i++) {
+      let text = GOOD;
+      const kind = Math.floor(rand() * 4);
+      if (kind === 0) {
+        const chars = [...text];
+        for (let n = 1 + Math.floor(rand() * 4); n > 0; n--) chars[Math.floor(rand() * chars.length)] = String.fromCharCode(Math.floor(rand() * 128));
+        text = chars.join('');
+      } else if (kind === 1) {
+        text = text.slice(0, Math.floor(rand() * text.length));
+      } else {
+        // Replace one value (after a ':') with something of another type.
+        const colons = [...text.matchAll(/:/g)].map((m) => m.index!);
+        const at = colons[Math.floor(rand() * colons.length)]!;
+        const end = text.slice(at + 1).search(/[,}\]]/);
+        text = text.slice(0, at + 1) + swaps[Math.floor(rand() * swaps.length)] + text.slice(at + 1 + Math.max(end, 0));
+      }
+      const r = parseDefinitionText(text, ID, '/f.json');
+      if (r.ok) counts.ok++;
+      else {
+        counts.broken++;
+        expect(r.reason.length).toBeGreaterThan(10);
+        expect(r.reason.length).toBeLessThan(1000);
+      }
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(counts.broken).toBeGreaterThan(5000);
+    console.log(`loader fuzz (seed ${seed}): ${JSON.stringify(counts)}`);
+  });
+});
