@@ -148,7 +148,7 @@ describe('vmdesk with a real guest', () => {
     await defineTiny(s, 'solo');
     const otherRuntime = path.join(s.root, 'r2');
     fs.mkdirSync(otherRuntime, { mode: 0o700 });
-    await s.startDriver();
+    const driver = await s.startDriver();
     expect((await s.run(['start', 'solo'])).code).toBe(0);
 
     // The second process finds the owner through the lock in the config dir, not the runtime dir.
@@ -159,12 +159,17 @@ describe('vmdesk with a real guest', () => {
     expect(listed[0]!.state).toBe('running');
     expect(qemuPidsUnder(s.root)).toHaveLength(1);
 
-    // If that owner cannot be reached at all, the second process refuses instead of taking over.
-    fs.rmSync(path.join(s.env.XDG_RUNTIME_DIR!, 'vmdesk', 'control.sock'));
-    const refused = await s.run(['start', 'solo'], { env: { XDG_RUNTIME_DIR: otherRuntime } });
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/managed by vmdesk process \d+ \(driver\).*does not answer/);
-    expect(qemuPidsUnder(s.root)).toHaveLength(1);
+    // If that owner hangs (alive, holding the lock, not answering), the second process refuses
+    // after a short wait instead of taking over or hanging.
+    process.kill(driver.pid!, 'SIGSTOP');
+    try {
+      const refused = await s.run(['start', 'solo'], { env: { XDG_RUNTIME_DIR: otherRuntime } });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/managed by vmdesk process \d+ \(driver\).*does not answer/);
+      expect(qemuPidsUnder(s.root)).toHaveLength(1);
+    } finally {
+      process.kill(driver.pid!, 'SIGCONT');
+    }
   });
 
   it('starts a UEFI VM with its own copy of the firmware variables, and forwards a port', async () => {

@@ -108,4 +108,28 @@ describe('faults', () => {
     expect(fs.readFileSync(vm.paths!.serialLog, 'utf8')).toContain('FLOOD-DONE-2'); // newest kept
     expect((await s.run(['stop', 'flood'])).code).toBe(0);
   });
+
+  it('keeps a running driver reachable after its runtime dir is deleted, and its VMs controllable', async () => {
+    const s = sandbox();
+    await s.json(['define', '--name', 'survivor', '--memory', '128M', '--cdrom', guestIso()]);
+    const driver = await s.startDriver();
+    cleanups.push(() => driver.kill('SIGKILL'));
+    const vm = await s.json<VmSummary>(['start', 'survivor']);
+    const runtime = path.join(s.env.XDG_RUNTIME_DIR!, 'vmdesk');
+    fs.rmSync(runtime, { recursive: true, force: true });
+    // The driver brings its control socket back; the VM is still driven over the QMP
+    // connection the driver already holds.
+    await waitFor(() => fs.existsSync(path.join(runtime, 'control.sock')), 'the control socket to come back', 10_000);
+    expect(fs.statSync(runtime).mode & 0o777).toBe(0o700);
+    const info = await s.json<VmSummary>(['info', 'survivor']);
+    expect(info.state).toBe('running');
+    expect(info.pid).toBe(vm.pid);
+    const stopped = await s.run(['stop', 'survivor']);
+    expect(stopped.stdout).toContain('survivor: stopped');
+    expect(pidAlive(vm.pid!)).toBe(false);
+    // And a new start works in the re-created directory.
+    expect((await s.run(['start', 'survivor'])).code).toBe(0);
+    expect((await s.run(['stop', 'survivor'])).code).toBe(0);
+    expect(driver.exitCode).toBeNull();
+  });
 });

@@ -34,8 +34,26 @@ export class ControlClient {
     });
   }
 
-  static async connect(socketPath: string): Promise<ControlClient> {
-    return new ControlClient(await connect(socketPath), socketPath);
+  /**
+   * Connects and checks the driver answers within `helloTimeoutMs`: a hung (or SIGSTOPped)
+   * driver still has its connections accepted by the kernel, and would otherwise leave every
+   * command waiting forever.
+   */
+  static async connect(socketPath: string, helloTimeoutMs = 3000): Promise<ControlClient> {
+    const client = new ControlClient(await connect(socketPath), socketPath);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        client.request({ hello: true }),
+        new Promise((_, reject) => { timer = setTimeout(() => reject(new VmdeskError('timeout', `The vmdesk driver at ${socketPath} did not answer within ${helloTimeoutMs / 1000} s.`)), helloTimeoutMs); }),
+      ]);
+    } catch (err) {
+      client.close();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    return client;
   }
 
   private onData(chunk: string): void {

@@ -4,12 +4,14 @@
  *
  * Protocol, one JSON object per line:
  *   → {"id":1,"method":"vm.start","params":{"vm":"web"}}   ← {"id":1,"result":{...}} | {"id":1,"error":{code,message,details}}
+ *   → {"id":0,"hello":true}                                ← {"id":0,"result":{"pid":123}}  (is anybody there?)
  *   → {"id":2,"subscribe":true}                             ← {"id":2,"result":{}} then {"event":"vm.changed","data":{...}} ...
  *   → {"id":3,"stream":"console.serial","params":{"vm":"web"}} ← {"id":3,"result":{}} then the connection carries raw bytes both ways
  * A malformed line gets an error reply and the connection stays usable.
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { serializeError, VmdeskError, type SerializedError } from '../common/errors.js';
 import type { ContractEvents, EventName } from '../common/contract.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -26,22 +28,77 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-export async function listenControlSocket(socketPath: string, dispatcher: Dispatcher, events: EventSource, openStream: StreamOpener): Promise<ControlServer> {
-  // We hold the owner lock, so a socket file already there belongs to a dead owner.
-  fs.rmSync(socketPath, { force: true });
+/**
+ * Serves the control socket. `recreateDir`, when given, makes it self-healing: if the socket
+ * file (or the whole runtime dir — a tmp cleaner, a logout that wiped XDG_RUNTIME_DIR) vanishes,
+ * the directory is made again and the socket re-bound, so other vmdesk processes can still reach
+ * this driver. Connections already open are not affected either way.
+ */
+export async function listenControlSocket(socketPath: string, dispatcher: Dispatcher, events: EventSource, openStream: StreamOpener, recreateDir?: () => void): Promise<ControlServer> {
   const conns = new Set<net.Socket>();
-  const server = net.createServer((sock) => {
-    conns.add(sock);
-    sock.on('close', () => conns.delete(sock));
-    serveConnection(sock, dispatcher, events, openStream);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => { server.off('error', reject); resolve(); });
-  });
-  fs.chmodSync(socketPath, 0o600);
+  const listen = async (): Promise<net.Server> => {
+    // We hold the owner lock, so a socket file already there belongs to a dead owner.
+    fs.rmSync(socketPath, { force: true });
+    const server = net.createServer((sock) => {
+      conns.add(sock);
+      sock.on('close', () => conns.delete(sock));
+      serveConnection(sock, dispatcher, events, openStream);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => { server.off('error', reject); resolve(); });
+    });
+    fs.chmodSync(socketPath, 0o600);
+    return server;
+  };
+  let server = await listen();
+  let closed = false;
+  let watcher: fs.FSWatcher | undefined;
+  let watchedIno: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const dirIno = () => {
+    try {
+      return fs.statSync(path.dirname(socketPath)).ino;
+    } catch {
+      return undefined;
+    }
+  };
+  const heal = async () => {
+    timer = undefined;
+    if (closed) return;
+    if (fs.existsSync(socketPath)) {
+      // Still there; but if the directory was replaced, the old watch sees nothing any more.
+      if (dirIno() !== watchedIno) watch();
+      return;
+    }
+    try {
+      recreateDir!();
+      // Close the old listener first: libuv unlinks a unix socket's path when its server closes
+      // (synchronously, in uv_close), which would remove a new socket bound at the same path.
+      // Not awaited: close()'s callback waits for every open connection, which stay served.
+      server.close();
+      server = await listen();
+    } catch { /* try again on the next change */ }
+    watch();
+  };
+  const watch = () => {
+    if (!recreateDir || closed) return;
+    watcher?.close();
+    watchedIno = dirIno();
+    try {
+      watcher = fs.watch(path.dirname(socketPath), { persistent: false }, () => { timer ??= setTimeout(() => void heal(), 50); });
+      // The directory itself was removed: the watch dies with it.
+      watcher.on('error', () => { timer ??= setTimeout(() => void heal(), 50); });
+    } catch {
+      timer ??= setTimeout(() => void heal(), 50);
+    }
+  };
+  watch();
   return {
     close: () => new Promise<void>((resolve) => {
+      closed = true;
+      watcher?.close();
+      if (timer) clearTimeout(timer);
       for (const c of conns) c.destroy();
       server.close(() => resolve());
       fs.rmSync(socketPath, { force: true });
@@ -101,6 +158,7 @@ function serveConnection(sock: net.Socket, dispatcher: Dispatcher, events: Event
       return fail(null, { code: 'invalid-argument', message: 'Each line must be one JSON object.' });
     }
     const id = typeof msg.id === 'number' || typeof msg.id === 'string' ? msg.id : null;
+    if (msg.hello === true) return send({ id, result: { pid: process.pid } });
     if (msg.subscribe === true) {
       for (const name of ['vm.changed', 'vm.removed'] as const) {
         disposers.push(events.on(name, (data) => send({ event: name, data })));

@@ -47,7 +47,8 @@ export interface OpenDriverOptions {
   host: RealHostServices;
   native: NativeHost;
   managerOptions?: Omit<VmManagerOptions, 'paths' | 'host'>;
-  /** When a short-lived owner (another CLI command) holds the lock, wait this long for it. */
+  /** When a short-lived owner (another CLI command) holds the lock, wait this long for it
+   * (a long-lived owner that does not answer gets 3 s). */
   waitForCliOwnerMs?: number;
 }
 
@@ -56,7 +57,7 @@ export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {
   ensureRuntimeDir(o.paths.runtime, process.getuid?.() ?? 0);
   const files = driverFiles(o.paths);
   assertSocketPathFits(files.controlSocket, o.paths.platform);
-  const deadline = Date.now() + (o.waitForCliOwnerMs ?? 10_000);
+  const started = Date.now();
   for (;;) {
     const r = tryAcquireOwnerLock(files.lock, { kind: o.kind, controlSocket: files.controlSocket }, o.native);
     if (r.owned) {
@@ -67,7 +68,7 @@ export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {
         await manager.init();
         const dispatcher = createDispatcher(managerHandlers(manager, () => o.host.report()));
         const streams = managerStreams(manager);
-        const server = await listenControlSocket(files.controlSocket, dispatcher, manager.events, streams);
+        const server = await listenControlSocket(files.controlSocket, dispatcher, manager.events, streams, () => ensureRuntimeDir(o.paths.runtime, process.getuid?.() ?? 0));
         return ownerLink(r.lock.info, manager, dispatcher, streams, server, () => r.lock.release());
       } catch (err) {
         r.lock.release();
@@ -83,7 +84,10 @@ export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {
         // fall through: the owner may be a CLI command that is just finishing
       }
     }
-    if (Date.now() > deadline || (owner && owner.kind !== 'cli')) {
+    // An owner that just took the lock may still be loading its VMs before it listens; a CLI
+    // command that owns the VMs will be done soon. Give either a moment, then say who is stuck.
+    const patience = owner?.kind === 'cli' || !owner ? (o.waitForCliOwnerMs ?? 10_000) : 3_000;
+    if (Date.now() - started > patience) {
       const who = owner ? `vmdesk process ${owner.pid} (${owner.kind})` : 'another vmdesk process';
       throw new VmdeskError(
         'owner-elsewhere',
