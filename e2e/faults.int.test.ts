@@ -132,4 +132,32 @@ describe('faults', () => {
     expect((await s.run(['stop', 'survivor'])).code).toBe(0);
     expect(driver.exitCode).toBeNull();
   });
+
+  const FAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
+  it.skipIf(!fs.existsSync(FAKETIME))('keeps working when the wall clock jumps a year back and forward under a running driver (libfaketime; skipped without it)', async () => {
+    const s = sandbox();
+    const clock = path.join(s.root, 'clock');
+    fs.writeFileSync(clock, '+0');
+    // Only the driver's wall clock is faked; its monotonic clock stays real, as on a real host
+    // whose time is corrected by NTP or changed by hand.
+    const driver = await s.startDriver({ LD_PRELOAD: FAKETIME, FAKETIME_TIMESTAMP_FILE: clock, FAKETIME_NO_CACHE: '1', DONT_FAKE_MONOTONIC: '1' });
+    cleanups.push(() => driver.kill('SIGKILL'));
+    await s.json(['define', '--name', 'clocky', '--memory', '128M', '--cdrom', guestIso()]);
+    const vm = await s.json<VmSummary>(['start', 'clocky']);
+    await s.waitForFileText(vm.paths!.serialLog, 'VMDESK-GUEST-READY');
+    fs.writeFileSync(clock, '-365d');
+    expect((await s.run(['pause', 'clocky'])).stdout).toContain('clocky: paused');
+    expect((await s.run(['resume', 'clocky'])).stdout).toContain('clocky: running');
+    const viaConsole = await s.console('clocky', 'echo tick-$((2*21))\n', 'tick-42');
+    expect(viaConsole.code).toBe(0);
+    fs.writeFileSync(clock, '+365d');
+    const down = await s.run(['shutdown', 'clocky', '--wait', '--timeout', '60']);
+    expect(down.stdout).toContain('clocky: stopped');
+    expect((await s.run(['start', 'clocky'])).code).toBe(0);
+    expect((await s.run(['stop', 'clocky'])).stdout).toContain('clocky: stopped');
+    // The driver's own log shows the jumps: its timestamps went back, then forward.
+    const years = [...fs.readFileSync(vm.paths!.driverLog, 'utf8').matchAll(/^(\d{4})-/gm)].map((m) => Number(m[1]));
+    expect(Math.min(...years)).toBeLessThan(Math.max(...years));
+    expect(driver.exitCode).toBeNull();
+  });
 });

@@ -5,6 +5,7 @@
  *
  * Bytes stay bytes: chunks are passed on as Uint8Array, never decoded.
  */
+import { performance } from 'node:perf_hooks';
 import net from 'node:net';
 
 export const DEFAULT_RING_BYTES = 256 * 1024;
@@ -68,7 +69,7 @@ export class SerialHub {
 
   /** Connects to QEMU's serial socket; retries briefly because QEMU may still be creating it. */
   async connect(retryMs = 5000): Promise<void> {
-    const deadline = Date.now() + retryMs;
+    const deadline = performance.now() + retryMs;
     for (;;) {
       try {
         this.socket = await new Promise<net.Socket>((resolve, reject) => {
@@ -78,7 +79,7 @@ export class SerialHub {
         });
         break;
       } catch (err) {
-        if (Date.now() > deadline || this.closed) throw err;
+        if (performance.now() > deadline || this.closed) throw err;
         await new Promise((r) => setTimeout(r, 20));
       }
     }

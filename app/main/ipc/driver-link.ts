@@ -3,6 +3,7 @@
  * dir, loads and adopts the VMs, serves the control socket), or, when another process owns the
  * VMs, it talks to that owner over its control socket. Either way the caller gets one DriverLink.
  */
+import { performance } from 'node:perf_hooks';
 import type net from 'node:net';
 import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
@@ -57,7 +58,8 @@ export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {
   ensureRuntimeDir(o.paths.runtime, process.getuid?.() ?? 0);
   const files = driverFiles(o.paths);
   assertSocketPathFits(files.controlSocket, o.paths.platform);
-  const started = Date.now();
+  // Monotonic: a wall-clock jump must not stretch or cut the wait.
+  const started = performance.now();
   for (;;) {
     const r = tryAcquireOwnerLock(files.lock, { kind: o.kind, controlSocket: files.controlSocket }, o.native);
     if (r.owned) {
@@ -87,7 +89,7 @@ export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {
     // An owner that just took the lock may still be loading its VMs before it listens; a CLI
     // command that owns the VMs will be done soon. Give either a moment, then say who is stuck.
     const patience = owner?.kind === 'cli' || !owner ? (o.waitForCliOwnerMs ?? 10_000) : 3_000;
-    if (Date.now() - started > patience) {
+    if (performance.now() - started > patience) {
       const who = owner ? `vmdesk process ${owner.pid} (${owner.kind})` : 'another vmdesk process';
       throw new VmdeskError(
         'owner-elsewhere',

@@ -3,6 +3,7 @@
 // Any failure goes straight to `closed` after rolling back (socket destroyed, timers cleared,
 // pending requests settled) and keeps the root cause as `cause`. A client is single-use: to
 // reconnect, make a new one.
+import { performance } from 'node:perf_hooks';
 import net from 'node:net';
 import { QmpCommandError, QmpConnectionError, QmpTimeoutError } from './qmp-types.js';
 import type { QmpEvent, QmpState } from './qmp-types.js';
@@ -113,7 +114,7 @@ export class QmpClient {
     } else {
       signal?.addEventListener('abort', this.#onAbort, { once: true });
       this.#state = 'connecting';
-      this.#attempt(Date.now() + (this.#options.connectRetryMs ?? 0), 5);
+      this.#attempt(performance.now() + (this.#options.connectRetryMs ?? 0), 5);
     }
     return done;
   }
@@ -180,7 +181,7 @@ export class QmpClient {
     // This listener stays for the socket's lifetime: a late EPIPE/ECONNRESET is never unhandled.
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (socket !== this.#socket) return;
-      const remaining = deadline - Date.now();
+      const remaining = deadline - performance.now();
       if (this.#state === 'connecting' && RETRYABLE.has(err.code ?? '') && remaining > 0) {
         this.#socket = undefined;
         socket.destroy();

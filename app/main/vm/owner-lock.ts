@@ -7,6 +7,7 @@
  * Where flock is impossible (no native layer, a filesystem without locks) it falls back to a
  * pid check, which is racy when two drivers start in the same instant; the reason is reported.
  */
+import { performance } from 'node:perf_hooks';
 import fs from 'node:fs';
 import type { NativeHost } from '../../native/index.js';
 import { pidExists } from '../qemu/process.js';
@@ -50,8 +51,8 @@ export function readOwnerInfo(file: string): OwnerInfo | undefined {
       const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as OwnerInfo;
       if (typeof parsed.pid === 'number' && typeof parsed.controlSocket === 'string') return parsed;
     } catch { /* empty or half written */ }
-    const until = Date.now() + 10;
-    while (Date.now() < until) { /* a 10 ms pause without making every caller async */ }
+    const until = performance.now() + 10;
+    while (performance.now() < until) { /* a 10 ms pause without making every caller async */ }
   }
   return undefined;
 }
