@@ -36,3 +36,8 @@ await build({
 if (existsSync(at('scripts/build-renderer.mjs'))) {
   await import(new URL('./build-renderer.mjs', import.meta.url).href);
 }
+
+// The Electron shell (main process + sandboxed preload) into dist/shell/.
+if (existsSync(at('scripts/build-shell.mjs'))) {
+  await import(new URL('./build-shell.mjs', import.meta.url).href);
+}

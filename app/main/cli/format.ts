@@ -1,11 +1,10 @@
 /** Text output of the CLI: short, aligned, and saying what to do next where that helps. */
 import type { VmSummary } from '../common/vm-types.js';
 import { formatMiB } from '../vm/define-vm.js';
+import { table } from '../common/text-table.js';
 
-export function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => [...(r[i] ?? '')].length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat(widths[i]! - [...c].length))).join('  ').trimEnd()).join('\n');
-}
+export { table };
+
 
 export function formatList(vms: VmSummary[]): string {
   if (vms.length === 0) return 'No VMs yet. Create one with: vmdesk define --name NAME --cdrom INSTALLER.iso --disk-size 20G';

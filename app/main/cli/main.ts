@@ -20,6 +20,7 @@ import { formatInfo, formatList } from './format.js';
 import { printLog } from './log-command.js';
 import { attachConsole } from './console-command.js';
 import { runWeb } from './web-command.js';
+import { runMdev } from './mdev-command.js';
 
 const USAGE = `vmdesk — session-mode virtual machines on QEMU, as your own user
 
@@ -33,6 +34,9 @@ Usage:
   vmdesk log VM [--serial | --driver] [--follow] [--lines N]
   vmdesk console VM            (Ctrl+] detaches)
   vmdesk delete VM [--keep-disks]
+  vmdesk mdev list|types [--json]      (mediated devices / vGPUs on this host)
+  vmdesk mdev create|remove ... [--json] (through pkexec; see vmdesk mdev --help)
+  vmdesk mdev check VM [--json] [--fix] (is this VM ready for its vGPU? each failure with its fix)
   vmdesk host [--json]         (accelerators, QEMU, firmware, memlock: what works and how to fix what doesn't)
   vmdesk web [--port N] [--open] [--listen ADDR] [--new-token]
                                (the UI in your browser, served on 127.0.0.1)
@@ -202,6 +206,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         await runWeb(l, appPathsFromProcess(), { port, listen: a.values.listen as string | undefined, open: !!a.values.open, newToken: !!a.values['new-token'] }, io.err, io.out);
         return 0;
       }
+      case 'mdev':
+        return await runMdev(rest, io, {
+          env: process.env,
+          native: getNative(),
+          listVms: async () => (await getLink()).call('vm.list', {}),
+          getVm: async (vm) => (await getLink()).call('vm.get', { vm }),
+          qemuCaps: (arch) => createHostServices(appPathsFromProcess()).qemuCaps(arch),
+        });
       case 'driver': {
         const l = await getLink();
         if (l.mode !== 'owner') throw new VmdeskError('owner-elsewhere', `Another vmdesk (pid ${l.owner.pid}, ${l.owner.kind}) already manages these VMs.`);

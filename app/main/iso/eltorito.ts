@@ -4,7 +4,8 @@
  * followed by their entries. Platform 0x00 entries boot under BIOS, 0xEF entries under UEFI.
  */
 import type { BootEmulation, BootEntry, BootPlatform } from './types.js';
-import { ImageReader, IsoFormatError, SECTOR, u16, u32, u8 } from './reader.js';
+import type { ImageReader } from './reader.js';
+import { IsoFormatError, SECTOR, u16, u32, u8 } from './reader.js';
 
 export const MAX_CATALOG_ENTRIES = 64;
 /** 64 entries of 32 bytes plus headers and extensions fit well within four sectors. */

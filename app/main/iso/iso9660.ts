@@ -3,7 +3,8 @@
  * tree to look up a few paths (EFI/BOOT/*.EFI, sources/install.wim). Names are compared without
  * case and without the ";1" version; Rock Ridge NM names and the Joliet tree are consulted too.
  */
-import { asciiField, ImageReader, IsoFormatError, SECTOR, slice, u16, u32, u8, ucs2beField } from './reader.js';
+import type { ImageReader } from './reader.js';
+import { asciiField, IsoFormatError, SECTOR, slice, u16, u32, u8, ucs2beField } from './reader.js';
 
 /** Volume descriptors read before giving up on finding a terminator (real discs have 3–6). */
 const MAX_DESCRIPTORS = 64;
@@ -15,6 +16,8 @@ const MAX_DIR_BYTES = 2 * 2 ** 20;
 export interface DirRecord {
   /** The name as used for lookups: Rock Ridge or Joliet name when present, else the ISO name without ";1". */
   name: string;
+  /** The ISO 9660 name itself (without ";1"), to tell 8.3 names (level 1) from longer ones. */
+  isoName: string;
   lba: number;
   size: number;
   isDir: boolean;
@@ -123,7 +126,10 @@ export class Iso9660Tree {
   /** Bytes to skip at the start of each System Use area (SUSP "SP" on the root's "." entry). */
   private suspSkip = 0;
 
-  constructor(private readonly r: ImageReader, private readonly root: DirRecord, private readonly joliet: boolean) {}
+  /** Directories already read, by extent: lookups of EFI/BOOT and sources/ share the root. */
+  private readonly listed = new Map<number, DirRecord[]>();
+
+  constructor(private readonly r: ImageReader, private readonly root: DirRecord, readonly joliet: boolean) {}
 
   static async open(r: ImageReader, descriptor: Buffer, joliet: boolean): Promise<Iso9660Tree> {
     const rec = parseRecord(slice(descriptor, 156, 34), 0, joliet);
@@ -150,6 +156,8 @@ export class Iso9660Tree {
   /** The records of one directory ("." and ".." left out). */
   async list(dir: DirRecord): Promise<DirRecord[]> {
     if (!dir.isDir) return [];
+    const known = this.listed.get(dir.lba);
+    if (known) return known;
     const size = Math.min(dir.size, MAX_DIR_BYTES);
     const data = await this.r.read(dir.lba * SECTOR, Math.ceil(size / SECTOR) * SECTOR, 'a directory');
     const out: DirRecord[] = [];
@@ -164,11 +172,12 @@ export class Iso9660Tree {
       if (++this.entriesSeen > MAX_ENTRIES) throw new IsoFormatError(`the directory tree has more than ${MAX_ENTRIES} entries`);
       const rec = parseRecord(data.subarray(o, Math.min(o + len, data.length)), this.suspSkip, this.joliet);
       o += len;
-      if (!rec || rec.name === '.' || rec.name === '..') continue;
+      if (!rec || rec.name === '.' || rec.name === '..' || rec.name === '') continue;
       if (rec.multiExtent) this.multiExtent = true;
-      if (!this.joliet && !/^[A-Z0-9_]{1,8}(\.[A-Z0-9_]{0,3})?$/i.test(rec.name)) this.longNames = true;
+      if (!this.joliet && !/^[A-Z0-9_]{1,8}(\.[A-Z0-9_]{0,3})?$/.test(rec.isoName)) this.longNames = true;
       out.push(rec);
     }
+    this.listed.set(dir.lba, out);
     return out;
   }
 
@@ -203,17 +212,15 @@ function parseRecord(b: Buffer, suspSkip: number, joliet: boolean): DirRecord | 
   if (33 + nameLen > b.length) return undefined;
   const flags = u8(b, 25);
   const raw = b.subarray(33, 33 + nameLen);
-  let name: string;
-  if (nameLen === 1 && raw[0] === 0) name = '.';
-  else if (nameLen === 1 && raw[0] === 1) name = '..';
-  else name = joliet ? ucs2beField(raw) : raw.toString('latin1');
-  name = name.replace(/;\d*$/, '').replace(/\.$/, '');
-  if (!joliet && name !== '.' && name !== '..') {
+  if (nameLen === 1 && (raw[0] === 0 || raw[0] === 1)) return { name: raw[0] === 0 ? '.' : '..', isoName: '', lba: u32(b, 2), size: u32(b, 10), isDir: true, multiExtent: false };
+  let name = (joliet ? ucs2beField(raw) : raw.toString('latin1')).replace(/;\d*$/, '').replace(/\.$/, '');
+  const isoName = name;
+  if (!joliet) {
     const su = 33 + nameLen + (nameLen % 2 === 0 ? 1 : 0) + suspSkip;
     const rr = rockRidgeName(b, su);
     if (rr) name = rr;
   }
-  return { name, lba: u32(b, 2), size: u32(b, 10), isDir: (flags & 0x02) !== 0, multiExtent: (flags & 0x80) !== 0 };
+  return { name, isoName, lba: u32(b, 2), size: u32(b, 10), isDir: (flags & 0x02) !== 0, multiExtent: (flags & 0x80) !== 0 };
 }
 
 /** The Rock Ridge alternate name (one or more "NM" entries) in a System Use area. */

@@ -21,7 +21,7 @@ export class IsoFormatError extends Error {
   override readonly name = 'IsoFormatError';
 }
 
-/** Something to read bytes from; a FileHandle in production, a Buffer in some tests. */
+/** Something to read bytes from: a FileHandle in production, mutated buffers in the fuzz test. */
 export interface ByteSource {
   readonly size: number;
   readInto(buf: Buffer, position: number): Promise<number>;
@@ -40,15 +40,6 @@ export function fileSource(fh: FileHandle, size: number): ByteSource {
         done += bytesRead;
       }
       return done;
-    },
-  };
-}
-
-export function bufferSource(data: Buffer): ByteSource {
-  return {
-    size: data.length,
-    async readInto(buf, position) {
-      return data.copy(buf, 0, position, Math.min(data.length, position + buf.length));
     },
   };
 }

@@ -4,6 +4,7 @@
  */
 import type { VmDefinition } from '../common/vm-types.js';
 import type { Accel, QemuCaps } from '../host/types.js';
+import { mdevArgs } from '../mdev/argv.js';
 
 /** The files QEMU is pointed at (a subset of VmFiles, so tests can pass short fixed paths). */
 export interface ArgvPaths {
@@ -19,6 +20,8 @@ export interface ArgvOptions {
   accel: Accel;
   /** UEFI firmware: read-only code and this VM's writable vars copy. Required when def.firmware is uefi. */
   uefi?: { code: string; vars: string };
+  /** The render node -display egl-headless uses for a dma-buf vGPU (from prepareMdevStart). */
+  mdevRenderNode?: string;
 }
 
 /** QEMU option values use "," as a separator; a literal comma is written twice. */
@@ -92,12 +95,17 @@ export function buildQemuArgv(def: VmDefinition, caps: QemuCaps, paths: ArgvPath
   add('-chardev', `socket,id=serial0,path=${qemuEscape(paths.serialSocket)},server=on,wait=off,logfile=${qemuEscape(paths.serialLog)},logappend=on`);
   add('-serial', 'chardev:serial0');
 
-  add('-display', 'none');
+  // A display vGPU (GVT-g, mbochs) needs egl-headless for its dma-buf screen, and VNC pinned to it.
+  const mdev = mdevArgs(def.mdevs ?? [], '/', { headless: def.display === 'none', ...(opts.mdevRenderNode ? { renderNode: opts.mdevRenderNode } : {}) });
+  if (mdev.displayArgs.length > 0) add(...mdev.displayArgs);
+  else add('-display', 'none');
   if (def.display === 'none') {
     // Headless: no display device, no VNC server.
   } else {
-    add('-vnc', `unix:${qemuEscape(paths.vncSocket)}`);
-    if (x86) add('-device', def.display === 'virtio' && caps.devices.virtioVga ? 'virtio-vga' : 'VGA');
+    add('-vnc', `unix:${qemuEscape(paths.vncSocket)}${mdev.vncDisplay ? `,display=${mdev.vncDisplay}` : ''}`);
+    if (mdev.dropEmulatedDisplay) {
+      // ramfb on the vGPU shows the boot screen: no emulated card.
+    } else if (x86) add('-device', def.display === 'virtio' && caps.devices.virtioVga ? 'virtio-vga' : 'VGA');
     else add('-device', 'virtio-gpu-pci');
   }
   // xHCI + tablet: absolute pointer, so the VNC cursor is where the user points. aarch64 virt has
@@ -131,5 +139,6 @@ export function buildQemuArgv(def: VmDefinition, caps: QemuCaps, paths: ArgvPath
     add('-netdev', `user,id=net0${fwd}`);
     add('-device', `virtio-net-pci,netdev=net0,mac=${macFromId(def.id)},id=net0dev`);
   }
+  add(...mdev.deviceArgs);
   return a;
 }

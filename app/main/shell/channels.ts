@@ -54,17 +54,4 @@ export type ShellEvent =
   /** Show this VM's console (tray menu). */
   | { kind: 'openConsole'; vm: string };
 
-/**
- * `window.vmdeskShell` in the Electron window (absent in `vmdesk web`): what only a desktop app
- * can do. Every `on...` returns a disposer; events that arrive before the page listens are kept
- * and delivered to the first listener.
- */
-export interface VmdeskShellApi {
-  onOpenIso(listener: (req: { path: string }) => void): () => void;
-  onOpenConsole(listener: (req: { vm: string }) => void): () => void;
-  /** A native file dialog; null when cancelled. */
-  pickIso(): Promise<string | null>;
-  pickDisk(): Promise<string | null>;
-  /** The file system path of a dropped file (Electron ≥ 32 no longer sets File.path). */
-  pathForFile(file: Blob): string;
-}
+export type { VmdeskShellApi } from '../common/api.js';

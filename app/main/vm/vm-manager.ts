@@ -26,6 +26,8 @@ import { readRunRecord, writeRunRecord, type RunRecord } from './run-record.js';
 import { classifyExit, logBytesSinceStart, qemuLogSinceStart, startMarker, stateFromQmpStatus } from './exit-reason.js';
 import { DEFAULT_RING_BYTES } from '../consoles/serial-hub.js';
 import { VmEvents } from './vm-events.js';
+import { prepareMdevStart } from '../mdev/start.js';
+import { getNative } from '../../native/index.js';
 
 export interface VmManagerOptions {
   paths: AppPaths;
@@ -186,7 +188,11 @@ export class VmManager {
     // The same marker in the serial log lets a later driver replay only this run's output.
     fs.appendFileSync(files.serialLog, marker, { mode: 0o600 });
 
-    const argv = buildQemuArgv(def, caps, files, { accel: accel.accel, uefi: uefi && def.nvram ? { code: uefi.code, vars: def.nvram } : undefined });
+    // A VM with vGPUs: the mdev doctor runs first and stops the start with its own words (and
+    // fixes) instead of QEMU's VFIO errors; it also raises the memlock soft limit.
+    const others = [...this.vms.values()].filter((o) => o !== rt && o.def).map((o) => ({ id: o.id, name: o.def!.name, running: ['starting', 'running', 'paused', 'stopping'].includes(o.state), mdevs: o.def!.mdevs ?? [] }));
+    const mdevPlan = def.mdevs?.length ? await prepareMdevStart(def, caps, others, { native: getNative() }) : {};
+    const argv = buildQemuArgv(def, caps, files, { accel: accel.accel, uefi: uefi && def.nvram ? { code: uefi.code, vars: def.nvram } : undefined, ...(mdevPlan.renderNode ? { mdevRenderNode: mdevPlan.renderNode } : {}) });
     this.setState(rt, 'starting', undefined);
     rt.expectingExit = false;
     rt.logTail = undefined;

@@ -1,0 +1,159 @@
+/**
+ * The root side of mdev: writing to sysfs (create/remove) and to /etc (udev rule, memlock limit,
+ * modules-load.d) goes through resources/mdev-helper/vmdesk-mdev-helper run by pkexec, one
+ * prompt per call. When pkexec is missing, vmdesk prints the exact command to copy instead.
+ *
+ * Arguments are validated here with the helper's own rules, so a bad value is refused with a
+ * clear message before any prompt; the helper validates again (it trusts nobody).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { VmdeskError } from '../common/errors.js';
+import type { CommandResult } from '../host/host-io.js';
+import type { MdevFixAction } from './types.js';
+
+export const HELPER_NAME = 'vmdesk-mdev-helper';
+/** Overrides where the helper is (packagers, the Electron shell with its resources dir). */
+export const HELPER_ENV = 'VMDESK_MDEV_HELPER';
+/** Where a distribution package puts it: root-owned, so what pkexec runs is what was audited. */
+export const PACKAGED_HELPER = '/usr/libexec/vmdesk/vmdesk-mdev-helper';
+export const PKEXEC_PATHS = ['/usr/bin/pkexec', '/bin/pkexec', '/usr/local/bin/pkexec'];
+/** The user may take a while to type a password. */
+export const PRIVILEGED_TIMEOUT_MS = 5 * 60_000;
+
+export const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+/** A sysfs directory name (parent or type), never a path: no "/", no leading "." (so no ".."). */
+export const SYSFS_NAME_RE = /^(?!\.)[A-Za-z0-9_.:-]{1,128}$/;
+export const USER_RE = /^(?![.-])[A-Za-z0-9_.-]{1,32}$/;
+const MAX_KIB = 10 ** 15 - 1;
+
+/** Why `a` would be refused by the helper, or undefined when it is acceptable. */
+export function actionProblem(a: MdevFixAction): string | undefined {
+  const uuid = (u: string) => (UUID_RE.test(u) ? undefined : `"${u}" is not a UUID (like 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001).`);
+  const name = (what: string, n: string) => (SYSFS_NAME_RE.test(n) ? undefined : `"${n}" is not a valid mdev ${what} name (letters, digits, _ . : - only, not starting with ".").`);
+  switch (a.kind) {
+    case 'create': return name('parent', a.parent) ?? name('type', a.type) ?? uuid(a.uuid);
+    case 'remove': return uuid(a.uuid);
+    case 'memlock':
+      if (!USER_RE.test(a.user)) return `"${a.user}" is not a user name the helper accepts.`;
+      return Number.isSafeInteger(a.kib) && a.kib > 0 && a.kib <= MAX_KIB ? undefined : `${a.kib} is not a memlock size in KiB.`;
+    case 'udev-rule':
+    case 'modules':
+      return undefined;
+  }
+}
+
+function check(a: MdevFixAction): void {
+  const problem = actionProblem(a);
+  if (problem) throw new VmdeskError('invalid-argument', problem, { action: a.kind });
+}
+
+/** `create --parent P --type T --uuid U [--persistent]` or `remove --uuid U [--persistent]`. */
+export function helperArgs(a: Extract<MdevFixAction, { kind: 'create' | 'remove' }>): string[] {
+  check(a);
+  const persistent = a.persistent ? ['--persistent'] : [];
+  if (a.kind === 'create') return ['create', '--parent', a.parent, '--type', a.type, '--uuid', a.uuid.toLowerCase(), ...persistent];
+  return ['remove', '--uuid', a.uuid.toLowerCase(), ...persistent];
+}
+
+/** One `apply-fix` token per action, as the helper splits them (on commas). */
+export function actionToken(a: MdevFixAction): string {
+  check(a);
+  switch (a.kind) {
+    case 'create': return ['create', a.parent, a.type, a.uuid.toLowerCase(), ...(a.persistent ? ['persistent'] : [])].join(',');
+    case 'remove': return ['remove', a.uuid.toLowerCase(), ...(a.persistent ? ['persistent'] : [])].join(',');
+    case 'memlock': return `memlock,${a.user},${a.kib}`;
+    case 'udev-rule': return 'udev-rule';
+    case 'modules': return 'modules';
+  }
+}
+
+/** `apply-fix` with each distinct action once, in a safe order: modules and the udev rule
+ * before devices are created (so the new group node gets the rule), the memlock limit last. */
+export function applyFixArgs(actions: readonly MdevFixAction[]): string[] {
+  if (actions.length === 0 || actions.length > 16) throw new VmdeskError('invalid-argument', 'apply-fix takes 1 to 16 actions.');
+  const order: MdevFixAction['kind'][] = ['modules', 'udev-rule', 'remove', 'create', 'memlock'];
+  const tokens = [...actions].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind)).map(actionToken);
+  return ['apply-fix', ...new Set(tokens)];
+}
+
+/** POSIX shell quoting for the command a user copies. */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The helper: $VMDESK_MDEV_HELPER, the packaged copy, or resources/mdev-helper/ found by walking
+ * up from this module (app/main/mdev in the sources, dist/cli in the bundle).
+ */
+export function locateHelper(env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync, from = path.dirname(fileURLToPath(import.meta.url))): string | undefined {
+  const override = env[HELPER_ENV];
+  if (override && path.isAbsolute(override)) return exists(override) ? override : undefined;
+  if (exists(PACKAGED_HELPER)) return PACKAGED_HELPER;
+  let dir = from;
+  for (let i = 0; i < 6; i++) {
+    const candidate = path.join(dir, 'resources', 'mdev-helper', HELPER_NAME);
+    if (exists(candidate)) return candidate;
+    dir = path.dirname(dir);
+  }
+  return undefined;
+}
+
+export function findPkexec(exists: (p: string) => boolean = existsSync): string | undefined {
+  return PKEXEC_PATHS.find((p) => exists(p));
+}
+
+/** Runs argv[0] with argv[1..]; MUST NOT reject (failures are in the result). */
+export type PrivilegedRunner = (argv: readonly string[], options: { timeoutMs: number }) => Promise<CommandResult>;
+
+export interface PrivilegedDeps {
+  helper: string | undefined;
+  /** pkexec's path; undefined when it is not installed. */
+  pkexec: string | undefined;
+  run: PrivilegedRunner;
+}
+
+export type PrivilegedOutcome =
+  | { status: 'done'; command: string; output: string }
+  /** No pkexec: `command` is what to paste into a terminal (with sudo). */
+  | { status: 'manual'; command: string }
+  | { status: 'cancelled' | 'failed'; command: string; message: string };
+
+/** Exactly what runs: `pkexec /abs/helper args...`. */
+export function privilegedArgv(helper: string, pkexec: string, args: readonly string[]): string[] {
+  return [pkexec, helper, ...args];
+}
+
+/** Runs the helper through pkexec, or says what to paste when pkexec is missing. */
+export async function runPrivileged(deps: PrivilegedDeps, args: readonly string[]): Promise<PrivilegedOutcome> {
+  if (!deps.helper) {
+    throw new VmdeskError('internal', `The privileged helper ${HELPER_NAME} is missing from this vmdesk installation (looked in $${HELPER_ENV}, ${PACKAGED_HELPER} and resources/mdev-helper/).`);
+  }
+  const manual = ['sudo', deps.helper, ...args].map(shellQuote).join(' ');
+  if (!deps.pkexec) return { status: 'manual', command: manual };
+  const argv = privilegedArgv(deps.helper, deps.pkexec, args);
+  const command = argv.map(shellQuote).join(' ');
+  const r = await deps.run(argv, { timeoutMs: PRIVILEGED_TIMEOUT_MS });
+  if (r.code === 0) return { status: 'done', command, output: r.stdout };
+  const said = (r.stderr.trim() || r.error || '').split('\n').filter(Boolean).pop()?.replace(/^vmdesk-mdev-helper: /, '') ?? '';
+  // pkexec(1): 126 = the authentication dialog was dismissed, 127 = not authorized or no agent.
+  if (r.code === 126) return { status: 'cancelled', command, message: 'The password prompt was dismissed; nothing was changed.' };
+  if (r.code === 127) {
+    return { status: 'failed', command, message: `pkexec could not get authorization (${said || 'no polkit agent?'}). Run it yourself instead: ${manual}` };
+  }
+  return { status: 'failed', command, message: said || `the helper failed (exit code ${r.code ?? 'none'})` };
+}
+
+/** A runner whose stdin is this terminal, so pkexec's text agent can ask for the password. */
+export const interactiveRunner: PrivilegedRunner = (argv, { timeoutMs }) =>
+  new Promise<CommandResult>((resolve) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['inherit', 'pipe', 'pipe'], timeout: timeoutMs });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', (err) => resolve({ code: null, stdout, stderr, error: err.message }));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });

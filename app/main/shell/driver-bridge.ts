@@ -1,0 +1,114 @@
+/**
+ * The main-process side of the window's bridge to the driver, free of Electron: one generic
+ * call route and the stream pipe between a DriverLink channel and a MessagePort(Main).
+ */
+import { STREAM_CLOSE } from '../common/api.js';
+import { isCallName, isStreamName, type CallName, type CallParams, type StreamName, type StreamParams } from '../common/contract.js';
+import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
+import type { ByteChannel, DriverLink } from '../ipc/driver-link.js';
+import { truncateUtf8 } from '../ipc/web-server.js';
+import type { CallReply, PortDown, PortUp, StreamRequest } from './channels.js';
+
+/**
+ * Runs one contract call. Unknown methods are refused here (the preload refuses them too); the
+ * link's dispatcher validates the params. Never throws: the reply carries the error.
+ */
+export async function routeCall(link: Pick<DriverLink, 'call'>, method: unknown, params: unknown): Promise<CallReply> {
+  try {
+    if (!isCallName(method)) throw new VmdeskError('invalid-argument', `Unknown method ${String(JSON.stringify(method)).slice(0, 100)}.`);
+    const result = await link.call(method, params as CallParams<CallName>);
+    return { ok: true, result };
+  } catch (err) {
+    return { ok: false, error: serializeError(err) };
+  }
+}
+
+/** The part of Electron's MessagePortMain the pipe uses. */
+export interface PortLike {
+  postMessage(message: PortDown): void;
+  on(event: 'message', listener: (ev: { data: unknown }) => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
+  start(): void;
+  close(): void;
+}
+
+/** The WebSocket limit for a close reason, kept so every transport gives the page the same text. */
+const REASON_MAX_BYTES = 123;
+
+/**
+ * A Uint8Array that owns exactly its bytes: structured clone copies a view's WHOLE buffer, and
+ * socket chunks are often views into a larger pooled one.
+ */
+function ownBytes(c: Uint8Array): Uint8Array {
+  return c.byteOffset === 0 && c.byteLength === c.buffer.byteLength ? c : c.slice();
+}
+
+function upMessage(data: unknown): PortUp | undefined {
+  if (typeof data !== 'object' || data === null) return undefined;
+  const m = data as { t?: unknown; d?: unknown };
+  if (m.t === 'close') return { t: 'close' };
+  if (m.t === 'data' && ArrayBuffer.isView(m.d)) return { t: 'data', d: new Uint8Array(m.d.buffer, m.d.byteOffset, m.d.byteLength) };
+  return undefined;
+}
+
+/**
+ * Opens `req` on the link and pipes it over `port` (PortDown/PortUp messages). Bytes from the
+ * page that arrive before the driver's channel is open are queued. The stream ends exactly once:
+ * the driver ends it (close 1000 + its reason), it cannot be opened (4400 for what the user can
+ * fix, 4500 otherwise), or the page closes it (a `close` message or the port closing).
+ */
+export function pipeStream(link: Pick<DriverLink, 'openStream'>, req: StreamRequest, port: PortLike, log: (line: string) => void = () => {}): void {
+  let channel: ByteChannel | undefined;
+  let done = false;
+  const early: Uint8Array[] = [];
+  const post = (m: PortDown) => {
+    try {
+      port.postMessage(m);
+    } catch { /* the page is gone: its port's close ends the stream */ }
+  };
+  const finish = (down?: { code: number; reason: string }) => {
+    if (done) return;
+    done = true;
+    if (down) post({ t: 'close', code: down.code, reason: truncateUtf8(down.reason, REASON_MAX_BYTES) });
+    try {
+      channel?.close();
+    } catch (err) {
+      log(`stream close failed: ${serializeError(err).message.slice(0, 500)}`);
+    }
+    port.close();
+  };
+  port.on('message', (ev) => {
+    const m = upMessage(ev.data);
+    if (done || !m) return;
+    if (m.t === 'close') return finish();
+    if (!channel) return void early.push(m.d);
+    try {
+      channel.write(m.d);
+    } catch (err) {
+      finish({ code: STREAM_CLOSE.failed, reason: serializeError(err).message });
+    }
+  });
+  port.on('close', () => finish());
+  port.start();
+
+  Promise.resolve()
+    .then(() => {
+      if (!isStreamName(req.name)) throw new VmdeskError('invalid-argument', `Unknown stream ${String(JSON.stringify(req.name)).slice(0, 100)}.`);
+      // The link validates the params (parseStreamRequest, here or in the owner process).
+      return link.openStream(req.name, req.params as StreamParams<StreamName>);
+    })
+    .then((ch) => {
+      if (done) return ch.close();
+      channel = ch;
+      post({ t: 'open' });
+      for (const b of early.splice(0)) ch.write(b);
+      // Data first: an owner-mode channel replays queued bytes (and a recorded end) on registration.
+      ch.onData((chunk) => { if (!done) post({ t: 'data', d: ownBytes(chunk) }); });
+      ch.onEnd((reason) => finish({ code: STREAM_CLOSE.ended, reason }));
+    }, (err: unknown) => {
+      const e = serializeError(err);
+      log(`stream refused: ${e.code} ${e.message.slice(0, 500)}`);
+      finish({ code: isUserError(e.code) ? STREAM_CLOSE.refused : STREAM_CLOSE.failed, reason: e.message });
+    })
+    .catch((err: unknown) => finish({ code: STREAM_CLOSE.failed, reason: serializeError(err).message }));
+}

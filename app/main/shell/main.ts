@@ -1,0 +1,17 @@
+/** The Electron main entry (bundled to dist/shell/main.cjs; package.json `main`). */
+import { appPathsFromProcess } from '../paths/app-paths.js';
+import { getNative } from '../../native/index.js';
+import { openDriver } from '../ipc/driver-link.js';
+import { createHostServices } from '../vm/host-adapter.js';
+import { shellLayout } from './layout.js';
+import { runShell } from './shell-app.js';
+
+const paths = appPathsFromProcess();
+runShell(shellLayout(__dirname), {
+  paths,
+  openLink: () => openDriver({ paths, kind: 'app', host: createHostServices(paths), native: getNative() }),
+  argv: process.argv,
+  cwd: process.cwd(),
+  platform: process.platform,
+  log: (line) => console.error(`vmdesk: ${line}`),
+});

@@ -1,0 +1,163 @@
+/**
+ * The desktop app's life: one instance, one window that hides to the tray, the driver link, and
+ * the quit flow. Decisions live in the pure modules (quit-flow, tray-menu, window-state, open-iso);
+ * this file only wires them to Electron.
+ */
+import path from 'node:path';
+import { app, dialog, Notification, screen, session, type BrowserWindow } from 'electron';
+import { serializeError } from '../common/errors.js';
+import type { VmSummary } from '../common/vm-types.js';
+import type { DriverLink } from '../ipc/driver-link.js';
+import type { AppPaths } from '../paths/app-paths.js';
+import { APP_URL, IPC, type ShellEvent } from './channels.js';
+import { registerIpc } from './ipc.js';
+import { trayIconPath, type ShellLayout } from './layout.js';
+import { isIsoPath, isoPathsFromArgv } from './open-iso.js';
+import { choiceFromResponse, progressText, quitDialog, runQuitFlow } from './quit-flow.js';
+import { createTray, type ShellTray } from './tray.js';
+import { applyVmEvent, type TrayAction } from './tray-menu.js';
+import { applySessionPolicy, createMainWindow, registerAppScheme, serveApp } from './window.js';
+import { readShellState, restoreBounds, shellStateFile, writeShellState } from './window-state.js';
+
+export interface ShellDeps {
+  paths: AppPaths;
+  /** Opens the driver (owner, or client of `vmdesk web` / `vmdesk driver` when one runs). */
+  openLink(): Promise<DriverLink>;
+  argv: readonly string[];
+  cwd: string;
+  platform: NodeJS.Platform;
+  log(line: string): void;
+}
+
+export function runShell(layout: ShellLayout, deps: ShellDeps): void {
+  // A second launch forwards its argv to us (second-instance) and exits here.
+  if (!app.requestSingleInstanceLock()) return void app.quit();
+  app.enableSandbox();
+  registerAppScheme();
+  const stateFile = shellStateFile(deps.paths);
+  let state = readShellState(stateFile);
+  const saveState = (w?: BrowserWindow) => {
+    if (w && !w.isDestroyed()) state = { ...state, bounds: w.getNormalBounds(), maximized: w.isMaximized() };
+    try {
+      writeShellState(stateFile, state);
+    } catch (err) {
+      deps.log(`cannot save the window state: ${serializeError(err).message}`);
+    }
+  };
+  let win: BrowserWindow | undefined;
+  let loaded = false;
+  let tray: ShellTray | undefined;
+  let vms: VmSummary[] = [];
+  let quitApproved = false;
+  let quitting = false;
+  const outbox: ShellEvent[] = isoPathsFromArgv(deps.argv, deps.cwd).map((p) => ({ kind: 'openIso', path: p }));
+  const link = deps.openLink();
+  link.catch(() => {}); // reported once `ready`
+
+  const createWindow = (): BrowserWindow => {
+    const bounds = restoreBounds(state.bounds, screen.getAllDisplays().map((d) => d.workArea));
+    const w = createMainWindow({ preload: layout.preload, bounds, icon: path.join(layout.resourcesDir, 'icon.png') });
+    if (state.maximized) w.maximize();
+    loaded = false;
+    w.webContents.on('did-finish-load', () => {
+      loaded = true;
+      for (const ev of outbox.splice(0)) w.webContents.send(IPC.shellEvent, ev);
+    });
+    w.on('close', (e) => {
+      saveState(w);
+      if (quitApproved) return;
+      e.preventDefault();
+      w.hide();
+      if (state.trayNoticeShown) return;
+      state = { ...state, trayNoticeShown: true };
+      saveState();
+      if (Notification.isSupported()) new Notification({ title: 'vmdesk keeps running in the tray', body: 'Your VMs keep running. Quit vmdesk from its tray menu.' }).show();
+    });
+    void w.loadURL(APP_URL);
+    return w;
+  };
+  const showWindow = (): BrowserWindow | undefined => {
+    if (!app.isReady()) return undefined;
+    if (!win || win.isDestroyed()) win = createWindow();
+    if (win.isMinimized()) win.restore();
+    win.show();
+    win.focus();
+    return win;
+  };
+  const sendShell = (ev: ShellEvent) => {
+    const w = showWindow();
+    if (w && loaded) w.webContents.send(IPC.shellEvent, ev);
+    else outbox.push(ev);
+  };
+
+  const requestQuit = async () => {
+    if (quitting) return;
+    quitting = true;
+    try {
+      const l = await link.catch(() => undefined);
+      const outcome = !l ? { quit: true as const, failures: [] } : await runQuitFlow({
+        link: l,
+        ask: async (live) => {
+          const w = showWindow();
+          const r = await (w ? dialog.showMessageBox(w, quitDialog(live)) : dialog.showMessageBox(quitDialog(live)));
+          return choiceFromResponse(r.response);
+        },
+        onProgress: (p) => tray?.update(vms, progressText(p)),
+      });
+      if (!outcome.quit) return;
+      if (outcome.failures.length > 0) dialog.showErrorBox('Some VMs could not be shut down', outcome.failures.map((f) => `${f.name}: ${f.message}`).join('\n') + '\n\nThey keep running; vmdesk picks them up again at its next start.');
+      quitApproved = true;
+      if (win && !win.isDestroyed()) saveState(win);
+      app.quit();
+    } finally {
+      quitting = false;
+    }
+  };
+
+  const onTrayAction = (a: TrayAction) => {
+    if (a.kind === 'show') showWindow();
+    else if (a.kind === 'quit') app.quit();
+    else if (a.kind === 'console') sendShell({ kind: 'openConsole', vm: a.vm });
+    else link.then((l) => l.call(a.method, { vm: a.vm })).catch((err: unknown) => dialog.showErrorBox('vmdesk', serializeError(err).message));
+  };
+
+  app.on('second-instance', (_e, argv, cwd) => {
+    showWindow();
+    for (const p of isoPathsFromArgv(argv, cwd)) sendShell({ kind: 'openIso', path: p });
+  });
+  // macOS sends open-file before `ready` when an ISO launches the app: queued in the outbox.
+  app.on('open-file', (e, p) => {
+    e.preventDefault();
+    if (isIsoPath(p)) sendShell({ kind: 'openIso', path: p });
+  });
+  app.on('activate', () => showWindow());
+  app.on('window-all-closed', () => { /* the app lives on in the tray */ });
+  app.on('before-quit', (e) => {
+    if (quitApproved) return;
+    e.preventDefault();
+    void requestQuit();
+  });
+
+  void app.whenReady().then(async () => {
+    serveApp(layout.rendererDir);
+    applySessionPolicy(session.defaultSession);
+    registerIpc({ window: () => win, link, log: deps.log });
+    showWindow();
+    let l: DriverLink;
+    try {
+      l = await link;
+    } catch (err) {
+      dialog.showErrorBox('vmdesk cannot reach its VMs', serializeError(err).message);
+      quitApproved = true;
+      return app.exit(1);
+    }
+    tray = createTray(trayIconPath(layout, deps.platform), deps.platform, onTrayAction);
+    await l.subscribe((name, data) => {
+      vms = applyVmEvent(vms, name, data);
+      if (!quitting) tray?.update(vms);
+      if (win && !win.isDestroyed()) win.webContents.send(IPC.event, name, data);
+    });
+    vms = await l.call('vm.list', {}).catch(() => vms);
+    tray.update(vms);
+  });
+}
