@@ -21,6 +21,7 @@ import { printLog } from './log-command.js';
 import { attachConsole } from './console-command.js';
 import { runWeb } from './web-command.js';
 import { runMdev } from './mdev-command.js';
+import { runIsoInspect } from './iso-command.js';
 
 const USAGE = `vmdesk — session-mode virtual machines on QEMU, as your own user
 
@@ -34,6 +35,7 @@ Usage:
   vmdesk log VM [--serial | --driver] [--follow] [--lines N]
   vmdesk console VM            (Ctrl+] detaches)
   vmdesk delete VM [--keep-disks]
+  vmdesk iso inspect PATH [--json]    (what an ISO is: boot modes, architecture, the OS, suggested VM)
   vmdesk mdev list|types [--json]      (mediated devices / vGPUs on this host)
   vmdesk mdev create|remove ... [--json] (through pkexec; see vmdesk mdev --help)
   vmdesk mdev check VM [--json] [--fix] (is this VM ready for its vGPU? each failure with its fix)
@@ -206,6 +208,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         await runWeb(l, appPathsFromProcess(), { port, listen: a.values.listen as string | undefined, open: !!a.values.open, newToken: !!a.values['new-token'] }, io.err, io.out);
         return 0;
       }
+      case 'iso':
+        if (rest[0] === 'inspect') return await runIsoInspect(rest.slice(1), io);
+        throw usageError('Use `vmdesk iso inspect PATH [--json]`.');
       case 'mdev':
         return await runMdev(rest, io, {
           env: process.env,
