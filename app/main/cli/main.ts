@@ -7,7 +7,8 @@
  */
 import { parseArgs } from 'node:util';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
-import type { DefineVmInput } from '../common/contract.js';
+import type { CallParams, DefineVmInput } from '../common/contract.js';
+import path from 'node:path';
 import type { VmSummary } from '../common/vm-types.js';
 import { appPathsFromProcess } from '../paths/app-paths.js';
 import { getNative } from '../../native/index.js';
@@ -15,7 +16,7 @@ import { openDriver, type DriverLink } from '../ipc/driver-link.js';
 import { managerOptionsFromEnv } from '../vm/vm-manager.js';
 import { createHostServices } from '../vm/host-adapter.js';
 import { formatHostReport } from '../host/index.js';
-import { parseForward, parseSize } from '../vm/define-vm.js';
+import { formatMiB, parseForward, parseSize } from '../vm/define-vm.js';
 import { formatInfo, formatList } from './format.js';
 import { printLog } from './log-command.js';
 import { attachConsole } from './console-command.js';
@@ -30,6 +31,9 @@ Usage:
   vmdesk define --name NAME [--memory 1G] [--cpus 1] [--disk PATH | --disk-size 20G]
                 [--cdrom ISO] [--accel auto|kvm|hvf|tcg] [--firmware bios|uefi]
                 [--forward tcp:HOST:GUEST]... [--json]
+  vmdesk create --iso PATH [--name N] [--memory ..] [--cpus N] [--disk-size ..] [--firmware bios|uefi]
+                [--accel ..] [--start] [--json]     (defaults from the OS the ISO installs)
+  vmdesk eject VM              (take the ISO out; the VM boots from its disk)
   vmdesk start|shutdown|stop|reboot|pause|resume VM [--wait] [--timeout S]
   vmdesk info VM [--json]
   vmdesk log VM [--serial | --driver] [--follow] [--lines N]
@@ -156,6 +160,46 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         if (Array.isArray(v.forward)) input.forwards = v.forward.map((f) => parseForward(String(f)));
         const vm = await (await getLink()).call('vm.define', input);
         io.out.write(json ? JSON.stringify(vm, null, 2) + '\n' : `Defined "${vm.name}" (${vm.id}). Start it with: vmdesk start "${vm.name}"\n`);
+        return 0;
+      }
+      case 'create': {
+        const a = parse(rest, {
+          iso: { type: 'string' }, name: { type: 'string' }, memory: { type: 'string' }, cpus: { type: 'string' },
+          'disk-size': { type: 'string' }, firmware: { type: 'string' }, accel: { type: 'string' }, start: { type: 'boolean' },
+        });
+        json = !!a.values.json;
+        const v = a.values;
+        if (a.positionals.length > 0) throw usageError(`Unexpected argument "${a.positionals[0]}". Give the image with --iso PATH.`);
+        if (typeof v.iso !== 'string') throw usageError('`vmdesk create` needs --iso PATH (an installer image).');
+        const params: CallParams<'vm.create'> = { iso: path.resolve(v.iso), start: !!v.start };
+        if (typeof v.name === 'string') params.name = v.name;
+        if (typeof v.memory === 'string') params.memoryMiB = memoryMiB(v.memory);
+        if (typeof v.cpus === 'string') params.cpus = intArg(v.cpus, 'cpus', 1);
+        if (typeof v['disk-size'] === 'string') {
+          const size = parseSize(v['disk-size'], 'G');
+          if (size === undefined) throw new VmdeskError('invalid-argument', `"${v['disk-size']}" is not a disk size. Write e.g. --disk-size 20G (0 for no disk).`, { field: 'diskSize' });
+          params.diskGiB = size / 2 ** 30;
+        }
+        if (v.firmware !== undefined) {
+          if (v.firmware !== 'bios' && v.firmware !== 'uefi') throw new VmdeskError('invalid-argument', `--firmware must be bios or uefi, not "${String(v.firmware)}".`, { field: 'firmware' });
+          params.firmware = v.firmware;
+        }
+        if (v.accel !== undefined) {
+          if (!['auto', 'kvm', 'hvf', 'tcg'].includes(String(v.accel))) throw new VmdeskError('invalid-argument', `--accel must be auto, kvm, hvf or tcg, not "${String(v.accel)}".`, { field: 'accel' });
+          params.accel = v.accel as CallParams<'vm.create'>['accel'];
+        }
+        const vm = await (await getLink()).call('vm.create', params);
+        const d = vm.definition!;
+        io.out.write(json ? JSON.stringify(vm, null, 2) + '\n'
+          : `Created "${vm.name}": ${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus > 1 ? 's' : ''}, ${d.disks.length ? `disk ${d.disks[0]!.path}` : 'no disk'}, ${d.firmware.toUpperCase()}, booting from ${d.cdrom}.\n` +
+            (vm.state === 'running' ? `It is running${vm.accel ? ` with ${vm.accel.accel}` : ''}. Watch it: vmdesk console "${vm.name}" (serial) or vmdesk web (screen).\n` : `Start it with: vmdesk start "${vm.name}"\n`));
+        return 0;
+      }
+      case 'eject': {
+        const a = parse(rest, {});
+        json = !!a.values.json;
+        const vm = await (await getLink()).call('vm.eject', { vm: oneVm(a.positionals, command) });
+        io.out.write(json ? JSON.stringify(vm, null, 2) + '\n' : `Ejected the ISO from "${vm.name}"; it boots from its disk now.\n`);
         return 0;
       }
       case 'info': {

@@ -6,6 +6,7 @@
 import * as v from 'valibot';
 import { PortForwardSchema, type VmSummary } from './vm-types.js';
 import type { HostReport } from '../host/types.js';
+import type { IsoPlan } from '../iso/types.js';
 
 /** A VM is named by its id or its name. */
 const VmRef = v.pipe(v.string(), v.minLength(1), v.maxLength(1024));
@@ -48,6 +49,24 @@ export const CALLS = {
   'vm.resume': { params: vmOnly },
   'vm.delete': { params: v.strictObject({ vm: VmRef, keepDisks: v.optional(v.boolean()) }) },
   'vm.logPaths': { params: vmOnly },
+  /** What an installer image is and the VM the wizard proposes for it (nothing is created). */
+  'iso.inspect': { params: v.strictObject({ path: v.pipe(v.string(), v.minLength(1), v.maxLength(4096)) }) },
+  /**
+   * Create a VM from an installer image with the recognised OS's defaults (each overridable):
+   * a new qcow2 disk, UEFI vars when needed, booting from the ISO; optionally start it.
+   */
+  'vm.create': { params: v.strictObject({
+    iso: v.pipe(v.string(), v.minLength(1), v.maxLength(4096)),
+    name: v.optional(v.pipe(v.string(), v.maxLength(4096))),
+    memoryMiB: v.optional(v.number()),
+    cpus: v.optional(v.number()),
+    diskGiB: v.optional(v.number()),
+    firmware: v.optional(v.picklist(['bios', 'uefi'])),
+    accel: v.optional(v.picklist(['auto', 'kvm', 'hvf', 'tcg'])),
+    start: v.optional(v.boolean()),
+  }) },
+  /** Take the ISO out of the VM (running or not); it then boots from its disk. */
+  'vm.eject': { params: vmOnly },
   /** Accelerators with reasons and fixes, QEMU binaries and versions, firmware, memlock. */
   'host.info': { params: v.strictObject({}) },
 } as const;
@@ -70,6 +89,9 @@ export interface CallResults {
   'vm.delete': { id: string };
   'vm.logPaths': LogPaths;
   'host.info': HostReport;
+  'iso.inspect': IsoPlan;
+  'vm.create': VmSummary;
+  'vm.eject': VmSummary;
 }
 
 export interface ContractEvents {

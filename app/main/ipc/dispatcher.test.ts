@@ -29,6 +29,12 @@ function fakeHandlers(over: Partial<Handlers> = {}) {
       rec('host.info', p);
       throw new VmdeskError('unsupported', 'This fake has no host report.');
     },
+    'iso.inspect': (p) => {
+      rec('iso.inspect', p);
+      throw new VmdeskError('unsupported', 'This fake inspects no ISO.');
+    },
+    'vm.create': (p) => (rec('vm.create', p), summary(p.name ?? 'created')),
+    'vm.eject': (p) => (rec('vm.eject', p), summary(p.vm)),
     ...over,
   };
   return { handlers, calls };

@@ -25,6 +25,9 @@ export function managerHandlers(m: VmManager, hostReport: () => Promise<HostRepo
     'vm.delete': (p) => m.delete(p),
     'vm.logPaths': (p) => m.logPaths(p.vm),
     'host.info': () => hostReport(),
+    'iso.inspect': (p) => m.inspectIso(p.path),
+    'vm.create': (p) => m.create(p),
+    'vm.eject': (p) => m.eject(p),
   };
 }
 

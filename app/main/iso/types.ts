@@ -115,3 +115,13 @@ export interface OsMatch {
   /** Why the match is what it is, when that is not obvious (ambiguity, guesses). */
   notes: string[];
 }
+
+/** An installer image, the OS it installs, and the VM vmdesk proposes for it. */
+export interface IsoPlan {
+  info: IsoInfo;
+  os: OsMatch;
+  /** What the wizard shows prefilled; the name is unique among the existing VMs. */
+  defaults: { name: string; arch: Arch; memoryMiB: number; cpus: number; diskGiB: number; firmware: 'bios' | 'uefi' };
+  /** Things to tell the user that do not stop the create (not bootable, no TPM for Windows 11...). */
+  warnings: string[];
+}

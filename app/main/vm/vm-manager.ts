@@ -26,6 +26,7 @@ import { readRunRecord, writeRunRecord, type RunRecord } from './run-record.js';
 import { classifyExit, logBytesSinceStart, qemuLogSinceStart, startMarker, stateFromQmpStatus } from './exit-reason.js';
 import { DEFAULT_RING_BYTES } from '../consoles/serial-hub.js';
 import { VmEvents } from './vm-events.js';
+import { planFromIso, type IsoPlan } from './iso-plan.js';
 import { prepareMdevStart } from '../mdev/start.js';
 import { getNative } from '../../native/index.js';
 
@@ -146,6 +147,54 @@ export class VmManager {
     const rt: VmRuntime = { id: def.id, file: this.store.fileFor(def.id), def, state: 'stopped', expectingExit: false, cleanups: [] };
     this.vms.set(def.id, rt);
     this.log(rt, `defined: ${def.memoryMiB} MiB, ${def.cpus} CPU, accel ${def.accel}`);
+    this.emit(rt);
+    return this.summary(rt);
+  }
+
+  /** What an ISO is and the VM proposed for it; creates nothing. */
+  async inspectIso(path: string): Promise<IsoPlan> {
+    const names = [...this.vms.values()].flatMap((rt) => (rt.def ? [rt.def.name] : []));
+    return planFromIso(path, this.host, names);
+  }
+
+  /**
+   * A VM from an installer image: the recognised OS's defaults, each overridable. Everything is
+   * checked before anything is made, and define() leaves nothing behind when a step fails.
+   */
+  async create(p: CallParams<'vm.create'>): Promise<VmSummary> {
+    const plan = await this.inspectIso(p.iso);
+    const d = plan.defaults;
+    const diskGiB = p.diskGiB ?? d.diskGiB;
+    if (!Number.isFinite(diskGiB) || diskGiB < 0) throw new VmdeskError('invalid-argument', 'The disk size must be 0 (no disk) or more GiB.', { field: 'diskGiB' });
+    const input: DefineVmInput = {
+      name: p.name ?? d.name,
+      memoryMiB: p.memoryMiB ?? d.memoryMiB,
+      cpus: p.cpus ?? d.cpus,
+      arch: d.arch,
+      firmware: p.firmware ?? d.firmware,
+      cdrom: plan.info.path,
+    };
+    if (p.accel) input.accel = p.accel;
+    if (diskGiB > 0) input.disk = { sizeBytes: Math.round(diskGiB * 2 ** 30) };
+    const vm = await this.define(input);
+    this.log(this.resolve(vm.id), `created from ${plan.info.path} (${plan.os.name}, ${plan.os.source})`);
+    return p.start ? this.start({ vm: vm.id }) : vm;
+  }
+
+  /** Takes the ISO out (from the running VM too); the VM then boots from its disk. */
+  async eject(p: CallParams<'vm.eject'>): Promise<VmSummary> {
+    const rt = this.resolve(p.vm);
+    const def = this.requireDefinition(rt);
+    if (!def.cdrom) throw new VmdeskError('invalid-state', `"${def.name}" has no ISO inserted.`);
+    if (rt.qmp && rt.qmp.state === 'running') {
+      // force: the guest may have locked the tray (an installer that is reading the disc).
+      await rt.qmp.execute('blockdev-open-tray', { id: 'cdrom0', force: true }).catch(() => undefined);
+      await rt.qmp.execute('blockdev-remove-medium', { id: 'cdrom0' });
+    }
+    const updated: VmDefinition = { ...def, cdrom: null, boot: 'disk' };
+    this.store.save(updated);
+    rt.def = updated;
+    this.log(rt, `ejected ${def.cdrom}`);
     this.emit(rt);
     return this.summary(rt);
   }

@@ -98,6 +98,9 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
     },
     'vm.logPaths': (p) => { const paths = find(p.vm).paths ?? samplePaths(p.vm); return { qemu: paths.qemuLog, serial: paths.serialLog, driver: paths.driverLog }; },
     'host.info': () => sampleHostReport(),
+    'iso.inspect': () => { throw new VmdeskError('unsupported', 'The demo does not inspect ISOs.'); },
+    'vm.create': () => { throw new VmdeskError('unsupported', 'The demo does not create VMs from ISOs.'); },
+    'vm.eject': (p) => find(p.vm),
   };
 
   const openStream = <S extends StreamName>(name: S, params: StreamParams<S>): StreamChannel => {
