@@ -26,6 +26,7 @@ import { readRunRecord, writeRunRecord, type RunRecord } from './run-record.js';
 import { classifyExit, logBytesSinceStart, qemuLogSinceStart, startMarker, stateFromQmpStatus } from './exit-reason.js';
 import { DEFAULT_RING_BYTES } from '../consoles/serial-hub.js';
 import { VmEvents } from './vm-events.js';
+import { cleanupRuntime, findQemuByUuid, readPidfile, realpath, safeReaddir } from './runtime-files.js';
 import { planFromIso, type IsoPlan } from './iso-plan.js';
 import { prepareMdevStart } from '../mdev/start.js';
 import { getNative } from '../../native/index.js';
@@ -642,48 +643,4 @@ export class VmManager {
     }
     return s;
   }
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
-function readPidfile(file: string): number | undefined {
-  try {
-    const n = Number(fs.readFileSync(file, 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The QEMU whose command line carries `-uuid <id>` (Linux /proc scan; undefined elsewhere). */
-function findQemuByUuid(id: string): number | undefined {
-  if (process.platform !== 'linux') return undefined;
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const pid = Number(name);
-    if (pid !== process.pid && isOurQemu(pid, id)) return pid;
-  }
-  return undefined;
-}
-
-function realpath(p: string): string {
-  try {
-    return fs.realpathSync(p);
-  } catch {
-    return p;
-  }
-}
-
-/** Sockets, pidfile and the per-VM runtime dir. QEMU leaves vnc.sock behind even on a clean exit. */
-function cleanupRuntime(rec: RunRecord): void {
-  for (const f of [rec.qmpSocket, rec.serialSocket, rec.vncSocket, rec.pidfile]) fs.rmSync(f, { force: true });
-  try {
-    fs.rmdirSync(rec.runtimeDir);
-  } catch { /* not empty or already gone */ }
 }

@@ -1,0 +1,51 @@
+/**
+ * Files a QEMU run leaves in the runtime dir, and finding a QEMU again after the driver that
+ * started it died.
+ */
+import fs from 'node:fs';
+import { isOurQemu } from '../qemu/process.js';
+import type { RunRecord } from './run-record.js';
+
+export function safeReaddir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+export function readPidfile(file: string): number | undefined {
+  try {
+    const n = Number(fs.readFileSync(file, 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The QEMU whose command line carries `-uuid <id>` (Linux /proc scan; undefined elsewhere). */
+export function findQemuByUuid(id: string): number | undefined {
+  if (process.platform !== 'linux') return undefined;
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid !== process.pid && isOurQemu(pid, id)) return pid;
+  }
+  return undefined;
+}
+
+export function realpath(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/** Sockets, pidfile and the per-VM runtime dir. QEMU leaves vnc.sock behind even on a clean exit. */
+export function cleanupRuntime(rec: RunRecord): void {
+  for (const f of [rec.qmpSocket, rec.serialSocket, rec.vncSocket, rec.pidfile]) fs.rmSync(f, { force: true });
+  try {
+    fs.rmdirSync(rec.runtimeDir);
+  } catch { /* not empty or already gone */ }
+}
