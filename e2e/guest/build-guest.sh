@@ -128,8 +128,10 @@ menuentry "vmdesk test guest" {
   initrd /boot/initrd.gz
 }
 EOF
-# Only the GRUB modules the config uses (plus what they pull in): a smaller ISO.
-grub-mkrescue --quiet -o "$work/guest.iso" \
+# Only the GRUB modules the config uses (plus what they pull in): a smaller ISO. BIOS only, by
+# naming the i386-pc platform: otherwise grub-mkrescue adds UEFI boot whenever grub-efi-amd64-bin
+# happens to be installed, and the guest would differ from machine to machine.
+grub-mkrescue --quiet -d /usr/lib/grub/i386-pc -o "$work/guest.iso" \
   --install-modules="linux normal serial terminal" --fonts= --locales= --themes= \
   "$work/iso" -- -volid VMDESK_TESTGUEST 2>"$work/grub.log" ||
   { cat "$work/grub.log" >&2; die "grub-mkrescue failed"; }
