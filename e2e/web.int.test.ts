@@ -105,4 +105,29 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('vmdesk web in Chromium (skipped witho
     await app.action('Force off').click();
     await app.waitForState('keeper', 'stopped');
   });
+
+  it('stays usable while the guest floods its serial console', async () => {
+    const s = new Sandbox();
+    cleanups.push(() => s.cleanup());
+    await s.json<VmSummary>(['define', '--name', 'noisy', '--memory', '192M', '--cdrom', guestIso()]);
+    const web = await startWeb(s);
+    const { app } = await open(s, web);
+    await app.select('noisy');
+    await app.action('Start').click();
+    await app.waitForState('noisy', 'running');
+    await app.tab('Serial console');
+    await app.waitForTerminalText('/ #');
+    await app.page.locator('[data-testid="serial-terminal"]').click();
+    await app.page.keyboard.type('yes "flood xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" | head -c 1000000; echo FLOOD-$((40+2))\n');
+    // While the flood runs: other views open and answer, the toolbar works.
+    await app.tab('Overview');
+    await app.page.getByText('CONFIGURATION', { exact: false }).first().waitFor();
+    await app.tab('Logs');
+    await app.page.locator('[data-testid="log-view"]').waitFor();
+    await app.tab('Serial console');
+    await app.waitForTerminalText('FLOOD-42', 300_000);
+    await shot(app.page, 'serial-after-flood');
+    await app.action('Force off').click();
+    await app.waitForState('noisy', 'stopped');
+  }, 600_000);
 });
