@@ -63,7 +63,7 @@ export function managerStreams(m: VmManager): StreamOpener {
  * VNC: one unix-socket connection to QEMU's VNC server per viewer (QEMU shares the display
  * between clients), bytes passed through untouched.
  */
-function proxyUnixSocket(socketPath: string, sink: StreamSink): StreamHandle {
+export function proxyUnixSocket(socketPath: string, sink: StreamSink): StreamHandle {
   const sock = net.createConnection(socketPath);
   let closedByClient = false;
   const pending: Uint8Array[] = [];
