@@ -3,6 +3,9 @@ import { useShallow } from 'zustand/react/shallow';
 import { Button } from './components/Button.js';
 import { IconDisc, IconHost, IconMonitor, IconPlus } from './components/icons.js';
 import { EmptyPanel, Notice } from './components/Notice.js';
+import { CreateWizard } from './features/create-wizard/CreateWizard.js';
+import { DropTarget } from './features/create-wizard/DropTarget.js';
+import { FromIsoButton } from './features/create-wizard/FromIsoButton.js';
 import { HostPanel } from './features/host/HostPanel.js';
 import { NewVmDialog } from './features/new-vm/NewVmDialog.js';
 import { DeleteDialog } from './features/vm-details/DeleteDialog.js';
@@ -43,7 +46,7 @@ function MainPane() {
   else if (loaded && count === 0) {
     body = (
       <EmptyPanel title="No virtual machines yet" icon={<IconDisc />} className="dropzone">
-        <p>Drop an ISO here or click New VM.</p>
+        <p>Drop an installer ISO anywhere on this window, or click From ISO… or New VM.</p>
         <p className="small">vmdesk runs QEMU as you: no root, no background service.</p>
       </EmptyPanel>
     );
@@ -73,6 +76,7 @@ export function App() {
         <div className="brand"><span className="brand-mark" aria-hidden="true" />vmdesk</div>
         <div className="header-actions">
           <Button icon={<IconPlus />} onClick={() => openDialog('new-vm')}>New VM</Button>
+          <FromIsoButton />
           <Button icon={<IconHost />} onClick={() => openDialog('host')}>Host</Button>
         </div>
       </header>
@@ -84,6 +88,8 @@ export function App() {
         <MainPane />
       </div>
       <Dialogs />
+      <CreateWizard />
+      <DropTarget />
     </div>
   );
 }

@@ -3,13 +3,15 @@ import './app.css';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { pickApi } from './api/index.js';
-import { setApi } from './api/current.js';
+import { setApi, setIntake } from './api/current.js';
+import { pickIntake } from './api/file-intake.js';
 import { App } from './App.js';
 import { initConsoleSessions } from './features/console/sessions.js';
 import { connectStore } from './store/actions.js';
 
 const api = pickApi();
 setApi(api);
+setIntake(pickIntake(api));
 connectStore(api);
 initConsoleSessions(api);
 

@@ -64,4 +64,48 @@ export class AppPage {
       return lit / (data.length / 4);
     });
   }
+
+  /** The create-from-ISO wizard. */
+  wizard(): Locator {
+    return this.page.getByRole('dialog', { name: 'Create a virtual machine' });
+  }
+
+  /**
+   * Starts a real drag of a file over the window: a DataTransfer holding a File built in the
+   * page from `base64`, with dragenter and dragover on the body (the overlay shows).
+   * dropDragged() finishes it with the drop event.
+   */
+  async dragFileOver(name: string, base64: string): Promise<void> {
+    await this.page.evaluate(([n, b64]) => {
+      const bin = atob(b64);
+      const bytes = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], n, { type: 'application/octet-stream' }));
+      const w = window as unknown as { vmdeskTestDrag?: DataTransfer };
+      w.vmdeskTestDrag = dt;
+      for (const type of ['dragenter', 'dragover']) document.body.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, [name, base64] as const);
+  }
+
+  async dropDragged(): Promise<void> {
+    await this.page.evaluate(() => {
+      const dt = (window as unknown as { vmdeskTestDrag?: DataTransfer }).vmdeskTestDrag;
+      if (!dt) throw new Error('dragFileOver() first');
+      document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+  }
+
+  /** Counts the user's clicks from now on (clickCount() reads it): the product promises few. */
+  async countClicks(): Promise<void> {
+    await this.page.evaluate(() => {
+      const w = window as unknown as { vmdeskClicks?: number };
+      w.vmdeskClicks = 0;
+      document.addEventListener('click', (e) => { if (e.isTrusted) w.vmdeskClicks!++; }, true);
+    });
+  }
+
+  clickCount(): Promise<number> {
+    return this.page.evaluate(() => (window as unknown as { vmdeskClicks?: number }).vmdeskClicks ?? 0);
+  }
 }

@@ -15,6 +15,7 @@ import { VmdeskError } from '../common/errors.js';
 import type { DriverLink } from '../ipc/driver-link.js';
 import { startWebServer } from '../ipc/web-server.js';
 import type { AppPaths } from '../paths/app-paths.js';
+import { isoLibraryDir } from '../paths/vm-files.js';
 import { writeFileAtomic } from '../vm/atomic-file.js';
 
 export interface WebCommandOptions {
@@ -78,7 +79,7 @@ export async function runWeb(link: DriverLink, paths: AppPaths, o: WebCommandOpt
   const token = loadOrCreateToken(paths, o.newToken);
   let server;
   try {
-    server = await startWebServer({ link, staticDir, token, host, port });
+    server = await startWebServer({ link, staticDir, token, host, port, uploadDir: isoLibraryDir(paths) });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new VmdeskError('invalid-argument', `Port ${port} on ${host} is in use. Pick another with --port N, or leave --port out to get a free one.`, { field: 'port' });
     throw e;

@@ -123,3 +123,25 @@ export async function resolveStaticFile(realRoot: string, rawUrl: string): Promi
     return undefined;
   }
 }
+
+/** ISO library names are at most this long (bytes), well under NAME_MAX (255) with ".…part" around them. */
+const MAX_UPLOAD_NAME_BYTES = 200;
+
+/**
+ * The file name an upload is stored under in the ISO library, from the name the browser sent:
+ * its last path component only, characters outside [A-Za-z0-9._ -] replaced by "_", no leading
+ * dots or spaces (no hidden files, no clash with our own ".NAME.part"), ending in .iso or .img.
+ * Throws invalid-argument (→ 400) when nothing usable is left.
+ */
+export function uploadFileName(raw: string | null): string {
+  const base = (raw ?? '').split(/[/\\]/).pop() ?? '';
+  let name = base.replace(/[^A-Za-z0-9._ -]/g, '_').replace(/^[. ]+/, '').trimEnd();
+  if (Buffer.byteLength(name) > MAX_UPLOAD_NAME_BYTES) {
+    const ext = path.extname(name);
+    name = name.slice(0, MAX_UPLOAD_NAME_BYTES - ext.length) + ext;
+  }
+  if (!/^.+\.(iso|img)$/i.test(name)) {
+    throw new VmdeskError('invalid-argument', `"${base.slice(0, 200)}" is not an installer image name: upload a file whose name ends in .iso or .img.`, { field: 'name' });
+  }
+  return name;
+}

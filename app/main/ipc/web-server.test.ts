@@ -10,7 +10,8 @@ import type { CallName, CallParams, CallResults, ContractEvents, EventName, Stre
 import { VmdeskError } from '../common/errors.js';
 import type { VmSummary } from '../common/vm-types.js';
 import type { ByteChannel, DriverLink } from './driver-link.js';
-import { startWebServer, truncateUtf8, type WebServer } from './web-server.js';
+import { uploadFileName } from './web-auth.js';
+import { MAX_UPLOAD_BYTES, startWebServer, truncateUtf8, type WebServer } from './web-server.js';
 
 const TOKEN = 'right-token-0123456789';
 
@@ -448,5 +449,130 @@ describe('keep-alive and close', () => {
     } finally {
       await quick.close();
     }
+  });
+});
+
+describe('uploads (PUT /upload)', () => {
+  let up: WebServer;
+  let isoDir: string;
+  beforeEach(async () => {
+    isoDir = path.join(tmp, 'isos');
+    up = await startWebServer({ link, staticDir, token: TOKEN, uploadDir: isoDir });
+    link.answer = (method, params) => {
+      if (method !== 'iso.inspect') throw new Error(`unexpected ${method}`);
+      const file = (params as { path: string }).path;
+      if (fs.readFileSync(file).subarray(0, 4).toString() === 'text') throw new VmdeskError('invalid-argument', `${file} is a text file, not an ISO disc image.`, { field: 'iso' });
+      return { info: { path: file } };
+    };
+  });
+  afterEach(() => up.close());
+
+  type Reply = { status: number; body: { path?: string; plan?: unknown; error?: { code: string; message: string } } };
+  /** A PUT with `body` (or only headers when `length` is given), answered or rejected. */
+  function put(name: string, body: Buffer | null, o: { token?: string; origin?: string; length?: number; chunked?: boolean } = {}): Promise<Reply> & { req: http.ClientRequest } {
+    const headers: Record<string, string | number> = {};
+    if (!o.chunked) headers['Content-Length'] = o.length ?? body?.length ?? 0;
+    if (o.origin) headers.Origin = o.origin;
+    const q = `token=${encodeURIComponent(o.token ?? TOKEN)}&name=${encodeURIComponent(name)}`;
+    const req = http.request({ host: '127.0.0.1', port: up.port, path: `/upload?${q}`, method: 'PUT', headers });
+    const done = new Promise<Reply>((resolve, reject) => {
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Reply['body'] });
+          req.destroy();
+        });
+      });
+      req.on('error', reject);
+    });
+    // write + end: end(body) alone would add a Content-Length even for the chunked case.
+    if (body) req.write(body);
+    if (body) req.end();
+    else req.flushHeaders();
+    return Object.assign(done, { req });
+  }
+  const iso = (n: number, fill = 7) => Buffer.alloc(n, fill);
+
+  it('stores the file under its cleaned name (0600), inspects it and answers {path, plan}', async () => {
+    const data = iso(300_000);
+    const r = await put('Debian 12 (netinst)?.iso', data);
+    const file = path.join(isoDir, 'Debian 12 _netinst__.iso');
+    expect(r).toEqual({ status: 200, body: { path: file, plan: { info: { path: file } } } });
+    expect(fs.readFileSync(file).equals(data)).toBe(true);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(fs.readdirSync(isoDir)).toEqual(['Debian 12 _netinst__.iso']);
+  });
+
+  it('refuses a wrong token with 401 and another origin with 403, writing nothing', async () => {
+    expect((await put('a.iso', iso(10), { token: 'wrong' })).status).toBe(401);
+    expect((await put('a.iso', iso(10), { origin: 'http://evil.example' })).status).toBe(403);
+    expect((await put('a.iso', iso(10), { origin: up.origin })).status).toBe(200);
+    expect(fs.readdirSync(isoDir)).toEqual(['a.iso']);
+  });
+
+  it('refuses names that are not .iso/.img with 400, and a missing Content-Length with 411', async () => {
+    const bad = await put('notes.txt', iso(10));
+    expect(bad.status).toBe(400);
+    expect(bad.body.error?.message).toMatch(/ends in \.iso or \.img/);
+    expect((await put('.iso', iso(10))).status).toBe(400);
+    expect((await put('x.iso', iso(10), { chunked: true })).status).toBe(411);
+    expect(fs.existsSync(isoDir)).toBe(false);
+  });
+
+  it('deletes the .part file when the client goes away mid-way', async () => {
+    const p = put('big.iso', null, { length: 4 * 1024 * 1024 });
+    p.catch(() => {});
+    p.req.write(iso(256 * 1024));
+    const part = path.join(isoDir, '.big.iso.part');
+    await vi.waitFor(() => expect(fs.statSync(part).size).toBeGreaterThan(0), { timeout: 5000 });
+    p.req.destroy();
+    await vi.waitFor(() => expect(fs.readdirSync(isoDir)).toEqual([]), { timeout: 5000 });
+  });
+
+  it('reuses a file of the same name and size, and numbers one of another size', async () => {
+    const first = await put('d.iso', iso(1000));
+    const again = await put('d.iso', iso(1000));
+    expect(again).toEqual(first);
+    const other = await put('d.iso', iso(2000));
+    expect(other.body.path).toBe(path.join(isoDir, 'd (2).iso'));
+    expect(fs.readdirSync(isoDir).sort()).toEqual(['d (2).iso', 'd.iso']);
+  });
+
+  it('refuses a file larger than the free space with 507, and absurd sizes with 413, before writing', async () => {
+    fs.mkdirSync(isoDir);
+    const st = fs.statfsSync(isoDir);
+    const tooBig = await put('huge.iso', null, { length: st.bavail * st.bsize + 2 ** 30 });
+    expect(tooBig.status).toBe(507);
+    expect(tooBig.body.error?.message).toMatch(/is free in/);
+    expect((await put('huge.iso', null, { length: MAX_UPLOAD_BYTES + 1 })).status).toBe(413);
+    expect(fs.readdirSync(isoDir)).toEqual([]);
+  });
+
+  it('deletes an upload the inspector refuses and answers 422 with its message', async () => {
+    const r = await put('x.iso', Buffer.from('text, not an image\n'));
+    expect(r.status).toBe(422);
+    expect(r.body.error).toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/is a text file, not an ISO/) as unknown });
+    expect(fs.readdirSync(isoDir)).toEqual([]);
+  });
+
+  it('answers 404 when the server has no upload folder', async () => {
+    const r = await rawRequest('/upload?token=' + TOKEN, 'PUT');
+    expect(r.status).toBe(404);
+  });
+});
+
+describe('upload file names', () => {
+  it('keeps the last path component and replaces anything unusual', () => {
+    expect(uploadFileName('C:\\Users\\me\\debian-12.iso')).toBe('debian-12.iso');
+    expect(uploadFileName('../../..//etc/ubuntu 24.04.IMG')).toBe('ubuntu 24.04.IMG');
+    expect(uploadFileName('...hidden.iso')).toBe('hidden.iso');
+    expect(uploadFileName('Fedora\u00e9$(x).iso')).toBe('Fedora___x_.iso');
+    expect(uploadFileName('a'.repeat(300) + '.iso')).toHaveLength(200);
+  });
+
+  it('refuses names without an .iso or .img ending', () => {
+    for (const bad of [null, '', '.iso', 'notes.txt', 'x.iso.part', '/']) expect(() => uploadFileName(bad)).toThrow(/\.iso or \.img/);
   });
 });

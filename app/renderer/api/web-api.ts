@@ -6,6 +6,7 @@
 import { STREAM_CLOSE, WEB_PATHS, type ConnectionState, type StreamChannel, type VmdeskApi } from '../../main/common/api.js';
 import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from '../../main/common/contract.js';
 import { VmdeskError, type SerializedError } from '../../main/common/errors.js';
+import { xhrUpload, type IsoUploader, type UploadHandle, type UploadProgress } from './file-intake.js';
 import { WebStreamChannel } from './web-stream.js';
 
 type EventListener = <E extends EventName>(name: E, data: ContractEvents[E]) => void;
@@ -27,7 +28,7 @@ export function tokenFromHash(hash: string): string | null {
 
 export interface PageLocation { protocol: string; host: string }
 
-export class WebApi implements VmdeskApi {
+export class WebApi implements VmdeskApi, IsoUploader {
   private ws: WebSocket | null = null;
   private state: ConnectionState = 'connecting';
   private nextId = 1;
@@ -68,6 +69,13 @@ export class WebApi implements VmdeskApi {
     // encodeURIComponent, not URLSearchParams: "+" for a space is not decoded by every server.
     const query = `name=${encodeURIComponent(name)}&params=${encodeURIComponent(JSON.stringify(params))}`;
     return new WebStreamChannel(this.url(WEB_PATHS.stream, query));
+  }
+
+  /** Into the ISO library of the machine running vmdesk web (see serveUpload in web-server.ts). */
+  uploadIso(file: File, onProgress: (p: UploadProgress) => void): UploadHandle {
+    const scheme = this.page.protocol === 'https:' ? 'https' : 'http';
+    const url = `${scheme}://${this.page.host}/upload?token=${encodeURIComponent(this.token)}&name=${encodeURIComponent(file.name)}`;
+    return xhrUpload(url, file, onProgress);
   }
 
   private url(path: string, query = ''): string {

@@ -15,3 +15,6 @@ export const IconCamera = () => <svg {...S}><path d="M2.5 5.5h2.5l1-1.5h4l1 1.5h
 export const IconKeyboard = () => <svg {...S}><rect x="1.5" y="4" width="13" height="8" rx="1.2" /><path d="M4 6.5h.01M6.5 6.5h.01M9 6.5h.01M11.5 6.5h.01M5 9.5h6" /></svg>;
 export const IconDisc = () => <svg width="40" height="40" viewBox="0 0 40 40" fill="none" stroke="currentColor" strokeWidth="1.6"><circle cx="20" cy="20" r="15" /><circle cx="20" cy="20" r="4" /><path d="M20 5a15 15 0 0 1 13 7.5" strokeLinecap="round" opacity=".6" /></svg>;
 export const IconMonitor = () => <svg width="40" height="40" viewBox="0 0 40 40" fill="none" stroke="currentColor" strokeWidth="1.6" strokeLinecap="round"><rect x="5" y="7" width="30" height="20" rx="2.5" /><path d="M14 33h12M20 27v6" /></svg>;
+export const IconEject = () => <svg {...S}><path d="M8 3l5 5.5H3z" fill="currentColor" stroke="none" /><path d="M3.5 12.5h9" strokeWidth="2" /></svg>;
+export const IconUpload = () => <svg width="40" height="40" viewBox="0 0 40 40" fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" strokeLinejoin="round"><circle cx="20" cy="20" r="15" /><circle cx="20" cy="20" r="4" /><path d="M20 2v10M15.5 6.5L20 2l4.5 4.5" /></svg>;
+export const IconIso = () => <svg {...S}><circle cx="8" cy="8" r="5.8" /><circle cx="8" cy="8" r="1.6" /></svg>;

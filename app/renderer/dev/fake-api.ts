@@ -7,12 +7,14 @@ import { STREAM_CLOSE, type ConnectionState, type StreamChannel, type VmdeskApi 
 import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from '../../main/common/contract.js';
 import { VmdeskError } from '../../main/common/errors.js';
 import { nameProblem, sameName, type VmState, type VmSummary } from '../../main/common/vm-types.js';
+import type { IsoUploader } from '../api/file-intake.js';
 import { sampleDefinition, sampleHostReport, sampleLog, samplePaths, sampleVms } from './fake-data.js';
+import { fakePlan, fakeUpload } from './fake-iso.js';
 import { FakeChannel, logServer, rfbServer, serialServer } from './fake-streams.js';
 
 type Listener = <E extends EventName>(name: E, data: ContractEvents[E]) => void;
 
-export interface FakeApi extends VmdeskApi {
+export interface FakeApi extends VmdeskApi, IsoUploader {
   /** Drops the "connection" for `ms`, then comes back (to see the banner and the refetch). */
   simulateReconnect(ms: number): void;
   /** Pushes an event as if the driver sent it (tests). */
@@ -30,6 +32,7 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
   const latency = opts.latencyMs ?? 120;
 
   const emit: Listener = (name, data) => { for (const l of events) l(name, data); };
+  const names = () => [...vms.values()].map((v) => v.name);
   const find = (ref: string): VmSummary => {
     const vm = vms.get(ref) ?? [...vms.values()].find((v) => sameName(v.name, ref));
     if (!vm) throw new VmdeskError('not-found', `There is no VM "${ref}". See the list for the names.`);
@@ -98,9 +101,24 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
     },
     'vm.logPaths': (p) => { const paths = find(p.vm).paths ?? samplePaths(p.vm); return { qemu: paths.qemuLog, serial: paths.serialLog, driver: paths.driverLog }; },
     'host.info': () => sampleHostReport(),
-    'iso.inspect': () => { throw new VmdeskError('unsupported', 'The demo does not inspect ISOs.'); },
-    'vm.create': () => { throw new VmdeskError('unsupported', 'The demo does not create VMs from ISOs.'); },
-    'vm.eject': (p) => find(p.vm),
+    'iso.inspect': (p) => {
+      if (!/\.(iso|img)$/i.test(p.path)) throw new VmdeskError('invalid-argument', `${p.path} does not look like an ISO disc image.`, { field: 'iso' });
+      return fakePlan(p.path, 700 * 2 ** 20, names());
+    },
+    'vm.create': async (p) => {
+      const d = fakePlan(p.iso, 700 * 2 ** 20, names()).defaults;
+      if ((p.diskGiB ?? d.diskGiB) > 2000) throw new VmdeskError('insufficient-resources', `A ${p.diskGiB} GiB disk does not fit: 412.5 GiB free in /home/ada/.local/share/vmdesk. Choose a smaller disk size or free space.`, { field: 'diskSize' });
+      await delay(500);
+      const vm = await handlers['vm.define']({ name: p.name ?? d.name, memoryMiB: p.memoryMiB ?? d.memoryMiB, cpus: p.cpus ?? d.cpus, firmware: p.firmware ?? d.firmware, cdrom: p.iso, disk: { sizeBytes: (p.diskGiB ?? d.diskGiB) * 2 ** 30 } });
+      const def = vm.definition ? { ...vm.definition, firmware: p.firmware ?? d.firmware } : undefined;
+      const made = put({ ...vm, definition: def });
+      return p.start ? handlers['vm.start']({ vm: made.id }) : made;
+    },
+    'vm.eject': (p) => {
+      const vm = find(p.vm);
+      if (!vm.definition?.cdrom) throw new VmdeskError('invalid-state', `"${vm.name}" has no ISO inserted.`);
+      return put({ ...vm, definition: { ...vm.definition, cdrom: null, boot: 'disk' } });
+    },
   };
 
   const openStream = <S extends StreamName>(name: S, params: StreamParams<S>): StreamChannel => {
@@ -133,6 +151,7 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
     onEvent(listener) { events.add(listener); return () => events.delete(listener); },
     onConnection(listener) { conn.add(listener); listener(state); return () => conn.delete(listener); },
     openStream,
+    uploadIso: (file, onProgress) => fakeUpload(file, onProgress, names),
     emitEvent: emit,
     simulateReconnect(ms) {
       state = 'connecting';

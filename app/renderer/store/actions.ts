@@ -7,13 +7,13 @@ import type { VmdeskApi } from '../../main/common/api.js';
 import type { CallParams } from '../../main/common/contract.js';
 import { VmdeskError } from '../../main/common/errors.js';
 import type { VmSummary } from '../../main/common/vm-types.js';
-import { sortedVms, store, initialState, type DialogId, type TabId, type VmAction } from './store.js';
+import { sortedVms, store, initialState, type BusyWith, type DialogId, type TabId, type VmAction } from './store.js';
 
 let api: VmdeskApi | null = null;
 /** While vm.list is in flight: events seen meanwhile (null = removed), newer than the list. */
 let eventsDuringFetch: Map<string, VmSummary | null> | null = null;
 
-function requireApi(): VmdeskApi {
+export function requireApi(): VmdeskApi {
   if (!api) throw new Error('connectStore() was not called');
   return api;
 }
@@ -116,7 +116,7 @@ export function dismissError(): void {
   store.setState({ error: null });
 }
 
-function setBusy(id: string, what: VmAction | 'delete' | null): void {
+function setBusy(id: string, what: BusyWith | null): void {
   store.setState((s) => {
     const busy = { ...s.busy };
     if (what) busy[id] = what;
@@ -132,6 +132,19 @@ export async function runVmAction(id: string, action: VmAction): Promise<void> {
   try {
     const vm = await requireApi().call(`vm.${action}`, { vm: id });
     if (store.getState().vms[vm.id]) applyVmChanged(vm);
+  } catch (err) {
+    store.setState({ error: messageOf(err) });
+  } finally {
+    setBusy(id, null);
+  }
+}
+
+/** Takes the ISO out of the VM (running or not); it boots from its disk afterwards. */
+export async function ejectIso(id: string): Promise<void> {
+  setBusy(id, 'eject');
+  store.setState({ error: null });
+  try {
+    applyVmChanged(await requireApi().call('vm.eject', { vm: id }));
   } catch (err) {
     store.setState({ error: messageOf(err) });
   } finally {

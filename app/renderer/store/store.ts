@@ -10,16 +10,19 @@ import type { CallResults } from '../../main/common/contract.js';
 import type { VmSummary } from '../../main/common/vm-types.js';
 
 export type HostReport = CallResults['host.info'];
+/** What iso.inspect says about an installer image (main/iso/types.ts, reached through the contract). */
+export type IsoPlan = CallResults['iso.inspect'];
 export type TabId = 'overview' | 'screen' | 'serial' | 'logs';
 export type DialogId = 'new-vm' | 'host' | 'delete';
 export type VmAction = 'start' | 'shutdown' | 'stop' | 'pause' | 'resume' | 'reboot';
+export type BusyWith = VmAction | 'delete' | 'eject';
 
 export interface VmsSlice {
   /** Full summaries by id, as the driver last sent them (vm.list or vm.changed). */
   vms: Record<string, VmSummary>;
   listLoaded: boolean;
   /** The call in flight per VM id, so its buttons wait. */
-  busy: Record<string, VmAction | 'delete'>;
+  busy: Record<string, BusyWith>;
 }
 
 export interface UiSlice {
@@ -44,7 +47,22 @@ export interface ConnectionSlice {
   wasOpen: boolean;
 }
 
-export type VmdeskState = VmsSlice & UiSlice & HostSlice & ConnectionSlice;
+/** The create-from-ISO wizard: where a dropped or picked ISO is on its way to a VM. */
+export type WizardStep =
+  | { step: 'upload'; fileName: string; loaded: number; total: number; startedAt: number }
+  | { step: 'inspect'; fileName: string }
+  /** `creating`: vm.create is running (`known`: the VM ids before it, to spot the new one). */
+  | { step: 'form'; plan: IsoPlan; creating?: { name: string; start: boolean; known: string[] } }
+  /** `discarded`: the file was uploaded for nothing, and the server deleted it again. */
+  | { step: 'failed'; fileName: string; message: string; discarded?: boolean };
+
+export interface WizardSlice {
+  wizard: WizardStep | null;
+  /** A file is dragged over the window (the drop overlay shows). */
+  dragging: boolean;
+}
+
+export type VmdeskState = VmsSlice & UiSlice & HostSlice & ConnectionSlice & WizardSlice;
 
 export function initialState(): VmdeskState {
   return {
@@ -52,6 +70,7 @@ export function initialState(): VmdeskState {
     selectedId: null, removed: null, tab: 'overview', dialog: null, error: null,
     host: null, hostLoading: false, hostError: null,
     connection: 'connecting', wasOpen: false,
+    wizard: null, dragging: false,
   };
 }
 

@@ -1,21 +1,10 @@
-import { useId, useState, type FormEvent, type ReactNode } from 'react';
+import { useId, useState, type FormEvent } from 'react';
 import { Button } from '../../components/Button.js';
 import { Dialog } from '../../components/Dialog.js';
+import { Field } from '../../components/Field.js';
 import { Notice } from '../../components/Notice.js';
 import { closeDialog, defineVm } from '../../store/actions.js';
 import { DEFAULT_FORM, placeError, toDefineInput, type Accel, type FieldId, type FormErrors, type NewVmForm } from './new-vm-form.js';
-
-function Field({ id, label, hint, error, children }: { id: string; label: string; hint?: string; error?: string; children: (p: { id: string; 'aria-invalid': boolean; 'aria-describedby'?: string }) => ReactNode }) {
-  const describedBy = [error ? `${id}-error` : '', hint ? `${id}-hint` : ''].filter(Boolean).join(' ') || undefined;
-  return (
-    <div className={`field${error ? ' field-invalid' : ''}`}>
-      <label htmlFor={id}>{label}</label>
-      {children({ id, 'aria-invalid': !!error, 'aria-describedby': describedBy })}
-      {error ? <p className="field-error" id={`${id}-error`}>{error}</p> : null}
-      {hint ? <p className="field-hint" id={`${id}-hint`}>{hint}</p> : null}
-    </div>
-  );
-}
 
 export function NewVmDialog() {
   const [form, setForm] = useState<NewVmForm>(DEFAULT_FORM);

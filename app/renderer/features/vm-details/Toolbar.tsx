@@ -1,8 +1,8 @@
 import type { ReactNode } from 'react';
 import type { VmSummary } from '../../../main/common/vm-types.js';
 import { Button } from '../../components/Button.js';
-import { IconPause, IconPlay, IconPower, IconReboot, IconStop, IconTrash } from '../../components/icons.js';
-import { openDialog, runVmAction } from '../../store/actions.js';
+import { IconEject, IconPause, IconPlay, IconPower, IconReboot, IconStop, IconTrash } from '../../components/icons.js';
+import { ejectIso, openDialog, runVmAction } from '../../store/actions.js';
 import { useVmdesk } from '../../store/store.js';
 import { ACTION_LABELS, isActionEnabled, type ToolbarAction } from './vm-actions.js';
 
@@ -44,6 +44,17 @@ export function Toolbar({ vm }: { vm: VmSummary }) {
         {button('pause')}
         {button('resume')}
         {button('reboot')}
+      </div>
+      <div className="toolbar-group">
+        <Button
+          icon={<IconEject />}
+          disabled={!online || busy !== undefined || !vm.definition?.cdrom}
+          aria-busy={busy === 'eject' || undefined}
+          title={vm.definition?.cdrom ? `Take ${vm.definition.cdrom} out; the VM then boots from its disk` : 'No ISO is inserted'}
+          onClick={() => void ejectIso(vm.id)}
+        >
+          Eject ISO
+        </Button>
       </div>
       <div className="toolbar-group">{button('delete', 'danger')}</div>
     </div>

@@ -1,0 +1,109 @@
+/** The wizard's form: what the ISO is, the proposed VM (all editable), Create / Create and start. */
+import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { sameName } from '../../../main/common/vm-types.js';
+import type { IsoPlan } from '../../store/store.js';
+import { Button } from '../../components/Button.js';
+import { Field } from '../../components/Field.js';
+import { Notice } from '../../components/Notice.js';
+import { useVmdesk, type WizardStep } from '../../store/store.js';
+import { closeWizard, createFromIso } from '../../store/wizard-actions.js';
+import { formatBytes } from '../vm-details/format.js';
+import { bootModes, firmwareWhy, formFromPlan, placeCreateError, recognition, toCreateParams, type Firmware, type WizardErrors, type WizardField, type WizardForm } from './wizard-form.js';
+
+function IsoSummary({ plan }: { plan: IsoPlan }) {
+  const file = plan.info.path.split(/[/\\]/).pop();
+  const recognised = plan.os.source !== 'generic';
+  return (
+    <section className="wizard-os" aria-label="Installer image">
+      <div className="wizard-os-name">{plan.os.name || plan.info.volumeId || file}</div>
+      <div className={recognised ? 'wizard-os-ok' : 'muted'}>{recognition(plan)}</div>
+      <dl className="rows wizard-os-rows">
+        <div className="row"><dt>Boots with</dt><dd>{bootModes(plan)}</dd></div>
+        <div className="row"><dt>File</dt><dd><code className="path" title={plan.info.path}>{file}</code> <span className="muted">({formatBytes(plan.info.sizeBytes)})</span></dd></div>
+      </dl>
+    </section>
+  );
+}
+
+type Creating = NonNullable<Extract<WizardStep, { step: 'form' }>['creating']>;
+
+/** "Creating disk…" until the new VM shows up in the list (vm.changed), then "Starting…". */
+function CreateProgress({ creating }: { creating: Creating }) {
+  const appeared = useVmdesk((s) => Object.values(s.vms).some((v) => !creating.known.includes(v.id) && sameName(v.name, creating.name)));
+  return <span role="status" className="wizard-progress"><span className="spinner" aria-hidden="true" />{appeared && creating.start ? 'Starting…' : 'Creating disk…'}</span>;
+}
+
+/**
+ * The dialog's footer for the form. "Create and start" comes first in the DOM so that Enter in
+ * a field (implicit submission: the first submit button) creates and starts; CSS puts it last.
+ */
+export function WizardFormFooter({ formId, creating }: { formId: string; creating: Creating | undefined }) {
+  const busy = !!creating;
+  const primary = useRef<HTMLButtonElement>(null);
+  // The dialog opened on an earlier step: give the one-click path the focus (Enter = create and start).
+  useEffect(() => primary.current?.focus(), []);
+  return (
+    <div className="wizard-foot">
+      <Button ref={primary} variant="primary" type="submit" form={formId} disabled={busy} data-start="true">Create and start</Button>
+      <Button type="submit" form={formId} disabled={busy} data-start="false">Create</Button>
+      <Button onClick={closeWizard} disabled={busy}>Cancel</Button>
+      {creating ? <CreateProgress creating={creating} /> : null}
+    </div>
+  );
+}
+
+export function WizardFormStep({ plan, formId, busy }: { plan: IsoPlan; formId: string; busy: boolean }) {
+  const [form, setForm] = useState<WizardForm>(() => formFromPlan(plan));
+  const [errors, setErrors] = useState<WizardErrors>({});
+  const base = useId();
+
+  const set = (k: WizardField) => (e: { target: { value: string } }) => {
+    setForm((f) => ({ ...f, [k]: e.target.value }));
+    if (errors[k]) setErrors((x) => ({ ...x, [k]: undefined }));
+  };
+
+  const submit = async (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const submitter = (e.nativeEvent as SubmitEvent).submitter;
+    const r = toCreateParams(form, plan.info.path, submitter?.dataset.start !== 'false');
+    if ('errors' in r) return setErrors(r.errors);
+    setErrors({});
+    try {
+      await createFromIso(r.params);
+    } catch (err) {
+      setErrors(placeCreateError(err));
+    }
+  };
+
+  return (
+    <form id={formId} className="form" onSubmit={(e) => void submit(e)} noValidate aria-busy={busy || undefined}>
+      {errors.form ? <Notice tone="error">{errors.form}</Notice> : null}
+      <IsoSummary plan={plan} />
+      {plan.warnings.map((w) => <Notice key={w} tone="warn">{w}</Notice>)}
+      <fieldset className="wizard-fields" disabled={busy}>
+        <Field id={`${base}-name`} label="Name" error={errors.name}>
+          {(p) => <input {...p} type="text" value={form.name} onChange={set('name')} autoComplete="off" spellCheck={false} />}
+        </Field>
+        <div className="field-row">
+          <Field id={`${base}-memory`} label="Memory (MiB)" error={errors.memory} hint={`Recommended ${plan.os.recommended.memoryMiB}`}>
+            {(p) => <input {...p} type="number" inputMode="numeric" min={16} step={256} value={form.memory} onChange={set('memory')} />}
+          </Field>
+          <Field id={`${base}-cpus`} label="CPUs" error={errors.cpus}>
+            {(p) => <input {...p} type="number" inputMode="numeric" min={1} max={255} value={form.cpus} onChange={set('cpus')} />}
+          </Field>
+          <Field id={`${base}-disk`} label="Disk size (GiB)" error={errors.disk} hint="Grows as used">
+            {(p) => <input {...p} type="number" inputMode="decimal" min={0} value={form.disk} onChange={set('disk')} />}
+          </Field>
+        </div>
+        <Field id={`${base}-firmware`} label="Firmware" error={errors.firmware} hint={firmwareWhy(plan, form.firmware)}>
+          {(p) => (
+            <select {...p} value={form.firmware} onChange={(e) => setForm((f) => ({ ...f, firmware: e.target.value as Firmware }))}>
+              <option value="bios">BIOS</option>
+              <option value="uefi">UEFI</option>
+            </select>
+          )}
+        </Field>
+      </fieldset>
+    </form>
+  );
+}
