@@ -65,9 +65,11 @@ export const STREAM_CLOSE = {
  *   gets an error reply and the connection stays open.
  * - WebSocket `/stream?token=T&name=<StreamName>&params=<JSON, URI-encoded>`: binary frames both
  *   ways; it closes with a STREAM_CLOSE code and the reason sentence.
- * Both WebSocket endpoints check the Origin header against the page's own origin.
+ * - `PUT /upload?token=T&name=<file>.iso` with the file as the body (Content-Length required):
+ *   an ISO into the ISO library; `{path, plan}` (the IsoPlan) or `{error}`.
+ * All three check the token and the Origin header against the page's own origin.
  */
-export const WEB_PATHS = { api: '/api', stream: '/stream' } as const;
+export const WEB_PATHS = { api: '/api', stream: '/stream', upload: '/upload' } as const;
 
 /** Desktop-only extras the Electron preload exposes as `window.vmdeskShell` (absent in a browser). */
 /**

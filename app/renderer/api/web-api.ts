@@ -74,7 +74,7 @@ export class WebApi implements VmdeskApi, IsoUploader {
   /** Into the ISO library of the machine running vmdesk web (see serveUpload in web-server.ts). */
   uploadIso(file: File, onProgress: (p: UploadProgress) => void): UploadHandle {
     const scheme = this.page.protocol === 'https:' ? 'https' : 'http';
-    const url = `${scheme}://${this.page.host}/upload?token=${encodeURIComponent(this.token)}&name=${encodeURIComponent(file.name)}`;
+    const url = `${scheme}://${this.page.host}${WEB_PATHS.upload}?token=${encodeURIComponent(this.token)}&name=${encodeURIComponent(file.name)}`;
     return xhrUpload(url, file, onProgress);
   }
 
