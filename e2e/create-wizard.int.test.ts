@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { VmSummary } from '../app/main/common/vm-types.js';
 import { AppPage } from './pages/app-page.js';
 import { guestIso, Sandbox, waitFor } from './support/cli.js';
-import { CHROMIUM, launchChromium, shot, startWeb } from './support/web.js';
+import { CHROMIUM, openPage, shot, startWeb } from './support/web.js';
 
 const READY = 'VMDESK-GUEST-READY';
 let cleanups: (() => Promise<void> | void)[] = [];
@@ -19,13 +19,7 @@ afterEach(async () => {
 
 async function open(s: Sandbox): Promise<AppPage> {
   const web = await startWeb(s);
-  const browser = await launchChromium();
-  cleanups.push(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  cleanups.push(() => expect(errors).toEqual([]));
-  await page.goto(web.url);
+  const page = await openPage(web.url, (c) => cleanups.push(c));
   await page.getByRole('button', { name: 'New VM' }).waitFor();
   return new AppPage(page);
 }

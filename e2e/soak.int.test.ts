@@ -12,21 +12,11 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { VmSummary } from '../app/main/common/vm-types.js';
 import { guestIso, qemuPidsUnder, Sandbox, VMDESK } from './support/cli.js';
+import { prng } from '../app/main/testing/prng.js';
 
 const ROUNDS = Number(process.env.VMDESK_SOAK_ROUNDS ?? 10);
 const SEED = Number(process.env.VMDESK_SOAK_SEED ?? Date.now() % 1_000_000);
 
-/** mulberry32: small, seeded, good enough to pick operations and delays reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function qemuPidsFor(root: string, id: string): number[] {
   return qemuPidsUnder(root).filter((pid) => {

@@ -4,11 +4,10 @@
  */
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
 import type { VmSummary } from '../app/main/common/vm-types.js';
 import { AppPage } from './pages/app-page.js';
 import { guestIso, pidAlive, Sandbox, waitFor } from './support/cli.js';
-import { CHROMIUM, launchChromium, shot, startWeb } from './support/web.js';
+import { CHROMIUM, openPage, shot, startWeb } from './support/web.js';
 
 const READY = 'VMDESK-GUEST-READY';
 let cleanups: (() => Promise<void> | void)[] = [];
@@ -17,15 +16,8 @@ afterEach(async () => {
   cleanups = [];
 });
 
-async function open(s: Sandbox, web: { url: string }): Promise<{ app: AppPage; browser: Browser }> {
-  const browser = await launchChromium();
-  cleanups.push(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  cleanups.push(() => expect(errors).toEqual([]));
-  await page.goto(web.url);
-  return { app: new AppPage(page), browser };
+async function open(_s: Sandbox, web: { url: string }): Promise<{ app: AppPage }> {
+  return { app: new AppPage(await openPage(web.url, (c) => cleanups.push(c))) };
 }
 
 describe.skipIf(!fs.existsSync(CHROMIUM))('vmdesk web in Chromium (skipped without /usr/bin/chromium)', () => {

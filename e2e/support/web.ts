@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { expect } from 'vitest';
 import { REPO, VMDESK, type Sandbox } from './cli.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -60,4 +61,19 @@ export async function shot(page: Page, name: string): Promise<string> {
   const file = path.join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path: file });
   return file;
+}
+
+/**
+ * A fresh Chromium page on `url` (1280×800). `defer` receives the cleanups: closing the browser,
+ * and failing the test if the page threw any uncaught error meanwhile.
+ */
+export async function openPage(url: string, defer: (cleanup: () => Promise<void> | void) => void): Promise<Page> {
+  const browser = await launchChromium();
+  defer(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  defer(() => expect(errors).toEqual([]));
+  await page.goto(url);
+  return page;
 }

@@ -15,6 +15,7 @@ import { resolveAppPaths } from '../paths/app-paths.js';
 import type { HostServices } from '../vm/host-services.js';
 import { VmManager } from '../vm/vm-manager.js';
 import { createDispatcher, managerHandlers } from './dispatcher.js';
+import { prng } from '../testing/prng.js';
 
 class NoQemuHost implements HostServices {
   async qemuCaps(): Promise<QemuCaps> {
@@ -38,15 +39,6 @@ class NoQemuHost implements HostServices {
 }
 
 const SEED = Number(process.env.VMDESK_FUZZ_SEED ?? 4242);
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fuzz-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));

@@ -13,6 +13,7 @@ import { inspectImage, inspectIso } from './inspect.js';
 import { ImageReader, type ByteSource } from './reader.js';
 import { MAX_CATALOG_ENTRIES } from './eltorito.js';
 import { buildFixtures, type FixtureName } from './fixtures/build-fixtures.js';
+import { prng } from '../testing/prng.js';
 
 const SEED = Number(process.env.VMDESK_FUZZ_SEED ?? 0x1505eed);
 const CASES = 2400;
@@ -20,17 +21,6 @@ const CASES = 2400;
 const CASE_BOUND_MS = 2000;
 const BASES: FixtureName[] = ['ubuntu', 'fedora', 'windows11', 'windows10udf', 'ubuntuArm', 'data'];
 
-/** mulberry32: small, fast, good enough to pick mutations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A base image seen through byte patches and a (shorter) length, without copying it. */
 class Mutant implements ByteSource {

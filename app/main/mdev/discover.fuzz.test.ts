@@ -9,16 +9,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { discoverMdev } from './discover.js';
 import { nodeMdevFs } from './sysfs-io.js';
+import { prng } from '../testing/prng.js';
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sysfuzz-'));
 /** The generator may collide with itself (".." names, repeated picks): a tree that could not be

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseDefinitionText } from './definition-store.js';
+import { prng } from '../testing/prng.js';
 
 const GOOD = JSON.stringify({
   version: 1, id: '11111111-2222-4333-8444-555555555555', name: 'web', arch: 'x86_64', memoryMiB: 1024, cpus: 2,
@@ -14,15 +15,6 @@ const GOOD = JSON.stringify({
 });
 const ID = '11111111-2222-4333-8444-555555555555';
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('VM file loader under hostile input', () => {
   it('returns ok or broken with a short reason for 10 000 mutated files', () => {

@@ -72,6 +72,15 @@ describe('capLogFile', () => {
 });
 
 describe('tailLines', () => {
+  it('reaches into the previous generation when a rotation just emptied the current file', () => {
+    fs.writeFileSync(`${file}.1`, 'old-1\nold-2\nnewest\n');
+    fs.writeFileSync(file, '');
+    expect(tailLines(file, 2)).toEqual(['old-2', 'newest']);
+    fs.writeFileSync(file, 'after\n');
+    expect(tailLines(file, 3)).toEqual(['old-2', 'newest', 'after']);
+    expect(tailLines(file, 1)).toEqual(['after']);
+  });
+
   it('returns the last n lines without the final newline', () => {
     fs.writeFileSync(file, 'a\nb\nc\nd\n');
     expect(tailLines(file, 2)).toEqual(['c', 'd']);
