@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VmSummary } from '../app/main/common/vm-types.js';
 import { guestIso, qemuPidsUnder, Sandbox } from './support/cli.js';
+import { buildFixtures } from '../app/main/iso/fixtures/build-fixtures.js';
 
 let s: Sandbox;
 beforeAll(async () => {
@@ -136,5 +137,18 @@ describe('bad input', () => {
     expect(qemuPidsUnder(s.root)).toHaveLength(1);
     expect((await s.run(['stop', 'first'])).code).toBe(0);
     expect(qemuPidsUnder(s.root)).toEqual([]);
+  });
+
+  it('refuses an ISO for an architecture no installed QEMU runs, naming the package, and makes nothing', async () => {
+    const arm = buildFixtures().ubuntuArm; // UEFI-only, BOOTAA64.EFI; this host has no qemu-system-aarch64
+    const before = snapshot();
+    const r = await s.run(['create', '--iso', arm]);
+    if (fs.existsSync('/usr/bin/qemu-system-aarch64')) {
+      expect(r.code).toBe(0); // a host with it installed simply creates the VM
+      return;
+    }
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/qemu-system-aarch64 is not usable: .*Install it with: .*qemu-system-arm/);
+    expect(snapshot()).toEqual(before);
   });
 });
