@@ -1,6 +1,6 @@
 // Checks the browser client of the web wire protocol (api/web-api.ts) against a stand-in server
 // speaking that protocol: token, calls, events, re-subscribe and refetch after a dropped socket,
-// a /stream channel. Usage: node scripts/build-renderer.mjs && node app/renderer/dev/web-check.mjs
+// a /stream channel. Usage: node scripts/build-renderer.mjs && node scripts/renderer-dev/web-check.mjs
 /* global document */
 import { chromium } from 'playwright-core';
 import { WebSocketServer } from 'ws';

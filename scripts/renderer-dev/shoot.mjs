@@ -1,5 +1,5 @@
 // Screenshots of the renderer on the demo fake, light and dark, for looking at the UI.
-// Usage: node scripts/build-renderer.mjs && node app/renderer/dev/shoot.mjs [outdir]
+// Usage: node scripts/build-renderer.mjs && node scripts/renderer-dev/shoot.mjs [outdir]
 /* global window */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';

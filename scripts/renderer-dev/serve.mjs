@@ -1,11 +1,11 @@
 // A tiny static server for dist/renderer (development and screenshots), with the same CSP as
-// `vmdesk web` so an inline script would fail here too. Usage: node app/renderer/dev/serve.mjs [port]
+// `vmdesk web` so an inline script would fail here too. Usage: node scripts/renderer-dev/serve.mjs [port]
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../dist/renderer');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/renderer');
 const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.map': 'application/json', '.txt': 'text/plain; charset=utf-8', '.svg': 'image/svg+xml' };
 
 export function serve(port = 0) {
