@@ -88,7 +88,7 @@ export function errnoOf(err: unknown): string | undefined {
 
 /** True when `path` can be stat'ed (any type). Any error, not only ENOENT, counts as absent:
  * what this process cannot stat, the QEMU it spawns cannot use either. */
-export async function pathExists(fs: HostFs, path: string): Promise<boolean> {
+export async function pathExists(fs: Pick<HostFs, 'stat'>, path: string): Promise<boolean> {
   try {
     await fs.stat(path);
     return true;

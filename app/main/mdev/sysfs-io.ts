@@ -7,6 +7,7 @@ import { readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { HostFs } from '../host/host-io.js';
 import { nodeHostFs } from '../host/node-host-io.js';
+import { pathExists } from '../host/host-io.js';
 
 /**
  * Contract: like HostFs, failing methods reject with an Error carrying a string `code` (ENOENT,
@@ -78,11 +79,5 @@ export async function listDir(fs: MdevFs, dir: string): Promise<string[] | undef
   }
 }
 
-export async function exists(fs: MdevFs, p: string): Promise<boolean> {
-  try {
-    await fs.stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** True when `p` can be stat'ed (the host layer's check, shared). */
+export const exists: (fs: MdevFs, p: string) => Promise<boolean> = pathExists;
