@@ -8,6 +8,8 @@ import { execFile } from 'node:child_process';
 import { createDispatcher, managerHandlers } from '../../app/main/ipc/dispatcher.js';
 import { createHostServices } from '../../app/main/vm/host-adapter.js';
 import { VmManager } from '../../app/main/vm/vm-manager.js';
+import { driverMdevService } from '../../app/main/ipc/driver-link.js';
+import { getNative } from '../../app/native/index.js';
 import type { BenchContext } from './context.js';
 import { BenchSandbox } from './sandbox.js';
 import { interleave, stopwatch, type Contender, type Figure } from './stats.js';
@@ -24,7 +26,7 @@ export async function benchList(ctx: BenchContext, template: BenchSandbox, defin
     const host = createHostServices(inSb.paths);
     const m = new VmManager(inSb.paths, host);
     await m.init();
-    const dispatcher = createDispatcher(managerHandlers(m, () => host.report()));
+    const dispatcher = createDispatcher(managerHandlers(m, () => host.report(), driverMdevService(m, host, getNative())));
     const contenders: Contender[] = [
       {
         name: `vmdesk list --json (CLI, ${defined} VMs)`,

@@ -4,9 +4,10 @@
  * schema (validated by the dispatcher before anything runs) and a result type.
  */
 import * as v from 'valibot';
-import { PortForwardSchema, type VmSummary } from './vm-types.js';
+import { MdevAssignmentSchema, PortForwardSchema, type VmSummary } from './vm-types.js';
 import type { HostReport } from '../host/types.js';
 import type { IsoPlan } from '../iso/types.js';
+import type { MdevCheckReport, MdevDevice, MdevInventory, MdevParent, MdevPrivilegedResult } from '../mdev/types.js';
 
 /** A VM is named by its id or its name. */
 const VmRef = v.pipe(v.string(), v.minLength(1), v.maxLength(1024));
@@ -33,6 +34,11 @@ export const DefineVmInputSchema = v.strictObject({
 export type DefineVmInput = v.InferOutput<typeof DefineVmInputSchema>;
 
 const vmOnly = v.strictObject({ vm: VmRef });
+/** sysfs directory names, never paths (the helper checks the same). */
+const SysfsName = v.pipe(v.string(), v.regex(/^(?!\.)[A-Za-z0-9_.:-]{1,128}$/, 'a parent or type name (letters, digits, _ . : -)'));
+const Uuid = v.pipe(v.string(), v.uuid());
+/** The wizard's proposal, checked instead of the VM's saved devices. */
+const Proposal = v.optional(v.pipe(v.array(MdevAssignmentSchema), v.maxLength(8)));
 const vmWait = v.strictObject({ vm: VmRef, wait: v.optional(v.boolean()), timeoutMs: TimeoutMs });
 
 export const CALLS = {
@@ -69,6 +75,22 @@ export const CALLS = {
   'vm.eject': { params: vmOnly },
   /** Accelerators with reasons and fixes, QEMU binaries and versions, firmware, memlock. */
   'host.info': { params: v.strictObject({}) },
+  /** Mediated-device parents, their types, existing devices, mdevctl definitions, hardware notes. */
+  'mdev.list': { params: v.strictObject({}) },
+  'mdev.types': { params: v.strictObject({ parent: v.optional(SysfsName) }) },
+  /** The doctor for a VM (or for `assignments`, the wizard's proposal): verdicts with their fixes. */
+  'mdev.check': { params: v.strictObject({ vm: VmRef, assignments: Proposal }) },
+  /**
+   * Root steps go through pkexec and the desktop's polkit agent (one prompt each); without pkexec
+   * the result is `{outcome: 'manual', command}`, the exact command to paste.
+   */
+  'mdev.create': { params: v.strictObject({ parent: SysfsName, type: SysfsName, uuid: v.optional(Uuid), persistent: v.optional(v.boolean()) }) },
+  'mdev.remove': { params: v.strictObject({ uuid: Uuid, persistent: v.optional(v.boolean()) }) },
+  /** Every fix the helper can make for the VM (or the proposal) in one prompt; returns the checks after. */
+  'mdev.applyFixes': { params: v.strictObject({ vm: VmRef, assignments: Proposal }) },
+  /** Adds a mediated device to a stopped VM (a new UUID unless given; the device need not exist yet). */
+  'mdev.assign': { params: v.strictObject({ vm: VmRef, parent: SysfsName, type: SysfsName, uuid: v.optional(Uuid), display: v.optional(v.boolean()) }) },
+  'mdev.unassign': { params: v.strictObject({ vm: VmRef, uuid: Uuid }) },
 } as const;
 
 export type CallName = keyof typeof CALLS;
@@ -92,6 +114,14 @@ export interface CallResults {
   'iso.inspect': IsoPlan;
   'vm.create': VmSummary;
   'vm.eject': VmSummary;
+  'mdev.list': MdevInventory;
+  'mdev.types': MdevParent[];
+  'mdev.check': MdevCheckReport;
+  'mdev.create': MdevPrivilegedResult<MdevDevice>;
+  'mdev.remove': MdevPrivilegedResult<{ uuid: string; stillAssignedTo: string[] }>;
+  'mdev.applyFixes': MdevPrivilegedResult<MdevCheckReport>;
+  'mdev.assign': VmSummary;
+  'mdev.unassign': VmSummary;
 }
 
 export interface ContractEvents {

@@ -10,33 +10,14 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CALLS } from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
-import type { Accel, QemuCaps } from '../host/types.js';
 import { resolveAppPaths } from '../paths/app-paths.js';
-import type { HostServices } from '../vm/host-services.js';
+import { NoQemuHost } from '../vm/testing/no-qemu-host.js';
 import { VmManager } from '../vm/vm-manager.js';
 import { createDispatcher, managerHandlers } from './dispatcher.js';
 import { prng } from '../testing/prng.js';
+import { createMdevService } from '../mdev/service.js';
+import { getNative } from '../../native/index.js';
 
-class NoQemuHost implements HostServices {
-  async qemuCaps(): Promise<QemuCaps> {
-    throw new VmdeskError('no-qemu', 'No QEMU in this test.');
-  }
-  async chooseAccel(): Promise<{ accel: Accel; reason: string }> {
-    throw new VmdeskError('accel-unavailable', 'No accelerator in this test.');
-  }
-  async uefiFirmware(): Promise<{ code: string; varsTemplate: string }> {
-    throw new VmdeskError('no-firmware', 'No firmware in this test.');
-  }
-  async qemuImg(): Promise<string> {
-    throw new VmdeskError('no-qemu', 'No qemu-img in this test.');
-  }
-  hostMemoryMiB(): number {
-    return 4096;
-  }
-  hostCpus(): number {
-    return 4;
-  }
-}
 
 const SEED = Number(process.env.VMDESK_FUZZ_SEED ?? 4242);
 
@@ -50,12 +31,20 @@ describe('dispatcher under hostile input', () => {
     const m = new VmManager(paths, new NoQemuHost());
     await m.init();
     await m.define({ name: 'target', memoryMiB: 64, cpus: 1 });
-    const d = createDispatcher(managerHandlers(m, async () => { throw new VmdeskError('unsupported', 'No host report in this test.'); }));
+    // mdev.* calls reach a real service over an empty sysfs tree; with no pkexec, a privileged step
+    // can only come back as the command to paste (nothing here may ever run as root).
+    const mdev = createMdevService({
+      env: { VMDESK_SYSFS_ROOT: `${root}/sysfs`, VMDESK_DEV_ROOT: `${root}/sysfs` }, native: getNative(),
+      listVms: async () => m.list(), getVm: async (ref) => m.get(ref),
+      qemuCaps: async () => { throw new VmdeskError('no-qemu', 'No QEMU in this test.'); },
+      privileged: () => ({ helper: '/nonexistent/vmdesk-mdev-helper', pkexec: undefined, run: async () => { throw new Error('must not run'); } }),
+    });
+    const d = createDispatcher(managerHandlers(m, async () => { throw new VmdeskError('unsupported', 'No host report in this test.'); }, mdev));
 
     const rand = prng(SEED);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
     const methods = [...Object.keys(CALLS), 'vm.nope', '__proto__', 'constructor', 'toString', '', 'vm.list.x'];
-    const keys = ['vm', 'name', 'memoryMiB', 'cpus', 'disk', 'cdrom', 'forwards', 'wait', 'timeoutMs', 'keepDisks', 'accel', '__proto__', 'constructor', 'prototype'];
+    const keys = ['vm', 'parent', 'type', 'uuid', 'assignments', 'name', 'memoryMiB', 'cpus', 'disk', 'cdrom', 'forwards', 'wait', 'timeoutMs', 'keepDisks', 'accel', '__proto__', 'constructor', 'prototype'];
     const atoms: (() => unknown)[] = [
       () => 'target', () => 'x'.repeat(Math.floor(rand() * 200_000)), () => '../../etc/passwd', () => '\u0000\u202e', () => -1, () => 0, () => 1e308,
       () => Number.NaN, () => null, () => true, () => [], () => ({}), () => ({ __proto__: { polluted: true } }), () => '🙂'.repeat(100),

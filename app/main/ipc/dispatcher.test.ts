@@ -35,6 +35,14 @@ function fakeHandlers(over: Partial<Handlers> = {}) {
     },
     'vm.create': (p) => (rec('vm.create', p), summary(p.name ?? 'created')),
     'vm.eject': (p) => (rec('vm.eject', p), summary(p.vm)),
+    'mdev.list': (p) => (rec('mdev.list', p), { parents: [], devices: [], mdevctl: { installed: false, definitions: [] }, notes: [] }),
+    'mdev.types': (p) => (rec('mdev.types', p), []),
+    'mdev.check': (p) => (rec('mdev.check', p), { vm: p.vm, ready: true, checks: [], fixActions: [], hostOnly: true }),
+    'mdev.create': (p) => (rec('mdev.create', p), { outcome: 'manual', command: 'sudo helper create' }),
+    'mdev.remove': (p) => (rec('mdev.remove', p), { outcome: 'manual', command: 'sudo helper remove' }),
+    'mdev.applyFixes': (p) => (rec('mdev.applyFixes', p), { outcome: 'manual', command: 'sudo helper apply-fix' }),
+    'mdev.assign': (p) => (rec('mdev.assign', p), summary(p.vm)),
+    'mdev.unassign': (p) => (rec('mdev.unassign', p), summary(p.vm)),
     ...over,
   };
   return { handlers, calls };

@@ -8,10 +8,11 @@ import { serializeError, VmdeskError, type SerializedError } from '../common/err
 import { describeIssues } from '../vm/definition-store.js';
 import type { VmManager } from '../vm/vm-manager.js';
 import type { HostReport } from '../host/types.js';
+import type { MdevService } from '../mdev/service.js';
 
 export type Handlers = { [C in CallName]: (params: CallParams<C>) => Promise<CallResults[C]> | CallResults[C] };
 
-export function managerHandlers(m: VmManager, hostReport: () => Promise<HostReport>): Handlers {
+export function managerHandlers(m: VmManager, hostReport: () => Promise<HostReport>, mdev: MdevService): Handlers {
   return {
     'vm.list': () => m.list(),
     'vm.get': (p) => m.get(p.vm),
@@ -28,6 +29,28 @@ export function managerHandlers(m: VmManager, hostReport: () => Promise<HostRepo
     'iso.inspect': (p) => m.inspectIso(p.path),
     'vm.create': (p) => m.create(p),
     'vm.eject': (p) => m.eject(p),
+    'mdev.list': () => mdev.inventory(),
+    'mdev.types': (p) => mdev.types(p.parent),
+    'mdev.check': (p) => mdev.check(p.vm, p.assignments),
+    'mdev.create': (p) => mdev.create(p),
+    'mdev.remove': (p) => mdev.remove(p),
+    'mdev.applyFixes': (p) => mdev.applyFixes(p.vm, p.assignments),
+    'mdev.assign': async (p) => {
+      const vm = await m.get(p.vm);
+      const current = vm.definition?.mdevs ?? [];
+      if (p.uuid && current.some((a) => a.uuid === p.uuid!.toLowerCase())) {
+        throw new VmdeskError('invalid-argument', `${p.uuid.toLowerCase()} is already assigned to "${vm.name}".`, { field: 'uuid' });
+      }
+      const a = await mdev.proposeAssignment(p);
+      return m.setMdevs(vm.id, [...current, a]);
+    },
+    'mdev.unassign': async (p) => {
+      const vm = await m.get(p.vm);
+      const current = vm.definition?.mdevs ?? [];
+      const uuid = p.uuid.toLowerCase();
+      if (!current.some((a) => a.uuid === uuid)) throw new VmdeskError('not-found', `"${vm.name}" has no mediated device ${uuid}.`);
+      return m.setMdevs(vm.id, current.filter((a) => a.uuid !== uuid));
+    },
   };
 }
 

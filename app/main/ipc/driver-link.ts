@@ -17,6 +17,8 @@ import { ControlClient, openControlStream } from './control-client.js';
 import { listenControlSocket, type ControlServer } from './control-socket.js';
 import { createDispatcher, managerHandlers, type Dispatcher } from './dispatcher.js';
 import { managerStreams, type StreamOpener } from './streams.js';
+import { agentRunner, findPkexec, locateHelper } from '../mdev/privileged.js';
+import { createMdevService, type MdevService } from '../mdev/service.js';
 
 /** A bidirectional byte channel (a console, a log tail) as the main process sees it. */
 export interface ByteChannel {
@@ -53,6 +55,15 @@ export interface OpenDriverOptions {
   waitForCliOwnerMs?: number;
 }
 
+/** The driver's mdev service: no terminal, so pkexec asks through the desktop's polkit agent. */
+export function driverMdevService(manager: VmManager, host: Pick<RealHostServices, 'qemuCaps'>, native: NativeHost, env: NodeJS.ProcessEnv = process.env): MdevService {
+  return createMdevService({
+    env, native,
+    listVms: async () => manager.list(), getVm: async (ref) => manager.get(ref), qemuCaps: (arch) => host.qemuCaps(arch),
+    privileged: () => ({ helper: locateHelper(env), pkexec: findPkexec(undefined, env), run: agentRunner }),
+  });
+}
+
 export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {
   ensureBaseDirs(o.paths);
   ensureRuntimeDir(o.paths.runtime, process.getuid?.() ?? 0);
@@ -68,7 +79,7 @@ export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {
         // Probe the host while the VMs load: the first start then finds the caps ready.
         o.host.report().catch(() => undefined);
         await manager.init();
-        const dispatcher = createDispatcher(managerHandlers(manager, () => o.host.report()));
+        const dispatcher = createDispatcher(managerHandlers(manager, () => o.host.report(), driverMdevService(manager, o.host, o.native)));
         const streams = managerStreams(manager);
         const server = await listenControlSocket(files.controlSocket, dispatcher, manager.events, streams, () => ensureRuntimeDir(o.paths.runtime, process.getuid?.() ?? 0));
         return ownerLink(r.lock.info, manager, dispatcher, streams, server, () => r.lock.release());

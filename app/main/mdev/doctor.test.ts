@@ -121,6 +121,20 @@ describe('memlock', () => {
     expect(c.fix!.action).toEqual({ kind: 'memlock', user: 'ada', kib: 5242880 });
   });
 
+  it('once the fix is written, says to log in again instead of offering it again', async () => {
+    const dropIn = (kib: number) => (b: BuiltSysfs) => {
+      fs.mkdirSync(b.at('etc/security/limits.d'), { recursive: true });
+      fs.writeFileSync(b.at('etc/security/limits.d/90-vmdesk-memlock-ada.conf'), `# vmdesk\nada hard memlock ${kib}\nada soft memlock ${kib}\n`);
+    };
+    const pending = byId(await doctor({ native: native(8 * 2 ** 20, 8 * 2 ** 20), tweak: dropIn(5242880) }), 'memlock');
+    expect(pending.status).toBe('fail');
+    expect(pending.detail).toContain('The fix is already in place (/etc/security/limits.d/90-vmdesk-memlock-ada.conf allows 5 GiB), but limits apply from the next login.');
+    expect(pending.fix).toEqual({ text: 'Log out and back in (or restart the computer), then start vmdesk again.', privileged: false });
+    // A drop-in with too small a value (an older, smaller VM) still gets the fix that writes the new one.
+    const small = byId(await doctor({ native: native(8 * 2 ** 20, 8 * 2 ** 20), tweak: dropIn(1024) }), 'memlock');
+    expect(small.fix!.action).toEqual({ kind: 'memlock', user: 'ada', kib: 5242880 });
+  });
+
   it('a low soft limit under a high enough hard limit passes: the driver raises it', async () => {
     const c = byId(await doctor({ native: native(64 * 2 ** 20, 8 * GIB) }), 'memlock');
     expect(c).toMatchObject({ status: 'pass' });

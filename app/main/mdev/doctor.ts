@@ -138,7 +138,7 @@ export async function checkMdev(i: MdevDoctorInput): Promise<MdevCheck[]> {
     const dev = i.inventory.devices.find((d) => d.uuid === a.uuid.toLowerCase());
     out.push(await checkVfioGroup(i, a.uuid, dev?.iommuGroup));
   }
-  out.push(checkMemlock(i, i.vm.memoryMiB), checkQemuVfio(i.caps));
+  out.push(await checkMemlock(i, i.vm.memoryMiB), checkQemuVfio(i.caps));
   for (const a of assignments) out.push(await checkDisplay(i, a));
   return out.filter((c): c is MdevCheck => c !== undefined);
 }

@@ -6,9 +6,9 @@
 import path from 'node:path';
 import type { NativeHost } from '../../native/index.js';
 import type { QemuCaps } from '../host/types.js';
-import { formatBytes, memlockNeededBytes } from '../host/memlock.js';
+import { formatBytes, KIB, memlockNeededBytes } from '../host/memlock.js';
 import { errnoOf } from '../host/host-io.js';
-import { groupFix, iommuFix, memlockFix, modulesFix, needsVfioMdevModule, udevFix, VFIO_GROUP } from './fixes.js';
+import { groupFix, iommuFix, memlockDropIn, memlockFix, modulesFix, needsVfioMdevModule, udevFix, VFIO_GROUP } from './fixes.js';
 import { exists, linkBasename, listDir, under, type MdevFs, type MdevRoots } from './sysfs-io.js';
 import type { MdevCheck, MdevVendor } from './types.js';
 
@@ -154,7 +154,7 @@ async function kvmMembership(d: HostCheckDeps): Promise<boolean | undefined> {
 }
 
 /** VFIO pins guest RAM: the rule libvirt applies to mdev as to PCI assignment (RAM + 1 GiB). */
-export function checkMemlock(d: HostCheckDeps, memoryMiB: number): MdevCheck {
+export async function checkMemlock(d: HostCheckDeps, memoryMiB: number): Promise<MdevCheck> {
   const title = 'Locked-memory limit';
   const needed = memlockNeededBytes(memoryMiB * 2 ** 20);
   const r = d.native.getMemlockLimit();
@@ -165,7 +165,24 @@ export function checkMemlock(d: HostCheckDeps, memoryMiB: number): MdevCheck {
   if (enough(hard)) {
     return { id: 'memlock', title, status: 'pass', detail: `The soft limit (${formatBytes(soft)}) is below the ${formatBytes(needed)} this VM needs, but the hard limit (${formatBytes(hard)}) allows it: vmdesk raises the soft limit before starting QEMU.` };
   }
+  const written = await writtenMemlockKiB(d);
+  if (written !== undefined && (written === 'unlimited' || written * KIB >= needed)) {
+    return {
+      id: 'memlock', title, status: 'fail',
+      detail: `The hard memlock limit of this session (${formatBytes(hard)}) is below the ${formatBytes(needed)} this VM needs. The fix is already in place (${memlockDropIn(d.user)} allows ${written === 'unlimited' ? 'unlimited' : formatBytes(written * KIB)}), but limits apply from the next login.`,
+      fix: { text: 'Log out and back in (or restart the computer), then start vmdesk again.', privileged: false },
+    };
+  }
   return { id: 'memlock', title, status: 'fail', detail: `The hard memlock limit (${formatBytes(hard)}) is below the ${formatBytes(needed)} this VM needs (guest RAM ${formatBytes(memoryMiB * 2 ** 20)} + 1 GiB): QEMU could not pin the guest's memory.`, fix: memlockFix(d.user, needed) };
+}
+
+/** The hard memlock vmdesk's fix wrote for this user (limits.d drop-in), in KiB; undefined when none. */
+async function writtenMemlockKiB(d: HostCheckDeps): Promise<number | 'unlimited' | undefined> {
+  const text = await d.fs.readText(under(d.roots.etcRoot ?? '/', memlockDropIn(d.user))).catch(() => '');
+  const re = new RegExp(`^\\s*${d.user.replace(/[.]/g, '\\.')}\\s+hard\\s+memlock\\s+(\\d+|unlimited|infinity)\\s*$`, 'm');
+  const m = re.exec(text);
+  if (!m) return undefined;
+  return /^\d+$/.test(m[1]!) ? Number(m[1]) : 'unlimited';
 }
 
 export function checkQemuVfio(caps: QemuCaps | { error: string } | undefined): MdevCheck {

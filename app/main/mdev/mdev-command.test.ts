@@ -1,6 +1,5 @@
 /** `vmdesk mdev ...` (app/main/cli/mdev-command.ts) against fixture hosts, with the real helper
  * script standing in for pkexec + root and a few lines standing in for the kernel. */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -12,6 +11,7 @@ import type { VmDefinition, VmSummary } from '../common/vm-types.js';
 import { fakeRun, FakeNative } from '../host/testing/fakes.js';
 import type { QemuCaps } from '../host/types.js';
 import { buildSysfs, type BuiltSysfs, type SysfsFixture } from './fixtures/build-sysfs.js';
+import { fakePkexecRunner } from './fixtures/fake-kernel.js';
 import { GVT_UUID, gvtgHost, MTTY_UUID, samplesHost } from './fixtures/hosts.js';
 import type { PrivilegedRunner } from './privileged.js';
 
@@ -29,32 +29,6 @@ const def = (name: string, mdevs: VmDefinition['mdevs'], id = '0f3c1a2b-6d7e-4f8
   network: { mode: 'user', forwards: [] }, display: 'std', nvram: null, mdevs, createdAt: '2026-11-22T00:00:00.000Z',
 });
 const summary = (d: VmDefinition, state: VmSummary['state'] = 'stopped'): VmSummary => ({ id: d.id, name: d.name, state, definition: d, file: `/cfg/${d.id}.json` });
-
-/** Runs the helper as pkexec would (minus root), then does what the kernel does with a `create`
- * or `remove` write: a device appears or goes. */
-function kernelRunner(b: BuiltSysfs, calls: string[][]): PrivilegedRunner {
-  return async (argv) => {
-    calls.push([...argv]);
-    const r = spawnSync('sh', [argv[1]!, ...argv.slice(2)], { encoding: 'utf8', env: { PATH: process.env.PATH, VMDESK_MDEV_HELPER_ROOT: b.root } });
-    for (const parent of fs.readdirSync(b.at('sys/class/mdev_bus'))) {
-      const types = b.at(`sys/class/mdev_bus/${parent}/mdev_supported_types`);
-      for (const t of fs.existsSync(types) ? fs.readdirSync(types) : []) {
-        const uuid = fs.readFileSync(path.join(types, t, 'create'), 'utf8').trim();
-        if (!uuid) continue;
-        const dir = path.join(fs.realpathSync(b.at(`sys/class/mdev_bus/${parent}`)), uuid);
-        fs.mkdirSync(dir);
-        fs.writeFileSync(path.join(dir, 'remove'), '');
-        fs.symlinkSync(`../mdev_supported_types/${t}`, path.join(dir, 'mdev_type'));
-        fs.mkdirSync(b.at('sys/kernel/iommu_groups/42'), { recursive: true });
-        fs.symlinkSync(path.relative(dir, b.at('sys/kernel/iommu_groups/42')), path.join(dir, 'iommu_group'));
-        fs.symlinkSync(path.relative(b.at('sys/bus/mdev/devices'), dir), b.at(`sys/bus/mdev/devices/${uuid}`));
-        fs.writeFileSync(b.at('dev/vfio/42'), ''); // udev makes the group node
-        fs.writeFileSync(path.join(types, t, 'create'), '');
-      }
-    }
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
-}
 
 interface Cli {
   b: BuiltSysfs;
@@ -79,7 +53,7 @@ function cli(fixture: SysfsFixture, vms: VmSummary[] = [], extra: Partial<MdevCl
     fs: b.fs, run: fakeRun({}), user: 'ada', kernelRelease: '6.1.0-18-amd64', cpuVendor: 'intel',
     groups: { nameOf: async () => undefined, gidOf: async (n) => (n === 'kvm' ? 36 : undefined) },
     pciIdsPaths: [b.pciIdsPath], newUuid: () => NEW,
-    privileged: { helper: HELPER, pkexec: '/usr/bin/pkexec', run: kernelRunner(b, calls) },
+    privileged: { helper: HELPER, pkexec: '/usr/bin/pkexec', run: fakePkexecRunner(b.root, calls) },
     ...extra,
   };
   return {
@@ -170,7 +144,9 @@ describe('vmdesk mdev create / remove', () => {
     expect(busy).toMatchObject({ code: 1, err: expect.stringContaining('in use by "linux" (running)') });
     const c = cli(samplesHost);
     expect(await c.run('remove', MTTY_UUID.toUpperCase())).toMatchObject({ code: 0, out: `Removed ${MTTY_UUID}.\n` });
-    expect(fs.readFileSync(c.b.at(`sys/bus/mdev/devices/${MTTY_UUID}/remove`), 'utf8')).toBe('1\n');
+    // The helper wrote "1" to the device's remove file, and the (fake) kernel took the device away.
+    expect(fs.existsSync(c.b.at(`sys/bus/mdev/devices/${MTTY_UUID}`))).toBe(false);
+    expect((await c.run('list')).out).not.toContain(MTTY_UUID);
     expect((await c.run('remove', NEW)).err).toContain(`There is no mediated device ${NEW}`);
     expect((await c.run('remove', 'x; rm -rf /')).code).toBe(1);
   });

@@ -101,7 +101,12 @@ export function locateHelper(env: NodeJS.ProcessEnv = process.env, exists: (p: s
   return undefined;
 }
 
-export function findPkexec(exists: (p: string) => boolean = existsSync): string | undefined {
+/** Names the program used in place of pkexec (another polkit front-end; the e2e tests' stand-in). */
+export const PKEXEC_ENV = 'VMDESK_PKEXEC';
+
+export function findPkexec(exists: (p: string) => boolean = existsSync, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const override = env[PKEXEC_ENV];
+  if (override && path.isAbsolute(override)) return exists(override) ? override : undefined;
   return PKEXEC_PATHS.find((p) => exists(p));
 }
 
@@ -147,9 +152,14 @@ export async function runPrivileged(deps: PrivilegedDeps, args: readonly string[
 }
 
 /** A runner whose stdin is this terminal, so pkexec's text agent can ask for the password. */
-export const interactiveRunner: PrivilegedRunner = (argv, { timeoutMs }) =>
-  new Promise<CommandResult>((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['inherit', 'pipe', 'pipe'], timeout: timeoutMs });
+export const interactiveRunner: PrivilegedRunner = (argv, o) => runWithStdin(argv, o, 'inherit');
+
+/** For the driver (window, tray, `vmdesk web`): no terminal; the desktop's polkit agent asks. */
+export const agentRunner: PrivilegedRunner = (argv, o) => runWithStdin(argv, o, 'ignore');
+
+function runWithStdin(argv: readonly string[], { timeoutMs }: { timeoutMs: number }, stdin: 'inherit' | 'ignore'): Promise<CommandResult> {
+  return new Promise<CommandResult>((resolve) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: [stdin, 'pipe', 'pipe'], timeout: timeoutMs });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -157,3 +167,4 @@ export const interactiveRunner: PrivilegedRunner = (argv, { timeoutMs }) =>
     child.on('error', (err) => resolve({ code: null, stdout, stderr, error: err.message }));
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}

@@ -19,7 +19,9 @@ import { etcGroupLookup, type GroupLookup } from './host-checks.js';
 import { createPciNames } from './pci-ids.js';
 import { applyFixArgs, helperArgs, runPrivileged, UUID_RE, type PrivilegedDeps, type PrivilegedOutcome } from './privileged.js';
 import { nodeMdevFs, rootsFromEnv, type MdevFs, type MdevRoots } from './sysfs-io.js';
-import type { MdevCheck, MdevDevice, MdevFixAction, MdevInventory, MdevParent } from './types.js';
+import type { MdevCheckReport, MdevDevice, MdevInventory, MdevParent, MdevPrivilegedResult } from './types.js';
+
+export type { MdevCheckReport, MdevPrivilegedResult } from './types.js';
 
 export interface MdevServiceDeps {
   /** VMDESK_SYSFS_ROOT / VMDESK_DEV_ROOT are read from here. */
@@ -42,20 +44,6 @@ export interface MdevServiceDeps {
   pciIdsPaths?: string[];
   newUuid?: () => string;
 }
-
-/** The doctor's verdicts for one VM, as `vmdesk mdev check --json` prints them and the wizard shows them. */
-export interface MdevCheckReport {
-  vm: string;
-  ready: boolean;
-  checks: MdevCheck[];
-  /** What "Fix with administrator rights" (`--fix`) would apply, in one prompt. */
-  fixActions: MdevFixAction[];
-  /** The VM has no mediated devices: only the host-wide checks ran. */
-  hostOnly: boolean;
-}
-
-/** A privileged step either ran, or (no pkexec) comes back as the command to paste. */
-export type MdevPrivilegedResult<T> = { outcome: 'done'; result: T } | { outcome: 'manual'; command: string };
 
 export interface MdevCreateRequest {
   parent: string;

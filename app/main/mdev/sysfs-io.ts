@@ -29,6 +29,8 @@ export const nodeMdevFs: MdevFs = {
 /** Env variables naming the roots. Test-only in practice; the defaults are the real host. */
 export const SYSFS_ROOT_ENV = 'VMDESK_SYSFS_ROOT';
 export const DEV_ROOT_ENV = 'VMDESK_DEV_ROOT';
+/** Where /etc is, for the fixes the helper has already written (limits.d). */
+export const ETC_ROOT_ENV = 'VMDESK_ETC_ROOT';
 
 /**
  * Where /sys and /dev are. Both are prefixes of the absolute paths: with sysfsRoot "/tmp/t",
@@ -38,13 +40,15 @@ export const DEV_ROOT_ENV = 'VMDESK_DEV_ROOT';
 export interface MdevRoots {
   sysfsRoot: string;
   devRoot: string;
+  /** Default "/". */
+  etcRoot?: string;
 }
 
 /** Relative or empty values are ignored (as XDG does), so a stray `VMDESK_SYSFS_ROOT=sys` can't
  * make vmdesk read a directory relative to wherever it was started. */
 export function rootsFromEnv(env: NodeJS.ProcessEnv): MdevRoots {
   const abs = (v: string | undefined) => (v && path.isAbsolute(v) ? v : '/');
-  return { sysfsRoot: abs(env[SYSFS_ROOT_ENV]), devRoot: abs(env[DEV_ROOT_ENV]) };
+  return { sysfsRoot: abs(env[SYSFS_ROOT_ENV]), devRoot: abs(env[DEV_ROOT_ENV]), etcRoot: abs(env[ETC_ROOT_ENV]) };
 }
 
 /** `abs` (an absolute host path such as "/sys/bus/mdev") under `root`. */

@@ -160,3 +160,17 @@ export interface MdevCheck {
   /** The assignment (UUID) the check is about; absent for host-wide checks. */
   device?: string;
 }
+
+/** The doctor's verdicts for one VM, as `vmdesk mdev check --json` prints them and the wizard shows them. */
+export interface MdevCheckReport {
+  vm: string;
+  ready: boolean;
+  checks: MdevCheck[];
+  /** What "Fix with administrator rights" (`--fix`) would apply, in one prompt. */
+  fixActions: MdevFixAction[];
+  /** The VM has no mediated devices: only the host-wide checks ran. */
+  hostOnly: boolean;
+}
+
+/** A privileged step either ran, or (no pkexec) comes back as the command to paste. */
+export type MdevPrivilegedResult<T> = { outcome: 'done'; result: T } | { outcome: 'manual'; command: string };

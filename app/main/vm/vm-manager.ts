@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
 import type { CallParams, DefineVmInput } from '../common/contract.js';
-import { sameName, type VmDefinition, type VmState, type VmSummary } from '../common/vm-types.js';
+import { sameName, type MdevAssignment, type VmDefinition, type VmState, type VmSummary } from '../common/vm-types.js';
 import { ensureRuntimeDir, type AppPaths } from '../paths/app-paths.js';
 import { assertSocketPathFits, definitionsDir, runRecordsDir, vmFiles } from '../paths/vm-files.js';
 import { SerialHub } from '../consoles/serial-hub.js';
@@ -196,6 +196,27 @@ export class VmManager {
     this.store.save(updated);
     rt.def = updated;
     this.log(rt, `ejected ${def.cdrom}`);
+    this.emit(rt);
+    return this.summary(rt);
+  }
+
+  /**
+   * Replaces the VM's mediated devices (the mdev wizard's assign and unassign). Only while it is
+   * off: QEMU's device list is fixed at spawn. Nothing on the host changes here.
+   */
+  async setMdevs(ref: string, mdevs: readonly MdevAssignment[]): Promise<VmSummary> {
+    const rt = this.resolve(ref);
+    const def = this.requireDefinition(rt);
+    if (!['stopped', 'crashed'].includes(rt.state)) {
+      throw new VmdeskError('invalid-state', `"${def.name}" is ${rt.state}; shut it down before changing its mediated devices.`);
+    }
+    const uuids = mdevs.map((m) => m.uuid.toLowerCase());
+    const dup = uuids.find((u, i) => uuids.indexOf(u) !== i);
+    if (dup) throw new VmdeskError('invalid-argument', `${dup} is listed twice; a mediated device can be assigned to a VM once.`, { field: 'mdevs' });
+    const updated: VmDefinition = { ...def, mdevs: mdevs.map((m) => ({ ...m, uuid: m.uuid.toLowerCase() })) };
+    this.store.save(updated);
+    rt.def = updated;
+    this.log(rt, `mediated devices: ${uuids.length ? updated.mdevs.map((m) => `${m.uuid} (${m.type} on ${m.parent})`).join(', ') : 'none'}`);
     this.emit(rt);
     return this.summary(rt);
   }

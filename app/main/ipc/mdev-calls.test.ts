@@ -1,0 +1,180 @@
+/**
+ * The contract's mdev.* calls, as the wizard makes them: through the real dispatcher and a real
+ * VmManager (definitions on disk), over fixture sysfs trees, with the real helper script standing
+ * in for pkexec + root and the fake kernel making devices appear. Also: `vmdesk mdev check`
+ * prints the same verdicts as mdev.check.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runMdev } from '../cli/mdev-command.js';
+import type { CallName, CallParams, CallResults } from '../common/contract.js';
+import type { SerializedError } from '../common/errors.js';
+import { fakeRun, FakeNative } from '../host/testing/fakes.js';
+import type { QemuCaps } from '../host/types.js';
+import { buildSysfs, type BuiltSysfs } from '../mdev/fixtures/build-sysfs.js';
+import { fakePkexecRunner } from '../mdev/fixtures/fake-kernel.js';
+import { MTTY_UUID, samplesHost } from '../mdev/fixtures/hosts.js';
+import type { PrivilegedDeps } from '../mdev/privileged.js';
+import { createMdevService, type MdevServiceDeps } from '../mdev/service.js';
+import { resolveAppPaths } from '../paths/app-paths.js';
+import { NoQemuHost } from '../vm/testing/no-qemu-host.js';
+import { VmManager } from '../vm/vm-manager.js';
+import { createDispatcher, managerHandlers, type Dispatcher } from './dispatcher.js';
+
+const HELPER = path.resolve(import.meta.dirname, '../../../resources/mdev-helper/vmdesk-mdev-helper');
+const CAPS = { arch: 'x86_64', binary: '/usr/bin/qemu-system-x86_64', version: '7.2.22', devices: { vfioPci: true } } as unknown as QemuCaps;
+
+interface World {
+  b: BuiltSysfs;
+  m: VmManager;
+  d: Dispatcher;
+  calls: string[][];
+  deps: MdevServiceDeps;
+  call<C extends CallName>(method: C, params: CallParams<C>): Promise<CallResults[C]>;
+  fail(method: CallName, params: unknown): Promise<SerializedError>;
+}
+
+let cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.reverse()) c();
+  cleanups = [];
+});
+
+async function world(privileged?: (b: BuiltSysfs, calls: string[][]) => PrivilegedDeps): Promise<World> {
+  const b = buildSysfs(samplesHost);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vmdesk-mdev-calls-'));
+  cleanups.push(() => b.cleanup(), () => fs.rmSync(root, { recursive: true, force: true }));
+  const env = { XDG_CONFIG_HOME: `${root}/c`, XDG_DATA_HOME: `${root}/d`, XDG_STATE_HOME: `${root}/s`, XDG_CACHE_HOME: `${root}/k`, XDG_RUNTIME_DIR: `${root}/r` };
+  const m = new VmManager(resolveAppPaths({ env, platform: 'linux', home: root, uid: process.getuid!(), tmpdir: root }), new NoQemuHost());
+  await m.init();
+  const calls: string[][] = [];
+  const deps: MdevServiceDeps = {
+    env: { VMDESK_SYSFS_ROOT: b.root, VMDESK_DEV_ROOT: b.root, VMDESK_ETC_ROOT: b.root },
+    native: Object.assign(new FakeNative(), { memlock: { ok: true, value: { soft: 'unlimited', hard: 'unlimited' } } }),
+    listVms: async () => m.list(), getVm: async (ref) => m.get(ref), qemuCaps: async () => CAPS,
+    privileged: () => privileged?.(b, calls) ?? { helper: HELPER, pkexec: '/usr/bin/pkexec', run: fakePkexecRunner(b.root, calls) },
+    fs: b.fs, run: fakeRun({}), user: 'ada', kernelRelease: '6.1.0-18-amd64', cpuVendor: 'intel',
+    groups: { nameOf: async () => undefined, gidOf: async (n) => (n === 'kvm' ? 36 : undefined) },
+    pciIdsPaths: [b.pciIdsPath],
+  };
+  const d = createDispatcher(managerHandlers(m, async () => { throw new Error('no host report here'); }, createMdevService(deps)));
+  const call = async <C extends CallName>(method: C, params: CallParams<C>): Promise<CallResults[C]> => {
+    const r = await d.dispatch(method, params);
+    if (!r.ok) throw new Error(`${method}: ${r.error.code}: ${r.error.message}`);
+    return r.result as CallResults[C];
+  };
+  const fail = async (method: CallName, params: unknown): Promise<SerializedError> => {
+    const r = await d.dispatch(method, params);
+    if (r.ok) throw new Error(`${method} succeeded: ${JSON.stringify(r.result).slice(0, 200)}`);
+    return r.error;
+  };
+  await m.define({ name: 'serial-box', memoryMiB: 256, cpus: 1 });
+  return { b, m, d, calls, deps, call, fail };
+}
+
+describe('mdev.* through the dispatcher', () => {
+  let w: World;
+  beforeEach(async () => {
+    w = await world();
+  });
+
+  it('lists what the host offers, and one parent\'s types', async () => {
+    const inv = await w.call('mdev.list', {});
+    expect(inv.parents.map((p) => p.name)).toEqual(['mbochs', 'mdpy', 'mtty']);
+    expect(inv.devices.map((d) => d.uuid)).toContain(MTTY_UUID);
+    const [mdpy] = await w.call('mdev.types', { parent: 'mdpy' });
+    expect(mdpy!.types.map((t) => [t.id, t.availableInstances, t.display])).toEqual([['mdpy-hd', 4, 'region'], ['mdpy-vga', 4, 'region'], ['mdpy-xga', 4, 'region']]);
+    expect(await w.fail('mdev.types', { parent: 'nope' })).toMatchObject({ code: 'not-found', message: expect.stringContaining('The parents here: mbochs, mdpy, mtty') });
+  });
+
+  it('goes from no device to a VM with a vGPU: propose, check, fix in one prompt, assign', async () => {
+    const proposal = [{ uuid: '0d2c4e6f-8a1b-4c3d-9e5f-a7b9c1d3e5f7', parent: 'mdpy', type: 'mdpy-hd', display: true }];
+    const before = await w.call('mdev.check', { vm: 'serial-box', assignments: proposal });
+    expect(before.ready).toBe(false);
+    expect(before.checks.find((c) => c.id === 'device')).toMatchObject({ status: 'fail', fix: { action: { kind: 'create', parent: 'mdpy', type: 'mdpy-hd' } } });
+    expect(before.fixActions.map((a) => a.kind)).toEqual(['create']);
+    // Checking a proposal saves nothing.
+    expect((await w.call('vm.get', { vm: 'serial-box' })).definition!.mdevs).toEqual([]);
+
+    const fixed = await w.call('mdev.applyFixes', { vm: 'serial-box', assignments: proposal });
+    expect(w.calls).toEqual([['/usr/bin/pkexec', HELPER, 'apply-fix', 'create,mdpy,mdpy-hd,0d2c4e6f-8a1b-4c3d-9e5f-a7b9c1d3e5f7']]);
+    expect(fixed).toMatchObject({ outcome: 'done', result: { ready: true, fixActions: [] } });
+
+    const vm = await w.call('mdev.assign', { vm: 'serial-box', parent: 'mdpy', type: 'mdpy-hd', uuid: proposal[0]!.uuid });
+    expect(vm.definition!.mdevs).toEqual(proposal);
+    // Saved on disk: a new manager over the same config reads it back.
+    expect(JSON.parse(fs.readFileSync(vm.file, 'utf8')).mdevs).toEqual(proposal);
+    expect((await w.call('mdev.check', { vm: 'serial-box' })).ready).toBe(true);
+    expect((await w.call('mdev.list', {})).devices.find((d) => d.uuid === proposal[0]!.uuid)!.usedBy.map((u) => u.name)).toEqual(['serial-box']);
+  });
+
+  it('assign picks a new UUID when none is given and the display from the type; unassign takes it off', async () => {
+    const vm = await w.call('mdev.assign', { vm: 'serial-box', parent: 'mtty', type: 'mtty-2' });
+    const [a] = vm.definition!.mdevs;
+    expect(a).toMatchObject({ parent: 'mtty', type: 'mtty-2', display: false });
+    expect(a!.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(await w.fail('mdev.assign', { vm: 'serial-box', parent: 'mtty', type: 'mtty-2', uuid: a!.uuid.toUpperCase() })).toMatchObject({ code: 'invalid-argument', message: expect.stringContaining('already assigned') });
+    expect((await w.call('mdev.unassign', { vm: 'serial-box', uuid: a!.uuid })).definition!.mdevs).toEqual([]);
+    expect(await w.fail('mdev.unassign', { vm: 'serial-box', uuid: a!.uuid })).toMatchObject({ code: 'not-found' });
+  });
+
+  it('refuses bad assignments with the reason, before anything is saved', async () => {
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ parent: 'mtty', type: '../../etc' }, 'invalid-argument', /type/],
+      [{ parent: 'mtty', type: 'mtty-9' }, 'not-found', /mtty has no type mtty-9; it offers mtty-1, mtty-2/],
+      [{ parent: 'ghost', type: 'mtty-1' }, 'not-found', /No mdev parent named ghost/],
+      [{ parent: 'mtty', type: 'mtty-1', uuid: 'x; rm -rf /' }, 'invalid-argument', /uuid/i],
+      [{ parent: 'mdpy', type: 'mdpy-hd', uuid: MTTY_UUID }, 'invalid-argument', /is a mtty-2 on mtty, not a mdpy-hd on mdpy/],
+      [{ parent: 'mtty', type: 'mtty-1', extra: 1 }, 'invalid-argument', /extra/],
+    ];
+    for (const [p, code, message] of cases) {
+      const e = await w.fail('mdev.assign', { vm: 'serial-box', ...p });
+      expect(e.code, JSON.stringify(p)).toBe(code);
+      expect(e.message, JSON.stringify(p)).toMatch(message);
+    }
+    expect((await w.call('vm.get', { vm: 'serial-box' })).definition!.mdevs).toEqual([]);
+    expect(w.calls).toEqual([]);
+  });
+
+  it('creates and removes devices; a running VM keeps its device', async () => {
+    const created = await w.call('mdev.create', { parent: 'mbochs', type: 'mbochs-1' });
+    expect(created.outcome).toBe('done');
+    const uuid = created.outcome === 'done' ? created.result.uuid : '';
+    expect((await w.call('mdev.types', { parent: 'mbochs' }))[0]!.types.find((t) => t.id === 'mbochs-1')!.availableInstances).toBe(0);
+    expect(await w.fail('mdev.create', { parent: 'mbochs', type: 'mbochs-1' })).toMatchObject({ code: 'insufficient-resources' });
+    expect(await w.call('mdev.remove', { uuid })).toEqual({ outcome: 'done', result: { uuid, stillAssignedTo: [] } });
+    expect((await w.call('mdev.list', {})).devices.map((d) => d.uuid)).not.toContain(uuid);
+  });
+});
+
+describe('mdev.* without pkexec', () => {
+  it('returns the exact command to paste and changes nothing', async () => {
+    const w = await world(() => ({ helper: HELPER, pkexec: undefined, run: async () => { throw new Error('must not run'); } }));
+    const r = await w.call('mdev.create', { parent: 'mtty', type: 'mtty-1', uuid: '0d2c4e6f-8a1b-4c3d-9e5f-a7b9c1d3e5f7' });
+    expect(r).toEqual({ outcome: 'manual', command: `sudo ${HELPER} create --parent mtty --type mtty-1 --uuid 0d2c4e6f-8a1b-4c3d-9e5f-a7b9c1d3e5f7` });
+    const fixes = await w.call('mdev.applyFixes', { vm: 'serial-box', assignments: [{ uuid: '0d2c4e6f-8a1b-4c3d-9e5f-a7b9c1d3e5f7', parent: 'mtty', type: 'mtty-1', display: false }] });
+    expect(fixes).toEqual({ outcome: 'manual', command: `sudo ${HELPER} apply-fix create,mtty,mtty-1,0d2c4e6f-8a1b-4c3d-9e5f-a7b9c1d3e5f7` });
+    expect((await w.call('mdev.list', {})).devices.map((d) => d.uuid)).toEqual([MTTY_UUID]);
+  });
+});
+
+describe('vmdesk mdev check and mdev.check', () => {
+  it('give the same verdicts for the same VM', async () => {
+    const w = await world();
+    w.b.deny('/dev/vfio/0', { write: 'EACCES', stat: { gid: 0, mode: 0o20600 } });
+    await w.call('mdev.assign', { vm: 'serial-box', parent: 'mtty', type: 'mtty-2', uuid: MTTY_UUID });
+    await w.call('mdev.assign', { vm: 'serial-box', parent: 'mdpy', type: 'mdpy-vga' });
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (d: Buffer) => (text += d.toString()));
+    const code = await runMdev(['check', 'serial-box', '--json'], { out, err: new PassThrough() }, { ...w.deps, privileged: w.deps.privileged() });
+    const cli = JSON.parse(text) as { ready: boolean; checks: unknown[] };
+    const ui = await w.call('mdev.check', { vm: 'serial-box' });
+    expect(ui.ready).toBe(false);
+    expect(code).toBe(1);
+    expect(cli).toEqual({ vm: 'serial-box', ready: ui.ready, checks: ui.checks });
+  });
+});
