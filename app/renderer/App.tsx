@@ -11,6 +11,7 @@ import { NewVmDialog } from './features/new-vm/NewVmDialog.js';
 import { DeleteDialog } from './features/vm-details/DeleteDialog.js';
 import { VmView } from './features/vm-details/VmView.js';
 import { VmList } from './features/vm-list/VmList.js';
+import { VgpuWizard } from './features/vgpu/VgpuWizard.js';
 import { dismissError, openDialog } from './store/actions.js';
 import { selectSelectedVm, useVmdesk } from './store/store.js';
 
@@ -66,6 +67,7 @@ function Dialogs() {
   if (dialog === 'new-vm') return <NewVmDialog />;
   if (dialog === 'host') return <HostPanel />;
   if (dialog === 'delete' && vm) return <DeleteDialog vm={vm} />;
+  if ((dialog === 'vgpu' || dialog === 'vgpu-check') && vm) return <VgpuWizard key={vm.id} vm={vm} mode={dialog === 'vgpu' ? 'add' : 'check'} />;
   return null;
 }
 

@@ -1,5 +1,5 @@
 // Screenshots of the renderer on the demo fake, light and dark, for looking at the UI.
-// Usage: node scripts/build-renderer.mjs && node scripts/renderer-dev/shoot.mjs [outdir]
+// Usage: node scripts/build-renderer.mjs && node scripts/renderer-dev/shoot.mjs [outdir] [scene regex]
 /* global window */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -59,7 +59,54 @@ const scenes = {
     await p.getByRole('status').filter({ hasText: 'Reconnecting' }).waitFor();
   },
   empty: { hash: '#demo-empty', run: async () => {} },
+  'vgpu-type': async (p) => {
+    await p.getByRole('option', { name: /^fedora/ }).click();
+    await p.getByRole('button', { name: 'Add a vGPU…' }).click();
+    const d = p.getByRole('dialog');
+    await d.getByRole('radio', { name: /UHD Graphics 630/ }).check();
+    await d.getByRole('button', { name: 'Next' }).click();
+    await d.getByRole('radio', { name: /GVTg_V5_4/ }).check();
+  },
+  'vgpu-check': async (p) => {
+    await p.getByRole('option', { name: /^fedora/ }).click();
+    await p.getByRole('button', { name: 'Add a vGPU…' }).click();
+    const d = p.getByRole('dialog');
+    await d.getByRole('radio', { name: /UHD Graphics 630/ }).check();
+    await d.getByRole('button', { name: 'Next' }).click();
+    await d.getByRole('radio', { name: /GVTg_V5_8/ }).check();
+    await d.getByRole('button', { name: 'Next' }).click();
+    await d.getByRole('button', { name: 'Next' }).click();
+    await d.getByRole('button', { name: /Fix with administrator rights/ }).waitFor();
+  },
+  'vgpu-fixed': async (p) => {
+    await p.getByRole('option', { name: /^fedora/ }).click();
+    await p.getByRole('button', { name: 'Add a vGPU…' }).click();
+    const d = p.getByRole('dialog');
+    await d.getByRole('radio', { name: /UHD Graphics 630/ }).check();
+    await d.getByRole('button', { name: 'Next' }).click();
+    await d.getByRole('radio', { name: /GVTg_V5_8/ }).check();
+    await d.getByRole('button', { name: 'Next' }).click();
+    await d.getByRole('button', { name: 'Next' }).click();
+    await d.getByRole('button', { name: /Fix with administrator rights/ }).click();
+    await d.getByRole('status').filter({ hasText: /^Ready/ }).waitFor();
+  },
+  'vgpu-assigned': async (p) => {
+    await p.getByRole('option', { name: /^fedora/ }).click();
+    await p.getByRole('button', { name: 'Add a vGPU…' }).click();
+    const d = p.getByRole('dialog');
+    await d.getByRole('radio', { name: /UHD Graphics 630/ }).check();
+    await d.getByRole('button', { name: 'Next' }).click();
+    await d.getByRole('radio', { name: /GVTg_V5_4/ }).check();
+    await d.getByRole('button', { name: 'Next' }).click();
+    await d.getByRole('button', { name: 'Next' }).click();
+    await d.getByRole('button', { name: /Fix with administrator rights/ }).click();
+    await d.getByRole('button', { name: 'Assign to fedora' }).click();
+    await d.getByRole('button', { name: 'Close' }).first().click();
+    await p.getByRole('region', { name: 'Graphics: vGPU' }).scrollIntoViewIfNeeded();
+  },
 };
+const only = process.argv[3] ? new RegExp(process.argv[3]) : null;
+for (const name of Object.keys(scenes)) if (only && !only.test(name)) delete scenes[name];
 
 for (const scheme of ['light', 'dark']) {
   for (const [name, scene] of Object.entries(scenes)) {

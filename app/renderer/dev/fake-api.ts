@@ -10,6 +10,7 @@ import { nameProblem, sameName, type VmState, type VmSummary } from '../../main/
 import type { IsoUploader } from '../api/file-intake.js';
 import { sampleDefinition, sampleHostReport, sampleLog, samplePaths, sampleVms } from './fake-data.js';
 import { fakePlan, fakeUpload } from './fake-iso.js';
+import { createFakeMdev } from './fake-mdev.js';
 import { FakeChannel, logServer, rfbServer, serialServer } from './fake-streams.js';
 
 type Listener = <E extends EventName>(name: E, data: ContractEvents[E]) => void;
@@ -48,6 +49,9 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
   const requireState = (vm: VmSummary, allowed: VmState[], verb: string) => {
     if (!allowed.includes(vm.state)) throw new VmdeskError('invalid-state', `"${vm.name}" is ${vm.state}; it can be ${verb} only when ${allowed.join(' or ')}.`, { state: vm.state });
   };
+
+  const mdev = createFakeMdev();
+  const stoppedOnly = (vm: VmSummary) => requireState(vm, ['stopped', 'crashed'], 'given other mediated devices');
 
   const handlers: { [C in CallName]: (p: CallParams<C>) => Promise<CallResults[C]> | CallResults[C] } = {
     'vm.list': () => [...vms.values()],
@@ -118,6 +122,24 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
       const vm = find(p.vm);
       if (!vm.definition?.cdrom) throw new VmdeskError('invalid-state', `"${vm.name}" has no ISO inserted.`);
       return put({ ...vm, definition: { ...vm.definition, cdrom: null, boot: 'disk' } });
+    },
+    'mdev.list': () => mdev.list([...vms.values()]),
+    'mdev.types': (p) => mdev.list([...vms.values()]).parents.filter((x) => !p.parent || x.name === p.parent),
+    'mdev.check': async (p) => { await delay(300); const vm = find(p.vm); return mdev.check(vm, p.assignments ?? vm.definition?.mdevs ?? []); },
+    'mdev.applyFixes': async (p) => { await delay(900); const vm = find(p.vm); return mdev.applyFixes(vm, p.assignments ?? vm.definition?.mdevs ?? []); },
+    'mdev.create': (p) => ({ outcome: 'manual', command: `sudo /usr/libexec/vmdesk/vmdesk-mdev-helper create --parent ${p.parent} --type ${p.type}` }),
+    'mdev.remove': (p) => ({ outcome: 'manual', command: `sudo /usr/libexec/vmdesk/vmdesk-mdev-helper remove --uuid ${p.uuid}` }),
+    'mdev.assign': (p) => {
+      const vm = find(p.vm);
+      stoppedOnly(vm);
+      if (!vm.definition) throw new VmdeskError('vm-broken', `"${vm.name}" cannot be read.`);
+      return put({ ...vm, definition: { ...vm.definition, mdevs: [...vm.definition.mdevs, mdev.assignment(p)] } });
+    },
+    'mdev.unassign': (p) => {
+      const vm = find(p.vm);
+      stoppedOnly(vm);
+      if (!vm.definition) throw new VmdeskError('vm-broken', `"${vm.name}" cannot be read.`);
+      return put({ ...vm, definition: { ...vm.definition, mdevs: vm.definition.mdevs.filter((m) => m.uuid !== p.uuid) } });
     },
   };
 

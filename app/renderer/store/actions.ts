@@ -152,6 +152,19 @@ export async function ejectIso(id: string): Promise<void> {
   }
 }
 
+/** Takes a mediated device off a stopped VM (the device itself stays; `vmdesk mdev remove` removes it). */
+export async function unassignMdev(id: string, uuid: string): Promise<void> {
+  setBusy(id, 'unassign');
+  store.setState({ error: null });
+  try {
+    applyVmChanged(await requireApi().call('mdev.unassign', { vm: id, uuid }));
+  } catch (err) {
+    store.setState({ error: messageOf(err) });
+  } finally {
+    setBusy(id, null);
+  }
+}
+
 /** Deletes a VM and selects its neighbour in the list. Resolves false on failure (shown). */
 export async function deleteVm(id: string, keepDisks: boolean): Promise<boolean> {
   const order = sortedVms(store.getState().vms).map((v) => v.id);

@@ -13,9 +13,9 @@ export type HostReport = CallResults['host.info'];
 /** What iso.inspect says about an installer image (main/iso/types.ts, reached through the contract). */
 export type IsoPlan = CallResults['iso.inspect'];
 export type TabId = 'overview' | 'screen' | 'serial' | 'logs';
-export type DialogId = 'new-vm' | 'host' | 'delete';
+export type DialogId = 'new-vm' | 'host' | 'delete' | 'vgpu' | 'vgpu-check';
 export type VmAction = 'start' | 'shutdown' | 'stop' | 'pause' | 'resume' | 'reboot';
-export type BusyWith = VmAction | 'delete' | 'eject';
+export type BusyWith = VmAction | 'delete' | 'eject' | 'unassign';
 
 export interface VmsSlice {
   /** Full summaries by id, as the driver last sent them (vm.list or vm.changed). */

@@ -1,6 +1,9 @@
 import type { ReactNode } from 'react';
 import type { VmSummary } from '../../../main/common/vm-types.js';
+import { Button } from '../../components/Button.js';
 import { Notice } from '../../components/Notice.js';
+import { openDialog, unassignMdev } from '../../store/actions.js';
+import { useVmdesk } from '../../store/store.js';
 import { formatDateTime, formatDuration, formatMiB } from './format.js';
 
 function Section({ title, children, wide }: { title: string; children: ReactNode; wide?: boolean }) {
@@ -40,6 +43,42 @@ function AccelSection({ vm }: { vm: VmSummary }) {
     <Section title="Accelerator">
       <p className="accel-now"><strong>{wanted === 'auto' ? 'Automatic' : wanted.toUpperCase()}</strong></p>
       <p className="muted">{wanted === 'auto' ? 'KVM or HVF when this host can use them, otherwise TCG (emulation). The choice and its reason show here while the VM runs.' : `The VM asks for ${wanted.toUpperCase()}; the reason for what it got shows here while it runs.`}</p>
+    </Section>
+  );
+}
+
+/** "Graphics: vGPU": the VM's mediated devices, and the way to add, check and take them off. */
+function VgpuSection({ vm }: { vm: VmSummary }) {
+  const mdevs = vm.definition?.mdevs ?? [];
+  const busy = useVmdesk((s) => s.busy[vm.id]);
+  const online = useVmdesk((s) => s.connection === 'open');
+  const off = vm.state === 'stopped' || vm.state === 'crashed';
+  return (
+    <Section title="Graphics: vGPU" wide>
+      {mdevs.length === 0 ? (
+        <p className="muted">No vGPU. A mediated device gives the VM a share of a host GPU (Intel GVT-g, NVIDIA vGPU) or a virtual one.</p>
+      ) : (
+        <table className="table">
+          <thead><tr><th scope="col">Device</th><th scope="col">Type</th><th scope="col">Parent</th><th scope="col">Console</th><th scope="col"><span className="sr-only">Actions</span></th></tr></thead>
+          <tbody>
+            {mdevs.map((m) => (
+              <tr key={m.uuid}>
+                <td><code>{m.uuid}</code></td>
+                <td>{m.type}</td>
+                <td><code>{m.parent}</code></td>
+                <td>{m.display ? 'Shown' : 'No display'}</td>
+                <td className="cell-actions">
+                  <Button small disabled={!online || !off || busy !== undefined} title={off ? 'Take it off this VM (the device itself stays on the host)' : 'Shut the VM down first'} onClick={() => void unassignMdev(vm.id, m.uuid)} aria-label={`Remove ${m.uuid} from ${vm.name}`}>Remove</Button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <div className="card-actions">
+        <Button disabled={!online || !off} title={off ? undefined : 'Shut the VM down to change its devices'} onClick={() => openDialog('vgpu')}>Add a vGPU…</Button>
+        {mdevs.length > 0 ? <Button disabled={!online} onClick={() => openDialog('vgpu-check')}>Check vGPU</Button> : null}
+      </div>
     </Section>
   );
 }
@@ -124,6 +163,8 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
             <Rows rows={[['CD-ROM', d.cdrom ? <Path p={d.cdrom} /> : <span className="muted">Empty</span>]]} />
           </Section>
         ) : null}
+
+        {d ? <VgpuSection vm={vm} /> : null}
 
         <Section title="Files" wide>
           <Rows rows={[
