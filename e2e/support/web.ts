@@ -28,9 +28,14 @@ export interface WebProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `vmdesk web` and resolves with the URL it prints. */
-export async function startWeb(s: Sandbox, args: string[] = []): Promise<WebProcess> {
-  const child = spawn(process.execPath, [VMDESK, 'web', ...args], { env: s.env, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `vmdesk web` and resolves with the URL it prints. `memlock` runs it under that
+ * RLIMIT_MEMLOCK (prlimit's syntax: "8388608", "unlimited"), as a login session would set it.
+ */
+export async function startWeb(s: Sandbox, args: string[] = [], opts: { memlock?: string } = {}): Promise<WebProcess> {
+  const argv = [process.execPath, VMDESK, 'web', ...args];
+  if (opts.memlock) argv.unshift('prlimit', `--memlock=${opts.memlock}:${opts.memlock}`, '--');
+  const child = spawn(argv[0]!, argv.slice(1), { env: s.env, stdio: ['ignore', 'pipe', 'pipe'] });
   s.track(child);
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';

@@ -11,7 +11,7 @@
 import path from 'node:path';
 import type { RunCommand } from '../host/host-io.js';
 import type { VmDefinition } from '../common/vm-types.js';
-import { displayKindOf, parseDescription, vendorOf } from './describe.js';
+import { displayKindOf, parseDescription, summarizeDetails, vendorOf } from './describe.js';
 import { listMdevctlDefinitions } from './mdevctl.js';
 import { createPciNames, type PciNames } from './pci-ids.js';
 import { exists, linkBasename, listDir, readAttr, under, type MdevFs, type MdevRoots } from './sysfs-io.js';
@@ -50,11 +50,16 @@ async function readType(fs: MdevFs, typesDir: string, id: string, parent: string
   const vendor = vendorOf(id) === 'other' ? family : vendorOf(id);
   return {
     id, parent, ...(name !== undefined ? { name } : {}), ...(description !== undefined ? { description: description.trimEnd() } : {}),
-    details: parseDescription(vendor, description), ...(deviceApi !== undefined ? { deviceApi } : {}),
+    ...describeType(vendor, description), ...(deviceApi !== undefined ? { deviceApi } : {}),
     ...(availableInstances !== undefined ? { availableInstances } : {}), canCreate,
     instances: ((await listDir(fs, path.join(dir, 'devices'))) ?? []).map((u) => u.toLowerCase()),
     display: displayKindOf(vendor), problems,
   };
+}
+
+function describeType(vendor: MdevVendor, description: string | undefined): Pick<MdevType, 'details' | 'summary'> {
+  const details = parseDescription(vendor, description);
+  return { details, summary: summarizeDetails(details) };
 }
 
 async function readParent(fs: MdevFs, sys: string, name: string, pciNames: PciNames): Promise<MdevParent> {

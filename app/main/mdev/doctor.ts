@@ -8,7 +8,7 @@
 import { VmdeskError } from '../common/errors.js';
 import type { MdevAssignment, VmDefinition } from '../common/vm-types.js';
 import type { QemuCaps } from '../host/types.js';
-import { assignmentDisplayKind, displayKindOf, summarizeDetails, vendorOf } from './describe.js';
+import { assignmentDisplayKind, displayKindOf, vendorOf } from './describe.js';
 import {
   checkIommu, checkMemlock, checkQemuVfio, checkRenderNode, checkVfioContainer, checkVfioGroup, checkVfioModules, renderNodeFor,
   type HostCheckDeps,
@@ -56,7 +56,7 @@ function checkParent(inv: MdevInventory, a: MdevAssignment): MdevCheck {
   if (type.deviceApi && type.deviceApi !== 'vfio-pci') {
     return { ...base, status: 'fail', detail: `${a.type} is a ${type.deviceApi} device; vmdesk assigns only vfio-pci devices.` };
   }
-  const summary = summarizeDetails(type.details);
+  const summary = type.summary;
   return { ...base, status: 'pass', detail: `${describeParent(parent)} offers ${a.type}${type.name ? ` (${type.name}${summary ? `: ${summary}` : ''})` : ''}.` };
 }
 

@@ -1,6 +1,5 @@
 /** Human output of `vmdesk mdev ...`: aligned tables, descriptions kept, every verdict with its fix. */
 import { table } from '../common/text-table.js';
-import { summarizeDetails } from './describe.js';
 import { describeParent } from './doctor.js';
 import type { MdevCheck, MdevInventory, MdevNote } from './types.js';
 
@@ -50,7 +49,7 @@ export function formatTypes(inv: MdevInventory, parentName?: string): string {
     const rows = [['TYPE', 'NAME', 'AVAILABLE', 'DISPLAY', 'DETAILS']];
     for (const t of p.types) {
       const avail = t.availableInstances === undefined ? '?' : String(t.availableInstances);
-      rows.push([t.id, t.name ?? '?', t.canCreate ? avail : `${avail} (no create)`, t.display === 'none' ? 'no' : t.display, summarizeDetails(t.details) || '-']);
+      rows.push([t.id, t.name ?? '?', t.canCreate ? avail : `${avail} (no create)`, t.display === 'none' ? 'no' : t.display, t.summary || '-']);
     }
     out.push(`${describeParent(p)}\n${table(rows)}`);
   }

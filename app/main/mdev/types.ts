@@ -46,6 +46,8 @@ export interface MdevType {
   /** The `description` attribute, verbatim (trailing newline removed). */
   description?: string;
   details: MdevTypeDetails;
+  /** The details in one line for tables ("1920x1200, 512 MiB framebuffer, 4 heads"); "" when none are known. */
+  summary: string;
   /** The `device_api` attribute; vmdesk can only assign "vfio-pci". */
   deviceApi?: string;
   /** The `available_instances` attribute; absent when missing or unreadable. */

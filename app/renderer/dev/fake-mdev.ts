@@ -7,13 +7,14 @@
 import type { CallParams, CallResults } from '../../main/common/contract.js';
 import { VmdeskError } from '../../main/common/errors.js';
 import type { MdevAssignment, VmSummary } from '../../main/common/vm-types.js';
-import type { MdevCheck, MdevDevice, MdevInventory, MdevType } from '../../main/mdev/types.js';
+import type { MdevCheck, MdevDevice, MdevInventory, MdevType } from '../features/vgpu/vgpu-model.js';
 
 const PARENT = '0000:00:02.0';
 const gvt = (n: number, low: number, high: number, res: string, free: number): MdevType => ({
   id: `i915-GVTg_V5_${n}`, parent: PARENT, name: `GVTg_V5_${n}`,
   description: `low_gm_size: ${low}MB\nhigh_gm_size: ${high}MB\nfence: 4\nresolution: ${res}\nweight: ${16 / n}`,
   details: { resolution: res, lowGmMiB: low, highGmMiB: high, fence: 4, weight: 16 / n },
+  summary: `${res}, ${low}+${high} MiB graphics memory, weight ${16 / n}`,
   deviceApi: 'vfio-pci', availableInstances: free, canCreate: true, instances: [], display: 'dmabuf', problems: [],
 });
 

@@ -5,14 +5,13 @@
  */
 import { useCallback, useEffect, useState } from 'react';
 import type { MdevAssignment, VmSummary } from '../../../main/common/vm-types.js';
-import type { MdevCheck, MdevInventory } from '../../../main/mdev/types.js';
 import { Button } from '../../components/Button.js';
 import { Dialog } from '../../components/Dialog.js';
 import { CopyCode, Notice } from '../../components/Notice.js';
 import { applyVmChanged, closeDialog, messageOf, requireApi } from '../../store/actions.js';
 import {
   defaultInstance, DISPLAY_LABEL, parentSubtitle, parentTitle, proposal, reportHeadline, STATUS_LABEL, STEPS, typeRows, unusedInstances,
-  type MdevCheckReport, type WizardStep,
+  type MdevCheck, type MdevCheckReport, type MdevInventory, type WizardStep,
 } from './vgpu-model.js';
 
 const newUuid = (): string => crypto.randomUUID();

@@ -5,10 +5,15 @@
  */
 import type { CallResults } from '../../../main/common/contract.js';
 import type { MdevAssignment } from '../../../main/common/vm-types.js';
-import { summarizeDetails } from '../../../main/mdev/describe.js';
-import type { MdevCheck, MdevDevice, MdevDisplayKind, MdevInventory, MdevParent, MdevType } from '../../../main/mdev/types.js';
 
+/** The mdev layer's types, as the contract carries them (the renderer sees main/ only through common/). */
 export type MdevCheckReport = CallResults['mdev.check'];
+export type MdevCheck = MdevCheckReport['checks'][number];
+export type MdevInventory = CallResults['mdev.list'];
+export type MdevParent = MdevInventory['parents'][number];
+export type MdevType = MdevParent['types'][number];
+export type MdevDevice = MdevInventory['devices'][number];
+export type MdevDisplayKind = MdevType['display'];
 
 export type WizardStep = 'parent' | 'type' | 'device' | 'check' | 'done';
 export const STEPS: { id: WizardStep; label: string }[] = [
@@ -18,8 +23,11 @@ export const STEPS: { id: WizardStep; label: string }[] = [
   { id: 'check', label: 'Check' },
 ];
 
+const VENDOR_WORDS: Partial<Record<MdevParent['vendor'], string>> = { 'intel-gvtg': 'Intel GPU', nvidia: 'NVIDIA GPU' };
+
+/** Names from pci.ids when the host has the file (pciutils/hwdata), else what the driver tells. */
 export function parentTitle(p: MdevParent): string {
-  if (p.pci) return [p.pci.vendorName, p.pci.deviceName].filter(Boolean).join(' ') || `PCI ${p.pci.vendorId}:${p.pci.deviceId}`;
+  if (p.pci) return [p.pci.vendorName, p.pci.deviceName].filter(Boolean).join(' ') || `${VENDOR_WORDS[p.vendor] ?? 'PCI device'} ${p.pci.vendorId}:${p.pci.deviceId}`;
   return `${p.name} (kernel sample driver)`;
 }
 
@@ -44,7 +52,7 @@ export function unusedInstances(inv: MdevInventory, type: MdevType): MdevDevice[
 export interface TypeRow {
   type: MdevType;
   label: string;
-  /** "1920x1200 · 128 MiB aperture"..., empty when the description has no known fields. */
+  /** From the driver: "1920x1200, 128+512 MiB graphics memory"; empty when the description has no known fields. */
   summary: string;
   free: number | undefined;
   unused: number;
@@ -60,7 +68,7 @@ export function typeRows(inv: MdevInventory, parent: MdevParent): TypeRow[] {
     if (t.deviceApi !== undefined && t.deviceApi !== 'vfio-pci') blocked = `${t.deviceApi} device: only vfio-pci can be assigned`;
     else if (unused === 0 && !t.canCreate) blocked = 'cannot be created (no create file)';
     else if (unused === 0 && free === 0) blocked = 'none left: remove an unused device or pick a smaller type';
-    return { type: t, label: t.name && t.name !== t.id ? `${t.name} (${t.id})` : t.id, summary: summarizeDetails(t.details), free, unused, ...(blocked ? { blocked } : {}) };
+    return { type: t, label: t.name && t.name !== t.id ? `${t.name} (${t.id})` : t.id, summary: t.summary, free, unused, ...(blocked ? { blocked } : {}) };
   });
 }
 
