@@ -38,7 +38,7 @@ function cliUnder(s: Sandbox, memlock: string, args: string[]): Promise<CliResul
   });
 }
 
-/** What the check list shows: [id, status, title] per row, in order. */
+/** What the check list shows: [id, status, title] per row (problems first, as the wizard lists them). */
 async function shownChecks(dialog: Locator): Promise<[string, string, string][]> {
   return dialog.locator('li.check-item').evaluateAll((items) =>
     items.map((li) => [li.getAttribute('data-check') ?? '', li.getAttribute('data-status') ?? '', li.querySelector('strong')?.textContent ?? ''] as [string, string, string]));
@@ -135,7 +135,11 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('Graphics: vGPU wizard on a fixture GV
     expect(cli.code).toBe(1);
     const report = JSON.parse(cli.stdout) as { ready: boolean; checks: MdevCheck[] };
     expect(report.ready).toBe(false);
-    expect(report.checks.map((c) => [c.id, c.status, c.title])).toEqual(ui);
+    // Same checks, same verdicts; the wizard lists problems first, the CLI in the doctor's order.
+    const rank = { fail: 0, warn: 1, pass: 2 } as const;
+    const cliRows = report.checks.map((c, i) => ({ row: [c.id, c.status, c.title], key: rank[c.status] * 100 + i })).sort((a, b) => a.key - b.key).map((x) => x.row);
+    expect(cliRows).toEqual(ui);
+    expect(ui[0]).toEqual(['memlock', 'fail', 'Locked-memory limit']);
     const text = await cliUnder(s, LOGIN_LIMIT, ['mdev', 'check', 'gvt-box']);
     expect(text.stdout).toContain('"gvt-box": 1 problem to fix before it can start.');
     expect(text.stdout).toMatch(/\[FAIL\] Locked-memory limit/);

@@ -10,7 +10,7 @@ import { Dialog } from '../../components/Dialog.js';
 import { CopyCode, Notice } from '../../components/Notice.js';
 import { applyVmChanged, closeDialog, messageOf, requireApi } from '../../store/actions.js';
 import {
-  defaultInstance, DISPLAY_LABEL, parentSubtitle, parentTitle, proposal, reportHeadline, STATUS_LABEL, STEPS, typeRows, unusedInstances,
+  defaultInstance, DISPLAY_LABEL, parentSubtitle, parentTitle, problemsFirst, proposal, reportHeadline, STATUS_LABEL, STEPS, typeRows, unusedInstances,
   type MdevCheck, type MdevCheckReport, type MdevInventory, type WizardStep,
 } from './vgpu-model.js';
 
@@ -275,7 +275,7 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
         {step === 'check' ? (
           <>
             {mode === 'add' && proposed ? (
-              <p className="muted">Checking <strong>{proposed.type}</strong> on {proposed.parent} ({instance === 'new' ? 'new device' : 'existing device'} {proposed.uuid}) for “{vm.name}”.</p>
+              <p className="muted">Checking <strong>{proposed.type}</strong> on {proposed.parent} ({inv?.devices.some((d) => d.uuid === proposed.uuid) ? 'device' : 'new device'} {proposed.uuid}) for “{vm.name}”.</p>
             ) : null}
             {mode === 'check' && saved.length === 0 ? <p className="muted">“{vm.name}” has no mediated devices; these are the host’s checks only.</p> : null}
             {report && headline ? (
@@ -298,7 +298,7 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
                 <CopyCode text={manual} />
               </Notice>
             ) : null}
-            {report ? <ul className="check-list">{report.checks.map((c) => <CheckItem key={c.id + (c.device ?? '')} c={c} />)}</ul> : null}
+            {report ? <ul className="check-list">{problemsFirst(report.checks).map((c) => <CheckItem key={c.id + (c.device ?? '')} c={c} />)}</ul> : null}
             {mode === 'add' && !stopped ? <Notice tone="warn">“{vm.name}” is {vm.state}: shut it down to assign the vGPU (a VM’s devices are fixed while it runs).</Notice> : null}
           </>
         ) : null}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultInstance, parentTitle, proposal, reportHeadline, typeRows, type MdevCheck, type MdevInventory, type MdevParent, type MdevType } from './vgpu-model.js';
+import { defaultInstance, parentTitle, problemsFirst, proposal, reportHeadline, typeRows, type MdevCheck, type MdevInventory, type MdevParent, type MdevType } from './vgpu-model.js';
 
 const U1 = '4b20d080-1b54-4048-81ae-217b1e2a2bd3';
 const U2 = '8a6f3b32-5f7a-4d2a-9b8e-0b7c1f2d3e4f';
@@ -54,6 +54,12 @@ describe('vGPU wizard model', () => {
     expect(reportHeadline({ checks: [c('pass'), c('pass')] })).toEqual({ tone: 'ok', text: 'Ready' });
     expect(reportHeadline({ checks: [c('pass'), c('warn')] })).toEqual({ tone: 'warn', text: 'Ready, 1 warning' });
     expect(reportHeadline({ checks: [c('fail'), c('fail'), c('warn'), c('warn')] })).toEqual({ tone: 'bad', text: '2 problems to fix, 2 warnings' });
+  });
+
+  it('lists problems first, then warnings, keeping the doctor\'s order within each', () => {
+    const c = (id: MdevCheck['id'], status: MdevCheck['status']): MdevCheck => ({ id, title: id, status, detail: '' });
+    const out = problemsFirst([c('parent', 'pass'), c('iommu', 'warn'), c('device', 'fail'), c('memlock', 'fail'), c('display', 'warn')]);
+    expect(out.map((x) => x.id)).toEqual(['device', 'memlock', 'iommu', 'display', 'parent']);
   });
 
   it('names a parent by its PCI names, or as a sample driver', () => {

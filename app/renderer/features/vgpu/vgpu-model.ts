@@ -92,3 +92,10 @@ export function reportHeadline(r: Pick<MdevCheckReport, 'checks'>): { tone: 'ok'
 
 /** The same words the CLI prints in its status column ([ ok ], [warn], [FAIL]). */
 export const STATUS_LABEL: Record<MdevCheck['status'], string> = { pass: 'OK', warn: 'Warning', fail: 'Problem' };
+
+const RANK: Record<MdevCheck['status'], number> = { fail: 0, warn: 1, pass: 2 };
+
+/** Problems first, then warnings, then what passed; the doctor's order within each. */
+export function problemsFirst(checks: readonly MdevCheck[]): MdevCheck[] {
+  return checks.map((c, i) => ({ c, i })).sort((a, b) => RANK[a.c.status] - RANK[b.c.status] || a.i - b.i).map((x) => x.c);
+}
