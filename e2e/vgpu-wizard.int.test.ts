@@ -154,4 +154,52 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('Graphics: vGPU wizard on a fixture GV
     // The fixture's existing vGPU was never touched.
     expect(fs.existsSync(host.at(`sys/bus/mdev/devices/${GVT_UUID}`))).toBe(true);
   }, 120_000);
+
+  it('says so when the password prompt is dismissed, and gives the command to paste without pkexec; nothing changes', async () => {
+    const host = buildSysfs(gvtgHost);
+    cleanups.push(() => host.cleanup());
+    // pkexec exits 126 when its authentication dialog is dismissed (pkexec(1)).
+    const s0 = new Sandbox();
+    const dismissed = path.join(s0.root, 'pkexec');
+    fs.writeFileSync(dismissed, '#!/bin/sh\nexit 126\n', { mode: 0o755 });
+    const roots = { VMDESK_SYSFS_ROOT: host.root, VMDESK_DEV_ROOT: host.root, VMDESK_ETC_ROOT: host.root };
+    const s = new Sandbox({ ...roots, VMDESK_PKEXEC: dismissed });
+    cleanups.push(() => s.cleanup(), () => s0.cleanup());
+    expect((await s.run(['define', '--name', 'gvt-box', '--memory', '512M'])).code).toBe(0);
+    const before = fs.readdirSync(host.at('sys/bus/mdev/devices'));
+
+    const toCheck = async (page: Page): Promise<Locator> => {
+      await page.getByRole('button', { name: 'Add a vGPU…' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Graphics: vGPU for gvt-box' });
+      await dialog.locator('label.choice').filter({ hasText: '0000:00:02.0' }).getByRole('radio').check();
+      await dialog.getByRole('button', { name: 'Next' }).click();
+      await dialog.getByRole('radio', { name: /GVTg_V5_2 / }).check();
+      await dialog.getByRole('button', { name: 'Next' }).click();
+      await dialog.getByRole('button', { name: 'Next' }).click();
+      await dialog.getByRole('button', { name: 'Fix with administrator rights (2)' }).click();
+      return dialog;
+    };
+
+    const page = await openApp(s, LOGIN_LIMIT);
+    const dialog = await toCheck(page);
+    await dialog.getByRole('alert').getByText('The password prompt was dismissed; nothing was changed.').waitFor();
+    expect(await dialog.getByRole('button', { name: 'Fix with administrator rights (2)' }).isEnabled()).toBe(true);
+    await shot(page, 'vgpu-prompt-dismissed');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    expect((await s.json<{ definition: { mdevs: unknown[] } }>(['info', 'gvt-box'])).definition.mdevs).toEqual([]);
+
+    // No pkexec on this system (VMDESK_PKEXEC names a program that is not there): the exact command.
+    const s2 = new Sandbox({ ...roots, VMDESK_PKEXEC: path.join(s0.root, 'no-such-pkexec') });
+    cleanups.push(() => s2.cleanup());
+    expect((await s2.run(['define', '--name', 'gvt-box', '--memory', '512M'])).code).toBe(0);
+    const page2 = await openApp(s2, LOGIN_LIMIT);
+    const d2 = await toCheck(page2);
+    const manual = d2.getByText('Run this in a terminal').locator('..');
+    await manual.waitFor();
+    const command = await manual.locator('.code-copy code').innerText();
+    expect(command).toMatch(new RegExp(`^sudo ${REPO.replace(/[/.]/g, '\\$&')}/resources/mdev-helper/vmdesk-mdev-helper apply-fix create,0000:00:02\\.0,i915-GVTg_V5_2,[0-9a-f-]{36} memlock,root,1572864$`));
+    await shot(page2, 'vgpu-no-pkexec');
+    expect(fs.readdirSync(host.at('sys/bus/mdev/devices'))).toEqual(before);
+    expect(fs.existsSync(host.at('etc/security/limits.d'))).toBe(false);
+  }, 120_000);
 });

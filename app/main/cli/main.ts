@@ -43,6 +43,7 @@ Usage:
   vmdesk mdev list|types [--json]      (mediated devices / vGPUs on this host)
   vmdesk mdev create|remove ... [--json] (through pkexec; see vmdesk mdev --help)
   vmdesk mdev check VM [--json] [--fix] (is this VM ready for its vGPU? each failure with its fix)
+  vmdesk mdev assign|unassign VM ...    (give a stopped VM a vGPU, or take it off)
   vmdesk host [--json]         (accelerators, QEMU, firmware, memlock: what works and how to fix what doesn't)
   vmdesk web [--port N] [--open] [--listen ADDR] [--new-token]
                                (the UI in your browser, served on 127.0.0.1)
@@ -261,6 +262,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           native: getNative(),
           listVms: async () => (await getLink()).call('vm.list', {}),
           getVm: async (vm) => (await getLink()).call('vm.get', { vm }),
+          assign: async (p) => (await getLink()).call('mdev.assign', p),
+          unassign: async (p) => (await getLink()).call('mdev.unassign', p),
           qemuCaps: (arch) => createHostServices(appPathsFromProcess()).qemuCaps(arch),
         });
       case 'driver': {

@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
+import type { CallParams } from '../common/contract.js';
 import type { VmSummary } from '../common/vm-types.js';
 import type { RunCommand } from '../host/host-io.js';
 import type { Arch, QemuCaps } from '../host/types.js';
@@ -41,6 +42,9 @@ export interface MdevCliDeps {
   groups?: GroupLookup;
   pciIdsPaths?: string[];
   newUuid?: () => string;
+  /** The driver's mdev.assign / mdev.unassign (they change a VM definition, which the driver owns). */
+  assign?(p: CallParams<'mdev.assign'>): Promise<VmSummary>;
+  unassign?(p: CallParams<'mdev.unassign'>): Promise<VmSummary>;
 }
 
 const USAGE = `Usage:
@@ -49,6 +53,10 @@ const USAGE = `Usage:
   vmdesk mdev create --parent PARENT --type TYPE [--uuid UUID] [--persistent] [--json]
   vmdesk mdev remove UUID [--persistent] [--json]
   vmdesk mdev check VM [--fix] [--json]        is the host ready for the VM's mediated devices?
+  vmdesk mdev assign VM --parent PARENT --type TYPE [--uuid UUID] [--no-display] [--json]
+                                               give a stopped VM a device (a new UUID unless given;
+                                               create it with \`vmdesk mdev check VM --fix\`)
+  vmdesk mdev unassign VM UUID [--json]        take it off again (the device itself stays)
 Creating and removing needs root: vmdesk asks through pkexec (one password prompt).
 `;
 
@@ -133,6 +141,31 @@ export async function runMdev(args: string[], io: MdevCliIo, deps: MdevCliDeps):
         print({ vm: report.vm, ready: report.ready, checks: report.checks }, none + formatChecks(report.vm, report.checks) + hint(report, !!a.values.fix));
         return report.ready ? 0 : 1;
       }
+      case 'assign': {
+        const a = parse(rest, { parent: { type: 'string' }, type: { type: 'string' }, uuid: { type: 'string' }, 'no-display': { type: 'boolean' } });
+        json = !!a.values.json;
+        noExtra(a.positionals, 1);
+        const [vm] = a.positionals;
+        const parent = a.values.parent as string | undefined;
+        const type = a.values.type as string | undefined;
+        if (!vm || !parent || !type) throw new VmdeskError('invalid-argument', '`vmdesk mdev assign` takes a VM, --parent and --type (see `vmdesk mdev types`).');
+        const uuid = a.values.uuid as string | undefined;
+        if (uuid !== undefined && !UUID_RE.test(uuid)) throw new VmdeskError('invalid-argument', `"${uuid}" is not a UUID (like 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001).`);
+        const r = await required(deps.assign, 'assign')({ vm, parent, type, ...(uuid ? { uuid } : {}), ...(a.values['no-display'] ? { display: false } : {}) });
+        const added = r.definition?.mdevs.at(-1);
+        print(r, `Assigned ${added?.uuid} (${type} on ${parent}${added?.display ? ', shown in the console' : ''}) to "${r.name}". Check the host with: vmdesk mdev check "${r.name}"\n`);
+        return 0;
+      }
+      case 'unassign': {
+        const a = parse(rest, {});
+        json = !!a.values.json;
+        noExtra(a.positionals, 2);
+        const [vm, uuid] = a.positionals;
+        if (!vm || !uuid || !UUID_RE.test(uuid)) throw new VmdeskError('invalid-argument', '`vmdesk mdev unassign` takes a VM and the UUID of one of its devices (see `vmdesk info VM`).');
+        const r = await required(deps.unassign, 'unassign')({ vm, uuid });
+        print(r, `"${r.name}" no longer uses ${uuid.toLowerCase()}; the device stays on the host (vmdesk mdev remove ${uuid.toLowerCase()} removes it).\n`);
+        return 0;
+      }
       default:
         throw new VmdeskError('invalid-argument', `Unknown mdev command "${sub}".\n${USAGE}`);
     }
@@ -142,6 +175,11 @@ export async function runMdev(args: string[], io: MdevCliIo, deps: MdevCliDeps):
     if (json) io.out.write(JSON.stringify({ error: e }) + '\n');
     return isUserError(e.code) ? 1 : 2;
   }
+}
+
+function required<T>(f: T | undefined, what: string): T {
+  if (!f) throw new VmdeskError('internal', `vmdesk mdev ${what} is not wired to the driver here.`);
+  return f;
 }
 
 /** The CLI needs the step done: without pkexec it stops with the command to paste. */

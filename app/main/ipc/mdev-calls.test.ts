@@ -161,6 +161,35 @@ describe('mdev.* without pkexec', () => {
   });
 });
 
+async function cli(w: World, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let o = '';
+  let e = '';
+  out.on('data', (d: Buffer) => (o += d.toString()));
+  err.on('data', (d: Buffer) => (e += d.toString()));
+  const code = await runMdev(args, { out, err }, {
+    ...w.deps, privileged: w.deps.privileged(),
+    assign: (p) => w.call('mdev.assign', p), unassign: (p) => w.call('mdev.unassign', p),
+  });
+  return { code, out: o, err: e };
+}
+
+describe('vmdesk mdev assign / unassign', () => {
+  it('go through the driver\'s calls and say what happened', async () => {
+    const w = await world();
+    const u = '0d2c4e6f-8a1b-4c3d-9e5f-a7b9c1d3e5f7';
+    const r = await cli(w, 'assign', 'serial-box', '--parent', 'mdpy', '--type', 'mdpy-xga', '--uuid', u);
+    expect(r).toEqual({ code: 0, out: `Assigned ${u} (mdpy-xga on mdpy, shown in the console) to "serial-box". Check the host with: vmdesk mdev check "serial-box"\n`, err: '' });
+    expect((await w.call('vm.get', { vm: 'serial-box' })).definition!.mdevs).toEqual([{ uuid: u, parent: 'mdpy', type: 'mdpy-xga', display: true }]);
+    expect(await cli(w, 'unassign', 'serial-box', u)).toMatchObject({ code: 0, out: `"serial-box" no longer uses ${u}; the device stays on the host (vmdesk mdev remove ${u} removes it).\n` });
+    const bad = await cli(w, 'assign', 'serial-box', '--parent', 'mdpy', '--type', 'mdpy-xga', '--uuid', 'nope');
+    expect(bad).toMatchObject({ code: 1, err: 'vmdesk: "nope" is not a UUID (like 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001).\n' });
+    expect((await cli(w, 'assign', 'serial-box', '--type', 'mdpy-xga')).err).toContain('takes a VM, --parent and --type');
+    expect((await cli(w, 'unassign', 'serial-box', u)).err).toContain(`"serial-box" has no mediated device ${u}.`);
+  });
+});
+
 describe('vmdesk mdev check and mdev.check', () => {
   it('give the same verdicts for the same VM', async () => {
     const w = await world();
