@@ -125,6 +125,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('Graphics: vGPU wizard on a fixture GV
     await card.getByRole('cell', { name: 'i915-GVTg_V5_8' }).waitFor();
     await card.scrollIntoViewIfNeeded();
     await shot(page, 'vgpu-5-assigned');
+    expect((await s.run(['info', 'gvt-box'])).stdout).toMatch(new RegExp(`^vGPU: +${uuid} \\(i915-GVTg_V5_8 on 0000:00:02\\.0, shown in the console\\)$`, 'm'));
 
     // The same verdicts from the CLI and from the wizard's check of the saved VM.
     await card.getByRole('button', { name: 'Check vGPU' }).click();

@@ -34,6 +34,7 @@ export function formatInfo(vm: VmSummary): string {
     lines.push(['CD-ROM', d.cdrom ?? '(empty)'], ['Boot', d.boot]);
     const fwd = d.network.forwards.map((f) => `${f.proto} ${f.hostAddr}:${f.hostPort} → guest ${f.guestPort}`).join(', ');
     lines.push(['Network', d.network.mode === 'user' ? `user-mode${fwd ? `; ${fwd}` : ''}` : 'none']);
+    d.mdevs.forEach((m, i) => lines.push([i === 0 ? 'vGPU' : '', `${m.uuid} (${m.type} on ${m.parent}${m.display ? ', shown in the console' : ''})`]));
   }
   lines.push(['Definition', vm.file]);
   if (vm.paths) {
