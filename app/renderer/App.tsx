@@ -11,7 +11,7 @@ import { NewVmDialog } from './features/new-vm/NewVmDialog.js';
 import { DeleteDialog } from './features/vm-details/DeleteDialog.js';
 import { VmView } from './features/vm-details/VmView.js';
 import { VmList } from './features/vm-list/VmList.js';
-import { VgpuWizard } from './features/vgpu/VgpuWizard.js';
+import { VgpuWizard } from './features/mdev-wizard/VgpuWizard.js';
 import { dismissError, openDialog } from './store/actions.js';
 import { selectSelectedVm, useVmdesk } from './store/store.js';
 

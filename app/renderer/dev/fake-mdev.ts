@@ -7,7 +7,7 @@
 import type { CallParams, CallResults } from '../../main/common/contract.js';
 import { VmdeskError } from '../../main/common/errors.js';
 import type { MdevAssignment, VmSummary } from '../../main/common/vm-types.js';
-import type { MdevCheck, MdevDevice, MdevInventory, MdevType } from '../features/vgpu/vgpu-model.js';
+import type { MdevCheck, MdevDevice, MdevInventory, MdevType } from '../features/mdev-wizard/vgpu-model.js';
 
 const PARENT = '0000:00:02.0';
 const gvt = (n: number, low: number, high: number, res: string, free: number): MdevType => ({
