@@ -52,7 +52,9 @@ const USAGE = `Usage:
   vmdesk mdev types [PARENT] [--json]          the types a parent offers, with their details
   vmdesk mdev create --parent PARENT --type TYPE [--uuid UUID] [--persistent] [--json]
   vmdesk mdev remove UUID [--persistent] [--json]
-  vmdesk mdev check VM [--fix] [--json]        is the host ready for the VM's mediated devices?
+  vmdesk mdev check VM [--fix [--persistent]] [--json]
+                                               is the host ready for the VM's mediated devices?
+                                               (--persistent: devices --fix creates come back at boot; needs mdevctl)
   vmdesk mdev assign VM --parent PARENT --type TYPE [--uuid UUID] [--no-display] [--json]
                                                give a stopped VM a device (a new UUID unless given;
                                                create it with \`vmdesk mdev check VM --fix\`)
@@ -128,13 +130,13 @@ export async function runMdev(args: string[], io: MdevCliIo, deps: MdevCliDeps):
         return 0;
       }
       case 'check': {
-        const a = parse(rest, { fix: { type: 'boolean' } });
+        const a = parse(rest, { fix: { type: 'boolean' }, persistent: { type: 'boolean' } });
         json = !!a.values.json;
         noExtra(a.positionals, 1);
         if (!a.positionals[0]) throw new VmdeskError('invalid-argument', '`vmdesk mdev check` takes a VM (a name or an id).');
         let report = await service.check(a.positionals[0]);
         if (a.values.fix) {
-          if (report.fixActions.length > 0) report = done(await service.applyFixes(a.positionals[0]), 'apply the fixes');
+          if (report.fixActions.length > 0) report = done(await service.applyFixes(a.positionals[0], undefined, { persistent: !!a.values.persistent }), 'apply the fixes');
           else if (!json) io.err.write('Nothing here can be fixed by vmdesk itself; the fixes below say what to do.\n');
         }
         const none = report.hostOnly ? `"${report.vm}" has no mediated devices assigned; these are the host's checks only.\n` : '';

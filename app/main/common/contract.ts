@@ -86,8 +86,9 @@ export const CALLS = {
    */
   'mdev.create': { params: v.strictObject({ parent: SysfsName, type: SysfsName, uuid: v.optional(Uuid), persistent: v.optional(v.boolean()) }) },
   'mdev.remove': { params: v.strictObject({ uuid: Uuid, persistent: v.optional(v.boolean()) }) },
-  /** Every fix the helper can make for the VM (or the proposal) in one prompt; returns the checks after. */
-  'mdev.applyFixes': { params: v.strictObject({ vm: VmRef, assignments: Proposal }) },
+  /** Every fix the helper can make for the VM (or the proposal) in one prompt; returns the checks after.
+   * `persistent`: devices it creates are also defined in mdevctl (they come back after a reboot). */
+  'mdev.applyFixes': { params: v.strictObject({ vm: VmRef, assignments: Proposal, persistent: v.optional(v.boolean()) }) },
   /** Adds a mediated device to a stopped VM (a new UUID unless given; the device need not exist yet). */
   'mdev.assign': { params: v.strictObject({ vm: VmRef, parent: SysfsName, type: SysfsName, uuid: v.optional(Uuid), display: v.optional(v.boolean()) }) },
   'mdev.unassign': { params: v.strictObject({ vm: VmRef, uuid: Uuid }) },

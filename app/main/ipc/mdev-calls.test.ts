@@ -150,6 +150,17 @@ describe('mdev.* through the dispatcher', () => {
   });
 });
 
+describe('mdev.applyFixes with persistent', () => {
+  it('asks the helper to define new devices in mdevctl, and says what to install when it is missing', async () => {
+    const w = await world();
+    const proposal = [{ uuid: '0d2c4e6f-8a1b-4c3d-9e5f-a7b9c1d3e5f7', parent: 'mtty', type: 'mtty-1', display: false }];
+    const e = await w.fail('mdev.applyFixes', { vm: 'serial-box', assignments: proposal, persistent: true });
+    expect(w.calls.map((c) => c.slice(2))).toEqual([['apply-fix', 'create,mtty,mtty-1,0d2c4e6f-8a1b-4c3d-9e5f-a7b9c1d3e5f7,persistent']]);
+    expect(e).toMatchObject({ code: 'unsupported', message: 'Could not apply the fixes: --persistent needs mdevctl (install the mdevctl package)' });
+    expect((await w.call('mdev.list', {})).devices.map((d) => d.uuid)).toEqual([MTTY_UUID]);
+  });
+});
+
 describe('mdev.* without pkexec', () => {
   it('returns the exact command to paste and changes nothing', async () => {
     const w = await world(() => ({ helper: HELPER, pkexec: undefined, run: async () => { throw new Error('must not run'); } }));

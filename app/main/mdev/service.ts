@@ -62,8 +62,11 @@ export interface MdevService {
   check(vmRef: string, proposal?: MdevProposal): Promise<MdevCheckReport>;
   create(req: MdevCreateRequest): Promise<MdevPrivilegedResult<MdevDevice>>;
   remove(req: { uuid: string; persistent?: boolean }): Promise<MdevPrivilegedResult<{ uuid: string; stillAssignedTo: string[] }>>;
-  /** Every fix the helper can make for the VM (or the proposal), in one prompt; then the checks again. */
-  applyFixes(vmRef: string, proposal?: MdevProposal): Promise<MdevPrivilegedResult<MdevCheckReport>>;
+  /**
+   * Every fix the helper can make for the VM (or the proposal), in one prompt; then the checks
+   * again. `persistent`: devices it creates are defined in mdevctl too (they come back at boot).
+   */
+  applyFixes(vmRef: string, proposal?: MdevProposal, options?: { persistent?: boolean }): Promise<MdevPrivilegedResult<MdevCheckReport>>;
   /** The assignment for `parent`/`type` (a new UUID unless given), with the display its type allows. */
   proposeAssignment(req: { parent: string; type: string; uuid?: string; display?: boolean }): Promise<MdevAssignment>;
 }
@@ -136,10 +139,11 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
       return { outcome: 'done', result: { uuid, stillAssignedTo: dev?.usedBy.map((v) => v.name) ?? [] } };
     },
 
-    async applyFixes(vmRef, proposal) {
+    async applyFixes(vmRef, proposal, options) {
       const before = await check(vmRef, proposal);
       if (before.fixActions.length === 0) return { outcome: 'done', result: before };
-      const outcome = await runPrivileged(deps.privileged(), applyFixArgs(before.fixActions));
+      const actions = before.fixActions.map((a) => (a.kind === 'create' && options?.persistent ? { ...a, persistent: true } : a));
+      const outcome = await runPrivileged(deps.privileged(), applyFixArgs(actions));
       if (outcome.status === 'manual') return { outcome: 'manual', command: outcome.command };
       settle(outcome, 'apply the fixes');
       return { outcome: 'done', result: await check(vmRef, proposal) };

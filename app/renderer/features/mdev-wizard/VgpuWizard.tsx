@@ -57,6 +57,7 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
   const [instance, setInstance] = useState<string>('new');
   const [freshUuid] = useState(newUuid);
   const [display, setDisplay] = useState(true);
+  const [persistent, setPersistent] = useState(false);
   const [report, setReport] = useState<MdevCheckReport | null>(null);
   const [busy, setBusy] = useState<'load' | 'check' | 'fix' | 'assign' | null>('load');
   const [manual, setManual] = useState<string | null>(null);
@@ -105,7 +106,7 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
     setManual(null);
     setError(null);
     try {
-      const r = await requireApi().call('mdev.applyFixes', { vm: vm.id, assignments });
+      const r = await requireApi().call('mdev.applyFixes', { vm: vm.id, assignments, ...(persistent && instance === 'new' ? { persistent: true } : {}) });
       if (r.outcome === 'manual') setManual(r.command);
       else {
         setReport(r.result);
@@ -263,6 +264,12 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
                 </label>
               ))}
             </fieldset>
+            {instance === 'new' ? (inv.mdevctl.installed ? (
+              <label className="check">
+                <input type="checkbox" checked={persistent} onChange={(e) => setPersistent(e.target.checked)} />
+                <span>Keep the device after a reboot<span className="check-hint">mdevctl defines it and creates it again at every boot.</span></span>
+              </label>
+            ) : <p className="muted small">A device made here lasts until the host reboots. With mdevctl installed (sudo apt install mdevctl), vmdesk can keep it.</p>) : null}
             {type.display !== 'none' ? (
               <label className="check">
                 <input type="checkbox" checked={display} onChange={(e) => setDisplay(e.target.checked)} />
