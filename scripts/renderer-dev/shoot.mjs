@@ -16,6 +16,22 @@ const browser = await chromium.launch({
 });
 const problems = [];
 
+/** The vGPU wizard on the stopped demo VM, up to the type step (type picked) or the check step. */
+async function vgpuTo(p, step, type) {
+  await p.getByRole('option', { name: /^fedora/ }).click();
+  await p.getByRole('button', { name: 'Add a vGPU…' }).click();
+  const d = p.getByRole('dialog');
+  await d.getByRole('radio', { name: /UHD Graphics 630/ }).check();
+  await d.getByRole('button', { name: 'Next' }).click();
+  await d.getByRole('radio', { name: type }).check();
+  if (step === 'check') {
+    await d.getByRole('button', { name: 'Next' }).click();
+    await d.getByRole('button', { name: 'Next' }).click();
+    await d.getByRole('status').filter({ hasText: /problems? to fix|Ready/ }).waitFor();
+  }
+  return d;
+}
+
 const scenes = {
   'list-overview': async (p) => { await p.getByRole('option', { name: /^debian-web/ }).click(); },
   crashed: async (p) => { await p.getByRole('option', { name: /^windows-build/ }).click(); },
@@ -59,48 +75,18 @@ const scenes = {
     await p.getByRole('status').filter({ hasText: 'Reconnecting' }).waitFor();
   },
   empty: { hash: '#demo-empty', run: async () => {} },
-  'vgpu-type': async (p) => {
-    await p.getByRole('option', { name: /^fedora/ }).click();
-    await p.getByRole('button', { name: 'Add a vGPU…' }).click();
-    const d = p.getByRole('dialog');
-    await d.getByRole('radio', { name: /UHD Graphics 630/ }).check();
-    await d.getByRole('button', { name: 'Next' }).click();
-    await d.getByRole('radio', { name: /GVTg_V5_4/ }).check();
-  },
-  'vgpu-check': async (p) => {
-    await p.getByRole('option', { name: /^fedora/ }).click();
-    await p.getByRole('button', { name: 'Add a vGPU…' }).click();
-    const d = p.getByRole('dialog');
-    await d.getByRole('radio', { name: /UHD Graphics 630/ }).check();
-    await d.getByRole('button', { name: 'Next' }).click();
-    await d.getByRole('radio', { name: /GVTg_V5_8/ }).check();
-    await d.getByRole('button', { name: 'Next' }).click();
-    await d.getByRole('button', { name: 'Next' }).click();
-    await d.getByRole('button', { name: /Fix with administrator rights/ }).waitFor();
-  },
+  'vgpu-type': async (p) => { await vgpuTo(p, 'type', /GVTg_V5_4/); },
+  'vgpu-instance': async (p) => { await (await vgpuTo(p, 'type', /GVTg_V5_4/)).getByRole('button', { name: 'Next' }).click(); },
+  'vgpu-check': async (p) => { await vgpuTo(p, 'check', /GVTg_V5_8/); },
   'vgpu-fixed': async (p) => {
-    await p.getByRole('option', { name: /^fedora/ }).click();
-    await p.getByRole('button', { name: 'Add a vGPU…' }).click();
-    const d = p.getByRole('dialog');
-    await d.getByRole('radio', { name: /UHD Graphics 630/ }).check();
-    await d.getByRole('button', { name: 'Next' }).click();
-    await d.getByRole('radio', { name: /GVTg_V5_8/ }).check();
-    await d.getByRole('button', { name: 'Next' }).click();
-    await d.getByRole('button', { name: 'Next' }).click();
+    const d = await vgpuTo(p, 'check', /GVTg_V5_8/);
     await d.getByRole('button', { name: /Fix with administrator rights/ }).click();
     await d.getByRole('status').filter({ hasText: /^Ready/ }).waitFor();
   },
   'vgpu-assigned': async (p) => {
-    await p.getByRole('option', { name: /^fedora/ }).click();
-    await p.getByRole('button', { name: 'Add a vGPU…' }).click();
-    const d = p.getByRole('dialog');
-    await d.getByRole('radio', { name: /UHD Graphics 630/ }).check();
-    await d.getByRole('button', { name: 'Next' }).click();
-    await d.getByRole('radio', { name: /GVTg_V5_4/ }).check();
-    await d.getByRole('button', { name: 'Next' }).click();
-    await d.getByRole('button', { name: 'Next' }).click();
+    const d = await vgpuTo(p, 'check', /GVTg_V5_4/);
     await d.getByRole('button', { name: /Fix with administrator rights/ }).click();
-    await d.getByRole('button', { name: 'Assign to fedora' }).click();
+    await d.getByRole('button', { name: 'Assign to fedora-41-workstation' }).click();
     await d.getByRole('button', { name: 'Close' }).first().click();
     await p.getByRole('region', { name: 'Graphics: vGPU' }).scrollIntoViewIfNeeded();
   },

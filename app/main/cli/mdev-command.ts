@@ -9,13 +9,10 @@ import { parseArgs } from 'node:util';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
 import type { CallParams } from '../common/contract.js';
 import type { VmSummary } from '../common/vm-types.js';
-import type { RunCommand } from '../host/host-io.js';
-import type { Arch, QemuCaps } from '../host/types.js';
-import type { NativeHost } from '../../native/index.js';
-import { findPkexec, interactiveRunner, locateHelper, type GroupLookup, type MdevFs, type PrivilegedDeps } from '../mdev/index.js';
+import { findPkexec, interactiveRunner, locateHelper, type PrivilegedDeps } from '../mdev/index.js';
 import { formatChecks, formatInventory, formatTypes } from '../mdev/format.js';
 import { UUID_RE } from '../mdev/privileged.js';
-import { createMdevService, manualError, type MdevCheckReport, type MdevPrivilegedResult } from '../mdev/service.js';
+import { createMdevService, manualError, type MdevCheckReport, type MdevPrivilegedResult, type MdevServiceDeps } from '../mdev/service.js';
 
 export interface MdevCliIo {
   out: NodeJS.WritableStream;
@@ -23,25 +20,9 @@ export interface MdevCliIo {
 }
 
 /** What `vmdesk mdev` needs from the rest of vmdesk; main.ts adapts the driver link to it. */
-export interface MdevCliDeps {
-  /** VMDESK_SYSFS_ROOT / VMDESK_DEV_ROOT are read from here. */
-  env: NodeJS.ProcessEnv;
-  native: NativeHost;
-  listVms(): Promise<VmSummary[]>;
-  /** By name or id; MUST throw VmdeskError('not-found') for an unknown VM. */
-  getVm(ref: string): Promise<VmSummary>;
-  /** MUST throw VmdeskError('no-qemu') when there is no QEMU for `arch`. */
-  qemuCaps(arch: Arch): Promise<QemuCaps>;
-  fs?: MdevFs;
-  /** Runs mdevctl. */
-  run?: RunCommand;
+export interface MdevCliDeps extends Omit<MdevServiceDeps, 'privileged'> {
+  /** Default: pkexec with this terminal (its text agent asks for the password here). */
   privileged?: PrivilegedDeps;
-  user?: string;
-  kernelRelease?: string;
-  cpuVendor?: 'intel' | 'amd';
-  groups?: GroupLookup;
-  pciIdsPaths?: string[];
-  newUuid?: () => string;
   /** The driver's mdev.assign / mdev.unassign (they change a VM definition, which the driver owns). */
   assign?(p: CallParams<'mdev.assign'>): Promise<VmSummary>;
   unassign?(p: CallParams<'mdev.unassign'>): Promise<VmSummary>;

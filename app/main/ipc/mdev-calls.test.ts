@@ -7,9 +7,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runMdev } from '../cli/mdev-command.js';
+import { runMdevCli } from '../testing/run-mdev-cli.js';
 import type { CallName, CallParams, CallResults } from '../common/contract.js';
 import type { SerializedError } from '../common/errors.js';
 import { fakeRun, FakeNative } from '../host/testing/fakes.js';
@@ -172,18 +171,11 @@ describe('mdev.* without pkexec', () => {
   });
 });
 
-async function cli(w: World, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (d: Buffer) => (o += d.toString()));
-  err.on('data', (d: Buffer) => (e += d.toString()));
-  const code = await runMdev(args, { out, err }, {
+function cli(w: World, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return runMdevCli({
     ...w.deps, privileged: w.deps.privileged(),
     assign: (p) => w.call('mdev.assign', p), unassign: (p) => w.call('mdev.unassign', p),
-  });
-  return { code, out: o, err: e };
+  }, args);
 }
 
 describe('vmdesk mdev assign / unassign', () => {
@@ -207,14 +199,11 @@ describe('vmdesk mdev check and mdev.check', () => {
     w.b.deny('/dev/vfio/0', { write: 'EACCES', stat: { gid: 0, mode: 0o20600 } });
     await w.call('mdev.assign', { vm: 'serial-box', parent: 'mtty', type: 'mtty-2', uuid: MTTY_UUID });
     await w.call('mdev.assign', { vm: 'serial-box', parent: 'mdpy', type: 'mdpy-vga' });
-    const out = new PassThrough();
-    let text = '';
-    out.on('data', (d: Buffer) => (text += d.toString()));
-    const code = await runMdev(['check', 'serial-box', '--json'], { out, err: new PassThrough() }, { ...w.deps, privileged: w.deps.privileged() });
-    const cli = JSON.parse(text) as { ready: boolean; checks: unknown[] };
+    const { code, out: text } = await cli(w, 'check', 'serial-box', '--json');
+    const cli_ = JSON.parse(text) as { ready: boolean; checks: unknown[] };
     const ui = await w.call('mdev.check', { vm: 'serial-box' });
     expect(ui.ready).toBe(false);
     expect(code).toBe(1);
-    expect(cli).toEqual({ vm: 'serial-box', ready: ui.ready, checks: ui.checks });
+    expect(cli_).toEqual({ vm: 'serial-box', ready: ui.ready, checks: ui.checks });
   });
 });

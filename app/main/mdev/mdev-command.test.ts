@@ -2,10 +2,10 @@
  * script standing in for pkexec + root and a few lines standing in for the kernel. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runMdev, type MdevCliDeps } from '../cli/mdev-command.js';
+import type { MdevCliDeps } from '../cli/mdev-command.js';
+import { runMdevCli } from '../testing/run-mdev-cli.js';
 import { VmdeskError } from '../common/errors.js';
 import type { VmDefinition, VmSummary } from '../common/vm-types.js';
 import { fakeRun, FakeNative } from '../host/testing/fakes.js';
@@ -58,16 +58,7 @@ function cli(fixture: SysfsFixture, vms: VmSummary[] = [], extra: Partial<MdevCl
   };
   return {
     b, calls,
-    async run(...args) {
-      const out = new PassThrough();
-      const err = new PassThrough();
-      let o = '';
-      let e = '';
-      out.on('data', (d: Buffer) => (o += d.toString()));
-      err.on('data', (d: Buffer) => (e += d.toString()));
-      const code = await runMdev(args, { out, err }, deps);
-      return { code, out: o, err: e };
-    },
+    run: (...args) => runMdevCli(deps, args),
   };
 }
 
