@@ -3,6 +3,9 @@
  * started it died.
  */
 import fs from 'node:fs';
+import path from 'node:path';
+import type { AppPaths } from '../paths/app-paths.js';
+import { definitionsDir, runRecordsDir } from '../paths/vm-files.js';
 import { isOurQemu } from '../qemu/process.js';
 import type { RunRecord } from './run-record.js';
 
@@ -48,4 +51,19 @@ export function cleanupRuntime(rec: RunRecord): void {
   try {
     fs.rmdirSync(rec.runtimeDir);
   } catch { /* not empty or already gone */ }
+}
+
+/**
+ * What a driver killed mid-operation can leave: a VM's runtime dir made just before its run
+ * record, and temp files of atomic writes. MUST only run while holding the owner lock before any
+ * operation starts: then whatever no adopted QEMU owns (`owned` runtime dirs) is stale.
+ */
+export function sweepOrphans(paths: AppPaths, owned: ReadonlySet<string>): void {
+  for (const dir of [definitionsDir(paths), runRecordsDir(paths)]) {
+    for (const n of safeReaddir(dir)) if (n.startsWith('.') && n.endsWith('.tmp')) fs.rmSync(path.join(dir, n), { force: true });
+  }
+  for (const n of safeReaddir(paths.runtime)) {
+    const p = path.join(paths.runtime, n);
+    if (/^[0-9a-f]{8}$/.test(n) && !owned.has(p)) fs.rmSync(p, { recursive: true, force: true });
+  }
 }

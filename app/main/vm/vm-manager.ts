@@ -8,7 +8,6 @@
  * MUST leave no socket, pidfile or run record behind when a VM ends, whichever way it ends.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
 import type { CallParams, DefineVmInput } from '../common/contract.js';
 import { sameName, type MdevAssignment, type VmDefinition, type VmState, type VmSummary } from '../common/vm-types.js';
@@ -17,17 +16,19 @@ import { assertSocketPathFits, definitionsDir, runRecordsDir, vmFiles } from '..
 import { SerialHub } from '../consoles/serial-hub.js';
 import { buildQemuArgv } from '../qemu/argv.js';
 import { QmpClient } from '../qemu/qmp-client.js';
-import { isOurQemu, pidExists, sendSignal, spawnDetached, waitForExit, type SpawnedQemu } from '../qemu/process.js';
+import { pidExists, sendSignal, spawnDetached, waitForExit, type SpawnedQemu } from '../qemu/process.js';
 import { DefinitionStore } from './definition-store.js';
 import { createVmFiles, validateDefineInput } from './define-vm.js';
 import type { HostServices } from './host-services.js';
 import { capLogFile, DEFAULT_LOG_CAP_BYTES, watchLogCap } from './log-cap.js';
-import { readRunRecord, writeRunRecord, type RunRecord } from './run-record.js';
-import { classifyExit, logBytesSinceStart, qemuLogSinceStart, startMarker, stateFromQmpStatus } from './exit-reason.js';
+import { writeRunRecord } from './run-record.js';
+import { classifyExit, logBytesSinceStart, qemuLogSinceStart, startMarker } from './exit-reason.js';
 import { DEFAULT_RING_BYTES } from '../consoles/serial-hub.js';
 import { VmEvents } from './vm-events.js';
-import { cleanupRuntime, findQemuByUuid, readPidfile, realpath, safeReaddir } from './runtime-files.js';
+import { cleanupRuntime, realpath, sweepOrphans } from './runtime-files.js';
 import { planFromIso, type IsoPlan } from './iso-plan.js';
+import { adoptVm } from './adoption.js';
+import type { VmRuntime } from './vm-runtime.js';
 import { prepareMdevStart } from '../mdev/start.js';
 import { getNative } from '../../native/index.js';
 
@@ -49,26 +50,6 @@ export function managerOptionsFromEnv(env: NodeJS.ProcessEnv): Omit<VmManagerOpt
   return Number.isInteger(cap) && cap >= 64 * 1024 ? { logCapBytes: cap } : {};
 }
 
-interface VmRuntime {
-  id: string;
-  file: string;
-  def?: VmDefinition;
-  brokenReason?: string;
-  state: VmState;
-  reason?: string;
-  logTail?: string[];
-  proc?: SpawnedQemu;
-  qmp?: QmpClient;
-  run?: RunRecord;
-  serial?: SerialHub;
-  /** Set when the VM is expected to exit (we asked, or the guest announced SHUTDOWN). */
-  expectingExit: boolean;
-  /** The operation in flight, so force off can cancel it. */
-  busy?: { op: string; abort: AbortController };
-  cleanups: (() => void)[];
-  /** Resolves when the current QEMU is gone and cleaned up. */
-  exited?: Promise<void>;
-}
 
 export class VmManager {
   readonly events = new VmEvents();
@@ -99,23 +80,8 @@ export class VmManager {
       records = fs.readdirSync(runRecordsDir(this.paths)).filter((n) => n.endsWith('.json'));
     } catch { /* no run records yet */ }
     await Promise.all(records.map((n) => this.adopt(n.slice(0, -5))));
-    this.sweepOrphans();
-  }
-
-  /**
-   * What a driver killed mid-operation can leave: a VM's runtime dir made just before its run
-   * record, and temp files of atomic writes. Safe only here: we hold the owner lock and no
-   * operation has started, so anything no adopted QEMU owns is stale.
-   */
-  private sweepOrphans(): void {
-    const owned = new Set([...this.vms.values()].flatMap((rt) => (rt.run ? [rt.run.runtimeDir] : [])));
-    for (const dir of [definitionsDir(this.paths), runRecordsDir(this.paths)]) {
-      for (const n of safeReaddir(dir)) if (n.startsWith('.') && n.endsWith('.tmp')) fs.rmSync(path.join(dir, n), { force: true });
-    }
-    for (const n of safeReaddir(this.paths.runtime)) {
-      const p = path.join(this.paths.runtime, n);
-      if (/^[0-9a-f]{8}$/.test(n) && !owned.has(p)) fs.rmSync(p, { recursive: true, force: true });
-    }
+    // Safe only here: we hold the owner lock and no operation has started.
+    sweepOrphans(this.paths, new Set([...this.vms.values()].flatMap((rt) => (rt.run ? [rt.run.runtimeDir] : []))));
   }
 
   list(): VmSummary[] {
@@ -445,64 +411,16 @@ export class VmManager {
 
   // ——— adoption ———
 
-  private async adopt(id: string): Promise<void> {
-    const file = vmFiles(this.paths, id).runRecord;
-    const rec = readRunRecord(file);
-    const rt = this.vms.get(id);
-    if (!rec || !rt || rt.state === 'broken') {
-      // A run record without a readable definition: leave sockets of a live QEMU alone, tell the log.
-      if (rec && pidExists(rec.pid) && isOurQemu(rec.pid, id)) return;
-      if (rec) cleanupRuntime(rec);
-      fs.rmSync(file, { force: true });
-      return;
-    }
-    // A record written just before a spawn has pid 0; QEMU's pidfile, or failing that its
-    // command line (our -uuid), says which process it became.
-    const pid = [rec.pid, readPidfile(rec.pidfile), findQemuByUuid(id)].find((p): p is number => !!p && pidExists(p) && isOurQemu(p, id));
-    if (pid !== undefined && pid !== rec.pid) {
-      rec.pid = pid;
-      writeRunRecord(file, rec);
-    }
-    rt.run = rec;
-    const proc: SpawnedQemu = { pid: rec.pid };
-    if (pid === undefined) {
-      rt.proc = undefined;
-      const verdict = rec.intent
-        ? { state: 'stopped' as const, reason: undefined, logTail: undefined }
-        : classifyExit({ pidfileLeft: fs.existsSync(rec.pidfile), logSinceStart: qemuLogSinceStart(vmFiles(this.paths, id).qemuLog) });
-      this.log(rt, `found QEMU pid ${rec.pid} gone while no driver ran: ${verdict.state}`);
-      cleanupRuntime(rec);
-      fs.rmSync(file, { force: true });
-      rt.run = undefined;
-      this.setState(rt, verdict.state, verdict.reason, verdict.logTail);
-      return;
-    }
-    rt.proc = proc;
-    rt.exited = new Promise<void>((resolve) => { rt.cleanups.push(() => resolve()); });
-    try {
-      const qmp = new QmpClient(rec.qmpSocket, { connectRetryMs: 2000 });
-      await qmp.connect();
-      this.attachQmp(rt, qmp);
-      let status = await qmp.execute<{ status: string }>('query-status');
-      if (status.status === 'prelaunch' && !rec.intent) {
-        // The driver that started this VM died before releasing it (-S): finish the start.
-        await qmp.execute('cont');
-        status = { status: 'running' };
-      }
-      if (rec.intent) rt.expectingExit = true;
-      await this.attachConsole(rt, rec.serialSocket, true).catch(() => undefined);
-      const files = vmFiles(this.paths, id);
-      this.watchLogs(rt, files.qemuLog, files.serialLog);
-      this.log(rt, `adopted QEMU pid ${rec.pid} (${status.status})`);
-      this.setState(rt, stateFromQmpStatus(status.status));
-      if (rec.intent === 'stop') {
-        // The previous driver died while forcing this VM off: finish what the user asked for.
-        void this.stop({ vm: id }).catch((err: unknown) => this.log(rt, `finishing the force off failed: ${(err as Error).message}`));
-      }
-    } catch (err) {
-      this.log(rt, `QEMU pid ${rec.pid} is alive but QMP failed: ${(err as Error).message}`);
-      this.setState(rt, 'crashed', `QEMU (pid ${rec.pid}) is running but does not answer on its control socket. Force it off with \`vmdesk stop ${rt.def?.name}\`.`);
-    }
+  private adopt(id: string): Promise<void> {
+    return adoptVm(id, this.vms.get(id), {
+      paths: this.paths,
+      log: (rt, line) => this.log(rt, line),
+      setState: (rt, state, reason, logTail) => this.setState(rt, state, reason, logTail),
+      attachQmp: (rt, qmp) => this.attachQmp(rt, qmp),
+      attachConsole: (rt, socket, replay) => this.attachConsole(rt, socket, replay),
+      watchLogs: (rt, qemuLog, serialLog) => this.watchLogs(rt, qemuLog, serialLog),
+      finishStop: (rt) => void this.stop({ vm: rt.id }).catch((err: unknown) => this.log(rt, `finishing the force off failed: ${(err as Error).message}`)),
+    });
   }
 
   // ——— plumbing ———
