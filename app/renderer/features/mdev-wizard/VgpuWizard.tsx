@@ -182,7 +182,7 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
           busy === 'load' ? <p className="muted">Looking for mediated-device capable GPUs…</p> : inv ? (
             <>
               {inv.notes.map((n) => (
-                <Notice key={n.id + (n.device ?? '')} tone={inv.parents.length ? 'info' : 'warn'} title={n.device ? `About ${n.device}` : undefined}>
+                <Notice key={n.id + (n.device ?? '')} tone={inv.parents.length ? 'info' : 'warn'} title={n.id === 'no-parents' ? 'Nothing on this host offers vGPUs' : n.device ? `About ${n.device}` : undefined}>
                   <p className="pre-line">{n.text}</p>
                   {n.fix?.command ? <CopyCode text={n.fix.command} /> : null}
                 </Notice>
