@@ -110,7 +110,10 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
       if (r.outcome === 'manual') setManual(r.command);
       else {
         setReport(r.result);
-        setInv(await requireApi().call('mdev.list', {}));
+        const fresh = await requireApi().call('mdev.list', {});
+        setInv(fresh);
+        // The new device exists now: from here on (and after Back) it is an existing one.
+        if (instance === 'new' && fresh.devices.some((d) => d.uuid === freshUuid)) setInstance(freshUuid);
       }
     } catch (err) {
       setError(messageOf(err));
