@@ -10,6 +10,7 @@ import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
 import type { CallParams } from '../common/contract.js';
 import type { VmSummary } from '../common/vm-types.js';
 import { findPkexec, interactiveRunner, locateHelper, type PrivilegedDeps } from '../mdev/index.js';
+import { helperTrustProblem } from '../mdev/privileged.js';
 import { formatChecks, formatInventory, formatTypes } from '../mdev/format.js';
 import { UUID_RE } from '../mdev/privileged.js';
 import { createMdevService, manualError, type MdevCheckReport, type MdevPrivilegedResult, type MdevServiceDeps } from '../mdev/service.js';
@@ -63,7 +64,7 @@ export async function runMdev(args: string[], io: MdevCliIo, deps: MdevCliDeps):
   const service = createMdevService({
     ...deps,
     // The terminal is pkexec's: its text agent asks for the password there.
-    privileged: () => deps.privileged ?? { helper: locateHelper(), pkexec: findPkexec(), run: interactiveRunner },
+    privileged: () => deps.privileged ?? { helper: locateHelper(), pkexec: findPkexec(), run: interactiveRunner, trust: helperTrustProblem },
   });
   const print = (value: unknown, text: string) => io.out.write(json ? JSON.stringify(value, null, 2) + '\n' : text);
   try {

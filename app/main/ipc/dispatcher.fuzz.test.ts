@@ -35,7 +35,7 @@ describe('dispatcher under hostile input', () => {
     // can only come back as the command to paste (nothing here may ever run as root).
     const mdev = createMdevService({
       env: { VMDESK_SYSFS_ROOT: `${root}/sysfs`, VMDESK_DEV_ROOT: `${root}/sysfs` }, native: getNative(),
-      listVms: async () => m.list(), getVm: async (ref) => m.get(ref),
+      listVms: async () => m.list(), getVm: async (ref) => m.get(ref), updateMdevs: (ref, change) => m.updateMdevs(ref, change),
       qemuCaps: async () => { throw new VmdeskError('no-qemu', 'No QEMU in this test.'); },
       privileged: () => ({ helper: '/nonexistent/vmdesk-mdev-helper', pkexec: undefined, run: async () => { throw new Error('must not run'); } }),
     });

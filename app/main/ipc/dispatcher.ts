@@ -35,22 +35,8 @@ export function managerHandlers(m: VmManager, hostReport: () => Promise<HostRepo
     'mdev.create': (p) => mdev.create(p),
     'mdev.remove': (p) => mdev.remove(p),
     'mdev.applyFixes': (p) => mdev.applyFixes(p.vm, p.assignments, { persistent: p.persistent }),
-    'mdev.assign': async (p) => {
-      const vm = await m.get(p.vm);
-      const current = vm.definition?.mdevs ?? [];
-      if (p.uuid && current.some((a) => a.uuid === p.uuid!.toLowerCase())) {
-        throw new VmdeskError('invalid-argument', `${p.uuid.toLowerCase()} is already assigned to "${vm.name}".`, { field: 'uuid' });
-      }
-      const a = await mdev.proposeAssignment(p);
-      return m.setMdevs(vm.id, [...current, a]);
-    },
-    'mdev.unassign': async (p) => {
-      const vm = await m.get(p.vm);
-      const current = vm.definition?.mdevs ?? [];
-      const uuid = p.uuid.toLowerCase();
-      if (!current.some((a) => a.uuid === uuid)) throw new VmdeskError('not-found', `"${vm.name}" has no mediated device ${uuid}.`);
-      return m.setMdevs(vm.id, current.filter((a) => a.uuid !== uuid));
-    },
+    'mdev.assign': (p) => mdev.assign(p.vm, p),
+    'mdev.unassign': (p) => mdev.unassign(p.vm, p.uuid),
   };
 }
 

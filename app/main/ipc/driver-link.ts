@@ -17,7 +17,7 @@ import { ControlClient, openControlStream } from './control-client.js';
 import { listenControlSocket, type ControlServer } from './control-socket.js';
 import { createDispatcher, managerHandlers, type Dispatcher } from './dispatcher.js';
 import { managerStreams, type StreamOpener } from './streams.js';
-import { agentRunner, findPkexec, locateHelper } from '../mdev/privileged.js';
+import { agentRunner, findPkexec, helperTrustProblem, locateHelper } from '../mdev/privileged.js';
 import { createMdevService, type MdevService } from '../mdev/service.js';
 
 /** A bidirectional byte channel (a console, a log tail) as the main process sees it. */
@@ -60,7 +60,8 @@ export function driverMdevService(manager: VmManager, host: Pick<RealHostService
   return createMdevService({
     env, native,
     listVms: async () => manager.list(), getVm: async (ref) => manager.get(ref), qemuCaps: (arch) => host.qemuCaps(arch),
-    privileged: () => ({ helper: locateHelper(env), pkexec: findPkexec(undefined, env), run: agentRunner }),
+    updateMdevs: (ref, change) => manager.updateMdevs(ref, change),
+    privileged: () => ({ helper: locateHelper(env), pkexec: findPkexec(undefined, env), run: agentRunner, trust: helperTrustProblem }),
   });
 }
 

@@ -53,7 +53,7 @@ async function world(privileged?: (b: BuiltSysfs, calls: string[][]) => Privileg
   const deps: MdevServiceDeps = {
     env: { VMDESK_SYSFS_ROOT: b.root, VMDESK_DEV_ROOT: b.root, VMDESK_ETC_ROOT: b.root },
     native: Object.assign(new FakeNative(), { memlock: { ok: true, value: { soft: 'unlimited', hard: 'unlimited' } } }),
-    listVms: async () => m.list(), getVm: async (ref) => m.get(ref), qemuCaps: async () => CAPS,
+    listVms: async () => m.list(), getVm: async (ref) => m.get(ref), updateMdevs: (ref, change) => m.updateMdevs(ref, change), qemuCaps: async () => CAPS,
     privileged: () => privileged?.(b, calls) ?? { helper: HELPER, pkexec: '/usr/bin/pkexec', run: fakePkexecRunner(b.root, calls) },
     fs: b.fs, run: fakeRun({}), user: 'ada', kernelRelease: '6.1.0-18-amd64', cpuVendor: 'intel',
     groups: { nameOf: async () => undefined, gidOf: async (n) => (n === 'kvm' ? 36 : undefined) },

@@ -183,6 +183,11 @@ describe('the device itself', () => {
   it('a type with no instances left fails before anything is created', async () => {
     const checks = await doctor({ mdevs: [{ ...gvtg, uuid: NEW_UUID, type: 'i915-GVTg_V5_1' }] });
     expect(byId(checks, 'instances')).toMatchObject({ status: 'fail', detail: expect.stringContaining('No i915-GVTg_V5_1 instances are left') });
+    // Creating it would only be refused: no helper action, so no password prompt for nothing.
+    const device = byId(checks, 'device');
+    expect(device).toMatchObject({ status: 'fail', detail: expect.stringContaining('cannot be created until the problems above with 0000:00:02.0 are solved') });
+    expect(device.fix).toBeUndefined();
+    expect(fixActions(checks).some((a) => a.kind === 'create')).toBe(false);
   });
 
   it('a device another running VM uses fails; one a stopped VM also has is a warning', async () => {
@@ -246,5 +251,11 @@ describe('assertMdevReady', () => {
     expect(message).toContain('Locked-memory limit');
     expect(message).toContain('vmdesk mdev check "win10" --fix');
     expect(path.isAbsolute(built[0]!.root)).toBe(true);
+  });
+
+  it('does not offer --fix when nothing it could do is left', async () => {
+    const checks = await doctor({ mdevs: [{ ...gvtg, uuid: NEW_UUID, type: 'i915-GVTg_V5_1' }] });
+    expect(() => assertMdevReady('win10', checks)).toThrow(/for details\.$/);
+    expect(() => assertMdevReady('win10', checks)).not.toThrow(/--fix/);
   });
 });

@@ -83,10 +83,14 @@ function checkInstances(inv: MdevInventory, a: MdevAssignment, exists: boolean):
   return { ...base, status: 'pass', detail: `${type.availableInstances} more ${a.type} instance${type.availableInstances === 1 ? '' : 's'} can be created on ${a.parent}.` };
 }
 
-function checkDevice(i: MdevDoctorInput, a: MdevAssignment): MdevCheck {
+/** `creatable`: the parent offers the type and an instance is free (else creating would only be refused). */
+function checkDevice(i: MdevDoctorInput, a: MdevAssignment, creatable: boolean): MdevCheck {
   const uuid = a.uuid.toLowerCase();
   const base = { id: 'device' as const, title: `Device ${uuid} ready`, device: a.uuid };
   const dev = i.inventory.devices.find((d) => d.uuid === uuid);
+  if (!dev && !creatable) {
+    return { ...base, status: 'fail', detail: `${uuid} (${a.type} on ${a.parent}) does not exist, and it cannot be created until the problems above with ${a.parent} are solved.` };
+  }
   if (!dev) {
     const action: MdevFixAction = { kind: 'create', parent: a.parent, type: a.type, uuid };
     return {
@@ -130,11 +134,13 @@ export async function checkMdev(i: MdevDoctorInput): Promise<MdevCheck[]> {
   const exists = (a: MdevAssignment) => i.inventory.devices.some((d) => d.uuid === a.uuid.toLowerCase());
   const mdevGroups = new Set(i.inventory.devices.flatMap((d) => (d.iommuGroup ? [d.iommuGroup] : [])));
   const out: (MdevCheck | undefined)[] = [];
-  for (const a of assignments) out.push(checkParent(i.inventory, a));
+  const parents = assignments.map((a) => checkParent(i.inventory, a));
+  out.push(...parents);
   out.push(await checkIommu(i, mdevGroups, assignments.map((a) => vendorOf(a.type))));
   out.push(await checkVfioModules(i), await checkVfioContainer(i));
-  for (const a of assignments) {
-    out.push(checkInstances(i.inventory, a, exists(a)), checkDevice(i, a));
+  for (const [n, a] of assignments.entries()) {
+    const instances = checkInstances(i.inventory, a, exists(a));
+    out.push(instances, checkDevice(i, a, parents[n]!.status === 'pass' && instances?.status !== 'fail'));
     const dev = i.inventory.devices.find((d) => d.uuid === a.uuid.toLowerCase());
     out.push(await checkVfioGroup(i, a.uuid, dev?.iommuGroup));
   }
@@ -165,7 +171,7 @@ export function assertMdevReady(vmName: string, checks: readonly MdevCheck[]): v
   const lines = failed.map((c) => `- ${c.title}: ${c.detail}${c.fix ? `\n  Fix: ${c.fix.command ?? c.fix.text.split('\n')[0]}` : ''}`);
   throw new VmdeskError(
     'unsupported',
-    `"${vmName}" cannot start: its mediated device${failed.length > 1 ? 's are' : ' is'} not ready.\n${lines.join('\n')}\nRun \`vmdesk mdev check "${vmName}"\` for details, or \`vmdesk mdev check "${vmName}" --fix\` to apply the fixes with one password prompt.`,
+    `"${vmName}" cannot start: its mediated device${failed.length > 1 ? 's are' : ' is'} not ready.\n${lines.join('\n')}\nRun \`vmdesk mdev check "${vmName}"\` for details${fixActions(checks).length ? `, or \`vmdesk mdev check "${vmName}" --fix\` to apply the fixes vmdesk can make with one password prompt` : ''}.`,
     { checks: failed },
   );
 }

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import type { CommandResult } from '../host/host-io.js';
 import { VmdeskError } from '../common/errors.js';
 import {
-  actionProblem, applyFixArgs, findPkexec, helperArgs, HELPER_ENV, locateHelper, PACKAGED_HELPER, runPrivileged, shellQuote, type PrivilegedRunner,
+  actionProblem, applyFixArgs, findPkexec, helperArgs, HELPER_ENV, helperTrustProblem, locateHelper, PACKAGED_HELPER, privilegedEnv, runPrivileged, shellQuote,
+  type PrivilegedRunner,
 } from './privileged.js';
 
 const UUID = '83b8f4f2-509f-382f-3c1e-e6bfe0fa1001';
@@ -96,5 +97,39 @@ describe('finding the helper and pkexec', () => {
   it('quotes for a POSIX shell', () => {
     expect(shellQuote('0000:00:02.0')).toBe('0000:00:02.0');
     expect(shellQuote("it's")).toBe(`'it'\\''s'`);
+  });
+});
+
+describe('what runs as root', () => {
+  const tree = (over: Record<string, { uid: number; mode: number }>) => (p: string) => {
+    const e = over[p] ?? { uid: 0, mode: 0o40755 };
+    return { ...e, isFile: () => (e.mode & 0o170000) === 0o100000 };
+  };
+  const file = { uid: 0, mode: 0o100755 };
+
+  it('trusts a root-owned helper in root-owned directories, sticky /tmp included', () => {
+    expect(helperTrustProblem(HELPER, tree({ [HELPER]: file }))).toBeUndefined();
+    expect(helperTrustProblem('/tmp/ci/resources/h', tree({ '/tmp/ci/resources/h': file, '/tmp': { uid: 0, mode: 0o41777 } }))).toBeUndefined();
+  });
+
+  it('refuses a helper the user (or anyone but root) could swap, saying how to install it', () => {
+    const mine = helperTrustProblem(HELPER, tree({ [HELPER]: { uid: 1000, mode: 0o100755 } }));
+    expect(mine).toBe(`vmdesk will not run ${HELPER} as root: it is not a root-owned file that only root can change. Install the helper where root owns it: sudo install -D -o root -g root -m 0755 ${HELPER} ${PACKAGED_HELPER}`);
+    expect(helperTrustProblem(HELPER, tree({ [HELPER]: { uid: 0, mode: 0o100775 } }))).toMatch(/not a root-owned file/);
+    expect(helperTrustProblem(HELPER, tree({ [HELPER]: file, '/opt/vmdesk': { uid: 1000, mode: 0o40755 } }))).toMatch(/\/opt\/vmdesk can be changed by users other than root/);
+    expect(helperTrustProblem(HELPER, tree({ [HELPER]: file, '/opt': { uid: 0, mode: 0o40777 } }))).toMatch(/\/opt can be changed/);
+  });
+
+  it('does not run pkexec with an untrusted helper (the pasteable command stays available without pkexec)', async () => {
+    const run = runner({});
+    const trust = () => 'not trusted';
+    await expect(runPrivileged({ helper: HELPER, pkexec: '/usr/bin/pkexec', run, trust }, ['apply-fix', 'udev-rule'])).rejects.toThrow('not trusted');
+    expect(run.calls).toEqual([]);
+    expect(await runPrivileged({ helper: HELPER, pkexec: undefined, run, trust }, ['apply-fix', 'udev-rule'])).toEqual({ status: 'manual', command: `sudo ${HELPER} apply-fix udev-rule` });
+  });
+
+  it('passes none of vmdesk\'s variables to pkexec', () => {
+    expect(privilegedEnv({ PATH: '/home/ada/bin:/usr/bin', LANG: 'de_DE.UTF-8', VMDESK_MDEV_HELPER_ROOT: '/tmp/x', VMDESK_SYSFS_ROOT: '/tmp/x', LD_PRELOAD: '/tmp/evil.so', TERM: 'xterm' }))
+      .toEqual({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'de_DE.UTF-8', TERM: 'xterm' });
   });
 });

@@ -7,7 +7,7 @@
  * clear message before any prompt; the helper validates again (it trusts nobody).
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VmdeskError } from '../common/errors.js';
@@ -118,6 +118,33 @@ export interface PrivilegedDeps {
   /** pkexec's path; undefined when it is not installed. */
   pkexec: string | undefined;
   run: PrivilegedRunner;
+  /** Why the helper must not be run as root (see helperTrustProblem); undefined when it may. */
+  trust?: (helper: string) => string | undefined;
+}
+
+/**
+ * What pkexec runs as root must be what root would run: a regular file owned by root that only
+ * root can change, in directories only root can change (sticky ones like /tmp excepted: others
+ * cannot replace what they do not own there). Otherwise any program running as the user could
+ * swap the helper and ride on the user's next password prompt.
+ */
+export function helperTrustProblem(helper: string, stat: (p: string) => { uid: number; mode: number; isFile(): boolean } = statSync): string | undefined {
+  const install = `sudo install -D -o root -g root -m 0755 ${shellQuote(helper)} ${PACKAGED_HELPER}`;
+  try {
+    const f = stat(helper);
+    if (!f.isFile() || f.uid !== 0 || (f.mode & 0o022) !== 0) {
+      return `vmdesk will not run ${helper} as root: it is not a root-owned file that only root can change. Install the helper where root owns it: ${install}`;
+    }
+    for (let dir = path.dirname(helper); ; dir = path.dirname(dir)) {
+      const d = stat(dir);
+      if (d.uid !== 0 || ((d.mode & 0o022) !== 0 && (d.mode & 0o1000) === 0)) {
+        return `vmdesk will not run ${helper} as root: ${dir} can be changed by users other than root. Install the helper where root owns it: ${install}`;
+      }
+      if (dir === path.dirname(dir)) return undefined;
+    }
+  } catch (err) {
+    return `vmdesk cannot check ${helper} (${(err as Error).message}).`;
+  }
 }
 
 export type PrivilegedOutcome =
@@ -138,6 +165,8 @@ export async function runPrivileged(deps: PrivilegedDeps, args: readonly string[
   }
   const manual = ['sudo', deps.helper, ...args].map(shellQuote).join(' ');
   if (!deps.pkexec) return { status: 'manual', command: manual };
+  const distrust = deps.trust?.(deps.helper);
+  if (distrust) throw new VmdeskError('unsupported', distrust);
   const argv = privilegedArgv(deps.helper, deps.pkexec, args);
   const command = argv.map(shellQuote).join(' ');
   const r = await deps.run(argv, { timeoutMs: PRIVILEGED_TIMEOUT_MS });
@@ -157,9 +186,15 @@ export const interactiveRunner: PrivilegedRunner = (argv, o) => runWithStdin(arg
 /** For the driver (window, tray, `vmdesk web`): no terminal; the desktop's polkit agent asks. */
 export const agentRunner: PrivilegedRunner = (argv, o) => runWithStdin(argv, o, 'ignore');
 
+/** Only what pkexec (and its text agent) need: none of vmdesk's own variables reach root. */
+export function privilegedEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const keep = ['LANG', 'LC_ALL', 'LC_MESSAGES', 'TERM'];
+  return { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...Object.fromEntries(keep.flatMap((k) => (env[k] ? [[k, env[k]]] : []))) };
+}
+
 function runWithStdin(argv: readonly string[], { timeoutMs }: { timeoutMs: number }, stdin: 'inherit' | 'ignore'): Promise<CommandResult> {
   return new Promise<CommandResult>((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: [stdin, 'pipe', 'pipe'], timeout: timeoutMs });
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: [stdin, 'pipe', 'pipe'], timeout: timeoutMs, env: privilegedEnv(process.env) });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -32,8 +32,11 @@ export interface MdevServiceDeps {
   getVm(ref: string): Promise<VmSummary>;
   /** MUST throw VmdeskError('no-qemu') when there is no QEMU for `arch`. */
   qemuCaps(arch: Arch): Promise<QemuCaps>;
-  /** How root is asked: pkexec with the terminal (CLI) or with the desktop's agent (driver). */
+  /** How root is asked: pkexec with the terminal (CLI) or with the desktop's agent (driver).
+   * Called only when a privileged step is about to run; MAY throw a user error (an untrusted helper). */
   privileged(): PrivilegedDeps;
+  /** The driver's VmManager.updateMdevs (assign and unassign change a definition the driver owns). */
+  updateMdevs?(ref: string, change: (current: readonly MdevAssignment[], vm: { id: string; name: string }) => MdevAssignment[]): VmSummary;
   fs?: MdevFs;
   /** Runs mdevctl. */
   run?: RunCommand;
@@ -67,8 +70,10 @@ export interface MdevService {
    * again. `persistent`: devices it creates are defined in mdevctl too (they come back at boot).
    */
   applyFixes(vmRef: string, proposal?: MdevProposal, options?: { persistent?: boolean }): Promise<MdevPrivilegedResult<MdevCheckReport>>;
-  /** The assignment for `parent`/`type` (a new UUID unless given), with the display its type allows. */
-  proposeAssignment(req: { parent: string; type: string; uuid?: string; display?: boolean }): Promise<MdevAssignment>;
+  /** Adds a device to a stopped VM: a new UUID unless given (it need not exist yet), with the display its type allows. */
+  assign(vmRef: string, req: { parent: string; type: string; uuid?: string; display?: boolean }): Promise<VmSummary>;
+  /** Takes a device off a stopped VM; the device itself stays on the host. */
+  unassign(vmRef: string, uuid: string): Promise<VmSummary>;
 }
 
 const inactive = (s: VmSummary['state']) => s === 'stopped' || s === 'broken' || s === 'crashed';
@@ -77,6 +82,18 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
   const fs = deps.fs ?? nodeMdevFs;
   const roots: MdevRoots = rootsFromEnv(deps.env);
   const newUuid = deps.newUuid ?? randomUUID;
+  // One administrator prompt at a time: a second request (another window, a web client) waits
+  // for nothing and is refused, instead of stacking password dialogs on the desktop.
+  let prompting = false;
+  const asRoot = async (args: string[]): Promise<PrivilegedOutcome> => {
+    if (prompting) throw new VmdeskError('invalid-state', 'An administrator password prompt from vmdesk is already open. Answer or dismiss it first.');
+    prompting = true;
+    try {
+      return await runPrivileged(deps.privileged(), args);
+    } finally {
+      prompting = false;
+    }
+  };
 
   const inventory = async (vms?: VmSummary[]): Promise<MdevInventory> => {
     const defs = (vms ?? (await deps.listVms())).flatMap((v) => (v.definition ? [v.definition] : []));
@@ -104,10 +121,7 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
 
     async types(parent) {
       const inv = await inventory();
-      if (parent && !inv.parents.some((p) => p.name === parent)) {
-        throw new VmdeskError('not-found', `No mdev parent named ${parent}. The parents here: ${inv.parents.map((p) => p.name).join(', ') || 'none'}.`);
-      }
-      return inv.parents.filter((p) => !parent || p.name === parent);
+      return parent ? [requireParent(inv, parent)] : inv.parents;
     },
 
     check,
@@ -115,7 +129,7 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
     async create(req) {
       const uuid = (req.uuid ?? newUuid()).toLowerCase();
       preflightCreate(await inventory(), req.parent, req.type, uuid);
-      const outcome = await runPrivileged(deps.privileged(), helperArgs({ kind: 'create', parent: req.parent, type: req.type, uuid, persistent: !!req.persistent }));
+      const outcome = await asRoot(helperArgs({ kind: 'create', parent: req.parent, type: req.type, uuid, persistent: !!req.persistent }));
       if (outcome.status === 'manual') return { outcome: 'manual', command: outcome.command };
       settle(outcome, `create ${uuid}`);
       const dev = (await inventory()).devices.find((d) => d.uuid === uuid);
@@ -133,7 +147,7 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
       if (!dev && !(req.persistent && defined)) throw new VmdeskError('not-found', `There is no mediated device ${uuid}.`);
       const running = vms.find((v) => !inactive(v.state) && v.definition?.mdevs.some((m) => m.uuid.toLowerCase() === uuid));
       if (running) throw new VmdeskError('invalid-state', `${uuid} is in use by "${running.name}" (${running.state}). Shut it down first.`);
-      const outcome = await runPrivileged(deps.privileged(), helperArgs({ kind: 'remove', uuid, persistent: !!req.persistent }));
+      const outcome = await asRoot(helperArgs({ kind: 'remove', uuid, persistent: !!req.persistent }));
       if (outcome.status === 'manual') return { outcome: 'manual', command: outcome.command };
       settle(outcome, `remove ${uuid}`);
       return { outcome: 'done', result: { uuid, stillAssignedTo: dev?.usedBy.map((v) => v.name) ?? [] } };
@@ -143,16 +157,19 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
       const before = await check(vmRef, proposal);
       if (before.fixActions.length === 0) return { outcome: 'done', result: before };
       const actions = before.fixActions.map((a) => (a.kind === 'create' && options?.persistent ? { ...a, persistent: true } : a));
-      const outcome = await runPrivileged(deps.privileged(), applyFixArgs(actions));
+      // Whatever the kernel would refuse is refused here, before anyone types a password.
+      const inv = await inventory();
+      for (const a of actions) if (a.kind === 'create') preflightCreate(inv, a.parent, a.type, a.uuid);
+      const outcome = await asRoot(applyFixArgs(actions));
       if (outcome.status === 'manual') return { outcome: 'manual', command: outcome.command };
       settle(outcome, 'apply the fixes');
       return { outcome: 'done', result: await check(vmRef, proposal) };
     },
 
-    async proposeAssignment(req) {
+    async assign(vmRef, req) {
+      const update = requireUpdate(deps);
       const inv = await inventory();
-      const parent = inv.parents.find((p) => p.name === req.parent);
-      if (!parent) throw new VmdeskError('not-found', `No mdev parent named ${req.parent}. The parents here: ${inv.parents.map((p) => p.name).join(', ') || 'none'}.`);
+      const parent = requireParent(inv, req.parent);
       const type = findType(inv, req.parent, req.type);
       if (!type) throw new VmdeskError('not-found', `${req.parent} has no type ${req.type}; it offers ${parent.types.map((t) => t.id).join(', ') || 'none'}.`);
       if (type.deviceApi !== undefined && type.deviceApi !== 'vfio-pci') {
@@ -164,9 +181,29 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
       if (dev && (dev.type !== req.type || dev.parent !== req.parent)) {
         throw new VmdeskError('invalid-argument', `${uuid} is a ${dev.type ?? '?'} on ${dev.parent ?? '?'}, not a ${req.type} on ${req.parent}.`, { field: 'uuid' });
       }
-      return { uuid, parent: req.parent, type: req.type, display: req.display ?? type.display !== 'none' };
+      const a: MdevAssignment = { uuid, parent: req.parent, type: req.type, display: (req.display ?? true) && type.display !== 'none' };
+      return update(vmRef, (current) => [...current, a]);
+    },
+
+    async unassign(vmRef, uuid) {
+      const u = uuid.toLowerCase();
+      return requireUpdate(deps)(vmRef, (current, vm) => {
+        if (!current.some((a) => a.uuid === u)) throw new VmdeskError('not-found', `"${vm.name}" has no mediated device ${u}.`);
+        return current.filter((a) => a.uuid !== u);
+      });
     },
   };
+}
+
+function requireUpdate(deps: MdevServiceDeps): NonNullable<MdevServiceDeps['updateMdevs']> {
+  if (!deps.updateMdevs) throw new VmdeskError('internal', 'Assigning mediated devices needs the driver (updateMdevs is not wired here).');
+  return deps.updateMdevs;
+}
+
+function requireParent(inv: MdevInventory, name: string): MdevParent {
+  const p = inv.parents.find((x) => x.name === name);
+  if (!p) throw new VmdeskError('not-found', `No mdev parent named ${name}. The parents here: ${inv.parents.map((x) => x.name).join(', ') || 'none'}.`);
+  return p;
 }
 
 async function cpuVendorOf(fs: MdevFs): Promise<'intel' | 'amd' | undefined> {
@@ -177,8 +214,7 @@ async function cpuVendorOf(fs: MdevFs): Promise<'intel' | 'amd' | undefined> {
 /** Refuses a create the kernel would refuse, with the reason, before any password prompt. */
 export function preflightCreate(inv: MdevInventory, parent: string, type: string, uuid: string): void {
   if (!UUID_RE.test(uuid)) throw new VmdeskError('invalid-argument', `"${uuid}" is not a UUID.`);
-  const p = inv.parents.find((x) => x.name === parent);
-  if (!p) throw new VmdeskError('not-found', `No mdev parent named ${parent}. The parents here: ${inv.parents.map((x) => x.name).join(', ') || 'none'}.`);
+  const p = requireParent(inv, parent);
   const t = findType(inv, parent, type);
   if (!t) throw new VmdeskError('not-found', `${parent} has no type ${type}; it offers ${p.types.map((x) => x.id).join(', ') || 'none'}.`);
   if (!t.canCreate) throw new VmdeskError('unsupported', `${type} on ${parent} has no create file, so the kernel cannot create it.`);

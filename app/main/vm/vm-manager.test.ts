@@ -95,7 +95,8 @@ describe('VmManager faults', () => {
     // A second start is refused while the first is in flight, naming what it is busy with.
     await expect(m.start({ vm: 'slow' })).rejects.toThrow(/"slow" is starting/);
     // QEMU's devices are fixed at spawn: no mediated-device changes while it is not off.
-    await expect(m.setMdevs('slow', [{ uuid: '0d2c4e6f-8a1b-4c3d-9e5f-a7b9c1d3e5f7', parent: 'mtty', type: 'mtty-1', display: false }])).rejects.toThrow('"slow" is starting; shut it down before changing its mediated devices.');
+    const mtty = { uuid: '0d2c4e6f-8a1b-4c3d-9e5f-a7b9c1d3e5f7', parent: 'mtty', type: 'mtty-1', display: false };
+    expect(() => m.updateMdevs('slow', () => [mtty])).toThrow('"slow" is busy with start; shut it down before changing its mediated devices.');
     expect(m.get('slow').definition!.mdevs).toEqual([]);
     const stopped = await m.stop({ vm: 'slow' });
     expect(stopped.state).toBe('stopped');

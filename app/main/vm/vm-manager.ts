@@ -167,22 +167,26 @@ export class VmManager {
   }
 
   /**
-   * Replaces the VM's mediated devices (the mdev wizard's assign and unassign). Only while it is
-   * off: QEMU's device list is fixed at spawn. Nothing on the host changes here.
+   * Changes the VM's mediated devices (the mdev layer's assign and unassign): `change` gets the
+   * current list and returns the new one; it runs synchronously against the latest definition, so
+   * two changes never lose each other. Only while the VM is off and no operation (a start that is
+   * still probing) runs: QEMU's device list is fixed at spawn. Nothing on the host changes here.
    */
-  async setMdevs(ref: string, mdevs: readonly MdevAssignment[]): Promise<VmSummary> {
+  updateMdevs(ref: string, change: (current: readonly MdevAssignment[], vm: { id: string; name: string }) => MdevAssignment[]): VmSummary {
     const rt = this.resolve(ref);
     const def = this.requireDefinition(rt);
-    if (!['stopped', 'crashed'].includes(rt.state)) {
-      throw new VmdeskError('invalid-state', `"${def.name}" is ${rt.state}; shut it down before changing its mediated devices.`);
+    if (rt.busy || (rt.proc && pidExists(rt.proc.pid)) || !['stopped', 'crashed'].includes(rt.state)) {
+      const doing = rt.busy ? `busy with ${rt.busy.op}` : rt.state;
+      throw new VmdeskError('invalid-state', `"${def.name}" is ${doing}; shut it down before changing its mediated devices.`, { state: rt.state });
     }
-    const uuids = mdevs.map((m) => m.uuid.toLowerCase());
+    const mdevs = change(def.mdevs ?? [], { id: def.id, name: def.name }).map((m) => ({ ...m, uuid: m.uuid.toLowerCase() }));
+    const uuids = mdevs.map((m) => m.uuid);
     const dup = uuids.find((u, i) => uuids.indexOf(u) !== i);
-    if (dup) throw new VmdeskError('invalid-argument', `${dup} is listed twice; a mediated device can be assigned to a VM once.`, { field: 'mdevs' });
-    const updated: VmDefinition = { ...def, mdevs: mdevs.map((m) => ({ ...m, uuid: m.uuid.toLowerCase() })) };
+    if (dup) throw new VmdeskError('invalid-argument', `${dup} is already assigned to "${def.name}"; a mediated device can be assigned to a VM once.`, { field: 'uuid' });
+    const updated: VmDefinition = { ...def, mdevs };
     this.store.save(updated);
     rt.def = updated;
-    this.log(rt, `mediated devices: ${uuids.length ? updated.mdevs.map((m) => `${m.uuid} (${m.type} on ${m.parent})`).join(', ') : 'none'}`);
+    this.log(rt, `mediated devices: ${mdevs.length ? mdevs.map((m) => `${m.uuid} (${m.type} on ${m.parent})`).join(', ') : 'none'}`);
     this.emit(rt);
     return this.summary(rt);
   }
