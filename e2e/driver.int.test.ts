@@ -114,6 +114,29 @@ describe('vmdesk with a real guest', () => {
     expectNoLeftovers(s);
   });
 
+  it('keeps reaching a running QEMU whose definition file became unreadable while no driver ran', async () => {
+    const s = sandbox();
+    const vm = await defineTiny(s, 'kept');
+    expect((await s.run(['start', 'kept'])).code).toBe(0); // this CLI call owned it; QEMU outlives it
+    const running = await s.json<VmSummary>(['info', 'kept']);
+    const good = fs.readFileSync(vm.file, 'utf8');
+    fs.writeFileSync(vm.file, '{ "version": 1, "name": '); // cut short, as by a full disk
+
+    // The next owner cannot read the VM: it shows it as broken and leaves its QEMU and sockets be.
+    const broken = (await s.json<VmSummary[]>(['list'])).find((v) => v.id === vm.id)!;
+    expect(broken.state).toBe('broken');
+    expect(pidAlive(running.pid!)).toBe(true);
+    expect(fs.existsSync(running.paths!.qmp)).toBe(true);
+
+    // Once the file is good again, the next owner adopts the same QEMU.
+    fs.writeFileSync(vm.file, good);
+    const back = await s.json<VmSummary>(['info', 'kept']);
+    expect([back.state, back.pid]).toEqual(['running', running.pid]);
+    expect((await s.run(['stop', 'kept'])).code).toBe(0);
+    expect(pidAlive(running.pid!)).toBe(false);
+    expectNoLeftovers(s);
+  });
+
   it('shows a VM whose QEMU was killed as crashed with the last lines of qemu.log', async () => {
     const s = sandbox();
     await defineTiny(s, 'victim');

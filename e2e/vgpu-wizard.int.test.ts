@@ -11,6 +11,7 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -23,6 +24,8 @@ import { REPO, Sandbox, VMDESK, type CliResult } from './support/cli.js';
 import { CHROMIUM, openPage, shot, startWeb } from './support/web.js';
 
 const LOGIN_LIMIT = String(8 * 2 ** 20);
+/** Who runs the tests (root in CI): the memlock fix names this user. */
+const USER = os.userInfo().username;
 let cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.reverse()) await c();
@@ -99,7 +102,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('Graphics: vGPU wizard on a fixture GV
     expect(before).toMatchObject({ parent: 'pass', iommu: 'pass', 'vfio-modules': 'pass', device: 'fail', memlock: 'fail', 'qemu-vfio': 'pass', display: 'pass' });
     const memlockRow = dialog.locator('li[data-check="memlock"]');
     await memlockRow.getByText('The hard memlock limit (8 MiB) is below the 1.5 GiB this VM needs').waitFor();
-    await memlockRow.getByText(`printf '%s\\n' 'root hard memlock 1572864' 'root soft memlock 1572864' | sudo tee /etc/security/limits.d/90-vmdesk-memlock-root.conf >/dev/null`).waitFor();
+    await memlockRow.getByText(`printf '%s\\n' '${USER} hard memlock 1572864' '${USER} soft memlock 1572864' | sudo tee /etc/security/limits.d/90-vmdesk-memlock-${USER}.conf >/dev/null`).waitFor();
     await dialog.locator('li[data-check="device"]').getByText(`vmdesk mdev create --parent 0000:00:02.0 --type i915-GVTg_V5_8 --uuid ${uuid}`).waitFor();
     await shot(page, 'vgpu-3-check-failing');
     expect(fs.existsSync(pkexec.log)).toBe(false);
@@ -107,9 +110,9 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('Graphics: vGPU wizard on a fixture GV
     // One prompt applies both fixes.
     await dialog.getByRole('button', { name: 'Fix with administrator rights (2)' }).click();
     await headline.filter({ hasText: '1 problem to fix' }).waitFor();
-    expect(fs.readFileSync(pkexec.log, 'utf8').trim().split('\n')).toEqual([`${path.join(REPO, 'resources/mdev-helper/vmdesk-mdev-helper')} apply-fix create,0000:00:02.0,i915-GVTg_V5_8,${uuid} memlock,root,1572864`]);
+    expect(fs.readFileSync(pkexec.log, 'utf8').trim().split('\n')).toEqual([`${path.join(REPO, 'resources/mdev-helper/vmdesk-mdev-helper')} apply-fix create,0000:00:02.0,i915-GVTg_V5_8,${uuid} memlock,${USER},1572864`]);
     expect(fs.existsSync(host.at(`sys/bus/mdev/devices/${uuid}`))).toBe(true);
-    expect(fs.readFileSync(host.at('etc/security/limits.d/90-vmdesk-memlock-root.conf'), 'utf8')).toContain('root hard memlock 1572864');
+    expect(fs.readFileSync(host.at(`etc/security/limits.d/90-vmdesk-memlock-${USER}.conf`), 'utf8')).toContain(`${USER} hard memlock 1572864`);
     expect(await dialog.locator('li[data-check="device"]').getAttribute('data-status')).toBe('pass');
     // The limit is written but this session still has the old one: said so, and not offered again.
     await memlockRow.getByText('The fix is already in place').waitFor();
@@ -198,7 +201,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('Graphics: vGPU wizard on a fixture GV
     const manual = d2.getByText('Run this in a terminal').locator('..');
     await manual.waitFor();
     const command = await manual.locator('.code-copy code').innerText();
-    expect(command).toMatch(new RegExp(`^sudo ${REPO.replace(/[/.]/g, '\\$&')}/resources/mdev-helper/vmdesk-mdev-helper apply-fix create,0000:00:02\\.0,i915-GVTg_V5_2,[0-9a-f-]{36} memlock,root,1572864$`));
+    expect(command).toMatch(new RegExp(`^sudo ${REPO.replace(/[/.]/g, '\\$&')}/resources/mdev-helper/vmdesk-mdev-helper apply-fix create,0000:00:02\\.0,i915-GVTg_V5_2,[0-9a-f-]{36} memlock,${USER},1572864$`));
     await shot(page2, 'vgpu-no-pkexec');
     expect(fs.readdirSync(host.at('sys/bus/mdev/devices'))).toEqual(before);
     expect(fs.existsSync(host.at('etc/security/limits.d'))).toBe(false);

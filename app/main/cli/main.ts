@@ -264,6 +264,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           getVm: async (vm) => (await getLink()).call('vm.get', { vm }),
           assign: async (p) => (await getLink()).call('mdev.assign', p),
           unassign: async (p) => (await getLink()).call('mdev.unassign', p),
+          check: async (p) => (await getLink()).call('mdev.check', p),
           qemuCaps: (arch) => createHostServices(appPathsFromProcess()).qemuCaps(arch),
         });
       case 'driver': {

@@ -27,6 +27,11 @@ export interface MdevCliDeps extends Omit<MdevServiceDeps, 'privileged'> {
   /** The driver's mdev.assign / mdev.unassign (they change a VM definition, which the driver owns). */
   assign?(p: CallParams<'mdev.assign'>): Promise<VmSummary>;
   unassign?(p: CallParams<'mdev.unassign'>): Promise<VmSummary>;
+  /**
+   * The driver's mdev.check: its verdicts are about the process that starts QEMU (its memlock
+   * limit, its groups), not this terminal's. Without it the checks run here.
+   */
+  check?(p: CallParams<'mdev.check'>): Promise<MdevCheckReport>;
 }
 
 const USAGE = `Usage:
@@ -116,10 +121,15 @@ export async function runMdev(args: string[], io: MdevCliIo, deps: MdevCliDeps):
         json = !!a.values.json;
         noExtra(a.positionals, 1);
         if (!a.positionals[0]) throw new VmdeskError('invalid-argument', '`vmdesk mdev check` takes a VM (a name or an id).');
-        let report = await service.check(a.positionals[0]);
+        const vm = a.positionals[0];
+        const check = () => (deps.check ? deps.check({ vm }) : service.check(vm));
+        let report = await check();
         if (a.values.fix) {
-          if (report.fixActions.length > 0) report = done(await service.applyFixes(a.positionals[0], undefined, { persistent: !!a.values.persistent }), 'apply the fixes');
-          else if (!json) io.err.write('Nothing here can be fixed by vmdesk itself; the fixes below say what to do.\n');
+          // The prompt is this terminal's (pkexec's text agent); the verdicts stay the driver's.
+          if (report.fixActions.length > 0) {
+            done(await service.applyActions(report.fixActions, { persistent: !!a.values.persistent }), 'apply the fixes');
+            report = await check();
+          } else if (!json) io.err.write('Nothing here can be fixed by vmdesk itself; the fixes below say what to do.\n');
         }
         const none = report.hostOnly ? `"${report.vm}" has no mediated devices assigned; these are the host's checks only.\n` : '';
         print({ vm: report.vm, ready: report.ready, checks: report.checks }, none + formatChecks(report.vm, report.checks) + hint(report, !!a.values.fix));

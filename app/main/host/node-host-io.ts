@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { close, constants as fsConstants, open } from 'node:fs';
+import { close, existsSync, constants as fsConstants, open } from 'node:fs';
 import { access, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -53,8 +53,19 @@ export const nodeRunCommand: RunCommand = (file, args, { timeoutMs }) =>
     });
   });
 
+/**
+ * A probe QEMU does not exit when its stdin closes: if vmdesk died mid-probe (kill -9, a killed
+ * `vmdesk web`), it would idle forever. On Linux, util-linux's setpriv makes the kernel kill it
+ * with its parent (PR_SET_PDEATHSIG survives the exec into QEMU).
+ */
+export function deathSignalWrapper(binary: string, args: readonly string[], platform = process.platform, exists = existsSync): [string, string[]] {
+  const setpriv = platform === 'linux' ? ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => exists(p)) : undefined;
+  return setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', binary, ...args]] : [binary, [...args]];
+}
+
 export const nodeSpawnQmp: SpawnQmp = (binary, args): QmpProcess => {
-  const child = spawn(binary, [...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const [file, argv] = deathSignalWrapper(binary, args);
+  const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   let exited: QmpProcessExit | undefined;
   const exitListeners: Array<(e: QmpProcessExit) => void> = [];

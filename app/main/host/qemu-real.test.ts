@@ -1,14 +1,15 @@
 /** Against the real QEMU of this machine. A unit test, not *.int.test.ts: `-machine none` boots no
  * guest and the whole probe takes ~100 ms. Skipped (with a message) where no QEMU is installed. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { nodeHostFs, nodeSpawnQmp } from './node-host-io.js';
+import { deathSignalWrapper, nodeHostFs, nodeSpawnQmp } from './node-host-io.js';
 import { probeHost } from './probe-host.js';
 import { parseQemuCaps } from './qemu-caps.js';
 import { findQemuSystem } from './qemu-discovery.js';
-import { runQmpProbe } from './qmp-probe.js';
+import { QMP_PROBE_ARGS, runQmpProbe } from './qmp-probe.js';
 import { captureQmpFixture, QEMU_72_X86_FIXTURE } from './testing/qmp-fixture.js';
 
 const found = await findQemuSystem(nodeHostFs, process.env, 'x86_64', 'x86_64');
@@ -31,6 +32,25 @@ describe.skipIf(!qemu)('the real QEMU on this machine', () => {
     expect(caps.accels).toContain('tcg');
     expect(caps.machines).toContain('q35');
     expect(caps.devices).toMatchObject({ virtioNetPci: true, virtioBlkPci: true, qemuXhci: true, usbTablet: true });
+  });
+
+  it.runIf(process.platform === 'linux')('a probe QEMU dies with a vmdesk that is killed mid-probe (it ignores stdin EOF)', async () => {
+    const [file, argv] = deathSignalWrapper(qemu!, QMP_PROBE_ARGS);
+    expect(file).toMatch(/setpriv$/);
+    // A parent that starts the probe the way nodeSpawnQmp does, prints its pid, and is then killed.
+    const parent = spawn(process.execPath, ['-e', `const c = require('node:child_process').spawn(${JSON.stringify(file)}, ${JSON.stringify(argv)}, { stdio: 'pipe' }); c.stdout.once('data', () => console.log(c.pid)); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const pid = await new Promise<number>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+    const alive = (): boolean => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    expect(alive()).toBe(true);
+    parent.kill('SIGKILL');
+    for (let i = 0; i < 500 && alive(); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(alive()).toBe(false);
   });
 
   it('probes the host cold, then answers from the cache in well under 100 ms', async () => {

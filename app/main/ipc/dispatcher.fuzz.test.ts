@@ -17,6 +17,7 @@ import { createDispatcher, managerHandlers } from './dispatcher.js';
 import { prng } from '../testing/prng.js';
 import { createMdevService } from '../mdev/service.js';
 import { getNative } from '../../native/index.js';
+import { fakeRun } from '../host/testing/fakes.js';
 
 
 const SEED = Number(process.env.VMDESK_FUZZ_SEED ?? 4242);
@@ -34,7 +35,7 @@ describe('dispatcher under hostile input', () => {
     // mdev.* calls reach a real service over an empty sysfs tree; with no pkexec, a privileged step
     // can only come back as the command to paste (nothing here may ever run as root).
     const mdev = createMdevService({
-      env: { VMDESK_SYSFS_ROOT: `${root}/sysfs`, VMDESK_DEV_ROOT: `${root}/sysfs` }, native: getNative(),
+      env: { VMDESK_SYSFS_ROOT: `${root}/sysfs`, VMDESK_DEV_ROOT: `${root}/sysfs`, VMDESK_ETC_ROOT: `${root}/sysfs` }, native: getNative(), run: fakeRun({}),
       listVms: async () => m.list(), getVm: async (ref) => m.get(ref), updateMdevs: (ref, change) => m.updateMdevs(ref, change),
       qemuCaps: async () => { throw new VmdeskError('no-qemu', 'No QEMU in this test.'); },
       privileged: () => ({ helper: '/nonexistent/vmdesk-mdev-helper', pkexec: undefined, run: async () => { throw new Error('must not run'); } }),

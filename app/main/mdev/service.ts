@@ -19,7 +19,7 @@ import { etcGroupLookup, type GroupLookup } from './host-checks.js';
 import { createPciNames } from './pci-ids.js';
 import { applyFixArgs, helperArgs, runPrivileged, UUID_RE, type PrivilegedDeps, type PrivilegedOutcome } from './privileged.js';
 import { nodeMdevFs, rootsFromEnv, type MdevFs, type MdevRoots } from './sysfs-io.js';
-import type { MdevCheckReport, MdevDevice, MdevInventory, MdevParent, MdevPrivilegedResult } from './types.js';
+import type { MdevCheckReport, MdevDevice, MdevFixAction, MdevInventory, MdevParent, MdevPrivilegedResult } from './types.js';
 
 export type { MdevCheckReport, MdevPrivilegedResult } from './types.js';
 
@@ -70,6 +70,8 @@ export interface MdevService {
    * again. `persistent`: devices it creates are defined in mdevctl too (they come back at boot).
    */
   applyFixes(vmRef: string, proposal?: MdevProposal, options?: { persistent?: boolean }): Promise<MdevPrivilegedResult<MdevCheckReport>>;
+  /** Runs these helper actions (a report's fixActions, from wherever it was made) in one prompt. */
+  applyActions(actions: readonly MdevFixAction[], options?: { persistent?: boolean }): Promise<MdevPrivilegedResult<undefined>>;
   /** Adds a device to a stopped VM: a new UUID unless given (it need not exist yet), with the display its type allows. */
   assign(vmRef: string, req: { parent: string; type: string; uuid?: string; display?: boolean }): Promise<VmSummary>;
   /** Takes a device off a stopped VM; the device itself stays on the host. */
@@ -99,6 +101,18 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
     const defs = (vms ?? (await deps.listVms())).flatMap((v) => (v.definition ? [v.definition] : []));
     return discoverMdev({ fs, roots, vms: defs, run: deps.run ?? nodeRunCommand, pciNames: createPciNames(fs, deps.pciIdsPaths) });
   };
+
+  /** The given helper actions (a report's fixActions) in one prompt. */
+  async function applyActions(fix: readonly MdevFixAction[], options?: { persistent?: boolean }): Promise<MdevPrivilegedResult<undefined>> {
+    const actions = fix.map((a) => (a.kind === 'create' && options?.persistent ? { ...a, persistent: true } : a));
+    // Whatever the kernel would refuse is refused here, before anyone types a password.
+    const inv = await inventory();
+    for (const a of actions) if (a.kind === 'create') preflightCreate(inv, a.parent, a.type, a.uuid);
+    const outcome = await asRoot(applyFixArgs(actions));
+    if (outcome.status === 'manual') return { outcome: 'manual', command: outcome.command };
+    settle(outcome, 'apply the fixes');
+    return { outcome: 'done', result: undefined };
+  }
 
   async function check(vmRef: string, proposal?: MdevProposal): Promise<MdevCheckReport> {
     const vm = await deps.getVm(vmRef);
@@ -156,15 +170,11 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
     async applyFixes(vmRef, proposal, options) {
       const before = await check(vmRef, proposal);
       if (before.fixActions.length === 0) return { outcome: 'done', result: before };
-      const actions = before.fixActions.map((a) => (a.kind === 'create' && options?.persistent ? { ...a, persistent: true } : a));
-      // Whatever the kernel would refuse is refused here, before anyone types a password.
-      const inv = await inventory();
-      for (const a of actions) if (a.kind === 'create') preflightCreate(inv, a.parent, a.type, a.uuid);
-      const outcome = await asRoot(applyFixArgs(actions));
-      if (outcome.status === 'manual') return { outcome: 'manual', command: outcome.command };
-      settle(outcome, 'apply the fixes');
-      return { outcome: 'done', result: await check(vmRef, proposal) };
+      const r = await applyActions(before.fixActions, options);
+      return r.outcome === 'manual' ? r : { outcome: 'done', result: await check(vmRef, proposal) };
     },
+
+    applyActions,
 
     async assign(vmRef, req) {
       const update = requireUpdate(deps);

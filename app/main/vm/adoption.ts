@@ -26,17 +26,21 @@ export interface AdoptionContext {
   finishStop(rt: VmRuntime): void;
 }
 
-/** `rt` is the VM's record (undefined when the run record has no readable definition). A QEMU that
- * is alive but does not answer QMP ends as crashed, with a reason that says how to force it off. */
-export async function adoptVm(id: string, rt: VmRuntime | undefined, ctx: AdoptionContext): Promise<void> {
+/**
+ * `rt` is the VM's record (undefined when the run record has no readable definition). A QEMU that
+ * is alive but does not answer QMP ends as crashed, with a reason that says how to force it off.
+ * Returns the runtime dir of a live QEMU left alone (its definition is unreadable), which the
+ * orphan sweep MUST keep: its sockets are the only way to reach that QEMU.
+ */
+export async function adoptVm(id: string, rt: VmRuntime | undefined, ctx: AdoptionContext): Promise<{ keepRuntimeDir?: string }> {
   const file = vmFiles(ctx.paths, id).runRecord;
   const rec = readRunRecord(file);
   if (!rec || !rt || rt.state === 'broken') {
     // A run record without a readable definition: leave sockets of a live QEMU alone, tell the log.
-    if (rec && pidExists(rec.pid) && isOurQemu(rec.pid, id)) return;
+    if (rec && pidExists(rec.pid) && isOurQemu(rec.pid, id)) return { keepRuntimeDir: rec.runtimeDir };
     if (rec) cleanupRuntime(rec);
     fs.rmSync(file, { force: true });
-    return;
+    return {};
   }
   // A record written just before a spawn has pid 0; QEMU's pidfile, or failing that its
   // command line (our -uuid), says which process it became.
@@ -57,7 +61,7 @@ export async function adoptVm(id: string, rt: VmRuntime | undefined, ctx: Adopti
     fs.rmSync(file, { force: true });
     rt.run = undefined;
     ctx.setState(rt, verdict.state, verdict.reason, verdict.logTail);
-    return;
+    return {};
   }
   rt.proc = proc;
   rt.exited = new Promise<void>((resolve) => { rt.cleanups.push(() => resolve()); });
@@ -85,4 +89,5 @@ export async function adoptVm(id: string, rt: VmRuntime | undefined, ctx: Adopti
     ctx.log(rt, `QEMU pid ${rec.pid} is alive but QMP failed: ${(err as Error).message}`);
     ctx.setState(rt, 'crashed', `QEMU (pid ${rec.pid}) is running but does not answer on its control socket. Force it off with \`vmdesk stop ${rt.def?.name}\`.`);
   }
+  return {};
 }

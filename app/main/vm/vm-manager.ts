@@ -79,9 +79,10 @@ export class VmManager {
     try {
       records = fs.readdirSync(runRecordsDir(this.paths)).filter((n) => n.endsWith('.json'));
     } catch { /* no run records yet */ }
-    await Promise.all(records.map((n) => this.adopt(n.slice(0, -5))));
+    const adopted = await Promise.all(records.map((n) => this.adopt(n.slice(0, -5))));
     // Safe only here: we hold the owner lock and no operation has started.
-    sweepOrphans(this.paths, new Set([...this.vms.values()].flatMap((rt) => (rt.run ? [rt.run.runtimeDir] : []))));
+    const owned = [...this.vms.values()].flatMap((rt) => (rt.run ? [rt.run.runtimeDir] : []));
+    sweepOrphans(this.paths, new Set([...owned, ...adopted.flatMap((a) => (a.keepRuntimeDir ? [a.keepRuntimeDir] : []))]));
   }
 
   list(): VmSummary[] {
@@ -415,7 +416,7 @@ export class VmManager {
 
   // ——— adoption ———
 
-  private adopt(id: string): Promise<void> {
+  private adopt(id: string): Promise<{ keepRuntimeDir?: string }> {
     return adoptVm(id, this.vms.get(id), {
       paths: this.paths,
       log: (rt, line) => this.log(rt, line),

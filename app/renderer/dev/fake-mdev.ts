@@ -44,7 +44,7 @@ export function createFakeMdev(): FakeMdev {
   const check = (vm: VmSummary, assignments: readonly MdevAssignment[]): CallResults['mdev.check'] => {
     const checks: MdevCheck[] = [
       { id: 'iommu', title: 'IOMMU enabled', status: 'pass', detail: '/sys/kernel/iommu_groups has 17 groups.' },
-      { id: 'vfio-modules', title: 'VFIO modules loaded', status: 'pass', detail: 'vfio, vfio_iommu_type1, mdev and kvmgt are loaded.' },
+      { id: 'vfio-modules', title: 'VFIO kernel modules loaded', status: 'pass', detail: 'vfio, vfio_iommu_type1, mdev and kvmgt are loaded.' },
     ];
     for (const a of assignments) {
       const dev = devices.get(a.uuid);
@@ -59,8 +59,8 @@ export function createFakeMdev(): FakeMdev {
     checks.push(fixed
       ? { id: 'memlock', title: 'Locked-memory limit', status: 'pass', detail: `RLIMIT_MEMLOCK is unlimited; this VM needs ${(mem / 1024 + 1).toFixed(0)} GiB (guest RAM + 1 GiB).` }
       : { id: 'memlock', title: 'Locked-memory limit', status: 'fail', detail: `The hard memlock limit (8 MiB) is below the ${(mem / 1024 + 1).toFixed(0)} GiB this VM needs (guest RAM + 1 GiB): QEMU could not pin the guest's memory.`, fix: { text: 'add to /etc/security/limits.conf:\n    ada hard memlock 5242880\n    ada soft memlock 5242880\nthen log out and in again.', command: `printf '%s\\n' 'ada hard memlock 5242880' 'ada soft memlock 5242880' | sudo tee /etc/security/limits.d/90-vmdesk-memlock-ada.conf >/dev/null`, privileged: true, action: { kind: 'memlock', user: 'ada', kib: 5242880 } } });
-    checks.push({ id: 'qemu-vfio', title: 'QEMU can assign VFIO devices', status: 'pass', detail: 'qemu-system-x86_64 7.2.0 has vfio-pci.' });
-    for (const a of assignments.filter((x) => x.display)) checks.push({ id: 'display', title: 'Display in the VM console', status: 'pass', device: a.uuid, detail: '/dev/dri/renderD128 (the GPU of 0000:00:02.0) can be opened: QEMU shows the vGPU through egl-headless.' });
+    checks.push({ id: 'qemu-vfio', title: 'QEMU has vfio-pci', status: 'pass', detail: 'qemu-system-x86_64 7.2.0 has vfio-pci.' });
+    for (const a of assignments.filter((x) => x.display)) checks.push({ id: 'display', title: 'Display: OpenGL render node for egl-headless', status: 'pass', device: a.uuid, detail: '/dev/dri/renderD128 (the GPU of 0000:00:02.0) can be opened: QEMU shows the vGPU through egl-headless.' });
     const actions = checks.flatMap((c) => (c.status !== 'pass' && c.fix?.action ? [c.fix.action] : []));
     return { vm: vm.name, ready: !checks.some((c) => c.status === 'fail'), checks, fixActions: actions, hostOnly: assignments.length === 0 };
   };

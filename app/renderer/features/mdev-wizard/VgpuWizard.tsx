@@ -3,7 +3,7 @@
  * with their fixes (copy, or "Fix with administrator rights": one prompt for all of them) →
  * assigned to the VM. In check mode it opens on the VM's own devices at the check step.
  */
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import type { MdevAssignment, VmSummary } from '../../../main/common/vm-types.js';
 import { Button } from '../../components/Button.js';
 import { Dialog } from '../../components/Dialog.js';
@@ -55,13 +55,15 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
   const [parentName, setParentName] = useState<string | null>(null);
   const [typeId, setTypeId] = useState<string | null>(null);
   const [instance, setInstance] = useState<string>('new');
-  const [freshUuid] = useState(newUuid);
+  const [freshUuid, setFreshUuid] = useState(newUuid);
   const [display, setDisplay] = useState(true);
   const [persistent, setPersistent] = useState(false);
   const [report, setReport] = useState<MdevCheckReport | null>(null);
   const [busy, setBusy] = useState<'load' | 'check' | 'fix' | 'assign' | null>('load');
   const [manual, setManual] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // Only the newest check or fix may set the report (and end "busy"): answers can arrive out of order.
+  const latest = useRef(0);
 
   const parent = inv?.parents.find((p) => p.name === parentName);
   const type = parent?.types.find((t) => t.id === typeId);
@@ -81,16 +83,19 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
     }
   }, []);
 
-  const runCheck = useCallback(async (list: MdevAssignment[]) => {
+  const runCheck = useCallback(async (list: MdevAssignment[], keepError = false) => {
+    const id = ++latest.current;
     setBusy('check');
     setManual(null);
     try {
-      setReport(await requireApi().call('mdev.check', { vm: vm.id, assignments: list }));
-      setError(null);
+      const r = await requireApi().call('mdev.check', { vm: vm.id, assignments: list });
+      if (id !== latest.current) return;
+      setReport(r);
+      if (!keepError) setError(null);
     } catch (err) {
-      setError(messageOf(err));
+      if (id === latest.current) setError(messageOf(err));
     } finally {
-      setBusy(null);
+      if (id === latest.current) setBusy(null);
     }
   }, [vm.id]);
 
@@ -102,6 +107,7 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
   }, [step, checkKey, runCheck]);
 
   async function applyFixes() {
+    const id = ++latest.current;
     setBusy('fix');
     setManual(null);
     setError(null);
@@ -117,8 +123,10 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
       }
     } catch (err) {
       setError(messageOf(err));
+      // A helper that failed half-way may have changed some things: show the host as it is now.
+      if (id === latest.current) await runCheck(assignments, true);
     } finally {
-      setBusy(null);
+      if (id === latest.current) setBusy(null);
     }
   }
 
@@ -139,6 +147,8 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
   function pickType(id: string) {
     const t = parent?.types.find((x) => x.id === id);
     setTypeId(id);
+    // A UUID an earlier fix already used for a device is not "new" any more.
+    if (inv?.devices.some((d) => d.uuid === freshUuid)) setFreshUuid(newUuid());
     if (t && inv) {
       const d = defaultInstance(inv, t);
       setInstance(d === 'new' && !(t.canCreate && t.availableInstances !== 0) ? '' : d);
@@ -156,7 +166,7 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
       {step === 'done' ? <Button variant="primary" onClick={closeDialog}>Close</Button> : (
         <>
           <Button onClick={closeDialog}>{mode === 'check' ? 'Close' : 'Cancel'}</Button>
-          {back[step] ? <Button onClick={() => setStep(back[step]!)}>Back</Button> : null}
+          {back[step] ? <Button disabled={busy === 'fix' || busy === 'assign'} onClick={() => setStep(back[step]!)}>Back</Button> : null}
           {step !== 'check' ? <Button variant="primary" disabled={!canNext || busy !== null} onClick={() => setStep(next[step]!)}>Next</Button> : null}
           {step === 'check' && mode === 'add' ? (
             <Button
@@ -272,7 +282,7 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
                 <input type="checkbox" checked={persistent} onChange={(e) => setPersistent(e.target.checked)} />
                 <span>Keep the device after a reboot<span className="check-hint">mdevctl defines it and creates it again at every boot.</span></span>
               </label>
-            ) : <p className="muted small">A device made here lasts until the host reboots. With mdevctl installed (sudo apt install mdevctl), vmdesk can keep it.</p>) : null}
+            ) : <p className="muted small">A device made here lasts until the host reboots. With the mdevctl package installed, vmdesk can keep it.</p>) : null}
             {type.display !== 'none' ? (
               <label className="check">
                 <input type="checkbox" checked={display} onChange={(e) => setDisplay(e.target.checked)} />
@@ -304,7 +314,7 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
             {busy === 'fix' ? <Notice title="Waiting for the administrator password">Your desktop asks for it (polkit). vmdesk applies every fix in one go.</Notice> : null}
             {manual ? (
               <Notice tone="warn" title="Run this in a terminal">
-                <p>This system has no pkexec, so vmdesk cannot ask for the password itself. The command applies every fix listed below; then press Check again.</p>
+                <p>This system has no pkexec, so vmdesk cannot ask for the password itself. The command applies the fixes vmdesk can make (those marked below); then press Check again.</p>
                 <CopyCode text={manual} />
               </Notice>
             ) : null}

@@ -90,7 +90,7 @@ export function reportHeadline(r: Pick<MdevCheckReport, 'checks'>): { tone: 'ok'
   return { tone: 'ok', text: 'Ready' };
 }
 
-/** The same words the CLI prints in its status column ([ ok ], [warn], [FAIL]). */
+/** The status words of the check list (the CLI prints the same verdicts as [ ok ], [warn], [FAIL]). */
 export const STATUS_LABEL: Record<MdevCheck['status'], string> = { pass: 'OK', warn: 'Warning', fail: 'Problem' };
 
 const RANK: Record<MdevCheck['status'], number> = { fail: 0, warn: 1, pass: 2 };

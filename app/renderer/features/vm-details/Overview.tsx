@@ -68,7 +68,7 @@ function VgpuSection({ vm }: { vm: VmSummary }) {
                 <td><code>{m.parent}</code></td>
                 <td>{m.display ? 'Shown' : 'No display'}</td>
                 <td className="cell-actions">
-                  <Button small disabled={!online || !off || busy !== undefined} title={off ? 'Take it off this VM (the device itself stays on the host)' : 'Shut the VM down first'} onClick={() => void unassignMdev(vm.id, m.uuid)} aria-label={`Remove ${m.uuid} from ${vm.name}`}>Remove</Button>
+                  <Button small disabled={!online || !off || busy !== undefined} title={off ? 'Take it off this VM (the device itself stays on the host)' : 'Shut the VM down first'} onClick={() => void unassignMdev(vm.id, m.uuid)} aria-label={`Unassign ${m.uuid} from ${vm.name}`}>Unassign</Button>
                 </td>
               </tr>
             ))}
