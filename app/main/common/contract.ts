@@ -95,6 +95,12 @@ export const CALLS = {
 } as const;
 
 export type CallName = keyof typeof CALLS;
+
+/**
+ * Calls that put an administrator password prompt on this computer's desktop. `vmdesk web` takes
+ * them only from a browser on the same computer: a remote one would prompt someone who did not ask.
+ */
+export const ROOT_PROMPT_CALLS: readonly CallName[] = ['mdev.create', 'mdev.remove', 'mdev.applyFixes'];
 export type CallParams<C extends CallName> = v.InferOutput<(typeof CALLS)[C]['params']>;
 
 export interface LogPaths { qemu: string; serial: string; driver: string }

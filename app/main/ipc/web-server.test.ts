@@ -11,7 +11,7 @@ import { VmdeskError } from '../common/errors.js';
 import type { VmSummary } from '../common/vm-types.js';
 import type { ByteChannel, DriverLink } from './driver-link.js';
 import { uploadFileName } from './web-auth.js';
-import { MAX_UPLOAD_BYTES, startWebServer, truncateUtf8, type WebServer } from './web-server.js';
+import { isLoopback, MAX_UPLOAD_BYTES, startWebServer, truncateUtf8, type WebServer } from './web-server.js';
 
 const TOKEN = 'right-token-0123456789';
 
@@ -574,5 +574,36 @@ describe('upload file names', () => {
 
   it('refuses names without an .iso or .img ending', () => {
     for (const bad of [null, '', '.iso', 'notes.txt', 'x.iso.part', '/']) expect(() => uploadFileName(bad)).toThrow(/\.iso or \.img/);
+  });
+});
+
+/** This machine's first non-loopback IPv4 address: what `vmdesk web --listen` would serve on. */
+const LAN_ADDRESS = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+
+describe('administrator prompts only for a browser on this computer', () => {
+  it('tells loopback addresses from others', () => {
+    for (const a of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1']) expect(isLoopback(a), a).toBe(true);
+    for (const a of ['192.0.2.2', '::ffff:10.0.0.1', 'fd00::2', '', undefined, '127.0.0.1.evil']) expect(isLoopback(a), String(a)).toBe(false);
+  });
+
+  it.skipIf(!LAN_ADDRESS)('refuses mdev create/remove/applyFixes from another address, and passes other calls and local ones through (skipped without a LAN address)', async () => {
+    const lan = await startWebServer({ link, staticDir, token: TOKEN, host: LAN_ADDRESS! });
+    try {
+      const ws = new WebSocket(`ws://${LAN_ADDRESS}:${lan.port}/api?token=${TOKEN}`);
+      clients.push(ws);
+      await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+      const remote = new ApiClient(ws);
+      for (const method of ['mdev.create', 'mdev.remove', 'mdev.applyFixes']) {
+        const r = await remote.request({ id: method, method, params: { vm: 'x' } });
+        expect(r).toEqual({ id: method, error: { code: 'unsupported', message: expect.stringContaining('only works from a browser on that computer') } });
+      }
+      expect(await remote.request({ id: 2, method: 'mdev.check', params: { vm: 'x' } })).toMatchObject({ id: 2, result: { name: 'x' } });
+      expect(link.calls.map((c) => c.method)).toEqual(['mdev.check']);
+    } finally {
+      await lan.close();
+    }
+    const local = await ApiClient.open();
+    await local.request({ id: 3, method: 'mdev.applyFixes', params: { vm: 'x' } });
+    expect(link.calls.map((c) => c.method)).toEqual(['mdev.check', 'mdev.applyFixes']);
   });
 });

@@ -20,7 +20,7 @@ import type { RawData, WebSocket } from 'ws';
 const WS_OPEN = 1;
 const WS_CLOSED = 3;
 import { STREAM_CLOSE, WEB_PATHS } from '../common/api.js';
-import type { CallName, CallParams, StreamName, StreamParams } from '../common/contract.js';
+import { ROOT_PROMPT_CALLS, type CallName, type CallParams, type StreamName, type StreamParams } from '../common/contract.js';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
 import type { ByteChannel, DriverLink } from './driver-link.js';
 import { allowedOrigins, assertListenHost, checkUpgrade, contentType, resolveStaticFile, securityHeaders, urlHost } from './web-auth.js';
@@ -196,7 +196,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
         ws.on('pong', () => alive.set(ws, true));
         ws.on('error', () => {});
         ws.on('close', () => alive.delete(ws));
-        if (url.pathname === WEB_PATHS.api) serveApi(ws);
+        if (url.pathname === WEB_PATHS.api) serveApi(ws, !isLoopback(req.socket.remoteAddress));
         else serveStream(ws, url.searchParams);
       });
     } catch (err) {
@@ -205,7 +205,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     }
   });
 
-  function serveApi(ws: WebSocket): void {
+  function serveApi(ws: WebSocket, remote: boolean): void {
     const disposers: (() => void)[] = [];
     let closed = false;
     const send = (obj: object) => {
@@ -257,6 +257,9 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
       if (msg.stream !== undefined) return invalid(id, `Streams open on their own WebSocket: ${WEB_PATHS.stream}?name=...&params=...`);
       const method = typeof msg.method === 'string' ? msg.method.slice(0, 100) : String(JSON.stringify(msg.method)).slice(0, 100);
       log(`call ${method} ${String(JSON.stringify(msg.params ?? {})).slice(0, 500)}`);
+      if (remote && ROOT_PROMPT_CALLS.includes(msg.method as CallName)) {
+        return send({ id, error: { code: 'unsupported', message: 'This asks for an administrator password on the computer that runs vmdesk, so it only works from a browser on that computer (or run `vmdesk mdev check VM --fix` there).' } });
+      }
       // The link validates method and params (the dispatcher, here or in the owner process).
       Promise.resolve()
         .then(() => link.call(msg.method as CallName, msg.params as CallParams<CallName>))
@@ -380,4 +383,11 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     port,
     close: () => (closing ??= shutdown()),
   };
+}
+
+/** 127.0.0.0/8, ::1, and IPv4-mapped loopback (::ffff:127.x): the browser is on this computer. */
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4 === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
 }
