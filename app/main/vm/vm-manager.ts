@@ -11,26 +11,24 @@ import fs from 'node:fs';
 import { VmdeskError } from '../common/errors.js';
 import type { CallParams, DefineVmInput } from '../common/contract.js';
 import { sameName, type MdevAssignment, type VmDefinition, type VmState, type VmSummary } from '../common/vm-types.js';
-import { ensureRuntimeDir, type AppPaths } from '../paths/app-paths.js';
-import { assertSocketPathFits, definitionsDir, runRecordsDir, vmFiles } from '../paths/vm-files.js';
+import type { AppPaths } from '../paths/app-paths.js';
+import { definitionsDir, runRecordsDir, vmFiles } from '../paths/vm-files.js';
 import { SerialHub } from '../consoles/serial-hub.js';
-import { buildQemuArgv } from '../qemu/argv.js';
 import { QmpClient } from '../qemu/qmp-client.js';
 import { pidExists, sendSignal, spawnDetached, waitForExit, type SpawnedQemu } from '../qemu/process.js';
 import { DefinitionStore } from './definition-store.js';
 import { createVmFiles, validateDefineInput } from './define-vm.js';
 import type { HostServices } from './host-services.js';
-import { capLogFile, DEFAULT_LOG_CAP_BYTES, watchLogCap } from './log-cap.js';
+import { DEFAULT_LOG_CAP_BYTES, watchLogCap } from './log-cap.js';
 import { writeRunRecord } from './run-record.js';
-import { classifyExit, logBytesSinceStart, qemuLogSinceStart, startMarker } from './exit-reason.js';
+import { classifyExit, logBytesSinceStart, qemuLogSinceStart } from './exit-reason.js';
 import { DEFAULT_RING_BYTES } from '../consoles/serial-hub.js';
 import { VmEvents } from './vm-events.js';
 import { cleanupRuntime, realpath, sweepOrphans } from './runtime-files.js';
 import { planFromIso, type IsoPlan } from './iso-plan.js';
+import { prepareLaunch, tcgHint } from './launch.js';
 import { adoptVm } from './adoption.js';
 import type { VmRuntime } from './vm-runtime.js';
-import { prepareMdevStart } from '../mdev/start.js';
-import { getNative } from '../../native/index.js';
 
 export interface VmManagerOptions {
   paths: AppPaths;
@@ -210,31 +208,10 @@ export class VmManager {
 
   private async doStart(rt: VmRuntime, def: VmDefinition, signal: AbortSignal): Promise<void> {
     const files = vmFiles(this.paths, def.id);
-    const caps = await this.host.qemuCaps(def.arch);
-    const accel = await this.host.chooseAccel(def.accel, caps);
-    const uefi = def.firmware === 'uefi' || def.arch === 'aarch64' ? await this.host.uefiFirmware(def.arch) : undefined;
-    for (const s of [files.qmpSocket, files.serialSocket, files.vncSocket]) assertSocketPathFits(s, this.paths.platform);
-    for (const d of def.disks) if (!fs.existsSync(d.path)) throw new VmdeskError('invalid-argument', `The disk ${d.path} of "${def.name}" is missing. Restore it or delete the VM.`);
-    if (def.cdrom && !fs.existsSync(def.cdrom)) throw new VmdeskError('invalid-argument', `The ISO ${def.cdrom} of "${def.name}" is missing. Put it back or eject it.`);
     const clash = [...this.vms.values()].find((o) => o !== rt && o.run?.runtimeDir === files.runtimeDir);
     if (clash) throw new VmdeskError('internal', `Runtime directory clash with VM ${clash.id}.`);
-
-    ensureRuntimeDir(this.paths.runtime, process.getuid?.() ?? 0);
-    fs.rmSync(files.runtimeDir, { recursive: true, force: true });
-    fs.mkdirSync(files.runtimeDir, { mode: 0o700 });
-    fs.mkdirSync(files.logDir, { recursive: true, mode: 0o700 });
-    capLogFile(files.qemuLog, this.opts.logCapBytes);
-    capLogFile(files.serialLog, this.opts.logCapBytes);
-    const marker = startMarker(new Date());
-    fs.appendFileSync(files.qemuLog, marker, { mode: 0o600 });
-    // The same marker in the serial log lets a later driver replay only this run's output.
-    fs.appendFileSync(files.serialLog, marker, { mode: 0o600 });
-
-    // A VM with vGPUs: the mdev doctor runs first and stops the start with its own words (and
-    // fixes) instead of QEMU's VFIO errors; it also raises the memlock soft limit.
-    const others = [...this.vms.values()].filter((o) => o !== rt && o.def).map((o) => ({ id: o.id, name: o.def!.name, running: ['starting', 'running', 'paused', 'stopping'].includes(o.state), mdevs: o.def!.mdevs ?? [] }));
-    const mdevPlan = def.mdevs?.length ? await prepareMdevStart(def, caps, others, { native: getNative() }) : {};
-    const argv = buildQemuArgv(def, caps, files, { accel: accel.accel, uefi: uefi && def.nvram ? { code: uefi.code, vars: def.nvram } : undefined, ...(mdevPlan.renderNode ? { mdevRenderNode: mdevPlan.renderNode } : {}) });
+    const others = () => [...this.vms.values()].filter((o) => o !== rt && o.def).map((o) => ({ id: o.id, name: o.def!.name, running: ['starting', 'running', 'paused', 'stopping'].includes(o.state), mdevs: o.def!.mdevs ?? [] }));
+    const { caps, accel, argv } = await prepareLaunch(def, files, { paths: this.paths, host: this.host, logCapBytes: this.opts.logCapBytes, others });
     this.setState(rt, 'starting', undefined);
     rt.expectingExit = false;
     rt.logTail = undefined;
@@ -255,8 +232,7 @@ export class VmManager {
 
     // QEMU that dies during start-up (bad argv, locked disk) must fail the start with its words.
     const died = exited.then(() => {
-      const hint = accel.accel === 'tcg' ? '' : ` It ran with ${accel.accel.toUpperCase()}; if hardware acceleration is unreliable on this host, try TCG: set VMDESK_ACCEL=tcg, or define the VM with --accel tcg.`;
-      throw new VmdeskError('qemu-failed', `QEMU exited while starting "${def.name}": ${rt.logTail?.join(' ').trim() || 'no output'}${hint}`, { logTail: rt.logTail, accel: accel.accel });
+      throw new VmdeskError('qemu-failed', `QEMU exited while starting "${def.name}": ${rt.logTail?.join(' ').trim() || 'no output'}${tcgHint(accel.accel)}`, { logTail: rt.logTail, accel: accel.accel });
     });
     died.catch(() => {}); // only the races below care; a later exit is not an error here
     try {
@@ -274,8 +250,7 @@ export class VmManager {
       if (signal.aborted) throw new VmdeskError('cancelled', `Starting "${def.name}" was cancelled.`);
       if (err instanceof VmdeskError) throw err;
       const tail = qemuLogSinceStart(files.qemuLog).slice(-5).join(' ');
-      const hint = accel.accel === 'tcg' ? '' : ` It ran with ${accel.accel.toUpperCase()}; if hardware acceleration is unreliable on this host, try TCG: set VMDESK_ACCEL=tcg, or define the VM with --accel tcg.`;
-      throw new VmdeskError('qemu-failed', `QEMU did not become ready for "${def.name}" (${(err as Error).message}); it was stopped. ${tail ? `QEMU said: ${tail}` : `See ${files.qemuLog}.`}${hint}`, { accel: accel.accel }, { cause: err });
+      throw new VmdeskError('qemu-failed', `QEMU did not become ready for "${def.name}" (${(err as Error).message}); it was stopped. ${tail ? `QEMU said: ${tail}` : `See ${files.qemuLog}.`}${tcgHint(accel.accel)}`, { accel: accel.accel }, { cause: err });
     }
     this.watchLogs(rt, files.qemuLog, files.serialLog);
     this.setState(rt, 'running');

@@ -1,0 +1,63 @@
+/**
+ * Everything a start does before spawning QEMU: the host's answers (caps, accelerator, firmware),
+ * the files the VM needs, a fresh runtime dir and log markers, the mdev doctor for VMs with vGPUs,
+ * and the argv. Throws with the user's words; nothing runs yet when it does.
+ */
+import fs from 'node:fs';
+import { VmdeskError } from '../common/errors.js';
+import type { VmDefinition } from '../common/vm-types.js';
+import type { Accel, QemuCaps } from '../host/types.js';
+import { prepareMdevStart } from '../mdev/start.js';
+import type { OtherVm } from '../mdev/doctor.js';
+import { ensureRuntimeDir, type AppPaths } from '../paths/app-paths.js';
+import { assertSocketPathFits, type VmFiles } from '../paths/vm-files.js';
+import { buildQemuArgv } from '../qemu/argv.js';
+import { getNative } from '../../native/index.js';
+import { startMarker } from './exit-reason.js';
+import type { HostServices } from './host-services.js';
+import { capLogFile } from './log-cap.js';
+
+export interface LaunchContext {
+  paths: AppPaths;
+  host: HostServices;
+  logCapBytes: number;
+  /** The other VMs as they are now (the mdev doctor checks that no running one uses our devices). */
+  others(): readonly OtherVm[];
+}
+
+export interface Launch {
+  caps: QemuCaps;
+  accel: { accel: Accel; reason: string };
+  argv: string[];
+}
+
+export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: LaunchContext): Promise<Launch> {
+  const caps = await ctx.host.qemuCaps(def.arch);
+  const accel = await ctx.host.chooseAccel(def.accel, caps);
+  const uefi = def.firmware === 'uefi' || def.arch === 'aarch64' ? await ctx.host.uefiFirmware(def.arch) : undefined;
+  for (const s of [files.qmpSocket, files.serialSocket, files.vncSocket]) assertSocketPathFits(s, ctx.paths.platform);
+  for (const d of def.disks) if (!fs.existsSync(d.path)) throw new VmdeskError('invalid-argument', `The disk ${d.path} of "${def.name}" is missing. Restore it or delete the VM.`);
+  if (def.cdrom && !fs.existsSync(def.cdrom)) throw new VmdeskError('invalid-argument', `The ISO ${def.cdrom} of "${def.name}" is missing. Put it back or eject it.`);
+
+  ensureRuntimeDir(ctx.paths.runtime, process.getuid?.() ?? 0);
+  fs.rmSync(files.runtimeDir, { recursive: true, force: true });
+  fs.mkdirSync(files.runtimeDir, { mode: 0o700 });
+  fs.mkdirSync(files.logDir, { recursive: true, mode: 0o700 });
+  capLogFile(files.qemuLog, ctx.logCapBytes);
+  capLogFile(files.serialLog, ctx.logCapBytes);
+  const marker = startMarker(new Date());
+  fs.appendFileSync(files.qemuLog, marker, { mode: 0o600 });
+  // The same marker in the serial log lets a later driver replay only this run's output.
+  fs.appendFileSync(files.serialLog, marker, { mode: 0o600 });
+
+  // A VM with vGPUs: the mdev doctor runs first and stops the start with its own words (and
+  // fixes) instead of QEMU's VFIO errors; it also raises the memlock soft limit.
+  const mdevPlan = def.mdevs?.length ? await prepareMdevStart(def, caps, ctx.others(), { native: getNative() }) : {};
+  const argv = buildQemuArgv(def, caps, files, { accel: accel.accel, uefi: uefi && def.nvram ? { code: uefi.code, vars: def.nvram } : undefined, ...(mdevPlan.renderNode ? { mdevRenderNode: mdevPlan.renderNode } : {}) });
+  return { caps, accel, argv };
+}
+
+/** What a failed start under KVM/HVF adds: this host's hardware acceleration may be the problem. */
+export function tcgHint(accel: Accel): string {
+  return accel === 'tcg' ? '' : ` It ran with ${accel.toUpperCase()}; if hardware acceleration is unreliable on this host, try TCG: set VMDESK_ACCEL=tcg, or define the VM with --accel tcg.`;
+}
