@@ -152,6 +152,14 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('Graphics: vGPU wizard on a fixture GV
     expect(start.code).toBe(1);
     expect(start.stderr).toContain('"gvt-box" cannot start: its mediated device is not ready.');
     await shot(page, 'vgpu-6-check-saved');
+    // And from the window: the same words, and the VM stays stopped.
+    await checkDialog.getByRole('button', { name: 'Close' }).last().click();
+    await page.getByRole('button', { name: 'Start', exact: true }).click();
+    const refused = page.getByRole('alert').filter({ hasText: '"gvt-box" cannot start: its mediated device is not ready.' });
+    await refused.waitFor();
+    expect(await refused.innerText()).toContain('Run `vmdesk mdev check "gvt-box"` for details.');
+    expect(await page.getByTestId('vm-state').first().innerText()).toBe('stopped');
+    await shot(page, 'vgpu-7-start-refused');
     // The next login (with the limit the fix wrote) would pass the last check; these machines
     // cannot show it: raising a hard limit needs CAP_SYS_RESOURCE, which the test user lacks here.
     // The doctor's "ready" path is covered with injected limits (app/main/ipc/mdev-calls.test.ts).
