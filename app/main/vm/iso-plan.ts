@@ -6,9 +6,12 @@ import type { Arch } from '../host/types.js';
 import { inspectIso, loadOsinfoDb, recognizeOs, suggestVmName, type IsoInfo, type OsMatch } from '../iso/index.js';
 import type { IsoPlan } from '../iso/types.js';
 
-export type { IsoPlan };
+import { VmdeskError } from '../common/errors.js';
+import type { CallParams, DefineVmInput } from '../common/contract.js';
 import { sameName } from '../common/vm-types.js';
 import type { HostServices } from './host-services.js';
+
+export type { IsoPlan };
 
 
 /** Which guest architecture boots this image. */
@@ -60,4 +63,22 @@ export async function planFromIso(path: string, host: HostServices, existingName
     },
     warnings,
   };
+}
+
+/** vm.create's request on top of the plan's defaults (each overridable): what define() gets. */
+export function defineInputFromPlan(plan: IsoPlan, p: CallParams<'vm.create'>): DefineVmInput {
+  const d = plan.defaults;
+  const diskGiB = p.diskGiB ?? d.diskGiB;
+  if (!Number.isFinite(diskGiB) || diskGiB < 0) throw new VmdeskError('invalid-argument', 'The disk size must be 0 (no disk) or more GiB.', { field: 'diskGiB' });
+  const input: DefineVmInput = {
+    name: p.name ?? d.name,
+    memoryMiB: p.memoryMiB ?? d.memoryMiB,
+    cpus: p.cpus ?? d.cpus,
+    arch: d.arch,
+    firmware: p.firmware ?? d.firmware,
+    cdrom: plan.info.path,
+  };
+  if (p.accel) input.accel = p.accel;
+  if (diskGiB > 0) input.disk = { sizeBytes: Math.round(diskGiB * 2 ** 30) };
+  return input;
 }

@@ -25,7 +25,7 @@ import { classifyExit, logBytesSinceStart, qemuLogSinceStart } from './exit-reas
 import { DEFAULT_RING_BYTES } from '../consoles/serial-hub.js';
 import { VmEvents } from './vm-events.js';
 import { cleanupRuntime, realpath, sweepOrphans } from './runtime-files.js';
-import { planFromIso, type IsoPlan } from './iso-plan.js';
+import { defineInputFromPlan, planFromIso, type IsoPlan } from './iso-plan.js';
 import { prepareLaunch, tcgHint } from './launch.js';
 import { adoptVm } from './adoption.js';
 import type { VmRuntime } from './vm-runtime.js';
@@ -129,19 +129,7 @@ export class VmManager {
    */
   async create(p: CallParams<'vm.create'>): Promise<VmSummary> {
     const plan = await this.inspectIso(p.iso);
-    const d = plan.defaults;
-    const diskGiB = p.diskGiB ?? d.diskGiB;
-    if (!Number.isFinite(diskGiB) || diskGiB < 0) throw new VmdeskError('invalid-argument', 'The disk size must be 0 (no disk) or more GiB.', { field: 'diskGiB' });
-    const input: DefineVmInput = {
-      name: p.name ?? d.name,
-      memoryMiB: p.memoryMiB ?? d.memoryMiB,
-      cpus: p.cpus ?? d.cpus,
-      arch: d.arch,
-      firmware: p.firmware ?? d.firmware,
-      cdrom: plan.info.path,
-    };
-    if (p.accel) input.accel = p.accel;
-    if (diskGiB > 0) input.disk = { sizeBytes: Math.round(diskGiB * 2 ** 30) };
+    const input = defineInputFromPlan(plan, p);
     const vm = await this.define(input);
     this.log(this.resolve(vm.id), `created from ${plan.info.path} (${plan.os.name}, ${plan.os.source})`);
     return p.start ? this.start({ vm: vm.id }) : vm;
@@ -157,12 +145,7 @@ export class VmManager {
       await rt.qmp.execute('blockdev-open-tray', { id: 'cdrom0', force: true }).catch(() => undefined);
       await rt.qmp.execute('blockdev-remove-medium', { id: 'cdrom0' });
     }
-    const updated: VmDefinition = { ...def, cdrom: null, boot: 'disk' };
-    this.store.save(updated);
-    rt.def = updated;
-    this.log(rt, `ejected ${def.cdrom}`);
-    this.emit(rt);
-    return this.summary(rt);
+    return this.saveDefinition(rt, { ...def, cdrom: null, boot: 'disk' }, `ejected ${def.cdrom}`);
   }
 
   /**
@@ -182,12 +165,7 @@ export class VmManager {
     const uuids = mdevs.map((m) => m.uuid);
     const dup = uuids.find((u, i) => uuids.indexOf(u) !== i);
     if (dup) throw new VmdeskError('invalid-argument', `${dup} is already assigned to "${def.name}"; a mediated device can be assigned to a VM once.`, { field: 'uuid' });
-    const updated: VmDefinition = { ...def, mdevs };
-    this.store.save(updated);
-    rt.def = updated;
-    this.log(rt, `mediated devices: ${mdevs.length ? mdevs.map((m) => `${m.uuid} (${m.type} on ${m.parent})`).join(', ') : 'none'}`);
-    this.emit(rt);
-    return this.summary(rt);
+    return this.saveDefinition(rt, { ...def, mdevs }, `mediated devices: ${mdevs.length ? mdevs.map((m) => `${m.uuid} (${m.type} on ${m.parent})`).join(', ') : 'none'}`);
   }
 
   async start(p: CallParams<'vm.start'>): Promise<VmSummary> {
@@ -516,6 +494,15 @@ export class VmManager {
     } finally {
       if (rt.busy === busy) rt.busy = undefined;
     }
+  }
+
+  /** A changed definition: on disk first, then in memory, the driver log, and every window. */
+  private saveDefinition(rt: VmRuntime, updated: VmDefinition, logLine: string): VmSummary {
+    this.store.save(updated);
+    rt.def = updated;
+    this.log(rt, logLine);
+    this.emit(rt);
+    return this.summary(rt);
   }
 
   private requireDefinition(rt: VmRuntime): VmDefinition {
