@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runMdevCli } from '../testing/run-mdev-cli.js';
 import type { CallName, CallParams, CallResults } from '../common/contract.js';
 import type { SerializedError } from '../common/errors.js';
@@ -157,6 +157,27 @@ describe('mdev.applyFixes with persistent', () => {
     expect(w.calls.map((c) => c.slice(2))).toEqual([['apply-fix', 'create,mtty,mtty-1,0d2c4e6f-8a1b-4c3d-9e5f-a7b9c1d3e5f7,persistent']]);
     expect(e).toMatchObject({ code: 'unsupported', message: 'Could not apply the fixes: --persistent needs mdevctl (install the mdevctl package)' });
     expect((await w.call('mdev.list', {})).devices.map((d) => d.uuid)).toEqual([MTTY_UUID]);
+  });
+});
+
+describe('one administrator prompt at a time', () => {
+  it('refuses a second prompting call while the first prompt is open, then takes the next one', async () => {
+    let answer!: () => void;
+    let prompts = 0;
+    const w = await world((b, calls) => {
+      const real = fakePkexecRunner(b.root, calls);
+      return { helper: HELPER, pkexec: '/usr/bin/pkexec', run: async (argv, o) => { prompts++; await new Promise<void>((r) => (answer = r)); return real(argv, o); } };
+    });
+    const proposal = [{ uuid: '0d2c4e6f-8a1b-4c3d-9e5f-a7b9c1d3e5f7', parent: 'mtty', type: 'mtty-1', display: false }];
+    const first = w.call('mdev.applyFixes', { vm: 'serial-box', assignments: proposal });
+    await vi.waitFor(() => expect(prompts).toBe(1));
+    expect(await w.fail('mdev.create', { parent: 'mtty', type: 'mtty-2' })).toMatchObject({ code: 'invalid-state', message: 'An administrator password prompt from vmdesk is already open. Answer or dismiss it first.' });
+    answer();
+    expect(await first).toMatchObject({ outcome: 'done', result: { ready: true } });
+    const second = w.call('mdev.create', { parent: 'mtty', type: 'mtty-2' });
+    await vi.waitFor(() => expect(prompts).toBe(2));
+    answer();
+    expect((await second).outcome).toBe('done');
   });
 });
 

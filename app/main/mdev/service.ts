@@ -84,8 +84,8 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
   const fs = deps.fs ?? nodeMdevFs;
   const roots: MdevRoots = rootsFromEnv(deps.env);
   const newUuid = deps.newUuid ?? randomUUID;
-  // One administrator prompt at a time: a second request (another window, a web client) waits
-  // for nothing and is refused, instead of stacking password dialogs on the desktop.
+  // One administrator prompt at a time: a second request (another window, a web client) is
+  // refused rather than stacking password dialogs on the desktop.
   let prompting = false;
   const asRoot = async (args: string[]): Promise<PrivilegedOutcome> => {
     if (prompting) throw new VmdeskError('invalid-state', 'An administrator password prompt from vmdesk is already open. Answer or dismiss it first.');
