@@ -13,22 +13,22 @@ import type { CallParams, DefineVmInput } from '../common/contract.js';
 import { sameName, type MdevAssignment, type VmDefinition, type VmState, type VmSummary } from '../common/vm-types.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { definitionsDir, runRecordsDir, vmFiles } from '../paths/vm-files.js';
-import { SerialHub } from '../consoles/serial-hub.js';
+import type { SerialHub } from '../consoles/serial-hub.js';
 import { QmpClient } from '../qemu/qmp-client.js';
-import { pidExists, sendSignal, spawnDetached, waitForExit, type SpawnedQemu } from '../qemu/process.js';
+import { pidExists, spawnDetached, waitForExit } from '../qemu/process.js';
 import { DefinitionStore } from './definition-store.js';
 import { createVmFiles, validateDefineInput } from './define-vm.js';
 import type { HostServices } from './host-services.js';
-import { DEFAULT_LOG_CAP_BYTES, watchLogCap } from './log-cap.js';
+import { DEFAULT_LOG_CAP_BYTES } from './log-cap.js';
 import { writeRunRecord } from './run-record.js';
-import { classifyExit, logBytesSinceStart, qemuLogSinceStart } from './exit-reason.js';
-import { DEFAULT_RING_BYTES } from '../consoles/serial-hub.js';
+import { qemuLogSinceStart } from './exit-reason.js';
 import { VmEvents } from './vm-events.js';
-import { cleanupRuntime, realpath, sweepOrphans } from './runtime-files.js';
+import { realpath, sweepOrphans } from './runtime-files.js';
 import { defineInputFromPlan, planFromIso, type IsoPlan } from './iso-plan.js';
-import { prepareLaunch, tcgHint } from './launch.js';
+import { assertDisksFree, prepareLaunch, tcgHint } from './launch.js';
 import { adoptVm } from './adoption.js';
-import type { VmRuntime } from './vm-runtime.js';
+import { summarize, type VmRuntime } from './vm-runtime.js';
+import { VmPlumbing } from './vm-plumbing.js';
 
 export interface VmManagerOptions {
   paths: AppPaths;
@@ -54,6 +54,7 @@ export class VmManager {
   private readonly vms = new Map<string, VmRuntime>();
   private readonly store: DefinitionStore;
   private readonly opts: Required<Omit<VmManagerOptions, 'paths' | 'host'>>;
+  private readonly plumbing: VmPlumbing;
 
   constructor(private readonly paths: AppPaths, private readonly host: HostServices, options: Omit<VmManagerOptions, 'paths' | 'host'> = {}) {
     this.store = new DefinitionStore(definitionsDir(paths));
@@ -63,6 +64,10 @@ export class VmManager {
       startTimeoutMs: options.startTimeoutMs ?? 30_000,
       logCapBytes: options.logCapBytes ?? DEFAULT_LOG_CAP_BYTES,
     };
+    this.plumbing = new VmPlumbing(paths, this.opts.logCapBytes, this.opts.rungTimeoutMs, {
+      setState: (rt, state, reason, logTail) => this.setState(rt, state, reason, logTail),
+      log: (rt, line) => this.log(rt, line),
+    });
   }
 
   /** Loads every definition and adopts every QEMU that a previous driver left running. */
@@ -177,7 +182,7 @@ export class VmManager {
     if (rt.proc && pidExists(rt.proc.pid)) {
       throw new VmdeskError('invalid-state', `"${def.name}" still has a QEMU process (pid ${rt.proc.pid}). Force it off first: vmdesk stop "${def.name}".`);
     }
-    this.checkDisksFree(rt, def);
+    assertDisksFree(def, rt, this.vms.values());
     return this.runOp(rt, 'start', async (signal) => {
       await this.doStart(rt, def, signal);
       return this.summary(rt);
@@ -205,7 +210,7 @@ export class VmManager {
     rt.run = { ...rt.run, pid: proc.pid };
     writeRunRecord(files.runRecord, rt.run);
     this.log(rt, `spawned QEMU pid ${proc.pid} (${accel.accel}: ${accel.reason})`);
-    const exited = new Promise<void>((resolve) => proc.child?.once('exit', (code, sig) => resolve(this.onProcessGone(rt, proc, code, sig))));
+    const exited = new Promise<void>((resolve) => proc.child?.once('exit', (code, sig) => resolve(this.plumbing.onProcessGone(rt, proc, code, sig))));
     rt.exited = exited;
 
     // QEMU that dies during start-up (bad argv, locked disk) must fail the start with its words.
@@ -216,21 +221,21 @@ export class VmManager {
     try {
       const qmp = new QmpClient(files.qmpSocket, { connectRetryMs: this.opts.startTimeoutMs, signal });
       await Promise.race([qmp.connect(), died]);
-      this.attachQmp(rt, qmp);
-      await Promise.race([this.attachConsole(rt, files.serialSocket, false), died]);
+      this.plumbing.attachQmp(rt, qmp);
+      await Promise.race([this.plumbing.attachConsole(rt, files.serialSocket, false), died]);
       await Promise.race([qmp.execute('cont'), died]);
     } catch (err) {
       // A cancelled start is being forced off by whoever cancelled it.
       if (!signal.aborted && !(err instanceof VmdeskError && err.code === 'qemu-failed')) {
         rt.expectingExit = true;
-        await this.forceOff(rt, proc);
+        await this.plumbing.forceOff(rt, proc);
       }
       if (signal.aborted) throw new VmdeskError('cancelled', `Starting "${def.name}" was cancelled.`);
       if (err instanceof VmdeskError) throw err;
       const tail = qemuLogSinceStart(files.qemuLog).slice(-5).join(' ');
       throw new VmdeskError('qemu-failed', `QEMU did not become ready for "${def.name}" (${(err as Error).message}); it was stopped. ${tail ? `QEMU said: ${tail}` : `See ${files.qemuLog}.`}${tcgHint(accel.accel)}`, { accel: accel.accel }, { cause: err });
     }
-    this.watchLogs(rt, files.qemuLog, files.serialLog);
+    this.plumbing.watchLogs(rt, files.qemuLog, files.serialLog);
     this.setState(rt, 'running');
   }
 
@@ -252,7 +257,7 @@ export class VmManager {
       if (!gone) {
         this.log(rt, `guest did not power off within ${timeoutMs} ms: forcing off`);
         rt.expectingExit = true;
-        await this.forceOff(rt, proc);
+        await this.plumbing.forceOff(rt, proc);
         rt.reason = `The guest did not shut down within ${Math.round(timeoutMs / 1000)} s, so it was forced off.`;
       }
       await rt.exited;
@@ -277,7 +282,7 @@ export class VmManager {
     rt.expectingExit = true;
     this.setState(rt, 'stopping');
     this.recordIntent(rt, 'stop');
-    await this.forceOff(rt, proc);
+    await this.plumbing.forceOff(rt, proc);
     await rt.exited;
     return this.summary(rt);
   }
@@ -362,7 +367,7 @@ export class VmManager {
   async detachAll(): Promise<void> {
     for (const rt of this.vms.values()) {
       rt.busy?.abort.abort();
-      this.releaseConnections(rt);
+      this.plumbing.releaseConnections(rt);
       rt.proc?.child?.removeAllListeners('exit');
     }
   }
@@ -374,94 +379,11 @@ export class VmManager {
       paths: this.paths,
       log: (rt, line) => this.log(rt, line),
       setState: (rt, state, reason, logTail) => this.setState(rt, state, reason, logTail),
-      attachQmp: (rt, qmp) => this.attachQmp(rt, qmp),
-      attachConsole: (rt, socket, replay) => this.attachConsole(rt, socket, replay),
-      watchLogs: (rt, qemuLog, serialLog) => this.watchLogs(rt, qemuLog, serialLog),
+      attachQmp: (rt, qmp) => this.plumbing.attachQmp(rt, qmp),
+      attachConsole: (rt, socket, replay) => this.plumbing.attachConsole(rt, socket, replay),
+      watchLogs: (rt, qemuLog, serialLog) => this.plumbing.watchLogs(rt, qemuLog, serialLog),
       finishStop: (rt) => void this.stop({ vm: rt.id }).catch((err: unknown) => this.log(rt, `finishing the force off failed: ${(err as Error).message}`)),
     });
-  }
-
-  // ——— plumbing ———
-
-  private attachQmp(rt: VmRuntime, qmp: QmpClient): void {
-    rt.qmp = qmp;
-    const offEvent = qmp.onEvent((e) => {
-      if (e.event === 'STOP' && rt.state === 'running') this.setState(rt, 'paused');
-      else if (e.event === 'RESUME' && (rt.state === 'paused' || rt.state === 'starting')) this.setState(rt, 'running');
-      else if (e.event === 'SHUTDOWN') {
-        // QEMU exits right after (no -no-shutdown): the exit is expected, whoever asked.
-        rt.expectingExit = true;
-        if (rt.state !== 'stopping') this.setState(rt, 'stopping');
-      }
-    });
-    const offClose = qmp.onClose(() => {
-      const proc = rt.proc;
-      if (!proc || proc.child) return; // our child's 'exit' event does the rest
-      void waitForExit(proc, 10_000).then((gone) => {
-        if (gone) this.onProcessGone(rt, proc, null, null);
-        else if (rt.proc === proc) this.setState(rt, 'crashed', `QEMU (pid ${proc.pid}) closed its control socket but is still running. Force it off.`);
-      });
-    });
-    rt.cleanups.push(offEvent, offClose);
-  }
-
-  /** `replayLog`: seed the console history from serial.log (adopting a VM another driver
-   * started: QEMU kept logging while no driver was attached). */
-  private async attachConsole(rt: VmRuntime, socketPath: string, replayLog: boolean): Promise<void> {
-    const seed = replayLog ? logBytesSinceStart(vmFiles(this.paths, rt.id).serialLog, DEFAULT_RING_BYTES) : undefined;
-    const hub = new SerialHub(socketPath, seed ? { seed } : {});
-    await hub.connect();
-    rt.serial = hub;
-  }
-
-  private watchLogs(rt: VmRuntime, qemuLog: string, serialLog: string): void {
-    rt.cleanups.push(watchLogCap(qemuLog, this.opts.logCapBytes), watchLogCap(serialLog, this.opts.logCapBytes));
-  }
-
-  /** Idempotent end of one QEMU process: classify, clean up, publish. */
-  private onProcessGone(rt: VmRuntime, proc: SpawnedQemu, code: number | null, sig: NodeJS.Signals | null): void {
-    if (rt.proc !== proc) return;
-    rt.proc = undefined;
-    const files = vmFiles(this.paths, rt.id);
-    const verdict = rt.expectingExit
-      ? { state: 'stopped' as const, reason: rt.reason, logTail: undefined }
-      : classifyExit({ pidfileLeft: rt.run ? fs.existsSync(rt.run.pidfile) : false, logSinceStart: qemuLogSinceStart(files.qemuLog), code, signal: sig });
-    this.log(rt, `QEMU pid ${proc.pid} ended (code ${code}, signal ${sig}): ${verdict.state}`);
-    if (rt.run) cleanupRuntime(rt.run);
-    fs.rmSync(files.runRecord, { force: true });
-    this.releaseConnections(rt);
-    rt.run = undefined;
-    this.setState(rt, verdict.state, verdict.reason, verdict.logTail);
-  }
-
-  private releaseConnections(rt: VmRuntime): void {
-    const cleanups = rt.cleanups.splice(0);
-    for (const c of cleanups) c();
-    rt.serial?.close(rt.state === 'crashed' ? 'The VM crashed.' : 'The VM stopped.');
-    rt.serial = undefined;
-    void rt.qmp?.close();
-    rt.qmp = undefined;
-  }
-
-  /** quit → SIGTERM → SIGKILL, each rung waiting rungTimeoutMs for the process to go. */
-  private async forceOff(rt: VmRuntime, proc: SpawnedQemu): Promise<void> {
-    const rung = this.opts.rungTimeoutMs;
-    if (rt.qmp && rt.qmp.state === 'running') {
-      const answered = await rt.qmp.execute('quit', {}, { timeoutMs: rung }).then(() => true, () => false);
-      // A QEMU that did not even answer `quit` is hung: waiting longer for it helps nobody.
-      if (await waitForExit(proc, answered ? rung : 100)) return this.settle(rt, proc);
-    }
-    for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
-      this.log(rt, `sending ${sig} to QEMU pid ${proc.pid}`);
-      sendSignal(proc.pid, sig);
-      if (await waitForExit(proc, rung)) return this.settle(rt, proc);
-    }
-    throw new VmdeskError('internal', `QEMU pid ${proc.pid} survived SIGKILL.`);
-  }
-
-  /** For adopted processes there is no 'exit' event: finish the bookkeeping here. */
-  private settle(rt: VmRuntime, proc: SpawnedQemu): void {
-    if (!proc.child) this.onProcessGone(rt, proc, null, null);
   }
 
   /** Remembered on disk, so a driver that dies mid-way still knows the exit was wanted. */
@@ -471,17 +393,6 @@ export class VmManager {
     try {
       writeRunRecord(vmFiles(this.paths, rt.id).runRecord, rt.run);
     } catch { /* the in-memory flag still covers this driver's lifetime */ }
-  }
-
-  private checkDisksFree(rt: VmRuntime, def: VmDefinition): void {
-    const mine = def.disks.filter((d) => !d.readOnly).map((d) => realpath(d.path));
-    for (const other of this.vms.values()) {
-      if (other === rt || !other.run) continue;
-      const shared = other.run.disks.find((d) => mine.includes(d));
-      if (shared) {
-        throw new VmdeskError('disk-in-use', `The disk ${shared} is in use by the running VM "${other.def?.name ?? other.id}". Stop that VM first, or give this VM its own disk.`, { disk: shared });
-      }
-    }
   }
 
   private async runOp<T>(rt: VmRuntime, op: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -534,19 +445,6 @@ export class VmManager {
   }
 
   private summary(rt: VmRuntime): VmSummary {
-    const f = vmFiles(this.paths, rt.id);
-    const s: VmSummary = { id: rt.id, name: rt.def?.name ?? rt.id, state: rt.state, file: rt.file };
-    if (rt.reason) s.reason = rt.reason;
-    if (rt.logTail && (rt.logTail.length > 0 || rt.state === 'crashed')) s.logTail = rt.logTail;
-    if (rt.def) s.definition = rt.def;
-    if (rt.run) {
-      s.pid = rt.run.pid;
-      s.accel = { accel: rt.run.accel, reason: rt.run.accelReason };
-      s.startedAt = rt.run.startedAt;
-      s.paths = { qmp: rt.run.qmpSocket, serial: rt.run.serialSocket, vnc: rt.run.vncSocket, qemuLog: f.qemuLog, serialLog: f.serialLog, driverLog: f.driverLog };
-    } else if (rt.def) {
-      s.paths = { qmp: f.qmpSocket, serial: f.serialSocket, vnc: f.vncSocket, qemuLog: f.qemuLog, serialLog: f.serialLog, driverLog: f.driverLog };
-    }
-    return s;
+    return summarize(rt, vmFiles(this.paths, rt.id));
   }
 }

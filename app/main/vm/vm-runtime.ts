@@ -1,5 +1,6 @@
 /** What the driver knows about one VM while it runs (or not): VmManager's per-VM record. */
-import type { VmDefinition, VmState } from '../common/vm-types.js';
+import type { VmDefinition, VmState, VmSummary } from '../common/vm-types.js';
+import type { VmFiles } from '../paths/vm-files.js';
 import type { SerialHub } from '../consoles/serial-hub.js';
 import type { QmpClient } from '../qemu/qmp-client.js';
 import type { SpawnedQemu } from '../qemu/process.js';
@@ -24,4 +25,21 @@ export interface VmRuntime {
   cleanups: (() => void)[];
   /** Resolves when the current QEMU is gone and cleaned up. */
   exited?: Promise<void>;
+}
+
+/** What every client sees of a VM (`files`: its per-VM paths). */
+export function summarize(rt: VmRuntime, f: VmFiles): VmSummary {
+  const s: VmSummary = { id: rt.id, name: rt.def?.name ?? rt.id, state: rt.state, file: rt.file };
+  if (rt.reason) s.reason = rt.reason;
+  if (rt.logTail && (rt.logTail.length > 0 || rt.state === 'crashed')) s.logTail = rt.logTail;
+  if (rt.def) s.definition = rt.def;
+  if (rt.run) {
+    s.pid = rt.run.pid;
+    s.accel = { accel: rt.run.accel, reason: rt.run.accelReason };
+    s.startedAt = rt.run.startedAt;
+    s.paths = { qmp: rt.run.qmpSocket, serial: rt.run.serialSocket, vnc: rt.run.vncSocket, qemuLog: f.qemuLog, serialLog: f.serialLog, driverLog: f.driverLog };
+  } else if (rt.def) {
+    s.paths = { qmp: f.qmpSocket, serial: f.serialSocket, vnc: f.vncSocket, qemuLog: f.qemuLog, serialLog: f.serialLog, driverLog: f.driverLog };
+  }
+  return s;
 }
