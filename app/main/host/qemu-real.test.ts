@@ -51,7 +51,7 @@ describe.skipIf(!qemu)('the real QEMU on this machine', () => {
     parent.kill('SIGKILL');
     for (let i = 0; i < 500 && alive(); i++) await new Promise((r) => setTimeout(r, 20));
     expect(alive()).toBe(false);
-  });
+  }, 30_000);
 
   it('probes the host cold, then answers from the cache in well under 100 ms', async () => {
     const cold = await probeHost({ cacheDir });
