@@ -100,7 +100,7 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
   }, [vm.id]);
 
   useEffect(() => { void load(); }, [load]);
-  // The checks run on entering the step (and the list they check is fixed while there).
+  // The checks run on entering the step, and again whenever the list they check changes.
   const checkKey = JSON.stringify(assignments);
   useEffect(() => {
     if (step === 'check') void runCheck(JSON.parse(checkKey) as MdevAssignment[]);
