@@ -1,5 +1,5 @@
 /** What every section of the benchmark gets from the entry point. */
-import type { Accel, QemuCaps } from '../../app/main/host/types.js';
+import type { Accel, QemuCaps } from '../../app/main/common/host-types.js';
 
 export interface BenchContext {
   /** The tiny test guest (e2e/guest/build-guest.sh). */

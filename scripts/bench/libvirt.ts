@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Accel } from '../../app/main/host/types.js';
+import type { Accel } from '../../app/main/common/host-types.js';
 import { onPath } from './machine.js';
 import type { BenchSandbox } from './sandbox.js';
 

@@ -5,9 +5,9 @@
  */
 import * as v from 'valibot';
 import { MdevAssignmentSchema, PortForwardSchema, type VmSummary } from './vm-types.js';
-import type { HostReport } from '../host/types.js';
-import type { IsoPlan } from '../iso/types.js';
-import type { MdevCheckReport, MdevDevice, MdevInventory, MdevParent, MdevPrivilegedResult } from '../mdev/types.js';
+import type { HostReport } from './host-types.js';
+import type { IsoPlan } from './iso-types.js';
+import type { MdevCheckReport, MdevDevice, MdevInventory, MdevParent, MdevPrivilegedResult } from './mdev-types.js';
 
 /** A VM is named by its id or its name. */
 const VmRef = v.pipe(v.string(), v.minLength(1), v.maxLength(1024));

@@ -3,7 +3,7 @@ import type { AccelHostStates } from './accel-probe.js';
 import { accelStatusesFor } from './accel-probe.js';
 import { macHostArch, probeHvfHost } from './hvf-probe.js';
 import { FakeNative } from './testing/fakes.js';
-import type { AccelStatus, QemuBinaryReport, QemuCaps } from './types.js';
+import type { AccelStatus, QemuBinaryReport, QemuCaps } from '../common/host-types.js';
 
 function caps(over: Partial<QemuCaps> = {}): QemuCaps {
   return {

@@ -6,7 +6,7 @@ import type { HvfHostState } from './hvf-probe.js';
 import { probeHvfHost } from './hvf-probe.js';
 import type { KvmHostState } from './kvm-probe.js';
 import { probeKvmHost } from './kvm-probe.js';
-import type { AccelStatus, Arch, QemuBinaryReport } from './types.js';
+import type { AccelStatus, Arch, QemuBinaryReport } from '../common/host-types.js';
 
 export interface AccelHostStates {
   kvm: KvmHostState;

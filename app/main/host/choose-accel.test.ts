@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AccelOverrideError, AccelUnavailableError, chooseAccel } from './choose-accel.js';
-import type { AccelStatus } from './types.js';
+import type { AccelStatus } from '../common/host-types.js';
 
 const kvmOk: AccelStatus = { accel: 'kvm', available: true, reason: '/dev/kvm is usable (API 12)' };
 const kvmDenied: AccelStatus = { accel: 'kvm', available: false, reason: '/dev/kvm is not writable by user alice', fix: 'sudo usermod -aG kvm $USER, then log out and in' };

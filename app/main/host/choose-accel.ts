@@ -1,5 +1,5 @@
 /** Which accelerator a VM starts with. Pure: the statuses come from the host probe. */
-import type { Accel, AccelChoice, AccelStatus } from './types.js';
+import type { Accel, AccelChoice, AccelStatus } from '../common/host-types.js';
 
 /** Preference of `auto`: hardware first. kvm and hvf never both apply to one host. */
 const AUTO_ORDER: readonly Accel[] = ['kvm', 'hvf', 'tcg'];

@@ -8,7 +8,7 @@ import type { OsFamily } from './install-hints.js';
 import { firmwareInstallHint } from './install-hints.js';
 import { ARCHES } from './qemu-caps.js';
 import type { Env } from './qemu-discovery.js';
-import type { Arch, FirmwareImage, FirmwareReport } from './types.js';
+import type { Arch, FirmwareImage, FirmwareReport } from '../common/host-types.js';
 
 /** Descriptor directories, general → specific. firmware.json: build one list from all of them,
  * a file in a more specific directory replaces a same-named one in a general one (an empty file

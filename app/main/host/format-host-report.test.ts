@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatHostReport } from './format-host-report.js';
-import type { HostReport } from './types.js';
+import type { HostReport } from '../common/host-types.js';
 
 /** A host where everything that can go wrong did. */
 const troubled: HostReport = {

@@ -3,7 +3,7 @@
 import { chooseAccel } from './choose-accel.js';
 import { formatBytes } from './memlock.js';
 import { ARCHES } from './qemu-caps.js';
-import type { AccelStatus, Arch, FirmwareImage, HostReport } from './types.js';
+import type { AccelStatus, Arch, FirmwareImage, HostReport } from '../common/host-types.js';
 
 const WIDTH = 100;
 const LABEL = 12; // column where values start

@@ -1,6 +1,6 @@
 /** Public surface of the host layer (ARCHITECTURE.md: accelerators, QEMU binaries, firmware,
  * memlock, cached capability probe). Everything else in this folder is an implementation detail. */
-export type * from './types.js';
+export type * from '../common/host-types.js';
 export type { HostFs, HostIo, HostStat, QmpProcess, RunCommand, SpawnQmp } from './host-io.js';
 export { probeHost, qemuArchOf } from './probe-host.js';
 export type { ProbeHostOptions } from './probe-host.js';

@@ -1,5 +1,5 @@
 import type { HostFs } from './host-io.js';
-import type { Arch } from './types.js';
+import type { Arch } from '../common/host-types.js';
 
 /** Package families we can name exact packages for. Anything else gets all three spellings. */
 export type OsFamily = 'debian' | 'fedora' | 'macos' | 'unknown';

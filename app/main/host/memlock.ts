@@ -1,7 +1,7 @@
 /** RLIMIT_MEMLOCK: what it is, raising it before spawning a QEMU that locks memory (VFIO
  * passthrough, mlock=on), and the exact fix when even the hard limit is too low. */
 import type { NativeHost, Rlimit, RlimitValue } from '../../native/index.js';
-import type { MemlockReport } from './types.js';
+import type { MemlockReport } from '../common/host-types.js';
 
 export const KIB = 1024;
 export const GIB = 1024 ** 3;

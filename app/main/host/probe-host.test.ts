@@ -6,7 +6,7 @@ import { probeHost } from './probe-host.js';
 import type { QmpProbeReplies } from './qmp-probe.js';
 import { FakeFs, FakeNative, FakeQemu, fakeRun } from './testing/fakes.js';
 import { loadQmpFixture, QEMU_72_X86_FIXTURE } from './testing/qmp-fixture.js';
-import type { HostReport } from './types.js';
+import type { HostReport } from '../common/host-types.js';
 
 const x86 = loadQmpFixture(QEMU_72_X86_FIXTURE);
 

@@ -12,7 +12,7 @@ import { nodeHostIo } from './node-host-io.js';
 import { probeQemuImg, probeQemuSystem } from './qemu-binaries.js';
 import type { QemuProbeContext } from './qemu-binaries.js';
 import type { Env } from './qemu-discovery.js';
-import type { HostReport } from './types.js';
+import type { HostReport } from '../common/host-types.js';
 
 export interface ProbeHostOptions {
   /** Where per-binary probe results are cached (AppPaths' capability cache dir). */

@@ -8,7 +8,7 @@ import { parseQemuCaps, qemuCapsSchema } from './qemu-caps.js';
 import type { Env } from './qemu-discovery.js';
 import { findQemuImg, findQemuSystem, QEMU_ENV } from './qemu-discovery.js';
 import { QMP_PROBE_ARGS, runQmpProbe } from './qmp-probe.js';
-import type { Arch, QemuBinaryReport, QemuCaps, QemuImgReport } from './types.js';
+import type { Arch, QemuBinaryReport, QemuCaps, QemuImgReport } from '../common/host-types.js';
 
 export interface QemuProbeContext {
   io: HostIo;

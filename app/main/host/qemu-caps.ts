@@ -1,7 +1,7 @@
 /** QMP probe replies → QemuCaps (pure), and the schema that guards cached caps. */
 import * as v from 'valibot';
 import type { ProbeCommand, QmpProbeReplies } from './qmp-probe.js';
-import type { Accel, Arch, QemuCaps } from './types.js';
+import type { Accel, Arch, QemuCaps } from '../common/host-types.js';
 
 const ACCEL_TYPES: Record<string, Accel> = { 'kvm-accel': 'kvm', 'hvf-accel': 'hvf', 'tcg-accel': 'tcg' };
 

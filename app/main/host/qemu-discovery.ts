@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { HostFs } from './host-io.js';
 import { errnoOf } from './host-io.js';
-import type { Arch, HostReport, QemuCaps } from './types.js';
+import type { Arch, HostReport, QemuCaps } from '../common/host-types.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 

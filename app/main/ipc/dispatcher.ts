@@ -7,7 +7,7 @@ import { CALLS, isCallName, type CallName, type CallParams, type CallResults } f
 import { serializeError, VmdeskError, type SerializedError } from '../common/errors.js';
 import { describeIssues } from '../vm/definition-store.js';
 import type { VmManager } from '../vm/vm-manager.js';
-import type { HostReport } from '../host/types.js';
+import type { HostReport } from '../common/host-types.js';
 import type { MdevService } from '../mdev/service.js';
 
 export type Handlers = { [C in CallName]: (params: CallParams<C>) => Promise<CallResults[C]> | CallResults[C] };

@@ -12,7 +12,7 @@ import { runMdevCli } from '../testing/run-mdev-cli.js';
 import type { CallName, CallParams, CallResults } from '../common/contract.js';
 import type { SerializedError } from '../common/errors.js';
 import { fakeRun, FakeNative } from '../host/testing/fakes.js';
-import type { QemuCaps } from '../host/types.js';
+import type { QemuCaps } from '../common/host-types.js';
 import { buildSysfs, type BuiltSysfs } from '../mdev/fixtures/build-sysfs.js';
 import { fakePkexecRunner } from '../mdev/fixtures/fake-kernel.js';
 import { MTTY_UUID, samplesHost } from '../mdev/fixtures/hosts.js';

@@ -3,7 +3,7 @@
  * boot record descriptor — a validation entry, the default entry, then section headers each
  * followed by their entries. Platform 0x00 entries boot under BIOS, 0xEF entries under UEFI.
  */
-import type { BootEmulation, BootEntry, BootPlatform } from './types.js';
+import type { BootEmulation, BootEntry, BootPlatform } from '../common/iso-types.js';
 import type { ImageReader } from './reader.js';
 import { IsoFormatError, SECTOR, u16, u32, u8 } from './reader.js';
 

@@ -4,4 +4,4 @@ export { recognizeOs } from './recognize.js';
 export { suggestVmName } from './vm-name.js';
 export { defaultOsinfoDb, loadOsinfoDb, osinfoTable } from './osinfo-source.js';
 export type { OsinfoDb } from './osinfo-db.js';
-export type { BootEntry, IsoInfo, OsMatch, OsResources, WindowsMedia } from './types.js';
+export type { BootEntry, IsoInfo, OsMatch, OsResources, WindowsMedia } from '../common/iso-types.js';

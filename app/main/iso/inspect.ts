@@ -7,8 +7,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
-import type { Arch } from '../host/types.js';
-import type { IsoInfo, WindowsMedia } from './types.js';
+import type { Arch } from '../common/host-types.js';
+import type { IsoInfo, WindowsMedia } from '../common/iso-types.js';
 import { fileSource, ImageReader, IsoFormatError, SECTOR } from './reader.js';
 import { Iso9660Tree, jolietVolumeId, primaryFields, readDescriptors, type DirRecord } from './iso9660.js';
 import { readBootCatalog } from './eltorito.js';

@@ -8,7 +8,7 @@ import { recognizeOs } from './recognize.js';
 import { suggestVmName } from './vm-name.js';
 import { readOsinfoDirSync, type OsinfoDb } from './osinfo-db.js';
 import { DEFAULT_OSINFO_DIR, defaultOsinfoDb, osinfoTable, resetOsinfoCache } from './osinfo-source.js';
-import type { IsoInfo, OsMatch } from './types.js';
+import type { IsoInfo, OsMatch } from '../common/iso-types.js';
 import { buildFixtures, type FixtureName } from './fixtures/build-fixtures.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

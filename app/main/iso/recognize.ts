@@ -4,8 +4,8 @@
  * Windows install image's build (Windows 10 and 11 share volume ids) and releases newer than the
  * osinfo data ("Ubuntu 24.04" when it knows up to 22.10). Everything else gets generic defaults.
  */
-import type { Arch } from '../host/types.js';
-import type { IsoInfo, OsFamily, OsMatch, OsResources } from './types.js';
+import type { Arch } from '../common/host-types.js';
+import type { IsoInfo, OsFamily, OsMatch, OsResources } from '../common/iso-types.js';
 import type { OsinfoDb, OsinfoMedia, OsinfoOs, OsinfoResources } from './osinfo-db.js';
 import { defaultOsinfoDb } from './osinfo-source.js';
 import { guessRelease, windowsOsId, type ReleaseGuess } from './release-guess.js';

@@ -3,7 +3,7 @@
  * scheme, which distributions keep from release to release), and the Windows release named by
  * the install image's build number.
  */
-import type { WindowsMedia } from './types.js';
+import type { WindowsMedia } from '../common/iso-types.js';
 
 export interface ReleaseGuess {
   /** osinfo's distro name, to borrow requirements from its newest known release. */

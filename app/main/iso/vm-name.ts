@@ -4,7 +4,7 @@
  * characters, no "/", no leading ".", no control characters, no outer spaces.
  */
 import { MAX_NAME_CHARS } from '../common/vm-types.js';
-import type { IsoInfo, OsMatch } from './types.js';
+import type { IsoInfo, OsMatch } from '../common/iso-types.js';
 import { humanVolumeId } from './recognize.js';
 
 const ARCH_TOKENS = /^(amd64|x86_64|x64|x86|arm64|aarch64|i386|i686|dvd|netinst|live|iso)$/i;

@@ -3,8 +3,8 @@
  * resource (UTF-16, stored uncompressed) describing each edition — name, build, architecture.
  * The build tells Windows 11 (22000 and later) from Windows 10, which share volume ids.
  */
-import type { Arch } from '../host/types.js';
-import type { WindowsMedia } from './types.js';
+import type { Arch } from '../common/host-types.js';
+import type { WindowsMedia } from '../common/iso-types.js';
 import type { Extent } from './udf.js';
 import type { ImageReader } from './reader.js';
 import { IsoFormatError, u32, u64, u8 } from './reader.js';

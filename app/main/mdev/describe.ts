@@ -3,7 +3,7 @@
  * display reaches the console, and the fields its description carries where the format is known.
  * Pure functions: argv.ts uses them with nothing but a type id.
  */
-import type { MdevDisplayKind, MdevTypeDetails, MdevVendor } from './types.js';
+import type { MdevDisplayKind, MdevTypeDetails, MdevVendor } from '../common/mdev-types.js';
 
 /** Type ids are "<driver>-<name>" (the kernel's mdev_type sysfs naming), so the prefix tells the family. */
 export function vendorOf(typeIdOrDriver: string): MdevVendor {

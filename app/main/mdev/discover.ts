@@ -15,7 +15,7 @@ import { displayKindOf, parseDescription, summarizeDetails, vendorOf } from './d
 import { listMdevctlDefinitions } from './mdevctl.js';
 import { createPciNames, type PciNames } from './pci-ids.js';
 import { exists, linkBasename, listDir, readAttr, under, type MdevFs, type MdevRoots } from './sysfs-io.js';
-import type { MdevDevice, MdevInventory, MdevNote, MdevParent, MdevType, MdevVendor } from './types.js';
+import type { MdevDevice, MdevInventory, MdevNote, MdevParent, MdevType, MdevVendor } from '../common/mdev-types.js';
 import { gvtgNote, nvidiaVendorVfioNote, noParentsNote } from './notes.js';
 
 export const PCI_ADDRESS = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeNative } from '../host/testing/fakes.js';
 import type { MdevAssignment } from '../common/vm-types.js';
-import type { QemuCaps } from '../host/types.js';
+import type { QemuCaps } from '../common/host-types.js';
 import { assertMdevReady, checkMdev, fixActions, type MdevDoctorInput } from './doctor.js';
 import { discoverMdev } from './discover.js';
 import { createPciNames } from './pci-ids.js';
@@ -11,7 +11,7 @@ import type { GroupLookup } from './host-checks.js';
 import { buildSysfs, type BuiltSysfs, type SysfsFixture } from './fixtures/build-sysfs.js';
 import { GVT_UUID, gvtgHost, MTTY_UUID, newIntelHost, nvidiaVendorVfioHost, samplesHost } from './fixtures/hosts.js';
 import { UDEV_RULES } from './fixes.js';
-import type { MdevCheck, MdevCheckId } from './types.js';
+import type { MdevCheck, MdevCheckId } from '../common/mdev-types.js';
 
 let built: BuiltSysfs[] = [];
 afterEach(() => {

@@ -7,13 +7,13 @@
  */
 import { VmdeskError } from '../common/errors.js';
 import type { MdevAssignment, VmDefinition } from '../common/vm-types.js';
-import type { QemuCaps } from '../host/types.js';
+import type { QemuCaps } from '../common/host-types.js';
 import { assignmentDisplayKind, displayKindOf, vendorOf } from './describe.js';
 import {
   checkIommu, checkMemlock, checkQemuVfio, checkRenderNode, checkVfioContainer, checkVfioGroup, checkVfioModules, renderNodeFor,
   type HostCheckDeps,
 } from './host-checks.js';
-import type { MdevCheck, MdevFixAction, MdevInventory, MdevParent } from './types.js';
+import type { MdevCheck, MdevFixAction, MdevInventory, MdevParent } from '../common/mdev-types.js';
 
 export interface OtherVm {
   id: string;

@@ -3,7 +3,7 @@
  * (for the file contents) the privileged helper, whose output a test compares with these lines.
  */
 import { KIB, memlockFixText } from '../host/memlock.js';
-import type { MdevFix } from './types.js';
+import type { MdevFix } from '../common/mdev-types.js';
 
 export const UDEV_RULES_FILE = '/etc/udev/rules.d/99-vmdesk-vfio.rules';
 /** VFIO group nodes (/dev/vfio/<N>) are root-only (0600) by default; the container /dev/vfio/vfio

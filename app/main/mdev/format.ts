@@ -1,7 +1,7 @@
 /** Human output of `vmdesk mdev ...`: aligned tables, descriptions kept, every verdict with its fix. */
 import { table } from '../common/text-table.js';
 import { describeParent } from './doctor.js';
-import type { MdevCheck, MdevInventory, MdevNote } from './types.js';
+import type { MdevCheck, MdevInventory, MdevNote } from '../common/mdev-types.js';
 
 const indent = (text: string, pad: string) => text.split('\n').map((l) => pad + l).join('\n');
 

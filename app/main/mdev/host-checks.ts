@@ -5,12 +5,12 @@
  */
 import path from 'node:path';
 import type { NativeHost } from '../../native/index.js';
-import type { QemuCaps } from '../host/types.js';
+import type { QemuCaps } from '../common/host-types.js';
 import { formatBytes, KIB, memlockNeededBytes } from '../host/memlock.js';
 import { errnoOf } from '../host/host-io.js';
 import { groupFix, iommuFix, memlockDropIn, memlockFix, modulesFix, needsVfioMdevModule, udevFix, VFIO_GROUP } from './fixes.js';
 import { exists, linkBasename, listDir, under, type MdevFs, type MdevRoots } from './sysfs-io.js';
-import type { MdevCheck, MdevVendor } from './types.js';
+import type { MdevCheck, MdevVendor } from '../common/mdev-types.js';
 
 /** /etc/group lookups, injectable (tests, other name services). */
 export interface GroupLookup {

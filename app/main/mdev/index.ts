@@ -1,6 +1,6 @@
 /** Public surface of the mdev layer (ARCHITECTURE.md: sysfs discovery under a configurable root,
  * the preflight doctor, create/remove through the privileged helper, assignment argv). */
-export type * from './types.js';
+export type * from '../common/mdev-types.js';
 export { DEV_ROOT_ENV, nodeMdevFs, rootsFromEnv, SYSFS_ROOT_ENV } from './sysfs-io.js';
 export type { MdevFs, MdevRoots } from './sysfs-io.js';
 export { discoverMdev, findType } from './discover.js';

@@ -9,7 +9,7 @@ import { runMdevCli } from '../testing/run-mdev-cli.js';
 import { VmdeskError } from '../common/errors.js';
 import type { VmDefinition, VmSummary } from '../common/vm-types.js';
 import { fakeRun, FakeNative } from '../host/testing/fakes.js';
-import type { QemuCaps } from '../host/types.js';
+import type { QemuCaps } from '../common/host-types.js';
 import { buildSysfs, type BuiltSysfs, type SysfsFixture } from './fixtures/build-sysfs.js';
 import { fakePkexecRunner } from './fixtures/fake-kernel.js';
 import { GVT_UUID, gvtgHost, MTTY_UUID, samplesHost } from './fixtures/hosts.js';

@@ -5,7 +5,7 @@
  *   [{"0000:00:02.0": [{"4a0a190f-…": {"mdev_type": "i915-GVTg_V5_8", "start": "auto", "attrs": []}}]}]
  */
 import type { RunCommand } from '../host/host-io.js';
-import type { MdevctlDefinition } from './types.js';
+import type { MdevctlDefinition } from '../common/mdev-types.js';
 
 export const MDEVCTL_TIMEOUT_MS = 10_000;
 

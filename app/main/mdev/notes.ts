@@ -3,7 +3,7 @@
  * 10th-generation Core graphics; recent NVIDIA vGPU drivers use a vendor-specific VFIO interface
  * rather than mdev; and what to load to try mdev without any hardware (the kernel samples).
  */
-import type { MdevNote, MdevParent } from './types.js';
+import type { MdevNote, MdevParent } from '../common/mdev-types.js';
 
 type Pci = MdevParent['pci'];
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VmdeskError } from '../common/errors.js';
 import type { CommandResult } from '../host/host-io.js';
-import type { MdevFixAction } from './types.js';
+import type { MdevFixAction } from '../common/mdev-types.js';
 
 export const HELPER_NAME = 'vmdesk-mdev-helper';
 /** Overrides where the helper is (packagers, the Electron shell with its resources dir). */

@@ -11,7 +11,7 @@ import { VmdeskError } from '../common/errors.js';
 import type { MdevAssignment, VmSummary } from '../common/vm-types.js';
 import type { RunCommand } from '../host/host-io.js';
 import { nodeRunCommand } from '../host/node-host-io.js';
-import type { Arch, QemuCaps } from '../host/types.js';
+import type { Arch, QemuCaps } from '../common/host-types.js';
 import type { NativeHost } from '../../native/index.js';
 import { discoverMdev, findType } from './discover.js';
 import { checkMdev, fixActions } from './doctor.js';
@@ -19,9 +19,9 @@ import { etcGroupLookup, type GroupLookup } from './host-checks.js';
 import { createPciNames } from './pci-ids.js';
 import { applyFixArgs, helperArgs, runPrivileged, UUID_RE, type PrivilegedDeps, type PrivilegedOutcome } from './privileged.js';
 import { nodeMdevFs, rootsFromEnv, type MdevFs, type MdevRoots } from './sysfs-io.js';
-import type { MdevCheckReport, MdevDevice, MdevFixAction, MdevInventory, MdevParent, MdevPrivilegedResult } from './types.js';
+import type { MdevCheckReport, MdevDevice, MdevFixAction, MdevInventory, MdevParent, MdevPrivilegedResult } from '../common/mdev-types.js';
 
-export type { MdevCheckReport, MdevPrivilegedResult } from './types.js';
+export type { MdevCheckReport, MdevPrivilegedResult } from '../common/mdev-types.js';
 
 export interface MdevServiceDeps {
   /** VMDESK_SYSFS_ROOT / VMDESK_DEV_ROOT are read from here. */
@@ -36,7 +36,7 @@ export interface MdevServiceDeps {
    * Called only when a privileged step is about to run; MAY throw a user error (an untrusted helper). */
   privileged(): PrivilegedDeps;
   /** The driver's VmManager.updateMdevs (assign and unassign change a definition the driver owns). */
-  updateMdevs?(ref: string, change: (current: readonly MdevAssignment[], vm: { id: string; name: string }) => MdevAssignment[]): VmSummary;
+  updateMdevs?(ref: string, change: (current: readonly MdevAssignment[], vm: { id: string; name: string }) => MdevAssignment[]): VmSummary | Promise<VmSummary>;
   fs?: MdevFs;
   /** Runs mdevctl. */
   run?: RunCommand;

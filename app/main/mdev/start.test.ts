@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { VmDefinition } from '../common/vm-types.js';
 import { FakeNative } from '../host/testing/fakes.js';
-import type { QemuCaps } from '../host/types.js';
+import type { QemuCaps } from '../common/host-types.js';
 import { buildSysfs, type BuiltSysfs } from './fixtures/build-sysfs.js';
 import { GVT_UUID, gvtgHost } from './fixtures/hosts.js';
 import { prepareMdevStart } from './start.js';

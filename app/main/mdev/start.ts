@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { VmdeskError } from '../common/errors.js';
 import type { VmDefinition } from '../common/vm-types.js';
-import type { QemuCaps } from '../host/types.js';
+import type { QemuCaps } from '../common/host-types.js';
 import { ensureMemlockFor } from '../host/memlock.js';
 import type { NativeHost } from '../../native/index.js';
 import { assignmentDisplayKind } from './describe.js';

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { buildQemuArgv, macFromId, qemuEscape, type ArgvOptions, type ArgvPaths } from './argv.js';
 import type { VmDefinition } from '../common/vm-types.js';
-import type { QemuCaps } from '../host/types.js';
+import type { QemuCaps } from '../common/host-types.js';
 
 // Golden files: one argument per line. Regenerate after an intended change with
 //   VMDESK_REGENERATE_GOLDEN=1 npx vitest run app/main/qemu/argv.test.ts

@@ -3,7 +3,7 @@
  * access, no environment — everything it needs comes in as arguments, so golden files pin it.
  */
 import type { VmDefinition } from '../common/vm-types.js';
-import type { Accel, QemuCaps } from '../host/types.js';
+import type { Accel, QemuCaps } from '../common/host-types.js';
 import { mdevArgs } from '../mdev/argv.js';
 
 /** The files QEMU is pointed at (a subset of VmFiles, so tests can pass short fixed paths). */

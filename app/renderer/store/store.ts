@@ -6,12 +6,11 @@
 import { useStore } from 'zustand';
 import { createStore } from 'zustand/vanilla';
 import type { ConnectionState } from '../../main/common/api.js';
-import type { CallResults } from '../../main/common/contract.js';
+import type { HostReport } from '../../main/common/host-types.js';
+import type { IsoPlan } from '../../main/common/iso-types.js';
 import type { VmSummary } from '../../main/common/vm-types.js';
 
-export type HostReport = CallResults['host.info'];
-/** What iso.inspect says about an installer image (main/iso/types.ts, reached through the contract). */
-export type IsoPlan = CallResults['iso.inspect'];
+export type { HostReport, IsoPlan };
 export type TabId = 'overview' | 'screen' | 'serial' | 'logs';
 export type DialogId = 'new-vm' | 'host' | 'delete' | 'vgpu' | 'vgpu-check';
 export type VmAction = 'start' | 'shutdown' | 'stop' | 'pause' | 'resume' | 'reboot';
