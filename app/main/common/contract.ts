@@ -5,6 +5,7 @@
  */
 import * as v from 'valibot';
 import { MdevAssignmentSchema, PortForwardSchema, type VmSummary } from './vm-types.js';
+import { SysfsNameSchema as SysfsName, UuidSchema as Uuid } from './names.js';
 import type { HostReport } from './host-types.js';
 import type { IsoPlan } from './iso-types.js';
 import type { MdevCheckReport, MdevDevice, MdevInventory, MdevParent, MdevPrivilegedResult } from './mdev-types.js';
@@ -34,9 +35,6 @@ export const DefineVmInputSchema = v.strictObject({
 export type DefineVmInput = v.InferOutput<typeof DefineVmInputSchema>;
 
 const vmOnly = v.strictObject({ vm: VmRef });
-/** sysfs directory names, never paths (the helper checks the same). */
-const SysfsName = v.pipe(v.string(), v.regex(/^(?!\.)[A-Za-z0-9_.:-]{1,128}$/, 'a parent or type name (letters, digits, _ . : -)'));
-const Uuid = v.pipe(v.string(), v.uuid());
 /** The wizard's proposal, checked instead of the VM's saved devices. */
 const Proposal = v.optional(v.pipe(v.array(MdevAssignmentSchema), v.maxLength(8)));
 const vmWait = v.strictObject({ vm: VmRef, wait: v.optional(v.boolean()), timeoutMs: TimeoutMs });

@@ -3,6 +3,7 @@
  * the driver, the CLI and the renderer.
  */
 import * as v from 'valibot';
+import { SysfsNameSchema, UuidSchema, VmNameSchema } from './names.js';
 
 /** The definition file format this build writes. Files with a higher version are `broken`
  * (from a newer vmdesk) and left untouched. */
@@ -11,34 +12,13 @@ export const DEFINITION_VERSION = 1;
 export const VM_STATES = ['stopped', 'starting', 'running', 'paused', 'stopping', 'crashed', 'broken'] as const;
 export type VmState = (typeof VM_STATES)[number];
 
-export const MAX_NAME_CHARS = 64;
 export const MAX_CPUS = 255;
 /** 16 MiB is the smallest guest anyone can boot; it keeps `--memory 1` (meaning 1 MiB) an error. */
 export const MIN_MEMORY_MIB = 16;
 
-/**
- * Names are for people: 1–64 characters (code points, so "Ünïcode" counts as 7), any script,
- * but no "/" (they become window titles and file-picker defaults), no leading "." (hidden file
- * names), no control characters.
- */
-export function nameProblem(name: string): string | undefined {
-  const chars = [...name].length;
-  if (chars === 0 || name.trim() === '') return 'A VM name cannot be empty.';
-  if (chars > MAX_NAME_CHARS) return `A VM name can have at most ${MAX_NAME_CHARS} characters; this one has ${chars}.`;
-  if (name.includes('/')) return 'A VM name cannot contain "/".';
-  if (name.startsWith('.')) return 'A VM name cannot start with ".".';
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name)) return 'A VM name cannot contain control characters.';
-  if (name !== name.trim()) return 'A VM name cannot start or end with spaces.';
-  return undefined;
-}
+/** Kept for app/main/vm until it imports the rules from names.ts (one rule, two names for now). */
+export { MAX_NAME_CHARS, vmNameProblem as nameProblem, sameVmName as sameName } from './names.js';
 
-/** Names compare in NFC so "é" typed two ways is one name. */
-export function sameName(a: string, b: string): boolean {
-  return a.normalize('NFC') === b.normalize('NFC');
-}
-
-const uuid = v.pipe(v.string(), v.uuid());
 const absPath = v.pipe(v.string(), v.minLength(1), v.check((s) => s.startsWith('/'), 'must be an absolute path'));
 const port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
 
@@ -63,11 +43,11 @@ export type DiskSpec = v.InferOutput<typeof DiskSchema>;
 
 /** A mediated device (vGPU) assigned to the VM. libvirt-style hostdev data, so it can be exported. */
 export const MdevAssignmentSchema = v.object({
-  uuid,
+  uuid: UuidSchema,
   /** The mdev type id, e.g. "i915-GVTg_V5_4", "nvidia-63", "mtty-2". */
-  type: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{1,128}$/)),
+  type: SysfsNameSchema,
   /** The parent device (a PCI address such as 0000:00:02.0, or a sample driver's name). */
-  parent: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_.:-]{1,128}$/)),
+  parent: SysfsNameSchema,
   /** The type has a display (GVT-g, mdpy, mbochs): shown in the VM's console. */
   display: v.boolean(),
 });
@@ -75,8 +55,8 @@ export type MdevAssignment = v.InferOutput<typeof MdevAssignmentSchema>;
 
 export const VmDefinitionSchema = v.object({
   version: v.literal(DEFINITION_VERSION),
-  id: uuid,
-  name: v.pipe(v.string(), v.check((s) => nameProblem(s) === undefined, 'invalid name')),
+  id: UuidSchema,
+  name: VmNameSchema,
   arch: v.picklist(['x86_64', 'aarch64']),
   memoryMiB: v.pipe(v.number(), v.integer(), v.minValue(MIN_MEMORY_MIB)),
   cpus: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_CPUS)),

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { nameProblem } from '../common/vm-types.js';
+import { vmNameProblem } from '../common/names.js';
 import { inspectIso } from './inspect.js';
 import { recognizeOs } from './recognize.js';
 import { suggestVmName } from './vm-name.js';
@@ -58,7 +58,7 @@ function check(name: FixtureName | 'guest', m: OsMatch, source: OsMatch['source'
   expect(m.minimum.memoryMiB).toBeLessThanOrEqual(m.recommended.memoryMiB);
   const suggested = suggestVmName(m, infos[name]);
   expect(suggested).toBe(e.suggested);
-  expect(nameProblem(suggested)).toBeUndefined();
+  expect(vmNameProblem(suggested)).toBeUndefined();
 }
 
 const names = Object.keys(EXPECTED) as (FixtureName | 'guest')[];
@@ -135,7 +135,7 @@ describe('recognition details', () => {
   it('suggests a safe name for any volume id', () => {
     const generic = recognizeOs({ ...infos.data, volumeId: '../.hidden/ESCAPE_ME' + 'X'.repeat(80) }, osinfoTable());
     const name = suggestVmName(generic, { ...infos.data, volumeId: '../.hidden/ESCAPE_ME' + 'X'.repeat(80) });
-    expect(nameProblem(name)).toBeUndefined();
+    expect(vmNameProblem(name)).toBeUndefined();
     expect(name.startsWith('.')).toBe(false);
     expect(suggestVmName(generic, { ...infos.data, volumeId: '' , path: '/x/.iso', joliet: null })).toBe('New VM');
   });

@@ -1,9 +1,9 @@
 /**
  * A friendly default VM name from what an ISO was recognised as: "Debian 12", "Windows 11",
- * "Ubuntu 24.04". Always a valid VM name (see nameProblem in common/vm-types.ts): 1–64
- * characters, no "/", no leading ".", no control characters, no outer spaces.
+ * "Ubuntu 24.04". Always a valid VM name by the one rule (vmNameProblem in common/names.ts):
+ * clean() and cut() make the text fit it, and anything that still does not becomes "New VM".
  */
-import { MAX_NAME_CHARS } from '../common/vm-types.js';
+import { MAX_NAME_CHARS, vmNameProblem } from '../common/names.js';
 import type { IsoInfo, OsMatch } from '../common/iso-types.js';
 import { humanVolumeId } from './recognize.js';
 
@@ -47,5 +47,5 @@ export function suggestVmName(match: OsMatch, info: IsoInfo): string {
       .replace(/\s+LTS\b/, '');
   }
   const out = cut(clean(name));
-  return out === '' ? 'New VM' : out;
+  return vmNameProblem(out) === undefined ? out : 'New VM';
 }

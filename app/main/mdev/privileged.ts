@@ -11,6 +11,7 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VmdeskError } from '../common/errors.js';
+import { isSysfsName, isUuid } from '../common/names.js';
 import type { CommandResult } from '../host/host-io.js';
 import type { MdevFixAction } from '../common/mdev-types.js';
 
@@ -23,16 +24,15 @@ export const PKEXEC_PATHS = ['/usr/bin/pkexec', '/bin/pkexec', '/usr/local/bin/p
 /** The user may take a while to type a password. */
 export const PRIVILEGED_TIMEOUT_MS = 5 * 60_000;
 
-export const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
-/** A sysfs directory name (parent or type), never a path: no "/", no leading "." (so no ".."). */
-export const SYSFS_NAME_RE = /^(?!\.)[A-Za-z0-9_.:-]{1,128}$/;
+/** The UUID rule lives in common/names.ts; re-exported for cli/mdev-command.ts until it imports it from there. */
+export { UUID_RE } from '../common/names.js';
 export const USER_RE = /^(?![.-])[A-Za-z0-9_.-]{1,32}$/;
 const MAX_KIB = 10 ** 15 - 1;
 
 /** Why `a` would be refused by the helper, or undefined when it is acceptable. */
 export function actionProblem(a: MdevFixAction): string | undefined {
-  const uuid = (u: string) => (UUID_RE.test(u) ? undefined : `"${u}" is not a UUID (like 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001).`);
-  const name = (what: string, n: string) => (SYSFS_NAME_RE.test(n) ? undefined : `"${n}" is not a valid mdev ${what} name (letters, digits, _ . : - only, not starting with ".").`);
+  const uuid = (u: string) => (isUuid(u) ? undefined : `"${u}" is not a UUID (like 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001).`);
+  const name = (what: string, n: string) => (isSysfsName(n) ? undefined : `"${n}" is not a valid mdev ${what} name (letters, digits, _ . : - only, not starting with ".").`);
   switch (a.kind) {
     case 'create': return name('parent', a.parent) ?? name('type', a.type) ?? uuid(a.uuid);
     case 'remove': return uuid(a.uuid);

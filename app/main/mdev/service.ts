@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { VmdeskError } from '../common/errors.js';
+import { isUuid } from '../common/names.js';
 import type { MdevAssignment, VmSummary } from '../common/vm-types.js';
 import type { RunCommand } from '../host/host-io.js';
 import { nodeRunCommand } from '../host/node-host-io.js';
@@ -17,7 +18,7 @@ import { discoverMdev, findType } from './discover.js';
 import { checkMdev, fixActions } from './doctor.js';
 import { etcGroupLookup, type GroupLookup } from './host-checks.js';
 import { createPciNames } from './pci-ids.js';
-import { applyFixArgs, helperArgs, runPrivileged, UUID_RE, type PrivilegedDeps, type PrivilegedOutcome } from './privileged.js';
+import { applyFixArgs, helperArgs, runPrivileged, type PrivilegedDeps, type PrivilegedOutcome } from './privileged.js';
 import { nodeMdevFs, rootsFromEnv, type MdevFs, type MdevRoots } from './sysfs-io.js';
 import type { MdevCheckReport, MdevDevice, MdevFixAction, MdevInventory, MdevParent, MdevPrivilegedResult } from '../common/mdev-types.js';
 
@@ -153,7 +154,7 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
 
     async remove(req) {
       const uuid = req.uuid.toLowerCase();
-      if (!UUID_RE.test(uuid)) throw new VmdeskError('invalid-argument', `"${req.uuid}" is not the UUID of a mediated device (see \`vmdesk mdev list\`).`);
+      if (!isUuid(uuid)) throw new VmdeskError('invalid-argument', `"${req.uuid}" is not the UUID of a mediated device (see \`vmdesk mdev list\`).`);
       const vms = await deps.listVms();
       const inv = await inventory(vms);
       const dev = inv.devices.find((d) => d.uuid === uuid);
@@ -186,7 +187,7 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
         throw new VmdeskError('unsupported', `${req.type} is a ${type.deviceApi} device; vmdesk can only assign vfio-pci devices.`);
       }
       const uuid = (req.uuid ?? newUuid()).toLowerCase();
-      if (!UUID_RE.test(uuid)) throw new VmdeskError('invalid-argument', `"${req.uuid}" is not a UUID.`, { field: 'uuid' });
+      if (!isUuid(uuid)) throw new VmdeskError('invalid-argument', `"${req.uuid}" is not a UUID.`, { field: 'uuid' });
       const dev = inv.devices.find((d) => d.uuid === uuid);
       if (dev && (dev.type !== req.type || dev.parent !== req.parent)) {
         throw new VmdeskError('invalid-argument', `${uuid} is a ${dev.type ?? '?'} on ${dev.parent ?? '?'}, not a ${req.type} on ${req.parent}.`, { field: 'uuid' });
@@ -223,7 +224,7 @@ async function cpuVendorOf(fs: MdevFs): Promise<'intel' | 'amd' | undefined> {
 
 /** Refuses a create the kernel would refuse, with the reason, before any password prompt. */
 export function preflightCreate(inv: MdevInventory, parent: string, type: string, uuid: string): void {
-  if (!UUID_RE.test(uuid)) throw new VmdeskError('invalid-argument', `"${uuid}" is not a UUID.`);
+  if (!isUuid(uuid)) throw new VmdeskError('invalid-argument', `"${uuid}" is not a UUID.`);
   const p = requireParent(inv, parent);
   const t = findType(inv, parent, type);
   if (!t) throw new VmdeskError('not-found', `${parent} has no type ${type}; it offers ${p.types.map((x) => x.id).join(', ') || 'none'}.`);

@@ -6,7 +6,8 @@
 import { STREAM_CLOSE, type ConnectionState, type StreamChannel, type VmdeskApi } from '../../main/common/api.js';
 import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from '../../main/common/contract.js';
 import { VmdeskError } from '../../main/common/errors.js';
-import { nameProblem, sameName, type VmState, type VmSummary } from '../../main/common/vm-types.js';
+import { sameVmName, vmNameProblem } from '../../main/common/names.js';
+import type { VmState, VmSummary } from '../../main/common/vm-types.js';
 import type { IsoUploader } from '../api/file-intake.js';
 import { sampleDefinition, sampleHostReport, sampleLog, samplePaths, sampleVms } from './fake-data.js';
 import { fakePlan, fakeUpload } from './fake-iso.js';
@@ -35,7 +36,7 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
   const emit: Listener = (name, data) => { for (const l of events) l(name, data); };
   const names = () => [...vms.values()].map((v) => v.name);
   const find = (ref: string): VmSummary => {
-    const vm = vms.get(ref) ?? [...vms.values()].find((v) => sameName(v.name, ref));
+    const vm = vms.get(ref) ?? [...vms.values()].find((v) => sameVmName(v.name, ref));
     if (!vm) throw new VmdeskError('not-found', `There is no VM "${ref}". See the list for the names.`);
     return vm;
   };
@@ -57,9 +58,9 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
     'vm.list': () => [...vms.values()],
     'vm.get': (p) => find(p.vm),
     'vm.define': (p) => {
-      const np = nameProblem(p.name);
+      const np = vmNameProblem(p.name);
       if (np) throw new VmdeskError('invalid-argument', np, { field: 'name' });
-      if ([...vms.values()].some((v) => sameName(v.name, p.name))) throw new VmdeskError('name-taken', `A VM named "${p.name}" already exists. Choose another name.`, { field: 'name' });
+      if ([...vms.values()].some((v) => sameVmName(v.name, p.name))) throw new VmdeskError('name-taken', `A VM named "${p.name}" already exists. Choose another name.`, { field: 'name' });
       if (!(p.memoryMiB >= 16)) throw new VmdeskError('invalid-argument', 'Memory must be at least 16 MiB (e.g. --memory 1G).', { field: 'memory' });
       if (!Number.isInteger(p.cpus) || p.cpus < 1) throw new VmdeskError('invalid-argument', 'A VM needs at least 1 CPU.', { field: 'cpus' });
       if (p.cdrom !== undefined && !/^\/.+\.iso$/i.test(p.cdrom)) throw new VmdeskError('invalid-argument', `The ISO image ${p.cdrom} does not exist. Check the path.`, { field: 'cdrom' });

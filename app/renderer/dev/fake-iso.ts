@@ -1,6 +1,6 @@
 /** Plausible iso.inspect results for the demo fake (`#demo`), chosen by the file name. */
 import { VmdeskError } from '../../main/common/errors.js';
-import { sameName } from '../../main/common/vm-types.js';
+import { sameVmName } from '../../main/common/names.js';
 import type { IsoPlan } from '../store/store.js';
 
 type IsoInfo = IsoPlan['info'];
@@ -27,7 +27,7 @@ function os(over: Partial<OsMatch>): OsMatch {
 
 function uniqueName(base: string, taken: readonly string[]): string {
   let name = base;
-  for (let n = 2; taken.some((t) => sameName(t, name)); n++) name = `${base}-${n}`;
+  for (let n = 2; taken.some((t) => sameVmName(t, name)); n++) name = `${base}-${n}`;
   return name;
 }
 

@@ -1,6 +1,6 @@
 /** The wizard's form: what the ISO is, the proposed VM (all editable), Create / Create and start. */
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
-import { sameName } from '../../../main/common/vm-types.js';
+import { sameVmName } from '../../../main/common/names.js';
 import type { IsoPlan } from '../../store/store.js';
 import { Button } from '../../components/Button.js';
 import { Field } from '../../components/Field.js';
@@ -29,7 +29,7 @@ type Creating = NonNullable<Extract<WizardStep, { step: 'form' }>['creating']>;
 
 /** "Creating disk…" until the new VM shows up in the list (vm.changed), then "Starting…". */
 function CreateProgress({ creating }: { creating: Creating }) {
-  const appeared = useVmdesk((s) => Object.values(s.vms).some((v) => !creating.known.includes(v.id) && sameName(v.name, creating.name)));
+  const appeared = useVmdesk((s) => Object.values(s.vms).some((v) => !creating.known.includes(v.id) && sameVmName(v.name, creating.name)));
   return <span role="status" className="wizard-progress"><span className="spinner" aria-hidden="true" />{appeared && creating.start ? 'Starting…' : 'Creating disk…'}</span>;
 }
 

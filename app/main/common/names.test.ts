@@ -1,0 +1,95 @@
+import * as v from 'valibot';
+import { describe, expect, it } from 'vitest';
+import {
+  isSysfsName, isUuid, isVmName, MAX_NAME_CHARS, sameVmName, SysfsNameSchema, UuidSchema, vmNameProblem, VmNameSchema,
+} from './names.js';
+import { VmDefinitionSchema } from './vm-types.js';
+
+describe('the VM name rule', () => {
+  it.each([
+    ['Debian 12'], ['web-server_2'], ['Ünïcode'], ['日本語のVM'], ['a'], ['x'.repeat(MAX_NAME_CHARS)], ['emoji 🐧'], ['dots.in.the.middle'],
+  ])('accepts %j', (name) => {
+    expect(vmNameProblem(name)).toBeUndefined();
+    expect(isVmName(name)).toBe(true);
+  });
+
+  it.each([
+    ['', /empty/], ['   ', /empty/], ['x'.repeat(MAX_NAME_CHARS + 1), /at most 64 characters; this one has 65/],
+    ['a/b', /"\/"/], ['.hidden', /start with "\."/], ['tab\there', /control characters/], ['del\u007f', /control characters/],
+    [' padded', /spaces/], ['padded ', /spaces/],
+  ])('refuses %j with a sentence saying why', (name, why) => {
+    expect(vmNameProblem(name)).toMatch(why);
+    expect(isVmName(name)).toBe(false);
+  });
+
+  it('counts code points, not UTF-16 units', () => {
+    expect(vmNameProblem('🐧'.repeat(MAX_NAME_CHARS))).toBeUndefined();
+    expect(vmNameProblem('🐧'.repeat(MAX_NAME_CHARS + 1))).toMatch(/at most/);
+  });
+
+  it('treats the two spellings of "é" as one name (NFC)', () => {
+    expect(sameVmName('caf\u00e9', 'cafe\u0301')).toBe(true);
+    expect(sameVmName('Cafe', 'cafe')).toBe(false);
+  });
+
+  it('VmNameSchema reports the same sentence as vmNameProblem', () => {
+    const r = v.safeParse(VmNameSchema, 'a/b');
+    expect(r.success).toBe(false);
+    expect(r.issues?.[0]?.message).toBe('A VM name cannot contain "/".');
+    expect(v.safeParse(VmNameSchema, 42).success).toBe(false);
+  });
+});
+
+describe('the UUID rule', () => {
+  it.each([
+    ['0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b'], ['83B8F4F2-509F-382F-3C1E-E6BFE0FA1001'], ['00000000-0000-0000-0000-000000000000'],
+  ])('accepts %s (any version, either case)', (s) => {
+    expect(isUuid(s)).toBe(true);
+    expect(v.is(UuidSchema, s)).toBe(true);
+  });
+
+  it.each([
+    [''], ['not-a-uuid'], ['0f3c1a2b6d7e4f809a1b2c3d4e5f6a7b'], ['{0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b}'],
+    ['0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b\n'], [' 0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b'], ['0f3c1a2g-6d7e-4f80-9a1b-2c3d4e5f6a7b'],
+    ['../../etc/passwd'], [42], [null],
+  ])('refuses %j', (s) => {
+    expect(isUuid(s)).toBe(false);
+    expect(v.is(UuidSchema, s)).toBe(false);
+  });
+
+  it('says what a UUID looks like', () => {
+    expect(v.safeParse(UuidSchema, 'nope').issues?.[0]?.message).toMatch(/not a UUID \(like [0-9a-f-]{36}\)/);
+  });
+});
+
+describe('the sysfs name rule (mdev parents and types)', () => {
+  it.each([['0000:00:02.0'], ['mtty'], ['i915-GVTg_V5_4'], ['nvidia-63'], ['a'.repeat(128)]])('accepts %s', (s) => {
+    expect(isSysfsName(s)).toBe(true);
+    expect(v.is(SysfsNameSchema, s)).toBe(true);
+  });
+
+  it.each([[''], ['.'], ['..'], ['.hidden'], ['a/b'], ['a b'], ['a'.repeat(129)], ['mtty\n']])('refuses %j', (s) => {
+    expect(isSysfsName(s)).toBe(false);
+    expect(v.is(SysfsNameSchema, s)).toBe(false);
+  });
+});
+
+describe('the definition file schema uses the same rules', () => {
+  const def = {
+    version: 1, id: '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b', name: 'Debian 12', arch: 'x86_64', memoryMiB: 1024, cpus: 1,
+    accel: 'auto', firmware: 'bios', disks: [], cdrom: null, boot: 'disk', network: { mode: 'user', forwards: [] },
+    display: 'std', createdAt: '2025-01-01T00:00:00.000Z',
+  };
+
+  it('accepts a valid definition', () => {
+    expect(v.safeParse(VmDefinitionSchema, def).success).toBe(true);
+  });
+
+  it('refuses a name, id or mdev parent that the rules refuse', () => {
+    expect(v.safeParse(VmDefinitionSchema, { ...def, name: '.x' }).issues?.[0]?.message).toBe('A VM name cannot start with ".".');
+    expect(v.safeParse(VmDefinitionSchema, { ...def, id: 'x' }).success).toBe(false);
+    const mdev = { uuid: '83b8f4f2-509f-382f-3c1e-e6bfe0fa1001', type: 'mtty-2', parent: 'mtty', display: false };
+    expect(v.safeParse(VmDefinitionSchema, { ...def, mdevs: [mdev] }).success).toBe(true);
+    expect(v.safeParse(VmDefinitionSchema, { ...def, mdevs: [{ ...mdev, parent: '..' }] }).success).toBe(false);
+  });
+});

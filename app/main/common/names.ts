@@ -1,0 +1,80 @@
+/**
+ * What a name or an id must look like wherever it crosses the contract: a VM's name, a UUID (VM
+ * ids, mediated devices), a sysfs directory name (mdev parents and types). One rule each, used by
+ * the contract's schemas, the definition file schema, the mdev layer (and so the privileged
+ * helper's argument checks), the CLI and the renderer, so a value one side accepts is never
+ * refused by another. resources/mdev-helper/vmdesk-mdev-helper checks the same UUID and sysfs
+ * rules again in shell (it trusts nobody); keep the two in step.
+ */
+import * as v from 'valibot';
+
+// ---------------------------------------------------------------------------------------------
+// VM names
+
+/** In code points, so "Ünïcode" counts as 7. */
+export const MAX_NAME_CHARS = 64;
+
+/**
+ * Why `name` is not a valid VM name, as a sentence for the user; undefined when it is valid.
+ * Names are for people: 1–64 characters, any script, but no "/" (they become window titles and
+ * file-picker defaults), no leading "." (hidden file names), no control characters, no spaces
+ * at either end.
+ */
+export function vmNameProblem(name: string): string | undefined {
+  const chars = [...name].length;
+  if (chars === 0 || name.trim() === '') return 'A VM name cannot be empty.';
+  if (chars > MAX_NAME_CHARS) return `A VM name can have at most ${MAX_NAME_CHARS} characters; this one has ${chars}.`;
+  if (name.includes('/')) return 'A VM name cannot contain "/".';
+  if (name.startsWith('.')) return 'A VM name cannot start with ".".';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'A VM name cannot contain control characters.';
+  if (name !== name.trim()) return 'A VM name cannot start or end with spaces.';
+  return undefined;
+}
+
+export function isVmName(name: unknown): name is string {
+  return typeof name === 'string' && vmNameProblem(name) === undefined;
+}
+
+/** Two names are the same VM name when equal in NFC, so "é" typed two ways is one name. */
+export function sameVmName(a: string, b: string): boolean {
+  return a.normalize('NFC') === b.normalize('NFC');
+}
+
+/** A valid VM name; the issue's message is vmNameProblem's sentence. */
+export const VmNameSchema = v.pipe(
+  v.string(),
+  v.check((s: string) => vmNameProblem(s) === undefined, (issue) => vmNameProblem(issue.input) ?? 'not a valid VM name'),
+);
+
+// ---------------------------------------------------------------------------------------------
+// UUIDs
+
+/**
+ * The textual UUID form, 8-4-4-4-12 hex digits in either case, any version: VM ids are
+ * crypto.randomUUID() (v4), but mediated-device UUIDs come from users, mdevctl and vendor tools.
+ * The kernel's mdev `create` and mdevctl take either case; vmdesk stores them lower-case.
+ */
+export const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+export function isUuid(s: unknown): s is string {
+  return typeof s === 'string' && UUID_RE.test(s);
+}
+
+export const UuidSchema = v.pipe(v.string(), v.check((s: string) => UUID_RE.test(s), 'not a UUID (like 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001)'));
+
+// ---------------------------------------------------------------------------------------------
+// sysfs names (mdev parents and types)
+
+/**
+ * A sysfs directory name, never a path: letters, digits and `_ . : -`, 1–128 of them, not
+ * starting with "." (so never "." or ".."). Parents are PCI addresses ("0000:00:02.0") or a
+ * sample driver's name ("mtty"); types are ids such as "i915-GVTg_V5_4" or "nvidia-63".
+ */
+export const SYSFS_NAME_RE = /^(?!\.)[A-Za-z0-9_.:-]{1,128}$/;
+
+export function isSysfsName(s: unknown): s is string {
+  return typeof s === 'string' && SYSFS_NAME_RE.test(s);
+}
+
+export const SysfsNameSchema = v.pipe(v.string(), v.check((s: string) => SYSFS_NAME_RE.test(s), 'a parent or type name (letters, digits, _ . : -)'));
