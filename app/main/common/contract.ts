@@ -43,11 +43,13 @@ export const CALLS = {
   'vm.list': { params: v.strictObject({}) },
   'vm.get': { params: vmOnly },
   'vm.define': { params: DefineVmInputSchema },
-  'vm.start': { params: vmWait },
+  /** Resolves once the guest runs; `timeoutMs`: how long QEMU may take to become ready
+   * (default 30 s) before the start is rolled back. */
+  'vm.start': { params: v.strictObject({ vm: VmRef, timeoutMs: TimeoutMs }) },
   /** ACPI power button; with `wait`, returns once stopped and forces off after `timeoutMs`. */
   'vm.shutdown': { params: vmWait },
-  /** Force off (quit → SIGTERM → SIGKILL). */
-  'vm.stop': { params: vmWait },
+  /** Force off (quit → SIGTERM → SIGKILL); resolves once QEMU is gone. */
+  'vm.stop': { params: vmOnly },
   'vm.reboot': { params: vmOnly },
   'vm.pause': { params: vmOnly },
   'vm.resume': { params: vmOnly },

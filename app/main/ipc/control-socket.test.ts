@@ -317,7 +317,7 @@ describe('ControlClient over the control socket', () => {
   it('fails pending and later calls when the driver goes away', async () => {
     dispatcher.answer = () => new Promise<DispatchResult>(() => {});
     const c = await client();
-    const pending = c.call('vm.start', { vm: 'web', wait: true });
+    const pending = c.call('vm.start', { vm: 'web' });
     await server.close();
     await expect(pending).rejects.toMatchObject({ code: 'internal', message: expect.stringMatching(/closed the connection/) });
     await expect(c.call('vm.list', {})).rejects.toMatchObject({ code: 'internal' });

@@ -51,9 +51,9 @@ function fakeHandlers(over: Partial<Handlers> = {}) {
 describe('createDispatcher', () => {
   it('runs the handler with the validated params and returns its result', async () => {
     const { handlers, calls } = fakeHandlers();
-    const r = await createDispatcher(handlers).dispatch('vm.start', { vm: 'web', wait: true, timeoutMs: 1000 });
+    const r = await createDispatcher(handlers).dispatch('vm.start', { vm: 'web', timeoutMs: 1000 });
     expect(r).toEqual({ ok: true, result: { ...summary('web'), state: 'running' } });
-    expect(calls).toEqual([{ method: 'vm.start', params: { vm: 'web', wait: true, timeoutMs: 1000 } }]);
+    expect(calls).toEqual([{ method: 'vm.start', params: { vm: 'web', timeoutMs: 1000 } }]);
   });
 
   it('treats missing params as {}', async () => {

@@ -65,6 +65,14 @@ export function definitionsDir(p: AppPaths): string {
   return path.join(p.config, 'vms');
 }
 
+/**
+ * Define and delete write an intent here first (`<id>.json`), so a driver that takes over after
+ * a crash finishes or rolls back what the dead one was doing. In config, next to the definitions.
+ */
+export function intentsDir(p: AppPaths): string {
+  return path.join(p.config, 'intents');
+}
+
 export function runRecordsDir(p: AppPaths): string {
   return path.join(p.state, 'run');
 }

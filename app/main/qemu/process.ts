@@ -91,6 +91,17 @@ export function isOurQemu(pid: number, vmId: string): boolean {
   return argv.some((a) => a.toLowerCase() === vmId.toLowerCase());
 }
 
+/** The QEMU whose command line carries `-uuid <id>` (Linux /proc scan; undefined elsewhere). */
+export function findQemuByUuid(id: string): number | undefined {
+  if (process.platform !== 'linux') return undefined;
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid !== process.pid && isOurQemu(pid, id)) return pid;
+  }
+  return undefined;
+}
+
 export function sendSignal(pid: number, signal: NodeJS.Signals): boolean {
   try {
     process.kill(pid, signal);

@@ -58,7 +58,7 @@ describe('runQuitFlow', () => {
     await flow(link, 'shutdown').run;
     expect(link.actions()).toEqual([
       { method: 'vm.resume', params: { vm: paused.id } },
-      { method: 'vm.stop', params: { vm: starting.id, wait: true, timeoutMs: 5000 } },
+      { method: 'vm.stop', params: { vm: starting.id } },
       { method: 'vm.shutdown', params: { vm: paused.id, wait: true, timeoutMs: 5000 } },
     ]);
   });

@@ -71,7 +71,7 @@ export async function shutDownAll(link: Pick<DriverLink, 'call'>, live: readonly
   onProgress({ done, total });
   const failures: ShutdownFailure[] = [];
   await Promise.all(live.map(async (vm) => {
-    const forceOff = () => link.call('vm.stop', { vm: vm.id, wait: true, timeoutMs });
+    const forceOff = () => link.call('vm.stop', { vm: vm.id });
     try {
       if (vm.state === 'starting' || vm.state === 'stopping') {
         await forceOff();

@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -345,7 +346,7 @@ describe('createVmFiles', () => {
   const leftovers = () => (fs.existsSync(vmsDir()) ? fs.readdirSync(vmsDir()) : []);
 
   it('creates an owned qcow2 disk, private to the user, in the VM data dir', async () => {
-    const def = await createVmFiles(input({ disk: { sizeBytes: 64 * MiB } }), paths, new FakeHost({ qemuImg: QEMU_IMG }));
+    const def = await createVmFiles(input({ disk: { sizeBytes: 64 * MiB } }), crypto.randomUUID(), paths, new FakeHost({ qemuImg: QEMU_IMG }));
     expect(() => v.parse(VmDefinitionSchema, def)).not.toThrow();
     const disk = def.disks[0]!;
     expect(def.disks).toHaveLength(1);
@@ -357,7 +358,7 @@ describe('createVmFiles', () => {
   });
 
   it('fills in the defaults of a definition', async () => {
-    const def = await createVmFiles(input({ forwards: [{ proto: 'tcp', hostPort: 2222, guestPort: 22 }] }), paths, new FakeHost());
+    const def = await createVmFiles(input({ forwards: [{ proto: 'tcp', hostPort: 2222, guestPort: 22 }] }), crypto.randomUUID(), paths, new FakeHost());
     expect(def).toMatchObject({
       version: 1, name: 'web', arch: 'x86_64', accel: 'auto', firmware: 'bios', disks: [], cdrom: null, boot: 'disk',
       display: 'std', nvram: null, network: { mode: 'user', forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 }] },
@@ -367,7 +368,7 @@ describe('createVmFiles', () => {
 
   it('boots from the ISO when there is one, and stores its absolute path', async () => {
     const iso = writeFile('os.iso');
-    const def = await createVmFiles(input({ cdrom: iso }), paths, new FakeHost());
+    const def = await createVmFiles(input({ cdrom: iso }), crypto.randomUUID(), paths, new FakeHost());
     expect(def.cdrom).toBe(iso);
     expect(def.boot).toBe('cdrom');
   });
@@ -375,7 +376,7 @@ describe('createVmFiles', () => {
   it('uses an existing disk in place, reading its format from the header', async () => {
     const file = path.join(tmp, 'mine.qcow2');
     execFileSync(QEMU_IMG, ['create', '-q', '-f', 'qcow2', file, '16M']);
-    const def = await createVmFiles(input({ disk: { path: file } }), paths, new FakeHost());
+    const def = await createVmFiles(input({ disk: { path: file } }), crypto.randomUUID(), paths, new FakeHost());
     expect(def.disks).toEqual([{ path: file, format: 'qcow2', owned: false, readOnly: false }]);
     expect(leftovers()).toEqual([]);
   });
@@ -383,7 +384,7 @@ describe('createVmFiles', () => {
   it('copies the UEFI variable template into the data dir, 0600', async () => {
     const varsTemplate = writeFile('VARS.fd', 'template-bytes', 0o644);
     const host = new FakeHost({ uefi: { code: writeFile('CODE.fd'), varsTemplate } });
-    const def = await createVmFiles(input({ firmware: 'uefi' }), paths, host);
+    const def = await createVmFiles(input({ firmware: 'uefi' }), crypto.randomUUID(), paths, host);
     expect(def.firmware).toBe('uefi');
     expect(def.nvram).toBe(path.join(paths.data, 'vms', def.id, 'efivars.fd'));
     expect(fs.readFileSync(def.nvram!, 'utf8')).toBe('template-bytes');
@@ -392,12 +393,12 @@ describe('createVmFiles', () => {
 
   it('always uses UEFI for aarch64', async () => {
     const host = new FakeHost({ uefi: { code: writeFile('CODE.fd'), varsTemplate: writeFile('VARS.fd') } });
-    const def = await createVmFiles(input({ arch: 'aarch64', firmware: 'bios' }), paths, host);
+    const def = await createVmFiles(input({ arch: 'aarch64', firmware: 'bios' }), crypto.randomUUID(), paths, host);
     expect(def.firmware).toBe('uefi');
   });
 
   it('leaves nothing in the data dir when qemu-img fails', async () => {
-    const err = await rejected(createVmFiles(input({ disk: { sizeBytes: 64 * MiB } }), paths, new FakeHost({ qemuImg: '/bin/false' })));
+    const err = await rejected(createVmFiles(input({ disk: { sizeBytes: 64 * MiB } }), crypto.randomUUID(), paths, new FakeHost({ qemuImg: '/bin/false' })));
     expect(err.code).toBe('qemu-failed');
     expect(err.message).toContain('qemu-img');
     expect(leftovers()).toEqual([]);
@@ -405,7 +406,7 @@ describe('createVmFiles', () => {
 
   it('removes the disk it made when a later step fails', async () => {
     const host = new FakeHost({ qemuImg: QEMU_IMG }); // and no UEFI firmware
-    const err = await rejected(createVmFiles(input({ firmware: 'uefi', disk: { sizeBytes: 16 * MiB } }), paths, host));
+    const err = await rejected(createVmFiles(input({ firmware: 'uefi', disk: { sizeBytes: 16 * MiB } }), crypto.randomUUID(), paths, host));
     expect(err.code).toBe('no-qemu');
     expect(host.qemuImgCalls).toBe(1);
     expect(leftovers()).toEqual([]);
@@ -413,7 +414,7 @@ describe('createVmFiles', () => {
 
   it('refuses a disk larger than the free space before creating anything', async () => {
     const host = new FakeHost({ qemuImg: QEMU_IMG });
-    const err = await rejected(createVmFiles(input({ disk: { sizeBytes: 1e18 } }), paths, host));
+    const err = await rejected(createVmFiles(input({ disk: { sizeBytes: 1e18 } }), crypto.randomUUID(), paths, host));
     expect(err.code).toBe('insufficient-resources');
     expect(err.details).toEqual({ field: 'diskSize' });
     expect(host.qemuImgCalls).toBe(0);

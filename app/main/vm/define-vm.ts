@@ -3,7 +3,6 @@
  * every check done before anything is written, and nothing half-made left when a step fails.
  */
 import { execFile } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -127,8 +126,7 @@ export function validateDefineInput(input: DefineVmInput, existing: VmDefinition
  * Creates the VM's files and returns its definition. The definition file is written by the
  * caller last, so a failure here leaves no VM; this function removes its own data dir on error.
  */
-export async function createVmFiles(input: DefineVmInput, paths: AppPaths, host: HostServices, signal?: AbortSignal): Promise<VmDefinition> {
-  const id = crypto.randomUUID();
+export async function createVmFiles(input: DefineVmInput, id: string, paths: AppPaths, host: HostServices, signal?: AbortSignal): Promise<VmDefinition> {
   const arch = input.arch ?? 'x86_64';
   const firmware = arch === 'aarch64' ? 'uefi' : input.firmware ?? 'bios';
   const dataDir = path.join(paths.data, 'vms', id);

@@ -62,7 +62,7 @@ describe('DefinitionStore', () => {
   it('round-trips a saved definition through loadAll', () => {
     const def = definition();
     store.save(def);
-    expect(store.loadAll()).toEqual([{ ok: true, id: GOOD_ID, file: store.fileFor(GOOD_ID), definition: def }]);
+    expect(store.loadAll()).toEqual([{ ok: true, id: GOOD_ID, file: store.fileFor(GOOD_ID), definition: def, stamp: expect.any(String) }]);
   });
 
   it('writes definitions readable by the user only (0600)', () => {

@@ -12,9 +12,13 @@ import { DEFINITION_VERSION, VmDefinitionSchema, type VmDefinition } from '../co
 import { VmdeskError } from '../common/errors.js';
 import { writeFileAtomic } from './atomic-file.js';
 
-export type DefinitionEntry =
+export type DefinitionEntry = (
   | { ok: true; id: string; file: string; definition: VmDefinition }
-  | { ok: false; id: string; file: string; reason: string };
+  | { ok: false; id: string; file: string; reason: string }
+) & {
+  /** What the file was when read (see `stampOf`); a later different stamp means someone changed it. */
+  stamp?: string;
+};
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Files larger than this are not VM definitions (a real one is < 4 KiB). Guards the parser. */
@@ -50,7 +54,8 @@ export class DefinitionStore {
 
   load(file: string): DefinitionEntry {
     const id = path.basename(file, '.json');
-    const broken = (reason: string): DefinitionEntry => ({ ok: false, id, file, reason });
+    const stamp = stampOf(file);
+    const broken = (reason: string): DefinitionEntry => ({ ok: false, id, file, reason, stamp });
     let text: string;
     try {
       const st = fs.statSync(file);
@@ -60,20 +65,37 @@ export class DefinitionStore {
     } catch (err) {
       return broken(`The file cannot be read: ${(err as Error).message}`);
     }
-    return parseDefinitionText(text, id, file);
+    return { ...parseDefinitionText(text, id, file), stamp };
   }
 
-  /** Atomic replace (temp + fsync + rename). The file is private to the user (0600). */
-  save(def: VmDefinition): void {
+  /** Atomic replace (temp + fsync + rename). The file is private to the user (0600). Returns
+   * the new file's stamp. */
+  save(def: VmDefinition): string | undefined {
     const checked = v.safeParse(VmDefinitionSchema, def);
     if (!checked.success) {
       throw new VmdeskError('internal', `Refusing to write an invalid definition: ${describeIssues(checked.issues)}`);
     }
-    writeFileAtomic(this.fileFor(def.id), JSON.stringify(checked.output, null, 2) + '\n');
+    const file = this.fileFor(def.id);
+    writeFileAtomic(file, JSON.stringify(checked.output, null, 2) + '\n');
+    return stampOf(file);
   }
 
   remove(id: string): void {
     fs.rmSync(this.fileFor(id), { force: true });
+  }
+}
+
+/**
+ * Identity and version of a file as the OS sees it: inode, size and mtime in nanoseconds. An
+ * editor's save (a new inode, or the same inode with a new mtime) changes it. Undefined when the
+ * file is gone.
+ */
+export function stampOf(file: string): string | undefined {
+  try {
+    const st = fs.statSync(file, { bigint: true });
+    return `${st.ino}:${st.size}:${st.mtimeNs}`;
+  } catch {
+    return undefined;
   }
 }
 

@@ -16,8 +16,6 @@ import { getNative } from '../../native/index.js';
 import { startMarker } from './exit-reason.js';
 import type { HostServices } from './host-services.js';
 import { capLogFile } from './log-cap.js';
-import { realpath } from './runtime-files.js';
-import type { VmRuntime } from './vm-runtime.js';
 
 export interface LaunchContext {
   paths: AppPaths;
@@ -64,14 +62,13 @@ export function tcgHint(accel: Accel): string {
   return accel === 'tcg' ? '' : ` It ran with ${accel.toUpperCase()}; if hardware acceleration is unreliable on this host, try TCG: set VMDESK_ACCEL=tcg, or define the VM with --accel tcg.`;
 }
 
-/** Two running VMs never write one disk: refused with the VM that has it. */
-export function assertDisksFree(def: VmDefinition, self: VmRuntime, all: Iterable<VmRuntime>): void {
-  const mine = def.disks.filter((d) => !d.readOnly).map((d) => realpath(d.path));
-  for (const other of all) {
-    if (other === self || !other.run) continue;
-    const shared = other.run.disks.find((d) => mine.includes(d));
+/** Two running VMs never write one disk: refused with the VM that has it. `mine`: real paths
+ * of the disks this VM opens read-write. */
+export function assertDisksFree(mine: readonly string[], others: Iterable<{ name: string; disksInUse: readonly string[] }>): void {
+  for (const other of others) {
+    const shared = other.disksInUse.find((d) => mine.includes(d));
     if (shared) {
-      throw new VmdeskError('disk-in-use', `The disk ${shared} is in use by the running VM "${other.def?.name ?? other.id}". Stop that VM first, or give this VM its own disk.`, { disk: shared });
+      throw new VmdeskError('disk-in-use', `The disk ${shared} is in use by the running VM "${other.name}". Stop that VM first, or give this VM its own disk.`, { disk: shared });
     }
   }
 }

@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { AppPaths } from '../paths/app-paths.js';
 import { definitionsDir, runRecordsDir } from '../paths/vm-files.js';
-import { isOurQemu } from '../qemu/process.js';
 import type { RunRecord } from './run-record.js';
 
 export function safeReaddir(dir: string): string[] {
@@ -24,17 +23,6 @@ export function readPidfile(file: string): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The QEMU whose command line carries `-uuid <id>` (Linux /proc scan; undefined elsewhere). */
-export function findQemuByUuid(id: string): number | undefined {
-  if (process.platform !== 'linux') return undefined;
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const pid = Number(name);
-    if (pid !== process.pid && isOurQemu(pid, id)) return pid;
-  }
-  return undefined;
 }
 
 export function realpath(p: string): string {

@@ -92,16 +92,18 @@ describe('VmManager faults', () => {
     const starting = m.start({ vm: 'slow' }).catch((e: unknown) => e);
     const pid = await readPid(pidFile);
     expect(m.get('slow').state).toBe('starting');
-    // A second start is refused while the first is in flight, naming what it is busy with.
-    await expect(m.start({ vm: 'slow' })).rejects.toThrow(/"slow" is starting/);
-    // QEMU's devices are fixed at spawn: no mediated-device changes while it is not off.
+    // A second start and a vGPU change queue behind the start (the job lock); force off cancels
+    // them with the start, so none of them runs after the VM is off.
+    const secondStart = m.start({ vm: 'slow' }).catch((e: unknown) => e);
     const mtty = { uuid: '0d2c4e6f-8a1b-4c3d-9e5f-a7b9c1d3e5f7', parent: 'mtty', type: 'mtty-1', display: false };
-    expect(() => m.updateMdevs('slow', () => [mtty])).toThrow('"slow" is busy with start; shut it down before changing its mediated devices.');
-    expect(m.get('slow').definition!.mdevs).toEqual([]);
+    const mdevChange = m.updateMdevs('slow', () => [mtty]).catch((e: unknown) => e);
     const stopped = await m.stop({ vm: 'slow' });
     expect(stopped.state).toBe('stopped');
     const err = await starting;
     expect((err as VmdeskError).code).toBe('cancelled');
     expect(pidExists(pid)).toBe(false);
+    expect(await secondStart).toMatchObject({ code: 'cancelled', message: 'start of "slow" was cancelled: the VM is being forced off.' });
+    expect(await mdevChange).toMatchObject({ code: 'cancelled' });
+    expect(m.get('slow')).toMatchObject({ state: 'stopped', definition: { mdevs: [] } });
   });
 });

@@ -1,0 +1,104 @@
+/**
+ * Crash-consistent define and delete. A define writes its intent before it makes any file and
+ * removes it once the definition is saved; a delete writes its intent, removes the VM's files and
+ * its definition last, then the intent. A driver that takes over (`recoverIntents`, under the
+ * owner lock, before anything loads) finds what a killed driver left half done: an interrupted
+ * define is rolled back (its files go: no definition was ever shown), an interrupted delete is
+ * completed (the user asked for it). So no data or log directory outlives its definition.
+ *
+ * Directories no intent explains are listed by `findOrphans` and never deleted: they may hold
+ * the only copy of someone's disk.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import * as v from 'valibot';
+import type { AppPaths } from '../paths/app-paths.js';
+import { definitionsDir, intentsDir, vmFiles } from '../paths/vm-files.js';
+import { writeFileAtomic } from './atomic-file.js';
+import type { DriverLog } from './driver-log.js';
+import { safeReaddir } from './runtime-files.js';
+
+const IntentSchema = v.variant('op', [
+  v.object({ op: v.literal('define'), id: v.string(), at: v.string() }),
+  v.object({ op: v.literal('delete'), id: v.string(), at: v.string(), keepDisks: v.boolean(), nvram: v.nullable(v.string()) }),
+]);
+export type Intent = v.InferOutput<typeof IntentSchema>;
+
+const UUID_DIR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function intentFile(paths: AppPaths, id: string): string {
+  return path.join(intentsDir(paths), `${id}.json`);
+}
+
+/** Durable (fsync + rename) before the caller touches anything. */
+export function writeIntent(paths: AppPaths, intent: Intent): void {
+  fs.mkdirSync(intentsDir(paths), { recursive: true, mode: 0o700 });
+  writeFileAtomic(intentFile(paths, intent.id), JSON.stringify(intent) + '\n');
+}
+
+export function clearIntent(paths: AppPaths, id: string): void {
+  fs.rmSync(intentFile(paths, id), { force: true });
+}
+
+/** The files a delete removes, definition last. */
+export function removeVmFiles(paths: AppPaths, intent: Extract<Intent, { op: 'delete' }>): void {
+  const files = vmFiles(paths, intent.id);
+  if (!intent.keepDisks) fs.rmSync(files.dataDir, { recursive: true, force: true });
+  else if (intent.nvram) fs.rmSync(intent.nvram, { force: true });
+  fs.rmSync(files.logDir, { recursive: true, force: true });
+  fs.rmSync(files.runRecord, { force: true });
+  fs.rmSync(files.definition, { force: true });
+}
+
+/** Finishes or rolls back every intent a dead driver left. MUST run under the owner lock. */
+export function recoverIntents(paths: AppPaths, log: DriverLog): void {
+  for (const name of safeReaddir(intentsDir(paths))) {
+    const file = path.join(intentsDir(paths), name);
+    if (name.startsWith('.') && name.endsWith('.tmp')) {
+      fs.rmSync(file, { force: true }); // an intent write that never completed: nothing followed it
+      continue;
+    }
+    let intent: Intent;
+    try {
+      intent = v.parse(IntentSchema, JSON.parse(fs.readFileSync(file, 'utf8')));
+      if (!UUID_DIR.test(intent.id) || name !== `${intent.id}.json`) throw new Error('the id does not match the file name');
+    } catch (err) {
+      log.write(`ignoring the unreadable intent ${file}: ${(err as Error).message}`);
+      continue;
+    }
+    const files = vmFiles(paths, intent.id);
+    if (intent.op === 'define') {
+      if (fs.existsSync(files.definition)) {
+        log.write(`define of ${intent.id} was interrupted after its definition was saved: kept`);
+      } else {
+        fs.rmSync(files.dataDir, { recursive: true, force: true });
+        fs.rmSync(files.logDir, { recursive: true, force: true });
+        log.write(`define of ${intent.id} was interrupted: its files were removed`);
+      }
+    } else {
+      removeVmFiles(paths, intent);
+      log.write(`delete of ${intent.id} was interrupted: finished`);
+    }
+    fs.rmSync(file, { force: true });
+  }
+}
+
+export interface Orphan {
+  id: string;
+  kind: 'data' | 'logs';
+  path: string;
+}
+
+/** VM directories with no definition and no intent: shown to the user, never deleted. */
+export function findOrphans(paths: AppPaths): Orphan[] {
+  const defined = new Set(safeReaddir(definitionsDir(paths)).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5).toLowerCase()));
+  const found: Orphan[] = [];
+  const scan = (dir: string, kind: Orphan['kind']) => {
+    for (const n of safeReaddir(dir)) {
+      if (UUID_DIR.test(n) && !defined.has(n.toLowerCase())) found.push({ id: n, kind, path: path.join(dir, n) });
+    }
+  };
+  scan(path.join(paths.data, 'vms'), 'data');
+  scan(path.join(paths.state, 'logs'), 'logs');
+  return found;
+}

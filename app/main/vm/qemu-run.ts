@@ -1,0 +1,296 @@
+/**
+ * One run of QEMU for one VM: its process (spawned here or adopted from an earlier driver), its
+ * run record, its QMP connection, its serial hub and its log caps. `spawn` and `adopt` are the
+ * two ways to get one; both give the same object, and `ended` resolves exactly once, when the
+ * process is gone and every file and connection of the run is cleaned up.
+ *
+ * MUST leave nothing running when `spawn` rejects: a failure after the process exists kills it
+ * (the forcing ladder) and waits for its end before rejecting.
+ */
+import fs from 'node:fs';
+import { VmdeskError } from '../common/errors.js';
+import { DEFAULT_RING_BYTES, SerialHub } from '../consoles/serial-hub.js';
+import type { VmFiles } from '../paths/vm-files.js';
+import type { ProcessExit, QemuLauncher, QemuProcess } from '../qemu/launcher.js';
+import { QmpClient } from '../qemu/qmp-client.js';
+import type { DriverLog } from './driver-log.js';
+import { classifyExit, logBytesSinceStart, qemuLogSinceStart, type ExitVerdict } from './exit-reason.js';
+import { watchLogCap } from './log-cap.js';
+import { writeRunRecord, type RunRecord } from './run-record.js';
+import { cleanupRuntime, readPidfile } from './runtime-files.js';
+
+export interface RunContext {
+  launcher: QemuLauncher;
+  files: VmFiles;
+  log: DriverLog;
+  logCapBytes: number;
+  /** Each forcing rung (quit, SIGTERM, SIGKILL) waits this long for the process to go. */
+  rungTimeoutMs: number;
+}
+
+export interface SpawnPlan {
+  binary: string;
+  argv: readonly string[];
+  /** The record to write, with pid 0 until the process exists. */
+  record: RunRecord;
+  /** How long QEMU may take to open its control socket. */
+  connectTimeoutMs: number;
+  /** Adds the VM's own words to a QEMU failure (e.g. the TCG hint). */
+  hint: string;
+  vmName: string;
+}
+
+/** What adopting found: a run to take over, or a QEMU that ended while no driver watched. */
+export type Adopted =
+  | { kind: 'live'; run: QemuRun; status: string }
+  /** Alive but unreachable over QMP: kept (so it can be forced off), with the reason. */
+  | { kind: 'unreachable'; run: QemuRun; reason: string }
+  | { kind: 'gone'; verdict: ExitVerdict };
+
+export class QemuRun {
+  qmp: QmpClient | undefined;
+  serial: SerialHub | undefined;
+  /** The exit is wanted (we forced it, or the guest announced SHUTDOWN): it is not a crash. */
+  expectingExit = false;
+  /** Resolves once the process is gone and the run is cleaned up; never rejects. */
+  readonly ended: Promise<ExitVerdict>;
+  /** Resolves with a reason when QMP closed but the process lives on (a hung or broken QEMU). */
+  readonly lostControl: Promise<string>;
+  #resolveEnded!: (v: ExitVerdict) => void;
+  #resolveLost!: (reason: string) => void;
+  #finished = false;
+  readonly #cleanups: (() => void)[] = [];
+
+  private constructor(
+    readonly proc: QemuProcess,
+    public record: RunRecord,
+    private readonly ctx: RunContext,
+  ) {
+    this.ended = new Promise((r) => (this.#resolveEnded = r));
+    this.lostControl = new Promise((r) => (this.#resolveLost = r));
+    void proc.exit?.then((e) => this.#finish(e));
+  }
+
+  get pid(): number {
+    return this.proc.pid;
+  }
+
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /**
+   * Spawns QEMU paused (-S), records it, connects QMP and the serial console. The caller
+   * releases the CPUs (`cont`). `signal` cancels: the process is then forced off.
+   */
+  static async spawn(plan: SpawnPlan, ctx: RunContext, signal: AbortSignal): Promise<QemuRun> {
+    const { files } = ctx;
+    // The record goes first, so a driver that dies right after the spawn still finds the QEMU
+    // (through the pidfile or its -uuid) instead of leaving an orphan nobody knows about.
+    writeRunRecord(files.runRecord, plan.record);
+    let proc: QemuProcess;
+    try {
+      proc = await ctx.launcher.spawn(plan.binary, plan.argv, files.qemuLog);
+    } catch (err) {
+      fs.rmSync(files.runRecord, { force: true });
+      throw spawnError(err, plan);
+    }
+    const run = new QemuRun(proc, { ...plan.record, pid: proc.pid }, ctx);
+    ctx.log.write(`spawned QEMU pid ${proc.pid} (${plan.record.accel}: ${plan.record.accelReason})`);
+    const died = run.ended.then((v) => {
+      throw new VmdeskError('qemu-failed', `QEMU exited while starting "${plan.vmName}": ${v.logTail?.join(' ').trim() || v.reason || 'no output'}${plan.hint}`, {
+        logTail: v.logTail,
+        accel: plan.record.accel,
+      });
+    });
+    died.catch(() => undefined); // only the races below care; a later exit is not an error here
+    try {
+      writeRunRecord(files.runRecord, run.record);
+      const qmp = new QmpClient(files.qmpSocket, { connectRetryMs: plan.connectTimeoutMs, signal });
+      await Promise.race([qmp.connect(), died]);
+      run.#attachQmp(qmp);
+      await Promise.race([run.#attachSerial(false), died]);
+      run.#watchLogs();
+      if (signal.aborted) throw signal.reason;
+      return run;
+    } catch (err) {
+      await run.abandon();
+      if (signal.aborted) throw new VmdeskError('cancelled', `Starting "${plan.vmName}" was cancelled.`);
+      if (err instanceof VmdeskError) throw err;
+      const tail = qemuLogSinceStart(files.qemuLog).slice(-5).join(' ');
+      throw new VmdeskError(
+        'qemu-failed',
+        `QEMU did not become ready for "${plan.vmName}" (${(err as Error).message}); it was stopped. ${tail ? `QEMU said: ${tail}` : `See ${files.qemuLog}.`}${plan.hint}`,
+        { accel: plan.record.accel },
+        { cause: err },
+      );
+    }
+  }
+
+  /** Takes over the QEMU of `record` (left by an earlier driver), or settles one that ended. */
+  static async adopt(record: RunRecord, vmId: string, ctx: RunContext): Promise<Adopted> {
+    const { launcher, files } = ctx;
+    // A record written just before a spawn has pid 0; QEMU's pidfile, or failing that its
+    // command line (our -uuid), says which process it became.
+    const pid = [record.pid, readPidfile(record.pidfile), launcher.findByUuid(vmId)].find(
+      (p): p is number => !!p && launcher.pidExists(p) && launcher.isOurQemu(p, vmId),
+    );
+    if (pid === undefined) {
+      const verdict = record.intent
+        ? { state: 'stopped' as const }
+        : classifyExit({ pidfileLeft: fs.existsSync(record.pidfile), logSinceStart: qemuLogSinceStart(files.qemuLog) });
+      ctx.log.write(`found QEMU pid ${record.pid} gone while no driver ran: ${verdict.state}`);
+      cleanupRuntime(record);
+      fs.rmSync(files.runRecord, { force: true });
+      return { kind: 'gone', verdict };
+    }
+    const run = new QemuRun(launcher.adopt(pid), { ...record, pid }, ctx);
+    if (pid !== record.pid) writeRunRecord(files.runRecord, run.record);
+    run.expectingExit = !!record.intent;
+    try {
+      const qmp = new QmpClient(record.qmpSocket, { connectRetryMs: 2000 });
+      await qmp.connect();
+      run.#attachQmp(qmp);
+      let status = (await qmp.execute<{ status: string }>('query-status')).status;
+      if (status === 'prelaunch' && !record.intent) {
+        // The driver that started this VM died before releasing it (-S): finish the start.
+        await qmp.execute('cont');
+        status = 'running';
+      }
+      await run.#attachSerial(true).catch(() => undefined);
+      run.#watchLogs();
+      ctx.log.write(`adopted QEMU pid ${pid} (${status})`);
+      return { kind: 'live', run, status };
+    } catch (err) {
+      ctx.log.write(`QEMU pid ${pid} is alive but QMP failed: ${(err as Error).message}`);
+      return { kind: 'unreachable', run, reason: `QEMU (pid ${pid}) is running but does not answer on its control socket.` };
+    }
+  }
+
+  /** Remembered on disk, so a driver that dies mid-way still knows the exit was wanted. */
+  setIntent(intent: 'shutdown' | 'stop'): void {
+    this.expectingExit = true;
+    this.record = { ...this.record, intent };
+    if (this.#finished) return;
+    try {
+      writeRunRecord(this.ctx.files.runRecord, this.record);
+    } catch {
+      // The in-memory flag still covers this driver's lifetime.
+    }
+  }
+
+  /**
+   * quit → SIGTERM → SIGKILL, each rung waiting rungTimeoutMs; resolves once the run has ended.
+   * MUST throw only if the process survived SIGKILL.
+   */
+  async forceOff(): Promise<void> {
+    this.expectingExit = true;
+    if (this.#finished) return;
+    const rung = this.ctx.rungTimeoutMs;
+    const proc = this.proc;
+    if (this.qmp?.state === 'running') {
+      const answered = await this.qmp.execute('quit', {}, { timeoutMs: rung }).then(
+        () => true,
+        () => false,
+      );
+      // A QEMU that did not even answer `quit` is hung: waiting longer for it helps nobody.
+      if (await proc.waitForExit(answered ? rung : 100)) return this.#settle();
+    }
+    for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
+      this.ctx.log.write(`sending ${sig} to QEMU pid ${proc.pid}`);
+      proc.kill(sig);
+      if (await proc.waitForExit(rung)) return this.#settle();
+    }
+    throw new VmdeskError('internal', `QEMU pid ${proc.pid} survived SIGKILL.`);
+  }
+
+  /** Ends a run that must not go on (a failed start): forces it off and waits for its end. */
+  async abandon(): Promise<void> {
+    try {
+      await this.forceOff();
+    } catch (err) {
+      this.ctx.log.write(`could not end QEMU pid ${this.pid}: ${(err as Error).message}`);
+      return;
+    }
+    await this.ended;
+  }
+
+  /** The driver goes away; the process keeps running for the next driver to adopt. */
+  detach(): void {
+    this.#release('The console was closed: vmdesk is quitting.');
+  }
+
+  async #settle(): Promise<void> {
+    // Our child's 'exit' event finishes the run; an adopted process has none.
+    if (!this.proc.exit) this.#finish({ code: null, signal: null });
+    await this.ended;
+  }
+
+  #attachQmp(qmp: QmpClient): void {
+    this.qmp = qmp;
+    const off = qmp.onClose(() => {
+      if (this.proc.exit || this.#finished) return; // our child's 'exit' event does the rest
+      void this.proc.waitForExit(10_000).then((gone) => {
+        if (gone) this.#finish({ code: null, signal: null });
+        else this.#resolveLost(`QEMU (pid ${this.pid}) closed its control socket but is still running. Force it off.`);
+      });
+    });
+    this.#cleanups.push(off);
+  }
+
+  /** `replayLog`: seed the console history from serial.log (QEMU kept logging while no driver
+   * was attached). */
+  async #attachSerial(replayLog: boolean): Promise<void> {
+    const seed = replayLog ? logBytesSinceStart(this.ctx.files.serialLog, DEFAULT_RING_BYTES) : undefined;
+    const hub = new SerialHub(this.record.serialSocket, seed ? { seed } : {});
+    this.serial = hub;
+    await hub.connect();
+  }
+
+  #watchLogs(): void {
+    const { files, logCapBytes } = this.ctx;
+    this.#cleanups.push(watchLogCap(files.qemuLog, logCapBytes), watchLogCap(files.serialLog, logCapBytes));
+  }
+
+  /** Idempotent end of the process: classify, clean up, resolve `ended`. */
+  #finish(exit: ProcessExit): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    const { files } = this.ctx;
+    const verdict: ExitVerdict = this.expectingExit
+      ? { state: 'stopped' }
+      : classifyExit({ pidfileLeft: fs.existsSync(this.record.pidfile), logSinceStart: qemuLogSinceStart(files.qemuLog), code: exit.code, signal: exit.signal });
+    this.ctx.log.write(`QEMU pid ${this.pid} ended (code ${exit.code}, signal ${exit.signal}): ${verdict.state}`);
+    try {
+      cleanupRuntime(this.record);
+      fs.rmSync(files.runRecord, { force: true });
+    } catch (err) {
+      this.ctx.log.write(`cleaning up after QEMU pid ${this.pid} failed: ${(err as Error).message}`);
+    }
+    this.#release(verdict.state === 'crashed' ? 'The VM crashed.' : 'The VM stopped.');
+    this.#resolveEnded(verdict);
+  }
+
+  #release(reason: string): void {
+    for (const c of this.#cleanups.splice(0)) c();
+    this.serial?.close(reason);
+    this.serial = undefined;
+    void this.qmp?.close();
+    this.qmp = undefined;
+  }
+}
+
+/** The OS's refusal to start QEMU, in words that say what to change. */
+function spawnError(err: unknown, plan: SpawnPlan): VmdeskError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const bytes = plan.argv.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0);
+  const why =
+    code === 'E2BIG'
+      ? `its command line is too long for this system (E2BIG: ${plan.argv.length} arguments, ${bytes} bytes). Remove port forwards or devices from "${plan.vmName}" and start it again.`
+      : code === 'ENOENT'
+        ? `${plan.binary} does not exist. Reinstall QEMU.`
+        : code === 'EACCES'
+          ? `${plan.binary} is not executable by you.`
+          : (err as Error).message;
+  return new VmdeskError('qemu-failed', `QEMU could not be started for "${plan.vmName}": ${why}`, { code }, { cause: err });
+}

@@ -1,0 +1,537 @@
+/**
+ * One VM: its definition (and the file it lives in), its state with the reason, its QEMU run if
+ * it has one, and a job lock that serialises what is done to it. Every state change goes through
+ * the transition table (transitions.ts); every failure rolls back to a true state and ends what
+ * it started. State comes from QMP events and the process's end, never from polling.
+ *
+ * `load` and `adopt` are the two ways to get one: a VM from its definition alone (stopped, or
+ * broken when the file cannot be used), or a VM whose QEMU an earlier driver left running.
+ *
+ * MUST NOT write a definition file that changed on disk since it was read without re-reading it
+ * first, and MUST NOT write one that became unreadable (the VM is then `broken`).
+ */
+import fs from 'node:fs';
+import { VmdeskError } from '../common/errors.js';
+import type { CallParams } from '../common/contract.js';
+import type { MdevAssignment, VmDefinition, VmState, VmSummary } from '../common/vm-types.js';
+import type { AppPaths } from '../paths/app-paths.js';
+import { vmFiles, type VmFiles } from '../paths/vm-files.js';
+import type { QemuLauncher } from '../qemu/launcher.js';
+import type { DefinitionEntry, DefinitionStore } from './definition-store.js';
+import { stampOf } from './definition-store.js';
+import { DriverLog } from './driver-log.js';
+import type { ExitVerdict } from './exit-reason.js';
+import { stateFromQmpStatus } from './exit-reason.js';
+import type { HostServices } from './host-services.js';
+import { clearIntent, removeVmFiles, writeIntent } from './intents.js';
+import { JobLock, type Job } from './job-lock.js';
+import { assertDisksFree, prepareLaunch, tcgHint } from './launch.js';
+import { QemuRun, type RunContext } from './qemu-run.js';
+import type { RunRecord } from './run-record.js';
+import { cleanupRuntime, realpath } from './runtime-files.js';
+import { assertTransition, LIVE_STATES } from './transitions.js';
+import type { VmEvents } from './vm-events.js';
+
+export interface VmTuning {
+  /** How long an ACPI shutdown may take before the VM is forced off. */
+  shutdownTimeoutMs: number;
+  /** Each forcing rung (quit, SIGTERM, SIGKILL) waits this long for the process to go. */
+  rungTimeoutMs: number;
+  /** How long QEMU may take to open its control socket after it was spawned. */
+  startTimeoutMs: number;
+  logCapBytes: number;
+  /** How long a second operation on a VM waits for the one in front of it. */
+  jobWaitMs: number;
+}
+
+/** What every VM shares with its registry: handed down once, at construction. */
+export interface InstanceContext {
+  paths: AppPaths;
+  host: HostServices;
+  launcher: QemuLauncher;
+  store: DefinitionStore;
+  events: VmEvents;
+  tuning: VmTuning;
+}
+
+/** A VM as its peers see it when one of them starts (disk and vGPU conflicts). */
+export interface PeerView {
+  readonly id: string;
+  readonly name: string;
+  readonly live: boolean;
+  /** Real paths of the disks it has open read-write, or is about to open (a start in flight). */
+  readonly disksInUse: readonly string[];
+  readonly mdevs: readonly MdevAssignment[];
+}
+
+export class VmInstance {
+  readonly id: string;
+  readonly file: string;
+  readonly files: VmFiles;
+  readonly log: DriverLog;
+  readonly job: JobLock;
+  #def: VmDefinition | undefined;
+  #brokenReason: string | undefined;
+  #stamp: string | undefined;
+  #state: VmState;
+  #reason: string | undefined;
+  #logTail: string[] | undefined;
+  #run: QemuRun | undefined;
+  /** Disks a start in flight is about to open: peers starting meanwhile see them. */
+  #claimedDisks: string[] = [];
+  #shutdownDeadline: ReturnType<typeof setTimeout> | undefined;
+  /** Why the current run is being ended by us (e.g. the shutdown deadline), for its summary. */
+  #endReason: string | undefined;
+  #deleted = false;
+
+  private constructor(
+    entry: DefinitionEntry,
+    private readonly ctx: InstanceContext,
+  ) {
+    this.id = entry.id;
+    this.file = entry.file;
+    this.files = vmFiles(ctx.paths, entry.id);
+    this.log = new DriverLog(this.files.driverLog, ctx.tuning.logCapBytes);
+    this.#stamp = entry.stamp;
+    if (entry.ok) {
+      this.#def = entry.definition;
+      this.#state = 'stopped';
+    } else {
+      this.#brokenReason = entry.reason;
+      this.#state = 'broken';
+      this.#reason = entry.reason;
+    }
+    this.job = new JobLock(() => this.name, ctx.tuning.jobWaitMs);
+  }
+
+  /** A VM from its definition alone: stopped, or broken when the file cannot be used. */
+  static load(entry: DefinitionEntry, ctx: InstanceContext): VmInstance {
+    return new VmInstance(entry, ctx);
+  }
+
+  /**
+   * A VM whose run record says an earlier driver started QEMU for it: takes that QEMU over, or
+   * settles one that ended meanwhile (crashed, or stopped as the user asked). `keepRuntimeDir`:
+   * a live QEMU left alone (its definition is unreadable) whose sockets the orphan sweep MUST keep.
+   */
+  static async adopt(entry: DefinitionEntry, record: RunRecord, ctx: InstanceContext): Promise<{ vm: VmInstance; keepRuntimeDir?: string }> {
+    const vm = new VmInstance(entry, ctx);
+    const { launcher } = ctx;
+    if (!entry.ok) {
+      if (record.pid && launcher.pidExists(record.pid) && launcher.isOurQemu(record.pid, vm.id)) return { vm, keepRuntimeDir: record.runtimeDir };
+      cleanupRuntime(record);
+      fs.rmSync(vm.files.runRecord, { force: true });
+      return { vm };
+    }
+    const found = await QemuRun.adopt(record, vm.id, vm.#runContext());
+    if (found.kind === 'gone') {
+      vm.#settle(found.verdict);
+      return { vm };
+    }
+    vm.#own(found.run);
+    if (found.kind === 'unreachable') {
+      vm.#state = 'crashed';
+      vm.#reason = `${found.reason} Force it off with \`vmdesk stop ${vm.name}\`.`;
+      return { vm };
+    }
+    vm.#state = stateFromQmpStatus(found.status);
+    if (record.intent === 'stop') {
+      // The previous driver died while forcing this VM off: finish what the user asked for.
+      void vm.stop().catch((err: unknown) => vm.log.write(`finishing the force off failed: ${(err as Error).message}`));
+    }
+    return { vm };
+  }
+
+  get name(): string {
+    return this.#def?.name ?? this.id;
+  }
+
+  get state(): VmState {
+    return this.#state;
+  }
+
+  /** The persistent definition; undefined while the file is unusable. */
+  get definition(): VmDefinition | undefined {
+    return this.#def;
+  }
+
+  /** The runtime dir of a QEMU this VM owns (the orphan sweep keeps it). */
+  get runtimeDir(): string | undefined {
+    return this.#run?.record.runtimeDir;
+  }
+
+  /** What a peer's start needs to know about this VM. */
+  get peerView(): PeerView {
+    return {
+      id: this.id,
+      name: this.name,
+      live: LIVE_STATES.includes(this.#state),
+      disksInUse: this.#run ? this.#run.record.disks : this.#claimedDisks,
+      mdevs: this.#def?.mdevs ?? [],
+    };
+  }
+
+  summary(): VmSummary {
+    const f = this.files;
+    const s: VmSummary = { id: this.id, name: this.name, state: this.#state, file: this.file };
+    if (this.#reason) s.reason = this.#reason;
+    if (this.#logTail && (this.#logTail.length > 0 || this.#state === 'crashed')) s.logTail = this.#logTail;
+    if (this.#def) s.definition = this.#def;
+    const rec = this.#run?.record;
+    const logs = { qemuLog: f.qemuLog, serialLog: f.serialLog, driverLog: f.driverLog };
+    if (rec) {
+      s.pid = rec.pid;
+      s.accel = { accel: rec.accel, reason: rec.accelReason };
+      s.startedAt = rec.startedAt;
+      s.paths = { qmp: rec.qmpSocket, serial: rec.serialSocket, vnc: rec.vncSocket, ...logs };
+    } else if (this.#def) {
+      s.paths = { qmp: f.qmpSocket, serial: f.serialSocket, vnc: f.vncSocket, ...logs };
+    }
+    return s;
+  }
+
+  /**
+   * Re-reads the definition file when it changed on disk since it was read or written (an
+   * editor, another tool). A file that became unusable makes a VM without QEMU `broken`; a
+   * repaired one makes a broken VM `stopped` again. Cheap (one stat) when nothing changed.
+   */
+  refresh(): void {
+    if (this.#deleted) return;
+    const stamp = stampOf(this.file);
+    if (stamp === this.#stamp) return;
+    const entry = stamp === undefined ? undefined : this.ctx.store.load(this.file);
+    this.#stamp = entry?.stamp;
+    if (entry?.ok) {
+      const was = this.#brokenReason;
+      this.#def = entry.definition;
+      this.#brokenReason = undefined;
+      this.log.write('the definition file changed outside vmdesk: re-read');
+      if (was && this.#state === 'broken') this.#transition('stopped');
+      else this.#emit();
+      return;
+    }
+    this.#brokenReason = entry ? entry.reason : `The file ${this.file} was removed outside vmdesk.`;
+    this.#def = undefined;
+    this.log.write(`the definition file became unusable: ${this.#brokenReason}`);
+    if (this.#state === 'stopped' || this.#state === 'crashed') this.#transition('broken', this.#brokenReason);
+    else this.#emit();
+  }
+
+  async start(p: CallParams<'vm.start'>, peers: () => readonly PeerView[]): Promise<VmSummary> {
+    return this.job.run('start', async (job) => {
+      const def = this.#usable();
+      if (this.#state !== 'stopped' && this.#state !== 'crashed') {
+        throw new VmdeskError('invalid-state', `"${def.name}" is ${this.#state}; it can only be started when stopped.`, { state: this.#state });
+      }
+      if (this.#run) {
+        throw new VmdeskError('invalid-state', `"${def.name}" still has a QEMU process (pid ${this.#run.pid}). Force it off first: vmdesk stop "${def.name}".`);
+      }
+      const disks = def.disks.filter((d) => !d.readOnly).map((d) => realpath(d.path));
+      assertDisksFree(disks, peers().filter((o) => o.id !== this.id));
+      this.#claimedDisks = disks;
+      try {
+        await this.#start(def, disks, p.timeoutMs ?? this.ctx.tuning.startTimeoutMs, peers, job);
+      } finally {
+        this.#claimedDisks = [];
+      }
+      return this.summary();
+    });
+  }
+
+  async #start(def: VmDefinition, disks: string[], connectTimeoutMs: number, peers: () => readonly PeerView[], job: Job): Promise<void> {
+    const files = this.files;
+    const others = () => peers().filter((o) => o.id !== this.id).map((o) => ({ id: o.id, name: o.name, running: o.live, mdevs: [...o.mdevs] }));
+    let launch;
+    try {
+      launch = await prepareLaunch(def, files, { paths: this.ctx.paths, host: this.ctx.host, logCapBytes: this.ctx.tuning.logCapBytes, others });
+    } catch (err) {
+      fs.rmSync(files.runtimeDir, { recursive: true, force: true });
+      throw couldNotStart(err, def.name, files);
+    }
+    const { caps, accel, argv } = launch;
+    this.#endReason = undefined;
+    this.#logTail = undefined;
+    this.#transition('starting');
+    const record: RunRecord = {
+      id: def.id, pid: 0, binary: caps.binary, accel: accel.accel, accelReason: accel.reason,
+      runtimeDir: files.runtimeDir, qmpSocket: files.qmpSocket, serialSocket: files.serialSocket,
+      vncSocket: files.vncSocket, pidfile: files.pidfile, disks, startedAt: new Date().toISOString(),
+    };
+    let run: QemuRun | undefined;
+    try {
+      run = await QemuRun.spawn({ binary: caps.binary, argv, record, connectTimeoutMs, hint: tcgHint(accel.accel), vmName: def.name }, this.#runContext(), job.signal);
+      this.#own(run);
+      const ended = run.ended.then(() => {
+        throw new VmdeskError('qemu-failed', `QEMU exited while starting "${def.name}".`);
+      });
+      ended.catch(() => undefined);
+      await Promise.race([run.qmp!.execute('cont'), ended]);
+      if (job.signal.aborted) throw job.signal.reason;
+      if (this.#state === 'starting') this.#transition('running');
+    } catch (err) {
+      // Back to a true state: whatever runs is ended (its end moves the state), and a start
+      // that never got a process is `stopped` again with nothing left behind.
+      if (run && this.#run === run) await run.abandon();
+      if (!run) fs.rmSync(files.runtimeDir, { recursive: true, force: true });
+      if (this.#state === 'starting') this.#transition('stopped');
+      if (job.signal.aborted) throw new VmdeskError('cancelled', `Starting "${def.name}" was cancelled.`);
+      throw couldNotStart(err, def.name, files);
+    }
+  }
+
+  /** ACPI power button. With `wait`: resolves when stopped; forces off after the timeout. */
+  async shutdown(p: CallParams<'vm.shutdown'>): Promise<VmSummary> {
+    const timeoutMs = p.timeoutMs ?? this.ctx.tuning.shutdownTimeoutMs;
+    const run = await this.job.run('shutdown', async () => {
+      const def = this.#usable();
+      if (this.#state === 'paused') {
+        throw new VmdeskError('invalid-state', `"${def.name}" is paused and cannot react to the power button. Resume it first, or force it off with \`vmdesk stop\`.`);
+      }
+      const run = this.#run;
+      if (this.#state !== 'running' || !run?.qmp) throw new VmdeskError('invalid-state', `"${def.name}" is ${this.#state}, not running.`, { state: this.#state });
+      this.#transition('stopping');
+      run.setIntent('shutdown');
+      try {
+        await run.qmp.execute('system_powerdown');
+      } catch (err) {
+        if (this.#run === run && (this.#state as VmState) === 'stopping') this.#transition('running');
+        throw err;
+      }
+      this.log.write('sent ACPI power button');
+      this.#shutdownDeadline = setTimeout(() => {
+        if (this.#run !== run) return;
+        this.log.write(`guest did not power off within ${timeoutMs} ms: forcing off`);
+        this.#endReason = `The guest did not shut down within ${Math.round(timeoutMs / 1000)} s, so it was forced off.`;
+        void this.stop().catch((err: unknown) => this.log.write(`forcing off failed: ${(err as Error).message}`));
+      }, timeoutMs);
+      return run;
+    });
+    if (p.wait) await run.ended;
+    return this.summary();
+  }
+
+  /** Force off: cancels whatever the VM is doing, then quit → SIGTERM → SIGKILL. */
+  async stop(): Promise<VmSummary> {
+    // A start that has not spawned yet has no run, but is cancelled like one that has.
+    if (!this.#run && this.#state !== 'starting') throw new VmdeskError('invalid-state', `"${this.name}" is not running.`, { state: this.#state });
+    this.job.cancelAll('the VM is being forced off.');
+    return this.job.run('stop', async () => {
+      const run = this.#run;
+      // The job we aborted (a start) may already have ended this run while rolling back.
+      if (!run) return this.summary();
+      if (this.#state !== 'stopping') this.#transition('stopping');
+      run.setIntent('stop');
+      await run.forceOff();
+      await run.ended;
+      return this.summary();
+    });
+  }
+
+  reboot(): Promise<VmSummary> {
+    return this.#qmpJob('system_reset', ['running', 'paused'], 'reset');
+  }
+
+  pause(): Promise<VmSummary> {
+    return this.#qmpJob('stop', ['running'], 'paused', 'paused');
+  }
+
+  resume(): Promise<VmSummary> {
+    return this.#qmpJob('cont', ['paused'], 'resumed', 'running');
+  }
+
+  async #qmpJob(command: string, allowed: VmState[], verb: string, after?: VmState): Promise<VmSummary> {
+    return this.job.run(command, async () => {
+      const def = this.#usable();
+      const qmp = this.#run?.qmp;
+      if (!allowed.includes(this.#state) || !qmp) {
+        throw new VmdeskError('invalid-state', `"${def.name}" is ${this.#state}; it can be ${verb} only when ${allowed.join(' or ')}.`, { state: this.#state });
+      }
+      await qmp.execute(command);
+      this.log.write(verb);
+      // QEMU's STOP/RESUME event may have arrived first; either way the state is `after` now.
+      if (after && this.#state !== after && this.#run?.qmp === qmp) this.#transition(after);
+      return this.summary();
+    });
+  }
+
+  /** Takes the ISO out (from the running VM too); the VM then boots from its disk. */
+  async eject(): Promise<VmSummary> {
+    return this.job.run('eject', async () => {
+      const def = this.#usable();
+      if (!def.cdrom) throw new VmdeskError('invalid-state', `"${def.name}" has no ISO inserted.`);
+      const qmp = this.#run?.qmp;
+      if (qmp?.state === 'running') {
+        // force: the guest may have locked the tray (an installer that is reading the disc).
+        await qmp.execute('blockdev-open-tray', { id: 'cdrom0', force: true }).catch(() => undefined);
+        await qmp.execute('blockdev-remove-medium', { id: 'cdrom0' });
+      }
+      return this.#saveDefinition((d) => ({ ...d, cdrom: null, boot: 'disk' }), `ejected ${def.cdrom}`);
+    });
+  }
+
+  /**
+   * Changes the VM's mediated devices: `change` gets the current list (from the definition as it
+   * is on disk now) and returns the new one. Only while the VM is off: QEMU's devices are fixed
+   * at spawn. Nothing on the host changes here.
+   */
+  async updateMdevs(change: (current: readonly MdevAssignment[], vm: { id: string; name: string }) => MdevAssignment[]): Promise<VmSummary> {
+    return this.job.run('change vGPUs', () => {
+      const def = this.#usable();
+      if (this.#run || (this.#state !== 'stopped' && this.#state !== 'crashed')) {
+        throw new VmdeskError('invalid-state', `"${def.name}" is ${this.#state}; shut it down before changing its mediated devices.`, { state: this.#state });
+      }
+      let summary = '';
+      const result = this.#saveDefinition((fresh) => {
+        const mdevs = change(fresh.mdevs ?? [], { id: fresh.id, name: fresh.name }).map((m) => ({ ...m, uuid: m.uuid.toLowerCase() }));
+        const uuids = mdevs.map((m) => m.uuid);
+        const dup = uuids.find((u, i) => uuids.indexOf(u) !== i);
+        if (dup) throw new VmdeskError('invalid-argument', `${dup} is already assigned to "${fresh.name}"; a mediated device can be assigned to a VM once.`, { field: 'uuid' });
+        summary = mdevs.length ? mdevs.map((m) => `${m.uuid} (${m.type} on ${m.parent})`).join(', ') : 'none';
+        return { ...fresh, mdevs };
+      }, () => `mediated devices: ${summary}`);
+      return result;
+    });
+  }
+
+  /**
+   * Removes the VM's files, its definition last, behind an intent a later driver finishes if this
+   * one dies mid-way. Refused while QEMU runs. After it the instance answers nothing.
+   */
+  async remove(keepDisks: boolean): Promise<void> {
+    await this.job.run('delete', () => {
+      if (this.#state === 'broken') {
+        throw new VmdeskError('vm-broken', `vmdesk does not delete a VM file it cannot read. ${this.#brokenReason}`, { file: this.file });
+      }
+      const def = this.#usable();
+      if (this.#run) {
+        throw new VmdeskError('invalid-state', `"${def.name}" is ${this.#state}. Shut it down or force it off before deleting it.`, { state: this.#state });
+      }
+      const intent = { op: 'delete' as const, id: this.id, at: new Date().toISOString(), keepDisks, nvram: def.nvram };
+      writeIntent(this.ctx.paths, intent);
+      try {
+        removeVmFiles(this.ctx.paths, intent);
+      } catch (err) {
+        // This driver lives on and the definition may still be there: do not let a later takeover
+        // finish a delete the user was told failed.
+        if (fs.existsSync(this.file)) clearIntent(this.ctx.paths, this.id);
+        throw new VmdeskError('internal', `Deleting "${def.name}" failed part-way: ${(err as Error).message}`, undefined, { cause: err });
+      }
+      clearIntent(this.ctx.paths, this.id);
+      this.#deleted = true;
+    });
+  }
+
+  /** The console hub of a running VM (the CLI and the UI attach viewers to it). */
+  serialHub() {
+    const serial = this.#run?.serial;
+    if (!serial || !this.#hasConsoles()) {
+      throw new VmdeskError('invalid-state', `"${this.name}" is ${this.#state}; its console is available while it runs.`, { state: this.#state });
+    }
+    return serial;
+  }
+
+  /** The VNC socket of a running VM with a display (the graphical console proxies to it). */
+  vncSocket(): string {
+    const rec = this.#run?.record;
+    if (!rec || !this.#hasConsoles()) {
+      throw new VmdeskError('invalid-state', `"${this.name}" is ${this.#state}; its screen is available while it runs.`, { state: this.#state });
+    }
+    if (this.#def?.display === 'none') throw new VmdeskError('unsupported', `"${this.name}" has no display.`);
+    return rec.vncSocket;
+  }
+
+  /** Stops listening and closes connections; QEMU keeps running (the next driver adopts it). */
+  detach(): void {
+    this.job.cancelAll('vmdesk is quitting.');
+    clearTimeout(this.#shutdownDeadline);
+    this.#run?.detach();
+  }
+
+  // ——— inside ———
+
+  #hasConsoles(): boolean {
+    return this.#state === 'running' || this.#state === 'paused' || this.#state === 'stopping';
+  }
+
+  #runContext(): RunContext {
+    const { launcher, tuning } = this.ctx;
+    return { launcher, files: this.files, log: this.log, logCapBytes: tuning.logCapBytes, rungTimeoutMs: tuning.rungTimeoutMs };
+  }
+
+  /** Takes `run` as this VM's QEMU: its QMP events and its end drive the state from now on. */
+  #own(run: QemuRun): void {
+    this.#run = run;
+    run.qmp?.onEvent((e) => {
+      if (this.#run !== run) return;
+      if (e.event === 'STOP' && this.#state === 'running') this.#transition('paused');
+      else if (e.event === 'RESUME' && this.#state === 'paused') this.#transition('running');
+      else if (e.event === 'SHUTDOWN') {
+        // QEMU exits right after (no -no-shutdown): the exit is expected, whoever asked.
+        run.expectingExit = true;
+        if (this.#state !== 'stopping' && this.#state !== 'starting') this.#transition('stopping');
+      }
+    });
+    void run.ended.then((verdict) => {
+      if (this.#run !== run) return;
+      this.#run = undefined;
+      clearTimeout(this.#shutdownDeadline);
+      this.#settle(verdict);
+    });
+    void run.lostControl.then((reason) => {
+      if (this.#run === run && !run.finished && this.#state !== 'crashed') this.#transition('crashed', reason);
+    });
+  }
+
+  #settle(verdict: ExitVerdict): void {
+    const reason = verdict.reason ?? this.#endReason;
+    this.#endReason = undefined;
+    this.#transition(verdict.state, reason, verdict.logTail);
+  }
+
+  /** The definition, when the VM can be used at all; throws vm-broken or not-found otherwise. */
+  #usable(): VmDefinition {
+    if (this.#deleted) throw new VmdeskError('not-found', `"${this.name}" was deleted.`, { vm: this.id });
+    this.refresh();
+    if (!this.#def) throw new VmdeskError('vm-broken', `The VM file ${this.file} cannot be used: ${this.#brokenReason}`, { file: this.file });
+    return this.#def;
+  }
+
+  /**
+   * A changed definition: `change` runs on the file's current content (re-read when it changed
+   * on disk), then on disk first, in memory, the driver log, and every window.
+   */
+  #saveDefinition(change: (fresh: VmDefinition) => VmDefinition, logLine: string | (() => string)): VmSummary {
+    const updated = change(this.#usable());
+    this.#stamp = this.ctx.store.save(updated);
+    this.#def = updated;
+    this.log.write(typeof logLine === 'string' ? logLine : logLine());
+    this.#emit();
+    return this.summary();
+  }
+
+  #transition(to: VmState, reason?: string, logTail?: string[]): void {
+    assertTransition(this.#state, to, this.name);
+    const changed = this.#state !== to || this.#reason !== reason;
+    this.#state = to;
+    this.#reason = reason;
+    if (logTail !== undefined || to !== 'crashed') this.#logTail = logTail;
+    if (changed) {
+      this.log.write(`state ${to}${reason ? `: ${reason}` : ''}`);
+      this.#emit();
+    }
+  }
+
+  #emit(): void {
+    if (!this.#deleted) this.ctx.events.emit('vm.changed', this.summary());
+  }
+}
+
+/** A start that failed before or while QEMU ran, in words that say what to do. */
+function couldNotStart(err: unknown, name: string, files: VmFiles): VmdeskError {
+  if (err instanceof VmdeskError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOSPC' || e.code === 'EDQUOT') {
+    return new VmdeskError('insufficient-resources', `"${name}" could not start: no space left to write its files (${e.message}). Free space where ${files.logDir} and ${files.runRecord} live, then start it again.`, { code: e.code }, { cause: err });
+  }
+  return new VmdeskError('qemu-failed', `"${name}" could not start: ${e.message}`, { code: e.code }, { cause: err });
+}
