@@ -2,22 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { AccelHostStates } from './accel-probe.js';
 import { accelStatusesFor } from './accel-probe.js';
 import { macHostArch, probeHvfHost } from './hvf-probe.js';
+import { fakeQemuCaps, type QemuCapsOverrides } from './testing/caps.js';
 import { FakeNative } from './testing/fakes.js';
 import type { AccelStatus, QemuBinaryReport, QemuCaps } from '../common/host-types.js';
-
-function caps(over: Partial<QemuCaps> = {}): QemuCaps {
-  return {
-    arch: 'x86_64',
-    binary: '/usr/bin/qemu-system-x86_64',
-    version: '7.2.22',
-    accels: ['kvm', 'tcg'],
-    machines: ['q35'],
-    cpuModels: ['max'],
-    devices: { vfioPci: true, virtioGpuPci: true, virtioVga: true, ramfb: true, vga: true, virtioNetPci: true, virtioBlkPci: true, qemuXhci: true, usbTablet: true },
-    sandbox: true,
-    ...over,
-  };
-}
 
 const ok = (c: QemuCaps, hvfEntitled?: boolean): QemuBinaryReport => ({ arch: c.arch, status: 'ok', caps: c, fromCache: false, ...(hvfEntitled !== undefined ? { hvfEntitled } : {}) });
 const missing: QemuBinaryReport = { arch: 'aarch64', status: 'missing', reason: 'no qemu-system-aarch64 in PATH', fix: 'sudo apt install qemu-system-arm qemu-utils', searched: [] };
@@ -29,29 +16,29 @@ const status = (list: AccelStatus[], accel: AccelStatus['accel']): AccelStatus =
 
 describe('accelStatusesFor: KVM', () => {
   it('is available when /dev/kvm works and QEMU has kvm-accel', () => {
-    const s = status(accelStatusesFor('x86_64', { hosts: linuxKvm, hostArch: 'x86_64', qemu: ok(caps()) }), 'kvm');
+    const s = status(accelStatusesFor('x86_64', { hosts: linuxKvm, hostArch: 'x86_64', qemu: ok(fakeQemuCaps()) }), 'kvm');
     expect(s).toMatchObject({ available: true, reason: expect.stringMatching(/API 12.*supports KVM/) });
   });
 
   it('passes the host diagnosis and its fix through', () => {
     const hosts: AccelHostStates = { ...linuxKvm, kvm: { usable: false, reason: '/dev/kvm is not writable', fix: 'sudo usermod -aG kvm $USER, then log out and in' } };
-    const s = status(accelStatusesFor('x86_64', { hosts, hostArch: 'x86_64', qemu: ok(caps()) }), 'kvm');
+    const s = status(accelStatusesFor('x86_64', { hosts, hostArch: 'x86_64', qemu: ok(fakeQemuCaps()) }), 'kvm');
     expect(s).toEqual({ accel: 'kvm', available: false, reason: '/dev/kvm is not writable', fix: 'sudo usermod -aG kvm $USER, then log out and in' });
   });
 
   it('says when QEMU was built without KVM', () => {
-    const s = status(accelStatusesFor('x86_64', { hosts: linuxKvm, hostArch: 'x86_64', qemu: ok(caps({ accels: ['tcg'] })) }), 'kvm');
+    const s = status(accelStatusesFor('x86_64', { hosts: linuxKvm, hostArch: 'x86_64', qemu: ok(fakeQemuCaps({ accels: ['tcg'] })) }), 'kvm');
     expect(s).toMatchObject({ available: false, reason: '/usr/bin/qemu-system-x86_64 (QEMU 7.2.22) was built without KVM support', fix: expect.stringMatching(/distribution's QEMU/) });
   });
 
   it('never accelerates a foreign architecture, and offers no fix for it', () => {
-    const s = status(accelStatusesFor('aarch64', { hosts: linuxKvm, hostArch: 'x86_64', qemu: ok(caps({ arch: 'aarch64' })) }), 'kvm');
+    const s = status(accelStatusesFor('aarch64', { hosts: linuxKvm, hostArch: 'x86_64', qemu: ok(fakeQemuCaps({ arch: 'aarch64' })) }), 'kvm');
     expect(s).toEqual({ accel: 'kvm', available: false, reason: 'KVM runs only x86_64 guests on this x86_64 host; aarch64 guests are emulated (TCG)' });
   });
 });
 
 describe('accelStatusesFor: HVF', () => {
-  const arm = (c: Partial<QemuCaps>) => caps({ arch: 'aarch64', binary: '/opt/homebrew/bin/qemu-system-aarch64', accels: ['hvf', 'tcg'], ...c });
+  const arm = (c: QemuCapsOverrides) => fakeQemuCaps({ arch: 'aarch64', binary: '/opt/homebrew/bin/qemu-system-aarch64', accels: ['hvf', 'tcg'], ...c });
 
   it('is available on a Mac with kern.hv_support=1, a QEMU with HVF and the entitlement', () => {
     const s = status(accelStatusesFor('aarch64', { hosts: macHvf, hostArch: 'aarch64', qemu: ok(arm({}), true) }), 'hvf');
@@ -97,12 +84,12 @@ describe('probeHvfHost', () => {
 
 describe('accelStatusesFor: TCG', () => {
   it('is always available, with the warning that it is slow', () => {
-    const s = status(accelStatusesFor('x86_64', { hosts: linuxKvm, hostArch: 'x86_64', qemu: ok(caps()) }), 'tcg');
+    const s = status(accelStatusesFor('x86_64', { hosts: linuxKvm, hostArch: 'x86_64', qemu: ok(fakeQemuCaps()) }), 'tcg');
     expect(s).toMatchObject({ available: true, reason: expect.stringMatching(/slower/) });
   });
 
   it('is unavailable in a QEMU built without TCG (RHEL qemu-kvm)', () => {
-    const s = status(accelStatusesFor('x86_64', { hosts: linuxKvm, hostArch: 'x86_64', qemu: ok(caps({ binary: '/usr/libexec/qemu-kvm', accels: ['kvm'] })) }), 'tcg');
+    const s = status(accelStatusesFor('x86_64', { hosts: linuxKvm, hostArch: 'x86_64', qemu: ok(fakeQemuCaps({ binary: '/usr/libexec/qemu-kvm', accels: ['kvm'] })) }), 'tcg');
     expect(s).toMatchObject({ available: false, reason: expect.stringMatching(/qemu-kvm was built without TCG/) });
   });
 

@@ -12,7 +12,7 @@ import { runMdevCli } from '../testing/run-mdev-cli.js';
 import type { CallName, CallParams, CallResults } from '../common/contract.js';
 import type { SerializedError } from '../common/errors.js';
 import { fakeRun, FakeNative } from '../host/testing/fakes.js';
-import type { QemuCaps } from '../common/host-types.js';
+import { fakeQemuCaps } from '../host/testing/caps.js';
 import { buildSysfs, type BuiltSysfs } from '../mdev/fixtures/build-sysfs.js';
 import { fakePkexecRunner } from '../mdev/fixtures/fake-kernel.js';
 import { MTTY_UUID, samplesHost } from '../mdev/fixtures/hosts.js';
@@ -24,7 +24,7 @@ import { VmManager } from '../vm/vm-manager.js';
 import { createDispatcher, managerHandlers, type Dispatcher } from './dispatcher.js';
 
 const HELPER = path.resolve(import.meta.dirname, '../../../resources/mdev-helper/vmdesk-mdev-helper');
-const CAPS = { arch: 'x86_64', binary: '/usr/bin/qemu-system-x86_64', version: '7.2.22', devices: { vfioPci: true } } as unknown as QemuCaps;
+const CAPS = fakeQemuCaps();
 
 interface World {
   b: BuiltSysfs;

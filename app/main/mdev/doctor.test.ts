@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeNative } from '../host/testing/fakes.js';
 import type { MdevAssignment } from '../common/vm-types.js';
-import type { QemuCaps } from '../common/host-types.js';
+import { fakeQemuCaps } from '../host/testing/caps.js';
 import { assertMdevReady, checkMdev, fixActions, type MdevDoctorInput } from './doctor.js';
 import { discoverMdev } from './discover.js';
 import { createPciNames } from './pci-ids.js';
@@ -25,7 +25,7 @@ const groups: GroupLookup = {
   nameOf: async (gid) => ({ 0: 'root', 36: 'kvm', 105: 'render' })[gid],
   gidOf: async (name) => ({ root: 0, kvm: 36, render: 105 })[name],
 };
-const caps = { arch: 'x86_64', binary: '/usr/bin/qemu-system-x86_64', version: '7.2.22', devices: { vfioPci: true } } as const;
+const caps = fakeQemuCaps();
 const gvtg: MdevAssignment = { uuid: GVT_UUID, type: 'i915-GVTg_V5_4', parent: '0000:00:02.0', display: true };
 const mtty: MdevAssignment = { uuid: MTTY_UUID, type: 'mtty-2', parent: 'mtty', display: false };
 const NEW_UUID = '0d2c4e6f-8a1b-4c3d-9e5f-a7b9c1d3e5f7';
@@ -50,7 +50,7 @@ async function doctor(s: Setup = {}): Promise<MdevCheck[]> {
   return checkMdev({
     fs: b.fs, roots: b.roots, native, groups, user: 'ada', kernelRelease: s.kernelRelease ?? '6.1.0-18-amd64', cpuVendor: 'intel',
     vm: { id: 'vm-1', name: 'win10', memoryMiB: 4096, display: s.display ?? 'std', mdevs: s.mdevs ?? [gvtg] },
-    others: s.others ?? [], caps: 'caps' in s ? s.caps : (caps as unknown as QemuCaps), inventory,
+    others: s.others ?? [], caps: 'caps' in s ? s.caps : caps, inventory,
   });
 }
 
@@ -174,7 +174,7 @@ describe('host setup', () => {
   });
 
   it('QEMU without vfio-pci fails; unknown caps warn', async () => {
-    expect(byId(await doctor({ caps: { ...caps, devices: { vfioPci: false } } as unknown as QemuCaps }), 'qemu-vfio').status).toBe('fail');
+    expect(byId(await doctor({ caps: fakeQemuCaps({ devices: { vfioPci: false } }) }), 'qemu-vfio').status).toBe('fail');
     expect(byId(await doctor({ caps: { error: 'QEMU for x86_64 is not installed' } }), 'qemu-vfio')).toMatchObject({ status: 'warn', detail: expect.stringContaining('not installed') });
   });
 });

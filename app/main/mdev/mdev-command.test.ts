@@ -9,7 +9,7 @@ import { runMdevCli } from '../testing/run-mdev-cli.js';
 import { VmdeskError } from '../common/errors.js';
 import type { VmDefinition, VmSummary } from '../common/vm-types.js';
 import { fakeRun, FakeNative } from '../host/testing/fakes.js';
-import type { QemuCaps } from '../common/host-types.js';
+import { fakeQemuCaps } from '../host/testing/caps.js';
 import { buildSysfs, type BuiltSysfs, type SysfsFixture } from './fixtures/build-sysfs.js';
 import { fakePkexecRunner } from './fixtures/fake-kernel.js';
 import { GVT_UUID, gvtgHost, MTTY_UUID, samplesHost } from './fixtures/hosts.js';
@@ -49,7 +49,7 @@ function cli(fixture: SysfsFixture, vms: VmSummary[] = [], extra: Partial<MdevCl
       if (!vm) throw new VmdeskError('not-found', `No VM named or with id "${ref}".`);
       return vm;
     },
-    qemuCaps: async () => ({ arch: 'x86_64', binary: '/usr/bin/qemu-system-x86_64', version: '7.2.22', devices: { vfioPci: true } }) as unknown as QemuCaps,
+    qemuCaps: async () => fakeQemuCaps(),
     fs: b.fs, run: fakeRun({}), user: 'ada', kernelRelease: '6.1.0-18-amd64', cpuVendor: 'intel',
     groups: { nameOf: async () => undefined, gidOf: async (n) => (n === 'kvm' ? 36 : undefined) },
     pciIdsPaths: [b.pciIdsPath], newUuid: () => NEW,

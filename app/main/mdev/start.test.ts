@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { VmDefinition } from '../common/vm-types.js';
 import { FakeNative } from '../host/testing/fakes.js';
-import type { QemuCaps } from '../common/host-types.js';
+import { fakeQemuCaps } from '../host/testing/caps.js';
 import { buildSysfs, type BuiltSysfs } from './fixtures/build-sysfs.js';
 import { GVT_UUID, gvtgHost } from './fixtures/hosts.js';
 import { prepareMdevStart } from './start.js';
@@ -9,7 +9,7 @@ import { prepareMdevStart } from './start.js';
 let built: BuiltSysfs | undefined;
 afterEach(() => built?.cleanup());
 
-const caps = { arch: 'x86_64', binary: '/usr/bin/qemu-system-x86_64', version: '7.2.22', devices: { vfioPci: true } } as unknown as QemuCaps;
+const caps = fakeQemuCaps();
 const def: VmDefinition = {
   version: 1, id: '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b', name: 'win10', arch: 'x86_64', memoryMiB: 4096, cpus: 2, accel: 'kvm', firmware: 'uefi',
   disks: [], cdrom: null, boot: 'disk', network: { mode: 'user', forwards: [] }, display: 'std', nvram: null,

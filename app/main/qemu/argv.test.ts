@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { buildQemuArgv, macFromId, qemuEscape, type ArgvOptions, type ArgvPaths } from './argv.js';
 import type { VmDefinition } from '../common/vm-types.js';
-import type { QemuCaps } from '../common/host-types.js';
+import { fakeQemuCaps } from '../host/testing/caps.js';
 
 // Golden files: one argument per line. Regenerate after an intended change with
 //   VMDESK_REGENERATE_GOLDEN=1 npx vitest run app/main/qemu/argv.test.ts
@@ -22,18 +22,8 @@ function expectGolden(name: string, argv: string[]): void {
   expect(text).toBe(fs.readFileSync(file, 'utf8'));
 }
 
-const devices: QemuCaps['devices'] = {
-  vfioPci: true, virtioGpuPci: true, virtioVga: true, ramfb: true, vga: true,
-  virtioNetPci: true, virtioBlkPci: true, qemuXhci: true, usbTablet: true,
-};
-const x86Caps: QemuCaps = {
-  arch: 'x86_64', binary: '/usr/bin/qemu-system-x86_64', version: '7.2.19', accels: ['kvm', 'tcg'],
-  machines: ['q35', 'pc'], cpuModels: ['max', 'host', 'qemu64'], devices, sandbox: true,
-};
-const armCaps: QemuCaps = {
-  arch: 'aarch64', binary: '/opt/homebrew/bin/qemu-system-aarch64', version: '9.1.0', accels: ['hvf', 'tcg'],
-  machines: ['virt'], cpuModels: ['host', 'max', 'cortex-a72'], devices: { ...devices, vga: false, virtioVga: false }, sandbox: false,
-};
+const x86Caps = fakeQemuCaps({ version: '7.2.19' });
+const armCaps = fakeQemuCaps({ arch: 'aarch64', binary: '/opt/homebrew/bin/qemu-system-aarch64', version: '9.1.0', accels: ['hvf', 'tcg'], sandbox: false });
 const paths: ArgvPaths = {
   qmpSocket: '/run/user/1000/vmdesk/0f3c1a2b/qmp.sock',
   serialSocket: '/run/user/1000/vmdesk/0f3c1a2b/serial.sock',

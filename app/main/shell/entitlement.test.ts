@@ -1,13 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { HostReport, QemuBinaryReport, QemuCaps } from '../host/types.js';
+import type { HostReport, QemuBinaryReport, QemuCaps } from '../common/host-types.js';
+import { fakeQemuCaps } from '../host/testing/caps.js';
 import { explainQemuEntitlement } from './entitlement.js';
 
-function caps(arch: QemuCaps['arch'], binary: string): QemuCaps {
-  return {
-    arch, binary, version: '9.2.0', accels: ['hvf', 'tcg'], machines: ['virt', 'q35'], cpuModels: ['max'], sandbox: false,
-    devices: { vfioPci: false, virtioGpuPci: true, virtioVga: true, ramfb: true, vga: true, virtioNetPci: true, virtioBlkPci: true, qemuXhci: true, usbTablet: true },
-  };
-}
+const caps = (arch: QemuCaps['arch'], binary: string): QemuCaps => fakeQemuCaps({ arch, binary, version: '9.2.0', accels: ['hvf', 'tcg'] });
 const ok = (arch: QemuCaps['arch'], binary: string, hvfEntitled?: boolean): QemuBinaryReport =>
   ({ arch, status: 'ok', caps: caps(arch, binary), fromCache: false, ...(hvfEntitled === undefined ? {} : { hvfEntitled }) });
 const missing: QemuBinaryReport = { arch: 'x86_64', status: 'missing', reason: 'not found', fix: 'brew install qemu', searched: [] };
