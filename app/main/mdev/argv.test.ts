@@ -1,27 +1,18 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { MdevAssignment } from '../common/vm-types.js';
 import { libvirtHostdevXml, mdevArgs, type MdevArgv } from './argv.js';
 import { assignmentDisplayKind, parseDescription, summarizeDetails, vendorOf } from './describe.js';
+import { expectGolden } from '../testing/golden.js';
 import { GVT_UUID, MBOCHS_UUID, MDPY_UUID, MTTY_UUID, NVIDIA_UUID } from './fixtures/hosts.js';
 
-// Golden files: regenerate after an intended change with
-//   VMDESK_REGENERATE_GOLDEN=1 npx vitest run app/main/mdev/argv.test.ts
-// and review the diff like code.
+// Golden files (golden/README.md says why the arguments look as they do): regenerate after an
+// intended change with
+//   UPDATE_GOLDENS=1 npx vitest run app/main/mdev/argv.test.ts
+// and review the diff like code (testing/golden.ts).
 const goldenDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'golden');
-const regenerate = process.env.VMDESK_REGENERATE_GOLDEN === '1';
-
-function expectGolden(file: string, text: string): void {
-  const p = path.join(goldenDir, file);
-  if (regenerate || !fs.existsSync(p)) {
-    if (!regenerate && process.env.CI) throw new Error(`missing golden file ${p}; run with VMDESK_REGENERATE_GOLDEN=1`);
-    fs.mkdirSync(goldenDir, { recursive: true });
-    fs.writeFileSync(p, text);
-  }
-  expect(text).toBe(fs.readFileSync(p, 'utf8'));
-}
+const expectMdevGolden = (file: string, text: string) => expectGolden(path.join(goldenDir, file), text);
 
 /** One argument per line, in sections, so a diff shows exactly what QEMU gets. */
 function render(r: MdevArgv): string {
@@ -42,25 +33,25 @@ const mtty: MdevAssignment = { uuid: MTTY_UUID, type: 'mtty-2', parent: 'mtty', 
 
 describe('mdevArgs (golden, one per vendor)', () => {
   it('Intel GVT-g: nohotplug with ramfb, x-igd-opregion, egl-headless on the iGPU render node', () => {
-    expectGolden('gvtg.argv', render(mdevArgs([gvtg], '/', { renderNode: '/dev/dri/renderD128' })));
+    expectMdevGolden('gvtg.argv', render(mdevArgs([gvtg], '/', { renderNode: '/dev/dri/renderD128' })));
   });
   it('NVIDIA GRID: plain vfio-pci, no display', () => {
-    expectGolden('nvidia-grid.argv', render(mdevArgs([grid])));
+    expectMdevGolden('nvidia-grid.argv', render(mdevArgs([grid])));
   });
   it('mdpy: region display, no OpenGL needed', () => {
-    expectGolden('mdpy.argv', render(mdevArgs([mdpy])));
+    expectMdevGolden('mdpy.argv', render(mdevArgs([mdpy])));
   });
   it('mbochs: dma-buf display through egl-headless (any render node)', () => {
-    expectGolden('mbochs.argv', render(mdevArgs([mbochs])));
+    expectMdevGolden('mbochs.argv', render(mdevArgs([mbochs])));
   });
   it('mtty: a serial device, no display', () => {
-    expectGolden('mtty.argv', render(mdevArgs([mtty])));
+    expectMdevGolden('mtty.argv', render(mdevArgs([mtty])));
   });
   it('two displays: only the first gets ramfb and the VNC console', () => {
-    expectGolden('two-displays.argv', render(mdevArgs([mtty, mdpy, mbochs])));
+    expectMdevGolden('two-displays.argv', render(mdevArgs([mtty, mdpy, mbochs])));
   });
   it('headless VM: no display at all, GVT-g still gets its OpRegion', () => {
-    expectGolden('gvtg-headless.argv', render(mdevArgs([gvtg], '/', { headless: true })));
+    expectMdevGolden('gvtg-headless.argv', render(mdevArgs([gvtg], '/', { headless: true })));
   });
 });
 
@@ -92,8 +83,8 @@ describe('mdevArgs rules', () => {
 
 describe('libvirtHostdevXml', () => {
   it('exports display types with display and ramfb on, others with display off', () => {
-    expectGolden('gvtg.libvirt.xml', libvirtHostdevXml(gvtg) + '\n');
-    expectGolden('nvidia-grid.libvirt.xml', libvirtHostdevXml(grid) + '\n');
+    expectMdevGolden('gvtg.libvirt.xml', libvirtHostdevXml(gvtg) + '\n');
+    expectMdevGolden('nvidia-grid.libvirt.xml', libvirtHostdevXml(grid) + '\n');
     expect(libvirtHostdevXml(mdpy, { ramfb: false })).toContain(`display='on'>`);
   });
 });

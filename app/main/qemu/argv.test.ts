@@ -1,25 +1,18 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { expectGolden } from '../testing/golden.js';
 import { buildQemuArgv, macFromId, qemuEscape, type ArgvOptions, type ArgvPaths } from './argv.js';
 import type { VmDefinition } from '../common/vm-types.js';
 import { fakeQemuCaps } from '../host/testing/caps.js';
 
 // Golden files: one argument per line. Regenerate after an intended change with
-//   VMDESK_REGENERATE_GOLDEN=1 npx vitest run app/main/qemu/argv.test.ts
-// and review the diff like code.
+//   UPDATE_GOLDENS=1 npx vitest run app/main/qemu/argv.test.ts
+// and review the diff like code (testing/golden.ts).
 const goldenDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'golden');
-const regenerate = process.env.VMDESK_REGENERATE_GOLDEN === '1';
 
-function expectGolden(name: string, argv: string[]): void {
-  const file = path.join(goldenDir, `${name}.argv`);
-  const text = argv.join('\n') + '\n';
-  if (regenerate || !fs.existsSync(file)) {
-    if (!regenerate && process.env.CI) throw new Error(`missing golden file ${file}; run with VMDESK_REGENERATE_GOLDEN=1`);
-    fs.writeFileSync(file, text);
-  }
-  expect(text).toBe(fs.readFileSync(file, 'utf8'));
+function expectArgvGolden(name: string, argv: string[]): void {
+  expectGolden(path.join(goldenDir, `${name}.argv`), argv.join('\n') + '\n');
 }
 
 const x86Caps = fakeQemuCaps({ version: '7.2.19' });
@@ -40,7 +33,7 @@ const tcg: ArgvOptions = { accel: 'tcg' };
 
 describe('buildQemuArgv (golden)', () => {
   it('minimal x86_64 under TCG', () => {
-    expectGolden('x86_64-tcg-minimal', buildQemuArgv(base, x86Caps, paths, tcg));
+    expectArgvGolden('x86_64-tcg-minimal', buildQemuArgv(base, x86Caps, paths, tcg));
   });
 
   it('KVM with a virtio qcow2 disk and a read-only cdrom booted first', () => {
@@ -49,7 +42,7 @@ describe('buildQemuArgv (golden)', () => {
       cdrom: '/home/ada/isos/debian-12.iso',
       disks: [{ path: '/home/ada/.local/share/vmdesk/vms/0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b/disk0.qcow2', format: 'qcow2', owned: true, readOnly: false }],
     };
-    expectGolden('x86_64-kvm-disk-cdrom', buildQemuArgv(def, x86Caps, paths, { accel: 'kvm' }));
+    expectArgvGolden('x86_64-kvm-disk-cdrom', buildQemuArgv(def, x86Caps, paths, { accel: 'kvm' }));
   });
 
   it('two disks (qcow2 + raw) and port forwards', () => {
@@ -64,7 +57,7 @@ describe('buildQemuArgv (golden)', () => {
         { proto: 'udp', hostPort: 5353, guestPort: 53, hostAddr: '0.0.0.0' },
       ] },
     };
-    expectGolden('x86_64-two-disks-forwards', buildQemuArgv(def, x86Caps, paths, tcg));
+    expectArgvGolden('x86_64-two-disks-forwards', buildQemuArgv(def, x86Caps, paths, tcg));
   });
 
   it('aarch64 on HVF (Apple Silicon): virt, cpu host, edk2 pflash', () => {
@@ -75,12 +68,12 @@ describe('buildQemuArgv (golden)', () => {
       nvram: '/Users/ada/Library/Application Support/vmdesk/vms/0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b/efivars.fd',
     };
     const uefi = { code: '/opt/homebrew/share/qemu/edk2-aarch64-code.fd', vars: def.nvram! };
-    expectGolden('aarch64-hvf-uefi', buildQemuArgv(def, armCaps, { ...paths, vncSocket: '/var/folders/x/T/vmdesk-501/0f3c1a2b/vnc.sock' }, { accel: 'hvf', uefi }));
+    expectArgvGolden('aarch64-hvf-uefi', buildQemuArgv(def, armCaps, { ...paths, vncSocket: '/var/folders/x/T/vmdesk-501/0f3c1a2b/vnc.sock' }, { accel: 'hvf', uefi }));
   });
 
   it('x86_64 UEFI, headless, no network', () => {
     const def: VmDefinition = { ...base, firmware: 'uefi', display: 'none', network: { mode: 'none', forwards: [] }, nvram: '/d/efivars.fd' };
-    expectGolden('x86_64-uefi-headless', buildQemuArgv(def, { ...x86Caps, sandbox: false }, paths, { accel: 'tcg', uefi: { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/d/efivars.fd' } }));
+    expectArgvGolden('x86_64-uefi-headless', buildQemuArgv(def, { ...x86Caps, sandbox: false }, paths, { accel: 'tcg', uefi: { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/d/efivars.fd' } }));
   });
 });
 
