@@ -40,6 +40,9 @@ export interface SpawnPlan {
   vmName: string;
 }
 
+/** A failed spawn whose process existed: `exit` says how it ended (crashed by itself, or stopped by us). */
+export type SpawnFailure = VmdeskError & { exit?: ExitVerdict };
+
 /** What adopting found: a run to take over, or a QEMU that ended while no driver watched. */
 export type Adopted =
   | { kind: 'live'; run: QemuRun; status: string }
@@ -59,6 +62,8 @@ export class QemuRun {
   #resolveEnded!: (v: ExitVerdict) => void;
   #resolveLost!: (reason: string) => void;
   #finished = false;
+  /** How the process ended, once it has. */
+  #verdict: ExitVerdict | undefined;
   readonly #cleanups: (() => void)[] = [];
 
   private constructor(
@@ -81,7 +86,8 @@ export class QemuRun {
 
   /**
    * Spawns QEMU paused (-S), records it, connects QMP and the serial console. The caller
-   * releases the CPUs (`cont`). `signal` cancels: the process is then forced off.
+   * releases the CPUs (`cont`). `signal` cancels: the process is then forced off. A rejection
+   * after the process existed carries `exit`, how it ended (see `SpawnFailure`).
    */
   static async spawn(plan: SpawnPlan, ctx: RunContext, signal: AbortSignal): Promise<QemuRun> {
     const { files } = ctx;
@@ -115,14 +121,17 @@ export class QemuRun {
       return run;
     } catch (err) {
       await run.abandon();
-      if (signal.aborted) throw new VmdeskError('cancelled', `Starting "${plan.vmName}" was cancelled.`);
-      if (err instanceof VmdeskError) throw err;
+      const failure = (e: VmdeskError) => Object.assign(e, { exit: run.#verdict });
+      if (signal.aborted) throw failure(new VmdeskError('cancelled', `Starting "${plan.vmName}" was cancelled.`));
+      if (err instanceof VmdeskError) throw failure(err);
       const tail = qemuLogSinceStart(files.qemuLog).slice(-5).join(' ');
-      throw new VmdeskError(
-        'qemu-failed',
-        `QEMU did not become ready for "${plan.vmName}" (${(err as Error).message}); it was stopped. ${tail ? `QEMU said: ${tail}` : `See ${files.qemuLog}.`}${plan.hint}`,
-        { accel: plan.record.accel },
-        { cause: err },
+      throw failure(
+        new VmdeskError(
+          'qemu-failed',
+          `QEMU did not become ready for "${plan.vmName}" (${(err as Error).message}); it was stopped. ${tail ? `QEMU said: ${tail}` : `See ${files.qemuLog}.`}${plan.hint}`,
+          { accel: plan.record.accel },
+          { cause: err },
+        ),
       );
     }
   }
@@ -268,6 +277,7 @@ export class QemuRun {
       this.ctx.log.write(`cleaning up after QEMU pid ${this.pid} failed: ${(err as Error).message}`);
     }
     this.#release(verdict.state === 'crashed' ? 'The VM crashed.' : 'The VM stopped.');
+    this.#verdict = verdict;
     this.#resolveEnded(verdict);
   }
 

@@ -26,7 +26,7 @@ import type { HostServices } from './host-services.js';
 import { clearIntent, removeVmFiles, writeIntent } from './intents.js';
 import { JobLock, type Job } from './job-lock.js';
 import { assertDisksFree, prepareLaunch, tcgHint } from './launch.js';
-import { QemuRun, type RunContext } from './qemu-run.js';
+import { QemuRun, type RunContext, type SpawnFailure } from './qemu-run.js';
 import type { RunRecord } from './run-record.js';
 import { cleanupRuntime, realpath } from './runtime-files.js';
 import { assertTransition, LIVE_STATES } from './transitions.js';
@@ -125,7 +125,10 @@ export class VmInstance {
     }
     const found = await QemuRun.adopt(record, vm.id, vm.#runContext());
     if (found.kind === 'gone') {
-      vm.#settle(found.verdict);
+      // Where this VM starts out, not a change: it ended while no driver watched.
+      vm.#state = found.verdict.state;
+      vm.#reason = found.verdict.reason;
+      vm.#logTail = found.verdict.logTail;
       return { vm };
     }
     vm.#own(found.run);
@@ -273,7 +276,9 @@ export class VmInstance {
       // that never got a process is `stopped` again with nothing left behind.
       if (run && this.#run === run) await run.abandon();
       if (!run) fs.rmSync(files.runtimeDir, { recursive: true, force: true });
-      if (this.#state === 'starting') this.#transition('stopped');
+      // A QEMU that ended by itself during the spawn (crashed) says so; one we ended is stopped.
+      const exit = (err as SpawnFailure).exit;
+      if (this.#state === 'starting') this.#transition(exit?.state ?? 'stopped', exit?.reason, exit?.logTail);
       if (job.signal.aborted) throw new VmdeskError('cancelled', `Starting "${def.name}" was cancelled.`);
       throw couldNotStart(err, def.name, files);
     }

@@ -192,36 +192,36 @@ export class VmManager {
     });
   }
 
-  start(p: CallParams<'vm.start'>): Promise<VmSummary> {
+  async start(p: CallParams<'vm.start'>): Promise<VmSummary> {
     return this.resolve(p.vm).start(p, this.#peers);
   }
 
-  shutdown(p: CallParams<'vm.shutdown'>): Promise<VmSummary> {
+  async shutdown(p: CallParams<'vm.shutdown'>): Promise<VmSummary> {
     return this.resolve(p.vm).shutdown(p);
   }
 
-  stop(p: CallParams<'vm.stop'>): Promise<VmSummary> {
+  async stop(p: CallParams<'vm.stop'>): Promise<VmSummary> {
     return this.resolve(p.vm).stop();
   }
 
-  reboot(p: CallParams<'vm.reboot'>): Promise<VmSummary> {
+  async reboot(p: CallParams<'vm.reboot'>): Promise<VmSummary> {
     return this.resolve(p.vm).reboot();
   }
 
-  pause(p: CallParams<'vm.pause'>): Promise<VmSummary> {
+  async pause(p: CallParams<'vm.pause'>): Promise<VmSummary> {
     return this.resolve(p.vm).pause();
   }
 
-  resume(p: CallParams<'vm.resume'>): Promise<VmSummary> {
+  async resume(p: CallParams<'vm.resume'>): Promise<VmSummary> {
     return this.resolve(p.vm).resume();
   }
 
-  eject(p: CallParams<'vm.eject'>): Promise<VmSummary> {
+  async eject(p: CallParams<'vm.eject'>): Promise<VmSummary> {
     return this.resolve(p.vm).eject();
   }
 
   /** The mdev layer's assign and unassign (see VmInstance.updateMdevs). */
-  updateMdevs(ref: string, change: (current: readonly MdevAssignment[], vm: { id: string; name: string }) => MdevAssignment[]): Promise<VmSummary> {
+  async updateMdevs(ref: string, change: (current: readonly MdevAssignment[], vm: { id: string; name: string }) => MdevAssignment[]): Promise<VmSummary> {
     return this.resolve(ref).updateMdevs(change);
   }
 

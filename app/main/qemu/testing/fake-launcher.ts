@@ -1,0 +1,266 @@
+/**
+ * A typed fake of the QemuLauncher, for the faults a real QEMU cannot produce on demand (a spawn
+ * refused with E2BIG, a QEMU that never opens its control socket, one that ignores SIGTERM, a
+ * `cont` that never answers). Each "QEMU" is in-process but speaks over the real unix sockets
+ * its argv names: QMP (greeting, capabilities, the commands the driver sends, events) and a
+ * serial socket, and it writes and removes its pidfile as QEMU does. Pids are above Linux's
+ * pid_max, so they never name a real process.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import type { ProcessExit, QemuLauncher, QemuProcess } from '../launcher.js';
+
+export interface FakeQemuScript {
+  /** The spawn fails with this errno code (E2BIG, ENOENT, EACCES); no process exists. */
+  spawnError?: string;
+  /** Exits right after the spawn with this code and stderr (a QEMU that refuses its options). */
+  exitOnStart?: { code: number; stderr: string };
+  /** Never opens the QMP socket (hung before it). */
+  noQmp?: boolean;
+  /** QMP commands that are never answered. */
+  unanswered?: string[];
+  /** The guest ignores the ACPI power button. */
+  ignorePowerButton?: boolean;
+  ignoreSigterm?: boolean;
+}
+
+const PID_BASE = 5_000_000;
+
+/** "socket,id=qmp,path=/x,,y,server=on" → "/x,y" (QEMU doubles commas inside values). */
+function chardevPath(argv: readonly string[], id: string): string | undefined {
+  for (const a of argv) {
+    if (!a.startsWith('socket,') || !a.includes(`id=${id},`)) continue;
+    const m = /(?:^|,)path=((?:[^,]|,,)*)/.exec(a);
+    if (m) return m[1]!.replace(/,,/g, ',');
+  }
+  return undefined;
+}
+
+function argAfter(argv: readonly string[], flag: string): string | undefined {
+  const i = argv.indexOf(flag);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+/** One fake QEMU process. Tests reach it through `launcher.procs` to act as the guest. */
+export class FakeQemuProcess implements QemuProcess {
+  readonly exit: Promise<ProcessExit>;
+  status: 'prelaunch' | 'running' | 'paused' | 'exited' = 'prelaunch';
+  readonly commands: string[] = [];
+  readonly signals: NodeJS.Signals[] = [];
+  #resolveExit!: (e: ProcessExit) => void;
+  #servers: net.Server[] = [];
+  #clients = new Set<net.Socket>();
+  #qmp: net.Socket | undefined;
+  #serialClients = new Set<net.Socket>();
+
+  constructor(
+    readonly pid: number,
+    readonly uuid: string,
+    readonly argv: readonly string[],
+    private readonly logFile: string,
+    private readonly script: FakeQemuScript,
+  ) {
+    this.exit = new Promise((r) => (this.#resolveExit = r));
+  }
+
+  get alive(): boolean {
+    return this.status !== 'exited';
+  }
+
+  async boot(): Promise<void> {
+    const pidfile = argAfter(this.argv, '-pidfile');
+    if (pidfile) fs.writeFileSync(pidfile, `${this.pid}\n`);
+    if (this.script.exitOnStart) {
+      const { code, stderr } = this.script.exitOnStart;
+      fs.appendFileSync(this.logFile, `${stderr}\n`);
+      setImmediate(() => this.end({ code, signal: null }, true));
+      return;
+    }
+    const serial = chardevPath(this.argv, 'serial0');
+    if (serial) this.#listen(serial, (s) => this.#serialClients.add(s));
+    const qmp = chardevPath(this.argv, 'qmp');
+    if (qmp && !this.script.noQmp) this.#listen(qmp, (s) => this.#serveQmp(s));
+  }
+
+  /** Bytes the guest writes to its serial port. */
+  serialWrite(text: string): void {
+    for (const s of this.#serialClients) s.write(text);
+  }
+
+  /** The guest powers itself off (SHUTDOWN event, then QEMU exits cleanly). */
+  guestPowerOff(): void {
+    this.#event('SHUTDOWN', { guest: true, reason: 'guest-shutdown' });
+    setImmediate(() => this.end({ code: 0, signal: null }, true));
+  }
+
+  /** QEMU crashes: no exit handlers run, so its pidfile stays. */
+  crash(): void {
+    this.end({ code: null, signal: 'SIGSEGV' }, false);
+  }
+
+  kill(signal: NodeJS.Signals): boolean {
+    if (!this.alive) return false;
+    this.signals.push(signal);
+    if (signal === 'SIGKILL') this.end({ code: null, signal: 'SIGKILL' }, false);
+    else if (signal === 'SIGTERM' && !this.script.ignoreSigterm) {
+      fs.appendFileSync(this.logFile, `qemu-system-x86_64: terminating on signal 15 from pid ${process.pid}\n`);
+      this.end({ code: 0, signal: null }, true);
+    }
+    return true;
+  }
+
+  async waitForExit(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (!this.alive) return true;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(!this.alive), timeoutMs);
+      void this.exit.then(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      signal?.addEventListener('abort', () => resolve(false), { once: true });
+    });
+  }
+
+  /** The process ends: sockets close, and an orderly exit removes the pidfile. */
+  end(exit: ProcessExit, orderly: boolean): void {
+    if (!this.alive) return;
+    this.status = 'exited';
+    for (const c of this.#clients) c.destroy();
+    for (const s of this.#servers) s.close();
+    const pidfile = argAfter(this.argv, '-pidfile');
+    if (orderly && pidfile) fs.rmSync(pidfile, { force: true });
+    for (const id of ['qmp', 'serial0']) {
+      const p = chardevPath(this.argv, id);
+      if (p) fs.rmSync(p, { force: true });
+    }
+    setImmediate(() => this.#resolveExit(exit));
+  }
+
+  #listen(path: string, onConnection: (s: net.Socket) => void): void {
+    const server = net.createServer((s) => {
+      this.#clients.add(s);
+      s.on('close', () => this.#clients.delete(s));
+      s.on('error', () => undefined);
+      onConnection(s);
+    });
+    server.listen(path);
+    this.#servers.push(server);
+  }
+
+  #send(msg: unknown): void {
+    if (this.#qmp && !this.#qmp.destroyed) this.#qmp.write(JSON.stringify(msg) + '\r\n');
+  }
+
+  #event(event: string, data?: Record<string, unknown>): void {
+    this.#send({ event, ...(data ? { data } : {}), timestamp: { seconds: 0, microseconds: 0 } });
+  }
+
+  #serveQmp(s: net.Socket): void {
+    // QEMU serves one QMP client at a time: a second one is greeted when the first has gone.
+    if (this.#qmp) {
+      this.#qmp.once('close', () => this.#serveQmp(s));
+      return;
+    }
+    this.#qmp = s;
+    s.on('close', () => {
+      if (this.#qmp === s) this.#qmp = undefined;
+    });
+    this.#send({ QMP: { version: { qemu: { major: 7, minor: 2, micro: 0 }, package: 'fake' }, capabilities: [] } });
+    let buf = '';
+    s.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.trim()) this.#command(JSON.parse(line) as { execute: string; id?: unknown });
+      }
+    });
+  }
+
+  #command(msg: { execute: string; id?: unknown }): void {
+    const cmd = msg.execute;
+    this.commands.push(cmd);
+    if (this.script.unanswered?.includes(cmd)) return;
+    const reply = (ret: unknown = {}) => this.#send({ return: ret, id: msg.id });
+    switch (cmd) {
+      case 'cont':
+        this.status = 'running';
+        reply();
+        return this.#event('RESUME');
+      case 'stop':
+        this.status = 'paused';
+        reply();
+        return this.#event('STOP');
+      case 'query-status':
+        return reply({ status: this.status, running: this.status === 'running' });
+      case 'system_powerdown':
+        reply();
+        this.#event('POWERDOWN');
+        if (!this.script.ignorePowerButton) setImmediate(() => this.guestPowerOff());
+        return;
+      case 'system_reset':
+        reply();
+        return this.#event('RESET', { guest: false, reason: 'host-qmp-system-reset' });
+      case 'quit':
+        reply();
+        this.#event('SHUTDOWN', { guest: false, reason: 'host-qmp-quit' });
+        return setImmediate(() => this.end({ code: 0, signal: null }, true));
+      default:
+        return reply();
+    }
+  }
+}
+
+export class FakeQemuLauncher implements QemuLauncher {
+  /** What the next spawns do; a test changes it between steps. */
+  script: FakeQemuScript = {};
+  readonly procs: FakeQemuProcess[] = [];
+  spawnCount = 0;
+
+  async spawn(_binary: string, argv: readonly string[], logFile: string): Promise<FakeQemuProcess> {
+    this.spawnCount++;
+    await new Promise((r) => setImmediate(r));
+    if (this.script.spawnError) {
+      throw Object.assign(new Error(`spawn ${_binary} ${this.script.spawnError}`), { code: this.script.spawnError });
+    }
+    const uuid = argAfter(argv, '-uuid') ?? '';
+    const proc = new FakeQemuProcess(PID_BASE + this.procs.length, uuid, argv, logFile, { ...this.script });
+    this.procs.push(proc);
+    await proc.boot();
+    return proc;
+  }
+
+  /** An adopted process is not our child: it has no exit status (the real one has none either). */
+  adopt(pid: number): QemuProcess {
+    const proc = this.#find(pid);
+    return {
+      pid,
+      waitForExit: (ms, signal) => (proc ? proc.waitForExit(ms, signal) : Promise.resolve(true)),
+      kill: (sig) => proc?.kill(sig) ?? false,
+    };
+  }
+
+  isOurQemu(pid: number, vmId: string): boolean {
+    const p = this.#find(pid);
+    return !!p && p.alive && p.uuid.toLowerCase() === vmId.toLowerCase();
+  }
+
+  findByUuid(vmId: string): number | undefined {
+    return this.procs.find((p) => p.alive && p.uuid.toLowerCase() === vmId.toLowerCase())?.pid;
+  }
+
+  pidExists(pid: number): boolean {
+    return !!this.#find(pid)?.alive;
+  }
+
+  /** The newest process (the one a test just started). */
+  get last(): FakeQemuProcess {
+    const p = this.procs.at(-1);
+    if (!p) throw new Error('no QEMU was spawned');
+    return p;
+  }
+
+  #find(pid: number): FakeQemuProcess | undefined {
+    return this.procs.find((p) => p.pid === pid);
+  }
+}

@@ -1,0 +1,27 @@
+/** HostServices for VM-layer tests that start VMs with the fake launcher: TCG, BIOS, no probing. */
+import { VmdeskError } from '../../common/errors.js';
+import type { Accel, QemuCaps } from '../../common/host-types.js';
+import { fakeQemuCaps } from '../../host/testing/caps.js';
+import type { HostServices } from '../host-services.js';
+
+export class FakeHost implements HostServices {
+  constructor(private readonly binary = '/nonexistent/qemu-system-x86_64') {}
+  async qemuCaps(): Promise<QemuCaps> {
+    return fakeQemuCaps({ binary: this.binary, accels: ['tcg'], sandbox: false });
+  }
+  async chooseAccel(): Promise<{ accel: Accel; reason: string }> {
+    return { accel: 'tcg', reason: 'chosen by the test' };
+  }
+  async uefiFirmware(): Promise<{ code: string; varsTemplate: string }> {
+    throw new VmdeskError('no-firmware', 'No UEFI firmware in this test.');
+  }
+  async qemuImg(): Promise<string> {
+    return '/usr/bin/qemu-img';
+  }
+  hostMemoryMiB(): number {
+    return 4096;
+  }
+  hostCpus(): number {
+    return 2;
+  }
+}

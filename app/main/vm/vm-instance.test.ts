@@ -1,0 +1,334 @@
+/**
+ * Every state change and failure edge of a VM, driven through the registry with the typed fake
+ * launcher (qemu/testing/fake-launcher.ts): the faults a real QEMU cannot produce on demand
+ * (E2BIG at spawn, a QEMU that never opens QMP, a `cont` that never answers, SIGTERM ignored,
+ * a run record that cannot be written after the spawn). Real QEMU runs the same paths in
+ * e2e/driver.int.test.ts and e2e/vm-failures.int.test.ts.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { VM_STATES, type VmState } from '../common/vm-types.js';
+import { resolveAppPaths, type AppPaths } from '../paths/app-paths.js';
+import { driverFiles, vmFiles } from '../paths/vm-files.js';
+import { FakeQemuLauncher } from '../qemu/testing/fake-launcher.js';
+import { DriverLog } from './driver-log.js';
+import { intentFile, writeIntent } from './intents.js';
+import { FakeHost } from './testing/fake-host.js';
+import { assertTransition, canTransition, TRANSITIONS } from './transitions.js';
+import { VmManager, type VmManagerOptions } from './vm-manager.js';
+
+let roots: string[] = [];
+let managers: VmManager[] = [];
+afterEach(async () => {
+  for (const m of managers) await m.detachAll();
+  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
+  roots = [];
+  managers = [];
+});
+
+function sandbox(): AppPaths {
+  // Short: the VM's sockets live under it and must fit in 108 bytes.
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vi-'));
+  roots.push(root);
+  const env = { XDG_CONFIG_HOME: `${root}/c`, XDG_DATA_HOME: `${root}/d`, XDG_STATE_HOME: `${root}/s`, XDG_CACHE_HOME: `${root}/k`, XDG_RUNTIME_DIR: `${root}/r` };
+  return resolveAppPaths({ env, platform: 'linux', home: root, uid: process.getuid!(), tmpdir: root });
+}
+
+async function manager(paths: AppPaths, launcher: FakeQemuLauncher, opts: VmManagerOptions = {}): Promise<VmManager> {
+  const m = new VmManager(paths, new FakeHost(), { launcher, rungTimeoutMs: 200, startTimeoutMs: 2000, ...opts });
+  managers.push(m);
+  await m.init();
+  return m;
+}
+
+async function setup(opts: VmManagerOptions = {}) {
+  const paths = sandbox();
+  const launcher = new FakeQemuLauncher();
+  const m = await manager(paths, launcher, opts);
+  await m.define({ name: 'vm1', memoryMiB: 64, cpus: 1 });
+  const states: VmState[] = [];
+  m.events.on('vm.changed', (s) => states.push(s.state));
+  return { paths, launcher, m, states, files: vmFiles(paths, m.get('vm1').id) };
+}
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(check()).toBe(true);
+}
+
+const rejection = (p: Promise<unknown>) => p.then(() => new Error('expected a rejection'), (e: unknown) => e);
+
+describe('the transition table', () => {
+  it('allows exactly the listed changes, and staying put', () => {
+    for (const from of VM_STATES) {
+      for (const to of VM_STATES) expect(canTransition(from, to)).toBe(from === to || TRANSITIONS[from].includes(to));
+    }
+  });
+
+  it('refuses an illegal change with both states named', () => {
+    expect(() => assertTransition('stopped', 'paused', 'web')).toThrow('Illegal state change of "web" from stopped to paused.');
+    expect(() => assertTransition('broken', 'running', 'web')).toThrow(/from broken to running/);
+  });
+});
+
+describe('VmInstance', () => {
+  it('starts: stopped → starting → running, with a run record naming the QEMU', async () => {
+    const { m, launcher, states, files } = await setup();
+    const s = await m.start({ vm: 'vm1' });
+    expect(s).toMatchObject({ state: 'running', pid: launcher.last.pid, accel: { accel: 'tcg' } });
+    expect(states).toEqual(['starting', 'running']);
+    expect(launcher.last.commands).toEqual(['qmp_capabilities', 'cont']);
+    expect(JSON.parse(fs.readFileSync(files.runRecord, 'utf8'))).toMatchObject({ pid: launcher.last.pid });
+  });
+
+  it('rolls a start refused with E2BIG back to stopped, with nothing left, and says so again on the next try', async () => {
+    const { m, launcher, states, files } = await setup();
+    launcher.script = { spawnError: 'E2BIG' };
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const err = await rejection(m.start({ vm: 'vm1' }));
+      expect(err).toMatchObject({ code: 'qemu-failed', message: expect.stringMatching(/"vm1": its command line is too long for this system \(E2BIG: \d+ arguments, \d+ bytes\)/) });
+      expect(m.get('vm1').state).toBe('stopped');
+      expect(fs.existsSync(files.runRecord)).toBe(false);
+      expect(fs.existsSync(files.runtimeDir)).toBe(false);
+    }
+    expect(states).toEqual(['starting', 'stopped', 'starting', 'stopped']);
+    launcher.script = {};
+    expect((await m.start({ vm: 'vm1' })).state).toBe('running');
+  });
+
+  it('kills the QEMU it spawned when its run record cannot be written, and rolls back to stopped', async () => {
+    const { m, launcher, files } = await setup();
+    // The record with pid 0 is written; the one with the real pid hits a directory (as a full
+    // disk would fail it): the spawned QEMU must not be left paused and unknown.
+    const spawn = launcher.spawn.bind(launcher);
+    launcher.spawn = async (...args) => {
+      const p = await spawn(...args);
+      fs.rmSync(files.runRecord);
+      fs.mkdirSync(files.runRecord);
+      return p;
+    };
+    const err = await rejection(m.start({ vm: 'vm1' }));
+    expect(err).toMatchObject({ code: 'qemu-failed', message: expect.stringMatching(/QEMU did not become ready for "vm1" .*it was stopped/) });
+    expect(launcher.last.alive).toBe(false);
+    expect(m.get('vm1')).toMatchObject({ state: 'stopped' });
+    expect(m.get('vm1').pid).toBeUndefined();
+    // Force off has nothing to signal: no stale pid is kept anywhere.
+    expect(await rejection(m.stop({ vm: 'vm1' }))).toMatchObject({ code: 'invalid-state', message: '"vm1" is not running.' });
+  });
+
+  it('shows a QEMU that exits while starting as crashed, with its words in the error and the log tail', async () => {
+    const { m, launcher } = await setup();
+    launcher.script = { exitOnStart: { code: 1, stderr: 'qemu-system-x86_64: -drive file=x: Could not open: Permission denied' } };
+    const err = await rejection(m.start({ vm: 'vm1' }));
+    expect(err).toMatchObject({ code: 'qemu-failed', message: expect.stringMatching(/QEMU exited while starting "vm1": .*Permission denied/) });
+    expect(m.get('vm1')).toMatchObject({ state: 'crashed', reason: 'QEMU exited with code 1.' });
+    expect(m.get('vm1').logTail!.join('\n')).toMatch(/Permission denied/);
+  });
+
+  it('stops a QEMU that never opens its control socket and rolls back to stopped', async () => {
+    const { m, launcher, files } = await setup({ startTimeoutMs: 200 });
+    launcher.script = { noQmp: true };
+    const err = await rejection(m.start({ vm: 'vm1' }));
+    expect(err).toMatchObject({ code: 'qemu-failed', message: expect.stringMatching(/did not become ready/) });
+    expect(launcher.last.signals).toEqual(['SIGTERM']);
+    expect(m.get('vm1').state).toBe('stopped');
+    expect(fs.existsSync(files.runtimeDir)).toBe(false);
+  });
+
+  it('lets force off cancel a start whose cont never answers; queued jobs are cancelled too', async () => {
+    const { m, launcher, states } = await setup();
+    launcher.script = { unanswered: ['cont'] };
+    const start = rejection(m.start({ vm: 'vm1' }));
+    await until(() => launcher.procs.length === 1 && launcher.last.commands.includes('cont'));
+    const pause = rejection(m.pause({ vm: 'vm1' }));
+    const stopped = await m.stop({ vm: 'vm1' });
+    expect(stopped.state).toBe('stopped');
+    expect(await start).toMatchObject({ code: 'cancelled', message: 'Starting "vm1" was cancelled.' });
+    expect(await pause).toMatchObject({ code: 'cancelled' });
+    expect(launcher.last.alive).toBe(false);
+    expect(states.at(-1)).toBe('stopped');
+  });
+
+  it('makes a second operation wait for the first, then run', async () => {
+    const { m } = await setup();
+    const start = m.start({ vm: 'vm1' });
+    const pause = m.pause({ vm: 'vm1' }); // queued behind the start: the VM is running by then
+    expect((await start).state).toBe('running');
+    expect((await pause).state).toBe('paused');
+    expect((await m.resume({ vm: 'vm1' })).state).toBe('running');
+  });
+
+  it('refuses an operation that waited too long, naming the one that holds the VM', async () => {
+    const { m, launcher } = await setup({ jobWaitMs: 50, startTimeoutMs: 5000 });
+    launcher.script = { noQmp: true };
+    const start = rejection(m.start({ vm: 'vm1' }));
+    const err = await rejection(m.pause({ vm: 'vm1' }));
+    expect(err).toMatchObject({ code: 'timeout', message: '"vm1" is busy (start) and did not become free within 0 s. Wait for it, or force the VM off.', details: { busy: 'start' } });
+    await m.stop({ vm: 'vm1' });
+    await start;
+  });
+
+  it('refuses what the state does not allow, saying what it is', async () => {
+    const { m } = await setup();
+    expect(await rejection(m.pause({ vm: 'vm1' }))).toMatchObject({ code: 'invalid-state', message: '"vm1" is stopped; it can be paused only when running.' });
+    expect(await rejection(m.shutdown({ vm: 'vm1' }))).toMatchObject({ code: 'invalid-state', message: '"vm1" is stopped, not running.' });
+    await m.start({ vm: 'vm1' });
+    expect(await rejection(m.start({ vm: 'vm1' }))).toMatchObject({ code: 'invalid-state', message: '"vm1" is running; it can only be started when stopped.' });
+    await m.pause({ vm: 'vm1' });
+    expect(await rejection(m.shutdown({ vm: 'vm1' }))).toMatchObject({ message: expect.stringMatching(/is paused and cannot react to the power button/) });
+    expect(await rejection(m.delete({ vm: 'vm1' }))).toMatchObject({ code: 'invalid-state' });
+  });
+
+  it('follows the guest: its own pause, its power-off, and a crash', async () => {
+    const { m, launcher, states } = await setup();
+    await m.start({ vm: 'vm1' });
+    launcher.last.guestPowerOff();
+    await until(() => m.get('vm1').state === 'stopped');
+    expect(states).toEqual(['starting', 'running', 'stopping', 'stopped']);
+    expect(m.get('vm1').reason).toBeUndefined();
+    await m.start({ vm: 'vm1' });
+    launcher.last.crash();
+    await until(() => m.get('vm1').state === 'crashed');
+    expect(m.get('vm1').reason).toBe('QEMU was killed by SIGSEGV.');
+  });
+
+  it('shuts down with the power button and, with wait, returns once stopped', async () => {
+    const { m, launcher } = await setup();
+    await m.start({ vm: 'vm1' });
+    const s = await m.shutdown({ vm: 'vm1', wait: true });
+    expect(s.state).toBe('stopped');
+    expect(launcher.last.commands).toContain('system_powerdown');
+  });
+
+  it('forces off a guest that ignores the power button once the timeout passes, and says so', async () => {
+    const { m, launcher } = await setup();
+    await m.start({ vm: 'vm1' });
+    launcher.last.script.ignorePowerButton = true;
+    const s = await m.shutdown({ vm: 'vm1', wait: true, timeoutMs: 100 });
+    expect(s).toMatchObject({ state: 'stopped', reason: 'The guest did not shut down within 0 s, so it was forced off.' });
+    expect(launcher.last.commands).toContain('quit');
+  });
+
+  it('climbs the forcing ladder to SIGKILL when quit is not answered and SIGTERM is ignored', async () => {
+    const { m, launcher, files } = await setup();
+    await m.start({ vm: 'vm1' });
+    Object.assign(launcher.last.script, { unanswered: ['quit'], ignoreSigterm: true });
+    expect((await m.stop({ vm: 'vm1' })).state).toBe('stopped');
+    expect(launcher.last.signals).toEqual(['SIGTERM', 'SIGKILL']);
+    expect(fs.readFileSync(files.driverLog, 'utf8')).toMatch(/sending SIGKILL to QEMU pid/);
+    expect(fs.existsSync(files.runRecord)).toBe(false);
+  });
+
+  it('adopts a running QEMU after the driver went away, and sees its end without being its parent', async () => {
+    const { m, paths, launcher } = await setup();
+    await m.start({ vm: 'vm1' });
+    await m.detachAll();
+    const m2 = await manager(paths, launcher);
+    expect(m2.get('vm1')).toMatchObject({ state: 'running', pid: launcher.last.pid });
+    launcher.last.guestPowerOff();
+    await until(() => m2.get('vm1').state === 'stopped');
+  });
+
+  it('finishes a force off the previous driver died in, and settles a QEMU that crashed meanwhile', async () => {
+    const { m, paths, launcher, files } = await setup();
+    await m.define({ name: 'vm2', memoryMiB: 64, cpus: 1 });
+    await m.start({ vm: 'vm1' });
+    await m.start({ vm: 'vm2' });
+    const [one, two] = launcher.procs;
+    await m.detachAll();
+    const rec = JSON.parse(fs.readFileSync(files.runRecord, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(files.runRecord, JSON.stringify({ ...rec, intent: 'stop' }));
+    two!.crash();
+    const m2 = await manager(paths, launcher);
+    await until(() => m2.get('vm1').state === 'stopped');
+    expect(one!.alive).toBe(false);
+    expect(m2.get('vm2')).toMatchObject({ state: 'crashed', reason: 'QEMU ended abruptly (killed or crashed) without shutting down.' });
+  });
+
+  it('creates exactly one VM when five defines of one name arrive at once', async () => {
+    const { m } = await setup();
+    const results = await Promise.allSettled([1, 2, 3, 4, 5].map(() => m.define({ name: 'twin', memoryMiB: 64, cpus: 1 })));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results.filter((x) => x.status === 'rejected')) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'name-taken' });
+    expect(m.get('twin').name).toBe('twin');
+  });
+
+  it('re-reads a definition edited on disk before writing it, and keeps the edit', async () => {
+    const { m, paths } = await setup();
+    const iso = path.join(paths.data, 'x.iso');
+    fs.mkdirSync(paths.data, { recursive: true });
+    fs.writeFileSync(iso, 'iso');
+    const vm = await m.define({ name: 'cd', memoryMiB: 64, cpus: 1, cdrom: iso });
+    const def = JSON.parse(fs.readFileSync(vm.file, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(vm.file, JSON.stringify({ ...def, memoryMiB: 96 }, null, 2));
+    const after = await m.eject({ vm: 'cd' });
+    expect(after.definition).toMatchObject({ memoryMiB: 96, cdrom: null });
+    expect(JSON.parse(fs.readFileSync(vm.file, 'utf8'))).toMatchObject({ memoryMiB: 96, cdrom: null, boot: 'disk' });
+  });
+
+  it('never overwrites a definition that became unreadable: the VM is broken until the file is repaired', async () => {
+    const { m, paths } = await setup();
+    const iso = path.join(paths.data, 'x.iso');
+    fs.mkdirSync(paths.data, { recursive: true });
+    fs.writeFileSync(iso, 'iso');
+    const vm = await m.define({ name: 'cd', memoryMiB: 64, cpus: 1, cdrom: iso });
+    const good = fs.readFileSync(vm.file, 'utf8');
+    fs.writeFileSync(vm.file, '{ not json');
+    expect(await rejection(m.eject({ vm: vm.id }))).toMatchObject({ code: 'vm-broken', message: expect.stringMatching(/not valid JSON/) });
+    expect(fs.readFileSync(vm.file, 'utf8')).toBe('{ not json');
+    expect(m.list().find((s) => s.id === vm.id)).toMatchObject({ state: 'broken' });
+    fs.writeFileSync(vm.file, good);
+    expect(m.list().find((s) => s.id === vm.id)).toMatchObject({ state: 'stopped', name: 'cd' });
+  });
+
+  it('rolls back a define and finishes a delete that a killed driver left half done; shows unexplained dirs', async () => {
+    const { m, paths, launcher } = await setup();
+    const keep = m.get('vm1');
+    await m.detachAll();
+    // A define killed after it made its disk, before its definition: rolled back.
+    const halfMade = '0f0e0d0c-0b0a-4908-8706-050403020100';
+    writeIntent(paths, { op: 'define', id: halfMade, at: new Date().toISOString() });
+    fs.mkdirSync(vmFiles(paths, halfMade).dataDir, { recursive: true });
+    fs.writeFileSync(path.join(vmFiles(paths, halfMade).dataDir, 'disk0.qcow2'), 'x');
+    // A delete killed after it removed the disks, before the definition: finished.
+    writeIntent(paths, { op: 'delete', id: keep.id, at: new Date().toISOString(), keepDisks: false, nvram: null });
+    // A directory no intent explains (a user's copy?): listed, never deleted.
+    const stray = path.join(paths.data, 'vms', '11111111-2222-4333-8444-555555555555');
+    fs.mkdirSync(stray, { recursive: true });
+    const m2 = await manager(paths, launcher);
+    expect(m2.list()).toEqual([]);
+    expect(fs.existsSync(vmFiles(paths, halfMade).dataDir)).toBe(false);
+    expect(fs.existsSync(vmFiles(paths, keep.id).definition)).toBe(false);
+    expect(fs.existsSync(vmFiles(paths, keep.id).logDir)).toBe(false);
+    expect(fs.existsSync(intentFile(paths, halfMade))).toBe(false);
+    expect(m2.orphans()).toEqual([{ id: '11111111-2222-4333-8444-555555555555', kind: 'data', path: stray }]);
+    expect(fs.existsSync(stray)).toBe(true);
+    expect(fs.readFileSync(driverFiles(paths).driverLog, 'utf8')).toMatch(/define of 0f0e0d0c-.* was interrupted: its files were removed/);
+  });
+
+  it('deletes a VM with its definition last and no intent left', async () => {
+    const { m, paths, files } = await setup();
+    const id = m.get('vm1').id;
+    const removed: string[] = [];
+    m.events.on('vm.removed', (e) => removed.push(e.id));
+    await m.delete({ vm: 'vm1' });
+    expect(removed).toEqual([id]);
+    for (const p of [files.definition, files.logDir, files.dataDir, intentFile(paths, id)]) expect(fs.existsSync(p)).toBe(false);
+    expect(await rejection(m.start({ vm: id }))).toMatchObject({ code: 'not-found' });
+  });
+});
+
+describe('DriverLog', () => {
+  it('keeps a log under its cap, the previous part in .1', () => {
+    const paths = sandbox();
+    const file = path.join(paths.state, 'x', 'driver.log');
+    const log = new DriverLog(file, 4096);
+    for (let i = 0; i < 500; i++) log.write(`line ${i} ${'x'.repeat(40)}`);
+    expect(fs.statSync(file).size).toBeLessThanOrEqual(4096);
+    expect(fs.statSync(`${file}.1`).size).toBeLessThanOrEqual(4096);
+    expect(fs.readFileSync(file, 'utf8')).toMatch(/line 499 /);
+  });
+});
+
