@@ -58,7 +58,8 @@ export class FakeQemuProcess implements QemuProcess {
     readonly uuid: string,
     readonly argv: readonly string[],
     private readonly logFile: string,
-    private readonly script: FakeQemuScript,
+    /** What this process does; a test may change it while it runs. */
+    readonly script: FakeQemuScript,
   ) {
     this.exit = new Promise((r) => (this.#resolveExit = r));
   }
@@ -204,7 +205,8 @@ export class FakeQemuProcess implements QemuProcess {
       case 'quit':
         reply();
         this.#event('SHUTDOWN', { guest: false, reason: 'host-qmp-quit' });
-        return setImmediate(() => this.end({ code: 0, signal: null }, true));
+        setImmediate(() => this.end({ code: 0, signal: null }, true));
+        return;
       default:
         return reply();
     }
