@@ -9,36 +9,10 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { VmdeskError } from '../common/errors.js';
 import type { VmSummary } from '../common/vm-types.js';
-import type { Accel, AccelChoice, Arch, QemuCaps } from '../host/types.js';
 import { resolveAppPaths, type AppPaths } from '../paths/app-paths.js';
 import { pidExists } from '../qemu/process.js';
-import type { HostServices } from './host-services.js';
+import { FakeHost } from './testing/fake-host.js';
 import { VmManager } from './vm-manager.js';
-
-class FakeHost implements HostServices {
-  constructor(private readonly binary: string) {}
-  async qemuCaps(arch: Arch): Promise<QemuCaps> {
-    return {
-      arch, binary: this.binary, version: '7.2.0', accels: ['tcg'], machines: ['q35'], cpuModels: ['max'], sandbox: false,
-      devices: { vfioPci: false, virtioGpuPci: false, virtioVga: false, ramfb: false, vga: true, virtioNetPci: true, virtioBlkPci: true, qemuXhci: true, usbTablet: true },
-    };
-  }
-  async chooseAccel(_requested: AccelChoice): Promise<{ accel: Accel; reason: string }> {
-    return { accel: 'tcg', reason: 'test' };
-  }
-  async uefiFirmware(): Promise<{ code: string; varsTemplate: string }> {
-    throw new VmdeskError('no-firmware', 'none in tests');
-  }
-  async qemuImg(): Promise<string> {
-    return '/usr/bin/qemu-img';
-  }
-  hostMemoryMiB(): number {
-    return 4096;
-  }
-  hostCpus(): number {
-    return 2;
-  }
-}
 
 let roots: string[] = [];
 afterEach(() => {
