@@ -1,10 +1,41 @@
 // Layer boundaries (ARCHITECTURE.md): only app/main/shell imports electron; app/main/common is
-// plain TS shared with the renderer and the CLI; the renderer imports no node module.
+// plain TS shared with the renderer and the CLI; the renderer imports no node module; and each
+// folder imports only from the layers below it (eslint-plugin-boundaries, LAYERS below).
 import js from '@eslint/js';
+import boundaries from 'eslint-plugin-boundaries';
 import tseslint from 'typescript-eslint';
 
 const nodeBuiltins = ['fs', 'path', 'os', 'net', 'child_process', 'crypto', 'stream', 'events', 'url', 'util', 'http', 'https', 'tls', 'dgram', 'worker_threads', 'readline'];
 const nodeModulePatterns = ['node:*', ...nodeBuiltins, ...nodeBuiltins.map((m) => `${m}/*`)];
+
+/**
+ * The folders' layers, lowest first (ARCHITECTURE.md): a folder imports from every layer below
+ * its own, and from its own layer's folders only where SIDEWAYS says so. The renderer imports
+ * only common. Tests (*.test.ts, testing/ and fixtures/ folders, e2e/) and tools (scripts/) may
+ * import anything; nothing else may import them.
+ */
+const LAYERS = [
+  ['common'],
+  ['paths', 'native'],
+  ['host', 'qemu', 'iso', 'mdev', 'consoles'],
+  ['vm'],
+  ['ipc'],
+  ['cli', 'shell'],
+];
+/** Imports within a layer: host is the host facts every backend reads (its I/O doors, memlock,
+ * the probe); qemu's argv builder includes the vGPU arguments that mdev/argv.ts builds. */
+const SIDEWAYS = { mdev: ['host'], qemu: ['host', 'mdev'] };
+const FOLDERS = {
+  common: 'app/main/common', paths: 'app/main/paths', native: 'app/native', host: 'app/main/host', qemu: 'app/main/qemu',
+  iso: 'app/main/iso', mdev: 'app/main/mdev', consoles: 'app/main/consoles', vm: 'app/main/vm', ipc: 'app/main/ipc',
+  cli: 'app/main/cli', shell: 'app/main/shell', renderer: 'app/renderer',
+  'test-support': 'app/main/testing', e2e: 'e2e', scripts: 'scripts',
+};
+const below = (layer) => LAYERS.slice(0, layer).flat();
+const layerPolicies = LAYERS.flatMap((folders, layer) => folders.map((type) => ({
+  from: { element: { type } },
+  allow: { to: { element: { types: [type, ...(SIDEWAYS[type] ?? []), ...below(layer)] } } },
+})));
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', '.cache/**', 'test-results/**', 'artifacts/**'] },
@@ -22,6 +53,35 @@ export default tseslint.config(
     ignores: ['app/main/shell/**'],
     rules: {
       'no-restricted-imports': ['error', { paths: [{ name: 'electron', message: 'Only app/main/shell may import electron (ARCHITECTURE.md).' }] }],
+    },
+  },
+  {
+    files: ['app/**/*.ts', 'app/**/*.tsx', 'e2e/**/*.ts', 'scripts/**/*.ts', 'scripts/**/*.mjs'],
+    plugins: { boundaries },
+    settings: {
+      // eslint-import-resolver-typescript: maps our `./x.js` specifiers to the `.ts` files.
+      'import/resolver': { typescript: { project: ['tsconfig.json', 'tsconfig.renderer.json'], noWarnOnMultipleProjects: true } },
+      'boundaries/elements': Object.entries(FOLDERS).map(([type, pattern]) => ({ type, pattern, partialMatch: false })),
+      'boundaries/files': [
+        { category: 'test', pattern: ['**/*.test.ts', '**/*.test.tsx', '**/testing/**', '**/fixtures/**', 'e2e/**'] },
+        { category: 'tool', pattern: ['scripts/**'] },
+      ],
+      // Re-exports and import() are dependencies too.
+      'boundaries/dependency-nodes': ['import', 'export', 'dynamic-import'],
+    },
+    rules: {
+      'boundaries/dependencies': ['error', {
+        default: 'disallow',
+        checkUnknownLocals: true,
+        message: 'A {{from.element.type}} file may not import from {{to.element.type}}: the layers in eslint.config.js (LAYERS, SIDEWAYS) and ARCHITECTURE.md say who imports whom.',
+        // The last policy that matches decides.
+        policies: [
+          ...layerPolicies,
+          { from: { element: { type: 'renderer' } }, allow: { to: { element: { types: ['renderer', 'common'] } } } },
+          { disallow: { to: { file: { categories: ['test', 'tool'] } } }, message: 'Only tests may import test helpers, fixtures, e2e/ or scripts/ ({{to.file.path}}).' },
+          { from: { file: { categories: ['test', 'tool'] } }, allow: { to: { file: { path: '**' } } } },
+        ],
+      }],
     },
   },
   {
