@@ -18,7 +18,7 @@ import { createHostServices } from '../vm/host-adapter.js';
 import { formatHostReport } from '../host/index.js';
 import { formatMiB, parseForward, parseSize } from '../vm/define-vm.js';
 import { formatInfo, formatList } from './format.js';
-import { printLog } from './log-command.js';
+import { followLog, printLog } from './log-command.js';
 import { attachConsole } from './console-command.js';
 import { runWeb } from './web-command.js';
 import { runMdev } from './mdev-command.js';
@@ -129,8 +129,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case 'list': {
         const a = parse(rest, {});
         json = !!a.values.json;
-        const vms = await (await getLink()).call('vm.list', {});
+        const link = await getLink();
+        const vms = await link.call('vm.list', {});
         io.out.write(json ? JSON.stringify(vms, null, 2) + '\n' : formatList(vms) + '\n');
+        const orphans = json ? [] : await link.call('vm.orphans', {});
+        if (orphans.length > 0) {
+          io.out.write(`\nThese directories belong to no VM (vmdesk never deletes them; remove them if you do not need them):\n${orphans.map((o) => `  ${o.path}`).join('\n')}\n`);
+        }
         return 0;
       }
       case 'define': {
@@ -212,15 +217,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       }
       case 'log': {
         const a = parse(rest, { serial: { type: 'boolean' }, driver: { type: 'boolean' }, follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' } });
-        const p = await (await getLink()).call('vm.logPaths', { vm: oneVm(a.positionals, command) });
+        const vm = oneVm(a.positionals, command);
         const lines = intArg(a.values.lines as string | undefined, 'lines', 50);
         if (lines < 0) throw new VmdeskError('invalid-argument', '--lines must be 0 or more.');
-        const file = a.values.serial ? p.serial : a.values.driver ? p.driver : p.qemu;
-        const follow = !!a.values.follow;
-        if (follow) { await link?.close(); link = undefined; } // don't hold the VMs while tailing a file
+        const which = a.values.serial ? 'serial' : a.values.driver ? 'driver' : 'qemu';
+        if (!a.values.follow) {
+          printLog((await (await getLink()).call('vm.logPaths', { vm }))[which], lines, io.out);
+          return 0;
+        }
         const stop = new AbortController();
         process.once('SIGINT', () => stop.abort());
-        await printLog(file, lines, follow, io.out, stop.signal);
+        const ended = await followLog(await getLink(), vm, which, lines, io.out, stop.signal);
+        if (ended) io.err.write(`${ended}\n`);
         return 0;
       }
       case 'console': {

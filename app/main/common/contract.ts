@@ -55,6 +55,8 @@ export const CALLS = {
   'vm.resume': { params: vmOnly },
   'vm.delete': { params: v.strictObject({ vm: VmRef, keepDisks: v.optional(v.boolean()) }) },
   'vm.logPaths': { params: vmOnly },
+  /** VM directories (disks, logs) that belong to no VM: vmdesk shows them and never deletes them. */
+  'vm.orphans': { params: v.strictObject({}) },
   /** What an installer image is and the VM the wizard proposes for it (nothing is created). */
   'iso.inspect': { params: v.strictObject({ path: v.pipe(v.string(), v.minLength(1), v.maxLength(4096)) }) },
   /**
@@ -105,6 +107,13 @@ export type CallParams<C extends CallName> = v.InferOutput<(typeof CALLS)[C]['pa
 
 export interface LogPaths { qemu: string; serial: string; driver: string }
 
+/** A VM's data or log directory with no definition: left by something vmdesk cannot explain. */
+export interface OrphanDir {
+  id: string;
+  kind: 'data' | 'logs';
+  path: string;
+}
+
 export interface CallResults {
   'vm.list': VmSummary[];
   'vm.get': VmSummary;
@@ -117,6 +126,7 @@ export interface CallResults {
   'vm.resume': VmSummary;
   'vm.delete': { id: string };
   'vm.logPaths': LogPaths;
+  'vm.orphans': OrphanDir[];
   'host.info': HostReport;
   'iso.inspect': IsoPlan;
   'vm.create': VmSummary;

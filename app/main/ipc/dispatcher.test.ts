@@ -25,6 +25,7 @@ function fakeHandlers(over: Partial<Handlers> = {}) {
     'vm.resume': (p) => (rec('vm.resume', p), summary(p.vm)),
     'vm.delete': (p) => (rec('vm.delete', p), { id: p.vm }),
     'vm.logPaths': (p) => (rec('vm.logPaths', p), { qemu: '/q', serial: '/s', driver: '/d' }),
+    'vm.orphans': (p) => (rec('vm.orphans', p), []),
     'host.info': (p) => {
       rec('host.info', p);
       throw new VmdeskError('unsupported', 'This fake has no host report.');

@@ -25,6 +25,7 @@ export function managerHandlers(m: VmManager, hostReport: () => Promise<HostRepo
     'vm.resume': (p) => m.resume(p),
     'vm.delete': (p) => m.delete(p),
     'vm.logPaths': (p) => m.logPaths(p.vm),
+    'vm.orphans': () => m.orphans(),
     'host.info': () => hostReport(),
     'iso.inspect': (p) => m.inspectIso(p.path),
     'vm.create': (p) => m.create(p),

@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as v from 'valibot';
+import type { OrphanDir as Orphan } from '../common/contract.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { definitionsDir, intentsDir, vmFiles } from '../paths/vm-files.js';
 import { writeFileAtomic } from './atomic-file.js';
@@ -83,11 +84,6 @@ export function recoverIntents(paths: AppPaths, log: DriverLog): void {
   }
 }
 
-export interface Orphan {
-  id: string;
-  kind: 'data' | 'logs';
-  path: string;
-}
 
 /** VM directories with no definition and no intent: shown to the user, never deleted. */
 export function findOrphans(paths: AppPaths): Orphan[] {

@@ -10,7 +10,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { VmdeskError } from '../common/errors.js';
-import type { CallParams, DefineVmInput } from '../common/contract.js';
+import type { CallParams, DefineVmInput, OrphanDir } from '../common/contract.js';
 import { sameName, type MdevAssignment, type VmSummary } from '../common/vm-types.js';
 import type { SerialHub } from '../consoles/serial-hub.js';
 import type { AppPaths } from '../paths/app-paths.js';
@@ -20,7 +20,7 @@ import { createVmFiles, validateDefineInput } from './define-vm.js';
 import { DefinitionStore } from './definition-store.js';
 import { DriverLog } from './driver-log.js';
 import type { HostServices } from './host-services.js';
-import { clearIntent, findOrphans, recoverIntents, writeIntent, type Orphan } from './intents.js';
+import { clearIntent, findOrphans, recoverIntents, writeIntent } from './intents.js';
 import { defineInputFromPlan, planFromIso, type IsoPlan } from './iso-plan.js';
 import { JobLock } from './job-lock.js';
 import { DEFAULT_LOG_CAP_BYTES } from './log-cap.js';
@@ -239,7 +239,7 @@ export class VmManager {
   }
 
   /** VM directories that belong to no VM: shown to the user, never deleted by vmdesk. */
-  orphans(): Orphan[] {
+  orphans(): OrphanDir[] {
     return findOrphans(this.paths);
   }
 

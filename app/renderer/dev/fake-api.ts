@@ -104,6 +104,7 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
       emit('vm.removed', { id: vm.id });
       return { id: vm.id };
     },
+    'vm.orphans': () => [],
     'vm.logPaths': (p) => { const paths = find(p.vm).paths ?? samplePaths(p.vm); return { qemu: paths.qemuLog, serial: paths.serialLog, driver: paths.driverLog }; },
     'host.info': () => sampleHostReport(),
     'iso.inspect': (p) => {
