@@ -16,6 +16,8 @@ module.exports = {
   files: [
     'dist/**/*',
     '!dist/bench/**',
+    // The renderer on the fake backend, for screenshots (scripts/build-renderer.mjs --demo).
+    '!dist/renderer-demo/**',
     '!**/*.map',
     'resources/**/*',
     '!resources/generate-icons.mjs',

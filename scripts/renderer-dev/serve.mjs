@@ -1,14 +1,18 @@
-// A tiny static server for dist/renderer (development and screenshots), with the same CSP as
-// `vmdesk web` so an inline script would fail here too. Usage: node scripts/renderer-dev/serve.mjs [port]
+// A tiny static server for a built renderer, with the same CSP as `vmdesk web` so an inline
+// script would fail here too. It serves the demo build (dist/renderer-demo, the page on the fake
+// backend at `#demo`) unless given another folder.
+// Usage: node scripts/build-renderer.mjs --demo && node scripts/renderer-dev/serve.mjs [port]
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/renderer');
+const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist');
+export const DEMO_DIR = path.join(dist, 'renderer-demo');
+export const PRODUCTION_DIR = path.join(dist, 'renderer');
 const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.map': 'application/json', '.txt': 'text/plain; charset=utf-8', '.svg': 'image/svg+xml' };
 
-export function serve(port = 0) {
+export function serve(port = 0, root = DEMO_DIR) {
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const rel = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname).replace(/^\/+/, '');

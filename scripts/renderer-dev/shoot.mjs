@@ -1,5 +1,5 @@
 // Screenshots of the renderer on the demo fake, light and dark, for looking at the UI.
-// Usage: node scripts/build-renderer.mjs && node scripts/renderer-dev/shoot.mjs [outdir] [scene regex]
+// Usage: node scripts/build-renderer.mjs --demo && node scripts/renderer-dev/shoot.mjs [outdir] [scene regex]
 /* global window */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';

@@ -1,5 +1,5 @@
 // Behaviour checks of the built renderer on the demo fake (consoles survive tab and VM
-// switches, deleted VM, keyboard, dialogs). Usage: node scripts/build-renderer.mjs && node scripts/renderer-dev/smoke.mjs
+// switches, deleted VM, keyboard, dialogs). Usage: node scripts/build-renderer.mjs --demo && node scripts/renderer-dev/smoke.mjs
 /* global window, document */
 import { chromium } from 'playwright-core';
 import { serve } from './serve.mjs';

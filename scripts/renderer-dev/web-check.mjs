@@ -4,7 +4,7 @@
 /* global document */
 import { chromium } from 'playwright-core';
 import { WebSocketServer } from 'ws';
-import { serve } from './serve.mjs';
+import { PRODUCTION_DIR, serve } from './serve.mjs';
 
 const TOKEN = 'tok/en+1';
 const vm = (name, state) => ({ id: `00000000-0000-4000-8000-00000000000${name.length}`, name, state, file: `/x/${name}.json` });
@@ -14,7 +14,7 @@ const apiSockets = new Set();
 const streamSockets = new Set();
 let streamsOpened = 0;
 
-const server = await serve(0);
+const server = await serve(0, PRODUCTION_DIR);
 const wss = new WebSocketServer({ noServer: true });
 server.on('upgrade', (req, sock, head) => {
   const url = new URL(req.url, 'http://x');

@@ -1,4 +1,4 @@
-/** Picks the transport: the Electron preload, the demo fake (`#demo`), or `vmdesk web`. */
+/** Picks the transport: the Electron preload, the demo fake (`#demo`, demo builds only), or `vmdesk web`. */
 import type { VmdeskApi } from '../../main/common/api.js';
 import { createFakeApi, type FakeApi } from '../dev/fake-api.js';
 import { electronApi } from './electron-api.js';
@@ -6,13 +6,20 @@ import { tokenFromHash, WebApi } from './web-api.js';
 
 const TOKEN_KEY = 'vmdesk.token';
 
+/**
+ * Set by esbuild's `define` (scripts/build-renderer.mjs): true only in the demo build
+ * (`--demo`, dist/renderer-demo/). In the production bundle the demo branch below is dead code,
+ * so esbuild drops it and with it the whole fake backend (dev/), which a test checks.
+ */
+declare const __VMDESK_DEMO__: boolean;
+
 declare global {
   /** The demo fake, for dev scripts (simulateReconnect). */
   interface Window { vmdeskFake?: FakeApi }
 }
 
 export function pickApi(): VmdeskApi {
-  if (/^#demo\b/.test(location.hash)) {
+  if (__VMDESK_DEMO__ && /^#demo\b/.test(location.hash)) {
     const fake = createFakeApi({ empty: location.hash.includes('empty') });
     window.vmdeskFake = fake;
     return fake;
