@@ -220,7 +220,10 @@ export class VmInstance {
     else this.#emit();
   }
 
-  async start(p: CallParams<'vm.start'>, peers: () => readonly PeerView[]): Promise<VmSummary> {
+  /** `registry`: every VM of this driver (read when the start checks disks and vGPUs, after
+   * it waited for its turn, so a VM started meanwhile counts). */
+  async start(p: CallParams<'vm.start'>, registry: ReadonlyMap<string, VmInstance>): Promise<VmSummary> {
+    const peers = (): PeerView[] => [...registry.values()].filter((o) => o !== this).map((o) => o.peerView);
     return this.job.run('start', async (job) => {
       const def = this.#usable();
       if (this.#state !== 'stopped' && this.#state !== 'crashed') {
@@ -230,7 +233,7 @@ export class VmInstance {
         throw new VmdeskError('invalid-state', `"${def.name}" still has a QEMU process (pid ${this.#run.pid}). Force it off first: vmdesk stop "${def.name}".`);
       }
       const disks = def.disks.filter((d) => !d.readOnly).map((d) => realpath(d.path));
-      assertDisksFree(disks, peers().filter((o) => o.id !== this.id));
+      assertDisksFree(disks, peers());
       this.#claimedDisks = disks;
       try {
         await this.#start(def, disks, p.timeoutMs ?? this.ctx.tuning.startTimeoutMs, peers, job);
@@ -243,7 +246,7 @@ export class VmInstance {
 
   async #start(def: VmDefinition, disks: string[], connectTimeoutMs: number, peers: () => readonly PeerView[], job: Job): Promise<void> {
     const files = this.files;
-    const others = () => peers().filter((o) => o.id !== this.id).map((o) => ({ id: o.id, name: o.name, running: o.live, mdevs: [...o.mdevs] }));
+    const others = () => peers().map((o) => ({ id: o.id, name: o.name, running: o.live, mdevs: [...o.mdevs] }));
     let launch;
     try {
       launch = await prepareLaunch(def, files, { paths: this.ctx.paths, host: this.ctx.host, logCapBytes: this.ctx.tuning.logCapBytes, others });

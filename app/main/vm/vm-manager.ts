@@ -27,7 +27,7 @@ import { DEFAULT_LOG_CAP_BYTES } from './log-cap.js';
 import { readRunRecord } from './run-record.js';
 import { cleanupRuntime, safeReaddir, sweepOrphans } from './runtime-files.js';
 import { VmEvents } from './vm-events.js';
-import { VmInstance, type InstanceContext, type PeerView, type VmTuning } from './vm-instance.js';
+import { VmInstance, type InstanceContext, type VmTuning } from './vm-instance.js';
 
 export interface VmManagerOptions extends Partial<VmTuning> {
   /** Starts and finds QEMU processes; tests pass a fake. */
@@ -179,7 +179,7 @@ export class VmManager {
     const summary = await this.define(defineInputFromPlan(plan, p));
     const vm = this.resolve(summary.id);
     vm.log.write(`created from ${plan.info.path} (${plan.os.name}, ${plan.os.source})`);
-    return p.start ? vm.start({ vm: vm.id }, this.#peers) : summary;
+    return p.start ? vm.start({ vm: vm.id }, this.#vms) : summary;
   }
 
   async delete(p: CallParams<'vm.delete'>): Promise<{ id: string }> {
@@ -193,7 +193,7 @@ export class VmManager {
   }
 
   async start(p: CallParams<'vm.start'>): Promise<VmSummary> {
-    return this.resolve(p.vm).start(p, this.#peers);
+    return this.resolve(p.vm).start(p, this.#vms);
   }
 
   async shutdown(p: CallParams<'vm.shutdown'>): Promise<VmSummary> {
@@ -247,7 +247,4 @@ export class VmManager {
   async detachAll(): Promise<void> {
     for (const vm of this.#vms.values()) vm.detach();
   }
-
-  /** Every VM as a starting peer sees it (disk and vGPU conflicts), read when the start checks. */
-  readonly #peers = (): readonly PeerView[] => [...this.#vms.values()].map((vm) => vm.peerView);
 }
