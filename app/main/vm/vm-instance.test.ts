@@ -283,6 +283,17 @@ describe('VmInstance', () => {
     expect(m.list().find((s) => s.id === vm.id)).toMatchObject({ state: 'stopped', name: 'cd' });
   });
 
+  it('keeps a running VM whose file broke under its name, refuses to write the file, and shows it broken once off', async () => {
+    const { m, files } = await setup();
+    await m.start({ vm: 'vm1' });
+    fs.writeFileSync(files.definition, 'garbage');
+    expect(m.get('vm1')).toMatchObject({ name: 'vm1', state: 'running' });
+    expect(await rejection(m.eject({ vm: 'vm1' }))).toMatchObject({ code: 'vm-broken' });
+    await m.stop({ vm: 'vm1' });
+    expect(m.get('vm1')).toMatchObject({ state: 'broken', reason: expect.stringMatching(/not valid JSON/) });
+    expect(fs.readFileSync(files.definition, 'utf8')).toBe('garbage');
+  });
+
   it('rolls back a define and finishes a delete that a killed driver left half done; shows unexplained dirs', async () => {
     const { m, paths, launcher } = await setup();
     const keep = m.get('vm1');

@@ -155,7 +155,7 @@ export class VmInstance {
 
   /** The persistent definition; undefined while the file is unusable. */
   get definition(): VmDefinition | undefined {
-    return this.#def;
+    return this.#brokenReason ? undefined : this.#def;
   }
 
   /** The runtime dir of a QEMU this VM owns (the orphan sweep keeps it). */
@@ -179,7 +179,7 @@ export class VmInstance {
     const s: VmSummary = { id: this.id, name: this.name, state: this.#state, file: this.file };
     if (this.#reason) s.reason = this.#reason;
     if (this.#logTail && (this.#logTail.length > 0 || this.#state === 'crashed')) s.logTail = this.#logTail;
-    if (this.#def) s.definition = this.#def;
+    if (this.definition) s.definition = this.definition;
     const rec = this.#run?.record;
     const logs = { qemuLog: f.qemuLog, serialLog: f.serialLog, driverLog: f.driverLog };
     if (rec) {
@@ -213,8 +213,8 @@ export class VmInstance {
       else this.#emit();
       return;
     }
+    // The last good definition stays (a running VM keeps its name), but nothing uses or writes it.
     this.#brokenReason = entry ? entry.reason : `The file ${this.file} was removed outside vmdesk.`;
-    this.#def = undefined;
     this.log.write(`the definition file became unusable: ${this.#brokenReason}`);
     if (this.#state === 'stopped' || this.#state === 'crashed') this.#transition('broken', this.#brokenReason);
     else this.#emit();
@@ -494,13 +494,15 @@ export class VmInstance {
     const reason = verdict.reason ?? this.#endReason;
     this.#endReason = undefined;
     this.#transition(verdict.state, reason, verdict.logTail);
+    // Its file broke while it ran: now that it is off, that is what the user must see and fix.
+    if (this.#brokenReason) this.#transition('broken', this.#brokenReason);
   }
 
   /** The definition, when the VM can be used at all; throws vm-broken or not-found otherwise. */
   #usable(): VmDefinition {
     if (this.#deleted) throw new VmdeskError('not-found', `"${this.name}" was deleted.`, { vm: this.id });
     this.refresh();
-    if (!this.#def) throw new VmdeskError('vm-broken', `The VM file ${this.file} cannot be used: ${this.#brokenReason}`, { file: this.file });
+    if (!this.#def || this.#brokenReason) throw new VmdeskError('vm-broken', `The VM file ${this.file} cannot be used: ${this.#brokenReason}`, { file: this.file });
     return this.#def;
   }
 

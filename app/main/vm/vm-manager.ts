@@ -121,7 +121,7 @@ export class VmManager {
   resolve(ref: string): VmInstance {
     const byId = this.#vms.get(ref) ?? (ref.length >= 8 ? [...this.#vms.values()].find((vm) => vm.id.startsWith(ref)) : undefined);
     if (byId) return byId;
-    const byName = [...this.#vms.values()].filter((vm) => vm.definition && sameName(vm.definition.name, ref));
+    const byName = [...this.#vms.values()].filter((vm) => sameName(vm.name, ref));
     if (byName.length === 1) return byName[0]!;
     throw new VmdeskError('not-found', `No VM named or with id "${ref}". Run \`vmdesk list\` to see your VMs.`, { vm: ref });
   }
