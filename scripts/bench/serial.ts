@@ -48,7 +48,7 @@ async function transfer(sb: BenchSandbox, viewers: number): Promise<number> {
           write: (chunk) => {
             got += chunk.length;
             if (got === PAYLOAD_BYTES && --pending === 0) resolve();
-            return 0;
+            return true;
           },
           close: (reason) => { if (got < PAYLOAD_BYTES) reject(new Error(`viewer closed after ${got} bytes: ${reason}`)); },
         }, { replay: false });

@@ -1,5 +1,5 @@
 /**
- * Row 6: what the VNC byte proxy (app/main/ipc/streams.ts, one unix connection per viewer) adds
+ * Row 6: what the VNC byte proxy (app/main/consoles/vnc-proxy.ts, one unix connection per viewer) adds
  * per message. A synthetic source stands in for QEMU's VNC socket: a separate Node process that
  * echoes every byte. Each run sends 300 small messages (the size of RFB pointer/key events) one
  * at a time and takes the median round trip, once straight to the source and once through the
@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { proxyUnixSocket } from '../../app/main/ipc/streams.js';
+import { proxyVnc } from '../../app/main/consoles/vnc-proxy.js';
 import type { BenchContext } from './context.js';
 import { BenchSandbox, spawnReady } from './sandbox.js';
 import { interleave, median, type Figure } from './stats.js';
@@ -50,7 +50,8 @@ async function direct(sock: string): Promise<number> {
 
 async function proxied(sock: string): Promise<number> {
   let reply: () => void = () => {};
-  const handle = proxyUnixSocket(sock, { write: () => { reply(); return 0; }, end: () => {} });
+  const handle = proxyVnc(sock);
+  handle.output.attach({ write: () => { reply(); return true; }, end: () => {} });
   try {
     return await roundTrips(() => handle.input(MESSAGE), (cb) => { reply = cb; });
   } finally {

@@ -1,4 +1,5 @@
 /** `vmdesk console VM`: the terminal becomes the VM's serial console until Ctrl+] is pressed. */
+import { attachWritable } from '../consoles/byte-channel.js';
 import type { DriverLink } from '../ipc/driver-link.js';
 import type { CliIo } from './main.js';
 
@@ -7,11 +8,12 @@ export const DETACH_BYTE = 0x1d;
 
 export async function attachConsole(link: DriverLink, vm: string, io: CliIo, input: NodeJS.ReadStream = process.stdin): Promise<number> {
   const summary = await link.call('vm.get', { vm });
-  const channel = await link.openStream('console.serial', { vm: summary.id });
+  const stream = await link.openStream('console.serial', { vm: summary.id });
   const tty = input.isTTY === true;
   io.err.write(`Connected to the serial console of "${summary.name}". Press Ctrl+] to detach.\r\n`);
   return new Promise<number>((resolve) => {
     let done = false;
+    let detachOut = () => {};
     const finish = (code: number, message?: string) => {
       if (done) return;
       done = true;
@@ -19,22 +21,24 @@ export async function attachConsole(link: DriverLink, vm: string, io: CliIo, inp
       input.off('end', onEof);
       if (tty) input.setRawMode(false);
       input.pause();
-      channel.close();
+      detachOut();
+      stream.close();
       if (message) io.err.write(`\r\n${message}\r\n`);
       resolve(code);
     };
     const onInput = (chunk: Buffer) => {
       const at = chunk.indexOf(DETACH_BYTE);
       if (at >= 0) {
-        if (at > 0) channel.write(new Uint8Array(chunk.subarray(0, at)));
+        if (at > 0) stream.input(new Uint8Array(chunk.subarray(0, at)));
         finish(0, 'Detached. The VM keeps running.');
         return;
       }
-      channel.write(new Uint8Array(chunk));
+      stream.input(new Uint8Array(chunk));
     };
     const onEof = () => finish(0, 'Detached. The VM keeps running.');
-    channel.onData((c) => { io.out.write(c); });
-    channel.onEnd((reason) => finish(0, reason.trim()));
+    // A terminal slower than the guest pauses this stream (and the driver drops it if it stays behind).
+    detachOut = attachWritable(stream.output, io.out, (reason) => finish(0, reason.trim()));
+    if (done) return detachOut(); // the stream had already ended (the VM stopped meanwhile)
     if (tty) input.setRawMode(true);
     input.on('data', onInput);
     input.on('end', onEof);

@@ -1,38 +1,31 @@
 /** `vmdesk log`: print the end of a VM's log, and with --follow keep printing what is appended. */
-import fs from 'node:fs';
-import path from 'node:path';
-import { tailLines } from '../vm/log-cap.js';
+import type { LogName } from '../common/contract.js';
+import { attachWritable } from '../consoles/byte-channel.js';
+import { tailLines } from '../consoles/log-tail.js';
+import type { DriverLink } from '../ipc/driver-link.js';
 
-export async function printLog(file: string, lines: number, follow: boolean, out: NodeJS.WritableStream, signal?: AbortSignal): Promise<void> {
+/** The last `lines` lines of `file`. */
+export function printLog(file: string, lines: number, out: NodeJS.WritableStream): void {
   for (const l of tailLines(file, lines)) out.write(l + '\n');
-  if (!follow) return;
-  let pos = fileSize(file);
-  await new Promise<void>((resolve) => {
-    const readNew = () => {
-      const size = fileSize(file);
-      if (size < pos) pos = 0; // the log was capped (copied and truncated): start at its new beginning
-      if (size === pos) return;
-      const fd = fs.openSync(file, 'r');
-      try {
-        const buf = Buffer.alloc(size - pos);
-        fs.readSync(fd, buf, 0, buf.length, pos);
-        out.write(buf);
-        pos = size;
-      } finally {
-        fs.closeSync(fd);
-      }
-    };
-    // The log may not exist yet (VM never started): watch its directory until it appears.
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const watcher = fs.watch(path.dirname(file), () => readNew());
-    signal?.addEventListener('abort', () => { watcher.close(); resolve(); }, { once: true });
-  });
 }
 
-function fileSize(file: string): number {
-  try {
-    return fs.statSync(file).size;
-  } catch {
-    return 0;
-  }
+/**
+ * The last `lines` lines, then what is appended, through the driver's `log.tail` stream (the
+ * same tail the window and the browser show), until `signal` aborts or the driver goes away.
+ * A terminal that cannot keep up pauses the tail; nothing piles up in the driver.
+ * Resolves with the driver's reason when it ended the stream, undefined when aborted.
+ */
+export async function followLog(link: Pick<DriverLink, 'openStream'>, vm: string, which: LogName, lines: number, out: NodeJS.WritableStream, signal?: AbortSignal): Promise<string | undefined> {
+  const stream = await link.openStream('log.tail', { vm, which, lines });
+  return new Promise<string | undefined>((resolve) => {
+    let detach = () => {};
+    const finish = (reason?: string) => {
+      detach();
+      stream.close();
+      resolve(reason);
+    };
+    if (signal?.aborted) return finish();
+    signal?.addEventListener('abort', () => finish(), { once: true });
+    detach = attachWritable(stream.output, out, (reason) => finish(reason));
+  });
 }

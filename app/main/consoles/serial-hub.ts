@@ -3,18 +3,30 @@
  * fans the guest's output out to any number of viewers (CLI consoles, xterm tabs, browsers).
  * Recent output is kept in a ring buffer so a viewer that opens late sees what came before.
  *
+ * Each viewer reads through its own ByteChannel (byte-channel.ts) with the `drop` policy: the
+ * guest's serial output is never paused for one slow viewer (that would stall the console of
+ * every other viewer, and the guest itself once QEMU's buffer fills), so a viewer whose queue
+ * outgrows its memory budget is disconnected with a reason while the others keep reading.
+ *
  * Bytes stay bytes: chunks are passed on as Uint8Array, never decoded.
  */
 import { performance } from 'node:perf_hooks';
 import net from 'node:net';
+import { ByteChannel, type ByteStream } from './byte-channel.js';
 
 export const DEFAULT_RING_BYTES = 256 * 1024;
-/** A viewer that falls this far behind is disconnected rather than slowing every other viewer. */
-const MAX_VIEWER_BACKLOG = 4 * 1024 * 1024;
+/**
+ * Memory one viewer's queue may hold before it is disconnected. Counted as memory (blocks plus
+ * overhead), so it holds with QEMU's ~9-byte chunks. Room for a full replay of the default ring
+ * and a few seconds of a flooding guest.
+ */
+export const VIEWER_BUDGET_BYTES = 1024 * 1024;
+export const FELL_BEHIND = 'This console fell too far behind the guest output and was disconnected.';
 
 export interface SerialViewer {
-  /** Receives guest output. Return the number of bytes still queued for this viewer (backpressure). */
-  write(chunk: Uint8Array): number;
+  /** Receives guest output. Return false when full; then call the attachment's `resume()` once
+   * drained (until then the hub queues for this viewer, within VIEWER_BUDGET_BYTES). */
+  write(chunk: Uint8Array): boolean | void;
   /** The hub is closing this viewer (VM stopped, or the viewer fell too far behind). */
   close(reason: string): void;
 }
@@ -53,7 +65,7 @@ export class RingBuffer {
 
 export class SerialHub {
   private socket?: net.Socket;
-  private readonly viewers = new Set<SerialViewer>();
+  private readonly viewers = new Set<ByteChannel>();
   private readonly ring: RingBuffer;
   private closed = false;
   /** Total bytes received from the guest (the log capper uses it to know when to look). */
@@ -61,7 +73,7 @@ export class SerialHub {
 
   constructor(
     private readonly socketPath: string,
-    private readonly opts: { ringBytes?: number; onData?: (n: number) => void; /** History from before this hub existed (the serial log's tail). */ seed?: Uint8Array } = {},
+    private readonly opts: { ringBytes?: number; onData?: (n: number) => void; /** History from before this hub existed (the serial log's tail). */ seed?: Uint8Array; /** Per-viewer queue budget (memory bytes). */ viewerBudgetBytes?: number } = {},
   ) {
     this.ring = new RingBuffer(opts.ringBytes ?? DEFAULT_RING_BYTES);
     if (opts.seed?.length) this.ring.push(opts.seed);
@@ -98,31 +110,47 @@ export class SerialHub {
     this.bytesReceived += bytes.length;
     this.ring.push(bytes);
     this.opts.onData?.(bytes.length);
-    for (const v of this.viewers) {
-      if (v.write(bytes) > MAX_VIEWER_BACKLOG) {
-        this.viewers.delete(v);
-        v.close('This console fell too far behind the guest output and was disconnected.');
-      }
-    }
+    // A viewer over its budget drops itself (onDrop) while we iterate: Set iteration allows it.
+    for (const v of this.viewers) v.push(bytes);
   }
 
-  /** Adds a viewer; it first receives the recent history. Returns input + detach functions. */
-  attach(viewer: SerialViewer, { replay = true } = {}): { input(data: Uint8Array): void; detach(): void } {
+  /**
+   * A viewer as a stream: its output holds the recent history (unless `replay: false`), then
+   * live output, until the transport attaches its reader. Closing it detaches the viewer.
+   */
+  open({ replay = true } = {}): ByteStream {
+    const output = new ByteChannel({
+      budgetBytes: Math.max(this.opts.viewerBudgetBytes ?? VIEWER_BUDGET_BYTES, 2 * this.ring.capacity),
+      overflow: { kind: 'drop' },
+      dropReason: FELL_BEHIND,
+      onDrop: () => this.viewers.delete(output),
+    });
     if (this.closed) {
-      viewer.close('The VM is not running.');
-      return { input: () => {}, detach: () => {} };
+      output.end('The VM is not running.');
+      return { output, input: () => {}, close: () => output.dispose() };
     }
     if (replay) {
       const history = this.ring.snapshot();
-      if (history.length > 0) viewer.write(history);
+      if (history.length > 0) output.push(history);
     }
-    this.viewers.add(viewer);
+    this.viewers.add(output);
     return {
+      output,
       input: (data) => {
         if (this.socket && !this.socket.destroyed && this.socket.writable) this.socket.write(data);
       },
-      detach: () => { this.viewers.delete(viewer); },
+      close: () => {
+        this.viewers.delete(output);
+        output.dispose();
+      },
     };
+  }
+
+  /** Adds a viewer that reads at once; it first receives the recent history. */
+  attach(viewer: SerialViewer, { replay = true } = {}): { input(data: Uint8Array): void; detach(): void; resume(): void } {
+    const stream = this.open({ replay });
+    stream.output.attach({ write: (c) => viewer.write(c) !== false, end: (reason) => viewer.close(reason) });
+    return { input: (d) => stream.input(d), detach: () => stream.close(), resume: () => stream.output.resume() };
   }
 
   history(): Uint8Array {
@@ -133,11 +161,12 @@ export class SerialHub {
     return this.viewers.size;
   }
 
+  /** Ends every viewer with `reason`, after the output already queued for it. */
   close(reason = 'The console was closed.'): void {
     if (this.closed) return;
     this.closed = true;
     this.socket?.destroy();
-    for (const v of this.viewers) v.close(reason);
+    for (const v of this.viewers) v.end(reason);
     this.viewers.clear();
   }
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ContractEvents, EventName } from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
 import type { VmSummary } from '../common/vm-types.js';
@@ -10,7 +10,8 @@ import { ControlClient, openControlStream } from './control-client.js';
 import { listenControlSocket } from './control-socket.js';
 import type { ControlServer, EventSource } from './control-socket.js';
 import type { DispatchResult, Dispatcher } from './dispatcher.js';
-import type { StreamHandle, StreamOpener, StreamSink } from './streams.js';
+import { FakeStream } from '../consoles/testing/fake-stream.js';
+import type { StreamOpener } from './streams.js';
 
 function summary(name: string, state: VmSummary['state'] = 'stopped'): VmSummary {
   return { id: '11111111-2222-4333-8444-555555555555', name, state, file: `/cfg/vms/${name}.json` };
@@ -65,27 +66,29 @@ class FakeEvents implements EventSource {
   }
 }
 
-/** Streams that echo their input back; records the sinks and closes. */
+/** Streams that echo their input back; records what was opened and closes. */
 class EchoStreams {
-  readonly opened: { name: unknown; params: unknown; sink: StreamSink }[] = [];
-  closed = 0;
+  readonly opened: { name: unknown; params: unknown; stream: FakeStream }[] = [];
   readonly signal = new Signal();
-  /** Bytes to write through the sink while opening (as a serial hub replays its history). */
+  /** Bytes the stream has produced by the time it is opened (as a serial hub replays its history). */
   replay: Uint8Array | undefined;
   /** An error to throw instead of opening. */
   refuse: Error | undefined;
-  readonly opener: StreamOpener = (name, params, sink): StreamHandle => {
+  get closed(): number {
+    return this.opened.reduce((n, o) => n + o.stream.closed, 0);
+  }
+  readonly opener: StreamOpener = (name, params) => {
     if (this.refuse) throw this.refuse;
-    this.opened.push({ name, params, sink });
-    if (this.replay) sink.write(this.replay);
-    this.signal.changed();
-    return {
-      input: (data) => sink.write(data),
-      close: () => {
-        this.closed++;
-        this.signal.changed();
-      },
+    const stream = new FakeStream(String(name), params, { echo: true });
+    const close = stream.close.bind(stream);
+    stream.close = () => {
+      close();
+      this.signal.changed();
     };
+    this.opened.push({ name, params, stream });
+    if (this.replay) stream.emit(this.replay);
+    this.signal.changed();
+    return stream;
   };
 }
 
@@ -340,7 +343,7 @@ describe('ControlClient over the control socket', () => {
 describe('openControlStream', () => {
   it('turns the connection into a byte pipe both ways', async () => {
     const s = await stream({ vm: 'web' });
-    expect(streams.opened).toEqual([{ name: 'console.serial', params: { vm: 'web' }, sink: expect.anything() }]);
+    expect(streams.opened).toEqual([{ name: 'console.serial', params: { vm: 'web' }, stream: expect.anything() }]);
     const echoed = collect(s, 6);
     s.resume();
     s.write(new Uint8Array([0x00, 0xff, 0x0a, 0x1b, 0x7b, 0x0a]));
@@ -352,7 +355,7 @@ describe('openControlStream', () => {
   it('resolves paused, so nothing sent right after the reply is lost', async () => {
     const s = await stream({ vm: 'web' });
     expect(s.isPaused()).toBe(true);
-    streams.opened[0]!.sink.write(new Uint8Array(Buffer.from('guest output')));
+    streams.opened[0]!.stream.emit(new Uint8Array(Buffer.from('guest output')));
     const got = collect(s, 'guest output'.length);
     s.resume();
     expect((await got).toString()).toBe('guest output');
@@ -362,7 +365,7 @@ describe('openControlStream', () => {
     const s = await stream({ vm: 'web' });
     const rest = collect(s, Number.POSITIVE_INFINITY);
     s.resume();
-    streams.opened[0]!.sink.end('The VM stopped.');
+    streams.opened[0]!.stream.end('The VM stopped.');
     expect((await rest).toString()).toBe('\r\n[vmdesk] The VM stopped.\r\n');
   });
 
@@ -407,5 +410,105 @@ describe('openControlStream', () => {
     const accept = '{"id":3,"result":{}}\n';
     const got = await c.bytes(accept.length + 2);
     expect([...got.subarray(accept.length)]).toEqual([0xff, 0xfe]);
+  });
+});
+
+describe('backpressure on the control socket', () => {
+  const settle = async (count: () => number) => {
+    let last = -1;
+    while (count() !== last) {
+      last = count();
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    return last;
+  };
+
+  it('stops reading the requests of a client that does not read its replies, and answers them all once it does', async () => {
+    const big = 'x'.repeat(100 * 1024);
+    dispatcher.answer = (_m, params) => ({ ok: true, result: { vm: (params as { vm: string }).vm, big } });
+    const sock = net.createConnection(socketPath);
+    clients.push({ close: () => sock.destroy() });
+    sock.pause();
+    const c = { sock };
+    let lines = '';
+    for (let id = 1; id <= 1500; id++) lines += JSON.stringify({ id, method: 'vm.get', params: { vm: `v${id}` } }) + '\n';
+    c.sock.write(lines);
+    // 150 MB of replies if every call ran: the driver runs only what fits its reply budget.
+    const ran = await settle(() => dispatcher.calls.length);
+    expect(ran).toBeGreaterThan(0);
+    expect(ran).toBeLessThan(100);
+    const ids: number[] = [];
+    let rest = '';
+    c.sock.setEncoding('utf8');
+    c.sock.on('data', (d: string) => {
+      rest += d;
+      let nl: number;
+      while ((nl = rest.indexOf('\n')) >= 0) {
+        ids.push((JSON.parse(rest.slice(0, nl)) as { id: number }).id);
+        rest = rest.slice(nl + 1);
+      }
+    });
+    c.sock.resume();
+    await vi.waitFor(() => expect(ids).toHaveLength(1500), { timeout: 15_000 });
+    expect(new Set(ids).size).toBe(1500);
+  });
+
+  it('runs nothing more for a client that went away with calls waiting', async () => {
+    dispatcher.answer = () => ({ ok: true, result: 'y'.repeat(200 * 1024) });
+    const c = await raw();
+    c.sock.pause();
+    let lines = '';
+    for (let id = 1; id <= 500; id++) lines += JSON.stringify({ id, method: 'vm.list' }) + '\n';
+    c.sock.write(lines);
+    const ran = await settle(() => dispatcher.calls.length);
+    c.sock.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(dispatcher.calls.length).toBe(ran);
+    // The server still serves others.
+    dispatcher.answer = () => ({ ok: true, result: summary('other') });
+    expect(await (await client()).call('vm.get', { vm: 'other' })).toMatchObject({ name: 'other' });
+  });
+
+  it('disconnects a subscribed client that reads nothing once its events pass the hard limit', async () => {
+    const c = await raw();
+    c.sock.write('{"id":1,"subscribe":true}\n');
+    await c.lines(1);
+    c.sock.pause();
+    const fat = summary('x'.repeat(60 * 1024));
+    for (let i = 0; i < 2000 && !c.ended; i++) {
+      events.emit('vm.changed', fat);
+      if (i % 50 === 0) await new Promise((r) => setImmediate(r));
+    }
+    c.sock.resume();
+    await c.closed();
+    expect(events.count).toBe(0);
+  });
+
+  it('drops a console viewer that does not read, with the reason as its last line; a reading viewer keeps its output', async () => {
+    const slow = await RawClient.connect(socketPath);
+    clients.push({ close: () => slow.sock.destroy() });
+    slow.sock.write('{"id":1,"stream":"console.serial","params":{"vm":"web"}}\n');
+    await streams.signal.when(() => streams.opened.length === 1);
+    slow.sock.pause();
+    const fast = await stream({ vm: 'web' });
+    let fastGot = 0;
+    fast.on('data', (d: Buffer) => { fastGot += d.length; });
+    fast.resume();
+    const [a, b] = [streams.opened[0]!.stream, streams.opened[1]!.stream];
+    // 9-byte chunks, as QEMU's serial chardev delivers them, to both viewers.
+    const chunk = new Uint8Array(Buffer.from('cpuinfo\r\n'));
+    let sent = 0;
+    for (let i = 0; i < 400_000 && a.output.isOpen; i++) {
+      a.emit(chunk);
+      b.emit(chunk);
+      sent += 9;
+      expect(a.output.memoryBytes).toBeLessThanOrEqual(1024 * 1024);
+      if (i % 500 === 0) await new Promise((r) => setImmediate(r));
+    }
+    expect(a.output.isOpen).toBe(false);
+    await vi.waitFor(() => expect(fastGot).toBe(sent));
+    slow.sock.resume();
+    await slow.closed();
+    expect(slow.received.toString('latin1').endsWith('\r\n[vmdesk] The viewer fell too far behind and was disconnected.\r\n')).toBe(true);
   });
 });

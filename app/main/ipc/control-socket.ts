@@ -15,6 +15,7 @@ import path from 'node:path';
 import { serializeError, VmdeskError, type SerializedError } from '../common/errors.js';
 import type { ContractEvents, EventName } from '../common/contract.js';
 import type { Dispatcher } from './dispatcher.js';
+import { ByteChannel, type ByteStream } from '../consoles/byte-channel.js';
 import type { StreamOpener } from './streams.js';
 
 /** One request line may not exceed this; longer input is refused and the connection closed. */
@@ -106,46 +107,94 @@ export async function listenControlSocket(socketPath: string, dispatcher: Dispat
   };
 }
 
+/** Memory a connection's unsent replies (and events) may hold before its requests stop being read. */
+export const REPLY_BUDGET_BYTES = 1024 * 1024;
+/** Past this, a client that still does not read (events keep coming) is disconnected. */
+export const REPLY_HARD_LIMIT_BYTES = 16 * 1024 * 1024;
+/** Calls of one connection that run at once; later lines wait in the socket (and the kernel). */
+export const MAX_CALLS_IN_FLIGHT = 16;
+
 function serveConnection(sock: net.Socket, dispatcher: Dispatcher, events: EventSource, openStream: StreamOpener): void {
   // Bytes until a whole line is there: a character split across reads is decoded only once whole,
   // and bytes after a stream request pass on untouched.
   let buf: Buffer = Buffer.alloc(0);
   const disposers: (() => void)[] = [];
-  let streaming = false;
+  let stream: ByteStream | undefined;
+  let inFlight = 0;
+  let readingPaused = false;
+  let closed = false;
+  /** No more requests are taken (the connection is being closed, or became a stream). */
+  let done = false;
+  // Replies and events: a client that pipelines calls and never reads must not make the driver
+  // hold every reply. Past the budget its requests stop being read (and parsed) until it drains.
+  const replies = new ByteChannel({
+    budgetBytes: REPLY_BUDGET_BYTES,
+    overflow: {
+      kind: 'pause',
+      hardLimitBytes: REPLY_HARD_LIMIT_BYTES,
+      source: { pause: () => { readingPaused = true; flowControl(); }, resume: () => { readingPaused = false; flowControl(); processLines(); } },
+    },
+    dropReason: 'The client stopped reading the driver\'s replies.',
+  });
+  // The channel currently writing to the socket: the replies, then a stream's output.
+  let writing: ByteChannel = replies;
+  replies.attach({
+    write: (chunk) => sock.write(chunk),
+    // The replies end when a stream takes the connection over, or before hanging up.
+    end: (_reason, how) => {
+      if (how === 'dropped') sock.destroy();
+      else if (stream) startStreamOutput();
+      else sock.end();
+    },
+  });
+  sock.on('drain', () => writing.resume());
+
   const send = (obj: unknown) => {
-    if (!sock.destroyed && sock.writable) sock.write(JSON.stringify(obj) + '\n');
+    if (!done && !closed) replies.push(Buffer.from(JSON.stringify(obj) + '\n'));
   };
   const fail = (id: unknown, error: SerializedError) => send({ id: id ?? null, error });
   sock.on('error', () => {});
-  sock.on('close', () => { for (const d of disposers.splice(0)) d(); });
+  sock.on('close', () => {
+    closed = true;
+    replies.dispose();
+    for (const d of disposers.splice(0)) d();
+  });
+
+  /** Reads more requests only while replies drain and few calls run. */
+  const flowControl = () => {
+    if (closed || done) return;
+    if (readingPaused || inFlight >= MAX_CALLS_IN_FLIGHT) sock.pause();
+    else sock.resume();
+  };
 
   const startStream = (id: unknown, msg: Record<string, unknown>) => {
-    // The opener may write at once (the console replays its history); those bytes must follow
-    // the accept line, so they wait here until it is sent.
-    let accepted = false;
-    const early: (Uint8Array | { end: string })[] = [];
-    const write = (chunk: Uint8Array) => { if (!sock.destroyed) sock.write(chunk); return sock.writableLength; };
-    const end = (reason: string) => { if (!sock.destroyed) sock.end(`\r\n[vmdesk] ${reason}\r\n`); };
-    let handle;
+    let opened: ByteStream;
     try {
-      handle = openStream(msg.stream, msg.params, {
-        write: (chunk) => { if (accepted) return write(chunk); early.push(chunk); return 0; },
-        end: (reason) => { if (accepted) end(reason); else early.push({ end: reason }); },
-      });
+      opened = openStream(msg.stream, msg.params);
     } catch (err) {
       return fail(id, serializeError(err));
     }
-    streaming = true;
     send({ id, result: {} });
-    accepted = true;
-    for (const e of early) if (e instanceof Uint8Array) write(e); else end(e.end);
-    disposers.push(() => handle.close());
+    stream = opened;
+    done = true;
+    disposers.push(() => opened.close());
+    // The accept line (and any reply still queued) goes first; then the stream's own channel,
+    // which has held what the opener produced meanwhile (the console's history), takes over.
+    replies.end('');
     // From here on the connection is a raw byte pipe.
-    sock.removeAllListeners('data');
     const rest = buf;
     buf = Buffer.alloc(0);
-    if (rest.length > 0) handle.input(new Uint8Array(rest.buffer, rest.byteOffset, rest.byteLength));
-    sock.on('data', (d: Buffer) => handle.input(new Uint8Array(d.buffer, d.byteOffset, d.byteLength)));
+    if (rest.length > 0) opened.input(new Uint8Array(rest.buffer, rest.byteOffset, rest.byteLength));
+    sock.resume();
+  };
+
+  const startStreamOutput = () => {
+    if (!stream || closed) return;
+    writing = stream.output;
+    stream.output.attach({
+      write: (chunk) => sock.write(chunk),
+      end: (reason) => { if (!sock.destroyed) sock.end(`\r\n[vmdesk] ${reason}\r\n`); },
+    });
   };
 
   const onLine = (line: string) => {
@@ -166,21 +215,36 @@ function serveConnection(sock: net.Socket, dispatcher: Dispatcher, events: Event
       return send({ id, result: {} });
     }
     if (msg.stream !== undefined) return startStream(id, msg);
-    void dispatcher.dispatch(msg.method, msg.params).then((r) => (r.ok ? send({ id, result: r.result }) : fail(id, r.error)));
+    inFlight++;
+    void dispatcher.dispatch(msg.method, msg.params).then((r) => {
+      inFlight--;
+      if (r.ok) send({ id, result: r.result });
+      else fail(id, r.error);
+      flowControl();
+      processLines();
+    });
   };
 
-  sock.on('data', (chunk: Buffer) => {
-    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+  const processLines = () => {
     let nl: number;
-    while (!streaming && (nl = buf.indexOf(0x0a)) >= 0) {
+    while (!done && !closed && !readingPaused && inFlight < MAX_CALLS_IN_FLIGHT && (nl = buf.indexOf(0x0a)) >= 0) {
       const line = buf.subarray(0, nl).toString('utf8');
       buf = buf.subarray(nl + 1);
       if (line.trim() !== '') onLine(line);
     }
-    if (!streaming && buf.length > MAX_LINE_BYTES) {
+    flowControl();
+  };
+
+  sock.on('data', (chunk: Buffer) => {
+    if (stream) return stream.input(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    if (done) return;
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+    processLines();
+    if (!done && buf.length > MAX_LINE_BYTES && buf.indexOf(0x0a) < 0) {
       fail(null, new VmdeskError('invalid-argument', `A request line is longer than ${MAX_LINE_BYTES} bytes.`).toJSON());
-      sock.end();
+      done = true;
       buf = Buffer.alloc(0);
+      replies.end(''); // hangs up once the error reply is out
     }
   });
 }

@@ -17,19 +17,12 @@ import { ControlClient, openControlStream } from './control-client.js';
 import { listenControlSocket, type ControlServer } from './control-socket.js';
 import { createDispatcher, managerHandlers, type Dispatcher } from './dispatcher.js';
 import { managerStreams, type StreamOpener } from './streams.js';
+import { ByteChannel, type ByteStream } from '../consoles/byte-channel.js';
 import { agentRunner, findPkexec, helperTrustProblem, locateHelper } from '../mdev/privileged.js';
 import { createMdevService, type MdevService } from '../mdev/service.js';
 
-/** A bidirectional byte channel (a console, a log tail) as the main process sees it. */
-export interface ByteChannel {
-  write(data: Uint8Array): void;
-  /** `cb` may return how many bytes are still queued on its side; producers that can pause
-   * (the VNC proxy) use it as backpressure. */
-  onData(cb: (chunk: Uint8Array) => number | void): void;
-  /** Called once when the driver ends the stream, with its reason. */
-  onEnd(cb: (reason: string) => void): void;
-  close(): void;
-}
+/** Memory a stream from another driver process may hold here before its socket is paused. */
+export const CLIENT_STREAM_BUDGET_BYTES = 1024 * 1024;
 
 export interface DriverLink {
   readonly mode: 'owner' | 'client';
@@ -37,7 +30,8 @@ export interface DriverLink {
   readonly owner: OwnerInfo;
   call<C extends CallName>(method: C, params: CallParams<C>): Promise<CallResults[C]>;
   subscribe(listener: <E extends EventName>(name: E, data: ContractEvents[E]) => void): Promise<() => void>;
-  openStream<S extends StreamName>(name: S, params: StreamParams<S>): Promise<ByteChannel>;
+  /** Its output holds bytes until the caller attaches a reader (within the stream's budget). */
+  openStream<S extends StreamName>(name: S, params: StreamParams<S>): Promise<ByteStream>;
   /** Owner: stop serving and release the lock; VMs keep running. Client: disconnect. */
   close(): Promise<void>;
   /** Present in owner mode. */
@@ -80,7 +74,7 @@ export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {
         // Probe the host while the VMs load: the first start then finds the caps ready.
         o.host.report().catch(() => undefined);
         await manager.init();
-        const dispatcher = createDispatcher(managerHandlers(manager, () => o.host.report(), driverMdevService(manager, o.host, o.native)));
+        const dispatcher = createDispatcher(managerHandlers(manager, () => o.host.report(), driverMdevService(manager, o.host, o.native)), (line) => manager.driverLog.write(line));
         const streams = managerStreams(manager);
         const server = await listenControlSocket(files.controlSocket, dispatcher, manager.events, streams, () => ensureRuntimeDir(o.paths.runtime, process.getuid?.() ?? 0));
         return ownerLink(r.lock.info, manager, dispatcher, streams, server, () => r.lock.release());
@@ -129,21 +123,7 @@ function ownerLink(owner: OwnerInfo, manager: VmManager, dispatcher: Dispatcher,
       return () => offs.forEach((off) => off());
     },
     async openStream(name, params) {
-      // The console replays history synchronously on attach, before the caller can register: queue it.
-      let sink: ((c: Uint8Array) => number | void) | undefined;
-      let endSink: ((r: string) => void) | undefined;
-      let endReason: string | undefined;
-      const queued: Uint8Array[] = [];
-      const handle = streams(name, params, {
-        write: (c) => { if (sink) return sink(c) ?? 0; queued.push(c); return 0; },
-        end: (r) => { if (endSink) endSink(r); else endReason = r; },
-      });
-      return {
-        write: (d) => handle.input(d),
-        onData: (cb) => { sink = cb; for (const c of queued.splice(0)) cb(c); },
-        onEnd: (cb) => { endSink = cb; if (endReason !== undefined) cb(endReason); },
-        close: () => handle.close(),
-      };
+      return streams(name, params);
     },
     async close() {
       await server.close();
@@ -161,14 +141,22 @@ function clientLink(owner: OwnerInfo, client: ControlClient): DriverLink {
     subscribe: (listener) => client.subscribe(listener),
     async openStream(name, params) {
       const sock: net.Socket = await openControlStream(client.socketPath, name, params);
-      let ended = false;
-      let onEnd: (r: string) => void = () => {};
-      sock.on('close', () => { if (!ended) { ended = true; onEnd('The connection to the driver closed.'); } });
+      // The owner's stream applies its own policy (drop a slow console, pause VNC); here, a reader
+      // that falls behind pauses this socket, which backs up into the owner's stream.
+      const output = new ByteChannel({ budgetBytes: CLIENT_STREAM_BUDGET_BYTES, overflow: { kind: 'pause', source: sock } });
+      let closed = false;
+      sock.on('data', (c: Buffer) => { output.push(new Uint8Array(c.buffer, c.byteOffset, c.byteLength)); });
+      sock.on('close', () => output.end('The connection to the driver closed.'));
+      sock.resume();
       return {
-        write: (d) => { if (!sock.destroyed) sock.write(d); },
-        onData: (cb) => { sock.on('data', (c: Buffer) => cb(new Uint8Array(c.buffer, c.byteOffset, c.byteLength))); sock.resume(); },
-        onEnd: (cb) => { onEnd = cb; },
-        close: () => { ended = true; sock.destroy(); },
+        output,
+        input: (d) => { if (!sock.destroyed) sock.write(d); },
+        close: () => {
+          if (closed) return;
+          closed = true;
+          output.dispose();
+          sock.destroy();
+        },
       };
     },
     async close() {

@@ -12,7 +12,8 @@ import { describe, expect, it } from 'vitest';
 import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
 import type { VmSummary } from '../common/vm-types.js';
-import type { ByteChannel, DriverLink } from './driver-link.js';
+import type { ByteStream } from '../consoles/byte-channel.js';
+import type { DriverLink } from './driver-link.js';
 import { startWebServer } from './web-server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -30,7 +31,7 @@ class CallOnlyLink implements Pick<DriverLink, 'call' | 'subscribe' | 'openStrea
   async subscribe(_listener: <E extends EventName>(name: E, data: ContractEvents[E]) => void): Promise<() => void> {
     return () => {};
   }
-  async openStream<S extends StreamName>(name: S, _params: StreamParams<S>): Promise<ByteChannel> {
+  async openStream<S extends StreamName>(name: S, _params: StreamParams<S>): Promise<ByteStream> {
     throw new VmdeskError('not-found', `No stream ${name} in this test.`);
   }
 }

@@ -9,7 +9,9 @@ import { STREAM_CLOSE } from '../common/api.js';
 import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
 import type { VmSummary } from '../common/vm-types.js';
-import type { ByteChannel, DriverLink } from './driver-link.js';
+import type { ByteStream } from '../consoles/byte-channel.js';
+import { FakeStream } from '../consoles/testing/fake-stream.js';
+import type { DriverLink } from './driver-link.js';
 import { uploadFileName } from './web-auth.js';
 import { isLoopback, MAX_UPLOAD_BYTES, startWebServer, truncateUtf8, type WebServer } from './web-server.js';
 
@@ -19,31 +21,13 @@ function summary(name: string): VmSummary {
   return { id: '11111111-2222-4333-8444-555555555555', name, state: 'running', file: `/cfg/vms/${name}.json` };
 }
 
-/** Echoes what it is written; ends when the test says so. */
-class FakeChannel implements ByteChannel {
-  readonly written: Uint8Array[] = [];
-  closed = 0;
-  private sink: ((c: Uint8Array) => void) | undefined;
-  private endSink: ((r: string) => void) | undefined;
-  constructor(readonly name: StreamName, readonly params: unknown, private readonly echo = true) {}
-  write(data: Uint8Array): void {
-    this.written.push(Uint8Array.from(data));
-    if (this.echo) this.sink?.(Uint8Array.from(data));
-  }
-  onData(cb: (chunk: Uint8Array) => void): void { this.sink = cb; }
-  onEnd(cb: (reason: string) => void): void { this.endSink = cb; }
-  close(): void { this.closed++; }
-  emit(chunk: Uint8Array): void { this.sink?.(chunk); }
-  end(reason: string): void { this.endSink?.(reason); }
-}
-
 type Listener = <E extends EventName>(name: E, data: ContractEvents[E]) => void;
 
 class FakeLink implements Pick<DriverLink, 'call' | 'subscribe' | 'openStream'> {
   readonly calls: { method: CallName; params: unknown }[] = [];
   readonly listeners = new Set<Listener>();
   disposed = 0;
-  readonly channels: FakeChannel[] = [];
+  readonly channels: FakeStream[] = [];
   answer: (method: CallName, params: unknown) => unknown = (_m, params) => summary(String((params as { vm?: unknown } | undefined)?.vm ?? 'none'));
   refuse: Error | undefined;
   echo = true;
@@ -64,10 +48,10 @@ class FakeLink implements Pick<DriverLink, 'call' | 'subscribe' | 'openStream'> 
   emit<E extends EventName>(name: E, data: ContractEvents[E]): void {
     for (const l of this.listeners) l(name, data);
   }
-  async openStream<S extends StreamName>(name: S, params: StreamParams<S>): Promise<ByteChannel> {
+  async openStream<S extends StreamName>(name: S, params: StreamParams<S>): Promise<ByteStream> {
     await this.gate;
     if (this.refuse) throw this.refuse;
-    const ch = new FakeChannel(name, params, this.echo);
+    const ch = new FakeStream(name, params, { echo: this.echo });
     this.channels.push(ch);
     return ch;
   }
@@ -387,7 +371,7 @@ describe('/stream', () => {
   it('closes with 4500 when the channel throws on input, and the server keeps serving', async () => {
     const ws = await open('/stream', { query: serial });
     await vi.waitFor(() => expect(link.channels).toHaveLength(1));
-    link.channels[0]!.write = () => { throw new Error('The pipe broke.'); };
+    link.channels[0]!.input = () => { throw new Error('The pipe broke.'); };
     const done = closed(ws);
     ws.send(Buffer.from('x'));
     expect(await done).toMatchObject({ code: STREAM_CLOSE.failed, reason: Buffer.from('The pipe broke.') });
@@ -404,13 +388,67 @@ describe('/stream', () => {
     for (let i = 0; i < 64 && ch.closed === 0; i++) ch.emit(chunk);
     expect(ch.closed).toBe(1);
     // Behind the queued data comes the close frame: 0x88, length, code 4500, reason.
-    const reason = 'The viewer fell too far behind.';
+    const reason = 'The viewer fell too far behind and was disconnected.';
     const frame = Buffer.concat([Buffer.from([0x88, 2 + reason.length, 0x11, 0x94]), Buffer.from(reason)]);
     let tail = Buffer.alloc(0);
     sock.on('data', (d: Buffer) => { tail = Buffer.concat([tail, d]).subarray(-4096); });
     sock.resume();
     await vi.waitFor(() => expect(tail.includes(frame)).toBe(true), { timeout: 5000 });
     sock.destroy();
+  });
+});
+
+describe('backpressure on the WebSockets', () => {
+  const serial = `name=console.serial&params=${encodeURIComponent(JSON.stringify({ vm: 'web' }))}`;
+  const heap = () => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
+
+  it('drops a stream viewer that stops reading during a flood of tiny chunks, without piling them up, while a reading viewer gets everything', async () => {
+    link.echo = false;
+    const slow = await rawUpgrade(server.port, '/stream', serial);
+    await vi.waitFor(() => expect(link.channels).toHaveLength(1));
+    const fast = await open('/stream', { query: serial });
+    let fastGot = 0;
+    fast.on('message', (d: Buffer) => { fastGot += d.length; });
+    await vi.waitFor(() => expect(link.channels).toHaveLength(2));
+    const [a, b] = [link.channels[0]!, link.channels[1]!];
+    const chunk = new Uint8Array(Buffer.from('cpuinfo\r\n'));
+    const before = heap();
+    let peak = 0;
+    let sent = 0;
+    for (let i = 0; i < 3_000_000 && a.closed === 0; i++) {
+      a.emit(chunk);
+      b.emit(chunk);
+      sent += 9;
+      if (i % 1000 === 0) {
+        peak = Math.max(peak, heap() - before);
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    expect(a.closed).toBe(1);
+    // Old behaviour: every 9-byte frame queued in ws (8 MiB of payload, ~300 MB of heap) before the drop.
+    expect(peak, `heap growth ${peak}`).toBeLessThan(48 * 1024 * 1024);
+    await vi.waitFor(() => expect(fastGot).toBe(sent), { timeout: 10_000 });
+    slow.destroy();
+  });
+
+  it('stops reading an /api client that does not read its replies, and answers every call once it does', async () => {
+    const big = 'z'.repeat(100 * 1024);
+    link.answer = (_m, params) => ({ vm: (params as { vm: string }).vm, big });
+    const ws = await open('/api');
+    ws.pause();
+    for (let id = 1; id <= 1500; id++) ws.send(JSON.stringify({ id, method: 'vm.get', params: { vm: `v${id}` } }));
+    let last = -1;
+    while (link.calls.length !== last) {
+      last = link.calls.length;
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    // 150 MB of replies if every call ran: only what fits the reply budget did.
+    expect(last).toBeGreaterThan(0);
+    expect(last).toBeLessThan(200);
+    const ids = new Set<number>();
+    ws.on('message', (d: RawData) => ids.add((JSON.parse(d.toString()) as { id: number }).id));
+    ws.resume();
+    await vi.waitFor(() => expect(ids.size).toBe(1500), { timeout: 15_000 });
   });
 });
 

@@ -22,7 +22,8 @@ const WS_CLOSED = 3;
 import { STREAM_CLOSE, WEB_PATHS } from '../common/api.js';
 import { ROOT_PROMPT_CALLS, type CallName, type CallParams, type StreamName, type StreamParams } from '../common/contract.js';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
-import type { ByteChannel, DriverLink } from './driver-link.js';
+import { ByteChannel, type ByteReader, type ByteStream } from '../consoles/byte-channel.js';
+import type { DriverLink } from './driver-link.js';
 import { allowedOrigins, assertListenHost, checkUpgrade, contentType, resolveStaticFile, securityHeaders, urlHost } from './web-auth.js';
 import { createUploadHandler, UPLOAD_PATH } from './web-upload.js';
 
@@ -60,10 +61,20 @@ export interface WebServer {
 /** Larger frames are refused by ws itself, which closes the socket with 1009 (the one malformed frame that does not get a reply). */
 const MAX_FRAME_BYTES = 1024 * 1024;
 /**
- * A client whose unsent queue grows past this is dropped (4500) rather than paused: ByteChannel
- * has no pause, and a viewer that far behind (8 MiB of VNC) is better off reconnecting.
+ * Frames handed to ws that the kernel has not taken yet may cost this much (payload plus
+ * FRAME_OVERHEAD_BYTES each: ws keeps a header buffer and a callback per frame) before the socket
+ * counts as full; then the frames wait, coalesced, in a ByteChannel (see wsSender).
  */
-const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+const WS_WINDOW_BYTES = 256 * 1024;
+const FRAME_OVERHEAD_BYTES = 256;
+/** Memory one `/api` connection's unsent replies and events may hold before its requests stop
+ * being read; past the hard limit (events keep coming) the client is dropped. */
+const REPLY_BUDGET_BYTES = 1024 * 1024;
+const REPLY_HARD_LIMIT_BYTES = 16 * 1024 * 1024;
+/** Calls of one `/api` connection that run at once; later frames wait (ws stops reading). */
+const MAX_CALLS_IN_FLIGHT = 16;
+/** Memory the page's input to a stream may hold before the driver's side is open. */
+const STREAM_INPUT_BUDGET_BYTES = 1024 * 1024;
 /** The WebSocket limit for a close reason. */
 const REASON_MAX_BYTES = 123;
 const CLOSE_GRACE_MS = 1000;
@@ -89,13 +100,55 @@ function closeWith(ws: WebSocket, code: number, reason: string): void {
   }
 }
 
-/** Sends, then drops a client that stopped reading. Returns false once the socket is unusable. */
-function sendGuarded(ws: WebSocket, data: string | Uint8Array): boolean {
-  if (ws.readyState !== WS_OPEN) return false;
-  ws.send(data, { binary: typeof data !== 'string' });
-  if (ws.bufferedAmount <= MAX_BUFFERED_BYTES) return true;
-  closeWith(ws, STREAM_CLOSE.failed, 'The viewer fell too far behind.');
-  return false;
+/**
+ * Sends frames on `ws` and says when it is full: returns false once the frames the kernel has not
+ * taken yet cost WS_WINDOW_BYTES, and calls `onRoom` when they are back under half of it. A
+ * socket that is not open any more takes everything into the void (its close event cleans up).
+ */
+function wsSender(ws: WebSocket, onRoom: () => void): (data: Uint8Array, binary: boolean) => boolean {
+  let unsent = 0;
+  let full = false;
+  return (data, binary) => {
+    if (ws.readyState !== WS_OPEN) return true;
+    const cost = data.byteLength + FRAME_OVERHEAD_BYTES;
+    unsent += cost;
+    ws.send(data, { binary }, () => {
+      unsent -= cost;
+      if (full && unsent <= WS_WINDOW_BYTES / 2) {
+        full = false;
+        onRoom();
+      }
+    });
+    if (unsent >= WS_WINDOW_BYTES) full = true;
+    return !full;
+  };
+}
+
+/** ws's pause/resume as a ByteSource (both are no-ops on a socket that is not open). */
+const wsSource = (ws: WebSocket) => ({ pause: () => ws.pause(), resume: () => ws.resume() });
+
+/**
+ * A channel reader that turns newline-separated JSON (JSON.stringify never emits a raw newline)
+ * back into one text frame per object; a line the channel delivered in two pieces is joined.
+ */
+function lineFrames(sendFrame: (data: Uint8Array, binary: boolean) => boolean, end: ByteReader['end']): ByteReader {
+  let partial: Uint8Array[] = [];
+  return {
+    write: (chunk) => {
+      let more = true;
+      let start = 0;
+      for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a, start)) {
+        const piece = chunk.subarray(start, nl);
+        const frame = partial.length > 0 ? Buffer.concat([...partial, piece]) : piece;
+        partial = [];
+        more = sendFrame(frame, false) && more;
+        start = nl + 1;
+      }
+      if (start < chunk.byteLength) partial.push(chunk.subarray(start));
+      return more;
+    },
+    end,
+  };
 }
 
 function toBytes(d: RawData): Buffer {
@@ -208,6 +261,17 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
   function serveApi(ws: WebSocket, remote: boolean): void {
     const disposers: (() => void)[] = [];
     let closed = false;
+    let inFlight = 0;
+    /** Frames that arrived while calls were at their limit or replies over budget. */
+    const waiting: { data: RawData; isBinary: boolean }[] = [];
+    // Replies and events, one JSON object per line in the channel, one text frame each on the wire.
+    const replies = new ByteChannel({
+      budgetBytes: REPLY_BUDGET_BYTES,
+      overflow: { kind: 'pause', hardLimitBytes: REPLY_HARD_LIMIT_BYTES, source: { pause: () => ws.pause(), resume: () => { ws.resume(); takeWaiting(); } } },
+      dropReason: 'The page stopped reading the driver\'s replies.',
+    });
+    const sendFrame = wsSender(ws, () => replies.resume());
+    replies.attach(lineFrames(sendFrame, (reason, how) => { if (how === 'dropped') closeWith(ws, STREAM_CLOSE.failed, reason); }));
     const send = (obj: object) => {
       let text: string;
       try {
@@ -215,11 +279,13 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
       } catch (err) {
         text = JSON.stringify({ id: 'id' in obj ? obj.id : null, error: serializeError(err) });
       }
-      sendGuarded(ws, text);
+      if (!closed) replies.push(Buffer.from(text + '\n'));
     };
     const invalid = (id: unknown, message: string) => send({ id, error: { code: 'invalid-argument', message } });
     ws.on('close', () => {
       closed = true;
+      replies.dispose();
+      waiting.length = 0;
       for (const d of disposers.splice(0)) {
         try {
           d();
@@ -261,17 +327,37 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
         return send({ id, error: { code: 'unsupported', message: 'This asks for an administrator password on the computer that runs vmdesk, so it only works from a browser on that computer (or run `vmdesk mdev check VM --fix` there).' } });
       }
       // The link validates method and params (the dispatcher, here or in the owner process).
+      inFlight++;
       Promise.resolve()
         .then(() => link.call(msg.method as CallName, msg.params as CallParams<CallName>))
-        .then((result) => send({ id, result }), (err: unknown) => send({ id, error: serializeError(err) }));
+        .then((result) => send({ id, result }), (err: unknown) => send({ id, error: serializeError(err) }))
+        .finally(() => {
+          inFlight--;
+          takeWaiting();
+        });
     };
 
-    ws.on('message', (data: RawData, isBinary: boolean) => {
+    const canTake = () => !closed && !replies.isSourcePaused && inFlight < MAX_CALLS_IN_FLIGHT;
+    const take = (data: RawData, isBinary: boolean) => {
       try {
         onFrame(data, isBinary);
       } catch (err) {
         send({ id: null, error: serializeError(err) });
       }
+    };
+    function takeWaiting(): void {
+      while (waiting.length > 0 && canTake()) {
+        const f = waiting.shift()!;
+        take(f.data, f.isBinary);
+      }
+      if (canTake()) ws.resume();
+    }
+
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (waiting.length === 0 && canTake()) return take(data, isBinary);
+      // At most what ws had already read when it was paused (one socket read, frames ≤ 1 MiB).
+      waiting.push({ data, isBinary });
+      ws.pause();
     });
   }
 
@@ -285,53 +371,55 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     } catch {
       return closeWith(ws, STREAM_CLOSE.refused, 'The stream parameters are not valid JSON.');
     }
-    let channel: ByteChannel | undefined;
+    let stream: ByteStream | undefined;
     let done = false;
-    const early: Uint8Array[] = [];
+    // The page's bytes: held (pausing the socket past the budget) until the driver's side is open.
+    const input = new ByteChannel({ budgetBytes: STREAM_INPUT_BUDGET_BYTES, overflow: { kind: 'pause', source: wsSource(ws) } });
     const finish = () => {
       if (done) return;
       done = true;
+      input.dispose();
       try {
-        channel?.close();
+        stream?.close();
       } catch (err) {
         log(`stream close failed: ${serializeError(err).message.slice(0, 500)}`);
       }
     };
-    ws.on('message', (data: RawData) => {
-      if (done) return;
-      const bytes = toBytes(data);
-      if (!channel) return void early.push(bytes);
-      try {
-        channel.write(bytes);
-      } catch (err) {
-        // Thrown from inside ws's event: uncaught, it would take the whole server down.
-        closeWith(ws, STREAM_CLOSE.failed, serializeError(err).message);
-        finish();
-      }
-    });
+    ws.on('message', (data: RawData) => { if (!done) input.push(toBytes(data)); });
     ws.on('close', finish);
 
     // The link validates name and params (parseStreamRequest, here or in the owner process).
     Promise.resolve()
       .then(() => link.openStream(name as StreamName, params as StreamParams<StreamName>))
-      .then((ch) => {
-        if (done) return ch.close();
-        channel = ch;
-        for (const b of early.splice(0)) ch.write(b);
-        // Data first: an owner-mode channel replays queued bytes (and a recorded end) on registration.
-        ch.onData((chunk) => {
-          if (!done && !sendGuarded(ws, chunk)) finish();
-          // Tells the producer (e.g. the VNC proxy) how far behind this viewer is, so it can pause.
-          return ws.bufferedAmount;
+      .then((s) => {
+        if (done) return s.close();
+        stream = s;
+        input.attach({
+          write: (d) => { s.input(d); return true; },
+          // Thrown from inside ws's event: uncaught, it would take the whole server down.
+          end: (reason, how) => {
+            if (how !== 'dropped') return;
+            closeWith(ws, STREAM_CLOSE.failed, reason);
+            finish();
+          },
         });
-        ch.onEnd((reason) => closeWith(ws, STREAM_CLOSE.ended, reason));
+        // A viewer that falls behind fills the stream's own channel, whose policy decides: the
+        // serial console drops it (4500 and the reason), VNC and log tails pause their source.
+        const sendFrame = wsSender(ws, () => s.output.resume());
+        s.output.attach({
+          write: (chunk) => sendFrame(chunk, true),
+          end: (reason, how) => {
+            closeWith(ws, how === 'dropped' ? STREAM_CLOSE.failed : STREAM_CLOSE.ended, reason);
+            finish();
+          },
+        });
       }, (err: unknown) => {
         const e = serializeError(err);
         log(`stream refused: ${e.code} ${e.message.slice(0, 500)}`);
         closeWith(ws, isUserError(e.code) ? STREAM_CLOSE.refused : STREAM_CLOSE.failed, e.message);
       })
       .catch((err: unknown) => {
-        // A channel that throws while being wired up: end the socket, never the server.
+        // A stream that throws while being wired up: end the socket, never the server.
         closeWith(ws, STREAM_CLOSE.failed, serializeError(err).message);
         finish();
       });

@@ -42,8 +42,27 @@ export type PortDown =
   | { t: 'data'; d: Uint8Array }
   | { t: 'close'; code: number; reason: string };
 
-/** Preload → main on a stream's port. */
-export type PortUp = { t: 'data'; d: Uint8Array } | { t: 'close' };
+/**
+ * Preload → main on a stream's port. `ack`: the page has taken `bytes` in `messages` data
+ * messages since the last ack (MessagePorts have no backpressure of their own; see PORT_FLOW).
+ */
+export type PortUp = { t: 'data'; d: Uint8Array } | { t: 'close' } | { t: 'ack'; bytes: number; messages: number };
+
+/**
+ * Flow control on a stream's port. The main process counts what it posted and the page has not
+ * acknowledged, as memory (payload plus `messageOverheadBytes` per message: each is a structured
+ * clone and an IPC message); past `windowBytes` it stops posting and the stream's channel holds
+ * (and, past its budget, drops the viewer or pauses the source), and it posts again once acks bring
+ * the count under half the window. The preload acks once it has handed the page `ackBytes`, or
+ * `ackMessages` messages. What the preload may hold unacknowledged (< ackBytes + ackMessages ×
+ * overhead) MUST stay under half the window, or a stream could stall.
+ */
+export const PORT_FLOW = {
+  windowBytes: 512 * 1024,
+  messageOverheadBytes: 512,
+  ackBytes: 32 * 1024,
+  ackMessages: 64,
+} as const;
 
 export type PickKind = 'iso' | 'disk';
 

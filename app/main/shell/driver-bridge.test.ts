@@ -1,9 +1,18 @@
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { STREAM_CLOSE } from '../common/api.js';
-import type { PortDown } from './channels.js';
+import type { ByteStream } from '../consoles/byte-channel.js';
+import { SerialHub } from '../consoles/serial-hub.js';
+import { FakeStream } from '../consoles/testing/fake-stream.js';
+import { PORT_FLOW, type PortDown } from './channels.js';
 import { pipeStream, routeCall, type PortLike } from './driver-bridge.js';
-import { FakeByteChannel, FakeLink, vm } from './testing/fake-link.js';
+import { createMainWorldBridge, type IpcRendererLike } from './preload-bridge.js';
+import { FakeMessageChannelMain, FakeMessagePortMain } from './testing/fake-electron.js';
+import { FakeLink, vm } from './testing/fake-link.js';
 
 /** The main side of a port, driven by the test as the page would. */
 class TestPort extends EventEmitter implements PortLike {
@@ -64,19 +73,19 @@ describe('pipeStream', () => {
     pipeStream(link, { name: 'console.vnc', params: { vm: 'web' } }, port);
     await vi.waitFor(() => expect(link.channels).toHaveLength(1));
     const ch = link.channels[0]!;
-    ch.write = () => { throw new Error('EPIPE'); };
+    ch.input = () => { throw new Error('EPIPE'); };
     port.fromPage({ t: 'data', d: new Uint8Array([1]) });
     expect(port.posted.at(-1)).toEqual({ t: 'close', code: STREAM_CLOSE.failed, reason: 'EPIPE' });
     expect(ch.closed).toBe(1);
   });
 
   it('closes a channel that opens after the page already went away', async () => {
-    let release!: (ch: FakeByteChannel) => void;
-    const link = { openStream: () => new Promise<FakeByteChannel>((r) => { release = r; }) };
+    let release!: (ch: FakeStream) => void;
+    const link = { openStream: () => new Promise<FakeStream>((r) => { release = r; }) };
     const port = new TestPort();
     pipeStream(link, { name: 'log.tail', params: { vm: 'web', which: 'qemu' } }, port);
     port.emit('close');
-    const ch = new FakeByteChannel('log.tail', {});
+    const ch = new FakeStream('log.tail', {});
     await vi.waitFor(() => expect(release).toBeTypeOf('function'));
     release(ch);
     await vi.waitFor(() => expect(ch.closed).toBe(1));
@@ -91,5 +100,91 @@ describe('pipeStream', () => {
     for (const junk of [null, 'text', { t: 'data', d: 'not bytes' }, { t: 'exec' }]) port.fromPage(junk);
     expect(link.channels[0]!.written).toEqual([]);
     expect(port.closed).toBe(false);
+  });
+});
+
+describe('pipeStream flow control (MessagePorts have no backpressure of their own)', () => {
+  const data = (posted: PortDown[]) => posted.reduce((n, m) => n + (m.t === 'data' ? m.d.byteLength : 0), 0);
+
+  it('posts at most a window ahead of the page\'s acks, and goes on when the page acks', async () => {
+    const link = new FakeLink();
+    const port = new TestPort();
+    pipeStream(link, { name: 'console.serial', params: { vm: 'web' } }, port);
+    await vi.waitFor(() => expect(link.channels).toHaveLength(1));
+    const ch = link.channels[0]!;
+    const chunk = new Uint8Array(4096).fill(1);
+    for (let i = 0; i < 200; i++) ch.emit(chunk); // 800 KiB
+    const cost = (bytes: number, messages: number) => bytes + messages * PORT_FLOW.messageOverheadBytes;
+    const posted = data(port.posted);
+    const messages = port.posted.filter((m) => m.t === 'data').length;
+    expect(cost(posted, messages)).toBeGreaterThanOrEqual(PORT_FLOW.windowBytes);
+    expect(cost(posted, messages)).toBeLessThan(PORT_FLOW.windowBytes + cost(4096, 1));
+    expect(ch.output.queuedBytes).toBe(200 * 4096 - posted);
+    // Half the window acknowledged is not enough; all of it is.
+    port.fromPage({ t: 'ack', bytes: 4096, messages: 1 });
+    expect(data(port.posted)).toBe(posted);
+    port.fromPage({ t: 'ack', bytes: posted - 4096, messages: messages - 1 });
+    expect(data(port.posted)).toBeGreaterThan(posted);
+    // Malformed acks are ignored.
+    for (const junk of [{ t: 'ack' }, { t: 'ack', bytes: -1.5, messages: 0 }, { t: 'ack', bytes: '1', messages: 1 }]) port.fromPage(junk);
+    expect(port.closed).toBe(false);
+  });
+
+  it('keeps the main process bounded when a page stops reading during a serial flood; the page that reads keeps getting output', async () => {
+    // QEMU's serial socket, writing 9 bytes at a time as fast as it can.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmdesk-bridge-'));
+    const sockPath = path.join(dir, 'serial.sock');
+    let flooding = true;
+    const qemu = net.createServer((c) => {
+      c.on('error', () => {});
+      const pump = () => {
+        for (let i = 0; i < 200 && flooding; i++) c.write('cpuinfo\r\n');
+        if (flooding) setImmediate(pump);
+      };
+      pump();
+    });
+    await new Promise<void>((r) => qemu.listen(sockPath, r));
+    const hub = new SerialHub(sockPath, { ringBytes: 4096, viewerBudgetBytes: 256 * 1024 });
+    await hub.connect();
+    const opened: ByteStream[] = [];
+    const link = { openStream: async () => { const s = hub.open({ replay: false }); opened.push(s); return s; } };
+    try {
+      // The page that reads: the real preload bridge (it acks what it hands the page).
+      const ipc: IpcRendererLike = {
+        invoke: async () => undefined,
+        on: () => undefined,
+        removeListener: () => undefined,
+        postMessage: (_channel, message, [port]) => pipeStream(link, message as { name: unknown; params: unknown }, new FakeMessagePortMain(port!)),
+      };
+      const bridge = createMainWorldBridge(ipc, () => new MessageChannel());
+      let readerGot = 0;
+      bridge.openStream('console.serial', { vm: 'web' }, { open: () => {}, data: (b) => { readerGot += b.byteLength; }, close: () => {} });
+
+      // The page that stopped reading: its side of the port never takes a message (nor acks).
+      const stuck = new FakeMessageChannelMain();
+      const posted: PortDown[] = [];
+      const post = stuck.port2.postMessage.bind(stuck.port2);
+      stuck.port2.postMessage = (m: PortDown) => { posted.push(m.t === 'data' ? { t: 'data', d: new Uint8Array(0) } : m); if (m.t === 'data') postedBytes += m.d.byteLength; post(m); };
+      let postedBytes = 0;
+      pipeStream(link, { name: 'console.serial', params: { vm: 'web' } }, stuck.port2);
+      await vi.waitFor(() => expect(opened).toHaveLength(2));
+      const stuckStream = opened[1]!;
+      let peakQueued = 0;
+      await vi.waitFor(() => {
+        peakQueued = Math.max(peakQueued, stuckStream.output.memoryBytes);
+        expect(posted.at(-1)).toEqual({ t: 'close', code: STREAM_CLOSE.failed, reason: 'This console fell too far behind the guest output and was disconnected.' });
+      }, { timeout: 15_000, interval: 5 });
+      // Posted: at most the window (as memory) plus one chunk; queued: at most the viewer budget.
+      expect(postedBytes).toBeLessThanOrEqual(PORT_FLOW.windowBytes);
+      expect(peakQueued).toBeLessThanOrEqual(256 * 1024);
+      expect(hub.viewerCount).toBe(1);
+      const before = readerGot;
+      await vi.waitFor(() => expect(readerGot).toBeGreaterThan(before + 256 * 1024), { timeout: 15_000 });
+    } finally {
+      flooding = false;
+      hub.close();
+      await new Promise<void>((r) => qemu.close(() => r()));
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -5,9 +5,10 @@
 import { STREAM_CLOSE } from '../common/api.js';
 import { isCallName, isStreamName, type CallName, type CallParams, type StreamName, type StreamParams } from '../common/contract.js';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
-import type { ByteChannel, DriverLink } from '../ipc/driver-link.js';
+import { ByteChannel, type ByteStream } from '../consoles/byte-channel.js';
+import type { DriverLink } from '../ipc/driver-link.js';
 import { truncateUtf8 } from '../ipc/web-server.js';
-import type { CallReply, PortDown, PortUp, StreamRequest } from './channels.js';
+import { PORT_FLOW, type CallReply, type PortDown, type PortUp, type StreamRequest } from './channels.js';
 
 /**
  * Runs one contract call. Unknown methods are refused here (the preload refuses them too); the
@@ -47,20 +48,33 @@ function upMessage(data: unknown): PortUp | undefined {
   if (typeof data !== 'object' || data === null) return undefined;
   const m = data as { t?: unknown; d?: unknown };
   if (m.t === 'close') return { t: 'close' };
+  if (m.t === 'ack') {
+    const { bytes, messages } = m as { bytes?: unknown; messages?: unknown };
+    return Number.isSafeInteger(bytes) && Number.isSafeInteger(messages) ? { t: 'ack', bytes: bytes as number, messages: messages as number } : undefined;
+  }
   if (m.t === 'data' && ArrayBuffer.isView(m.d)) return { t: 'data', d: new Uint8Array(m.d.buffer, m.d.byteOffset, m.d.byteLength) };
   return undefined;
 }
 
+/** Memory the page's input may hold before the driver's side of the stream is open. */
+const EARLY_INPUT_BUDGET_BYTES = 1024 * 1024;
+
 /**
  * Opens `req` on the link and pipes it over `port` (PortDown/PortUp messages). Bytes from the
  * page that arrive before the driver's channel is open are queued. The stream ends exactly once:
- * the driver ends it (close 1000 + its reason), it cannot be opened (4400 for what the user can
- * fix, 4500 otherwise), or the page closes it (a `close` message or the port closing).
+ * the driver ends it (close 1000 + its reason), drops a viewer that fell behind (4500 + the
+ * reason), it cannot be opened (4400 for what the user can fix, 4500 otherwise), or the page
+ * closes it (a `close` message or the port closing).
+ *
+ * Output is flow-controlled by the page's acks (PORT_FLOW): a page that stops reading makes the
+ * stream's own channel hold, within its budget, instead of the main process posting without end.
  */
 export function pipeStream(link: Pick<DriverLink, 'openStream'>, req: StreamRequest, port: PortLike, log: (line: string) => void = () => {}): void {
-  let channel: ByteChannel | undefined;
+  let stream: ByteStream | undefined;
   let done = false;
-  const early: Uint8Array[] = [];
+  /** Posted and not yet acknowledged, as memory (see PORT_FLOW). */
+  let unacked = 0;
+  let full = false;
   const post = (m: PortDown) => {
     try {
       port.postMessage(m);
@@ -70,23 +84,29 @@ export function pipeStream(link: Pick<DriverLink, 'openStream'>, req: StreamRequ
     if (done) return;
     done = true;
     if (down) post({ t: 'close', code: down.code, reason: truncateUtf8(down.reason, REASON_MAX_BYTES) });
+    input.dispose();
     try {
-      channel?.close();
+      stream?.close();
     } catch (err) {
       log(`stream close failed: ${serializeError(err).message.slice(0, 500)}`);
     }
     port.close();
   };
+  // A MessagePort cannot be paused: input beyond the budget before the stream opens ends it.
+  const input = new ByteChannel({ budgetBytes: EARLY_INPUT_BUDGET_BYTES, overflow: { kind: 'drop' }, dropReason: 'The page sent more than the stream could take.' });
   port.on('message', (ev) => {
     const m = upMessage(ev.data);
     if (done || !m) return;
     if (m.t === 'close') return finish();
-    if (!channel) return void early.push(m.d);
-    try {
-      channel.write(m.d);
-    } catch (err) {
-      finish({ code: STREAM_CLOSE.failed, reason: serializeError(err).message });
+    if (m.t === 'ack') {
+      unacked = Math.max(0, unacked - m.bytes - m.messages * PORT_FLOW.messageOverheadBytes);
+      if (full && unacked <= PORT_FLOW.windowBytes / 2) {
+        full = false;
+        stream?.output.resume();
+      }
+      return;
     }
+    input.push(m.d);
   });
   port.on('close', () => finish());
   port.start();
@@ -97,14 +117,24 @@ export function pipeStream(link: Pick<DriverLink, 'openStream'>, req: StreamRequ
       // The link validates the params (parseStreamRequest, here or in the owner process).
       return link.openStream(req.name, req.params as StreamParams<StreamName>);
     })
-    .then((ch) => {
-      if (done) return ch.close();
-      channel = ch;
+    .then((s) => {
+      if (done) return s.close();
+      stream = s;
       post({ t: 'open' });
-      for (const b of early.splice(0)) ch.write(b);
-      // Data first: an owner-mode channel replays queued bytes (and a recorded end) on registration.
-      ch.onData((chunk) => { if (!done) post({ t: 'data', d: ownBytes(chunk) }); });
-      ch.onEnd((reason) => finish({ code: STREAM_CLOSE.ended, reason }));
+      input.attach({
+        write: (d) => { s.input(d); return true; },
+        end: (reason, how) => { if (how === 'dropped') finish({ code: STREAM_CLOSE.failed, reason }); },
+      });
+      s.output.attach({
+        write: (chunk) => {
+          if (done) return true;
+          post({ t: 'data', d: ownBytes(chunk) });
+          unacked += chunk.byteLength + PORT_FLOW.messageOverheadBytes;
+          if (unacked >= PORT_FLOW.windowBytes) full = true;
+          return !full;
+        },
+        end: (reason, how) => finish({ code: how === 'dropped' ? STREAM_CLOSE.failed : STREAM_CLOSE.ended, reason }),
+      });
     }, (err: unknown) => {
       const e = serializeError(err);
       log(`stream refused: ${e.code} ${e.message.slice(0, 500)}`);

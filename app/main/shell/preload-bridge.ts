@@ -5,7 +5,7 @@
  */
 import { STREAM_CLOSE } from '../common/api.js';
 import { isCallName, isStreamName } from '../common/contract.js';
-import { IPC, type CallReply, type PickKind, type PortDown, type PortUp, type ShellEvent, type VmdeskShellApi } from './channels.js';
+import { IPC, PORT_FLOW, type CallReply, type PickKind, type PortDown, type PortUp, type ShellEvent, type VmdeskShellApi } from './channels.js';
 import type { MainWorldBridge, StreamControlFns } from './main-world.js';
 
 /** The part of Electron's ipcRenderer used here. */
@@ -37,13 +37,24 @@ export function createMainWorldBridge(ipc: IpcRendererLike, newChannel: () => Me
       }
       const { port1, port2 } = newChannel();
       let closed = false;
+      // What the page has taken since the last ack: acked once it is worth a message (PORT_FLOW).
+      let takenBytes = 0;
+      let takenMessages = 0;
       port1.onmessage = (ev: { data: unknown }) => {
         const m = ev.data as PortDown;
         if (closed) return;
         if (m.t === 'open') sink.open();
-        // Hand the page an ArrayBuffer holding exactly the chunk (the bridge copies it once more).
-        else if (m.t === 'data') sink.data(m.d.buffer.slice(m.d.byteOffset, m.d.byteOffset + m.d.byteLength) as ArrayBuffer);
-        else if (m.t === 'close') {
+        else if (m.t === 'data') {
+          // Hand the page an ArrayBuffer holding exactly the chunk (the bridge copies it once more).
+          sink.data(m.d.buffer.slice(m.d.byteOffset, m.d.byteOffset + m.d.byteLength) as ArrayBuffer);
+          takenBytes += m.d.byteLength;
+          takenMessages++;
+          if (!closed && (takenBytes >= PORT_FLOW.ackBytes || takenMessages >= PORT_FLOW.ackMessages)) {
+            port1.postMessage({ t: 'ack', bytes: takenBytes, messages: takenMessages } satisfies PortUp);
+            takenBytes = 0;
+            takenMessages = 0;
+          }
+        } else if (m.t === 'close') {
           closed = true;
           port1.close();
           sink.close(m.code, m.reason);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { capLogFile, tailLines } from './log-cap.js';
+import { capLogFile } from './log-cap.js';
 
 let dir: string;
 let file: string;
@@ -68,48 +68,5 @@ describe('capLogFile', () => {
     } finally {
       fs.closeSync(qemu);
     }
-  });
-});
-
-describe('tailLines', () => {
-  it('reaches into the previous generation when a rotation just emptied the current file', () => {
-    fs.writeFileSync(`${file}.1`, 'old-1\nold-2\nnewest\n');
-    fs.writeFileSync(file, '');
-    expect(tailLines(file, 2)).toEqual(['old-2', 'newest']);
-    fs.writeFileSync(file, 'after\n');
-    expect(tailLines(file, 3)).toEqual(['old-2', 'newest', 'after']);
-    expect(tailLines(file, 1)).toEqual(['after']);
-  });
-
-  it('returns the last n lines without the final newline', () => {
-    fs.writeFileSync(file, 'a\nb\nc\nd\n');
-    expect(tailLines(file, 2)).toEqual(['c', 'd']);
-  });
-
-  it('keeps a last line that has no newline yet', () => {
-    fs.writeFileSync(file, 'a\nb\npartial');
-    expect(tailLines(file, 2)).toEqual(['b', 'partial']);
-  });
-
-  it('returns every line when there are fewer than asked', () => {
-    fs.writeFileSync(file, 'only\n');
-    expect(tailLines(file, 20)).toEqual(['only']);
-  });
-
-  it('keeps empty lines in the middle', () => {
-    fs.writeFileSync(file, 'a\n\nb\n');
-    expect(tailLines(file, 3)).toEqual(['a', '', 'b']);
-  });
-
-  it('returns nothing for an empty or missing file', () => {
-    fs.writeFileSync(file, '');
-    expect(tailLines(file, 5)).toEqual([]);
-    expect(tailLines(path.join(dir, 'missing'), 5)).toEqual([]);
-  });
-
-  it('reads only the end of a large file', () => {
-    const lines = Array.from({ length: 20_000 }, (_, i) => `line ${i}`);
-    fs.writeFileSync(file, lines.join('\n') + '\n');
-    expect(tailLines(file, 3)).toEqual(['line 19997', 'line 19998', 'line 19999']);
   });
 });

@@ -74,33 +74,3 @@ export function watchLogCap(file: string, capBytes = DEFAULT_LOG_CAP_BYTES, minI
     if (timer) clearTimeout(timer);
   };
 }
-
-/**
- * The last `lines` lines of a log, reaching into the previous generation (`<file>.1`) when the
- * current one is shorter: right after a rotation the newest output is all in `.1`.
- */
-export function tailLines(file: string, lines: number): string[] {
-  const current = tailOne(file, lines);
-  if (current.length >= lines) return current;
-  return [...tailOne(`${file}.1`, lines - current.length), ...current];
-}
-
-/** The last `lines` lines of one text file (reads at most the final 64 KiB). */
-function tailOne(file: string, lines: number): string[] {
-  if (lines <= 0) return [];
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(file, 'r');
-    const size = fs.fstatSync(fd).size;
-    const len = Math.min(size, 64 * 1024);
-    const buf = Buffer.alloc(len);
-    fs.readSync(fd, buf, 0, len, size - len);
-    const all = buf.toString('utf8').split('\n');
-    if (all[all.length - 1] === '') all.pop();
-    return all.slice(-lines);
-  } catch {
-    return [];
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}

@@ -1,26 +1,13 @@
 /** A DriverLink for the shell's tests: records calls, answers from a table, emits events on demand. */
 import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from '../../common/contract.js';
 import type { VmState, VmSummary } from '../../common/vm-types.js';
-import type { ByteChannel, DriverLink } from '../../ipc/driver-link.js';
+import type { ByteStream } from '../../consoles/byte-channel.js';
+import { FakeStream } from '../../consoles/testing/fake-stream.js';
+import type { DriverLink } from '../../ipc/driver-link.js';
 import type { OwnerInfo } from '../../vm/owner-lock.js';
 
 export function vm(name: string, state: VmState, n = 1): VmSummary {
   return { id: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`, name, state, file: `/cfg/vmdesk/vms/${name}.json` };
-}
-
-/** A driver-side stream: remembers what the page wrote; the test pushes data and ends it. */
-export class FakeByteChannel implements ByteChannel {
-  readonly written: Uint8Array[] = [];
-  closed = 0;
-  private sink: ((c: Uint8Array) => number | void) | undefined;
-  private endSink: ((r: string) => void) | undefined;
-  constructor(readonly name: StreamName, readonly params: unknown) {}
-  write(data: Uint8Array): void { this.written.push(Uint8Array.from(data)); }
-  onData(cb: (chunk: Uint8Array) => number | void): void { this.sink = cb; }
-  onEnd(cb: (reason: string) => void): void { this.endSink = cb; }
-  close(): void { this.closed++; }
-  emit(chunk: Uint8Array): void { this.sink?.(chunk); }
-  end(reason: string): void { this.endSink?.(reason); }
 }
 
 type Listener = <E extends EventName>(name: E, data: ContractEvents[E]) => void;
@@ -31,7 +18,8 @@ export class FakeLink implements DriverLink {
   readonly owner: OwnerInfo = { pid: 4242, kind: 'app', controlSocket: '/run/vmdesk/control.sock', startedAt: '2025-01-01T00:00:00.000Z' };
   readonly calls: { method: CallName; params: unknown }[] = [];
   readonly listeners = new Set<Listener>();
-  readonly channels: FakeByteChannel[] = [];
+  /** Every stream opened, newest last: the test pushes output and ends them. */
+  readonly channels: FakeStream[] = [];
   closed = 0;
   /** Per-method answers; a method without one answers `vms` for vm.list and the VM named in params otherwise. */
   readonly answers = new Map<CallName, Answer>();
@@ -58,9 +46,9 @@ export class FakeLink implements DriverLink {
     for (const l of this.listeners) l(name, data);
   }
 
-  async openStream<S extends StreamName>(name: S, params: StreamParams<S>): Promise<ByteChannel> {
+  async openStream<S extends StreamName>(name: S, params: StreamParams<S>): Promise<ByteStream> {
     if (this.refuseStreams) throw this.refuseStreams;
-    const ch = new FakeByteChannel(name, params);
+    const ch = new FakeStream(name, params);
     this.channels.push(ch);
     return ch;
   }

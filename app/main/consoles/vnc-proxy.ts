@@ -1,0 +1,45 @@
+/**
+ * VNC: one unix-socket connection to QEMU's VNC server per viewer (QEMU shares the display
+ * between clients), bytes passed through untouched.
+ *
+ * The proxy is 1:1, so a viewer that falls behind pauses QEMU's socket (QEMU then holds its
+ * framebuffer updates back: it throttles a client whose output buffer is full) rather than being
+ * dropped; input that arrives before the connection is up waits in a channel of its own.
+ */
+import net from 'node:net';
+import { ByteChannel, type ByteStream } from './byte-channel.js';
+
+/** Memory each direction's queue may hold: output before QEMU's socket is paused; input before
+ * the viewer is disconnected (QEMU stopped reading it). */
+export const VNC_BUDGET_BYTES = 1024 * 1024;
+
+export function proxyVnc(socketPath: string, budgetBytes = VNC_BUDGET_BYTES): ByteStream {
+  const sock = net.createConnection(socketPath);
+  let closed = false;
+  const output = new ByteChannel({ budgetBytes, overflow: { kind: 'pause', source: sock } });
+  const input = new ByteChannel({
+    budgetBytes,
+    overflow: { kind: 'drop' },
+    dropReason: 'The VM display stopped taking input; the viewer was disconnected.',
+    onDrop: (reason) => {
+      output.drop(reason);
+      sock.destroy();
+    },
+  });
+  sock.on('connect', () => input.attach({ write: (d) => sock.write(d), end: () => {} }));
+  sock.on('drain', () => input.resume());
+  sock.on('data', (d: Buffer) => { output.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength)); });
+  sock.on('error', () => {});
+  sock.on('close', () => { if (!closed) output.end('The VM stopped.'); });
+  return {
+    output,
+    input: (d) => { input.push(d); },
+    close: () => {
+      if (closed) return;
+      closed = true;
+      input.dispose();
+      output.dispose();
+      sock.destroy();
+    },
+  };
+}
