@@ -1,7 +1,7 @@
 /**
  * What the driver does before spawning a QEMU with mediated devices: run the doctor and stop with
  * its message when something fails, raise this process's soft RLIMIT_MEMLOCK (QEMU inherits it),
- * and find the render node egl-headless should use. One call, so VmManager stays small.
+ * and find the render node egl-headless should use. One call for the VM layer's start (vm/launch.ts).
  */
 import os from 'node:os';
 import { VmdeskError } from '../common/errors.js';
