@@ -11,7 +11,7 @@ const nodeModulePatterns = ['node:*', ...nodeBuiltins, ...nodeBuiltins.map((m) =
 /**
  * The folders' layers, lowest first (ARCHITECTURE.md): a folder imports from every layer below
  * its own, and from its own layer's folders only where SIDEWAYS says so. The renderer imports
- * only common. Tests (*.test.ts, testing/ and fixtures/ folders, e2e/) and tools (scripts/) may
+ * only common, type-only except RENDERER_VALUES_FROM_COMMON. Tests (*.test.ts, testing/ and fixtures/ folders, e2e/) and tools (scripts/) may
  * import anything; nothing else may import them.
  */
 const LAYERS = [
@@ -31,6 +31,8 @@ const FOLDERS = {
   cli: 'app/main/cli', shell: 'app/main/shell', renderer: 'app/renderer',
   'test-support': 'app/main/testing', e2e: 'e2e', scripts: 'scripts',
 };
+/** The common modules the renderer may take values from (the rest it imports type-only). */
+const RENDERER_VALUES_FROM_COMMON = ['app/main/common/api.ts', 'app/main/common/errors.ts', 'app/main/common/names.ts'];
 const below = (layer) => LAYERS.slice(0, layer).flat();
 const layerPolicies = LAYERS.flatMap((folders, layer) => folders.map((type) => ({
   from: { element: { type } },
@@ -73,11 +75,14 @@ export default tseslint.config(
       'boundaries/dependencies': ['error', {
         default: 'disallow',
         checkUnknownLocals: true,
-        message: 'A {{from.element.type}} file may not import from {{to.element.type}}: the layers in eslint.config.js (LAYERS, SIDEWAYS) and ARCHITECTURE.md say who imports whom.',
+        message: 'A {{from.element.type}} file may not import this from {{to.element.type}}: eslint.config.js (LAYERS, SIDEWAYS, RENDERER_VALUES_FROM_COMMON) and ARCHITECTURE.md say who imports what.',
         // The last policy that matches decides.
         policies: [
           ...layerPolicies,
-          { from: { element: { type: 'renderer' } }, allow: { to: { element: { types: ['renderer', 'common'] } } } },
+          // The renderer: itself, common's types, and common's few plain values (no valibot in the page).
+          { from: { element: { type: 'renderer' } }, allow: { to: { element: { type: 'renderer' } } } },
+          { from: { element: { type: 'renderer' } }, allow: { to: { element: { type: 'common' } }, dependency: { kind: 'type' } } },
+          { from: { element: { type: 'renderer' } }, allow: { to: { file: { path: RENDERER_VALUES_FROM_COMMON } } } },
           { disallow: { to: { file: { categories: ['test', 'tool'] } } }, message: 'Only tests may import test helpers, fixtures, e2e/ or scripts/ ({{to.file.path}}).' },
           { from: { file: { categories: ['test', 'tool'] } }, allow: { to: { file: { path: '**' } } } },
         ],

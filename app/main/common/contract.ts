@@ -4,8 +4,7 @@
  * schema (validated by the dispatcher before anything runs) and a result type.
  */
 import * as v from 'valibot';
-import { MdevAssignmentSchema, PortForwardSchema, type VmSummary } from './vm-types.js';
-import { SysfsNameSchema as SysfsName, UuidSchema as Uuid } from './names.js';
+import { MdevAssignmentSchema, PortForwardSchema, SysfsNameSchema as SysfsName, UuidSchema as Uuid, type VmSummary } from './vm-types.js';
 import type { HostReport } from './host-types.js';
 import type { IsoPlan } from './iso-types.js';
 import type { MdevCheckReport, MdevDevice, MdevInventory, MdevParent, MdevPrivilegedResult } from './mdev-types.js';

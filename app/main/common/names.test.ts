@@ -1,9 +1,7 @@
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
-import {
-  isSysfsName, isUuid, isVmName, MAX_NAME_CHARS, sameVmName, SysfsNameSchema, UuidSchema, vmNameProblem, VmNameSchema,
-} from './names.js';
-import { VmDefinitionSchema } from './vm-types.js';
+import { isSysfsName, isUuid, isVmName, MAX_NAME_CHARS, sameVmName, vmNameProblem } from './names.js';
+import { SysfsNameSchema, UuidSchema, VmDefinitionSchema, VmNameSchema } from './vm-types.js';
 
 describe('the VM name rule', () => {
   it.each([

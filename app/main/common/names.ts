@@ -1,12 +1,12 @@
 /**
  * What a name or an id must look like wherever it crosses the contract: a VM's name, a UUID (VM
  * ids, mediated devices), a sysfs directory name (mdev parents and types). One rule each, used by
- * the contract's schemas, the definition file schema, the mdev layer (and so the privileged
- * helper's argument checks), the CLI and the renderer, so a value one side accepts is never
- * refused by another. resources/mdev-helper/vmdesk-mdev-helper checks the same UUID and sysfs
- * rules again in shell (it trusts nobody); keep the two in step.
+ * the contract's schemas (VmNameSchema, UuidSchema, SysfsNameSchema in vm-types.ts), the
+ * definition file schema, the mdev layer (and so the privileged helper's argument checks), the
+ * CLI and the renderer, so a value one side accepts is never refused by another.
+ * resources/mdev-helper/vmdesk-mdev-helper checks the same UUID and sysfs rules again in shell
+ * (it trusts nobody); keep the two in step. No imports: the renderer takes these without valibot.
  */
-import * as v from 'valibot';
 
 // ---------------------------------------------------------------------------------------------
 // VM names
@@ -41,12 +41,6 @@ export function sameVmName(a: string, b: string): boolean {
   return a.normalize('NFC') === b.normalize('NFC');
 }
 
-/** A valid VM name; the issue's message is vmNameProblem's sentence. */
-export const VmNameSchema = v.pipe(
-  v.string(),
-  v.check((s: string) => vmNameProblem(s) === undefined, (issue) => vmNameProblem(issue.input) ?? 'not a valid VM name'),
-);
-
 // ---------------------------------------------------------------------------------------------
 // UUIDs
 
@@ -61,8 +55,6 @@ export function isUuid(s: unknown): s is string {
   return typeof s === 'string' && UUID_RE.test(s);
 }
 
-export const UuidSchema = v.pipe(v.string(), v.check((s: string) => UUID_RE.test(s), 'not a UUID (like 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001)'));
-
 // ---------------------------------------------------------------------------------------------
 // sysfs names (mdev parents and types)
 
@@ -76,5 +68,3 @@ export const SYSFS_NAME_RE = /^(?!\.)[A-Za-z0-9_.:-]{1,128}$/;
 export function isSysfsName(s: unknown): s is string {
   return typeof s === 'string' && SYSFS_NAME_RE.test(s);
 }
-
-export const SysfsNameSchema = v.pipe(v.string(), v.check((s: string) => SYSFS_NAME_RE.test(s), 'a parent or type name (letters, digits, _ . : -)'));

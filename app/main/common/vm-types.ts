@@ -3,7 +3,7 @@
  * the driver, the CLI and the renderer.
  */
 import * as v from 'valibot';
-import { SysfsNameSchema, UuidSchema, VmNameSchema } from './names.js';
+import { isSysfsName, isUuid, vmNameProblem } from './names.js';
 
 /** The definition file format this build writes. Files with a higher version are `broken`
  * (from a newer vmdesk) and left untouched. */
@@ -18,6 +18,14 @@ export const MIN_MEMORY_MIB = 16;
 
 /** Kept for app/main/vm until it imports the rules from names.ts (one rule, two names for now). */
 export { MAX_NAME_CHARS, vmNameProblem as nameProblem, sameVmName as sameName } from './names.js';
+
+/** A valid VM name (common/names.ts); the issue's message is vmNameProblem's sentence. */
+export const VmNameSchema = v.pipe(
+  v.string(),
+  v.check((s: string) => vmNameProblem(s) === undefined, (issue) => vmNameProblem(issue.input) ?? 'not a valid VM name'),
+);
+export const UuidSchema = v.pipe(v.string(), v.check((s: string) => isUuid(s), 'not a UUID (like 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001)'));
+export const SysfsNameSchema = v.pipe(v.string(), v.check((s: string) => isSysfsName(s), 'a parent or type name (letters, digits, _ . : -)'));
 
 const absPath = v.pipe(v.string(), v.minLength(1), v.check((s) => s.startsWith('/'), 'must be an absolute path'));
 const port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
