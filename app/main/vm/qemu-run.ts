@@ -239,7 +239,8 @@ export class QemuRun {
     this.qmp = qmp;
     const off = qmp.onClose(() => {
       if (this.proc.exit || this.#finished) return; // our child's 'exit' event does the rest
-      void this.proc.waitForExit(10_000).then((gone) => {
+      // Not our child: the process may still be writing its last words. Three rungs' worth.
+      void this.proc.waitForExit(3 * this.ctx.rungTimeoutMs).then((gone) => {
         if (gone) this.#finish({ code: null, signal: null });
         else this.#resolveLost(`QEMU (pid ${this.pid}) closed its control socket but is still running. Force it off.`);
       });

@@ -3,11 +3,10 @@
  * `assertTransition`, so an illegal change (a `stopped` VM becoming `paused`, a `broken` one
  * `running`) is a bug that throws where it happens instead of a state the user cannot leave.
  *
- *   stopped ─▶ starting ─▶ running ⇄ paused
- *      ▲  ▲        │          │        │
- *      │  └────────┤          ▼        ▼
- *      │           └──────▶ stopping ◀─┘       any live state ─▶ stopped | crashed (QEMU ended)
- *      └────────────────────── ┘               stopped | crashed ⇄ broken (the file on disk)
+ *   stopped ─▶ starting ─▶ running ⇄ paused          starting, running, paused ─▶ stopped | crashed
+ *      ▲          │           │        │           (QEMU ended by itself, or a start rolled back)
+ *      │          ▼           ▼        ▼           stopped | crashed ─▶ broken ─▶ stopped (the file)
+ *      └──────── stopped ◀── stopping ◀┘           crashed (QEMU alive, unreachable) ─▶ stopping
  */
 import { VmdeskError } from '../common/errors.js';
 import type { VmState } from '../common/vm-types.js';
@@ -15,14 +14,15 @@ import type { VmState } from '../common/vm-types.js';
 export const TRANSITIONS: Readonly<Record<VmState, readonly VmState[]>> = {
   stopped: ['starting', 'broken'],
   // A crashed VM whose QEMU still lives (it stopped answering) can be forced off.
-  crashed: ['starting', 'stopping', 'stopped', 'broken'],
-  // A start that fails rolls back to stopped (we ended QEMU) or crashed (QEMU ended itself);
-  // a force off during a start is `stopping`.
-  starting: ['running', 'stopping', 'stopped', 'crashed'],
+  crashed: ['starting', 'stopping', 'broken'],
+  // A start that fails rolls back to stopped (we ended QEMU, or none ran) or crashed (QEMU
+  // ended by itself); a force off during a start cancels it, so it too ends in stopped.
+  starting: ['running', 'stopped', 'crashed'],
+  // QEMU ending by itself: stopped when it exited cleanly, crashed otherwise.
   running: ['paused', 'stopping', 'stopped', 'crashed'],
   paused: ['running', 'stopping', 'stopped', 'crashed'],
-  // A guest that reboots instead of powering off, or a QEMU whose `quit` was refused, keeps running.
-  stopping: ['stopped', 'crashed', 'running'],
+  // Every end we asked for is stopped; a power button QEMU refused leaves the VM running.
+  stopping: ['stopped', 'running'],
   broken: ['stopped'],
 };
 

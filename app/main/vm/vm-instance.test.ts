@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { VM_STATES, type VmState } from '../common/vm-types.js';
 import { resolveAppPaths, type AppPaths } from '../paths/app-paths.js';
 import { driverFiles, vmFiles } from '../paths/vm-files.js';
@@ -36,10 +36,24 @@ function sandbox(): AppPaths {
   return resolveAppPaths({ env, platform: 'linux', home: root, uid: process.getuid!(), tmpdir: root });
 }
 
+/** Every state change any test below made, as "from→to": the table's edges must all be seen. */
+const seenEdges = new Set<string>();
+afterAll(() => {
+  const table = Object.entries(TRANSITIONS).flatMap(([from, tos]) => tos.map((to) => `${from}→${to}`));
+  expect(table.filter((e) => !seenEdges.has(e))).toEqual([]);
+  expect([...seenEdges].filter((e) => !table.includes(e))).toEqual([]);
+});
+
 async function manager(paths: AppPaths, launcher: FakeQemuLauncher, opts: VmManagerOptions = {}): Promise<VmManager> {
   const m = new VmManager(paths, new FakeHost(), { launcher, rungTimeoutMs: 200, startTimeoutMs: 2000, ...opts });
   managers.push(m);
   await m.init();
+  const last = new Map(m.list().map((s) => [s.id, s.state]));
+  m.events.on('vm.changed', (s) => {
+    const from = last.get(s.id);
+    if (from && from !== s.state) seenEdges.add(`${from}→${s.state}`);
+    last.set(s.id, s.state);
+  });
   return m;
 }
 
@@ -245,6 +259,79 @@ describe('VmInstance', () => {
     await until(() => m2.get('vm1').state === 'stopped');
     expect(one!.alive).toBe(false);
     expect(m2.get('vm2')).toMatchObject({ state: 'crashed', reason: 'QEMU ended abruptly (killed or crashed) without shutting down.' });
+  });
+
+  it('starts a crashed VM again, and shows a file broken while crashed as broken', async () => {
+    const { m, launcher, files } = await setup();
+    await m.start({ vm: 'vm1' });
+    launcher.last.crash();
+    await until(() => m.get('vm1').state === 'crashed');
+    expect((await m.start({ vm: 'vm1' })).state).toBe('running');
+    launcher.last.crash();
+    await until(() => m.get('vm1').state === 'crashed');
+    const good = fs.readFileSync(files.definition, 'utf8');
+    fs.writeFileSync(files.definition, '[]');
+    expect(m.get('vm1').state).toBe('broken');
+    fs.writeFileSync(files.definition, good);
+    expect(m.get('vm1').state).toBe('stopped');
+  });
+
+  it('is stopped when QEMU exits cleanly by itself, running or paused, and crashed when it dies paused', async () => {
+    const { m, launcher } = await setup();
+    await m.start({ vm: 'vm1' });
+    launcher.last.exitCleanly();
+    await until(() => m.get('vm1').state === 'stopped');
+    await m.start({ vm: 'vm1' });
+    await m.pause({ vm: 'vm1' });
+    launcher.last.exitCleanly();
+    await until(() => m.get('vm1').state === 'stopped');
+    await m.start({ vm: 'vm1' });
+    await m.pause({ vm: 'vm1' });
+    launcher.last.crash();
+    await until(() => m.get('vm1').state === 'crashed');
+  });
+
+  it('forces off a paused VM', async () => {
+    const { m, launcher } = await setup();
+    await m.start({ vm: 'vm1' });
+    await m.pause({ vm: 'vm1' });
+    expect((await m.stop({ vm: 'vm1' })).state).toBe('stopped');
+    expect(launcher.last.commands.at(-1)).toBe('quit');
+  });
+
+  it('stays running when QEMU refuses the power button, and says why', async () => {
+    const { m, launcher, states } = await setup();
+    await m.start({ vm: 'vm1' });
+    launcher.last.script.refused = ['system_powerdown'];
+    expect(await rejection(m.shutdown({ vm: 'vm1' }))).toMatchObject({ message: expect.stringMatching(/system_powerdown refused by the test/) });
+    expect(m.get('vm1').state).toBe('running');
+    expect(states.slice(-2)).toEqual(['stopping', 'running']);
+  });
+
+  it('shows an adopted QEMU that lost its control socket as crashed, and forces it off', async () => {
+    const { m, paths, launcher } = await setup();
+    await m.start({ vm: 'vm1' });
+    await m.detachAll();
+    // Adopted, then its socket goes: it is not our child, so only QMP tells us it is in trouble.
+    const m2 = await manager(paths, launcher);
+    expect(m2.get('vm1').state).toBe('running');
+    launcher.last.closeQmp();
+    await until(() => m2.get('vm1').state === 'crashed');
+    expect(m2.get('vm1').reason).toMatch(/closed its control socket but is still running/);
+    expect(await rejection(m2.start({ vm: 'vm1' }))).toMatchObject({ message: expect.stringMatching(/still has a QEMU process/) });
+    expect((await m2.stop({ vm: 'vm1' })).state).toBe('stopped');
+    expect(launcher.last.signals).toEqual(['SIGTERM']);
+  });
+
+  it('adopts a QEMU whose socket is gone as crashed with the way out, and forces it off', async () => {
+    const { m, paths, launcher } = await setup();
+    await m.start({ vm: 'vm1' });
+    await m.detachAll();
+    launcher.last.closeQmp();
+    const m2 = await manager(paths, launcher);
+    expect(m2.get('vm1')).toMatchObject({ state: 'crashed', reason: expect.stringMatching(/does not answer on its control socket\. Force it off with `vmdesk stop vm1`/) });
+    expect((await m2.stop({ vm: 'vm1' })).state).toBe('stopped');
+    expect(launcher.last.alive).toBe(false);
   });
 
   it('creates exactly one VM when five defines of one name arrive at once', async () => {

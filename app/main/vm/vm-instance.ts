@@ -486,7 +486,8 @@ export class VmInstance {
       this.#settle(verdict);
     });
     void run.lostControl.then((reason) => {
-      if (this.#run === run && !run.finished && this.#state !== 'crashed') this.#transition('crashed', reason);
+      // While we end it (stopping) the forcing ladder deals with an unresponsive QEMU.
+      if (this.#run === run && !run.finished && (this.#state === 'running' || this.#state === 'paused')) this.#transition('crashed', reason);
     });
   }
 

@@ -19,6 +19,8 @@ export interface FakeQemuScript {
   noQmp?: boolean;
   /** QMP commands that are never answered. */
   unanswered?: string[];
+  /** QMP commands that QEMU refuses (an error reply). */
+  refused?: string[];
   /** The guest ignores the ACPI power button. */
   ignorePowerButton?: boolean;
   ignoreSigterm?: boolean;
@@ -92,6 +94,19 @@ export class FakeQemuProcess implements QemuProcess {
   guestPowerOff(): void {
     this.#event('SHUTDOWN', { guest: true, reason: 'guest-shutdown' });
     setImmediate(() => this.end({ code: 0, signal: null }, true));
+  }
+
+  /** QEMU's control socket goes away while the process lives on (a wedged QEMU). */
+  closeQmp(): void {
+    const qmp = chardevPath(this.argv, 'qmp');
+    for (const s of this.#servers) s.close();
+    this.#qmp?.destroy();
+    if (qmp) fs.rmSync(qmp, { force: true });
+  }
+
+  /** QEMU exits by itself, cleanly (its exit handlers run, so the pidfile goes). */
+  exitCleanly(): void {
+    this.end({ code: 0, signal: null }, true);
   }
 
   /** QEMU crashes: no exit handlers run, so its pidfile stays. */
@@ -182,6 +197,7 @@ export class FakeQemuProcess implements QemuProcess {
     const cmd = msg.execute;
     this.commands.push(cmd);
     if (this.script.unanswered?.includes(cmd)) return;
+    if (this.script.refused?.includes(cmd)) return this.#send({ error: { class: 'GenericError', desc: `${cmd} refused by the test` }, id: msg.id });
     const reply = (ret: unknown = {}) => this.#send({ return: ret, id: msg.id });
     switch (cmd) {
       case 'cont':
