@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { MdevCheck } from '../app/main/mdev/types.js';
+import type { MdevCheck } from '../app/main/common/mdev-types.js';
 import { buildSysfs } from '../app/main/mdev/fixtures/build-sysfs.js';
 import { GVT_UUID, gvtgHost } from '../app/main/mdev/fixtures/hosts.js';
 import { AppPage } from './pages/app-page.js';

@@ -8,7 +8,7 @@ import { inspectIso } from '../iso/inspect.js';
 import { recognizeOs } from '../iso/recognize.js';
 import { loadOsinfoDb } from '../iso/osinfo-source.js';
 import { suggestVmName } from '../iso/vm-name.js';
-import type { IsoInfo, OsMatch, OsResources } from '../iso/types.js';
+import type { IsoInfo, OsMatch, OsResources } from '../common/iso-types.js';
 import { formatMiB } from '../vm/define-vm.js';
 import { table } from './format.js';
 

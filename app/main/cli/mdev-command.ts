@@ -7,12 +7,12 @@
  */
 import { parseArgs } from 'node:util';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
+import { isUuid } from '../common/names.js';
 import type { CallParams } from '../common/contract.js';
 import type { VmSummary } from '../common/vm-types.js';
 import { findPkexec, interactiveRunner, locateHelper, type PrivilegedDeps } from '../mdev/index.js';
 import { helperTrustProblem } from '../mdev/privileged.js';
 import { formatChecks, formatInventory, formatTypes } from '../mdev/format.js';
-import { UUID_RE } from '../mdev/privileged.js';
 import { createMdevService, manualError, type MdevCheckReport, type MdevPrivilegedResult, type MdevServiceDeps } from '../mdev/service.js';
 
 export interface MdevCliIo {
@@ -111,7 +111,7 @@ export async function runMdev(args: string[], io: MdevCliIo, deps: MdevCliDeps):
         json = !!a.values.json;
         noExtra(a.positionals, 1);
         const uuid = a.positionals[0]?.toLowerCase();
-        if (!uuid || !UUID_RE.test(uuid)) throw new VmdeskError('invalid-argument', `\`vmdesk mdev remove\` takes the UUID of a device (see \`vmdesk mdev list\`)${uuid ? `, not "${uuid}"` : ''}.`);
+        if (!uuid || !isUuid(uuid)) throw new VmdeskError('invalid-argument', `\`vmdesk mdev remove\` takes the UUID of a device (see \`vmdesk mdev list\`)${uuid ? `, not "${uuid}"` : ''}.`);
         const r = done(await service.remove({ uuid, persistent: !!a.values.persistent }), `remove ${uuid}`);
         print({ uuid }, `Removed ${uuid}.${r.stillAssignedTo.length ? ` It is still assigned to ${r.stillAssignedTo.map((n) => `"${n}"`).join(', ')}, which cannot start until it gets a device again.` : ''}\n`);
         return 0;
@@ -144,7 +144,7 @@ export async function runMdev(args: string[], io: MdevCliIo, deps: MdevCliDeps):
         const type = a.values.type as string | undefined;
         if (!vm || !parent || !type) throw new VmdeskError('invalid-argument', '`vmdesk mdev assign` takes a VM, --parent and --type (see `vmdesk mdev types`).');
         const uuid = a.values.uuid as string | undefined;
-        if (uuid !== undefined && !UUID_RE.test(uuid)) throw new VmdeskError('invalid-argument', `"${uuid}" is not a UUID (like 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001).`);
+        if (uuid !== undefined && !isUuid(uuid)) throw new VmdeskError('invalid-argument', `"${uuid}" is not a UUID (like 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001).`);
         const r = await required(deps.assign, 'assign')({ vm, parent, type, ...(uuid ? { uuid } : {}), ...(a.values['no-display'] ? { display: false } : {}) });
         const added = r.definition?.mdevs.at(-1);
         print(r, `Assigned ${added?.uuid} (${type} on ${parent}${added?.display ? ', shown in the console' : ''}) to "${r.name}". Check the host with: vmdesk mdev check "${r.name}"\n`);
@@ -155,7 +155,7 @@ export async function runMdev(args: string[], io: MdevCliIo, deps: MdevCliDeps):
         json = !!a.values.json;
         noExtra(a.positionals, 2);
         const [vm, uuid] = a.positionals;
-        if (!vm || !uuid || !UUID_RE.test(uuid)) throw new VmdeskError('invalid-argument', '`vmdesk mdev unassign` takes a VM and the UUID of one of its devices (see `vmdesk info VM`).');
+        if (!vm || !uuid || !isUuid(uuid)) throw new VmdeskError('invalid-argument', '`vmdesk mdev unassign` takes a VM and the UUID of one of its devices (see `vmdesk info VM`).');
         const r = await required(deps.unassign, 'unassign')({ vm, uuid });
         print(r, `"${r.name}" no longer uses ${uuid.toLowerCase()}; the device stays on the host (vmdesk mdev remove ${uuid.toLowerCase()} removes it).\n`);
         return 0;

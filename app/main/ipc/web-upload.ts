@@ -9,7 +9,7 @@ import type http from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
-import type { IsoPlan } from '../iso/types.js';
+import type { IsoPlan } from '../common/iso-types.js';
 import { WEB_PATHS } from '../common/api.js';
 import { checkUpgrade, uploadFileName } from './web-auth.js';
 

@@ -3,8 +3,9 @@
  * modules-load.d) goes through resources/mdev-helper/vmdesk-mdev-helper run by pkexec, one
  * prompt per call. When pkexec is missing, vmdesk prints the exact command to copy instead.
  *
- * Arguments are validated here with the helper's own rules, so a bad value is refused with a
- * clear message before any prompt; the helper validates again (it trusts nobody).
+ * Arguments are validated here with the helper's own rules (UUIDs and sysfs names by the one rule
+ * in common/names.ts), so a bad value is refused with a clear message before any prompt; the
+ * helper validates again (it trusts nobody).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -24,8 +25,6 @@ export const PKEXEC_PATHS = ['/usr/bin/pkexec', '/bin/pkexec', '/usr/local/bin/p
 /** The user may take a while to type a password. */
 export const PRIVILEGED_TIMEOUT_MS = 5 * 60_000;
 
-/** The UUID rule lives in common/names.ts; re-exported for cli/mdev-command.ts until it imports it from there. */
-export { UUID_RE } from '../common/names.js';
 export const USER_RE = /^(?![.-])[A-Za-z0-9_.-]{1,32}$/;
 const MAX_KIB = 10 ** 15 - 1;
 

@@ -2,7 +2,7 @@
  * macOS: HVF needs the QEMU binary itself to carry com.apple.security.hypervisor. vmdesk's own
  * entitlement does not help: QEMU is a separate program, signed (or not) by whoever built it.
  */
-import type { HostReport } from '../host/types.js';
+import type { HostReport } from '../common/host-types.js';
 
 /** A sentence for the host view when a found QEMU lacks the entitlement; null when nothing to say. */
 export function explainQemuEntitlement(report: Pick<HostReport, 'platform' | 'qemu'>): string | null {
