@@ -25,6 +25,12 @@
 export const CHUNK_OVERHEAD_BYTES = 256;
 /** Small chunks are packed into blocks of this size. */
 export const BLOCK_BYTES = 16 * 1024;
+/**
+ * What one stream's queue may hold (memory bytes) unless it has a reason to differ: a full
+ * replay of the serial console's history and seconds of a flooding guest, dozens of VNC
+ * framebuffer updates, far more than a terminal ever lags by.
+ */
+export const STREAM_BUDGET_BYTES = 1024 * 1024;
 
 export interface ByteReader {
   /**

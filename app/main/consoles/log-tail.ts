@@ -9,10 +9,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ByteChannel, type ByteStream } from './byte-channel.js';
-
-/** Memory a log viewer's queue may hold before the tail stops reading the file. */
-export const LOG_TAIL_BUDGET_BYTES = 1024 * 1024;
+import { ByteChannel, STREAM_BUDGET_BYTES, type ByteStream } from './byte-channel.js';
 /** One read of appended bytes. */
 const READ_BYTES = 64 * 1024;
 
@@ -47,7 +44,7 @@ function tailOne(file: string, lines: number): string[] {
 }
 
 /** The last `lines` lines of `file`, then appended bytes as they come, until closed. */
-export function tailLog(file: string, lines: number, budgetBytes = LOG_TAIL_BUDGET_BYTES): ByteStream {
+export function tailLog(file: string, lines: number, budgetBytes = STREAM_BUDGET_BYTES): ByteStream {
   let paused = false;
   let closed = false;
   let pos = 0;

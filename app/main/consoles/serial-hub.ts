@@ -12,20 +12,16 @@
  */
 import { performance } from 'node:perf_hooks';
 import net from 'node:net';
-import { ByteChannel, type ByteStream } from './byte-channel.js';
+import { ByteChannel, STREAM_BUDGET_BYTES, type ByteStream } from './byte-channel.js';
 
 export const DEFAULT_RING_BYTES = 256 * 1024;
-/**
- * Memory one viewer's queue may hold before it is disconnected. Counted as memory (blocks plus
- * overhead), so it holds with QEMU's ~9-byte chunks. Room for a full replay of the default ring
- * and a few seconds of a flooding guest.
- */
-export const VIEWER_BUDGET_BYTES = 1024 * 1024;
+/** What a viewer whose queue passed its budget (STREAM_BUDGET_BYTES by default, counted as
+ * memory, so it holds with QEMU's ~9-byte chunks) is told as it is disconnected. */
 export const FELL_BEHIND = 'This console fell too far behind the guest output and was disconnected.';
 
 export interface SerialViewer {
   /** Receives guest output. Return false when full; then call the attachment's `resume()` once
-   * drained (until then the hub queues for this viewer, within VIEWER_BUDGET_BYTES). */
+   * drained (until then the hub queues for this viewer, within its budget). */
   write(chunk: Uint8Array): boolean | void;
   /** The hub is closing this viewer (VM stopped, or the viewer fell too far behind). */
   close(reason: string): void;
@@ -120,7 +116,7 @@ export class SerialHub {
    */
   open({ replay = true } = {}): ByteStream {
     const output = new ByteChannel({
-      budgetBytes: Math.max(this.opts.viewerBudgetBytes ?? VIEWER_BUDGET_BYTES, 2 * this.ring.capacity),
+      budgetBytes: Math.max(this.opts.viewerBudgetBytes ?? STREAM_BUDGET_BYTES, 2 * this.ring.capacity),
       overflow: { kind: 'drop' },
       dropReason: FELL_BEHIND,
       onDrop: () => this.viewers.delete(output),

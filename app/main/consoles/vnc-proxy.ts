@@ -7,13 +7,11 @@
  * dropped; input that arrives before the connection is up waits in a channel of its own.
  */
 import net from 'node:net';
-import { ByteChannel, type ByteStream } from './byte-channel.js';
+import { ByteChannel, STREAM_BUDGET_BYTES, type ByteStream } from './byte-channel.js';
 
-/** Memory each direction's queue may hold: output before QEMU's socket is paused; input before
- * the viewer is disconnected (QEMU stopped reading it). */
-export const VNC_BUDGET_BYTES = 1024 * 1024;
-
-export function proxyVnc(socketPath: string, budgetBytes = VNC_BUDGET_BYTES): ByteStream {
+/** `budgetBytes`: what each direction may hold: output before QEMU's socket is paused; input
+ * before the viewer is disconnected (QEMU stopped reading it). */
+export function proxyVnc(socketPath: string, budgetBytes = STREAM_BUDGET_BYTES): ByteStream {
   const sock = net.createConnection(socketPath);
   let closed = false;
   const output = new ByteChannel({ budgetBytes, overflow: { kind: 'pause', source: sock } });

@@ -8,6 +8,12 @@
  *   → {"id":2,"subscribe":true}                             ← {"id":2,"result":{}} then {"event":"vm.changed","data":{...}} ...
  *   → {"id":3,"stream":"console.serial","params":{"vm":"web"}} ← {"id":3,"result":{}} then the connection carries raw bytes both ways
  * A malformed line gets an error reply and the connection stays usable.
+ *
+ * Backpressure: replies and events go through a ByteChannel (consoles/byte-channel.ts). A client
+ * that does not read them stops having its requests read (the kernel holds them) once they cost
+ * REPLY_BUDGET_BYTES, at most MAX_CALLS_IN_FLIGHT calls of one connection run at once, and one
+ * whose events pass REPLY_HARD_LIMIT_BYTES is disconnected. A stream's bytes go through the
+ * stream's own channel, whose policy decides what a slow reader gets (see consoles/).
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -15,7 +21,7 @@ import path from 'node:path';
 import { serializeError, VmdeskError, type SerializedError } from '../common/errors.js';
 import type { ContractEvents, EventName } from '../common/contract.js';
 import type { Dispatcher } from './dispatcher.js';
-import { ByteChannel, type ByteStream } from '../consoles/byte-channel.js';
+import { ByteChannel, type ByteSource, type ByteStream } from '../consoles/byte-channel.js';
 import type { StreamOpener } from './streams.js';
 
 /** One request line may not exceed this; longer input is refused and the connection closed. */
@@ -108,11 +114,19 @@ export async function listenControlSocket(socketPath: string, dispatcher: Dispat
 }
 
 /** Memory a connection's unsent replies (and events) may hold before its requests stop being read. */
-export const REPLY_BUDGET_BYTES = 1024 * 1024;
+const REPLY_BUDGET_BYTES = 1024 * 1024;
 /** Past this, a client that still does not read (events keep coming) is disconnected. */
-export const REPLY_HARD_LIMIT_BYTES = 16 * 1024 * 1024;
-/** Calls of one connection that run at once; later lines wait in the socket (and the kernel). */
+const REPLY_HARD_LIMIT_BYTES = 16 * 1024 * 1024;
+/** Calls of one connection that run at once; later requests wait in the socket (and the kernel). */
 export const MAX_CALLS_IN_FLIGHT = 16;
+
+/**
+ * The replies and events of one request connection (this socket, or a `vmdesk web` /api
+ * WebSocket): past the budget, `requests` (the reading of that connection's requests) pauses.
+ */
+export function replyChannel(requests: ByteSource, dropReason: string): ByteChannel {
+  return new ByteChannel({ budgetBytes: REPLY_BUDGET_BYTES, overflow: { kind: 'pause', hardLimitBytes: REPLY_HARD_LIMIT_BYTES, source: requests }, dropReason });
+}
 
 function serveConnection(sock: net.Socket, dispatcher: Dispatcher, events: EventSource, openStream: StreamOpener): void {
   // Bytes until a whole line is there: a character split across reads is decoded only once whole,
@@ -127,15 +141,10 @@ function serveConnection(sock: net.Socket, dispatcher: Dispatcher, events: Event
   let done = false;
   // Replies and events: a client that pipelines calls and never reads must not make the driver
   // hold every reply. Past the budget its requests stop being read (and parsed) until it drains.
-  const replies = new ByteChannel({
-    budgetBytes: REPLY_BUDGET_BYTES,
-    overflow: {
-      kind: 'pause',
-      hardLimitBytes: REPLY_HARD_LIMIT_BYTES,
-      source: { pause: () => { readingPaused = true; flowControl(); }, resume: () => { readingPaused = false; flowControl(); processLines(); } },
-    },
-    dropReason: 'The client stopped reading the driver\'s replies.',
-  });
+  const replies = replyChannel(
+    { pause: () => { readingPaused = true; flowControl(); }, resume: () => { readingPaused = false; flowControl(); processLines(); } },
+    'The client stopped reading the driver\'s replies.',
+  );
   // The channel currently writing to the socket: the replies, then a stream's output.
   let writing: ByteChannel = replies;
   replies.attach({

@@ -17,12 +17,9 @@ import { ControlClient, openControlStream } from './control-client.js';
 import { listenControlSocket, type ControlServer } from './control-socket.js';
 import { createDispatcher, managerHandlers, type Dispatcher } from './dispatcher.js';
 import { managerStreams, type StreamOpener } from './streams.js';
-import { ByteChannel, type ByteStream } from '../consoles/byte-channel.js';
+import { ByteChannel, STREAM_BUDGET_BYTES, type ByteStream } from '../consoles/byte-channel.js';
 import { agentRunner, findPkexec, helperTrustProblem, locateHelper } from '../mdev/privileged.js';
 import { createMdevService, type MdevService } from '../mdev/service.js';
-
-/** Memory a stream from another driver process may hold here before its socket is paused. */
-export const CLIENT_STREAM_BUDGET_BYTES = 1024 * 1024;
 
 export interface DriverLink {
   readonly mode: 'owner' | 'client';
@@ -143,7 +140,7 @@ function clientLink(owner: OwnerInfo, client: ControlClient): DriverLink {
       const sock: net.Socket = await openControlStream(client.socketPath, name, params);
       // The owner's stream applies its own policy (drop a slow console, pause VNC); here, a reader
       // that falls behind pauses this socket, which backs up into the owner's stream.
-      const output = new ByteChannel({ budgetBytes: CLIENT_STREAM_BUDGET_BYTES, overflow: { kind: 'pause', source: sock } });
+      const output = new ByteChannel({ budgetBytes: STREAM_BUDGET_BYTES, overflow: { kind: 'pause', source: sock } });
       let closed = false;
       sock.on('data', (c: Buffer) => { output.push(new Uint8Array(c.buffer, c.byteOffset, c.byteLength)); });
       sock.on('close', () => output.end('The connection to the driver closed.'));

@@ -22,7 +22,8 @@ const WS_CLOSED = 3;
 import { STREAM_CLOSE, WEB_PATHS } from '../common/api.js';
 import { ROOT_PROMPT_CALLS, type CallName, type CallParams, type StreamName, type StreamParams } from '../common/contract.js';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
-import { ByteChannel, type ByteReader, type ByteStream } from '../consoles/byte-channel.js';
+import { ByteChannel, STREAM_BUDGET_BYTES, type ByteReader, type ByteStream } from '../consoles/byte-channel.js';
+import { MAX_CALLS_IN_FLIGHT, replyChannel } from './control-socket.js';
 import type { DriverLink } from './driver-link.js';
 import { allowedOrigins, assertListenHost, checkUpgrade, contentType, resolveStaticFile, securityHeaders, urlHost } from './web-auth.js';
 import { createUploadHandler, UPLOAD_PATH } from './web-upload.js';
@@ -67,14 +68,6 @@ const MAX_FRAME_BYTES = 1024 * 1024;
  */
 const WS_WINDOW_BYTES = 256 * 1024;
 const FRAME_OVERHEAD_BYTES = 256;
-/** Memory one `/api` connection's unsent replies and events may hold before its requests stop
- * being read; past the hard limit (events keep coming) the client is dropped. */
-const REPLY_BUDGET_BYTES = 1024 * 1024;
-const REPLY_HARD_LIMIT_BYTES = 16 * 1024 * 1024;
-/** Calls of one `/api` connection that run at once; later frames wait (ws stops reading). */
-const MAX_CALLS_IN_FLIGHT = 16;
-/** Memory the page's input to a stream may hold before the driver's side is open. */
-const STREAM_INPUT_BUDGET_BYTES = 1024 * 1024;
 /** The WebSocket limit for a close reason. */
 const REASON_MAX_BYTES = 123;
 const CLOSE_GRACE_MS = 1000;
@@ -265,11 +258,8 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     /** Frames that arrived while calls were at their limit or replies over budget. */
     const waiting: { data: RawData; isBinary: boolean }[] = [];
     // Replies and events, one JSON object per line in the channel, one text frame each on the wire.
-    const replies = new ByteChannel({
-      budgetBytes: REPLY_BUDGET_BYTES,
-      overflow: { kind: 'pause', hardLimitBytes: REPLY_HARD_LIMIT_BYTES, source: { pause: () => ws.pause(), resume: () => { ws.resume(); takeWaiting(); } } },
-      dropReason: 'The page stopped reading the driver\'s replies.',
-    });
+    // Past the budget ws stops reading; later frames wait (at most MAX_CALLS_IN_FLIGHT calls run).
+    const replies = replyChannel({ pause: () => ws.pause(), resume: () => { ws.resume(); takeWaiting(); } }, 'The page stopped reading the driver\'s replies.');
     const sendFrame = wsSender(ws, () => replies.resume());
     replies.attach(lineFrames(sendFrame, (reason, how) => { if (how === 'dropped') closeWith(ws, STREAM_CLOSE.failed, reason); }));
     const send = (obj: object) => {
@@ -374,7 +364,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     let stream: ByteStream | undefined;
     let done = false;
     // The page's bytes: held (pausing the socket past the budget) until the driver's side is open.
-    const input = new ByteChannel({ budgetBytes: STREAM_INPUT_BUDGET_BYTES, overflow: { kind: 'pause', source: wsSource(ws) } });
+    const input = new ByteChannel({ budgetBytes: STREAM_BUDGET_BYTES, overflow: { kind: 'pause', source: wsSource(ws) } });
     const finish = () => {
       if (done) return;
       done = true;
@@ -395,8 +385,9 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
         if (done) return s.close();
         stream = s;
         input.attach({
+          // A stream whose input throws is dropped by the channel (never an uncaught throw
+          // inside ws's event, which would take the whole server down): close the socket.
           write: (d) => { s.input(d); return true; },
-          // Thrown from inside ws's event: uncaught, it would take the whole server down.
           end: (reason, how) => {
             if (how !== 'dropped') return;
             closeWith(ws, STREAM_CLOSE.failed, reason);

@@ -5,7 +5,7 @@
 import { STREAM_CLOSE } from '../common/api.js';
 import { isCallName, isStreamName, type CallName, type CallParams, type StreamName, type StreamParams } from '../common/contract.js';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
-import { ByteChannel, type ByteStream } from '../consoles/byte-channel.js';
+import { ByteChannel, STREAM_BUDGET_BYTES, type ByteStream } from '../consoles/byte-channel.js';
 import type { DriverLink } from '../ipc/driver-link.js';
 import { truncateUtf8 } from '../ipc/web-server.js';
 import { PORT_FLOW, type CallReply, type PortDown, type PortUp, type StreamRequest } from './channels.js';
@@ -56,9 +56,6 @@ function upMessage(data: unknown): PortUp | undefined {
   return undefined;
 }
 
-/** Memory the page's input may hold before the driver's side of the stream is open. */
-const EARLY_INPUT_BUDGET_BYTES = 1024 * 1024;
-
 /**
  * Opens `req` on the link and pipes it over `port` (PortDown/PortUp messages). Bytes from the
  * page that arrive before the driver's channel is open are queued. The stream ends exactly once:
@@ -93,7 +90,7 @@ export function pipeStream(link: Pick<DriverLink, 'openStream'>, req: StreamRequ
     port.close();
   };
   // A MessagePort cannot be paused: input beyond the budget before the stream opens ends it.
-  const input = new ByteChannel({ budgetBytes: EARLY_INPUT_BUDGET_BYTES, overflow: { kind: 'drop' }, dropReason: 'The page sent more than the stream could take.' });
+  const input = new ByteChannel({ budgetBytes: STREAM_BUDGET_BYTES, overflow: { kind: 'drop' }, dropReason: 'The page sent more than the stream could take.' });
   port.on('message', (ev) => {
     const m = upMessage(ev.data);
     if (done || !m) return;
