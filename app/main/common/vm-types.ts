@@ -16,9 +16,6 @@ export const MAX_CPUS = 255;
 /** 16 MiB is the smallest guest anyone can boot; it keeps `--memory 1` (meaning 1 MiB) an error. */
 export const MIN_MEMORY_MIB = 16;
 
-/** Kept for app/main/vm until it imports the rules from names.ts (one rule, two names for now). */
-export { MAX_NAME_CHARS, vmNameProblem as nameProblem, sameVmName as sameName } from './names.js';
-
 /** A valid VM name (common/names.ts); the issue's message is vmNameProblem's sentence. */
 export const VmNameSchema = v.pipe(
   v.string(),

@@ -12,7 +12,7 @@ import { VmdeskError } from '../common/errors.js';
 import type { SerializedError } from '../common/errors.js';
 import { VmDefinitionSchema } from '../common/vm-types.js';
 import type { VmDefinition } from '../common/vm-types.js';
-import type { Accel, AccelChoice, Arch, QemuCaps } from '../host/types.js';
+import type { Accel, AccelChoice, Arch, QemuCaps } from '../common/host-types.js';
 import { resolveAppPaths } from '../paths/app-paths.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { createVmFiles, detectDiskFormat, parseForward, parseSize, validateDefineInput } from './define-vm.js';

@@ -8,8 +8,9 @@ import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { VmdeskError } from '../common/errors.js';
+import { sameVmName, vmNameProblem } from '../common/names.js';
 import {
-  DEFINITION_VERSION, MAX_CPUS, MIN_MEMORY_MIB, nameProblem, sameName,
+  DEFINITION_VERSION, MAX_CPUS, MIN_MEMORY_MIB,
   type DiskSpec, type PortForward, type VmDefinition,
 } from '../common/vm-types.js';
 import type { AppPaths } from '../paths/app-paths.js';
@@ -87,9 +88,9 @@ function checkReadableFile(file: string, field: string, what: string, writable =
 
 /** Checks the input against the host and the other VMs. Pure apart from reading the files it names. */
 export function validateDefineInput(input: DefineVmInput, existing: VmDefinition[], host: HostServices): void {
-  const np = nameProblem(input.name);
+  const np = vmNameProblem(input.name);
   if (np) throw invalid('name', np);
-  if (existing.some((d) => sameName(d.name, input.name))) {
+  if (existing.some((d) => sameVmName(d.name, input.name))) {
     throw new VmdeskError('name-taken', `A VM named "${input.name}" already exists. Choose another name.`, { field: 'name' });
   }
   const hostMiB = host.hostMemoryMiB();

@@ -10,6 +10,7 @@ import path from 'node:path';
 import * as v from 'valibot';
 import { DEFINITION_VERSION, VmDefinitionSchema, type VmDefinition } from '../common/vm-types.js';
 import { VmdeskError } from '../common/errors.js';
+import { isUuid } from '../common/names.js';
 import { writeFileAtomic } from './atomic-file.js';
 
 export type DefinitionEntry = (
@@ -20,7 +21,6 @@ export type DefinitionEntry = (
   stamp?: string;
 };
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Files larger than this are not VM definitions (a real one is < 4 KiB). Guards the parser. */
 const MAX_DEFINITION_BYTES = 1024 * 1024;
 
@@ -124,7 +124,7 @@ export function parseDefinitionText(text: string, id: string, file: string): Def
   }
   const parsed = v.safeParse(VmDefinitionSchema, obj);
   if (!parsed.success) return broken(`${describeIssues(parsed.issues)}. Fix or remove ${file}.`);
-  if (!UUID_RE.test(id) || parsed.output.id.toLowerCase() !== id.toLowerCase()) {
+  if (!isUuid(id) || parsed.output.id.toLowerCase() !== id.toLowerCase()) {
     return broken(`The file name does not match the id inside (${parsed.output.id}). Rename the file to ${parsed.output.id}.json.`);
   }
   return { ok: true, id, file, definition: parsed.output };

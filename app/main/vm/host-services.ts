@@ -2,7 +2,7 @@
  * What the VmManager needs from the host. The real implementation sits on the capability probe
  * (app/main/host); tests may pass their own.
  */
-import type { Accel, AccelChoice, Arch, QemuCaps } from '../host/types.js';
+import type { Accel, AccelChoice, Arch, QemuCaps } from '../common/host-types.js';
 
 export interface HostServices {
   /** Capabilities of the QEMU for `arch`. MUST throw VmdeskError('no-qemu') saying how to install it. */

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as v from 'valibot';
 import type { OrphanDir as Orphan } from '../common/contract.js';
+import { isUuid } from '../common/names.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { definitionsDir, intentsDir, vmFiles } from '../paths/vm-files.js';
 import { writeFileAtomic } from './atomic-file.js';
@@ -25,7 +26,6 @@ const IntentSchema = v.variant('op', [
 ]);
 export type Intent = v.InferOutput<typeof IntentSchema>;
 
-const UUID_DIR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function intentFile(paths: AppPaths, id: string): string {
   return path.join(intentsDir(paths), `${id}.json`);
@@ -62,7 +62,7 @@ export function recoverIntents(paths: AppPaths, log: DriverLog): void {
     let intent: Intent;
     try {
       intent = v.parse(IntentSchema, JSON.parse(fs.readFileSync(file, 'utf8')));
-      if (!UUID_DIR.test(intent.id) || name !== `${intent.id}.json`) throw new Error('the id does not match the file name');
+      if (!isUuid(intent.id) || name !== `${intent.id}.json`) throw new Error('the id does not match the file name');
     } catch (err) {
       log.write(`ignoring the unreadable intent ${file}: ${(err as Error).message}`);
       continue;
@@ -91,7 +91,7 @@ export function findOrphans(paths: AppPaths): Orphan[] {
   const found: Orphan[] = [];
   const scan = (dir: string, kind: Orphan['kind']) => {
     for (const n of safeReaddir(dir)) {
-      if (UUID_DIR.test(n) && !defined.has(n.toLowerCase())) found.push({ id: n, kind, path: path.join(dir, n) });
+      if (isUuid(n) && !defined.has(n.toLowerCase())) found.push({ id: n, kind, path: path.join(dir, n) });
     }
   };
   scan(path.join(paths.data, 'vms'), 'data');

@@ -2,13 +2,13 @@
  * From an installer image to a VM proposal: what the ISO is, which OS, and the defaults the
  * create wizard and `vmdesk create` use. Checks that this host can run it before anything is made.
  */
-import type { Arch } from '../host/types.js';
+import type { Arch } from '../common/host-types.js';
 import { inspectIso, loadOsinfoDb, recognizeOs, suggestVmName, type IsoInfo, type OsMatch } from '../iso/index.js';
-import type { IsoPlan } from '../iso/types.js';
+import type { IsoPlan } from '../common/iso-types.js';
 
 import { VmdeskError } from '../common/errors.js';
 import type { CallParams, DefineVmInput } from '../common/contract.js';
-import { sameName } from '../common/vm-types.js';
+import { sameVmName } from '../common/names.js';
 import type { HostServices } from './host-services.js';
 
 export type { IsoPlan };
@@ -29,10 +29,10 @@ export function isoFirmware(info: IsoInfo, os: OsMatch, arch: Arch): 'bios' | 'u
 }
 
 export function uniqueName(base: string, existing: readonly string[]): string {
-  if (!existing.some((n) => sameName(n, base))) return base;
+  if (!existing.some((n) => sameVmName(n, base))) return base;
   for (let i = 2; ; i++) {
     const candidate = `${base.slice(0, 60)} ${i}`;
-    if (!existing.some((n) => sameName(n, candidate))) return candidate;
+    if (!existing.some((n) => sameVmName(n, candidate))) return candidate;
   }
 }
 

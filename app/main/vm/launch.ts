@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { VmdeskError } from '../common/errors.js';
 import type { VmDefinition } from '../common/vm-types.js';
-import type { Accel, QemuCaps } from '../host/types.js';
+import type { Accel, QemuCaps } from '../common/host-types.js';
 import { prepareMdevStart } from '../mdev/start.js';
 import type { OtherVm } from '../mdev/doctor.js';
 import { ensureRuntimeDir, type AppPaths } from '../paths/app-paths.js';

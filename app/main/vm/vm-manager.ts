@@ -11,7 +11,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { VmdeskError } from '../common/errors.js';
 import type { CallParams, DefineVmInput, OrphanDir } from '../common/contract.js';
-import { sameName, type MdevAssignment, type VmSummary } from '../common/vm-types.js';
+import { sameVmName } from '../common/names.js';
+import type { MdevAssignment, VmSummary } from '../common/vm-types.js';
 import type { SerialHub } from '../consoles/serial-hub.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { definitionsDir, driverFiles, runRecordsDir, vmFiles } from '../paths/vm-files.js';
@@ -121,7 +122,7 @@ export class VmManager {
   resolve(ref: string): VmInstance {
     const byId = this.#vms.get(ref) ?? (ref.length >= 8 ? [...this.#vms.values()].find((vm) => vm.id.startsWith(ref)) : undefined);
     if (byId) return byId;
-    const byName = [...this.#vms.values()].filter((vm) => sameName(vm.name, ref));
+    const byName = [...this.#vms.values()].filter((vm) => sameVmName(vm.name, ref));
     if (byName.length === 1) return byName[0]!;
     throw new VmdeskError('not-found', `No VM named or with id "${ref}". Run \`vmdesk list\` to see your VMs.`, { vm: ref });
   }

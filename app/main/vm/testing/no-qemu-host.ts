@@ -1,6 +1,6 @@
 /** HostServices for tests that never start a VM: every probe refuses with a clear error. */
 import { VmdeskError } from '../../common/errors.js';
-import type { Accel, QemuCaps } from '../../host/types.js';
+import type { Accel, QemuCaps } from '../../common/host-types.js';
 import type { HostServices } from '../host-services.js';
 
 export class NoQemuHost implements HostServices {
