@@ -117,6 +117,8 @@ export async function listenControlSocket(socketPath: string, dispatcher: Dispat
 const REPLY_BUDGET_BYTES = 1024 * 1024;
 /** Past this, a client that still does not read (events keep coming) is disconnected. */
 const REPLY_HARD_LIMIT_BYTES = 16 * 1024 * 1024;
+/** How long a dropped stream viewer gets to read the line saying why, before its socket is cut. */
+const DROPPED_GRACE_MS = 30_000;
 /** Calls of one connection that run at once; later requests wait in the socket (and the kernel). */
 export const MAX_CALLS_IN_FLIGHT = 16;
 
@@ -202,7 +204,12 @@ function serveConnection(sock: net.Socket, dispatcher: Dispatcher, events: Event
     writing = stream.output;
     stream.output.attach({
       write: (chunk) => sock.write(chunk),
-      end: (reason) => { if (!sock.destroyed) sock.end(`\r\n[vmdesk] ${reason}\r\n`); },
+      end: (reason, how) => {
+        if (sock.destroyed) return;
+        sock.end(`\r\n[vmdesk] ${reason}\r\n`);
+        // A viewer dropped for not reading may never read its last line: do not wait forever.
+        if (how === 'dropped') setTimeout(() => sock.destroy(), DROPPED_GRACE_MS).unref();
+      },
     });
   };
 
