@@ -1,12 +1,11 @@
 /** `vmdesk console VM`: the terminal becomes the VM's serial console until Ctrl+] is pressed. */
 import { attachWritable } from '../consoles/byte-channel.js';
 import type { DriverLink } from '../ipc/driver-link.js';
-import type { CliIo } from './main.js';
 
 /** Ctrl+] — the telnet/virsh convention, a byte no shell or editor in the guest needs. */
 export const DETACH_BYTE = 0x1d;
 
-export async function attachConsole(link: DriverLink, vm: string, io: CliIo, input: NodeJS.ReadStream = process.stdin): Promise<number> {
+export async function attachConsole(link: DriverLink, vm: string, io: { out: NodeJS.WritableStream; err: NodeJS.WritableStream }, input: NodeJS.ReadStream = process.stdin): Promise<number> {
   const summary = await link.call('vm.get', { vm });
   const stream = await link.openStream('console.serial', { vm: summary.id });
   const tty = input.isTTY === true;
