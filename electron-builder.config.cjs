@@ -28,7 +28,14 @@ module.exports = {
   // koffi ships prebuilt N-API binaries: nothing to rebuild against Electron's headers.
   npmRebuild: false,
   fileAssociations: [
-    { ext: 'iso', name: 'ISO disk image', description: 'ISO disk image', mimeType: 'application/x-iso9660-image', role: 'Viewer', rank: 'Alternate' },
+    {
+      ext: 'iso',
+      name: 'ISO disk image',
+      description: 'ISO disk image',
+      mimeType: 'application/x-iso9660-image',
+      role: 'Viewer',
+      rank: 'Alternate',
+    },
   ],
   linux: {
     target: ['AppImage', 'deb'],

@@ -38,7 +38,12 @@ function rssKiB(pid: number): number {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Samples `pid`'s RSS once a second for `seconds`; returns the largest growth over `base`. */
-async function peakGrowthKiB(pid: number, base: number, seconds: number, each?: (second: number) => void): Promise<number> {
+async function peakGrowthKiB(
+  pid: number,
+  base: number,
+  seconds: number,
+  each?: (second: number) => void,
+): Promise<number> {
   let peak = 0;
   for (let i = 1; i <= seconds; i++) {
     await sleep(1000);
@@ -53,7 +58,9 @@ class ReadCounter {
   total = 0;
   private windowStart = 0;
   readonly windows: number[] = [];
-  add(n: number): void { this.total += n; }
+  add(n: number): void {
+    this.total += n;
+  }
   tick(second: number): void {
     if (second % 10 !== 0) return;
     this.windows.push(this.total - this.windowStart);
@@ -88,7 +95,10 @@ function drain(sock: net.Socket, timeoutMs: number): Promise<string> {
       kept += d.length;
       while (kept > 4096 && tail.length > 1) kept -= tail.shift()!.length;
     });
-    sock.on('close', () => { clearTimeout(timer); resolve(Buffer.concat(tail).toString('latin1')); });
+    sock.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(tail).toString('latin1'));
+    });
     sock.resume();
   });
 }
@@ -106,7 +116,7 @@ describe('backpressure: a viewer that does not read does not grow the driver', (
     web = await startWeb(s);
     const counter = new ReadCounter();
     const probe = controlStream(controlSocket, vm.id, true, counter);
-    await waitFor(() => counter.total > 0, 'the adopted guest\'s console output', 60_000);
+    await waitFor(() => counter.total > 0, "the adopted guest's console output", 60_000);
     probe.destroy();
     return web.child.pid!;
   }
@@ -132,69 +142,101 @@ describe('backpressure: a viewer that does not read does not grow the driver', (
     s?.cleanup();
   });
 
-  it('control socket: a non-reading console viewer is dropped with a reason; RSS grows ≤ 64 MiB in 40 s; a reading viewer keeps getting output', { timeout: 240_000 }, async () => {
-    const pid = await freshDriver();
-    const counter = new ReadCounter();
-    const reader = controlStream(controlSocket, vm.id, true, counter);
-    await waitFor(() => counter.total > 0, 'the reading viewer to get output');
-    await sleep(5000);
-    const base = rssKiB(pid);
-    const slow = controlStream(controlSocket, vm.id, false);
-    const growth = await peakGrowthKiB(pid, base, FLOOD_SECONDS, (i) => counter.tick(i));
-    figures.push(`control socket, one non-reading viewer: +${(growth / 1024).toFixed(1)} MiB peak over ${FLOOD_SECONDS} s (reader got ${counter.total} bytes)`);
-    expect(growth).toBeLessThanOrEqual(MAX_GROWTH_KIB);
-    expect(counter.windows.every((n) => n > 0), `bytes per 10 s: ${counter.windows.join(', ')}`).toBe(true);
-    expect(await drain(slow, 60_000)).toContain('fell too far behind');
-    reader.destroy();
-  });
+  it(
+    'control socket: a non-reading console viewer is dropped with a reason; RSS grows ≤ 64 MiB in 40 s; a reading viewer keeps getting output',
+    { timeout: 240_000 },
+    async () => {
+      const pid = await freshDriver();
+      const counter = new ReadCounter();
+      const reader = controlStream(controlSocket, vm.id, true, counter);
+      await waitFor(() => counter.total > 0, 'the reading viewer to get output');
+      await sleep(5000);
+      const base = rssKiB(pid);
+      const slow = controlStream(controlSocket, vm.id, false);
+      const growth = await peakGrowthKiB(pid, base, FLOOD_SECONDS, (i) => counter.tick(i));
+      figures.push(
+        `control socket, one non-reading viewer: +${(growth / 1024).toFixed(1)} MiB peak over ${FLOOD_SECONDS} s (reader got ${counter.total} bytes)`,
+      );
+      expect(growth).toBeLessThanOrEqual(MAX_GROWTH_KIB);
+      expect(
+        counter.windows.every((n) => n > 0),
+        `bytes per 10 s: ${counter.windows.join(', ')}`,
+      ).toBe(true);
+      expect(await drain(slow, 60_000)).toContain('fell too far behind');
+      reader.destroy();
+    },
+  );
 
-  it('WebSocket: a non-reading console viewer is closed with a reason; RSS grows ≤ 64 MiB in 40 s; a reading viewer keeps getting output', { timeout: 240_000 }, async () => {
-    const pid = await freshDriver();
-    const counter = new ReadCounter();
-    const reader = new WebSocket(streamUrl(web, vm.id));
-    reader.on('message', (d: Buffer) => counter.add(d.length));
-    await waitFor(() => counter.total > 0, 'the reading viewer to get output');
-    await sleep(5000);
-    const base = rssKiB(pid);
-    const slow = new WebSocket(streamUrl(web, vm.id));
-    const closed = new Promise<{ code: number; reason: string }>((resolve) => slow.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-    slow.on('error', () => {});
-    // Never reads: its TCP socket stops being drained, so the kernel buffers fill and then the driver's.
-    slow.on('open', () => slow.pause());
-    const growth = await peakGrowthKiB(pid, base, FLOOD_SECONDS, (i) => counter.tick(i));
-    figures.push(`WebSocket, one non-reading viewer: +${(growth / 1024).toFixed(1)} MiB peak over ${FLOOD_SECONDS} s (reader got ${counter.total} bytes)`);
-    expect(growth).toBeLessThanOrEqual(MAX_GROWTH_KIB);
-    expect(counter.windows.every((n) => n > 0), `bytes per 10 s: ${counter.windows.join(', ')}`).toBe(true);
-    slow.resume();
-    const { reason } = await Promise.race([closed, sleep(60_000).then(() => ({ code: 0, reason: 'not closed within 60 s' }))]);
-    expect(reason).toMatch(/fell too far behind/);
-    reader.close();
-  });
+  it(
+    'WebSocket: a non-reading console viewer is closed with a reason; RSS grows ≤ 64 MiB in 40 s; a reading viewer keeps getting output',
+    { timeout: 240_000 },
+    async () => {
+      const pid = await freshDriver();
+      const counter = new ReadCounter();
+      const reader = new WebSocket(streamUrl(web, vm.id));
+      reader.on('message', (d: Buffer) => counter.add(d.length));
+      await waitFor(() => counter.total > 0, 'the reading viewer to get output');
+      await sleep(5000);
+      const base = rssKiB(pid);
+      const slow = new WebSocket(streamUrl(web, vm.id));
+      const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+        slow.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+      );
+      slow.on('error', () => {});
+      // Never reads: its TCP socket stops being drained, so the kernel buffers fill and then the driver's.
+      slow.on('open', () => slow.pause());
+      const growth = await peakGrowthKiB(pid, base, FLOOD_SECONDS, (i) => counter.tick(i));
+      figures.push(
+        `WebSocket, one non-reading viewer: +${(growth / 1024).toFixed(1)} MiB peak over ${FLOOD_SECONDS} s (reader got ${counter.total} bytes)`,
+      );
+      expect(growth).toBeLessThanOrEqual(MAX_GROWTH_KIB);
+      expect(
+        counter.windows.every((n) => n > 0),
+        `bytes per 10 s: ${counter.windows.join(', ')}`,
+      ).toBe(true);
+      slow.resume();
+      const { reason } = await Promise.race([
+        closed,
+        sleep(60_000).then(() => ({ code: 0, reason: 'not closed within 60 s' })),
+      ]);
+      expect(reason).toMatch(/fell too far behind/);
+      reader.close();
+    },
+  );
 
-  it('control socket: 1 500 pipelined vm.get calls never read grow RSS ≤ 64 MiB, other clients are served, and closing releases it', { timeout: 240_000 }, async () => {
-    const pid = await freshDriver();
-    const wide = await s.json<VmSummary>(['info', 'wide']);
-    expect(JSON.stringify(wide).length).toBeGreaterThan(300_000);
-    await sleep(3000);
-    const base = rssKiB(pid);
-    const greedy = net.createConnection(controlSocket);
-    greedy.on('error', () => {});
-    greedy.pause();
-    let lines = '';
-    for (let id = 1; id <= 1500; id++) lines += JSON.stringify({ id, method: 'vm.get', params: { vm: wide.id } }) + '\n';
-    greedy.write(lines);
-    let answered = 0;
-    const growth = await peakGrowthKiB(pid, base, 20, (i) => {
-      // Another client meanwhile: the driver still answers it.
-      if (i % 5 === 0) void s.json<VmSummary>(['info', 'flood']).then(() => answered++, () => {});
-    });
-    figures.push(`control socket, 1 500 pipelined vm.get never read: +${(growth / 1024).toFixed(1)} MiB peak`);
-    expect(growth).toBeLessThanOrEqual(MAX_GROWTH_KIB);
-    await waitFor(() => answered === 4, 'the other client to be answered', 60_000);
-    greedy.destroy();
-    await sleep(3000);
-    const after = rssKiB(pid) - base;
-    figures.push(`  3 s after the client closed: +${(after / 1024).toFixed(1)} MiB`);
-    expect(after).toBeLessThanOrEqual(MAX_GROWTH_KIB);
-  });
+  it(
+    'control socket: 1 500 pipelined vm.get calls never read grow RSS ≤ 64 MiB, other clients are served, and closing releases it',
+    { timeout: 240_000 },
+    async () => {
+      const pid = await freshDriver();
+      const wide = await s.json<VmSummary>(['info', 'wide']);
+      expect(JSON.stringify(wide).length).toBeGreaterThan(300_000);
+      await sleep(3000);
+      const base = rssKiB(pid);
+      const greedy = net.createConnection(controlSocket);
+      greedy.on('error', () => {});
+      greedy.pause();
+      let lines = '';
+      for (let id = 1; id <= 1500; id++)
+        lines += JSON.stringify({ id, method: 'vm.get', params: { vm: wide.id } }) + '\n';
+      greedy.write(lines);
+      let answered = 0;
+      const growth = await peakGrowthKiB(pid, base, 20, (i) => {
+        // Another client meanwhile: the driver still answers it.
+        if (i % 5 === 0)
+          void s.json<VmSummary>(['info', 'flood']).then(
+            () => answered++,
+            () => {},
+          );
+      });
+      figures.push(`control socket, 1 500 pipelined vm.get never read: +${(growth / 1024).toFixed(1)} MiB peak`);
+      expect(growth).toBeLessThanOrEqual(MAX_GROWTH_KIB);
+      await waitFor(() => answered === 4, 'the other client to be answered', 60_000);
+      greedy.destroy();
+      await sleep(3000);
+      const after = rssKiB(pid) - base;
+      figures.push(`  3 s after the client closed: +${(after / 1024).toFixed(1)} MiB`);
+      expect(after).toBeLessThanOrEqual(MAX_GROWTH_KIB);
+    },
+  );
 });

@@ -22,7 +22,12 @@ function snapshot(): string[] {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (!p.includes(`${path.sep}logs${path.sep}`) && !p.endsWith('driver.lock') && !p.includes(`${path.sep}k${path.sep}`)) out.push(p);
+      else if (
+        !p.includes(`${path.sep}logs${path.sep}`) &&
+        !p.endsWith('driver.lock') &&
+        !p.includes(`${path.sep}k${path.sep}`)
+      )
+        out.push(p);
     }
   };
   for (const d of ['c', 'd', 's']) walk(path.join(s.root, d));
@@ -38,14 +43,30 @@ const cases: [string, string[], RegExp][] = [
   ['a hidden-file name', ['define', '--name', '.x'], /cannot start with "."/],
   ['memory 0', ['define', '--name', 'm', '--memory', '0'], /at least 16 MiB/],
   ['memory -1G', ['define', '--name', 'm', '--memory', '-1G'], /"-1G" is not a memory size. Write e.g. --memory 1G/],
-  ['more memory than the host has', ['define', '--name', 'm', '--memory', '100000G'], /This host has [\d.]+ GiB of memory/],
+  [
+    'more memory than the host has',
+    ['define', '--name', 'm', '--memory', '100000G'],
+    /This host has [\d.]+ GiB of memory/,
+  ],
   ['0 CPUs', ['define', '--name', 'm', '--cpus', '0'], /at least 1 CPU/],
   ['1000 CPUs', ['define', '--name', 'm', '--cpus', '1000'], /This host has \d+ CPUs; give the VM at most \d+/],
-  ['a missing ISO', ['define', '--name', 'm', '--cdrom', '/nonexistent/x.iso'], /The ISO image \/nonexistent\/x.iso does not exist/],
-  ['an ISO that is a directory', ['define', '--name', 'm', '--cdrom', '/tmp'], /is a directory; give the path of a file/],
+  [
+    'a missing ISO',
+    ['define', '--name', 'm', '--cdrom', '/nonexistent/x.iso'],
+    /The ISO image \/nonexistent\/x.iso does not exist/,
+  ],
+  [
+    'an ISO that is a directory',
+    ['define', '--name', 'm', '--cdrom', '/tmp'],
+    /is a directory; give the path of a file/,
+  ],
   ['a bad port forward', ['define', '--name', 'm', '--forward', 'tcp:22'], /Write it as tcp:HOSTPORT:GUESTPORT/],
   ['an unknown accelerator', ['define', '--name', 'm', '--accel', 'warp'], /--accel must be auto, kvm, hvf or tcg/],
-  ['both --disk and --disk-size', ['define', '--name', 'm', '--disk', '/x', '--disk-size', '1G'], /either --disk PATH .* or --disk-size/],
+  [
+    'both --disk and --disk-size',
+    ['define', '--name', 'm', '--disk', '/x', '--disk-size', '1G'],
+    /either --disk PATH .* or --disk-size/,
+  ],
   ['an unknown command', ['frobnicate'], /Unknown command "frobnicate"/],
   ['a missing VM argument', ['stop'], /takes exactly one VM/],
 ];
@@ -60,18 +81,22 @@ describe('bad input', () => {
   });
 
   // root reads everything, so the check cannot fail as root; the unit tests cover the branch.
-  it.skipIf(process.getuid?.() === 0)('refuses an unreadable ISO (skipped as root: root can read any file)', async () => {
-    const iso = path.join(s.root, 'secret.iso');
-    fs.writeFileSync(iso, 'x', { mode: 0o000 });
-    const r = await s.run(['define', '--name', 'm', '--cdrom', iso]);
-    expect(r.stderr).toMatch(/not readable by you/);
-  });
+  it.skipIf(process.getuid?.() === 0)(
+    'refuses an unreadable ISO (skipped as root: root can read any file)',
+    async () => {
+      const iso = path.join(s.root, 'secret.iso');
+      fs.writeFileSync(iso, 'x', { mode: 0o000 });
+      const r = await s.run(['define', '--name', 'm', '--cdrom', iso]);
+      expect(r.stderr).toMatch(/not readable by you/);
+    },
+  );
 
   it('lists the good VMs and reports a corrupt, an incomplete and a future VM file as broken, untouched', async () => {
     const vms = path.join(s.env.XDG_CONFIG_HOME!, 'vmdesk', 'vms');
     const files = {
       '11111111-1111-4111-8111-111111111111.json': 'garbage{',
-      '22222222-2222-4222-8222-222222222222.json': '{"version": 1, "id": "22222222-2222-4222-8222-222222222222", "name": "half"}',
+      '22222222-2222-4222-8222-222222222222.json':
+        '{"version": 1, "id": "22222222-2222-4222-8222-222222222222", "name": "half"}',
       '33333333-3333-4333-8333-333333333333.json': '{"version": 9}',
     };
     for (const [n, c] of Object.entries(files)) fs.writeFileSync(path.join(vms, n), c);
@@ -79,9 +104,12 @@ describe('bad input', () => {
     const byId = new Map(list.map((v) => [v.id, v]));
     expect(list.find((v) => v.name === 'existing')?.state).toBe('stopped');
     expect(byId.get('11111111-1111-4111-8111-111111111111')?.reason).toMatch(/not valid JSON/);
-    expect(byId.get('22222222-2222-4222-8222-222222222222')?.reason).toMatch(/field "arch"|field "memoryMiB"|field "cpus"/);
+    expect(byId.get('22222222-2222-4222-8222-222222222222')?.reason).toMatch(
+      /field "arch"|field "memoryMiB"|field "cpus"/,
+    );
     expect(byId.get('33333333-3333-4333-8333-333333333333')?.reason).toMatch(/newer vmdesk \(format version 9/);
-    for (const id of byId.keys()) if (id !== list.find((v) => v.name === 'existing')?.id) expect(byId.get(id)?.state).toBe('broken');
+    for (const id of byId.keys())
+      if (id !== list.find((v) => v.name === 'existing')?.id) expect(byId.get(id)?.state).toBe('broken');
     const start = await s.run(['start', '33333333-3333-4333-8333-333333333333']);
     expect(start.code).toBe(1);
     expect(start.stderr).toMatch(/Upgrade vmdesk/);
@@ -111,7 +139,9 @@ describe('bad input', () => {
     const disk = path.join(s.root, 'shared.qcow2');
     const { execFileSync } = await import('node:child_process');
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '64M']);
-    expect((await s.run(['define', '--name', 'first', '--memory', '256M', '--cdrom', guestIso(), '--disk', disk])).code).toBe(0);
+    expect(
+      (await s.run(['define', '--name', 'first', '--memory', '256M', '--cdrom', guestIso(), '--disk', disk])).code,
+    ).toBe(0);
     // A second definition on the same disk is refused at define time...
     const second = await s.run(['define', '--name', 'second', '--memory', '256M', '--disk', disk]);
     expect(second.code).toBe(1);

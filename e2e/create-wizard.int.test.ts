@@ -36,7 +36,12 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('create a VM by dropping an ISO (skipp
     // Slow the upload down (4 MiB/s, about 4 s for the 16 MB guest) so its progress can be seen.
     const cdp = await app.page.context().newCDPSession(app.page);
     await cdp.send('Network.enable');
-    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 4 * 2 ** 20 });
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: 4 * 2 ** 20,
+    });
 
     await app.dragFileOver('guest.iso', fs.readFileSync(guestIso()).toString('base64'));
     await app.page.getByText('Drop the ISO to create a VM').waitFor();
@@ -47,9 +52,17 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('create a VM by dropping an ISO (skipp
     const wizard = app.wizard();
     await wizard.getByRole('progressbar', { name: 'Upload progress' }).waitFor();
     // Past 10 % and with a speed: the line a person would see most of the time.
-    await app.page.getByTestId('upload-progress').filter({ hasText: /[1-9]\d %\) · .+\/s$/ }).waitFor({ timeout: 30_000 });
+    await app.page
+      .getByTestId('upload-progress')
+      .filter({ hasText: /[1-9]\d %\) · .+\/s$/ })
+      .waitFor({ timeout: 30_000 });
     await shot(app.page, 'wizard-upload-progress');
-    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: -1,
+    });
 
     await wizard.getByRole('button', { name: 'Create and start' }).waitFor({ timeout: 60_000 });
     expect(await wizard.getByLabel('Name').inputValue()).toBe('VMDESK TESTGUEST');
@@ -66,7 +79,11 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('create a VM by dropping an ISO (skipp
     expect(await app.page.getByRole('tab', { name: 'Screen' }).getAttribute('aria-selected')).toBe('true');
     await waitFor(async () => (await app.vncLitShare()) > 0.02, 'VGA text in the noVNC canvas', 120_000);
     const vm = await s.json<VmSummary>(['info', 'VMDESK TESTGUEST']);
-    expect(vm.definition).toMatchObject({ memoryMiB: 256, firmware: 'bios', cdrom: path.join(isoLibrary(s), 'guest.iso') });
+    expect(vm.definition).toMatchObject({
+      memoryMiB: 256,
+      firmware: 'bios',
+      cdrom: path.join(isoLibrary(s), 'guest.iso'),
+    });
     await s.waitForFileText(vm.paths!.serialLog, READY, 180_000);
     await new Promise((r) => setTimeout(r, 1000)); // the VGA console is drawn a moment after the serial line
     await shot(app.page, 'wizard-created-running');

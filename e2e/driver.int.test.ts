@@ -48,7 +48,8 @@ describe('vmdesk with a real guest', () => {
     expect(info.accel?.accel).toBe('tcg');
     expect(info.pid).toBeGreaterThan(0);
     expect(pidAlive(info.pid!)).toBe(true);
-    for (const sock of [info.paths!.qmp, info.paths!.serial, info.paths!.vnc]) expect(fs.statSync(sock).isSocket()).toBe(true);
+    for (const sock of [info.paths!.qmp, info.paths!.serial, info.paths!.vnc])
+      expect(fs.statSync(sock).isSocket()).toBe(true);
 
     await s.waitForFileText(info.paths!.serialLog, READY);
 
@@ -68,7 +69,10 @@ describe('vmdesk with a real guest', () => {
     const perBoot = fs.readFileSync(info.paths!.serialLog, 'utf8').split(READY).length - 1;
     const rebooted = await s.run(['reboot', 'tiny']);
     expect(rebooted.stdout).toContain('tiny: running');
-    await waitFor(() => fs.readFileSync(info.paths!.serialLog, 'utf8').split(READY).length - 1 >= 2 * perBoot, 'the marker after reboot');
+    await waitFor(
+      () => fs.readFileSync(info.paths!.serialLog, 'utf8').split(READY).length - 1 >= 2 * perBoot,
+      'the marker after reboot',
+    );
     expect((await s.json<VmSummary>(['info', 'tiny'])).pid).toBe(info.pid);
 
     const down = await s.run(['shutdown', 'tiny', '--wait', '--timeout', '90']);
@@ -197,10 +201,36 @@ describe('vmdesk with a real guest', () => {
 
   it('starts a UEFI VM with its own copy of the firmware variables, and forwards a port', async () => {
     const s = sandbox();
-    const vm = await s.json<VmSummary>(['define', '--name', 'efi', '--memory', '256M', '--firmware', 'uefi', '--disk-size', '64M', '--forward', 'tcp:127.0.0.1:0:22']).catch(() => undefined);
+    const vm = await s
+      .json<VmSummary>([
+        'define',
+        '--name',
+        'efi',
+        '--memory',
+        '256M',
+        '--firmware',
+        'uefi',
+        '--disk-size',
+        '64M',
+        '--forward',
+        'tcp:127.0.0.1:0:22',
+      ])
+      .catch(() => undefined);
     // Port 0 is not a valid forward: refused before anything is made.
     expect(vm).toBeUndefined();
-    const def = await s.json<VmSummary>(['define', '--name', 'efi', '--memory', '256M', '--firmware', 'uefi', '--disk-size', '64M', '--forward', 'tcp:127.0.0.1:42022:22']);
+    const def = await s.json<VmSummary>([
+      'define',
+      '--name',
+      'efi',
+      '--memory',
+      '256M',
+      '--firmware',
+      'uefi',
+      '--disk-size',
+      '64M',
+      '--forward',
+      'tcp:127.0.0.1:42022:22',
+    ]);
     const nvram = def.definition!.nvram!;
     expect(fs.statSync(nvram).size).toBeGreaterThan(0);
     expect(fs.statSync(nvram).mode & 0o777).toBe(0o600);
@@ -227,7 +257,11 @@ describe('vmdesk with a real guest', () => {
     const started = await s.run(['start', 'auto', '--json']);
     // The driver log records the choice before QEMU runs, whatever QEMU then makes of it.
     const driverLog = fs.readFileSync(defined.paths!.driverLog, 'utf8');
-    expect(driverLog).toMatch(new RegExp(`spawned QEMU pid \\d+ \\(${best}: auto ${best === 'tcg' ? 'fell back to TCG' : `picked ${best!.toUpperCase()}`}`));
+    expect(driverLog).toMatch(
+      new RegExp(
+        `spawned QEMU pid \\d+ \\(${best}: auto ${best === 'tcg' ? 'fell back to TCG' : `picked ${best!.toUpperCase()}`}`,
+      ),
+    );
     if (started.code === 0) {
       const vm = JSON.parse(started.stdout) as VmSummary;
       expect(vm.accel?.accel).toBe(best);

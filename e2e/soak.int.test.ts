@@ -17,7 +17,6 @@ import { prng } from '../app/main/testing/prng.js';
 const ROUNDS = Number(process.env.VMDESK_SOAK_ROUNDS ?? 10);
 const SEED = Number(process.env.VMDESK_SOAK_SEED ?? Date.now() % 1_000_000);
 
-
 function qemuPidsFor(root: string, id: string): number[] {
   return qemuPidsUnder(root).filter((pid) => {
     try {
@@ -32,60 +31,85 @@ const s = new Sandbox();
 afterAll(() => s.cleanup());
 
 describe('crash-restart soak', () => {
-  it(`survives ${ROUNDS} SIGKILLs of the owning driver with 3 VMs: none lost, none twice, nothing orphaned (seed ${SEED})`, async () => {
-    console.log(`soak: ${ROUNDS} rounds, seed ${SEED}`);
-    const rand = prng(SEED);
-    const names = ['alpha', 'bravo', 'charlie'];
-    for (const n of names) await s.json<VmSummary>(['define', '--name', n, '--memory', '192M', '--cdrom', guestIso()]);
-    const runtime = path.join(s.env.XDG_RUNTIME_DIR!, 'vmdesk');
-    const runRecords = path.join(s.env.XDG_STATE_HOME!, 'vmdesk', 'run');
-    const stats = { rounds: 0, killsMidOp: 0, ops: 0, adoptedRunning: 0 };
+  it(
+    `survives ${ROUNDS} SIGKILLs of the owning driver with 3 VMs: none lost, none twice, nothing orphaned (seed ${SEED})`,
+    async () => {
+      console.log(`soak: ${ROUNDS} rounds, seed ${SEED}`);
+      const rand = prng(SEED);
+      const names = ['alpha', 'bravo', 'charlie'];
+      for (const n of names)
+        await s.json<VmSummary>(['define', '--name', n, '--memory', '192M', '--cdrom', guestIso()]);
+      const runtime = path.join(s.env.XDG_RUNTIME_DIR!, 'vmdesk');
+      const runRecords = path.join(s.env.XDG_STATE_HOME!, 'vmdesk', 'run');
+      const stats = { rounds: 0, killsMidOp: 0, ops: 0, adoptedRunning: 0 };
 
-    for (let round = 0; round < ROUNDS; round++) {
-      const driver = await s.startDriver();
-      const before = await s.json<VmSummary[]>(['list']);
-      // One random operation per VM, fired without waiting, then a kill at a random moment.
-      const inflight: ChildProcess[] = [];
-      for (const vm of before) {
-        const op = vm.state === 'running' ? (['shutdown', 'stop', 'pause', 'reboot'] as const)[Math.floor(rand() * 4)]!
-          : vm.state === 'paused' ? (['resume', 'stop'] as const)[Math.floor(rand() * 2)]!
-          : 'start';
-        inflight.push(spawn(process.execPath, [VMDESK, op, vm.name], { env: s.env, stdio: 'ignore' }));
-        stats.ops++;
-      }
-      await new Promise((r) => setTimeout(r, Math.floor(rand() * 1500)));
-      if (inflight.some((c) => c.exitCode === null)) stats.killsMidOp++;
-      driver.kill('SIGKILL');
-      await new Promise((r) => driver.once('exit', r));
-      // Commands still running lose their driver; some become the owner themselves. Let them end.
-      await Promise.all(inflight.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
-
-      // A new process adopts everything.
-      const after = await s.json<VmSummary[]>(['list']);
-      expect(after.map((v) => v.name).sort(), `round ${round}: VMs lost`).toEqual(names);
-      for (const vm of after) {
-        const pids = qemuPidsFor(s.root, vm.id);
-        expect(pids.length, `round ${round}: ${vm.name} runs ${pids.length} times`).toBeLessThanOrEqual(1);
-        expect(['running', 'paused', 'stopped', 'stopping'], `round ${round}: ${vm.name} is ${vm.state} (${vm.reason})`).toContain(vm.state);
-        if (vm.state === 'running' || vm.state === 'paused') {
-          expect(pids, `round ${round}: ${vm.name} is ${vm.state} but its QEMU is not`).toEqual([vm.pid]);
-          stats.adoptedRunning++;
-        } else if (vm.state === 'stopped') {
-          expect(pids, `round ${round}: ${vm.name} is stopped but QEMU ${pids} runs`).toEqual([]);
+      for (let round = 0; round < ROUNDS; round++) {
+        const driver = await s.startDriver();
+        const before = await s.json<VmSummary[]>(['list']);
+        // One random operation per VM, fired without waiting, then a kill at a random moment.
+        const inflight: ChildProcess[] = [];
+        for (const vm of before) {
+          const op =
+            vm.state === 'running'
+              ? (['shutdown', 'stop', 'pause', 'reboot'] as const)[Math.floor(rand() * 4)]!
+              : vm.state === 'paused'
+                ? (['resume', 'stop'] as const)[Math.floor(rand() * 2)]!
+                : 'start';
+          inflight.push(spawn(process.execPath, [VMDESK, op, vm.name], { env: s.env, stdio: 'ignore' }));
+          stats.ops++;
         }
-      }
-      // Nothing orphaned: runtime dirs and run records exist exactly for live QEMUs.
-      const live = after.filter((v) => qemuPidsFor(s.root, v.id).length === 1);
-      const liveShort = live.map((v) => v.id.replace(/-/g, '').slice(0, 8)).sort();
-      const dirs = fs.existsSync(runtime) ? fs.readdirSync(runtime).filter((n) => n !== 'control.sock').sort() : [];
-      expect(dirs, `round ${round}: orphaned runtime dirs`).toEqual(liveShort);
-      const records = fs.existsSync(runRecords) ? fs.readdirSync(runRecords).map((n) => n.replace(/\.json$/, '')).sort() : [];
-      expect(records, `round ${round}: orphaned run records: ${records.join(" ")}`).toEqual(live.map((v) => v.id).sort());
-      stats.rounds++;
-    }
+        await new Promise((r) => setTimeout(r, Math.floor(rand() * 1500)));
+        if (inflight.some((c) => c.exitCode === null)) stats.killsMidOp++;
+        driver.kill('SIGKILL');
+        await new Promise((r) => driver.once('exit', r));
+        // Commands still running lose their driver; some become the owner themselves. Let them end.
+        await Promise.all(
+          inflight.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once('exit', r)))),
+        );
 
-    for (const n of names) await s.run(['stop', n]);
-    expect(qemuPidsUnder(s.root)).toEqual([]);
-    console.log(`soak: ${JSON.stringify(stats)}`);
-  }, 60_000 + ROUNDS * 8_000);
+        // A new process adopts everything.
+        const after = await s.json<VmSummary[]>(['list']);
+        expect(after.map((v) => v.name).sort(), `round ${round}: VMs lost`).toEqual(names);
+        for (const vm of after) {
+          const pids = qemuPidsFor(s.root, vm.id);
+          expect(pids.length, `round ${round}: ${vm.name} runs ${pids.length} times`).toBeLessThanOrEqual(1);
+          expect(
+            ['running', 'paused', 'stopped', 'stopping'],
+            `round ${round}: ${vm.name} is ${vm.state} (${vm.reason})`,
+          ).toContain(vm.state);
+          if (vm.state === 'running' || vm.state === 'paused') {
+            expect(pids, `round ${round}: ${vm.name} is ${vm.state} but its QEMU is not`).toEqual([vm.pid]);
+            stats.adoptedRunning++;
+          } else if (vm.state === 'stopped') {
+            expect(pids, `round ${round}: ${vm.name} is stopped but QEMU ${pids} runs`).toEqual([]);
+          }
+        }
+        // Nothing orphaned: runtime dirs and run records exist exactly for live QEMUs.
+        const live = after.filter((v) => qemuPidsFor(s.root, v.id).length === 1);
+        const liveShort = live.map((v) => v.id.replace(/-/g, '').slice(0, 8)).sort();
+        const dirs = fs.existsSync(runtime)
+          ? fs
+              .readdirSync(runtime)
+              .filter((n) => n !== 'control.sock')
+              .sort()
+          : [];
+        expect(dirs, `round ${round}: orphaned runtime dirs`).toEqual(liveShort);
+        const records = fs.existsSync(runRecords)
+          ? fs
+              .readdirSync(runRecords)
+              .map((n) => n.replace(/\.json$/, ''))
+              .sort()
+          : [];
+        expect(records, `round ${round}: orphaned run records: ${records.join(' ')}`).toEqual(
+          live.map((v) => v.id).sort(),
+        );
+        stats.rounds++;
+      }
+
+      for (const n of names) await s.run(['stop', n]);
+      expect(qemuPidsUnder(s.root)).toEqual([]);
+      console.log(`soak: ${JSON.stringify(stats)}`);
+    },
+    60_000 + ROUNDS * 8_000,
+  );
 });

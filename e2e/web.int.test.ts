@@ -87,7 +87,10 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('vmdesk web in Chromium (skipped witho
     expect(pidAlive(before.pid!)).toBe(true);
 
     web = await startWeb(s, ['--port', String(web.port)]);
-    await app.page.getByRole('status').filter({ hasText: 'Reconnecting' }).waitFor({ state: 'detached', timeout: 60_000 });
+    await app.page
+      .getByRole('status')
+      .filter({ hasText: 'Reconnecting' })
+      .waitFor({ state: 'detached', timeout: 60_000 });
     expect(await app.vmState('keeper')).toBe('running');
     const after = await s.json<VmSummary>(['info', 'keeper']);
     expect(after.pid).toBe(before.pid);
@@ -110,7 +113,9 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('vmdesk web in Chromium (skipped witho
     await app.tab('Serial console');
     await app.waitForTerminalText('/ #');
     await app.page.locator('[data-testid="serial-terminal"]').click();
-    await app.page.keyboard.type('yes "flood xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" | head -c 1000000; echo FLOOD-$((40+2))\n');
+    await app.page.keyboard.type(
+      'yes "flood xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" | head -c 1000000; echo FLOOD-$((40+2))\n',
+    );
     // While the flood runs: other views open and answer, the toolbar works.
     await app.tab('Overview');
     await app.page.getByText('CONFIGURATION', { exact: false }).first().waitFor();

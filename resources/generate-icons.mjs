@@ -47,26 +47,37 @@ function png(size, px) {
       raw[o + 3] = Math.round(a * 255);
     }
   }
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw, { level: 9 })), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(raw, { level: 9 })),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** Signed distance to a rounded rectangle (unit coordinates), negative inside. */
 function roundRect(x0, y0, x1, y1, r) {
   return (x, y) => {
-    const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
-    const qx = Math.abs(x - cx) - ((x1 - x0) / 2 - r), qy = Math.abs(y - cy) - ((y1 - y0) / 2 - r);
+    const cx = (x0 + x1) / 2,
+      cy = (y0 + y1) / 2;
+    const qx = Math.abs(x - cx) - ((x1 - x0) / 2 - r),
+      qy = Math.abs(y - cy) - ((y1 - y0) / 2 - r);
     return Math.hypot(Math.max(qx, 0), Math.max(qy, 0)) + Math.min(Math.max(qx, qy), 0) - r;
   };
 }
 /** A thick line segment (the prompt chevron). */
 function segment(ax, ay, bx, by, w) {
   return (x, y) => {
-    const dx = bx - ax, dy = by - ay;
+    const dx = bx - ax,
+      dy = by - ay;
     const t = Math.max(0, Math.min(1, ((x - ax) * dx + (y - ay) * dy) / (dx * dx + dy * dy)));
     return Math.hypot(x - ax - t * dx, y - ay - t * dy) - w / 2;
   };
 }
-const union = (...fs) => (x, y) => Math.min(...fs.map((f) => f(x, y)));
+const union =
+  (...fs) =>
+  (x, y) =>
+    Math.min(...fs.map((f) => f(x, y)));
 const minus = (a, b) => (x, y) => Math.max(a(x, y), -b(x, y));
 
 /** Renders layers [{shape, color: (x, y) => [r, g, b], alpha}] with 4×4 supersampling. */
@@ -78,7 +89,8 @@ function render(size, layers) {
       const acc = [0, 0, 0, 0];
       for (let sy = 0; sy < S; sy++) {
         for (let sx = 0; sx < S; sx++) {
-          const u = (x + (sx + 0.5) / S) / size, v = (y + (sy + 0.5) / S) / size;
+          const u = (x + (sx + 0.5) / S) / size,
+            v = (y + (sy + 0.5) / S) / size;
           let out = [0, 0, 0, 0];
           for (const l of layers) {
             if (l.shape(u, v) > 0) continue;
@@ -97,7 +109,11 @@ function render(size, layers) {
 
 const hex = (h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16) / 255);
 const mix = (a, b, t) => a.map((v, i) => v + (b[i] - v) * t);
-const TOP = hex('#3b82f6'), BOTTOM = hex('#1e3a8a'), WHITE = hex('#ffffff'), SCREEN = hex('#0f1f44'), PROMPT = hex('#5eead4');
+const TOP = hex('#3b82f6'),
+  BOTTOM = hex('#1e3a8a'),
+  WHITE = hex('#ffffff'),
+  SCREEN = hex('#0f1f44'),
+  PROMPT = hex('#5eead4');
 
 const monitor = roundRect(0.2, 0.25, 0.8, 0.67, 0.05);
 const screen = roundRect(0.245, 0.295, 0.755, 0.625, 0.02);

@@ -35,7 +35,12 @@ const fakeBackendIsPure = {
     const devDir = path.join(root, 'app/renderer/dev') + path.sep;
     b.onResolve({ filter: /\/dev\/[^/]+$/ }, async (args) => {
       if (args.pluginData === 'fake-backend-is-pure') return undefined;
-      const r = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'fake-backend-is-pure' });
+      const r = await b.resolve(args.path, {
+        kind: args.kind,
+        importer: args.importer,
+        resolveDir: args.resolveDir,
+        pluginData: 'fake-backend-is-pure',
+      });
       return r.path.startsWith(devDir) ? { ...r, sideEffects: false } : r;
     });
   },

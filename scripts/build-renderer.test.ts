@@ -12,8 +12,13 @@ const DEV_DIR = 'app/renderer/dev/';
 /** Names only the fake backend has (dev/fake-api.ts, dev/fake-data.ts, dev/fake-streams.ts). */
 const FAKE_MARKERS = ['simulateReconnect', 'vmdeskFake'];
 
-interface Metafile { outputs: Record<string, { inputs: Record<string, { bytesInOutput: number }> }> }
-interface Built { code: string; devInputs: string[] }
+interface Metafile {
+  outputs: Record<string, { inputs: Record<string, { bytesInOutput: number }> }>;
+}
+interface Built {
+  code: string;
+  devInputs: string[];
+}
 
 let tmp: string;
 const builds = {} as Record<'production' | 'demo', Built>;
@@ -21,13 +26,19 @@ const builds = {} as Record<'production' | 'demo', Built>;
 function buildRenderer(name: keyof typeof builds, flags: string[]): void {
   const outdir = path.join(tmp, name);
   const metafile = path.join(tmp, `${name}.meta.json`);
-  execFileSync(process.execPath, [path.join(root, 'scripts/build-renderer.mjs'), ...flags, '--outdir', outdir, '--metafile', metafile], { stdio: 'pipe' });
+  execFileSync(
+    process.execPath,
+    [path.join(root, 'scripts/build-renderer.mjs'), ...flags, '--outdir', outdir, '--metafile', metafile],
+    { stdio: 'pipe' },
+  );
   const meta = JSON.parse(fs.readFileSync(metafile, 'utf8')) as Metafile;
   const app = Object.entries(meta.outputs).find(([out]) => out.endsWith('app.js'));
   if (!app) throw new Error(`no app.js in ${Object.keys(meta.outputs).join(', ')}`);
   builds[name] = {
     code: fs.readFileSync(path.join(outdir, 'app.js'), 'utf8'),
-    devInputs: Object.entries(app[1].inputs).filter(([input, { bytesInOutput }]) => input.includes(DEV_DIR) && bytesInOutput > 0).map(([input]) => input),
+    devInputs: Object.entries(app[1].inputs)
+      .filter(([input, { bytesInOutput }]) => input.includes(DEV_DIR) && bytesInOutput > 0)
+      .map(([input]) => input),
   };
 }
 
@@ -45,7 +56,9 @@ describe('the renderer bundles', () => {
   });
 
   it('the demo bundle carries the fake backend (so the check above can fail)', () => {
-    expect(builds.demo.devInputs).toEqual(expect.arrayContaining([`${DEV_DIR}fake-api.ts`, `${DEV_DIR}fake-streams.ts`]));
+    expect(builds.demo.devInputs).toEqual(
+      expect.arrayContaining([`${DEV_DIR}fake-api.ts`, `${DEV_DIR}fake-streams.ts`]),
+    );
     for (const marker of FAKE_MARKERS) expect(builds.demo.code).toContain(marker);
   });
 

@@ -15,7 +15,9 @@ const nodeEntries = {
 };
 
 const entryPoints = Object.fromEntries(
-  Object.entries(nodeEntries).filter(([, src]) => existsSync(at(src))).map(([out, src]) => [out, at(src)]),
+  Object.entries(nodeEntries)
+    .filter(([, src]) => existsSync(at(src)))
+    .map(([out, src]) => [out, at(src)]),
 );
 
 await build({
@@ -29,7 +31,9 @@ await build({
   packages: 'external',
   sourcemap: true,
   logLevel: 'warning',
-  banner: { js: "import { createRequire as __vmdeskCreateRequire } from 'node:module'; const require = __vmdeskCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __vmdeskCreateRequire } from 'node:module'; const require = __vmdeskCreateRequire(import.meta.url);",
+  },
 });
 
 // The renderer (React) has its own build: browser target, CSS, index.html.

@@ -20,14 +20,24 @@ const dir = process.env.OSINFO_SYSTEM_DIR || '/usr/share/osinfo';
 const check = process.argv.includes('--check');
 
 if (!fs.existsSync(path.join(dir, 'os'))) {
-  console.error(`gen-osinfo-table: no osinfo-db at ${dir}. Install it (sudo apt-get install osinfo-db) or set OSINFO_SYSTEM_DIR.`);
+  console.error(
+    `gen-osinfo-table: no osinfo-db at ${dir}. Install it (sudo apt-get install osinfo-db) or set OSINFO_SYSTEM_DIR.`,
+  );
   process.exit(1);
 }
 
 // Bundle the TypeScript reader to a temporary module and import it.
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vmdesk-osinfo-'));
 const bundle = path.join(tmp, 'osinfo-db.mjs');
-await build({ entryPoints: [path.join(root, 'app/main/iso/osinfo-db.ts')], outfile: bundle, bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning' });
+await build({
+  entryPoints: [path.join(root, 'app/main/iso/osinfo-db.ts')],
+  outfile: bundle,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  logLevel: 'warning',
+});
 const { readOsinfoDir } = await import(pathToFileURL(bundle).href);
 fs.rmSync(tmp, { recursive: true, force: true });
 
@@ -36,24 +46,28 @@ const { db, problems } = await readOsinfoDir(dir);
 const parseMs = performance.now() - started;
 
 // Only OSes an ISO can identify are of use here; drop empty fields to keep the table small.
-const oses = db.oses.filter((o) => o.media.length > 0).map((o) => {
-  const compact = { ...o };
-  for (const k of ['shortId', 'vendor', 'releaseDate', 'distro']) if (compact[k] === '') delete compact[k];
-  if (compact.efiOnly.length === 0) delete compact.efiOnly;
-  if (!compact.virtio) delete compact.virtio;
-  if (Object.keys(compact.resources).length === 0) delete compact.resources;
-  return compact;
-});
+const oses = db.oses
+  .filter((o) => o.media.length > 0)
+  .map((o) => {
+    const compact = { ...o };
+    for (const k of ['shortId', 'vendor', 'releaseDate', 'distro']) if (compact[k] === '') delete compact[k];
+    if (compact.efiOnly.length === 0) delete compact.efiOnly;
+    if (!compact.virtio) delete compact.virtio;
+    if (Object.keys(compact.resources).length === 0) delete compact.resources;
+    return compact;
+  });
 
 let badRegex = 0;
-for (const o of oses) for (const m of o.media) for (const k of ['volumeId', 'systemId', 'publisherId', 'applicationId']) {
-  if (m[k] === undefined) continue;
-  try {
-    new RegExp(m[k]);
-  } catch {
-    badRegex++;
-  }
-}
+for (const o of oses)
+  for (const m of o.media)
+    for (const k of ['volumeId', 'systemId', 'publisherId', 'applicationId']) {
+      if (m[k] === undefined) continue;
+      try {
+        new RegExp(m[k]);
+      } catch {
+        badRegex++;
+      }
+    }
 
 const text = [
   '{',
@@ -68,10 +82,15 @@ const text = [
 
 if (check) {
   const same = fs.existsSync(out) && fs.readFileSync(out, 'utf8') === text;
-  console.log(same ? 'osinfo-table.json is up to date.' : 'osinfo-table.json differs from what osinfo-db here generates.');
+  console.log(
+    same ? 'osinfo-table.json is up to date.' : 'osinfo-table.json differs from what osinfo-db here generates.',
+  );
   process.exit(same ? 0 : 1);
 }
 fs.writeFileSync(out, text);
-console.log(`Wrote ${path.relative(root, out)}: ${oses.length} of ${db.oses.length} OSes (those with ISO media), ${oses.reduce((n, o) => n + o.media.length, 0)} media, ${(text.length / 1024).toFixed(0)} KiB; osinfo-db ${db.version} parsed in ${parseMs.toFixed(0)} ms.`);
+console.log(
+  `Wrote ${path.relative(root, out)}: ${oses.length} of ${db.oses.length} OSes (those with ISO media), ${oses.reduce((n, o) => n + o.media.length, 0)} media, ${(text.length / 1024).toFixed(0)} KiB; osinfo-db ${db.version} parsed in ${parseMs.toFixed(0)} ms.`,
+);
 if (problems.length > 0) console.warn(`Skipped ${problems.length} files:\n  ${problems.join('\n  ')}`);
-if (badRegex > 0) console.warn(`${badRegex} media patterns are not valid JavaScript regular expressions; vmdesk ignores them.`);
+if (badRegex > 0)
+  console.warn(`${badRegex} media patterns are not valid JavaScript regular expressions; vmdesk ignores them.`);

@@ -26,7 +26,10 @@ export function createFallbackNative(options: FallbackNativeOptions = {}): Nativ
     ((file: string, args: readonly string[]) =>
       execFileSync(file, args, { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] }));
   const why = options.loadError ? `native layer not loaded: ${options.loadError}` : 'native layer not in use';
-  const impossible = <T>(what: string): NativeResult<T> => ({ ok: false, reason: `${what} needs the native layer (${why})` });
+  const impossible = <T>(what: string): NativeResult<T> => ({
+    ok: false,
+    reason: `${what} needs the native layer (${why})`,
+  });
 
   return {
     implementation: 'fallback',
@@ -46,7 +49,9 @@ export function createFallbackNative(options: FallbackNativeOptions = {}): Nativ
         return { ok: false, reason: `cannot read /proc/self/limits: ${(err as Error).message}` };
       }
       const limit = parseProcMemlock(text);
-      return limit ? { ok: true, value: limit } : { ok: false, reason: 'no "Max locked memory" row in /proc/self/limits' };
+      return limit
+        ? { ok: true, value: limit }
+        : { ok: false, reason: 'no "Max locked memory" row in /proc/self/limits' };
     },
     setMemlockLimit: () => impossible('setrlimit(RLIMIT_MEMLOCK)'),
     kvmApiVersion: () => impossible('ioctl(KVM_GET_API_VERSION)'),
@@ -56,7 +61,9 @@ export function createFallbackNative(options: FallbackNativeOptions = {}): Nativ
       if (platform !== 'darwin') return { ok: false, reason: `sysctl ${name} exists only on macOS` };
       try {
         const out = runSync('/usr/sbin/sysctl', ['-n', name]).trim();
-        return /^-?\d+$/.test(out) ? { ok: true, value: Number(out) } : { ok: false, reason: `sysctl ${name} printed "${out}"` };
+        return /^-?\d+$/.test(out)
+          ? { ok: true, value: Number(out) }
+          : { ok: false, reason: `sysctl ${name} printed "${out}"` };
       } catch (err) {
         // sysctl exits non-zero for an unknown name (e.g. hw.optional.arm64 on old Intel macOS).
         return { ok: false, reason: `sysctl -n ${name} failed: ${(err as Error).message.split('\n')[0]}` };

@@ -7,7 +7,13 @@ import { createKoffiNative } from './koffi-native.js';
 import type { NativeHost } from './native-host.js';
 
 export type { FlockResult, NativeHost, NativeResult, Rlimit, RlimitValue } from './native-host.js';
-export { KVM_API_VERSION, KVM_CAP_MAX_VCPUS, KVM_CAP_NR_VCPUS, KVM_CAP_USER_MEMORY, NativeCallError } from './native-host.js';
+export {
+  KVM_API_VERSION,
+  KVM_CAP_MAX_VCPUS,
+  KVM_CAP_NR_VCPUS,
+  KVM_CAP_USER_MEMORY,
+  NativeCallError,
+} from './native-host.js';
 export { createFallbackNative } from './fallback-native.js';
 export { createKoffiNative } from './koffi-native.js';
 export { parseProcMemlock } from './proc-limits.js';
@@ -17,7 +23,7 @@ export function loadNative(options: KoffiNativeOptions = {}): NativeHost {
   try {
     return createKoffiNative(options);
   } catch (err) {
-    const loadError = err instanceof Error ? err.message.split('\n')[0] ?? String(err) : String(err);
+    const loadError = err instanceof Error ? (err.message.split('\n')[0] ?? String(err)) : String(err);
     return createFallbackNative({ loadError, ...(options.platform ? { platform: options.platform } : {}) });
   }
 }
@@ -28,7 +34,10 @@ let shared: NativeHost | undefined;
  * (to check the app without FFI, or to get around a koffi crash in the field). */
 export function getNative(): NativeHost {
   if (!shared) {
-    shared = process.env['VMDESK_NATIVE'] === 'off' ? createFallbackNative({ loadError: 'disabled by VMDESK_NATIVE=off' }) : loadNative();
+    shared =
+      process.env['VMDESK_NATIVE'] === 'off'
+        ? createFallbackNative({ loadError: 'disabled by VMDESK_NATIVE=off' })
+        : loadNative();
   }
   return shared;
 }

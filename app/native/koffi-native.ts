@@ -74,7 +74,10 @@ export function createKoffiNative(options: KoffiNativeOptions = {}): NativeHost 
     ioctl: fn('int ioctl(int fd, unsigned long request, ...)'),
     flock: fn('int flock(int fd, int operation)'),
     // Only libSystem has sysctlbyname; glibc dropped sysctl entirely.
-    sysctlbyname: platform === 'linux' ? undefined : fn('int sysctlbyname(const char *name, void *oldp, void *oldlenp, void *newp, size_t newlen)'),
+    sysctlbyname:
+      platform === 'linux'
+        ? undefined
+        : fn('int sysctlbyname(const char *name, void *oldp, void *oldlenp, void *newp, size_t newlen)'),
   };
 
   const errnoNames = new Map<number, string>();
@@ -90,7 +93,12 @@ export function createKoffiNative(options: KoffiNativeOptions = {}): NativeHost 
   const le = endianness() === 'LE';
 
   const readRlim = (buf: Buffer, offset: number): RlimitValue => {
-    const raw = abi.rlimBytes === 8 ? (le ? buf.readBigUInt64LE(offset) : buf.readBigUInt64BE(offset)) : BigInt(le ? buf.readUInt32LE(offset) : buf.readUInt32BE(offset));
+    const raw =
+      abi.rlimBytes === 8
+        ? le
+          ? buf.readBigUInt64LE(offset)
+          : buf.readBigUInt64BE(offset)
+        : BigInt(le ? buf.readUInt32LE(offset) : buf.readUInt32BE(offset));
     return raw === abi.rlimInfinity || raw > BigInt(Number.MAX_SAFE_INTEGER) ? 'unlimited' : Number(raw);
   };
   const writeRlim = (buf: Buffer, offset: number, value: RlimitValue): void => {

@@ -2,7 +2,14 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFallbackNative, createKoffiNative, KVM_API_VERSION, KVM_CAP_USER_MEMORY, loadNative, parseProcMemlock } from './index.js';
+import {
+  createFallbackNative,
+  createKoffiNative,
+  KVM_API_VERSION,
+  KVM_CAP_USER_MEMORY,
+  loadNative,
+  parseProcMemlock,
+} from './index.js';
 import type { NativeHost } from './index.js';
 
 const isLinux = process.platform === 'linux';
@@ -109,7 +116,8 @@ describe('the koffi NativeHost on this machine', () => {
   });
 
   const kvmFd = isLinux ? tryOpen('/dev/kvm', 'r+') : undefined;
-  if (kvmFd === undefined) console.warn('[native.test] /dev/kvm cannot be opened read-write here: skipping the real KVM ioctl test');
+  if (kvmFd === undefined)
+    console.warn('[native.test] /dev/kvm cannot be opened read-write here: skipping the real KVM ioctl test');
   it.skipIf(kvmFd === undefined)('reads KVM API version 12 and KVM_CAP_USER_MEMORY from /dev/kvm', () => {
     try {
       expect(native.kvmApiVersion(kvmFd!)).toEqual({ ok: true, value: KVM_API_VERSION });
@@ -157,13 +165,22 @@ describe('the fallback NativeHost', () => {
   });
 
   it('cannot set limits, send ioctls or flock, and says the native layer is why', () => {
-    expect(native.setMemlockLimit({ soft: 1, hard: 1 })).toMatchObject({ ok: false, reason: expect.stringContaining('koffi exploded') });
+    expect(native.setMemlockLimit({ soft: 1, hard: 1 })).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('koffi exploded'),
+    });
     expect(native.kvmApiVersion(0)).toMatchObject({ ok: false, reason: expect.stringContaining('koffi exploded') });
-    expect(native.lockExclusive(0)).toEqual({ state: 'unsupported', reason: expect.stringContaining('koffi exploded') });
+    expect(native.lockExclusive(0)).toEqual({
+      state: 'unsupported',
+      reason: expect.stringContaining('koffi exploded'),
+    });
   });
 
   it('reads macOS sysctls through the sysctl command', () => {
-    const mac = createFallbackNative({ platform: 'darwin', runSync: (file, args) => (file === '/usr/sbin/sysctl' && args[1] === 'kern.hv_support' ? '1\n' : '') });
+    const mac = createFallbackNative({
+      platform: 'darwin',
+      runSync: (file, args) => (file === '/usr/sbin/sysctl' && args[1] === 'kern.hv_support' ? '1\n' : ''),
+    });
     expect(mac.sysctlInt('kern.hv_support')).toEqual({ ok: true, value: 1 });
   });
 });
@@ -175,7 +192,11 @@ describe('loadNative', () => {
         throw new Error("Cannot find module 'koffi'\nRequire stack: ...");
       },
     });
-    expect(native).toMatchObject({ implementation: 'fallback', loaded: false, loadError: "Cannot find module 'koffi'" });
+    expect(native).toMatchObject({
+      implementation: 'fallback',
+      loaded: false,
+      loadError: "Cannot find module 'koffi'",
+    });
     expect(native.getuid()).toBe(process.getuid?.());
   });
 
@@ -187,7 +208,8 @@ describe('loadNative', () => {
 
 describe('parseProcMemlock', () => {
   it('reads numbers and "unlimited"', () => {
-    const text = 'Limit                     Soft Limit           Hard Limit           Units     \nMax locked memory         65536                unlimited            bytes     \n';
+    const text =
+      'Limit                     Soft Limit           Hard Limit           Units     \nMax locked memory         65536                unlimited            bytes     \n';
     expect(parseProcMemlock(text)).toEqual({ soft: 65536, hard: 'unlimited' });
   });
 

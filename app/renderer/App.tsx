@@ -33,17 +33,36 @@ function ConnectionBanner() {
   const { connection, wasOpen } = useVmdesk(useShallow((s) => ({ connection: s.connection, wasOpen: s.wasOpen })));
   // A wrong or missing token looks like a server that is not there (the upgrade is refused).
   const stuck = useTakingLong(connection === 'connecting' && !wasOpen, 5000);
-  const text = connection === 'open' ? '' : connection === 'closed' ? `Disconnected from vmdesk. ${OPEN_THE_LINK}`
-    : wasOpen ? 'Reconnecting to vmdesk…' : stuck ? `Cannot reach vmdesk yet. ${OPEN_THE_LINK}` : 'Connecting to vmdesk…';
-  return <div role="status" className={`banner${connection === 'closed' ? ' banner-bad' : ''}`}>{text}</div>;
+  const text =
+    connection === 'open'
+      ? ''
+      : connection === 'closed'
+        ? `Disconnected from vmdesk. ${OPEN_THE_LINK}`
+        : wasOpen
+          ? 'Reconnecting to vmdesk…'
+          : stuck
+            ? `Cannot reach vmdesk yet. ${OPEN_THE_LINK}`
+            : 'Connecting to vmdesk…';
+  return (
+    <div role="status" className={`banner${connection === 'closed' ? ' banner-bad' : ''}`}>
+      {text}
+    </div>
+  );
 }
 
 function MainPane() {
   const vm = useVmdesk(selectSelectedVm);
-  const { removed, count, loaded, error } = useVmdesk(useShallow((s) => ({ removed: s.removed, count: Object.keys(s.vms).length, loaded: s.listLoaded, error: s.error })));
+  const { removed, count, loaded, error } = useVmdesk(
+    useShallow((s) => ({ removed: s.removed, count: Object.keys(s.vms).length, loaded: s.listLoaded, error: s.error })),
+  );
   let body;
   if (vm) body = <VmView vm={vm} />;
-  else if (removed) body = <EmptyPanel title="This VM was deleted." icon={<IconMonitor />}>“{removed.name}” no longer exists. Choose another VM from the list.</EmptyPanel>;
+  else if (removed)
+    body = (
+      <EmptyPanel title="This VM was deleted." icon={<IconMonitor />}>
+        “{removed.name}” no longer exists. Choose another VM from the list.
+      </EmptyPanel>
+    );
   else if (loaded && count === 0) {
     body = (
       <EmptyPanel title="No virtual machines yet" icon={<IconDisc />} className="dropzone">
@@ -51,11 +70,22 @@ function MainPane() {
         <p className="small">vmdesk runs QEMU as you: no root, no background service.</p>
       </EmptyPanel>
     );
-  } else if (loaded) body = <EmptyPanel title="Choose a VM" icon={<IconMonitor />}>Select a virtual machine in the list.</EmptyPanel>;
+  } else if (loaded)
+    body = (
+      <EmptyPanel title="Choose a VM" icon={<IconMonitor />}>
+        Select a virtual machine in the list.
+      </EmptyPanel>
+    );
   else body = null;
   return (
     <main className="main">
-      {error ? <div className="main-error"><Notice tone="error" onDismiss={dismissError}>{error}</Notice></div> : null}
+      {error ? (
+        <div className="main-error">
+          <Notice tone="error" onDismiss={dismissError}>
+            {error}
+          </Notice>
+        </div>
+      ) : null}
       {body}
     </main>
   );
@@ -67,7 +97,8 @@ function Dialogs() {
   if (dialog === 'new-vm') return <NewVmDialog />;
   if (dialog === 'host') return <HostPanel />;
   if (dialog === 'delete' && vm) return <DeleteDialog vm={vm} />;
-  if ((dialog === 'vgpu' || dialog === 'vgpu-check') && vm) return <VgpuWizard key={vm.id} vm={vm} mode={dialog === 'vgpu' ? 'add' : 'check'} />;
+  if ((dialog === 'vgpu' || dialog === 'vgpu-check') && vm)
+    return <VgpuWizard key={vm.id} vm={vm} mode={dialog === 'vgpu' ? 'add' : 'check'} />;
   return null;
 }
 
@@ -75,11 +106,18 @@ export function App() {
   return (
     <div className="app">
       <header className="app-header">
-        <div className="brand"><span className="brand-mark" aria-hidden="true" />vmdesk</div>
+        <div className="brand">
+          <span className="brand-mark" aria-hidden="true" />
+          vmdesk
+        </div>
         <div className="header-actions">
-          <Button icon={<IconPlus />} onClick={() => openDialog('new-vm')}>New VM</Button>
+          <Button icon={<IconPlus />} onClick={() => openDialog('new-vm')}>
+            New VM
+          </Button>
           <FromIsoButton />
-          <Button icon={<IconHost />} onClick={() => openDialog('host')}>Host</Button>
+          <Button icon={<IconHost />} onClick={() => openDialog('host')}>
+            Host
+          </Button>
         </div>
       </header>
       <ConnectionBanner />

@@ -64,17 +64,38 @@ async function bootGuest(iso: string): Promise<Guest> {
   // -accel tcg: guests hang under KVM on the CI machine. -no-reboot: a kernel panic (panic=1)
   // ends QEMU instead of looping. No -no-shutdown: a guest power-off ends the process.
   // logfile= keeps serial output produced before the test connects (for diagnostics).
-  const qemu = spawn('qemu-system-x86_64', [
-    '-accel', 'tcg', '-M', 'q35', '-m', '256', '-nodefaults', '-no-user-config', '-no-reboot',
-    '-display', 'none', '-device', 'VGA', '-cdrom', iso,
-    '-chardev', `socket,id=s0,path=${serialPath},server=on,wait=off,logfile=${path.join(dir, 'serial.log')}`,
-    '-serial', 'chardev:s0',
-    '-qmp', `unix:${qmpPath},server=on,wait=off`,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const qemu = spawn(
+    'qemu-system-x86_64',
+    [
+      '-accel',
+      'tcg',
+      '-M',
+      'q35',
+      '-m',
+      '256',
+      '-nodefaults',
+      '-no-user-config',
+      '-no-reboot',
+      '-display',
+      'none',
+      '-device',
+      'VGA',
+      '-cdrom',
+      iso,
+      '-chardev',
+      `socket,id=s0,path=${serialPath},server=on,wait=off,logfile=${path.join(dir, 'serial.log')}`,
+      '-serial',
+      'chardev:s0',
+      '-qmp',
+      `unix:${qmpPath},server=on,wait=off`,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
   qemu.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    qemu.once('exit', (code, signal) => resolve({ code, signal })));
+    qemu.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   cleanups.push(() => {
     if (running(qemu)) qemu.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -86,7 +107,10 @@ async function bootGuest(iso: string): Promise<Guest> {
   sock.setEncoding('utf8').on('data', (d: string) => (text += d));
   const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
   return {
-    qemu, exited, qmpPath, dir,
+    qemu,
+    exited,
+    qmpPath,
+    dir,
     serial: { text: () => text, write: (s) => sock.write(s), closed },
     diagnostics: () => `\n--- serial (tail) ---\n${text.slice(-2000)}\n--- qemu stderr ---\n${stderr}`,
   };
@@ -108,11 +132,19 @@ async function openQmp(sockPath: string) {
       if (!('event' in msg)) replies.push(msg);
     }
   });
-  await waitUntil(() => replies.length > 0, 10_000, () => 'QMP greeting');
+  await waitUntil(
+    () => replies.length > 0,
+    10_000,
+    () => 'QMP greeting',
+  );
   let next = 1;
   return async (execute: string, args?: Record<string, unknown>): Promise<unknown> => {
     sock.write(`${JSON.stringify({ execute, arguments: args })}\n`);
-    await waitUntil(() => replies.length > next, 10_000, () => `QMP reply to ${execute}`);
+    await waitUntil(
+      () => replies.length > next,
+      10_000,
+      () => `QMP reply to ${execute}`,
+    );
     const reply = replies[next++]!;
     if ('error' in reply) throw new Error(`QMP ${execute}: ${JSON.stringify(reply.error)}`);
     return reply.return;
@@ -146,7 +178,9 @@ describe('test guest', () => {
     const fn = /^parse_timeout\(\) \{\n[\s\S]*?^\}\n/m.exec(init)?.[0];
     expect(fn).toBeDefined();
     const parse = (cmdline: string) =>
-      execFileSync('/bin/busybox', ['sh', '-c', `${fn}\nparse_timeout "$1"`, 'sh', cmdline], { encoding: 'utf8' }).trim();
+      execFileSync('/bin/busybox', ['sh', '-c', `${fn}\nparse_timeout "$1"`, 'sh', cmdline], {
+        encoding: 'utf8',
+      }).trim();
     expect(parse('BOOT_IMAGE=/boot/vmlinuz console=ttyS0,115200 quiet vmdesk.timeout=42 panic=1')).toBe('42');
     expect(parse('console=tty0 quiet')).toBe('600');
     expect(parse('vmdesk.timeout=soon *')).toBe('600');
@@ -158,9 +192,13 @@ describe('test guest', () => {
     const guest = await bootGuest(iso);
     const { serial } = guest;
     const waitSerial = (needle: string, timeoutMs: number, from = 0) =>
-      waitUntil(() => serial.text().includes(needle, from) || !running(guest.qemu), timeoutMs,
-        () => `"${needle}" on serial${guest.diagnostics()}`).then(() => {
-        if (!serial.text().includes(needle, from)) throw new Error(`QEMU exited before "${needle}"${guest.diagnostics()}`);
+      waitUntil(
+        () => serial.text().includes(needle, from) || !running(guest.qemu),
+        timeoutMs,
+        () => `"${needle}" on serial${guest.diagnostics()}`,
+      ).then(() => {
+        if (!serial.text().includes(needle, from))
+          throw new Error(`QEMU exited before "${needle}"${guest.diagnostics()}`);
       });
 
     await waitSerial(READY, 90_000);

@@ -36,7 +36,8 @@ function runBuild(): Promise<{ iso: string }> {
     child.on('close', (code, signal) => {
       const iso = out.trim().split('\n').pop() ?? '';
       if (code !== 0) reject(new Error(`${BUILD_SCRIPT} failed (${signal ?? `exit ${code}`})`));
-      else if (!path.isAbsolute(iso) || !existsSync(iso)) reject(new Error(`${BUILD_SCRIPT} printed no ISO path: ${JSON.stringify(out)}`));
+      else if (!path.isAbsolute(iso) || !existsSync(iso))
+        reject(new Error(`${BUILD_SCRIPT} printed no ISO path: ${JSON.stringify(out)}`));
       else resolve({ iso });
     });
   });

@@ -50,19 +50,24 @@ export class AppPage {
   }
 
   async waitForTerminalText(text: string, timeoutMs = 120_000): Promise<void> {
-    await this.page.locator('[data-testid="serial-terminal"] .xterm-rows', { hasText: text }).waitFor({ timeout: timeoutMs });
+    await this.page
+      .locator('[data-testid="serial-terminal"] .xterm-rows', { hasText: text })
+      .waitFor({ timeout: timeoutMs });
   }
 
   /** Share of canvas pixels that are bright: VGA text is light grey on black. */
   async vncLitShare(): Promise<number> {
-    return this.page.locator('[data-testid="vnc-screen"] canvas').first().evaluate((c: HTMLCanvasElement) => {
-      const ctx = c.getContext('2d');
-      if (!ctx || c.width === 0 || c.height === 0) return 0;
-      const { data } = ctx.getImageData(0, 0, c.width, c.height);
-      let lit = 0;
-      for (let i = 0; i < data.length; i += 4) if (data[i]! + data[i + 1]! + data[i + 2]! > 300) lit++;
-      return lit / (data.length / 4);
-    });
+    return this.page
+      .locator('[data-testid="vnc-screen"] canvas')
+      .first()
+      .evaluate((c: HTMLCanvasElement) => {
+        const ctx = c.getContext('2d');
+        if (!ctx || c.width === 0 || c.height === 0) return 0;
+        const { data } = ctx.getImageData(0, 0, c.width, c.height);
+        let lit = 0;
+        for (let i = 0; i < data.length; i += 4) if (data[i]! + data[i + 1]! + data[i + 2]! > 300) lit++;
+        return lit / (data.length / 4);
+      });
   }
 
   /** The create-from-ISO wizard. */
@@ -76,16 +81,20 @@ export class AppPage {
    * dropDragged() finishes it with the drop event.
    */
   async dragFileOver(name: string, base64: string): Promise<void> {
-    await this.page.evaluate(([n, b64]) => {
-      const bin = atob(b64);
-      const bytes = new Uint8Array(bin.length);
-      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-      const dt = new DataTransfer();
-      dt.items.add(new File([bytes], n, { type: 'application/octet-stream' }));
-      const w = window as unknown as { vmdeskTestDrag?: DataTransfer };
-      w.vmdeskTestDrag = dt;
-      for (const type of ['dragenter', 'dragover']) document.body.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
-    }, [name, base64] as const);
+    await this.page.evaluate(
+      ([n, b64]) => {
+        const bin = atob(b64);
+        const bytes = new Uint8Array(bin.length);
+        for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], n, { type: 'application/octet-stream' }));
+        const w = window as unknown as { vmdeskTestDrag?: DataTransfer };
+        w.vmdeskTestDrag = dt;
+        for (const type of ['dragenter', 'dragover'])
+          document.body.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+      },
+      [name, base64] as const,
+    );
   }
 
   async dropDragged(): Promise<void> {
@@ -101,7 +110,13 @@ export class AppPage {
     await this.page.evaluate(() => {
       const w = window as unknown as { vmdeskClicks?: number };
       w.vmdeskClicks = 0;
-      document.addEventListener('click', (e) => { if (e.isTrusted) w.vmdeskClicks!++; }, true);
+      document.addEventListener(
+        'click',
+        (e) => {
+          if (e.isTrusted) w.vmdeskClicks!++;
+        },
+        true,
+      );
     });
   }
 

@@ -12,7 +12,11 @@ import { fileURLToPath } from 'node:url';
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const VMDESK = path.join(REPO, 'bin/vmdesk.mjs');
 
-export interface CliResult { code: number; stdout: string; stderr: string }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 export class Sandbox {
   readonly root: string;
@@ -42,10 +46,19 @@ export class Sandbox {
 
   run(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
     return new Promise((resolve) => {
-      const child = execFile(process.execPath, [VMDESK, ...args], { env: { ...this.env, ...opts.env }, timeout: opts.timeoutMs ?? 120_000, encoding: 'utf8' }, (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 99) : 0;
-        resolve({ code, stdout, stderr });
-      });
+      const child = execFile(
+        process.execPath,
+        [VMDESK, ...args],
+        { env: { ...this.env, ...opts.env }, timeout: opts.timeoutMs ?? 120_000, encoding: 'utf8' },
+        (err, stdout, stderr) => {
+          const code = err
+            ? typeof (err as { code?: unknown }).code === 'number'
+              ? (err as { code: number }).code
+              : 99
+            : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
       if (opts.input !== undefined) child.stdin?.end(opts.input);
       else child.stdin?.end();
     });
@@ -64,7 +77,10 @@ export class Sandbox {
 
   /** A long-running `vmdesk driver` owner process; resolves once its control socket answers. */
   async startDriver(env?: NodeJS.ProcessEnv): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [VMDESK, 'driver'], { env: { ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [VMDESK, 'driver'], {
+      env: { ...this.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.children.push(child);
     await new Promise<void>((resolve, reject) => {
       let err = '';
@@ -81,7 +97,13 @@ export class Sandbox {
    * `vmdesk console VM`: once the guest's shell prompt is there (typing earlier gets mangled on
    * a loaded machine), types `keys`, waits for `expect` in the output, then presses Ctrl+].
    */
-  console(vm: string, keys: string, expect: string, timeoutMs = 60_000, prompt = '/ # '): Promise<{ code: number; out: string; err: string }> {
+  console(
+    vm: string,
+    keys: string,
+    expect: string,
+    timeoutMs = 60_000,
+    prompt = '/ # ',
+  ): Promise<{ code: number; out: string; err: string }> {
     return new Promise((resolve, reject) => {
       const p = spawn(process.execPath, [VMDESK, 'console', vm], { env: this.env });
       this.children.push(p);
@@ -89,7 +111,10 @@ export class Sandbox {
       let err = '';
       let typed = false;
       let attached = false;
-      const timer = setTimeout(() => reject(new Error(`console: "${expect}" not seen; got ${JSON.stringify(out.slice(-300))} / ${err}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`console: "${expect}" not seen; got ${JSON.stringify(out.slice(-300))} / ${err}`)),
+        timeoutMs,
+      );
       const maybeType = () => {
         if (typed || !attached) return;
         if (out.includes(prompt)) {
@@ -112,7 +137,10 @@ export class Sandbox {
           maybeType();
         }
       });
-      p.on('exit', (code) => { clearTimeout(timer); resolve({ code: code ?? -1, out, err }); });
+      p.on('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? -1, out, err });
+      });
     });
   }
 
@@ -122,7 +150,9 @@ export class Sandbox {
     while (Date.now() < deadline) {
       try {
         if (fs.readFileSync(file, 'utf8').includes(text)) return;
-      } catch { /* not there yet */ }
+      } catch {
+        /* not there yet */
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`"${text}" did not appear in ${file} within ${timeoutMs} ms`);
@@ -132,7 +162,11 @@ export class Sandbox {
   cleanup(): void {
     for (const c of this.children) c.kill('SIGKILL');
     for (const pid of qemuPidsUnder(this.root)) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
     fs.rmSync(this.root, { recursive: true, force: true });
   }
@@ -146,7 +180,9 @@ export function qemuPidsUnder(dir: string): number[] {
     try {
       const cmd = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8');
       if (cmd.startsWith('/') && cmd.includes('qemu-system') && cmd.includes(dir)) pids.push(Number(name));
-    } catch { /* raced with exit */ }
+    } catch {
+      /* raced with exit */
+    }
   }
   return pids;
 }

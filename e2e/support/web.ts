@@ -17,7 +17,14 @@ export async function launchChromium(): Promise<Browser> {
     executablePath: CHROMIUM,
     headless: true,
     // No sandbox as root; no background networking: this machine's network is closed.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
 }
 
@@ -45,18 +52,21 @@ export async function startWeb(s: Sandbox, args: string[] = [], opts: { memlock?
       const m = /(http:\/\/\S+#token=\S+)/.exec(out);
       if (m) resolve(m[1]!);
     });
-    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     child.once('exit', (code) => reject(new Error(`vmdesk web exited (${code}): ${err}${out}`)));
   });
   return {
     child,
     url,
     port: Number(new URL(url).port),
-    stop: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
   };
 }
 

@@ -31,27 +31,42 @@ const USAGE = `Usage: npm run bench [-- --runs N | --quick] [--out FILE]
 const DEFINED_VMS = 200;
 
 function options(): { runs: number; out: string; quick: boolean } {
-  const { values } = parseArgs({ options: { runs: { type: 'string' }, quick: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string' },
+      quick: { type: 'boolean' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   if (values.help) {
     process.stdout.write(USAGE);
     process.exit(0);
   }
   const runs = values.runs !== undefined ? Number(values.runs) : values.quick ? 3 : 10;
-  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs takes a whole number of 1 or more, not "${values.runs}"`);
+  if (!Number.isInteger(runs) || runs < 1)
+    throw new Error(`--runs takes a whole number of 1 or more, not "${values.runs}"`);
   return { runs, out: path.resolve(values.out ?? 'bench-results.json'), quick: !!values.quick };
 }
 
 /** e2e/guest/build-guest.sh prints the ISO path as its last stdout line (cached after the first build). */
 function buildGuest(): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [path.join(REPO, 'e2e/guest/build-guest.sh')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('bash', [path.join(REPO, 'e2e/guest/build-guest.sh')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.on('error', reject);
     child.on('close', (code) => {
       const iso = out.trim().split('\n').pop() ?? '';
       if (code === 0 && path.isAbsolute(iso) && fs.existsSync(iso)) resolve(iso);
-      else reject(new Error(`e2e/guest/build-guest.sh failed (exit ${code}); it needs the packages listed in README "Run all tests"`));
+      else
+        reject(
+          new Error(
+            `e2e/guest/build-guest.sh failed (exit ${code}); it needs the packages listed in README "Run all tests"`,
+          ),
+        );
     });
   });
 }
@@ -72,7 +87,15 @@ async function main(): Promise<void> {
   const caps = await host.qemuCaps('x86_64');
   const accel = (await host.chooseAccel('auto', caps)).accel;
   const virsh = findVirsh();
-  const ctx: BenchContext = { iso, runs: opts.runs, caps, accel, cacheTemplate: template.paths.cache, progress, ...(virsh ? { virsh } : {}) };
+  const ctx: BenchContext = {
+    iso,
+    runs: opts.runs,
+    caps,
+    accel,
+    cacheTemplate: template.paths.cache,
+    progress,
+    ...(virsh ? { virsh } : {}),
+  };
   const machine = describeMachine(caps.binary);
   const defs = definitionsTemplate(iso, DEFINED_VMS);
 
@@ -89,10 +112,17 @@ async function main(): Promise<void> {
   }
   judge(figures);
 
-  const header = `${formatMachine(machine)}\n` +
+  const header =
+    `${formatMachine(machine)}\n` +
     `Accelerator: ${accel} · ${opts.runs} runs per figure, interleaved across systems, after one warm-up round · targets judged on the median`;
   process.stdout.write(`${header}\n\n${renderTable(figures)}\n\n`);
-  const json = { date: new Date(began).toISOString(), durationS: Math.round((Date.now() - began) / 1000), options: { ...opts, accel }, machine, figures: toJson(figures) };
+  const json = {
+    date: new Date(began).toISOString(),
+    durationS: Math.round((Date.now() - began) / 1000),
+    options: { ...opts, accel },
+    machine,
+    figures: toJson(figures),
+  };
   fs.writeFileSync(opts.out, JSON.stringify(json, null, 2) + '\n');
   process.stdout.write(`Raw numbers: ${opts.out} (${json.durationS} s)\n`);
 }
@@ -107,6 +137,6 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 
 main().catch((err: unknown) => {
   cleanupAllSandboxes();
-  process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;
 });

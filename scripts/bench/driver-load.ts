@@ -56,7 +56,11 @@ export async function benchDriverIdle(ctx: BenchContext): Promise<Figure> {
       if (r.code !== 0) throw new Error(`vmdesk start ${d.name} exited ${r.code}: ${r.stderr.trim()}`);
     }
     ctx.progress(`driver CPU: waiting for ${RUNNING_VMS} guests to boot (TCG: slow)`);
-    const notBooted = await waitForText(defs.map((d) => vmFiles(sb.paths, d.id).serialLog), GUEST_READY, BOOT_TIMEOUT_MS);
+    const notBooted = await waitForText(
+      defs.map((d) => vmFiles(sb.paths, d.id).serialLog),
+      GUEST_READY,
+      BOOT_TIMEOUT_MS,
+    );
     const hz = clockTicksPerSecond();
     const samples: number[] = [];
     for (let i = 0; i < ctx.runs; i++) {
@@ -65,11 +69,12 @@ export async function benchDriverIdle(ctx: BenchContext): Promise<Figure> {
       const t0 = performance.now();
       await sleep(IDLE_WINDOW_MS);
       const ticks = cpuTicks(driver.pid!) - ticks0;
-      samples.push(((ticks / hz) / ((performance.now() - t0) / 1000)) * 100);
+      samples.push((ticks / hz / ((performance.now() - t0) / 1000)) * 100);
     }
-    const note = notBooted.length > 0
-      ? `${notBooted.length} of ${RUNNING_VMS} guests had not printed ${GUEST_READY} after ${BOOT_TIMEOUT_MS / 1000} s; measured anyway`
-      : `windows back to back in one driver after all ${RUNNING_VMS} guests booted; /proc/PID/stat has ${1000 / hz} ms resolution`;
+    const note =
+      notBooted.length > 0
+        ? `${notBooted.length} of ${RUNNING_VMS} guests had not printed ${GUEST_READY} after ${BOOT_TIMEOUT_MS / 1000} s; measured anyway`
+        : `windows back to back in one driver after all ${RUNNING_VMS} guests booted; /proc/PID/stat has ${1000 / hz} ms resolution`;
     return { id: 'driver.cpu.idle5', label, unit: '%', samples, note };
   } catch (err) {
     return { id: 'driver.cpu.idle5', label, unit: '%', samples: [], absent: 'failed', note: (err as Error).message };
@@ -101,7 +106,9 @@ export async function benchDriverRss(ctx: BenchContext, template: BenchSandbox, 
   await interleave(contenders, ctx.runs, ctx.progress);
   const fig = (i: number, id: string, label: string, samples: number[]): Figure => {
     const err = contenders[i]!.error;
-    return err ? { id, label, unit: 'MiB', samples, absent: 'failed', note: err.message } : { id, label, unit: 'MiB', samples };
+    return err
+      ? { id, label, unit: 'MiB', samples, absent: 'failed', note: err.message }
+      : { id, label, unit: 'MiB', samples };
   };
   return [
     fig(0, 'driver.rss.0', 'driver RSS after ready, 0 VMs defined', empty),

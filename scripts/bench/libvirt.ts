@@ -23,9 +23,16 @@ export function findVirsh(): string | undefined {
   return onPath('virsh');
 }
 
-const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;');
+const xmlEscape = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;');
 
-export interface DomainSpec { name: string; uuid: string; iso: string; emulator: string; accel: Accel }
+export interface DomainSpec {
+  name: string;
+  uuid: string;
+  iso: string;
+  emulator: string;
+  accel: Accel;
+}
 
 /** The domain vmdesk's argv describes: q35, TCG, `-cpu max`, 256 MiB, 1 vCPU, the ISO on SATA,
  * user networking on virtio-net, VGA on a VNC unix socket, xHCI tablet, serial on a unix socket. */
@@ -66,16 +73,24 @@ export function domainXml(o: DomainSpec & { runDir: string }): string {
 }
 
 export class LibvirtSession {
-  constructor(private readonly virsh: string, private readonly sb: BenchSandbox) {}
+  constructor(
+    private readonly virsh: string,
+    private readonly sb: BenchSandbox,
+  ) {}
 
   /** Runs one virsh command; resolves with its wall time in ms, rejects with virsh's words. */
   private run(args: string[]): Promise<number> {
     const t0 = performance.now();
     return new Promise((resolve, reject) => {
-      execFile(this.virsh, ['-c', URI, ...args], { env: this.sb.env, timeout: 120_000, encoding: 'utf8' }, (err, _out, stderr) => {
-        if (err) reject(new Error(`virsh ${args[0]} failed: ${(stderr || err.message).trim()}`));
-        else resolve(performance.now() - t0);
-      });
+      execFile(
+        this.virsh,
+        ['-c', URI, ...args],
+        { env: this.sb.env, timeout: 120_000, encoding: 'utf8' },
+        (err, _out, stderr) => {
+          if (err) reject(new Error(`virsh ${args[0]} failed: ${(stderr || err.message).trim()}`));
+          else resolve(performance.now() - t0);
+        },
+      );
     });
   }
 
@@ -109,7 +124,9 @@ export class LibvirtSession {
         const pid = Number(fs.readFileSync(path.join(runDir, `${daemon}.pid`), 'utf8').trim());
         const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
         if (cmd.includes(daemon)) process.kill(pid, 'SIGTERM');
-      } catch { /* not started, or already gone */ }
+      } catch {
+        /* not started, or already gone */
+      }
     }
   }
 }

@@ -26,7 +26,9 @@ export async function benchList(ctx: BenchContext, template: BenchSandbox, defin
     const host = createHostServices(inSb.paths);
     const m = new VmManager(inSb.paths, host);
     await m.init();
-    const dispatcher = createDispatcher(managerHandlers(m, () => host.report(), driverMdevService(m, host, getNative())));
+    const dispatcher = createDispatcher(
+      managerHandlers(m, () => host.report(), driverMdevService(m, host, getNative())),
+    );
     const contenders: Contender[] = [
       {
         name: `vmdesk list --json (CLI, ${defined} VMs)`,
@@ -54,7 +56,9 @@ export async function benchList(ctx: BenchContext, template: BenchSandbox, defin
         name: 'node -e 0',
         async run(round) {
           const elapsed = stopwatch();
-          await new Promise<void>((resolve, reject) => execFile(process.execPath, ['-e', '0'], (err) => (err ? reject(err) : resolve())));
+          await new Promise<void>((resolve, reject) =>
+            execFile(process.execPath, ['-e', '0'], (err) => (err ? reject(err) : resolve())),
+          );
           if (round >= 0) bareNode.push(elapsed());
         },
       },
@@ -62,7 +66,9 @@ export async function benchList(ctx: BenchContext, template: BenchSandbox, defin
     await interleave(contenders, ctx.runs, ctx.progress);
     const fig = (i: number, id: string, label: string, samples: number[]): Figure => {
       const err = contenders[i]!.error;
-      return err ? { id, label, unit: 'ms', samples, absent: 'failed', note: err.message } : { id, label, unit: 'ms', samples };
+      return err
+        ? { id, label, unit: 'ms', samples, absent: 'failed', note: err.message }
+        : { id, label, unit: 'ms', samples };
     };
     return [
       fig(0, 'list.cli', `\`vmdesk list --json\`, ${defined} VMs, CLI → driver socket (incl. Node start-up)`, cli),

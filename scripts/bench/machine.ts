@@ -15,7 +15,9 @@ export interface Machine {
 
 function firstLine(cmd: string, args: string[]): string | undefined {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).split('\n')[0]?.trim();
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 })
+      .split('\n')[0]
+      ?.trim();
   } catch {
     return undefined;
   }
@@ -28,7 +30,9 @@ export function onPath(program: string): string | undefined {
     try {
       fs.accessSync(p, fs.constants.X_OK);
       if (fs.statSync(p).isFile()) return p;
-    } catch { /* not here */ }
+    } catch {
+      /* not here */
+    }
   }
   return undefined;
 }
@@ -37,7 +41,9 @@ export function describeMachine(qemuBinary: string): Machine {
   let cpu = os.cpus()[0]?.model ?? 'unknown';
   try {
     cpu = /^model name\s*:\s*(.+)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpu;
-  } catch { /* not Linux: os.cpus() is good enough */ }
+  } catch {
+    /* not Linux: os.cpus() is good enough */
+  }
   const virsh = onPath('virsh');
   return {
     cpu,

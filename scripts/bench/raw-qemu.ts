@@ -25,7 +25,10 @@ async function connectWithRetry(socketPath: string, child: ChildProcess, timeout
     try {
       return await new Promise<net.Socket>((resolve, reject) => {
         const s = net.createConnection(socketPath);
-        s.once('connect', () => { s.off('error', reject); resolve(s); });
+        s.once('connect', () => {
+          s.off('error', reject);
+          resolve(s);
+        });
         s.once('error', reject);
       });
     } catch (err) {
@@ -51,27 +54,43 @@ function qmpReader(socket: net.Socket): () => Promise<Record<string, unknown>> {
       const msg = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
       buf = buf.slice(nl + 1);
       if ('event' in msg) continue;
-      if (waiter) { const w = waiter; waiter = undefined; w(msg); } else messages.push(msg);
+      if (waiter) {
+        const w = waiter;
+        waiter = undefined;
+        w(msg);
+      } else messages.push(msg);
     }
   });
-  socket.on('close', () => { failure = new Error('QMP socket closed'); failWaiter?.(failure); });
-  socket.on('error', () => {});
-  return () => new Promise((resolve, reject) => {
-    const queued = messages.shift();
-    if (queued) return resolve(queued);
-    if (failure) return reject(failure);
-    waiter = resolve;
-    failWaiter = reject;
+  socket.on('close', () => {
+    failure = new Error('QMP socket closed');
+    failWaiter?.(failure);
   });
+  socket.on('error', () => {});
+  return () =>
+    new Promise((resolve, reject) => {
+      const queued = messages.shift();
+      if (queued) return resolve(queued);
+      if (failure) return reject(failure);
+      waiter = resolve;
+      failWaiter = reject;
+    });
 }
 
-export async function startRawQemu(binary: string, argv: string[], logFile: string, qmpSocket: string): Promise<RawQemu> {
+export async function startRawQemu(
+  binary: string,
+  argv: string[],
+  logFile: string,
+  qmpSocket: string,
+): Promise<RawQemu> {
   const t0 = performance.now();
   const at = () => performance.now() - t0;
   const fd = fs.openSync(logFile, 'a', 0o600);
   const child = spawn(binary, argv, { stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
-  await new Promise<void>((resolve, reject) => { child.once('spawn', resolve); child.once('error', reject); });
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
   const spawned = at();
   try {
     const socket = await connectWithRetry(qmpSocket, child);

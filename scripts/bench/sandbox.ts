@@ -28,7 +28,13 @@ export class BenchSandbox extends Sandbox {
     // accelerator the in-process and raw runs use, or the rows would not be comparable.
     super({ VMDESK_ACCEL: process.env.VMDESK_ACCEL ?? 'tcg' });
     live.add(this);
-    this.paths = resolveAppPaths({ env: this.env, platform: process.platform, home: this.root, uid: process.getuid?.() ?? 0, tmpdir: os.tmpdir() });
+    this.paths = resolveAppPaths({
+      env: this.env,
+      platform: process.platform,
+      home: this.root,
+      uid: process.getuid?.() ?? 0,
+      tmpdir: os.tmpdir(),
+    });
   }
 
   /** Copies a probe cache made once by the bench, so the run sees a warm capability cache. */
@@ -62,7 +68,11 @@ export class BenchSandbox extends Sandbox {
   async killQemus(): Promise<void> {
     const pids = qemuPidsUnder(this.root);
     for (const pid of pids) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
     for (let i = 0; i < 200 && qemuPidsUnder(this.root).length > 0; i++) await sleep(10);
   }
@@ -80,9 +90,22 @@ export function cleanupAllSandboxes(): void {
 /** The VM every row uses: what `vmdesk define --name NAME --memory 256M --cdrom ISO` creates. */
 export function benchDefinition(name: string, iso: string): VmDefinition {
   return {
-    version: DEFINITION_VERSION, id: crypto.randomUUID(), name, arch: 'x86_64', memoryMiB: 256, cpus: 1, accel: 'auto',
-    firmware: 'bios', disks: [], cdrom: iso, boot: 'cdrom', network: { mode: 'user', forwards: [] }, display: 'std',
-    nvram: null, mdevs: [], createdAt: new Date().toISOString(),
+    version: DEFINITION_VERSION,
+    id: crypto.randomUUID(),
+    name,
+    arch: 'x86_64',
+    memoryMiB: 256,
+    cpus: 1,
+    accel: 'auto',
+    firmware: 'bios',
+    disks: [],
+    cdrom: iso,
+    boot: 'cdrom',
+    network: { mode: 'user', forwards: [] },
+    display: 'std',
+    nvram: null,
+    mdevs: [],
+    createdAt: new Date().toISOString(),
   };
 }
 
@@ -102,7 +125,12 @@ export function rssMiB(pid: number): number {
 }
 
 /** Starts a child and resolves with it once it printed `marker` on stdout. */
-export function spawnReady(cmd: string, args: string[], marker: string, env?: NodeJS.ProcessEnv): Promise<ChildProcess> {
+export function spawnReady(
+  cmd: string,
+  args: string[],
+  marker: string,
+  env?: NodeJS.ProcessEnv,
+): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env: env ?? process.env });
     let out = '';

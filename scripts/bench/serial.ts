@@ -37,21 +37,30 @@ net.createServer((c) => {
 /** One run: MB/s (10^6 bytes per second) from connecting until every viewer has every byte. */
 async function transfer(sb: BenchSandbox, viewers: number): Promise<number> {
   const sock = path.join(sb.root, 'src.sock');
-  const source: ChildProcess = await spawnReady(process.execPath, ['--input-type=module', '-e', SOURCE, sock, String(PAYLOAD_BYTES)], 'ready');
+  const source: ChildProcess = await spawnReady(
+    process.execPath,
+    ['--input-type=module', '-e', SOURCE, sock, String(PAYLOAD_BYTES)],
+    'ready',
+  );
   try {
     const hub = new SerialHub(sock);
     let pending = viewers;
     const done = new Promise<void>((resolve, reject) => {
       for (let i = 0; i < viewers; i++) {
         let got = 0;
-        hub.attach({
-          write: (chunk) => {
-            got += chunk.length;
-            if (got === PAYLOAD_BYTES && --pending === 0) resolve();
-            return true;
+        hub.attach(
+          {
+            write: (chunk) => {
+              got += chunk.length;
+              if (got === PAYLOAD_BYTES && --pending === 0) resolve();
+              return true;
+            },
+            close: (reason) => {
+              if (got < PAYLOAD_BYTES) reject(new Error(`viewer closed after ${got} bytes: ${reason}`));
+            },
           },
-          close: (reason) => { if (got < PAYLOAD_BYTES) reject(new Error(`viewer closed after ${got} bytes: ${reason}`)); },
-        }, { replay: false });
+          { replay: false },
+        );
       }
     });
     const elapsed = stopwatch();
@@ -84,6 +93,8 @@ export async function benchSerial(ctx: BenchContext): Promise<Figure[]> {
     const id = `serial.${n}`;
     const label = `serial bridge → ${n} viewer${n > 1 ? 's' : ''} (SerialHub, synthetic source, ${PAYLOAD_MIB} MiB)`;
     const err = contenders[i]!.error;
-    return err ? { id, label, unit: 'MB/s', samples: results[n]!, absent: 'failed', note: err.message } : { id, label, unit: 'MB/s', samples: results[n]! };
+    return err
+      ? { id, label, unit: 'MB/s', samples: results[n]!, absent: 'failed', note: err.message }
+      : { id, label, unit: 'MB/s', samples: results[n]! };
   });
 }

@@ -22,17 +22,31 @@ const push = (p: Phases, key: string, ms: number) => (p[key] ??= []).push(ms);
 
 /** The HostServices the driver uses, reporting when the capability lookup (the probe) is done. */
 function markCaps(host: RealHostServices, onCaps: () => void): RealHostServices {
-  return { ...host, qemuCaps: async (arch) => { const caps = await host.qemuCaps(arch); onCaps(); return caps; } };
+  return {
+    ...host,
+    qemuCaps: async (arch) => {
+      const caps = await host.qemuCaps(arch);
+      onCaps();
+      return caps;
+    },
+  };
 }
 
 /** When the driver logged "spawned QEMU pid" (driver.log has ms timestamps), as performance.now(). */
 function spawnedAt(driverLog: string, wallAtZero: number, perfAtZero: number): number | undefined {
-  const line = fs.readFileSync(driverLog, 'utf8').split('\n').find((l) => l.includes('spawned QEMU pid'));
+  const line = fs
+    .readFileSync(driverLog, 'utf8')
+    .split('\n')
+    .find((l) => l.includes('spawned QEMU pid'));
   const wall = line ? Date.parse(line.slice(0, line.indexOf(' '))) : Number.NaN;
   return Number.isFinite(wall) ? perfAtZero + (wall - wallAtZero) : undefined;
 }
 
-interface InProcessResult { startMs: number; stopMs: number; phases: Record<string, number> }
+interface InProcessResult {
+  startMs: number;
+  stopMs: number;
+  phases: Record<string, number>;
+}
 
 /** One vmdesk run in this process: init, define, then time start() and stop(). */
 async function vmdeskInProcess(ctx: BenchContext, warm: boolean): Promise<InProcessResult> {
@@ -40,11 +54,16 @@ async function vmdeskInProcess(ctx: BenchContext, warm: boolean): Promise<InProc
   try {
     if (warm) sb.seedCache(ctx.cacheTemplate);
     let capsAt = 0;
-    const m = new VmManager(sb.paths, markCaps(createHostServices(sb.paths), () => (capsAt = performance.now())));
+    const m = new VmManager(
+      sb.paths,
+      markCaps(createHostServices(sb.paths), () => (capsAt = performance.now())),
+    );
     await m.init();
     const vm = await m.define({ name: 'bench', memoryMiB: 256, cpus: 1, cdrom: ctx.iso });
     const seen: Record<string, number> = {};
-    const off = m.events.on('vm.changed', (s) => { seen[s.state] ??= performance.now(); });
+    const off = m.events.on('vm.changed', (s) => {
+      seen[s.state] ??= performance.now();
+    });
     const wall0 = Date.now();
     const t0 = performance.now();
     const started = await m.start({ vm: vm.id });
@@ -109,7 +128,9 @@ export async function benchStartStop(ctx: BenchContext): Promise<Figure[]> {
     {
       name: 'vmdesk CLI',
       async run(round) {
-        const sb = new BenchSandbox().seedCache(ctx.cacheTemplate).writeDefinitions([benchDefinition('bench', ctx.iso)]);
+        const sb = new BenchSandbox()
+          .seedCache(ctx.cacheTemplate)
+          .writeDefinitions([benchDefinition('bench', ctx.iso)]);
         try {
           const r = await sb.timedCli(['start', 'bench']);
           if (r.code !== 0) throw new Error(`vmdesk start exited ${r.code}: ${r.stderr.trim()}`);
@@ -153,7 +174,13 @@ export async function benchStartStop(ctx: BenchContext): Promise<Figure[]> {
       async run(round) {
         const name = `vmdesk-bench-${process.pid}-${round < 0 ? 'warmup' : round + 1}`;
         libvirtNames.push(name);
-        const startMs = await libvirt!.start({ name, uuid: crypto.randomUUID(), iso: ctx.iso, emulator: ctx.caps.binary, accel: ctx.accel });
+        const startMs = await libvirt!.start({
+          name,
+          uuid: crypto.randomUUID(),
+          iso: ctx.iso,
+          emulator: ctx.caps.binary,
+          accel: ctx.accel,
+        });
         const stopMs = await libvirt!.destroy(name);
         libvirtNames.pop(); // gone and undefined: nothing left for close() to clean up
         if (round < 0) return;

@@ -38,7 +38,11 @@ export function median(xs: readonly number[]): number {
 }
 
 export function summary(xs: readonly number[]): { min: number; median: number; max: number } {
-  return { min: xs.length ? Math.min(...xs) : Number.NaN, median: median(xs), max: xs.length ? Math.max(...xs) : Number.NaN };
+  return {
+    min: xs.length ? Math.min(...xs) : Number.NaN,
+    median: median(xs),
+    max: xs.length ? Math.max(...xs) : Number.NaN,
+  };
 }
 
 /** A system that takes part in an interleaved comparison: one call = one timed run. */
@@ -56,7 +60,12 @@ export interface Contender {
  * hits every system alike instead of one system's whole batch. Round -1 is an untimed warm-up
  * (page cache, Node's compile cache, the QEMU binary's pages) that callers should discard.
  */
-export async function interleave(contenders: readonly Contender[], runs: number, progress: (line: string) => void, warmUp = true): Promise<void> {
+export async function interleave(
+  contenders: readonly Contender[],
+  runs: number,
+  progress: (line: string) => void,
+  warmUp = true,
+): Promise<void> {
   for (let round = warmUp ? -1 : 0; round < runs; round++) {
     for (const c of contenders) {
       if (c.skip) continue;

@@ -42,7 +42,12 @@ async function direct(sock: string): Promise<number> {
   let reply: () => void = () => {};
   c.on('data', () => reply());
   try {
-    return await roundTrips(() => c.write(MESSAGE), (cb) => { reply = cb; });
+    return await roundTrips(
+      () => c.write(MESSAGE),
+      (cb) => {
+        reply = cb;
+      },
+    );
   } finally {
     c.destroy();
   }
@@ -51,9 +56,20 @@ async function direct(sock: string): Promise<number> {
 async function proxied(sock: string): Promise<number> {
   let reply: () => void = () => {};
   const handle = proxyVnc(sock);
-  handle.output.attach({ write: () => { reply(); return true; }, end: () => {} });
+  handle.output.attach({
+    write: () => {
+      reply();
+      return true;
+    },
+    end: () => {},
+  });
   try {
-    return await roundTrips(() => handle.input(MESSAGE), (cb) => { reply = cb; });
+    return await roundTrips(
+      () => handle.input(MESSAGE),
+      (cb) => {
+        reply = cb;
+      },
+    );
   } finally {
     handle.close();
   }
@@ -71,18 +87,57 @@ export async function benchVnc(ctx: BenchContext): Promise<Figure[]> {
   try {
     source = await spawnReady(process.execPath, ['--input-type=module', '-e', ECHO, sock], 'ready');
     let last = 0;
-    await interleave([
-      { name: 'vnc direct', async run(round: number) { last = await direct(sock); if (round >= 0) directs.push(last); } },
-      // Unclamped: noise can make it slightly negative, which says the proxy adds nothing measurable.
-      { name: 'vnc via proxy', async run(round: number) { const p = await proxied(sock); if (round >= 0) { proxieds.push(p); added.push(p - last); } } },
-    ], ctx.runs, ctx.progress);
+    await interleave(
+      [
+        {
+          name: 'vnc direct',
+          async run(round: number) {
+            last = await direct(sock);
+            if (round >= 0) directs.push(last);
+          },
+        },
+        // Unclamped: noise can make it slightly negative, which says the proxy adds nothing measurable.
+        {
+          name: 'vnc via proxy',
+          async run(round: number) {
+            const p = await proxied(sock);
+            if (round >= 0) {
+              proxieds.push(p);
+              added.push(p - last);
+            }
+          },
+        },
+      ],
+      ctx.runs,
+      ctx.progress,
+    );
     return [
-      { id: 'vnc.rtt.direct', label: 'VNC message round trip, straight to the source (p50 of 300)', unit: 'ms', samples: directs },
-      { id: 'vnc.rtt.proxy', label: 'VNC message round trip, through the proxy (p50 of 300)', unit: 'ms', samples: proxieds },
+      {
+        id: 'vnc.rtt.direct',
+        label: 'VNC message round trip, straight to the source (p50 of 300)',
+        unit: 'ms',
+        samples: directs,
+      },
+      {
+        id: 'vnc.rtt.proxy',
+        label: 'VNC message round trip, through the proxy (p50 of 300)',
+        unit: 'ms',
+        samples: proxieds,
+      },
       { id, label, unit: 'ms', samples: added, target: { text: '< 1 ms p50' } },
     ];
   } catch (err) {
-    return [{ id, label, unit: 'ms', samples: added, absent: 'failed', note: (err as Error).message, target: { text: '< 1 ms p50' } }];
+    return [
+      {
+        id,
+        label,
+        unit: 'ms',
+        samples: added,
+        absent: 'failed',
+        note: (err as Error).message,
+        target: { text: '< 1 ms p50' },
+      },
+    ];
   } finally {
     source?.kill('SIGKILL');
     sb.cleanup();

@@ -12,7 +12,14 @@ const server = await serve(0);
 const base = `http://127.0.0.1:${server.address().port}/`;
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+  ],
 });
 const problems = [];
 
@@ -27,14 +34,21 @@ async function vgpuTo(p, step, type) {
   if (step === 'check') {
     await d.getByRole('button', { name: 'Next' }).click();
     await d.getByRole('button', { name: 'Next' }).click();
-    await d.getByRole('status').filter({ hasText: /problems? to fix|Ready/ }).waitFor();
+    await d
+      .getByRole('status')
+      .filter({ hasText: /problems? to fix|Ready/ })
+      .waitFor();
   }
   return d;
 }
 
 const scenes = {
-  'list-overview': async (p) => { await p.getByRole('option', { name: /^debian-web/ }).click(); },
-  crashed: async (p) => { await p.getByRole('option', { name: /^windows-build/ }).click(); },
+  'list-overview': async (p) => {
+    await p.getByRole('option', { name: /^debian-web/ }).click();
+  },
+  crashed: async (p) => {
+    await p.getByRole('option', { name: /^windows-build/ }).click();
+  },
   'serial-console': async (p) => {
     await p.getByRole('option', { name: /^debian-web/ }).click();
     await p.getByRole('tab', { name: 'Serial console' }).click();
@@ -56,7 +70,10 @@ const scenes = {
     await p.getByRole('searchbox', { name: 'Search the log' }).press('Enter');
     await p.getByRole('searchbox', { name: 'Search the log' }).press('Enter');
   },
-  host: async (p) => { await p.getByRole('button', { name: 'Host', exact: true }).click(); await p.getByText('qemu-img', { exact: true }).waitFor(); },
+  host: async (p) => {
+    await p.getByRole('button', { name: 'Host', exact: true }).click();
+    await p.getByText('qemu-img', { exact: true }).waitFor();
+  },
   'new-vm-error': async (p) => {
     await p.getByRole('button', { name: 'New VM' }).click();
     const d = p.getByRole('dialog', { name: 'New virtual machine' });
@@ -75,13 +92,22 @@ const scenes = {
     await p.getByRole('status').filter({ hasText: 'Reconnecting' }).waitFor();
   },
   empty: { hash: '#demo-empty', run: async () => {} },
-  'vgpu-type': async (p) => { await vgpuTo(p, 'type', /GVTg_V5_4/); },
-  'vgpu-instance': async (p) => { await (await vgpuTo(p, 'type', /GVTg_V5_4/)).getByRole('button', { name: 'Next' }).click(); },
-  'vgpu-check': async (p) => { await vgpuTo(p, 'check', /GVTg_V5_8/); },
+  'vgpu-type': async (p) => {
+    await vgpuTo(p, 'type', /GVTg_V5_4/);
+  },
+  'vgpu-instance': async (p) => {
+    await (await vgpuTo(p, 'type', /GVTg_V5_4/)).getByRole('button', { name: 'Next' }).click();
+  },
+  'vgpu-check': async (p) => {
+    await vgpuTo(p, 'check', /GVTg_V5_8/);
+  },
   'vgpu-fixed': async (p) => {
     const d = await vgpuTo(p, 'check', /GVTg_V5_8/);
     await d.getByRole('button', { name: /Fix with administrator rights/ }).click();
-    await d.getByRole('status').filter({ hasText: /^Ready/ }).waitFor();
+    await d
+      .getByRole('status')
+      .filter({ hasText: /^Ready/ })
+      .waitFor();
   },
   'vgpu-assigned': async (p) => {
     const d = await vgpuTo(p, 'check', /GVTg_V5_4/);
@@ -96,10 +122,17 @@ for (const name of Object.keys(scenes)) if (only && !only.test(name)) delete sce
 
 for (const scheme of ['light', 'dark']) {
   for (const [name, scene] of Object.entries(scenes)) {
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: scheme, acceptDownloads: true });
+    const ctx = await browser.newContext({
+      viewport: { width: 1280, height: 800 },
+      colorScheme: scheme,
+      acceptDownloads: true,
+    });
     const page = await ctx.newPage();
     page.on('pageerror', (e) => problems.push(`${name}/${scheme}: page error: ${e.message}`));
-    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problems.push(`${name}/${scheme}: console ${m.type()}: ${m.text()}`); });
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning')
+        problems.push(`${name}/${scheme}: console ${m.type()}: ${m.text()}`);
+    });
     const run = typeof scene === 'function' ? scene : scene.run;
     await page.goto(base + (scene.hash ?? '#demo'));
     await page.getByRole('navigation', { name: 'Virtual machines' }).waitFor();

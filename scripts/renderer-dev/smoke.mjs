@@ -1,27 +1,54 @@
 // Behaviour checks of the built renderer on the demo fake (consoles survive tab and VM
-// switches, deleted VM, keyboard, dialogs). Usage: node scripts/build-renderer.mjs --demo && node scripts/renderer-dev/smoke.mjs
+// switches, deleted VM, keyboard, dialogs). Usage:
+//   node scripts/build-renderer.mjs --demo && node scripts/renderer-dev/smoke.mjs
 /* global window, document */
 import { chromium } from 'playwright-core';
 import { serve } from './serve.mjs';
 
 const server = await serve(0);
-const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+  ],
+});
 const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
 const errors = [];
 page.on('pageerror', (e) => errors.push(e.message));
-page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+page.on('console', (m) => {
+  if (m.type() === 'error') errors.push(m.text());
+});
 await page.goto(`http://127.0.0.1:${server.address().port}/#demo`);
 const results = [];
 const check = async (name, fn) => {
-  try { await fn(); results.push(`ok   ${name}`); } catch (e) { results.push(`FAIL ${name}: ${e.message.split('\n')[0]}`); }
+  try {
+    await fn();
+    results.push(`ok   ${name}`);
+  } catch (e) {
+    results.push(`FAIL ${name}: ${e.message.split('\n')[0]}`);
+  }
 };
-const expectTrue = (cond, what) => { if (!cond) throw new Error(what); };
-const vm = (name) => page.getByRole('navigation', { name: 'Virtual machines' }).getByRole('option', { name: new RegExp(`^${name}`) });
+const expectTrue = (cond, what) => {
+  if (!cond) throw new Error(what);
+};
+const vm = (name) =>
+  page.getByRole('navigation', { name: 'Virtual machines' }).getByRole('option', { name: new RegExp(`^${name}`) });
 const serialText = () => page.locator('[data-testid="serial-terminal"] .xterm-rows').innerText();
 
 await check('state words are in the list', async () => {
-  expectTrue((await vm('debian-web').locator('[data-testid="vm-state"]').innerText()) === 'running', 'debian-web running');
-  expectTrue((await vm('windows-build').locator('[data-testid="vm-state"]').innerText()) === 'crashed', 'windows-build crashed');
+  expectTrue(
+    (await vm('debian-web').locator('[data-testid="vm-state"]').innerText()) === 'running',
+    'debian-web running',
+  );
+  expectTrue(
+    (await vm('windows-build').locator('[data-testid="vm-state"]').innerText()) === 'crashed',
+    'windows-build crashed',
+  );
 });
 
 await check('arrow keys move the selection, Enter goes to the tabs', async () => {
@@ -31,7 +58,10 @@ await check('arrow keys move the selection, Enter goes to the tabs', async () =>
   await page.keyboard.press('Enter');
   expectTrue(await page.evaluate(() => document.activeElement?.getAttribute('role') === 'tab'), 'focus on a tab');
   await page.keyboard.press('ArrowRight');
-  expectTrue((await page.getByRole('tab', { name: 'Screen' }).getAttribute('aria-selected')) === 'true', 'Screen tab selected by arrow');
+  expectTrue(
+    (await page.getByRole('tab', { name: 'Screen' }).getAttribute('aria-selected')) === 'true',
+    'Screen tab selected by arrow',
+  );
 });
 
 await check('serial console survives tab and VM switches', async () => {
@@ -49,7 +79,10 @@ await check('serial console survives tab and VM switches', async () => {
 });
 
 await check('toolbar buttons follow the state', async () => {
-  expectTrue(await page.getByRole('button', { name: 'Start', exact: true }).isDisabled(), 'Start disabled while running');
+  expectTrue(
+    await page.getByRole('button', { name: 'Start', exact: true }).isDisabled(),
+    'Start disabled while running',
+  );
   expectTrue(await page.getByRole('button', { name: 'Resume' }).isDisabled(), 'Resume disabled while running');
   expectTrue(await page.getByRole('button', { name: 'Pause' }).isEnabled(), 'Pause enabled while running');
 });
@@ -83,23 +116,30 @@ await check('a VM deleted elsewhere while its console is open says so', async ()
   await page.getByRole('tab', { name: 'Serial console' }).click();
   await page.evaluate(() => window.vmdeskFake.emitEvent('vm.removed', { id: '3f2a9c41-7d1e-4b8a-9f0c-2e6d5b7a1c90' }));
   await page.getByText('This VM was deleted.').waitFor();
-  expectTrue(await vm('debian-web').count() === 0, 'gone from the list');
+  expectTrue((await vm('debian-web').count()) === 0, 'gone from the list');
 });
 
 await check('delete from the toolbar with confirmation', async () => {
   await vm('fedora').click();
   await page.getByRole('button', { name: 'Delete', exact: true }).click();
   const d = page.getByRole('dialog');
-  expectTrue((await d.getByRole('checkbox', { name: /Delete disks too/ }).isChecked()), 'delete disks checked by default');
+  expectTrue(
+    await d.getByRole('checkbox', { name: /Delete disks too/ }).isChecked(),
+    'delete disks checked by default',
+  );
   await d.getByRole('button', { name: 'Delete' }).click();
   await d.waitFor({ state: 'detached' });
-  expectTrue(await vm('fedora').count() === 0, 'fedora gone');
+  expectTrue((await vm('fedora').count()) === 0, 'fedora gone');
 });
 
 await check('the reconnect banner', async () => {
   await page.evaluate(() => window.vmdeskFake.simulateReconnect(500));
   await page.getByRole('status').filter({ hasText: 'Reconnecting' }).waitFor();
-  await page.getByRole('status').filter({ hasText: 'Reconnecting' }).waitFor({ state: 'detached', timeout: 3000 }).catch(() => {});
+  await page
+    .getByRole('status')
+    .filter({ hasText: 'Reconnecting' })
+    .waitFor({ state: 'detached', timeout: 3000 })
+    .catch(() => {});
   expectTrue((await page.getByRole('status').innerText()) === '', 'banner empty again');
 });
 

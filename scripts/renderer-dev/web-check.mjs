@@ -7,7 +7,12 @@ import { WebSocketServer } from 'ws';
 import { PRODUCTION_DIR, serve } from './serve.mjs';
 
 const TOKEN = 'tok/en+1';
-const vm = (name, state) => ({ id: `00000000-0000-4000-8000-00000000000${name.length}`, name, state, file: `/x/${name}.json` });
+const vm = (name, state) => ({
+  id: `00000000-0000-4000-8000-00000000000${name.length}`,
+  name,
+  state,
+  file: `/x/${name}.json`,
+});
 const calls = [];
 let subscribes = 0;
 const apiSockets = new Set();
@@ -18,17 +23,34 @@ const server = await serve(0, PRODUCTION_DIR);
 const wss = new WebSocketServer({ noServer: true });
 server.on('upgrade', (req, sock, head) => {
   const url = new URL(req.url, 'http://x');
-  if (url.searchParams.get('token') !== TOKEN) { sock.destroy(); return; }
+  if (url.searchParams.get('token') !== TOKEN) {
+    sock.destroy();
+    return;
+  }
   wss.handleUpgrade(req, sock, head, (ws) => {
     if (url.pathname === '/api') {
       apiSockets.add(ws);
       ws.on('close', () => apiSockets.delete(ws));
       ws.on('message', (raw) => {
         const msg = JSON.parse(String(raw));
-        if (msg.subscribe) { subscribes++; ws.send(JSON.stringify({ id: msg.id, result: {} })); return; }
+        if (msg.subscribe) {
+          subscribes++;
+          ws.send(JSON.stringify({ id: msg.id, result: {} }));
+          return;
+        }
         calls.push(msg.method);
-        if (msg.method === 'vm.list') ws.send(JSON.stringify({ id: msg.id, result: [vm('alpha', 'running'), vm('beta', 'stopped')] }));
-        else if (msg.method === 'vm.start') ws.send(JSON.stringify({ id: msg.id, error: { code: 'no-qemu', message: 'QEMU is not installed. Install it: sudo apt install qemu-system-x86' } }));
+        if (msg.method === 'vm.list')
+          ws.send(JSON.stringify({ id: msg.id, result: [vm('alpha', 'running'), vm('beta', 'stopped')] }));
+        else if (msg.method === 'vm.start')
+          ws.send(
+            JSON.stringify({
+              id: msg.id,
+              error: {
+                code: 'no-qemu',
+                message: 'QEMU is not installed. Install it: sudo apt install qemu-system-x86',
+              },
+            }),
+          );
         else ws.send(JSON.stringify({ id: msg.id, error: { code: 'internal', message: 'not in this stand-in' } }));
       });
     } else if (url.pathname === '/stream') {
@@ -36,7 +58,10 @@ server.on('upgrade', (req, sock, head) => {
       streamsOpened++;
       streamSockets.add(ws);
       ws.on('close', () => streamSockets.delete(ws));
-      if (url.searchParams.get('name') !== 'console.serial') { ws.close(4400, 'only serial here'); return; }
+      if (url.searchParams.get('name') !== 'console.serial') {
+        ws.close(4400, 'only serial here');
+        return;
+      }
       ws.send(Buffer.from(`hello from ${params.vm}\r\n`));
       ws.on('message', (d) => ws.send(d));
     }
@@ -45,9 +70,16 @@ server.on('upgrade', (req, sock, head) => {
 
 const results = [];
 const check = async (name, fn) => {
-  try { await fn(); results.push(`ok   ${name}`); } catch (e) { results.push(`FAIL ${name}: ${e.message.split('\n')[0]}`); }
+  try {
+    await fn();
+    results.push(`ok   ${name}`);
+  } catch (e) {
+    results.push(`FAIL ${name}: ${e.message.split('\n')[0]}`);
+  }
 };
-const expectTrue = (cond, what) => { if (!cond) throw new Error(what); };
+const expectTrue = (cond, what) => {
+  if (!cond) throw new Error(what);
+};
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
 const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
@@ -76,7 +108,9 @@ await check('shows a call error with the driver message', async () => {
 await check('reconnects, re-subscribes and refetches after the socket drops', async () => {
   for (const ws of apiSockets) ws.terminate();
   await page.getByRole('status').filter({ hasText: 'Reconnecting' }).waitFor();
-  await page.waitForFunction(() => document.querySelector('[role="status"]')?.textContent === '', null, { timeout: 5000 });
+  await page.waitForFunction(() => document.querySelector('[role="status"]')?.textContent === '', null, {
+    timeout: 5000,
+  });
   expectTrue(subscribes === 2, `subscribed ${subscribes} times`);
   expectTrue(calls.filter((c) => c === 'vm.list').length === 2, `vm.list calls: ${calls.join(',')}`);
 });
@@ -99,10 +133,17 @@ await check('serial console over /stream: replay and echo', async () => {
 await check('the serial console reconnects (and replays) after its stream is lost', async () => {
   const before = streamsOpened;
   for (const ws of streamSockets) ws.terminate();
-  await page.waitForFunction(() => document.querySelector('[data-testid="serial-terminal"] .xterm-rows')?.textContent?.includes('hello from'), null, { timeout: 5000 });
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="serial-terminal"] .xterm-rows')?.textContent?.includes('hello from'),
+    null,
+    { timeout: 5000 },
+  );
   await page.waitForTimeout(1500);
   expectTrue(streamsOpened === before + 1, `streams opened: ${streamsOpened - before}`);
-  expectTrue(!(await page.locator('[data-testid="serial-terminal"] .xterm-rows').innerText()).includes('ping'), 'screen was reset before the replay');
+  expectTrue(
+    !(await page.locator('[data-testid="serial-terminal"] .xterm-rows').innerText()).includes('ping'),
+    'screen was reset before the replay',
+  );
 });
 
 console.log(results.join('\n'));

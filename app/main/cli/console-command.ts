@@ -5,7 +5,12 @@ import type { DriverLink } from '../ipc/driver-link.js';
 /** Ctrl+] — the telnet/virsh convention, a byte no shell or editor in the guest needs. */
 export const DETACH_BYTE = 0x1d;
 
-export async function attachConsole(link: DriverLink, vm: string, io: { out: NodeJS.WritableStream; err: NodeJS.WritableStream }, input: NodeJS.ReadStream = process.stdin): Promise<number> {
+export async function attachConsole(
+  link: DriverLink,
+  vm: string,
+  io: { out: NodeJS.WritableStream; err: NodeJS.WritableStream },
+  input: NodeJS.ReadStream = process.stdin,
+): Promise<number> {
   const summary = await link.call('vm.get', { vm });
   const stream = await link.openStream('console.serial', { vm: summary.id });
   const tty = input.isTTY === true;

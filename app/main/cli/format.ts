@@ -5,13 +5,20 @@ import { table } from '../common/text-table.js';
 
 export { table };
 
-
 export function formatList(vms: VmSummary[]): string {
-  if (vms.length === 0) return 'No VMs yet. Create one with: vmdesk define --name NAME --cdrom INSTALLER.iso --disk-size 20G';
+  if (vms.length === 0)
+    return 'No VMs yet. Create one with: vmdesk define --name NAME --cdrom INSTALLER.iso --disk-size 20G';
   const rows = [['NAME', 'STATE', 'CPUS', 'MEMORY', 'ACCEL', 'ID']];
   for (const vm of vms) {
     const d = vm.definition;
-    rows.push([vm.name, vm.state, d ? String(d.cpus) : '-', d ? formatMiB(d.memoryMiB) : '-', vm.accel?.accel ?? d?.accel ?? '-', vm.id]);
+    rows.push([
+      vm.name,
+      vm.state,
+      d ? String(d.cpus) : '-',
+      d ? formatMiB(d.memoryMiB) : '-',
+      vm.accel?.accel ?? d?.accel ?? '-',
+      vm.id,
+    ]);
   }
   const broken = vms.filter((v) => v.state === 'broken' || v.state === 'crashed');
   const notes = broken.map((v) => `\n${v.name}: ${v.reason ?? v.state}`).join('');
@@ -29,12 +36,26 @@ export function formatInfo(vm: VmSummary): string {
   if (vm.accel) lines.push(['Accelerator', `${vm.accel.accel} (${vm.accel.reason})`]);
   else if (d) lines.push(['Accelerator', `${d.accel} (chosen when the VM starts)`]);
   if (d) {
-    lines.push(['Arch', d.arch], ['CPUs', String(d.cpus)], ['Memory', formatMiB(d.memoryMiB)], ['Firmware', d.firmware]);
-    d.disks.forEach((k, i) => lines.push([i === 0 ? 'Disks' : '', `${k.path} (${k.format}${k.owned ? ', owned by this VM' : ''})`]));
+    lines.push(
+      ['Arch', d.arch],
+      ['CPUs', String(d.cpus)],
+      ['Memory', formatMiB(d.memoryMiB)],
+      ['Firmware', d.firmware],
+    );
+    d.disks.forEach((k, i) =>
+      lines.push([i === 0 ? 'Disks' : '', `${k.path} (${k.format}${k.owned ? ', owned by this VM' : ''})`]),
+    );
     lines.push(['CD-ROM', d.cdrom ?? '(empty)'], ['Boot', d.boot]);
-    const fwd = d.network.forwards.map((f) => `${f.proto} ${f.hostAddr}:${f.hostPort} → guest ${f.guestPort}`).join(', ');
+    const fwd = d.network.forwards
+      .map((f) => `${f.proto} ${f.hostAddr}:${f.hostPort} → guest ${f.guestPort}`)
+      .join(', ');
     lines.push(['Network', d.network.mode === 'user' ? `user-mode${fwd ? `; ${fwd}` : ''}` : 'none']);
-    d.mdevs.forEach((m, i) => lines.push([i === 0 ? 'vGPU' : '', `${m.uuid} (${m.type} on ${m.parent}${m.display ? ', shown in the console' : ''})`]));
+    d.mdevs.forEach((m, i) =>
+      lines.push([
+        i === 0 ? 'vGPU' : '',
+        `${m.uuid} (${m.type} on ${m.parent}${m.display ? ', shown in the console' : ''})`,
+      ]),
+    );
   }
   lines.push(['Definition', vm.file]);
   if (vm.paths) {
@@ -44,6 +65,8 @@ export function formatInfo(vm: VmSummary): string {
   if (vm.startedAt) lines.push(['Started', vm.startedAt]);
   const out = table(lines.map(([k, v]) => [k ? `${k}:` : '', v]));
   if (!vm.logTail) return out;
-  const tail = vm.logTail.length ? vm.logTail.map((l) => `  ${l}`).join('\n') : '  (QEMU wrote nothing to its log before it ended)';
+  const tail = vm.logTail.length
+    ? vm.logTail.map((l) => `  ${l}`).join('\n')
+    : '  (QEMU wrote nothing to its log before it ended)';
   return `${out}\n\nLast QEMU output (${vm.paths?.qemuLog ?? 'qemu.log'}):\n${tail}`;
 }

@@ -43,7 +43,9 @@ function formatLabel(info: IsoInfo): string {
   if (info.joliet) parts.push('Joliet');
   if (info.rockRidge) parts.push('Rock Ridge');
   if (info.udf) parts.push('UDF');
-  return parts.join(' + ') + (info.hybrid ? ` (hybrid: also boots from a USB stick, ${info.hybrid.toUpperCase()})` : '');
+  return (
+    parts.join(' + ') + (info.hybrid ? ` (hybrid: also boots from a USB stick, ${info.hybrid.toUpperCase()})` : '')
+  );
 }
 
 function resources(r: OsResources): string {
@@ -83,7 +85,10 @@ export function formatIsoReport(info: IsoInfo, os: OsMatch, name: string): strin
   rows.push(['VM name', name]);
   let out = table(rows.map(([k, v]) => [`${k}:`, v]));
   // "Recognised as" and "Windows image" already say these.
-  const remarks = [...info.warnings, ...os.notes.filter((n) => !n.startsWith('Not recognised') && !n.startsWith('The install image is build'))];
+  const remarks = [
+    ...info.warnings,
+    ...os.notes.filter((n) => !n.startsWith('Not recognised') && !n.startsWith('The install image is build')),
+  ];
   if (remarks.length > 0) out += '\n\nNotes:\n' + remarks.map((r) => `  - ${r}`).join('\n');
   return out + '\n';
 }
@@ -93,20 +98,32 @@ export async function runIsoInspect(args: string[], io: IsoCommandIo): Promise<n
   try {
     let parsed;
     try {
-      parsed = parseArgs({ args, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+      parsed = parseArgs({
+        args,
+        options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+        allowPositionals: true,
+        strict: true,
+      });
     } catch (err) {
       throw new VmdeskError('invalid-argument', `${(err as Error).message}\n${USAGE}`);
     }
     json = !!parsed.values.json;
     if (parsed.values.help) {
-      io.out.write(`${USAGE}\n  Shows what an installer ISO is, how it boots, which OS it holds and the VM vmdesk suggests for it.\n`);
+      io.out.write(
+        `${USAGE}\n  Shows what an installer ISO is, how it boots, which OS it holds and the VM vmdesk suggests for it.\n`,
+      );
       return 0;
     }
-    if (parsed.positionals.length !== 1) throw new VmdeskError('invalid-argument', `\`vmdesk iso inspect\` takes exactly one ISO file.\n${USAGE}`, { field: 'iso' });
+    if (parsed.positionals.length !== 1)
+      throw new VmdeskError('invalid-argument', `\`vmdesk iso inspect\` takes exactly one ISO file.\n${USAGE}`, {
+        field: 'iso',
+      });
     const [info, db] = await Promise.all([inspectIso(parsed.positionals[0]!), loadOsinfoDb()]);
     const os = recognizeOs(info, db);
     const suggestedName = suggestVmName(os, info);
-    io.out.write(json ? JSON.stringify({ info, os, suggestedName }, null, 2) + '\n' : formatIsoReport(info, os, suggestedName));
+    io.out.write(
+      json ? JSON.stringify({ info, os, suggestedName }, null, 2) + '\n' : formatIsoReport(info, os, suggestedName),
+    );
     return 0;
   } catch (err) {
     const e = serializeError(err);

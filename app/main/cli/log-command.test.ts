@@ -16,11 +16,13 @@ function link() {
 }
 
 describe('followLog', () => {
-  it('prints what the driver\'s log.tail stream sends and returns its reason when it ends', async () => {
+  it("prints what the driver's log.tail stream sends and returns its reason when it ends", async () => {
     const l = link();
     const out = new PassThrough();
     let text = '';
-    out.on('data', (d: Buffer) => { text += d.toString(); });
+    out.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
     const done = followLog(l, 'web', 'serial', 20, out);
     await vi.waitFor(() => expect(l.opened).toHaveLength(1));
     expect(l.opened[0]).toMatchObject({ name: 'log.tail', params: { vm: 'web', which: 'serial', lines: 20 } });
@@ -53,7 +55,9 @@ describe('followLog', () => {
     expect(s.output.isReaderBlocked).toBe(true);
     expect(s.output.queuedBytes).toBe(8);
     let got = '';
-    out.on('data', (d: Buffer) => { got += d.toString(); });
+    out.on('data', (d: Buffer) => {
+      got += d.toString();
+    });
     await vi.waitFor(() => expect(got).toBe('a'.repeat(64) + 'b'.repeat(8)));
     stop.abort();
   });

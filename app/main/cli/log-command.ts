@@ -15,7 +15,14 @@ export function printLog(file: string, lines: number, out: NodeJS.WritableStream
  * A terminal that cannot keep up pauses the tail; nothing piles up in the driver.
  * Resolves with the driver's reason when it ended the stream, undefined when aborted.
  */
-export async function followLog(link: Pick<DriverLink, 'openStream'>, vm: string, which: LogName, lines: number, out: NodeJS.WritableStream, signal?: AbortSignal): Promise<string | undefined> {
+export async function followLog(
+  link: Pick<DriverLink, 'openStream'>,
+  vm: string,
+  which: LogName,
+  lines: number,
+  out: NodeJS.WritableStream,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
   const stream = await link.openStream('log.tail', { vm, which, lines });
   return new Promise<string | undefined>((resolve) => {
     let detach = () => {};

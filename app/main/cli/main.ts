@@ -66,7 +66,10 @@ function usageError(message: string): VmdeskError {
 }
 
 type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
-interface Parsed { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] }
+interface Parsed {
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  positionals: string[];
+}
 
 function parse(args: string[], options: OptionSpec): Parsed {
   // `--memory -1G` would be read as a missing value followed by an unknown option; bind a value
@@ -82,7 +85,12 @@ function parse(args: string[], options: OptionSpec): Parsed {
     } else joined.push(a);
   }
   try {
-    return parseArgs({ args: joined, options: { json: { type: 'boolean' }, ...options }, allowPositionals: true, strict: true }) as Parsed;
+    return parseArgs({
+      args: joined,
+      options: { json: { type: 'boolean' }, ...options },
+      allowPositionals: true,
+      strict: true,
+    }) as Parsed;
   } catch (err) {
     throw usageError((err as Error).message);
   }
@@ -97,14 +105,20 @@ function memoryMiB(text: string | undefined): number {
   if (text === undefined) return 1024;
   const bytes = /^\s*-/.test(text) ? undefined : parseSize(text, 'M');
   if (bytes === 0) return 0; // a size, just too small: the definition check says the minimum
-  if (bytes === undefined) throw new VmdeskError('invalid-argument', `"${text}" is not a memory size. Write e.g. --memory 1G or --memory 512M.`, { field: 'memory' });
+  if (bytes === undefined)
+    throw new VmdeskError(
+      'invalid-argument',
+      `"${text}" is not a memory size. Write e.g. --memory 1G or --memory 512M.`,
+      { field: 'memory' },
+    );
   return Math.round(bytes / 2 ** 20);
 }
 
 function intArg(text: string | undefined, name: string, fallback: number): number {
   if (text === undefined) return fallback;
   const n = Number(text);
-  if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(n)) throw new VmdeskError('invalid-argument', `--${name} takes a whole number, not "${text}".`, { field: name });
+  if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(n))
+    throw new VmdeskError('invalid-argument', `--${name} takes a whole number, not "${text}".`, { field: name });
   return n;
 }
 
@@ -113,7 +127,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let json = false;
   let link: DriverLink | undefined;
   const getLink = async () => {
-    link ??= await openDriver({ paths: appPathsFromProcess(), kind: command === 'driver' ? 'driver' : command === 'web' ? 'web' : 'cli', host: createHostServices(appPathsFromProcess()), native: getNative(), managerOptions: managerOptionsFromEnv(process.env) });
+    link ??= await openDriver({
+      paths: appPathsFromProcess(),
+      kind: command === 'driver' ? 'driver' : command === 'web' ? 'web' : 'cli',
+      host: createHostServices(appPathsFromProcess()),
+      native: getNative(),
+      managerOptions: managerOptionsFromEnv(process.env),
+    });
     return link;
   };
   try {
@@ -134,48 +154,83 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         io.out.write(json ? JSON.stringify(vms, null, 2) + '\n' : formatList(vms) + '\n');
         const orphans = json ? [] : await link.call('vm.orphans', {});
         if (orphans.length > 0) {
-          io.out.write(`\nThese directories belong to no VM (vmdesk never deletes them; remove them if you do not need them):\n${orphans.map((o) => `  ${o.path}`).join('\n')}\n`);
+          io.out.write(
+            `\nThese directories belong to no VM (vmdesk never deletes them; remove them if you do not need them):\n${orphans.map((o) => `  ${o.path}`).join('\n')}\n`,
+          );
         }
         return 0;
       }
       case 'define': {
         const a = parse(rest, {
-          name: { type: 'string' }, memory: { type: 'string' }, cpus: { type: 'string' }, disk: { type: 'string' },
-          'disk-size': { type: 'string' }, cdrom: { type: 'string' }, accel: { type: 'string' }, forward: { type: 'string', multiple: true },
+          name: { type: 'string' },
+          memory: { type: 'string' },
+          cpus: { type: 'string' },
+          disk: { type: 'string' },
+          'disk-size': { type: 'string' },
+          cdrom: { type: 'string' },
+          accel: { type: 'string' },
+          forward: { type: 'string', multiple: true },
           firmware: { type: 'string' },
         });
         json = !!a.values.json;
         const v = a.values;
         if (a.positionals.length > 0) throw usageError(`Unexpected argument "${a.positionals[0]}".`);
         if (typeof v.name !== 'string') throw usageError('`vmdesk define` needs --name NAME.');
-        if (v.disk && v['disk-size']) throw usageError('Give either --disk PATH (an existing image) or --disk-size SIZE (a new one), not both.');
+        if (v.disk && v['disk-size'])
+          throw usageError('Give either --disk PATH (an existing image) or --disk-size SIZE (a new one), not both.');
         const accel = v.accel as string | undefined;
-        if (accel !== undefined && !['auto', 'kvm', 'hvf', 'tcg'].includes(accel)) throw new VmdeskError('invalid-argument', `--accel must be auto, kvm, hvf or tcg, not "${accel}".`, { field: 'accel' });
-        const input: DefineVmInput = { name: v.name, memoryMiB: memoryMiB(v.memory as string | undefined), cpus: intArg(v.cpus as string | undefined, 'cpus', 1) };
+        if (accel !== undefined && !['auto', 'kvm', 'hvf', 'tcg'].includes(accel))
+          throw new VmdeskError('invalid-argument', `--accel must be auto, kvm, hvf or tcg, not "${accel}".`, {
+            field: 'accel',
+          });
+        const input: DefineVmInput = {
+          name: v.name,
+          memoryMiB: memoryMiB(v.memory as string | undefined),
+          cpus: intArg(v.cpus as string | undefined, 'cpus', 1),
+        };
         if (accel) input.accel = accel as DefineVmInput['accel'];
         const firmware = v.firmware as string | undefined;
-        if (firmware !== undefined && firmware !== 'bios' && firmware !== 'uefi') throw new VmdeskError('invalid-argument', `--firmware must be bios or uefi, not "${firmware}".`, { field: 'firmware' });
+        if (firmware !== undefined && firmware !== 'bios' && firmware !== 'uefi')
+          throw new VmdeskError('invalid-argument', `--firmware must be bios or uefi, not "${firmware}".`, {
+            field: 'firmware',
+          });
         if (firmware) input.firmware = firmware;
         if (typeof v.disk === 'string') input.disk = { path: v.disk };
         if (typeof v['disk-size'] === 'string') {
           const size = parseSize(v['disk-size'], 'G');
-          if (size === undefined) throw new VmdeskError('invalid-argument', `"${v['disk-size']}" is not a disk size. Write e.g. --disk-size 20G.`, { field: 'diskSize' });
+          if (size === undefined)
+            throw new VmdeskError(
+              'invalid-argument',
+              `"${v['disk-size']}" is not a disk size. Write e.g. --disk-size 20G.`,
+              { field: 'diskSize' },
+            );
           input.disk = { sizeBytes: size };
         }
         if (typeof v.cdrom === 'string') input.cdrom = v.cdrom;
         if (Array.isArray(v.forward)) input.forwards = v.forward.map((f) => parseForward(String(f)));
         const vm = await (await getLink()).call('vm.define', input);
-        io.out.write(json ? JSON.stringify(vm, null, 2) + '\n' : `Defined "${vm.name}" (${vm.id}). Start it with: vmdesk start "${vm.name}"\n`);
+        io.out.write(
+          json
+            ? JSON.stringify(vm, null, 2) + '\n'
+            : `Defined "${vm.name}" (${vm.id}). Start it with: vmdesk start "${vm.name}"\n`,
+        );
         return 0;
       }
       case 'create': {
         const a = parse(rest, {
-          iso: { type: 'string' }, name: { type: 'string' }, memory: { type: 'string' }, cpus: { type: 'string' },
-          'disk-size': { type: 'string' }, firmware: { type: 'string' }, accel: { type: 'string' }, start: { type: 'boolean' },
+          iso: { type: 'string' },
+          name: { type: 'string' },
+          memory: { type: 'string' },
+          cpus: { type: 'string' },
+          'disk-size': { type: 'string' },
+          firmware: { type: 'string' },
+          accel: { type: 'string' },
+          start: { type: 'boolean' },
         });
         json = !!a.values.json;
         const v = a.values;
-        if (a.positionals.length > 0) throw usageError(`Unexpected argument "${a.positionals[0]}". Give the image with --iso PATH.`);
+        if (a.positionals.length > 0)
+          throw usageError(`Unexpected argument "${a.positionals[0]}". Give the image with --iso PATH.`);
         if (typeof v.iso !== 'string') throw usageError('`vmdesk create` needs --iso PATH (an installer image).');
         const params: CallParams<'vm.create'> = { iso: path.resolve(v.iso), start: !!v.start };
         if (typeof v.name === 'string') params.name = v.name;
@@ -183,29 +238,51 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         if (typeof v.cpus === 'string') params.cpus = intArg(v.cpus, 'cpus', 1);
         if (typeof v['disk-size'] === 'string') {
           const size = parseSize(v['disk-size'], 'G');
-          if (size === undefined) throw new VmdeskError('invalid-argument', `"${v['disk-size']}" is not a disk size. Write e.g. --disk-size 20G (0 for no disk).`, { field: 'diskSize' });
+          if (size === undefined)
+            throw new VmdeskError(
+              'invalid-argument',
+              `"${v['disk-size']}" is not a disk size. Write e.g. --disk-size 20G (0 for no disk).`,
+              { field: 'diskSize' },
+            );
           params.diskGiB = size / 2 ** 30;
         }
         if (v.firmware !== undefined) {
-          if (v.firmware !== 'bios' && v.firmware !== 'uefi') throw new VmdeskError('invalid-argument', `--firmware must be bios or uefi, not "${String(v.firmware)}".`, { field: 'firmware' });
+          if (v.firmware !== 'bios' && v.firmware !== 'uefi')
+            throw new VmdeskError('invalid-argument', `--firmware must be bios or uefi, not "${String(v.firmware)}".`, {
+              field: 'firmware',
+            });
           params.firmware = v.firmware;
         }
         if (v.accel !== undefined) {
-          if (!['auto', 'kvm', 'hvf', 'tcg'].includes(String(v.accel))) throw new VmdeskError('invalid-argument', `--accel must be auto, kvm, hvf or tcg, not "${String(v.accel)}".`, { field: 'accel' });
+          if (!['auto', 'kvm', 'hvf', 'tcg'].includes(String(v.accel)))
+            throw new VmdeskError(
+              'invalid-argument',
+              `--accel must be auto, kvm, hvf or tcg, not "${String(v.accel)}".`,
+              { field: 'accel' },
+            );
           params.accel = v.accel as CallParams<'vm.create'>['accel'];
         }
         const vm = await (await getLink()).call('vm.create', params);
         const d = vm.definition!;
-        io.out.write(json ? JSON.stringify(vm, null, 2) + '\n'
-          : `Created "${vm.name}": ${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus > 1 ? 's' : ''}, ${d.disks.length ? `disk ${d.disks[0]!.path}` : 'no disk'}, ${d.firmware.toUpperCase()}, booting from ${d.cdrom}.\n` +
-            (vm.state === 'running' ? `It is running${vm.accel ? ` with ${vm.accel.accel}` : ''}. Watch it: vmdesk console "${vm.name}" (serial) or vmdesk web (screen).\n` : `Start it with: vmdesk start "${vm.name}"\n`));
+        io.out.write(
+          json
+            ? JSON.stringify(vm, null, 2) + '\n'
+            : `Created "${vm.name}": ${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus > 1 ? 's' : ''}, ${d.disks.length ? `disk ${d.disks[0]!.path}` : 'no disk'}, ${d.firmware.toUpperCase()}, booting from ${d.cdrom}.\n` +
+                (vm.state === 'running'
+                  ? `It is running${vm.accel ? ` with ${vm.accel.accel}` : ''}. Watch it: vmdesk console "${vm.name}" (serial) or vmdesk web (screen).\n`
+                  : `Start it with: vmdesk start "${vm.name}"\n`),
+        );
         return 0;
       }
       case 'eject': {
         const a = parse(rest, {});
         json = !!a.values.json;
         const vm = await (await getLink()).call('vm.eject', { vm: oneVm(a.positionals, command) });
-        io.out.write(json ? JSON.stringify(vm, null, 2) + '\n' : `Ejected the ISO from "${vm.name}"; it boots from its disk now.\n`);
+        io.out.write(
+          json
+            ? JSON.stringify(vm, null, 2) + '\n'
+            : `Ejected the ISO from "${vm.name}"; it boots from its disk now.\n`,
+        );
         return 0;
       }
       case 'info': {
@@ -216,7 +293,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return 0;
       }
       case 'log': {
-        const a = parse(rest, { serial: { type: 'boolean' }, driver: { type: 'boolean' }, follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' } });
+        const a = parse(rest, {
+          serial: { type: 'boolean' },
+          driver: { type: 'boolean' },
+          follow: { type: 'boolean', short: 'f' },
+          lines: { type: 'string', short: 'n' },
+        });
         const vm = oneVm(a.positionals, command);
         const lines = intArg(a.values.lines as string | undefined, 'lines', 50);
         if (lines < 0) throw new VmdeskError('invalid-argument', '--lines must be 0 or more.');
@@ -240,7 +322,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         json = !!a.values.json;
         const vm = oneVm(a.positionals, command);
         const r = await (await getLink()).call('vm.delete', { vm, keepDisks: !!a.values['keep-disks'] });
-        io.out.write(json ? JSON.stringify(r) + '\n' : `Deleted "${vm}".${a.values['keep-disks'] ? ' Its disks were kept.' : ''}\n`);
+        io.out.write(
+          json
+            ? JSON.stringify(r) + '\n'
+            : `Deleted "${vm}".${a.values['keep-disks'] ? ' Its disks were kept.' : ''}\n`,
+        );
         return 0;
       }
       case 'host': {
@@ -253,12 +339,29 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return 0;
       }
       case 'web': {
-        const a = parse(rest, { port: { type: 'string' }, open: { type: 'boolean' }, listen: { type: 'string' }, 'new-token': { type: 'boolean' } });
+        const a = parse(rest, {
+          port: { type: 'string' },
+          open: { type: 'boolean' },
+          listen: { type: 'string' },
+          'new-token': { type: 'boolean' },
+        });
         if (a.positionals.length > 0) throw usageError(`Unexpected argument "${a.positionals[0]}".`);
         const port = a.values.port === undefined ? undefined : intArg(a.values.port as string, 'port', 0);
-        if (port !== undefined && (port < 1 || port > 65535)) throw new VmdeskError('invalid-argument', '--port takes a number from 1 to 65535.', { field: 'port' });
+        if (port !== undefined && (port < 1 || port > 65535))
+          throw new VmdeskError('invalid-argument', '--port takes a number from 1 to 65535.', { field: 'port' });
         const l = await getLink();
-        await runWeb(l, appPathsFromProcess(), { port, listen: a.values.listen as string | undefined, open: !!a.values.open, newToken: !!a.values['new-token'] }, io.err, io.out);
+        await runWeb(
+          l,
+          appPathsFromProcess(),
+          {
+            port,
+            listen: a.values.listen as string | undefined,
+            open: !!a.values.open,
+            newToken: !!a.values['new-token'],
+          },
+          io.err,
+          io.out,
+        );
         return 0;
       }
       case 'iso':
@@ -277,8 +380,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         });
       case 'driver': {
         const l = await getLink();
-        if (l.mode !== 'owner') throw new VmdeskError('owner-elsewhere', `Another vmdesk (pid ${l.owner.pid}, ${l.owner.kind}) already manages these VMs.`);
-        io.err.write(`vmdesk driver running (pid ${process.pid}); control socket ${l.owner.controlSocket}. Ctrl+C stops the driver; VMs keep running.\n`);
+        if (l.mode !== 'owner')
+          throw new VmdeskError(
+            'owner-elsewhere',
+            `Another vmdesk (pid ${l.owner.pid}, ${l.owner.kind}) already manages these VMs.`,
+          );
+        io.err.write(
+          `vmdesk driver running (pid ${process.pid}); control socket ${l.owner.controlSocket}. Ctrl+C stops the driver; VMs keep running.\n`,
+        );
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);
           process.once('SIGTERM', resolve);
@@ -286,7 +395,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return 0;
       }
       default:
-        if ((LIFECYCLE as readonly string[]).includes(command)) return await lifecycle(command as Lifecycle, rest, io, getLink);
+        if ((LIFECYCLE as readonly string[]).includes(command))
+          return await lifecycle(command as Lifecycle, rest, io, getLink);
         throw usageError(`Unknown command "${command}".`);
     }
   } catch (err) {
@@ -299,27 +409,48 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-async function lifecycle(command: Lifecycle, rest: string[], io: CliIo, getLink: () => Promise<DriverLink>): Promise<number> {
+async function lifecycle(
+  command: Lifecycle,
+  rest: string[],
+  io: CliIo,
+  getLink: () => Promise<DriverLink>,
+): Promise<number> {
   const a = parse(rest, { wait: { type: 'boolean' }, timeout: { type: 'string' } });
   const vm = oneVm(a.positionals, command);
   const json = !!a.values.json;
   const timeout = a.values.timeout as string | undefined;
   const seconds = timeout === undefined ? undefined : Number(timeout);
-  if (seconds !== undefined && (!Number.isFinite(seconds) || seconds < 0)) throw new VmdeskError('invalid-argument', `--timeout takes seconds, e.g. --timeout 30, not "${timeout}".`);
+  if (seconds !== undefined && (!Number.isFinite(seconds) || seconds < 0))
+    throw new VmdeskError('invalid-argument', `--timeout takes seconds, e.g. --timeout 30, not "${timeout}".`);
   const timeoutMs = seconds === undefined ? undefined : Math.round(seconds * 1000);
   const link = await getLink();
   const wait = !!a.values.wait;
   let result: VmSummary;
   switch (command) {
-    case 'start': result = await withTimeout(link.call('vm.start', { vm }), timeoutMs, `Starting "${vm}"`); break;
-    case 'shutdown': result = await link.call('vm.shutdown', { vm, wait, ...(timeoutMs !== undefined ? { timeoutMs } : {}) }); break;
-    case 'stop': result = await link.call('vm.stop', { vm }); break;
-    case 'reboot': result = await link.call('vm.reboot', { vm }); break;
-    case 'pause': result = await link.call('vm.pause', { vm }); break;
-    case 'resume': result = await link.call('vm.resume', { vm }); break;
+    case 'start':
+      result = await withTimeout(link.call('vm.start', { vm }), timeoutMs, `Starting "${vm}"`);
+      break;
+    case 'shutdown':
+      result = await link.call('vm.shutdown', { vm, wait, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+      break;
+    case 'stop':
+      result = await link.call('vm.stop', { vm });
+      break;
+    case 'reboot':
+      result = await link.call('vm.reboot', { vm });
+      break;
+    case 'pause':
+      result = await link.call('vm.pause', { vm });
+      break;
+    case 'resume':
+      result = await link.call('vm.resume', { vm });
+      break;
   }
   if (json) io.out.write(JSON.stringify(result, null, 2) + '\n');
-  else io.out.write(`${result.name}: ${result.state}${result.reason ? ` (${result.reason})` : ''}${command === 'start' && result.accel ? ` with ${result.accel.accel}` : ''}\n`);
+  else
+    io.out.write(
+      `${result.name}: ${result.state}${result.reason ? ` (${result.reason})` : ''}${command === 'start' && result.accel ? ` with ${result.accel.accel}` : ''}\n`,
+    );
   return 0;
 }
 
@@ -327,6 +458,15 @@ function withTimeout<T>(p: Promise<T>, ms: number | undefined, what: string): Pr
   if (ms === undefined) return p;
   return new Promise<T>((resolve, reject) => {
     const t = setTimeout(() => reject(new VmdeskError('timeout', `${what} took longer than ${ms / 1000} s.`)), ms);
-    p.then((v) => { clearTimeout(t); resolve(v); }, (e: unknown) => { clearTimeout(t); reject(e); });
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
   });
 }

@@ -13,7 +13,13 @@ import type { VmSummary } from '../common/vm-types.js';
 import { findPkexec, interactiveRunner, locateHelper, type PrivilegedDeps } from '../mdev/index.js';
 import { helperTrustProblem } from '../mdev/privileged.js';
 import { formatChecks, formatInventory, formatTypes } from '../mdev/format.js';
-import { createMdevService, manualError, type MdevCheckReport, type MdevPrivilegedResult, type MdevServiceDeps } from '../mdev/service.js';
+import {
+  createMdevService,
+  manualError,
+  type MdevCheckReport,
+  type MdevPrivilegedResult,
+  type MdevServiceDeps,
+} from '../mdev/service.js';
 
 export interface MdevCliIo {
   out: NodeJS.WritableStream;
@@ -51,16 +57,25 @@ Creating and removing needs root: vmdesk asks through pkexec (one password promp
 
 type Values = Record<string, string | boolean | undefined>;
 
-function parse(args: string[], options: Record<string, { type: 'string' | 'boolean' }>): { values: Values; positionals: string[] } {
+function parse(
+  args: string[],
+  options: Record<string, { type: 'string' | 'boolean' }>,
+): { values: Values; positionals: string[] } {
   try {
-    return parseArgs({ args, options: { json: { type: 'boolean' }, ...options }, allowPositionals: true, strict: true }) as { values: Values; positionals: string[] };
+    return parseArgs({
+      args,
+      options: { json: { type: 'boolean' }, ...options },
+      allowPositionals: true,
+      strict: true,
+    }) as { values: Values; positionals: string[] };
   } catch (err) {
     throw new VmdeskError('invalid-argument', `${(err as Error).message}\n${USAGE}`);
   }
 }
 
 function noExtra(positionals: string[], max: number): void {
-  if (positionals.length > max) throw new VmdeskError('invalid-argument', `Unexpected argument "${positionals[max]}".\n${USAGE}`);
+  if (positionals.length > max)
+    throw new VmdeskError('invalid-argument', `Unexpected argument "${positionals[max]}".\n${USAGE}`);
 }
 
 export async function runMdev(args: string[], io: MdevCliIo, deps: MdevCliDeps): Promise<number> {
@@ -69,7 +84,13 @@ export async function runMdev(args: string[], io: MdevCliIo, deps: MdevCliDeps):
   const service = createMdevService({
     ...deps,
     // The terminal is pkexec's: its text agent asks for the password there.
-    privileged: () => deps.privileged ?? { helper: locateHelper(), pkexec: findPkexec(), run: interactiveRunner, trust: helperTrustProblem },
+    privileged: () =>
+      deps.privileged ?? {
+        helper: locateHelper(),
+        pkexec: findPkexec(),
+        run: interactiveRunner,
+        trust: helperTrustProblem,
+      },
   });
   const print = (value: unknown, text: string) => io.out.write(json ? JSON.stringify(value, null, 2) + '\n' : text);
   try {
@@ -96,13 +117,30 @@ export async function runMdev(args: string[], io: MdevCliIo, deps: MdevCliDeps):
         return 0;
       }
       case 'create': {
-        const a = parse(rest, { parent: { type: 'string' }, type: { type: 'string' }, uuid: { type: 'string' }, persistent: { type: 'boolean' } });
+        const a = parse(rest, {
+          parent: { type: 'string' },
+          type: { type: 'string' },
+          uuid: { type: 'string' },
+          persistent: { type: 'boolean' },
+        });
         json = !!a.values.json;
         noExtra(a.positionals, 0);
         const parent = a.values.parent as string | undefined;
         const type = a.values.type as string | undefined;
-        if (!parent || !type) throw new VmdeskError('invalid-argument', `\`vmdesk mdev create\` needs --parent and --type (see \`vmdesk mdev types\`).`);
-        const dev = done(await service.create({ parent, type, uuid: a.values.uuid as string | undefined, persistent: !!a.values.persistent }), 'create the device');
+        if (!parent || !type)
+          throw new VmdeskError(
+            'invalid-argument',
+            `\`vmdesk mdev create\` needs --parent and --type (see \`vmdesk mdev types\`).`,
+          );
+        const dev = done(
+          await service.create({
+            parent,
+            type,
+            uuid: a.values.uuid as string | undefined,
+            persistent: !!a.values.persistent,
+          }),
+          'create the device',
+        );
         print(dev, `Created ${dev.uuid} (${type} on ${parent}, IOMMU group ${dev.iommuGroup ?? '?'}).\n`);
         return 0;
       }
@@ -111,43 +149,79 @@ export async function runMdev(args: string[], io: MdevCliIo, deps: MdevCliDeps):
         json = !!a.values.json;
         noExtra(a.positionals, 1);
         const uuid = a.positionals[0]?.toLowerCase();
-        if (!uuid || !isUuid(uuid)) throw new VmdeskError('invalid-argument', `\`vmdesk mdev remove\` takes the UUID of a device (see \`vmdesk mdev list\`)${uuid ? `, not "${uuid}"` : ''}.`);
+        if (!uuid || !isUuid(uuid))
+          throw new VmdeskError(
+            'invalid-argument',
+            `\`vmdesk mdev remove\` takes the UUID of a device (see \`vmdesk mdev list\`)${uuid ? `, not "${uuid}"` : ''}.`,
+          );
         const r = done(await service.remove({ uuid, persistent: !!a.values.persistent }), `remove ${uuid}`);
-        print({ uuid }, `Removed ${uuid}.${r.stillAssignedTo.length ? ` It is still assigned to ${r.stillAssignedTo.map((n) => `"${n}"`).join(', ')}, which cannot start until it gets a device again.` : ''}\n`);
+        print(
+          { uuid },
+          `Removed ${uuid}.${r.stillAssignedTo.length ? ` It is still assigned to ${r.stillAssignedTo.map((n) => `"${n}"`).join(', ')}, which cannot start until it gets a device again.` : ''}\n`,
+        );
         return 0;
       }
       case 'check': {
         const a = parse(rest, { fix: { type: 'boolean' }, persistent: { type: 'boolean' } });
         json = !!a.values.json;
         noExtra(a.positionals, 1);
-        if (!a.positionals[0]) throw new VmdeskError('invalid-argument', '`vmdesk mdev check` takes a VM (a name or an id).');
+        if (!a.positionals[0])
+          throw new VmdeskError('invalid-argument', '`vmdesk mdev check` takes a VM (a name or an id).');
         const vm = a.positionals[0];
         const check = () => (deps.check ? deps.check({ vm }) : service.check(vm));
         let report = await check();
         if (a.values.fix) {
           // The prompt is this terminal's (pkexec's text agent); the verdicts stay the driver's.
           if (report.fixActions.length > 0) {
-            done(await service.applyActions(report.fixActions, { persistent: !!a.values.persistent }), 'apply the fixes');
+            done(
+              await service.applyActions(report.fixActions, { persistent: !!a.values.persistent }),
+              'apply the fixes',
+            );
             report = await check();
-          } else if (!json) io.err.write('Nothing here can be fixed by vmdesk itself; the fixes below say what to do.\n');
+          } else if (!json)
+            io.err.write('Nothing here can be fixed by vmdesk itself; the fixes below say what to do.\n');
         }
-        const none = report.hostOnly ? `"${report.vm}" has no mediated devices assigned; these are the host's checks only.\n` : '';
-        print({ vm: report.vm, ready: report.ready, checks: report.checks }, none + formatChecks(report.vm, report.checks) + hint(report, !!a.values.fix));
+        const none = report.hostOnly
+          ? `"${report.vm}" has no mediated devices assigned; these are the host's checks only.\n`
+          : '';
+        print(
+          { vm: report.vm, ready: report.ready, checks: report.checks },
+          none + formatChecks(report.vm, report.checks) + hint(report, !!a.values.fix),
+        );
         return report.ready ? 0 : 1;
       }
       case 'assign': {
-        const a = parse(rest, { parent: { type: 'string' }, type: { type: 'string' }, uuid: { type: 'string' }, 'no-display': { type: 'boolean' } });
+        const a = parse(rest, {
+          parent: { type: 'string' },
+          type: { type: 'string' },
+          uuid: { type: 'string' },
+          'no-display': { type: 'boolean' },
+        });
         json = !!a.values.json;
         noExtra(a.positionals, 1);
         const [vm] = a.positionals;
         const parent = a.values.parent as string | undefined;
         const type = a.values.type as string | undefined;
-        if (!vm || !parent || !type) throw new VmdeskError('invalid-argument', '`vmdesk mdev assign` takes a VM, --parent and --type (see `vmdesk mdev types`).');
+        if (!vm || !parent || !type)
+          throw new VmdeskError(
+            'invalid-argument',
+            '`vmdesk mdev assign` takes a VM, --parent and --type (see `vmdesk mdev types`).',
+          );
         const uuid = a.values.uuid as string | undefined;
-        if (uuid !== undefined && !isUuid(uuid)) throw new VmdeskError('invalid-argument', `"${uuid}" is not a UUID (like 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001).`);
-        const r = await required(deps.assign, 'assign')({ vm, parent, type, ...(uuid ? { uuid } : {}), ...(a.values['no-display'] ? { display: false } : {}) });
+        if (uuid !== undefined && !isUuid(uuid))
+          throw new VmdeskError(
+            'invalid-argument',
+            `"${uuid}" is not a UUID (like 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001).`,
+          );
+        const r = await required(
+          deps.assign,
+          'assign',
+        )({ vm, parent, type, ...(uuid ? { uuid } : {}), ...(a.values['no-display'] ? { display: false } : {}) });
         const added = r.definition?.mdevs.at(-1);
-        print(r, `Assigned ${added?.uuid} (${type} on ${parent}${added?.display ? ', shown in the console' : ''}) to "${r.name}". Check the host with: vmdesk mdev check "${r.name}"\n`);
+        print(
+          r,
+          `Assigned ${added?.uuid} (${type} on ${parent}${added?.display ? ', shown in the console' : ''}) to "${r.name}". Check the host with: vmdesk mdev check "${r.name}"\n`,
+        );
         return 0;
       }
       case 'unassign': {
@@ -155,9 +229,16 @@ export async function runMdev(args: string[], io: MdevCliIo, deps: MdevCliDeps):
         json = !!a.values.json;
         noExtra(a.positionals, 2);
         const [vm, uuid] = a.positionals;
-        if (!vm || !uuid || !isUuid(uuid)) throw new VmdeskError('invalid-argument', '`vmdesk mdev unassign` takes a VM and the UUID of one of its devices (see `vmdesk info VM`).');
+        if (!vm || !uuid || !isUuid(uuid))
+          throw new VmdeskError(
+            'invalid-argument',
+            '`vmdesk mdev unassign` takes a VM and the UUID of one of its devices (see `vmdesk info VM`).',
+          );
         const r = await required(deps.unassign, 'unassign')({ vm, uuid });
-        print(r, `"${r.name}" no longer uses ${uuid.toLowerCase()}; the device stays on the host (vmdesk mdev remove ${uuid.toLowerCase()} removes it).\n`);
+        print(
+          r,
+          `"${r.name}" no longer uses ${uuid.toLowerCase()}; the device stays on the host (vmdesk mdev remove ${uuid.toLowerCase()} removes it).\n`,
+        );
         return 0;
       }
       default:

@@ -41,7 +41,9 @@ export function loadOrCreateToken(paths: AppPaths, renew: boolean): string {
     try {
       const t = fs.readFileSync(file, 'utf8').trim();
       if (/^[A-Za-z0-9_-]{32,}$/.test(t)) return t;
-    } catch { /* first run */ }
+    } catch {
+      /* first run */
+    }
   }
   const token = crypto.randomBytes(24).toString('base64url');
   writeFileAtomic(file, token + '\n', 0o600);
@@ -62,14 +64,23 @@ function portIsFree(host: string, port: number): Promise<boolean> {
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
-export async function runWeb(link: DriverLink, paths: AppPaths, o: WebCommandOptions, err: NodeJS.WritableStream, out: NodeJS.WritableStream): Promise<void> {
+export async function runWeb(
+  link: DriverLink,
+  paths: AppPaths,
+  o: WebCommandOptions,
+  err: NodeJS.WritableStream,
+  out: NodeJS.WritableStream,
+): Promise<void> {
   const host = o.listen ?? '127.0.0.1';
   if (o.listen !== undefined && net.isIP(o.listen) === 0 && o.listen !== 'localhost') {
     throw new VmdeskError('invalid-argument', `--listen takes an IP address, not "${o.listen}".`, { field: 'listen' });
   }
   const staticDir = rendererDir();
   if (!fs.existsSync(path.join(staticDir, 'index.html'))) {
-    throw new VmdeskError('internal', `The web UI is not built (${staticDir} has no index.html). Run \`npm run build\` in the vmdesk folder.`);
+    throw new VmdeskError(
+      'internal',
+      `The web UI is not built (${staticDir} has no index.html). Run \`npm run build\` in the vmdesk folder.`,
+    );
   }
   let port = o.port;
   if (port === undefined) {
@@ -81,14 +92,23 @@ export async function runWeb(link: DriverLink, paths: AppPaths, o: WebCommandOpt
   try {
     server = await startWebServer({ link, staticDir, token, host, port, uploadDir: isoLibraryDir(paths) });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new VmdeskError('invalid-argument', `Port ${port} on ${host} is in use. Pick another with --port N, or leave --port out to get a free one.`, { field: 'port' });
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new VmdeskError(
+        'invalid-argument',
+        `Port ${port} on ${host} is in use. Pick another with --port N, or leave --port out to get a free one.`,
+        { field: 'port' },
+      );
     throw e;
   }
   fs.writeFileSync(lastPortFile(paths), String(server.port) + '\n', { mode: 0o600 });
   if (!LOOPBACK.has(host)) {
-    err.write(`WARNING: vmdesk web listens on ${host}: anyone who can reach this address and has the token can control your VMs. Prefer the default (127.0.0.1) with an SSH tunnel.\n`);
+    err.write(
+      `WARNING: vmdesk web listens on ${host}: anyone who can reach this address and has the token can control your VMs. Prefer the default (127.0.0.1) with an SSH tunnel.\n`,
+    );
   }
-  out.write(`vmdesk web is running. Open this URL in your browser (it contains your access token):\n\n  ${server.url}\n\nCtrl+C stops the web server; your VMs keep running.\n`);
+  out.write(
+    `vmdesk web is running. Open this URL in your browser (it contains your access token):\n\n  ${server.url}\n\nCtrl+C stops the web server; your VMs keep running.\n`,
+  );
   if (o.open) openBrowser(server.url, err);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

@@ -2,7 +2,15 @@
  * What the renderer (and any other client) sees of vmdesk, whatever carries it: the Electron
  * preload (IPC + MessagePorts) or the browser client of `vmdesk web` (WebSockets).
  */
-import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from './contract.js';
+import type {
+  CallName,
+  CallParams,
+  CallResults,
+  ContractEvents,
+  EventName,
+  StreamName,
+  StreamParams,
+} from './contract.js';
 
 /**
  * A byte stream shaped like the part of the WebSocket API that noVNC and xterm adapters use,

@@ -4,7 +4,13 @@
  * schema (validated by the dispatcher before anything runs) and a result type.
  */
 import * as v from 'valibot';
-import { MdevAssignmentSchema, PortForwardSchema, SysfsNameSchema as SysfsName, UuidSchema as Uuid, type VmSummary } from './vm-types.js';
+import {
+  MdevAssignmentSchema,
+  PortForwardSchema,
+  SysfsNameSchema as SysfsName,
+  UuidSchema as Uuid,
+  type VmSummary,
+} from './vm-types.js';
 import type { HostReport } from './host-types.js';
 import type { IsoPlan } from './iso-types.js';
 import type { MdevCheckReport, MdevDevice, MdevInventory, MdevParent, MdevPrivilegedResult } from './mdev-types.js';
@@ -22,14 +28,18 @@ export const DefineVmInputSchema = v.strictObject({
   firmware: v.optional(v.picklist(['bios', 'uefi'])),
   display: v.optional(v.picklist(['std', 'virtio', 'none'])),
   /** An existing disk image (`path`, format read from its header unless given), or a new qcow2 of `sizeBytes`. */
-  disk: v.optional(v.strictObject({
-    path: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(4096))),
-    format: v.optional(v.picklist(['qcow2', 'raw'])),
-    sizeBytes: v.optional(v.number()),
-  })),
+  disk: v.optional(
+    v.strictObject({
+      path: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(4096))),
+      format: v.optional(v.picklist(['qcow2', 'raw'])),
+      sizeBytes: v.optional(v.number()),
+    }),
+  ),
   cdrom: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(4096))),
   // The address lands inside QEMU's -netdev option string: only a plain IPv4 address may pass.
-  forwards: v.optional(v.array(v.strictObject({ ...PortForwardSchema.entries, hostAddr: v.optional(v.pipe(v.string(), v.ipv4())) }))),
+  forwards: v.optional(
+    v.array(v.strictObject({ ...PortForwardSchema.entries, hostAddr: v.optional(v.pipe(v.string(), v.ipv4())) })),
+  ),
 });
 export type DefineVmInput = v.InferOutput<typeof DefineVmInputSchema>;
 
@@ -62,16 +72,18 @@ export const CALLS = {
    * Create a VM from an installer image with the recognised OS's defaults (each overridable):
    * a new qcow2 disk, UEFI vars when needed, booting from the ISO; optionally start it.
    */
-  'vm.create': { params: v.strictObject({
-    iso: v.pipe(v.string(), v.minLength(1), v.maxLength(4096)),
-    name: v.optional(v.pipe(v.string(), v.maxLength(4096))),
-    memoryMiB: v.optional(v.number()),
-    cpus: v.optional(v.number()),
-    diskGiB: v.optional(v.number()),
-    firmware: v.optional(v.picklist(['bios', 'uefi'])),
-    accel: v.optional(v.picklist(['auto', 'kvm', 'hvf', 'tcg'])),
-    start: v.optional(v.boolean()),
-  }) },
+  'vm.create': {
+    params: v.strictObject({
+      iso: v.pipe(v.string(), v.minLength(1), v.maxLength(4096)),
+      name: v.optional(v.pipe(v.string(), v.maxLength(4096))),
+      memoryMiB: v.optional(v.number()),
+      cpus: v.optional(v.number()),
+      diskGiB: v.optional(v.number()),
+      firmware: v.optional(v.picklist(['bios', 'uefi'])),
+      accel: v.optional(v.picklist(['auto', 'kvm', 'hvf', 'tcg'])),
+      start: v.optional(v.boolean()),
+    }),
+  },
   /** Take the ISO out of the VM (running or not); it then boots from its disk. */
   'vm.eject': { params: vmOnly },
   /** Accelerators with reasons and fixes, QEMU binaries and versions, firmware, memlock. */
@@ -85,13 +97,30 @@ export const CALLS = {
    * Root steps go through pkexec and the desktop's polkit agent (one prompt each); without pkexec
    * the result is `{outcome: 'manual', command}`, the exact command to paste.
    */
-  'mdev.create': { params: v.strictObject({ parent: SysfsName, type: SysfsName, uuid: v.optional(Uuid), persistent: v.optional(v.boolean()) }) },
+  'mdev.create': {
+    params: v.strictObject({
+      parent: SysfsName,
+      type: SysfsName,
+      uuid: v.optional(Uuid),
+      persistent: v.optional(v.boolean()),
+    }),
+  },
   'mdev.remove': { params: v.strictObject({ uuid: Uuid, persistent: v.optional(v.boolean()) }) },
   /** Every fix the helper can make for the VM (or the proposal) in one prompt; returns the checks after.
    * `persistent`: devices it creates are also defined in mdevctl (they come back after a reboot). */
-  'mdev.applyFixes': { params: v.strictObject({ vm: VmRef, assignments: Proposal, persistent: v.optional(v.boolean()) }) },
+  'mdev.applyFixes': {
+    params: v.strictObject({ vm: VmRef, assignments: Proposal, persistent: v.optional(v.boolean()) }),
+  },
   /** Adds a mediated device to a stopped VM (a new UUID unless given; the device need not exist yet). */
-  'mdev.assign': { params: v.strictObject({ vm: VmRef, parent: SysfsName, type: SysfsName, uuid: v.optional(Uuid), display: v.optional(v.boolean()) }) },
+  'mdev.assign': {
+    params: v.strictObject({
+      vm: VmRef,
+      parent: SysfsName,
+      type: SysfsName,
+      uuid: v.optional(Uuid),
+      display: v.optional(v.boolean()),
+    }),
+  },
   'mdev.unassign': { params: v.strictObject({ vm: VmRef, uuid: Uuid }) },
 } as const;
 
@@ -104,7 +133,11 @@ export type CallName = keyof typeof CALLS;
 export const ROOT_PROMPT_CALLS: readonly CallName[] = ['mdev.create', 'mdev.remove', 'mdev.applyFixes'];
 export type CallParams<C extends CallName> = v.InferOutput<(typeof CALLS)[C]['params']>;
 
-export interface LogPaths { qemu: string; serial: string; driver: string }
+export interface LogPaths {
+  qemu: string;
+  serial: string;
+  driver: string;
+}
 
 /** A VM's data or log directory with no definition: left by something vmdesk cannot explain. */
 export interface OrphanDir {
@@ -155,7 +188,13 @@ export const STREAMS = {
   /** Raw RFB bytes of the VM's VNC server (the graphical console), for noVNC. */
   'console.vnc': { params: vmOnly },
   /** The last `lines` lines of a log, then whatever is appended (follow). */
-  'log.tail': { params: v.strictObject({ vm: VmRef, which: v.picklist(LOG_NAMES), lines: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100_000))) }) },
+  'log.tail': {
+    params: v.strictObject({
+      vm: VmRef,
+      which: v.picklist(LOG_NAMES),
+      lines: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(100_000))),
+    }),
+  },
 } as const;
 export type StreamName = keyof typeof STREAMS;
 export type StreamParams<S extends StreamName> = v.InferOutput<(typeof STREAMS)[S]['params']>;

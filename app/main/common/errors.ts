@@ -46,7 +46,9 @@ export class VmdeskError extends Error {
   }
 
   toJSON(): SerializedError {
-    return this.details ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message };
+    return this.details
+      ? { code: this.code, message: this.message, details: this.details }
+      : { code: this.code, message: this.message };
   }
 
   static fromJSON(e: SerializedError): VmdeskError {

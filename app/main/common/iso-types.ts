@@ -72,7 +72,10 @@ export interface IsoInfo {
   bootEntries: BootEntry[];
   /** Architectures of the UEFI boot files found (BOOTX64.EFI → x86_64, BOOTAA64.EFI → aarch64). */
   efiArchs: Arch[];
-  /** The UEFI boot files found, as "esp:/EFI/BOOT/BOOTX64.EFI" (in the El Torito EFI image) or "iso:/EFI/BOOT/BOOTX64.EFI". */
+  /**
+   * The UEFI boot files found, as "esp:/EFI/BOOT/BOOTX64.EFI" (in the El Torito EFI image) or
+   * "iso:/EFI/BOOT/BOOTX64.EFI".
+   */
   efiBootFiles: string[];
   /** Windows installation media: where sources/install.wim|esd is and what it holds. */
   windows: WindowsMedia | null;

@@ -98,7 +98,8 @@ export interface MdevctlDefinition {
   active: boolean;
 }
 
-export type MdevNoteId = 'no-parents' | 'gvtg-unsupported-gpu' | 'gvtg-disabled' | 'nvidia-vendor-vfio' | 'mdevctl-failed';
+export type MdevNoteId =
+  'no-parents' | 'gvtg-unsupported-gpu' | 'gvtg-disabled' | 'nvidia-vendor-vfio' | 'mdevctl-failed';
 
 /** A hardware or setup fact explained rather than left as an empty list. */
 export interface MdevNote {

@@ -5,16 +5,29 @@ import { SysfsNameSchema, UuidSchema, VmDefinitionSchema, VmNameSchema } from '.
 
 describe('the VM name rule', () => {
   it.each([
-    ['Debian 12'], ['web-server_2'], ['Ünïcode'], ['日本語のVM'], ['a'], ['x'.repeat(MAX_NAME_CHARS)], ['emoji 🐧'], ['dots.in.the.middle'],
+    ['Debian 12'],
+    ['web-server_2'],
+    ['Ünïcode'],
+    ['日本語のVM'],
+    ['a'],
+    ['x'.repeat(MAX_NAME_CHARS)],
+    ['emoji 🐧'],
+    ['dots.in.the.middle'],
   ])('accepts %j', (name) => {
     expect(vmNameProblem(name)).toBeUndefined();
     expect(isVmName(name)).toBe(true);
   });
 
   it.each([
-    ['', /empty/], ['   ', /empty/], ['x'.repeat(MAX_NAME_CHARS + 1), /at most 64 characters; this one has 65/],
-    ['a/b', /"\/"/], ['.hidden', /start with "\."/], ['tab\there', /control characters/], ['del\u007f', /control characters/],
-    [' padded', /spaces/], ['padded ', /spaces/],
+    ['', /empty/],
+    ['   ', /empty/],
+    ['x'.repeat(MAX_NAME_CHARS + 1), /at most 64 characters; this one has 65/],
+    ['a/b', /"\/"/],
+    ['.hidden', /start with "\."/],
+    ['tab\there', /control characters/],
+    ['del\u007f', /control characters/],
+    [' padded', /spaces/],
+    ['padded ', /spaces/],
   ])('refuses %j with a sentence saying why', (name, why) => {
     expect(vmNameProblem(name)).toMatch(why);
     expect(isVmName(name)).toBe(false);
@@ -40,16 +53,25 @@ describe('the VM name rule', () => {
 
 describe('the UUID rule', () => {
   it.each([
-    ['0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b'], ['83B8F4F2-509F-382F-3C1E-E6BFE0FA1001'], ['00000000-0000-0000-0000-000000000000'],
+    ['0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b'],
+    ['83B8F4F2-509F-382F-3C1E-E6BFE0FA1001'],
+    ['00000000-0000-0000-0000-000000000000'],
   ])('accepts %s (any version, either case)', (s) => {
     expect(isUuid(s)).toBe(true);
     expect(v.is(UuidSchema, s)).toBe(true);
   });
 
   it.each([
-    [''], ['not-a-uuid'], ['0f3c1a2b6d7e4f809a1b2c3d4e5f6a7b'], ['{0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b}'],
-    ['0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b\n'], [' 0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b'], ['0f3c1a2g-6d7e-4f80-9a1b-2c3d4e5f6a7b'],
-    ['../../etc/passwd'], [42], [null],
+    [''],
+    ['not-a-uuid'],
+    ['0f3c1a2b6d7e4f809a1b2c3d4e5f6a7b'],
+    ['{0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b}'],
+    ['0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b\n'],
+    [' 0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b'],
+    ['0f3c1a2g-6d7e-4f80-9a1b-2c3d4e5f6a7b'],
+    ['../../etc/passwd'],
+    [42],
+    [null],
   ])('refuses %j', (s) => {
     expect(isUuid(s)).toBe(false);
     expect(v.is(UuidSchema, s)).toBe(false);
@@ -74,9 +96,20 @@ describe('the sysfs name rule (mdev parents and types)', () => {
 
 describe('the definition file schema uses the same rules', () => {
   const def = {
-    version: 1, id: '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b', name: 'Debian 12', arch: 'x86_64', memoryMiB: 1024, cpus: 1,
-    accel: 'auto', firmware: 'bios', disks: [], cdrom: null, boot: 'disk', network: { mode: 'user', forwards: [] },
-    display: 'std', createdAt: '2025-01-01T00:00:00.000Z',
+    version: 1,
+    id: '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b',
+    name: 'Debian 12',
+    arch: 'x86_64',
+    memoryMiB: 1024,
+    cpus: 1,
+    accel: 'auto',
+    firmware: 'bios',
+    disks: [],
+    cdrom: null,
+    boot: 'disk',
+    network: { mode: 'user', forwards: [] },
+    display: 'std',
+    createdAt: '2025-01-01T00:00:00.000Z',
   };
 
   it('accepts a valid definition', () => {
@@ -84,7 +117,9 @@ describe('the definition file schema uses the same rules', () => {
   });
 
   it('refuses a name, id or mdev parent that the rules refuse', () => {
-    expect(v.safeParse(VmDefinitionSchema, { ...def, name: '.x' }).issues?.[0]?.message).toBe('A VM name cannot start with ".".');
+    expect(v.safeParse(VmDefinitionSchema, { ...def, name: '.x' }).issues?.[0]?.message).toBe(
+      'A VM name cannot start with ".".',
+    );
     expect(v.safeParse(VmDefinitionSchema, { ...def, id: 'x' }).success).toBe(false);
     const mdev = { uuid: '83b8f4f2-509f-382f-3c1e-e6bfe0fa1001', type: 'mtty-2', parent: 'mtty', display: false };
     expect(v.safeParse(VmDefinitionSchema, { ...def, mdevs: [mdev] }).success).toBe(true);

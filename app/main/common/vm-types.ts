@@ -19,12 +19,25 @@ export const MIN_MEMORY_MIB = 16;
 /** A valid VM name (common/names.ts); the issue's message is vmNameProblem's sentence. */
 export const VmNameSchema = v.pipe(
   v.string(),
-  v.check((s: string) => vmNameProblem(s) === undefined, (issue) => vmNameProblem(issue.input) ?? 'not a valid VM name'),
+  v.check(
+    (s: string) => vmNameProblem(s) === undefined,
+    (issue) => vmNameProblem(issue.input) ?? 'not a valid VM name',
+  ),
 );
-export const UuidSchema = v.pipe(v.string(), v.check((s: string) => isUuid(s), 'not a UUID (like 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001)'));
-export const SysfsNameSchema = v.pipe(v.string(), v.check((s: string) => isSysfsName(s), 'a parent or type name (letters, digits, _ . : -)'));
+export const UuidSchema = v.pipe(
+  v.string(),
+  v.check((s: string) => isUuid(s), 'not a UUID (like 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001)'),
+);
+export const SysfsNameSchema = v.pipe(
+  v.string(),
+  v.check((s: string) => isSysfsName(s), 'a parent or type name (letters, digits, _ . : -)'),
+);
 
-const absPath = v.pipe(v.string(), v.minLength(1), v.check((s) => s.startsWith('/'), 'must be an absolute path'));
+const absPath = v.pipe(
+  v.string(),
+  v.minLength(1),
+  v.check((s) => s.startsWith('/'), 'must be an absolute path'),
+);
 const port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
 
 export const PortForwardSchema = v.object({

@@ -29,11 +29,19 @@ class Source implements ByteSource {
   pauses = 0;
   resumes = 0;
   onResume: () => void = () => {};
-  pause(): void { this.paused = true; this.pauses++; }
-  resume(): void { this.paused = false; this.resumes++; this.onResume(); }
+  pause(): void {
+    this.paused = true;
+    this.pauses++;
+  }
+  resume(): void {
+    this.paused = false;
+    this.resumes++;
+    this.onResume();
+  }
 }
 
-const drop = (budgetBytes: number, dropReason = 'too slow') => new ByteChannel({ budgetBytes, overflow: { kind: 'drop' }, dropReason });
+const drop = (budgetBytes: number, dropReason = 'too slow') =>
+  new ByteChannel({ budgetBytes, overflow: { kind: 'drop' }, dropReason });
 
 describe('ByteChannel', () => {
   describe('before the reader registers', () => {
@@ -63,7 +71,9 @@ describe('ByteChannel', () => {
 
     it('tells a reader that registers after a drop why it was dropped', () => {
       const ch = drop(BLOCK_BYTES * 2, 'This console fell too far behind.');
-      while (ch.push(new Uint8Array(100))) { /* fill past the budget */ }
+      while (ch.push(new Uint8Array(100))) {
+        /* fill past the budget */
+      }
       const r = new Reader();
       ch.attach(r);
       expect(r.received).toBe(0);
@@ -123,7 +133,14 @@ describe('ByteChannel', () => {
     it('drops, with `drop`, as soon as the memory passes the budget, however small the chunks', () => {
       const budget = 4 * BLOCK_BYTES;
       let dropped: string | undefined;
-      const ch = new ByteChannel({ budgetBytes: budget, overflow: { kind: 'drop' }, dropReason: 'behind', onDrop: (r) => { dropped = r; } });
+      const ch = new ByteChannel({
+        budgetBytes: budget,
+        overflow: { kind: 'drop' },
+        dropReason: 'behind',
+        onDrop: (r) => {
+          dropped = r;
+        },
+      });
       let pushed = 0;
       while (ch.push(bytes('123456789'))) {
         pushed += 9;
@@ -189,9 +206,22 @@ describe('ByteChannel', () => {
 
     it('drops a reader that throws, keeping the producer alive', () => {
       let dropped = '';
-      const ch = new ByteChannel({ budgetBytes: 1024, overflow: { kind: 'drop' }, onDrop: (r) => { dropped = r; } });
+      const ch = new ByteChannel({
+        budgetBytes: 1024,
+        overflow: { kind: 'drop' },
+        onDrop: (r) => {
+          dropped = r;
+        },
+      });
       let ended: string | undefined;
-      ch.attach({ write: () => { throw new Error('EPIPE'); }, end: (reason) => { ended = reason; } });
+      ch.attach({
+        write: () => {
+          throw new Error('EPIPE');
+        },
+        end: (reason) => {
+          ended = reason;
+        },
+      });
       expect(() => ch.push(bytes('x'))).not.toThrow();
       expect(dropped).toBe('EPIPE');
       expect(ended).toBe('EPIPE');
@@ -232,7 +262,9 @@ describe('ByteChannel', () => {
       ch.attach(r);
       r.full = true;
       while (!source.paused) ch.push(new Uint8Array(5000).fill(1));
-      source.onResume = () => { ch.push(bytes('caught up')); };
+      source.onResume = () => {
+        ch.push(bytes('caught up'));
+      };
       r.full = false;
       ch.resume();
       expect(r.text.endsWith('caught up')).toBe(true);
@@ -241,7 +273,11 @@ describe('ByteChannel', () => {
 
     it('drops the reader past the hard limit when the source does not stop', () => {
       const source = new Source();
-      const ch = new ByteChannel({ budgetBytes: 2 * BLOCK_BYTES, overflow: { kind: 'pause', source, hardLimitBytes: 8 * BLOCK_BYTES }, dropReason: 'stopped reading' });
+      const ch = new ByteChannel({
+        budgetBytes: 2 * BLOCK_BYTES,
+        overflow: { kind: 'pause', source, hardLimitBytes: 8 * BLOCK_BYTES },
+        dropReason: 'stopped reading',
+      });
       const r = new Reader();
       ch.attach(r);
       r.full = true;
@@ -270,7 +306,13 @@ describe('ByteChannel', () => {
   describe('drop and dispose', () => {
     it('drop() discards the queue and ends the reader now, with the reason', () => {
       let dropped = 0;
-      const ch = new ByteChannel({ budgetBytes: 1024 * 1024, overflow: { kind: 'drop' }, onDrop: () => { dropped++; } });
+      const ch = new ByteChannel({
+        budgetBytes: 1024 * 1024,
+        overflow: { kind: 'drop' },
+        onDrop: () => {
+          dropped++;
+        },
+      });
       const r = new Reader();
       ch.attach(r);
       r.full = true;
@@ -288,7 +330,13 @@ describe('ByteChannel', () => {
     it('dispose() releases everything and calls nobody', () => {
       const source = new Source();
       let dropped = 0;
-      const ch = new ByteChannel({ budgetBytes: 2 * BLOCK_BYTES, overflow: { kind: 'pause', source }, onDrop: () => { dropped++; } });
+      const ch = new ByteChannel({
+        budgetBytes: 2 * BLOCK_BYTES,
+        overflow: { kind: 'pause', source },
+        onDrop: () => {
+          dropped++;
+        },
+      });
       const r = new Reader();
       ch.attach(r);
       r.full = true;

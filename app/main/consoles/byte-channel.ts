@@ -195,7 +195,8 @@ export class ByteChannel {
     if (n >= BLOCK_BYTES) {
       this.closeTail();
       // Keep a chunk that owns its memory; a view would pin its whole (pooled) buffer: copy it.
-      const owned = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength ? chunk : new Uint8Array(chunk);
+      const owned =
+        chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength ? chunk : new Uint8Array(chunk);
       this.queue.push(owned);
       this.queued += n;
       this.memory += owned.buffer.byteLength + CHUNK_OVERHEAD_BYTES;
@@ -272,7 +273,12 @@ export class ByteChannel {
       return;
     }
     const policy = this.opts.overflow;
-    if (this.sourcePaused && policy.kind === 'pause' && this.state === 'open' && this.memory <= this.opts.budgetBytes / 2) {
+    if (
+      this.sourcePaused &&
+      policy.kind === 'pause' &&
+      this.state === 'open' &&
+      this.memory <= this.opts.budgetBytes / 2
+    ) {
       this.sourcePaused = false;
       // May push at once (a log reader catching up): state is consistent here.
       policy.source.resume();
@@ -285,7 +291,9 @@ export class ByteChannel {
     const reader = this.reader;
     try {
       reader.end(this.endReason, this.endHow);
-    } catch { /* the reader is gone either way */ }
+    } catch {
+      /* the reader is gone either way */
+    }
   }
 
   private clear(): void {
@@ -315,5 +323,7 @@ export function attachWritable(channel: ByteChannel, out: NodeJS.WritableStream,
   const onDrain = () => channel.resume();
   out.on('drain', onDrain);
   channel.attach({ write: (chunk) => out.write(chunk), end });
-  return () => { out.off('drain', onDrain); };
+  return () => {
+    out.off('drain', onDrain);
+  };
 }

@@ -50,7 +50,18 @@ export function tailLog(file: string, lines: number, budgetBytes = STREAM_BUDGET
   let pos = 0;
   const output = new ByteChannel({
     budgetBytes,
-    overflow: { kind: 'pause', source: { pause: () => { paused = true; }, resume: () => { paused = false; readNew(); } } },
+    overflow: {
+      kind: 'pause',
+      source: {
+        pause: () => {
+          paused = true;
+        },
+        resume: () => {
+          paused = false;
+          readNew();
+        },
+      },
+    },
   });
   const readNew = () => {
     if (closed) return;
@@ -66,7 +77,9 @@ export function tailLog(file: string, lines: number, budgetBytes = STREAM_BUDGET
         pos += n;
         output.push(n === buf.length ? buf : buf.subarray(0, n));
       }
-    } catch { /* rotated away between stat and read: the next event catches up */ } finally {
+    } catch {
+      /* rotated away between stat and read: the next event catches up */
+    } finally {
       if (fd !== undefined) fs.closeSync(fd);
     }
   };
@@ -75,7 +88,9 @@ export function tailLog(file: string, lines: number, budgetBytes = STREAM_BUDGET
   if (head.length > 0) output.push(new TextEncoder().encode(head.join('\n') + '\n'));
   // Watch the directory: the file may not exist yet, and capping replaces its content.
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const watcher = fs.watch(path.dirname(file), { persistent: false }, (_e, f) => { if (!f || f === path.basename(file)) readNew(); });
+  const watcher = fs.watch(path.dirname(file), { persistent: false }, (_e, f) => {
+    if (!f || f === path.basename(file)) readNew();
+  });
   watcher.on('error', () => watcher.close());
   return {
     output,

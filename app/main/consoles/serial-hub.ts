@@ -69,7 +69,12 @@ export class SerialHub {
 
   constructor(
     private readonly socketPath: string,
-    private readonly opts: { ringBytes?: number; onData?: (n: number) => void; /** History from before this hub existed (the serial log's tail). */ seed?: Uint8Array; /** Per-viewer queue budget (memory bytes). */ viewerBudgetBytes?: number } = {},
+    private readonly opts: {
+      ringBytes?: number;
+      onData?: (n: number) => void;
+      /** History from before this hub existed (the serial log's tail). */ seed?: Uint8Array;
+      /** Per-viewer queue budget (memory bytes). */ viewerBudgetBytes?: number;
+    } = {},
   ) {
     this.ring = new RingBuffer(opts.ringBytes ?? DEFAULT_RING_BYTES);
     if (opts.seed?.length) this.ring.push(opts.seed);
@@ -82,7 +87,10 @@ export class SerialHub {
       try {
         this.socket = await new Promise<net.Socket>((resolve, reject) => {
           const s = net.createConnection(this.socketPath);
-          s.once('connect', () => { s.off('error', reject); resolve(s); });
+          s.once('connect', () => {
+            s.off('error', reject);
+            resolve(s);
+          });
           s.once('error', reject);
         });
         break;
@@ -143,7 +151,10 @@ export class SerialHub {
   }
 
   /** Adds a viewer that reads at once; it first receives the recent history. */
-  attach(viewer: SerialViewer, { replay = true } = {}): { input(data: Uint8Array): void; detach(): void; resume(): void } {
+  attach(
+    viewer: SerialViewer,
+    { replay = true } = {},
+  ): { input(data: Uint8Array): void; detach(): void; resume(): void } {
     const stream = this.open({ replay });
     stream.output.attach({ write: (c) => viewer.write(c) !== false, end: (reason) => viewer.close(reason) });
     return { input: (d) => stream.input(d), detach: () => stream.close(), resume: () => stream.output.resume() };

@@ -26,12 +26,18 @@ export function proxyVnc(socketPath: string, budgetBytes = STREAM_BUDGET_BYTES):
   });
   sock.on('connect', () => input.attach({ write: (d) => sock.write(d), end: () => {} }));
   sock.on('drain', () => input.resume());
-  sock.on('data', (d: Buffer) => { output.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength)); });
+  sock.on('data', (d: Buffer) => {
+    output.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  });
   sock.on('error', () => {});
-  sock.on('close', () => { if (!closed) output.end('The VM stopped.'); });
+  sock.on('close', () => {
+    if (!closed) output.end('The VM stopped.');
+  });
   return {
     output,
-    input: (d) => { input.push(d); },
+    input: (d) => {
+      input.push(d);
+    },
     close: () => {
       if (closed) return;
       closed = true;

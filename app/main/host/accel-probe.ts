@@ -13,8 +13,15 @@ export interface AccelHostStates {
   hvf: HvfHostState;
 }
 
-export async function probeAccelHosts(opts: { fs: HostFs; native: NativeHost; platform: string; hostArch: string; rosetta: boolean }): Promise<AccelHostStates> {
-  const kvm: KvmHostState = opts.platform === 'linux' ? await probeKvmHost(opts) : { usable: false, reason: 'KVM exists only on Linux' };
+export async function probeAccelHosts(opts: {
+  fs: HostFs;
+  native: NativeHost;
+  platform: string;
+  hostArch: string;
+  rosetta: boolean;
+}): Promise<AccelHostStates> {
+  const kvm: KvmHostState =
+    opts.platform === 'linux' ? await probeKvmHost(opts) : { usable: false, reason: 'KVM exists only on Linux' };
   return { kvm, hvf: probeHvfHost(opts.native, opts.platform, opts.rosetta) };
 }
 
@@ -26,22 +33,36 @@ export interface AccelInputs {
 }
 
 /** TCG is slow; saying how slow sets expectations better than "not recommended". */
-export const TCG_WARNING = 'software emulation: works everywhere, but guests run several times (often 10×) slower than with KVM/HVF';
+export const TCG_WARNING =
+  'software emulation: works everywhere, but guests run several times (often 10×) slower than with KVM/HVF';
 
 function unavailable(accel: AccelStatus['accel'], reason: string, fix?: string): AccelStatus {
   return fix === undefined ? { accel, available: false, reason } : { accel, available: false, reason, fix };
 }
 
 /** Hardware accelerator (kvm or hvf): the host's own architecture only, host state, then the binary. */
-function hardwareStatus(accel: 'kvm' | 'hvf', host: KvmHostState | HvfHostState, arch: Arch, inputs: AccelInputs): AccelStatus {
+function hardwareStatus(
+  accel: 'kvm' | 'hvf',
+  host: KvmHostState | HvfHostState,
+  arch: Arch,
+  inputs: AccelInputs,
+): AccelStatus {
   const name = accel.toUpperCase();
   if (!host.usable) return unavailable(accel, host.reason, host.fix);
   // No fix: nothing can make KVM/HVF run a foreign instruction set.
-  if (arch !== inputs.hostArch) return unavailable(accel, `${name} runs only ${inputs.hostArch} guests on this ${inputs.hostArch} host; ${arch} guests are emulated (TCG)`);
+  if (arch !== inputs.hostArch)
+    return unavailable(
+      accel,
+      `${name} runs only ${inputs.hostArch} guests on this ${inputs.hostArch} host; ${arch} guests are emulated (TCG)`,
+    );
   const q = inputs.qemu;
-  if (q.status !== 'ok') return unavailable(accel, `${host.detail}, but qemu-system-${arch} is not usable: ${q.reason}`, q.fix);
+  if (q.status !== 'ok')
+    return unavailable(accel, `${host.detail}, but qemu-system-${arch} is not usable: ${q.reason}`, q.fix);
   if (!q.caps.accels.includes(accel)) {
-    const fix = accel === 'kvm' ? 'install your distribution\'s QEMU package (it is built with KVM)' : 'brew install qemu (Homebrew\'s QEMU is built with HVF)';
+    const fix =
+      accel === 'kvm'
+        ? "install your distribution's QEMU package (it is built with KVM)"
+        : "brew install qemu (Homebrew's QEMU is built with HVF)";
     return unavailable(accel, `${q.caps.binary} (QEMU ${q.caps.version}) was built without ${name} support`, fix);
   }
   if (accel === 'hvf' && q.hvfEntitled === false) {
@@ -57,12 +78,20 @@ function hardwareStatus(accel: 'kvm' | 'hvf', host: KvmHostState | HvfHostState,
 function tcgStatus(arch: Arch, q: QemuBinaryReport): AccelStatus {
   if (q.status !== 'ok') return unavailable('tcg', `qemu-system-${arch} is not usable: ${q.reason}`, q.fix);
   if (!q.caps.accels.includes('tcg')) {
-    return unavailable('tcg', `${q.caps.binary} was built without TCG (RHEL's qemu-kvm is), so it cannot emulate`, 'use KVM, or install a QEMU build with TCG (e.g. from Fedora or upstream)');
+    return unavailable(
+      'tcg',
+      `${q.caps.binary} was built without TCG (RHEL's qemu-kvm is), so it cannot emulate`,
+      'use KVM, or install a QEMU build with TCG (e.g. from Fedora or upstream)',
+    );
   }
   return { accel: 'tcg', available: true, reason: `TCG is ${TCG_WARNING}` };
 }
 
 /** Statuses of kvm, hvf and tcg, in that order, for guests of `arch`. */
 export function accelStatusesFor(arch: Arch, inputs: AccelInputs): AccelStatus[] {
-  return [hardwareStatus('kvm', inputs.hosts.kvm, arch, inputs), hardwareStatus('hvf', inputs.hosts.hvf, arch, inputs), tcgStatus(arch, inputs.qemu)];
+  return [
+    hardwareStatus('kvm', inputs.hosts.kvm, arch, inputs),
+    hardwareStatus('hvf', inputs.hosts.hvf, arch, inputs),
+    tcgStatus(arch, inputs.qemu),
+  ];
 }

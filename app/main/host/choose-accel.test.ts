@@ -3,12 +3,26 @@ import { AccelOverrideError, AccelUnavailableError, chooseAccel } from './choose
 import type { AccelStatus } from '../common/host-types.js';
 
 const kvmOk: AccelStatus = { accel: 'kvm', available: true, reason: '/dev/kvm is usable (API 12)' };
-const kvmDenied: AccelStatus = { accel: 'kvm', available: false, reason: '/dev/kvm is not writable by user alice', fix: 'sudo usermod -aG kvm $USER, then log out and in' };
-const hvfOtherOs: AccelStatus = { accel: 'hvf', available: false, reason: 'HVF (Hypervisor.framework) exists only on macOS' };
+const kvmDenied: AccelStatus = {
+  accel: 'kvm',
+  available: false,
+  reason: '/dev/kvm is not writable by user alice',
+  fix: 'sudo usermod -aG kvm $USER, then log out and in',
+};
+const hvfOtherOs: AccelStatus = {
+  accel: 'hvf',
+  available: false,
+  reason: 'HVF (Hypervisor.framework) exists only on macOS',
+};
 const hvfOk: AccelStatus = { accel: 'hvf', available: true, reason: 'Hypervisor.framework is supported' };
 const kvmOtherOs: AccelStatus = { accel: 'kvm', available: false, reason: 'KVM exists only on Linux' };
 const tcgOk: AccelStatus = { accel: 'tcg', available: true, reason: 'TCG is slow' };
-const tcgMissing: AccelStatus = { accel: 'tcg', available: false, reason: 'qemu-system-aarch64 is not usable', fix: 'sudo apt install qemu-system-arm' };
+const tcgMissing: AccelStatus = {
+  accel: 'tcg',
+  available: false,
+  reason: 'qemu-system-aarch64 is not usable',
+  fix: 'sudo apt install qemu-system-arm',
+};
 
 const linuxGood = [kvmOk, hvfOtherOs, tcgOk];
 const linuxDenied = [kvmDenied, hvfOtherOs, tcgOk];
@@ -16,7 +30,10 @@ const mac = [kvmOtherOs, hvfOk, tcgOk];
 
 describe('chooseAccel', () => {
   it('auto picks KVM on a Linux host where it works', () => {
-    expect(chooseAccel('auto', linuxGood)).toEqual({ accel: 'kvm', reason: 'auto picked KVM: /dev/kvm is usable (API 12)' });
+    expect(chooseAccel('auto', linuxGood)).toEqual({
+      accel: 'kvm',
+      reason: 'auto picked KVM: /dev/kvm is usable (API 12)',
+    });
   });
 
   it('auto picks HVF on a Mac', () => {
@@ -27,7 +44,9 @@ describe('chooseAccel', () => {
     const d = chooseAccel('auto', linuxDenied);
     expect(d.accel).toBe('tcg');
     expect(d.reason).toMatch(/fell back to TCG, which is slow/);
-    expect(d.reason).toMatch(/KVM is unavailable: \/dev\/kvm is not writable by user alice \(fix: sudo usermod -aG kvm \$USER/);
+    expect(d.reason).toMatch(
+      /KVM is unavailable: \/dev\/kvm is not writable by user alice \(fix: sudo usermod -aG kvm \$USER/,
+    );
     expect(d.reason).not.toMatch(/HVF/);
   });
 
@@ -39,11 +58,16 @@ describe('chooseAccel', () => {
     const attempt = (): unknown => chooseAccel('kvm', linuxDenied);
     expect(attempt).toThrow(AccelUnavailableError);
     expect(attempt).toThrow(expect.objectContaining({ accel: 'kvm', reason: kvmDenied.reason, fix: kvmDenied.fix }));
-    expect(attempt).toThrow('KVM is not available: /dev/kvm is not writable by user alice. Fix: sudo usermod -aG kvm $USER, then log out and in');
+    expect(attempt).toThrow(
+      'KVM is not available: /dev/kvm is not writable by user alice. Fix: sudo usermod -aG kvm $USER, then log out and in',
+    );
   });
 
   it('forces TCG for every VM when VMDESK_ACCEL=tcg, and says it overrode the VM', () => {
-    expect(chooseAccel('kvm', linuxGood, 'tcg')).toEqual({ accel: 'tcg', reason: "VMDESK_ACCEL=tcg overrides the VM's choice (kvm): TCG is slow" });
+    expect(chooseAccel('kvm', linuxGood, 'tcg')).toEqual({
+      accel: 'tcg',
+      reason: "VMDESK_ACCEL=tcg overrides the VM's choice (kvm): TCG is slow",
+    });
     expect(chooseAccel('auto', linuxGood, ' TCG ').accel).toBe('tcg');
   });
 
@@ -58,12 +82,16 @@ describe('chooseAccel', () => {
 
   it('refuses a VMDESK_ACCEL it does not understand', () => {
     expect(() => chooseAccel('auto', linuxGood, 'whpx')).toThrow(AccelOverrideError);
-    expect(() => chooseAccel('auto', linuxGood, 'whpx')).toThrow('VMDESK_ACCEL=whpx is not understood: use kvm, hvf, tcg or auto (or unset it)');
+    expect(() => chooseAccel('auto', linuxGood, 'whpx')).toThrow(
+      'VMDESK_ACCEL=whpx is not understood: use kvm, hvf, tcg or auto (or unset it)',
+    );
   });
 
   it('says nothing can run the guest when even TCG is unavailable, with the install fix', () => {
     const attempt = (): unknown => chooseAccel('auto', [kvmOtherOs, hvfOtherOs, tcgMissing]);
-    expect(attempt).toThrow(/^No accelerator can run this guest: KVM: KVM exists only on Linux; .*Fix: sudo apt install qemu-system-arm$/);
+    expect(attempt).toThrow(
+      /^No accelerator can run this guest: KVM: KVM exists only on Linux; .*Fix: sudo apt install qemu-system-arm$/,
+    );
     expect(attempt).toThrow(expect.objectContaining({ accel: 'auto', fix: 'sudo apt install qemu-system-arm' }));
   });
 });

@@ -52,18 +52,26 @@ function fixable(statuses: readonly AccelStatus[]): string {
  * - `auto` picks kvm, then hvf, then tcg; falling back to tcg says what would make it faster.
  * Throws AccelOverrideError for an unknown override value.
  */
-export function chooseAccel(requested: AccelChoice, statuses: readonly AccelStatus[], envOverride?: string): AccelDecision {
+export function chooseAccel(
+  requested: AccelChoice,
+  statuses: readonly AccelStatus[],
+  envOverride?: string,
+): AccelDecision {
   const override = envOverride?.trim().toLowerCase() ?? '';
-  if (override !== '' && override !== 'auto' && !ACCELS.includes(override)) throw new AccelOverrideError(envOverride ?? '');
+  if (override !== '' && override !== 'auto' && !ACCELS.includes(override))
+    throw new AccelOverrideError(envOverride ?? '');
   const forced = override !== '' && override !== 'auto' ? (override as Accel) : undefined;
   const wanted: AccelChoice = forced ?? requested;
   const byAccel = new Map(statuses.map((s) => [s.accel, s]));
 
   if (wanted !== 'auto') {
     const status = byAccel.get(wanted);
-    const via = forced ? `${ACCEL_ENV}=${forced}${requested !== forced ? ` overrides the VM's choice (${requested})` : ''}` : 'the VM asks for it';
+    const via = forced
+      ? `${ACCEL_ENV}=${forced}${requested !== forced ? ` overrides the VM's choice (${requested})` : ''}`
+      : 'the VM asks for it';
     if (!status) throw new AccelUnavailableError(wanted, `the host probe has no status for ${wanted} (${via})`);
-    if (!status.available) throw new AccelUnavailableError(wanted, forced ? `${status.reason} (${via})` : status.reason, status.fix);
+    if (!status.available)
+      throw new AccelUnavailableError(wanted, forced ? `${status.reason} (${via})` : status.reason, status.fix);
     return { accel: wanted, reason: `${via}: ${status.reason}` };
   }
 

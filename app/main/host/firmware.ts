@@ -34,18 +34,58 @@ interface WellKnown {
 /** Where distros put edk2 builds, for hosts whose packages install no descriptors. */
 export const WELL_KNOWN_FIRMWARE: Record<Arch, WellKnown[]> = {
   x86_64: [
-    { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share/OVMF/OVMF_VARS_4M.fd', description: 'OVMF 4M (Debian/Ubuntu)' },
-    { code: '/usr/share/OVMF/OVMF_CODE.fd', vars: '/usr/share/OVMF/OVMF_VARS.fd', description: 'OVMF 2M (older Debian/Ubuntu)' },
-    { code: '/usr/share/edk2/ovmf/OVMF_CODE.fd', vars: '/usr/share/edk2/ovmf/OVMF_VARS.fd', description: 'OVMF (Fedora)' },
-    { code: '/usr/share/edk2/x64/OVMF_CODE.4m.fd', vars: '/usr/share/edk2/x64/OVMF_VARS.4m.fd', description: 'OVMF 4M (Arch)' },
-    { code: '/opt/homebrew/share/qemu/edk2-x86_64-code.fd', vars: '/opt/homebrew/share/qemu/edk2-i386-vars.fd', description: 'edk2 (Homebrew)' },
-    { code: '/usr/local/share/qemu/edk2-x86_64-code.fd', vars: '/usr/local/share/qemu/edk2-i386-vars.fd', description: 'edk2 (Homebrew, Intel)' },
+    {
+      code: '/usr/share/OVMF/OVMF_CODE_4M.fd',
+      vars: '/usr/share/OVMF/OVMF_VARS_4M.fd',
+      description: 'OVMF 4M (Debian/Ubuntu)',
+    },
+    {
+      code: '/usr/share/OVMF/OVMF_CODE.fd',
+      vars: '/usr/share/OVMF/OVMF_VARS.fd',
+      description: 'OVMF 2M (older Debian/Ubuntu)',
+    },
+    {
+      code: '/usr/share/edk2/ovmf/OVMF_CODE.fd',
+      vars: '/usr/share/edk2/ovmf/OVMF_VARS.fd',
+      description: 'OVMF (Fedora)',
+    },
+    {
+      code: '/usr/share/edk2/x64/OVMF_CODE.4m.fd',
+      vars: '/usr/share/edk2/x64/OVMF_VARS.4m.fd',
+      description: 'OVMF 4M (Arch)',
+    },
+    {
+      code: '/opt/homebrew/share/qemu/edk2-x86_64-code.fd',
+      vars: '/opt/homebrew/share/qemu/edk2-i386-vars.fd',
+      description: 'edk2 (Homebrew)',
+    },
+    {
+      code: '/usr/local/share/qemu/edk2-x86_64-code.fd',
+      vars: '/usr/local/share/qemu/edk2-i386-vars.fd',
+      description: 'edk2 (Homebrew, Intel)',
+    },
   ],
   aarch64: [
-    { code: '/usr/share/AAVMF/AAVMF_CODE.fd', vars: '/usr/share/AAVMF/AAVMF_VARS.fd', description: 'AAVMF (Debian/Ubuntu)' },
-    { code: '/usr/share/edk2/aarch64/QEMU_EFI-pflash.raw', vars: '/usr/share/edk2/aarch64/vars-template-pflash.raw', description: 'edk2 (Fedora)' },
-    { code: '/opt/homebrew/share/qemu/edk2-aarch64-code.fd', vars: '/opt/homebrew/share/qemu/edk2-arm-vars.fd', description: 'edk2 (Homebrew)' },
-    { code: '/usr/local/share/qemu/edk2-aarch64-code.fd', vars: '/usr/local/share/qemu/edk2-arm-vars.fd', description: 'edk2 (Homebrew, Intel)' },
+    {
+      code: '/usr/share/AAVMF/AAVMF_CODE.fd',
+      vars: '/usr/share/AAVMF/AAVMF_VARS.fd',
+      description: 'AAVMF (Debian/Ubuntu)',
+    },
+    {
+      code: '/usr/share/edk2/aarch64/QEMU_EFI-pflash.raw',
+      vars: '/usr/share/edk2/aarch64/vars-template-pflash.raw',
+      description: 'edk2 (Fedora)',
+    },
+    {
+      code: '/opt/homebrew/share/qemu/edk2-aarch64-code.fd',
+      vars: '/opt/homebrew/share/qemu/edk2-arm-vars.fd',
+      description: 'edk2 (Homebrew)',
+    },
+    {
+      code: '/usr/local/share/qemu/edk2-aarch64-code.fd',
+      vars: '/usr/local/share/qemu/edk2-arm-vars.fd',
+      description: 'edk2 (Homebrew, Intel)',
+    },
   ],
 };
 
@@ -55,7 +95,11 @@ const flashFile = v.looseObject({ filename: v.string(), format: v.string() });
 const descriptorSchema = v.looseObject({
   description: v.optional(v.string()),
   'interface-types': v.array(v.string()),
-  mapping: v.looseObject({ device: v.string(), executable: v.optional(flashFile), 'nvram-template': v.optional(flashFile) }),
+  mapping: v.looseObject({
+    device: v.string(),
+    executable: v.optional(flashFile),
+    'nvram-template': v.optional(flashFile),
+  }),
   targets: v.array(v.looseObject({ architecture: v.string(), machines: v.array(v.string()) })),
   features: v.optional(v.array(v.string()), []),
 });
@@ -64,7 +108,11 @@ const descriptorSchema = v.looseObject({
  * neither when it is valid but irrelevant (BIOS, memory-mapped SEV builds, other targets). */
 export function parseFirmwareDescriptor(json: unknown, source: string): { images: FirmwareImage[]; problem?: string } {
   const parsed = v.safeParse(descriptorSchema, json);
-  if (!parsed.success) return { images: [], problem: `${source}: not a firmware descriptor (${v.summarize(parsed.issues).split('\n')[0]})` };
+  if (!parsed.success)
+    return {
+      images: [],
+      problem: `${source}: not a firmware descriptor (${v.summarize(parsed.issues).split('\n')[0]})`,
+    };
   const d = parsed.output;
   if (!d['interface-types'].includes('uefi') || d.mapping.device !== 'flash') return { images: [] };
   const code = d.mapping.executable;
@@ -126,7 +174,14 @@ export async function probeFirmware(input: FirmwareProbeInput): Promise<Firmware
   const images: FirmwareImage[] = [];
 
   const files = await mergedDescriptors(fs, searchedDirs);
-  const texts = await Promise.all(files.map((f) => fs.readText(f).then((t) => ({ t }), (err: unknown) => ({ err }))));
+  const texts = await Promise.all(
+    files.map((f) =>
+      fs.readText(f).then(
+        (t) => ({ t }),
+        (err: unknown) => ({ err }),
+      ),
+    ),
+  );
   for (const [i, file] of files.entries()) {
     const r = texts[i]!;
     if ('err' in r) {
@@ -147,7 +202,9 @@ export async function probeFirmware(input: FirmwareProbeInput): Promise<Firmware
       const codeProblem = await readable(fs, img.code);
       const varsProblem = img.varsTemplate ? await readable(fs, img.varsTemplate) : undefined;
       if (codeProblem || varsProblem) {
-        problems.push(`${file}: skipped, ${codeProblem ? `${img.code} ${codeProblem}` : `${img.varsTemplate} ${varsProblem}`}`);
+        problems.push(
+          `${file}: skipped, ${codeProblem ? `${img.code} ${codeProblem}` : `${img.varsTemplate} ${varsProblem}`}`,
+        );
         continue;
       }
       images.push(img);
@@ -187,7 +244,12 @@ export async function probeFirmware(input: FirmwareProbeInput): Promise<Firmware
 }
 
 function globMatches(glob: string, name: string): boolean {
-  const re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const re = new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
   return re.test(name);
 }
 
@@ -200,9 +262,17 @@ const MACHINE_ALIASES: Record<string, string> = { q35: 'pc-q35-99.0', pc: 'pc-i4
  * ("pc-q35-7.2", or one of the aliases q35, pc, virt), with a vars template, and whose
  * secure-boot feature equals `secureBoot`. Secure boot prefers images with enrolled keys.
  */
-export function pickFirmware(report: FirmwareReport, arch: Arch, machine: string, opts: { secureBoot?: boolean } = {}): FirmwareImage | undefined {
+export function pickFirmware(
+  report: FirmwareReport,
+  arch: Arch,
+  machine: string,
+  opts: { secureBoot?: boolean } = {},
+): FirmwareImage | undefined {
   const secureBoot = opts.secureBoot ?? false;
   const name = MACHINE_ALIASES[machine] ?? machine;
-  const candidates = report.images.filter((i) => i.arch === arch && i.varsTemplate && i.secureBoot === secureBoot && i.machines.some((g) => globMatches(g, name)));
+  const candidates = report.images.filter(
+    (i) =>
+      i.arch === arch && i.varsTemplate && i.secureBoot === secureBoot && i.machines.some((g) => globMatches(g, name)),
+  );
   return (secureBoot ? candidates.find((i) => i.enrolledKeys) : undefined) ?? candidates[0];
 }

@@ -8,20 +8,47 @@ const troubled: HostReport = {
   platform: 'linux',
   hostArch: 'x86_64',
   qemu: {
-    x86_64: { arch: 'x86_64', status: 'broken', reason: '/usr/bin/qemu-system-x86_64 failed the capability probe: exited with code 127', fix: 'run `/usr/bin/qemu-system-x86_64 -machine none` to see the error', searched: ['/usr/bin/qemu-system-x86_64'] },
-    aarch64: { arch: 'aarch64', status: 'missing', reason: 'no qemu-system-aarch64 in PATH', fix: 'sudo dnf install qemu-system-aarch64 qemu-img', searched: [] },
+    x86_64: {
+      arch: 'x86_64',
+      status: 'broken',
+      reason: '/usr/bin/qemu-system-x86_64 failed the capability probe: exited with code 127',
+      fix: 'run `/usr/bin/qemu-system-x86_64 -machine none` to see the error',
+      searched: ['/usr/bin/qemu-system-x86_64'],
+    },
+    aarch64: {
+      arch: 'aarch64',
+      status: 'missing',
+      reason: 'no qemu-system-aarch64 in PATH',
+      fix: 'sudo dnf install qemu-system-aarch64 qemu-img',
+      searched: [],
+    },
   },
   qemuImg: { status: 'missing', reason: 'no qemu-img in PATH', fix: 'sudo dnf install qemu-img', searched: [] },
   accels: {
     x86_64: [
-      { accel: 'kvm', available: false, reason: '/dev/kvm is missing: hardware virtualisation is off', fix: 'enable Intel VT-x or AMD-V (SVM) in the BIOS/UEFI setup, then reboot' },
+      {
+        accel: 'kvm',
+        available: false,
+        reason: '/dev/kvm is missing: hardware virtualisation is off',
+        fix: 'enable Intel VT-x or AMD-V (SVM) in the BIOS/UEFI setup, then reboot',
+      },
       { accel: 'hvf', available: false, reason: 'HVF (Hypervisor.framework) exists only on macOS' },
-      { accel: 'tcg', available: false, reason: 'qemu-system-x86_64 is not usable', fix: 'sudo dnf install qemu-kvm qemu-img' },
+      {
+        accel: 'tcg',
+        available: false,
+        reason: 'qemu-system-x86_64 is not usable',
+        fix: 'sudo dnf install qemu-kvm qemu-img',
+      },
     ],
     aarch64: [
       { accel: 'kvm', available: false, reason: 'KVM runs only x86_64 guests on this x86_64 host' },
       { accel: 'hvf', available: false, reason: 'HVF (Hypervisor.framework) exists only on macOS' },
-      { accel: 'tcg', available: false, reason: 'qemu-system-aarch64 is not usable', fix: 'sudo dnf install qemu-system-aarch64 qemu-img' },
+      {
+        accel: 'tcg',
+        available: false,
+        reason: 'qemu-system-aarch64 is not usable',
+        fix: 'sudo dnf install qemu-system-aarch64 qemu-img',
+      },
     ],
   },
   firmware: {
@@ -48,7 +75,11 @@ describe('formatHostReport', () => {
 
   it('follows every problem with its fix on the next line', () => {
     const lines = text.split('\n');
-    for (const marker of ['BROKEN: /usr/bin/qemu-system-x86_64', 'MISSING: no qemu-img in PATH', 'KVM  no     /dev/kvm is missing']) {
+    for (const marker of [
+      'BROKEN: /usr/bin/qemu-system-x86_64',
+      'MISSING: no qemu-img in PATH',
+      'KVM  no     /dev/kvm is missing',
+    ]) {
       const i = lines.findIndex((l) => l.includes(marker));
       expect(i, marker).toBeGreaterThanOrEqual(0);
       expect(lines[i + 1], marker).toMatch(/^ {14}fix: /);

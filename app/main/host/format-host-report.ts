@@ -40,7 +40,12 @@ function qemuSection(report: HostReport): string[] {
     if (q.status === 'ok') {
       const c = q.caps;
       out.push(row(arch, `QEMU ${c.version} at ${c.binary}${q.fromCache ? ' (cached probe)' : ''}`));
-      out.push(row('', `accelerators ${c.accels.join(', ') || 'none'} · sandbox ${c.sandbox ? 'yes' : 'no'} · ${c.machines.length} machine types · ${c.cpuModels.length} CPU models`));
+      out.push(
+        row(
+          '',
+          `accelerators ${c.accels.join(', ') || 'none'} · sandbox ${c.sandbox ? 'yes' : 'no'} · ${c.machines.length} machine types · ${c.cpuModels.length} CPU models`,
+        ),
+      );
       if (q.hvfEntitled === false) out.push(row('', 'not signed with the hypervisor entitlement (see HVF below)'));
     } else {
       out.push(row(arch, `${q.status.toUpperCase()}: ${q.reason}`));
@@ -48,13 +53,17 @@ function qemuSection(report: HostReport): string[] {
     }
   }
   const img = report.qemuImg;
-  if (img.status === 'ok') out.push(row('qemu-img', `${img.version} at ${img.path}${img.fromCache ? ' (cached probe)' : ''}`));
+  if (img.status === 'ok')
+    out.push(row('qemu-img', `${img.version} at ${img.path}${img.fromCache ? ' (cached probe)' : ''}`));
   else out.push(row('qemu-img', `${img.status.toUpperCase()}: ${img.reason}`), ...fixRow(img.fix));
   return out;
 }
 
 function accelLine(s: AccelStatus): string[] {
-  return [row(`${s.accel.toUpperCase()}  ${s.available ? 'yes' : 'no'}`, s.reason), ...(s.available ? [] : fixRow(s.fix))];
+  return [
+    row(`${s.accel.toUpperCase()}  ${s.available ? 'yes' : 'no'}`, s.reason),
+    ...(s.available ? [] : fixRow(s.fix)),
+  ];
 }
 
 function autoChoice(statuses: AccelStatus[]): string {
@@ -76,7 +85,11 @@ function accelSection(report: HostReport): string[] {
 }
 
 function firmwareFlags(img: FirmwareImage): string {
-  const flags = [img.secureBoot ? 'secure boot' : 'no secure boot', ...(img.enrolledKeys ? ['keys enrolled'] : []), ...(img.requiresSmm ? ['needs SMM'] : [])];
+  const flags = [
+    img.secureBoot ? 'secure boot' : 'no secure boot',
+    ...(img.enrolledKeys ? ['keys enrolled'] : []),
+    ...(img.requiresSmm ? ['needs SMM'] : []),
+  ];
   return flags.join(', ');
 }
 
@@ -99,21 +112,38 @@ function firmwareSection(report: HostReport): string[] {
 function memlockSection(report: HostReport): string[] {
   const m = report.memlock;
   const via = m.source === 'native' ? 'getrlimit' : m.source === 'proc' ? '/proc/self/limits' : 'unknown';
-  const out = ['Locked memory (RLIMIT_MEMLOCK)', row('limits', `soft ${formatBytes(m.soft)} · hard ${formatBytes(m.hard)} (via ${via})`)];
+  const out = [
+    'Locked memory (RLIMIT_MEMLOCK)',
+    row('limits', `soft ${formatBytes(m.soft)} · hard ${formatBytes(m.hard)} (via ${via})`),
+  ];
   if (m.note) out.push(row('', m.note));
-  out.push(row('', 'only VMs with device passthrough lock their RAM; vmdesk raises the soft limit up to the hard one before starting them, and says how to raise the hard one when that is not enough'));
+  out.push(
+    row(
+      '',
+      'only VMs with device passthrough lock their RAM; vmdesk raises the soft limit up to the hard one before starting them, and says how to raise the hard one when that is not enough',
+    ),
+  );
   return out;
 }
 
 function nativeSection(report: HostReport): string[] {
   const n = report.native;
-  const status = n.loaded ? 'koffi loaded (real libc calls)' : `pure-JS fallback: ${n.loadError ?? 'native layer not in use'}; KVM API version, setrlimit and flock are unavailable`;
+  const status = n.loaded
+    ? 'koffi loaded (real libc calls)'
+    : `pure-JS fallback: ${n.loadError ?? 'native layer not in use'}; KVM API version, setrlimit and flock are unavailable`;
   return ['Native layer', row('status', status)];
 }
 
 export function formatHostReport(report: HostReport): string {
   const header = `vmdesk host report: ${report.platform} ${report.hostArch}, probed in ${report.probeMs} ms`;
-  const sections = [[header], qemuSection(report), accelSection(report), firmwareSection(report), memlockSection(report), nativeSection(report)];
+  const sections = [
+    [header],
+    qemuSection(report),
+    accelSection(report),
+    firmwareSection(report),
+    memlockSection(report),
+    nativeSection(report),
+  ];
   if (report.notes.length) sections.push(['Notes', ...report.notes.map((n) => row('-', n))]);
   return `${sections.map((s) => s.join('\n')).join('\n\n')}\n`;
 }

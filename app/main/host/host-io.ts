@@ -46,7 +46,11 @@ export interface CommandResult {
 }
 
 /** Runs a short command to completion. MUST NOT reject: failures are in the result. */
-export type RunCommand = (file: string, args: readonly string[], options: { timeoutMs: number }) => Promise<CommandResult>;
+export type RunCommand = (
+  file: string,
+  args: readonly string[],
+  options: { timeoutMs: number },
+) => Promise<CommandResult>;
 
 export interface QmpProcessExit {
   code: number | null;

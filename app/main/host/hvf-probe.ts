@@ -14,14 +14,22 @@ export function macHostArch(native: NativeHost, nodeArch: string): { arch: strin
 export function probeHvfHost(native: NativeHost, platform: string, rosetta: boolean): HvfHostState {
   if (platform !== 'darwin') return { usable: false, reason: 'HVF (Hypervisor.framework) exists only on macOS' };
   const hv = native.sysctlInt('kern.hv_support');
-  if (!hv.ok) return { usable: false, reason: `cannot read kern.hv_support: ${hv.reason}`, fix: 'run `sysctl kern.hv_support` in Terminal: 1 means HVF works' };
+  if (!hv.ok)
+    return {
+      usable: false,
+      reason: `cannot read kern.hv_support: ${hv.reason}`,
+      fix: 'run `sysctl kern.hv_support` in Terminal: 1 means HVF works',
+    };
   if (hv.value !== 1) {
     return {
       usable: false,
-      reason: 'kern.hv_support is 0: this Mac offers no hardware virtualisation to Hypervisor.framework (a very old CPU, or macOS itself runs in a VM)',
+      reason:
+        'kern.hv_support is 0: this Mac offers no hardware virtualisation to Hypervisor.framework (a very old CPU, or macOS itself runs in a VM)',
       fix: 'if macOS runs in a VM, enable nested virtualisation for it on the outer host',
     };
   }
-  const note = rosetta ? '; note: vmdesk runs under Rosetta, so QEMU must be the arm64 build (Homebrew in /opt/homebrew)' : '';
+  const note = rosetta
+    ? '; note: vmdesk runs under Rosetta, so QEMU must be the arm64 build (Homebrew in /opt/homebrew)'
+    : '';
   return { usable: true, detail: `Hypervisor.framework is supported (kern.hv_support=1)${note}` };
 }

@@ -9,7 +9,11 @@ export type OsFamily = 'debian' | 'fedora' | 'macos' | 'unknown';
 export function parseOsRelease(text: string): OsFamily {
   const field = (name: string): string[] => {
     const m = new RegExp(`^${name}=(.*)$`, 'm').exec(text);
-    return (m?.[1] ?? '').replace(/^["']|["']$/g, '').toLowerCase().split(/\s+/).filter(Boolean);
+    return (m?.[1] ?? '')
+      .replace(/^["']|["']$/g, '')
+      .toLowerCase()
+      .split(/\s+/)
+      .filter(Boolean);
   };
   for (const id of [...field('ID'), ...field('ID_LIKE')]) {
     if (id === 'debian' || id === 'ubuntu') return 'debian';
@@ -39,13 +43,33 @@ function pick(family: OsFamily, hints: Hints): string {
 }
 
 const QEMU_SYSTEM: Record<Arch, Hints> = {
-  x86_64: { debian: 'sudo apt install qemu-system-x86 qemu-utils', fedora: 'sudo dnf install qemu-kvm qemu-img', macos: 'brew install qemu' },
-  aarch64: { debian: 'sudo apt install qemu-system-arm qemu-utils', fedora: 'sudo dnf install qemu-system-aarch64 qemu-img', macos: 'brew install qemu' },
+  x86_64: {
+    debian: 'sudo apt install qemu-system-x86 qemu-utils',
+    fedora: 'sudo dnf install qemu-kvm qemu-img',
+    macos: 'brew install qemu',
+  },
+  aarch64: {
+    debian: 'sudo apt install qemu-system-arm qemu-utils',
+    fedora: 'sudo dnf install qemu-system-aarch64 qemu-img',
+    macos: 'brew install qemu',
+  },
 };
-const QEMU_IMG: Hints = { debian: 'sudo apt install qemu-utils', fedora: 'sudo dnf install qemu-img', macos: 'brew install qemu' };
+const QEMU_IMG: Hints = {
+  debian: 'sudo apt install qemu-utils',
+  fedora: 'sudo dnf install qemu-img',
+  macos: 'brew install qemu',
+};
 const FIRMWARE: Record<Arch, Hints> = {
-  x86_64: { debian: 'sudo apt install ovmf', fedora: 'sudo dnf install edk2-ovmf', macos: 'brew install qemu (it ships edk2-x86_64-code.fd)' },
-  aarch64: { debian: 'sudo apt install qemu-efi-aarch64', fedora: 'sudo dnf install edk2-aarch64', macos: 'brew install qemu (it ships edk2-aarch64-code.fd)' },
+  x86_64: {
+    debian: 'sudo apt install ovmf',
+    fedora: 'sudo dnf install edk2-ovmf',
+    macos: 'brew install qemu (it ships edk2-x86_64-code.fd)',
+  },
+  aarch64: {
+    debian: 'sudo apt install qemu-efi-aarch64',
+    fedora: 'sudo dnf install edk2-aarch64',
+    macos: 'brew install qemu (it ships edk2-aarch64-code.fd)',
+  },
 };
 
 export const qemuInstallHint = (family: OsFamily, arch: Arch): string => pick(family, QEMU_SYSTEM[arch]);

@@ -17,11 +17,28 @@ function unusable(r: KvmHostState): { reason: string; fix?: string } {
 }
 
 /** A Linux host where alice (uid 1000) meets a /dev/kvm of the given shape. */
-function host(opts: { kvm?: 'ok' | 'denied' | 'absent'; mode?: number; gid?: number; groupFile?: string; cpuinfo?: string; modules?: string[] } = {}): FakeFs {
-  const fs = new FakeFs().file('/etc/group', opts.groupFile ?? GROUPS).file('/etc/passwd', PASSWD).file('/proc/cpuinfo', opts.cpuinfo ?? INTEL);
+function host(
+  opts: {
+    kvm?: 'ok' | 'denied' | 'absent';
+    mode?: number;
+    gid?: number;
+    groupFile?: string;
+    cpuinfo?: string;
+    modules?: string[];
+  } = {},
+): FakeFs {
+  const fs = new FakeFs()
+    .file('/etc/group', opts.groupFile ?? GROUPS)
+    .file('/etc/passwd', PASSWD)
+    .file('/proc/cpuinfo', opts.cpuinfo ?? INTEL);
   for (const m of opts.modules ?? []) fs.dir(`/sys/module/${m}`);
   const kvm = opts.kvm ?? 'ok';
-  if (kvm !== 'absent') fs.device('/dev/kvm', { mode: 0o20000 | (opts.mode ?? 0o660), gid: opts.gid ?? KVM_GID, ...(kvm === 'denied' ? { deny: { open: 'EACCES' } } : {}) });
+  if (kvm !== 'absent')
+    fs.device('/dev/kvm', {
+      mode: 0o20000 | (opts.mode ?? 0o660),
+      gid: opts.gid ?? KVM_GID,
+      ...(kvm === 'denied' ? { deny: { open: 'EACCES' } } : {}),
+    });
   return fs;
 }
 
@@ -40,7 +57,11 @@ describe('probeKvmHost: /dev/kvm exists but this user may not open it', () => {
   });
 
   it('says no group may use a /dev/kvm that is 0600 root:root, and how to fix it for good', async () => {
-    const r = await probeKvmHost({ fs: host({ kvm: 'denied', mode: 0o600, gid: 0 }), native: new FakeNative(), hostArch: 'x86_64' });
+    const r = await probeKvmHost({
+      fs: host({ kvm: 'denied', mode: 0o600, gid: 0 }),
+      native: new FakeNative(),
+      hostArch: 'x86_64',
+    });
     expect(unusable(r).reason).toMatch(/mode 0600, owner root:root.*no group is allowed/);
     expect(unusable(r).fix).toMatch(/chmod 0660 \/dev\/kvm.*KERNEL=="kvm", GROUP="kvm", MODE="0660".*usermod -aG kvm/);
   });
@@ -56,36 +77,60 @@ describe('probeKvmHost: /dev/kvm exists but this user may not open it', () => {
 
 describe('probeKvmHost: /dev/kvm is missing', () => {
   it('says to load kvm_intel when the CPU has VT-x and the module is not loaded', async () => {
-    const r = await probeKvmHost({ fs: host({ kvm: 'absent', cpuinfo: INTEL }), native: new FakeNative(), hostArch: 'x86_64' });
+    const r = await probeKvmHost({
+      fs: host({ kvm: 'absent', cpuinfo: INTEL }),
+      native: new FakeNative(),
+      hostArch: 'x86_64',
+    });
     expect(unusable(r).reason).toMatch(/supports VT-x but the kvm_intel module is not loaded/);
     expect(unusable(r).fix).toMatch(/^sudo modprobe kvm_intel/);
   });
 
   it('says to load kvm_amd on an AMD CPU', async () => {
-    const r = await probeKvmHost({ fs: host({ kvm: 'absent', cpuinfo: AMD }), native: new FakeNative(), hostArch: 'x86_64' });
+    const r = await probeKvmHost({
+      fs: host({ kvm: 'absent', cpuinfo: AMD }),
+      native: new FakeNative(),
+      hostArch: 'x86_64',
+    });
     expect(unusable(r).fix).toMatch(/^sudo modprobe kvm_amd/);
   });
 
   it('points at dmesg and the firmware setting when the module is loaded but no device appeared', async () => {
-    const r = await probeKvmHost({ fs: host({ kvm: 'absent', cpuinfo: INTEL, modules: ['kvm', 'kvm_intel'] }), native: new FakeNative(), hostArch: 'x86_64' });
+    const r = await probeKvmHost({
+      fs: host({ kvm: 'absent', cpuinfo: INTEL, modules: ['kvm', 'kvm_intel'] }),
+      native: new FakeNative(),
+      hostArch: 'x86_64',
+    });
     expect(unusable(r).reason).toMatch(/missing although kvm_intel is loaded/);
     expect(unusable(r).fix).toMatch(/dmesg.*disabled by bios/);
   });
 
   it('says virtualisation is off in the firmware when the CPU shows neither vmx nor svm', async () => {
-    const r = await probeKvmHost({ fs: host({ kvm: 'absent', cpuinfo: BARE_NO_VMX }), native: new FakeNative(), hostArch: 'x86_64' });
+    const r = await probeKvmHost({
+      fs: host({ kvm: 'absent', cpuinfo: BARE_NO_VMX }),
+      native: new FakeNative(),
+      hostArch: 'x86_64',
+    });
     expect(unusable(r).reason).toMatch(/hardware virtualisation is off/);
     expect(unusable(r).fix).toMatch(/enable Intel VT-x or AMD-V \(SVM\) in the BIOS\/UEFI setup/);
   });
 
   it('says this is a VM without nested virtualisation when the hypervisor flag is set', async () => {
-    const r = await probeKvmHost({ fs: host({ kvm: 'absent', cpuinfo: NESTED_NO_VMX }), native: new FakeNative(), hostArch: 'x86_64' });
+    const r = await probeKvmHost({
+      fs: host({ kvm: 'absent', cpuinfo: NESTED_NO_VMX }),
+      native: new FakeNative(),
+      hostArch: 'x86_64',
+    });
     expect(unusable(r).reason).toMatch(/itself a virtual machine/);
     expect(unusable(r).fix).toMatch(/nested virtualisation.*kvm_intel nested=1/);
   });
 
   it('gives the ARM explanation on an aarch64 host, where there are no vmx/svm flags', async () => {
-    const r = await probeKvmHost({ fs: host({ kvm: 'absent', cpuinfo: '' }), native: new FakeNative(), hostArch: 'aarch64' });
+    const r = await probeKvmHost({
+      fs: host({ kvm: 'absent', cpuinfo: '' }),
+      native: new FakeNative(),
+      hostArch: 'aarch64',
+    });
     expect(unusable(r).reason).toMatch(/kernel offers no KVM on this CPU/);
   });
 });
@@ -113,8 +158,15 @@ describe('probeKvmHost: the kernel API', () => {
   });
 
   it('stays usable without the native layer but says the API version was not checked and why', async () => {
-    const r = await probeKvmHost({ fs: host(), native: FakeNative.unloaded('koffi: no prebuilt binary'), hostArch: 'x86_64' });
-    expect(r).toMatchObject({ usable: true, detail: expect.stringMatching(/API version not checked.*koffi: no prebuilt binary/) });
+    const r = await probeKvmHost({
+      fs: host(),
+      native: FakeNative.unloaded('koffi: no prebuilt binary'),
+      hostArch: 'x86_64',
+    });
+    expect(r).toMatchObject({
+      usable: true,
+      detail: expect.stringMatching(/API version not checked.*koffi: no prebuilt binary/),
+    });
   });
 });
 

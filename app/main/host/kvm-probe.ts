@@ -44,7 +44,11 @@ async function diagnoseMissingDevice(input: KvmProbeInput): Promise<KvmHostState
     };
   }
   const flags = parseCpuFlags(await readOr(input.fs, '/proc/cpuinfo', ''));
-  const vendor = flags.has('vmx') ? { ext: 'VT-x', module: 'kvm_intel' } : flags.has('svm') ? { ext: 'AMD-V', module: 'kvm_amd' } : undefined;
+  const vendor = flags.has('vmx')
+    ? { ext: 'VT-x', module: 'kvm_intel' }
+    : flags.has('svm')
+      ? { ext: 'AMD-V', module: 'kvm_amd' }
+      : undefined;
   if (vendor) {
     if (!(await pathExists(input.fs, `/sys/module/${vendor.module}`))) {
       return {
@@ -67,7 +71,11 @@ async function diagnoseMissingDevice(input: KvmProbeInput): Promise<KvmHostState
     };
   }
   if (flags.size === 0) {
-    return { usable: false, reason: `${KVM_DEVICE} is missing (and /proc/cpuinfo could not be read to tell why)`, fix: 'enable VT-x/AMD-V in the BIOS/UEFI setup, then: sudo modprobe kvm_intel (or kvm_amd)' };
+    return {
+      usable: false,
+      reason: `${KVM_DEVICE} is missing (and /proc/cpuinfo could not be read to tell why)`,
+      fix: 'enable VT-x/AMD-V in the BIOS/UEFI setup, then: sudo modprobe kvm_intel (or kvm_amd)',
+    };
   }
   return {
     usable: false,
@@ -80,7 +88,14 @@ async function diagnoseMissingDevice(input: KvmProbeInput): Promise<KvmHostState
 function groupById(groupFile: string, gid: number): { name: string; members: string[] } | undefined {
   for (const line of groupFile.split('\n')) {
     const [name, , id, members] = line.split(':');
-    if (name && id !== undefined && Number(id) === gid) return { name, members: (members ?? '').split(',').map((m) => m.trim()).filter(Boolean) };
+    if (name && id !== undefined && Number(id) === gid)
+      return {
+        name,
+        members: (members ?? '')
+          .split(',')
+          .map((m) => m.trim())
+          .filter(Boolean),
+      };
   }
   return undefined;
 }
@@ -146,7 +161,12 @@ export async function probeKvmHost(input: KvmProbeInput): Promise<KvmHostState> 
     if (errnoOf(err) === 'ENOENT') return diagnoseMissingDevice(input);
     return { usable: false, reason: `cannot stat ${KVM_DEVICE}: ${errnoOf(err) ?? (err as Error).message}` };
   }
-  if (!st.isCharacterDevice) return { usable: false, reason: `${KVM_DEVICE} exists but is not a character device`, fix: `sudo rm ${KVM_DEVICE} && sudo modprobe kvm` };
+  if (!st.isCharacterDevice)
+    return {
+      usable: false,
+      reason: `${KVM_DEVICE} exists but is not a character device`,
+      fix: `sudo rm ${KVM_DEVICE} && sudo modprobe kvm`,
+    };
 
   let fd: number;
   try {
@@ -154,20 +174,36 @@ export async function probeKvmHost(input: KvmProbeInput): Promise<KvmHostState> 
   } catch (err) {
     const errno = errnoOf(err) ?? (err as Error).message;
     if (errno === 'EACCES' || errno === 'EPERM') return diagnosePermission(input, st, errno);
-    return { usable: false, reason: `${KVM_DEVICE} cannot be opened (${errno})`, fix: 'see `sudo dmesg | grep -i kvm`; ENXIO/ENODEV usually means the kvm_intel/kvm_amd module failed to initialise' };
+    return {
+      usable: false,
+      reason: `${KVM_DEVICE} cannot be opened (${errno})`,
+      fix: 'see `sudo dmesg | grep -i kvm`; ENXIO/ENODEV usually means the kvm_intel/kvm_amd module failed to initialise',
+    };
   }
   try {
     const api = native.kvmApiVersion(fd);
-    if (!api.ok) return { usable: true, detail: `${KVM_DEVICE} opens read-write (API version not checked: ${api.reason})` };
+    if (!api.ok)
+      return { usable: true, detail: `${KVM_DEVICE} opens read-write (API version not checked: ${api.reason})` };
     if (api.value !== KVM_API_VERSION) {
-      return { usable: false, reason: `${KVM_DEVICE} reports KVM API version ${api.value}, but QEMU needs ${KVM_API_VERSION}`, fix: 'update the kernel (or its kvm module) to a standard build' };
+      return {
+        usable: false,
+        reason: `${KVM_DEVICE} reports KVM API version ${api.value}, but QEMU needs ${KVM_API_VERSION}`,
+        fix: 'update the kernel (or its kvm module) to a standard build',
+      };
     }
     const mem = native.kvmCheckExtension(fd, KVM_CAP_USER_MEMORY);
     if (mem.ok && mem.value === 0) {
-      return { usable: false, reason: `the kernel's KVM lacks KVM_CAP_USER_MEMORY, which QEMU requires`, fix: 'update the kernel to a standard build' };
+      return {
+        usable: false,
+        reason: `the kernel's KVM lacks KVM_CAP_USER_MEMORY, which QEMU requires`,
+        fix: 'update the kernel to a standard build',
+      };
     }
     const vcpus = native.kvmCheckExtension(fd, KVM_CAP_MAX_VCPUS);
-    return { usable: true, detail: `${KVM_DEVICE} is usable (API ${api.value}${vcpus.ok && vcpus.value > 0 ? `, up to ${vcpus.value} vCPUs per VM` : ''})` };
+    return {
+      usable: true,
+      detail: `${KVM_DEVICE} is usable (API ${api.value}${vcpus.ok && vcpus.value > 0 ? `, up to ${vcpus.value} vCPUs per VM` : ''})`,
+    };
   } finally {
     await fs.close(fd).catch(() => {});
   }

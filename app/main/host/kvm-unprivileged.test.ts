@@ -16,7 +16,13 @@ const hostDir = path.dirname(fileURLToPath(import.meta.url));
 const isRoot = process.getuid?.() === 0;
 const hasKvm = existsSync('/dev/kvm');
 const hasRunuser = existsSync('/usr/sbin/runuser') || existsSync('/sbin/runuser');
-const skipWhy = !isRoot ? 'not running as root (cannot create or switch to a test user)' : !hasKvm ? 'this machine has no /dev/kvm' : !hasRunuser ? 'runuser is not installed' : undefined;
+const skipWhy = !isRoot
+  ? 'not running as root (cannot create or switch to a test user)'
+  : !hasKvm
+    ? 'this machine has no /dev/kvm'
+    : !hasRunuser
+      ? 'runuser is not installed'
+      : undefined;
 if (skipWhy) console.warn(`[kvm-unprivileged.test] skipped: ${skipWhy}`);
 
 /** Node 20 cannot run TypeScript: bundle the real probe (plus Node's fs) into one plain .mjs that
@@ -44,7 +50,15 @@ describe.skipIf(skipWhy !== undefined)('probeKvmHost as an unprivileged user on 
     dir = mkdtempSync(path.join(tmpdir(), 'vmdesk-unpriv-'));
     chmodSync(dir, 0o755); // mkdtemp makes it 0700, which the test user could not enter
     script = path.join(dir, 'probe-kvm.mjs');
-    await build({ stdin: { contents: ENTRY, resolveDir: hostDir, loader: 'ts', sourcefile: 'probe-kvm-entry.ts' }, bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: script, logLevel: 'silent' });
+    await build({
+      stdin: { contents: ENTRY, resolveDir: hostDir, loader: 'ts', sourcefile: 'probe-kvm-entry.ts' },
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      outfile: script,
+      logLevel: 'silent',
+    });
     chmodSync(script, 0o644);
   });
   afterAll(() => {
@@ -52,7 +66,11 @@ describe.skipIf(skipWhy !== undefined)('probeKvmHost as an unprivileged user on 
   });
 
   it(`says to add ${TEST_USER} to the kvm group, because opening /dev/kvm fails with EACCES`, () => {
-    const out = execFileSync('runuser', ['-u', TEST_USER, '--', process.execPath, script], { cwd: dir, encoding: 'utf8', timeout: 20_000 });
+    const out = execFileSync('runuser', ['-u', TEST_USER, '--', process.execPath, script], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     const state = JSON.parse(out) as KvmHostState;
     expect(state.usable).toBe(false);
     if (state.usable) return;

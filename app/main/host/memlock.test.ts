@@ -17,7 +17,12 @@ describe('readMemlock', () => {
   it('says unknown, and why, when nothing could read it', () => {
     const n = FakeNative.unloaded('no koffi');
     n.memlock = { ok: false, reason: 'reading RLIMIT_MEMLOCK on this OS needs the native layer' };
-    expect(readMemlock(n)).toEqual({ soft: null, hard: null, source: 'unknown', note: 'reading RLIMIT_MEMLOCK on this OS needs the native layer' });
+    expect(readMemlock(n)).toEqual({
+      soft: null,
+      hard: null,
+      source: 'unknown',
+      note: 'reading RLIMIT_MEMLOCK on this OS needs the native layer',
+    });
   });
 });
 
@@ -29,7 +34,11 @@ describe('ensureMemlockFor', () => {
   it('raises the soft limit up to the hard limit when that is enough', () => {
     const n = new FakeNative();
     n.memlock = { ok: true, value: { soft: 64 * 1024, hard: 'unlimited' } };
-    expect(ensureMemlockFor(n, 4 * GIB, 'alice')).toEqual({ ok: true, raised: true, limit: { soft: 'unlimited', hard: 'unlimited' } });
+    expect(ensureMemlockFor(n, 4 * GIB, 'alice')).toEqual({
+      ok: true,
+      raised: true,
+      limit: { soft: 'unlimited', hard: 'unlimited' },
+    });
   });
 
   it('changes nothing when the soft limit already suffices', () => {
@@ -40,7 +49,10 @@ describe('ensureMemlockFor', () => {
 
   it('names the limits.conf line in KiB and LimitMEMLOCK= in bytes when the hard limit is too low', () => {
     const r = ensureMemlockFor(new FakeNative(), 8 * GIB, 'alice');
-    expect(r).toMatchObject({ ok: false, reason: 'the hard memlock limit (8 MiB) is below the 9 GiB this VM needs (guest RAM 8 GiB + 1 GiB)' });
+    expect(r).toMatchObject({
+      ok: false,
+      reason: 'the hard memlock limit (8 MiB) is below the 9 GiB this VM needs (guest RAM 8 GiB + 1 GiB)',
+    });
     expect(r.ok || r.fix).toContain('alice hard memlock 9437184');
     expect(r.ok || r.fix).toContain('LimitMEMLOCK=9663676416');
   });
@@ -49,7 +61,10 @@ describe('ensureMemlockFor', () => {
     const n = FakeNative.unloaded('koffi missing');
     n.memlock = { ok: true, value: { soft: 8 * MIB, hard: 'unlimited' } };
     const r = ensureMemlockFor(n, GIB, 'alice');
-    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/cannot raise the soft memlock limit to unlimited: .*koffi missing/) });
+    expect(r).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/cannot raise the soft memlock limit to unlimited: .*koffi missing/),
+    });
   });
 });
 

@@ -77,6 +77,12 @@ export function ensureMemlockFor(native: NativeHost, guestRamBytes: number, user
     };
   }
   const set = native.setMemlockLimit({ soft: hard, hard });
-  if (!set.ok) return { ok: false, reason: `cannot raise the soft memlock limit to ${formatBytes(hard)}: ${set.reason}`, fix, limit: current.value };
+  if (!set.ok)
+    return {
+      ok: false,
+      reason: `cannot raise the soft memlock limit to ${formatBytes(hard)}: ${set.reason}`,
+      fix,
+      limit: current.value,
+    };
   return { ok: true, limit: set.value, raised: true };
 }

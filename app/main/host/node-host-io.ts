@@ -4,7 +4,16 @@ import { access, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import type { AccessMode, CommandResult, HostFs, HostIo, QmpProcess, QmpProcessExit, RunCommand, SpawnQmp } from './host-io.js';
+import type {
+  AccessMode,
+  CommandResult,
+  HostFs,
+  HostIo,
+  QmpProcess,
+  QmpProcessExit,
+  RunCommand,
+  SpawnQmp,
+} from './host-io.js';
 
 const closeFd = promisify(close);
 // The callback API, not fs/promises: a FileHandle closes its fd when garbage-collected, which
@@ -13,7 +22,11 @@ const openFd = promisify(open);
 /** Enough stderr to show why QEMU refused to start, not so much that a chatty binary fills memory. */
 const STDERR_TAIL = 4096;
 
-const ACCESS: Record<AccessMode, number> = { read: fsConstants.R_OK, write: fsConstants.W_OK, execute: fsConstants.X_OK };
+const ACCESS: Record<AccessMode, number> = {
+  read: fsConstants.R_OK,
+  write: fsConstants.W_OK,
+  execute: fsConstants.X_OK,
+};
 
 export const nodeHostFs: HostFs = {
   readText: (p) => readFile(p, 'utf8'),
@@ -45,12 +58,17 @@ export const nodeHostFs: HostFs = {
 
 export const nodeRunCommand: RunCommand = (file, args, { timeoutMs }) =>
   new Promise<CommandResult>((resolve) => {
-    execFile(file, [...args], { timeout: timeoutMs, encoding: 'utf8', maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => {
-      if (!err) return resolve({ code: 0, stdout, stderr });
-      const e = err as NodeJS.ErrnoException & { code?: string | number; killed?: boolean };
-      if (typeof e.code === 'number') return resolve({ code: e.code, stdout, stderr });
-      resolve({ code: null, stdout, stderr, error: e.killed ? `timed out after ${timeoutMs} ms` : e.message });
-    });
+    execFile(
+      file,
+      [...args],
+      { timeout: timeoutMs, encoding: 'utf8', maxBuffer: 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (!err) return resolve({ code: 0, stdout, stderr });
+        const e = err as NodeJS.ErrnoException & { code?: string | number; killed?: boolean };
+        if (typeof e.code === 'number') return resolve({ code: e.code, stdout, stderr });
+        resolve({ code: null, stdout, stderr, error: e.killed ? `timed out after ${timeoutMs} ms` : e.message });
+      },
+    );
   });
 
 /**
@@ -58,7 +76,12 @@ export const nodeRunCommand: RunCommand = (file, args, { timeoutMs }) =>
  * `vmdesk web`), it would idle forever. On Linux, util-linux's setpriv makes the kernel kill it
  * with its parent (PR_SET_PDEATHSIG survives the exec into QEMU).
  */
-export function deathSignalWrapper(binary: string, args: readonly string[], platform = process.platform, exists = existsSync): [string, string[]] {
+export function deathSignalWrapper(
+  binary: string,
+  args: readonly string[],
+  platform = process.platform,
+  exists = existsSync,
+): [string, string[]] {
   const setpriv = platform === 'linux' ? ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => exists(p)) : undefined;
   return setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', binary, ...args]] : [binary, [...args]];
 }

@@ -37,9 +37,16 @@ const envelope = v.strictObject({
   data: v.unknown(),
 });
 
-export type CacheLookup<T> = { hit: true; value: T } | { hit: false; why: 'absent' | 'stale' | 'corrupt'; detail: string };
+export type CacheLookup<T> =
+  { hit: true; value: T } | { hit: false; why: 'absent' | 'stale' | 'corrupt'; detail: string };
 
-export async function readProbeCache<T>(fs: HostFs, cacheDir: string, kind: string, id: BinaryIdentity, schema: v.GenericSchema<unknown, T>): Promise<CacheLookup<T>> {
+export async function readProbeCache<T>(
+  fs: HostFs,
+  cacheDir: string,
+  kind: string,
+  id: BinaryIdentity,
+  schema: v.GenericSchema<unknown, T>,
+): Promise<CacheLookup<T>> {
   const file = cacheFileFor(cacheDir, kind, id.path);
   let text: string;
   try {
@@ -58,15 +65,28 @@ export async function readProbeCache<T>(fs: HostFs, cacheDir: string, kind: stri
   const env = v.safeParse(envelope, json);
   if (!env.success) return { hit: false, why: 'corrupt', detail: `${file} has the wrong shape` };
   const e = env.output;
-  if (e.schema !== PROBE_CACHE_SCHEMA || e.kind !== kind || e.binary !== id.path || e.size !== id.size || e.mtimeMs !== id.mtimeMs) {
+  if (
+    e.schema !== PROBE_CACHE_SCHEMA ||
+    e.kind !== kind ||
+    e.binary !== id.path ||
+    e.size !== id.size ||
+    e.mtimeMs !== id.mtimeMs
+  ) {
     return { hit: false, why: 'stale', detail: `${file} describes another build of ${id.path}` };
   }
   const data = v.safeParse(schema, e.data);
-  if (!data.success) return { hit: false, why: 'corrupt', detail: `${file}: ${v.summarize(data.issues).split('\n')[0]}` };
+  if (!data.success)
+    return { hit: false, why: 'corrupt', detail: `${file}: ${v.summarize(data.issues).split('\n')[0]}` };
   return { hit: true, value: data.output };
 }
 
-export async function writeProbeCache(fs: HostFs, cacheDir: string, kind: string, id: BinaryIdentity, data: unknown): Promise<void> {
+export async function writeProbeCache(
+  fs: HostFs,
+  cacheDir: string,
+  kind: string,
+  id: BinaryIdentity,
+  data: unknown,
+): Promise<void> {
   const body = { schema: PROBE_CACHE_SCHEMA, kind, binary: id.path, size: id.size, mtimeMs: id.mtimeMs, data };
   await fs.writeTextAtomic(cacheFileFor(cacheDir, kind, id.path), `${JSON.stringify(body)}\n`);
 }
@@ -94,7 +114,9 @@ export async function cachedProbe<T>(
   try {
     await writeProbeCache(fs, cacheDir, kind, id, value);
   } catch (err) {
-    notes.push(`could not write the probe cache in ${cacheDir} (${errnoOf(err) ?? (err as Error).message}); every start will re-probe QEMU`);
+    notes.push(
+      `could not write the probe cache in ${cacheDir} (${errnoOf(err) ?? (err as Error).message}); every start will re-probe QEMU`,
+    );
   }
   return { value, fromCache: false };
 }

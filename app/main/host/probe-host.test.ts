@@ -12,7 +12,8 @@ const x86 = loadQmpFixture(QEMU_72_X86_FIXTURE);
 
 /** The x86 fixture turned into a Homebrew aarch64 build with HVF (no capture of one exists here). */
 function homebrewAarch64(): QmpProbeReplies {
-  const types = 'return' in x86.replies['qom-list-types'] ? (x86.replies['qom-list-types'].return as Array<{ name: string }>) : [];
+  const types =
+    'return' in x86.replies['qom-list-types'] ? (x86.replies['qom-list-types'].return as Array<{ name: string }>) : [];
   return {
     ...x86,
     replies: {
@@ -37,13 +38,22 @@ function debianLaptop(): { io: HostIo; native: FakeNative } {
     .file('/usr/share/OVMF/OVMF_CODE_4M.fd')
     .file('/usr/share/OVMF/OVMF_VARS_4M.fd')
     .dir('/home/alice/.cache/vmdesk');
-  const run = fakeRun({ '/usr/bin/qemu-img --version': { stdout: 'qemu-img version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\n' } });
+  const run = fakeRun({
+    '/usr/bin/qemu-img --version': { stdout: 'qemu-img version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\n' },
+  });
   return { io: { fs, run, spawnQmp: new FakeQemu(() => x86).spawn }, native: new FakeNative() };
 }
 
 async function probeDebian(native?: FakeNative): Promise<HostReport> {
   const host = debianLaptop();
-  return probeHost({ cacheDir: '/home/alice/.cache/vmdesk', env: { PATH: '/usr/bin:/bin', HOME: '/home/alice' }, platform: 'linux', nodeArch: 'x64', io: host.io, native: native ?? host.native });
+  return probeHost({
+    cacheDir: '/home/alice/.cache/vmdesk',
+    env: { PATH: '/usr/bin:/bin', HOME: '/home/alice' },
+    platform: 'linux',
+    nodeArch: 'x64',
+    io: host.io,
+    native: native ?? host.native,
+  });
 }
 
 describe('probeHost on a Debian laptop whose user is not in the kvm group', () => {
@@ -56,22 +66,33 @@ describe('probeHost on a Debian laptop whose user is not in the kvm group', () =
   it('finds QEMU x86_64 and qemu-img, and says how to install the aarch64 emulator', async () => {
     const report = await probeDebian();
     expect(report.qemu.x86_64).toMatchObject({ status: 'ok', caps: { version: '7.2.22' } });
-    expect(report.qemu.aarch64).toMatchObject({ status: 'missing', fix: 'sudo apt install qemu-system-arm qemu-utils' });
+    expect(report.qemu.aarch64).toMatchObject({
+      status: 'missing',
+      fix: 'sudo apt install qemu-system-arm qemu-utils',
+    });
     expect(report.qemuImg).toMatchObject({ status: 'ok', path: '/usr/bin/qemu-img', version: '7.2.22' });
   });
 
   it('says to join the kvm group, and offers TCG meanwhile', async () => {
     const report = await probeDebian();
     const [kvm, hvf, tcg] = report.accels.x86_64;
-    expect(kvm).toMatchObject({ accel: 'kvm', available: false, fix: 'sudo usermod -aG kvm $USER, then log out and in' });
+    expect(kvm).toMatchObject({
+      accel: 'kvm',
+      available: false,
+      fix: 'sudo usermod -aG kvm $USER, then log out and in',
+    });
     expect(hvf).toMatchObject({ accel: 'hvf', available: false });
     expect(tcg).toMatchObject({ accel: 'tcg', available: true });
   });
 
   it('finds OVMF at its well-known path and says which package gives aarch64 firmware', async () => {
     const report = await probeDebian();
-    expect(report.firmware.images).toEqual([expect.objectContaining({ arch: 'x86_64', code: '/usr/share/OVMF/OVMF_CODE_4M.fd' })]);
-    expect(report.firmware.missing).toEqual([expect.objectContaining({ arch: 'aarch64', fix: 'sudo apt install qemu-efi-aarch64' })]);
+    expect(report.firmware.images).toEqual([
+      expect.objectContaining({ arch: 'x86_64', code: '/usr/share/OVMF/OVMF_CODE_4M.fd' }),
+    ]);
+    expect(report.firmware.missing).toEqual([
+      expect.objectContaining({ arch: 'aarch64', fix: 'sudo apt install qemu-efi-aarch64' }),
+    ]);
   });
 
   it('prints every problem with its fix for the terminal', async () => {
@@ -105,7 +126,9 @@ describe('probeHost on an Apple Silicon Mac with Homebrew QEMU', () => {
       .file('/opt/homebrew/share/qemu/edk2-x86_64-code.fd')
       .file('/opt/homebrew/share/qemu/edk2-i386-vars.fd')
       .dir('/Users/alice/Library/Caches/vmdesk');
-    const entitlements = entitled ? { stdout: '[Key] com.apple.security.hypervisor\n[Bool] true\n' } : { code: 1, stderr: 'code object is not signed at all\n' };
+    const entitlements = entitled
+      ? { stdout: '[Key] com.apple.security.hypervisor\n[Bool] true\n' }
+      : { code: 1, stderr: 'code object is not signed at all\n' };
     const run = fakeRun({
       'codesign -d --entitlements - /opt/homebrew/bin/qemu-system-aarch64': entitlements,
       'codesign -d --entitlements - /opt/homebrew/bin/qemu-system-x86_64': entitlements,
@@ -114,19 +137,36 @@ describe('probeHost on an Apple Silicon Mac with Homebrew QEMU', () => {
     const qemu = new FakeQemu((binary) => (binary.endsWith('aarch64') ? homebrewAarch64() : x86));
     const native = new FakeNative();
     native.sysctls.set('kern.hv_support', 1).set('hw.optional.arm64', 1);
-    return probeHost({ cacheDir: '/Users/alice/Library/Caches/vmdesk', env: { PATH: '/usr/bin' }, platform: 'darwin', nodeArch: 'arm64', io: { fs, run, spawnQmp: qemu.spawn }, native });
+    return probeHost({
+      cacheDir: '/Users/alice/Library/Caches/vmdesk',
+      env: { PATH: '/usr/bin' },
+      platform: 'darwin',
+      nodeArch: 'arm64',
+      io: { fs, run, spawnQmp: qemu.spawn },
+      native,
+    });
   }
 
   it('uses HVF for arm64 guests and TCG for x86_64 guests', async () => {
     const report = await mac(true);
     expect(report.hostArch).toBe('aarch64');
     expect(report.accels.aarch64.find((s) => s.accel === 'hvf')).toMatchObject({ available: true });
-    expect(report.accels.x86_64.find((s) => s.accel === 'hvf')).toMatchObject({ available: false, reason: expect.stringMatching(/runs only aarch64 guests/) });
-    expect(report.accels.aarch64.find((s) => s.accel === 'kvm')).toEqual({ accel: 'kvm', available: false, reason: 'KVM exists only on Linux' });
+    expect(report.accels.x86_64.find((s) => s.accel === 'hvf')).toMatchObject({
+      available: false,
+      reason: expect.stringMatching(/runs only aarch64 guests/),
+    });
+    expect(report.accels.aarch64.find((s) => s.accel === 'kvm')).toEqual({
+      accel: 'kvm',
+      available: false,
+      reason: 'KVM exists only on Linux',
+    });
   });
 
   it('says to sign QEMU with the hypervisor entitlement when it is not', async () => {
     const report = await mac(false);
-    expect(report.accels.aarch64.find((s) => s.accel === 'hvf')).toMatchObject({ available: false, fix: expect.stringMatching(/^write an entitlements\.plist/) });
+    expect(report.accels.aarch64.find((s) => s.accel === 'hvf')).toMatchObject({
+      available: false,
+      fix: expect.stringMatching(/^write an entitlements\.plist/),
+    });
   });
 });

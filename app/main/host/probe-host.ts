@@ -81,7 +81,11 @@ export async function probeHost(opts: ProbeHostOptions): Promise<HostReport> {
     },
     firmware,
     memlock: readMemlock(native),
-    native: { implementation: native.implementation, loaded: native.loaded, ...(native.loadError !== undefined ? { loadError: native.loadError } : {}) },
+    native: {
+      implementation: native.implementation,
+      loaded: native.loaded,
+      ...(native.loadError !== undefined ? { loadError: native.loadError } : {}),
+    },
     notes,
     probeMs: Math.round((performance.now() - started) * 10) / 10,
   };

@@ -1,5 +1,16 @@
 /** Discovery + cached probe of QEMU binaries, with a real temporary cache dir and a fake QEMU. */
-import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -31,7 +42,16 @@ afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 function context(qemu: FakeQemu, over: Partial<QemuProbeContext> = {}, run = fakeRun({})): QemuProbeContext {
   const io: HostIo = { fs: nodeHostFs, run, spawnQmp: qemu.spawn };
-  return { io, env: { PATH: bin }, platform: 'linux', hostArch: 'x86_64', cacheDir, osFamily: 'debian', notes: [], ...over };
+  return {
+    io,
+    env: { PATH: bin },
+    platform: 'linux',
+    hostArch: 'x86_64',
+    cacheDir,
+    osFamily: 'debian',
+    notes: [],
+    ...over,
+  };
 }
 
 const fakeQemu = (b: FakeQemuBehaviour = {}): FakeQemu => new FakeQemu(() => fixture, b);
@@ -48,7 +68,7 @@ describe('probeQemuSystem and its cache', () => {
     expect(qemu.spawns).toHaveLength(1);
   });
 
-  it('probes again when the binary\'s mtime changes (an upgrade)', async () => {
+  it("probes again when the binary's mtime changes (an upgrade)", async () => {
     const qemu = fakeQemu();
     await probeQemuSystem(context(qemu), 'x86_64');
     const later = new Date(statSync(qemuPath).mtimeMs + 60_000);
@@ -73,7 +93,9 @@ describe('probeQemuSystem and its cache', () => {
     writeFileSync(file, '{"schema":1,"kind":"qemu-sys');
     const ctx = context(qemu);
     expect(await probeQemuSystem(ctx, 'x86_64')).toMatchObject({ status: 'ok', fromCache: false });
-    expect(ctx.notes).toEqual([expect.stringMatching(/ignored a corrupt probe cache entry and rebuilt it \(.* is not JSON\)/)]);
+    expect(ctx.notes).toEqual([
+      expect.stringMatching(/ignored a corrupt probe cache entry and rebuilt it \(.* is not JSON\)/),
+    ]);
     expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ binary: qemuPath });
   });
 
@@ -98,17 +120,29 @@ describe('probeQemuSystem and its cache', () => {
   });
 
   it('reports a binary that dies during the probe as broken, with the command to see why, and does not cache it', async () => {
-    const qemu = fakeQemu({ dieAfterGreeting: 'qemu-system-x86_64: error while loading shared libraries: libspice-server.so.1' });
+    const qemu = fakeQemu({
+      dieAfterGreeting: 'qemu-system-x86_64: error while loading shared libraries: libspice-server.so.1',
+    });
     const r = await probeQemuSystem(context(qemu), 'x86_64');
-    expect(r).toMatchObject({ status: 'broken', reason: expect.stringMatching(/failed the capability probe.*libspice-server/) });
+    expect(r).toMatchObject({
+      status: 'broken',
+      reason: expect.stringMatching(/failed the capability probe.*libspice-server/),
+    });
     expect(r.status !== 'ok' && r.fix).toMatch(/-machine none -nodefaults -no-user-config -display none -S -qmp stdio/);
     await probeQemuSystem(context(qemu), 'x86_64');
     expect(qemu.spawns).toHaveLength(2);
   });
 
   it('refuses a binary pinned for aarch64 that emulates x86_64', async () => {
-    const r = await probeQemuSystem(context(fakeQemu(), { env: { PATH: bin, VMDESK_QEMU_AARCH64: qemuPath } }), 'aarch64');
-    expect(r).toMatchObject({ status: 'broken', reason: `${qemuPath} emulates x86_64, not aarch64`, fix: 'point VMDESK_QEMU_AARCH64 at a qemu-system-aarch64 binary' });
+    const r = await probeQemuSystem(
+      context(fakeQemu(), { env: { PATH: bin, VMDESK_QEMU_AARCH64: qemuPath } }),
+      'aarch64',
+    );
+    expect(r).toMatchObject({
+      status: 'broken',
+      reason: `${qemuPath} emulates x86_64, not aarch64`,
+      fix: 'point VMDESK_QEMU_AARCH64 at a qemu-system-aarch64 binary',
+    });
   });
 
   it('says how to install QEMU when none is found', async () => {
@@ -119,16 +153,33 @@ describe('probeQemuSystem and its cache', () => {
   });
 
   it('on macOS also checks the hypervisor entitlement with codesign, once per binary', async () => {
-    const run = fakeRun({ [`codesign -d --entitlements - ${qemuPath}`]: { stdout: '[Dict]\n\t[Key] com.apple.security.hypervisor\n\t[Value]\n\t\t[Bool] true\n' } });
+    const run = fakeRun({
+      [`codesign -d --entitlements - ${qemuPath}`]: {
+        stdout: '[Dict]\n\t[Key] com.apple.security.hypervisor\n\t[Value]\n\t\t[Bool] true\n',
+      },
+    });
     const qemu = fakeQemu();
-    expect(await probeQemuSystem(context(qemu, { platform: 'darwin' }, run), 'x86_64')).toMatchObject({ status: 'ok', hvfEntitled: true });
-    expect(await probeQemuSystem(context(qemu, { platform: 'darwin' }, run), 'x86_64')).toMatchObject({ fromCache: true, hvfEntitled: true });
+    expect(await probeQemuSystem(context(qemu, { platform: 'darwin' }, run), 'x86_64')).toMatchObject({
+      status: 'ok',
+      hvfEntitled: true,
+    });
+    expect(await probeQemuSystem(context(qemu, { platform: 'darwin' }, run), 'x86_64')).toMatchObject({
+      fromCache: true,
+      hvfEntitled: true,
+    });
     expect(run.calls).toHaveLength(1);
   });
 
   it('on macOS marks an unsigned binary as not entitled', async () => {
-    const run = fakeRun({ [`codesign -d --entitlements - ${qemuPath}`]: { code: 1, stderr: `${qemuPath}: code object is not signed at all\n` } });
-    expect(await probeQemuSystem(context(fakeQemu(), { platform: 'darwin' }, run), 'x86_64')).toMatchObject({ hvfEntitled: false });
+    const run = fakeRun({
+      [`codesign -d --entitlements - ${qemuPath}`]: {
+        code: 1,
+        stderr: `${qemuPath}: code object is not signed at all\n`,
+      },
+    });
+    expect(await probeQemuSystem(context(fakeQemu(), { platform: 'darwin' }, run), 'x86_64')).toMatchObject({
+      hvfEntitled: false,
+    });
   });
 });
 
@@ -139,15 +190,30 @@ describe('probeQemuImg', () => {
   });
 
   it('reads the version once and caches it', async () => {
-    const run = fakeRun({ [`${path.join(bin, 'qemu-img')} --version`]: { stdout: 'qemu-img version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\nCopyright (c) 2003-2022 Fabrice Bellard\n' } });
-    expect(await probeQemuImg(context(fakeQemu(), {}, run))).toMatchObject({ status: 'ok', version: '7.2.22', fromCache: false });
-    expect(await probeQemuImg(context(fakeQemu(), {}, run))).toMatchObject({ status: 'ok', version: '7.2.22', fromCache: true });
+    const run = fakeRun({
+      [`${path.join(bin, 'qemu-img')} --version`]: {
+        stdout: 'qemu-img version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\nCopyright (c) 2003-2022 Fabrice Bellard\n',
+      },
+    });
+    expect(await probeQemuImg(context(fakeQemu(), {}, run))).toMatchObject({
+      status: 'ok',
+      version: '7.2.22',
+      fromCache: false,
+    });
+    expect(await probeQemuImg(context(fakeQemu(), {}, run))).toMatchObject({
+      status: 'ok',
+      version: '7.2.22',
+      fromCache: true,
+    });
     expect(run.calls).toHaveLength(1);
   });
 
   it('says how to install qemu-img when it is missing', async () => {
     const io: HostIo = { fs: new FakeFs(), run: fakeRun({}), spawnQmp: fakeQemu().spawn };
-    expect(await probeQemuImg(context(fakeQemu(), { io, osFamily: 'fedora' }))).toMatchObject({ status: 'missing', fix: 'sudo dnf install qemu-img' });
+    expect(await probeQemuImg(context(fakeQemu(), { io, osFamily: 'fedora' }))).toMatchObject({
+      status: 'missing',
+      fix: 'sudo dnf install qemu-img',
+    });
   });
 });
 

@@ -49,7 +49,9 @@ export async function probeQemuSystem(ctx: QemuProbeContext, arch: Arch): Promis
   const install = qemuInstallHint(ctx.osFamily, arch);
   const found = await findQemuSystem(ctx.io.fs, ctx.env, arch, ctx.hostArch);
   if (!found.found) {
-    const fix = found.envVar ? `unset ${found.envVar} or point it at a qemu-system-${arch} binary; or install QEMU: ${install}` : install;
+    const fix = found.envVar
+      ? `unset ${found.envVar} or point it at a qemu-system-${arch} binary; or install QEMU: ${install}`
+      : install;
     return { arch, status: 'missing', reason: found.reason, fix, searched: found.searched };
   }
   const binary = found.path;
@@ -61,7 +63,11 @@ export async function probeQemuSystem(ctx: QemuProbeContext, arch: Arch): Promis
       binary,
       systemEntrySchema,
       async () => {
-        const replies = await runQmpProbe(ctx.io.spawnQmp, binary, ctx.probeTimeoutMs !== undefined ? { timeoutMs: ctx.probeTimeoutMs } : {});
+        const replies = await runQmpProbe(
+          ctx.io.spawnQmp,
+          binary,
+          ctx.probeTimeoutMs !== undefined ? { timeoutMs: ctx.probeTimeoutMs } : {},
+        );
         const caps = parseQemuCaps(binary, replies);
         if (ctx.platform !== 'darwin') return { caps };
         const hvfEntitled = await hasHvfEntitlement(ctx.io, binary);
@@ -74,11 +80,19 @@ export async function probeQemuSystem(ctx: QemuProbeContext, arch: Arch): Promis
         arch,
         status: 'broken',
         reason: `${binary} emulates ${value.caps.arch}, not ${arch}`,
-        fix: ctx.env[QEMU_ENV[arch]] ? `point ${QEMU_ENV[arch]} at a qemu-system-${arch} binary` : `install qemu-system-${arch}: ${install}`,
+        fix: ctx.env[QEMU_ENV[arch]]
+          ? `point ${QEMU_ENV[arch]} at a qemu-system-${arch} binary`
+          : `install qemu-system-${arch}: ${install}`,
         searched: found.searched,
       };
     }
-    return { arch, status: 'ok', caps: value.caps, fromCache, ...(value.hvfEntitled !== undefined ? { hvfEntitled: value.hvfEntitled } : {}) };
+    return {
+      arch,
+      status: 'ok',
+      caps: value.caps,
+      fromCache,
+      ...(value.hvfEntitled !== undefined ? { hvfEntitled: value.hvfEntitled } : {}),
+    };
   } catch (err) {
     return {
       arch,
@@ -113,7 +127,8 @@ export async function probeQemuImg(ctx: QemuProbeContext): Promise<QemuImgReport
       async () => {
         const r = await ctx.io.run(binary, ['--version'], { timeoutMs: ctx.probeTimeoutMs ?? 15_000 });
         const version = parseQemuImgVersion(r.stdout);
-        if (r.code !== 0 || !version) throw new Error(r.error ?? (r.stderr.trim() || `unexpected output: ${r.stdout.trim().slice(0, 200)}`));
+        if (r.code !== 0 || !version)
+          throw new Error(r.error ?? (r.stderr.trim() || `unexpected output: ${r.stdout.trim().slice(0, 200)}`));
         return { version };
       },
       ctx.notes,

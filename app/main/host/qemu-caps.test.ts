@@ -5,7 +5,10 @@ import { loadQmpFixture, QEMU_72_X86_FIXTURE } from './testing/qmp-fixture.js';
 
 const fixture = loadQmpFixture(QEMU_72_X86_FIXTURE);
 
-function withReply(cmd: keyof QmpProbeReplies['replies'], reply: QmpProbeReplies['replies'][typeof cmd]): QmpProbeReplies {
+function withReply(
+  cmd: keyof QmpProbeReplies['replies'],
+  reply: QmpProbeReplies['replies'][typeof cmd],
+): QmpProbeReplies {
   return { ...fixture, replies: { ...fixture.replies, [cmd]: reply } };
 }
 

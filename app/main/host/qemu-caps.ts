@@ -48,7 +48,9 @@ export class QemuCapsParseError extends Error {
 
 const namedList = v.array(v.looseObject({ name: v.string() }));
 const machineList = v.array(v.looseObject({ name: v.string(), alias: v.optional(v.string()) }));
-const versionReply = v.looseObject({ qemu: v.looseObject({ major: v.number(), minor: v.number(), micro: v.number() }) });
+const versionReply = v.looseObject({
+  qemu: v.looseObject({ major: v.number(), minor: v.number(), micro: v.number() }),
+});
 const targetReply = v.looseObject({ arch: v.string() });
 const optionList = v.array(v.looseObject({ option: v.string() }));
 
@@ -58,7 +60,8 @@ function returned<T>(probe: QmpProbeReplies, cmd: ProbeCommand, schema: v.Generi
   const reply = probe.replies[cmd];
   if (!('return' in reply)) return undefined;
   const parsed = v.safeParse(schema, reply.return);
-  if (!parsed.success) throw new QemuCapsParseError(`unexpected ${cmd} reply: ${v.summarize(parsed.issues).split('\n')[0]}`);
+  if (!parsed.success)
+    throw new QemuCapsParseError(`unexpected ${cmd} reply: ${v.summarize(parsed.issues).split('\n')[0]}`);
   return parsed.output;
 }
 
@@ -67,7 +70,8 @@ export function parseQemuCaps(binary: string, probe: QmpProbeReplies): QemuCaps 
   const version = returned(probe, 'query-version', versionReply);
   if (!version) throw new QemuCapsParseError('query-version failed');
   const target = returned(probe, 'query-target', targetReply)?.arch;
-  if (target !== 'x86_64' && target !== 'aarch64') throw new QemuCapsParseError(`the binary emulates ${target ?? 'an unknown target'}, not x86_64 or aarch64`);
+  if (target !== 'x86_64' && target !== 'aarch64')
+    throw new QemuCapsParseError(`the binary emulates ${target ?? 'an unknown target'}, not x86_64 or aarch64`);
 
   const types = new Set((returned(probe, 'qom-list-types', namedList) ?? []).map((t) => t.name));
   const machines = new Set<string>();
@@ -78,7 +82,9 @@ export function parseQemuCaps(binary: string, probe: QmpProbeReplies): QemuCaps 
   const cpuModels = (returned(probe, 'query-cpu-definitions', namedList) ?? []).map((c) => c.name);
   const options = (returned(probe, 'query-command-line-options', optionList) ?? []).map((o) => o.option);
 
-  const devices = Object.fromEntries(Object.entries(DEVICE_TYPES).map(([key, type]) => [key, types.has(type)])) as QemuCaps['devices'];
+  const devices = Object.fromEntries(
+    Object.entries(DEVICE_TYPES).map(([key, type]) => [key, types.has(type)]),
+  ) as QemuCaps['devices'];
   const { major, minor, micro } = version.qemu;
   return {
     arch: target,

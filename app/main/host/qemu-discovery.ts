@@ -41,24 +41,45 @@ async function executableProblem(fs: HostFs, p: string): Promise<string | undefi
 
 /** First executable file among `candidates`, or the list that was tried. `envVar` set to a
  * non-empty value replaces the search entirely. */
-export async function findBinary(fs: HostFs, program: string, candidates: readonly string[], env: Env, envVar: string): Promise<BinaryLookup> {
+export async function findBinary(
+  fs: HostFs,
+  program: string,
+  candidates: readonly string[],
+  env: Env,
+  envVar: string,
+): Promise<BinaryLookup> {
   const pinned = env[envVar];
   if (pinned) {
     const problem = await executableProblem(fs, pinned);
     if (!problem) return { found: true, path: pinned, searched: [pinned] };
-    return { found: false, searched: [pinned], envVar, reason: `${envVar}=${pinned} is not an executable file (${problem})` };
+    return {
+      found: false,
+      searched: [pinned],
+      envVar,
+      reason: `${envVar}=${pinned} is not an executable file (${problem})`,
+    };
   }
   // Checked concurrently: a warm probe stats a dozen paths and must stay well under 100 ms.
   const problems = await Promise.all(candidates.map((c) => executableProblem(fs, c)));
   const hit = candidates.findIndex((_, i) => problems[i] === undefined);
   if (hit >= 0) return { found: true, path: candidates[hit]!, searched: candidates.slice(0, hit + 1) };
-  return { found: false, searched: [...candidates], reason: `no ${program} in PATH or in ${USUAL_BIN_DIRS.join(', ')}` };
+  return {
+    found: false,
+    searched: [...candidates],
+    reason: `no ${program} in PATH or in ${USUAL_BIN_DIRS.join(', ')}`,
+  };
 }
 
 /** Locates qemu-system-<arch>. `hostArch` adds /usr/libexec/qemu-kvm for the host's own arch. */
 export function findQemuSystem(fs: HostFs, env: Env, arch: Arch, hostArch: string): Promise<BinaryLookup> {
   const program = `qemu-system-${arch}`;
-  return findBinary(fs, program, candidatePaths(program, env, hostArch === arch ? [RHEL_QEMU_KVM] : []), env, QEMU_ENV[arch]);
+  return findBinary(
+    fs,
+    program,
+    candidatePaths(program, env, hostArch === arch ? [RHEL_QEMU_KVM] : []),
+    env,
+    QEMU_ENV[arch],
+  );
 }
 
 export function findQemuImg(fs: HostFs, env: Env): Promise<BinaryLookup> {

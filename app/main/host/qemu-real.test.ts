@@ -14,7 +14,10 @@ import { captureQmpFixture, QEMU_72_X86_FIXTURE } from './testing/qmp-fixture.js
 
 const found = await findQemuSystem(nodeHostFs, process.env, 'x86_64', 'x86_64');
 const qemu = found.found ? found.path : undefined;
-if (!qemu) console.warn(`[qemu-real.test] no qemu-system-x86_64 on this machine (${found.found ? '' : found.reason}): skipping the real-QEMU tests`);
+if (!qemu)
+  console.warn(
+    `[qemu-real.test] no qemu-system-x86_64 on this machine (${found.found ? '' : found.reason}): skipping the real-QEMU tests`,
+  );
 
 const cacheDir = mkdtempSync(path.join(tmpdir(), 'vmdesk-real-cache-'));
 afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
@@ -34,24 +37,37 @@ describe.skipIf(!qemu)('the real QEMU on this machine', () => {
     expect(caps.devices).toMatchObject({ virtioNetPci: true, virtioBlkPci: true, qemuXhci: true, usbTablet: true });
   });
 
-  it.runIf(process.platform === 'linux')('a probe QEMU dies with a vmdesk that is killed mid-probe (it ignores stdin EOF)', async () => {
-    const [file, argv] = deathSignalWrapper(qemu!, QMP_PROBE_ARGS);
-    expect(file).toMatch(/setpriv$/);
-    // A parent that starts the probe the way nodeSpawnQmp does, prints its pid, and is then killed.
-    const parent = spawn(process.execPath, ['-e', `const c = require('node:child_process').spawn(${JSON.stringify(file)}, ${JSON.stringify(argv)}, { stdio: 'pipe' }); c.stdout.once('data', () => console.log(c.pid)); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const pid = await new Promise<number>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
-    const alive = (): boolean => {
-      try {
-        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-      } catch {
-        return false;
-      }
-    };
-    expect(alive()).toBe(true);
-    parent.kill('SIGKILL');
-    for (let i = 0; i < 500 && alive(); i++) await new Promise((r) => setTimeout(r, 20));
-    expect(alive()).toBe(false);
-  }, 30_000);
+  it.runIf(process.platform === 'linux')(
+    'a probe QEMU dies with a vmdesk that is killed mid-probe (it ignores stdin EOF)',
+    async () => {
+      const [file, argv] = deathSignalWrapper(qemu!, QMP_PROBE_ARGS);
+      expect(file).toMatch(/setpriv$/);
+      // A parent that starts the probe the way nodeSpawnQmp does, prints its pid, and is then killed.
+      const parent = spawn(
+        process.execPath,
+        [
+          '-e',
+          `const c = require('node:child_process').spawn(${JSON.stringify(file)}, ${JSON.stringify(argv)}, { stdio: 'pipe' }); c.stdout.once('data', () => console.log(c.pid)); setInterval(() => {}, 1000);`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const pid = await new Promise<number>((resolve) =>
+        parent.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))),
+      );
+      const alive = (): boolean => {
+        try {
+          return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+        } catch {
+          return false;
+        }
+      };
+      expect(alive()).toBe(true);
+      parent.kill('SIGKILL');
+      for (let i = 0; i < 500 && alive(); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(alive()).toBe(false);
+    },
+    30_000,
+  );
 
   it('probes the host cold, then answers from the cache in well under 100 ms', async () => {
     const cold = await probeHost({ cacheDir });

@@ -28,8 +28,10 @@ describe('runQmpProbe', () => {
     expect(probe.replies['query-cpu-definitions']).toMatchObject({ error: { class: 'CommandNotFound' } });
   });
 
-  it('fails with QEMU\'s own stderr when it exits during the probe', async () => {
-    const qemu = new FakeQemu(() => fixture, { dieAfterGreeting: 'qemu-system-x86_64: -machine none: unsupported machine type\n' });
+  it("fails with QEMU's own stderr when it exits during the probe", async () => {
+    const qemu = new FakeQemu(() => fixture, {
+      dieAfterGreeting: 'qemu-system-x86_64: -machine none: unsupported machine type\n',
+    });
     const err = await runQmpProbe(qemu.spawn, '/q').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(QmpProbeError);
     expect((err as Error).message).toMatch(/exited with code 1.*unsupported machine type/);
@@ -42,6 +44,8 @@ describe('runQmpProbe', () => {
 
   it('gives up and kills a QEMU that never answers', async () => {
     const qemu = new FakeQemu(() => fixture, { silent: true });
-    await expect(runQmpProbe(qemu.spawn, '/q', { timeoutMs: 50 })).rejects.toThrow(/did not answer the capability probe within 50 ms/);
+    await expect(runQmpProbe(qemu.spawn, '/q', { timeoutMs: 50 })).rejects.toThrow(
+      /did not answer the capability probe within 50 ms/,
+    );
   });
 });

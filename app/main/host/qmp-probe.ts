@@ -5,10 +5,27 @@ import type { QmpProcess, SpawnQmp } from './host-io.js';
 
 /** No guest, no devices, no config files, no display, paused: QEMU starts in ~20 ms and touches
  * nothing on the host. */
-export const QMP_PROBE_ARGS = ['-machine', 'none', '-nodefaults', '-no-user-config', '-display', 'none', '-S', '-qmp', 'stdio'] as const;
+export const QMP_PROBE_ARGS = [
+  '-machine',
+  'none',
+  '-nodefaults',
+  '-no-user-config',
+  '-display',
+  'none',
+  '-S',
+  '-qmp',
+  'stdio',
+] as const;
 
 /** Sent after qmp_capabilities; each command's reply is kept under its name. */
-export const PROBE_COMMANDS = ['query-version', 'query-target', 'query-machines', 'qom-list-types', 'query-cpu-definitions', 'query-command-line-options'] as const;
+export const PROBE_COMMANDS = [
+  'query-version',
+  'query-target',
+  'query-machines',
+  'qom-list-types',
+  'query-cpu-definitions',
+  'query-command-line-options',
+] as const;
 export type ProbeCommand = (typeof PROBE_COMMANDS)[number];
 
 /** What QEMU answered: the `return` value per command, or its `error` object. This is also the
@@ -59,7 +76,11 @@ function asReply(msg: Record<string, unknown>): Reply | undefined {
 
 /** Spawns `binary` with QMP_PROBE_ARGS, asks PROBE_COMMANDS, quits, and resolves once the process
  * is gone. Rejects with QmpProbeError (early exit, spawn failure, timeout, refused negotiation). */
-export function runQmpProbe(spawnQmp: SpawnQmp, binary: string, options: QmpProbeOptions = {}): Promise<QmpProbeReplies> {
+export function runQmpProbe(
+  spawnQmp: SpawnQmp,
+  binary: string,
+  options: QmpProbeOptions = {},
+): Promise<QmpProbeReplies> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   const exitGraceMs = options.exitGraceMs ?? 2_000;
   return new Promise<QmpProbeReplies>((resolve, reject) => {
@@ -83,7 +104,10 @@ export function runQmpProbe(spawnQmp: SpawnQmp, binary: string, options: QmpProb
       proc.kill();
       reject(new QmpProbeError(binary, message, stderr));
     };
-    const timer = setTimeout(() => fail(`${binary} did not answer the capability probe within ${timeoutMs} ms`), timeoutMs);
+    const timer = setTimeout(
+      () => fail(`${binary} did not answer the capability probe within ${timeoutMs} ms`),
+      timeoutMs,
+    );
 
     proc.onExit((exit) => {
       clearTimeout(graceTimer);

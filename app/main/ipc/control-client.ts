@@ -2,7 +2,15 @@
  * Client side of the control socket (see control-socket.ts for the protocol).
  */
 import net from 'node:net';
-import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from '../common/contract.js';
+import type {
+  CallName,
+  CallParams,
+  CallResults,
+  ContractEvents,
+  EventName,
+  StreamName,
+  StreamParams,
+} from '../common/contract.js';
 import { VmdeskError, type SerializedError } from '../common/errors.js';
 
 type Reply = { id: number; result?: unknown; error?: SerializedError };
@@ -10,7 +18,10 @@ type Reply = { id: number; result?: unknown; error?: SerializedError };
 function connect(socketPath: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.createConnection(socketPath);
-    s.once('connect', () => { s.off('error', reject); resolve(s); });
+    s.once('connect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
     s.once('error', reject);
   });
 }
@@ -22,7 +33,10 @@ export class ControlClient {
   private readonly listeners = new Set<(name: EventName, data: unknown) => void>();
   private closedError?: Error;
 
-  private constructor(private readonly sock: net.Socket, readonly socketPath: string) {
+  private constructor(
+    private readonly sock: net.Socket,
+    readonly socketPath: string,
+  ) {
     // Decode across chunk boundaries: a character split between two reads stays one character.
     sock.setEncoding('utf8');
     sock.on('data', (chunk: string) => this.onData(chunk));
@@ -45,7 +59,18 @@ export class ControlClient {
     try {
       await Promise.race([
         client.request({ hello: true }),
-        new Promise((_, reject) => { timer = setTimeout(() => reject(new VmdeskError('timeout', `The vmdesk driver at ${socketPath} did not answer within ${helloTimeoutMs / 1000} s.`)), helloTimeoutMs); }),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new VmdeskError(
+                  'timeout',
+                  `The vmdesk driver at ${socketPath} did not answer within ${helloTimeoutMs / 1000} s.`,
+                ),
+              ),
+            helloTimeoutMs,
+          );
+        }),
       ]);
     } catch (err) {
       client.close();
@@ -107,7 +132,11 @@ export class ControlClient {
 
 /** Opens a byte stream on its own connection; resolves with the raw socket once accepted,
  * paused: the caller attaches its listener, then calls resume(). */
-export async function openControlStream<S extends StreamName>(socketPath: string, stream: S, params: StreamParams<S>): Promise<net.Socket> {
+export async function openControlStream<S extends StreamName>(
+  socketPath: string,
+  stream: S,
+  params: StreamParams<S>,
+): Promise<net.Socket> {
   const sock = await connect(socketPath);
   return new Promise((resolve, reject) => {
     let buf = Buffer.alloc(0);

@@ -119,7 +119,9 @@ class RawClient {
   async lines(n: number): Promise<unknown[]> {
     const complete = () => this.received.toString('utf8').split('\n').slice(0, -1);
     await this.signal.when(() => complete().length >= n || this.ended);
-    return complete().slice(0, n).map((l) => JSON.parse(l) as unknown);
+    return complete()
+      .slice(0, n)
+      .map((l) => JSON.parse(l) as unknown);
   }
   async bytes(n: number): Promise<Buffer> {
     await this.signal.when(() => this.received.length >= n || this.ended);
@@ -207,7 +209,10 @@ describe('listenControlSocket', () => {
     c.sock.write('[1,2]\n');
     c.sock.write('{"id":7,"method":"vm.get","params":{"vm":"web"}}\n');
     const [bad, array, good] = await c.lines(3);
-    expect(bad).toEqual({ id: null, error: { code: 'invalid-argument', message: 'Each line must be one JSON object.' } });
+    expect(bad).toEqual({
+      id: null,
+      error: { code: 'invalid-argument', message: 'Each line must be one JSON object.' },
+    });
     expect(array).toMatchObject({ id: null, error: { code: 'invalid-argument' } });
     expect(good).toEqual({ id: 7, result: summary('web') });
   });
@@ -269,7 +274,10 @@ describe('ControlClient over the control socket', () => {
   });
 
   it('rebuilds an error reply as a VmdeskError with its code, message and details', async () => {
-    dispatcher.answer = () => ({ ok: false, error: { code: 'not-found', message: 'No VM named "x".', details: { field: 'vm' } } });
+    dispatcher.answer = () => ({
+      ok: false,
+      error: { code: 'not-found', message: 'No VM named "x".', details: { field: 'vm' } },
+    });
     const c = await client();
     const err = await c.call('vm.get', { vm: 'x' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VmdeskError);
@@ -322,7 +330,10 @@ describe('ControlClient over the control socket', () => {
     const c = await client();
     const pending = c.call('vm.start', { vm: 'web' });
     await server.close();
-    await expect(pending).rejects.toMatchObject({ code: 'internal', message: expect.stringMatching(/closed the connection/) });
+    await expect(pending).rejects.toMatchObject({
+      code: 'internal',
+      message: expect.stringMatching(/closed the connection/),
+    });
     await expect(c.call('vm.list', {})).rejects.toMatchObject({ code: 'internal' });
     server = await listenControlSocket(socketPath, dispatcher, events, streams.opener);
   });
@@ -375,16 +386,23 @@ describe('openControlStream', () => {
     await streams.signal.when(() => streams.closed === 1);
   });
 
-  it('rejects with the opener\'s VmdeskError', async () => {
+  it("rejects with the opener's VmdeskError", async () => {
     streams.refuse = new VmdeskError('invalid-state', 'The VM "web" is not running.', { vm: 'web' });
     const err = await openControlStream(socketPath, 'console.serial', { vm: 'web' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VmdeskError);
-    expect(err).toMatchObject({ code: 'invalid-state', message: 'The VM "web" is not running.', details: { vm: 'web' } });
+    expect(err).toMatchObject({
+      code: 'invalid-state',
+      message: 'The VM "web" is not running.',
+      details: { vm: 'web' },
+    });
   });
 
   it('rejects with internal when the opener fails unexpectedly', async () => {
     streams.refuse = new Error('boom');
-    await expect(openControlStream(socketPath, 'console.serial', { vm: 'web' })).rejects.toMatchObject({ code: 'internal', message: 'boom' });
+    await expect(openControlStream(socketPath, 'console.serial', { vm: 'web' })).rejects.toMatchObject({
+      code: 'internal',
+      message: 'boom',
+    });
   });
 
   // Was a bug (fixed): control-socket.ts serveConnection calls openStream() before sending the accept line;
@@ -431,7 +449,8 @@ describe('backpressure on the control socket', () => {
     sock.pause();
     const c = { sock };
     let lines = '';
-    for (let id = 1; id <= 1500; id++) lines += JSON.stringify({ id, method: 'vm.get', params: { vm: `v${id}` } }) + '\n';
+    for (let id = 1; id <= 1500; id++)
+      lines += JSON.stringify({ id, method: 'vm.get', params: { vm: `v${id}` } }) + '\n';
     c.sock.write(lines);
     // 150 MB of replies if every call ran: the driver runs only what fits its reply budget.
     const ran = await settle(() => dispatcher.calls.length);
@@ -492,7 +511,9 @@ describe('backpressure on the control socket', () => {
     slow.sock.pause();
     const fast = await stream({ vm: 'web' });
     let fastGot = 0;
-    fast.on('data', (d: Buffer) => { fastGot += d.length; });
+    fast.on('data', (d: Buffer) => {
+      fastGot += d.length;
+    });
     fast.resume();
     const [a, b] = [streams.opened[0]!.stream, streams.opened[1]!.stream];
     // 9-byte chunks, as QEMU's serial chardev delivers them, to both viewers.
@@ -509,6 +530,10 @@ describe('backpressure on the control socket', () => {
     await vi.waitFor(() => expect(fastGot).toBe(sent));
     slow.sock.resume();
     await slow.closed();
-    expect(slow.received.toString('latin1').endsWith('\r\n[vmdesk] The viewer fell too far behind and was disconnected.\r\n')).toBe(true);
+    expect(
+      slow.received
+        .toString('latin1')
+        .endsWith('\r\n[vmdesk] The viewer fell too far behind and was disconnected.\r\n'),
+    ).toBe(true);
   });
 });

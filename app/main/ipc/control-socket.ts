@@ -3,10 +3,14 @@
  * the VMs. A unix socket in the private runtime dir (0700 dir, 0600 socket): only this user.
  *
  * Protocol, one JSON object per line:
- *   → {"id":1,"method":"vm.start","params":{"vm":"web"}}   ← {"id":1,"result":{...}} | {"id":1,"error":{code,message,details}}
- *   → {"id":0,"hello":true}                                ← {"id":0,"result":{"pid":123}}  (is anybody there?)
- *   → {"id":2,"subscribe":true}                             ← {"id":2,"result":{}} then {"event":"vm.changed","data":{...}} ...
- *   → {"id":3,"stream":"console.serial","params":{"vm":"web"}} ← {"id":3,"result":{}} then the connection carries raw bytes both ways
+ *   → {"id":1,"method":"vm.start","params":{"vm":"web"}}
+ *     ← {"id":1,"result":{...}} | {"id":1,"error":{code,message,details}}
+ *   → {"id":0,"hello":true}
+ *     ← {"id":0,"result":{"pid":123}}  (is anybody there?)
+ *   → {"id":2,"subscribe":true}
+ *     ← {"id":2,"result":{}} then {"event":"vm.changed","data":{...}} ...
+ *   → {"id":3,"stream":"console.serial","params":{"vm":"web"}}
+ *     ← {"id":3,"result":{}} then the connection carries raw bytes both ways
  * A malformed line gets an error reply and the connection stays usable.
  *
  * Backpressure: replies and events go through a ByteChannel (consoles/byte-channel.ts). A client
@@ -41,7 +45,13 @@ export interface ControlServer {
  * the directory is made again and the socket re-bound, so other vmdesk processes can still reach
  * this driver. Connections already open are not affected either way.
  */
-export async function listenControlSocket(socketPath: string, dispatcher: Dispatcher, events: EventSource, openStream: StreamOpener, recreateDir?: () => void): Promise<ControlServer> {
+export async function listenControlSocket(
+  socketPath: string,
+  dispatcher: Dispatcher,
+  events: EventSource,
+  openStream: StreamOpener,
+  recreateDir?: () => void,
+): Promise<ControlServer> {
   const conns = new Set<net.Socket>();
   const listen = async (): Promise<net.Server> => {
     // We hold the owner lock, so a socket file already there belongs to a dead owner.
@@ -53,7 +63,10 @@ export async function listenControlSocket(socketPath: string, dispatcher: Dispat
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(socketPath, () => { server.off('error', reject); resolve(); });
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
     fs.chmodSync(socketPath, 0o600);
     return server;
@@ -85,7 +98,9 @@ export async function listenControlSocket(socketPath: string, dispatcher: Dispat
       // Not awaited: close()'s callback waits for every open connection, which stay served.
       server.close();
       server = await listen();
-    } catch { /* try again on the next change */ }
+    } catch {
+      /* try again on the next change */
+    }
     watch();
   };
   const watch = () => {
@@ -93,23 +108,28 @@ export async function listenControlSocket(socketPath: string, dispatcher: Dispat
     watcher?.close();
     watchedIno = dirIno();
     try {
-      watcher = fs.watch(path.dirname(socketPath), { persistent: false }, () => { timer ??= setTimeout(() => void heal(), 50); });
+      watcher = fs.watch(path.dirname(socketPath), { persistent: false }, () => {
+        timer ??= setTimeout(() => void heal(), 50);
+      });
       // The directory itself was removed: the watch dies with it.
-      watcher.on('error', () => { timer ??= setTimeout(() => void heal(), 50); });
+      watcher.on('error', () => {
+        timer ??= setTimeout(() => void heal(), 50);
+      });
     } catch {
       timer ??= setTimeout(() => void heal(), 50);
     }
   };
   watch();
   return {
-    close: () => new Promise<void>((resolve) => {
-      closed = true;
-      watcher?.close();
-      if (timer) clearTimeout(timer);
-      for (const c of conns) c.destroy();
-      server.close(() => resolve());
-      fs.rmSync(socketPath, { force: true });
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        closed = true;
+        watcher?.close();
+        if (timer) clearTimeout(timer);
+        for (const c of conns) c.destroy();
+        server.close(() => resolve());
+        fs.rmSync(socketPath, { force: true });
+      }),
   };
 }
 
@@ -127,10 +147,19 @@ export const MAX_CALLS_IN_FLIGHT = 16;
  * WebSocket): past the budget, `requests` (the reading of that connection's requests) pauses.
  */
 export function replyChannel(requests: ByteSource, dropReason: string): ByteChannel {
-  return new ByteChannel({ budgetBytes: REPLY_BUDGET_BYTES, overflow: { kind: 'pause', hardLimitBytes: REPLY_HARD_LIMIT_BYTES, source: requests }, dropReason });
+  return new ByteChannel({
+    budgetBytes: REPLY_BUDGET_BYTES,
+    overflow: { kind: 'pause', hardLimitBytes: REPLY_HARD_LIMIT_BYTES, source: requests },
+    dropReason,
+  });
 }
 
-function serveConnection(sock: net.Socket, dispatcher: Dispatcher, events: EventSource, openStream: StreamOpener): void {
+function serveConnection(
+  sock: net.Socket,
+  dispatcher: Dispatcher,
+  events: EventSource,
+  openStream: StreamOpener,
+): void {
   // Bytes until a whole line is there: a character split across reads is decoded only once whole,
   // and bytes after a stream request pass on untouched.
   let buf: Buffer = Buffer.alloc(0);
@@ -144,8 +173,18 @@ function serveConnection(sock: net.Socket, dispatcher: Dispatcher, events: Event
   // Replies and events: a client that pipelines calls and never reads must not make the driver
   // hold every reply. Past the budget its requests stop being read (and parsed) until it drains.
   const replies = replyChannel(
-    { pause: () => { readingPaused = true; flowControl(); }, resume: () => { readingPaused = false; flowControl(); processLines(); } },
-    'The client stopped reading the driver\'s replies.',
+    {
+      pause: () => {
+        readingPaused = true;
+        flowControl();
+      },
+      resume: () => {
+        readingPaused = false;
+        flowControl();
+        processLines();
+      },
+    },
+    "The client stopped reading the driver's replies.",
   );
   // The channel currently writing to the socket: the replies, then a stream's output.
   let writing: ByteChannel = replies;
@@ -257,7 +296,10 @@ function serveConnection(sock: net.Socket, dispatcher: Dispatcher, events: Event
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
     processLines();
     if (!done && buf.length > MAX_LINE_BYTES && buf.indexOf(0x0a) < 0) {
-      fail(null, new VmdeskError('invalid-argument', `A request line is longer than ${MAX_LINE_BYTES} bytes.`).toJSON());
+      fail(
+        null,
+        new VmdeskError('invalid-argument', `A request line is longer than ${MAX_LINE_BYTES} bytes.`).toJSON(),
+      );
       done = true;
       buf = Buffer.alloc(0);
       replies.end(''); // hangs up once the error reply is out

@@ -19,7 +19,6 @@ import { createMdevService } from '../mdev/service.js';
 import { getNative } from '../../native/index.js';
 import { fakeRun } from '../host/testing/fakes.js';
 
-
 const SEED = Number(process.env.VMDESK_FUZZ_SEED ?? 4242);
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fuzz-'));
@@ -27,7 +26,13 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 describe('dispatcher under hostile input', () => {
   it(`answers 10 000 generated calls with a result or a clear error (seed ${SEED})`, async () => {
-    const env = { XDG_CONFIG_HOME: `${root}/c`, XDG_DATA_HOME: `${root}/d`, XDG_STATE_HOME: `${root}/s`, XDG_CACHE_HOME: `${root}/k`, XDG_RUNTIME_DIR: `${root}/r` };
+    const env = {
+      XDG_CONFIG_HOME: `${root}/c`,
+      XDG_DATA_HOME: `${root}/d`,
+      XDG_STATE_HOME: `${root}/s`,
+      XDG_CACHE_HOME: `${root}/k`,
+      XDG_RUNTIME_DIR: `${root}/r`,
+    };
     const paths = resolveAppPaths({ env, platform: 'linux', home: root, uid: process.getuid!(), tmpdir: root });
     const m = new VmManager(paths, new NoQemuHost());
     await m.init();
@@ -35,21 +40,74 @@ describe('dispatcher under hostile input', () => {
     // mdev.* calls reach a real service over an empty sysfs tree; with no pkexec, a privileged step
     // can only come back as the command to paste (nothing here may ever run as root).
     const mdev = createMdevService({
-      env: { VMDESK_SYSFS_ROOT: `${root}/sysfs`, VMDESK_DEV_ROOT: `${root}/sysfs`, VMDESK_ETC_ROOT: `${root}/sysfs` }, native: getNative(), run: fakeRun({}),
-      listVms: async () => m.list(), getVm: async (ref) => m.get(ref), updateMdevs: (ref, change) => m.updateMdevs(ref, change),
-      qemuCaps: async () => { throw new VmdeskError('no-qemu', 'No QEMU in this test.'); },
-      privileged: () => ({ helper: '/nonexistent/vmdesk-mdev-helper', pkexec: undefined, run: async () => { throw new Error('must not run'); } }),
+      env: { VMDESK_SYSFS_ROOT: `${root}/sysfs`, VMDESK_DEV_ROOT: `${root}/sysfs`, VMDESK_ETC_ROOT: `${root}/sysfs` },
+      native: getNative(),
+      run: fakeRun({}),
+      listVms: async () => m.list(),
+      getVm: async (ref) => m.get(ref),
+      updateMdevs: (ref, change) => m.updateMdevs(ref, change),
+      qemuCaps: async () => {
+        throw new VmdeskError('no-qemu', 'No QEMU in this test.');
+      },
+      privileged: () => ({
+        helper: '/nonexistent/vmdesk-mdev-helper',
+        pkexec: undefined,
+        run: async () => {
+          throw new Error('must not run');
+        },
+      }),
     });
-    const d = createDispatcher(managerHandlers(m, async () => { throw new VmdeskError('unsupported', 'No host report in this test.'); }, mdev));
+    const d = createDispatcher(
+      managerHandlers(
+        m,
+        async () => {
+          throw new VmdeskError('unsupported', 'No host report in this test.');
+        },
+        mdev,
+      ),
+    );
 
     const rand = prng(SEED);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
     const methods = [...Object.keys(CALLS), 'vm.nope', '__proto__', 'constructor', 'toString', '', 'vm.list.x'];
-    const keys = ['vm', 'parent', 'type', 'uuid', 'assignments', 'name', 'memoryMiB', 'cpus', 'disk', 'cdrom', 'forwards', 'wait', 'timeoutMs', 'keepDisks', 'accel', '__proto__', 'constructor', 'prototype'];
+    const keys = [
+      'vm',
+      'parent',
+      'type',
+      'uuid',
+      'assignments',
+      'name',
+      'memoryMiB',
+      'cpus',
+      'disk',
+      'cdrom',
+      'forwards',
+      'wait',
+      'timeoutMs',
+      'keepDisks',
+      'accel',
+      '__proto__',
+      'constructor',
+      'prototype',
+    ];
     const atoms: (() => unknown)[] = [
-      () => 'target', () => 'x'.repeat(Math.floor(rand() * 200_000)), () => '../../etc/passwd', () => '\u0000\u202e', () => -1, () => 0, () => 1e308,
-      () => Number.NaN, () => null, () => true, () => [], () => ({}), () => ({ __proto__: { polluted: true } }), () => '🙂'.repeat(100),
-      () => ({ sizeBytes: -5 }), () => ({ path: '/dev/zero' }), () => [{ proto: 'tcp', hostPort: 1, guestPort: 1, hostAddr: '1.2.3.4,guestfwd=x' }],
+      () => 'target',
+      () => 'x'.repeat(Math.floor(rand() * 200_000)),
+      () => '../../etc/passwd',
+      () => '\u0000\u202e',
+      () => -1,
+      () => 0,
+      () => 1e308,
+      () => Number.NaN,
+      () => null,
+      () => true,
+      () => [],
+      () => ({}),
+      () => ({ __proto__: { polluted: true } }),
+      () => '🙂'.repeat(100),
+      () => ({ sizeBytes: -5 }),
+      () => ({ path: '/dev/zero' }),
+      () => [{ proto: 'tcp', hostPort: 1, guestPort: 1, hostAddr: '1.2.3.4,guestfwd=x' }],
     ];
     const value = (depth: number): unknown => {
       if (depth > 2 || rand() < 0.6) return pick(atoms)();

@@ -36,7 +36,10 @@ function fakeHandlers(over: Partial<Handlers> = {}) {
     },
     'vm.create': (p) => (rec('vm.create', p), summary(p.name ?? 'created')),
     'vm.eject': (p) => (rec('vm.eject', p), summary(p.vm)),
-    'mdev.list': (p) => (rec('mdev.list', p), { parents: [], devices: [], mdevctl: { installed: false, definitions: [] }, notes: [] }),
+    'mdev.list': (p) => (
+      rec('mdev.list', p),
+      { parents: [], devices: [], mdevctl: { installed: false, definitions: [] }, notes: [] }
+    ),
     'mdev.types': (p) => (rec('mdev.types', p), []),
     'mdev.check': (p) => (rec('mdev.check', p), { vm: p.vm, ready: true, checks: [], fixActions: [], hostOnly: true }),
     'mdev.create': (p) => (rec('mdev.create', p), { outcome: 'manual', command: 'sudo helper create' }),
@@ -63,12 +66,15 @@ describe('createDispatcher', () => {
     expect(calls).toEqual([{ method: 'vm.list', params: {} }]);
   });
 
-  it.each([['vm.explode'], ['toString'], ['__proto__'], ['constructor'], [42], [null]])('refuses the unknown method %j with invalid-argument', async (method) => {
-    const { handlers, calls } = fakeHandlers();
-    const r = await createDispatcher(handlers).dispatch(method, {});
-    expect(r).toMatchObject({ ok: false, error: { code: 'invalid-argument', details: { field: 'method' } } });
-    expect(calls).toEqual([]);
-  });
+  it.each([['vm.explode'], ['toString'], ['__proto__'], ['constructor'], [42], [null]])(
+    'refuses the unknown method %j with invalid-argument',
+    async (method) => {
+      const { handlers, calls } = fakeHandlers();
+      const r = await createDispatcher(handlers).dispatch(method, {});
+      expect(r).toMatchObject({ ok: false, error: { code: 'invalid-argument', details: { field: 'method' } } });
+      expect(calls).toEqual([]);
+    },
+  );
 
   it('refuses params of the wrong type, naming the field', async () => {
     const { handlers, calls } = fakeHandlers();
@@ -80,7 +86,12 @@ describe('createDispatcher', () => {
 
   it('names a nested field', async () => {
     const { handlers } = fakeHandlers();
-    const r = await createDispatcher(handlers).dispatch('vm.define', { name: 'x', memoryMiB: 512, cpus: 1, disk: { sizeBytes: '20G' } });
+    const r = await createDispatcher(handlers).dispatch('vm.define', {
+      name: 'x',
+      memoryMiB: 512,
+      cpus: 1,
+      disk: { sizeBytes: '20G' },
+    });
     expect(r).toMatchObject({ ok: false, error: { code: 'invalid-argument', details: { field: 'disk.sizeBytes' } } });
   });
 
@@ -93,7 +104,10 @@ describe('createDispatcher', () => {
   it('refuses params that are not an object', async () => {
     const { handlers } = fakeHandlers();
     for (const params of ['web', 5, ['web']]) {
-      expect(await createDispatcher(handlers).dispatch('vm.get', params)).toMatchObject({ ok: false, error: { code: 'invalid-argument' } });
+      expect(await createDispatcher(handlers).dispatch('vm.get', params)).toMatchObject({
+        ok: false,
+        error: { code: 'invalid-argument' },
+      });
     }
   });
 
@@ -133,7 +147,10 @@ describe('createDispatcher', () => {
       },
     });
     const r = await createDispatcher(handlers).dispatch('vm.start', { vm: 'web' });
-    expect(r).toEqual({ ok: false, error: { code: 'disk-in-use', message: 'The disk is used by "db".', details: { field: 'disk', vm: 'db' } } });
+    expect(r).toEqual({
+      ok: false,
+      error: { code: 'disk-in-use', message: 'The disk is used by "db".', details: { field: 'disk', vm: 'db' } },
+    });
   });
 
   it('keeps a VmdeskError from an async handler too', async () => {

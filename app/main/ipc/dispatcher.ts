@@ -53,12 +53,18 @@ export function createDispatcher(handlers: Handlers, debug?: (line: string) => v
     async dispatch(method, params) {
       try {
         if (!isCallName(method)) {
-          throw new VmdeskError('invalid-argument', `Unknown call ${JSON.stringify(method)?.slice(0, 100)}.`, { field: 'method' });
+          throw new VmdeskError('invalid-argument', `Unknown call ${JSON.stringify(method)?.slice(0, 100)}.`, {
+            field: 'method',
+          });
         }
         const parsed = v.safeParse(CALLS[method].params, params ?? {});
         if (!parsed.success) {
           const field = v.getDotPath(parsed.issues[0]!) ?? undefined;
-          throw new VmdeskError('invalid-argument', `Invalid arguments for ${method}: ${describeIssues(parsed.issues)}.`, field ? { field } : undefined);
+          throw new VmdeskError(
+            'invalid-argument',
+            `Invalid arguments for ${method}: ${describeIssues(parsed.issues)}.`,
+            field ? { field } : undefined,
+          );
         }
         debug?.(`call ${method} ${JSON.stringify(parsed.output).slice(0, 500)}`);
         const handler = handlers[method] as (p: unknown) => unknown;

@@ -5,7 +5,15 @@
  */
 import { performance } from 'node:perf_hooks';
 import type net from 'node:net';
-import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from '../common/contract.js';
+import type {
+  CallName,
+  CallParams,
+  CallResults,
+  ContractEvents,
+  EventName,
+  StreamName,
+  StreamParams,
+} from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
 import { ensureBaseDirs, ensureRuntimeDir, type AppPaths } from '../paths/app-paths.js';
 import { assertSocketPathFits, driverFiles } from '../paths/vm-files.js';
@@ -47,12 +55,25 @@ export interface OpenDriverOptions {
 }
 
 /** The driver's mdev service: no terminal, so pkexec asks through the desktop's polkit agent. */
-export function driverMdevService(manager: VmManager, host: Pick<RealHostServices, 'qemuCaps'>, native: NativeHost, env: NodeJS.ProcessEnv = process.env): MdevService {
+export function driverMdevService(
+  manager: VmManager,
+  host: Pick<RealHostServices, 'qemuCaps'>,
+  native: NativeHost,
+  env: NodeJS.ProcessEnv = process.env,
+): MdevService {
   return createMdevService({
-    env, native,
-    listVms: async () => manager.list(), getVm: async (ref) => manager.get(ref), qemuCaps: (arch) => host.qemuCaps(arch),
+    env,
+    native,
+    listVms: async () => manager.list(),
+    getVm: async (ref) => manager.get(ref),
+    qemuCaps: (arch) => host.qemuCaps(arch),
     updateMdevs: (ref, change) => manager.updateMdevs(ref, change),
-    privileged: () => ({ helper: locateHelper(env), pkexec: findPkexec(undefined, env), run: agentRunner, trust: helperTrustProblem }),
+    privileged: () => ({
+      helper: locateHelper(env),
+      pkexec: findPkexec(undefined, env),
+      run: agentRunner,
+      trust: helperTrustProblem,
+    }),
   });
 }
 
@@ -71,9 +92,14 @@ export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {
         // Probe the host while the VMs load: the first start then finds the caps ready.
         o.host.report().catch(() => undefined);
         await manager.init();
-        const dispatcher = createDispatcher(managerHandlers(manager, () => o.host.report(), driverMdevService(manager, o.host, o.native)), (line) => manager.driverLog.write(line));
+        const dispatcher = createDispatcher(
+          managerHandlers(manager, () => o.host.report(), driverMdevService(manager, o.host, o.native)),
+          (line) => manager.driverLog.write(line),
+        );
         const streams = managerStreams(manager);
-        const server = await listenControlSocket(files.controlSocket, dispatcher, manager.events, streams, () => ensureRuntimeDir(o.paths.runtime, process.getuid?.() ?? 0));
+        const server = await listenControlSocket(files.controlSocket, dispatcher, manager.events, streams, () =>
+          ensureRuntimeDir(o.paths.runtime, process.getuid?.() ?? 0),
+        );
         return ownerLink(r.lock.info, manager, dispatcher, streams, server, () => r.lock.release());
       } catch (err) {
         r.lock.release();
@@ -105,7 +131,14 @@ export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {
   }
 }
 
-function ownerLink(owner: OwnerInfo, manager: VmManager, dispatcher: Dispatcher, streams: StreamOpener, server: ControlServer, release: () => void): DriverLink {
+function ownerLink(
+  owner: OwnerInfo,
+  manager: VmManager,
+  dispatcher: Dispatcher,
+  streams: StreamOpener,
+  server: ControlServer,
+  release: () => void,
+): DriverLink {
   return {
     mode: 'owner',
     owner,
@@ -142,12 +175,16 @@ function clientLink(owner: OwnerInfo, client: ControlClient): DriverLink {
       // that falls behind pauses this socket, which backs up into the owner's stream.
       const output = new ByteChannel({ budgetBytes: STREAM_BUDGET_BYTES, overflow: { kind: 'pause', source: sock } });
       let closed = false;
-      sock.on('data', (c: Buffer) => { output.push(new Uint8Array(c.buffer, c.byteOffset, c.byteLength)); });
+      sock.on('data', (c: Buffer) => {
+        output.push(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
+      });
       sock.on('close', () => output.end('The connection to the driver closed.'));
       sock.resume();
       return {
         output,
-        input: (d) => { if (!sock.destroyed) sock.write(d); },
+        input: (d) => {
+          if (!sock.destroyed) sock.write(d);
+        },
         close: () => {
           if (closed) return;
           closed = true;

@@ -18,10 +18,15 @@ import type { VmManager } from '../vm/vm-manager.js';
 export type StreamOpener = (name: unknown, params: unknown) => ByteStream;
 
 /** Validates a stream request like the dispatcher validates calls. */
-export function parseStreamRequest(name: unknown, params: unknown): { name: StreamName; params: StreamParams<StreamName> } {
-  if (!isStreamName(name)) throw new VmdeskError('invalid-argument', `Unknown stream ${JSON.stringify(name)?.slice(0, 100)}.`);
+export function parseStreamRequest(
+  name: unknown,
+  params: unknown,
+): { name: StreamName; params: StreamParams<StreamName> } {
+  if (!isStreamName(name))
+    throw new VmdeskError('invalid-argument', `Unknown stream ${JSON.stringify(name)?.slice(0, 100)}.`);
   const parsed = v.safeParse(STREAMS[name].params, params ?? {});
-  if (!parsed.success) throw new VmdeskError('invalid-argument', `Invalid arguments for ${name}: ${describeIssues(parsed.issues)}.`);
+  if (!parsed.success)
+    throw new VmdeskError('invalid-argument', `Invalid arguments for ${name}: ${describeIssues(parsed.issues)}.`);
   return { name, params: parsed.output };
 }
 

@@ -57,9 +57,16 @@ export type UpgradeVerdict = { ok: true } | { ok: false; status: 401 | 403; why:
  *   are let in on the token alone, as a local process could read the token anyway.
  * Origin goes first so a foreign page never gets to probe the token.
  */
-export function checkUpgrade(origin: string | undefined, token: string | null, expectedToken: string, origins: readonly string[]): UpgradeVerdict {
-  if (origin !== undefined && !origins.includes(origin)) return { ok: false, status: 403, why: `origin ${origin.slice(0, 200)}` };
-  if (!tokenMatches(token, expectedToken)) return { ok: false, status: 401, why: token === null ? 'no token' : 'wrong token' };
+export function checkUpgrade(
+  origin: string | undefined,
+  token: string | null,
+  expectedToken: string,
+  origins: readonly string[],
+): UpgradeVerdict {
+  if (origin !== undefined && !origins.includes(origin))
+    return { ok: false, status: 403, why: `origin ${origin.slice(0, 200)}` };
+  if (!tokenMatches(token, expectedToken))
+    return { ok: false, status: 401, why: token === null ? 'no token' : 'wrong token' };
   return { ok: true };
 }
 
@@ -67,8 +74,7 @@ export function checkUpgrade(origin: string | undefined, token: string | null, e
 export function securityHeaders(origins: readonly string[]): Record<string, string> {
   const ws = origins.map((o) => o.replace(/^http:/, 'ws:')).join(' ');
   return {
-    'Content-Security-Policy':
-      `default-src 'self'; connect-src 'self' ${ws}; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'`,
+    'Content-Security-Policy': `default-src 'self'; connect-src 'self' ${ws}; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'`,
     'X-Content-Type-Options': 'nosniff',
     'Referrer-Policy': 'no-referrer',
   };
@@ -101,7 +107,10 @@ export function contentType(file: string): string {
  * `.` segment after decoding (so `%2e%2e` and `..%2f` are caught too), and any file whose real
  * path (symlinks followed) is outside the root. Only regular files are served; `/` is index.html.
  */
-export async function resolveStaticFile(realRoot: string, rawUrl: string): Promise<{ file: string; size: number } | undefined> {
+export async function resolveStaticFile(
+  realRoot: string,
+  rawUrl: string,
+): Promise<{ file: string; size: number } | undefined> {
   if (!rawUrl.startsWith('/')) return undefined;
   const rawPath = rawUrl.split(/[?#]/, 1)[0] ?? '';
   let decoded: string;
@@ -135,13 +144,20 @@ const MAX_UPLOAD_NAME_BYTES = 200;
  */
 export function uploadFileName(raw: string | null): string {
   const base = (raw ?? '').split(/[/\\]/).pop() ?? '';
-  let name = base.replace(/[^A-Za-z0-9._ -]/g, '_').replace(/^[. ]+/, '').trimEnd();
+  let name = base
+    .replace(/[^A-Za-z0-9._ -]/g, '_')
+    .replace(/^[. ]+/, '')
+    .trimEnd();
   if (Buffer.byteLength(name) > MAX_UPLOAD_NAME_BYTES) {
     const ext = path.extname(name);
     name = name.slice(0, MAX_UPLOAD_NAME_BYTES - ext.length) + ext;
   }
   if (!/^.+\.(iso|img)$/i.test(name)) {
-    throw new VmdeskError('invalid-argument', `"${base.slice(0, 200)}" is not an installer image name: upload a file whose name ends in .iso or .img.`, { field: 'name' });
+    throw new VmdeskError(
+      'invalid-argument',
+      `"${base.slice(0, 200)}" is not an installer image name: upload a file whose name ends in .iso or .img.`,
+      { field: 'name' },
+    );
   }
   return name;
 }

@@ -6,7 +6,15 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket, type RawData } from 'ws';
 import { STREAM_CLOSE } from '../common/api.js';
-import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from '../common/contract.js';
+import type {
+  CallName,
+  CallParams,
+  CallResults,
+  ContractEvents,
+  EventName,
+  StreamName,
+  StreamParams,
+} from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
 import type { VmSummary } from '../common/vm-types.js';
 import type { ByteStream } from '../consoles/byte-channel.js';
@@ -28,7 +36,8 @@ class FakeLink implements Pick<DriverLink, 'call' | 'subscribe' | 'openStream'> 
   readonly listeners = new Set<Listener>();
   disposed = 0;
   readonly channels: FakeStream[] = [];
-  answer: (method: CallName, params: unknown) => unknown = (_m, params) => summary(String((params as { vm?: unknown } | undefined)?.vm ?? 'none'));
+  answer: (method: CallName, params: unknown) => unknown = (_m, params) =>
+    summary(String((params as { vm?: unknown } | undefined)?.vm ?? 'none'));
   refuse: Error | undefined;
   echo = true;
   /** Resolves openStream only when released (to test input that arrives before the channel). */
@@ -83,7 +92,10 @@ afterEach(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-function rawRequest(p: string, method = 'GET'): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function rawRequest(
+  p: string,
+  method = 'GET',
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     // http.request sends the path as given (fetch and URL would normalise `..` away).
     const req = http.request({ host: '127.0.0.1', port: server.port, path: p, method }, (res) => {
@@ -102,7 +114,10 @@ type Outcome = { opened: true; ws: WebSocket } | { opened: false; status: number
 function connect(p: string, o: { token?: string | null; origin?: string; query?: string } = {}): Promise<Outcome> {
   const token = o.token === undefined ? TOKEN : o.token;
   const q = [token === null ? '' : `token=${encodeURIComponent(token)}`, o.query ?? ''].filter(Boolean).join('&');
-  const ws = new WebSocket(`ws://127.0.0.1:${server.port}${p}${q ? `?${q}` : ''}`, o.origin ? { origin: o.origin } : {});
+  const ws = new WebSocket(
+    `ws://127.0.0.1:${server.port}${p}${q ? `?${q}` : ''}`,
+    o.origin ? { origin: o.origin } : {},
+  );
   clients.push(ws);
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve({ opened: true, ws }));
@@ -149,8 +164,10 @@ function rawUpgrade(port: number, p: string, query = ''): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const sock = net.createConnection(port, '127.0.0.1');
     sock.on('error', reject);
-    sock.write(`GET ${p}?token=${TOKEN}${query ? `&${query}` : ''} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    sock.write(
+      `GET ${p}?token=${TOKEN}${query ? `&${query}` : ''} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
     let head = '';
     const onData = (d: Buffer) => {
       head += d.toString('latin1');
@@ -193,8 +210,19 @@ describe('static files', () => {
     expect(head.body).toBe('');
   });
 
-  it.each(['/../package.json', '/%2e%2e/package.json', '/..%2fpackage.json', '/assets/..%2f..%2fpackage.json', '/%2E%2E/package.json',
-    '/linked.json', '/assets', '/nope.js', '/%zz', '/index.html%00', '/..\\package.json'])('answers 404 for %s', async (p) => {
+  it.each([
+    '/../package.json',
+    '/%2e%2e/package.json',
+    '/..%2fpackage.json',
+    '/assets/..%2f..%2fpackage.json',
+    '/%2E%2E/package.json',
+    '/linked.json',
+    '/assets',
+    '/nope.js',
+    '/%zz',
+    '/index.html%00',
+    '/..\\package.json',
+  ])('answers 404 for %s', async (p) => {
     const r = await rawRequest(p);
     expect(r.status).toBe(404);
     expect(r.body).not.toContain('secret');
@@ -221,13 +249,19 @@ describe('WebSocket admission', () => {
 
   it('refuses a wrong token with 401, also on /stream', async () => {
     expect(await connect('/api', { token: 'wrong' })).toEqual({ opened: false, status: 401 });
-    expect(await connect('/stream', { token: `${TOKEN}x`, query: 'name=console.serial' })).toEqual({ opened: false, status: 401 });
+    expect(await connect('/stream', { token: `${TOKEN}x`, query: 'name=console.serial' })).toEqual({
+      opened: false,
+      status: 401,
+    });
     expect(link.channels).toHaveLength(0);
   });
 
   it('refuses a page on another origin with 403 even with the right token', async () => {
     expect(await connect('/api', { origin: 'http://evil.example' })).toEqual({ opened: false, status: 403 });
-    expect(await connect('/api', { origin: `http://127.0.0.1:${server.port + 1}` })).toEqual({ opened: false, status: 403 });
+    expect(await connect('/api', { origin: `http://127.0.0.1:${server.port + 1}` })).toEqual({
+      opened: false,
+      status: 403,
+    });
     expect(logLines.some((l) => l.includes('403') && l.includes('evil.example'))).toBe(true);
   });
 
@@ -241,16 +275,23 @@ describe('WebSocket admission', () => {
   });
 
   it('refuses to listen on a wildcard address or with an empty token', async () => {
-    await expect(startWebServer({ link, staticDir, token: TOKEN, host: '0.0.0.0' })).rejects.toMatchObject({ code: 'invalid-argument' });
+    await expect(startWebServer({ link, staticDir, token: TOKEN, host: '0.0.0.0' })).rejects.toMatchObject({
+      code: 'invalid-argument',
+    });
     await expect(startWebServer({ link, staticDir, token: '' })).rejects.toMatchObject({ code: 'invalid-argument' });
-    await expect(startWebServer({ link, staticDir: path.join(tmp, 'missing'), token: TOKEN })).rejects.toMatchObject({ code: 'not-found' });
+    await expect(startWebServer({ link, staticDir: path.join(tmp, 'missing'), token: TOKEN })).rejects.toMatchObject({
+      code: 'not-found',
+    });
   });
 });
 
 describe('/api', () => {
   it('answers a call with its result and logs it', async () => {
     const c = await ApiClient.open();
-    expect(await c.request({ id: 1, method: 'vm.start', params: { vm: 'web' } })).toEqual({ id: 1, result: summary('web') });
+    expect(await c.request({ id: 1, method: 'vm.start', params: { vm: 'web' } })).toEqual({
+      id: 1,
+      result: summary('web'),
+    });
     expect(link.calls).toEqual([{ method: 'vm.start', params: { vm: 'web' } }]);
     expect(logLines).toContain('call vm.start {"vm":"web"}');
   });
@@ -263,14 +304,21 @@ describe('/api', () => {
   });
 
   it('passes an error back with its code, message and details', async () => {
-    link.answer = () => { throw new VmdeskError('not-found', 'There is no VM named "x".', { vm: 'x' }); };
+    link.answer = () => {
+      throw new VmdeskError('not-found', 'There is no VM named "x".', { vm: 'x' });
+    };
     const c = await ApiClient.open();
     expect(await c.request({ id: 7, method: 'vm.get', params: { vm: 'x' } })).toEqual({
       id: 7,
       error: { code: 'not-found', message: 'There is no VM named "x".', details: { vm: 'x' } },
     });
-    link.answer = () => { throw new Error('kaboom'); };
-    expect(await c.request({ id: 8, method: 'vm.list', params: {} })).toEqual({ id: 8, error: { code: 'internal', message: 'kaboom' } });
+    link.answer = () => {
+      throw new Error('kaboom');
+    };
+    expect(await c.request({ id: 8, method: 'vm.list', params: {} })).toEqual({
+      id: 8,
+      error: { code: 'internal', message: 'kaboom' },
+    });
   });
 
   it('answers malformed frames with an error and keeps the connection', async () => {
@@ -281,8 +329,14 @@ describe('/api', () => {
     }
     c.ws.send(Buffer.from([0xff, 0xfe, 0x00]), { binary: true });
     expect(await c.next()).toMatchObject({ id: null, error: { code: 'invalid-argument' } });
-    expect(await c.request({ id: 3, stream: 'console.serial', params: { vm: 'web' } })).toMatchObject({ id: 3, error: { code: 'invalid-argument' } });
-    expect(await c.request({ id: 4, method: 'vm.get', params: { vm: 'after' } })).toEqual({ id: 4, result: summary('after') });
+    expect(await c.request({ id: 3, stream: 'console.serial', params: { vm: 'web' } })).toMatchObject({
+      id: 3,
+      error: { code: 'invalid-argument' },
+    });
+    expect(await c.request({ id: 4, method: 'vm.get', params: { vm: 'after' } })).toEqual({
+      id: 4,
+      result: summary('after'),
+    });
     expect(c.ws.readyState).toBe(WebSocket.OPEN);
   });
 
@@ -313,7 +367,10 @@ describe('/stream', () => {
   it('carries binary data both ways unchanged', async () => {
     const ws = await open('/stream', { query: serial });
     const got: Buffer[] = [];
-    ws.on('message', (d: RawData, isBinary: boolean) => { expect(isBinary).toBe(true); got.push(d as Buffer); });
+    ws.on('message', (d: RawData, isBinary: boolean) => {
+      expect(isBinary).toBe(true);
+      got.push(d as Buffer);
+    });
     const bytes = Uint8Array.from([0x00, 0xff, 0xfe, 0x1b, 0x5b, 0x41, 0x80, 0x0a]);
     ws.send(bytes);
     await vi.waitFor(() => expect(Buffer.concat(got)).toEqual(Buffer.from(bytes)));
@@ -371,12 +428,17 @@ describe('/stream', () => {
   it('closes with 4500 when the channel throws on input, and the server keeps serving', async () => {
     const ws = await open('/stream', { query: serial });
     await vi.waitFor(() => expect(link.channels).toHaveLength(1));
-    link.channels[0]!.input = () => { throw new Error('The pipe broke.'); };
+    link.channels[0]!.input = () => {
+      throw new Error('The pipe broke.');
+    };
     const done = closed(ws);
     ws.send(Buffer.from('x'));
     expect(await done).toMatchObject({ code: STREAM_CLOSE.failed, reason: Buffer.from('The pipe broke.') });
     const c = await ApiClient.open();
-    expect(await c.request({ id: 1, method: 'vm.get', params: { vm: 'still' } })).toEqual({ id: 1, result: summary('still') });
+    expect(await c.request({ id: 1, method: 'vm.get', params: { vm: 'still' } })).toEqual({
+      id: 1,
+      result: summary('still'),
+    });
   });
 
   it('drops a viewer that stops reading, with 4500, and closes its channel', async () => {
@@ -391,7 +453,9 @@ describe('/stream', () => {
     const reason = 'The viewer fell too far behind and was disconnected.';
     const frame = Buffer.concat([Buffer.from([0x88, 2 + reason.length, 0x11, 0x94]), Buffer.from(reason)]);
     let tail = Buffer.alloc(0);
-    sock.on('data', (d: Buffer) => { tail = Buffer.concat([tail, d]).subarray(-4096); });
+    sock.on('data', (d: Buffer) => {
+      tail = Buffer.concat([tail, d]).subarray(-4096);
+    });
     sock.resume();
     await vi.waitFor(() => expect(tail.includes(frame)).toBe(true), { timeout: 5000 });
     sock.destroy();
@@ -400,7 +464,10 @@ describe('/stream', () => {
 
 describe('backpressure on the WebSockets', () => {
   const serial = `name=console.serial&params=${encodeURIComponent(JSON.stringify({ vm: 'web' }))}`;
-  const heap = () => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
+  const heap = () => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
 
   it('drops a stream viewer that stops reading during a flood of tiny chunks, without piling them up, while a reading viewer gets everything', async () => {
     link.echo = false;
@@ -408,7 +475,9 @@ describe('backpressure on the WebSockets', () => {
     await vi.waitFor(() => expect(link.channels).toHaveLength(1));
     const fast = await open('/stream', { query: serial });
     let fastGot = 0;
-    fast.on('message', (d: Buffer) => { fastGot += d.length; });
+    fast.on('message', (d: Buffer) => {
+      fastGot += d.length;
+    });
     await vi.waitFor(() => expect(link.channels).toHaveLength(2));
     const [a, b] = [link.channels[0]!, link.channels[1]!];
     const chunk = new Uint8Array(Buffer.from('cpuinfo\r\n'));
@@ -499,7 +568,8 @@ describe('uploads (PUT /upload)', () => {
     link.answer = (method, params) => {
       if (method !== 'iso.inspect') throw new Error(`unexpected ${method}`);
       const file = (params as { path: string }).path;
-      if (fs.readFileSync(file).subarray(0, 4).toString() === 'text') throw new VmdeskError('invalid-argument', `${file} is a text file, not an ISO disc image.`, { field: 'iso' });
+      if (fs.readFileSync(file).subarray(0, 4).toString() === 'text')
+        throw new VmdeskError('invalid-argument', `${file} is a text file, not an ISO disc image.`, { field: 'iso' });
       return { info: { path: file } };
     };
   });
@@ -507,7 +577,11 @@ describe('uploads (PUT /upload)', () => {
 
   type Reply = { status: number; body: { path?: string; plan?: unknown; error?: { code: string; message: string } } };
   /** A PUT with `body` (or only headers when `length` is given), answered or rejected. */
-  function put(name: string, body: Buffer | null, o: { token?: string; origin?: string; length?: number; chunked?: boolean } = {}): Promise<Reply> & { req: http.ClientRequest } {
+  function put(
+    name: string,
+    body: Buffer | null,
+    o: { token?: string; origin?: string; length?: number; chunked?: boolean } = {},
+  ): Promise<Reply> & { req: http.ClientRequest } {
     const headers: Record<string, string | number> = {};
     if (!o.chunked) headers['Content-Length'] = o.length ?? body?.length ?? 0;
     if (o.origin) headers.Origin = o.origin;
@@ -591,7 +665,10 @@ describe('uploads (PUT /upload)', () => {
   it('deletes an upload the inspector refuses and answers 422 with its message', async () => {
     const r = await put('x.iso', Buffer.from('text, not an image\n'));
     expect(r.status).toBe(422);
-    expect(r.body.error).toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/is a text file, not an ISO/) as unknown });
+    expect(r.body.error).toMatchObject({
+      code: 'invalid-argument',
+      message: expect.stringMatching(/is a text file, not an ISO/) as unknown,
+    });
     expect(fs.readdirSync(isoDir)).toEqual([]);
   });
 
@@ -611,37 +688,56 @@ describe('upload file names', () => {
   });
 
   it('refuses names without an .iso or .img ending', () => {
-    for (const bad of [null, '', '.iso', 'notes.txt', 'x.iso.part', '/']) expect(() => uploadFileName(bad)).toThrow(/\.iso or \.img/);
+    for (const bad of [null, '', '.iso', 'notes.txt', 'x.iso.part', '/'])
+      expect(() => uploadFileName(bad)).toThrow(/\.iso or \.img/);
   });
 });
 
 /** This machine's first non-loopback IPv4 address: what `vmdesk web --listen` would serve on. */
-const LAN_ADDRESS = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+const LAN_ADDRESS = Object.values(os.networkInterfaces())
+  .flat()
+  .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
 
 describe('administrator prompts only for a browser on this computer', () => {
   it('tells loopback addresses from others', () => {
     for (const a of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1']) expect(isLoopback(a), a).toBe(true);
-    for (const a of ['192.0.2.2', '::ffff:10.0.0.1', 'fd00::2', '', undefined, '127.0.0.1.evil']) expect(isLoopback(a), String(a)).toBe(false);
+    for (const a of ['192.0.2.2', '::ffff:10.0.0.1', 'fd00::2', '', undefined, '127.0.0.1.evil'])
+      expect(isLoopback(a), String(a)).toBe(false);
   });
 
-  it.skipIf(!LAN_ADDRESS)('refuses mdev create/remove/applyFixes from another address, and passes other calls and local ones through (skipped without a LAN address)', async () => {
-    const lan = await startWebServer({ link, staticDir, token: TOKEN, host: LAN_ADDRESS! });
-    try {
-      const ws = new WebSocket(`ws://${LAN_ADDRESS}:${lan.port}/api?token=${TOKEN}`);
-      clients.push(ws);
-      await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-      const remote = new ApiClient(ws);
-      for (const method of ['mdev.create', 'mdev.remove', 'mdev.applyFixes']) {
-        const r = await remote.request({ id: method, method, params: { vm: 'x' } });
-        expect(r).toEqual({ id: method, error: { code: 'unsupported', message: expect.stringContaining('only works from a browser on that computer') } });
+  it.skipIf(!LAN_ADDRESS)(
+    'refuses mdev create/remove/applyFixes from another address, and passes other calls and local ones through (skipped without a LAN address)',
+    async () => {
+      const lan = await startWebServer({ link, staticDir, token: TOKEN, host: LAN_ADDRESS! });
+      try {
+        const ws = new WebSocket(`ws://${LAN_ADDRESS}:${lan.port}/api?token=${TOKEN}`);
+        clients.push(ws);
+        await new Promise((resolve, reject) => {
+          ws.once('open', resolve);
+          ws.once('error', reject);
+        });
+        const remote = new ApiClient(ws);
+        for (const method of ['mdev.create', 'mdev.remove', 'mdev.applyFixes']) {
+          const r = await remote.request({ id: method, method, params: { vm: 'x' } });
+          expect(r).toEqual({
+            id: method,
+            error: {
+              code: 'unsupported',
+              message: expect.stringContaining('only works from a browser on that computer'),
+            },
+          });
+        }
+        expect(await remote.request({ id: 2, method: 'mdev.check', params: { vm: 'x' } })).toMatchObject({
+          id: 2,
+          result: { name: 'x' },
+        });
+        expect(link.calls.map((c) => c.method)).toEqual(['mdev.check']);
+      } finally {
+        await lan.close();
       }
-      expect(await remote.request({ id: 2, method: 'mdev.check', params: { vm: 'x' } })).toMatchObject({ id: 2, result: { name: 'x' } });
-      expect(link.calls.map((c) => c.method)).toEqual(['mdev.check']);
-    } finally {
-      await lan.close();
-    }
-    const local = await ApiClient.open();
-    await local.request({ id: 3, method: 'mdev.applyFixes', params: { vm: 'x' } });
-    expect(link.calls.map((c) => c.method)).toEqual(['mdev.check', 'mdev.applyFixes']);
-  });
+      const local = await ApiClient.open();
+      await local.request({ id: 3, method: 'mdev.applyFixes', params: { vm: 'x' } });
+      expect(link.calls.map((c) => c.method)).toEqual(['mdev.check', 'mdev.applyFixes']);
+    },
+  );
 });

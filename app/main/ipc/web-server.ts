@@ -20,18 +20,35 @@ import type { RawData, WebSocket } from 'ws';
 const WS_OPEN = 1;
 const WS_CLOSED = 3;
 import { STREAM_CLOSE, WEB_PATHS } from '../common/api.js';
-import { ROOT_PROMPT_CALLS, type CallName, type CallParams, type StreamName, type StreamParams } from '../common/contract.js';
+import {
+  ROOT_PROMPT_CALLS,
+  type CallName,
+  type CallParams,
+  type StreamName,
+  type StreamParams,
+} from '../common/contract.js';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
 import { ByteChannel, STREAM_BUDGET_BYTES, type ByteReader, type ByteStream } from '../consoles/byte-channel.js';
 import { MAX_CALLS_IN_FLIGHT, replyChannel } from './control-socket.js';
 import type { DriverLink } from './driver-link.js';
-import { allowedOrigins, assertListenHost, checkUpgrade, contentType, resolveStaticFile, securityHeaders, urlHost } from './web-auth.js';
+import {
+  allowedOrigins,
+  assertListenHost,
+  checkUpgrade,
+  contentType,
+  resolveStaticFile,
+  securityHeaders,
+  urlHost,
+} from './web-auth.js';
 import { createUploadHandler, UPLOAD_PATH } from './web-upload.js';
 
 export { MAX_UPLOAD_BYTES, UPLOAD_PATH } from './web-upload.js';
 
 export interface WebServerOptions {
-  /** The driver (owner or client). Its `call` and `openStream` MUST validate what they get: the server passes wire input through. */
+  /**
+   * The driver (owner or client). Its `call` and `openStream` MUST validate what they get: the server passes wire input
+   * through.
+   */
   link: Pick<DriverLink, 'call' | 'subscribe' | 'openStream'>;
   /** The built renderer (index.html + assets). */
   staticDir: string;
@@ -59,7 +76,10 @@ export interface WebServer {
   close(): Promise<void>;
 }
 
-/** Larger frames are refused by ws itself, which closes the socket with 1009 (the one malformed frame that does not get a reply). */
+/**
+ * Larger frames are refused by ws itself, which closes the socket with 1009 (the one malformed frame that does not get
+ * a reply).
+ */
 const MAX_FRAME_BYTES = 1024 * 1024;
 /**
  * Frames handed to ws that the kernel has not taken yet may cost this much (payload plus
@@ -159,18 +179,26 @@ function refuseUpgrade(socket: Duplex, status: number): void {
 export async function startWebServer(opts: WebServerOptions): Promise<WebServer> {
   const host = opts.host ?? '127.0.0.1';
   assertListenHost(host);
-  if (opts.token === '') throw new VmdeskError('invalid-argument', 'vmdesk web needs a non-empty token.', { field: 'token' });
+  if (opts.token === '')
+    throw new VmdeskError('invalid-argument', 'vmdesk web needs a non-empty token.', { field: 'token' });
   let realRoot: string;
   try {
     realRoot = await fs.promises.realpath(opts.staticDir);
   } catch (err) {
-    throw new VmdeskError('not-found', `The web UI is not built: ${opts.staticDir} does not exist. Run npm run build.`, { path: opts.staticDir }, { cause: err });
+    throw new VmdeskError(
+      'not-found',
+      `The web UI is not built: ${opts.staticDir} does not exist. Run npm run build.`,
+      { path: opts.staticDir },
+      { cause: err },
+    );
   }
   const link = opts.link;
   const log = (line: string) => {
     try {
       opts.log?.(line);
-    } catch { /* a failing logger must not break a request */ }
+    } catch {
+      /* a failing logger must not break a request */
+    }
   };
   const alive = new Map<WebSocket, boolean>();
   const { WebSocketServer } = await import('ws');
@@ -183,17 +211,26 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
   // Node's default (5 min for a whole request) would cut a large upload; idle uploads time out instead.
   server.requestTimeout = 0;
   const serveUpload = createUploadHandler({
-    dir: opts.uploadDir, token: opts.token, origins: () => origins, closing: () => closing !== undefined, log,
+    dir: opts.uploadDir,
+    token: opts.token,
+    origins: () => origins,
+    closing: () => closing !== undefined,
+    log,
     inspect: (file) => link.call('iso.inspect', { path: file }),
   });
 
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (new URL(req.url ?? '/', 'http://request.invalid').pathname === UPLOAD_PATH) {
-      serveUpload(req).then(({ status, body }) => {
-        for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-        // A refused request's body is read and dropped by Node after this reply (keep-alive).
-        res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' }).end(JSON.stringify(body));
-      }, () => res.destroy());
+      serveUpload(req).then(
+        ({ status, body }) => {
+          for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+          // A refused request's body is read and dropped by Node after this reply (keep-alive).
+          res
+            .writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' })
+            .end(JSON.stringify(body));
+        },
+        () => res.destroy(),
+      );
       return;
     }
     serveStatic(req, res).catch(() => {
@@ -210,7 +247,9 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     }
     const found = await resolveStaticFile(realRoot, req.url ?? '/');
     if (!found) {
-      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(req.method === 'HEAD' ? undefined : 'Not found.\n');
+      res
+        .writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' })
+        .end(req.method === 'HEAD' ? undefined : 'Not found.\n');
       return;
     }
     const type = contentType(found.file);
@@ -259,9 +298,22 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     const waiting: { data: RawData; isBinary: boolean }[] = [];
     // Replies and events, one JSON object per line in the channel, one text frame each on the wire.
     // Past the budget ws stops reading; later frames wait (at most MAX_CALLS_IN_FLIGHT calls run).
-    const replies = replyChannel({ pause: () => ws.pause(), resume: () => { ws.resume(); takeWaiting(); } }, 'The page stopped reading the driver\'s replies.');
+    const replies = replyChannel(
+      {
+        pause: () => ws.pause(),
+        resume: () => {
+          ws.resume();
+          takeWaiting();
+        },
+      },
+      "The page stopped reading the driver's replies.",
+    );
     const sendFrame = wsSender(ws, () => replies.resume());
-    replies.attach(lineFrames(sendFrame, (reason, how) => { if (how === 'dropped') closeWith(ws, STREAM_CLOSE.failed, reason); }));
+    replies.attach(
+      lineFrames(sendFrame, (reason, how) => {
+        if (how === 'dropped') closeWith(ws, STREAM_CLOSE.failed, reason);
+      }),
+    );
     const send = (obj: object) => {
       let text: string;
       try {
@@ -279,7 +331,9 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
       for (const d of disposers.splice(0)) {
         try {
           d();
-        } catch { /* the subscription is gone either way */ }
+        } catch {
+          /* the subscription is gone either way */
+        }
       }
     });
 
@@ -289,13 +343,16 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
       const early: object[] = [];
       Promise.resolve()
         .then(() => link.subscribe((event, data) => (confirmed ? send({ event, data }) : early.push({ event, data }))))
-        .then((dispose) => {
-          if (closed) return dispose();
-          disposers.push(dispose);
-          send({ id, result: {} });
-          confirmed = true;
-          for (const f of early.splice(0)) send(f);
-        }, (err: unknown) => send({ id, error: serializeError(err) }));
+        .then(
+          (dispose) => {
+            if (closed) return dispose();
+            disposers.push(dispose);
+            send({ id, result: {} });
+            confirmed = true;
+            for (const f of early.splice(0)) send(f);
+          },
+          (err: unknown) => send({ id, error: serializeError(err) }),
+        );
     };
 
     const onFrame = (data: RawData, isBinary: boolean) => {
@@ -310,17 +367,29 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
       }
       const id = typeof msg.id === 'number' || typeof msg.id === 'string' ? msg.id : null;
       if (msg.subscribe === true) return subscribe(id);
-      if (msg.stream !== undefined) return invalid(id, `Streams open on their own WebSocket: ${WEB_PATHS.stream}?name=...&params=...`);
-      const method = typeof msg.method === 'string' ? msg.method.slice(0, 100) : String(JSON.stringify(msg.method)).slice(0, 100);
+      if (msg.stream !== undefined)
+        return invalid(id, `Streams open on their own WebSocket: ${WEB_PATHS.stream}?name=...&params=...`);
+      const method =
+        typeof msg.method === 'string' ? msg.method.slice(0, 100) : String(JSON.stringify(msg.method)).slice(0, 100);
       log(`call ${method} ${String(JSON.stringify(msg.params ?? {})).slice(0, 500)}`);
       if (remote && ROOT_PROMPT_CALLS.includes(msg.method as CallName)) {
-        return send({ id, error: { code: 'unsupported', message: 'This asks for an administrator password on the computer that runs vmdesk, so it only works from a browser on that computer (or run `vmdesk mdev check VM --fix` there).' } });
+        return send({
+          id,
+          error: {
+            code: 'unsupported',
+            message:
+              'This asks for an administrator password on the computer that runs vmdesk, so it only works from a browser on that computer (or run `vmdesk mdev check VM --fix` there).',
+          },
+        });
       }
       // The link validates method and params (the dispatcher, here or in the owner process).
       inFlight++;
       Promise.resolve()
         .then(() => link.call(msg.method as CallName, msg.params as CallParams<CallName>))
-        .then((result) => send({ id, result }), (err: unknown) => send({ id, error: serializeError(err) }))
+        .then(
+          (result) => send({ id, result }),
+          (err: unknown) => send({ id, error: serializeError(err) }),
+        )
         .finally(() => {
           inFlight--;
           takeWaiting();
@@ -364,7 +433,10 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     let stream: ByteStream | undefined;
     let done = false;
     // The page's bytes: held (pausing the socket past the budget) until the driver's side is open.
-    const input = new ByteChannel({ budgetBytes: STREAM_BUDGET_BYTES, overflow: { kind: 'pause', source: wsSource(ws) } });
+    const input = new ByteChannel({
+      budgetBytes: STREAM_BUDGET_BYTES,
+      overflow: { kind: 'pause', source: wsSource(ws) },
+    });
     const finish = () => {
       if (done) return;
       done = true;
@@ -375,40 +447,48 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
         log(`stream close failed: ${serializeError(err).message.slice(0, 500)}`);
       }
     };
-    ws.on('message', (data: RawData) => { if (!done) input.push(toBytes(data)); });
+    ws.on('message', (data: RawData) => {
+      if (!done) input.push(toBytes(data));
+    });
     ws.on('close', finish);
 
     // The link validates name and params (parseStreamRequest, here or in the owner process).
     Promise.resolve()
       .then(() => link.openStream(name as StreamName, params as StreamParams<StreamName>))
-      .then((s) => {
-        if (done) return s.close();
-        stream = s;
-        input.attach({
-          // A stream whose input throws is dropped by the channel (never an uncaught throw
-          // inside ws's event, which would take the whole server down): close the socket.
-          write: (d) => { s.input(d); return true; },
-          end: (reason, how) => {
-            if (how !== 'dropped') return;
-            closeWith(ws, STREAM_CLOSE.failed, reason);
-            finish();
-          },
-        });
-        // A viewer that falls behind fills the stream's own channel, whose policy decides: the
-        // serial console drops it (4500 and the reason), VNC and log tails pause their source.
-        const sendFrame = wsSender(ws, () => s.output.resume());
-        s.output.attach({
-          write: (chunk) => sendFrame(chunk, true),
-          end: (reason, how) => {
-            closeWith(ws, how === 'dropped' ? STREAM_CLOSE.failed : STREAM_CLOSE.ended, reason);
-            finish();
-          },
-        });
-      }, (err: unknown) => {
-        const e = serializeError(err);
-        log(`stream refused: ${e.code} ${e.message.slice(0, 500)}`);
-        closeWith(ws, isUserError(e.code) ? STREAM_CLOSE.refused : STREAM_CLOSE.failed, e.message);
-      })
+      .then(
+        (s) => {
+          if (done) return s.close();
+          stream = s;
+          input.attach({
+            // A stream whose input throws is dropped by the channel (never an uncaught throw
+            // inside ws's event, which would take the whole server down): close the socket.
+            write: (d) => {
+              s.input(d);
+              return true;
+            },
+            end: (reason, how) => {
+              if (how !== 'dropped') return;
+              closeWith(ws, STREAM_CLOSE.failed, reason);
+              finish();
+            },
+          });
+          // A viewer that falls behind fills the stream's own channel, whose policy decides: the
+          // serial console drops it (4500 and the reason), VNC and log tails pause their source.
+          const sendFrame = wsSender(ws, () => s.output.resume());
+          s.output.attach({
+            write: (chunk) => sendFrame(chunk, true),
+            end: (reason, how) => {
+              closeWith(ws, how === 'dropped' ? STREAM_CLOSE.failed : STREAM_CLOSE.ended, reason);
+              finish();
+            },
+          });
+        },
+        (err: unknown) => {
+          const e = serializeError(err);
+          log(`stream refused: ${e.code} ${e.message.slice(0, 500)}`);
+          closeWith(ws, isUserError(e.code) ? STREAM_CLOSE.refused : STREAM_CLOSE.failed, e.message);
+        },
+      )
       .catch((err: unknown) => {
         // A stream that throws while being wired up: end the socket, never the server.
         closeWith(ws, STREAM_CLOSE.failed, serializeError(err).message);
@@ -436,7 +516,9 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
       alive.set(ws, false);
       try {
         ws.ping();
-      } catch { /* not open any more: its close event removes it */ }
+      } catch {
+        /* not open any more: its close event removes it */
+      }
     }
   }, opts.pingIntervalMs ?? 30_000);
   keepAlive.unref();
@@ -444,7 +526,9 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
   const shutdown = async () => {
     clearInterval(keepAlive);
     const sockets = [...alive.keys()];
-    const allClosed = Promise.all(sockets.map((ws) => (ws.readyState === WS_CLOSED ? undefined : new Promise((r) => ws.once('close', r)))));
+    const allClosed = Promise.all(
+      sockets.map((ws) => (ws.readyState === WS_CLOSED ? undefined : new Promise((r) => ws.once('close', r)))),
+    );
     for (const ws of sockets) closeWith(ws, 1001, 'vmdesk web is shutting down.');
     let grace: NodeJS.Timeout | undefined;
     await Promise.race([allClosed, new Promise((r) => (grace = setTimeout(r, CLOSE_GRACE_MS)))]);

@@ -28,10 +28,12 @@ export async function readBootCatalog(r: ImageReader, lba: number): Promise<Boot
   const cat = await r.read(start, avail - (avail % 32), 'the boot catalogue');
 
   // Validation entry: header 0x01, key bytes 0x55 0xAA, and its sixteen words sum to zero.
-  if (u8(cat, 0) !== 0x01 || u8(cat, 30) !== 0x55 || u8(cat, 31) !== 0xaa) throw new IsoFormatError('the boot catalogue has no valid validation entry');
+  if (u8(cat, 0) !== 0x01 || u8(cat, 30) !== 0x55 || u8(cat, 31) !== 0xaa)
+    throw new IsoFormatError('the boot catalogue has no valid validation entry');
   let sum = 0;
   for (let i = 0; i < 32; i += 2) sum = (sum + u16(cat, i)) & 0xffff;
-  if (sum !== 0) warnings.push('The El Torito validation entry has a wrong checksum; its boot entries were read anyway.');
+  if (sum !== 0)
+    warnings.push('The El Torito validation entry has a wrong checksum; its boot entries were read anyway.');
 
   const entries: BootEntry[] = [entry(cat, 32, u8(cat, 1))];
   let o = 64;
@@ -59,7 +61,10 @@ export async function readBootCatalog(r: ImageReader, lba: number): Promise<Boot
     }
     if (indicator === 0x91) break;
   }
-  if (count >= MAX_CATALOG_ENTRIES) warnings.push(`The boot catalogue lists more than ${MAX_CATALOG_ENTRIES} entries; only the first ${MAX_CATALOG_ENTRIES} were read.`);
+  if (count >= MAX_CATALOG_ENTRIES)
+    warnings.push(
+      `The boot catalogue lists more than ${MAX_CATALOG_ENTRIES} entries; only the first ${MAX_CATALOG_ENTRIES} were read.`,
+    );
   return { entries, warnings };
 }
 

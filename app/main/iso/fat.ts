@@ -46,7 +46,16 @@ async function openFat(r: ImageReader, base: number): Promise<Fat> {
   const total = u16(bs, 19) || u32(bs, 32);
   const fatSize16 = u16(bs, 22);
   const fatSectors = fatSize16 || u32(bs, 36);
-  if (![512, 1024, 2048, 4096].includes(bytesPerSector) || spc === 0 || (spc & (spc - 1)) !== 0 || reserved === 0 || nFats === 0 || nFats > 4 || fatSectors === 0 || total === 0) {
+  if (
+    ![512, 1024, 2048, 4096].includes(bytesPerSector) ||
+    spc === 0 ||
+    (spc & (spc - 1)) !== 0 ||
+    reserved === 0 ||
+    nFats === 0 ||
+    nFats > 4 ||
+    fatSectors === 0 ||
+    total === 0
+  ) {
     throw new IsoFormatError('the El Torito EFI image is not a FAT filesystem');
   }
   const rootBytes = rootEntries * 32;
@@ -55,7 +64,8 @@ async function openFat(r: ImageReader, base: number): Promise<Fat> {
   if (firstData >= total) throw new IsoFormatError('the EFI system partition image has an impossible layout');
   const clusters = Math.floor((total - firstData) / spc);
   const type = clusters < 4085 ? 12 : clusters < 65525 ? 16 : 32;
-  if ((type === 32) !== (fatSize16 === 0 && rootEntries === 0)) throw new IsoFormatError('the EFI system partition image mixes FAT12/16 and FAT32 fields');
+  if ((type === 32) !== (fatSize16 === 0 && rootEntries === 0))
+    throw new IsoFormatError('the EFI system partition image mixes FAT12/16 and FAT32 fields');
   const end = base + Math.min(total * bytesPerSector, r.size - base);
   return {
     base,
@@ -73,7 +83,8 @@ async function openFat(r: ImageReader, base: number): Promise<Fat> {
 }
 
 async function readInImage(r: ImageReader, fat: Fat, offset: number, length: number): Promise<Buffer> {
-  if (offset < fat.base || offset + length > fat.end) throw new IsoFormatError('the EFI system partition image points outside itself');
+  if (offset < fat.base || offset + length > fat.end)
+    throw new IsoFormatError('the EFI system partition image points outside itself');
   return r.read(offset, length, 'the EFI system partition image');
 }
 
@@ -96,11 +107,19 @@ async function nextCluster(r: ImageReader, fat: Fat, cluster: number): Promise<n
 
 /** The bytes of a directory: the fixed root area (FAT12/16) or a cluster chain. */
 async function readDir(r: ImageReader, fat: Fat, cluster: number): Promise<Buffer> {
-  if (cluster === 0 && fat.type !== 32) return readInImage(r, fat, fat.rootOffset, Math.min(fat.rootBytes, MAX_DIR_ENTRIES * 32));
+  if (cluster === 0 && fat.type !== 32)
+    return readInImage(r, fat, fat.rootOffset, Math.min(fat.rootBytes, MAX_DIR_ENTRIES * 32));
   const parts: Buffer[] = [];
   const seen = new Set<number>();
   let c: number | undefined = cluster;
-  while (c !== undefined && c >= 2 && c < fat.clusters + 2 && !seen.has(c) && seen.size < MAX_CHAIN && parts.length * fat.clusterBytes < MAX_DIR_ENTRIES * 32) {
+  while (
+    c !== undefined &&
+    c >= 2 &&
+    c < fat.clusters + 2 &&
+    !seen.has(c) &&
+    seen.size < MAX_CHAIN &&
+    parts.length * fat.clusterBytes < MAX_DIR_ENTRIES * 32
+  ) {
     seen.add(c);
     parts.push(await readInImage(r, fat, fat.dataOffset + (c - 2) * fat.clusterBytes, fat.clusterBytes));
     c = await nextCluster(r, fat, c);
@@ -118,7 +137,11 @@ function entries(dir: Buffer, type: 12 | 16 | 32): FatEntry[] {
     const base = dir.toString('latin1', o, o + 8).trimEnd();
     const ext = dir.toString('latin1', o + 8, o + 11).trimEnd();
     const hi = type === 32 ? u16(dir, o + 20) : 0;
-    out.push({ name: (ext ? `${base}.${ext}` : base).toUpperCase(), isDir: (attr & 0x10) !== 0, cluster: (hi << 16) | u16(dir, o + 26) });
+    out.push({
+      name: (ext ? `${base}.${ext}` : base).toUpperCase(),
+      isDir: (attr & 0x10) !== 0,
+      cluster: (hi << 16) | u16(dir, o + 26),
+    });
   }
   return out;
 }
@@ -136,5 +159,7 @@ export async function listFatDir(r: ImageReader, base: number, path: string[]): 
     if (!hit || hit.cluster === 0) return [];
     cluster = hit.cluster;
   }
-  return entries(await readDir(r, fat, cluster), fat.type).filter((e) => !e.isDir).map((e) => e.name);
+  return entries(await readDir(r, fat, cluster), fat.type)
+    .filter((e) => !e.isDir)
+    .map((e) => e.name);
 }

@@ -21,10 +21,13 @@ const CASES = 2400;
 const CASE_BOUND_MS = 2000;
 const BASES: FixtureName[] = ['ubuntu', 'fedora', 'windows11', 'windows10udf', 'ubuntuArm', 'data'];
 
-
 /** A base image seen through byte patches and a (shorter) length, without copying it. */
 class Mutant implements ByteSource {
-  constructor(private readonly base: Buffer, readonly size: number, private readonly patches: Map<number, number>) {}
+  constructor(
+    private readonly base: Buffer,
+    readonly size: number,
+    private readonly patches: Map<number, number>,
+  ) {}
   async readInto(buf: Buffer, position: number): Promise<number> {
     const n = this.base.copy(buf, 0, position, Math.min(this.size, position + buf.length));
     for (const [at, v] of this.patches) if (at >= position && at < position + n) buf[at - position] = v;
@@ -51,23 +54,34 @@ beforeAll(async () => {
     const info = await inspectIso(fx[name]);
     const regions: [number, number][] = [[0, 64 * 1024]];
     const catalog = data.readUInt32LE(17 * 2048 + 71);
-    if (data.toString('latin1', 17 * 2048 + 7, 17 * 2048 + 30) === 'EL TORITO SPECIFICATION') regions.push([catalog * 2048, 2048]);
+    if (data.toString('latin1', 17 * 2048 + 7, 17 * 2048 + 30) === 'EL TORITO SPECIFICATION')
+      regions.push([catalog * 2048, 2048]);
     // The EFI image's boot sector, then its FATs and root directory.
-    for (const e of info.bootEntries.filter((b) => b.platform === 'efi')) regions.push([e.loadRba * 2048, 512], [e.loadRba * 2048, 16 * 1024]);
+    for (const e of info.bootEntries.filter((b) => b.platform === 'efi'))
+      regions.push([e.loadRba * 2048, 512], [e.loadRba * 2048, 16 * 1024]);
     // Every sector that carries a UDF descriptor tag (anchor, volume descriptors, file set, file entries, directories).
     for (let s = 256; info.udf && s < Math.min(data.length / 2048, 2048); s++) {
       const tag = data.readUInt16LE(s * 2048);
-      if (((tag >= 1 && tag <= 9) || (tag >= 256 && tag <= 266)) && data.readUInt32LE(s * 2048 + 12) > 0) regions.push([s * 2048, 2048]);
+      if (((tag >= 1 && tag <= 9) || (tag >= 256 && tag <= 266)) && data.readUInt32LE(s * 2048 + 12) > 0)
+        regions.push([s * 2048, 2048]);
     }
     const wim = data.indexOf('MSWIM\0\0\0', 0, 'latin1');
     if (wim >= 0) regions.push([wim, 1024]);
     regions.push([data.readUInt32LE(16 * 2048 + 156 + 2) * 2048, 8192]); // the root directory
-    bases.push({ name, data, regions: regions.map(([s, l]) => [Math.min(s, data.length - 1), Math.max(1, Math.min(l, data.length - s))] as [number, number]) });
+    bases.push({
+      name,
+      data,
+      regions: regions.map(
+        ([s, l]) => [Math.min(s, data.length - 1), Math.max(1, Math.min(l, data.length - s))] as [number, number],
+      ),
+    });
   }
 }, 120_000);
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const INTERESTING = [0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 16, 17, 18, 256];
+const INTERESTING = [
+  0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fffffff, 0x80000000, 0xffffffff, 16, 17, 18, 256,
+];
 
 interface Case {
   kind: string;
@@ -89,13 +103,15 @@ function makeCase(rnd: () => number): Case {
     // Plant what the reader looks for, so garbage gets past the first checks.
     if (len > 18 * 2048 && rnd() < 0.6) g.write('\x01CD001\x01', 16 * 2048, 'latin1');
     if (len > 18 * 2048 && rnd() < 0.4) g.write('\x00CD001\x01EL TORITO SPECIFICATION', 17 * 2048, 'latin1');
-    if (len > 19 * 2048 && rnd() < 0.3) ['BEA01', 'NSR02', 'TEA01'].forEach((id, i) => g.write(`\x00${id}\x01`, (16 + i) * 2048, 'latin1'));
+    if (len > 19 * 2048 && rnd() < 0.3)
+      ['BEA01', 'NSR02', 'TEA01'].forEach((id, i) => g.write(`\x00${id}\x01`, (16 + i) * 2048, 'latin1'));
     return { kind, source: new Mutant(g, g.length, new Map()), bytes: g };
   }
   const base = bases[int(bases.length)]!;
   const patches = new Map<number, number>();
   let size = base.data.length;
-  const region = () => (kind === 'flip-head' ? ([0, 64 * 1024] as [number, number]) : base.regions[int(base.regions.length)]!);
+  const region = () =>
+    kind === 'flip-head' ? ([0, 64 * 1024] as [number, number]) : base.regions[int(base.regions.length)]!;
   if (kind.startsWith('flip') || kind === 'field') {
     const n = 1 + int(16);
     for (let i = 0; i < n; i++) {
@@ -154,8 +170,14 @@ it(`survives ${CASES} mutated and garbage images (seed ${SEED})`, async () => {
       info.warnings.forEach(count);
       expect(JSON.parse(JSON.stringify(info)), where).toEqual(info);
       expect(info.bootEntries.length, where).toBeLessThanOrEqual(MAX_CATALOG_ENTRIES);
-      expect(info.efiArchs.every((a) => a === 'x86_64' || a === 'aarch64'), where).toBe(true);
-      expect(info.warnings.every((w) => typeof w === 'string' && w.length > 0), where).toBe(true);
+      expect(
+        info.efiArchs.every((a) => a === 'x86_64' || a === 'aarch64'),
+        where,
+      ).toBe(true);
+      expect(
+        info.warnings.every((w) => typeof w === 'string' && w.length > 0),
+        where,
+      ).toBe(true);
     } catch (err) {
       if (!(err instanceof VmdeskError)) throw new Error(`${where}: threw ${String(err)}`, { cause: err });
       expect(err.code, where).toBe('invalid-argument');
@@ -167,8 +189,16 @@ it(`survives ${CASES} mutated and garbage images (seed ${SEED})`, async () => {
     if (ms > CASE_BOUND_MS) throw new Error(`${where}: took ${ms.toFixed(0)} ms`);
   }
   const total = performance.now() - started;
-  if (process.env.VMDESK_FUZZ_STATS) console.log([...stats].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n}\t${k}`).join('\n'));
-  console.log(`fuzz: ${CASES} cases, seed ${SEED}: ${resolved} inspected, ${refused} refused, ${viaFile} through files; ${total.toFixed(0)} ms total, slowest ${slowest.toFixed(1)} ms`);
+  if (process.env.VMDESK_FUZZ_STATS)
+    console.log(
+      [...stats]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, n]) => `${n}\t${k}`)
+        .join('\n'),
+    );
+  console.log(
+    `fuzz: ${CASES} cases, seed ${SEED}: ${resolved} inspected, ${refused} refused, ${viaFile} through files; ${total.toFixed(0)} ms total, slowest ${slowest.toFixed(1)} ms`,
+  );
   expect(resolved).toBeGreaterThan(CASES / 4);
   expect(refused).toBeGreaterThan(CASES / 10);
 }, 60_000);

@@ -24,7 +24,10 @@ const SHORTFALL_TOLERANCE = 1024 * 1024;
 const MAX_EFI_ENTRIES = 4;
 
 const EFI_ARCH: Record<string, Arch> = { 'BOOTX64.EFI': 'x86_64', 'BOOTAA64.EFI': 'aarch64' };
-const INSTALL_IMAGES = [['sources', 'install.wim'], ['sources', 'install.esd']];
+const INSTALL_IMAGES = [
+  ['sources', 'install.wim'],
+  ['sources', 'install.esd'],
+];
 
 function invalid(message: string): VmdeskError {
   return new VmdeskError('invalid-argument', message, { field: 'iso' });
@@ -40,18 +43,29 @@ async function openChecked(abs: string): Promise<{ fh: fs.FileHandle; size: numb
     st = await fs.stat(abs);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw invalid(`There is no file at ${abs}. Check the path, or pick the ISO again.`);
-    if (code === 'EACCES') throw invalid(`vmdesk cannot reach ${abs}: permission denied on a folder above it. Copy the ISO somewhere your user can read.`);
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      throw invalid(`There is no file at ${abs}. Check the path, or pick the ISO again.`);
+    if (code === 'EACCES')
+      throw invalid(
+        `vmdesk cannot reach ${abs}: permission denied on a folder above it. Copy the ISO somewhere your user can read.`,
+      );
     throw invalid(`vmdesk cannot look at ${abs}: ${(err as Error).message}.`);
   }
   if (st.isDirectory()) throw invalid(`${abs} is a folder, not an ISO image. Pick the .iso file inside it.`);
-  if (!st.isFile()) throw invalid(`${abs} is not a regular file (it is a device, pipe or socket). Pick an .iso file; to use a physical disc, copy it to a file first (e.g. dd if=/dev/sr0 of=disc.iso).`);
-  if (st.size === 0) throw invalid(`${abs} is empty (0 bytes), probably an unfinished download. Download the ISO again.`);
+  if (!st.isFile())
+    throw invalid(
+      `${abs} is not a regular file (it is a device, pipe or socket). Pick an .iso file; to use a physical disc, copy it to a file first (e.g. dd if=/dev/sr0 of=disc.iso).`,
+    );
+  if (st.size === 0)
+    throw invalid(`${abs} is empty (0 bytes), probably an unfinished download. Download the ISO again.`);
   try {
     return { fh: await fs.open(abs, 'r'), size: st.size };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM') throw invalid(`vmdesk cannot read ${abs}: permission denied. Make it readable for your user (chmod a+r "${abs}") or copy it somewhere you own.`);
+    if (code === 'EACCES' || code === 'EPERM')
+      throw invalid(
+        `vmdesk cannot read ${abs}: permission denied. Make it readable for your user (chmod a+r "${abs}") or copy it somewhere you own.`,
+      );
     throw invalid(`vmdesk cannot open ${abs}: ${(err as Error).message}.`);
   }
 }
@@ -82,41 +96,88 @@ export async function inspectImage(r: ImageReader, abs: string): Promise<IsoInfo
     return await inspectOpen(r, abs);
   } catch (err) {
     // A malformed required structure (the part without which there is nothing to show).
-    if (err instanceof IsoFormatError) throw invalid(`${abs} is a damaged ISO image (${err.message}). Download it again.`);
+    if (err instanceof IsoFormatError)
+      throw invalid(`${abs} is a damaged ISO image (${err.message}). Download it again.`);
     throw err;
   }
 }
 
 async function inspectOpen(r: ImageReader, abs: string): Promise<IsoInfo> {
   if (r.size < MIN_ISO_BYTES) {
-    throw await notAnIso(r, abs, `${abs} is only ${r.size} bytes, too small to be an ISO image (at least ${MIN_ISO_BYTES / 1024} KiB). It is probably an incomplete download: download it again.`);
+    throw await notAnIso(
+      r,
+      abs,
+      `${abs} is only ${r.size} bytes, too small to be an ISO image (at least ${MIN_ISO_BYTES / 1024} KiB). It is probably an incomplete download: download it again.`,
+    );
   }
   const desc = await readDescriptors(r);
   if (!desc.iso9660 && !desc.udfRecognised) {
-    throw await notAnIso(r, abs, `${abs} is not an ISO 9660 or UDF disc image (there is no volume descriptor at sector 16). Pick the installer's .iso file, or download it again.`);
+    throw await notAnIso(
+      r,
+      abs,
+      `${abs} is not an ISO 9660 or UDF disc image (there is no volume descriptor at sector 16). Pick the installer's .iso file, or download it again.`,
+    );
   }
   const warnings: string[] = [];
   const info: IsoInfo = {
-    path: abs, sizeBytes: r.size, volumeSizeBytes: null, format: desc.iso9660 ? (desc.udfRecognised ? 'iso9660+udf' : 'iso9660') : 'udf',
-    volumeId: '', systemId: '', publisher: '', dataPreparer: '', applicationId: '', volumeSetId: '', created: null, modified: null,
-    joliet: null, rockRidge: false, udf: desc.udfRecognised, isoLevel: null, hybrid: null,
-    bootable: { bios: false, uefi: false }, bootEntries: [], efiArchs: [], efiBootFiles: [], windows: null, warnings,
+    path: abs,
+    sizeBytes: r.size,
+    volumeSizeBytes: null,
+    format: desc.iso9660 ? (desc.udfRecognised ? 'iso9660+udf' : 'iso9660') : 'udf',
+    volumeId: '',
+    systemId: '',
+    publisher: '',
+    dataPreparer: '',
+    applicationId: '',
+    volumeSetId: '',
+    created: null,
+    modified: null,
+    joliet: null,
+    rockRidge: false,
+    udf: desc.udfRecognised,
+    isoLevel: null,
+    hybrid: null,
+    bootable: { bios: false, uefi: false },
+    bootEntries: [],
+    efiArchs: [],
+    efiBootFiles: [],
+    windows: null,
+    warnings,
   };
   if (desc.iso9660) {
     if (!desc.pvd) {
       const cut = !desc.terminated;
-      throw invalid(cut
-        ? `${abs} is incomplete: it starts like an ISO image but ends (at ${mib(r.size)}) before its volume descriptors. The download was probably interrupted: download it again.`
-        : `${abs} is a damaged ISO image: it has no primary volume descriptor. Download it again.`);
+      throw invalid(
+        cut
+          ? `${abs} is incomplete: it starts like an ISO image but ends (at ${mib(r.size)}) before its volume descriptors. The download was probably interrupted: download it again.`
+          : `${abs} is a damaged ISO image: it has no primary volume descriptor. Download it again.`,
+      );
     }
     const p = primaryFields(desc.pvd);
-    Object.assign(info, { volumeId: p.volumeId, systemId: p.systemId, publisher: p.publisher, dataPreparer: p.dataPreparer, applicationId: p.applicationId, volumeSetId: p.volumeSetId, created: p.created, modified: p.modified });
+    Object.assign(info, {
+      volumeId: p.volumeId,
+      systemId: p.systemId,
+      publisher: p.publisher,
+      dataPreparer: p.dataPreparer,
+      applicationId: p.applicationId,
+      volumeSetId: p.volumeSetId,
+      created: p.created,
+      modified: p.modified,
+    });
     info.volumeSizeBytes = p.volumeSizeBytes;
-    if (p.blockSize !== SECTOR) warnings.push(`The volume declares ${p.blockSize}-byte blocks instead of ${SECTOR}; vmdesk reads it as ${SECTOR}.`);
+    if (p.blockSize !== SECTOR)
+      warnings.push(
+        `The volume declares ${p.blockSize}-byte blocks instead of ${SECTOR}; vmdesk reads it as ${SECTOR}.`,
+      );
     if (p.volumeSizeBytes > r.size + SHORTFALL_TOLERANCE) {
-      throw invalid(`${abs} is incomplete: the image says it holds ${mib(p.volumeSizeBytes)} but the file has only ${mib(r.size)}. The download was probably interrupted: download it again.`);
+      throw invalid(
+        `${abs} is incomplete: the image says it holds ${mib(p.volumeSizeBytes)} but the file has only ${mib(r.size)}. The download was probably interrupted: download it again.`,
+      );
     }
-    if (p.volumeSizeBytes > r.size) warnings.push(`The file is ${mib(p.volumeSizeBytes - r.size)} shorter than its volume; the last sectors are missing.`);
+    if (p.volumeSizeBytes > r.size)
+      warnings.push(
+        `The file is ${mib(p.volumeSizeBytes - r.size)} shorter than its volume; the last sectors are missing.`,
+      );
     if (desc.joliet) info.joliet = { volumeId: jolietVolumeId(desc.joliet) };
   }
   info.hybrid = await hybridTable(r);
@@ -127,7 +188,9 @@ async function inspectOpen(r: ImageReader, abs: string): Promise<IsoInfo> {
   const udf = desc.udfRecognised ? await optional(() => UdfVolume.open(r), 'the UDF filesystem', warnings) : undefined;
   if (!desc.iso9660) {
     info.volumeId = udf?.volumeId ?? '';
-    warnings.push('This is a UDF-only image (no ISO 9660 side, so no El Torito boot record): firmware cannot boot a VM from it. Attach it as a data disc, or use the installer ISO.');
+    warnings.push(
+      'This is a UDF-only image (no ISO 9660 side, so no El Torito boot record): firmware cannot boot a VM from it. Attach it as a data disc, or use the installer ISO.',
+    );
   }
 
   if (desc.bootCatalogLba !== null) {
@@ -144,9 +207,11 @@ async function inspectOpen(r: ImageReader, abs: string): Promise<IsoInfo> {
   if (primary) info.isoLevel = desc.enhanced ? 4 : primary.multiExtent ? 3 : primary.longNames ? 2 : 1;
   info.bootable.bios = info.bootEntries.some((e) => e.bootable && e.platform === 'bios');
   if (desc.iso9660 && !info.bootable.bios && !info.bootable.uefi) {
-    warnings.push(info.bootEntries.length === 0
-      ? 'This disc is not bootable (it has no El Torito boot entry): a VM cannot start from it. It can still be attached as a data CD.'
-      : 'This disc has a boot catalogue but no entry a PC firmware can boot (BIOS or UEFI): a VM cannot start from it.');
+    warnings.push(
+      info.bootEntries.length === 0
+        ? 'This disc is not bootable (it has no El Torito boot entry): a VM cannot start from it. It can still be attached as a data CD.'
+        : 'This disc has a boot catalogue but no entry a PC firmware can boot (BIOS or UEFI): a VM cannot start from it.',
+    );
   }
   return info;
 }
@@ -169,7 +234,12 @@ async function hybridTable(r: ImageReader): Promise<'mbr' | 'gpt' | null> {
 }
 
 /** The primary tree (with Rock Ridge names) first, then Joliet; either may be absent or damaged. */
-async function openTrees(r: ImageReader, pvd: Buffer | null, joliet: Buffer | null, warnings: string[]): Promise<Iso9660Tree[]> {
+async function openTrees(
+  r: ImageReader,
+  pvd: Buffer | null,
+  joliet: Buffer | null,
+  warnings: string[],
+): Promise<Iso9660Tree[]> {
   const out: Iso9660Tree[] = [];
   if (pvd) {
     const t = await optional(() => Iso9660Tree.open(r, pvd, false), 'the ISO 9660 root directory', warnings);
@@ -187,7 +257,11 @@ async function findEfiFiles(r: ImageReader, info: IsoInfo, trees: Iso9660Tree[],
   const efiEntries = info.bootEntries.filter((e) => e.bootable && e.platform === 'efi').slice(0, MAX_EFI_ENTRIES);
   let espUsable = false;
   for (const e of efiEntries) {
-    const names = await optional(() => listFatDir(r, e.loadRba * SECTOR, ['EFI', 'BOOT']), `the UEFI boot image at sector ${e.loadRba}`, warnings);
+    const names = await optional(
+      () => listFatDir(r, e.loadRba * SECTOR, ['EFI', 'BOOT']),
+      `the UEFI boot image at sector ${e.loadRba}`,
+      warnings,
+    );
     if (names === undefined) {
       espUsable = true; // unreadable to us, not necessarily to the firmware
       continue;
@@ -198,20 +272,33 @@ async function findEfiFiles(r: ImageReader, info: IsoInfo, trees: Iso9660Tree[],
   }
   for (const t of trees) {
     const names = await optional(() => t.listPath(['EFI', 'BOOT']), 'the EFI/BOOT folder', warnings);
-    for (const n of (names ?? []).filter((d) => !d.isDir).map((d) => d.name.toUpperCase()).filter(bootFile)) pushUnique(info.efiBootFiles, `iso:/EFI/BOOT/${n}`);
+    for (const n of (names ?? [])
+      .filter((d) => !d.isDir)
+      .map((d) => d.name.toUpperCase())
+      .filter(bootFile))
+      pushUnique(info.efiBootFiles, `iso:/EFI/BOOT/${n}`);
   }
   info.bootable.uefi = efiEntries.length > 0 && espUsable;
-  if (efiEntries.length > 0 && !espUsable) warnings.push('The UEFI boot image has no \\EFI\\BOOT\\BOOT*.EFI file, so UEFI firmware cannot boot this disc.');
+  if (efiEntries.length > 0 && !espUsable)
+    warnings.push('The UEFI boot image has no \\EFI\\BOOT\\BOOT*.EFI file, so UEFI firmware cannot boot this disc.');
   const names = new Set(info.efiBootFiles.map((f) => f.slice(f.lastIndexOf('/') + 1)));
   for (const [name, arch] of Object.entries(EFI_ARCH)) if (names.has(name)) info.efiArchs.push(arch);
-  if (names.has('BOOTIA32.EFI') && info.efiArchs.length === 0) warnings.push('The disc boots only 32-bit UEFI (BOOTIA32.EFI): 64-bit UEFI firmware cannot start it; use BIOS if the disc offers it.');
+  if (names.has('BOOTIA32.EFI') && info.efiArchs.length === 0)
+    warnings.push(
+      'The disc boots only 32-bit UEFI (BOOTIA32.EFI): 64-bit UEFI firmware cannot start it; use BIOS if the disc offers it.',
+    );
 }
 
 function pushUnique(list: string[], item: string): void {
   if (!list.includes(item)) list.push(item);
 }
 
-async function findWindowsImage(r: ImageReader, trees: Iso9660Tree[], udf: UdfVolume | undefined, warnings: string[]): Promise<WindowsMedia | null> {
+async function findWindowsImage(
+  r: ImageReader,
+  trees: Iso9660Tree[],
+  udf: UdfVolume | undefined,
+  warnings: string[],
+): Promise<WindowsMedia | null> {
   for (const p of INSTALL_IMAGES) {
     let extents: Extent[] | undefined;
     let foundIn: WindowsMedia['foundIn'] = 'iso9660';
@@ -233,7 +320,15 @@ async function findWindowsImage(r: ImageReader, trees: Iso9660Tree[], udf: UdfVo
     if (!extents) continue;
     const ext = extents;
     const facts = await optional(() => readWimFacts(r, ext), `${p.join('/')}`, warnings);
-    return { installImage: p.join('/'), foundIn, build: null, installationType: null, editions: [], arch: null, ...facts };
+    return {
+      installImage: p.join('/'),
+      foundIn,
+      build: null,
+      installationType: null,
+      editions: [],
+      arch: null,
+      ...facts,
+    };
   }
   return null;
 }

@@ -14,7 +14,13 @@ beforeAll(() => {
 function capture(): { io: { out: Writable; err: Writable }; out: () => string; err: () => string } {
   let out = '';
   let err = '';
-  const sink = (add: (s: string) => void) => new Writable({ write(chunk, _enc, cb) { add(String(chunk)); cb(); } });
+  const sink = (add: (s: string) => void) =>
+    new Writable({
+      write(chunk, _enc, cb) {
+        add(String(chunk));
+        cb();
+      },
+    });
   return { io: { out: sink((s) => (out += s)), err: sink((s) => (err += s)) }, out: () => out, err: () => err };
 }
 
@@ -25,15 +31,22 @@ describe('vmdesk iso inspect', () => {
     const text = c.out();
     expect(text).toContain(`File:           ${fx.windows11} (`);
     expect(text).toMatch(/^Volume: +CCCOMA_X64FRE_EN-US_DV9$/m);
-    expect(text).toMatch(/^Format: +ISO 9660 \+ Joliet \+ Rock Ridge \+ UDF \(hybrid: also boots from a USB stick, MBR\)$/m);
+    expect(text).toMatch(
+      /^Format: +ISO 9660 \+ Joliet \+ Rock Ridge \+ UDF \(hybrid: also boots from a USB stick, MBR\)$/m,
+    );
     expect(text).toMatch(/^Boot: +BIOS \+ UEFI$/m);
     expect(text).toMatch(/^EFI: +x86_64 \(BOOTX64\.EFI\)$/m);
-    expect(text).toMatch(/^Windows image: +sources\/install\.wim \(in ISO 9660, build 22631\): Windows 11 Home, Windows 11 Pro$/m);
+    expect(text).toMatch(
+      /^Windows image: +sources\/install\.wim \(in ISO 9660, build 22631\): Windows 11 Home, Windows 11 Pro$/m,
+    );
     expect(text).toMatch(/^Recognised as: +Microsoft Windows 11 x86_64 \((osinfo-db|vmdesk's osinfo table)\)$/m);
     expect(text).toMatch(/^Suggested: +4 GiB RAM, 64 GiB disk, 2 CPUs, UEFI, TPM 2\.0$/m);
     expect(text).toMatch(/^VM name: +Windows 11$/m);
     // Every label ends at the same column.
-    const cols = text.split('\n\n')[0]!.split('\n').map((l) => /^[^:]+: +/.exec(l)![0].length);
+    const cols = text
+      .split('\n\n')[0]!
+      .split('\n')
+      .map((l) => /^[^:]+: +/.exec(l)![0].length);
     expect(new Set(cols).size).toBe(1);
     expect(c.err()).toBe('');
   });
@@ -55,7 +68,11 @@ describe('vmdesk iso inspect', () => {
     expect(await runIsoInspect(['--json', fx.ubuntuArm], c.io)).toBe(0);
     const j = JSON.parse(c.out());
     expect(Object.keys(j)).toEqual(['info', 'os', 'suggestedName']);
-    expect(j.info).toMatchObject({ volumeId: 'Ubuntu-Server 24.04 LTS arm64', bootable: { bios: false, uefi: true }, efiArchs: ['aarch64'] });
+    expect(j.info).toMatchObject({
+      volumeId: 'Ubuntu-Server 24.04 LTS arm64',
+      bootable: { bios: false, uefi: true },
+      efiArchs: ['aarch64'],
+    });
     expect(j.os).toMatchObject({ id: 'http://ubuntu.com/ubuntu/24.04', arch: 'aarch64', firmware: 'uefi' });
     expect(j.suggestedName).toBe('Ubuntu 24.04');
   });
@@ -67,8 +84,12 @@ describe('vmdesk iso inspect', () => {
       fs.writeFileSync(file, '');
       const c = capture();
       expect(await runIsoInspect([file, '--json'], c.io)).toBe(1);
-      expect(c.err()).toBe(`vmdesk: ${file} is empty (0 bytes), probably an unfinished download. Download the ISO again.\n`);
-      expect(JSON.parse(c.out())).toEqual({ error: { code: 'invalid-argument', message: expect.any(String), details: { field: 'iso' } } });
+      expect(c.err()).toBe(
+        `vmdesk: ${file} is empty (0 bytes), probably an unfinished download. Download the ISO again.\n`,
+      );
+      expect(JSON.parse(c.out())).toEqual({
+        error: { code: 'invalid-argument', message: expect.any(String), details: { field: 'iso' } },
+      });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -41,7 +41,15 @@ export interface VolumeDescriptorSet {
 
 /** Walks sectors 16.. reading ISO 9660 descriptors, then the UDF recognition sequence after them. */
 export async function readDescriptors(r: ImageReader): Promise<VolumeDescriptorSet> {
-  const set: VolumeDescriptorSet = { pvd: null, joliet: null, enhanced: false, bootCatalogLba: null, terminated: false, udfRecognised: false, iso9660: false };
+  const set: VolumeDescriptorSet = {
+    pvd: null,
+    joliet: null,
+    enhanced: false,
+    bootCatalogLba: null,
+    terminated: false,
+    udfRecognised: false,
+    iso9660: false,
+  };
   let bea = false;
   let nsr = false;
   for (let i = 0; i < MAX_DESCRIPTORS; i++) {
@@ -129,7 +137,11 @@ export class Iso9660Tree {
   /** Directories already read, by extent: lookups of EFI/BOOT and sources/ share the root. */
   private readonly listed = new Map<number, DirRecord[]>();
 
-  constructor(private readonly r: ImageReader, private readonly root: DirRecord, readonly joliet: boolean) {}
+  constructor(
+    private readonly r: ImageReader,
+    private readonly root: DirRecord,
+    readonly joliet: boolean,
+  ) {}
 
   static async open(r: ImageReader, descriptor: Buffer, joliet: boolean): Promise<Iso9660Tree> {
     const rec = parseRecord(slice(descriptor, 156, 34), 0, joliet);
@@ -169,7 +181,8 @@ export class Iso9660Tree {
         o = (Math.floor(o / SECTOR) + 1) * SECTOR;
         continue;
       }
-      if (++this.entriesSeen > MAX_ENTRIES) throw new IsoFormatError(`the directory tree has more than ${MAX_ENTRIES} entries`);
+      if (++this.entriesSeen > MAX_ENTRIES)
+        throw new IsoFormatError(`the directory tree has more than ${MAX_ENTRIES} entries`);
       const rec = parseRecord(data.subarray(o, Math.min(o + len, data.length)), this.suspSkip, this.joliet);
       o += len;
       if (!rec || rec.name === '.' || rec.name === '..' || rec.name === '') continue;
@@ -212,7 +225,15 @@ function parseRecord(b: Buffer, suspSkip: number, joliet: boolean): DirRecord | 
   if (33 + nameLen > b.length) return undefined;
   const flags = u8(b, 25);
   const raw = b.subarray(33, 33 + nameLen);
-  if (nameLen === 1 && (raw[0] === 0 || raw[0] === 1)) return { name: raw[0] === 0 ? '.' : '..', isoName: '', lba: u32(b, 2), size: u32(b, 10), isDir: true, multiExtent: false };
+  if (nameLen === 1 && (raw[0] === 0 || raw[0] === 1))
+    return {
+      name: raw[0] === 0 ? '.' : '..',
+      isoName: '',
+      lba: u32(b, 2),
+      size: u32(b, 10),
+      isDir: true,
+      multiExtent: false,
+    };
   let name = (joliet ? ucs2beField(raw) : raw.toString('latin1')).replace(/;\d*$/, '').replace(/\.$/, '');
   const isoName = name;
   if (!joliet) {
@@ -220,7 +241,14 @@ function parseRecord(b: Buffer, suspSkip: number, joliet: boolean): DirRecord | 
     const rr = rockRidgeName(b, su);
     if (rr) name = rr;
   }
-  return { name, isoName, lba: u32(b, 2), size: u32(b, 10), isDir: (flags & 0x02) !== 0, multiExtent: (flags & 0x80) !== 0 };
+  return {
+    name,
+    isoName,
+    lba: u32(b, 2),
+    size: u32(b, 10),
+    isDir: (flags & 0x02) !== 0,
+    multiExtent: (flags & 0x80) !== 0,
+  };
 }
 
 /** The Rock Ridge alternate name (one or more "NM" entries) in a System Use area. */

@@ -90,7 +90,12 @@ function mediaOf(el: XmlElement): OsinfoMedia | undefined {
   const iso = kids(el, 'iso')[0];
   if (!iso) return undefined;
   const m: OsinfoMedia = { arch: el.attrs.arch ?? 'all' };
-  const fields = [['volume-id', 'volumeId'], ['system-id', 'systemId'], ['publisher-id', 'publisherId'], ['application-id', 'applicationId']] as const;
+  const fields = [
+    ['volume-id', 'volumeId'],
+    ['system-id', 'systemId'],
+    ['publisher-id', 'publisherId'],
+    ['application-id', 'applicationId'],
+  ] as const;
   for (const [tag, key] of fields) {
     const v = childText(iso, tag);
     if (v) m[key] = v;
@@ -122,11 +127,21 @@ function osOf(el: XmlElement): RawOs | undefined {
     vendor: childText(el, 'vendor') ?? '',
     releaseDate: childText(el, 'release-date') ?? '',
     resources,
-    efiOnly: firmware.filter((f) => f.attrs.type === 'bios' && f.attrs.supported === 'false').map((f) => f.attrs.arch ?? 'all'),
+    efiOnly: firmware
+      .filter((f) => f.attrs.type === 'bios' && f.attrs.supported === 'false')
+      .map((f) => f.attrs.arch ?? 'all'),
     virtio: false,
-    media: kids(el, 'media').map(mediaOf).filter((m): m is OsinfoMedia => !!m),
-    parents: [...kids(el, 'derives-from'), ...kids(el, 'clones')].map((p) => p.attrs.id).filter((p): p is string => !!p),
-    devices: devicesEl ? kids(devicesEl, 'device').filter((d) => d.attrs.supported !== 'false').map((d) => d.attrs.id ?? '') : null,
+    media: kids(el, 'media')
+      .map(mediaOf)
+      .filter((m): m is OsinfoMedia => !!m),
+    parents: [...kids(el, 'derives-from'), ...kids(el, 'clones')]
+      .map((p) => p.attrs.id)
+      .filter((p): p is string => !!p),
+    devices: devicesEl
+      ? kids(devicesEl, 'device')
+          .filter((d) => d.attrs.supported !== 'false')
+          .map((d) => d.attrs.id ?? '')
+      : null,
     hasFirmware: firmware.length > 0,
   };
 }
@@ -195,7 +210,8 @@ function osFiles(dir: string): string[] {
   for (const vendor of fs.readdirSync(osDir, { withFileTypes: true })) {
     if (!vendor.isDirectory()) continue;
     for (const f of fs.readdirSync(path.join(osDir, vendor.name), { withFileTypes: true })) {
-      if (f.isFile() && f.name.endsWith('.xml') && files.length < MAX_FILES) files.push(path.join(osDir, vendor.name, f.name));
+      if (f.isFile() && f.name.endsWith('.xml') && files.length < MAX_FILES)
+        files.push(path.join(osDir, vendor.name, f.name));
     }
   }
   return files.sort();
@@ -227,9 +243,14 @@ export function readOsinfoDirSync(dir: string): OsinfoReadResult {
 }
 
 export async function readOsinfoDir(dir: string): Promise<OsinfoReadResult> {
-  const files = await Promise.all(osFiles(dir).map(async (file) => {
-    const st = await fsp.stat(file);
-    return st.size > MAX_FILE_BYTES ? undefined : { file, text: await fsp.readFile(file, 'utf8') };
-  }));
-  return collect(files.filter((f): f is { file: string; text: string } => !!f), osinfoVersion(dir));
+  const files = await Promise.all(
+    osFiles(dir).map(async (file) => {
+      const st = await fsp.stat(file);
+      return st.size > MAX_FILE_BYTES ? undefined : { file, text: await fsp.readFile(file, 'utf8') };
+    }),
+  );
+  return collect(
+    files.filter((f): f is { file: string; text: string } => !!f),
+    osinfoVersion(dir),
+  );
 }

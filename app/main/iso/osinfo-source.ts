@@ -4,7 +4,14 @@
  * OSINFO_SYSTEM_DIR (libosinfo's own variable) to read another osinfo-db tree.
  */
 import tableJson from './osinfo-table.json' with { type: 'json' };
-import { hasOsinfoDir, osinfoVersion, readOsinfoDir, readOsinfoDirSync, type OsinfoDb, type OsinfoOs } from './osinfo-db.js';
+import {
+  hasOsinfoDir,
+  osinfoVersion,
+  readOsinfoDir,
+  readOsinfoDirSync,
+  type OsinfoDb,
+  type OsinfoOs,
+} from './osinfo-db.js';
 
 export const DEFAULT_OSINFO_DIR = '/usr/share/osinfo';
 
@@ -16,14 +23,27 @@ interface TableFile {
 let table: OsinfoDb | undefined;
 let cached: { dir: string; db: OsinfoDb } | undefined;
 
-/** The committed table (generated from osinfo-db by scripts/gen-osinfo-table.mjs), with its dropped empty fields restored. */
+/**
+ * The committed table (generated from osinfo-db by scripts/gen-osinfo-table.mjs), with its dropped empty fields
+ * restored.
+ */
 export function osinfoTable(): OsinfoDb {
   table ??= {
     source: 'table',
     version: (tableJson as TableFile).version,
     oses: (tableJson as TableFile).oses.map((o) => ({
-      id: o.id ?? '', shortId: o.shortId ?? '', name: o.name ?? '', version: o.version ?? '', family: o.family ?? '', distro: o.distro ?? '',
-      vendor: o.vendor ?? '', releaseDate: o.releaseDate ?? '', resources: o.resources ?? {}, efiOnly: o.efiOnly ?? [], virtio: o.virtio ?? false, media: o.media ?? [],
+      id: o.id ?? '',
+      shortId: o.shortId ?? '',
+      name: o.name ?? '',
+      version: o.version ?? '',
+      family: o.family ?? '',
+      distro: o.distro ?? '',
+      vendor: o.vendor ?? '',
+      releaseDate: o.releaseDate ?? '',
+      resources: o.resources ?? {},
+      efiOnly: o.efiOnly ?? [],
+      virtio: o.virtio ?? false,
+      media: o.media ?? [],
     })),
   };
   return table;

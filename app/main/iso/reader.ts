@@ -54,14 +54,22 @@ export class ImageReader {
 
   /** True when [offset, offset+length) lies inside the file and is a sane request. */
   has(offset: number, length: number): boolean {
-    return Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0 && length <= MAX_READ && offset + length <= this.src.size;
+    return (
+      Number.isSafeInteger(offset) &&
+      Number.isSafeInteger(length) &&
+      offset >= 0 &&
+      length >= 0 &&
+      length <= MAX_READ &&
+      offset + length <= this.src.size
+    );
   }
 
   /** Reads exactly `length` bytes at `offset`, or undefined when they are not all in the file. */
   async tryRead(offset: number, length: number): Promise<Buffer | undefined> {
     if (!this.has(offset, length)) return undefined;
     this.spent += length;
-    if (this.spent > READ_BUDGET) throw new IsoFormatError('the image asks for far more reading than any real ISO needs');
+    if (this.spent > READ_BUDGET)
+      throw new IsoFormatError('the image asks for far more reading than any real ISO needs');
     const buf = Buffer.alloc(length);
     const n = await this.src.readInto(buf, offset);
     return n === length ? buf : undefined;
@@ -70,7 +78,10 @@ export class ImageReader {
   /** Like tryRead, but a missing range is a format error naming `what`. */
   async read(offset: number, length: number, what: string): Promise<Buffer> {
     const buf = await this.tryRead(offset, length);
-    if (!buf) throw new IsoFormatError(`${what} lies outside the file (offset ${offset}, ${length} bytes; the file has ${this.src.size})`);
+    if (!buf)
+      throw new IsoFormatError(
+        `${what} lies outside the file (offset ${offset}, ${length} bytes; the file has ${this.src.size})`,
+      );
     return buf;
   }
 
@@ -81,26 +92,32 @@ export class ImageReader {
 
 /** Bounds-checked little/big-endian field readers: out-of-range is a format error, never a RangeError. */
 export function u8(b: Buffer, o: number): number {
-  if (o < 0 || o + 1 > b.length) throw new IsoFormatError(`field at ${o} is past the end of a ${b.length}-byte structure`);
+  if (o < 0 || o + 1 > b.length)
+    throw new IsoFormatError(`field at ${o} is past the end of a ${b.length}-byte structure`);
   return b[o]!;
 }
 export function u16(b: Buffer, o: number): number {
-  if (o < 0 || o + 2 > b.length) throw new IsoFormatError(`field at ${o} is past the end of a ${b.length}-byte structure`);
+  if (o < 0 || o + 2 > b.length)
+    throw new IsoFormatError(`field at ${o} is past the end of a ${b.length}-byte structure`);
   return b.readUInt16LE(o);
 }
 export function u32(b: Buffer, o: number): number {
-  if (o < 0 || o + 4 > b.length) throw new IsoFormatError(`field at ${o} is past the end of a ${b.length}-byte structure`);
+  if (o < 0 || o + 4 > b.length)
+    throw new IsoFormatError(`field at ${o} is past the end of a ${b.length}-byte structure`);
   return b.readUInt32LE(o);
 }
 export function u32be(b: Buffer, o: number): number {
-  if (o < 0 || o + 4 > b.length) throw new IsoFormatError(`field at ${o} is past the end of a ${b.length}-byte structure`);
+  if (o < 0 || o + 4 > b.length)
+    throw new IsoFormatError(`field at ${o} is past the end of a ${b.length}-byte structure`);
   return b.readUInt32BE(o);
 }
 /** A 64-bit little-endian number, or a format error when it does not fit in a JS safe integer. */
 export function u64(b: Buffer, o: number): number {
-  if (o < 0 || o + 8 > b.length) throw new IsoFormatError(`field at ${o} is past the end of a ${b.length}-byte structure`);
+  if (o < 0 || o + 8 > b.length)
+    throw new IsoFormatError(`field at ${o} is past the end of a ${b.length}-byte structure`);
   const v = b.readBigUInt64LE(o);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new IsoFormatError(`a 64-bit size (${v}) is larger than any real file`);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER))
+    throw new IsoFormatError(`a 64-bit size (${v}) is larger than any real file`);
   return Number(v);
 }
 /** `len` bytes at `o`, clipped to the buffer. */

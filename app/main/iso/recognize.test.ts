@@ -37,23 +37,149 @@ interface Expected {
 
 const L = { family: 'linux', virtio: true } as const;
 const EXPECTED: Record<FixtureName | 'guest', Expected> = {
-  ubuntu: { ...L, id: 'http://ubuntu.com/ubuntu/24.04', name: 'Ubuntu 24.04 LTS', suggested: 'Ubuntu 24.04', confidence: 'newer-release', arch: 'x86_64', firmware: 'either', recommended: { memoryMiB: 4096, diskGiB: 25, cpus: 2 } },
-  fedora: { ...L, id: 'http://fedoraproject.org/fedora/unknown', name: 'Fedora 41', suggested: 'Fedora 41', confidence: 'exact', arch: 'x86_64', firmware: 'either', recommended: { memoryMiB: 2048, diskGiB: 20, cpus: 2 } },
-  debian12: { ...L, id: 'http://debian.org/debian/12', name: 'Debian 12', suggested: 'Debian 12', confidence: 'newer-release', arch: 'x86_64', firmware: 'either', recommended: { memoryMiB: 1024, diskGiB: 20, cpus: 2 } },
-  debian11: { ...L, id: 'http://debian.org/debian/11', name: 'Debian 11', suggested: 'Debian 11', confidence: 'exact', arch: 'x86_64', firmware: 'either', recommended: { memoryMiB: 1024, diskGiB: 20, cpus: 2 } },
-  opensuse: { ...L, id: 'http://opensuse.org/opensuse/tumbleweed', name: 'openSUSE Tumbleweed', suggested: 'openSUSE Tumbleweed', confidence: 'exact', arch: 'x86_64', firmware: 'either', recommended: { memoryMiB: 2048, diskGiB: 20, cpus: 2 } },
-  windows11: { id: 'http://microsoft.com/win/11', name: 'Microsoft Windows 11', suggested: 'Windows 11', confidence: 'exact', arch: 'x86_64', firmware: 'uefi', family: 'windows', virtio: false, tpm: true, recommended: { memoryMiB: 4096, diskGiB: 64, cpus: 2 } },
-  windows10udf: { id: 'http://microsoft.com/win/10', name: 'Microsoft Windows 10', suggested: 'Windows 10', confidence: 'exact', arch: 'x86_64', firmware: 'either', family: 'windows', virtio: false, recommended: { memoryMiB: 2048, diskGiB: 20, cpus: 2 } },
-  ubuntuArm: { ...L, id: 'http://ubuntu.com/ubuntu/24.04', name: 'Ubuntu 24.04 LTS', suggested: 'Ubuntu 24.04', confidence: 'newer-release', arch: 'aarch64', firmware: 'uefi', recommended: { memoryMiB: 4096, diskGiB: 25, cpus: 2 } },
-  ubuntu22Arm: { ...L, id: 'http://ubuntu.com/ubuntu/22.04', name: 'Ubuntu 22.04 LTS', suggested: 'Ubuntu 22.04', confidence: 'exact', arch: 'aarch64', firmware: 'uefi', recommended: { memoryMiB: 4096, diskGiB: 25, cpus: 2 } },
-  data: { id: '', name: 'BACKUP 2024', suggested: 'BACKUP 2024', confidence: 'none', arch: null, firmware: 'either', family: 'other', virtio: false, recommended: { memoryMiB: 2048, diskGiB: 20, cpus: 2 } },
-  guest: { id: '', name: 'VMDESK TESTGUEST', suggested: 'VMDESK TESTGUEST', confidence: 'none', arch: 'x86_64', firmware: 'bios', family: 'other', virtio: false, recommended: { memoryMiB: 2048, diskGiB: 20, cpus: 2 } },
+  ubuntu: {
+    ...L,
+    id: 'http://ubuntu.com/ubuntu/24.04',
+    name: 'Ubuntu 24.04 LTS',
+    suggested: 'Ubuntu 24.04',
+    confidence: 'newer-release',
+    arch: 'x86_64',
+    firmware: 'either',
+    recommended: { memoryMiB: 4096, diskGiB: 25, cpus: 2 },
+  },
+  fedora: {
+    ...L,
+    id: 'http://fedoraproject.org/fedora/unknown',
+    name: 'Fedora 41',
+    suggested: 'Fedora 41',
+    confidence: 'exact',
+    arch: 'x86_64',
+    firmware: 'either',
+    recommended: { memoryMiB: 2048, diskGiB: 20, cpus: 2 },
+  },
+  debian12: {
+    ...L,
+    id: 'http://debian.org/debian/12',
+    name: 'Debian 12',
+    suggested: 'Debian 12',
+    confidence: 'newer-release',
+    arch: 'x86_64',
+    firmware: 'either',
+    recommended: { memoryMiB: 1024, diskGiB: 20, cpus: 2 },
+  },
+  debian11: {
+    ...L,
+    id: 'http://debian.org/debian/11',
+    name: 'Debian 11',
+    suggested: 'Debian 11',
+    confidence: 'exact',
+    arch: 'x86_64',
+    firmware: 'either',
+    recommended: { memoryMiB: 1024, diskGiB: 20, cpus: 2 },
+  },
+  opensuse: {
+    ...L,
+    id: 'http://opensuse.org/opensuse/tumbleweed',
+    name: 'openSUSE Tumbleweed',
+    suggested: 'openSUSE Tumbleweed',
+    confidence: 'exact',
+    arch: 'x86_64',
+    firmware: 'either',
+    recommended: { memoryMiB: 2048, diskGiB: 20, cpus: 2 },
+  },
+  windows11: {
+    id: 'http://microsoft.com/win/11',
+    name: 'Microsoft Windows 11',
+    suggested: 'Windows 11',
+    confidence: 'exact',
+    arch: 'x86_64',
+    firmware: 'uefi',
+    family: 'windows',
+    virtio: false,
+    tpm: true,
+    recommended: { memoryMiB: 4096, diskGiB: 64, cpus: 2 },
+  },
+  windows10udf: {
+    id: 'http://microsoft.com/win/10',
+    name: 'Microsoft Windows 10',
+    suggested: 'Windows 10',
+    confidence: 'exact',
+    arch: 'x86_64',
+    firmware: 'either',
+    family: 'windows',
+    virtio: false,
+    recommended: { memoryMiB: 2048, diskGiB: 20, cpus: 2 },
+  },
+  ubuntuArm: {
+    ...L,
+    id: 'http://ubuntu.com/ubuntu/24.04',
+    name: 'Ubuntu 24.04 LTS',
+    suggested: 'Ubuntu 24.04',
+    confidence: 'newer-release',
+    arch: 'aarch64',
+    firmware: 'uefi',
+    recommended: { memoryMiB: 4096, diskGiB: 25, cpus: 2 },
+  },
+  ubuntu22Arm: {
+    ...L,
+    id: 'http://ubuntu.com/ubuntu/22.04',
+    name: 'Ubuntu 22.04 LTS',
+    suggested: 'Ubuntu 22.04',
+    confidence: 'exact',
+    arch: 'aarch64',
+    firmware: 'uefi',
+    recommended: { memoryMiB: 4096, diskGiB: 25, cpus: 2 },
+  },
+  data: {
+    id: '',
+    name: 'BACKUP 2024',
+    suggested: 'BACKUP 2024',
+    confidence: 'none',
+    arch: null,
+    firmware: 'either',
+    family: 'other',
+    virtio: false,
+    recommended: { memoryMiB: 2048, diskGiB: 20, cpus: 2 },
+  },
+  guest: {
+    id: '',
+    name: 'VMDESK TESTGUEST',
+    suggested: 'VMDESK TESTGUEST',
+    confidence: 'none',
+    arch: 'x86_64',
+    firmware: 'bios',
+    family: 'other',
+    virtio: false,
+    recommended: { memoryMiB: 2048, diskGiB: 20, cpus: 2 },
+  },
 };
 
 function check(name: FixtureName | 'guest', m: OsMatch, source: OsMatch['source']): void {
   const e = EXPECTED[name];
-  expect({ id: m.id, name: m.name, confidence: m.confidence, arch: m.arch, firmware: m.firmware, family: m.family, virtio: m.virtio, tpm: m.tpm, recommended: m.recommended }, name)
-    .toEqual({ id: e.id, name: e.name, confidence: e.confidence, arch: e.arch, firmware: e.firmware, family: e.family, virtio: e.virtio, tpm: e.tpm ?? false, recommended: e.recommended });
+  expect(
+    {
+      id: m.id,
+      name: m.name,
+      confidence: m.confidence,
+      arch: m.arch,
+      firmware: m.firmware,
+      family: m.family,
+      virtio: m.virtio,
+      tpm: m.tpm,
+      recommended: m.recommended,
+    },
+    name,
+  ).toEqual({
+    id: e.id,
+    name: e.name,
+    confidence: e.confidence,
+    arch: e.arch,
+    firmware: e.firmware,
+    family: e.family,
+    virtio: e.virtio,
+    tpm: e.tpm ?? false,
+    recommended: e.recommended,
+  });
   expect(m.source).toBe(e.confidence === 'none' ? 'generic' : source);
   expect(m.minimum.memoryMiB).toBeLessThanOrEqual(m.recommended.memoryMiB);
   const suggested = suggestVmName(m, infos[name]);
@@ -114,8 +240,13 @@ describe('recognition details', () => {
     expect(m.notes.join(' ')).toMatch(/Windows 10 and 11 media share volume ids/);
   });
 
-  it('Windows on ARM media: the install image\'s arch wins over osinfo\'s x86_64-only media entry', () => {
-    const info: IsoInfo = { ...infos.windows11, bootable: { bios: false, uefi: true }, efiArchs: ['aarch64'], windows: { ...infos.windows11.windows!, arch: 'aarch64' } };
+  it("Windows on ARM media: the install image's arch wins over osinfo's x86_64-only media entry", () => {
+    const info: IsoInfo = {
+      ...infos.windows11,
+      bootable: { bios: false, uefi: true },
+      efiArchs: ['aarch64'],
+      windows: { ...infos.windows11.windows!, arch: 'aarch64' },
+    };
     const m = recognizeOs(info, osinfoTable());
     expect(m).toMatchObject({ id: 'http://microsoft.com/win/11', arch: 'aarch64', firmware: 'uefi', tpm: true });
   });
@@ -137,7 +268,7 @@ describe('recognition details', () => {
     const name = suggestVmName(generic, { ...infos.data, volumeId: '../.hidden/ESCAPE_ME' + 'X'.repeat(80) });
     expect(vmNameProblem(name)).toBeUndefined();
     expect(name.startsWith('.')).toBe(false);
-    expect(suggestVmName(generic, { ...infos.data, volumeId: '' , path: '/x/.iso', joliet: null })).toBe('New VM');
+    expect(suggestVmName(generic, { ...infos.data, volumeId: '', path: '/x/.iso', joliet: null })).toBe('New VM');
   });
 
   it('is fast once the data is loaded', () => {

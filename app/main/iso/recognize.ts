@@ -51,11 +51,23 @@ interface Candidate {
 }
 
 /** How well one media entry fits; undefined when any of its patterns does not match. */
-function scoreMedia(db: OsinfoDb, info: IsoInfo, os: OsinfoOs, m: OsinfoMedia, arches: Set<string>, windowsId: string | null): number | undefined {
+function scoreMedia(
+  db: OsinfoDb,
+  info: IsoInfo,
+  os: OsinfoOs,
+  m: OsinfoMedia,
+  arches: Set<string>,
+  windowsId: string | null,
+): number | undefined {
   // Volume ids match with case, like libosinfo. The other fields are ISO 9660 "a-characters",
   // upper case only, which some mastering tools enforce (xorriso writes "SUSE LINUX GMBH" where
   // osinfo expects "SUSE LINUX GmbH"), so they match without case.
-  const fields: [string | undefined, string, boolean][] = [[m.volumeId, info.volumeId, false], [m.systemId, info.systemId, true], [m.publisherId, info.publisher, true], [m.applicationId, info.applicationId, true]];
+  const fields: [string | undefined, string, boolean][] = [
+    [m.volumeId, info.volumeId, false],
+    [m.systemId, info.systemId, true],
+    [m.publisherId, info.publisher, true],
+    [m.applicationId, info.applicationId, true],
+  ];
   let score = 0;
   for (const [re, value, ignoreCase] of fields) {
     if (re === undefined) continue;
@@ -82,7 +94,8 @@ function bestCandidate(db: OsinfoDb, info: IsoInfo, windowsId: string | null): C
       const score = scoreMedia(db, info, os, media, arches, windowsId);
       if (score === undefined) continue;
       // Ties go to the newer release: Windows 11 settings also install Windows 10, not the reverse.
-      if (!best || score > best.score || (score === best.score && os.releaseDate > best.os.releaseDate)) best = { os, media, score };
+      if (!best || score > best.score || (score === best.score && os.releaseDate > best.os.releaseDate))
+        best = { os, media, score };
     }
   }
   return best;
@@ -103,11 +116,21 @@ function osinfoArchToArch(a: string | undefined): Arch | null {
 }
 
 function clampRes(r: OsResources): OsResources {
-  return { memoryMiB: Math.min(r.memoryMiB, CAP.memoryMiB), diskGiB: Math.min(r.diskGiB, CAP.diskGiB), cpus: Math.min(r.cpus, CAP.cpus) };
+  return {
+    memoryMiB: Math.min(r.memoryMiB, CAP.memoryMiB),
+    diskGiB: Math.min(r.diskGiB, CAP.diskGiB),
+    cpus: Math.min(r.cpus, CAP.cpus),
+  };
 }
 
-/** osinfo resources for `arch` (or "all") as minimum and recommended, filled with generic values and recommended ≥ minimum. */
-function resourcesFor(os: OsinfoOs | undefined, osinfoArch: string): { minimum: OsResources; recommended: OsResources } {
+/**
+ * osinfo resources for `arch` (or "all") as minimum and recommended, filled with generic values and recommended ≥
+ * minimum.
+ */
+function resourcesFor(
+  os: OsinfoOs | undefined,
+  osinfoArch: string,
+): { minimum: OsResources; recommended: OsResources } {
   const set = os ? (os.resources[osinfoArch] ?? os.resources.all ?? {}) : {};
   const min: OsinfoResources = set.minimum ?? {};
   const rec: OsinfoResources = set.recommended ?? {};
@@ -141,13 +164,26 @@ export function humanVolumeId(info: IsoInfo): string {
   return base.replace(/_/g, ' ').replace(/\s+/g, ' ').trim();
 }
 
-function toMatch(info: IsoInfo, db: OsinfoDb, os: OsinfoOs | undefined, mediaArch: string | undefined, guess: ReleaseGuess | undefined, confidence: OsMatch['confidence'], notes: string[]): OsMatch {
+function toMatch(
+  info: IsoInfo,
+  db: OsinfoDb,
+  os: OsinfoOs | undefined,
+  mediaArch: string | undefined,
+  guess: ReleaseGuess | undefined,
+  confidence: OsMatch['confidence'],
+  notes: string[],
+): OsMatch {
   // What the image itself shows (its install image, its only EFI loader) beats the media entry's
   // arch: osinfo lists Windows 11 media for x86_64 only, yet Windows on ARM media exist.
   const w = info.windows?.arch;
-  const imageArch: Arch | null = w === 'x86_64' || w === 'aarch64' ? w : info.efiArchs.length === 1 ? info.efiArchs[0]! : null;
-  const arch = imageArch ?? osinfoArchToArch(mediaArch) ?? (info.bootable.bios || info.efiArchs.includes('x86_64') ? 'x86_64' : null);
-  const osinfoArch = imageArch === 'aarch64' ? 'aarch64' : mediaArch && mediaArch !== 'all' ? mediaArch : (arch ?? 'x86_64');
+  const imageArch: Arch | null =
+    w === 'x86_64' || w === 'aarch64' ? w : info.efiArchs.length === 1 ? info.efiArchs[0]! : null;
+  const arch =
+    imageArch ??
+    osinfoArchToArch(mediaArch) ??
+    (info.bootable.bios || info.efiArchs.includes('x86_64') ? 'x86_64' : null);
+  const osinfoArch =
+    imageArch === 'aarch64' ? 'aarch64' : mediaArch && mediaArch !== 'all' ? mediaArch : (arch ?? 'x86_64');
   const { minimum, recommended } = resourcesFor(os, osinfoArch);
   const winBuild = info.windows?.build ?? null;
   // Windows 11 and later client releases require a TPM 2.0 (server releases are "win/2k22").
@@ -155,12 +191,19 @@ function toMatch(info: IsoInfo, db: OsinfoDb, os: OsinfoOs | undefined, mediaArc
   const needsUefi = !!os && (os.efiOnly.includes(osinfoArch) || os.efiOnly.includes('all'));
   const family = os ? familyOf(os.family) : info.windows ? 'windows' : 'other';
   const windowsOs = family === 'windows';
-  if (windowsOs && winBuild !== null) notes.push(`The install image is build ${winBuild}${info.windows?.editions.length ? ` (${info.windows.editions.slice(0, 4).join(', ')})` : ''}.`);
-  const name = guess && (confidence === 'newer-release' || os?.version === 'unknown') ? guess.name : (os?.name ?? humanVolumeId(info));
+  if (windowsOs && winBuild !== null)
+    notes.push(
+      `The install image is build ${winBuild}${info.windows?.editions.length ? ` (${info.windows.editions.slice(0, 4).join(', ')})` : ''}.`,
+    );
+  const name =
+    guess && (confidence === 'newer-release' || os?.version === 'unknown')
+      ? guess.name
+      : (os?.name ?? humanVolumeId(info));
   return {
     id: guess && confidence === 'newer-release' ? guess.id : (os?.id ?? ''),
     name,
-    version: guess && (confidence === 'newer-release' || os?.version === 'unknown') ? guess.version : (os?.version ?? ''),
+    version:
+      guess && (confidence === 'newer-release' || os?.version === 'unknown') ? guess.version : (os?.version ?? ''),
     family,
     distro: os?.distro ?? guess?.distro ?? '',
     vendor: os?.vendor ?? '',
@@ -188,12 +231,24 @@ export function recognizeOs(info: IsoInfo, db: OsinfoDb = defaultOsinfoDb()): Os
   const best = bestCandidate(db, info, windowsId);
   if (best) {
     const { os, media } = best;
-    if (os.id === 'http://microsoft.com/win/11' && !windowsId) notes.push('Windows 10 and 11 media share volume ids and the install image could not be read: assuming Windows 11.');
-    return toMatch(info, db, os, media.arch, os.version === 'unknown' && guess?.distro === os.distro ? guess : undefined, 'exact', notes);
+    if (os.id === 'http://microsoft.com/win/11' && !windowsId)
+      notes.push(
+        'Windows 10 and 11 media share volume ids and the install image could not be read: assuming Windows 11.',
+      );
+    return toMatch(
+      info,
+      db,
+      os,
+      media.arch,
+      os.version === 'unknown' && guess?.distro === os.distro ? guess : undefined,
+      'exact',
+      notes,
+    );
   }
   if (windowsId) {
     const os = db.oses.find((o) => o.id === windowsId);
-    if (os) return toMatch(info, db, os, info.windows?.arch === 'aarch64' ? 'aarch64' : 'x86_64', undefined, 'exact', notes);
+    if (os)
+      return toMatch(info, db, os, info.windows?.arch === 'aarch64' ? 'aarch64' : 'x86_64', undefined, 'exact', notes);
   }
   if (guess) {
     // A release the data knows under a volume id its patterns miss: use that release.
@@ -202,9 +257,13 @@ export function recognizeOs(info: IsoInfo, db: OsinfoDb = defaultOsinfoDb()): Os
       notes.push(`Recognised from the volume id's naming scheme, not from an osinfo media entry.`);
       return toMatch(info, db, known, guess.arch, undefined, 'exact', notes);
     }
-    const newest = db.oses.filter((o) => o.distro === guess.distro && o.media.length > 0).sort((a, b) => (a.releaseDate < b.releaseDate ? 1 : a.releaseDate > b.releaseDate ? -1 : 0))[0];
+    const newest = db.oses
+      .filter((o) => o.distro === guess.distro && o.media.length > 0)
+      .sort((a, b) => (a.releaseDate < b.releaseDate ? 1 : a.releaseDate > b.releaseDate ? -1 : 0))[0];
     if (newest) {
-      notes.push(`osinfo-db ${db.version} does not list ${guess.name}; using the requirements of ${newest.name}, the newest release it knows.`);
+      notes.push(
+        `osinfo-db ${db.version} does not list ${guess.name}; using the requirements of ${newest.name}, the newest release it knows.`,
+      );
       return toMatch(info, db, newest, guess.arch, guess, 'newer-release', notes);
     }
   }

@@ -24,21 +24,61 @@ interface Scheme {
   version?: (m: RegExpMatchArray) => string;
 }
 
-const ARCH_WORDS: Record<string, string> = { amd64: 'x86_64', x86_64: 'x86_64', x64: 'x86_64', arm64: 'aarch64', aarch64: 'aarch64', i386: 'i686', i686: 'i686' };
+const ARCH_WORDS: Record<string, string> = {
+  amd64: 'x86_64',
+  x86_64: 'x86_64',
+  x64: 'x86_64',
+  arm64: 'aarch64',
+  aarch64: 'aarch64',
+  i386: 'i686',
+  i686: 'i686',
+};
 
 const SCHEMES: Scheme[] = [
   // "Ubuntu 24.04.1 LTS amd64", "Ubuntu-Server 24.04 LTS arm64"
-  { re: /^Ubuntu(?:-Server)? (\d{2}\.\d{2})(?:\.\d+)?( LTS)?/, distro: 'ubuntu', idBase: 'http://ubuntu.com/ubuntu/', name: (v, m) => `Ubuntu ${v}${m[2] ?? ''}` },
+  {
+    re: /^Ubuntu(?:-Server)? (\d{2}\.\d{2})(?:\.\d+)?( LTS)?/,
+    distro: 'ubuntu',
+    idBase: 'http://ubuntu.com/ubuntu/',
+    name: (v, m) => `Ubuntu ${v}${m[2] ?? ''}`,
+  },
   // "Debian 12.7.0 amd64 n", "Debian 12.7.0 amd64 1"
   { re: /^Debian (\d+)(?:\.\d+)* /, distro: 'debian', idBase: 'http://debian.org/debian/', name: (v) => `Debian ${v}` },
   // "Fedora-WS-Live-41-1-4", "Fedora-S-dvd-x86_64-41"
-  { re: /^Fedora-.*?-(\d{2,3})(?=-|$)/, distro: 'fedora', idBase: 'http://fedoraproject.org/fedora/', name: (v) => `Fedora ${v}` },
-  { re: /^openSUSE-Leap-(\d+\.\d+)/, distro: 'opensuse', idBase: 'http://opensuse.org/opensuse/', name: (v) => `openSUSE Leap ${v}` },
-  { re: /^AlmaLinux-(\d+)/, distro: 'almalinux', idBase: 'http://almalinux.org/almalinux/', name: (v) => `AlmaLinux ${v}` },
+  {
+    re: /^Fedora-.*?-(\d{2,3})(?=-|$)/,
+    distro: 'fedora',
+    idBase: 'http://fedoraproject.org/fedora/',
+    name: (v) => `Fedora ${v}`,
+  },
+  {
+    re: /^openSUSE-Leap-(\d+\.\d+)/,
+    distro: 'opensuse',
+    idBase: 'http://opensuse.org/opensuse/',
+    name: (v) => `openSUSE Leap ${v}`,
+  },
+  {
+    re: /^AlmaLinux-(\d+)/,
+    distro: 'almalinux',
+    idBase: 'http://almalinux.org/almalinux/',
+    name: (v) => `AlmaLinux ${v}`,
+  },
   { re: /^Rocky-(\d+)/, distro: 'rocky', idBase: 'http://rockylinux.org/rocky/', name: (v) => `Rocky Linux ${v}` },
-  { re: /^RHEL-(\d+)(?:[-.](\d+))?/, distro: 'rhel', idBase: 'http://redhat.com/rhel/', name: (v) => `Red Hat Enterprise Linux ${v}`, version: (m) => (m[2] ? `${m[1]}.${m[2]}` : m[1]!) },
+  {
+    re: /^RHEL-(\d+)(?:[-.](\d+))?/,
+    distro: 'rhel',
+    idBase: 'http://redhat.com/rhel/',
+    name: (v) => `Red Hat Enterprise Linux ${v}`,
+    version: (m) => (m[2] ? `${m[1]}.${m[2]}` : m[1]!),
+  },
   // "14_1_RELEASE_AMD64_CD"
-  { re: /^(\d+)_(\d+)_RELEASE_/, distro: 'freebsd', idBase: 'http://freebsd.org/freebsd/', name: (v) => `FreeBSD ${v}`, version: (m) => `${m[1]}.${m[2]}` },
+  {
+    re: /^(\d+)_(\d+)_RELEASE_/,
+    distro: 'freebsd',
+    idBase: 'http://freebsd.org/freebsd/',
+    name: (v) => `FreeBSD ${v}`,
+    version: (m) => `${m[1]}.${m[2]}`,
+  },
 ];
 
 export function guessRelease(volumeId: string): ReleaseGuess | undefined {
@@ -46,7 +86,10 @@ export function guessRelease(volumeId: string): ReleaseGuess | undefined {
     const m = volumeId.match(s.re);
     if (!m) continue;
     const version = s.version ? s.version(m) : m[1]!;
-    const archWord = volumeId.toLowerCase().split(/[\s_-]+/).find((w) => ARCH_WORDS[w]);
+    const archWord = volumeId
+      .toLowerCase()
+      .split(/[\s_-]+/)
+      .find((w) => ARCH_WORDS[w]);
     const guess: ReleaseGuess = { distro: s.distro, id: s.idBase + version, name: s.name(version, m), version };
     if (archWord) guess.arch = ARCH_WORDS[archWord];
     return guess;

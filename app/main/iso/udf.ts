@@ -90,7 +90,11 @@ export class UdfVolume {
     const avdp = await r.read(256 * SECTOR, 512, 'the UDF anchor (sector 256)');
     checkTag(avdp, 0, 2, 'UDF anchor');
     const vdsLen = Math.min(u32(avdp, 16), 32 * SECTOR);
-    const vds = await r.read(u32(avdp, 20) * SECTOR, Math.max(SECTOR, vdsLen - (vdsLen % SECTOR)), 'the UDF volume descriptors');
+    const vds = await r.read(
+      u32(avdp, 20) * SECTOR,
+      Math.max(SECTOR, vdsLen - (vdsLen % SECTOR)),
+      'the UDF volume descriptors',
+    );
     const partitions: Partition[] = [];
     let volumeId = '';
     let lvd: Buffer | undefined;
@@ -111,7 +115,10 @@ export class UdfVolume {
     for (let i = 0, o = 440; i < nMaps; i++) {
       const type = u8(lvd, o);
       const len = u8(lvd, o + 1);
-      if (type !== 1 || len !== 6) throw new IsoFormatError('the UDF volume uses a virtual, sparable or metadata partition (UDF 2.x), which vmdesk does not read');
+      if (type !== 1 || len !== 6)
+        throw new IsoFormatError(
+          'the UDF volume uses a virtual, sparable or metadata partition (UDF 2.x), which vmdesk does not read',
+        );
       const p = partitions.find((x) => x.number === u16(lvd!, o + 4));
       if (!p) throw new IsoFormatError('a UDF partition map names a partition that is not described');
       maps.push(p);
@@ -176,7 +183,7 @@ export class UdfVolume {
     if (!n.isDir) return [];
     const data = await this.dirBytes(n);
     const out: { name: string; isDir: boolean; icb: LongAd }[] = [];
-    for (let o = 0; o + 38 <= data.length; ) {
+    for (let o = 0; o + 38 <= data.length;) {
       if (++this.entries > MAX_ENTRIES) throw new IsoFormatError(`the UDF tree has more than ${MAX_ENTRIES} entries`);
       checkTag(data, o, 257, 'UDF file identifier');
       const chars = u8(data, o + 18);
@@ -184,7 +191,12 @@ export class UdfVolume {
       const lIu = u16(data, o + 36);
       const nameAt = o + 38 + lIu;
       if (nameAt + lFi > data.length) throw new IsoFormatError('a UDF file identifier runs past its directory');
-      if ((chars & 0x0c) === 0) out.push({ name: cs0(data.subarray(nameAt, nameAt + lFi)), isDir: (chars & 0x02) !== 0, icb: longAd(data, o + 20) });
+      if ((chars & 0x0c) === 0)
+        out.push({
+          name: cs0(data.subarray(nameAt, nameAt + lFi)),
+          isDir: (chars & 0x02) !== 0,
+          icb: longAd(data, o + 20),
+        });
       o += 4 * Math.ceil((38 + lIu + lFi) / 4);
     }
     return out;
@@ -196,7 +208,9 @@ export class UdfVolume {
     let at = this.root;
     for (let i = 0; i < path.length; i++) {
       const want = path[i]!.toUpperCase();
-      const hit = (await this.list(at)).find((e) => e.name.toUpperCase() === want && (i === path.length - 1 || e.isDir));
+      const hit = (await this.list(at)).find(
+        (e) => e.name.toUpperCase() === want && (i === path.length - 1 || e.isDir),
+      );
       if (!hit) return undefined;
       at = hit.icb;
     }

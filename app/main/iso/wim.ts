@@ -13,7 +13,12 @@ const MAX_XML_BYTES = 1024 * 1024;
 const MAX_EDITIONS = 32;
 
 /** Reads `length` bytes at `fileOffset` of a file stored as `extents` (in order). */
-export async function readExtents(r: ImageReader, extents: Extent[], fileOffset: number, length: number): Promise<Buffer> {
+export async function readExtents(
+  r: ImageReader,
+  extents: Extent[],
+  fileOffset: number,
+  length: number,
+): Promise<Buffer> {
   const parts: Buffer[] = [];
   let skip = fileOffset;
   let want = length;
@@ -37,7 +42,8 @@ type WimFacts = Pick<WindowsMedia, 'build' | 'installationType' | 'editions' | '
 export async function readWimFacts(r: ImageReader, extents: Extent[]): Promise<WimFacts> {
   const header = await readExtents(r, extents, 0, 208);
   // "MSWIM\0\0\0"; install.esd uses the same header.
-  if (header.toString('latin1', 0, 8) !== 'MSWIM\0\0\0') throw new IsoFormatError('the Windows install image has no WIM header');
+  if (header.toString('latin1', 0, 8) !== 'MSWIM\0\0\0')
+    throw new IsoFormatError('the Windows install image has no WIM header');
   // rhXmlData (RESHDR_DISK_SHORT at 0x48): 7-byte size, 1-byte flags, 8-byte offset, 8-byte original size.
   const size = u32(header, 0x48) + (u8(header, 0x4c) + u8(header, 0x4d) * 256 + u8(header, 0x4e) * 65536) * 2 ** 32;
   const flags = u8(header, 0x4f);
@@ -53,16 +59,31 @@ export function parseWimXml(xml: string): WimFacts {
   const images = xml.match(/<IMAGE\b[\s\S]*?<\/IMAGE>/g) ?? [];
   const tag = (s: string, name: string) => {
     const text = s.match(new RegExp(`<${name}>([^<]{0,200})</${name}>`))?.[1]?.trim();
-    return text === undefined ? null : text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+    return text === undefined
+      ? null
+      : text
+          .replace(/&lt;/g, '<')
+          .replace(/&gt;/g, '>')
+          .replace(/&quot;/g, '"')
+          .replace(/&apos;/g, "'")
+          .replace(/&amp;/g, '&');
   };
   const first = images[0] ?? '';
   const build = Number(tag(first, 'BUILD'));
   const archCode = tag(first, 'ARCH');
   // PROCESSOR_ARCHITECTURE values: 0 x86, 5 ARM, 9 AMD64, 12 ARM64.
-  const arch: Arch | 'x86' | 'other' | null = archCode === null ? null : ({ '0': 'x86', '9': 'x86_64', '12': 'aarch64' } as Record<string, Arch | 'x86'>)[archCode] ?? 'other';
+  const arch: Arch | 'x86' | 'other' | null =
+    archCode === null
+      ? null
+      : (({ '0': 'x86', '9': 'x86_64', '12': 'aarch64' } as Record<string, Arch | 'x86'>)[archCode] ?? 'other');
   const editions = images
     .map((img) => tag(img, 'DISPLAYNAME') ?? tag(img, 'NAME'))
     .filter((n): n is string => !!n)
     .slice(0, MAX_EDITIONS);
-  return { build: Number.isSafeInteger(build) && build > 0 ? build : null, installationType: tag(first, 'INSTALLATIONTYPE'), editions, arch };
+  return {
+    build: Number.isSafeInteger(build) && build > 0 ? build : null,
+    installationType: tag(first, 'INSTALLATIONTYPE'),
+    editions,
+    arch,
+  };
 }

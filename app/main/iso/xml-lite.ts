@@ -94,7 +94,8 @@ export function parseXml(src: string): XmlElement {
       const name = m ? body.slice(0, m.index) : body;
       if (!name) throw new XmlError('a start tag without a name');
       const attrs: Record<string, string> = {};
-      if (body.length > name.length) for (const a of body.slice(name.length).matchAll(ATTR)) attrs[a[1]!] = decodeEntities(a[3] ?? a[4] ?? '');
+      if (body.length > name.length)
+        for (const a of body.slice(name.length).matchAll(ATTR)) attrs[a[1]!] = decodeEntities(a[3] ?? a[4] ?? '');
       const el: XmlElement = { name, attrs, children: [], text: '' };
       const parent = stack[stack.length - 1];
       if (parent) parent.children.push(el);

@@ -17,12 +17,14 @@ const expectMdevGolden = (file: string, text: string) => expectGolden(path.join(
 /** One argument per line, in sections, so a diff shows exactly what QEMU gets. */
 function render(r: MdevArgv): string {
   const section = (name: string, args: string[]) => [`${name}:`, ...args.map((a) => `  ${a}`)];
-  return [
-    ...section('deviceArgs', r.deviceArgs),
-    ...section('displayArgs', r.displayArgs),
-    `vncDisplay: ${r.vncDisplay ?? '(none)'}`,
-    `dropEmulatedDisplay: ${r.dropEmulatedDisplay}`,
-  ].join('\n') + '\n';
+  return (
+    [
+      ...section('deviceArgs', r.deviceArgs),
+      ...section('displayArgs', r.displayArgs),
+      `vncDisplay: ${r.vncDisplay ?? '(none)'}`,
+      `dropEmulatedDisplay: ${r.dropEmulatedDisplay}`,
+    ].join('\n') + '\n'
+  );
 }
 
 const gvtg: MdevAssignment = { uuid: GVT_UUID, type: 'i915-GVTg_V5_4', parent: '0000:00:02.0', display: true };
@@ -59,19 +61,25 @@ describe('mdevArgs rules', () => {
   it('numbers ids in definition order and lower-cases UUIDs', () => {
     const r = mdevArgs([{ ...mtty, uuid: MTTY_UUID.toUpperCase() }, grid]);
     expect(r.deviceArgs).toEqual([
-      '-device', `vfio-pci,sysfsdev=/sys/bus/mdev/devices/${MTTY_UUID},id=hostdev0`,
-      '-device', `vfio-pci,sysfsdev=/sys/bus/mdev/devices/${NVIDIA_UUID},id=hostdev1`,
+      '-device',
+      `vfio-pci,sysfsdev=/sys/bus/mdev/devices/${MTTY_UUID},id=hostdev0`,
+      '-device',
+      `vfio-pci,sysfsdev=/sys/bus/mdev/devices/${NVIDIA_UUID},id=hostdev1`,
     ]);
     expect(r).toMatchObject({ displayArgs: [], dropEmulatedDisplay: false });
     expect(r.vncDisplay).toBeUndefined();
   });
 
   it('points sysfsdev under a different sysfs root', () => {
-    expect(mdevArgs([mtty], '/tmp/fixture/').deviceArgs[1]).toBe(`vfio-pci,sysfsdev=/tmp/fixture/sys/bus/mdev/devices/${MTTY_UUID},id=hostdev0`);
+    expect(mdevArgs([mtty], '/tmp/fixture/').deviceArgs[1]).toBe(
+      `vfio-pci,sysfsdev=/tmp/fixture/sys/bus/mdev/devices/${MTTY_UUID},id=hostdev0`,
+    );
   });
 
   it('ignores a display flag on types that have none (QEMU would refuse display=on)', () => {
-    expect(mdevArgs([{ ...grid, display: true }]).deviceArgs[1]).toBe(`vfio-pci,sysfsdev=/sys/bus/mdev/devices/${NVIDIA_UUID},id=hostdev0`);
+    expect(mdevArgs([{ ...grid, display: true }]).deviceArgs[1]).toBe(
+      `vfio-pci,sysfsdev=/sys/bus/mdev/devices/${NVIDIA_UUID},id=hostdev0`,
+    );
     expect(assignmentDisplayKind('mtty-1', true)).toBe('none');
     expect(assignmentDisplayKind('acme-vgpu-1', true)).toBe('dmabuf');
   });
@@ -91,11 +99,29 @@ describe('libvirtHostdevXml', () => {
 
 describe('descriptions', () => {
   it('parses the GVT-g and NVIDIA formats into fields', () => {
-    expect(parseDescription('intel-gvtg', 'low_gm_size: 128MB\nhigh_gm_size: 384MB\nfence: 4\nresolution: 1920x1200\nweight: 4')).toEqual({
-      lowGmMiB: 128, highGmMiB: 384, fence: 4, resolution: '1920x1200', weight: 4,
+    expect(
+      parseDescription(
+        'intel-gvtg',
+        'low_gm_size: 128MB\nhigh_gm_size: 384MB\nfence: 4\nresolution: 1920x1200\nweight: 4',
+      ),
+    ).toEqual({
+      lowGmMiB: 128,
+      highGmMiB: 384,
+      fence: 4,
+      resolution: '1920x1200',
+      weight: 4,
     });
-    expect(parseDescription('nvidia', 'num_heads=4, frl_config=60, framebuffer=2048M, max_resolution=4096x2160, max_instance=4')).toEqual({
-      heads: 4, frameRateLimit: 60, framebufferMiB: 2048, resolution: '4096x2160', maxInstances: 4,
+    expect(
+      parseDescription(
+        'nvidia',
+        'num_heads=4, frl_config=60, framebuffer=2048M, max_resolution=4096x2160, max_instance=4',
+      ),
+    ).toEqual({
+      heads: 4,
+      frameRateLimit: 60,
+      framebufferMiB: 2048,
+      resolution: '4096x2160',
+      maxInstances: 4,
     });
     expect(parseDescription('nvidia', 'num_heads=1, framebuffer=1G')).toEqual({ heads: 1, framebufferMiB: 1024 });
   });
@@ -107,7 +133,16 @@ describe('descriptions', () => {
   });
 
   it('names the family from the driver or the type id', () => {
-    expect(['i915', 'i915-GVTg_V4_2', 'nvidia-63', 'mdpy-hd', 'mbochs', 'vfio_ap-passthrough'].map(vendorOf)).toEqual(['intel-gvtg', 'intel-gvtg', 'nvidia', 'mdpy', 'mbochs', 'other']);
-    expect(summarizeDetails({ resolution: '1920x1200', lowGmMiB: 128, highGmMiB: 512, weight: 4 })).toBe('1920x1200, 128+512 MiB graphics memory, weight 4');
+    expect(['i915', 'i915-GVTg_V4_2', 'nvidia-63', 'mdpy-hd', 'mbochs', 'vfio_ap-passthrough'].map(vendorOf)).toEqual([
+      'intel-gvtg',
+      'intel-gvtg',
+      'nvidia',
+      'mdpy',
+      'mbochs',
+      'other',
+    ]);
+    expect(summarizeDetails({ resolution: '1920x1200', lowGmMiB: 128, highGmMiB: 512, weight: 4 })).toBe(
+      '1920x1200, 128+512 MiB graphics memory, weight 4',
+    );
   });
 });

@@ -54,7 +54,11 @@ export function mdevArgs(mdevs: readonly MdevAssignment[], sysfsRoot = '/', opts
     const kind = opts.headless ? 'none' : assignmentDisplayKind(m.type, m.display);
     const first = kind !== 'none' && vncDisplay === undefined;
     // UUIDs and sysfs roots never contain commas (validated), so no qemuEscape is needed here.
-    const props = [`${first ? 'vfio-pci-nohotplug' : 'vfio-pci'}`, `sysfsdev=${mdevSysfsPath(m.uuid, sysfsRoot)}`, `id=${hostdevId(n)}`];
+    const props = [
+      `${first ? 'vfio-pci-nohotplug' : 'vfio-pci'}`,
+      `sysfsdev=${mdevSysfsPath(m.uuid, sysfsRoot)}`,
+      `id=${hostdevId(n)}`,
+    ];
     if (kind !== 'none') props.push('display=on');
     if (first) props.push('ramfb=on');
     if (vendorOf(m.type) === 'intel-gvtg') props.push('x-igd-opregion=on');
@@ -62,11 +66,19 @@ export function mdevArgs(mdevs: readonly MdevAssignment[], sysfsRoot = '/', opts
     if (kind === 'dmabuf') needsGl = true;
     deviceArgs.push('-device', props.join(','));
   });
-  const displayArgs = needsGl ? ['-display', `egl-headless${opts.renderNode ? `,rendernode=${opts.renderNode}` : ''}`] : [];
-  return { deviceArgs, displayArgs, ...(vncDisplay ? { vncDisplay } : {}), dropEmulatedDisplay: vncDisplay !== undefined };
+  const displayArgs = needsGl
+    ? ['-display', `egl-headless${opts.renderNode ? `,rendernode=${opts.renderNode}` : ''}`]
+    : [];
+  return {
+    deviceArgs,
+    displayArgs,
+    ...(vncDisplay ? { vncDisplay } : {}),
+    dropEmulatedDisplay: vncDisplay !== undefined,
+  };
 }
 
-const xmlAttr = (s: string) => s.replace(/&/g, '&amp;').replace(/'/g, '&apos;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const xmlAttr = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/'/g, '&apos;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /**
  * libvirt's form of one assignment, for export (formatdomain "Host device assignment", mdev):

@@ -10,7 +10,8 @@ export function vendorOf(typeIdOrDriver: string): MdevVendor {
   const s = typeIdOrDriver.toLowerCase();
   if (s === 'i915' || s.startsWith('i915-')) return 'intel-gvtg';
   if (s === 'nvidia' || s.startsWith('nvidia-')) return 'nvidia';
-  for (const sample of ['mtty', 'mdpy', 'mbochs'] as const) if (s === sample || s.startsWith(`${sample}-`)) return sample;
+  for (const sample of ['mtty', 'mdpy', 'mbochs'] as const)
+    if (s === sample || s.startsWith(`${sample}-`)) return sample;
   return 'other';
 }
 
@@ -64,7 +65,12 @@ function prune(d: MdevTypeDetails): MdevTypeDetails {
 export function parseDescription(vendor: MdevVendor, description: string | undefined): MdevTypeDetails {
   if (!description) return {};
   if (vendor === 'intel-gvtg') {
-    const kv = new Map(description.split('\n').map((l) => l.split(':').map((x) => x.trim()) as [string, string?]).filter(([, v]) => v !== undefined) as [string, string][]);
+    const kv = new Map(
+      description
+        .split('\n')
+        .map((l) => l.split(':').map((x) => x.trim()) as [string, string?])
+        .filter(([, v]) => v !== undefined) as [string, string][],
+    );
     return prune({
       lowGmMiB: mib(kv.get('low_gm_size')),
       highGmMiB: mib(kv.get('high_gm_size')),
@@ -74,7 +80,12 @@ export function parseDescription(vendor: MdevVendor, description: string | undef
     });
   }
   if (vendor === 'nvidia') {
-    const kv = new Map(description.split(/[,\n]/).map((p) => p.split('=').map((x) => x.trim()) as [string, string?]).filter(([, v]) => v !== undefined) as [string, string][]);
+    const kv = new Map(
+      description
+        .split(/[,\n]/)
+        .map((p) => p.split('=').map((x) => x.trim()) as [string, string?])
+        .filter(([, v]) => v !== undefined) as [string, string][],
+    );
     return prune({
       heads: int(kv.get('num_heads')),
       frameRateLimit: int(kv.get('frl_config')),
@@ -96,7 +107,8 @@ export function summarizeDetails(d: MdevTypeDetails): string {
   const parts: string[] = [];
   if (d.resolution) parts.push(d.resolution);
   if (d.framebufferMiB !== undefined) parts.push(`${d.framebufferMiB} MiB framebuffer`);
-  if (d.lowGmMiB !== undefined && d.highGmMiB !== undefined) parts.push(`${d.lowGmMiB}+${d.highGmMiB} MiB graphics memory`);
+  if (d.lowGmMiB !== undefined && d.highGmMiB !== undefined)
+    parts.push(`${d.lowGmMiB}+${d.highGmMiB} MiB graphics memory`);
   if (d.heads !== undefined) parts.push(`${d.heads} head${d.heads === 1 ? '' : 's'}`);
   if (d.weight !== undefined) parts.push(`weight ${d.weight}`);
   if (d.frameRateLimit) parts.push(`${d.frameRateLimit} fps cap`);

@@ -8,7 +8,16 @@ import { parseMdevctlDump } from './mdevctl.js';
 import { createPciNames, findNames } from './pci-ids.js';
 import { buildSysfs, type BuiltSysfs, type SysfsFixture } from './fixtures/build-sysfs.js';
 import {
-  GVT_UUID, gvtgDisabledHost, gvtgHost, intelUhd630, MTTY_UUID, newIntelHost, nvidiaGridHost, nvidiaVendorVfioHost, PCI_IDS, samplesHost,
+  GVT_UUID,
+  gvtgDisabledHost,
+  gvtgHost,
+  intelUhd630,
+  MTTY_UUID,
+  newIntelHost,
+  nvidiaGridHost,
+  nvidiaVendorVfioHost,
+  PCI_IDS,
+  samplesHost,
 } from './fixtures/hosts.js';
 
 let built: BuiltSysfs[] = [];
@@ -24,7 +33,8 @@ function host(f: SysfsFixture): BuiltSysfs {
 }
 
 const vm = (name: string, uuids: string[]): Pick<VmDefinition, 'id' | 'name' | 'mdevs'> => ({
-  id: `0f3c1a2b-6d7e-4f80-9a1b-${String(name.length).padStart(12, '0')}`, name,
+  id: `0f3c1a2b-6d7e-4f80-9a1b-${String(name.length).padStart(12, '0')}`,
+  name,
   mdevs: uuids.map((uuid) => ({ uuid, type: 'x', parent: 'y', display: false })),
 });
 
@@ -39,15 +49,40 @@ describe('discoverMdev on real-looking hosts', () => {
     expect(inv.parents).toHaveLength(1);
     const p = inv.parents[0]!;
     expect(p).toMatchObject({
-      name: '0000:00:02.0', driver: 'i915', vendor: 'intel-gvtg', hasTypesDir: true, problems: [],
-      pci: { vendorId: '8086', deviceId: '3e92', vendorName: 'Intel Corporation', deviceName: 'CoffeeLake-S GT2 [UHD Graphics 630]' },
+      name: '0000:00:02.0',
+      driver: 'i915',
+      vendor: 'intel-gvtg',
+      hasTypesDir: true,
+      problems: [],
+      pci: {
+        vendorId: '8086',
+        deviceId: '3e92',
+        vendorName: 'Intel Corporation',
+        deviceName: 'CoffeeLake-S GT2 [UHD Graphics 630]',
+      },
     });
     expect(p.types.map((t) => t.id)).toEqual(['i915-GVTg_V5_1', 'i915-GVTg_V5_2', 'i915-GVTg_V5_4', 'i915-GVTg_V5_8']);
     const v54 = p.types[2]!;
-    expect(v54).toMatchObject({ name: 'GVTg_V5_4', deviceApi: 'vfio-pci', availableInstances: 2, canCreate: true, display: 'dmabuf', instances: [GVT_UUID] });
+    expect(v54).toMatchObject({
+      name: 'GVTg_V5_4',
+      deviceApi: 'vfio-pci',
+      availableInstances: 2,
+      canCreate: true,
+      display: 'dmabuf',
+      instances: [GVT_UUID],
+    });
     expect(v54.description).toBe('low_gm_size: 128MB\nhigh_gm_size: 512MB\nfence: 4\nresolution: 1920x1200\nweight: 4');
     expect(v54.details).toEqual({ lowGmMiB: 128, highGmMiB: 512, fence: 4, resolution: '1920x1200', weight: 4 });
-    expect(inv.devices).toEqual([{ uuid: GVT_UUID, type: 'i915-GVTg_V5_4', parent: '0000:00:02.0', iommuGroup: '16', usedBy: [{ id: expect.any(String), name: 'win10' }], problems: [] }]);
+    expect(inv.devices).toEqual([
+      {
+        uuid: GVT_UUID,
+        type: 'i915-GVTg_V5_4',
+        parent: '0000:00:02.0',
+        iommuGroup: '16',
+        usedBy: [{ id: expect.any(String), name: 'win10' }],
+        problems: [],
+      },
+    ]);
     expect(inv.notes).toEqual([]);
   });
 
@@ -56,8 +91,16 @@ describe('discoverMdev on real-looking hosts', () => {
     const p = inv.parents[0]!;
     expect(p).toMatchObject({ driver: 'nvidia', vendor: 'nvidia', pci: { deviceName: 'GP104GL [Tesla P4]' } });
     const q2 = p.types.find((t) => t.id === 'nvidia-64')!;
-    expect(q2.description).toBe('num_heads=4, frl_config=60, framebuffer=2048M, max_resolution=4096x2160, max_instance=4');
-    expect(q2.details).toEqual({ heads: 4, frameRateLimit: 60, framebufferMiB: 2048, resolution: '4096x2160', maxInstances: 4 });
+    expect(q2.description).toBe(
+      'num_heads=4, frl_config=60, framebuffer=2048M, max_resolution=4096x2160, max_instance=4',
+    );
+    expect(q2.details).toEqual({
+      heads: 4,
+      frameRateLimit: 60,
+      framebufferMiB: 2048,
+      resolution: '4096x2160',
+      maxInstances: 4,
+    });
     expect(p.types.every((t) => t.display === 'none')).toBe(true);
     expect(p.types.find((t) => t.id === 'nvidia-69')!.availableInstances).toBe(0);
   });
@@ -65,14 +108,27 @@ describe('discoverMdev on real-looking hosts', () => {
   it('lists the sample drivers as virtual parents: mtty (serial), mdpy (region display), mbochs (dma-buf)', async () => {
     const inv = await discover(host(samplesHost));
     expect(inv.parents.map((p) => [p.name, p.driver, p.vendor, p.pci])).toEqual([
-      ['mbochs', 'mbochs', 'mbochs', undefined], ['mdpy', 'mdpy', 'mdpy', undefined], ['mtty', 'mtty', 'mtty', undefined],
+      ['mbochs', 'mbochs', 'mbochs', undefined],
+      ['mdpy', 'mdpy', 'mdpy', undefined],
+      ['mtty', 'mtty', 'mtty', undefined],
     ]);
     const mtty = inv.parents.find((p) => p.name === 'mtty')!;
-    expect(mtty.types.map((t) => [t.id, t.name, t.description, t.display])).toEqual([['mtty-1', 'Single port serial', undefined, 'none'], ['mtty-2', 'Dual port serial', undefined, 'none']]);
+    expect(mtty.types.map((t) => [t.id, t.name, t.description, t.display])).toEqual([
+      ['mtty-1', 'Single port serial', undefined, 'none'],
+      ['mtty-2', 'Dual port serial', undefined, 'none'],
+    ]);
     expect(mtty.types.every((t) => t.problems.length === 0)).toBe(true); // mtty has no description, and that is fine
-    expect(inv.parents.find((p) => p.name === 'mdpy')!.types[0]).toMatchObject({ display: 'region', details: { resolution: '1920x1080' } });
-    expect(inv.parents.find((p) => p.name === 'mbochs')!.types[0]).toMatchObject({ display: 'dmabuf', details: { framebufferMiB: 4 } });
-    expect(inv.devices).toEqual([{ uuid: MTTY_UUID, type: 'mtty-2', parent: 'mtty', iommuGroup: '0', usedBy: [], problems: [] }]);
+    expect(inv.parents.find((p) => p.name === 'mdpy')!.types[0]).toMatchObject({
+      display: 'region',
+      details: { resolution: '1920x1080' },
+    });
+    expect(inv.parents.find((p) => p.name === 'mbochs')!.types[0]).toMatchObject({
+      display: 'dmabuf',
+      details: { framebufferMiB: 4 },
+    });
+    expect(inv.devices).toEqual([
+      { uuid: MTTY_UUID, type: 'mtty-2', parent: 'mtty', iommuGroup: '0', usedBy: [], problems: [] },
+    ]);
   });
 });
 
@@ -127,7 +183,12 @@ describe('discoverMdev with bad input', () => {
     const parent = {
       ...intelUhd630,
       types: [
-        { id: 'i915-GVTg_V5_4', name: 'GVTg_V5_4', available: 2, unreadable: ['description' as const, 'name' as const] },
+        {
+          id: 'i915-GVTg_V5_4',
+          name: 'GVTg_V5_4',
+          available: 2,
+          unreadable: ['description' as const, 'name' as const],
+        },
         { id: 'i915-GVTg_V5_8', name: 'GVTg_V5_8', available: 'lots', create: false },
         { id: 'i915-GVTg_V5_2' },
       ],
@@ -141,7 +202,10 @@ describe('discoverMdev with bad input', () => {
     expect(v54!.availableInstances).toBe(2);
     expect(v58).toMatchObject({ canCreate: false });
     expect(v58!.availableInstances).toBeUndefined();
-    expect(v58!.problems).toEqual(['available_instances is not a number ("lots")', 'there is no create file, so no device of this type can be created']);
+    expect(v58!.problems).toEqual([
+      'available_instances is not a number ("lots")',
+      'there is no create file, so no device of this type can be created',
+    ]);
     expect(v52!.problems).toEqual(['name is missing', 'available_instances is missing']);
   });
 
@@ -156,12 +220,14 @@ describe('discoverMdev with bad input', () => {
 
 describe('mdevctl definitions', () => {
   // mdevctl's own test data (tests/list/default/defined.json), trimmed.
-  const dump = JSON.stringify([{
-    '0000:00:02.0': [
-      { '4a0a190f-dcf3-4def-9342-c48768f0c940': { mdev_type: 'i915-GVTg_V5_8', start: 'auto', attrs: [] } },
-      { [GVT_UUID]: { mdev_type: 'i915-GVTg_V5_4', start: 'manual', attrs: [] } },
-    ],
-  }]);
+  const dump = JSON.stringify([
+    {
+      '0000:00:02.0': [
+        { '4a0a190f-dcf3-4def-9342-c48768f0c940': { mdev_type: 'i915-GVTg_V5_8', start: 'auto', attrs: [] } },
+        { [GVT_UUID]: { mdev_type: 'i915-GVTg_V5_4', start: 'manual', attrs: [] } },
+      ],
+    },
+  ]);
 
   it('reads persistent definitions and marks the ones that exist now', async () => {
     const run = fakeRun({ 'mdevctl list --defined --dumpjson': { stdout: dump } });
@@ -170,33 +236,52 @@ describe('mdevctl definitions', () => {
     expect(inv.mdevctl).toEqual({
       installed: true,
       definitions: [
-        { uuid: '4a0a190f-dcf3-4def-9342-c48768f0c940', parent: '0000:00:02.0', type: 'i915-GVTg_V5_8', start: 'auto', active: false },
+        {
+          uuid: '4a0a190f-dcf3-4def-9342-c48768f0c940',
+          parent: '0000:00:02.0',
+          type: 'i915-GVTg_V5_8',
+          start: 'auto',
+          active: false,
+        },
         { uuid: GVT_UUID, parent: '0000:00:02.0', type: 'i915-GVTg_V5_4', start: 'manual', active: true },
       ],
     });
   });
 
   it('treats a missing mdevctl as not installed and a failing one as a note', async () => {
-    expect((await discover(host(samplesHost), { run: fakeRun({}) })).mdevctl).toEqual({ installed: false, definitions: [] });
-    const broken = await discover(host(samplesHost), { run: fakeRun({ 'mdevctl list --defined --dumpjson': { code: 1, stderr: 'Error: permission denied\n' } }) });
+    expect((await discover(host(samplesHost), { run: fakeRun({}) })).mdevctl).toEqual({
+      installed: false,
+      definitions: [],
+    });
+    const broken = await discover(host(samplesHost), {
+      run: fakeRun({ 'mdevctl list --defined --dumpjson': { code: 1, stderr: 'Error: permission denied\n' } }),
+    });
     expect(broken.mdevctl.error).toBe('mdevctl list failed: Error: permission denied');
     expect(broken.notes.map((n) => n.id)).toEqual(['mdevctl-failed']);
   });
 
   it('parses empty output as no definitions and skips entries of the wrong shape', () => {
     expect(parseMdevctlDump('')).toEqual([]);
-    expect(parseMdevctlDump('[{"mtty": [{"x": 1}, {"83b8f4f2-509f-382f-3c1e-e6bfe0fa1001": {"mdev_type": "mtty-1"}}], "bad": 3}]')).toEqual([
-      { uuid: '83b8f4f2-509f-382f-3c1e-e6bfe0fa1001', parent: 'mtty', type: 'mtty-1', start: 'manual' },
-    ]);
+    expect(
+      parseMdevctlDump(
+        '[{"mtty": [{"x": 1}, {"83b8f4f2-509f-382f-3c1e-e6bfe0fa1001": {"mdev_type": "mtty-1"}}], "bad": 3}]',
+      ),
+    ).toEqual([{ uuid: '83b8f4f2-509f-382f-3c1e-e6bfe0fa1001', parent: 'mtty', type: 'mtty-1', start: 'manual' }]);
     expect(() => parseMdevctlDump('{not json')).toThrow();
   });
 });
 
 describe('pci.ids lookup', () => {
   it('finds vendor and device names in the vendor block only, ignoring subsystem lines and classes', () => {
-    expect(findNames(PCI_IDS, '10de', '1bb3')).toEqual({ vendorName: 'NVIDIA Corporation', deviceName: 'GP104GL [Tesla P4]' });
+    expect(findNames(PCI_IDS, '10de', '1bb3')).toEqual({
+      vendorName: 'NVIDIA Corporation',
+      deviceName: 'GP104GL [Tesla P4]',
+    });
     expect(findNames(PCI_IDS, '10de', '11d8')).toEqual({ vendorName: 'NVIDIA Corporation' });
-    expect(findNames(PCI_IDS, '8086', 'a780')).toEqual({ vendorName: 'Intel Corporation', deviceName: 'Raptor Lake-S GT1 [UHD Graphics 770]' });
+    expect(findNames(PCI_IDS, '8086', 'a780')).toEqual({
+      vendorName: 'Intel Corporation',
+      deviceName: 'Raptor Lake-S GT1 [UHD Graphics 770]',
+    });
     expect(findNames(PCI_IDS, '1002', '0001')).toEqual({ vendorName: 'Advanced Micro Devices, Inc. [AMD/ATI]' });
     expect(findNames(PCI_IDS, 'ffff', '0001')).toEqual({});
   });

@@ -33,7 +33,13 @@ export interface DiscoverOptions {
 
 const hex = (s: string | undefined) => s?.trim().replace(/^0x/i, '').toLowerCase();
 
-async function readType(fs: MdevFs, typesDir: string, id: string, parent: string, family: MdevVendor): Promise<MdevType> {
+async function readType(
+  fs: MdevFs,
+  typesDir: string,
+  id: string,
+  parent: string,
+  family: MdevVendor,
+): Promise<MdevType> {
   const dir = path.join(typesDir, id);
   const problems: string[] = [];
   const name = await readAttr(fs, path.join(dir, 'name'), problems, 'name');
@@ -49,11 +55,17 @@ async function readType(fs: MdevFs, typesDir: string, id: string, parent: string
   if (!canCreate) problems.push('there is no create file, so no device of this type can be created');
   const vendor = vendorOf(id) === 'other' ? family : vendorOf(id);
   return {
-    id, parent, ...(name !== undefined ? { name } : {}), ...(description !== undefined ? { description: description.trimEnd() } : {}),
-    ...describeType(vendor, description), ...(deviceApi !== undefined ? { deviceApi } : {}),
-    ...(availableInstances !== undefined ? { availableInstances } : {}), canCreate,
+    id,
+    parent,
+    ...(name !== undefined ? { name } : {}),
+    ...(description !== undefined ? { description: description.trimEnd() } : {}),
+    ...describeType(vendor, description),
+    ...(deviceApi !== undefined ? { deviceApi } : {}),
+    ...(availableInstances !== undefined ? { availableInstances } : {}),
+    canCreate,
     instances: ((await listDir(fs, path.join(dir, 'devices'))) ?? []).map((u) => u.toLowerCase()),
-    display: displayKindOf(vendor), problems,
+    display: displayKindOf(vendor),
+    problems,
   };
 }
 
@@ -78,7 +90,15 @@ async function readParent(fs: MdevFs, sys: string, name: string, pciNames: PciNa
   let family = vendorOf(driver ?? name);
   if (family === 'other' && typeIds?.[0]) family = vendorOf(typeIds[0]);
   const types = await Promise.all((typeIds ?? []).map((id) => readType(fs, typesDir, id, name, family)));
-  return { name, ...(driver ? { driver } : {}), vendor: family, ...(pci ? { pci } : {}), hasTypesDir: typeIds !== undefined, types, problems };
+  return {
+    name,
+    ...(driver ? { driver } : {}),
+    vendor: family,
+    ...(pci ? { pci } : {}),
+    hasTypesDir: typeIds !== undefined,
+    types,
+    problems,
+  };
 }
 
 async function readDevice(fs: MdevFs, sys: string, uuid: string, vms: DiscoverOptions['vms']): Promise<MdevDevice> {
@@ -96,12 +116,25 @@ async function readDevice(fs: MdevFs, sys: string, uuid: string, vms: DiscoverOp
   const iommuGroup = await linkBasename(fs, path.join(dir, 'iommu_group'));
   if (!iommuGroup) problems.push('iommu_group cannot be read');
   const id = uuid.toLowerCase();
-  const usedBy = (vms ?? []).filter((vm) => vm.mdevs?.some((m) => m.uuid.toLowerCase() === id)).map((vm) => ({ id: vm.id, name: vm.name }));
-  return { uuid: id, ...(type ? { type } : {}), ...(parent ? { parent } : {}), ...(iommuGroup ? { iommuGroup } : {}), usedBy, problems };
+  const usedBy = (vms ?? [])
+    .filter((vm) => vm.mdevs?.some((m) => m.uuid.toLowerCase() === id))
+    .map((vm) => ({ id: vm.id, name: vm.name }));
+  return {
+    uuid: id,
+    ...(type ? { type } : {}),
+    ...(parent ? { parent } : {}),
+    ...(iommuGroup ? { iommuGroup } : {}),
+    usedBy,
+    problems,
+  };
 }
 
 /** Display controllers (PCI class 0x03xxxx) that are not mdev parents, for the explanations. */
-async function gpusWithoutMdev(fs: MdevFs, sys: string, parents: Set<string>): Promise<{ address: string; driver?: string; vendorId?: string; deviceId?: string; dir: string }[]> {
+async function gpusWithoutMdev(
+  fs: MdevFs,
+  sys: string,
+  parents: Set<string>,
+): Promise<{ address: string; driver?: string; vendorId?: string; deviceId?: string; dir: string }[]> {
   const pciDir = path.join(sys, 'bus/pci/devices');
   const out = [];
   for (const address of (await listDir(fs, pciDir)) ?? []) {
@@ -113,7 +146,13 @@ async function gpusWithoutMdev(fs: MdevFs, sys: string, parents: Set<string>): P
     const driver = await linkBasename(fs, path.join(dir, 'driver'));
     const vendorId = hex(await readAttr(fs, path.join(dir, 'vendor'), [], 'vendor'));
     const deviceId = hex(await readAttr(fs, path.join(dir, 'device'), [], 'device'));
-    out.push({ address, dir, ...(driver ? { driver } : {}), ...(vendorId ? { vendorId } : {}), ...(deviceId ? { deviceId } : {}) });
+    out.push({
+      address,
+      dir,
+      ...(driver ? { driver } : {}),
+      ...(vendorId ? { vendorId } : {}),
+      ...(deviceId ? { deviceId } : {}),
+    });
   }
   return out;
 }
@@ -122,16 +161,22 @@ async function explain(fs: MdevFs, sys: string, parents: MdevParent[], pciNames:
   const notes: MdevNote[] = [];
   const gvtParam = (await readAttr(fs, path.join(sys, 'module/i915/parameters/enable_gvt'), [], 'enable_gvt'))?.trim();
   for (const p of parents) {
-    if (p.vendor === 'intel-gvtg' && p.types.length === 0) notes.push(gvtgNote({ address: p.name, pci: p.pci, enableGvt: gvtParam, isParent: true }));
+    if (p.vendor === 'intel-gvtg' && p.types.length === 0)
+      notes.push(gvtgNote({ address: p.name, pci: p.pci, enableGvt: gvtParam, isParent: true }));
     if (p.vendor === 'nvidia' && p.types.length === 0) notes.push(nvidiaVendorVfioNote(p.name, p.pci));
   }
   for (const gpu of await gpusWithoutMdev(fs, sys, new Set(parents.map((p) => p.name)))) {
-    const pci = gpu.vendorId && gpu.deviceId ? { vendorId: gpu.vendorId, deviceId: gpu.deviceId, ...(await pciNames.lookup(gpu.vendorId, gpu.deviceId)) } : undefined;
+    const pci =
+      gpu.vendorId && gpu.deviceId
+        ? { vendorId: gpu.vendorId, deviceId: gpu.deviceId, ...(await pciNames.lookup(gpu.vendorId, gpu.deviceId)) }
+        : undefined;
     if (gpu.vendorId === '8086' && (gpu.driver === 'i915' || gpu.driver === 'xe')) {
       notes.push(gvtgNote({ address: gpu.address, pci, enableGvt: gvtParam, driver: gpu.driver, isParent: false }));
     }
     if (gpu.driver === 'nvidia') {
-      const vendorVfio = (await exists(fs, path.join(gpu.dir, 'nvidia/creatable_vgpu_types'))) || (await exists(fs, path.join(gpu.dir, 'virtfn0/nvidia/creatable_vgpu_types')));
+      const vendorVfio =
+        (await exists(fs, path.join(gpu.dir, 'nvidia/creatable_vgpu_types'))) ||
+        (await exists(fs, path.join(gpu.dir, 'virtfn0/nvidia/creatable_vgpu_types')));
       if (vendorVfio) notes.push(nvidiaVendorVfioNote(gpu.address, pci));
     }
   }
@@ -153,8 +198,13 @@ export async function discoverMdev(o: DiscoverOptions): Promise<MdevInventory> {
     const list = await listMdevctlDefinitions(o.run);
     if (list.installed) {
       const active = new Set(devices.map((d) => d.uuid));
-      mdevctl = { installed: true, definitions: list.definitions.map((d) => ({ ...d, active: active.has(d.uuid) })), ...(list.error ? { error: list.error } : {}) };
-      if (list.error) notes.push({ id: 'mdevctl-failed', text: `${list.error}. Persistent definitions are not shown.` });
+      mdevctl = {
+        installed: true,
+        definitions: list.definitions.map((d) => ({ ...d, active: active.has(d.uuid) })),
+        ...(list.error ? { error: list.error } : {}),
+      };
+      if (list.error)
+        notes.push({ id: 'mdevctl-failed', text: `${list.error}. Persistent definitions are not shown.` });
     }
   }
   return { parents, devices, mdevctl, notes };

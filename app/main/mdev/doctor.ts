@@ -10,7 +10,14 @@ import type { MdevAssignment, VmDefinition } from '../common/vm-types.js';
 import type { QemuCaps } from '../common/host-types.js';
 import { assignmentDisplayKind, displayKindOf, vendorOf } from './describe.js';
 import {
-  checkIommu, checkMemlock, checkQemuVfio, checkRenderNode, checkVfioContainer, checkVfioGroup, checkVfioModules, renderNodeFor,
+  checkIommu,
+  checkMemlock,
+  checkQemuVfio,
+  checkRenderNode,
+  checkVfioContainer,
+  checkVfioGroup,
+  checkVfioModules,
+  renderNodeFor,
   type HostCheckDeps,
 } from './host-checks.js';
 import type { MdevCheck, MdevFixAction, MdevInventory, MdevParent } from '../common/mdev-types.js';
@@ -33,7 +40,9 @@ export interface MdevDoctorInput extends HostCheckDeps {
 }
 
 export function describeParent(p: MdevParent): string {
-  const what = p.pci ? [p.pci.vendorName, p.pci.deviceName].filter(Boolean).join(' ') || `${p.pci.vendorId}:${p.pci.deviceId}` : 'kernel sample driver';
+  const what = p.pci
+    ? [p.pci.vendorName, p.pci.deviceName].filter(Boolean).join(' ') || `${p.pci.vendorId}:${p.pci.deviceId}`
+    : 'kernel sample driver';
   return `${p.name} (${p.driver ? `${p.driver}: ` : ''}${what})`;
 }
 
@@ -43,21 +52,44 @@ function checkParent(inv: MdevInventory, a: MdevAssignment): MdevCheck {
   const note = inv.notes.find((n) => n.device === a.parent);
   if (!parent) {
     return {
-      ...base, status: 'fail',
-      detail: note ? note.text : `${a.parent} offers no mediated devices right now: its driver is not loaded, or the device is gone. Run \`vmdesk mdev list\` to see what this host offers.`,
+      ...base,
+      status: 'fail',
+      detail: note
+        ? note.text
+        : `${a.parent} offers no mediated devices right now: its driver is not loaded, or the device is gone. Run \`vmdesk mdev list\` to see what this host offers.`,
       ...(note?.fix ? { fix: note.fix } : {}),
     };
   }
   if (parent.types.length === 0) {
-    return { ...base, status: 'fail', detail: note?.text ?? `${describeParent(parent)} lists no mdev types${parent.hasTypesDir ? '' : ' (it has no mdev_supported_types directory)'}.`, ...(note?.fix ? { fix: note.fix } : {}) };
+    return {
+      ...base,
+      status: 'fail',
+      detail:
+        note?.text ??
+        `${describeParent(parent)} lists no mdev types${parent.hasTypesDir ? '' : ' (it has no mdev_supported_types directory)'}.`,
+      ...(note?.fix ? { fix: note.fix } : {}),
+    };
   }
   const type = parent.types.find((t) => t.id === a.type);
-  if (!type) return { ...base, status: 'fail', detail: `${describeParent(parent)} has no type ${a.type}; it offers ${parent.types.map((t) => t.id).join(', ')}.` };
+  if (!type)
+    return {
+      ...base,
+      status: 'fail',
+      detail: `${describeParent(parent)} has no type ${a.type}; it offers ${parent.types.map((t) => t.id).join(', ')}.`,
+    };
   if (type.deviceApi && type.deviceApi !== 'vfio-pci') {
-    return { ...base, status: 'fail', detail: `${a.type} is a ${type.deviceApi} device; vmdesk assigns only vfio-pci devices.` };
+    return {
+      ...base,
+      status: 'fail',
+      detail: `${a.type} is a ${type.deviceApi} device; vmdesk assigns only vfio-pci devices.`,
+    };
   }
   const summary = type.summary;
-  return { ...base, status: 'pass', detail: `${describeParent(parent)} offers ${a.type}${type.name ? ` (${type.name}${summary ? `: ${summary}` : ''})` : ''}.` };
+  return {
+    ...base,
+    status: 'pass',
+    detail: `${describeParent(parent)} offers ${a.type}${type.name ? ` (${type.name}${summary ? `: ${summary}` : ''})` : ''}.`,
+  };
 }
 
 function checkInstances(inv: MdevInventory, a: MdevAssignment, exists: boolean): MdevCheck | undefined {
@@ -65,9 +97,18 @@ function checkInstances(inv: MdevInventory, a: MdevAssignment, exists: boolean):
   if (exists) return { ...base, status: 'pass', detail: `${a.uuid} already exists, so no new instance is needed.` };
   const type = inv.parents.find((p) => p.name === a.parent)?.types.find((t) => t.id === a.type);
   if (!type) return undefined; // the parent check says why
-  if (!type.canCreate) return { ...base, status: 'fail', detail: `${a.type} on ${a.parent} has no create file, so the kernel cannot create instances of it.` };
+  if (!type.canCreate)
+    return {
+      ...base,
+      status: 'fail',
+      detail: `${a.type} on ${a.parent} has no create file, so the kernel cannot create instances of it.`,
+    };
   if (type.availableInstances === undefined) {
-    return { ...base, status: 'warn', detail: `How many ${a.type} instances are left is unknown (${type.problems.join('; ') || 'available_instances unreadable'}); creating one may fail.` };
+    return {
+      ...base,
+      status: 'warn',
+      detail: `How many ${a.type} instances are left is unknown (${type.problems.join('; ') || 'available_instances unreadable'}); creating one may fail.`,
+    };
   }
   if (type.availableInstances === 0) {
     const existing = type.instances.map((u) => {
@@ -75,12 +116,20 @@ function checkInstances(inv: MdevInventory, a: MdevAssignment, exists: boolean):
       return users.length ? `${u} (${users.join(', ')})` : `${u} (unused)`;
     });
     return {
-      ...base, status: 'fail',
+      ...base,
+      status: 'fail',
       detail: `No ${a.type} instances are left on ${a.parent}${existing.length ? `; existing: ${existing.join(', ')}` : ' (other types on the same GPU use up its resources)'}.`,
-      fix: { text: 'remove an unused device of this GPU (vmdesk mdev remove UUID), or choose a smaller type', privileged: true },
+      fix: {
+        text: 'remove an unused device of this GPU (vmdesk mdev remove UUID), or choose a smaller type',
+        privileged: true,
+      },
     };
   }
-  return { ...base, status: 'pass', detail: `${type.availableInstances} more ${a.type} instance${type.availableInstances === 1 ? '' : 's'} can be created on ${a.parent}.` };
+  return {
+    ...base,
+    status: 'pass',
+    detail: `${type.availableInstances} more ${a.type} instance${type.availableInstances === 1 ? '' : 's'} can be created on ${a.parent}.`,
+  };
 }
 
 /** `creatable`: the parent offers the type and an instance is free (else creating would only be refused). */
@@ -89,29 +138,58 @@ function checkDevice(i: MdevDoctorInput, a: MdevAssignment, creatable: boolean):
   const base = { id: 'device' as const, title: `Device ${uuid} ready`, device: a.uuid };
   const dev = i.inventory.devices.find((d) => d.uuid === uuid);
   if (!dev && !creatable) {
-    return { ...base, status: 'fail', detail: `${uuid} (${a.type} on ${a.parent}) does not exist, and it cannot be created until the problems above with ${a.parent} are solved.` };
+    return {
+      ...base,
+      status: 'fail',
+      detail: `${uuid} (${a.type} on ${a.parent}) does not exist, and it cannot be created until the problems above with ${a.parent} are solved.`,
+    };
   }
   if (!dev) {
     const action: MdevFixAction = { kind: 'create', parent: a.parent, type: a.type, uuid };
     return {
-      ...base, status: 'fail', detail: `${uuid} (${a.type} on ${a.parent}) does not exist yet; creating it needs root once.`,
-      fix: { text: 'create it (one password prompt)', command: `vmdesk mdev create --parent ${a.parent} --type ${a.type} --uuid ${uuid}`, privileged: true, action },
+      ...base,
+      status: 'fail',
+      detail: `${uuid} (${a.type} on ${a.parent}) does not exist yet; creating it needs root once.`,
+      fix: {
+        text: 'create it (one password prompt)',
+        command: `vmdesk mdev create --parent ${a.parent} --type ${a.type} --uuid ${uuid}`,
+        privileged: true,
+        action,
+      },
     };
   }
   if ((dev.type && dev.type !== a.type) || (dev.parent && dev.parent !== a.parent)) {
     return {
-      ...base, status: 'fail',
+      ...base,
+      status: 'fail',
       detail: `${uuid} exists but is a ${dev.type ?? '?'} on ${dev.parent ?? '?'}, while ${i.vm.name} expects a ${a.type} on ${a.parent}.`,
-      fix: { text: `remove it (vmdesk mdev remove ${uuid}) and create the right one, or assign a new device to ${i.vm.name}`, privileged: true },
+      fix: {
+        text: `remove it (vmdesk mdev remove ${uuid}) and create the right one, or assign a new device to ${i.vm.name}`,
+        privileged: true,
+      },
     };
   }
-  const running = i.others.filter((o) => o.id !== i.vm.id && o.running && o.mdevs.some((m) => m.uuid.toLowerCase() === uuid));
+  const running = i.others.filter(
+    (o) => o.id !== i.vm.id && o.running && o.mdevs.some((m) => m.uuid.toLowerCase() === uuid),
+  );
   if (running.length) {
-    return { ...base, status: 'fail', detail: `${uuid} is in use by the running VM "${running[0]!.name}"; a mediated device serves one VM at a time.`, fix: { text: `shut down "${running[0]!.name}", or assign another device of this type`, privileged: false } };
+    return {
+      ...base,
+      status: 'fail',
+      detail: `${uuid} is in use by the running VM "${running[0]!.name}"; a mediated device serves one VM at a time.`,
+      fix: { text: `shut down "${running[0]!.name}", or assign another device of this type`, privileged: false },
+    };
   }
-  const stopped = i.others.filter((o) => o.id !== i.vm.id && !o.running && o.mdevs.some((m) => m.uuid.toLowerCase() === uuid));
+  const stopped = i.others.filter(
+    (o) => o.id !== i.vm.id && !o.running && o.mdevs.some((m) => m.uuid.toLowerCase() === uuid),
+  );
   const where = `${dev.type ?? a.type}${dev.iommuGroup ? `, IOMMU group ${dev.iommuGroup}` : ''}`;
-  if (stopped.length) return { ...base, status: 'warn', detail: `${uuid} exists (${where}); it is also assigned to ${stopped.map((o) => `"${o.name}"`).join(', ')}, and only one of them can run at a time.` };
+  if (stopped.length)
+    return {
+      ...base,
+      status: 'warn',
+      detail: `${uuid} exists (${where}); it is also assigned to ${stopped.map((o) => `"${o.name}"`).join(', ')}, and only one of them can run at a time.`,
+    };
   return { ...base, status: 'pass', detail: `${uuid} exists (${where}).` };
 }
 
@@ -119,12 +197,26 @@ async function checkDisplay(i: MdevDoctorInput, a: MdevAssignment): Promise<Mdev
   const base = { id: 'display' as const, title: 'Display in the VM console', device: a.uuid };
   const family = vendorOf(a.type);
   if (a.display && family !== 'other' && displayKindOf(family) === 'none') {
-    return { ...base, status: 'warn', detail: `${a.type} has no display QEMU can show${family === 'nvidia' ? ' (NVIDIA vGPUs stream their display through the guest driver and a remote-desktop client)' : ''}; it is assigned without one.` };
+    return {
+      ...base,
+      status: 'warn',
+      detail: `${a.type} has no display QEMU can show${family === 'nvidia' ? ' (NVIDIA vGPUs stream their display through the guest driver and a remote-desktop client)' : ''}; it is assigned without one.`,
+    };
   }
   const kind = assignmentDisplayKind(a.type, a.display);
   if (kind === 'none') return undefined;
-  if (i.vm.display === 'none') return { ...base, status: 'warn', detail: `${i.vm.name} has no display (headless), so the vGPU's screen is not shown anywhere; the vGPU still works inside the guest.` };
-  if (kind === 'region') return { ...base, status: 'pass', detail: `${a.type} exposes a framebuffer region, which the VNC console shows without OpenGL.` };
+  if (i.vm.display === 'none')
+    return {
+      ...base,
+      status: 'warn',
+      detail: `${i.vm.name} has no display (headless), so the vGPU's screen is not shown anywhere; the vGPU still works inside the guest.`,
+    };
+  if (kind === 'region')
+    return {
+      ...base,
+      status: 'pass',
+      detail: `${a.type} exposes a framebuffer region, which the VNC console shows without OpenGL.`,
+    };
   return checkRenderNode(i, a.uuid, await renderNodeFor(i.fs, i.roots, a.parent));
 }
 
@@ -136,7 +228,13 @@ export async function checkMdev(i: MdevDoctorInput): Promise<MdevCheck[]> {
   const out: (MdevCheck | undefined)[] = [];
   const parents = assignments.map((a) => checkParent(i.inventory, a));
   out.push(...parents);
-  out.push(await checkIommu(i, mdevGroups, assignments.map((a) => vendorOf(a.type))));
+  out.push(
+    await checkIommu(
+      i,
+      mdevGroups,
+      assignments.map((a) => vendorOf(a.type)),
+    ),
+  );
   out.push(await checkVfioModules(i), await checkVfioContainer(i));
   for (const [n, a] of assignments.entries()) {
     const instances = checkInstances(i.inventory, a, exists(a));
@@ -168,7 +266,9 @@ export function fixActions(checks: readonly MdevCheck[]): MdevFixAction[] {
 export function assertMdevReady(vmName: string, checks: readonly MdevCheck[]): void {
   const failed = checks.filter((c) => c.status === 'fail');
   if (failed.length === 0) return;
-  const lines = failed.map((c) => `- ${c.title}: ${c.detail}${c.fix ? `\n  Fix: ${c.fix.command ?? c.fix.text.split('\n')[0]}` : ''}`);
+  const lines = failed.map(
+    (c) => `- ${c.title}: ${c.detail}${c.fix ? `\n  Fix: ${c.fix.command ?? c.fix.text.split('\n')[0]}` : ''}`,
+  );
   throw new VmdeskError(
     'unsupported',
     `"${vmName}" cannot start: its mediated device${failed.length > 1 ? 's are' : ' is'} not ready.\n${lines.join('\n')}\nRun \`vmdesk mdev check "${vmName}"\` for details${fixActions(checks).length ? `, or \`vmdesk mdev check "${vmName}" --fix\` to apply the fixes vmdesk can make with one password prompt` : ''}.`,

@@ -8,9 +8,13 @@ import type { MdevFix } from '../common/mdev-types.js';
 export const UDEV_RULES_FILE = '/etc/udev/rules.d/99-vmdesk-vfio.rules';
 /** VFIO group nodes (/dev/vfio/<N>) are root-only (0600) by default; the container /dev/vfio/vfio
  * is 0666 from the kernel (drivers/vfio/container.c), restated in case a distro tightened it. */
-export const UDEV_RULES = ['SUBSYSTEM=="vfio", GROUP="kvm", MODE="0660"', 'SUBSYSTEM=="misc", KERNEL=="vfio", MODE="0666"'];
+export const UDEV_RULES = [
+  'SUBSYSTEM=="vfio", GROUP="kvm", MODE="0660"',
+  'SUBSYSTEM=="misc", KERNEL=="vfio", MODE="0666"',
+];
 export const VFIO_GROUP = 'kvm';
-export const UDEV_APPLY = 'sudo udevadm control --reload && sudo udevadm trigger --subsystem-match=vfio --subsystem-match=misc';
+export const UDEV_APPLY =
+  'sudo udevadm control --reload && sudo udevadm trigger --subsystem-match=vfio --subsystem-match=misc';
 
 export const MODULES_LOAD_FILE = '/etc/modules-load.d/vmdesk-vfio.conf';
 export const VFIO_MODULES = ['vfio', 'vfio_iommu_type1', 'mdev'];
@@ -26,7 +30,10 @@ export function udevFix(user: string, inGroup: boolean | undefined): MdevFix {
     ...UDEV_RULES.map((l) => `    ${l}`),
     `and apply it: ${UDEV_APPLY}`,
   ];
-  if (inGroup === false) lines.push(`You are not in group ${VFIO_GROUP}: sudo usermod -aG ${VFIO_GROUP} ${user}, then log out and in again.`);
+  if (inGroup === false)
+    lines.push(
+      `You are not in group ${VFIO_GROUP}: sudo usermod -aG ${VFIO_GROUP} ${user}, then log out and in again.`,
+    );
   return {
     text: lines.join('\n'),
     command: `printf '%s\\n' ${UDEV_RULES.map(q).join(' ')} | sudo tee ${UDEV_RULES_FILE} >/dev/null && ${UDEV_APPLY}`,
@@ -70,7 +77,12 @@ export function modulesFix(missing: string[]): MdevFix {
 
 export function iommuFix(cpuVendor: 'intel' | 'amd' | undefined): MdevFix {
   const intel = 'intel_iommu=on iommu=pt';
-  const params = cpuVendor === 'amd' ? 'amd_iommu=on iommu=pt' : cpuVendor === 'intel' ? intel : `${intel} (Intel) or amd_iommu=on iommu=pt (AMD)`;
+  const params =
+    cpuVendor === 'amd'
+      ? 'amd_iommu=on iommu=pt'
+      : cpuVendor === 'intel'
+        ? intel
+        : `${intel} (Intel) or amd_iommu=on iommu=pt (AMD)`;
   const sedParams = cpuVendor === 'amd' ? 'amd_iommu=on iommu=pt' : intel;
   return {
     text: [
@@ -78,7 +90,9 @@ export function iommuFix(cpuVendor: 'intel' | 'amd' | undefined): MdevFix {
       `add ${params} to GRUB_CMDLINE_LINUX_DEFAULT in /etc/default/grub,`,
       'run `sudo update-grub` (Debian/Ubuntu) or `sudo grub2-mkconfig -o /boot/grub2/grub.cfg` (Fedora; or',
       `\`sudo grubby --update-kernel=ALL --args="${sedParams}"\`), and reboot.`,
-      ...(cpuVendor === 'amd' ? ['(On AMD the kernel enables the IOMMU by itself once the firmware does; the parameter does no harm.)'] : []),
+      ...(cpuVendor === 'amd'
+        ? ['(On AMD the kernel enables the IOMMU by itself once the firmware does; the parameter does no harm.)']
+        : []),
     ].join('\n'),
     command: `sudo sed -i 's/^GRUB_CMDLINE_LINUX_DEFAULT="/&${sedParams} /' /etc/default/grub && sudo update-grub`,
     privileged: true,

@@ -13,7 +13,10 @@ import { gvtgHost, MTTY_UUID, samplesHost } from './fixtures/hosts.js';
 import { MODULES_LOAD_FILE, UDEV_RULES, UDEV_RULES_FILE, VFIO_MODULES, memlockDropIn } from './fixes.js';
 import { applyFixArgs, helperArgs } from './privileged.js';
 
-const HELPER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../resources/mdev-helper/vmdesk-mdev-helper');
+const HELPER = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../resources/mdev-helper/vmdesk-mdev-helper',
+);
 const NEW = '0d2c4e6f-8a1b-4c3d-9e5f-a7b9c1d3e5f7';
 const TYPE_DIR = 'sys/devices/virtual/mtty/mtty/mdev_supported_types';
 
@@ -40,14 +43,14 @@ function helper(b: BuiltSysfs | undefined, args: string[], env: Record<string, s
 const createFile = (b: BuiltSysfs, type = 'mtty-2') => fs.readFileSync(b.at(`${TYPE_DIR}/${type}/create`), 'utf8');
 
 describe('vmdesk-mdev-helper create / remove', () => {
-  it('creates by writing the (lower-cased) UUID to the type\'s create file', () => {
+  it("creates by writing the (lower-cased) UUID to the type's create file", () => {
     const b = host();
     const r = helper(b, ['create', '--parent', 'mtty', '--type', 'mtty-2', '--uuid', NEW.toUpperCase()]);
     expect(r).toMatchObject({ code: 0, stdout: `created ${NEW}\n`, stderr: '' });
     expect(createFile(b)).toBe(`${NEW}\n`);
   });
 
-  it('removes by writing 1 to the device\'s remove file', () => {
+  it("removes by writing 1 to the device's remove file", () => {
     const b = host();
     expect(helper(b, ['remove', '--uuid', MTTY_UUID])).toMatchObject({ code: 0, stdout: `removed ${MTTY_UUID}\n` });
     expect(fs.readFileSync(b.at(`sys/bus/mdev/devices/${MTTY_UUID}/remove`), 'utf8')).toBe('1\n');
@@ -57,13 +60,17 @@ describe('vmdesk-mdev-helper create / remove', () => {
     const b = host(gvtgHost);
     const args = helperArgs({ kind: 'create', parent: '0000:00:02.0', type: 'i915-GVTg_V5_8', uuid: NEW });
     expect(helper(b, args).code).toBe(0);
-    expect(fs.readFileSync(b.at('sys/devices/pci0000:00/0000:00:02.0/mdev_supported_types/i915-GVTg_V5_8/create'), 'utf8')).toBe(`${NEW}\n`);
+    expect(
+      fs.readFileSync(b.at('sys/devices/pci0000:00/0000:00:02.0/mdev_supported_types/i915-GVTg_V5_8/create'), 'utf8'),
+    ).toBe(`${NEW}\n`);
   });
 
   it('with mdevctl, defines and starts a persistent device (and undefines it on remove)', () => {
     const b = host();
     const env = { VMDESK_MDEV_HELPER_FAKE_MDEVCTL: '1' };
-    expect(helper(b, ['create', '--parent', 'mtty', '--type', 'mtty-2', '--uuid', NEW, '--persistent'], env).stdout).toBe(
+    expect(
+      helper(b, ['create', '--parent', 'mtty', '--type', 'mtty-2', '--uuid', NEW, '--persistent'], env).stdout,
+    ).toBe(
       `would run: mdevctl define --uuid ${NEW} --parent mtty --type mtty-2 --auto\nwould run: mdevctl start --uuid ${NEW}\ncreated ${NEW}\n`,
     );
     expect(createFile(b)).toBe(''); // mdevctl does the write, not the helper
@@ -82,9 +89,17 @@ describe('vmdesk-mdev-helper refuses', () => {
 
   it('path traversal in the type or parent, before touching anything', () => {
     const b = host();
-    refused(helper(b, ['create', '--parent', 'mtty', '--type', '../../../../etc', '--uuid', NEW]), 2, /not a valid type: \.\.\/\.\.\/\.\.\/\.\.\/etc/);
+    refused(
+      helper(b, ['create', '--parent', 'mtty', '--type', '../../../../etc', '--uuid', NEW]),
+      2,
+      /not a valid type: \.\.\/\.\.\/\.\.\/\.\.\/etc/,
+    );
     refused(helper(b, ['create', '--parent', '..', '--type', 'mtty-2', '--uuid', NEW]), 2, /not a valid parent/);
-    refused(helper(b, ['create', '--parent', 'mtty/../mdpy', '--type', 'mdpy-hd', '--uuid', NEW]), 2, /not a valid parent/);
+    refused(
+      helper(b, ['create', '--parent', 'mtty/../mdpy', '--type', 'mdpy-hd', '--uuid', NEW]),
+      2,
+      /not a valid parent/,
+    );
     refused(helper(b, ['apply-fix', 'create,mtty,..,' + NEW]), 2, /not a valid type/);
     expect(createFile(b)).toBe('');
   });
@@ -92,7 +107,13 @@ describe('vmdesk-mdev-helper refuses', () => {
   it('a UUID with shell metacharacters, without running them', () => {
     const b = host();
     const marker = path.join(b.root, 'pwned');
-    for (const uuid of [`${NEW.slice(0, -4)}$(touch ${marker})`, `${NEW};touch ${marker}`, `\`touch ${marker}\``, `${NEW}\n`, '']) {
+    for (const uuid of [
+      `${NEW.slice(0, -4)}$(touch ${marker})`,
+      `${NEW};touch ${marker}`,
+      `\`touch ${marker}\``,
+      `${NEW}\n`,
+      '',
+    ]) {
       const r = helper(b, ['create', '--parent', 'mtty', '--type', 'mtty-2', '--uuid', uuid]);
       expect(r.code).toBe(2);
       expect(r.stderr).not.toContain('\n\n');
@@ -116,9 +137,21 @@ describe('vmdesk-mdev-helper refuses', () => {
 
   it('a sysfs root override under pkexec, or a relative one', () => {
     const b = host();
-    refused(helper(b, ['create', '--parent', 'mtty', '--type', 'mtty-2', '--uuid', NEW], { PKEXEC_UID: '1000' }), 2, /refused under pkexec/);
-    refused(helper(undefined, ['remove', '--uuid', NEW], { VMDESK_MDEV_HELPER_ROOT: 'tmp/sys' }), 2, /must be an absolute path/);
-    refused(helper(undefined, ['remove', '--uuid', NEW], { VMDESK_MDEV_HELPER_ROOT: `${b.root}/../..` }), 2, /must not contain \.\./);
+    refused(
+      helper(b, ['create', '--parent', 'mtty', '--type', 'mtty-2', '--uuid', NEW], { PKEXEC_UID: '1000' }),
+      2,
+      /refused under pkexec/,
+    );
+    refused(
+      helper(undefined, ['remove', '--uuid', NEW], { VMDESK_MDEV_HELPER_ROOT: 'tmp/sys' }),
+      2,
+      /must be an absolute path/,
+    );
+    refused(
+      helper(undefined, ['remove', '--uuid', NEW], { VMDESK_MDEV_HELPER_ROOT: `${b.root}/../..` }),
+      2,
+      /must not contain \.\./,
+    );
     expect(createFile(b)).toBe('');
   });
 
@@ -126,36 +159,67 @@ describe('vmdesk-mdev-helper refuses', () => {
     const b = host();
     refused(helper(b, ['create', '--parent', 'mtty', '--type', 'mtty-2', '--uuid', MTTY_UUID]), 3, /already exists/);
     fs.writeFileSync(b.at(`${TYPE_DIR}/mtty-1/available_instances`), '0\n');
-    refused(helper(b, ['create', '--parent', 'mtty', '--type', 'mtty-1', '--uuid', NEW]), 3, /no instances of mtty-1 are left/);
+    refused(
+      helper(b, ['create', '--parent', 'mtty', '--type', 'mtty-1', '--uuid', NEW]),
+      3,
+      /no instances of mtty-1 are left/,
+    );
     fs.rmSync(b.at(`${TYPE_DIR}/mtty-2/create`));
     refused(helper(b, ['create', '--parent', 'mtty', '--type', 'mtty-2', '--uuid', NEW]), 3, /has no create file/);
     refused(helper(b, ['create', '--parent', 'mtty', '--type', 'mtty-9', '--uuid', NEW]), 3, /has no mdev type mtty-9/);
     fs.rmSync(b.at('sys/class/mdev_bus/mbochs'));
-    refused(helper(b, ['create', '--parent', 'mbochs', '--type', 'mbochs-1', '--uuid', NEW]), 3, /no mdev parent mbochs/);
+    refused(
+      helper(b, ['create', '--parent', 'mbochs', '--type', 'mbochs-1', '--uuid', NEW]),
+      3,
+      /no mdev parent mbochs/,
+    );
     refused(helper(b, ['remove', '--uuid', NEW]), 3, /no mediated device/);
-    refused(helper(b, ['create', '--parent', 'mdpy', '--type', 'mdpy-hd', '--uuid', NEW, '--persistent']), 3, /--persistent needs mdevctl/);
+    refused(
+      helper(b, ['create', '--parent', 'mdpy', '--type', 'mdpy-hd', '--uuid', NEW, '--persistent']),
+      3,
+      /--persistent needs mdevctl/,
+    );
   });
 });
 
 describe('vmdesk-mdev-helper apply-fix', () => {
   it('applies every action of one prompt, writing the same lines the doctor shows', () => {
     const b = host();
-    const args = applyFixArgs([{ kind: 'memlock', user: 'ada', kib: 5242880 }, { kind: 'create', parent: 'mtty', type: 'mtty-1', uuid: NEW }, { kind: 'udev-rule' }, { kind: 'modules' }]);
+    const args = applyFixArgs([
+      { kind: 'memlock', user: 'ada', kib: 5242880 },
+      { kind: 'create', parent: 'mtty', type: 'mtty-1', uuid: NEW },
+      { kind: 'udev-rule' },
+      { kind: 'modules' },
+    ]);
     expect(args).toEqual(['apply-fix', 'modules', 'udev-rule', `create,mtty,mtty-1,${NEW}`, 'memlock,ada,5242880']);
     const r = helper(b, args);
     expect(r.code).toBe(0);
-    const body = (f: string) => fs.readFileSync(b.at(f), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+    const body = (f: string) =>
+      fs
+        .readFileSync(b.at(f), 'utf8')
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'));
     expect(body(UDEV_RULES_FILE)).toEqual(UDEV_RULES);
     expect(body(MODULES_LOAD_FILE)).toEqual(VFIO_MODULES);
     expect(body(memlockDropIn('ada'))).toEqual(['ada hard memlock 5242880', 'ada soft memlock 5242880']);
     expect(createFile(b, 'mtty-1')).toBe(`${NEW}\n`);
-    expect(r.stdout).toContain('would run: udevadm control --reload\nwould run: udevadm trigger --subsystem-match=vfio --subsystem-match=misc\n');
+    expect(r.stdout).toContain(
+      'would run: udevadm control --reload\nwould run: udevadm trigger --subsystem-match=vfio --subsystem-match=misc\n',
+    );
     expect(r.stdout).toContain('would run: modprobe -a vfio vfio_iommu_type1 mdev\n');
   });
 
   it('validates every action first: one bad action and nothing at all is done', () => {
     const b = host();
-    for (const bad of ['memlock,@wheel,1024', 'memlock,ada,10G', 'memlock,ada;id,1', 'udev-rule,extra', 'create,mtty,mtty-1', 'reboot', '*']) {
+    for (const bad of [
+      'memlock,@wheel,1024',
+      'memlock,ada,10G',
+      'memlock,ada;id,1',
+      'udev-rule,extra',
+      'create,mtty,mtty-1',
+      'reboot',
+      '*',
+    ]) {
       const r = helper(b, ['apply-fix', 'udev-rule', `create,mtty,mtty-1,${NEW}`, bad]);
       expect(r.code, bad).toBe(2);
       expect(r.stdout).toBe('');

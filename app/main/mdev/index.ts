@@ -13,7 +13,14 @@ export { hostdevId, libvirtHostdevXml, mdevArgs, mdevSysfsPath } from './argv.js
 export type { MdevArgv, MdevArgvOptions } from './argv.js';
 export { assignmentDisplayKind, displayKindOf, parseDescription, vendorOf } from './describe.js';
 export {
-  actionProblem, applyFixArgs, findPkexec, helperArgs, interactiveRunner, locateHelper, privilegedArgv, runPrivileged,
+  actionProblem,
+  applyFixArgs,
+  findPkexec,
+  helperArgs,
+  interactiveRunner,
+  locateHelper,
+  privilegedArgv,
+  runPrivileged,
 } from './privileged.js';
 export type { PrivilegedDeps, PrivilegedOutcome, PrivilegedRunner } from './privileged.js';
 export { prepareMdevStart } from './start.js';

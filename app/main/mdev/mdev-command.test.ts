@@ -15,7 +15,10 @@ import { fakePkexecRunner } from './fixtures/fake-kernel.js';
 import { GVT_UUID, gvtgHost, MTTY_UUID, samplesHost } from './fixtures/hosts.js';
 import type { PrivilegedRunner } from './privileged.js';
 
-const HELPER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../resources/mdev-helper/vmdesk-mdev-helper');
+const HELPER = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../resources/mdev-helper/vmdesk-mdev-helper',
+);
 const NEW = '0d2c4e6f-8a1b-4c3d-9e5f-a7b9c1d3e5f7';
 
 let built: BuiltSysfs[] = [];
@@ -24,11 +27,35 @@ afterEach(() => {
   built = [];
 });
 
-const def = (name: string, mdevs: VmDefinition['mdevs'], id = '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b'): VmDefinition => ({
-  version: 1, id, name, arch: 'x86_64', memoryMiB: 2048, cpus: 2, accel: 'kvm', firmware: 'uefi', disks: [], cdrom: null, boot: 'disk',
-  network: { mode: 'user', forwards: [] }, display: 'std', nvram: null, mdevs, createdAt: '2026-11-22T00:00:00.000Z',
+const def = (
+  name: string,
+  mdevs: VmDefinition['mdevs'],
+  id = '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b',
+): VmDefinition => ({
+  version: 1,
+  id,
+  name,
+  arch: 'x86_64',
+  memoryMiB: 2048,
+  cpus: 2,
+  accel: 'kvm',
+  firmware: 'uefi',
+  disks: [],
+  cdrom: null,
+  boot: 'disk',
+  network: { mode: 'user', forwards: [] },
+  display: 'std',
+  nvram: null,
+  mdevs,
+  createdAt: '2026-11-22T00:00:00.000Z',
 });
-const summary = (d: VmDefinition, state: VmSummary['state'] = 'stopped'): VmSummary => ({ id: d.id, name: d.name, state, definition: d, file: `/cfg/${d.id}.json` });
+const summary = (d: VmDefinition, state: VmSummary['state'] = 'stopped'): VmSummary => ({
+  id: d.id,
+  name: d.name,
+  state,
+  definition: d,
+  file: `/cfg/${d.id}.json`,
+});
 
 interface Cli {
   b: BuiltSysfs;
@@ -50,37 +77,50 @@ function cli(fixture: SysfsFixture, vms: VmSummary[] = [], extra: Partial<MdevCl
       return vm;
     },
     qemuCaps: async () => fakeQemuCaps(),
-    fs: b.fs, run: fakeRun({}), user: 'ada', kernelRelease: '6.1.0-18-amd64', cpuVendor: 'intel',
+    fs: b.fs,
+    run: fakeRun({}),
+    user: 'ada',
+    kernelRelease: '6.1.0-18-amd64',
+    cpuVendor: 'intel',
     groups: { nameOf: async () => undefined, gidOf: async (n) => (n === 'kvm' ? 36 : undefined) },
-    pciIdsPaths: [b.pciIdsPath], newUuid: () => NEW,
+    pciIdsPaths: [b.pciIdsPath],
+    newUuid: () => NEW,
     privileged: { helper: HELPER, pkexec: '/usr/bin/pkexec', run: fakePkexecRunner(b.root, calls) },
     ...extra,
   };
   return {
-    b, calls,
+    b,
+    calls,
     run: (...args) => runMdevCli(deps, args),
   };
 }
 
 describe('vmdesk mdev list / types', () => {
   it('lists parents and devices in aligned columns, with the VM that uses each', async () => {
-    const c = cli(gvtgHost, [summary(def('win10', [{ uuid: GVT_UUID, type: 'i915-GVTg_V5_4', parent: '0000:00:02.0', display: true }]))]);
+    const c = cli(gvtgHost, [
+      summary(def('win10', [{ uuid: GVT_UUID, type: 'i915-GVTg_V5_4', parent: '0000:00:02.0', display: true }])),
+    ]);
     const r = await c.run('list');
     expect(r.code).toBe(0);
-    expect(r.out).toBe([
-      'PARENT        DRIVER  DEVICE                                           TYPES  DEVICES',
-      '0000:00:02.0  i915    CoffeeLake-S GT2 [UHD Graphics 630] (8086:3e92)  4      1',
-      '',
-      'UUID                                  TYPE            PARENT        IOMMU GROUP  USED BY',
-      `${GVT_UUID}  i915-GVTg_V5_4  0000:00:02.0  16           win10`,
-      '',
-    ].join('\n'));
+    expect(r.out).toBe(
+      [
+        'PARENT        DRIVER  DEVICE                                           TYPES  DEVICES',
+        '0000:00:02.0  i915    CoffeeLake-S GT2 [UHD Graphics 630] (8086:3e92)  4      1',
+        '',
+        'UUID                                  TYPE            PARENT        IOMMU GROUP  USED BY',
+        `${GVT_UUID}  i915-GVTg_V5_4  0000:00:02.0  16           win10`,
+        '',
+      ].join('\n'),
+    );
   });
 
   it('prints JSON with the verbatim descriptions', async () => {
     const r = await cli(gvtgHost).run('types', '0000:00:02.0', '--json');
     const parents = JSON.parse(r.out) as { types: { id: string; description: string }[] }[];
-    expect(parents[0]!.types[3]).toMatchObject({ id: 'i915-GVTg_V5_8', description: 'low_gm_size: 64MB\nhigh_gm_size: 384MB\nfence: 4\nresolution: 1024x768\nweight: 2' });
+    expect(parents[0]!.types[3]).toMatchObject({
+      id: 'i915-GVTg_V5_8',
+      description: 'low_gm_size: 64MB\nhigh_gm_size: 384MB\nfence: 4\nresolution: 1024x768\nweight: 2',
+    });
   });
 
   it('shows types with availability, display kind and details', async () => {
@@ -96,12 +136,17 @@ describe('vmdesk mdev create / remove', () => {
     const c = cli(samplesHost);
     const r = await c.run('create', '--parent', 'mtty', '--type', 'mtty-1');
     expect(r).toMatchObject({ code: 0, out: `Created ${NEW} (mtty-1 on mtty, IOMMU group 42).\n`, err: '' });
-    expect(c.calls).toEqual([['/usr/bin/pkexec', HELPER, 'create', '--parent', 'mtty', '--type', 'mtty-1', '--uuid', NEW]]);
+    expect(c.calls).toEqual([
+      ['/usr/bin/pkexec', HELPER, 'create', '--parent', 'mtty', '--type', 'mtty-1', '--uuid', NEW],
+    ]);
   });
 
   it('refuses with a reason before any prompt: existing UUID, no instances, unknown type, a parent that is gone', async () => {
     const c = cli(samplesHost);
-    fs.writeFileSync(c.b.at('sys/devices/virtual/mbochs/mbochs/mdev_supported_types/mbochs-3/available_instances'), '0\n');
+    fs.writeFileSync(
+      c.b.at('sys/devices/virtual/mbochs/mbochs/mdev_supported_types/mbochs-3/available_instances'),
+      '0\n',
+    );
     fs.rmSync(c.b.at('sys/class/mdev_bus/mdpy'));
     const cases: [string[], RegExp][] = [
       [['--parent', 'mtty', '--type', 'mtty-2', '--uuid', MTTY_UUID], /already exists/],
@@ -122,7 +167,13 @@ describe('vmdesk mdev create / remove', () => {
   it('without pkexec, prints the command to copy and exits 1', async () => {
     const ran: string[][] = [];
     const run: PrivilegedRunner = async (argv) => (ran.push([...argv]), { code: 0, stdout: '', stderr: '' });
-    const r = await cli(samplesHost, [], { privileged: { helper: HELPER, pkexec: undefined, run } }).run('create', '--parent', 'mtty', '--type', 'mtty-1');
+    const r = await cli(samplesHost, [], { privileged: { helper: HELPER, pkexec: undefined, run } }).run(
+      'create',
+      '--parent',
+      'mtty',
+      '--type',
+      'mtty-1',
+    );
     expect(r.code).toBe(1);
     expect(r.err).toContain(`pkexec is not installed`);
     expect(r.err).toContain(`sudo ${HELPER} create --parent mtty --type mtty-1 --uuid ${NEW}`);
@@ -130,7 +181,10 @@ describe('vmdesk mdev create / remove', () => {
   });
 
   it('removes a device, but not one a running VM uses', async () => {
-    const running = summary(def('linux', [{ uuid: MTTY_UUID, type: 'mtty-2', parent: 'mtty', display: false }]), 'running');
+    const running = summary(
+      def('linux', [{ uuid: MTTY_UUID, type: 'mtty-2', parent: 'mtty', display: false }]),
+      'running',
+    );
     const busy = await cli(samplesHost, [running]).run('remove', MTTY_UUID);
     expect(busy).toMatchObject({ code: 1, err: expect.stringContaining('in use by "linux" (running)') });
     const c = cli(samplesHost);
@@ -177,7 +231,9 @@ describe('vmdesk mdev check', () => {
     expect(ok.out).toContain('"serial-box": ready for its mediated devices (1 warning).');
     const missing = await cli(samplesHost).run('check', 'ghost', '--json');
     expect(missing.code).toBe(1);
-    expect(JSON.parse(missing.out)).toEqual({ error: { code: 'not-found', message: 'No VM named or with id "ghost".' } });
+    expect(JSON.parse(missing.out)).toEqual({
+      error: { code: 'not-found', message: 'No VM named or with id "ghost".' },
+    });
   });
 
   it('rejects unknown commands and options with the usage', async () => {

@@ -10,8 +10,7 @@ import type { MdevctlDefinition } from '../common/mdev-types.js';
 export const MDEVCTL_TIMEOUT_MS = 10_000;
 
 export type MdevctlList =
-  | { installed: false }
-  | { installed: true; definitions: Omit<MdevctlDefinition, 'active'>[]; error?: string };
+  { installed: false } | { installed: true; definitions: Omit<MdevctlDefinition, 'active'>[]; error?: string };
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
@@ -28,7 +27,12 @@ export function parseMdevctlDump(stdout: string): Omit<MdevctlDefinition, 'activ
         if (!isObject(byUuid)) continue;
         for (const [uuid, def] of Object.entries(byUuid)) {
           if (!isObject(def) || typeof def.mdev_type !== 'string') continue;
-          out.push({ uuid: uuid.toLowerCase(), parent, type: def.mdev_type, start: typeof def.start === 'string' ? def.start : 'manual' });
+          out.push({
+            uuid: uuid.toLowerCase(),
+            parent,
+            type: def.mdev_type,
+            start: typeof def.start === 'string' ? def.start : 'manual',
+          });
         }
       }
     }
@@ -47,6 +51,10 @@ export async function listMdevctlDefinitions(run: RunCommand): Promise<MdevctlLi
   try {
     return { installed: true, definitions: parseMdevctlDump(r.stdout) };
   } catch (err) {
-    return { installed: true, definitions: [], error: `mdevctl printed something that is not JSON (${(err as Error).message})` };
+    return {
+      installed: true,
+      definitions: [],
+      error: `mdevctl printed something that is not JSON (${(err as Error).message})`,
+    };
   }
 }

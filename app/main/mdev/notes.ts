@@ -44,23 +44,27 @@ export function gvtgNote(f: GvtgFacts): MdevNote {
   const who = named(f.address, f.pci);
   if (capable !== false && !f.isParent && f.enableGvt !== 'Y') {
     return {
-      id: 'gvtg-disabled', device: f.address,
+      id: 'gvtg-disabled',
+      device: f.address,
       text: `The Intel GPU ${who} supports GVT-g, but it is switched off (i915.enable_gvt is ${f.enableGvt ?? 'not set'}), so it offers no vGPU types.`,
       fix: { text: GVTG_PARAMS_FIX, privileged: true },
     };
   }
   return {
-    id: 'gvtg-unsupported-gpu', device: f.address,
-    text: capable === false
-      ? `The Intel GPU ${who} is newer than GVT-g: Intel's mediated vGPUs exist only up to 10th-generation Core (Broadwell to Comet Lake) graphics. Newer Intel GPUs share through SR-IOV virtual functions, which vmdesk does not assign yet.`
-      : `The Intel GPU ${who} offers no GVT-g types although i915 loaded GVT-g. GVT-g exists only up to 10th-generation Core graphics; on those, check that the kvmgt module is loaded (sudo modprobe kvmgt) and see \`sudo dmesg | grep -i gvt\` for why i915 refused.`,
+    id: 'gvtg-unsupported-gpu',
+    device: f.address,
+    text:
+      capable === false
+        ? `The Intel GPU ${who} is newer than GVT-g: Intel's mediated vGPUs exist only up to 10th-generation Core (Broadwell to Comet Lake) graphics. Newer Intel GPUs share through SR-IOV virtual functions, which vmdesk does not assign yet.`
+        : `The Intel GPU ${who} offers no GVT-g types although i915 loaded GVT-g. GVT-g exists only up to 10th-generation Core graphics; on those, check that the kvmgt module is loaded (sudo modprobe kvmgt) and see \`sudo dmesg | grep -i gvt\` for why i915 refused.`,
   };
 }
 
 export function nvidiaVendorVfioNote(address: string, pci: Pci): MdevNote {
   const who = pci ? `${address} (${pci.deviceName ?? 'NVIDIA GPU'}, ${pci.vendorId}:${pci.deviceId})` : address;
   return {
-    id: 'nvidia-vendor-vfio', device: address,
+    id: 'nvidia-vendor-vfio',
+    device: address,
     text: `The NVIDIA GPU ${who} has no mdev types: NVIDIA's recent vGPU drivers (vGPU 17 and later on Linux 6.8+, and Ada/Hopper/Blackwell GPUs) use NVIDIA's own VFIO interface instead of mediated devices — a vGPU is an SR-IOV virtual function given a type through /sys/bus/pci/devices/<VF>/nvidia/current_vgpu_type and assigned as a PCI device. vmdesk assigns only mdev-based vGPUs, so this GPU cannot be used here yet. Older GPUs (Pascal to Ampere) with a vGPU 16 or earlier host driver still use mdev.`,
   };
 }
@@ -70,7 +74,7 @@ export function noParentsNote(): MdevNote {
     id: 'no-parents',
     text: [
       'No device on this host offers mediated devices (/sys/class/mdev_bus is empty or missing).',
-      'Intel GVT-g needs a 5th–10th generation Core GPU, i915.enable_gvt=1 and the kvmgt module; NVIDIA vGPU needs NVIDIA\'s vGPU host driver on a supported data-centre GPU.',
+      "Intel GVT-g needs a 5th–10th generation Core GPU, i915.enable_gvt=1 and the kvmgt module; NVIDIA vGPU needs NVIDIA's vGPU host driver on a supported data-centre GPU.",
       'To try mediated devices without such hardware, load a kernel sample driver (if your kernel ships them): mtty (serial ports), mdpy or mbochs (displays).',
     ].join('\n'),
     fix: { text: 'load the mtty sample driver', command: 'sudo modprobe mtty', privileged: true },

@@ -44,7 +44,11 @@ export function createPciNames(fs: MdevFs, paths: readonly string[] = PCI_IDS_PA
 }
 
 /** Scans one vendor block. Exported for tests. */
-export function findNames(db: string, vendorId: string, deviceId: string): { vendorName?: string; deviceName?: string } {
+export function findNames(
+  db: string,
+  vendorId: string,
+  deviceId: string,
+): { vendorName?: string; deviceName?: string } {
   const marker = `\n${vendorId}  `;
   const start = db.startsWith(`${vendorId}  `) ? 0 : db.indexOf(marker);
   if (start < 0) return {};

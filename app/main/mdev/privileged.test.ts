@@ -4,7 +4,17 @@ import { describe, expect, it } from 'vitest';
 import type { CommandResult } from '../host/host-io.js';
 import { VmdeskError } from '../common/errors.js';
 import {
-  actionProblem, applyFixArgs, findPkexec, helperArgs, HELPER_ENV, helperTrustProblem, locateHelper, PACKAGED_HELPER, privilegedEnv, runPrivileged, shellQuote,
+  actionProblem,
+  applyFixArgs,
+  findPkexec,
+  helperArgs,
+  HELPER_ENV,
+  helperTrustProblem,
+  locateHelper,
+  PACKAGED_HELPER,
+  privilegedEnv,
+  runPrivileged,
+  shellQuote,
   type PrivilegedRunner,
 } from './privileged.js';
 
@@ -23,10 +33,33 @@ function runner(result: Partial<CommandResult>): PrivilegedRunner & { calls: str
 describe('helper argv', () => {
   it('builds exactly pkexec /path/to/helper create --parent P --type T --uuid U [--persistent]', async () => {
     const run = runner({ stdout: `created ${UUID}\n` });
-    const args = helperArgs({ kind: 'create', parent: '0000:00:02.0', type: 'i915-GVTg_V5_4', uuid: UUID.toUpperCase(), persistent: true });
+    const args = helperArgs({
+      kind: 'create',
+      parent: '0000:00:02.0',
+      type: 'i915-GVTg_V5_4',
+      uuid: UUID.toUpperCase(),
+      persistent: true,
+    });
     const r = await runPrivileged({ helper: HELPER, pkexec: '/usr/bin/pkexec', run }, args);
-    expect(run.calls).toEqual([['/usr/bin/pkexec', HELPER, 'create', '--parent', '0000:00:02.0', '--type', 'i915-GVTg_V5_4', '--uuid', UUID, '--persistent']]);
-    expect(r).toEqual({ status: 'done', command: `/usr/bin/pkexec ${HELPER} create --parent 0000:00:02.0 --type i915-GVTg_V5_4 --uuid ${UUID} --persistent`, output: `created ${UUID}\n` });
+    expect(run.calls).toEqual([
+      [
+        '/usr/bin/pkexec',
+        HELPER,
+        'create',
+        '--parent',
+        '0000:00:02.0',
+        '--type',
+        'i915-GVTg_V5_4',
+        '--uuid',
+        UUID,
+        '--persistent',
+      ],
+    ]);
+    expect(r).toEqual({
+      status: 'done',
+      command: `/usr/bin/pkexec ${HELPER} create --parent 0000:00:02.0 --type i915-GVTg_V5_4 --uuid ${UUID} --persistent`,
+      output: `created ${UUID}\n`,
+    });
     expect(helperArgs({ kind: 'remove', uuid: UUID })).toEqual(['remove', '--uuid', UUID]);
   });
 
@@ -41,14 +74,21 @@ describe('helper argv', () => {
       () => applyFixArgs([]),
     ];
     for (const f of bad) expect(f).toThrow(VmdeskError);
-    expect(actionProblem({ kind: 'create', parent: 'mtty', type: '../x', uuid: UUID })).toMatch(/not a valid mdev type name/);
+    expect(actionProblem({ kind: 'create', parent: 'mtty', type: '../x', uuid: UUID })).toMatch(
+      /not a valid mdev type name/,
+    );
     expect(actionProblem({ kind: 'udev-rule' })).toBeUndefined();
   });
 
   it('orders apply-fix actions (modules, udev rule, devices, memlock) and drops duplicates', () => {
-    expect(applyFixArgs([{ kind: 'memlock', user: 'ada', kib: 1024 }, { kind: 'udev-rule' }, { kind: 'remove', uuid: UUID, persistent: true }, { kind: 'udev-rule' }])).toEqual([
-      'apply-fix', 'udev-rule', `remove,${UUID},persistent`, 'memlock,ada,1024',
-    ]);
+    expect(
+      applyFixArgs([
+        { kind: 'memlock', user: 'ada', kib: 1024 },
+        { kind: 'udev-rule' },
+        { kind: 'remove', uuid: UUID, persistent: true },
+        { kind: 'udev-rule' },
+      ]),
+    ).toEqual(['apply-fix', 'udev-rule', `remove,${UUID},persistent`, 'memlock,ada,1024']);
   });
 });
 
@@ -58,31 +98,56 @@ describe('runPrivileged outcomes', () => {
   it('without pkexec, gives the exact command to copy (with sudo) and runs nothing', async () => {
     const run = runner({});
     const r = await runPrivileged({ helper: '/home/ada/my vmdesk/vmdesk-mdev-helper', pkexec: undefined, run }, args);
-    expect(r).toEqual({ status: 'manual', command: `sudo '/home/ada/my vmdesk/vmdesk-mdev-helper' remove --uuid ${UUID}` });
+    expect(r).toEqual({
+      status: 'manual',
+      command: `sudo '/home/ada/my vmdesk/vmdesk-mdev-helper' remove --uuid ${UUID}`,
+    });
     expect(run.calls).toEqual([]);
   });
 
   it('maps pkexec 126 to cancelled and 127 to a failure that offers the manual command', async () => {
-    expect(await runPrivileged({ helper: HELPER, pkexec: '/usr/bin/pkexec', run: runner({ code: 126 }) }, args)).toMatchObject({ status: 'cancelled' });
-    const r = await runPrivileged({ helper: HELPER, pkexec: '/usr/bin/pkexec', run: runner({ code: 127, stderr: 'Error executing command as another user: No authentication agent found.\n' }) }, args);
+    expect(
+      await runPrivileged({ helper: HELPER, pkexec: '/usr/bin/pkexec', run: runner({ code: 126 }) }, args),
+    ).toMatchObject({ status: 'cancelled' });
+    const r = await runPrivileged(
+      {
+        helper: HELPER,
+        pkexec: '/usr/bin/pkexec',
+        run: runner({ code: 127, stderr: 'Error executing command as another user: No authentication agent found.\n' }),
+      },
+      args,
+    );
     expect(r.status).toBe('failed');
-    expect(r.status === 'failed' && r.message).toContain(`No authentication agent found.). Run it yourself instead: sudo ${HELPER} remove`);
+    expect(r.status === 'failed' && r.message).toContain(
+      `No authentication agent found.). Run it yourself instead: sudo ${HELPER} remove`,
+    );
   });
 
-  it('passes on the helper\'s own words when it refuses', async () => {
-    const r = await runPrivileged({ helper: HELPER, pkexec: '/usr/bin/pkexec', run: runner({ code: 3, stderr: 'vmdesk-mdev-helper: no instances of mtty-1 are left on mtty\n' }) }, args);
+  it("passes on the helper's own words when it refuses", async () => {
+    const r = await runPrivileged(
+      {
+        helper: HELPER,
+        pkexec: '/usr/bin/pkexec',
+        run: runner({ code: 3, stderr: 'vmdesk-mdev-helper: no instances of mtty-1 are left on mtty\n' }),
+      },
+      args,
+    );
     expect(r).toMatchObject({ status: 'failed', message: 'no instances of mtty-1 are left on mtty' });
   });
 
   it('is an internal error when the helper is missing from the installation', async () => {
-    await expect(runPrivileged({ helper: undefined, pkexec: '/usr/bin/pkexec', run: runner({}) }, args)).rejects.toThrow(/helper vmdesk-mdev-helper is missing/);
+    await expect(
+      runPrivileged({ helper: undefined, pkexec: '/usr/bin/pkexec', run: runner({}) }, args),
+    ).rejects.toThrow(/helper vmdesk-mdev-helper is missing/);
   });
 });
 
 describe('finding the helper and pkexec', () => {
   it('finds resources/mdev-helper by walking up from this module (sources) or from dist/cli (bundle)', () => {
     const here = path.dirname(fileURLToPath(import.meta.url));
-    expect(locateHelper({}, undefined, here)).toBe(path.resolve(here, '../../../resources/mdev-helper/vmdesk-mdev-helper'));
+    expect(locateHelper({}, undefined, here)).toBe(
+      path.resolve(here, '../../../resources/mdev-helper/vmdesk-mdev-helper'),
+    );
     expect(locateHelper({}, (p) => p === HELPER, '/opt/vmdesk/dist/cli')).toBe(HELPER);
   });
 
@@ -109,27 +174,51 @@ describe('what runs as root', () => {
 
   it('trusts a root-owned helper in root-owned directories, sticky /tmp included', () => {
     expect(helperTrustProblem(HELPER, tree({ [HELPER]: file }))).toBeUndefined();
-    expect(helperTrustProblem('/tmp/ci/resources/h', tree({ '/tmp/ci/resources/h': file, '/tmp': { uid: 0, mode: 0o41777 } }))).toBeUndefined();
+    expect(
+      helperTrustProblem(
+        '/tmp/ci/resources/h',
+        tree({ '/tmp/ci/resources/h': file, '/tmp': { uid: 0, mode: 0o41777 } }),
+      ),
+    ).toBeUndefined();
   });
 
   it('refuses a helper the user (or anyone but root) could swap, saying how to install it', () => {
     const mine = helperTrustProblem(HELPER, tree({ [HELPER]: { uid: 1000, mode: 0o100755 } }));
-    expect(mine).toBe(`vmdesk will not run ${HELPER} as root: it is not a root-owned file that only root can change. Install the helper where root owns it: sudo install -D -o root -g root -m 0755 ${HELPER} ${PACKAGED_HELPER}`);
+    expect(mine).toBe(
+      `vmdesk will not run ${HELPER} as root: it is not a root-owned file that only root can change. Install the helper where root owns it: sudo install -D -o root -g root -m 0755 ${HELPER} ${PACKAGED_HELPER}`,
+    );
     expect(helperTrustProblem(HELPER, tree({ [HELPER]: { uid: 0, mode: 0o100775 } }))).toMatch(/not a root-owned file/);
-    expect(helperTrustProblem(HELPER, tree({ [HELPER]: file, '/opt/vmdesk': { uid: 1000, mode: 0o40755 } }))).toMatch(/\/opt\/vmdesk can be changed by users other than root/);
-    expect(helperTrustProblem(HELPER, tree({ [HELPER]: file, '/opt': { uid: 0, mode: 0o40777 } }))).toMatch(/\/opt can be changed/);
+    expect(helperTrustProblem(HELPER, tree({ [HELPER]: file, '/opt/vmdesk': { uid: 1000, mode: 0o40755 } }))).toMatch(
+      /\/opt\/vmdesk can be changed by users other than root/,
+    );
+    expect(helperTrustProblem(HELPER, tree({ [HELPER]: file, '/opt': { uid: 0, mode: 0o40777 } }))).toMatch(
+      /\/opt can be changed/,
+    );
   });
 
   it('does not run pkexec with an untrusted helper (the pasteable command stays available without pkexec)', async () => {
     const run = runner({});
     const trust = () => 'not trusted';
-    await expect(runPrivileged({ helper: HELPER, pkexec: '/usr/bin/pkexec', run, trust }, ['apply-fix', 'udev-rule'])).rejects.toThrow('not trusted');
+    await expect(
+      runPrivileged({ helper: HELPER, pkexec: '/usr/bin/pkexec', run, trust }, ['apply-fix', 'udev-rule']),
+    ).rejects.toThrow('not trusted');
     expect(run.calls).toEqual([]);
-    expect(await runPrivileged({ helper: HELPER, pkexec: undefined, run, trust }, ['apply-fix', 'udev-rule'])).toEqual({ status: 'manual', command: `sudo ${HELPER} apply-fix udev-rule` });
+    expect(await runPrivileged({ helper: HELPER, pkexec: undefined, run, trust }, ['apply-fix', 'udev-rule'])).toEqual({
+      status: 'manual',
+      command: `sudo ${HELPER} apply-fix udev-rule`,
+    });
   });
 
-  it('passes none of vmdesk\'s variables to pkexec', () => {
-    expect(privilegedEnv({ PATH: '/home/ada/bin:/usr/bin', LANG: 'de_DE.UTF-8', VMDESK_MDEV_HELPER_ROOT: '/tmp/x', VMDESK_SYSFS_ROOT: '/tmp/x', LD_PRELOAD: '/tmp/evil.so', TERM: 'xterm' }))
-      .toEqual({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'de_DE.UTF-8', TERM: 'xterm' });
+  it("passes none of vmdesk's variables to pkexec", () => {
+    expect(
+      privilegedEnv({
+        PATH: '/home/ada/bin:/usr/bin',
+        LANG: 'de_DE.UTF-8',
+        VMDESK_MDEV_HELPER_ROOT: '/tmp/x',
+        VMDESK_SYSFS_ROOT: '/tmp/x',
+        LD_PRELOAD: '/tmp/evil.so',
+        TERM: 'xterm',
+      }),
+    ).toEqual({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'de_DE.UTF-8', TERM: 'xterm' });
   });
 });

@@ -30,14 +30,22 @@ const MAX_KIB = 10 ** 15 - 1;
 
 /** Why `a` would be refused by the helper, or undefined when it is acceptable. */
 export function actionProblem(a: MdevFixAction): string | undefined {
-  const uuid = (u: string) => (isUuid(u) ? undefined : `"${u}" is not a UUID (like 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001).`);
-  const name = (what: string, n: string) => (isSysfsName(n) ? undefined : `"${n}" is not a valid mdev ${what} name (letters, digits, _ . : - only, not starting with ".").`);
+  const uuid = (u: string) =>
+    isUuid(u) ? undefined : `"${u}" is not a UUID (like 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001).`;
+  const name = (what: string, n: string) =>
+    isSysfsName(n)
+      ? undefined
+      : `"${n}" is not a valid mdev ${what} name (letters, digits, _ . : - only, not starting with ".").`;
   switch (a.kind) {
-    case 'create': return name('parent', a.parent) ?? name('type', a.type) ?? uuid(a.uuid);
-    case 'remove': return uuid(a.uuid);
+    case 'create':
+      return name('parent', a.parent) ?? name('type', a.type) ?? uuid(a.uuid);
+    case 'remove':
+      return uuid(a.uuid);
     case 'memlock':
       if (!USER_RE.test(a.user)) return `"${a.user}" is not a user name the helper accepts.`;
-      return Number.isSafeInteger(a.kib) && a.kib > 0 && a.kib <= MAX_KIB ? undefined : `${a.kib} is not a memlock size in KiB.`;
+      return Number.isSafeInteger(a.kib) && a.kib > 0 && a.kib <= MAX_KIB
+        ? undefined
+        : `${a.kib} is not a memlock size in KiB.`;
     case 'udev-rule':
     case 'modules':
       return undefined;
@@ -53,7 +61,8 @@ function check(a: MdevFixAction): void {
 export function helperArgs(a: Extract<MdevFixAction, { kind: 'create' | 'remove' }>): string[] {
   check(a);
   const persistent = a.persistent ? ['--persistent'] : [];
-  if (a.kind === 'create') return ['create', '--parent', a.parent, '--type', a.type, '--uuid', a.uuid.toLowerCase(), ...persistent];
+  if (a.kind === 'create')
+    return ['create', '--parent', a.parent, '--type', a.type, '--uuid', a.uuid.toLowerCase(), ...persistent];
   return ['remove', '--uuid', a.uuid.toLowerCase(), ...persistent];
 }
 
@@ -61,18 +70,24 @@ export function helperArgs(a: Extract<MdevFixAction, { kind: 'create' | 'remove'
 export function actionToken(a: MdevFixAction): string {
   check(a);
   switch (a.kind) {
-    case 'create': return ['create', a.parent, a.type, a.uuid.toLowerCase(), ...(a.persistent ? ['persistent'] : [])].join(',');
-    case 'remove': return ['remove', a.uuid.toLowerCase(), ...(a.persistent ? ['persistent'] : [])].join(',');
-    case 'memlock': return `memlock,${a.user},${a.kib}`;
-    case 'udev-rule': return 'udev-rule';
-    case 'modules': return 'modules';
+    case 'create':
+      return ['create', a.parent, a.type, a.uuid.toLowerCase(), ...(a.persistent ? ['persistent'] : [])].join(',');
+    case 'remove':
+      return ['remove', a.uuid.toLowerCase(), ...(a.persistent ? ['persistent'] : [])].join(',');
+    case 'memlock':
+      return `memlock,${a.user},${a.kib}`;
+    case 'udev-rule':
+      return 'udev-rule';
+    case 'modules':
+      return 'modules';
   }
 }
 
 /** `apply-fix` with each distinct action once, in a safe order: modules and the udev rule
  * before devices are created (so the new group node gets the rule), the memlock limit last. */
 export function applyFixArgs(actions: readonly MdevFixAction[]): string[] {
-  if (actions.length === 0 || actions.length > 16) throw new VmdeskError('invalid-argument', 'apply-fix takes 1 to 16 actions.');
+  if (actions.length === 0 || actions.length > 16)
+    throw new VmdeskError('invalid-argument', 'apply-fix takes 1 to 16 actions.');
   const order: MdevFixAction['kind'][] = ['modules', 'udev-rule', 'remove', 'create', 'memlock'];
   const tokens = [...actions].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind)).map(actionToken);
   return ['apply-fix', ...new Set(tokens)];
@@ -87,7 +102,11 @@ export function shellQuote(s: string): string {
  * The helper: $VMDESK_MDEV_HELPER, the packaged copy, or resources/mdev-helper/ found by walking
  * up from this module (app/main/mdev in the sources, dist/cli in the bundle).
  */
-export function locateHelper(env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync, from = path.dirname(fileURLToPath(import.meta.url))): string | undefined {
+export function locateHelper(
+  env: NodeJS.ProcessEnv = process.env,
+  exists: (p: string) => boolean = existsSync,
+  from = path.dirname(fileURLToPath(import.meta.url)),
+): string | undefined {
   const override = env[HELPER_ENV];
   if (override && path.isAbsolute(override)) return exists(override) ? override : undefined;
   if (exists(PACKAGED_HELPER)) return PACKAGED_HELPER;
@@ -103,7 +122,10 @@ export function locateHelper(env: NodeJS.ProcessEnv = process.env, exists: (p: s
 /** Names the program used in place of pkexec (another polkit front-end; the e2e tests' stand-in). */
 export const PKEXEC_ENV = 'VMDESK_PKEXEC';
 
-export function findPkexec(exists: (p: string) => boolean = existsSync, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function findPkexec(
+  exists: (p: string) => boolean = existsSync,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
   const override = env[PKEXEC_ENV];
   if (override && path.isAbsolute(override)) return exists(override) ? override : undefined;
   return PKEXEC_PATHS.find((p) => exists(p));
@@ -127,7 +149,10 @@ export interface PrivilegedDeps {
  * cannot replace what they do not own there). Otherwise any program running as the user could
  * swap the helper and ride on the user's next password prompt.
  */
-export function helperTrustProblem(helper: string, stat: (p: string) => { uid: number; mode: number; isFile(): boolean } = statSync): string | undefined {
+export function helperTrustProblem(
+  helper: string,
+  stat: (p: string) => { uid: number; mode: number; isFile(): boolean } = statSync,
+): string | undefined {
   const install = `sudo install -D -o root -g root -m 0755 ${shellQuote(helper)} ${PACKAGED_HELPER}`;
   try {
     const f = stat(helper);
@@ -160,7 +185,10 @@ export function privilegedArgv(helper: string, pkexec: string, args: readonly st
 /** Runs the helper through pkexec, or says what to paste when pkexec is missing. */
 export async function runPrivileged(deps: PrivilegedDeps, args: readonly string[]): Promise<PrivilegedOutcome> {
   if (!deps.helper) {
-    throw new VmdeskError('internal', `The privileged helper ${HELPER_NAME} is missing from this vmdesk installation (looked in $${HELPER_ENV}, ${PACKAGED_HELPER} and resources/mdev-helper/).`);
+    throw new VmdeskError(
+      'internal',
+      `The privileged helper ${HELPER_NAME} is missing from this vmdesk installation (looked in $${HELPER_ENV}, ${PACKAGED_HELPER} and resources/mdev-helper/).`,
+    );
   }
   const manual = ['sudo', deps.helper, ...args].map(shellQuote).join(' ');
   if (!deps.pkexec) return { status: 'manual', command: manual };
@@ -170,11 +198,21 @@ export async function runPrivileged(deps: PrivilegedDeps, args: readonly string[
   const command = argv.map(shellQuote).join(' ');
   const r = await deps.run(argv, { timeoutMs: PRIVILEGED_TIMEOUT_MS });
   if (r.code === 0) return { status: 'done', command, output: r.stdout };
-  const said = (r.stderr.trim() || r.error || '').split('\n').filter(Boolean).pop()?.replace(/^vmdesk-mdev-helper: /, '') ?? '';
+  const said =
+    (r.stderr.trim() || r.error || '')
+      .split('\n')
+      .filter(Boolean)
+      .pop()
+      ?.replace(/^vmdesk-mdev-helper: /, '') ?? '';
   // pkexec(1): 126 = the authentication dialog was dismissed, 127 = not authorized or no agent.
-  if (r.code === 126) return { status: 'cancelled', command, message: 'The password prompt was dismissed; nothing was changed.' };
+  if (r.code === 126)
+    return { status: 'cancelled', command, message: 'The password prompt was dismissed; nothing was changed.' };
   if (r.code === 127) {
-    return { status: 'failed', command, message: `pkexec could not get authorization (${said || 'no polkit agent?'}). Run it yourself instead: ${manual}` };
+    return {
+      status: 'failed',
+      command,
+      message: `pkexec could not get authorization (${said || 'no polkit agent?'}). Run it yourself instead: ${manual}`,
+    };
   }
   return { status: 'failed', command, message: said || `the helper failed (exit code ${r.code ?? 'none'})` };
 }
@@ -188,12 +226,23 @@ export const agentRunner: PrivilegedRunner = (argv, o) => runWithStdin(argv, o, 
 /** Only what pkexec (and its text agent) need: none of vmdesk's own variables reach root. */
 export function privilegedEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const keep = ['LANG', 'LC_ALL', 'LC_MESSAGES', 'TERM'];
-  return { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...Object.fromEntries(keep.flatMap((k) => (env[k] ? [[k, env[k]]] : []))) };
+  return {
+    PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+    ...Object.fromEntries(keep.flatMap((k) => (env[k] ? [[k, env[k]]] : []))),
+  };
 }
 
-function runWithStdin(argv: readonly string[], { timeoutMs }: { timeoutMs: number }, stdin: 'inherit' | 'ignore'): Promise<CommandResult> {
+function runWithStdin(
+  argv: readonly string[],
+  { timeoutMs }: { timeoutMs: number },
+  stdin: 'inherit' | 'ignore',
+): Promise<CommandResult> {
   return new Promise<CommandResult>((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: [stdin, 'pipe', 'pipe'], timeout: timeoutMs, env: privilegedEnv(process.env) });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      stdio: [stdin, 'pipe', 'pipe'],
+      timeout: timeoutMs,
+      env: privilegedEnv(process.env),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -20,7 +20,14 @@ import { etcGroupLookup, type GroupLookup } from './host-checks.js';
 import { createPciNames } from './pci-ids.js';
 import { applyFixArgs, helperArgs, runPrivileged, type PrivilegedDeps, type PrivilegedOutcome } from './privileged.js';
 import { nodeMdevFs, rootsFromEnv, type MdevFs, type MdevRoots } from './sysfs-io.js';
-import type { MdevCheckReport, MdevDevice, MdevFixAction, MdevInventory, MdevParent, MdevPrivilegedResult } from '../common/mdev-types.js';
+import type {
+  MdevCheckReport,
+  MdevDevice,
+  MdevFixAction,
+  MdevInventory,
+  MdevParent,
+  MdevPrivilegedResult,
+} from '../common/mdev-types.js';
 
 export type { MdevCheckReport, MdevPrivilegedResult } from '../common/mdev-types.js';
 
@@ -37,7 +44,10 @@ export interface MdevServiceDeps {
    * Called only when a privileged step is about to run; MAY throw a user error (an untrusted helper). */
   privileged(): PrivilegedDeps;
   /** The driver's VmManager.updateMdevs (assign and unassign change a definition the driver owns). */
-  updateMdevs?(ref: string, change: (current: readonly MdevAssignment[], vm: { id: string; name: string }) => MdevAssignment[]): VmSummary | Promise<VmSummary>;
+  updateMdevs?(
+    ref: string,
+    change: (current: readonly MdevAssignment[], vm: { id: string; name: string }) => MdevAssignment[],
+  ): VmSummary | Promise<VmSummary>;
   fs?: MdevFs;
   /** Runs mdevctl. */
   run?: RunCommand;
@@ -65,15 +75,27 @@ export interface MdevService {
   types(parent?: string): Promise<MdevParent[]>;
   check(vmRef: string, proposal?: MdevProposal): Promise<MdevCheckReport>;
   create(req: MdevCreateRequest): Promise<MdevPrivilegedResult<MdevDevice>>;
-  remove(req: { uuid: string; persistent?: boolean }): Promise<MdevPrivilegedResult<{ uuid: string; stillAssignedTo: string[] }>>;
+  remove(req: {
+    uuid: string;
+    persistent?: boolean;
+  }): Promise<MdevPrivilegedResult<{ uuid: string; stillAssignedTo: string[] }>>;
   /**
    * Every fix the helper can make for the VM (or the proposal), in one prompt; then the checks
    * again. `persistent`: devices it creates are defined in mdevctl too (they come back at boot).
    */
-  applyFixes(vmRef: string, proposal?: MdevProposal, options?: { persistent?: boolean }): Promise<MdevPrivilegedResult<MdevCheckReport>>;
+  applyFixes(
+    vmRef: string,
+    proposal?: MdevProposal,
+    options?: { persistent?: boolean },
+  ): Promise<MdevPrivilegedResult<MdevCheckReport>>;
   /** Runs these helper actions (a report's fixActions, from wherever it was made) in one prompt. */
-  applyActions(actions: readonly MdevFixAction[], options?: { persistent?: boolean }): Promise<MdevPrivilegedResult<undefined>>;
-  /** Adds a device to a stopped VM: a new UUID unless given (it need not exist yet), with the display its type allows. */
+  applyActions(
+    actions: readonly MdevFixAction[],
+    options?: { persistent?: boolean },
+  ): Promise<MdevPrivilegedResult<undefined>>;
+  /**
+   * Adds a device to a stopped VM: a new UUID unless given (it need not exist yet), with the display its type allows.
+   */
   assign(vmRef: string, req: { parent: string; type: string; uuid?: string; display?: boolean }): Promise<VmSummary>;
   /** Takes a device off a stopped VM; the device itself stays on the host. */
   unassign(vmRef: string, uuid: string): Promise<VmSummary>;
@@ -89,7 +111,11 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
   // refused rather than stacking password dialogs on the desktop.
   let prompting = false;
   const asRoot = async (args: string[]): Promise<PrivilegedOutcome> => {
-    if (prompting) throw new VmdeskError('invalid-state', 'An administrator password prompt from vmdesk is already open. Answer or dismiss it first.');
+    if (prompting)
+      throw new VmdeskError(
+        'invalid-state',
+        'An administrator password prompt from vmdesk is already open. Answer or dismiss it first.',
+      );
     prompting = true;
     try {
       return await runPrivileged(deps.privileged(), args);
@@ -100,11 +126,20 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
 
   const inventory = async (vms?: VmSummary[]): Promise<MdevInventory> => {
     const defs = (vms ?? (await deps.listVms())).flatMap((v) => (v.definition ? [v.definition] : []));
-    return discoverMdev({ fs, roots, vms: defs, run: deps.run ?? nodeRunCommand, pciNames: createPciNames(fs, deps.pciIdsPaths) });
+    return discoverMdev({
+      fs,
+      roots,
+      vms: defs,
+      run: deps.run ?? nodeRunCommand,
+      pciNames: createPciNames(fs, deps.pciIdsPaths),
+    });
   };
 
   /** The given helper actions (a report's fixActions) in one prompt. */
-  async function applyActions(fix: readonly MdevFixAction[], options?: { persistent?: boolean }): Promise<MdevPrivilegedResult<undefined>> {
+  async function applyActions(
+    fix: readonly MdevFixAction[],
+    options?: { persistent?: boolean },
+  ): Promise<MdevPrivilegedResult<undefined>> {
     const actions = fix.map((a) => (a.kind === 'create' && options?.persistent ? { ...a, persistent: true } : a));
     // Whatever the kernel would refuse is refused here, before anyone types a password.
     const inv = await inventory();
@@ -122,13 +157,30 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
     const all = await deps.listVms();
     const caps = await deps.qemuCaps(def.arch).catch((err: unknown) => ({ error: (err as Error).message }));
     const checks = await checkMdev({
-      fs, roots, native: deps.native, groups: deps.groups ?? etcGroupLookup(fs), user: deps.user ?? os.userInfo().username,
-      kernelRelease: deps.kernelRelease ?? os.release(), cpuVendor: deps.cpuVendor ?? (await cpuVendorOf(fs)),
-      vm: def, caps, inventory: await inventory(all),
+      fs,
+      roots,
+      native: deps.native,
+      groups: deps.groups ?? etcGroupLookup(fs),
+      user: deps.user ?? os.userInfo().username,
+      kernelRelease: deps.kernelRelease ?? os.release(),
+      cpuVendor: deps.cpuVendor ?? (await cpuVendorOf(fs)),
+      vm: def,
+      caps,
+      inventory: await inventory(all),
       ...(proposal ? { assignments: proposal } : {}),
-      others: all.flatMap((v) => (v.definition && v.id !== def.id ? [{ id: v.id, name: v.name, running: !inactive(v.state), mdevs: v.definition.mdevs }] : [])),
+      others: all.flatMap((v) =>
+        v.definition && v.id !== def.id
+          ? [{ id: v.id, name: v.name, running: !inactive(v.state), mdevs: v.definition.mdevs }]
+          : [],
+      ),
     });
-    return { vm: vm.name, ready: !checks.some((c) => c.status === 'fail'), checks, fixActions: fixActions(checks), hostOnly: (proposal ?? def.mdevs).length === 0 };
+    return {
+      vm: vm.name,
+      ready: !checks.some((c) => c.status === 'fail'),
+      checks,
+      fixActions: fixActions(checks),
+      hostOnly: (proposal ?? def.mdevs).length === 0,
+    };
   }
 
   return {
@@ -144,24 +196,41 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
     async create(req) {
       const uuid = (req.uuid ?? newUuid()).toLowerCase();
       preflightCreate(await inventory(), req.parent, req.type, uuid);
-      const outcome = await asRoot(helperArgs({ kind: 'create', parent: req.parent, type: req.type, uuid, persistent: !!req.persistent }));
+      const outcome = await asRoot(
+        helperArgs({ kind: 'create', parent: req.parent, type: req.type, uuid, persistent: !!req.persistent }),
+      );
       if (outcome.status === 'manual') return { outcome: 'manual', command: outcome.command };
       settle(outcome, `create ${uuid}`);
       const dev = (await inventory()).devices.find((d) => d.uuid === uuid);
-      if (!dev) throw new VmdeskError('internal', `The helper reported success but ${uuid} does not appear in /sys/bus/mdev/devices.`);
+      if (!dev)
+        throw new VmdeskError(
+          'internal',
+          `The helper reported success but ${uuid} does not appear in /sys/bus/mdev/devices.`,
+        );
       return { outcome: 'done', result: dev };
     },
 
     async remove(req) {
       const uuid = req.uuid.toLowerCase();
-      if (!isUuid(uuid)) throw new VmdeskError('invalid-argument', `"${req.uuid}" is not the UUID of a mediated device (see \`vmdesk mdev list\`).`);
+      if (!isUuid(uuid))
+        throw new VmdeskError(
+          'invalid-argument',
+          `"${req.uuid}" is not the UUID of a mediated device (see \`vmdesk mdev list\`).`,
+        );
       const vms = await deps.listVms();
       const inv = await inventory(vms);
       const dev = inv.devices.find((d) => d.uuid === uuid);
       const defined = inv.mdevctl.definitions.some((d) => d.uuid === uuid);
-      if (!dev && !(req.persistent && defined)) throw new VmdeskError('not-found', `There is no mediated device ${uuid}.`);
-      const running = vms.find((v) => !inactive(v.state) && v.definition?.mdevs.some((m) => m.uuid.toLowerCase() === uuid));
-      if (running) throw new VmdeskError('invalid-state', `${uuid} is in use by "${running.name}" (${running.state}). Shut it down first.`);
+      if (!dev && !(req.persistent && defined))
+        throw new VmdeskError('not-found', `There is no mediated device ${uuid}.`);
+      const running = vms.find(
+        (v) => !inactive(v.state) && v.definition?.mdevs.some((m) => m.uuid.toLowerCase() === uuid),
+      );
+      if (running)
+        throw new VmdeskError(
+          'invalid-state',
+          `${uuid} is in use by "${running.name}" (${running.state}). Shut it down first.`,
+        );
       const outcome = await asRoot(helperArgs({ kind: 'remove', uuid, persistent: !!req.persistent }));
       if (outcome.status === 'manual') return { outcome: 'manual', command: outcome.command };
       settle(outcome, `remove ${uuid}`);
@@ -182,24 +251,41 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
       const inv = await inventory();
       const parent = requireParent(inv, req.parent);
       const type = findType(inv, req.parent, req.type);
-      if (!type) throw new VmdeskError('not-found', `${req.parent} has no type ${req.type}; it offers ${parent.types.map((t) => t.id).join(', ') || 'none'}.`);
+      if (!type)
+        throw new VmdeskError(
+          'not-found',
+          `${req.parent} has no type ${req.type}; it offers ${parent.types.map((t) => t.id).join(', ') || 'none'}.`,
+        );
       if (type.deviceApi !== undefined && type.deviceApi !== 'vfio-pci') {
-        throw new VmdeskError('unsupported', `${req.type} is a ${type.deviceApi} device; vmdesk can only assign vfio-pci devices.`);
+        throw new VmdeskError(
+          'unsupported',
+          `${req.type} is a ${type.deviceApi} device; vmdesk can only assign vfio-pci devices.`,
+        );
       }
       const uuid = (req.uuid ?? newUuid()).toLowerCase();
       if (!isUuid(uuid)) throw new VmdeskError('invalid-argument', `"${req.uuid}" is not a UUID.`, { field: 'uuid' });
       const dev = inv.devices.find((d) => d.uuid === uuid);
       if (dev && (dev.type !== req.type || dev.parent !== req.parent)) {
-        throw new VmdeskError('invalid-argument', `${uuid} is a ${dev.type ?? '?'} on ${dev.parent ?? '?'}, not a ${req.type} on ${req.parent}.`, { field: 'uuid' });
+        throw new VmdeskError(
+          'invalid-argument',
+          `${uuid} is a ${dev.type ?? '?'} on ${dev.parent ?? '?'}, not a ${req.type} on ${req.parent}.`,
+          { field: 'uuid' },
+        );
       }
-      const a: MdevAssignment = { uuid, parent: req.parent, type: req.type, display: (req.display ?? true) && type.display !== 'none' };
+      const a: MdevAssignment = {
+        uuid,
+        parent: req.parent,
+        type: req.type,
+        display: (req.display ?? true) && type.display !== 'none',
+      };
       return update(vmRef, (current) => [...current, a]);
     },
 
     async unassign(vmRef, uuid) {
       const u = uuid.toLowerCase();
       return requireUpdate(deps)(vmRef, (current, vm) => {
-        if (!current.some((a) => a.uuid === u)) throw new VmdeskError('not-found', `"${vm.name}" has no mediated device ${u}.`);
+        if (!current.some((a) => a.uuid === u))
+          throw new VmdeskError('not-found', `"${vm.name}" has no mediated device ${u}.`);
         return current.filter((a) => a.uuid !== u);
       });
     },
@@ -207,13 +293,18 @@ export function createMdevService(deps: MdevServiceDeps): MdevService {
 }
 
 function requireUpdate(deps: MdevServiceDeps): NonNullable<MdevServiceDeps['updateMdevs']> {
-  if (!deps.updateMdevs) throw new VmdeskError('internal', 'Assigning mediated devices needs the driver (updateMdevs is not wired here).');
+  if (!deps.updateMdevs)
+    throw new VmdeskError('internal', 'Assigning mediated devices needs the driver (updateMdevs is not wired here).');
   return deps.updateMdevs;
 }
 
 function requireParent(inv: MdevInventory, name: string): MdevParent {
   const p = inv.parents.find((x) => x.name === name);
-  if (!p) throw new VmdeskError('not-found', `No mdev parent named ${name}. The parents here: ${inv.parents.map((x) => x.name).join(', ') || 'none'}.`);
+  if (!p)
+    throw new VmdeskError(
+      'not-found',
+      `No mdev parent named ${name}. The parents here: ${inv.parents.map((x) => x.name).join(', ') || 'none'}.`,
+    );
   return p;
 }
 
@@ -227,10 +318,20 @@ export function preflightCreate(inv: MdevInventory, parent: string, type: string
   if (!isUuid(uuid)) throw new VmdeskError('invalid-argument', `"${uuid}" is not a UUID.`);
   const p = requireParent(inv, parent);
   const t = findType(inv, parent, type);
-  if (!t) throw new VmdeskError('not-found', `${parent} has no type ${type}; it offers ${p.types.map((x) => x.id).join(', ') || 'none'}.`);
-  if (!t.canCreate) throw new VmdeskError('unsupported', `${type} on ${parent} has no create file, so the kernel cannot create it.`);
-  if (t.availableInstances === 0) throw new VmdeskError('insufficient-resources', `No ${type} instances are left on ${parent}. Remove an unused device (vmdesk mdev list) or pick a smaller type.`);
-  if (inv.devices.some((d) => d.uuid === uuid)) throw new VmdeskError('invalid-argument', `A mediated device ${uuid} already exists.`);
+  if (!t)
+    throw new VmdeskError(
+      'not-found',
+      `${parent} has no type ${type}; it offers ${p.types.map((x) => x.id).join(', ') || 'none'}.`,
+    );
+  if (!t.canCreate)
+    throw new VmdeskError('unsupported', `${type} on ${parent} has no create file, so the kernel cannot create it.`);
+  if (t.availableInstances === 0)
+    throw new VmdeskError(
+      'insufficient-resources',
+      `No ${type} instances are left on ${parent}. Remove an unused device (vmdesk mdev list) or pick a smaller type.`,
+    );
+  if (inv.devices.some((d) => d.uuid === uuid))
+    throw new VmdeskError('invalid-argument', `A mediated device ${uuid} already exists.`);
 }
 
 /** Turns a failed or cancelled helper run into a user error naming what to do. */
@@ -242,5 +343,8 @@ function settle(o: Exclude<PrivilegedOutcome, { status: 'manual' }>, what: strin
 
 /** The CLI's wording for a step that needs pasting (no pkexec). */
 export function manualError(command: string, what: string): VmdeskError {
-  return new VmdeskError('unsupported', `pkexec is not installed, so vmdesk cannot ask for the password to ${what}. Run this yourself:\n  ${command}`);
+  return new VmdeskError(
+    'unsupported',
+    `pkexec is not installed, so vmdesk cannot ask for the password to ${what}. Run this yourself:\n  ${command}`,
+  );
 }

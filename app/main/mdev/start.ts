@@ -35,7 +35,12 @@ export interface MdevStartPlan {
  * VmdeskError('insufficient-resources') when the memlock limit cannot be raised. A VM without
  * mdevs returns {} without touching anything.
  */
-export async function prepareMdevStart(def: VmDefinition, caps: QemuCaps, others: readonly OtherVm[], deps: MdevStartDeps): Promise<MdevStartPlan> {
+export async function prepareMdevStart(
+  def: VmDefinition,
+  caps: QemuCaps,
+  others: readonly OtherVm[],
+  deps: MdevStartDeps,
+): Promise<MdevStartPlan> {
   const mdevs = def.mdevs ?? [];
   if (mdevs.length === 0) return {};
   const fs = deps.fs ?? nodeMdevFs;
@@ -43,13 +48,23 @@ export async function prepareMdevStart(def: VmDefinition, caps: QemuCaps, others
   const user = deps.user ?? os.userInfo().username;
   const inventory = await discoverMdev({ fs, roots });
   const checks = await checkMdev({
-    fs, roots, native: deps.native, groups: deps.groups ?? etcGroupLookup(fs), user, kernelRelease: deps.kernelRelease ?? os.release(),
-    vm: def, others, caps, inventory,
+    fs,
+    roots,
+    native: deps.native,
+    groups: deps.groups ?? etcGroupLookup(fs),
+    user,
+    kernelRelease: deps.kernelRelease ?? os.release(),
+    vm: def,
+    others,
+    caps,
+    inventory,
   });
   assertMdevReady(def.name, checks);
   const raise = ensureMemlockFor(deps.native, def.memoryMiB * 2 ** 20, user);
-  if (!raise.ok) throw new VmdeskError('insufficient-resources', `"${def.name}" cannot start: ${raise.reason}.\nFix: ${raise.fix}`);
-  const gl = def.display === 'none' ? undefined : mdevs.find((m) => assignmentDisplayKind(m.type, m.display) === 'dmabuf');
+  if (!raise.ok)
+    throw new VmdeskError('insufficient-resources', `"${def.name}" cannot start: ${raise.reason}.\nFix: ${raise.fix}`);
+  const gl =
+    def.display === 'none' ? undefined : mdevs.find((m) => assignmentDisplayKind(m.type, m.display) === 'dmabuf');
   const renderNode = await renderNodeFor(fs, roots, gl?.parent);
   return renderNode ? { renderNode } : {};
 }

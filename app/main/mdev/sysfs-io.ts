@@ -57,12 +57,21 @@ export function under(root: string, abs: string): string {
 }
 
 /** A trimmed attribute, or undefined when the file is missing or unreadable (with why, in `problems`). */
-export async function readAttr(fs: MdevFs, file: string, problems: string[], label: string): Promise<string | undefined> {
+export async function readAttr(
+  fs: MdevFs,
+  file: string,
+  problems: string[],
+  label: string,
+): Promise<string | undefined> {
   try {
     return (await fs.readText(file)).replace(/\n$/, '');
   } catch (err) {
     const code = (err as { code?: unknown }).code;
-    problems.push(code === 'ENOENT' ? `${label} is missing` : `${label} cannot be read (${typeof code === 'string' ? code : (err as Error).message})`);
+    problems.push(
+      code === 'ENOENT'
+        ? `${label} is missing`
+        : `${label} cannot be read (${typeof code === 'string' ? code : (err as Error).message})`,
+    );
     return undefined;
   }
 }

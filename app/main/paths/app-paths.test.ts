@@ -15,15 +15,17 @@ function pathEnv(over: Partial<PathEnv> = {}): PathEnv {
 
 describe('resolveAppPaths', () => {
   it('puts every base under the XDG variables when they are set', () => {
-    const p = resolveAppPaths(pathEnv({
-      env: {
-        XDG_CONFIG_HOME: '/x/config',
-        XDG_DATA_HOME: '/x/data',
-        XDG_STATE_HOME: '/x/state',
-        XDG_CACHE_HOME: '/x/cache',
-        XDG_RUNTIME_DIR: '/run/user/1000',
-      },
-    }));
+    const p = resolveAppPaths(
+      pathEnv({
+        env: {
+          XDG_CONFIG_HOME: '/x/config',
+          XDG_DATA_HOME: '/x/data',
+          XDG_STATE_HOME: '/x/state',
+          XDG_CACHE_HOME: '/x/cache',
+          XDG_RUNTIME_DIR: '/run/user/1000',
+        },
+      }),
+    );
     expect(p).toEqual({
       config: '/x/config/vmdesk',
       data: '/x/data/vmdesk',
@@ -35,22 +37,26 @@ describe('resolveAppPaths', () => {
   });
 
   it('honours the XDG variables on macOS too', () => {
-    const p = resolveAppPaths(pathEnv({ platform: 'darwin', env: { XDG_CONFIG_HOME: '/x/config', XDG_RUNTIME_DIR: '/x/run' } }));
+    const p = resolveAppPaths(
+      pathEnv({ platform: 'darwin', env: { XDG_CONFIG_HOME: '/x/config', XDG_RUNTIME_DIR: '/x/run' } }),
+    );
     expect(p.config).toBe('/x/config/vmdesk');
     expect(p.runtime).toBe('/x/run/vmdesk');
     expect(p.data).toBe('/home/ada/Library/Application Support/vmdesk');
   });
 
   it('ignores relative XDG values, as the XDG spec requires', () => {
-    const p = resolveAppPaths(pathEnv({
-      env: {
-        XDG_CONFIG_HOME: 'config',
-        XDG_DATA_HOME: './data',
-        XDG_STATE_HOME: '../state',
-        XDG_CACHE_HOME: 'cache',
-        XDG_RUNTIME_DIR: 'run',
-      },
-    }));
+    const p = resolveAppPaths(
+      pathEnv({
+        env: {
+          XDG_CONFIG_HOME: 'config',
+          XDG_DATA_HOME: './data',
+          XDG_STATE_HOME: '../state',
+          XDG_CACHE_HOME: 'cache',
+          XDG_RUNTIME_DIR: 'run',
+        },
+      }),
+    );
     expect(p.config).toBe('/home/ada/.config/vmdesk');
     expect(p.data).toBe('/home/ada/.local/share/vmdesk');
     expect(p.state).toBe('/home/ada/.local/state/vmdesk');
@@ -76,7 +82,9 @@ describe('resolveAppPaths', () => {
   });
 
   it('falls back to the Library folders on macOS', () => {
-    const p = resolveAppPaths(pathEnv({ platform: 'darwin', home: '/Users/ada', uid: 501, tmpdir: '/var/folders/ab/T' }));
+    const p = resolveAppPaths(
+      pathEnv({ platform: 'darwin', home: '/Users/ada', uid: 501, tmpdir: '/var/folders/ab/T' }),
+    );
     expect(p).toEqual({
       config: '/Users/ada/Library/Application Support/vmdesk',
       data: '/Users/ada/Library/Application Support/vmdesk',

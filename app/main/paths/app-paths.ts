@@ -86,10 +86,16 @@ export function ensureRuntimeDir(dir: string, uid: number): void {
   }
   const st = fs.lstatSync(dir);
   if (!st.isDirectory()) {
-    throw new VmdeskError('runtime-dir-unsafe', `The runtime directory ${dir} is not a directory. Remove it or set XDG_RUNTIME_DIR to a private directory.`);
+    throw new VmdeskError(
+      'runtime-dir-unsafe',
+      `The runtime directory ${dir} is not a directory. Remove it or set XDG_RUNTIME_DIR to a private directory.`,
+    );
   }
   if (st.uid !== uid) {
-    throw new VmdeskError('runtime-dir-unsafe', `The runtime directory ${dir} belongs to another user (uid ${st.uid}). Remove it or set XDG_RUNTIME_DIR to a private directory.`);
+    throw new VmdeskError(
+      'runtime-dir-unsafe',
+      `The runtime directory ${dir} belongs to another user (uid ${st.uid}). Remove it or set XDG_RUNTIME_DIR to a private directory.`,
+    );
   }
   if ((st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
 }

@@ -3,8 +3,16 @@ import { describe, expect, it } from 'vitest';
 import { resolveAppPaths } from './app-paths.js';
 import type { AppPaths } from './app-paths.js';
 import {
-  assertSocketPathFits, definitionsDir, driverFiles, isoLibraryDir, nvramPath, ownedDiskPath, runRecordsDir, shortId,
-  socketPathMax, vmFiles,
+  assertSocketPathFits,
+  definitionsDir,
+  driverFiles,
+  isoLibraryDir,
+  nvramPath,
+  ownedDiskPath,
+  runRecordsDir,
+  shortId,
+  socketPathMax,
+  vmFiles,
 } from './vm-files.js';
 import { thrown } from '../testing/thrown.js';
 
@@ -30,7 +38,6 @@ function socketPathOf(bytes: number, prefix = '/r/'): string {
   expect(Buffer.byteLength(s)).toBe(bytes);
   return s;
 }
-
 
 function isUnder(base: string, file: string): boolean {
   const rel = path.relative(base, file);
@@ -145,7 +152,9 @@ describe('assertSocketPathFits', () => {
   // resolveAppPaths (the runtime dir falls back to <tmpdir>), but this message still tells the
   // user to shorten XDG_RUNTIME_DIR, which would change nothing.
   it('tells the user to shorten TMPDIR when XDG_RUNTIME_DIR is relative (and so ignored)', () => {
-    const err = thrown(() => assertSocketPathFits(socketPathOf(120), 'linux', { XDG_RUNTIME_DIR: 'run', TMPDIR: '/long/tmp' }));
+    const err = thrown(() =>
+      assertSocketPathFits(socketPathOf(120), 'linux', { XDG_RUNTIME_DIR: 'run', TMPDIR: '/long/tmp' }),
+    );
     expect(err.message).toContain('Set TMPDIR');
   });
 });

@@ -105,7 +105,11 @@ export function driverFiles(p: AppPaths) {
 /**
  * Throws a clear error when a socket path cannot be bound. Says which variable to shorten.
  */
-export function assertSocketPathFits(socketPath: string, platform: NodeJS.Platform, env: NodeJS.ProcessEnv = process.env): void {
+export function assertSocketPathFits(
+  socketPath: string,
+  platform: NodeJS.Platform,
+  env: NodeJS.ProcessEnv = process.env,
+): void {
   const max = socketPathMax(platform);
   const bytes = Buffer.byteLength(socketPath);
   if (bytes <= max) return;

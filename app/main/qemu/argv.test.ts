@@ -16,7 +16,13 @@ function expectArgvGolden(name: string, argv: string[]): void {
 }
 
 const x86Caps = fakeQemuCaps({ version: '7.2.19' });
-const armCaps = fakeQemuCaps({ arch: 'aarch64', binary: '/opt/homebrew/bin/qemu-system-aarch64', version: '9.1.0', accels: ['hvf', 'tcg'], sandbox: false });
+const armCaps = fakeQemuCaps({
+  arch: 'aarch64',
+  binary: '/opt/homebrew/bin/qemu-system-aarch64',
+  version: '9.1.0',
+  accels: ['hvf', 'tcg'],
+  sandbox: false,
+});
 const paths: ArgvPaths = {
   qmpSocket: '/run/user/1000/vmdesk/0f3c1a2b/qmp.sock',
   serialSocket: '/run/user/1000/vmdesk/0f3c1a2b/serial.sock',
@@ -25,9 +31,22 @@ const paths: ArgvPaths = {
   serialLog: '/home/ada/.local/state/vmdesk/logs/0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b/serial.log',
 };
 const base: VmDefinition = {
-  version: 1, id: '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b', name: 'tiny', arch: 'x86_64', memoryMiB: 256, cpus: 1,
-  accel: 'tcg', firmware: 'bios', disks: [], cdrom: null, boot: 'disk', network: { mode: 'user', forwards: [] },
-  display: 'std', nvram: null, mdevs: [], createdAt: '2026-11-22T00:00:00.000Z',
+  version: 1,
+  id: '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b',
+  name: 'tiny',
+  arch: 'x86_64',
+  memoryMiB: 256,
+  cpus: 1,
+  accel: 'tcg',
+  firmware: 'bios',
+  disks: [],
+  cdrom: null,
+  boot: 'disk',
+  network: { mode: 'user', forwards: [] },
+  display: 'std',
+  nvram: null,
+  mdevs: [],
+  createdAt: '2026-11-22T00:00:00.000Z',
 };
 const tcg: ArgvOptions = { accel: 'tcg' };
 
@@ -38,49 +57,105 @@ describe('buildQemuArgv (golden)', () => {
 
   it('KVM with a virtio qcow2 disk and a read-only cdrom booted first', () => {
     const def: VmDefinition = {
-      ...base, name: 'Debian 12, installer', memoryMiB: 2048, cpus: 2, accel: 'kvm', boot: 'cdrom',
+      ...base,
+      name: 'Debian 12, installer',
+      memoryMiB: 2048,
+      cpus: 2,
+      accel: 'kvm',
+      boot: 'cdrom',
       cdrom: '/home/ada/isos/debian-12.iso',
-      disks: [{ path: '/home/ada/.local/share/vmdesk/vms/0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b/disk0.qcow2', format: 'qcow2', owned: true, readOnly: false }],
+      disks: [
+        {
+          path: '/home/ada/.local/share/vmdesk/vms/0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b/disk0.qcow2',
+          format: 'qcow2',
+          owned: true,
+          readOnly: false,
+        },
+      ],
     };
     expectArgvGolden('x86_64-kvm-disk-cdrom', buildQemuArgv(def, x86Caps, paths, { accel: 'kvm' }));
   });
 
   it('two disks (qcow2 + raw) and port forwards', () => {
     const def: VmDefinition = {
-      ...base, name: 'web server', display: 'virtio',
+      ...base,
+      name: 'web server',
+      display: 'virtio',
       disks: [
         { path: '/data/vm/system.qcow2', format: 'qcow2', owned: false, readOnly: false },
         { path: '/data/vm/scratch.img', format: 'raw', owned: false, readOnly: false },
       ],
-      network: { mode: 'user', forwards: [
-        { proto: 'tcp', hostPort: 2222, guestPort: 22, hostAddr: '127.0.0.1' },
-        { proto: 'udp', hostPort: 5353, guestPort: 53, hostAddr: '0.0.0.0' },
-      ] },
+      network: {
+        mode: 'user',
+        forwards: [
+          { proto: 'tcp', hostPort: 2222, guestPort: 22, hostAddr: '127.0.0.1' },
+          { proto: 'udp', hostPort: 5353, guestPort: 53, hostAddr: '0.0.0.0' },
+        ],
+      },
     };
     expectArgvGolden('x86_64-two-disks-forwards', buildQemuArgv(def, x86Caps, paths, tcg));
   });
 
   it('aarch64 on HVF (Apple Silicon): virt, cpu host, edk2 pflash', () => {
     const def: VmDefinition = {
-      ...base, arch: 'aarch64', accel: 'auto', firmware: 'uefi', memoryMiB: 4096, cpus: 4, boot: 'cdrom',
+      ...base,
+      arch: 'aarch64',
+      accel: 'auto',
+      firmware: 'uefi',
+      memoryMiB: 4096,
+      cpus: 4,
+      boot: 'cdrom',
       cdrom: '/Users/ada/Downloads/ubuntu-24.04-live-server-arm64.iso',
-      disks: [{ path: '/Users/ada/Library/Application Support/vmdesk/vms/0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b/disk0.qcow2', format: 'qcow2', owned: true, readOnly: false }],
+      disks: [
+        {
+          path: '/Users/ada/Library/Application Support/vmdesk/vms/0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b/disk0.qcow2',
+          format: 'qcow2',
+          owned: true,
+          readOnly: false,
+        },
+      ],
       nvram: '/Users/ada/Library/Application Support/vmdesk/vms/0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b/efivars.fd',
     };
     const uefi = { code: '/opt/homebrew/share/qemu/edk2-aarch64-code.fd', vars: def.nvram! };
-    expectArgvGolden('aarch64-hvf-uefi', buildQemuArgv(def, armCaps, { ...paths, vncSocket: '/var/folders/x/T/vmdesk-501/0f3c1a2b/vnc.sock' }, { accel: 'hvf', uefi }));
+    expectArgvGolden(
+      'aarch64-hvf-uefi',
+      buildQemuArgv(
+        def,
+        armCaps,
+        { ...paths, vncSocket: '/var/folders/x/T/vmdesk-501/0f3c1a2b/vnc.sock' },
+        { accel: 'hvf', uefi },
+      ),
+    );
   });
 
   it('x86_64 UEFI, headless, no network', () => {
-    const def: VmDefinition = { ...base, firmware: 'uefi', display: 'none', network: { mode: 'none', forwards: [] }, nvram: '/d/efivars.fd' };
-    expectArgvGolden('x86_64-uefi-headless', buildQemuArgv(def, { ...x86Caps, sandbox: false }, paths, { accel: 'tcg', uefi: { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/d/efivars.fd' } }));
+    const def: VmDefinition = {
+      ...base,
+      firmware: 'uefi',
+      display: 'none',
+      network: { mode: 'none', forwards: [] },
+      nvram: '/d/efivars.fd',
+    };
+    expectArgvGolden(
+      'x86_64-uefi-headless',
+      buildQemuArgv(def, { ...x86Caps, sandbox: false }, paths, {
+        accel: 'tcg',
+        uefi: { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/d/efivars.fd' },
+      }),
+    );
   });
 });
 
 describe('buildQemuArgv (rules)', () => {
   it('always names the disk format so QEMU never probes it', () => {
-    const def: VmDefinition = { ...base, cdrom: '/x.iso', disks: [{ path: '/a.img', format: 'raw', owned: false, readOnly: false }] };
-    const blockdevs = buildQemuArgv(def, x86Caps, paths, tcg).filter((_, i, a) => a[i - 1] === '-blockdev').map((s) => JSON.parse(s) as { driver: string });
+    const def: VmDefinition = {
+      ...base,
+      cdrom: '/x.iso',
+      disks: [{ path: '/a.img', format: 'raw', owned: false, readOnly: false }],
+    };
+    const blockdevs = buildQemuArgv(def, x86Caps, paths, tcg)
+      .filter((_, i, a) => a[i - 1] === '-blockdev')
+      .map((s) => JSON.parse(s) as { driver: string });
     expect(blockdevs.map((b) => b.driver)).toEqual(['raw', 'raw']);
   });
 

@@ -92,11 +92,17 @@ export function buildQemuArgv(def: VmDefinition, caps: QemuCaps, paths: ArgvPath
   add('-mon', 'chardev=qmp,mode=control');
   // The serial log is written by QEMU itself so nothing is lost while no driver runs;
   // logappend=on opens it O_APPEND, which lets the driver cap it by copy-and-truncate.
-  add('-chardev', `socket,id=serial0,path=${qemuEscape(paths.serialSocket)},server=on,wait=off,logfile=${qemuEscape(paths.serialLog)},logappend=on`);
+  add(
+    '-chardev',
+    `socket,id=serial0,path=${qemuEscape(paths.serialSocket)},server=on,wait=off,logfile=${qemuEscape(paths.serialLog)},logappend=on`,
+  );
   add('-serial', 'chardev:serial0');
 
   // A display vGPU (GVT-g, mbochs) needs egl-headless for its dma-buf screen, and VNC pinned to it.
-  const mdev = mdevArgs(def.mdevs ?? [], '/', { headless: def.display === 'none', ...(opts.mdevRenderNode ? { renderNode: opts.mdevRenderNode } : {}) });
+  const mdev = mdevArgs(def.mdevs ?? [], '/', {
+    headless: def.display === 'none',
+    ...(opts.mdevRenderNode ? { renderNode: opts.mdevRenderNode } : {}),
+  });
   if (mdev.displayArgs.length > 0) add(...mdev.displayArgs);
   else add('-display', 'none');
   if (def.display === 'none') {
@@ -135,7 +141,9 @@ export function buildQemuArgv(def: VmDefinition, caps: QemuCaps, paths: ArgvPath
   });
 
   if (def.network.mode === 'user') {
-    const fwd = def.network.forwards.map((f) => `,hostfwd=${f.proto}:${f.hostAddr}:${f.hostPort}-:${f.guestPort}`).join('');
+    const fwd = def.network.forwards
+      .map((f) => `,hostfwd=${f.proto}:${f.hostAddr}:${f.hostPort}-:${f.guestPort}`)
+      .join('');
     add('-netdev', `user,id=net0${fwd}`);
     add('-device', `virtio-net-pci,netdev=net0,mac=${macFromId(def.id)},id=net0dev`);
   }

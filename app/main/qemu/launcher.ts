@@ -42,7 +42,8 @@ export interface QemuLauncher {
 
 function childProcess(pid: number, child: ChildProcess): QemuProcess {
   const exit = new Promise<ProcessExit>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+    if (child.exitCode !== null || child.signalCode !== null)
+      resolve({ code: child.exitCode, signal: child.signalCode });
     else child.once('exit', (code, signal) => resolve({ code, signal }));
   });
   return {

@@ -72,7 +72,9 @@ export function readCmdline(pid: number): string[] | undefined {
   }
   try {
     // macOS has no /proc; ps prints the command line joined by spaces, enough to find our uuid.
-    return execFileSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8' }).trim().split(' ');
+    return execFileSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8' })
+      .trim()
+      .split(' ');
   } catch {
     return undefined;
   }
@@ -139,7 +141,10 @@ export function waitForExit(proc: SpawnedQemu, timeoutMs: number, signal?: Abort
     const timer = setTimeout(() => finish(!pidExists(pid)), timeoutMs);
     let probe: ReturnType<typeof setInterval> | undefined;
     if (child) child.once('exit', onExit);
-    else probe = setInterval(() => { if (!pidExists(pid)) finish(true); }, 10);
+    else
+      probe = setInterval(() => {
+        if (!pidExists(pid)) finish(true);
+      }, 10);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

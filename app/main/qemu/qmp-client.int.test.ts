@@ -33,8 +33,21 @@ function startQemu(): Qemu {
   dirs.push(dir);
   const socketPath = path.join(dir, 'q.sock');
   const argv = [
-    '-accel', 'tcg', '-M', 'q35', '-m', '64', '-nodefaults', '-no-user-config', '-display', 'none', '-S',
-    '-chardev', `socket,id=qmp,path=${socketPath},server=on,wait=off`, '-mon', 'chardev=qmp,mode=control',
+    '-accel',
+    'tcg',
+    '-M',
+    'q35',
+    '-m',
+    '64',
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-S',
+    '-chardev',
+    `socket,id=qmp,path=${socketPath},server=on,wait=off`,
+    '-mon',
+    'chardev=qmp,mode=control',
   ];
   const child = spawn('qemu-system-x86_64', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

@@ -81,7 +81,10 @@ export class QmpClient {
   readonly #timeoutMs: number;
   readonly #options: QmpClientOptions;
 
-  constructor(readonly socketPath: string, options: QmpClientOptions = {}) {
+  constructor(
+    readonly socketPath: string,
+    options: QmpClientOptions = {},
+  ) {
     this.#options = options;
     this.#timeoutMs = options.requestTimeoutMs ?? 10_000;
     this.#closed = new Promise((resolve) => (this.#markClosed = resolve));

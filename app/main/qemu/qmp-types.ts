@@ -11,7 +11,11 @@ export interface QmpEvent {
 /** An error QEMU returned for a command (`{"error": {"class", "desc"}}`). */
 export class QmpCommandError extends Error {
   override readonly name = 'QmpCommandError';
-  constructor(readonly command: string, readonly errorClass: string, readonly desc: string) {
+  constructor(
+    readonly command: string,
+    readonly errorClass: string,
+    readonly desc: string,
+  ) {
     super(`QEMU refused ${command}: ${desc} (${errorClass})`);
   }
 }
@@ -24,7 +28,10 @@ export class QmpConnectionError extends Error {
 /** No reply arrived within the per-request timeout. */
 export class QmpTimeoutError extends Error {
   override readonly name = 'QmpTimeoutError';
-  constructor(readonly command: string, readonly timeoutMs: number) {
+  constructor(
+    readonly command: string,
+    readonly timeoutMs: number,
+  ) {
     super(`QEMU did not answer ${command} within ${timeoutMs} ms`);
   }
 }

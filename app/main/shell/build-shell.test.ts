@@ -19,7 +19,8 @@ beforeAll(() => {
 }, 60_000);
 afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
 
-const requires = (code: string) => [...new Set([...code.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1] ?? ''))].sort();
+const requires = (code: string) =>
+  [...new Set([...code.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1] ?? ''))].sort();
 
 describe('dist/shell/main.cjs', () => {
   it('leaves electron to the runtime and bundles everything but Node built-ins', () => {
@@ -51,8 +52,12 @@ describe('dist/shell/preload.cjs', () => {
     const exposed: string[] = [];
     const electron = {
       contextBridge: {
-        executeInMainWorld: (s: typeof script) => { script = s; },
-        exposeInMainWorld: (key: string) => { exposed.push(key); },
+        executeInMainWorld: (s: typeof script) => {
+          script = s;
+        },
+        exposeInMainWorld: (key: string) => {
+          exposed.push(key);
+        },
       },
       ipcRenderer: { invoke: async () => undefined, on: () => {}, removeListener: () => {}, postMessage: () => {} },
       webUtils: { getPathForFile: () => '' },
@@ -73,7 +78,15 @@ describe('dist/shell/preload.cjs', () => {
     install({
       call: async (method) => ({ ok: true, result: `called ${method}` }),
       onEvent: () => () => {},
-      openStream: (_n, _p, s) => { sink = s; return { send: (b) => { sent.push(b); }, close: () => {} }; },
+      openStream: (_n, _p, s) => {
+        sink = s;
+        return {
+          send: (b) => {
+            sent.push(b);
+          },
+          close: () => {},
+        };
+      },
     });
     const api = (page as { vmdesk: VmdeskApi }).vmdesk;
     expect(await api.call('vm.list', {})).toBe('called vm.list');

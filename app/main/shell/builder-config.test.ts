@@ -25,7 +25,7 @@ describe('electron-builder.config.cjs', () => {
     expect(config.files).toEqual(expect.arrayContaining(['dist/**/*', 'package.json', 'resources/**/*']));
   });
 
-  it('keeps koffi\'s native module out of the asar', () => {
+  it("keeps koffi's native module out of the asar", () => {
     expect(config.asarUnpack).toContain('node_modules/koffi/**');
   });
 
@@ -34,7 +34,9 @@ describe('electron-builder.config.cjs', () => {
     expect(config.linux.desktop.entry.Categories).toBe('System;Emulator;');
     expect(config.linux.desktop.entry.MimeType).toBe('application/x-cd-image;application/x-iso9660-image;');
     const sizes = fs.readdirSync(path.join(root, config.linux.icon));
-    expect(sizes).toEqual(expect.arrayContaining(['16x16.png', '32x32.png', '48x48.png', '256x256.png', '512x512.png']));
+    expect(sizes).toEqual(
+      expect.arrayContaining(['16x16.png', '32x32.png', '48x48.png', '256x256.png', '512x512.png']),
+    );
   });
 
   it('opens .iso files (Viewer)', () => {
@@ -48,7 +50,9 @@ describe('electron-builder.config.cjs', () => {
     for (const key of ['com.apple.security.hypervisor', 'com.apple.security.cs.allow-jit']) {
       expect(plist).toMatch(new RegExp(`<key>${key.replace(/\./g, '\\.')}</key>\\s*<true/>`));
     }
-    expect(fs.readFileSync(path.join(root, config.mac.entitlementsInherit), 'utf8')).not.toContain('com.apple.security.hypervisor');
+    expect(fs.readFileSync(path.join(root, config.mac.entitlementsInherit), 'utf8')).not.toContain(
+      'com.apple.security.hypervisor',
+    );
     expect(fs.existsSync(path.join(root, config.mac.icon))).toBe(true);
   });
 

@@ -37,10 +37,7 @@ export interface StreamRequest {
 }
 
 /** Main → preload on a stream's port. `open` comes first, `close` last (then the port closes). */
-export type PortDown =
-  | { t: 'open' }
-  | { t: 'data'; d: Uint8Array }
-  | { t: 'close'; code: number; reason: string };
+export type PortDown = { t: 'open' } | { t: 'data'; d: Uint8Array } | { t: 'close'; code: number; reason: string };
 
 /**
  * Preload → main on a stream's port. `ack`: the page has taken `bytes` in `messages` data

@@ -19,20 +19,36 @@ class TestPort extends EventEmitter implements PortLike {
   readonly posted: PortDown[] = [];
   started = false;
   closed = false;
-  postMessage(m: PortDown): void { this.posted.push(structuredClone(m)); }
-  start(): void { this.started = true; }
-  close(): void { this.closed = true; }
-  fromPage(data: unknown): void { this.emit('message', { data }); }
+  postMessage(m: PortDown): void {
+    this.posted.push(structuredClone(m));
+  }
+  start(): void {
+    this.started = true;
+  }
+  close(): void {
+    this.closed = true;
+  }
+  fromPage(data: unknown): void {
+    this.emit('message', { data });
+  }
 }
 
 describe('routeCall', () => {
   it('answers data, never throws', async () => {
     const link = new FakeLink([vm('web', 'running')]);
     expect(await routeCall(link, 'vm.list', {})).toEqual({ ok: true, result: link.vms });
-    expect(await routeCall(link, 42, {})).toEqual({ ok: false, error: { code: 'invalid-argument', message: 'Unknown method 42.' } });
+    expect(await routeCall(link, 42, {})).toEqual({
+      ok: false,
+      error: { code: 'invalid-argument', message: 'Unknown method 42.' },
+    });
     expect(await routeCall(link, '__proto__', {})).toMatchObject({ ok: false, error: { code: 'invalid-argument' } });
-    link.answers.set('host.info', () => { throw new Error('probe crashed'); });
-    expect(await routeCall(link, 'host.info', {})).toEqual({ ok: false, error: { code: 'internal', message: 'probe crashed' } });
+    link.answers.set('host.info', () => {
+      throw new Error('probe crashed');
+    });
+    expect(await routeCall(link, 'host.info', {})).toEqual({
+      ok: false,
+      error: { code: 'internal', message: 'probe crashed' },
+    });
   });
 });
 
@@ -44,7 +60,9 @@ describe('pipeStream', () => {
     await vi.waitFor(() => expect(port.posted).toEqual([{ t: 'open' }]));
     const pool = new Uint8Array(8192).fill(7);
     let sent: Uint8Array | undefined;
-    port.postMessage = (m) => { if (m.t === 'data') sent = m.d; };
+    port.postMessage = (m) => {
+      if (m.t === 'data') sent = m.d;
+    };
     link.channels[0]!.emit(pool.subarray(10, 13));
     expect(sent?.buffer.byteLength).toBe(3);
     expect(port.started).toBe(true);
@@ -66,14 +84,18 @@ describe('pipeStream', () => {
     link.refuseStreams = new Error('socket exploded');
     const refused = new TestPort();
     pipeStream(link, { name: 'console.vnc', params: { vm: 'web' } }, refused);
-    await vi.waitFor(() => expect(refused.posted).toEqual([{ t: 'close', code: STREAM_CLOSE.failed, reason: 'socket exploded' }]));
+    await vi.waitFor(() =>
+      expect(refused.posted).toEqual([{ t: 'close', code: STREAM_CLOSE.failed, reason: 'socket exploded' }]),
+    );
 
     link.refuseStreams = undefined;
     const port = new TestPort();
     pipeStream(link, { name: 'console.vnc', params: { vm: 'web' } }, port);
     await vi.waitFor(() => expect(link.channels).toHaveLength(1));
     const ch = link.channels[0]!;
-    ch.input = () => { throw new Error('EPIPE'); };
+    ch.input = () => {
+      throw new Error('EPIPE');
+    };
     port.fromPage({ t: 'data', d: new Uint8Array([1]) });
     expect(port.posted.at(-1)).toEqual({ t: 'close', code: STREAM_CLOSE.failed, reason: 'EPIPE' });
     expect(ch.closed).toBe(1);
@@ -81,7 +103,12 @@ describe('pipeStream', () => {
 
   it('closes a channel that opens after the page already went away', async () => {
     let release!: (ch: FakeStream) => void;
-    const link = { openStream: () => new Promise<FakeStream>((r) => { release = r; }) };
+    const link = {
+      openStream: () =>
+        new Promise<FakeStream>((r) => {
+          release = r;
+        }),
+    };
     const port = new TestPort();
     pipeStream(link, { name: 'log.tail', params: { vm: 'web', which: 'qemu' } }, port);
     port.emit('close');
@@ -106,7 +133,7 @@ describe('pipeStream', () => {
 describe('pipeStream flow control (MessagePorts have no backpressure of their own)', () => {
   const data = (posted: PortDown[]) => posted.reduce((n, m) => n + (m.t === 'data' ? m.d.byteLength : 0), 0);
 
-  it('posts at most a window ahead of the page\'s acks, and goes on when the page acks', async () => {
+  it("posts at most a window ahead of the page's acks, and goes on when the page acks", async () => {
     const link = new FakeLink();
     const port = new TestPort();
     pipeStream(link, { name: 'console.serial', params: { vm: 'web' } }, port);
@@ -126,7 +153,8 @@ describe('pipeStream flow control (MessagePorts have no backpressure of their ow
     port.fromPage({ t: 'ack', bytes: posted - 4096, messages: messages - 1 });
     expect(data(port.posted)).toBeGreaterThan(posted);
     // Malformed acks are ignored.
-    for (const junk of [{ t: 'ack' }, { t: 'ack', bytes: -1.5, messages: 0 }, { t: 'ack', bytes: '1', messages: 1 }]) port.fromPage(junk);
+    for (const junk of [{ t: 'ack' }, { t: 'ack', bytes: -1.5, messages: 0 }, { t: 'ack', bytes: '1', messages: 1 }])
+      port.fromPage(junk);
     expect(port.closed).toBe(false);
   });
 
@@ -147,33 +175,61 @@ describe('pipeStream flow control (MessagePorts have no backpressure of their ow
     const hub = new SerialHub(sockPath, { ringBytes: 4096, viewerBudgetBytes: 256 * 1024 });
     await hub.connect();
     const opened: ByteStream[] = [];
-    const link = { openStream: async () => { const s = hub.open({ replay: false }); opened.push(s); return s; } };
+    const link = {
+      openStream: async () => {
+        const s = hub.open({ replay: false });
+        opened.push(s);
+        return s;
+      },
+    };
     try {
       // The page that reads: the real preload bridge (it acks what it hands the page).
       const ipc: IpcRendererLike = {
         invoke: async () => undefined,
         on: () => undefined,
         removeListener: () => undefined,
-        postMessage: (_channel, message, [port]) => pipeStream(link, message as { name: unknown; params: unknown }, new FakeMessagePortMain(port!)),
+        postMessage: (_channel, message, [port]) =>
+          pipeStream(link, message as { name: unknown; params: unknown }, new FakeMessagePortMain(port!)),
       };
       const bridge = createMainWorldBridge(ipc, () => new MessageChannel());
       let readerGot = 0;
-      bridge.openStream('console.serial', { vm: 'web' }, { open: () => {}, data: (b) => { readerGot += b.byteLength; }, close: () => {} });
+      bridge.openStream(
+        'console.serial',
+        { vm: 'web' },
+        {
+          open: () => {},
+          data: (b) => {
+            readerGot += b.byteLength;
+          },
+          close: () => {},
+        },
+      );
 
       // The page that stopped reading: its side of the port never takes a message (nor acks).
       const stuck = new FakeMessageChannelMain();
       const posted: PortDown[] = [];
       const post = stuck.port2.postMessage.bind(stuck.port2);
-      stuck.port2.postMessage = (m: PortDown) => { posted.push(m.t === 'data' ? { t: 'data', d: new Uint8Array(0) } : m); if (m.t === 'data') postedBytes += m.d.byteLength; post(m); };
+      stuck.port2.postMessage = (m: PortDown) => {
+        posted.push(m.t === 'data' ? { t: 'data', d: new Uint8Array(0) } : m);
+        if (m.t === 'data') postedBytes += m.d.byteLength;
+        post(m);
+      };
       let postedBytes = 0;
       pipeStream(link, { name: 'console.serial', params: { vm: 'web' } }, stuck.port2);
       await vi.waitFor(() => expect(opened).toHaveLength(2));
       const stuckStream = opened[1]!;
       let peakQueued = 0;
-      await vi.waitFor(() => {
-        peakQueued = Math.max(peakQueued, stuckStream.output.memoryBytes);
-        expect(posted.at(-1)).toEqual({ t: 'close', code: STREAM_CLOSE.failed, reason: 'This console fell too far behind the guest output and was disconnected.' });
-      }, { timeout: 15_000, interval: 5 });
+      await vi.waitFor(
+        () => {
+          peakQueued = Math.max(peakQueued, stuckStream.output.memoryBytes);
+          expect(posted.at(-1)).toEqual({
+            t: 'close',
+            code: STREAM_CLOSE.failed,
+            reason: 'This console fell too far behind the guest output and was disconnected.',
+          });
+        },
+        { timeout: 15_000, interval: 5 },
+      );
       // Posted: at most the window (as memory) plus one chunk; queued: at most the viewer budget.
       expect(postedBytes).toBeLessThanOrEqual(PORT_FLOW.windowBytes);
       expect(peakQueued).toBeLessThanOrEqual(256 * 1024);

@@ -3,7 +3,14 @@
  * call route and the stream pipe between a DriverLink channel and a MessagePort(Main).
  */
 import { STREAM_CLOSE } from '../common/api.js';
-import { isCallName, isStreamName, type CallName, type CallParams, type StreamName, type StreamParams } from '../common/contract.js';
+import {
+  isCallName,
+  isStreamName,
+  type CallName,
+  type CallParams,
+  type StreamName,
+  type StreamParams,
+} from '../common/contract.js';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
 import { ByteChannel, STREAM_BUDGET_BYTES, type ByteStream } from '../consoles/byte-channel.js';
 import type { DriverLink } from '../ipc/driver-link.js';
@@ -16,7 +23,8 @@ import { PORT_FLOW, type CallReply, type PortDown, type PortUp, type StreamReque
  */
 export async function routeCall(link: Pick<DriverLink, 'call'>, method: unknown, params: unknown): Promise<CallReply> {
   try {
-    if (!isCallName(method)) throw new VmdeskError('invalid-argument', `Unknown method ${String(JSON.stringify(method)).slice(0, 100)}.`);
+    if (!isCallName(method))
+      throw new VmdeskError('invalid-argument', `Unknown method ${String(JSON.stringify(method)).slice(0, 100)}.`);
     const result = await link.call(method, params as CallParams<CallName>);
     return { ok: true, result };
   } catch (err) {
@@ -50,9 +58,12 @@ function upMessage(data: unknown): PortUp | undefined {
   if (m.t === 'close') return { t: 'close' };
   if (m.t === 'ack') {
     const { bytes, messages } = m as { bytes?: unknown; messages?: unknown };
-    return Number.isSafeInteger(bytes) && Number.isSafeInteger(messages) ? { t: 'ack', bytes: bytes as number, messages: messages as number } : undefined;
+    return Number.isSafeInteger(bytes) && Number.isSafeInteger(messages)
+      ? { t: 'ack', bytes: bytes as number, messages: messages as number }
+      : undefined;
   }
-  if (m.t === 'data' && ArrayBuffer.isView(m.d)) return { t: 'data', d: new Uint8Array(m.d.buffer, m.d.byteOffset, m.d.byteLength) };
+  if (m.t === 'data' && ArrayBuffer.isView(m.d))
+    return { t: 'data', d: new Uint8Array(m.d.buffer, m.d.byteOffset, m.d.byteLength) };
   return undefined;
 }
 
@@ -66,7 +77,12 @@ function upMessage(data: unknown): PortUp | undefined {
  * Output is flow-controlled by the page's acks (PORT_FLOW): a page that stops reading makes the
  * stream's own channel hold, within its budget, instead of the main process posting without end.
  */
-export function pipeStream(link: Pick<DriverLink, 'openStream'>, req: StreamRequest, port: PortLike, log: (line: string) => void = () => {}): void {
+export function pipeStream(
+  link: Pick<DriverLink, 'openStream'>,
+  req: StreamRequest,
+  port: PortLike,
+  log: (line: string) => void = () => {},
+): void {
   let stream: ByteStream | undefined;
   let done = false;
   /** Posted and not yet acknowledged, as memory (see PORT_FLOW). */
@@ -75,7 +91,9 @@ export function pipeStream(link: Pick<DriverLink, 'openStream'>, req: StreamRequ
   const post = (m: PortDown) => {
     try {
       port.postMessage(m);
-    } catch { /* the page is gone: its port's close ends the stream */ }
+    } catch {
+      /* the page is gone: its port's close ends the stream */
+    }
   };
   const finish = (down?: { code: number; reason: string }) => {
     if (done) return;
@@ -90,7 +108,11 @@ export function pipeStream(link: Pick<DriverLink, 'openStream'>, req: StreamRequ
     port.close();
   };
   // A MessagePort cannot be paused: input beyond the budget before the stream opens ends it.
-  const input = new ByteChannel({ budgetBytes: STREAM_BUDGET_BYTES, overflow: { kind: 'drop' }, dropReason: 'The page sent more than the stream could take.' });
+  const input = new ByteChannel({
+    budgetBytes: STREAM_BUDGET_BYTES,
+    overflow: { kind: 'drop' },
+    dropReason: 'The page sent more than the stream could take.',
+  });
   port.on('message', (ev) => {
     const m = upMessage(ev.data);
     if (done || !m) return;
@@ -110,32 +132,41 @@ export function pipeStream(link: Pick<DriverLink, 'openStream'>, req: StreamRequ
 
   Promise.resolve()
     .then(() => {
-      if (!isStreamName(req.name)) throw new VmdeskError('invalid-argument', `Unknown stream ${String(JSON.stringify(req.name)).slice(0, 100)}.`);
+      if (!isStreamName(req.name))
+        throw new VmdeskError('invalid-argument', `Unknown stream ${String(JSON.stringify(req.name)).slice(0, 100)}.`);
       // The link validates the params (parseStreamRequest, here or in the owner process).
       return link.openStream(req.name, req.params as StreamParams<StreamName>);
     })
-    .then((s) => {
-      if (done) return s.close();
-      stream = s;
-      post({ t: 'open' });
-      input.attach({
-        write: (d) => { s.input(d); return true; },
-        end: (reason, how) => { if (how === 'dropped') finish({ code: STREAM_CLOSE.failed, reason }); },
-      });
-      s.output.attach({
-        write: (chunk) => {
-          if (done) return true;
-          post({ t: 'data', d: ownBytes(chunk) });
-          unacked += chunk.byteLength + PORT_FLOW.messageOverheadBytes;
-          if (unacked >= PORT_FLOW.windowBytes) full = true;
-          return !full;
-        },
-        end: (reason, how) => finish({ code: how === 'dropped' ? STREAM_CLOSE.failed : STREAM_CLOSE.ended, reason }),
-      });
-    }, (err: unknown) => {
-      const e = serializeError(err);
-      log(`stream refused: ${e.code} ${e.message.slice(0, 500)}`);
-      finish({ code: isUserError(e.code) ? STREAM_CLOSE.refused : STREAM_CLOSE.failed, reason: e.message });
-    })
+    .then(
+      (s) => {
+        if (done) return s.close();
+        stream = s;
+        post({ t: 'open' });
+        input.attach({
+          write: (d) => {
+            s.input(d);
+            return true;
+          },
+          end: (reason, how) => {
+            if (how === 'dropped') finish({ code: STREAM_CLOSE.failed, reason });
+          },
+        });
+        s.output.attach({
+          write: (chunk) => {
+            if (done) return true;
+            post({ t: 'data', d: ownBytes(chunk) });
+            unacked += chunk.byteLength + PORT_FLOW.messageOverheadBytes;
+            if (unacked >= PORT_FLOW.windowBytes) full = true;
+            return !full;
+          },
+          end: (reason, how) => finish({ code: how === 'dropped' ? STREAM_CLOSE.failed : STREAM_CLOSE.ended, reason }),
+        });
+      },
+      (err: unknown) => {
+        const e = serializeError(err);
+        log(`stream refused: ${e.code} ${e.message.slice(0, 500)}`);
+        finish({ code: isUserError(e.code) ? STREAM_CLOSE.refused : STREAM_CLOSE.failed, reason: e.message });
+      },
+    )
     .catch((err: unknown) => finish({ code: STREAM_CLOSE.failed, reason: serializeError(err).message }));
 }

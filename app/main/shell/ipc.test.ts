@@ -4,7 +4,14 @@ import { CALLS, type CallName } from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
 import { APP_URL, IPC, type CallReply, type PortDown } from './channels.js';
 import { registerIpc } from './ipc.js';
-import { fake, FakeBrowserWindow, FakeMessageChannelMain, resetFakeElectron, type FakeIpcEvent, type FakeMessagePortMain } from './testing/fake-electron.js';
+import {
+  fake,
+  FakeBrowserWindow,
+  FakeMessageChannelMain,
+  resetFakeElectron,
+  type FakeIpcEvent,
+  type FakeMessagePortMain,
+} from './testing/fake-electron.js';
 import { FakeLink, vm } from './testing/fake-link.js';
 import { createMainWindow } from './window.js';
 
@@ -25,7 +32,8 @@ beforeEach(async () => {
   registerIpc({ window: () => win as never, link: Promise.resolve(link), log: (l) => refusals.push(l) });
 });
 
-const call = (event: FakeIpcEvent, method: unknown, params: unknown) => fake.ipcMain.invoke(IPC.call, event, method, params) as Promise<CallReply>;
+const call = (event: FakeIpcEvent, method: unknown, params: unknown) =>
+  fake.ipcMain.invoke(IPC.call, event, method, params) as Promise<CallReply>;
 
 /** Collects what the main side posts on a stream port, until it closes. */
 function collect(port: FakeMessagePortMain): { messages: PortDown[]; closed: Promise<void> } {
@@ -57,7 +65,9 @@ describe('the generic call channel', () => {
   });
 
   it('carries the driver error as code, message and details', async () => {
-    link.answers.set('vm.start', () => { throw new VmdeskError('disk-in-use', 'The disk is used by "db".', { vm: 'db' }); });
+    link.answers.set('vm.start', () => {
+      throw new VmdeskError('disk-in-use', 'The disk is used by "db".', { vm: 'db' });
+    });
     expect(await call(win.webContents.trustedEvent(), 'vm.start', { vm: 'web' })).toEqual({
       ok: false,
       error: { code: 'disk-in-use', message: 'The disk is used by "db".', details: { vm: 'db' } },
@@ -66,7 +76,10 @@ describe('the generic call channel', () => {
 });
 
 describe('the sender check', () => {
-  const refused: CallReply = { ok: false, error: { code: 'unsupported', message: 'This page may not control vmdesk.' } };
+  const refused: CallReply = {
+    ok: false,
+    error: { code: 'unsupported', message: 'This page may not control vmdesk.' },
+  };
 
   it('refuses a call from a foreign page, a subframe, another webContents or a vanished frame', async () => {
     const other = new FakeBrowserWindow();
@@ -85,7 +98,10 @@ describe('the sender check', () => {
   it('refuses a stream from a subframe by closing its port', async () => {
     const ch = new FakeMessageChannelMain();
     const { messages, closed } = collect(ch.port1);
-    fake.ipcMain.emit(IPC.stream, win.webContents.subframeEvent([ch.port2]), { name: 'console.serial', params: { vm: 'web' } });
+    fake.ipcMain.emit(IPC.stream, win.webContents.subframeEvent([ch.port2]), {
+      name: 'console.serial',
+      params: { vm: 'web' },
+    });
     await closed;
     expect(messages).toEqual([]);
     expect(link.channels).toEqual([]);
@@ -102,7 +118,10 @@ describe('streams over a MessagePort', () => {
     const ch = new FakeMessageChannelMain();
     const { messages, closed } = collect(ch.port1);
     ch.port1.postMessage({ t: 'data', d: new Uint8Array([1, 2]) }); // typed before the stream opened
-    fake.ipcMain.emit(IPC.stream, win.webContents.trustedEvent([ch.port2]), { name: 'console.serial', params: { vm: 'web' } });
+    fake.ipcMain.emit(IPC.stream, win.webContents.trustedEvent([ch.port2]), {
+      name: 'console.serial',
+      params: { vm: 'web' },
+    });
     await vi.waitFor(() => expect(messages).toEqual([{ t: 'open' }]));
     const driver = link.channels[0]!;
     expect(driver.name).toBe('console.serial');
@@ -111,22 +130,34 @@ describe('streams over a MessagePort', () => {
     await vi.waitFor(() => expect(driver.written).toEqual([new Uint8Array([1, 2]), new Uint8Array([3])]));
     driver.end('The VM stopped.');
     await closed;
-    expect(messages).toEqual([{ t: 'open' }, { t: 'data', d: new Uint8Array(Buffer.from('login: ')) }, { t: 'close', code: STREAM_CLOSE.ended, reason: 'The VM stopped.' }]);
+    expect(messages).toEqual([
+      { t: 'open' },
+      { t: 'data', d: new Uint8Array(Buffer.from('login: ')) },
+      { t: 'close', code: STREAM_CLOSE.ended, reason: 'The VM stopped.' },
+    ]);
   });
 
   it('says why a stream cannot be opened (4400 for the user to fix)', async () => {
     link.refuseStreams = new VmdeskError('invalid-state', '"web" is stopped; its console is available while it runs.');
     const ch = new FakeMessageChannelMain();
     const { messages, closed } = collect(ch.port1);
-    fake.ipcMain.emit(IPC.stream, win.webContents.trustedEvent([ch.port2]), { name: 'console.vnc', params: { vm: 'web' } });
+    fake.ipcMain.emit(IPC.stream, win.webContents.trustedEvent([ch.port2]), {
+      name: 'console.vnc',
+      params: { vm: 'web' },
+    });
     await closed;
-    expect(messages).toEqual([{ t: 'close', code: STREAM_CLOSE.refused, reason: '"web" is stopped; its console is available while it runs.' }]);
+    expect(messages).toEqual([
+      { t: 'close', code: STREAM_CLOSE.refused, reason: '"web" is stopped; its console is available while it runs.' },
+    ]);
   });
 
   it('closes the driver stream when the page closes it', async () => {
     const ch = new FakeMessageChannelMain();
     const { messages } = collect(ch.port1);
-    fake.ipcMain.emit(IPC.stream, win.webContents.trustedEvent([ch.port2]), { name: 'log.tail', params: { vm: 'web', which: 'qemu' } });
+    fake.ipcMain.emit(IPC.stream, win.webContents.trustedEvent([ch.port2]), {
+      name: 'log.tail',
+      params: { vm: 'web', which: 'qemu' },
+    });
     await vi.waitFor(() => expect(messages).toEqual([{ t: 'open' }]));
     ch.port1.postMessage({ t: 'close' });
     await vi.waitFor(() => expect(link.channels[0]?.closed).toBe(1));

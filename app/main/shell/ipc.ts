@@ -22,29 +22,59 @@ export function registerIpc(o: IpcOptions): void {
       fromOurWindow: !!win && !win.isDestroyed() && e.sender.id === win.webContents.id,
     };
   };
-  const refusing = <R>(answer: R) => (_e: unknown, why: string): R => {
-    o.log(`refused IPC from ${why}`);
-    return answer;
+  const refusing =
+    <R>(answer: R) =>
+    (_e: unknown, why: string): R => {
+      o.log(`refused IPC from ${why}`);
+      return answer;
+    };
+  const refusedCall: CallReply = {
+    ok: false,
+    error: { code: 'unsupported', message: 'This page may not control vmdesk.' },
   };
-  const refusedCall: CallReply = { ok: false, error: { code: 'unsupported', message: 'This page may not control vmdesk.' } };
 
-  ipcMain.handle(IPC.call, guarded(describe, async (_e: IpcMainInvokeEvent, method: unknown, params: unknown) => routeCall(await o.link, method, params), refusing(Promise.resolve(refusedCall))));
+  ipcMain.handle(
+    IPC.call,
+    guarded(
+      describe,
+      async (_e: IpcMainInvokeEvent, method: unknown, params: unknown) => routeCall(await o.link, method, params),
+      refusing(Promise.resolve(refusedCall)),
+    ),
+  );
 
-  ipcMain.on(IPC.stream, guarded(describe, (e: IpcMainEvent, req: unknown) => {
-    const port = e.ports[0];
-    if (!port) return;
-    const r = (typeof req === 'object' && req !== null ? req : {}) as Partial<StreamRequest>;
-    void o.link.then((link) => pipeStream(link, { name: r.name, params: r.params }, port, o.log), () => port.close());
-  }, (e: IpcMainEvent, why: string) => {
-    refusing(undefined)(e, why);
-    for (const p of e.ports) p.close();
-  }));
+  ipcMain.on(
+    IPC.stream,
+    guarded(
+      describe,
+      (e: IpcMainEvent, req: unknown) => {
+        const port = e.ports[0];
+        if (!port) return;
+        const r = (typeof req === 'object' && req !== null ? req : {}) as Partial<StreamRequest>;
+        void o.link.then(
+          (link) => pipeStream(link, { name: r.name, params: r.params }, port, o.log),
+          () => port.close(),
+        );
+      },
+      (e: IpcMainEvent, why: string) => {
+        refusing(undefined)(e, why);
+        for (const p of e.ports) p.close();
+      },
+    ),
+  );
 
-  ipcMain.handle(IPC.pick, guarded(describe, async (_e: IpcMainInvokeEvent, kind: unknown) => {
-    if (kind !== 'iso' && kind !== 'disk') return null;
-    const win = o.window();
-    const opts = pickDialogOptions(kind);
-    const r = win && !win.isDestroyed() ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
-    return r.canceled ? null : (r.filePaths[0] ?? null);
-  }, refusing(Promise.resolve(null))));
+  ipcMain.handle(
+    IPC.pick,
+    guarded(
+      describe,
+      async (_e: IpcMainInvokeEvent, kind: unknown) => {
+        if (kind !== 'iso' && kind !== 'disk') return null;
+        const win = o.window();
+        const opts = pickDialogOptions(kind);
+        const r =
+          win && !win.isDestroyed() ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
+        return r.canceled ? null : (r.filePaths[0] ?? null);
+      },
+      refusing(Promise.resolve(null)),
+    ),
+  );
 }

@@ -47,7 +47,10 @@ export interface MainWorldBridge {
 /** Installs `target.vmdesk` (read-only). `target` is the page's global unless a test passes one. */
 export function installVmdeskApi(bridge: MainWorldBridge, target?: object): void {
   const global = (target ?? globalThis) as Record<string, unknown>;
-  const CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
+  const CONNECTING = 0,
+    OPEN = 1,
+    CLOSING = 2,
+    CLOSED = 3;
   type Handler<T> = ((ev: T) => void) | null;
   type CloseEv = { code: number; reason: string; wasClean: boolean };
 
@@ -74,7 +77,9 @@ export function installVmdeskApi(bridge: MainWorldBridge, target?: object): void
           this.readyState = OPEN;
           this.onopen?.({ type: 'open' });
         },
-        data: (bytes) => { if (this.readyState === OPEN) this.onmessage?.({ data: bytes }); },
+        data: (bytes) => {
+          if (this.readyState === OPEN) this.onmessage?.({ data: bytes });
+        },
         close: (code, reason) => ended({ code, reason, wasClean: code === 1000 }),
       });
     }
@@ -84,7 +89,8 @@ export function installVmdeskApi(bridge: MainWorldBridge, target?: object): void
       if (this.readyState !== OPEN) return;
       let bytes: Uint8Array;
       if (typeof data === 'string') bytes = new TextEncoder().encode(data);
-      else if (ArrayBuffer.isView(data)) bytes = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+      else if (ArrayBuffer.isView(data))
+        bytes = new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
       else bytes = new Uint8Array(data.slice(0));
       this.#control.send(bytes);
     }
@@ -127,7 +133,9 @@ export function installVmdeskApi(bridge: MainWorldBridge, target?: object): void
     },
     onEvent(listener: EventListener): () => void {
       listeners.add(listener);
-      return () => { listeners.delete(listener); };
+      return () => {
+        listeners.delete(listener);
+      };
     },
     // IPC is up for as long as the window exists.
     onConnection(listener: (state: 'open') => void): () => void {

@@ -3,10 +3,12 @@ import { isIsoPath, isoPathsFromArgv } from './open-iso.js';
 
 describe('isoPathsFromArgv', () => {
   it('takes .iso arguments, absolute against the launching directory, and nothing else', () => {
-    expect(isoPathsFromArgv(['/opt/vmdesk/vmdesk', '--no-sandbox', 'debian.iso', '/isos/Win11.ISO', 'notes.txt', '--flag=x.iso'], '/home/ada/Downloads')).toEqual([
-      '/home/ada/Downloads/debian.iso',
-      '/isos/Win11.ISO',
-    ]);
+    expect(
+      isoPathsFromArgv(
+        ['/opt/vmdesk/vmdesk', '--no-sandbox', 'debian.iso', '/isos/Win11.ISO', 'notes.txt', '--flag=x.iso'],
+        '/home/ada/Downloads',
+      ),
+    ).toEqual(['/home/ada/Downloads/debian.iso', '/isos/Win11.ISO']);
   });
 
   it('skips the app script when run as `electron dist/shell/main.cjs`', () => {

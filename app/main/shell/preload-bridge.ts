@@ -5,7 +5,16 @@
  */
 import { STREAM_CLOSE } from '../common/api.js';
 import { isCallName, isStreamName } from '../common/contract.js';
-import { IPC, PORT_FLOW, type CallReply, type PickKind, type PortDown, type PortUp, type ShellEvent, type VmdeskShellApi } from './channels.js';
+import {
+  IPC,
+  PORT_FLOW,
+  type CallReply,
+  type PickKind,
+  type PortDown,
+  type PortUp,
+  type ShellEvent,
+  type VmdeskShellApi,
+} from './channels.js';
 import type { MainWorldBridge, StreamControlFns } from './main-world.js';
 
 /** The part of Electron's ipcRenderer used here. */
@@ -26,13 +35,19 @@ export function createMainWorldBridge(ipc: IpcRendererLike, newChannel: () => Me
       return (await ipc.invoke(IPC.call, method, params)) as CallReply;
     },
     onEvent: (listener) => {
-      const h = (_e: unknown, name: unknown, data: unknown) => { if (typeof name === 'string') listener(name, data); };
+      const h = (_e: unknown, name: unknown, data: unknown) => {
+        if (typeof name === 'string') listener(name, data);
+      };
       ipc.on(IPC.event, h);
-      return () => { ipc.removeListener(IPC.event, h); };
+      return () => {
+        ipc.removeListener(IPC.event, h);
+      };
     },
     openStream: (name, params, sink): StreamControlFns => {
       if (!isStreamName(name)) {
-        void Promise.resolve().then(() => sink.close(STREAM_CLOSE.refused, `Unknown stream ${String(JSON.stringify(name)).slice(0, 100)}.`));
+        void Promise.resolve().then(() =>
+          sink.close(STREAM_CLOSE.refused, `Unknown stream ${String(JSON.stringify(name)).slice(0, 100)}.`),
+        );
         return { send: () => {}, close: () => {} };
       }
       const { port1, port2 } = newChannel();
@@ -62,7 +77,9 @@ export function createMainWorldBridge(ipc: IpcRendererLike, newChannel: () => Me
       };
       ipc.postMessage(IPC.stream, { name, params }, [port2]);
       return {
-        send: (bytes) => { if (!closed) port1.postMessage({ t: 'data', d: bytes } satisfies PortUp); },
+        send: (bytes) => {
+          if (!closed) port1.postMessage({ t: 'data', d: bytes } satisfies PortUp);
+        },
         close: () => {
           if (closed) return;
           closed = true;
@@ -105,7 +122,9 @@ export function createShellApi(ipc: IpcRendererLike, pathForFile: (file: Blob) =
     listeners.set(kind, set);
     set.add(l);
     for (const p of pending.get(kind)?.splice(0) ?? []) deliver(l, p);
-    return () => { set.delete(l); };
+    return () => {
+      set.delete(l);
+    };
   };
   const pick = async (kind: PickKind) => {
     const r = await ipc.invoke(IPC.pick, kind);

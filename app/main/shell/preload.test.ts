@@ -40,9 +40,15 @@ const RAW_CHANNEL_PROPS = ['send', 'close', 'binaryType', 'onerror', 'onmessage'
 
 function watch(ch: StreamChannel) {
   const got: { open: number; data: Uint8Array[]; close?: StreamCloseEvent } = { open: 0, data: [] };
-  ch.onopen = () => { got.open++; };
-  ch.onmessage = (ev) => { got.data.push(new Uint8Array(ev.data)); };
-  ch.onclose = (ev) => { got.close = ev; };
+  ch.onopen = () => {
+    got.open++;
+  };
+  ch.onmessage = (ev) => {
+    got.data.push(new Uint8Array(ev.data));
+  };
+  ch.onclose = (ev) => {
+    got.close = ev;
+  };
   return got;
 }
 
@@ -59,14 +65,23 @@ describe('window.vmdesk', () => {
   });
 
   it('rejects with an Error carrying code and details', async () => {
-    link.answers.set('vm.define', () => { throw new VmdeskError('name-taken', 'A VM named "web" already exists.', { field: 'name' }); });
+    link.answers.set('vm.define', () => {
+      throw new VmdeskError('name-taken', 'A VM named "web" already exists.', { field: 'name' });
+    });
     const err = await page.vmdesk.call('vm.define', { name: 'web', memoryMiB: 512, cpus: 1 }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ name: 'VmdeskError', message: 'A VM named "web" already exists.', code: 'name-taken', details: { field: 'name' } });
+    expect(err).toMatchObject({
+      name: 'VmdeskError',
+      message: 'A VM named "web" already exists.',
+      code: 'name-taken',
+      details: { field: 'name' },
+    });
   });
 
   it('refuses a method outside the contract in the preload, before any IPC', async () => {
     const invoke = vi.spyOn(fake.ipcMain, 'invoke');
-    const err = await (page.vmdesk.call as (m: string, p: unknown) => Promise<unknown>)('vm.nuke', {}).catch((e: unknown) => e);
+    const err = await (page.vmdesk.call as (m: string, p: unknown) => Promise<unknown>)('vm.nuke', {}).catch(
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'invalid-argument', message: 'Unknown method "vm.nuke".' });
     expect(invoke).not.toHaveBeenCalled();
     invoke.mockRestore();
@@ -129,7 +144,13 @@ describe('streams through the bridge', () => {
   it('closes with 4400 and the driver sentence when the stream is refused', async () => {
     link.refuseStreams = new VmdeskError('invalid-state', '"web" is stopped; its console is available while it runs.');
     const got = watch(page.vmdesk.openStream('console.serial', { vm: 'web' }));
-    await vi.waitFor(() => expect(got.close).toEqual({ code: 4400, reason: '"web" is stopped; its console is available while it runs.', wasClean: false }));
+    await vi.waitFor(() =>
+      expect(got.close).toEqual({
+        code: 4400,
+        reason: '"web" is stopped; its console is available while it runs.',
+        wasClean: false,
+      }),
+    );
     expect(got.open).toBe(0);
   });
 
@@ -143,7 +164,13 @@ describe('streams through the bridge', () => {
 describe('window.vmdeskShell', () => {
   it('is exposed through contextBridge', () => {
     expect([...fake.exposed.keys()]).toEqual(['vmdeskShell']);
-    expect(Object.keys(page.vmdeskShell).sort()).toEqual(['onOpenConsole', 'onOpenIso', 'pathForFile', 'pickDisk', 'pickIso']);
+    expect(Object.keys(page.vmdeskShell).sort()).toEqual([
+      'onOpenConsole',
+      'onOpenIso',
+      'pathForFile',
+      'pickDisk',
+      'pickIso',
+    ]);
   });
 
   it('keeps an ISO sent before the page listened, then delivers live', () => {

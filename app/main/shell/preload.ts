@@ -7,5 +7,11 @@ import { contextBridge, ipcRenderer, webUtils } from 'electron';
 import { installVmdeskApi } from './main-world.js';
 import { createMainWorldBridge, createShellApi } from './preload-bridge.js';
 
-contextBridge.executeInMainWorld({ func: installVmdeskApi, args: [createMainWorldBridge(ipcRenderer, () => new MessageChannel())] });
-contextBridge.exposeInMainWorld('vmdeskShell', createShellApi(ipcRenderer, (file) => webUtils.getPathForFile(file as File)));
+contextBridge.executeInMainWorld({
+  func: installVmdeskApi,
+  args: [createMainWorldBridge(ipcRenderer, () => new MessageChannel())],
+});
+contextBridge.exposeInMainWorld(
+  'vmdeskShell',
+  createShellApi(ipcRenderer, (file) => webUtils.getPathForFile(file as File)),
+);

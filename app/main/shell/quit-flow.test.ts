@@ -1,13 +1,28 @@
 import { describe, expect, it } from 'vitest';
 import { VmdeskError } from '../common/errors.js';
 import type { VmSummary } from '../common/vm-types.js';
-import { choiceFromResponse, quitDialog, runQuitFlow, SHUTDOWN_TIMEOUT_MS, type QuitChoice, type ShutdownProgress } from './quit-flow.js';
+import {
+  choiceFromResponse,
+  quitDialog,
+  runQuitFlow,
+  SHUTDOWN_TIMEOUT_MS,
+  type QuitChoice,
+  type ShutdownProgress,
+} from './quit-flow.js';
 import { FakeLink, vm } from './testing/fake-link.js';
 
 function flow(link: FakeLink, choice: QuitChoice) {
   const asked: VmSummary[][] = [];
   const progress: ShutdownProgress[] = [];
-  const run = runQuitFlow({ link, ask: async (live) => { asked.push(live); return choice; }, onProgress: (p) => progress.push(p), timeoutMs: 5000 });
+  const run = runQuitFlow({
+    link,
+    ask: async (live) => {
+      asked.push(live);
+      return choice;
+    },
+    onProgress: (p) => progress.push(p),
+    timeoutMs: 5000,
+  });
   return { run, asked, progress };
 }
 
@@ -39,7 +54,11 @@ describe('runQuitFlow', () => {
       { method: 'vm.shutdown', params: { vm: vm('web', 'running', 1).id, wait: true, timeoutMs: 5000 } },
       { method: 'vm.shutdown', params: { vm: vm('db', 'running', 2).id, wait: true, timeoutMs: 5000 } },
     ]);
-    expect(progress).toEqual([{ done: 0, total: 2 }, { done: 1, total: 2 }, { done: 2, total: 2 }]);
+    expect(progress).toEqual([
+      { done: 0, total: 2 },
+      { done: 1, total: 2 },
+      { done: 2, total: 2 },
+    ]);
     expect(link.closed).toBe(1);
   });
 
@@ -65,9 +84,12 @@ describe('runQuitFlow', () => {
 
   it('forces off a VM whose shutdown fails, and reports one that cannot be stopped at all', async () => {
     const link = running();
-    link.answers.set('vm.shutdown', () => { throw new VmdeskError('invalid-state', 'busy'); });
+    link.answers.set('vm.shutdown', () => {
+      throw new VmdeskError('invalid-state', 'busy');
+    });
     link.answers.set('vm.stop', (p) => {
-      if ((p as { vm: string }).vm === vm('db', 'running', 2).id) throw new VmdeskError('qemu-failed', 'QEMU does not answer.');
+      if ((p as { vm: string }).vm === vm('db', 'running', 2).id)
+        throw new VmdeskError('qemu-failed', 'QEMU does not answer.');
       return vm('web', 'stopped', 1);
     });
     const { run } = flow(link, 'shutdown');

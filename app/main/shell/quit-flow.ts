@@ -25,12 +25,26 @@ export function liveVms(vms: readonly VmSummary[]): VmSummary[] {
 }
 
 /** Options for dialog.showMessageBox. */
-export function quitDialog(live: readonly VmSummary[]): { type: 'question'; title: string; message: string; detail: string; buttons: string[]; defaultId: number; cancelId: number; noLink: true } {
-  const names = live.slice(0, 5).map((v) => v.name).join(', ') + (live.length > 5 ? ` and ${live.length - 5} more` : '');
+export function quitDialog(live: readonly VmSummary[]): {
+  type: 'question';
+  title: string;
+  message: string;
+  detail: string;
+  buttons: string[];
+  defaultId: number;
+  cancelId: number;
+  noLink: true;
+} {
+  const names =
+    live
+      .slice(0, 5)
+      .map((v) => v.name)
+      .join(', ') + (live.length > 5 ? ` and ${live.length - 5} more` : '');
   return {
     type: 'question',
     title: 'Quit vmdesk',
-    message: live.length === 1 ? `"${live[0]!.name}" is still running.` : `${live.length} VMs are still running: ${names}.`,
+    message:
+      live.length === 1 ? `"${live[0]!.name}" is still running.` : `${live.length} VMs are still running: ${names}.`,
     detail:
       'Keep them running in the background: vmdesk picks them up again the next time it starts. ' +
       `Or shut them down: each guest is asked to power off and is forced off after ${SHUTDOWN_TIMEOUT_MS / 1000} seconds.`,
@@ -65,29 +79,36 @@ export interface ShutdownFailure {
  * cannot react), one that is starting or already stopping is forced off. A VM whose shutdown
  * fails is forced off; what still fails is returned (that VM keeps running).
  */
-export async function shutDownAll(link: Pick<DriverLink, 'call'>, live: readonly VmSummary[], timeoutMs: number, onProgress: (p: ShutdownProgress) => void): Promise<ShutdownFailure[]> {
+export async function shutDownAll(
+  link: Pick<DriverLink, 'call'>,
+  live: readonly VmSummary[],
+  timeoutMs: number,
+  onProgress: (p: ShutdownProgress) => void,
+): Promise<ShutdownFailure[]> {
   let done = 0;
   const total = live.length;
   onProgress({ done, total });
   const failures: ShutdownFailure[] = [];
-  await Promise.all(live.map(async (vm) => {
-    const forceOff = () => link.call('vm.stop', { vm: vm.id });
-    try {
-      if (vm.state === 'starting' || vm.state === 'stopping') {
-        await forceOff();
-      } else {
-        try {
-          if (vm.state === 'paused') await link.call('vm.resume', { vm: vm.id });
-          await link.call('vm.shutdown', { vm: vm.id, wait: true, timeoutMs });
-        } catch {
+  await Promise.all(
+    live.map(async (vm) => {
+      const forceOff = () => link.call('vm.stop', { vm: vm.id });
+      try {
+        if (vm.state === 'starting' || vm.state === 'stopping') {
           await forceOff();
+        } else {
+          try {
+            if (vm.state === 'paused') await link.call('vm.resume', { vm: vm.id });
+            await link.call('vm.shutdown', { vm: vm.id, wait: true, timeoutMs });
+          } catch {
+            await forceOff();
+          }
         }
+      } catch (err) {
+        failures.push({ name: vm.name, message: serializeError(err).message });
       }
-    } catch (err) {
-      failures.push({ name: vm.name, message: serializeError(err).message });
-    }
-    onProgress({ done: ++done, total });
-  }));
+      onProgress({ done: ++done, total });
+    }),
+  );
   return failures;
 }
 
@@ -109,13 +130,20 @@ export async function runQuitFlow(deps: QuitFlowDeps): Promise<QuitOutcome> {
   let vms: VmSummary[] = [];
   try {
     vms = await deps.link.call('vm.list', {});
-  } catch { /* the driver is unreachable: nothing we could stop anyway */ }
+  } catch {
+    /* the driver is unreachable: nothing we could stop anyway */
+  }
   const live = liveVms(vms);
   const choice: QuitChoice = live.length > 0 ? await deps.ask(live) : 'keep';
   if (choice === 'cancel') return { quit: false };
-  const failures = choice === 'shutdown' ? await shutDownAll(deps.link, live, deps.timeoutMs ?? SHUTDOWN_TIMEOUT_MS, deps.onProgress) : [];
+  const failures =
+    choice === 'shutdown'
+      ? await shutDownAll(deps.link, live, deps.timeoutMs ?? SHUTDOWN_TIMEOUT_MS, deps.onProgress)
+      : [];
   try {
     await deps.link.close();
-  } catch { /* quitting anyway: the lock goes with the process */ }
+  } catch {
+    /* quitting anyway: the lock goes with the process */
+  }
   return { quit: true, failures };
 }

@@ -8,7 +8,14 @@ import type { AppPaths } from '../paths/app-paths.js';
 import { APP_URL, IPC } from './channels.js';
 import type { ShellLayout } from './layout.js';
 import { runShell } from './shell-app.js';
-import { fake, FakeBrowserWindow, FakeEvent, FakeNotification, FakeTray, resetFakeElectron } from './testing/fake-electron.js';
+import {
+  fake,
+  FakeBrowserWindow,
+  FakeEvent,
+  FakeNotification,
+  FakeTray,
+  resetFakeElectron,
+} from './testing/fake-electron.js';
 import { FakeLink, vm } from './testing/fake-link.js';
 import { readShellState, shellStateFile, writeShellState } from './window-state.js';
 
@@ -27,8 +34,19 @@ beforeEach(() => {
     fs.mkdirSync(path.join(tmp, d), { recursive: true });
     return path.join(tmp, d);
   };
-  paths = { config: dir('config'), data: dir('data'), state: dir('state'), runtime: dir('run'), cache: dir('cache'), platform: 'linux' };
-  layout = { rendererDir: dir('dist/renderer'), preload: path.join(tmp, 'dist/shell/preload.cjs'), resourcesDir: dir('resources') };
+  paths = {
+    config: dir('config'),
+    data: dir('data'),
+    state: dir('state'),
+    runtime: dir('run'),
+    cache: dir('cache'),
+    platform: 'linux',
+  };
+  layout = {
+    rendererDir: dir('dist/renderer'),
+    preload: path.join(tmp, 'dist/shell/preload.cjs'),
+    resourcesDir: dir('resources'),
+  };
   fs.writeFileSync(path.join(layout.rendererDir, 'index.html'), '<!doctype html>');
   link = new FakeLink([vm('web', 'running', 1), vm('db', 'running', 2), vm('old', 'stopped', 3)]);
   opened = 0;
@@ -38,7 +56,12 @@ afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 function start(o: { argv?: string[]; platform?: NodeJS.Platform; openLink?: () => Promise<FakeLink> } = {}): void {
   runShell(layout, {
     paths,
-    openLink: o.openLink ?? (async () => { opened++; return link; }),
+    openLink:
+      o.openLink ??
+      (async () => {
+        opened++;
+        return link;
+      }),
     argv: o.argv ?? ['/opt/vmdesk/vmdesk'],
     cwd: '/home/ada',
     platform: o.platform ?? 'linux',
@@ -55,7 +78,8 @@ async function started(o: Parameters<typeof start>[0] = {}): Promise<{ win: Fake
   return { win, tray: FakeTray.instances[0]! };
 }
 
-const shellEvents = (w: FakeBrowserWindow) => w.webContents.sent.filter((s) => s.channel === IPC.shellEvent).map((s) => s.args[0]);
+const shellEvents = (w: FakeBrowserWindow) =>
+  w.webContents.sent.filter((s) => s.channel === IPC.shellEvent).map((s) => s.args[0]);
 
 describe('start-up', () => {
   it('hands over to the running instance and quits when the lock is taken', () => {
@@ -78,9 +102,22 @@ describe('start-up', () => {
   });
 
   it('says why and exits when the VMs cannot be reached', async () => {
-    start({ openLink: () => Promise.reject(new VmdeskError('owner-elsewhere', 'The VMs are managed by vmdesk process 77 (web), but its control socket does not answer.')) });
+    start({
+      openLink: () =>
+        Promise.reject(
+          new VmdeskError(
+            'owner-elsewhere',
+            'The VMs are managed by vmdesk process 77 (web), but its control socket does not answer.',
+          ),
+        ),
+    });
     await vi.waitFor(() => expect(fake.app.exitCode).toBe(1));
-    expect(fake.errorBoxes).toEqual([{ title: 'vmdesk cannot reach its VMs', content: 'The VMs are managed by vmdesk process 77 (web), but its control socket does not answer.' }]);
+    expect(fake.errorBoxes).toEqual([
+      {
+        title: 'vmdesk cannot reach its VMs',
+        content: 'The VMs are managed by vmdesk process 77 (web), but its control socket does not answer.',
+      },
+    ]);
   });
 });
 
@@ -88,7 +125,13 @@ describe('ISO paths from the system', () => {
   it('a second launch with an ISO focuses the window and opens the wizard with the path', async () => {
     const { win } = await started();
     win.hide();
-    fake.app.emit('second-instance', new FakeEvent(), ['/opt/vmdesk/vmdesk', '--enable-features=X', 'Downloads/debian-12.iso'], '/home/ada', {});
+    fake.app.emit(
+      'second-instance',
+      new FakeEvent(),
+      ['/opt/vmdesk/vmdesk', '--enable-features=X', 'Downloads/debian-12.iso'],
+      '/home/ada',
+      {},
+    );
     expect(win.visible).toBe(true);
     expect(win.focused).toBeGreaterThan(0);
     expect(shellEvents(win)).toEqual([{ kind: 'openIso', path: '/home/ada/Downloads/debian-12.iso' }]);
@@ -108,7 +151,10 @@ describe('ISO paths from the system', () => {
     await vi.waitFor(() => expect(shellEvents(win)).toEqual([{ kind: 'openIso', path: '/Users/ada/alpine.iso' }]));
     fake.app.emit('open-file', new FakeEvent(), '/Users/ada/notes.txt');
     fake.app.emit('open-file', new FakeEvent(), '/Users/ada/fedora.ISO');
-    expect(shellEvents(win)).toEqual([{ kind: 'openIso', path: '/Users/ada/alpine.iso' }, { kind: 'openIso', path: '/Users/ada/fedora.ISO' }]);
+    expect(shellEvents(win)).toEqual([
+      { kind: 'openIso', path: '/Users/ada/alpine.iso' },
+      { kind: 'openIso', path: '/Users/ada/fedora.ISO' },
+    ]);
   });
 
   it('an ISO on the first command line is delivered once the page has loaded', async () => {
@@ -124,18 +170,31 @@ describe('the tray', () => {
     expect(tray.tooltip).toBe('vmdesk — 1 running');
     link.emit('vm.removed', { id: vm('web', 'running', 1).id });
     expect(tray.tooltip).toBe('vmdesk — Nothing running');
-    expect(tray.menu?.items.map((i) => i.label)).toEqual(['Nothing running', undefined, 'db — stopped', 'old — stopped', undefined, 'Show vmdesk', 'Quit vmdesk']);
-    expect(win.webContents.sent.filter((s) => s.channel === IPC.event).map((s) => s.args[0])).toEqual(['vm.changed', 'vm.removed']);
+    expect(tray.menu?.items.map((i) => i.label)).toEqual([
+      'Nothing running',
+      undefined,
+      'db — stopped',
+      'old — stopped',
+      undefined,
+      'Show vmdesk',
+      'Quit vmdesk',
+    ]);
+    expect(win.webContents.sent.filter((s) => s.channel === IPC.event).map((s) => s.args[0])).toEqual([
+      'vm.changed',
+      'vm.removed',
+    ]);
   });
 
   it('runs VM actions through the driver and opens consoles in the window', async () => {
     const { win, tray } = await started();
     tray.menu?.find(['web — running', 'Pause']).click?.();
     tray.menu?.find(['old — stopped', 'Start']).click?.();
-    await vi.waitFor(() => expect(link.actions()).toEqual([
-      { method: 'vm.pause', params: { vm: vm('web', 'running', 1).id } },
-      { method: 'vm.start', params: { vm: vm('old', 'stopped', 3).id } },
-    ]));
+    await vi.waitFor(() =>
+      expect(link.actions()).toEqual([
+        { method: 'vm.pause', params: { vm: vm('web', 'running', 1).id } },
+        { method: 'vm.start', params: { vm: vm('old', 'stopped', 3).id } },
+      ]),
+    );
     win.hide();
     tray.menu?.find(['db — running', 'Open console']).click?.();
     expect(win.visible).toBe(true);
@@ -156,7 +215,9 @@ describe('closing the window', () => {
     expect(win.visible).toBe(false);
     win.show();
     win.close();
-    expect(FakeNotification.shown).toEqual([{ title: 'vmdesk keeps running in the tray', body: 'Your VMs keep running. Quit vmdesk from its tray menu.' }]);
+    expect(FakeNotification.shown).toEqual([
+      { title: 'vmdesk keeps running in the tray', body: 'Your VMs keep running. Quit vmdesk from its tray menu.' },
+    ]);
     expect(readShellState(shellStateFile(paths)).trayNoticeShown).toBe(true);
     expect(link.actions()).toEqual([]);
     fake.app.emit('activate');
@@ -194,7 +255,10 @@ describe('quitting with running VMs', () => {
     const { tray } = await started();
     const tooltips: string[] = [];
     const setToolTip = tray.setToolTip.bind(tray);
-    tray.setToolTip = (t) => { tooltips.push(t); setToolTip(t); };
+    tray.setToolTip = (t) => {
+      tooltips.push(t);
+      setToolTip(t);
+    };
     fake.messageBoxResponses.push(1);
     fake.app.quit();
     await vi.waitFor(() => expect(fake.app.quitted).toBe(true));

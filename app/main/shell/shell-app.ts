@@ -55,7 +55,10 @@ export function runShell(layout: ShellLayout, deps: ShellDeps): void {
   link.catch(() => {}); // reported once `ready`
 
   const createWindow = (): BrowserWindow => {
-    const bounds = restoreBounds(state.bounds, screen.getAllDisplays().map((d) => d.workArea));
+    const bounds = restoreBounds(
+      state.bounds,
+      screen.getAllDisplays().map((d) => d.workArea),
+    );
     const w = createMainWindow({ preload: layout.preload, bounds, icon: path.join(layout.resourcesDir, 'icon.png') });
     if (state.maximized) w.maximize();
     loaded = false;
@@ -71,7 +74,11 @@ export function runShell(layout: ShellLayout, deps: ShellDeps): void {
       if (state.trayNoticeShown) return;
       state = { ...state, trayNoticeShown: true };
       saveState();
-      if (Notification.isSupported()) new Notification({ title: 'vmdesk keeps running in the tray', body: 'Your VMs keep running. Quit vmdesk from its tray menu.' }).show();
+      if (Notification.isSupported())
+        new Notification({
+          title: 'vmdesk keeps running in the tray',
+          body: 'Your VMs keep running. Quit vmdesk from its tray menu.',
+        }).show();
     });
     void w.loadURL(APP_URL);
     return w;
@@ -95,17 +102,26 @@ export function runShell(layout: ShellLayout, deps: ShellDeps): void {
     quitting = true;
     try {
       const l = await link.catch(() => undefined);
-      const outcome = !l ? { quit: true as const, failures: [] } : await runQuitFlow({
-        link: l,
-        ask: async (live) => {
-          const w = showWindow();
-          const r = await (w ? dialog.showMessageBox(w, quitDialog(live)) : dialog.showMessageBox(quitDialog(live)));
-          return choiceFromResponse(r.response);
-        },
-        onProgress: (p) => tray?.update(vms, progressText(p)),
-      });
+      const outcome = !l
+        ? { quit: true as const, failures: [] }
+        : await runQuitFlow({
+            link: l,
+            ask: async (live) => {
+              const w = showWindow();
+              const r = await (w
+                ? dialog.showMessageBox(w, quitDialog(live))
+                : dialog.showMessageBox(quitDialog(live)));
+              return choiceFromResponse(r.response);
+            },
+            onProgress: (p) => tray?.update(vms, progressText(p)),
+          });
       if (!outcome.quit) return;
-      if (outcome.failures.length > 0) dialog.showErrorBox('Some VMs could not be shut down', outcome.failures.map((f) => `${f.name}: ${f.message}`).join('\n') + '\n\nThey keep running; vmdesk picks them up again at its next start.');
+      if (outcome.failures.length > 0)
+        dialog.showErrorBox(
+          'Some VMs could not be shut down',
+          outcome.failures.map((f) => `${f.name}: ${f.message}`).join('\n') +
+            '\n\nThey keep running; vmdesk picks them up again at its next start.',
+        );
       quitApproved = true;
       if (win && !win.isDestroyed()) saveState(win);
       app.quit();
@@ -118,7 +134,10 @@ export function runShell(layout: ShellLayout, deps: ShellDeps): void {
     if (a.kind === 'show') showWindow();
     else if (a.kind === 'quit') app.quit();
     else if (a.kind === 'console') sendShell({ kind: 'openConsole', vm: a.vm });
-    else link.then((l) => l.call(a.method, { vm: a.vm })).catch((err: unknown) => dialog.showErrorBox('vmdesk', serializeError(err).message));
+    else
+      link
+        .then((l) => l.call(a.method, { vm: a.vm }))
+        .catch((err: unknown) => dialog.showErrorBox('vmdesk', serializeError(err).message));
   };
 
   app.on('second-instance', (_e, argv, cwd) => {
@@ -131,7 +150,9 @@ export function runShell(layout: ShellLayout, deps: ShellDeps): void {
     if (isIsoPath(p)) sendShell({ kind: 'openIso', path: p });
   });
   app.on('activate', () => showWindow());
-  app.on('window-all-closed', () => { /* the app lives on in the tray */ });
+  app.on('window-all-closed', () => {
+    /* the app lives on in the tray */
+  });
   app.on('before-quit', (e) => {
     if (quitApproved) return;
     e.preventDefault();

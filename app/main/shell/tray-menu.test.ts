@@ -14,7 +14,13 @@ function render(menu: TrayMenu): string {
         continue;
       }
       const a = i.action;
-      const act = !a ? '' : a.kind === 'call' ? ` -> ${a.method}(${a.vm.slice(-2)})` : a.kind === 'console' ? ` -> console(${a.vm.slice(-2)})` : ` -> ${a.kind}`;
+      const act = !a
+        ? ''
+        : a.kind === 'call'
+          ? ` -> ${a.method}(${a.vm.slice(-2)})`
+          : a.kind === 'console'
+            ? ` -> console(${a.vm.slice(-2)})`
+            : ` -> ${a.kind}`;
       lines.push(`${pad}${i.label}${i.enabled === false ? ' (off)' : ''}${act}`);
       if (i.submenu) walk(i.submenu, depth + 1);
     }
@@ -114,7 +120,13 @@ describe('buildTrayMenu', () => {
   });
 
   it('lists five VMs by name with the number running at the top', () => {
-    const vms = [vm('zeta', 'stopped', 1), vm('Alpha', 'running', 2), vm('beta', 'paused', 3), vm('gamma', 'running', 4), vm('delta', 'crashed', 5)];
+    const vms = [
+      vm('zeta', 'stopped', 1),
+      vm('Alpha', 'running', 2),
+      vm('beta', 'paused', 3),
+      vm('gamma', 'running', 4),
+      vm('delta', 'crashed', 5),
+    ];
     expect(render(buildTrayMenu(vms, { platform: 'linux' }))).toMatchInlineSnapshot(`
       "
       tooltip: vmdesk — 2 running, 1 paused
@@ -185,7 +197,9 @@ describe('runningSummary', () => {
   it('counts VMs with a QEMU process, paused ones apart', () => {
     expect(runningSummary([])).toBe('No VMs yet');
     expect(runningSummary([vm('a', 'stopped')])).toBe('Nothing running');
-    expect(runningSummary([vm('a', 'running', 1), vm('b', 'starting', 2), vm('c', 'paused', 3)])).toBe('2 running, 1 paused');
+    expect(runningSummary([vm('a', 'running', 1), vm('b', 'starting', 2), vm('c', 'paused', 3)])).toBe(
+      '2 running, 1 paused',
+    );
   });
 });
 

@@ -59,7 +59,10 @@ export function runningSummary(vms: readonly VmSummary[]): string {
 }
 
 function vmActions(vm: VmSummary): TrayMenuItem[] {
-  const call = (label: string, method: VmMethod): TrayMenuItem => ({ label, action: { kind: 'call', method, vm: vm.id } });
+  const call = (label: string, method: VmMethod): TrayMenuItem => ({
+    label,
+    action: { kind: 'call', method, vm: vm.id },
+  });
   const consoleItem: TrayMenuItem = { label: 'Open console', action: { kind: 'console', vm: vm.id } };
   const sep: TrayMenuItem = { type: 'separator' };
   switch (vm.state) {
@@ -70,7 +73,13 @@ function vmActions(vm: VmSummary): TrayMenuItem[] {
     case 'stopping':
       return [call('Force off', 'vm.stop')];
     case 'running':
-      return [consoleItem, sep, call('Pause', 'vm.pause'), call('Shut down', 'vm.shutdown'), call('Force off', 'vm.stop')];
+      return [
+        consoleItem,
+        sep,
+        call('Pause', 'vm.pause'),
+        call('Shut down', 'vm.shutdown'),
+        call('Force off', 'vm.stop'),
+      ];
     case 'paused':
       return [consoleItem, sep, call('Resume', 'vm.resume'), call('Force off', 'vm.stop')];
     case 'broken':
@@ -85,21 +94,35 @@ function disable(items: TrayMenuItem[]): TrayMenuItem[] {
 export function buildTrayMenu(vms: readonly VmSummary[], opts: TrayMenuOptions): TrayMenu {
   const esc = (s: string) => (opts.platform === 'darwin' ? s : s.replace(/&/g, '&&'));
   const max = opts.maxVms ?? 20;
-  const sorted = [...vms].sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }) || a.id.localeCompare(b.id));
+  const sorted = [...vms].sort(
+    (a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base' }) || a.id.localeCompare(b.id),
+  );
   const summary = runningSummary(vms);
   const items: TrayMenuItem[] = [{ label: opts.busy ?? summary, enabled: false }];
   if (sorted.length > 0) items.push({ type: 'separator' });
   for (const vm of sorted.slice(0, max)) {
     const actions = vmActions(vm);
-    items.push({ label: `${esc(vm.name)} — ${STATE_LABEL[vm.state]}`, submenu: opts.busy ? disable(actions) : actions });
+    items.push({
+      label: `${esc(vm.name)} — ${STATE_LABEL[vm.state]}`,
+      submenu: opts.busy ? disable(actions) : actions,
+    });
   }
-  if (sorted.length > max) items.push({ label: `${sorted.length - max} more in the window…`, action: { kind: 'show' } });
-  items.push({ type: 'separator' }, { label: 'Show vmdesk', action: { kind: 'show' } }, { label: 'Quit vmdesk', action: { kind: 'quit' }, enabled: !opts.busy });
+  if (sorted.length > max)
+    items.push({ label: `${sorted.length - max} more in the window…`, action: { kind: 'show' } });
+  items.push(
+    { type: 'separator' },
+    { label: 'Show vmdesk', action: { kind: 'show' } },
+    { label: 'Quit vmdesk', action: { kind: 'quit' }, enabled: !opts.busy },
+  );
   return { tooltip: `vmdesk — ${opts.busy ?? summary}`, items };
 }
 
 /** The list after one driver event (events carry full objects: no refetch). */
-export function applyVmEvent<E extends EventName>(vms: readonly VmSummary[], name: E, data: ContractEvents[E]): VmSummary[] {
+export function applyVmEvent<E extends EventName>(
+  vms: readonly VmSummary[],
+  name: E,
+  data: ContractEvents[E],
+): VmSummary[] {
   if (name === 'vm.removed') {
     const id = (data as ContractEvents['vm.removed']).id;
     return vms.filter((v) => v.id !== id);

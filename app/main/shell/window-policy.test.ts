@@ -35,7 +35,13 @@ describe('appResponse', () => {
   });
 
   it('never leaves the renderer directory', async () => {
-    for (const url of ['app://vmdesk/%2e%2e/secret.txt', 'app://vmdesk/..%2fsecret.txt', 'app://vmdesk/assets/link.txt', 'app://vmdesk/%00index.html', 'app://other/index.html']) {
+    for (const url of [
+      'app://vmdesk/%2e%2e/secret.txt',
+      'app://vmdesk/..%2fsecret.txt',
+      'app://vmdesk/assets/link.txt',
+      'app://vmdesk/%00index.html',
+      'app://other/index.html',
+    ]) {
       expect((await get(url)).status, url).toBe(404);
     }
   });

@@ -40,8 +40,13 @@ const BASE_HEADERS = {
  * realpath'd), resolved as `vmdesk web` resolves its static files (no `..`, no symlink escape).
  */
 export async function appResponse(realRoot: string, req: { url: string; method: string }): Promise<Response> {
-  const notFound = () => new Response('Not found.\n', { status: 404, headers: { ...BASE_HEADERS, 'Content-Type': 'text/plain; charset=utf-8' } });
-  if (req.method !== 'GET' && req.method !== 'HEAD') return new Response(null, { status: 405, headers: { ...BASE_HEADERS, Allow: 'GET, HEAD' } });
+  const notFound = () =>
+    new Response('Not found.\n', {
+      status: 404,
+      headers: { ...BASE_HEADERS, 'Content-Type': 'text/plain; charset=utf-8' },
+    });
+  if (req.method !== 'GET' && req.method !== 'HEAD')
+    return new Response(null, { status: 405, headers: { ...BASE_HEADERS, Allow: 'GET, HEAD' } });
   let url: URL;
   try {
     url = new URL(req.url);
@@ -78,9 +83,21 @@ export function isPermissionAllowed(permission: string, requestingUrl: string | 
   return ALLOWED_PERMISSIONS.has(permission) && isAppUrl(requestingUrl);
 }
 
-export function pickDialogOptions(kind: PickKind): { title: string; properties: ['openFile']; filters: { name: string; extensions: string[] }[] } {
+export function pickDialogOptions(kind: PickKind): {
+  title: string;
+  properties: ['openFile'];
+  filters: { name: string; extensions: string[] }[];
+} {
   const all = { name: 'All files', extensions: ['*'] };
   return kind === 'iso'
-    ? { title: 'Choose an installer ISO', properties: ['openFile'], filters: [{ name: 'Disk images (ISO)', extensions: ['iso'] }, all] }
-    : { title: 'Choose a disk image', properties: ['openFile'], filters: [{ name: 'Disk images', extensions: ['qcow2', 'img', 'raw'] }, all] };
+    ? {
+        title: 'Choose an installer ISO',
+        properties: ['openFile'],
+        filters: [{ name: 'Disk images (ISO)', extensions: ['iso'] }, all],
+      }
+    : {
+        title: 'Choose a disk image',
+        properties: ['openFile'],
+        filters: [{ name: 'Disk images', extensions: ['qcow2', 'img', 'raw'] }, all],
+      };
 }

@@ -8,7 +8,12 @@ import path from 'node:path';
 import type { AppPaths } from '../paths/app-paths.js';
 import { writeFileAtomic } from '../vm/atomic-file.js';
 
-export interface Rect { x: number; y: number; width: number; height: number }
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
 
 export interface ShellState {
   bounds?: Rect;
@@ -30,7 +35,8 @@ const isNum = (n: unknown): n is number => typeof n === 'number' && Number.isFin
 function asRect(v: unknown): Rect | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
   const r = v as Record<string, unknown>;
-  if (!isNum(r.x) || !isNum(r.y) || !isNum(r.width) || !isNum(r.height) || r.width <= 0 || r.height <= 0) return undefined;
+  if (!isNum(r.x) || !isNum(r.y) || !isNum(r.width) || !isNum(r.height) || r.width <= 0 || r.height <= 0)
+    return undefined;
   return { x: Math.round(r.x), y: Math.round(r.y), width: Math.round(r.width), height: Math.round(r.height) };
 }
 
@@ -68,8 +74,14 @@ function overlap(a: Rect, b: Rect): { width: number; height: number } {
  * bar is) overlaps a display's work area enough to grab; otherwise the saved size (capped to the
  * largest display) without a position, so the window manager centres it. Sizes never go below MIN_SIZE.
  */
-export function restoreBounds(saved: Rect | undefined, workAreas: readonly Rect[]): Rect | { width: number; height: number } {
-  const largest = workAreas.reduce<{ width: number; height: number } | undefined>((m, a) => (!m || a.width * a.height > m.width * m.height ? a : m), undefined);
+export function restoreBounds(
+  saved: Rect | undefined,
+  workAreas: readonly Rect[],
+): Rect | { width: number; height: number } {
+  const largest = workAreas.reduce<{ width: number; height: number } | undefined>(
+    (m, a) => (!m || a.width * a.height > m.width * m.height ? a : m),
+    undefined,
+  );
   const cap = (w: number, h: number) => ({
     width: Math.max(MIN_SIZE.width, largest ? Math.min(w, largest.width) : w),
     height: Math.max(MIN_SIZE.height, largest ? Math.min(h, largest.height) : h),
@@ -78,7 +90,9 @@ export function restoreBounds(saved: Rect | undefined, workAreas: readonly Rect[
   const titleStrip = { x: saved.x, y: saved.y, width: saved.width, height: Math.min(saved.height, MIN_VISIBLE.height) };
   const visible = workAreas.some((a) => {
     const o = overlap(titleStrip, a);
-    return o.width >= Math.min(MIN_VISIBLE.width, saved.width) && o.height >= Math.min(MIN_VISIBLE.height, saved.height);
+    return (
+      o.width >= Math.min(MIN_VISIBLE.width, saved.width) && o.height >= Math.min(MIN_VISIBLE.height, saved.height)
+    );
   });
   const size = cap(saved.width, saved.height);
   return visible ? { x: saved.x, y: saved.y, ...size } : size;

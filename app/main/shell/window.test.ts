@@ -56,7 +56,13 @@ describe('createMainWindow', () => {
 
   it('denies every new window, opening only http(s) links externally', () => {
     const open = newWindow().webContents.windowOpenHandler;
-    const details = (url: string): Electron.HandlerDetails => ({ url, frameName: '', features: '', disposition: 'new-window', referrer: { url: '', policy: 'no-referrer' } });
+    const details = (url: string): Electron.HandlerDetails => ({
+      url,
+      frameName: '',
+      features: '',
+      disposition: 'new-window',
+      referrer: { url: '', policy: 'no-referrer' },
+    });
     expect(open?.(details('https://qemu.org/'))).toEqual({ action: 'deny' });
     expect(open?.(details('javascript:alert(1)'))).toEqual({ action: 'deny' });
     expect(open?.(details('app://vmdesk/index.html'))).toEqual({ action: 'deny' });
@@ -65,7 +71,12 @@ describe('createMainWindow', () => {
 
   it('refuses webviews', () => {
     const wc = newWindow().webContents;
-    const e = { defaultPrevented: false, preventDefault() { this.defaultPrevented = true; } };
+    const e = {
+      defaultPrevented: false,
+      preventDefault() {
+        this.defaultPrevented = true;
+      },
+    };
     wc.emit('will-attach-webview', e);
     expect(e.defaultPrevented).toBe(true);
   });
@@ -74,7 +85,9 @@ describe('createMainWindow', () => {
 describe('the app:// scheme', () => {
   it('is registered as standard and secure (a real origin, ES modules, fetch)', () => {
     registerAppScheme();
-    expect(fake.privilegedSchemes).toEqual([{ scheme: 'app', privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
+    expect(fake.privilegedSchemes).toEqual([
+      { scheme: 'app', privileges: { standard: true, secure: true, supportFetchAPI: true } },
+    ]);
   });
 
   it('serves the built renderer with the Content-Security-Policy header', async () => {
@@ -103,7 +116,14 @@ describe('permissions', () => {
     // The handler ignores its webContents argument, which a fake cannot be.
     const request = (permission: 'media' | 'fullscreen' | 'notifications', url: string) => {
       let granted: boolean | undefined;
-      fake.session.requestHandler!(null as never, permission, (g) => { granted = g; }, { requestingUrl: url, isMainFrame: true });
+      fake.session.requestHandler!(
+        null as never,
+        permission,
+        (g) => {
+          granted = g;
+        },
+        { requestingUrl: url, isMainFrame: true },
+      );
       return granted;
     };
     expect(request('fullscreen', APP_URL)).toBe(true);

@@ -7,7 +7,9 @@ import { MIN_SIZE, type Rect } from './window-state.js';
 
 /** MUST run before app `ready`: a standard, secure scheme gets a real origin, `'self'`, fetch and ES modules. */
 export function registerAppScheme(): void {
-  protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
+  protocol.registerSchemesAsPrivileged([
+    { scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } },
+  ]);
 }
 
 /** Serves the built renderer on app:// (after `ready`). */
@@ -16,12 +18,20 @@ export function serveApp(rendererDir: string): void {
   protocol.handle(APP_SCHEME, (req) => appResponse(realRoot, req));
 }
 
-export function applySessionPolicy(ses: Pick<Session, 'setPermissionRequestHandler' | 'setPermissionCheckHandler'>): void {
-  ses.setPermissionRequestHandler((_wc, permission, grant, details) => grant(isPermissionAllowed(permission, details.requestingUrl)));
+export function applySessionPolicy(
+  ses: Pick<Session, 'setPermissionRequestHandler' | 'setPermissionCheckHandler'>,
+): void {
+  ses.setPermissionRequestHandler((_wc, permission, grant, details) =>
+    grant(isPermissionAllowed(permission, details.requestingUrl)),
+  );
   ses.setPermissionCheckHandler((_wc, permission, origin) => isPermissionAllowed(permission, origin));
 }
 
-export function createMainWindow(o: { preload: string; bounds: Rect | { width: number; height: number }; icon?: string }): BrowserWindow {
+export function createMainWindow(o: {
+  preload: string;
+  bounds: Rect | { width: number; height: number };
+  icon?: string;
+}): BrowserWindow {
   const win = new BrowserWindow({
     ...o.bounds,
     minWidth: MIN_SIZE.width,

@@ -5,13 +5,17 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkGolden } from './golden.js';
 
 let dir: string;
-beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmdesk-golden-')); });
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmdesk-golden-'));
+});
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('checkGolden', () => {
   it('fails on a missing golden file, saying to run with UPDATE_GOLDENS=1, and writes nothing', () => {
     const file = path.join(dir, 'golden', 'new.argv');
-    expect(() => checkGolden(file, 'a\n', {})).toThrow(/golden file .*new\.argv is missing\. Run the test with UPDATE_GOLDENS=1/);
+    expect(() => checkGolden(file, 'a\n', {})).toThrow(
+      /golden file .*new\.argv is missing\. Run the test with UPDATE_GOLDENS=1/,
+    );
     expect(fs.existsSync(file)).toBe(false);
   });
 

@@ -12,18 +12,23 @@ import { expect } from 'vitest';
 
 export const UPDATE_ENV = 'UPDATE_GOLDENS';
 
-export type GoldenResult =
-  | { status: 'match' | 'written' }
-  | { status: 'differs'; expected: string };
+export type GoldenResult = { status: 'match' | 'written' } | { status: 'differs'; expected: string };
 
 /**
  * Compares `actual` with the golden `file`, or (with UPDATE_GOLDENS=1) writes it.
  * MUST throw, naming UPDATE_GOLDENS=1, when the file is missing and updating is off, and MUST
  * refuse to update under CI (it would accept any output).
  */
-export function checkGolden(file: string, actual: string, env: Record<string, string | undefined> = process.env): GoldenResult {
+export function checkGolden(
+  file: string,
+  actual: string,
+  env: Record<string, string | undefined> = process.env,
+): GoldenResult {
   if (env[UPDATE_ENV] === '1') {
-    if (env.CI) throw new Error(`${UPDATE_ENV}=1 is refused under CI: it would accept any output. Regenerate locally and commit the golden files.`);
+    if (env.CI)
+      throw new Error(
+        `${UPDATE_ENV}=1 is refused under CI: it would accept any output. Regenerate locally and commit the golden files.`,
+      );
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, actual);
     return { status: 'written' };
@@ -33,7 +38,9 @@ export function checkGolden(file: string, actual: string, env: Record<string, st
     expected = fs.readFileSync(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    throw new Error(`The golden file ${file} is missing. Run the test with ${UPDATE_ENV}=1 to write it, then review it like code.`);
+    throw new Error(
+      `The golden file ${file} is missing. Run the test with ${UPDATE_ENV}=1 to write it, then review it like code.`,
+    );
   }
   return expected === actual ? { status: 'match' } : { status: 'differs', expected };
 }
@@ -42,6 +49,8 @@ export function checkGolden(file: string, actual: string, env: Record<string, st
 export function expectGolden(file: string, actual: string): void {
   const r = checkGolden(file, actual);
   if (r.status === 'differs') {
-    expect(actual, `${file} differs; if the change is intended, rerun with ${UPDATE_ENV}=1 and review the diff`).toBe(r.expected);
+    expect(actual, `${file} differs; if the change is intended, rerun with ${UPDATE_ENV}=1 and review the diff`).toBe(
+      r.expected,
+    );
   }
 }

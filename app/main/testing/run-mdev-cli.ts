@@ -2,7 +2,10 @@
 import { PassThrough } from 'node:stream';
 import { runMdev, type MdevCliDeps } from '../cli/mdev-command.js';
 
-export async function runMdevCli(deps: MdevCliDeps, args: string[]): Promise<{ code: number; out: string; err: string }> {
+export async function runMdevCli(
+  deps: MdevCliDeps,
+  args: string[],
+): Promise<{ code: number; out: string; err: string }> {
   const out = new PassThrough();
   const err = new PassThrough();
   let o = '';

@@ -28,7 +28,12 @@ const GiB = 1024 * MiB;
 class FakeHost implements HostServices {
   qemuImgCalls = 0;
   constructor(
-    private readonly opts: { memoryMiB?: number; cpus?: number; qemuImg?: string; uefi?: { code: string; varsTemplate: string } } = {},
+    private readonly opts: {
+      memoryMiB?: number;
+      cpus?: number;
+      qemuImg?: string;
+      uefi?: { code: string; varsTemplate: string };
+    } = {},
   ) {}
   async qemuCaps(_arch: Arch): Promise<QemuCaps> {
     throw new VmdeskError('no-qemu', 'This fake host has no QEMU.');
@@ -57,7 +62,13 @@ let tmp: string;
 let paths: AppPaths;
 beforeEach(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vmdesk-define-'));
-  const env = { XDG_CONFIG_HOME: `${tmp}/config`, XDG_DATA_HOME: `${tmp}/data`, XDG_STATE_HOME: `${tmp}/state`, XDG_CACHE_HOME: `${tmp}/cache`, XDG_RUNTIME_DIR: `${tmp}/run` };
+  const env = {
+    XDG_CONFIG_HOME: `${tmp}/config`,
+    XDG_DATA_HOME: `${tmp}/data`,
+    XDG_STATE_HOME: `${tmp}/state`,
+    XDG_CACHE_HOME: `${tmp}/cache`,
+    XDG_RUNTIME_DIR: `${tmp}/run`,
+  };
   paths = resolveAppPaths({ env, platform: 'linux', home: tmp, uid: 1000, tmpdir: tmp });
 });
 afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -68,13 +79,25 @@ function input(over: Partial<DefineVmInput> = {}): DefineVmInput {
 
 function existingVm(over: Partial<VmDefinition> = {}): VmDefinition {
   return {
-    version: 1, id: '11111111-2222-4333-8444-555555555555', name: 'db', arch: 'x86_64', memoryMiB: 512, cpus: 1,
-    accel: 'auto', firmware: 'bios', disks: [], cdrom: null, boot: 'disk',
-    network: { mode: 'user', forwards: [] }, display: 'std', nvram: null, mdevs: [], createdAt: '2025-01-01T00:00:00.000Z',
+    version: 1,
+    id: '11111111-2222-4333-8444-555555555555',
+    name: 'db',
+    arch: 'x86_64',
+    memoryMiB: 512,
+    cpus: 1,
+    accel: 'auto',
+    firmware: 'bios',
+    disks: [],
+    cdrom: null,
+    boot: 'disk',
+    network: { mode: 'user', forwards: [] },
+    display: 'std',
+    nvram: null,
+    mdevs: [],
+    createdAt: '2025-01-01T00:00:00.000Z',
     ...over,
   };
 }
-
 
 async function rejected(p: Promise<unknown>): Promise<VmdeskError> {
   try {
@@ -123,12 +146,30 @@ describe('parseForward', () => {
   });
 
   it('reads udp:ADDRESS:HOSTPORT:GUESTPORT', () => {
-    expect(parseForward('udp:127.0.0.1:5353:53')).toEqual({ proto: 'udp', hostAddr: '127.0.0.1', hostPort: 5353, guestPort: 53 });
+    expect(parseForward('udp:127.0.0.1:5353:53')).toEqual({
+      proto: 'udp',
+      hostAddr: '127.0.0.1',
+      hostPort: 5353,
+      guestPort: 53,
+    });
   });
 
   it.each([
-    'sctp:2222:22', 'TCP:2222:22', ':2222:22', 'tcp:2222', 'tcp', 'tcp:1:2:3:4', 'tcp:0:22', 'tcp:2222:0',
-    'tcp:65536:22', 'tcp:2222:70000', 'tcp:-1:22', 'tcp:22.5:22', 'tcp:ssh:22', 'tcp::22', 'tcp:2222:',
+    'sctp:2222:22',
+    'TCP:2222:22',
+    ':2222:22',
+    'tcp:2222',
+    'tcp',
+    'tcp:1:2:3:4',
+    'tcp:0:22',
+    'tcp:2222:0',
+    'tcp:65536:22',
+    'tcp:2222:70000',
+    'tcp:-1:22',
+    'tcp:22.5:22',
+    'tcp:ssh:22',
+    'tcp::22',
+    'tcp:2222:',
   ])('refuses %j with invalid-argument and shows the right syntax', (text) => {
     const err = thrown(() => parseForward(text));
     expect(err.code).toBe('invalid-argument');
@@ -286,7 +327,9 @@ describe('validateDefineInput', () => {
   it('refuses an ISO the user cannot read (invalid-argument, field cdrom)', () => {
     const iso = writeFile('secret.iso', 'x', 0o600);
     fs.chmodSync(iso, 0o000);
-    const err = isRoot ? validateAsNobody(input({ cdrom: iso })) : thrown(() => validateDefineInput(input({ cdrom: iso }), [], host)).toJSON();
+    const err = isRoot
+      ? validateAsNobody(input({ cdrom: iso }))
+      : thrown(() => validateDefineInput(input({ cdrom: iso }), [], host)).toJSON();
     expect(err).toMatchObject({ code: 'invalid-argument', details: { field: 'cdrom' } });
     expect(err?.message).toContain('not readable by you');
   });
@@ -326,7 +369,10 @@ describe('validateDefineInput', () => {
   });
 
   it('allows one host port for tcp and udp', () => {
-    const forwards = [{ proto: 'tcp' as const, hostPort: 5353, guestPort: 53 }, { proto: 'udp' as const, hostPort: 5353, guestPort: 53 }];
+    const forwards = [
+      { proto: 'tcp' as const, hostPort: 5353, guestPort: 53 },
+      { proto: 'udp' as const, hostPort: 5353, guestPort: 53 },
+    ];
     expect(() => validateDefineInput(input({ forwards }), [], host)).not.toThrow();
   });
 
@@ -346,22 +392,48 @@ describe('createVmFiles', () => {
   const leftovers = () => (fs.existsSync(vmsDir()) ? fs.readdirSync(vmsDir()) : []);
 
   it('creates an owned qcow2 disk, private to the user, in the VM data dir', async () => {
-    const def = await createVmFiles(input({ disk: { sizeBytes: 64 * MiB } }), crypto.randomUUID(), paths, new FakeHost({ qemuImg: QEMU_IMG }));
+    const def = await createVmFiles(
+      input({ disk: { sizeBytes: 64 * MiB } }),
+      crypto.randomUUID(),
+      paths,
+      new FakeHost({ qemuImg: QEMU_IMG }),
+    );
     expect(() => v.parse(VmDefinitionSchema, def)).not.toThrow();
     const disk = def.disks[0]!;
     expect(def.disks).toHaveLength(1);
-    expect(disk).toEqual({ path: path.join(paths.data, 'vms', def.id, 'disk0.qcow2'), format: 'qcow2', owned: true, readOnly: false });
+    expect(disk).toEqual({
+      path: path.join(paths.data, 'vms', def.id, 'disk0.qcow2'),
+      format: 'qcow2',
+      owned: true,
+      readOnly: false,
+    });
     expect(detectDiskFormat(disk.path)).toBe('qcow2');
     expect(fs.statSync(disk.path).mode & 0o777).toBe(0o600);
-    const info = JSON.parse(execFileSync(QEMU_IMG, ['info', '--output=json', disk.path], { encoding: 'utf8' })) as { 'virtual-size': number };
+    const info = JSON.parse(execFileSync(QEMU_IMG, ['info', '--output=json', disk.path], { encoding: 'utf8' })) as {
+      'virtual-size': number;
+    };
     expect(info['virtual-size']).toBe(64 * MiB);
   });
 
   it('fills in the defaults of a definition', async () => {
-    const def = await createVmFiles(input({ forwards: [{ proto: 'tcp', hostPort: 2222, guestPort: 22 }] }), crypto.randomUUID(), paths, new FakeHost());
+    const def = await createVmFiles(
+      input({ forwards: [{ proto: 'tcp', hostPort: 2222, guestPort: 22 }] }),
+      crypto.randomUUID(),
+      paths,
+      new FakeHost(),
+    );
     expect(def).toMatchObject({
-      version: 1, name: 'web', arch: 'x86_64', accel: 'auto', firmware: 'bios', disks: [], cdrom: null, boot: 'disk',
-      display: 'std', nvram: null, network: { mode: 'user', forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 }] },
+      version: 1,
+      name: 'web',
+      arch: 'x86_64',
+      accel: 'auto',
+      firmware: 'bios',
+      disks: [],
+      cdrom: null,
+      boot: 'disk',
+      display: 'std',
+      nvram: null,
+      network: { mode: 'user', forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 }] },
     });
     expect(leftovers()).toEqual([]);
   });
@@ -398,7 +470,14 @@ describe('createVmFiles', () => {
   });
 
   it('leaves nothing in the data dir when qemu-img fails', async () => {
-    const err = await rejected(createVmFiles(input({ disk: { sizeBytes: 64 * MiB } }), crypto.randomUUID(), paths, new FakeHost({ qemuImg: '/bin/false' })));
+    const err = await rejected(
+      createVmFiles(
+        input({ disk: { sizeBytes: 64 * MiB } }),
+        crypto.randomUUID(),
+        paths,
+        new FakeHost({ qemuImg: '/bin/false' }),
+      ),
+    );
     expect(err.code).toBe('qemu-failed');
     expect(err.message).toContain('qemu-img');
     expect(leftovers()).toEqual([]);
@@ -406,7 +485,9 @@ describe('createVmFiles', () => {
 
   it('removes the disk it made when a later step fails', async () => {
     const host = new FakeHost({ qemuImg: QEMU_IMG }); // and no UEFI firmware
-    const err = await rejected(createVmFiles(input({ firmware: 'uefi', disk: { sizeBytes: 16 * MiB } }), crypto.randomUUID(), paths, host));
+    const err = await rejected(
+      createVmFiles(input({ firmware: 'uefi', disk: { sizeBytes: 16 * MiB } }), crypto.randomUUID(), paths, host),
+    );
     expect(err.code).toBe('no-qemu');
     expect(host.qemuImgCalls).toBe(1);
     expect(leftovers()).toEqual([]);
@@ -433,21 +514,36 @@ function validateAsNobody(def: DefineVmInput): SerializedError | null {
     fs.chmodSync(tmp, 0o755);
     const defineVm = fileURLToPath(new URL('./define-vm.ts', import.meta.url));
     const entry = path.join(dir, 'entry.mjs');
-    fs.writeFileSync(entry, [
-      `import { validateDefineInput } from ${JSON.stringify(defineVm)};`,
-      // Plain JS, not type-checked: validateDefineInput only asks the host for memory and CPUs.
-      'const host = { hostMemoryMiB: () => 8192, hostCpus: () => 4 };',
-      'try {',
-      '  validateDefineInput(JSON.parse(process.argv[2]), [], host);',
-      '  console.log("null");',
-      '} catch (e) {',
-      '  console.log(JSON.stringify(e.toJSON ? e.toJSON() : { code: "internal", message: String(e) }));',
-      '}',
-    ].join('\n'));
+    fs.writeFileSync(
+      entry,
+      [
+        `import { validateDefineInput } from ${JSON.stringify(defineVm)};`,
+        // Plain JS, not type-checked: validateDefineInput only asks the host for memory and CPUs.
+        'const host = { hostMemoryMiB: () => 8192, hostCpus: () => 4 };',
+        'try {',
+        '  validateDefineInput(JSON.parse(process.argv[2]), [], host);',
+        '  console.log("null");',
+        '} catch (e) {',
+        '  console.log(JSON.stringify(e.toJSON ? e.toJSON() : { code: "internal", message: String(e) }));',
+        '}',
+      ].join('\n'),
+    );
     const out = path.join(dir, 'bundle.mjs');
-    buildSync({ entryPoints: [entry], bundle: true, platform: 'node', format: 'esm', outfile: out, logLevel: 'silent' });
+    buildSync({
+      entryPoints: [entry],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      outfile: out,
+      logLevel: 'silent',
+    });
     fs.chmodSync(out, 0o644);
-    const r = spawnSync(process.execPath, [out, JSON.stringify(def)], { uid: 65534, gid: 65534, encoding: 'utf8', cwd: dir });
+    const r = spawnSync(process.execPath, [out, JSON.stringify(def)], {
+      uid: 65534,
+      gid: 65534,
+      encoding: 'utf8',
+      cwd: dir,
+    });
     if (r.status !== 0) throw new Error(`child failed (${r.status}): ${r.stderr}`);
     return JSON.parse(r.stdout) as SerializedError | null;
   } finally {

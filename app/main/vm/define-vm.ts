@@ -10,8 +10,12 @@ import { promisify } from 'node:util';
 import { VmdeskError } from '../common/errors.js';
 import { sameVmName, vmNameProblem } from '../common/names.js';
 import {
-  DEFINITION_VERSION, MAX_CPUS, MIN_MEMORY_MIB,
-  type DiskSpec, type PortForward, type VmDefinition,
+  DEFINITION_VERSION,
+  MAX_CPUS,
+  MIN_MEMORY_MIB,
+  type DiskSpec,
+  type PortForward,
+  type VmDefinition,
 } from '../common/vm-types.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { nvramPath, ownedDiskPath } from '../paths/vm-files.js';
@@ -37,17 +41,28 @@ export function formatMiB(mib: number): string {
 /** "tcp:2222:22", "udp:127.0.0.1:5353:53" */
 export function parseForward(text: string): PortForward {
   const parts = text.split(':');
-  const bad = () => new VmdeskError('invalid-argument', `"${text}" is not a port forward. Write it as tcp:HOSTPORT:GUESTPORT, e.g. tcp:2222:22 (or tcp:ADDRESS:HOSTPORT:GUESTPORT).`, { field: 'forward' });
+  const bad = () =>
+    new VmdeskError(
+      'invalid-argument',
+      `"${text}" is not a port forward. Write it as tcp:HOSTPORT:GUESTPORT, e.g. tcp:2222:22 (or tcp:ADDRESS:HOSTPORT:GUESTPORT).`,
+      { field: 'forward' },
+    );
   if (parts.length !== 3 && parts.length !== 4) throw bad();
   const proto = parts[0];
   if (proto !== 'tcp' && proto !== 'udp') throw bad();
-  const [hostAddr, hp, gp] = parts.length === 4 ? [parts[1]!, parts[2]!, parts[3]!] : ['127.0.0.1', parts[1]!, parts[2]!];
+  const [hostAddr, hp, gp] =
+    parts.length === 4 ? [parts[1]!, parts[2]!, parts[3]!] : ['127.0.0.1', parts[1]!, parts[2]!];
   if (!/^\d{1,5}$/.test(hp) || !/^\d{1,5}$/.test(gp)) throw bad();
   const hostPort = Number(hp);
   const guestPort = Number(gp);
   for (const p of [hostPort, guestPort]) if (p < 1 || p > 65535) throw bad();
   // An empty address would make QEMU listen on every interface; say so explicitly (0.0.0.0).
-  if (!net.isIPv4(hostAddr)) throw new VmdeskError('invalid-argument', `"${hostAddr}" is not an IPv4 address to listen on. Use 127.0.0.1 (only this machine) or 0.0.0.0 (every interface).`, { field: 'forward' });
+  if (!net.isIPv4(hostAddr))
+    throw new VmdeskError(
+      'invalid-argument',
+      `"${hostAddr}" is not an IPv4 address to listen on. Use 127.0.0.1 (only this machine) or 0.0.0.0 (every interface).`,
+      { field: 'forward' },
+    );
   return { proto, hostAddr, hostPort, guestPort };
 }
 
@@ -81,7 +96,10 @@ function checkReadableFile(file: string, field: string, what: string, writable =
   try {
     fs.accessSync(abs, writable ? fs.constants.R_OK | fs.constants.W_OK : fs.constants.R_OK);
   } catch {
-    throw invalid(field, `The ${what} ${abs} is not ${writable ? 'readable and writable' : 'readable'} by you. Fix its permissions (e.g. chmod u+${writable ? 'rw' : 'r'} ${abs}).`);
+    throw invalid(
+      field,
+      `The ${what} ${abs} is not ${writable ? 'readable and writable' : 'readable'} by you. Fix its permissions (e.g. chmod u+${writable ? 'rw' : 'r'} ${abs}).`,
+    );
   }
   return abs;
 }
@@ -91,32 +109,51 @@ export function validateDefineInput(input: DefineVmInput, existing: VmDefinition
   const np = vmNameProblem(input.name);
   if (np) throw invalid('name', np);
   if (existing.some((d) => sameVmName(d.name, input.name))) {
-    throw new VmdeskError('name-taken', `A VM named "${input.name}" already exists. Choose another name.`, { field: 'name' });
+    throw new VmdeskError('name-taken', `A VM named "${input.name}" already exists. Choose another name.`, {
+      field: 'name',
+    });
   }
   const hostMiB = host.hostMemoryMiB();
   if (!Number.isInteger(input.memoryMiB) || input.memoryMiB < MIN_MEMORY_MIB) {
     throw invalid('memory', `Memory must be at least ${MIN_MEMORY_MIB} MiB (e.g. --memory 1G).`);
   }
   if (input.memoryMiB > hostMiB) {
-    throw new VmdeskError('insufficient-resources', `This host has ${formatMiB(hostMiB)} of memory; give the VM less than that (asked for ${formatMiB(input.memoryMiB)}).`, { field: 'memory' });
+    throw new VmdeskError(
+      'insufficient-resources',
+      `This host has ${formatMiB(hostMiB)} of memory; give the VM less than that (asked for ${formatMiB(input.memoryMiB)}).`,
+      { field: 'memory' },
+    );
   }
   const hostCpus = host.hostCpus();
   if (!Number.isInteger(input.cpus) || input.cpus < 1) throw invalid('cpus', 'A VM needs at least 1 CPU.');
   if (input.cpus > Math.min(hostCpus, MAX_CPUS)) {
-    throw new VmdeskError('insufficient-resources', `This host has ${hostCpus} CPUs; give the VM at most ${Math.min(hostCpus, MAX_CPUS)}.`, { field: 'cpus' });
+    throw new VmdeskError(
+      'insufficient-resources',
+      `This host has ${hostCpus} CPUs; give the VM at most ${Math.min(hostCpus, MAX_CPUS)}.`,
+      { field: 'cpus' },
+    );
   }
   if (input.cdrom) checkReadableFile(input.cdrom, 'cdrom', 'ISO image');
   if (input.disk?.path) {
     const abs = checkReadableFile(input.disk.path, 'disk', 'disk image', true);
     const user = existing.find((d) => d.disks.some((k) => k.path === abs));
-    if (user) throw new VmdeskError('disk-in-use', `The disk ${abs} already belongs to the VM "${user.name}". Use a copy, or delete that VM with --keep-disks first.`, { field: 'disk' });
+    if (user)
+      throw new VmdeskError(
+        'disk-in-use',
+        `The disk ${abs} already belongs to the VM "${user.name}". Use a copy, or delete that VM with --keep-disks first.`,
+        { field: 'disk' },
+      );
   }
-  if (input.disk?.sizeBytes !== undefined && (input.disk.sizeBytes < 1024 * 1024 || !Number.isFinite(input.disk.sizeBytes))) {
+  if (
+    input.disk?.sizeBytes !== undefined &&
+    (input.disk.sizeBytes < 1024 * 1024 || !Number.isFinite(input.disk.sizeBytes))
+  ) {
     throw invalid('diskSize', 'A new disk must be at least 1 MiB (e.g. --disk-size 20G).');
   }
   const seen = new Set<string>();
   for (const f of input.forwards ?? []) {
-    if (f.hostAddr !== undefined && !net.isIPv4(f.hostAddr)) throw invalid('forward', `"${f.hostAddr}" is not an IPv4 address to listen on.`);
+    if (f.hostAddr !== undefined && !net.isIPv4(f.hostAddr))
+      throw invalid('forward', `"${f.hostAddr}" is not an IPv4 address to listen on.`);
     const key = `${f.proto}:${f.hostAddr ?? '127.0.0.1'}:${f.hostPort}`;
     if (seen.has(key)) throw invalid('forward', `Host port ${f.proto}:${f.hostPort} is forwarded twice.`);
     seen.add(key);
@@ -127,9 +164,15 @@ export function validateDefineInput(input: DefineVmInput, existing: VmDefinition
  * Creates the VM's files and returns its definition. The definition file is written by the
  * caller last, so a failure here leaves no VM; this function removes its own data dir on error.
  */
-export async function createVmFiles(input: DefineVmInput, id: string, paths: AppPaths, host: HostServices, signal?: AbortSignal): Promise<VmDefinition> {
+export async function createVmFiles(
+  input: DefineVmInput,
+  id: string,
+  paths: AppPaths,
+  host: HostServices,
+  signal?: AbortSignal,
+): Promise<VmDefinition> {
   const arch = input.arch ?? 'x86_64';
-  const firmware = arch === 'aarch64' ? 'uefi' : input.firmware ?? 'bios';
+  const firmware = arch === 'aarch64' ? 'uefi' : (input.firmware ?? 'bios');
   const dataDir = path.join(paths.data, 'vms', id);
   const disks: DiskSpec[] = [];
   let nvram: string | null = null;
@@ -142,7 +185,11 @@ export async function createVmFiles(input: DefineVmInput, id: string, paths: App
       const free = fs.statfsSync(dataDir);
       const freeBytes = free.bavail * free.bsize;
       if (input.disk.sizeBytes > freeBytes) {
-        throw new VmdeskError('insufficient-resources', `A ${formatMiB(Math.round(input.disk.sizeBytes / 2 ** 20))} disk does not fit: ${formatMiB(Math.floor(freeBytes / 2 ** 20))} free in ${paths.data}. Choose a smaller --disk-size or free space.`, { field: 'diskSize' });
+        throw new VmdeskError(
+          'insufficient-resources',
+          `A ${formatMiB(Math.round(input.disk.sizeBytes / 2 ** 20))} disk does not fit: ${formatMiB(Math.floor(freeBytes / 2 ** 20))} free in ${paths.data}. Choose a smaller --disk-size or free space.`,
+          { field: 'diskSize' },
+        );
       }
       const file = ownedDiskPath(paths, id, 0, 'qcow2');
       const qemuImg = await host.qemuImg();
@@ -178,7 +225,10 @@ export async function createVmFiles(input: DefineVmInput, id: string, paths: App
     disks,
     cdrom: input.cdrom ? path.resolve(input.cdrom) : null,
     boot: input.cdrom ? 'cdrom' : 'disk',
-    network: { mode: 'user', forwards: (input.forwards ?? []).map((f) => ({ ...f, hostAddr: f.hostAddr ?? '127.0.0.1' })) },
+    network: {
+      mode: 'user',
+      forwards: (input.forwards ?? []).map((f) => ({ ...f, hostAddr: f.hostAddr ?? '127.0.0.1' })),
+    },
     display: input.display ?? 'std',
     nvram,
     mdevs: [],

@@ -8,19 +8,40 @@ import { parseDefinitionText } from './definition-store.js';
 import { prng } from '../testing/prng.js';
 
 const GOOD = JSON.stringify({
-  version: 1, id: '11111111-2222-4333-8444-555555555555', name: 'web', arch: 'x86_64', memoryMiB: 1024, cpus: 2,
-  accel: 'auto', firmware: 'bios', disks: [{ path: '/vms/web.qcow2', format: 'qcow2', owned: true, readOnly: false }],
-  cdrom: null, boot: 'disk', network: { mode: 'user', forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 }] },
-  display: 'std', nvram: null, mdevs: [], createdAt: '2025-01-02T03:04:05.000Z',
+  version: 1,
+  id: '11111111-2222-4333-8444-555555555555',
+  name: 'web',
+  arch: 'x86_64',
+  memoryMiB: 1024,
+  cpus: 2,
+  accel: 'auto',
+  firmware: 'bios',
+  disks: [{ path: '/vms/web.qcow2', format: 'qcow2', owned: true, readOnly: false }],
+  cdrom: null,
+  boot: 'disk',
+  network: { mode: 'user', forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 }] },
+  display: 'std',
+  nvram: null,
+  mdevs: [],
+  createdAt: '2025-01-02T03:04:05.000Z',
 });
 const ID = '11111111-2222-4333-8444-555555555555';
-
 
 describe('VM file loader under hostile input', () => {
   it('returns ok or broken with a short reason for 10 000 mutated files', () => {
     const seed = Number(process.env.VMDESK_FUZZ_SEED ?? 7);
     const rand = prng(seed);
-    const swaps = ['null', '[]', '{}', '"x"', '-1', '1e999', '"' + 'y'.repeat(100_000) + '"', '{"__proto__":{"polluted":1}}', 'true'];
+    const swaps = [
+      'null',
+      '[]',
+      '{}',
+      '"x"',
+      '-1',
+      '1e999',
+      '"' + 'y'.repeat(100_000) + '"',
+      '{"__proto__":{"polluted":1}}',
+      'true',
+    ];
     const counts = { ok: 0, broken: 0 };
     expect(parseDefinitionText(GOOD, ID, '/f.json').ok).toBe(true);
     for (let i = 0; i < 10_000; i++) {
@@ -28,7 +49,8 @@ describe('VM file loader under hostile input', () => {
       const kind = Math.floor(rand() * 4);
       if (kind === 0) {
         const chars = [...text];
-        for (let n = 1 + Math.floor(rand() * 4); n > 0; n--) chars[Math.floor(rand() * chars.length)] = String.fromCharCode(Math.floor(rand() * 128));
+        for (let n = 1 + Math.floor(rand() * 4); n > 0; n--)
+          chars[Math.floor(rand() * chars.length)] = String.fromCharCode(Math.floor(rand() * 128));
         text = chars.join('');
       } else if (kind === 1) {
         text = text.slice(0, Math.floor(rand() * text.length));

@@ -62,7 +62,9 @@ describe('DefinitionStore', () => {
   it('round-trips a saved definition through loadAll', () => {
     const def = definition();
     store.save(def);
-    expect(store.loadAll()).toEqual([{ ok: true, id: GOOD_ID, file: store.fileFor(GOOD_ID), definition: def, stamp: expect.any(String) }]);
+    expect(store.loadAll()).toEqual([
+      { ok: true, id: GOOD_ID, file: store.fileFor(GOOD_ID), definition: def, stamp: expect.any(String) },
+    ]);
   });
 
   it('writes definitions readable by the user only (0600)', () => {
@@ -101,12 +103,24 @@ describe('DefinitionStore', () => {
     const cases: { what: string; content: string; reason: RegExp }[] = [
       { what: 'garbage', content: 'this is {not json', reason: /not valid JSON/ },
       { what: 'a missing field', content: JSON.stringify(withoutMemory), reason: /memoryMiB/ },
-      { what: 'a future format version', content: JSON.stringify({ ...definition({ id: OTHER_ID }), version: 2 }), reason: /newer vmdesk.*version 2/ },
+      {
+        what: 'a future format version',
+        content: JSON.stringify({ ...definition({ id: OTHER_ID }), version: 2 }),
+        reason: /newer vmdesk.*version 2/,
+      },
       { what: 'no version', content: JSON.stringify(withoutVersion), reason: /"version"/ },
-      { what: 'a version that is not a positive integer', content: JSON.stringify({ ...definition({ id: OTHER_ID }), version: 0.5 }), reason: /"version"/ },
+      {
+        what: 'a version that is not a positive integer',
+        content: JSON.stringify({ ...definition({ id: OTHER_ID }), version: 0.5 }),
+        reason: /"version"/,
+      },
       { what: 'a JSON array', content: JSON.stringify([definition({ id: OTHER_ID })]), reason: /JSON object/ },
       { what: 'JSON null', content: 'null', reason: /JSON object/ },
-      { what: 'an id that does not match the file name', content: JSON.stringify(definition({ id: GOOD_ID, name: 'copy' })), reason: new RegExp(`does not match.*${GOOD_ID}`) },
+      {
+        what: 'an id that does not match the file name',
+        content: JSON.stringify(definition({ id: GOOD_ID, name: 'copy' })),
+        reason: new RegExp(`does not match.*${GOOD_ID}`),
+      },
     ];
 
     for (const c of cases) {
@@ -146,12 +160,20 @@ describe('DefinitionStore', () => {
         fs.utimesSync(f, old, old);
         return f;
       });
-      const before = files.map((f) => ({ bytes: fs.readFileSync(f), mtimeMs: fs.statSync(f).mtimeMs, mode: fs.statSync(f).mode }));
+      const before = files.map((f) => ({
+        bytes: fs.readFileSync(f),
+        mtimeMs: fs.statSync(f).mtimeMs,
+        mode: fs.statSync(f).mode,
+      }));
 
       const entries = store.loadAll();
       expect(entries.every((e) => !e.ok)).toBe(true);
 
-      const after = files.map((f) => ({ bytes: fs.readFileSync(f), mtimeMs: fs.statSync(f).mtimeMs, mode: fs.statSync(f).mode }));
+      const after = files.map((f) => ({
+        bytes: fs.readFileSync(f),
+        mtimeMs: fs.statSync(f).mtimeMs,
+        mode: fs.statSync(f).mode,
+      }));
       expect(after).toEqual(before);
       expect(fs.readdirSync(store.dir).sort()).toEqual(files.map((f) => path.basename(f)).sort());
     });

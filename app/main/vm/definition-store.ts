@@ -60,7 +60,8 @@ export class DefinitionStore {
     try {
       const st = fs.statSync(file);
       if (!st.isFile()) return broken('This is not a regular file.');
-      if (st.size > MAX_DEFINITION_BYTES) return broken(`The file is ${st.size} bytes, too large to be a VM definition.`);
+      if (st.size > MAX_DEFINITION_BYTES)
+        return broken(`The file is ${st.size} bytes, too large to be a VM definition.`);
       text = fs.readFileSync(file, 'utf8');
     } catch (err) {
       return broken(`The file cannot be read: ${(err as Error).message}`);
@@ -108,14 +109,17 @@ export function parseDefinitionText(text: string, id: string, file: string): Def
     const why = (err as Error).message.replace(/\s+/g, ' ').slice(0, 120);
     return broken(`The file is not valid JSON (${why}). Fix or remove ${file}.`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return broken(`The file does not hold a JSON object. Fix or remove ${file}.`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return broken(`The file does not hold a JSON object. Fix or remove ${file}.`);
   let obj = raw as Record<string, unknown>;
   const version = obj.version;
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
     return broken(`The file has no valid "version" field. Fix or remove ${file}.`);
   }
   if (version > DEFINITION_VERSION) {
-    return broken(`Written by a newer vmdesk (format version ${version}; this one reads up to ${DEFINITION_VERSION}). Upgrade vmdesk to use this VM.`);
+    return broken(
+      `Written by a newer vmdesk (format version ${version}; this one reads up to ${DEFINITION_VERSION}). Upgrade vmdesk to use this VM.`,
+    );
   }
   for (let ver = version; ver < DEFINITION_VERSION; ver++) {
     const migrate = MIGRATIONS[ver];
@@ -125,7 +129,9 @@ export function parseDefinitionText(text: string, id: string, file: string): Def
   const parsed = v.safeParse(VmDefinitionSchema, obj);
   if (!parsed.success) return broken(`${describeIssues(parsed.issues)}. Fix or remove ${file}.`);
   if (!isUuid(id) || parsed.output.id.toLowerCase() !== id.toLowerCase()) {
-    return broken(`The file name does not match the id inside (${parsed.output.id}). Rename the file to ${parsed.output.id}.json.`);
+    return broken(
+      `The file name does not match the id inside (${parsed.output.id}). Rename the file to ${parsed.output.id}.json.`,
+    );
   }
   return { ok: true, id, file, definition: parsed.output };
 }

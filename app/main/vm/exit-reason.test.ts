@@ -22,7 +22,7 @@ describe('classifyExit', () => {
     expect(v.logTail).toEqual(['some line']);
   });
 
-  it('calls a signal from outside a crash and quotes QEMU\'s line', () => {
+  it("calls a signal from outside a crash and quotes QEMU's line", () => {
     const line = 'qemu-system-x86_64: terminating on signal 15 from pid 123 (bash)';
     const v = classifyExit(facts({ logSinceStart: ['booting', line] }));
     expect(v.state).toBe('crashed');
@@ -51,11 +51,16 @@ describe('classifyExit', () => {
   });
 
   it('calls an exit after error lines a crash when QEMU was not our child', () => {
-    expect(classifyExit(facts({ logSinceStart: ['qemu-system-x86_64: -drive x: Could not open: Permission denied error'] })).state).toBe('crashed');
+    expect(
+      classifyExit(facts({ logSinceStart: ['qemu-system-x86_64: -drive x: Could not open: Permission denied error'] }))
+        .state,
+    ).toBe('crashed');
   });
 
   it('trusts a zero exit code of our child over error-looking lines', () => {
-    expect(classifyExit(facts({ code: 0, logSinceStart: ['warning: something failed harmlessly'] }))).toEqual({ state: 'stopped' });
+    expect(classifyExit(facts({ code: 0, logSinceStart: ['warning: something failed harmlessly'] }))).toEqual({
+      state: 'stopped',
+    });
   });
 
   it('keeps only the last 20 log lines in the tail', () => {
@@ -74,15 +79,18 @@ describe('qemuLogSinceStart', () => {
 
   it('returns only the lines after the last start marker', () => {
     const file = path.join(dir, 'qemu.log');
-    fs.writeFileSync(file, [
-      startMarker(new Date('2025-01-01T00:00:00Z')),
-      'old run line\n',
-      'qemu-system-x86_64: terminating on signal 15 from pid 1 (old)\n',
-      startMarker(new Date('2025-01-02T00:00:00Z')),
-      'new run line 1\n',
-      '\n',
-      'new run line 2\n',
-    ].join(''));
+    fs.writeFileSync(
+      file,
+      [
+        startMarker(new Date('2025-01-01T00:00:00Z')),
+        'old run line\n',
+        'qemu-system-x86_64: terminating on signal 15 from pid 1 (old)\n',
+        startMarker(new Date('2025-01-02T00:00:00Z')),
+        'new run line 1\n',
+        '\n',
+        'new run line 2\n',
+      ].join(''),
+    );
     expect(qemuLogSinceStart(file)).toEqual(['new run line 1', 'new run line 2']);
   });
 
@@ -103,7 +111,9 @@ describe('qemuLogSinceStart', () => {
   });
 
   it('puts the start marker on a line of its own', () => {
-    expect(startMarker(new Date('2025-01-02T03:04:05Z'))).toBe('=== vmdesk: starting QEMU at 2025-01-02T03:04:05.000Z ===\n');
+    expect(startMarker(new Date('2025-01-02T03:04:05Z'))).toBe(
+      '=== vmdesk: starting QEMU at 2025-01-02T03:04:05.000Z ===\n',
+    );
   });
 });
 

@@ -38,7 +38,10 @@ export function logBytesSinceStart(file: string, maxBytes = 64 * 1024): Buffer {
 
 /** qemu.log lines written since the last start marker (at most the final 64 KiB of the file). */
 export function qemuLogSinceStart(file: string): string[] {
-  return logBytesSinceStart(file).toString('utf8').split('\n').filter((l) => l.trim() !== '');
+  return logBytesSinceStart(file)
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
 }
 
 export interface ExitFacts {
@@ -64,7 +67,10 @@ export function classifyExit(f: ExitFacts): ExitVerdict {
   if (f.signal) return crashed(`QEMU was killed by ${f.signal}.`);
   if (typeof f.code === 'number' && f.code !== 0) return crashed(`QEMU exited with code ${f.code}.`);
   const term = f.logSinceStart.find((l) => /terminating on signal \d+/.test(l));
-  if (term) return crashed(`QEMU was stopped from outside vmdesk (${term.replace(/^\S+\s+/, '').replace(/^qemu-system-\S+: /, '')}).`);
+  if (term)
+    return crashed(
+      `QEMU was stopped from outside vmdesk (${term.replace(/^\S+\s+/, '').replace(/^qemu-system-\S+: /, '')}).`,
+    );
   if (f.pidfileLeft) return crashed('QEMU ended abruptly (killed or crashed) without shutting down.');
   const errors = f.logSinceStart.filter((l) => /error|fail|abort|assert/i.test(l));
   if (errors.length > 0 && f.code === undefined) return crashed('QEMU ended after reporting errors.');

@@ -5,8 +5,16 @@
 import os from 'node:os';
 import { VmdeskError } from '../common/errors.js';
 import {
-  AccelOverrideError, AccelUnavailableError, chooseAccel, pickFirmware, probeHost, QemuNotFoundError, requireQemu, requireQemuImg,
-  type Arch, type HostReport,
+  AccelOverrideError,
+  AccelUnavailableError,
+  chooseAccel,
+  pickFirmware,
+  probeHost,
+  QemuNotFoundError,
+  requireQemu,
+  requireQemuImg,
+  type Arch,
+  type HostReport,
 } from '../host/index.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import type { HostServices } from './host-services.js';
@@ -17,15 +25,25 @@ export interface RealHostServices extends HostServices {
 }
 
 function userError(err: unknown): unknown {
-  if (err instanceof QemuNotFoundError) return new VmdeskError('no-qemu', err.message, { program: err.program, fix: err.fix });
-  if (err instanceof AccelUnavailableError) return new VmdeskError('accel-unavailable', err.message, { accel: err.accel, fix: err.fix });
-  if (err instanceof AccelOverrideError) return new VmdeskError('invalid-argument', err.message, { field: 'VMDESK_ACCEL' });
+  if (err instanceof QemuNotFoundError)
+    return new VmdeskError('no-qemu', err.message, { program: err.program, fix: err.fix });
+  if (err instanceof AccelUnavailableError)
+    return new VmdeskError('accel-unavailable', err.message, { accel: err.accel, fix: err.fix });
+  if (err instanceof AccelOverrideError)
+    return new VmdeskError('invalid-argument', err.message, { field: 'VMDESK_ACCEL' });
   return err;
 }
 
-export function createHostServices(paths: AppPaths, probe: () => Promise<HostReport> = () => probeHost({ cacheDir: paths.cache })): RealHostServices {
+export function createHostServices(
+  paths: AppPaths,
+  probe: () => Promise<HostReport> = () => probeHost({ cacheDir: paths.cache }),
+): RealHostServices {
   let pending: Promise<HostReport> | undefined;
-  const report = () => (pending ??= probe().catch((err: unknown) => { pending = undefined; throw err; }));
+  const report = () =>
+    (pending ??= probe().catch((err: unknown) => {
+      pending = undefined;
+      throw err;
+    }));
   return {
     report,
     async qemuCaps(arch) {
@@ -48,7 +66,11 @@ export function createHostServices(paths: AppPaths, probe: () => Promise<HostRep
       const fw = pickFirmware(r.firmware, arch, arch === 'x86_64' ? 'q35' : 'virt');
       if (!fw?.varsTemplate) {
         const missing = r.firmware.missing.find((m) => m.arch === arch);
-        throw new VmdeskError('no-firmware', `No UEFI firmware for ${arch} VMs was found${missing ? `: ${missing.reason}. Install it with: ${missing.fix}` : '.'}`, { arch });
+        throw new VmdeskError(
+          'no-firmware',
+          `No UEFI firmware for ${arch} VMs was found${missing ? `: ${missing.reason}. Install it with: ${missing.fix}` : '.'}`,
+          { arch },
+        );
       }
       return { code: fw.code, varsTemplate: fw.varsTemplate };
     },

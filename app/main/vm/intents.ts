@@ -22,10 +22,15 @@ import { safeReaddir } from './runtime-files.js';
 
 const IntentSchema = v.variant('op', [
   v.object({ op: v.literal('define'), id: v.string(), at: v.string() }),
-  v.object({ op: v.literal('delete'), id: v.string(), at: v.string(), keepDisks: v.boolean(), nvram: v.nullable(v.string()) }),
+  v.object({
+    op: v.literal('delete'),
+    id: v.string(),
+    at: v.string(),
+    keepDisks: v.boolean(),
+    nvram: v.nullable(v.string()),
+  }),
 ]);
 export type Intent = v.InferOutput<typeof IntentSchema>;
-
 
 export function intentFile(paths: AppPaths, id: string): string {
   return path.join(intentsDir(paths), `${id}.json`);
@@ -84,10 +89,13 @@ export function recoverIntents(paths: AppPaths, log: DriverLog): void {
   }
 }
 
-
 /** VM directories with no definition and no intent: shown to the user, never deleted. */
 export function findOrphans(paths: AppPaths): Orphan[] {
-  const defined = new Set(safeReaddir(definitionsDir(paths)).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5).toLowerCase()));
+  const defined = new Set(
+    safeReaddir(definitionsDir(paths))
+      .filter((n) => n.endsWith('.json'))
+      .map((n) => n.slice(0, -5).toLowerCase()),
+  );
   const found: Orphan[] = [];
   const scan = (dir: string, kind: Orphan['kind']) => {
     for (const n of safeReaddir(dir)) {

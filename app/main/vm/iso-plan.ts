@@ -13,7 +13,6 @@ import type { HostServices } from './host-services.js';
 
 export type { IsoPlan };
 
-
 /** Which guest architecture boots this image. */
 export function isoArch(info: IsoInfo, os: OsMatch): Arch {
   if (info.efiArchs.includes('x86_64') || info.bootable.bios) return 'x86_64';
@@ -40,14 +39,22 @@ export function uniqueName(base: string, existing: readonly string[]): string {
  * MUST throw a clear VmdeskError for a file that is not an installer image, and for an image
  * whose architecture no installed QEMU runs (the message names the package to install).
  */
-export async function planFromIso(path: string, host: HostServices, existingNames: readonly string[]): Promise<IsoPlan> {
+export async function planFromIso(
+  path: string,
+  host: HostServices,
+  existingNames: readonly string[],
+): Promise<IsoPlan> {
   const info = await inspectIso(path);
   const os = recognizeOs(info, await loadOsinfoDb());
   const arch = isoArch(info, os);
   await host.qemuCaps(arch); // throws no-qemu with the install command for this architecture
   const warnings = [...info.warnings];
-  if (!info.bootable.bios && !info.bootable.uefi) warnings.push('This image is not bootable (a data disc?): the VM will not start from it, but you can attach it.');
-  if (os.tpm) warnings.push(`${os.name} wants a TPM 2.0, which vmdesk does not provide yet: its installer may refuse to continue.`);
+  if (!info.bootable.bios && !info.bootable.uefi)
+    warnings.push('This image is not bootable (a data disc?): the VM will not start from it, but you can attach it.');
+  if (os.tpm)
+    warnings.push(
+      `${os.name} wants a TPM 2.0, which vmdesk does not provide yet: its installer may refuse to continue.`,
+    );
   const hostMiB = host.hostMemoryMiB();
   return {
     info,
@@ -69,7 +76,8 @@ export async function planFromIso(path: string, host: HostServices, existingName
 export function defineInputFromPlan(plan: IsoPlan, p: CallParams<'vm.create'>): DefineVmInput {
   const d = plan.defaults;
   const diskGiB = p.diskGiB ?? d.diskGiB;
-  if (!Number.isFinite(diskGiB) || diskGiB < 0) throw new VmdeskError('invalid-argument', 'The disk size must be 0 (no disk) or more GiB.', { field: 'diskGiB' });
+  if (!Number.isFinite(diskGiB) || diskGiB < 0)
+    throw new VmdeskError('invalid-argument', 'The disk size must be 0 (no disk) or more GiB.', { field: 'diskGiB' });
   const input: DefineVmInput = {
     name: p.name ?? d.name,
     memoryMiB: p.memoryMiB ?? d.memoryMiB,

@@ -36,8 +36,17 @@ export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: Laun
   const accel = await ctx.host.chooseAccel(def.accel, caps);
   const uefi = def.firmware === 'uefi' || def.arch === 'aarch64' ? await ctx.host.uefiFirmware(def.arch) : undefined;
   for (const s of [files.qmpSocket, files.serialSocket, files.vncSocket]) assertSocketPathFits(s, ctx.paths.platform);
-  for (const d of def.disks) if (!fs.existsSync(d.path)) throw new VmdeskError('invalid-argument', `The disk ${d.path} of "${def.name}" is missing. Restore it or delete the VM.`);
-  if (def.cdrom && !fs.existsSync(def.cdrom)) throw new VmdeskError('invalid-argument', `The ISO ${def.cdrom} of "${def.name}" is missing. Put it back or eject it.`);
+  for (const d of def.disks)
+    if (!fs.existsSync(d.path))
+      throw new VmdeskError(
+        'invalid-argument',
+        `The disk ${d.path} of "${def.name}" is missing. Restore it or delete the VM.`,
+      );
+  if (def.cdrom && !fs.existsSync(def.cdrom))
+    throw new VmdeskError(
+      'invalid-argument',
+      `The ISO ${def.cdrom} of "${def.name}" is missing. Put it back or eject it.`,
+    );
 
   ensureRuntimeDir(ctx.paths.runtime, process.getuid?.() ?? 0);
   fs.rmSync(files.runtimeDir, { recursive: true, force: true });
@@ -53,22 +62,35 @@ export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: Laun
   // A VM with vGPUs: the mdev doctor runs first and stops the start with its own words (and
   // fixes) instead of QEMU's VFIO errors; it also raises the memlock soft limit.
   const mdevPlan = def.mdevs?.length ? await prepareMdevStart(def, caps, ctx.others(), { native: getNative() }) : {};
-  const argv = buildQemuArgv(def, caps, files, { accel: accel.accel, uefi: uefi && def.nvram ? { code: uefi.code, vars: def.nvram } : undefined, ...(mdevPlan.renderNode ? { mdevRenderNode: mdevPlan.renderNode } : {}) });
+  const argv = buildQemuArgv(def, caps, files, {
+    accel: accel.accel,
+    uefi: uefi && def.nvram ? { code: uefi.code, vars: def.nvram } : undefined,
+    ...(mdevPlan.renderNode ? { mdevRenderNode: mdevPlan.renderNode } : {}),
+  });
   return { caps, accel, argv };
 }
 
 /** What a failed start under KVM/HVF adds: this host's hardware acceleration may be the problem. */
 export function tcgHint(accel: Accel): string {
-  return accel === 'tcg' ? '' : ` It ran with ${accel.toUpperCase()}; if hardware acceleration is unreliable on this host, try TCG: set VMDESK_ACCEL=tcg, or define the VM with --accel tcg.`;
+  return accel === 'tcg'
+    ? ''
+    : ` It ran with ${accel.toUpperCase()}; if hardware acceleration is unreliable on this host, try TCG: set VMDESK_ACCEL=tcg, or define the VM with --accel tcg.`;
 }
 
 /** Two running VMs never write one disk: refused with the VM that has it. `mine`: real paths
  * of the disks this VM opens read-write. */
-export function assertDisksFree(mine: readonly string[], others: Iterable<{ name: string; disksInUse: readonly string[] }>): void {
+export function assertDisksFree(
+  mine: readonly string[],
+  others: Iterable<{ name: string; disksInUse: readonly string[] }>,
+): void {
   for (const other of others) {
     const shared = other.disksInUse.find((d) => mine.includes(d));
     if (shared) {
-      throw new VmdeskError('disk-in-use', `The disk ${shared} is in use by the running VM "${other.name}". Stop that VM first, or give this VM its own disk.`, { disk: shared });
+      throw new VmdeskError(
+        'disk-in-use',
+        `The disk ${shared} is in use by the running VM "${other.name}". Stop that VM first, or give this VM its own disk.`,
+        { disk: shared },
+      );
     }
   }
 }

@@ -77,7 +77,12 @@ describe('tryAcquireOwnerLock with flock (the native layer)', () => {
   });
 
   it('takes over a lock file left by an owner that died, whatever it says', () => {
-    const stale: OwnerInfo = { pid: 1, kind: 'app', controlSocket: '/run/old/control.sock', startedAt: '2020-01-01T00:00:00.000Z' };
+    const stale: OwnerInfo = {
+      pid: 1,
+      kind: 'app',
+      controlSocket: '/run/old/control.sock',
+      startedAt: '2020-01-01T00:00:00.000Z',
+    };
     fs.writeFileSync(file, JSON.stringify(stale) + '\n'.repeat(200));
     const lock = owned(acquire(native, '/run/new/control.sock'));
     expect(readOwnerInfo(file)).toEqual(lock.info);
@@ -88,7 +93,12 @@ describe('tryAcquireOwnerLock without flock (the pid fallback)', () => {
   const native = createFallbackNative({ loadError: 'test' });
 
   function plantOwner(pid: number): OwnerInfo {
-    const info: OwnerInfo = { pid, kind: 'app', controlSocket: '/run/other/control.sock', startedAt: '2025-01-01T00:00:00.000Z' };
+    const info: OwnerInfo = {
+      pid,
+      kind: 'app',
+      controlSocket: '/run/other/control.sock',
+      startedAt: '2025-01-01T00:00:00.000Z',
+    };
     fs.writeFileSync(file, JSON.stringify(info) + '\n');
     return info;
   }

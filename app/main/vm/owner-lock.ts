@@ -21,12 +21,16 @@ export interface OwnerInfo {
 }
 
 export type LockOutcome =
-  | { owned: true; lock: OwnerLock; fallbackReason?: string }
-  | { owned: false; owner?: OwnerInfo };
+  { owned: true; lock: OwnerLock; fallbackReason?: string } | { owned: false; owner?: OwnerInfo };
 
 export class OwnerLock {
   private released = false;
-  constructor(private readonly fd: number, private readonly native: NativeHost, readonly info: OwnerInfo, private readonly file: string) {}
+  constructor(
+    private readonly fd: number,
+    private readonly native: NativeHost,
+    readonly info: OwnerInfo,
+    private readonly file: string,
+  ) {}
 
   release(): void {
     if (this.released) return;
@@ -34,7 +38,9 @@ export class OwnerLock {
     try {
       // Clear the owner info so nobody tries a dead socket; then drop the lock.
       fs.ftruncateSync(this.fd, 0);
-    } catch { /* best effort */ }
+    } catch {
+      /* best effort */
+    }
     this.native.unlock(this.fd);
     fs.closeSync(this.fd);
   }
@@ -50,14 +56,22 @@ export function readOwnerInfo(file: string): OwnerInfo | undefined {
     try {
       const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as OwnerInfo;
       if (typeof parsed.pid === 'number' && typeof parsed.controlSocket === 'string') return parsed;
-    } catch { /* empty or half written */ }
+    } catch {
+      /* empty or half written */
+    }
     const until = performance.now() + 10;
-    while (performance.now() < until) { /* a 10 ms pause without making every caller async */ }
+    while (performance.now() < until) {
+      /* a 10 ms pause without making every caller async */
+    }
   }
   return undefined;
 }
 
-export function tryAcquireOwnerLock(file: string, info: Omit<OwnerInfo, 'pid' | 'startedAt'>, native: NativeHost): LockOutcome {
+export function tryAcquireOwnerLock(
+  file: string,
+  info: Omit<OwnerInfo, 'pid' | 'startedAt'>,
+  native: NativeHost,
+): LockOutcome {
   const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
   const full: OwnerInfo = { ...info, pid: process.pid, startedAt: new Date().toISOString() };
   const r = native.lockExclusive(fd);

@@ -104,10 +104,14 @@ export class QemuRun {
     const run = new QemuRun(proc, { ...plan.record, pid: proc.pid }, ctx);
     ctx.log.write(`spawned QEMU pid ${proc.pid} (${plan.record.accel}: ${plan.record.accelReason})`);
     const died = run.ended.then((v) => {
-      throw new VmdeskError('qemu-failed', `QEMU exited while starting "${plan.vmName}": ${v.logTail?.join(' ').trim() || v.reason || 'no output'}${plan.hint}`, {
-        logTail: v.logTail,
-        accel: plan.record.accel,
-      });
+      throw new VmdeskError(
+        'qemu-failed',
+        `QEMU exited while starting "${plan.vmName}": ${v.logTail?.join(' ').trim() || v.reason || 'no output'}${plan.hint}`,
+        {
+          logTail: v.logTail,
+          accel: plan.record.accel,
+        },
+      );
     });
     died.catch(() => undefined); // only the races below care; a later exit is not an error here
     try {
@@ -172,7 +176,11 @@ export class QemuRun {
       return { kind: 'live', run, status };
     } catch (err) {
       ctx.log.write(`QEMU pid ${pid} is alive but QMP failed: ${(err as Error).message}`);
-      return { kind: 'unreachable', run, reason: `QEMU (pid ${pid}) is running but does not answer on its control socket.` };
+      return {
+        kind: 'unreachable',
+        run,
+        reason: `QEMU (pid ${pid}) is running but does not answer on its control socket.`,
+      };
     }
   }
 
@@ -269,7 +277,12 @@ export class QemuRun {
     const { files } = this.ctx;
     const verdict: ExitVerdict = this.expectingExit
       ? { state: 'stopped' }
-      : classifyExit({ pidfileLeft: fs.existsSync(this.record.pidfile), logSinceStart: qemuLogSinceStart(files.qemuLog), code: exit.code, signal: exit.signal });
+      : classifyExit({
+          pidfileLeft: fs.existsSync(this.record.pidfile),
+          logSinceStart: qemuLogSinceStart(files.qemuLog),
+          code: exit.code,
+          signal: exit.signal,
+        });
     this.ctx.log.write(`QEMU pid ${this.pid} ended (code ${exit.code}, signal ${exit.signal}): ${verdict.state}`);
     try {
       cleanupRuntime(this.record);
@@ -303,5 +316,10 @@ function spawnError(err: unknown, plan: SpawnPlan): VmdeskError {
         : code === 'EACCES'
           ? `${plan.binary} is not executable by you.`
           : (err as Error).message;
-  return new VmdeskError('qemu-failed', `QEMU could not be started for "${plan.vmName}": ${why}`, { code }, { cause: err });
+  return new VmdeskError(
+    'qemu-failed',
+    `QEMU could not be started for "${plan.vmName}": ${why}`,
+    { code },
+    { cause: err },
+  );
 }

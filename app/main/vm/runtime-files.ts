@@ -38,7 +38,9 @@ export function cleanupRuntime(rec: RunRecord): void {
   for (const f of [rec.qmpSocket, rec.serialSocket, rec.vncSocket, rec.pidfile]) fs.rmSync(f, { force: true });
   try {
     fs.rmdirSync(rec.runtimeDir);
-  } catch { /* not empty or already gone */ }
+  } catch {
+    /* not empty or already gone */
+  }
 }
 
 /**
@@ -48,7 +50,8 @@ export function cleanupRuntime(rec: RunRecord): void {
  */
 export function sweepOrphans(paths: AppPaths, owned: ReadonlySet<string>): void {
   for (const dir of [definitionsDir(paths), runRecordsDir(paths)]) {
-    for (const n of safeReaddir(dir)) if (n.startsWith('.') && n.endsWith('.tmp')) fs.rmSync(path.join(dir, n), { force: true });
+    for (const n of safeReaddir(dir))
+      if (n.startsWith('.') && n.endsWith('.tmp')) fs.rmSync(path.join(dir, n), { force: true });
   }
   for (const n of safeReaddir(paths.runtime)) {
     const p = path.join(paths.runtime, n);

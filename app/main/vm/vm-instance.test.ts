@@ -32,7 +32,13 @@ function sandbox(): AppPaths {
   // Short: the VM's sockets live under it and must fit in 108 bytes.
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vi-'));
   roots.push(root);
-  const env = { XDG_CONFIG_HOME: `${root}/c`, XDG_DATA_HOME: `${root}/d`, XDG_STATE_HOME: `${root}/s`, XDG_CACHE_HOME: `${root}/k`, XDG_RUNTIME_DIR: `${root}/r` };
+  const env = {
+    XDG_CONFIG_HOME: `${root}/c`,
+    XDG_DATA_HOME: `${root}/d`,
+    XDG_STATE_HOME: `${root}/s`,
+    XDG_CACHE_HOME: `${root}/k`,
+    XDG_RUNTIME_DIR: `${root}/r`,
+  };
   return resolveAppPaths({ env, platform: 'linux', home: root, uid: process.getuid!(), tmpdir: root });
 }
 
@@ -72,7 +78,11 @@ async function until(check: () => boolean): Promise<void> {
   expect(check()).toBe(true);
 }
 
-const rejection = (p: Promise<unknown>) => p.then(() => new Error('expected a rejection'), (e: unknown) => e);
+const rejection = (p: Promise<unknown>) =>
+  p.then(
+    () => new Error('expected a rejection'),
+    (e: unknown) => e,
+  );
 
 describe('the transition table', () => {
   it('allows exactly the listed changes, and staying put', () => {
@@ -82,7 +92,9 @@ describe('the transition table', () => {
   });
 
   it('refuses an illegal change with both states named', () => {
-    expect(() => assertTransition('stopped', 'paused', 'web')).toThrow('Illegal state change of "web" from stopped to paused.');
+    expect(() => assertTransition('stopped', 'paused', 'web')).toThrow(
+      'Illegal state change of "web" from stopped to paused.',
+    );
     expect(() => assertTransition('broken', 'running', 'web')).toThrow(/from broken to running/);
   });
 });
@@ -102,7 +114,12 @@ describe('VmInstance', () => {
     launcher.script = { spawnError: 'E2BIG' };
     for (let attempt = 0; attempt < 2; attempt++) {
       const err = await rejection(m.start({ vm: 'vm1' }));
-      expect(err).toMatchObject({ code: 'qemu-failed', message: expect.stringMatching(/"vm1": its command line is too long for this system \(E2BIG: \d+ arguments, \d+ bytes\)/) });
+      expect(err).toMatchObject({
+        code: 'qemu-failed',
+        message: expect.stringMatching(
+          /"vm1": its command line is too long for this system \(E2BIG: \d+ arguments, \d+ bytes\)/,
+        ),
+      });
       expect(m.get('vm1').state).toBe('stopped');
       expect(fs.existsSync(files.runRecord)).toBe(false);
       expect(fs.existsSync(files.runtimeDir)).toBe(false);
@@ -124,19 +141,30 @@ describe('VmInstance', () => {
       return p;
     };
     const err = await rejection(m.start({ vm: 'vm1' }));
-    expect(err).toMatchObject({ code: 'qemu-failed', message: expect.stringMatching(/QEMU did not become ready for "vm1" .*it was stopped/) });
+    expect(err).toMatchObject({
+      code: 'qemu-failed',
+      message: expect.stringMatching(/QEMU did not become ready for "vm1" .*it was stopped/),
+    });
     expect(launcher.last.alive).toBe(false);
     expect(m.get('vm1')).toMatchObject({ state: 'stopped' });
     expect(m.get('vm1').pid).toBeUndefined();
     // Force off has nothing to signal: no stale pid is kept anywhere.
-    expect(await rejection(m.stop({ vm: 'vm1' }))).toMatchObject({ code: 'invalid-state', message: '"vm1" is not running.' });
+    expect(await rejection(m.stop({ vm: 'vm1' }))).toMatchObject({
+      code: 'invalid-state',
+      message: '"vm1" is not running.',
+    });
   });
 
   it('shows a QEMU that exits while starting as crashed, with its words in the error and the log tail', async () => {
     const { m, launcher } = await setup();
-    launcher.script = { exitOnStart: { code: 1, stderr: 'qemu-system-x86_64: -drive file=x: Could not open: Permission denied' } };
+    launcher.script = {
+      exitOnStart: { code: 1, stderr: 'qemu-system-x86_64: -drive file=x: Could not open: Permission denied' },
+    };
     const err = await rejection(m.start({ vm: 'vm1' }));
-    expect(err).toMatchObject({ code: 'qemu-failed', message: expect.stringMatching(/QEMU exited while starting "vm1": .*Permission denied/) });
+    expect(err).toMatchObject({
+      code: 'qemu-failed',
+      message: expect.stringMatching(/QEMU exited while starting "vm1": .*Permission denied/),
+    });
     expect(m.get('vm1')).toMatchObject({ state: 'crashed', reason: 'QEMU exited with code 1.' });
     expect(m.get('vm1').logTail!.join('\n')).toMatch(/Permission denied/);
   });
@@ -179,19 +207,34 @@ describe('VmInstance', () => {
     launcher.script = { noQmp: true };
     const start = rejection(m.start({ vm: 'vm1' }));
     const err = await rejection(m.pause({ vm: 'vm1' }));
-    expect(err).toMatchObject({ code: 'timeout', message: '"vm1" is busy (start) and did not become free within 0 s. Wait for it, or force the VM off.', details: { busy: 'start' } });
+    expect(err).toMatchObject({
+      code: 'timeout',
+      message: '"vm1" is busy (start) and did not become free within 0 s. Wait for it, or force the VM off.',
+      details: { busy: 'start' },
+    });
     await m.stop({ vm: 'vm1' });
     await start;
   });
 
   it('refuses what the state does not allow, saying what it is', async () => {
     const { m } = await setup();
-    expect(await rejection(m.pause({ vm: 'vm1' }))).toMatchObject({ code: 'invalid-state', message: '"vm1" is stopped; it can be paused only when running.' });
-    expect(await rejection(m.shutdown({ vm: 'vm1' }))).toMatchObject({ code: 'invalid-state', message: '"vm1" is stopped, not running.' });
+    expect(await rejection(m.pause({ vm: 'vm1' }))).toMatchObject({
+      code: 'invalid-state',
+      message: '"vm1" is stopped; it can be paused only when running.',
+    });
+    expect(await rejection(m.shutdown({ vm: 'vm1' }))).toMatchObject({
+      code: 'invalid-state',
+      message: '"vm1" is stopped, not running.',
+    });
     await m.start({ vm: 'vm1' });
-    expect(await rejection(m.start({ vm: 'vm1' }))).toMatchObject({ code: 'invalid-state', message: '"vm1" is running; it can only be started when stopped.' });
+    expect(await rejection(m.start({ vm: 'vm1' }))).toMatchObject({
+      code: 'invalid-state',
+      message: '"vm1" is running; it can only be started when stopped.',
+    });
     await m.pause({ vm: 'vm1' });
-    expect(await rejection(m.shutdown({ vm: 'vm1' }))).toMatchObject({ message: expect.stringMatching(/is paused and cannot react to the power button/) });
+    expect(await rejection(m.shutdown({ vm: 'vm1' }))).toMatchObject({
+      message: expect.stringMatching(/is paused and cannot react to the power button/),
+    });
     expect(await rejection(m.delete({ vm: 'vm1' }))).toMatchObject({ code: 'invalid-state' });
   });
 
@@ -221,7 +264,10 @@ describe('VmInstance', () => {
     await m.start({ vm: 'vm1' });
     launcher.last.script.ignorePowerButton = true;
     const s = await m.shutdown({ vm: 'vm1', wait: true, timeoutMs: 100 });
-    expect(s).toMatchObject({ state: 'stopped', reason: 'The guest did not shut down within 0 s, so it was forced off.' });
+    expect(s).toMatchObject({
+      state: 'stopped',
+      reason: 'The guest did not shut down within 0 s, so it was forced off.',
+    });
     expect(launcher.last.commands).toContain('quit');
   });
 
@@ -258,7 +304,10 @@ describe('VmInstance', () => {
     const m2 = await manager(paths, launcher);
     await until(() => m2.get('vm1').state === 'stopped');
     expect(one!.alive).toBe(false);
-    expect(m2.get('vm2')).toMatchObject({ state: 'crashed', reason: 'QEMU ended abruptly (killed or crashed) without shutting down.' });
+    expect(m2.get('vm2')).toMatchObject({
+      state: 'crashed',
+      reason: 'QEMU ended abruptly (killed or crashed) without shutting down.',
+    });
   });
 
   it('starts a crashed VM again, and shows a file broken while crashed as broken', async () => {
@@ -303,7 +352,9 @@ describe('VmInstance', () => {
     const { m, launcher, states } = await setup();
     await m.start({ vm: 'vm1' });
     launcher.last.script.refused = ['system_powerdown'];
-    expect(await rejection(m.shutdown({ vm: 'vm1' }))).toMatchObject({ message: expect.stringMatching(/system_powerdown refused by the test/) });
+    expect(await rejection(m.shutdown({ vm: 'vm1' }))).toMatchObject({
+      message: expect.stringMatching(/system_powerdown refused by the test/),
+    });
     expect(m.get('vm1').state).toBe('running');
     expect(states.slice(-2)).toEqual(['stopping', 'running']);
   });
@@ -318,7 +369,9 @@ describe('VmInstance', () => {
     launcher.last.closeQmp();
     await until(() => m2.get('vm1').state === 'crashed');
     expect(m2.get('vm1').reason).toMatch(/closed its control socket but is still running/);
-    expect(await rejection(m2.start({ vm: 'vm1' }))).toMatchObject({ message: expect.stringMatching(/still has a QEMU process/) });
+    expect(await rejection(m2.start({ vm: 'vm1' }))).toMatchObject({
+      message: expect.stringMatching(/still has a QEMU process/),
+    });
     expect((await m2.stop({ vm: 'vm1' })).state).toBe('stopped');
     expect(launcher.last.signals).toEqual(['SIGTERM']);
   });
@@ -329,16 +382,22 @@ describe('VmInstance', () => {
     await m.detachAll();
     launcher.last.closeQmp();
     const m2 = await manager(paths, launcher);
-    expect(m2.get('vm1')).toMatchObject({ state: 'crashed', reason: expect.stringMatching(/does not answer on its control socket\. Force it off with `vmdesk stop vm1`/) });
+    expect(m2.get('vm1')).toMatchObject({
+      state: 'crashed',
+      reason: expect.stringMatching(/does not answer on its control socket\. Force it off with `vmdesk stop vm1`/),
+    });
     expect((await m2.stop({ vm: 'vm1' })).state).toBe('stopped');
     expect(launcher.last.alive).toBe(false);
   });
 
   it('creates exactly one VM when five defines of one name arrive at once', async () => {
     const { m } = await setup();
-    const results = await Promise.allSettled([1, 2, 3, 4, 5].map(() => m.define({ name: 'twin', memoryMiB: 64, cpus: 1 })));
+    const results = await Promise.allSettled(
+      [1, 2, 3, 4, 5].map(() => m.define({ name: 'twin', memoryMiB: 64, cpus: 1 })),
+    );
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-    for (const r of results.filter((x) => x.status === 'rejected')) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'name-taken' });
+    for (const r of results.filter((x) => x.status === 'rejected'))
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'name-taken' });
     expect(m.get('twin').name).toBe('twin');
   });
 
@@ -363,7 +422,10 @@ describe('VmInstance', () => {
     const vm = await m.define({ name: 'cd', memoryMiB: 64, cpus: 1, cdrom: iso });
     const good = fs.readFileSync(vm.file, 'utf8');
     fs.writeFileSync(vm.file, '{ not json');
-    expect(await rejection(m.eject({ vm: vm.id }))).toMatchObject({ code: 'vm-broken', message: expect.stringMatching(/not valid JSON/) });
+    expect(await rejection(m.eject({ vm: vm.id }))).toMatchObject({
+      code: 'vm-broken',
+      message: expect.stringMatching(/not valid JSON/),
+    });
     expect(fs.readFileSync(vm.file, 'utf8')).toBe('{ not json');
     expect(m.list().find((s) => s.id === vm.id)).toMatchObject({ state: 'broken' });
     fs.writeFileSync(vm.file, good);
@@ -403,7 +465,9 @@ describe('VmInstance', () => {
     expect(fs.existsSync(intentFile(paths, halfMade))).toBe(false);
     expect(m2.orphans()).toEqual([{ id: '11111111-2222-4333-8444-555555555555', kind: 'data', path: stray }]);
     expect(fs.existsSync(stray)).toBe(true);
-    expect(fs.readFileSync(driverFiles(paths).driverLog, 'utf8')).toMatch(/define of 0f0e0d0c-.* was interrupted: its files were removed/);
+    expect(fs.readFileSync(driverFiles(paths).driverLog, 'utf8')).toMatch(
+      /define of 0f0e0d0c-.* was interrupted: its files were removed/,
+    );
   });
 
   it('deletes a VM with its definition last and no intent left', async () => {
@@ -413,7 +477,8 @@ describe('VmInstance', () => {
     m.events.on('vm.removed', (e) => removed.push(e.id));
     await m.delete({ vm: 'vm1' });
     expect(removed).toEqual([id]);
-    for (const p of [files.definition, files.logDir, files.dataDir, intentFile(paths, id)]) expect(fs.existsSync(p)).toBe(false);
+    for (const p of [files.definition, files.logDir, files.dataDir, intentFile(paths, id)])
+      expect(fs.existsSync(p)).toBe(false);
     expect(await rejection(m.start({ vm: id }))).toMatchObject({ code: 'not-found' });
   });
 });
@@ -429,4 +494,3 @@ describe('DriverLog', () => {
     expect(fs.readFileSync(file, 'utf8')).toMatch(/line 499 /);
   });
 });
-

@@ -114,11 +114,16 @@ export class VmInstance {
    * settles one that ended meanwhile (crashed, or stopped as the user asked). `keepRuntimeDir`:
    * a live QEMU left alone (its definition is unreadable) whose sockets the orphan sweep MUST keep.
    */
-  static async adopt(entry: DefinitionEntry, record: RunRecord, ctx: InstanceContext): Promise<{ vm: VmInstance; keepRuntimeDir?: string }> {
+  static async adopt(
+    entry: DefinitionEntry,
+    record: RunRecord,
+    ctx: InstanceContext,
+  ): Promise<{ vm: VmInstance; keepRuntimeDir?: string }> {
     const vm = new VmInstance(entry, ctx);
     const { launcher } = ctx;
     if (!entry.ok) {
-      if (record.pid && launcher.pidExists(record.pid) && launcher.isOurQemu(record.pid, vm.id)) return { vm, keepRuntimeDir: record.runtimeDir };
+      if (record.pid && launcher.pidExists(record.pid) && launcher.isOurQemu(record.pid, vm.id))
+        return { vm, keepRuntimeDir: record.runtimeDir };
       cleanupRuntime(record);
       fs.rmSync(vm.files.runRecord, { force: true });
       return { vm };
@@ -227,10 +232,17 @@ export class VmInstance {
     return this.job.run('start', async (job) => {
       const def = this.#usable();
       if (this.#state !== 'stopped' && this.#state !== 'crashed') {
-        throw new VmdeskError('invalid-state', `"${def.name}" is ${this.#state}; it can only be started when stopped.`, { state: this.#state });
+        throw new VmdeskError(
+          'invalid-state',
+          `"${def.name}" is ${this.#state}; it can only be started when stopped.`,
+          { state: this.#state },
+        );
       }
       if (this.#run) {
-        throw new VmdeskError('invalid-state', `"${def.name}" still has a QEMU process (pid ${this.#run.pid}). Force it off first: vmdesk stop "${def.name}".`);
+        throw new VmdeskError(
+          'invalid-state',
+          `"${def.name}" still has a QEMU process (pid ${this.#run.pid}). Force it off first: vmdesk stop "${def.name}".`,
+        );
       }
       const disks = def.disks.filter((d) => !d.readOnly).map((d) => realpath(d.path));
       assertDisksFree(disks, peers());
@@ -244,12 +256,23 @@ export class VmInstance {
     });
   }
 
-  async #start(def: VmDefinition, disks: string[], connectTimeoutMs: number, peers: () => readonly PeerView[], job: Job): Promise<void> {
+  async #start(
+    def: VmDefinition,
+    disks: string[],
+    connectTimeoutMs: number,
+    peers: () => readonly PeerView[],
+    job: Job,
+  ): Promise<void> {
     const files = this.files;
     const others = () => peers().map((o) => ({ id: o.id, name: o.name, running: o.live, mdevs: [...o.mdevs] }));
     let launch;
     try {
-      launch = await prepareLaunch(def, files, { paths: this.ctx.paths, host: this.ctx.host, logCapBytes: this.ctx.tuning.logCapBytes, others });
+      launch = await prepareLaunch(def, files, {
+        paths: this.ctx.paths,
+        host: this.ctx.host,
+        logCapBytes: this.ctx.tuning.logCapBytes,
+        others,
+      });
     } catch (err) {
       fs.rmSync(files.runtimeDir, { recursive: true, force: true });
       throw couldNotStart(err, def.name, files);
@@ -259,13 +282,26 @@ export class VmInstance {
     this.#logTail = undefined;
     this.#transition('starting');
     const record: RunRecord = {
-      id: def.id, pid: 0, binary: caps.binary, accel: accel.accel, accelReason: accel.reason,
-      runtimeDir: files.runtimeDir, qmpSocket: files.qmpSocket, serialSocket: files.serialSocket,
-      vncSocket: files.vncSocket, pidfile: files.pidfile, disks, startedAt: new Date().toISOString(),
+      id: def.id,
+      pid: 0,
+      binary: caps.binary,
+      accel: accel.accel,
+      accelReason: accel.reason,
+      runtimeDir: files.runtimeDir,
+      qmpSocket: files.qmpSocket,
+      serialSocket: files.serialSocket,
+      vncSocket: files.vncSocket,
+      pidfile: files.pidfile,
+      disks,
+      startedAt: new Date().toISOString(),
     };
     let run: QemuRun | undefined;
     try {
-      run = await QemuRun.spawn({ binary: caps.binary, argv, record, connectTimeoutMs, hint: tcgHint(accel.accel), vmName: def.name }, this.#runContext(), job.signal);
+      run = await QemuRun.spawn(
+        { binary: caps.binary, argv, record, connectTimeoutMs, hint: tcgHint(accel.accel), vmName: def.name },
+        this.#runContext(),
+        job.signal,
+      );
       this.#own(run);
       const ended = run.ended.then(() => {
         throw new VmdeskError('qemu-failed', `QEMU exited while starting "${def.name}".`);
@@ -293,10 +329,14 @@ export class VmInstance {
     const run = await this.job.run('shutdown', async () => {
       const def = this.#usable();
       if (this.#state === 'paused') {
-        throw new VmdeskError('invalid-state', `"${def.name}" is paused and cannot react to the power button. Resume it first, or force it off with \`vmdesk stop\`.`);
+        throw new VmdeskError(
+          'invalid-state',
+          `"${def.name}" is paused and cannot react to the power button. Resume it first, or force it off with \`vmdesk stop\`.`,
+        );
       }
       const run = this.#run;
-      if (this.#state !== 'running' || !run?.qmp) throw new VmdeskError('invalid-state', `"${def.name}" is ${this.#state}, not running.`, { state: this.#state });
+      if (this.#state !== 'running' || !run?.qmp)
+        throw new VmdeskError('invalid-state', `"${def.name}" is ${this.#state}, not running.`, { state: this.#state });
       this.#transition('stopping');
       run.setIntent('shutdown');
       try {
@@ -321,7 +361,8 @@ export class VmInstance {
   /** Force off: cancels whatever the VM is doing, then quit → SIGTERM → SIGKILL. */
   async stop(): Promise<VmSummary> {
     // A start that has not spawned yet has no run, but is cancelled like one that has.
-    if (!this.#run && this.#state !== 'starting') throw new VmdeskError('invalid-state', `"${this.name}" is not running.`, { state: this.#state });
+    if (!this.#run && this.#state !== 'starting')
+      throw new VmdeskError('invalid-state', `"${this.name}" is not running.`, { state: this.#state });
     this.job.cancelAll('the VM is being forced off.');
     return this.job.run('stop', async () => {
       const run = this.#run;
@@ -352,7 +393,11 @@ export class VmInstance {
       const def = this.#usable();
       const qmp = this.#run?.qmp;
       if (!allowed.includes(this.#state) || !qmp) {
-        throw new VmdeskError('invalid-state', `"${def.name}" is ${this.#state}; it can be ${verb} only when ${allowed.join(' or ')}.`, { state: this.#state });
+        throw new VmdeskError(
+          'invalid-state',
+          `"${def.name}" is ${this.#state}; it can be ${verb} only when ${allowed.join(' or ')}.`,
+          { state: this.#state },
+        );
       }
       await qmp.execute(command);
       this.log.write(verb);
@@ -382,21 +427,38 @@ export class VmInstance {
    * is on disk now) and returns the new one. Only while the VM is off: QEMU's devices are fixed
    * at spawn. Nothing on the host changes here.
    */
-  async updateMdevs(change: (current: readonly MdevAssignment[], vm: { id: string; name: string }) => MdevAssignment[]): Promise<VmSummary> {
+  async updateMdevs(
+    change: (current: readonly MdevAssignment[], vm: { id: string; name: string }) => MdevAssignment[],
+  ): Promise<VmSummary> {
     return this.job.run('change vGPUs', () => {
       const def = this.#usable();
       if (this.#run || (this.#state !== 'stopped' && this.#state !== 'crashed')) {
-        throw new VmdeskError('invalid-state', `"${def.name}" is ${this.#state}; shut it down before changing its mediated devices.`, { state: this.#state });
+        throw new VmdeskError(
+          'invalid-state',
+          `"${def.name}" is ${this.#state}; shut it down before changing its mediated devices.`,
+          { state: this.#state },
+        );
       }
       let summary = '';
-      const result = this.#saveDefinition((fresh) => {
-        const mdevs = change(fresh.mdevs ?? [], { id: fresh.id, name: fresh.name }).map((m) => ({ ...m, uuid: m.uuid.toLowerCase() }));
-        const uuids = mdevs.map((m) => m.uuid);
-        const dup = uuids.find((u, i) => uuids.indexOf(u) !== i);
-        if (dup) throw new VmdeskError('invalid-argument', `${dup} is already assigned to "${fresh.name}"; a mediated device can be assigned to a VM once.`, { field: 'uuid' });
-        summary = mdevs.length ? mdevs.map((m) => `${m.uuid} (${m.type} on ${m.parent})`).join(', ') : 'none';
-        return { ...fresh, mdevs };
-      }, () => `mediated devices: ${summary}`);
+      const result = this.#saveDefinition(
+        (fresh) => {
+          const mdevs = change(fresh.mdevs ?? [], { id: fresh.id, name: fresh.name }).map((m) => ({
+            ...m,
+            uuid: m.uuid.toLowerCase(),
+          }));
+          const uuids = mdevs.map((m) => m.uuid);
+          const dup = uuids.find((u, i) => uuids.indexOf(u) !== i);
+          if (dup)
+            throw new VmdeskError(
+              'invalid-argument',
+              `${dup} is already assigned to "${fresh.name}"; a mediated device can be assigned to a VM once.`,
+              { field: 'uuid' },
+            );
+          summary = mdevs.length ? mdevs.map((m) => `${m.uuid} (${m.type} on ${m.parent})`).join(', ') : 'none';
+          return { ...fresh, mdevs };
+        },
+        () => `mediated devices: ${summary}`,
+      );
       return result;
     });
   }
@@ -408,11 +470,17 @@ export class VmInstance {
   async remove(keepDisks: boolean): Promise<void> {
     await this.job.run('delete', () => {
       if (this.#state === 'broken') {
-        throw new VmdeskError('vm-broken', `vmdesk does not delete a VM file it cannot read. ${this.#brokenReason}`, { file: this.file });
+        throw new VmdeskError('vm-broken', `vmdesk does not delete a VM file it cannot read. ${this.#brokenReason}`, {
+          file: this.file,
+        });
       }
       const def = this.#usable();
       if (this.#run) {
-        throw new VmdeskError('invalid-state', `"${def.name}" is ${this.#state}. Shut it down or force it off before deleting it.`, { state: this.#state });
+        throw new VmdeskError(
+          'invalid-state',
+          `"${def.name}" is ${this.#state}. Shut it down or force it off before deleting it.`,
+          { state: this.#state },
+        );
       }
       const intent = { op: 'delete' as const, id: this.id, at: new Date().toISOString(), keepDisks, nvram: def.nvram };
       writeIntent(this.ctx.paths, intent);
@@ -422,7 +490,12 @@ export class VmInstance {
         // This driver lives on and the definition may still be there: do not let a later takeover
         // finish a delete the user was told failed.
         if (fs.existsSync(this.file)) clearIntent(this.ctx.paths, this.id);
-        throw new VmdeskError('internal', `Deleting "${def.name}" failed part-way: ${(err as Error).message}`, undefined, { cause: err });
+        throw new VmdeskError(
+          'internal',
+          `Deleting "${def.name}" failed part-way: ${(err as Error).message}`,
+          undefined,
+          { cause: err },
+        );
       }
       clearIntent(this.ctx.paths, this.id);
       this.#deleted = true;
@@ -433,7 +506,11 @@ export class VmInstance {
   serialHub() {
     const serial = this.#run?.serial;
     if (!serial || !this.#hasConsoles()) {
-      throw new VmdeskError('invalid-state', `"${this.name}" is ${this.#state}; its console is available while it runs.`, { state: this.#state });
+      throw new VmdeskError(
+        'invalid-state',
+        `"${this.name}" is ${this.#state}; its console is available while it runs.`,
+        { state: this.#state },
+      );
     }
     return serial;
   }
@@ -442,7 +519,11 @@ export class VmInstance {
   vncSocket(): string {
     const rec = this.#run?.record;
     if (!rec || !this.#hasConsoles()) {
-      throw new VmdeskError('invalid-state', `"${this.name}" is ${this.#state}; its screen is available while it runs.`, { state: this.#state });
+      throw new VmdeskError(
+        'invalid-state',
+        `"${this.name}" is ${this.#state}; its screen is available while it runs.`,
+        { state: this.#state },
+      );
     }
     if (this.#def?.display === 'none') throw new VmdeskError('unsupported', `"${this.name}" has no display.`);
     return rec.vncSocket;
@@ -463,7 +544,13 @@ export class VmInstance {
 
   #runContext(): RunContext {
     const { launcher, tuning } = this.ctx;
-    return { launcher, files: this.files, log: this.log, logCapBytes: tuning.logCapBytes, rungTimeoutMs: tuning.rungTimeoutMs };
+    return {
+      launcher,
+      files: this.files,
+      log: this.log,
+      logCapBytes: tuning.logCapBytes,
+      rungTimeoutMs: tuning.rungTimeoutMs,
+    };
   }
 
   /** Takes `run` as this VM's QEMU: its QMP events and its end drive the state from now on. */
@@ -487,7 +574,8 @@ export class VmInstance {
     });
     void run.lostControl.then((reason) => {
       // While we end it (stopping) the forcing ladder deals with an unresponsive QEMU.
-      if (this.#run === run && !run.finished && (this.#state === 'running' || this.#state === 'paused')) this.#transition('crashed', reason);
+      if (this.#run === run && !run.finished && (this.#state === 'running' || this.#state === 'paused'))
+        this.#transition('crashed', reason);
     });
   }
 
@@ -503,7 +591,10 @@ export class VmInstance {
   #usable(): VmDefinition {
     if (this.#deleted) throw new VmdeskError('not-found', `"${this.name}" was deleted.`, { vm: this.id });
     this.refresh();
-    if (!this.#def || this.#brokenReason) throw new VmdeskError('vm-broken', `The VM file ${this.file} cannot be used: ${this.#brokenReason}`, { file: this.file });
+    if (!this.#def || this.#brokenReason)
+      throw new VmdeskError('vm-broken', `The VM file ${this.file} cannot be used: ${this.#brokenReason}`, {
+        file: this.file,
+      });
     return this.#def;
   }
 
@@ -542,7 +633,12 @@ function couldNotStart(err: unknown, name: string, files: VmFiles): VmdeskError 
   if (err instanceof VmdeskError) return err;
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'ENOSPC' || e.code === 'EDQUOT') {
-    return new VmdeskError('insufficient-resources', `"${name}" could not start: no space left to write its files (${e.message}). Free space where ${files.logDir} and ${files.runRecord} live, then start it again.`, { code: e.code }, { cause: err });
+    return new VmdeskError(
+      'insufficient-resources',
+      `"${name}" could not start: no space left to write its files (${e.message}). Free space where ${files.logDir} and ${files.runRecord} live, then start it again.`,
+      { code: e.code },
+      { cause: err },
+    );
   }
   return new VmdeskError('qemu-failed', `"${name}" could not start: ${e.message}`, { code: e.code }, { cause: err });
 }

@@ -27,7 +27,13 @@ function setup(opts: { startTimeoutMs: number }): { m: VmManager; paths: AppPath
   const pidFile = path.join(root, 'fake.pid');
   const fake = path.join(root, 'qemu-system-x86_64');
   fs.writeFileSync(fake, `#!/bin/sh\necho $$ > ${pidFile}\nexec sleep 600\n`, { mode: 0o755 });
-  const env = { XDG_CONFIG_HOME: `${root}/c`, XDG_DATA_HOME: `${root}/d`, XDG_STATE_HOME: `${root}/s`, XDG_CACHE_HOME: `${root}/k`, XDG_RUNTIME_DIR: `${root}/r` };
+  const env = {
+    XDG_CONFIG_HOME: `${root}/c`,
+    XDG_DATA_HOME: `${root}/d`,
+    XDG_STATE_HOME: `${root}/s`,
+    XDG_CACHE_HOME: `${root}/k`,
+    XDG_RUNTIME_DIR: `${root}/r`,
+  };
   const paths = resolveAppPaths({ env, platform: 'linux', home: root, uid: process.getuid!(), tmpdir: root });
   const m = new VmManager(paths, new FakeHost(fake), { startTimeoutMs: opts.startTimeoutMs, rungTimeoutMs: 500 });
   return { m, paths, pidFile };
@@ -76,7 +82,10 @@ describe('VmManager faults', () => {
     const err = await starting;
     expect((err as VmdeskError).code).toBe('cancelled');
     expect(pidExists(pid)).toBe(false);
-    expect(await secondStart).toMatchObject({ code: 'cancelled', message: 'start of "slow" was cancelled: the VM is being forced off.' });
+    expect(await secondStart).toMatchObject({
+      code: 'cancelled',
+      message: 'start of "slow" was cancelled: the VM is being forced off.',
+    });
     expect(await mdevChange).toMatchObject({ code: 'cancelled' });
     expect(m.get('slow')).toMatchObject({ state: 'stopped', definition: { mdevs: [] } });
   });

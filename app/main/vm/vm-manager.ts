@@ -66,7 +66,14 @@ export class VmManager {
       jobWaitMs: options.jobWaitMs ?? 30_000,
     };
     this.driverLog = new DriverLog(driverFiles(paths).driverLog, tuning.logCapBytes);
-    this.#ctx = { paths, host, launcher: options.launcher ?? nodeQemuLauncher, store: this.#store, events: this.events, tuning };
+    this.#ctx = {
+      paths,
+      host,
+      launcher: options.launcher ?? nodeQemuLauncher,
+      store: this.#store,
+      events: this.events,
+      tuning,
+    };
     this.#registry = new JobLock(() => 'the VM list', tuning.jobWaitMs);
   }
 
@@ -76,7 +83,11 @@ export class VmManager {
    */
   async init(): Promise<void> {
     recoverIntents(this.paths, this.driverLog);
-    const records = new Set(safeReaddir(runRecordsDir(this.paths)).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
+    const records = new Set(
+      safeReaddir(runRecordsDir(this.paths))
+        .filter((n) => n.endsWith('.json'))
+        .map((n) => n.slice(0, -5)),
+    );
     const keep: string[] = [];
     await Promise.all(
       this.#store.loadAll().map(async (entry) => {
@@ -120,11 +131,14 @@ export class VmManager {
 
   /** By id, id prefix (8+ characters), then exact name. MUST throw not-found naming what was asked for. */
   resolve(ref: string): VmInstance {
-    const byId = this.#vms.get(ref) ?? (ref.length >= 8 ? [...this.#vms.values()].find((vm) => vm.id.startsWith(ref)) : undefined);
+    const byId =
+      this.#vms.get(ref) ?? (ref.length >= 8 ? [...this.#vms.values()].find((vm) => vm.id.startsWith(ref)) : undefined);
     if (byId) return byId;
     const byName = [...this.#vms.values()].filter((vm) => sameVmName(vm.name, ref));
     if (byName.length === 1) return byName[0]!;
-    throw new VmdeskError('not-found', `No VM named or with id "${ref}". Run \`vmdesk list\` to see your VMs.`, { vm: ref });
+    throw new VmdeskError('not-found', `No VM named or with id "${ref}". Run \`vmdesk list\` to see your VMs.`, {
+      vm: ref,
+    });
   }
 
   get(ref: string): VmSummary {
@@ -222,7 +236,10 @@ export class VmManager {
   }
 
   /** The mdev layer's assign and unassign (see VmInstance.updateMdevs). */
-  async updateMdevs(ref: string, change: (current: readonly MdevAssignment[], vm: { id: string; name: string }) => MdevAssignment[]): Promise<VmSummary> {
+  async updateMdevs(
+    ref: string,
+    change: (current: readonly MdevAssignment[], vm: { id: string; name: string }) => MdevAssignment[],
+  ): Promise<VmSummary> {
     return this.resolve(ref).updateMdevs(change);
   }
 

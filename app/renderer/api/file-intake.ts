@@ -7,10 +7,16 @@ import type { VmdeskApi } from '../../main/common/api.js';
 import type { IsoPlan } from '../store/store.js';
 import { VmdeskError, type SerializedError } from '../../main/common/errors.js';
 
-export interface UploadProgress { loaded: number; total: number }
+export interface UploadProgress {
+  loaded: number;
+  total: number;
+}
 
 /** The server's answer: the stored path and, since it inspected the file already, its plan. */
-export interface UploadResult { path: string; plan?: IsoPlan }
+export interface UploadResult {
+  path: string;
+  plan?: IsoPlan;
+}
 
 export interface UploadHandle {
   /**
@@ -47,15 +53,23 @@ export function xhrUpload(url: string, file: File, onProgress: (p: UploadProgres
   const done = new Promise<UploadResult>((resolve, reject) => {
     xhr.upload.onprogress = (e) => onProgress({ loaded: e.loaded, total: e.lengthComputable ? e.total : file.size });
     xhr.onabort = () => reject(new VmdeskError('cancelled', 'The upload was cancelled.'));
-    xhr.onerror = () => reject(new VmdeskError('cancelled', 'The upload failed: the connection to vmdesk was lost. Try again.'));
+    xhr.onerror = () =>
+      reject(new VmdeskError('cancelled', 'The upload failed: the connection to vmdesk was lost. Try again.'));
     xhr.onload = () => {
       let body: { path?: unknown; plan?: IsoPlan; error?: SerializedError } = {};
       try {
         body = JSON.parse(xhr.responseText) as typeof body;
-      } catch { /* reported below */ }
+      } catch {
+        /* reported below */
+      }
       if (xhr.status === 200 && typeof body.path === 'string') resolve({ path: body.path, plan: body.plan });
       // 422: stored, then refused by the inspector, and deleted again by the server.
-      else if (body.error) reject(VmdeskError.fromJSON(xhr.status === 422 ? { ...body.error, details: { ...body.error.details, discarded: true } } : body.error));
+      else if (body.error)
+        reject(
+          VmdeskError.fromJSON(
+            xhr.status === 422 ? { ...body.error, details: { ...body.error.details, discarded: true } } : body.error,
+          ),
+        );
       else reject(new VmdeskError('internal', `The upload failed (HTTP ${xhr.status}).`));
     };
   });

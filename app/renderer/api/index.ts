@@ -15,7 +15,9 @@ declare const __VMDESK_DEMO__: boolean;
 
 declare global {
   /** The demo fake, for dev scripts (simulateReconnect). */
-  interface Window { vmdeskFake?: FakeApi }
+  interface Window {
+    vmdeskFake?: FakeApi;
+  }
 }
 
 export function pickApi(): VmdeskApi {

@@ -3,14 +3,31 @@
  * `/api` WebSocket for calls and events that reconnects with backoff and re-subscribes, and one
  * `/stream` WebSocket per stream.
  */
-import { STREAM_CLOSE, WEB_PATHS, type ConnectionState, type StreamChannel, type VmdeskApi } from '../../main/common/api.js';
-import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from '../../main/common/contract.js';
+import {
+  STREAM_CLOSE,
+  WEB_PATHS,
+  type ConnectionState,
+  type StreamChannel,
+  type VmdeskApi,
+} from '../../main/common/api.js';
+import type {
+  CallName,
+  CallParams,
+  CallResults,
+  ContractEvents,
+  EventName,
+  StreamName,
+  StreamParams,
+} from '../../main/common/contract.js';
 import { VmdeskError, type SerializedError } from '../../main/common/errors.js';
 import { xhrUpload, type IsoUploader, type UploadHandle, type UploadProgress } from './file-intake.js';
 import { WebStreamChannel } from './web-stream.js';
 
 type EventListener = <E extends EventName>(name: E, data: ContractEvents[E]) => void;
-interface Pending { resolve: (v: unknown) => void; reject: (e: Error) => void }
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
 
 /** Reconnect delays in ms: 250, 500, 1000 ... capped at 8 s, with ±20 % jitter so many tabs
  * do not hammer a restarting server in step. */
@@ -26,7 +43,10 @@ export function tokenFromHash(hash: string): string | null {
   return token && token.length > 0 ? token : null;
 }
 
-export interface PageLocation { protocol: string; host: string }
+export interface PageLocation {
+  protocol: string;
+  host: string;
+}
 
 export class WebApi implements VmdeskApi, IsoUploader {
   private ws: WebSocket | null = null;
@@ -39,7 +59,10 @@ export class WebApi implements VmdeskApi, IsoUploader {
   private readonly eventListeners = new Set<EventListener>();
   private readonly connectionListeners = new Set<(s: ConnectionState) => void>();
 
-  constructor(private readonly token: string, private readonly page: PageLocation) {
+  constructor(
+    private readonly token: string,
+    private readonly page: PageLocation,
+  ) {
     this.connect();
   }
 
@@ -104,7 +127,10 @@ export class WebApi implements VmdeskApi, IsoUploader {
       if (this.ws !== ws) return;
       this.ws = null;
       // A request in flight may or may not have run: the caller decides, we do not resend.
-      const lost = new VmdeskError('cancelled', 'The connection to vmdesk was lost before it answered. Check the VM and try again.');
+      const lost = new VmdeskError(
+        'cancelled',
+        'The connection to vmdesk was lost before it answered. Check the VM and try again.',
+      );
       for (const p of this.pending.values()) p.reject(lost);
       this.pending.clear();
       if (ev.code === STREAM_CLOSE.unauthorized) {

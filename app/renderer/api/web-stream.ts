@@ -29,12 +29,17 @@ export class WebStreamChannel implements StreamChannel {
       this.onmessage?.({ data });
     };
     ws.onerror = (ev) => this.onerror?.(ev);
-    ws.onclose = (ev) => this.onclose?.({ code: ev.code, reason: ev.reason || describeAbnormalClose(ev.code), wasClean: ev.wasClean });
+    ws.onclose = (ev) =>
+      this.onclose?.({ code: ev.code, reason: ev.reason || describeAbnormalClose(ev.code), wasClean: ev.wasClean });
     this.ws = ws;
   }
 
-  get protocol(): string { return this.ws.protocol; }
-  get readyState(): number { return this.ws.readyState; }
+  get protocol(): string {
+    return this.ws.protocol;
+  }
+  get readyState(): number {
+    return this.ws.readyState;
+  }
 
   send(data: ArrayBuffer | ArrayBufferView | string): void {
     // Input typed while the stream is not open has nowhere to go (WebSocket would throw).

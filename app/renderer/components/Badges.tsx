@@ -2,7 +2,13 @@ import type { VmState, VmSummary } from '../../main/common/vm-types.js';
 
 /** The colour family of each state (the word is always shown too: colour is never alone). */
 const TONE: Record<VmState, string> = {
-  running: 'ok', starting: 'busy', stopping: 'busy', paused: 'paused', stopped: 'idle', crashed: 'bad', broken: 'bad',
+  running: 'ok',
+  starting: 'busy',
+  stopping: 'busy',
+  paused: 'paused',
+  stopped: 'idle',
+  crashed: 'bad',
+  broken: 'bad',
 };
 
 export function StateBadge({ state }: { state: VmState }) {
@@ -22,5 +28,9 @@ export function AccelBadge({ vm }: { vm: VmSummary }) {
   if (!accel) return null;
   const tone = accel === 'tcg' ? 'warn' : 'accel';
   const title = live ? vm.accel?.reason : `Asks for ${accel.toUpperCase()} when it starts`;
-  return <span className={`badge badge-${tone}${live ? '' : ' badge-muted'}`} title={title}>{accel.toUpperCase()}</span>;
+  return (
+    <span className={`badge badge-${tone}${live ? '' : ' badge-muted'}`} title={title}>
+      {accel.toUpperCase()}
+    </span>
+  );
 }

@@ -37,15 +37,27 @@ export function Dialog({ title, onClose, children, footer, wide, subtitle }: Dia
       ref={ref}
       className={wide ? 'dialog dialog-wide' : 'dialog'}
       aria-labelledby={titleId}
-      onCancel={(e) => { e.preventDefault(); closeRef.current(); }}
+      onCancel={(e) => {
+        e.preventDefault();
+        closeRef.current();
+      }}
     >
       <div className="dialog-head">
         <div>
-          <h2 id={titleId} className="dialog-title">{title}</h2>
+          <h2 id={titleId} className="dialog-title">
+            {title}
+          </h2>
           {subtitle ? <div className="dialog-subtitle">{subtitle}</div> : null}
         </div>
-        <button type="button" className="btn btn-ghost btn-icon-only dialog-x" aria-label="Close" onClick={() => closeRef.current()}>
-          <svg width="14" height="14" viewBox="0 0 14 14" aria-hidden="true"><path d="M2 2l10 10M12 2L2 12" stroke="currentColor" strokeWidth="1.6" strokeLinecap="round" /></svg>
+        <button
+          type="button"
+          className="btn btn-ghost btn-icon-only dialog-x"
+          aria-label="Close"
+          onClick={() => closeRef.current()}
+        >
+          <svg width="14" height="14" viewBox="0 0 14 14" aria-hidden="true">
+            <path d="M2 2l10 10M12 2L2 12" stroke="currentColor" strokeWidth="1.6" strokeLinecap="round" />
+          </svg>
         </button>
       </div>
       <div className="dialog-body">{children}</div>

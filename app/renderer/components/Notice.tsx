@@ -1,7 +1,17 @@
 import type { ReactNode } from 'react';
 
 /** A message in the flow of the page (errors are role="alert" so screen readers say them). */
-export function Notice({ tone = 'info', children, onDismiss, title }: { tone?: 'info' | 'error' | 'warn'; children: ReactNode; onDismiss?(): void; title?: string }) {
+export function Notice({
+  tone = 'info',
+  children,
+  onDismiss,
+  title,
+}: {
+  tone?: 'info' | 'error' | 'warn';
+  children: ReactNode;
+  onDismiss?(): void;
+  title?: string;
+}) {
   return (
     <div className={`notice notice-${tone}`} role={tone === 'error' ? 'alert' : undefined}>
       <div className="notice-text">
@@ -9,17 +19,33 @@ export function Notice({ tone = 'info', children, onDismiss, title }: { tone?: '
         <div>{children}</div>
       </div>
       {onDismiss ? (
-        <button type="button" className="btn btn-ghost btn-small" onClick={onDismiss}>Dismiss</button>
+        <button type="button" className="btn btn-ghost btn-small" onClick={onDismiss}>
+          Dismiss
+        </button>
       ) : null}
     </div>
   );
 }
 
 /** A calm, centred panel for empty and "nothing to show" states. */
-export function EmptyPanel({ title, children, icon, className }: { title: string; children?: ReactNode; icon?: ReactNode; className?: string }) {
+export function EmptyPanel({
+  title,
+  children,
+  icon,
+  className,
+}: {
+  title: string;
+  children?: ReactNode;
+  icon?: ReactNode;
+  className?: string;
+}) {
   return (
     <div className={className ? `empty ${className}` : 'empty'}>
-      {icon ? <div className="empty-icon" aria-hidden="true">{icon}</div> : null}
+      {icon ? (
+        <div className="empty-icon" aria-hidden="true">
+          {icon}
+        </div>
+      ) : null}
       <h2 className="empty-title">{title}</h2>
       {children ? <div className="empty-body">{children}</div> : null}
     </div>
@@ -31,7 +57,14 @@ export function CopyCode({ text, label = 'Copy' }: { text: string; label?: strin
   return (
     <div className="code-copy">
       <code>{text}</code>
-      <button type="button" className="btn btn-ghost btn-small" aria-label={`${label}: ${text}`} onClick={() => { void navigator.clipboard?.writeText(text); }}>
+      <button
+        type="button"
+        className="btn btn-ghost btn-small"
+        aria-label={`${label}: ${text}`}
+        onClick={() => {
+          void navigator.clipboard?.writeText(text);
+        }}
+      >
         {label}
       </button>
     </div>

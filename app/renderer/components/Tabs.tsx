@@ -1,17 +1,38 @@
 /** ARIA tabs: roving tabindex, arrow keys / Home / End move and activate. */
 import { useId, useRef, type KeyboardEvent, type ReactNode } from 'react';
 
-export interface TabDef<T extends string> { id: T; label: string }
+export interface TabDef<T extends string> {
+  id: T;
+  label: string;
+}
 
-export function Tabs<T extends string>({ tabs, active, onChange, label, children }: {
-  tabs: TabDef<T>[]; active: T; onChange(id: T): void; label: string; children: ReactNode;
+export function Tabs<T extends string>({
+  tabs,
+  active,
+  onChange,
+  label,
+  children,
+}: {
+  tabs: TabDef<T>[];
+  active: T;
+  onChange(id: T): void;
+  label: string;
+  children: ReactNode;
 }) {
   const base = useId();
   const refs = useRef(new Map<T, HTMLButtonElement>());
   const onKey = (e: KeyboardEvent) => {
     const i = tabs.findIndex((t) => t.id === active);
-    const to = e.key === 'ArrowRight' ? (i + 1) % tabs.length : e.key === 'ArrowLeft' ? (i - 1 + tabs.length) % tabs.length
-      : e.key === 'Home' ? 0 : e.key === 'End' ? tabs.length - 1 : -1;
+    const to =
+      e.key === 'ArrowRight'
+        ? (i + 1) % tabs.length
+        : e.key === 'ArrowLeft'
+          ? (i - 1 + tabs.length) % tabs.length
+          : e.key === 'Home'
+            ? 0
+            : e.key === 'End'
+              ? tabs.length - 1
+              : -1;
     const next = tabs[to];
     if (!next) return;
     e.preventDefault();
@@ -24,7 +45,10 @@ export function Tabs<T extends string>({ tabs, active, onChange, label, children
         {tabs.map((t) => (
           <button
             key={t.id}
-            ref={(el) => { if (el) refs.current.set(t.id, el); else refs.current.delete(t.id); }}
+            ref={(el) => {
+              if (el) refs.current.set(t.id, el);
+              else refs.current.delete(t.id);
+            }}
             role="tab"
             type="button"
             id={`${base}-tab-${t.id}`}

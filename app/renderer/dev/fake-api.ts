@@ -4,7 +4,15 @@
  * phases and are announced as vm.changed events, like the driver does.
  */
 import { STREAM_CLOSE, type ConnectionState, type StreamChannel, type VmdeskApi } from '../../main/common/api.js';
-import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from '../../main/common/contract.js';
+import type {
+  CallName,
+  CallParams,
+  CallResults,
+  ContractEvents,
+  EventName,
+  StreamName,
+  StreamParams,
+} from '../../main/common/contract.js';
 import { VmdeskError } from '../../main/common/errors.js';
 import { sameVmName, vmNameProblem } from '../../main/common/names.js';
 import type { VmState, VmSummary } from '../../main/common/vm-types.js';
@@ -33,22 +41,38 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
   let state: ConnectionState = 'open';
   const latency = opts.latencyMs ?? 120;
 
-  const emit: Listener = (name, data) => { for (const l of events) l(name, data); };
+  const emit: Listener = (name, data) => {
+    for (const l of events) l(name, data);
+  };
   const names = () => [...vms.values()].map((v) => v.name);
   const find = (ref: string): VmSummary => {
     const vm = vms.get(ref) ?? [...vms.values()].find((v) => sameVmName(v.name, ref));
     if (!vm) throw new VmdeskError('not-found', `There is no VM "${ref}". See the list for the names.`);
     return vm;
   };
-  const put = (vm: VmSummary) => { vms.set(vm.id, vm); emit('vm.changed', vm); return vm; };
+  const put = (vm: VmSummary) => {
+    vms.set(vm.id, vm);
+    emit('vm.changed', vm);
+    return vm;
+  };
   const setState = (vm: VmSummary, s: VmState, extra: Partial<VmSummary> = {}): VmSummary => {
     const next: VmSummary = { ...vm, state: s, ...extra };
-    if (s === 'stopped') { delete next.pid; delete next.accel; delete next.startedAt; }
-    if (s === 'stopped' || s === 'crashed') for (const ch of channels.get(vm.id) ?? []) ch.server.end('The VM stopped.');
+    if (s === 'stopped') {
+      delete next.pid;
+      delete next.accel;
+      delete next.startedAt;
+    }
+    if (s === 'stopped' || s === 'crashed')
+      for (const ch of channels.get(vm.id) ?? []) ch.server.end('The VM stopped.');
     return put(next);
   };
   const requireState = (vm: VmSummary, allowed: VmState[], verb: string) => {
-    if (!allowed.includes(vm.state)) throw new VmdeskError('invalid-state', `"${vm.name}" is ${vm.state}; it can be ${verb} only when ${allowed.join(' or ')}.`, { state: vm.state });
+    if (!allowed.includes(vm.state))
+      throw new VmdeskError(
+        'invalid-state',
+        `"${vm.name}" is ${vm.state}; it can be ${verb} only when ${allowed.join(' or ')}.`,
+        { state: vm.state },
+      );
   };
 
   const mdev = createFakeMdev();
@@ -60,25 +84,62 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
     'vm.define': (p) => {
       const np = vmNameProblem(p.name);
       if (np) throw new VmdeskError('invalid-argument', np, { field: 'name' });
-      if ([...vms.values()].some((v) => sameVmName(v.name, p.name))) throw new VmdeskError('name-taken', `A VM named "${p.name}" already exists. Choose another name.`, { field: 'name' });
-      if (!(p.memoryMiB >= 16)) throw new VmdeskError('invalid-argument', 'Memory must be at least 16 MiB (e.g. --memory 1G).', { field: 'memory' });
-      if (!Number.isInteger(p.cpus) || p.cpus < 1) throw new VmdeskError('invalid-argument', 'A VM needs at least 1 CPU.', { field: 'cpus' });
-      if (p.cdrom !== undefined && !/^\/.+\.iso$/i.test(p.cdrom)) throw new VmdeskError('invalid-argument', `The ISO image ${p.cdrom} does not exist. Check the path.`, { field: 'cdrom' });
+      if ([...vms.values()].some((v) => sameVmName(v.name, p.name)))
+        throw new VmdeskError('name-taken', `A VM named "${p.name}" already exists. Choose another name.`, {
+          field: 'name',
+        });
+      if (!(p.memoryMiB >= 16))
+        throw new VmdeskError('invalid-argument', 'Memory must be at least 16 MiB (e.g. --memory 1G).', {
+          field: 'memory',
+        });
+      if (!Number.isInteger(p.cpus) || p.cpus < 1)
+        throw new VmdeskError('invalid-argument', 'A VM needs at least 1 CPU.', { field: 'cpus' });
+      if (p.cdrom !== undefined && !/^\/.+\.iso$/i.test(p.cdrom))
+        throw new VmdeskError('invalid-argument', `The ISO image ${p.cdrom} does not exist. Check the path.`, {
+          field: 'cdrom',
+        });
       const id = crypto.randomUUID();
       const def = sampleDefinition(id, p.name, {
-        memoryMiB: p.memoryMiB, cpus: p.cpus, accel: p.accel ?? 'auto', cdrom: p.cdrom ?? null, boot: p.cdrom ? 'cdrom' : 'disk',
-        disks: p.disk ? [{ path: `/home/ada/.local/share/vmdesk/vms/${id}/disk0.qcow2`, format: 'qcow2', owned: true, readOnly: false }] : [],
+        memoryMiB: p.memoryMiB,
+        cpus: p.cpus,
+        accel: p.accel ?? 'auto',
+        cdrom: p.cdrom ?? null,
+        boot: p.cdrom ? 'cdrom' : 'disk',
+        disks: p.disk
+          ? [
+              {
+                path: `/home/ada/.local/share/vmdesk/vms/${id}/disk0.qcow2`,
+                format: 'qcow2',
+                owned: true,
+                readOnly: false,
+              },
+            ]
+          : [],
         createdAt: new Date().toISOString(),
       });
-      return put({ id, name: p.name, state: 'stopped', definition: def, file: `/home/ada/.config/vmdesk/vms/${id}.json`, paths: samplePaths(id) });
+      return put({
+        id,
+        name: p.name,
+        state: 'stopped',
+        definition: def,
+        file: `/home/ada/.config/vmdesk/vms/${id}.json`,
+        paths: samplePaths(id),
+      });
     },
     'vm.start': async (p) => {
       const vm = find(p.vm);
       requireState(vm, ['stopped', 'crashed'], 'started');
       setState(vm, 'starting', { reason: undefined, logTail: undefined });
       await delay(600);
-      const accel = vm.definition?.accel === 'tcg' ? { accel: 'tcg' as const, reason: 'Forced by the VM definition (accel: tcg).' } : { accel: 'kvm' as const, reason: 'KVM is usable: /dev/kvm is readable and writable by you.' };
-      return setState(find(vm.id), 'running', { pid: 40000 + Math.floor(Math.random() * 9999), startedAt: new Date().toISOString(), accel });
+      const accel =
+        vm.definition?.accel === 'tcg'
+          ? { accel: 'tcg' as const, reason: 'Forced by the VM definition (accel: tcg).' }
+          : { accel: 'kvm' as const, reason: 'KVM is usable: /dev/kvm is readable and writable by you.' };
+      return setState(find(vm.id), 'running', {
+        pid: 40000 + Math.floor(Math.random() * 9999),
+        startedAt: new Date().toISOString(),
+        accel,
+      });
     },
     'vm.shutdown': async (p) => {
       const vm = find(p.vm);
@@ -94,9 +155,21 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
       await delay(300);
       return setState(find(vm.id), 'stopped');
     },
-    'vm.reboot': (p) => { const vm = find(p.vm); requireState(vm, ['running', 'paused'], 'reset'); return vm; },
-    'vm.pause': (p) => { const vm = find(p.vm); requireState(vm, ['running'], 'paused'); return setState(vm, 'paused'); },
-    'vm.resume': (p) => { const vm = find(p.vm); requireState(vm, ['paused'], 'resumed'); return setState(vm, 'running'); },
+    'vm.reboot': (p) => {
+      const vm = find(p.vm);
+      requireState(vm, ['running', 'paused'], 'reset');
+      return vm;
+    },
+    'vm.pause': (p) => {
+      const vm = find(p.vm);
+      requireState(vm, ['running'], 'paused');
+      return setState(vm, 'paused');
+    },
+    'vm.resume': (p) => {
+      const vm = find(p.vm);
+      requireState(vm, ['paused'], 'resumed');
+      return setState(vm, 'running');
+    },
     'vm.delete': (p) => {
       const vm = find(p.vm);
       requireState(vm, ['stopped', 'crashed'], 'deleted');
@@ -105,17 +178,33 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
       return { id: vm.id };
     },
     'vm.orphans': () => [],
-    'vm.logPaths': (p) => { const paths = find(p.vm).paths ?? samplePaths(p.vm); return { qemu: paths.qemuLog, serial: paths.serialLog, driver: paths.driverLog }; },
+    'vm.logPaths': (p) => {
+      const paths = find(p.vm).paths ?? samplePaths(p.vm);
+      return { qemu: paths.qemuLog, serial: paths.serialLog, driver: paths.driverLog };
+    },
     'host.info': () => sampleHostReport(),
     'iso.inspect': (p) => {
-      if (!/\.(iso|img)$/i.test(p.path)) throw new VmdeskError('invalid-argument', `${p.path} does not look like an ISO disc image.`, { field: 'iso' });
+      if (!/\.(iso|img)$/i.test(p.path))
+        throw new VmdeskError('invalid-argument', `${p.path} does not look like an ISO disc image.`, { field: 'iso' });
       return fakePlan(p.path, 700 * 2 ** 20, names());
     },
     'vm.create': async (p) => {
       const d = fakePlan(p.iso, 700 * 2 ** 20, names()).defaults;
-      if ((p.diskGiB ?? d.diskGiB) > 2000) throw new VmdeskError('insufficient-resources', `A ${p.diskGiB} GiB disk does not fit: 412.5 GiB free in /home/ada/.local/share/vmdesk. Choose a smaller disk size or free space.`, { field: 'diskSize' });
+      if ((p.diskGiB ?? d.diskGiB) > 2000)
+        throw new VmdeskError(
+          'insufficient-resources',
+          `A ${p.diskGiB} GiB disk does not fit: 412.5 GiB free in /home/ada/.local/share/vmdesk. Choose a smaller disk size or free space.`,
+          { field: 'diskSize' },
+        );
       await delay(500);
-      const vm = await handlers['vm.define']({ name: p.name ?? d.name, memoryMiB: p.memoryMiB ?? d.memoryMiB, cpus: p.cpus ?? d.cpus, firmware: p.firmware ?? d.firmware, cdrom: p.iso, disk: { sizeBytes: (p.diskGiB ?? d.diskGiB) * 2 ** 30 } });
+      const vm = await handlers['vm.define']({
+        name: p.name ?? d.name,
+        memoryMiB: p.memoryMiB ?? d.memoryMiB,
+        cpus: p.cpus ?? d.cpus,
+        firmware: p.firmware ?? d.firmware,
+        cdrom: p.iso,
+        disk: { sizeBytes: (p.diskGiB ?? d.diskGiB) * 2 ** 30 },
+      });
       const def = vm.definition ? { ...vm.definition, firmware: p.firmware ?? d.firmware } : undefined;
       const made = put({ ...vm, definition: def });
       return p.start ? handlers['vm.start']({ vm: made.id }) : made;
@@ -127,10 +216,24 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
     },
     'mdev.list': () => mdev.list([...vms.values()]),
     'mdev.types': (p) => mdev.list([...vms.values()]).parents.filter((x) => !p.parent || x.name === p.parent),
-    'mdev.check': async (p) => { await delay(300); const vm = find(p.vm); return mdev.check(vm, p.assignments ?? vm.definition?.mdevs ?? []); },
-    'mdev.applyFixes': async (p) => { await delay(900); const vm = find(p.vm); return mdev.applyFixes(vm, p.assignments ?? vm.definition?.mdevs ?? []); },
-    'mdev.create': (p) => ({ outcome: 'manual', command: `sudo /usr/libexec/vmdesk/vmdesk-mdev-helper create --parent ${p.parent} --type ${p.type}` }),
-    'mdev.remove': (p) => ({ outcome: 'manual', command: `sudo /usr/libexec/vmdesk/vmdesk-mdev-helper remove --uuid ${p.uuid}` }),
+    'mdev.check': async (p) => {
+      await delay(300);
+      const vm = find(p.vm);
+      return mdev.check(vm, p.assignments ?? vm.definition?.mdevs ?? []);
+    },
+    'mdev.applyFixes': async (p) => {
+      await delay(900);
+      const vm = find(p.vm);
+      return mdev.applyFixes(vm, p.assignments ?? vm.definition?.mdevs ?? []);
+    },
+    'mdev.create': (p) => ({
+      outcome: 'manual',
+      command: `sudo /usr/libexec/vmdesk/vmdesk-mdev-helper create --parent ${p.parent} --type ${p.type}`,
+    }),
+    'mdev.remove': (p) => ({
+      outcome: 'manual',
+      command: `sudo /usr/libexec/vmdesk/vmdesk-mdev-helper remove --uuid ${p.uuid}`,
+    }),
     'mdev.assign': (p) => {
       const vm = find(p.vm);
       stoppedOnly(vm);
@@ -141,17 +244,25 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
       const vm = find(p.vm);
       stoppedOnly(vm);
       if (!vm.definition) throw new VmdeskError('vm-broken', `"${vm.name}" cannot be read.`);
-      return put({ ...vm, definition: { ...vm.definition, mdevs: vm.definition.mdevs.filter((m) => m.uuid !== p.uuid) } });
+      return put({
+        ...vm,
+        definition: { ...vm.definition, mdevs: vm.definition.mdevs.filter((m) => m.uuid !== p.uuid) },
+      });
     },
   };
 
   const openStream = <S extends StreamName>(name: S, params: StreamParams<S>): StreamChannel => {
     let vm: VmSummary | undefined;
-    try { vm = find(params.vm); } catch { /* refused below */ }
+    try {
+      vm = find(params.vm);
+    } catch {
+      /* refused below */
+    }
     const live = vm && (vm.state === 'running' || vm.state === 'paused');
     const ch = new FakeChannel((server) => {
       if (!vm) return server.end(`There is no VM "${params.vm}".`, STREAM_CLOSE.refused);
-      if (name !== 'log.tail' && !live) return server.end(`"${vm.name}" is ${vm.state}; its console is available while it runs.`, STREAM_CLOSE.refused);
+      if (name !== 'log.tail' && !live)
+        return server.end(`"${vm.name}" is ${vm.state}; its console is available while it runs.`, STREAM_CLOSE.refused);
       if (name === 'console.serial') return serialServer(vm.name)(server);
       if (name === 'console.vnc') return rfbServer(vm.name)(server);
       const p = params as StreamParams<'log.tail'>;
@@ -167,20 +278,36 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
 
   return {
     async call(method, params) {
-      if (state !== 'open') throw new VmdeskError('cancelled', 'The connection to vmdesk was lost before it answered. Check the VM and try again.');
+      if (state !== 'open')
+        throw new VmdeskError(
+          'cancelled',
+          'The connection to vmdesk was lost before it answered. Check the VM and try again.',
+        );
       await delay(latency);
-      const handler = handlers[method] as (p: typeof params) => Promise<CallResults[typeof method]> | CallResults[typeof method];
+      const handler = handlers[method] as (
+        p: typeof params,
+      ) => Promise<CallResults[typeof method]> | CallResults[typeof method];
       return structuredClone(await handler(params));
     },
-    onEvent(listener) { events.add(listener); return () => events.delete(listener); },
-    onConnection(listener) { conn.add(listener); listener(state); return () => conn.delete(listener); },
+    onEvent(listener) {
+      events.add(listener);
+      return () => events.delete(listener);
+    },
+    onConnection(listener) {
+      conn.add(listener);
+      listener(state);
+      return () => conn.delete(listener);
+    },
     openStream,
     uploadIso: (file, onProgress) => fakeUpload(file, onProgress, names),
     emitEvent: emit,
     simulateReconnect(ms) {
       state = 'connecting';
       for (const l of conn) l(state);
-      setTimeout(() => { state = 'open'; for (const l of conn) l(state); }, ms);
+      setTimeout(() => {
+        state = 'open';
+        for (const l of conn) l(state);
+      }, ms);
     },
   };
 }

@@ -43,8 +43,12 @@ export class FakeChannel implements StreamChannel {
 
   send(data: ArrayBuffer | ArrayBufferView | string): void {
     if (this.readyState !== 1) return;
-    const bytes = typeof data === 'string' ? new TextEncoder().encode(data)
-      : data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const bytes =
+      typeof data === 'string'
+        ? new TextEncoder().encode(data)
+        : data instanceof ArrayBuffer
+          ? new Uint8Array(data)
+          : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const copy = bytes.slice();
     queueMicrotask(() => this.server.onInput(copy));
   }
@@ -67,16 +71,28 @@ const enc = new TextEncoder();
 export function serialServer(vmName: string) {
   return (s: FakeServer) => {
     const prompt = `\x1b[1;32mada@${vmName}\x1b[0m:\x1b[1;34m~\x1b[0m$ `;
-    s.push(enc.encode(`\r\nDebian GNU/Linux 12 ${vmName} ttyS0\r\n\r\n${vmName} login: ada\r\nPassword: \r\nLast login: Fri Nov 21 09:12:44 UTC 2025 on ttyS0\r\nLinux ${vmName} 6.1.0-27-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.115-1 x86_64\r\n\r\n${prompt}`));
+    s.push(
+      enc.encode(
+        `\r\nDebian GNU/Linux 12 ${vmName} ttyS0\r\n\r\n${vmName} login: ada\r\nPassword: \r\nLast login: Fri Nov 21 09:12:44 UTC 2025 on ttyS0\r\nLinux ${vmName} 6.1.0-27-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.115-1 x86_64\r\n\r\n${prompt}`,
+      ),
+    );
     let line = '';
     s.onInput = (bytes) => {
       for (const ch of new TextDecoder().decode(bytes)) {
         if (ch === '\r') {
-          const out = line.trim() === '' ? '' : line.trim() === 'uname -a' ? `Linux ${vmName} 6.1.0-27-amd64 x86_64 GNU/Linux\r\n` : `-bash: ${line.trim().split(' ')[0]}: command not found\r\n`;
+          const out =
+            line.trim() === ''
+              ? ''
+              : line.trim() === 'uname -a'
+                ? `Linux ${vmName} 6.1.0-27-amd64 x86_64 GNU/Linux\r\n`
+                : `-bash: ${line.trim().split(' ')[0]}: command not found\r\n`;
           s.push(enc.encode(`\r\n${out}${prompt}`));
           line = '';
         } else if (ch === '\x7f') {
-          if (line.length > 0) { line = line.slice(0, -1); s.push(enc.encode('\b \b')); }
+          if (line.length > 0) {
+            line = line.slice(0, -1);
+            s.push(enc.encode('\b \b'));
+          }
         } else if (ch >= ' ') {
           line += ch;
           s.push(enc.encode(ch));
@@ -97,16 +113,23 @@ export function rfbServer(vmName: string, width = 1024, height = 768) {
       let n = bytes.length;
       while (n > 0) {
         if (stage >= 3) {
-          if (!sentFrame) { sentFrame = true; s.push(frame(width, height)); }
+          if (!sentFrame) {
+            sentFrame = true;
+            s.push(frame(width, height));
+          }
           return;
         }
         const used = Math.min(n, need);
         n -= used;
         need -= used;
         if (need > 0) return;
-        if (stage === 0) { s.push(new Uint8Array([1, 1])); need = 1; }
-        else if (stage === 1) { s.push(new Uint8Array([0, 0, 0, 0])); need = 1; }
-        else if (stage === 2) s.push(serverInit(width, height, vmName));
+        if (stage === 0) {
+          s.push(new Uint8Array([1, 1]));
+          need = 1;
+        } else if (stage === 1) {
+          s.push(new Uint8Array([0, 0, 0, 0]));
+          need = 1;
+        } else if (stage === 2) s.push(serverInit(width, height, vmName));
         stage++;
       }
     };
@@ -117,7 +140,8 @@ function serverInit(w: number, h: number, name: string): Uint8Array {
   const nameBytes = enc.encode(name);
   const b = new Uint8Array(24 + nameBytes.length);
   const v = new DataView(b.buffer);
-  v.setUint16(0, w); v.setUint16(2, h);
+  v.setUint16(0, w);
+  v.setUint16(2, h);
   // 32 bpp, depth 24, little endian, true colour, max 255 each, shifts R0 G8 B16 (noVNC's own format).
   b.set([32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 0, 8, 16], 4);
   v.setUint32(20, nameBytes.length);
@@ -130,7 +154,8 @@ function frame(w: number, h: number): Uint8Array {
   const b = new Uint8Array(4 + 12 + w * h * 4);
   const v = new DataView(b.buffer);
   v.setUint16(2, 1);
-  v.setUint16(8, w); v.setUint16(10, h);
+  v.setUint16(8, w);
+  v.setUint16(10, h);
   let p = 16;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {

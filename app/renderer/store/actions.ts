@@ -35,7 +35,11 @@ export function connectStore(a: VmdeskApi): () => void {
     // Events missed while disconnected are gone: the list is the truth again.
     if (connection === 'open' && before !== 'open') void refetchVms();
   });
-  return () => { offEvent(); offConn(); api = null; };
+  return () => {
+    offEvent();
+    offConn();
+    api = null;
+  };
 }
 
 /** For tests: forget everything. */

@@ -2,7 +2,16 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { VmdeskApi } from '../../main/common/api.js';
 import type { VmSummary } from '../../main/common/vm-types.js';
 import { createFakeApi, type FakeApi } from '../dev/fake-api.js';
-import { applyVmChanged, connectStore, defineVm, deleteVm, refetchVms, resetStore, runVmAction, selectVm } from './actions.js';
+import {
+  applyVmChanged,
+  connectStore,
+  defineVm,
+  deleteVm,
+  refetchVms,
+  resetStore,
+  runVmAction,
+  selectVm,
+} from './actions.js';
 import { sortedVms, store } from './store.js';
 
 const until = async (cond: () => boolean, ms = 2000) => {
@@ -17,7 +26,10 @@ const until = async (cond: () => boolean, ms = 2000) => {
 function counted(fake: FakeApi): { api: VmdeskApi; lists: () => number } {
   let n = 0;
   const api: VmdeskApi = {
-    call: (method, params) => { if (method === 'vm.list') n++; return fake.call(method, params); },
+    call: (method, params) => {
+      if (method === 'vm.list') n++;
+      return fake.call(method, params);
+    },
     onEvent: (l) => fake.onEvent(l),
     onConnection: (l) => fake.onConnection(l),
     openStream: (name, params) => fake.openStream(name, params),

@@ -65,11 +65,21 @@ export type VmdeskState = VmsSlice & UiSlice & HostSlice & ConnectionSlice & Wiz
 
 export function initialState(): VmdeskState {
   return {
-    vms: {}, listLoaded: false, busy: {},
-    selectedId: null, removed: null, tab: 'overview', dialog: null, error: null,
-    host: null, hostLoading: false, hostError: null,
-    connection: 'connecting', wasOpen: false,
-    wizard: null, dragging: false,
+    vms: {},
+    listLoaded: false,
+    busy: {},
+    selectedId: null,
+    removed: null,
+    tab: 'overview',
+    dialog: null,
+    error: null,
+    host: null,
+    hostLoading: false,
+    hostError: null,
+    connection: 'connecting',
+    wasOpen: false,
+    wizard: null,
+    dragging: false,
   };
 }
 
@@ -81,7 +91,11 @@ export function useVmdesk<T>(selector: (s: VmdeskState) => T): T {
 
 /** VMs in display order: by name, the way people scan a list. */
 export function sortedVms(vms: Record<string, VmSummary>): VmSummary[] {
-  return Object.values(vms).sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: 'base', numeric: true }) || a.id.localeCompare(b.id));
+  return Object.values(vms).sort(
+    (a, b) =>
+      a.name.localeCompare(b.name, undefined, { sensitivity: 'base', numeric: true }) || a.id.localeCompare(b.id),
+  );
 }
 
-export const selectSelectedVm = (s: VmdeskState): VmSummary | undefined => (s.selectedId ? s.vms[s.selectedId] : undefined);
+export const selectSelectedVm = (s: VmdeskState): VmSummary | undefined =>
+  s.selectedId ? s.vms[s.selectedId] : undefined;

@@ -49,10 +49,20 @@ export async function openIsoFile(file: File): Promise<void> {
   const gen = begin();
   store.setState({ dialog: null });
   const intake = fileIntake();
-  if (!intake) return setStep(gen, { step: 'failed', fileName: file.name, message: 'This page cannot take files. Use New VM and type the ISO path.' });
+  if (!intake)
+    return setStep(gen, {
+      step: 'failed',
+      fileName: file.name,
+      message: 'This page cannot take files. Use New VM and type the ISO path.',
+    });
   if (intake.kind === 'path') {
     const path = intake.pathFor(file);
-    if (!path) return setStep(gen, { step: 'failed', fileName: file.name, message: `"${file.name}" has no path on this computer (was it dragged from another app?). Save it to a folder first, then drop it again.` });
+    if (!path)
+      return setStep(gen, {
+        step: 'failed',
+        fileName: file.name,
+        message: `"${file.name}" has no path on this computer (was it dragged from another app?). Save it to a folder first, then drop it again.`,
+      });
     return openIsoPath(path, gen);
   }
   setStep(gen, { step: 'upload', fileName: file.name, loaded: 0, total: file.size, startedAt: Date.now() });
@@ -106,6 +116,12 @@ export async function createFromIso(params: CallParams<'vm.create'>): Promise<Vm
   }
   applyVmChanged(vm);
   generation++;
-  store.setState({ selectedId: vm.id, removed: null, tab: params.start ? 'screen' : 'overview', wizard: null, dialog: null });
+  store.setState({
+    selectedId: vm.id,
+    removed: null,
+    tab: params.start ? 'screen' : 'overview',
+    wizard: null,
+    dialog: null,
+  });
   return vm;
 }

@@ -15,8 +15,16 @@ export class FakeStream implements ByteStream {
   /** What the client sent (copies). */
   readonly written: Uint8Array[] = [];
   closed = 0;
-  constructor(readonly name: string, readonly params: unknown, private readonly opts: FakeStreamOptions = {}) {
-    this.output = new ByteChannel({ budgetBytes: opts.budgetBytes ?? 1024 * 1024, overflow: opts.overflow ?? { kind: 'drop' }, dropReason: opts.dropReason });
+  constructor(
+    readonly name: string,
+    readonly params: unknown,
+    private readonly opts: FakeStreamOptions = {},
+  ) {
+    this.output = new ByteChannel({
+      budgetBytes: opts.budgetBytes ?? 1024 * 1024,
+      overflow: opts.overflow ?? { kind: 'drop' },
+      dropReason: opts.dropReason,
+    });
   }
   input(data: Uint8Array): void {
     this.written.push(Uint8Array.from(data));

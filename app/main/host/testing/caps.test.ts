@@ -4,7 +4,12 @@ import { fakeQemuCaps } from './caps.js';
 describe('fakeQemuCaps', () => {
   it('is a Debian 12 x86_64 QEMU with every device by default', () => {
     const c = fakeQemuCaps();
-    expect(c).toMatchObject({ arch: 'x86_64', binary: '/usr/bin/qemu-system-x86_64', accels: ['kvm', 'tcg'], sandbox: true });
+    expect(c).toMatchObject({
+      arch: 'x86_64',
+      binary: '/usr/bin/qemu-system-x86_64',
+      accels: ['kvm', 'tcg'],
+      sandbox: true,
+    });
     expect(Object.values(c.devices).every(Boolean)).toBe(true);
   });
 

@@ -10,21 +10,38 @@ import type { Arch, QemuCaps } from '../../common/host-types.js';
 export type QemuCapsOverrides = Partial<Omit<QemuCaps, 'devices'>> & { devices?: Partial<QemuCaps['devices']> };
 
 const ALL_DEVICES: QemuCaps['devices'] = {
-  vfioPci: true, virtioGpuPci: true, virtioVga: true, ramfb: true, vga: true,
-  virtioNetPci: true, virtioBlkPci: true, qemuXhci: true, usbTablet: true,
+  vfioPci: true,
+  virtioGpuPci: true,
+  virtioVga: true,
+  ramfb: true,
+  vga: true,
+  virtioNetPci: true,
+  virtioBlkPci: true,
+  qemuXhci: true,
+  usbTablet: true,
 };
 
 const DEFAULTS: Record<Arch, QemuCaps> = {
   x86_64: {
-    arch: 'x86_64', binary: '/usr/bin/qemu-system-x86_64', version: '7.2.22', accels: ['kvm', 'tcg'],
-    machines: ['pc-q35-7.2', 'q35', 'pc-i440fx-7.2', 'pc'], cpuModels: ['max', 'host', 'qemu64'],
-    devices: ALL_DEVICES, sandbox: true,
+    arch: 'x86_64',
+    binary: '/usr/bin/qemu-system-x86_64',
+    version: '7.2.22',
+    accels: ['kvm', 'tcg'],
+    machines: ['pc-q35-7.2', 'q35', 'pc-i440fx-7.2', 'pc'],
+    cpuModels: ['max', 'host', 'qemu64'],
+    devices: ALL_DEVICES,
+    sandbox: true,
   },
   aarch64: {
-    arch: 'aarch64', binary: '/usr/bin/qemu-system-aarch64', version: '7.2.22', accels: ['kvm', 'tcg'],
-    machines: ['virt-7.2', 'virt'], cpuModels: ['max', 'host', 'cortex-a72'],
+    arch: 'aarch64',
+    binary: '/usr/bin/qemu-system-aarch64',
+    version: '7.2.22',
+    accels: ['kvm', 'tcg'],
+    machines: ['virt-7.2', 'virt'],
+    cpuModels: ['max', 'host', 'cortex-a72'],
     // No VGA on aarch64's virt machine: virtio-gpu-pci and ramfb are its displays.
-    devices: { ...ALL_DEVICES, vga: false, virtioVga: false }, sandbox: true,
+    devices: { ...ALL_DEVICES, vga: false, virtioVga: false },
+    sandbox: true,
   },
 };
 

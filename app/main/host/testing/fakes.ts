@@ -2,7 +2,16 @@
  * unit test. They implement the real interfaces: a contract change breaks these at compile time. */
 import path from 'node:path';
 import type { FlockResult, NativeHost, NativeResult, Rlimit } from '../../../native/index.js';
-import type { AccessMode, CommandResult, HostFs, HostStat, QmpProcess, QmpProcessExit, RunCommand, SpawnQmp } from '../host-io.js';
+import type {
+  AccessMode,
+  CommandResult,
+  HostFs,
+  HostStat,
+  QmpProcess,
+  QmpProcessExit,
+  RunCommand,
+  SpawnQmp,
+} from '../host-io.js';
 import type { QmpProbeReplies } from '../qmp-probe.js';
 
 export function fsError(code: string, p: string): Error {
@@ -90,7 +99,17 @@ export class FakeFs implements HostFs {
     return [...names];
   }
   async stat(p: string): Promise<HostStat> {
-    if (!this.entries.has(p) && this.isDir(p)) return { size: 0, mtimeMs: 0, mode: 0o755, uid: 0, gid: 0, isFile: false, isDirectory: true, isCharacterDevice: false };
+    if (!this.entries.has(p) && this.isDir(p))
+      return {
+        size: 0,
+        mtimeMs: 0,
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+        isFile: false,
+        isDirectory: true,
+        isCharacterDevice: false,
+      };
     return { ...this.get(p).stat };
   }
   async access(p: string, mode: AccessMode): Promise<void> {
@@ -143,7 +162,10 @@ export class FakeNative implements NativeHost {
     n.implementation = 'fallback';
     n.loaded = false;
     n.loadError = loadError;
-    n.apiVersion = { ok: false, reason: `ioctl(KVM_GET_API_VERSION) needs the native layer (native layer not loaded: ${loadError})` };
+    n.apiVersion = {
+      ok: false,
+      reason: `ioctl(KVM_GET_API_VERSION) needs the native layer (native layer not loaded: ${loadError})`,
+    };
     n.canSetMemlock = false;
     return n;
   }
@@ -161,7 +183,8 @@ export class FakeNative implements NativeHost {
     return this.memlock;
   }
   setMemlockLimit(limit: Rlimit): NativeResult<Rlimit> {
-    if (!this.canSetMemlock) return { ok: false, reason: `setrlimit(RLIMIT_MEMLOCK) needs the native layer (${this.loadError ?? 'fake'})` };
+    if (!this.canSetMemlock)
+      return { ok: false, reason: `setrlimit(RLIMIT_MEMLOCK) needs the native layer (${this.loadError ?? 'fake'})` };
     this.memlock = { ok: true, value: limit };
     return this.memlock;
   }
@@ -222,7 +245,8 @@ export class FakeQemu {
       if (b.spawnError) return exit({ code: null, signal: null, error: b.spawnError, stderr: '' });
       if (b.silent) return;
       emit({ QMP: data.greeting });
-      if (b.dieAfterGreeting !== undefined) setImmediate(() => setImmediate(() => exit({ code: 1, signal: null, stderr: b.dieAfterGreeting! })));
+      if (b.dieAfterGreeting !== undefined)
+        setImmediate(() => setImmediate(() => exit({ code: 1, signal: null, stderr: b.dieAfterGreeting! })));
     });
     return {
       write: (line) => {
@@ -230,12 +254,23 @@ export class FakeQemu {
         if (msg.execute === 'qmp_capabilities') return emit({ return: {}, id: msg.id });
         if (msg.execute === 'quit') {
           emit({ return: {}, id: msg.id });
-          emit({ event: 'SHUTDOWN', data: { guest: false, reason: 'host-qmp-quit' }, timestamp: { seconds: 0, microseconds: 0 } });
+          emit({
+            event: 'SHUTDOWN',
+            data: { guest: false, reason: 'host-qmp-quit' },
+            timestamp: { seconds: 0, microseconds: 0 },
+          });
           setImmediate(() => setImmediate(() => exit({ code: 0, signal: null, stderr: '' })));
           return;
         }
         const reply = (data.replies as Record<string, unknown>)[msg.execute];
-        emit(reply ? { ...(reply as object), id: msg.id } : { error: { class: 'CommandNotFound', desc: `The command ${msg.execute} has not been found` }, id: msg.id });
+        emit(
+          reply
+            ? { ...(reply as object), id: msg.id }
+            : {
+                error: { class: 'CommandNotFound', desc: `The command ${msg.execute} has not been found` },
+                id: msg.id,
+              },
+        );
       },
       onLine: (l) => lines.push(l),
       onExit: (l) => (exited ? l(exited) : exits.push(l)),

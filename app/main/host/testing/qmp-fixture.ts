@@ -18,12 +18,17 @@ export interface QmpFixture extends QmpProbeReplies {
   args: string[];
 }
 
-const reply = v.union([v.looseObject({ return: v.unknown() }), v.looseObject({ error: v.looseObject({ class: v.string(), desc: v.string() }) })]);
+const reply = v.union([
+  v.looseObject({ return: v.unknown() }),
+  v.looseObject({ error: v.looseObject({ class: v.string(), desc: v.string() }) }),
+]);
 const fixtureSchema = v.looseObject({
   capturedFrom: v.string(),
   args: v.array(v.string()),
   greeting: v.unknown(),
-  replies: v.strictObject(Object.fromEntries(PROBE_COMMANDS.map((c) => [c, reply])) as Record<(typeof PROBE_COMMANDS)[number], typeof reply>),
+  replies: v.strictObject(
+    Object.fromEntries(PROBE_COMMANDS.map((c) => [c, reply])) as Record<(typeof PROBE_COMMANDS)[number], typeof reply>,
+  ),
 });
 
 export function loadQmpFixture(file: string): QmpFixture {

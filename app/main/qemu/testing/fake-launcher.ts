@@ -197,7 +197,8 @@ export class FakeQemuProcess implements QemuProcess {
     const cmd = msg.execute;
     this.commands.push(cmd);
     if (this.script.unanswered?.includes(cmd)) return;
-    if (this.script.refused?.includes(cmd)) return this.#send({ error: { class: 'GenericError', desc: `${cmd} refused by the test` }, id: msg.id });
+    if (this.script.refused?.includes(cmd))
+      return this.#send({ error: { class: 'GenericError', desc: `${cmd} refused by the test` }, id: msg.id });
     const reply = (ret: unknown = {}) => this.#send({ return: ret, id: msg.id });
     switch (cmd) {
       case 'cont':

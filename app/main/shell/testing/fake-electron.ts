@@ -23,7 +23,10 @@ export class FakeEvent {
 }
 
 export class FakeFrame {
-  constructor(public url: string, readonly parent: FakeFrame | null = null) {}
+  constructor(
+    public url: string,
+    readonly parent: FakeFrame | null = null,
+  ) {}
 }
 
 /** What ipcMain handlers receive. */
@@ -36,7 +39,10 @@ export interface FakeIpcEvent {
 type MainListener = (event: FakeIpcEvent, ...args: unknown[]) => unknown;
 type RendererListener = (event: object, ...args: unknown[]) => void;
 
-export class FakeWebContents extends EventEmitter implements Pick<Electron.WebContents, 'id' | 'send' | 'setWindowOpenHandler'> {
+export class FakeWebContents
+  extends EventEmitter
+  implements Pick<Electron.WebContents, 'id' | 'send' | 'setWindowOpenHandler'>
+{
   private static nextId = 1;
   readonly id = FakeWebContents.nextId++;
   readonly mainFrame = new FakeFrame('');
@@ -46,7 +52,8 @@ export class FakeWebContents extends EventEmitter implements Pick<Electron.WebCo
   send(channel: string, ...args: unknown[]): void {
     this.sent.push({ channel, args });
     // Delivered to the page's ipcRenderer (cloned, as IPC does).
-    for (const l of fake.rendererListeners.get(channel) ?? []) l({ sender: fake.ipcRenderer }, ...structuredClone(args));
+    for (const l of fake.rendererListeners.get(channel) ?? [])
+      l({ sender: fake.ipcRenderer }, ...structuredClone(args));
   }
 
   setWindowOpenHandler(handler: (details: Electron.HandlerDetails) => Electron.WindowOpenHandlerResponse): void {
@@ -72,7 +79,20 @@ export class FakeWebContents extends EventEmitter implements Pick<Electron.WebCo
   }
 }
 
-type WindowMethods = 'show' | 'hide' | 'focus' | 'restore' | 'isMinimized' | 'isVisible' | 'maximize' | 'isMaximized' | 'isDestroyed' | 'getNormalBounds' | 'loadURL' | 'close' | 'destroy';
+type WindowMethods =
+  | 'show'
+  | 'hide'
+  | 'focus'
+  | 'restore'
+  | 'isMinimized'
+  | 'isVisible'
+  | 'maximize'
+  | 'isMaximized'
+  | 'isDestroyed'
+  | 'getNormalBounds'
+  | 'loadURL'
+  | 'close'
+  | 'destroy';
 
 export class FakeBrowserWindow extends EventEmitter implements Pick<Electron.BrowserWindow, WindowMethods> {
   static instances: FakeBrowserWindow[] = [];
@@ -98,15 +118,33 @@ export class FakeBrowserWindow extends EventEmitter implements Pick<Electron.Bro
       this.webContents.emit('did-finish-load');
     });
   }
-  show(): void { this.visible = true; }
-  hide(): void { this.visible = false; }
-  focus(): void { this.focused++; }
-  restore(): void { this.minimized = false; }
-  isMinimized(): boolean { return this.minimized; }
-  isVisible(): boolean { return this.visible; }
-  maximize(): void { this.maximized = true; }
-  isMaximized(): boolean { return this.maximized; }
-  isDestroyed(): boolean { return this.destroyed; }
+  show(): void {
+    this.visible = true;
+  }
+  hide(): void {
+    this.visible = false;
+  }
+  focus(): void {
+    this.focused++;
+  }
+  restore(): void {
+    this.minimized = false;
+  }
+  isMinimized(): boolean {
+    return this.minimized;
+  }
+  isVisible(): boolean {
+    return this.visible;
+  }
+  maximize(): void {
+    this.maximized = true;
+  }
+  isMaximized(): boolean {
+    return this.maximized;
+  }
+  isDestroyed(): boolean {
+    return this.destroyed;
+  }
   getNormalBounds(): Electron.Rectangle {
     const o = this.options;
     return { x: o.x ?? 100, y: o.y ?? 100, width: o.width ?? 800, height: o.height ?? 600 };
@@ -124,7 +162,11 @@ export class FakeBrowserWindow extends EventEmitter implements Pick<Electron.Bro
   }
 }
 
-export class FakeApp extends EventEmitter implements Pick<Electron.App, 'requestSingleInstanceLock' | 'whenReady' | 'isReady' | 'enableSandbox' | 'quit' | 'exit'> {
+export class FakeApp
+  extends EventEmitter
+  implements
+    Pick<Electron.App, 'requestSingleInstanceLock' | 'whenReady' | 'isReady' | 'enableSandbox' | 'quit' | 'exit'>
+{
   gotLock = true;
   /** False until whenReady() resolves, as before Electron's `ready`. */
   ready = false;
@@ -134,10 +176,20 @@ export class FakeApp extends EventEmitter implements Pick<Electron.App, 'request
   quitted = false;
   exitCode: number | undefined;
 
-  requestSingleInstanceLock(): boolean { return this.gotLock; }
-  whenReady(): Promise<void> { return Promise.resolve().then(() => { this.ready = true; }); }
-  isReady(): boolean { return this.ready; }
-  enableSandbox(): void { this.sandboxed = true; }
+  requestSingleInstanceLock(): boolean {
+    return this.gotLock;
+  }
+  whenReady(): Promise<void> {
+    return Promise.resolve().then(() => {
+      this.ready = true;
+    });
+  }
+  isReady(): boolean {
+    return this.ready;
+  }
+  enableSandbox(): void {
+    this.sandboxed = true;
+  }
   /** Like Electron: before-quit (preventable), then every window is closed, then the app quits. */
   quit(): void {
     this.quitCalls++;
@@ -147,7 +199,9 @@ export class FakeApp extends EventEmitter implements Pick<Electron.App, 'request
     for (const w of FakeBrowserWindow.instances) if (!w.destroyed) w.close();
     this.quitted = true;
   }
-  exit(code = 0): void { this.exitCode = code; }
+  exit(code = 0): void {
+    this.exitCode = code;
+  }
 }
 
 /** `on` returns void here: Electron's returns the IpcMain itself, which a fake cannot be. */
@@ -162,7 +216,9 @@ export class FakeIpcMain implements Pick<Electron.IpcMain, 'handle' | 'removeHan
   on(channel: string, listener: (event: Electron.IpcMainEvent, ...args: unknown[]) => void): void {
     this.listeners.set(channel, [...(this.listeners.get(channel) ?? []), listener as unknown as MainListener]);
   }
-  removeHandler(channel: string): void { this.handlers.delete(channel); }
+  removeHandler(channel: string): void {
+    this.handlers.delete(channel);
+  }
 
   /** What ipcRenderer.invoke does: arguments and result are structured-cloned; a throw rejects. */
   async invoke(channel: string, event: FakeIpcEvent, ...args: unknown[]): Promise<unknown> {
@@ -176,15 +232,24 @@ export class FakeIpcMain implements Pick<Electron.IpcMain, 'handle' | 'removeHan
 }
 
 /** Electron's MessagePortMain over one end of a Node MessageChannel (messages are really cloned). */
-export class FakeMessagePortMain extends EventEmitter implements Pick<Electron.MessagePortMain, 'postMessage' | 'start' | 'close'> {
+export class FakeMessagePortMain
+  extends EventEmitter
+  implements Pick<Electron.MessagePortMain, 'postMessage' | 'start' | 'close'>
+{
   constructor(readonly port: MessagePort) {
     super();
     port.onmessage = (ev: { data: unknown }) => this.emit('message', { data: ev.data, ports: [] });
     port.addEventListener('close', () => this.emit('close'));
   }
-  postMessage(message: unknown): void { this.port.postMessage(message); }
-  start(): void { this.port.start(); }
-  close(): void { this.port.close(); }
+  postMessage(message: unknown): void {
+    this.port.postMessage(message);
+  }
+  start(): void {
+    this.port.start();
+  }
+  close(): void {
+    this.port.close();
+  }
 }
 
 export class FakeMessageChannelMain {
@@ -200,8 +265,12 @@ export class FakeMessageChannelMain {
 export class FakeNativeImage implements Pick<Electron.NativeImage, 'setTemplateImage' | 'isTemplateImage'> {
   template = false;
   constructor(readonly path: string) {}
-  setTemplateImage(option: boolean): void { this.template = option; }
-  isTemplateImage(): boolean { return this.template; }
+  setTemplateImage(option: boolean): void {
+    this.template = option;
+  }
+  isTemplateImage(): boolean {
+    return this.template;
+  }
 }
 
 /** A built menu: the template, with `click` callable without Electron's arguments. */
@@ -255,23 +324,42 @@ export class FakeTray extends EventEmitter implements Pick<Electron.Tray, 'setTo
     super();
     FakeTray.instances.push(this);
   }
-  setContextMenu(menu: FakeMenu | null): void { this.menu = menu; }
-  setToolTip(toolTip: string): void { this.tooltip = toolTip; }
-  destroy(): void { this.destroyed = true; }
+  setContextMenu(menu: FakeMenu | null): void {
+    this.menu = menu;
+  }
+  setToolTip(toolTip: string): void {
+    this.tooltip = toolTip;
+  }
+  destroy(): void {
+    this.destroyed = true;
+  }
 }
 
 export class FakeNotification extends EventEmitter implements Pick<Electron.Notification, 'show'> {
   static shown: Electron.NotificationConstructorOptions[] = [];
-  static isSupported(): boolean { return true; }
-  constructor(readonly options: Electron.NotificationConstructorOptions = {}) { super(); }
-  show(): void { FakeNotification.shown.push(this.options); }
+  static isSupported(): boolean {
+    return true;
+  }
+  constructor(readonly options: Electron.NotificationConstructorOptions = {}) {
+    super();
+  }
+  show(): void {
+    FakeNotification.shown.push(this.options);
+  }
 }
 
-export class FakeSession implements Pick<Electron.Session, 'setPermissionRequestHandler' | 'setPermissionCheckHandler'> {
+export class FakeSession implements Pick<
+  Electron.Session,
+  'setPermissionRequestHandler' | 'setPermissionCheckHandler'
+> {
   requestHandler: Parameters<Electron.Session['setPermissionRequestHandler']>[0] = null;
   checkHandler: Parameters<Electron.Session['setPermissionCheckHandler']>[0] = null;
-  setPermissionRequestHandler(handler: Parameters<Electron.Session['setPermissionRequestHandler']>[0]): void { this.requestHandler = handler; }
-  setPermissionCheckHandler(handler: Parameters<Electron.Session['setPermissionCheckHandler']>[0]): void { this.checkHandler = handler; }
+  setPermissionRequestHandler(handler: Parameters<Electron.Session['setPermissionRequestHandler']>[0]): void {
+    this.requestHandler = handler;
+  }
+  setPermissionCheckHandler(handler: Parameters<Electron.Session['setPermissionCheckHandler']>[0]): void {
+    this.checkHandler = handler;
+  }
 }
 
 /** The page's side of the main world, as a fresh V8 context with the web globals the page code uses. */
@@ -303,12 +391,16 @@ class FakeState {
   openDialogResults: Electron.OpenDialogReturnValue[] = [];
 
   readonly ipcRenderer = {
-    invoke: (channel: string, ...args: unknown[]): Promise<unknown> => this.ipcMain.invoke(channel, this.rendererEvent([]), ...args),
+    invoke: (channel: string, ...args: unknown[]): Promise<unknown> =>
+      this.ipcMain.invoke(channel, this.rendererEvent([]), ...args),
     on: (channel: string, listener: RendererListener): void => {
       this.rendererListeners.set(channel, [...(this.rendererListeners.get(channel) ?? []), listener]);
     },
     removeListener: (channel: string, listener: RendererListener): void => {
-      this.rendererListeners.set(channel, (this.rendererListeners.get(channel) ?? []).filter((l) => l !== listener));
+      this.rendererListeners.set(
+        channel,
+        (this.rendererListeners.get(channel) ?? []).filter((l) => l !== listener),
+      );
     },
     postMessage: (channel: string, message: unknown, transfer: MessagePort[] = []): void => {
       this.ipcMain.emit(channel, this.rendererEvent(transfer.map((p) => new FakeMessagePortMain(p))), message);
@@ -327,15 +419,22 @@ export function resetFakeElectron(): void {
 
 /** The module `vi.mock('electron', ...)` returns. Getters: each test's fresh state. */
 export const fakeElectronModule = {
-  get app() { return fake.app; },
-  get ipcMain() { return fake.ipcMain; },
-  get ipcRenderer() { return fake.ipcRenderer; },
+  get app() {
+    return fake.app;
+  },
+  get ipcMain() {
+    return fake.ipcMain;
+  },
+  get ipcRenderer() {
+    return fake.ipcRenderer;
+  },
   BrowserWindow: FakeBrowserWindow,
   Tray: FakeTray,
   Notification: FakeNotification,
   MessageChannelMain: FakeMessageChannelMain,
   Menu: {
-    buildFromTemplate: (template: (Electron.MenuItemConstructorOptions | Electron.MenuItem)[]) => new FakeMenu(toFakeItems(template)),
+    buildFromTemplate: (template: (Electron.MenuItemConstructorOptions | Electron.MenuItem)[]) =>
+      new FakeMenu(toFakeItems(template)),
   },
   nativeImage: {
     createFromPath: (path: string) => new FakeNativeImage(path),
@@ -355,11 +454,17 @@ export const fakeElectronModule = {
     getPathForFile: (file: File): string => (file as File & { path?: string }).path ?? '',
   } satisfies Pick<Electron.WebUtils, 'getPathForFile'>,
   protocol: {
-    registerSchemesAsPrivileged: (schemes: Electron.CustomScheme[]): void => { fake.privilegedSchemes.push(...schemes); },
-    handle: (scheme: string, handler: (request: Request) => Response | Promise<Response>): void => { fake.protocolHandlers.set(scheme, handler); },
+    registerSchemesAsPrivileged: (schemes: Electron.CustomScheme[]): void => {
+      fake.privilegedSchemes.push(...schemes);
+    },
+    handle: (scheme: string, handler: (request: Request) => Response | Promise<Response>): void => {
+      fake.protocolHandlers.set(scheme, handler);
+    },
   } satisfies Pick<Electron.Protocol, 'registerSchemesAsPrivileged' | 'handle'>,
   session: {
-    get defaultSession() { return fake.session; },
+    get defaultSession() {
+      return fake.session;
+    },
   },
   shell: {
     openExternal: (url: string): Promise<void> => {
@@ -374,12 +479,17 @@ export const fakeElectronModule = {
     showMessageBox: (a: unknown, b?: Electron.MessageBoxOptions): Promise<Electron.MessageBoxReturnValue> => {
       const opts = (b ?? a) as Electron.MessageBoxOptions;
       fake.messageBoxes.push(opts);
-      return Promise.resolve({ response: fake.messageBoxResponses.shift() ?? opts.cancelId ?? 0, checkboxChecked: false });
+      return Promise.resolve({
+        response: fake.messageBoxResponses.shift() ?? opts.cancelId ?? 0,
+        checkboxChecked: false,
+      });
     },
     showOpenDialog: (a: unknown, b?: Electron.OpenDialogOptions): Promise<Electron.OpenDialogReturnValue> => {
       fake.openDialogs.push((b ?? a) as Electron.OpenDialogOptions);
       return Promise.resolve(fake.openDialogResults.shift() ?? { canceled: true, filePaths: [] });
     },
-    showErrorBox: (title: string, content: string): void => { fake.errorBoxes.push({ title, content }); },
+    showErrorBox: (title: string, content: string): void => {
+      fake.errorBoxes.push({ title, content });
+    },
   } satisfies Pick<Electron.Dialog, 'showMessageBox' | 'showOpenDialog' | 'showErrorBox'>,
 };

@@ -1,5 +1,13 @@
 /** A DriverLink for the shell's tests: records calls, answers from a table, emits events on demand. */
-import type { CallName, CallParams, CallResults, ContractEvents, EventName, StreamName, StreamParams } from '../../common/contract.js';
+import type {
+  CallName,
+  CallParams,
+  CallResults,
+  ContractEvents,
+  EventName,
+  StreamName,
+  StreamParams,
+} from '../../common/contract.js';
 import type { VmState, VmSummary } from '../../common/vm-types.js';
 import type { ByteStream } from '../../consoles/byte-channel.js';
 import { FakeStream } from '../../consoles/testing/fake-stream.js';
@@ -7,7 +15,12 @@ import type { DriverLink } from '../../ipc/driver-link.js';
 import type { OwnerInfo } from '../../vm/owner-lock.js';
 
 export function vm(name: string, state: VmState, n = 1): VmSummary {
-  return { id: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`, name, state, file: `/cfg/vmdesk/vms/${name}.json` };
+  return {
+    id: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
+    name,
+    state,
+    file: `/cfg/vmdesk/vms/${name}.json`,
+  };
 }
 
 type Listener = <E extends EventName>(name: E, data: ContractEvents[E]) => void;
@@ -15,7 +28,12 @@ type Answer = (params: unknown) => unknown;
 
 export class FakeLink implements DriverLink {
   readonly mode = 'owner' as const;
-  readonly owner: OwnerInfo = { pid: 4242, kind: 'app', controlSocket: '/run/vmdesk/control.sock', startedAt: '2025-01-01T00:00:00.000Z' };
+  readonly owner: OwnerInfo = {
+    pid: 4242,
+    kind: 'app',
+    controlSocket: '/run/vmdesk/control.sock',
+    startedAt: '2025-01-01T00:00:00.000Z',
+  };
   readonly calls: { method: CallName; params: unknown }[] = [];
   readonly listeners = new Set<Listener>();
   /** Every stream opened, newest last: the test pushes output and ends them. */
@@ -39,7 +57,9 @@ export class FakeLink implements DriverLink {
 
   async subscribe(listener: Listener): Promise<() => void> {
     this.listeners.add(listener);
-    return () => { this.listeners.delete(listener); };
+    return () => {
+      this.listeners.delete(listener);
+    };
   }
 
   emit<E extends EventName>(name: E, data: ContractEvents[E]): void {

@@ -27,7 +27,9 @@ export function ScreenTab({ vm }: { vm: VmSummary }) {
   const [scale, setScale] = useState(session?.scaleViewport ?? true);
 
   if (!hasDisplay) {
-    return <EmptyPanel title="This VM has no screen">It was defined without a display. Use the serial console.</EmptyPanel>;
+    return (
+      <EmptyPanel title="This VM has no screen">It was defined without a display. Use the serial console.</EmptyPanel>
+    );
   }
   if (!session) return <NotRunning vm={vm} what="its screen" />;
 
@@ -41,18 +43,50 @@ export function ScreenTab({ vm }: { vm: VmSummary }) {
     const el = frameRef.current;
     if (!el) return;
     if (document.fullscreenElement) void document.exitFullscreen();
-    else el.requestFullscreen().then(() => session.focus(), (e: unknown) => showError(`Full screen was refused: ${e instanceof Error ? e.message : String(e)}`));
+    else
+      el.requestFullscreen().then(
+        () => session.focus(),
+        (e: unknown) => showError(`Full screen was refused: ${e instanceof Error ? e.message : String(e)}`),
+      );
   };
 
   return (
     <div className="console">
       <div className="console-bar">
-        <Button small icon={<IconFit />} aria-pressed={scale} onClick={() => { session.setScaleViewport(!scale); setScale(!scale); }}>Scale to fit</Button>
-        <Button small icon={<IconKeyboard />} disabled={!connected} onClick={() => { session.sendCtrlAltDel(); session.focus(); }}>Ctrl+Alt+Del</Button>
-        <Button small icon={<IconCamera />} disabled={!connected} onClick={() => void screenshot()}>Screenshot</Button>
-        <Button small icon={<IconFullscreen />} onClick={fullscreen}>Full screen</Button>
+        <Button
+          small
+          icon={<IconFit />}
+          aria-pressed={scale}
+          onClick={() => {
+            session.setScaleViewport(!scale);
+            setScale(!scale);
+          }}
+        >
+          Scale to fit
+        </Button>
+        <Button
+          small
+          icon={<IconKeyboard />}
+          disabled={!connected}
+          onClick={() => {
+            session.sendCtrlAltDel();
+            session.focus();
+          }}
+        >
+          Ctrl+Alt+Del
+        </Button>
+        <Button small icon={<IconCamera />} disabled={!connected} onClick={() => void screenshot()}>
+          Screenshot
+        </Button>
+        <Button small icon={<IconFullscreen />} onClick={fullscreen}>
+          Full screen
+        </Button>
         <span className={`conn conn-${status.phase}`} aria-live="polite">
-          {status.phase === 'connecting' ? 'Connecting…' : connected ? 'Connected' : `${status.message ?? 'Disconnected'}${live ? ' Reconnecting…' : ''}`}
+          {status.phase === 'connecting'
+            ? 'Connecting…'
+            : connected
+              ? 'Connected'
+              : `${status.message ?? 'Disconnected'}${live ? ' Reconnecting…' : ''}`}
         </span>
       </div>
       <div className={`vnc-frame${scale ? ' vnc-scaled' : ''}`} ref={frameRef}>

@@ -15,7 +15,11 @@ export function SerialTab({ vm }: { vm: VmSummary }) {
     <div className="console">
       <div className="console-bar">
         <span className={`conn conn-${status.phase}`} aria-live="polite">
-          {status.phase === 'connecting' ? 'Connecting…' : status.phase === 'connected' ? 'Connected · keystrokes go to the guest' : status.message ?? 'Disconnected'}
+          {status.phase === 'connecting'
+            ? 'Connecting…'
+            : status.phase === 'connected'
+              ? 'Connected · keystrokes go to the guest'
+              : (status.message ?? 'Disconnected')}
         </span>
       </div>
       <div className="serial-frame" data-testid="serial-terminal" ref={ref} onClick={() => session.focus()} />

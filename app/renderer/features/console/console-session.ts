@@ -25,7 +25,10 @@ export abstract class ConsoleSession {
   private container: HTMLElement | null = null;
   protected disposed = false;
 
-  constructor(readonly vmId: string, readonly kind: ConsoleKind) {
+  constructor(
+    readonly vmId: string,
+    readonly kind: ConsoleKind,
+  ) {
     this.element = document.createElement('div');
     this.element.className = `console-surface console-${kind}`;
   }

@@ -5,7 +5,10 @@
 export class Lru<V> {
   private readonly map = new Map<string, V>();
 
-  constructor(readonly limit: number, private readonly canEvict: (v: V) => boolean = () => true) {}
+  constructor(
+    readonly limit: number,
+    private readonly canEvict: (v: V) => boolean = () => true,
+  ) {}
 
   get size(): number {
     return this.map.size;

@@ -2,7 +2,11 @@
 // "./core/rfb.js", so the import is the bare package name.
 declare module '@novnc/novnc' {
   export default class RFB extends EventTarget {
-    constructor(target: HTMLElement, urlOrChannel: string | object, options?: { shared?: boolean; credentials?: { password?: string }; wsProtocols?: string[] });
+    constructor(
+      target: HTMLElement,
+      urlOrChannel: string | object,
+      options?: { shared?: boolean; credentials?: { password?: string }; wsProtocols?: string[] },
+    );
     scaleViewport: boolean;
     resizeSession: boolean;
     clipViewport: boolean;

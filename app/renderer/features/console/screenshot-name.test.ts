@@ -7,10 +7,14 @@ describe('screenshot file names', () => {
   });
 
   it('replace characters file systems refuse', () => {
-    expect(screenshotFileName('a:b*c?"d"<e>|f\\g', new Date(2025, 11, 31, 23, 59, 59))).toBe('a_b_c__d__e__f_g-20251231-235959.png');
+    expect(screenshotFileName('a:b*c?"d"<e>|f\\g', new Date(2025, 11, 31, 23, 59, 59))).toBe(
+      'a_b_c__d__e__f_g-20251231-235959.png',
+    );
   });
 
   it('keep spaces and non-Latin names', () => {
-    expect(screenshotFileName('Ünïcode VM 測試', new Date(2025, 5, 1, 0, 0, 0))).toBe('Ünïcode VM 測試-20250601-000000.png');
+    expect(screenshotFileName('Ünïcode VM 測試', new Date(2025, 5, 1, 0, 0, 0))).toBe(
+      'Ünïcode VM 測試-20250601-000000.png',
+    );
   });
 });

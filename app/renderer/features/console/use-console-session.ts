@@ -5,7 +5,10 @@ import type { ConsoleSession, SessionStatus } from './console-session.js';
 const IDLE: SessionStatus = { phase: 'ended', message: null };
 const noSubscribe = () => () => {};
 
-export function useAttachedSession(session: ConsoleSession | null): { ref: RefObject<HTMLDivElement | null>; status: SessionStatus } {
+export function useAttachedSession(session: ConsoleSession | null): {
+  ref: RefObject<HTMLDivElement | null>;
+  status: SessionStatus;
+} {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const el = ref.current;

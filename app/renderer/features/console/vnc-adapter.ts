@@ -28,31 +28,72 @@ export interface VncViewOptions {
 class ObservedChannel implements StreamChannel {
   private closeHandler: ((ev: StreamCloseEvent) => void) | null = null;
 
-  constructor(private readonly inner: StreamChannel, onClosed: (ev: StreamCloseEvent) => void) {
-    inner.onclose = (ev) => { onClosed(ev); this.closeHandler?.(ev); };
+  constructor(
+    private readonly inner: StreamChannel,
+    onClosed: (ev: StreamCloseEvent) => void,
+  ) {
+    inner.onclose = (ev) => {
+      onClosed(ev);
+      this.closeHandler?.(ev);
+    };
   }
 
-  get binaryType() { return this.inner.binaryType; }
-  set binaryType(t) { this.inner.binaryType = t; }
-  get protocol() { return this.inner.protocol; }
-  get readyState() { return this.inner.readyState; }
-  get onopen() { return this.inner.onopen; }
-  set onopen(h) { this.inner.onopen = h; }
-  get onmessage() { return this.inner.onmessage; }
-  set onmessage(h) { this.inner.onmessage = h; }
-  get onerror() { return this.inner.onerror; }
-  set onerror(h) { this.inner.onerror = h; }
-  get onclose() { return this.closeHandler; }
-  set onclose(h) { this.closeHandler = h; }
-  send(data: ArrayBuffer | ArrayBufferView | string): void { this.inner.send(data); }
-  close(code?: number, reason?: string): void { this.inner.close(code, reason); }
+  get binaryType() {
+    return this.inner.binaryType;
+  }
+  set binaryType(t) {
+    this.inner.binaryType = t;
+  }
+  get protocol() {
+    return this.inner.protocol;
+  }
+  get readyState() {
+    return this.inner.readyState;
+  }
+  get onopen() {
+    return this.inner.onopen;
+  }
+  set onopen(h) {
+    this.inner.onopen = h;
+  }
+  get onmessage() {
+    return this.inner.onmessage;
+  }
+  set onmessage(h) {
+    this.inner.onmessage = h;
+  }
+  get onerror() {
+    return this.inner.onerror;
+  }
+  set onerror(h) {
+    this.inner.onerror = h;
+  }
+  get onclose() {
+    return this.closeHandler;
+  }
+  set onclose(h) {
+    this.closeHandler = h;
+  }
+  send(data: ArrayBuffer | ArrayBufferView | string): void {
+    this.inner.send(data);
+  }
+  close(code?: number, reason?: string): void {
+    this.inner.close(code, reason);
+  }
 }
 
 export function createVncView(target: HTMLElement, channel: StreamChannel, opts: VncViewOptions): VncView {
   let reason = '';
   let code = 1006;
   let ended = false;
-  const rfb = new RFB(target, new ObservedChannel(channel, (ev) => { reason = ev.reason; code = ev.code; }), { shared: true });
+  const rfb = new RFB(
+    target,
+    new ObservedChannel(channel, (ev) => {
+      reason = ev.reason;
+      code = ev.code;
+    }),
+    { shared: true },
+  );
   rfb.scaleViewport = opts.scaleViewport;
   rfb.focusOnClick = true;
   rfb.background = 'transparent';
@@ -63,15 +104,26 @@ export function createVncView(target: HTMLElement, channel: StreamChannel, opts:
     opts.onDisconnect(reason || 'The screen connection closed.', code);
   });
   return {
-    setScaleViewport: (on) => { rfb.scaleViewport = on; },
+    setScaleViewport: (on) => {
+      rfb.scaleViewport = on;
+    },
     sendCtrlAltDel: () => rfb.sendCtrlAltDel(),
-    toPng: () => new Promise((resolve) => {
-      try { rfb.toBlob(resolve, 'image/png'); } catch { resolve(null); }
-    }),
+    toPng: () =>
+      new Promise((resolve) => {
+        try {
+          rfb.toBlob(resolve, 'image/png');
+        } catch {
+          resolve(null);
+        }
+      }),
     focus: () => rfb.focus({ preventScroll: true }),
     disconnect: () => {
       ended = true;
-      try { rfb.disconnect(); } catch { /* already disconnected */ }
+      try {
+        rfb.disconnect();
+      } catch {
+        /* already disconnected */
+      }
     },
   };
 }

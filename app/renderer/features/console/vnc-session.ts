@@ -9,7 +9,11 @@ export class VncSession extends ConsoleSession {
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(private readonly api: VmdeskApi, vmId: string, private readonly isRunning: () => boolean) {
+  constructor(
+    private readonly api: VmdeskApi,
+    vmId: string,
+    private readonly isRunning: () => boolean,
+  ) {
     super(vmId, 'vnc');
     this.connect();
   }
@@ -59,7 +63,8 @@ export class VncSession extends ConsoleSession {
         this.setStatus('ended', reason);
         // A lost connection while the VM still runs: try again. A stopped VM reconnects when
         // it runs again (vmRunning).
-        if (!this.disposed && isConnectionLost(code) && this.isRunning()) this.timer = setTimeout(() => this.connect(), retryDelay(this.attempt++));
+        if (!this.disposed && isConnectionLost(code) && this.isRunning())
+          this.timer = setTimeout(() => this.connect(), retryDelay(this.attempt++));
       },
     });
     this.view = view;

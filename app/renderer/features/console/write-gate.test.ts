@@ -7,8 +7,13 @@ function slowTerminal() {
   const callbacks: (() => void)[] = [];
   return {
     written,
-    write: (d: Uint8Array, cb: () => void) => { written.push(d); callbacks.push(cb); },
-    parseAll: () => { for (const cb of callbacks.splice(0)) cb(); },
+    write: (d: Uint8Array, cb: () => void) => {
+      written.push(d);
+      callbacks.push(cb);
+    },
+    parseAll: () => {
+      for (const cb of callbacks.splice(0)) cb();
+    },
   };
 }
 

@@ -19,7 +19,9 @@ export interface WriteGateLimits {
 export const DEFAULT_LIMITS: WriteGateLimits = { high: 256 * 1024, low: 32 * 1024, maxQueued: 8 * 1024 * 1024 };
 
 export function skippedNotice(bytes: number): Uint8Array {
-  return new TextEncoder().encode(`\r\n\x1b[2m[vmdesk: skipped ${Math.ceil(bytes / 1024)} KiB of output the terminal could not keep up with]\x1b[0m\r\n`);
+  return new TextEncoder().encode(
+    `\r\n\x1b[2m[vmdesk: skipped ${Math.ceil(bytes / 1024)} KiB of output the terminal could not keep up with]\x1b[0m\r\n`,
+  );
 }
 
 export class WriteGate {
@@ -29,7 +31,10 @@ export class WriteGate {
   private dropped = 0;
   private closed = false;
 
-  constructor(private readonly write: WriteFn, private readonly limits: WriteGateLimits = DEFAULT_LIMITS) {}
+  constructor(
+    private readonly write: WriteFn,
+    private readonly limits: WriteGateLimits = DEFAULT_LIMITS,
+  ) {}
 
   /** Bytes handed to the terminal and not yet parsed, plus bytes waiting here. */
   get pendingBytes(): number {
@@ -77,7 +82,10 @@ export class WriteGate {
     const parts = this.dropped > 0 ? [skippedNotice(this.dropped), ...this.queue] : this.queue;
     const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
     let at = 0;
-    for (const p of parts) { all.set(p, at); at += p.length; }
+    for (const p of parts) {
+      all.set(p, at);
+      at += p.length;
+    }
     this.queue = [];
     this.queued = 0;
     this.dropped = 0;

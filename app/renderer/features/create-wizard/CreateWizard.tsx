@@ -22,9 +22,13 @@ function UploadStep({ w }: { w: Extract<WizardStep, { step: 'upload' }> }) {
   const now = useTick(500);
   return (
     <div className="wizard-upload">
-      <p>Uploading <strong>{w.fileName}</strong> to the ISO library on the machine running vmdesk.</p>
+      <p>
+        Uploading <strong>{w.fileName}</strong> to the ISO library on the machine running vmdesk.
+      </p>
       <progress className="progress" max={Math.max(w.total, 1)} value={w.loaded} aria-label="Upload progress" />
-      <p className="wizard-upload-line" aria-live="polite" data-testid="upload-progress">{progressText(w.loaded, w.total, now - w.startedAt)}</p>
+      <p className="wizard-upload-line" aria-live="polite" data-testid="upload-progress">
+        {progressText(w.loaded, w.total, now - w.startedAt)}
+      </p>
       <p className="muted small">Dropping the same file again later reuses the stored copy.</p>
     </div>
   );
@@ -32,7 +36,13 @@ function UploadStep({ w }: { w: Extract<WizardStep, { step: 'upload' }> }) {
 
 function Body({ w, formId }: { w: WizardStep; formId: string }) {
   if (w.step === 'upload') return <UploadStep w={w} />;
-  if (w.step === 'inspect') return <p role="status" className="wizard-reading"><span className="spinner" aria-hidden="true" />Reading {w.fileName}…</p>;
+  if (w.step === 'inspect')
+    return (
+      <p role="status" className="wizard-reading">
+        <span className="spinner" aria-hidden="true" />
+        Reading {w.fileName}…
+      </p>
+    );
   if (w.step === 'failed') {
     return (
       <Notice tone="error" title={`“${w.fileName}” cannot be used`}>
@@ -56,7 +66,13 @@ export function CreateWizard() {
   if (!w) return null;
   const busy = w.step === 'form' && !!w.creating;
   return (
-    <Dialog title="Create a virtual machine" onClose={() => { if (!busy) closeWizard(); }} footer={<Footer w={w} formId={formId} />}>
+    <Dialog
+      title="Create a virtual machine"
+      onClose={() => {
+        if (!busy) closeWizard();
+      }}
+      footer={<Footer w={w} formId={formId} />}
+    >
       <Body w={w} formId={formId} />
     </Dialog>
   );

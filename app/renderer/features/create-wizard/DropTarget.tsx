@@ -43,14 +43,17 @@ export function DropTarget() {
       setDragging(false);
       if (busyCreating()) return;
       const picked = pickDroppedFile(Array.from(e.dataTransfer?.files ?? []));
-      if ('problem' in picked) store.setState({ wizard: { step: 'failed', fileName: 'The drop', message: picked.problem } });
+      if ('problem' in picked)
+        store.setState({ wizard: { step: 'failed', fileName: 'The drop', message: picked.problem } });
       else void openIsoFile(picked.file);
     };
     window.addEventListener('dragenter', onEnter);
     window.addEventListener('dragleave', onLeave);
     window.addEventListener('dragover', onOver);
     window.addEventListener('drop', onDrop);
-    const offOpen = window.vmdeskShell?.onOpenIso(({ path }) => { if (!busyCreating()) void openIsoPath(path); });
+    const offOpen = window.vmdeskShell?.onOpenIso(({ path }) => {
+      if (!busyCreating()) void openIsoPath(path);
+    });
     return () => {
       window.removeEventListener('dragenter', onEnter);
       window.removeEventListener('dragleave', onLeave);
@@ -64,7 +67,9 @@ export function DropTarget() {
   return (
     <div className="drop-overlay" data-testid="drop-overlay">
       <div className="drop-card">
-        <span className="drop-icon" aria-hidden="true"><IconUpload /></span>
+        <span className="drop-icon" aria-hidden="true">
+          <IconUpload />
+        </span>
         <p className="drop-title">Drop the ISO to create a VM</p>
         <p className="muted">vmdesk reads what it installs and proposes a VM for it.</p>
       </div>

@@ -11,7 +11,9 @@ export function FromIsoButton() {
   if (!intake) return null;
   return (
     <>
-      <Button icon={<IconIso />} onClick={() => (intake.kind === 'path' ? void pickIsoPath() : input.current?.click())}>From ISO…</Button>
+      <Button icon={<IconIso />} onClick={() => (intake.kind === 'path' ? void pickIsoPath() : input.current?.click())}>
+        From ISO…
+      </Button>
       {intake.kind === 'upload' ? (
         <input
           ref={input}

@@ -8,7 +8,18 @@ import { Notice } from '../../components/Notice.js';
 import { useVmdesk, type WizardStep } from '../../store/store.js';
 import { closeWizard, createFromIso } from '../../store/wizard-actions.js';
 import { formatBytes } from '../vm-details/format.js';
-import { bootModes, firmwareWhy, formFromPlan, placeCreateError, recognition, toCreateParams, type Firmware, type WizardErrors, type WizardField, type WizardForm } from './wizard-form.js';
+import {
+  bootModes,
+  firmwareWhy,
+  formFromPlan,
+  placeCreateError,
+  recognition,
+  toCreateParams,
+  type Firmware,
+  type WizardErrors,
+  type WizardField,
+  type WizardForm,
+} from './wizard-form.js';
 
 function IsoSummary({ plan }: { plan: IsoPlan }) {
   const file = plan.info.path.split(/[/\\]/).pop();
@@ -18,8 +29,19 @@ function IsoSummary({ plan }: { plan: IsoPlan }) {
       <div className="wizard-os-name">{plan.os.name || plan.info.volumeId || file}</div>
       <div className={recognised ? 'wizard-os-ok' : 'muted'}>{recognition(plan)}</div>
       <dl className="rows wizard-os-rows">
-        <div className="row"><dt>Boots with</dt><dd>{bootModes(plan)}</dd></div>
-        <div className="row"><dt>File</dt><dd><code className="path" title={plan.info.path}>{file}</code> <span className="muted">({formatBytes(plan.info.sizeBytes)})</span></dd></div>
+        <div className="row">
+          <dt>Boots with</dt>
+          <dd>{bootModes(plan)}</dd>
+        </div>
+        <div className="row">
+          <dt>File</dt>
+          <dd>
+            <code className="path" title={plan.info.path}>
+              {file}
+            </code>{' '}
+            <span className="muted">({formatBytes(plan.info.sizeBytes)})</span>
+          </dd>
+        </div>
       </dl>
     </section>
   );
@@ -29,8 +51,15 @@ type Creating = NonNullable<Extract<WizardStep, { step: 'form' }>['creating']>;
 
 /** "Creating disk…" until the new VM shows up in the list (vm.changed), then "Starting…". */
 function CreateProgress({ creating }: { creating: Creating }) {
-  const appeared = useVmdesk((s) => Object.values(s.vms).some((v) => !creating.known.includes(v.id) && sameVmName(v.name, creating.name)));
-  return <span role="status" className="wizard-progress"><span className="spinner" aria-hidden="true" />{appeared && creating.start ? 'Starting…' : 'Creating disk…'}</span>;
+  const appeared = useVmdesk((s) =>
+    Object.values(s.vms).some((v) => !creating.known.includes(v.id) && sameVmName(v.name, creating.name)),
+  );
+  return (
+    <span role="status" className="wizard-progress">
+      <span className="spinner" aria-hidden="true" />
+      {appeared && creating.start ? 'Starting…' : 'Creating disk…'}
+    </span>
+  );
 }
 
 /**
@@ -44,9 +73,15 @@ export function WizardFormFooter({ formId, creating }: { formId: string; creatin
   useEffect(() => primary.current?.focus(), []);
   return (
     <div className="wizard-foot">
-      <Button ref={primary} variant="primary" type="submit" form={formId} disabled={busy} data-start="true">Create and start</Button>
-      <Button type="submit" form={formId} disabled={busy} data-start="false">Create</Button>
-      <Button onClick={closeWizard} disabled={busy}>Cancel</Button>
+      <Button ref={primary} variant="primary" type="submit" form={formId} disabled={busy} data-start="true">
+        Create and start
+      </Button>
+      <Button type="submit" form={formId} disabled={busy} data-start="false">
+        Create
+      </Button>
+      <Button onClick={closeWizard} disabled={busy}>
+        Cancel
+      </Button>
       {creating ? <CreateProgress creating={creating} /> : null}
     </div>
   );
@@ -79,17 +114,48 @@ export function WizardFormStep({ plan, formId, busy }: { plan: IsoPlan; formId: 
     <form id={formId} className="form" onSubmit={(e) => void submit(e)} noValidate aria-busy={busy || undefined}>
       {errors.form ? <Notice tone="error">{errors.form}</Notice> : null}
       <IsoSummary plan={plan} />
-      {plan.warnings.map((w) => <Notice key={w} tone="warn">{w}</Notice>)}
+      {plan.warnings.map((w) => (
+        <Notice key={w} tone="warn">
+          {w}
+        </Notice>
+      ))}
       <fieldset className="wizard-fields" disabled={busy}>
         <Field id={`${base}-name`} label="Name" error={errors.name}>
-          {(p) => <input {...p} type="text" value={form.name} onChange={set('name')} autoComplete="off" spellCheck={false} />}
+          {(p) => (
+            <input {...p} type="text" value={form.name} onChange={set('name')} autoComplete="off" spellCheck={false} />
+          )}
         </Field>
         <div className="field-row">
-          <Field id={`${base}-memory`} label="Memory (MiB)" error={errors.memory} hint={`Recommended ${plan.os.recommended.memoryMiB}`}>
-            {(p) => <input {...p} type="number" inputMode="numeric" min={16} step={256} value={form.memory} onChange={set('memory')} />}
+          <Field
+            id={`${base}-memory`}
+            label="Memory (MiB)"
+            error={errors.memory}
+            hint={`Recommended ${plan.os.recommended.memoryMiB}`}
+          >
+            {(p) => (
+              <input
+                {...p}
+                type="number"
+                inputMode="numeric"
+                min={16}
+                step={256}
+                value={form.memory}
+                onChange={set('memory')}
+              />
+            )}
           </Field>
           <Field id={`${base}-cpus`} label="CPUs" error={errors.cpus}>
-            {(p) => <input {...p} type="number" inputMode="numeric" min={1} max={255} value={form.cpus} onChange={set('cpus')} />}
+            {(p) => (
+              <input
+                {...p}
+                type="number"
+                inputMode="numeric"
+                min={1}
+                max={255}
+                value={form.cpus}
+                onChange={set('cpus')}
+              />
+            )}
           </Field>
           <Field id={`${base}-disk`} label="Disk size (GiB)" error={errors.disk} hint="Grows as used">
             {(p) => <input {...p} type="number" inputMode="decimal" min={0} value={form.disk} onChange={set('disk')} />}
@@ -97,7 +163,11 @@ export function WizardFormStep({ plan, formId, busy }: { plan: IsoPlan; formId: 
         </div>
         <Field id={`${base}-firmware`} label="Firmware" error={errors.firmware} hint={firmwareWhy(plan, form.firmware)}>
           {(p) => (
-            <select {...p} value={form.firmware} onChange={(e) => setForm((f) => ({ ...f, firmware: e.target.value as Firmware }))}>
+            <select
+              {...p}
+              value={form.firmware}
+              onChange={(e) => setForm((f) => ({ ...f, firmware: e.target.value as Firmware }))}
+            >
               <option value="bios">BIOS</option>
               <option value="uefi">UEFI</option>
             </select>

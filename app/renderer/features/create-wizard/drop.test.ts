@@ -18,8 +18,12 @@ describe('a drop on the window', () => {
 
   it('explains empty drops, several images and no image among several files', () => {
     expect(pickDroppedFile([])).toEqual({ problem: expect.stringContaining('Nothing to use') as unknown });
-    expect(pickDroppedFile([f('a.iso'), f('b.img')])).toEqual({ problem: '2 images were dropped. Drop one installer image at a time.' });
-    expect(pickDroppedFile([f('a.txt'), f('b.txt')])).toEqual({ problem: 'None of the dropped files is an installer image (.iso or .img).' });
+    expect(pickDroppedFile([f('a.iso'), f('b.img')])).toEqual({
+      problem: '2 images were dropped. Drop one installer image at a time.',
+    });
+    expect(pickDroppedFile([f('a.txt'), f('b.txt')])).toEqual({
+      problem: 'None of the dropped files is an installer image (.iso or .img).',
+    });
   });
 });
 

@@ -13,10 +13,12 @@ const IMAGE_NAME = /\.(iso|img)$/i;
  * inspector can say what it is instead). Several images or none at all are explained.
  */
 export function pickDroppedFile<F extends { name: string }>(files: readonly F[]): { file: F } | { problem: string } {
-  if (files.length === 0) return { problem: 'Nothing to use was dropped. Drop an installer image (.iso) from your files.' };
+  if (files.length === 0)
+    return { problem: 'Nothing to use was dropped. Drop an installer image (.iso) from your files.' };
   const images = files.filter((f) => IMAGE_NAME.test(f.name));
   if (images.length === 1) return { file: images[0]! };
-  if (images.length > 1) return { problem: `${images.length} images were dropped. Drop one installer image at a time.` };
+  if (images.length > 1)
+    return { problem: `${images.length} images were dropped. Drop one installer image at a time.` };
   if (files.length === 1) return { file: files[0]! };
   return { problem: 'None of the dropped files is an installer image (.iso or .img).' };
 }

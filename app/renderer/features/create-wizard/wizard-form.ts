@@ -7,13 +7,25 @@ import { VmdeskError } from '../../../main/common/errors.js';
 import type { IsoPlan } from '../../store/store.js';
 
 export type Firmware = 'bios' | 'uefi';
-export interface WizardForm { name: string; memory: string; cpus: string; disk: string; firmware: Firmware }
+export interface WizardForm {
+  name: string;
+  memory: string;
+  cpus: string;
+  disk: string;
+  firmware: Firmware;
+}
 export type WizardField = keyof WizardForm;
 export type WizardErrors = Partial<Record<WizardField | 'form', string>>;
 
 export function formFromPlan(plan: IsoPlan): WizardForm {
   const d = plan.defaults;
-  return { name: d.name, memory: String(d.memoryMiB), cpus: String(d.cpus), disk: String(d.diskGiB), firmware: d.firmware };
+  return {
+    name: d.name,
+    memory: String(d.memoryMiB),
+    cpus: String(d.cpus),
+    disk: String(d.diskGiB),
+    firmware: d.firmware,
+  };
 }
 
 function number(text: string): number {
@@ -21,7 +33,11 @@ function number(text: string): number {
 }
 
 /** vm.create params for what the form shows (every value is sent: the user saw them all). */
-export function toCreateParams(f: WizardForm, iso: string, start: boolean): { params: CallParams<'vm.create'> } | { errors: WizardErrors } {
+export function toCreateParams(
+  f: WizardForm,
+  iso: string,
+  start: boolean,
+): { params: CallParams<'vm.create'> } | { errors: WizardErrors } {
   const errors: WizardErrors = {};
   const memoryMiB = number(f.memory);
   const cpus = number(f.cpus);
@@ -36,12 +52,19 @@ export function toCreateParams(f: WizardForm, iso: string, start: boolean): { pa
 
 /** The driver's `details.field` → the input it is about (others show above the form). */
 const DRIVER_FIELDS: Record<string, WizardField> = {
-  name: 'name', memory: 'memory', cpus: 'cpus', diskGiB: 'disk', diskSize: 'disk', disk: 'disk', firmware: 'firmware',
+  name: 'name',
+  memory: 'memory',
+  cpus: 'cpus',
+  diskGiB: 'disk',
+  diskSize: 'disk',
+  disk: 'disk',
+  firmware: 'firmware',
 };
 
 export function placeCreateError(err: unknown): WizardErrors {
   const message = err instanceof Error ? err.message : String(err);
-  const field = err instanceof VmdeskError && typeof err.details?.field === 'string' ? DRIVER_FIELDS[err.details.field] : undefined;
+  const field =
+    err instanceof VmdeskError && typeof err.details?.field === 'string' ? DRIVER_FIELDS[err.details.field] : undefined;
   return field ? { [field]: message } : { form: message };
 }
 
@@ -50,7 +73,9 @@ export function recognition(plan: IsoPlan): string {
   const os = plan.os;
   if (os.source === 'generic') return 'Not recognised: generic settings';
   const from = os.source === 'osinfo-db' ? 'osinfo-db' : "vmdesk's own table";
-  return os.confidence === 'newer-release' ? `Recognised from ${from} (a newer release than it knows: settings of the newest one)` : `Recognised from ${from}`;
+  return os.confidence === 'newer-release'
+    ? `Recognised from ${from} (a newer release than it knows: settings of the newest one)`
+    : `Recognised from ${from}`;
 }
 
 export function bootModes(plan: IsoPlan): string {
@@ -71,6 +96,7 @@ export function firmwareWhy(plan: IsoPlan, chosen: Firmware): string {
   if (chosen === 'bios' && bios && !uefi) return 'The disc boots only with BIOS.';
   if (chosen === 'uefi' && uefi && !bios) return 'The disc boots only with UEFI.';
   if (plan.os.firmware === chosen) return `${name} expects ${chosen === 'uefi' ? 'UEFI' : 'BIOS'}.`;
-  if (plan.os.firmware === 'either') return `The disc boots both ways; ${chosen === 'uefi' ? 'UEFI is the modern choice' : 'BIOS is the simplest'}.`;
+  if (plan.os.firmware === 'either')
+    return `The disc boots both ways; ${chosen === 'uefi' ? 'UEFI is the modern choice' : 'BIOS is the simplest'}.`;
   return `${name} expects ${plan.os.firmware === 'uefi' ? 'UEFI' : 'BIOS'}; ${chosen === 'uefi' ? 'UEFI' : 'BIOS'} may work too.`;
 }

@@ -11,21 +11,33 @@ type Arch = keyof HostReport['qemu'];
 const ARCHES: Arch[] = ['x86_64', 'aarch64'];
 
 function Block({ title, children }: { title: string; children: ReactNode }) {
-  return <section className="host-block" aria-label={title}><h3 className="card-title">{title}</h3>{children}</section>;
+  return (
+    <section className="host-block" aria-label={title}>
+      <h3 className="card-title">{title}</h3>
+      {children}
+    </section>
+  );
 }
 
-const Yes = ({ ok, children }: { ok: boolean; children: ReactNode }) => <span className={`pill ${ok ? 'pill-ok' : 'pill-bad'}`}>{children}</span>;
+const Yes = ({ ok, children }: { ok: boolean; children: ReactNode }) => (
+  <span className={`pill ${ok ? 'pill-ok' : 'pill-bad'}`}>{children}</span>
+);
 
 function Accelerators({ r }: { r: HostReport }) {
   return (
     <Block title="Accelerators">
       {ARCHES.map((arch) => (
         <div key={arch} className="host-arch">
-          <h4>{arch} guests{arch === r.hostArch ? <span className="muted"> · this host’s architecture</span> : null}</h4>
+          <h4>
+            {arch} guests{arch === r.hostArch ? <span className="muted"> · this host’s architecture</span> : null}
+          </h4>
           <ul className="host-list">
             {r.accels[arch].map((a) => (
               <li key={a.accel}>
-                <div className="host-line"><strong className="host-name">{a.accel.toUpperCase()}</strong><Yes ok={a.available}>{a.available ? 'available' : 'unavailable'}</Yes></div>
+                <div className="host-line">
+                  <strong className="host-name">{a.accel.toUpperCase()}</strong>
+                  <Yes ok={a.available}>{a.available ? 'available' : 'unavailable'}</Yes>
+                </div>
                 <p className="muted">{a.reason}</p>
                 {a.fix ? <CopyCode text={a.fix} /> : null}
               </li>
@@ -45,14 +57,34 @@ function Binaries({ r }: { r: HostReport }) {
           const q = r.qemu[arch];
           return (
             <li key={arch}>
-              <div className="host-line"><strong className="host-name">qemu-system-{arch}</strong>{q.status === 'ok' ? <span>{q.caps.version}</span> : <Yes ok={false}>{q.status}</Yes>}</div>
-              {q.status === 'ok' ? <code className="path">{q.caps.binary}</code> : <><p className="muted">{q.reason}</p><CopyCode text={q.fix} /></>}
+              <div className="host-line">
+                <strong className="host-name">qemu-system-{arch}</strong>
+                {q.status === 'ok' ? <span>{q.caps.version}</span> : <Yes ok={false}>{q.status}</Yes>}
+              </div>
+              {q.status === 'ok' ? (
+                <code className="path">{q.caps.binary}</code>
+              ) : (
+                <>
+                  <p className="muted">{q.reason}</p>
+                  <CopyCode text={q.fix} />
+                </>
+              )}
             </li>
           );
         })}
         <li>
-          <div className="host-line"><strong className="host-name">qemu-img</strong>{r.qemuImg.status === 'ok' ? <span>{r.qemuImg.version}</span> : <Yes ok={false}>{r.qemuImg.status}</Yes>}</div>
-          {r.qemuImg.status === 'ok' ? <code className="path">{r.qemuImg.path}</code> : <><p className="muted">{r.qemuImg.reason}</p><CopyCode text={r.qemuImg.fix} /></>}
+          <div className="host-line">
+            <strong className="host-name">qemu-img</strong>
+            {r.qemuImg.status === 'ok' ? <span>{r.qemuImg.version}</span> : <Yes ok={false}>{r.qemuImg.status}</Yes>}
+          </div>
+          {r.qemuImg.status === 'ok' ? (
+            <code className="path">{r.qemuImg.path}</code>
+          ) : (
+            <>
+              <p className="muted">{r.qemuImg.reason}</p>
+              <CopyCode text={r.qemuImg.fix} />
+            </>
+          )}
         </li>
       </ul>
     </Block>
@@ -66,14 +98,20 @@ function Firmware({ r }: { r: HostReport }) {
       <ul className="host-list">
         {f.images.slice(0, 4).map((img) => (
           <li key={img.code}>
-            <div className="host-line"><strong className="host-name">{img.arch}</strong>{img.secureBoot ? <span className="pill pill-ok">Secure Boot</span> : null}</div>
+            <div className="host-line">
+              <strong className="host-name">{img.arch}</strong>
+              {img.secureBoot ? <span className="pill pill-ok">Secure Boot</span> : null}
+            </div>
             <p className="muted">{img.description}</p>
             <code className="path">{img.code}</code>
           </li>
         ))}
         {f.missing.map((m) => (
           <li key={m.arch}>
-            <div className="host-line"><strong className="host-name">{m.arch}</strong><Yes ok={false}>missing</Yes></div>
+            <div className="host-line">
+              <strong className="host-name">{m.arch}</strong>
+              <Yes ok={false}>missing</Yes>
+            </div>
             <p className="muted">{m.reason}</p>
             <CopyCode text={m.fix} />
           </li>
@@ -84,35 +122,78 @@ function Firmware({ r }: { r: HostReport }) {
   );
 }
 
-const limit = (v: number | 'unlimited' | null) => (v === null ? 'unknown' : v === 'unlimited' ? 'unlimited' : formatBytes(v));
+const limit = (v: number | 'unlimited' | null) =>
+  v === null ? 'unknown' : v === 'unlimited' ? 'unlimited' : formatBytes(v);
 
 function System({ r }: { r: HostReport }) {
   return (
     <Block title="System">
       <dl className="rows">
-        <div className="row"><dt>Platform</dt><dd>{r.platform} · {r.hostArch}</dd></div>
-        <div className="row"><dt>Locked memory</dt><dd>{limit(r.memlock.soft)} (hard limit {limit(r.memlock.hard)}){r.memlock.note ? <p className="muted">{r.memlock.note}</p> : null}</dd></div>
-        <div className="row"><dt>Native layer</dt><dd>{r.native.implementation}{r.native.loaded ? ' (loaded)' : ' (not loaded)'}{r.native.loadError ? <p className="muted">{r.native.loadError}</p> : null}</dd></div>
-        <div className="row"><dt>Probe</dt><dd>{r.probeMs} ms</dd></div>
+        <div className="row">
+          <dt>Platform</dt>
+          <dd>
+            {r.platform} · {r.hostArch}
+          </dd>
+        </div>
+        <div className="row">
+          <dt>Locked memory</dt>
+          <dd>
+            {limit(r.memlock.soft)} (hard limit {limit(r.memlock.hard)})
+            {r.memlock.note ? <p className="muted">{r.memlock.note}</p> : null}
+          </dd>
+        </div>
+        <div className="row">
+          <dt>Native layer</dt>
+          <dd>
+            {r.native.implementation}
+            {r.native.loaded ? ' (loaded)' : ' (not loaded)'}
+            {r.native.loadError ? <p className="muted">{r.native.loadError}</p> : null}
+          </dd>
+        </div>
+        <div className="row">
+          <dt>Probe</dt>
+          <dd>{r.probeMs} ms</dd>
+        </div>
       </dl>
-      {r.notes.length > 0 ? <ul className="muted small">{r.notes.map((n) => <li key={n}>{n}</li>)}</ul> : null}
+      {r.notes.length > 0 ? (
+        <ul className="muted small">
+          {r.notes.map((n) => (
+            <li key={n}>{n}</li>
+          ))}
+        </ul>
+      ) : null}
     </Block>
   );
 }
 
 export function HostPanel() {
-  const { host, hostLoading, hostError } = useVmdesk(useShallow((s) => ({ host: s.host, hostLoading: s.hostLoading, hostError: s.hostError })));
-  useEffect(() => { void loadHostReport(); }, []);
+  const { host, hostLoading, hostError } = useVmdesk(
+    useShallow((s) => ({ host: s.host, hostLoading: s.hostLoading, hostError: s.hostError })),
+  );
+  useEffect(() => {
+    void loadHostReport();
+  }, []);
   return (
     <Dialog
       title="Host"
       subtitle="What this machine offers vmdesk: accelerators, QEMU, firmware."
       wide
       onClose={closeDialog}
-      footer={<><Button disabled={hostLoading} onClick={() => void loadHostReport()}>{hostLoading ? 'Checking…' : 'Check again'}</Button><Button variant="primary" onClick={closeDialog}>Done</Button></>}
+      footer={
+        <>
+          <Button disabled={hostLoading} onClick={() => void loadHostReport()}>
+            {hostLoading ? 'Checking…' : 'Check again'}
+          </Button>
+          <Button variant="primary" onClick={closeDialog}>
+            Done
+          </Button>
+        </>
+      }
     >
       {hostError ? <Notice tone="error">{hostError}</Notice> : null}
-      {!host ? <p className="muted">{hostLoading ? 'Checking this host…' : ''}</p> : (
+      {!host ? (
+        <p className="muted">{hostLoading ? 'Checking this host…' : ''}</p>
+      ) : (
         <div className="host-grid">
           <Accelerators r={host} />
           <div className="host-col">

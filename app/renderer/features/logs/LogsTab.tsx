@@ -32,7 +32,10 @@ function useLogTail(vmId: string, which: LogName): { text: string; ended: string
       setEnded(ev.reason || 'The log stream ended.');
     };
     ch.onerror = () => {};
-    return () => { live = false; ch.close(1000, 'viewer closed'); };
+    return () => {
+      live = false;
+      ch.close(1000, 'viewer closed');
+    };
   }, [vmId, which]);
   return { text, ended };
 }
@@ -63,8 +66,14 @@ export function LogsTab({ vm }: { vm: VmSummary }) {
     setCurrent(stepMatch(shown, matches.length, dir));
   };
   const onSearchKey = (e: KeyboardEvent<HTMLInputElement>) => {
-    if (e.key === 'Enter') { e.preventDefault(); step(e.shiftKey ? -1 : 1); }
-    if (e.key === 'Escape' && query) { e.preventDefault(); setQuery(''); }
+    if (e.key === 'Enter') {
+      e.preventDefault();
+      step(e.shiftKey ? -1 : 1);
+    }
+    if (e.key === 'Escape' && query) {
+      e.preventDefault();
+      setQuery('');
+    }
   };
 
   return (
@@ -72,26 +81,84 @@ export function LogsTab({ vm }: { vm: VmSummary }) {
       <div className="console-bar">
         <div className="segmented" role="group" aria-label="Log file">
           {LOGS.map((l) => (
-            <button key={l.id} type="button" className="seg" aria-pressed={which === l.id} onClick={() => setWhich(l.id)}>{l.label}</button>
+            <button
+              key={l.id}
+              type="button"
+              className="seg"
+              aria-pressed={which === l.id}
+              onClick={() => setWhich(l.id)}
+            >
+              {l.label}
+            </button>
           ))}
         </div>
         <label className="check inline">
-          <input type="checkbox" checked={follow} onChange={(e) => { setFollow(e.target.checked); if (e.target.checked) setCurrent(-1); }} />
+          <input
+            type="checkbox"
+            checked={follow}
+            onChange={(e) => {
+              setFollow(e.target.checked);
+              if (e.target.checked) setCurrent(-1);
+            }}
+          />
           <span>Follow</span>
         </label>
         <div className="search">
-          <input type="search" aria-label="Search the log" placeholder="Search" value={query} onChange={(e) => setQuery(e.target.value)} onKeyDown={onSearchKey} />
+          <input
+            type="search"
+            aria-label="Search the log"
+            placeholder="Search"
+            value={query}
+            onChange={(e) => setQuery(e.target.value)}
+            onKeyDown={onSearchKey}
+          />
           <span className="search-count" aria-live="polite">
-            {query ? (matches.length === 0 ? 'No matches' : `${shown >= 0 ? shown + 1 : '–'} of ${matches.length}`) : ''}
+            {query
+              ? matches.length === 0
+                ? 'No matches'
+                : `${shown >= 0 ? shown + 1 : '–'} of ${matches.length}`
+              : ''}
           </span>
-          <button type="button" className="btn btn-ghost btn-small" aria-label="Previous match" disabled={matches.length === 0} onClick={() => step(-1)}>↑</button>
-          <button type="button" className="btn btn-ghost btn-small" aria-label="Next match" disabled={matches.length === 0} onClick={() => step(1)}>↓</button>
+          <button
+            type="button"
+            className="btn btn-ghost btn-small"
+            aria-label="Previous match"
+            disabled={matches.length === 0}
+            onClick={() => step(-1)}
+          >
+            ↑
+          </button>
+          <button
+            type="button"
+            className="btn btn-ghost btn-small"
+            aria-label="Next match"
+            disabled={matches.length === 0}
+            onClick={() => step(1)}
+          >
+            ↓
+          </button>
         </div>
       </div>
-      <pre className="log-view" data-testid="log-view" ref={viewRef} tabIndex={0} aria-label={`${LOGS.find((l) => l.id === which)?.label} log of ${vm.name}`}>
-        {text === '' ? <span className="muted">{ended ?? 'This log is empty so far.'}</span> : parts.map((p, i) => (
-          p.match === null ? p.text : <mark key={i} className={p.match === shown ? 'current' : undefined}>{p.text}</mark>
-        ))}
+      <pre
+        className="log-view"
+        data-testid="log-view"
+        ref={viewRef}
+        tabIndex={0}
+        aria-label={`${LOGS.find((l) => l.id === which)?.label} log of ${vm.name}`}
+      >
+        {text === '' ? (
+          <span className="muted">{ended ?? 'This log is empty so far.'}</span>
+        ) : (
+          parts.map((p, i) =>
+            p.match === null ? (
+              p.text
+            ) : (
+              <mark key={i} className={p.match === shown ? 'current' : undefined}>
+                {p.text}
+              </mark>
+            ),
+          )
+        )}
       </pre>
       {ended && text !== '' ? <p className="muted small log-ended">{ended}</p> : null}
     </div>

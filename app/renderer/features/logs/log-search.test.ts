@@ -3,12 +3,19 @@ import { findMatches, segments, stepMatch, trimLog } from './log-search.js';
 
 describe('log search', () => {
   it('finds every occurrence, ignoring case', () => {
-    expect(findMatches('VNC vnc Vnc', 'vnc')).toEqual([{ start: 0, end: 3 }, { start: 4, end: 7 }, { start: 8, end: 11 }]);
+    expect(findMatches('VNC vnc Vnc', 'vnc')).toEqual([
+      { start: 0, end: 3 },
+      { start: 4, end: 7 },
+      { start: 8, end: 11 },
+    ]);
   });
 
   it('finds nothing for an empty query and does not overlap matches', () => {
     expect(findMatches('abc', '')).toEqual([]);
-    expect(findMatches('aaaa', 'aa')).toEqual([{ start: 0, end: 2 }, { start: 2, end: 4 }]);
+    expect(findMatches('aaaa', 'aa')).toEqual([
+      { start: 0, end: 2 },
+      { start: 2, end: 4 },
+    ]);
   });
 
   it('treats the query as plain text, not a regular expression', () => {
@@ -25,7 +32,10 @@ describe('log search', () => {
   it('cuts the text into plain runs and numbered matches', () => {
     const text = 'one vnc two vnc';
     expect(segments(text, findMatches(text, 'vnc'))).toEqual([
-      { text: 'one ', match: null }, { text: 'vnc', match: 0 }, { text: ' two ', match: null }, { text: 'vnc', match: 1 },
+      { text: 'one ', match: null },
+      { text: 'vnc', match: 0 },
+      { text: ' two ', match: null },
+      { text: 'vnc', match: 1 },
     ]);
   });
 

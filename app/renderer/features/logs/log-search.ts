@@ -1,6 +1,9 @@
 /** Plain-text, case-insensitive search in a log (no regular expressions: people paste paths). */
 
-export interface Match { start: number; end: number }
+export interface Match {
+  start: number;
+  end: number;
+}
 
 /** Every non-overlapping occurrence of `query` in `text`, in order. Empty query: none. */
 export function findMatches(text: string, query: string, limit = 10_000): Match[] {

@@ -10,8 +10,21 @@ import { Dialog } from '../../components/Dialog.js';
 import { CopyCode, Notice } from '../../components/Notice.js';
 import { applyVmChanged, closeDialog, messageOf, requireApi } from '../../store/actions.js';
 import {
-  defaultInstance, DISPLAY_LABEL, parentSubtitle, parentTitle, problemsFirst, proposal, reportHeadline, STATUS_LABEL, STEPS, typeRows, unusedInstances,
-  type MdevCheck, type MdevCheckReport, type MdevInventory, type WizardStep,
+  defaultInstance,
+  DISPLAY_LABEL,
+  parentSubtitle,
+  parentTitle,
+  problemsFirst,
+  proposal,
+  reportHeadline,
+  STATUS_LABEL,
+  STEPS,
+  typeRows,
+  unusedInstances,
+  type MdevCheck,
+  type MdevCheckReport,
+  type MdevInventory,
+  type WizardStep,
 } from './vgpu-model.js';
 
 const newUuid = (): string => crypto.randomUUID();
@@ -21,8 +34,13 @@ function Steps({ at }: { at: WizardStep }) {
   return (
     <ol className="steps" aria-label="Steps">
       {STEPS.map((s, i) => (
-        <li key={s.id} className={i === index ? 'step-now' : i < index || at === 'done' ? 'step-done' : ''} aria-current={i === index ? 'step' : undefined}>
-          <span className="step-n">{i + 1}</span>{s.label}
+        <li
+          key={s.id}
+          className={i === index ? 'step-now' : i < index || at === 'done' ? 'step-done' : ''}
+          aria-current={i === index ? 'step' : undefined}
+        >
+          <span className="step-n">{i + 1}</span>
+          {s.label}
         </li>
       ))}
     </ol>
@@ -67,7 +85,8 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
 
   const parent = inv?.parents.find((p) => p.name === parentName);
   const type = parent?.types.find((t) => t.id === typeId);
-  const proposed = parent && type ? proposal(parent, type, instance === 'new' ? freshUuid : instance, display) : undefined;
+  const proposed =
+    parent && type ? proposal(parent, type, instance === 'new' ? freshUuid : instance, display) : undefined;
   const assignments = mode === 'add' && proposed ? [...saved, proposed] : saved;
   const stopped = vm.state === 'stopped' || vm.state === 'crashed';
 
@@ -83,23 +102,28 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
     }
   }, []);
 
-  const runCheck = useCallback(async (list: MdevAssignment[], keepError = false) => {
-    const id = ++latest.current;
-    setBusy('check');
-    setManual(null);
-    try {
-      const r = await requireApi().call('mdev.check', { vm: vm.id, assignments: list });
-      if (id !== latest.current) return;
-      setReport(r);
-      if (!keepError) setError(null);
-    } catch (err) {
-      if (id === latest.current) setError(messageOf(err));
-    } finally {
-      if (id === latest.current) setBusy(null);
-    }
-  }, [vm.id]);
+  const runCheck = useCallback(
+    async (list: MdevAssignment[], keepError = false) => {
+      const id = ++latest.current;
+      setBusy('check');
+      setManual(null);
+      try {
+        const r = await requireApi().call('mdev.check', { vm: vm.id, assignments: list });
+        if (id !== latest.current) return;
+        setReport(r);
+        if (!keepError) setError(null);
+      } catch (err) {
+        if (id === latest.current) setError(messageOf(err));
+      } finally {
+        if (id === latest.current) setBusy(null);
+      }
+    },
+    [vm.id],
+  );
 
-  useEffect(() => { void load(); }, [load]);
+  useEffect(() => {
+    void load();
+  }, [load]);
   // The checks run on entering the step, and again whenever the list they check changes.
   const checkKey = JSON.stringify(assignments);
   useEffect(() => {
@@ -112,7 +136,11 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
     setManual(null);
     setError(null);
     try {
-      const r = await requireApi().call('mdev.applyFixes', { vm: vm.id, assignments, ...(persistent && instance === 'new' ? { persistent: true } : {}) });
+      const r = await requireApi().call('mdev.applyFixes', {
+        vm: vm.id,
+        assignments,
+        ...(persistent && instance === 'new' ? { persistent: true } : {}),
+      });
       if (r.outcome === 'manual') setManual(r.command);
       else {
         setReport(r.result);
@@ -135,7 +163,15 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
     setBusy('assign');
     setError(null);
     try {
-      applyVmChanged(await requireApi().call('mdev.assign', { vm: vm.id, parent: proposed.parent, type: proposed.type, uuid: proposed.uuid, display: proposed.display }));
+      applyVmChanged(
+        await requireApi().call('mdev.assign', {
+          vm: vm.id,
+          parent: proposed.parent,
+          type: proposed.type,
+          uuid: proposed.uuid,
+          display: proposed.display,
+        }),
+      );
       setStep('done');
     } catch (err) {
       setError(messageOf(err));
@@ -157,17 +193,37 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
   }
 
   const headline = report ? reportHeadline(report) : null;
-  const back: Partial<Record<WizardStep, WizardStep>> = mode === 'add' ? { type: 'parent', device: 'type', check: 'device' } : {};
-  const canNext = step === 'parent' ? !!parent && parent.types.length > 0 : step === 'type' ? !!type && !typeRows(inv!, parent!).find((r) => r.type.id === typeId)?.blocked : step === 'device' ? instance !== '' : false;
+  const back: Partial<Record<WizardStep, WizardStep>> =
+    mode === 'add' ? { type: 'parent', device: 'type', check: 'device' } : {};
+  const canNext =
+    step === 'parent'
+      ? !!parent && parent.types.length > 0
+      : step === 'type'
+        ? !!type && !typeRows(inv!, parent!).find((r) => r.type.id === typeId)?.blocked
+        : step === 'device'
+          ? instance !== ''
+          : false;
   const next: Partial<Record<WizardStep, WizardStep>> = { parent: 'type', type: 'device', device: 'check' };
 
   const footer = (
     <>
-      {step === 'done' ? <Button variant="primary" onClick={closeDialog}>Close</Button> : (
+      {step === 'done' ? (
+        <Button variant="primary" onClick={closeDialog}>
+          Close
+        </Button>
+      ) : (
         <>
           <Button onClick={closeDialog}>{mode === 'check' ? 'Close' : 'Cancel'}</Button>
-          {back[step] ? <Button disabled={busy === 'fix' || busy === 'assign'} onClick={() => setStep(back[step]!)}>Back</Button> : null}
-          {step !== 'check' ? <Button variant="primary" disabled={!canNext || busy !== null} onClick={() => setStep(next[step]!)}>Next</Button> : null}
+          {back[step] ? (
+            <Button disabled={busy === 'fix' || busy === 'assign'} onClick={() => setStep(back[step]!)}>
+              Back
+            </Button>
+          ) : null}
+          {step !== 'check' ? (
+            <Button variant="primary" disabled={!canNext || busy !== null} onClick={() => setStep(next[step]!)}>
+              Next
+            </Button>
+          ) : null}
           {step === 'check' && mode === 'add' ? (
             <Button
               variant={report?.ready ? 'primary' : 'default'}
@@ -185,17 +241,42 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
   );
 
   return (
-    <Dialog title={mode === 'check' ? `vGPU check: ${vm.name}` : `Graphics: vGPU for ${vm.name}`} onClose={closeDialog} wide footer={footer}
-      subtitle={mode === 'add' ? 'A mediated device (vGPU) gives the VM a share of a host GPU. vmdesk checks the host and fixes what it can with one password prompt.' : 'What the host needs before this VM can start with its mediated devices.'}>
+    <Dialog
+      title={mode === 'check' ? `vGPU check: ${vm.name}` : `Graphics: vGPU for ${vm.name}`}
+      onClose={closeDialog}
+      wide
+      footer={footer}
+      subtitle={
+        mode === 'add'
+          ? 'A mediated device (vGPU) gives the VM a share of a host GPU. vmdesk checks the host and fixes what it can with one password prompt.'
+          : 'What the host needs before this VM can start with its mediated devices.'
+      }
+    >
       <div className="vgpu">
         {mode === 'add' && step !== 'done' ? <Steps at={step} /> : null}
-        {error ? <Notice tone="error" title="That did not work">{error}</Notice> : null}
+        {error ? (
+          <Notice tone="error" title="That did not work">
+            {error}
+          </Notice>
+        ) : null}
 
         {step === 'parent' ? (
-          busy === 'load' ? <p className="muted">Looking for mediated-device capable GPUs…</p> : inv ? (
+          busy === 'load' ? (
+            <p className="muted">Looking for mediated-device capable GPUs…</p>
+          ) : inv ? (
             <>
               {inv.notes.map((n) => (
-                <Notice key={n.id + (n.device ?? '')} tone={inv.parents.length ? 'info' : 'warn'} title={n.id === 'no-parents' ? 'Nothing on this host offers vGPUs' : n.device ? `About ${n.device}` : undefined}>
+                <Notice
+                  key={n.id + (n.device ?? '')}
+                  tone={inv.parents.length ? 'info' : 'warn'}
+                  title={
+                    n.id === 'no-parents'
+                      ? 'Nothing on this host offers vGPUs'
+                      : n.device
+                        ? `About ${n.device}`
+                        : undefined
+                  }
+                >
                   <p className="pre-line">{n.text}</p>
                   {n.fix?.command ? <CopyCode text={n.fix.command} /> : null}
                 </Notice>
@@ -205,11 +286,23 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
                   <legend>Which GPU (or mdev parent) should the vGPU come from?</legend>
                   {inv.parents.map((p) => (
                     <label key={p.name} className={`choice${p.types.length === 0 ? ' choice-off' : ''}`}>
-                      <input type="radio" name="parent" value={p.name} checked={parentName === p.name} disabled={p.types.length === 0}
-                        onChange={() => { setParentName(p.name); setTypeId(null); }} />
+                      <input
+                        type="radio"
+                        name="parent"
+                        value={p.name}
+                        checked={parentName === p.name}
+                        disabled={p.types.length === 0}
+                        onChange={() => {
+                          setParentName(p.name);
+                          setTypeId(null);
+                        }}
+                      />
                       <span className="choice-text">
                         <strong>{parentTitle(p)}</strong>
-                        <span className="muted small">{parentSubtitle(p)}{p.problems.length ? ` · ${p.problems.join('; ')}` : ''}</span>
+                        <span className="muted small">
+                          {parentSubtitle(p)}
+                          {p.problems.length ? ` · ${p.problems.join('; ')}` : ''}
+                        </span>
                       </span>
                     </label>
                   ))}
@@ -223,23 +316,44 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
           <fieldset className="choices">
             <legend>Which type? Bigger types get more of the GPU; fewer of them fit.</legend>
             <table className="table type-table">
-              <thead><tr><th scope="col">Type</th><th scope="col">Details</th><th scope="col">Display</th><th scope="col">Free</th></tr></thead>
+              <thead>
+                <tr>
+                  <th scope="col">Type</th>
+                  <th scope="col">Details</th>
+                  <th scope="col">Display</th>
+                  <th scope="col">Free</th>
+                </tr>
+              </thead>
               <tbody>
                 {typeRows(inv, parent).map((r) => (
                   <tr key={r.type.id} className={r.blocked ? 'row-off' : undefined}>
                     <td>
                       <label className="choice-inline">
-                        <input type="radio" name="type" value={r.type.id} checked={typeId === r.type.id} disabled={!!r.blocked} onChange={() => pickType(r.type.id)} />
+                        <input
+                          type="radio"
+                          name="type"
+                          value={r.type.id}
+                          checked={typeId === r.type.id}
+                          disabled={!!r.blocked}
+                          onChange={() => pickType(r.type.id)}
+                        />
                         <span>{r.label}</span>
                       </label>
                       {r.blocked ? <span className="check-hint">{r.blocked}</span> : null}
                     </td>
                     <td>
                       {r.summary ? <span>{r.summary}</span> : null}
-                      {r.type.description ? <span className="type-desc" title={r.type.description}>{r.type.description.trim().split('\n').join(' · ')}</span> : null}
+                      {r.type.description ? (
+                        <span className="type-desc" title={r.type.description}>
+                          {r.type.description.trim().split('\n').join(' · ')}
+                        </span>
+                      ) : null}
                     </td>
                     <td>{DISPLAY_LABEL[r.type.display]}</td>
-                    <td>{r.free ?? '?'}{r.unused ? <span className="muted small"> + {r.unused} unused</span> : null}</td>
+                    <td>
+                      {r.free ?? '?'}
+                      {r.unused ? <span className="muted small"> + {r.unused} unused</span> : null}
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -252,81 +366,170 @@ export function VgpuWizard({ vm, mode }: { vm: VmSummary; mode: 'add' | 'check' 
             <fieldset className="choices">
               <legend>A new {type.id} device, or one that already exists?</legend>
               <label className={`choice${type.canCreate && type.availableInstances !== 0 ? '' : ' choice-off'}`}>
-                <input type="radio" name="instance" value="new" checked={instance === 'new'} disabled={!type.canCreate || type.availableInstances === 0} onChange={() => setInstance('new')} />
+                <input
+                  type="radio"
+                  name="instance"
+                  value="new"
+                  checked={instance === 'new'}
+                  disabled={!type.canCreate || type.availableInstances === 0}
+                  onChange={() => setInstance('new')}
+                />
                 <span className="choice-text">
                   <strong>Create a new device</strong>
-                  <span className="muted small">UUID {freshUuid}; creating it needs administrator rights once (the next step offers it).</span>
+                  <span className="muted small">
+                    UUID {freshUuid}; creating it needs administrator rights once (the next step offers it).
+                  </span>
                 </span>
               </label>
               {unusedInstances(inv, type).map((d) => (
                 <label key={d.uuid} className="choice">
-                  <input type="radio" name="instance" value={d.uuid} checked={instance === d.uuid} onChange={() => setInstance(d.uuid)} />
+                  <input
+                    type="radio"
+                    name="instance"
+                    value={d.uuid}
+                    checked={instance === d.uuid}
+                    onChange={() => setInstance(d.uuid)}
+                  />
                   <span className="choice-text">
                     <strong>Use {d.uuid}</strong>
-                    <span className="muted small">exists and no VM uses it{d.iommuGroup ? ` · IOMMU group ${d.iommuGroup}` : ''}</span>
+                    <span className="muted small">
+                      exists and no VM uses it{d.iommuGroup ? ` · IOMMU group ${d.iommuGroup}` : ''}
+                    </span>
                   </span>
                 </label>
               ))}
-              {type.instances.filter((u) => !unusedInstances(inv, type).some((d) => d.uuid === u)).map((u) => (
-                <label key={u} className="choice choice-off">
-                  <input type="radio" name="instance" value={u} disabled />
-                  <span className="choice-text">
-                    <strong>{u}</strong>
-                    <span className="muted small">assigned to {inv.devices.find((d) => d.uuid === u)?.usedBy.map((x) => `“${x.name}”`).join(', ') ?? 'another VM'}</span>
-                  </span>
-                </label>
-              ))}
+              {type.instances
+                .filter((u) => !unusedInstances(inv, type).some((d) => d.uuid === u))
+                .map((u) => (
+                  <label key={u} className="choice choice-off">
+                    <input type="radio" name="instance" value={u} disabled />
+                    <span className="choice-text">
+                      <strong>{u}</strong>
+                      <span className="muted small">
+                        assigned to{' '}
+                        {inv.devices
+                          .find((d) => d.uuid === u)
+                          ?.usedBy.map((x) => `“${x.name}”`)
+                          .join(', ') ?? 'another VM'}
+                      </span>
+                    </span>
+                  </label>
+                ))}
             </fieldset>
-            {instance === 'new' ? (inv.mdevctl.installed ? (
-              <label className="check">
-                <input type="checkbox" checked={persistent} onChange={(e) => setPersistent(e.target.checked)} />
-                <span>Keep the device after a reboot<span className="check-hint">mdevctl defines it and creates it again at every boot.</span></span>
-              </label>
-            ) : <p className="muted small">A device made here lasts until the host reboots. With the mdevctl package installed, vmdesk can keep it.</p>) : null}
+            {instance === 'new' ? (
+              inv.mdevctl.installed ? (
+                <label className="check">
+                  <input type="checkbox" checked={persistent} onChange={(e) => setPersistent(e.target.checked)} />
+                  <span>
+                    Keep the device after a reboot
+                    <span className="check-hint">mdevctl defines it and creates it again at every boot.</span>
+                  </span>
+                </label>
+              ) : (
+                <p className="muted small">
+                  A device made here lasts until the host reboots. With the mdevctl package installed, vmdesk can keep
+                  it.
+                </p>
+              )
+            ) : null}
             {type.display !== 'none' ? (
               <label className="check">
                 <input type="checkbox" checked={display} onChange={(e) => setDisplay(e.target.checked)} />
-                <span>Show the vGPU’s screen in the VM console<span className="check-hint">{type.display === 'dmabuf' ? 'Needs OpenGL on this host (a render node under /dev/dri); the check step says whether it is there.' : 'A plain framebuffer: works with the VNC console as it is.'}</span></span>
+                <span>
+                  Show the vGPU’s screen in the VM console
+                  <span className="check-hint">
+                    {type.display === 'dmabuf'
+                      ? 'Needs OpenGL on this host (a render node under /dev/dri); the check step says whether it is there.'
+                      : 'A plain framebuffer: works with the VNC console as it is.'}
+                  </span>
+                </span>
               </label>
-            ) : <p className="muted small">{type.id} has no display QEMU can show; the guest uses it through its own driver.</p>}
+            ) : (
+              <p className="muted small">
+                {type.id} has no display QEMU can show; the guest uses it through its own driver.
+              </p>
+            )}
           </>
         ) : null}
 
         {step === 'check' ? (
           <>
             {mode === 'add' && proposed ? (
-              <p className="muted">Checking <strong>{proposed.type}</strong> on {proposed.parent} ({inv?.devices.some((d) => d.uuid === proposed.uuid) ? 'device' : 'new device'} {proposed.uuid}) for “{vm.name}”.</p>
+              <p className="muted">
+                Checking <strong>{proposed.type}</strong> on {proposed.parent} (
+                {inv?.devices.some((d) => d.uuid === proposed.uuid) ? 'device' : 'new device'} {proposed.uuid}) for “
+                {vm.name}”.
+              </p>
             ) : null}
-            {mode === 'check' && saved.length === 0 ? <p className="muted">“{vm.name}” has no mediated devices; these are the host’s checks only.</p> : null}
+            {mode === 'check' && saved.length === 0 ? (
+              <p className="muted">“{vm.name}” has no mediated devices; these are the host’s checks only.</p>
+            ) : null}
             {report && headline ? (
               <div className={`check-head check-head-${headline.tone}`} role="status">
                 <strong>{headline.text}</strong>
                 <span className="check-head-actions">
                   {report.fixActions.length > 0 ? (
-                    <Button variant="primary" disabled={busy !== null} aria-busy={busy === 'fix' || undefined} onClick={() => void applyFixes()}>
+                    <Button
+                      variant="primary"
+                      disabled={busy !== null}
+                      aria-busy={busy === 'fix' || undefined}
+                      onClick={() => void applyFixes()}
+                    >
                       Fix with administrator rights ({report.fixActions.length})
                     </Button>
                   ) : null}
-                  <Button disabled={busy !== null} aria-busy={busy === 'check' || undefined} onClick={() => void runCheck(assignments)}>Check again</Button>
+                  <Button
+                    disabled={busy !== null}
+                    aria-busy={busy === 'check' || undefined}
+                    onClick={() => void runCheck(assignments)}
+                  >
+                    Check again
+                  </Button>
                 </span>
               </div>
-            ) : busy === 'check' ? <p className="muted">Checking the host…</p> : null}
-            {busy === 'fix' ? <Notice title="Waiting for the administrator password">Your desktop asks for it (polkit). vmdesk applies every fix in one go.</Notice> : null}
+            ) : busy === 'check' ? (
+              <p className="muted">Checking the host…</p>
+            ) : null}
+            {busy === 'fix' ? (
+              <Notice title="Waiting for the administrator password">
+                Your desktop asks for it (polkit). vmdesk applies every fix in one go.
+              </Notice>
+            ) : null}
             {manual ? (
               <Notice tone="warn" title="Run this in a terminal">
-                <p>This system has no pkexec, so vmdesk cannot ask for the password itself. The command applies the fixes vmdesk can make (those marked below); then press Check again.</p>
+                <p>
+                  This system has no pkexec, so vmdesk cannot ask for the password itself. The command applies the fixes
+                  vmdesk can make (those marked below); then press Check again.
+                </p>
                 <CopyCode text={manual} />
               </Notice>
             ) : null}
-            {report ? <ul className="check-list">{problemsFirst(report.checks).map((c) => <CheckItem key={c.id + (c.device ?? '')} c={c} />)}</ul> : null}
-            {mode === 'add' && !stopped ? <Notice tone="warn">“{vm.name}” is {vm.state}: shut it down to assign the vGPU (a VM’s devices are fixed while it runs).</Notice> : null}
+            {report ? (
+              <ul className="check-list">
+                {problemsFirst(report.checks).map((c) => (
+                  <CheckItem key={c.id + (c.device ?? '')} c={c} />
+                ))}
+              </ul>
+            ) : null}
+            {mode === 'add' && !stopped ? (
+              <Notice tone="warn">
+                “{vm.name}” is {vm.state}: shut it down to assign the vGPU (a VM’s devices are fixed while it runs).
+              </Notice>
+            ) : null}
           </>
         ) : null}
 
         {step === 'done' && proposed ? (
           <Notice title={`“${vm.name}” has a vGPU`}>
-            <p>{proposed.type} on {proposed.parent}, device {proposed.uuid}{proposed.display ? ', shown in the console' : ''}.</p>
-            <p>{report?.ready ? 'Every check passed. Start the VM: vmdesk runs the checks again first.' : 'Some checks still fail: the VM will not start until they pass. Open “Check vGPU” in the Overview to see them.'}</p>
+            <p>
+              {proposed.type} on {proposed.parent}, device {proposed.uuid}
+              {proposed.display ? ', shown in the console' : ''}.
+            </p>
+            <p>
+              {report?.ready
+                ? 'Every check passed. Start the VM: vmdesk runs the checks again first.'
+                : 'Some checks still fail: the VM will not start until they pass. Open “Check vGPU” in the Overview to see them.'}
+            </p>
           </Notice>
         ) : null}
       </div>

@@ -27,12 +27,22 @@ const VENDOR_WORDS: Partial<Record<MdevParent['vendor'], string>> = { 'intel-gvt
 
 /** Names from pci.ids when the host has the file (pciutils/hwdata), else what the driver tells. */
 export function parentTitle(p: MdevParent): string {
-  if (p.pci) return [p.pci.vendorName, p.pci.deviceName].filter(Boolean).join(' ') || `${VENDOR_WORDS[p.vendor] ?? 'PCI device'} ${p.pci.vendorId}:${p.pci.deviceId}`;
+  if (p.pci)
+    return (
+      [p.pci.vendorName, p.pci.deviceName].filter(Boolean).join(' ') ||
+      `${VENDOR_WORDS[p.vendor] ?? 'PCI device'} ${p.pci.vendorId}:${p.pci.deviceId}`
+    );
   return `${p.name} (kernel sample driver)`;
 }
 
 export function parentSubtitle(p: MdevParent): string {
-  return [p.pci ? p.name : undefined, p.driver ? `driver ${p.driver}` : undefined, `${p.types.length} type${p.types.length === 1 ? '' : 's'}`].filter(Boolean).join(' · ');
+  return [
+    p.pci ? p.name : undefined,
+    p.driver ? `driver ${p.driver}` : undefined,
+    `${p.types.length} type${p.types.length === 1 ? '' : 's'}`,
+  ]
+    .filter(Boolean)
+    .join(' · ');
 }
 
 export const DISPLAY_LABEL: Record<MdevDisplayKind, string> = {
@@ -65,10 +75,18 @@ export function typeRows(inv: MdevInventory, parent: MdevParent): TypeRow[] {
     const unused = unusedInstances(inv, t).length;
     const free = t.availableInstances;
     let blocked: string | undefined;
-    if (t.deviceApi !== undefined && t.deviceApi !== 'vfio-pci') blocked = `${t.deviceApi} device: only vfio-pci can be assigned`;
+    if (t.deviceApi !== undefined && t.deviceApi !== 'vfio-pci')
+      blocked = `${t.deviceApi} device: only vfio-pci can be assigned`;
     else if (unused === 0 && !t.canCreate) blocked = 'cannot be created (no create file)';
     else if (unused === 0 && free === 0) blocked = 'none left: remove an unused device or pick a smaller type';
-    return { type: t, label: t.name && t.name !== t.id ? `${t.name} (${t.id})` : t.id, summary: t.summary, free, unused, ...(blocked ? { blocked } : {}) };
+    return {
+      type: t,
+      label: t.name && t.name !== t.id ? `${t.name} (${t.id})` : t.id,
+      summary: t.summary,
+      free,
+      unused,
+      ...(blocked ? { blocked } : {}),
+    };
   });
 }
 
@@ -85,7 +103,11 @@ export function proposal(parent: MdevParent, type: MdevType, uuid: string, displ
 export function reportHeadline(r: Pick<MdevCheckReport, 'checks'>): { tone: 'ok' | 'warn' | 'bad'; text: string } {
   const fails = r.checks.filter((c) => c.status === 'fail').length;
   const warns = r.checks.filter((c) => c.status === 'warn').length;
-  if (fails > 0) return { tone: 'bad', text: `${fails} problem${fails === 1 ? '' : 's'} to fix${warns ? `, ${warns} warning${warns === 1 ? '' : 's'}` : ''}` };
+  if (fails > 0)
+    return {
+      tone: 'bad',
+      text: `${fails} problem${fails === 1 ? '' : 's'} to fix${warns ? `, ${warns} warning${warns === 1 ? '' : 's'}` : ''}`,
+    };
   if (warns > 0) return { tone: 'warn', text: `Ready, ${warns} warning${warns === 1 ? '' : 's'}` };
   return { tone: 'ok', text: 'Ready' };
 }
@@ -97,5 +119,8 @@ const RANK: Record<MdevCheck['status'], number> = { fail: 0, warn: 1, pass: 2 };
 
 /** Problems first, then warnings, then what passed; the doctor's order within each. */
 export function problemsFirst(checks: readonly MdevCheck[]): MdevCheck[] {
-  return checks.map((c, i) => ({ c, i })).sort((a, b) => RANK[a.c.status] - RANK[b.c.status] || a.i - b.i).map((x) => x.c);
+  return checks
+    .map((c, i) => ({ c, i }))
+    .sort((a, b) => RANK[a.c.status] - RANK[b.c.status] || a.i - b.i)
+    .map((x) => x.c);
 }

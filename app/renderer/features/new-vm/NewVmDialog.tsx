@@ -4,7 +4,15 @@ import { Dialog } from '../../components/Dialog.js';
 import { Field } from '../../components/Field.js';
 import { Notice } from '../../components/Notice.js';
 import { closeDialog, defineVm } from '../../store/actions.js';
-import { DEFAULT_FORM, placeError, toDefineInput, type Accel, type FieldId, type FormErrors, type NewVmForm } from './new-vm-form.js';
+import {
+  DEFAULT_FORM,
+  placeError,
+  toDefineInput,
+  type Accel,
+  type FieldId,
+  type FormErrors,
+  type NewVmForm,
+} from './new-vm-form.js';
 
 export function NewVmDialog() {
   const [form, setForm] = useState<NewVmForm>(DEFAULT_FORM);
@@ -21,7 +29,10 @@ export function NewVmDialog() {
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     const r = toDefineInput(form);
-    if ('errors' in r) { setErrors(r.errors); return; }
+    if ('errors' in r) {
+      setErrors(r.errors);
+      return;
+    }
     setBusy(true);
     setErrors({});
     try {
@@ -36,30 +47,94 @@ export function NewVmDialog() {
     <Dialog
       title="New virtual machine"
       onClose={closeDialog}
-      footer={<><Button onClick={closeDialog}>Cancel</Button><Button variant="primary" type="submit" form={formId} disabled={busy}>{busy ? 'Creating…' : 'Create'}</Button></>}
+      footer={
+        <>
+          <Button onClick={closeDialog}>Cancel</Button>
+          <Button variant="primary" type="submit" form={formId} disabled={busy}>
+            {busy ? 'Creating…' : 'Create'}
+          </Button>
+        </>
+      }
     >
       <form id={formId} className="form" onSubmit={(e) => void submit(e)} noValidate>
         {errors.form ? <Notice tone="error">{errors.form}</Notice> : null}
         <Field id={`${base}-name`} label="Name" error={errors.name}>
-          {(p) => <input {...p} type="text" value={form.name} onChange={set('name')} autoFocus autoComplete="off" spellCheck={false} placeholder="e.g. debian-12" />}
+          {(p) => (
+            <input
+              {...p}
+              type="text"
+              value={form.name}
+              onChange={set('name')}
+              autoFocus
+              autoComplete="off"
+              spellCheck={false}
+              placeholder="e.g. debian-12"
+            />
+          )}
         </Field>
         <div className="field-row">
           <Field id={`${base}-memory`} label="Memory (MiB)" error={errors.memory}>
-            {(p) => <input {...p} type="number" inputMode="numeric" min={16} step={256} value={form.memory} onChange={set('memory')} />}
+            {(p) => (
+              <input
+                {...p}
+                type="number"
+                inputMode="numeric"
+                min={16}
+                step={256}
+                value={form.memory}
+                onChange={set('memory')}
+              />
+            )}
           </Field>
           <Field id={`${base}-cpus`} label="CPUs" error={errors.cpus}>
-            {(p) => <input {...p} type="number" inputMode="numeric" min={1} max={255} value={form.cpus} onChange={set('cpus')} />}
+            {(p) => (
+              <input
+                {...p}
+                type="number"
+                inputMode="numeric"
+                min={1}
+                max={255}
+                value={form.cpus}
+                onChange={set('cpus')}
+              />
+            )}
           </Field>
           <Field id={`${base}-disk`} label="Disk size (GiB)" error={errors.disk}>
             {(p) => <input {...p} type="number" inputMode="decimal" min={0} value={form.disk} onChange={set('disk')} />}
           </Field>
         </div>
-        <Field id={`${base}-iso`} label="ISO path" error={errors.iso} hint="A path on the machine running vmdesk. Leave empty to boot from the disk.">
-          {(p) => <input {...p} type="text" value={form.iso} onChange={set('iso')} autoComplete="off" spellCheck={false} placeholder="/home/you/Downloads/debian-12.iso" />}
-        </Field>
-        <Field id={`${base}-accel`} label="Accelerator" error={errors.accel} hint="Automatic uses KVM (Linux) or HVF (macOS) when available, otherwise TCG emulation.">
+        <Field
+          id={`${base}-iso`}
+          label="ISO path"
+          error={errors.iso}
+          hint="A path on the machine running vmdesk. Leave empty to boot from the disk."
+        >
           {(p) => (
-            <select {...p} value={form.accel} onChange={(e) => { setForm((f) => ({ ...f, accel: e.target.value as Accel })); }}>
+            <input
+              {...p}
+              type="text"
+              value={form.iso}
+              onChange={set('iso')}
+              autoComplete="off"
+              spellCheck={false}
+              placeholder="/home/you/Downloads/debian-12.iso"
+            />
+          )}
+        </Field>
+        <Field
+          id={`${base}-accel`}
+          label="Accelerator"
+          error={errors.accel}
+          hint="Automatic uses KVM (Linux) or HVF (macOS) when available, otherwise TCG emulation."
+        >
+          {(p) => (
+            <select
+              {...p}
+              value={form.accel}
+              onChange={(e) => {
+                setForm((f) => ({ ...f, accel: e.target.value as Accel }));
+              }}
+            >
               <option value="auto">Automatic</option>
               <option value="kvm">KVM</option>
               <option value="hvf">HVF</option>

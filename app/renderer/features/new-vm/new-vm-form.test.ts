@@ -4,7 +4,9 @@ import { DEFAULT_FORM, placeError, toDefineInput } from './new-vm-form.js';
 
 describe('the New VM form', () => {
   it('asks for a 20 GiB disk by default and omits an empty ISO', () => {
-    expect(toDefineInput({ ...DEFAULT_FORM, name: 'x' })).toEqual({ input: { name: 'x', memoryMiB: 1024, cpus: 1, accel: 'auto', disk: { sizeBytes: 20 * 2 ** 30 } } });
+    expect(toDefineInput({ ...DEFAULT_FORM, name: 'x' })).toEqual({
+      input: { name: 'x', memoryMiB: 1024, cpus: 1, accel: 'auto', disk: { sizeBytes: 20 * 2 ** 30 } },
+    });
   });
 
   it('omits the disk for size 0 and passes the ISO path', () => {
@@ -13,14 +15,20 @@ describe('the New VM form', () => {
   });
 
   it('refuses numbers it cannot read before asking the driver', () => {
-    expect(toDefineInput({ ...DEFAULT_FORM, memory: '', cpus: 'two', disk: '-1' })).toEqual({ errors: {
-      memory: 'Enter the memory in MiB, e.g. 2048.', cpus: 'Enter a number of CPUs, e.g. 2.', disk: 'Enter a size in GiB, or 0 for no disk.',
-    } });
+    expect(toDefineInput({ ...DEFAULT_FORM, memory: '', cpus: 'two', disk: '-1' })).toEqual({
+      errors: {
+        memory: 'Enter the memory in MiB, e.g. 2048.',
+        cpus: 'Enter a number of CPUs, e.g. 2.',
+        disk: 'Enter a size in GiB, or 0 for no disk.',
+      },
+    });
   });
 
   it('puts a driver error next to the field it names', () => {
     expect(placeError(new VmdeskError('invalid-argument', 'bad iso', { field: 'cdrom' }))).toEqual({ iso: 'bad iso' });
-    expect(placeError(new VmdeskError('insufficient-resources', 'too big', { field: 'diskSize' }))).toEqual({ disk: 'too big' });
+    expect(placeError(new VmdeskError('insufficient-resources', 'too big', { field: 'diskSize' }))).toEqual({
+      disk: 'too big',
+    });
     expect(placeError(new VmdeskError('no-qemu', 'install qemu'))).toEqual({ form: 'install qemu' });
   });
 });

@@ -5,13 +5,27 @@ import { VmdeskError } from '../../../main/common/errors.js';
 export type FieldId = 'name' | 'memory' | 'cpus' | 'disk' | 'iso' | 'accel';
 export type Accel = NonNullable<CallParams<'vm.define'>['accel']>;
 
-export interface NewVmForm { name: string; memory: string; cpus: string; disk: string; iso: string; accel: Accel }
+export interface NewVmForm {
+  name: string;
+  memory: string;
+  cpus: string;
+  disk: string;
+  iso: string;
+  accel: Accel;
+}
 
 export const DEFAULT_FORM: NewVmForm = { name: '', memory: '1024', cpus: '1', disk: '20', iso: '', accel: 'auto' };
 
 /** The driver's `details.field` → the input it is about. */
 const DRIVER_FIELDS: Record<string, FieldId> = {
-  name: 'name', memory: 'memory', cpus: 'cpus', diskSize: 'disk', disk: 'disk', cdrom: 'iso', accel: 'accel', VMDESK_ACCEL: 'accel',
+  name: 'name',
+  memory: 'memory',
+  cpus: 'cpus',
+  diskSize: 'disk',
+  disk: 'disk',
+  cdrom: 'iso',
+  accel: 'accel',
+  VMDESK_ACCEL: 'accel',
 };
 
 export type FormErrors = Partial<Record<FieldId | 'form', string>>;
@@ -40,6 +54,7 @@ export function toDefineInput(f: NewVmForm): { input: CallParams<'vm.define'> } 
 /** Where a failed vm.define shows its message: next to its field, or above the form. */
 export function placeError(err: unknown): FormErrors {
   const message = err instanceof Error ? err.message : String(err);
-  const field = err instanceof VmdeskError && typeof err.details?.field === 'string' ? DRIVER_FIELDS[err.details.field] : undefined;
+  const field =
+    err instanceof VmdeskError && typeof err.details?.field === 'string' ? DRIVER_FIELDS[err.details.field] : undefined;
   return field ? { [field]: message } : { form: message };
 }

@@ -15,12 +15,14 @@ export function DeleteDialog({ vm }: { vm: VmSummary }) {
     <Dialog
       title={`Delete “${vm.name}”?`}
       onClose={closeDialog}
-      footer={(
+      footer={
         <>
           <Button onClick={closeDialog}>Cancel</Button>
-          <Button variant="danger" disabled={busy} autoFocus onClick={() => void deleteVm(vm.id, !deleteDisks)}>Delete</Button>
+          <Button variant="danger" disabled={busy} autoFocus onClick={() => void deleteVm(vm.id, !deleteDisks)}>
+            Delete
+          </Button>
         </>
-      )}
+      }
     >
       <p>The VM’s definition and logs are removed. This cannot be undone.</p>
       {owned.length > 0 ? (
@@ -28,13 +30,28 @@ export function DeleteDialog({ vm }: { vm: VmSummary }) {
           <input type="checkbox" checked={deleteDisks} onChange={(e) => setDeleteDisks(e.target.checked)} />
           <span>
             Delete disks too
-            <span className="check-hint">{owned.length === 1 ? 'The disk vmdesk created for it:' : `The ${owned.length} disks vmdesk created for it:`}</span>
-            {owned.map((d) => <code key={d.path} className="path block">{d.path}</code>)}
+            <span className="check-hint">
+              {owned.length === 1
+                ? 'The disk vmdesk created for it:'
+                : `The ${owned.length} disks vmdesk created for it:`}
+            </span>
+            {owned.map((d) => (
+              <code key={d.path} className="path block">
+                {d.path}
+              </code>
+            ))}
           </span>
         </label>
       ) : null}
       {external.length > 0 ? (
-        <p className="muted small">Disks vmdesk did not create are always kept: {external.map((d) => <code key={d.path} className="path">{d.path}</code>)}</p>
+        <p className="muted small">
+          Disks vmdesk did not create are always kept:{' '}
+          {external.map((d) => (
+            <code key={d.path} className="path">
+              {d.path}
+            </code>
+          ))}
+        </p>
       ) : null}
     </Dialog>
   );

@@ -19,13 +19,20 @@ function Rows({ rows }: { rows: [string, ReactNode][] }) {
   return (
     <dl className="rows">
       {rows.map(([k, v]) => (
-        <div className="row" key={k}><dt>{k}</dt><dd>{v}</dd></div>
+        <div className="row" key={k}>
+          <dt>{k}</dt>
+          <dd>{v}</dd>
+        </div>
       ))}
     </dl>
   );
 }
 
-const Path = ({ p }: { p: string }) => <code className="path" title={p}>{p}</code>;
+const Path = ({ p }: { p: string }) => (
+  <code className="path" title={p}>
+    {p}
+  </code>
+);
 
 function AccelSection({ vm }: { vm: VmSummary }) {
   const wanted = vm.definition?.accel ?? 'auto';
@@ -33,7 +40,8 @@ function AccelSection({ vm }: { vm: VmSummary }) {
     return (
       <Section title="Accelerator">
         <p className={`accel-now ${vm.accel.accel === 'tcg' ? 'accel-tcg' : ''}`}>
-          <strong>{vm.accel.accel.toUpperCase()}</strong>{wanted === 'auto' ? ' (chosen automatically)' : ''}
+          <strong>{vm.accel.accel.toUpperCase()}</strong>
+          {wanted === 'auto' ? ' (chosen automatically)' : ''}
         </p>
         <p className="muted">{vm.accel.reason}</p>
       </Section>
@@ -41,8 +49,14 @@ function AccelSection({ vm }: { vm: VmSummary }) {
   }
   return (
     <Section title="Accelerator">
-      <p className="accel-now"><strong>{wanted === 'auto' ? 'Automatic' : wanted.toUpperCase()}</strong></p>
-      <p className="muted">{wanted === 'auto' ? 'KVM or HVF when this host can use them, otherwise TCG (emulation). The choice and its reason show here while the VM runs.' : `The VM asks for ${wanted.toUpperCase()}; the reason for what it got shows here while it runs.`}</p>
+      <p className="accel-now">
+        <strong>{wanted === 'auto' ? 'Automatic' : wanted.toUpperCase()}</strong>
+      </p>
+      <p className="muted">
+        {wanted === 'auto'
+          ? 'KVM or HVF when this host can use them, otherwise TCG (emulation). The choice and its reason show here while the VM runs.'
+          : `The VM asks for ${wanted.toUpperCase()}; the reason for what it got shows here while it runs.`}
+      </p>
     </Section>
   );
 }
@@ -56,19 +70,43 @@ function VgpuSection({ vm }: { vm: VmSummary }) {
   return (
     <Section title="Graphics: vGPU" wide>
       {mdevs.length === 0 ? (
-        <p className="muted">No vGPU. A mediated device gives the VM a share of a host GPU (Intel GVT-g, NVIDIA vGPU) or a virtual one.</p>
+        <p className="muted">
+          No vGPU. A mediated device gives the VM a share of a host GPU (Intel GVT-g, NVIDIA vGPU) or a virtual one.
+        </p>
       ) : (
         <table className="table">
-          <thead><tr><th scope="col">Device</th><th scope="col">Type</th><th scope="col">Parent</th><th scope="col">Console</th><th scope="col"><span className="sr-only">Actions</span></th></tr></thead>
+          <thead>
+            <tr>
+              <th scope="col">Device</th>
+              <th scope="col">Type</th>
+              <th scope="col">Parent</th>
+              <th scope="col">Console</th>
+              <th scope="col">
+                <span className="sr-only">Actions</span>
+              </th>
+            </tr>
+          </thead>
           <tbody>
             {mdevs.map((m) => (
               <tr key={m.uuid}>
-                <td><code>{m.uuid}</code></td>
+                <td>
+                  <code>{m.uuid}</code>
+                </td>
                 <td>{m.type}</td>
-                <td><code>{m.parent}</code></td>
+                <td>
+                  <code>{m.parent}</code>
+                </td>
                 <td>{m.display ? 'Shown' : 'No display'}</td>
                 <td className="cell-actions">
-                  <Button small disabled={!online || !off || busy !== undefined} title={off ? 'Take it off this VM (the device itself stays on the host)' : 'Shut the VM down first'} onClick={() => void unassignMdev(vm.id, m.uuid)} aria-label={`Unassign ${m.uuid} from ${vm.name}`}>Unassign</Button>
+                  <Button
+                    small
+                    disabled={!online || !off || busy !== undefined}
+                    title={off ? 'Take it off this VM (the device itself stays on the host)' : 'Shut the VM down first'}
+                    onClick={() => void unassignMdev(vm.id, m.uuid)}
+                    aria-label={`Unassign ${m.uuid} from ${vm.name}`}
+                  >
+                    Unassign
+                  </Button>
                 </td>
               </tr>
             ))}
@@ -76,8 +114,18 @@ function VgpuSection({ vm }: { vm: VmSummary }) {
         </table>
       )}
       <div className="card-actions">
-        <Button disabled={!online || !off} title={off ? undefined : 'Shut the VM down to change its devices'} onClick={() => openDialog('vgpu')}>Add a vGPU…</Button>
-        {mdevs.length > 0 ? <Button disabled={!online} onClick={() => openDialog('vgpu-check')}>Check vGPU</Button> : null}
+        <Button
+          disabled={!online || !off}
+          title={off ? undefined : 'Shut the VM down to change its devices'}
+          onClick={() => openDialog('vgpu')}
+        >
+          Add a vGPU…
+        </Button>
+        {mdevs.length > 0 ? (
+          <Button disabled={!online} onClick={() => openDialog('vgpu-check')}>
+            Check vGPU
+          </Button>
+        ) : null}
       </div>
     </Section>
   );
@@ -96,25 +144,33 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
               <pre className="log-tail">{vm.logTail.join('\n')}</pre>
             </>
           ) : null}
-          {vm.state === 'broken' ? <p>The file is left untouched: <Path p={vm.file} /></p> : null}
+          {vm.state === 'broken' ? (
+            <p>
+              The file is left untouched: <Path p={vm.file} />
+            </p>
+          ) : null}
         </Notice>
       ) : vm.reason ? (
-        <Notice tone="warn" title="Last problem">{vm.reason}</Notice>
+        <Notice tone="warn" title="Last problem">
+          {vm.reason}
+        </Notice>
       ) : null}
 
       <div className="cards">
         {d ? (
           <Section title="Configuration">
-            <Rows rows={[
-              ['Architecture', d.arch],
-              ['Memory', formatMiB(d.memoryMiB)],
-              ['CPUs', String(d.cpus)],
-              ['Firmware', d.firmware === 'uefi' ? 'UEFI' : 'BIOS'],
-              ['Display', d.display === 'none' ? 'None (serial console only)' : d.display],
-              ['Boots from', d.boot === 'cdrom' ? 'CD-ROM' : 'Disk'],
-              ['Network', d.network.mode === 'user' ? 'User-mode (NAT)' : 'None'],
-              ['Created', formatDateTime(d.createdAt)],
-            ]} />
+            <Rows
+              rows={[
+                ['Architecture', d.arch],
+                ['Memory', formatMiB(d.memoryMiB)],
+                ['CPUs', String(d.cpus)],
+                ['Firmware', d.firmware === 'uefi' ? 'UEFI' : 'BIOS'],
+                ['Display', d.display === 'none' ? 'None (serial console only)' : d.display],
+                ['Boots from', d.boot === 'cdrom' ? 'CD-ROM' : 'Disk'],
+                ['Network', d.network.mode === 'user' ? 'User-mode (NAT)' : 'None'],
+                ['Created', formatDateTime(d.createdAt)],
+              ]}
+            />
           </Section>
         ) : null}
 
@@ -122,21 +178,46 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
 
         {vm.state === 'running' || vm.state === 'paused' ? (
           <Section title="Process">
-            <Rows rows={[
-              ['PID', vm.pid !== undefined ? String(vm.pid) : '—'],
-              ['Started', vm.startedAt ? `${formatDateTime(vm.startedAt)} (${formatDuration(now - Date.parse(vm.startedAt))} ago)` : '—'],
-            ]} />
+            <Rows
+              rows={[
+                ['PID', vm.pid !== undefined ? String(vm.pid) : '—'],
+                [
+                  'Started',
+                  vm.startedAt
+                    ? `${formatDateTime(vm.startedAt)} (${formatDuration(now - Date.parse(vm.startedAt))} ago)`
+                    : '—',
+                ],
+              ]}
+            />
           </Section>
         ) : null}
 
         {d ? (
           <Section title="Forwarded ports">
-            {d.network.forwards.length === 0 ? <p className="muted">None. The guest reaches the network; nothing on this host reaches the guest.</p> : (
+            {d.network.forwards.length === 0 ? (
+              <p className="muted">None. The guest reaches the network; nothing on this host reaches the guest.</p>
+            ) : (
               <table className="table">
-                <thead><tr><th scope="col">Protocol</th><th scope="col">Host</th><th scope="col">Guest port</th></tr></thead>
+                <thead>
+                  <tr>
+                    <th scope="col">Protocol</th>
+                    <th scope="col">Host</th>
+                    <th scope="col">Guest port</th>
+                  </tr>
+                </thead>
                 <tbody>
                   {d.network.forwards.map((f) => (
-                    <tr key={`${f.proto}:${f.hostAddr}:${f.hostPort}`}><td>{f.proto.toUpperCase()}</td><td><code>{f.hostAddr}:{f.hostPort}</code></td><td><code>{f.guestPort}</code></td></tr>
+                    <tr key={`${f.proto}:${f.hostAddr}:${f.hostPort}`}>
+                      <td>{f.proto.toUpperCase()}</td>
+                      <td>
+                        <code>
+                          {f.hostAddr}:{f.hostPort}
+                        </code>
+                      </td>
+                      <td>
+                        <code>{f.guestPort}</code>
+                      </td>
+                    </tr>
                   ))}
                 </tbody>
               </table>
@@ -146,14 +227,27 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
 
         {d ? (
           <Section title="Storage" wide>
-            {d.disks.length === 0 ? <p className="muted">No disks.</p> : (
+            {d.disks.length === 0 ? (
+              <p className="muted">No disks.</p>
+            ) : (
               <table className="table">
-                <thead><tr><th scope="col">Disk</th><th scope="col">Format</th><th scope="col">Kind</th></tr></thead>
+                <thead>
+                  <tr>
+                    <th scope="col">Disk</th>
+                    <th scope="col">Format</th>
+                    <th scope="col">Kind</th>
+                  </tr>
+                </thead>
                 <tbody>
                   {d.disks.map((disk) => (
                     <tr key={disk.path}>
-                      <td><Path p={disk.path} /></td>
-                      <td>{disk.format}{disk.readOnly ? ', read-only' : ''}</td>
+                      <td>
+                        <Path p={disk.path} />
+                      </td>
+                      <td>
+                        {disk.format}
+                        {disk.readOnly ? ', read-only' : ''}
+                      </td>
                       <td>{disk.owned ? 'Created by vmdesk' : 'External'}</td>
                     </tr>
                   ))}
@@ -167,17 +261,21 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
         {d ? <VgpuSection vm={vm} /> : null}
 
         <Section title="Files" wide>
-          <Rows rows={[
-            ['Definition', <Path key="f" p={vm.file} />],
-            ...(vm.paths ? ([
-              ['QEMU log', <Path key="q" p={vm.paths.qemuLog} />],
-              ['Serial log', <Path key="s" p={vm.paths.serialLog} />],
-              ['Driver log', <Path key="d" p={vm.paths.driverLog} />],
-              ['QMP socket', <Path key="m" p={vm.paths.qmp} />],
-              ['Serial socket', <Path key="c" p={vm.paths.serial} />],
-              ['VNC socket', <Path key="v" p={vm.paths.vnc} />],
-            ] as [string, ReactNode][]) : []),
-          ]} />
+          <Rows
+            rows={[
+              ['Definition', <Path key="f" p={vm.file} />],
+              ...(vm.paths
+                ? ([
+                    ['QEMU log', <Path key="q" p={vm.paths.qemuLog} />],
+                    ['Serial log', <Path key="s" p={vm.paths.serialLog} />],
+                    ['Driver log', <Path key="d" p={vm.paths.driverLog} />],
+                    ['QMP socket', <Path key="m" p={vm.paths.qmp} />],
+                    ['Serial socket', <Path key="c" p={vm.paths.serial} />],
+                    ['VNC socket', <Path key="v" p={vm.paths.vnc} />],
+                  ] as [string, ReactNode][])
+                : []),
+            ]}
+          />
         </Section>
       </div>
     </div>

@@ -7,7 +7,13 @@ import { useVmdesk } from '../../store/store.js';
 import { ACTION_LABELS, isActionEnabled, type ToolbarAction } from './vm-actions.js';
 
 const ICONS: Record<ToolbarAction, ReactNode> = {
-  start: <IconPlay />, shutdown: <IconPower />, stop: <IconStop />, pause: <IconPause />, resume: <IconPlay />, reboot: <IconReboot />, delete: <IconTrash />,
+  start: <IconPlay />,
+  shutdown: <IconPower />,
+  stop: <IconStop />,
+  pause: <IconPause />,
+  resume: <IconPlay />,
+  reboot: <IconReboot />,
+  delete: <IconTrash />,
 };
 
 const HINTS: Partial<Record<ToolbarAction, string>> = {
@@ -50,7 +56,11 @@ export function Toolbar({ vm }: { vm: VmSummary }) {
           icon={<IconEject />}
           disabled={!online || busy !== undefined || !vm.definition?.cdrom}
           aria-busy={busy === 'eject' || undefined}
-          title={vm.definition?.cdrom ? `Take ${vm.definition.cdrom} out; the VM then boots from its disk` : 'No ISO is inserted'}
+          title={
+            vm.definition?.cdrom
+              ? `Take ${vm.definition.cdrom} out; the VM then boots from its disk`
+              : 'No ISO is inserted'
+          }
           onClick={() => void ejectIso(vm.id)}
         >
           Eject ISO

@@ -15,6 +15,7 @@ describe('toolbar actions per state', () => {
   });
 
   it('never offers to delete a VM that still runs', () => {
-    for (const s of ['running', 'paused', 'starting', 'stopping'] as const) expect(isActionEnabled('delete', s)).toBe(false);
+    for (const s of ['running', 'paused', 'starting', 'stopping'] as const)
+      expect(isActionEnabled('delete', s)).toBe(false);
   });
 });

@@ -15,10 +15,24 @@ const ALLOWED: Record<ToolbarAction, readonly VmState[]> = {
   delete: ['stopped', 'crashed'],
 };
 
-export const TOOLBAR_ACTIONS: readonly ToolbarAction[] = ['start', 'shutdown', 'stop', 'pause', 'resume', 'reboot', 'delete'];
+export const TOOLBAR_ACTIONS: readonly ToolbarAction[] = [
+  'start',
+  'shutdown',
+  'stop',
+  'pause',
+  'resume',
+  'reboot',
+  'delete',
+];
 
 export const ACTION_LABELS: Record<ToolbarAction, string> = {
-  start: 'Start', shutdown: 'Shut down', stop: 'Force off', pause: 'Pause', resume: 'Resume', reboot: 'Reboot', delete: 'Delete',
+  start: 'Start',
+  shutdown: 'Shut down',
+  stop: 'Force off',
+  pause: 'Pause',
+  resume: 'Resume',
+  reboot: 'Reboot',
+  delete: 'Delete',
 };
 
 export function isActionEnabled(action: ToolbarAction, state: VmState): boolean {

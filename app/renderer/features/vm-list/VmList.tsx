@@ -20,9 +20,21 @@ export function VmList() {
 
   const onKey = (e: KeyboardEvent) => {
     const i = vms.findIndex((v) => v.id === selectedId);
-    const to = e.key === 'ArrowDown' ? Math.min(i + 1, vms.length - 1) : e.key === 'ArrowUp' ? Math.max(i - 1, 0)
-      : e.key === 'Home' ? 0 : e.key === 'End' ? vms.length - 1 : -2;
-    if (e.key === 'Enter' && selectedId) { e.preventDefault(); focusDetails(); return; }
+    const to =
+      e.key === 'ArrowDown'
+        ? Math.min(i + 1, vms.length - 1)
+        : e.key === 'ArrowUp'
+          ? Math.max(i - 1, 0)
+          : e.key === 'Home'
+            ? 0
+            : e.key === 'End'
+              ? vms.length - 1
+              : -2;
+    if (e.key === 'Enter' && selectedId) {
+      e.preventDefault();
+      focusDetails();
+      return;
+    }
     if (to === -2) return;
     e.preventDefault();
     const next = vms[to];
@@ -52,7 +64,10 @@ export function VmList() {
           role="option"
           aria-selected={vm.id === selectedId}
           className="vm-item"
-          onClick={() => { selectVm(vm.id); listRef.current?.focus(); }}
+          onClick={() => {
+            selectVm(vm.id);
+            listRef.current?.focus();
+          }}
           onDoubleClick={focusDetails}
         >
           <div className="vm-item-top">
@@ -64,7 +79,11 @@ export function VmList() {
             <span data-testid="vm-state">{vm.state}</span>
             {vm.definition ? <span className="muted"> · {formatMiB(vm.definition.memoryMiB)}</span> : null}
           </div>
-          {(vm.state === 'crashed' || vm.state === 'broken') && vm.reason ? <div className="vm-reason" title={vm.reason}>{vm.reason}</div> : null}
+          {(vm.state === 'crashed' || vm.state === 'broken') && vm.reason ? (
+            <div className="vm-reason" title={vm.reason}>
+              {vm.reason}
+            </div>
+          ) : null}
         </li>
       ))}
     </ul>
