@@ -137,8 +137,12 @@ export async function listenControlSocket(
 const REPLY_BUDGET_BYTES = 1024 * 1024;
 /** Past this, a client that still does not read (events keep coming) is disconnected. */
 const REPLY_HARD_LIMIT_BYTES = 16 * 1024 * 1024;
-/** How long a dropped stream viewer gets to read the line saying why, before its socket is cut. */
-const DROPPED_GRACE_MS = 30_000;
+/**
+ * How long a dropped stream viewer gets to read the line saying why, before its socket is cut.
+ * A viewer is dropped because it stopped reading (a suspended terminal, a stopped process), so
+ * this is long: what it holds meanwhile is the socket's buffers, not the guest's output.
+ */
+const DROPPED_GRACE_MS = 120_000;
 /** Calls of one connection that run at once; later requests wait in the socket (and the kernel). */
 export const MAX_CALLS_IN_FLIGHT = 16;
 
