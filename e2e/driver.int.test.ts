@@ -1,11 +1,12 @@
 /**
  * The session-mode driver end to end: the real `vmdesk` CLI, real QEMU (TCG), the tiny guest.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { VmSummary } from '../app/main/common/vm-types.js';
-import { guestIso, pidAlive, qemuPidsUnder, Sandbox, waitFor } from './support/cli.js';
+import { guestIso, pidAlive, qemuPidsUnder, Sandbox, VMDESK, waitFor } from './support/cli.js';
 
 const READY = 'VMDESK-GUEST-READY';
 let sandboxes: Sandbox[] = [];
@@ -273,5 +274,24 @@ describe('vmdesk with a real guest', () => {
       expect(started.stderr).toMatch(new RegExp(`It ran with ${best!.toUpperCase()}; .*try TCG: set VMDESK_ACCEL=tcg`));
       expect(qemuPidsUnder(s.root)).toEqual([]);
     }
+  });
+
+  it('follows a log without holding the VMs: a driver started meanwhile owns them, and appended lines still show', async () => {
+    const s = sandbox();
+    const vm = await defineTiny(s, 'logged');
+    // No driver runs: `log --follow` becomes one for a moment, then lets go and tails the file.
+    const follower = spawn(process.execPath, [VMDESK, 'log', 'logged', '--driver', '--follow'], {
+      env: s.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    s.track(follower);
+    let printed = '';
+    follower.stdout!.on('data', (d: Buffer) => (printed += d.toString()));
+    await waitFor(() => printed.includes('defined:'), 'the log so far');
+    const driver = await s.startDriver(); // refused if the follower still owned the VMs
+    fs.appendFileSync(vm.paths!.driverLog, 'a line written after the follower started\n');
+    await waitFor(() => printed.includes('a line written after the follower started'), 'the appended line');
+    follower.kill('SIGINT');
+    driver.kill('SIGTERM');
   });
 });

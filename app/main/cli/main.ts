@@ -19,6 +19,7 @@ import { formatHostReport } from '../host/index.js';
 import { formatMiB, parseForward, parseSize } from '../vm/define-vm.js';
 import { formatInfo, formatList } from './format.js';
 import { followLog, printLog } from './log-command.js';
+import { tailLog } from '../consoles/log-tail.js';
 import { attachConsole } from './console-command.js';
 import { runWeb } from './web-command.js';
 import { runMdev } from './mdev-command.js';
@@ -309,7 +310,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         }
         const stop = new AbortController();
         process.once('SIGINT', () => stop.abort());
-        const ended = await followLog(await getLink(), vm, which, lines, io.out, stop.signal);
+        let from: Pick<DriverLink, 'openStream'> = await getLink();
+        if (link?.mode === 'owner') {
+          // This command became the driver only to answer it: following a file must not hold the
+          // VMs (a window or `vmdesk web` started meanwhile would depend on this terminal).
+          const file = (await link.call('vm.logPaths', { vm }))[which];
+          await link.close();
+          link = undefined;
+          from = { openStream: async () => tailLog(file, lines) };
+        }
+        // The tail's file watch does not keep a process alive by itself (the driver's sockets do).
+        const alive = setInterval(() => {}, 1 << 30);
+        const ended = await followLog(from, vm, which, lines, io.out, stop.signal).finally(() => clearInterval(alive));
         if (ended) io.err.write(`${ended}\n`);
         return 0;
       }
