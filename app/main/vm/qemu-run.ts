@@ -62,6 +62,7 @@ export class QemuRun {
   #resolveEnded!: (v: ExitVerdict) => void;
   #resolveLost!: (reason: string) => void;
   #finished = false;
+  #detached = false;
   /** How the process ended, once it has. */
   #verdict: ExitVerdict | undefined;
   readonly #cleanups: (() => void)[] = [];
@@ -170,12 +171,15 @@ export class QemuRun {
         await qmp.execute('cont');
         status = 'running';
       }
+      // The guest has shut down and QEMU is on its way out: that end is not a crash.
+      if (status === 'shutdown') run.expectingExit = true;
       await run.#attachSerial(true).catch(() => undefined);
       run.#watchLogs();
       ctx.log.write(`adopted QEMU pid ${pid} (${status})`);
       return { kind: 'live', run, status };
     } catch (err) {
       ctx.log.write(`QEMU pid ${pid} is alive but QMP failed: ${(err as Error).message}`);
+      run.#watchWithoutQmp();
       return {
         kind: 'unreachable',
         run,
@@ -196,9 +200,24 @@ export class QemuRun {
     }
   }
 
+  /** A refused power button: the exit that was announced is not coming. */
+  clearIntent(): void {
+    this.expectingExit = false;
+    const { intent: _dropped, ...rest } = this.record;
+    this.record = rest;
+    if (this.#finished) return;
+    try {
+      writeRunRecord(this.ctx.files.runRecord, this.record);
+    } catch {
+      // A later driver may then take a crash for a wanted stop; nothing worse.
+    }
+  }
+
   /**
    * quit → SIGTERM → SIGKILL, each rung waiting rungTimeoutMs; resolves once the run has ended.
-   * MUST throw only if the process survived SIGKILL.
+   * An adopted process is checked to still be this VM's QEMU before each signal: a pid the
+   * kernel gave to another process since is never signalled. MUST throw only if the process
+   * survived SIGKILL.
    */
   async forceOff(): Promise<void> {
     this.expectingExit = true;
@@ -214,6 +233,7 @@ export class QemuRun {
       if (await proc.waitForExit(answered ? rung : 100)) return this.#settle();
     }
     for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
+      if (!this.#stillOurs()) return this.#settle();
       this.ctx.log.write(`sending ${sig} to QEMU pid ${proc.pid}`);
       proc.kill(sig);
       if (await proc.waitForExit(rung)) return this.#settle();
@@ -232,9 +252,31 @@ export class QemuRun {
     await this.ended;
   }
 
-  /** The driver goes away; the process keeps running for the next driver to adopt. */
+  /** The driver goes away; the process keeps running for the next driver to adopt, and its
+   * end is no longer this driver's to record (the files belong to the next one). */
   detach(): void {
+    this.#detached = true;
     this.#release('The console was closed: vmdesk is quitting.');
+  }
+
+  /** Our child is ours until it exits; an adopted pid is ours while it still runs our QEMU. */
+  #stillOurs(): boolean {
+    return !!this.proc.exit || this.ctx.launcher.isOurQemu(this.pid, this.record.id);
+  }
+
+  /**
+   * An adopted QEMU we cannot talk to gives no sign when it ends: look every few seconds, only
+   * in this state (a VM that shows as crashed), so its end is seen and its pid never reused.
+   */
+  #watchWithoutQmp(): void {
+    const timer = setInterval(
+      () => {
+        if (!this.#stillOurs()) this.#finish({ code: null, signal: null });
+      },
+      Math.min(2000, 5 * this.ctx.rungTimeoutMs),
+    );
+    timer.unref();
+    this.#cleanups.push(() => clearInterval(timer));
   }
 
   async #settle(): Promise<void> {
@@ -249,8 +291,9 @@ export class QemuRun {
       if (this.proc.exit || this.#finished) return; // our child's 'exit' event does the rest
       // Not our child: the process may still be writing its last words. Three rungs' worth.
       void this.proc.waitForExit(3 * this.ctx.rungTimeoutMs).then((gone) => {
-        if (gone) this.#finish({ code: null, signal: null });
-        else this.#resolveLost(`QEMU (pid ${this.pid}) closed its control socket but is still running. Force it off.`);
+        if (gone) return this.#finish({ code: null, signal: null });
+        this.#watchWithoutQmp();
+        this.#resolveLost(`QEMU (pid ${this.pid}) closed its control socket but is still running. Force it off.`);
       });
     });
     this.#cleanups.push(off);
@@ -261,8 +304,15 @@ export class QemuRun {
   async #attachSerial(replayLog: boolean): Promise<void> {
     const seed = replayLog ? logBytesSinceStart(this.ctx.files.serialLog, DEFAULT_RING_BYTES) : undefined;
     const hub = new SerialHub(this.record.serialSocket, seed ? { seed } : {});
+    try {
+      await hub.connect();
+    } catch (err) {
+      hub.close();
+      throw err;
+    }
+    // The process may have ended (or the driver detached) while the console connected.
+    if (this.#finished || this.#detached) return hub.close();
     this.serial = hub;
-    await hub.connect();
   }
 
   #watchLogs(): void {
@@ -272,7 +322,7 @@ export class QemuRun {
 
   /** Idempotent end of the process: classify, clean up, resolve `ended`. */
   #finish(exit: ProcessExit): void {
-    if (this.#finished) return;
+    if (this.#finished || this.#detached) return;
     this.#finished = true;
     const { files } = this.ctx;
     const verdict: ExitVerdict = this.expectingExit

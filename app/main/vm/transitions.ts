@@ -14,7 +14,8 @@ import type { VmState } from '../common/vm-types.js';
 export const TRANSITIONS: Readonly<Record<VmState, readonly VmState[]>> = {
   stopped: ['starting', 'broken'],
   // A crashed VM whose QEMU still lives (it stopped answering) can be forced off.
-  crashed: ['starting', 'stopping', 'broken'],
+  // ... and one that ends by itself meanwhile is seen (an adopted QEMU without QMP is watched).
+  crashed: ['starting', 'stopping', 'stopped', 'broken'],
   // A start that fails rolls back to stopped (we ended QEMU, or none ran) or crashed (QEMU
   // ended by itself); a force off during a start cancels it, so it too ends in stopped.
   starting: ['running', 'stopped', 'crashed'],

@@ -50,8 +50,13 @@ afterAll(() => {
   expect([...seenEdges].filter((e) => !table.includes(e))).toEqual([]);
 });
 
-async function manager(paths: AppPaths, launcher: FakeQemuLauncher, opts: VmManagerOptions = {}): Promise<VmManager> {
-  const m = new VmManager(paths, new FakeHost(), { launcher, rungTimeoutMs: 200, startTimeoutMs: 2000, ...opts });
+async function manager(
+  paths: AppPaths,
+  launcher: FakeQemuLauncher,
+  opts: VmManagerOptions = {},
+  host = new FakeHost(),
+): Promise<VmManager> {
+  const m = new VmManager(paths, host, { launcher, rungTimeoutMs: 200, startTimeoutMs: 2000, ...opts });
   managers.push(m);
   await m.init();
   const last = new Map(m.list().map((s) => [s.id, s.state]));
@@ -66,11 +71,12 @@ async function manager(paths: AppPaths, launcher: FakeQemuLauncher, opts: VmMana
 async function setup(opts: VmManagerOptions = {}) {
   const paths = sandbox();
   const launcher = new FakeQemuLauncher();
-  const m = await manager(paths, launcher, opts);
+  const host = new FakeHost();
+  const m = await manager(paths, launcher, opts, host);
   await m.define({ name: 'vm1', memoryMiB: 64, cpus: 1 });
   const states: VmState[] = [];
   m.events.on('vm.changed', (s) => states.push(s.state));
-  return { paths, launcher, m, states, files: vmFiles(paths, m.get('vm1').id) };
+  return { paths, launcher, host, m, states, files: vmFiles(paths, m.get('vm1').id) };
 }
 
 async function until(check: () => boolean): Promise<void> {
@@ -388,6 +394,126 @@ describe('VmInstance', () => {
     });
     expect((await m2.stop({ vm: 'vm1' })).state).toBe('stopped');
     expect(launcher.last.alive).toBe(false);
+  });
+
+  it('settles an adopted VM whose guest had shut down as stopped, even if QEMU then dies badly', async () => {
+    const { m, paths, launcher } = await setup();
+    await m.start({ vm: 'vm1' });
+    await m.detachAll();
+    launcher.last.status = 'shutdown';
+    const m2 = await manager(paths, launcher);
+    expect(m2.get('vm1').state).toBe('stopping');
+    launcher.last.crash();
+    await until(() => m2.get('vm1').state === 'stopped');
+  });
+
+  it('forces off a crashed, unreachable QEMU even after its file broke, then shows the VM broken', async () => {
+    const { m, paths, launcher, files } = await setup();
+    await m.start({ vm: 'vm1' });
+    await m.detachAll();
+    launcher.last.closeQmp();
+    const m2 = await manager(paths, launcher);
+    fs.writeFileSync(files.definition, '{');
+    expect(m2.get('vm1').state).toBe('crashed');
+    await m2.stop({ vm: 'vm1' });
+    expect(launcher.last.alive).toBe(false);
+    expect(m2.get('vm1').state).toBe('broken');
+  });
+
+  it('sees an unreachable adopted QEMU end by itself, and never signals its pid once another process has it', async () => {
+    const { m, paths, launcher } = await setup();
+    await m.define({ name: 'vm2', memoryMiB: 64, cpus: 1 });
+    await m.start({ vm: 'vm1' });
+    await m.start({ vm: 'vm2' });
+    const [one, two] = launcher.procs;
+    await m.detachAll();
+    one!.closeQmp();
+    two!.closeQmp();
+    const m2 = await manager(paths, launcher);
+    expect(m2.get('vm1').state).toBe('crashed');
+    one!.exitCleanly();
+    await until(() => m2.get('vm1').state === 'stopped');
+    // vm2's QEMU dies and the kernel hands its pid to something else before anyone looks.
+    two!.crash();
+    launcher.reused.add(two!.pid);
+    expect((await m2.stop({ vm: 'vm2' })).state).toBe('stopped');
+    expect(launcher.adoptedSignals).toEqual([]);
+  });
+
+  it('refuses to start or delete a VM whose QEMU was left alone at takeover (its file was unreadable)', async () => {
+    const { m, paths, launcher, files } = await setup();
+    await m.start({ vm: 'vm1' });
+    await m.detachAll();
+    const good = fs.readFileSync(files.definition, 'utf8');
+    fs.writeFileSync(files.definition, '{');
+    const m2 = await manager(paths, launcher);
+    expect(fs.existsSync(files.runtimeDir)).toBe(true);
+    fs.writeFileSync(files.definition, good);
+    expect(m2.get('vm1').state).toBe('stopped');
+    const refusal = {
+      code: 'invalid-state',
+      message: expect.stringMatching(/still has the QEMU process .* Restart vmdesk/),
+    };
+    expect(await rejection(m2.start({ vm: 'vm1' }))).toMatchObject(refusal);
+    expect(await rejection(m2.delete({ vm: 'vm1' }))).toMatchObject(refusal);
+    expect(launcher.procs).toHaveLength(1);
+    expect(fs.existsSync(files.dataDir) || fs.existsSync(files.definition)).toBe(true);
+    launcher.last.crash();
+    expect((await m2.start({ vm: 'vm1' })).state).toBe('running');
+  });
+
+  it('does not leave a refused power button as a wanted stop: a crash after it is a crash', async () => {
+    const { m, launcher, files } = await setup();
+    await m.start({ vm: 'vm1' });
+    launcher.last.script.refused = ['system_powerdown'];
+    await rejection(m.shutdown({ vm: 'vm1' }));
+    expect(JSON.parse(fs.readFileSync(files.runRecord, 'utf8'))).not.toHaveProperty('intent');
+    launcher.last.crash();
+    await until(() => m.get('vm1').state === 'crashed');
+  });
+
+  it('rolls a start back cleanly when the file breaks while the host is probed', async () => {
+    const { m, host, files } = await setup();
+    host.whileProbing = () => fs.writeFileSync(files.definition, 'nope');
+    expect(await rejection(m.start({ vm: 'vm1' }))).toMatchObject({ code: 'vm-broken' });
+    expect(m.get('vm1').state).toBe('broken');
+    expect(fs.existsSync(files.runtimeDir)).toBe(false);
+  });
+
+  it('lets force off cancel a start that is still probing the host', async () => {
+    const { m, host, launcher } = await setup();
+    let probing!: () => void;
+    const probed = new Promise<void>((r) => (probing = r));
+    host.whileProbing = () => {
+      probing();
+      return new Promise((r) => setTimeout(r, 100));
+    };
+    const start = rejection(m.start({ vm: 'vm1' }));
+    await probed;
+    expect((await m.stop({ vm: 'vm1' })).state).toBe('stopped');
+    expect(await start).toMatchObject({ code: 'cancelled' });
+    expect(launcher.procs).toHaveLength(0);
+  });
+
+  it('leaves the end of a QEMU to the driver that took it over, after detaching', async () => {
+    const { m, paths, launcher, files } = await setup();
+    await m.start({ vm: 'vm1' });
+    await m.detachAll();
+    const m2 = await manager(paths, launcher);
+    launcher.last.crash(); // our detached driver is still its parent and sees the exit too
+    await until(() => m2.get('vm1').state === 'crashed');
+    expect(m2.get('vm1').reason).toBe('QEMU ended abruptly (killed or crashed) without shutting down.');
+    expect(fs.existsSync(files.runRecord)).toBe(false);
+  });
+
+  it('deletes a VM whose file was removed outside vmdesk, with its disks', async () => {
+    const { m, files } = await setup();
+    fs.mkdirSync(files.dataDir, { recursive: true });
+    fs.rmSync(files.definition);
+    expect(m.get('vm1').state).toBe('broken');
+    await m.delete({ vm: 'vm1' });
+    expect(m.list()).toEqual([]);
+    expect(fs.existsSync(files.dataDir)).toBe(false);
   });
 
   it('creates exactly one VM when five defines of one name arrive at once', async () => {

@@ -83,6 +83,11 @@ export class VmInstance {
   /** Why the current run is being ended by us (e.g. the shutdown deadline), for its summary. */
   #endReason: string | undefined;
   #deleted = false;
+  /**
+   * The pid of a QEMU an earlier driver started for this VM, left alone because the VM's file
+   * could not be read at takeover. While it lives, this driver neither starts nor deletes the VM.
+   */
+  #untouchedQemu: number | undefined;
 
   private constructor(
     entry: DefinitionEntry,
@@ -122,8 +127,10 @@ export class VmInstance {
     const vm = new VmInstance(entry, ctx);
     const { launcher } = ctx;
     if (!entry.ok) {
-      if (record.pid && launcher.pidExists(record.pid) && launcher.isOurQemu(record.pid, vm.id))
+      if (record.pid && launcher.pidExists(record.pid) && launcher.isOurQemu(record.pid, vm.id)) {
+        vm.#untouchedQemu = record.pid;
         return { vm, keepRuntimeDir: record.runtimeDir };
+      }
       cleanupRuntime(record);
       fs.rmSync(vm.files.runRecord, { force: true });
       return { vm };
@@ -221,8 +228,10 @@ export class VmInstance {
     // The last good definition stays (a running VM keeps its name), but nothing uses or writes it.
     this.#brokenReason = entry ? entry.reason : `The file ${this.file} was removed outside vmdesk.`;
     this.log.write(`the definition file became unusable: ${this.#brokenReason}`);
-    if (this.#state === 'stopped' || this.#state === 'crashed') this.#transition('broken', this.#brokenReason);
-    else this.#emit();
+    // A VM with a QEMU (even a crashed, unreachable one) stays what it is until that QEMU is gone.
+    if (!this.#run && (this.#state === 'stopped' || this.#state === 'crashed')) {
+      this.#transition('broken', this.#brokenReason);
+    } else this.#emit();
   }
 
   /** `registry`: every VM of this driver (read when the start checks disks and vGPUs, after
@@ -244,6 +253,7 @@ export class VmInstance {
           `"${def.name}" still has a QEMU process (pid ${this.#run.pid}). Force it off first: vmdesk stop "${def.name}".`,
         );
       }
+      this.#assertNoUntouchedQemu(def);
       const disks = def.disks.filter((d) => !d.readOnly).map((d) => realpath(d.path));
       assertDisksFree(disks, peers());
       this.#claimedDisks = disks;
@@ -273,6 +283,9 @@ export class VmInstance {
         logCapBytes: this.ctx.tuning.logCapBytes,
         others,
       });
+      // The file may have broken while the host was probed (the VM is then `broken`).
+      this.#usable();
+      if (job.signal.aborted) throw job.signal.reason;
     } catch (err) {
       fs.rmSync(files.runtimeDir, { recursive: true, force: true });
       throw couldNotStart(err, def.name, files);
@@ -342,6 +355,7 @@ export class VmInstance {
       try {
         await run.qmp.execute('system_powerdown');
       } catch (err) {
+        run.clearIntent();
         if (this.#run === run && (this.#state as VmState) === 'stopping') this.#transition('running');
         throw err;
       }
@@ -361,7 +375,7 @@ export class VmInstance {
   /** Force off: cancels whatever the VM is doing, then quit → SIGTERM → SIGKILL. */
   async stop(): Promise<VmSummary> {
     // A start that has not spawned yet has no run, but is cancelled like one that has.
-    if (!this.#run && this.#state !== 'starting')
+    if (!this.#run && this.#state !== 'starting' && this.job.current !== 'start')
       throw new VmdeskError('invalid-state', `"${this.name}" is not running.`, { state: this.#state });
     this.job.cancelAll('the VM is being forced off.');
     return this.job.run('stop', async () => {
@@ -402,7 +416,8 @@ export class VmInstance {
       await qmp.execute(command);
       this.log.write(verb);
       // QEMU's STOP/RESUME event may have arrived first; either way the state is `after` now.
-      if (after && this.#state !== after && this.#run?.qmp === qmp) this.#transition(after);
+      // (Unless the guest went on meanwhile: a SHUTDOWN during a pause makes it `stopping`.)
+      if (after && allowed.includes(this.#state) && this.#run?.qmp === qmp) this.#transition(after);
       return this.summary();
     });
   }
@@ -469,12 +484,18 @@ export class VmInstance {
    */
   async remove(keepDisks: boolean): Promise<void> {
     await this.job.run('delete', () => {
-      if (this.#state === 'broken') {
+      if (this.#deleted) throw new VmdeskError('not-found', `"${this.name}" was deleted.`, { vm: this.id });
+      this.refresh();
+      // A file that is gone (removed outside vmdesk) has nothing left to protect; one that is
+      // there but unreadable is the user's to repair, never vmdesk's to delete.
+      const fileGone = !fs.existsSync(this.file);
+      if (this.#brokenReason && !fileGone) {
         throw new VmdeskError('vm-broken', `vmdesk does not delete a VM file it cannot read. ${this.#brokenReason}`, {
           file: this.file,
         });
       }
-      const def = this.#usable();
+      const def = { name: this.name, nvram: this.#def?.nvram ?? null };
+      this.#assertNoUntouchedQemu(def as VmDefinition);
       if (this.#run) {
         throw new VmdeskError(
           'invalid-state',
@@ -538,6 +559,21 @@ export class VmInstance {
 
   // ——— inside ———
 
+  /** Refuses while a QEMU this driver left alone (see #untouchedQemu) still runs. */
+  #assertNoUntouchedQemu(def: VmDefinition): void {
+    const pid = this.#untouchedQemu;
+    if (pid === undefined) return;
+    if (!this.ctx.launcher.isOurQemu(pid, this.id)) {
+      this.#untouchedQemu = undefined;
+      return;
+    }
+    throw new VmdeskError(
+      'invalid-state',
+      `"${def.name}" still has the QEMU process (pid ${pid}) that ran while its file was unreadable. Restart vmdesk to take it over, then shut it down or force it off.`,
+      { pid },
+    );
+  }
+
   #hasConsoles(): boolean {
     return this.#state === 'running' || this.#state === 'paused' || this.#state === 'stopping';
   }
@@ -566,23 +602,42 @@ export class VmInstance {
         if (this.#state !== 'stopping' && this.#state !== 'starting') this.#transition('stopping');
       }
     });
-    void run.ended.then((verdict) => {
-      if (this.#run !== run) return;
-      this.#run = undefined;
-      clearTimeout(this.#shutdownDeadline);
-      this.#settle(verdict);
-    });
-    void run.lostControl.then((reason) => {
-      // While we end it (stopping) the forcing ladder deals with an unresponsive QEMU.
-      if (this.#run === run && !run.finished && (this.#state === 'running' || this.#state === 'paused'))
-        this.#transition('crashed', reason);
-    });
+    void run.ended.then((verdict) =>
+      this.#guarded('the end of QEMU', () => {
+        if (this.#run !== run) return;
+        this.#run = undefined;
+        clearTimeout(this.#shutdownDeadline);
+        this.#settle(verdict);
+      }),
+    );
+    void run.lostControl.then((reason) =>
+      this.#guarded('a lost control socket', () => {
+        // While we end it (stopping) the forcing ladder deals with an unresponsive QEMU.
+        if (this.#run === run && !run.finished && (this.#state === 'running' || this.#state === 'paused'))
+          this.#transition('crashed', reason);
+      }),
+    );
+  }
+
+  /** What QEMU's events and end do runs outside any caller: a bug there is logged, never thrown
+   * into the void (an unhandled rejection ends the driver). */
+  #guarded(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.write(`internal error while handling ${what}: ${(err as Error).stack ?? String(err)}`);
+    }
   }
 
   #settle(verdict: ExitVerdict): void {
-    const reason = verdict.reason ?? this.#endReason;
+    const endReason = this.#endReason;
     this.#endReason = undefined;
-    this.#transition(verdict.state, reason, verdict.logTail);
+    if (this.#state === 'stopping') {
+      // An end we asked for (or the guest announced) is stopped, whatever QEMU died of on the way.
+      this.#transition('stopped', endReason);
+    } else {
+      this.#transition(verdict.state, verdict.reason ?? endReason, verdict.logTail);
+    }
     // Its file broke while it ran: now that it is off, that is what the user must see and fix.
     if (this.#brokenReason) this.#transition('broken', this.#brokenReason);
   }

@@ -134,7 +134,13 @@ export class VmManager {
     const byId =
       this.#vms.get(ref) ?? (ref.length >= 8 ? [...this.#vms.values()].find((vm) => vm.id.startsWith(ref)) : undefined);
     if (byId) return byId;
-    const byName = [...this.#vms.values()].filter((vm) => sameVmName(vm.name, ref));
+    const named = () => [...this.#vms.values()].filter((vm) => sameVmName(vm.name, ref));
+    let byName = named();
+    if (byName.length !== 1) {
+      // A file repaired (or renamed inside) on disk since it was last read names the VM anew.
+      for (const vm of this.#vms.values()) vm.refresh();
+      byName = named();
+    }
     if (byName.length === 1) return byName[0]!;
     throw new VmdeskError('not-found', `No VM named or with id "${ref}". Run \`vmdesk list\` to see your VMs.`, {
       vm: ref,

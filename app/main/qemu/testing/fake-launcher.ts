@@ -46,7 +46,7 @@ function argAfter(argv: readonly string[], flag: string): string | undefined {
 /** One fake QEMU process. Tests reach it through `launcher.procs` to act as the guest. */
 export class FakeQemuProcess implements QemuProcess {
   readonly exit: Promise<ProcessExit>;
-  status: 'prelaunch' | 'running' | 'paused' | 'exited' = 'prelaunch';
+  status: 'prelaunch' | 'running' | 'paused' | 'shutdown' | 'exited' = 'prelaunch';
   readonly commands: string[] = [];
   readonly signals: NodeJS.Signals[] = [];
   #resolveExit!: (e: ProcessExit) => void;
@@ -235,6 +235,10 @@ export class FakeQemuLauncher implements QemuLauncher {
   script: FakeQemuScript = {};
   readonly procs: FakeQemuProcess[] = [];
   spawnCount = 0;
+  /** Pids of ended QEMUs that the kernel gave to some other process: alive, but not ours. */
+  readonly reused = new Set<number>();
+  /** Every signal sent to an adopted pid, as "pid SIGNAL". */
+  readonly adoptedSignals: string[] = [];
 
   async spawn(_binary: string, argv: readonly string[], logFile: string): Promise<FakeQemuProcess> {
     this.spawnCount++;
@@ -254,8 +258,14 @@ export class FakeQemuLauncher implements QemuLauncher {
     const proc = this.#find(pid);
     return {
       pid,
-      waitForExit: (ms, signal) => (proc ? proc.waitForExit(ms, signal) : Promise.resolve(true)),
-      kill: (sig) => proc?.kill(sig) ?? false,
+      waitForExit: async (ms, signal) => {
+        if (this.reused.has(pid)) return new Promise<boolean>((r) => setTimeout(() => r(false), ms));
+        return proc ? proc.waitForExit(ms, signal) : true;
+      },
+      kill: (sig) => {
+        this.adoptedSignals.push(`${pid} ${sig}`);
+        return this.reused.has(pid) || (proc?.kill(sig) ?? false);
+      },
     };
   }
 
@@ -269,7 +279,7 @@ export class FakeQemuLauncher implements QemuLauncher {
   }
 
   pidExists(pid: number): boolean {
-    return !!this.#find(pid)?.alive;
+    return this.reused.has(pid) || !!this.#find(pid)?.alive;
   }
 
   /** The newest process (the one a test just started). */

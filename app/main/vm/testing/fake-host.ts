@@ -5,8 +5,11 @@ import { fakeQemuCaps } from '../../host/testing/caps.js';
 import type { HostServices } from '../host-services.js';
 
 export class FakeHost implements HostServices {
+  /** Runs while a start probes the host (a test acts in that window). */
+  whileProbing: (() => Promise<void> | void) | undefined;
   constructor(private readonly binary = '/nonexistent/qemu-system-x86_64') {}
   async qemuCaps(): Promise<QemuCaps> {
+    await this.whileProbing?.();
     return fakeQemuCaps({ binary: this.binary, accels: ['tcg'], sandbox: false });
   }
   async chooseAccel(): Promise<{ accel: Accel; reason: string }> {
