@@ -9,9 +9,10 @@
  *    (issue 13). Small chunks are copied into shared blocks (coalesced); each block costs its
  *    whole allocation plus CHUNK_OVERHEAD_BYTES;
  *  - past its budget, applies the stream's policy: `pause` the producer (QEMU's VNC socket, a log
- *    file reader, a client's requests) until the queue is back under half the budget, or `drop`
- *    the reader with a sentence saying why (a serial viewer: the other viewers of the same guest
- *    must keep getting output, so the guest's one serial connection is never paused for one).
+ *    file reader, a client's requests or console input) until the queue is back under half the
+ *    budget, or `drop` the reader with a sentence saying why (a serial viewer: the other viewers
+ *    of the same guest must keep getting output, so the guest's one serial connection is never
+ *    paused for one).
  *
  * Readers signal "full" the way Node's writable streams do: `write` returns false (having taken
  * the chunk), and the owner of the reader calls `resume()` once it drained. Each reader decides
@@ -311,10 +312,29 @@ export class ByteChannel {
  */
 export interface ByteStream {
   readonly output: ByteChannel;
-  /** Bytes from the client (keystrokes, RFB messages). */
-  input(data: Uint8Array): void;
+  /**
+   * Bytes from the client (keystrokes, RFB messages). Returns false when the way toward QEMU is
+   * full (QEMU stopped reading: a paused guest, a UART that takes no more): the bytes are taken,
+   * and the transport should hold further input, and stop reading its client, until the
+   * `onInputDrain` listener runs. A stream without `onInputDrain` never returns false.
+   */
+  input(data: Uint8Array): boolean | void;
+  /** Sets the one listener told when input that returned false has drained. */
+  onInputDrain?(listener: () => void): void;
   /** The client went away: release everything (MUST be idempotent). */
   close(): void;
+}
+
+/**
+ * The transports' side of a stream's input: `input` is the transport's channel of the client's
+ * bytes (policy `pause` on the client's socket where it has one), and the stream is its reader.
+ * While the stream says it is full, the channel holds the client's bytes; past its budget it
+ * stops the client. `end` is the channel's (a stream whose input throws is dropped, never an
+ * uncaught throw in a socket's event).
+ */
+export function attachStreamInput(input: ByteChannel, stream: ByteStream, end: ByteReader['end']): void {
+  stream.onInputDrain?.(() => input.resume());
+  input.attach({ write: (d) => stream.input(d) !== false, end });
 }
 
 /** A Node writable as a channel's reader (a socket, stdout): full when `write()` says so,

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FELL_BEHIND, RingBuffer, SerialHub } from './serial-hub.js';
 import type { SerialViewer } from './serial-hub.js';
 
@@ -237,6 +237,53 @@ describe('SerialHub', () => {
     b.input(bytes('ls\r'));
     await qemu.receivedText('ls\r');
     expect(qemu.received.toString('latin1')).toBe('root\rls\r');
+  });
+
+  it('says input is full while QEMU does not read it (a paused guest), and tells every waiting viewer at the drain', async () => {
+    await hub.connect();
+    const conn = await qemu.connected();
+    // QEMU's chardev stops reading its socket while the guest's UART takes no more bytes.
+    conn.pause();
+    const a = hub.attach(new RecordingViewer());
+    const b = hub.attach(new RecordingViewer());
+    let drainedA = 0;
+    let drainedB = 0;
+    a.onInputDrain(() => drainedA++);
+    b.onInputDrain(() => drainedB++);
+    const chunk = new Uint8Array(64 * 1024).fill(0x61);
+    let sent = 0;
+    // Before the fix, input ignored write() returning false: the driver buffered all of it.
+    for (let accepted = true; accepted; sent += chunk.byteLength) {
+      accepted = a.input(chunk);
+      expect(sent).toBeLessThan(32 * 1024 * 1024);
+    }
+    // The socket is full for every viewer, not just the one that filled it.
+    expect(b.input(bytes('b'))).toBe(false);
+    sent += 1;
+    await new Promise((r) => setTimeout(r, 20));
+    expect([drainedA, drainedB]).toEqual([0, 0]);
+
+    conn.resume();
+    await vi.waitFor(() => expect([drainedA, drainedB]).toEqual([1, 1]), { timeout: 5000 });
+    await vi.waitFor(() => expect(qemu.received.byteLength).toBe(sent), { timeout: 5000 });
+    expect(qemu.received.at(-1)).toBe(0x62);
+    expect(a.input(bytes('c'))).toBe(true);
+  });
+
+  it('forgets the drain listener of a viewer that detached while waiting', async () => {
+    await hub.connect();
+    const conn = await qemu.connected();
+    conn.pause();
+    const a = hub.attach(new RecordingViewer());
+    let drained = 0;
+    a.onInputDrain(() => drained++);
+    const chunk = new Uint8Array(64 * 1024);
+    for (let i = 0; i < 512 && a.input(chunk); i++);
+    a.detach();
+    conn.resume();
+    const b = hub.attach(new RecordingViewer());
+    await vi.waitFor(() => expect(b.input(bytes('x'))).toBe(true), { timeout: 5000 });
+    expect(drained).toBe(0);
   });
 
   it('counts the bytes it receives and reports them to onData', async () => {

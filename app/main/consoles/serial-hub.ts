@@ -8,6 +8,11 @@
  * every other viewer, and the guest itself once QEMU's buffer fills), so a viewer whose queue
  * outgrows its memory budget is disconnected with a reason while the others keep reading.
  *
+ * Input goes the other way onto the same connection, which QEMU stops reading while the guest's
+ * UART takes no bytes (a paused VM): a viewer's `input` returns false once the socket is full
+ * and its `onInputDrain` listener runs at the socket's 'drain', so the transports hold the
+ * client's keystrokes (and, past their budget, stop reading them) instead of the driver.
+ *
  * Bytes stay bytes: chunks are passed on as Uint8Array, never decoded.
  */
 import { performance } from 'node:perf_hooks';
@@ -62,6 +67,8 @@ export class RingBuffer {
 export class SerialHub {
   private socket?: net.Socket;
   private readonly viewers = new Set<ByteChannel>();
+  /** The drain listeners of viewers whose input found the socket full. */
+  private readonly inputWaiters = new Set<() => void>();
   private readonly ring: RingBuffer;
   private closed = false;
   /** Total bytes received from the guest (the log capper uses it to know when to look). */
@@ -105,6 +112,11 @@ export class SerialHub {
       throw new Error('The console was closed while connecting.');
     }
     this.socket.on('data', (chunk: Buffer) => this.fanOut(chunk));
+    this.socket.on('drain', () => {
+      const waiting = [...this.inputWaiters];
+      this.inputWaiters.clear();
+      for (const w of waiting) w();
+    });
     this.socket.on('error', () => {});
     this.socket.on('close', () => this.close('The VM stopped.'));
   }
@@ -138,13 +150,24 @@ export class SerialHub {
       if (history.length > 0) output.push(history);
     }
     this.viewers.add(output);
+    let onDrain: (() => void) | undefined;
+    const drained = () => onDrain?.();
     return {
       output,
       input: (data) => {
-        if (this.socket && !this.socket.destroyed && this.socket.writable) this.socket.write(data);
+        const s = this.socket;
+        // Nowhere to go (the VM stopped; the viewer is being ended): the bytes are discarded.
+        if (!s || s.destroyed || !s.writable) return true;
+        if (s.write(data)) return true;
+        this.inputWaiters.add(drained);
+        return false;
+      },
+      onInputDrain: (listener) => {
+        onDrain = listener;
       },
       close: () => {
         this.viewers.delete(output);
+        this.inputWaiters.delete(drained);
         output.dispose();
       },
     };
@@ -154,10 +177,15 @@ export class SerialHub {
   attach(
     viewer: SerialViewer,
     { replay = true } = {},
-  ): { input(data: Uint8Array): void; detach(): void; resume(): void } {
+  ): { input(data: Uint8Array): boolean; onInputDrain(listener: () => void): void; detach(): void; resume(): void } {
     const stream = this.open({ replay });
     stream.output.attach({ write: (c) => viewer.write(c) !== false, end: (reason) => viewer.close(reason) });
-    return { input: (d) => stream.input(d), detach: () => stream.close(), resume: () => stream.output.resume() };
+    return {
+      input: (d) => stream.input(d) !== false,
+      onInputDrain: (l) => stream.onInputDrain?.(l),
+      detach: () => stream.close(),
+      resume: () => stream.output.resume(),
+    };
   }
 
   history(): Uint8Array {
@@ -172,6 +200,7 @@ export class SerialHub {
   close(reason = 'The console was closed.'): void {
     if (this.closed) return;
     this.closed = true;
+    this.inputWaiters.clear();
     this.socket?.destroy();
     for (const v of this.viewers) v.end(reason);
     this.viewers.clear();

@@ -4,7 +4,8 @@
  *
  * The proxy is 1:1, so a viewer that falls behind pauses QEMU's socket (QEMU then holds its
  * framebuffer updates back: it throttles a client whose output buffer is full) rather than being
- * dropped; input that arrives before the connection is up waits in a channel of its own.
+ * dropped; input that arrives before the connection is up, or while QEMU does not read it, waits
+ * in a channel of its own, and `input` returns false meanwhile so the transport holds the rest.
  */
 import net from 'node:net';
 import { ByteChannel, STREAM_BUDGET_BYTES, type ByteStream } from './byte-channel.js';
@@ -24,8 +25,20 @@ export function proxyVnc(socketPath: string, budgetBytes = STREAM_BUDGET_BYTES):
       sock.destroy();
     },
   });
-  sock.on('connect', () => input.attach({ write: (d) => sock.write(d), end: () => {} }));
-  sock.on('drain', () => input.resume());
+  let onDrain: (() => void) | undefined;
+  /** Every byte of input is in QEMU's socket, which takes more. */
+  const flowing = () => !input.isReaderBlocked && input.queuedBytes === 0;
+  const drained = () => {
+    if (input.isOpen && flowing()) onDrain?.();
+  };
+  sock.on('connect', () => {
+    input.attach({ write: (d) => sock.write(d), end: () => {} });
+    drained();
+  });
+  sock.on('drain', () => {
+    input.resume();
+    drained();
+  });
   sock.on('data', (d: Buffer) => {
     output.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
   });
@@ -35,8 +48,9 @@ export function proxyVnc(socketPath: string, budgetBytes = STREAM_BUDGET_BYTES):
   });
   return {
     output,
-    input: (d) => {
-      input.push(d);
+    input: (d) => input.push(d) && flowing(),
+    onInputDrain: (listener) => {
+      onDrain = listener;
     },
     close: () => {
       if (closed) return;

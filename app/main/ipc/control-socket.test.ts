@@ -10,6 +10,7 @@ import { ControlClient, openControlStream } from './control-client.js';
 import { listenControlSocket } from './control-socket.js';
 import type { ControlServer, EventSource } from './control-socket.js';
 import type { DispatchResult, Dispatcher } from './dispatcher.js';
+import { SerialHub } from '../consoles/serial-hub.js';
 import { FakeStream } from '../consoles/testing/fake-stream.js';
 import type { StreamOpener } from './streams.js';
 
@@ -501,6 +502,72 @@ describe('backpressure on the control socket', () => {
     c.sock.resume();
     await c.closed();
     expect(events.count).toBe(0);
+  });
+
+  it("stops reading a stream client's input while the stream takes no more, and passes all of it on at the drain", async () => {
+    const s = await stream({ vm: 'web' });
+    let echoed = 0;
+    s.on('data', (d: Buffer) => (echoed += d.length));
+    s.resume();
+    const fake = streams.opened[0]!.stream;
+    fake.inputFull = true;
+    // `cat bigfile | vmdesk console vm` into a paused guest.
+    const total = 16 * 1024 * 1024;
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    for (let n = 0; n < total; n += chunk.length) s.write(chunk);
+    await settle(() => s.writableLength);
+    // The driver took what its input channel holds (1 MiB) and the kernel's buffers; the rest
+    // waits in the client. Before the fix the driver read (and buffered) all 16 MiB.
+    expect(fake.writtenBytes).toBeLessThanOrEqual(chunk.length);
+    expect(s.writableLength).toBeGreaterThan(total - 4 * 1024 * 1024);
+    fake.drainInput();
+    await vi.waitFor(() => expect(fake.writtenBytes).toBe(total), { timeout: 15_000 });
+    await vi.waitFor(() => expect(echoed).toBe(total), { timeout: 15_000 });
+  });
+
+  it('ends the connection with the reason when a stream throws on input', async () => {
+    const c = await raw();
+    c.sock.write('{"id":1,"stream":"console.serial","params":{"vm":"web"}}\n');
+    await c.lines(1);
+    streams.opened[0]!.stream.input = () => {
+      throw new Error('The console input failed.');
+    };
+    c.sock.write('x');
+    await c.closed();
+    expect(c.received.toString('latin1').endsWith('\r\n[vmdesk] The console input failed.\r\n')).toBe(true);
+  });
+
+  it('holds console input in the client, not the driver, while QEMU does not read it (a real serial hub)', async () => {
+    // QEMU's serial socket, not reading (a paused guest: the UART takes nothing).
+    const serialPath = path.join(dir, 'serial.sock');
+    let qemuConn: net.Socket | undefined;
+    let qemuGot = 0;
+    const qemu = net.createServer((c) => {
+      qemuConn = c;
+      c.pause();
+      c.on('data', (d: Buffer) => (qemuGot += d.length));
+    });
+    await new Promise<void>((r) => qemu.listen(serialPath, r));
+    const hub = new SerialHub(serialPath);
+    await hub.connect();
+    const ctlPath = path.join(dir, 'hub.sock');
+    const ctl = await listenControlSocket(ctlPath, dispatcher, events, () => hub.open());
+    try {
+      const s = await openControlStream(ctlPath, 'console.serial', { vm: 'web' });
+      clients.push({ close: () => s.destroy() });
+      s.resume();
+      const total = 16 * 1024 * 1024;
+      const chunk = Buffer.alloc(64 * 1024, 0x62);
+      for (let n = 0; n < total; n += chunk.length) s.write(chunk);
+      await settle(() => s.writableLength);
+      expect(s.writableLength).toBeGreaterThan(total - 4 * 1024 * 1024);
+      qemuConn!.resume();
+      await vi.waitFor(() => expect(qemuGot).toBe(total), { timeout: 15_000 });
+    } finally {
+      hub.close();
+      await ctl.close();
+      await new Promise((r) => qemu.close(r));
+    }
   });
 
   it('drops a console viewer that does not read, with the reason as its last line; a reading viewer keeps its output', async () => {

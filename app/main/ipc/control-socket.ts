@@ -17,7 +17,9 @@
  * that does not read them stops having its requests read (the kernel holds them) once they cost
  * REPLY_BUDGET_BYTES, at most MAX_CALLS_IN_FLIGHT calls of one connection run at once, and one
  * whose events pass REPLY_HARD_LIMIT_BYTES is disconnected. A stream's bytes go through the
- * stream's own channel, whose policy decides what a slow reader gets (see consoles/).
+ * stream's own channel, whose policy decides what a slow reader gets (see consoles/); the
+ * client's bytes toward the stream go through a channel that stops reading the socket while the
+ * stream says QEMU takes no more (a paused guest) and more than STREAM_BUDGET_BYTES wait.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -25,7 +27,13 @@ import path from 'node:path';
 import { serializeError, VmdeskError, type SerializedError } from '../common/errors.js';
 import type { ContractEvents, EventName } from '../common/contract.js';
 import type { Dispatcher } from './dispatcher.js';
-import { ByteChannel, type ByteSource, type ByteStream } from '../consoles/byte-channel.js';
+import {
+  attachStreamInput,
+  ByteChannel,
+  STREAM_BUDGET_BYTES,
+  type ByteSource,
+  type ByteStream,
+} from '../consoles/byte-channel.js';
 import type { StreamOpener } from './streams.js';
 
 /** One request line may not exceed this; longer input is refused and the connection closed. */
@@ -169,6 +177,8 @@ function serveConnection(
   let buf: Buffer = Buffer.alloc(0);
   const disposers: (() => void)[] = [];
   let stream: ByteStream | undefined;
+  /** A stream's input from the client: past its budget (QEMU not reading), the socket is paused. */
+  let input: ByteChannel | undefined;
   let inFlight = 0;
   let readingPaused = false;
   let closed = false;
@@ -211,6 +221,7 @@ function serveConnection(
   sock.on('close', () => {
     closed = true;
     replies.dispose();
+    input?.dispose();
     for (const d of disposers.splice(0)) d();
   });
 
@@ -232,14 +243,19 @@ function serveConnection(
     stream = opened;
     done = true;
     disposers.push(() => opened.close());
+    input = new ByteChannel({ budgetBytes: STREAM_BUDGET_BYTES, overflow: { kind: 'pause', source: sock } });
+    // A stream whose input throws is dropped: its output ends the connection with the reason.
+    attachStreamInput(input, opened, (reason, how) => {
+      if (how === 'dropped') opened.output.drop(reason);
+    });
     // The accept line (and any reply still queued) goes first; then the stream's own channel,
     // which has held what the opener produced meanwhile (the console's history), takes over.
     replies.end('');
     // From here on the connection is a raw byte pipe.
     const rest = buf;
     buf = Buffer.alloc(0);
-    if (rest.length > 0) opened.input(new Uint8Array(rest.buffer, rest.byteOffset, rest.byteLength));
-    sock.resume();
+    if (rest.length > 0) input.push(new Uint8Array(rest.buffer, rest.byteOffset, rest.byteLength));
+    if (!input.isSourcePaused) sock.resume();
   };
 
   const startStreamOutput = () => {
@@ -295,7 +311,7 @@ function serveConnection(
   };
 
   sock.on('data', (chunk: Buffer) => {
-    if (stream) return stream.input(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    if (input) return void input.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     if (done) return;
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
     processLines();

@@ -4,7 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { WebSocket, type RawData } from 'ws';
+import { WebSocket, type ClientOptions, type RawData } from 'ws';
 import { STREAM_CLOSE } from '../common/api.js';
 import type {
   CallName,
@@ -521,6 +521,43 @@ describe('backpressure on the WebSockets', () => {
   });
 });
 
+describe('input toward the guest', () => {
+  const serial = `name=console.serial&params=${encodeURIComponent(JSON.stringify({ vm: 'web' }))}`;
+
+  it('stops reading a page that pastes megabytes while the stream takes no more, and keeps its socket (keep-alive)', async () => {
+    link.echo = false;
+    const quick = await startWebServer({ link, staticDir, token: TOKEN, pingIntervalMs: 50 });
+    try {
+      // Pongs wait behind the paste: the Node client would give up after 60 of them (browsers do
+      // not). @types/ws does not know the option yet.
+      const ws = new WebSocket(`ws://127.0.0.1:${quick.port}/stream?token=${TOKEN}&${serial}`, {
+        autoPong: true,
+        maxPendingAutoPongs: 0,
+      } as ClientOptions);
+      clients.push(ws);
+      await new Promise((r) => ws.once('open', r));
+      await vi.waitFor(() => expect(link.channels).toHaveLength(1));
+      const fake = link.channels[0]!;
+      fake.inputFull = true; // a paused guest: QEMU reads nothing
+      const total = 16 * 1024 * 1024;
+      const frame = Buffer.alloc(256 * 1024, 0x61);
+      for (let n = 0; n < total; n += frame.length) ws.send(frame);
+      // Paused by the server for many ping intervals, the socket is not taken for dead.
+      await new Promise((r) => setTimeout(r, 1000));
+      // The stream got one frame; the server holds at most its input budget (1 MiB; had it read
+      // on, its channel would have dropped the page past 8 MiB), the rest waits in the kernel's
+      // buffers and the page. Before the fix the server read all 16 MiB into the stream.
+      expect(fake.writtenBytes).toBeLessThanOrEqual(frame.length);
+      expect(ws.readyState).toBe(WebSocket.OPEN);
+      fake.drainInput();
+      await vi.waitFor(() => expect(fake.writtenBytes).toBe(total), { timeout: 15_000 });
+      expect(ws.readyState).toBe(WebSocket.OPEN);
+    } finally {
+      await quick.close();
+    }
+  });
+});
+
 describe('truncateUtf8', () => {
   it('never splits a character, surrogate pairs included', () => {
     expect(truncateUtf8('abc', 123)).toBe('abc');
@@ -539,6 +576,36 @@ describe('keep-alive and close', () => {
     await first;
     expect((await done).code).toBe(1001);
     await expect(rawRequest('/')).rejects.toThrow();
+  });
+
+  // Was a bug (fixed): /api paused ws (16 calls in flight, or replies over budget), which also
+  // stopped it reading pongs, and the keep-alive terminated the busy page's socket.
+  it('keeps an /api socket that the server stopped reading (calls at their limit) across pings', async () => {
+    const quick = await startWebServer({ link, staticDir, token: TOKEN, pingIntervalMs: 50 });
+    try {
+      const release: (() => void)[] = [];
+      link.answer = (_m, params) =>
+        new Promise((resolve) => release.push(() => resolve(summary((params as { vm: string }).vm))));
+      const ws = new WebSocket(`ws://127.0.0.1:${quick.port}/api?token=${TOKEN}`);
+      clients.push(ws);
+      await new Promise((r) => ws.once('open', r));
+      const ids = new Set<number>();
+      ws.on('message', (d: RawData) => ids.add((JSON.parse(d.toString()) as { id: number }).id));
+      for (let id = 1; id <= 40; id++) ws.send(JSON.stringify({ id, method: 'vm.get', params: { vm: `v${id}` } }));
+      await vi.waitFor(() => expect(release).toHaveLength(16));
+      await new Promise((r) => setTimeout(r, 400));
+      expect(ws.readyState).toBe(WebSocket.OPEN);
+      while (ids.size < 40 && ws.readyState === WebSocket.OPEN) {
+        for (const r of release.splice(0)) r();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(ids.size).toBe(40);
+      // Read again, it answers the pings and stays.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(ws.readyState).toBe(WebSocket.OPEN);
+    } finally {
+      await quick.close();
+    }
   });
 
   it('terminates a socket that stops answering pings, and keeps one that answers', async () => {

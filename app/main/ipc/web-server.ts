@@ -28,7 +28,13 @@ import {
   type StreamParams,
 } from '../common/contract.js';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
-import { ByteChannel, STREAM_BUDGET_BYTES, type ByteReader, type ByteStream } from '../consoles/byte-channel.js';
+import {
+  attachStreamInput,
+  ByteChannel,
+  STREAM_BUDGET_BYTES,
+  type ByteReader,
+  type ByteStream,
+} from '../consoles/byte-channel.js';
 import { MAX_CALLS_IN_FLIGHT, replyChannel } from './control-socket.js';
 import type { DriverLink } from './driver-link.js';
 import {
@@ -60,7 +66,10 @@ export interface WebServerOptions {
   port?: number;
   /** Debug log (`call vm.start {"vm":"x"}`, refused upgrades, stream opens); arguments cut to 500 chars. */
   log?: (line: string) => void;
-  /** Keep-alive ping period; a socket that missed the previous ping is terminated. Default 30 s (tests shorten it). */
+  /**
+   * Keep-alive ping period; a socket that missed the previous ping is terminated, unless the server itself stopped
+   * reading it meanwhile (backpressure). Default 30 s (tests shorten it).
+   */
   pingIntervalMs?: number;
   /** Where `PUT /upload` stores files (the ISO library); without it uploads answer 404. */
   uploadDir?: string;
@@ -137,9 +146,6 @@ function wsSender(ws: WebSocket, onRoom: () => void): (data: Uint8Array, binary:
   };
 }
 
-/** ws's pause/resume as a ByteSource (both are no-ops on a socket that is not open). */
-const wsSource = (ws: WebSocket) => ({ pause: () => ws.pause(), resume: () => ws.resume() });
-
 /**
  * A channel reader that turns newline-separated JSON (JSON.stringify never emits a raw newline)
  * back into one text frame per object; a line the channel delivered in two pieces is joined.
@@ -201,6 +207,17 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     }
   };
   const alive = new Map<WebSocket, boolean>();
+  /**
+   * Sockets the server stopped reading (`hold`) since the last keep-alive tick: a paused socket
+   * cannot read the pong to the last ping either, so its silence does not count against it. (A
+   * peer that is really gone fails the pings' TCP retransmissions, which closes the socket.)
+   */
+  const held = new Set<WebSocket>();
+  /** Stops reading `ws` (ws.pause(), a no-op on a socket that is not open). */
+  const hold = (ws: WebSocket) => {
+    ws.pause();
+    held.add(ws);
+  };
   const { WebSocketServer } = await import('ws');
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, clientTracking: false });
   const server = http.createServer();
@@ -280,7 +297,10 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
         alive.set(ws, true);
         ws.on('pong', () => alive.set(ws, true));
         ws.on('error', () => {});
-        ws.on('close', () => alive.delete(ws));
+        ws.on('close', () => {
+          alive.delete(ws);
+          held.delete(ws);
+        });
         if (url.pathname === WEB_PATHS.api) serveApi(ws, !isLoopback(req.socket.remoteAddress));
         else serveStream(ws, url.searchParams);
       });
@@ -300,7 +320,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     // Past the budget ws stops reading; later frames wait (at most MAX_CALLS_IN_FLIGHT calls run).
     const replies = replyChannel(
       {
-        pause: () => ws.pause(),
+        pause: () => hold(ws),
         resume: () => {
           ws.resume();
           takeWaiting();
@@ -416,7 +436,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
       if (waiting.length === 0 && canTake()) return take(data, isBinary);
       // At most what ws had already read when it was paused (one socket read, frames ≤ 1 MiB).
       waiting.push({ data, isBinary });
-      ws.pause();
+      hold(ws);
     });
   }
 
@@ -435,7 +455,7 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
     // The page's bytes: held (pausing the socket past the budget) until the driver's side is open.
     const input = new ByteChannel({
       budgetBytes: STREAM_BUDGET_BYTES,
-      overflow: { kind: 'pause', source: wsSource(ws) },
+      overflow: { kind: 'pause', source: { pause: () => hold(ws), resume: () => ws.resume() } },
     });
     const finish = () => {
       if (done) return;
@@ -459,18 +479,14 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
         (s) => {
           if (done) return s.close();
           stream = s;
-          input.attach({
-            // A stream whose input throws is dropped by the channel (never an uncaught throw
-            // inside ws's event, which would take the whole server down): close the socket.
-            write: (d) => {
-              s.input(d);
-              return true;
-            },
-            end: (reason, how) => {
-              if (how !== 'dropped') return;
-              closeWith(ws, STREAM_CLOSE.failed, reason);
-              finish();
-            },
+          // While the stream takes no more (QEMU not reading: a paused guest), the page's bytes
+          // wait in `input`, and past its budget ws stops reading them. A stream whose input
+          // throws is dropped by the channel (never an uncaught throw inside ws's event, which
+          // would take the whole server down): close the socket.
+          attachStreamInput(input, s, (reason, how) => {
+            if (how !== 'dropped') return;
+            closeWith(ws, STREAM_CLOSE.failed, reason);
+            finish();
           });
           // A viewer that falls behind fills the stream's own channel, whose policy decides: the
           // serial console drops it (4500 and the reason), VNC and log tails pause their source.
@@ -509,10 +525,12 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
 
   const keepAlive = setInterval(() => {
     for (const [ws, ok] of alive) {
-      if (!ok) {
+      if (!ok && !held.has(ws)) {
         ws.terminate();
         continue;
       }
+      if (ws.isPaused) held.add(ws);
+      else held.delete(ws);
       alive.set(ws, false);
       try {
         ws.ping();

@@ -36,8 +36,16 @@ export interface StreamRequest {
   params: unknown;
 }
 
-/** Main → preload on a stream's port. `open` comes first, `close` last (then the port closes). */
-export type PortDown = { t: 'open' } | { t: 'data'; d: Uint8Array } | { t: 'close'; code: number; reason: string };
+/**
+ * Main → preload on a stream's port. `open` comes first, `close` last (then the port closes).
+ * `ack`: the driver's stream has taken `bytes` of the page's input in `messages` data messages
+ * since the last ack (see PORT_FLOW; none while QEMU takes no more input).
+ */
+export type PortDown =
+  | { t: 'open' }
+  | { t: 'data'; d: Uint8Array }
+  | { t: 'ack'; bytes: number; messages: number }
+  | { t: 'close'; code: number; reason: string };
 
 /**
  * Preload → main on a stream's port. `ack`: the page has taken `bytes` in `messages` data
@@ -46,19 +54,25 @@ export type PortDown = { t: 'open' } | { t: 'data'; d: Uint8Array } | { t: 'clos
 export type PortUp = { t: 'data'; d: Uint8Array } | { t: 'close' } | { t: 'ack'; bytes: number; messages: number };
 
 /**
- * Flow control on a stream's port. The main process counts what it posted and the page has not
- * acknowledged, as memory (payload plus `messageOverheadBytes` per message: each is a structured
- * clone and an IPC message); past `windowBytes` it stops posting and the stream's channel holds
- * (and, past its budget, drops the viewer or pauses the source), and it posts again once acks bring
- * the count under half the window. The preload acks once it has handed the page `ackBytes`, or
- * `ackMessages` messages. What the preload may hold unacknowledged (< ackBytes + ackMessages ×
- * overhead) MUST stay under half the window, or a stream could stall.
+ * Flow control on a stream's port, the same both ways. The sender counts what it posted and the
+ * other side has not acknowledged, as memory (payload plus `messageOverheadBytes` per message:
+ * each is a structured clone and an IPC message); past `windowBytes` it stops posting, and posts
+ * again once acks bring the count under half the window. The receiver acks once it has taken
+ * `ackBytes`, or `ackMessages` messages. What a receiver may hold unacknowledged (< ackBytes +
+ * ackMessages × overhead) MUST stay under half the window, or a stream could stall.
+ *
+ * Output (main → page): the page acks what it has handed on; while the window is full the
+ * stream's channel holds (and, past its budget, drops the viewer or pauses the source).
+ * Input (page → main): the main process acks what the driver's stream has taken, and stops
+ * acking while QEMU takes no more (a paused guest); the preload then holds the page's input
+ * instead of the main process. It posts at most `inputMessageBytes` per message.
  */
 export const PORT_FLOW = {
   windowBytes: 512 * 1024,
   messageOverheadBytes: 512,
   ackBytes: 32 * 1024,
   ackMessages: 64,
+  inputMessageBytes: 64 * 1024,
 } as const;
 
 export type PickKind = 'iso' | 'disk';

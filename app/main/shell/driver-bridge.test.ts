@@ -244,3 +244,73 @@ describe('pipeStream flow control (MessagePorts have no backpressure of their ow
     }
   });
 });
+
+describe('pipeStream input flow control (toward a guest that takes no more)', () => {
+  const acks = (posted: PortDown[]) => posted.filter((m) => m.t === 'ack');
+
+  it("acks the page's input once the stream took it, and not while the stream is full", async () => {
+    const link = new FakeLink();
+    const port = new TestPort();
+    pipeStream(link, { name: 'console.serial', params: { vm: 'web' } }, port);
+    await vi.waitFor(() => expect(link.channels).toHaveLength(1));
+    const ch = link.channels[0]!;
+    const piece = new Uint8Array(PORT_FLOW.ackBytes).fill(1);
+    port.fromPage({ t: 'data', d: piece });
+    expect(acks(port.posted)).toEqual([{ t: 'ack', bytes: piece.byteLength, messages: 1 }]);
+    // Keystrokes: acked once there are ackMessages of them.
+    for (let i = 0; i < PORT_FLOW.ackMessages - 1; i++) port.fromPage({ t: 'data', d: new Uint8Array([0x61]) });
+    expect(acks(port.posted)).toHaveLength(1);
+    port.fromPage({ t: 'data', d: new Uint8Array([0x61]) });
+    expect(acks(port.posted)).toHaveLength(2);
+    expect(acks(port.posted)[1]).toEqual({ t: 'ack', bytes: PORT_FLOW.ackMessages, messages: PORT_FLOW.ackMessages });
+
+    // QEMU stops reading: what the stream took last and what waits behind it are not acked.
+    ch.inputFull = true;
+    for (let i = 0; i < 8; i++) port.fromPage({ t: 'data', d: piece });
+    expect(acks(port.posted)).toHaveLength(2);
+    expect(ch.writtenBytes).toBe(piece.byteLength + PORT_FLOW.ackMessages + piece.byteLength);
+    ch.drainInput();
+    expect(acks(port.posted)).toHaveLength(3);
+    expect(acks(port.posted)[2]).toEqual({ t: 'ack', bytes: 8 * piece.byteLength, messages: 8 });
+    expect(ch.writtenBytes).toBe(piece.byteLength + PORT_FLOW.ackMessages + 8 * piece.byteLength);
+  });
+
+  it('makes the preload hold a paste while the guest takes no input, then delivers all of it in order', async () => {
+    const link = new FakeLink();
+    let mainPort: FakeMessagePortMain | undefined;
+    let postedToMain = 0;
+    const ipc: IpcRendererLike = {
+      invoke: async () => undefined,
+      on: () => undefined,
+      removeListener: () => undefined,
+      postMessage: (_channel, message, [port]) => {
+        mainPort = new FakeMessagePortMain(port!);
+        mainPort.prependListener('message', (ev: { data: { t: string; d?: Uint8Array } }) => {
+          if (ev.data.t === 'data') postedToMain += ev.data.d!.byteLength;
+        });
+        pipeStream(link, message as { name: unknown; params: unknown }, mainPort);
+      },
+    };
+    const bridge = createMainWorldBridge(ipc, () => new MessageChannel());
+    let opened = false;
+    const control = bridge.openStream(
+      'console.serial',
+      { vm: 'web' },
+      { open: () => (opened = true), data: () => {}, close: () => {} },
+    );
+    await vi.waitFor(() => expect(opened).toBe(true));
+    const ch = link.channels[0]!;
+    ch.inputFull = true; // a paused guest
+    const paste = new Uint8Array(8 * 1024 * 1024);
+    for (let i = 0; i < paste.length; i++) paste[i] = i % 251;
+    control.send(paste);
+    await new Promise((r) => setTimeout(r, 200));
+    // The main process got at most a window of it; before the fix, all 8 MiB went to the stream.
+    expect(postedToMain).toBeLessThanOrEqual(PORT_FLOW.windowBytes + PORT_FLOW.inputMessageBytes);
+    expect(ch.writtenBytes).toBeLessThanOrEqual(PORT_FLOW.inputMessageBytes);
+    ch.drainInput();
+    await vi.waitFor(() => expect(ch.writtenBytes).toBe(paste.length), { timeout: 10_000 });
+    expect(Buffer.concat(ch.written).equals(Buffer.from(paste))).toBe(true);
+    control.close();
+  });
+});

@@ -76,6 +76,8 @@ function upMessage(data: unknown): PortUp | undefined {
  *
  * Output is flow-controlled by the page's acks (PORT_FLOW): a page that stops reading makes the
  * stream's own channel hold, within its budget, instead of the main process posting without end.
+ * Input the other way: this side acks what the stream has taken, and not while the stream says
+ * QEMU takes no more (a paused guest), so the preload holds the page's input, not this process.
  */
 export function pipeStream(
   link: Pick<DriverLink, 'openStream'>,
@@ -88,6 +90,9 @@ export function pipeStream(
   /** Posted and not yet acknowledged, as memory (see PORT_FLOW). */
   let unacked = 0;
   let full = false;
+  /** The page's input received since the last ack to the page. */
+  let inBytes = 0;
+  let inMessages = 0;
   const post = (m: PortDown) => {
     try {
       port.postMessage(m);
@@ -107,12 +112,21 @@ export function pipeStream(
     }
     port.close();
   };
-  // A MessagePort cannot be paused: input beyond the budget before the stream opens ends it.
+  // A MessagePort cannot be paused: the page holds its input by our acks, and a page that
+  // sends beyond them (more than the budget while the stream does not take it) is ended.
   const input = new ByteChannel({
     budgetBytes: STREAM_BUDGET_BYTES,
     overflow: { kind: 'drop' },
     dropReason: 'The page sent more than the stream could take.',
   });
+  /** Acks the page's input once the stream took all of it (and it is worth a message). */
+  const ackInput = () => {
+    if (done || input.queuedBytes > 0 || input.isReaderBlocked) return;
+    if (inBytes < PORT_FLOW.ackBytes && inMessages < PORT_FLOW.ackMessages) return;
+    post({ t: 'ack', bytes: inBytes, messages: inMessages });
+    inBytes = 0;
+    inMessages = 0;
+  };
   port.on('message', (ev) => {
     const m = upMessage(ev.data);
     if (done || !m) return;
@@ -125,7 +139,10 @@ export function pipeStream(
       }
       return;
     }
+    inBytes += m.d.byteLength;
+    inMessages++;
     input.push(m.d);
+    ackInput();
   });
   port.on('close', () => finish());
   port.start();
@@ -142,15 +159,17 @@ export function pipeStream(
         if (done) return s.close();
         stream = s;
         post({ t: 'open' });
+        s.onInputDrain?.(() => {
+          input.resume();
+          ackInput();
+        });
         input.attach({
-          write: (d) => {
-            s.input(d);
-            return true;
-          },
+          write: (d) => s.input(d) !== false,
           end: (reason, how) => {
             if (how === 'dropped') finish({ code: STREAM_CLOSE.failed, reason });
           },
         });
+        ackInput();
         s.output.attach({
           write: (chunk) => {
             if (done) return true;

@@ -55,11 +55,25 @@ export function createMainWorldBridge(ipc: IpcRendererLike, newChannel: () => Me
       // What the page has taken since the last ack: acked once it is worth a message (PORT_FLOW).
       let takenBytes = 0;
       let takenMessages = 0;
+      // The page's input: posted while the main process has acked all but a window of it
+      // (PORT_FLOW); held here meanwhile (QEMU takes no more: a paused guest).
+      const held: Uint8Array[] = [];
+      let unacked = 0;
+      const sendHeld = () => {
+        while (!closed && held.length > 0 && unacked < PORT_FLOW.windowBytes) {
+          const d = held.shift()!;
+          unacked += d.byteLength + PORT_FLOW.messageOverheadBytes;
+          port1.postMessage({ t: 'data', d } satisfies PortUp);
+        }
+      };
       port1.onmessage = (ev: { data: unknown }) => {
         const m = ev.data as PortDown;
         if (closed) return;
         if (m.t === 'open') sink.open();
-        else if (m.t === 'data') {
+        else if (m.t === 'ack') {
+          unacked = Math.max(0, unacked - m.bytes - m.messages * PORT_FLOW.messageOverheadBytes);
+          if (unacked <= PORT_FLOW.windowBytes / 2) sendHeld();
+        } else if (m.t === 'data') {
           // Hand the page an ArrayBuffer holding exactly the chunk (the bridge copies it once more).
           sink.data(m.d.buffer.slice(m.d.byteOffset, m.d.byteOffset + m.d.byteLength) as ArrayBuffer);
           takenBytes += m.d.byteLength;
@@ -71,6 +85,7 @@ export function createMainWorldBridge(ipc: IpcRendererLike, newChannel: () => Me
           }
         } else if (m.t === 'close') {
           closed = true;
+          held.length = 0;
           port1.close();
           sink.close(m.code, m.reason);
         }
@@ -78,11 +93,17 @@ export function createMainWorldBridge(ipc: IpcRendererLike, newChannel: () => Me
       ipc.postMessage(IPC.stream, { name, params }, [port2]);
       return {
         send: (bytes) => {
-          if (!closed) port1.postMessage({ t: 'data', d: bytes } satisfies PortUp);
+          if (closed) return;
+          const max = PORT_FLOW.inputMessageBytes;
+          // Pieces of their own: structured clone copies a view's whole buffer.
+          if (bytes.byteLength <= max) held.push(bytes);
+          else for (let at = 0; at < bytes.byteLength; at += max) held.push(bytes.slice(at, at + max));
+          sendHeld();
         },
         close: () => {
           if (closed) return;
           closed = true;
+          held.length = 0;
           port1.postMessage({ t: 'close' } satisfies PortUp);
           port1.close();
         },

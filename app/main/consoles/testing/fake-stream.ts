@@ -15,6 +15,9 @@ export class FakeStream implements ByteStream {
   /** What the client sent (copies). */
   readonly written: Uint8Array[] = [];
   closed = 0;
+  /** While true, input says the way toward QEMU is full (returns false); `drainInput()` ends it. */
+  inputFull = false;
+  private onDrain: (() => void) | undefined;
   constructor(
     readonly name: string,
     readonly params: unknown,
@@ -26,9 +29,22 @@ export class FakeStream implements ByteStream {
       dropReason: opts.dropReason,
     });
   }
-  input(data: Uint8Array): void {
+  input(data: Uint8Array): boolean {
     this.written.push(Uint8Array.from(data));
     if (this.opts.echo) this.output.push(Uint8Array.from(data));
+    return !this.inputFull;
+  }
+  onInputDrain(listener: () => void): void {
+    this.onDrain = listener;
+  }
+  /** QEMU took the input: tell the transport to go on. */
+  drainInput(): void {
+    this.inputFull = false;
+    this.onDrain?.();
+  }
+  /** Payload bytes the client sent so far. */
+  get writtenBytes(): number {
+    return this.written.reduce((n, c) => n + c.byteLength, 0);
   }
   close(): void {
     this.closed++;

@@ -1,0 +1,53 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { proxyVnc } from './vnc-proxy.js';
+
+describe('proxyVnc input', () => {
+  let dir: string;
+  let sockPath: string;
+  let server: net.Server;
+  let conn: net.Socket | undefined;
+  let got = 0;
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmdesk-vnc-'));
+    sockPath = path.join(dir, 'vnc.sock');
+    got = 0;
+    conn = undefined;
+    // QEMU's VNC server, not reading (what a stuck display does to a client's input).
+    server = net.createServer((c) => {
+      conn = c;
+      c.pause();
+      c.on('error', () => {});
+      c.on('data', (d: Buffer) => (got += d.length));
+    });
+    await new Promise<void>((r) => server.listen(sockPath, r));
+  });
+  afterEach(async () => {
+    conn?.destroy();
+    await new Promise((r) => server.close(r));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('says it is full while QEMU does not read, and tells the transport at the drain', async () => {
+    const stream = proxyVnc(sockPath);
+    let drained = 0;
+    stream.onInputDrain!(() => drained++);
+    // Before the connection is up, input waits: the transport is told to hold, then to go on.
+    expect(stream.input(new Uint8Array([1, 2, 3]))).toBe(false);
+    await vi.waitFor(() => expect(drained).toBe(1));
+    const chunk = new Uint8Array(64 * 1024);
+    let sent = 3;
+    for (let accepted = true; accepted; sent += chunk.byteLength) {
+      accepted = stream.input(chunk) !== false;
+      expect(sent).toBeLessThan(32 * 1024 * 1024);
+    }
+    conn!.resume();
+    await vi.waitFor(() => expect(drained).toBe(2), { timeout: 5000 });
+    await vi.waitFor(() => expect(got).toBe(sent), { timeout: 5000 });
+    stream.close();
+  });
+});
