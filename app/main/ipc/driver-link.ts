@@ -182,8 +182,10 @@ function clientLink(owner: OwnerInfo, client: ControlClient): DriverLink {
       sock.resume();
       return {
         output,
-        input: (d) => {
-          if (!sock.destroyed) sock.write(d);
+        // Toward the owner: full when the socket says so, drained on its 'drain'.
+        input: (d) => (sock.destroyed ? true : sock.write(d)),
+        onInputDrain: (listener) => {
+          sock.on('drain', listener);
         },
         close: () => {
           if (closed) return;
