@@ -293,5 +293,9 @@ describe('vmdesk with a real guest', () => {
     await waitFor(() => printed.includes('a line written after the follower started'), 'the appended line');
     follower.kill('SIGINT');
     driver.kill('SIGTERM');
+    // Every call a driver took is in the driver-wide log, arguments and all (cut at 500 characters).
+    const driverWide = fs.readFileSync(path.join(s.env.XDG_STATE_HOME!, 'vmdesk', 'logs', 'driver.log'), 'utf8');
+    expect(driverWide).toMatch(/call vm\.define \{"name":"logged","memoryMiB":256,/);
+    expect(driverWide).toMatch(/call vm\.logPaths \{"vm":"logged"\}/);
   });
 });
