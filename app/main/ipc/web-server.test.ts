@@ -21,7 +21,8 @@ import type { ByteStream } from '../consoles/byte-channel.js';
 import { FakeStream } from '../consoles/testing/fake-stream.js';
 import type { DriverLink } from './driver-link.js';
 import { uploadFileName } from './web-auth.js';
-import { isLoopback, MAX_UPLOAD_BYTES, startWebServer, truncateUtf8, type WebServer } from './web-server.js';
+import { isLoopback, MAX_UPLOAD_BYTES, startWebServer, type WebServer } from './web-server.js';
+import { truncateUtf8 } from './web-sockets.js';
 
 const TOKEN = 'right-token-0123456789';
 

@@ -14,7 +14,7 @@ import {
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
 import { ByteChannel, STREAM_BUDGET_BYTES, type ByteStream } from '../consoles/byte-channel.js';
 import type { DriverLink } from '../ipc/driver-link.js';
-import { truncateUtf8 } from '../ipc/web-server.js';
+import { truncateUtf8 } from '../ipc/web-sockets.js';
 import { PORT_FLOW, type CallReply, type PortDown, type PortUp, type StreamRequest } from './channels.js';
 
 /**
