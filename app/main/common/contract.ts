@@ -156,7 +156,9 @@ export interface CallResults {
   'vm.reboot': VmSummary;
   'vm.pause': VmSummary;
   'vm.resume': VmSummary;
-  'vm.delete': { id: string };
+  /** `removed`: every file and directory deleted; `kept`: what stayed (disks kept on request,
+   * disks that were never vmdesk's). */
+  'vm.delete': { id: string; removed: string[]; kept: string[] };
   'vm.logPaths': LogPaths;
   'vm.orphans': OrphanDir[];
   'host.info': HostReport;

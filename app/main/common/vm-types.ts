@@ -115,4 +115,6 @@ export interface VmSummary {
   file: string;
   paths?: { qmp: string; serial: string; vnc: string; qemuLog: string; serialLog: string; driverLog: string };
   startedAt?: string;
+  /** While QEMU runs: whether it runs inside its seccomp sandbox (`-sandbox on`), and if not, why. */
+  sandbox?: { on: boolean; reason?: string };
 }
