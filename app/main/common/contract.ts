@@ -5,7 +5,12 @@
  */
 import * as v from 'valibot';
 import {
+  forwardListSchema,
+  MAX_MDEVS,
+  MAX_PATH_CHARS,
   MdevAssignmentSchema,
+  RequestedCpusSchema as CpusSchema,
+  RequestedMemoryMiBSchema as MemoryMiBSchema,
   PortForwardSchema,
   SysfsNameSchema as SysfsName,
   UuidSchema as Uuid,
@@ -17,12 +22,30 @@ import type { MdevCheckReport, MdevDevice, MdevInventory, MdevParent, MdevPrivil
 
 /** A VM is named by its id or its name. */
 const VmRef = v.pipe(v.string(), v.minLength(1), v.maxLength(1024));
+const FilePath = v.pipe(
+  v.string(),
+  v.minLength(1),
+  v.maxLength(MAX_PATH_CHARS, `a path can have at most ${MAX_PATH_CHARS} characters`),
+);
+/** Bytes of a new disk: whole, at least 1 MiB, at most 1 PiB (qcow2's own limit is 64 PiB). */
+const NewDiskBytes = v.pipe(
+  v.number('The disk size must be a number of bytes.'),
+  v.check((n: number) => Number.isFinite(n), 'The disk size must be a finite number.'),
+  v.check((n: number) => n >= 2 ** 20, 'A new disk must be at least 1 MiB (e.g. --disk-size 20G).'),
+  v.check((n: number) => n <= 2 ** 50, 'A new disk can be at most 1 PiB.'),
+);
+const DiskGiB = v.pipe(
+  v.number('The disk size must be a number of GiB.'),
+  v.check((n: number) => Number.isFinite(n), 'The disk size must be a finite number of GiB.'),
+  v.check((n: number) => n >= 0, 'The disk size must be 0 (no disk) or more GiB.'),
+  v.check((n: number) => n <= 2 ** 20, 'The disk size can be at most 1048576 GiB (1 PiB).'),
+);
 const TimeoutMs = v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(24 * 3600 * 1000)));
 
 export const DefineVmInputSchema = v.strictObject({
   name: v.pipe(v.string(), v.maxLength(4096)),
-  memoryMiB: v.number(),
-  cpus: v.number(),
+  memoryMiB: MemoryMiBSchema,
+  cpus: CpusSchema,
   arch: v.optional(v.picklist(['x86_64', 'aarch64'])),
   accel: v.optional(v.picklist(['auto', 'kvm', 'hvf', 'tcg'])),
   firmware: v.optional(v.picklist(['bios', 'uefi'])),
@@ -30,22 +53,24 @@ export const DefineVmInputSchema = v.strictObject({
   /** An existing disk image (`path`, format read from its header unless given), or a new qcow2 of `sizeBytes`. */
   disk: v.optional(
     v.strictObject({
-      path: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(4096))),
+      path: v.optional(FilePath),
       format: v.optional(v.picklist(['qcow2', 'raw'])),
-      sizeBytes: v.optional(v.number()),
+      sizeBytes: v.optional(NewDiskBytes),
     }),
   ),
-  cdrom: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(4096))),
+  cdrom: v.optional(FilePath),
   // The address lands inside QEMU's -netdev option string: only a plain IPv4 address may pass.
   forwards: v.optional(
-    v.array(v.strictObject({ ...PortForwardSchema.entries, hostAddr: v.optional(v.pipe(v.string(), v.ipv4())) })),
+    forwardListSchema(
+      v.strictObject({ ...PortForwardSchema.entries, hostAddr: v.optional(v.pipe(v.string(), v.ipv4())) }),
+    ),
   ),
 });
 export type DefineVmInput = v.InferOutput<typeof DefineVmInputSchema>;
 
 const vmOnly = v.strictObject({ vm: VmRef });
 /** The wizard's proposal, checked instead of the VM's saved devices. */
-const Proposal = v.optional(v.pipe(v.array(MdevAssignmentSchema), v.maxLength(8)));
+const Proposal = v.optional(v.pipe(v.array(MdevAssignmentSchema), v.maxLength(MAX_MDEVS)));
 const vmWait = v.strictObject({ vm: VmRef, wait: v.optional(v.boolean()), timeoutMs: TimeoutMs });
 
 export const CALLS = {
@@ -67,18 +92,18 @@ export const CALLS = {
   /** VM directories (disks, logs) that belong to no VM: vmdesk shows them and never deletes them. */
   'vm.orphans': { params: v.strictObject({}) },
   /** What an installer image is and the VM the wizard proposes for it (nothing is created). */
-  'iso.inspect': { params: v.strictObject({ path: v.pipe(v.string(), v.minLength(1), v.maxLength(4096)) }) },
+  'iso.inspect': { params: v.strictObject({ path: FilePath }) },
   /**
    * Create a VM from an installer image with the recognised OS's defaults (each overridable):
    * a new qcow2 disk, UEFI vars when needed, booting from the ISO; optionally start it.
    */
   'vm.create': {
     params: v.strictObject({
-      iso: v.pipe(v.string(), v.minLength(1), v.maxLength(4096)),
+      iso: FilePath,
       name: v.optional(v.pipe(v.string(), v.maxLength(4096))),
-      memoryMiB: v.optional(v.number()),
-      cpus: v.optional(v.number()),
-      diskGiB: v.optional(v.number()),
+      memoryMiB: v.optional(MemoryMiBSchema),
+      cpus: v.optional(CpusSchema),
+      diskGiB: v.optional(DiskGiB),
       firmware: v.optional(v.picklist(['bios', 'uefi'])),
       accel: v.optional(v.picklist(['auto', 'kvm', 'hvf', 'tcg'])),
       start: v.optional(v.boolean()),

@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
-import { isSysfsName, isUuid, isVmName, MAX_NAME_CHARS, sameVmName, vmNameProblem } from './names.js';
+import { isSysfsName, isUuid, isVmName, MAX_NAME_CHARS, normalizeVmName, sameVmName, vmNameProblem } from './names.js';
 import { SysfsNameSchema, UuidSchema, VmDefinitionSchema, VmNameSchema } from './vm-types.js';
 
 describe('the VM name rule', () => {
@@ -28,6 +28,21 @@ describe('the VM name rule', () => {
     ['del\u007f', /control characters/],
     [' padded', /spaces/],
     ['padded ', /spaces/],
+    ['\u202e', /text-direction controls \(U\+202E\)/],
+    ['evil\u202eexe.iso', /text-direction controls \(U\+202E\)/],
+    ['a\u2066b', /text-direction controls \(U\+2066\)/],
+    ['\u200b', /invisible characters \(U\+200B/],
+    ['web\u200bserver', /invisible characters \(U\+200B/],
+    ['joined\u200d', /invisible characters \(U\+200D/],
+    ['\ufeffbom', /invisible characters \(U\+FEFF/],
+    ['\u3164', /invisible characters \(U\+3164/],
+    ['lone \ud800 surrogate', /unpaired UTF-16 surrogate/],
+    ['\udc00', /unpaired UTF-16 surrogate/],
+    ['c1\u0085control', /control characters/],
+    ['nb\u00a0space', /ordinary spaces only, not U\+00A0/],
+    ['ideographic\u3000space', /ordinary spaces only, not U\+3000/],
+    ['line\u2028break', /ordinary spaces only, not U\+2028/],
+    ['private \ue000', /private-use/],
   ])('refuses %j with a sentence saying why', (name, why) => {
     expect(vmNameProblem(name)).toMatch(why);
     expect(isVmName(name)).toBe(false);
@@ -36,6 +51,16 @@ describe('the VM name rule', () => {
   it('counts code points, not UTF-16 units', () => {
     expect(vmNameProblem('🐧'.repeat(MAX_NAME_CHARS))).toBeUndefined();
     expect(vmNameProblem('🐧'.repeat(MAX_NAME_CHARS + 1))).toMatch(/at most/);
+  });
+
+  it('refuses every name the fuzzer can build from invisible or direction-changing characters', () => {
+    const bad = ['\u202e', '\u202d', '\u200b', '\u200c', '\u200d', '\u2060', '\ufeff', '\u061c', '\u200e', '\u200f'];
+    for (const b of bad) for (const around of [b, `x${b}`, `${b}x`, `a${b}b`]) expect(isVmName(around)).toBe(false);
+  });
+
+  it('stores names in NFC: the two spellings of "é" become one', () => {
+    expect(normalizeVmName('cafe\u0301')).toBe('caf\u00e9');
+    expect(vmNameProblem(normalizeVmName('cafe\u0301'))).toBeUndefined();
   });
 
   it('treats the two spellings of "é" as one name (NFC)', () => {

@@ -14,11 +14,29 @@
 /** In code points, so "Ünïcode" counts as 7. */
 export const MAX_NAME_CHARS = 64;
 
+/** Text-direction controls: they reorder what is shown (a name can display as another name). */
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
+/**
+ * Characters that show as nothing: format characters (zero-width space and joiners, word joiner,
+ * BOM, soft hyphen...) and the few letters and symbols fonts draw blank (Hangul fillers, the
+ * blank braille cell).
+ */
+const INVISIBLE = /[\p{Cf}\u115f\u1160\u3164\uffa0\u2800]/u;
+
+/** "U+202E", for telling the user which character is meant. */
+function codePoint(ch: string): string {
+  return `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
 /**
  * Why `name` is not a valid VM name, as a sentence for the user; undefined when it is valid.
- * Names are for people: 1–64 characters, any script, but no "/" (they become window titles and
- * file-picker defaults), no leading "." (hidden file names), no control characters, no spaces
- * at either end.
+ * Names are for people: 1–64 characters, any script, but only what shows as itself. Refused:
+ * "/" (names become window titles and file-picker defaults), a leading "." (hidden file names),
+ * control characters, text-direction controls (U+202E can make "evil" show as "live"),
+ * invisible characters (zero-width space, joiners, BOM), unpaired UTF-16 surrogates (shown as
+ * "\ufffd"), private-use characters, line breaks and spaces other than U+0020, and spaces at
+ * either end. The caller stores names in NFC (`normalizeVmName`), so one name has one spelling.
+ * The same rule serves the contract, the definition loader, the CLI and the renderer.
  */
 export function vmNameProblem(name: string): string | undefined {
   const chars = [...name].length;
@@ -26,10 +44,25 @@ export function vmNameProblem(name: string): string | undefined {
   if (chars > MAX_NAME_CHARS) return `A VM name can have at most ${MAX_NAME_CHARS} characters; this one has ${chars}.`;
   if (name.includes('/')) return 'A VM name cannot contain "/".';
   if (name.startsWith('.')) return 'A VM name cannot start with ".".';
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name)) return 'A VM name cannot contain control characters.';
+  if (/\p{Cc}/u.test(name)) return 'A VM name cannot contain control characters.';
+  if (/\p{Cs}/u.test(name))
+    return 'A VM name cannot contain a broken character (an unpaired UTF-16 surrogate). Type the name again.';
+  const bidi = BIDI_CONTROLS.exec(name);
+  if (bidi)
+    return `A VM name cannot contain text-direction controls (${codePoint(bidi[0])}): they make a name show as something else.`;
+  const invisible = INVISIBLE.exec(name);
+  if (invisible)
+    return `A VM name cannot contain invisible characters (${codePoint(invisible[0])}, which shows as nothing).`;
+  if (/\p{Co}/u.test(name)) return 'A VM name cannot contain private-use characters (they have no agreed look).';
+  const space = /[^\S ]|[\p{Zl}\p{Zp}]/u.exec(name);
+  if (space) return `A VM name can contain ordinary spaces only, not ${codePoint(space[0])}.`;
   if (name !== name.trim()) return 'A VM name cannot start or end with spaces.';
   return undefined;
+}
+
+/** The stored form of a name: NFC, so "é" typed as one or two code points is one name. */
+export function normalizeVmName(name: string): string {
+  return name.normalize('NFC');
 }
 
 export function isVmName(name: unknown): name is string {

@@ -15,6 +15,46 @@ export type VmState = (typeof VM_STATES)[number];
 export const MAX_CPUS = 255;
 /** 16 MiB is the smallest guest anyone can boot; it keeps `--memory 1` (meaning 1 MiB) an error. */
 export const MIN_MEMORY_MIB = 16;
+/** 16 TiB: more than any host has; the host's own size is checked when the VM is defined. */
+export const MAX_MEMORY_MIB = 16 * 1024 * 1024;
+
+// The limits below keep every definition the contract accepts far under the loader's size limit
+// (definition-store.ts; a test builds the largest one), so nothing valid to define is unloadable.
+/** Port forwards per VM: enough for every service a desktop guest runs. */
+export const MAX_FORWARDS = 64;
+/** Disks per VM (virtio-blk slots a guest sees comfortably). */
+export const MAX_DISKS = 16;
+/** Mediated devices per VM. */
+export const MAX_MDEVS = 8;
+/** Paths, in UTF-16 units (Linux's PATH_MAX is 4096 bytes). */
+export const MAX_PATH_CHARS = 4096;
+
+/**
+ * A whole number with a sentence for each way it can be wrong: not a number, not finite (JSON's
+ * 1e400 parses as Infinity), not whole, too small, too large. The sentences name `what` and its
+ * unit, so "128.5" is told it must be whole, not that it is too small.
+ */
+export function wholeNumberSchema(what: string, unit: string, min: number, max: number) {
+  const of = unit ? ` of ${unit}` : '';
+  const u = unit ? ` ${unit}` : '';
+  return v.pipe(
+    v.number(`${what} must be a number${of}.`),
+    v.check((n: number) => Number.isFinite(n), `${what} must be a finite number${of}.`),
+    v.check(
+      (n: number) => Number.isInteger(n),
+      (issue) => `${what} must be a whole number${of}, not ${String(issue.input)}.`,
+    ),
+    v.check((n: number) => n >= min, `${what} must be at least ${min}${u}.`),
+    v.check((n: number) => n <= max, `${what} can be at most ${max}${u}.`),
+  );
+}
+
+/** In a definition file. */
+export const MemoryMiBSchema = wholeNumberSchema('Memory', 'MiB', MIN_MEMORY_MIB, MAX_MEMORY_MIB);
+export const CpusSchema = wholeNumberSchema('The CPU count', 'CPUs', 1, MAX_CPUS);
+/** In a request: the upper bound is the host's, which the driver checks with a sentence naming it. */
+export const RequestedMemoryMiBSchema = wholeNumberSchema('Memory', 'MiB', MIN_MEMORY_MIB, Number.MAX_SAFE_INTEGER);
+export const RequestedCpusSchema = wholeNumberSchema('The CPU count', 'CPUs', 1, Number.MAX_SAFE_INTEGER);
 
 /** A valid VM name (common/names.ts); the issue's message is vmNameProblem's sentence. */
 export const VmNameSchema = v.pipe(
@@ -36,9 +76,10 @@ export const SysfsNameSchema = v.pipe(
 const absPath = v.pipe(
   v.string(),
   v.minLength(1),
+  v.maxLength(MAX_PATH_CHARS, `a path can have at most ${MAX_PATH_CHARS} characters`),
   v.check((s) => s.startsWith('/'), 'must be an absolute path'),
 );
-const port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
+const port = wholeNumberSchema('A port', '', 1, 65535);
 
 export const PortForwardSchema = v.object({
   proto: v.picklist(['tcp', 'udp']),
@@ -48,6 +89,48 @@ export const PortForwardSchema = v.object({
   hostAddr: v.optional(v.pipe(v.string(), v.ipv4()), '127.0.0.1'),
 });
 export type PortForward = v.InferOutput<typeof PortForwardSchema>;
+
+type ForwardKey = Pick<PortForward, 'proto' | 'hostPort'> & { hostAddr?: string };
+
+/** "tcp 127.0.0.1:2222" */
+export function forwardLabel(f: ForwardKey): string {
+  return `${f.proto} ${f.hostAddr ?? '127.0.0.1'}:${f.hostPort}`;
+}
+
+/**
+ * Whether two forwards want the same host socket: same protocol and port, and the same address
+ * or either one 0.0.0.0 (which listens on every address, so it takes the port on all of them).
+ */
+export function forwardsOverlap(a: ForwardKey, b: ForwardKey): boolean {
+  const aa = a.hostAddr ?? '127.0.0.1';
+  const ba = b.hostAddr ?? '127.0.0.1';
+  return a.proto === b.proto && a.hostPort === b.hostPort && (aa === ba || aa === '0.0.0.0' || ba === '0.0.0.0');
+}
+
+/** Why one VM's forwards cannot all listen at once (two on one host socket), or undefined. */
+export function forwardsProblem(forwards: readonly ForwardKey[]): string | undefined {
+  for (let i = 0; i < forwards.length; i++)
+    for (let j = 0; j < i; j++)
+      if (forwardsOverlap(forwards[i]!, forwards[j]!))
+        return `The forwards ${forwardLabel(forwards[j]!)} and ${forwardLabel(forwards[i]!)} want the same host port (0.0.0.0 covers every address). Give each its own host port.`;
+  return undefined;
+}
+
+/** A VM's forwards: at most MAX_FORWARDS, no two on one host socket. `entry` is the item schema. */
+export function forwardListSchema<T extends v.GenericSchema<unknown, ForwardKey>>(entry: T) {
+  return v.pipe(
+    v.array(entry),
+    v.check(
+      (fs: v.InferOutput<T>[]) => fs.length <= MAX_FORWARDS,
+      (issue) =>
+        `A VM can have at most ${MAX_FORWARDS} port forwards; this asks for ${(issue.input as unknown[]).length}.`,
+    ),
+    v.check(
+      (fs: v.InferOutput<T>[]) => forwardsProblem(fs) === undefined,
+      (issue) => forwardsProblem(issue.input as ForwardKey[]) ?? 'overlapping port forwards',
+    ),
+  );
+}
 
 export const DiskSchema = v.object({
   path: absPath,
@@ -76,23 +159,29 @@ export const VmDefinitionSchema = v.object({
   id: UuidSchema,
   name: VmNameSchema,
   arch: v.picklist(['x86_64', 'aarch64']),
-  memoryMiB: v.pipe(v.number(), v.integer(), v.minValue(MIN_MEMORY_MIB)),
-  cpus: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_CPUS)),
+  memoryMiB: MemoryMiBSchema,
+  cpus: CpusSchema,
   accel: v.picklist(['auto', 'kvm', 'hvf', 'tcg']),
   firmware: v.picklist(['bios', 'uefi']),
-  disks: v.array(DiskSchema),
+  disks: v.pipe(v.array(DiskSchema), v.maxLength(MAX_DISKS, `a VM can have at most ${MAX_DISKS} disks`)),
   cdrom: v.nullable(absPath),
   /** Which device the firmware tries first. */
   boot: v.picklist(['cdrom', 'disk']),
   network: v.object({
     mode: v.picklist(['user', 'none']),
-    forwards: v.array(PortForwardSchema),
+    forwards: forwardListSchema(PortForwardSchema),
   }),
   display: v.picklist(['std', 'virtio', 'none']),
   /** UEFI variable store for this VM (a copy of the firmware's template). */
   nvram: v.optional(v.nullable(absPath), null),
   /** Mediated devices (vGPUs); started only after the mdev doctor passes. */
-  mdevs: v.optional(v.array(MdevAssignmentSchema), []),
+  mdevs: v.optional(
+    v.pipe(
+      v.array(MdevAssignmentSchema),
+      v.maxLength(MAX_MDEVS, `a VM can have at most ${MAX_MDEVS} mediated devices`),
+    ),
+    [],
+  ),
   createdAt: v.pipe(v.string(), v.isoTimestamp()),
 });
 export type VmDefinition = v.InferOutput<typeof VmDefinitionSchema>;

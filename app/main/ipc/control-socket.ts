@@ -25,6 +25,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { serializeError, VmdeskError, type SerializedError } from '../common/errors.js';
+import { paramsShapeProblem } from '../common/request-limits.js';
 import type { ContractEvents, EventName } from '../common/contract.js';
 import type { Dispatcher } from './dispatcher.js';
 import {
@@ -235,6 +236,8 @@ function serveConnection(
   const startStream = (id: unknown, msg: Record<string, unknown>) => {
     let opened: ByteStream;
     try {
+      const shape = paramsShapeProblem(msg.params);
+      if (shape) throw new VmdeskError('invalid-argument', `Invalid stream parameters: ${shape}`);
       opened = openStream(msg.stream, msg.params);
     } catch (err) {
       return fail(id, serializeError(err));

@@ -5,6 +5,7 @@
 import * as v from 'valibot';
 import { CALLS, isCallName, type CallName, type CallParams, type CallResults } from '../common/contract.js';
 import { serializeError, VmdeskError, type SerializedError } from '../common/errors.js';
+import { logPreview, paramsShapeProblem } from '../common/request-limits.js';
 import { describeIssues } from '../vm/definition-store.js';
 import type { VmManager } from '../vm/vm-manager.js';
 import type { HostReport } from '../common/host-types.js';
@@ -57,6 +58,8 @@ export function createDispatcher(handlers: Handlers, debug?: (line: string) => v
             field: 'method',
           });
         }
+        const shape = paramsShapeProblem(params);
+        if (shape) throw new VmdeskError('invalid-argument', `Invalid arguments for ${method}: ${shape}`);
         const parsed = v.safeParse(CALLS[method].params, params ?? {});
         if (!parsed.success) {
           const field = v.getDotPath(parsed.issues[0]!) ?? undefined;
@@ -66,7 +69,7 @@ export function createDispatcher(handlers: Handlers, debug?: (line: string) => v
             field ? { field } : undefined,
           );
         }
-        debug?.(`call ${method} ${JSON.stringify(parsed.output).slice(0, 500)}`);
+        debug?.(`call ${method} ${logPreview(parsed.output)}`);
         const handler = handlers[method] as (p: unknown) => unknown;
         return { ok: true, result: await handler(parsed.output) };
       } catch (err) {

@@ -13,6 +13,7 @@ import {
   type StreamParams,
 } from '../common/contract.js';
 import { isUserError, serializeError } from '../common/errors.js';
+import { logPreview, paramsShapeProblem } from '../common/request-limits.js';
 import {
   attachStreamInput,
   ByteChannel,
@@ -260,12 +261,14 @@ export function serveApi(ws: WebSocket, remote: boolean, ctx: SocketContext): vo
       return invalid(null, 'Each frame must be one JSON object.');
     }
     const id = typeof msg.id === 'number' || typeof msg.id === 'string' ? msg.id : null;
+    // Before anything recursive (the log line, forwarding to the owner): every reply has its id.
+    const method = typeof msg.method === 'string' ? msg.method.slice(0, 100) : logPreview(msg.method, 100);
+    const shape = paramsShapeProblem(msg.params);
+    if (shape) return invalid(id, `Invalid arguments for ${method}: ${shape}`);
     if (msg.subscribe === true) return subscribe(id);
     if (msg.stream !== undefined)
       return invalid(id, `Streams open on their own WebSocket: ${WEB_PATHS.stream}?name=...&params=...`);
-    const method =
-      typeof msg.method === 'string' ? msg.method.slice(0, 100) : String(JSON.stringify(msg.method)).slice(0, 100);
-    log(`call ${method} ${String(JSON.stringify(msg.params ?? {})).slice(0, 500)}`);
+    log(`call ${method} ${logPreview(msg.params ?? {})}`);
     if (remote && ROOT_PROMPT_CALLS.includes(msg.method as CallName)) {
       return send({
         id,
@@ -327,6 +330,8 @@ export function serveStream(ws: WebSocket, query: URLSearchParams, ctx: SocketCo
   } catch {
     return closeWith(ws, STREAM_CLOSE.refused, 'The stream parameters are not valid JSON.');
   }
+  const shape = paramsShapeProblem(params);
+  if (shape) return closeWith(ws, STREAM_CLOSE.refused, `Invalid stream parameters: ${shape}`);
   let stream: ByteStream | undefined;
   let done = false;
   // The page's bytes: held (pausing the socket past the budget) until the driver's side is open.

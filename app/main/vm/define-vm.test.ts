@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DefineVmInput } from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
 import type { SerializedError } from '../common/errors.js';
-import { VmDefinitionSchema } from '../common/vm-types.js';
+import { MAX_FORWARDS, VmDefinitionSchema } from '../common/vm-types.js';
 import type { VmDefinition } from '../common/vm-types.js';
 import type { Accel, AccelChoice, Arch, QemuCaps } from '../common/host-types.js';
 import { resolveAppPaths } from '../paths/app-paths.js';
@@ -265,6 +265,20 @@ describe('validateDefineInput', () => {
     expect(err.details).toEqual({ field: 'memory' });
   });
 
+  // Was a bug: 128.5 and Infinity were refused "at least 16 MiB" (the wrong reason).
+  it.each([
+    [128.5, 'Memory must be a whole number of MiB, not 128.5.'],
+    [Number.POSITIVE_INFINITY, 'Memory must be a finite number of MiB.'],
+    [8, 'Memory must be at least 16 MiB.'],
+  ])('refuses %s of memory with the right reason', (memoryMiB, message) => {
+    expect(refusal({ memoryMiB }).message).toBe(message);
+  });
+
+  it('refuses a fractional or infinite CPU count with the right reason', () => {
+    expect(refusal({ cpus: 1.5 }).message).toBe('The CPU count must be a whole number of CPUs, not 1.5.');
+    expect(refusal({ cpus: Number.NEGATIVE_INFINITY }).message).toBe('The CPU count must be a finite number of CPUs.');
+  });
+
   it('accepts exactly 16 MiB and exactly the host memory', () => {
     expect(() => validateDefineInput(input({ memoryMiB: 16 }), [], host)).not.toThrow();
     expect(() => validateDefineInput(input({ memoryMiB: 8192 }), [], host)).not.toThrow();
@@ -287,10 +301,7 @@ describe('validateDefineInput', () => {
     expect(err.details).toEqual({ field: 'cpus' });
   });
 
-  it.each([
-    ['more CPUs than the host has', 5],
-    ['1000 CPUs', 1000],
-  ])('refuses %s (insufficient-resources, field cpus)', (_what, cpus) => {
+  it.each([['more CPUs than the host has', 5]])('refuses %s (insufficient-resources, field cpus)', (_what, cpus) => {
     const err = refusal({ cpus });
     expect(err.code).toBe('insufficient-resources');
     expect(err.details).toEqual({ field: 'cpus' });
@@ -366,6 +377,54 @@ describe('validateDefineInput', () => {
     });
     expect(err.code).toBe('invalid-argument');
     expect(err.details).toEqual({ field: 'forward' });
+  });
+
+  // Was a bug: these were accepted and failed only at start, in QEMU's words.
+  it.each([
+    ['127.0.0.1 and 0.0.0.0', '127.0.0.1', '0.0.0.0'],
+    ['0.0.0.0 and a LAN address', '0.0.0.0', '192.168.1.5'],
+    ['the default address and 127.0.0.1', undefined, '127.0.0.1'],
+  ])('refuses two forwards on one host socket: %s', (_what, a, b) => {
+    const err = refusal({
+      forwards: [
+        { proto: 'tcp', hostAddr: a, hostPort: 2222, guestPort: 22 },
+        { proto: 'tcp', hostAddr: b, hostPort: 2222, guestPort: 80 },
+      ],
+    });
+    expect(err).toMatchObject({ code: 'invalid-argument', details: { field: 'forward' } });
+    expect(err.message).toMatch(/want the same host port/);
+  });
+
+  it('allows one port on two different specific addresses', () => {
+    const forwards = [
+      { proto: 'tcp' as const, hostAddr: '127.0.0.1', hostPort: 8080, guestPort: 80 },
+      { proto: 'tcp' as const, hostAddr: '192.168.1.5', hostPort: 8080, guestPort: 80 },
+    ];
+    expect(() => validateDefineInput(input({ forwards }), [], host)).not.toThrow();
+  });
+
+  // Was a bug: 9 500 forwards (a 513 KB request) were saved as a 1.2 MB file the loader calls broken.
+  it('refuses more than MAX_FORWARDS forwards, saying how many', () => {
+    const forwards = Array.from({ length: 9500 }, (_, i) => ({
+      proto: 'tcp' as const,
+      hostPort: 1 + i,
+      guestPort: 22,
+    }));
+    const err = refusal({ forwards });
+    expect(err).toMatchObject({ code: 'invalid-argument', details: { field: 'forward' } });
+    expect(err.message).toBe(`A VM can have at most ${MAX_FORWARDS} port forwards; this asks for 9500.`);
+    expect(() => validateDefineInput(input({ forwards: forwards.slice(0, MAX_FORWARDS) }), [], host)).not.toThrow();
+  });
+
+  it('refuses a host port another VM already forwards, naming that VM', () => {
+    const web = existingVm({ name: 'web server' });
+    web.network.forwards = [{ proto: 'tcp', hostAddr: '0.0.0.0', hostPort: 2222, guestPort: 22 }];
+    const err = refusal({ forwards: [{ proto: 'tcp', hostPort: 2222, guestPort: 22 }] }, [web]);
+    expect(err).toMatchObject({ code: 'invalid-argument', details: { field: 'forward' } });
+    expect(err.message).toMatch(/already forwarded by the VM "web server"/);
+    expect(() =>
+      validateDefineInput(input({ forwards: [{ proto: 'udp', hostPort: 2222, guestPort: 22 }] }), [web], host),
+    ).not.toThrow();
   });
 
   it('allows one host port for tcp and udp', () => {

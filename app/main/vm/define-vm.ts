@@ -8,18 +8,21 @@ import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { VmdeskError } from '../common/errors.js';
-import { sameVmName, vmNameProblem } from '../common/names.js';
+import * as v from 'valibot';
+import { normalizeVmName, sameVmName, vmNameProblem } from '../common/names.js';
 import {
   DEFINITION_VERSION,
+  forwardLabel,
+  forwardsOverlap,
   MAX_CPUS,
-  MIN_MEMORY_MIB,
   type DiskSpec,
   type PortForward,
   type VmDefinition,
 } from '../common/vm-types.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { nvramPath, ownedDiskPath } from '../paths/vm-files.js';
-import type { DefineVmInput } from '../common/contract.js';
+import { DefineVmInputSchema, type DefineVmInput } from '../common/contract.js';
+import { describeIssues } from './definition-store.js';
 import type { HostServices } from './host-services.js';
 
 const execFileP = promisify(execFile);
@@ -104,19 +107,43 @@ function checkReadableFile(file: string, field: string, what: string, writable =
   return abs;
 }
 
-/** Checks the input against the host and the other VMs. Pure apart from reading the files it names. */
+/** The user-facing field (the CLI's option, the form's input) for a contract field path. */
+const FIELD_OF: Record<string, string> = {
+  memoryMiB: 'memory',
+  'disk.sizeBytes': 'diskSize',
+  forwards: 'forward',
+};
+function fieldOf(dotPath: string | null): string | undefined {
+  if (dotPath === null) return undefined;
+  if (FIELD_OF[dotPath]) return FIELD_OF[dotPath];
+  if (dotPath.startsWith('forwards.')) return 'forward';
+  return dotPath.split('.')[0];
+}
+
+/**
+ * Checks the input against the contract's schema (the limits live there, one place; direct
+ * callers get them too), the host and the other VMs. Pure apart from reading the files it names.
+ */
 export function validateDefineInput(input: DefineVmInput, existing: VmDefinition[], host: HostServices): void {
-  const np = vmNameProblem(input.name);
+  const checked = v.safeParse(DefineVmInputSchema, input);
+  if (!checked.success) {
+    const issue = checked.issues[0]!;
+    const field = fieldOf(v.getDotPath(issue));
+    throw new VmdeskError(
+      'invalid-argument',
+      issue.expected === null ? issue.message : describeIssues([issue]),
+      field ? { field } : undefined,
+    );
+  }
+  const name = normalizeVmName(input.name);
+  const np = vmNameProblem(name);
   if (np) throw invalid('name', np);
-  if (existing.some((d) => sameVmName(d.name, input.name))) {
-    throw new VmdeskError('name-taken', `A VM named "${input.name}" already exists. Choose another name.`, {
+  if (existing.some((d) => sameVmName(d.name, name))) {
+    throw new VmdeskError('name-taken', `A VM named "${name}" already exists. Choose another name.`, {
       field: 'name',
     });
   }
   const hostMiB = host.hostMemoryMiB();
-  if (!Number.isInteger(input.memoryMiB) || input.memoryMiB < MIN_MEMORY_MIB) {
-    throw invalid('memory', `Memory must be at least ${MIN_MEMORY_MIB} MiB (e.g. --memory 1G).`);
-  }
   if (input.memoryMiB > hostMiB) {
     throw new VmdeskError(
       'insufficient-resources',
@@ -125,7 +152,6 @@ export function validateDefineInput(input: DefineVmInput, existing: VmDefinition
     );
   }
   const hostCpus = host.hostCpus();
-  if (!Number.isInteger(input.cpus) || input.cpus < 1) throw invalid('cpus', 'A VM needs at least 1 CPU.');
   if (input.cpus > Math.min(hostCpus, MAX_CPUS)) {
     throw new VmdeskError(
       'insufficient-resources',
@@ -144,19 +170,13 @@ export function validateDefineInput(input: DefineVmInput, existing: VmDefinition
         { field: 'disk' },
       );
   }
-  if (
-    input.disk?.sizeBytes !== undefined &&
-    (input.disk.sizeBytes < 1024 * 1024 || !Number.isFinite(input.disk.sizeBytes))
-  ) {
-    throw invalid('diskSize', 'A new disk must be at least 1 MiB (e.g. --disk-size 20G).');
-  }
-  const seen = new Set<string>();
   for (const f of input.forwards ?? []) {
-    if (f.hostAddr !== undefined && !net.isIPv4(f.hostAddr))
-      throw invalid('forward', `"${f.hostAddr}" is not an IPv4 address to listen on.`);
-    const key = `${f.proto}:${f.hostAddr ?? '127.0.0.1'}:${f.hostPort}`;
-    if (seen.has(key)) throw invalid('forward', `Host port ${f.proto}:${f.hostPort} is forwarded twice.`);
-    seen.add(key);
+    const other = existing.find((d) => d.network.forwards.some((g) => forwardsOverlap(f, g)));
+    if (other)
+      throw invalid(
+        'forward',
+        `Host port ${forwardLabel(f)} is already forwarded by the VM "${other.name}" (0.0.0.0 covers every address). Pick another host port.`,
+      );
   }
 }
 
@@ -216,7 +236,7 @@ export async function createVmFiles(
   return {
     version: DEFINITION_VERSION,
     id,
-    name: input.name,
+    name: normalizeVmName(input.name),
     arch,
     memoryMiB: input.memoryMiB,
     cpus: input.cpus,

@@ -142,12 +142,14 @@ export function parseDefinitionText(text: string, id: string, file: string): Def
  * value in full (a 200 KB string would come back in the error).
  */
 export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
-  const short = (s: string) => (s.length > 60 ? `${s.slice(0, 57)}…` : s);
+  const short = (s: string, max = 60) => (s.length > max ? `${s.slice(0, max - 3)}…` : s);
   return issues
     .slice(0, 3)
     .map((i) => {
       const field = v.getDotPath(i);
-      const what = i.expected !== null ? `expected ${short(i.expected)}, got ${short(i.received)}` : short(i.message);
+      // Our own sentences (checks) carry no input beyond a number or two: keep them whole.
+      const what =
+        i.expected !== null ? `expected ${short(i.expected)}, got ${short(i.received)}` : short(i.message, 400);
       return field ? `field "${field}": ${what}` : what;
     })
     .join('; ');
