@@ -23,6 +23,8 @@ export const USER_ERROR_CODES = [
   'unsupported',
   /** QEMU refused or failed; the message carries its own words (a locked disk, a bad option). */
   'qemu-failed',
+  /** vmdesk's own directories are full, read-only or not writable by the user (paths/storage-errors.ts). */
+  'storage',
 ] as const;
 
 export type UserErrorCode = (typeof USER_ERROR_CODES)[number];

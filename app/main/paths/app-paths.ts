@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
+import { assertWritableDir, makePrivateDir, storageError } from './storage-errors.js';
 
 export interface AppPaths {
   /** VM definitions, the owner lock. */
@@ -82,7 +83,7 @@ export function ensureRuntimeDir(dir: string, uid: number): void {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
     // EEXIST from a file in the way: the checks below explain it.
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw storageError(err, dir);
   }
   const st = fs.lstatSync(dir);
   if (!st.isDirectory()) {
@@ -97,12 +98,26 @@ export function ensureRuntimeDir(dir: string, uid: number): void {
       `The runtime directory ${dir} belongs to another user (uid ${st.uid}). Remove it or set XDG_RUNTIME_DIR to a private directory.`,
     );
   }
-  if ((st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
+  if ((st.mode & 0o077) !== 0) {
+    try {
+      fs.chmodSync(dir, 0o700);
+    } catch (err) {
+      throw storageError(err, dir);
+    }
+  }
+  // Sockets are made here: a read-only runtime dir is said now, not as a bind error later.
+  assertWritableDir(dir);
 }
 
-/** Creates the non-runtime bases (user-private: logs and definitions are nobody else's business). */
+/**
+ * Creates the non-runtime bases (user-private: logs and definitions are nobody else's business).
+ * Every command writes the owner lock in config, so a config dir vmdesk cannot write (read-only,
+ * another user's after a `sudo vmdesk`) is refused here, naming it. The others are only needed
+ * by what writes there (define, start), which says so itself.
+ */
 export function ensureBaseDirs(p: AppPaths): void {
-  for (const d of [p.config, p.data, p.state, p.cache]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+  for (const d of [p.config, p.data, p.state, p.cache]) makePrivateDir(d, p);
+  assertWritableDir(p.config, p);
 }
 
 export function appPathsFromProcess(): AppPaths {

@@ -1,14 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { makePrivateDir, storageError } from '../paths/storage-errors.js';
 
 /**
  * Replaces `file` with `content` so that a crash or a full disk at any moment leaves either the
  * old file or the new one, never a mix: write a temp file in the same directory, fsync it,
- * rename over, fsync the directory. On failure the temp file is removed and the error rethrown.
+ * rename over, fsync the directory. On failure the temp file is removed and the error rethrown;
+ * a full, read-only or forbidden directory as a `storage` error naming it (a write on an fd
+ * alone would not say which file it was).
  */
 export function writeFileAtomic(file: string, content: string | Uint8Array, mode = 0o600): void {
   const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makePrivateDir(dir);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   let fd: number | undefined;
   try {
@@ -19,9 +22,13 @@ export function writeFileAtomic(file: string, content: string | Uint8Array, mode
     fd = undefined;
     fs.renameSync(tmp, file);
   } catch (err) {
-    if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
+    try {
+      if (fd !== undefined) fs.closeSync(fd);
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      /* the first error is the one to report */
+    }
+    throw storageError(err, file);
   }
   fsyncDir(dir);
 }

@@ -15,6 +15,7 @@ import * as v from 'valibot';
 import type { OrphanDir as Orphan } from '../common/contract.js';
 import { isUuid } from '../common/names.js';
 import type { AppPaths } from '../paths/app-paths.js';
+import { makePrivateDir, removePath } from '../paths/storage-errors.js';
 import { definitionsDir, intentsDir, vmFiles } from '../paths/vm-files.js';
 import { writeFileAtomic } from './atomic-file.js';
 import type { DriverLog } from './driver-log.js';
@@ -38,22 +39,22 @@ export function intentFile(paths: AppPaths, id: string): string {
 
 /** Durable (fsync + rename) before the caller touches anything. */
 export function writeIntent(paths: AppPaths, intent: Intent): void {
-  fs.mkdirSync(intentsDir(paths), { recursive: true, mode: 0o700 });
+  makePrivateDir(intentsDir(paths), paths);
   writeFileAtomic(intentFile(paths, intent.id), JSON.stringify(intent) + '\n');
 }
 
 export function clearIntent(paths: AppPaths, id: string): void {
-  fs.rmSync(intentFile(paths, id), { force: true });
+  removePath(intentFile(paths, id), { paths });
 }
 
 /** The files a delete removes, definition last. */
 export function removeVmFiles(paths: AppPaths, intent: Extract<Intent, { op: 'delete' }>): void {
   const files = vmFiles(paths, intent.id);
-  if (!intent.keepDisks) fs.rmSync(files.dataDir, { recursive: true, force: true });
-  else if (intent.nvram) fs.rmSync(intent.nvram, { force: true });
-  fs.rmSync(files.logDir, { recursive: true, force: true });
-  fs.rmSync(files.runRecord, { force: true });
-  fs.rmSync(files.definition, { force: true });
+  if (!intent.keepDisks) removePath(files.dataDir, { recursive: true, paths });
+  else if (intent.nvram) removePath(intent.nvram, { paths });
+  removePath(files.logDir, { recursive: true, paths });
+  removePath(files.runRecord, { paths });
+  removePath(files.definition, { paths });
 }
 
 /** Finishes or rolls back every intent a dead driver left. MUST run under the owner lock. */
@@ -61,7 +62,7 @@ export function recoverIntents(paths: AppPaths, log: DriverLog): void {
   for (const name of safeReaddir(intentsDir(paths))) {
     const file = path.join(intentsDir(paths), name);
     if (name.startsWith('.') && name.endsWith('.tmp')) {
-      fs.rmSync(file, { force: true }); // an intent write that never completed: nothing followed it
+      removePath(file, { paths }); // an intent write that never completed: nothing followed it
       continue;
     }
     let intent: Intent;
@@ -77,15 +78,15 @@ export function recoverIntents(paths: AppPaths, log: DriverLog): void {
       if (fs.existsSync(files.definition)) {
         log.write(`define of ${intent.id} was interrupted after its definition was saved: kept`);
       } else {
-        fs.rmSync(files.dataDir, { recursive: true, force: true });
-        fs.rmSync(files.logDir, { recursive: true, force: true });
+        removePath(files.dataDir, { recursive: true, paths });
+        removePath(files.logDir, { recursive: true, paths });
         log.write(`define of ${intent.id} was interrupted: its files were removed`);
       }
     } else {
       removeVmFiles(paths, intent);
       log.write(`delete of ${intent.id} was interrupted: finished`);
     }
-    fs.rmSync(file, { force: true });
+    removePath(file, { paths });
   }
 }
 

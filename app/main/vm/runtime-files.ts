@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { AppPaths } from '../paths/app-paths.js';
+import { removePath } from '../paths/storage-errors.js';
 import { definitionsDir, runRecordsDir } from '../paths/vm-files.js';
 import type { RunRecord } from './run-record.js';
 
@@ -35,7 +36,7 @@ export function realpath(p: string): string {
 
 /** Sockets, pidfile and the per-VM runtime dir. QEMU leaves vnc.sock behind even on a clean exit. */
 export function cleanupRuntime(rec: RunRecord): void {
-  for (const f of [rec.qmpSocket, rec.serialSocket, rec.vncSocket, rec.pidfile]) fs.rmSync(f, { force: true });
+  for (const f of [rec.qmpSocket, rec.serialSocket, rec.vncSocket, rec.pidfile]) removePath(f);
   try {
     fs.rmdirSync(rec.runtimeDir);
   } catch {
@@ -51,10 +52,10 @@ export function cleanupRuntime(rec: RunRecord): void {
 export function sweepOrphans(paths: AppPaths, owned: ReadonlySet<string>): void {
   for (const dir of [definitionsDir(paths), runRecordsDir(paths)]) {
     for (const n of safeReaddir(dir))
-      if (n.startsWith('.') && n.endsWith('.tmp')) fs.rmSync(path.join(dir, n), { force: true });
+      if (n.startsWith('.') && n.endsWith('.tmp')) removePath(path.join(dir, n), { paths });
   }
   for (const n of safeReaddir(paths.runtime)) {
     const p = path.join(paths.runtime, n);
-    if (/^[0-9a-f]{8}$/.test(n) && !owned.has(p)) fs.rmSync(p, { recursive: true, force: true });
+    if (/^[0-9a-f]{8}$/.test(n) && !owned.has(p)) removePath(p, { recursive: true, paths });
   }
 }
