@@ -109,6 +109,8 @@ export function forwardsOverlap(a: ForwardKey, b: ForwardKey): boolean {
 
 /** Why one VM's forwards cannot all listen at once (two on one host socket), or undefined. */
 export function forwardsProblem(forwards: readonly ForwardKey[]): string | undefined {
+  // Pairs are compared: past the count limit (which refuses the list anyway) that is no work to do.
+  if (forwards.length > MAX_FORWARDS) return undefined;
   for (let i = 0; i < forwards.length; i++)
     for (let j = 0; j < i; j++)
       if (forwardsOverlap(forwards[i]!, forwards[j]!))

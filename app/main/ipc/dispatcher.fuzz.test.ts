@@ -1,7 +1,8 @@
 /**
  * Hostile input against the dispatcher in front of a real VmManager (temp XDG dirs, a host
- * without QEMU so nothing can spawn): 10 000 generated calls with wrong types, huge strings and
- * prototype-pollution keys. Every call must come back as a result or a clear error — never a
+ * without QEMU so nothing can spawn): 10 000 generated calls with wrong types, huge strings,
+ * prototype-pollution keys, names of invisible or direction-changing characters, forward floods
+ * and params nested up to 50 000 levels. Every call must come back as a result or a clear error — never a
  * crash, a hang, an `internal` error, or a polluted prototype.
  */
 import fs from 'node:fs';
@@ -10,6 +11,9 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CALLS } from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
+import { vmNameProblem } from '../common/names.js';
+import { paramsShapeProblem } from '../common/request-limits.js';
+import { MAX_FORWARDS } from '../common/vm-types.js';
 import { resolveAppPaths } from '../paths/app-paths.js';
 import { NoQemuHost } from '../vm/testing/no-qemu-host.js';
 import { VmManager } from '../vm/vm-manager.js';
@@ -108,7 +112,35 @@ describe('dispatcher under hostile input', () => {
       () => ({ sizeBytes: -5 }),
       () => ({ path: '/dev/zero' }),
       () => [{ proto: 'tcp', hostPort: 1, guestPort: 1, hostAddr: '1.2.3.4,guestfwd=x' }],
+      // Names that show as something else, or as nothing.
+      () => pick(SPOOFS),
+      () => `vm${pick(SPOOFS)}${Math.floor(rand() * 1000)}`,
+      // Forward floods, and forwards sharing a host socket.
+      () => forwards(Math.floor(rand() * 12_000)),
+      () => [
+        { proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 },
+        { proto: 'tcp', hostAddr: '0.0.0.0', hostPort: 2222, guestPort: 80 },
+      ],
+      // Nested deeper than anything real, up to 50 000 levels.
+      () => nested(33 + Math.floor(rand() * 50_000)),
+      () => 128.5,
+      () => Number.POSITIVE_INFINITY,
     ];
+    const SPOOFS = ['\u202e', '\u200b', '\ud800', '\udfff', '\u2066x', '\ufeff', '\u3164', 'a\u200db', '\u00a0'];
+    const forwards = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ proto: 'tcp', hostPort: 1 + (i % 65535), guestPort: 22 }));
+    const nested = (levels: number): unknown => {
+      let o: unknown = 'bottom';
+      for (let i = 0; i < levels; i++) o = rand() < 0.5 ? { a: o } : [o];
+      return o;
+    };
+    // A define that would succeed but for one fuzzed field: reaches the checks behind the schema.
+    const plausibleDefine = (): unknown => ({
+      name: rand() < 0.5 ? `vm${pick(SPOOFS)}` : `ok-${Math.floor(rand() * 1e9)}`,
+      memoryMiB: pick([64, 128.5, 16, 8]),
+      cpus: 1,
+      ...(rand() < 0.5 ? { forwards: rand() < 0.5 ? forwards(1 + Math.floor(rand() * 80)) : pick(atoms)() } : {}),
+    });
     const value = (depth: number): unknown => {
       if (depth > 2 || rand() < 0.6) return pick(atoms)();
       const o: Record<string, unknown> = {};
@@ -118,12 +150,15 @@ describe('dispatcher under hostile input', () => {
     const params = (): unknown => {
       // Half the time a JSON round trip, so "__proto__" arrives as a real own key, as from a socket.
       const v = value(0);
-      return rand() < 0.5 ? JSON.parse(JSON.stringify(v) ?? 'null') : v;
+      // (Not for values nested deeper than JSON.stringify itself can go: those arrive as they are.)
+      if (rand() < 0.5 && paramsShapeProblem(v) === undefined) return JSON.parse(JSON.stringify(v) ?? 'null');
+      return v;
     };
 
     const codes = new Map<string, number>();
     for (let i = 0; i < 10_000; i++) {
-      const r = await d.dispatch(pick(methods), params());
+      const r =
+        rand() < 0.1 ? await d.dispatch('vm.define', plausibleDefine()) : await d.dispatch(pick(methods), params());
       if (r.ok) {
         codes.set('ok', (codes.get('ok') ?? 0) + 1);
         continue;
@@ -139,6 +174,17 @@ describe('dispatcher under hostile input', () => {
     const list = m.list();
     for (const vm of list) expect(vm.state === 'stopped' || vm.state === 'broken').toBe(true);
     expect(codes.get('invalid-argument')).toBeGreaterThan(1000);
+    // Everything the fuzzer managed to define is a VM another driver can load: nothing valid to
+    // define is unloadable (names, forward counts and overlaps, file size all within the loader's rules).
+    const again = new VmManager(paths, new NoQemuHost());
+    await again.init();
+    const reloaded = again.list();
+    expect(reloaded.filter((vm) => vm.state === 'broken').map((vm) => vm.reason)).toEqual([]);
+    for (const vm of reloaded) {
+      expect(vmNameProblem(vm.name), JSON.stringify(vm.name)).toBeUndefined();
+      expect(vm.definition!.network.forwards.length).toBeLessThanOrEqual(MAX_FORWARDS);
+    }
+    expect(reloaded.length).toBeGreaterThan(1);
     console.log(`dispatcher fuzz: ${JSON.stringify(Object.fromEntries(codes))}`);
   }, 120_000);
 });

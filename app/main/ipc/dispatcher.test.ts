@@ -23,7 +23,7 @@ function fakeHandlers(over: Partial<Handlers> = {}) {
     'vm.reboot': (p) => (rec('vm.reboot', p), summary(p.vm)),
     'vm.pause': (p) => (rec('vm.pause', p), { ...summary(p.vm), state: 'paused' }),
     'vm.resume': (p) => (rec('vm.resume', p), summary(p.vm)),
-    'vm.delete': (p) => (rec('vm.delete', p), { id: p.vm }),
+    'vm.delete': (p) => (rec('vm.delete', p), { id: p.vm, removed: [], kept: [] }),
     'vm.logPaths': (p) => (rec('vm.logPaths', p), { qemu: '/q', serial: '/s', driver: '/d' }),
     'vm.orphans': (p) => (rec('vm.orphans', p), []),
     'host.info': (p) => {
@@ -93,6 +93,35 @@ describe('createDispatcher', () => {
       disk: { sizeBytes: '20G' },
     });
     expect(r).toMatchObject({ ok: false, error: { code: 'invalid-argument', details: { field: 'disk.sizeBytes' } } });
+  });
+
+  // Was a bug: the debug line's JSON.stringify overflowed the stack ("internal: Maximum call stack
+  // size exceeded"), and over a transport the reply lost its id.
+  it('refuses params nested 50 000 levels deep before any recursive work, with a sentence', async () => {
+    const { handlers, calls } = fakeHandlers();
+    let deep: unknown = 1;
+    for (let i = 0; i < 50_000; i++) deep = { a: deep };
+    const lines: string[] = [];
+    const d = createDispatcher(handlers, (l) => lines.push(l));
+    const r = await d.dispatch('vm.define', { name: 'x', memoryMiB: 64, cpus: 1, disk: deep });
+    expect(r).toMatchObject({ ok: false, error: { code: 'invalid-argument' } });
+    expect(!r.ok && r.error.message).toBe(
+      'Invalid arguments for vm.define: The arguments are nested more than 32 levels deep.',
+    );
+    expect(calls).toEqual([]);
+  });
+
+  it('refuses cyclic params (the Electron transport carries structured clones) and huge ones', async () => {
+    const { handlers, calls } = fakeHandlers();
+    const cyclic: Record<string, unknown> = { vm: 'web' };
+    cyclic.self = cyclic;
+    const huge = { vm: 'web', list: Array.from({ length: 200_000 }, () => 0) };
+    for (const params of [cyclic, huge]) {
+      const r = await createDispatcher(handlers).dispatch('vm.get', params);
+      expect(r).toMatchObject({ ok: false, error: { code: 'invalid-argument' } });
+      expect(!r.ok && r.error.message).toMatch(/nested more than 32 levels|more than 100000 values/);
+    }
+    expect(calls).toEqual([]);
   });
 
   it('refuses a missing required field', async () => {
