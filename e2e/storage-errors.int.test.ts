@@ -117,6 +117,19 @@ describe.skipIf(!isRoot)('a full disk under the config dir (tmpfs; needs root to
 
   // The owner's lock takes one page (the last owner emptied it); with one more the define's intent
   // fits and the definition does not; with none more the intent does not.
+  // Was exit 2 with the bare ENOSPC: the owner lock's own write (its pid) failed, and the lock
+  // stayed held by a process that then exited.
+  it('owner mode: says the config disk is full when not even the owner lock can be written, exit 1', async () => {
+    const { s, config } = fullConfig();
+    await s.json(['define', '--name', 'keep', '--memory', '128M']);
+    fs.rmSync(path.join(config, 'driver.lock'));
+    const filler = fillLeaving(s.env.XDG_CONFIG_HOME!, 0);
+    const r = await refused(s, ['list']);
+    expect(r).toEqual({ exit: 1, code: 'storage', stderr: NO_SPACE(config) });
+    fs.rmSync(filler);
+    expect((await s.json<VmSummary[]>(['list'])).map((v) => v.name)).toEqual(['keep']);
+  });
+
   for (const [pages, step] of [
     [2, 'the definition'],
     [1, 'the define intent'],

@@ -6,6 +6,7 @@ import * as v from 'valibot';
 import { CALLS, isCallName, type CallName, type CallParams, type CallResults } from '../common/contract.js';
 import { serializeError, VmdeskError, type SerializedError } from '../common/errors.js';
 import { logPreview, paramsShapeProblem } from '../common/request-limits.js';
+import { asStorageError } from '../paths/storage-errors.js';
 import { describeIssues } from '../vm/definition-store.js';
 import type { VmManager } from '../vm/vm-manager.js';
 import type { HostReport } from '../common/host-types.js';
@@ -73,7 +74,7 @@ export function createDispatcher(handlers: Handlers, debug?: (line: string) => v
         const handler = handlers[method] as (p: unknown) => unknown;
         return { ok: true, result: await handler(parsed.output) };
       } catch (err) {
-        return { ok: false, error: serializeError(err) };
+        return { ok: false, error: serializeError(asStorageError(err)) };
       }
     },
   };

@@ -20,6 +20,7 @@ import {
   type VmDefinition,
 } from '../common/vm-types.js';
 import type { AppPaths } from '../paths/app-paths.js';
+import { makePrivateDir } from '../paths/storage-errors.js';
 import { nvramPath, ownedDiskPath } from '../paths/vm-files.js';
 import { DefineVmInputSchema, type DefineVmInput } from '../common/contract.js';
 import { describeIssues } from './definition-store.js';
@@ -201,7 +202,7 @@ export async function createVmFiles(
       const abs = path.resolve(input.disk.path);
       disks.push({ path: abs, format: input.disk.format ?? detectDiskFormat(abs), owned: false, readOnly: false });
     } else if (input.disk?.sizeBytes !== undefined) {
-      fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      makePrivateDir(dataDir, paths);
       const free = fs.statfsSync(dataDir);
       const freeBytes = free.bavail * free.bsize;
       if (input.disk.sizeBytes > freeBytes) {
@@ -224,7 +225,7 @@ export async function createVmFiles(
     }
     if (firmware === 'uefi') {
       const fw = await host.uefiFirmware(arch);
-      fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      makePrivateDir(dataDir, paths);
       nvram = nvramPath(paths, id);
       fs.copyFileSync(fw.varsTemplate, nvram);
       fs.chmodSync(nvram, 0o600);

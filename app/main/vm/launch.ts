@@ -10,6 +10,7 @@ import type { Accel, QemuCaps } from '../common/host-types.js';
 import { prepareMdevStart } from '../mdev/start.js';
 import type { OtherVm } from '../mdev/doctor.js';
 import { ensureRuntimeDir, type AppPaths } from '../paths/app-paths.js';
+import { makePrivateDir, removePath, withStorageErrors } from '../paths/storage-errors.js';
 import { assertSocketPathFits, type VmFiles } from '../paths/vm-files.js';
 import { buildQemuArgv } from '../qemu/argv.js';
 import { getNative } from '../../native/index.js';
@@ -49,15 +50,15 @@ export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: Laun
     );
 
   ensureRuntimeDir(ctx.paths.runtime, process.getuid?.() ?? 0);
-  fs.rmSync(files.runtimeDir, { recursive: true, force: true });
-  fs.mkdirSync(files.runtimeDir, { mode: 0o700 });
-  fs.mkdirSync(files.logDir, { recursive: true, mode: 0o700 });
+  removePath(files.runtimeDir, { recursive: true, paths: ctx.paths });
+  withStorageErrors(files.runtimeDir, () => fs.mkdirSync(files.runtimeDir, { mode: 0o700 }), ctx.paths);
+  makePrivateDir(files.logDir, ctx.paths);
   capLogFile(files.qemuLog, ctx.logCapBytes);
   capLogFile(files.serialLog, ctx.logCapBytes);
   const marker = startMarker(new Date());
-  fs.appendFileSync(files.qemuLog, marker, { mode: 0o600 });
+  withStorageErrors(files.qemuLog, () => fs.appendFileSync(files.qemuLog, marker, { mode: 0o600 }), ctx.paths);
   // The same marker in the serial log lets a later driver replay only this run's output.
-  fs.appendFileSync(files.serialLog, marker, { mode: 0o600 });
+  withStorageErrors(files.serialLog, () => fs.appendFileSync(files.serialLog, marker, { mode: 0o600 }), ctx.paths);
 
   // A VM with vGPUs: the mdev doctor runs first and stops the start with its own words (and
   // fixes) instead of QEMU's VFIO errors; it also raises the memlock soft limit.

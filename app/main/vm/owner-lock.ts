@@ -10,6 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import fs from 'node:fs';
 import type { NativeHost } from '../../native/index.js';
+import { storageError } from '../paths/storage-errors.js';
 import { pidExists } from '../qemu/process.js';
 
 export interface OwnerInfo {
@@ -72,7 +73,12 @@ export function tryAcquireOwnerLock(
   info: Omit<OwnerInfo, 'pid' | 'startedAt'>,
   native: NativeHost,
 ): LockOutcome {
-  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+  } catch (err) {
+    throw storageError(err, file);
+  }
   const full: OwnerInfo = { ...info, pid: process.pid, startedAt: new Date().toISOString() };
   const r = native.lockExclusive(fd);
   if (r.state === 'held-by-other') {
@@ -88,8 +94,15 @@ export function tryAcquireOwnerLock(
       return { owned: false, owner: current };
     }
   }
-  fs.ftruncateSync(fd, 0);
-  fs.writeSync(fd, JSON.stringify(full) + '\n', 0);
-  fs.fsyncSync(fd);
+  try {
+    fs.ftruncateSync(fd, 0);
+    fs.writeSync(fd, JSON.stringify(full) + '\n', 0);
+    fs.fsyncSync(fd);
+  } catch (err) {
+    // Not the owner after all: release the lock so the next try (after space is freed) can take it.
+    native.unlock(fd);
+    fs.closeSync(fd);
+    throw storageError(err, file);
+  }
   return { owned: true, lock: new OwnerLock(fd, native, full, file), fallbackReason };
 }
