@@ -113,10 +113,60 @@ describe('bad input', () => {
     const start = await s.run(['start', '33333333-3333-4333-8333-333333333333']);
     expect(start.code).toBe(1);
     expect(start.stderr).toMatch(/Upgrade vmdesk/);
-    const del = await s.run(['delete', '11111111-1111-4111-8111-111111111111']);
-    expect(del.code).toBe(1);
     for (const [n, c] of Object.entries(files)) expect(fs.readFileSync(path.join(vms, n), 'utf8')).toBe(c);
     for (const n of Object.keys(files)) fs.rmSync(path.join(vms, n));
+  });
+
+  it('deletes a VM whose file it cannot read (corrupt, too large, newer), saying what it removed and kept', async () => {
+    const vms = path.join(s.env.XDG_CONFIG_HOME!, 'vmdesk', 'vms');
+    const data = path.join(s.env.XDG_DATA_HOME!, 'vmdesk', 'vms');
+    const logs = path.join(s.env.XDG_STATE_HOME!, 'vmdesk', 'logs');
+    const ids = {
+      corrupt: '55555555-5555-4555-8555-555555555555',
+      large: '66666666-6666-4666-8666-666666666666',
+      newer: '77777777-7777-4777-8777-777777777777',
+    };
+    fs.writeFileSync(path.join(vms, `${ids.corrupt}.json`), 'garbage{');
+    fs.writeFileSync(path.join(vms, `${ids.large}.json`), Buffer.alloc(1_200_000, 0x20));
+    fs.writeFileSync(path.join(vms, `${ids.newer}.json`), '{"version": 9}');
+    for (const id of Object.values(ids)) {
+      fs.mkdirSync(path.join(data, id), { recursive: true });
+      fs.writeFileSync(path.join(data, id, 'disk0.qcow2'), 'disk');
+      fs.mkdirSync(path.join(logs, id), { recursive: true });
+    }
+    const before = await s.json<VmSummary[]>(['list']);
+    expect(before.find((v) => v.id === ids.large)?.reason).toMatch(/too large to be a VM definition/);
+
+    const corrupt = await s.run(['delete', ids.corrupt]);
+    expect(corrupt.stderr).toBe('');
+    expect(corrupt.code).toBe(0);
+    expect(corrupt.stdout).toBe(
+      [
+        `Deleted "${ids.corrupt}".`,
+        'Removed:',
+        `  ${path.join(data, ids.corrupt, 'disk0.qcow2')}`,
+        `  ${path.join(data, ids.corrupt)}`,
+        `  ${path.join(logs, ids.corrupt)}`,
+        `  ${path.join(vms, `${ids.corrupt}.json`)}`,
+        '',
+      ].join('\n'),
+    );
+    const large = await s.json<{ id: string; removed: string[]; kept: string[] }>(['delete', ids.large]);
+    expect(large.removed).toContain(path.join(vms, `${ids.large}.json`));
+    expect(large.kept).toEqual([]);
+    const newer = await s.run(['delete', ids.newer, '--keep-disks']);
+    expect(newer.code).toBe(0);
+    expect(newer.stdout).toMatch(/Kept \(vmdesk deletes only the disks it created for the VM, and none you asked/);
+    expect(newer.stdout).toContain(`\n  ${path.join(data, ids.newer)}\n`);
+    expect(fs.readFileSync(path.join(data, ids.newer, 'disk0.qcow2'), 'utf8')).toBe('disk');
+
+    for (const id of [ids.corrupt, ids.large]) expect(fs.existsSync(path.join(data, id))).toBe(false);
+    for (const id of Object.values(ids)) {
+      expect(fs.existsSync(path.join(vms, `${id}.json`))).toBe(false);
+      expect(fs.existsSync(path.join(logs, id))).toBe(false);
+    }
+    expect((await s.json<VmSummary[]>(['list'])).map((v) => v.name)).toEqual(['existing']);
+    fs.rmSync(path.join(data, ids.newer), { recursive: true });
   });
 
   it('refuses an XDG_RUNTIME_DIR too long for unix sockets, naming the variable', async () => {

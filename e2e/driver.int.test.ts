@@ -51,6 +51,10 @@ describe('vmdesk with a real guest', () => {
     expect(pidAlive(info.pid!)).toBe(true);
     for (const sock of [info.paths!.qmp, info.paths!.serial, info.paths!.vnc])
       expect(fs.statSync(sock).isSocket()).toBe(true);
+    // This host's QEMU has seccomp (`-sandbox help` parses), so the guest's QEMU runs confined.
+    expect(info.sandbox).toEqual({ on: true });
+    expect(fs.readFileSync(`/proc/${info.pid}/cmdline`, 'utf8').split('\0')).toContain('-sandbox');
+    expect((await s.run(['info', 'tiny'])).stdout).toMatch(/^Sandbox: +on \(seccomp\)$/m);
 
     await s.waitForFileText(info.paths!.serialLog, READY);
 
@@ -106,6 +110,8 @@ describe('vmdesk with a real guest', () => {
     // A new process (this CLI call) becomes the owner and adopts both QEMUs.
     const after = await s.json<VmSummary[]>(['list']);
     expect(after.map((v) => [v.name, v.state, v.pid])).toEqual(before.map((v) => [v.name, 'running', v.pid]));
+    // Read back from each adopted QEMU's own command line.
+    expect(after.map((v) => v.sandbox)).toEqual([{ on: true }, { on: true }]);
     await s.waitForFileText(after[0]!.paths!.serialLog, READY);
 
     expect((await s.run(['pause', 'one'])).stdout).toContain('one: paused');
@@ -244,6 +250,14 @@ describe('vmdesk with a real guest', () => {
     expect((await s.run(['stop', 'efi'])).code).toBe(0);
     const deleted = await s.run(['delete', 'efi']);
     expect(deleted.code).toBe(0);
+    const removed = deleted.stdout.split('\n').map((l) => l.trim());
+    for (const p of [
+      nvram,
+      def.definition!.disks[0]!.path,
+      def.file,
+      def.paths!.driverLog.replace(/\/driver\.log$/, ''),
+    ])
+      expect(removed).toContain(p);
     expect(fs.existsSync(nvram)).toBe(false);
     expect(fs.existsSync(def.definition!.disks[0]!.path)).toBe(false);
   });

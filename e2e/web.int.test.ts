@@ -54,6 +54,9 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('vmdesk web in Chromium (skipped witho
     await shot(app.page, 'logs');
 
     await app.tab('Overview');
+    // This host's QEMU has seccomp: the Overview says the guest's QEMU runs sandboxed, no warning.
+    await app.page.getByRole('region', { name: 'Process' }).getByText('On (seccomp)').waitFor();
+    expect(await app.page.getByText('QEMU runs without its sandbox').count()).toBe(0);
     await shot(app.page, 'overview-running');
 
     await app.page.getByRole('button', { name: 'Host' }).click();

@@ -33,6 +33,11 @@ export function formatInfo(vm: VmSummary): string {
     ['State', vm.state + (vm.reason ? ` — ${vm.reason}` : '')],
   ];
   if (vm.pid) lines.push(['PID', String(vm.pid)]);
+  if (vm.sandbox)
+    lines.push([
+      'Sandbox',
+      vm.sandbox.on ? 'on (seccomp)' : `OFF — ${vm.sandbox.reason ?? 'QEMU runs without -sandbox.'}`,
+    ]);
   if (vm.accel) lines.push(['Accelerator', `${vm.accel.accel} (${vm.accel.reason})`]);
   else if (d) lines.push(['Accelerator', `${d.accel} (chosen when the VM starts)`]);
   if (d) {
@@ -69,4 +74,14 @@ export function formatInfo(vm: VmSummary): string {
     ? vm.logTail.map((l) => `  ${l}`).join('\n')
     : '  (QEMU wrote nothing to its log before it ended)';
   return `${out}\n\nLast QEMU output (${vm.paths?.qemuLog ?? 'qemu.log'}):\n${tail}`;
+}
+
+/** What `vmdesk delete` did: every path it removed, and what it left where it was. */
+export function formatDeleted(vm: string, r: { removed: string[]; kept: string[] }): string {
+  const list = (paths: string[]) => paths.map((p) => `  ${p}`).join('\n');
+  let out = `Deleted "${vm}".`;
+  out += r.removed.length ? `\nRemoved:\n${list(r.removed)}` : '\nNo files were left to remove.';
+  if (r.kept.length)
+    out += `\nKept (vmdesk deletes only the disks it created for the VM, and none you asked to keep):\n${list(r.kept)}`;
+  return out + '\n';
 }

@@ -17,7 +17,7 @@ import { managerOptionsFromEnv } from '../vm/vm-manager.js';
 import { createHostServices } from '../vm/host-adapter.js';
 import { formatHostReport } from '../host/index.js';
 import { formatMiB, parseForward, parseSize } from '../vm/define-vm.js';
-import { formatInfo, formatList } from './format.js';
+import { formatDeleted, formatInfo, formatList } from './format.js';
 import { followLog, printLog } from './log-command.js';
 import { tailLog } from '../consoles/log-tail.js';
 import { attachConsole } from './console-command.js';
@@ -334,11 +334,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         json = !!a.values.json;
         const vm = oneVm(a.positionals, command);
         const r = await (await getLink()).call('vm.delete', { vm, keepDisks: !!a.values['keep-disks'] });
-        io.out.write(
-          json
-            ? JSON.stringify(r) + '\n'
-            : `Deleted "${vm}".${a.values['keep-disks'] ? ' Its disks were kept.' : ''}\n`,
-        );
+        io.out.write(json ? JSON.stringify(r) + '\n' : formatDeleted(vm, r));
         return 0;
       }
       case 'host': {

@@ -2,7 +2,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { expectGolden } from '../testing/golden.js';
-import { buildQemuArgv, macFromId, qemuEscape, type ArgvOptions, type ArgvPaths } from './argv.js';
+import {
+  buildQemuArgv,
+  macFromId,
+  qemuEscape,
+  qemuSandbox,
+  sandboxInArgv,
+  type ArgvOptions,
+  type ArgvPaths,
+} from './argv.js';
 import type { VmDefinition } from '../common/vm-types.js';
 import { fakeQemuCaps } from '../host/testing/caps.js';
 
@@ -174,6 +182,23 @@ describe('buildQemuArgv (rules)', () => {
   it('uses -sandbox only when the binary supports it', () => {
     expect(buildQemuArgv(base, x86Caps, paths, tcg)).toContain('-sandbox');
     expect(buildQemuArgv(base, { ...x86Caps, sandbox: false }, paths, tcg)).not.toContain('-sandbox');
+  });
+
+  it('says why QEMU runs unsandboxed: which binary and version lacks seccomp, and what to do', () => {
+    expect(qemuSandbox(x86Caps)).toEqual({ on: true });
+    const off = qemuSandbox({ ...x86Caps, sandbox: false });
+    expect(off.on).toBe(false);
+    expect(off.reason).toBe(
+      "QEMU /usr/bin/qemu-system-x86_64 7.2.19 was built without seccomp: the guest's QEMU runs without -sandbox. " +
+        'Install a QEMU built with seccomp to confine it.',
+    );
+  });
+
+  it('reads the sandbox back from a command line, as a later driver sees an adopted QEMU', () => {
+    expect(sandboxInArgv(buildQemuArgv(base, x86Caps, paths, tcg))).toBe(true);
+    expect(sandboxInArgv(buildQemuArgv(base, { ...x86Caps, sandbox: false }, paths, tcg))).toBe(false);
+    expect(sandboxInArgv(['qemu-system-x86_64', '-sandbox', 'off'])).toBe(false);
+    expect(sandboxInArgv(['qemu-system-x86_64', '-name', 'guest=-sandbox'])).toBe(false);
   });
 
   it('derives a stable MAC from the id', () => {

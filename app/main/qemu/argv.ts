@@ -24,6 +24,32 @@ export interface ArgvOptions {
   mdevRenderNode?: string;
 }
 
+/** Whether a QEMU runs confined by its seccomp filter (`-sandbox on`), and if not, why. */
+export interface QemuSandbox {
+  on: boolean;
+  reason?: string;
+}
+
+/** The `-sandbox` value: QEMU needs none of these after start-up; denying them contains a
+ * compromised device model. */
+const SANDBOX_VALUE = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';
+
+/** Whether `buildQemuArgv` with these caps runs QEMU sandboxed; the reason names the binary. */
+export function qemuSandbox(caps: Pick<QemuCaps, 'binary' | 'version' | 'sandbox'>): QemuSandbox {
+  if (caps.sandbox) return { on: true };
+  return {
+    on: false,
+    reason:
+      `QEMU ${caps.binary} ${caps.version} was built without seccomp: the guest's QEMU runs without -sandbox. ` +
+      'Install a QEMU built with seccomp to confine it.',
+  };
+}
+
+/** Whether a QEMU command line (e.g. an adopted process's) turns the sandbox on. */
+export function sandboxInArgv(argv: readonly string[]): boolean {
+  return argv.some((a, i) => a === '-sandbox' && /^(on|enable=on)(,|$)/.test(argv[i + 1] ?? ''));
+}
+
 /** QEMU option values use "," as a separator; a literal comma is written twice. */
 export function qemuEscape(value: string): string {
   return value.replace(/,/g, ',,');
@@ -63,10 +89,7 @@ export function buildQemuArgv(def: VmDefinition, caps: QemuCaps, paths: ArgvPath
   add('-uuid', def.id);
   add('-no-user-config', '-nodefaults');
   add('-msg', 'timestamp=on');
-  if (caps.sandbox) {
-    // QEMU needs none of these after start-up; denying them contains a compromised device model.
-    add('-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny');
-  }
+  if (qemuSandbox(caps).on) add('-sandbox', SANDBOX_VALUE);
   add('-S'); // start paused: the driver connects QMP and subscribes before the guest runs a cycle
 
   const machine = x86 ? 'q35' : 'virt';

@@ -16,6 +16,8 @@ import { FakeQemuLauncher } from '../qemu/testing/fake-launcher.js';
 import { DriverLog } from './driver-log.js';
 import { intentFile, writeIntent } from './intents.js';
 import { FakeHost } from './testing/fake-host.js';
+import { fakeQemuCaps } from '../host/testing/caps.js';
+import type { QemuCaps } from '../common/host-types.js';
 import { assertTransition, canTransition, TRANSITIONS } from './transitions.js';
 import { VmManager, type VmManagerOptions } from './vm-manager.js';
 
@@ -511,7 +513,8 @@ describe('VmInstance', () => {
     fs.mkdirSync(files.dataDir, { recursive: true });
     fs.rmSync(files.definition);
     expect(m.get('vm1').state).toBe('broken');
-    await m.delete({ vm: 'vm1' });
+    const r = await m.delete({ vm: 'vm1' });
+    expect(r.removed).toEqual([files.dataDir, files.logDir]); // the definition was already gone
     expect(m.list()).toEqual([]);
     expect(fs.existsSync(files.dataDir)).toBe(false);
   });
@@ -606,6 +609,160 @@ describe('VmInstance', () => {
     for (const p of [files.definition, files.logDir, files.dataDir, intentFile(paths, id)])
       expect(fs.existsSync(p)).toBe(false);
     expect(await rejection(m.start({ vm: id }))).toMatchObject({ code: 'not-found' });
+  });
+});
+
+/** This machine's QEMU has seccomp, so a QEMU without it can only be a capability record that
+ * says so (FakeHost's, `sandbox: false`); this one says the opposite. */
+class SandboxedHost extends FakeHost {
+  override async qemuCaps(): Promise<QemuCaps> {
+    return fakeQemuCaps({ ...(await super.qemuCaps()), sandbox: true });
+  }
+}
+
+describe('the seccomp sandbox', () => {
+  it('starts QEMU sandboxed when it has seccomp, and the summary says so', async () => {
+    const paths = sandbox();
+    const launcher = new FakeQemuLauncher();
+    const m = await manager(paths, launcher, {}, new SandboxedHost());
+    await m.define({ name: 'vm1', memoryMiB: 64, cpus: 1 });
+    const s = await m.start({ vm: 'vm1' });
+    expect(launcher.last.argv).toContain('-sandbox');
+    expect(s.sandbox).toEqual({ on: true });
+    expect(fs.readFileSync(s.paths!.driverLog, 'utf8')).not.toMatch(/without seccomp/);
+  });
+
+  it('says in the driver log and the summary that QEMU runs unsandboxed, and why, while it runs', async () => {
+    const { m, launcher, files } = await setup(); // FakeHost: a QEMU built without seccomp
+    const s = await m.start({ vm: 'vm1' });
+    expect(launcher.last.argv).not.toContain('-sandbox');
+    const reason =
+      "QEMU /nonexistent/qemu-system-x86_64 7.2.22 was built without seccomp: the guest's QEMU runs without -sandbox. " +
+      'Install a QEMU built with seccomp to confine it.';
+    expect(s.sandbox).toEqual({ on: false, reason });
+    expect(m.list()[0]!.sandbox).toEqual({ on: false, reason });
+    expect(fs.readFileSync(files.driverLog, 'utf8')).toContain(`QEMU runs without its seccomp sandbox: ${reason}`);
+    await m.stop({ vm: 'vm1' });
+    expect(m.get('vm1').sandbox).toBeUndefined();
+  });
+});
+
+describe('deleting a VM', () => {
+  /** A VM's own files as vmdesk makes them: a disk and firmware variables in its data dir, logs. */
+  function ownFiles(files: ReturnType<typeof vmFiles>): { disk: string; nvram: string } {
+    fs.mkdirSync(files.dataDir, { recursive: true });
+    const disk = path.join(files.dataDir, 'disk0.qcow2');
+    const nvram = path.join(files.dataDir, 'efivars.fd');
+    fs.writeFileSync(disk, 'disk');
+    fs.writeFileSync(nvram, 'vars');
+    expect(fs.existsSync(files.logDir)).toBe(true); // the driver log of the define
+    return { disk, nvram };
+  }
+
+  const brokenFiles: [string, string | Buffer, RegExp][] = [
+    ['a 1.2 MB file the loader calls too large', Buffer.alloc(1_200_000, 0x20), /too large to be a VM definition/],
+    ['invalid JSON', '{ "version": 1, "name": ', /not valid JSON/],
+    ['a newer format version', '{"version": 9, "id": "x"}', /newer vmdesk \(format version 9/],
+  ];
+
+  it.each(brokenFiles)('deletes a VM whose definition is %s, and lists what it removed', async (_what, text, why) => {
+    const { m, paths, files } = await setup();
+    const other = await m.define({ name: 'bystander', memoryMiB: 64, cpus: 1 });
+    const { disk, nvram } = ownFiles(files);
+    fs.writeFileSync(files.definition, text);
+    expect(m.get('vm1')).toMatchObject({ state: 'broken', reason: expect.stringMatching(why) });
+    const id = m.list().find((v) => v.state === 'broken')!.id;
+    const r = await m.delete({ vm: id });
+    expect(r.id).toBe(id);
+    expect(new Set(r.removed)).toEqual(new Set([disk, nvram, files.dataDir, files.logDir, files.definition]));
+    expect(r.removed.at(-1)).toBe(files.definition); // definition last
+    expect(r.kept).toEqual([]);
+    for (const p of r.removed) expect(fs.existsSync(p)).toBe(false);
+    expect(fs.readdirSync(path.join(paths.config, 'intents'))).toEqual([]);
+    expect(m.list().map((v) => v.name)).toEqual(['bystander']);
+    expect(fs.existsSync(other.file)).toBe(true);
+    expect(fs.existsSync(vmFiles(paths, other.id).logDir)).toBe(true);
+  });
+
+  it('keeps the data dir of a broken VM deleted with keepDisks, and says so', async () => {
+    const { m, files } = await setup();
+    const { disk, nvram } = ownFiles(files);
+    fs.writeFileSync(files.definition, 'garbage');
+    const r = await m.delete({ vm: m.list()[0]!.id, keepDisks: true });
+    expect(r.removed).toEqual([files.logDir, files.definition]);
+    expect(r.kept).toEqual([files.dataDir]);
+    for (const p of [disk, nvram]) expect(fs.existsSync(p)).toBe(true);
+    expect(fs.existsSync(files.definition)).toBe(false);
+  });
+
+  it('deletes only the file of a broken definition whose name is not a VM id (vmdesk made no dirs for it)', async () => {
+    const { m: first, paths, launcher } = await setup();
+    await first.detachAll();
+    const file = path.join(paths.config, 'vms', 'notes.json');
+    fs.writeFileSync(file, 'not a VM');
+    const lookalike = path.join(paths.data, 'vms', 'notes');
+    fs.mkdirSync(lookalike, { recursive: true });
+    fs.writeFileSync(path.join(lookalike, 'mine.txt'), 'x');
+    const m = await manager(paths, launcher);
+    expect(m.get('notes').state).toBe('broken');
+    const r = await m.delete({ vm: 'notes' });
+    expect(r).toEqual({ id: 'notes', removed: [file], kept: [] });
+    expect(fs.existsSync(file)).toBe(false);
+    expect(fs.existsSync(path.join(lookalike, 'mine.txt'))).toBe(true);
+  });
+
+  it('still refuses to delete a running VM whose file broke, and leaves the file as it is', async () => {
+    const { m, files } = await setup();
+    await m.start({ vm: 'vm1' });
+    fs.writeFileSync(files.definition, '{ not json');
+    expect(await rejection(m.delete({ vm: 'vm1' }))).toMatchObject({
+      code: 'invalid-state',
+      message: expect.stringMatching(/Shut it down or force it off before deleting it/),
+    });
+    expect(fs.readFileSync(files.definition, 'utf8')).toBe('{ not json');
+    expect(fs.existsSync(files.logDir)).toBe(true);
+  });
+
+  it('lists the disks it removed, and keeps the disks that were never vmdesk’s or that the user kept', async () => {
+    const { m, paths } = await setup();
+    const external = path.join(paths.data, 'mine.img');
+    fs.mkdirSync(paths.data, { recursive: true });
+    fs.writeFileSync(external, Buffer.alloc(1024 * 1024));
+    const vm = await m.define({ name: 'ext', memoryMiB: 64, cpus: 1, disk: { path: external, format: 'raw' } });
+    const files = vmFiles(paths, vm.id);
+    const { disk, nvram } = ownFiles(files);
+    const r = await m.delete({ vm: 'ext' });
+    expect(r.removed).toEqual([disk, nvram, files.dataDir, files.logDir, files.definition]);
+    expect(r.kept).toEqual([external]);
+    expect(fs.existsSync(external)).toBe(true);
+
+    const kept = await m.define({ name: 'kept', memoryMiB: 64, cpus: 1 });
+    const kf = vmFiles(paths, kept.id);
+    const own = ownFiles(kf);
+    // As vmdesk records them: the disk it made (owned) and the firmware variables.
+    const def = JSON.parse(fs.readFileSync(kept.file, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(
+      kept.file,
+      JSON.stringify({ ...def, disks: [{ path: own.disk, format: 'qcow2', owned: true }], nvram: own.nvram }),
+    );
+    const r2 = await m.delete({ vm: 'kept', keepDisks: true });
+    expect(r2.removed).toEqual([own.nvram, kf.logDir, kf.definition]);
+    expect(r2.kept).toEqual([own.disk]);
+    expect(fs.existsSync(own.disk)).toBe(true);
+  });
+
+  it('finishes the delete of a broken VM that a killed driver left half done', async () => {
+    const { m, paths, launcher, files } = await setup();
+    ownFiles(files);
+    const id = m.get('vm1').id;
+    await m.detachAll();
+    fs.writeFileSync(files.definition, 'garbage');
+    // What remove() writes for a broken VM before it deletes anything: no nvram known.
+    writeIntent(paths, { op: 'delete', id, at: new Date().toISOString(), keepDisks: false, nvram: null });
+    const m2 = await manager(paths, launcher);
+    expect(m2.list()).toEqual([]);
+    for (const p of [files.definition, files.dataDir, files.logDir, intentFile(paths, id)])
+      expect(fs.existsSync(p)).toBe(false);
   });
 });
 

@@ -11,12 +11,17 @@
  * first, and MUST NOT write one that became unreadable (the VM is then `broken`).
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
-import type { CallParams } from '../common/contract.js';
+import type { CallParams, CallResults } from '../common/contract.js';
+import { isUuid } from '../common/names.js';
 import type { MdevAssignment, VmDefinition, VmState, VmSummary } from '../common/vm-types.js';
 import type { AppPaths } from '../paths/app-paths.js';
+import { removePath } from '../paths/storage-errors.js';
 import { vmFiles, type VmFiles } from '../paths/vm-files.js';
+import { qemuSandbox, sandboxInArgv, type QemuSandbox } from '../qemu/argv.js';
 import type { QemuLauncher } from '../qemu/launcher.js';
+import { readCmdline } from '../qemu/process.js';
 import type { DefinitionEntry, DefinitionStore } from './definition-store.js';
 import { stampOf } from './definition-store.js';
 import { DriverLog } from './driver-log.js';
@@ -77,6 +82,9 @@ export class VmInstance {
   #reason: string | undefined;
   #logTail: string[] | undefined;
   #run: QemuRun | undefined;
+  /** Whether the current run's QEMU is inside its seccomp sandbox (unknown for an adopted QEMU
+   * whose command line cannot be read). */
+  #sandbox: QemuSandbox | undefined;
   /** Disks a start in flight is about to open: peers starting meanwhile see them. */
   #claimedDisks: string[] = [];
   #shutdownDeadline: ReturnType<typeof setTimeout> | undefined;
@@ -144,6 +152,8 @@ export class VmInstance {
       return { vm };
     }
     vm.#own(found.run);
+    vm.#sandbox = adoptedSandbox(found.run.pid);
+    if (vm.#sandbox?.reason) vm.log.write(`the adopted QEMU runs without its seccomp sandbox: ${vm.#sandbox.reason}`);
     if (found.kind === 'unreachable') {
       vm.#state = 'crashed';
       vm.#reason = `${found.reason} Force it off with \`vmdesk stop ${vm.name}\`.`;
@@ -199,6 +209,7 @@ export class VmInstance {
       s.accel = { accel: rec.accel, reason: rec.accelReason };
       s.startedAt = rec.startedAt;
       s.paths = { qmp: rec.qmpSocket, serial: rec.serialSocket, vnc: rec.vncSocket, ...logs };
+      if (this.#sandbox) s.sandbox = this.#sandbox;
     } else if (this.#def) {
       s.paths = { qmp: f.qmpSocket, serial: f.serialSocket, vnc: f.vncSocket, ...logs };
     }
@@ -253,7 +264,7 @@ export class VmInstance {
           `"${def.name}" still has a QEMU process (pid ${this.#run.pid}). Force it off first: vmdesk stop "${def.name}".`,
         );
       }
-      this.#assertNoUntouchedQemu(def);
+      this.#assertNoUntouchedQemu(def.name);
       const disks = def.disks.filter((d) => !d.readOnly).map((d) => realpath(d.path));
       assertDisksFree(disks, peers());
       this.#claimedDisks = disks;
@@ -291,6 +302,7 @@ export class VmInstance {
       throw couldNotStart(err, def.name, files);
     }
     const { caps, accel, argv } = launch;
+    const sandbox = qemuSandbox(caps);
     this.#endReason = undefined;
     this.#logTail = undefined;
     this.#transition('starting');
@@ -308,6 +320,8 @@ export class VmInstance {
       disks,
       startedAt: new Date().toISOString(),
     };
+    // Said before the spawn, so the log has it whatever QEMU then does.
+    if (sandbox.reason) this.log.write(`QEMU runs without its seccomp sandbox: ${sandbox.reason}`);
     let run: QemuRun | undefined;
     try {
       run = await QemuRun.spawn(
@@ -316,6 +330,7 @@ export class VmInstance {
         job.signal,
       );
       this.#own(run);
+      this.#sandbox = sandbox;
       const ended = run.ended.then(() => {
         throw new VmdeskError('qemu-failed', `QEMU exited while starting "${def.name}".`);
       });
@@ -480,30 +495,42 @@ export class VmInstance {
 
   /**
    * Removes the VM's files, its definition last, behind an intent a later driver finishes if this
-   * one dies mid-way. Refused while QEMU runs. After it the instance answers nothing.
+   * one dies mid-way, and says what it removed and what it kept. Refused while QEMU runs. A
+   * definition that cannot be read is deleted too (with the VM's own dirs: its data dir holds
+   * only what vmdesk made, and a disk elsewhere is never vmdesk's to delete). After it the
+   * instance answers nothing.
    */
-  async remove(keepDisks: boolean): Promise<void> {
-    await this.job.run('delete', () => {
+  async remove(keepDisks: boolean): Promise<Omit<CallResults['vm.delete'], 'id'>> {
+    return this.job.run('delete', () => {
       if (this.#deleted) throw new VmdeskError('not-found', `"${this.name}" was deleted.`, { vm: this.id });
       this.refresh();
-      // A file that is gone (removed outside vmdesk) has nothing left to protect; one that is
-      // there but unreadable is the user's to repair, never vmdesk's to delete.
-      const fileGone = !fs.existsSync(this.file);
-      if (this.#brokenReason && !fileGone) {
-        throw new VmdeskError('vm-broken', `vmdesk does not delete a VM file it cannot read. ${this.#brokenReason}`, {
-          file: this.file,
-        });
-      }
-      const def = { name: this.name, nvram: this.#def?.nvram ?? null };
-      this.#assertNoUntouchedQemu(def as VmDefinition);
+      const name = this.name;
+      this.#assertNoUntouchedQemu(name);
       if (this.#run) {
         throw new VmdeskError(
           'invalid-state',
-          `"${def.name}" is ${this.#state}. Shut it down or force it off before deleting it.`,
+          `"${name}" is ${this.#state}. Shut it down or force it off before deleting it.`,
           { state: this.#state },
         );
       }
-      const intent = { op: 'delete' as const, id: this.id, at: new Date().toISOString(), keepDisks, nvram: def.nvram };
+      // The definition as vmdesk last read it is not trusted once the file broke: the disk list
+      // only names what is kept, and a broken VM's data dir goes whole (or stays whole).
+      const def = this.#brokenReason ? undefined : this.#def;
+      if (!isUuid(this.id)) {
+        // Not a file vmdesk wrote (every VM it defines has a UUID), so it made no dirs for it.
+        const removed = fs.existsSync(this.file) ? [this.file] : [];
+        removePath(this.file, { paths: this.ctx.paths });
+        this.#deleted = true;
+        return { removed, kept: [] };
+      }
+      const plan = deletePlan(this.files, def, keepDisks);
+      const intent = {
+        op: 'delete' as const,
+        id: this.id,
+        at: new Date().toISOString(),
+        keepDisks,
+        nvram: def?.nvram ?? null,
+      };
       writeIntent(this.ctx.paths, intent);
       try {
         removeVmFiles(this.ctx.paths, intent);
@@ -511,15 +538,16 @@ export class VmInstance {
         // This driver lives on and the definition may still be there: do not let a later takeover
         // finish a delete the user was told failed.
         if (fs.existsSync(this.file)) clearIntent(this.ctx.paths, this.id);
-        throw new VmdeskError(
-          'internal',
-          `Deleting "${def.name}" failed part-way: ${(err as Error).message}`,
-          undefined,
-          { cause: err },
-        );
+        // A storage error (full disk, read-only mount) keeps its code and its advice.
+        const code = err instanceof VmdeskError ? err.code : 'internal';
+        const details = err instanceof VmdeskError ? err.details : undefined;
+        throw new VmdeskError(code, `Deleting "${name}" failed part-way: ${(err as Error).message}`, details, {
+          cause: err,
+        });
       }
       clearIntent(this.ctx.paths, this.id);
       this.#deleted = true;
+      return plan;
     });
   }
 
@@ -560,7 +588,7 @@ export class VmInstance {
   // ——— inside ———
 
   /** Refuses while a QEMU this driver left alone (see #untouchedQemu) still runs. */
-  #assertNoUntouchedQemu(def: VmDefinition): void {
+  #assertNoUntouchedQemu(name: string): void {
     const pid = this.#untouchedQemu;
     if (pid === undefined) return;
     if (!this.ctx.launcher.isOurQemu(pid, this.id)) {
@@ -569,7 +597,7 @@ export class VmInstance {
     }
     throw new VmdeskError(
       'invalid-state',
-      `"${def.name}" still has the QEMU process (pid ${pid}) that ran while its file was unreadable. Restart vmdesk to take it over, then shut it down or force it off.`,
+      `"${name}" still has the QEMU process (pid ${pid}) that ran while its file was unreadable. Restart vmdesk to take it over, then shut it down or force it off.`,
       { pid },
     );
   }
@@ -606,6 +634,7 @@ export class VmInstance {
       this.#guarded('the end of QEMU', () => {
         if (this.#run !== run) return;
         this.#run = undefined;
+        this.#sandbox = undefined;
         clearTimeout(this.#shutdownDeadline);
         this.#settle(verdict);
       }),
@@ -696,4 +725,44 @@ function couldNotStart(err: unknown, name: string, files: VmFiles): VmdeskError 
     );
   }
   return new VmdeskError('qemu-failed', `"${name}" could not start: ${e.message}`, { code: e.code }, { cause: err });
+}
+
+/**
+ * What `removeVmFiles` (intents.ts) will remove and what stays, in its order (definition last),
+ * from what exists now. `def`: the VM's readable definition, undefined for a broken one.
+ */
+function deletePlan(
+  files: VmFiles,
+  def: VmDefinition | undefined,
+  keepDisks: boolean,
+): Omit<CallResults['vm.delete'], 'id'> {
+  const removed: string[] = [];
+  const kept: string[] = [];
+  const exists = (p: string) => fs.existsSync(p);
+  const inDataDir = (p: string) => p.startsWith(files.dataDir + path.sep);
+  if (!keepDisks) {
+    if (exists(files.dataDir)) {
+      const inside = fs.readdirSync(files.dataDir).sort();
+      removed.push(...inside.map((n) => path.join(files.dataDir, n)), files.dataDir);
+    }
+  } else if (def) {
+    if (def.nvram && exists(def.nvram)) removed.push(def.nvram);
+  } else if (exists(files.dataDir)) {
+    kept.push(files.dataDir);
+  }
+  for (const d of def?.disks ?? [])
+    if (exists(d.path) && !removed.includes(d.path) && (keepDisks || !inDataDir(d.path))) kept.push(d.path);
+  for (const p of [files.logDir, files.runRecord, files.definition]) if (exists(p)) removed.push(p);
+  return { removed, kept };
+}
+
+/** Whether a QEMU an earlier driver started runs sandboxed, from its own command line. */
+function adoptedSandbox(pid: number): QemuSandbox | undefined {
+  const argv = readCmdline(pid);
+  if (!argv?.length) return undefined;
+  if (sandboxInArgv(argv)) return { on: true };
+  return {
+    on: false,
+    reason: `QEMU (pid ${pid}) was started without -sandbox. Start the VM again with a QEMU built with seccomp to confine it.`,
+  };
 }

@@ -10,7 +10,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { VmdeskError } from '../common/errors.js';
-import type { CallParams, DefineVmInput, OrphanDir } from '../common/contract.js';
+import type { CallParams, CallResults, DefineVmInput, OrphanDir } from '../common/contract.js';
 import { sameVmName } from '../common/names.js';
 import type { MdevAssignment, VmSummary } from '../common/vm-types.js';
 import type { SerialHub } from '../consoles/serial-hub.js';
@@ -203,13 +203,17 @@ export class VmManager {
     return p.start ? vm.start({ vm: vm.id }, this.#vms) : summary;
   }
 
-  async delete(p: CallParams<'vm.delete'>): Promise<{ id: string }> {
+  /** Deletes a VM, a broken one too (see VmInstance.remove); answers what was removed and kept. */
+  async delete(p: CallParams<'vm.delete'>): Promise<CallResults['vm.delete']> {
     return this.#registry.run('delete', async () => {
       const vm = this.resolve(p.vm);
-      await vm.remove(!!p.keepDisks);
+      const { removed, kept } = await vm.remove(!!p.keepDisks);
       this.#vms.delete(vm.id);
+      this.driverLog.write(
+        `deleted ${vm.id} ("${vm.name}"): removed ${removed.join(', ') || 'nothing'}; kept ${kept.join(', ') || 'nothing'}`,
+      );
       this.events.emit('vm.removed', { id: vm.id });
-      return { id: vm.id };
+      return { id: vm.id, removed, kept };
     });
   }
 

@@ -62,6 +62,7 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
       delete next.accel;
       delete next.startedAt;
     }
+    if (s === 'stopped' || s === 'crashed') delete next.sandbox;
     if (s === 'stopped' || s === 'crashed')
       for (const ch of channels.get(vm.id) ?? []) ch.server.end('The VM stopped.');
     return put(next);
@@ -139,6 +140,7 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
         pid: 40000 + Math.floor(Math.random() * 9999),
         startedAt: new Date().toISOString(),
         accel,
+        sandbox: { on: true },
       });
     },
     'vm.shutdown': async (p) => {
@@ -172,10 +174,18 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
     },
     'vm.delete': (p) => {
       const vm = find(p.vm);
-      requireState(vm, ['stopped', 'crashed'], 'deleted');
+      requireState(vm, ['stopped', 'crashed', 'broken'], 'deleted');
       vms.delete(vm.id);
       emit('vm.removed', { id: vm.id });
-      return { id: vm.id };
+      // As the driver answers: the VM's own files go (its data dir unless disks are kept), the
+      // disks vmdesk did not create stay.
+      const data = `/home/ada/.local/share/vmdesk/vms/${vm.id}`;
+      const disks = vm.definition?.disks ?? [];
+      const own = disks.filter((d) => d.path.startsWith(`${data}/`)).map((d) => d.path);
+      const logs = `/home/ada/.local/state/vmdesk/logs/${vm.id}`;
+      const kept = [...(p.keepDisks ? own : []), ...disks.filter((d) => !own.includes(d.path)).map((d) => d.path)];
+      const removed = [...(p.keepDisks ? [] : [...own, data]), logs, vm.file];
+      return { id: vm.id, removed, kept };
     },
     'vm.orphans': () => [],
     'vm.logPaths': (p) => {

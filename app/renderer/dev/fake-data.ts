@@ -100,6 +100,7 @@ export function sampleVms(): VmSummary[] {
       state: 'running',
       pid: 48213,
       startedAt: new Date(Date.now() - 3 * 3600_000).toISOString(),
+      sandbox: { on: true },
       accel: {
         accel: 'kvm',
         reason: 'KVM is usable: /dev/kvm is readable and writable by you and the host CPU is x86_64.',
@@ -120,6 +121,12 @@ export function sampleVms(): VmSummary[] {
       state: 'paused',
       pid: 50122,
       startedAt: new Date(Date.now() - 25 * 60_000).toISOString(),
+      // A QEMU built by hand without libseccomp: the Overview warns about it.
+      sandbox: {
+        on: false,
+        reason:
+          "QEMU /usr/local/bin/qemu-system-aarch64 9.2.1 was built without seccomp: the guest's QEMU runs without -sandbox. Install a QEMU built with seccomp to confine it.",
+      },
       accel: {
         accel: 'tcg',
         reason:

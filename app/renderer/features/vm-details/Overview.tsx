@@ -146,13 +146,22 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
           ) : null}
           {vm.state === 'broken' ? (
             <p>
-              The file is left untouched: <Path p={vm.file} />
+              vmdesk leaves the file as it is: <Path p={vm.file} />. Repair it, or delete the VM (
+              <code>vmdesk delete</code>) to remove it with the VM’s own files.
             </p>
           ) : null}
         </Notice>
       ) : vm.reason ? (
         <Notice tone="warn" title="Last problem">
           {vm.reason}
+        </Notice>
+      ) : null}
+      {vm.sandbox && !vm.sandbox.on ? (
+        <Notice tone="warn" title="QEMU runs without its sandbox">
+          <p>{vm.sandbox.reason ?? 'This QEMU was started without -sandbox.'}</p>
+          <p className="muted">
+            The seccomp sandbox keeps a compromised QEMU from starting programs or gaining privileges on this host.
+          </p>
         </Notice>
       ) : null}
 
@@ -187,6 +196,7 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
                     ? `${formatDateTime(vm.startedAt)} (${formatDuration(now - Date.parse(vm.startedAt))} ago)`
                     : '—',
                 ],
+                ['Sandbox', vm.sandbox ? (vm.sandbox.on ? 'On (seccomp)' : 'Off') : 'Unknown'],
               ]}
             />
           </Section>
