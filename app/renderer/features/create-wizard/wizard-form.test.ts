@@ -44,6 +44,15 @@ describe('the create wizard form', () => {
     });
   });
 
+  it("refuses a name by the driver's own rule (an invisible name), before asking it", () => {
+    const r = toCreateParams(
+      { name: 'web\u200bserver', memory: '1024', cpus: '1', disk: '8', firmware: 'bios' },
+      '/i.iso',
+      true,
+    );
+    expect(r).toEqual({ errors: { name: expect.stringMatching(/invisible characters \(U\+200B/) } });
+  });
+
   it('puts a driver error next to the field it names, others on top', () => {
     expect(placeCreateError(new VmdeskError('name-taken', 'taken', { field: 'name' }))).toEqual({ name: 'taken' });
     expect(placeCreateError(new VmdeskError('insufficient-resources', 'too big', { field: 'diskSize' }))).toEqual({

@@ -4,6 +4,7 @@
  */
 import type { CallParams } from '../../../main/common/contract.js';
 import { VmdeskError } from '../../../main/common/errors.js';
+import { vmNameProblem } from '../../../main/common/names.js';
 import type { IsoPlan } from '../../store/store.js';
 
 export type Firmware = 'bios' | 'uefi';
@@ -43,10 +44,11 @@ export function toCreateParams(
   const cpus = number(f.cpus);
   const diskGiB = number(f.disk);
   if (f.name.trim() === '') errors.name = 'Give the VM a name.';
+  else errors.name = vmNameProblem(f.name);
   if (!Number.isInteger(memoryMiB) || memoryMiB <= 0) errors.memory = 'Enter the memory in MiB, e.g. 2048.';
   if (!Number.isInteger(cpus) || cpus < 1) errors.cpus = 'Enter a number of CPUs, e.g. 2.';
   if (!Number.isFinite(diskGiB) || diskGiB < 0) errors.disk = 'Enter a size in GiB, or 0 for no disk.';
-  if (Object.keys(errors).length > 0) return { errors };
+  if (Object.values(errors).some((e) => e !== undefined)) return { errors };
   return { params: { iso, name: f.name, memoryMiB, cpus, diskGiB, firmware: f.firmware, start } };
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { VmdeskError } from '../../../main/common/errors.js';
+import { vmNameProblem } from '../../../main/common/names.js';
 import { DEFAULT_FORM, placeError, toDefineInput } from './new-vm-form.js';
 
 describe('the New VM form', () => {
@@ -15,13 +16,21 @@ describe('the New VM form', () => {
   });
 
   it('refuses numbers it cannot read before asking the driver', () => {
-    expect(toDefineInput({ ...DEFAULT_FORM, memory: '', cpus: 'two', disk: '-1' })).toEqual({
+    expect(toDefineInput({ ...DEFAULT_FORM, name: 'x', memory: '', cpus: 'two', disk: '-1' })).toEqual({
       errors: {
         memory: 'Enter the memory in MiB, e.g. 2048.',
         cpus: 'Enter a number of CPUs, e.g. 2.',
         disk: 'Enter a size in GiB, or 0 for no disk.',
       },
     });
+  });
+
+  it("refuses a name by the driver's own rule, before asking it", () => {
+    expect(toDefineInput({ ...DEFAULT_FORM, name: 'evil\u202eexe' })).toEqual({
+      errors: { name: vmNameProblem('evil\u202eexe') },
+    });
+    expect(vmNameProblem('evil\u202eexe')).toMatch(/text-direction controls/);
+    expect(toDefineInput({ ...DEFAULT_FORM, name: '\u200b' })).toEqual({ errors: { name: vmNameProblem('\u200b') } });
   });
 
   it('puts a driver error next to the field it names', () => {

@@ -1,6 +1,7 @@
 /** The New VM form: its values, turning them into vm.define input, and placing driver errors. */
 import type { CallParams } from '../../../main/common/contract.js';
 import { VmdeskError } from '../../../main/common/errors.js';
+import { vmNameProblem } from '../../../main/common/names.js';
 
 export type FieldId = 'name' | 'memory' | 'cpus' | 'disk' | 'iso' | 'accel';
 export type Accel = NonNullable<CallParams<'vm.define'>['accel']>;
@@ -40,6 +41,9 @@ export function toDefineInput(f: NewVmForm): { input: CallParams<'vm.define'> } 
   const memoryMiB = number(f.memory);
   const cpus = number(f.cpus);
   const diskGiB = number(f.disk);
+  // The driver's own rule, so the form says at once what the driver would refuse.
+  const nameProblem = vmNameProblem(f.name);
+  if (nameProblem) errors.name = nameProblem;
   if (!Number.isFinite(memoryMiB)) errors.memory = 'Enter the memory in MiB, e.g. 2048.';
   if (!Number.isFinite(cpus)) errors.cpus = 'Enter a number of CPUs, e.g. 2.';
   if (!Number.isFinite(diskGiB) || diskGiB < 0) errors.disk = 'Enter a size in GiB, or 0 for no disk.';
