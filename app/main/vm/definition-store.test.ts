@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { VmDefinition } from '../common/vm-types.js';
-import { DefinitionStore } from './definition-store.js';
+import { MAX_NAME_CHARS } from '../common/names.js';
+import { MAX_DISKS, MAX_FORWARDS, MAX_MDEVS, MAX_PATH_CHARS, type VmDefinition } from '../common/vm-types.js';
+import { DefinitionStore, MAX_DEFINITION_BYTES } from './definition-store.js';
 import type { DefinitionEntry } from './definition-store.js';
 
 const GOOD_ID = '11111111-2222-4333-8444-555555555555';
@@ -186,5 +187,67 @@ describe('DefinitionStore', () => {
     plant(`.${OTHER_ID}.json`, JSON.stringify(definition({ id: OTHER_ID })));
     plant(`.${GOOD_ID}.json.123.tmp`, '{half');
     expect(store.loadAll().map((e) => e.id)).toEqual([GOOD_ID]);
+  });
+});
+
+// Was a bug: 9 500 forwards were accepted and saved as a 1.2 MB file that the loader, after a
+// restart, called too large. Every limit of the schema at its maximum, with the characters JSON
+// writes longest (a control character is 6 bytes as \u0001), must still load.
+describe('the largest definition the schema accepts', () => {
+  it('is saved and loads again, well under the loader limit', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmdesk-defs-'));
+    try {
+      const longPath = '/' + '\u0001'.repeat(MAX_PATH_CHARS - 1);
+      const def: VmDefinition = {
+        version: 1,
+        id: '11111111-2222-4333-8444-555555555555',
+        name: '\u{1F427}'.repeat(MAX_NAME_CHARS),
+        arch: 'x86_64',
+        memoryMiB: 1024,
+        cpus: 2,
+        accel: 'auto',
+        firmware: 'uefi',
+        disks: Array.from({ length: MAX_DISKS }, () => ({
+          path: longPath,
+          format: 'qcow2',
+          owned: false,
+          readOnly: false,
+        })),
+        cdrom: longPath,
+        boot: 'disk',
+        network: {
+          mode: 'user',
+          forwards: Array.from({ length: MAX_FORWARDS }, (_, i) => ({
+            proto: 'tcp' as const,
+            hostAddr: '255.255.255.255',
+            hostPort: 60000 + i,
+            guestPort: 65535,
+          })),
+        },
+        display: 'std',
+        nvram: longPath,
+        mdevs: Array.from({ length: MAX_MDEVS }, () => ({
+          uuid: '11111111-2222-4333-8444-555555555555',
+          type: 'x'.repeat(128),
+          parent: 'y'.repeat(128),
+          display: true,
+        })),
+        createdAt: '2026-12-03T00:00:00.000Z',
+      };
+      const store = new DefinitionStore(dir);
+      store.save(def);
+      const size = fs.statSync(store.fileFor(def.id)).size;
+      expect(size).toBeLessThan(MAX_DEFINITION_BYTES / 2);
+      expect(store.load(store.fileFor(def.id))).toMatchObject({ ok: true });
+      // One more of anything is refused by the schema, so it can never be written.
+      expect(() =>
+        store.save({
+          ...def,
+          network: { ...def.network, forwards: [...def.network.forwards, def.network.forwards[0]!] },
+        }),
+      ).toThrow(/Refusing to write/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

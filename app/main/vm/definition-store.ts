@@ -22,7 +22,7 @@ export type DefinitionEntry = (
 };
 
 /** Files larger than this are not VM definitions (a real one is < 4 KiB). Guards the parser. */
-const MAX_DEFINITION_BYTES = 1024 * 1024;
+export const MAX_DEFINITION_BYTES = 1024 * 1024;
 
 /**
  * Migrations from older format versions, keyed by the version they upgrade from. Each returns
