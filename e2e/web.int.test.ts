@@ -3,6 +3,7 @@
  * guest) driven through Debian Chromium. Screenshots of every main view go to artifacts/.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { VmSummary } from '../app/main/common/vm-types.js';
 import { AppPage } from './pages/app-page.js';
@@ -130,4 +131,28 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('vmdesk web in Chromium (skipped witho
     await app.action('Force off').click();
     await app.waitForState('noisy', 'stopped');
   }, 600_000);
+});
+
+describe.skipIf(!fs.existsSync(CHROMIUM))('a broken VM in the window (skipped without /usr/bin/chromium)', () => {
+  it('can be deleted from the window, its data folder only when asked', async () => {
+    const s = new Sandbox();
+    cleanups.push(() => s.cleanup());
+    const wreck = await s.json<VmSummary>(['define', '--name', 'wreck', '--memory', '128M', '--disk-size', '1M']);
+    fs.writeFileSync(wreck.file, '{ "version": 1, "name": '); // cut off mid-write by hand
+    const dataDir = path.dirname(wreck.definition!.disks[0]!.path);
+    const web = await startWeb(s);
+    const { app } = await open(s, web);
+    await app.waitForState(wreck.id.slice(0, 8), 'broken');
+    await app.select(wreck.id.slice(0, 8));
+    await app.action('Delete').click();
+    const dialog = app.page.getByRole('dialog');
+    const folder = dialog.getByLabel(/Also delete the VM’s data folder/);
+    expect(await folder.isChecked()).toBe(false);
+    await folder.check();
+    await shot(app.page, 'delete-broken-vm');
+    await dialog.getByRole('button', { name: 'Delete' }).click();
+    await app.vmItem(wreck.id.slice(0, 8)).waitFor({ state: 'detached' });
+    expect(fs.existsSync(wreck.file)).toBe(false);
+    expect(fs.existsSync(dataDir)).toBe(false);
+  });
 });

@@ -9,7 +9,10 @@ export function DeleteDialog({ vm }: { vm: VmSummary }) {
   const disks = vm.definition?.disks ?? [];
   const owned = disks.filter((d) => d.owned);
   const external = disks.filter((d) => !d.owned);
-  const [deleteDisks, setDeleteDisks] = useState(owned.length > 0);
+  // A broken VM's file cannot be read, so its disks are unknown: what vmdesk made for it (disks,
+  // UEFI variables) is in its data folder, offered as one choice, off by default.
+  const broken = vm.state === 'broken';
+  const [deleteDisks, setDeleteDisks] = useState(!broken && owned.length > 0);
   const busy = useVmdesk((s) => s.busy[vm.id] === 'delete');
   return (
     <Dialog
@@ -25,6 +28,19 @@ export function DeleteDialog({ vm }: { vm: VmSummary }) {
       }
     >
       <p>The VM’s definition and logs are removed. This cannot be undone.</p>
+      {broken ? (
+        <label className="check">
+          <input type="checkbox" checked={deleteDisks} onChange={(e) => setDeleteDisks(e.target.checked)} />
+          <span>
+            Also delete the VM’s data folder
+            <span className="check-hint">
+              Its file cannot be read, so vmdesk cannot list its disks. The disks vmdesk created for it (and its UEFI
+              variables) are in this folder; disks elsewhere are never touched.
+            </span>
+            <code className="path block">…/vmdesk/vms/{vm.id}/</code>
+          </span>
+        </label>
+      ) : null}
       {owned.length > 0 ? (
         <label className="check">
           <input type="checkbox" checked={deleteDisks} onChange={(e) => setDeleteDisks(e.target.checked)} />

@@ -9,7 +9,7 @@ describe('toolbar actions per state', () => {
     ['paused', ['stop', 'resume', 'reboot']],
     ['starting', ['stop']],
     ['stopping', ['stop']],
-    ['broken', []],
+    ['broken', ['delete']],
   ] as const)('a %s VM offers %j', (state, actions) => {
     expect(enabledActions(state)).toEqual(actions);
   });

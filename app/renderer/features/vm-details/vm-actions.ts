@@ -11,8 +11,9 @@ const ALLOWED: Record<ToolbarAction, readonly VmState[]> = {
   pause: ['running'],
   resume: ['paused'],
   reboot: ['running', 'paused'],
-  // A broken VM's file is left alone by the driver; it cannot be deleted from here.
-  delete: ['stopped', 'crashed'],
+  // A broken VM (its file unreadable) can be deleted too: the driver removes the file and the
+  // VM's own folders, never a disk outside them.
+  delete: ['stopped', 'crashed', 'broken'],
 };
 
 export const TOOLBAR_ACTIONS: readonly ToolbarAction[] = [
