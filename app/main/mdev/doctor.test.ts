@@ -10,7 +10,7 @@ import { createPciNames } from './pci-ids.js';
 import type { GroupLookup } from './host-checks.js';
 import { buildSysfs, type BuiltSysfs, type SysfsFixture } from './fixtures/build-sysfs.js';
 import { GVT_UUID, gvtgHost, MTTY_UUID, newIntelHost, nvidiaVendorVfioHost, samplesHost } from './fixtures/hosts.js';
-import { UDEV_RULES } from './fixes.js';
+import { UDEV_MATCHER, UDEV_RULES, UDEV_RULES_FILE } from './fixes.js';
 import type { MdevCheck, MdevCheckId } from '../common/mdev-types.js';
 
 let built: BuiltSysfs[] = [];
@@ -101,7 +101,11 @@ describe('permissions on /dev/vfio', () => {
     expect(c.status).toBe('fail');
     expect(c.detail).toContain('/dev/vfio/16');
     expect(c.fix!.text).toContain('/etc/udev/rules.d/99-vmdesk-vfio.rules');
-    expect(c.fix!.text).toContain('SUBSYSTEM=="vfio", GROUP="kvm", MODE="0660"');
+    expect(c.fix!.text).toContain(
+      'SUBSYSTEM=="vfio", KERNEL=="[0-9]*", PROGRAM="/usr/libexec/vmdesk/vmdesk-mdev-helper is-mdev-group %k", GROUP="kvm", MODE="0660"',
+    );
+    expect(c.fix!.text).not.toMatch(/SUBSYSTEM=="vfio", GROUP=/); // never every VFIO group
+    expect(c.fix!.text).toContain('never a vfio-pci (passthrough) group');
     expect(c.fix!.text).toContain('sudo usermod -aG kvm ada'); // FakeNative's groups are [1000]
     expect(c.fix!.command).toBe(
       `printf '%s\\n' '${UDEV_RULES[0]}' '${UDEV_RULES[1]}' | sudo tee /etc/udev/rules.d/99-vmdesk-vfio.rules >/dev/null && sudo udevadm control --reload && sudo udevadm trigger --subsystem-match=vfio --subsystem-match=misc`,
@@ -142,6 +146,74 @@ describe('permissions on /dev/vfio', () => {
       { kind: 'create', parent: 'mtty', type: 'mtty-2', uuid: NEW_UUID },
       { kind: 'udev-rule' },
     ]);
+  });
+});
+
+describe("vmdesk's udev rule", () => {
+  const OLD_RULE =
+    '# vmdesk: members of group kvm may open VFIO groups (mediated devices)\nSUBSYSTEM=="vfio", GROUP="kvm", MODE="0660"\nSUBSYSTEM=="misc", KERNEL=="vfio", MODE="0666"\n';
+  const NEW_RULE = `# vmdesk\n${UDEV_RULES.join('\n')}\n`;
+  const put = (b: BuiltSysfs, file: string, text: string) => {
+    fs.mkdirSync(path.dirname(b.at(file)), { recursive: true });
+    fs.writeFileSync(b.at(file), text);
+  };
+  /** The rule file, and (unless `matcher` is false) the helper it runs, installed root's alone. */
+  const withRule =
+    (text: string, matcher = true) =>
+    (b: BuiltSysfs) => {
+      put(b, UDEV_RULES_FILE, text);
+      if (!matcher) return;
+      put(b, UDEV_MATCHER, '#!/bin/sh\n');
+      fs.chmodSync(b.at(UDEV_MATCHER), 0o755);
+      b.deny(UDEV_MATCHER, { stat: { uid: 0 } }); // the tests may run as another user
+    };
+  const rule = (checks: MdevCheck[]) => checks.find((c) => c.title === 'VFIO udev rule');
+
+  it('flags the old broad rule, which opens every VFIO group (passthrough devices too), and replaces it', async () => {
+    const checks = await doctor({ tweak: withRule(OLD_RULE) });
+    const c = rule(checks)!;
+    expect(c).toMatchObject({ status: 'warn', fix: { action: { kind: 'udev-rule' }, privileged: true } });
+    expect(c.device).toBeUndefined();
+    expect(c.detail).toContain('opens every VFIO group, including passthrough devices, to group kvm');
+    expect(c.fix!.text).toContain(`replace ${UDEV_RULES_FILE} with the narrow rule`);
+    expect(c.fix!.text).toContain(UDEV_RULES[0]);
+    expect(c.fix!.text).toContain('gives group kvm only the VFIO groups of mediated devices');
+    expect(fixActions(checks)).toEqual([{ kind: 'udev-rule' }]);
+    // A warning: the VM itself can start; the rule puts other devices at risk.
+    expect(() => assertMdevReady('win10', checks)).not.toThrow();
+  });
+
+  it('a hand-written rule that gives every VFIO group away is flagged the same way', async () => {
+    const checks = await doctor({ tweak: withRule('SUBSYSTEM=="vfio", OWNER="ada"\n') });
+    expect(rule(checks)?.status).toBe('warn');
+  });
+
+  it('passes the narrow rule; without the matcher it runs, says that no group is opened', async () => {
+    expect(rule(await doctor({ tweak: withRule(NEW_RULE) }))).toMatchObject({ status: 'pass' });
+    const missing = rule(await doctor({ tweak: withRule(NEW_RULE, false) }))!;
+    expect(missing.status).toBe('warn');
+    expect(missing.detail).toContain(`${UDEV_MATCHER} which VFIO groups belong to mediated devices`);
+    expect(missing.fix!.text).toContain(`sudo install -D -o root -g root -m 0755`);
+    expect(missing.fix!.action).toBeUndefined();
+    expect(rule(await doctor())).toBeUndefined(); // no file: the group checks say what is needed
+  });
+
+  it("a device not created yet: a root-only passthrough group does not predict an mdev's group", async () => {
+    const passthrough = (b: BuiltSysfs) => {
+      fs.writeFileSync(b.at('dev/vfio/3'), ''); // a vfio-pci group, root's as it should be
+      b.deny('/dev/vfio/3', { read: 'EACCES', write: 'EACCES', stat: { gid: 0, mode: 0o20600 } });
+    };
+    const native = Object.assign(new FakeNative(), {
+      groups: [1000, KVM_GID],
+      memlock: { ok: true as const, value: { soft: 'unlimited' as const, hard: 'unlimited' as const } },
+    });
+    const unassigned = { fixture: samplesHost, mdevs: [{ ...mtty, uuid: NEW_UUID }], native };
+    const byRule = await doctor({ ...unassigned, tweak: (b) => (passthrough(b), withRule(NEW_RULE)(b)) });
+    expect(byId(byRule, 'vfio-group')).toMatchObject({ status: 'pass', device: NEW_UUID });
+    expect(byId(byRule, 'vfio-group').detail).toContain("vmdesk's udev rule will give its VFIO group to group kvm");
+    const byExisting = await doctor({ ...unassigned, tweak: passthrough });
+    expect(byId(byExisting, 'vfio-group')).toMatchObject({ status: 'pass', device: NEW_UUID });
+    expect(byId(byExisting, 'vfio-group').detail).toContain('(0)');
   });
 });
 

@@ -17,6 +17,7 @@ import {
   checkVfioContainer,
   checkVfioGroup,
   checkVfioModules,
+  checkVfioRule,
   renderNodeFor,
   type HostCheckDeps,
 } from './host-checks.js';
@@ -240,8 +241,9 @@ export async function checkMdev(i: MdevDoctorInput): Promise<MdevCheck[]> {
     const instances = checkInstances(i.inventory, a, exists(a));
     out.push(instances, checkDevice(i, a, parents[n]!.status === 'pass' && instances?.status !== 'fail'));
     const dev = i.inventory.devices.find((d) => d.uuid === a.uuid.toLowerCase());
-    out.push(await checkVfioGroup(i, a.uuid, dev?.iommuGroup));
+    out.push(await checkVfioGroup(i, a.uuid, dev?.iommuGroup, mdevGroups));
   }
+  out.push(await checkVfioRule(i));
   out.push(await checkMemlock(i, i.vm.memoryMiB), checkQemuVfio(i.caps));
   for (const a of assignments) out.push(await checkDisplay(i, a));
   return out.filter((c): c is MdevCheck => c !== undefined);

@@ -4,17 +4,54 @@
  */
 import { KIB, memlockFixText } from '../host/memlock.js';
 import type { MdevFix } from '../common/mdev-types.js';
+import { PACKAGED_HELPER } from './privileged.js';
 
 export const UDEV_RULES_FILE = '/etc/udev/rules.d/99-vmdesk-vfio.rules';
-/** VFIO group nodes (/dev/vfio/<N>) are root-only (0600) by default; the container /dev/vfio/vfio
- * is 0666 from the kernel (drivers/vfio/container.c), restated in case a distro tightened it. */
+/**
+ * What the rule runs, as root, for each /dev/vfio/<N>: the packaged helper, which answers
+ * `is-mdev-group N` (exit 0 only when every device in /sys/kernel/iommu_groups/N is a mediated
+ * device). Never a path in a checkout a user can change: the helper refuses to write the rule until
+ * this file is root's alone.
+ */
+export const UDEV_MATCHER = PACKAGED_HELPER;
+/**
+ * VFIO group nodes (/dev/vfio/<N>) are root-only (0600) by default. Only the groups of mediated
+ * devices go to group kvm; a vfio-pci group is a whole device (a GPU, a NIC, a disk controller) and
+ * stays root's. Why a matcher run by udev rather than a chgrp at create time or per-device rules:
+ * the group device (/sys/devices/virtual/vfio/<N>) has no sysfs link to its members that a udev
+ * key could test, group numbers change when mdevctl recreates a persistent device at boot (so a
+ * rule naming <N>, or a chgrp after create, does not survive a reboot), and older udev resets an
+ * unclaimed node to root 0600 on "add", racing a chgrp. udev runs the matcher for each group node
+ * as it appears, at boot as after `vmdesk mdev create`; the matcher does not know which mdevs are
+ * vmdesk's (an assigned device may have been made with mdevctl), so it opens every mdev's group.
+ * The container /dev/vfio/vfio is 0666 from the kernel (drivers/vfio/container.c), restated in case
+ * a distro tightened it.
+ */
 export const UDEV_RULES = [
-  'SUBSYSTEM=="vfio", GROUP="kvm", MODE="0660"',
+  `SUBSYSTEM=="vfio", KERNEL=="[0-9]*", PROGRAM="${UDEV_MATCHER} is-mdev-group %k", GROUP="kvm", MODE="0660"`,
   'SUBSYSTEM=="misc", KERNEL=="vfio", MODE="0666"',
 ];
 export const VFIO_GROUP = 'kvm';
 export const UDEV_APPLY =
   'sudo udevadm control --reload && sudo udevadm trigger --subsystem-match=vfio --subsystem-match=misc';
+
+/**
+ * What vmdesk's rule file holds: `narrow` (today's rule), `broad` (a line that gives VFIO groups
+ * away without asking the matcher, as vmdesk's rule did before: every VFIO group, passthrough
+ * devices included, to group kvm), or `other` (edited by hand; left alone).
+ */
+export function vfioRuleKind(text: string): 'narrow' | 'broad' | 'other' {
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  if (lines.some((l) => /SUBSYSTEM=="vfio"/.test(l) && /\b(GROUP|OWNER|MODE)=/.test(l) && !/\bPROGRAM=/.test(l)))
+    return 'broad';
+  return lines.length === UDEV_RULES.length && lines.every((l, i) => l === UDEV_RULES[i]) ? 'narrow' : 'other';
+}
+
+/** Relative to a checkout: the doctor does not know where the user's copy is. */
+const INSTALL_MATCHER = `sudo install -D -o root -g root -m 0755 resources/mdev-helper/vmdesk-mdev-helper ${UDEV_MATCHER}`;
 
 export const MODULES_LOAD_FILE = '/etc/modules-load.d/vmdesk-vfio.conf';
 export const VFIO_MODULES = ['vfio', 'vfio_iommu_type1', 'mdev'];
@@ -23,12 +60,13 @@ export const memlockDropIn = (user: string) => `/etc/security/limits.d/90-vmdesk
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** Writes the rule file and applies it: one command to paste. */
-export function udevFix(user: string, inGroup: boolean | undefined): MdevFix {
+/** Writes the rule file and applies it: one command to paste. `why` replaces the first line. */
+export function udevFix(user: string, inGroup: boolean | undefined, why?: string): MdevFix {
   const lines = [
-    `create ${UDEV_RULES_FILE} containing`,
+    why ?? `create ${UDEV_RULES_FILE} containing`,
     ...UDEV_RULES.map((l) => `    ${l}`),
     `and apply it: ${UDEV_APPLY}`,
+    `The rule gives group ${VFIO_GROUP} only the VFIO groups of mediated devices, never a vfio-pci (passthrough) group: udev asks ${UDEV_MATCHER} (is-mdev-group) about each one, so that file must be installed, owned by root (from a checkout: ${INSTALL_MATCHER}).`,
   ];
   if (inGroup === false)
     lines.push(
@@ -39,6 +77,27 @@ export function udevFix(user: string, inGroup: boolean | undefined): MdevFix {
     command: `printf '%s\\n' ${UDEV_RULES.map(q).join(' ')} | sudo tee ${UDEV_RULES_FILE} >/dev/null && ${UDEV_APPLY}`,
     privileged: true,
     action: { kind: 'udev-rule' },
+  };
+}
+
+/** The old broad rule: replace it, and give back to root the passthrough groups it opened. */
+export function broadRuleFix(user: string, inGroup: boolean | undefined): MdevFix {
+  const fix = udevFix(
+    user,
+    inGroup,
+    `replace ${UDEV_RULES_FILE} with the narrow rule (Fix with administrator rights does this, and gives the passthrough groups the old rule opened back to root, 0600):`,
+  );
+  return {
+    ...fix,
+    text: `${fix.text}\nBy hand, the command below replaces the file; a passthrough group the old rule opened stays open until you reboot or run sudo chmod 0600 /dev/vfio/<N> on it.`,
+  };
+}
+
+/** The rule is in place but the matcher it runs is not, so no VFIO group is opened. */
+export function matcherFix(): MdevFix {
+  return {
+    text: `install the helper where the rule expects it, root-owned (from a vmdesk checkout: ${INSTALL_MATCHER}; a vmdesk package installs it there), then apply the rule again: ${UDEV_APPLY}`,
+    privileged: true,
   };
 }
 

@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildSysfs, type BuiltSysfs } from './fixtures/build-sysfs.js';
+import { buildSysfs, installUdevMatcher, type BuiltSysfs } from './fixtures/build-sysfs.js';
 import { gvtgHost, MTTY_UUID, samplesHost } from './fixtures/hosts.js';
-import { MODULES_LOAD_FILE, UDEV_RULES, UDEV_RULES_FILE, VFIO_MODULES, memlockDropIn } from './fixes.js';
+import { MODULES_LOAD_FILE, UDEV_MATCHER, UDEV_RULES, UDEV_RULES_FILE, VFIO_MODULES, memlockDropIn } from './fixes.js';
 import { applyFixArgs, helperArgs } from './privileged.js';
 
 const HELPER = path.resolve(
@@ -185,6 +185,7 @@ describe('vmdesk-mdev-helper refuses', () => {
 describe('vmdesk-mdev-helper apply-fix', () => {
   it('applies every action of one prompt, writing the same lines the doctor shows', () => {
     const b = host();
+    installUdevMatcher(b, HELPER);
     const args = applyFixArgs([
       { kind: 'memlock', user: 'ada', kib: 5242880 },
       { kind: 'create', parent: 'mtty', type: 'mtty-1', uuid: NEW },
@@ -211,6 +212,7 @@ describe('vmdesk-mdev-helper apply-fix', () => {
 
   it('validates every action first: one bad action and nothing at all is done', () => {
     const b = host();
+    installUdevMatcher(b, HELPER);
     for (const bad of [
       'memlock,@wheel,1024',
       'memlock,ada,10G',
@@ -230,11 +232,147 @@ describe('vmdesk-mdev-helper apply-fix', () => {
   });
 });
 
+/**
+ * The udev rule's matcher. There is no udevd in the test container and no mdev-capable hardware on
+ * the machines that run these tests, so the tree udev would hand it is a fixture sysfs: an mdev in
+ * its own IOMMU group (as the kernel makes one for every mdev), a GPU and its audio function bound
+ * to vfio-pci sharing a group (a whole-device passthrough), and a group holding both kinds.
+ */
+const passthroughHost = (): BuiltSysfs => {
+  const gpu = (fn: string) => ({
+    name: `0000:01:00.${fn}`,
+    devicePath: `devices/pci0000:00/0000:00:01.0/0000:01:00.${fn}`,
+    driver: 'vfio-pci',
+    iommuGroup: '1',
+  });
+  const b = host({
+    ...samplesHost,
+    pci: [
+      gpu('0'),
+      gpu('1'),
+      { ...gpu('0'), name: '0000:02:00.0', devicePath: 'devices/pci0000:00/0000:02:00.0', iommuGroup: '0' },
+    ],
+    iommuGroups: ['1', '7'],
+    dev: { vfioContainer: true, vfioGroups: ['0', '1'] },
+  });
+  return b;
+};
+
+describe('vmdesk-mdev-helper is-mdev-group (the udev rule asks it, for /dev/vfio/<N>)', () => {
+  const ask = (b: BuiltSysfs, group: string, env: Record<string, string> = {}) =>
+    helper(b, ['is-mdev-group', group], env);
+
+  it("says yes for a mediated device's group, no for a vfio-pci group, a mixed, an empty or a missing one", () => {
+    const b = passthroughHost();
+    const sole = host();
+    expect(ask(sole, '0')).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(ask(b, '1')).toMatchObject({ code: 1, stdout: '' });
+    expect(ask(b, '0')).toMatchObject({ code: 1, stdout: '' }); // MTTY_UUID and 0000:02:00.0
+    expect(ask(b, '7')).toMatchObject({ code: 1, stdout: '' });
+    expect(ask(b, '99')).toMatchObject({ code: 1, stdout: '' });
+  });
+
+  it('does not count a device as mediated because of an mdev_type link alone', () => {
+    const b = passthroughHost();
+    fs.symlinkSync(b.at(`${TYPE_DIR}/mtty-1`), b.at('sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/mdev_type'));
+    fs.symlinkSync(b.at(`${TYPE_DIR}/mtty-1`), b.at('sys/devices/pci0000:00/0000:00:01.0/0000:01:00.1/mdev_type'));
+    expect(ask(b, '1').code).toBe(1);
+  });
+
+  it('takes only a group number: anything else is refused before sysfs is read', () => {
+    const b = host();
+    for (const bad of ['', '../0', '0/..', '-1', '0 0', 'noiommu-0', '1e3', `${'9'.repeat(11)}`]) {
+      const r = ask(b, bad);
+      expect(r.code, bad).toBe(2);
+      expect(r.stderr).toMatch(/not an IOMMU group number/);
+    }
+    expect(helper(b, ['is-mdev-group']).code).toBe(2);
+    expect(helper(b, ['is-mdev-group', '0', '1']).code).toBe(2);
+  });
+
+  it('refuses the test-only root when udev runs it (udev passes DEVPATH and SEQNUM)', () => {
+    const b = host();
+    const r = ask(b, '0', { DEVPATH: '/devices/virtual/vfio/0', SEQNUM: '4711' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/refused under udev/);
+  });
+});
+
+describe('vmdesk-mdev-helper apply-fix udev-rule', () => {
+  const OLD_RULE =
+    '# vmdesk: members of group kvm may open VFIO groups (mediated devices)\nSUBSYSTEM=="vfio", GROUP="kvm", MODE="0660"\nSUBSYSTEM=="misc", KERNEL=="vfio", MODE="0666"\n';
+
+  it('writes a rule that opens only the groups the matcher accepts, never every VFIO group', () => {
+    const b = passthroughHost();
+    installUdevMatcher(b, HELPER);
+    expect(helper(b, ['apply-fix', 'udev-rule']).code).toBe(0);
+    const vfio = fs
+      .readFileSync(b.at(UDEV_RULES_FILE), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"vfio"'));
+    expect(vfio).toEqual([
+      `SUBSYSTEM=="vfio", KERNEL=="[0-9]*", PROGRAM="${UDEV_MATCHER} is-mdev-group %k", GROUP="kvm", MODE="0660"`,
+      'SUBSYSTEM=="misc", KERNEL=="vfio", MODE="0666"',
+    ]);
+  });
+
+  // Giving fixture nodes to gid 36 (kvm in the fixture's etc/group) needs root.
+  it.skipIf(process.getuid?.() !== 0)(
+    'replaces the old broad rule, and gives back to root the passthrough groups it opened',
+    () => {
+      const b = passthroughHost();
+      installUdevMatcher(b, HELPER);
+      fs.mkdirSync(path.dirname(b.at(UDEV_RULES_FILE)), { recursive: true });
+      fs.writeFileSync(b.at(UDEV_RULES_FILE), OLD_RULE);
+      fs.writeFileSync(b.at('etc/group'), 'root:x:0:\nkvm:x:36:ada\n');
+      fs.writeFileSync(b.at('dev/vfio/16'), ''); // a second mdev group, opened by the rule as it should be
+      fs.writeFileSync(b.at('dev/vfio/2'), ''); // a passthrough group someone else gave to kvm 0640: not the rule's
+      for (const n of ['0', '1', '16', '2']) fs.chownSync(b.at(`dev/vfio/${n}`), 0, 36);
+      for (const n of ['0', '1', '16']) fs.chmodSync(b.at(`dev/vfio/${n}`), 0o660);
+      fs.chmodSync(b.at('dev/vfio/2'), 0o640);
+      fs.mkdirSync(b.at('sys/kernel/iommu_groups/2/devices'), { recursive: true });
+      fs.mkdirSync(b.at('sys/kernel/iommu_groups/16/devices'), { recursive: true });
+      fs.symlinkSync(
+        b.at(`sys/bus/mdev/devices/${MTTY_UUID}`),
+        b.at(`sys/kernel/iommu_groups/16/devices/${MTTY_UUID}`),
+      );
+      const r = helper(b, ['apply-fix', 'udev-rule']);
+      expect(r.code).toBe(0);
+      expect(fs.readFileSync(b.at(UDEV_RULES_FILE), 'utf8')).not.toContain('SUBSYSTEM=="vfio", GROUP=');
+      // Groups 0 (mixed) and 1 (vfio-pci) were opened by the old rule; udev does not undo a rule that
+      // is gone on a "change" event, so the helper does.
+      const closed = r.stdout.split('\n').filter((l) => /chmod|chgrp/.test(l));
+      expect(closed).toEqual([
+        `would run: chmod 0600 ${b.at('dev/vfio/0')}`,
+        `would run: chgrp 0 ${b.at('dev/vfio/0')}`,
+        `would run: chmod 0600 ${b.at('dev/vfio/1')}`,
+        `would run: chgrp 0 ${b.at('dev/vfio/1')}`,
+      ]);
+    },
+  );
+
+  it('refuses (and does nothing) while the matcher the rule runs is not installed where only root can change it', () => {
+    const b = host();
+    const r = helper(b, ['apply-fix', 'udev-rule', `create,mtty,mtty-1,${NEW}`]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`sudo install -D -o root -g root -m 0755`);
+    expect(r.stderr).toContain(UDEV_MATCHER);
+    expect(fs.existsSync(b.at(UDEV_RULES_FILE))).toBe(false);
+    expect(createFile(b, 'mtty-1')).toBe('');
+    installUdevMatcher(b, HELPER);
+    fs.chmodSync(b.at(UDEV_MATCHER), 0o777);
+    expect(helper(b, ['apply-fix', 'udev-rule']).code).toBe(3);
+    fs.chmodSync(b.at(UDEV_MATCHER), 0o755);
+    fs.chmodSync(path.dirname(b.at(UDEV_MATCHER)), 0o777);
+    expect(helper(b, ['apply-fix', 'udev-rule']).code).toBe(3);
+  });
+});
+
 describe('the helper file', () => {
   it('is a short POSIX sh script, executable, that dash and bash both parse', () => {
     const text = fs.readFileSync(HELPER, 'utf8');
     expect(text.startsWith('#!/bin/sh\n')).toBe(true);
-    expect(text.split('\n').length).toBeLessThan(150);
+    expect(text.split('\n').length).toBeLessThan(190);
     expect(fs.statSync(HELPER).mode & 0o111).not.toBe(0);
     for (const shell of ['sh', 'bash']) expect(spawnSync(shell, ['-n', HELPER]).status).toBe(0);
   });

@@ -1,7 +1,7 @@
 /**
  * The doctor's host-wide checks: IOMMU, VFIO modules, the VFIO device nodes this user must open,
- * RLIMIT_MEMLOCK, QEMU's vfio-pci, and the render node egl-headless needs. Each returns one
- * MdevCheck; none throws for a condition of the host.
+ * vmdesk's udev rule for them, RLIMIT_MEMLOCK, QEMU's vfio-pci, and the render node egl-headless
+ * needs. Each returns one MdevCheck; none throws for a condition of the host.
  */
 import path from 'node:path';
 import type { NativeHost } from '../../native/index.js';
@@ -9,14 +9,19 @@ import type { QemuCaps } from '../common/host-types.js';
 import { formatBytes, KIB, memlockNeededBytes } from '../host/memlock.js';
 import { errnoOf } from '../host/host-io.js';
 import {
+  broadRuleFix,
   groupFix,
   iommuFix,
+  matcherFix,
   memlockDropIn,
   memlockFix,
   modulesFix,
   needsVfioMdevModule,
   udevFix,
+  UDEV_MATCHER,
+  UDEV_RULES_FILE,
   VFIO_GROUP,
+  vfioRuleKind,
 } from './fixes.js';
 import { exists, linkBasename, listDir, under, type MdevFs, type MdevRoots } from './sysfs-io.js';
 import type { MdevCheck, MdevVendor } from '../common/mdev-types.js';
@@ -167,13 +172,92 @@ export async function checkVfioContainer(d: HostCheckDeps): Promise<MdevCheck> {
   };
 }
 
-/** `/dev/vfio/<group>` of a device that exists; without a group (not created yet), whether the
- * groups that do exist are usable predicts what the new one will be like. */
-export async function checkVfioGroup(d: HostCheckDeps, uuid: string, group: string | undefined): Promise<MdevCheck> {
+/**
+ * vmdesk's rule file and whether the matcher it runs is installed. The matcher is looked for under
+ * the same root as the files the helper writes (etcRoot), as the helper's test root does.
+ */
+async function vfioRule(d: HostCheckDeps) {
+  const root = d.roots.etcRoot ?? '/';
+  let text;
+  try {
+    text = await d.fs.readText(under(root, UDEV_RULES_FILE));
+  } catch {
+    return undefined;
+  }
+  const matcher = await d.fs.stat(under(root, UDEV_MATCHER)).then(
+    (st) => st.isFile && st.uid === 0 && (st.mode & 0o022) === 0,
+    () => false,
+  );
+  return { kind: vfioRuleKind(text), matcher };
+}
+
+/**
+ * vmdesk's udev rule, when its file exists. The old broad rule is a problem whatever this VM needs:
+ * it lets every member of kvm open passthrough devices (whole GPUs, network cards, disk controllers
+ * bound to vfio-pci), which can read and write any memory they are given through DMA.
+ * Until common/mdev-types.ts has an id of its own for it, it is a host-wide 'vfio-group' check
+ * (no `device`).
+ */
+export async function checkVfioRule(d: HostCheckDeps): Promise<MdevCheck | undefined> {
+  const base = { id: 'vfio-group' as const, title: 'VFIO udev rule' };
+  const rule = await vfioRule(d);
+  if (rule?.kind === 'broad')
+    return {
+      ...base,
+      status: 'warn',
+      detail: `${UDEV_RULES_FILE} opens every VFIO group, including passthrough devices, to group ${VFIO_GROUP}: anyone in ${VFIO_GROUP} can open a GPU, network card or disk controller bound to vfio-pci. This is the rule earlier vmdesk versions wrote; the new one opens only the groups of mediated devices.`,
+      fix: broadRuleFix(d.user, await kvmMembership(d)),
+    };
+  if (rule?.kind !== 'narrow') return undefined;
+  if (!rule.matcher)
+    return {
+      ...base,
+      status: 'warn',
+      detail: `${UDEV_RULES_FILE} asks ${UDEV_MATCHER} which VFIO groups belong to mediated devices, and that file is missing (or not root's alone), so udev opens no VFIO group to group ${VFIO_GROUP}.`,
+      fix: matcherFix(),
+    };
+  return {
+    ...base,
+    status: 'pass',
+    detail: `${UDEV_RULES_FILE} opens to group ${VFIO_GROUP} only the VFIO groups of mediated devices; passthrough (vfio-pci) groups stay root's.`,
+  };
+}
+
+/** `/dev/vfio/<group>` of a device that exists; without a group (not created yet), vmdesk's rule
+ * or else whether the mdev groups that do exist (`mdevGroups`) are usable predicts the new one. */
+export async function checkVfioGroup(
+  d: HostCheckDeps,
+  uuid: string,
+  group: string | undefined,
+  mdevGroups: ReadonlySet<string>,
+): Promise<MdevCheck> {
   const title = 'VFIO group usable';
   const dir = under(d.roots.devRoot, '/dev/vfio');
   if (group === undefined) {
-    const others = ((await listDir(d.fs, dir)) ?? []).filter((n) => n !== 'vfio' && /^\d+$/.test(n));
+    const rule = await vfioRule(d);
+    if (rule?.kind === 'narrow' && rule.matcher) {
+      const member = await kvmMembership(d);
+      if (member !== false)
+        return {
+          id: 'vfio-group',
+          title,
+          status: 'pass',
+          device: uuid,
+          detail: `The device does not exist yet; vmdesk's udev rule will give its VFIO group to group ${VFIO_GROUP}${member ? ', which you are in' : ''}.`,
+        };
+      return {
+        id: 'vfio-group',
+        title,
+        status: 'warn',
+        device: uuid,
+        detail: `The device does not exist yet; vmdesk's udev rule will give its VFIO group to group ${VFIO_GROUP}, which you are not in.`,
+        fix: groupFix(VFIO_GROUP, d.user, 'Its VFIO group (once created)'),
+      };
+    }
+    // Passthrough groups stay root's under the rule: only mdev groups say what a new one will be.
+    const others = ((await listDir(d.fs, dir)) ?? []).filter(
+      (n) => n !== 'vfio' && /^\d+$/.test(n) && mdevGroups.has(n),
+    );
     const states = await Promise.all(others.map((n) => nodeAccess(d.fs, path.join(dir, n))));
     if (states.length > 0 && states.every((s) => s.state === 'ok')) {
       return {

@@ -10,10 +10,11 @@ import { VmdeskError } from '../common/errors.js';
 import type { VmDefinition, VmSummary } from '../common/vm-types.js';
 import { fakeRun, FakeNative } from '../host/testing/fakes.js';
 import { fakeQemuCaps } from '../host/testing/caps.js';
-import { buildSysfs, type BuiltSysfs, type SysfsFixture } from './fixtures/build-sysfs.js';
+import { buildSysfs, installUdevMatcher, type BuiltSysfs, type SysfsFixture } from './fixtures/build-sysfs.js';
 import { fakePkexecRunner } from './fixtures/fake-kernel.js';
 import { GVT_UUID, gvtgHost, MTTY_UUID, samplesHost } from './fixtures/hosts.js';
 import type { PrivilegedRunner } from './privileged.js';
+import { UDEV_MATCHER } from './fixes.js';
 
 const HELPER = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -216,6 +217,7 @@ describe('vmdesk mdev check', () => {
   it('--fix applies every helper fix with one prompt, then checks again', async () => {
     const c = cli(samplesHost, [vm(NEW)]);
     c.b.deny('/dev/vfio/0', { write: 'EACCES', stat: { gid: 0, mode: 0o20600 } });
+    installUdevMatcher(c.b, HELPER);
     const r = await c.run('check', 'serial-box', '--fix', '--json');
     expect(c.calls).toEqual([['/usr/bin/pkexec', HELPER, 'apply-fix', 'udev-rule', `create,mtty,mtty-2,${NEW}`]]);
     const report = JSON.parse(r.out) as { ready: boolean; checks: { id: string; status: string }[] };
@@ -223,6 +225,18 @@ describe('vmdesk mdev check', () => {
     expect(report.ready).toBe(true);
     expect(r.code).toBe(0);
     expect(fs.existsSync(c.b.at('etc/udev/rules.d/99-vmdesk-vfio.rules'))).toBe(true);
+  });
+
+  it('--fix refuses to write a udev rule that runs a helper that is not installed, and does nothing', async () => {
+    const c = cli(samplesHost, [vm(NEW)]);
+    c.b.deny('/dev/vfio/0', { write: 'EACCES', stat: { gid: 0, mode: 0o20600 } });
+    const r = await c.run('check', 'serial-box', '--fix');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(
+      `the udev rule runs ${UDEV_MATCHER}, which is missing or can be changed by users other than root; install this helper there first: sudo install -D -o root -g root -m 0755 ${HELPER} ${UDEV_MATCHER}`,
+    );
+    expect(fs.existsSync(c.b.at('etc/udev/rules.d/99-vmdesk-vfio.rules'))).toBe(false);
+    expect(fs.readdirSync(c.b.at('sys/bus/mdev/devices'))).toEqual([MTTY_UUID]);
   });
 
   it('a ready VM passes; an unknown VM is a user error in JSON too', async () => {
