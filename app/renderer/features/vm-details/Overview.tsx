@@ -146,8 +146,8 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
           ) : null}
           {vm.state === 'broken' ? (
             <p>
-              vmdesk leaves the file as it is: <Path p={vm.file} />. Repair it, or delete the VM (
-              <code>vmdesk delete</code>) to remove it with the VM’s own files.
+              vmdesk leaves the file as it is: <Path p={vm.file} />. Repair it, or <strong>Delete</strong> the VM to
+              remove the file and the VM’s own folders.
             </p>
           ) : null}
         </Notice>
