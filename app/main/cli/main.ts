@@ -11,6 +11,7 @@ import type { CallParams, DefineVmInput } from '../common/contract.js';
 import path from 'node:path';
 import type { VmSummary } from '../common/vm-types.js';
 import { appPathsFromProcess } from '../paths/app-paths.js';
+import { asStorageError } from '../paths/storage-errors.js';
 import { getNative } from '../../native/index.js';
 import { openDriver, type DriverLink } from '../ipc/driver-link.js';
 import { managerOptionsFromEnv } from '../vm/vm-manager.js';
@@ -408,7 +409,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         throw usageError(`Unknown command "${command}".`);
     }
   } catch (err) {
-    const e = serializeError(err);
+    const e = serializeError(asStorageError(err));
     io.err.write(`vmdesk: ${e.message}\n`);
     if (json) io.out.write(JSON.stringify({ error: e }) + '\n');
     return isUserError(e.code) ? 1 : 2;
