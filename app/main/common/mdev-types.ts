@@ -121,7 +121,8 @@ export interface MdevInventory {
 export type MdevFixAction =
   | { kind: 'create'; parent: string; type: string; uuid: string; persistent?: boolean }
   | { kind: 'remove'; uuid: string; persistent?: boolean }
-  /** /etc/udev/rules.d/99-vmdesk-vfio.rules, then udevadm reload + trigger. */
+  /** /etc/udev/rules.d/99-vmdesk-vfio.rules (mediated devices' VFIO groups only, via is-mdev-group;
+   * closes groups the old broad rule opened), then udevadm reload + trigger. */
   | { kind: 'udev-rule' }
   /** /etc/security/limits.d/90-vmdesk-memlock-USER.conf with hard and soft `memlock` in KiB. */
   | { kind: 'memlock'; user: string; kib: number }
@@ -147,6 +148,8 @@ export type MdevCheckId =
   | 'vfio-modules'
   | 'vfio-container'
   | 'vfio-group'
+  /** vmdesk's udev rule: opens only mediated devices' groups (the old rule opened every group). */
+  | 'vfio-rule'
   | 'memlock'
   | 'instances'
   | 'device'

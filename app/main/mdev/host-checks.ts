@@ -195,11 +195,9 @@ async function vfioRule(d: HostCheckDeps) {
  * vmdesk's udev rule, when its file exists. The old broad rule is a problem whatever this VM needs:
  * it lets every member of kvm open passthrough devices (whole GPUs, network cards, disk controllers
  * bound to vfio-pci), which can read and write any memory they are given through DMA.
- * Until common/mdev-types.ts has an id of its own for it, it is a host-wide 'vfio-group' check
- * (no `device`).
  */
 export async function checkVfioRule(d: HostCheckDeps): Promise<MdevCheck | undefined> {
-  const base = { id: 'vfio-group' as const, title: 'VFIO udev rule' };
+  const base = { id: 'vfio-rule' as const, title: 'VFIO udev rule' };
   const rule = await vfioRule(d);
   if (rule?.kind === 'broad')
     return {

@@ -127,8 +127,8 @@ export function createFakeMdev(): FakeMdev {
               device: a.uuid,
               detail: `You cannot open /dev/vfio/${dev?.group ?? '17'} for reading and writing (EACCES); QEMU runs as you and needs it.`,
               fix: {
-                text: 'create /etc/udev/rules.d/99-vmdesk-vfio.rules containing\n    SUBSYSTEM=="vfio", GROUP="kvm", MODE="0660"\nand apply it: sudo udevadm control --reload && sudo udevadm trigger --subsystem-match=vfio',
-                command: `printf '%s\\n' 'SUBSYSTEM=="vfio", GROUP="kvm", MODE="0660"' | sudo tee /etc/udev/rules.d/99-vmdesk-vfio.rules >/dev/null && sudo udevadm control --reload`,
+                text: 'create /etc/udev/rules.d/99-vmdesk-vfio.rules containing\n    SUBSYSTEM=="vfio", KERNEL=="[0-9]*", PROGRAM="/usr/libexec/vmdesk/vmdesk-mdev-helper is-mdev-group %k", GROUP="kvm", MODE="0660"\n    SUBSYSTEM=="misc", KERNEL=="vfio", MODE="0666"\n(the helper opens only mediated devices\' VFIO groups to group kvm, never a passthrough device)\nand apply it: sudo udevadm control --reload && sudo udevadm trigger --subsystem-match=vfio --subsystem-match=misc',
+                command: `printf '%s\\n' 'SUBSYSTEM=="vfio", KERNEL=="[0-9]*", PROGRAM="/usr/libexec/vmdesk/vmdesk-mdev-helper is-mdev-group %k", GROUP="kvm", MODE="0660"' 'SUBSYSTEM=="misc", KERNEL=="vfio", MODE="0666"' | sudo tee /etc/udev/rules.d/99-vmdesk-vfio.rules >/dev/null && sudo udevadm control --reload && sudo udevadm trigger --subsystem-match=vfio --subsystem-match=misc`,
                 privileged: true,
                 action: { kind: 'udev-rule' },
               },
