@@ -3,6 +3,7 @@
  * changes nothing (no VM file, no disk, no process).
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VmSummary } from '../app/main/common/vm-types.js';
@@ -167,6 +168,32 @@ describe('bad input', () => {
     }
     expect((await s.json<VmSummary[]>(['list'])).map((v) => v.name)).toEqual(['existing']);
     fs.rmSync(path.join(data, ids.newer), { recursive: true });
+  });
+
+  // Was a bug: the start failed with QEMU's words ("Could not set up host forwarding rule").
+  it('refuses to start a VM whose forward’s host port another program holds, naming the port', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen({ port: 0, host: '127.0.0.1' }, resolve));
+    const port = (holder.address() as net.AddressInfo).port;
+    try {
+      const vm = await s.json<VmSummary>([
+        'define',
+        '--name',
+        'sshd',
+        '--memory',
+        '128M',
+        '--forward',
+        `tcp:${port}:22`,
+      ]);
+      const r = await s.run(['start', 'sshd']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`Host port tcp 127.0.0.1:${port} is in use by another program.`);
+      expect((await s.json<VmSummary>(['info', 'sshd'])).state).toBe('stopped');
+      expect(qemuPidsUnder(s.root)).toEqual([]);
+      await s.run(['delete', vm.id]);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 
   it('refuses an XDG_RUNTIME_DIR too long for unix sockets, naming the variable', async () => {

@@ -34,27 +34,27 @@ export const MAX_PATH_CHARS = 4096;
  * 1e400 parses as Infinity), not whole, too small, too large. The sentences name `what` and its
  * unit, so "128.5" is told it must be whole, not that it is too small.
  */
-export function wholeNumberSchema(what: string, unit: string, min: number, max: number) {
+export function wholeNumberSchema(what: string, unit: string, min: number, max: number, unitOfOne = unit) {
   const of = unit ? ` of ${unit}` : '';
-  const u = unit ? ` ${unit}` : '';
+  const n = (x: number) => (unit ? `${x} ${x === 1 ? unitOfOne : unit}` : `${x}`);
   return v.pipe(
     v.number(`${what} must be a number${of}.`),
-    v.check((n: number) => Number.isFinite(n), `${what} must be a finite number${of}.`),
+    v.check((x: number) => Number.isFinite(x), `${what} must be a finite number${of}.`),
     v.check(
-      (n: number) => Number.isInteger(n),
+      (x: number) => Number.isInteger(x),
       (issue) => `${what} must be a whole number${of}, not ${String(issue.input)}.`,
     ),
-    v.check((n: number) => n >= min, `${what} must be at least ${min}${u}.`),
-    v.check((n: number) => n <= max, `${what} can be at most ${max}${u}.`),
+    v.check((x: number) => x >= min, `${what} must be at least ${n(min)}.`),
+    v.check((x: number) => x <= max, `${what} can be at most ${n(max)}.`),
   );
 }
 
 /** In a definition file. */
 export const MemoryMiBSchema = wholeNumberSchema('Memory', 'MiB', MIN_MEMORY_MIB, MAX_MEMORY_MIB);
-export const CpusSchema = wholeNumberSchema('The CPU count', 'CPUs', 1, MAX_CPUS);
+export const CpusSchema = wholeNumberSchema('The CPU count', 'CPUs', 1, MAX_CPUS, 'CPU');
 /** In a request: the upper bound is the host's, which the driver checks with a sentence naming it. */
 export const RequestedMemoryMiBSchema = wholeNumberSchema('Memory', 'MiB', MIN_MEMORY_MIB, Number.MAX_SAFE_INTEGER);
-export const RequestedCpusSchema = wholeNumberSchema('The CPU count', 'CPUs', 1, Number.MAX_SAFE_INTEGER);
+export const RequestedCpusSchema = wholeNumberSchema('The CPU count', 'CPUs', 1, Number.MAX_SAFE_INTEGER, 'CPU');
 
 /** A valid VM name (common/names.ts); the issue's message is vmNameProblem's sentence. */
 export const VmNameSchema = v.pipe(

@@ -3,9 +3,11 @@
  * the files the VM needs, a fresh runtime dir and log markers, the mdev doctor for VMs with vGPUs,
  * and the argv. Throws with the user's words; nothing runs yet when it does.
  */
+import dgram from 'node:dgram';
 import fs from 'node:fs';
+import net from 'node:net';
 import { VmdeskError } from '../common/errors.js';
-import type { VmDefinition } from '../common/vm-types.js';
+import { forwardLabel, forwardsOverlap, type PortForward, type VmDefinition } from '../common/vm-types.js';
 import type { Accel, QemuCaps } from '../common/host-types.js';
 import { prepareMdevStart } from '../mdev/start.js';
 import type { OtherVm } from '../mdev/doctor.js';
@@ -24,6 +26,8 @@ export interface LaunchContext {
   logCapBytes: number;
   /** The other VMs as they are now (the mdev doctor checks that no running one uses our devices). */
   others(): readonly OtherVm[];
+  /** Host ports the other running VMs listen on. */
+  forwardsInUse(): readonly { vm: string; forward: PortForward }[];
 }
 
 export interface Launch {
@@ -49,6 +53,8 @@ export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: Laun
       `The ISO ${def.cdrom} of "${def.name}" is missing. Put it back or eject it.`,
     );
 
+  await assertForwardsFree(def, ctx.forwardsInUse());
+
   ensureRuntimeDir(ctx.paths.runtime, process.getuid?.() ?? 0);
   removePath(files.runtimeDir, { recursive: true, paths: ctx.paths });
   withStorageErrors(files.runtimeDir, () => fs.mkdirSync(files.runtimeDir, { mode: 0o700 }), ctx.paths);
@@ -69,6 +75,66 @@ export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: Laun
     ...(mdevPlan.renderNode ? { mdevRenderNode: mdevPlan.renderNode } : {}),
   });
   return { caps, accel, argv };
+}
+
+/**
+ * Every host port the VM forwards can be listened on now: not by a running VM (named), not by
+ * another program, not a port this user may not open. Otherwise QEMU would fail with its own
+ * words ("Could not set up host forwarding rule"). A probe binds and closes each port; something
+ * may still take it in the moment before QEMU does, and then QEMU's words are what the user gets.
+ */
+export async function assertForwardsFree(
+  def: Pick<VmDefinition, 'name' | 'network'>,
+  inUse: readonly { vm: string; forward: PortForward }[],
+): Promise<void> {
+  if (def.network.mode === 'none') return;
+  for (const f of def.network.forwards) {
+    const taken = inUse.find((u) => forwardsOverlap(f, u.forward));
+    if (taken)
+      throw new VmdeskError(
+        'invalid-state',
+        `Host port ${forwardLabel(f)} is forwarded by the running VM "${taken.vm}". Stop that VM first, or give "${def.name}" another host port.`,
+        { field: 'forward' },
+      );
+    const code = await probeListen(f);
+    if (code === 'EADDRINUSE')
+      throw new VmdeskError(
+        'invalid-state',
+        `Host port ${forwardLabel(f)} is in use by another program. Stop it (see \`ss -ltnup | grep :${f.hostPort}\`), or give "${def.name}" another host port.`,
+        { field: 'forward' },
+      );
+    if (code === 'EACCES')
+      throw new VmdeskError(
+        'invalid-argument',
+        `Host port ${forwardLabel(f)} is below 1024, which only root may listen on. Forward a port from 1024 up instead (e.g. 2222 for SSH).`,
+        { field: 'forward' },
+      );
+    if (code === 'EADDRNOTAVAIL')
+      throw new VmdeskError(
+        'invalid-argument',
+        `Host address ${f.hostAddr} of the forward ${forwardLabel(f)} is not an address of this computer. Use 127.0.0.1, 0.0.0.0 or one of this computer's addresses.`,
+        { field: 'forward' },
+      );
+  }
+}
+
+/** Binds the forward's host socket and closes it; the error code when that fails. */
+function probeListen(f: PortForward): Promise<string | undefined> {
+  const host = f.hostAddr ?? '127.0.0.1';
+  return new Promise((resolve) => {
+    if (f.proto === 'udp') {
+      const sock = dgram.createSocket('udp4');
+      sock.once('error', (err: NodeJS.ErrnoException) => {
+        sock.close();
+        resolve(err.code);
+      });
+      sock.bind({ port: f.hostPort, address: host, exclusive: true }, () => sock.close(() => resolve(undefined)));
+      return;
+    }
+    const server = net.createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code));
+    server.listen({ port: f.hostPort, host, exclusive: true }, () => server.close(() => resolve(undefined)));
+  });
 }
 
 /** What a failed start under KVM/HVF adds: this host's hardware acceleration may be the problem. */

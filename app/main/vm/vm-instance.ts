@@ -15,7 +15,7 @@ import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
 import type { CallParams, CallResults } from '../common/contract.js';
 import { isUuid } from '../common/names.js';
-import type { MdevAssignment, VmDefinition, VmState, VmSummary } from '../common/vm-types.js';
+import type { MdevAssignment, PortForward, VmDefinition, VmState, VmSummary } from '../common/vm-types.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { removePath } from '../paths/storage-errors.js';
 import { vmFiles, type VmFiles } from '../paths/vm-files.js';
@@ -67,6 +67,8 @@ export interface PeerView {
   /** Real paths of the disks it has open read-write, or is about to open (a start in flight). */
   readonly disksInUse: readonly string[];
   readonly mdevs: readonly MdevAssignment[];
+  /** The host ports its QEMU listens on while it runs (none when it does not). */
+  readonly forwardsInUse: readonly PortForward[];
 }
 
 export class VmInstance {
@@ -193,6 +195,7 @@ export class VmInstance {
       live: LIVE_STATES.includes(this.#state),
       disksInUse: this.#run ? this.#run.record.disks : this.#claimedDisks,
       mdevs: this.#def?.mdevs ?? [],
+      forwardsInUse: this.#run ? (this.#def?.network.forwards ?? []) : [],
     };
   }
 
@@ -293,6 +296,7 @@ export class VmInstance {
         host: this.ctx.host,
         logCapBytes: this.ctx.tuning.logCapBytes,
         others,
+        forwardsInUse: () => peers().flatMap((o) => o.forwardsInUse.map((forward) => ({ vm: o.name, forward }))),
       });
       // The file may have broken while the host was probed (the VM is then `broken`).
       this.#usable();
