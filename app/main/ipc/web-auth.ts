@@ -139,7 +139,7 @@ const MAX_UPLOAD_NAME_BYTES = 200;
 /**
  * The file name an upload is stored under in the ISO library, from the name the browser sent:
  * its last path component only, characters outside [A-Za-z0-9._ -] replaced by "_", no leading
- * dots or spaces (no hidden files, no clash with our own ".NAME.part"), ending in .iso or .img.
+ * dots or spaces (no hidden files, no clash with our own temp files ".NAME.<random>.part"), ending in .iso or .img.
  * Throws invalid-argument (→ 400) when nothing usable is left.
  */
 export function uploadFileName(raw: string | null): string {

@@ -127,7 +127,9 @@ export async function startWebServer(opts: WebServerOptions): Promise<WebServer>
       serveUpload(req).then(
         ({ status, body }) => {
           for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-          // A refused request's body is read and dropped by Node after this reply (keep-alive).
+          // A request refused before its body was read (409, 411, 413, 507...): close the
+          // connection after the reply, or Node would read and drop gigabytes to keep it alive.
+          if (!req.readableEnded) res.setHeader('Connection', 'close');
           res
             .writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' })
             .end(JSON.stringify(body));
