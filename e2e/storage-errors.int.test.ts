@@ -12,7 +12,7 @@
  *
  * Mounting and chattr need root; without root the cases are skipped, saying so.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -90,22 +90,6 @@ function snapshot(dir: string): Record<string, string> {
   return out;
 }
 
-/** A `vmdesk driver` owner; resolves once it listens. `argv0` wraps the command (e.g. setpriv). */
-async function startDriver(s: Sandbox, wrap: string[] = []): Promise<ChildProcess> {
-  const [cmd, ...pre] = [...wrap, process.execPath];
-  const child = spawn(cmd!, [...pre, VMDESK, 'driver'], { env: s.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  cleanups.push(() => child.kill('SIGKILL'));
-  await new Promise<void>((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('vmdesk driver running')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`driver exited (${code}): ${err}`)));
-  });
-  return child;
-}
-
 describe.skipIf(!isRoot)('a full disk under the config dir (tmpfs; needs root to mount)', () => {
   function fullConfig() {
     const s = sandbox();
@@ -157,7 +141,7 @@ describe.skipIf(!isRoot)('a full disk under the config dir (tmpfs; needs root to
   it('client mode: the running driver cannot write, the CLI says so through the control socket, exit 1', async () => {
     const { s, config } = fullConfig();
     await s.json(['define', '--name', 'keep', '--memory', '128M']);
-    const driver = await startDriver(s);
+    const driver = await s.startDriver();
     const before = snapshot(config);
     const filler = fillLeaving(s.env.XDG_CONFIG_HOME!, 0);
 
@@ -239,7 +223,7 @@ describe.skipIf(!isRoot)('a directory the user may not write (vmdesk runs as nob
       expect(first.code, first.stderr).toBe(0);
       // setpriv execs node in place (runuser forks), so the driver's pid is the one to kill.
       if (mode === 'client')
-        await startDriver(s, ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups']);
+        await s.startDriver(undefined, ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups']);
       const vms = vmsDir(s);
       const before = snapshot(vms);
       fs.chownSync(vms, 0, 0);

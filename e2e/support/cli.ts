@@ -75,9 +75,13 @@ export class Sandbox {
     this.children.push(child);
   }
 
-  /** A long-running `vmdesk driver` owner process; resolves once its control socket answers. */
-  async startDriver(env?: NodeJS.ProcessEnv): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [VMDESK, 'driver'], {
+  /**
+   * A long-running `vmdesk driver` owner process; resolves once its control socket answers.
+   * `wrap` runs it under another command (e.g. setpriv, to run it as another user).
+   */
+  async startDriver(env?: NodeJS.ProcessEnv, wrap: string[] = []): Promise<ChildProcess> {
+    const [cmd, ...pre] = [...wrap, process.execPath];
+    const child = spawn(cmd!, [...pre, VMDESK, 'driver'], {
       env: { ...this.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
