@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -85,6 +86,44 @@ const iso = (n: number, fill = 7) => Buffer.alloc(n, fill);
 const inLibrary = (name: string) => path.join(isoDir, name);
 const listing = () => fs.readdirSync(isoDir).sort();
 const partFiles = () => fs.readdirSync(isoDir).filter((f) => f.endsWith('.part'));
+/** Waits until the upload's temp file exists (its size and checks passed, its body not yet placed). */
+async function tempFileOf(name: string): Promise<string> {
+  let part = '';
+  await vi.waitFor(() => expect((part = partFiles().find((f) => f.startsWith(`.${name}.`)) ?? '')).not.toBe(''), {
+    timeout: 5000,
+  });
+  return inLibrary(part);
+}
+/** Serves uploads into `dir` instead (afterEach closes it). */
+async function restartWithUploadDir(dir: string): Promise<void> {
+  await up.close();
+  up = await startWebServer({
+    link,
+    staticDir: path.join(tmp, 'static'),
+    token: TOKEN,
+    uploadDir: dir,
+    log: (l) => logLines.push(l),
+  });
+}
+
+const IS_ROOT = process.getuid?.() === 0;
+/** Another user's uid (nobody), for files and folders that are not ours. */
+const NOBODY = 65534;
+/** Mounting (a full tmpfs, a read-only bind mount) needs root, and a kernel that lets us. */
+const CAN_MOUNT =
+  IS_ROOT &&
+  (() => {
+    const probe = fs.mkdtempSync(path.join(os.tmpdir(), 'vmdesk-mount-probe-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'ignore' });
+      execFileSync('umount', [probe], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      fs.rmdirSync(probe);
+    }
+  })();
 
 describe('uploads (PUT /upload)', () => {
   it('stores the file under its cleaned name (0600), inspects it and answers {path, plan}', async () => {
@@ -320,6 +359,151 @@ describe('temp files left by a server that was killed', () => {
     fs.utimesSync(mine, longAgo, longAgo);
     expect((await put('j.iso', iso(100))).status).toBe(200);
     expect(listing()).toEqual(['.mine.iso.part', '.new.iso.fedcba9876543210.part', 'j.iso']);
+  });
+
+  it('never removes the temp file of an upload still under way, however old it looks', async () => {
+    // A slow upload writes its temp file only every WRITE_BATCH_BYTES; its mtime can be old.
+    const data = iso(5000, 8);
+    const slow = put('slow.iso', null, { length: data.length });
+    slow.req.write(data.subarray(0, 100));
+    const temp = await tempFileOf('slow.iso');
+    const longAgo = new Date(Date.now() - 2 * 3600_000);
+    fs.utimesSync(temp, longAgo, longAgo);
+    expect((await put('other.iso', iso(100))).status).toBe(200);
+    expect(fs.existsSync(temp)).toBe(true);
+    slow.req.end(data.subarray(100));
+    const r = await slow;
+    expect(r.status).toBe(200);
+    expect(fs.readFileSync(inLibrary('slow.iso')).equals(data)).toBe(true);
+  });
+});
+
+describe('storage failures are answered with a sentence naming the folder, and logged', () => {
+  const mounted: string[] = [];
+  const mount = (...args: string[]) => {
+    execFileSync('mount', args, { stdio: 'pipe' });
+    mounted.push(args.at(-1)!);
+  };
+  afterEach(() => {
+    // Before the outer afterEach removes tmp: nothing is left mounted under it.
+    for (const m of mounted.splice(0).reverse()) execFileSync('umount', ['-l', m], { stdio: 'pipe' });
+  });
+
+  it.skipIf(!CAN_MOUNT)(
+    'answers 500 when the library is on a read-only file system (it exists, or must be created)',
+    async () => {
+      const src = path.join(tmp, 'ro-src');
+      fs.mkdirSync(src);
+      fs.mkdirSync(isoDir);
+      mount('--bind', '-o', 'ro', src, isoDir);
+      const r = await put('k.iso', iso(1000));
+      expect(r.status).toBe(500);
+      expect(r.body.error?.code).toBe('storage');
+      expect(r.body.error?.message).toContain(`${isoDir} is on a read-only file system`);
+      expect(logLines.some((l) => l.includes('k.iso') && l.includes('read-only'))).toBe(true);
+      // The library does not exist yet, and its parent is read-only: mkdir fails.
+      await restartWithUploadDir(path.join(isoDir, 'isos'));
+      const made = await put('k.iso', iso(1000));
+      expect(made.status).toBe(500);
+      expect(made.body.error?.message).toContain(`${isoDir} is on a read-only file system`);
+    },
+  );
+
+  it.skipIf(!CAN_MOUNT)('answers 507 when the disk fills up while the body is written, and keeps nothing', async () => {
+    fs.mkdirSync(isoDir);
+    mount('-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tmpfs', isoDir);
+    // More than the disk holds is refused before a byte is written.
+    const tooBig = await put('big.iso', iso(5 * 1024 * 1024));
+    expect(tooBig.status).toBe(507);
+    expect(tooBig.body.error?.message).toMatch(new RegExp(`only .* is free in ${isoDir}`));
+    // This one fits when it starts; then something else takes the space. Its first write fails
+    // with most of the body still to come: that is read and dropped, so the reply is not lost
+    // in a reset connection.
+    const data = iso(3 * 1024 * 1024);
+    const p = put('l.iso', null, { length: data.length });
+    await tempFileOf('l.iso');
+    try {
+      fs.writeFileSync(path.join(isoDir, 'filler'), Buffer.alloc(8 * 1024 * 1024));
+    } catch (err) {
+      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    }
+    p.req.end(data);
+    const r = await p;
+    expect(r.status).toBe(507);
+    expect(r.body.error?.code).toBe('storage');
+    expect(r.body.error?.message).toContain(`No space left in ${isoDir}`);
+    expect(listing()).toEqual(['filler']);
+    expect(logLines.some((l) => l.includes('l.iso') && l.includes('No space left'))).toBe(true);
+  });
+});
+
+describe('a file system without hard links (the copy fallback)', () => {
+  // Fake: no file system here refuses link(2) on demand (vfat, some FUSE ones do), so link is
+  // made to fail as they do; everything else is the real file system.
+  const realCopyFile = fs.promises.copyFile;
+  beforeEach(() => {
+    vi.spyOn(fs.promises, 'link').mockRejectedValue(
+      Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM', syscall: 'link' }),
+    );
+  });
+  afterEach(() => vi.restoreAllMocks());
+
+  it('copies the upload into place', async () => {
+    const data = iso(300_000, 5);
+    const r = await put('m.iso', data);
+    expect(r.status).toBe(200);
+    expect(fs.readFileSync(inLibrary('m.iso')).equals(data)).toBe(true);
+    expect(listing()).toEqual(['m.iso']);
+  });
+
+  it('never removes a file another program put at the name when the copy fails before creating it', async () => {
+    // Fake interleaving: the copy fails opening its source (as when the temp file vanished), and
+    // another program creates the target right then.
+    vi.spyOn(fs.promises, 'copyFile').mockImplementation(async (_src, dest, mode) => {
+      const err: unknown = await realCopyFile(path.join(tmp, 'no-such-source'), dest, mode).catch((e: unknown) => e);
+      fs.writeFileSync(dest, 'another program’s file');
+      throw err;
+    });
+    const r = await put('n.iso', iso(1000));
+    expect(r.status).toBe(500);
+    expect(r.body.error?.message).toMatch(/"n\.iso" could not be stored in .*ENOENT/);
+    expect(fs.readFileSync(inLibrary('n.iso'), 'utf8')).toBe('another program’s file');
+  });
+});
+
+describe('only files and folders that are ours are trusted', () => {
+  it.skipIf(!IS_ROOT)('does not reuse a file of the same content that belongs to another user', async () => {
+    fs.mkdirSync(isoDir);
+    fs.writeFileSync(inLibrary('o.iso'), iso(1000, 6));
+    fs.chownSync(inLibrary('o.iso'), NOBODY, NOBODY);
+    const r = await put('o.iso', iso(1000, 6));
+    expect(r.body.path).toBe(inLibrary('o (2).iso'));
+  });
+
+  it('does not reuse a file of the same content that has another name too (a hard link)', async () => {
+    fs.mkdirSync(isoDir);
+    fs.writeFileSync(inLibrary('p.iso'), iso(1000, 6));
+    fs.linkSync(inLibrary('p.iso'), path.join(tmp, 'elsewhere.iso'));
+    const r = await put('p.iso', iso(1000, 6));
+    expect(r.body.path).toBe(inLibrary('p (2).iso'));
+  });
+
+  it.skipIf(!IS_ROOT)('refuses a library folder that belongs to another user, naming it', async () => {
+    fs.mkdirSync(isoDir);
+    fs.chownSync(isoDir, NOBODY, NOBODY);
+    const r = await put('q.iso', iso(1000));
+    expect(r.status).toBe(500);
+    expect(r.body.error?.message).toContain(`The ISO library ${isoDir} belongs to another user (uid ${NOBODY})`);
+    expect(listing()).toEqual([]);
+    expect(logLines.some((l) => l.includes('q.iso') && l.includes('another user'))).toBe(true);
+  });
+
+  it('takes away the write permission of others from a library folder that has it, and says so', async () => {
+    fs.mkdirSync(isoDir);
+    fs.chmodSync(isoDir, 0o777);
+    expect((await put('r.iso', iso(1000))).status).toBe(200);
+    expect(fs.statSync(isoDir).mode & 0o777).toBe(0o755);
+    expect(logLines.some((l) => l.includes(isoDir) && l.includes('0777'))).toBe(true);
   });
 });
 

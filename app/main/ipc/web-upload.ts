@@ -15,7 +15,13 @@
  * - The finished file is put in place with link(2), which never replaces anything (EEXIST: next
  *   name), not rename(2), which would.
  * - Nothing half-written stays: the temp file is removed on every path, a stored file that fails
- *   inspection is deleted again, and temp files left by a killed server are swept after an hour.
+ *   inspection is deleted again, and temp files left by a killed server are swept after an hour
+ *   (never one this process is still writing, however old its mtime).
+ * - Only what is ours is trusted: the library folder must be ours and writable by no one else
+ *   (its write bits for others are taken away), and a file is reused only if it is a regular
+ *   file of ours with no other name (a hard link elsewhere could change it behind our back).
+ * - Every failure is answered in a sentence and logged: a full disk (507), a read-only or
+ *   foreign folder (500) name the folder (storageError), never a reset connection.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -24,6 +30,7 @@ import path from 'node:path';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
 import type { IsoPlan } from '../common/iso-types.js';
 import { WEB_PATHS } from '../common/api.js';
+import { storageError } from '../paths/storage-errors.js';
 import { checkUpgrade, uploadFileName } from './web-auth.js';
 
 export const UPLOAD_PATH = WEB_PATHS.upload;
@@ -44,6 +51,14 @@ const HASH_CHUNK_BYTES = 1024 * 1024;
 const WRITE_BATCH_BYTES = 1024 * 1024;
 
 const { O_CREAT, O_EXCL, O_WRONLY, O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+
+/**
+ * Temp files this process is writing or about to place: the sweep never removes them. Their mtime
+ * says nothing about liveness (a slow upload writes only every WRITE_BATCH_BYTES, and one waits
+ * while library files are hashed). Process-wide: two servers in one process share a library.
+ */
+const liveTemps = new Set<string>();
+const myUid = (): number => process.getuid?.() ?? 0;
 
 export type UploadReply = { status: number; body: object };
 const uploadError = (status: number, code: string, message: string): UploadReply => ({
@@ -67,6 +82,15 @@ async function freeBytes(dir: string): Promise<number> {
 }
 
 const errnoOf = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code;
+const messageOf = (err: unknown): string => serializeError(err).message.slice(0, 500);
+const octal = (mode: number): string => '0' + (mode & 0o7777).toString(8).padStart(3, '0');
+
+/** A write of the body to its temp file failed: the library's disk, not the request, is at fault. */
+class TempWriteError extends Error {
+  constructor(readonly error: unknown) {
+    super(messageOf(error), { cause: error });
+  }
+}
 
 /** `name`, then "stem (2).ext", "stem (3).ext"... */
 function candidateName(name: string, n: number): string {
@@ -88,15 +112,74 @@ async function createTempFile(dir: string, name: string): Promise<{ file: string
   }
 }
 
-/** Removes temp files of uploads that can no longer be running (see STALE_TEMP_MS). Best effort. */
-async function sweepStaleTemps(dir: string): Promise<void> {
+/**
+ * Removes temp files of uploads that can no longer be running: not this process's (liveTemps),
+ * and untouched for STALE_TEMP_MS (another process's live upload writes more often). Best effort:
+ * a failure is logged, and the upload goes on.
+ */
+async function sweepStaleTemps(dir: string, log: (line: string) => void): Promise<void> {
   const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
   const now = Date.now();
   for (const name of names.filter((n) => TEMP_FILE.test(n))) {
     const file = path.join(dir, name);
+    if (liveTemps.has(file)) continue;
     const st = await fs.promises.lstat(file).catch(() => undefined);
     // unlink removes a symlink itself, never its target.
-    if (st && now - st.mtimeMs > STALE_TEMP_MS) await fs.promises.unlink(file).catch(() => {});
+    if (st && now - st.mtimeMs > STALE_TEMP_MS)
+      await fs.promises.unlink(file).catch((err: unknown) => log(`could not remove ${file}: ${messageOf(err)}`));
+  }
+}
+
+/**
+ * `mkdir -p` with mode 0700 that keeps the real errno: Node's `recursive: true` reports a read-only
+ * file system or a full disk as ENOENT (nodejs/node#47098, #42808), which would tell the user the
+ * folder is missing instead of what to fix.
+ */
+async function makeDirs(dir: string): Promise<void> {
+  try {
+    await fs.promises.mkdir(dir, { mode: 0o700 });
+  } catch (err) {
+    if (errnoOf(err) === 'EEXIST') return;
+    if (errnoOf(err) !== 'ENOENT' || path.dirname(dir) === dir) throw err;
+    await makeDirs(path.dirname(dir));
+    await fs.promises.mkdir(dir, { mode: 0o700 }).catch((again: unknown) => {
+      if (errnoOf(again) !== 'EEXIST') throw again;
+    });
+  }
+}
+
+/**
+ * Creates the library (0700), or checks the one there: a folder of ours that no one else may
+ * write. Others with write access could rename their own file over an image after it was stored
+ * and inspected, or remove a live upload's temp file. Their write bits are taken away (and
+ * logged) rather than the upload refused: vmdesk itself makes the folder 0700, so such bits come
+ * from a folder made by hand, usually under a umask of 002 (the default on Debian and Ubuntu),
+ * not from a wish to share it for writing; read access, which is harmless, is left alone.
+ */
+async function prepareLibrary(dir: string, log: (line: string) => void): Promise<void> {
+  try {
+    await makeDirs(dir);
+  } catch (err) {
+    // Something that is not a folder in the way: the checks below say so.
+    if (errnoOf(err) !== 'ENOTDIR') throw err;
+  }
+  const st = await fs.promises.stat(dir);
+  if (!st.isDirectory())
+    throw new VmdeskError(
+      'storage',
+      `The ISO library ${dir} is not a folder. Move it out of the way (vmdesk then creates the folder), and try again.`,
+    );
+  if (st.uid !== myUid())
+    throw new VmdeskError(
+      'storage',
+      `The ISO library ${dir} belongs to another user (uid ${st.uid}), so vmdesk does not store uploads in it. Give it back to yourself (chown) or move it out of the way, and try again.`,
+    );
+  if ((st.mode & 0o022) !== 0) {
+    const mode = st.mode & 0o7755;
+    await fs.promises.chmod(dir, mode);
+    log(
+      `the ISO library ${dir} was writable by other users (mode ${octal(st.mode)}); made it ${octal(mode)}, so no one else can replace an uploaded image`,
+    );
   }
 }
 
@@ -121,7 +204,14 @@ class DigestCache {
 }
 
 /**
- * The SHA-256 of the regular file `file` that `seen` (its lstat) describes, or undefined when
+ * Whether a library file may stand for an upload of the same content: a regular file of ours
+ * with no other name. Another user's file could change or vanish at their will; a file with a
+ * second name (a hard link, maybe outside the library) can be rewritten through that name.
+ */
+const reusable = (st: fs.BigIntStats): boolean => st.isFile() && st.uid === BigInt(myUid()) && st.nlink === 1n;
+
+/**
+ * The SHA-256 of the reusable file `file` that `seen` (its lstat) describes, or undefined when
  * what is there now is something else (swapped meanwhile). Opened without following symlinks and
  * without blocking (a FIFO swapped in would otherwise hang the open).
  */
@@ -134,7 +224,7 @@ async function digestOfLibraryFile(
   if (!handle) return undefined;
   try {
     const st = await handle.stat({ bigint: true });
-    if (!st.isFile() || st.ino !== seen.ino || st.dev !== seen.dev) return undefined;
+    if (!reusable(st) || st.ino !== seen.ino || st.dev !== seen.dev) return undefined;
     const cached = cache.get(st);
     if (cached) return cached;
     const hash = crypto.createHash('sha256');
@@ -154,8 +244,9 @@ async function digestOfLibraryFile(
 
 /**
  * Puts the complete temp file `temp` (`size` bytes, SHA-256 `digest`) into the library as
- * `name`: reuses a regular file there with the same content, or links it under the first free
- * name of `name`, "name (2).iso"... Never replaces, follows or reuses anything but a regular file.
+ * `name`: reuses a file there with the same content (one of ours: see reusable), or links it
+ * under the first free name of `name`, "name (2).iso"... Never replaces, follows or reuses
+ * anything else.
  */
 async function placeInLibrary(
   dir: string,
@@ -182,7 +273,7 @@ async function placeInLibrary(
       continue; // taken meanwhile
     }
     if (
-      st.isFile() &&
+      reusable(st) &&
       st.size === BigInt(upload.size) &&
       (await digestOfLibraryFile(file, st, cache)) === upload.digest
     )
@@ -206,8 +297,9 @@ async function linkExclusive(temp: string, file: string): Promise<boolean> {
     await fs.promises.copyFile(temp, file, fs.constants.COPYFILE_EXCL);
     return true;
   } catch (err) {
+    // Nothing to remove: a target the copy created itself libuv removes when the copy fails
+    // (uv__fs_copyfile), and one it did not create (it failed first) belongs to someone else.
     if (errnoOf(err) === 'EEXIST') return false;
-    await fs.promises.rm(file, { force: true }); // created by the failed copy itself (O_EXCL)
     throw err;
   }
 }
@@ -233,7 +325,7 @@ export function createUploadHandler(deps: UploadDeps): (req: http.IncomingMessag
    * content or links the new one in under a free name (see the invariants above). The stored file
    * is then inspected (iso.inspect) and deleted again if it is not an installer image, so nothing
    * unusable stays in the library. Replies `{path, plan}`, or `{error: {code, message}}` with
-   * 400/401/403/404/409/411/413/422/500/507.
+   * 400/401/403/404/409/411/413/422/500/507; never rejects.
    */
   return async function serveUpload(req: http.IncomingMessage): Promise<UploadReply> {
     const url = new URL(req.url ?? '/', 'http://request.invalid');
@@ -278,29 +370,75 @@ export function createUploadHandler(deps: UploadDeps): (req: http.IncomingMessag
     uploading.add(name);
     try {
       return await receive(req, dir, name, size);
+    } catch (err) {
+      // receive answers its own failures; this is the net that keeps a bug from resetting the connection.
+      return notStored(err, dir, name, path.join(dir, name));
     } finally {
       uploading.delete(name);
     }
   };
 
+  /**
+   * The reply to a failure of the library's folder or disk while writing `target` (logged): a
+   * full disk or quota is 507, a read-only or refused folder 500, both in storageError's
+   * sentence naming the folder; anything else 500 naming the library.
+   */
+  function notStored(err: unknown, dir: string, name: string, target: string): UploadReply {
+    const e = storageError(err, target);
+    const message = messageOf(e);
+    log(`upload ${name} not stored: ${message}`);
+    if (!(e instanceof VmdeskError) || e.code !== 'storage')
+      return uploadError(
+        500,
+        'internal',
+        `"${name}" could not be stored in ${dir} (${message}); nothing was kept. Check that this folder is writable, then try again.`,
+      );
+    const errno = e.details?.errno;
+    return uploadError(
+      errno === 'ENOSPC' || errno === 'EDQUOT' ? 507 : 500,
+      'storage',
+      `"${name}" was not stored: ${message}`,
+    );
+  }
+
   async function receive(req: http.IncomingMessage, dir: string, name: string, size: number): Promise<UploadReply> {
-    await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
-    await sweepStaleTemps(dir);
-    const free = await freeBytes(dir);
+    // What storageError names for a write in the library: the library itself (or the nearest
+    // folder that exists, or vmdesk's data folder holding it).
+    const target = path.join(dir, name);
+    try {
+      await prepareLibrary(dir, log);
+    } catch (err) {
+      return notStored(err, dir, name, dir);
+    }
+    await sweepStaleTemps(dir, log);
+    let free: number;
+    try {
+      free = await freeBytes(dir);
+    } catch (err) {
+      return notStored(err, dir, name, target);
+    }
     if (size > free) {
+      log(`upload ${name} refused: ${size} bytes, ${free} free in ${dir}`);
       return uploadError(
         507,
         'insufficient-resources',
         `"${name}" needs ${formatBytes(size)}, but only ${formatBytes(free)} is free in ${dir}. Free some space and try again.`,
       );
     }
-    const temp = await createTempFile(dir, name);
+    let temp: { file: string; handle: fs.promises.FileHandle };
+    try {
+      temp = await createTempFile(dir, name);
+    } catch (err) {
+      return notStored(err, dir, name, target);
+    }
+    liveTemps.add(temp.file);
     try {
       let digest: string;
       try {
         digest = await streamInto(req, temp.handle, size);
       } catch (err) {
-        log(`upload ${name} failed: ${serializeError(err).message.slice(0, 500)}`);
+        if (err instanceof TempWriteError) return notStored(err.error, dir, name, target);
+        log(`upload ${name} failed: ${messageOf(err)}`);
         return uploadError(400, 'cancelled', 'The upload did not complete; nothing was kept. Try again.');
       } finally {
         await temp.handle.close().catch(() => {});
@@ -309,28 +447,33 @@ export function createUploadHandler(deps: UploadDeps): (req: http.IncomingMessag
       try {
         placed = await placeInLibrary(dir, name, temp.file, { size, digest }, digests);
       } catch (err) {
-        const why = serializeError(err).message.slice(0, 500);
-        log(`upload ${name} could not be stored: ${why}`);
-        return uploadError(
-          500,
-          'internal',
-          `"${name}" arrived but could not be stored in ${dir} (${why}); nothing was kept. Check that this folder is writable, then try again.`,
-        );
+        return notStored(err, dir, name, target);
       }
       log(`upload ${name}: ${size} bytes → ${placed.file}${placed.reused ? ' (same content: reused)' : ''}`);
-      return await inspectUpload(placed.file, !placed.reused);
+      return await inspectUpload(name, placed.file, !placed.reused);
     } finally {
-      await fs.promises.rm(temp.file, { force: true });
+      await fs.promises
+        .rm(temp.file, { force: true })
+        .catch((err: unknown) => log(`could not remove ${temp.file}: ${messageOf(err)}`));
+      liveTemps.delete(temp.file);
     }
   }
 
-  /** Writes the body to `handle` (synced to disk) and returns its SHA-256; throws if it ends short. */
+  /**
+   * Writes the body to `handle` (synced to disk) and returns its SHA-256; throws if it ends short,
+   * and a TempWriteError if the disk refused a write. After such a refusal the rest of the body is
+   * still read (and dropped): closing a connection with unread data makes the kernel reset it, and
+   * the browser would see the reset instead of the reply saying the disk is full.
+   */
   async function streamInto(req: http.IncomingMessage, handle: fs.promises.FileHandle, size: number): Promise<string> {
     const hash = crypto.createHash('sha256');
     let received = 0;
+    let writeError: TempWriteError | undefined;
     const onIdle = () => req.destroy(new Error(`nothing received for ${UPLOAD_IDLE_MS / 1000} s`));
-    req.socket.setTimeout(UPLOAD_IDLE_MS);
-    req.socket.on('timeout', onIdle);
+    // Kept: once the request is destroyed (the client went away), req.socket is null.
+    const socket = req.socket;
+    socket.setTimeout(UPLOAD_IDLE_MS);
+    socket.on('timeout', onIdle);
     try {
       // Written in batches of WRITE_BATCH_BYTES (a write per 64 KiB chunk made a 1 GiB upload ~1.5x
       // slower); nothing more is read while a batch is written, so the socket is paused meanwhile.
@@ -341,35 +484,50 @@ export function createUploadHandler(deps: UploadDeps): (req: http.IncomingMessag
         const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
         pending = [];
         pendingBytes = 0;
-        for (let at = 0; at < data.length;) at += (await handle.write(data, at)).bytesWritten;
+        try {
+          for (let at = 0; at < data.length;) at += (await handle.write(data, at)).bytesWritten;
+        } catch (err) {
+          writeError = new TempWriteError(err);
+          // Gives back what was written, so other uploads need not wait for this body to end.
+          await handle.truncate(0).catch(() => {});
+        }
       };
       for await (const chunk of req as AsyncIterable<Buffer>) {
-        hash.update(chunk);
         received += chunk.length;
+        if (writeError) continue;
+        hash.update(chunk);
         pending.push(chunk);
         pendingBytes += chunk.length;
         if (pendingBytes >= WRITE_BATCH_BYTES) await flush();
       }
-      if (pendingBytes > 0) await flush();
+      if (!writeError && pendingBytes > 0) await flush();
     } finally {
       // Off before hashing a library file, which may take longer than the idle limit.
-      req.socket.setTimeout(0);
-      req.socket.off('timeout', onIdle);
+      socket.setTimeout(0);
+      socket.off('timeout', onIdle);
     }
+    if (writeError) throw writeError;
     if (received !== size)
       throw new VmdeskError('invalid-argument', `The upload ended after ${received} of ${size} bytes.`);
-    // Linked under its final name next: the bytes must be on disk before the name is.
-    await handle.datasync();
+    // Linked under its final name next: the bytes must be on disk before the name is. (A network
+    // file system may report a full disk only here.)
+    await handle.datasync().catch((err: unknown) => {
+      throw new TempWriteError(err);
+    });
     return hash.digest('hex');
   }
 
-  async function inspectUpload(file: string, created: boolean): Promise<UploadReply> {
+  async function inspectUpload(name: string, file: string, created: boolean): Promise<UploadReply> {
     try {
       const plan = await deps.inspect(file);
       return { status: 200, body: { path: file, plan } };
     } catch (err) {
-      if (created) await fs.promises.rm(file, { force: true });
+      if (created)
+        await fs.promises
+          .rm(file, { force: true })
+          .catch((rmErr: unknown) => log(`could not remove ${file}: ${messageOf(rmErr)}`));
       const e = serializeError(err);
+      log(`upload ${name} refused by the inspection: ${e.message.slice(0, 500)}`);
       return { status: isUserError(e.code) ? 422 : 500, body: { error: e } };
     }
   }
