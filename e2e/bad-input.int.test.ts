@@ -126,10 +126,12 @@ describe('bad input', () => {
       corrupt: '55555555-5555-4555-8555-555555555555',
       large: '66666666-6666-4666-8666-666666666666',
       newer: '77777777-7777-4777-8777-777777777777',
+      plain: '88888888-8888-4888-8888-888888888888',
     };
     fs.writeFileSync(path.join(vms, `${ids.corrupt}.json`), 'garbage{');
     fs.writeFileSync(path.join(vms, `${ids.large}.json`), Buffer.alloc(1_200_000, 0x20));
     fs.writeFileSync(path.join(vms, `${ids.newer}.json`), '{"version": 9}');
+    fs.writeFileSync(path.join(vms, `${ids.plain}.json`), '{ "cut off');
     for (const id of Object.values(ids)) {
       fs.mkdirSync(path.join(data, id), { recursive: true });
       fs.writeFileSync(path.join(data, id, 'disk0.qcow2'), 'disk');
@@ -138,7 +140,7 @@ describe('bad input', () => {
     const before = await s.json<VmSummary[]>(['list']);
     expect(before.find((v) => v.id === ids.large)?.reason).toMatch(/too large to be a VM definition/);
 
-    const corrupt = await s.run(['delete', ids.corrupt]);
+    const corrupt = await s.run(['delete', ids.corrupt, '--delete-disks']);
     expect(corrupt.stderr).toBe('');
     expect(corrupt.code).toBe(0);
     expect(corrupt.stdout).toBe(
@@ -152,9 +154,30 @@ describe('bad input', () => {
         '',
       ].join('\n'),
     );
-    const large = await s.json<{ id: string; removed: string[]; kept: string[] }>(['delete', ids.large]);
+    const large = await s.json<{ id: string; removed: string[]; kept: string[] }>([
+      'delete',
+      ids.large,
+      '--delete-disks',
+    ]);
     expect(large.removed).toContain(path.join(vms, `${ids.large}.json`));
     expect(large.kept).toEqual([]);
+    // Without a flag a broken VM's data folder stays (its disks cannot be listed), and vmdesk says so.
+    const plain = await s.run(['delete', ids.plain]);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toBe(
+      [
+        `Deleted "${ids.plain}".`,
+        'Removed:',
+        `  ${path.join(logs, ids.plain)}`,
+        `  ${path.join(vms, `${ids.plain}.json`)}`,
+        'Kept:',
+        `  ${path.join(data, ids.plain)}`,
+        `The VM's file could not be read, so vmdesk cannot tell which of the files in ${path.join(data, ids.plain)} are its disks: the folder is kept. Remove it yourself if you do not need it (\`vmdesk list\` shows it as belonging to no VM).`,
+        '',
+      ].join('\n'),
+    );
+    expect(fs.readFileSync(path.join(data, ids.plain, 'disk0.qcow2'), 'utf8')).toBe('disk');
+    fs.rmSync(path.join(data, ids.plain), { recursive: true });
     const newer = await s.run(['delete', ids.newer, '--keep-disks']);
     expect(newer.code).toBe(0);
     expect(newer.stdout).toMatch(/Kept \(vmdesk deletes only the disks it created for the VM, and none you asked/);

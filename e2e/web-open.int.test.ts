@@ -113,7 +113,10 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('vmdesk web --open (skipped without /u
     expect(web.child.exitCode).toBe(0);
     expect(fs.existsSync(page)).toBe(false);
   });
+});
 
+// No browser needed: the real `vmdesk web` and a WebSocket client.
+describe('the token file of vmdesk web', () => {
   it('replaces a token file others can read, says so on stderr, and refuses the old token', async () => {
     const s = new Sandbox();
     cleanups.push(() => s.cleanup());

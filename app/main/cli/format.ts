@@ -77,11 +77,13 @@ export function formatInfo(vm: VmSummary): string {
 }
 
 /** What `vmdesk delete` did: every path it removed, and what it left where it was. */
-export function formatDeleted(vm: string, r: { removed: string[]; kept: string[] }): string {
+export function formatDeleted(vm: string, r: { removed: string[]; kept: string[]; note?: string }): string {
   const list = (paths: string[]) => paths.map((p) => `  ${p}`).join('\n');
   let out = `Deleted "${vm}".`;
   out += r.removed.length ? `\nRemoved:\n${list(r.removed)}` : '\nNo files were left to remove.';
   if (r.kept.length)
-    out += `\nKept (vmdesk deletes only the disks it created for the VM, and none you asked to keep):\n${list(r.kept)}`;
+    out += r.note
+      ? `\nKept:\n${list(r.kept)}\n${r.note}`
+      : `\nKept (vmdesk deletes only the disks it created for the VM, and none you asked to keep):\n${list(r.kept)}`;
   return out + '\n';
 }

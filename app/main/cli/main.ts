@@ -40,7 +40,7 @@ Usage:
   vmdesk info VM [--json]
   vmdesk log VM [--serial | --driver] [--follow] [--lines N]
   vmdesk console VM            (Ctrl+] detaches)
-  vmdesk delete VM [--keep-disks]
+  vmdesk delete VM [--keep-disks | --delete-disks]  (a broken VM's data folder goes only with --delete-disks)
   vmdesk iso inspect PATH [--json]    (what an ISO is: boot modes, architecture, the OS, suggested VM)
   vmdesk mdev list|types [--json]      (mediated devices / vGPUs on this host)
   vmdesk mdev create|remove ... [--json] (through pkexec; see vmdesk mdev --help)
@@ -331,10 +331,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return await attachConsole(await getLink(), oneVm(a.positionals, command), io);
       }
       case 'delete': {
-        const a = parse(rest, { 'keep-disks': { type: 'boolean' } });
+        const a = parse(rest, { 'keep-disks': { type: 'boolean' }, 'delete-disks': { type: 'boolean' } });
         json = !!a.values.json;
         const vm = oneVm(a.positionals, command);
-        const r = await (await getLink()).call('vm.delete', { vm, keepDisks: !!a.values['keep-disks'] });
+        if (a.values['keep-disks'] && a.values['delete-disks'])
+          throw usageError('Give --keep-disks or --delete-disks, not both.');
+        // Neither: the driver's default (a VM's own disks go; a broken VM's data folder stays).
+        const keepDisks = a.values['keep-disks'] ? true : a.values['delete-disks'] ? false : undefined;
+        const r = await (await getLink()).call('vm.delete', { vm, ...(keepDisks === undefined ? {} : { keepDisks }) });
         io.out.write(json ? JSON.stringify(r) + '\n' : formatDeleted(vm, r));
         return 0;
       }

@@ -27,10 +27,14 @@ const FilePath = v.pipe(
   v.minLength(1),
   v.maxLength(MAX_PATH_CHARS, `a path can have at most ${MAX_PATH_CHARS} characters`),
 );
-/** Bytes of a new disk: whole, at least 1 MiB, at most 1 PiB (qcow2's own limit is 64 PiB). */
+/** Bytes of a new disk: a whole number, at least 1 MiB, at most 1 PiB (qcow2's own limit is 64 PiB). */
 const NewDiskBytes = v.pipe(
   v.number('The disk size must be a number of bytes.'),
   v.check((n: number) => Number.isFinite(n), 'The disk size must be a finite number.'),
+  v.check(
+    (n: number) => Number.isInteger(n),
+    (issue) => `The disk size must be a whole number of bytes, not ${String(issue.input)}.`,
+  ),
   v.check((n: number) => n >= 2 ** 20, 'A new disk must be at least 1 MiB (e.g. --disk-size 20G).'),
   v.check((n: number) => n <= 2 ** 50, 'A new disk can be at most 1 PiB.'),
 );
@@ -87,6 +91,8 @@ export const CALLS = {
   'vm.reboot': { params: vmOnly },
   'vm.pause': { params: vmOnly },
   'vm.resume': { params: vmOnly },
+  /** `keepDisks` unset: a VM's own disks go, but a broken VM's data folder stays (its disks are
+   * unknown); `note` then says so. */
   'vm.delete': { params: v.strictObject({ vm: VmRef, keepDisks: v.optional(v.boolean()) }) },
   'vm.logPaths': { params: vmOnly },
   /** VM directories (disks, logs) that belong to no VM: vmdesk shows them and never deletes them. */
@@ -183,7 +189,7 @@ export interface CallResults {
   'vm.resume': VmSummary;
   /** `removed`: every file and directory deleted; `kept`: what stayed (disks kept on request,
    * disks that were never vmdesk's). */
-  'vm.delete': { id: string; removed: string[]; kept: string[] };
+  'vm.delete': { id: string; removed: string[]; kept: string[]; note?: string };
   'vm.logPaths': LogPaths;
   'vm.orphans': OrphanDir[];
   'host.info': HostReport;

@@ -12,6 +12,9 @@ describe('the VM name rule', () => {
     ['a'],
     ['x'.repeat(MAX_NAME_CHARS)],
     ['emoji 🐧'],
+    ['Ελληνικά'],
+    ['नमस्ते'],
+    ['e\u0301\u0302 two accents'],
     ['dots.in.the.middle'],
   ])('accepts %j', (name) => {
     expect(vmNameProblem(name)).toBeUndefined();
@@ -43,6 +46,17 @@ describe('the VM name rule', () => {
     ['ideographic\u3000space', /ordinary spaces only, not U\+3000/],
     ['line\u2028break', /ordinary spaces only, not U\+2028/],
     ['private \ue000', /private-use/],
+    // Found by review: these passed the first version of the rule.
+    ['cgj\u034f', /invisible characters \(U\+034F/],
+    ['a\ufe0f', /invisible characters \(U\+FE0F/],
+    ['vs\u{e0100}', /invisible characters \(U\+E0100/],
+    ['khmer\u17b4', /invisible characters \(U\+17B4/],
+    ['mongolian\u180b', /invisible characters \(U\+180B/],
+    ['tag\u{e0041}', /invisible characters \(U\+E0041/],
+    ['broken \ufffd', /U\+FFFD/],
+    ['non\ufffe', /noncharacters/],
+    ['\u0301accent', /start with a combining mark/],
+    ['z\u0301\u0302\u0303\u0304\u0305algo', /at most 4 accents/],
   ])('refuses %j with a sentence saying why', (name, why) => {
     expect(vmNameProblem(name)).toMatch(why);
     expect(isVmName(name)).toBe(false);

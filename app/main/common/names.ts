@@ -18,10 +18,14 @@ export const MAX_NAME_CHARS = 64;
 const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
 /**
  * Characters that show as nothing: format characters (zero-width space and joiners, word joiner,
- * BOM, soft hyphen...) and the few letters and symbols fonts draw blank (Hangul fillers, the
- * blank braille cell).
+ * BOM, soft hyphen...), Unicode's default-ignorable code points (variation selectors, the
+ * combining grapheme joiner, Hangul fillers, tags) and the blank braille cell.
  */
-const INVISIBLE = /[\p{Cf}\u115f\u1160\u3164\uffa0\u2800]/u;
+const INVISIBLE = /[\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]/u;
+/** U+FFFD (what a broken character shows as) and the noncharacters (never meant to be shown). */
+const REPLACEMENT = /[\ufffd\ufdd0-\ufdef\ufffe\uffff]/u;
+/** More than this many combining marks on one letter stack into an unreadable smear. */
+const MAX_MARKS = 4;
 
 /** "U+202E", for telling the user which character is meant. */
 function codePoint(ch: string): string {
@@ -33,9 +37,11 @@ function codePoint(ch: string): string {
  * Names are for people: 1–64 characters, any script, but only what shows as itself. Refused:
  * "/" (names become window titles and file-picker defaults), a leading "." (hidden file names),
  * control characters, text-direction controls (U+202E can make "evil" show as "live"),
- * invisible characters (zero-width space, joiners, BOM), unpaired UTF-16 surrogates (shown as
- * "\ufffd"), private-use characters, line breaks and spaces other than U+0020, and spaces at
- * either end. The caller stores names in NFC (`normalizeVmName`), so one name has one spelling.
+ * invisible characters (zero-width space, joiners, BOM, variation selectors), unpaired UTF-16
+ * surrogates and U+FFFD itself, noncharacters, private-use characters, a leading combining mark or
+ * more than four on one letter, line breaks and spaces other than U+0020, and spaces at either
+ * end. (Unassigned code points are not refused: the driver's and the renderer's Unicode versions
+ * differ, and the rule must give the same answer in both.) The caller stores names in NFC (`normalizeVmName`), so one name has one spelling.
  * The same rule serves the contract, the definition loader, the CLI and the renderer.
  */
 export function vmNameProblem(name: string): string | undefined {
@@ -53,7 +59,12 @@ export function vmNameProblem(name: string): string | undefined {
   const invisible = INVISIBLE.exec(name);
   if (invisible)
     return `A VM name cannot contain invisible characters (${codePoint(invisible[0])}, which shows as nothing).`;
+  if (REPLACEMENT.test(name))
+    return 'A VM name cannot contain U+FFFD (the sign of a broken character) or Unicode noncharacters.';
   if (/\p{Co}/u.test(name)) return 'A VM name cannot contain private-use characters (they have no agreed look).';
+  if (/^\p{M}/u.test(name)) return 'A VM name cannot start with a combining mark (an accent with no letter).';
+  if (new RegExp(`\\p{M}{${MAX_MARKS + 1}}`, 'u').test(name))
+    return `A VM name can have at most ${MAX_MARKS} accents or other combining marks on one letter.`;
   const space = /[^\S ]|[\p{Zl}\p{Zp}]/u.exec(name);
   if (space) return `A VM name can contain ordinary spaces only, not ${codePoint(space[0])}.`;
   if (name !== name.trim()) return 'A VM name cannot start or end with spaces.';

@@ -171,7 +171,12 @@ export const VmDefinitionSchema = v.object({
   boot: v.picklist(['cdrom', 'disk']),
   network: v.object({
     mode: v.picklist(['user', 'none']),
-    forwards: forwardListSchema(PortForwardSchema),
+    // Counted, but overlaps are not checked here: a file an older vmdesk wrote with two forwards
+    // on one host socket still loads (and is refused at start, in a sentence); new ones can't be made.
+    forwards: v.pipe(
+      v.array(PortForwardSchema),
+      v.maxLength(MAX_FORWARDS, `a VM can have at most ${MAX_FORWARDS} port forwards`),
+    ),
   }),
   display: v.picklist(['std', 'virtio', 'none']),
   /** UEFI variable store for this VM (a copy of the firmware's template). */

@@ -124,6 +124,19 @@ describe('createDispatcher', () => {
     expect(calls).toEqual([]);
   });
 
+  it('answers with the contract’s own sentence, and the field, when one of its checks refuses', async () => {
+    const { handlers } = fakeHandlers();
+    const r = await createDispatcher(handlers).dispatch('vm.define', { name: 'x', memoryMiB: 128.5, cpus: 1 });
+    expect(r).toEqual({
+      ok: false,
+      error: {
+        code: 'invalid-argument',
+        message: 'Memory must be a whole number of MiB, not 128.5.',
+        details: { field: 'memoryMiB' },
+      },
+    });
+  });
+
   it('refuses a missing required field', async () => {
     const { handlers } = fakeHandlers();
     const r = await createDispatcher(handlers).dispatch('vm.get', {});

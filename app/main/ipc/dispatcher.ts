@@ -63,10 +63,14 @@ export function createDispatcher(handlers: Handlers, debug?: (line: string) => v
         if (shape) throw new VmdeskError('invalid-argument', `Invalid arguments for ${method}: ${shape}`);
         const parsed = v.safeParse(CALLS[method].params, params ?? {});
         if (!parsed.success) {
-          const field = v.getDotPath(parsed.issues[0]!) ?? undefined;
+          const first = parsed.issues[0]!;
+          const field = v.getDotPath(first) ?? undefined;
+          // The contract's own checks carry a whole sentence for the user ("Memory must be a whole
+          // number of MiB, not 128.5."): it is the message. Valibot's generic issues get context.
+          const own = first.type === 'check' && first.expected === null;
           throw new VmdeskError(
             'invalid-argument',
-            `Invalid arguments for ${method}: ${describeIssues(parsed.issues)}.`,
+            own ? first.message : `Invalid arguments for ${method}: ${describeIssues(parsed.issues)}.`,
             field ? { field } : undefined,
           );
         }

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runMdevCli } from '../testing/run-mdev-cli.js';
 import type { CallName, CallParams, CallResults } from '../common/contract.js';
 import type { SerializedError } from '../common/errors.js';
+import { MAX_MDEVS } from '../common/vm-types.js';
 import { fakeRun, FakeNative } from '../host/testing/fakes.js';
 import { fakeQemuCaps } from '../host/testing/caps.js';
 import { buildSysfs, type BuiltSysfs } from '../mdev/fixtures/build-sysfs.js';
@@ -167,6 +168,18 @@ describe('mdev.* through the dispatcher', () => {
     ).toMatchObject({ code: 'invalid-argument', message: expect.stringContaining('already assigned') });
     expect((await w.call('mdev.unassign', { vm: 'serial-box', uuid: a!.uuid })).definition!.mdevs).toEqual([]);
     expect(await w.fail('mdev.unassign', { vm: 'serial-box', uuid: a!.uuid })).toMatchObject({ code: 'not-found' });
+  });
+
+  // Found by review: the 9th device failed as `internal` ("Refusing to write an invalid definition").
+  it('refuses a ninth mediated device with a sentence, keeping the eight', async () => {
+    for (let i = 0; i < MAX_MDEVS; i++)
+      await w.call('mdev.assign', { vm: 'serial-box', parent: 'mtty', type: 'mtty-2' });
+    const e = await w.fail('mdev.assign', { vm: 'serial-box', parent: 'mtty', type: 'mtty-2' });
+    expect(e).toMatchObject({
+      code: 'invalid-argument',
+      message: expect.stringMatching(/at most 8\. Unassign one first/),
+    });
+    expect((await w.call('vm.get', { vm: 'serial-box' })).definition!.mdevs).toHaveLength(MAX_MDEVS);
   });
 
   it('refuses bad assignments with the reason, before anything is saved', async () => {

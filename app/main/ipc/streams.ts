@@ -8,6 +8,7 @@
 import * as v from 'valibot';
 import { isStreamName, STREAMS, type StreamName, type StreamParams } from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
+import { paramsShapeProblem } from '../common/request-limits.js';
 import type { ByteStream } from '../consoles/byte-channel.js';
 import { tailLog } from '../consoles/log-tail.js';
 import { proxyVnc } from '../consoles/vnc-proxy.js';
@@ -24,6 +25,8 @@ export function parseStreamRequest(
 ): { name: StreamName; params: StreamParams<StreamName> } {
   if (!isStreamName(name))
     throw new VmdeskError('invalid-argument', `Unknown stream ${JSON.stringify(name)?.slice(0, 100)}.`);
+  const shape = paramsShapeProblem(params);
+  if (shape) throw new VmdeskError('invalid-argument', `Invalid arguments for ${name}: ${shape}`);
   const parsed = v.safeParse(STREAMS[name].params, params ?? {});
   if (!parsed.success)
     throw new VmdeskError('invalid-argument', `Invalid arguments for ${name}: ${describeIssues(parsed.issues)}.`);

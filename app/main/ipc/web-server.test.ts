@@ -500,62 +500,71 @@ describe('backpressure on the WebSockets', () => {
     slow.destroy();
   });
 
-  it('stops reading an /api client that does not read its replies, and answers every call once it does', async () => {
-    const big = 'z'.repeat(100 * 1024);
-    link.answer = (_m, params) => ({ vm: (params as { vm: string }).vm, big });
-    const ws = await open('/api');
-    ws.pause();
-    for (let id = 1; id <= 1500; id++) ws.send(JSON.stringify({ id, method: 'vm.get', params: { vm: `v${id}` } }));
-    let last = -1;
-    while (link.calls.length !== last) {
-      last = link.calls.length;
-      await new Promise((r) => setTimeout(r, 150));
-    }
-    // 150 MB of replies if every call ran: only what fits the reply budget did.
-    expect(last).toBeGreaterThan(0);
-    expect(last).toBeLessThan(200);
-    const ids = new Set<number>();
-    ws.on('message', (d: RawData) => ids.add((JSON.parse(d.toString()) as { id: number }).id));
-    ws.resume();
-    await vi.waitFor(() => expect(ids.size).toBe(1500), { timeout: 15_000 });
-  });
+  it(
+    'stops reading an /api client that does not read its replies, and answers every call once it does',
+    { timeout: 90_000 },
+    async () => {
+      const big = 'z'.repeat(100 * 1024);
+      link.answer = (_m, params) => ({ vm: (params as { vm: string }).vm, big });
+      const ws = await open('/api');
+      ws.pause();
+      for (let id = 1; id <= 1500; id++) ws.send(JSON.stringify({ id, method: 'vm.get', params: { vm: `v${id}` } }));
+      let last = -1;
+      while (link.calls.length !== last) {
+        last = link.calls.length;
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      // 150 MB of replies if every call ran: only what fits the reply budget did.
+      expect(last).toBeGreaterThan(0);
+      expect(last).toBeLessThan(200);
+      const ids = new Set<number>();
+      ws.on('message', (d: RawData) => ids.add((JSON.parse(d.toString()) as { id: number }).id));
+      ws.resume();
+      await vi.waitFor(() => expect(ids.size).toBe(1500), { timeout: 60_000 });
+    },
+  );
 });
 
 describe('input toward the guest', () => {
   const serial = `name=console.serial&params=${encodeURIComponent(JSON.stringify({ vm: 'web' }))}`;
 
-  it('stops reading a page that pastes megabytes while the stream takes no more, and keeps its socket (keep-alive)', async () => {
-    link.echo = false;
-    const quick = await startWebServer({ link, staticDir, token: TOKEN, pingIntervalMs: 50 });
-    try {
-      // Pongs wait behind the paste: the Node client would give up after 60 of them (browsers do
-      // not). @types/ws does not know the option yet.
-      const ws = new WebSocket(`ws://127.0.0.1:${quick.port}/stream?token=${TOKEN}&${serial}`, {
-        autoPong: true,
-        maxPendingAutoPongs: 0,
-      } as ClientOptions);
-      clients.push(ws);
-      await new Promise((r) => ws.once('open', r));
-      await vi.waitFor(() => expect(link.channels).toHaveLength(1));
-      const fake = link.channels[0]!;
-      fake.inputFull = true; // a paused guest: QEMU reads nothing
-      const total = 16 * 1024 * 1024;
-      const frame = Buffer.alloc(256 * 1024, 0x61);
-      for (let n = 0; n < total; n += frame.length) ws.send(frame);
-      // Paused by the server for many ping intervals, the socket is not taken for dead.
-      await new Promise((r) => setTimeout(r, 1000));
-      // The stream got one frame; the server holds at most its input budget (1 MiB; had it read
-      // on, its channel would have dropped the page past 8 MiB), the rest waits in the kernel's
-      // buffers and the page. Before the fix the server read all 16 MiB into the stream.
-      expect(fake.writtenBytes).toBeLessThanOrEqual(frame.length);
-      expect(ws.readyState).toBe(WebSocket.OPEN);
-      fake.drainInput();
-      await vi.waitFor(() => expect(fake.writtenBytes).toBe(total), { timeout: 15_000 });
-      expect(ws.readyState).toBe(WebSocket.OPEN);
-    } finally {
-      await quick.close();
-    }
-  });
+  it(
+    'stops reading a page that pastes megabytes while the stream takes no more, and keeps its socket (keep-alive)',
+    { timeout: 90_000 },
+    async () => {
+      link.echo = false;
+      const quick = await startWebServer({ link, staticDir, token: TOKEN, pingIntervalMs: 50 });
+      try {
+        // Pongs wait behind the paste: the Node client would give up after 60 of them (browsers do
+        // not). @types/ws does not know the option yet.
+        const ws = new WebSocket(`ws://127.0.0.1:${quick.port}/stream?token=${TOKEN}&${serial}`, {
+          autoPong: true,
+          maxPendingAutoPongs: 0,
+        } as ClientOptions);
+        clients.push(ws);
+        await new Promise((r) => ws.once('open', r));
+        await vi.waitFor(() => expect(link.channels).toHaveLength(1));
+        const fake = link.channels[0]!;
+        fake.inputFull = true; // a paused guest: QEMU reads nothing
+        const total = 16 * 1024 * 1024;
+        const frame = Buffer.alloc(256 * 1024, 0x61);
+        for (let n = 0; n < total; n += frame.length) ws.send(frame);
+        // Paused by the server for many ping intervals, the socket is not taken for dead.
+        await new Promise((r) => setTimeout(r, 1000));
+        // The stream got one frame; the server holds at most its input budget (1 MiB; had it read
+        // on, its channel would have dropped the page past 8 MiB), the rest waits in the kernel's
+        // buffers and the page. Before the fix the server read all 16 MiB into the stream.
+        expect(fake.writtenBytes).toBeLessThanOrEqual(frame.length);
+        expect(ws.readyState).toBe(WebSocket.OPEN);
+        fake.drainInput();
+        // 16 MiB through a loopback WebSocket: seconds, but many more on a loaded 2-core machine.
+        await vi.waitFor(() => expect(fake.writtenBytes).toBe(total), { timeout: 60_000 });
+        expect(ws.readyState).toBe(WebSocket.OPEN);
+      } finally {
+        await quick.close();
+      }
+    },
+  );
 });
 
 describe('truncateUtf8', () => {

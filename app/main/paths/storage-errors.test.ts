@@ -159,6 +159,17 @@ describe('asStorageError', () => {
     });
   });
 
+  // Found by review: copyFile's `path` is the source (/usr/share/OVMF/...), the target is `dest`.
+  it('names the target of a copy into vmdesk’s directories, not its source', () => {
+    const err = Object.assign(errnoError('ENOSPC', 'copyfile', '/usr/share/OVMF/OVMF_VARS.fd'), {
+      dest: path.join(paths.data, 'vms', 'x', 'efivars.fd'),
+    });
+    expect(asStorageError(err, paths)).toMatchObject({
+      code: 'storage',
+      message: expect.stringContaining(`No space left in ${paths.data}`),
+    });
+  });
+
   it('leaves a path elsewhere (the user’s own disk image) and a pathless write alone', () => {
     const other = errnoError('EROFS', 'open', path.join(tmp, 'my-disk.qcow2'));
     expect(asStorageError(other, paths)).toBe(other);

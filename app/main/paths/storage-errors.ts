@@ -128,9 +128,12 @@ export function storageError(err: unknown, target: string, paths: AppPaths = app
  * the same sentence. Errors elsewhere (a user's disk image on a read-only mount) stay as they are.
  */
 export function asStorageError(err: unknown, paths: AppPaths = appPathsFromProcess()): unknown {
-  const p = (err as NodeJS.ErrnoException | undefined)?.path;
-  if (typeof p !== 'string' || !basesOf(paths).some((b) => isInside(b.dir, p))) return err;
-  return storageError(err, p, paths);
+  // copyFile, rename and link name the source in `path` and the target in `dest`: the target is
+  // where a full or read-only disk bites.
+  const e = err as (NodeJS.ErrnoException & { dest?: unknown }) | undefined;
+  const ours = (p: unknown): p is string => typeof p === 'string' && basesOf(paths).some((b) => isInside(b.dir, p));
+  const p = ours(e?.dest) ? e.dest : ours(e?.path) ? e.path : undefined;
+  return p === undefined ? err : storageError(err, p, paths);
 }
 
 /** Runs `fn`, which writes `target`, and turns its storage errors into sentences. */

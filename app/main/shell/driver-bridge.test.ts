@@ -52,6 +52,23 @@ describe('routeCall', () => {
   });
 });
 
+describe('routeCall under hostile params (a structured clone from the window)', () => {
+  // Found by review: in client mode the link's JSON.stringify ran first and overflowed (internal).
+  it('refuses cyclic and deeply nested params before the link sees them', async () => {
+    const link = new FakeLink([vm('web', 'running')]);
+    const cyclic: Record<string, unknown> = { vm: 'web' };
+    cyclic.self = cyclic;
+    let deep: unknown = 1;
+    for (let i = 0; i < 50_000; i++) deep = { a: deep };
+    for (const params of [cyclic, { vm: 'web', x: deep }]) {
+      const r = await routeCall(link, 'vm.get', params);
+      expect(r).toMatchObject({ ok: false, error: { code: 'invalid-argument' } });
+      expect(!r.ok && r.error.message).toMatch(/^Invalid arguments for vm.get: The arguments are nested more than 32/);
+    }
+    expect(link.calls).toEqual([]);
+  });
+});
+
 describe('pipeStream', () => {
   it('sends each chunk as a buffer of its own (a pooled view would clone the whole pool)', async () => {
     const link = new FakeLink();

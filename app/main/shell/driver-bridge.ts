@@ -15,6 +15,7 @@ import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
 import { ByteChannel, STREAM_BUDGET_BYTES, type ByteStream } from '../consoles/byte-channel.js';
 import type { DriverLink } from '../ipc/driver-link.js';
 import { truncateUtf8 } from '../ipc/web-sockets.js';
+import { paramsShapeProblem } from '../common/request-limits.js';
 import { PORT_FLOW, type CallReply, type PortDown, type PortUp, type StreamRequest } from './channels.js';
 
 /**
@@ -25,6 +26,9 @@ export async function routeCall(link: Pick<DriverLink, 'call'>, method: unknown,
   try {
     if (!isCallName(method))
       throw new VmdeskError('invalid-argument', `Unknown method ${String(JSON.stringify(method)).slice(0, 100)}.`);
+    // Before the link serialises them for the owner process (a structured clone may be cyclic).
+    const shape = paramsShapeProblem(params);
+    if (shape) throw new VmdeskError('invalid-argument', `Invalid arguments for ${method}: ${shape}`);
     const result = await link.call(method, params as CallParams<CallName>);
     return { ok: true, result };
   } catch (err) {
@@ -151,6 +155,8 @@ export function pipeStream(
     .then(() => {
       if (!isStreamName(req.name))
         throw new VmdeskError('invalid-argument', `Unknown stream ${String(JSON.stringify(req.name)).slice(0, 100)}.`);
+      const shape = paramsShapeProblem(req.params);
+      if (shape) throw new VmdeskError('invalid-argument', `Invalid stream parameters: ${shape}`);
       // The link validates the params (parseStreamRequest, here or in the owner process).
       return link.openStream(req.name, req.params as StreamParams<StreamName>);
     })

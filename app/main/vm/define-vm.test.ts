@@ -368,6 +368,13 @@ describe('validateDefineInput', () => {
     }
   });
 
+  // Found by review: a fractional size passed, and qemu-img refused it in its own words.
+  it('refuses a fractional new disk size (field diskSize)', () => {
+    const err = refusal({ disk: { sizeBytes: MiB + 0.5 } });
+    expect(err).toMatchObject({ code: 'invalid-argument', details: { field: 'diskSize' } });
+    expect(err.message).toBe('The disk size must be a whole number of bytes, not 1048576.5.');
+  });
+
   it('refuses the same host port forwarded twice (field forward)', () => {
     const err = refusal({
       forwards: [

@@ -20,7 +20,7 @@ import {
   type VmDefinition,
 } from '../common/vm-types.js';
 import type { AppPaths } from '../paths/app-paths.js';
-import { makePrivateDir } from '../paths/storage-errors.js';
+import { makePrivateDir, withStorageErrors } from '../paths/storage-errors.js';
 import { nvramPath, ownedDiskPath } from '../paths/vm-files.js';
 import { DefineVmInputSchema, type DefineVmInput } from '../common/contract.js';
 import { describeIssues } from './definition-store.js';
@@ -227,7 +227,8 @@ export async function createVmFiles(
       const fw = await host.uefiFirmware(arch);
       makePrivateDir(dataDir, paths);
       nvram = nvramPath(paths, id);
-      fs.copyFileSync(fw.varsTemplate, nvram);
+      const vars = nvram;
+      withStorageErrors(vars, () => fs.copyFileSync(fw.varsTemplate, vars), paths);
       fs.chmodSync(nvram, 0o600);
     }
   } catch (err) {

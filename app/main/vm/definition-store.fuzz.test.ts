@@ -2,12 +2,13 @@
  * Hostile VM files: mutations of a valid definition (byte flips, truncations, type swaps,
  * prototype keys, huge values, names of invisible or direction-changing characters, forward
  * floods, values nested deeper than any parser's stack). The loader must return `ok` or `broken`
- * with a short reason every time — never throw, never hang — and `ok` only for a definition the
- * contract could have produced (the same name rule, at most MAX_FORWARDS forwards, none shared).
+ * with a short reason every time — never throw, never hang — and `ok` only for a name the contract
+ * takes and at most MAX_FORWARDS forwards (overlapping forwards from older files still load: they
+ * are refused at start).
  */
 import { describe, expect, it } from 'vitest';
 import { vmNameProblem } from '../common/names.js';
-import { forwardsProblem, MAX_FORWARDS } from '../common/vm-types.js';
+import { MAX_FORWARDS } from '../common/vm-types.js';
 import { parseDefinitionText } from './definition-store.js';
 import { prng } from '../testing/prng.js';
 
@@ -95,7 +96,6 @@ describe('VM file loader under hostile input', () => {
         counts.ok++;
         expect(vmNameProblem(r.definition.name), text.slice(0, 200)).toBeUndefined();
         expect(r.definition.network.forwards.length).toBeLessThanOrEqual(MAX_FORWARDS);
-        expect(forwardsProblem(r.definition.network.forwards)).toBeUndefined();
       } else {
         counts.broken++;
         expect(r.reason.length).toBeGreaterThan(10);

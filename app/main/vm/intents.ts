@@ -16,7 +16,7 @@ import type { OrphanDir as Orphan } from '../common/contract.js';
 import { isUuid } from '../common/names.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { makePrivateDir, removePath } from '../paths/storage-errors.js';
-import { definitionsDir, intentsDir, vmFiles } from '../paths/vm-files.js';
+import { definitionsDir, intentsDir, nvramPath, vmFiles } from '../paths/vm-files.js';
 import { writeFileAtomic } from './atomic-file.js';
 import type { DriverLog } from './driver-log.js';
 import { safeReaddir } from './runtime-files.js';
@@ -47,11 +47,21 @@ export function clearIntent(paths: AppPaths, id: string): void {
   removePath(intentFile(paths, id), { paths });
 }
 
+/**
+ * The UEFI variables file a delete with kept disks removes: only the one vmdesk made, in the VM's
+ * own data folder. The definition's `nvram` is a path a user (or a file from elsewhere) can set to
+ * anything; it never makes a delete reach outside vmdesk's folders.
+ */
+export function ownNvram(paths: AppPaths, id: string, nvram: string | null | undefined): string | undefined {
+  return nvram && isUuid(id) && path.resolve(nvram) === nvramPath(paths, id) ? nvramPath(paths, id) : undefined;
+}
+
 /** The files a delete removes, definition last. */
 export function removeVmFiles(paths: AppPaths, intent: Extract<Intent, { op: 'delete' }>): void {
   const files = vmFiles(paths, intent.id);
+  const nvram = ownNvram(paths, intent.id, intent.nvram);
   if (!intent.keepDisks) removePath(files.dataDir, { recursive: true, paths });
-  else if (intent.nvram) removePath(intent.nvram, { paths });
+  else if (nvram) removePath(nvram, { paths });
   removePath(files.logDir, { recursive: true, paths });
   removePath(files.runRecord, { paths });
   removePath(files.definition, { paths });

@@ -93,3 +93,11 @@ describe('assertForwardsFree', () => {
   // Not tested here: a port below 1024 as a normal user (EACCES, its own sentence). These tests
   // run as root, which may listen there.
 });
+
+describe('a definition an older vmdesk wrote', () => {
+  it('loads with two forwards on one host socket, and its start is refused in a sentence', async () => {
+    const err = await thrown(assertForwardsFree(vm([tcp(40022), tcp(40022, '0.0.0.0')]), []));
+    expect(err).toMatchObject({ code: 'invalid-argument', details: { field: 'forward' } });
+    expect(err.message).toMatch(/^"web" cannot start: The forwards tcp 127.0.0.1:40022 and tcp 0.0.0.0:40022 want/);
+  });
+});

@@ -7,7 +7,13 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import { VmdeskError } from '../common/errors.js';
-import { forwardLabel, forwardsOverlap, type PortForward, type VmDefinition } from '../common/vm-types.js';
+import {
+  forwardLabel,
+  forwardsOverlap,
+  forwardsProblem,
+  type PortForward,
+  type VmDefinition,
+} from '../common/vm-types.js';
 import type { Accel, QemuCaps } from '../common/host-types.js';
 import { prepareMdevStart } from '../mdev/start.js';
 import type { OtherVm } from '../mdev/doctor.js';
@@ -88,14 +94,8 @@ export async function assertForwardsFree(
   inUse: readonly { vm: string; forward: PortForward }[],
 ): Promise<void> {
   if (def.network.mode === 'none') return;
+  assertForwardsUnclaimed(def, inUse);
   for (const f of def.network.forwards) {
-    const taken = inUse.find((u) => forwardsOverlap(f, u.forward));
-    if (taken)
-      throw new VmdeskError(
-        'invalid-state',
-        `Host port ${forwardLabel(f)} is forwarded by the running VM "${taken.vm}". Stop that VM first, or give "${def.name}" another host port.`,
-        { field: 'forward' },
-      );
     const code = await probeListen(f);
     if (code === 'EADDRINUSE')
       throw new VmdeskError(
@@ -113,6 +113,29 @@ export async function assertForwardsFree(
       throw new VmdeskError(
         'invalid-argument',
         `Host address ${f.hostAddr} of the forward ${forwardLabel(f)} is not an address of this computer. Use 127.0.0.1, 0.0.0.0 or one of this computer's addresses.`,
+        { field: 'forward' },
+      );
+  }
+}
+
+/**
+ * The part of assertForwardsFree that needs no waiting: two forwards of this VM on one host
+ * socket, or one that a running VM (or one whose start is in flight) listens on. A start runs it
+ * before claiming its own ports, in the same tick, so two VMs starting at once cannot both pass.
+ */
+export function assertForwardsUnclaimed(
+  def: Pick<VmDefinition, 'name' | 'network'>,
+  inUse: readonly { vm: string; forward: PortForward }[],
+): void {
+  if (def.network.mode === 'none') return;
+  const own = forwardsProblem(def.network.forwards);
+  if (own) throw new VmdeskError('invalid-argument', `"${def.name}" cannot start: ${own}`, { field: 'forward' });
+  for (const f of def.network.forwards) {
+    const taken = inUse.find((u) => forwardsOverlap(f, u.forward));
+    if (taken)
+      throw new VmdeskError(
+        'invalid-state',
+        `Host port ${forwardLabel(f)} is forwarded by the running VM "${taken.vm}". Stop that VM first, or give "${def.name}" another host port.`,
         { field: 'forward' },
       );
   }

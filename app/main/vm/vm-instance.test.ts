@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { VM_STATES, type VmState } from '../common/vm-types.js';
+import { VM_STATES, type VmDefinition, type VmState } from '../common/vm-types.js';
 import { resolveAppPaths, type AppPaths } from '../paths/app-paths.js';
 import { driverFiles, vmFiles } from '../paths/vm-files.js';
 import { FakeQemuLauncher } from '../qemu/testing/fake-launcher.js';
@@ -513,10 +513,40 @@ describe('VmInstance', () => {
     fs.mkdirSync(files.dataDir, { recursive: true });
     fs.rmSync(files.definition);
     expect(m.get('vm1').state).toBe('broken');
-    const r = await m.delete({ vm: 'vm1' });
+    const r = await m.delete({ vm: 'vm1', keepDisks: false });
     expect(r.removed).toEqual([files.dataDir, files.logDir]); // the definition was already gone
     expect(m.list()).toEqual([]);
     expect(fs.existsSync(files.dataDir)).toBe(false);
+  });
+
+  // Found by review: a start in flight did not claim its host ports, so two VMs whose (older)
+  // files share one started together, and the second failed in QEMU's words.
+  it('starts only one of two VMs that forward the same host port when both start at once', async () => {
+    const { m, files } = await setup();
+    const port = 40000 + (process.pid % 20000);
+    await m.define({
+      name: 'vm2',
+      memoryMiB: 64,
+      cpus: 1,
+      forwards: [{ proto: 'tcp', hostPort: port, guestPort: 22 }],
+    });
+    // An older vmdesk let two VMs forward one port: vm1's file is edited the way it would have saved it.
+    const def = JSON.parse(fs.readFileSync(files.definition, 'utf8')) as VmDefinition;
+    def.network.forwards = [{ proto: 'tcp', hostAddr: '0.0.0.0', hostPort: port, guestPort: 80 }];
+    fs.writeFileSync(files.definition, JSON.stringify(def));
+    const results = await Promise.allSettled([m.start({ vm: 'vm1' }), m.start({ vm: 'vm2' })]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(refused.reason).toMatchObject({
+      code: 'invalid-state',
+      message: expect.stringMatching(/is forwarded by the running VM "vm[12]"/),
+    });
+    expect(
+      m
+        .list()
+        .map((v) => v.state)
+        .sort(),
+    ).toEqual(['running', 'stopped']);
   });
 
   it('creates exactly one VM when five defines of one name arrive at once', async () => {
@@ -672,7 +702,7 @@ describe('deleting a VM', () => {
     fs.writeFileSync(files.definition, text);
     expect(m.get('vm1')).toMatchObject({ state: 'broken', reason: expect.stringMatching(why) });
     const id = m.list().find((v) => v.state === 'broken')!.id;
-    const r = await m.delete({ vm: id });
+    const r = await m.delete({ vm: id, keepDisks: false });
     expect(r.id).toBe(id);
     expect(new Set(r.removed)).toEqual(new Set([disk, nvram, files.dataDir, files.logDir, files.definition]));
     expect(r.removed.at(-1)).toBe(files.definition); // definition last
@@ -682,6 +712,33 @@ describe('deleting a VM', () => {
     expect(m.list().map((v) => v.name)).toEqual(['bystander']);
     expect(fs.existsSync(other.file)).toBe(true);
     expect(fs.existsSync(vmFiles(paths, other.id).logDir)).toBe(true);
+  });
+
+  // A review found the CLI's default (no flag) deleted a broken VM's whole data folder, while the
+  // window kept it: its disks cannot be listed, so by default they stay, and the reply says why.
+  it('keeps the data dir of a broken VM deleted without saying, with a note why', async () => {
+    const { m, files } = await setup();
+    const { disk, nvram } = ownFiles(files);
+    fs.writeFileSync(files.definition, 'garbage');
+    const r = await m.delete({ vm: m.list()[0]!.id });
+    expect(r.removed).toEqual([files.logDir, files.definition]);
+    expect(r.kept).toEqual([files.dataDir]);
+    expect(r.note).toMatch(/cannot tell which of the files in .* are its disks: the folder is kept/);
+    for (const p of [disk, nvram]) expect(fs.existsSync(p)).toBe(true);
+  });
+
+  // Found by review: with kept disks, a delete removed whatever path the definition's nvram named.
+  it('never removes an nvram file outside the VM’s own data folder, whatever the definition says', async () => {
+    const { m, files, paths } = await setup();
+    fs.mkdirSync(path.join(paths.data, '..'), { recursive: true });
+    const victim = path.join(paths.data, '..', 'precious.fd');
+    fs.writeFileSync(victim, 'keep me');
+    const def = JSON.parse(fs.readFileSync(files.definition, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(files.definition, JSON.stringify({ ...def, nvram: victim }));
+    expect(m.get('vm1').definition?.nvram).toBe(victim);
+    const r = await m.delete({ vm: 'vm1', keepDisks: true });
+    expect(r.removed).not.toContain(victim);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('keep me');
   });
 
   it('keeps the data dir of a broken VM deleted with keepDisks, and says so', async () => {

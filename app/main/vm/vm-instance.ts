@@ -15,7 +15,14 @@ import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
 import type { CallParams, CallResults } from '../common/contract.js';
 import { isUuid } from '../common/names.js';
-import type { MdevAssignment, PortForward, VmDefinition, VmState, VmSummary } from '../common/vm-types.js';
+import {
+  MAX_MDEVS,
+  type MdevAssignment,
+  type PortForward,
+  type VmDefinition,
+  type VmState,
+  type VmSummary,
+} from '../common/vm-types.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { removePath } from '../paths/storage-errors.js';
 import { vmFiles, type VmFiles } from '../paths/vm-files.js';
@@ -28,9 +35,9 @@ import { DriverLog } from './driver-log.js';
 import type { ExitVerdict } from './exit-reason.js';
 import { stateFromQmpStatus } from './exit-reason.js';
 import type { HostServices } from './host-services.js';
-import { clearIntent, removeVmFiles, writeIntent } from './intents.js';
+import { clearIntent, ownNvram, removeVmFiles, writeIntent } from './intents.js';
 import { JobLock, type Job } from './job-lock.js';
-import { assertDisksFree, prepareLaunch, tcgHint } from './launch.js';
+import { assertDisksFree, assertForwardsUnclaimed, prepareLaunch, tcgHint } from './launch.js';
 import { QemuRun, type RunContext, type SpawnFailure } from './qemu-run.js';
 import type { RunRecord } from './run-record.js';
 import { cleanupRuntime, realpath } from './runtime-files.js';
@@ -89,6 +96,10 @@ export class VmInstance {
   #sandbox: QemuSandbox | undefined;
   /** Disks a start in flight is about to open: peers starting meanwhile see them. */
   #claimedDisks: string[] = [];
+  /** The host ports the current run listens on (unset for a QEMU adopted from an earlier driver:
+   * then the definition's), and whether a start in flight claims them already. */
+  #runForwards: readonly PortForward[] | undefined;
+  #claimingForwards = false;
   #shutdownDeadline: ReturnType<typeof setTimeout> | undefined;
   /** Why the current run is being ended by us (e.g. the shutdown deadline), for its summary. */
   #endReason: string | undefined;
@@ -195,7 +206,7 @@ export class VmInstance {
       live: LIVE_STATES.includes(this.#state),
       disksInUse: this.#run ? this.#run.record.disks : this.#claimedDisks,
       mdevs: this.#def?.mdevs ?? [],
-      forwardsInUse: this.#run ? (this.#def?.network.forwards ?? []) : [],
+      forwardsInUse: this.#run || this.#claimingForwards ? (this.#runForwards ?? activeForwards(this.#def)) : [],
     };
   }
 
@@ -270,11 +281,16 @@ export class VmInstance {
       this.#assertNoUntouchedQemu(def.name);
       const disks = def.disks.filter((d) => !d.readOnly).map((d) => realpath(d.path));
       assertDisksFree(disks, peers());
+      assertForwardsUnclaimed(def, forwardsOf(peers()));
       this.#claimedDisks = disks;
+      // Claimed while the start is in flight, so a peer starting meanwhile sees them too.
+      this.#runForwards = activeForwards(def);
+      this.#claimingForwards = true;
       try {
         await this.#start(def, disks, p.timeoutMs ?? this.ctx.tuning.startTimeoutMs, peers, job);
       } finally {
         this.#claimedDisks = [];
+        this.#claimingForwards = false;
       }
       return this.summary();
     });
@@ -296,7 +312,7 @@ export class VmInstance {
         host: this.ctx.host,
         logCapBytes: this.ctx.tuning.logCapBytes,
         others,
-        forwardsInUse: () => peers().flatMap((o) => o.forwardsInUse.map((forward) => ({ vm: o.name, forward }))),
+        forwardsInUse: () => forwardsOf(peers()),
       });
       // The file may have broken while the host was probed (the VM is then `broken`).
       this.#usable();
@@ -488,6 +504,12 @@ export class VmInstance {
               `${dup} is already assigned to "${fresh.name}"; a mediated device can be assigned to a VM once.`,
               { field: 'uuid' },
             );
+          if (mdevs.length > MAX_MDEVS)
+            throw new VmdeskError(
+              'invalid-argument',
+              `"${fresh.name}" already has ${fresh.mdevs?.length ?? 0} mediated devices; a VM can have at most ${MAX_MDEVS}. Unassign one first.`,
+              { field: 'uuid' },
+            );
           summary = mdevs.length ? mdevs.map((m) => `${m.uuid} (${m.type} on ${m.parent})`).join(', ') : 'none';
           return { ...fresh, mdevs };
         },
@@ -504,7 +526,7 @@ export class VmInstance {
    * only what vmdesk made, and a disk elsewhere is never vmdesk's to delete). After it the
    * instance answers nothing.
    */
-  async remove(keepDisks: boolean): Promise<Omit<CallResults['vm.delete'], 'id'>> {
+  async remove(keepDisksAsked?: boolean): Promise<Omit<CallResults['vm.delete'], 'id'>> {
     return this.job.run('delete', () => {
       if (this.#deleted) throw new VmdeskError('not-found', `"${this.name}" was deleted.`, { vm: this.id });
       this.refresh();
@@ -527,7 +549,11 @@ export class VmInstance {
         this.#deleted = true;
         return { removed, kept: [] };
       }
-      const plan = deletePlan(this.files, def, keepDisks);
+      // A broken VM's disks cannot be listed: its data folder goes only when asked for.
+      const keepDisks = keepDisksAsked ?? this.#brokenReason !== undefined;
+      const plan = deletePlan(this.files, def, keepDisks, ownNvram(this.ctx.paths, this.id, def?.nvram));
+      if (keepDisksAsked === undefined && this.#brokenReason && plan.kept.includes(this.files.dataDir))
+        plan.note = `The VM's file could not be read, so vmdesk cannot tell which of the files in ${this.files.dataDir} are its disks: the folder is kept. Remove it yourself if you do not need it (\`vmdesk list\` shows it as belonging to no VM).`;
       const intent = {
         op: 'delete' as const,
         id: this.id,
@@ -735,10 +761,21 @@ function couldNotStart(err: unknown, name: string, files: VmFiles): VmdeskError 
  * What `removeVmFiles` (intents.ts) will remove and what stays, in its order (definition last),
  * from what exists now. `def`: the VM's readable definition, undefined for a broken one.
  */
+/** The host ports the peers listen on (or claim for a start in flight), with the VM's name. */
+function forwardsOf(peers: readonly PeerView[]): { vm: string; forward: PortForward }[] {
+  return peers.flatMap((o) => o.forwardsInUse.map((forward) => ({ vm: o.name, forward })));
+}
+
+/** The host ports a VM's QEMU listens on: its forwards, unless it has no network. */
+function activeForwards(def: VmDefinition | undefined): readonly PortForward[] {
+  return def && def.network.mode !== 'none' ? def.network.forwards : [];
+}
+
 function deletePlan(
   files: VmFiles,
   def: VmDefinition | undefined,
   keepDisks: boolean,
+  nvram: string | undefined,
 ): Omit<CallResults['vm.delete'], 'id'> {
   const removed: string[] = [];
   const kept: string[] = [];
@@ -750,7 +787,7 @@ function deletePlan(
       removed.push(...inside.map((n) => path.join(files.dataDir, n)), files.dataDir);
     }
   } else if (def) {
-    if (def.nvram && exists(def.nvram)) removed.push(def.nvram);
+    if (nvram && exists(nvram)) removed.push(nvram);
   } else if (exists(files.dataDir)) {
     kept.push(files.dataDir);
   }

@@ -207,13 +207,13 @@ export class VmManager {
   async delete(p: CallParams<'vm.delete'>): Promise<CallResults['vm.delete']> {
     return this.#registry.run('delete', async () => {
       const vm = this.resolve(p.vm);
-      const { removed, kept } = await vm.remove(!!p.keepDisks);
+      const { removed, kept, note } = await vm.remove(p.keepDisks);
       this.#vms.delete(vm.id);
       this.driverLog.write(
         `deleted ${vm.id} ("${vm.name}"): removed ${removed.join(', ') || 'nothing'}; kept ${kept.join(', ') || 'nothing'}`,
       );
       this.events.emit('vm.removed', { id: vm.id });
-      return { id: vm.id, removed, kept };
+      return { id: vm.id, removed, kept, ...(note ? { note } : {}) };
     });
   }
 

@@ -56,6 +56,7 @@ export function toCreateParams(
 const DRIVER_FIELDS: Record<string, WizardField> = {
   name: 'name',
   memory: 'memory',
+  memoryMiB: 'memory',
   cpus: 'cpus',
   diskGiB: 'disk',
   diskSize: 'disk',

@@ -33,6 +33,13 @@ describe('the New VM form', () => {
     expect(toDefineInput({ ...DEFAULT_FORM, name: '\u200b' })).toEqual({ errors: { name: vmNameProblem('\u200b') } });
   });
 
+  it('puts a contract refusal (its own field names) next to the input', () => {
+    const e = new VmdeskError('invalid-argument', 'Memory must be a whole number of MiB, not 128.5.', {
+      field: 'memoryMiB',
+    });
+    expect(placeError(e)).toEqual({ memory: 'Memory must be a whole number of MiB, not 128.5.' });
+  });
+
   it('puts a driver error next to the field it names', () => {
     expect(placeError(new VmdeskError('invalid-argument', 'bad iso', { field: 'cdrom' }))).toEqual({ iso: 'bad iso' });
     expect(placeError(new VmdeskError('insufficient-resources', 'too big', { field: 'diskSize' }))).toEqual({

@@ -21,6 +21,9 @@ export const DEFAULT_FORM: NewVmForm = { name: '', memory: '1024', cpus: '1', di
 const DRIVER_FIELDS: Record<string, FieldId> = {
   name: 'name',
   memory: 'memory',
+  // The contract's own field names, when its schema refuses a value before the driver looks.
+  memoryMiB: 'memory',
+  'disk.sizeBytes': 'disk',
   cpus: 'cpus',
   diskSize: 'disk',
   disk: 'disk',
