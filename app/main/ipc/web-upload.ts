@@ -30,7 +30,7 @@ import path from 'node:path';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
 import type { IsoPlan } from '../common/iso-types.js';
 import { WEB_PATHS } from '../common/api.js';
-import { storageError } from '../paths/storage-errors.js';
+import { mkdirsAsync, storageError } from '../paths/storage-errors.js';
 import { checkUpgrade, uploadFileName } from './web-auth.js';
 
 export const UPLOAD_PATH = WEB_PATHS.upload;
@@ -131,24 +131,6 @@ async function sweepStaleTemps(dir: string, log: (line: string) => void): Promis
 }
 
 /**
- * `mkdir -p` with mode 0700 that keeps the real errno: Node's `recursive: true` reports a read-only
- * file system or a full disk as ENOENT (nodejs/node#47098, #42808), which would tell the user the
- * folder is missing instead of what to fix.
- */
-async function makeDirs(dir: string): Promise<void> {
-  try {
-    await fs.promises.mkdir(dir, { mode: 0o700 });
-  } catch (err) {
-    if (errnoOf(err) === 'EEXIST') return;
-    if (errnoOf(err) !== 'ENOENT' || path.dirname(dir) === dir) throw err;
-    await makeDirs(path.dirname(dir));
-    await fs.promises.mkdir(dir, { mode: 0o700 }).catch((again: unknown) => {
-      if (errnoOf(again) !== 'EEXIST') throw again;
-    });
-  }
-}
-
-/**
  * Creates the library (0700), or checks the one there: a folder of ours that no one else may
  * write. Others with write access could rename their own file over an image after it was stored
  * and inspected, or remove a live upload's temp file. Their write bits are taken away (and
@@ -158,7 +140,7 @@ async function makeDirs(dir: string): Promise<void> {
  */
 async function prepareLibrary(dir: string, log: (line: string) => void): Promise<void> {
   try {
-    await makeDirs(dir);
+    await mkdirsAsync(dir);
   } catch (err) {
     // Something that is not a folder in the way: the checks below say so.
     if (errnoOf(err) !== 'ENOTDIR') throw err;

@@ -1,10 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isUserError, VmdeskError } from '../common/errors.js';
 import { resolveAppPaths, type AppPaths } from './app-paths.js';
-import { asStorageError, removePath, storageError, withStorageErrors } from './storage-errors.js';
+import { asStorageError, makePrivateDir, removePath, storageError, withStorageErrors } from './storage-errors.js';
 
 /**
  * An error shaped as node's fs raises it. The mapping reads only these fields; a full disk, a
@@ -209,3 +210,30 @@ describe('withStorageErrors and removePath', () => {
     removePath(dir, { recursive: true, paths }); // already gone: nothing to do
   });
 });
+
+// Node's mkdir with `recursive` says ENOENT for a read-only file system; the user must hear EROFS.
+describe.skipIf(process.getuid?.() !== 0)('makePrivateDir on a read-only mount (needs root to mount)', () => {
+  it('names the read-only file system, not a missing folder', () => {
+    const src = fs.mkdtempSync(path.join(os.tmpdir(), 'ro-src-'));
+    const ro = fs.mkdtempSync(path.join(os.tmpdir(), 'ro-'));
+    execFileSync('mount', ['--bind', src, ro]);
+    try {
+      execFileSync('mount', ['-o', 'remount,ro,bind', ro]);
+      const err = thrownBy(() => makePrivateDir(path.join(ro, 'a', 'b'), paths));
+      expect(err).toMatchObject({ code: 'storage', details: { errno: 'EROFS' } });
+    } finally {
+      execFileSync('umount', [ro]);
+      fs.rmSync(ro, { recursive: true, force: true });
+      fs.rmSync(src, { recursive: true, force: true });
+    }
+  });
+});
+
+function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a throw');
+}

@@ -145,9 +145,45 @@ export function withStorageErrors<T>(target: string, fn: () => T, paths?: AppPat
   }
 }
 
+const errnoOf = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code;
+
+/**
+ * `mkdir -p` with mode 0700 that keeps the real errno: Node's `recursive: true` reports a
+ * read-only file system or a full disk as ENOENT (nodejs/node#47098, #42808), which would say
+ * the folder is missing instead of what to fix. One level at a time, parents first on ENOENT.
+ */
+export function mkdirs(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if (errnoOf(err) === 'EEXIST') return;
+    if (errnoOf(err) !== 'ENOENT' || path.dirname(dir) === dir) throw err;
+    mkdirs(path.dirname(dir));
+    try {
+      fs.mkdirSync(dir, { mode: 0o700 });
+    } catch (again) {
+      if (errnoOf(again) !== 'EEXIST') throw again;
+    }
+  }
+}
+
+/** `mkdirs` without blocking (the web server's upload folder). */
+export async function mkdirsAsync(dir: string): Promise<void> {
+  try {
+    await fs.promises.mkdir(dir, { mode: 0o700 });
+  } catch (err) {
+    if (errnoOf(err) === 'EEXIST') return;
+    if (errnoOf(err) !== 'ENOENT' || path.dirname(dir) === dir) throw err;
+    await mkdirsAsync(path.dirname(dir));
+    await fs.promises.mkdir(dir, { mode: 0o700 }).catch((again: unknown) => {
+      if (errnoOf(again) !== 'EEXIST') throw again;
+    });
+  }
+}
+
 /** Creates `dir` (and its parents) private to the user; a refusal is explained. */
 export function makePrivateDir(dir: string, paths?: AppPaths): void {
-  withStorageErrors(dir, () => fs.mkdirSync(dir, { recursive: true, mode: 0o700 }), paths);
+  withStorageErrors(dir, () => mkdirs(dir), paths);
 }
 
 /** Removes a file of vmdesk's (or, with `recursive`, a directory) if it is there; a refusal is explained. */
