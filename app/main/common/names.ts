@@ -41,8 +41,9 @@ function codePoint(ch: string): string {
  * surrogates and U+FFFD itself, noncharacters, private-use characters, a leading combining mark or
  * more than four on one letter, line breaks and spaces other than U+0020, and spaces at either
  * end. (Unassigned code points are not refused: the driver's and the renderer's Unicode versions
- * differ, and the rule must give the same answer in both.) The caller stores names in NFC (`normalizeVmName`), so one name has one spelling.
- * The same rule serves the contract, the definition loader, the CLI and the renderer.
+ * differ, and the rule must give the same answer in both.) The caller stores names in NFC
+ * (`normalizeVmName`), so one name has one spelling. The same rule serves the contract, the
+ * definition loader, the CLI and the renderer.
  */
 export function vmNameProblem(name: string): string | undefined {
   const chars = [...name].length;
