@@ -118,6 +118,14 @@ export function forwardsProblem(forwards: readonly ForwardKey[]): string | undef
   return undefined;
 }
 
+/** A list of at most `max`, refused with a sentence that says how many it has. */
+function atMost<T>(max: number, what: string) {
+  return v.check(
+    (list: T[]) => list.length <= max,
+    (issue) => `A VM can have at most ${max} ${what}; this one has ${(issue.input as unknown[]).length}.`,
+  );
+}
+
 /** A VM's forwards: at most MAX_FORWARDS, no two on one host socket. `entry` is the item schema. */
 export function forwardListSchema<T extends v.GenericSchema<unknown, ForwardKey>>(entry: T) {
   return v.pipe(
@@ -165,7 +173,7 @@ export const VmDefinitionSchema = v.object({
   cpus: CpusSchema,
   accel: v.picklist(['auto', 'kvm', 'hvf', 'tcg']),
   firmware: v.picklist(['bios', 'uefi']),
-  disks: v.pipe(v.array(DiskSchema), v.maxLength(MAX_DISKS, `a VM can have at most ${MAX_DISKS} disks`)),
+  disks: v.pipe(v.array(DiskSchema), atMost<DiskSpec>(MAX_DISKS, 'disks')),
   cdrom: v.nullable(absPath),
   /** Which device the firmware tries first. */
   boot: v.picklist(['cdrom', 'disk']),
@@ -173,22 +181,13 @@ export const VmDefinitionSchema = v.object({
     mode: v.picklist(['user', 'none']),
     // Counted, but overlaps are not checked here: a file an older vmdesk wrote with two forwards
     // on one host socket still loads (and is refused at start, in a sentence); new ones can't be made.
-    forwards: v.pipe(
-      v.array(PortForwardSchema),
-      v.maxLength(MAX_FORWARDS, `a VM can have at most ${MAX_FORWARDS} port forwards`),
-    ),
+    forwards: v.pipe(v.array(PortForwardSchema), atMost<PortForward>(MAX_FORWARDS, 'port forwards')),
   }),
   display: v.picklist(['std', 'virtio', 'none']),
   /** UEFI variable store for this VM (a copy of the firmware's template). */
   nvram: v.optional(v.nullable(absPath), null),
   /** Mediated devices (vGPUs); started only after the mdev doctor passes. */
-  mdevs: v.optional(
-    v.pipe(
-      v.array(MdevAssignmentSchema),
-      v.maxLength(MAX_MDEVS, `a VM can have at most ${MAX_MDEVS} mediated devices`),
-    ),
-    [],
-  ),
+  mdevs: v.optional(v.pipe(v.array(MdevAssignmentSchema), atMost<MdevAssignment>(MAX_MDEVS, 'mediated devices')), []),
   createdAt: v.pipe(v.string(), v.isoTimestamp()),
 });
 export type VmDefinition = v.InferOutput<typeof VmDefinitionSchema>;

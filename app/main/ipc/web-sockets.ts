@@ -54,7 +54,11 @@ export class KeepAlive {
   /** A socket to keep alive until it closes. */
   track(ws: WebSocket): void {
     this.#alive.set(ws, true);
-    ws.on('pong', () => this.#alive.set(ws, true));
+    // Any frame from the peer proves it is there: after a long paste the server resumes reading,
+    // and the pongs wait in the page's socket behind megabytes of input still to come.
+    const alive = () => this.#alive.set(ws, true);
+    ws.on('pong', alive);
+    ws.on('message', alive);
     ws.on('close', () => {
       this.#alive.delete(ws);
       this.#held.delete(ws);
