@@ -87,3 +87,12 @@ export function formatDeleted(vm: string, r: { removed: string[]; kept: string[]
       : `\nKept (vmdesk deletes only the disks it created for the VM, and none you asked to keep):\n${list(r.kept)}`;
   return out + '\n';
 }
+
+/** `vmdesk set`: what the VM is now, and for a running one what waits for its next start. */
+export function formatUpdated(vm: VmSummary): string {
+  const d = vm.definition;
+  let out = `"${vm.name}" is set: ${d ? `${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus === 1 ? '' : 's'}, boots from ${d.boot === 'cdrom' ? 'CD-ROM' : 'disk'}, display ${d.display}, accel ${d.accel}` : 'saved'}.\n`;
+  if (vm.pending?.length)
+    out += `It is ${vm.state}; these apply at its next start:\n${vm.pending.map((p) => `  ${p}`).join('\n')}\n`;
+  return out;
+}

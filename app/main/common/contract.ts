@@ -117,6 +117,28 @@ export const CALLS = {
   },
   /** Take the ISO out of the VM (running or not); it then boots from its disk. */
   'vm.eject': { params: vmOnly },
+  /**
+   * Change a VM's settings: only the fields given. `revision` is the VmSummary.revision the
+   * change was made against; when the VM changed since (another window, an editor), the call is
+   * refused and nothing is written. A running VM keeps running as it is: the summary's `pending`
+   * lists what applies at its next start. `name` renames (the id and files stay).
+   */
+  'vm.update': {
+    params: v.strictObject({
+      vm: VmRef,
+      revision: v.optional(v.pipe(v.string(), v.maxLength(200))),
+      name: v.optional(v.pipe(v.string(), v.maxLength(4096))),
+      memoryMiB: v.optional(MemoryMiBSchema),
+      cpus: v.optional(CpusSchema),
+      boot: v.optional(v.picklist(['disk', 'cdrom'])),
+      display: v.optional(v.picklist(['std', 'virtio', 'none'])),
+      accel: v.optional(v.picklist(['auto', 'kvm', 'hvf', 'tcg'])),
+    }),
+  },
+  /** The installer images vmdesk keeps (uploads from the browser): size, OS, which VMs use them. */
+  'iso.list': { params: v.strictObject({}) },
+  /** Deletes an image of the ISO library that no VM uses. */
+  'iso.remove': { params: v.strictObject({ path: FilePath }) },
   /** Accelerators with reasons and fixes, QEMU binaries and versions, firmware, memlock. */
   'host.info': { params: v.strictObject({}) },
   /** Mediated-device parents, their types, existing devices, mdevctl definitions, hardware notes. */
@@ -170,6 +192,19 @@ export interface LogPaths {
   driver: string;
 }
 
+/** An image in the ISO library (`$XDG_DATA_HOME/vmdesk/isos/`). */
+export interface IsoLibraryEntry {
+  path: string;
+  name: string;
+  sizeBytes: number;
+  /** When it was stored (mtime), ISO 8601. */
+  storedAt: string;
+  /** The recognised OS ("Debian 12"), when there is one. */
+  os?: string;
+  /** VMs whose CD-ROM is this file: id and name. */
+  usedBy: { id: string; name: string }[];
+}
+
 /** A VM's data or log directory with no definition: left by something vmdesk cannot explain. */
 export interface OrphanDir {
   id: string;
@@ -196,6 +231,9 @@ export interface CallResults {
   'iso.inspect': IsoPlan;
   'vm.create': VmSummary;
   'vm.eject': VmSummary;
+  'vm.update': VmSummary;
+  'iso.list': IsoLibraryEntry[];
+  'iso.remove': { path: string };
   'mdev.list': MdevInventory;
   'mdev.types': MdevParent[];
   'mdev.check': MdevCheckReport;

@@ -210,6 +210,10 @@ export interface VmSummary {
   file: string;
   paths?: { qmp: string; serial: string; vnc: string; qemuLog: string; serialLog: string; driverLog: string };
   startedAt?: string;
+  /** The definition file's version as read (changes whenever the file does); vm.update takes it back. */
+  revision?: string;
+  /** While QEMU runs: the settings changed since it started, which apply at its next start. */
+  pending?: string[];
   /** While QEMU runs: whether it runs inside its seccomp sandbox (`-sandbox on`), and if not, why. */
   sandbox?: { on: boolean; reason?: string };
 }

@@ -26,6 +26,9 @@ function fakeHandlers(over: Partial<Handlers> = {}) {
     'vm.delete': (p) => (rec('vm.delete', p), { id: p.vm, removed: [], kept: [] }),
     'vm.logPaths': (p) => (rec('vm.logPaths', p), { qemu: '/q', serial: '/s', driver: '/d' }),
     'vm.orphans': (p) => (rec('vm.orphans', p), []),
+    'vm.update': (p) => (rec('vm.update', p), summary(p.vm)),
+    'iso.list': (p) => (rec('iso.list', p), []),
+    'iso.remove': (p) => (rec('iso.remove', p), { path: p.path }),
     'host.info': (p) => {
       rec('host.info', p);
       throw new VmdeskError('unsupported', 'This fake has no host report.');

@@ -108,6 +108,26 @@ function checkReadableFile(file: string, field: string, what: string, writable =
   return abs;
 }
 
+/** Memory and CPUs this host can give a VM (a new one, or one whose settings change). */
+export function assertFitsHost(want: { memoryMiB?: number; cpus?: number }, host: HostServices): void {
+  const hostMiB = host.hostMemoryMiB();
+  if (want.memoryMiB !== undefined && want.memoryMiB > hostMiB) {
+    throw new VmdeskError(
+      'insufficient-resources',
+      `This host has ${formatMiB(hostMiB)} of memory; give the VM less than that (asked for ${formatMiB(want.memoryMiB)}).`,
+      { field: 'memory' },
+    );
+  }
+  const hostCpus = host.hostCpus();
+  if (want.cpus !== undefined && want.cpus > Math.min(hostCpus, MAX_CPUS)) {
+    throw new VmdeskError(
+      'insufficient-resources',
+      `This host has ${hostCpus} CPUs; give the VM at most ${Math.min(hostCpus, MAX_CPUS)}.`,
+      { field: 'cpus' },
+    );
+  }
+}
+
 /** The user-facing field (the CLI's option, the form's input) for a contract field path. */
 const FIELD_OF: Record<string, string> = {
   memoryMiB: 'memory',
@@ -144,22 +164,7 @@ export function validateDefineInput(input: DefineVmInput, existing: VmDefinition
       field: 'name',
     });
   }
-  const hostMiB = host.hostMemoryMiB();
-  if (input.memoryMiB > hostMiB) {
-    throw new VmdeskError(
-      'insufficient-resources',
-      `This host has ${formatMiB(hostMiB)} of memory; give the VM less than that (asked for ${formatMiB(input.memoryMiB)}).`,
-      { field: 'memory' },
-    );
-  }
-  const hostCpus = host.hostCpus();
-  if (input.cpus > Math.min(hostCpus, MAX_CPUS)) {
-    throw new VmdeskError(
-      'insufficient-resources',
-      `This host has ${hostCpus} CPUs; give the VM at most ${Math.min(hostCpus, MAX_CPUS)}.`,
-      { field: 'cpus' },
-    );
-  }
+  assertFitsHost(input, host);
   if (input.cdrom) checkReadableFile(input.cdrom, 'cdrom', 'ISO image');
   if (input.disk?.path) {
     const abs = checkReadableFile(input.disk.path, 'disk', 'disk image', true);

@@ -36,6 +36,7 @@ import type { ExitVerdict } from './exit-reason.js';
 import { stateFromQmpStatus } from './exit-reason.js';
 import type { HostServices } from './host-services.js';
 import { clearIntent, ownNvram, removeVmFiles, writeIntent } from './intents.js';
+import { applySettings, settingsDiff } from './settings.js';
 import { JobLock, type Job } from './job-lock.js';
 import { assertDisksFree, assertForwardsUnclaimed, prepareLaunch, tcgHint } from './launch.js';
 import { QemuRun, type RunContext, type SpawnFailure } from './qemu-run.js';
@@ -100,6 +101,9 @@ export class VmInstance {
    * then the definition's), and whether a start in flight claims them already. */
   #runForwards: readonly PortForward[] | undefined;
   #claimingForwards = false;
+  /** The definition the current run was started with (for a QEMU adopted from an earlier driver:
+   * the one read at adoption): what differs from it now applies at the next start. */
+  #runDef: VmDefinition | undefined;
   #shutdownDeadline: ReturnType<typeof setTimeout> | undefined;
   /** Why the current run is being ended by us (e.g. the shutdown deadline), for its summary. */
   #endReason: string | undefined;
@@ -215,7 +219,10 @@ export class VmInstance {
     const s: VmSummary = { id: this.id, name: this.name, state: this.#state, file: this.file };
     if (this.#reason) s.reason = this.#reason;
     if (this.#logTail && (this.#logTail.length > 0 || this.#state === 'crashed')) s.logTail = this.#logTail;
-    if (this.definition) s.definition = this.definition;
+    if (this.definition) {
+      s.definition = this.definition;
+      if (this.#stamp) s.revision = this.#stamp;
+    }
     const rec = this.#run?.record;
     const logs = { qemuLog: f.qemuLog, serialLog: f.serialLog, driverLog: f.driverLog };
     if (rec) {
@@ -224,6 +231,8 @@ export class VmInstance {
       s.startedAt = rec.startedAt;
       s.paths = { qmp: rec.qmpSocket, serial: rec.serialSocket, vnc: rec.vncSocket, ...logs };
       if (this.#sandbox) s.sandbox = this.#sandbox;
+      const pending = this.#runDef && this.#def ? settingsDiff(this.#runDef, this.#def) : [];
+      if (pending.length > 0) s.pending = pending;
     } else if (this.#def) {
       s.paths = { qmp: f.qmpSocket, serial: f.serialSocket, vnc: f.vncSocket, ...logs };
     }
@@ -473,6 +482,31 @@ export class VmInstance {
   }
 
   /**
+   * Changes the VM's settings (vm.update). Refused when `revision` is not the file's current one
+   * (another window or an editor changed it meanwhile). A running VM is not touched: the summary's
+   * `pending` says what its next start changes. `others`: the other VMs' definitions (names).
+   */
+  async update(p: CallParams<'vm.update'>, others: () => readonly VmDefinition[]): Promise<VmSummary> {
+    return this.job.run('change settings', () => {
+      const def = this.#usable();
+      if (p.revision !== undefined && p.revision !== this.#stamp)
+        throw new VmdeskError(
+          'invalid-state',
+          `"${def.name}" was changed since you opened it (in another window or in its file). Look at it again and make your change once more.`,
+          { field: 'revision' },
+        );
+      const { vm: _vm, revision: _revision, ...change } = p;
+      const next = applySettings(def, change, others(), this.ctx.host);
+      if (next === def) return this.summary();
+      const what = [
+        ...(next.name !== def.name ? [`Name: ${def.name} → ${next.name}`] : []),
+        ...settingsDiff(def, next),
+      ];
+      return this.#saveDefinition(() => next, `settings changed: ${what.join('; ')}`);
+    });
+  }
+
+  /**
    * Changes the VM's mediated devices: `change` gets the current list (from the definition as it
    * is on disk now) and returns the new one. Only while the VM is off: QEMU's devices are fixed
    * at spawn. Nothing on the host changes here.
@@ -650,6 +684,7 @@ export class VmInstance {
   /** Takes `run` as this VM's QEMU: its QMP events and its end drive the state from now on. */
   #own(run: QemuRun): void {
     this.#run = run;
+    this.#runDef = this.#def;
     run.qmp?.onEvent((e) => {
       if (this.#run !== run) return;
       if (e.event === 'STOP' && this.#state === 'running') this.#transition('paused');
@@ -664,6 +699,7 @@ export class VmInstance {
       this.#guarded('the end of QEMU', () => {
         if (this.#run !== run) return;
         this.#run = undefined;
+        this.#runDef = undefined;
         this.#sandbox = undefined;
         clearTimeout(this.#shutdownDeadline);
         this.#settle(verdict);

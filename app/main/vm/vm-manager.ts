@@ -52,7 +52,7 @@ export class VmManager {
   readonly #registry: JobLock;
 
   constructor(
-    private readonly paths: AppPaths,
+    readonly paths: AppPaths,
     host: HostServices,
     options: VmManagerOptions = {},
   ) {
@@ -215,6 +215,16 @@ export class VmManager {
       this.events.emit('vm.removed', { id: vm.id });
       return { id: vm.id, removed, kept, ...(note ? { note } : {}) };
     });
+  }
+
+  /**
+   * vm.update. A rename runs in the registry's job, like a define, so two VMs never end up with
+   * one name; other changes only take the VM's own job.
+   */
+  async update(p: CallParams<'vm.update'>): Promise<VmSummary> {
+    const vm = this.resolve(p.vm);
+    const others = () => [...this.#vms.values()].flatMap((o) => (o !== vm && o.definition ? [o.definition] : []));
+    return p.name === undefined ? vm.update(p, others) : this.#registry.run('rename', () => vm.update(p, others));
   }
 
   async start(p: CallParams<'vm.start'>): Promise<VmSummary> {

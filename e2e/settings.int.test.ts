@@ -1,0 +1,66 @@
+/**
+ * Changing a VM after it is made, through the real CLI and a real QEMU (TCG): the settings a
+ * stopped VM gets are the ones its next QEMU runs with; a running VM keeps running as it is and
+ * says what waits for its next start.
+ */
+import fs from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { VmSummary } from '../app/main/common/vm-types.js';
+import { guestIso, Sandbox } from './support/cli.js';
+
+let s: Sandbox;
+afterAll(() => s?.cleanup());
+
+/** QEMU's own command line, from /proc. */
+function qemuArgv(pid: number): string[] {
+  return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+}
+const after = (argv: string[], flag: string) => argv[argv.indexOf(flag) + 1];
+
+describe('vmdesk set', () => {
+  it('changes memory and CPUs of a stopped VM; the next start’s QEMU has the new -m and -smp', async () => {
+    s = new Sandbox();
+    await s.startDriver();
+    await s.json(['define', '--name', 'tiny', '--memory', '128M', '--cdrom', guestIso()]);
+    const set = await s.run(['set', 'tiny', '--memory', '256M', '--cpus', '2']);
+    expect(set.code).toBe(0);
+    expect(set.stdout).toBe('"tiny" is set: 256 MiB, 2 CPUs, boots from CD-ROM, display std, accel auto.\n');
+    const vm = await s.json<VmSummary>(['start', 'tiny']);
+    const argv = qemuArgv(vm.pid!);
+    expect(after(argv, '-m')).toBe('size=256M');
+    expect(after(argv, '-smp')).toBe('2');
+
+    // Running: nothing changes under the guest; the change waits for the next start, and says so.
+    const live = await s.run(['set', 'tiny', '--memory', '384M']);
+    expect(live.stdout).toContain('It is running; these apply at its next start:\n  Memory: 256 MiB → 384 MiB\n');
+    const info = await s.json<VmSummary>(['info', 'tiny']);
+    expect(info).toMatchObject({ pid: vm.pid, pending: ['Memory: 256 MiB → 384 MiB'] });
+    expect(after(qemuArgv(vm.pid!), '-m')).toBe('size=256M');
+
+    await s.json(['stop', 'tiny']);
+    const again = await s.json<VmSummary>(['start', 'tiny']);
+    expect(after(qemuArgv(again.pid!), '-m')).toBe('size=384M');
+    expect(again.pending).toBeUndefined();
+    await s.json(['stop', 'tiny']);
+  });
+
+  it('renames, and refuses bad input with a sentence, changing nothing', async () => {
+    await s.json(['define', '--name', 'other', '--memory', '64M']);
+    const before = await s.json<VmSummary>(['info', 'tiny']);
+    for (const [args, why] of [
+      [['--name', 'other'], /A VM named "other" already exists/],
+      [['--memory', '100000G'], /This host has [\d.]+ GiB of memory/],
+      [['--cpus', '1000'], /This host has \d+ CPUs/],
+      [['--boot', 'floppy'], /--boot must be disk, cdrom, not "floppy"/],
+      [[], /Say what to change/],
+    ] as const) {
+      const r = await s.run(['set', 'tiny', ...args]);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toMatch(why);
+    }
+    expect((await s.json<VmSummary>(['info', 'tiny'])).revision).toBe(before.revision);
+    const renamed = await s.json<VmSummary>(['set', 'tiny', '--name', 'tiny two']);
+    expect(renamed).toMatchObject({ id: before.id, name: 'tiny two' });
+    expect((await s.json<VmSummary[]>(['list'])).map((v) => v.name).sort()).toEqual(['other', 'tiny two']);
+  });
+});
