@@ -1,7 +1,11 @@
 /**
  * `vmdesk iso inspect PATH [--json]`: what an installer ISO is, how it boots, which OS it holds
  * and the VM vmdesk would suggest for it. Needs no driver: it only reads the file.
+ *
+ * `vmdesk iso list [--json]` and `vmdesk iso rm PATH|NAME [--json]`: the ISO library, through the
+ * driver (it knows which VMs use which image).
  */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
 import { inspectIso } from '../iso/inspect.js';
@@ -9,6 +13,7 @@ import { recognizeOs } from '../iso/recognize.js';
 import { loadOsinfoDb } from '../iso/osinfo-source.js';
 import { suggestVmName } from '../iso/vm-name.js';
 import type { IsoInfo, OsMatch, OsResources } from '../common/iso-types.js';
+import type { IsoLibraryEntry } from '../common/contract.js';
 import { formatMiB } from '../vm/define-vm.js';
 import { table } from './format.js';
 
@@ -18,6 +23,7 @@ export interface IsoCommandIo {
 }
 
 const USAGE = 'Usage: vmdesk iso inspect PATH [--json]';
+const LIBRARY_USAGE = 'Usage: vmdesk iso list [--json] | vmdesk iso rm PATH|NAME [--json]';
 
 function bytes(n: number): string {
   if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(1)} GiB`;
@@ -123,6 +129,89 @@ export async function runIsoInspect(args: string[], io: IsoCommandIo): Promise<n
     const suggestedName = suggestVmName(os, info);
     io.out.write(
       json ? JSON.stringify({ info, os, suggestedName }, null, 2) + '\n' : formatIsoReport(info, os, suggestedName),
+    );
+    return 0;
+  } catch (err) {
+    const e = serializeError(err);
+    io.err.write(`vmdesk: ${e.message}\n`);
+    if (json) io.out.write(JSON.stringify({ error: e }) + '\n');
+    return isUserError(e.code) ? 1 : 2;
+  }
+}
+
+/** The two library calls, through the driver link (main.ts opens it only when a command needs it). */
+export interface IsoLibraryCalls {
+  list(): Promise<IsoLibraryEntry[]>;
+  remove(path: string): Promise<{ path: string }>;
+}
+
+export function formatIsoLibrary(entries: IsoLibraryEntry[]): string {
+  if (entries.length === 0)
+    return 'The ISO library is empty. Images uploaded through `vmdesk web` are kept there until you remove them.\n';
+  const rows = [['NAME', 'SIZE', 'OS', 'USED BY']];
+  for (const e of entries)
+    rows.push([e.name, bytes(e.sizeBytes), e.os ?? '-', e.usedBy.map((u) => u.name).join(', ') || '-']);
+  const unused = entries.filter((e) => e.usedBy.length === 0).length;
+  return (
+    `${table(rows)}\n\nIn ${path.dirname(entries[0]!.path)}.` +
+    (unused > 0 ? ' Remove an image no VM uses with: vmdesk iso rm NAME' : '') +
+    '\n'
+  );
+}
+
+/** `vmdesk iso list` and `vmdesk iso rm`: `sub` is which. */
+export async function runIsoLibrary(
+  sub: 'list' | 'rm',
+  args: string[],
+  io: IsoCommandIo,
+  calls: IsoLibraryCalls,
+): Promise<number> {
+  let json = args.includes('--json');
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({
+        args,
+        options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+        allowPositionals: true,
+        strict: true,
+      });
+    } catch (err) {
+      throw new VmdeskError('invalid-argument', `${(err as Error).message}\n${LIBRARY_USAGE}`);
+    }
+    json = !!parsed.values.json;
+    if (parsed.values.help) {
+      io.out.write(
+        `${LIBRARY_USAGE}\n  list: the installer images vmdesk keeps, their OS and which VMs use them.\n  rm: removes one no VM uses (by its name in the list or its path).\n`,
+      );
+      return 0;
+    }
+    if (sub === 'list') {
+      if (parsed.positionals.length > 0)
+        throw new VmdeskError('invalid-argument', `Unexpected argument "${parsed.positionals[0]}".\n${LIBRARY_USAGE}`);
+      const entries = await calls.list();
+      io.out.write(json ? JSON.stringify(entries, null, 2) + '\n' : formatIsoLibrary(entries));
+      return 0;
+    }
+    if (parsed.positionals.length !== 1)
+      throw new VmdeskError(
+        'invalid-argument',
+        `\`vmdesk iso rm\` takes exactly one image: its name in \`vmdesk iso list\` or its path.\n${LIBRARY_USAGE}`,
+        { field: 'path' },
+      );
+    const arg = parsed.positionals[0]!;
+    // A name in the list first (the usual way), else a path; the driver checks it is in the library.
+    const entries = await calls.list();
+    const entry = entries.find((e) => e.name === arg) ?? entries.find((e) => e.path === path.resolve(arg));
+    if (!entry && !arg.includes('/'))
+      throw new VmdeskError(
+        'not-found',
+        `There is no image "${arg}" in the ISO library. See \`vmdesk iso list\` for the names.`,
+        { field: 'path' },
+      );
+    const removed = await calls.remove(entry?.path ?? path.resolve(arg));
+    io.out.write(
+      json ? JSON.stringify(removed) + '\n' : `Removed ${path.basename(removed.path)} from the ISO library.\n`,
     );
     return 0;
   } catch (err) {

@@ -24,7 +24,7 @@ import { tailLog } from '../consoles/log-tail.js';
 import { attachConsole } from './console-command.js';
 import { runWeb } from './web-command.js';
 import { runMdev } from './mdev-command.js';
-import { runIsoInspect } from './iso-command.js';
+import { runIsoInspect, runIsoLibrary } from './iso-command.js';
 
 const USAGE = `vmdesk — session-mode virtual machines on QEMU, as your own user
 
@@ -42,6 +42,8 @@ Usage:
   vmdesk console VM            (Ctrl+] detaches)
   vmdesk delete VM [--keep-disks | --delete-disks]  (a broken VM's data folder goes only with --delete-disks)
   vmdesk iso inspect PATH [--json]    (what an ISO is: boot modes, architecture, the OS, suggested VM)
+  vmdesk iso list [--json]             (the ISO library: uploaded images, their OS, which VMs use them)
+  vmdesk iso rm PATH|NAME [--json]     (remove an image of the library no VM uses)
   vmdesk mdev list|types [--json]      (mediated devices / vGPUs on this host)
   vmdesk mdev create|remove ... [--json] (through pkexec; see vmdesk mdev --help)
   vmdesk mdev check VM [--json] [--fix] (is this VM ready for its vGPU? each failure with its fix)
@@ -379,7 +381,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       }
       case 'iso':
         if (rest[0] === 'inspect') return await runIsoInspect(rest.slice(1), io);
-        throw usageError('Use `vmdesk iso inspect PATH [--json]`.');
+        if (rest[0] === 'list' || rest[0] === 'rm')
+          return await runIsoLibrary(rest[0], rest.slice(1), io, {
+            list: async () => (await getLink()).call('iso.list', {}),
+            remove: async (file) => (await getLink()).call('iso.remove', { path: file }),
+          });
+        throw usageError('Use `vmdesk iso inspect PATH`, `vmdesk iso list` or `vmdesk iso rm PATH|NAME`.');
       case 'mdev':
         return await runMdev(rest, io, {
           env: process.env,

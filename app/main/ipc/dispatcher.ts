@@ -11,6 +11,8 @@ import { describeIssues } from '../vm/definition-store.js';
 import type { VmManager } from '../vm/vm-manager.js';
 import type { HostReport } from '../common/host-types.js';
 import type { MdevService } from '../mdev/service.js';
+import { listIsoLibrary, removeFromIsoLibrary } from '../iso/library.js';
+import { isoLibraryDir } from '../paths/vm-files.js';
 
 export type Handlers = { [C in CallName]: (params: CallParams<C>) => Promise<CallResults[C]> | CallResults[C] };
 
@@ -30,6 +32,8 @@ export function managerHandlers(m: VmManager, hostReport: () => Promise<HostRepo
     'vm.orphans': () => m.orphans(),
     'host.info': () => hostReport(),
     'iso.inspect': (p) => m.inspectIso(p.path),
+    'iso.list': () => listIsoLibrary(isoLibraryDir(m.paths), m.list()),
+    'iso.remove': (p) => removeFromIsoLibrary(isoLibraryDir(m.paths), p.path, m.list()),
     'vm.create': (p) => m.create(p),
     'vm.eject': (p) => m.eject(p),
     'mdev.list': () => mdev.inventory(),

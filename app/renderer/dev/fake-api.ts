@@ -78,6 +78,21 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
 
   const mdev = createFakeMdev();
   const stoppedOnly = (vm: VmSummary) => requireState(vm, ['stopped', 'crashed'], 'given other mediated devices');
+  // The ISO library: what the browser uploaded (an abandoned wizard's image too).
+  const isoDir = '/home/ada/.local/share/vmdesk/isos';
+  const isos = new Map<string, { sizeBytes: number; storedAt: string; os?: string }>([
+    [
+      `${isoDir}/debian-12.8.0-amd64-netinst.iso`,
+      { sizeBytes: 661_651_456, storedAt: '2025-01-12T09:30:00.000Z', os: 'Debian 12' },
+    ],
+    [
+      `${isoDir}/Fedora-Workstation-Live-x86_64-41.iso`,
+      { sizeBytes: 2_295_201_792, storedAt: '2025-02-03T18:02:00.000Z', os: 'Fedora 41' },
+    ],
+    [`${isoDir}/drivers.iso`, { sizeBytes: 4_194_304, storedAt: '2025-02-04T08:15:00.000Z' }],
+  ]);
+  const isoUsers = (file: string) =>
+    [...vms.values()].filter((v) => v.definition?.cdrom === file).map((v) => ({ id: v.id, name: v.name }));
 
   const handlers: { [C in CallName]: (p: CallParams<C>) => Promise<CallResults[C]> | CallResults[C] } = {
     'vm.list': () => [...vms.values()],
@@ -223,6 +238,21 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
       const vm = find(p.vm);
       if (!vm.definition?.cdrom) throw new VmdeskError('invalid-state', `"${vm.name}" has no ISO inserted.`);
       return put({ ...vm, definition: { ...vm.definition, cdrom: null, boot: 'disk' } });
+    },
+    'iso.list': () =>
+      [...isos]
+        .map(([path, e]) => ({ path, name: path.slice(isoDir.length + 1), ...e, usedBy: isoUsers(path) }))
+        .sort((a, b) => (a.name < b.name ? -1 : 1)),
+    'iso.remove': (p) => {
+      if (!isos.has(p.path))
+        throw new VmdeskError('not-found', `There is no image "${p.path}" in the ISO library.`, { field: 'path' });
+      const users = isoUsers(p.path);
+      if (users.length > 0)
+        throw new VmdeskError('disk-in-use', `It is used by the VM "${users[0]!.name}": eject it first.`, {
+          field: 'path',
+        });
+      isos.delete(p.path);
+      return { path: p.path };
     },
     'mdev.list': () => mdev.list([...vms.values()]),
     'mdev.types': (p) => mdev.list([...vms.values()]).parents.filter((x) => !p.parent || x.name === p.parent),
