@@ -4,6 +4,7 @@
  * says what waits for its next start.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { VmSummary } from '../app/main/common/vm-types.js';
 import { guestIso, Sandbox } from './support/cli.js';
@@ -62,5 +63,76 @@ describe('vmdesk set', () => {
     const renamed = await s.json<VmSummary>(['set', 'tiny', '--name', 'tiny two']);
     expect(renamed).toMatchObject({ id: before.id, name: 'tiny two' });
     expect((await s.json<VmSummary[]>(['list'])).map((v) => v.name).sort()).toEqual(['other', 'tiny two']);
+  });
+});
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+/** A port nothing listens on now (the kernel picks it). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+describe('vmdesk forward', () => {
+  it('adds a forward to a running VM that listens at once, removes it, and refuses a port in use', async () => {
+    const f = new Sandbox();
+    try {
+      await f.startDriver();
+      await f.json(['define', '--name', 'fw', '--memory', '128M', '--cdrom', guestIso()]);
+      await f.json(['start', 'fw']);
+      const port = await freePort();
+      expect(await accepts(port)).toBe(false);
+
+      const added = await f.run(['forward', 'add', 'fw', `tcp:${port}:22`]);
+      expect(added.code, added.stderr).toBe(0);
+      expect(added.stdout).toContain(`Port forwards of "fw" (running: listening now):`);
+      expect(added.stdout).toContain(`ssh -p ${port} 127.0.0.1`);
+      // QEMU's user network listens on the host side now, without a restart.
+      expect(await accepts(port)).toBe(true);
+      expect((await f.json<VmSummary>(['info', 'fw'])).definition!.network.forwards).toEqual([
+        { proto: 'tcp', hostAddr: '127.0.0.1', hostPort: port, guestPort: 22 },
+      ]);
+
+      // Another program on a port: refused with the port named, nothing stored.
+      const holder = net.createServer();
+      await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+      const held = (holder.address() as net.AddressInfo).port;
+      const busy = await f.run(['forward', 'add', 'fw', `tcp:${held}:80`]);
+      await new Promise((r) => holder.close(r));
+      expect(busy.code).toBe(1);
+      expect(busy.stderr).toContain(`Host port tcp 127.0.0.1:${held} is in use by another program.`);
+      expect((await f.json<VmSummary>(['info', 'fw'])).definition!.network.forwards).toHaveLength(1);
+
+      const removed = await f.run(['forward', 'remove', 'fw', `tcp:${port}`]);
+      expect(removed.code, removed.stderr).toBe(0);
+      expect(removed.stdout).toBe('"fw" forwards no ports. Add one: vmdesk forward add fw tcp:2222:22\n');
+      expect(await accepts(port)).toBe(false);
+      const missing = await f.run(['forward', 'remove', 'fw', `tcp:${port}`]);
+      expect(missing.stderr).toMatch(/"fw" forwards nothing on tcp 127.0.0.1:\d+/);
+
+      // Stopped: stored, and the next start listens.
+      await f.json(['stop', 'fw']);
+      await f.json(['forward', 'add', 'fw', `tcp:${port}:22`]);
+      expect(await accepts(port)).toBe(false);
+      await f.json(['start', 'fw']);
+      expect(await accepts(port)).toBe(true);
+      await f.json(['stop', 'fw']);
+    } finally {
+      f.cleanup();
+    }
   });
 });

@@ -96,3 +96,17 @@ export function formatUpdated(vm: VmSummary): string {
     out += `It is ${vm.state}; these apply at its next start:\n${vm.pending.map((p) => `  ${p}`).join('\n')}\n`;
   return out;
 }
+
+/** `vmdesk forward list|add|remove`: the VM's forwards, each with how to reach it. */
+export function formatForwards(vm: VmSummary): string {
+  const forwards = vm.definition?.network.forwards ?? [];
+  if (forwards.length === 0)
+    return `"${vm.name}" forwards no ports. Add one: vmdesk forward add ${vm.name} tcp:2222:22\n`;
+  const rows = forwards.map((f) => {
+    const host = f.hostAddr === '0.0.0.0' ? 'localhost' : (f.hostAddr ?? '127.0.0.1');
+    const hint = f.proto === 'tcp' && f.guestPort === 22 ? `ssh -p ${f.hostPort} ${host}` : '';
+    return [f.proto, `${f.hostAddr ?? '127.0.0.1'}:${f.hostPort}`, String(f.guestPort), hint];
+  });
+  const live = vm.state === 'running' || vm.state === 'paused' ? ` (${vm.state}: listening now)` : '';
+  return `Port forwards of "${vm.name}"${live}:\n${table([['PROTO', 'HOST', 'GUEST', ''], ...rows])}\n`;
+}

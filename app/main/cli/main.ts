@@ -17,8 +17,8 @@ import { openDriver, type DriverLink } from '../ipc/driver-link.js';
 import { managerOptionsFromEnv } from '../vm/vm-manager.js';
 import { createHostServices } from '../vm/host-adapter.js';
 import { formatHostReport } from '../host/index.js';
-import { formatMiB, parseForward, parseSize } from '../vm/define-vm.js';
-import { formatDeleted, formatInfo, formatList } from './format.js';
+import { formatMiB, parseForward, parseForwardHost, parseSize } from '../vm/define-vm.js';
+import { formatDeleted, formatForwards, formatInfo, formatList, formatUpdated } from './format.js';
 import { followLog, printLog } from './log-command.js';
 import { tailLog } from '../consoles/log-tail.js';
 import { attachConsole } from './console-command.js';
@@ -36,6 +36,8 @@ Usage:
   vmdesk create --iso PATH [--name N] [--memory ..] [--cpus N] [--disk-size ..] [--firmware bios|uefi]
                 [--accel ..] [--start] [--json]     (defaults from the OS the ISO installs)
   vmdesk eject VM              (take the ISO out; the VM boots from its disk)
+  vmdesk forward list|add|remove VM [tcp:[ADDR:]HOST[:GUEST]]  (port forwards; live on a running VM)
+  vmdesk set VM [--name N] [--memory 2G] [--cpus 4] [--boot disk|cdrom] [--display std|virtio|none] [--accel ...]
   vmdesk start|shutdown|stop|reboot|pause|resume VM [--wait] [--timeout S]
   vmdesk info VM [--json]
   vmdesk log VM [--serial | --driver] [--follow] [--lines N]
@@ -276,6 +278,62 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
                   ? `It is running${vm.accel ? ` with ${vm.accel.accel}` : ''}. Watch it: vmdesk console "${vm.name}" (serial) or vmdesk web (screen).\n`
                   : `Start it with: vmdesk start "${vm.name}"\n`),
         );
+        return 0;
+      }
+      case 'forward': {
+        const [sub, ...args] = rest;
+        const a = parse(args, {});
+        json = !!a.values.json;
+        const [vmRef, spec, ...extra] = a.positionals;
+        const usage =
+          'Use `vmdesk forward list VM`, `vmdesk forward add VM tcp:[ADDR:]HOST:GUEST` or `vmdesk forward remove VM tcp:[ADDR:]HOST`.';
+        if (!vmRef || extra.length > 0 || (sub === 'list') !== (spec === undefined)) throw usageError(usage);
+        const link = await getLink();
+        let vm: VmSummary;
+        if (sub === 'list') vm = await link.call('vm.get', { vm: vmRef });
+        else if (sub === 'add') vm = await link.call('vm.addForward', { vm: vmRef, forward: parseForward(spec!) });
+        else if (sub === 'remove') vm = await link.call('vm.removeForward', { vm: vmRef, ...parseForwardHost(spec!) });
+        else throw usageError(usage);
+        io.out.write(json ? JSON.stringify(vm, null, 2) + '\n' : formatForwards(vm));
+        return 0;
+      }
+      case 'set': {
+        const a = parse(rest, {
+          name: { type: 'string' },
+          memory: { type: 'string' },
+          cpus: { type: 'string' },
+          boot: { type: 'string' },
+          display: { type: 'string' },
+          accel: { type: 'string' },
+        });
+        json = !!a.values.json;
+        const v = a.values;
+        const change: Omit<CallParams<'vm.update'>, 'vm'> = {};
+        if (typeof v.name === 'string') change.name = v.name;
+        if (typeof v.memory === 'string') change.memoryMiB = memoryMiB(v.memory);
+        if (typeof v.cpus === 'string') change.cpus = intArg(v.cpus, 'cpus', 1);
+        const pick = <T extends string>(flag: string, value: unknown, allowed: readonly T[]): T | undefined => {
+          if (value === undefined) return undefined;
+          if (!allowed.includes(value as T))
+            throw new VmdeskError(
+              'invalid-argument',
+              `--${flag} must be ${allowed.join(', ')}, not "${String(value)}".`,
+              {
+                field: flag,
+              },
+            );
+          return value as T;
+        };
+        const boot = pick('boot', v.boot, ['disk', 'cdrom'] as const);
+        const display = pick('display', v.display, ['std', 'virtio', 'none'] as const);
+        const accel = pick('accel', v.accel, ['auto', 'kvm', 'hvf', 'tcg'] as const);
+        if (boot) change.boot = boot;
+        if (display) change.display = display;
+        if (accel) change.accel = accel;
+        if (Object.keys(change).length === 0)
+          throw usageError('Say what to change: --name, --memory, --cpus, --boot, --display or --accel.');
+        const vm = await (await getLink()).call('vm.update', { vm: oneVm(a.positionals, command), ...change });
+        io.out.write(json ? JSON.stringify(vm, null, 2) + '\n' : formatUpdated(vm));
         return 0;
       }
       case 'eject': {

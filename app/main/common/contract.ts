@@ -135,6 +135,25 @@ export const CALLS = {
       accel: v.optional(v.picklist(['auto', 'kvm', 'hvf', 'tcg'])),
     }),
   },
+  /**
+   * Adds a port forward: stored, and on a running VM listening at once (QEMU's user network).
+   * Refused when the host socket is taken (by this VM, another VM, or another program).
+   */
+  'vm.addForward': {
+    params: v.strictObject({
+      vm: VmRef,
+      forward: v.strictObject({ ...PortForwardSchema.entries, hostAddr: v.optional(v.pipe(v.string(), v.ipv4())) }),
+    }),
+  },
+  /** Removes the forward on a host socket (a running VM stops listening there at once). */
+  'vm.removeForward': {
+    params: v.strictObject({
+      vm: VmRef,
+      proto: v.picklist(['tcp', 'udp']),
+      hostAddr: v.optional(v.pipe(v.string(), v.ipv4())),
+      hostPort: PortForwardSchema.entries.hostPort,
+    }),
+  },
   /** The installer images vmdesk keeps (uploads from the browser): size, OS, which VMs use them. */
   'iso.list': { params: v.strictObject({}) },
   /** Deletes an image of the ISO library that no VM uses. */
@@ -232,6 +251,8 @@ export interface CallResults {
   'vm.create': VmSummary;
   'vm.eject': VmSummary;
   'vm.update': VmSummary;
+  'vm.addForward': VmSummary;
+  'vm.removeForward': VmSummary;
   'iso.list': IsoLibraryEntry[];
   'iso.remove': { path: string };
   'mdev.list': MdevInventory;

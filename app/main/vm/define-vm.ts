@@ -70,6 +70,21 @@ export function parseForward(text: string): PortForward {
   return { proto, hostAddr, hostPort, guestPort };
 }
 
+/**
+ * The host socket of a forward, for removing it: "tcp:2222", "tcp:0.0.0.0:2222", or a whole
+ * forward ("tcp:2222:22", "tcp:0.0.0.0:2222:22"), whose guest port is then not needed.
+ */
+export function parseForwardHost(text: string): { proto: 'tcp' | 'udp'; hostAddr: string; hostPort: number } {
+  const parts = text.split(':');
+  if (parts.length === 2 || (parts.length === 3 && net.isIPv4(parts[1]!))) {
+    const [proto, a, b] = parts as [string, string, string | undefined];
+    const { hostAddr, hostPort } = parseForward(`${proto}:${b === undefined ? '127.0.0.1' : a}:${b ?? a}:1`);
+    return { proto: proto as 'tcp' | 'udp', hostAddr: hostAddr ?? '127.0.0.1', hostPort };
+  }
+  const { proto, hostAddr, hostPort } = parseForward(text);
+  return { proto, hostAddr: hostAddr ?? '127.0.0.1', hostPort };
+}
+
 /** qcow2 starts with "QFI\xfb"; anything else we treat as raw. We read the magic ourselves so
  * QEMU never has to probe. */
 export function detectDiskFormat(file: string): 'qcow2' | 'raw' {

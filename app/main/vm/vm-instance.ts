@@ -16,6 +16,10 @@ import { VmdeskError } from '../common/errors.js';
 import type { CallParams, CallResults } from '../common/contract.js';
 import { isUuid } from '../common/names.js';
 import {
+  forwardLabel,
+  forwardsOverlap,
+  forwardsProblem,
+  MAX_FORWARDS,
   MAX_MDEVS,
   type MdevAssignment,
   type PortForward,
@@ -38,7 +42,7 @@ import type { HostServices } from './host-services.js';
 import { clearIntent, ownNvram, removeVmFiles, writeIntent } from './intents.js';
 import { applySettings, settingsDiff } from './settings.js';
 import { JobLock, type Job } from './job-lock.js';
-import { assertDisksFree, assertForwardsUnclaimed, prepareLaunch, tcgHint } from './launch.js';
+import { assertDisksFree, assertForwardsFree, assertForwardsUnclaimed, prepareLaunch, tcgHint } from './launch.js';
 import { QemuRun, type RunContext, type SpawnFailure } from './qemu-run.js';
 import type { RunRecord } from './run-record.js';
 import { cleanupRuntime, realpath } from './runtime-files.js';
@@ -507,6 +511,80 @@ export class VmInstance {
   }
 
   /**
+   * Adds a port forward (vm.addForward): checked against this VM's forwards and every other VM's
+   * (as define does), and on a running VM against what listens now; then QEMU's user network
+   * listens at once (HMP `hostfwd_add`, the only interface QEMU has for it) and it is stored.
+   */
+  async addForward(f: CallParams<'vm.addForward'>['forward'], registry: ReadonlyMap<string, VmInstance>) {
+    const forward: PortForward = { ...f, hostAddr: f.hostAddr ?? '127.0.0.1' };
+    const peers = [...registry.values()].filter((o) => o !== this);
+    return this.job.run('add a port forward', async () => {
+      const def = this.#usable();
+      if (def.network.mode === 'none')
+        throw new VmdeskError('invalid-state', `"${def.name}" has no network, so nothing can be forwarded to it.`);
+      const forwards = [...def.network.forwards, forward];
+      if (forwards.length > MAX_FORWARDS)
+        throw new VmdeskError('invalid-argument', `A VM can have at most ${MAX_FORWARDS} port forwards.`, {
+          field: 'forward',
+        });
+      const own = forwardsProblem(forwards);
+      if (own) throw new VmdeskError('invalid-argument', own, { field: 'forward' });
+      const other = peers.find((o) => o.definition?.network.forwards.some((g) => forwardsOverlap(forward, g)));
+      if (other)
+        throw new VmdeskError(
+          'invalid-argument',
+          `Host port ${forwardLabel(forward)} is already forwarded by the VM "${other.name}" (0.0.0.0 covers every address). Pick another host port.`,
+          { field: 'forward' },
+        );
+      const qmp = this.#run?.qmp;
+      if (qmp && this.#run && !this.#run.finished) {
+        const probe = { name: def.name, network: { mode: def.network.mode, forwards: [forward] } };
+        await assertForwardsFree(probe, forwardsOf(peers.map((o) => o.peerView)));
+        await hmp(
+          qmp,
+          `hostfwd_add net0 ${forward.proto}:${forward.hostAddr}:${forward.hostPort}-:${forward.guestPort}`,
+        );
+        this.#runForwards = [...(this.#runForwards ?? activeForwards(this.#runDef)), forward];
+      }
+      return this.#saveDefinition(
+        (d) => ({ ...d, network: { ...d.network, forwards: [...d.network.forwards, forward] } }),
+        `port forward added: ${forwardLabel(forward)} → guest ${forward.guestPort}${qmp ? ' (listening now)' : ''}`,
+      );
+    });
+  }
+
+  /** Removes the forward on a host socket (vm.removeForward); a running VM stops listening there. */
+  async removeForward(p: Omit<CallParams<'vm.removeForward'>, 'vm'>): Promise<VmSummary> {
+    const key = { proto: p.proto, hostAddr: p.hostAddr ?? '127.0.0.1', hostPort: p.hostPort };
+    return this.job.run('remove a port forward', async () => {
+      const def = this.#usable();
+      const found = def.network.forwards.find(
+        (f) => f.proto === key.proto && f.hostAddr === key.hostAddr && f.hostPort === key.hostPort,
+      );
+      if (!found)
+        throw new VmdeskError(
+          'not-found',
+          `"${def.name}" forwards nothing on ${forwardLabel(key)}. \`vmdesk forward list ${def.name}\` shows its forwards.`,
+          { field: 'forward' },
+        );
+      const qmp = this.#run?.qmp;
+      const listening = (this.#runForwards ?? activeForwards(this.#runDef)).some((f) => forwardsOverlap(f, key));
+      if (qmp && this.#run && !this.#run.finished && listening) {
+        await hmp(
+          qmp,
+          `hostfwd_remove net0 ${key.proto}:${key.hostAddr}:${key.hostPort}`,
+          /^host forwarding rule for .* removed$/,
+        );
+        this.#runForwards = (this.#runForwards ?? activeForwards(this.#runDef)).filter((f) => !forwardsOverlap(f, key));
+      }
+      return this.#saveDefinition(
+        (d) => ({ ...d, network: { ...d.network, forwards: d.network.forwards.filter((f) => f !== found) } }),
+        `port forward removed: ${forwardLabel(key)}`,
+      );
+    });
+  }
+
+  /**
    * Changes the VM's mediated devices: `change` gets the current list (from the definition as it
    * is on disk now) and returns the new one. Only while the VM is off: QEMU's devices are fixed
    * at spawn. Nothing on the host changes here.
@@ -797,6 +875,16 @@ function couldNotStart(err: unknown, name: string, files: VmFiles): VmdeskError 
  * What `removeVmFiles` (intents.ts) will remove and what stays, in its order (definition last),
  * from what exists now. `def`: the VM's readable definition, undefined for a broken one.
  */
+/**
+ * A human-monitor command through QMP (`hostfwd_add` has no QMP command in QEMU 7.2). HMP answers
+ * errors as text, not as a QMP error: output other than `success` is QEMU refusing, in its words.
+ */
+async function hmp(qmp: NonNullable<QemuRun['qmp']>, command: string, success?: RegExp): Promise<void> {
+  const out = await qmp.execute('human-monitor-command', { 'command-line': command });
+  const text = typeof out === 'string' ? out.trim() : '';
+  if (text && !success?.test(text)) throw new VmdeskError('qemu-failed', `QEMU refused \`${command}\`: ${text}`);
+}
+
 /** The host ports the peers listen on (or claim for a start in flight), with the VM's name. */
 function forwardsOf(peers: readonly PeerView[]): { vm: string; forward: PortForward }[] {
   return peers.flatMap((o) => o.forwardsInUse.map((forward) => ({ vm: o.name, forward })));

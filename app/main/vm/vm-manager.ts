@@ -227,6 +227,15 @@ export class VmManager {
     return p.name === undefined ? vm.update(p, others) : this.#registry.run('rename', () => vm.update(p, others));
   }
 
+  async addForward(p: CallParams<'vm.addForward'>): Promise<VmSummary> {
+    return this.resolve(p.vm).addForward(p.forward, this.#vms);
+  }
+
+  async removeForward(p: CallParams<'vm.removeForward'>): Promise<VmSummary> {
+    const { vm, ...key } = p;
+    return this.resolve(vm).removeForward(key);
+  }
+
   async start(p: CallParams<'vm.start'>): Promise<VmSummary> {
     return this.resolve(p.vm).start(p, this.#vms);
   }
