@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { VmSummary } from '../common/vm-types.js';
-import { formatDeleted, formatInfo } from './format.js';
+import { formatDeleted, formatForwards, formatInfo, formatUpdated } from './format.js';
 
 const running: VmSummary = {
   id: '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b',
@@ -45,5 +45,58 @@ describe('vmdesk delete', () => {
       ].join('\n'),
     );
     expect(formatDeleted('gone', { removed: [], kept: [] })).toBe('Deleted "gone".\nNo files were left to remove.\n');
+  });
+});
+
+describe('vmdesk set and vmdesk forward', () => {
+  const def = {
+    version: 1 as const,
+    id: '11111111-2222-4333-8444-555555555555',
+    name: 'web',
+    arch: 'x86_64' as const,
+    memoryMiB: 2048,
+    cpus: 2,
+    accel: 'auto' as const,
+    firmware: 'bios' as const,
+    disks: [],
+    cdrom: null,
+    boot: 'disk' as const,
+    network: {
+      mode: 'user' as const,
+      forwards: [
+        { proto: 'tcp' as const, hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 },
+        { proto: 'tcp' as const, hostAddr: '0.0.0.0', hostPort: 8080, guestPort: 80 },
+      ],
+    },
+    display: 'std' as const,
+    nvram: null,
+    mdevs: [],
+    createdAt: '2026-12-03T00:00:00.000Z',
+  };
+  const vm = (over: Partial<VmSummary> = {}): VmSummary => ({
+    id: def.id,
+    name: 'web',
+    state: 'running',
+    file: '/f',
+    definition: def,
+    ...over,
+  });
+
+  it('says what the VM is now, and what waits for the next start', () => {
+    expect(formatUpdated(vm({ pending: ['Memory: 1 GiB → 2 GiB'] }))).toBe(
+      '"web" is set: 2 GiB, 2 CPUs, boots from disk, display std, accel auto.\n' +
+        'It is running; these apply at its next start:\n  Memory: 1 GiB → 2 GiB\n',
+    );
+  });
+
+  it('lists forwards with how to reach SSH, and says when there are none', () => {
+    expect(formatForwards(vm())).toBe(
+      'Port forwards of "web" (running: listening now):\n' +
+        'PROTO  HOST            GUEST\n' +
+        'tcp    127.0.0.1:2222  22     ssh -p 2222 127.0.0.1\n' +
+        'tcp    0.0.0.0:8080    80\n',
+    );
+    const none = vm({ state: 'stopped', definition: { ...def, network: { mode: 'user', forwards: [] } } });
+    expect(formatForwards(none)).toBe('"web" forwards no ports. Add one: vmdesk forward add web tcp:2222:22\n');
   });
 });

@@ -15,7 +15,14 @@ import type { VmDefinition } from '../common/vm-types.js';
 import type { Accel, AccelChoice, Arch, QemuCaps } from '../common/host-types.js';
 import { resolveAppPaths } from '../paths/app-paths.js';
 import type { AppPaths } from '../paths/app-paths.js';
-import { createVmFiles, detectDiskFormat, parseForward, parseSize, validateDefineInput } from './define-vm.js';
+import {
+  createVmFiles,
+  detectDiskFormat,
+  parseForward,
+  parseForwardHost,
+  parseSize,
+  validateDefineInput,
+} from './define-vm.js';
 import type { HostServices } from './host-services.js';
 import { thrown } from '../testing/thrown.js';
 
@@ -616,3 +623,18 @@ function validateAsNobody(def: DefineVmInput): SerializedError | null {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+
+describe('parseForwardHost (vmdesk forward remove)', () => {
+  it.each([
+    ['tcp:2222', { proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222 }],
+    ['udp:0.0.0.0:5353', { proto: 'udp', hostAddr: '0.0.0.0', hostPort: 5353 }],
+    ['tcp:2222:22', { proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222 }],
+    ['tcp:10.0.0.1:8080:80', { proto: 'tcp', hostAddr: '10.0.0.1', hostPort: 8080 }],
+  ])('reads %s', (text, want) => {
+    expect(parseForwardHost(text)).toEqual(want);
+  });
+
+  it.each(['tcp', 'ssh:22', 'tcp:0', 'tcp:99999', 'tcp:host:22:1:2'])('refuses %s with the syntax', (text) => {
+    expect(() => parseForwardHost(text)).toThrow(expect.objectContaining({ code: 'invalid-argument' }));
+  });
+});
