@@ -18,6 +18,7 @@ import { benchList } from './list-latency.js';
 import { describeMachine, formatMachine } from './machine.js';
 import { BenchSandbox, cleanupAllSandboxes, definitionsTemplate, VMDESK } from './sandbox.js';
 import { benchVnc } from './vnc.js';
+import { benchForward } from './forward.js';
 import { benchSerial } from './serial.js';
 import { benchStartStop } from './start-stop.js';
 import type { Figure } from './stats.js';
@@ -107,6 +108,7 @@ async function main(): Promise<void> {
     figures.push(...(await benchList(ctx, defs, DEFINED_VMS)));
     figures.push(...(await benchSerial(ctx)));
     figures.push(...(await benchVnc(ctx)));
+    figures.push(...(await benchForward(ctx)));
   } finally {
     cleanupAllSandboxes();
   }

@@ -57,6 +57,7 @@ export function judge(figs: Figure[]): void {
   threshold('serial.1', '≥ 50 MB/s', (m) => m >= 50);
   threshold('serial.4', '≥ 50 MB/s', (m) => m >= 50);
   threshold('vnc.latency', '< 1 ms p50', (m) => m < 1);
+  threshold('forward.add', '≤ 50 ms', (m) => m <= 50);
 }
 
 export function renderTable(figs: Figure[]): string {
