@@ -120,6 +120,41 @@ export class AppPage {
     });
   }
 
+  /** Opens the Settings tab of the selected VM; its form is named "Settings of NAME". */
+  async openSettings(vmName: string): Promise<Locator> {
+    await this.page.getByRole('tab', { name: 'Settings', exact: true }).click();
+    const form = this.page.getByRole('form', { name: `Settings of ${vmName}` });
+    await form.waitFor();
+    return form;
+  }
+
+  /**
+   * Types the given settings into the selected VM's Settings form and saves. Resolves with the
+   * status text ("Saved." …) or throws with the error the form shows next to a field or above it.
+   */
+  async saveSettings(
+    vmName: string,
+    v: { name?: string; memoryMiB?: number; cpus?: number; boot?: 'disk' | 'cdrom'; display?: string; accel?: string },
+  ): Promise<string> {
+    const form = await this.openSettings(vmName);
+    if (v.name !== undefined) await form.getByLabel('Name', { exact: true }).fill(v.name);
+    if (v.memoryMiB !== undefined) await form.getByLabel('Memory (MiB)').fill(String(v.memoryMiB));
+    if (v.cpus !== undefined) await form.getByLabel('CPUs', { exact: true }).fill(String(v.cpus));
+    if (v.boot) await form.getByLabel('Boot device').selectOption(v.boot);
+    if (v.display) await form.getByLabel('Display').selectOption(v.display);
+    if (v.accel) await form.getByLabel('Accelerator').selectOption(v.accel);
+    await form.getByRole('button', { name: 'Save', exact: true }).click();
+    // Not inside `form`: a new name renames the form too.
+    const status = this.page
+      .getByRole('main')
+      .getByRole('status')
+      .filter({ hasText: /^Saved/ });
+    const error = this.page.getByRole('main').locator('.field-error, [role="alert"]').first();
+    await status.or(error).first().waitFor();
+    if (await error.isVisible()) throw new Error(`Settings not saved: ${(await error.innerText()).trim()}`);
+    return (await status.innerText()).trim();
+  }
+
   clickCount(): Promise<number> {
     return this.page.evaluate(() => (window as unknown as { vmdeskClicks?: number }).vmdeskClicks ?? 0);
   }

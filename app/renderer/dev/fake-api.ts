@@ -15,7 +15,7 @@ import type {
 } from '../../main/common/contract.js';
 import { VmdeskError } from '../../main/common/errors.js';
 import { sameVmName, vmNameProblem } from '../../main/common/names.js';
-import type { VmState, VmSummary } from '../../main/common/vm-types.js';
+import type { VmDefinition, VmState, VmSummary } from '../../main/common/vm-types.js';
 import type { IsoUploader } from '../api/file-intake.js';
 import { sampleDefinition, sampleHostReport, sampleLog, samplePaths, sampleVms } from './fake-data.js';
 import { fakePlan, fakeUpload } from './fake-iso.js';
@@ -33,8 +33,26 @@ export interface FakeApi extends VmdeskApi, IsoUploader {
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** A definition's revision as the fake tells it: a hash of its content (FNV-1a), so any change is a new one. */
+function fakeRevision(def: VmDefinition | undefined): string | undefined {
+  if (!def) return undefined;
+  let h = 0x811c9dc5;
+  for (const c of JSON.stringify(def)) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, '0');
+}
+
+/** The summary as the fake keeps it: its definition's revision; `pending` only while QEMU is there. */
+function stamped(vm: VmSummary): VmSummary {
+  const next: VmSummary = { ...vm, revision: fakeRevision(vm.definition) };
+  if (!['starting', 'running', 'paused', 'stopping'].includes(vm.state) || next.pending?.length === 0)
+    delete next.pending;
+  return next;
+}
+
 export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}): FakeApi {
-  const vms = new Map<string, VmSummary>((opts.empty ? [] : sampleVms()).map((v) => [v.id, v]));
+  const vms = new Map<string, VmSummary>((opts.empty ? [] : sampleVms()).map((v) => [v.id, stamped(v)]));
+  /** The definition each running VM's QEMU started with, by `id@startedAt` (what `pending` compares to). */
+  const startedWith = new Map<string, VmDefinition>();
   const events = new Set<Listener>();
   const conn = new Set<(s: ConnectionState) => void>();
   const channels = new Map<string, Set<FakeChannel>>();
@@ -50,7 +68,8 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
     if (!vm) throw new VmdeskError('not-found', `There is no VM "${ref}". See the list for the names.`);
     return vm;
   };
-  const put = (vm: VmSummary) => {
+  const put = (summary: VmSummary) => {
+    const vm = stamped(summary);
     vms.set(vm.id, vm);
     emit('vm.changed', vm);
     return vm;
@@ -234,6 +253,22 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
       const made = put({ ...vm, definition: def });
       return p.start ? handlers['vm.start']({ vm: made.id }) : made;
     },
+    'vm.addForward': (p) => {
+      const vm = find(p.vm);
+      if (!vm.definition) throw new VmdeskError('vm-broken', `"${vm.name}" cannot be read.`);
+      const forward = { ...p.forward, hostAddr: p.forward.hostAddr ?? '127.0.0.1' };
+      const forwards = [...vm.definition.network.forwards, forward];
+      return put({ ...vm, definition: { ...vm.definition, network: { ...vm.definition.network, forwards } } });
+    },
+    'vm.removeForward': (p) => {
+      const vm = find(p.vm);
+      if (!vm.definition) throw new VmdeskError('vm-broken', `"${vm.name}" cannot be read.`);
+      const addr = p.hostAddr ?? '127.0.0.1';
+      const forwards = vm.definition.network.forwards.filter(
+        (f) => !(f.proto === p.proto && f.hostAddr === addr && f.hostPort === p.hostPort),
+      );
+      return put({ ...vm, definition: { ...vm.definition, network: { ...vm.definition.network, forwards } } });
+    },
     'vm.eject': (p) => {
       const vm = find(p.vm);
       if (!vm.definition?.cdrom) throw new VmdeskError('invalid-state', `"${vm.name}" has no ISO inserted.`);
@@ -288,6 +323,62 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
         ...vm,
         definition: { ...vm.definition, mdevs: vm.definition.mdevs.filter((m) => m.uuid !== p.uuid) },
       });
+    },
+    'vm.update': (p) => {
+      const vm = find(p.vm);
+      const d = vm.definition;
+      if (!d) throw new VmdeskError('vm-broken', `"${vm.name}" cannot be read, so its settings cannot be changed.`);
+      if (p.revision !== undefined && p.revision !== vm.revision)
+        throw new VmdeskError(
+          'invalid-state',
+          `"${vm.name}" was changed since you opened it (in another window or in its file). Look at it again and make your change once more.`,
+          { field: 'revision' },
+        );
+      const bad = (field: string, message: string) => new VmdeskError('invalid-argument', message, { field });
+      if (p.name !== undefined) {
+        const np = vmNameProblem(p.name);
+        if (np) throw bad('name', np);
+        if ([...vms.values()].some((v) => v.id !== vm.id && sameVmName(v.name, p.name!)))
+          throw new VmdeskError('name-taken', `A VM named "${p.name}" already exists. Choose another name.`, {
+            field: 'name',
+          });
+      }
+      // The demo host: 32 GiB of memory, 16 CPU threads.
+      if (p.memoryMiB !== undefined && p.memoryMiB < 16)
+        throw bad('memory', 'Memory must be at least 16 MiB (e.g. --memory 1G).');
+      if (p.memoryMiB !== undefined && p.memoryMiB > 32768)
+        throw bad(
+          'memory',
+          `${p.memoryMiB} MiB is more memory than this computer has (32768 MiB). Give the VM at most 32768 MiB.`,
+        );
+      if (p.cpus !== undefined && p.cpus > 16)
+        throw bad('cpus', `This computer has 16 CPU threads; a VM can have at most 16 CPUs, not ${p.cpus}.`);
+      const def: VmDefinition = {
+        ...d,
+        name: p.name ?? d.name,
+        memoryMiB: p.memoryMiB ?? d.memoryMiB,
+        cpus: p.cpus ?? d.cpus,
+        boot: p.boot ?? d.boot,
+        display: p.display ?? d.display,
+        accel: p.accel ?? d.accel,
+      };
+      let pending: string[] | undefined;
+      if (['starting', 'running', 'paused', 'stopping'].includes(vm.state)) {
+        const key = `${vm.id}@${vm.startedAt ?? ''}`;
+        const was = startedWith.get(key) ?? d;
+        startedWith.set(key, was);
+        // In the driver's words (app/main/vm/settings.ts settingsDiff).
+        const mib = (n: number) => (n >= 1024 && n % 1024 === 0 ? `${n / 1024} GiB` : `${n} MiB`);
+        const boot = { disk: 'disk', cdrom: 'CD-ROM' };
+        pending = [
+          ...(was.memoryMiB !== def.memoryMiB ? [`Memory: ${mib(was.memoryMiB)} → ${mib(def.memoryMiB)}`] : []),
+          ...(was.cpus !== def.cpus ? [`CPUs: ${was.cpus} → ${def.cpus}`] : []),
+          ...(was.boot !== def.boot ? [`Boot from: ${boot[was.boot]} → ${boot[def.boot]}`] : []),
+          ...(was.display !== def.display ? [`Display: ${was.display} → ${def.display}`] : []),
+          ...(was.accel !== def.accel ? [`Accelerator: ${was.accel} → ${def.accel}`] : []),
+        ];
+      }
+      return put({ ...vm, name: def.name, definition: def, pending });
     },
   };
 

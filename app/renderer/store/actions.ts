@@ -104,6 +104,15 @@ export function selectTab(tab: TabId): void {
   store.setState({ tab });
 }
 
+/** A VM's views: the store's tabs and Settings. */
+export type ViewId = TabId | 'settings';
+
+/** Like selectTab, for every view. */
+export function selectView(view: ViewId): void {
+  // store.ts's TabId does not name 'settings' yet; the store only keeps the value, VmView reads it.
+  store.setState({ tab: view as TabId });
+}
+
 export function openDialog(dialog: DialogId): void {
   store.setState({ dialog });
 }
@@ -194,6 +203,23 @@ export async function defineVm(input: CallParams<'vm.define'>): Promise<VmSummar
   const vm = await requireApi().call('vm.define', input);
   applyVmChanged(vm);
   store.setState({ selectedId: vm.id, removed: null, tab: 'overview', dialog: null });
+  return vm;
+}
+
+/**
+ * Saves the changed settings of a VM (vm.update) and shows its new summary. Refusals are thrown
+ * to the form: they name a field, or say that the VM changed since the form was loaded.
+ */
+export async function updateVm(input: CallParams<'vm.update'>): Promise<VmSummary> {
+  const vm = await requireApi().call('vm.update', input);
+  if (store.getState().vms[vm.id]) applyVmChanged(vm);
+  return vm;
+}
+
+/** Reads one VM again (a settings form that went stale shows what is on disk now). */
+export async function reloadVm(id: string): Promise<VmSummary> {
+  const vm = await requireApi().call('vm.get', { vm: id });
+  if (store.getState().vms[vm.id]) applyVmChanged(vm);
   return vm;
 }
 

@@ -2,16 +2,18 @@ import { useEffect, useState } from 'react';
 import type { VmSummary } from '../../../main/common/vm-types.js';
 import { AccelBadge, StateBadge } from '../../components/Badges.js';
 import { Tabs, type TabDef } from '../../components/Tabs.js';
-import { selectTab } from '../../store/actions.js';
-import { useVmdesk, type TabId } from '../../store/store.js';
+import { selectView, type ViewId } from '../../store/actions.js';
+import { useVmdesk } from '../../store/store.js';
 import { ScreenTab } from '../console/ScreenTab.js';
 import { SerialTab } from '../console/SerialTab.js';
 import { LogsTab } from '../logs/LogsTab.js';
 import { Overview } from './Overview.js';
+import { SettingsTab } from './SettingsTab.js';
 import { Toolbar } from './Toolbar.js';
 
-const TABS: TabDef<TabId>[] = [
+const TABS: TabDef<ViewId>[] = [
   { id: 'overview', label: 'Overview' },
+  { id: 'settings', label: 'Settings' },
   { id: 'screen', label: 'Screen' },
   { id: 'serial', label: 'Serial console' },
   { id: 'logs', label: 'Logs' },
@@ -28,7 +30,7 @@ function useNow(): number {
 }
 
 export function VmView({ vm }: { vm: VmSummary }) {
-  const tab = useVmdesk((s) => s.tab);
+  const tab = useVmdesk((s): ViewId => s.tab);
   const now = useNow();
   return (
     <div className="vm-view">
@@ -42,8 +44,9 @@ export function VmView({ vm }: { vm: VmSummary }) {
         </div>
         <Toolbar vm={vm} />
       </div>
-      <Tabs tabs={TABS} active={tab} onChange={selectTab} label={`${vm.name} views`}>
+      <Tabs tabs={TABS} active={tab} onChange={selectView} label={`${vm.name} views`}>
         {tab === 'overview' ? <Overview vm={vm} now={now} /> : null}
+        {tab === 'settings' ? <SettingsTab key={vm.id} vm={vm} /> : null}
         {tab === 'screen' ? <ScreenTab key={vm.id} vm={vm} /> : null}
         {tab === 'serial' ? <SerialTab key={vm.id} vm={vm} /> : null}
         {tab === 'logs' ? <LogsTab key={vm.id} vm={vm} /> : null}

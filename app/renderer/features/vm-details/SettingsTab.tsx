@@ -1,0 +1,321 @@
+import { useId, useState, type FormEvent, type ReactNode } from 'react';
+import type { VmSummary } from '../../../main/common/vm-types.js';
+import { Button } from '../../components/Button.js';
+import { Field } from '../../components/Field.js';
+import { Notice } from '../../components/Notice.js';
+import { messageOf, reloadVm, updateVm } from '../../store/actions.js';
+import { useVmdesk } from '../../store/store.js';
+import { formatMiB } from './format.js';
+import {
+  AT_NEXT_START,
+  DISPLAY_LABELS,
+  FIELD_LABELS,
+  changedFields,
+  describeSettings,
+  placeSettingsError,
+  runsNow,
+  settingsBase,
+  toUpdateInput,
+  type Accel,
+  type Boot,
+  type Display,
+  type SettingsBase,
+  type SettingsErrors,
+  type SettingsFieldId,
+  type SettingsForm,
+} from './settings-form.js';
+
+/** What the user typed, against the version of the VM it was typed over. */
+interface Draft {
+  base: SettingsBase;
+  form: SettingsForm;
+}
+
+const sameText = (a: SettingsForm, b: SettingsForm) =>
+  (Object.keys(a) as (keyof SettingsForm)[]).every((k) => a[k] === b[k]);
+
+/** Settings of a VM that can be read; a broken VM has nothing to edit. */
+export function SettingsTab({ vm }: { vm: VmSummary }) {
+  const fresh = settingsBase(vm);
+  if (!fresh)
+    return (
+      <div className="settings">
+        <Notice tone="error" title="Settings cannot be changed">
+          <p>vmdesk cannot read this VM’s file, so there is nothing to edit. {vm.reason ?? ''}</p>
+          <p>
+            Repair the file (<code className="path">{vm.file}</code>) or delete the VM.
+          </p>
+        </Notice>
+      </div>
+    );
+  return <SettingsEditor vm={vm} fresh={fresh} />;
+}
+
+function SettingsEditor({ vm, fresh }: { vm: VmSummary; fresh: SettingsBase }) {
+  const online = useVmdesk((s) => s.connection === 'open');
+  const [draft, setDraft] = useState<Draft | null>(null);
+  const [errors, setErrors] = useState<SettingsErrors>({});
+  const [busy, setBusy] = useState<'saving' | 'reloading' | null>(null);
+  const [saved, setSaved] = useState(false);
+  const base = useId();
+  // Until the user types, the form follows the VM (a push from another window shows at once);
+  // after that it keeps their text and the revision it was typed over, so a save over someone
+  // else's change is refused instead of undoing it.
+  const edited = draft !== null && !sameText(draft.form, draft.base.form);
+  const current: Draft = edited ? draft : { base: fresh, form: fresh.form };
+  const { form } = current;
+  const live = runsNow(vm.state);
+  const d = vm.definition;
+  const pending = describeSettings(vm.pending, d);
+  // What changed on disk under the user's edits (another window, the CLI): their save will be refused.
+  const meanwhile =
+    edited && current.base.revision !== fresh.revision
+      ? describeSettings(changedFields(current.base.form, fresh.form), d)
+      : [];
+
+  const set = <K extends keyof SettingsForm>(k: K, value: SettingsForm[K]) => {
+    setDraft({ base: current.base, form: { ...form, [k]: value } });
+    setSaved(false);
+    if (errors[k] || errors.form) setErrors((x) => ({ ...x, [k]: undefined, form: undefined }));
+  };
+  const text = (k: 'name' | 'memory' | 'cpus') => (e: { target: { value: string } }) => set(k, e.target.value);
+
+  const discard = () => {
+    setDraft(null);
+    setErrors({});
+  };
+
+  const reload = async () => {
+    setBusy('reloading');
+    try {
+      await reloadVm(vm.id);
+      discard();
+    } catch (err) {
+      setErrors({ form: messageOf(err) });
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const r = toUpdateInput(vm.id, current.base, form);
+    if ('unchanged' in r) return;
+    if ('errors' in r) {
+      setErrors(r.errors);
+      return;
+    }
+    setBusy('saving');
+    setErrors({});
+    try {
+      await updateVm(r.input);
+      setDraft(null);
+      setSaved(true);
+    } catch (err) {
+      setErrors(placeSettingsError(err));
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  /** The field's own hint, and while QEMU runs, that the change waits for the next start. */
+  const hint = (k: SettingsFieldId, own?: ReactNode): ReactNode => {
+    const later = live && AT_NEXT_START.includes(k);
+    if (!later && !own) return undefined;
+    return (
+      <>
+        {later ? <span className="applies-later">Applies at next start.</span> : null}
+        {later && own ? ' ' : null}
+        {own}
+      </>
+    );
+  };
+
+  const memoryMiB = Number(form.memory);
+  const stale = errors.stale !== undefined || (edited && current.base.revision !== fresh.revision);
+  const locked = !online || busy !== null;
+  return (
+    <div className="settings">
+      {live && pending.length > 0 ? (
+        <Notice tone="warn" title="Pending changes — they apply at the next start">
+          <ul className="pending-list" aria-label="Pending changes">
+            {pending.map((p) => (
+              <li key={p}>{p}</li>
+            ))}
+          </ul>
+          <p className="muted">
+            The running VM keeps the settings it started with. Shut it down and start it again to use these (a reboot
+            keeps the running settings).
+          </p>
+        </Notice>
+      ) : live ? (
+        <p className="muted settings-intro">
+          “{vm.name}” is {vm.state}. Memory, CPUs, boot device, display and accelerator apply at its next start; a new
+          name applies at once.
+        </p>
+      ) : null}
+      {stale ? (
+        <Notice
+          tone={errors.stale ? 'error' : 'warn'}
+          title={errors.stale ? 'Not saved: this VM changed' : 'This VM changed while you were editing'}
+        >
+          <p>
+            {errors.stale ??
+              'Its settings were changed somewhere else (another window or the vmdesk command), so saving yours would be refused.'}
+          </p>
+          {meanwhile.length > 0 ? (
+            <>
+              <p className="notice-sub">Changed meanwhile</p>
+              <ul className="pending-list" aria-label="Changed meanwhile">
+                {meanwhile.map((m) => (
+                  <li key={m}>{m}</li>
+                ))}
+              </ul>
+            </>
+          ) : null}
+          <p className="muted">Reloading shows the settings as they are now; your edits are dropped.</p>
+          <div className="card-actions">
+            <Button variant="primary" disabled={locked} onClick={() => void reload()}>
+              {busy === 'reloading' ? 'Reloading…' : 'Reload settings'}
+            </Button>
+          </div>
+        </Notice>
+      ) : null}
+      {errors.form ? <Notice tone="error">{errors.form}</Notice> : null}
+
+      <form
+        className="form settings-form"
+        aria-label={`Settings of ${vm.name}`}
+        onSubmit={(e) => void submit(e)}
+        noValidate
+      >
+        <fieldset className="card settings-group" disabled={locked}>
+          <legend className="card-title">General</legend>
+          <Field
+            id={`${base}-name`}
+            label={FIELD_LABELS.name}
+            error={errors.name}
+            hint="Only the name changes: the VM keeps its id and files."
+          >
+            {(p) => (
+              <input
+                {...p}
+                type="text"
+                value={form.name}
+                onChange={text('name')}
+                autoComplete="off"
+                spellCheck={false}
+              />
+            )}
+          </Field>
+        </fieldset>
+
+        <fieldset className="card settings-group" disabled={locked}>
+          <legend className="card-title">Hardware</legend>
+          <div className="field-row settings-row">
+            <Field
+              id={`${base}-memory`}
+              label="Memory (MiB)"
+              error={errors.memory}
+              hint={hint(
+                'memory',
+                Number.isInteger(memoryMiB) && memoryMiB >= 1024 ? `That is ${formatMiB(memoryMiB)}.` : null,
+              )}
+            >
+              {(p) => (
+                <input
+                  {...p}
+                  type="number"
+                  inputMode="numeric"
+                  min={16}
+                  step={256}
+                  value={form.memory}
+                  onChange={text('memory')}
+                />
+              )}
+            </Field>
+            <Field id={`${base}-cpus`} label={FIELD_LABELS.cpus} error={errors.cpus} hint={hint('cpus')}>
+              {(p) => (
+                <input
+                  {...p}
+                  type="number"
+                  inputMode="numeric"
+                  min={1}
+                  max={255}
+                  value={form.cpus}
+                  onChange={text('cpus')}
+                />
+              )}
+            </Field>
+            <Field
+              id={`${base}-accel`}
+              label={FIELD_LABELS.accel}
+              error={errors.accel}
+              hint={hint('accel', 'Automatic uses KVM (Linux) or HVF (macOS) when available, otherwise TCG.')}
+            >
+              {(p) => (
+                <select {...p} value={form.accel} onChange={(e) => set('accel', e.target.value as Accel)}>
+                  <option value="auto">Automatic</option>
+                  <option value="kvm">KVM</option>
+                  <option value="hvf">HVF</option>
+                  <option value="tcg">TCG (emulation, slow)</option>
+                </select>
+              )}
+            </Field>
+          </div>
+        </fieldset>
+
+        <fieldset className="card settings-group" disabled={locked}>
+          <legend className="card-title">Boot and display</legend>
+          <div className="field-row settings-row">
+            <Field
+              id={`${base}-boot`}
+              label={FIELD_LABELS.boot}
+              error={errors.boot}
+              hint={hint(
+                'boot',
+                form.boot === 'cdrom' && !d?.cdrom ? 'No ISO is inserted: it boots from the disk until one is.' : null,
+              )}
+            >
+              {(p) => (
+                <select {...p} value={form.boot} onChange={(e) => set('boot', e.target.value as Boot)}>
+                  <option value="disk">Disk</option>
+                  <option value="cdrom">CD-ROM</option>
+                </select>
+              )}
+            </Field>
+            <Field id={`${base}-display`} label={FIELD_LABELS.display} error={errors.display} hint={hint('display')}>
+              {(p) => (
+                <select {...p} value={form.display} onChange={(e) => set('display', e.target.value as Display)}>
+                  {(Object.keys(DISPLAY_LABELS) as Display[]).map((k) => (
+                    <option key={k} value={k}>
+                      {DISPLAY_LABELS[k]}
+                    </option>
+                  ))}
+                </select>
+              )}
+            </Field>
+          </div>
+        </fieldset>
+
+        <div className="settings-actions">
+          <Button variant="primary" type="submit" disabled={locked || !edited || stale}>
+            {busy === 'saving' ? 'Saving…' : 'Save'}
+          </Button>
+          <Button disabled={busy !== null || !edited} onClick={discard}>
+            Discard changes
+          </Button>
+          <span role="status" className="muted settings-status">
+            {!online
+              ? 'Not connected to vmdesk: changes cannot be saved now.'
+              : saved && !edited
+                ? live && pending.length > 0
+                  ? 'Saved. The pending changes apply at the next start.'
+                  : 'Saved.'
+                : ''}
+          </span>
+        </div>
+      </form>
+    </div>
+  );
+}

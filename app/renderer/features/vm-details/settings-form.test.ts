@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import { VmdeskError } from '../../../main/common/errors.js';
+import { vmNameProblem } from '../../../main/common/names.js';
+import type { VmSummary } from '../../../main/common/vm-types.js';
+import { sampleDefinition } from '../../dev/fake-data.js';
+import {
+  changedFields,
+  describeSettings,
+  placeSettingsError,
+  runsNow,
+  settingsBase,
+  toUpdateInput,
+  type SettingsBase,
+} from './settings-form.js';
+
+const ID = '8b1e0f57-2c4d-4e6f-a1b3-9d8c7e6f5a41';
+const vm: VmSummary = {
+  id: ID,
+  name: 'fedora',
+  state: 'stopped',
+  definition: sampleDefinition(ID, 'fedora', { memoryMiB: 2048, cpus: 2, boot: 'disk', display: 'std' }),
+  file: `/home/ada/.config/vmdesk/vms/${ID}.json`,
+  revision: 'r7',
+};
+const base = settingsBase(vm)!;
+
+describe('the Settings form', () => {
+  it("loads a VM's definition as text, with the revision it was read at", () => {
+    expect(base).toEqual({
+      form: { name: 'fedora', memory: '2048', cpus: '2', boot: 'disk', display: 'std', accel: 'auto' },
+      revision: 'r7',
+    });
+  });
+
+  it('has nothing to load for a broken VM', () => {
+    expect(settingsBase({ id: ID, name: 'x', state: 'broken', file: '/f.json' })).toBeUndefined();
+  });
+
+  it('sends only the changed fields, with the revision', () => {
+    const r = toUpdateInput(ID, base, { ...base.form, memory: '4096', boot: 'cdrom' });
+    expect(r).toEqual({ input: { vm: ID, revision: 'r7', memoryMiB: 4096, boot: 'cdrom' } });
+  });
+
+  it('sends every field when every field changed', () => {
+    const r = toUpdateInput(ID, base, {
+      name: 'fedora-2',
+      memory: '1024',
+      cpus: '4',
+      boot: 'cdrom',
+      display: 'virtio',
+      accel: 'tcg',
+    });
+    expect(r).toEqual({
+      input: {
+        vm: ID,
+        revision: 'r7',
+        name: 'fedora-2',
+        memoryMiB: 1024,
+        cpus: 4,
+        boot: 'cdrom',
+        display: 'virtio',
+        accel: 'tcg',
+      },
+    });
+  });
+
+  it('sends no revision when the summary carried none', () => {
+    const old: SettingsBase = { form: base.form };
+    expect(toUpdateInput(ID, old, { ...base.form, cpus: '3' })).toEqual({ input: { vm: ID, cpus: 3 } });
+  });
+
+  it('counts a number typed differently but equal as unchanged', () => {
+    expect(changedFields(base.form, { ...base.form, memory: ' 2048 ', cpus: '2.0' })).toEqual([]);
+    expect(toUpdateInput(ID, base, { ...base.form, memory: '2048 ' })).toEqual({ unchanged: true });
+  });
+
+  it('refuses numbers it cannot read before asking the driver', () => {
+    expect(toUpdateInput(ID, base, { ...base.form, memory: '', cpus: 'two' })).toEqual({
+      errors: { memory: 'Enter the memory in MiB, e.g. 2048.', cpus: 'Enter a number of CPUs, e.g. 2.' },
+    });
+  });
+
+  it("refuses a new name by the driver's own rule, before asking it", () => {
+    expect(toUpdateInput(ID, base, { ...base.form, name: 'evil\u202eexe' })).toEqual({
+      errors: { name: vmNameProblem('evil\u202eexe') },
+    });
+    expect(toUpdateInput(ID, base, { ...base.form, name: '' })).toEqual({ errors: { name: vmNameProblem('') } });
+  });
+
+  it('does not judge a name that did not change', () => {
+    // An older vmdesk may have stored a name today's rule refuses; changing the memory must still work.
+    const legacy: SettingsBase = { form: { ...base.form, name: ' odd ' }, revision: 'r1' };
+    expect(toUpdateInput(ID, legacy, { ...legacy.form, memory: '512' })).toEqual({
+      input: { vm: ID, revision: 'r1', memoryMiB: 512 },
+    });
+  });
+
+  it("puts the driver's refusal next to the field it names", () => {
+    const e = (field: string) => new VmdeskError('invalid-argument', `bad ${field}`, { field });
+    expect(placeSettingsError(e('name'))).toEqual({ name: 'bad name' });
+    expect(placeSettingsError(e('memory'))).toEqual({ memory: 'bad memory' });
+    expect(placeSettingsError(e('memoryMiB'))).toEqual({ memory: 'bad memoryMiB' });
+    expect(placeSettingsError(e('cpus'))).toEqual({ cpus: 'bad cpus' });
+    expect(placeSettingsError(e('boot'))).toEqual({ boot: 'bad boot' });
+    expect(placeSettingsError(e('display'))).toEqual({ display: 'bad display' });
+    expect(placeSettingsError(e('accel'))).toEqual({ accel: 'bad accel' });
+    const taken = new VmdeskError('name-taken', 'A VM named "x" already exists. Choose another name.', {
+      field: 'name',
+    });
+    expect(placeSettingsError(taken)).toEqual({ name: taken.message });
+  });
+
+  it('tells a stale revision apart, so the form can offer to reload', () => {
+    // As the driver refuses it (VmInstance.update).
+    const stale = new VmdeskError(
+      'invalid-state',
+      '"fedora" was changed since you opened it (in another window or in its file). Look at it again and make your change once more.',
+      { field: 'revision' },
+    );
+    expect(placeSettingsError(stale)).toEqual({ stale: stale.message });
+    expect(placeSettingsError(new VmdeskError('invalid-state', 'changed'))).toEqual({ stale: 'changed' });
+  });
+
+  it('puts anything else above the form', () => {
+    expect(placeSettingsError(new VmdeskError('storage', 'disk full'))).toEqual({ form: 'disk full' });
+    expect(placeSettingsError(new VmdeskError('invalid-argument', 'what', { field: 'revision' }))).toEqual({
+      form: 'what',
+    });
+    expect(placeSettingsError(new Error('lost'))).toEqual({ form: 'lost' });
+  });
+
+  it('reads pending field names as their label and new value, and keeps sentences', () => {
+    const d = { ...vm.definition!, memoryMiB: 8192, cpus: 6, display: 'virtio' as const, accel: 'tcg' as const };
+    expect(describeSettings(['memory', 'cpus', 'display', 'accel', 'boot'], d)).toEqual([
+      'Memory: 8 GiB',
+      'CPUs: 6',
+      'Display: Virtio GPU',
+      'Accelerator: TCG',
+      'Boot device: Disk',
+    ]);
+    expect(describeSettings(['memoryMiB', 'The CD-ROM drive: debian.iso'], undefined)).toEqual([
+      'Memory',
+      'The CD-ROM drive: debian.iso',
+    ]);
+    expect(describeSettings(undefined, d)).toEqual([]);
+  });
+
+  it('treats a VM with QEMU as running for "applies at next start"', () => {
+    expect(['starting', 'running', 'paused', 'stopping'].every((s) => runsNow(s as VmSummary['state']))).toBe(true);
+    expect(['stopped', 'crashed', 'broken'].some((s) => runsNow(s as VmSummary['state']))).toBe(false);
+  });
+});
