@@ -104,15 +104,6 @@ export function selectTab(tab: TabId): void {
   store.setState({ tab });
 }
 
-/** A VM's views: the store's tabs and Settings. */
-export type ViewId = TabId | 'settings';
-
-/** Like selectTab, for every view. */
-export function selectView(view: ViewId): void {
-  // store.ts's TabId does not name 'settings' yet; the store only keeps the value, VmView reads it.
-  store.setState({ tab: view as TabId });
-}
-
 export function openDialog(dialog: DialogId): void {
   store.setState({ dialog });
 }

@@ -2,8 +2,8 @@ import { useEffect, useState } from 'react';
 import type { VmSummary } from '../../../main/common/vm-types.js';
 import { AccelBadge, StateBadge } from '../../components/Badges.js';
 import { Tabs, type TabDef } from '../../components/Tabs.js';
-import { selectView, type ViewId } from '../../store/actions.js';
-import { useVmdesk } from '../../store/store.js';
+import { selectTab } from '../../store/actions.js';
+import { useVmdesk, type TabId } from '../../store/store.js';
 import { ScreenTab } from '../console/ScreenTab.js';
 import { SerialTab } from '../console/SerialTab.js';
 import { LogsTab } from '../logs/LogsTab.js';
@@ -11,7 +11,7 @@ import { Overview } from './Overview.js';
 import { SettingsTab } from './SettingsTab.js';
 import { Toolbar } from './Toolbar.js';
 
-const TABS: TabDef<ViewId>[] = [
+const TABS: TabDef<TabId>[] = [
   { id: 'overview', label: 'Overview' },
   { id: 'settings', label: 'Settings' },
   { id: 'screen', label: 'Screen' },
@@ -30,7 +30,7 @@ function useNow(): number {
 }
 
 export function VmView({ vm }: { vm: VmSummary }) {
-  const tab = useVmdesk((s): ViewId => s.tab);
+  const tab = useVmdesk((s) => s.tab);
   const now = useNow();
   return (
     <div className="vm-view">
@@ -44,7 +44,7 @@ export function VmView({ vm }: { vm: VmSummary }) {
         </div>
         <Toolbar vm={vm} />
       </div>
-      <Tabs tabs={TABS} active={tab} onChange={selectView} label={`${vm.name} views`}>
+      <Tabs tabs={TABS} active={tab} onChange={selectTab} label={`${vm.name} views`}>
         {tab === 'overview' ? <Overview vm={vm} now={now} /> : null}
         {tab === 'settings' ? <SettingsTab key={vm.id} vm={vm} /> : null}
         {tab === 'screen' ? <ScreenTab key={vm.id} vm={vm} /> : null}
