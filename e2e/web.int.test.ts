@@ -156,3 +156,27 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('a broken VM in the window (skipped wi
     expect(fs.existsSync(dataDir)).toBe(false);
   });
 });
+
+describe.skipIf(!fs.existsSync(CHROMIUM))('VM settings in the window (skipped without /usr/bin/chromium)', () => {
+  it('changes memory and CPUs of a stopped VM in Settings; the next start’s QEMU has the new -m and -smp; a rename is pushed', async () => {
+    const s = new Sandbox();
+    cleanups.push(() => s.cleanup());
+    await s.json(['define', '--name', 'tuned', '--memory', '128M', '--cdrom', guestIso()]);
+    const web = await startWeb(s);
+    const { app } = await open(s, web);
+    await app.select('tuned');
+    expect(await app.saveSettings('tuned', { memoryMiB: 256, cpus: 2 })).toMatch(/^Saved/);
+    await shot(app.page, 'settings-saved-real');
+    await app.action('Start').click();
+    await app.waitForState('tuned', 'running');
+    const vm = await s.json<VmSummary>(['info', 'tuned']);
+    const argv = fs.readFileSync(`/proc/${vm.pid}/cmdline`, 'utf8').split('\0');
+    expect(argv[argv.indexOf('-m') + 1]).toBe('size=256M');
+    expect(argv[argv.indexOf('-smp') + 1]).toBe('2');
+    // A rename from the terminal reaches the open window by push, no reload.
+    await s.json(['set', 'tuned', '--name', 'tuned twice']);
+    await app.vmItem('tuned twice').waitFor();
+    await app.action('Force off').click();
+    await app.waitForState('tuned twice', 'stopped');
+  });
+});
