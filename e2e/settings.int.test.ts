@@ -5,9 +5,11 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { VmSummary } from '../app/main/common/vm-types.js';
-import { guestIso, Sandbox } from './support/cli.js';
+import { buildFixtures } from '../app/main/iso/fixtures/build-fixtures.js';
+import { guestIso, Sandbox, waitFor } from './support/cli.js';
 
 let s: Sandbox;
 afterAll(() => s?.cleanup());
@@ -133,6 +135,73 @@ describe('vmdesk forward', () => {
       await f.json(['stop', 'fw']);
     } finally {
       f.cleanup();
+    }
+  });
+});
+
+/** The files a process has open, from /proc (what QEMU really reads, not what vmdesk says). */
+function openFiles(pid: number): string[] {
+  return fs.readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
+    try {
+      return [fs.readlinkSync(`/proc/${pid}/fd/${fd}`)];
+    } catch {
+      return [];
+    }
+  });
+}
+
+describe('vmdesk cdrom', () => {
+  it('changes the disc of a running VM at once: QEMU closes the old ISO and opens the new one', async () => {
+    const c = new Sandbox();
+    try {
+      await c.startDriver();
+      const second = buildFixtures().debian12;
+      await c.json(['define', '--name', 'cd', '--memory', '128M', '--cdrom', guestIso()]);
+      const vm = await c.json<VmSummary>(['start', 'cd']);
+      expect(openFiles(vm.pid!)).toContain(guestIso());
+
+      const inserted = await c.run(['cdrom', 'insert', 'cd', second]);
+      expect(inserted.code, inserted.stderr).toBe(0);
+      expect(inserted.stdout).toBe(`"cd" has ${second} in its CD-ROM drive, now.\n`);
+      await waitFor(() => openFiles(vm.pid!).includes(second), 'QEMU to open the new ISO', 30_000);
+      expect(openFiles(vm.pid!)).not.toContain(guestIso());
+      const info = await c.json<VmSummary>(['info', 'cd']);
+      expect(info).toMatchObject({ pid: vm.pid, definition: { cdrom: second } });
+      expect(info.pending).toBeUndefined();
+
+      const ejected = await c.run(['cdrom', 'eject', 'cd']);
+      expect(ejected.stdout).toBe('Ejected the ISO from "cd"; it boots from its disk now.\n');
+      await waitFor(() => !openFiles(vm.pid!).includes(second), 'QEMU to close the ISO', 30_000);
+
+      const missing = await c.run(['cdrom', 'insert', 'cd', '/nonexistent/x.iso']);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(/The ISO image \/nonexistent\/x.iso does not exist/);
+      await c.json(['stop', 'cd']);
+    } finally {
+      c.cleanup();
+    }
+  });
+
+  it('puts a disc in a VM started without a drive from its next start, and says so', async () => {
+    const c = new Sandbox();
+    try {
+      await c.startDriver();
+      await c.json(['define', '--name', 'nocd', '--memory', '64M']);
+      const vm = await c.json<VmSummary>(['start', 'nocd']);
+      const r = await c.run(['cdrom', 'insert', 'nocd', guestIso()]);
+      expect(r.stdout).toBe(
+        `"nocd" has ${guestIso()} in its CD-ROM drive from its next start (it was started without a drive).\n`,
+      );
+      expect((await c.json<VmSummary>(['info', 'nocd'])).pending).toEqual([
+        `CD-ROM: none → ${path.basename(guestIso())}`,
+      ]);
+      expect(openFiles(vm.pid!)).not.toContain(guestIso());
+      await c.json(['stop', 'nocd']);
+      const again = await c.json<VmSummary>(['start', 'nocd']);
+      expect(openFiles(again.pid!)).toContain(guestIso());
+      await c.json(['stop', 'nocd']);
+    } finally {
+      c.cleanup();
     }
   });
 });

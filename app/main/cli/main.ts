@@ -36,6 +36,7 @@ Usage:
   vmdesk create --iso PATH [--name N] [--memory ..] [--cpus N] [--disk-size ..] [--firmware bios|uefi]
                 [--accel ..] [--start] [--json]     (defaults from the OS the ISO installs)
   vmdesk eject VM              (take the ISO out; the VM boots from its disk)
+  vmdesk cdrom insert VM ISO | cdrom eject VM   (change the disc; at once in a running VM)
   vmdesk forward list|add|remove VM [tcp:[ADDR:]HOST[:GUEST]]  (port forwards; live on a running VM)
   vmdesk set VM [--name N] [--memory 2G] [--cpus 4] [--boot disk|cdrom] [--display std|virtio|none] [--accel ...]
   vmdesk start|shutdown|stop|reboot|pause|resume VM [--wait] [--timeout S]
@@ -277,6 +278,30 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
                 (vm.state === 'running'
                   ? `It is running${vm.accel ? ` with ${vm.accel.accel}` : ''}. Watch it: vmdesk console "${vm.name}" (serial) or vmdesk web (screen).\n`
                   : `Start it with: vmdesk start "${vm.name}"\n`),
+        );
+        return 0;
+      }
+      case 'cdrom': {
+        const [sub, ...args] = rest;
+        const a = parse(args, {});
+        json = !!a.values.json;
+        const [vmRef, iso, ...extra] = a.positionals;
+        const usage = 'Use `vmdesk cdrom insert VM ISO` or `vmdesk cdrom eject VM`.';
+        if (!vmRef || extra.length > 0 || (sub === 'insert') !== (iso !== undefined)) throw usageError(usage);
+        const link = await getLink();
+        let vm: VmSummary;
+        if (sub === 'insert') vm = await link.call('vm.insertCdrom', { vm: vmRef, iso: path.resolve(iso!) });
+        else if (sub === 'eject') vm = await link.call('vm.eject', { vm: vmRef });
+        else throw usageError(usage);
+        const now = vm.definition?.cdrom;
+        const running = vm.state === 'running' || vm.state === 'paused';
+        const waits = vm.pending?.find((p) => p.startsWith('CD-ROM:'));
+        io.out.write(
+          json
+            ? JSON.stringify(vm, null, 2) + '\n'
+            : now
+              ? `"${vm.name}" has ${now} in its CD-ROM drive${waits ? ' from its next start (it was started without a drive)' : running ? ', now' : ''}.\n`
+              : `Ejected the ISO from "${vm.name}"; it boots from its disk now.\n`,
         );
         return 0;
       }

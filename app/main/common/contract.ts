@@ -118,6 +118,11 @@ export const CALLS = {
   /** Take the ISO out of the VM (running or not); it then boots from its disk. */
   'vm.eject': { params: vmOnly },
   /**
+   * Put an ISO in the VM's CD-ROM drive (a second install disc, a driver ISO): at once in a
+   * running VM that has the drive (it was started with an ISO), else from its next start.
+   */
+  'vm.insertCdrom': { params: v.strictObject({ vm: VmRef, iso: FilePath }) },
+  /**
    * Change a VM's settings: only the fields given. `revision` is the VmSummary.revision the
    * change was made against; when the VM changed since (another window, an editor), the call is
    * refused and nothing is written. A running VM keeps running as it is: the summary's `pending`
@@ -251,6 +256,7 @@ export interface CallResults {
   'vm.create': VmSummary;
   'vm.eject': VmSummary;
   'vm.update': VmSummary;
+  'vm.insertCdrom': VmSummary;
   'vm.addForward': VmSummary;
   'vm.removeForward': VmSummary;
   'iso.list': IsoLibraryEntry[];

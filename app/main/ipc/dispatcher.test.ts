@@ -27,6 +27,7 @@ function fakeHandlers(over: Partial<Handlers> = {}) {
     'vm.logPaths': (p) => (rec('vm.logPaths', p), { qemu: '/q', serial: '/s', driver: '/d' }),
     'vm.orphans': (p) => (rec('vm.orphans', p), []),
     'vm.update': (p) => (rec('vm.update', p), summary(p.vm)),
+    'vm.insertCdrom': (p) => (rec('vm.insertCdrom', p), summary(p.vm)),
     'vm.addForward': (p) => (rec('vm.addForward', p), summary(p.vm)),
     'vm.removeForward': (p) => (rec('vm.removeForward', p), summary(p.vm)),
     'iso.list': (p) => (rec('iso.list', p), []),

@@ -36,6 +36,7 @@ export function managerHandlers(m: VmManager, hostReport: () => Promise<HostRepo
     'iso.remove': (p) => removeFromIsoLibrary(isoLibraryDir(m.paths), p.path, m.list()),
     'vm.create': (p) => m.create(p),
     'vm.eject': (p) => m.eject(p),
+    'vm.insertCdrom': (p) => m.insertCdrom(p),
     'vm.update': (p) => m.update(p),
     'vm.addForward': (p) => m.addForward(p),
     'vm.removeForward': (p) => m.removeForward(p),

@@ -102,7 +102,7 @@ function invalid(field: string, message: string): VmdeskError {
   return new VmdeskError('invalid-argument', message, { field });
 }
 
-function checkReadableFile(file: string, field: string, what: string, writable = false): string {
+export function checkReadableFile(file: string, field: string, what: string, writable = false): string {
   const abs = path.resolve(file);
   let st: fs.Stats;
   try {

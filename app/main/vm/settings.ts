@@ -3,6 +3,7 @@
  * change, checked like a define (the name rule and uniqueness, the host's memory and CPUs), and
  * what of it waits for the next start of a running VM.
  */
+import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
 import type { CallParams } from '../common/contract.js';
 import { normalizeVmName, sameVmName, vmNameProblem } from '../common/names.js';
@@ -68,5 +69,9 @@ export function settingsDiff(before: VmDefinition, after: VmDefinition): string[
   if (before.boot !== after.boot) out.push(`Boot from: ${BOOT[before.boot]} → ${BOOT[after.boot]}`);
   if (before.display !== after.display) out.push(`Display: ${before.display} → ${after.display}`);
   if (before.accel !== after.accel) out.push(`Accelerator: ${before.accel} → ${after.accel}`);
+  if (before.cdrom !== after.cdrom)
+    out.push(
+      `CD-ROM: ${before.cdrom ? path.basename(before.cdrom) : 'none'} → ${after.cdrom ? path.basename(after.cdrom) : 'none'}`,
+    );
   return out;
 }

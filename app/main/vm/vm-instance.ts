@@ -42,6 +42,7 @@ import type { HostServices } from './host-services.js';
 import { clearIntent, ownNvram, removeVmFiles, writeIntent } from './intents.js';
 import { applySettings, settingsDiff } from './settings.js';
 import { JobLock, type Job } from './job-lock.js';
+import { checkReadableFile } from './define-vm.js';
 import { assertDisksFree, assertForwardsFree, assertForwardsUnclaimed, prepareLaunch, tcgHint } from './launch.js';
 import { QemuRun, type RunContext, type SpawnFailure } from './qemu-run.js';
 import type { RunRecord } from './run-record.js';
@@ -477,11 +478,38 @@ export class VmInstance {
       if (!def.cdrom) throw new VmdeskError('invalid-state', `"${def.name}" has no ISO inserted.`);
       const qmp = this.#run?.qmp;
       if (qmp?.state === 'running') {
-        // force: the guest may have locked the tray (an installer that is reading the disc).
-        await qmp.execute('blockdev-open-tray', { id: 'cdrom0', force: true }).catch(() => undefined);
-        await qmp.execute('blockdev-remove-medium', { id: 'cdrom0' });
+        await takeOutDisc(qmp);
       }
+      if (qmp?.state === 'running' && this.#runDef) this.#runDef = { ...this.#runDef, cdrom: null };
       return this.#saveDefinition((d) => ({ ...d, cdrom: null, boot: 'disk' }), `ejected ${def.cdrom}`);
+    });
+  }
+
+  /**
+   * Puts `iso` in the CD-ROM drive. A running VM started with an ISO has the drive and gets the
+   * medium at once (QMP blockdev-change-medium, format given: QEMU never probes); one started
+   * without has no drive until its next start, and `pending` says so.
+   */
+  async insertCdrom(iso: string): Promise<VmSummary> {
+    return this.job.run('insert an ISO', async () => {
+      const def = this.#usable();
+      const file = checkReadableFile(iso, 'iso', 'ISO image');
+      const qmp = this.#run?.qmp;
+      const live = qmp?.state === 'running' && this.#runDef?.cdrom !== null && this.#runDef !== undefined;
+      if (live) {
+        if (def.cdrom) await takeOutDisc(qmp);
+        await qmp.execute('blockdev-change-medium', {
+          id: 'cdrom0',
+          filename: file,
+          format: 'raw',
+          'read-only-mode': 'read-only',
+        });
+        this.#runDef = { ...this.#runDef!, cdrom: file };
+      }
+      return this.#saveDefinition(
+        (d) => ({ ...d, cdrom: file }),
+        `inserted ${file}${live ? '' : this.#run ? ' (the running QEMU has no CD-ROM drive: at its next start)' : ''}`,
+      );
     });
   }
 
@@ -875,6 +903,18 @@ function couldNotStart(err: unknown, name: string, files: VmFiles): VmdeskError 
  * What `removeVmFiles` (intents.ts) will remove and what stays, in its order (definition last),
  * from what exists now. `def`: the VM's readable definition, undefined for a broken one.
  */
+/**
+ * Opens the tray and takes the disc out of the running QEMU's drive, and closes the ISO: the
+ * disc it was started with is a named node (-blockdev cd0) that outlives its removal from the
+ * drive until deleted; a disc inserted later is anonymous and goes with its removal.
+ */
+async function takeOutDisc(qmp: NonNullable<QemuRun['qmp']>): Promise<void> {
+  // force: the guest may have locked the tray (an installer that is reading the disc).
+  await qmp.execute('blockdev-open-tray', { id: 'cdrom0', force: true }).catch(() => undefined);
+  await qmp.execute('blockdev-remove-medium', { id: 'cdrom0' });
+  await qmp.execute('blockdev-del', { 'node-name': 'cd0' }).catch(() => undefined);
+}
+
 /**
  * A human-monitor command through QMP (`hostfwd_add` has no QMP command in QEMU 7.2). HMP answers
  * errors as text, not as a QMP error: output other than `success` is QEMU refusing, in its words.

@@ -227,6 +227,10 @@ export class VmManager {
     return p.name === undefined ? vm.update(p, others) : this.#registry.run('rename', () => vm.update(p, others));
   }
 
+  async insertCdrom(p: CallParams<'vm.insertCdrom'>): Promise<VmSummary> {
+    return this.resolve(p.vm).insertCdrom(p.iso);
+  }
+
   async addForward(p: CallParams<'vm.addForward'>): Promise<VmSummary> {
     return this.resolve(p.vm).addForward(p.forward, this.#vms);
   }
