@@ -205,3 +205,50 @@ describe('vmdesk cdrom', () => {
     }
   });
 });
+
+describe('vmdesk define with several disks', () => {
+  // Was a bug: `vmdesk define --disk A --disk B` kept only B, silently.
+  it('keeps every --disk in order, after a new one from --disk-size, and QEMU opens them all', async () => {
+    const d = new Sandbox();
+    try {
+      const a = path.join(d.root, 'a.raw');
+      const b = path.join(d.root, 'b.raw');
+      for (const f of [a, b]) fs.writeFileSync(f, Buffer.alloc(1024 * 1024));
+      const vm = await d.json<VmSummary>([
+        'define',
+        '--name',
+        'multi',
+        '--memory',
+        '64M',
+        '--disk-size',
+        '16M',
+        '--disk',
+        a,
+        '--disk',
+        b,
+      ]);
+      expect(vm.definition!.disks.map((k) => [path.basename(k.path), k.owned])).toEqual([
+        ['disk0.qcow2', true],
+        ['a.raw', false],
+        ['b.raw', false],
+      ]);
+      const running = await d.json<VmSummary>(['start', 'multi']);
+      const open = fs.readdirSync(`/proc/${running.pid}/fd`).map((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/${running.pid}/fd/${fd}`);
+        } catch {
+          return '';
+        }
+      });
+      for (const k of vm.definition!.disks) expect(open).toContain(k.path);
+      await d.json(['stop', 'multi']);
+      const c = path.join(d.root, 'c.raw');
+      fs.writeFileSync(c, Buffer.alloc(1024 * 1024));
+      const twice = await d.run(['define', '--name', 'again', '--disk', c, '--disk', c]);
+      expect(twice.code).toBe(1);
+      expect(twice.stderr).toMatch(/is given twice/);
+    } finally {
+      d.cleanup();
+    }
+  });
+});

@@ -30,7 +30,7 @@ const USAGE = `vmdesk — session-mode virtual machines on QEMU, as your own use
 
 Usage:
   vmdesk list [--json]
-  vmdesk define --name NAME [--memory 1G] [--cpus 1] [--disk PATH | --disk-size 20G]
+  vmdesk define --name NAME [--memory 1G] [--cpus 1] [--disk-size 20G] [--disk PATH]...
                 [--cdrom ISO] [--accel auto|kvm|hvf|tcg] [--firmware bios|uefi]
                 [--forward tcp:HOST:GUEST]... [--json]
   vmdesk create --iso PATH [--name N] [--memory ..] [--cpus N] [--disk-size ..] [--firmware bios|uefi]
@@ -172,7 +172,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           name: { type: 'string' },
           memory: { type: 'string' },
           cpus: { type: 'string' },
-          disk: { type: 'string' },
+          disk: { type: 'string', multiple: true },
           'disk-size': { type: 'string' },
           cdrom: { type: 'string' },
           accel: { type: 'string' },
@@ -183,8 +183,6 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         const v = a.values;
         if (a.positionals.length > 0) throw usageError(`Unexpected argument "${a.positionals[0]}".`);
         if (typeof v.name !== 'string') throw usageError('`vmdesk define` needs --name NAME.');
-        if (v.disk && v['disk-size'])
-          throw usageError('Give either --disk PATH (an existing image) or --disk-size SIZE (a new one), not both.');
         const accel = v.accel as string | undefined;
         if (accel !== undefined && !['auto', 'kvm', 'hvf', 'tcg'].includes(accel))
           throw new VmdeskError('invalid-argument', `--accel must be auto, kvm, hvf or tcg, not "${accel}".`, {
@@ -202,7 +200,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
             field: 'firmware',
           });
         if (firmware) input.firmware = firmware;
-        if (typeof v.disk === 'string') input.disk = { path: v.disk };
+        // Every --disk is kept, in order (the first boots); with --disk-size the new disk comes first.
+        const given = ((v.disk as string[] | undefined) ?? []).map((p) => ({ path: p }));
+        if (given.length > 0 && typeof v['disk-size'] !== 'string') input.disk = given.shift()!;
+        if (given.length > 0) input.moreDisks = given;
         if (typeof v['disk-size'] === 'string') {
           const size = parseSize(v['disk-size'], 'G');
           if (size === undefined)

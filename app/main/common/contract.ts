@@ -6,6 +6,7 @@
 import * as v from 'valibot';
 import {
   forwardListSchema,
+  MAX_DISKS,
   MAX_MDEVS,
   MAX_PATH_CHARS,
   MdevAssignmentSchema,
@@ -61,6 +62,13 @@ export const DefineVmInputSchema = v.strictObject({
       format: v.optional(v.picklist(['qcow2', 'raw'])),
       sizeBytes: v.optional(NewDiskBytes),
     }),
+  ),
+  /** More existing disk images, after `disk` (`vmdesk define --disk A --disk B`). */
+  moreDisks: v.optional(
+    v.pipe(
+      v.array(v.strictObject({ path: FilePath, format: v.optional(v.picklist(['qcow2', 'raw'])) })),
+      v.maxLength(MAX_DISKS - 1, `a VM can have at most ${MAX_DISKS} disks`),
+    ),
   ),
   cdrom: v.optional(FilePath),
   // The address lands inside QEMU's -netdev option string: only a plain IPv4 address may pass.

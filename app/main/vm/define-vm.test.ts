@@ -358,6 +358,28 @@ describe('validateDefineInput', () => {
     expect(err.details).toEqual({ field: 'disk' });
   });
 
+  // Was a bug: `vmdesk define --disk A --disk B` kept only B, silently.
+  it('takes several disks, refusing one given twice or one another VM uses', async () => {
+    const a = writeFile('a.raw');
+    const b = writeFile('b.raw');
+    expect(() => validateDefineInput(input({ disk: { path: a }, moreDisks: [{ path: b }] }), [], host)).not.toThrow();
+    const twice = refusal({ disk: { path: a }, moreDisks: [{ path: a }] });
+    expect(twice).toMatchObject({ code: 'invalid-argument', details: { field: 'disk' } });
+    expect(twice.message).toMatch(/is given twice/);
+    const other = existingVm({ name: 'db', disks: [{ path: b, format: 'raw', owned: false, readOnly: false }] });
+    expect(refusal({ disk: { path: a }, moreDisks: [{ path: b }] }, [other])).toMatchObject({ code: 'disk-in-use' });
+    const def = await createVmFiles(
+      input({ disk: { path: a }, moreDisks: [{ path: b }] }),
+      crypto.randomUUID(),
+      paths,
+      host,
+    );
+    expect(def.disks.map((d) => [d.path, d.format, d.owned])).toEqual([
+      [a, 'raw', false],
+      [b, 'raw', false],
+    ]);
+  });
+
   it('refuses a disk that another VM already uses (disk-in-use, naming that VM)', () => {
     const disk = writeFile('shared.qcow2');
     const other = existingVm({ name: 'db', disks: [{ path: disk, format: 'qcow2', owned: false, readOnly: false }] });

@@ -181,9 +181,15 @@ export function validateDefineInput(input: DefineVmInput, existing: VmDefinition
   }
   assertFitsHost(input, host);
   if (input.cdrom) checkReadableFile(input.cdrom, 'cdrom', 'ISO image');
-  if (input.disk?.path) {
-    const abs = checkReadableFile(input.disk.path, 'disk', 'disk image', true);
-    const user = existing.find((d) => d.disks.some((k) => k.path === abs));
+  const seen = new Set<string>();
+  for (const d of [...(input.disk?.path ? [input.disk] : []), ...(input.moreDisks ?? [])]) {
+    const abs = checkReadableFile(d.path!, 'disk', 'disk image', true);
+    if (seen.has(abs))
+      throw new VmdeskError('invalid-argument', `The disk ${abs} is given twice. Give each disk once.`, {
+        field: 'disk',
+      });
+    seen.add(abs);
+    const user = existing.find((x) => x.disks.some((k) => k.path === abs));
     if (user)
       throw new VmdeskError(
         'disk-in-use',
@@ -242,6 +248,10 @@ export async function createVmFiles(
       }
       fs.chmodSync(file, 0o600);
       disks.push({ path: file, format: 'qcow2', owned: true, readOnly: false });
+    }
+    for (const d of input.moreDisks ?? []) {
+      const abs = path.resolve(d.path);
+      disks.push({ path: abs, format: d.format ?? detectDiskFormat(abs), owned: false, readOnly: false });
     }
     if (firmware === 'uefi') {
       const fw = await host.uefiFirmware(arch);
