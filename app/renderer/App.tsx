@@ -7,6 +7,7 @@ import { CreateWizard } from './features/create-wizard/CreateWizard.js';
 import { DropTarget } from './features/create-wizard/DropTarget.js';
 import { FromIsoButton } from './features/create-wizard/FromIsoButton.js';
 import { HostPanel } from './features/host/HostPanel.js';
+import { IconIsoLibrary, IsoLibraryDialog } from './features/iso-library/IsoLibraryDialog.js';
 import { NewVmDialog } from './features/new-vm/NewVmDialog.js';
 import { DeleteDialog } from './features/vm-details/DeleteDialog.js';
 import { VmView } from './features/vm-details/VmView.js';
@@ -96,6 +97,7 @@ function Dialogs() {
   const vm = useVmdesk(selectSelectedVm);
   if (dialog === 'new-vm') return <NewVmDialog />;
   if (dialog === 'host') return <HostPanel />;
+  if (dialog === 'iso-library') return <IsoLibraryDialog />;
   if (dialog === 'delete' && vm) return <DeleteDialog vm={vm} />;
   if ((dialog === 'vgpu' || dialog === 'vgpu-check') && vm)
     return <VgpuWizard key={vm.id} vm={vm} mode={dialog === 'vgpu' ? 'add' : 'check'} />;
@@ -115,6 +117,9 @@ export function App() {
             New VM
           </Button>
           <FromIsoButton />
+          <Button icon={<IconIsoLibrary />} onClick={() => openDialog('iso-library')}>
+            ISO library
+          </Button>
           <Button icon={<IconHost />} onClick={() => openDialog('host')}>
             Host
           </Button>

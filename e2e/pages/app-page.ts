@@ -158,4 +158,48 @@ export class AppPage {
   clickCount(): Promise<number> {
     return this.page.evaluate(() => (window as unknown as { vmdeskClicks?: number }).vmdeskClicks ?? 0);
   }
+
+  /** The ISO library dialog (header button "ISO library"). */
+  isoLibrary(): Locator {
+    return this.page.getByRole('dialog', { name: 'ISO library' });
+  }
+
+  /** Opens the ISO library and waits until it has read the list (or says it is empty). */
+  async openIsoLibrary(): Promise<Locator> {
+    await this.page.getByRole('button', { name: 'ISO library', exact: true }).click();
+    const dialog = this.isoLibrary();
+    await dialog
+      .getByRole('list', { name: 'Images in the ISO library' })
+      .or(dialog.getByText('The ISO library is empty'))
+      .waitFor();
+    return dialog;
+  }
+
+  /** An image of the ISO library: a list item named by its file name. */
+  isoItem(name: string): Locator {
+    return this.isoLibrary().getByRole('listitem', { name, exact: true });
+  }
+
+  /** The file names the ISO library lists, in order. */
+  isoNames(): Promise<string[]> {
+    return this.isoLibrary()
+      .getByRole('listitem')
+      .evaluateAll((items) => items.map((i) => i.getAttribute('aria-label') ?? ''));
+  }
+
+  /** "Used by “a”, “b” · …" or "Not used". */
+  async isoUsage(name: string): Promise<string> {
+    return (await this.isoItem(name).getByTestId('iso-usage').innerText()).trim();
+  }
+
+  /** Deletes an unused image through its Delete button and the confirmation; resolves once it left the list. */
+  async deleteIso(name: string): Promise<void> {
+    const item = this.isoItem(name);
+    await item.getByRole('button', { name: `Delete ${name}` }).click();
+    await item
+      .getByRole('group', { name: `Confirm deleting ${name}` })
+      .getByRole('button', { name: 'Delete', exact: true })
+      .click();
+    await item.waitFor({ state: 'detached' });
+  }
 }

@@ -12,7 +12,7 @@ import type { VmSummary } from '../../main/common/vm-types.js';
 
 export type { HostReport, IsoPlan };
 export type TabId = 'overview' | 'settings' | 'screen' | 'serial' | 'logs';
-export type DialogId = 'new-vm' | 'host' | 'delete' | 'vgpu' | 'vgpu-check';
+export type DialogId = 'new-vm' | 'host' | 'delete' | 'vgpu' | 'vgpu-check' | 'iso-library';
 export type VmAction = 'start' | 'shutdown' | 'stop' | 'pause' | 'resume' | 'reboot';
 export type BusyWith = VmAction | 'delete' | 'eject' | 'unassign';
 
