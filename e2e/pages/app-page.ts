@@ -159,6 +159,56 @@ export class AppPage {
     return this.page.evaluate(() => (window as unknown as { vmdeskClicks?: number }).vmdeskClicks ?? 0);
   }
 
+  /** The selected VM's "Port forwards" card, on its Overview. */
+  forwardsCard(): Locator {
+    return this.page.getByRole('main').getByRole('region', { name: 'Port forwards' });
+  }
+
+  /** The row of the forward on `hostAddr:hostPort` in the Port forwards card. */
+  forwardRow(hostPort: number, hostAddr = '127.0.0.1'): Locator {
+    return this.forwardsCard()
+      .locator('[data-testid="forward-row"]')
+      .filter({ hasText: `${hostAddr}:${hostPort}` });
+  }
+
+  /**
+   * Adds a port forward with the card's form on the Overview. Resolves with the card's status
+   * ("Added … listening now.") or throws with the refusal the form shows under its inputs.
+   */
+  async addForward(v: {
+    proto?: 'tcp' | 'udp';
+    hostPort: number;
+    guestPort: number;
+    everyNetwork?: boolean;
+  }): Promise<string> {
+    await this.tab('Overview');
+    const form = this.forwardsCard().getByRole('form', { name: /^Add a port forward to / });
+    if (v.proto) await form.getByLabel('Protocol').selectOption(v.proto);
+    await form.getByLabel('Host port').fill(String(v.hostPort));
+    await form.getByLabel('Guest port').fill(String(v.guestPort));
+    await form.getByLabel('Listen on').selectOption(v.everyNetwork ? 'all' : 'local');
+    await form.getByRole('button', { name: 'Add forward' }).click();
+    return this.#forwardOutcome(/^Added /, form.locator('.field-error'));
+  }
+
+  /** Removes the forward on `proto hostAddr:hostPort` with its Remove button; resolves with the status. */
+  async removeForward(hostPort: number, opts: { proto?: 'tcp' | 'udp'; hostAddr?: string } = {}): Promise<string> {
+    const label = `${opts.proto ?? 'tcp'} ${opts.hostAddr ?? '127.0.0.1'}:${hostPort}`;
+    await this.forwardsCard()
+      .getByRole('button', { name: `Remove ${label}`, exact: true })
+      .click();
+    return this.#forwardOutcome(/^Removed /, this.forwardsCard().locator('.forwards-remove-error'));
+  }
+
+  /** The card's status once it matches `done`, or throws with the first of `errors` that shows. */
+  async #forwardOutcome(done: RegExp, errors: Locator): Promise<string> {
+    const status = this.forwardsCard().getByRole('status').filter({ hasText: done });
+    const error = errors.first();
+    await status.or(error).first().waitFor();
+    if (await error.isVisible()) throw new Error(`Port forwards: ${(await error.innerText()).trim()}`);
+    return (await status.innerText()).trim();
+  }
+
   /** The ISO library dialog (header button "ISO library"). */
   isoLibrary(): Locator {
     return this.page.getByRole('dialog', { name: 'ISO library' });

@@ -17,6 +17,7 @@ import { VmdeskError } from '../../main/common/errors.js';
 import { sameVmName, vmNameProblem } from '../../main/common/names.js';
 import type { VmDefinition, VmState, VmSummary } from '../../main/common/vm-types.js';
 import type { IsoUploader } from '../api/file-intake.js';
+import { forwardLabel, forwardsOverlap } from '../features/vm-details/forward-form.js';
 import { sampleDefinition, sampleHostReport, sampleLog, samplePaths, sampleVms } from './fake-data.js';
 import { fakePlan, fakeUpload } from './fake-iso.js';
 import { createFakeMdev } from './fake-mdev.js';
@@ -258,6 +259,30 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
       if (!vm.definition) throw new VmdeskError('vm-broken', `"${vm.name}" cannot be read.`);
       const forward = { ...p.forward, hostAddr: p.forward.hostAddr ?? '127.0.0.1' };
       const forwards = [...vm.definition.network.forwards, forward];
+      // The driver's refusals, in its words: this VM's own port twice, another VM's port, and
+      // (only while running, when the driver probes) port 8000, which "another program" holds in the demo.
+      const same = vm.definition.network.forwards.find((f) => forwardsOverlap(f, forward));
+      if (same)
+        throw new VmdeskError(
+          'invalid-argument',
+          `The forwards ${forwardLabel(same)} and ${forwardLabel(forward)} want the same host port (0.0.0.0 covers every address). Give each its own host port.`,
+          { field: 'forward' },
+        );
+      const other = [...vms.values()].find(
+        (o) => o.id !== vm.id && o.definition?.network.forwards.some((g) => forwardsOverlap(forward, g)),
+      );
+      if (other)
+        throw new VmdeskError(
+          'invalid-argument',
+          `Host port ${forwardLabel(forward)} is already forwarded by the VM "${other.name}" (0.0.0.0 covers every address). Pick another host port.`,
+          { field: 'forward' },
+        );
+      if (forward.hostPort === 8000 && vm.state === 'running')
+        throw new VmdeskError(
+          'invalid-state',
+          `Host port ${forwardLabel(forward)} is in use by another program. Stop it (see \`ss -ltnup | grep :${forward.hostPort}\`), or give "${vm.name}" another host port.`,
+          { field: 'forward' },
+        );
       return put({ ...vm, definition: { ...vm.definition, network: { ...vm.definition.network, forwards } } });
     },
     'vm.removeForward': (p) => {
@@ -267,6 +292,12 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
       const forwards = vm.definition.network.forwards.filter(
         (f) => !(f.proto === p.proto && f.hostAddr === addr && f.hostPort === p.hostPort),
       );
+      if (forwards.length === vm.definition.network.forwards.length)
+        throw new VmdeskError(
+          'not-found',
+          `"${vm.name}" forwards nothing on ${forwardLabel({ ...p, hostAddr: addr })}. \`vmdesk forward list ${vm.name}\` shows its forwards.`,
+          { field: 'forward' },
+        );
       return put({ ...vm, definition: { ...vm.definition, network: { ...vm.definition.network, forwards } } });
     },
     'vm.eject': (p) => {

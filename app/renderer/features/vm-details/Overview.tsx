@@ -5,6 +5,7 @@ import { Notice } from '../../components/Notice.js';
 import { openDialog, unassignMdev } from '../../store/actions.js';
 import { useVmdesk } from '../../store/store.js';
 import { formatDateTime, formatDuration, formatMiB } from './format.js';
+import { ForwardsCard } from './ForwardsCard.js';
 
 function Section({ title, children, wide }: { title: string; children: ReactNode; wide?: boolean }) {
   return (
@@ -202,38 +203,7 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
           </Section>
         ) : null}
 
-        {d ? (
-          <Section title="Forwarded ports">
-            {d.network.forwards.length === 0 ? (
-              <p className="muted">None. The guest reaches the network; nothing on this host reaches the guest.</p>
-            ) : (
-              <table className="table">
-                <thead>
-                  <tr>
-                    <th scope="col">Protocol</th>
-                    <th scope="col">Host</th>
-                    <th scope="col">Guest port</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {d.network.forwards.map((f) => (
-                    <tr key={`${f.proto}:${f.hostAddr}:${f.hostPort}`}>
-                      <td>{f.proto.toUpperCase()}</td>
-                      <td>
-                        <code>
-                          {f.hostAddr}:{f.hostPort}
-                        </code>
-                      </td>
-                      <td>
-                        <code>{f.guestPort}</code>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            )}
-          </Section>
-        ) : null}
+        <ForwardsCard vm={vm} />
 
         {d ? (
           <Section title="Storage" wide>
