@@ -1,13 +1,13 @@
 import { useEffect, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { Button } from './components/Button.js';
-import { IconDisc, IconHost, IconMonitor, IconPlus } from './components/icons.js';
+import { IconDisc, IconHost, IconIsoLibrary, IconMonitor, IconPlus } from './components/icons.js';
 import { EmptyPanel, Notice } from './components/Notice.js';
 import { CreateWizard } from './features/create-wizard/CreateWizard.js';
 import { DropTarget } from './features/create-wizard/DropTarget.js';
 import { FromIsoButton } from './features/create-wizard/FromIsoButton.js';
 import { HostPanel } from './features/host/HostPanel.js';
-import { IconIsoLibrary, IsoLibraryDialog } from './features/iso-library/IsoLibraryDialog.js';
+import { IsoLibraryDialog } from './features/iso-library/IsoLibraryDialog.js';
 import { NewVmDialog } from './features/new-vm/NewVmDialog.js';
 import { DeleteDialog } from './features/vm-details/DeleteDialog.js';
 import { VmView } from './features/vm-details/VmView.js';

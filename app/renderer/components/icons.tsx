@@ -124,3 +124,12 @@ export const IconIso = () => (
     <circle cx="8" cy="8" r="1.6" />
   </svg>
 );
+
+/** A stack of discs: the ISO library. */
+export const IconIsoLibrary = () => (
+  <svg {...S}>
+    <circle cx="9" cy="9" r="5.2" />
+    <circle cx="9" cy="9" r="1.4" />
+    <path d="M2.6 10.2A5.2 5.2 0 0 1 7.8 2.6" />
+  </svg>
+);

@@ -16,24 +16,6 @@ import {
   type IsoRow,
 } from './iso-library-model.js';
 
-/** A stack of discs: the header button next to "From ISO…". */
-export const IconIsoLibrary = () => (
-  <svg
-    width="16"
-    height="16"
-    viewBox="0 0 16 16"
-    fill="none"
-    stroke="currentColor"
-    strokeWidth="1.6"
-    strokeLinecap="round"
-    strokeLinejoin="round"
-  >
-    <circle cx="9" cy="9" r="5.2" />
-    <circle cx="9" cy="9" r="1.4" />
-    <path d="M2.6 10.2A5.2 5.2 0 0 1 7.8 2.6" />
-  </svg>
-);
-
 /**
  * Who uses which image changes with the VMs (a CD inserted, ejected, a VM deleted): this key
  * changes exactly then, so the list is read again.
