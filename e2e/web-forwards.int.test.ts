@@ -47,7 +47,7 @@ async function freePort(): Promise<number> {
 }
 
 describe.skipIf(!fs.existsSync(CHROMIUM))('port forwards in the window (skipped without /usr/bin/chromium)', () => {
-  it('adds a forward to a running VM in the Overview, the host port accepts at once; removing it closes the port', async () => {
+  it('adds a forward to a running VM in the Overview, the host port accepts at once; removing it closes the port; one added while stopped listens from the next start', async () => {
     const s = new Sandbox();
     cleanups.push(() => s.cleanup());
     await s.json(['define', '--name', 'fwd', '--memory', '128M', '--cdrom', guestIso()]);
@@ -102,6 +102,17 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('port forwards in the window (skipped 
     await app.forwardRow(port).waitFor({ state: 'detached' });
     expect((await s.json<VmSummary>(['info', 'fwd'])).definition!.network.forwards).toEqual([]);
 
+    // Stopped: stored, said to listen from the next start, and the next start does.
+    await app.action('Force off').click();
+    await app.waitForState('fwd', 'stopped');
+    expect(await app.addForward({ hostPort: port, guestPort: 22 })).toBe(
+      `Added tcp 127.0.0.1:${port} → guest port 22: it listens from the next start.`,
+    );
+    await card.getByText('The VM is not running: these listen from its next start.').waitFor();
+    expect(await accepts(port)).toBe(false);
+    await app.action('Start').click();
+    await app.waitForState('fwd', 'running');
+    expect(await accepts(port)).toBe(true);
     await app.action('Force off').click();
     await app.waitForState('fwd', 'stopped');
   });
