@@ -61,7 +61,12 @@ const FOLDERS = {
   scripts: 'scripts',
 };
 /** The common modules the renderer may take values from (the rest it imports type-only). */
-const RENDERER_VALUES_FROM_COMMON = ['app/main/common/api.ts', 'app/main/common/errors.ts', 'app/main/common/names.ts'];
+const RENDERER_VALUES_FROM_COMMON = [
+  'app/main/common/api.ts',
+  'app/main/common/errors.ts',
+  'app/main/common/forwards.ts',
+  'app/main/common/names.ts',
+];
 const below = (layer) => LAYERS.slice(0, layer).flat();
 const layerPolicies = LAYERS.flatMap((folders, layer) =>
   folders.map((type) => ({

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { VmSummary } from '../app/main/common/vm-types.js';
 import { buildFixtures } from '../app/main/iso/fixtures/build-fixtures.js';
 import { guestIso, Sandbox, waitFor } from './support/cli.js';
+import { accepts, freePort } from './support/ports.js';
 
 let s: Sandbox;
 afterAll(() => s?.cleanup());
@@ -67,27 +68,6 @@ describe('vmdesk set', () => {
     expect((await s.json<VmSummary[]>(['list'])).map((v) => v.name).sort()).toEqual(['other', 'tiny two']);
   });
 });
-
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
-}
-
-/** A port nothing listens on now (the kernel picks it). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 describe('vmdesk forward', () => {
   it('adds a forward to a running VM that listens at once, removes it, and refuses a port in use', async () => {

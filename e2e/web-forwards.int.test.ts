@@ -6,11 +6,12 @@
  * the guest), and refuses it once the forward is gone.
  */
 import fs from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { VmSummary } from '../app/main/common/vm-types.js';
 import { AppPage } from './pages/app-page.js';
 import { guestIso, Sandbox } from './support/cli.js';
+import { accepts, freePort, listenAnywhere } from './support/ports.js';
 import { CHROMIUM, openPage, shot, startWeb } from './support/web.js';
 
 let cleanups: (() => Promise<void> | void)[] = [];
@@ -18,33 +19,6 @@ afterEach(async () => {
   for (const c of cleanups.reverse()) await c();
   cleanups = [];
 });
-
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
-}
-
-/** A listening server on a port the kernel picks; close it with its own close(). */
-async function listenAnywhere(): Promise<net.Server> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return server;
-}
-
-/** A port nothing listens on now (the kernel picks it). */
-async function freePort(): Promise<number> {
-  const server = await listenAnywhere();
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 describe.skipIf(!fs.existsSync(CHROMIUM))('port forwards in the window (skipped without /usr/bin/chromium)', () => {
   it('adds a forward to a running VM in the Overview, the host port accepts at once; removing it closes the port; one added while stopped listens from the next start', async () => {

@@ -3,33 +3,12 @@
  * (QEMU's hostfwd_add through QMP, and the definition saved). One VM runs for all rounds; each
  * round adds a forward on a fresh port, connects, and removes it again.
  */
-import net from 'node:net';
 import { createHostServices } from '../../app/main/vm/host-adapter.js';
 import { VmManager } from '../../app/main/vm/vm-manager.js';
+import { accepts, freePort } from '../../e2e/support/ports.js';
 import type { BenchContext } from './context.js';
 import { BenchSandbox } from './sandbox.js';
 import { interleave, stopwatch, type Contender, type Figure } from './stats.js';
-
-function freePort(): Promise<number> {
-  const server = net.createServer();
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    }),
-  );
-}
-
-function connects(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
-}
 
 export async function benchForward(ctx: BenchContext): Promise<Figure[]> {
   const samples: number[] = [];
@@ -43,7 +22,7 @@ export async function benchForward(ctx: BenchContext): Promise<Figure[]> {
       const forward = { proto: 'tcp' as const, hostPort: port, guestPort: 22 };
       const elapsed = stopwatch();
       await m.addForward({ vm: 'bench', forward });
-      const listening = await connects(port);
+      const listening = await accepts(port);
       const ms = elapsed();
       if (!listening) throw new Error(`nothing listens on ${port} after vm.addForward`);
       await m.removeForward({ vm: 'bench', proto: 'tcp', hostPort: port });

@@ -3,6 +3,7 @@
  * the driver, the CLI and the renderer.
  */
 import * as v from 'valibot';
+import { forwardsProblem, MAX_FORWARDS, type ForwardKey } from './forwards.js';
 import { isSysfsName, isUuid, vmNameProblem } from './names.js';
 
 /** The definition file format this build writes. Files with a higher version are `broken`
@@ -20,8 +21,6 @@ export const MAX_MEMORY_MIB = 16 * 1024 * 1024;
 
 // The limits below keep every definition the contract accepts far under the loader's size limit
 // (definition-store.ts; a test builds the largest one), so nothing valid to define is unloadable.
-/** Port forwards per VM: enough for every service a desktop guest runs. */
-export const MAX_FORWARDS = 64;
 /** Disks per VM (virtio-blk slots a guest sees comfortably). */
 export const MAX_DISKS = 16;
 /** Mediated devices per VM. */
@@ -90,33 +89,7 @@ export const PortForwardSchema = v.object({
 });
 export type PortForward = v.InferOutput<typeof PortForwardSchema>;
 
-type ForwardKey = Pick<PortForward, 'proto' | 'hostPort'> & { hostAddr?: string };
-
-/** "tcp 127.0.0.1:2222" */
-export function forwardLabel(f: ForwardKey): string {
-  return `${f.proto} ${f.hostAddr ?? '127.0.0.1'}:${f.hostPort}`;
-}
-
-/**
- * Whether two forwards want the same host socket: same protocol and port, and the same address
- * or either one 0.0.0.0 (which listens on every address, so it takes the port on all of them).
- */
-export function forwardsOverlap(a: ForwardKey, b: ForwardKey): boolean {
-  const aa = a.hostAddr ?? '127.0.0.1';
-  const ba = b.hostAddr ?? '127.0.0.1';
-  return a.proto === b.proto && a.hostPort === b.hostPort && (aa === ba || aa === '0.0.0.0' || ba === '0.0.0.0');
-}
-
-/** Why one VM's forwards cannot all listen at once (two on one host socket), or undefined. */
-export function forwardsProblem(forwards: readonly ForwardKey[]): string | undefined {
-  // Pairs are compared: past the count limit (which refuses the list anyway) that is no work to do.
-  if (forwards.length > MAX_FORWARDS) return undefined;
-  for (let i = 0; i < forwards.length; i++)
-    for (let j = 0; j < i; j++)
-      if (forwardsOverlap(forwards[i]!, forwards[j]!))
-        return `The forwards ${forwardLabel(forwards[j]!)} and ${forwardLabel(forwards[i]!)} want the same host port (0.0.0.0 covers every address). Give each its own host port.`;
-  return undefined;
-}
+export { forwardLabel, forwardsOverlap, forwardsProblem, MAX_FORWARDS } from './forwards.js';
 
 /** A list of at most `max`, refused with a sentence that says how many it has. */
 function atMost<T>(max: number, what: string) {

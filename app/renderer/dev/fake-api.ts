@@ -17,7 +17,7 @@ import { VmdeskError } from '../../main/common/errors.js';
 import { sameVmName, vmNameProblem } from '../../main/common/names.js';
 import type { VmDefinition, VmState, VmSummary } from '../../main/common/vm-types.js';
 import type { IsoUploader } from '../api/file-intake.js';
-import { forwardLabel, forwardsOverlap } from '../features/vm-details/forward-form.js';
+import { forwardLabel, forwardsOverlap } from '../../main/common/forwards.js';
 import { sampleDefinition, sampleHostReport, sampleLog, samplePaths, sampleVms } from './fake-data.js';
 import { fakePlan, fakeUpload } from './fake-iso.js';
 import { createFakeMdev } from './fake-mdev.js';
@@ -299,6 +299,11 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
           { field: 'forward' },
         );
       return put({ ...vm, definition: { ...vm.definition, network: { ...vm.definition.network, forwards } } });
+    },
+    'vm.insertCdrom': (p) => {
+      const vm = find(p.vm);
+      if (!vm.definition) throw new VmdeskError('vm-broken', `"${vm.name}" cannot be read.`);
+      return put({ ...vm, definition: { ...vm.definition, cdrom: p.iso } });
     },
     'vm.eject': (p) => {
       const vm = find(p.vm);

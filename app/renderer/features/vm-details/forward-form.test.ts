@@ -1,11 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { VmdeskError } from '../../../main/common/errors.js';
-import * as driver from '../../../main/common/vm-types.js';
 import type { PortForward } from '../../../main/common/vm-types.js';
 import {
   EMPTY_FORWARD_FORM,
-  forwardLabel,
-  forwardsOverlap,
   forwardTiming,
   listenLabel,
   placeForwardError,
@@ -144,24 +141,5 @@ describe('a forward as the card shows it', () => {
     expect(timingText('now', 2)).toBe('Listening now. Added and removed forwards apply at once.');
     expect(timingText('next-start', 2)).toBe('The VM is not running: these listen from its next start.');
     expect(timingText('next-start', 0)).toBe('The VM is not running: a forward you add listens from its next start.');
-  });
-});
-
-describe("the page's copy of the driver's host-socket rules", () => {
-  it('names and compares host sockets exactly as common/vm-types.ts does', () => {
-    const sockets = [
-      ssh,
-      web,
-      { proto: 'tcp', hostPort: 2222 },
-      { proto: 'udp', hostPort: 2222, hostAddr: '127.0.0.1' },
-      { proto: 'tcp', hostPort: 2222, hostAddr: '0.0.0.0' },
-      { proto: 'tcp', hostPort: 2222, hostAddr: '192.168.1.20' },
-      { proto: 'tcp', hostPort: 8080, hostAddr: '192.168.1.20' },
-    ] as const;
-    for (const a of sockets) {
-      expect(forwardLabel(a)).toBe(driver.forwardLabel(a));
-      for (const b of sockets)
-        expect(forwardsOverlap(a, b), `${forwardLabel(a)} / ${forwardLabel(b)}`).toBe(driver.forwardsOverlap(a, b));
-    }
   });
 });

@@ -4,7 +4,11 @@
  */
 import type { CallParams } from '../../../main/common/contract.js';
 import { VmdeskError } from '../../../main/common/errors.js';
+import { forwardLabel, forwardsOverlap } from '../../../main/common/forwards.js';
 import type { PortForward, VmState } from '../../../main/common/vm-types.js';
+
+// The driver's own rules for naming and comparing host sockets (common/forwards.ts).
+export { forwardLabel, forwardsOverlap };
 
 export type ForwardInput = CallParams<'vm.addForward'>['forward'];
 export type ForwardProto = ForwardInput['proto'];
@@ -29,27 +33,9 @@ export const EMPTY_FORWARD_FORM: ForwardForm = { proto: 'tcp', hostPort: '', gue
 
 export const LISTEN_ADDR: Record<ListenOn, string> = { local: '127.0.0.1', all: '0.0.0.0' };
 
-/** A host socket: what a forward listens on. */
-type HostSocket = Pick<PortForward, 'proto' | 'hostPort'> & { hostAddr?: string };
-
 /** The address a stored forward listens on (older definitions may lack it: the driver's default). */
 export function hostAddrOf(f: { hostAddr?: string }): string {
   return f.hostAddr ?? '127.0.0.1';
-}
-
-// The two below say what common/vm-types.ts forwardLabel and forwardsOverlap say, in the same
-// words; that module also holds the valibot schemas, which the page does not load (eslint.config.js).
-
-/** "tcp 127.0.0.1:2222", as the driver names a host socket in its sentences. */
-export function forwardLabel(f: HostSocket): string {
-  return `${f.proto} ${hostAddrOf(f)}:${f.hostPort}`;
-}
-
-/** Whether two forwards want one host socket: same protocol and port, same address or either on 0.0.0.0. */
-export function forwardsOverlap(a: HostSocket, b: HostSocket): boolean {
-  const aa = hostAddrOf(a);
-  const ba = hostAddrOf(b);
-  return a.proto === b.proto && a.hostPort === b.hostPort && (aa === ba || aa === '0.0.0.0' || ba === '0.0.0.0');
 }
 
 /** "this computer only", "every network", or the address itself for any other one. */
