@@ -63,10 +63,12 @@ const cases: [string, string[], RegExp][] = [
   ],
   ['a bad port forward', ['define', '--name', 'm', '--forward', 'tcp:22'], /Write it as tcp:HOSTPORT:GUESTPORT/],
   ['an unknown accelerator', ['define', '--name', 'm', '--accel', 'warp'], /--accel must be auto, kvm, hvf or tcg/],
+  // --disk-size and --disk together make a new disk plus the existing ones; a missing one is
+  // refused before the new disk is made.
   [
-    'both --disk and --disk-size',
-    ['define', '--name', 'm', '--disk', '/x', '--disk-size', '1G'],
-    /either --disk PATH .* or --disk-size/,
+    'a missing --disk next to --disk-size',
+    ['define', '--name', 'm', '--disk', '/nonexistent/x.img', '--disk-size', '1G'],
+    /The disk image \/nonexistent\/x.img does not exist/,
   ],
   ['an unknown command', ['frobnicate'], /Unknown command "frobnicate"/],
   ['a missing VM argument', ['stop'], /takes exactly one VM/],
