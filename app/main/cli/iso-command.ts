@@ -99,7 +99,17 @@ export function formatIsoReport(info: IsoInfo, os: OsMatch, name: string): strin
   return out + '\n';
 }
 
-export async function runIsoInspect(args: string[], io: IsoCommandIo): Promise<number> {
+/**
+ * One `vmdesk iso` subcommand: its options (--json, --help), then `body` with the positionals;
+ * a failure is one line on stderr (and `{error}` with --json), exit 1 for the user's problems.
+ */
+async function runIsoSubcommand(
+  args: string[],
+  io: IsoCommandIo,
+  usage: string,
+  help: string,
+  body: (positionals: string[], json: boolean) => Promise<void>,
+): Promise<number> {
   let json = args.includes('--json');
   try {
     let parsed;
@@ -111,25 +121,14 @@ export async function runIsoInspect(args: string[], io: IsoCommandIo): Promise<n
         strict: true,
       });
     } catch (err) {
-      throw new VmdeskError('invalid-argument', `${(err as Error).message}\n${USAGE}`);
+      throw new VmdeskError('invalid-argument', `${(err as Error).message}\n${usage}`);
     }
     json = !!parsed.values.json;
     if (parsed.values.help) {
-      io.out.write(
-        `${USAGE}\n  Shows what an installer ISO is, how it boots, which OS it holds and the VM vmdesk suggests for it.\n`,
-      );
+      io.out.write(`${usage}\n${help}\n`);
       return 0;
     }
-    if (parsed.positionals.length !== 1)
-      throw new VmdeskError('invalid-argument', `\`vmdesk iso inspect\` takes exactly one ISO file.\n${USAGE}`, {
-        field: 'iso',
-      });
-    const [info, db] = await Promise.all([inspectIso(parsed.positionals[0]!), loadOsinfoDb()]);
-    const os = recognizeOs(info, db);
-    const suggestedName = suggestVmName(os, info);
-    io.out.write(
-      json ? JSON.stringify({ info, os, suggestedName }, null, 2) + '\n' : formatIsoReport(info, os, suggestedName),
-    );
+    await body(parsed.positionals, json);
     return 0;
   } catch (err) {
     const e = serializeError(err);
@@ -137,6 +136,22 @@ export async function runIsoInspect(args: string[], io: IsoCommandIo): Promise<n
     if (json) io.out.write(JSON.stringify({ error: e }) + '\n');
     return isUserError(e.code) ? 1 : 2;
   }
+}
+
+export function runIsoInspect(args: string[], io: IsoCommandIo): Promise<number> {
+  const help = '  Shows what an installer ISO is, how it boots, which OS it holds and the VM vmdesk suggests for it.';
+  return runIsoSubcommand(args, io, USAGE, help, async (positionals, json) => {
+    if (positionals.length !== 1)
+      throw new VmdeskError('invalid-argument', `\`vmdesk iso inspect\` takes exactly one ISO file.\n${USAGE}`, {
+        field: 'iso',
+      });
+    const [info, db] = await Promise.all([inspectIso(positionals[0]!), loadOsinfoDb()]);
+    const os = recognizeOs(info, db);
+    const suggestedName = suggestVmName(os, info);
+    io.out.write(
+      json ? JSON.stringify({ info, os, suggestedName }, null, 2) + '\n' : formatIsoReport(info, os, suggestedName),
+    );
+  });
 }
 
 /** The two library calls, through the driver link (main.ts opens it only when a command needs it). */
@@ -160,46 +175,29 @@ export function formatIsoLibrary(entries: IsoLibraryEntry[]): string {
 }
 
 /** `vmdesk iso list` and `vmdesk iso rm`: `sub` is which. */
-export async function runIsoLibrary(
+export function runIsoLibrary(
   sub: 'list' | 'rm',
   args: string[],
   io: IsoCommandIo,
   calls: IsoLibraryCalls,
 ): Promise<number> {
-  let json = args.includes('--json');
-  try {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args,
-        options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-        allowPositionals: true,
-        strict: true,
-      });
-    } catch (err) {
-      throw new VmdeskError('invalid-argument', `${(err as Error).message}\n${LIBRARY_USAGE}`);
-    }
-    json = !!parsed.values.json;
-    if (parsed.values.help) {
-      io.out.write(
-        `${LIBRARY_USAGE}\n  list: the installer images vmdesk keeps, their OS and which VMs use them.\n  rm: removes one no VM uses (by its name in the list or its path).\n`,
-      );
-      return 0;
-    }
+  const help =
+    '  list: the installer images vmdesk keeps, their OS and which VMs use them.\n  rm: removes one no VM uses (by its name in the list or its path).';
+  return runIsoSubcommand(args, io, LIBRARY_USAGE, help, async (positionals, json) => {
     if (sub === 'list') {
-      if (parsed.positionals.length > 0)
-        throw new VmdeskError('invalid-argument', `Unexpected argument "${parsed.positionals[0]}".\n${LIBRARY_USAGE}`);
+      if (positionals.length > 0)
+        throw new VmdeskError('invalid-argument', `Unexpected argument "${positionals[0]}".\n${LIBRARY_USAGE}`);
       const entries = await calls.list();
       io.out.write(json ? JSON.stringify(entries, null, 2) + '\n' : formatIsoLibrary(entries));
-      return 0;
+      return;
     }
-    if (parsed.positionals.length !== 1)
+    if (positionals.length !== 1)
       throw new VmdeskError(
         'invalid-argument',
         `\`vmdesk iso rm\` takes exactly one image: its name in \`vmdesk iso list\` or its path.\n${LIBRARY_USAGE}`,
         { field: 'path' },
       );
-    const arg = parsed.positionals[0]!;
+    const arg = positionals[0]!;
     // A name in the list first (the usual way), else a path; the driver checks it is in the library.
     const entries = await calls.list();
     const entry = entries.find((e) => e.name === arg) ?? entries.find((e) => e.path === path.resolve(arg));
@@ -213,11 +211,5 @@ export async function runIsoLibrary(
     io.out.write(
       json ? JSON.stringify(removed) + '\n' : `Removed ${path.basename(removed.path)} from the ISO library.\n`,
     );
-    return 0;
-  } catch (err) {
-    const e = serializeError(err);
-    io.err.write(`vmdesk: ${e.message}\n`);
-    if (json) io.out.write(JSON.stringify({ error: e }) + '\n');
-    return isUserError(e.code) ? 1 : 2;
-  }
+  });
 }
