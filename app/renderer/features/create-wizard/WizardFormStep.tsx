@@ -4,6 +4,7 @@ import { sameVmName } from '../../../main/common/names.js';
 import type { IsoPlan } from '../../store/store.js';
 import { Button } from '../../components/Button.js';
 import { Field } from '../../components/Field.js';
+import { CpusField, MemoryField } from '../../components/VmFields.js';
 import { Notice } from '../../components/Notice.js';
 import { useVmdesk, type WizardStep } from '../../store/store.js';
 import { closeWizard, createFromIso } from '../../store/wizard-actions.js';
@@ -126,37 +127,19 @@ export function WizardFormStep({ plan, formId, busy }: { plan: IsoPlan; formId: 
           )}
         </Field>
         <div className="field-row">
-          <Field
+          <MemoryField
             id={`${base}-memory`}
-            label="Memory (MiB)"
+            value={form.memory}
+            onChange={(v) => set('memory')({ target: { value: v } })}
             error={errors.memory}
             hint={`Recommended ${plan.os.recommended.memoryMiB}`}
-          >
-            {(p) => (
-              <input
-                {...p}
-                type="number"
-                inputMode="numeric"
-                min={16}
-                step={256}
-                value={form.memory}
-                onChange={set('memory')}
-              />
-            )}
-          </Field>
-          <Field id={`${base}-cpus`} label="CPUs" error={errors.cpus}>
-            {(p) => (
-              <input
-                {...p}
-                type="number"
-                inputMode="numeric"
-                min={1}
-                max={255}
-                value={form.cpus}
-                onChange={set('cpus')}
-              />
-            )}
-          </Field>
+          />
+          <CpusField
+            id={`${base}-cpus`}
+            value={form.cpus}
+            onChange={(v) => set('cpus')({ target: { value: v } })}
+            error={errors.cpus}
+          />
           <Field id={`${base}-disk`} label="Disk size (GiB)" error={errors.disk} hint="Grows as used">
             {(p) => <input {...p} type="number" inputMode="decimal" min={0} value={form.disk} onChange={set('disk')} />}
           </Field>

@@ -2,13 +2,13 @@ import { useId, useState, type FormEvent } from 'react';
 import { Button } from '../../components/Button.js';
 import { Dialog } from '../../components/Dialog.js';
 import { Field } from '../../components/Field.js';
+import { AccelField, CpusField, MemoryField } from '../../components/VmFields.js';
 import { Notice } from '../../components/Notice.js';
 import { closeDialog, defineVm } from '../../store/actions.js';
 import {
   DEFAULT_FORM,
   placeError,
   toDefineInput,
-  type Accel,
   type FieldId,
   type FormErrors,
   type NewVmForm,
@@ -73,32 +73,18 @@ export function NewVmDialog() {
           )}
         </Field>
         <div className="field-row">
-          <Field id={`${base}-memory`} label="Memory (MiB)" error={errors.memory}>
-            {(p) => (
-              <input
-                {...p}
-                type="number"
-                inputMode="numeric"
-                min={16}
-                step={256}
-                value={form.memory}
-                onChange={set('memory')}
-              />
-            )}
-          </Field>
-          <Field id={`${base}-cpus`} label="CPUs" error={errors.cpus}>
-            {(p) => (
-              <input
-                {...p}
-                type="number"
-                inputMode="numeric"
-                min={1}
-                max={255}
-                value={form.cpus}
-                onChange={set('cpus')}
-              />
-            )}
-          </Field>
+          <MemoryField
+            id={`${base}-memory`}
+            value={form.memory}
+            onChange={(v) => setForm((f) => ({ ...f, memory: v }))}
+            error={errors.memory}
+          />
+          <CpusField
+            id={`${base}-cpus`}
+            value={form.cpus}
+            onChange={(v) => setForm((f) => ({ ...f, cpus: v }))}
+            error={errors.cpus}
+          />
           <Field id={`${base}-disk`} label="Disk size (GiB)" error={errors.disk}>
             {(p) => <input {...p} type="number" inputMode="decimal" min={0} value={form.disk} onChange={set('disk')} />}
           </Field>
@@ -121,27 +107,13 @@ export function NewVmDialog() {
             />
           )}
         </Field>
-        <Field
+        <AccelField
           id={`${base}-accel`}
-          label="Accelerator"
+          value={form.accel}
+          onChange={(v) => setForm((f) => ({ ...f, accel: v }))}
           error={errors.accel}
           hint="Automatic uses KVM (Linux) or HVF (macOS) when available, otherwise TCG emulation."
-        >
-          {(p) => (
-            <select
-              {...p}
-              value={form.accel}
-              onChange={(e) => {
-                setForm((f) => ({ ...f, accel: e.target.value as Accel }));
-              }}
-            >
-              <option value="auto">Automatic</option>
-              <option value="kvm">KVM</option>
-              <option value="hvf">HVF</option>
-              <option value="tcg">TCG (emulation, slow)</option>
-            </select>
-          )}
-        </Field>
+        />
       </form>
     </Dialog>
   );

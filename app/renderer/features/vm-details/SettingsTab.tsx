@@ -2,6 +2,7 @@ import { useId, useState, type FormEvent, type ReactNode } from 'react';
 import type { VmSummary } from '../../../main/common/vm-types.js';
 import { Button } from '../../components/Button.js';
 import { Field } from '../../components/Field.js';
+import { AccelField, CpusField, MemoryField } from '../../components/VmFields.js';
 import { Notice } from '../../components/Notice.js';
 import { messageOf, reloadVm, updateVm } from '../../store/actions.js';
 import { useVmdesk } from '../../store/store.js';
@@ -16,7 +17,6 @@ import {
   runsNow,
   settingsBase,
   toUpdateInput,
-  type Accel,
   type Boot,
   type Display,
   type SettingsBase,
@@ -213,55 +213,32 @@ function SettingsEditor({ vm, fresh }: { vm: VmSummary; fresh: SettingsBase }) {
         <fieldset className="card settings-group" disabled={locked}>
           <legend className="card-title">Hardware</legend>
           <div className="field-row settings-row">
-            <Field
+            <MemoryField
               id={`${base}-memory`}
-              label="Memory (MiB)"
+              value={form.memory}
+              onChange={(v) => set('memory', v)}
               error={errors.memory}
               hint={hint(
                 'memory',
                 Number.isInteger(memoryMiB) && memoryMiB >= 1024 ? `That is ${formatMiB(memoryMiB)}.` : null,
               )}
-            >
-              {(p) => (
-                <input
-                  {...p}
-                  type="number"
-                  inputMode="numeric"
-                  min={16}
-                  step={256}
-                  value={form.memory}
-                  onChange={text('memory')}
-                />
-              )}
-            </Field>
-            <Field id={`${base}-cpus`} label={FIELD_LABELS.cpus} error={errors.cpus} hint={hint('cpus')}>
-              {(p) => (
-                <input
-                  {...p}
-                  type="number"
-                  inputMode="numeric"
-                  min={1}
-                  max={255}
-                  value={form.cpus}
-                  onChange={text('cpus')}
-                />
-              )}
-            </Field>
-            <Field
+            />
+            <CpusField
+              id={`${base}-cpus`}
+              label={FIELD_LABELS.cpus}
+              value={form.cpus}
+              onChange={(v) => set('cpus', v)}
+              error={errors.cpus}
+              hint={hint('cpus')}
+            />
+            <AccelField
               id={`${base}-accel`}
               label={FIELD_LABELS.accel}
+              value={form.accel}
+              onChange={(v) => set('accel', v)}
               error={errors.accel}
               hint={hint('accel', 'Automatic uses KVM (Linux) or HVF (macOS) when available, otherwise TCG.')}
-            >
-              {(p) => (
-                <select {...p} value={form.accel} onChange={(e) => set('accel', e.target.value as Accel)}>
-                  <option value="auto">Automatic</option>
-                  <option value="kvm">KVM</option>
-                  <option value="hvf">HVF</option>
-                  <option value="tcg">TCG (emulation, slow)</option>
-                </select>
-              )}
-            </Field>
+            />
           </div>
         </fieldset>
 
