@@ -1,5 +1,5 @@
 /** Text output of the CLI: short, aligned, and saying what to do next where that helps. */
-import type { VmSummary } from '../common/vm-types.js';
+import { bootOrderText, diskIsReadOnly, type DiskSpec, type VmSummary } from '../common/vm-types.js';
 import { formatMiB } from '../vm/define-vm.js';
 import { table } from '../common/text-table.js';
 
@@ -47,10 +47,13 @@ export function formatInfo(vm: VmSummary): string {
       ['Memory', formatMiB(d.memoryMiB)],
       ['Firmware', d.firmware],
     );
-    d.disks.forEach((k, i) =>
-      lines.push([i === 0 ? 'Disks' : '', `${k.path} (${k.format}${k.owned ? ', owned by this VM' : ''})`]),
+    if (d.disks.length === 0) lines.push(['Disks', '(none)']);
+    d.disks.forEach((k, i) => lines.push([i === 0 ? 'Disks' : '', diskLine(k)]));
+    if (d.cdroms.length === 0) lines.push(['CD-ROM', '(no drive)']);
+    d.cdroms.forEach((iso, i) =>
+      lines.push([i === 0 ? 'CD-ROM' : '', `${d.cdroms.length > 1 ? `${i}: ` : ''}${iso ?? '(empty)'}`]),
     );
-    lines.push(['CD-ROM', d.cdrom ?? '(empty)'], ['Boot', d.boot]);
+    lines.push(['Boot', bootOrderText(d.boot)]);
     const fwd = d.network.forwards
       .map((f) => `${f.proto} ${f.hostAddr}:${f.hostPort} → guest ${f.guestPort}`)
       .join(', ');
@@ -88,10 +91,21 @@ export function formatDeleted(vm: string, r: { removed: string[]; kept: string[]
   return out + '\n';
 }
 
+/** "vdb  /path/disk.qcow2 (qcow2, owned by this VM, read-only: base of 1 linked clone)". */
+function diskLine(d: DiskSpec): string {
+  const notes: string[] = [d.format];
+  if (d.owned) notes.push('owned by this VM');
+  const clones = d.linkedClones?.length ?? 0;
+  if (clones > 0) notes.push(`read-only: base of ${clones} linked clone${clones === 1 ? '' : 's'}`);
+  else if (diskIsReadOnly(d)) notes.push('read-only');
+  if (d.backing) notes.push(`linked to ${d.backing}`);
+  return `${d.target}  ${d.path} (${notes.join(', ')})`;
+}
+
 /** `vmdesk set`: what the VM is now, and for a running one what waits for its next start. */
 export function formatUpdated(vm: VmSummary): string {
   const d = vm.definition;
-  let out = `"${vm.name}" is set: ${d ? `${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus === 1 ? '' : 's'}, boots from ${d.boot === 'cdrom' ? 'CD-ROM' : 'disk'}, display ${d.display}, accel ${d.accel}` : 'saved'}.\n`;
+  let out = `"${vm.name}" is set: ${d ? `${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus === 1 ? '' : 's'}, boots from ${bootOrderText(d.boot)}, firmware ${d.firmware}, display ${d.display}, accel ${d.accel}` : 'saved'}.\n`;
   if (vm.pending?.length)
     out += `It is ${vm.state}; these apply at its next start:\n${vm.pending.map((p) => `  ${p}`).join('\n')}\n`;
   return out;

@@ -275,7 +275,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         io.out.write(
           json
             ? JSON.stringify(vm, null, 2) + '\n'
-            : `Created "${vm.name}": ${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus > 1 ? 's' : ''}, ${d.disks.length ? `disk ${d.disks[0]!.path}` : 'no disk'}, ${d.firmware.toUpperCase()}, booting from ${d.cdrom}.\n` +
+            : `Created "${vm.name}": ${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus > 1 ? 's' : ''}, ${d.disks.length ? `disk ${d.disks[0]!.path}` : 'no disk'}, ${d.firmware.toUpperCase()}, booting from ${d.cdroms[0] ?? 'its disk'}.\n` +
                 (vm.state === 'running'
                   ? `It is running${vm.accel ? ` with ${vm.accel.accel}` : ''}. Watch it: vmdesk console "${vm.name}" (serial) or vmdesk web (screen).\n`
                   : `Start it with: vmdesk start "${vm.name}"\n`),
@@ -294,7 +294,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         if (sub === 'insert') vm = await link.call('vm.insertCdrom', { vm: vmRef, iso: path.resolve(iso!) });
         else if (sub === 'eject') vm = await link.call('vm.eject', { vm: vmRef });
         else throw usageError(usage);
-        const now = vm.definition?.cdrom;
+        const now = vm.definition?.cdroms[0];
         const running = vm.state === 'running' || vm.state === 'paused';
         const waits = vm.pending?.find((p) => p.startsWith('CD-ROM:'));
         io.out.write(
@@ -351,9 +351,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           return value as T;
         };
         const boot = pick('boot', v.boot, ['disk', 'cdrom'] as const);
+        if (boot) change.boot = boot === 'cdrom' ? ['cdrom', 'disk'] : ['disk'];
         const display = pick('display', v.display, ['std', 'virtio', 'none'] as const);
         const accel = pick('accel', v.accel, ['auto', 'kvm', 'hvf', 'tcg'] as const);
-        if (boot) change.boot = boot;
         if (display) change.display = display;
         if (accel) change.accel = accel;
         if (Object.keys(change).length === 0)

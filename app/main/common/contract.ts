@@ -8,7 +8,9 @@ import {
   forwardListSchema,
   MAX_DISKS,
   MAX_MDEVS,
+  MAX_CDROMS,
   MAX_PATH_CHARS,
+  BootOrderSchema,
   MdevAssignmentSchema,
   RequestedCpusSchema as CpusSchema,
   RequestedMemoryMiBSchema as MemoryMiBSchema,
@@ -45,6 +47,12 @@ const DiskGiB = v.pipe(
   v.check((n: number) => n >= 0, 'The disk size must be 0 (no disk) or more GiB.'),
   v.check((n: number) => n <= 2 ** 20, 'The disk size can be at most 1048576 GiB (1 PiB).'),
 );
+const DiskTarget = v.pipe(
+  v.string(),
+  v.regex(/^vd[a-z]$/, 'a disk target is vd and a letter, as `vmdesk list --json` shows (e.g. vdb)'),
+);
+const CdromDrive = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_CDROMS - 1));
+const JobId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'a job id is 1 to 64 letters, digits, _ or -'));
 const TimeoutMs = v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(24 * 3600 * 1000)));
 
 export const DefineVmInputSchema = v.strictObject({
@@ -123,13 +131,44 @@ export const CALLS = {
       start: v.optional(v.boolean()),
     }),
   },
-  /** Take the ISO out of the VM (running or not); it then boots from its disk. */
-  'vm.eject': { params: vmOnly },
+  /** Take the disc out of a CD-ROM drive (the first unless `drive` is given), running or not. */
+  'vm.eject': { params: v.strictObject({ vm: VmRef, drive: v.optional(CdromDrive) }) },
   /**
-   * Put an ISO in the VM's CD-ROM drive (a second install disc, a driver ISO): at once in a
-   * running VM that has the drive (it was started with an ISO), else from its next start.
+   * Put an ISO in a CD-ROM drive (the first unless `drive` is given; a second install disc, a
+   * driver ISO): at once in a running VM that has the drive, else from its next start.
    */
-  'vm.insertCdrom': { params: v.strictObject({ vm: VmRef, iso: FilePath }) },
+  'vm.insertCdrom': { params: v.strictObject({ vm: VmRef, iso: FilePath, drive: v.optional(CdromDrive) }) },
+  /**
+   * Adds a disk: a new qcow2 of `sizeBytes` in the VM's folder, or an existing image at `path`
+   * (its format read once from its header and stored). A running VM gets it at once (hot-plug).
+   */
+  'vm.addDisk': {
+    params: v.strictObject({
+      vm: VmRef,
+      sizeBytes: v.optional(NewDiskBytes),
+      path: v.optional(FilePath),
+      format: v.optional(v.picklist(['qcow2', 'raw'])),
+    }),
+  },
+  /** Detaches a disk by target (`vdb`); `deleteFile` deletes it too, only if vmdesk made it. */
+  'vm.removeDisk': { params: v.strictObject({ vm: VmRef, target: DiskTarget, deleteFile: v.optional(v.boolean()) }) },
+  /** Grows a disk to `sizeBytes` (qemu-img stopped, block_resize running); shrinking is refused. */
+  'vm.resizeDisk': { params: v.strictObject({ vm: VmRef, target: DiskTarget, sizeBytes: NewDiskBytes }) },
+  /**
+   * A copy of a stopped VM named `name`: new id, new MAC, NVRAM copied. Full: every disk copied
+   * (`job.progress` events under `jobId`; `job.cancel` stops it and leaves nothing). Linked: each
+   * qcow2 disk becomes the base of an overlay, and stays read-only while the clone exists.
+   */
+  'vm.clone': {
+    params: v.strictObject({
+      vm: VmRef,
+      name: v.pipe(v.string(), v.maxLength(4096)),
+      linked: v.optional(v.boolean()),
+      jobId: v.optional(JobId),
+    }),
+  },
+  /** Cancels a running job (a clone); what it made so far is removed. */
+  'job.cancel': { params: v.strictObject({ jobId: JobId }) },
   /**
    * Change a VM's settings: only the fields given. `revision` is the VmSummary.revision the
    * change was made against; when the VM changed since (another window, an editor), the call is
@@ -143,9 +182,14 @@ export const CALLS = {
       name: v.optional(v.pipe(v.string(), v.maxLength(4096))),
       memoryMiB: v.optional(MemoryMiBSchema),
       cpus: v.optional(CpusSchema),
-      boot: v.optional(v.picklist(['disk', 'cdrom'])),
+      boot: v.optional(BootOrderSchema),
       display: v.optional(v.picklist(['std', 'virtio', 'none'])),
       accel: v.optional(v.picklist(['auto', 'kvm', 'hvf', 'tcg'])),
+      /** Switching to UEFI gives the VM a fresh variable store; back to BIOS keeps it (unused). */
+      firmware: v.optional(v.picklist(['bios', 'uefi'])),
+      network: v.optional(v.picklist(['user', 'none'])),
+      /** How many CD-ROM drives (0 to MAX_CDROMS); fewer drops the last ones with their discs. */
+      cdromDrives: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_CDROMS))),
     }),
   },
   /**
@@ -267,6 +311,12 @@ export interface CallResults {
   'vm.insertCdrom': VmSummary;
   'vm.addForward': VmSummary;
   'vm.removeForward': VmSummary;
+  'vm.addDisk': VmSummary;
+  'vm.removeDisk': VmSummary;
+  'vm.resizeDisk': VmSummary;
+  /** The new VM. */
+  'vm.clone': VmSummary;
+  'job.cancel': { cancelled: boolean };
   'iso.list': IsoLibraryEntry[];
   'iso.remove': { path: string };
   'mdev.list': MdevInventory;
@@ -282,6 +332,18 @@ export interface CallResults {
 export interface ContractEvents {
   'vm.changed': VmSummary;
   'vm.removed': { id: string };
+  /** A long job's progress (a full clone's copy), about once a second and at the end. */
+  'job.progress': JobProgress;
+}
+
+export interface JobProgress {
+  jobId: string;
+  /** The VM the job works on. */
+  vm: string;
+  /** What it does now, as a sentence ("Copying disk.qcow2"). */
+  what: string;
+  doneBytes: number;
+  totalBytes: number;
 }
 export type EventName = keyof ContractEvents;
 

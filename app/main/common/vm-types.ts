@@ -8,7 +8,7 @@ import { isSysfsName, isUuid, vmNameProblem } from './names.js';
 
 /** The definition file format this build writes. Files with a higher version are `broken`
  * (from a newer vmdesk) and left untouched. */
-export const DEFINITION_VERSION = 1;
+export const DEFINITION_VERSION = 2;
 
 export const VM_STATES = ['stopped', 'starting', 'running', 'paused', 'stopping', 'crashed', 'broken'] as const;
 export type VmState = (typeof VM_STATES)[number];
@@ -23,6 +23,8 @@ export const MAX_MEMORY_MIB = 16 * 1024 * 1024;
 // (definition-store.ts; a test builds the largest one), so nothing valid to define is unloadable.
 /** Disks per VM (virtio-blk slots a guest sees comfortably). */
 export const MAX_DISKS = 16;
+/** CD-ROM drives per VM (an installer and a driver disc, with room to spare). */
+export const MAX_CDROMS = 4;
 /** Mediated devices per VM. */
 export const MAX_MDEVS = 8;
 /** Paths, in UTF-16 units (Linux's PATH_MAX is 4096 bytes). */
@@ -115,14 +117,50 @@ export function forwardListSchema<T extends v.GenericSchema<unknown, ForwardKey>
   );
 }
 
+/** The guest-facing name of disk `i` in vmdesk's numbering (vda, vdb, …): stable once given. */
+export function diskTarget(i: number): string {
+  return `vd${String.fromCharCode(97 + i)}`;
+}
+/** The slot a target names (vdc → 2): QEMU's node and device ids are numbered by it. */
+export function diskSlot(target: string): number {
+  return target.charCodeAt(2) - 97;
+}
+
+export const BOOT_DEVICES = ['disk', 'cdrom', 'network'] as const;
+export type BootDevice = (typeof BOOT_DEVICES)[number];
+/** The order the firmware tries devices in: each at most once; ones not listed are not booted. */
+export const BootOrderSchema = v.pipe(
+  v.array(v.picklist(BOOT_DEVICES, 'a boot device is disk, cdrom or network')),
+  v.minLength(1, 'the boot order needs at least one device (disk, cdrom or network)'),
+  v.check((b: BootDevice[]) => new Set(b).size === b.length, 'the boot order names a device twice'),
+);
+
 export const DiskSchema = v.object({
   path: absPath,
+  /** vda, vdb, …: how the CLI and the window name the disk; kept when other disks go. */
+  target: v.pipe(v.string(), v.regex(/^vd[a-p]$/, 'a disk target from vda to vdp')),
   /** Always explicit: QEMU never probes formats for us (a raw disk could pretend to be qcow2). */
   format: v.picklist(['qcow2', 'raw']),
   /** Created by vmdesk inside the VM's data dir, so deleting the VM deletes it (unless kept). */
   owned: v.boolean(),
   readOnly: v.optional(v.boolean(), false),
+  /** A linked clone's overlay: the image it reads through (another VM's disk, kept read-only). */
+  backing: v.optional(absPath),
+  /** The VMs (ids) whose linked-clone overlays read through this disk: while there are any, it is
+   * opened read-only, since a write would corrupt them. */
+  linkedClones: v.optional(v.array(UuidSchema)),
 });
+
+/** Whether QEMU opens the disk read-only: asked for, or the base of a linked clone. */
+export function diskIsReadOnly(d: DiskSpec): boolean {
+  return d.readOnly || (d.linkedClones?.length ?? 0) > 0;
+}
+
+const BOOT_WORDS = { disk: 'disk', cdrom: 'CD-ROM', network: 'network' } as const;
+/** "CD-ROM, then disk". */
+export function bootOrderText(boot: readonly BootDevice[]): string {
+  return boot.map((b) => BOOT_WORDS[b]).join(', then ');
+}
 export type DiskSpec = v.InferOutput<typeof DiskSchema>;
 
 /** A mediated device (vGPU) assigned to the VM. libvirt-style hostdev data, so it can be exported. */
@@ -146,10 +184,14 @@ export const VmDefinitionSchema = v.object({
   cpus: CpusSchema,
   accel: v.picklist(['auto', 'kvm', 'hvf', 'tcg']),
   firmware: v.picklist(['bios', 'uefi']),
-  disks: v.pipe(v.array(DiskSchema), atMost<DiskSpec>(MAX_DISKS, 'disks')),
-  cdrom: v.nullable(absPath),
-  /** Which device the firmware tries first. */
-  boot: v.picklist(['cdrom', 'disk']),
+  disks: v.pipe(
+    v.array(DiskSchema),
+    atMost<DiskSpec>(MAX_DISKS, 'disks'),
+    v.check((ds: DiskSpec[]) => new Set(ds.map((d) => d.target)).size === ds.length, 'two disks have one target'),
+  ),
+  /** The CD-ROM drives, in order, each with the ISO in it or empty (null). */
+  cdroms: v.pipe(v.array(v.nullable(absPath)), atMost<string | null>(MAX_CDROMS, 'CD-ROM drives')),
+  boot: BootOrderSchema,
   network: v.object({
     mode: v.picklist(['user', 'none']),
     // Counted, but overlaps are not checked here: a file an older vmdesk wrote with two forwards
@@ -187,6 +229,9 @@ export interface VmSummary {
   revision?: string;
   /** While QEMU runs: the settings changed since it started, which apply at its next start. */
   pending?: string[];
+  /** Only in the answer to the call that made a change: a warning about it (memory close to the
+   * host's), said once. */
+  notice?: string;
   /** While QEMU runs: whether it runs inside its seccomp sandbox (`-sandbox on`), and if not, why. */
   sandbox?: { on: boolean; reason?: string };
 }

@@ -66,15 +66,14 @@ function usersOf(
 ): { id: string; name: string }[] {
   const same = `${st.dev}:${st.ino}`;
   return vms
-    .filter((vm) => {
-      const cdrom = vm.definition?.cdrom;
-      return cdrom && (cdrom === file || cdroms.get(cdrom) === same);
-    })
+    .filter((vm) => (vm.definition?.cdroms ?? []).some((cd) => cd && (cd === file || cdroms.get(cd) === same)))
     .map((vm) => ({ id: vm.id, name: vm.name }));
 }
 
 async function cdromIdentities(vms: readonly VmSummary[]): Promise<Map<string, string | undefined>> {
-  const paths = [...new Set(vms.flatMap((vm) => (vm.definition?.cdrom ? [vm.definition.cdrom] : [])))];
+  const paths = [
+    ...new Set(vms.flatMap((vm) => (vm.definition?.cdroms ?? []).filter((cd): cd is string => cd !== null))),
+  ];
   const ids = await Promise.all(
     paths.map(async (p) => {
       const st = await fs.promises.stat(p, { bigint: true }).catch(() => undefined);

@@ -2,7 +2,7 @@
  * `buildQemuArgv` turns a VM definition into QEMU's command line. Pure: no probing, no file
  * access, no environment — everything it needs comes in as arguments, so golden files pin it.
  */
-import type { VmDefinition } from '../common/vm-types.js';
+import { diskIsReadOnly, diskSlot, type BootDevice, type VmDefinition } from '../common/vm-types.js';
 import type { Accel, QemuCaps } from '../common/host-types.js';
 import { mdevArgs } from '../mdev/argv.js';
 
@@ -23,6 +23,9 @@ export interface ArgvOptions {
   /** The render node -display egl-headless uses for a dma-buf vGPU (from prepareMdevStart). */
   mdevRenderNode?: string;
 }
+
+/** PCIe root ports left empty for disks plugged in while the VM runs (one disk each). */
+export const HOTPLUG_PORTS = 4;
 
 /** Whether a QEMU runs confined by its seccomp filter (`-sandbox on`), and if not, why. */
 export interface QemuSandbox {
@@ -145,22 +148,38 @@ export function buildQemuArgv(def: VmDefinition, caps: QemuCaps, paths: ArgvPath
     if (!x86) add('-device', 'usb-kbd,bus=usb.0');
   }
 
-  // Boot order through bootindex (the modern way; -boot order= does not cover all devices).
+  // Boot order through bootindex (the modern way; -boot order= does not cover all devices): the
+  // devices of the first kind in def.boot first, in their own order; kinds not listed get none.
   let bootIndex = 0;
-  const nextBoot = () => String(bootIndex++);
-  const cdBoot = def.boot === 'cdrom' && def.cdrom ? nextBoot() : undefined;
-  if (def.cdrom) {
-    add(...blockdev('cd0', 'raw', def.cdrom, true));
-    if (x86) {
-      add('-device', `ide-cd,drive=cd0,bus=ide.0,id=cdrom0${cdBoot ? `,bootindex=${cdBoot}` : ''}`);
-    } else {
-      add('-device', 'virtio-scsi-pci,id=scsi0');
-      add('-device', `scsi-cd,drive=cd0,bus=scsi0.0,id=cdrom0${cdBoot ? `,bootindex=${cdBoot}` : ''}`);
-    }
+  const bootOf = new Map<string, string[]>();
+  const bootAt = (kind: BootDevice, n: number) => {
+    if (!def.boot.includes(kind)) return [];
+    const list = bootOf.get(kind) ?? Array.from({ length: n }, () => '');
+    bootOf.set(kind, list);
+    return list;
+  };
+  const cdBoot = bootAt('cdrom', def.cdroms.length);
+  const diskBoot = bootAt('disk', def.disks.length);
+  const netBoot = bootAt('network', def.network.mode === 'user' ? 1 : 0);
+  for (const kind of def.boot) {
+    const list = bootOf.get(kind) ?? [];
+    for (let i = 0; i < list.length; i++) list[i] = `,bootindex=${bootIndex++}`;
   }
+
+  def.cdroms.forEach((iso, i) => {
+    // Node cdN holds the medium; an empty drive has none (a disc goes in later over QMP).
+    if (iso) add(...blockdev(`cd${i}`, 'raw', iso, true));
+    if (!x86 && i === 0) add('-device', 'virtio-scsi-pci,id=scsi0');
+    const drive = iso ? `drive=cd${i},` : '';
+    // q35's AHCI has six ports, one device each: ide.0, ide.1, …
+    if (x86) add('-device', `ide-cd,${drive}bus=ide.${i},id=cdrom${i}${cdBoot[i] ?? ''}`);
+    else add('-device', `scsi-cd,${drive}bus=scsi0.0,id=cdrom${i}${cdBoot[i] ?? ''}`);
+  });
   def.disks.forEach((disk, i) => {
-    add(...blockdev(`disk${i}`, disk.format, disk.path, disk.readOnly));
-    add('-device', `virtio-blk-pci,drive=disk${i},id=virtio-disk${i},bootindex=${nextBoot()}`);
+    // Numbered by target (vdc → disk2), so a disk keeps its QEMU ids when an earlier one goes.
+    const n = diskSlot(disk.target);
+    add(...blockdev(`disk${n}`, disk.format, disk.path, diskIsReadOnly(disk)));
+    add('-device', `virtio-blk-pci,drive=disk${n},id=virtio-disk${n}${diskBoot[i] ?? ''}`);
   });
 
   if (def.network.mode === 'user') {
@@ -168,8 +187,16 @@ export function buildQemuArgv(def: VmDefinition, caps: QemuCaps, paths: ArgvPath
       .map((f) => `,hostfwd=${f.proto}:${f.hostAddr}:${f.hostPort}-:${f.guestPort}`)
       .join('');
     add('-netdev', `user,id=net0${fwd}`);
-    add('-device', `virtio-net-pci,netdev=net0,mac=${macFromId(def.id)},id=net0dev`);
+    add('-device', `virtio-net-pci,netdev=net0,mac=${macFromId(def.id)},id=net0dev${netBoot[0] ?? ''}`);
   }
   add(...mdev.deviceArgs);
+  // Empty PCIe root ports a disk can be plugged into while the VM runs (the root bus itself
+  // takes no hot-plug). Last, at a fixed address, so the guest sees every other device where
+  // it was before they were added.
+  for (let i = 0; i < HOTPLUG_PORTS; i++)
+    add(
+      '-device',
+      `pcie-root-port,id=hotplug${i},bus=pcie.0,chassis=${i + 1},addr=0x1c.${i}${i === 0 ? ',multifunction=on' : ''}`,
+    );
   return a;
 }

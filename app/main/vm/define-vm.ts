@@ -12,6 +12,7 @@ import * as v from 'valibot';
 import { normalizeVmName, sameVmName, vmNameProblem } from '../common/names.js';
 import {
   DEFINITION_VERSION,
+  diskTarget,
   forwardLabel,
   forwardsOverlap,
   MAX_CPUS,
@@ -143,6 +144,16 @@ export function assertFitsHost(want: { memoryMiB?: number; cpus?: number }, host
   }
 }
 
+/**
+ * A warning for memory that fits but leaves the host little (more than 80 % of it): the host
+ * swaps, or the kernel kills something, once the guest uses it all.
+ */
+export function memoryNotice(memoryMiB: number, host: HostServices): string | undefined {
+  const hostMiB = host.hostMemoryMiB();
+  if (memoryMiB <= hostMiB * 0.8) return undefined;
+  return `${formatMiB(memoryMiB)} is ${Math.round((memoryMiB / hostMiB) * 100)} % of this host's ${formatMiB(hostMiB)} of memory: the host may swap or kill programs once the guest uses it all. Give it at most ${formatMiB(Math.floor(hostMiB * 0.8))} to be safe.`;
+}
+
 /** The user-facing field (the CLI's option, the form's input) for a contract field path. */
 const FIELD_OF: Record<string, string> = {
   memoryMiB: 'memory',
@@ -226,7 +237,13 @@ export async function createVmFiles(
   try {
     if (input.disk?.path) {
       const abs = path.resolve(input.disk.path);
-      disks.push({ path: abs, format: input.disk.format ?? detectDiskFormat(abs), owned: false, readOnly: false });
+      disks.push({
+        path: abs,
+        target: diskTarget(disks.length),
+        format: input.disk.format ?? detectDiskFormat(abs),
+        owned: false,
+        readOnly: false,
+      });
     } else if (input.disk?.sizeBytes !== undefined) {
       makePrivateDir(dataDir, paths);
       const free = fs.statfsSync(dataDir);
@@ -247,11 +264,17 @@ export async function createVmFiles(
         throw new VmdeskError('qemu-failed', `qemu-img could not create the disk: ${(e.stderr || e.message).trim()}`);
       }
       fs.chmodSync(file, 0o600);
-      disks.push({ path: file, format: 'qcow2', owned: true, readOnly: false });
+      disks.push({ path: file, target: diskTarget(0), format: 'qcow2', owned: true, readOnly: false });
     }
     for (const d of input.moreDisks ?? []) {
       const abs = path.resolve(d.path);
-      disks.push({ path: abs, format: d.format ?? detectDiskFormat(abs), owned: false, readOnly: false });
+      disks.push({
+        path: abs,
+        target: diskTarget(disks.length),
+        format: d.format ?? detectDiskFormat(abs),
+        owned: false,
+        readOnly: false,
+      });
     }
     if (firmware === 'uefi') {
       const fw = await host.uefiFirmware(arch);
@@ -275,8 +298,9 @@ export async function createVmFiles(
     accel: input.accel ?? 'auto',
     firmware,
     disks,
-    cdrom: input.cdrom ? path.resolve(input.cdrom) : null,
-    boot: input.cdrom ? 'cdrom' : 'disk',
+    // Always one drive, so a disc can go in later without a restart.
+    cdroms: [input.cdrom ? path.resolve(input.cdrom) : null],
+    boot: input.cdrom ? ['cdrom', 'disk'] : ['disk', 'cdrom'],
     network: {
       mode: 'user',
       forwards: (input.forwards ?? []).map((f) => ({ ...f, hostAddr: f.hostAddr ?? '127.0.0.1' })),

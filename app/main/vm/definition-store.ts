@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as v from 'valibot';
-import { DEFINITION_VERSION, VmDefinitionSchema, type VmDefinition } from '../common/vm-types.js';
+import { DEFINITION_VERSION, diskTarget, VmDefinitionSchema, type VmDefinition } from '../common/vm-types.js';
 import { VmdeskError } from '../common/errors.js';
 import { isUuid } from '../common/names.js';
 import { writeFileAtomic } from './atomic-file.js';
@@ -26,9 +26,27 @@ export const MAX_DEFINITION_BYTES = 1024 * 1024;
 
 /**
  * Migrations from older format versions, keyed by the version they upgrade from. Each returns
- * the object in the next version's shape. Empty while only version 1 exists.
+ * the object in the next version's shape; the schema then checks it as usual (a migration never
+ * makes a bad file good). The file is rewritten in the new shape only when the VM next changes.
  */
-const MIGRATIONS: Record<number, (raw: Record<string, unknown>) => Record<string, unknown>> = {};
+const MIGRATIONS: Record<number, (raw: Record<string, unknown>) => Record<string, unknown>> = {
+  // 1 → 2: one CD-ROM (`cdrom`, null = no drive) became a list of drives; `boot` ('cdrom' or
+  // 'disk') became an order; disks got their targets (vda, vdb, … in file order).
+  1: (raw) => {
+    const { cdrom, boot, disks, ...rest } = raw;
+    return {
+      ...rest,
+      version: 2,
+      disks: Array.isArray(disks)
+        ? disks.map((d: unknown, i) =>
+            typeof d === 'object' && d !== null ? { target: diskTarget(i), ...(d as object) } : d,
+          )
+        : disks,
+      cdroms: cdrom === null ? [] : [cdrom],
+      boot: boot === 'cdrom' ? ['cdrom', 'disk'] : boot === 'disk' ? ['disk'] : boot,
+    };
+  },
+};
 
 export class DefinitionStore {
   constructor(readonly dir: string) {}

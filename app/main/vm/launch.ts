@@ -53,11 +53,9 @@ export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: Laun
         'invalid-argument',
         `The disk ${d.path} of "${def.name}" is missing. Restore it or delete the VM.`,
       );
-  if (def.cdrom && !fs.existsSync(def.cdrom))
-    throw new VmdeskError(
-      'invalid-argument',
-      `The ISO ${def.cdrom} of "${def.name}" is missing. Put it back or eject it.`,
-    );
+  for (const iso of def.cdroms)
+    if (iso && !fs.existsSync(iso))
+      throw new VmdeskError('invalid-argument', `The ISO ${iso} of "${def.name}" is missing. Put it back or eject it.`);
 
   await assertForwardsFree(def, ctx.forwardsInUse());
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
 import type { CallParams } from '../common/contract.js';
 import { normalizeVmName, sameVmName, vmNameProblem } from '../common/names.js';
-import type { VmDefinition } from '../common/vm-types.js';
+import { bootOrderText, type BootDevice, type VmDefinition } from '../common/vm-types.js';
 import { assertFitsHost, formatMiB } from './define-vm.js';
 import type { HostServices } from './host-services.js';
 
@@ -44,21 +44,44 @@ export function applySettings(
   );
   if (change.memoryMiB !== undefined) next.memoryMiB = change.memoryMiB;
   if (change.cpus !== undefined) next.cpus = change.cpus;
+  if (change.cdromDrives !== undefined && change.cdromDrives !== def.cdroms.length) {
+    next.cdroms =
+      change.cdromDrives < def.cdroms.length
+        ? def.cdroms.slice(0, change.cdromDrives)
+        : [...def.cdroms, ...Array<null>(change.cdromDrives - def.cdroms.length).fill(null)];
+  }
+  if (change.network !== undefined) next.network = { ...def.network, mode: change.network };
+  const usable = (b: BootDevice) =>
+    b === 'cdrom' ? next.cdroms.length > 0 : b === 'network' ? next.network.mode === 'user' : true;
   if (change.boot !== undefined) {
-    if (change.boot === 'cdrom' && !def.cdrom)
+    const bad = change.boot.find((b) => !usable(b));
+    if (bad)
       throw new VmdeskError(
         'invalid-argument',
-        `"${def.name}" has no ISO inserted, so it cannot boot from its CD-ROM. Insert one first.`,
+        bad === 'cdrom'
+          ? `"${def.name}" has no CD-ROM drive to boot from. Add a drive first, or leave cdrom out of the boot order.`
+          : `"${def.name}" has no network to boot from. Turn its network on first, or leave network out of the boot order.`,
         { field: 'boot' },
       );
-    next.boot = change.boot;
+    next.boot = [...change.boot];
+  } else if (!def.boot.every(usable)) {
+    // The last drive went, or the network: the boot order loses it rather than refusing the change.
+    const kept = def.boot.filter(usable);
+    next.boot = kept.length > 0 ? kept : ['disk'];
+  }
+  if (change.firmware !== undefined) {
+    if (def.arch === 'aarch64' && change.firmware === 'bios')
+      throw new VmdeskError('invalid-argument', 'An aarch64 VM always boots UEFI: there is no BIOS for it.', {
+        field: 'firmware',
+      });
+    next.firmware = change.firmware;
   }
   if (change.display !== undefined) next.display = change.display;
   if (change.accel !== undefined) next.accel = change.accel;
   return settingsDiff(def, next).length === 0 && next.name === def.name ? def : next;
 }
 
-const BOOT = { disk: 'disk', cdrom: 'CD-ROM' } as const;
+const discName = (iso: string | null) => (iso ? path.basename(iso) : 'empty');
 
 /** Each setting that differs between `before` and `after`, as "Memory: 1 GiB → 2 GiB". */
 export function settingsDiff(before: VmDefinition, after: VmDefinition): string[] {
@@ -66,12 +89,20 @@ export function settingsDiff(before: VmDefinition, after: VmDefinition): string[
   if (before.memoryMiB !== after.memoryMiB)
     out.push(`Memory: ${formatMiB(before.memoryMiB)} → ${formatMiB(after.memoryMiB)}`);
   if (before.cpus !== after.cpus) out.push(`CPUs: ${before.cpus} → ${after.cpus}`);
-  if (before.boot !== after.boot) out.push(`Boot from: ${BOOT[before.boot]} → ${BOOT[after.boot]}`);
+  if (before.boot.join() !== after.boot.join())
+    out.push(`Boot order: ${bootOrderText(before.boot)} → ${bootOrderText(after.boot)}`);
+  if (before.firmware !== after.firmware) out.push(`Firmware: ${before.firmware} → ${after.firmware}`);
   if (before.display !== after.display) out.push(`Display: ${before.display} → ${after.display}`);
   if (before.accel !== after.accel) out.push(`Accelerator: ${before.accel} → ${after.accel}`);
-  if (before.cdrom !== after.cdrom)
-    out.push(
-      `CD-ROM: ${before.cdrom ? path.basename(before.cdrom) : 'none'} → ${after.cdrom ? path.basename(after.cdrom) : 'none'}`,
-    );
+  if (before.network.mode !== after.network.mode) out.push(`Network: ${before.network.mode} → ${after.network.mode}`);
+  if (before.cdroms.length !== after.cdroms.length)
+    out.push(`CD-ROM drives: ${before.cdroms.length} → ${after.cdroms.length}`);
+  for (let i = 0; i < Math.min(before.cdroms.length, after.cdroms.length); i++)
+    if (before.cdroms[i] !== after.cdroms[i])
+      out.push(`CD-ROM ${i + 1}: ${discName(before.cdroms[i]!)} → ${discName(after.cdroms[i]!)}`);
+  const was = new Map(before.disks.map((d) => [d.target, d]));
+  const now = new Map(after.disks.map((d) => [d.target, d]));
+  for (const [t, d] of now) if (was.get(t)?.path !== d.path) out.push(`Disk ${t}: added ${path.basename(d.path)}`);
+  for (const [t, d] of was) if (now.get(t)?.path !== d.path) out.push(`Disk ${t}: removed ${path.basename(d.path)}`);
   return out;
 }

@@ -21,6 +21,9 @@ import {
   forwardsProblem,
   MAX_FORWARDS,
   MAX_MDEVS,
+  diskIsReadOnly,
+  diskSlot,
+  type DiskSpec,
   type MdevAssignment,
   type PortForward,
   type VmDefinition,
@@ -28,8 +31,8 @@ import {
   type VmSummary,
 } from '../common/vm-types.js';
 import type { AppPaths } from '../paths/app-paths.js';
-import { removePath } from '../paths/storage-errors.js';
-import { vmFiles, type VmFiles } from '../paths/vm-files.js';
+import { makePrivateDir, removePath, withStorageErrors } from '../paths/storage-errors.js';
+import { nvramPath, ownedDiskPath, vmFiles, type VmFiles } from '../paths/vm-files.js';
 import { qemuSandbox, sandboxInArgv, type QemuSandbox } from '../qemu/argv.js';
 import type { QemuLauncher } from '../qemu/launcher.js';
 import { readCmdline } from '../qemu/process.js';
@@ -42,7 +45,19 @@ import type { HostServices } from './host-services.js';
 import { clearIntent, ownNvram, removeVmFiles, writeIntent } from './intents.js';
 import { applySettings, settingsDiff } from './settings.js';
 import { JobLock, type Job } from './job-lock.js';
-import { checkReadableFile } from './define-vm.js';
+import { checkReadableFile, formatMiB, memoryNotice } from './define-vm.js';
+import {
+  assertBackingChainIsTheUsers,
+  assertGrows,
+  createQcow2,
+  findDisk,
+  freeTarget,
+  imageInfo,
+  plugDisk,
+  resizeImage,
+  resizeLive,
+  unplugDisk,
+} from './disks.js';
 import { assertDisksFree, assertForwardsFree, assertForwardsUnclaimed, prepareLaunch, tcgHint } from './launch.js';
 import { QemuRun, type RunContext, type SpawnFailure } from './qemu-run.js';
 import type { RunRecord } from './run-record.js';
@@ -293,7 +308,7 @@ export class VmInstance {
         );
       }
       this.#assertNoUntouchedQemu(def.name);
-      const disks = def.disks.filter((d) => !d.readOnly).map((d) => realpath(d.path));
+      const disks = def.disks.filter((d) => !diskIsReadOnly(d)).map((d) => realpath(d.path));
       assertDisksFree(disks, peers());
       assertForwardsUnclaimed(def, forwardsOf(peers()));
       this.#claimedDisks = disks;
@@ -471,44 +486,233 @@ export class VmInstance {
     });
   }
 
-  /** Takes the ISO out (from the running VM too); the VM then boots from its disk. */
-  async eject(): Promise<VmSummary> {
+  /** Takes the disc out of CD-ROM drive `drive` (from the running VM too); the drive stays. */
+  async eject(drive = 0): Promise<VmSummary> {
     return this.job.run('eject', async () => {
       const def = this.#usable();
-      if (!def.cdrom) throw new VmdeskError('invalid-state', `"${def.name}" has no ISO inserted.`);
+      assertDrive(def, drive);
+      const iso = def.cdroms[drive];
+      if (!iso)
+        throw new VmdeskError('invalid-state', `CD-ROM drive ${drive} of "${def.name}" is already empty.`, {
+          field: 'drive',
+        });
       const qmp = this.#run?.qmp;
-      if (qmp?.state === 'running') {
-        await takeOutDisc(qmp);
+      const live = qmp?.state === 'running' && this.#runDef !== undefined && drive < this.#runDef.cdroms.length;
+      if (live) {
+        await takeOutDisc(qmp, drive);
+        this.#runDef = { ...this.#runDef!, cdroms: withDisc(this.#runDef!.cdroms, drive, null) };
       }
-      if (qmp?.state === 'running' && this.#runDef) this.#runDef = { ...this.#runDef, cdrom: null };
-      return this.#saveDefinition((d) => ({ ...d, cdrom: null, boot: 'disk' }), `ejected ${def.cdrom}`);
+      return this.#saveDefinition((d) => ({ ...d, cdroms: withDisc(d.cdroms, drive, null) }), `ejected ${iso}`);
     });
   }
 
   /**
-   * Puts `iso` in the CD-ROM drive. A running VM started with an ISO has the drive and gets the
-   * medium at once (QMP blockdev-change-medium, format given: QEMU never probes); one started
-   * without has no drive until its next start, and `pending` says so.
+   * Puts `iso` in CD-ROM drive `drive`. A running VM that has the drive gets the medium at once
+   * (QMP blockdev-change-medium, format given: QEMU never probes); a drive added since it started
+   * exists from its next start, and `pending` says so.
    */
-  async insertCdrom(iso: string): Promise<VmSummary> {
+  async insertCdrom(iso: string, drive = 0): Promise<VmSummary> {
     return this.job.run('insert an ISO', async () => {
       const def = this.#usable();
+      assertDrive(def, drive);
       const file = checkReadableFile(iso, 'iso', 'ISO image');
       const qmp = this.#run?.qmp;
-      const live = qmp?.state === 'running' && this.#runDef?.cdrom !== null && this.#runDef !== undefined;
+      const live = qmp?.state === 'running' && this.#runDef !== undefined && drive < this.#runDef.cdroms.length;
       if (live) {
-        if (def.cdrom) await takeOutDisc(qmp);
+        if (this.#runDef!.cdroms[drive]) await takeOutDisc(qmp, drive);
         await qmp.execute('blockdev-change-medium', {
-          id: 'cdrom0',
+          id: `cdrom${drive}`,
           filename: file,
           format: 'raw',
           'read-only-mode': 'read-only',
         });
-        this.#runDef = { ...this.#runDef!, cdrom: file };
+        this.#runDef = { ...this.#runDef!, cdroms: withDisc(this.#runDef!.cdroms, drive, file) };
       }
       return this.#saveDefinition(
-        (d) => ({ ...d, cdrom: file }),
-        `inserted ${file}${live ? '' : this.#run ? ' (the running QEMU has no CD-ROM drive: at its next start)' : ''}`,
+        (d) => ({ ...d, cdroms: withDisc(d.cdroms, drive, file) }),
+        `inserted ${file} in CD-ROM drive ${drive}${live ? '' : this.#run ? ' (the running QEMU has no such drive: at its next start)' : ''}`,
+      );
+    });
+  }
+
+  /**
+   * Adds a disk (vm.addDisk): a new qcow2 in the VM's folder, or an existing image whose format
+   * and backing chain qemu-img reads once (stored; QEMU never probes). A running VM gets it at
+   * once in a hot-plug port; `others`: every other VM (a file belongs to one VM).
+   */
+  async addDisk(p: Omit<CallParams<'vm.addDisk'>, 'vm'>, others: () => readonly VmDefinition[]): Promise<VmSummary> {
+    return this.job.run('add a disk', async () => {
+      const def = this.#usable();
+      if ((p.sizeBytes === undefined) === (p.path === undefined))
+        throw new VmdeskError('invalid-argument', 'Give either a size for a new disk or the path of an existing one.', {
+          field: 'disk',
+        });
+      const target = freeTarget(def, this.#runDef);
+      const qemuImg = await this.ctx.host.qemuImg();
+      let disk: DiskSpec;
+      if (p.path !== undefined) {
+        const file = checkReadableFile(p.path, 'file', 'disk image', true);
+        const real = realpath(file);
+        const mine = def.disks.find((d) => realpath(d.path) === real);
+        if (mine)
+          throw new VmdeskError('disk-in-use', `${file} is already disk ${mine.target} of "${def.name}".`, {
+            field: 'file',
+          });
+        const user = others().find((o) => o.disks.some((d) => realpath(d.path) === real));
+        if (user)
+          throw new VmdeskError(
+            'disk-in-use',
+            `${file} already belongs to the VM "${user.name}". Use a copy, or remove it from "${user.name}" first.`,
+            { field: 'file' },
+          );
+        const info = await imageInfo(qemuImg, file);
+        if (p.format && p.format !== info.format)
+          throw new VmdeskError(
+            'invalid-argument',
+            `${file} is a ${info.format} image, not ${p.format}. Leave the format out, or convert it.`,
+            { field: 'format' },
+          );
+        assertBackingChainIsTheUsers(file, info);
+        disk = { path: file, target, format: info.format, owned: false, readOnly: false };
+      } else {
+        makePrivateDir(this.files.dataDir, this.ctx.paths);
+        disk = {
+          path: newDiskFile(this.ctx.paths, def.id, target),
+          target,
+          format: 'qcow2',
+          owned: true,
+          readOnly: false,
+        };
+        await createQcow2(qemuImg, disk.path, p.sizeBytes!);
+      }
+      const qmp = this.#run?.qmp;
+      let note = '';
+      if (qmp?.state === 'running' && this.#run && !this.#run.finished) {
+        try {
+          await plugDisk(qmp, disk);
+          this.#runDef = { ...this.#runDef!, disks: [...this.#runDef!.disks, disk] };
+          this.#run.record.disks.push(realpath(disk.path));
+          note = ' (plugged into the running VM)';
+        } catch (err) {
+          note = ` (at its next start: ${(err as Error).message})`;
+        }
+      }
+      return this.#saveDefinition(
+        (d) => ({ ...d, disks: [...d.disks, disk] }),
+        `disk ${target} added: ${disk.path}${note}`,
+      );
+    });
+  }
+
+  /**
+   * Detaches a disk (vm.removeDisk); with `deleteFile`, deletes it too, only when vmdesk made it
+   * and no QEMU has it open. A running VM's boot disk stays; another disk is unplugged at once
+   * when the guest lets it go, else at the next start.
+   */
+  async removeDisk(p: Omit<CallParams<'vm.removeDisk'>, 'vm'>): Promise<VmSummary> {
+    return this.job.run('remove a disk', async () => {
+      const def = this.#usable();
+      const disk = findDisk(def, p.target);
+      if (p.deleteFile && !disk.owned)
+        throw new VmdeskError(
+          'invalid-argument',
+          `vmdesk did not create ${disk.path}, so it does not delete it. Remove the disk without deleting the file, and delete the file yourself if you mean to.`,
+          { field: 'deleteFile' },
+        );
+      if ((disk.linkedClones?.length ?? 0) > 0)
+        throw new VmdeskError(
+          'invalid-state',
+          `${disk.target} of "${def.name}" is the base of ${disk.linkedClones!.length} linked clone(s), which read through it. Delete those clones first.`,
+          { field: 'target' },
+        );
+      const qmp = this.#run?.qmp;
+      const live = this.#run && !this.#run.finished && this.#runDef?.disks.some((d) => d.target === disk.target);
+      let unplugged = false;
+      if (live) {
+        const bootDisk = this.#runDef!.boot.includes('disk') && this.#runDef!.disks[0]?.target === disk.target;
+        if (bootDisk)
+          throw new VmdeskError(
+            'invalid-state',
+            `${disk.target} is the disk "${def.name}" booted from, and it is ${this.#state}. Shut it down first, then remove it.`,
+            { field: 'target' },
+          );
+        if (qmp?.state === 'running') unplugged = await unplugDisk(qmp, disk, UNPLUG_TIMEOUT_MS);
+        if (unplugged) {
+          this.#runDef = { ...this.#runDef!, disks: this.#runDef!.disks.filter((d) => d.target !== disk.target) };
+          const real = realpath(disk.path);
+          this.#run!.record.disks = this.#run!.record.disks.filter((d) => d !== real);
+        } else if (p.deleteFile)
+          throw new VmdeskError(
+            'invalid-state',
+            `The guest has not let go of ${disk.target} yet, so its file cannot be deleted. Remove it without deleting the file, or shut "${def.name}" down first.`,
+            { field: 'target' },
+          );
+      }
+      const deleted = p.deleteFile && (!live || unplugged);
+      const saved = this.#saveDefinition(
+        (d) => ({ ...d, disks: d.disks.filter((k) => k.target !== disk.target) }),
+        `disk ${disk.target} removed${deleted ? ' and deleted' : ''}: ${disk.path}${live && !unplugged ? ' (the guest still has it until its next start)' : ''}`,
+      );
+      if (deleted) removePath(disk.path, { paths: this.ctx.paths });
+      return saved;
+    });
+  }
+
+  /** Grows a disk (vm.resizeDisk): qemu-img when no QEMU has it open, QMP block_resize when one does. */
+  async resizeDisk(p: Omit<CallParams<'vm.resizeDisk'>, 'vm'>): Promise<VmSummary> {
+    return this.job.run('grow a disk', async () => {
+      const def = this.#usable();
+      const disk = findDisk(def, p.target);
+      if (diskIsReadOnly(disk))
+        throw new VmdeskError(
+          'invalid-state',
+          (disk.linkedClones?.length ?? 0) > 0
+            ? `${disk.target} of "${def.name}" is the base of linked clones, which would break if it changed. Delete them first.`
+            : `${disk.target} of "${def.name}" is read-only.`,
+          { field: 'target' },
+        );
+      const qemuImg = await this.ctx.host.qemuImg();
+      const qmp = this.#run?.qmp;
+      const live = this.#run && !this.#run.finished && this.#runDef?.disks.some((d) => d.target === disk.target);
+      if (live && qmp?.state !== 'running')
+        throw new VmdeskError('invalid-state', `"${def.name}" is ${this.#state}; wait for it to run or stop.`);
+      const { virtualSize } = await imageInfo(qemuImg, disk.path, Boolean(live));
+      assertGrows(def.name, disk, virtualSize, p.sizeBytes);
+      if (live) await resizeLive(qmp!, disk, p.sizeBytes);
+      else await resizeImage(qemuImg, disk, p.sizeBytes);
+      const size = formatMiB(Math.round(p.sizeBytes / 2 ** 20));
+      this.log.write(`disk ${disk.target} grown to ${size}${live ? ' (live)' : ''}`);
+      this.#emit();
+      return this.summary();
+    });
+  }
+
+  /**
+   * Records that the linked clone `cloneId` reads through disks `targets` of this VM (`on`), or
+   * no longer reads through any (`!on`, the clone was deleted). Marked disks open read-only from
+   * the next start: a write would corrupt every overlay on them. Marking needs the VM off (its
+   * QEMU would keep writing); unmarking does not.
+   */
+  async setLinkedClone(cloneId: string, on: boolean, targets: readonly string[] = []): Promise<VmSummary> {
+    return this.job.run(on ? 'lend its disks to a linked clone' : 'release a linked clone', () => {
+      const def = this.#usable();
+      if (on && this.#run)
+        throw new VmdeskError(
+          'invalid-state',
+          `"${def.name}" is ${this.#state}; a linked clone needs it shut down (its disks must not change under the clone).`,
+          { state: this.#state },
+        );
+      const mark = (d: DiskSpec): DiskSpec => {
+        const ids = (d.linkedClones ?? []).filter((id) => id !== cloneId);
+        if (on && targets.includes(d.target)) ids.push(cloneId);
+        const { linkedClones: _old, ...rest } = d;
+        return ids.length > 0 ? { ...rest, linkedClones: ids } : rest;
+      };
+      return this.#saveDefinition(
+        (d) => ({ ...d, disks: d.disks.map(mark) }),
+        on
+          ? `disks ${targets.join(', ')} are the base of linked clone ${cloneId}: read-only while it exists`
+          : `linked clone ${cloneId} is gone`,
       );
     });
   }
@@ -519,7 +723,7 @@ export class VmInstance {
    * `pending` says what its next start changes. `others`: the other VMs' definitions (names).
    */
   async update(p: CallParams<'vm.update'>, others: () => readonly VmDefinition[]): Promise<VmSummary> {
-    return this.job.run('change settings', () => {
+    return this.job.run('change settings', async () => {
       const def = this.#usable();
       if (p.revision !== undefined && p.revision !== this.#stamp)
         throw new VmdeskError(
@@ -528,13 +732,20 @@ export class VmInstance {
           { field: 'revision' },
         );
       const { vm: _vm, revision: _revision, ...change } = p;
-      const next = applySettings(def, change, others(), this.ctx.host);
+      let next = applySettings(def, change, others(), this.ctx.host);
       if (next === def) return this.summary();
+      if (next.firmware === 'uefi' && !(next.nvram && fs.existsSync(next.nvram))) {
+        // A fresh variable store: UEFI forgets any boot entries an earlier one had.
+        const nvram = await freshNvram(this.ctx, def);
+        next = { ...next, nvram };
+      }
       const what = [
         ...(next.name !== def.name ? [`Name: ${def.name} → ${next.name}`] : []),
         ...settingsDiff(def, next),
       ];
-      return this.#saveDefinition(() => next, `settings changed: ${what.join('; ')}`);
+      const done = this.#saveDefinition(() => next, `settings changed: ${what.join('; ')}`);
+      const notice = next.memoryMiB !== def.memoryMiB ? memoryNotice(next.memoryMiB, this.ctx.host) : undefined;
+      return notice ? { ...done, notice } : done;
     });
   }
 
@@ -908,11 +1119,49 @@ function couldNotStart(err: unknown, name: string, files: VmFiles): VmdeskError 
  * disc it was started with is a named node (-blockdev cd0) that outlives its removal from the
  * drive until deleted; a disc inserted later is anonymous and goes with its removal.
  */
-async function takeOutDisc(qmp: NonNullable<QemuRun['qmp']>): Promise<void> {
+async function takeOutDisc(qmp: NonNullable<QemuRun['qmp']>, drive: number): Promise<void> {
   // force: the guest may have locked the tray (an installer that is reading the disc).
-  await qmp.execute('blockdev-open-tray', { id: 'cdrom0', force: true }).catch(() => undefined);
-  await qmp.execute('blockdev-remove-medium', { id: 'cdrom0' });
-  await qmp.execute('blockdev-del', { 'node-name': 'cd0' }).catch(() => undefined);
+  await qmp.execute('blockdev-open-tray', { id: `cdrom${drive}`, force: true }).catch(() => undefined);
+  await qmp.execute('blockdev-remove-medium', { id: `cdrom${drive}` });
+  await qmp.execute('blockdev-del', { 'node-name': `cd${drive}` }).catch(() => undefined);
+}
+
+/** How long a running guest gets to let go of a disk being removed (PCI hot-unplug). */
+const UNPLUG_TIMEOUT_MS = 15_000;
+
+/** A new disk's file in the VM's folder: named by its target, never an existing file's name. */
+function newDiskFile(paths: AppPaths, id: string, target: string): string {
+  const base = ownedDiskPath(paths, id, diskSlot(target), 'qcow2');
+  let file = base;
+  for (let n = 2; fs.existsSync(file); n++) file = base.replace(/\.qcow2$/, `-${n}.qcow2`);
+  return file;
+}
+
+/** A copy of the firmware's variable template for a VM switched to UEFI, private to the user. */
+async function freshNvram(ctx: InstanceContext, def: VmDefinition): Promise<string> {
+  const fw = await ctx.host.uefiFirmware(def.arch);
+  const nvram = nvramPath(ctx.paths, def.id);
+  makePrivateDir(path.dirname(nvram), ctx.paths);
+  withStorageErrors(nvram, () => fs.copyFileSync(fw.varsTemplate, nvram), ctx.paths);
+  fs.chmodSync(nvram, 0o600);
+  return nvram;
+}
+
+/** Refuses a CD-ROM drive number the VM does not have, saying which it has. */
+function assertDrive(def: VmDefinition, drive: number): void {
+  if (drive < def.cdroms.length) return;
+  const has = def.cdroms.length;
+  throw new VmdeskError(
+    'invalid-argument',
+    has === 0
+      ? `"${def.name}" has no CD-ROM drive. Add one first: vmdesk set "${def.name}" --cdrom-drives 1.`
+      : `"${def.name}" has ${has} CD-ROM drive${has === 1 ? '' : 's'} (numbered from 0), so there is no drive ${drive}.`,
+    { field: 'drive' },
+  );
+}
+
+function withDisc(cdroms: readonly (string | null)[], drive: number, iso: string | null): (string | null)[] {
+  return cdroms.map((c, i) => (i === drive ? iso : c));
 }
 
 /**

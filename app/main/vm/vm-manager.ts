@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { VmdeskError } from '../common/errors.js';
 import type { CallParams, CallResults, DefineVmInput, OrphanDir } from '../common/contract.js';
 import { sameVmName } from '../common/names.js';
-import type { MdevAssignment, VmSummary } from '../common/vm-types.js';
+import type { MdevAssignment, VmDefinition, VmSummary } from '../common/vm-types.js';
 import type { SerialHub } from '../consoles/serial-hub.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { definitionsDir, driverFiles, runRecordsDir, vmFiles } from '../paths/vm-files.js';
@@ -223,12 +223,34 @@ export class VmManager {
    */
   async update(p: CallParams<'vm.update'>): Promise<VmSummary> {
     const vm = this.resolve(p.vm);
-    const others = () => [...this.#vms.values()].flatMap((o) => (o !== vm && o.definition ? [o.definition] : []));
+    const others = () => this.#othersOf(vm);
     return p.name === undefined ? vm.update(p, others) : this.#registry.run('rename', () => vm.update(p, others));
   }
 
   async insertCdrom(p: CallParams<'vm.insertCdrom'>): Promise<VmSummary> {
-    return this.resolve(p.vm).insertCdrom(p.iso);
+    return this.resolve(p.vm).insertCdrom(p.iso, p.drive);
+  }
+
+  async addDisk(p: CallParams<'vm.addDisk'>): Promise<VmSummary> {
+    const { vm: ref, ...disk } = p;
+    const vm = this.resolve(ref);
+    // In the registry's job, like a define: two VMs never take one file between them.
+    return this.#registry.run('add a disk', () => vm.addDisk(disk, () => this.#othersOf(vm)));
+  }
+
+  async removeDisk(p: CallParams<'vm.removeDisk'>): Promise<VmSummary> {
+    const { vm, ...rest } = p;
+    return this.resolve(vm).removeDisk(rest);
+  }
+
+  async resizeDisk(p: CallParams<'vm.resizeDisk'>): Promise<VmSummary> {
+    const { vm, ...rest } = p;
+    return this.resolve(vm).resizeDisk(rest);
+  }
+
+  /** The other VMs' definitions (broken ones have none). */
+  #othersOf(vm: VmInstance): VmDefinition[] {
+    return [...this.#vms.values()].flatMap((o) => (o !== vm && o.definition ? [o.definition] : []));
   }
 
   async addForward(p: CallParams<'vm.addForward'>): Promise<VmSummary> {
@@ -265,7 +287,7 @@ export class VmManager {
   }
 
   async eject(p: CallParams<'vm.eject'>): Promise<VmSummary> {
-    return this.resolve(p.vm).eject();
+    return this.resolve(p.vm).eject(p.drive);
   }
 
   /** The mdev layer's assign and unassign (see VmInstance.updateMdevs). */

@@ -1,0 +1,245 @@
+/**
+ * A VM's disks after it is made: what an image file is (qemu-img, once, then stored), making,
+ * growing, and plugging disks into a running QEMU and out of it. The caller (VmInstance) holds
+ * the VM's job lock and owns the definition; these functions only touch files and QEMU.
+ *
+ * MUST NOT let QEMU guess a format: every image is opened with the format stored for it, and an
+ * image whose backing file has no recorded format, or lies outside the user's own files, is refused.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { VmdeskError } from '../common/errors.js';
+import { diskSlot, MAX_DISKS, diskTarget, type DiskSpec, type VmDefinition } from '../common/vm-types.js';
+import type { QmpClient } from '../qemu/qmp-client.js';
+import { HOTPLUG_PORTS } from '../qemu/argv.js';
+import { formatMiB } from './define-vm.js';
+
+const execFileP = promisify(execFile);
+
+/** What `qemu-img info` says about an image (the first entry of its backing chain). */
+export interface ImageInfo {
+  format: 'qcow2' | 'raw';
+  virtualSize: number;
+  /** The backing chain below it, nearest first: file and recorded format (absent: not recorded). */
+  backing: { file: string; format?: string }[];
+}
+
+interface QemuImgInfo {
+  filename: string;
+  format: string;
+  'virtual-size': number;
+  'backing-filename'?: string;
+  'full-backing-filename'?: string;
+  'backing-filename-format'?: string;
+}
+
+/**
+ * The image's format, size and backing chain. `running`: the image is open in a QEMU (`-U`, no
+ * lock taken). A format other than qcow2 or raw is refused with what to do.
+ */
+export async function imageInfo(qemuImg: string, file: string, running = false): Promise<ImageInfo> {
+  let out: string;
+  try {
+    const args = ['info', '--output=json', '--backing-chain', ...(running ? ['-U'] : []), file];
+    out = (await execFileP(qemuImg, args, { maxBuffer: 4 * 2 ** 20 })).stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new VmdeskError(
+      'invalid-argument',
+      `qemu-img cannot read ${file}: ${(e.stderr || e.message).trim().split('\n')[0]}`,
+      { field: 'file' },
+    );
+  }
+  const chain = JSON.parse(out) as QemuImgInfo[];
+  const top = chain[0];
+  if (!top) throw new VmdeskError('invalid-argument', `qemu-img says nothing about ${file}.`, { field: 'file' });
+  if (top.format !== 'qcow2' && top.format !== 'raw')
+    throw new VmdeskError(
+      'invalid-argument',
+      `${file} is a ${top.format} image; vmdesk uses qcow2 and raw. Convert it: qemu-img convert -O qcow2 "${file}" "${file}.qcow2"`,
+      { field: 'file' },
+    );
+  const backing: ImageInfo['backing'] = [];
+  for (const entry of chain) {
+    if (!entry['backing-filename']) break;
+    const file = entry['full-backing-filename'] ?? entry['backing-filename'];
+    backing.push({
+      file,
+      ...(entry['backing-filename-format'] ? { format: entry['backing-filename-format'] } : {}),
+    });
+  }
+  return { format: top.format, virtualSize: top['virtual-size'], backing };
+}
+
+/**
+ * Refuses an image to attach whose backing chain QEMU would open on the user's behalf without
+ * the user seeing it: a backing file that is missing, not the user's own, or whose format is not
+ * recorded (QEMU would have to guess it).
+ */
+export function assertBackingChainIsTheUsers(file: string, info: ImageInfo, uid = process.getuid?.()): void {
+  for (const b of info.backing) {
+    const st = fs.statSync(b.file, { throwIfNoEntry: false });
+    if (!st)
+      throw new VmdeskError(
+        'invalid-argument',
+        `${file} reads through the backing file ${b.file}, which does not exist. Attach a copy without it: qemu-img convert -O qcow2 "${file}" copy.qcow2`,
+        { field: 'file' },
+      );
+    if (uid !== undefined && st.uid !== uid)
+      throw new VmdeskError(
+        'invalid-argument',
+        `${file} reads through ${b.file}, which is not your file (owner uid ${st.uid}). vmdesk opens only your own files; attach a flattened copy: qemu-img convert -O qcow2 "${file}" copy.qcow2`,
+        { field: 'file' },
+      );
+    if (!b.format)
+      throw new VmdeskError(
+        'invalid-argument',
+        `${file} does not record the format of its backing file ${b.file}, so QEMU would have to guess it. Record it: qemu-img rebase -u -F qcow2 -b "${b.file}" "${file}" (or -F raw).`,
+        { field: 'file' },
+      );
+  }
+}
+
+/** The first free target: not used by the definition nor (while it runs) by the running QEMU. */
+export function freeTarget(def: VmDefinition, runDef: VmDefinition | undefined): string {
+  const used = new Set([...def.disks, ...(runDef?.disks ?? [])].map((d) => d.target));
+  for (let i = 0; i < MAX_DISKS; i++) if (!used.has(diskTarget(i))) return diskTarget(i);
+  throw new VmdeskError(
+    'invalid-argument',
+    `"${def.name}" has ${def.disks.length} disks${runDef ? ' (counting the ones its running QEMU still has)' : ''}; a VM can have at most ${MAX_DISKS}. Remove one first.`,
+    { field: 'disk' },
+  );
+}
+
+/** The disk with this target, or a sentence naming the ones there are. */
+export function findDisk(def: VmDefinition, target: string): DiskSpec {
+  const disk = def.disks.find((d) => d.target === target);
+  if (disk) return disk;
+  throw new VmdeskError(
+    'not-found',
+    `"${def.name}" has no disk ${target}; its disks are ${def.disks.map((d) => d.target).join(', ') || 'none'}.`,
+    { field: 'target' },
+  );
+}
+
+/** A new, empty qcow2 of `sizeBytes` (private to the user), after checking it would fit. */
+export async function createQcow2(
+  qemuImg: string,
+  file: string,
+  sizeBytes: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  const free = fs.statfsSync(path.dirname(file));
+  const freeBytes = free.bavail * free.bsize;
+  if (sizeBytes > freeBytes)
+    throw new VmdeskError(
+      'insufficient-resources',
+      `A ${formatMiB(Math.round(sizeBytes / 2 ** 20))} disk does not fit: ${formatMiB(Math.floor(freeBytes / 2 ** 20))} free in ${path.dirname(file)}. Choose a smaller size or free space.`,
+      { field: 'size' },
+    );
+  try {
+    await execFileP(qemuImg, ['create', '-q', '-f', 'qcow2', file, String(sizeBytes)], { signal });
+  } catch (err) {
+    fs.rmSync(file, { force: true });
+    const e = err as { stderr?: string; message: string };
+    throw new VmdeskError('qemu-failed', `qemu-img could not create the disk: ${(e.stderr || e.message).trim()}`);
+  }
+  fs.chmodSync(file, 0o600);
+}
+
+/** Refuses a new size that does not grow the disk, in a sentence. */
+export function assertGrows(name: string, disk: DiskSpec, current: number, sizeBytes: number): void {
+  if (sizeBytes > current) return;
+  const size = (n: number) => formatMiB(Math.round(n / 2 ** 20));
+  throw new VmdeskError(
+    'invalid-argument',
+    sizeBytes === current
+      ? `${disk.target} of "${name}" is already ${size(current)}.`
+      : `${disk.target} of "${name}" is ${size(current)}; shrinking a disk is refused, since it cuts off whatever the guest keeps at its end. Give a size above ${size(current)}.`,
+    { field: 'size' },
+  );
+}
+
+/** Grows an image that no QEMU has open. */
+export async function resizeImage(qemuImg: string, disk: DiskSpec, sizeBytes: number): Promise<void> {
+  try {
+    await execFileP(qemuImg, ['resize', '-q', '-f', disk.format, disk.path, String(sizeBytes)]);
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new VmdeskError('qemu-failed', `qemu-img could not grow ${disk.path}: ${(e.stderr || e.message).trim()}`);
+  }
+}
+
+/** Grows a disk of a running QEMU; the guest sees the new size at once (virtio-blk). */
+export async function resizeLive(qmp: QmpClient, disk: DiskSpec, sizeBytes: number): Promise<void> {
+  await qmp.execute('block_resize', { 'node-name': `disk${diskSlot(disk.target)}`, size: sizeBytes });
+}
+
+/**
+ * Plugs a disk into a running QEMU: its node (format given), then a virtio-blk device in the
+ * first free hot-plug port. Undoes the node when no port takes the device.
+ */
+export async function plugDisk(qmp: QmpClient, disk: DiskSpec): Promise<void> {
+  const n = diskSlot(disk.target);
+  await qmp.execute('blockdev-add', {
+    driver: disk.format,
+    'node-name': `disk${n}`,
+    'read-only': disk.readOnly,
+    file: { driver: 'file', filename: disk.path, 'read-only': disk.readOnly },
+  });
+  let last: unknown;
+  for (let port = 0; port < HOTPLUG_PORTS; port++) {
+    try {
+      await qmp.execute('device_add', {
+        driver: 'virtio-blk-pci',
+        drive: `disk${n}`,
+        id: `virtio-disk${n}`,
+        bus: `hotplug${port}`,
+      });
+      return;
+    } catch (err) {
+      last = err;
+      // A port that holds a device already: try the next one. Anything else is QEMU refusing.
+      if (!/slot .*(in use|occupied)|already|no free slot|not free/i.test((err as Error).message)) break;
+    }
+  }
+  await qmp.execute('blockdev-del', { 'node-name': `disk${n}` }).catch(() => undefined);
+  const why = (last as Error | undefined)?.message ?? 'no hot-plug port';
+  throw new VmdeskError(
+    'qemu-failed',
+    /slot|already|free/i.test(why)
+      ? `Every hot-plug slot of the running VM is taken (${HOTPLUG_PORTS}); the disk is added from its next start. Shut it down to add it now.`
+      : `QEMU could not plug the disk in: ${why}`,
+  );
+}
+
+/**
+ * Asks the guest to release a disk (PCI hot-unplug) and waits for QEMU's DEVICE_DELETED up to
+ * `timeoutMs`; then closes its node. False when the guest did not let go in time: the device
+ * stays in this run and goes at the next start.
+ */
+export async function unplugDisk(qmp: QmpClient, disk: DiskSpec, timeoutMs: number): Promise<boolean> {
+  const n = diskSlot(disk.target);
+  const id = `virtio-disk${n}`;
+  let off = (): void => undefined;
+  const deleted = new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    off = qmp.onEvent((e) => {
+      const data = e.data as { device?: string } | undefined;
+      if (e.event === 'DEVICE_DELETED' && data?.device === id) {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    });
+  });
+  try {
+    await qmp.execute('device_del', { id });
+    if (!(await deleted)) return false;
+  } finally {
+    off();
+  }
+  await qmp.execute('blockdev-del', { 'node-name': `disk${n}` }).catch(() => undefined);
+  return true;
+}
