@@ -9,7 +9,7 @@ import type { VmSummary } from '../common/vm-types.js';
 import { ControlClient, openControlStream } from './control-client.js';
 import { listenControlSocket } from './control-socket.js';
 import type { ControlServer, EventSource } from './control-socket.js';
-import type { DispatchResult, Dispatcher } from './dispatcher.js';
+import type { CallContext, DispatchResult, Dispatcher } from './dispatcher.js';
 import { SerialHub } from '../consoles/serial-hub.js';
 import { FakeStream } from '../consoles/testing/fake-stream.js';
 import type { StreamOpener } from './streams.js';
@@ -33,12 +33,17 @@ class Signal {
 /** Answers calls with `answer` (default: a VM named after params.vm) and records them. */
 class FakeDispatcher implements Dispatcher {
   readonly calls: { method: unknown; params: unknown }[] = [];
+  /** What the transport said about each call beside its params (same order as `calls`). */
+  readonly contexts: (CallContext | undefined)[] = [];
   answer: (method: unknown, params: unknown) => Promise<DispatchResult> | DispatchResult = (_m, params) => ({
     ok: true,
     result: summary(String((params as { vm?: unknown } | undefined)?.vm ?? 'none')),
   });
-  async dispatch(method: unknown, params: unknown): Promise<DispatchResult> {
+  readonly signal = new Signal();
+  async dispatch(method: unknown, params: unknown, ctx?: CallContext): Promise<DispatchResult> {
     this.calls.push({ method, params });
+    this.contexts.push(ctx);
+    this.signal.changed();
     return this.answer(method, params);
   }
 }
@@ -295,11 +300,26 @@ describe('ControlClient over the control socket', () => {
     });
     events.emit('vm.changed', summary('web', 'running'));
     events.emit('vm.removed', { id: 'gone' });
-    await signal.when(() => got.length === 2);
+    const progress = { jobId: 'j1', vm: 'web', what: 'Copying vda (disk0.qcow2)', doneBytes: 5, totalBytes: 10 };
+    events.emit('job.progress', progress);
+    await signal.when(() => got.length === 3);
     expect(got).toEqual([
       { name: 'vm.changed', data: summary('web', 'running') },
       { name: 'vm.removed', data: { id: 'gone' } },
+      { name: 'job.progress', data: progress },
     ]);
+  });
+
+  it("aborts the signal of a client's running calls when it goes away (a clone it started stops)", async () => {
+    dispatcher.answer = () => new Promise<DispatchResult>(() => {});
+    const c = await raw();
+    c.sock.write('{"id":1,"method":"vm.clone","params":{"vm":"a","name":"b"}}\n');
+    await dispatcher.signal.when(() => dispatcher.calls.length === 1);
+    const signal = dispatcher.contexts[0]!.signal!;
+    expect(signal.aborted).toBe(false);
+    c.sock.destroy();
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+    expect(signal.aborted).toBe(true);
   });
 
   it('sends no events to a client that did not subscribe', async () => {
@@ -321,7 +341,7 @@ describe('ControlClient over the control socket', () => {
   it('unsubscribes on the driver side when the client goes away', async () => {
     const c = await client();
     await c.subscribe(() => {});
-    expect(events.count).toBe(2);
+    expect(events.count).toBe(3);
     c.close();
     await events.signal.when(() => events.count === 0);
   });

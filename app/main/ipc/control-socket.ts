@@ -37,6 +37,9 @@ import {
 } from '../consoles/byte-channel.js';
 import type { StreamOpener } from './streams.js';
 
+/** The events a subscribed connection receives (every transport pushes these). */
+export const PUSHED_EVENTS = ['vm.changed', 'vm.removed', 'job.progress'] as const satisfies readonly EventName[];
+
 /** One request line may not exceed this; longer input is refused and the connection closed. */
 const MAX_LINE_BYTES = 1024 * 1024;
 
@@ -218,9 +221,12 @@ function serveConnection(
     if (!done && !closed) replies.push(Buffer.from(JSON.stringify(obj) + '\n'));
   };
   const fail = (id: unknown, error: SerializedError) => send({ id: id ?? null, error });
+  /** The client went away: a long job it started (a full clone) is cancelled. */
+  const gone = new AbortController();
   sock.on('error', () => {});
   sock.on('close', () => {
     closed = true;
+    gone.abort();
     replies.dispose();
     input?.dispose();
     for (const d of disposers.splice(0)) d();
@@ -287,14 +293,14 @@ function serveConnection(
     const id = typeof msg.id === 'number' || typeof msg.id === 'string' ? msg.id : null;
     if (msg.hello === true) return send({ id, result: { pid: process.pid } });
     if (msg.subscribe === true) {
-      for (const name of ['vm.changed', 'vm.removed'] as const) {
+      for (const name of PUSHED_EVENTS) {
         disposers.push(events.on(name, (data) => send({ event: name, data })));
       }
       return send({ id, result: {} });
     }
     if (msg.stream !== undefined) return startStream(id, msg);
     inFlight++;
-    void dispatcher.dispatch(msg.method, msg.params).then((r) => {
+    void dispatcher.dispatch(msg.method, msg.params, { signal: gone.signal }).then((r) => {
       inFlight--;
       if (r.ok) send({ id, result: r.result });
       else fail(id, r.error);

@@ -14,7 +14,15 @@ import type { MdevService } from '../mdev/service.js';
 import { listIsoLibrary, removeFromIsoLibrary } from '../iso/library.js';
 import { isoLibraryDir } from '../paths/vm-files.js';
 
-export type Handlers = { [C in CallName]: (params: CallParams<C>) => Promise<CallResults[C]> | CallResults[C] };
+/** What a transport knows about the call beyond its params. */
+export interface CallContext {
+  /** Aborted when the caller goes away (its connection closed): a long job it started stops. */
+  signal?: AbortSignal;
+}
+
+export type Handlers = {
+  [C in CallName]: (params: CallParams<C>, ctx: CallContext) => Promise<CallResults[C]> | CallResults[C];
+};
 
 export function managerHandlers(m: VmManager, hostReport: () => Promise<HostReport>, mdev: MdevService): Handlers {
   return {
@@ -43,6 +51,8 @@ export function managerHandlers(m: VmManager, hostReport: () => Promise<HostRepo
     'vm.addDisk': (p) => m.addDisk(p),
     'vm.removeDisk': (p) => m.removeDisk(p),
     'vm.resizeDisk': (p) => m.resizeDisk(p),
+    'vm.clone': (p, ctx) => m.clone(p, ctx.signal),
+    'job.cancel': (p) => m.cancelJob(p),
     'mdev.list': () => mdev.inventory(),
     'mdev.types': (p) => mdev.types(p.parent),
     'mdev.check': (p) => mdev.check(p.vm, p.assignments),
@@ -57,13 +67,13 @@ export function managerHandlers(m: VmManager, hostReport: () => Promise<HostRepo
 export type DispatchResult = { ok: true; result: unknown } | { ok: false; error: SerializedError };
 
 export interface Dispatcher {
-  dispatch(method: unknown, params: unknown): Promise<DispatchResult>;
+  dispatch(method: unknown, params: unknown, ctx?: CallContext): Promise<DispatchResult>;
 }
 
 /** Params are validated into a fresh object: prototype-polluting keys never reach a handler. */
 export function createDispatcher(handlers: Handlers, debug?: (line: string) => void): Dispatcher {
   return {
-    async dispatch(method, params) {
+    async dispatch(method, params, ctx = {}) {
       try {
         if (!isCallName(method)) {
           throw new VmdeskError('invalid-argument', `Unknown call ${JSON.stringify(method)?.slice(0, 100)}.`, {
@@ -86,8 +96,8 @@ export function createDispatcher(handlers: Handlers, debug?: (line: string) => v
           );
         }
         debug?.(`call ${method} ${logPreview(parsed.output)}`);
-        const handler = handlers[method] as (p: unknown) => unknown;
-        return { ok: true, result: await handler(parsed.output) };
+        const handler = handlers[method] as (p: unknown, ctx: CallContext) => unknown;
+        return { ok: true, result: await handler(parsed.output, ctx) };
       } catch (err) {
         return { ok: false, error: serializeError(asStorageError(err)) };
       }

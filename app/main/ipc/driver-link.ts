@@ -22,7 +22,7 @@ import { VmManager, type VmManagerOptions } from '../vm/vm-manager.js';
 import type { RealHostServices } from '../vm/host-adapter.js';
 import { tryAcquireOwnerLock, type OwnerInfo } from '../vm/owner-lock.js';
 import { ControlClient, openControlStream } from './control-client.js';
-import { listenControlSocket, type ControlServer } from './control-socket.js';
+import { listenControlSocket, PUSHED_EVENTS, type ControlServer } from './control-socket.js';
 import { createDispatcher, managerHandlers, type Dispatcher } from './dispatcher.js';
 import { managerStreams, type StreamOpener } from './streams.js';
 import { ByteChannel, STREAM_BUDGET_BYTES, type ByteStream } from '../consoles/byte-channel.js';
@@ -149,7 +149,7 @@ function ownerLink(
       return r.result as CallResults[typeof method];
     },
     async subscribe(listener) {
-      const offs = (['vm.changed', 'vm.removed'] as const).map((n) => manager.events.on(n, (d) => listener(n, d)));
+      const offs = PUSHED_EVENTS.map((n) => manager.events.on(n, (d) => listener(n, d)));
       return () => offs.forEach((off) => off());
     },
     async openStream(name, params) {

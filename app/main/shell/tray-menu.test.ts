@@ -213,4 +213,10 @@ describe('applyVmEvent', () => {
     expect(list.map((v) => v.name)).toEqual(['a', 'b']);
     expect(applyVmEvent(list, 'vm.removed', { id: a.id })).toEqual([b]);
   });
+
+  it('keeps the list as it is on a job.progress event (a clone copying: not a VM)', () => {
+    const a = vm('a', 'stopped', 1);
+    const progress = { jobId: 'j1', vm: a.id, what: 'Copying vda', doneBytes: 1, totalBytes: 2 };
+    expect(applyVmEvent([a], 'job.progress', progress)).toEqual([a]);
+  });
 });

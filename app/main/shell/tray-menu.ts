@@ -127,6 +127,8 @@ export function applyVmEvent<E extends EventName>(
     const id = (data as ContractEvents['vm.removed']).id;
     return vms.filter((v) => v.id !== id);
   }
+  // Other events (a clone's job.progress) are not about the list.
+  if (name !== 'vm.changed') return [...vms];
   const vm = data as ContractEvents['vm.changed'];
   return vms.some((v) => v.id === vm.id) ? vms.map((v) => (v.id === vm.id ? vm : v)) : [...vms, vm];
 }

@@ -11,12 +11,24 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { VmdeskError } from '../common/errors.js';
 import type { CallParams, CallResults, DefineVmInput, OrphanDir } from '../common/contract.js';
-import { sameVmName } from '../common/names.js';
+import { normalizeVmName, sameVmName, vmNameProblem } from '../common/names.js';
 import type { MdevAssignment, VmDefinition, VmSummary } from '../common/vm-types.js';
 import type { SerialHub } from '../consoles/serial-hub.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { definitionsDir, driverFiles, runRecordsDir, vmFiles } from '../paths/vm-files.js';
+import { makePrivateDir, removePath } from '../paths/storage-errors.js';
 import { nodeQemuLauncher, type QemuLauncher } from '../qemu/launcher.js';
+import {
+  assertCloneFits,
+  cloneDefinition,
+  freeBytesAt,
+  makeCloneFiles,
+  planBytes,
+  planClone,
+  ProgressMeter,
+  readDiskFacts,
+  type ClonePlan,
+} from './clone.js';
 import { createVmFiles, validateDefineInput } from './define-vm.js';
 import { DefinitionStore } from './definition-store.js';
 import { DriverLog } from './driver-log.js';
@@ -50,6 +62,10 @@ export class VmManager {
   readonly #ctx: InstanceContext;
   /** Define and delete, one at a time: names and files are decided against a stable registry. */
   readonly #registry: JobLock;
+  /** Long jobs (full clones) by job id: what job.cancel aborts, and its outcome once settled. */
+  readonly #jobs = new Map<string, { abort: AbortController; settled: Promise<'done' | 'cancelled' | 'failed'> }>();
+  /** Clones being made (id → name): their names are taken, their ids may already mark a base. */
+  readonly #pendingClones = new Map<string, string>();
 
   constructor(
     readonly paths: AppPaths,
@@ -115,6 +131,7 @@ export class VmManager {
       if (rec) cleanupRuntime(rec);
       fs.rmSync(file, { force: true });
     }
+    await this.#releaseDanglingBases();
     // Safe only here: we hold the owner lock and no operation has started.
     const owned = [...this.#vms.values()].flatMap((vm) => (vm.runtimeDir ? [vm.runtimeDir] : []));
     sweepOrphans(this.paths, new Set([...owned, ...keep]));
@@ -161,6 +178,7 @@ export class VmManager {
     return this.#registry.run('define', async () => {
       const existing = [...this.#vms.values()].flatMap((vm) => (vm.definition ? [vm.definition] : []));
       validateDefineInput(input, existing, this.#ctx.host);
+      this.#assertNotBeingCloned(normalizeVmName(input.name));
       const id = crypto.randomUUID();
       writeIntent(this.paths, { op: 'define', id, at: new Date().toISOString() });
       let stamp: string | undefined;
@@ -203,12 +221,237 @@ export class VmManager {
     return p.start ? vm.start({ vm: vm.id }, this.#vms) : summary;
   }
 
+  /**
+   * vm.clone: a new VM from a stopped one (see clone.ts for what full and linked mean). The name
+   * is taken and the intent written in the registry's job; a full copy runs in the source's job
+   * (it cannot start meanwhile, and a force off cancels the copy); the definition is saved in the
+   * registry's job again. job.cancel, the caller going away (`signal`) or any failure removes
+   * everything the clone made, and a linked clone's base is released again.
+   */
+  async clone(p: CallParams<'vm.clone'>, signal?: AbortSignal): Promise<VmSummary> {
+    const jobId = p.jobId ?? crypto.randomUUID();
+    if (this.#jobs.has(jobId))
+      throw new VmdeskError(
+        'invalid-argument',
+        `A job with id "${jobId}" is running already. Give each job its own id.`,
+        {
+          field: 'jobId',
+        },
+      );
+    const abort = new AbortController();
+    let settle!: (outcome: 'done' | 'cancelled' | 'failed') => void;
+    this.#jobs.set(jobId, { abort, settled: new Promise((r) => (settle = r)) });
+    const onGone = () => abort.abort(new VmdeskError('cancelled', 'The client that asked for the clone went away.'));
+    signal?.addEventListener('abort', onGone);
+    if (signal?.aborted) onGone();
+    try {
+      const summary = await this.#clone(p, jobId, abort);
+      settle('done');
+      return summary;
+    } catch (err) {
+      settle(abort.signal.aborted ? 'cancelled' : 'failed');
+      throw err;
+    } finally {
+      signal?.removeEventListener('abort', onGone);
+      this.#jobs.delete(jobId);
+    }
+  }
+
+  async #clone(p: CallParams<'vm.clone'>, jobId: string, abort: AbortController): Promise<VmSummary> {
+    const src = this.resolve(p.vm);
+    const linked = p.linked ?? false;
+    const progress = (doneBytes: number, totalBytes: number, what: string) =>
+      this.events.emit('job.progress', { jobId, vm: src.id, what, doneBytes, totalBytes });
+    // 1. Checks, the name taken, the intent: nothing is made before this succeeds.
+    const { plan, qemuImg } = await this.#registry.run('clone', async () => {
+      const def = this.#cloneSource(src);
+      const name = normalizeVmName(p.name);
+      const problem = vmNameProblem(name);
+      if (problem) throw new VmdeskError('invalid-argument', problem, { field: 'name' });
+      this.#assertNameFree(name);
+      const qemuImg = await this.#ctx.host.qemuImg();
+      const facts = await readDiskFacts(qemuImg, def.disks, linked);
+      const plan = planClone(def, { id: crypto.randomUUID(), name, linked, paths: this.paths, facts });
+      const dataDir = vmFiles(this.paths, plan.id).dataDir;
+      if (!linked) assertCloneFits(plan, def.name, freeBytesAt(dataDir), this.paths.data);
+      writeIntent(this.paths, { op: 'define', id: plan.id, at: new Date().toISOString() });
+      this.#pendingClones.set(plan.id, name);
+      return { plan, qemuImg };
+    });
+    const files = vmFiles(this.paths, plan.id);
+    let marked = false;
+    try {
+      // 2. The files. A linked clone marks its base first: from then on the base cannot change
+      // (it opens read-only, and the mark refuses a base that runs).
+      makePrivateDir(files.dataDir, this.paths);
+      let def: VmDefinition;
+      if (linked) {
+        const targets = plan.disks.map((d) => d.source.target);
+        def = (await src.setLinkedClone(plan.id, true, targets)).definition!;
+        marked = true;
+        assertSameDisks(src.name, def, plan);
+        progress(0, 0, `Making the overlays on "${src.name}"`);
+        await makeCloneFiles(plan, { qemuImg, signal: abort.signal });
+      } else {
+        def = await src.job.run('be cloned', async (job) => {
+          const now = this.#cloneSource(src);
+          assertSameDisks(src.name, now, plan);
+          // A force off of the source cancels the copy, as it cancels any other long job.
+          const onJob = () => abort.abort(job.signal.reason);
+          job.signal.addEventListener('abort', onJob);
+          try {
+            const meter = new ProgressMeter(planBytes(plan), progress);
+            await makeCloneFiles(plan, { qemuImg, signal: abort.signal, meter });
+            meter.finish(`Copied ${plan.disks.length} disk${plan.disks.length === 1 ? '' : 's'}`);
+          } finally {
+            job.signal.removeEventListener('abort', onJob);
+          }
+          return now;
+        });
+      }
+      // 3. The definition, last: the clone exists from here on.
+      return await this.#registry.run('clone', async () => {
+        abort.signal.throwIfAborted();
+        this.#pendingClones.delete(plan.id);
+        this.#assertNameFree(plan.name);
+        const { def: made, dropped } = cloneDefinition(def, plan);
+        const stamp = this.#store.save(made);
+        clearIntent(this.paths, plan.id);
+        const vm = VmInstance.load(
+          { ok: true, id: plan.id, file: this.#store.fileFor(plan.id), definition: made, stamp },
+          this.#ctx,
+        );
+        this.#vms.set(plan.id, vm);
+        vm.log.write(`cloned from "${src.name}" (${src.id}): ${linked ? 'linked' : 'full'} clone`);
+        if (linked) progress(0, 0, 'Done');
+        const summary = vm.summary();
+        this.events.emit('vm.changed', summary);
+        return dropped.length > 0 ? { ...summary, notice: `The clone is made; ${dropped.join('; ')}.` } : summary;
+      });
+    } catch (err) {
+      // Nothing of the clone stays: its folder, a definition saved just before a failure, the mark.
+      this.#pendingClones.delete(plan.id);
+      if (!this.#vms.has(plan.id)) {
+        removePath(files.dataDir, { recursive: true, paths: this.paths });
+        removePath(files.logDir, { recursive: true, paths: this.paths });
+        removePath(files.definition, { paths: this.paths });
+        clearIntent(this.paths, plan.id);
+        if (marked)
+          await src
+            .setLinkedClone(plan.id, false)
+            .catch((e: unknown) =>
+              src.log.write(`releasing the cancelled clone ${plan.id} failed: ${(e as Error).message}`),
+            );
+      }
+      if (abort.signal.aborted)
+        throw new VmdeskError(
+          'cancelled',
+          `Cloning "${src.name}" as "${plan.name}" was cancelled; nothing of the clone was kept.`,
+          {
+            jobId,
+          },
+        );
+      throw err;
+    }
+  }
+
+  /**
+   * job.cancel: stops the job and waits until what it made is removed. `cancelled` is false when
+   * no such job runs (it ended already, or never was).
+   */
+  async cancelJob(p: CallParams<'job.cancel'>): Promise<CallResults['job.cancel']> {
+    const job = this.#jobs.get(p.jobId);
+    if (!job) return { cancelled: false };
+    job.abort.abort(new VmdeskError('cancelled', 'Cancelled.'));
+    return { cancelled: (await job.settled) === 'cancelled' };
+  }
+
+  /** The definition of a VM that can be cloned now: readable, and not running. */
+  #cloneSource(vm: VmInstance): VmDefinition {
+    const def = vm.definition;
+    if (!def)
+      throw new VmdeskError(
+        'vm-broken',
+        `"${vm.name}" cannot be cloned: its file cannot be read (${vm.summary().reason ?? 'broken'}). Repair it first.`,
+        { vm: vm.id },
+      );
+    if (vm.runtimeDir !== undefined || (vm.state !== 'stopped' && vm.state !== 'crashed'))
+      throw new VmdeskError(
+        'invalid-state',
+        `"${vm.name}" is ${vm.state}. Shut it down first: a clone is made from a VM that is off, so its disks do not change under the copy.`,
+        { state: vm.state },
+      );
+    return def;
+  }
+
+  #assertNameFree(name: string): void {
+    if ([...this.#vms.values()].some((vm) => sameVmName(vm.name, name)))
+      throw new VmdeskError('name-taken', `A VM named "${name}" already exists. Choose another name.`, {
+        field: 'name',
+      });
+    this.#assertNotBeingCloned(name);
+  }
+
+  #assertNotBeingCloned(name: string): void {
+    if ([...this.#pendingClones.values()].some((n) => sameVmName(n, name)))
+      throw new VmdeskError(
+        'name-taken',
+        `A VM named "${name}" is being made by a clone right now. Choose another name.`,
+        {
+          field: 'name',
+        },
+      );
+  }
+
+  /** Refuses to delete a VM whose disks linked clones read through, naming them. */
+  #assertNoLinkedClones(vm: VmInstance): void {
+    const disks = (vm.definition?.disks ?? []).filter((d) => (d.linkedClones?.length ?? 0) > 0);
+    const ids = [...new Set(disks.flatMap((d) => d.linkedClones!))];
+    if (ids.length === 0) return;
+    const names = ids.map((id) => `"${this.#vms.get(id)?.name ?? this.#pendingClones.get(id) ?? id}"`);
+    const many = ids.length > 1;
+    throw new VmdeskError(
+      'invalid-state',
+      `"${vm.name}" cannot be deleted: the linked clone${many ? 's' : ''} ${names.join(', ')} read${many ? '' : 's'} through its disk${disks.length > 1 ? 's' : ''} ${disks.map((d) => d.target).join(', ')}. Delete ${many ? 'them' : 'it'} first, or make ${many ? 'them' : 'it'} independent with a full clone (vmdesk clone ${names[0]} NEW) and delete the linked one.`,
+      { clones: ids },
+    );
+  }
+
+  /** A linked clone is gone: the disks it read through are writable again (from their next start). */
+  async #releaseBasesOf(cloneId: string): Promise<void> {
+    for (const base of this.#vms.values()) {
+      if (!base.definition?.disks.some((d) => d.linkedClones?.includes(cloneId))) continue;
+      await base
+        .setLinkedClone(cloneId, false)
+        .catch((e: unknown) =>
+          base.log.write(`releasing the deleted clone ${cloneId} failed: ${(e as Error).message}`),
+        );
+    }
+  }
+
+  /**
+   * Marks left by a clone that never came to be (the driver died between marking the base and
+   * saving the clone; its intent removed the files): the base is writable again.
+   */
+  async #releaseDanglingBases(): Promise<void> {
+    const marks = [...this.#vms.values()].flatMap(
+      (vm) => vm.definition?.disks.flatMap((d) => d.linkedClones ?? []) ?? [],
+    );
+    for (const id of new Set(marks)) {
+      if (this.#vms.has(id)) continue;
+      this.driverLog.write(`the linked clone ${id} does not exist: its base is released`);
+      await this.#releaseBasesOf(id);
+    }
+  }
+
   /** Deletes a VM, a broken one too (see VmInstance.remove); answers what was removed and kept. */
   async delete(p: CallParams<'vm.delete'>): Promise<CallResults['vm.delete']> {
     return this.#registry.run('delete', async () => {
       const vm = this.resolve(p.vm);
+      this.#assertNoLinkedClones(vm);
       const { removed, kept, note } = await vm.remove(p.keepDisks);
       this.#vms.delete(vm.id);
+      await this.#releaseBasesOf(vm.id);
       this.driverLog.write(
         `deleted ${vm.id} ("${vm.name}"): removed ${removed.join(', ') || 'nothing'}; kept ${kept.join(', ') || 'nothing'}`,
       );
@@ -320,4 +563,12 @@ export class VmManager {
   async detachAll(): Promise<void> {
     for (const vm of this.#vms.values()) vm.detach();
   }
+}
+
+/** Refuses a clone whose source's disks changed between the plan and the copy (a disk added meanwhile). */
+function assertSameDisks(name: string, def: VmDefinition, plan: ClonePlan): void {
+  const key = (ds: readonly { path: string; target: string; format: string }[]) =>
+    JSON.stringify(ds.map((d) => [d.path, d.target, d.format]));
+  if (key(def.disks) !== key(plan.disks.map((s) => s.source)))
+    throw new VmdeskError('invalid-state', `The disks of "${name}" changed while it was being cloned. Clone it again.`);
 }
