@@ -423,7 +423,7 @@ describe('a definition file changed on disk while the driver runs', () => {
     const s = sandbox();
     const driver = await s.startDriver();
     const vm = await s.json<VmSummary>(['define', '--name', 'edited', '--memory', '128M', '--cdrom', guestIso()]);
-    expect(vm.definition!.cdrom).toBe(guestIso());
+    expect(vm.definition!.cdroms).toEqual([guestIso()]);
     // The user edits the file (a text editor writing it in place).
     const edited = { ...(JSON.parse(fs.readFileSync(vm.file, 'utf8')) as Record<string, unknown>), memoryMiB: 1536 };
     fs.writeFileSync(vm.file, JSON.stringify(edited, null, 2) + '\n');
@@ -433,14 +433,13 @@ describe('a definition file changed on disk while the driver runs', () => {
     expect(r.code).toBe(0);
     const onDisk = JSON.parse(fs.readFileSync(vm.file, 'utf8')) as {
       memoryMiB: number;
-      cdrom: string | null;
-      boot: string;
+      cdroms: (string | null)[];
     };
-    expect({ memoryMiB: onDisk.memoryMiB, cdrom: onDisk.cdrom }).toEqual({ memoryMiB: 1536, cdrom: null });
+    expect({ memoryMiB: onDisk.memoryMiB, cdroms: onDisk.cdroms }).toEqual({ memoryMiB: 1536, cdroms: [null] });
     const info = await s.json<VmSummary>(['info', 'edited']);
-    expect({ memoryMiB: info.definition!.memoryMiB, cdrom: info.definition!.cdrom }).toEqual({
+    expect({ memoryMiB: info.definition!.memoryMiB, cdroms: info.definition!.cdroms }).toEqual({
       memoryMiB: 1536,
-      cdrom: null,
+      cdroms: [null],
     });
     expect(driver.exitCode).toBeNull();
   });

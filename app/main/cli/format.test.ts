@@ -50,7 +50,7 @@ describe('vmdesk delete', () => {
 
 describe('vmdesk set and vmdesk forward', () => {
   const def = {
-    version: 1 as const,
+    version: 2 as const,
     id: '11111111-2222-4333-8444-555555555555',
     name: 'web',
     arch: 'x86_64' as const,
@@ -59,8 +59,8 @@ describe('vmdesk set and vmdesk forward', () => {
     accel: 'auto' as const,
     firmware: 'bios' as const,
     disks: [],
-    cdrom: null,
-    boot: 'disk' as const,
+    cdroms: [],
+    boot: ['disk' as const],
     network: {
       mode: 'user' as const,
       forwards: [
@@ -84,7 +84,7 @@ describe('vmdesk set and vmdesk forward', () => {
 
   it('says what the VM is now, and what waits for the next start', () => {
     expect(formatUpdated(vm({ pending: ['Memory: 1 GiB → 2 GiB'] }))).toBe(
-      '"web" is set: 2 GiB, 2 CPUs, boots from disk, display std, accel auto.\n' +
+      '"web" is set: 2 GiB, 2 CPUs, boots from disk, firmware bios, display std, accel auto.\n' +
         'It is running; these apply at its next start:\n  Memory: 1 GiB → 2 GiB\n',
     );
   });

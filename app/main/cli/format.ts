@@ -105,10 +105,29 @@ function diskLine(d: DiskSpec): string {
 /** `vmdesk set`: what the VM is now, and for a running one what waits for its next start. */
 export function formatUpdated(vm: VmSummary): string {
   const d = vm.definition;
-  let out = `"${vm.name}" is set: ${d ? `${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus === 1 ? '' : 's'}, boots from ${bootOrderText(d.boot)}, firmware ${d.firmware}, display ${d.display}, accel ${d.accel}` : 'saved'}.\n`;
-  if (vm.pending?.length)
-    out += `It is ${vm.state}; these apply at its next start:\n${vm.pending.map((p) => `  ${p}`).join('\n')}\n`;
-  return out;
+  const out = `"${vm.name}" is set: ${d ? `${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus === 1 ? '' : 's'}, boots from ${bootOrderText(d.boot)}, firmware ${d.firmware}, display ${d.display}, accel ${d.accel}` : 'saved'}.\n`;
+  return out + pendingLines(vm);
+}
+
+/** `vmdesk disk list`: the VM's disks by target. */
+export function formatDisks(vm: VmSummary): string {
+  const disks = vm.definition?.disks ?? [];
+  if (disks.length === 0) return `"${vm.name}" has no disks. Add one: vmdesk disk add "${vm.name}" --size 20G\n`;
+  return `Disks of "${vm.name}":\n${disks.map((d) => `  ${diskLine(d)}`).join('\n')}\n${pendingLines(vm)}`;
+}
+
+/** `vmdesk cdrom list`: the VM's CD-ROM drives, numbered as --drive takes them. */
+export function formatDrives(vm: VmSummary): string {
+  const drives = vm.definition?.cdroms ?? [];
+  if (drives.length === 0)
+    return `"${vm.name}" has no CD-ROM drive. Add one: vmdesk set "${vm.name}" --cdrom-drives 1\n`;
+  return `CD-ROM drives of "${vm.name}":\n${drives.map((iso, i) => `  ${i}  ${iso ?? '(empty)'}`).join('\n')}\n${pendingLines(vm)}`;
+}
+
+function pendingLines(vm: VmSummary): string {
+  return vm.pending?.length
+    ? `It is ${vm.state}; these apply at its next start:\n${vm.pending.map((p) => `  ${p}`).join('\n')}\n`
+    : '';
 }
 
 /** `vmdesk forward list|add|remove`: the VM's forwards, each with how to reach it. */

@@ -5,7 +5,6 @@
  *
  * Exit codes: 0 success; 1 a problem the user can fix (the message says how); 2 internal error.
  */
-import { parseArgs } from 'node:util';
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
 import type { CallParams, DefineVmInput } from '../common/contract.js';
 import path from 'node:path';
@@ -17,14 +16,16 @@ import { openDriver, type DriverLink } from '../ipc/driver-link.js';
 import { managerOptionsFromEnv } from '../vm/vm-manager.js';
 import { createHostServices } from '../vm/host-adapter.js';
 import { formatHostReport } from '../host/index.js';
-import { formatMiB, parseForward, parseForwardHost, parseSize } from '../vm/define-vm.js';
-import { formatDeleted, formatForwards, formatInfo, formatList, formatUpdated } from './format.js';
+import { formatMiB, parseForward, parseSize } from '../vm/define-vm.js';
+import { formatDeleted, formatInfo, formatList } from './format.js';
 import { followLog, printLog } from './log-command.js';
 import { tailLog } from '../consoles/log-tail.js';
 import { attachConsole } from './console-command.js';
 import { runWeb } from './web-command.js';
 import { runMdev } from './mdev-command.js';
 import { runIsoInspect, runIsoLibrary } from './iso-command.js';
+import { runEditCommand } from './edit-commands.js';
+import { intArg, memoryMiB, oneVm, parse, usageError } from './args.js';
 
 const USAGE = `vmdesk — session-mode virtual machines on QEMU, as your own user
 
@@ -35,10 +36,13 @@ Usage:
                 [--forward tcp:HOST:GUEST]... [--json]
   vmdesk create --iso PATH [--name N] [--memory ..] [--cpus N] [--disk-size ..] [--firmware bios|uefi]
                 [--accel ..] [--start] [--json]     (defaults from the OS the ISO installs)
-  vmdesk eject VM              (take the ISO out; the VM boots from its disk)
-  vmdesk cdrom insert VM ISO | cdrom eject VM   (change the disc; at once in a running VM)
+  vmdesk set VM [--name N] [--memory 2G] [--cpus 4] [--boot cdrom,disk,network] [--firmware bios|uefi]
+                [--display std|virtio|none] [--accel ..] [--network user|none] [--cdrom-drives N]
+  vmdesk disk list|add|remove|resize VM ...   (add --size 10G | --file PATH; remove TARGET [--delete-file];
+                                               resize TARGET 40G; live on a running VM)
+  vmdesk cdrom list|insert|eject VM [ISO] [--drive N]   (change a disc; at once in a running VM)
+  vmdesk eject VM [--drive N]  (take the disc out)
   vmdesk forward list|add|remove VM [tcp:[ADDR:]HOST[:GUEST]]  (port forwards; live on a running VM)
-  vmdesk set VM [--name N] [--memory 2G] [--cpus 4] [--boot disk|cdrom] [--display std|virtio|none] [--accel ...]
   vmdesk start|shutdown|stop|reboot|pause|resume VM [--wait] [--timeout S]
   vmdesk info VM [--json]
   vmdesk log VM [--serial | --driver] [--follow] [--lines N]
@@ -66,67 +70,6 @@ type Lifecycle = (typeof LIFECYCLE)[number];
 export interface CliIo {
   out: NodeJS.WritableStream;
   err: NodeJS.WritableStream;
-}
-
-function usageError(message: string): VmdeskError {
-  return new VmdeskError('invalid-argument', `${message}\nRun \`vmdesk --help\` for usage.`);
-}
-
-type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
-interface Parsed {
-  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
-  positionals: string[];
-}
-
-function parse(args: string[], options: OptionSpec): Parsed {
-  // `--memory -1G` would be read as a missing value followed by an unknown option; bind a value
-  // that starts with "-" to its string option so the value's own check explains what is wrong.
-  const joined: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const name = a.startsWith('--') ? a.slice(2) : undefined;
-    const next = args[i + 1];
-    if (name && options[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
-      joined.push(`${a}=${next}`);
-      i++;
-    } else joined.push(a);
-  }
-  try {
-    return parseArgs({
-      args: joined,
-      options: { json: { type: 'boolean' }, ...options },
-      allowPositionals: true,
-      strict: true,
-    }) as Parsed;
-  } catch (err) {
-    throw usageError((err as Error).message);
-  }
-}
-
-function oneVm(positionals: string[], command: string): string {
-  if (positionals.length !== 1) throw usageError(`\`vmdesk ${command}\` takes exactly one VM (a name or an id).`);
-  return positionals[0]!;
-}
-
-function memoryMiB(text: string | undefined): number {
-  if (text === undefined) return 1024;
-  const bytes = /^\s*-/.test(text) ? undefined : parseSize(text, 'M');
-  if (bytes === 0) return 0; // a size, just too small: the definition check says the minimum
-  if (bytes === undefined)
-    throw new VmdeskError(
-      'invalid-argument',
-      `"${text}" is not a memory size. Write e.g. --memory 1G or --memory 512M.`,
-      { field: 'memory' },
-    );
-  return Math.round(bytes / 2 ** 20);
-}
-
-function intArg(text: string | undefined, name: string, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!/^-?\d+$/.test(text.trim()) || !Number.isSafeInteger(n))
-    throw new VmdeskError('invalid-argument', `--${name} takes a whole number, not "${text}".`, { field: name });
-  return n;
 }
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -282,97 +225,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         );
         return 0;
       }
-      case 'cdrom': {
-        const [sub, ...args] = rest;
-        const a = parse(args, {});
-        json = !!a.values.json;
-        const [vmRef, iso, ...extra] = a.positionals;
-        const usage = 'Use `vmdesk cdrom insert VM ISO` or `vmdesk cdrom eject VM`.';
-        if (!vmRef || extra.length > 0 || (sub === 'insert') !== (iso !== undefined)) throw usageError(usage);
-        const link = await getLink();
-        let vm: VmSummary;
-        if (sub === 'insert') vm = await link.call('vm.insertCdrom', { vm: vmRef, iso: path.resolve(iso!) });
-        else if (sub === 'eject') vm = await link.call('vm.eject', { vm: vmRef });
-        else throw usageError(usage);
-        const now = vm.definition?.cdroms[0];
-        const running = vm.state === 'running' || vm.state === 'paused';
-        const waits = vm.pending?.find((p) => p.startsWith('CD-ROM:'));
-        io.out.write(
-          json
-            ? JSON.stringify(vm, null, 2) + '\n'
-            : now
-              ? `"${vm.name}" has ${now} in its CD-ROM drive${waits ? ' from its next start (it was started without a drive)' : running ? ', now' : ''}.\n`
-              : `Ejected the ISO from "${vm.name}"; it boots from its disk now.\n`,
-        );
-        return 0;
-      }
-      case 'forward': {
-        const [sub, ...args] = rest;
-        const a = parse(args, {});
-        json = !!a.values.json;
-        const [vmRef, spec, ...extra] = a.positionals;
-        const usage =
-          'Use `vmdesk forward list VM`, `vmdesk forward add VM tcp:[ADDR:]HOST:GUEST` or `vmdesk forward remove VM tcp:[ADDR:]HOST`.';
-        if (!vmRef || extra.length > 0 || (sub === 'list') !== (spec === undefined)) throw usageError(usage);
-        const link = await getLink();
-        let vm: VmSummary;
-        if (sub === 'list') vm = await link.call('vm.get', { vm: vmRef });
-        else if (sub === 'add') vm = await link.call('vm.addForward', { vm: vmRef, forward: parseForward(spec!) });
-        else if (sub === 'remove') vm = await link.call('vm.removeForward', { vm: vmRef, ...parseForwardHost(spec!) });
-        else throw usageError(usage);
-        io.out.write(json ? JSON.stringify(vm, null, 2) + '\n' : formatForwards(vm));
-        return 0;
-      }
-      case 'set': {
-        const a = parse(rest, {
-          name: { type: 'string' },
-          memory: { type: 'string' },
-          cpus: { type: 'string' },
-          boot: { type: 'string' },
-          display: { type: 'string' },
-          accel: { type: 'string' },
-        });
-        json = !!a.values.json;
-        const v = a.values;
-        const change: Omit<CallParams<'vm.update'>, 'vm'> = {};
-        if (typeof v.name === 'string') change.name = v.name;
-        if (typeof v.memory === 'string') change.memoryMiB = memoryMiB(v.memory);
-        if (typeof v.cpus === 'string') change.cpus = intArg(v.cpus, 'cpus', 1);
-        const pick = <T extends string>(flag: string, value: unknown, allowed: readonly T[]): T | undefined => {
-          if (value === undefined) return undefined;
-          if (!allowed.includes(value as T))
-            throw new VmdeskError(
-              'invalid-argument',
-              `--${flag} must be ${allowed.join(', ')}, not "${String(value)}".`,
-              {
-                field: flag,
-              },
-            );
-          return value as T;
-        };
-        const boot = pick('boot', v.boot, ['disk', 'cdrom'] as const);
-        if (boot) change.boot = boot === 'cdrom' ? ['cdrom', 'disk'] : ['disk'];
-        const display = pick('display', v.display, ['std', 'virtio', 'none'] as const);
-        const accel = pick('accel', v.accel, ['auto', 'kvm', 'hvf', 'tcg'] as const);
-        if (display) change.display = display;
-        if (accel) change.accel = accel;
-        if (Object.keys(change).length === 0)
-          throw usageError('Say what to change: --name, --memory, --cpus, --boot, --display or --accel.');
-        const vm = await (await getLink()).call('vm.update', { vm: oneVm(a.positionals, command), ...change });
-        io.out.write(json ? JSON.stringify(vm, null, 2) + '\n' : formatUpdated(vm));
-        return 0;
-      }
-      case 'eject': {
-        const a = parse(rest, {});
-        json = !!a.values.json;
-        const vm = await (await getLink()).call('vm.eject', { vm: oneVm(a.positionals, command) });
-        io.out.write(
-          json
-            ? JSON.stringify(vm, null, 2) + '\n'
-            : `Ejected the ISO from "${vm.name}"; it boots from its disk now.\n`,
-        );
-        return 0;
-      }
+      case 'set':
+      case 'cdrom':
+      case 'disk':
+      case 'forward':
+      case 'eject':
+        json = rest.includes('--json');
+        return await runEditCommand(command, rest, io, async (call, params) => (await getLink()).call(call, params));
       case 'info': {
         const a = parse(rest, {});
         json = !!a.values.json;

@@ -135,7 +135,7 @@ describe('the sysfs name rule (mdev parents and types)', () => {
 
 describe('the definition file schema uses the same rules', () => {
   const def = {
-    version: 1,
+    version: 2,
     id: '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b',
     name: 'Debian 12',
     arch: 'x86_64',
@@ -144,8 +144,8 @@ describe('the definition file schema uses the same rules', () => {
     accel: 'auto',
     firmware: 'bios',
     disks: [],
-    cdrom: null,
-    boot: 'disk',
+    cdroms: [],
+    boot: ['disk'],
     network: { mode: 'user', forwards: [] },
     display: 'std',
     createdAt: '2025-01-01T00:00:00.000Z',

@@ -26,7 +26,7 @@ afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 function vm(name: string, cdrom: string | null): VmSummary {
   const id = `${name.padEnd(8, '0')}-0000-4000-8000-000000000000`;
   const definition: VmDefinition = {
-    version: 1,
+    version: 2,
     id,
     name,
     arch: 'x86_64',
@@ -35,8 +35,8 @@ function vm(name: string, cdrom: string | null): VmSummary {
     accel: 'auto',
     firmware: 'bios',
     disks: [],
-    cdrom,
-    boot: cdrom ? 'cdrom' : 'disk',
+    cdroms: [cdrom],
+    boot: cdrom ? ['cdrom', 'disk'] : ['disk'],
     network: { mode: 'user', forwards: [] },
     display: 'std',
     nvram: null,

@@ -11,7 +11,7 @@ afterEach(() => built?.cleanup());
 
 const caps = fakeQemuCaps();
 const def: VmDefinition = {
-  version: 1,
+  version: 2,
   id: '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b',
   name: 'win10',
   arch: 'x86_64',
@@ -20,8 +20,8 @@ const def: VmDefinition = {
   accel: 'kvm',
   firmware: 'uefi',
   disks: [],
-  cdrom: null,
-  boot: 'disk',
+  cdroms: [],
+  boot: ['disk'],
   network: { mode: 'user', forwards: [] },
   display: 'std',
   nvram: null,

@@ -39,7 +39,7 @@ const paths: ArgvPaths = {
   serialLog: '/home/ada/.local/state/vmdesk/logs/0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b/serial.log',
 };
 const base: VmDefinition = {
-  version: 1,
+  version: 2,
   id: '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b',
   name: 'tiny',
   arch: 'x86_64',
@@ -48,8 +48,8 @@ const base: VmDefinition = {
   accel: 'tcg',
   firmware: 'bios',
   disks: [],
-  cdrom: null,
-  boot: 'disk',
+  cdroms: [],
+  boot: ['disk'],
   network: { mode: 'user', forwards: [] },
   display: 'std',
   nvram: null,
@@ -70,10 +70,11 @@ describe('buildQemuArgv (golden)', () => {
       memoryMiB: 2048,
       cpus: 2,
       accel: 'kvm',
-      boot: 'cdrom',
-      cdrom: '/home/ada/isos/debian-12.iso',
+      boot: ['cdrom', 'disk'],
+      cdroms: ['/home/ada/isos/debian-12.iso'],
       disks: [
         {
+          target: 'vda',
           path: '/home/ada/.local/share/vmdesk/vms/0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b/disk0.qcow2',
           format: 'qcow2',
           owned: true,
@@ -90,8 +91,8 @@ describe('buildQemuArgv (golden)', () => {
       name: 'web server',
       display: 'virtio',
       disks: [
-        { path: '/data/vm/system.qcow2', format: 'qcow2', owned: false, readOnly: false },
-        { path: '/data/vm/scratch.img', format: 'raw', owned: false, readOnly: false },
+        { target: 'vda', path: '/data/vm/system.qcow2', format: 'qcow2', owned: false, readOnly: false },
+        { target: 'vdb', path: '/data/vm/scratch.img', format: 'raw', owned: false, readOnly: false },
       ],
       network: {
         mode: 'user',
@@ -112,10 +113,11 @@ describe('buildQemuArgv (golden)', () => {
       firmware: 'uefi',
       memoryMiB: 4096,
       cpus: 4,
-      boot: 'cdrom',
-      cdrom: '/Users/ada/Downloads/ubuntu-24.04-live-server-arm64.iso',
+      boot: ['cdrom', 'disk'],
+      cdroms: ['/Users/ada/Downloads/ubuntu-24.04-live-server-arm64.iso'],
       disks: [
         {
+          target: 'vda',
           path: '/Users/ada/Library/Application Support/vmdesk/vms/0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b/disk0.qcow2',
           format: 'qcow2',
           owned: true,
@@ -158,8 +160,8 @@ describe('buildQemuArgv (rules)', () => {
   it('always names the disk format so QEMU never probes it', () => {
     const def: VmDefinition = {
       ...base,
-      cdrom: '/x.iso',
-      disks: [{ path: '/a.img', format: 'raw', owned: false, readOnly: false }],
+      cdroms: ['/x.iso'],
+      disks: [{ target: 'vda', path: '/a.img', format: 'raw', owned: false, readOnly: false }],
     };
     const blockdevs = buildQemuArgv(def, x86Caps, paths, tcg)
       .filter((_, i, a) => a[i - 1] === '-blockdev')

@@ -86,7 +86,7 @@ function input(over: Partial<DefineVmInput> = {}): DefineVmInput {
 
 function existingVm(over: Partial<VmDefinition> = {}): VmDefinition {
   return {
-    version: 1,
+    version: 2,
     id: '11111111-2222-4333-8444-555555555555',
     name: 'db',
     arch: 'x86_64',
@@ -95,8 +95,8 @@ function existingVm(over: Partial<VmDefinition> = {}): VmDefinition {
     accel: 'auto',
     firmware: 'bios',
     disks: [],
-    cdrom: null,
-    boot: 'disk',
+    cdroms: [],
+    boot: ['disk'],
     network: { mode: 'user', forwards: [] },
     display: 'std',
     nvram: null,
@@ -366,7 +366,10 @@ describe('validateDefineInput', () => {
     const twice = refusal({ disk: { path: a }, moreDisks: [{ path: a }] });
     expect(twice).toMatchObject({ code: 'invalid-argument', details: { field: 'disk' } });
     expect(twice.message).toMatch(/is given twice/);
-    const other = existingVm({ name: 'db', disks: [{ path: b, format: 'raw', owned: false, readOnly: false }] });
+    const other = existingVm({
+      name: 'db',
+      disks: [{ target: 'vda', path: b, format: 'raw', owned: false, readOnly: false }],
+    });
     expect(refusal({ disk: { path: a }, moreDisks: [{ path: b }] }, [other])).toMatchObject({ code: 'disk-in-use' });
     const def = await createVmFiles(
       input({ disk: { path: a }, moreDisks: [{ path: b }] }),
@@ -382,7 +385,10 @@ describe('validateDefineInput', () => {
 
   it('refuses a disk that another VM already uses (disk-in-use, naming that VM)', () => {
     const disk = writeFile('shared.qcow2');
-    const other = existingVm({ name: 'db', disks: [{ path: disk, format: 'qcow2', owned: false, readOnly: false }] });
+    const other = existingVm({
+      name: 'db',
+      disks: [{ target: 'vda', path: disk, format: 'qcow2', owned: false, readOnly: false }],
+    });
     const err = refusal({ disk: { path: disk } }, [other]);
     expect(err.code).toBe('disk-in-use');
     expect(err.details).toEqual({ field: 'disk' });
@@ -498,6 +504,7 @@ describe('createVmFiles', () => {
     expect(def.disks).toHaveLength(1);
     expect(disk).toEqual({
       path: path.join(paths.data, 'vms', def.id, 'disk0.qcow2'),
+      target: 'vda',
       format: 'qcow2',
       owned: true,
       readOnly: false,
@@ -518,14 +525,15 @@ describe('createVmFiles', () => {
       new FakeHost(),
     );
     expect(def).toMatchObject({
-      version: 1,
+      version: 2,
       name: 'web',
       arch: 'x86_64',
       accel: 'auto',
       firmware: 'bios',
       disks: [],
-      cdrom: null,
-      boot: 'disk',
+      // One empty drive, so a disc can go in later without a restart; the disk boots first.
+      cdroms: [null],
+      boot: ['disk', 'cdrom'],
       display: 'std',
       nvram: null,
       network: { mode: 'user', forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 }] },
@@ -536,15 +544,15 @@ describe('createVmFiles', () => {
   it('boots from the ISO when there is one, and stores its absolute path', async () => {
     const iso = writeFile('os.iso');
     const def = await createVmFiles(input({ cdrom: iso }), crypto.randomUUID(), paths, new FakeHost());
-    expect(def.cdrom).toBe(iso);
-    expect(def.boot).toBe('cdrom');
+    expect(def.cdroms).toEqual([iso]);
+    expect(def.boot).toEqual(['cdrom', 'disk']);
   });
 
   it('uses an existing disk in place, reading its format from the header', async () => {
     const file = path.join(tmp, 'mine.qcow2');
     execFileSync(QEMU_IMG, ['create', '-q', '-f', 'qcow2', file, '16M']);
     const def = await createVmFiles(input({ disk: { path: file } }), crypto.randomUUID(), paths, new FakeHost());
-    expect(def.disks).toEqual([{ path: file, format: 'qcow2', owned: false, readOnly: false }]);
+    expect(def.disks).toEqual([{ path: file, target: 'vda', format: 'qcow2', owned: false, readOnly: false }]);
     expect(leftovers()).toEqual([]);
   });
 

@@ -13,7 +13,7 @@ import { parseDefinitionText } from './definition-store.js';
 import { prng } from '../testing/prng.js';
 
 const GOOD = JSON.stringify({
-  version: 1,
+  version: 2,
   id: '11111111-2222-4333-8444-555555555555',
   name: 'web',
   arch: 'x86_64',
@@ -21,9 +21,9 @@ const GOOD = JSON.stringify({
   cpus: 2,
   accel: 'auto',
   firmware: 'bios',
-  disks: [{ path: '/vms/web.qcow2', format: 'qcow2', owned: true, readOnly: false }],
-  cdrom: null,
-  boot: 'disk',
+  disks: [{ target: 'vda', path: '/vms/web.qcow2', format: 'qcow2', owned: true, readOnly: false }],
+  cdroms: [],
+  boot: ['disk'],
   network: { mode: 'user', forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 }] },
   display: 'std',
   nvram: null,

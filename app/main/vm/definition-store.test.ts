@@ -3,7 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_NAME_CHARS } from '../common/names.js';
-import { MAX_DISKS, MAX_FORWARDS, MAX_MDEVS, MAX_PATH_CHARS, type VmDefinition } from '../common/vm-types.js';
+import {
+  diskTarget,
+  MAX_DISKS,
+  MAX_FORWARDS,
+  MAX_MDEVS,
+  MAX_PATH_CHARS,
+  type VmDefinition,
+} from '../common/vm-types.js';
 import { DefinitionStore, MAX_DEFINITION_BYTES } from './definition-store.js';
 import type { DefinitionEntry } from './definition-store.js';
 
@@ -12,7 +19,7 @@ const OTHER_ID = '99999999-8888-4777-8666-555555555555';
 
 function definition(over: Partial<VmDefinition> = {}): VmDefinition {
   return {
-    version: 1,
+    version: 2,
     id: GOOD_ID,
     name: 'web',
     arch: 'x86_64',
@@ -20,9 +27,9 @@ function definition(over: Partial<VmDefinition> = {}): VmDefinition {
     cpus: 2,
     accel: 'auto',
     firmware: 'bios',
-    disks: [{ path: '/vms/web.qcow2', format: 'qcow2', owned: true, readOnly: false }],
-    cdrom: null,
-    boot: 'disk',
+    disks: [{ target: 'vda', path: '/vms/web.qcow2', format: 'qcow2', owned: true, readOnly: false }],
+    cdroms: [],
+    boot: ['disk'],
     network: { mode: 'user', forwards: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 2222, guestPort: 22 }] },
     display: 'std',
     nvram: null,
@@ -106,8 +113,8 @@ describe('DefinitionStore', () => {
       { what: 'a missing field', content: JSON.stringify(withoutMemory), reason: /memoryMiB/ },
       {
         what: 'a future format version',
-        content: JSON.stringify({ ...definition({ id: OTHER_ID }), version: 2 }),
-        reason: /newer vmdesk.*version 2/,
+        content: JSON.stringify({ ...definition({ id: OTHER_ID }), version: 3 }),
+        reason: /newer vmdesk.*version 3/,
       },
       { what: 'no version', content: JSON.stringify(withoutVersion), reason: /"version"/ },
       {
@@ -153,7 +160,7 @@ describe('DefinitionStore', () => {
     });
 
     it('leaves every broken file byte-for-byte untouched, with the same mtime', () => {
-      const contents = ['{garbage', JSON.stringify({ ...definition({ id: OTHER_ID }), version: 2 }), '[]'];
+      const contents = ['{garbage', JSON.stringify({ ...definition({ id: OTHER_ID }), version: 3 }), '[]'];
       const ids = [OTHER_ID, 'aaaaaaaa-2222-4333-8444-555555555555', 'bbbbbbbb-2222-4333-8444-555555555555'];
       const old = new Date('2020-01-01T00:00:00Z');
       const files = ids.map((id, i) => {
@@ -180,6 +187,38 @@ describe('DefinitionStore', () => {
     });
   });
 
+  it('reads a format-1 file as format 2: one CD-ROM becomes a drive list, boot an order, disks get targets', () => {
+    const store = new DefinitionStore(dir);
+    const { cdroms: _c, boot: _b, disks: _d, ...rest } = definition();
+    const v1 = (cdrom: string | null, boot: string) => ({
+      ...rest,
+      version: 1,
+      cdrom,
+      boot,
+      disks: [
+        { path: '/vms/a.qcow2', format: 'qcow2', owned: true, readOnly: false },
+        { path: '/vms/b.img', format: 'raw', owned: false, readOnly: false },
+      ],
+    });
+    fs.writeFileSync(store.fileFor(GOOD_ID), JSON.stringify(v1('/isos/debian.iso', 'cdrom')));
+    const entry = store.load(store.fileFor(GOOD_ID));
+    expect(entry.ok && entry.definition).toMatchObject({
+      version: 2,
+      cdroms: ['/isos/debian.iso'],
+      boot: ['cdrom', 'disk'],
+      disks: [
+        { target: 'vda', path: '/vms/a.qcow2' },
+        { target: 'vdb', path: '/vms/b.img' },
+      ],
+    });
+    fs.writeFileSync(store.fileFor(GOOD_ID), JSON.stringify(v1(null, 'disk')));
+    const plain = store.load(store.fileFor(GOOD_ID));
+    expect(plain.ok && plain.definition).toMatchObject({ cdroms: [], boot: ['disk'] });
+    // A bad value stays bad: the migration never makes a broken file good.
+    fs.writeFileSync(store.fileFor(GOOD_ID), JSON.stringify(v1(null, 'floppy')));
+    expect(store.load(store.fileFor(GOOD_ID))).toMatchObject({ ok: false, reason: expect.stringContaining('boot') });
+  });
+
   it('ignores files that are not .json, and dot-files', () => {
     store.save(definition());
     plant('notes.txt', 'hello');
@@ -199,7 +238,7 @@ describe('the largest definition the schema accepts', () => {
     try {
       const longPath = '/' + '\u0001'.repeat(MAX_PATH_CHARS - 1);
       const def: VmDefinition = {
-        version: 1,
+        version: 2,
         id: '11111111-2222-4333-8444-555555555555',
         name: '\u{1F427}'.repeat(MAX_NAME_CHARS),
         arch: 'x86_64',
@@ -207,14 +246,15 @@ describe('the largest definition the schema accepts', () => {
         cpus: 2,
         accel: 'auto',
         firmware: 'uefi',
-        disks: Array.from({ length: MAX_DISKS }, () => ({
+        disks: Array.from({ length: MAX_DISKS }, (_, i) => ({
           path: longPath,
+          target: diskTarget(i),
           format: 'qcow2',
           owned: false,
           readOnly: false,
         })),
-        cdrom: longPath,
-        boot: 'disk',
+        cdroms: [longPath],
+        boot: ['disk'],
         network: {
           mode: 'user',
           forwards: Array.from({ length: MAX_FORWARDS }, (_, i) => ({

@@ -40,11 +40,30 @@ interface QemuImgInfo {
  * lock taken). A format other than qcow2 or raw is refused with what to do.
  */
 export async function imageInfo(qemuImg: string, file: string, running = false): Promise<ImageInfo> {
+  const info = (chain: boolean) =>
+    execFileP(
+      qemuImg,
+      ['info', '--output=json', ...(chain ? ['--backing-chain'] : []), ...(running ? ['-U'] : []), file],
+      {
+        maxBuffer: 4 * 2 ** 20,
+      },
+    );
   let out: string;
   try {
-    const args = ['info', '--output=json', '--backing-chain', ...(running ? ['-U'] : []), file];
-    out = (await execFileP(qemuImg, args, { maxBuffer: 4 * 2 ** 20 })).stdout;
+    out = (await info(true)).stdout;
   } catch (err) {
+    // The chain cannot be followed: say which backing file is missing, when that is why.
+    const top = await info(false).then(
+      (r) => JSON.parse(r.stdout) as QemuImgInfo[] | QemuImgInfo,
+      () => undefined,
+    );
+    const backing = top && !Array.isArray(top) ? (top['full-backing-filename'] ?? top['backing-filename']) : undefined;
+    if (backing && !fs.existsSync(backing))
+      throw new VmdeskError(
+        'invalid-argument',
+        `${file} reads through the backing file ${backing}, which does not exist. Put it back, or attach a disk without it.`,
+        { field: 'file' },
+      );
     const e = err as { stderr?: string; message: string };
     throw new VmdeskError(
       'invalid-argument',

@@ -99,8 +99,12 @@ describe('vm.update', () => {
       code: 'insufficient-resources',
       message: 'This host has 2 CPUs; give the VM at most 2.',
     });
-    expect(await rejection(m.update({ vm: 'web', boot: 'cdrom' }))).toMatchObject({
+    expect(await rejection(m.update({ vm: 'web', cdromDrives: 0, boot: ['cdrom', 'disk'] }))).toMatchObject({
       code: 'invalid-argument',
+      message: '"web" has no CD-ROM drive to boot from. Add a drive first, or leave cdrom out of the boot order.',
+      details: { field: 'boot' },
+    });
+    expect(await rejection(m.update({ vm: 'web', network: 'none', boot: ['network'] }))).toMatchObject({
       details: { field: 'boot' },
     });
     expect(m.get('web').revision).toBe(vm.revision);

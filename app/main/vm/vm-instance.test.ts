@@ -569,8 +569,8 @@ describe('VmInstance', () => {
     const def = JSON.parse(fs.readFileSync(vm.file, 'utf8')) as Record<string, unknown>;
     fs.writeFileSync(vm.file, JSON.stringify({ ...def, memoryMiB: 96 }, null, 2));
     const after = await m.eject({ vm: 'cd' });
-    expect(after.definition).toMatchObject({ memoryMiB: 96, cdrom: null });
-    expect(JSON.parse(fs.readFileSync(vm.file, 'utf8'))).toMatchObject({ memoryMiB: 96, cdrom: null, boot: 'disk' });
+    expect(after.definition).toMatchObject({ memoryMiB: 96, cdroms: [null] });
+    expect(JSON.parse(fs.readFileSync(vm.file, 'utf8'))).toMatchObject({ memoryMiB: 96, cdroms: [null] });
   });
 
   it('never overwrites a definition that became unreadable: the VM is broken until the file is repaired', async () => {
@@ -800,7 +800,11 @@ describe('deleting a VM', () => {
     const def = JSON.parse(fs.readFileSync(kept.file, 'utf8')) as Record<string, unknown>;
     fs.writeFileSync(
       kept.file,
-      JSON.stringify({ ...def, disks: [{ path: own.disk, format: 'qcow2', owned: true }], nvram: own.nvram }),
+      JSON.stringify({
+        ...def,
+        disks: [{ target: 'vda', path: own.disk, format: 'qcow2', owned: true }],
+        nvram: own.nvram,
+      }),
     );
     const r2 = await m.delete({ vm: 'kept', keepDisks: true });
     expect(r2.removed).toEqual([own.nvram, kf.logDir, kf.definition]);

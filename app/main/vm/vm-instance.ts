@@ -75,6 +75,8 @@ export interface VmTuning {
   logCapBytes: number;
   /** How long a second operation on a VM waits for the one in front of it. */
   jobWaitMs: number;
+  /** How long a running guest gets to let go of a disk being removed (PCI hot-unplug); 15 s unset. */
+  unplugTimeoutMs?: number;
 }
 
 /** What every VM shares with its registry: handed down once, at construction. */
@@ -636,7 +638,8 @@ export class VmInstance {
             `${disk.target} is the disk "${def.name}" booted from, and it is ${this.#state}. Shut it down first, then remove it.`,
             { field: 'target' },
           );
-        if (qmp?.state === 'running') unplugged = await unplugDisk(qmp, disk, UNPLUG_TIMEOUT_MS);
+        if (qmp?.state === 'running')
+          unplugged = await unplugDisk(qmp, disk, this.ctx.tuning.unplugTimeoutMs ?? 15_000);
         if (unplugged) {
           this.#runDef = { ...this.#runDef!, disks: this.#runDef!.disks.filter((d) => d.target !== disk.target) };
           const real = realpath(disk.path);
@@ -1125,9 +1128,6 @@ async function takeOutDisc(qmp: NonNullable<QemuRun['qmp']>, drive: number): Pro
   await qmp.execute('blockdev-remove-medium', { id: `cdrom${drive}` });
   await qmp.execute('blockdev-del', { 'node-name': `cd${drive}` }).catch(() => undefined);
 }
-
-/** How long a running guest gets to let go of a disk being removed (PCI hot-unplug). */
-const UNPLUG_TIMEOUT_MS = 15_000;
 
 /** A new disk's file in the VM's folder: named by its target, never an existing file's name. */
 function newDiskFile(paths: AppPaths, id: string, target: string): string {

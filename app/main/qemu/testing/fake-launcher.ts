@@ -24,6 +24,8 @@ export interface FakeQemuScript {
   /** The guest ignores the ACPI power button. */
   ignorePowerButton?: boolean;
   ignoreSigterm?: boolean;
+  /** The guest never lets go of a device asked to leave (device_del gets no DEVICE_DELETED). */
+  keepsDevices?: boolean;
 }
 
 const PID_BASE = 5_000_000;
@@ -48,6 +50,8 @@ export class FakeQemuProcess implements QemuProcess {
   readonly exit: Promise<ProcessExit>;
   status: 'prelaunch' | 'running' | 'paused' | 'shutdown' | 'exited' = 'prelaunch';
   readonly commands: string[] = [];
+  /** Every QMP command with its arguments, in order. */
+  readonly calls: { execute: string; arguments?: Record<string, unknown> }[] = [];
   readonly signals: NodeJS.Signals[] = [];
   #resolveExit!: (e: ProcessExit) => void;
   #servers: net.Server[] = [];
@@ -193,9 +197,10 @@ export class FakeQemuProcess implements QemuProcess {
     });
   }
 
-  #command(msg: { execute: string; id?: unknown }): void {
+  #command(msg: { execute: string; arguments?: Record<string, unknown>; id?: unknown }): void {
     const cmd = msg.execute;
     this.commands.push(cmd);
+    this.calls.push({ execute: cmd, ...(msg.arguments ? { arguments: msg.arguments } : {}) });
     if (this.script.unanswered?.includes(cmd)) return;
     if (this.script.refused?.includes(cmd))
       return this.#send({ error: { class: 'GenericError', desc: `${cmd} refused by the test` }, id: msg.id });
@@ -219,6 +224,12 @@ export class FakeQemuProcess implements QemuProcess {
       case 'system_reset':
         reply();
         return this.#event('RESET', { guest: false, reason: 'host-qmp-system-reset' });
+      case 'device_del':
+        // A guest that cooperates lets go of the device: QEMU then says DEVICE_DELETED.
+        reply();
+        if (!this.script.keepsDevices)
+          setImmediate(() => this.#event('DEVICE_DELETED', { device: msg.arguments?.id, path: '/x' }));
+        return;
       case 'quit':
         reply();
         this.#event('SHUTDOWN', { guest: false, reason: 'host-qmp-quit' });
