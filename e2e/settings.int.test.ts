@@ -28,7 +28,9 @@ describe('vmdesk set', () => {
     await s.json(['define', '--name', 'tiny', '--memory', '128M', '--cdrom', guestIso()]);
     const set = await s.run(['set', 'tiny', '--memory', '256M', '--cpus', '2']);
     expect(set.code).toBe(0);
-    expect(set.stdout).toBe('"tiny" is set: 256 MiB, 2 CPUs, boots from CD-ROM, display std, accel auto.\n');
+    expect(set.stdout).toBe(
+      '"tiny" is set: 256 MiB, 2 CPUs, boots from CD-ROM, then disk, firmware bios, display std, accel auto.\n',
+    );
     const vm = await s.json<VmSummary>(['start', 'tiny']);
     const argv = qemuArgv(vm.pid!);
     expect(after(argv, '-m')).toBe('size=256M');
@@ -55,7 +57,10 @@ describe('vmdesk set', () => {
       [['--name', 'other'], /A VM named "other" already exists/],
       [['--memory', '100000G'], /This host has [\d.]+ GiB of memory/],
       [['--cpus', '1000'], /This host has \d+ CPUs/],
-      [['--boot', 'floppy'], /--boot must be disk, cdrom, not "floppy"/],
+      [['--boot', 'floppy'], /--boot takes devices in order, separated by commas, from disk, cdrom, network/],
+      [['--boot', 'disk,disk'], /--boot names a device twice: "disk,disk"/],
+      [['--firmware', 'coreboot'], /--firmware must be bios, uefi, not "coreboot"/],
+      [['--cdrom-drives', '9'], /--cdrom-drives must be 0 to 4, not 9/],
       [[], /Say what to change/],
     ] as const) {
       const r = await s.run(['set', 'tiny', ...args]);
@@ -146,11 +151,11 @@ describe('vmdesk cdrom', () => {
       await waitFor(() => openFiles(vm.pid!).includes(second), 'QEMU to open the new ISO', 30_000);
       expect(openFiles(vm.pid!)).not.toContain(guestIso());
       const info = await c.json<VmSummary>(['info', 'cd']);
-      expect(info).toMatchObject({ pid: vm.pid, definition: { cdrom: second } });
+      expect(info).toMatchObject({ pid: vm.pid, definition: { cdroms: [second] } });
       expect(info.pending).toBeUndefined();
 
       const ejected = await c.run(['cdrom', 'eject', 'cd']);
-      expect(ejected.stdout).toBe('Ejected the ISO from "cd"; it boots from its disk now.\n');
+      expect(ejected.stdout).toBe('Ejected the disc from its CD-ROM drive of "cd", now.\n');
       await waitFor(() => !openFiles(vm.pid!).includes(second), 'QEMU to close the ISO', 30_000);
 
       const missing = await c.run(['cdrom', 'insert', 'cd', '/nonexistent/x.iso']);
@@ -162,23 +167,31 @@ describe('vmdesk cdrom', () => {
     }
   });
 
-  it('puts a disc in a VM started without a drive from its next start, and says so', async () => {
+  it('fills the empty drive of a VM defined without an ISO at once; a drive added while it runs waits for its next start', async () => {
     const c = new Sandbox();
     try {
       await c.startDriver();
       await c.json(['define', '--name', 'nocd', '--memory', '64M']);
       const vm = await c.json<VmSummary>(['start', 'nocd']);
-      const r = await c.run(['cdrom', 'insert', 'nocd', guestIso()]);
+      const now = await c.run(['cdrom', 'insert', 'nocd', guestIso()]);
+      expect(now.stdout).toBe(`"nocd" has ${guestIso()} in its CD-ROM drive, now.\n`);
+      await waitFor(() => openFiles(vm.pid!).includes(guestIso()), 'QEMU to open the ISO', 30_000);
+
+      const second = buildFixtures().debian12;
+      const set = await c.run(['set', 'nocd', '--cdrom-drives', '2']);
+      expect(set.stdout).toContain('It is running; these apply at its next start:\n  CD-ROM drives: 1 → 2\n');
+      const r = await c.run(['cdrom', 'insert', 'nocd', second, '--drive', '1']);
       expect(r.stdout).toBe(
-        `"nocd" has ${guestIso()} in its CD-ROM drive from its next start (it was started without a drive).\n`,
+        `"nocd" has ${second} in CD-ROM drive 1 from its next start (the running VM has no such drive).\n`,
       );
-      expect((await c.json<VmSummary>(['info', 'nocd'])).pending).toEqual([
-        `CD-ROM: none → ${path.basename(guestIso())}`,
-      ]);
-      expect(openFiles(vm.pid!)).not.toContain(guestIso());
+      expect(openFiles(vm.pid!)).not.toContain(second);
+      const bad = await c.run(['cdrom', 'eject', 'nocd', '--drive', '2']);
+      expect(bad.stderr).toBe('vmdesk: "nocd" has 2 CD-ROM drives (numbered from 0), so there is no drive 2.\n');
       await c.json(['stop', 'nocd']);
       const again = await c.json<VmSummary>(['start', 'nocd']);
-      expect(openFiles(again.pid!)).toContain(guestIso());
+      expect(openFiles(again.pid!)).toEqual(expect.arrayContaining([guestIso(), second]));
+      const list = await c.run(['cdrom', 'list', 'nocd']);
+      expect(list.stdout).toBe(`CD-ROM drives of "nocd":\n  0  ${guestIso()}\n  1  ${second}\n`);
       await c.json(['stop', 'nocd']);
     } finally {
       c.cleanup();
