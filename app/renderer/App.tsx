@@ -10,6 +10,7 @@ import { HostPanel } from './features/host/HostPanel.js';
 import { IsoLibraryDialog } from './features/iso-library/IsoLibraryDialog.js';
 import { NewVmDialog } from './features/new-vm/NewVmDialog.js';
 import { DeleteDialog } from './features/vm-details/DeleteDialog.js';
+import { IsoDropDialog } from './features/vm-details/IsoDropDialog.js';
 import { VmView } from './features/vm-details/VmView.js';
 import { VmList } from './features/vm-list/VmList.js';
 import { VgpuWizard } from './features/mdev-wizard/VgpuWizard.js';
@@ -134,6 +135,7 @@ export function App() {
       </div>
       <Dialogs />
       <CreateWizard />
+      <IsoDropDialog />
       <DropTarget />
     </div>
   );

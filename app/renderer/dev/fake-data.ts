@@ -9,7 +9,7 @@ const RUN = '/run/user/1000/vmdesk';
 
 export function sampleDefinition(id: string, name: string, over: Partial<VmDefinition> = {}): VmDefinition {
   return {
-    version: 1,
+    version: 2,
     id,
     name,
     arch: 'x86_64',
@@ -18,10 +18,16 @@ export function sampleDefinition(id: string, name: string, over: Partial<VmDefin
     accel: 'auto',
     firmware: 'uefi',
     disks: [
-      { path: `${HOME}/.local/share/vmdesk/vms/${id}/disk0.qcow2`, format: 'qcow2', owned: true, readOnly: false },
+      {
+        path: `${HOME}/.local/share/vmdesk/vms/${id}/disk0.qcow2`,
+        target: 'vda',
+        format: 'qcow2',
+        owned: true,
+        readOnly: false,
+      },
     ],
-    cdrom: null,
-    boot: 'disk',
+    cdroms: [null],
+    boot: ['disk'],
     network: { mode: 'user', forwards: [] },
     display: 'std',
     nvram: `${HOME}/.local/share/vmdesk/vms/${id}/OVMF_VARS.fd`,
@@ -60,7 +66,8 @@ export function sampleVms(): VmSummary[] {
   const web = sampleDefinition('3f2a9c41-7d1e-4b8a-9f0c-2e6d5b7a1c90', 'debian-web', {
     memoryMiB: 4096,
     cpus: 4,
-    cdrom: `${HOME}/Downloads/debian-12.8.0-amd64-netinst.iso`,
+    cdroms: [`${HOME}/Downloads/debian-12.8.0-amd64-netinst.iso`, null],
+    boot: ['cdrom', 'disk'],
     network: {
       mode: 'user',
       forwards: [
@@ -80,11 +87,12 @@ export function sampleVms(): VmSummary[] {
     disks: [
       {
         path: `${HOME}/.local/share/vmdesk/vms/c7d4e2a0-5b3f-4c1d-8e9a-0f1b2c3d4e5f/disk0.qcow2`,
+        target: 'vda',
         format: 'qcow2',
         owned: true,
         readOnly: false,
       },
-      { path: `${HOME}/images/build-cache.raw`, format: 'raw', owned: false, readOnly: false },
+      { path: `${HOME}/images/build-cache.raw`, target: 'vdb', format: 'raw', owned: false, readOnly: false },
     ],
   });
   const arm = sampleDefinition('e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b', 'alpine-arm64', {

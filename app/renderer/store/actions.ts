@@ -143,17 +143,62 @@ export async function runVmAction(id: string, action: VmAction): Promise<void> {
   }
 }
 
-/** Takes the ISO out of the VM (running or not); it boots from its disk afterwards. */
-export async function ejectIso(id: string): Promise<void> {
+/** Takes the disc out of CD-ROM drive `drive` (the first unless given), running or not. */
+export async function ejectIso(id: string, drive?: number): Promise<void> {
   setBusy(id, 'eject');
   store.setState({ error: null });
   try {
-    applyVmChanged(await requireApi().call('vm.eject', { vm: id }));
+    applyVmChanged(await requireApi().call('vm.eject', drive === undefined ? { vm: id } : { vm: id, drive }));
   } catch (err) {
     store.setState({ error: messageOf(err) });
   } finally {
     setBusy(id, null);
   }
+}
+
+/**
+ * A device change of the Settings view (a disk, a CD-ROM drive): marks the VM busy, shows the
+ * answer, and throws a refusal to the card that asked (it names a field or says what to do).
+ */
+async function deviceCall(id: string, what: 'disk' | 'cdrom', call: () => Promise<VmSummary>): Promise<VmSummary> {
+  setBusy(id, what);
+  try {
+    const vm = await call();
+    if (store.getState().vms[vm.id]) applyVmChanged(vm);
+    return vm;
+  } finally {
+    setBusy(id, null);
+  }
+}
+
+/** A new qcow2 of `sizeBytes`, or the existing image at `path`; a running VM gets it at once. */
+export function addDisk(id: string, disk: { sizeBytes: number } | { path: string }): Promise<VmSummary> {
+  return deviceCall(id, 'disk', () => requireApi().call('vm.addDisk', { vm: id, ...disk }));
+}
+
+/** Detaches disk `target`; `deleteFile` deletes it too (the driver does so only for files it made). */
+export function removeDisk(id: string, target: string, deleteFile: boolean): Promise<VmSummary> {
+  return deviceCall(id, 'disk', () => requireApi().call('vm.removeDisk', { vm: id, target, deleteFile }));
+}
+
+/** Grows disk `target` to `sizeBytes` (the driver refuses to shrink it). */
+export function resizeDisk(id: string, target: string, sizeBytes: number): Promise<VmSummary> {
+  return deviceCall(id, 'disk', () => requireApi().call('vm.resizeDisk', { vm: id, target, sizeBytes }));
+}
+
+/** Puts `iso` into CD-ROM drive `drive`: at once in a running VM that has the drive. */
+export function insertCdrom(id: string, iso: string, drive: number): Promise<VmSummary> {
+  return deviceCall(id, 'cdrom', () => requireApi().call('vm.insertCdrom', { vm: id, iso, drive }));
+}
+
+/** Takes the disc out of drive `drive`; refusals are thrown to the card. */
+export function ejectCdrom(id: string, drive: number): Promise<VmSummary> {
+  return deviceCall(id, 'cdrom', () => requireApi().call('vm.eject', { vm: id, drive }));
+}
+
+/** Gives the VM `count` CD-ROM drives (fewer drops the last ones with their discs). */
+export function setCdromDrives(id: string, count: number): Promise<VmSummary> {
+  return deviceCall(id, 'cdrom', () => requireApi().call('vm.update', { vm: id, cdromDrives: count }));
 }
 
 /** Takes a mediated device off a stopped VM (the device itself stays; `vmdesk mdev remove` removes it). */

@@ -14,7 +14,7 @@ export type { HostReport, IsoPlan };
 export type TabId = 'overview' | 'settings' | 'screen' | 'serial' | 'logs';
 export type DialogId = 'new-vm' | 'host' | 'delete' | 'vgpu' | 'vgpu-check' | 'iso-library';
 export type VmAction = 'start' | 'shutdown' | 'stop' | 'pause' | 'resume' | 'reboot';
-export type BusyWith = VmAction | 'delete' | 'eject' | 'unassign';
+export type BusyWith = VmAction | 'delete' | 'eject' | 'unassign' | 'disk' | 'cdrom';
 
 export interface VmsSlice {
   /** Full summaries by id, as the driver last sent them (vm.list or vm.changed). */
@@ -59,9 +59,26 @@ export interface WizardSlice {
   wizard: WizardStep | null;
   /** A file is dragged over the window (the drop overlay shows). */
   dragging: boolean;
+  /** The VM (its list row or its view) under a dragged file: a drop there inserts the ISO into it. */
+  dragOverVm: string | null;
 }
 
-export type VmdeskState = VmsSlice & UiSlice & HostSlice & ConnectionSlice & WizardSlice;
+/**
+ * An ISO dropped on a VM, on its way into one of its CD-ROM drives: uploaded first in a browser,
+ * then inserted into the first empty drive, or the user chooses a drive when none is empty.
+ */
+export type IsoDropStep =
+  | { step: 'upload'; vmId: string; fileName: string; loaded: number; total: number }
+  | { step: 'choose'; vmId: string; fileName: string; path: string }
+  | { step: 'inserting'; vmId: string; fileName: string; path: string }
+  | { step: 'failed'; vmId: string; fileName: string; message: string }
+  | { step: 'done'; vmId: string; fileName: string; message: string };
+
+export interface IsoDropSlice {
+  isoDrop: IsoDropStep | null;
+}
+
+export type VmdeskState = VmsSlice & UiSlice & HostSlice & ConnectionSlice & WizardSlice & IsoDropSlice;
 
 export function initialState(): VmdeskState {
   return {
@@ -80,6 +97,8 @@ export function initialState(): VmdeskState {
     wasOpen: false,
     wizard: null,
     dragging: false,
+    dragOverVm: null,
+    isoDrop: null,
   };
 }
 

@@ -22,7 +22,7 @@ import {
  */
 const selectCdromKey = (s: VmdeskState) =>
   Object.values(s.vms)
-    .map((v) => `${v.id}\u0000${v.name}\u0000${v.definition?.cdrom ?? ''}`)
+    .map((v) => `${v.id}\u0000${v.name}\u0000${v.definition?.cdroms.join('\u0002') ?? ''}`)
     .sort()
     .join('\u0001');
 

@@ -2,10 +2,13 @@ import type { ReactNode } from 'react';
 import type { VmSummary } from '../../../main/common/vm-types.js';
 import { Button } from '../../components/Button.js';
 import { Notice } from '../../components/Notice.js';
-import { openDialog, unassignMdev } from '../../store/actions.js';
+import { openDialog, selectTab, unassignMdev } from '../../store/actions.js';
 import { useVmdesk } from '../../store/store.js';
 import { formatDateTime, formatDuration, formatMiB } from './format.js';
+import { FileCell } from './DisksCard.js';
 import { ForwardsCard } from './ForwardsCard.js';
+import { bootOrderText, diskStatus } from './device-model.js';
+import { runsNow } from './settings-form.js';
 
 function Section({ title, children, wide }: { title: string; children: ReactNode; wide?: boolean }) {
   return (
@@ -132,6 +135,75 @@ function VgpuSection({ vm }: { vm: VmSummary }) {
   );
 }
 
+/** Disks and CD-ROM drives at a glance; Settings changes them. */
+function StorageSection({ vm }: { vm: VmSummary }) {
+  const d = vm.definition!;
+  const live = runsNow(vm.state);
+  const { of } = diskStatus(vm);
+  return (
+    <Section title="Storage" wide>
+      {d.disks.length === 0 ? (
+        <p className="muted">No disks.</p>
+      ) : (
+        <table className="table disks-table">
+          <thead>
+            <tr>
+              <th scope="col">Disk</th>
+              <th scope="col">File</th>
+              <th scope="col">Format</th>
+              <th scope="col">Kind</th>
+            </tr>
+          </thead>
+          <tbody>
+            {d.disks.map((disk) => (
+              <tr key={disk.target}>
+                <td>
+                  <strong className="disk-target">{disk.target}</strong>
+                </td>
+                <td className="cell-file">
+                  <FileCell path={disk.path} />
+                </td>
+                <td>
+                  {disk.format}
+                  {disk.readOnly || (disk.linkedClones?.length ?? 0) > 0 ? ', read-only' : ''}
+                </td>
+                <td>
+                  {disk.owned ? 'Created by vmdesk' : 'Attached file'}
+                  {live && of.get(disk.target) === 'next-start' ? (
+                    <span className="applies-later"> · from next start</span>
+                  ) : null}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <Rows
+        rows={
+          d.cdroms.length === 0
+            ? [
+                [
+                  'CD-ROM',
+                  <span key="n" className="muted">
+                    No drive
+                  </span>,
+                ],
+              ]
+            : d.cdroms.map((iso, i): [string, ReactNode] => [
+                `CD-ROM ${i + 1}`,
+                iso ? <Path key={i} p={iso} /> : <span className="muted">Empty</span>,
+              ])
+        }
+      />
+      <div className="card-actions">
+        <Button small onClick={() => selectTab('settings')}>
+          Change disks and drives…
+        </Button>
+      </div>
+    </Section>
+  );
+}
+
 export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
   const d = vm.definition;
   return (
@@ -157,6 +229,20 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
           {vm.reason}
         </Notice>
       ) : null}
+      {runsNow(vm.state) && (vm.pending?.length ?? 0) > 0 ? (
+        <Notice tone="warn" title="Pending changes — they apply at the next start">
+          <ul className="pending-list" aria-label="Pending changes">
+            {vm.pending!.map((p) => (
+              <li key={p}>{p}</li>
+            ))}
+          </ul>
+          <div className="card-actions">
+            <Button small onClick={() => selectTab('settings')}>
+              Open Settings
+            </Button>
+          </div>
+        </Notice>
+      ) : null}
       {vm.sandbox && !vm.sandbox.on ? (
         <Notice tone="warn" title="QEMU runs without its sandbox">
           <p>{vm.sandbox.reason ?? 'This QEMU was started without -sandbox.'}</p>
@@ -176,7 +262,7 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
                 ['CPUs', String(d.cpus)],
                 ['Firmware', d.firmware === 'uefi' ? 'UEFI' : 'BIOS'],
                 ['Display', d.display === 'none' ? 'None (serial console only)' : d.display],
-                ['Boots from', d.boot === 'cdrom' ? 'CD-ROM' : 'Disk'],
+                ['Boot order', bootOrderText(d.boot)],
                 ['Network', d.network.mode === 'user' ? 'User-mode (NAT)' : 'None'],
                 ['Created', formatDateTime(d.createdAt)],
               ]}
@@ -205,38 +291,7 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
 
         <ForwardsCard vm={vm} />
 
-        {d ? (
-          <Section title="Storage" wide>
-            {d.disks.length === 0 ? (
-              <p className="muted">No disks.</p>
-            ) : (
-              <table className="table">
-                <thead>
-                  <tr>
-                    <th scope="col">Disk</th>
-                    <th scope="col">Format</th>
-                    <th scope="col">Kind</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {d.disks.map((disk) => (
-                    <tr key={disk.path}>
-                      <td>
-                        <Path p={disk.path} />
-                      </td>
-                      <td>
-                        {disk.format}
-                        {disk.readOnly ? ', read-only' : ''}
-                      </td>
-                      <td>{disk.owned ? 'Created by vmdesk' : 'External'}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            )}
-            <Rows rows={[['CD-ROM', d.cdrom ? <Path p={d.cdrom} /> : <span className="muted">Empty</span>]]} />
-          </Section>
-        ) : null}
+        {d ? <StorageSection vm={vm} /> : null}
 
         {d ? <VgpuSection vm={vm} /> : null}
 

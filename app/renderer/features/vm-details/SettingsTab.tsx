@@ -6,19 +6,30 @@ import { AccelField, CpusField, MemoryField } from '../../components/VmFields.js
 import { Notice } from '../../components/Notice.js';
 import { messageOf, reloadVm, updateVm } from '../../store/actions.js';
 import { useVmdesk } from '../../store/store.js';
+import { BootOrderField } from './BootOrderField.js';
+import { CdromCard } from './CdromCard.js';
+import { DisksCard } from './DisksCard.js';
 import { formatMiB } from './format.js';
+import { ForwardsCard } from './ForwardsCard.js';
 import {
   AT_NEXT_START,
   DISPLAY_LABELS,
   FIELD_LABELS,
+  FIRMWARE_LABELS,
+  NETWORK_LABELS,
   changedFields,
   describeSettings,
+  firmwareNote,
+  formEdited,
   placeSettingsError,
+  rebase,
   runsNow,
   settingsBase,
   toUpdateInput,
-  type Boot,
+  withNetwork,
   type Display,
+  type Firmware,
+  type NetworkMode,
   type SettingsBase,
   type SettingsErrors,
   type SettingsFieldId,
@@ -30,9 +41,6 @@ interface Draft {
   base: SettingsBase;
   form: SettingsForm;
 }
-
-const sameText = (a: SettingsForm, b: SettingsForm) =>
-  (Object.keys(a) as (keyof SettingsForm)[]).every((k) => a[k] === b[k]);
 
 /** Settings of a VM that can be read; a broken VM has nothing to edit. */
 export function SettingsTab({ vm }: { vm: VmSummary }) {
@@ -57,12 +65,17 @@ function SettingsEditor({ vm, fresh }: { vm: VmSummary; fresh: SettingsBase }) {
   const [errors, setErrors] = useState<SettingsErrors>({});
   const [busy, setBusy] = useState<'saving' | 'reloading' | null>(null);
   const [saved, setSaved] = useState(false);
+  /** The driver's warning about the memory just saved (close to the host's), with that value. */
+  const [notice, setNotice] = useState<{ memory: string; text: string } | null>(null);
   const base = useId();
   // Until the user types, the form follows the VM (a push from another window shows at once);
   // after that it keeps their text and the revision it was typed over, so a save over someone
-  // else's change is refused instead of undoing it.
-  const edited = draft !== null && !sameText(draft.form, draft.base.form);
-  const current: Draft = edited ? draft : { base: fresh, form: fresh.form };
+  // else's change is refused instead of undoing it. Changes made meanwhile to what the form does
+  // not show (disks, CD-ROM drives, forwards: their own buttons) do not make it stale.
+  const edited = draft !== null && formEdited(draft.base.form, draft.form);
+  const current: Draft = edited
+    ? { base: rebase(draft.base, fresh), form: draft.form }
+    : { base: fresh, form: fresh.form };
   const { form } = current;
   const live = runsNow(vm.state);
   const d = vm.definition;
@@ -73,11 +86,12 @@ function SettingsEditor({ vm, fresh }: { vm: VmSummary; fresh: SettingsBase }) {
       ? describeSettings(changedFields(current.base.form, fresh.form), d)
       : [];
 
-  const set = <K extends keyof SettingsForm>(k: K, value: SettingsForm[K]) => {
-    setDraft({ base: current.base, form: { ...form, [k]: value } });
+  const setForm = (next: SettingsForm, k: keyof SettingsForm) => {
+    setDraft({ base: current.base, form: next });
     setSaved(false);
     if (errors[k] || errors.form) setErrors((x) => ({ ...x, [k]: undefined, form: undefined }));
   };
+  const set = <K extends keyof SettingsForm>(k: K, value: SettingsForm[K]) => setForm({ ...form, [k]: value }, k);
   const text = (k: 'name' | 'memory' | 'cpus') => (e: { target: { value: string } }) => set(k, e.target.value);
 
   const discard = () => {
@@ -108,9 +122,12 @@ function SettingsEditor({ vm, fresh }: { vm: VmSummary; fresh: SettingsBase }) {
     setBusy('saving');
     setErrors({});
     try {
-      await updateVm(r.input);
+      const answer = await updateVm(r.input);
       setDraft(null);
       setSaved(true);
+      setNotice(
+        answer.notice ? { memory: String(answer.definition?.memoryMiB ?? form.memory), text: answer.notice } : null,
+      );
     } catch (err) {
       setErrors(placeSettingsError(err));
     } finally {
@@ -132,6 +149,8 @@ function SettingsEditor({ vm, fresh }: { vm: VmSummary; fresh: SettingsBase }) {
   };
 
   const memoryMiB = Number(form.memory);
+  const memoryNotice = notice && notice.memory === form.memory.trim() ? notice.text : null;
+  const drives = d?.cdroms.length ?? 0;
   const stale = errors.stale !== undefined || (edited && current.base.revision !== fresh.revision);
   const locked = !online || busy !== null;
   return (
@@ -150,10 +169,14 @@ function SettingsEditor({ vm, fresh }: { vm: VmSummary; fresh: SettingsBase }) {
         </Notice>
       ) : live ? (
         <p className="muted settings-intro">
-          “{vm.name}” is {vm.state}. Memory, CPUs, boot device, display and accelerator apply at its next start; a new
-          name applies at once.
+          “{vm.name}” is {vm.state}. Memory, CPUs, firmware, boot order, display, network and accelerator apply at its
+          next start; a new name applies at once. Disks and CD-ROM discs below change in the running VM at once.
         </p>
-      ) : null}
+      ) : (
+        <p className="muted settings-intro">
+          “{vm.name}” is {vm.state}: what you save here is used from its next start.
+        </p>
+      )}
       {stale ? (
         <Notice
           tone={errors.stale ? 'error' : 'warn'}
@@ -220,7 +243,14 @@ function SettingsEditor({ vm, fresh }: { vm: VmSummary; fresh: SettingsBase }) {
               error={errors.memory}
               hint={hint(
                 'memory',
-                Number.isInteger(memoryMiB) && memoryMiB >= 1024 ? `That is ${formatMiB(memoryMiB)}.` : null,
+                <>
+                  {Number.isInteger(memoryMiB) && memoryMiB >= 1024 ? `That is ${formatMiB(memoryMiB)}.` : null}
+                  {memoryNotice ? (
+                    <span className="field-warning" role="status" data-testid="memory-notice">
+                      {memoryNotice}
+                    </span>
+                  ) : null}
+                </>,
               )}
             />
             <CpusField
@@ -243,30 +273,71 @@ function SettingsEditor({ vm, fresh }: { vm: VmSummary; fresh: SettingsBase }) {
         </fieldset>
 
         <fieldset className="card settings-group" disabled={locked}>
-          <legend className="card-title">Boot and display</legend>
-          <div className="field-row settings-row">
+          <legend className="card-title">Firmware and boot</legend>
+          <div className="settings-split">
             <Field
-              id={`${base}-boot`}
-              label={FIELD_LABELS.boot}
-              error={errors.boot}
-              hint={hint(
-                'boot',
-                form.boot === 'cdrom' && !d?.cdrom ? 'No ISO is inserted: it boots from the disk until one is.' : null,
-              )}
+              id={`${base}-firmware`}
+              label={FIELD_LABELS.firmware}
+              error={errors.firmware}
+              hint={hint('firmware', d ? firmwareNote(d, form.firmware) : null)}
             >
               {(p) => (
-                <select {...p} value={form.boot} onChange={(e) => set('boot', e.target.value as Boot)}>
-                  <option value="disk">Disk</option>
-                  <option value="cdrom">CD-ROM</option>
+                <select {...p} value={form.firmware} onChange={(e) => set('firmware', e.target.value as Firmware)}>
+                  {(Object.keys(FIRMWARE_LABELS) as Firmware[]).map((k) => (
+                    <option key={k} value={k} disabled={k === 'bios' && d?.arch === 'aarch64'}>
+                      {FIRMWARE_LABELS[k]}
+                    </option>
+                  ))}
                 </select>
               )}
             </Field>
+            <BootOrderField
+              id={`${base}-boot`}
+              form={form}
+              cdromDrives={drives}
+              onChange={(boot) => set('boot', boot)}
+              error={errors.boot}
+              hint={hint('boot', 'The firmware tries the checked devices from the top.')}
+            />
+          </div>
+        </fieldset>
+
+        <fieldset className="card settings-group" disabled={locked}>
+          <legend className="card-title">Display and network</legend>
+          <div className="field-row settings-row">
             <Field id={`${base}-display`} label={FIELD_LABELS.display} error={errors.display} hint={hint('display')}>
               {(p) => (
                 <select {...p} value={form.display} onChange={(e) => set('display', e.target.value as Display)}>
                   {(Object.keys(DISPLAY_LABELS) as Display[]).map((k) => (
                     <option key={k} value={k}>
                       {DISPLAY_LABELS[k]}
+                    </option>
+                  ))}
+                </select>
+              )}
+            </Field>
+            <Field
+              id={`${base}-network`}
+              label={FIELD_LABELS.network}
+              error={errors.network}
+              hint={hint(
+                'network',
+                form.network === 'user'
+                  ? 'The guest reaches the network through this computer (NAT); port forwards reach the guest.'
+                  : (d?.network.forwards.length ?? 0) > 0
+                    ? 'No network card. The port forwards stay stored but do nothing while the network is off.'
+                    : 'No network card: the guest is offline.',
+              )}
+            >
+              {(p) => (
+                <select
+                  {...p}
+                  value={form.network}
+                  onChange={(e) => setForm(withNetwork(form, e.target.value as NetworkMode), 'network')}
+                >
+                  {(Object.keys(NETWORK_LABELS) as NetworkMode[]).map((k) => (
+                    <option key={k} value={k}>
+                      {NETWORK_LABELS[k]}
                     </option>
                   ))}
                 </select>
@@ -293,6 +364,20 @@ function SettingsEditor({ vm, fresh }: { vm: VmSummary; fresh: SettingsBase }) {
           </span>
         </div>
       </form>
+
+      <section className="settings-devices" aria-labelledby={`${base}-devices`}>
+        <h2 className="settings-section-title" id={`${base}-devices`}>
+          Devices
+        </h2>
+        <p className="muted settings-intro">
+          {live
+            ? 'These change as you make them, without Save. Disks are plugged in and out of the running VM, and discs go into its drives at once; what it cannot take now waits for its next start and says so.'
+            : 'These change as you make them, without Save, and are used from the next start.'}
+        </p>
+        <DisksCard vm={vm} />
+        <CdromCard vm={vm} />
+        <ForwardsCard vm={vm} />
+      </section>
     </div>
   );
 }

@@ -32,8 +32,10 @@ function useNow(): number {
 export function VmView({ vm }: { vm: VmSummary }) {
   const tab = useVmdesk((s) => s.tab);
   const now = useNow();
+  const dropHere = useVmdesk((s) => s.dragOverVm === vm.id);
   return (
-    <div className="vm-view">
+    // A dropped ISO lands in this VM's CD-ROM drive (DropTarget reads `data-drop-vm`).
+    <div className={dropHere ? 'vm-view vm-view-drop' : 'vm-view'} data-drop-vm={vm.id}>
       <div className="vm-head">
         <div className="vm-title">
           <h1 title={vm.name}>{vm.name}</h1>

@@ -4,7 +4,16 @@ import { vmNameProblem } from '../../../main/common/names.js';
 import type { VmSummary } from '../../../main/common/vm-types.js';
 import { sampleDefinition } from '../../dev/fake-data.js';
 import {
+  bootDeviceProblem,
+  bootEntries,
+  bootOrder,
   changedFields,
+  firmwareNote,
+  formEdited,
+  moveBootEntry,
+  rebase,
+  toggleBootEntry,
+  withNetwork,
   describeSettings,
   placeSettingsError,
   runsNow,
@@ -18,7 +27,7 @@ const vm: VmSummary = {
   id: ID,
   name: 'fedora',
   state: 'stopped',
-  definition: sampleDefinition(ID, 'fedora', { memoryMiB: 2048, cpus: 2, boot: 'disk', display: 'std' }),
+  definition: sampleDefinition(ID, 'fedora', { memoryMiB: 2048, cpus: 2, boot: ['disk'], display: 'std' }),
   file: `/home/ada/.config/vmdesk/vms/${ID}.json`,
   revision: 'r7',
 };
@@ -27,7 +36,20 @@ const base = settingsBase(vm)!;
 describe('the Settings form', () => {
   it("loads a VM's definition as text, with the revision it was read at", () => {
     expect(base).toEqual({
-      form: { name: 'fedora', memory: '2048', cpus: '2', boot: 'disk', display: 'std', accel: 'auto' },
+      form: {
+        name: 'fedora',
+        memory: '2048',
+        cpus: '2',
+        accel: 'auto',
+        firmware: 'uefi',
+        boot: [
+          { device: 'disk', on: true },
+          { device: 'cdrom', on: false },
+          { device: 'network', on: false },
+        ],
+        display: 'std',
+        network: 'user',
+      },
       revision: 'r7',
     });
   });
@@ -37,8 +59,9 @@ describe('the Settings form', () => {
   });
 
   it('sends only the changed fields, with the revision', () => {
-    const r = toUpdateInput(ID, base, { ...base.form, memory: '4096', boot: 'cdrom' });
-    expect(r).toEqual({ input: { vm: ID, revision: 'r7', memoryMiB: 4096, boot: 'cdrom' } });
+    const boot = moveBootEntry(toggleBootEntry(base.form.boot, 'cdrom', true), 1, -1);
+    const r = toUpdateInput(ID, base, { ...base.form, memory: '4096', boot });
+    expect(r).toEqual({ input: { vm: ID, revision: 'r7', memoryMiB: 4096, boot: ['cdrom', 'disk'] } });
   });
 
   it('sends every field when every field changed', () => {
@@ -46,9 +69,11 @@ describe('the Settings form', () => {
       name: 'fedora-2',
       memory: '1024',
       cpus: '4',
-      boot: 'cdrom',
-      display: 'virtio',
       accel: 'tcg',
+      firmware: 'bios',
+      boot: bootEntries(['network', 'cdrom', 'disk']),
+      display: 'virtio',
+      network: 'user',
     });
     expect(r).toEqual({
       input: {
@@ -57,9 +82,10 @@ describe('the Settings form', () => {
         name: 'fedora-2',
         memoryMiB: 1024,
         cpus: 4,
-        boot: 'cdrom',
-        display: 'virtio',
         accel: 'tcg',
+        firmware: 'bios',
+        boot: ['network', 'cdrom', 'disk'],
+        display: 'virtio',
       },
     });
   });
@@ -104,6 +130,8 @@ describe('the Settings form', () => {
     expect(placeSettingsError(e('boot'))).toEqual({ boot: 'bad boot' });
     expect(placeSettingsError(e('display'))).toEqual({ display: 'bad display' });
     expect(placeSettingsError(e('accel'))).toEqual({ accel: 'bad accel' });
+    expect(placeSettingsError(e('firmware'))).toEqual({ firmware: 'bad firmware' });
+    expect(placeSettingsError(e('network'))).toEqual({ network: 'bad network' });
     const taken = new VmdeskError('name-taken', 'A VM named "x" already exists. Choose another name.', {
       field: 'name',
     });
@@ -130,17 +158,27 @@ describe('the Settings form', () => {
   });
 
   it('reads pending field names as their label and new value, and keeps sentences', () => {
-    const d = { ...vm.definition!, memoryMiB: 8192, cpus: 6, display: 'virtio' as const, accel: 'tcg' as const };
-    expect(describeSettings(['memory', 'cpus', 'display', 'accel', 'boot'], d)).toEqual([
+    const d = {
+      ...vm.definition!,
+      memoryMiB: 8192,
+      cpus: 6,
+      display: 'virtio' as const,
+      accel: 'tcg' as const,
+      boot: ['cdrom' as const, 'disk' as const],
+    };
+    expect(describeSettings(['memory', 'cpus', 'display', 'accel', 'boot', 'firmware', 'network'], d)).toEqual([
       'Memory: 8 GiB',
       'CPUs: 6',
       'Display: Virtio GPU',
       'Accelerator: TCG',
-      'Boot device: Disk',
+      'Boot order: CD-ROM, then disk',
+      'Firmware: UEFI (OVMF)',
+      'Network: User-mode NAT',
     ]);
-    expect(describeSettings(['memoryMiB', 'The CD-ROM drive: debian.iso'], undefined)).toEqual([
+    // The driver's own lines (app/main/vm/settings.ts settingsDiff) are sentences already.
+    expect(describeSettings(['memoryMiB', 'Boot order: disk → CD-ROM, then disk'], undefined)).toEqual([
       'Memory',
-      'The CD-ROM drive: debian.iso',
+      'Boot order: disk → CD-ROM, then disk',
     ]);
     expect(describeSettings(undefined, d)).toEqual([]);
   });
@@ -148,5 +186,81 @@ describe('the Settings form', () => {
   it('treats a VM with QEMU as running for "applies at next start"', () => {
     expect(['starting', 'running', 'paused', 'stopping'].every((s) => runsNow(s as VmSummary['state']))).toBe(true);
     expect(['stopped', 'crashed', 'broken'].some((s) => runsNow(s as VmSummary['state']))).toBe(false);
+  });
+});
+
+describe('the boot order editor', () => {
+  it('lists the booted devices in order, then the others switched off', () => {
+    expect(bootEntries(['cdrom', 'disk'])).toEqual([
+      { device: 'cdrom', on: true },
+      { device: 'disk', on: true },
+      { device: 'network', on: false },
+    ]);
+    expect(bootOrder(bootEntries(['network']))).toEqual(['network']);
+  });
+
+  it('moves an entry up or down and leaves the ends alone', () => {
+    const e = bootEntries(['disk', 'cdrom', 'network']);
+    expect(bootOrder(moveBootEntry(e, 2, -1))).toEqual(['disk', 'network', 'cdrom']);
+    expect(bootOrder(moveBootEntry(e, 0, 1))).toEqual(['cdrom', 'disk', 'network']);
+    expect(moveBootEntry(e, 0, -1)).toEqual(e);
+    expect(moveBootEntry(e, 2, 1)).toEqual(e);
+  });
+
+  it('counts only the booted devices and their order as a change, not where an unused one sits', () => {
+    const moved = moveBootEntry(base.form.boot, 2, -1); // network above CD-ROM, both off
+    expect(formEdited(base.form, { ...base.form, boot: moved })).toBe(true);
+    expect(changedFields(base.form, { ...base.form, boot: moved })).toEqual([]);
+  });
+
+  it('refuses an empty boot order before asking the driver', () => {
+    const none = toggleBootEntry(base.form.boot, 'disk', false);
+    expect(toUpdateInput(ID, base, { ...base.form, boot: none })).toEqual({
+      errors: { boot: 'Switch on at least one device to boot from (usually the disk).' },
+    });
+  });
+
+  it('takes the network out of the boot order when the network is turned off, keeping a device to boot', () => {
+    const netOnly = { ...base.form, boot: bootEntries(['network']) };
+    const off = withNetwork(netOnly, 'none');
+    expect(bootOrder(off.boot)).toEqual(['disk']);
+    expect(toUpdateInput(ID, base, off)).toEqual({ input: { vm: ID, revision: 'r7', network: 'none' } });
+    const both = withNetwork({ ...base.form, boot: bootEntries(['network', 'disk']) }, 'none');
+    expect(bootOrder(both.boot)).toEqual(['disk']);
+  });
+
+  it('says why a device cannot be booted: no CD-ROM drive, or the network off', () => {
+    expect(bootDeviceProblem('cdrom', base.form, 0)).toMatch(/No CD-ROM drive/);
+    expect(bootDeviceProblem('cdrom', base.form, 1)).toBeUndefined();
+    expect(bootDeviceProblem('network', { ...base.form, network: 'none' }, 1)).toMatch(/network is off/);
+    expect(bootDeviceProblem('disk', base.form, 0)).toBeUndefined();
+  });
+});
+
+describe('firmware', () => {
+  const d = vm.definition!;
+  it('says before saving that a switch to UEFI starts a fresh variable store, or reuses a kept one', () => {
+    expect(firmwareNote({ ...d, firmware: 'bios', nvram: null }, 'uefi')).toMatch(/fresh, empty UEFI variable store/);
+    expect(firmwareNote({ ...d, firmware: 'bios', nvram: '/v/OVMF_VARS.fd' }, 'uefi')).toMatch(/kept from before/);
+  });
+
+  it('says that going back to BIOS keeps the store unused', () => {
+    expect(firmwareNote({ ...d, firmware: 'uefi' }, 'bios')).toMatch(/kept, unused/);
+  });
+
+  it('says an aarch64 VM has no BIOS', () => {
+    expect(firmwareNote({ ...d, arch: 'aarch64' }, 'uefi')).toMatch(/always boots UEFI/);
+  });
+});
+
+describe('a draft over device changes', () => {
+  it('moves to the fresh revision when only devices changed (its own buttons), so the save is not refused', () => {
+    const fresh = { form: base.form, revision: 'r8' };
+    expect(rebase(base, fresh)).toEqual({ form: base.form, revision: 'r8' });
+  });
+
+  it('keeps the old revision when one of its fields changed meanwhile, so the save is refused as stale', () => {
+    const fresh = { form: { ...base.form, cpus: '8' }, revision: 'r8' };
+    expect(rebase(base, fresh)).toBe(base);
   });
 });

@@ -5,23 +5,33 @@
 import type { CallParams } from '../../../main/common/contract.js';
 import { VmdeskError } from '../../../main/common/errors.js';
 import { vmNameProblem } from '../../../main/common/names.js';
-import type { VmDefinition, VmState, VmSummary } from '../../../main/common/vm-types.js';
+import type { BootDevice, VmDefinition, VmSummary } from '../../../main/common/vm-types.js';
+import { BOOT_DEVICES, bootOrderText, runsNow } from './device-model.js';
 import { formatMiB } from './format.js';
 
 export type UpdateInput = CallParams<'vm.update'>;
-export type Boot = NonNullable<UpdateInput['boot']>;
 export type Display = NonNullable<UpdateInput['display']>;
 export type Accel = NonNullable<UpdateInput['accel']>;
-export type SettingsFieldId = 'name' | 'memory' | 'cpus' | 'boot' | 'display' | 'accel';
+export type Firmware = NonNullable<UpdateInput['firmware']>;
+export type NetworkMode = NonNullable<UpdateInput['network']>;
+export type SettingsFieldId = 'name' | 'memory' | 'cpus' | 'accel' | 'firmware' | 'boot' | 'display' | 'network';
+
+/** One line of the boot-order editor: every device is listed, in order; `on` ones are booted. */
+export interface BootEntry {
+  device: BootDevice;
+  on: boolean;
+}
 
 /** What the inputs hold: numbers as typed, so a half-typed "20" is not turned into something else. */
 export interface SettingsForm {
   name: string;
   memory: string;
   cpus: string;
-  boot: Boot;
-  display: Display;
   accel: Accel;
+  firmware: Firmware;
+  boot: BootEntry[];
+  display: Display;
+  network: NetworkMode;
 }
 
 /** The form as loaded from one version of the definition, with that version's revision. */
@@ -37,17 +47,72 @@ export const FIELD_LABELS: Record<SettingsFieldId, string> = {
   name: 'Name',
   memory: 'Memory',
   cpus: 'CPUs',
-  boot: 'Boot device',
-  display: 'Display',
   accel: 'Accelerator',
+  firmware: 'Firmware',
+  boot: 'Boot order',
+  display: 'Display',
+  network: 'Network',
 };
 
 /** The fields a running QEMU keeps as it started with; the name is vmdesk's own and changes at once. */
-export const AT_NEXT_START: readonly SettingsFieldId[] = ['memory', 'cpus', 'boot', 'display', 'accel'];
+export const AT_NEXT_START: readonly SettingsFieldId[] = [
+  'memory',
+  'cpus',
+  'accel',
+  'firmware',
+  'boot',
+  'display',
+  'network',
+];
 
-/** QEMU is there (or on its way): changes to its hardware wait for the next start. */
-export function runsNow(state: VmState): boolean {
-  return state === 'starting' || state === 'running' || state === 'paused' || state === 'stopping';
+export { runsNow };
+
+/** The editor's list for a stored boot order: the booted devices in order, then the others. */
+export function bootEntries(boot: readonly BootDevice[]): BootEntry[] {
+  return [
+    ...boot.map((device) => ({ device, on: true })),
+    ...BOOT_DEVICES.filter((d) => !boot.includes(d)).map((device) => ({ device, on: false })),
+  ];
+}
+
+/** The boot order the driver stores: the devices switched on, in the editor's order. */
+export function bootOrder(entries: readonly BootEntry[]): BootDevice[] {
+  return entries.filter((e) => e.on).map((e) => e.device);
+}
+
+/** The list with entry `i` moved one place up (-1) or down (+1); unchanged at either end. */
+export function moveBootEntry(entries: readonly BootEntry[], i: number, by: -1 | 1): BootEntry[] {
+  const j = i + by;
+  if (i < 0 || i >= entries.length || j < 0 || j >= entries.length) return [...entries];
+  const next = [...entries];
+  [next[i], next[j]] = [next[j]!, next[i]!];
+  return next;
+}
+
+/** The list with `device` switched on or off. */
+export function toggleBootEntry(entries: readonly BootEntry[], device: BootDevice, on: boolean): BootEntry[] {
+  return entries.map((e) => (e.device === device ? { ...e, on } : e));
+}
+
+/**
+ * The form with another network mode. Turning the network off takes it out of the boot order as
+ * well (the driver refuses to boot from a network that is not there), keeping at least the disk.
+ */
+export function withNetwork(form: SettingsForm, network: NetworkMode): SettingsForm {
+  if (network === 'user') return { ...form, network };
+  let boot = toggleBootEntry(form.boot, 'network', false);
+  if (bootOrder(boot).length === 0) boot = toggleBootEntry(boot, 'disk', true);
+  return { ...form, network, boot };
+}
+
+/**
+ * Why a boot device cannot be switched on, or undefined when it can: a CD-ROM needs a drive, a
+ * network boot needs the network on.
+ */
+export function bootDeviceProblem(device: BootDevice, form: SettingsForm, cdromDrives: number): string | undefined {
+  if (device === 'cdrom' && cdromDrives === 0) return 'No CD-ROM drive: add one under CD-ROM drives first.';
+  if (device === 'network' && form.network === 'none') return 'The network is off: choose user-mode NAT first.';
+  return undefined;
 }
 
 /** The form for a VM's current definition; undefined for a broken VM (its file could not be read). */
@@ -59,9 +124,11 @@ export function settingsBase(vm: VmSummary): SettingsBase | undefined {
       name: vm.name,
       memory: String(d.memoryMiB),
       cpus: String(d.cpus),
-      boot: d.boot,
-      display: d.display,
       accel: d.accel,
+      firmware: d.firmware,
+      boot: bootEntries(d.boot),
+      display: d.display,
+      network: d.network.mode,
     },
     revision: vm.revision,
   };
@@ -71,23 +138,47 @@ function number(text: string): number {
   return text.trim() === '' ? Number.NaN : Number(text);
 }
 
+/** Whether the user typed or chose anything (text as typed: "2048 " is an edit, not a change). */
+export function formEdited(base: SettingsForm, form: SettingsForm): boolean {
+  return (Object.keys(form) as (keyof SettingsForm)[]).some((k) =>
+    k === 'boot' ? JSON.stringify(form.boot) !== JSON.stringify(base.boot) : form[k] !== base[k],
+  );
+}
+
 /** The fields whose value differs from the loaded one ("2048 " is the same memory as "2048"). */
 export function changedFields(base: SettingsForm, form: SettingsForm): SettingsFieldId[] {
   const same: Record<SettingsFieldId, boolean> = {
     name: form.name === base.name,
     memory: number(form.memory) === number(base.memory),
     cpus: number(form.cpus) === number(base.cpus),
-    boot: form.boot === base.boot,
-    display: form.display === base.display,
     accel: form.accel === base.accel,
+    firmware: form.firmware === base.firmware,
+    // Only the booted devices and their order count; where an unused one sits does not.
+    boot: bootOrder(form.boot).join() === bootOrder(base.boot).join(),
+    display: form.display === base.display,
+    network: form.network === base.network,
   };
   return (Object.keys(same) as SettingsFieldId[]).filter((k) => !same[k]);
 }
 
 /**
+ * The base a draft is saved against now that the VM is `fresh`. The disks, CD-ROM drives and
+ * forwards are changed by their own buttons, each a new revision: when none of the form's own
+ * fields changed meanwhile, the draft moves to the fresh revision (vm.update sends only the
+ * changed fields, so nothing done meanwhile is undone). A change to one of its fields keeps the
+ * old base, and the save is refused as stale.
+ */
+export function rebase(draftBase: SettingsBase, fresh: SettingsBase): SettingsBase {
+  if (draftBase.revision === fresh.revision) return draftBase;
+  return changedFields(draftBase.form, fresh.form).length === 0
+    ? { ...draftBase, revision: fresh.revision }
+    : draftBase;
+}
+
+/**
  * Input for vm.update: the VM, the revision the form was loaded from and only the changed fields;
  * or the errors that can be told without asking the driver (its own name rule, unreadable
- * numbers); or `unchanged` when there is nothing to send.
+ * numbers, an empty boot order); or `unchanged` when there is nothing to send.
  */
 export function toUpdateInput(
   vmId: string,
@@ -105,6 +196,8 @@ export function toUpdateInput(
   }
   if (changed.includes('memory') && !Number.isFinite(memoryMiB)) errors.memory = 'Enter the memory in MiB, e.g. 2048.';
   if (changed.includes('cpus') && !Number.isFinite(cpus)) errors.cpus = 'Enter a number of CPUs, e.g. 2.';
+  if (changed.includes('boot') && bootOrder(form.boot).length === 0)
+    errors.boot = 'Switch on at least one device to boot from (usually the disk).';
   if (Object.keys(errors).length > 0) return { errors };
   const input: UpdateInput = { vm: vmId };
   if (base.revision !== undefined) input.revision = base.revision;
@@ -112,9 +205,11 @@ export function toUpdateInput(
     if (k === 'name') input.name = form.name;
     else if (k === 'memory') input.memoryMiB = memoryMiB;
     else if (k === 'cpus') input.cpus = cpus;
-    else if (k === 'boot') input.boot = form.boot;
+    else if (k === 'accel') input.accel = form.accel;
+    else if (k === 'firmware') input.firmware = form.firmware;
+    else if (k === 'boot') input.boot = bootOrder(form.boot);
     else if (k === 'display') input.display = form.display;
-    else input.accel = form.accel;
+    else input.network = form.network;
   }
   return { input };
 }
@@ -129,6 +224,8 @@ const DRIVER_FIELDS: Record<string, SettingsFieldId> = {
   display: 'display',
   accel: 'accel',
   VMDESK_ACCEL: 'accel',
+  firmware: 'firmware',
+  network: 'network',
 };
 
 /** Where a failed vm.update shows its message: next to its field, as a stale form, or above the form. */
@@ -148,13 +245,41 @@ export const DISPLAY_LABELS: Record<Display, string> = {
   none: 'None (serial console only)',
 };
 
+export const FIRMWARE_LABELS: Record<Firmware, string> = { bios: 'BIOS (SeaBIOS)', uefi: 'UEFI (OVMF)' };
+
+export const NETWORK_LABELS: Record<NetworkMode, string> = {
+  user: 'User-mode NAT',
+  none: 'None (no network card)',
+};
+
+export const BOOT_LABELS: Record<BootDevice, string> = { disk: 'Disk', cdrom: 'CD-ROM', network: 'Network (PXE)' };
+
+/**
+ * What choosing `next` firmware does to the VM's UEFI variable store (NVRAM), said before the
+ * user saves: the driver makes a fresh store when it switches to UEFI without one (the boot
+ * entries an earlier store had are gone), and keeps the store, unused, when it goes back to BIOS.
+ */
+export function firmwareNote(d: Pick<VmDefinition, 'firmware' | 'nvram' | 'arch'>, next: Firmware): string {
+  if (d.arch === 'aarch64') return 'An aarch64 VM always boots UEFI: there is no BIOS for it.';
+  if (d.firmware === 'bios' && next === 'uefi')
+    return d.nvram
+      ? 'Switching to UEFI uses the UEFI variable store this VM kept from before. A guest installed under BIOS usually needs a UEFI boot loader to start.'
+      : 'Switching to UEFI gives the VM a fresh, empty UEFI variable store (NVRAM): it has no boot entries, so the firmware looks for a bootable disk or CD on its own. A guest installed under BIOS usually needs a UEFI boot loader to start.';
+  if (d.firmware === 'uefi' && next === 'bios')
+    return 'Back to BIOS: the UEFI variable store (its boot entries) is kept, unused, so switching back to UEFI finds them again. A guest installed under UEFI does not boot under BIOS.';
+  if (next === 'uefi') return 'The UEFI boot entries and settings live in the VM’s own variable store (NVRAM).';
+  return 'Legacy BIOS boot. Choose UEFI for Secure Boot-era installers and guests installed in UEFI mode.';
+}
+
 /** A setting's stored value as the form's choices name it. */
 function valueLabel(field: SettingsFieldId, d: VmDefinition): string {
   if (field === 'name') return d.name;
   if (field === 'memory') return formatMiB(d.memoryMiB);
   if (field === 'cpus') return String(d.cpus);
-  if (field === 'boot') return d.boot === 'cdrom' ? 'CD-ROM' : 'Disk';
+  if (field === 'boot') return bootOrderText(d.boot);
   if (field === 'display') return DISPLAY_LABELS[d.display];
+  if (field === 'firmware') return FIRMWARE_LABELS[d.firmware];
+  if (field === 'network') return NETWORK_LABELS[d.network.mode];
   return d.accel === 'auto' ? 'Automatic' : d.accel.toUpperCase();
 }
 
@@ -166,6 +291,8 @@ const PENDING_FIELDS: Record<string, SettingsFieldId> = {
   boot: 'boot',
   display: 'display',
   accel: 'accel',
+  firmware: 'firmware',
+  network: 'network',
 };
 
 /**

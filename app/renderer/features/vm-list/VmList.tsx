@@ -16,6 +16,7 @@ export function VmList() {
   const vms = useVmdesk(useShallow((s) => sortedVms(s.vms)));
   const selectedId = useVmdesk((s) => s.selectedId);
   const loaded = useVmdesk((s) => s.listLoaded);
+  const dropOn = useVmdesk((s) => s.dragOverVm);
   const listRef = useRef<HTMLUListElement>(null);
 
   const onKey = (e: KeyboardEvent) => {
@@ -63,7 +64,9 @@ export function VmList() {
           id={optionId(vm.id)}
           role="option"
           aria-selected={vm.id === selectedId}
-          className="vm-item"
+          className={vm.id === dropOn ? 'vm-item vm-item-drop' : 'vm-item'}
+          // A dropped ISO lands in this VM's CD-ROM drive (DropTarget reads it).
+          data-drop-vm={vm.id}
           onClick={() => {
             selectVm(vm.id);
             listRef.current?.focus();
