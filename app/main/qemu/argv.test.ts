@@ -105,6 +105,55 @@ describe('buildQemuArgv (golden)', () => {
     expectArgvGolden('x86_64-two-disks-forwards', buildQemuArgv(def, x86Caps, paths, tcg));
   });
 
+  it('an installer and a driver disc, an empty drive, network boot last; a disk kept by target after another went', () => {
+    const def: VmDefinition = {
+      ...base,
+      name: 'win11',
+      cdroms: ['/isos/Win11_24H2.iso', '/isos/virtio-win-0.1.262.iso', null],
+      boot: ['cdrom', 'disk', 'network'],
+      disks: [
+        { target: 'vda', path: '/data/vm/system.qcow2', format: 'qcow2', owned: true, readOnly: false },
+        // vdb was removed: vdc keeps its QEMU ids (disk2, virtio-disk2).
+        { target: 'vdc', path: '/data/vm/data.qcow2', format: 'qcow2', owned: true, readOnly: false },
+        // The base of a linked clone: opened read-only whatever readOnly says.
+        {
+          target: 'vdd',
+          path: '/data/vm/base.qcow2',
+          format: 'qcow2',
+          owned: true,
+          readOnly: false,
+          linkedClones: ['22222222-3333-4444-8555-666666666666'],
+        },
+      ],
+    };
+    const argv = buildQemuArgv(def, x86Caps, paths, tcg);
+    expectArgvGolden('x86_64-three-cdroms-netboot', argv);
+    // Every CD-ROM drive boots before the disks; the network last; the empty drive has no medium.
+    expect(argv.filter((a) => a.includes('bootindex='))).toEqual([
+      'ide-cd,drive=cd0,bus=ide.0,id=cdrom0,bootindex=0',
+      'ide-cd,drive=cd1,bus=ide.1,id=cdrom1,bootindex=1',
+      'ide-cd,bus=ide.2,id=cdrom2,bootindex=2',
+      'virtio-blk-pci,drive=disk0,id=virtio-disk0,bootindex=3',
+      'virtio-blk-pci,drive=disk2,id=virtio-disk2,bootindex=4',
+      'virtio-blk-pci,drive=disk3,id=virtio-disk3,bootindex=5',
+      `virtio-net-pci,netdev=net0,mac=${macFromId(def.id)},id=net0dev,bootindex=6`,
+    ]);
+    expect(argv.find((a) => a.includes('"node-name":"disk3"'))).toContain('"read-only":true');
+  });
+
+  it('boots only what the order lists', () => {
+    const def: VmDefinition = {
+      ...base,
+      cdroms: ['/isos/a.iso'],
+      boot: ['disk'],
+      disks: [{ target: 'vda', path: '/d.qcow2', format: 'qcow2', owned: true, readOnly: false }],
+    };
+    const argv = buildQemuArgv(def, x86Caps, paths, tcg);
+    expect(argv.filter((a) => a.includes('bootindex='))).toEqual([
+      'virtio-blk-pci,drive=disk0,id=virtio-disk0,bootindex=0',
+    ]);
+  });
+
   it('aarch64 on HVF (Apple Silicon): virt, cpu host, edk2 pflash', () => {
     const def: VmDefinition = {
       ...base,
