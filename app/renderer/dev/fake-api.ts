@@ -112,7 +112,44 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
     [`${isoDir}/drivers.iso`, { sizeBytes: 4_194_304, storedAt: '2025-02-04T08:15:00.000Z' }],
   ]);
   const isoUsers = (file: string) =>
-    [...vms.values()].filter((v) => v.definition?.cdrom === file).map((v) => ({ id: v.id, name: v.name }));
+    [...vms.values()].filter((v) => v.definition?.cdroms.includes(file)).map((v) => ({ id: v.id, name: v.name }));
+
+  // Disks and CD-ROM drives, as the driver changes them (app/main/vm/vm-instance.ts, disks.ts).
+  /** The demo's disk sizes by path (bytes); a disk not listed is 20 GiB. */
+  const diskSizes = new Map<string, number>();
+  const sizeOf = (file: string) => diskSizes.get(file) ?? 20 * 2 ** 30;
+  const readable = (vm: VmSummary): VmDefinition => {
+    if (!vm.definition) throw new VmdeskError('vm-broken', `"${vm.name}" cannot be read.`);
+    return vm.definition;
+  };
+  const running = (vm: VmSummary) => ['starting', 'running', 'paused', 'stopping'].includes(vm.state);
+  /** What the running QEMU started with (what `pending` compares to); undefined while stopped. */
+  const runDefOf = (vm: VmSummary): VmDefinition | undefined => {
+    if (!running(vm)) return undefined;
+    const key = `${vm.id}@${vm.startedAt ?? ''}`;
+    const was = startedWith.get(key) ?? vm.definition!;
+    startedWith.set(key, was);
+    return was;
+  };
+  /** Stores `def`; `live` changes what the running QEMU has too (a hot-plug, a disc). */
+  const save = (vm: VmSummary, def: VmDefinition, live?: (was: VmDefinition) => VmDefinition): VmSummary => {
+    let was = runDefOf(vm);
+    if (was && live) {
+      was = live(was);
+      startedWith.set(`${vm.id}@${vm.startedAt ?? ''}`, was);
+    }
+    return put({ ...vm, name: def.name, definition: def, pending: was ? pendingLines(was, def) : undefined });
+  };
+  const driveOf = (vm: VmSummary, d: VmDefinition, drive: number) => {
+    if (drive >= d.cdroms.length)
+      throw new VmdeskError(
+        'invalid-argument',
+        `"${vm.name}" has ${d.cdroms.length} CD-ROM drive(s); there is no drive ${drive}.`,
+        { field: 'drive' },
+      );
+  };
+  const withDisc = (cds: readonly (string | null)[], i: number, iso: string | null) =>
+    cds.map((c, k) => (k === i ? iso : c));
 
   const handlers: { [C in CallName]: (p: CallParams<C>) => Promise<CallResults[C]> | CallResults[C] } = {
     'vm.list': () => [...vms.values()],
@@ -139,12 +176,13 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
         memoryMiB: p.memoryMiB,
         cpus: p.cpus,
         accel: p.accel ?? 'auto',
-        cdrom: p.cdrom ?? null,
-        boot: p.cdrom ? 'cdrom' : 'disk',
+        cdroms: [p.cdrom ?? null],
+        boot: p.cdrom ? ['cdrom', 'disk'] : ['disk', 'cdrom'],
         disks: p.disk
           ? [
               {
                 path: `/home/ada/.local/share/vmdesk/vms/${id}/disk0.qcow2`,
+                target: 'vda',
                 format: 'qcow2',
                 owned: true,
                 readOnly: false,
@@ -302,13 +340,117 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
     },
     'vm.insertCdrom': (p) => {
       const vm = find(p.vm);
-      if (!vm.definition) throw new VmdeskError('vm-broken', `"${vm.name}" cannot be read.`);
-      return put({ ...vm, definition: { ...vm.definition, cdrom: p.iso } });
+      const d = readable(vm);
+      const drive = p.drive ?? 0;
+      driveOf(vm, d, drive);
+      if (!/^\/.+\.(iso|img)$/i.test(p.iso))
+        throw new VmdeskError('invalid-argument', `There is no ISO image at ${p.iso}. Check the path.`, {
+          field: 'iso',
+        });
+      return save(vm, { ...d, cdroms: withDisc(d.cdroms, drive, p.iso) }, (was) =>
+        drive < was.cdroms.length ? { ...was, cdroms: withDisc(was.cdroms, drive, p.iso) } : was,
+      );
     },
     'vm.eject': (p) => {
       const vm = find(p.vm);
-      if (!vm.definition?.cdrom) throw new VmdeskError('invalid-state', `"${vm.name}" has no ISO inserted.`);
-      return put({ ...vm, definition: { ...vm.definition, cdrom: null, boot: 'disk' } });
+      const d = readable(vm);
+      const drive = p.drive ?? 0;
+      driveOf(vm, d, drive);
+      if (!d.cdroms[drive])
+        throw new VmdeskError('invalid-state', `CD-ROM drive ${drive} of "${vm.name}" is already empty.`, {
+          field: 'drive',
+        });
+      return save(vm, { ...d, cdroms: withDisc(d.cdroms, drive, null) }, (was) =>
+        drive < was.cdroms.length ? { ...was, cdroms: withDisc(was.cdroms, drive, null) } : was,
+      );
+    },
+    'vm.addDisk': (p) => {
+      const vm = find(p.vm);
+      const d = readable(vm);
+      if ((p.sizeBytes === undefined) === (p.path === undefined))
+        throw new VmdeskError('invalid-argument', 'Give either a size for a new disk or the path of an existing one.', {
+          field: 'disk',
+        });
+      const used = new Set([...d.disks, ...(runDefOf(vm)?.disks ?? [])].map((k) => k.target));
+      const target = Array.from({ length: 16 }, (_, i) => `vd${String.fromCharCode(97 + i)}`).find((t) => !used.has(t));
+      if (!target)
+        throw new VmdeskError('invalid-argument', `"${vm.name}" has 16 disks; a VM can have at most 16.`, {
+          field: 'disk',
+        });
+      if (p.path !== undefined && !/^\/.+\.(qcow2|raw|img)$/i.test(p.path))
+        throw new VmdeskError('invalid-argument', `There is no disk image at ${p.path}. Check the path.`, {
+          field: 'file',
+        });
+      if (p.sizeBytes !== undefined && p.sizeBytes > 400 * 2 ** 30)
+        throw new VmdeskError(
+          'insufficient-resources',
+          `A ${Math.round(p.sizeBytes / 2 ** 30)} GiB disk does not fit: 400 GiB free in /home/ada/.local/share/vmdesk/vms/${vm.id}. Choose a smaller size or free space.`,
+          { field: 'size' },
+        );
+      const disk = {
+        path: p.path ?? `/home/ada/.local/share/vmdesk/vms/${vm.id}/disk-${target}.qcow2`,
+        target,
+        format: p.path?.endsWith('.raw') ? ('raw' as const) : ('qcow2' as const),
+        owned: p.path === undefined,
+        readOnly: false,
+      };
+      if (p.sizeBytes !== undefined) diskSizes.set(disk.path, p.sizeBytes);
+      // A running VM gets it at once (hot-plug).
+      return save(vm, { ...d, disks: [...d.disks, disk] }, (was) => ({ ...was, disks: [...was.disks, disk] }));
+    },
+    'vm.removeDisk': (p) => {
+      const vm = find(p.vm);
+      const d = readable(vm);
+      const disk = d.disks.find((k) => k.target === p.target);
+      if (!disk)
+        throw new VmdeskError(
+          'not-found',
+          `"${vm.name}" has no disk ${p.target}; its disks are ${d.disks.map((k) => k.target).join(', ') || 'none'}.`,
+          { field: 'target' },
+        );
+      if (p.deleteFile && !disk.owned)
+        throw new VmdeskError(
+          'invalid-argument',
+          `vmdesk did not create ${disk.path}, so it does not delete it. Remove the disk without deleting the file, and delete the file yourself if you mean to.`,
+          { field: 'deleteFile' },
+        );
+      const was = runDefOf(vm);
+      if (was && was.boot.includes('disk') && was.disks[0]?.target === disk.target)
+        throw new VmdeskError(
+          'invalid-state',
+          `${disk.target} is the disk "${vm.name}" booted from, and it is ${vm.state}. Shut it down first, then remove it.`,
+          { field: 'target' },
+        );
+      // The demo's guests always let go of an unplugged disk.
+      return save(vm, { ...d, disks: d.disks.filter((k) => k !== disk) }, (w) => ({
+        ...w,
+        disks: w.disks.filter((k) => k.target !== disk.target),
+      }));
+    },
+    'vm.resizeDisk': (p) => {
+      const vm = find(p.vm);
+      const d = readable(vm);
+      const disk = d.disks.find((k) => k.target === p.target);
+      if (!disk) throw new VmdeskError('not-found', `"${vm.name}" has no disk ${p.target}.`, { field: 'target' });
+      const now = sizeOf(disk.path);
+      const mib = (n: number) => {
+        const m = Math.round(n / 2 ** 20);
+        return m >= 1024 && m % 1024 === 0
+          ? `${m / 1024} GiB`
+          : m >= 1024
+            ? `${(m / 1024).toFixed(1)} GiB`
+            : `${m} MiB`;
+      };
+      if (p.sizeBytes <= now)
+        throw new VmdeskError(
+          'invalid-argument',
+          p.sizeBytes === now
+            ? `${disk.target} of "${vm.name}" is already ${mib(now)}.`
+            : `${disk.target} of "${vm.name}" is ${mib(now)}; shrinking a disk is refused, since it cuts off whatever the guest keeps at its end. Give a size above ${mib(now)}.`,
+          { field: 'size' },
+        );
+      diskSizes.set(disk.path, p.sizeBytes);
+      return put(vm);
     },
     'iso.list': () =>
       [...isos]
@@ -389,34 +531,72 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
         );
       if (p.cpus !== undefined && p.cpus > 16)
         throw bad('cpus', `This computer has 16 CPU threads; a VM can have at most 16 CPUs, not ${p.cpus}.`);
+      if (p.firmware === 'bios' && d.arch === 'aarch64')
+        throw bad('firmware', 'An aarch64 VM always boots UEFI: there is no BIOS for it.');
+      const cdroms =
+        p.cdromDrives === undefined
+          ? d.cdroms
+          : p.cdromDrives <= d.cdroms.length
+            ? d.cdroms.slice(0, p.cdromDrives)
+            : [...d.cdroms, ...Array<null>(p.cdromDrives - d.cdroms.length).fill(null)];
+      const network = p.network ?? d.network.mode;
+      const usable = (b: string) => (b === 'cdrom' ? cdroms.length > 0 : b === 'network' ? network === 'user' : true);
+      const badBoot = p.boot?.find((b) => !usable(b));
+      if (badBoot)
+        throw bad(
+          'boot',
+          badBoot === 'cdrom'
+            ? `"${d.name}" has no CD-ROM drive to boot from. Add a drive first, or leave cdrom out of the boot order.`
+            : `"${d.name}" has no network to boot from. Turn its network on first, or leave network out of the boot order.`,
+        );
+      const kept = d.boot.filter(usable);
       const def: VmDefinition = {
         ...d,
         name: p.name ?? d.name,
         memoryMiB: p.memoryMiB ?? d.memoryMiB,
         cpus: p.cpus ?? d.cpus,
-        boot: p.boot ?? d.boot,
+        boot: p.boot ?? (kept.length > 0 ? kept : ['disk']),
+        firmware: p.firmware ?? d.firmware,
         display: p.display ?? d.display,
         accel: p.accel ?? d.accel,
+        network: { ...d.network, mode: network },
+        cdroms,
       };
-      let pending: string[] | undefined;
-      if (['starting', 'running', 'paused', 'stopping'].includes(vm.state)) {
-        const key = `${vm.id}@${vm.startedAt ?? ''}`;
-        const was = startedWith.get(key) ?? d;
-        startedWith.set(key, was);
-        // In the driver's words (app/main/vm/settings.ts settingsDiff).
-        const mib = (n: number) => (n >= 1024 && n % 1024 === 0 ? `${n / 1024} GiB` : `${n} MiB`);
-        const boot = { disk: 'disk', cdrom: 'CD-ROM' };
-        pending = [
-          ...(was.memoryMiB !== def.memoryMiB ? [`Memory: ${mib(was.memoryMiB)} → ${mib(def.memoryMiB)}`] : []),
-          ...(was.cpus !== def.cpus ? [`CPUs: ${was.cpus} → ${def.cpus}`] : []),
-          ...(was.boot !== def.boot ? [`Boot from: ${boot[was.boot]} → ${boot[def.boot]}`] : []),
-          ...(was.display !== def.display ? [`Display: ${was.display} → ${def.display}`] : []),
-          ...(was.accel !== def.accel ? [`Accelerator: ${was.accel} → ${def.accel}`] : []),
-        ];
-      }
-      return put({ ...vm, name: def.name, definition: def, pending });
+      const done = save(vm, def);
+      // As the driver warns (app/main/vm/define-vm.ts memoryNotice), against the demo's 32 GiB.
+      const notice =
+        p.memoryMiB !== undefined && p.memoryMiB !== d.memoryMiB && p.memoryMiB > 32768 * 0.8
+          ? `${p.memoryMiB} MiB is ${Math.round((p.memoryMiB / 32768) * 100)} % of this host's 32 GiB of memory: the host may swap or kill programs once the guest uses it all. Give it at most 25.6 GiB to be safe.`
+          : undefined;
+      return notice ? { ...done, notice } : done;
     },
   };
+
+  /** What differs between what QEMU started with and the stored definition, in the driver's words
+   * (app/main/vm/settings.ts settingsDiff). */
+  function pendingLines(was: VmDefinition, def: VmDefinition): string[] {
+    const mib = (n: number) => (n >= 1024 && n % 1024 === 0 ? `${n / 1024} GiB` : `${n} MiB`);
+    const words = { disk: 'disk', cdrom: 'CD-ROM', network: 'network' };
+    const order = (b: VmDefinition['boot']) => b.map((x) => words[x]).join(', then ');
+    const base = (f: string | null) => (f ? f.split('/').pop()! : 'empty');
+    const out: string[] = [];
+    if (was.memoryMiB !== def.memoryMiB) out.push(`Memory: ${mib(was.memoryMiB)} → ${mib(def.memoryMiB)}`);
+    if (was.cpus !== def.cpus) out.push(`CPUs: ${was.cpus} → ${def.cpus}`);
+    if (was.boot.join() !== def.boot.join()) out.push(`Boot order: ${order(was.boot)} → ${order(def.boot)}`);
+    if (was.firmware !== def.firmware) out.push(`Firmware: ${was.firmware} → ${def.firmware}`);
+    if (was.display !== def.display) out.push(`Display: ${was.display} → ${def.display}`);
+    if (was.accel !== def.accel) out.push(`Accelerator: ${was.accel} → ${def.accel}`);
+    if (was.network.mode !== def.network.mode) out.push(`Network: ${was.network.mode} → ${def.network.mode}`);
+    if (was.cdroms.length !== def.cdroms.length) out.push(`CD-ROM drives: ${was.cdroms.length} → ${def.cdroms.length}`);
+    for (let i = 0; i < Math.min(was.cdroms.length, def.cdroms.length); i++)
+      if (was.cdroms[i] !== def.cdroms[i])
+        out.push(`CD-ROM ${i + 1}: ${base(was.cdroms[i]!)} → ${base(def.cdroms[i]!)}`);
+    const before = new Map(was.disks.map((k) => [k.target, k]));
+    const after = new Map(def.disks.map((k) => [k.target, k]));
+    for (const [t, k] of after) if (before.get(t)?.path !== k.path) out.push(`Disk ${t}: added ${base(k.path)}`);
+    for (const [t, k] of before) if (after.get(t)?.path !== k.path) out.push(`Disk ${t}: removed ${base(k.path)}`);
+    return out;
+  }
 
   const openStream = <S extends StreamName>(name: S, params: StreamParams<S>): StreamChannel => {
     let vm: VmSummary | undefined;
