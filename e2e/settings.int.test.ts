@@ -74,6 +74,41 @@ describe('vmdesk set', () => {
   });
 });
 
+describe('vmdesk set --firmware and --boot', () => {
+  it('switches a BIOS VM to UEFI with a fresh variable store, and boots devices in the order given', async () => {
+    const u = new Sandbox();
+    try {
+      await u.startDriver();
+      await u.json(['define', '--name', 'fw', '--memory', '128M', '--disk-size', '32M', '--cdrom', guestIso()]);
+      const set = await u.run(['set', 'fw', '--firmware', 'uefi', '--boot', 'network,disk,cdrom']);
+      expect(set.code, set.stderr).toBe(0);
+      expect(set.stdout).toBe(
+        '"fw" is set: 128 MiB, 1 CPU, boots from network, then disk, then CD-ROM, firmware uefi, display std, accel auto.\n',
+      );
+      const info = await u.json<VmSummary>(['info', 'fw']);
+      const nvram = info.definition!.nvram!;
+      expect(fs.statSync(nvram).mode & 0o777).toBe(0o600);
+      const vm = await u.json<VmSummary>(['start', 'fw']);
+      const argv = qemuArgv(vm.pid!);
+      expect(after(argv, '-machine')).toBe('q35,pflash0=fw-code,pflash1=fw-vars');
+      expect(argv.find((a) => a.includes('"node-name":"fw-vars"'))).toContain(JSON.stringify(nvram));
+      const byBootIndex = argv
+        .filter((a) => a.includes('bootindex='))
+        .sort((a, b) => Number(/bootindex=(\d+)/.exec(a)![1]) - Number(/bootindex=(\d+)/.exec(b)![1]));
+      expect(byBootIndex.map((a) => a.split(',')[0])).toEqual(['virtio-net-pci', 'virtio-blk-pci', 'ide-cd']);
+      await u.json(['stop', 'fw']);
+      // Back to BIOS: no firmware flash; the store stays for a later switch back.
+      await u.json(['set', 'fw', '--firmware', 'bios']);
+      const bios = await u.json<VmSummary>(['start', 'fw']);
+      expect(after(qemuArgv(bios.pid!), '-machine')).toBe('q35');
+      expect(fs.existsSync(nvram)).toBe(true);
+      await u.json(['stop', 'fw']);
+    } finally {
+      u.cleanup();
+    }
+  });
+});
+
 describe('vmdesk forward', () => {
   it('adds a forward to a running VM that listens at once, removes it, and refuses a port in use', async () => {
     const f = new Sandbox();
