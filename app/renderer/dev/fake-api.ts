@@ -47,6 +47,7 @@ function stamped(vm: VmSummary): VmSummary {
   const next: VmSummary = { ...vm, revision: fakeRevision(vm.definition) };
   if (!['starting', 'running', 'paused', 'stopping'].includes(vm.state) || next.pending?.length === 0)
     delete next.pending;
+  if (!['starting', 'running', 'paused', 'stopping'].includes(vm.state)) delete next.live;
   return next;
 }
 
@@ -64,6 +65,8 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
     for (const l of events) l(name, data);
   };
   const names = () => [...vms.values()].map((v) => v.name);
+  /** Full clones under way (vm.clone), by job id: what job.cancel stops. */
+  const cloneJobs = new Map<string, AbortController>();
   const find = (ref: string): VmSummary => {
     const vm = vms.get(ref) ?? [...vms.values()].find((v) => sameVmName(v.name, ref));
     if (!vm) throw new VmdeskError('not-found', `There is no VM "${ref}". See the list for the names.`);
@@ -138,7 +141,15 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
       was = live(was);
       startedWith.set(`${vm.id}@${vm.startedAt ?? ''}`, was);
     }
-    return put({ ...vm, name: def.name, definition: def, pending: was ? pendingLines(was, def) : undefined });
+    return put({
+      ...vm,
+      name: def.name,
+      definition: def,
+      pending: was ? pendingLines(was, def) : undefined,
+      live: was
+        ? { disks: was.disks.map((d) => ({ target: d.target, path: d.path })), cdromDrives: was.cdroms.length }
+        : undefined,
+    });
   };
   const driveOf = (vm: VmSummary, d: VmDefinition, drive: number) => {
     if (drive >= d.cdroms.length)
@@ -501,6 +512,77 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
         ...vm,
         definition: { ...vm.definition, mdevs: vm.definition.mdevs.filter((m) => m.uuid !== p.uuid) },
       });
+    },
+    // A clone as the driver makes it (app/main/vm/clone.ts): a full one copies with progress and
+    // can be cancelled; a linked one marks the original's disks read-only.
+    'vm.clone': async (p) => {
+      const vm = find(p.vm);
+      requireState(vm, ['stopped', 'crashed'], 'cloned');
+      const def = readable(vm);
+      const name = p.name.normalize('NFC');
+      const np = vmNameProblem(name);
+      if (np) throw new VmdeskError('invalid-argument', np, { field: 'name' });
+      if (names().some((n) => sameVmName(n, name)))
+        throw new VmdeskError('name-taken', `A VM named "${name}" already exists. Choose another name.`, {
+          field: 'name',
+        });
+      const id = crypto.randomUUID();
+      const jobId = p.jobId ?? id;
+      if (!p.linked) {
+        const totalBytes = def.disks.reduce((n, d) => n + sizeOf(d.path), 0);
+        const abort = new AbortController();
+        cloneJobs.set(jobId, abort);
+        try {
+          for (let i = 0; i <= 20; i++) {
+            if (abort.signal.aborted)
+              throw new VmdeskError(
+                'cancelled',
+                `Cloning "${vm.name}" as "${name}" was cancelled; nothing of the clone was kept.`,
+              );
+            const what = `Copying ${def.disks[0]?.target ?? 'the UEFI variables'}`;
+            emit('job.progress', { jobId, vm: vm.id, what, doneBytes: (totalBytes * i) / 20, totalBytes });
+            await delay(latency * 2);
+          }
+        } finally {
+          cloneJobs.delete(jobId);
+        }
+      }
+      const dir = `/home/ada/.local/share/vmdesk/vms/${id}`;
+      const disks = def.disks.map(({ linkedClones: _l, backing: _b, ...d }) => ({
+        ...d,
+        path: `${dir}/disk${d.target.charCodeAt(2) - 97}.${p.linked || d.format === 'qcow2' ? 'qcow2' : 'img'}`,
+        format: p.linked ? ('qcow2' as const) : d.format,
+        owned: true,
+        ...(p.linked ? { backing: d.path } : {}),
+      }));
+      if (p.linked && disks.length > 0)
+        put({
+          ...vm,
+          definition: {
+            ...def,
+            disks: def.disks.map((d) => ({ ...d, linkedClones: [...(d.linkedClones ?? []), id] })),
+          },
+        });
+      return put({
+        id,
+        name,
+        state: 'stopped',
+        file: `/home/ada/.config/vmdesk/vms/${id}.json`,
+        definition: {
+          ...def,
+          id,
+          name,
+          disks,
+          network: { ...def.network, forwards: [] },
+          mdevs: [],
+          createdAt: new Date().toISOString(),
+        },
+      });
+    },
+    'job.cancel': (p) => {
+      const job = cloneJobs.get(p.jobId);
+      job?.abort();
+      return { cancelled: !!job };
     },
     'vm.update': (p) => {
       const vm = find(p.vm);

@@ -1,7 +1,8 @@
-import type { ReactNode } from 'react';
+import { useState, type ReactNode } from 'react';
 import type { VmSummary } from '../../../main/common/vm-types.js';
 import { Button } from '../../components/Button.js';
 import { IconEject, IconPause, IconPlay, IconPower, IconReboot, IconStop, IconTrash } from '../../components/icons.js';
+import { CloneDialog } from '../clone/CloneDialog.js';
 import { ejectIso, openDialog, runVmAction } from '../../store/actions.js';
 import { useVmdesk } from '../../store/store.js';
 import { ACTION_LABELS, isActionEnabled, type ToolbarAction } from './vm-actions.js';
@@ -25,6 +26,9 @@ const HINTS: Partial<Record<ToolbarAction, string>> = {
 export function Toolbar({ vm }: { vm: VmSummary }) {
   const busy = useVmdesk((s) => s.busy[vm.id]);
   const online = useVmdesk((s) => s.connection === 'open');
+  const [cloning, setCloning] = useState(false);
+  const disc = vm.definition?.cdroms[0] ?? null;
+  const off = vm.state === 'stopped' || vm.state === 'crashed';
   const button = (action: ToolbarAction, variant: 'default' | 'primary' | 'danger' = 'default') => (
     <Button
       key={action}
@@ -54,19 +58,29 @@ export function Toolbar({ vm }: { vm: VmSummary }) {
       <div className="toolbar-group">
         <Button
           icon={<IconEject />}
-          disabled={!online || busy !== undefined || !vm.definition?.cdrom}
+          disabled={!online || busy !== undefined || !disc}
           aria-busy={busy === 'eject' || undefined}
-          title={
-            vm.definition?.cdrom
-              ? `Take ${vm.definition.cdrom} out; the VM then boots from its disk`
-              : 'No ISO is inserted'
-          }
+          title={disc ? `Take ${disc} out; the VM then boots from its disk` : 'No ISO is inserted'}
           onClick={() => void ejectIso(vm.id)}
         >
           Eject ISO
         </Button>
       </div>
+      <div className="toolbar-group">
+        <Button
+          disabled={!online || busy !== undefined || !off || !vm.definition}
+          title={
+            off
+              ? 'A new VM with a copy of this one’s disks, or linked to them'
+              : 'Shut the VM down to clone it: its disks must not change under the copy'
+          }
+          onClick={() => setCloning(true)}
+        >
+          Clone…
+        </Button>
+      </div>
       <div className="toolbar-group">{button('delete', 'danger')}</div>
+      {cloning ? <CloneDialog vm={vm} onClose={() => setCloning(false)} /> : null}
     </div>
   );
 }
