@@ -63,6 +63,7 @@ const FOLDERS = {
 /** The common modules the renderer may take values from (the rest it imports type-only). */
 const RENDERER_VALUES_FROM_COMMON = [
   'app/main/common/api.ts',
+  'app/main/common/devices.ts',
   'app/main/common/errors.ts',
   'app/main/common/forwards.ts',
   'app/main/common/names.ts',

@@ -82,7 +82,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('create a VM by dropping an ISO (skipp
     expect(vm.definition).toMatchObject({
       memoryMiB: 256,
       firmware: 'bios',
-      cdrom: path.join(isoLibrary(s), 'guest.iso'),
+      cdroms: [path.join(isoLibrary(s), 'guest.iso')],
     });
     await s.waitForFileText(vm.paths!.serialLog, READY, 180_000);
     await new Promise((r) => setTimeout(r, 1000)); // the VGA console is drawn a moment after the serial line

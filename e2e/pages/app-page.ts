@@ -134,13 +134,12 @@ export class AppPage {
    */
   async saveSettings(
     vmName: string,
-    v: { name?: string; memoryMiB?: number; cpus?: number; boot?: 'disk' | 'cdrom'; display?: string; accel?: string },
+    v: { name?: string; memoryMiB?: number; cpus?: number; display?: string; accel?: string },
   ): Promise<string> {
     const form = await this.openSettings(vmName);
     if (v.name !== undefined) await form.getByLabel('Name', { exact: true }).fill(v.name);
     if (v.memoryMiB !== undefined) await form.getByLabel('Memory (MiB)').fill(String(v.memoryMiB));
     if (v.cpus !== undefined) await form.getByLabel('CPUs', { exact: true }).fill(String(v.cpus));
-    if (v.boot) await form.getByLabel('Boot device').selectOption(v.boot);
     if (v.display) await form.getByLabel('Display').selectOption(v.display);
     if (v.accel) await form.getByLabel('Accelerator').selectOption(v.accel);
     await form.getByRole('button', { name: 'Save', exact: true }).click();

@@ -5,6 +5,18 @@
 import * as v from 'valibot';
 import { forwardsProblem, MAX_FORWARDS, type ForwardKey } from './forwards.js';
 import { isSysfsName, isUuid, vmNameProblem } from './names.js';
+import { BOOT_DEVICES, MAX_CDROMS, MAX_DISKS, type BootDevice } from './devices.js';
+
+export {
+  BOOT_DEVICES,
+  bootOrderText,
+  diskIsReadOnly,
+  diskSlot,
+  diskTarget,
+  MAX_CDROMS,
+  MAX_DISKS,
+  type BootDevice,
+} from './devices.js';
 
 /** The definition file format this build writes. Files with a higher version are `broken`
  * (from a newer vmdesk) and left untouched. */
@@ -21,10 +33,6 @@ export const MAX_MEMORY_MIB = 16 * 1024 * 1024;
 
 // The limits below keep every definition the contract accepts far under the loader's size limit
 // (definition-store.ts; a test builds the largest one), so nothing valid to define is unloadable.
-/** Disks per VM (virtio-blk slots a guest sees comfortably). */
-export const MAX_DISKS = 16;
-/** CD-ROM drives per VM (an installer and a driver disc, with room to spare). */
-export const MAX_CDROMS = 4;
 /** Mediated devices per VM. */
 export const MAX_MDEVS = 8;
 /** Paths, in UTF-16 units (Linux's PATH_MAX is 4096 bytes). */
@@ -117,17 +125,6 @@ export function forwardListSchema<T extends v.GenericSchema<unknown, ForwardKey>
   );
 }
 
-/** The guest-facing name of disk `i` in vmdesk's numbering (vda, vdb, …): stable once given. */
-export function diskTarget(i: number): string {
-  return `vd${String.fromCharCode(97 + i)}`;
-}
-/** The slot a target names (vdc → 2): QEMU's node and device ids are numbered by it. */
-export function diskSlot(target: string): number {
-  return target.charCodeAt(2) - 97;
-}
-
-export const BOOT_DEVICES = ['disk', 'cdrom', 'network'] as const;
-export type BootDevice = (typeof BOOT_DEVICES)[number];
 /** The order the firmware tries devices in: each at most once; ones not listed are not booted. */
 export const BootOrderSchema = v.pipe(
   v.array(v.picklist(BOOT_DEVICES, 'a boot device is disk, cdrom or network')),
@@ -151,16 +148,6 @@ export const DiskSchema = v.object({
   linkedClones: v.optional(v.array(UuidSchema)),
 });
 
-/** Whether QEMU opens the disk read-only: asked for, or the base of a linked clone. */
-export function diskIsReadOnly(d: DiskSpec): boolean {
-  return d.readOnly || (d.linkedClones?.length ?? 0) > 0;
-}
-
-const BOOT_WORDS = { disk: 'disk', cdrom: 'CD-ROM', network: 'network' } as const;
-/** "CD-ROM, then disk". */
-export function bootOrderText(boot: readonly BootDevice[]): string {
-  return boot.map((b) => BOOT_WORDS[b]).join(', then ');
-}
 export type DiskSpec = v.InferOutput<typeof DiskSchema>;
 
 /** A mediated device (vGPU) assigned to the VM. libvirt-style hostdev data, so it can be exported. */
@@ -232,6 +219,9 @@ export interface VmSummary {
   /** Only in the answer to the call that made a change: a warning about it (memory close to the
    * host's), said once. */
   notice?: string;
+  /** While QEMU runs: the devices it has now (disk targets, CD-ROM drive count), which insert,
+   * eject, grow and remove reach at once; the definition's others wait for its next start. */
+  live?: { disks: { target: string; path: string }[]; cdromDrives: number };
   /** While QEMU runs: whether it runs inside its seccomp sandbox (`-sandbox on`), and if not, why. */
   sandbox?: { on: boolean; reason?: string };
 }

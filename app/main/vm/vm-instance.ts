@@ -253,6 +253,11 @@ export class VmInstance {
       s.startedAt = rec.startedAt;
       s.paths = { qmp: rec.qmpSocket, serial: rec.serialSocket, vnc: rec.vncSocket, ...logs };
       if (this.#sandbox) s.sandbox = this.#sandbox;
+      if (this.#runDef)
+        s.live = {
+          disks: this.#runDef.disks.map((d) => ({ target: d.target, path: d.path })),
+          cdromDrives: this.#runDef.cdroms.length,
+        };
       const pending = this.#runDef && this.#def ? settingsDiff(this.#runDef, this.#def) : [];
       if (pending.length > 0) s.pending = pending;
     } else if (this.#def) {

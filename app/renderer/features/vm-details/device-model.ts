@@ -1,27 +1,12 @@
 /**
  * The Settings view's disks and CD-ROM drives: sizes as people type them, what of a running VM's
- * devices is live and what waits for its next start (read from the driver's `pending` lines), and
+ * devices is live and what waits for its next start (the summary's `live`: what its QEMU has), and
  * which drive a dropped ISO goes into. Pure: no store, no DOM.
  */
-import type { BootDevice, DiskSpec, VmState, VmSummary } from '../../../main/common/vm-types.js';
+import type { DiskSpec, VmState, VmSummary } from '../../../main/common/vm-types.js';
+import { diskIsReadOnly, MAX_CDROMS } from '../../../main/common/devices.js';
 
-// The renderer may not load vm-types.ts's values (it brings the schema library along), so these
-// repeat its limits and small helpers; device-model.test.ts checks they are the same.
-/** CD-ROM drives per VM (vm-types.ts MAX_CDROMS). */
-export const MAX_CDROMS = 4;
-/** Disks per VM (vm-types.ts MAX_DISKS). */
-export const MAX_DISKS = 16;
-/** vm-types.ts BOOT_DEVICES. */
-export const BOOT_DEVICES: readonly BootDevice[] = ['disk', 'cdrom', 'network'];
-const BOOT_WORDS: Record<BootDevice, string> = { disk: 'disk', cdrom: 'CD-ROM', network: 'network' };
-/** "CD-ROM, then disk" (vm-types.ts bootOrderText, the words of the driver's pending lines). */
-export function bootOrderText(boot: readonly BootDevice[]): string {
-  return boot.map((b) => BOOT_WORDS[b]).join(', then ');
-}
-/** Whether QEMU opens the disk read-only: asked for, or the base of a linked clone (vm-types.ts diskIsReadOnly). */
-export function diskIsReadOnly(d: DiskSpec): boolean {
-  return d.readOnly || (d.linkedClones?.length ?? 0) > 0;
-}
+export { BOOT_DEVICES, MAX_CDROMS, MAX_DISKS, bootOrderText, diskIsReadOnly } from '../../../main/common/devices.js';
 
 /** QEMU is there (or on its way): changes to its hardware wait for the next start. */
 export function runsNow(state: VmState): boolean {
@@ -56,9 +41,6 @@ export interface RemovedDisk {
   file: string;
 }
 
-const DISK_LINE = /^Disk (vd[a-z]): (added|removed) (.+)$/;
-const DRIVES_LINE = /^CD-ROM drives: (\d+) → (\d+)$/;
-
 /**
  * For each disk of the definition: `live` when the running QEMU has it (or nothing runs),
  * `next-start` when it was added but not plugged in. And the disks removed from the definition
@@ -66,29 +48,26 @@ const DRIVES_LINE = /^CD-ROM drives: (\d+) → (\d+)$/;
  */
 export function diskStatus(vm: VmSummary): { of: Map<string, DiskLiveness>; stillAttached: RemovedDisk[] } {
   const of = new Map<string, DiskLiveness>();
-  const stillAttached: RemovedDisk[] = [];
-  const added = new Set<string>();
-  for (const line of vm.pending ?? []) {
-    const m = DISK_LINE.exec(line);
-    if (!m) continue;
-    if (m[2] === 'added') added.add(m[1]!);
-    else stillAttached.push({ target: m[1]!, file: m[3]! });
-  }
-  for (const d of vm.definition?.disks ?? []) of.set(d.target, added.has(d.target) ? 'next-start' : 'live');
+  const live = runsNow(vm.state) ? vm.live : undefined;
+  const defined = vm.definition?.disks ?? [];
+  for (const d of defined)
+    of.set(
+      d.target,
+      !live || live.disks.some((l) => l.target === d.target && l.path === d.path) ? 'live' : 'next-start',
+    );
+  const stillAttached = (live?.disks ?? [])
+    .filter((l) => !defined.some((d) => d.target === l.target && d.path === l.path))
+    .map((l) => ({ target: l.target, file: baseName(l.path) }));
   return { of, stillAttached };
 }
 
 /**
  * How many CD-ROM drives the running QEMU has (insert and eject are live in those), or undefined
- * when no QEMU runs. The driver says so in `pending` when the count changed since it started.
+ * when no QEMU runs.
  */
 export function runningCdromDrives(vm: VmSummary): number | undefined {
   if (!runsNow(vm.state)) return undefined;
-  for (const line of vm.pending ?? []) {
-    const m = DRIVES_LINE.exec(line);
-    if (m) return Number(m[1]);
-  }
-  return vm.definition?.cdroms.length ?? 0;
+  return vm.live?.cdromDrives ?? vm.definition?.cdroms.length ?? 0;
 }
 
 /** Whether a disc put into drive `i` (or taken out) reaches the guest now. */
