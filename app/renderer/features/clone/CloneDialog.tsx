@@ -12,7 +12,8 @@ import { useShallow } from 'zustand/react/shallow';
 import { cancelClone, cloneNameProblem, defaultCloneName, progressText, startClone } from './clone-actions.js';
 
 type Phase =
-  { step: 'form'; error?: string } | { step: 'running'; jobId: string; progress?: JobProgress; cancelling?: boolean };
+  | { step: 'form'; error?: string; cancelled?: boolean }
+  | { step: 'running'; jobId: string; progress?: JobProgress; cancelling?: boolean };
 
 /** Clone a stopped VM: a name, full or linked, then the copy's progress with a Cancel. */
 export function CloneDialog({ vm, onClose }: { vm: VmSummary; onClose(): void }) {
