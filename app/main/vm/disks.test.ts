@@ -237,8 +237,14 @@ describe('vm.resizeDisk', () => {
     expect(await rejection(m.resizeDisk({ vm: 'web', target: 'vda', sizeBytes: 2 ** 24 }))).toMatchObject({
       message: 'vda of "web" is already 16 MiB.',
     });
-    await m.resizeDisk({ vm: 'web', target: 'vda', sizeBytes: 2 ** 25 });
+    const grown = await m.resizeDisk({ vm: 'web', target: 'vda', sizeBytes: 2 ** 25 });
     expect(virtualSize(disk)).toBe(2 ** 25);
+    // The summary reads the size from the image's header (a raw image: its length).
+    expect(grown.diskSizes).toEqual({ vda: 2 ** 25 });
+    const raw = path.join(path.dirname(disk), 'extra.img');
+    fs.writeFileSync(raw, Buffer.alloc(3 * 2 ** 20));
+    expect((await m.addDisk({ vm: 'web', path: raw })).diskSizes).toEqual({ vda: 2 ** 25, vdb: 3 * 2 ** 20 });
+    await m.removeDisk({ vm: 'web', target: 'vdb' });
 
     await m.start({ vm: 'web' });
     await m.resizeDisk({ vm: 'web', target: 'vda', sizeBytes: 2 ** 26 });

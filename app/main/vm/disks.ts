@@ -121,6 +121,26 @@ export function assertBackingChainIsTheUsers(file: string, info: ImageInfo, uid 
   }
 }
 
+/**
+ * The size the guest sees, read from the image itself (cheap enough for every summary): a raw
+ * image's length, a qcow2 header's size field. Undefined when the file cannot be read.
+ */
+export function virtualSize(disk: Pick<DiskSpec, 'path' | 'format'>): number | undefined {
+  try {
+    if (disk.format === 'raw') return fs.statSync(disk.path).size;
+    const fd = fs.openSync(disk.path, 'r');
+    try {
+      const head = Buffer.alloc(32);
+      if (fs.readSync(fd, head, 0, 32, 0) < 32 || head.readUInt32BE(0) !== 0x514649fb) return undefined;
+      return Number(head.readBigUInt64BE(24));
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+}
+
 /** The first free target: not used by the definition nor (while it runs) by the running QEMU. */
 export function freeTarget(def: VmDefinition, runDef: VmDefinition | undefined): string {
   const used = new Set([...def.disks, ...(runDef?.disks ?? [])].map((d) => d.target));

@@ -57,6 +57,7 @@ import {
   resizeImage,
   resizeLive,
   unplugDisk,
+  virtualSize,
 } from './disks.js';
 import { assertDisksFree, assertForwardsFree, assertForwardsUnclaimed, prepareLaunch, tcgHint } from './launch.js';
 import { QemuRun, type RunContext, type SpawnFailure } from './qemu-run.js';
@@ -244,6 +245,11 @@ export class VmInstance {
     if (this.definition) {
       s.definition = this.definition;
       if (this.#stamp) s.revision = this.#stamp;
+      const sizes = this.definition.disks.flatMap((d) => {
+        const n = virtualSize(d);
+        return n === undefined ? [] : [[d.target, n] as const];
+      });
+      if (sizes.length > 0) s.diskSizes = Object.fromEntries(sizes);
     }
     const rec = this.#run?.record;
     const logs = { qemuLog: f.qemuLog, serialLog: f.serialLog, driverLog: f.driverLog };

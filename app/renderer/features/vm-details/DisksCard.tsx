@@ -87,7 +87,7 @@ function GrowRow({ vm, disk, onDone }: { vm: VmSummary; disk: DiskSpec; onDone(m
         id={`${id}-size`}
         label={`New size of ${disk.target}`}
         error={error}
-        hint="Larger than now: disks only grow (shrinking would cut off the guest's data)."
+        hint={`Larger than now${vm.diskSizes?.[disk.target] !== undefined ? ` (${formatBytes(vm.diskSizes[disk.target]!)})` : ''}: disks only grow (shrinking would cut off the guest's data).`}
       >
         {(p) => (
           <input
@@ -267,6 +267,7 @@ export function DisksCard({ vm }: { vm: VmSummary }) {
             <tr>
               <th scope="col">Disk</th>
               <th scope="col">File</th>
+              <th scope="col">Size</th>
               <th scope="col">Format</th>
               <th scope="col">Kind</th>
               {live ? <th scope="col">Running VM</th> : null}
@@ -288,6 +289,15 @@ export function DisksCard({ vm }: { vm: VmSummary }) {
                   </td>
                   <td className="cell-file">
                     <FileCell path={disk.path} />
+                  </td>
+                  <td className="num">
+                    {vm.diskSizes?.[disk.target] !== undefined ? (
+                      formatBytes(vm.diskSizes[disk.target]!)
+                    ) : (
+                      <span className="muted" title="The image cannot be read">
+                        ?
+                      </span>
+                    )}
                   </td>
                   <td>{disk.format}</td>
                   <td>
@@ -326,7 +336,7 @@ export function DisksCard({ vm }: { vm: VmSummary }) {
                 </tr>,
                 growing === disk.target ? (
                   <tr key={`${disk.target}-grow`} className="row-inline">
-                    <td colSpan={live ? 6 : 5}>
+                    <td colSpan={live ? 7 : 6}>
                       <GrowRow
                         vm={vm}
                         disk={disk}
@@ -345,7 +355,7 @@ export function DisksCard({ vm }: { vm: VmSummary }) {
                 <td>
                   <strong className="disk-target">{r.target}</strong>
                 </td>
-                <td colSpan={live ? 5 : 4} className="muted">
+                <td colSpan={live ? 6 : 5} className="muted">
                   {r.file}: removed; the guest keeps it until its next start.
                 </td>
               </tr>
