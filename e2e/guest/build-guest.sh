@@ -1,25 +1,39 @@
 #!/usr/bin/env bash
 # Builds the tiny vmdesk test guest: a BIOS-bootable ISO (grub-mkrescue) holding Debian's cloud
-# kernel and a busybox initramfs whose /init is e2e/guest/init. Everything comes from Debian
-# packages: the kernel .deb is downloaded and unpacked, never installed.
+# kernel (the 6.12 series) and a busybox initramfs whose /init is e2e/guest/init. Everything comes
+# from Debian packages: the kernel .deb is downloaded and unpacked, never installed.
 #
 # Usage: build-guest.sh            -> prints the absolute path of guest.iso as the last stdout line
 # Cache: $VMDESK_GUEST_CACHE, default <repo>/.cache/guest. Rebuilt only when the key changes:
 #        kernel package version + busybox + grub versions + hash of this script and of init.
-# Needs: apt-get, dpkg, busybox-static, cpio, gzip, grub-mkrescue (grub-pc-bin, xorriso), flock.
+#        The kernel .deb (~30 MB) stays in <cache>/debs, so editing init does not download it again.
+# Needs: apt-get, dpkg, busybox-static, cpio, gzip, xz, grub-mkrescue (grub-pc-bin, xorriso), flock.
 # Root is needed only if apt-get update has to run.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${VMDESK_GUEST_CACHE:-$here/../../.cache/guest}
-meta=linux-image-cloud-amd64
-modules=(button evdev) # the ACPI power button and the evdev nodes acpid reads it from
+# The 6.12 cloud kernel (linux-image-6.12-cloud-amd64, from bookworm-security): bookworm's 6.1
+# cloud kernel has no AHCI driver (CONFIG_SATA_AHCI unset), and q35's SATA controller is where
+# vmdesk puts its CD-ROMs (ide-cd on bus ide.N); the generic 6.1 kernel has one but is
+# xz-compressed, and decompressing it under TCG doubles the boot time (~4.5 s -> ~9.5 s, from
+# start to the ready marker). This one is zstd-compressed (~6.5 s).
+meta=linux-image-6.12-cloud-amd64
+# What the guest sees of the VM vmdesk builds (their dependencies come along, see add_module):
+#   button, evdev          the ACPI power button and the evdev nodes acpid reads it from
+#   virtio_blk             virtio-blk-pci disks -> /dev/vda, /dev/vdb, ... (also hot-added ones)
+#   virtio_net             the virtio-net-pci NIC -> eth0
+#   ahci, sr_mod           q35's SATA controller and its ide-cd drives -> /dev/sr0, /dev/sr1, ...
+#                          (sr_mod pulls in cdrom, libata and the SCSI core)
+#   isofs                  mount -t iso9660 a medium
+modules=(button evdev virtio_blk virtio_net ahci sr_mod isofs)
 
 log() { echo "build-guest: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 # --- Cache key (cheap: apt metadata only, no download) -------------------------------------
-# The metapackage pins the real one: "Depends: linux-image-6.1.0-56-cloud-amd64 (= 6.1.192-2)".
+# The metapackage pins the real one:
+#   "Depends: linux-image-6.12.118+deb12-cloud-amd64 (= 6.12.118-1~deb12u1)".
 # One apt-cache call (~0.5 s each here: the Docker image disables apt's binary cache).
 kernel_dep() { # prints "<package> [<version>]"
   apt-cache show --no-all-versions "$meta" 2>/dev/null | awk -F': ' '$1 == "Depends" {
@@ -34,7 +48,7 @@ if [[ -z $dep ]]; then
   dep=$(kernel_dep)
 fi
 read -r kpkg kpkg_version _ <<<"$dep"
-[[ -n $kpkg ]] || die "cannot resolve the linux-image dependency of $meta"
+[[ -n $kpkg ]] || die "cannot resolve the linux-image dependency of $meta (Debian ships it in bookworm-security: is that suite in the apt sources?)"
 [[ -n $kpkg_version ]] ||
   kpkg_version=$(apt-cache show --no-all-versions "$kpkg" | awk '/^Version:/ && !n++ { print $2 }')
 kver=${kpkg#linux-image-} # the kernel release: lib/modules/<kver>, boot/vmlinuz-<kver>
@@ -63,20 +77,29 @@ trap 'rm -rf "$work"' EXIT
 # As root, apt drops to the _apt user to download, who cannot write our 0700 temp dir.
 sandbox=()
 [[ $EUID -eq 0 ]] && sandbox=(-o APT::Sandbox::User=root)
-(cd "$work" && apt-get download -qq "${sandbox[@]}" "$kpkg=$kpkg_version" >&2) ||
-  die "cannot download $kpkg=$kpkg_version (stale apt lists? run: apt-get update)"
-dpkg -x "$work"/linux-image-*.deb "$work/kernel"
+debs=$cache/debs
+mkdir -p "$debs"
+deb=$(find "$debs" -maxdepth 1 -name "${kpkg}_${kpkg_version}_*.deb" -print -quit)
+if [[ -z $deb ]]; then
+  (cd "$work" && apt-get download -qq "${sandbox[@]}" "$kpkg=$kpkg_version" >&2) ||
+    die "cannot download $kpkg=$kpkg_version (stale apt lists? run: apt-get update)"
+  rm -f "$debs"/*.deb # an older kernel: only the current one is worth keeping
+  deb=$(find "$work" -maxdepth 1 -name "${kpkg}_*.deb" -print -quit)
+  mv "$deb" "$debs/" && deb=$debs/${deb##*/}
+fi
+dpkg -x "$deb" "$work/kernel"
 config=$work/kernel/boot/config-$kver
 mdir=$work/kernel/lib/modules/$kver
-# What the guest relies on being built in: serial + VGA text consoles, devtmpfs, gzip initramfs.
+# What the guest relies on being built in: serial + VGA text consoles, devtmpfs, gzip initramfs,
+# the virtio PCI transport (else add virtio_pci to modules), native and ACPI PCIe hotplug.
 for opt in SERIAL_8250 SERIAL_8250_CONSOLE VT VT_CONSOLE VGA_CONSOLE DEVTMPFS BLK_DEV_INITRD \
-  RD_GZIP ACPI INPUT; do
+  RD_GZIP ACPI INPUT VIRTIO_PCI HOTPLUG_PCI_PCIE HOTPLUG_PCI_ACPI; do
   grep -qx "CONFIG_$opt=y" "$config" || die "$kpkg: CONFIG_$opt is not =y"
 done
 
 # --- Initramfs --------------------------------------------------------------------------------
 root=$work/root
-mkdir -p "$root"/{bin,dev,etc,proc,sys,tmp,lib/modules}
+mkdir -p "$root"/{bin,dev,etc,mnt,proc,sys,tmp,lib/modules}
 cp /bin/busybox "$root/bin/busybox"
 for applet in $(/bin/busybox --list); do
   [[ $applet == busybox ]] || ln -s busybox "$root/bin/$applet"
@@ -85,16 +108,21 @@ install -m 755 "$here/init" "$root/init"
 
 # Copies module $1 and, first, what it depends on (depends= in its .modinfo) into the initramfs,
 # appending to load_order; built-in modules need nothing. Module names use _ where files may use -.
+# modules.order says foo.ko; the file may be foo.ko.xz: unpacked here, as busybox insmod wants.
 load_order=()
 add_module() {
-  local name=$1 pattern=${1//_/[-_]} rel dep
+  local name=$1 pattern=${1//_/[-_]} rel dep ko
   [[ " ${load_order[*]} " == *" $name "* ]] && return 0
   grep -q "/$pattern\.ko\$" "$mdir/modules.builtin" && return 0
   rel=$(grep -m1 "/$pattern\.ko\$" "$mdir/modules.order") || die "$kpkg has no module $name"
-  for dep in $(tr '\0' '\n' <"$mdir/$rel" | sed -n 's/^depends=//p' | tr ',' ' '); do
+  ko=$root/lib/modules/$name.ko
+  if [[ -f $mdir/$rel ]]; then cp "$mdir/$rel" "$ko"
+  elif [[ -f $mdir/$rel.xz ]]; then xz -dc "$mdir/$rel.xz" >"$ko"
+  else die "$kpkg lists $rel but has neither it nor $rel.xz"
+  fi
+  for dep in $(tr '\0' '\n' <"$ko" | sed -n 's/^depends=//p' | tr ',' ' '); do
     add_module "$dep"
   done
-  cp "$mdir/$rel" "$root/lib/modules/$name.ko"
   load_order+=("$name")
 }
 for m in "${modules[@]}"; do add_module "$m"; done

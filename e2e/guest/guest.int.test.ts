@@ -1,18 +1,22 @@
 // Boots the test guest under raw QEMU (TCG) and checks its whole contract: the ready marker on
-// serial and VGA, a usable serial shell, and a clean ACPI power-off on QMP system_powerdown.
-// Self-contained on purpose (own tiny QMP/serial helpers): it vets the guest that the real
-// QEMU driver's integration tests then rely on.
+// serial and VGA, a usable serial shell, a clean ACPI power-off on QMP system_powerdown, and the
+// devices of a vmdesk VM (virtio disks, CD-ROMs on the AHCI ports, the virtio NIC on user
+// networking). Self-contained on purpose (own tiny QMP helper, QEMU command lines written out
+// here): it vets the guest that the real QEMU driver's integration tests then rely on. The last
+// test drives the guest through the real driver, as those tests do.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { guestIso, Sandbox } from '../support/cli.js';
+import { freePort } from '../support/ports.js';
 import { ensureTestGuest, GUEST_ISO_ENV } from './guest.js';
+import { attachVmdeskConsole, GuestShell, openSerialSocket, READY, talkTcp, type SerialLink } from './guest-shell.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const READY = 'VMDESK-GUEST-READY';
 const POWEROFF = 'VMDESK-GUEST-POWEROFF';
 
 const cleanups: (() => void)[] = [];
@@ -50,15 +54,26 @@ async function connectUnix(sockPath: string): Promise<net.Socket> {
 interface Guest {
   qemu: ChildProcess;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  serial: { text: () => string; write: (s: string) => void; closed: Promise<void> };
+  serial: SerialLink;
+  shell: GuestShell;
   qmpPath: string;
   dir: string;
   diagnostics: () => string;
 }
 
-async function bootGuest(iso: string): Promise<Guest> {
-  // Short path: unix socket paths must stay under ~107 bytes.
+/** A temp dir removed after the test; short, since unix socket paths must stay under ~107 bytes. */
+function tempDir(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vmdg-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * Boots the guest ISO the way vmdesk does on x86 (q35, the ISO in an ide-cd on the first AHCI
+ * port, id cd0), plus `extra` QEMU arguments (more drives, a NIC).
+ */
+async function bootGuest(iso: string, extra: string[] = []): Promise<Guest> {
+  const dir = tempDir();
   const serialPath = path.join(dir, 'serial.sock');
   const qmpPath = path.join(dir, 'qmp.sock');
   // -accel tcg: guests hang under KVM on the CI machine. -no-reboot: a kernel panic (panic=1)
@@ -80,14 +95,17 @@ async function bootGuest(iso: string): Promise<Guest> {
       'none',
       '-device',
       'VGA',
-      '-cdrom',
-      iso,
+      '-blockdev',
+      `driver=file,filename=${iso},node-name=boot,read-only=on`,
+      '-device',
+      'ide-cd,drive=boot,bus=ide.0,id=cd0,bootindex=0',
       '-chardev',
       `socket,id=s0,path=${serialPath},server=on,wait=off,logfile=${path.join(dir, 'serial.log')}`,
       '-serial',
       'chardev:s0',
       '-qmp',
       `unix:${qmpPath},server=on,wait=off`,
+      ...extra,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -98,21 +116,18 @@ async function bootGuest(iso: string): Promise<Guest> {
   );
   cleanups.push(() => {
     if (running(qemu)) qemu.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
   });
 
-  const sock = await connectUnix(serialPath);
-  cleanups.push(() => sock.destroy());
-  let text = '';
-  sock.setEncoding('utf8').on('data', (d: string) => (text += d));
-  const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+  const serial = await openSerialSocket(serialPath);
+  cleanups.push(() => serial.close());
   return {
     qemu,
     exited,
     qmpPath,
     dir,
-    serial: { text: () => text, write: (s) => sock.write(s), closed },
-    diagnostics: () => `\n--- serial (tail) ---\n${text.slice(-2000)}\n--- qemu stderr ---\n${stderr}`,
+    serial,
+    shell: new GuestShell(serial),
+    diagnostics: () => `\n--- serial (tail) ---\n${serial.text().slice(-2000)}\n--- qemu stderr ---\n${stderr}`,
   };
 }
 
@@ -231,7 +246,149 @@ describe('test guest', () => {
     expect(exit, `QEMU did not exit within 60 s of system_powerdown${guest.diagnostics()}`).not.toBe('timeout');
     console.log(`test guest: QEMU exited ${((Date.now() - powerdownAt) / 1000).toFixed(1)} s after system_powerdown`);
     expect(exit).toEqual({ code: 0, signal: null });
-    await Promise.race([serial.closed, sleep(5_000)]); // drain the last serial bytes
+    await waitUntil(
+      () => serial.ended() !== undefined,
+      5_000,
+      () => 'serial socket close',
+    ).catch(() => {}); // drain
     expect(serial.text()).toContain(POWEROFF);
+  });
+});
+
+/** Boots the guest with `extra` devices and waits until its shell answers. */
+async function bootToShell(extra: string[]): Promise<Guest> {
+  const guest = await bootGuest(process.env[GUEST_ISO_ENV] ?? (await ensureTestGuest()).iso, extra);
+  await guest.shell.ready(120_000);
+  return guest;
+}
+
+/** A raw disk image of 1 MiB that starts with `signature`. */
+function rawDisk(dir: string, name: string, signature: string): string {
+  const file = path.join(dir, name);
+  const bytes = Buffer.alloc(1 << 20);
+  bytes.write(signature);
+  writeFileSync(file, bytes);
+  return file;
+}
+
+/** A small ISO 9660 image (Rock Ridge names) with volume id `volid` and a hello.txt. */
+function smallIso(dir: string, volid: string): string {
+  const tree = path.join(dir, `${volid}.d`);
+  mkdirSync(tree);
+  writeFileSync(path.join(tree, 'hello.txt'), `hello from ${volid}\n`);
+  const iso = path.join(dir, `${volid}.iso`);
+  execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-V', volid, '-o', iso, tree], { stdio: 'ignore' });
+  return iso;
+}
+
+/** The guest command that prints the volume id of the disc in `dev` (see init). */
+const readVolid = (dev: string) => `vmdesk-volid ${dev}`;
+
+describe('the devices of a vmdesk VM', () => {
+  it('sees a virtio disk attached at boot as /dev/vda, and a disk hot-added later as /dev/vdb', async () => {
+    const dir = tempDir();
+    const guest = await bootToShell([
+      '-blockdev',
+      `driver=file,filename=${rawDisk(dir, 'a.img', 'VMDESK-DISK-A')},node-name=disk0`,
+      '-device',
+      'virtio-blk-pci,drive=disk0,id=virtio-disk0',
+      // q35's root complex takes no hotplug: a hot-added device goes into a root port.
+      '-device',
+      'pcie-root-port,id=rp1,chassis=1',
+    ]);
+    const { shell } = guest;
+    // Present at boot: there by the ready marker, no waiting.
+    expect((await shell.check('ls /sys/block')).split(/\s+/)).toContain('vda');
+    expect(await shell.check('head -c 13 /dev/vda')).toBe('VMDESK-DISK-A');
+
+    const qmp = await openQmp(guest.qmpPath);
+    await qmp('qmp_capabilities');
+    await qmp('blockdev-add', {
+      driver: 'file',
+      filename: rawDisk(dir, 'b.img', 'VMDESK-DISK-B'),
+      'node-name': 'disk1',
+    });
+    await qmp('device_add', { driver: 'virtio-blk-pci', drive: 'disk1', id: 'virtio-disk1', bus: 'rp1' });
+    expect(await shell.check('vmdesk-wait /dev/vdb 60 && head -c 13 /dev/vdb', { timeoutMs: 90_000 })).toBe(
+      'VMDESK-DISK-B',
+    );
+  });
+
+  it('reads the disc in each CD-ROM drive, refuses an empty one, and sees a disc changed live', async () => {
+    const dir = tempDir();
+    const [a, b] = [smallIso(dir, 'VMDESK_CD_A'), smallIso(dir, 'VMDESK_CD_B')];
+    const { shell, qmpPath } = await bootToShell([
+      '-blockdev',
+      `driver=file,filename=${a},node-name=cdrom1,read-only=on`,
+      '-device',
+      'ide-cd,drive=cdrom1,bus=ide.1,id=cd1',
+      '-device',
+      'ide-cd,bus=ide.2,id=cd2', // empty, as vmdesk makes a drive with no disc
+    ]);
+    expect((await shell.check('ls /sys/block')).split(/\s+/)).toEqual(expect.arrayContaining(['sr0', 'sr1', 'sr2']));
+    // /dev/srN in AHCI port order: the guest's own ISO is on port 0.
+    expect((await shell.check(readVolid('/dev/sr0'))).trim()).toBe('VMDESK_TESTGUEST');
+    expect((await shell.check(readVolid('/dev/sr1'))).trim()).toBe('VMDESK_CD_A');
+    const empty = await shell.run(readVolid('/dev/sr2'));
+    expect(empty.status).not.toBe(0);
+    expect(empty.output).toContain('No medium found');
+
+    const qmp = await openQmp(qmpPath);
+    await qmp('qmp_capabilities');
+    const change = (id: string, iso: string) =>
+      qmp('blockdev-change-medium', { id, filename: iso, format: 'raw', 'read-only-mode': 'read-only' });
+    await change('cd2', b); // a disc into the empty drive
+    expect((await shell.check(readVolid('/dev/sr2'))).trim()).toBe('VMDESK_CD_B');
+    expect(await shell.check('mount -t iso9660 -o ro /dev/sr2 /mnt && cat /mnt/hello.txt; umount /mnt')).toBe(
+      'hello from VMDESK_CD_B',
+    );
+    await change('cd1', b); // A out, B in: the next read sees B, not A from the cache
+    expect((await shell.check(readVolid('/dev/sr1'))).trim()).toBe('VMDESK_CD_B');
+  });
+
+  it('sets eth0 up for QEMU user networking; a listener typed on the shell answers a host forward', async () => {
+    const port = await freePort();
+    const { shell, serial } = await bootToShell([
+      '-netdev',
+      `user,id=net0,hostfwd=tcp:127.0.0.1:${port}-:8080`,
+      '-device',
+      'virtio-net-pci,netdev=net0,id=net0dev',
+    ]);
+    expect(serial.text()).toContain('VMDESK-GUEST-NET eth0 10.0.2.15/24 via 10.0.2.2');
+    expect(await shell.check('ip -4 addr show dev eth0')).toContain('inet 10.0.2.15/24');
+    expect(await shell.check('ip route')).toMatch(/^default via 10\.0\.2\.2 dev eth0/m);
+
+    // The guest speaks first, then closes.
+    await shell.check('nc -l -p 8080 -e echo hello-from-guest & vmdesk-wait tcp:8080');
+    expect(await talkTcp(port)).toBe('hello-from-guest\n');
+    // The guest answers a line the host sends.
+    await shell.check(`nc -l -p 8080 -e sh -c 'read l; echo got-$l' & vmdesk-wait tcp:8080`);
+    expect(await talkTcp(port, 'ping\n')).toBe('got-ping\n');
+  });
+});
+
+describe('the guest shell through the vmdesk driver', () => {
+  it('types on `vmdesk console`: the VM sees its disk and CD-ROM, and answers on its port forward', async () => {
+    const s = new Sandbox();
+    cleanups.push(() => s.cleanup());
+    await s.startDriver();
+    const port = await freePort();
+    await s.json([
+      'define',
+      ...['--name', 'shell', '--memory', '256M', '--cdrom', guestIso(), '--disk-size', '64M'],
+      ...['--forward', `tcp:127.0.0.1:${port}:8080`],
+    ]);
+    await s.json(['start', 'shell']);
+    const link = await attachVmdeskConsole(s, 'shell');
+    cleanups.push(() => link.close());
+    const shell = new GuestShell(link);
+    await shell.ready(120_000);
+    const blocks = (await shell.check('ls /sys/block')).split(/\s+/);
+    expect(blocks).toEqual(expect.arrayContaining(['vda', 'sr0']));
+    expect((await shell.check(readVolid('/dev/sr0'))).trim()).toBe('VMDESK_TESTGUEST');
+    // The exit status comes back too.
+    expect(await shell.run('ls /nonexistent')).toMatchObject({ status: 1 });
+    await shell.check('nc -l -p 8080 -e echo hello-through-vmdesk & vmdesk-wait tcp:8080');
+    expect(await talkTcp(port)).toBe('hello-through-vmdesk\n');
   });
 });
