@@ -19,6 +19,7 @@ import { describeMachine, formatMachine } from './machine.js';
 import { BenchSandbox, cleanupAllSandboxes, definitionsTemplate, VMDESK } from './sandbox.js';
 import { benchVnc } from './vnc.js';
 import { benchForward } from './forward.js';
+import { benchClone } from './clone.js';
 import { benchSerial } from './serial.js';
 import { benchStartStop } from './start-stop.js';
 import type { Figure } from './stats.js';
@@ -109,6 +110,7 @@ async function main(): Promise<void> {
     figures.push(...(await benchSerial(ctx)));
     figures.push(...(await benchVnc(ctx)));
     figures.push(...(await benchForward(ctx)));
+    figures.push(...(await benchClone(ctx)));
   } finally {
     cleanupAllSandboxes();
   }

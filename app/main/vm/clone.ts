@@ -242,7 +242,7 @@ export class ProgressMeter {
   }
 }
 
-const CHUNK = 8 * 2 ** 20;
+const CHUNK = 4 * 2 ** 20;
 /** Zero runs at least this long become holes in a copy (a disk image is mostly holes). */
 const HOLE = 2 ** 20;
 const ZEROS = Buffer.alloc(HOLE);
@@ -259,33 +259,28 @@ export async function copyImageFile(
 ): Promise<void> {
   const src = await fsp.open(from, 'r');
   let dst: fsp.FileHandle | undefined;
+  let writing: Promise<void> = Promise.resolve();
   try {
     dst = await fsp.open(to, 'wx', 0o600);
     const size = (await src.stat()).size;
-    const buf = Buffer.allocUnsafe(CHUNK);
+    // Two buffers: the next chunk is read while the last one is written.
+    const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
     let pos = 0;
-    while (pos < size) {
+    for (let n = 0; pos < size; n++) {
       o.signal?.throwIfAborted();
+      const buf = bufs[n % 2]!;
       const { bytesRead } = await src.read(buf, 0, Math.min(CHUNK, size - pos), pos);
       if (bytesRead === 0) break;
-      // Write the runs that are not all zeros; skip the rest (holes).
-      let run = -1;
-      for (let off = 0; off < bytesRead; off += HOLE) {
-        const end = Math.min(off + HOLE, bytesRead);
-        const zero = buf.subarray(off, end).equals(ZEROS.subarray(0, end - off));
-        if (!zero && run < 0) run = off;
-        if (zero && run >= 0) {
-          await writeAll(dst, buf.subarray(run, off), pos + run);
-          run = -1;
-        }
-      }
-      if (run >= 0) await writeAll(dst, buf.subarray(run, bytesRead), pos + run);
+      await writing;
+      writing = writeRuns(dst, buf.subarray(0, bytesRead), pos);
       pos += bytesRead;
       o.onBytes?.(bytesRead);
     }
+    await writing;
     await dst.truncate(pos);
     await dst.datasync();
   } catch (err) {
+    await writing.catch(() => undefined);
     if (dst) {
       await dst.close().catch(() => undefined);
       dst = undefined;
@@ -296,6 +291,21 @@ export async function copyImageFile(
     await dst?.close();
     await src.close();
   }
+}
+
+/** Writes the runs of `chunk` that are not all zeros at `position`; the rest stays holes. */
+async function writeRuns(fh: fsp.FileHandle, chunk: Buffer, position: number): Promise<void> {
+  let run = -1;
+  for (let off = 0; off < chunk.length; off += HOLE) {
+    const end = Math.min(off + HOLE, chunk.length);
+    const zero = chunk.subarray(off, end).equals(ZEROS.subarray(0, end - off));
+    if (!zero && run < 0) run = off;
+    if (zero && run >= 0) {
+      await writeAll(fh, chunk.subarray(run, off), position + run);
+      run = -1;
+    }
+  }
+  if (run >= 0) await writeAll(fh, chunk.subarray(run), position + run);
 }
 
 async function writeAll(fh: fsp.FileHandle, data: Buffer, position: number): Promise<void> {
