@@ -212,7 +212,8 @@ describe('bad input', () => {
       ]);
       const r = await s.run(['start', 'sshd']);
       expect(r.code).toBe(1);
-      expect(r.stderr).toContain(`Host port tcp 127.0.0.1:${port} is in use by another program.`);
+      expect(r.stderr).toContain(`Host port tcp 127.0.0.1:${port} is in use by another program (`);
+      expect(r.stderr).toMatch(/in use by another program \(.+, pid \d+\)\. Stop it/);
       expect((await s.json<VmSummary>(['info', 'sshd'])).state).toBe('stopped');
       expect(qemuPidsUnder(s.root)).toEqual([]);
       await s.run(['delete', vm.id]);

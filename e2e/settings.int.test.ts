@@ -136,7 +136,8 @@ describe('vmdesk forward', () => {
       const busy = await f.run(['forward', 'add', 'fw', `tcp:${held}:80`]);
       await new Promise((r) => holder.close(r));
       expect(busy.code).toBe(1);
-      expect(busy.stderr).toContain(`Host port tcp 127.0.0.1:${held} is in use by another program.`);
+      expect(busy.stderr).toContain(`Host port tcp 127.0.0.1:${held} is in use by another program (`);
+      expect(busy.stderr).toMatch(new RegExp(`in use by another program \\(.+, pid ${process.pid}\\)\\. Stop it`));
       expect((await f.json<VmSummary>(['info', 'fw'])).definition!.network.forwards).toHaveLength(1);
 
       const removed = await f.run(['forward', 'remove', 'fw', `tcp:${port}`]);

@@ -65,7 +65,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('port forwards in the window (skipped 
     cleanups.push(() => new Promise<void>((r) => holder.close(() => r())));
     const held = (holder.address() as net.AddressInfo).port;
     await expect(app.addForward({ hostPort: held, guestPort: 80 })).rejects.toThrow(
-      `Host port tcp 127.0.0.1:${held} is in use by another program.`,
+      `Host port tcp 127.0.0.1:${held} is in use by another program (`,
     );
     expect(await card.getByLabel('Host port').getAttribute('aria-invalid')).toBe('true');
     await shot(app.page, 'forwards-real-in-use');

@@ -3,6 +3,7 @@
  * program listens on, one a running VM forwards, an address that is not this computer's.
  */
 import dgram from 'node:dgram';
+import fs from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PortForward } from '../common/vm-types.js';
@@ -55,12 +56,13 @@ describe('assertForwardsFree', () => {
   });
 
   // Was a bug: QEMU failed the start with "Could not set up host forwarding rule".
-  it('refuses a port another program listens on, saying how to find it', async () => {
+  it('refuses a port another program listens on, naming the program (here: this test)', async () => {
     const port = await holdTcp('127.0.0.1');
     const err = await thrown(assertForwardsFree(vm([tcp(port)]), []));
-    expect(err).toMatchObject({ code: 'invalid-state', details: { field: 'forward' } });
+    expect(err).toMatchObject({ code: 'invalid-state', details: { field: 'forward', pid: process.pid } });
+    const comm = fs.readFileSync('/proc/self/comm', 'utf8').trim();
     expect(err.message).toBe(
-      `Host port tcp 127.0.0.1:${port} is in use by another program. Stop it (see \`ss -ltnup | grep :${port}\`), or give "web" another host port.`,
+      `Host port tcp 127.0.0.1:${port} is in use by another program (${comm}, pid ${process.pid}). Stop it, or give "web" another host port.`,
     );
   });
 

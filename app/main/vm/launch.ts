@@ -6,6 +6,7 @@
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
+import { portOwner } from '../host/port-owner.js';
 import { VmdeskError } from '../common/errors.js';
 import {
   forwardLabel,
@@ -95,12 +96,16 @@ export async function assertForwardsFree(
   assertForwardsUnclaimed(def, inUse);
   for (const f of def.network.forwards) {
     const code = await probeListen(f);
-    if (code === 'EADDRINUSE')
+    if (code === 'EADDRINUSE') {
+      const owner = portOwner(f.proto, f.hostPort);
       throw new VmdeskError(
         'invalid-state',
-        `Host port ${forwardLabel(f)} is in use by another program. Stop it (see \`ss -ltnup | grep :${f.hostPort}\`), or give "${def.name}" another host port.`,
-        { field: 'forward' },
+        owner
+          ? `Host port ${forwardLabel(f)} is in use by another program (${owner.command}, pid ${owner.pid}). Stop it, or give "${def.name}" another host port.`
+          : `Host port ${forwardLabel(f)} is in use by another program. Stop it (see \`ss -ltnup | grep :${f.hostPort}\`), or give "${def.name}" another host port.`,
+        { field: 'forward', ...(owner ? { pid: owner.pid } : {}) },
       );
+    }
     if (code === 'EACCES')
       throw new VmdeskError(
         'invalid-argument',
