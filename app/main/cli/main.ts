@@ -25,6 +25,7 @@ import { runWeb } from './web-command.js';
 import { runMdev } from './mdev-command.js';
 import { runIsoInspect, runIsoLibrary } from './iso-command.js';
 import { runEditCommand } from './edit-commands.js';
+import { runClone } from './clone-command.js';
 import { intArg, memoryMiB, oneVm, parse, usageError } from './args.js';
 
 const USAGE = `vmdesk — session-mode virtual machines on QEMU, as your own user
@@ -43,6 +44,8 @@ Usage:
   vmdesk cdrom list|insert|eject VM [ISO] [--drive N]   (change a disc; at once in a running VM)
   vmdesk eject VM [--drive N]  (take the disc out)
   vmdesk forward list|add|remove VM [tcp:[ADDR:]HOST[:GUEST]]  (port forwards; live on a running VM)
+  vmdesk clone VM NEW [--linked] [--progress] [--json]  (a copy of a stopped VM; --linked: overlays on its
+                               disks, which stay read-only while the clone exists)
   vmdesk start|shutdown|stop|reboot|pause|resume VM [--wait] [--timeout S]
   vmdesk info VM [--json]
   vmdesk log VM [--serial | --driver] [--follow] [--lines N]
@@ -275,6 +278,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         const a = parse(rest, {});
         return await attachConsole(await getLink(), oneVm(a.positionals, command), io);
       }
+      case 'clone':
+        json = rest.includes('--json');
+        return await runClone(
+          rest,
+          io,
+          async (call, params) => (await getLink()).call(call, params),
+          async (listener) => (await getLink()).subscribe(listener),
+        );
       case 'delete': {
         const a = parse(rest, { 'keep-disks': { type: 'boolean' }, 'delete-disks': { type: 'boolean' } });
         json = !!a.values.json;
