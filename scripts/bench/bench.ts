@@ -25,16 +25,21 @@ import { benchStartStop } from './start-stop.js';
 import type { Figure } from './stats.js';
 import { judge, renderTable, toJson } from './table.js';
 
-const USAGE = `Usage: npm run bench [-- --runs N | --quick] [--out FILE]
+const USAGE = `Usage: npm run bench [-- --runs N | --quick] [--only SECTION,...] [--out FILE]
   --runs N    repetitions per figure (default 10), interleaved across the systems compared
   --quick     3 repetitions
+  --only S    only these sections (comma-separated): start-stop, driver, list, serial, vnc, forward, clone
   --out FILE  where the raw numbers go (default ./bench-results.json)
 `;
 const DEFINED_VMS = 200;
 
-function options(): { runs: number; out: string; quick: boolean } {
+const SECTIONS = ['start-stop', 'driver', 'list', 'serial', 'vnc', 'forward', 'clone'] as const;
+type Section = (typeof SECTIONS)[number];
+
+function options(): { runs: number; out: string; quick: boolean; only: Set<Section> } {
   const { values } = parseArgs({
     options: {
+      only: { type: 'string' },
       runs: { type: 'string' },
       quick: { type: 'boolean' },
       out: { type: 'string' },
@@ -48,7 +53,15 @@ function options(): { runs: number; out: string; quick: boolean } {
   const runs = values.runs !== undefined ? Number(values.runs) : values.quick ? 3 : 10;
   if (!Number.isInteger(runs) || runs < 1)
     throw new Error(`--runs takes a whole number of 1 or more, not "${values.runs}"`);
-  return { runs, out: path.resolve(values.out ?? 'bench-results.json'), quick: !!values.quick };
+  const only = (values.only ?? SECTIONS.join(',')).split(',').map((x) => x.trim());
+  const unknown = only.find((x) => !(SECTIONS as readonly string[]).includes(x));
+  if (unknown !== undefined) throw new Error(`--only takes sections from ${SECTIONS.join(', ')}, not "${unknown}"`);
+  return {
+    runs,
+    out: path.resolve(values.out ?? 'bench-results.json'),
+    quick: !!values.quick,
+    only: new Set(only as Section[]),
+  };
 }
 
 /** e2e/guest/build-guest.sh prints the ISO path as its last stdout line (cached after the first build). */
@@ -103,14 +116,14 @@ async function main(): Promise<void> {
 
   const figures: Figure[] = [];
   try {
-    figures.push(...(await benchStartStop(ctx)));
-    figures.push(await benchDriverIdle(ctx));
-    figures.push(...(await benchDriverRss(ctx, defs, DEFINED_VMS)));
-    figures.push(...(await benchList(ctx, defs, DEFINED_VMS)));
-    figures.push(...(await benchSerial(ctx)));
-    figures.push(...(await benchVnc(ctx)));
-    figures.push(...(await benchForward(ctx)));
-    figures.push(...(await benchClone(ctx)));
+    const on = (s: Section) => opts.only.has(s);
+    if (on('start-stop')) figures.push(...(await benchStartStop(ctx)));
+    if (on('driver')) figures.push(await benchDriverIdle(ctx), ...(await benchDriverRss(ctx, defs, DEFINED_VMS)));
+    if (on('list')) figures.push(...(await benchList(ctx, defs, DEFINED_VMS)));
+    if (on('serial')) figures.push(...(await benchSerial(ctx)));
+    if (on('vnc')) figures.push(...(await benchVnc(ctx)));
+    if (on('forward')) figures.push(...(await benchForward(ctx)));
+    if (on('clone')) figures.push(...(await benchClone(ctx)));
   } finally {
     cleanupAllSandboxes();
   }

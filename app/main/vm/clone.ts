@@ -248,14 +248,64 @@ const HOLE = 2 ** 20;
 const ZEROS = Buffer.alloc(HOLE);
 
 /**
- * Copies `from` to the new file `to` (0600), sparse: runs of zeros of a MiB or more are left as
- * holes. Reports each chunk read; synced to disk before it resolves, since the definition that
- * names it is. On abort or failure the partial file is removed.
+ * Copies `from` to the new file `to` (0600), keeping its holes. Reports the bytes copied about
+ * every 200 ms; synced to disk before it resolves, since the definition that names it is. On
+ * abort or failure the partial file is removed. On Linux the copy is coreutils' `cp
+ * --reflink=never` (copy_file_range in the kernel, holes found with SEEK_DATA): as fast as a copy
+ * gets; elsewhere a read/write loop that leaves zero runs as holes.
  */
 export async function copyImageFile(
   from: string,
   to: string,
   o: { signal?: AbortSignal; onBytes?: (n: number) => void } = {},
+): Promise<void> {
+  if (process.platform !== 'linux') return copyImageFileLoop(from, to, o);
+  o.signal?.throwIfAborted();
+  const size = (await fsp.stat(from)).size;
+  // Made here first: O_EXCL never overwrites a file, and the copy is private from its first byte.
+  await (await fsp.open(to, 'wx', 0o600)).close();
+  let reported = 0;
+  const report = () => {
+    const now = Math.min(fs.statSync(to, { throwIfNoEntry: false })?.size ?? 0, size);
+    if (now > reported) o.onBytes?.(now - reported);
+    reported = Math.max(reported, now);
+  };
+  const child = spawn('cp', ['--reflink=never', '--', from, to], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const timer = setInterval(report, 200);
+  const kill = () => child.kill('SIGKILL');
+  o.signal?.addEventListener('abort', kill);
+  try {
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', resolve);
+    });
+    o.signal?.throwIfAborted();
+    if (code !== 0) throw new Error(`cp could not copy ${from}: ${stderr.trim() || `exit ${code}`}`);
+    if (size > reported) o.onBytes?.(size - reported);
+    reported = size;
+    o.signal?.throwIfAborted();
+    const fh = await fsp.open(to, 'r+');
+    try {
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    fs.rmSync(to, { force: true }); // ours: made with O_EXCL above
+    throw err;
+  } finally {
+    clearInterval(timer);
+    o.signal?.removeEventListener('abort', kill);
+  }
+}
+
+/** copyImageFile without coreutils: a read/write loop, zero runs left as holes. */
+export async function copyImageFileLoop(
+  from: string,
+  to: string,
+  o: { signal?: AbortSignal; onBytes?: (n: number) => void },
 ): Promise<void> {
   const src = await fsp.open(from, 'r');
   let dst: fsp.FileHandle | undefined;
