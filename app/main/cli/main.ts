@@ -163,6 +163,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         if (typeof v.cdrom === 'string') input.cdrom = v.cdrom;
         if (Array.isArray(v.forward)) input.forwards = v.forward.map((f) => parseForward(String(f)));
         const vm = await (await getLink()).call('vm.define', input);
+        if (vm.notice) io.err.write(`vmdesk: warning: ${vm.notice}\n`);
         io.out.write(
           json
             ? JSON.stringify(vm, null, 2) + '\n'

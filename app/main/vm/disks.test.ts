@@ -49,7 +49,7 @@ async function setup(opts: { uefi?: boolean } = {}) {
   fs.writeFileSync(template, 'vars template');
   const launcher = new FakeQemuLauncher();
   const host = opts.uefi ? new UefiHost(template) : new FakeHost();
-  const m = new VmManager(paths, host, { launcher, rungTimeoutMs: 200, startTimeoutMs: 2000 });
+  const m = new VmManager(paths, host, { launcher, rungTimeoutMs: 200, startTimeoutMs: 2000, unplugTimeoutMs: 300 });
   managers.push(m);
   await m.init();
   const vm = await m.define({ name: 'web', memoryMiB: 64, cpus: 1, disk: { sizeBytes: 2 ** 24 } });
@@ -300,8 +300,10 @@ describe('CD-ROM drives, boot order, firmware, memory', () => {
     expect(plain.m.get('web').revision).toBe(plain.vm.revision);
   });
 
-  it('warns about memory above 80 % of the host’s, once, in the answer', async () => {
+  it('warns about memory above 80 % of the host’s, once, in the answer (define and set)', async () => {
     const { m } = await setup();
+    expect((await m.define({ name: 'big', memoryMiB: 3600, cpus: 1 })).notice).toMatch(/^3.5 GiB is 88 % of this host/);
+    expect(m.get('big').notice).toBeUndefined();
     const near = await m.update({ vm: 'web', memoryMiB: 3600 });
     expect(near.notice).toBe(
       "3.5 GiB is 88 % of this host's 4 GiB of memory: the host may swap or kill programs once the guest uses it all. Give it at most 3.2 GiB to be safe.",

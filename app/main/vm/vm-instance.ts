@@ -76,8 +76,8 @@ export interface VmTuning {
   logCapBytes: number;
   /** How long a second operation on a VM waits for the one in front of it. */
   jobWaitMs: number;
-  /** How long a running guest gets to let go of a disk being removed (PCI hot-unplug); 15 s unset. */
-  unplugTimeoutMs?: number;
+  /** How long a running guest gets to let go of a disk being removed (PCI hot-unplug). */
+  unplugTimeoutMs: number;
 }
 
 /** What every VM shares with its registry: handed down once, at construction. */
@@ -650,7 +650,7 @@ export class VmInstance {
             { field: 'target' },
           );
         if (qmp?.state === 'running')
-          unplugged = await unplugDisk(qmp, disk, this.ctx.tuning.unplugTimeoutMs ?? 15_000);
+          unplugged = await unplugDisk(qmp, disk, this.ctx.tuning.unplugTimeoutMs);
         if (unplugged) {
           this.#runDef = { ...this.#runDef!, disks: this.#runDef!.disks.filter((d) => d.target !== disk.target) };
           const real = realpath(disk.path);

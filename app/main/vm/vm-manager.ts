@@ -29,7 +29,7 @@ import {
   readDiskFacts,
   type ClonePlan,
 } from './clone.js';
-import { createVmFiles, validateDefineInput } from './define-vm.js';
+import { createVmFiles, memoryNotice, validateDefineInput } from './define-vm.js';
 import { DefinitionStore } from './definition-store.js';
 import { DriverLog } from './driver-log.js';
 import type { HostServices } from './host-services.js';
@@ -80,6 +80,7 @@ export class VmManager {
       logCapBytes: options.logCapBytes ?? DEFAULT_LOG_CAP_BYTES,
       // libvirt's QEMU_JOB_WAIT_TIME.
       jobWaitMs: options.jobWaitMs ?? 30_000,
+      unplugTimeoutMs: options.unplugTimeoutMs ?? 15_000,
     };
     this.driverLog = new DriverLog(driverFiles(paths).driverLog, tuning.logCapBytes);
     this.#ctx = {
@@ -199,7 +200,8 @@ export class VmManager {
       vm.log.write(`defined: ${def.memoryMiB} MiB, ${def.cpus} CPU, accel ${def.accel}`);
       const summary = vm.summary();
       this.events.emit('vm.changed', summary);
-      return summary;
+      const notice = memoryNotice(def.memoryMiB, this.#ctx.host);
+      return notice ? { ...summary, notice } : summary;
     });
   }
 
