@@ -649,8 +649,7 @@ export class VmInstance {
             `${disk.target} is the disk "${def.name}" booted from, and it is ${this.#state}. Shut it down first, then remove it.`,
             { field: 'target' },
           );
-        if (qmp?.state === 'running')
-          unplugged = await unplugDisk(qmp, disk, this.ctx.tuning.unplugTimeoutMs);
+        if (qmp?.state === 'running') unplugged = await unplugDisk(qmp, disk, this.ctx.tuning.unplugTimeoutMs);
         if (unplugged) {
           this.#runDef = { ...this.#runDef!, disks: this.#runDef!.disks.filter((d) => d.target !== disk.target) };
           const real = realpath(disk.path);
