@@ -14,7 +14,7 @@ import { VmdeskError } from '../common/errors.js';
 import { vmNameProblem } from '../common/names.js';
 import { paramsShapeProblem } from '../common/request-limits.js';
 import { MAX_FORWARDS } from '../common/vm-types.js';
-import { resolveAppPaths } from '../paths/app-paths.js';
+import { tempAppPaths } from '../paths/testing/temp-paths.js';
 import { NoQemuHost } from '../vm/testing/no-qemu-host.js';
 import { VmManager } from '../vm/vm-manager.js';
 import { createDispatcher, managerHandlers } from './dispatcher.js';
@@ -30,14 +30,7 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 describe('dispatcher under hostile input', () => {
   it(`answers 10 000 generated calls with a result or a clear error (seed ${SEED})`, async () => {
-    const env = {
-      XDG_CONFIG_HOME: `${root}/c`,
-      XDG_DATA_HOME: `${root}/d`,
-      XDG_STATE_HOME: `${root}/s`,
-      XDG_CACHE_HOME: `${root}/k`,
-      XDG_RUNTIME_DIR: `${root}/r`,
-    };
-    const paths = resolveAppPaths({ env, platform: 'linux', home: root, uid: process.getuid!(), tmpdir: root });
+    const paths = tempAppPaths(root);
     const m = new VmManager(paths, new NoQemuHost());
     await m.init();
     await m.define({ name: 'target', memoryMiB: 64, cpus: 1 });

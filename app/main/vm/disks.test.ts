@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { resolveAppPaths } from '../paths/app-paths.js';
+import { tempAppPaths } from '../paths/testing/temp-paths.js';
 import { FakeQemuLauncher } from '../qemu/testing/fake-launcher.js';
 import { FakeHost } from './testing/fake-host.js';
 import { VmManager } from './vm-manager.js';
@@ -37,14 +37,7 @@ class UefiHost extends FakeHost {
 async function setup(opts: { uefi?: boolean } = {}) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vd-'));
   roots.push(root);
-  const env = {
-    XDG_CONFIG_HOME: `${root}/c`,
-    XDG_DATA_HOME: `${root}/d`,
-    XDG_STATE_HOME: `${root}/s`,
-    XDG_CACHE_HOME: `${root}/k`,
-    XDG_RUNTIME_DIR: `${root}/r`,
-  };
-  const paths = resolveAppPaths({ env, platform: 'linux', home: root, uid: process.getuid!(), tmpdir: root });
+  const paths = tempAppPaths(root);
   const template = path.join(root, 'VARS.fd');
   fs.writeFileSync(template, 'vars template');
   const launcher = new FakeQemuLauncher();

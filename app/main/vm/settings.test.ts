@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { VmSummary } from '../common/vm-types.js';
-import { resolveAppPaths } from '../paths/app-paths.js';
+import { tempAppPaths } from '../paths/testing/temp-paths.js';
 import { FakeQemuLauncher } from '../qemu/testing/fake-launcher.js';
 import { FakeHost } from './testing/fake-host.js';
 import { VmManager } from './vm-manager.js';
@@ -24,14 +24,7 @@ afterAll(() => {
 async function setup() {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vs-'));
   roots.push(root);
-  const env = {
-    XDG_CONFIG_HOME: `${root}/c`,
-    XDG_DATA_HOME: `${root}/d`,
-    XDG_STATE_HOME: `${root}/s`,
-    XDG_CACHE_HOME: `${root}/k`,
-    XDG_RUNTIME_DIR: `${root}/r`,
-  };
-  const paths = resolveAppPaths({ env, platform: 'linux', home: root, uid: process.getuid!(), tmpdir: root });
+  const paths = tempAppPaths(root);
   const launcher = new FakeQemuLauncher();
   const m = new VmManager(paths, new FakeHost(), { launcher, rungTimeoutMs: 200, startTimeoutMs: 2000 });
   managers.push(m);

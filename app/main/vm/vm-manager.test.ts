@@ -3,13 +3,14 @@
  * opens its control socket (a fake binary: a shell script that only sleeps). Everything that a
  * real QEMU can show is tested against real QEMU in e2e/driver.int.test.ts.
  */
+import { tempAppPaths } from '../paths/testing/temp-paths.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { VmdeskError } from '../common/errors.js';
 import type { VmSummary } from '../common/vm-types.js';
-import { resolveAppPaths, type AppPaths } from '../paths/app-paths.js';
+import type { AppPaths } from '../paths/app-paths.js';
 import { pidExists } from '../qemu/process.js';
 import { FakeHost } from './testing/fake-host.js';
 import { VmManager } from './vm-manager.js';
@@ -27,14 +28,7 @@ function setup(opts: { startTimeoutMs: number }): { m: VmManager; paths: AppPath
   const pidFile = path.join(root, 'fake.pid');
   const fake = path.join(root, 'qemu-system-x86_64');
   fs.writeFileSync(fake, `#!/bin/sh\necho $$ > ${pidFile}\nexec sleep 600\n`, { mode: 0o755 });
-  const env = {
-    XDG_CONFIG_HOME: `${root}/c`,
-    XDG_DATA_HOME: `${root}/d`,
-    XDG_STATE_HOME: `${root}/s`,
-    XDG_CACHE_HOME: `${root}/k`,
-    XDG_RUNTIME_DIR: `${root}/r`,
-  };
-  const paths = resolveAppPaths({ env, platform: 'linux', home: root, uid: process.getuid!(), tmpdir: root });
+  const paths = tempAppPaths(root);
   const m = new VmManager(paths, new FakeHost(fake), { startTimeoutMs: opts.startTimeoutMs, rungTimeoutMs: 500 });
   return { m, paths, pidFile };
 }
