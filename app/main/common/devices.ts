@@ -2,8 +2,6 @@
  * A VM's devices as plain values: the limits, disk targets, boot devices and the words for them.
  * No schema library here, so the renderer loads this too (eslint.config.js RENDERER_VALUES_FROM_COMMON).
  */
-import type { DiskSpec } from './vm-types.js';
-
 /** Disks per VM (virtio-blk slots a guest sees comfortably). */
 export const MAX_DISKS = 16;
 /** CD-ROM drives per VM (an installer and a driver disc, with room to spare). */
@@ -19,7 +17,7 @@ export function diskSlot(target: string): number {
 }
 
 /** Whether QEMU opens the disk read-only: asked for, or the base of a linked clone. */
-export function diskIsReadOnly(d: Pick<DiskSpec, 'readOnly' | 'linkedClones'>): boolean {
+export function diskIsReadOnly(d: { readOnly: boolean; linkedClones?: readonly string[] | undefined }): boolean {
   return d.readOnly || (d.linkedClones?.length ?? 0) > 0;
 }
 

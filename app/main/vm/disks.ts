@@ -14,7 +14,11 @@ import { VmdeskError } from '../common/errors.js';
 import { diskSlot, MAX_DISKS, diskTarget, type DiskSpec, type VmDefinition } from '../common/vm-types.js';
 import type { QmpClient } from '../qemu/qmp-client.js';
 import { HOTPLUG_PORTS } from '../qemu/argv.js';
-import { formatMiB } from './define-vm.js';
+import type { AppPaths } from '../paths/app-paths.js';
+import { makePrivateDir } from '../paths/storage-errors.js';
+import { ownedDiskPath } from '../paths/vm-files.js';
+import { checkReadableFile, formatMiB } from './define-vm.js';
+import { realpath } from './runtime-files.js';
 
 const execFileP = promisify(execFile);
 
@@ -139,6 +143,59 @@ export function virtualSize(disk: Pick<DiskSpec, 'path' | 'format'>): number | u
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The disk vm.addDisk asks for as `target`: a new qcow2 made in the VM's folder, or an existing
+ * image checked (readable, no VM's yet, format and backing chain as qemu-img reads them).
+ * `others`: the other VMs' definitions.
+ */
+export async function prepareDisk(
+  p: { sizeBytes?: number; path?: string; format?: 'qcow2' | 'raw' },
+  def: VmDefinition,
+  target: string,
+  others: readonly VmDefinition[],
+  o: { qemuImg: string; paths: AppPaths },
+): Promise<DiskSpec> {
+  if ((p.sizeBytes === undefined) === (p.path === undefined))
+    throw new VmdeskError('invalid-argument', 'Give either a size for a new disk or the path of an existing one.', {
+      field: 'disk',
+    });
+  if (p.path === undefined) {
+    const file = newDiskFile(o.paths, def.id, target);
+    makePrivateDir(path.dirname(file), o.paths);
+    await createQcow2(o.qemuImg, file, p.sizeBytes!);
+    return { path: file, target, format: 'qcow2', owned: true, readOnly: false };
+  }
+  const file = checkReadableFile(p.path, 'file', 'disk image', true);
+  const real = realpath(file);
+  const mine = def.disks.find((d) => realpath(d.path) === real);
+  if (mine)
+    throw new VmdeskError('disk-in-use', `${file} is already disk ${mine.target} of "${def.name}".`, { field: 'file' });
+  const user = others.find((other) => other.disks.some((d) => realpath(d.path) === real));
+  if (user)
+    throw new VmdeskError(
+      'disk-in-use',
+      `${file} already belongs to the VM "${user.name}". Use a copy, or remove it from "${user.name}" first.`,
+      { field: 'file' },
+    );
+  const info = await imageInfo(o.qemuImg, file);
+  if (p.format && p.format !== info.format)
+    throw new VmdeskError(
+      'invalid-argument',
+      `${file} is a ${info.format} image, not ${p.format}. Leave the format out, or convert it.`,
+      { field: 'format' },
+    );
+  assertBackingChainIsTheUsers(file, info);
+  return { path: file, target, format: info.format, owned: false, readOnly: false };
+}
+
+/** A new disk's file in the VM's folder: named by its target, never an existing file's name. */
+function newDiskFile(paths: AppPaths, id: string, target: string): string {
+  const base = ownedDiskPath(paths, id, diskSlot(target), 'qcow2');
+  let file = base;
+  for (let n = 2; fs.existsSync(file); n++) file = base.replace(/\.qcow2$/, `-${n}.qcow2`);
+  return file;
 }
 
 /** The first free target: not used by the definition nor (while it runs) by the running QEMU. */

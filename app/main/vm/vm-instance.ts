@@ -22,7 +22,6 @@ import {
   MAX_FORWARDS,
   MAX_MDEVS,
   diskIsReadOnly,
-  diskSlot,
   type DiskSpec,
   type MdevAssignment,
   type PortForward,
@@ -32,7 +31,7 @@ import {
 } from '../common/vm-types.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { makePrivateDir, removePath, withStorageErrors } from '../paths/storage-errors.js';
-import { nvramPath, ownedDiskPath, vmFiles, type VmFiles } from '../paths/vm-files.js';
+import { nvramPath, vmFiles, type VmFiles } from '../paths/vm-files.js';
 import { qemuSandbox, sandboxInArgv, type QemuSandbox } from '../qemu/argv.js';
 import type { QemuLauncher } from '../qemu/launcher.js';
 import { readCmdline } from '../qemu/process.js';
@@ -47,13 +46,12 @@ import { applySettings, settingsDiff } from './settings.js';
 import { JobLock, type Job } from './job-lock.js';
 import { checkReadableFile, formatMiB, memoryNotice } from './define-vm.js';
 import {
-  assertBackingChainIsTheUsers,
   assertGrows,
-  createQcow2,
   findDisk,
   freeTarget,
   imageInfo,
   plugDisk,
+  prepareDisk,
   resizeImage,
   resizeLive,
   unplugDisk,
@@ -556,48 +554,11 @@ export class VmInstance {
   async addDisk(p: Omit<CallParams<'vm.addDisk'>, 'vm'>, others: () => readonly VmDefinition[]): Promise<VmSummary> {
     return this.job.run('add a disk', async () => {
       const def = this.#usable();
-      if ((p.sizeBytes === undefined) === (p.path === undefined))
-        throw new VmdeskError('invalid-argument', 'Give either a size for a new disk or the path of an existing one.', {
-          field: 'disk',
-        });
       const target = freeTarget(def, this.#runDef);
-      const qemuImg = await this.ctx.host.qemuImg();
-      let disk: DiskSpec;
-      if (p.path !== undefined) {
-        const file = checkReadableFile(p.path, 'file', 'disk image', true);
-        const real = realpath(file);
-        const mine = def.disks.find((d) => realpath(d.path) === real);
-        if (mine)
-          throw new VmdeskError('disk-in-use', `${file} is already disk ${mine.target} of "${def.name}".`, {
-            field: 'file',
-          });
-        const user = others().find((o) => o.disks.some((d) => realpath(d.path) === real));
-        if (user)
-          throw new VmdeskError(
-            'disk-in-use',
-            `${file} already belongs to the VM "${user.name}". Use a copy, or remove it from "${user.name}" first.`,
-            { field: 'file' },
-          );
-        const info = await imageInfo(qemuImg, file);
-        if (p.format && p.format !== info.format)
-          throw new VmdeskError(
-            'invalid-argument',
-            `${file} is a ${info.format} image, not ${p.format}. Leave the format out, or convert it.`,
-            { field: 'format' },
-          );
-        assertBackingChainIsTheUsers(file, info);
-        disk = { path: file, target, format: info.format, owned: false, readOnly: false };
-      } else {
-        makePrivateDir(this.files.dataDir, this.ctx.paths);
-        disk = {
-          path: newDiskFile(this.ctx.paths, def.id, target),
-          target,
-          format: 'qcow2',
-          owned: true,
-          readOnly: false,
-        };
-        await createQcow2(qemuImg, disk.path, p.sizeBytes!);
-      }
+      const disk = await prepareDisk(p, def, target, others(), {
+        qemuImg: await this.ctx.host.qemuImg(),
+        paths: this.ctx.paths,
+      });
       const qmp = this.#run?.qmp;
       let note = '';
       if (qmp?.state === 'running' && this.#run && !this.#run.finished) {
@@ -1137,14 +1098,6 @@ async function takeOutDisc(qmp: NonNullable<QemuRun['qmp']>, drive: number): Pro
   await qmp.execute('blockdev-open-tray', { id: `cdrom${drive}`, force: true }).catch(() => undefined);
   await qmp.execute('blockdev-remove-medium', { id: `cdrom${drive}` });
   await qmp.execute('blockdev-del', { 'node-name': `cd${drive}` }).catch(() => undefined);
-}
-
-/** A new disk's file in the VM's folder: named by its target, never an existing file's name. */
-function newDiskFile(paths: AppPaths, id: string, target: string): string {
-  const base = ownedDiskPath(paths, id, diskSlot(target), 'qcow2');
-  let file = base;
-  for (let n = 2; fs.existsSync(file); n++) file = base.replace(/\.qcow2$/, `-${n}.qcow2`);
-  return file;
 }
 
 /** A copy of the firmware's variable template for a VM switched to UEFI, private to the user. */
