@@ -20,6 +20,7 @@ import {
   type VmSummary,
 } from './vm-types.js';
 import type { HostReport } from './host-types.js';
+import { snapshotNameProblem } from './names.js';
 import type { IsoPlan } from './iso-types.js';
 import type { MdevCheckReport, MdevDevice, MdevInventory, MdevParent, MdevPrivilegedResult } from './mdev-types.js';
 
@@ -53,6 +54,14 @@ const DiskTarget = v.pipe(
 );
 const CdromDrive = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_CDROMS - 1));
 const JobId = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'a job id is 1 to 64 letters, digits, _ or -'));
+const SnapshotName = v.pipe(
+  v.string(),
+  v.check(
+    (x: string) => snapshotNameProblem(x) === undefined,
+    (issue) => snapshotNameProblem(issue.input) ?? '',
+  ),
+);
+const SnapshotDescription = v.pipe(v.string(), v.maxLength(1000, 'a description can have at most 1000 characters'));
 const TimeoutMs = v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(24 * 3600 * 1000)));
 
 export const DefineVmInputSchema = v.strictObject({
@@ -167,8 +176,43 @@ export const CALLS = {
       jobId: v.optional(JobId),
     }),
   },
-  /** Cancels a running job (a clone); what it made so far is removed. */
+  /** Cancels a running job (a clone, a snapshot); what it made so far is removed. */
   'job.cancel': { params: v.strictObject({ jobId: JobId }) },
+  /** The VM's snapshots, parents before children, the current one marked. */
+  'snapshot.list': { params: vmOnly },
+  /**
+   * Takes a snapshot: of a running or paused VM with its memory (internal qcow2 snapshots through
+   * QMP snapshot-save; the guest pauses while its memory is written), of a stopped one (or with
+   * `diskOnly`) of its disks alone. Progress as `job.progress` under `jobId`; `job.cancel` leaves
+   * no half snapshot.
+   */
+  'snapshot.create': {
+    params: v.strictObject({
+      vm: VmRef,
+      name: SnapshotName,
+      description: v.optional(SnapshotDescription),
+      diskOnly: v.optional(v.boolean()),
+      jobId: v.optional(JobId),
+    }),
+  },
+  /**
+   * Goes back to a snapshot: disks, and for one with memory the guest's memory and devices, in the
+   * state it was taken in (running or paused). A disk-only snapshot needs the VM off.
+   */
+  'snapshot.revert': { params: v.strictObject({ vm: VmRef, name: SnapshotName, jobId: v.optional(JobId) }) },
+  /** Deletes a snapshot, one in the middle of the tree too (its children move to its parent). */
+  'snapshot.delete': { params: v.strictObject({ vm: VmRef, name: SnapshotName }) },
+  /** Renames a snapshot or changes its description. */
+  'snapshot.update': {
+    params: v.strictObject({
+      vm: VmRef,
+      name: SnapshotName,
+      newName: v.optional(SnapshotName),
+      description: v.optional(SnapshotDescription),
+    }),
+  },
+  /** The screen at the moment of the snapshot, as a small PNG (base64); none for a headless VM. */
+  'snapshot.thumbnail': { params: v.strictObject({ vm: VmRef, name: SnapshotName }) },
   /**
    * Change a VM's settings: only the fields given. `revision` is the VmSummary.revision the
    * change was made against; when the VM changed since (another window, an editor), the call is
@@ -317,6 +361,13 @@ export interface CallResults {
   /** The new VM. */
   'vm.clone': VmSummary;
   'job.cancel': { cancelled: boolean };
+  'snapshot.list': SnapshotInfo[];
+  'snapshot.create': SnapshotInfo;
+  'snapshot.revert': VmSummary;
+  /** The snapshots left. */
+  'snapshot.delete': SnapshotInfo[];
+  'snapshot.update': SnapshotInfo;
+  'snapshot.thumbnail': { png: string | null };
   'iso.list': IsoLibraryEntry[];
   'iso.remove': { path: string };
   'mdev.list': MdevInventory;
@@ -334,6 +385,27 @@ export interface ContractEvents {
   'vm.removed': { id: string };
   /** A long job's progress (a full clone's copy), about once a second and at the end. */
   'job.progress': JobProgress;
+  /** A VM's snapshots changed (taken, reverted to, renamed, deleted): all of them, as now. */
+  'snapshot.changed': { vm: string; snapshots: SnapshotInfo[] };
+}
+
+/** One snapshot of a VM. */
+export interface SnapshotInfo {
+  name: string;
+  description?: string;
+  createdAt: string;
+  /** What the VM was when taken: running or paused (memory saved), or stopped (disks only). */
+  state: 'running' | 'paused' | 'stopped';
+  /** Memory and device state saved with the disks (a live snapshot). */
+  withMemory: boolean;
+  /** The snapshot this one was taken after (null: the first). */
+  parent: string | null;
+  /** The VM's disks are this snapshot plus what changed since: it is where the VM stands. */
+  current: boolean;
+  /** Bytes the snapshot's saved memory takes in the VM's first disk. */
+  vmStateBytes?: number;
+  /** A screen thumbnail exists (snapshot.thumbnail). */
+  thumbnail: boolean;
 }
 
 export interface JobProgress {

@@ -113,3 +113,8 @@ export const SYSFS_NAME_RE = /^(?!\.)[A-Za-z0-9_.:-]{1,128}$/;
 export function isSysfsName(s: unknown): s is string {
   return typeof s === 'string' && SYSFS_NAME_RE.test(s);
 }
+
+/** Snapshot names follow the VM name rule (they are shown the same way), with their own word. */
+export function snapshotNameProblem(name: string): string | undefined {
+  return vmNameProblem(name)?.replace(/^A VM name/, 'A snapshot name');
+}

@@ -219,6 +219,8 @@ export interface VmSummary {
   /** Only in the answer to the call that made a change: a warning about it (memory close to the
    * host's), said once. */
   notice?: string;
+  /** How many snapshots the VM has and the memory they keep in its disks (bytes). */
+  snapshots?: { count: number; vmStateBytes: number };
   /** The size the guest sees of each disk, by target (bytes; absent when its file cannot be read). */
   diskSizes?: Record<string, number>;
   /** While QEMU runs: the devices it has now (disk targets, CD-ROM drive count), which insert,

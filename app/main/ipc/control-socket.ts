@@ -38,7 +38,12 @@ import {
 import type { StreamOpener } from './streams.js';
 
 /** The events a subscribed connection receives (every transport pushes these). */
-export const PUSHED_EVENTS = ['vm.changed', 'vm.removed', 'job.progress'] as const satisfies readonly EventName[];
+export const PUSHED_EVENTS = [
+  'vm.changed',
+  'vm.removed',
+  'job.progress',
+  'snapshot.changed',
+] as const satisfies readonly EventName[];
 
 /** One request line may not exceed this; longer input is refused and the connection closed. */
 const MAX_LINE_BYTES = 1024 * 1024;
