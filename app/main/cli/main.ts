@@ -26,6 +26,7 @@ import { runMdev } from './mdev-command.js';
 import { runIsoInspect, runIsoLibrary } from './iso-command.js';
 import { runEditCommand } from './edit-commands.js';
 import { runClone } from './clone-command.js';
+import { runSnapshot } from './snapshot-command.js';
 import { intArg, memoryMiB, oneVm, parse, usageError } from './args.js';
 
 const USAGE = `vmdesk — session-mode virtual machines on QEMU, as your own user
@@ -44,6 +45,8 @@ Usage:
   vmdesk cdrom list|insert|eject VM [ISO] [--drive N]   (change a disc; at once in a running VM)
   vmdesk eject VM [--drive N]  (take the disc out)
   vmdesk forward list|add|remove VM [tcp:[ADDR:]HOST[:GUEST]]  (port forwards; live on a running VM)
+  vmdesk snapshot list|create|revert|delete|rename VM [NAME] [--description T] [--disk-only] [--json]
+                               (with memory while it runs, of the disks while it is off)
   vmdesk clone VM NEW [--linked] [--progress] [--json]  (a copy of a stopped VM; --linked: overlays on its
                                disks, which stay read-only while the clone exists)
   vmdesk start|shutdown|stop|reboot|pause|resume VM [--wait] [--timeout S]
@@ -282,6 +285,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       case 'clone':
         json = rest.includes('--json');
         return await runClone(
+          rest,
+          io,
+          async (call, params) => (await getLink()).call(call, params),
+          async (listener) => (await getLink()).subscribe(listener),
+        );
+      case 'snapshot':
+        json = rest.includes('--json');
+        return await runSnapshot(
           rest,
           io,
           async (call, params) => (await getLink()).call(call, params),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CallName, CallParams } from '../common/contract.js';
+import type { CallName, CallParams, SnapshotInfo } from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
 import type { VmSummary } from '../common/vm-types.js';
 import { createDispatcher } from './dispatcher.js';
@@ -8,6 +8,16 @@ import type { Handlers } from './dispatcher.js';
 function summary(name: string): VmSummary {
   return { id: '11111111-2222-4333-8444-555555555555', name, state: 'stopped', file: `/cfg/vms/${name}.json` };
 }
+
+const snapshot = (name: string): SnapshotInfo => ({
+  name,
+  createdAt: '2026-12-03T00:00:00.000Z',
+  state: 'running',
+  withMemory: true,
+  parent: null,
+  current: true,
+  thumbnail: false,
+});
 
 /** Handlers that record what they were called with and answer with a stopped VM. */
 function fakeHandlers(over: Partial<Handlers> = {}) {
@@ -35,6 +45,12 @@ function fakeHandlers(over: Partial<Handlers> = {}) {
     'vm.resizeDisk': (p) => (rec('vm.resizeDisk', p), summary(p.vm)),
     'vm.clone': (p) => (rec('vm.clone', p), summary(p.name)),
     'job.cancel': (p) => (rec('job.cancel', p), { cancelled: false }),
+    'snapshot.list': (p) => (rec('snapshot.list', p), []),
+    'snapshot.create': (p) => (rec('snapshot.create', p), snapshot(p.name)),
+    'snapshot.revert': (p) => (rec('snapshot.revert', p), summary(p.vm)),
+    'snapshot.delete': (p) => (rec('snapshot.delete', p), []),
+    'snapshot.update': (p) => (rec('snapshot.update', p), snapshot(p.newName ?? p.name)),
+    'snapshot.thumbnail': (p) => (rec('snapshot.thumbnail', p), { png: null }),
     'iso.list': (p) => (rec('iso.list', p), []),
     'iso.remove': (p) => (rec('iso.remove', p), { path: p.path }),
     'host.info': (p) => {

@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
-import type { CallParams, CallResults } from '../common/contract.js';
+import type { CallParams, CallResults, SnapshotInfo } from '../common/contract.js';
 import { isUuid } from '../common/names.js';
 import {
   forwardLabel,
@@ -44,6 +44,18 @@ import type { HostServices } from './host-services.js';
 import { clearIntent, ownNvram, removeVmFiles, writeIntent } from './intents.js';
 import { applySettings, settingsDiff } from './settings.js';
 import { JobLock, type Job } from './job-lock.js';
+import {
+  assertNameFree,
+  assertSnapshottable,
+  assertSpaceFor,
+  deleteSnapshot,
+  findSnapshot,
+  revertToSnapshot,
+  snapshotInfos,
+  SnapshotStore,
+  takeSnapshot,
+  type SnapshotTarget,
+} from './snapshots.js';
 import { checkReadableFile, formatMiB, memoryNotice } from './define-vm.js';
 import {
   assertGrows,
@@ -134,6 +146,7 @@ export class VmInstance {
    * could not be read at takeover. While it lives, this driver neither starts nor deletes the VM.
    */
   #untouchedQemu: number | undefined;
+  readonly #snapshots: SnapshotStore;
 
   private constructor(
     entry: DefinitionEntry,
@@ -143,6 +156,7 @@ export class VmInstance {
     this.file = entry.file;
     this.files = vmFiles(ctx.paths, entry.id);
     this.log = new DriverLog(this.files.driverLog, ctx.tuning.logCapBytes);
+    this.#snapshots = new SnapshotStore(this.files.dataDir);
     this.#stamp = entry.stamp;
     if (entry.ok) {
       this.#def = entry.definition;
@@ -248,6 +262,8 @@ export class VmInstance {
         return n === undefined ? [] : [[d.target, n] as const];
       });
       if (sizes.length > 0) s.diskSizes = Object.fromEntries(sizes);
+      const snaps = this.#snapshotCount();
+      if (snaps.count > 0) s.snapshots = snaps;
     }
     const rec = this.#run?.record;
     const logs = { qemuLog: f.qemuLog, serialLog: f.serialLog, driverLog: f.driverLog };
@@ -689,6 +705,130 @@ export class VmInstance {
           : `linked clone ${cloneId} is gone`,
       );
     });
+  }
+
+  /** The VM's snapshots, parents before children (snapshots.json in its folder). */
+  snapshotList(): SnapshotInfo[] {
+    this.#usable();
+    return snapshotInfos(this.#snapshots.read());
+  }
+
+  /**
+   * Takes a snapshot (snapshot.create): with memory while QEMU runs or is paused, of the disks
+   * alone while the VM is off. Refused, saying what to do, for disks that cannot hold one, a vGPU,
+   * too little space, or a disk-only snapshot of a running VM (its file systems are mid-write).
+   */
+  async snapshotCreate(p: Omit<CallParams<'snapshot.create'>, 'vm'>, o: { jobId: string; signal?: AbortSignal }) {
+    return this.job.run('take a snapshot', async () => {
+      const def = this.#usable();
+      const target = await this.#snapshotTarget(o);
+      if (target.state !== 'stopped' && p.diskOnly)
+        throw new VmdeskError(
+          'invalid-state',
+          `"${def.name}" is ${this.#state}: a snapshot of its disks alone would catch its file systems mid-write. Take one with its memory, or shut it down first.`,
+          { field: 'diskOnly' },
+        );
+      assertSnapshottable(def, target.state !== 'stopped');
+      assertNameFree(this.#snapshots.read(), p.name, def.name);
+      const free = fs.statfsSync(path.dirname(def.disks[0]!.path));
+      const diskBytes = def.disks.reduce((n, d) => n + (virtualSize(d) ?? 0), 0);
+      assertSpaceFor(def, target.state !== 'stopped', diskBytes, free.bavail * free.bsize);
+      await takeSnapshot(target, { name: p.name, ...(p.description ? { description: p.description } : {}) });
+      this.log.write(
+        `snapshot "${p.name}" taken (${target.state === 'stopped' ? 'disks only' : `with memory, ${target.state}`})`,
+      );
+      return this.#snapshotsChanged().find((x) => x.name === p.name)!;
+    });
+  }
+
+  /**
+   * Goes back to a snapshot (snapshot.revert). One with memory needs QEMU running (the manager
+   * starts a stopped VM first); one of the disks alone needs the VM off.
+   */
+  async snapshotRevert(name: string, o: { jobId: string; signal?: AbortSignal }): Promise<VmSummary> {
+    return this.job.run('go back to a snapshot', async () => {
+      const target = await this.#snapshotTarget(o);
+      const after = await revertToSnapshot(target, name);
+      // The definition the QEMU runs with is what the snapshot's disks go with from now on.
+      this.log.write(`went back to snapshot "${name}" (${after})`);
+      if (after === 'running' && this.#state === 'paused') this.#transition('running');
+      if (after === 'paused' && this.#state === 'running') this.#transition('paused');
+      this.#snapshotsChanged();
+      return this.summary();
+    });
+  }
+
+  async snapshotDelete(name: string): Promise<SnapshotInfo[]> {
+    return this.job.run('delete a snapshot', async () => {
+      this.#usable();
+      await deleteSnapshot(await this.#snapshotTarget({ jobId: `delete-${Date.now()}` }), name);
+      this.log.write(`snapshot "${name}" deleted`);
+      return this.#snapshotsChanged();
+    });
+  }
+
+  /** Renames a snapshot or changes its description (snapshot.update); the disks keep their tags. */
+  async snapshotUpdate(p: Omit<CallParams<'snapshot.update'>, 'vm'>): Promise<SnapshotInfo> {
+    return this.job.run('change a snapshot', () => {
+      const def = this.#usable();
+      const f = this.#snapshots.read();
+      const s = findSnapshot(f, p.name, def.name);
+      if (p.newName !== undefined && p.newName !== p.name) assertNameFree(f, p.newName, def.name);
+      const changed = {
+        ...s,
+        ...(p.newName !== undefined ? { name: p.newName } : {}),
+        ...(p.description !== undefined ? { description: p.description } : {}),
+      };
+      this.#snapshots.write({ ...f, snapshots: f.snapshots.map((x) => (x === s ? changed : x)) });
+      return this.#snapshotsChanged().find((x) => x.name === changed.name)!;
+    });
+  }
+
+  /** The snapshot's screen thumbnail as base64 PNG, or null when it has none. */
+  snapshotThumbnail(name: string): string | null {
+    const def = this.#usable();
+    const s = findSnapshot(this.#snapshots.read(), name, def.name);
+    return s.thumbnail ? fs.readFileSync(this.#snapshots.path(s.thumbnail)).toString('base64') : null;
+  }
+
+  async #snapshotTarget(o: { jobId: string; signal?: AbortSignal }): Promise<SnapshotTarget> {
+    const def = this.#usable();
+    const live = this.#run && !this.#run.finished && (this.#state === 'running' || this.#state === 'paused');
+    if (this.#run && !live)
+      throw new VmdeskError('invalid-state', `"${def.name}" is ${this.#state}; wait until it runs or is off.`, {
+        state: this.#state,
+      });
+    return {
+      // While QEMU runs, its disks are the ones it started with (or plugged in since).
+      def: live ? { ...def, disks: this.#runDef!.disks } : def,
+      store: this.#snapshots,
+      qemuImg: await this.ctx.host.qemuImg(),
+      qmp: live ? this.#run!.qmp : undefined,
+      state: live ? (this.#state as 'running' | 'paused') : 'stopped',
+      runtimeDir: this.#run?.record.runtimeDir,
+      jobId: o.jobId,
+      ...(o.signal ? { signal: o.signal } : {}),
+      onProgress: (what, done, total) =>
+        this.ctx.events.emit('job.progress', { jobId: o.jobId, vm: this.id, what, doneBytes: done, totalBytes: total }),
+    };
+  }
+
+  /** How many snapshots and the memory they keep; nothing when the records cannot be read. */
+  #snapshotCount(): { count: number; vmStateBytes: number } {
+    try {
+      const f = this.#snapshots.read();
+      return { count: f.snapshots.length, vmStateBytes: f.snapshots.reduce((n, x) => n + (x.vmStateBytes ?? 0), 0) };
+    } catch {
+      return { count: 0, vmStateBytes: 0 };
+    }
+  }
+
+  /** Tells every window about the snapshots as they are now (and the summary's count); returns them. */
+  #snapshotsChanged(): SnapshotInfo[] {
+    const snapshots = snapshotInfos(this.#snapshots.read());
+    this.ctx.events.emit('snapshot.changed', { vm: this.id, snapshots });
+    this.#emit();
+    return snapshots;
   }
 
   /**

@@ -10,7 +10,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { VmdeskError } from '../common/errors.js';
-import type { CallParams, CallResults, DefineVmInput, OrphanDir } from '../common/contract.js';
+import type { CallParams, CallResults, DefineVmInput, OrphanDir, SnapshotInfo } from '../common/contract.js';
 import { normalizeVmName, sameVmName, vmNameProblem } from '../common/names.js';
 import type { MdevAssignment, VmDefinition, VmSummary } from '../common/vm-types.js';
 import type { SerialHub } from '../consoles/serial-hub.js';
@@ -231,7 +231,20 @@ export class VmManager {
    * everything the clone made, and a linked clone's base is released again.
    */
   async clone(p: CallParams<'vm.clone'>, signal?: AbortSignal): Promise<VmSummary> {
-    const jobId = p.jobId ?? crypto.randomUUID();
+    return this.#asJob(p.jobId, signal, 'the clone', (jobId, abort) => this.#clone(p, jobId, abort));
+  }
+
+  /**
+   * Runs `fn` as a job job.cancel can stop: under `jobId` (or a new one), aborted when the caller
+   * goes away (`signal`); job.cancel waits for it to settle.
+   */
+  async #asJob<T>(
+    wanted: string | undefined,
+    signal: AbortSignal | undefined,
+    what: string,
+    fn: (jobId: string, abort: AbortController) => Promise<T>,
+  ): Promise<T> {
+    const jobId = wanted ?? crypto.randomUUID();
     if (this.#jobs.has(jobId))
       throw new VmdeskError(
         'invalid-argument',
@@ -243,13 +256,13 @@ export class VmManager {
     const abort = new AbortController();
     let settle!: (outcome: 'done' | 'cancelled' | 'failed') => void;
     this.#jobs.set(jobId, { abort, settled: new Promise((r) => (settle = r)) });
-    const onGone = () => abort.abort(new VmdeskError('cancelled', 'The client that asked for the clone went away.'));
+    const onGone = () => abort.abort(new VmdeskError('cancelled', `The client that asked for ${what} went away.`));
     signal?.addEventListener('abort', onGone);
     if (signal?.aborted) onGone();
     try {
-      const summary = await this.#clone(p, jobId, abort);
+      const result = await fn(jobId, abort);
       settle('done');
-      return summary;
+      return result;
     } catch (err) {
       settle(abort.signal.aborted ? 'cancelled' : 'failed');
       throw err;
@@ -257,6 +270,41 @@ export class VmManager {
       signal?.removeEventListener('abort', onGone);
       this.#jobs.delete(jobId);
     }
+  }
+
+  snapshotList(p: CallParams<'snapshot.list'>): SnapshotInfo[] {
+    return this.resolve(p.vm).snapshotList();
+  }
+
+  async snapshotCreate(p: CallParams<'snapshot.create'>, signal?: AbortSignal): Promise<SnapshotInfo> {
+    const { vm: ref, jobId, ...rest } = p;
+    const vm = this.resolve(ref);
+    return this.#asJob(jobId, signal, 'the snapshot', (id, abort) =>
+      vm.snapshotCreate(rest, { jobId: id, signal: abort.signal }),
+    );
+  }
+
+  /** snapshot.revert; a stopped VM going back to a snapshot with memory is started first. */
+  async snapshotRevert(p: CallParams<'snapshot.revert'>, signal?: AbortSignal): Promise<VmSummary> {
+    const vm = this.resolve(p.vm);
+    const s = vm.snapshotList().find((x) => x.name === p.name);
+    if (s?.withMemory && (vm.state === 'stopped' || vm.state === 'crashed')) await vm.start({ vm: vm.id }, this.#vms);
+    return this.#asJob(p.jobId, signal, 'the revert', (id, abort) =>
+      vm.snapshotRevert(p.name, { jobId: id, signal: abort.signal }),
+    );
+  }
+
+  async snapshotDelete(p: CallParams<'snapshot.delete'>): Promise<SnapshotInfo[]> {
+    return this.resolve(p.vm).snapshotDelete(p.name);
+  }
+
+  async snapshotUpdate(p: CallParams<'snapshot.update'>): Promise<SnapshotInfo> {
+    const { vm, ...rest } = p;
+    return this.resolve(vm).snapshotUpdate(rest);
+  }
+
+  snapshotThumbnail(p: CallParams<'snapshot.thumbnail'>): { png: string | null } {
+    return { png: this.resolve(p.vm).snapshotThumbnail(p.name) };
   }
 
   async #clone(p: CallParams<'vm.clone'>, jobId: string, abort: AbortController): Promise<VmSummary> {

@@ -1,0 +1,454 @@
+/**
+ * A VM's snapshots. The disks hold them (qcow2 internal snapshots, under a tag vmdesk makes, so a
+ * rename never touches a disk); vmdesk keeps what QEMU does not know in `snapshots.json` in the
+ * VM's folder: the name people see, the description, the state the VM was in, the tree (each
+ * snapshot's parent and which one the VM stands on), the thumbnail, and a UEFI VM's variable
+ * store (raw, so it cannot hold internal snapshots: a copy per snapshot, put back on revert).
+ *
+ * The caller (VmInstance) holds the VM's job lock; these functions touch files, qemu-img and QMP.
+ */
+import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as v from 'valibot';
+import type { SnapshotInfo } from '../common/contract.js';
+import { VmdeskError } from '../common/errors.js';
+import { diskSlot, type VmDefinition } from '../common/vm-types.js';
+import type { QmpClient } from '../qemu/qmp-client.js';
+import { writeFileAtomic } from './atomic-file.js';
+import { formatMiB } from './define-vm.js';
+import { thumbnailFromPpm } from './thumbnail.js';
+
+const execFileP = promisify(execFile);
+
+const EntrySchema = v.object({
+  name: v.string(),
+  /** The qcow2 snapshot tag in every disk. */
+  tag: v.pipe(v.string(), v.regex(/^vmdesk-[0-9a-f]{12}$/)),
+  description: v.optional(v.string()),
+  createdAt: v.string(),
+  state: v.picklist(['running', 'paused', 'stopped']),
+  withMemory: v.boolean(),
+  /** The parent's tag. */
+  parent: v.nullable(v.string()),
+  vmStateBytes: v.optional(v.number()),
+  /** File names in the snapshots folder. */
+  thumbnail: v.optional(v.string()),
+  nvram: v.optional(v.string()),
+  /** The disks (targets) it was taken of; the first holds the memory. */
+  targets: v.optional(v.array(v.string())),
+});
+type Entry = v.InferOutput<typeof EntrySchema>;
+const FileSchema = v.object({
+  version: v.literal(1),
+  /** The tag of the snapshot the VM stands on (its disks are it plus what changed since). */
+  current: v.nullable(v.string()),
+  snapshots: v.array(EntrySchema),
+});
+export type SnapshotFile = v.InferOutput<typeof FileSchema>;
+
+/** Where a VM's snapshot records live: `<data dir>/snapshots.json` and `<data dir>/snapshots/`. */
+export class SnapshotStore {
+  readonly file: string;
+  readonly dir: string;
+  constructor(dataDir: string) {
+    this.file = path.join(dataDir, 'snapshots.json');
+    this.dir = path.join(dataDir, 'snapshots');
+  }
+
+  read(): SnapshotFile {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, current: null, snapshots: [] };
+      throw err;
+    }
+    const parsed = v.safeParse(FileSchema, JSON.parse(text));
+    if (!parsed.success)
+      throw new VmdeskError('vm-broken', `${this.file} cannot be read: ${parsed.issues[0]?.message ?? 'bad shape'}.`);
+    return parsed.output;
+  }
+
+  write(f: SnapshotFile): void {
+    fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    writeFileAtomic(this.file, JSON.stringify(f, null, 2) + '\n');
+  }
+
+  path(name: string): string {
+    return path.join(this.dir, name);
+  }
+}
+
+/** The snapshots as the contract shows them: parents before children, oldest first. */
+export function snapshotInfos(f: SnapshotFile): SnapshotInfo[] {
+  const byTag = new Map(f.snapshots.map((s) => [s.tag, s]));
+  const out: SnapshotInfo[] = [];
+  const visit = (parent: string | null) => {
+    for (const s of f.snapshots
+      .filter((x) => x.parent === parent)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt))) {
+      out.push({
+        name: s.name,
+        ...(s.description ? { description: s.description } : {}),
+        createdAt: s.createdAt,
+        state: s.state,
+        withMemory: s.withMemory,
+        parent: s.parent ? (byTag.get(s.parent)?.name ?? null) : null,
+        current: f.current === s.tag,
+        ...(s.vmStateBytes !== undefined ? { vmStateBytes: s.vmStateBytes } : {}),
+        thumbnail: s.thumbnail !== undefined,
+      });
+      visit(s.tag);
+    }
+  };
+  visit(null);
+  // Entries whose parent is gone (a file edited by hand) still show, at the top.
+  for (const s of f.snapshots)
+    if (!out.some((o) => o.name === s.name)) out.push(...snapshotInfos({ ...f, snapshots: [{ ...s, parent: null }] }));
+  return out;
+}
+
+export function findSnapshot(f: SnapshotFile, name: string, vmName: string): Entry {
+  const s = f.snapshots.find((x) => x.name === name);
+  if (s) return s;
+  throw new VmdeskError(
+    'not-found',
+    `"${vmName}" has no snapshot named "${name}"${f.snapshots.length ? `; it has ${f.snapshots.map((x) => `"${x.name}"`).join(', ')}` : ''}.`,
+    { field: 'name' },
+  );
+}
+
+export function assertNameFree(f: SnapshotFile, name: string, vmName: string): void {
+  if (f.snapshots.some((x) => x.name === name))
+    throw new VmdeskError('name-taken', `"${vmName}" has a snapshot named "${name}" already. Choose another name.`, {
+      field: 'name',
+    });
+}
+
+/**
+ * Refuses a VM whose disks cannot hold internal snapshots, in a sentence that says what to do:
+ * no disk, a raw disk, a disk a linked clone reads through (or an overlay on one: its base cannot
+ * change), or a vGPU when memory is to be saved.
+ */
+export function assertSnapshottable(def: VmDefinition, withMemory: boolean): void {
+  if (def.disks.length === 0)
+    throw new VmdeskError('invalid-state', `"${def.name}" has no disk, so there is nothing to snapshot.`);
+  const raw = def.disks.find((d) => d.format === 'raw');
+  if (raw)
+    throw new VmdeskError(
+      'invalid-state',
+      `Disk ${raw.target} of "${def.name}" is raw, which cannot hold snapshots. Convert it to qcow2 with the VM off: qemu-img convert -O qcow2 "${raw.path}" "${raw.path}.qcow2", then attach the copy in its place (vmdesk disk remove / disk add --file).`,
+      { field: 'disk' },
+    );
+  const base = def.disks.find((d) => (d.linkedClones?.length ?? 0) > 0 || d.readOnly);
+  if (base)
+    throw new VmdeskError(
+      'invalid-state',
+      (base.linkedClones?.length ?? 0) > 0
+        ? `Disk ${base.target} of "${def.name}" is the base of linked clones and stays read-only while they exist, so it cannot take a snapshot. Snapshot the clones instead, or delete them first.`
+        : `Disk ${base.target} of "${def.name}" is read-only, so it cannot take a snapshot.`,
+      { field: 'disk' },
+    );
+  if (withMemory && (def.mdevs?.length ?? 0) > 0)
+    throw new VmdeskError(
+      'invalid-state',
+      `"${def.name}" has a vGPU, whose state QEMU cannot save. Take a disk-only snapshot with the VM shut down instead.`,
+      { field: 'vm' },
+    );
+}
+
+/**
+ * Refuses a snapshot that would not fit: a live one writes the guest's memory (up to its size)
+ * into the first disk, and any snapshot lets later writes grow the disks (room for 10 % of
+ * their size is asked for).
+ */
+export function assertSpaceFor(def: VmDefinition, withMemory: boolean, diskBytes: number, freeBytes: number): void {
+  const need = (withMemory ? def.memoryMiB * 2 ** 20 : 0) + Math.round(diskBytes * 0.1);
+  if (need <= freeBytes) return;
+  throw new VmdeskError(
+    'insufficient-resources',
+    `A snapshot of "${def.name}" needs about ${formatMiB(Math.ceil(need / 2 ** 20))} free (${withMemory ? 'its memory, and ' : ''}room for its disks to grow), and ${formatMiB(Math.floor(freeBytes / 2 ** 20))} are free where its disks are. Free space, or delete snapshots it no longer needs.`,
+    { field: 'vm' },
+  );
+}
+
+export function newTag(): string {
+  return `vmdesk-${crypto.randomBytes(6).toString('hex')}`;
+}
+
+/** QEMU's node names of the VM's disks (numbered by target, as qemu/argv.ts names them). */
+export function diskNodes(def: VmDefinition): string[] {
+  return def.disks.map((d) => `disk${diskSlot(d.target)}`);
+}
+
+/**
+ * Runs a QMP job (snapshot-save, snapshot-load, snapshot-delete) to its end: resolves when it
+ * concluded without error, rejects with QEMU's words when it failed. `signal` cancels it
+ * (job-cancel); `onProgress` hears QEMU's progress counters.
+ */
+export async function runQmpJob(
+  qmp: QmpClient,
+  command: string,
+  args: Record<string, unknown>,
+  o: { jobId: string; signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
+): Promise<void> {
+  // QEMU's job ids start with a letter; the contract's may not (a UUID).
+  const id = `vmdesk-${o.jobId}`;
+  let off = (): void => undefined;
+  const concluded = new Promise<void>((resolve) => {
+    off = qmp.onEvent((e) => {
+      const d = e.data as { id?: string; status?: string } | undefined;
+      if (e.event === 'JOB_STATUS_CHANGE' && d?.id === id && d.status === 'concluded') resolve();
+    });
+  });
+  const gone = new Promise<never>((_, reject) => {
+    const stop = qmp.onClose(() => reject(new VmdeskError('qemu-failed', `QEMU went away during ${command}.`)));
+    void concluded.finally(stop);
+  });
+  const cancel = () => void qmp.execute('job-cancel', { id }).catch(() => undefined);
+  o.signal?.addEventListener('abort', cancel);
+  const poll = setInterval(() => {
+    void qmp
+      .execute<{ id: string; 'current-progress': number; 'total-progress': number }[]>('query-jobs')
+      .then((jobs) => {
+        const j = jobs.find((x) => x.id === id);
+        if (j) o.onProgress?.(j['current-progress'], j['total-progress']);
+      })
+      .catch(() => undefined);
+  }, 500);
+  try {
+    await qmp.execute(command, { 'job-id': id, ...args });
+    await Promise.race([concluded, gone]);
+    const jobs = await qmp.execute<{ id: string; error?: string }[]>('query-jobs');
+    const error = jobs.find((j) => j.id === id)?.error;
+    await qmp.execute('job-dismiss', { id }).catch(() => undefined);
+    o.signal?.throwIfAborted();
+    if (error)
+      throw new VmdeskError('qemu-failed', `QEMU could not ${command.replace('snapshot-', '')} the snapshot: ${error}`);
+  } finally {
+    off();
+    clearInterval(poll);
+    o.signal?.removeEventListener('abort', cancel);
+  }
+}
+
+/** `qemu-img snapshot -c|-a|-d TAG` on every disk of a VM no QEMU has open. */
+export async function qemuImgSnapshot(qemuImg: string, def: VmDefinition, op: '-c' | '-a' | '-d', tag: string) {
+  for (const d of def.disks) {
+    try {
+      // --image-opts: the format is given, never probed (qemu-img snapshot has no -f).
+      const opts = `driver=${d.format},file.driver=file,file.filename=${d.path.replace(/,/g, ',,')}`;
+      await execFileP(qemuImg, ['snapshot', '--image-opts', op, tag, opts]);
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new VmdeskError('qemu-failed', `qemu-img snapshot ${op} on ${d.path}: ${(e.stderr || e.message).trim()}`);
+    }
+  }
+}
+
+/** The snapshot tags a disk holds and their saved memory (qemu-img info; -U: a QEMU may have it open). */
+export async function tagsOnDisk(qemuImg: string, file: string): Promise<Map<string, number>> {
+  const { stdout } = await execFileP(qemuImg, ['info', '--output=json', '-U', file]);
+  const info = JSON.parse(stdout) as { snapshots?: { name: string; 'vm-state-size': number }[] };
+  return new Map((info.snapshots ?? []).map((s) => [s.name, s['vm-state-size']]));
+}
+
+/** What a snapshot operation needs of the VM, handed down by VmInstance (which holds its job). */
+export interface SnapshotTarget {
+  def: VmDefinition;
+  store: SnapshotStore;
+  qemuImg: string;
+  /** The running QEMU's control link (undefined: no QEMU, the disks are closed). */
+  qmp: QmpClient | undefined;
+  state: 'running' | 'paused' | 'stopped';
+  /** Where the running QEMU may write a screendump. */
+  runtimeDir: string | undefined;
+  jobId: string;
+  signal?: AbortSignal;
+  onProgress?: (what: string, done: number, total: number) => void;
+}
+
+/** The disks a snapshot was taken of that the VM still has, as QEMU node names (first: its memory). */
+function nodesOf(def: VmDefinition, targets: readonly string[]): string[] {
+  return def.disks.filter((d) => targets.includes(d.target)).map((d) => `disk${diskSlot(d.target)}`);
+}
+
+/**
+ * Takes a snapshot: with memory through QMP snapshot-save when QEMU runs (the guest paused for
+ * the screendump, the NVRAM copy and the save, then let go on), of the disks alone with qemu-img
+ * when it does not. Whatever fails or is cancelled is removed again: no half snapshot stays.
+ */
+export async function takeSnapshot(t: SnapshotTarget, p: { name: string; description?: string }): Promise<void> {
+  const { def, store } = t;
+  const f = store.read();
+  const live = t.qmp !== undefined;
+  const tag = newTag();
+  fs.mkdirSync(store.dir, { recursive: true, mode: 0o700 });
+  const made: string[] = [];
+  const entry: Entry = {
+    name: p.name,
+    tag,
+    ...(p.description ? { description: p.description } : {}),
+    createdAt: new Date().toISOString(),
+    state: t.state,
+    withMemory: live,
+    parent: f.current,
+  };
+  const wasRunning = t.state === 'running';
+  try {
+    if (live) {
+      const qmp = t.qmp!;
+      if (wasRunning) await qmp.execute('stop');
+      try {
+        if (def.display !== 'none' && t.runtimeDir) {
+          const ppm = path.join(t.runtimeDir, `${tag}.ppm`);
+          try {
+            await qmp.execute('screendump', { filename: ppm });
+            const png = store.path(`${tag}.png`);
+            fs.writeFileSync(png, thumbnailFromPpm(fs.readFileSync(ppm)), { mode: 0o600 });
+            made.push(png);
+            entry.thumbnail = `${tag}.png`;
+          } catch {
+            // No screen to show (a display QEMU cannot dump): the snapshot goes on without one.
+          } finally {
+            fs.rmSync(ppm, { force: true });
+          }
+        }
+        copyNvram(def, store, tag, entry, made);
+        const nodes = diskNodes(def);
+        t.onProgress?.('Saving memory and disks', 0, 1);
+        await runQmpJob(
+          qmp,
+          'snapshot-save',
+          { tag, vmstate: nodes[0], devices: nodes },
+          {
+            jobId: t.jobId,
+            ...(t.signal ? { signal: t.signal } : {}),
+            onProgress: (done, total) => t.onProgress?.('Saving memory and disks', done, total),
+          },
+        );
+      } finally {
+        if (wasRunning) await qmp.execute('cont').catch(() => undefined);
+      }
+    } else {
+      copyNvram(def, store, tag, entry, made);
+      t.onProgress?.('Saving disks', 0, 1);
+      await qemuImgSnapshot(t.qemuImg, def, '-c', tag);
+    }
+    t.signal?.throwIfAborted();
+    entry.vmStateBytes = (await tagsOnDisk(t.qemuImg, def.disks[0]!.path)).get(tag) ?? 0;
+  } catch (err) {
+    // No half snapshot: the tag goes from every disk that has it, and the files made for it.
+    await dropTag(t, tag).catch(() => undefined);
+    for (const file of made) fs.rmSync(file, { force: true });
+    throw err;
+  }
+  store.write({
+    ...f,
+    current: tag,
+    snapshots: [...f.snapshots, { ...entry, targets: def.disks.map((d) => d.target) }],
+  });
+}
+
+function copyNvram(def: VmDefinition, store: SnapshotStore, tag: string, entry: { nvram?: string }, made: string[]) {
+  if (!def.nvram || !fs.existsSync(def.nvram)) return;
+  const copy = store.path(`${tag}.fd`);
+  fs.copyFileSync(def.nvram, copy);
+  fs.chmodSync(copy, 0o600);
+  made.push(copy);
+  entry.nvram = `${tag}.fd`;
+}
+
+/** Removes a tag from every disk of the VM that holds it (QMP when QEMU runs, else qemu-img). */
+async function dropTag(t: SnapshotTarget, tag: string, targets?: readonly string[]): Promise<void> {
+  const disks = t.def.disks.filter((d) => !targets || targets.includes(d.target));
+  if (t.qmp) {
+    const holding: string[] = [];
+    for (const d of disks)
+      if ((await tagsOnDisk(t.qemuImg, d.path)).has(tag)) holding.push(`disk${diskSlot(d.target)}`);
+    if (holding.length)
+      await runQmpJob(t.qmp, 'snapshot-delete', { tag, devices: holding }, { jobId: `${t.jobId}-drop` });
+    return;
+  }
+  for (const d of disks)
+    if ((await tagsOnDisk(t.qemuImg, d.path)).has(tag))
+      await qemuImgSnapshot(t.qemuImg, { ...t.def, disks: [d] }, '-d', tag);
+}
+
+/**
+ * Goes back to snapshot `name`. With memory: QMP snapshot-load into the running QEMU (paused for
+ * it), the NVRAM copy put back, and the guest left running or paused as it was then. Disks only:
+ * qemu-img with the VM off. The VM then stands on it.
+ */
+export async function revertToSnapshot(t: SnapshotTarget, name: string): Promise<'running' | 'paused' | 'stopped'> {
+  const f = t.store.read();
+  const s = findSnapshot(f, name, t.def.name);
+  const targets = s.targets ?? t.def.disks.map((d) => d.target);
+  const nodes = nodesOf(t.def, targets);
+  if (nodes.length === 0 || !t.def.disks.some((d) => d.target === targets[0]))
+    throw new VmdeskError(
+      'invalid-state',
+      `The disk "${name}" saved ${s.withMemory ? 'the memory in' : 'first'} (${targets[0]}) is no longer a disk of "${t.def.name}", so it cannot go back to it.`,
+    );
+  let after: 'running' | 'paused' | 'stopped' = 'stopped';
+  if (s.withMemory) {
+    const qmp = t.qmp;
+    if (!qmp)
+      throw new VmdeskError(
+        'invalid-state',
+        `"${t.def.name}" must run to go back to "${name}", which holds its memory.`,
+      );
+    if (t.state === 'running') await qmp.execute('stop');
+    restoreNvram(t, s);
+    t.onProgress?.('Loading memory and disks', 0, 1);
+    await runQmpJob(
+      qmp,
+      'snapshot-load',
+      { tag: s.tag, vmstate: nodes[0], devices: nodes },
+      {
+        jobId: t.jobId,
+        onProgress: (done, total) => t.onProgress?.('Loading memory and disks', done, total),
+      },
+    );
+    if (s.state === 'running') await qmp.execute('cont');
+    after = s.state === 'running' ? 'running' : 'paused';
+  } else {
+    if (t.qmp)
+      throw new VmdeskError(
+        'invalid-state',
+        `"${name}" holds "${t.def.name}"'s disks only: going back to it needs the VM off. Shut it down (or force it off) first; what it did since is lost.`,
+        { state: t.state },
+      );
+    await qemuImgSnapshot(
+      t.qemuImg,
+      { ...t.def, disks: t.def.disks.filter((d) => targets.includes(d.target)) },
+      '-a',
+      s.tag,
+    );
+    restoreNvram(t, s);
+  }
+  t.store.write({ ...f, current: s.tag });
+  return after;
+}
+
+function restoreNvram(t: SnapshotTarget, s: Entry): void {
+  if (!s.nvram || !t.def.nvram) return;
+  // In place (the same file QEMU has open): the loaded memory holds the flash as it was then.
+  fs.copyFileSync(t.store.path(s.nvram), t.def.nvram);
+}
+
+/** Deletes snapshot `name` from the disks and the tree: its children move to its parent. */
+export async function deleteSnapshot(t: SnapshotTarget, name: string): Promise<void> {
+  const f = t.store.read();
+  const s = findSnapshot(f, name, t.def.name);
+  await dropTag(t, s.tag, s.targets);
+  for (const file of [s.thumbnail, s.nvram]) if (file) fs.rmSync(t.store.path(file), { force: true });
+  t.store.write({
+    ...f,
+    current: f.current === s.tag ? s.parent : f.current,
+    snapshots: f.snapshots.filter((x) => x !== s).map((x) => (x.parent === s.tag ? { ...x, parent: s.parent } : x)),
+  });
+}
