@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import type { VmDefinition } from '../common/vm-types.js';
+import { assertSnapshottable, assertSpaceFor, snapshotInfos, type SnapshotFile } from './snapshots.js';
+
+const entry = (name: string, parent: string | null, at: string) => ({
+  name,
+  tag: `vmdesk-${name
+    .padEnd(12, '0')
+    .slice(0, 12)
+    .replace(/[^0-9a-f]/g, 'a')}`,
+  createdAt: at,
+  state: 'running' as const,
+  withMemory: true,
+  parent,
+});
+
+describe('the snapshot tree', () => {
+  it('lists parents before children, oldest first, with names for parents and the current one marked', () => {
+    const a = entry('a', null, '2026-01-01T00:00:00Z');
+    const b = entry('b', a.tag, '2026-01-02T00:00:00Z');
+    const c = entry('c', a.tag, '2026-01-03T00:00:00Z');
+    const d = entry('d', b.tag, '2026-01-04T00:00:00Z');
+    const f: SnapshotFile = { version: 1, current: c.tag, snapshots: [d, c, b, a] };
+    expect(snapshotInfos(f).map((s) => [s.name, s.parent, s.current])).toEqual([
+      ['a', null, false],
+      ['b', 'a', false],
+      ['d', 'b', false],
+      ['c', 'a', true],
+    ]);
+  });
+});
+
+const def = (over: Partial<VmDefinition> = {}): VmDefinition => ({
+  version: 2,
+  id: '11111111-2222-4333-8444-555555555555',
+  name: 'web',
+  arch: 'x86_64',
+  memoryMiB: 1024,
+  cpus: 1,
+  accel: 'auto',
+  firmware: 'bios',
+  disks: [{ target: 'vda', path: '/d/vda.qcow2', format: 'qcow2', owned: true, readOnly: false }],
+  cdroms: [],
+  boot: ['disk'],
+  network: { mode: 'user', forwards: [] },
+  display: 'std',
+  nvram: null,
+  mdevs: [],
+  createdAt: '2026-01-01T00:00:00Z',
+  ...over,
+});
+
+describe('what cannot take a snapshot, in sentences', () => {
+  it('a raw disk (with the conversion to run), a linked clone’s base, a vGPU with memory, no disk', () => {
+    const raw = def({ disks: [{ target: 'vda', path: '/d/a.img', format: 'raw', owned: false, readOnly: false }] });
+    expect(() => assertSnapshottable(raw, false)).toThrow(
+      /Disk vda of "web" is raw, which cannot hold snapshots\. Convert it to qcow2 with the VM off: qemu-img convert -O qcow2/,
+    );
+    const base = def({
+      disks: [
+        { target: 'vda', path: '/d/vda.qcow2', format: 'qcow2', owned: true, readOnly: false, linkedClones: ['x'] },
+      ],
+    });
+    expect(() => assertSnapshottable(base, false)).toThrow(/is the base of linked clones/);
+    const vgpu = def({
+      mdevs: [{ uuid: '11111111-2222-4333-8444-555555555556', type: 't', parent: 'p', display: false }],
+    });
+    expect(() => assertSnapshottable(vgpu, true)).toThrow(/has a vGPU, whose state QEMU cannot save/);
+    expect(() => assertSnapshottable(vgpu, false)).not.toThrow();
+    expect(() => assertSnapshottable(def({ disks: [] }), false)).toThrow(/has no disk/);
+  });
+
+  it('too little space: the guest’s memory and room for its disks to grow', () => {
+    expect(() => assertSpaceFor(def(), true, 10 * 2 ** 30, 1.5 * 2 ** 30)).toThrow(
+      'A snapshot of "web" needs about 2 GiB free (its memory, and room for its disks to grow), and 1.5 GiB are free where its disks are. Free space, or delete snapshots it no longer needs.',
+    );
+    expect(() => assertSpaceFor(def(), false, 10 * 2 ** 30, 1.5 * 2 ** 30)).not.toThrow();
+  });
+});
