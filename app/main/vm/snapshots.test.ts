@@ -1,5 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
 import type { VmDefinition } from '../common/vm-types.js';
+import { tempAppPaths } from '../paths/testing/temp-paths.js';
+import { FakeQemuLauncher } from '../qemu/testing/fake-launcher.js';
+import { FakeHost } from './testing/fake-host.js';
+import { VmManager } from './vm-manager.js';
 import { assertSnapshottable, assertSpaceFor, snapshotInfos, type SnapshotFile } from './snapshots.js';
 
 const entry = (name: string, parent: string | null, at: string) => ({
@@ -75,5 +82,37 @@ describe('what cannot take a snapshot, in sentences', () => {
       'A snapshot of "web" needs about 2 GiB free (its memory, and room for its disks to grow), and 1.5 GiB are free where its disks are. Free space, or delete snapshots it no longer needs.',
     );
     expect(() => assertSpaceFor(def(), false, 10 * 2 ** 30, 1.5 * 2 ** 30)).not.toThrow();
+  });
+});
+
+describe('taking a live snapshot, cancelled (VmManager; QEMU is the in-process fake, whose save runs until cancelled)', () => {
+  it('leaves no snapshot, no record and no files, and the guest runs on', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'snap-'));
+    const launcher = new FakeQemuLauncher();
+    const m = new VmManager(tempAppPaths(root), new FakeHost(), { launcher, rungTimeoutMs: 200, startTimeoutMs: 2000 });
+    try {
+      await m.init();
+      await m.define({ name: 'web', memoryMiB: 64, cpus: 1, disk: { sizeBytes: 2 ** 24 } });
+      await m.start({ vm: 'web' });
+      launcher.procs.at(-1)!.script.slowJobs = true;
+      const progress: string[] = [];
+      m.events.on('job.progress', (p) => progress.push(`${p.jobId} ${p.what}`));
+      const taking = m.snapshotCreate({ vm: 'web', name: 'risky', jobId: 'j1' });
+      await vi.waitFor(() => expect(progress).toContain('j1 Saving memory and disks'));
+      expect(await m.cancelJob({ jobId: 'j1' })).toEqual({ cancelled: true });
+      await expect(taking).rejects.toMatchObject({ code: 'cancelled' });
+      expect(m.snapshotList({ vm: 'web' })).toEqual([]);
+      const dataDir = path.dirname(m.get('web').definition!.disks[0]!.path);
+      expect(fs.readdirSync(path.join(dataDir, 'snapshots'))).toEqual([]);
+      // Paused for the save, let go again afterwards.
+      const calls = launcher.procs.at(-1)!.calls.map((c) => c.execute);
+      expect(calls.slice(calls.indexOf('stop'))).toEqual(
+        expect.arrayContaining(['stop', 'snapshot-save', 'job-cancel', 'cont']),
+      );
+      expect(m.get('web').state).toBe('running');
+    } finally {
+      await m.detachAll();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });

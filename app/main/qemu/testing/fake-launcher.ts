@@ -26,6 +26,8 @@ export interface FakeQemuScript {
   ignoreSigterm?: boolean;
   /** The guest never lets go of a device asked to leave (device_del gets no DEVICE_DELETED). */
   keepsDevices?: boolean;
+  /** Jobs (snapshot-save, -load, -delete) run until job-cancel instead of concluding at once. */
+  slowJobs?: boolean;
 }
 
 const PID_BASE = 5_000_000;
@@ -175,6 +177,16 @@ export class FakeQemuProcess implements QemuProcess {
     this.#send({ event, ...(data ? { data } : {}), timestamp: { seconds: 0, microseconds: 0 } });
   }
 
+  readonly #jobs = new Map<string, { type: string; status: string; error?: string }>();
+
+  #conclude(id: string, error?: string): void {
+    const job = this.#jobs.get(id);
+    if (!job) return;
+    job.status = 'concluded';
+    if (error) job.error = error;
+    setImmediate(() => this.#event('JOB_STATUS_CHANGE', { id, status: 'concluded' }));
+  }
+
   #serveQmp(s: net.Socket): void {
     // QEMU serves one QMP client at a time: a second one is greeted when the first has gone.
     if (this.#qmp) {
@@ -224,6 +236,39 @@ export class FakeQemuProcess implements QemuProcess {
       case 'system_reset':
         reply();
         return this.#event('RESET', { guest: false, reason: 'host-qmp-system-reset' });
+      case 'snapshot-save':
+      case 'snapshot-load':
+      case 'snapshot-delete': {
+        // A job: created, running, then concluded (at once, or when cancelled with slowJobs).
+        const id = String(msg.arguments?.['job-id']);
+        reply();
+        const status = (s: string) => this.#event('JOB_STATUS_CHANGE', { id, status: s });
+        status('created');
+        status('running');
+        this.#jobs.set(id, { type: cmd, status: 'running' });
+        if (!this.script.slowJobs) this.#conclude(id);
+        return;
+      }
+      case 'job-cancel': {
+        const id = String(msg.arguments?.id);
+        reply();
+        if (this.#jobs.get(id)?.status === 'running') this.#conclude(id, 'Job was cancelled');
+        return;
+      }
+      case 'query-jobs':
+        return reply(
+          [...this.#jobs].map(([id, j]) => ({
+            id,
+            type: j.type,
+            status: j.status,
+            'current-progress': j.status === 'concluded' ? 1 : 0,
+            'total-progress': 1,
+            ...(j.error ? { error: j.error } : {}),
+          })),
+        );
+      case 'job-dismiss':
+        this.#jobs.delete(String(msg.arguments?.id));
+        return reply();
       case 'device_del':
         // A guest that cooperates lets go of the device: QEMU then says DEVICE_DELETED.
         reply();
