@@ -66,6 +66,9 @@ describe('vmdesk snapshot', () => {
       expect(png.readUInt32BE(16)).toBe(320);
       const info = await s.json<VmSummary>(['info', 'snap']);
       expect(info.snapshots).toEqual({ count: 1, vmStateBytes: list[0]!.vmStateBytes });
+      expect((await s.run(['info', 'snap'])).stdout).toMatch(
+        /Snapshots: +1, keeping \d+ MiB of memory \(vmdesk snapshot list snap\)/,
+      );
 
       // A second one, then delete the first (in the middle of the tree): the second stays.
       await shell.check('echo third > /tmp/marker');

@@ -58,6 +58,13 @@ export function formatInfo(vm: VmSummary): string {
       .map((f) => `${f.proto} ${f.hostAddr}:${f.hostPort} → guest ${f.guestPort}`)
       .join(', ');
     lines.push(['Network', d.network.mode === 'user' ? `user-mode${fwd ? `; ${fwd}` : ''}` : 'none']);
+    const snaps = vm.snapshots;
+    lines.push([
+      'Snapshots',
+      snaps
+        ? `${snaps.count}, keeping ${formatMiB(Math.ceil(snaps.vmStateBytes / 2 ** 20))} of memory (vmdesk snapshot list ${vm.name})`
+        : 'none',
+    ]);
     d.mdevs.forEach((m, i) =>
       lines.push([
         i === 0 ? 'vGPU' : '',
