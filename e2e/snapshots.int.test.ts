@@ -86,6 +86,19 @@ describe('vmdesk snapshot', () => {
       expect(diskOnly.stderr).toContain('a snapshot of its disks alone would catch its file systems mid-write');
       const missing = await s.run(['snapshot', 'revert', 'snap', 'nope']);
       expect(missing.stderr).toBe('vmdesk: "snap" has no snapshot named "nope"; it has "after".\n');
+
+      // Stopped: going back to a snapshot with memory starts the VM and loads it into the new QEMU.
+      shell.link.close();
+      await s.json(['stop', 'snap']);
+      const started = await s.json<VmSummary>(['snapshot', 'revert', 'snap', 'after']);
+      expect(started.state).toBe('running');
+      const again = new GuestShell(await attachVmdeskConsole(s, 'snap'));
+      try {
+        // No boot this time: the shell is where it was, at its prompt.
+        expect(await again.check('cat /tmp/marker')).toBe('third');
+      } finally {
+        again.link.close();
+      }
     } finally {
       shell.link.close();
       await s.run(['stop', 'snap']);
