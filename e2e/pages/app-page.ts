@@ -251,4 +251,62 @@ export class AppPage {
       .click();
     await item.waitFor({ state: 'detached' });
   }
+
+  /** Opens the selected VM's Snapshots tab and waits until it has read the snapshots. */
+  async openSnapshots(): Promise<Locator> {
+    await this.page.getByRole('tab', { name: 'Snapshots', exact: true }).click();
+    const summary = this.page.getByTestId('snapshots-summary');
+    await summary.filter({ hasNotText: 'Reading…' }).waitFor();
+    return this.page.getByRole('main');
+  }
+
+  /** A snapshot's card in the Snapshots tab (a group named by the snapshot). */
+  snapshotNode(name: string): Locator {
+    return this.page.getByRole('main').getByRole('group', { name, exact: true });
+  }
+
+  /** The names of the snapshots in the tab, in tree order, each indented two spaces per level. */
+  snapshotOutline(): Promise<string[]> {
+    return this.page
+      .getByRole('main')
+      .locator('.snap-tree [data-testid="snapshot"], .snap-tree [data-testid="you-are-here"]')
+      .evaluateAll((els) =>
+        els.map((el) => {
+          let depth = 0;
+          for (let p = el.parentElement; p && !p.classList.contains('snap-tree'); p = p.parentElement)
+            if (p.classList.contains('snap-children')) depth++;
+          const label = el.getAttribute('data-testid') === 'you-are-here' ? '*' : (el.getAttribute('aria-label') ?? '');
+          return `${'  '.repeat(depth)}${label}`;
+        }),
+      );
+  }
+
+  /** The Snapshots tab's status line once it matches `done`. */
+  async snapshotStatus(done: RegExp): Promise<string> {
+    const status = this.page.getByRole('main').locator('.snapshots-status').filter({ hasText: done });
+    await status.waitFor({ timeout: 120_000 });
+    return (await status.innerText()).trim();
+  }
+
+  /**
+   * Takes a snapshot from the Snapshots tab (open it first). Resolves with the name the dialog
+   * proposed; throws with the dialog's error if the driver refused.
+   */
+  async takeSnapshot(v: { name?: string; description?: string } = {}): Promise<string> {
+    await this.page.getByRole('main').getByRole('button', { name: 'Take snapshot…' }).first().click();
+    const dialog = this.page.getByRole('dialog', { name: /^Take a snapshot of / });
+    const name = dialog.getByLabel('Name', { exact: true });
+    const proposed = await name.inputValue();
+    if (v.name !== undefined) await name.fill(v.name);
+    if (v.description !== undefined) await dialog.getByLabel('Description (optional)').fill(v.description);
+    await dialog.getByRole('button', { name: 'Take snapshot', exact: true }).click();
+    const error = dialog.getByRole('alert');
+    const took = this.page
+      .getByRole('main')
+      .locator('.snapshots-status')
+      .filter({ hasText: `Took “${v.name ?? proposed}”.` });
+    await error.or(took).first().waitFor({ timeout: 180_000 });
+    if (await error.isVisible()) throw new Error(`Snapshot not taken: ${(await error.innerText()).trim()}`);
+    return proposed;
+  }
 }

@@ -9,16 +9,25 @@ import type {
   CallParams,
   CallResults,
   ContractEvents,
+  SnapshotInfo,
   EventName,
   StreamName,
   StreamParams,
 } from '../../main/common/contract.js';
 import { VmdeskError } from '../../main/common/errors.js';
-import { sameVmName, vmNameProblem } from '../../main/common/names.js';
+import { sameVmName, snapshotNameProblem, vmNameProblem } from '../../main/common/names.js';
 import type { VmDefinition, VmState, VmSummary } from '../../main/common/vm-types.js';
 import type { IsoUploader } from '../api/file-intake.js';
 import { forwardLabel, forwardsOverlap } from '../../main/common/forwards.js';
-import { sampleDefinition, sampleHostReport, sampleLog, samplePaths, sampleVms } from './fake-data.js';
+import {
+  fakeScreenPng,
+  sampleDefinition,
+  sampleHostReport,
+  sampleLog,
+  samplePaths,
+  sampleSnapshots,
+  sampleVms,
+} from './fake-data.js';
 import { fakePlan, fakeUpload } from './fake-iso.js';
 import { createFakeMdev } from './fake-mdev.js';
 import { FakeChannel, logServer, rfbServer, serialServer } from './fake-streams.js';
@@ -52,7 +61,16 @@ function stamped(vm: VmSummary): VmSummary {
 }
 
 export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}): FakeApi {
-  const vms = new Map<string, VmSummary>((opts.empty ? [] : sampleVms()).map((v) => [v.id, stamped(v)]));
+  /** Each VM's snapshots (by VM id), as the driver keeps them in its qcow2 disks. */
+  const snaps = new Map<string, SnapshotInfo[]>(opts.empty ? [] : Object.entries(sampleSnapshots()));
+  const withCount = (v: VmSummary): VmSummary => {
+    const list = snaps.get(v.id) ?? [];
+    return {
+      ...v,
+      snapshots: { count: list.length, vmStateBytes: list.reduce((n, x) => n + (x.vmStateBytes ?? 0), 0) },
+    };
+  };
+  const vms = new Map<string, VmSummary>((opts.empty ? [] : sampleVms()).map((v) => [v.id, stamped(withCount(v))]));
   /** The definition each running VM's QEMU started with, by `id@startedAt` (what `pending` compares to). */
   const startedWith = new Map<string, VmDefinition>();
   const events = new Set<Listener>();
@@ -65,15 +83,15 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
     for (const l of events) l(name, data);
   };
   const names = () => [...vms.values()].map((v) => v.name);
-  /** Full clones under way (vm.clone), by job id: what job.cancel stops. */
-  const cloneJobs = new Map<string, AbortController>();
+  /** Full clones (vm.clone) and live snapshots (snapshot.create) under way, by job id: what job.cancel stops. */
+  const jobs = new Map<string, AbortController>();
   const find = (ref: string): VmSummary => {
     const vm = vms.get(ref) ?? [...vms.values()].find((v) => sameVmName(v.name, ref));
     if (!vm) throw new VmdeskError('not-found', `There is no VM "${ref}". See the list for the names.`);
     return vm;
   };
   const put = (summary: VmSummary) => {
-    const vm = stamped(summary);
+    const vm = stamped(withCount(summary));
     vms.set(vm.id, vm);
     emit('vm.changed', vm);
     return vm;
@@ -161,6 +179,58 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
   };
   const withDisc = (cds: readonly (string | null)[], i: number, iso: string | null) =>
     cds.map((c, k) => (k === i ? iso : c));
+
+  const snapshotsOf = (vm: VmSummary): SnapshotInfo[] => snaps.get(vm.id) ?? [];
+  const setSnapshots = (vm: VmSummary, list: SnapshotInfo[]) => {
+    snaps.set(vm.id, list);
+    emit('snapshot.changed', { vm: vm.id, snapshots: structuredClone(list) });
+    put(find(vm.id));
+  };
+  const snapshotNamed = (vm: VmSummary, name: string): SnapshotInfo => {
+    const s = snapshotsOf(vm).find((x) => sameVmName(x.name, name));
+    if (!s)
+      throw new VmdeskError(
+        'not-found',
+        `"${vm.name}" has no snapshot "${name}". See its Snapshots tab for the names.`,
+        {
+          field: 'name',
+        },
+      );
+    return s;
+  };
+  const nameFree = (vm: VmSummary, list: SnapshotInfo[], name: string) => {
+    const np = snapshotNameProblem(name);
+    if (np) throw new VmdeskError('invalid-argument', np, { field: 'name' });
+    if (list.some((x) => sameVmName(x.name, name)))
+      throw new VmdeskError('name-taken', `"${vm.name}" already has a snapshot named "${name}". Choose another name.`, {
+        field: 'name',
+      });
+  };
+  /** The driver's refusals, in its words (as the tab also says them before anyone tries). */
+  const snapshotsAllowed = (vm: VmSummary, def: VmDefinition, withMemory: boolean) => {
+    if (def.disks.length === 0)
+      throw new VmdeskError('unsupported', `"${vm.name}" has no disk to keep a snapshot in. Add a qcow2 disk first.`);
+    const raw = def.disks.find((d) => d.format === 'raw');
+    if (raw)
+      throw new VmdeskError(
+        'unsupported',
+        `Disk ${raw.target} of "${vm.name}" (${raw.path}) is raw, and a raw image cannot hold snapshots. Convert it to qcow2 first (qemu-img convert -O qcow2).`,
+        { field: 'disk', target: raw.target },
+      );
+    if (withMemory && def.mdevs.length > 0)
+      throw new VmdeskError(
+        'invalid-state',
+        `"${vm.name}" has a vGPU, whose state QEMU cannot save. Take a disk-only snapshot with the VM shut down instead.`,
+      );
+    const shared = def.disks.find((d) => (d.linkedClones?.length ?? 0) > 0 || d.readOnly);
+    if (shared)
+      throw new VmdeskError(
+        'unsupported',
+        (shared.linkedClones?.length ?? 0) > 0
+          ? `Disk ${shared.target} of "${vm.name}" is the base of linked clones and stays read-only while they exist, so it cannot take a snapshot. Snapshot the clones instead, or delete them first.`
+          : `Disk ${shared.target} of "${vm.name}" is read-only, so it cannot take a snapshot.`,
+      );
+  };
 
   const handlers: { [C in CallName]: (p: CallParams<C>) => Promise<CallResults[C]> | CallResults[C] } = {
     'vm.list': () => [...vms.values()],
@@ -260,6 +330,7 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
       const vm = find(p.vm);
       requireState(vm, ['stopped', 'crashed', 'broken'], 'deleted');
       vms.delete(vm.id);
+      snaps.delete(vm.id);
       emit('vm.removed', { id: vm.id });
       // As the driver answers: the VM's own files go (its data dir unless disks are kept), the
       // disks vmdesk did not create stay.
@@ -531,7 +602,7 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
       if (!p.linked) {
         const totalBytes = def.disks.reduce((n, d) => n + sizeOf(d.path), 0);
         const abort = new AbortController();
-        cloneJobs.set(jobId, abort);
+        jobs.set(jobId, abort);
         try {
           for (let i = 0; i <= 20; i++) {
             if (abort.signal.aborted)
@@ -544,7 +615,7 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
             await delay(latency * 2);
           }
         } finally {
-          cloneJobs.delete(jobId);
+          jobs.delete(jobId);
         }
       }
       const dir = `/home/ada/.local/share/vmdesk/vms/${id}`;
@@ -579,8 +650,138 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
         },
       });
     },
+    // Snapshots as the driver keeps them (app/main/vm/snapshots.ts): internal qcow2 snapshots, a
+    // live one saved with progress and cancellable, a tree whose current one is where the VM stands.
+    'snapshot.list': (p) => snapshotsOf(find(p.vm)),
+    'snapshot.create': async (p) => {
+      const vm = find(p.vm);
+      const def = readable(vm);
+      if (!['running', 'paused', 'stopped', 'crashed'].includes(vm.state))
+        throw new VmdeskError(
+          'invalid-state',
+          `"${vm.name}" is ${vm.state}; take a snapshot once it is running, paused or off.`,
+          { state: vm.state },
+        );
+      const withMemory = running(vm);
+      if (withMemory && p.diskOnly)
+        throw new VmdeskError(
+          'invalid-state',
+          `"${vm.name}" is ${vm.state}: a snapshot of its disks alone would catch its file systems mid-write. Take one with its memory, or shut it down first.`,
+          { field: 'diskOnly' },
+        );
+      snapshotsAllowed(vm, def, withMemory);
+      const list = snapshotsOf(vm);
+      const name = p.name.normalize('NFC');
+      nameFree(vm, list, name);
+      if (withMemory) {
+        const jobId = p.jobId ?? crypto.randomUUID();
+        const totalBytes = def.memoryMiB * 2 ** 20;
+        const abort = new AbortController();
+        jobs.set(jobId, abort);
+        try {
+          for (let i = 0; i <= 10; i++) {
+            if (abort.signal.aborted)
+              throw new VmdeskError(
+                'cancelled',
+                `Taking the snapshot "${name}" of "${vm.name}" was cancelled; nothing of it was kept.`,
+              );
+            emit('job.progress', {
+              jobId,
+              vm: vm.id,
+              what: 'Saving memory and disks',
+              doneBytes: (totalBytes * i) / 10,
+              totalBytes,
+            });
+            await delay(latency * 2);
+          }
+        } finally {
+          jobs.delete(jobId);
+        }
+      }
+      const made: SnapshotInfo = {
+        name,
+        ...(p.description ? { description: p.description } : {}),
+        createdAt: new Date().toISOString(),
+        state: withMemory ? (vm.state === 'paused' ? 'paused' : 'running') : 'stopped',
+        withMemory,
+        parent: list.find((x) => x.current)?.name ?? null,
+        current: true,
+        ...(withMemory ? { vmStateBytes: Math.round(def.memoryMiB * 0.22) * 2 ** 20 } : {}),
+        thumbnail: withMemory && def.display !== 'none',
+      };
+      setSnapshots(vm, [...list.map((x) => ({ ...x, current: false })), made]);
+      return made;
+    },
+    'snapshot.revert': async (p) => {
+      let vm = find(p.vm);
+      const to = snapshotNamed(vm, p.name);
+      // As the driver's manager does: a VM that is off is started to load the memory into.
+      if (to.withMemory && (vm.state === 'stopped' || vm.state === 'crashed'))
+        vm = await handlers['vm.start']({ vm: vm.id });
+      if (!to.withMemory && running(vm))
+        throw new VmdeskError(
+          'invalid-state',
+          `"${to.name}" holds the disks of "${vm.name}" while it was off, and "${vm.name}" is ${vm.state}. Force it off first, then revert.`,
+          { state: vm.state },
+        );
+      if (to.withMemory) {
+        const totalBytes = to.vmStateBytes ?? 2 ** 28;
+        for (let i = 0; i <= 4; i++) {
+          if (p.jobId)
+            emit('job.progress', {
+              jobId: p.jobId,
+              vm: vm.id,
+              what: 'Loading memory and disks',
+              doneBytes: (totalBytes * i) / 4,
+              totalBytes,
+            });
+          await delay(latency);
+        }
+      }
+      setSnapshots(
+        vm,
+        snapshotsOf(vm).map((x) => ({ ...x, current: x.name === to.name })),
+      );
+      const now = find(vm.id);
+      return to.withMemory ? setState(now, to.state === 'paused' ? 'paused' : 'running') : now;
+    },
+    'snapshot.delete': (p) => {
+      const vm = find(p.vm);
+      const gone = snapshotNamed(vm, p.name);
+      const left = snapshotsOf(vm)
+        .filter((x) => x.name !== gone.name)
+        .map((x) => ({
+          ...x,
+          parent: x.parent === gone.name ? gone.parent : x.parent,
+          current: x.current || (gone.current && x.name === gone.parent),
+        }));
+      setSnapshots(vm, left);
+      return left;
+    },
+    'snapshot.update': (p) => {
+      const vm = find(p.vm);
+      const was = snapshotNamed(vm, p.name);
+      const list = snapshotsOf(vm);
+      const newName = p.newName?.normalize('NFC');
+      if (newName !== undefined && newName !== was.name) nameFree(vm, list, newName);
+      const name = newName ?? was.name;
+      const next = list.map((x) => {
+        const y = { ...x, parent: x.parent === was.name ? name : x.parent };
+        if (x.name !== was.name) return y;
+        const d = p.description ?? x.description;
+        const { description: _old, ...rest } = y;
+        return { ...rest, name, ...(d ? { description: d } : {}) };
+      });
+      setSnapshots(vm, next);
+      return next.find((x) => x.name === name)!;
+    },
+    'snapshot.thumbnail': (p) => {
+      const vm = find(p.vm);
+      const s = snapshotNamed(vm, p.name);
+      return { png: s.thumbnail ? fakeScreenPng(`${vm.id}/${s.createdAt}`) : null };
+    },
     'job.cancel': (p) => {
-      const job = cloneJobs.get(p.jobId);
+      const job = jobs.get(p.jobId);
       job?.abort();
       return { cancelled: !!job };
     },

@@ -1,5 +1,5 @@
 /** Sample VMs, host report and log text for the demo fake (`#demo`). */
-import type { CallResults } from '../../main/common/contract.js';
+import type { CallResults, SnapshotInfo } from '../../main/common/contract.js';
 import type { VmDefinition, VmSummary } from '../../main/common/vm-types.js';
 
 type HostReport = CallResults['host.info'];
@@ -258,4 +258,153 @@ export function sampleLog(which: 'qemu' | 'serial' | 'driver', vmName: string, l
       );
   }
   return out.join('\n') + '\n';
+}
+
+/** The demo's snapshots, by VM id: a tree with a branch on the running VM, one disk-only on a stopped one. */
+export function sampleSnapshots(): Record<string, SnapshotInfo[]> {
+  const MiB = 2 ** 20;
+  return {
+    '3f2a9c41-7d1e-4b8a-9f0c-2e6d5b7a1c90': [
+      {
+        name: 'Fresh install',
+        description: 'Debian 12 right after the installer, before any update.',
+        createdAt: '2025-11-20T09:31:12.000Z',
+        state: 'stopped',
+        withMemory: false,
+        parent: null,
+        current: false,
+        thumbnail: false,
+      },
+      {
+        name: 'Updated, before nginx',
+        description: 'apt full-upgrade done; ssh keys in place.',
+        createdAt: '2025-11-20T14:02:40.000Z',
+        state: 'running',
+        withMemory: true,
+        parent: 'Fresh install',
+        current: false,
+        vmStateBytes: 412 * MiB,
+        thumbnail: true,
+      },
+      {
+        name: 'Trying PHP 8.3',
+        createdAt: '2025-11-20T16:45:05.000Z',
+        state: 'paused',
+        withMemory: true,
+        parent: 'Updated, before nginx',
+        current: false,
+        vmStateBytes: 455 * MiB,
+        thumbnail: true,
+      },
+      {
+        name: 'nginx + certbot',
+        description: 'Serves the test site on :80; the certificate is a staging one.',
+        createdAt: '2025-11-21T11:20:51.000Z',
+        state: 'running',
+        withMemory: true,
+        parent: 'Updated, before nginx',
+        current: true,
+        vmStateBytes: 468 * MiB,
+        thumbnail: true,
+      },
+    ],
+    '8b1e0f57-2c4d-4e6f-a1b3-9d8c7e6f5a41': [
+      {
+        name: 'Clean',
+        createdAt: '2025-11-19T08:00:00.000Z',
+        state: 'stopped',
+        withMemory: false,
+        parent: null,
+        current: true,
+        thumbnail: false,
+      },
+    ],
+  };
+}
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/**
+ * A small screen-like PNG (160×100, RGB) for the demo's snapshot thumbnails: a desktop in a
+ * colour taken from `seed`, a panel, a window with lines of "text". Stored (uncompressed) deflate
+ * blocks keep the encoder a few lines; it is about 48 KB.
+ */
+export function fakeScreenPng(seed: string): string {
+  const w = 160;
+  const h = 100;
+  let hash = 7;
+  for (const ch of seed) hash = (Math.imul(hash, 31) + ch.charCodeAt(0)) >>> 0;
+  const hue = hash % 360;
+  const hsl = (hh: number, s: number, l: number): [number, number, number] => {
+    const a = s * Math.min(l, 1 - l);
+    const f = (n: number) => {
+      const k = (n + hh / 30) % 12;
+      return Math.round(255 * (l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1))));
+    };
+    return [f(0), f(8), f(4)];
+  };
+  const bg = hsl(hue, 0.45, 0.42);
+  const raw = new Uint8Array(h * (w * 3 + 1));
+  const lines = 4 + (hash % 4);
+  for (let y = 0; y < h; y++) {
+    raw[y * (w * 3 + 1)] = 0; // filter: none
+    for (let x = 0; x < w; x++) {
+      let px = bg;
+      if (y < 8) px = [32, 32, 38];
+      else if (x >= 20 && x < 140 && y >= 18 && y < 88) {
+        px = y < 26 ? [215, 215, 222] : [248, 248, 250];
+        const row = Math.floor((y - 32) / 7);
+        const len = 30 + ((hash >>> (row % 16)) % 70);
+        if (y >= 32 && (y - 32) % 7 < 3 && row < lines && x >= 28 && x < 28 + len) px = [70, 70, 82];
+      }
+      raw.set(px, y * (w * 3 + 1) + 1 + x * 3);
+    }
+  }
+  // zlib: header, stored blocks of at most 65535 bytes, Adler-32.
+  const blocks: number[] = [0x78, 0x01];
+  for (let i = 0; i < raw.length; i += 65535) {
+    const part = raw.subarray(i, i + 65535);
+    const last = i + 65535 >= raw.length ? 1 : 0;
+    blocks.push(last, part.length & 0xff, part.length >>> 8, ~part.length & 0xff, (~part.length >>> 8) & 0xff);
+    for (const b of part) blocks.push(b);
+  }
+  let a = 1;
+  let b = 0;
+  for (const x of raw) {
+    a = (a + x) % 65521;
+    b = (b + a) % 65521;
+  }
+  const adler = ((b << 16) | a) >>> 0;
+  blocks.push(adler >>> 24, (adler >>> 16) & 0xff, (adler >>> 8) & 0xff, adler & 0xff);
+  const be32 = (n: number) => [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
+  const chunk = (type: string, data: ArrayLike<number>) => {
+    const body = new Uint8Array([...[...type].map((c) => c.charCodeAt(0)), ...Array.from(data)]);
+    return [...be32(data.length), ...body, ...be32(crc32(body))];
+  };
+  const png = new Uint8Array([
+    0x89,
+    0x50,
+    0x4e,
+    0x47,
+    0x0d,
+    0x0a,
+    0x1a,
+    0x0a,
+    ...chunk('IHDR', [...be32(w), ...be32(h), 8, 2, 0, 0, 0]),
+    ...chunk('IDAT', blocks),
+    ...chunk('IEND', []),
+  ]);
+  let bin = '';
+  for (const x of png) bin += String.fromCharCode(x);
+  return btoa(bin);
 }

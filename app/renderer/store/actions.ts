@@ -4,7 +4,7 @@
  * which already says what to do.
  */
 import type { VmdeskApi } from '../../main/common/api.js';
-import type { CallParams } from '../../main/common/contract.js';
+import type { CallParams, SnapshotInfo } from '../../main/common/contract.js';
 import { VmdeskError } from '../../main/common/errors.js';
 import type { VmSummary } from '../../main/common/vm-types.js';
 import { sortedVms, store, initialState, type BusyWith, type DialogId, type TabId, type VmAction } from './store.js';
@@ -12,6 +12,8 @@ import { sortedVms, store, initialState, type BusyWith, type DialogId, type TabI
 let api: VmdeskApi | null = null;
 /** While vm.list is in flight: events seen meanwhile (null = removed), newer than the list. */
 let eventsDuringFetch: Map<string, VmSummary | null> | null = null;
+/** snapshot.changed events seen per VM id: a snapshot.list answer older than one is dropped. */
+const snapshotEvents = new Map<string, number>();
 
 export function requireApi(): VmdeskApi {
   if (!api) throw new Error('connectStore() was not called');
@@ -28,12 +30,19 @@ export function connectStore(a: VmdeskApi): () => void {
   const offEvent = a.onEvent((name, data) => {
     if (name === 'vm.changed') applyVmChanged(data as VmSummary);
     else if (name === 'vm.removed') applyVmRemoved((data as { id: string }).id);
+    else if (name === 'snapshot.changed') {
+      const e = data as { vm: string; snapshots: SnapshotInfo[] };
+      applySnapshotsChanged(e.vm, e.snapshots);
+    }
   });
   const offConn = a.onConnection((connection) => {
     const before = store.getState().connection;
     store.setState(connection === 'open' ? { connection, wasOpen: true } : { connection });
     // Events missed while disconnected are gone: the list is the truth again.
-    if (connection === 'open' && before !== 'open') void refetchVms();
+    if (connection === 'open' && before !== 'open') {
+      void refetchVms();
+      for (const id of Object.keys(store.getState().snapshots)) void loadSnapshots(id);
+    }
   });
   return () => {
     offEvent();
@@ -46,6 +55,7 @@ export function connectStore(a: VmdeskApi): () => void {
 export function resetStore(): void {
   store.setState(initialState(), true);
   eventsDuringFetch = null;
+  snapshotEvents.clear();
   api = null;
 }
 
@@ -86,14 +96,57 @@ export function applyVmRemoved(id: string): void {
     if (!gone) return {};
     const vms = { ...s.vms };
     delete vms[id];
+    const snapshots = { ...s.snapshots };
+    delete snapshots[id];
     const wasSelected = s.selectedId === id;
     return {
       vms,
+      snapshots,
       selectedId: wasSelected ? null : s.selectedId,
       removed: wasSelected ? { id, name: gone.name } : s.removed,
       dialog: wasSelected && s.dialog === 'delete' ? null : s.dialog,
     };
   });
+}
+
+/** The VM a snapshot.changed event names: its id, or (from an older driver) its name. */
+function vmIdOf(ref: string): string {
+  const vms = store.getState().vms;
+  return vms[ref] ? ref : (Object.values(vms).find((v) => v.name === ref)?.id ?? ref);
+}
+
+/** A VM's snapshots as the driver pushed them (all of them, as now). */
+export function applySnapshotsChanged(vm: string, list: SnapshotInfo[]): void {
+  const id = vmIdOf(vm);
+  snapshotEvents.set(id, (snapshotEvents.get(id) ?? 0) + 1);
+  setSnapshots(id, list);
+}
+
+function setSnapshots(id: string, list: SnapshotInfo[]): void {
+  store.setState((s) => {
+    const snapshotsError = { ...s.snapshotsError };
+    delete snapshotsError[id];
+    return { snapshots: { ...s.snapshots, [id]: list }, snapshotsError };
+  });
+}
+
+/**
+ * Reads a VM's snapshots (its Snapshots tab opened, or the connection came back). An answer that
+ * a snapshot.changed event overtook is dropped: the event is newer.
+ */
+export async function loadSnapshots(id: string): Promise<void> {
+  const seen = snapshotEvents.get(id) ?? 0;
+  let list: SnapshotInfo[];
+  try {
+    list = await requireApi().call('snapshot.list', { vm: id });
+  } catch (err) {
+    if (err instanceof VmdeskError && err.code === 'cancelled') return;
+    if (store.getState().vms[id])
+      store.setState((s) => ({ snapshotsError: { ...s.snapshotsError, [id]: messageOf(err) } }));
+    return;
+  }
+  if ((snapshotEvents.get(id) ?? 0) !== seen || !store.getState().vms[id]) return;
+  setSnapshots(id, list);
 }
 
 export function selectVm(id: string | null): void {
@@ -120,7 +173,7 @@ export function dismissError(): void {
   store.setState({ error: null });
 }
 
-function setBusy(id: string, what: BusyWith | null): void {
+export function setBusy(id: string, what: BusyWith | null): void {
   store.setState((s) => {
     const busy = { ...s.busy };
     if (what) busy[id] = what;

@@ -6,15 +6,16 @@
 import { useStore } from 'zustand';
 import { createStore } from 'zustand/vanilla';
 import type { ConnectionState } from '../../main/common/api.js';
+import type { SnapshotInfo } from '../../main/common/contract.js';
 import type { HostReport } from '../../main/common/host-types.js';
 import type { IsoPlan } from '../../main/common/iso-types.js';
 import type { VmSummary } from '../../main/common/vm-types.js';
 
 export type { HostReport, IsoPlan };
-export type TabId = 'overview' | 'settings' | 'screen' | 'serial' | 'logs';
+export type TabId = 'overview' | 'settings' | 'snapshots' | 'screen' | 'serial' | 'logs';
 export type DialogId = 'new-vm' | 'host' | 'delete' | 'vgpu' | 'vgpu-check' | 'iso-library';
 export type VmAction = 'start' | 'shutdown' | 'stop' | 'pause' | 'resume' | 'reboot';
-export type BusyWith = VmAction | 'delete' | 'eject' | 'unassign' | 'disk' | 'cdrom';
+export type BusyWith = VmAction | 'delete' | 'eject' | 'unassign' | 'disk' | 'cdrom' | 'snapshot';
 
 export interface VmsSlice {
   /** Full summaries by id, as the driver last sent them (vm.list or vm.changed). */
@@ -78,7 +79,21 @@ export interface IsoDropSlice {
   isoDrop: IsoDropStep | null;
 }
 
-export type VmdeskState = VmsSlice & UiSlice & HostSlice & ConnectionSlice & WizardSlice & IsoDropSlice;
+export interface SnapshotsSlice {
+  /** Each VM's snapshots by VM id, as the driver last sent them (snapshot.list or snapshot.changed);
+   * absent until the VM's Snapshots tab first asks. */
+  snapshots: Record<string, SnapshotInfo[]>;
+  /** Why a VM's snapshots could not be read, by VM id, until they are. */
+  snapshotsError: Record<string, string>;
+}
+
+export type VmdeskState = VmsSlice &
+  UiSlice &
+  HostSlice &
+  ConnectionSlice &
+  WizardSlice &
+  IsoDropSlice &
+  SnapshotsSlice;
 
 export function initialState(): VmdeskState {
   return {
@@ -99,6 +114,8 @@ export function initialState(): VmdeskState {
     dragging: false,
     dragOverVm: null,
     isoDrop: null,
+    snapshots: {},
+    snapshotsError: {},
   };
 }
 

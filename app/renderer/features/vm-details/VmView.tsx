@@ -7,6 +7,7 @@ import { useVmdesk, type TabId } from '../../store/store.js';
 import { ScreenTab } from '../console/ScreenTab.js';
 import { SerialTab } from '../console/SerialTab.js';
 import { LogsTab } from '../logs/LogsTab.js';
+import { SnapshotsTab } from '../snapshots/SnapshotsTab.js';
 import { Overview } from './Overview.js';
 import { SettingsTab } from './SettingsTab.js';
 import { Toolbar } from './Toolbar.js';
@@ -14,6 +15,7 @@ import { Toolbar } from './Toolbar.js';
 const TABS: TabDef<TabId>[] = [
   { id: 'overview', label: 'Overview' },
   { id: 'settings', label: 'Settings' },
+  { id: 'snapshots', label: 'Snapshots' },
   { id: 'screen', label: 'Screen' },
   { id: 'serial', label: 'Serial console' },
   { id: 'logs', label: 'Logs' },
@@ -49,6 +51,7 @@ export function VmView({ vm }: { vm: VmSummary }) {
       <Tabs tabs={TABS} active={tab} onChange={selectTab} label={`${vm.name} views`}>
         {tab === 'overview' ? <Overview vm={vm} now={now} /> : null}
         {tab === 'settings' ? <SettingsTab key={vm.id} vm={vm} /> : null}
+        {tab === 'snapshots' ? <SnapshotsTab key={vm.id} vm={vm} /> : null}
         {tab === 'screen' ? <ScreenTab key={vm.id} vm={vm} /> : null}
         {tab === 'serial' ? <SerialTab key={vm.id} vm={vm} /> : null}
         {tab === 'logs' ? <LogsTab key={vm.id} vm={vm} /> : null}
