@@ -48,11 +48,18 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('snapshots in the window (skipped with
     await first.getByText('marker is first').waitFor();
     expect(await first.getAttribute('aria-current')).toBe('true');
     // Its thumbnail is the guest's screen at that moment, a real PNG the page decoded.
-    const thumb = first.getByRole('img', { name: 'Screen of snap at “Snapshot 1”' });
+    const thumb = first.getByRole('img', { name: 'Screen of snap at “Snapshot 1”', exact: true });
     await thumb.waitFor();
     await expect.poll(() => thumb.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(320);
     expect(await app.snapshotOutline()).toEqual(['Snapshot 1', '  *']);
     await shot(app.page, 'snapshots-taken');
+    // Clicked, it shows twice as large.
+    await first.getByRole('button', { name: 'Show the screen at “Snapshot 1” larger' }).click();
+    const screen = app.page.getByRole('dialog', { name: '“Snapshot 1”' });
+    await screen.getByRole('img', { name: 'Screen of snap at “Snapshot 1”, large' }).waitFor();
+    await shot(app.page, 'snapshots-screen');
+    await app.page.keyboard.press('Escape');
+    await screen.waitFor({ state: 'detached' });
     const listed = await s.json<SnapshotInfo[]>(['snapshot', 'list', 'snap']);
     expect(listed).toMatchObject([{ name: 'Snapshot 1', withMemory: true, state: 'running', current: true }]);
 

@@ -675,10 +675,10 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
       nameFree(vm, list, name);
       if (withMemory) {
         const jobId = p.jobId ?? crypto.randomUUID();
-        const totalBytes = def.memoryMiB * 2 ** 20;
         const abort = new AbortController();
         jobs.set(jobId, abort);
         try {
+          // As the driver reports QEMU's snapshot-save job: steps, not bytes (0 of 1 until it is done).
           for (let i = 0; i <= 10; i++) {
             if (abort.signal.aborted)
               throw new VmdeskError(
@@ -689,8 +689,8 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
               jobId,
               vm: vm.id,
               what: 'Saving memory and disks',
-              doneBytes: (totalBytes * i) / 10,
-              totalBytes,
+              doneBytes: i === 10 ? 1 : 0,
+              totalBytes: 1,
             });
             await delay(latency * 2);
           }
@@ -725,15 +725,14 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
           { state: vm.state },
         );
       if (to.withMemory) {
-        const totalBytes = to.vmStateBytes ?? 2 ** 28;
         for (let i = 0; i <= 4; i++) {
           if (p.jobId)
             emit('job.progress', {
               jobId: p.jobId,
               vm: vm.id,
               what: 'Loading memory and disks',
-              doneBytes: (totalBytes * i) / 4,
-              totalBytes,
+              doneBytes: i === 4 ? 1 : 0,
+              totalBytes: 1,
             });
           await delay(latency);
         }

@@ -8,24 +8,29 @@ import { Dialog } from '../../components/Dialog.js';
 import { Field } from '../../components/Field.js';
 import { Notice } from '../../components/Notice.js';
 import { messageOf } from '../../store/actions.js';
-import { progressText } from '../clone/clone-actions.js';
 import { formatBytes, formatDateTime, formatMiB } from '../vm-details/format.js';
 import { cancelJob, deleteSnapshot, revertToSnapshot, takeSnapshot } from './snapshot-actions.js';
-import { defaultSnapshotName, deleteEffect, revertPlan, snapshotNameError, takeMode } from './snapshot-tree.js';
+import {
+  defaultSnapshotName,
+  deleteEffect,
+  jobProgressView,
+  revertPlan,
+  snapshotNameError,
+  takeMode,
+} from './snapshot-tree.js';
 
-/** A job's progress bar and its line ("Saving the memory: 120 MiB of 1.0 GiB (12 %)"). */
+/** A job's progress bar and its line ("Saving memory and disks…", or an amount done for one that counts bytes). */
 function JobStatus({ label, progress, note }: { label: string; progress?: JobProgress; note?: string }) {
+  const view = jobProgressView(progress);
   return (
     <div className="snap-progress" role="status">
-      <progress
-        className="progress"
-        max={Math.max(progress?.totalBytes ?? 1, 1)}
-        value={progress?.doneBytes ?? 0}
-        aria-label={label}
-      />
+      {view.value ? (
+        <progress className="progress" max={Math.max(view.value.total, 1)} value={view.value.done} aria-label={label} />
+      ) : (
+        <progress className="progress" aria-label={label} />
+      )}
       <p className="small" data-testid="snapshot-progress">
-        {note ??
-          (progress ? `${progress.what}${progress.totalBytes > 0 ? `: ${progressText(progress)}` : ''}` : 'Starting…')}
+        {note ?? view.line}
       </p>
     </div>
   );
@@ -175,7 +180,7 @@ export function TakeSnapshotDialog({
         <JobStatus
           label="Snapshot progress"
           progress={phase.progress}
-          note={phase.cancelling ? 'Cancelling…' : withMemory ? undefined : 'Saving the disks’ state…'}
+          note={phase.cancelling ? 'Cancelling…' : withMemory || phase.progress ? undefined : 'Saving the disks…'}
         />
       ) : null}
       {phase.step === 'form' && phase.cancelled ? (

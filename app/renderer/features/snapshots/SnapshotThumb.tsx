@@ -1,5 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import type { SnapshotInfo } from '../../../main/common/contract.js';
+import { Dialog } from '../../components/Dialog.js';
+import { formatDateTime } from '../vm-details/format.js';
 import { snapshotThumbnail } from './snapshot-actions.js';
 
 type Shown = { step: 'waiting' } | { step: 'png'; png: string } | { step: 'none' } | { step: 'failed' };
@@ -13,6 +15,7 @@ export function SnapshotThumb({ vm, vmName, snap }: { vm: string; vmName: string
   const ref = useRef<HTMLDivElement>(null);
   const [visible, setVisible] = useState(typeof IntersectionObserver === 'undefined');
   const [shown, setShown] = useState<Shown>({ step: 'waiting' });
+  const [large, setLarge] = useState(false);
 
   useEffect(() => {
     const el = ref.current;
@@ -43,12 +46,31 @@ export function SnapshotThumb({ vm, vmName, snap }: { vm: string; vmName: string
         {snap.withMemory ? 'No screen' : 'Disks only'}
       </div>
     );
-  if (shown.step === 'png')
+  if (shown.step === 'png') {
+    const src = `data:image/png;base64,${shown.png}`;
     return (
       <div ref={ref} className="snap-thumb">
-        <img src={`data:image/png;base64,${shown.png}`} alt={`Screen of ${vmName} at “${snap.name}”`} />
+        <button
+          type="button"
+          className="snap-thumb-button"
+          aria-label={`Show the screen at “${snap.name}” larger`}
+          onClick={() => setLarge(true)}
+        >
+          <img src={src} alt={`Screen of ${vmName} at “${snap.name}”`} />
+        </button>
+        {large ? (
+          <Dialog
+            wide
+            title={`“${snap.name}”`}
+            subtitle={`The screen of ${vmName} on ${formatDateTime(snap.createdAt)}`}
+            onClose={() => setLarge(false)}
+          >
+            <img className="snap-screen" src={src} alt={`Screen of ${vmName} at “${snap.name}”, large`} />
+          </Dialog>
+        ) : null}
       </div>
     );
+  }
   return (
     <div ref={ref} className={`snap-thumb snap-thumb-${shown.step}`} aria-hidden="true">
       {shown.step === 'failed' ? 'No picture' : ''}

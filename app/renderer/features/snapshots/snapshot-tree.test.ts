@@ -6,6 +6,7 @@ import {
   buildSnapshotTree,
   defaultSnapshotName,
   deleteEffect,
+  jobProgressView,
   revertPlan,
   snapshotBlockers,
   snapshotKind,
@@ -161,5 +162,16 @@ describe('what the tab says', () => {
     expect(snapshotBlockers({ ...vm, definition: { ...def, mdevs: [], disks: [] } })[0]!.kind).toBe('no-disk');
     const ro = { ...def, mdevs: [], disks: [{ ...def.disks[0]!, readOnly: true }] };
     expect(snapshotBlockers({ ...vm, definition: ro }).map((b) => b.kind)).toEqual(['read-only']);
+  });
+
+  it('shows a job’s amount when it counts bytes, and a busy bar for QEMU’s 0-of-1 snapshot jobs', () => {
+    expect(jobProgressView(undefined)).toEqual({ line: 'Starting…' });
+    expect(jobProgressView({ what: 'Saving memory and disks', doneBytes: 0, totalBytes: 1 })).toEqual({
+      line: 'Saving memory and disks…',
+    });
+    expect(jobProgressView({ what: 'Saving memory and disks', doneBytes: 2 ** 29, totalBytes: 2 ** 31 })).toEqual({
+      line: 'Saving memory and disks: 512 MiB of 2.0 GiB (25 %)',
+      value: { done: 2 ** 29, total: 2 ** 31 },
+    });
   });
 });

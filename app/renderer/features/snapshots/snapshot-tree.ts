@@ -3,9 +3,10 @@
  * oldest first), where "You are here" goes, a default name for the next snapshot, and the
  * sentences the tab and its confirmations say.
  */
-import type { SnapshotInfo } from '../../../main/common/contract.js';
+import type { JobProgress, SnapshotInfo } from '../../../main/common/contract.js';
 import { sameVmName, snapshotNameProblem } from '../../../main/common/names.js';
 import type { VmState, VmSummary } from '../../../main/common/vm-types.js';
+import { progressText } from '../clone/clone-actions.js';
 
 /** A node of the tree: a snapshot with the ones taken after it, or the "You are here" marker. */
 export type TreeItem = { kind: 'snapshot'; snap: SnapshotInfo; children: TreeItem[] } | { kind: 'here' };
@@ -202,4 +203,19 @@ export function deleteEffect(snap: SnapshotInfo, list: readonly SnapshotInfo[]):
 /** Memory the VM's snapshots keep, summed (the VM summary has it too, once the driver counts). */
 export function savedMemoryBytes(list: readonly SnapshotInfo[]): number {
   return list.reduce((n, s) => n + (s.vmStateBytes ?? 0), 0);
+}
+
+/**
+ * A job's progress as the bar and line show it. A clone counts bytes; QEMU's snapshot-save and
+ * snapshot-load jobs count abstract steps (0 of 1 until done), so a total under 1 MiB is no
+ * amount to show: the bar then just says it is busy.
+ */
+export function jobProgressView(p: Pick<JobProgress, 'what' | 'doneBytes' | 'totalBytes'> | undefined): {
+  line: string;
+  /** Undefined: an indeterminate bar. */
+  value?: { done: number; total: number };
+} {
+  if (!p) return { line: 'Starting…' };
+  if (p.totalBytes < 2 ** 20) return { line: `${p.what}…` };
+  return { line: `${p.what}: ${progressText(p)}`, value: { done: p.doneBytes, total: p.totalBytes } };
 }
