@@ -5,7 +5,10 @@
  * its own shell); one in the middle of the tree is deleted and its child moves up; a snapshot of
  * the VM while off is reverted to from a running VM, which the confirmation says is forced off.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SnapshotInfo } from '../app/main/common/contract.js';
 import type { VmSummary } from '../app/main/common/vm-types.js';
@@ -91,6 +94,18 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('snapshots in the window (skipped with
       { name: 'after', parent: null, current: true },
     ]);
     await shot(app.page, 'snapshots-deleted');
+
+    // Rename and describe in place.
+    await app.snapshotNode('after').getByRole('button', { name: 'Edit after' }).click();
+    const edit = app.page.getByRole('form', { name: 'Edit after' });
+    await edit.getByLabel('Name', { exact: true }).fill('marker third');
+    await edit.getByLabel('Description', { exact: true }).fill('echo third > /tmp/marker');
+    await edit.getByRole('button', { name: 'Save', exact: true }).click();
+    expect(await app.snapshotStatus(/^Renamed/)).toBe('Renamed “after” to “marker third”.');
+    await app.snapshotNode('marker third').getByText('echo third > /tmp/marker').waitFor();
+    expect(await s.json<SnapshotInfo[]>(['snapshot', 'list', 'snap'])).toMatchObject([
+      { name: 'marker third', description: 'echo third > /tmp/marker', current: true },
+    ]);
     link.close();
 
     // Off, a snapshot keeps the disks alone (the dialog says so); reverting a running VM to it forces it off.
@@ -103,7 +118,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('snapshots in the window (skipped with
     await take.getByRole('button', { name: 'Take snapshot', exact: true }).click();
     expect(await app.snapshotStatus(/^Took/)).toBe('Took “off”.');
     await app.snapshotNode('off').getByText('Disks only', { exact: true }).first().waitFor();
-    expect(await app.snapshotOutline()).toEqual(['after', '  off', '    *']);
+    expect(await app.snapshotOutline()).toEqual(['marker third', '  off', '    *']);
 
     await app.action('Start').click();
     await app.waitForState('snap', 'running');
@@ -118,4 +133,37 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('snapshots in the window (skipped with
     await shot(app.page, 'snapshots-reverted-off');
     await web.stop();
   });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'shows the driver’s refusal in the Take snapshot dialog: too little space for a running VM’s memory (root: a tiny tmpfs)',
+    async () => {
+      // The VM's disk on a 48 MiB tmpfs: a live snapshot must write up to its 192 MiB of memory there.
+      const tight = fs.mkdtempSync(path.join(os.tmpdir(), 'vmd-tight-'));
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48M,mode=0700', 'tmpfs', tight]);
+      cleanups.push(() => {
+        execFileSync('umount', ['-l', tight]);
+        fs.rmdirSync(tight);
+      });
+      const s = new Sandbox();
+      cleanups.push(() => s.cleanup());
+      const disk = path.join(tight, 'small.qcow2');
+      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '32M']);
+      await s.json(['define', '--name', 'tight', '--memory', '192M', '--disk', disk, '--cdrom', guestIso()]);
+      await s.json(['start', 'tight']);
+      const web = await startWeb(s);
+      const app = new AppPage(await openPage(web.url, (c) => cleanups.push(c)));
+      await app.select('tight');
+      await app.waitForState('tight', 'running');
+      await app.openSnapshots();
+      await expect(app.takeSnapshot()).rejects.toThrow(
+        /^Snapshot not taken: A snapshot of "tight" needs about \d+ MiB free \(its memory, and room for its disks to grow\), and \d+ MiB are free where its disks are\. Free space, or delete snapshots it no longer needs\.$/,
+      );
+      await shot(app.page, 'snapshots-refused-space');
+      // The dialog stays open with the name typed, so the user can try again after freeing space.
+      const dialog = app.page.getByRole('dialog', { name: 'Take a snapshot of “tight”' });
+      expect(await dialog.getByLabel('Name', { exact: true }).inputValue()).toBe('Snapshot 1');
+      expect(await s.json<SnapshotInfo[]>(['snapshot', 'list', 'tight'])).toEqual([]);
+      await web.stop();
+    },
+  );
 });

@@ -290,7 +290,7 @@ export class AppPage {
 
   /**
    * Takes a snapshot from the Snapshots tab (open it first). Resolves with the name the dialog
-   * proposed; throws with the dialog's error if the driver refused.
+   * proposed; throws with the driver's refusal as the dialog shows it (the dialog stays open).
    */
   async takeSnapshot(v: { name?: string; description?: string } = {}): Promise<string> {
     await this.page.getByRole('main').getByRole('button', { name: 'Take snapshot…' }).first().click();
@@ -306,7 +306,9 @@ export class AppPage {
       .locator('.snapshots-status')
       .filter({ hasText: `Took “${v.name ?? proposed}”.` });
     await error.or(took).first().waitFor({ timeout: 180_000 });
-    if (await error.isVisible()) throw new Error(`Snapshot not taken: ${(await error.innerText()).trim()}`);
+    // The refusal's sentence, without the notice's title.
+    if (await error.isVisible())
+      throw new Error(`Snapshot not taken: ${(await error.locator('p').innerText()).trim()}`);
     return proposed;
   }
 }
