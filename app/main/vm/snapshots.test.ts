@@ -116,3 +116,26 @@ describe('taking a live snapshot, cancelled (VmManager; QEMU is the in-process f
     }
   });
 });
+
+describe('snapshot names', () => {
+  it('are stored composed (NFC), and one written another way is the same name', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'snapn-'));
+    const launcher = new FakeQemuLauncher();
+    const m = new VmManager(tempAppPaths(root), new FakeHost(), { launcher, rungTimeoutMs: 200, startTimeoutMs: 2000 });
+    try {
+      await m.init();
+      await m.define({ name: 'web', memoryMiB: 64, cpus: 1, disk: { sizeBytes: 2 ** 24 } });
+      const made = await m.snapshotCreate({ vm: 'web', name: 'cafe\u0301' });
+      expect(made.name).toBe('caf\u00e9');
+      await expect(m.snapshotCreate({ vm: 'web', name: 'caf\u00e9' })).rejects.toMatchObject({ code: 'name-taken' });
+      const renamed = await m.snapshotUpdate({ vm: 'web', name: 'cafe\u0301', newName: 'gru\u0308n' });
+      expect(renamed.name).toBe('gr\u00fcn');
+      expect(m.snapshotList({ vm: 'web' }).map((s) => [s.name, s.withMemory, s.state])).toEqual([
+        ['gr\u00fcn', false, 'stopped'],
+      ]);
+    } finally {
+      await m.detachAll();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import * as v from 'valibot';
 import type { SnapshotInfo } from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
+import { normalizeVmName, sameVmName } from '../common/names.js';
 import { diskSlot, type VmDefinition } from '../common/vm-types.js';
 import type { QmpClient } from '../qemu/qmp-client.js';
 import { writeFileAtomic } from './atomic-file.js';
@@ -112,7 +113,7 @@ export function snapshotInfos(f: SnapshotFile): SnapshotInfo[] {
 }
 
 export function findSnapshot(f: SnapshotFile, name: string, vmName: string): Entry {
-  const s = f.snapshots.find((x) => x.name === name);
+  const s = f.snapshots.find((x) => sameVmName(x.name, name));
   if (s) return s;
   throw new VmdeskError(
     'not-found',
@@ -122,7 +123,7 @@ export function findSnapshot(f: SnapshotFile, name: string, vmName: string): Ent
 }
 
 export function assertNameFree(f: SnapshotFile, name: string, vmName: string): void {
-  if (f.snapshots.some((x) => x.name === name))
+  if (f.snapshots.some((x) => sameVmName(x.name, name)))
     throw new VmdeskError('name-taken', `"${vmName}" has a snapshot named "${name}" already. Choose another name.`, {
       field: 'name',
     });
@@ -289,7 +290,7 @@ export async function takeSnapshot(t: SnapshotTarget, p: { name: string; descrip
   fs.mkdirSync(store.dir, { recursive: true, mode: 0o700 });
   const made: string[] = [];
   const entry: Entry = {
-    name: p.name,
+    name: normalizeVmName(p.name),
     tag,
     ...(p.description ? { description: p.description } : {}),
     createdAt: new Date().toISOString(),

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
 import type { CallParams, CallResults, SnapshotInfo } from '../common/contract.js';
-import { isUuid } from '../common/names.js';
+import { isUuid, normalizeVmName, sameVmName } from '../common/names.js';
 import {
   forwardLabel,
   forwardsOverlap,
@@ -737,7 +737,7 @@ export class VmInstance {
       this.log.write(
         `snapshot "${p.name}" taken (${target.state === 'stopped' ? 'disks only' : `with memory, ${target.state}`})`,
       );
-      return this.#snapshotsChanged().find((x) => x.name === p.name)!;
+      return this.#snapshotsChanged().find((x) => sameVmName(x.name, p.name))!;
     });
   }
 
@@ -773,10 +773,11 @@ export class VmInstance {
       const def = this.#usable();
       const f = this.#snapshots.read();
       const s = findSnapshot(f, p.name, def.name);
-      if (p.newName !== undefined && p.newName !== p.name) assertNameFree(f, p.newName, def.name);
+      const newName = p.newName === undefined ? undefined : normalizeVmName(p.newName);
+      if (newName !== undefined && !sameVmName(newName, s.name)) assertNameFree(f, newName, def.name);
       const changed = {
         ...s,
-        ...(p.newName !== undefined ? { name: p.newName } : {}),
+        ...(newName !== undefined ? { name: newName } : {}),
         ...(p.description !== undefined ? { description: p.description } : {}),
       };
       this.#snapshots.write({ ...f, snapshots: f.snapshots.map((x) => (x === s ? changed : x)) });
