@@ -140,6 +140,11 @@ describe('vmdesk snapshot', () => {
     expect(() => io('read -P 0x41 0 4k')).toThrow();
     await s.json(['snapshot', 'revert', 'cold', 'clean']);
     expect(io('read -P 0x41 0 4k')).toContain('read 4096/4096 bytes');
+    // Deleting the VM takes its snapshots with it (they live in its disk and its folder).
+    const folder = path.dirname(disk);
+    expect(fs.readdirSync(folder).sort()).toEqual(['disk0.qcow2', 'snapshots', 'snapshots.json']);
+    await s.json(['delete', 'cold']);
+    expect(fs.existsSync(folder)).toBe(false);
     const raw = path.join(s.root, 'raw.img');
     fs.writeFileSync(raw, Buffer.alloc(2 ** 20));
     await s.json(['define', '--name', 'flat', '--memory', '64M', '--disk', raw]);
