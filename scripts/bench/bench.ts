@@ -21,6 +21,7 @@ import { benchVnc } from './vnc.js';
 import { benchForward } from './forward.js';
 import { benchClone } from './clone.js';
 import { benchSerial } from './serial.js';
+import { benchSnapshot } from './snapshot.js';
 import { benchStartStop } from './start-stop.js';
 import type { Figure } from './stats.js';
 import { judge, renderTable, toJson } from './table.js';
@@ -28,12 +29,13 @@ import { judge, renderTable, toJson } from './table.js';
 const USAGE = `Usage: npm run bench [-- --runs N | --quick] [--only SECTION,...] [--out FILE]
   --runs N    repetitions per figure (default 10), interleaved across the systems compared
   --quick     3 repetitions
-  --only S    only these sections (comma-separated): start-stop, driver, list, serial, vnc, forward, clone
+  --only S    only these sections (comma-separated): start-stop, driver, list, serial, vnc, forward, clone,
+              snapshot
   --out FILE  where the raw numbers go (default ./bench-results.json)
 `;
 const DEFINED_VMS = 200;
 
-const SECTIONS = ['start-stop', 'driver', 'list', 'serial', 'vnc', 'forward', 'clone'] as const;
+const SECTIONS = ['start-stop', 'driver', 'list', 'serial', 'vnc', 'forward', 'clone', 'snapshot'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function options(): { runs: number; out: string; quick: boolean; only: Set<Section> } {
@@ -124,6 +126,7 @@ async function main(): Promise<void> {
     if (on('vnc')) figures.push(...(await benchVnc(ctx)));
     if (on('forward')) figures.push(...(await benchForward(ctx)));
     if (on('clone')) figures.push(...(await benchClone(ctx)));
+    if (on('snapshot')) figures.push(...(await benchSnapshot(ctx)));
   } finally {
     cleanupAllSandboxes();
   }
