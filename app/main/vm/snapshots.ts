@@ -302,26 +302,16 @@ export async function takeSnapshot(t: SnapshotTarget, p: { name: string; descrip
   try {
     if (live) {
       const qmp = t.qmp!;
-      if (wasRunning) await qmp.execute('stop');
+      // Paused by us only when the variable store must be copied at the same moment as the
+      // memory; otherwise snapshot-save pauses and resumes the guest itself.
+      const pause = wasRunning && def.nvram !== null && fs.existsSync(def.nvram);
+      if (pause) await qmp.execute('stop');
       try {
-        if (def.display !== 'none' && t.runtimeDir) {
-          const ppm = path.join(t.runtimeDir, `${tag}.ppm`);
-          try {
-            await qmp.execute('screendump', { filename: ppm });
-            const png = store.path(`${tag}.png`);
-            fs.writeFileSync(png, thumbnailFromPpm(fs.readFileSync(ppm)), { mode: 0o600 });
-            made.push(png);
-            entry.thumbnail = `${tag}.png`;
-          } catch {
-            // No screen to show (a display QEMU cannot dump): the snapshot goes on without one.
-          } finally {
-            fs.rmSync(ppm, { force: true });
-          }
-        }
+        const ppm = await screendump(qmp, def, t.runtimeDir, tag);
         copyNvram(def, store, tag, entry, made);
         const nodes = diskNodes(def);
         t.onProgress?.('Saving memory and disks', 0, 1);
-        await runQmpJob(
+        const saving = runQmpJob(
           qmp,
           'snapshot-save',
           { tag, vmstate: nodes[0], devices: nodes },
@@ -331,16 +321,32 @@ export async function takeSnapshot(t: SnapshotTarget, p: { name: string; descrip
             onProgress: (done, total) => t.onProgress?.('Saving memory and disks', done, total),
           },
         );
+        // The thumbnail is made while QEMU writes the memory (its own process): no wait for it.
+        if (ppm) {
+          const png = store.path(`${tag}.png`);
+          try {
+            fs.writeFileSync(png, thumbnailFromPpm(fs.readFileSync(ppm)), { mode: 0o600 });
+            made.push(png);
+            entry.thumbnail = `${tag}.png`;
+          } catch {
+            // A screen that cannot be read: the snapshot goes on without one.
+          } finally {
+            fs.rmSync(ppm, { force: true });
+          }
+        }
+        await saving;
+        t.signal?.throwIfAborted();
+        entry.vmStateBytes = await vmStateSize(qmp, nodes[0]!, tag);
       } finally {
-        if (wasRunning) await qmp.execute('cont').catch(() => undefined);
+        if (pause) await qmp.execute('cont').catch(() => undefined);
       }
     } else {
       copyNvram(def, store, tag, entry, made);
       t.onProgress?.('Saving disks', 0, 1);
       await qemuImgSnapshot(t.qemuImg, def, '-c', tag);
+      t.signal?.throwIfAborted();
+      entry.vmStateBytes = 0;
     }
-    t.signal?.throwIfAborted();
-    entry.vmStateBytes = (await tagsOnDisk(t.qemuImg, def.disks[0]!.path)).get(tag) ?? 0;
   } catch (err) {
     // No half snapshot: the tag goes from every disk that has it, and the files made for it.
     await dropTag(t, tag).catch(() => undefined);
@@ -352,6 +358,34 @@ export async function takeSnapshot(t: SnapshotTarget, p: { name: string; descrip
     current: tag,
     snapshots: [...f.snapshots, { ...entry, targets: def.disks.map((d) => d.target) }],
   });
+}
+
+/** A PPM of the screen in the runtime dir (undefined for a headless VM, or one QEMU cannot dump). */
+async function screendump(
+  qmp: QmpClient,
+  def: VmDefinition,
+  runtimeDir: string | undefined,
+  tag: string,
+): Promise<string | undefined> {
+  if (def.display === 'none' || !runtimeDir) return undefined;
+  const ppm = path.join(runtimeDir, `${tag}.ppm`);
+  try {
+    await qmp.execute('screendump', { filename: ppm });
+    return ppm;
+  } catch {
+    fs.rmSync(ppm, { force: true });
+    return undefined;
+  }
+}
+
+/** The bytes of memory a snapshot saved in node `node` (QEMU's block info: no qemu-img round trip). */
+async function vmStateSize(qmp: QmpClient, node: string, tag: string): Promise<number> {
+  const nodes = await qmp.execute<
+    { 'node-name': string; image?: { snapshots?: { name: string; 'vm-state-size': number }[] } }[]
+  >('query-named-block-nodes', { flat: true });
+  return (
+    nodes.find((n) => n['node-name'] === node)?.image?.snapshots?.find((x) => x.name === tag)?.['vm-state-size'] ?? 0
+  );
 }
 
 function copyNvram(def: VmDefinition, store: SnapshotStore, tag: string, entry: { nvram?: string }, made: string[]) {
