@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Builds the tiny vmdesk test guest: a BIOS-bootable ISO (grub-mkrescue) holding Debian's cloud
-# kernel (the 6.12 series) and a busybox initramfs whose /init is e2e/guest/init. Everything comes
-# from Debian packages: the kernel .deb is downloaded and unpacked, never installed.
+# Builds the tiny vmdesk test guest: an ISO that boots under BIOS and under UEFI x86_64 (OVMF,
+# Secure Boot off), both through GRUB, holding Debian's cloud kernel (the 6.12 series) and a
+# busybox initramfs whose /init is e2e/guest/init. Everything comes from Debian packages: the
+# kernel .deb is downloaded and unpacked, never installed.
 #
 # Usage: build-guest.sh            -> prints the absolute path of guest.iso as the last stdout line
 # Cache: $VMDESK_GUEST_CACHE, default <repo>/.cache/guest. Rebuilt only when the key changes:
 #        kernel package version + busybox + grub versions + hash of this script and of init.
 #        The kernel .deb (~30 MB) stays in <cache>/debs, so editing init does not download it again.
-# Needs: apt-get, dpkg, busybox-static, cpio, gzip, xz, grub-mkrescue (grub-pc-bin, xorriso), flock.
+# Needs: apt-get, dpkg, busybox-static, cpio, gzip, xz, flock, grub-mkrescue (grub-pc-bin, xorriso),
+#        grub-mkimage (grub-efi-amd64-bin), mformat + mcopy (mtools).
 # Root is needed only if apt-get update has to run.
 set -euo pipefail
 
@@ -31,6 +33,16 @@ modules=(button evdev virtio_blk virtio_net ahci sr_mod isofs)
 log() { echo "build-guest: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# GRUB for each platform the ISO boots on, named one by one (see the ISO section): checked first,
+# so a missing package is named before anything else runs.
+grub_platforms=(i386-pc:grub-pc-bin x86_64-efi:grub-efi-amd64-bin)
+for p in "${grub_platforms[@]}"; do
+  [[ -d /usr/lib/grub/${p%%:*} ]] ||
+    die "/usr/lib/grub/${p%%:*} is missing: the ISO boots with GRUB for ${p%%:*}; run: apt-get install ${p#*:}"
+done
+command -v mformat >/dev/null && command -v mcopy >/dev/null ||
+  die "mformat/mcopy are missing (they make the FAT image UEFI boots from); run: apt-get install mtools"
+
 # --- Cache key (cheap: apt metadata only, no download) -------------------------------------
 # The metapackage pins the real one:
 #   "Depends: linux-image-6.12.118+deb12-cloud-amd64 (= 6.12.118-1~deb12u1)".
@@ -53,8 +65,9 @@ read -r kpkg kpkg_version _ <<<"$dep"
   kpkg_version=$(apt-cache show --no-all-versions "$kpkg" | awk '/^Version:/ && !n++ { print $2 }')
 kver=${kpkg#linux-image-} # the kernel release: lib/modules/<kver>, boot/vmlinuz-<kver>
 busybox_version=$(dpkg-query -W -f='${Version}' busybox-static)
-grub_version=$(dpkg-query -W -f='${Version}' grub-pc-bin)
-key=$(printf '%s\n' "$kpkg=$kpkg_version" "busybox-static=$busybox_version" "grub-pc-bin=$grub_version" \
+grub_versions=()
+for p in "${grub_platforms[@]}"; do grub_versions+=("${p#*:}=$(dpkg-query -W -f='${Version}' "${p#*:}")"); done
+key=$(printf '%s\n' "$kpkg=$kpkg_version" "busybox-static=$busybox_version" "${grub_versions[@]}" \
   "$(sha256sum "$here/build-guest.sh" "$here/init" | cut -d' ' -f1)" | sha256sum | cut -c1-16)
 
 mkdir -p "$cache"
@@ -156,12 +169,30 @@ menuentry "vmdesk test guest" {
   initrd /boot/initrd.gz
 }
 EOF
-# Only the GRUB modules the config uses (plus what they pull in): a smaller ISO. BIOS only, by
-# naming the i386-pc platform: otherwise grub-mkrescue adds UEFI boot whenever grub-efi-amd64-bin
-# happens to be installed, and the guest would differ from machine to machine.
+# Both platforms read that grub.cfg; each gets only the GRUB modules it uses (plus what they pull
+# in): a smaller ISO.
+grub_modules=(linux normal serial terminal)
+# UEFI: a standalone GRUB with its modules built in (efi_gop: the kernel gets the framebuffer for
+# its VGA console), at the removable-media path efi/boot/bootx64.efi of a FAT image that is the
+# ISO's second El Torito entry (platform EFI). "()" is the device the firmware loaded it from,
+# the CD, where it finds /boot/grub/grub.cfg. The FAT image is sized to the file (+64 KiB for
+# the FAT and directories), not a 2.88 MB floppy as grub-mkrescue makes.
+grub-mkimage -O x86_64-efi -d /usr/lib/grub/x86_64-efi -p '()/boot/grub' -o "$work/bootx64.efi" \
+  iso9660 efi_gop "${grub_modules[@]}" 2>"$work/grub.log" ||
+  { cat "$work/grub.log" >&2; die "grub-mkimage (x86_64-efi) failed"; }
+kib=$((($(stat -c %s "$work/bootx64.efi") + 1023) / 1024 + 64))
+mformat -i "$work/iso/efi.img" -C -T $((kib * 2)) -h 2 -s 16 -N 0 :: &&
+  mmd -i "$work/iso/efi.img" ::/efi ::/efi/boot &&
+  mcopy -i "$work/iso/efi.img" "$work/bootx64.efi" ::/efi/boot/bootx64.efi ||
+  die "cannot make the UEFI boot image (mtools)"
+# BIOS, and the ISO: grub-mkrescue, given one platform by name (-d), as it accepts only one. Without
+# -d it adds every platform installed under /usr/lib/grub (i386-efi, xen, ... when present), and
+# the guest would differ from machine to machine; it has no option to name two. So it makes the
+# BIOS part, and the UEFI entry made above is added by its xorriso arguments.
 grub-mkrescue --quiet -d /usr/lib/grub/i386-pc -o "$work/guest.iso" \
-  --install-modules="linux normal serial terminal" --fonts= --locales= --themes= \
-  "$work/iso" -- -volid VMDESK_TESTGUEST 2>"$work/grub.log" ||
+  --install-modules="${grub_modules[*]}" --fonts= --locales= --themes= \
+  "$work/iso" -eltorito-alt-boot -e efi.img -no-emul-boot \
+  -- -volid VMDESK_TESTGUEST 2>"$work/grub.log" ||
   { cat "$work/grub.log" >&2; die "grub-mkrescue failed"; }
 
 # Publish: renames, so readers never see a half-written ISO; the key goes last, so a key that
