@@ -169,7 +169,10 @@ function traceQemuImg(marks: QmpMark[]): () => void {
   return () => void (proto.spawn = original);
 }
 
-/** The steps of one vmdesk take or revert from its QMP timeline (t0/t1: the call and its return). */
+/**
+ * The steps of one vmdesk take or revert from its QMP timeline (t0/t1: the call and its return).
+ * Only the job itself must be there; a pause (stop/cont) or a screendump is counted when it is.
+ */
 function steps(marks: readonly QmpMark[], t0: number, t1: number, job: string): Record<string, number> {
   const at = marks.filter((m) => m.sent >= t0 && m.sent <= t1);
   const qemuImg = at.filter((m) => m.command.startsWith('qemu-img')).reduce((n, m) => n + (m.replied - m.sent), 0);
@@ -181,20 +184,16 @@ function steps(marks: readonly QmpMark[], t0: number, t1: number, job: string): 
   const cont = first('cont');
   // runQmpJob asks query-jobs once more right after the `concluded` event (and every 500 ms before).
   const concluded = at.filter((m) => m.command === 'query-jobs' && dismiss && m.sent < dismiss.sent).pop();
-  if (!stop || !submit || !dismiss || !cont || !concluded) return {};
-  const out: Record<string, number> = {
-    'before stop (lock, checks, statfs, snapshots.json)': stop.sent - t0,
-    'stop (QMP)': stop.replied - stop.sent,
-  };
-  if (dump) {
-    out['screendump (QMP: QEMU writes the PPM)'] = dump.replied - dump.sent;
-    out['thumbnail PNG + NVRAM copy'] = submit.sent - dump.replied;
-  } else out['NVRAM copy'] = submit.sent - stop.replied;
-  out[`${job} job (submit → concluded)`] = concluded.sent - submit.sent;
+  if (!submit || !dismiss || !concluded) return {};
+  const out: Record<string, number> = { 'before the job (lock, checks, statfs, files)': submit.sent - t0 };
+  if (stop) out['stop (QMP)'] = stop.replied - stop.sent;
+  if (dump) out['screendump (QMP: QEMU writes the PPM)'] = dump.replied - dump.sent;
+  out[`${job} job (submit → concluded; the thumbnail is encoded meanwhile)`] = concluded.sent - submit.sent;
   out['query-jobs + job-dismiss'] = dismiss.replied - concluded.sent;
-  out['cont (QMP)'] = cont.replied - dismiss.replied;
-  out['after cont: qemu-img (spawn → exit)'] = qemuImg;
-  out['after cont: the rest (snapshots.json written + fsync, events)'] = t1 - cont.replied - qemuImg;
+  if (cont) out['cont (QMP)'] = cont.replied - cont.sent;
+  if (qemuImg > 0) out['qemu-img (spawn → exit)'] = qemuImg;
+  out['after the job: the rest (size, snapshots.json written + fsync, events)'] =
+    t1 - dismiss.replied - (cont ? cont.replied - cont.sent : 0) - qemuImg;
   out['driver overhead (total − QEMU job)'] = t1 - t0 - (concluded.sent - submit.sent);
   return out;
 }
@@ -413,7 +412,7 @@ export async function benchSnapshot(ctx: BenchContext): Promise<Figure[]> {
         take.vmdesk,
         {
           ...judged('take', take),
-          note: `stop, screendump → PNG thumbnail, snapshot-save, cont, qemu-img info${size}; its steps are in the JSON output (phaseMedians)`,
+          note: `screendump, snapshot-save (PNG thumbnail encoded meanwhile), size over QMP${size}; its steps are in the JSON output (phaseMedians)`,
         },
       ),
       overhead(
