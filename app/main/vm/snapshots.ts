@@ -2,8 +2,10 @@
  * A VM's snapshots. The disks hold them (qcow2 internal snapshots, under a tag vmdesk makes, so a
  * rename never touches a disk); vmdesk keeps what QEMU does not know in `snapshots.json` in the
  * VM's folder: the name people see, the description, the state the VM was in, the tree (each
- * snapshot's parent and which one the VM stands on), the thumbnail, and a UEFI VM's variable
- * store (raw, so it cannot hold internal snapshots: a copy per snapshot, put back on revert).
+ * snapshot's parent and which one the VM stands on), the thumbnail, and for a disk-only snapshot
+ * a copy of a UEFI VM's variable store (raw, so it cannot hold internal snapshots), put back on
+ * revert. A snapshot with memory needs no copy: QEMU keeps the flash in guest memory, which the
+ * snapshot holds, and writes it back to the store after a load.
  *
  * The caller (VmInstance) holds the VM's job lock; these functions touch files, qemu-img and QMP.
  */
@@ -298,48 +300,40 @@ export async function takeSnapshot(t: SnapshotTarget, p: { name: string; descrip
     withMemory: live,
     parent: f.current,
   };
-  const wasRunning = t.state === 'running';
   try {
     if (live) {
       const qmp = t.qmp!;
-      // Paused by us only when the variable store must be copied at the same moment as the
-      // memory; otherwise snapshot-save pauses and resumes the guest itself.
-      const pause = wasRunning && def.nvram !== null && fs.existsSync(def.nvram);
-      if (pause) await qmp.execute('stop');
-      try {
-        const ppm = await screendump(qmp, def, t.runtimeDir, tag);
-        copyNvram(def, store, tag, entry, made);
-        const nodes = diskNodes(def);
-        t.onProgress?.('Saving memory and disks', 0, 1);
-        const saving = runQmpJob(
-          qmp,
-          'snapshot-save',
-          { tag, vmstate: nodes[0], devices: nodes },
-          {
-            jobId: t.jobId,
-            ...(t.signal ? { signal: t.signal } : {}),
-            onProgress: (done, total) => t.onProgress?.('Saving memory and disks', done, total),
-          },
-        );
-        // The thumbnail is made while QEMU writes the memory (its own process): no wait for it.
-        if (ppm) {
-          const png = store.path(`${tag}.png`);
-          try {
-            fs.writeFileSync(png, thumbnailFromPpm(fs.readFileSync(ppm)), { mode: 0o600 });
-            made.push(png);
-            entry.thumbnail = `${tag}.png`;
-          } catch {
-            // A screen that cannot be read: the snapshot goes on without one.
-          } finally {
-            fs.rmSync(ppm, { force: true });
-          }
+      // No pause and no copy of a UEFI VM's variable store: QEMU keeps the flash in the VM's
+      // memory, which the snapshot saves, and writes it back to the store after a load.
+      const ppm = await screendump(qmp, def, t.runtimeDir, tag);
+      const nodes = diskNodes(def);
+      t.onProgress?.('Saving memory and disks', 0, 1);
+      const saving = runQmpJob(
+        qmp,
+        'snapshot-save',
+        { tag, vmstate: nodes[0], devices: nodes },
+        {
+          jobId: t.jobId,
+          ...(t.signal ? { signal: t.signal } : {}),
+          onProgress: (done, total) => t.onProgress?.('Saving memory and disks', done, total),
+        },
+      );
+      // The thumbnail is made while QEMU writes the memory (its own process): no wait for it.
+      if (ppm) {
+        const png = store.path(`${tag}.png`);
+        try {
+          fs.writeFileSync(png, thumbnailFromPpm(fs.readFileSync(ppm)), { mode: 0o600 });
+          made.push(png);
+          entry.thumbnail = `${tag}.png`;
+        } catch {
+          // A screen that cannot be read: the snapshot goes on without one.
+        } finally {
+          fs.rmSync(ppm, { force: true });
         }
-        await saving;
-        t.signal?.throwIfAborted();
-        entry.vmStateBytes = await vmStateSize(qmp, nodes[0]!, tag);
-      } finally {
-        if (pause) await qmp.execute('cont').catch(() => undefined);
       }
+      await saving;
+      t.signal?.throwIfAborted();
+      entry.vmStateBytes = await vmStateSize(qmp, nodes[0]!, tag);
     } else {
       copyNvram(def, store, tag, entry, made);
       t.onProgress?.('Saving disks', 0, 1);
@@ -436,8 +430,8 @@ export async function revertToSnapshot(t: SnapshotTarget, name: string): Promise
         'invalid-state',
         `"${t.def.name}" must run to go back to "${name}", which holds its memory.`,
       );
+    // Paused first, so a snapshot taken paused stays paused (snapshot-load would resume it).
     if (t.state === 'running') await qmp.execute('stop');
-    restoreNvram(t, s);
     t.onProgress?.('Loading memory and disks', 0, 1);
     await runQmpJob(
       qmp,
@@ -469,9 +463,9 @@ export async function revertToSnapshot(t: SnapshotTarget, name: string): Promise
   return after;
 }
 
+/** A disk-only snapshot's copy of the variable store, back in place (the VM is off). */
 function restoreNvram(t: SnapshotTarget, s: Entry): void {
   if (!s.nvram || !t.def.nvram) return;
-  // In place (the same file QEMU has open): the loaded memory holds the flash as it was then.
   fs.copyFileSync(t.store.path(s.nvram), t.def.nvram);
 }
 
