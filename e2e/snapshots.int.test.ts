@@ -176,6 +176,15 @@ describe('vmdesk snapshot', () => {
     fs.writeFileSync(raw, Buffer.alloc(2 ** 20));
     await s.json(['define', '--name', 'flat', '--memory', '64M', '--disk', raw]);
     const refused = await s.run(['snapshot', 'create', 'flat', 'x']);
-    expect(refused.stderr).toContain('is raw, which cannot hold snapshots. Convert it to qcow2');
+    expect(refused.stderr).toContain(
+      'is raw, which cannot hold snapshots. Convert it to qcow2 with the VM off: vmdesk disk convert "flat" vda',
+    );
+    const converted = await s.run(['disk', 'convert', 'flat', 'vda']);
+    expect(converted.stdout).toMatch(
+      /^vda of "flat" is now a qcow2 disk \(.*\/disk0\.qcow2\), ready for snapshots\.\n$/,
+    );
+    expect(converted.stderr).toContain(`The raw file ${raw} is kept as it was`);
+    expect(fs.existsSync(raw)).toBe(true);
+    expect((await s.run(['snapshot', 'create', 'flat', 'x'])).code).toBe(0);
   }, 120_000);
 });

@@ -4,7 +4,7 @@
  *   vmdesk set VM [--name N] [--memory 2G] [--cpus 4] [--boot cdrom,disk] [--firmware bios|uefi]
  *                 [--display ..] [--accel ..] [--network user|none] [--cdrom-drives N]
  *   vmdesk disk list VM | add VM --size 10G | add VM --file PATH [--format qcow2|raw]
- *             | remove VM TARGET [--delete-file] | resize VM TARGET SIZE
+ *             | remove VM TARGET [--delete-file] | resize VM TARGET SIZE | convert VM TARGET (raw → qcow2)
  *   vmdesk cdrom list VM | insert VM ISO [--drive N] | eject VM [--drive N]
  *   vmdesk eject VM [--drive N]
  *   vmdesk forward list|add|remove VM [tcp:[ADDR:]HOST[:GUEST]]
@@ -59,7 +59,7 @@ export async function runEditCommand(
     }
     case 'disk': {
       const usage =
-        'Use `vmdesk disk list VM`, `vmdesk disk add VM --size 10G`, `vmdesk disk add VM --file PATH`, `vmdesk disk remove VM TARGET [--delete-file]` or `vmdesk disk resize VM TARGET SIZE`.';
+        'Use `vmdesk disk list VM`, `vmdesk disk add VM --size 10G`, `vmdesk disk add VM --file PATH`, `vmdesk disk remove VM TARGET [--delete-file]`, `vmdesk disk resize VM TARGET SIZE` or `vmdesk disk convert VM TARGET`.';
       const a = parse(args, {
         size: { type: 'string' },
         file: { type: 'string' },
@@ -100,6 +100,11 @@ export async function runEditCommand(
         vm = await call('vm.removeDisk', { vm: vmRef, target: target!, deleteFile: !!a.values['delete-file'] });
         const waits = vm.pending?.some((p) => p.startsWith(`Disk ${target}:`));
         text = `Removed ${target} from "${vm.name}"${a.values['delete-file'] ? ' and deleted its file' : '; its file is kept'}${waits ? '. The running guest still has it until its next start.' : '.'}\n`;
+      } else if (sub === 'convert') {
+        only(2);
+        vm = await call('vm.convertDisk', { vm: vmRef, target: target! });
+        const now = vm.definition?.disks.find((d) => d.target === target);
+        text = `${target} of "${vm.name}" is now a qcow2 disk (${now?.path ?? ''}), ready for snapshots.\n`;
       } else if (sub === 'resize') {
         only(3);
         const bytes = diskBytes(size!);

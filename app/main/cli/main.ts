@@ -40,8 +40,8 @@ Usage:
                 [--accel ..] [--start] [--json]     (defaults from the OS the ISO installs)
   vmdesk set VM [--name N] [--memory 2G] [--cpus 4] [--boot cdrom,disk,network] [--firmware bios|uefi]
                 [--display std|virtio|none] [--accel ..] [--network user|none] [--cdrom-drives N]
-  vmdesk disk list|add|remove|resize VM ...   (add --size 10G | --file PATH; remove TARGET [--delete-file];
-                                               resize TARGET 40G; live on a running VM)
+  vmdesk disk list|add|remove|resize|convert VM ...   (add --size 10G | --file PATH; remove TARGET
+                               [--delete-file]; resize TARGET 40G, live on a running VM; convert TARGET: raw → qcow2)
   vmdesk cdrom list|insert|eject VM [ISO] [--drive N]   (change a disc; at once in a running VM)
   vmdesk eject VM [--drive N]  (take the disc out)
   vmdesk forward list|add|remove VM [tcp:[ADDR:]HOST[:GUEST]]  (port forwards; live on a running VM)

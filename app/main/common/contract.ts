@@ -161,6 +161,11 @@ export const CALLS = {
   },
   /** Detaches a disk by target (`vdb`); `deleteFile` deletes it too, only if vmdesk made it. */
   'vm.removeDisk': { params: v.strictObject({ vm: VmRef, target: DiskTarget, deleteFile: v.optional(v.boolean()) }) },
+  /**
+   * Converts a stopped VM's raw disk to qcow2 (what snapshots need): a new qcow2 in the VM's
+   * folder takes the disk's place; the raw file is kept, and the answer's `notice` says where.
+   */
+  'vm.convertDisk': { params: v.strictObject({ vm: VmRef, target: DiskTarget }) },
   /** Grows a disk to `sizeBytes` (qemu-img stopped, block_resize running); shrinking is refused. */
   'vm.resizeDisk': { params: v.strictObject({ vm: VmRef, target: DiskTarget, sizeBytes: NewDiskBytes }) },
   /**
@@ -358,6 +363,7 @@ export interface CallResults {
   'vm.addDisk': VmSummary;
   'vm.removeDisk': VmSummary;
   'vm.resizeDisk': VmSummary;
+  'vm.convertDisk': VmSummary;
   /** The new VM. */
   'vm.clone': VmSummary;
   'job.cancel': { cancelled: boolean };

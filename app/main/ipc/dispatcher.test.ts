@@ -43,6 +43,7 @@ function fakeHandlers(over: Partial<Handlers> = {}) {
     'vm.addDisk': (p) => (rec('vm.addDisk', p), summary(p.vm)),
     'vm.removeDisk': (p) => (rec('vm.removeDisk', p), summary(p.vm)),
     'vm.resizeDisk': (p) => (rec('vm.resizeDisk', p), summary(p.vm)),
+    'vm.convertDisk': (p) => (rec('vm.convertDisk', p), summary(p.vm)),
     'vm.clone': (p) => (rec('vm.clone', p), summary(p.name)),
     'job.cancel': (p) => (rec('job.cancel', p), { cancelled: false }),
     'snapshot.list': (p) => (rec('snapshot.list', p), []),

@@ -51,6 +51,7 @@ export function managerHandlers(m: VmManager, hostReport: () => Promise<HostRepo
     'vm.addDisk': (p) => m.addDisk(p),
     'vm.removeDisk': (p) => m.removeDisk(p),
     'vm.resizeDisk': (p) => m.resizeDisk(p),
+    'vm.convertDisk': (p) => m.convertDisk(p),
     'vm.clone': (p, ctx) => m.clone(p, ctx.signal),
     'snapshot.list': (p) => m.snapshotList(p),
     'snapshot.create': (p, ctx) => m.snapshotCreate(p, ctx.signal),

@@ -248,6 +248,32 @@ describe('vm.resizeDisk', () => {
   });
 });
 
+describe('vm.convertDisk', () => {
+  it('makes a qcow2 copy of a raw disk that takes its place, keeps the raw file, and refuses a running VM', async () => {
+    const { m, file } = await setup();
+    const raw = file('flat.img');
+    fs.writeFileSync(raw, Buffer.alloc(2 ** 20));
+    execFileSync('qemu-io', ['-f', 'raw', '-c', 'write -P 0x61 4096 4k', raw]);
+    await m.addDisk({ vm: 'web', path: raw });
+    const after = await m.convertDisk({ vm: 'web', target: 'vdb' });
+    const vdb = after.definition!.disks[1]!;
+    expect(vdb).toMatchObject({ target: 'vdb', format: 'qcow2', owned: true });
+    expect(
+      execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'read -P 0x61 4096 4k', vdb.path], { encoding: 'utf8' }),
+    ).toContain('read 4096/4096');
+    expect(after.notice).toContain(`The raw file ${raw} is kept as it was`);
+    expect(fs.existsSync(raw)).toBe(true);
+    expect(await rejection(m.convertDisk({ vm: 'web', target: 'vdb' }))).toMatchObject({
+      message: 'vdb of "web" is qcow2 already.',
+    });
+    const raw2 = file('flat2.img');
+    fs.writeFileSync(raw2, Buffer.alloc(2 ** 20));
+    await m.addDisk({ vm: 'web', path: raw2 });
+    await m.start({ vm: 'web' });
+    expect(await rejection(m.convertDisk({ vm: 'web', target: 'vdc' }))).toMatchObject({ code: 'invalid-state' });
+  });
+});
+
 describe('CD-ROM drives, boot order, firmware, memory', () => {
   it('adds drives, puts discs in by number, refuses a drive it does not have, and drops drives with their discs', async () => {
     const { m, file, launcher } = await setup();

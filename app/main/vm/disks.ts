@@ -258,6 +258,37 @@ export function assertGrows(name: string, disk: DiskSpec, current: number, sizeB
   );
 }
 
+/**
+ * A qcow2 copy of a raw image no QEMU has open, in the VM's folder as `target`'s new file; the
+ * raw file is left as it was. The copy is removed again when the conversion fails.
+ */
+export async function convertToQcow2(
+  qemuImg: string,
+  def: VmDefinition,
+  disk: DiskSpec,
+  paths: AppPaths,
+): Promise<DiskSpec> {
+  const file = newDiskFile(paths, def.id, disk.target);
+  makePrivateDir(path.dirname(file), paths);
+  const free = fs.statfsSync(path.dirname(file));
+  const used = fs.statSync(disk.path).blocks * 512;
+  if (used > free.bavail * free.bsize)
+    throw new VmdeskError(
+      'insufficient-resources',
+      `Converting ${disk.target} needs about ${formatMiB(Math.ceil(used / 2 ** 20))} free in ${path.dirname(file)}; ${formatMiB(Math.floor((free.bavail * free.bsize) / 2 ** 20))} are free.`,
+      { field: 'target' },
+    );
+  try {
+    await execFileP(qemuImg, ['convert', '-q', '-f', 'raw', '-O', 'qcow2', disk.path, file]);
+  } catch (err) {
+    fs.rmSync(file, { force: true });
+    const e = err as { stderr?: string; message: string };
+    throw new VmdeskError('qemu-failed', `qemu-img could not convert ${disk.path}: ${(e.stderr || e.message).trim()}`);
+  }
+  fs.chmodSync(file, 0o600);
+  return { path: file, target: disk.target, format: 'qcow2', owned: true, readOnly: disk.readOnly };
+}
+
 /** Grows an image that no QEMU has open. */
 export async function resizeImage(qemuImg: string, disk: DiskSpec, sizeBytes: number): Promise<void> {
   try {

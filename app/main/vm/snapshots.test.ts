@@ -61,7 +61,7 @@ describe('what cannot take a snapshot, in sentences', () => {
   it('a raw disk (with the conversion to run), a linked clone’s base, a vGPU with memory, no disk', () => {
     const raw = def({ disks: [{ target: 'vda', path: '/d/a.img', format: 'raw', owned: false, readOnly: false }] });
     expect(() => assertSnapshottable(raw, false)).toThrow(
-      /Disk vda of "web" is raw, which cannot hold snapshots\. Convert it to qcow2 with the VM off: qemu-img convert -O qcow2/,
+      'Disk vda of "web" is raw, which cannot hold snapshots. Convert it to qcow2 with the VM off: vmdesk disk convert "web" vda (the raw file is kept).',
     );
     const base = def({
       disks: [

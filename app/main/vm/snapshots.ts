@@ -143,7 +143,7 @@ export function assertSnapshottable(def: VmDefinition, withMemory: boolean): voi
   if (raw)
     throw new VmdeskError(
       'invalid-state',
-      `Disk ${raw.target} of "${def.name}" is raw, which cannot hold snapshots. Convert it to qcow2 with the VM off: qemu-img convert -O qcow2 "${raw.path}" "${raw.path}.qcow2", then attach the copy in its place (vmdesk disk remove / disk add --file).`,
+      `Disk ${raw.target} of "${def.name}" is raw, which cannot hold snapshots. Convert it to qcow2 with the VM off: vmdesk disk convert "${def.name}" ${raw.target} (the raw file is kept).`,
       { field: 'disk' },
     );
   const base = def.disks.find((d) => (d.linkedClones?.length ?? 0) > 0 || d.readOnly);

@@ -59,6 +59,7 @@ import {
 import { checkReadableFile, formatMiB, memoryNotice } from './define-vm.js';
 import {
   assertGrows,
+  convertToQcow2,
   findDisk,
   freeTarget,
   imageInfo,
@@ -645,6 +646,33 @@ export class VmInstance {
       );
       if (deleted) removePath(disk.path, { paths: this.ctx.paths });
       return saved;
+    });
+  }
+
+  /** Converts a raw disk of the stopped VM to qcow2 (vm.convertDisk); the raw file stays. */
+  async convertDisk(target: string): Promise<VmSummary> {
+    return this.job.run('convert a disk', async () => {
+      const def = this.#usable();
+      const disk = findDisk(def, target);
+      if (disk.format !== 'raw')
+        throw new VmdeskError('invalid-argument', `${disk.target} of "${def.name}" is qcow2 already.`, {
+          field: 'target',
+        });
+      if (this.#run)
+        throw new VmdeskError(
+          'invalid-state',
+          `"${def.name}" is ${this.#state}: its disk is converted while it is off. Shut it down first.`,
+          { state: this.#state },
+        );
+      const copy = await convertToQcow2(await this.ctx.host.qemuImg(), def, disk, this.ctx.paths);
+      const done = this.#saveDefinition(
+        (d) => ({ ...d, disks: d.disks.map((k) => (k.target === target ? copy : k)) }),
+        `disk ${target} converted to qcow2: ${copy.path} (the raw ${disk.path} is kept)`,
+      );
+      return {
+        ...done,
+        notice: `${disk.target} is now ${copy.path} (qcow2). The raw file ${disk.path} is kept as it was: delete it once the VM works from the copy.`,
+      };
     });
   }
 

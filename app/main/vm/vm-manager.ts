@@ -536,6 +536,10 @@ export class VmManager {
     return this.resolve(vm).removeDisk(rest);
   }
 
+  async convertDisk(p: CallParams<'vm.convertDisk'>): Promise<VmSummary> {
+    return this.resolve(p.vm).convertDisk(p.target);
+  }
+
   async resizeDisk(p: CallParams<'vm.resizeDisk'>): Promise<VmSummary> {
     const { vm, ...rest } = p;
     return this.resolve(vm).resizeDisk(rest);
