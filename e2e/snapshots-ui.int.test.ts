@@ -166,4 +166,26 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('snapshots in the window (skipped with
       await web.stop();
     },
   );
+
+  it('converts a raw disk to qcow2 from the Snapshots tab, after which the VM takes snapshots', async () => {
+    const s = new Sandbox();
+    cleanups.push(() => s.cleanup());
+    const raw = path.join(s.root, 'flat.img');
+    fs.writeFileSync(raw, Buffer.alloc(2 ** 20));
+    await s.json(['define', '--name', 'flat', '--memory', '64M', '--disk', raw]);
+    const web = await startWeb(s);
+    const app = new AppPage(await openPage(web.url, (c) => cleanups.push(c)));
+    await app.select('flat');
+    const main = await app.openSnapshots();
+    await main.getByText('is a raw image, which cannot hold snapshots').waitFor();
+    await shot(app.page, 'snapshots-raw-disk');
+    await main.getByRole('button', { name: 'Convert vda to qcow2' }).click();
+    await main.getByText(`The raw file ${raw} is kept as it was`).waitFor();
+    const vm = await s.json<VmSummary>(['info', 'flat']);
+    expect(vm.definition!.disks[0]).toMatchObject({ format: 'qcow2', owned: true });
+    expect(fs.existsSync(raw)).toBe(true);
+    await main.getByText('is a raw image').waitFor({ state: 'detached' });
+    await shot(app.page, 'snapshots-raw-converted');
+    await web.stop();
+  });
 });

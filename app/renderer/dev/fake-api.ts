@@ -509,6 +509,32 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
         disks: w.disks.filter((k) => k.target !== disk.target),
       }));
     },
+    'vm.convertDisk': (p) => {
+      const vm = find(p.vm);
+      const d = readable(vm);
+      const disk = d.disks.find((k) => k.target === p.target);
+      if (!disk) throw new VmdeskError('not-found', `"${vm.name}" has no disk ${p.target}.`, { field: 'target' });
+      if (disk.format !== 'raw')
+        throw new VmdeskError('invalid-argument', `${disk.target} of "${vm.name}" is qcow2 already.`, {
+          field: 'target',
+        });
+      if (running(vm))
+        throw new VmdeskError(
+          'invalid-state',
+          `"${vm.name}" is ${vm.state}: its disk is converted while it is off. Shut it down first.`,
+        );
+      const copy = {
+        ...disk,
+        path: disk.path.replace(/\.(img|raw)$/i, '') + '.qcow2',
+        format: 'qcow2' as const,
+        owned: true,
+      };
+      const after = save(vm, { ...d, disks: d.disks.map((k) => (k === disk ? copy : k)) });
+      return {
+        ...after,
+        notice: `${disk.target} is now ${copy.path} (qcow2). The raw file ${disk.path} is kept as it was: delete it once the VM works from the copy.`,
+      };
+    },
     'vm.resizeDisk': (p) => {
       const vm = find(p.vm);
       const d = readable(vm);

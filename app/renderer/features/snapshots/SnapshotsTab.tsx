@@ -9,7 +9,7 @@ import { useVmdesk } from '../../store/store.js';
 import { formatBytes, formatDateTime } from '../vm-details/format.js';
 import { DeleteSnapshotDialog, RevertDialog, TakeSnapshotDialog } from './SnapshotDialogs.js';
 import { SnapshotThumb } from './SnapshotThumb.js';
-import { updateSnapshot } from './snapshot-actions.js';
+import { convertDisk, updateSnapshot } from './snapshot-actions.js';
 import {
   buildSnapshotTree,
   savedMemoryBytes,
@@ -100,8 +100,9 @@ export function SnapshotsTab({ vm }: { vm: VmSummary }) {
           {blockers.map((b) => (
             <div key={b.text} className="snap-blocker">
               <p>{b.text}</p>
+              {b.kind === 'raw' && b.target ? <ConvertButton vm={vm} target={b.target} said={setStatus} /> : null}
               {b.command ? <CopyCode text={b.command} /> : null}
-              {b.kind === 'raw' || b.kind === 'no-disk' ? (
+              {b.kind === 'no-disk' ? (
                 <Button small onClick={() => selectTab('settings')}>
                   Open Settings
                 </Button>
@@ -343,5 +344,43 @@ function EditSnapshot({ snap, ctx }: { snap: SnapshotInfo; ctx: RowContext }) {
         </Button>
       </div>
     </form>
+  );
+}
+
+/**
+ * "Convert vdb to qcow2": the driver makes the copy (the VM must be off). What it says (where the
+ * raw file stays) goes to the tab's status line: this button is gone once the disk is qcow2.
+ */
+function ConvertButton({ vm, target, said }: { vm: VmSummary; target: string; said(text: string): void }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | undefined>();
+  const off = vm.state === 'stopped' || vm.state === 'crashed';
+  return (
+    <div className="snap-convert">
+      <Button
+        small
+        variant="primary"
+        disabled={!off || busy}
+        title={off ? undefined : `Shut “${vm.name}” down first: its disk is converted while it is off.`}
+        onClick={() => {
+          setBusy(true);
+          setError(undefined);
+          convertDisk(vm.id, target)
+            .then(
+              (after) => said(after.notice ?? `${target} is qcow2 now.`),
+              (err: unknown) => setError(messageOf(err)),
+            )
+            .finally(() => setBusy(false));
+        }}
+      >
+        {busy ? `Converting ${target}…` : `Convert ${target} to qcow2`}
+      </Button>
+      {!off ? <span className="muted small"> Shut it down first.</span> : null}
+      {error ? (
+        <p className="field-error" role="alert">
+          {error}
+        </p>
+      ) : null}
+    </div>
   );
 }

@@ -139,3 +139,10 @@ export function snapshotThumbnail(vm: string, snap: Pick<SnapshotInfo, 'name' | 
 export function forgetThumbnails(): void {
   thumbnails.clear();
 }
+
+/** Converts a stopped VM's raw disk to qcow2 (vm.convertDisk); the answer's notice says where the raw file stays. */
+export async function convertDisk(vm: string, target: string): Promise<VmSummary> {
+  const after = await requireApi().call('vm.convertDisk', { vm, target });
+  applyVmChanged(after);
+  return after;
+}

@@ -149,9 +149,7 @@ describe('what the tab says', () => {
     expect(blockers.map((b) => b.kind)).toEqual(['raw', 'vgpu']);
     // A vGPU's state cannot be saved, but a VM that is off snapshots its disks alone.
     expect(snapshotBlockers({ ...vm, state: 'stopped' }).map((b) => b.kind)).toEqual(['raw']);
-    expect(blockers[0]!.command).toBe(
-      `qemu-img convert -p -f raw -O qcow2 '/my images/ada'\\''s.raw' '/my images/ada'\\''s.qcow2'`,
-    );
+    expect(blockers[0]!.command).toBe('vmdesk disk convert build vdb');
     const shared = { ...def, mdevs: [], disks: [{ ...def.disks[0]!, linkedClones: [def.id] }] };
     expect(snapshotBlockers({ ...vm, definition: shared })).toEqual([
       {

@@ -95,8 +95,10 @@ export function takeMode(state: VmState, name: string): TakeMode {
 export interface SnapshotBlocker {
   kind: 'no-disk' | 'raw' | 'vgpu' | 'linked' | 'read-only';
   text: string;
-  /** For a raw disk: the command that makes a qcow2 copy of it. */
+  /** For a raw disk: the command that converts it (the window has a button for the same). */
   command?: string;
+  /** For a raw disk: its target, for vm.convertDisk. */
+  target?: string;
 }
 
 /** Quotes a path for a POSIX shell when it needs it. */
@@ -121,11 +123,11 @@ export function snapshotBlockers(vm: VmSummary): SnapshotBlocker[] {
       text: `“${vm.name}” has no disk. Snapshots are kept inside a qcow2 disk: add one in Settings first.`,
     });
   for (const disk of d.disks.filter((k) => k.format === 'raw')) {
-    const qcow2 = disk.path.replace(/\.(img|raw)$/i, '') + '.qcow2';
     out.push({
       kind: 'raw',
-      text: `Disk ${disk.target} (${disk.path}) is a raw image, which cannot hold snapshots. Convert it to qcow2 with the command below while “${vm.name}” is off, then in Settings remove ${disk.target} and attach the .qcow2 file in its place.`,
-      command: `qemu-img convert -p -f raw -O qcow2 ${shellQuote(disk.path)} ${shellQuote(qcow2)}`,
+      text: `Disk ${disk.target} (${disk.path}) is a raw image, which cannot hold snapshots. Convert it to qcow2 while “${vm.name}” is off: a qcow2 copy in the VM’s folder takes its place, and the raw file is kept.`,
+      command: `vmdesk disk convert ${shellQuote(vm.name)} ${disk.target}`,
+      target: disk.target,
     });
   }
   if (d.mdevs.length > 0 && live(vm.state))
