@@ -7,7 +7,8 @@ import type { ContractEvents, EventName } from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
 import type { VmSummary } from '../common/vm-types.js';
 import { ControlClient, openControlStream } from './control-client.js';
-import { listenControlSocket } from './control-socket.js';
+import { listenControlSocket, PUSHED_EVENTS } from './control-socket.js';
+
 import type { ControlServer, EventSource } from './control-socket.js';
 import type { CallContext, DispatchResult, Dispatcher } from './dispatcher.js';
 import { SerialHub } from '../consoles/serial-hub.js';
@@ -341,7 +342,9 @@ describe('ControlClient over the control socket', () => {
   it('unsubscribes on the driver side when the client goes away', async () => {
     const c = await client();
     await c.subscribe(() => {});
-    expect(events.count).toBe(3);
+    // One listener per pushed event (vm.changed, vm.removed, job.progress, snapshot.changed).
+    expect(events.count).toBe(PUSHED_EVENTS.length);
+    expect(events.count).toBe(4);
     c.close();
     await events.signal.when(() => events.count === 0);
   });

@@ -167,13 +167,13 @@ describe('inspectIso on installer layouts', () => {
   });
 
   it.skipIf(!fs.existsSync(guestIso))(
-    'reads the test guest ISO (.cache/guest/guest.iso): BIOS-only grub, hybrid MBR',
+    'reads the test guest ISO (.cache/guest/guest.iso): grub for BIOS and for x86_64 UEFI, hybrid MBR',
     async () => {
       const info = await inspectIso(guestIso);
       expect(info).toMatchObject({
         volumeId: 'VMDESK_TESTGUEST',
-        bootable: { bios: true, uefi: false },
-        efiArchs: [],
+        bootable: { bios: true, uefi: true },
+        efiArchs: ['x86_64'],
         hybrid: 'mbr',
       });
     },

@@ -147,7 +147,8 @@ const EXPECTED: Record<FixtureName | 'guest', Expected> = {
     suggested: 'VMDESK TESTGUEST',
     confidence: 'none',
     arch: 'x86_64',
-    firmware: 'bios',
+    // It boots with BIOS and with UEFI (e2e/guest/build-guest.sh).
+    firmware: 'either',
     family: 'other',
     virtio: false,
     recommended: { memoryMiB: 2048, diskGiB: 20, cpus: 2 },
