@@ -1,19 +1,13 @@
 import { useId, useState } from 'react';
-import type { JobProgress } from '../../../main/common/contract.js';
-import { VmdeskError } from '../../../main/common/errors.js';
 import type { VmSummary } from '../../../main/common/vm-types.js';
 import { Button } from '../../components/Button.js';
 import { Dialog } from '../../components/Dialog.js';
 import { Field } from '../../components/Field.js';
 import { Notice } from '../../components/Notice.js';
-import { messageOf } from '../../store/actions.js';
 import { useVmdesk } from '../../store/store.js';
 import { useShallow } from 'zustand/react/shallow';
+import { useCancellableJob } from '../../components/use-cancellable-job.js';
 import { cancelClone, cloneNameProblem, defaultCloneName, progressText, startClone } from './clone-actions.js';
-
-type Phase =
-  | { step: 'form'; error?: string; cancelled?: boolean }
-  | { step: 'running'; jobId: string; progress?: JobProgress; cancelling?: boolean };
 
 /** Clone a stopped VM: a name, full or linked, then the copy's progress with a Cancel. */
 export function CloneDialog({ vm, onClose }: { vm: VmSummary; onClose(): void }) {
@@ -21,7 +15,7 @@ export function CloneDialog({ vm, onClose }: { vm: VmSummary; onClose(): void })
   const [initial] = useState(() => defaultCloneName(vm.name, names));
   const [name, setName] = useState(initial);
   const [linked, setLinked] = useState(false);
-  const [phase, setPhase] = useState<Phase>({ step: 'form' });
+  const { phase, start, cancel: cancelRunning } = useCancellableJob(onClose, cancelClone);
   const [touched, setTouched] = useState(false);
   const formId = useId();
   const disks = vm.definition?.disks ?? [];
@@ -31,22 +25,10 @@ export function CloneDialog({ vm, onClose }: { vm: VmSummary; onClose(): void })
   const submit = () => {
     setTouched(true);
     if (problem || running) return;
-    const job = startClone(vm.id, name, linked, (progress) =>
-      setPhase((p) => (p.step === 'running' ? { ...p, progress } : p)),
-    );
-    setPhase({ step: 'running', jobId: job.jobId });
-    job.done.then(onClose, (err: unknown) =>
-      setPhase(
-        err instanceof VmdeskError && err.code === 'cancelled'
-          ? { step: 'form', cancelled: true }
-          : { step: 'form', error: messageOf(err) },
-      ),
-    );
+    start((onProgress) => startClone(vm.id, name, linked, onProgress));
   };
   const cancel = () => {
-    if (phase.step !== 'running') return onClose();
-    setPhase({ ...phase, cancelling: true });
-    void cancelClone(phase.jobId).catch(() => undefined);
+    if (!cancelRunning()) onClose();
   };
 
   return (

@@ -1,9 +1,9 @@
 /** The Snapshots tab's dialogs: take one (with its save's progress and Cancel), revert, delete. */
 import { useId, useState } from 'react';
 import type { JobProgress, SnapshotInfo } from '../../../main/common/contract.js';
-import { VmdeskError } from '../../../main/common/errors.js';
 import type { VmSummary } from '../../../main/common/vm-types.js';
 import { Button } from '../../components/Button.js';
+import { useCancellableJob } from '../../components/use-cancellable-job.js';
 import { Dialog } from '../../components/Dialog.js';
 import { Field } from '../../components/Field.js';
 import { Notice } from '../../components/Notice.js';
@@ -36,10 +36,6 @@ function JobStatus({ label, progress, note }: { label: string; progress?: JobPro
   );
 }
 
-type TakePhase =
-  | { step: 'form'; error?: string; cancelled?: boolean }
-  | { step: 'running'; jobId: string; progress?: JobProgress; cancelling?: boolean };
-
 /**
  * Take a snapshot: a name (proposed), a description, and for a running VM whether its memory is
  * saved too. A live save shows its progress and can be cancelled; nothing of it stays then.
@@ -59,7 +55,7 @@ export function TakeSnapshotDialog({
   const [name, setName] = useState(initial);
   const [description, setDescription] = useState('');
   const [touched, setTouched] = useState(false);
-  const [phase, setPhase] = useState<TakePhase>({ step: 'form' });
+  const { phase, start, cancel: cancelRunning } = useCancellableJob(onDone, cancelJob);
   const formId = useId();
   const mode = takeMode(vm.state, vm.name);
   const problem = snapshotNameError(name, list);
@@ -69,22 +65,10 @@ export function TakeSnapshotDialog({
   const submit = () => {
     setTouched(true);
     if (problem || running || mode.mode === 'none') return;
-    const job = takeSnapshot(vm.id, { name, description: description.trim() || undefined }, (progress) =>
-      setPhase((p) => (p.step === 'running' ? { ...p, progress } : p)),
-    );
-    setPhase({ step: 'running', jobId: job.jobId });
-    job.done.then(onDone, (err: unknown) =>
-      setPhase(
-        err instanceof VmdeskError && err.code === 'cancelled'
-          ? { step: 'form', cancelled: true }
-          : { step: 'form', error: messageOf(err) },
-      ),
-    );
+    start((onProgress) => takeSnapshot(vm.id, { name, description: description.trim() || undefined }, onProgress));
   };
   const cancel = () => {
-    if (phase.step !== 'running') return onClose();
-    setPhase({ ...phase, cancelling: true });
-    void cancelJob(phase.jobId).catch(() => undefined);
+    if (!cancelRunning()) onClose();
   };
   const withMemory = mode.mode === 'memory';
 
