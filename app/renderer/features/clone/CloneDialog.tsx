@@ -3,9 +3,9 @@ import type { VmSummary } from '../../../main/common/vm-types.js';
 import { Button } from '../../components/Button.js';
 import { Dialog } from '../../components/Dialog.js';
 import { Field } from '../../components/Field.js';
-import { Notice } from '../../components/Notice.js';
 import { useVmdesk } from '../../store/store.js';
 import { useShallow } from 'zustand/react/shallow';
+import { JobOutcome } from '../../components/JobOutcome.js';
 import { useCancellableJob } from '../../components/use-cancellable-job.js';
 import { cancelClone, cloneNameProblem, defaultCloneName, progressText, startClone } from './clone-actions.js';
 
@@ -99,16 +99,7 @@ export function CloneDialog({ vm, onClose }: { vm: VmSummary; onClose(): void })
           </p>
         </div>
       ) : null}
-      {phase.step === 'form' && phase.cancelled ? (
-        <Notice>
-          <p>Cancelled: nothing of the clone was kept.</p>
-        </Notice>
-      ) : null}
-      {phase.step === 'form' && phase.error ? (
-        <Notice tone="error" title="The clone was not made">
-          <p>{phase.error}</p>
-        </Notice>
-      ) : null}
+      <JobOutcome phase={phase} what="clone" failed="The clone was not made" />
     </Dialog>
   );
 }

@@ -3,6 +3,7 @@ import { useId, useState } from 'react';
 import type { JobProgress, SnapshotInfo } from '../../../main/common/contract.js';
 import type { VmSummary } from '../../../main/common/vm-types.js';
 import { Button } from '../../components/Button.js';
+import { JobOutcome } from '../../components/JobOutcome.js';
 import { useCancellableJob } from '../../components/use-cancellable-job.js';
 import { Dialog } from '../../components/Dialog.js';
 import { Field } from '../../components/Field.js';
@@ -167,16 +168,7 @@ export function TakeSnapshotDialog({
           note={phase.cancelling ? 'Cancelling…' : withMemory || phase.progress ? undefined : 'Saving the disks…'}
         />
       ) : null}
-      {phase.step === 'form' && phase.cancelled ? (
-        <Notice>
-          <p>Cancelled: nothing of the snapshot was kept.</p>
-        </Notice>
-      ) : null}
-      {phase.step === 'form' && phase.error ? (
-        <Notice tone="error" title="The snapshot was not taken">
-          <p>{phase.error}</p>
-        </Notice>
-      ) : null}
+      <JobOutcome phase={phase} what="snapshot" failed="The snapshot was not taken" />
     </Dialog>
   );
 }
