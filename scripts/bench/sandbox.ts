@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
-import { DEFINITION_VERSION, type VmDefinition } from '../../app/main/common/vm-types.js';
+import { DEFINITION_VERSION, type VmDefinition, PLAIN_GUEST } from '../../app/main/common/vm-types.js';
 import { resolveAppPaths, type AppPaths } from '../../app/main/paths/app-paths.js';
 import { definitionsDir } from '../../app/main/paths/vm-files.js';
 import { DefinitionStore } from '../../app/main/vm/definition-store.js';
@@ -91,6 +91,7 @@ export function cleanupAllSandboxes(): void {
 export function benchDefinition(name: string, iso: string): VmDefinition {
   return {
     version: DEFINITION_VERSION,
+    ...PLAIN_GUEST,
     id: crypto.randomUUID(),
     name,
     arch: 'x86_64',

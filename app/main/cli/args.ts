@@ -66,3 +66,72 @@ export function intArg(text: string | undefined, name: string, fallback: number)
     throw new VmdeskError('invalid-argument', `--${name} takes a whole number, not "${text}".`, { field: name });
   return n;
 }
+
+/** The guest-readiness settings of define, create and set (Secure Boot, TPM, devices, clock). */
+export interface GuestFlags {
+  secureBoot?: boolean;
+  tpm?: boolean;
+  diskBus?: 'virtio' | 'sata';
+  nic?: 'virtio' | 'e1000e';
+  clock?: 'utc' | 'localtime';
+  hyperv?: boolean;
+}
+
+/** define and create: `--tpm`, `--no-tpm`, `--secure-boot`, `--no-secure-boot`, `--hyperv`,
+ * `--no-hyperv` (the `--no-` forms override what create proposes for the OS). */
+export const GUEST_FLAG_OPTIONS: OptionSpec = {
+  tpm: { type: 'boolean' },
+  'no-tpm': { type: 'boolean' },
+  'secure-boot': { type: 'boolean' },
+  'no-secure-boot': { type: 'boolean' },
+  hyperv: { type: 'boolean' },
+  'no-hyperv': { type: 'boolean' },
+  'disk-bus': { type: 'string' },
+  nic: { type: 'string' },
+  clock: { type: 'string' },
+};
+
+/** set: `--tpm on|off`, `--secure-boot on|off`, `--hyperv on|off`, and the same value options. */
+export const GUEST_SET_OPTIONS: OptionSpec = {
+  tpm: { type: 'string' },
+  'secure-boot': { type: 'string' },
+  hyperv: { type: 'string' },
+  'disk-bus': { type: 'string' },
+  nic: { type: 'string' },
+  clock: { type: 'string' },
+};
+
+function oneOf<T extends string>(flag: string, value: unknown, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!allowed.includes(value as T))
+    throw new VmdeskError('invalid-argument', `--${flag} must be ${allowed.join(' or ')}, not "${String(value)}".`, {
+      field: flag,
+    });
+  return value as T;
+}
+
+/** The guest settings parsed options ask for; `set`: on|off values instead of flags. */
+export function guestFlags(v: Parsed['values'], set: boolean): GuestFlags {
+  const out: GuestFlags = {};
+  const toggle = (flag: 'tpm' | 'secure-boot' | 'hyperv'): boolean | undefined => {
+    if (set) {
+      const on = oneOf(flag, v[flag], ['on', 'off'] as const);
+      return on === undefined ? undefined : on === 'on';
+    }
+    if (v[flag] && v[`no-${flag}`]) throw usageError(`Give --${flag} or --no-${flag}, not both.`);
+    return v[flag] ? true : v[`no-${flag}`] ? false : undefined;
+  };
+  const tpm = toggle('tpm');
+  const secureBoot = toggle('secure-boot');
+  const hyperv = toggle('hyperv');
+  const diskBus = oneOf('disk-bus', v['disk-bus'], ['virtio', 'sata'] as const);
+  const nic = oneOf('nic', v.nic, ['virtio', 'e1000e'] as const);
+  const clock = oneOf('clock', v.clock, ['utc', 'localtime'] as const);
+  if (tpm !== undefined) out.tpm = tpm;
+  if (secureBoot !== undefined) out.secureBoot = secureBoot;
+  if (hyperv !== undefined) out.hyperv = hyperv;
+  if (diskBus) out.diskBus = diskBus;
+  if (nic) out.nic = nic;
+  if (clock) out.clock = clock;
+  return out;
+}

@@ -3,6 +3,7 @@
  *
  *   vmdesk set VM [--name N] [--memory 2G] [--cpus 4] [--boot cdrom,disk] [--firmware bios|uefi]
  *                 [--display ..] [--accel ..] [--network user|none] [--cdrom-drives N]
+ *                 [--secure-boot on|off] [--tpm on|off] [--disk-bus ..] [--nic ..] [--clock ..] [--hyperv on|off]
  *   vmdesk disk list VM | add VM --size 10G | add VM --file PATH [--format qcow2|raw]
  *             | remove VM TARGET [--delete-file] | resize VM TARGET SIZE | convert VM TARGET (raw → qcow2)
  *   vmdesk cdrom list VM | insert VM ISO [--drive N] | eject VM [--drive N]
@@ -17,7 +18,7 @@ import type { CallName, CallParams, CallResults } from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
 import { BOOT_DEVICES, MAX_CDROMS, type BootDevice, type VmSummary } from '../common/vm-types.js';
 import { parseForward, parseForwardHost, parseSize } from '../vm/define-vm.js';
-import { intArg, memoryMiB, oneVm, parse, usageError } from './args.js';
+import { GUEST_SET_OPTIONS, guestFlags, intArg, memoryMiB, oneVm, parse, usageError, type Parsed } from './args.js';
 import { formatDisks, formatDrives, formatForwards, formatUpdated } from './format.js';
 
 export type Call = <C extends CallName>(call: C, params: CallParams<C>) => Promise<CallResults[C]>;
@@ -46,12 +47,13 @@ export async function runEditCommand(
         accel: { type: 'string' },
         network: { type: 'string' },
         'cdrom-drives': { type: 'string' },
+        ...GUEST_SET_OPTIONS,
       });
       json = !!a.values.json;
       const change = setChange(a.values);
       if (Object.keys(change).length === 0)
         throw usageError(
-          'Say what to change: --name, --memory, --cpus, --boot, --firmware, --display, --accel, --network or --cdrom-drives.',
+          'Say what to change: --name, --memory, --cpus, --boot, --firmware, --display, --accel, --network, --cdrom-drives, --secure-boot, --tpm, --disk-bus, --nic, --clock or --hyperv.',
         );
       vm = await call('vm.update', { vm: oneVm(a.positionals, command), ...change });
       text = formatUpdated(vm);
@@ -152,7 +154,7 @@ export async function runEditCommand(
 }
 
 /** The vm.update change the `vmdesk set` options ask for. */
-function setChange(v: Record<string, unknown>): Omit<CallParams<'vm.update'>, 'vm'> {
+function setChange(v: Parsed['values']): Omit<CallParams<'vm.update'>, 'vm'> {
   const change: Omit<CallParams<'vm.update'>, 'vm'> = {};
   if (typeof v.name === 'string') change.name = v.name;
   if (typeof v.memory === 'string') change.memoryMiB = memoryMiB(v.memory);
@@ -175,7 +177,7 @@ function setChange(v: Record<string, unknown>): Omit<CallParams<'vm.update'>, 'v
       });
     change.cdromDrives = n;
   }
-  return change;
+  return { ...change, ...guestFlags(v, true) };
 }
 
 function pick<T extends string>(flag: string, value: unknown, allowed: readonly T[]): T | undefined {

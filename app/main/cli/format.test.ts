@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { VmSummary } from '../common/vm-types.js';
 import { formatDeleted, formatForwards, formatInfo, formatUpdated } from './format.js';
+import { PLAIN_GUEST } from '../common/vm-types.js';
 
 const running: VmSummary = {
   id: '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b',
@@ -50,7 +51,8 @@ describe('vmdesk delete', () => {
 
 describe('vmdesk set and vmdesk forward', () => {
   const def = {
-    version: 2 as const,
+    version: 3 as const,
+    ...PLAIN_GUEST,
     id: '11111111-2222-4333-8444-555555555555',
     name: 'web',
     arch: 'x86_64' as const,
@@ -84,7 +86,7 @@ describe('vmdesk set and vmdesk forward', () => {
 
   it('says what the VM is now, and what waits for the next start', () => {
     expect(formatUpdated(vm({ pending: ['Memory: 1 GiB → 2 GiB'] }))).toBe(
-      '"web" is set: 2 GiB, 2 CPUs, boots from disk, firmware bios, display std, accel auto.\n' +
+      '"web" is set: 2 GiB, 2 CPUs, boots from disk, firmware BIOS, display std, accel auto.\n' +
         'It is running; these apply at its next start:\n  Memory: 1 GiB → 2 GiB\n',
     );
   });

@@ -1,5 +1,5 @@
 /** Text output of the CLI: short, aligned, and saying what to do next where that helps. */
-import { bootOrderText, diskIsReadOnly, type DiskSpec, type VmSummary } from '../common/vm-types.js';
+import { bootOrderText, diskIsReadOnly, type DiskSpec, type VmDefinition, type VmSummary } from '../common/vm-types.js';
 import { formatMiB } from '../vm/define-vm.js';
 import { table } from '../common/text-table.js';
 
@@ -45,7 +45,12 @@ export function formatInfo(vm: VmSummary): string {
       ['Arch', d.arch],
       ['CPUs', String(d.cpus)],
       ['Memory', formatMiB(d.memoryMiB)],
-      ['Firmware', d.firmware],
+      ['Firmware', firmwareText(d)],
+      ['TPM', d.tpm ? 'TPM 2.0 (swtpm)' : 'none'],
+      [
+        'Devices',
+        `${d.devices.disk} disks, ${d.devices.nic} network card, clock ${d.clock}${d.hyperv ? ', Hyper-V enlightenments (KVM)' : ''}`,
+      ],
     );
     if (d.disks.length === 0) lines.push(['Disks', '(none)']);
     d.disks.forEach((k, i) => lines.push([i === 0 ? 'Disks' : '', diskLine(k)]));
@@ -109,10 +114,15 @@ function diskLine(d: DiskSpec): string {
   return `${d.target}  ${d.path} (${notes.join(', ')})`;
 }
 
+/** "BIOS", "UEFI", or "UEFI with Secure Boot". */
+export function firmwareText(d: Pick<VmDefinition, 'firmware' | 'secureBoot'>): string {
+  return d.firmware === 'bios' ? 'BIOS' : d.secureBoot ? 'UEFI with Secure Boot' : 'UEFI';
+}
+
 /** `vmdesk set`: what the VM is now, and for a running one what waits for its next start. */
 export function formatUpdated(vm: VmSummary): string {
   const d = vm.definition;
-  const out = `"${vm.name}" is set: ${d ? `${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus === 1 ? '' : 's'}, boots from ${bootOrderText(d.boot)}, firmware ${d.firmware}, display ${d.display}, accel ${d.accel}` : 'saved'}.\n`;
+  const out = `"${vm.name}" is set: ${d ? `${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus === 1 ? '' : 's'}, boots from ${bootOrderText(d.boot)}, firmware ${firmwareText(d)}${d.tpm ? ', TPM 2.0' : ''}, display ${d.display}, accel ${d.accel}` : 'saved'}.\n`;
   return out + pendingLines(vm);
 }
 

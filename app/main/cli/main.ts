@@ -17,7 +17,7 @@ import { managerOptionsFromEnv } from '../vm/vm-manager.js';
 import { createHostServices } from '../vm/host-adapter.js';
 import { formatHostReport } from '../host/index.js';
 import { formatMiB, parseForward, parseSize } from '../vm/define-vm.js';
-import { formatDeleted, formatInfo, formatList } from './format.js';
+import { firmwareText, formatDeleted, formatInfo, formatList } from './format.js';
 import { followLog, printLog } from './log-command.js';
 import { tailLog } from '../consoles/log-tail.js';
 import { attachConsole } from './console-command.js';
@@ -27,19 +27,22 @@ import { runIsoInspect, runIsoLibrary } from './iso-command.js';
 import { runEditCommand } from './edit-commands.js';
 import { runClone } from './clone-command.js';
 import { runSnapshot } from './snapshot-command.js';
-import { intArg, memoryMiB, oneVm, parse, usageError } from './args.js';
+import { GUEST_FLAG_OPTIONS, guestFlags, intArg, memoryMiB, oneVm, parse, usageError } from './args.js';
 
 const USAGE = `vmdesk — session-mode virtual machines on QEMU, as your own user
 
 Usage:
   vmdesk list [--json]
   vmdesk define --name NAME [--memory 1G] [--cpus 1] [--disk-size 20G] [--disk PATH]...
-                [--cdrom ISO] [--accel auto|kvm|hvf|tcg] [--firmware bios|uefi]
+                [--cdrom ISO] [--accel auto|kvm|hvf|tcg] [--firmware bios|uefi] [--secure-boot] [--tpm]
+                [--disk-bus virtio|sata] [--nic virtio|e1000e] [--clock utc|localtime] [--hyperv]
                 [--forward tcp:HOST:GUEST]... [--json]
   vmdesk create --iso PATH [--name N] [--memory ..] [--cpus N] [--disk-size ..] [--firmware bios|uefi]
-                [--accel ..] [--start] [--json]     (defaults from the OS the ISO installs)
+                [--[no-]secure-boot] [--[no-]tpm] [--drivers virtio-win.iso|none] [--accel ..] [--start]
+                [--json]     (defaults from the OS the ISO installs: Windows 11 gets Secure Boot and a TPM)
   vmdesk set VM [--name N] [--memory 2G] [--cpus 4] [--boot cdrom,disk,network] [--firmware bios|uefi]
                 [--display std|virtio|none] [--accel ..] [--network user|none] [--cdrom-drives N]
+                [--secure-boot on|off] [--tpm on|off] [--disk-bus ..] [--nic ..] [--clock ..] [--hyperv on|off]
   vmdesk disk list|add|remove|resize|convert VM ...   (add --size 10G | --file PATH; remove TARGET
                                [--delete-file]; resize TARGET 40G, live on a running VM; convert TARGET: raw → qcow2)
   vmdesk cdrom list|insert|eject VM [ISO] [--drive N]   (change a disc; at once in a running VM)
@@ -61,7 +64,8 @@ Usage:
   vmdesk mdev create|remove ... [--json] (through pkexec; see vmdesk mdev --help)
   vmdesk mdev check VM [--json] [--fix] (is this VM ready for its vGPU? each failure with its fix)
   vmdesk mdev assign|unassign VM ...    (give a stopped VM a vGPU, or take it off)
-  vmdesk host [--json]         (accelerators, QEMU, firmware, memlock: what works and how to fix what doesn't)
+  vmdesk host [--json]         (accelerators, QEMU, firmware and Secure Boot, swtpm, memlock: what works and
+                               how to fix what doesn't)
   vmdesk web [--port N] [--open] [--listen ADDR] [--new-token]
                                (the UI in your browser, served on 127.0.0.1)
   vmdesk driver                (run the driver in the foreground until Ctrl+C)
@@ -127,6 +131,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           accel: { type: 'string' },
           forward: { type: 'string', multiple: true },
           firmware: { type: 'string' },
+          ...GUEST_FLAG_OPTIONS,
         });
         json = !!a.values.json;
         const v = a.values;
@@ -149,6 +154,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
             field: 'firmware',
           });
         if (firmware) input.firmware = firmware;
+        Object.assign(input, guestFlags(v, false));
         // Every --disk is kept, in order (the first boots); with --disk-size the new disk comes first.
         const given = ((v.disk as string[] | undefined) ?? []).map((p) => ({ path: p }));
         if (given.length > 0 && typeof v['disk-size'] !== 'string') input.disk = given.shift()!;
@@ -184,6 +190,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           firmware: { type: 'string' },
           accel: { type: 'string' },
           start: { type: 'boolean' },
+          drivers: { type: 'string' },
+          ...GUEST_FLAG_OPTIONS,
         });
         json = !!a.values.json;
         const v = a.values;
@@ -220,12 +228,16 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
             );
           params.accel = v.accel as CallParams<'vm.create'>['accel'];
         }
+        Object.assign(params, guestFlags(v, false));
+        if (typeof v.drivers === 'string') params.drivers = v.drivers === 'none' ? null : path.resolve(v.drivers);
         const vm = await (await getLink()).call('vm.create', params);
         const d = vm.definition!;
+        if (vm.notice) io.err.write(`vmdesk: warning: ${vm.notice}\n`);
         io.out.write(
           json
             ? JSON.stringify(vm, null, 2) + '\n'
-            : `Created "${vm.name}": ${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus > 1 ? 's' : ''}, ${d.disks.length ? `disk ${d.disks[0]!.path}` : 'no disk'}, ${d.firmware.toUpperCase()}, booting from ${d.cdroms[0] ?? 'its disk'}.\n` +
+            : `Created "${vm.name}": ${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus > 1 ? 's' : ''}, ${d.disks.length ? `disk ${d.disks[0]!.path}` : 'no disk'}, ${firmwareText(d)}${d.tpm ? ', TPM 2.0' : ''}, booting from ${d.cdroms[0] ?? 'its disk'}.\n` +
+                (d.cdroms[1] ? `The drivers disc ${d.cdroms[1]} is in the second CD-ROM drive.\n` : '') +
                 (vm.state === 'running'
                   ? `It is running${vm.accel ? ` with ${vm.accel.accel}` : ''}. Watch it: vmdesk console "${vm.name}" (serial) or vmdesk web (screen).\n`
                   : `Start it with: vmdesk start "${vm.name}"\n`),

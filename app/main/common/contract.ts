@@ -10,6 +10,8 @@ import {
   MAX_MDEVS,
   MAX_CDROMS,
   MAX_PATH_CHARS,
+  DISK_BUSES,
+  NIC_MODELS,
   BootOrderSchema,
   MdevAssignmentSchema,
   RequestedCpusSchema as CpusSchema,
@@ -64,6 +66,18 @@ const SnapshotName = v.pipe(
 const SnapshotDescription = v.pipe(v.string(), v.maxLength(1000, 'a description can have at most 1000 characters'));
 const TimeoutMs = v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(24 * 3600 * 1000)));
 
+/** What makes a VM ready for a given guest OS (Windows: Secure Boot, TPM, SATA + e1000e, local time). */
+const GuestSettings = v.strictObject({
+  /** UEFI Secure Boot (implies UEFI firmware). */
+  secureBoot: v.optional(v.boolean()),
+  /** A TPM 2.0 (swtpm runs beside QEMU). */
+  tpm: v.optional(v.boolean()),
+  diskBus: v.optional(v.picklist(DISK_BUSES, 'the disk bus is virtio or sata')),
+  nic: v.optional(v.picklist(NIC_MODELS, 'the network card is virtio or e1000e')),
+  clock: v.optional(v.picklist(['utc', 'localtime'], 'the clock is utc or localtime')),
+  hyperv: v.optional(v.boolean()),
+});
+
 export const DefineVmInputSchema = v.strictObject({
   name: v.pipe(v.string(), v.maxLength(4096)),
   memoryMiB: MemoryMiBSchema,
@@ -88,6 +102,15 @@ export const DefineVmInputSchema = v.strictObject({
     ),
   ),
   cdrom: v.optional(FilePath),
+  /** More discs, in drives after the first (a driver disc such as virtio-win.iso). */
+  moreCdroms: v.optional(
+    v.pipe(v.array(FilePath), v.maxLength(MAX_CDROMS - 1, `a VM can have at most ${MAX_CDROMS} CD-ROM drives`)),
+  ),
+  ...GuestSettings.entries,
+  /** The OS it is made for (the create wizard's recognition). */
+  os: v.optional(
+    v.strictObject({ id: v.pipe(v.string(), v.maxLength(200)), name: v.pipe(v.string(), v.maxLength(200)) }),
+  ),
   // The address lands inside QEMU's -netdev option string: only a plain IPv4 address may pass.
   forwards: v.optional(
     forwardListSchema(
@@ -138,6 +161,10 @@ export const CALLS = {
       firmware: v.optional(v.picklist(['bios', 'uefi'])),
       accel: v.optional(v.picklist(['auto', 'kvm', 'hvf', 'tcg'])),
       start: v.optional(v.boolean()),
+      ...GuestSettings.entries,
+      /** A virtio driver disc for a second drive (virtio-win.iso); `null`: none, even if one is
+       * found. Unset: the one the plan found, if any. With one, the VM gets virtio devices. */
+      drivers: v.optional(v.nullable(FilePath)),
     }),
   },
   /** Take the disc out of a CD-ROM drive (the first unless `drive` is given), running or not. */
@@ -239,6 +266,9 @@ export const CALLS = {
       network: v.optional(v.picklist(['user', 'none'])),
       /** How many CD-ROM drives (0 to MAX_CDROMS); fewer drops the last ones with their discs. */
       cdromDrives: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_CDROMS))),
+      /** Secure Boot on switches to a variable store with keys enrolled (a UEFI VM); off back to
+       * the plain one. Each store keeps its boot entries. */
+      ...GuestSettings.entries,
     }),
   },
   /**

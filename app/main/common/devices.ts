@@ -28,3 +28,22 @@ const BOOT_WORDS = { disk: 'disk', cdrom: 'CD-ROM', network: 'network' } as cons
 export function bootOrderText(boot: readonly BootDevice[]): string {
   return boot.map((b) => BOOT_WORDS[b]).join(', then ');
 }
+
+/** Disk buses: virtio-blk (hot-pluggable, fastest) or SATA (AHCI; every OS has a driver). */
+export const DISK_BUSES = ['virtio', 'sata'] as const;
+export type DiskBus = (typeof DISK_BUSES)[number];
+/** NIC models: virtio-net, or e1000e (Intel 82574; Windows has its driver). */
+export const NIC_MODELS = ['virtio', 'e1000e'] as const;
+export type NicModel = (typeof NIC_MODELS)[number];
+/** Disks on the SATA bus: one AHCI controller's six ports. */
+export const MAX_SATA_DISKS = 6;
+
+/** The guest settings of a VM made for no OS in particular (and of every VM made before they
+ * existed): no Secure Boot, no TPM, virtio devices, a UTC clock. */
+export const PLAIN_GUEST = {
+  secureBoot: false,
+  tpm: false,
+  devices: { disk: 'virtio', nic: 'virtio' },
+  clock: 'utc',
+  hyperv: false,
+} as const;

@@ -13,6 +13,10 @@ export const USER_ERROR_CODES = [
   'vm-broken',
   'no-qemu',
   'no-firmware',
+  /** A VM with a TPM, and no swtpm on this host (the message names the package). */
+  'no-swtpm',
+  /** The guest agent did not answer (none runs in the guest, or it is busy). */
+  'guest-agent',
   'accel-unavailable',
   'socket-path-too-long',
   'runtime-dir-unsafe',

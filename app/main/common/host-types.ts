@@ -120,6 +120,13 @@ export interface FirmwareReport {
   searchedDirs: string[];
 }
 
+/** swtpm, the TPM emulator a VM with a TPM needs: where it is, or why not and how to install it. */
+export interface SwtpmReport {
+  path: string | null;
+  reason?: string;
+  fix?: string;
+}
+
 export type MemlockValue = number | 'unlimited';
 
 export interface MemlockReport {
@@ -148,6 +155,7 @@ export interface HostReport {
   /** Per guest architecture: KVM/HVF apply only to the host's own architecture. */
   accels: Record<Arch, AccelStatus[]>;
   firmware: FirmwareReport;
+  swtpm: SwtpmReport;
   memlock: MemlockReport;
   native: NativeLayerStatus;
   /** Non-fatal trouble met while probing (unwritable cache dir, corrupt cache file rebuilt...). */

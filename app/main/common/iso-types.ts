@@ -125,7 +125,26 @@ export interface IsoPlan {
   info: IsoInfo;
   os: OsMatch;
   /** What the wizard shows prefilled; the name is unique among the existing VMs. */
-  defaults: { name: string; arch: Arch; memoryMiB: number; cpus: number; diskGiB: number; firmware: 'bios' | 'uefi' };
+  defaults: {
+    name: string;
+    arch: Arch;
+    memoryMiB: number;
+    cpus: number;
+    diskGiB: number;
+    firmware: 'bios' | 'uefi';
+    secureBoot: boolean;
+    tpm: boolean;
+    /** Devices the guest has drivers for: virtio, or (Windows without a driver disc) SATA + e1000e. */
+    diskBus: 'virtio' | 'sata';
+    nic: 'virtio' | 'e1000e';
+    clock: 'utc' | 'localtime';
+    hyperv: boolean;
+    /** A virtio driver disc found on this computer (virtio-win.iso) to put in a second drive;
+     * with it the VM gets virtio devices. null when none was found or the OS needs none. */
+    drivers: string | null;
+  };
+  /** For a Windows guest, where vmdesk looked for virtio-win.iso (so the wizard can say so). */
+  driverSearch?: string[];
   /** Things to tell the user that do not stop the create (not bootable, no TPM for Windows 11...). */
   warnings: string[];
 }

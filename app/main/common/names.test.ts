@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { isSysfsName, isUuid, isVmName, MAX_NAME_CHARS, normalizeVmName, sameVmName, vmNameProblem } from './names.js';
-import { SysfsNameSchema, UuidSchema, VmDefinitionSchema, VmNameSchema } from './vm-types.js';
+import { SysfsNameSchema, UuidSchema, VmDefinitionSchema, VmNameSchema, PLAIN_GUEST } from './vm-types.js';
 
 describe('the VM name rule', () => {
   it.each([
@@ -135,7 +135,8 @@ describe('the sysfs name rule (mdev parents and types)', () => {
 
 describe('the definition file schema uses the same rules', () => {
   const def = {
-    version: 2,
+    version: 3,
+    ...PLAIN_GUEST,
     id: '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b',
     name: 'Debian 12',
     arch: 'x86_64',

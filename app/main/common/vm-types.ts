@@ -5,7 +5,7 @@
 import * as v from 'valibot';
 import { forwardsProblem, MAX_FORWARDS, type ForwardKey } from './forwards.js';
 import { isSysfsName, isUuid, vmNameProblem } from './names.js';
-import { BOOT_DEVICES, MAX_CDROMS, MAX_DISKS, type BootDevice } from './devices.js';
+import { BOOT_DEVICES, DISK_BUSES, MAX_CDROMS, MAX_DISKS, NIC_MODELS, type BootDevice } from './devices.js';
 
 export {
   BOOT_DEVICES,
@@ -15,12 +15,18 @@ export {
   diskTarget,
   MAX_CDROMS,
   MAX_DISKS,
+  DISK_BUSES,
+  NIC_MODELS,
+  MAX_SATA_DISKS,
+  PLAIN_GUEST,
   type BootDevice,
+  type DiskBus,
+  type NicModel,
 } from './devices.js';
 
 /** The definition file format this build writes. Files with a higher version are `broken`
  * (from a newer vmdesk) and left untouched. */
-export const DEFINITION_VERSION = 2;
+export const DEFINITION_VERSION = 3;
 
 export const VM_STATES = ['stopped', 'starting', 'running', 'paused', 'stopping', 'crashed', 'broken'] as const;
 export type VmState = (typeof VM_STATES)[number];
@@ -186,13 +192,37 @@ export const VmDefinitionSchema = v.object({
     forwards: v.pipe(v.array(PortForwardSchema), atMost<PortForward>(MAX_FORWARDS, 'port forwards')),
   }),
   display: v.picklist(['std', 'virtio', 'none']),
-  /** UEFI variable store for this VM (a copy of the firmware's template). */
+  /** UEFI variable store for this VM (a copy of the firmware's template: the one with Microsoft's
+   * keys enrolled when `secureBoot`). */
   nvram: v.optional(v.nullable(absPath), null),
+  /** UEFI Secure Boot: firmware that boots only signed code, with Microsoft's keys enrolled. */
+  secureBoot: v.boolean(),
+  /** A TPM 2.0 (swtpm, started with QEMU; its state lives in the VM's folder). */
+  tpm: v.boolean(),
+  /** The devices the guest has drivers for: virtio (Linux, or Windows with virtio-win), or SATA
+   * disks and an e1000e NIC (Windows out of the box). */
+  devices: v.object({ disk: v.picklist(DISK_BUSES), nic: v.picklist(NIC_MODELS) }),
+  /** What the real-time clock keeps: UTC (Unix guests), or local time (Windows). */
+  clock: v.picklist(['utc', 'localtime']),
+  /** Hyper-V enlightenments for Windows guests (used under KVM; TCG and HVF ignore them). */
+  hyperv: v.boolean(),
+  /** The OS the VM was made for (osinfo id and name), when known. */
+  os: v.optional(v.object({ id: v.pipe(v.string(), v.maxLength(200)), name: v.pipe(v.string(), v.maxLength(200)) })),
   /** Mediated devices (vGPUs); started only after the mdev doctor passes. */
   mdevs: v.optional(v.pipe(v.array(MdevAssignmentSchema), atMost<MdevAssignment>(MAX_MDEVS, 'mediated devices')), []),
   createdAt: v.pipe(v.string(), v.isoTimestamp()),
 });
 export type VmDefinition = v.InferOutput<typeof VmDefinitionSchema>;
+
+/** What the QEMU guest agent in a running guest says about it (qemu/guest-agent.ts reads it). */
+export interface GuestAgentInfo {
+  hostname?: string;
+  os?: { name: string; id?: string; version?: string; kernel?: string; prettyName?: string };
+  /** Not loopback, not link-local. */
+  addresses: { iface: string; address: string; prefix: number; family: 'ipv4' | 'ipv6' }[];
+  /** When it was read (ISO time). */
+  at: string;
+}
 
 /** What lists and events carry: the definition plus live state. Always the full object. */
 export interface VmSummary {
@@ -226,6 +256,9 @@ export interface VmSummary {
   /** While QEMU runs: the devices it has now (disk targets, CD-ROM drive count), which insert,
    * eject, grow and remove reach at once; the definition's others wait for its next start. */
   live?: { disks: { target: string; path: string }[]; cdromDrives: number };
+  /** While QEMU runs: whether a guest agent answers on the VM's agent channel, and what it said
+   * (`connected: false` until one does; guests without qemu-ga never do, and nothing else changes). */
+  guest?: { connected: boolean; info?: GuestAgentInfo };
   /** While QEMU runs: whether it runs inside its seccomp sandbox (`-sandbox on`), and if not, why. */
   sandbox?: { on: boolean; reason?: string };
 }

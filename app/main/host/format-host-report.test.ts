@@ -60,6 +60,7 @@ const troubled: HostReport = {
     problems: ['/etc/qemu/firmware/50-mine.json: malformed JSON (Unexpected end of JSON input)'],
     searchedDirs: ['/usr/share/qemu/firmware'],
   },
+  swtpm: { path: null, reason: 'no swtpm in PATH or in /usr/bin', fix: 'sudo dnf install swtpm swtpm-tools' },
   memlock: { soft: null, hard: null, source: 'unknown', note: 'cannot read /proc/self/limits: EACCES' },
   native: { implementation: 'fallback', loaded: false, loadError: 'disabled by VMDESK_NATIVE=off' },
   notes: ['could not write the probe cache in /ro/cache (EROFS); every start will re-probe QEMU'],
@@ -79,6 +80,7 @@ describe('formatHostReport', () => {
       'BROKEN: /usr/bin/qemu-system-x86_64',
       'MISSING: no qemu-img in PATH',
       'KVM  no     /dev/kvm is missing',
+      'MISSING: no swtpm in PATH',
     ]) {
       const i = lines.findIndex((l) => l.includes(marker));
       expect(i, marker).toBeGreaterThanOrEqual(0);

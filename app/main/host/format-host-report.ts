@@ -109,6 +109,16 @@ function firmwareSection(report: HostReport): string[] {
   return out;
 }
 
+function tpmSection(report: HostReport): string[] {
+  const s = report.swtpm;
+  if (s.path) return ['TPM 2.0 (swtpm)', row('swtpm', `${s.path} (VMs with a TPM run one each, as you)`)];
+  return [
+    'TPM 2.0 (swtpm)',
+    row('swtpm', `MISSING: ${s.reason ?? 'not found'}; VMs with a TPM cannot start`),
+    ...fixRow(s.fix ?? ''),
+  ];
+}
+
 function memlockSection(report: HostReport): string[] {
   const m = report.memlock;
   const via = m.source === 'native' ? 'getrlimit' : m.source === 'proc' ? '/proc/self/limits' : 'unknown';
@@ -141,6 +151,7 @@ export function formatHostReport(report: HostReport): string {
     qemuSection(report),
     accelSection(report),
     firmwareSection(report),
+    tpmSection(report),
     memlockSection(report),
     nativeSection(report),
   ];

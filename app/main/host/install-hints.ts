@@ -72,6 +72,13 @@ const FIRMWARE: Record<Arch, Hints> = {
   },
 };
 
+const SWTPM: Hints = {
+  debian: 'sudo apt install swtpm swtpm-tools',
+  fedora: 'sudo dnf install swtpm swtpm-tools',
+  macos: 'brew install swtpm',
+};
+
+export const swtpmInstallHint = (family: OsFamily): string => pick(family, SWTPM);
 export const qemuInstallHint = (family: OsFamily, arch: Arch): string => pick(family, QEMU_SYSTEM[arch]);
 export const qemuImgInstallHint = (family: OsFamily): string => pick(family, QEMU_IMG);
 export const firmwareInstallHint = (family: OsFamily, arch: Arch): string => pick(family, FIRMWARE[arch]);

@@ -6,13 +6,14 @@ import { accelStatusesFor, probeAccelHosts } from './accel-probe.js';
 import { probeFirmware } from './firmware.js';
 import type { HostIo } from './host-io.js';
 import { macHostArch } from './hvf-probe.js';
-import { detectOsFamily } from './install-hints.js';
+import { detectOsFamily, swtpmInstallHint } from './install-hints.js';
+import { findSwtpm } from './qemu-discovery.js';
 import { readMemlock } from './memlock.js';
 import { nodeHostIo } from './node-host-io.js';
 import { probeQemuImg, probeQemuSystem } from './qemu-binaries.js';
 import type { QemuProbeContext } from './qemu-binaries.js';
 import type { Env } from './qemu-discovery.js';
-import type { HostReport } from '../common/host-types.js';
+import type { HostReport, SwtpmReport } from '../common/host-types.js';
 
 export interface ProbeHostOptions {
   /** Where per-binary probe results are cached (AppPaths' capability cache dir). */
@@ -61,11 +62,14 @@ export async function probeHost(opts: ProbeHostOptions): Promise<HostReport> {
     ...(opts.probeTimeoutMs !== undefined ? { probeTimeoutMs: opts.probeTimeoutMs } : {}),
   };
 
-  const [x86_64, aarch64, qemuImg, firmware, hosts] = await Promise.all([
+  const [x86_64, aarch64, qemuImg, firmware, swtpm, hosts] = await Promise.all([
     probeQemuSystem(ctx, 'x86_64'),
     probeQemuSystem(ctx, 'aarch64'),
     probeQemuImg(ctx),
     probeFirmware({ fs: io.fs, env, osFamily }),
+    findSwtpm(io.fs, env).then((found): SwtpmReport =>
+      found.found ? { path: found.path } : { path: null, reason: found.reason, fix: swtpmInstallHint(osFamily) },
+    ),
     probeAccelHosts({ fs: io.fs, native, platform, hostArch, rosetta: mac?.rosetta ?? false }),
   ]);
 
@@ -80,6 +84,7 @@ export async function probeHost(opts: ProbeHostOptions): Promise<HostReport> {
       aarch64: accelStatusesFor('aarch64', { hosts, hostArch, qemu: aarch64 }),
     },
     firmware,
+    swtpm,
     memlock: readMemlock(native),
     native: {
       implementation: native.implementation,

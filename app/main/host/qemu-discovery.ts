@@ -86,6 +86,11 @@ export function findQemuImg(fs: HostFs, env: Env): Promise<BinaryLookup> {
   return findBinary(fs, 'qemu-img', candidatePaths('qemu-img', env), env, QEMU_IMG_ENV);
 }
 
+/** swtpm (the TPM emulator of VMs with a TPM); VMDESK_SWTPM pins it. */
+export function findSwtpm(fs: HostFs, env: Env): Promise<BinaryLookup> {
+  return findBinary(fs, 'swtpm', candidatePaths('swtpm', env), env, 'VMDESK_SWTPM');
+}
+
 /** No usable QEMU for an architecture (or no qemu-img); the message says how to install it. */
 export class QemuNotFoundError extends Error {
   override readonly name = 'QemuNotFoundError';

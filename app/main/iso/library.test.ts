@@ -7,6 +7,7 @@ import { VmdeskError } from '../common/errors.js';
 import type { VmDefinition, VmSummary } from '../common/vm-types.js';
 import { buildFixtures, type FixtureName } from './fixtures/build-fixtures.js';
 import { libraryCounters, listIsoLibrary, removeFromIsoLibrary } from './library.js';
+import { PLAIN_GUEST } from '../common/vm-types.js';
 
 let fx: Record<FixtureName, string>;
 beforeAll(() => {
@@ -26,7 +27,8 @@ afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 function vm(name: string, cdrom: string | null): VmSummary {
   const id = `${name.padEnd(8, '0')}-0000-4000-8000-000000000000`;
   const definition: VmDefinition = {
-    version: 2,
+    version: 3,
+    ...PLAIN_GUEST,
     id,
     name,
     arch: 'x86_64',

@@ -15,6 +15,7 @@ import { fakePkexecRunner } from './fixtures/fake-kernel.js';
 import { GVT_UUID, gvtgHost, MTTY_UUID, samplesHost } from './fixtures/hosts.js';
 import type { PrivilegedRunner } from './privileged.js';
 import { UDEV_MATCHER } from './fixes.js';
+import { PLAIN_GUEST } from '../common/vm-types.js';
 
 const HELPER = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -33,7 +34,8 @@ const def = (
   mdevs: VmDefinition['mdevs'],
   id = '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b',
 ): VmDefinition => ({
-  version: 2,
+  version: 3,
+  ...PLAIN_GUEST,
   id,
   name,
   arch: 'x86_64',

@@ -5,13 +5,15 @@ import { fakeQemuCaps } from '../host/testing/caps.js';
 import { buildSysfs, type BuiltSysfs } from './fixtures/build-sysfs.js';
 import { GVT_UUID, gvtgHost } from './fixtures/hosts.js';
 import { prepareMdevStart } from './start.js';
+import { PLAIN_GUEST } from '../common/vm-types.js';
 
 let built: BuiltSysfs | undefined;
 afterEach(() => built?.cleanup());
 
 const caps = fakeQemuCaps();
 const def: VmDefinition = {
-  version: 2,
+  version: 3,
+  ...PLAIN_GUEST,
   id: '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b',
   name: 'win10',
   arch: 'x86_64',

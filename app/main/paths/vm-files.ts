@@ -35,6 +35,14 @@ export interface VmFiles {
   serialSocket: string;
   vncSocket: string;
   pidfile: string;
+  /** The guest agent's channel (virtio-serial port org.qemu.guest_agent.0). */
+  qgaSocket: string;
+  /** swtpm (a VM with a TPM): its control socket, pidfile, log and state dir (in the data dir,
+   * with the disks: it is the TPM's memory, keys included). */
+  swtpmSocket: string;
+  swtpmPidfile: string;
+  swtpmLog: string;
+  tpmStateDir: string;
 }
 
 /** The first 8 hex digits of the UUID keep socket paths short; collisions are checked at start. */
@@ -58,6 +66,11 @@ export function vmFiles(p: AppPaths, id: string): VmFiles {
     serialSocket: path.join(runtimeDir, 'serial.sock'),
     vncSocket: path.join(runtimeDir, 'vnc.sock'),
     pidfile: path.join(runtimeDir, 'qemu.pid'),
+    qgaSocket: path.join(runtimeDir, 'qga.sock'),
+    swtpmSocket: path.join(runtimeDir, 'swtpm.sock'),
+    swtpmPidfile: path.join(runtimeDir, 'swtpm.pid'),
+    swtpmLog: path.join(logDir, 'swtpm.log'),
+    tpmStateDir: path.join(p.data, 'vms', id, 'tpm'),
   };
 }
 
@@ -82,8 +95,10 @@ export function ownedDiskPath(p: AppPaths, id: string, index: number, format: 'q
   return path.join(p.data, 'vms', id, `disk${index}.${format === 'qcow2' ? 'qcow2' : 'img'}`);
 }
 
-export function nvramPath(p: AppPaths, id: string): string {
-  return path.join(p.data, 'vms', id, 'efivars.fd');
+/** The VM's UEFI variable store: one for plain UEFI, another (from the template with keys
+ * enrolled) for Secure Boot, so switching back and forth keeps each one's boot entries. */
+export function nvramPath(p: AppPaths, id: string, secureBoot = false): string {
+  return path.join(p.data, 'vms', id, secureBoot ? 'efivars-secure.fd' : 'efivars.fd');
 }
 
 export function isoLibraryDir(p: AppPaths): string {

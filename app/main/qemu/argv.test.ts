@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { expectGolden } from '../testing/golden.js';
 import {
   buildQemuArgv,
+  HYPERV_FLAGS,
   macFromId,
   qemuEscape,
   qemuSandbox,
@@ -13,6 +14,7 @@ import {
 } from './argv.js';
 import type { VmDefinition } from '../common/vm-types.js';
 import { fakeQemuCaps } from '../host/testing/caps.js';
+import { PLAIN_GUEST } from '../common/vm-types.js';
 
 // Golden files: one argument per line. Regenerate after an intended change with
 //   UPDATE_GOLDENS=1 npx vitest run app/main/qemu/argv.test.ts
@@ -37,9 +39,12 @@ const paths: ArgvPaths = {
   vncSocket: '/run/user/1000/vmdesk/0f3c1a2b/vnc.sock',
   pidfile: '/run/user/1000/vmdesk/0f3c1a2b/qemu.pid',
   serialLog: '/home/ada/.local/state/vmdesk/logs/0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b/serial.log',
+  qgaSocket: '/run/user/1000/vmdesk/0f3c1a2b/qga.sock',
+  swtpmSocket: '/run/user/1000/vmdesk/0f3c1a2b/swtpm.sock',
 };
 const base: VmDefinition = {
-  version: 2,
+  version: 3,
+  ...PLAIN_GUEST,
   id: '0f3c1a2b-6d7e-4f80-9a1b-2c3d4e5f6a7b',
   name: 'tiny',
   arch: 'x86_64',
@@ -139,6 +144,95 @@ describe('buildQemuArgv (golden)', () => {
       `virtio-net-pci,netdev=net0,mac=${macFromId(def.id)},id=net0dev,bootindex=6`,
     ]);
     expect(argv.find((a) => a.includes('"node-name":"disk3"'))).toContain('"read-only":true');
+  });
+
+  // The VMs the create wizard makes for Windows 11 and 10 (iso-plan.ts windowsDevices) and for a
+  // Linux disc that boots both ways.
+  const windows = (over: Partial<VmDefinition>): VmDefinition => ({
+    ...base,
+    memoryMiB: 4096,
+    cpus: 2,
+    firmware: 'uefi',
+    secureBoot: true,
+    clock: 'localtime',
+    hyperv: true,
+    devices: { disk: 'sata', nic: 'e1000e' },
+    boot: ['cdrom', 'disk'],
+    disks: [{ target: 'vda', path: '/vms/w/disk0.qcow2', format: 'qcow2', owned: true, readOnly: false }],
+    nvram: '/vms/w/efivars-secure.fd',
+    ...over,
+  });
+  const secure = { code: '/usr/share/OVMF/OVMF_CODE_4M.ms.fd', vars: '/vms/w/efivars-secure.fd', smm: true };
+
+  it('Windows 11 under KVM: Secure Boot (SMM, secure flash), TPM, SATA, e1000e, local time, Hyper-V', () => {
+    const def = windows({ name: 'Windows 11', tpm: true, cdroms: ['/isos/Win11_24H2_English_x64.iso'] });
+    const argv = buildQemuArgv(def, x86Caps, paths, { accel: 'kvm', uefi: secure });
+    expectArgvGolden('x86_64-windows11-kvm', argv);
+    expect(argv).toContain('q35,pflash0=fw-code,pflash1=fw-vars,smm=on');
+    expect(argv).toContain('driver=cfi.pflash01,property=secure,value=on');
+    expect(argv).toContain('tpm-crb,tpmdev=tpm0');
+    expect(argv).toContain(`host,${HYPERV_FLAGS}`);
+    expect(argv).toContain('base=localtime');
+  });
+
+  it('Windows 11 under TCG: no Hyper-V flags (only KVM has them)', () => {
+    const def = windows({ name: 'Windows 11', tpm: true, cdroms: ['/isos/Win11_24H2_English_x64.iso'] });
+    const argv = buildQemuArgv(def, x86Caps, paths, { accel: 'tcg', uefi: secure });
+    expect(argv.some((a) => a.includes('hv_'))).toBe(false);
+    expect(argv).not.toContain('kvm-pit.lost_tick_policy=delay');
+    expect(argv).toContain('tpm-crb,tpmdev=tpm0');
+  });
+
+  it('Windows 10 with the virtio-win disc: virtio devices, no TPM', () => {
+    const def = windows({
+      name: 'Windows 10',
+      devices: { disk: 'virtio', nic: 'virtio' },
+      cdroms: ['/isos/Win10_22H2_English_x64v1.iso', '/usr/share/virtio-win/virtio-win.iso'],
+    });
+    const argv = buildQemuArgv(def, x86Caps, paths, { accel: 'kvm', uefi: secure });
+    expectArgvGolden('x86_64-windows10-virtio-win-kvm', argv);
+    expect(argv.some((a) => a.startsWith('tpm') || a.includes('tpmdev'))).toBe(false);
+  });
+
+  it('a Linux disc that boots both ways: plain UEFI (no SMM), virtio, UTC, the agent channel', () => {
+    const def: VmDefinition = {
+      ...base,
+      name: 'Debian 12',
+      memoryMiB: 2048,
+      firmware: 'uefi',
+      nvram: '/vms/d/efivars.fd',
+      cdroms: ['/isos/debian-12.9.0-amd64-netinst.iso'],
+      boot: ['cdrom', 'disk'],
+      disks: [{ target: 'vda', path: '/vms/d/disk0.qcow2', format: 'qcow2', owned: true, readOnly: false }],
+    };
+    const argv = buildQemuArgv(def, x86Caps, paths, {
+      accel: 'tcg',
+      uefi: { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/vms/d/efivars.fd' },
+    });
+    expectArgvGolden('x86_64-linux-uefi-both-ways', argv);
+    expect(argv.some((a) => a.includes('smm=on') || a.includes('property=secure'))).toBe(false);
+    expect(argv).toContain('virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0,id=qga0port');
+  });
+
+  it('SATA disks boot in order, one AHCI port each', () => {
+    const def = windows({
+      disks: [
+        { target: 'vda', path: '/a.qcow2', format: 'qcow2', owned: true, readOnly: false },
+        { target: 'vdc', path: '/c.qcow2', format: 'qcow2', owned: true, readOnly: false },
+      ],
+      boot: ['disk'],
+    });
+    const argv = buildQemuArgv(def, x86Caps, paths, { accel: 'tcg', uefi: secure });
+    expect(argv.filter((a) => a.startsWith('ide-hd'))).toEqual([
+      'ide-hd,drive=disk0,bus=sata0.0,id=sata-disk0,bootindex=0',
+      'ide-hd,drive=disk2,bus=sata0.1,id=sata-disk2,bootindex=1',
+    ]);
+  });
+
+  it('aarch64 with a TPM uses tpm-tis-device (there is no CRB on virt)', () => {
+    const def: VmDefinition = { ...base, arch: 'aarch64', firmware: 'uefi', tpm: true, nvram: '/v.fd' };
+    const argv = buildQemuArgv(def, armCaps, paths, { accel: 'tcg', uefi: { code: '/c.fd', vars: '/v.fd' } });
+    expect(argv).toContain('tpm-tis-device,tpmdev=tpm0');
   });
 
   it('boots only what the order lists', () => {

@@ -13,16 +13,28 @@ export interface ArgvPaths {
   vncSocket: string;
   pidfile: string;
   serialLog: string;
+  qgaSocket: string;
+  /** swtpm's control socket (a VM with a TPM). */
+  swtpmSocket: string;
 }
 
 export interface ArgvOptions {
   /** The accelerator already chosen (VMDESK_ACCEL and `auto` resolved by the caller). */
   accel: Accel;
-  /** UEFI firmware: read-only code and this VM's writable vars copy. Required when def.firmware is uefi. */
-  uefi?: { code: string; vars: string };
+  /** UEFI firmware: read-only code and this VM's writable vars copy. Required when def.firmware is
+   * uefi. `smm`: the build requires SMM (Secure Boot builds: its variable store is then writable
+   * only from SMM, so the guest OS cannot change the keys). */
+  uefi?: { code: string; vars: string; smm?: boolean };
   /** The render node -display egl-headless uses for a dma-buf vGPU (from prepareMdevStart). */
   mdevRenderNode?: string;
 }
+
+/** The virtio-serial port name qemu-ga looks for. */
+export const GUEST_AGENT_PORT = 'org.qemu.guest_agent.0';
+
+/** What virt-manager gives Windows guests under KVM (hv_vpindex before the flags that need it). */
+export const HYPERV_FLAGS =
+  'hv_relaxed,hv_vapic,hv_spinlocks=0x1fff,hv_vpindex,hv_runtime,hv_synic,hv_stimer,hv_reset,hv_frequencies,hv_time,hv_tlbflush,hv_ipi';
 
 /** PCIe root ports left empty for disks plugged in while the VM runs (one disk each). */
 export const HOTPLUG_PORTS = 4;
@@ -98,19 +110,27 @@ export function buildQemuArgv(def: VmDefinition, caps: QemuCaps, paths: ArgvPath
   const machine = x86 ? 'q35' : 'virt';
   const machineProps = [machine];
   if (uefi) machineProps.push('pflash0=fw-code', 'pflash1=fw-vars');
+  const smm = uefi && x86 && !!opts.uefi?.smm;
+  if (smm) machineProps.push('smm=on');
   if (!x86) machineProps.push('gic-version=max');
   add('-machine', machineProps.join(','));
   add('-accel', opts.accel === 'tcg' ? 'tcg,thread=multi' : opts.accel);
   // host = the real CPU under hardware acceleration; under TCG `max` emulates every feature
   // QEMU knows, which modern guests expect.
-  add('-cpu', opts.accel === 'tcg' ? 'max' : 'host');
+  // Hyper-V enlightenments: Windows runs markedly better with them, and only KVM offers them.
+  const hyperv = def.hyperv && x86 && opts.accel === 'kvm';
+  add('-cpu', opts.accel === 'tcg' ? 'max' : hyperv ? `host,${HYPERV_FLAGS}` : 'host');
   add('-m', `size=${def.memoryMiB}M`);
   add('-smp', String(def.cpus));
-  add('-rtc', 'base=utc');
+  add('-rtc', def.clock === 'localtime' ? 'base=localtime' : 'base=utc');
+  // Windows counts timer ticks: under KVM a late tick is delivered late rather than lost.
+  if (hyperv) add('-global', 'kvm-pit.lost_tick_policy=delay');
 
   if (uefi && opts.uefi) {
     add(...blockdev('fw-code', 'raw', opts.uefi.code, true));
     add(...blockdev('fw-vars', 'raw', opts.uefi.vars, false));
+    // The variable store answers only to SMM: what makes Secure Boot's keys tamper-proof.
+    if (smm) add('-global', 'driver=cfi.pflash01,property=secure,value=on');
   }
 
   add('-pidfile', paths.pidfile);
@@ -175,11 +195,15 @@ export function buildQemuArgv(def: VmDefinition, caps: QemuCaps, paths: ArgvPath
     if (x86) add('-device', `ide-cd,${drive}bus=ide.${i},id=cdrom${i}${cdBoot[i] ?? ''}`);
     else add('-device', `scsi-cd,${drive}bus=scsi0.0,id=cdrom${i}${cdBoot[i] ?? ''}`);
   });
+  const sata = def.devices.disk === 'sata' && def.disks.length > 0;
+  if (sata) add('-device', 'ahci,id=sata0');
   def.disks.forEach((disk, i) => {
     // Numbered by target (vdc → disk2), so a disk keeps its QEMU ids when an earlier one goes.
     const n = diskSlot(disk.target);
     add(...blockdev(`disk${n}`, disk.format, disk.path, diskIsReadOnly(disk)));
-    add('-device', `virtio-blk-pci,drive=disk${n},id=virtio-disk${n}${diskBoot[i] ?? ''}`);
+    // SATA: one AHCI port per disk, in the definition's order (six at most, see MAX_SATA_DISKS).
+    if (sata) add('-device', `ide-hd,drive=disk${n},bus=sata0.${i},id=sata-disk${n}${diskBoot[i] ?? ''}`);
+    else add('-device', `virtio-blk-pci,drive=disk${n},id=virtio-disk${n}${diskBoot[i] ?? ''}`);
   });
 
   if (def.network.mode === 'user') {
@@ -187,9 +211,21 @@ export function buildQemuArgv(def: VmDefinition, caps: QemuCaps, paths: ArgvPath
       .map((f) => `,hostfwd=${f.proto}:${f.hostAddr}:${f.hostPort}-:${f.guestPort}`)
       .join('');
     add('-netdev', `user,id=net0${fwd}`);
-    add('-device', `virtio-net-pci,netdev=net0,mac=${macFromId(def.id)},id=net0dev${netBoot[0] ?? ''}`);
+    const nic = def.devices.nic === 'e1000e' ? 'e1000e' : 'virtio-net-pci';
+    add('-device', `${nic},netdev=net0,mac=${macFromId(def.id)},id=net0dev${netBoot[0] ?? ''}`);
   }
   add(...mdev.deviceArgs);
+  if (def.tpm) {
+    // swtpm (started before QEMU, see vm/swtpm.ts) emulates the TPM; QEMU's device forwards to it.
+    add('-chardev', `socket,id=chrtpm,path=${qemuEscape(paths.swtpmSocket)}`);
+    add('-tpmdev', 'emulator,id=tpm0,chardev=chrtpm');
+    add('-device', x86 ? 'tpm-crb,tpmdev=tpm0' : 'tpm-tis-device,tpmdev=tpm0');
+  }
+  // The guest agent's channel, on every VM: a guest that runs qemu-ga answers on it (hostname,
+  // addresses, a shutdown that does not depend on ACPI); one that does not costs nothing.
+  add('-device', 'virtio-serial-pci,id=vser0');
+  add('-chardev', `socket,id=qga0,path=${qemuEscape(paths.qgaSocket)},server=on,wait=off`);
+  add('-device', `virtserialport,bus=vser0.0,chardev=qga0,name=${GUEST_AGENT_PORT},id=qga0port`);
   // Empty PCIe root ports a disk can be plugged into while the VM runs (the root bus itself
   // takes no hot-plug). Last, at a fixed address, so the guest sees every other device where
   // it was before they were added.

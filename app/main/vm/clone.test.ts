@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { VmdeskError } from '../common/errors.js';
-import { DEFINITION_VERSION, type DiskSpec, type VmDefinition } from '../common/vm-types.js';
+import { DEFINITION_VERSION, type DiskSpec, type VmDefinition, PLAIN_GUEST } from '../common/vm-types.js';
 import { resolveAppPaths, type AppPaths } from '../paths/app-paths.js';
 import {
   assertCloneFits,
@@ -43,6 +43,7 @@ function sandbox(): { root: string; paths: AppPaths } {
 function definition(disks: DiskSpec[], more: Partial<VmDefinition> = {}): VmDefinition {
   return {
     version: DEFINITION_VERSION,
+    ...PLAIN_GUEST,
     id: SRC_ID,
     name: 'web',
     arch: 'x86_64',

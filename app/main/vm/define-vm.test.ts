@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DefineVmInput } from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
 import type { SerializedError } from '../common/errors.js';
-import { MAX_FORWARDS, VmDefinitionSchema } from '../common/vm-types.js';
+import { MAX_FORWARDS, VmDefinitionSchema, PLAIN_GUEST } from '../common/vm-types.js';
 import type { VmDefinition } from '../common/vm-types.js';
 import type { Accel, AccelChoice, Arch, QemuCaps } from '../common/host-types.js';
 import { resolveAppPaths } from '../paths/app-paths.js';
@@ -23,7 +23,7 @@ import {
   parseSize,
   validateDefineInput,
 } from './define-vm.js';
-import type { HostServices } from './host-services.js';
+import type { HostServices, UefiFirmware } from './host-services.js';
 import { thrown } from '../testing/thrown.js';
 
 const QEMU_IMG = '/usr/bin/qemu-img';
@@ -40,6 +40,9 @@ class FakeHost implements HostServices {
       cpus?: number;
       qemuImg?: string;
       uefi?: { code: string; varsTemplate: string };
+      /** The Secure Boot build (its template has keys enrolled). */
+      secureUefi?: { code: string; varsTemplate: string };
+      swtpm?: string;
     } = {},
   ) {}
   async qemuCaps(_arch: Arch): Promise<QemuCaps> {
@@ -48,9 +51,14 @@ class FakeHost implements HostServices {
   async chooseAccel(_requested: AccelChoice, _caps: QemuCaps): Promise<{ accel: Accel; reason: string }> {
     throw new VmdeskError('accel-unavailable', 'This fake host has no accelerator.');
   }
-  async uefiFirmware(_arch: Arch): Promise<{ code: string; varsTemplate: string }> {
-    if (!this.opts.uefi) throw new VmdeskError('no-qemu', 'This fake host has no UEFI firmware (install ovmf).');
-    return this.opts.uefi;
+  async uefiFirmware(_arch: Arch, o: { secureBoot?: boolean } = {}): Promise<UefiFirmware> {
+    const fw = o.secureBoot ? this.opts.secureUefi : this.opts.uefi;
+    if (!fw) throw new VmdeskError('no-qemu', 'This fake host has no such UEFI firmware (install ovmf).');
+    return { ...fw, smm: !!o.secureBoot };
+  }
+  async swtpm(): Promise<string> {
+    if (!this.opts.swtpm) throw new VmdeskError('no-swtpm', 'This fake host has no swtpm (install swtpm).');
+    return this.opts.swtpm;
   }
   async qemuImg(): Promise<string> {
     this.qemuImgCalls++;
@@ -86,7 +94,8 @@ function input(over: Partial<DefineVmInput> = {}): DefineVmInput {
 
 function existingVm(over: Partial<VmDefinition> = {}): VmDefinition {
   return {
-    version: 2,
+    version: 3,
+    ...PLAIN_GUEST,
     id: '11111111-2222-4333-8444-555555555555',
     name: 'db',
     arch: 'x86_64',
@@ -525,7 +534,8 @@ describe('createVmFiles', () => {
       new FakeHost(),
     );
     expect(def).toMatchObject({
-      version: 2,
+      version: 3,
+      ...PLAIN_GUEST,
       name: 'web',
       arch: 'x86_64',
       accel: 'auto',

@@ -16,6 +16,7 @@ import {
   forwardLabel,
   forwardsOverlap,
   MAX_CPUS,
+  MAX_SATA_DISKS,
   type DiskSpec,
   type PortForward,
   type VmDefinition,
@@ -192,6 +193,20 @@ export function validateDefineInput(input: DefineVmInput, existing: VmDefinition
   }
   assertFitsHost(input, host);
   if (input.cdrom) checkReadableFile(input.cdrom, 'cdrom', 'ISO image');
+  for (const c of input.moreCdroms ?? []) checkReadableFile(c, 'cdrom', 'ISO image');
+  if (input.secureBoot && input.firmware === 'bios')
+    throw invalid('secureBoot', 'Secure Boot is part of UEFI: choose UEFI firmware, or leave Secure Boot off.');
+  if (input.secureBoot && (input.arch ?? 'x86_64') === 'aarch64')
+    throw invalid(
+      'secureBoot',
+      'vmdesk offers Secure Boot for x86_64 VMs only (no aarch64 firmware ships with keys enrolled).',
+    );
+  const diskCount = (input.disk ? 1 : 0) + (input.moreDisks?.length ?? 0);
+  if (input.diskBus === 'sata' && diskCount > MAX_SATA_DISKS)
+    throw invalid(
+      'diskBus',
+      `A VM with SATA disks can have at most ${MAX_SATA_DISKS} of them; this asks for ${diskCount}. Use virtio disks for more.`,
+    );
   const seen = new Set<string>();
   for (const d of [...(input.disk?.path ? [input.disk] : []), ...(input.moreDisks ?? [])]) {
     const abs = checkReadableFile(d.path!, 'disk', 'disk image', true);
@@ -230,7 +245,8 @@ export async function createVmFiles(
   signal?: AbortSignal,
 ): Promise<VmDefinition> {
   const arch = input.arch ?? 'x86_64';
-  const firmware = arch === 'aarch64' ? 'uefi' : (input.firmware ?? 'bios');
+  const secureBoot = input.secureBoot ?? false;
+  const firmware = arch === 'aarch64' || secureBoot ? 'uefi' : (input.firmware ?? 'bios');
   const dataDir = path.join(paths.data, 'vms', id);
   const disks: DiskSpec[] = [];
   let nvram: string | null = null;
@@ -277,9 +293,9 @@ export async function createVmFiles(
       });
     }
     if (firmware === 'uefi') {
-      const fw = await host.uefiFirmware(arch);
+      const fw = await host.uefiFirmware(arch, { secureBoot });
       makePrivateDir(dataDir, paths);
-      nvram = nvramPath(paths, id);
+      nvram = nvramPath(paths, id, secureBoot);
       const vars = nvram;
       withStorageErrors(vars, () => fs.copyFileSync(fw.varsTemplate, vars), paths);
       fs.chmodSync(nvram, 0o600);
@@ -290,6 +306,12 @@ export async function createVmFiles(
   }
   return {
     version: DEFINITION_VERSION,
+    secureBoot,
+    tpm: input.tpm ?? false,
+    devices: { disk: input.diskBus ?? 'virtio', nic: input.nic ?? 'virtio' },
+    clock: input.clock ?? 'utc',
+    hyperv: input.hyperv ?? false,
+    ...(input.os ? { os: { ...input.os } } : {}),
     id,
     name: normalizeVmName(input.name),
     arch,
@@ -299,7 +321,7 @@ export async function createVmFiles(
     firmware,
     disks,
     // Always one drive, so a disc can go in later without a restart.
-    cdroms: [input.cdrom ? path.resolve(input.cdrom) : null],
+    cdroms: [input.cdrom ? path.resolve(input.cdrom) : null, ...(input.moreCdroms ?? []).map((c) => path.resolve(c))],
     boot: input.cdrom ? ['cdrom', 'disk'] : ['disk', 'cdrom'],
     network: {
       mode: 'user',

@@ -8,12 +8,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { vmNameProblem } from '../common/names.js';
-import { MAX_FORWARDS } from '../common/vm-types.js';
+import { MAX_FORWARDS, PLAIN_GUEST } from '../common/vm-types.js';
 import { parseDefinitionText } from './definition-store.js';
 import { prng } from '../testing/prng.js';
 
 const GOOD = JSON.stringify({
-  version: 2,
+  version: 3,
+  ...PLAIN_GUEST,
   id: '11111111-2222-4333-8444-555555555555',
   name: 'web',
   arch: 'x86_64',

@@ -10,6 +10,7 @@ import {
   MAX_MDEVS,
   MAX_PATH_CHARS,
   type VmDefinition,
+  PLAIN_GUEST,
 } from '../common/vm-types.js';
 import { DefinitionStore, MAX_DEFINITION_BYTES } from './definition-store.js';
 import type { DefinitionEntry } from './definition-store.js';
@@ -19,7 +20,8 @@ const OTHER_ID = '99999999-8888-4777-8666-555555555555';
 
 function definition(over: Partial<VmDefinition> = {}): VmDefinition {
   return {
-    version: 2,
+    version: 3,
+    ...PLAIN_GUEST,
     id: GOOD_ID,
     name: 'web',
     arch: 'x86_64',
@@ -113,8 +115,8 @@ describe('DefinitionStore', () => {
       { what: 'a missing field', content: JSON.stringify(withoutMemory), reason: /memoryMiB/ },
       {
         what: 'a future format version',
-        content: JSON.stringify({ ...definition({ id: OTHER_ID }), version: 3 }),
-        reason: /newer vmdesk.*version 3/,
+        content: JSON.stringify({ ...definition({ id: OTHER_ID }), version: 4 }),
+        reason: /newer vmdesk.*version 4/,
       },
       { what: 'no version', content: JSON.stringify(withoutVersion), reason: /"version"/ },
       {
@@ -203,7 +205,9 @@ describe('DefinitionStore', () => {
     fs.writeFileSync(store.fileFor(GOOD_ID), JSON.stringify(v1('/isos/debian.iso', 'cdrom')));
     const entry = store.load(store.fileFor(GOOD_ID));
     expect(entry.ok && entry.definition).toMatchObject({
-      version: 2,
+      version: 3,
+      tpm: false,
+      devices: { disk: 'virtio', nic: 'virtio' },
       cdroms: ['/isos/debian.iso'],
       boot: ['cdrom', 'disk'],
       disks: [
@@ -238,7 +242,8 @@ describe('the largest definition the schema accepts', () => {
     try {
       const longPath = '/' + '\u0001'.repeat(MAX_PATH_CHARS - 1);
       const def: VmDefinition = {
-        version: 2,
+        version: 3,
+        ...PLAIN_GUEST,
         id: '11111111-2222-4333-8444-555555555555',
         name: '\u{1F427}'.repeat(MAX_NAME_CHARS),
         arch: 'x86_64',

@@ -8,7 +8,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as v from 'valibot';
-import { DEFINITION_VERSION, diskTarget, VmDefinitionSchema, type VmDefinition } from '../common/vm-types.js';
+import {
+  DEFINITION_VERSION,
+  diskTarget,
+  PLAIN_GUEST,
+  VmDefinitionSchema,
+  type VmDefinition,
+} from '../common/vm-types.js';
 import { VmdeskError } from '../common/errors.js';
 import { isUuid } from '../common/names.js';
 import { writeFileAtomic } from './atomic-file.js';
@@ -46,6 +52,9 @@ const MIGRATIONS: Record<number, (raw: Record<string, unknown>) => Record<string
       boot: boot === 'cdrom' ? ['cdrom', 'disk'] : boot === 'disk' ? ['disk'] : boot,
     };
   },
+  // 2 → 3: Secure Boot, TPM, the guest's device models, clock and Hyper-V enlightenments; a VM
+  // made before them had none of them and virtio devices.
+  2: (raw) => ({ ...PLAIN_GUEST, ...raw, version: 3 }),
 };
 
 export class DefinitionStore {

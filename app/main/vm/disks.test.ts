@@ -30,7 +30,7 @@ class UefiHost extends FakeHost {
     super();
   }
   override async uefiFirmware() {
-    return { code: '/nonexistent/OVMF_CODE.fd', varsTemplate: this.template };
+    return { code: '/nonexistent/OVMF_CODE.fd', varsTemplate: this.template, smm: false };
   }
 }
 

@@ -24,6 +24,13 @@ export interface RealHostServices extends HostServices {
   report(): Promise<HostReport>;
 }
 
+/** Where Secure Boot firmware with Microsoft's keys comes from. */
+function secureBootHint(arch: Arch): string {
+  if (arch === 'aarch64')
+    return 'sudo apt install qemu-efi-aarch64 (Debian/Ubuntu) or sudo dnf install edk2-aarch64 (Fedora)';
+  return 'sudo apt install ovmf (Debian/Ubuntu) or sudo dnf install edk2-ovmf (Fedora)';
+}
+
 function userError(err: unknown): unknown {
   if (err instanceof QemuNotFoundError)
     return new VmdeskError('no-qemu', err.message, { program: err.program, fix: err.fix });
@@ -60,19 +67,42 @@ export function createHostServices(
         throw userError(err);
       }
     },
-    async uefiFirmware(arch: Arch) {
+    async uefiFirmware(arch: Arch, opts: { secureBoot?: boolean } = {}) {
       const r = await report();
+      const secureBoot = opts.secureBoot ?? false;
       // The machine types argv.ts uses; pickFirmware matches the aliases against descriptor globs.
-      const fw = pickFirmware(r.firmware, arch, arch === 'x86_64' ? 'q35' : 'virt');
+      const fw = pickFirmware(r.firmware, arch, arch === 'x86_64' ? 'q35' : 'virt', { secureBoot });
       if (!fw?.varsTemplate) {
         const missing = r.firmware.missing.find((m) => m.arch === arch);
+        if (secureBoot && !missing)
+          throw new VmdeskError(
+            'no-firmware',
+            `No UEFI firmware with Secure Boot for ${arch} VMs was found (\`vmdesk host\` lists the firmware there is). Install it with: ${secureBootHint(arch)}, or turn Secure Boot off for this VM.`,
+            { arch, secureBoot },
+          );
         throw new VmdeskError(
           'no-firmware',
           `No UEFI firmware for ${arch} VMs was found${missing ? `: ${missing.reason}. Install it with: ${missing.fix}` : '.'}`,
           { arch },
         );
       }
-      return { code: fw.code, varsTemplate: fw.varsTemplate };
+      // Secure Boot that enforces nothing is worse than none: keys must be enrolled.
+      if (secureBoot && !fw.enrolledKeys)
+        throw new VmdeskError(
+          'no-firmware',
+          `The Secure Boot firmware ${fw.code} has no keys enrolled, so it would boot anything. Install one with Microsoft's keys: ${secureBootHint(arch)}.`,
+          { arch, secureBoot },
+        );
+      return { code: fw.code, varsTemplate: fw.varsTemplate, smm: fw.requiresSmm };
+    },
+    async swtpm() {
+      const s = (await report()).swtpm;
+      if (s.path) return s.path;
+      throw new VmdeskError(
+        'no-swtpm',
+        `This VM has a TPM, which needs swtpm (the TPM emulator), and it is not installed${s.reason ? ` (${s.reason})` : ''}. Install it with: ${s.fix ?? 'your package manager (swtpm)'}, or turn the TPM off for this VM.`,
+        { program: 'swtpm', ...(s.fix ? { fix: s.fix } : {}) },
+      );
     },
     async qemuImg() {
       try {

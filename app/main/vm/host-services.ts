@@ -4,14 +4,24 @@
  */
 import type { Accel, AccelChoice, Arch, QemuCaps } from '../common/host-types.js';
 
+export interface UefiFirmware {
+  code: string;
+  varsTemplate: string;
+  /** The build requires SMM (Secure Boot builds): QEMU needs smm=on and a secure flash. */
+  smm: boolean;
+}
+
 export interface HostServices {
   /** Capabilities of the QEMU for `arch`. MUST throw VmdeskError('no-qemu') saying how to install it. */
   qemuCaps(arch: Arch): Promise<QemuCaps>;
   /** Resolves `auto`, an explicit choice, and the VMDESK_ACCEL override. MUST throw
    * VmdeskError('accel-unavailable') with the reason and fix when an explicit choice cannot run. */
   chooseAccel(requested: AccelChoice, caps: QemuCaps): Promise<{ accel: Accel; reason: string }>;
-  /** UEFI code + vars template for `arch`. MUST throw naming the package that provides it. */
-  uefiFirmware(arch: Arch): Promise<{ code: string; varsTemplate: string }>;
+  /** UEFI code + vars template for `arch` (with `secureBoot`: a Secure Boot build with keys
+   * enrolled; `smm` when it requires SMM). MUST throw naming the package that provides it. */
+  uefiFirmware(arch: Arch, opts?: { secureBoot?: boolean }): Promise<UefiFirmware>;
+  /** Absolute path of swtpm. MUST throw VmdeskError('no-swtpm') saying how to install it. */
+  swtpm(): Promise<string>;
   /** Absolute path of qemu-img. MUST throw VmdeskError('no-qemu') saying how to install it. */
   qemuImg(): Promise<string>;
   hostMemoryMiB(): number;

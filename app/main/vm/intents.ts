@@ -29,6 +29,9 @@ const IntentSchema = v.variant('op', [
     at: v.string(),
     keepDisks: v.boolean(),
     nvram: v.nullable(v.string()),
+    /** With kept disks: the VM's firmware and TPM state to remove (only ever vmdesk's own files:
+     * each must also be one `ownMachineState` names). Unset for a broken VM: nothing is known. */
+    machineState: v.optional(v.array(v.string())),
   }),
 ]);
 export type Intent = v.InferOutput<typeof IntentSchema>;
@@ -48,20 +51,22 @@ export function clearIntent(paths: AppPaths, id: string): void {
 }
 
 /**
- * The UEFI variables file a delete with kept disks removes: only the one vmdesk made, in the VM's
- * own data folder. The definition's `nvram` is a path a user (or a file from elsewhere) can set to
- * anything; it never makes a delete reach outside vmdesk's folders.
+ * What a delete that keeps the disks still removes: the VM's own firmware and TPM state (both
+ * UEFI variable stores and the TPM's memory, keys included), where vmdesk made them.
  */
-export function ownNvram(paths: AppPaths, id: string, nvram: string | null | undefined): string | undefined {
-  return nvram && isUuid(id) && path.resolve(nvram) === nvramPath(paths, id) ? nvramPath(paths, id) : undefined;
+export function ownMachineState(paths: AppPaths, id: string): string[] {
+  if (!isUuid(id)) return [];
+  const files = vmFiles(paths, id);
+  return [nvramPath(paths, id), nvramPath(paths, id, true), files.tpmStateDir].filter((p) => fs.existsSync(p));
 }
 
 /** The files a delete removes, definition last. */
 export function removeVmFiles(paths: AppPaths, intent: Extract<Intent, { op: 'delete' }>): void {
   const files = vmFiles(paths, intent.id);
-  const nvram = ownNvram(paths, intent.id, intent.nvram);
   if (!intent.keepDisks) removePath(files.dataDir, { recursive: true, paths });
-  else if (nvram) removePath(nvram, { paths });
+  else
+    for (const p of ownMachineState(paths, intent.id))
+      if (intent.machineState?.includes(p) || p === intent.nvram) removePath(p, { recursive: true, paths });
   removePath(files.logDir, { recursive: true, paths });
   removePath(files.runRecord, { paths });
   removePath(files.definition, { paths });

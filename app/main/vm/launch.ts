@@ -41,13 +41,21 @@ export interface Launch {
   caps: QemuCaps;
   accel: { accel: Accel; reason: string };
   argv: string[];
+  /** The swtpm binary, for a VM with a TPM. */
+  swtpm?: string;
 }
 
 export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: LaunchContext): Promise<Launch> {
   const caps = await ctx.host.qemuCaps(def.arch);
   const accel = await ctx.host.chooseAccel(def.accel, caps);
-  const uefi = def.firmware === 'uefi' || def.arch === 'aarch64' ? await ctx.host.uefiFirmware(def.arch) : undefined;
-  for (const s of [files.qmpSocket, files.serialSocket, files.vncSocket]) assertSocketPathFits(s, ctx.paths.platform);
+  const uefi =
+    def.firmware === 'uefi' || def.arch === 'aarch64'
+      ? await ctx.host.uefiFirmware(def.arch, { secureBoot: def.secureBoot })
+      : undefined;
+  // Before anything else is made: a TPM VM on a host without swtpm is refused naming the package.
+  const swtpm = def.tpm ? await ctx.host.swtpm() : undefined;
+  const sockets = [files.qmpSocket, files.serialSocket, files.vncSocket, files.qgaSocket];
+  for (const s of def.tpm ? [...sockets, files.swtpmSocket] : sockets) assertSocketPathFits(s, ctx.paths.platform);
   for (const d of def.disks)
     if (!fs.existsSync(d.path))
       throw new VmdeskError(
@@ -66,6 +74,7 @@ export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: Laun
   makePrivateDir(files.logDir, ctx.paths);
   capLogFile(files.qemuLog, ctx.logCapBytes);
   capLogFile(files.serialLog, ctx.logCapBytes);
+  if (def.tpm) capLogFile(files.swtpmLog, ctx.logCapBytes);
   const marker = startMarker(new Date());
   withStorageErrors(files.qemuLog, () => fs.appendFileSync(files.qemuLog, marker, { mode: 0o600 }), ctx.paths);
   // The same marker in the serial log lets a later driver replay only this run's output.
@@ -76,10 +85,10 @@ export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: Laun
   const mdevPlan = def.mdevs?.length ? await prepareMdevStart(def, caps, ctx.others(), { native: getNative() }) : {};
   const argv = buildQemuArgv(def, caps, files, {
     accel: accel.accel,
-    uefi: uefi && def.nvram ? { code: uefi.code, vars: def.nvram } : undefined,
+    uefi: uefi && def.nvram ? { code: uefi.code, vars: def.nvram, smm: uefi.smm } : undefined,
     ...(mdevPlan.renderNode ? { mdevRenderNode: mdevPlan.renderNode } : {}),
   });
-  return { caps, accel, argv };
+  return { caps, accel, argv, ...(swtpm ? { swtpm } : {}) };
 }
 
 /**

@@ -23,6 +23,15 @@ export const RunRecordSchema = v.object({
   /** Disks (real paths) opened read-write, to refuse a second VM using one. */
   disks: v.array(v.string()),
   startedAt: v.string(),
+  /** The VM's TPM emulator, started before QEMU and ended after it (vm/swtpm.ts). */
+  swtpm: v.optional(
+    v.object({
+      pid: v.pipe(v.number(), v.integer(), v.minValue(0)),
+      pidfile: v.string(),
+      socket: v.string(),
+      stateDir: v.string(),
+    }),
+  ),
   /** What the user asked for while this QEMU ran: an exit during it is not a crash. */
   intent: v.optional(v.picklist(['shutdown', 'stop'])),
 });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
 import type { CallParams } from '../common/contract.js';
 import { normalizeVmName, sameVmName, vmNameProblem } from '../common/names.js';
-import { bootOrderText, type BootDevice, type VmDefinition } from '../common/vm-types.js';
+import { bootOrderText, MAX_SATA_DISKS, type BootDevice, type VmDefinition } from '../common/vm-types.js';
 import { assertFitsHost, formatMiB } from './define-vm.js';
 import type { HostServices } from './host-services.js';
 
@@ -75,7 +75,35 @@ export function applySettings(
         field: 'firmware',
       });
     next.firmware = change.firmware;
+    // BIOS has no Secure Boot: it goes with UEFI (and comes back only when asked for).
+    if (change.firmware === 'bios') next.secureBoot = false;
   }
+  if (change.secureBoot !== undefined) {
+    if (change.secureBoot && next.firmware !== 'uefi')
+      throw new VmdeskError(
+        'invalid-argument',
+        `Secure Boot is part of UEFI, and "${def.name}" boots with BIOS. Switch it to UEFI as well (an OS installed with BIOS will not boot that way).`,
+        { field: 'secureBoot' },
+      );
+    if (change.secureBoot && def.arch === 'aarch64')
+      throw new VmdeskError(
+        'invalid-argument',
+        'vmdesk offers Secure Boot for x86_64 VMs only (no aarch64 firmware ships with keys enrolled).',
+        { field: 'secureBoot' },
+      );
+    next.secureBoot = change.secureBoot;
+  }
+  if (change.tpm !== undefined) next.tpm = change.tpm;
+  if (change.diskBus !== undefined || change.nic !== undefined)
+    next.devices = { disk: change.diskBus ?? def.devices.disk, nic: change.nic ?? def.devices.nic };
+  if (next.devices.disk === 'sata' && next.disks.length > MAX_SATA_DISKS)
+    throw new VmdeskError(
+      'invalid-argument',
+      `"${def.name}" has ${next.disks.length} disks, and SATA takes at most ${MAX_SATA_DISKS}. Remove disks first, or keep virtio.`,
+      { field: 'diskBus' },
+    );
+  if (change.clock !== undefined) next.clock = change.clock;
+  if (change.hyperv !== undefined) next.hyperv = change.hyperv;
   if (change.display !== undefined) next.display = change.display;
   if (change.accel !== undefined) next.accel = change.accel;
   return settingsDiff(def, next).length === 0 && next.name === def.name ? def : next;
@@ -95,6 +123,15 @@ export function settingsDiff(before: VmDefinition, after: VmDefinition): string[
   if (before.display !== after.display) out.push(`Display: ${before.display} → ${after.display}`);
   if (before.accel !== after.accel) out.push(`Accelerator: ${before.accel} → ${after.accel}`);
   if (before.network.mode !== after.network.mode) out.push(`Network: ${before.network.mode} → ${after.network.mode}`);
+  const onOff = (b: boolean) => (b ? 'on' : 'off');
+  if (before.secureBoot !== after.secureBoot)
+    out.push(`Secure Boot: ${onOff(before.secureBoot)} → ${onOff(after.secureBoot)}`);
+  if (before.tpm !== after.tpm) out.push(`TPM: ${onOff(before.tpm)} → ${onOff(after.tpm)}`);
+  if (before.devices.disk !== after.devices.disk) out.push(`Disk bus: ${before.devices.disk} → ${after.devices.disk}`);
+  if (before.devices.nic !== after.devices.nic) out.push(`Network card: ${before.devices.nic} → ${after.devices.nic}`);
+  if (before.clock !== after.clock) out.push(`Clock: ${before.clock} → ${after.clock}`);
+  if (before.hyperv !== after.hyperv)
+    out.push(`Hyper-V enlightenments: ${onOff(before.hyperv)} → ${onOff(after.hyperv)}`);
   if (before.cdroms.length !== after.cdroms.length)
     out.push(`CD-ROM drives: ${before.cdroms.length} → ${after.cdroms.length}`);
   for (let i = 0; i < Math.min(before.cdroms.length, after.cdroms.length); i++)

@@ -8,6 +8,7 @@ import { FakeQemuLauncher } from '../qemu/testing/fake-launcher.js';
 import { FakeHost } from './testing/fake-host.js';
 import { VmManager } from './vm-manager.js';
 import { assertSnapshottable, assertSpaceFor, snapshotInfos, type SnapshotFile } from './snapshots.js';
+import { PLAIN_GUEST } from '../common/vm-types.js';
 
 const entry = (name: string, parent: string | null, at: string) => ({
   name,
@@ -38,7 +39,8 @@ describe('the snapshot tree', () => {
 });
 
 const def = (over: Partial<VmDefinition> = {}): VmDefinition => ({
-  version: 2,
+  version: 3,
+  ...PLAIN_GUEST,
   id: '11111111-2222-4333-8444-555555555555',
   name: 'web',
   arch: 'x86_64',

@@ -41,8 +41,9 @@ import { DriverLog } from './driver-log.js';
 import type { ExitVerdict } from './exit-reason.js';
 import { stateFromQmpStatus } from './exit-reason.js';
 import type { HostServices } from './host-services.js';
-import { clearIntent, ownNvram, removeVmFiles, writeIntent } from './intents.js';
+import { clearIntent, ownMachineState, removeVmFiles, writeIntent } from './intents.js';
 import { applySettings, settingsDiff } from './settings.js';
+import { swtpmRecord } from './swtpm.js';
 import { JobLock, type Job } from './job-lock.js';
 import {
   assertNameFree,
@@ -378,7 +379,7 @@ export class VmInstance {
       fs.rmSync(files.runtimeDir, { recursive: true, force: true });
       throw couldNotStart(err, def.name, files);
     }
-    const { caps, accel, argv } = launch;
+    const { caps, accel, argv, swtpm } = launch;
     const sandbox = qemuSandbox(caps);
     this.#endReason = undefined;
     this.#logTail = undefined;
@@ -396,13 +397,22 @@ export class VmInstance {
       pidfile: files.pidfile,
       disks,
       startedAt: new Date().toISOString(),
+      ...(swtpm ? { swtpm: swtpmRecord(files) } : {}),
     };
     // Said before the spawn, so the log has it whatever QEMU then does.
     if (sandbox.reason) this.log.write(`QEMU runs without its seccomp sandbox: ${sandbox.reason}`);
     let run: QemuRun | undefined;
     try {
       run = await QemuRun.spawn(
-        { binary: caps.binary, argv, record, connectTimeoutMs, hint: tcgHint(accel.accel), vmName: def.name },
+        {
+          binary: caps.binary,
+          argv,
+          record,
+          connectTimeoutMs,
+          hint: tcgHint(accel.accel),
+          vmName: def.name,
+          ...(swtpm ? { swtpm: { binary: swtpm, logFile: files.swtpmLog, paths: this.ctx.paths } } : {}),
+        },
         this.#runContext(),
         job.signal,
       );
@@ -877,9 +887,14 @@ export class VmInstance {
       const { vm: _vm, revision: _revision, ...change } = p;
       let next = applySettings(def, change, others(), this.ctx.host);
       if (next === def) return this.summary();
-      if (next.firmware === 'uefi' && !(next.nvram && fs.existsSync(next.nvram))) {
-        // A fresh variable store: UEFI forgets any boot entries an earlier one had.
-        const nvram = await freshNvram(this.ctx, def);
+      if (
+        next.firmware === 'uefi' &&
+        (next.secureBoot !== def.secureBoot || !(next.nvram && fs.existsSync(next.nvram)))
+      ) {
+        // Secure Boot has its own store (keys enrolled), the plain one is kept for switching
+        // back; a store that does not exist yet is a fresh copy of the firmware's template
+        // (UEFI then forgets any boot entries an earlier one had).
+        const nvram = await variableStore(this.ctx, next);
         next = { ...next, nvram };
       }
       const what = [
@@ -1045,7 +1060,8 @@ export class VmInstance {
       }
       // A broken VM's disks cannot be listed: its data folder goes only when asked for.
       const keepDisks = keepDisksAsked ?? this.#brokenReason !== undefined;
-      const plan = deletePlan(this.files, def, keepDisks, ownNvram(this.ctx.paths, this.id, def?.nvram));
+      const machineState = def ? ownMachineState(this.ctx.paths, this.id) : [];
+      const plan = deletePlan(this.files, def, keepDisks, machineState);
       if (keepDisksAsked === undefined && this.#brokenReason && plan.kept.includes(this.files.dataDir))
         plan.note = `The VM's file could not be read, so vmdesk cannot tell which of the files in ${this.files.dataDir} are its disks: the folder is kept. Remove it yourself if you do not need it (\`vmdesk list\` shows it as belonging to no VM).`;
       const intent = {
@@ -1054,6 +1070,7 @@ export class VmInstance {
         at: new Date().toISOString(),
         keepDisks,
         nvram: def?.nvram ?? null,
+        machineState,
       };
       writeIntent(this.ctx.paths, intent);
       try {
@@ -1269,10 +1286,15 @@ async function takeOutDisc(qmp: NonNullable<QemuRun['qmp']>, drive: number): Pro
   await qmp.execute('blockdev-del', { 'node-name': `cd${drive}` }).catch(() => undefined);
 }
 
-/** A copy of the firmware's variable template for a VM switched to UEFI, private to the user. */
-async function freshNvram(ctx: InstanceContext, def: VmDefinition): Promise<string> {
-  const fw = await ctx.host.uefiFirmware(def.arch);
-  const nvram = nvramPath(ctx.paths, def.id);
+/**
+ * The variable store of a UEFI VM with or without Secure Boot: the one it had for that, or a
+ * private copy of the firmware's template (with keys enrolled for Secure Boot). Throws, naming the
+ * package, when the host has no such firmware, before anything changes.
+ */
+async function variableStore(ctx: InstanceContext, def: VmDefinition): Promise<string> {
+  const fw = await ctx.host.uefiFirmware(def.arch, { secureBoot: def.secureBoot });
+  const nvram = nvramPath(ctx.paths, def.id, def.secureBoot);
+  if (fs.existsSync(nvram)) return nvram;
   makePrivateDir(path.dirname(nvram), ctx.paths);
   withStorageErrors(nvram, () => fs.copyFileSync(fw.varsTemplate, nvram), ctx.paths);
   fs.chmodSync(nvram, 0o600);
@@ -1320,7 +1342,7 @@ function deletePlan(
   files: VmFiles,
   def: VmDefinition | undefined,
   keepDisks: boolean,
-  nvram: string | undefined,
+  machineState: readonly string[],
 ): Omit<CallResults['vm.delete'], 'id'> {
   const removed: string[] = [];
   const kept: string[] = [];
@@ -1332,7 +1354,7 @@ function deletePlan(
       removed.push(...inside.map((n) => path.join(files.dataDir, n)), files.dataDir);
     }
   } else if (def) {
-    if (nvram && exists(nvram)) removed.push(nvram);
+    removed.push(...machineState);
   } else if (exists(files.dataDir)) {
     kept.push(files.dataDir);
   }

@@ -9,13 +9,14 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import { VmdeskError } from '../common/errors.js';
 import type { CallParams, CallResults, DefineVmInput, OrphanDir, SnapshotInfo } from '../common/contract.js';
 import { normalizeVmName, sameVmName, vmNameProblem } from '../common/names.js';
 import type { MdevAssignment, VmDefinition, VmSummary } from '../common/vm-types.js';
 import type { SerialHub } from '../consoles/serial-hub.js';
 import type { AppPaths } from '../paths/app-paths.js';
-import { definitionsDir, driverFiles, runRecordsDir, vmFiles } from '../paths/vm-files.js';
+import { definitionsDir, driverFiles, isoLibraryDir, runRecordsDir, vmFiles } from '../paths/vm-files.js';
 import { makePrivateDir, removePath } from '../paths/storage-errors.js';
 import { nodeQemuLauncher, type QemuLauncher } from '../qemu/launcher.js';
 import {
@@ -34,7 +35,7 @@ import { DefinitionStore } from './definition-store.js';
 import { DriverLog } from './driver-log.js';
 import type { HostServices } from './host-services.js';
 import { clearIntent, findOrphans, recoverIntents, writeIntent } from './intents.js';
-import { defineInputFromPlan, planFromIso, type IsoPlan } from './iso-plan.js';
+import { defineInputFromPlan, driverSearchDirs, planFromIso, type IsoPlan } from './iso-plan.js';
 import { JobLock } from './job-lock.js';
 import { DEFAULT_LOG_CAP_BYTES } from './log-cap.js';
 import { readRunRecord } from './run-record.js';
@@ -200,7 +201,17 @@ export class VmManager {
       vm.log.write(`defined: ${def.memoryMiB} MiB, ${def.cpus} CPU, accel ${def.accel}`);
       const summary = vm.summary();
       this.events.emit('vm.changed', summary);
-      const notice = memoryNotice(def.memoryMiB, this.#ctx.host);
+      const notices = [memoryNotice(def.memoryMiB, this.#ctx.host)];
+      // A TPM VM is made on a host without swtpm (the user may install it next); it says so now,
+      // not only when the start is refused.
+      if (def.tpm)
+        notices.push(
+          await this.#ctx.host.swtpm().then(
+            () => undefined,
+            (err: unknown) => (err as Error).message,
+          ),
+        );
+      const notice = notices.filter(Boolean).join(' ');
       return notice ? { ...summary, notice } : summary;
     });
   }
@@ -208,7 +219,7 @@ export class VmManager {
   /** What an ISO is and the VM proposed for it; creates nothing. */
   async inspectIso(path: string): Promise<IsoPlan> {
     const names = [...this.#vms.values()].flatMap((vm) => (vm.definition ? [vm.definition.name] : []));
-    return planFromIso(path, this.#ctx.host, names);
+    return planFromIso(path, this.#ctx.host, names, driverSearchDirs(isoLibraryDir(this.#ctx.paths), os.homedir()));
   }
 
   /**

@@ -1,6 +1,7 @@
 /** Sample VMs, host report and log text for the demo fake (`#demo`). */
 import type { CallResults, SnapshotInfo } from '../../main/common/contract.js';
 import type { VmDefinition, VmSummary } from '../../main/common/vm-types.js';
+import { PLAIN_GUEST } from '../../main/common/devices.js';
 
 type HostReport = CallResults['host.info'];
 
@@ -9,7 +10,8 @@ const RUN = '/run/user/1000/vmdesk';
 
 export function sampleDefinition(id: string, name: string, over: Partial<VmDefinition> = {}): VmDefinition {
   return {
-    version: 2,
+    version: 3,
+    ...PLAIN_GUEST,
     id,
     name,
     arch: 'x86_64',
@@ -199,6 +201,7 @@ export function sampleHostReport(): HostReport {
         },
       ],
     },
+    swtpm: { path: '/usr/bin/swtpm' },
     firmware: {
       images: [
         {

@@ -7,6 +7,26 @@ type IsoInfo = IsoPlan['info'];
 type OsMatch = IsoPlan['os'];
 import type { UploadHandle, UploadProgress } from '../api/file-intake.js';
 
+/** The guest settings the driver proposes for Windows 11 (iso-plan.ts guestDefaults) and for others. */
+const WINDOWS_GUEST = {
+  secureBoot: true,
+  tpm: true,
+  diskBus: 'sata',
+  nic: 'e1000e',
+  clock: 'localtime',
+  hyperv: true,
+  drivers: null,
+} as const;
+const PLAIN_DEFAULTS = {
+  secureBoot: false,
+  tpm: false,
+  diskBus: 'virtio',
+  nic: 'virtio',
+  clock: 'utc',
+  hyperv: false,
+  drivers: null,
+} as const;
+
 export const DEMO_ISO_DIR = '/home/ada/.local/share/vmdesk/isos';
 
 function info(path: string, sizeBytes: number, volumeId: string, bootable: IsoInfo['bootable']): IsoInfo {
@@ -94,6 +114,7 @@ export function fakePlan(path: string, sizeBytes: number, taken: readonly string
         cpus: 2,
         diskGiB: 64,
         firmware: 'uefi',
+        ...WINDOWS_GUEST,
       },
       warnings: [
         'Windows 11 requires a TPM 2.0, which vmdesk does not provide yet: the installer stops with "This PC can\'t run Windows 11" unless its checks are bypassed.',
@@ -118,6 +139,7 @@ export function fakePlan(path: string, sizeBytes: number, taken: readonly string
         cpus: 2,
         diskGiB: 20,
         firmware: 'uefi',
+        ...PLAIN_DEFAULTS,
       },
       warnings: [],
     };
@@ -145,6 +167,7 @@ export function fakePlan(path: string, sizeBytes: number, taken: readonly string
       cpus: 2,
       diskGiB: 20,
       firmware: 'bios',
+      ...PLAIN_DEFAULTS,
     },
     warnings: [],
   };

@@ -2,7 +2,7 @@
 import { VmdeskError } from '../../common/errors.js';
 import type { Accel, QemuCaps } from '../../common/host-types.js';
 import { fakeQemuCaps } from '../../host/testing/caps.js';
-import type { HostServices } from '../host-services.js';
+import type { HostServices, UefiFirmware } from '../host-services.js';
 
 export class FakeHost implements HostServices {
   /** Runs while a start probes the host (a test acts in that window). */
@@ -15,8 +15,11 @@ export class FakeHost implements HostServices {
   async chooseAccel(): Promise<{ accel: Accel; reason: string }> {
     return { accel: 'tcg', reason: 'chosen by the test' };
   }
-  async uefiFirmware(): Promise<{ code: string; varsTemplate: string }> {
+  async uefiFirmware(): Promise<UefiFirmware> {
     throw new VmdeskError('no-firmware', 'No UEFI firmware in this test.');
+  }
+  async swtpm(): Promise<string> {
+    throw new VmdeskError('no-swtpm', 'No swtpm in this test.');
   }
   async qemuImg(): Promise<string> {
     return '/usr/bin/qemu-img';

@@ -1,7 +1,7 @@
 /** HostServices for tests that never start a VM: every probe refuses with a clear error. */
 import { VmdeskError } from '../../common/errors.js';
 import type { Accel, QemuCaps } from '../../common/host-types.js';
-import type { HostServices } from '../host-services.js';
+import type { HostServices, UefiFirmware } from '../host-services.js';
 
 export class NoQemuHost implements HostServices {
   async qemuCaps(): Promise<QemuCaps> {
@@ -10,8 +10,11 @@ export class NoQemuHost implements HostServices {
   async chooseAccel(): Promise<{ accel: Accel; reason: string }> {
     throw new VmdeskError('accel-unavailable', 'No accelerator in this test.');
   }
-  async uefiFirmware(): Promise<{ code: string; varsTemplate: string }> {
+  async uefiFirmware(): Promise<UefiFirmware> {
     throw new VmdeskError('no-firmware', 'No firmware in this test.');
+  }
+  async swtpm(): Promise<string> {
+    throw new VmdeskError('no-swtpm', 'No swtpm in this test.');
   }
   async qemuImg(): Promise<string> {
     throw new VmdeskError('no-qemu', 'No qemu-img in this test.');
