@@ -24,6 +24,25 @@ describe('vmdesk info', () => {
     );
   });
 
+  it('shows what the guest agent says: name, OS, addresses; or that none answers', () => {
+    const info = {
+      hostname: 'vmdesk-guest',
+      os: { name: 'vmdesk test guest', prettyName: 'vmdesk test guest 1' },
+      addresses: [
+        { iface: 'eth0', address: '10.0.2.15', prefix: 24, family: 'ipv4' as const },
+        { iface: 'eth0', address: 'fec0::5054:ff:fe12:3456', prefix: 64, family: 'ipv6' as const },
+      ],
+      at: '2026-12-03T20:00:00.000Z',
+    };
+    const text = formatInfo({ ...running, guest: { connected: true, info } });
+    expect(text).toMatch(/^Guest name: +vmdesk-guest$/m);
+    expect(text).toMatch(/^Guest OS: +vmdesk test guest 1$/m);
+    expect(text).toMatch(/^Guest IPs: +10\.0\.2\.15\/24 \(eth0\), fec0::5054:ff:fe12:3456\/64 \(eth0\)$/m);
+    expect(formatInfo({ ...running, guest: { connected: false } })).toMatch(
+      /^Guest agent: +not answering \(install qemu-guest-agent in the guest/m,
+    );
+  });
+
   it('says nothing of a sandbox for a VM that does not run', () => {
     expect(formatInfo({ ...running, state: 'stopped', pid: undefined })).not.toMatch(/Sandbox/);
   });

@@ -38,6 +38,7 @@ export function formatInfo(vm: VmSummary): string {
       'Sandbox',
       vm.sandbox.on ? 'on (seccomp)' : `OFF — ${vm.sandbox.reason ?? 'QEMU runs without -sandbox.'}`,
     ]);
+  if (vm.guest) lines.push(...guestLines(vm.guest));
   if (vm.accel) lines.push(['Accelerator', `${vm.accel.accel} (${vm.accel.reason})`]);
   else if (d) lines.push(['Accelerator', `${d.accel} (chosen when the VM starts)`]);
   if (d) {
@@ -112,6 +113,19 @@ function diskLine(d: DiskSpec): string {
   else if (diskIsReadOnly(d)) notes.push('read-only');
   if (d.backing) notes.push(`linked to ${d.backing}`);
   return `${d.target}  ${d.path} (${notes.join(', ')})`;
+}
+
+/** What the guest agent says, for `vmdesk info` of a running VM. */
+function guestLines(g: NonNullable<VmSummary['guest']>): [string, string][] {
+  if (!g.connected || !g.info)
+    return [['Guest agent', 'not answering (install qemu-guest-agent in the guest to see its name and addresses)']];
+  const out: [string, string][] = [];
+  const { info } = g;
+  if (info.hostname) out.push(['Guest name', info.hostname]);
+  if (info.os) out.push(['Guest OS', info.os.prettyName ?? [info.os.name, info.os.version].filter(Boolean).join(' ')]);
+  const addrs = info.addresses.map((a) => `${a.address}/${a.prefix} (${a.iface})`);
+  out.push(['Guest IPs', addrs.length > 0 ? addrs.join(', ') : '(none)']);
+  return out;
 }
 
 /** "BIOS", "UEFI", or "UEFI with Secure Boot". */

@@ -85,7 +85,15 @@ export function formatIsoReport(info: IsoInfo, os: OsMatch, name: string): strin
   }
   rows.push(['Recognised as', recognisedAs(os)]);
   const fw = os.firmware === 'either' ? 'BIOS or UEFI' : os.firmware.toUpperCase();
-  const extras = [fw, ...(os.tpm ? ['TPM 2.0'] : []), ...(os.virtio ? ['virtio disk and network'] : [])];
+  const windows = os.family === 'windows';
+  const extras = [
+    fw,
+    ...(windows ? ['Secure Boot'] : []),
+    ...(os.tpm ? ['TPM 2.0'] : []),
+    ...(os.virtio ? ['virtio disk and network'] : []),
+    // Windows has no in-box virtio drivers: devices it knows, unless virtio-win.iso goes in too.
+    ...(windows ? ['SATA disk and e1000e network (virtio with the virtio-win disc)'] : []),
+  ];
   rows.push(['Suggested', `${resources(os.recommended)}, ${extras.join(', ')}`]);
   rows.push(['Minimum', resources(os.minimum)]);
   rows.push(['VM name', name]);

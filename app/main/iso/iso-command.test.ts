@@ -40,7 +40,9 @@ describe('vmdesk iso inspect', () => {
       /^Windows image: +sources\/install\.wim \(in ISO 9660, build 22631\): Windows 11 Home, Windows 11 Pro$/m,
     );
     expect(text).toMatch(/^Recognised as: +Microsoft Windows 11 x86_64 \((osinfo-db|vmdesk's osinfo table)\)$/m);
-    expect(text).toMatch(/^Suggested: +4 GiB RAM, 64 GiB disk, 2 CPUs, UEFI, TPM 2\.0$/m);
+    expect(text).toMatch(
+      /^Suggested: +4 GiB RAM, 64 GiB disk, 2 CPUs, UEFI, Secure Boot, TPM 2\.0, SATA disk and e1000e network \(virtio with the virtio-win disc\)$/m,
+    );
     expect(text).toMatch(/^VM name: +Windows 11$/m);
     // Every label ends at the same column.
     const cols = text

@@ -141,6 +141,18 @@ const EXPECTED: Record<FixtureName | 'guest', Expected> = {
     virtio: false,
     recommended: { memoryMiB: 2048, diskGiB: 20, cpus: 2 },
   },
+  // The virtio driver disc is data, not an OS: generic, and found by its volume id elsewhere.
+  virtioWin: {
+    id: '',
+    name: 'virtio-win-0.1.262',
+    suggested: 'virtio-win-0.1.262',
+    confidence: 'none',
+    arch: null,
+    firmware: 'either',
+    family: 'other',
+    virtio: false,
+    recommended: { memoryMiB: 2048, diskGiB: 20, cpus: 2 },
+  },
   guest: {
     id: '',
     name: 'VMDESK TESTGUEST',

@@ -11,6 +11,9 @@ import { tempAppPaths } from '../paths/testing/temp-paths.js';
 import { FakeQemuLauncher } from '../qemu/testing/fake-launcher.js';
 import { FakeHost } from './testing/fake-host.js';
 import { VmManager } from './vm-manager.js';
+import { isOurSwtpm } from './swtpm.js';
+import { pidExists } from '../qemu/process.js';
+import { vmFiles } from '../paths/vm-files.js';
 
 const roots: string[] = [];
 const managers: VmManager[] = [];
@@ -123,5 +126,108 @@ describe('vm.update', () => {
     const { m, vm } = await setup();
     const same = await m.update({ vm: 'web', memoryMiB: 64, cpus: 1 });
     expect(same.revision).toBe(vm.revision);
+  });
+});
+
+/** A host with both UEFI builds (vars templates with known bytes) and, optionally, swtpm. */
+class UefiHost extends FakeHost {
+  constructor(
+    readonly dir: string,
+    readonly swtpmPath?: string,
+  ) {
+    super();
+    fs.writeFileSync(path.join(dir, 'plain.fd'), 'plain template');
+    fs.writeFileSync(path.join(dir, 'secure.fd'), 'template with keys enrolled');
+  }
+  override async uefiFirmware(_arch?: unknown, o: { secureBoot?: boolean } = {}) {
+    return o.secureBoot
+      ? { code: '/nonexistent/OVMF_CODE.ms.fd', varsTemplate: path.join(this.dir, 'secure.fd'), smm: true }
+      : { code: '/nonexistent/OVMF_CODE.fd', varsTemplate: path.join(this.dir, 'plain.fd'), smm: false };
+  }
+  override async swtpm(): Promise<string> {
+    return this.swtpmPath ?? super.swtpm();
+  }
+}
+
+async function uefiSetup(swtpm?: string) {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vs-'));
+  roots.push(root);
+  const paths = tempAppPaths(root);
+  const launcher = new FakeQemuLauncher();
+  const m = new VmManager(paths, new UefiHost(root, swtpm), { launcher, rungTimeoutMs: 200, startTimeoutMs: 5000 });
+  managers.push(m);
+  await m.init();
+  const vm = await m.define({ name: 'win', memoryMiB: 64, cpus: 1 });
+  return { m, launcher, vm, root };
+}
+
+describe('vm.update: Secure Boot and the TPM', () => {
+  it('refuses Secure Boot on a BIOS VM, saying to switch to UEFI too; nothing changes', async () => {
+    const { m, vm } = await uefiSetup();
+    const err = await rejection(m.update({ vm: 'win', revision: vm.revision, secureBoot: true }));
+    expect(err).toMatchObject({ code: 'invalid-argument', details: { field: 'secureBoot' } });
+    expect((err as Error).message).toBe(
+      'Secure Boot is part of UEFI, and "win" boots with BIOS. Switch it to UEFI as well (an OS installed with BIOS will not boot that way).',
+    );
+    expect(m.get('win').definition).toMatchObject({ firmware: 'bios', secureBoot: false, nvram: null });
+  });
+
+  it('gives Secure Boot its own variable store (keys enrolled) and keeps each store when switching back and forth', async () => {
+    const { m, vm } = await uefiSetup();
+    const on = await m.update({ vm: 'win', revision: vm.revision, firmware: 'uefi', secureBoot: true });
+    const secure = on.definition!.nvram!;
+    expect(path.basename(secure)).toBe('efivars-secure.fd');
+    expect(fs.readFileSync(secure, 'utf8')).toBe('template with keys enrolled');
+    expect(fs.statSync(secure).mode & 0o777).toBe(0o600);
+    fs.writeFileSync(secure, 'boot entries of the Windows install');
+    const off = await m.update({ vm: 'win', revision: on.revision, secureBoot: false });
+    expect(path.basename(off.definition!.nvram!)).toBe('efivars.fd');
+    expect(fs.readFileSync(off.definition!.nvram!, 'utf8')).toBe('plain template');
+    const again = await m.update({ vm: 'win', revision: off.revision, secureBoot: true });
+    expect(again.definition!.nvram).toBe(secure);
+    expect(fs.readFileSync(secure, 'utf8')).toBe('boot entries of the Windows install');
+    // Back to BIOS: Secure Boot goes with UEFI.
+    const bios = await m.update({ vm: 'win', revision: again.revision, firmware: 'bios' });
+    expect(bios.definition).toMatchObject({ firmware: 'bios', secureBoot: false });
+  });
+
+  it('refuses SATA for more disks than one AHCI controller has ports', async () => {
+    const { m, vm } = await uefiSetup();
+    let rev = vm.revision;
+    for (let i = 0; i < 7; i++) rev = (await m.addDisk({ vm: 'win', sizeBytes: 2 ** 20 })).revision;
+    const err = await rejection(m.update({ vm: 'win', revision: rev, diskBus: 'sata' }));
+    expect((err as Error).message).toBe(
+      '"win" has 7 disks, and SATA takes at most 6. Remove disks first, or keep virtio.',
+    );
+  });
+
+  it('refuses to start a TPM VM on a host without swtpm, naming the package', async () => {
+    const { m, vm, launcher } = await uefiSetup();
+    await m.update({ vm: 'win', revision: vm.revision, tpm: true });
+    const err = await rejection(m.start({ vm: 'win' }));
+    expect(err).toMatchObject({ code: 'no-swtpm' });
+    expect(launcher.spawnCount).toBe(0);
+    expect(m.get('win').state).toBe('stopped');
+  });
+
+  const swtpm = ['/usr/bin/swtpm', '/usr/local/bin/swtpm'].find((p) => fs.existsSync(p));
+  it.skipIf(!swtpm)('starts swtpm before QEMU (real swtpm, fake QEMU) and ends it with QEMU', async () => {
+    const { m, vm, launcher } = await uefiSetup(swtpm);
+    const on = await m.update({ vm: 'win', revision: vm.revision, firmware: 'uefi', secureBoot: true, tpm: true });
+    expect(on.definition).toMatchObject({ tpm: true, secureBoot: true });
+    await m.start({ vm: 'win' });
+    const argv = launcher.last.argv;
+    expect(argv).toContain('q35,pflash0=fw-code,pflash1=fw-vars,smm=on');
+    expect(argv).toContain('driver=cfi.pflash01,property=secure,value=on');
+    expect(argv).toContain('tpm-crb,tpmdev=tpm0');
+    const files = vmFiles(m.paths, vm.id);
+    const pid = Number(fs.readFileSync(files.swtpmPidfile, 'utf8'));
+    expect(isOurSwtpm(pid, files.tpmStateDir)).toBe(true);
+    expect(fs.statSync(files.swtpmSocket).isSocket()).toBe(true);
+    await m.stop({ vm: 'win' });
+    // The fake QEMU never connected, so swtpm's own end (--terminate) cannot fire: the run's end
+    // ended it, and the VM is stopped only once it has.
+    expect(pidExists(pid) && isOurSwtpm(pid, files.tpmStateDir)).toBe(false);
+    expect(m.get('win').state).toBe('stopped');
   });
 });

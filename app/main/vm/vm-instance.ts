@@ -44,6 +44,7 @@ import type { HostServices } from './host-services.js';
 import { clearIntent, ownMachineState, removeVmFiles, writeIntent } from './intents.js';
 import { applySettings, settingsDiff } from './settings.js';
 import { swtpmRecord } from './swtpm.js';
+import { GuestWatch } from './guest-watch.js';
 import { JobLock, type Job } from './job-lock.js';
 import {
   assertNameFree,
@@ -90,6 +91,9 @@ export interface VmTuning {
   jobWaitMs: number;
   /** How long a running guest gets to let go of a disk being removed (PCI hot-unplug). */
   unplugTimeoutMs: number;
+  /** During a shutdown, how long the power button gets before the guest agent is asked (at most
+   * half the shutdown timeout). */
+  agentShutdownAfterMs: number;
 }
 
 /** What every VM shares with its registry: handed down once, at construction. */
@@ -127,6 +131,8 @@ export class VmInstance {
   #reason: string | undefined;
   #logTail: string[] | undefined;
   #run: QemuRun | undefined;
+  /** The current run's guest agent and what it said (guests without one never answer). */
+  #guest: GuestWatch | undefined;
   /** Whether the current run's QEMU is inside its seccomp sandbox (unknown for an adopted QEMU
    * whose command line cannot be read). */
   #sandbox: QemuSandbox | undefined;
@@ -140,6 +146,8 @@ export class VmInstance {
    * the one read at adoption): what differs from it now applies at the next start. */
   #runDef: VmDefinition | undefined;
   #shutdownDeadline: ReturnType<typeof setTimeout> | undefined;
+  /** During a shutdown: when the guest agent is asked, if the power button did nothing by then. */
+  #agentShutdown: ReturnType<typeof setTimeout> | undefined;
   /** Why the current run is being ended by us (e.g. the shutdown deadline), for its summary. */
   #endReason: string | undefined;
   #deleted = false;
@@ -206,6 +214,7 @@ export class VmInstance {
       return { vm };
     }
     vm.#own(found.run);
+    vm.#guest?.probe();
     vm.#sandbox = adoptedSandbox(found.run.pid);
     if (vm.#sandbox?.reason) vm.log.write(`the adopted QEMU runs without its seccomp sandbox: ${vm.#sandbox.reason}`);
     if (found.kind === 'unreachable') {
@@ -275,6 +284,7 @@ export class VmInstance {
       s.startedAt = rec.startedAt;
       s.paths = { qmp: rec.qmpSocket, serial: rec.serialSocket, vnc: rec.vncSocket, ...logs };
       if (this.#sandbox) s.sandbox = this.#sandbox;
+      if (this.#guest) s.guest = this.#guest.state;
       if (this.#runDef)
         s.live = {
           disks: this.#runDef.disks.map((d) => ({ target: d.target, path: d.path })),
@@ -462,6 +472,19 @@ export class VmInstance {
         throw err;
       }
       this.log.write('sent ACPI power button');
+      // A guest that ignores ACPI (no acpid, an installer, a locked Windows screen) but runs a
+      // guest agent is asked through the agent halfway to the deadline (at most 15 s in).
+      this.#agentShutdown = setTimeout(
+        () => {
+          const guest = this.#guest;
+          if (this.#run !== run || this.#state !== 'stopping' || !guest?.state.connected) return;
+          this.log.write('the guest has not reacted to the power button: asking its guest agent to shut it down');
+          guest.agent
+            .shutdown()
+            .catch((err: unknown) => this.log.write(`the guest agent did not shut it down: ${(err as Error).message}`));
+        },
+        Math.min(timeoutMs / 2, this.ctx.tuning.agentShutdownAfterMs),
+      );
       this.#shutdownDeadline = setTimeout(() => {
         if (this.#run !== run) return;
         this.log.write(`guest did not power off within ${timeoutMs} ms: forcing off`);
@@ -1123,6 +1146,7 @@ export class VmInstance {
   detach(): void {
     this.job.cancelAll('vmdesk is quitting.');
     clearTimeout(this.#shutdownDeadline);
+    clearTimeout(this.#agentShutdown);
     this.#run?.detach();
   }
 
@@ -1162,8 +1186,17 @@ export class VmInstance {
   #own(run: QemuRun): void {
     this.#run = run;
     this.#runDef = this.#def;
+    const guest = new GuestWatch(
+      this.files.qgaSocket,
+      () => {
+        if (this.#guest === guest) this.#emit();
+      },
+      (line) => this.log.write(line),
+    );
+    this.#guest = guest;
     run.qmp?.onEvent((e) => {
       if (this.#run !== run) return;
+      guest.onQmpEvent(e);
       if (e.event === 'STOP' && this.#state === 'running') this.#transition('paused');
       else if (e.event === 'RESUME' && this.#state === 'paused') this.#transition('running');
       else if (e.event === 'SHUTDOWN') {
@@ -1174,11 +1207,14 @@ export class VmInstance {
     });
     void run.ended.then((verdict) =>
       this.#guarded('the end of QEMU', () => {
+        guest.close();
         if (this.#run !== run) return;
         this.#run = undefined;
+        this.#guest = undefined;
         this.#runDef = undefined;
         this.#sandbox = undefined;
         clearTimeout(this.#shutdownDeadline);
+        clearTimeout(this.#agentShutdown);
         this.#settle(verdict);
       }),
     );

@@ -82,6 +82,7 @@ export class VmManager {
       // libvirt's QEMU_JOB_WAIT_TIME.
       jobWaitMs: options.jobWaitMs ?? 30_000,
       unplugTimeoutMs: options.unplugTimeoutMs ?? 15_000,
+      agentShutdownAfterMs: options.agentShutdownAfterMs ?? 15_000,
     };
     this.driverLog = new DriverLog(driverFiles(paths).driverLog, tuning.logCapBytes);
     this.#ctx = {

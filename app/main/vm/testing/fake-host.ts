@@ -1,6 +1,6 @@
 /** HostServices for VM-layer tests that start VMs with the fake launcher: TCG, BIOS, no probing. */
 import { VmdeskError } from '../../common/errors.js';
-import type { Accel, QemuCaps } from '../../common/host-types.js';
+import type { Accel, Arch, QemuCaps } from '../../common/host-types.js';
 import { fakeQemuCaps } from '../../host/testing/caps.js';
 import type { HostServices, UefiFirmware } from '../host-services.js';
 
@@ -15,7 +15,7 @@ export class FakeHost implements HostServices {
   async chooseAccel(): Promise<{ accel: Accel; reason: string }> {
     return { accel: 'tcg', reason: 'chosen by the test' };
   }
-  async uefiFirmware(): Promise<UefiFirmware> {
+  async uefiFirmware(_arch?: Arch, _opts?: { secureBoot?: boolean }): Promise<UefiFirmware> {
     throw new VmdeskError('no-firmware', 'No UEFI firmware in this test.');
   }
   async swtpm(): Promise<string> {
