@@ -1,7 +1,8 @@
 /**
- * Crash-restart soak: three VMs, random operations in flight, and the owning driver killed with
- * SIGKILL at a random moment (also mid-start and mid-shutdown). After every kill a new process
- * adopts the VMs; nothing may be lost, run twice, or left behind.
+ * Crash-restart soak: three VMs (one with a TPM, so a second process, swtpm, per run), random
+ * operations in flight, and the owning driver killed with SIGKILL at a random moment (also
+ * mid-start and mid-shutdown). After every kill a new process adopts the VMs; nothing may be lost,
+ * run twice, or left behind (no swtpm without its QEMU, never two).
  *
  * The default suite runs 10 rounds; `VMDESK_SOAK_ROUNDS=100 npx vitest run --project integration e2e/soak`
  * runs the long version. `VMDESK_SOAK_SEED` replays a failing run (the seed is printed).
@@ -27,6 +28,21 @@ function qemuPidsFor(root: string, id: string): number[] {
   });
 }
 
+/** swtpm processes on a VM's TPM state (its command line names the VM's data dir). */
+function swtpmPidsFor(root: string, id: string): number[] {
+  return fs.readdirSync('/proc').flatMap((n) => {
+    if (!/^\d+$/.test(n)) return [];
+    try {
+      const argv = fs.readFileSync(`/proc/${n}/cmdline`, 'utf8').split('\0');
+      return /(^|\/)swtpm$/.test(argv[0] ?? '') && argv.some((a) => a.includes(root) && a.includes(`${id}/tpm`))
+        ? [Number(n)]
+        : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 const s = new Sandbox();
 afterAll(() => s.cleanup());
 
@@ -38,10 +54,19 @@ describe('crash-restart soak', () => {
       const rand = prng(SEED);
       const names = ['alpha', 'bravo', 'charlie'];
       for (const n of names)
-        await s.json<VmSummary>(['define', '--name', n, '--memory', '192M', '--cdrom', guestIso()]);
+        await s.json<VmSummary>([
+          'define',
+          '--name',
+          n,
+          '--memory',
+          '192M',
+          '--cdrom',
+          guestIso(),
+          ...(n === 'charlie' ? ['--tpm'] : []),
+        ]);
       const runtime = path.join(s.env.XDG_RUNTIME_DIR!, 'vmdesk');
       const runRecords = path.join(s.env.XDG_STATE_HOME!, 'vmdesk', 'run');
-      const stats = { rounds: 0, killsMidOp: 0, ops: 0, adoptedRunning: 0 };
+      const stats = { rounds: 0, killsMidOp: 0, ops: 0, adoptedRunning: 0, swtpmAdopted: 0 };
 
       for (let round = 0; round < ROUNDS; round++) {
         const driver = await s.startDriver();
@@ -83,6 +108,14 @@ describe('crash-restart soak', () => {
           } else if (vm.state === 'stopped') {
             expect(pids, `round ${round}: ${vm.name} is stopped but QEMU ${pids} runs`).toEqual([]);
           }
+          if (vm.name === 'charlie') {
+            const tpms = swtpmPidsFor(s.root, vm.id);
+            expect(tpms.length, `round ${round}: charlie has ${tpms.length} swtpm`).toBeLessThanOrEqual(1);
+            if (vm.state === 'running' || vm.state === 'paused')
+              expect(tpms.length, `round ${round}: charlie runs without its swtpm`).toBe(1);
+            if (vm.state === 'stopped') expect(tpms, `round ${round}: an orphaned swtpm`).toEqual([]);
+            if (tpms.length === 1) stats.swtpmAdopted++;
+          }
         }
         // Nothing orphaned: runtime dirs and run records exist exactly for live QEMUs.
         const live = after.filter((v) => qemuPidsFor(s.root, v.id).length === 1);
@@ -108,6 +141,8 @@ describe('crash-restart soak', () => {
 
       for (const n of names) await s.run(['stop', n]);
       expect(qemuPidsUnder(s.root)).toEqual([]);
+      const charlie = (await s.json<VmSummary[]>(['list'])).find((v) => v.name === 'charlie')!;
+      expect(swtpmPidsFor(s.root, charlie.id)).toEqual([]);
       console.log(`soak: ${JSON.stringify(stats)}`);
     },
     60_000 + ROUNDS * 8_000,
