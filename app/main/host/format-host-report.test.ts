@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatHostReport } from './format-host-report.js';
-import type { HostReport } from '../common/host-types.js';
+import type { FirmwareImage, HostReport } from '../common/host-types.js';
 
 /** A host where everything that can go wrong did. */
 const troubled: HostReport = {
@@ -108,5 +108,43 @@ describe('formatHostReport', () => {
 
   it('keeps lines within 100 columns except where a single path is longer', () => {
     for (const line of text.split('\n')) if (line.length > 100) expect(line.trim()).not.toContain(' ');
+  });
+});
+
+describe('formatHostReport: firmware and Secure Boot', () => {
+  const img = (file: string, over: Partial<FirmwareImage>): FirmwareImage => ({
+    arch: 'x86_64',
+    source: `/usr/share/qemu/firmware/${file}`,
+    description: file,
+    code: `/usr/share/OVMF/${file.replace('.json', '.fd')}`,
+    varsTemplate: '/usr/share/OVMF/OVMF_VARS_4M.fd',
+    format: 'raw',
+    machines: ['pc-q35-*'],
+    secureBoot: false,
+    enrolledKeys: false,
+    requiresSmm: false,
+    features: [],
+    ...over,
+  });
+  const debian: HostReport = {
+    ...troubled,
+    firmware: {
+      ...troubled.firmware,
+      missing: [],
+      images: [
+        img('40-secure-enrolled.json', { secureBoot: true, enrolledKeys: true, requiresSmm: true }),
+        img('50-secure.json', { secureBoot: true, requiresSmm: true }),
+        img('60-plain.json', {}),
+      ],
+    },
+  };
+
+  it('says which build offers Secure Boot with keys, and which one each kind of VM uses', () => {
+    const text = formatHostReport(debian).replace(/\n {14}/g, ' ');
+    expect(text).toContain(
+      '40-secure-enrolled.fd [secure boot, keys enrolled, needs SMM, used by Secure Boot VMs] (40-secure-enrolled.json)',
+    );
+    expect(text).toContain('50-secure.fd [secure boot, needs SMM] (50-secure.json)');
+    expect(text).toContain('60-plain.fd [no secure boot, used by UEFI VMs] (60-plain.json)');
   });
 });

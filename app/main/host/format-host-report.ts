@@ -4,6 +4,7 @@ import { chooseAccel } from './choose-accel.js';
 import { formatBytes } from './memlock.js';
 import { ARCHES } from './qemu-caps.js';
 import type { AccelStatus, Arch, FirmwareImage, HostReport } from '../common/host-types.js';
+import { pickFirmware } from './firmware.js';
 
 const WIDTH = 100;
 const LABEL = 12; // column where values start
@@ -98,9 +99,15 @@ function firmwareSection(report: HostReport): string[] {
   const out = ['Firmware (UEFI)'];
   for (const arch of ARCHES as readonly Arch[]) {
     const imgs = fw.images.filter((i) => i.arch === arch);
+    // Which of them vmdesk's VMs boot with (argv.ts's machine types).
+    const machine = arch === 'x86_64' ? 'q35' : 'virt';
+    const plain = pickFirmware(fw, arch, machine);
+    const secure = pickFirmware(fw, arch, machine, { secureBoot: true });
     for (const [n, img] of imgs.entries()) {
       const from = img.source === 'well-known path' ? 'well-known path' : img.source.split('/').pop();
-      out.push(row(n === 0 ? arch : '', `${img.code} [${firmwareFlags(img)}] (${from})`));
+      const use =
+        img === plain ? ', used by UEFI VMs' : img === secure && img.enrolledKeys ? ', used by Secure Boot VMs' : '';
+      out.push(row(n === 0 ? arch : '', `${img.code} [${firmwareFlags(img)}${use}] (${from})`));
     }
     const miss = fw.missing.find((m) => m.arch === arch);
     if (miss) out.push(row(arch, `MISSING: ${miss.reason}`), ...fixRow(miss.fix));
