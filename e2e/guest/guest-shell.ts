@@ -251,3 +251,109 @@ export function talkTcp(port: number, send?: string, timeoutMs = 30_000): Promis
     });
   });
 }
+
+/**
+ * The host's side of the QEMU guest agent (QGA) on a VM's `org.qemu.guest_agent.0` port, for
+ * tests: QEMU's `-chardev socket,id=qga0,path=SOCK,server=on,wait=off` for that port. The guest
+ * runs the real qemu-ga (see e2e/guest/init).
+ */
+export interface GuestAgentLink {
+  /**
+   * Sends `guest-sync-delimited` (a 0xFF byte first, so the agent drops any half-read input, and
+   * its reply comes after a 0xFF) with a fresh id, again every 2 s, until the agent echoes one:
+   * from then on replies pair with commands. Rejects after `timeoutMs`.
+   */
+  sync(timeoutMs?: number): Promise<void>;
+  /** Runs a command that has a reply: resolves with its `return`, rejects with its `error`. */
+  execute<T = unknown>(command: string, args?: Record<string, unknown>, timeoutMs?: number): Promise<T>;
+  /** Sends a command that has no reply on success (`guest-shutdown`, `guest-suspend-*`). */
+  send(command: string, args?: Record<string, unknown>): void;
+  close(): void;
+}
+
+/** Connects to a VM's guest agent socket (retrying for up to 10 s while QEMU creates it). */
+export async function openGuestAgent(sockPath: string): Promise<GuestAgentLink> {
+  const deadline = Date.now() + 10_000;
+  let sock: net.Socket;
+  for (;;) {
+    try {
+      sock = await new Promise<net.Socket>((resolve, reject) => {
+        const s = net.createConnection(sockPath, () => resolve(s));
+        s.once('error', reject);
+      });
+      break;
+    } catch (err) {
+      if (Date.now() > deadline)
+        throw new Error(`cannot connect to the guest agent socket ${sockPath}: ${String(err)}`);
+      await sleep(50);
+    }
+  }
+  // Replies are JSON lines. A 0xFF byte (never in UTF-8 JSON) precedes a delimited sync's reply:
+  // whatever partial line came before it is dropped.
+  const messages: Record<string, unknown>[] = [];
+  let partial: Buffer[] = [];
+  let ended: string | undefined;
+  sock.on('data', (chunk: Buffer) => {
+    let start = 0;
+    for (let i = 0; i < chunk.length; i++) {
+      if (chunk[i] === 0xff) {
+        partial = [];
+        start = i + 1;
+      } else if (chunk[i] === 0x0a) {
+        const line = Buffer.concat([...partial, chunk.subarray(start, i)])
+          .toString('utf8')
+          .trim();
+        partial = [];
+        start = i + 1;
+        if (line) messages.push(JSON.parse(line) as Record<string, unknown>);
+      }
+    }
+    partial.push(chunk.subarray(start));
+  });
+  sock.on('error', (err) => (ended ??= `guest agent socket error: ${err.message}`));
+  sock.on('close', () => (ended ??= 'the guest agent socket closed (QEMU exited?)'));
+
+  /** The next message, or undefined after `ms`; rejects when the socket is gone. */
+  const next = async (ms: number): Promise<Record<string, unknown> | undefined> => {
+    const until = Date.now() + ms;
+    for (;;) {
+      const m = messages.shift();
+      if (m) return m;
+      if (ended) throw new Error(ended);
+      if (Date.now() > until) return undefined;
+      await sleep(20);
+    }
+  };
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const result = queue.then(fn);
+    queue = result.catch(() => {});
+    return result;
+  };
+  const write = (command: string, args?: Record<string, unknown>) =>
+    sock.write(`${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`);
+
+  return {
+    sync: (timeoutMs = 60_000) =>
+      serial(async () => {
+        const until = Date.now() + timeoutMs;
+        while (Date.now() < until) {
+          const id = Math.floor(Math.random() * 2 ** 31);
+          sock.write(Buffer.from([0xff]));
+          write('guest-sync-delimited', { id });
+          for (let m = await next(2_000); m; m = await next(2_000)) if (m.return === id) return;
+        }
+        throw new Error(`the guest agent did not answer guest-sync-delimited within ${timeoutMs} ms`);
+      }),
+    execute: <T>(command: string, args?: Record<string, unknown>, timeoutMs = 30_000) =>
+      serial(async () => {
+        write(command, args);
+        const m = await next(timeoutMs);
+        if (!m) throw new Error(`the guest agent did not answer ${command} within ${timeoutMs} ms`);
+        if ('error' in m) throw new Error(`guest agent ${command}: ${JSON.stringify(m.error)}`);
+        return m.return as T;
+      }),
+    send: (command, args) => void serial(async () => write(command, args)),
+    close: () => sock.destroy(),
+  };
+}
