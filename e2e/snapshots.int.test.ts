@@ -82,8 +82,11 @@ describe('vmdesk snapshot', () => {
       // Refusals, in sentences; nothing made.
       const dup = await s.run(['snapshot', 'create', 'snap', 'after']);
       expect(dup.stderr).toBe('vmdesk: "snap" has a snapshot named "after" already. Choose another name.\n');
+      // Paused, its guest agent cannot freeze anything (e2e/windows-ready covers a running one).
+      await s.json(['pause', 'snap']);
       const diskOnly = await s.run(['snapshot', 'create', 'snap', 'x', '--disk-only']);
       expect(diskOnly.stderr).toContain('a snapshot of its disks alone would catch its file systems mid-write');
+      await s.json(['resume', 'snap']);
       const missing = await s.run(['snapshot', 'revert', 'snap', 'nope']);
       expect(missing.stderr).toBe('vmdesk: "snap" has no snapshot named "nope"; it has "after".\n');
 

@@ -186,4 +186,45 @@ describe('Windows-ready guests', () => {
     expect(log).not.toContain('forcing off');
     expect(fs.readFileSync(vm.paths!.serialLog, 'utf8')).toContain('guest agent shutdown');
   }, 400_000);
+
+  it('takes a snapshot of a running guest’s disks alone, its file systems frozen by the agent', async () => {
+    const s = sandbox();
+    await s.startDriver();
+    await s.json(['define', '--name', 'frozen', '--memory', '256M', '--disk-size', '64M', '--cdrom', guestIso()]);
+    await s.json(['start', 'frozen']);
+    await waitFor(
+      async () => !!(await s.json<VmSummary>(['info', 'frozen'])).guest?.connected,
+      'the guest agent to answer',
+      180_000,
+    );
+    let shell = new GuestShell(await attachVmdeskConsole(s, 'frozen'));
+    try {
+      await shell.ready();
+      await shell.check('dmesg -n 1');
+      await shell.check('printf before-snapshot | dd of=/dev/vda conv=notrunc,fsync 2>/dev/null');
+      const taken = await s.run(['snapshot', 'create', 'frozen', 'disks', '--disk-only']);
+      expect(taken.code, taken.stderr).toBe(0);
+      await shell.check('printf after--snapshot | dd of=/dev/vda conv=notrunc,fsync 2>/dev/null');
+    } finally {
+      shell.link.close();
+    }
+    const info = await s.json<VmSummary>(['info', 'frozen']);
+    expect(fs.readFileSync(info.paths!.driverLog, 'utf8')).toMatch(
+      /the guest agent froze \d+ file systems? for the snapshot \(thawed \d+\)/,
+    );
+    // It goes back with the VM off, and the disk is as it was when the snapshot was taken.
+    await s.json(['stop', 'frozen']);
+    const back = await s.run(['snapshot', 'revert', 'frozen', 'disks']);
+    expect(back.code, back.stderr).toBe(0);
+    await s.json(['start', 'frozen']);
+    shell = new GuestShell(await attachVmdeskConsole(s, 'frozen'));
+    try {
+      await shell.ready();
+      await shell.check('dmesg -n 1');
+      expect(await shell.check('dd if=/dev/vda bs=15 count=1 2>/dev/null')).toBe('before-snapshot');
+    } finally {
+      shell.link.close();
+      await s.run(['stop', 'frozen']);
+    }
+  }, 400_000);
 });

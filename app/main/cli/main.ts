@@ -49,7 +49,8 @@ Usage:
   vmdesk eject VM [--drive N]  (take the disc out)
   vmdesk forward list|add|remove VM [tcp:[ADDR:]HOST[:GUEST]]  (port forwards; live on a running VM)
   vmdesk snapshot list|create|revert|delete|rename VM [NAME] [--description T] [--disk-only] [--json]
-                               (with memory while it runs, of the disks while it is off)
+                               (with memory while it runs, of the disks while it is off; --disk-only
+                               while it runs needs a guest agent, which freezes its file systems)
   vmdesk clone VM NEW [--linked] [--progress] [--json]  (a copy of a stopped VM; --linked: overlays on its
                                disks, which stay read-only while the clone exists)
   vmdesk start|shutdown|stop|reboot|pause|resume VM [--wait] [--timeout S]

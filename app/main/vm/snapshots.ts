@@ -272,6 +272,9 @@ export interface SnapshotTarget {
   jobId: string;
   signal?: AbortSignal;
   onProgress?: (what: string, done: number, total: number) => void;
+  /** A running guest's agent: a snapshot of the disks alone is taken with its file systems frozen. */
+  agent?: { freeze(): Promise<number>; thaw(): Promise<number> };
+  log?: (line: string) => void;
 }
 
 /** The disks a snapshot was taken of that the VM still has, as QEMU node names (first: its memory). */
@@ -284,10 +287,13 @@ function nodesOf(def: VmDefinition, targets: readonly string[]): string[] {
  * the screendump, the NVRAM copy and the save, then let go on), of the disks alone with qemu-img
  * when it does not. Whatever fails or is cancelled is removed again: no half snapshot stays.
  */
-export async function takeSnapshot(t: SnapshotTarget, p: { name: string; description?: string }): Promise<void> {
+export async function takeSnapshot(
+  t: SnapshotTarget,
+  p: { name: string; description?: string; diskOnly?: boolean },
+): Promise<void> {
   const { def, store } = t;
   const f = store.read();
-  const live = t.qmp !== undefined;
+  const live = t.qmp !== undefined && !p.diskOnly;
   const tag = newTag();
   fs.mkdirSync(store.dir, { recursive: true, mode: 0o700 });
   const made: string[] = [];
@@ -298,6 +304,8 @@ export async function takeSnapshot(t: SnapshotTarget, p: { name: string; descrip
     createdAt: new Date().toISOString(),
     state: t.state,
     withMemory: live,
+    // A disk-only snapshot of a running guest goes back to a VM that is off.
+    ...(p.diskOnly && t.qmp ? { state: 'stopped' as const } : {}),
     parent: f.current,
   };
   try {
@@ -334,6 +342,34 @@ export async function takeSnapshot(t: SnapshotTarget, p: { name: string; descrip
       await saving;
       t.signal?.throwIfAborted();
       entry.vmStateBytes = await vmStateSize(qmp, nodes[0]!, tag);
+    } else if (t.qmp) {
+      // The disks alone while the guest runs: its agent flushes and freezes its file systems, so
+      // what the disks hold is what the guest meant to write; frozen only for the snapshot itself.
+      const agent = t.agent;
+      if (!agent) throw new VmdeskError('internal', 'a live disk-only snapshot without the guest agent');
+      copyNvram(def, store, tag, entry, made);
+      t.onProgress?.('Freezing the guest’s file systems', 0, 1);
+      const frozen = await agent.freeze().catch(async (err: unknown) => {
+        await agent.thaw().catch(() => undefined); // a timed-out freeze may still take effect
+        throw new VmdeskError(
+          'guest-agent',
+          `The guest agent could not freeze the file systems of "${def.name}": ${(err as Error).message} Take a snapshot with its memory instead.`,
+        );
+      });
+      try {
+        t.onProgress?.('Saving disks', 0, 1);
+        for (const node of diskNodes(def))
+          await t.qmp.execute('blockdev-snapshot-internal-sync', { device: node, name: tag });
+      } finally {
+        const thawed = await agent.thaw().catch((err: unknown) => {
+          t.log?.(`thawing the guest's file systems failed: ${(err as Error).message}`);
+          return -1;
+        });
+        t.log?.(
+          `the guest agent froze ${frozen} file system${frozen === 1 ? '' : 's'} for the snapshot (thawed ${thawed})`,
+        );
+      }
+      entry.vmStateBytes = 0;
     } else {
       copyNvram(def, store, tag, entry, made);
       t.onProgress?.('Saving disks', 0, 1);

@@ -783,20 +783,30 @@ export class VmInstance {
     return this.job.run('take a snapshot', async () => {
       const def = this.#usable();
       const target = await this.#snapshotTarget(o);
-      if (target.state !== 'stopped' && p.diskOnly)
+      const agent = this.#guest;
+      const frozen = p.diskOnly && target.state === 'running' && agent?.state.connected;
+      if (target.state !== 'stopped' && p.diskOnly && !frozen)
         throw new VmdeskError(
           'invalid-state',
-          `"${def.name}" is ${this.#state}: a snapshot of its disks alone would catch its file systems mid-write. Take one with its memory, or shut it down first.`,
+          `"${def.name}" is ${this.#state}${target.state === 'running' ? ' and no guest agent answers' : ''}: a snapshot of its disks alone would catch its file systems mid-write. Take one with its memory, ${target.state === 'running' ? 'install qemu-guest-agent in the guest (it freezes the file systems for such a snapshot), ' : ''}or shut it down first.`,
           { field: 'diskOnly' },
         );
-      assertSnapshottable(def, target.state !== 'stopped');
+      if (frozen) {
+        target.agent = agent.agent;
+        target.log = (line) => this.log.write(line);
+      }
+      assertSnapshottable(def, target.state !== 'stopped' && !p.diskOnly);
       assertNameFree(this.#snapshots.read(), p.name, def.name);
       const free = fs.statfsSync(path.dirname(def.disks[0]!.path));
       const diskBytes = def.disks.reduce((n, d) => n + (virtualSize(d) ?? 0), 0);
-      assertSpaceFor(def, target.state !== 'stopped', diskBytes, free.bavail * free.bsize);
-      await takeSnapshot(target, { name: p.name, ...(p.description ? { description: p.description } : {}) });
+      assertSpaceFor(def, target.state !== 'stopped' && !p.diskOnly, diskBytes, free.bavail * free.bsize);
+      await takeSnapshot(target, {
+        name: p.name,
+        ...(p.description ? { description: p.description } : {}),
+        ...(p.diskOnly ? { diskOnly: true } : {}),
+      });
       this.log.write(
-        `snapshot "${p.name}" taken (${target.state === 'stopped' ? 'disks only' : `with memory, ${target.state}`})`,
+        `snapshot "${p.name}" taken (${target.state === 'stopped' ? 'disks only' : p.diskOnly ? 'disks only, file systems frozen by the guest agent' : `with memory, ${target.state}`})`,
       );
       return this.#snapshotsChanged().find((x) => sameVmName(x.name, p.name))!;
     });
