@@ -49,7 +49,7 @@ interface InProcessResult {
 }
 
 /** One vmdesk run in this process: init, define, then time start() and stop(). */
-async function vmdeskInProcess(ctx: BenchContext, warm: boolean): Promise<InProcessResult> {
+async function vmdeskInProcess(ctx: BenchContext, warm: boolean, tpm = false): Promise<InProcessResult> {
   const sb = new BenchSandbox();
   try {
     if (warm) sb.seedCache(ctx.cacheTemplate);
@@ -59,7 +59,7 @@ async function vmdeskInProcess(ctx: BenchContext, warm: boolean): Promise<InProc
       markCaps(createHostServices(sb.paths), () => (capsAt = performance.now())),
     );
     await m.init();
-    const vm = await m.define({ name: 'bench', memoryMiB: 256, cpus: 1, cdrom: ctx.iso });
+    const vm = await m.define({ name: 'bench', memoryMiB: 256, cpus: 1, cdrom: ctx.iso, ...(tpm ? { tpm } : {}) });
     const seen: Record<string, number> = {};
     const off = m.events.on('vm.changed', (s) => {
       seen[s.state] ??= performance.now();
@@ -100,7 +100,10 @@ export async function benchStartStop(ctx: BenchContext): Promise<Figure[]> {
     stopVmdesk: [] as number[],
     stopRaw: [] as number[],
     stopLibvirt: [] as number[],
+    tpm: { samples: [] as number[], phases: {} as Phases },
+    stopTpm: [] as number[],
   };
+  const swtpm = ['/usr/bin/swtpm', '/usr/local/bin/swtpm', '/opt/homebrew/bin/swtpm'].some((p) => fs.existsSync(p));
   const libvirtSb = ctx.virsh ? new BenchSandbox() : undefined;
   const libvirt = ctx.virsh && libvirtSb ? new LibvirtSession(ctx.virsh, libvirtSb) : undefined;
   const libvirtNames: string[] = [];
@@ -188,6 +191,19 @@ export async function benchStartStop(ctx: BenchContext): Promise<Figure[]> {
         f.stopLibvirt.push(stopMs);
       },
     },
+    {
+      // The same VM with a TPM: swtpm is started (and its socket awaited) before QEMU, and ended
+      // after it.
+      name: 'vmdesk in-process with a TPM (warm caps)',
+      skip: !swtpm,
+      async run(round) {
+        const r = await vmdeskInProcess(ctx, true, true);
+        if (round < 0) return;
+        f.tpm.samples.push(r.startMs);
+        f.stopTpm.push(r.stopMs);
+        for (const [k, v] of Object.entries(r.phases)) push(f.tpm.phases, k, v);
+      },
+    },
   ];
   try {
     await interleave(contenders, ctx.runs, ctx.progress);
@@ -209,10 +225,18 @@ export async function benchStartStop(ctx: BenchContext): Promise<Figure[]> {
   return [
     row('start.vmdesk.warm', 'start → running: vmdesk in-process, warm caps cache', f.warm.samples, 0, f.warm.phases),
     row('start.vmdesk.cold', 'start → running: vmdesk in-process, cold caps cache', f.cold.samples, 1, f.cold.phases),
+    row(
+      'start.vmdesk.tpm',
+      'start → running: vmdesk in-process with a TPM (swtpm first), warm caps',
+      f.tpm.samples,
+      5,
+      f.tpm.phases,
+    ),
     row('start.vmdesk.cli', 'start → running: `vmdesk start` CLI (incl. Node start-up)', f.cli, 2),
     row('start.raw', 'start → running: raw QEMU, same argv (spawn → cont reply)', f.raw.samples, 3, f.raw.phases),
     row('start.libvirt', 'start → running: libvirt `virsh define + start` (session)', f.libvirt, 4),
     row('stop.vmdesk', 'force off → gone: vmdesk `stop` (QMP quit → exit)', f.stopVmdesk, 0),
+    row('stop.vmdesk.tpm', 'force off → gone: vmdesk `stop` of a VM with a TPM (and its swtpm)', f.stopTpm, 5),
     row('stop.raw', 'force off → gone: raw QEMU SIGTERM → exit event', f.stopRaw, 3),
     row('stop.libvirt', 'force off → gone: libvirt `virsh destroy`', f.stopLibvirt, 4),
   ];
