@@ -209,6 +209,20 @@ describe('planClone and cloneDefinition', () => {
     expect(cloneDefinition(src, plan).def.nvram).toBe(plan.nvram!.to);
   });
 
+  it('keeps a Secure Boot VM’s store as its Secure Boot store, and gives a TPM VM’s clone a new TPM, saying so', () => {
+    const { root, paths } = sandbox();
+    const vars = path.join(root, 'efivars-secure.fd');
+    fs.writeFileSync(vars, Buffer.alloc(4096, 7));
+    const src = definition([], { firmware: 'uefi', secureBoot: true, tpm: true, nvram: vars });
+    const plan = planClone(src, { id: NEW_ID, name: 'w', linked: false, paths, facts: new Map() });
+    expect(plan.nvram?.to).toBe(path.join(paths.data, 'vms', NEW_ID, 'efivars-secure.fd'));
+    const { def, dropped } = cloneDefinition(src, plan);
+    expect(def).toMatchObject({ secureBoot: true, tpm: true });
+    expect(dropped).toEqual([
+      "its TPM's memory was not copied (it holds the keys of that one machine): the clone gets a new, empty TPM, so BitLocker and Windows Hello must be set up again in it",
+    ]);
+  });
+
   it('refuses a full clone that does not fit, saying how much it needs and offering a linked one', () => {
     const { paths } = sandbox();
     const src = definition([{ path: '/v/d.img', target: 'vda', format: 'raw', owned: true, readOnly: false }]);

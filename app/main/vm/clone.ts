@@ -87,7 +87,7 @@ export function planClone(
   });
   const nvram =
     src.nvram && fs.existsSync(src.nvram)
-      ? { from: src.nvram, to: nvramPath(o.paths, o.id), bytes: fs.statSync(src.nvram).size }
+      ? { from: src.nvram, to: nvramPath(o.paths, o.id, src.secureBoot), bytes: fs.statSync(src.nvram).size }
       : undefined;
   // An overlay starts at a few hundred KiB (its header and first tables).
   const needBytes =
@@ -187,6 +187,10 @@ export function cloneDefinition(
   if (mdevs > 0)
     dropped.push(
       `its ${mdevs === 1 ? 'mediated device was' : `${mdevs} mediated devices were`} not copied (a vGPU serves one VM): assign one to the clone`,
+    );
+  if (src.tpm)
+    dropped.push(
+      "its TPM's memory was not copied (it holds the keys of that one machine): the clone gets a new, empty TPM, so BitLocker and Windows Hello must be set up again in it",
     );
   const def: VmDefinition = {
     ...src,
