@@ -56,7 +56,10 @@ function stamped(vm: VmSummary): VmSummary {
   const next: VmSummary = { ...vm, revision: fakeRevision(vm.definition) };
   if (!['starting', 'running', 'paused', 'stopping'].includes(vm.state) || next.pending?.length === 0)
     delete next.pending;
-  if (!['starting', 'running', 'paused', 'stopping'].includes(vm.state)) delete next.live;
+  if (!['starting', 'running', 'paused', 'stopping'].includes(vm.state)) {
+    delete next.live;
+    delete next.guest;
+  }
   return next;
 }
 
@@ -248,16 +251,31 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
         });
       if (!Number.isInteger(p.cpus) || p.cpus < 1)
         throw new VmdeskError('invalid-argument', 'A VM needs at least 1 CPU.', { field: 'cpus' });
-      if (p.cdrom !== undefined && !/^\/.+\.iso$/i.test(p.cdrom))
-        throw new VmdeskError('invalid-argument', `The ISO image ${p.cdrom} does not exist. Check the path.`, {
-          field: 'cdrom',
-        });
+      // As the driver checks every disc (define-vm.ts checkReadableFile): the demo's exist if they look like ISOs.
+      for (const disc of [p.cdrom, ...(p.moreCdroms ?? [])])
+        if (disc !== undefined && !/^\/.+\.iso$/i.test(disc))
+          throw new VmdeskError('invalid-argument', `The ISO image ${disc} does not exist. Check the path.`, {
+            field: 'cdrom',
+          });
+      if (p.secureBoot && p.firmware === 'bios')
+        throw new VmdeskError(
+          'invalid-argument',
+          'Secure Boot is part of UEFI: choose UEFI firmware, or leave Secure Boot off.',
+          { field: 'secureBoot' },
+        );
       const id = crypto.randomUUID();
       const def = sampleDefinition(id, p.name, {
         memoryMiB: p.memoryMiB,
         cpus: p.cpus,
         accel: p.accel ?? 'auto',
-        cdroms: [p.cdrom ?? null],
+        ...(p.firmware ? { firmware: p.firmware } : p.secureBoot ? { firmware: 'uefi' as const } : {}),
+        secureBoot: p.secureBoot ?? false,
+        tpm: p.tpm ?? false,
+        devices: { disk: p.diskBus ?? 'virtio', nic: p.nic ?? 'virtio' },
+        clock: p.clock ?? 'utc',
+        hyperv: p.hyperv ?? false,
+        ...(p.os ? { os: p.os } : {}),
+        cdroms: [p.cdrom ?? null, ...(p.moreCdroms ?? [])],
         boot: p.cdrom ? ['cdrom', 'disk'] : ['disk', 'cdrom'],
         disks: p.disk
           ? [
@@ -295,6 +313,8 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
         startedAt: new Date().toISOString(),
         accel,
         sandbox: { on: true },
+        // A freshly started guest has no agent answering yet (the demo's never does).
+        guest: { connected: false },
       });
     },
     'vm.shutdown': async (p) => {
@@ -354,7 +374,8 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
       return fakePlan(p.path, 700 * 2 ** 20, names());
     },
     'vm.create': async (p) => {
-      const d = fakePlan(p.iso, 700 * 2 ** 20, names()).defaults;
+      const plan = fakePlan(p.iso, 700 * 2 ** 20, names());
+      const d = plan.defaults;
       if ((p.diskGiB ?? d.diskGiB) > 2000)
         throw new VmdeskError(
           'insufficient-resources',
@@ -362,15 +383,26 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
           { field: 'diskSize' },
         );
       await delay(500);
+      // As the driver's defineInputFromPlan: a driver disc goes in a second drive and means virtio.
+      const drivers = p.drivers === undefined ? d.drivers : p.drivers;
+      const firmware = p.firmware ?? d.firmware;
       const vm = await handlers['vm.define']({
         name: p.name ?? d.name,
         memoryMiB: p.memoryMiB ?? d.memoryMiB,
         cpus: p.cpus ?? d.cpus,
-        firmware: p.firmware ?? d.firmware,
+        firmware,
         cdrom: p.iso,
+        ...(drivers ? { moreCdroms: [drivers] } : {}),
         disk: { sizeBytes: (p.diskGiB ?? d.diskGiB) * 2 ** 30 },
+        secureBoot: p.secureBoot ?? (firmware === 'uefi' && d.secureBoot),
+        tpm: p.tpm ?? d.tpm,
+        diskBus: p.diskBus ?? (drivers ? 'virtio' : d.diskBus),
+        nic: p.nic ?? (drivers ? 'virtio' : d.nic),
+        clock: p.clock ?? d.clock,
+        hyperv: p.hyperv ?? d.hyperv,
+        ...(plan.os.id ? { os: { id: plan.os.id, name: plan.os.name } } : {}),
       });
-      const def = vm.definition ? { ...vm.definition, firmware: p.firmware ?? d.firmware } : undefined;
+      const def = vm.definition ? { ...vm.definition, firmware } : undefined;
       const made = put({ ...vm, definition: def });
       return p.start ? handlers['vm.start']({ vm: made.id }) : made;
     },
@@ -858,13 +890,37 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
             : `"${d.name}" has no network to boot from. Turn its network on first, or leave network out of the boot order.`,
         );
       const kept = d.boot.filter(usable);
+      // As the driver (app/main/vm/settings.ts applySettings): BIOS takes Secure Boot off with it;
+      // Secure Boot needs UEFI and x86_64; SATA takes six disks.
+      const firmware = p.firmware ?? d.firmware;
+      if (p.secureBoot && firmware !== 'uefi')
+        throw bad(
+          'secureBoot',
+          `Secure Boot is part of UEFI, and "${d.name}" boots with BIOS. Switch it to UEFI as well (an OS installed with BIOS will not boot that way).`,
+        );
+      if (p.secureBoot && d.arch === 'aarch64')
+        throw bad(
+          'secureBoot',
+          'vmdesk offers Secure Boot for x86_64 VMs only (no aarch64 firmware ships with keys enrolled).',
+        );
+      const devices = { disk: p.diskBus ?? d.devices.disk, nic: p.nic ?? d.devices.nic };
+      if (devices.disk === 'sata' && d.disks.length > 6)
+        throw bad(
+          'diskBus',
+          `"${d.name}" has ${d.disks.length} disks, and SATA takes at most 6. Remove disks first, or keep virtio.`,
+        );
       const def: VmDefinition = {
         ...d,
         name: p.name ?? d.name,
         memoryMiB: p.memoryMiB ?? d.memoryMiB,
         cpus: p.cpus ?? d.cpus,
         boot: p.boot ?? (kept.length > 0 ? kept : ['disk']),
-        firmware: p.firmware ?? d.firmware,
+        firmware,
+        secureBoot: p.secureBoot ?? (p.firmware === 'bios' ? false : d.secureBoot),
+        tpm: p.tpm ?? d.tpm,
+        devices,
+        clock: p.clock ?? d.clock,
+        hyperv: p.hyperv ?? d.hyperv,
         display: p.display ?? d.display,
         accel: p.accel ?? d.accel,
         network: { ...d.network, mode: network },
@@ -895,6 +951,13 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
     if (was.display !== def.display) out.push(`Display: ${was.display} → ${def.display}`);
     if (was.accel !== def.accel) out.push(`Accelerator: ${was.accel} → ${def.accel}`);
     if (was.network.mode !== def.network.mode) out.push(`Network: ${was.network.mode} → ${def.network.mode}`);
+    const onOff = (b: boolean) => (b ? 'on' : 'off');
+    if (was.secureBoot !== def.secureBoot) out.push(`Secure Boot: ${onOff(was.secureBoot)} → ${onOff(def.secureBoot)}`);
+    if (was.tpm !== def.tpm) out.push(`TPM: ${onOff(was.tpm)} → ${onOff(def.tpm)}`);
+    if (was.devices.disk !== def.devices.disk) out.push(`Disk bus: ${was.devices.disk} → ${def.devices.disk}`);
+    if (was.devices.nic !== def.devices.nic) out.push(`Network card: ${was.devices.nic} → ${def.devices.nic}`);
+    if (was.clock !== def.clock) out.push(`Clock: ${was.clock} → ${def.clock}`);
+    if (was.hyperv !== def.hyperv) out.push(`Hyper-V enlightenments: ${onOff(was.hyperv)} → ${onOff(def.hyperv)}`);
     if (was.cdroms.length !== def.cdroms.length) out.push(`CD-ROM drives: ${was.cdroms.length} → ${def.cdroms.length}`);
     for (let i = 0; i < Math.min(was.cdroms.length, def.cdroms.length); i++)
       if (was.cdroms[i] !== def.cdroms[i])

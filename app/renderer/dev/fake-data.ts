@@ -32,7 +32,7 @@ export function sampleDefinition(id: string, name: string, over: Partial<VmDefin
     boot: ['disk'],
     network: { mode: 'user', forwards: [] },
     display: 'std',
-    nvram: `${HOME}/.local/share/vmdesk/vms/${id}/OVMF_VARS.fd`,
+    nvram: `${HOME}/.local/share/vmdesk/vms/${id}/efivars.fd`,
     mdevs: [],
     createdAt: '2025-11-20T09:14:03.000Z',
     ...over,
@@ -82,10 +82,18 @@ export function sampleVms(): VmSummary[] {
     memoryMiB: 8192,
     cpus: 4,
   });
+  // Made from a Windows 11 ISO without a driver disc: what the wizard proposes for it.
   const win = sampleDefinition('c7d4e2a0-5b3f-4c1d-8e9a-0f1b2c3d4e5f', 'windows-build', {
     memoryMiB: 6144,
     cpus: 4,
     firmware: 'uefi',
+    nvram: `${HOME}/.local/share/vmdesk/vms/c7d4e2a0-5b3f-4c1d-8e9a-0f1b2c3d4e5f/efivars-secure.fd`,
+    secureBoot: true,
+    tpm: true,
+    devices: { disk: 'sata', nic: 'e1000e' },
+    clock: 'localtime',
+    hyperv: true,
+    os: { id: 'http://microsoft.com/win/11', name: 'Microsoft Windows 11' },
     disks: [
       {
         path: `${HOME}/.local/share/vmdesk/vms/c7d4e2a0-5b3f-4c1d-8e9a-0f1b2c3d4e5f/disk0.qcow2`,
@@ -114,6 +122,26 @@ export function sampleVms(): VmSummary[] {
       accel: {
         accel: 'kvm',
         reason: 'KVM is usable: /dev/kvm is readable and writable by you and the host CPU is x86_64.',
+      },
+      // What qemu-ga in a Debian 12 guest answers (guest-get-host-name, guest-get-osinfo,
+      // guest-network-get-interfaces), loopback and link-local left out.
+      guest: {
+        connected: true,
+        info: {
+          hostname: 'web01',
+          os: {
+            name: 'Debian GNU/Linux',
+            id: 'debian',
+            version: '12 (bookworm)',
+            kernel: '6.1.0-28-amd64',
+            prettyName: 'Debian GNU/Linux 12 (bookworm)',
+          },
+          addresses: [
+            { iface: 'enp0s2', address: '10.0.2.15', prefix: 24, family: 'ipv4' },
+            { iface: 'enp0s2', address: 'fec0::5054:ff:fe12:3456', prefix: 64, family: 'ipv6' },
+          ],
+          at: new Date(Date.now() - 20_000).toISOString(),
+        },
       },
     }),
     summary(fedora, { state: 'stopped' }),
@@ -203,7 +231,34 @@ export function sampleHostReport(): HostReport {
     },
     swtpm: { path: '/usr/bin/swtpm' },
     firmware: {
+      // Debian's ovmf package: its three descriptors, best first.
       images: [
+        {
+          arch: 'x86_64',
+          source: '/usr/share/qemu/firmware/40-edk2-x86_64-secure-enrolled.json',
+          description: 'UEFI firmware for x86_64, with Secure Boot and SMM, SB enabled, MS certs enrolled',
+          code: '/usr/share/OVMF/OVMF_CODE_4M.ms.fd',
+          varsTemplate: '/usr/share/OVMF/OVMF_VARS_4M.ms.fd',
+          format: 'raw',
+          machines: ['pc-q35-*'],
+          secureBoot: true,
+          enrolledKeys: true,
+          requiresSmm: true,
+          features: ['acpi-s3', 'amd-sev', 'enrolled-keys', 'requires-smm', 'secure-boot', 'verbose-dynamic'],
+        },
+        {
+          arch: 'x86_64',
+          source: '/usr/share/qemu/firmware/50-edk2-x86_64-secure.json',
+          description: 'UEFI firmware for x86_64, with Secure Boot and SMM, empty varstore',
+          code: '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd',
+          varsTemplate: '/usr/share/OVMF/OVMF_VARS_4M.fd',
+          format: 'raw',
+          machines: ['pc-q35-*'],
+          secureBoot: true,
+          enrolledKeys: false,
+          requiresSmm: true,
+          features: ['acpi-s3', 'amd-sev', 'requires-smm', 'secure-boot', 'verbose-dynamic'],
+        },
         {
           arch: 'x86_64',
           source: '/usr/share/qemu/firmware/60-edk2-x86_64.json',

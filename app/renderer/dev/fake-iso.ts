@@ -7,16 +7,26 @@ type IsoInfo = IsoPlan['info'];
 type OsMatch = IsoPlan['os'];
 import type { UploadHandle, UploadProgress } from '../api/file-intake.js';
 
-/** The guest settings the driver proposes for Windows 11 (iso-plan.ts guestDefaults) and for others. */
-const WINDOWS_GUEST = {
-  secureBoot: true,
-  tpm: true,
-  diskBus: 'sata',
-  nic: 'e1000e',
-  clock: 'localtime',
-  hyperv: true,
-  drivers: null,
-} as const;
+/** Where the demo driver looks for virtio-win.iso (iso-plan.ts driverSearchDirs). */
+const DRIVER_SEARCH = ['/usr/share/virtio-win', '/home/ada/.local/share/vmdesk/isos', '/home/ada/Downloads'];
+/** The disc the demo finds for Windows 10 (Fedora's virtio-win package puts it there). */
+export const DEMO_VIRTIO_WIN = '/usr/share/virtio-win/virtio-win-0.1.262.iso';
+
+/**
+ * The guest settings the driver proposes for Windows (iso-plan.ts guestDefaults): Secure Boot,
+ * local time, Hyper-V; a TPM for Windows 11; SATA + e1000e, or virtio with a driver disc.
+ */
+function windowsGuest(tpm: boolean, drivers: string | null) {
+  return {
+    secureBoot: true,
+    tpm,
+    diskBus: drivers ? 'virtio' : 'sata',
+    nic: drivers ? 'virtio' : 'e1000e',
+    clock: 'localtime',
+    hyperv: true,
+    drivers,
+  } as const;
+}
 const PLAIN_DEFAULTS = {
   secureBoot: false,
   tpm: false,
@@ -87,38 +97,44 @@ function uniqueName(base: string, taken: readonly string[]): string {
 export function fakePlan(path: string, sizeBytes: number, taken: readonly string[]): IsoPlan {
   const file = path.split('/').pop() ?? path;
   if (/win/i.test(file)) {
+    // "Win10…": Windows 10, with a virtio-win disc found on this computer; any other: Windows 11
+    // without one (the wizard says where it looked).
+    const ten = /win(dows)?[-_ ]?10/i.test(file);
     const m = os({
-      id: 'http://microsoft.com/win/11',
-      name: 'Microsoft Windows 11',
-      version: '11',
+      id: ten ? 'http://microsoft.com/win/10' : 'http://microsoft.com/win/11',
+      name: ten ? 'Microsoft Windows 10' : 'Microsoft Windows 11',
+      version: ten ? '10.0' : '11.0',
       family: 'windows',
       distro: 'win',
       vendor: 'Microsoft Corporation',
-      recommended: { memoryMiB: 4096, diskGiB: 64, cpus: 2 },
-      minimum: { memoryMiB: 4096, diskGiB: 64, cpus: 2 },
-      firmware: 'uefi',
+      recommended: ten ? { memoryMiB: 2048, diskGiB: 40, cpus: 2 } : { memoryMiB: 4096, diskGiB: 64, cpus: 2 },
+      minimum: ten ? { memoryMiB: 1024, diskGiB: 32, cpus: 1 } : { memoryMiB: 4096, diskGiB: 64, cpus: 2 },
+      firmware: ten ? 'either' : 'uefi',
       virtio: false,
-      tpm: true,
+      tpm: !ten,
+      notes: [
+        `The install image is build ${ten ? 19045 : 22631} (Windows ${ten ? 10 : 11} Home, Windows ${ten ? 10 : 11} Pro).`,
+      ],
     });
     return {
       info: {
+        // Both releases' media carry the same volume id; install.wim tells them apart.
         ...info(path, sizeBytes, 'CCCOMA_X64FRE_EN-US_DV9', { bios: true, uefi: true }),
         format: 'iso9660+udf',
         udf: true,
       },
       os: m,
       defaults: {
-        name: uniqueName('windows-11', taken),
+        name: uniqueName(ten ? 'Windows 10' : 'Windows 11', taken),
         arch: 'x86_64',
-        memoryMiB: 4096,
+        memoryMiB: ten ? 2048 : 4096,
         cpus: 2,
-        diskGiB: 64,
+        diskGiB: ten ? 40 : 64,
         firmware: 'uefi',
-        ...WINDOWS_GUEST,
+        ...windowsGuest(!ten, ten ? DEMO_VIRTIO_WIN : null),
       },
-      warnings: [
-        'Windows 11 requires a TPM 2.0, which vmdesk does not provide yet: the installer stops with "This PC can\'t run Windows 11" unless its checks are bypassed.',
-      ],
+      driverSearch: DRIVER_SEARCH,
+      warnings: [],
     };
   }
   if (/debian/i.test(file)) {

@@ -4,6 +4,7 @@ import { sameVmName } from '../../../main/common/names.js';
 import type { IsoPlan } from '../../store/store.js';
 import { Button } from '../../components/Button.js';
 import { Field } from '../../components/Field.js';
+import { CheckField } from '../../components/CheckField.js';
 import { CpusField, MemoryField } from '../../components/VmFields.js';
 import { Notice } from '../../components/Notice.js';
 import { useVmdesk, type WizardStep } from '../../store/store.js';
@@ -11,11 +12,17 @@ import { closeWizard, createFromIso } from '../../store/wizard-actions.js';
 import { formatBytes } from '../vm-details/format.js';
 import {
   bootModes,
+  FIRMWARE_CHOICES,
   firmwareWhy,
   formFromPlan,
+  isWindows,
+  loadDriverHint,
+  offersDrivers,
   placeCreateError,
   recognition,
   toCreateParams,
+  tpmWhy,
+  windowsReadyLines,
   type Firmware,
   type WizardErrors,
   type WizardField,
@@ -93,21 +100,23 @@ export function WizardFormStep({ plan, formId, busy }: { plan: IsoPlan; formId: 
   const [errors, setErrors] = useState<WizardErrors>({});
   const base = useId();
 
-  const set = (k: WizardField) => (e: { target: { value: string } }) => {
-    setForm((f) => ({ ...f, [k]: e.target.value }));
+  const change = <K extends WizardField>(k: K, value: WizardForm[K]) => {
+    setForm((f) => ({ ...f, [k]: value }));
     if (errors[k]) setErrors((x) => ({ ...x, [k]: undefined }));
   };
+  const set = (k: 'name' | 'memory' | 'cpus' | 'disk' | 'drivers') => (e: { target: { value: string } }) =>
+    change(k, e.target.value);
 
   const submit = async (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     const submitter = (e.nativeEvent as SubmitEvent).submitter;
-    const r = toCreateParams(form, plan.info.path, submitter?.dataset.start !== 'false');
+    const r = toCreateParams(form, plan, submitter?.dataset.start !== 'false');
     if ('errors' in r) return setErrors(r.errors);
     setErrors({});
     try {
       await createFromIso(r.params);
     } catch (err) {
-      setErrors(placeCreateError(err));
+      setErrors(placeCreateError(err, form.drivers));
     }
   };
 
@@ -144,19 +153,131 @@ export function WizardFormStep({ plan, formId, busy }: { plan: IsoPlan; formId: 
             {(p) => <input {...p} type="number" inputMode="decimal" min={0} value={form.disk} onChange={set('disk')} />}
           </Field>
         </div>
-        <Field id={`${base}-firmware`} label="Firmware" error={errors.firmware} hint={firmwareWhy(plan, form.firmware)}>
-          {(p) => (
-            <select
-              {...p}
-              value={form.firmware}
-              onChange={(e) => setForm((f) => ({ ...f, firmware: e.target.value as Firmware }))}
-            >
-              <option value="bios">BIOS</option>
-              <option value="uefi">UEFI</option>
-            </select>
-          )}
-        </Field>
+        <div className="wizard-security">
+          <Field
+            id={`${base}-firmware`}
+            label="Firmware"
+            error={errors.firmware}
+            hint={firmwareWhy(plan, form.firmware)}
+          >
+            {(p) => (
+              <select {...p} value={form.firmware} onChange={(e) => change('firmware', e.target.value as Firmware)}>
+                {(Object.keys(FIRMWARE_CHOICES) as Firmware[]).map((k) => (
+                  <option
+                    key={k}
+                    value={k}
+                    disabled={
+                      (k === 'uefi-secure' && plan.defaults.arch !== 'x86_64') ||
+                      (k === 'bios' && plan.defaults.arch === 'aarch64')
+                    }
+                  >
+                    {FIRMWARE_CHOICES[k]}
+                  </option>
+                ))}
+              </select>
+            )}
+          </Field>
+          <CheckField
+            id={`${base}-tpm`}
+            label="TPM 2.0"
+            checked={form.tpm}
+            onChange={(on) => change('tpm', on)}
+            error={errors.tpm}
+            hint={tpmWhy(plan, form.tpm)}
+          />
+        </div>
+        {isWindows(plan) ? (
+          <WindowsReady
+            plan={plan}
+            drivers={form.drivers}
+            error={errors.drivers}
+            onDrivers={(v) => change('drivers', v)}
+          />
+        ) : null}
       </fieldset>
     </form>
+  );
+}
+
+/**
+ * What makes the VM ready for Windows, in a few lines, and the virtio driver disc: the one found
+ * on this computer (attached unless unticked), or where vmdesk looked and a path to type.
+ */
+function WindowsReady({
+  plan,
+  drivers,
+  error,
+  onDrivers,
+}: {
+  plan: IsoPlan;
+  drivers: string;
+  error: string | undefined;
+  onDrivers(path: string): void;
+}) {
+  const id = useId();
+  const found = plan.defaults.drivers;
+  const withDrivers = drivers.trim() !== '';
+  return (
+    <section className="wizard-ready" aria-labelledby={`${id}-title`}>
+      <div className="wizard-ready-title" id={`${id}-title`}>
+        Windows-ready
+      </div>
+      <ul className="wizard-ready-list">
+        {windowsReadyLines(plan, withDrivers).map((l) => (
+          <li key={l}>{l}</li>
+        ))}
+      </ul>
+      {!offersDrivers(plan) ? null : found ? (
+        <CheckField
+          id={`${id}-drivers`}
+          label={
+            <>
+              Attach virtio drivers (
+              <code className="path" title={found}>
+                {found}
+              </code>
+              ) as a second CD-ROM
+            </>
+          }
+          checked={withDrivers}
+          onChange={(on) => onDrivers(on ? found : '')}
+          error={error}
+          hint={withDrivers ? loadDriverHint(plan) : 'Without it: SATA and e1000e, slower but with drivers in Windows.'}
+        />
+      ) : (
+        <Field
+          id={`${id}-drivers`}
+          label="Virtio driver disc (optional)"
+          error={error}
+          hint={
+            <>
+              No virtio-win.iso was found
+              {(plan.driverSearch ?? []).length === 0 ? ' on this computer' : ' in '}
+              {(plan.driverSearch ?? []).map((d, i, all) => (
+                <span key={d}>
+                  <code className="path">{d}</code>
+                  {i < all.length - 2 ? ', ' : i === all.length - 2 ? ' or ' : ''}
+                </span>
+              ))}
+              . Type the path of one for faster virtio devices, or leave this empty.
+              {withDrivers ? ` ${loadDriverHint(plan)}` : null}
+            </>
+          }
+        >
+          {(p) => (
+            <input
+              {...p}
+              type="text"
+              value={drivers}
+              onChange={(e) => onDrivers(e.target.value)}
+              placeholder="/path/to/virtio-win.iso"
+              autoComplete="off"
+              spellCheck={false}
+            />
+          )}
+        </Field>
+      )}
+      <p className="muted small">Settings → Guest devices changes these later.</p>
+    </section>
   );
 }

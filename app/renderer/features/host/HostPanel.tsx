@@ -91,16 +91,50 @@ function Binaries({ r }: { r: HostReport }) {
   );
 }
 
+/** swtpm, which a VM with a TPM 2.0 runs beside QEMU: where it is, or how to install it. */
+function Tpm({ r }: { r: HostReport }) {
+  const t = r.swtpm;
+  return (
+    <Block title="TPM emulator">
+      <ul className="host-list">
+        <li>
+          <div className="host-line">
+            <strong className="host-name">swtpm</strong>
+            {t.path ? <Yes ok>available</Yes> : <Yes ok={false}>missing</Yes>}
+          </div>
+          {t.path ? (
+            <>
+              <p className="muted">VMs with a TPM 2.0 (Windows 11) get one emulated by it.</p>
+              <code className="path">{t.path}</code>
+            </>
+          ) : (
+            <>
+              <p className="muted">{t.reason ?? 'swtpm was not found: VMs with a TPM 2.0 cannot start.'}</p>
+              {t.fix ? <CopyCode text={t.fix} /> : null}
+            </>
+          )}
+        </li>
+      </ul>
+    </Block>
+  );
+}
+
+/** What a firmware image offers: Secure Boot with Microsoft's keys enrolled, without keys, or none. */
+function secureBootWords(img: HostReport['firmware']['images'][number]): string {
+  if (!img.secureBoot) return 'No Secure Boot';
+  return img.enrolledKeys ? 'Secure Boot, Microsoft keys enrolled' : 'Secure Boot, no keys enrolled';
+}
+
 function Firmware({ r }: { r: HostReport }) {
   const f = r.firmware;
   return (
     <Block title="UEFI firmware">
       <ul className="host-list">
-        {f.images.slice(0, 4).map((img) => (
+        {f.images.slice(0, 6).map((img) => (
           <li key={img.code}>
             <div className="host-line">
               <strong className="host-name">{img.arch}</strong>
-              {img.secureBoot ? <span className="pill pill-ok">Secure Boot</span> : null}
+              <span className={img.secureBoot ? 'pill pill-ok' : 'pill pill-plain'}>{secureBootWords(img)}</span>
             </div>
             <p className="muted">{img.description}</p>
             <code className="path">{img.code}</code>
@@ -176,7 +210,7 @@ export function HostPanel() {
   return (
     <Dialog
       title="Host"
-      subtitle="What this machine offers vmdesk: accelerators, QEMU, firmware."
+      subtitle="What this machine offers vmdesk: accelerators, QEMU, firmware and Secure Boot, the TPM emulator."
       wide
       onClose={closeDialog}
       footer={
@@ -195,7 +229,10 @@ export function HostPanel() {
         <p className="muted">{hostLoading ? 'Checking this host…' : ''}</p>
       ) : (
         <div className="host-grid">
-          <Accelerators r={host} />
+          <div className="host-col">
+            <Accelerators r={host} />
+            <Tpm r={host} />
+          </div>
           <div className="host-col">
             <Binaries r={host} />
             <Firmware r={host} />

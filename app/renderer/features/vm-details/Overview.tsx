@@ -8,6 +8,7 @@ import { formatDateTime, formatDuration, formatMiB } from './format.js';
 import { FileCell } from './DisksCard.js';
 import { ForwardsCard } from './ForwardsCard.js';
 import { bootOrderText, diskStatus } from './device-model.js';
+import { addressesByInterface, devicesText, firmwareText, guestCard, guestOsText } from './guest-info.js';
 import { runsNow } from './settings-form.js';
 
 function Section({ title, children, wide }: { title: string; children: ReactNode; wide?: boolean }) {
@@ -61,6 +62,55 @@ function AccelSection({ vm }: { vm: VmSummary }) {
           ? 'KVM or HVF when this host can use them, otherwise TCG (emulation). The choice and its reason show here while the VM runs.'
           : `The VM asks for ${wanted.toUpperCase()}; the reason for what it got shows here while it runs.`}
       </p>
+    </Section>
+  );
+}
+
+/** The guest as its QEMU guest agent describes it, while the VM runs. */
+function GuestSection({ vm }: { vm: VmSummary }) {
+  const card = guestCard(vm);
+  if (card.kind === 'hidden') return null;
+  if (card.kind === 'no-agent')
+    return (
+      <Section title="Guest">
+        <p className="muted" data-testid="guest-no-agent">
+          No guest agent answered — install qemu-guest-agent in the guest (on Windows: from the virtio-win disc) to see
+          its name and addresses.
+        </p>
+      </Section>
+    );
+  const { info } = card;
+  const os = guestOsText(info.os);
+  const addresses = addressesByInterface(info.addresses);
+  return (
+    <Section title="Guest">
+      <Rows
+        rows={[
+          ['Hostname', info.hostname ?? <span className="muted">Not said</span>],
+          ...(os ? ([['OS', os]] as [string, ReactNode][]) : []),
+          ...(info.os?.kernel ? ([['Kernel', info.os.kernel]] as [string, ReactNode][]) : []),
+          [
+            'Addresses',
+            addresses.length === 0 ? (
+              <span className="muted">None yet</span>
+            ) : (
+              <ul className="guest-addresses" aria-label="Guest IP addresses">
+                {addresses.map(([iface, list]) => (
+                  <li key={iface}>
+                    <span className="muted guest-iface">{iface}</span>
+                    {list.map((a) => (
+                      <code key={a} className="path guest-address">
+                        {a}
+                      </code>
+                    ))}
+                  </li>
+                ))}
+              </ul>
+            ),
+          ],
+        ]}
+      />
+      <p className="muted small guest-at">From the guest agent, {formatDateTime(info.at)}.</p>
     </Section>
   );
 }
@@ -260,15 +310,22 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
                 ['Architecture', d.arch],
                 ['Memory', formatMiB(d.memoryMiB)],
                 ['CPUs', String(d.cpus)],
-                ['Firmware', d.firmware === 'uefi' ? 'UEFI' : 'BIOS'],
+                ['Firmware', firmwareText(d)],
+                ['TPM', d.tpm ? 'TPM 2.0 (swtpm)' : 'None'],
                 ['Display', d.display === 'none' ? 'None (serial console only)' : d.display],
                 ['Boot order', bootOrderText(d.boot)],
                 ['Network', d.network.mode === 'user' ? 'User-mode (NAT)' : 'None'],
+                ['Devices', devicesText(d)],
+                ['Clock', d.clock === 'localtime' ? 'Local time' : 'UTC'],
+                ...(d.hyperv ? ([['Hyper-V', 'Enlightenments on']] as [string, ReactNode][]) : []),
+                ...(d.os ? ([['Made for', d.os.name]] as [string, ReactNode][]) : []),
                 ['Created', formatDateTime(d.createdAt)],
               ]}
             />
           </Section>
         ) : null}
+
+        <GuestSection vm={vm} />
 
         <AccelSection vm={vm} />
 

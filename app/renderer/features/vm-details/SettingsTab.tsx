@@ -1,6 +1,7 @@
 import { useId, useState, type FormEvent, type ReactNode } from 'react';
 import type { VmSummary } from '../../../main/common/vm-types.js';
 import { Button } from '../../components/Button.js';
+import { CheckField } from '../../components/CheckField.js';
 import { Field } from '../../components/Field.js';
 import { AccelField, CpusField, MemoryField } from '../../components/VmFields.js';
 import { Notice } from '../../components/Notice.js';
@@ -13,23 +14,34 @@ import { formatMiB } from './format.js';
 import { ForwardsCard } from './ForwardsCard.js';
 import {
   AT_NEXT_START,
+  CLOCK_LABELS,
+  DISK_BUS_LABELS,
   DISPLAY_LABELS,
   FIELD_LABELS,
   FIRMWARE_LABELS,
   NETWORK_LABELS,
+  NIC_LABELS,
+  nicNote,
   changedFields,
   describeSettings,
+  diskBusNote,
   firmwareNote,
   formEdited,
   placeSettingsError,
   rebase,
   runsNow,
+  secureBootNote,
   settingsBase,
   toUpdateInput,
+  tpmNote,
+  withFirmware,
   withNetwork,
+  type Clock,
+  type DiskBus,
   type Display,
   type Firmware,
   type NetworkMode,
+  type NicModel,
   type SettingsBase,
   type SettingsErrors,
   type SettingsFieldId,
@@ -151,6 +163,7 @@ function SettingsEditor({ vm, fresh }: { vm: VmSummary; fresh: SettingsBase }) {
   const memoryMiB = Number(form.memory);
   const memoryNotice = notice && notice.memory === form.memory.trim() ? notice.text : null;
   const drives = d?.cdroms.length ?? 0;
+  const secureBoot = d ? secureBootNote(d, form) : undefined;
   const stale = errors.stale !== undefined || (edited && current.base.revision !== fresh.revision);
   const locked = !online || busy !== null;
   return (
@@ -169,8 +182,9 @@ function SettingsEditor({ vm, fresh }: { vm: VmSummary; fresh: SettingsBase }) {
         </Notice>
       ) : live ? (
         <p className="muted settings-intro">
-          “{vm.name}” is {vm.state}. Memory, CPUs, firmware, boot order, display, network and accelerator apply at its
-          next start; a new name applies at once. Disks and CD-ROM discs below change in the running VM at once.
+          “{vm.name}” is {vm.state}. Memory, CPUs, firmware, Secure Boot, TPM, boot order, display, network, guest
+          devices and accelerator apply at its next start; a new name applies at once. Disks and CD-ROM discs below
+          change in the running VM at once.
         </p>
       ) : (
         <p className="muted settings-intro">
@@ -275,22 +289,49 @@ function SettingsEditor({ vm, fresh }: { vm: VmSummary; fresh: SettingsBase }) {
         <fieldset className="card settings-group" disabled={locked}>
           <legend className="card-title">Firmware and boot</legend>
           <div className="settings-split">
-            <Field
-              id={`${base}-firmware`}
-              label={FIELD_LABELS.firmware}
-              error={errors.firmware}
-              hint={hint('firmware', d ? firmwareNote(d, form.firmware) : null)}
-            >
-              {(p) => (
-                <select {...p} value={form.firmware} onChange={(e) => set('firmware', e.target.value as Firmware)}>
-                  {(Object.keys(FIRMWARE_LABELS) as Firmware[]).map((k) => (
-                    <option key={k} value={k} disabled={k === 'bios' && d?.arch === 'aarch64'}>
-                      {FIRMWARE_LABELS[k]}
-                    </option>
-                  ))}
-                </select>
-              )}
-            </Field>
+            <div className="settings-stack">
+              <Field
+                id={`${base}-firmware`}
+                label={FIELD_LABELS.firmware}
+                error={errors.firmware}
+                hint={hint('firmware', d ? firmwareNote(d, form.firmware) : null)}
+              >
+                {(p) => (
+                  <select
+                    {...p}
+                    value={form.firmware}
+                    onChange={(e) => setForm(withFirmware(form, e.target.value as Firmware), 'firmware')}
+                  >
+                    {(Object.keys(FIRMWARE_LABELS) as Firmware[]).map((k) => (
+                      <option key={k} value={k} disabled={k === 'bios' && d?.arch === 'aarch64'}>
+                        {FIRMWARE_LABELS[k]}
+                      </option>
+                    ))}
+                  </select>
+                )}
+              </Field>
+              {d ? (
+                <>
+                  <CheckField
+                    id={`${base}-secure-boot`}
+                    label={FIELD_LABELS.secureBoot}
+                    checked={form.secureBoot}
+                    disabled={!secureBoot?.enabled}
+                    onChange={(on) => set('secureBoot', on)}
+                    error={errors.secureBoot}
+                    hint={hint('secureBoot', secureBoot?.text)}
+                  />
+                  <CheckField
+                    id={`${base}-tpm`}
+                    label={FIELD_LABELS.tpm}
+                    checked={form.tpm}
+                    onChange={(on) => set('tpm', on)}
+                    error={errors.tpm}
+                    hint={hint('tpm', tpmNote(d, form.tpm))}
+                  />
+                </>
+              ) : null}
+            </div>
             <BootOrderField
               id={`${base}-boot`}
               form={form}
@@ -344,6 +385,73 @@ function SettingsEditor({ vm, fresh }: { vm: VmSummary; fresh: SettingsBase }) {
               )}
             </Field>
           </div>
+        </fieldset>
+
+        <fieldset className="card settings-group" disabled={locked}>
+          <legend className="card-title">Guest devices (advanced)</legend>
+          <p className="muted settings-intro">
+            What the guest has drivers for. Linux runs best on virtio; Windows has drivers for SATA and Intel e1000e,
+            and needs the virtio-win drivers for virtio.
+          </p>
+          <div className="field-row settings-row">
+            <Field
+              id={`${base}-disk-bus`}
+              label={FIELD_LABELS.diskBus}
+              error={errors.diskBus}
+              hint={hint('diskBus', d ? diskBusNote(d, form.diskBus) : null)}
+            >
+              {(p) => (
+                <select {...p} value={form.diskBus} onChange={(e) => set('diskBus', e.target.value as DiskBus)}>
+                  {(Object.keys(DISK_BUS_LABELS) as DiskBus[]).map((k) => (
+                    <option key={k} value={k}>
+                      {DISK_BUS_LABELS[k]}
+                    </option>
+                  ))}
+                </select>
+              )}
+            </Field>
+            <Field id={`${base}-nic`} label={FIELD_LABELS.nic} error={errors.nic} hint={hint('nic', nicNote(form.nic))}>
+              {(p) => (
+                <select {...p} value={form.nic} onChange={(e) => set('nic', e.target.value as NicModel)}>
+                  {(Object.keys(NIC_LABELS) as NicModel[]).map((k) => (
+                    <option key={k} value={k}>
+                      {NIC_LABELS[k]}
+                    </option>
+                  ))}
+                </select>
+              )}
+            </Field>
+            <Field
+              id={`${base}-clock`}
+              label={FIELD_LABELS.clock}
+              error={errors.clock}
+              hint={hint(
+                'clock',
+                'What the guest’s hardware clock keeps: Windows expects local time, other systems UTC.',
+              )}
+            >
+              {(p) => (
+                <select {...p} value={form.clock} onChange={(e) => set('clock', e.target.value as Clock)}>
+                  {(Object.keys(CLOCK_LABELS) as Clock[]).map((k) => (
+                    <option key={k} value={k}>
+                      {CLOCK_LABELS[k]}
+                    </option>
+                  ))}
+                </select>
+              )}
+            </Field>
+          </div>
+          <CheckField
+            id={`${base}-hyperv`}
+            label={FIELD_LABELS.hyperv}
+            checked={form.hyperv}
+            onChange={(on) => set('hyperv', on)}
+            error={errors.hyperv}
+            hint={hint(
+              'hyperv',
+              'Tells Windows it runs on a hypervisor (timers, spinlocks, APIC), so it runs faster under KVM. TCG and HVF ignore them; other guests do not need them.',
+            )}
+          />
         </fieldset>
 
         <div className="settings-actions">

@@ -8,7 +8,11 @@ import {
   bootEntries,
   bootOrder,
   changedFields,
+  diskBusNote,
   firmwareNote,
+  secureBootNote,
+  tpmNote,
+  withFirmware,
   formEdited,
   moveBootEntry,
   rebase,
@@ -49,6 +53,12 @@ describe('the Settings form', () => {
         ],
         display: 'std',
         network: 'user',
+        secureBoot: false,
+        tpm: false,
+        diskBus: 'virtio',
+        nic: 'virtio',
+        clock: 'utc',
+        hyperv: false,
       },
       revision: 'r7',
     });
@@ -74,6 +84,12 @@ describe('the Settings form', () => {
       boot: bootEntries(['network', 'cdrom', 'disk']),
       display: 'virtio',
       network: 'user',
+      secureBoot: false,
+      tpm: true,
+      diskBus: 'sata',
+      nic: 'e1000e',
+      clock: 'localtime',
+      hyperv: true,
     });
     expect(r).toEqual({
       input: {
@@ -84,8 +100,13 @@ describe('the Settings form', () => {
         cpus: 4,
         accel: 'tcg',
         firmware: 'bios',
+        tpm: true,
         boot: ['network', 'cdrom', 'disk'],
         display: 'virtio',
+        diskBus: 'sata',
+        nic: 'e1000e',
+        clock: 'localtime',
+        hyperv: true,
       },
     });
   });
@@ -250,6 +271,86 @@ describe('firmware', () => {
 
   it('says an aarch64 VM has no BIOS', () => {
     expect(firmwareNote({ ...d, arch: 'aarch64' }, 'uefi')).toMatch(/always boots UEFI/);
+  });
+});
+
+describe('Secure Boot, the TPM and the guest devices', () => {
+  const d = vm.definition!;
+
+  it('turns Secure Boot off with a switch to BIOS, and sends both, as the driver does', () => {
+    const sb = settingsBase({ ...vm, definition: { ...d, secureBoot: true } })!;
+    const bios = withFirmware(sb.form, 'bios');
+    expect(bios).toMatchObject({ firmware: 'bios', secureBoot: false });
+    expect(toUpdateInput(ID, sb, bios)).toEqual({
+      input: { vm: ID, revision: 'r7', firmware: 'bios', secureBoot: false },
+    });
+    // Back to UEFI: Secure Boot comes back only when asked for.
+    expect(withFirmware(bios, 'uefi')).toMatchObject({ firmware: 'uefi', secureBoot: false });
+  });
+
+  it('sends Secure Boot with the firmware for a BIOS VM that switches to UEFI in the same change', () => {
+    const b = settingsBase({ ...vm, definition: { ...d, firmware: 'bios' } })!;
+    expect(toUpdateInput(ID, b, { ...withFirmware(b.form, 'uefi'), secureBoot: true })).toEqual({
+      input: { vm: ID, revision: 'r7', firmware: 'uefi', secureBoot: true },
+    });
+  });
+
+  it('offers Secure Boot only for UEFI on x86_64, and says what a BIOS VM must do', () => {
+    const bios = { ...d, firmware: 'bios' as const };
+    expect(secureBootNote(bios, { firmware: 'bios', secureBoot: false })).toEqual({
+      enabled: false,
+      text: expect.stringMatching(/^Secure Boot is part of UEFI: choose UEFI as the firmware first\./),
+    });
+    expect(secureBootNote(bios, { firmware: 'uefi', secureBoot: false }).enabled).toBe(true);
+    expect(secureBootNote({ ...d, arch: 'aarch64' }, { firmware: 'uefi', secureBoot: false })).toEqual({
+      enabled: false,
+      text: expect.stringMatching(/x86_64 VMs only/),
+    });
+    expect(secureBootNote(d, { firmware: 'uefi', secureBoot: true }).text).toMatch(/keys enrolled/);
+    expect(secureBootNote({ ...d, secureBoot: true }, { firmware: 'uefi', secureBoot: false }).text).toMatch(
+      /^Back to the variable store without keys/,
+    );
+    expect(secureBootNote({ ...d, secureBoot: true }, { firmware: 'bios', secureBoot: false }).text).toBe(
+      'BIOS has no Secure Boot: it goes off with UEFI.',
+    );
+  });
+
+  it('warns before a TPM is taken away from a guest that used it', () => {
+    expect(tpmNote({ tpm: true }, false)).toMatch(/BitLocker recovery key/);
+    expect(tpmNote({ tpm: false }, true)).toMatch(/^A TPM 2.0 emulated by swtpm/);
+  });
+
+  it('warns that Windows installed on SATA does not boot from virtio without its driver', () => {
+    const win = {
+      ...d,
+      devices: { disk: 'sata' as const, nic: 'e1000e' as const },
+      os: { id: 'w', name: 'Microsoft Windows 11' },
+    };
+    expect(diskBusNote(win, 'virtio')).toMatch(/INACCESSIBLE_BOOT_DEVICE/);
+    expect(diskBusNote({ ...win, os: undefined }, 'virtio')).toMatch(/^Linux has virtio drivers built in/);
+  });
+
+  it("puts the driver's refusals about them next to their inputs", () => {
+    for (const field of ['secureBoot', 'tpm', 'diskBus', 'nic', 'clock', 'hyperv'] as const)
+      expect(placeSettingsError(new VmdeskError('invalid-argument', 'no', { field }))).toEqual({ [field]: 'no' });
+  });
+
+  it('reads them in the "changed meanwhile" list as their label and value', () => {
+    const win = { ...d, secureBoot: true, tpm: true, devices: { disk: 'sata' as const, nic: 'e1000e' as const } };
+    expect(
+      describeSettings(['secureBoot', 'tpm', 'diskBus', 'nic', 'clock', 'hyperv'], {
+        ...win,
+        clock: 'localtime',
+        hyperv: true,
+      }),
+    ).toEqual([
+      'Secure Boot: On',
+      'TPM 2.0: On',
+      'Disk bus: SATA',
+      'Network card: Intel e1000e',
+      'Clock: Local time',
+      'Hyper-V enlightenments: On',
+    ]);
   });
 });
 

@@ -14,7 +14,24 @@ export type Display = NonNullable<UpdateInput['display']>;
 export type Accel = NonNullable<UpdateInput['accel']>;
 export type Firmware = NonNullable<UpdateInput['firmware']>;
 export type NetworkMode = NonNullable<UpdateInput['network']>;
-export type SettingsFieldId = 'name' | 'memory' | 'cpus' | 'accel' | 'firmware' | 'boot' | 'display' | 'network';
+export type DiskBus = NonNullable<UpdateInput['diskBus']>;
+export type NicModel = NonNullable<UpdateInput['nic']>;
+export type Clock = NonNullable<UpdateInput['clock']>;
+export type SettingsFieldId =
+  | 'name'
+  | 'memory'
+  | 'cpus'
+  | 'accel'
+  | 'firmware'
+  | 'secureBoot'
+  | 'tpm'
+  | 'boot'
+  | 'display'
+  | 'network'
+  | 'diskBus'
+  | 'nic'
+  | 'clock'
+  | 'hyperv';
 
 /** One line of the boot-order editor: every device is listed, in order; `on` ones are booted. */
 export interface BootEntry {
@@ -29,9 +46,15 @@ export interface SettingsForm {
   cpus: string;
   accel: Accel;
   firmware: Firmware;
+  secureBoot: boolean;
+  tpm: boolean;
   boot: BootEntry[];
   display: Display;
   network: NetworkMode;
+  diskBus: DiskBus;
+  nic: NicModel;
+  clock: Clock;
+  hyperv: boolean;
 }
 
 /** The form as loaded from one version of the definition, with that version's revision. */
@@ -49,9 +72,15 @@ export const FIELD_LABELS: Record<SettingsFieldId, string> = {
   cpus: 'CPUs',
   accel: 'Accelerator',
   firmware: 'Firmware',
+  secureBoot: 'Secure Boot',
+  tpm: 'TPM 2.0',
   boot: 'Boot order',
   display: 'Display',
   network: 'Network',
+  diskBus: 'Disk bus',
+  nic: 'Network card',
+  clock: 'Clock',
+  hyperv: 'Hyper-V enlightenments',
 };
 
 /** The fields a running QEMU keeps as it started with; the name is vmdesk's own and changes at once. */
@@ -60,9 +89,15 @@ export const AT_NEXT_START: readonly SettingsFieldId[] = [
   'cpus',
   'accel',
   'firmware',
+  'secureBoot',
+  'tpm',
   'boot',
   'display',
   'network',
+  'diskBus',
+  'nic',
+  'clock',
+  'hyperv',
 ];
 
 export { runsNow };
@@ -126,9 +161,15 @@ export function settingsBase(vm: VmSummary): SettingsBase | undefined {
       cpus: String(d.cpus),
       accel: d.accel,
       firmware: d.firmware,
+      secureBoot: d.secureBoot,
+      tpm: d.tpm,
       boot: bootEntries(d.boot),
       display: d.display,
       network: d.network.mode,
+      diskBus: d.devices.disk,
+      nic: d.devices.nic,
+      clock: d.clock,
+      hyperv: d.hyperv,
     },
     revision: vm.revision,
   };
@@ -153,10 +194,16 @@ export function changedFields(base: SettingsForm, form: SettingsForm): SettingsF
     cpus: number(form.cpus) === number(base.cpus),
     accel: form.accel === base.accel,
     firmware: form.firmware === base.firmware,
+    secureBoot: form.secureBoot === base.secureBoot,
+    tpm: form.tpm === base.tpm,
     // Only the booted devices and their order count; where an unused one sits does not.
     boot: bootOrder(form.boot).join() === bootOrder(base.boot).join(),
     display: form.display === base.display,
     network: form.network === base.network,
+    diskBus: form.diskBus === base.diskBus,
+    nic: form.nic === base.nic,
+    clock: form.clock === base.clock,
+    hyperv: form.hyperv === base.hyperv,
   };
   return (Object.keys(same) as SettingsFieldId[]).filter((k) => !same[k]);
 }
@@ -207,9 +254,15 @@ export function toUpdateInput(
     else if (k === 'cpus') input.cpus = cpus;
     else if (k === 'accel') input.accel = form.accel;
     else if (k === 'firmware') input.firmware = form.firmware;
+    else if (k === 'secureBoot') input.secureBoot = form.secureBoot;
+    else if (k === 'tpm') input.tpm = form.tpm;
     else if (k === 'boot') input.boot = bootOrder(form.boot);
     else if (k === 'display') input.display = form.display;
-    else input.network = form.network;
+    else if (k === 'network') input.network = form.network;
+    else if (k === 'diskBus') input.diskBus = form.diskBus;
+    else if (k === 'nic') input.nic = form.nic;
+    else if (k === 'clock') input.clock = form.clock;
+    else input.hyperv = form.hyperv;
   }
   return { input };
 }
@@ -226,6 +279,12 @@ const DRIVER_FIELDS: Record<string, SettingsFieldId> = {
   VMDESK_ACCEL: 'accel',
   firmware: 'firmware',
   network: 'network',
+  secureBoot: 'secureBoot',
+  tpm: 'tpm',
+  diskBus: 'diskBus',
+  nic: 'nic',
+  clock: 'clock',
+  hyperv: 'hyperv',
 };
 
 /** Where a failed vm.update shows its message: next to its field, as a stale form, or above the form. */
@@ -254,6 +313,90 @@ export const NETWORK_LABELS: Record<NetworkMode, string> = {
 
 export const BOOT_LABELS: Record<BootDevice, string> = { disk: 'Disk', cdrom: 'CD-ROM', network: 'Network (PXE)' };
 
+export const DISK_BUS_LABELS: Record<DiskBus, string> = { virtio: 'Virtio (fastest)', sata: 'SATA (AHCI)' };
+
+export const NIC_LABELS: Record<NicModel, string> = { virtio: 'Virtio (fastest)', e1000e: 'Intel e1000e' };
+
+export const CLOCK_LABELS: Record<Clock, string> = { utc: 'UTC', localtime: 'Local time' };
+
+/** What the network card needs in the guest. */
+export function nicNote(nic: NicModel): string {
+  return nic === 'e1000e'
+    ? 'Windows has its driver built in; so do Linux and the BSDs.'
+    : 'Linux has its driver built in; Windows needs NetKVM from the virtio-win disc.';
+}
+
+/** The form with another firmware: BIOS has no Secure Boot, so it turns Secure Boot off (as the driver does). */
+export function withFirmware(form: SettingsForm, firmware: Firmware): SettingsForm {
+  return firmware === 'bios' ? { ...form, firmware, secureBoot: false } : { ...form, firmware };
+}
+
+/**
+ * Why Secure Boot can or cannot be switched on now, and what switching does: it needs UEFI (a
+ * BIOS VM switches firmware too), x86_64, and a guest whose boot loader is signed.
+ */
+export function secureBootNote(
+  d: Pick<VmDefinition, 'arch' | 'firmware' | 'secureBoot'>,
+  form: Pick<SettingsForm, 'firmware' | 'secureBoot'>,
+): { enabled: boolean; text: string } {
+  if (d.arch !== 'x86_64')
+    return {
+      enabled: false,
+      text: 'vmdesk offers Secure Boot for x86_64 VMs only (no firmware for other architectures ships with keys enrolled).',
+    };
+  if (form.firmware === 'bios')
+    return {
+      enabled: false,
+      text:
+        d.firmware === 'bios'
+          ? 'Secure Boot is part of UEFI: choose UEFI as the firmware first. A guest installed with BIOS does not boot with UEFI until it has a UEFI boot loader.'
+          : d.secureBoot
+            ? 'BIOS has no Secure Boot: it goes off with UEFI.'
+            : 'BIOS has no Secure Boot: it comes with UEFI only.',
+    };
+  if (form.secureBoot && !d.secureBoot)
+    return {
+      enabled: true,
+      text: 'The VM gets a UEFI variable store with Microsoft’s keys enrolled: only signed boot loaders start (Windows; Linux with a signed shim). The store without keys is kept for switching back.',
+    };
+  if (!form.secureBoot && d.secureBoot)
+    return {
+      enabled: true,
+      text: 'Back to the variable store without keys: any boot loader starts. The one with keys is kept for switching back. Windows 11 needs Secure Boot for its updates.',
+    };
+  return {
+    enabled: true,
+    text: form.secureBoot
+      ? 'Only signed boot loaders start (Windows; Linux with a signed shim).'
+      : 'Any boot loader starts. Windows 11 wants Secure Boot on.',
+  };
+}
+
+/** What the TPM does, or what switching it means for a guest that used it. */
+export function tpmNote(d: Pick<VmDefinition, 'tpm'>, tpm: boolean): string {
+  if (tpm && !d.tpm)
+    return 'A TPM 2.0 emulated by swtpm, started with the VM; its state lives in the VM’s folder. Windows 11 requires one.';
+  if (!tpm && d.tpm)
+    return 'Without it, what the guest sealed in its TPM (BitLocker keys, Windows Hello PINs) cannot be read: have the BitLocker recovery key at hand. Its state stays in the VM’s folder.';
+  return tpm
+    ? 'A TPM 2.0 emulated by swtpm, started with the VM; its state lives in the VM’s folder.'
+    : 'No TPM. Windows 11, BitLocker and measured boot need one.';
+}
+
+/** What changing the disk bus under an installed guest does. */
+export function diskBusNote(d: Pick<VmDefinition, 'devices' | 'os'>, bus: DiskBus): string {
+  const windows = d.os ? /windows/i.test(d.os.name) : false;
+  if (bus === 'virtio' && d.devices.disk === 'sata')
+    return windows
+      ? 'Windows installed on SATA stops with INACCESSIBLE_BOOT_DEVICE on virtio until the virtio storage driver (viostor, from the virtio-win disc) is installed in it.'
+      : 'Linux has virtio drivers built in; other guests may need one.';
+  if (bus === 'sata' && d.devices.disk === 'virtio')
+    return 'SATA works with every OS, a little slower; it takes at most 6 disks.';
+  return bus === 'sata'
+    ? 'An AHCI controller with up to 6 disks: every OS has a driver.'
+    : 'Fastest; Windows needs the viostor driver from the virtio-win disc.';
+}
+
 /**
  * What choosing `next` firmware does to the VM's UEFI variable store (NVRAM), said before the
  * user saves: the driver makes a fresh store when it switches to UEFI without one (the boot
@@ -280,20 +423,16 @@ function valueLabel(field: SettingsFieldId, d: VmDefinition): string {
   if (field === 'display') return DISPLAY_LABELS[d.display];
   if (field === 'firmware') return FIRMWARE_LABELS[d.firmware];
   if (field === 'network') return NETWORK_LABELS[d.network.mode];
+  if (field === 'secureBoot') return d.secureBoot ? 'On' : 'Off';
+  if (field === 'tpm') return d.tpm ? 'On' : 'Off';
+  if (field === 'hyperv') return d.hyperv ? 'On' : 'Off';
+  if (field === 'diskBus') return d.devices.disk === 'sata' ? 'SATA' : 'Virtio';
+  if (field === 'nic') return d.devices.nic === 'e1000e' ? 'Intel e1000e' : 'Virtio';
+  if (field === 'clock') return d.clock === 'localtime' ? 'Local time' : 'UTC';
   return d.accel === 'auto' ? 'Automatic' : d.accel.toUpperCase();
 }
 
-const PENDING_FIELDS: Record<string, SettingsFieldId> = {
-  name: 'name',
-  memory: 'memory',
-  memoryMiB: 'memory',
-  cpus: 'cpus',
-  boot: 'boot',
-  display: 'display',
-  accel: 'accel',
-  firmware: 'firmware',
-  network: 'network',
-};
+const PENDING_FIELDS: Record<string, SettingsFieldId> = { ...DRIVER_FIELDS };
 
 /**
  * Settings as a person reads them (the driver's `pending` entries, the fields changed meanwhile):
