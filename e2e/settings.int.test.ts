@@ -29,7 +29,7 @@ describe('vmdesk set', () => {
     const set = await s.run(['set', 'tiny', '--memory', '256M', '--cpus', '2']);
     expect(set.code).toBe(0);
     expect(set.stdout).toBe(
-      '"tiny" is set: 256 MiB, 2 CPUs, boots from CD-ROM, then disk, firmware bios, display std, accel auto.\n',
+      '"tiny" is set: 256 MiB, 2 CPUs, boots from CD-ROM, then disk, firmware BIOS, display std, accel auto.\n',
     );
     const vm = await s.json<VmSummary>(['start', 'tiny']);
     const argv = qemuArgv(vm.pid!);
@@ -83,7 +83,7 @@ describe('vmdesk set --firmware and --boot', () => {
       const set = await u.run(['set', 'fw', '--firmware', 'uefi', '--boot', 'network,disk,cdrom']);
       expect(set.code, set.stderr).toBe(0);
       expect(set.stdout).toBe(
-        '"fw" is set: 128 MiB, 1 CPU, boots from network, then disk, then CD-ROM, firmware uefi, display std, accel auto.\n',
+        '"fw" is set: 128 MiB, 1 CPU, boots from network, then disk, then CD-ROM, firmware UEFI, display std, accel auto.\n',
       );
       const info = await u.json<VmSummary>(['info', 'fw']);
       const nvram = info.definition!.nvram!;
