@@ -231,12 +231,13 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
       await secureBoot.check();
       await tpm.check();
       await form.getByText('Microsoft’s keys enrolled').waitFor();
-      await form.getByRole('button', { name: 'Save', exact: true }).click();
       const main = app.page.getByRole('main');
-      await main
-        .getByRole('status')
-        .filter({ hasText: 'Saved. The pending changes apply at the next start.' })
-        .waitFor();
+      /** Saves the form and waits for the status that says it is saved. */
+      const save = async (status: string | RegExp = /^Saved\.$/) => {
+        await form.getByRole('button', { name: 'Save', exact: true }).click();
+        await main.getByRole('status').filter({ hasText: status }).waitFor();
+      };
+      await save('Saved. The pending changes apply at the next start.');
       const pending = main.getByRole('list', { name: 'Pending changes' }).first();
       await pending.getByText('Secure Boot: off → on').waitFor();
       await pending.getByText('TPM: off → on').waitFor();
@@ -249,11 +250,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
       // Back to what runs: nothing pending.
       await secureBoot.uncheck();
       await tpm.uncheck();
-      await form.getByRole('button', { name: 'Save', exact: true }).click();
-      await main
-        .getByRole('status')
-        .filter({ hasText: /^Saved\.$/ })
-        .waitFor();
+      await save();
       expect(await main.getByRole('list', { name: 'Pending changes' }).count()).toBe(0);
       vm = await s.json<VmSummary>(['info', 'sb']);
       expect(vm.definition).toMatchObject({ secureBoot: false, tpm: false });
@@ -264,21 +261,13 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
 
       // Stopped: Secure Boot on at once; BIOS takes it off and cannot have it.
       await secureBoot.check();
-      await form.getByRole('button', { name: 'Save', exact: true }).click();
-      await main
-        .getByRole('status')
-        .filter({ hasText: /^Saved\.$/ })
-        .waitFor();
+      await save();
       expect((await s.json<VmSummary>(['info', 'sb'])).definition).toMatchObject({ secureBoot: true });
       await form.getByLabel('Firmware').selectOption('bios');
       expect(await secureBoot.isChecked()).toBe(false);
       expect(await secureBoot.isDisabled()).toBe(true);
       await form.getByText('BIOS has no Secure Boot: it goes off with UEFI.').waitFor();
-      await form.getByRole('button', { name: 'Save', exact: true }).click();
-      await main
-        .getByRole('status')
-        .filter({ hasText: /^Saved\.$/ })
-        .waitFor();
+      await save();
       expect((await s.json<VmSummary>(['info', 'sb'])).definition).toMatchObject({
         firmware: 'bios',
         secureBoot: false,
@@ -289,11 +278,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
         .waitFor();
       await form.getByLabel('Firmware').selectOption('uefi');
       await secureBoot.check();
-      await form.getByRole('button', { name: 'Save', exact: true }).click();
-      await main
-        .getByRole('status')
-        .filter({ hasText: /^Saved\.$/ })
-        .waitFor();
+      await save();
       expect((await s.json<VmSummary>(['info', 'sb'])).definition).toMatchObject({
         firmware: 'uefi',
         secureBoot: true,
@@ -304,11 +289,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
       await form.getByLabel('Network card').selectOption('e1000e');
       await form.getByLabel('Clock').selectOption('localtime');
       await form.getByRole('checkbox', { name: 'Hyper-V enlightenments' }).check();
-      await form.getByRole('button', { name: 'Save', exact: true }).click();
-      await main
-        .getByRole('status')
-        .filter({ hasText: /^Saved\.$/ })
-        .waitFor();
+      await save();
       expect((await s.json<VmSummary>(['info', 'sb'])).definition).toMatchObject({
         devices: { disk: 'sata', nic: 'e1000e' },
         clock: 'localtime',
