@@ -193,7 +193,7 @@ export function validateDefineInput(input: DefineVmInput, existing: VmDefinition
   }
   assertFitsHost(input, host);
   if (input.cdrom) checkReadableFile(input.cdrom, 'cdrom', 'ISO image');
-  for (const c of input.moreCdroms ?? []) checkReadableFile(c, 'cdrom', 'ISO image');
+  for (const c of input.moreCdroms ?? []) checkReadableFile(c, 'drivers', 'driver disc');
   if (input.secureBoot && input.firmware === 'bios')
     throw invalid('secureBoot', 'Secure Boot is part of UEFI: choose UEFI firmware, or leave Secure Boot off.');
   if (input.secureBoot && (input.arch ?? 'x86_64') === 'aarch64')

@@ -123,6 +123,14 @@ describe('planFromIso', () => {
     expect(plan.driverSearch).toBeUndefined();
   });
 
+  it('warns when the disk the OS wants is larger than the free space', async () => {
+    const plan = await planFromIso(fx.windows11, full, [], [], 20 * 2 ** 30);
+    expect(plan.warnings).toContain(
+      'Microsoft Windows 11 wants a 64 GiB disk, and 20.0 GiB is free where vmdesk keeps disks: free space first (its installer refuses a disk under 64 GB).',
+    );
+    expect((await planFromIso(fx.windows11, full, [], [], 100 * 2 ** 30)).warnings.join()).not.toMatch(/GiB is free/);
+  });
+
   it('asking for BIOS turns the proposal’s Secure Boot off', async () => {
     const plan = await planFromIso(fx.windows11, full, []);
     expect(defineInputFromPlan(plan, { iso: fx.windows11, firmware: 'bios' })).toMatchObject({

@@ -119,6 +119,8 @@ export async function planFromIso(
   host: HostServices,
   existingNames: readonly string[],
   driverSearch: readonly string[] = [],
+  /** Free bytes where new disks go (the VMs' data dir), when known. */
+  freeBytes?: number,
 ): Promise<IsoPlan> {
   const info = await inspectIso(isoPath);
   const os = recognizeOs(info, await loadOsinfoDb());
@@ -150,6 +152,11 @@ export async function planFromIso(
     );
   const hostMiB = host.hostMemoryMiB();
   const floor = os.tpm ? WIN11_FLOOR : { memoryMiB: 256, cpus: 1, diskGiB: 1 };
+  const diskGiB = Math.max(floor.diskGiB, os.recommended.diskGiB);
+  if (freeBytes !== undefined && diskGiB * 2 ** 30 > freeBytes)
+    warnings.push(
+      `${os.name} wants a ${diskGiB} GiB disk, and ${(freeBytes / 2 ** 30).toFixed(1)} GiB is free where vmdesk keeps disks: free space first${os.tpm ? ' (its installer refuses a disk under 64 GB)' : ', or choose a smaller disk'}.`,
+    );
   return {
     info,
     os,
@@ -163,7 +170,7 @@ export async function planFromIso(
         Math.max(256, Math.min(os.recommended.memoryMiB, Math.floor(hostMiB / 2 / 256) * 256)),
       ),
       cpus: Math.max(Math.min(floor.cpus, host.hostCpus()), Math.min(os.recommended.cpus, host.hostCpus())),
-      diskGiB: Math.max(floor.diskGiB, os.recommended.diskGiB),
+      diskGiB,
       firmware: guest.secureBoot ? 'uefi' : isoFirmware(info, os, arch, hostHasUefi),
       ...guest,
     },

@@ -220,7 +220,13 @@ export class VmManager {
   /** What an ISO is and the VM proposed for it; creates nothing. */
   async inspectIso(path: string): Promise<IsoPlan> {
     const names = [...this.#vms.values()].flatMap((vm) => (vm.definition ? [vm.definition.name] : []));
-    return planFromIso(path, this.#ctx.host, names, driverSearchDirs(isoLibraryDir(this.#ctx.paths), os.homedir()));
+    return planFromIso(
+      path,
+      this.#ctx.host,
+      names,
+      driverSearchDirs(isoLibraryDir(this.#ctx.paths), os.homedir()),
+      freeBytesAt(this.#ctx.paths.data),
+    );
   }
 
   /**
