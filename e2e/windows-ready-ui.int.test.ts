@@ -213,15 +213,21 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
     it('switches Secure Boot and the TPM of a running VM as pending changes, and of a stopped one at once', async () => {
       const s = new Sandbox();
       cleanups.push(() => s.cleanup());
-      await s.json(['define', '--name', 'sb', '--memory', '128M', '--firmware', 'uefi', '--cdrom', guestIso()]);
+      await s.json(['define', '--name', 'sb', '--memory', '256M', '--firmware', 'uefi', '--cdrom', guestIso()]);
       const app = await open(s);
       await app.select('sb');
       await app.action('Start').click();
       await app.waitForState('sb', 'running');
 
-      // Running: the Guest card says how to get an agent until one answers (the test guest may run one).
+      // Running: the test guest runs the real qemu-ga; once it answers, the Guest card shows the
+      // guest's name and its address as the agent reports it (pushed, no reload).
       const guest = app.page.getByRole('main').getByRole('region', { name: 'Guest' });
-      await guest.getByText('No guest agent answered').or(guest.getByText('Hostname')).first().waitFor();
+      await guest.getByText('10.0.2.15').waitFor({ timeout: 180_000 });
+      await guest.getByText('vmdesk-guest').waitFor();
+      const agent = (await s.json<VmSummary>(['info', 'sb'])).guest;
+      expect(agent?.connected).toBe(true);
+      expect(agent?.info?.addresses.map((a) => a.address)).toContain('10.0.2.15');
+      await shots(app, 'windows-ready-overview-guest-agent');
 
       const form = await app.openSettings('sb');
       const secureBoot = form.getByRole('checkbox', { name: 'Secure Boot' });
