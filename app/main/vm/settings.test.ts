@@ -231,3 +231,23 @@ describe('vm.update: Secure Boot and the TPM', () => {
     expect(m.get('win').state).toBe('stopped');
   });
 });
+
+describe('disks of a VM on the SATA bus', () => {
+  it('are added to a running VM for its next start (no hot-plug), and at most six', async () => {
+    const { m, launcher, vm } = await setup();
+    await m.update({ vm: 'web', revision: vm.revision, diskBus: 'sata' });
+    await m.start({ vm: 'web' });
+    const added = await m.addDisk({ vm: 'web', sizeBytes: 2 ** 20 });
+    expect(added.definition!.disks.map((d) => d.target)).toEqual(['vda']);
+    expect(added.live?.disks).toEqual([]);
+    expect(launcher.last.calls.some((c) => c.execute === 'device_add')).toBe(false);
+    const log = fs.readFileSync(vmFiles(m.paths, vm.id).driverLog, 'utf8');
+    expect(log).toContain('(at its next start: SATA disks cannot be plugged in while the VM runs)');
+    await m.stop({ vm: 'web' });
+    for (let i = 1; i < 6; i++) await m.addDisk({ vm: 'web', sizeBytes: 2 ** 20 });
+    const err = await rejection(m.addDisk({ vm: 'web', sizeBytes: 2 ** 20 }));
+    expect((err as Error).message).toBe(
+      '"web" has 6 SATA disks, as many as its controller takes. Remove one first, or switch its disk bus to virtio.',
+    );
+  });
+});

@@ -22,6 +22,7 @@ import {
   MAX_FORWARDS,
   MAX_MDEVS,
   diskIsReadOnly,
+  MAX_SATA_DISKS,
   type DiskSpec,
   type MdevAssignment,
   type PortForward,
@@ -604,6 +605,12 @@ export class VmInstance {
   async addDisk(p: Omit<CallParams<'vm.addDisk'>, 'vm'>, others: () => readonly VmDefinition[]): Promise<VmSummary> {
     return this.job.run('add a disk', async () => {
       const def = this.#usable();
+      if (def.devices.disk === 'sata' && def.disks.length >= MAX_SATA_DISKS)
+        throw new VmdeskError(
+          'invalid-state',
+          `"${def.name}" has ${def.disks.length} SATA disks, as many as its controller takes. Remove one first, or switch its disk bus to virtio.`,
+          { field: 'diskBus' },
+        );
       const target = freeTarget(def, this.#runDef);
       const disk = await prepareDisk(p, def, target, others(), {
         qemuImg: await this.ctx.host.qemuImg(),
@@ -611,7 +618,10 @@ export class VmInstance {
       });
       const qmp = this.#run?.qmp;
       let note = '';
-      if (qmp?.state === 'running' && this.#run && !this.#run.finished) {
+      // SATA (AHCI) takes no disk while it runs: only virtio disks go into a hot-plug port.
+      if (this.#run && !this.#run.finished && this.#runDef?.devices.disk === 'sata')
+        note = ' (at its next start: SATA disks cannot be plugged in while the VM runs)';
+      else if (qmp?.state === 'running' && this.#run && !this.#run.finished) {
         try {
           await plugDisk(qmp, disk);
           this.#runDef = { ...this.#runDef!, disks: [...this.#runDef!.disks, disk] };
@@ -660,7 +670,8 @@ export class VmInstance {
             `${disk.target} is the disk "${def.name}" booted from, and it is ${this.#state}. Shut it down first, then remove it.`,
             { field: 'target' },
           );
-        if (qmp?.state === 'running') unplugged = await unplugDisk(qmp, disk, this.ctx.tuning.unplugTimeoutMs);
+        if (qmp?.state === 'running' && this.#runDef?.devices.disk !== 'sata')
+          unplugged = await unplugDisk(qmp, disk, this.ctx.tuning.unplugTimeoutMs);
         if (unplugged) {
           this.#runDef = { ...this.#runDef!, disks: this.#runDef!.disks.filter((d) => d.target !== disk.target) };
           const real = realpath(disk.path);
@@ -1155,6 +1166,7 @@ export class VmInstance {
   /** Stops listening and closes connections; QEMU keeps running (the next driver adopts it). */
   detach(): void {
     this.job.cancelAll('vmdesk is quitting.');
+    this.#guest?.close();
     clearTimeout(this.#shutdownDeadline);
     clearTimeout(this.#agentShutdown);
     this.#run?.detach();
