@@ -59,7 +59,7 @@ describe('vmdesk set', () => {
       [['--cpus', '1000'], /This host has \d+ CPUs/],
       [['--boot', 'floppy'], /--boot takes devices in order, separated by commas, from disk, cdrom, network/],
       [['--boot', 'disk,disk'], /--boot names a device twice: "disk,disk"/],
-      [['--firmware', 'coreboot'], /--firmware must be bios, uefi, not "coreboot"/],
+      [['--firmware', 'coreboot'], /--firmware must be bios or uefi, not "coreboot"/],
       [['--cdrom-drives', '9'], /--cdrom-drives must be 0 to 4, not 9/],
       [[], /Say what to change/],
     ] as const) {

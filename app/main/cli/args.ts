@@ -101,12 +101,13 @@ export const GUEST_SET_OPTIONS: OptionSpec = {
   clock: { type: 'string' },
 };
 
-function oneOf<T extends string>(flag: string, value: unknown, allowed: readonly T[]): T | undefined {
+/** The value of `--flag`, one of `allowed`; anything else is refused naming them ("a, b or c"). */
+export function oneOf<T extends string>(flag: string, value: unknown, allowed: readonly T[]): T | undefined {
   if (value === undefined) return undefined;
-  if (!allowed.includes(value as T))
-    throw new VmdeskError('invalid-argument', `--${flag} must be ${allowed.join(' or ')}, not "${String(value)}".`, {
-      field: flag,
-    });
+  if (!allowed.includes(value as T)) {
+    const list = allowed.length > 1 ? `${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}` : allowed.join('');
+    throw new VmdeskError('invalid-argument', `--${flag} must be ${list}, not "${String(value)}".`, { field: flag });
+  }
   return value as T;
 }
 

@@ -18,7 +18,17 @@ import type { CallName, CallParams, CallResults } from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
 import { BOOT_DEVICES, MAX_CDROMS, type BootDevice, type VmSummary } from '../common/vm-types.js';
 import { parseForward, parseForwardHost, parseSize } from '../vm/define-vm.js';
-import { GUEST_SET_OPTIONS, guestFlags, intArg, memoryMiB, oneVm, parse, usageError, type Parsed } from './args.js';
+import {
+  GUEST_SET_OPTIONS,
+  guestFlags,
+  intArg,
+  memoryMiB,
+  oneOf,
+  oneVm,
+  parse,
+  usageError,
+  type Parsed,
+} from './args.js';
 import { formatDisks, formatDrives, formatForwards, formatUpdated } from './format.js';
 
 export type Call = <C extends CallName>(call: C, params: CallParams<C>) => Promise<CallResults[C]>;
@@ -160,10 +170,10 @@ function setChange(v: Parsed['values']): Omit<CallParams<'vm.update'>, 'vm'> {
   if (typeof v.memory === 'string') change.memoryMiB = memoryMiB(v.memory);
   if (typeof v.cpus === 'string') change.cpus = intArg(v.cpus, 'cpus', 1);
   if (typeof v.boot === 'string') change.boot = bootOrder(v.boot);
-  const firmware = pick('firmware', v.firmware, ['bios', 'uefi'] as const);
-  const display = pick('display', v.display, ['std', 'virtio', 'none'] as const);
-  const accel = pick('accel', v.accel, ['auto', 'kvm', 'hvf', 'tcg'] as const);
-  const network = pick('network', v.network, ['user', 'none'] as const);
+  const firmware = oneOf('firmware', v.firmware, ['bios', 'uefi'] as const);
+  const display = oneOf('display', v.display, ['std', 'virtio', 'none'] as const);
+  const accel = oneOf('accel', v.accel, ['auto', 'kvm', 'hvf', 'tcg'] as const);
+  const network = oneOf('network', v.network, ['user', 'none'] as const);
   if (firmware) change.firmware = firmware;
   if (display) change.display = display;
   if (accel) change.accel = accel;
@@ -178,15 +188,6 @@ function setChange(v: Parsed['values']): Omit<CallParams<'vm.update'>, 'vm'> {
     change.cdromDrives = n;
   }
   return { ...change, ...guestFlags(v, true) };
-}
-
-function pick<T extends string>(flag: string, value: unknown, allowed: readonly T[]): T | undefined {
-  if (value === undefined) return undefined;
-  if (!allowed.includes(value as T))
-    throw new VmdeskError('invalid-argument', `--${flag} must be ${allowed.join(', ')}, not "${String(value)}".`, {
-      field: flag,
-    });
-  return value as T;
 }
 
 /** "cdrom,disk" → ['cdrom', 'disk']; each name once. */
