@@ -238,7 +238,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           json
             ? JSON.stringify(vm, null, 2) + '\n'
             : `Created "${vm.name}": ${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus > 1 ? 's' : ''}, ${d.disks.length ? `disk ${d.disks[0]!.path}` : 'no disk'}, ${firmwareText(d)}${d.tpm ? ', TPM 2.0' : ''}, booting from ${d.cdroms[0] ?? 'its disk'}.\n` +
-                (d.cdroms[1] ? `The drivers disc ${d.cdroms[1]} is in the second CD-ROM drive.\n` : '') +
+                (d.cdroms[1]
+                  ? `The driver disc ${d.cdroms[1]} is in the second CD-ROM drive: where Windows Setup finds no disk, "Load driver" from it (viostor).\n`
+                  : '') +
                 (vm.state === 'running'
                   ? `It is running${vm.accel ? ` with ${vm.accel.accel}` : ''}. Watch it: vmdesk console "${vm.name}" (serial) or vmdesk web (screen).\n`
                   : `Start it with: vmdesk start "${vm.name}"\n`),

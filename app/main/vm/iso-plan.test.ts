@@ -11,6 +11,8 @@ import { VmdeskError } from '../common/errors.js';
 import { buildFixtures, type FixtureName } from '../iso/fixtures/build-fixtures.js';
 import { FakeHost } from './testing/fake-host.js';
 import { defineInputFromPlan, findVirtioWin, planFromIso } from './iso-plan.js';
+import { tempAppPaths } from '../paths/testing/temp-paths.js';
+import { VmManager } from './vm-manager.js';
 
 let fx: Record<FixtureName, string>;
 let tmp: string;
@@ -28,7 +30,10 @@ class Host extends FakeHost {
   override async uefiFirmware(_arch?: unknown, o: { secureBoot?: boolean } = {}) {
     if (!(o.secureBoot ? this.has.secureBoot : this.has.uefi))
       throw new VmdeskError('no-firmware', 'no such firmware in this test');
-    return { code: '/c.fd', varsTemplate: '/v.fd', smm: !!o.secureBoot };
+    // A vars template that exists: vm.create copies it.
+    const vars = path.join(tmp, 'vars.fd');
+    if (!fs.existsSync(vars)) fs.writeFileSync(vars, 'vars');
+    return { code: '/c.fd', varsTemplate: vars, smm: !!o.secureBoot };
   }
   override async swtpm() {
     if (this.has.swtpm) return '/usr/bin/swtpm';
@@ -137,5 +142,24 @@ describe('planFromIso', () => {
       firmware: 'bios',
       secureBoot: false,
     });
+  });
+});
+
+describe('vm.create from a Windows 11 image', () => {
+  it('says, with the answer, what the OS needs that the request turned off', async () => {
+    const paths = tempAppPaths(fs.mkdtempSync(path.join(tmp, 'm-')));
+    const m = new VmManager(paths, full);
+    await m.init();
+    try {
+      const vm = await m.create({ iso: fx.windows11, diskGiB: 0, tpm: false, secureBoot: false });
+      expect(vm.definition).toMatchObject({ tpm: false, secureBoot: false, firmware: 'uefi' });
+      expect(vm.notice).toBe(
+        `Microsoft Windows 11's installer refuses to continue without a TPM 2.0: turn it on with vmdesk set "Windows 11" --tpm on. Microsoft Windows 11 expects Secure Boot (its installer checks for it): turn it on with vmdesk set "Windows 11" --secure-boot on.`,
+      );
+      const proposed = await m.create({ iso: fx.windows11, diskGiB: 0, name: 'w2' });
+      expect(proposed.notice).toBeUndefined();
+    } finally {
+      await m.detachAll();
+    }
   });
 });

@@ -238,7 +238,21 @@ export class VmManager {
     const summary = await this.define(defineInputFromPlan(plan, p));
     const vm = this.resolve(summary.id);
     vm.log.write(`created from ${plan.info.path} (${plan.os.name}, ${plan.os.source})`);
-    return p.start ? vm.start({ vm: vm.id }, this.#vms) : summary;
+    // What the OS needs and the request turned off: said once, with the answer.
+    const d = summary.definition!;
+    const notices = [
+      summary.notice,
+      plan.os.tpm && !d.tpm
+        ? `${plan.os.name}'s installer refuses to continue without a TPM 2.0: turn it on with vmdesk set "${d.name}" --tpm on.`
+        : undefined,
+      plan.os.family === 'windows' && d.firmware === 'uefi' && !d.secureBoot && plan.defaults.secureBoot
+        ? `${plan.os.name} expects Secure Boot${plan.os.tpm ? ' (its installer checks for it)' : ''}: turn it on with vmdesk set "${d.name}" --secure-boot on.`
+        : undefined,
+    ].filter(Boolean);
+    const made = notices.length > 0 ? { ...summary, notice: notices.join(' ') } : summary;
+    if (!p.start) return made;
+    const started = await vm.start({ vm: vm.id }, this.#vms);
+    return made.notice ? { ...started, notice: made.notice } : started;
   }
 
   /**
