@@ -167,6 +167,35 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('snapshots in the window (skipped with
     },
   );
 
+  it('takes a snapshot of a running VM’s disks alone once its guest agent answers (it freezes the file systems)', async () => {
+    const s = new Sandbox();
+    cleanups.push(() => s.cleanup());
+    await s.json(['define', '--name', 'agent', '--memory', '256M', '--disk-size', '64M', '--cdrom', guestIso()]);
+    await s.json(['start', 'agent']);
+    const web = await startWeb(s);
+    const app = new AppPage(await openPage(web.url, (c) => cleanups.push(c)));
+    await app.select('agent');
+    // The Guest card shows the agent's answer; from then on the dialog offers disks only.
+    await app.page.getByRole('main').getByRole('region', { name: 'Guest' }).getByText('10.0.2.15').waitFor({
+      timeout: 180_000,
+    });
+    await app.openSnapshots();
+    await app.page.getByRole('main').getByRole('button', { name: 'Take snapshot…' }).first().click();
+    const dialog = app.page.getByRole('dialog', { name: /^Take a snapshot of / });
+    await dialog.getByText('The guest agent freezes the file systems of “agent” for a moment').waitFor();
+    expect(await dialog.getByRole('radio', { name: /^Disks only/ }).isEnabled()).toBe(true);
+    await dialog.getByRole('radio', { name: /^Disks only/ }).check();
+    await shot(app.page, 'snapshots-disks-only-running');
+    await dialog.getByRole('button', { name: 'Cancel', exact: true }).click();
+    expect(await app.takeSnapshot({ name: 'frozen', disksOnly: true })).toBe('Snapshot 1');
+    await app.snapshotNode('frozen').getByText('Disks only', { exact: true }).first().waitFor();
+    const listed = await s.json<SnapshotInfo[]>(['snapshot', 'list', 'agent']);
+    expect(listed).toMatchObject([{ name: 'frozen', withMemory: false, vmStateBytes: 0 }]);
+    const log = fs.readFileSync((await s.json<VmSummary>(['info', 'agent'])).paths!.driverLog, 'utf8');
+    expect(log).toMatch(/the guest agent froze \d+ file systems? for the snapshot/);
+    await s.run(['stop', 'agent']);
+  }, 400_000);
+
   it('converts a raw disk to qcow2 from the Snapshots tab, after which the VM takes snapshots', async () => {
     const s = new Sandbox();
     cleanups.push(() => s.cleanup());

@@ -292,13 +292,14 @@ export class AppPage {
    * Takes a snapshot from the Snapshots tab (open it first). Resolves with the name the dialog
    * proposed; throws with the driver's refusal as the dialog shows it (the dialog stays open).
    */
-  async takeSnapshot(v: { name?: string; description?: string } = {}): Promise<string> {
+  async takeSnapshot(v: { name?: string; description?: string; disksOnly?: boolean } = {}): Promise<string> {
     await this.page.getByRole('main').getByRole('button', { name: 'Take snapshot…' }).first().click();
     const dialog = this.page.getByRole('dialog', { name: /^Take a snapshot of / });
     const name = dialog.getByLabel('Name', { exact: true });
     const proposed = await name.inputValue();
     if (v.name !== undefined) await name.fill(v.name);
     if (v.description !== undefined) await dialog.getByLabel('Description (optional)').fill(v.description);
+    if (v.disksOnly) await dialog.getByRole('radio', { name: /^Disks only/ }).check();
     await dialog.getByRole('button', { name: 'Take snapshot', exact: true }).click();
     const error = dialog.getByRole('alert');
     const took = this.page

@@ -56,6 +56,9 @@ export function TakeSnapshotDialog({
   const [name, setName] = useState(initial);
   const [description, setDescription] = useState('');
   const [touched, setTouched] = useState(false);
+  /** Disks only while it runs: possible when a guest agent can freeze its file systems. */
+  const [disksOnly, setDisksOnly] = useState(false);
+  const canFreeze = vm.state === 'running' && !!vm.guest?.connected;
   const { phase, start, cancel: cancelRunning } = useCancellableJob(onDone, cancelJob);
   const formId = useId();
   const mode = takeMode(vm.state, vm.name);
@@ -66,12 +69,19 @@ export function TakeSnapshotDialog({
   const submit = () => {
     setTouched(true);
     if (problem || running || mode.mode === 'none') return;
-    start((onProgress) => takeSnapshot(vm.id, { name, description: description.trim() || undefined }, onProgress));
+    const frozen = mode.mode === 'memory' && disksOnly && canFreeze;
+    start((onProgress) =>
+      takeSnapshot(
+        vm.id,
+        { name, description: description.trim() || undefined, ...(frozen ? { diskOnly: true } : {}) },
+        onProgress,
+      ),
+    );
   };
   const cancel = () => {
     if (!cancelRunning()) onClose();
   };
-  const withMemory = mode.mode === 'memory';
+  const withMemory = mode.mode === 'memory' && !(disksOnly && canFreeze);
 
   return (
     <Dialog
@@ -131,7 +141,12 @@ export function TakeSnapshotDialog({
           <fieldset className="choices" disabled={running}>
             <legend className="field-label">What it keeps</legend>
             <label className="choice">
-              <input type="radio" name={`${formId}-what`} checked readOnly />
+              <input
+                type="radio"
+                name={`${formId}-what`}
+                checked={!disksOnly || !canFreeze}
+                onChange={() => setDisksOnly(false)}
+              />
               <span className="choice-text">
                 <strong>Disks and memory</strong>
                 <span className="check-hint">
@@ -140,13 +155,20 @@ export function TakeSnapshotDialog({
                 </span>
               </span>
             </label>
-            <label className="choice choice-off">
-              <input type="radio" name={`${formId}-what`} checked={false} disabled />
+            <label className={canFreeze ? 'choice' : 'choice choice-off'}>
+              <input
+                type="radio"
+                name={`${formId}-what`}
+                checked={disksOnly && canFreeze}
+                disabled={!canFreeze}
+                onChange={() => setDisksOnly(true)}
+              />
               <span className="choice-text">
                 <strong>Disks only</strong>
                 <span className="check-hint">
-                  Shut “{vm.name}” down first: while it {vm.state === 'paused' ? 'is paused' : 'runs'}, its file systems
-                  are mid-write, and a snapshot of its disks alone would catch them half written.
+                  {canFreeze
+                    ? `The guest agent freezes the file systems of “${vm.name}” for a moment, so the disks hold what it meant to write; no memory is saved, and going back to it needs the VM off.`
+                    : `Shut “${vm.name}” down first, or install qemu-guest-agent in it: while it ${vm.state === 'paused' ? 'is paused' : 'runs'}, its file systems are mid-write, and a snapshot of its disks alone would catch them half written.`}
                 </span>
               </span>
             </label>
