@@ -70,6 +70,39 @@ export class AppPage {
       });
   }
 
+  /** The Screen tab's keyboard indicator: its text says who has the keyboard; a click toggles. */
+  keyboardGrab(): Locator {
+    return this.page.getByTestId('keyboard-grab');
+  }
+
+  /** Opens the Screen tab's "Send key" menu and resolves with it (items are named "Ctrl+Alt+F2" …). */
+  async openSendKeyMenu(): Promise<Locator> {
+    await this.page.getByRole('main').getByRole('button', { name: 'Send key', exact: true }).click();
+    const menu = this.page.getByRole('menu', { name: 'Send key' });
+    await menu.waitFor();
+    return menu;
+  }
+
+  /** Sends a special key from the Screen tab's "Send key" menu; the menu closes. */
+  async sendSpecialKey(name: string): Promise<void> {
+    const menu = await this.openSendKeyMenu();
+    await menu.getByRole('menuitem', { name, exact: true }).click();
+    await menu.waitFor({ state: 'detached' });
+  }
+
+  /** The Screen tab's "Type text" dialog. */
+  typeTextDialog(): Locator {
+    return this.page.getByRole('dialog', { name: 'Type text' });
+  }
+
+  /** Opens "Type text…" in the Screen tab and resolves with its dialog. */
+  async openTypeText(): Promise<Locator> {
+    await this.page.getByRole('main').getByRole('button', { name: 'Type text…', exact: true }).click();
+    const dialog = this.typeTextDialog();
+    await dialog.getByLabel('Text to type').waitFor();
+    return dialog;
+  }
+
   /** The create-from-ISO wizard. */
   wizard(): Locator {
     return this.page.getByRole('dialog', { name: 'Create a virtual machine' });

@@ -1,13 +1,36 @@
-import { useMemo, useRef, useState } from 'react';
+import { useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import type { VmSummary } from '../../../main/common/vm-types.js';
 import { Button } from '../../components/Button.js';
 import { IconCamera, IconFit, IconFullscreen, IconKeyboard } from '../../components/icons.js';
+import { MenuButton, type MenuItem } from '../../components/MenuButton.js';
 import { EmptyPanel } from '../../components/Notice.js';
 import { showError } from '../../store/actions.js';
+import { CTRL_ALT_FN, RELEASE_SHORTCUT, SPECIAL_KEYS, type SpecialKey } from './keys.js';
 import { NotRunning } from './NotRunning.js';
 import { screenshotFileName } from './screenshot-name.js';
 import { consoleAvailable, getConsoleSession } from './sessions.js';
+import { TypeTextDialog } from './TypeTextDialog.js';
 import { useAttachedSession } from './use-console-session.js';
+
+const PAUSED_KEYS = 'Resume the VM first: a paused VM drops the keys it is sent.';
+const noSubscribe = () => () => {};
+const notGrabbed = () => false;
+
+/** A page with lines of text, for "Type text…". */
+const IconTypeText = () => (
+  <svg
+    width="16"
+    height="16"
+    viewBox="0 0 16 16"
+    fill="none"
+    stroke="currentColor"
+    strokeWidth="1.6"
+    strokeLinecap="round"
+  >
+    <path d="M3 4h10M3 7.5h10M3 11h5.5" />
+    <path d="M11.5 10v4M10 14h3" strokeWidth="1.3" />
+  </svg>
+);
 
 function download(blob: Blob, name: string): void {
   const url = URL.createObjectURL(blob);
@@ -25,6 +48,8 @@ export function ScreenTab({ vm }: { vm: VmSummary }) {
   const { ref, status } = useAttachedSession(session);
   const frameRef = useRef<HTMLDivElement>(null);
   const [scale, setScale] = useState(session?.scaleViewport ?? true);
+  const [typing, setTyping] = useState(false);
+  const grabbed = useSyncExternalStore(session?.subscribe ?? noSubscribe, session?.getKeyboardGrabbed ?? notGrabbed);
 
   if (!hasDisplay) {
     return (
@@ -34,6 +59,17 @@ export function ScreenTab({ vm }: { vm: VmSummary }) {
   if (!session) return <NotRunning vm={vm} what="its screen" />;
 
   const connected = status.phase === 'connected';
+  const paused = vm.state === 'paused';
+  const canType = connected && !paused;
+  const keyItem = (k: SpecialKey): MenuItem => ({
+    id: k.id,
+    label: k.label,
+    name: k.label,
+    onSelect: () => {
+      if (!session.sendCombo(k.keys)) showError(`${k.label} was not sent: the screen is not connected.`);
+      session.focus();
+    },
+  });
   const screenshot = async () => {
     const png = await session.toPng();
     if (png) download(png, screenshotFileName(vm.name, new Date()));
@@ -64,16 +100,29 @@ export function ScreenTab({ vm }: { vm: VmSummary }) {
         >
           Scale to fit
         </Button>
+        <MenuButton
+          label="Send key"
+          icon={<IconKeyboard />}
+          disabled={!canType}
+          title={paused ? PAUSED_KEYS : undefined}
+          sections={[
+            { items: [SPECIAL_KEYS.ctrlAltDel, SPECIAL_KEYS.ctrlAltBackspace].map(keyItem) },
+            {
+              title: 'Ctrl+Alt+',
+              columns: 4,
+              items: CTRL_ALT_FN.map((k) => ({ ...keyItem(k), label: k.label.replace('Ctrl+Alt+', '') })),
+            },
+            { items: [SPECIAL_KEYS.printScreen, SPECIAL_KEYS.sysRq].map(keyItem) },
+          ]}
+        />
         <Button
           small
-          icon={<IconKeyboard />}
-          disabled={!connected}
-          onClick={() => {
-            session.sendCtrlAltDel();
-            session.focus();
-          }}
+          icon={<IconTypeText />}
+          disabled={!canType}
+          title={paused ? PAUSED_KEYS : undefined}
+          onClick={() => setTyping(true)}
         >
-          Ctrl+Alt+Del
+          Type text…
         </Button>
         <Button small icon={<IconCamera />} disabled={!connected} onClick={() => void screenshot()}>
           Screenshot
@@ -81,6 +130,25 @@ export function ScreenTab({ vm }: { vm: VmSummary }) {
         <Button small icon={<IconFullscreen />} onClick={fullscreen}>
           Full screen
         </Button>
+        {connected ? (
+          <button
+            type="button"
+            className={`kbd-grab${grabbed ? ' kbd-grab-on' : ''}`}
+            data-testid="keyboard-grab"
+            aria-pressed={grabbed}
+            title={
+              grabbed
+                ? 'The keys you type go to the guest. Click here or press the shortcut to keep them in this window.'
+                : 'The keys you type stay in this window. Click the screen (or here) to type in the guest.'
+            }
+            // Keep the focus where it is: the press itself must not take the keyboard from the screen.
+            onMouseDown={(e) => e.preventDefault()}
+            onClick={() => (grabbed ? session.releaseKeyboard() : session.focus())}
+          >
+            <span className="kbd-grab-dot" aria-hidden="true" />
+            {grabbed ? `${RELEASE_SHORTCUT.label} releases the keyboard` : 'Keyboard released: click the screen'}
+          </button>
+        ) : null}
         <span className={`conn conn-${status.phase}`} aria-live="polite">
           {status.phase === 'connecting'
             ? 'Connecting…'
@@ -92,6 +160,18 @@ export function ScreenTab({ vm }: { vm: VmSummary }) {
       <div className={`vnc-frame${scale ? ' vnc-scaled' : ''}`} ref={frameRef}>
         <div className="vnc-screen" data-testid="vnc-screen" ref={ref} />
       </div>
+      {typing ? (
+        <TypeTextDialog
+          vmName={vm.name}
+          session={session}
+          onClose={() => setTyping(false)}
+          onTyped={() => {
+            setTyping(false);
+            // After the dialog gave the focus back to its opener (on unmount): to the guest.
+            setTimeout(() => session.focus(), 0);
+          }}
+        />
+      ) : null}
     </div>
   );
 }

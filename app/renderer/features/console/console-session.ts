@@ -47,6 +47,11 @@ export abstract class ConsoleSession {
   protected setStatus(phase: SessionPhase, message: string | null = null): void {
     if (this.status.phase === phase && this.status.message === message) return;
     this.status = { phase, message };
+    this.notify();
+  }
+
+  /** Tells subscribers that something they read (status or a subclass's state) changed. */
+  protected notify(): void {
     for (const l of this.listeners) l();
   }
 

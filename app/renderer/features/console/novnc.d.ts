@@ -15,7 +15,10 @@ declare module '@novnc/novnc' {
     background: string;
     disconnect(): void;
     sendCtrlAltDel(): void;
+    /** One key event; both down and up when `down` is omitted. Ignored unless connected. */
+    sendKey(keysym: number, code: string | null, down?: boolean): void;
     focus(options?: FocusOptions): void;
+    blur(): void;
     toBlob(callback: (blob: Blob | null) => void, type?: string, quality?: number): void;
   }
 }

@@ -4,13 +4,18 @@
  */
 import RFB from '@novnc/novnc';
 import type { StreamChannel, StreamCloseEvent } from '../../../main/common/api.js';
+import { isReleaseShortcut, RELEASE_ON_UNGRAB, type Key } from './keys.js';
 
 export interface VncView {
   setScaleViewport(on: boolean): void;
-  sendCtrlAltDel(): void;
+  /** One key event to the guest; false (nothing sent) unless connected. */
+  sendKey(key: Key, down: boolean): boolean;
   /** The current frame as PNG, or null before the first frame. */
   toPng(): Promise<Blob | null>;
+  /** Gives the keyboard to the guest (the screen takes focus). */
   focus(): void;
+  /** Gives the keyboard back to the page, releasing any modifier held down in the guest. */
+  releaseKeyboard(): void;
   disconnect(): void;
 }
 
@@ -19,6 +24,8 @@ export interface VncViewOptions {
   onConnect(): void;
   /** Once per view: the channel's close reason and code (e.g. 1000 "The VM stopped."). */
   onDisconnect(reason: string, code: number): void;
+  /** The screen took (true) or lost (false) the keyboard focus. */
+  onKeyboardGrab(grabbed: boolean): void;
 }
 
 /**
@@ -97,8 +104,36 @@ export function createVncView(target: HTMLElement, channel: StreamChannel, opts:
   rfb.scaleViewport = opts.scaleViewport;
   rfb.focusOnClick = true;
   rfb.background = 'transparent';
-  rfb.addEventListener('connect', () => opts.onConnect());
+  let connected = false;
+  rfb.addEventListener('connect', () => {
+    connected = true;
+    opts.onConnect();
+  });
+  const releaseKeyboard = () => {
+    // noVNC saw Ctrl and Alt go down; their key-ups will reach whatever has the focus next,
+    // not noVNC, so let go of them in the guest now (QEMU ignores the release of a key that is up).
+    if (connected) for (const key of RELEASE_ON_UNGRAB) rfb.sendKey(key.keysym, key.code, false);
+    rfb.blur();
+  };
+  // Keyboard focus = the keyboard goes to the guest: noVNC listens for keys on its canvas only.
+  const onFocus = (e: FocusEvent) => opts.onKeyboardGrab(e.type === 'focusin');
+  // Capture phase on an ancestor of noVNC's canvas: the release shortcut never reaches noVNC,
+  // so the guest sees no G.
+  const onKeyDown = (e: KeyboardEvent) => {
+    if (!isReleaseShortcut(e)) return;
+    e.preventDefault();
+    e.stopPropagation();
+    releaseKeyboard();
+  };
+  target.addEventListener('focusin', onFocus);
+  target.addEventListener('focusout', onFocus);
+  target.addEventListener('keydown', onKeyDown, true);
   rfb.addEventListener('disconnect', () => {
+    connected = false;
+    target.removeEventListener('focusin', onFocus);
+    target.removeEventListener('focusout', onFocus);
+    target.removeEventListener('keydown', onKeyDown, true);
+    opts.onKeyboardGrab(false);
     if (ended) return;
     ended = true;
     opts.onDisconnect(reason || 'The screen connection closed.', code);
@@ -107,7 +142,12 @@ export function createVncView(target: HTMLElement, channel: StreamChannel, opts:
     setScaleViewport: (on) => {
       rfb.scaleViewport = on;
     },
-    sendCtrlAltDel: () => rfb.sendCtrlAltDel(),
+    sendKey: (key, down) => {
+      if (!connected) return false;
+      rfb.sendKey(key.keysym, key.code, down);
+      return true;
+    },
+    releaseKeyboard,
     toPng: () =>
       new Promise((resolve) => {
         try {

@@ -1,10 +1,13 @@
 /** The graphical console of one VM: a noVNC view on a `console.vnc` channel, reconnecting while the VM runs. */
 import type { VmdeskApi } from '../../../main/common/api.js';
 import { ConsoleSession, isConnectionLost, retryDelay } from './console-session.js';
+import { comboEvents, type Key } from './keys.js';
+import { typeStrokes, type Stroke, type TypeOptions, type TypeOutcome } from './type-text.js';
 import { createVncView, type VncView } from './vnc-adapter.js';
 
 export class VncSession extends ConsoleSession {
   private view: VncView | null = null;
+  private grabbed = false;
   private scale = true;
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -27,16 +30,36 @@ export class VncSession extends ConsoleSession {
     this.view?.setScaleViewport(on);
   }
 
-  sendCtrlAltDel(): void {
-    this.view?.sendCtrlAltDel();
+  /** Presses a combination (Ctrl+Alt+F2 …) in the guest; false if the screen is not connected. */
+  sendCombo(keys: readonly Key[]): boolean {
+    const view = this.view;
+    if (!view) return false;
+    return comboEvents(keys).every(({ key, down }) => view.sendKey(key, down));
+  }
+
+  /**
+   * Types `strokes` as key presses, paced, until done, cancelled (`opts.signal`) or the screen
+   * disconnects. The guest must run (a paused QEMU drops key events).
+   */
+  typeStrokes(strokes: readonly Stroke[], opts: Omit<TypeOptions, 'wait' | 'msPerEvent'> = {}): Promise<TypeOutcome> {
+    return typeStrokes(strokes, (key, down) => this.view?.sendKey(key, down) ?? false, opts);
   }
 
   toPng(): Promise<Blob | null> {
     return this.view ? this.view.toPng() : Promise.resolve(null);
   }
 
+  /** Whether keys typed now go to the guest (the screen has the keyboard focus). */
+  readonly getKeyboardGrabbed = (): boolean => this.grabbed;
+
+  /** Gives the keyboard to the guest. */
   focus(): void {
     this.view?.focus();
+  }
+
+  /** Gives the keyboard back to the page (what the release shortcut does). */
+  releaseKeyboard(): void {
+    this.view?.releaseKeyboard();
   }
 
   vmRunning(): void {
@@ -56,6 +79,11 @@ export class VncSession extends ConsoleSession {
         if (this.view !== view) return;
         this.attempt = 0;
         this.setStatus('connected');
+      },
+      onKeyboardGrab: (grabbed) => {
+        if (this.view !== view || this.grabbed === grabbed) return;
+        this.grabbed = grabbed;
+        this.notify();
       },
       onDisconnect: (reason, code) => {
         if (this.view !== view) return;
