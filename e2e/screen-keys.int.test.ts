@@ -45,7 +45,7 @@ async function waitForTyped(shell: GuestShell, lines: string[]): Promise<void> {
 const activeConsole = async (shell: GuestShell) => (await shell.check('cat /sys/class/tty/tty0/active')).trim();
 
 describe.skipIf(!fs.existsSync(CHROMIUM))('the Screen tab’s keyboard (skipped without /usr/bin/chromium)', () => {
-  it('types the clipboard into the guest’s console, hands the keyboard back on Ctrl+Alt+G, and sends Ctrl+Alt+F2 and F1', async () => {
+  it('types the clipboard into the guest’s console, stops typing when asked, hands the keyboard back on Ctrl+Alt+G, and sends Ctrl+Alt+F2 and F1', async () => {
     const s = new Sandbox();
     cleanups.push(() => s.cleanup());
     await s.json(['define', '--name', 'keys', '--memory', '192M', '--cdrom', guestIso()]);
