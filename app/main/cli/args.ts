@@ -2,6 +2,7 @@
  * The command line's shared argument handling: strict option parsing, one VM positional, sizes
  * and counts, each refused with a sentence that names the option.
  */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { VmdeskError } from '../common/errors.js';
 import { parseSize } from '../vm/define-vm.js';
@@ -135,4 +136,30 @@ export function guestFlags(v: Parsed['values'], set: boolean): GuestFlags {
   if (nic) out.nic = nic;
   if (clock) out.clock = clock;
   return out;
+}
+
+/**
+ * `--share HOSTDIR[:TAG][:ro]`: the tag defaults to the folder's name (made a valid tag); `ro`
+ * shares it read-only.
+ */
+export function parseShare(text: string): { path: string; tag: string; readOnly: boolean } {
+  const parts = text.split(':');
+  const readOnly = parts.length > 1 && parts.at(-1) === 'ro';
+  if (readOnly) parts.pop();
+  if (parts.length > 2 || !parts[0])
+    throw new VmdeskError(
+      'invalid-argument',
+      `"${text}" is not a share. Write --share HOSTDIR, --share HOSTDIR:TAG or --share HOSTDIR:TAG:ro.`,
+      { field: 'shares' },
+    );
+  const dir = path.resolve(parts[0]);
+  const tag =
+    parts[1] ??
+    (path
+      .basename(dir)
+      .replace(/[^A-Za-z0-9_.-]/g, '_')
+      .replace(/^[^A-Za-z0-9]+/, '')
+      .slice(0, 36) ||
+      'share');
+  return { path: dir, tag, readOnly };
 }

@@ -26,6 +26,7 @@ import {
   oneOf,
   oneVm,
   parse,
+  parseShare,
   usageError,
   type Parsed,
 } from './args.js';
@@ -57,13 +58,14 @@ export async function runEditCommand(
         accel: { type: 'string' },
         network: { type: 'string' },
         'cdrom-drives': { type: 'string' },
+        share: { type: 'string', multiple: true },
         ...GUEST_SET_OPTIONS,
       });
       json = !!a.values.json;
       const change = setChange(a.values);
       if (Object.keys(change).length === 0)
         throw usageError(
-          'Say what to change: --name, --memory, --cpus, --boot, --firmware, --display, --accel, --network, --cdrom-drives, --secure-boot, --tpm, --disk-bus, --nic, --clock or --hyperv.',
+          'Say what to change: --name, --memory, --cpus, --boot, --firmware, --display, --accel, --network, --cdrom-drives, --secure-boot, --tpm, --disk-bus, --nic, --clock, --hyperv or --share.',
         );
       vm = await call('vm.update', { vm: oneVm(a.positionals, command), ...change });
       text = formatUpdated(vm);
@@ -187,6 +189,8 @@ function setChange(v: Parsed['values']): Omit<CallParams<'vm.update'>, 'vm'> {
       });
     change.cdromDrives = n;
   }
+  if (Array.isArray(v.share))
+    change.shares = v.share.length === 1 && v.share[0] === 'none' ? [] : v.share.map((s) => parseShare(String(s)));
   return { ...change, ...guestFlags(v, true) };
 }
 

@@ -64,6 +64,13 @@ export function formatInfo(vm: VmSummary): string {
       .map((f) => `${f.proto} ${f.hostAddr}:${f.hostPort} → guest ${f.guestPort}`)
       .join(', ');
     lines.push(['Network', d.network.mode === 'user' ? `user-mode${fwd ? `; ${fwd}` : ''}` : 'none']);
+    // While it runs: how each share is served and how the guest mounts it.
+    const served = new Map((vm.shares ?? []).map((s) => [s.tag, s]));
+    (d.shares ?? []).forEach((s, i) => {
+      const run = served.get(s.tag);
+      const how = run ? `; ${run.mode}${run.reason ? ` (${run.reason})` : ''}; in the guest: ${run.mount}` : '';
+      lines.push([i === 0 ? 'Shared' : '', `${s.tag}: ${s.path}${s.readOnly ? ' (read-only)' : ''}${how}`]);
+    });
     const snaps = vm.snapshots;
     lines.push([
       'Snapshots',

@@ -12,6 +12,8 @@ import {
   MAX_PATH_CHARS,
   DISK_BUSES,
   NIC_MODELS,
+  MAX_SHARES,
+  ShareTagSchema,
   BootOrderSchema,
   MdevAssignmentSchema,
   RequestedCpusSchema as CpusSchema,
@@ -78,6 +80,16 @@ const GuestSettings = v.strictObject({
   hyperv: v.optional(v.boolean()),
 });
 
+/** Shared folders as a request gives them (read-write unless said). */
+const SharesInput = v.pipe(
+  v.array(v.strictObject({ path: FilePath, tag: ShareTagSchema, readOnly: v.optional(v.boolean()) })),
+  v.maxLength(MAX_SHARES, `a VM can have at most ${MAX_SHARES} shared folders`),
+  v.check(
+    (ss: { path: string; tag: string; readOnly?: boolean }[]) => new Set(ss.map((s) => s.tag)).size === ss.length,
+    'two shared folders have one tag',
+  ),
+);
+
 export const DefineVmInputSchema = v.strictObject({
   name: v.pipe(v.string(), v.maxLength(4096)),
   memoryMiB: MemoryMiBSchema,
@@ -107,6 +119,8 @@ export const DefineVmInputSchema = v.strictObject({
     v.pipe(v.array(FilePath), v.maxLength(MAX_CDROMS - 1, `a VM can have at most ${MAX_CDROMS} CD-ROM drives`)),
   ),
   ...GuestSettings.entries,
+  /** Host directories the guest can mount. */
+  shares: v.optional(SharesInput),
   /** The OS it is made for (the create wizard's recognition). */
   os: v.optional(
     v.strictObject({ id: v.pipe(v.string(), v.maxLength(200)), name: v.pipe(v.string(), v.maxLength(200)) }),
@@ -269,6 +283,8 @@ export const CALLS = {
       /** Secure Boot on switches to a variable store with keys enrolled (a UEFI VM); off back to
        * the plain one. Each store keeps its boot entries. */
       ...GuestSettings.entries,
+      /** The shared folders, all of them (an empty list removes every share); from the next start. */
+      shares: v.optional(SharesInput),
     }),
   },
   /**

@@ -39,11 +39,12 @@ export type NicModel = (typeof NIC_MODELS)[number];
 export const MAX_SATA_DISKS = 6;
 
 /** The guest settings of a VM made for no OS in particular (and of every VM made before they
- * existed): no Secure Boot, no TPM, virtio devices, a UTC clock. */
+ * existed): no Secure Boot, no TPM, virtio devices, a UTC clock, no shared folders. */
 export const PLAIN_GUEST = {
   secureBoot: false,
   tpm: false,
   devices: { disk: 'virtio', nic: 'virtio' },
   clock: 'utc',
   hyperv: false,
+  shares: [] as never[],
 } as const;

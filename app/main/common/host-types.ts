@@ -127,6 +127,14 @@ export interface SwtpmReport {
   fix?: string;
 }
 
+/** virtiofsd, which serves shared folders over virtio-fs: QEMU's own (C; root only, no
+ * read-only shares) or the Rust one (runs as the user). Without it shares use 9p. */
+export interface VirtiofsdReport {
+  path: string | null;
+  flavour?: 'qemu' | 'rust';
+  fix?: string;
+}
+
 export type MemlockValue = number | 'unlimited';
 
 export interface MemlockReport {
@@ -156,6 +164,7 @@ export interface HostReport {
   accels: Record<Arch, AccelStatus[]>;
   firmware: FirmwareReport;
   swtpm: SwtpmReport;
+  virtiofsd: VirtiofsdReport;
   memlock: MemlockReport;
   native: NativeLayerStatus;
   /** Non-fatal trouble met while probing (unwritable cache dir, corrupt cache file rebuilt...). */

@@ -168,6 +168,26 @@ export const MdevAssignmentSchema = v.object({
 });
 export type MdevAssignment = v.InferOutput<typeof MdevAssignmentSchema>;
 
+/** Shared folders per VM. */
+export const MAX_SHARES = 8;
+
+/** How the guest names a share when it mounts it: `mount -t virtiofs TAG /mnt`. */
+export const ShareTagSchema = v.pipe(
+  v.string(),
+  v.regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.-]{0,35}$/,
+    'a share tag is 1 to 36 letters, digits, _ . or -, starting with a letter or digit',
+  ),
+);
+
+/** A host directory the guest mounts (virtio-fs, or 9p where virtiofsd cannot serve it). */
+export const ShareSchema = v.object({
+  path: absPath,
+  tag: ShareTagSchema,
+  readOnly: v.boolean(),
+});
+export type ShareSpec = v.InferOutput<typeof ShareSchema>;
+
 export const VmDefinitionSchema = v.object({
   version: v.literal(DEFINITION_VERSION),
   id: UuidSchema,
@@ -206,6 +226,15 @@ export const VmDefinitionSchema = v.object({
   clock: v.picklist(['utc', 'localtime']),
   /** Hyper-V enlightenments for Windows guests (used under KVM; TCG and HVF ignore them). */
   hyperv: v.boolean(),
+  /** Host directories the guest can mount. */
+  shares: v.optional(
+    v.pipe(
+      v.array(ShareSchema),
+      atMost<ShareSpec>(MAX_SHARES, 'shared folders'),
+      v.check((ss: ShareSpec[]) => new Set(ss.map((s) => s.tag)).size === ss.length, 'two shared folders have one tag'),
+    ),
+    [],
+  ),
   /** The OS the VM was made for (osinfo id and name), when known. */
   os: v.optional(v.object({ id: v.pipe(v.string(), v.maxLength(200)), name: v.pipe(v.string(), v.maxLength(200)) })),
   /** Mediated devices (vGPUs); started only after the mdev doctor passes. */
@@ -259,6 +288,9 @@ export interface VmSummary {
   /** While QEMU runs: whether a guest agent answers on the VM's agent channel, and what it said
    * (`connected: false` until one does; guests without qemu-ga never do, and nothing else changes). */
   guest?: { connected: boolean; info?: GuestAgentInfo };
+  /** While QEMU runs: how each shared folder is served (virtio-fs, or 9p and why), and the
+   * command that mounts it in the guest. */
+  shares?: { tag: string; path: string; readOnly: boolean; mode: 'virtiofs' | '9p'; reason?: string; mount: string }[];
   /** While QEMU runs: whether it runs inside its seccomp sandbox (`-sandbox on`), and if not, why. */
   sandbox?: { on: boolean; reason?: string };
 }

@@ -61,6 +61,7 @@ const troubled: HostReport = {
     searchedDirs: ['/usr/share/qemu/firmware'],
   },
   swtpm: { path: null, reason: 'no swtpm in PATH or in /usr/bin', fix: 'sudo dnf install swtpm swtpm-tools' },
+  virtiofsd: { path: null, fix: 'sudo dnf install virtiofsd' },
   memlock: { soft: null, hard: null, source: 'unknown', note: 'cannot read /proc/self/limits: EACCES' },
   native: { implementation: 'fallback', loaded: false, loadError: 'disabled by VMDESK_NATIVE=off' },
   notes: ['could not write the probe cache in /ro/cache (EROFS); every start will re-probe QEMU'],

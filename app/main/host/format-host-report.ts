@@ -126,6 +126,16 @@ function tpmSection(report: HostReport): string[] {
   ];
 }
 
+function sharesSection(report: HostReport): string[] {
+  const v = report.virtiofsd;
+  const how = !v.path
+    ? 'not installed: shared folders use 9p'
+    : v.flavour === 'qemu'
+      ? `${v.path} (QEMU's own: virtio-fs only when vmdesk runs as root and the share is read-write; else 9p)`
+      : `${v.path} (runs as you: shared folders use virtio-fs)`;
+  return ['Shared folders (virtiofsd)', row('virtiofsd', how), ...(v.path ? [] : fixRow(v.fix))];
+}
+
 function memlockSection(report: HostReport): string[] {
   const m = report.memlock;
   const via = m.source === 'native' ? 'getrlimit' : m.source === 'proc' ? '/proc/self/limits' : 'unknown';
@@ -159,6 +169,7 @@ export function formatHostReport(report: HostReport): string {
     accelSection(report),
     firmwareSection(report),
     tpmSection(report),
+    sharesSection(report),
     memlockSection(report),
     nativeSection(report),
   ];

@@ -78,6 +78,13 @@ const SWTPM: Hints = {
   macos: 'brew install swtpm',
 };
 
+const VIRTIOFSD: Hints = {
+  debian: 'sudo apt install virtiofsd (Debian 13, Ubuntu 24.04; Debian 12 has it in qemu-system-common)',
+  fedora: 'sudo dnf install virtiofsd',
+  macos: 'not available on macOS: shared folders use 9p',
+};
+export const virtiofsdInstallHint = (family: OsFamily): string => pick(family, VIRTIOFSD);
+
 export const swtpmInstallHint = (family: OsFamily): string => pick(family, SWTPM);
 export const qemuInstallHint = (family: OsFamily, arch: Arch): string => pick(family, QEMU_SYSTEM[arch]);
 export const qemuImgInstallHint = (family: OsFamily): string => pick(family, QEMU_IMG);

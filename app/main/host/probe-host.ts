@@ -6,14 +6,14 @@ import { accelStatusesFor, probeAccelHosts } from './accel-probe.js';
 import { probeFirmware } from './firmware.js';
 import type { HostIo } from './host-io.js';
 import { macHostArch } from './hvf-probe.js';
-import { detectOsFamily, swtpmInstallHint } from './install-hints.js';
-import { findSwtpm } from './qemu-discovery.js';
+import { detectOsFamily, swtpmInstallHint, virtiofsdInstallHint } from './install-hints.js';
+import { findSwtpm, findVirtiofsd, virtiofsdFlavour } from './qemu-discovery.js';
 import { readMemlock } from './memlock.js';
 import { nodeHostIo } from './node-host-io.js';
 import { probeQemuImg, probeQemuSystem } from './qemu-binaries.js';
 import type { QemuProbeContext } from './qemu-binaries.js';
 import type { Env } from './qemu-discovery.js';
-import type { HostReport, SwtpmReport } from '../common/host-types.js';
+import type { HostReport, SwtpmReport, VirtiofsdReport } from '../common/host-types.js';
 
 export interface ProbeHostOptions {
   /** Where per-binary probe results are cached (AppPaths' capability cache dir). */
@@ -62,13 +62,18 @@ export async function probeHost(opts: ProbeHostOptions): Promise<HostReport> {
     ...(opts.probeTimeoutMs !== undefined ? { probeTimeoutMs: opts.probeTimeoutMs } : {}),
   };
 
-  const [x86_64, aarch64, qemuImg, firmware, swtpm, hosts] = await Promise.all([
+  const [x86_64, aarch64, qemuImg, firmware, swtpm, virtiofsd, hosts] = await Promise.all([
     probeQemuSystem(ctx, 'x86_64'),
     probeQemuSystem(ctx, 'aarch64'),
     probeQemuImg(ctx),
     probeFirmware({ fs: io.fs, env, osFamily }),
     findSwtpm(io.fs, env).then((found): SwtpmReport =>
       found.found ? { path: found.path } : { path: null, reason: found.reason, fix: swtpmInstallHint(osFamily) },
+    ),
+    findVirtiofsd(io.fs, env).then((found): VirtiofsdReport =>
+      found.found
+        ? { path: found.path, flavour: virtiofsdFlavour(found.path) }
+        : { path: null, fix: virtiofsdInstallHint(osFamily) },
     ),
     probeAccelHosts({ fs: io.fs, native, platform, hostArch, rosetta: mac?.rosetta ?? false }),
   ]);
@@ -85,6 +90,7 @@ export async function probeHost(opts: ProbeHostOptions): Promise<HostReport> {
     },
     firmware,
     swtpm,
+    virtiofsd,
     memlock: readMemlock(native),
     native: {
       implementation: native.implementation,

@@ -91,6 +91,28 @@ export function findSwtpm(fs: HostFs, env: Env): Promise<BinaryLookup> {
   return findBinary(fs, 'swtpm', candidatePaths('swtpm', env), env, 'VMDESK_SWTPM');
 }
 
+/** virtiofsd: the Rust one (Debian 13, Fedora: /usr/libexec/virtiofsd) before QEMU's own C one
+ * (Debian 12: /usr/lib/qemu/virtiofsd); VMDESK_VIRTIOFSD pins one. */
+export function findVirtiofsd(fs: HostFs, env: Env): Promise<BinaryLookup> {
+  return findBinary(
+    fs,
+    'virtiofsd',
+    [
+      '/usr/libexec/virtiofsd',
+      ...candidatePaths('virtiofsd', env),
+      '/usr/lib/qemu/virtiofsd',
+      '/usr/libexec/qemu/virtiofsd',
+    ],
+    env,
+    'VMDESK_VIRTIOFSD',
+  );
+}
+
+/** QEMU's own virtiofsd (C) lives in QEMU's helper dirs; the others are the Rust one. */
+export function virtiofsdFlavour(file: string): 'qemu' | 'rust' {
+  return /\/(lib|libexec)\/qemu\/virtiofsd$/.test(file) ? 'qemu' : 'rust';
+}
+
 /** No usable QEMU for an architecture (or no qemu-img); the message says how to install it. */
 export class QemuNotFoundError extends Error {
   override readonly name = 'QemuNotFoundError';

@@ -74,6 +74,14 @@ export function vmFiles(p: AppPaths, id: string): VmFiles {
   };
 }
 
+/** Shared folder number `index`: the socket its virtiofsd serves and that virtiofsd's log. */
+export function shareFiles(files: VmFiles, index: number): { socket: string; log: string } {
+  return {
+    socket: path.join(files.runtimeDir, `fs${index}.sock`),
+    log: path.join(files.logDir, `virtiofsd-${index}.log`),
+  };
+}
+
 export function definitionsDir(p: AppPaths): string {
   return path.join(p.config, 'vms');
 }

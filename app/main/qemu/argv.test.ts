@@ -214,6 +214,28 @@ describe('buildQemuArgv (golden)', () => {
     expect(argv).toContain('virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0,id=qga0port');
   });
 
+  it('shared folders: virtio-fs (shared memfd RAM, vhost-user-fs) and 9p (read-only)', () => {
+    const def: VmDefinition = {
+      ...base,
+      name: 'shares',
+      shares: [
+        { path: '/home/ada/docs', tag: 'docs', readOnly: false },
+        { path: '/home/ada/pics,2024', tag: 'pics', readOnly: true },
+      ],
+    };
+    const argv = buildQemuArgv(def, x86Caps, paths, {
+      accel: 'tcg',
+      shares: [
+        { ...def.shares[0]!, mode: 'virtiofs', socket: '/run/user/1000/vmdesk/0f3c1a2b/fs0.sock' },
+        { ...def.shares[1]!, mode: '9p', socket: '/run/user/1000/vmdesk/0f3c1a2b/fs1.sock' },
+      ],
+    });
+    expectArgvGolden('x86_64-shares', argv);
+    expect(argv).toContain('q35,memory-backend=mem');
+    expect(argv).toContain('memory-backend-memfd,id=mem,size=256M,share=on');
+    expect(argv).toContain('local,id=fsdev1,path=/home/ada/pics,,2024,security_model=mapped-xattr,readonly=on');
+  });
+
   it('SATA disks boot in order, one AHCI port each', () => {
     const def = windows({
       disks: [

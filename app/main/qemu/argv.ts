@@ -27,6 +27,8 @@ export interface ArgvOptions {
   uefi?: { code: string; vars: string; smm?: boolean };
   /** The render node -display egl-headless uses for a dma-buf vGPU (from prepareMdevStart). */
   mdevRenderNode?: string;
+  /** The shared folders as served: virtio-fs through a virtiofsd's `socket`, or 9p by QEMU itself. */
+  shares?: { path: string; tag: string; readOnly: boolean; mode: 'virtiofs' | '9p'; socket: string }[];
 }
 
 /** The virtio-serial port name qemu-ga looks for. */
@@ -112,6 +114,10 @@ export function buildQemuArgv(def: VmDefinition, caps: QemuCaps, paths: ArgvPath
   if (uefi) machineProps.push('pflash0=fw-code', 'pflash1=fw-vars');
   const smm = uefi && x86 && !!opts.uefi?.smm;
   if (smm) machineProps.push('smm=on');
+  // virtio-fs: virtiofsd reads and writes the guest's buffers in its memory, so that memory is a
+  // shared memfd (the machine's RAM backend) instead of QEMU's private anonymous memory.
+  const virtiofs = !!opts.shares?.some((s) => s.mode === 'virtiofs');
+  if (virtiofs) machineProps.push('memory-backend=mem');
   if (!x86) machineProps.push('gic-version=max');
   add('-machine', machineProps.join(','));
   add('-accel', opts.accel === 'tcg' ? 'tcg,thread=multi' : opts.accel);
@@ -121,6 +127,7 @@ export function buildQemuArgv(def: VmDefinition, caps: QemuCaps, paths: ArgvPath
   const hyperv = def.hyperv && x86 && opts.accel === 'kvm';
   add('-cpu', opts.accel === 'tcg' ? 'max' : hyperv ? `host,${HYPERV_FLAGS}` : 'host');
   add('-m', `size=${def.memoryMiB}M`);
+  if (virtiofs) add('-object', `memory-backend-memfd,id=mem,size=${def.memoryMiB}M,share=on`);
   add('-smp', String(def.cpus));
   add('-rtc', def.clock === 'localtime' ? 'base=localtime' : 'base=utc');
   // Windows counts timer ticks: under KVM a late tick is delivered late rather than lost.
@@ -221,6 +228,20 @@ export function buildQemuArgv(def: VmDefinition, caps: QemuCaps, paths: ArgvPath
     add('-tpmdev', 'emulator,id=tpm0,chardev=chrtpm');
     add('-device', x86 ? 'tpm-crb,tpmdev=tpm0' : 'tpm-tis-device,tpmdev=tpm0');
   }
+  (opts.shares ?? []).forEach((s, i) => {
+    if (s.mode === 'virtiofs') {
+      add('-chardev', `socket,id=fs${i},path=${qemuEscape(s.socket)}`);
+      add('-device', `vhost-user-fs-pci,queue-size=1024,chardev=fs${i},tag=${s.tag},id=share${i}`);
+    } else {
+      // 9p: QEMU serves the folder itself; mapped-xattr keeps the guest's owners and modes in
+      // extended attributes, so files on the host stay the user's.
+      add(
+        '-fsdev',
+        `local,id=fsdev${i},path=${qemuEscape(s.path)},security_model=mapped-xattr${s.readOnly ? ',readonly=on' : ''}`,
+      );
+      add('-device', `virtio-9p-pci,fsdev=fsdev${i},mount_tag=${s.tag},id=share${i}`);
+    }
+  });
   // The guest agent's channel, on every VM: a guest that runs qemu-ga answers on it (hostname,
   // addresses, a shutdown that does not depend on ACPI); one that does not costs nothing.
   add('-device', 'virtio-serial-pci,id=vser0');

@@ -56,6 +56,9 @@ class FakeHost implements HostServices {
     if (!fw) throw new VmdeskError('no-qemu', 'This fake host has no such UEFI firmware (install ovmf).');
     return { ...fw, smm: !!o.secureBoot };
   }
+  async virtiofsd() {
+    return { path: null };
+  }
   async swtpm(): Promise<string> {
     if (!this.opts.swtpm) throw new VmdeskError('no-swtpm', 'This fake host has no swtpm (install swtpm).');
     return this.opts.swtpm;

@@ -22,6 +22,7 @@ import {
   type VmDefinition,
 } from '../common/vm-types.js';
 import type { AppPaths } from '../paths/app-paths.js';
+import { checkedShares } from './shares.js';
 import { makePrivateDir, withStorageErrors } from '../paths/storage-errors.js';
 import { nvramPath, ownedDiskPath } from '../paths/vm-files.js';
 import { DefineVmInputSchema, type DefineVmInput } from '../common/contract.js';
@@ -311,6 +312,7 @@ export async function createVmFiles(
     devices: { disk: input.diskBus ?? 'virtio', nic: input.nic ?? 'virtio' },
     clock: input.clock ?? 'utc',
     hyperv: input.hyperv ?? false,
+    shares: checkedShares(input.shares ?? []),
     ...(input.os ? { os: { ...input.os } } : {}),
     id,
     name: normalizeVmName(input.name),

@@ -95,6 +95,9 @@ export function createHostServices(
         );
       return { code: fw.code, varsTemplate: fw.varsTemplate, smm: fw.requiresSmm };
     },
+    async virtiofsd() {
+      return (await report()).virtiofsd;
+    },
     async swtpm() {
       const s = (await report()).swtpm;
       if (s.path) return s.path;

@@ -2,7 +2,7 @@
  * What the VmManager needs from the host. The real implementation sits on the capability probe
  * (app/main/host); tests may pass their own.
  */
-import type { Accel, AccelChoice, Arch, QemuCaps } from '../common/host-types.js';
+import type { Accel, AccelChoice, Arch, QemuCaps, VirtiofsdReport } from '../common/host-types.js';
 
 export interface UefiFirmware {
   code: string;
@@ -22,6 +22,8 @@ export interface HostServices {
   uefiFirmware(arch: Arch, opts?: { secureBoot?: boolean }): Promise<UefiFirmware>;
   /** Absolute path of swtpm. MUST throw VmdeskError('no-swtpm') saying how to install it. */
   swtpm(): Promise<string>;
+  /** Which virtiofsd this host has (shared folders use 9p without one). Never throws. */
+  virtiofsd(): Promise<VirtiofsdReport>;
   /** Absolute path of qemu-img. MUST throw VmdeskError('no-qemu') saying how to install it. */
   qemuImg(): Promise<string>;
   hostMemoryMiB(): number;

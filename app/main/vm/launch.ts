@@ -20,7 +20,10 @@ import { prepareMdevStart } from '../mdev/start.js';
 import type { OtherVm } from '../mdev/doctor.js';
 import { ensureRuntimeDir, type AppPaths } from '../paths/app-paths.js';
 import { makePrivateDir, removePath, withStorageErrors } from '../paths/storage-errors.js';
-import { assertSocketPathFits, type VmFiles } from '../paths/vm-files.js';
+import { assertSocketPathFits, shareFiles, type VmFiles } from '../paths/vm-files.js';
+import type { HelperRecord } from './helper-process.js';
+import { planShares, virtiofsdHelper, type SharePlan } from './shares.js';
+import { prepareTpmState, swtpmHelper } from './swtpm.js';
 import { buildQemuArgv } from '../qemu/argv.js';
 import { getNative } from '../../native/index.js';
 import { startMarker } from './exit-reason.js';
@@ -41,8 +44,10 @@ export interface Launch {
   caps: QemuCaps;
   accel: { accel: Accel; reason: string };
   argv: string[];
-  /** The swtpm binary, for a VM with a TPM. */
-  swtpm?: string;
+  /** The processes to start before QEMU (swtpm, one virtiofsd per virtio-fs share), in order. */
+  helpers: { binary: string; argv: string[]; record: HelperRecord; logFile: string }[];
+  /** How each shared folder is served. */
+  shares: SharePlan[];
 }
 
 export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: LaunchContext): Promise<Launch> {
@@ -54,8 +59,26 @@ export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: Laun
       : undefined;
   // Before anything else is made: a TPM VM on a host without swtpm is refused naming the package.
   const swtpm = def.tpm ? await ctx.host.swtpm() : undefined;
+  for (const s of def.shares ?? [])
+    if (!fs.statSync(s.path, { throwIfNoEntry: false })?.isDirectory())
+      throw new VmdeskError(
+        'invalid-argument',
+        `The shared folder ${s.path} (tag ${s.tag}) of "${def.name}" is not a directory any more. Put it back, or remove the share: vmdesk set "${def.name}" --share none.`,
+        { field: 'shares' },
+      );
+  const virtiofsd = def.shares?.length ? await ctx.host.virtiofsd() : { path: null };
+  const shares = planShares(def.shares ?? [], virtiofsd, process.getuid?.() === 0);
+  const helpers: Launch['helpers'] = [];
+  if (swtpm) helpers.push({ binary: swtpm, ...swtpmHelper(files) });
+  shares.forEach((p, i) => {
+    if (p.mode === 'virtiofs' && virtiofsd.path && virtiofsd.flavour)
+      helpers.push({
+        binary: virtiofsd.path,
+        ...virtiofsdHelper(files, p.share, i, { path: virtiofsd.path, flavour: virtiofsd.flavour }),
+      });
+  });
   const sockets = [files.qmpSocket, files.serialSocket, files.vncSocket, files.qgaSocket];
-  for (const s of def.tpm ? [...sockets, files.swtpmSocket] : sockets) assertSocketPathFits(s, ctx.paths.platform);
+  for (const s of [...sockets, ...helpers.map((h) => h.record.socket)]) assertSocketPathFits(s, ctx.paths.platform);
   for (const d of def.disks)
     if (!fs.existsSync(d.path))
       throw new VmdeskError(
@@ -74,7 +97,8 @@ export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: Laun
   makePrivateDir(files.logDir, ctx.paths);
   capLogFile(files.qemuLog, ctx.logCapBytes);
   capLogFile(files.serialLog, ctx.logCapBytes);
-  if (def.tpm) capLogFile(files.swtpmLog, ctx.logCapBytes);
+  for (const h of helpers) capLogFile(h.logFile, ctx.logCapBytes);
+  if (def.tpm) prepareTpmState(files, ctx.paths);
   const marker = startMarker(new Date());
   withStorageErrors(files.qemuLog, () => fs.appendFileSync(files.qemuLog, marker, { mode: 0o600 }), ctx.paths);
   // The same marker in the serial log lets a later driver replay only this run's output.
@@ -87,8 +111,9 @@ export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: Laun
     accel: accel.accel,
     uefi: uefi && def.nvram ? { code: uefi.code, vars: def.nvram, smm: uefi.smm } : undefined,
     ...(mdevPlan.renderNode ? { mdevRenderNode: mdevPlan.renderNode } : {}),
+    shares: shares.map((p, i) => ({ ...p.share, mode: p.mode, socket: shareFiles(files, i).socket })),
   });
-  return { caps, accel, argv, ...(swtpm ? { swtpm } : {}) };
+  return { caps, accel, argv, helpers, shares };
 }
 
 /**

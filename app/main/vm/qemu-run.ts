@@ -17,8 +17,7 @@ import type { DriverLog } from './driver-log.js';
 import { classifyExit, logBytesSinceStart, qemuLogSinceStart, type ExitVerdict } from './exit-reason.js';
 import { watchLogCap } from './log-cap.js';
 import { writeRunRecord, type RunRecord } from './run-record.js';
-import { endStraySwtpms, SwtpmProcess } from './swtpm.js';
-import type { AppPaths } from '../paths/app-paths.js';
+import { endStrayHelpers, HelperProcess } from './helper-process.js';
 import { cleanupRuntime, readPidfile } from './runtime-files.js';
 
 export interface RunContext {
@@ -40,8 +39,9 @@ export interface SpawnPlan {
   /** Adds the VM's own words to a QEMU failure (e.g. the TCG hint). */
   hint: string;
   vmName: string;
-  /** A VM with a TPM: the swtpm started before QEMU (`record.swtpm` says where its files go). */
-  swtpm?: { binary: string; logFile: string; paths: AppPaths };
+  /** The processes started before QEMU (swtpm, virtiofsd), in order; `record.helpers` has their
+   * records, pid 0 until they run. */
+  helpers?: { binary: string; argv: readonly string[]; logFile: string }[];
 }
 
 /** A failed spawn whose process existed: `exit` says how it ended (crashed by itself, or stopped by us). */
@@ -67,8 +67,8 @@ export class QemuRun {
   #resolveLost!: (reason: string) => void;
   #finished = false;
   #detached = false;
-  /** The VM's TPM emulator, when it has one: ended once QEMU is. */
-  #swtpm: SwtpmProcess | undefined;
+  /** The processes the run owns besides QEMU (swtpm, virtiofsd): ended once QEMU is. */
+  #helpers: HelperProcess[] = [];
   /** How the process ended, once it has. */
   #verdict: ExitVerdict | undefined;
   readonly #cleanups: (() => void)[] = [];
@@ -101,31 +101,34 @@ export class QemuRun {
     // The record goes first, so a driver that dies right after the spawn still finds the QEMU
     // (through the pidfile or its -uuid) instead of leaving an orphan nobody knows about.
     writeRunRecord(files.runRecord, plan.record);
-    let swtpm: SwtpmProcess | undefined;
+    const helpers: HelperProcess[] = [];
     let proc: QemuProcess;
     try {
-      if (plan.swtpm && plan.record.swtpm) {
-        swtpm = await SwtpmProcess.spawn(
-          plan.swtpm.binary,
-          plan.record.swtpm,
-          plan.swtpm.logFile,
-          plan.swtpm.paths,
+      const records = [...(plan.record.helpers ?? [])];
+      for (const [i, h] of (plan.helpers ?? []).entries()) {
+        const helper = await HelperProcess.spawn(
+          h.binary,
+          h.argv,
+          records[i]!,
+          h.logFile,
           plan.connectTimeoutMs,
           signal,
         );
-        plan = { ...plan, record: { ...plan.record, swtpm: swtpm.record } };
+        helpers.push(helper);
+        records[i] = helper.record;
+        plan = { ...plan, record: { ...plan.record, helpers: [...records] } };
         writeRunRecord(files.runRecord, plan.record);
-        ctx.log.write(`spawned swtpm pid ${swtpm.pid}`);
+        ctx.log.write(`spawned ${helper.record.kind} pid ${helper.pid}`);
       }
       proc = await ctx.launcher.spawn(plan.binary, plan.argv, files.qemuLog);
     } catch (err) {
-      await swtpm?.end(0);
+      await Promise.all(helpers.map((h) => h.end(0)));
       fs.rmSync(files.runRecord, { force: true });
       if (signal.aborted) throw new VmdeskError('cancelled', `Starting "${plan.vmName}" was cancelled.`);
       throw err instanceof VmdeskError ? err : spawnError(err, plan);
     }
     const run = new QemuRun(proc, { ...plan.record, pid: proc.pid }, ctx);
-    run.#swtpm = swtpm;
+    run.#helpers = helpers;
     ctx.log.write(`spawned QEMU pid ${proc.pid} (${plan.record.accel}: ${plan.record.accelReason})`);
     const died = run.ended.then((v) => {
       throw new VmdeskError(
@@ -177,22 +180,23 @@ export class QemuRun {
         ? { state: 'stopped' as const }
         : classifyExit({ pidfileLeft: fs.existsSync(record.pidfile), logSinceStart: qemuLogSinceStart(files.qemuLog) });
       ctx.log.write(`found QEMU pid ${record.pid} gone while no driver ran: ${verdict.state}`);
-      // Its swtpm normally ended with it; one that did not (QEMU never connected) is an orphan.
-      if (record.swtpm) {
-        const left = await endStraySwtpms(record.swtpm, 1000);
-        ctx.log.write(`ended the swtpm left by that run${left ? ` (${left} would not end)` : ''}`);
+      // Its helpers normally ended with it; one that did not (QEMU never connected) is an orphan.
+      for (const h of record.helpers ?? []) {
+        const left = await endStrayHelpers(h, 1000);
+        ctx.log.write(`ended the ${h.kind} left by that run${left ? ` (${left} would not end)` : ''}`);
       }
       cleanupRuntime(record);
       fs.rmSync(files.runRecord, { force: true });
       return { kind: 'gone', verdict };
     }
     const run = new QemuRun(launcher.adopt(pid), { ...record, pid }, ctx);
-    if (record.swtpm) {
-      run.#swtpm = SwtpmProcess.adopt(record.swtpm);
+    for (const h of record.helpers ?? []) {
+      const helper = HelperProcess.adopt(h);
+      if (helper) run.#helpers.push(helper);
       ctx.log.write(
-        run.#swtpm
-          ? `adopted swtpm pid ${run.#swtpm.pid}`
-          : 'the TPM emulator (swtpm) of this run is gone: the guest has lost its TPM until the VM restarts',
+        helper
+          ? `adopted ${h.kind} pid ${helper.pid}`
+          : `the ${h.kind} of this run is gone: the guest has lost ${h.kind === 'swtpm' ? 'its TPM' : 'a shared folder'} until the VM restarts`,
       );
     }
     if (pid !== record.pid) writeRunRecord(files.runRecord, run.record);
@@ -354,7 +358,7 @@ export class QemuRun {
   #watchLogs(): void {
     const { files, logCapBytes } = this.ctx;
     this.#cleanups.push(watchLogCap(files.qemuLog, logCapBytes), watchLogCap(files.serialLog, logCapBytes));
-    if (this.record.swtpm) this.#cleanups.push(watchLogCap(files.swtpmLog, logCapBytes));
+    for (const h of this.record.helpers ?? []) if (h.log) this.#cleanups.push(watchLogCap(h.log, logCapBytes));
   }
 
   /** Idempotent end of the process: classify, clean up, resolve `ended`. */
@@ -379,14 +383,14 @@ export class QemuRun {
     }
     this.#release(verdict.state === 'crashed' ? 'The VM crashed.' : 'The VM stopped.');
     this.#verdict = verdict;
-    // The run has ended once its swtpm has too (a start right after must not meet it on the
-    // TPM's state). It ends by itself when QEMU closes its socket; a second is plenty.
-    const swtpm = this.#swtpm;
-    if (!swtpm) return this.#resolveEnded(verdict);
-    void swtpm.end(1000).then(() => {
-      this.ctx.log.write(`swtpm pid ${swtpm.pid} ended`);
-      this.#resolveEnded(verdict);
-    });
+    // The run has ended once its helpers have too (a start right after must not meet them on
+    // the TPM's state or a share's socket). Each ends by itself when QEMU closes its socket; a
+    // second is plenty.
+    const helpers = this.#helpers;
+    if (helpers.length === 0) return this.#resolveEnded(verdict);
+    void Promise.all(
+      helpers.map((h) => h.end(1000).then(() => this.ctx.log.write(`${h.record.kind} pid ${h.pid} ended`))),
+    ).then(() => this.#resolveEnded(verdict));
   }
 
   #release(reason: string): void {

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import * as v from 'valibot';
 import { writeFileAtomic } from './atomic-file.js';
+import { HelperRecordSchema } from './helper-process.js';
 
 export const RunRecordSchema = v.object({
   id: v.string(),
@@ -23,15 +24,9 @@ export const RunRecordSchema = v.object({
   /** Disks (real paths) opened read-write, to refuse a second VM using one. */
   disks: v.array(v.string()),
   startedAt: v.string(),
-  /** The VM's TPM emulator, started before QEMU and ended after it (vm/swtpm.ts). */
-  swtpm: v.optional(
-    v.object({
-      pid: v.pipe(v.number(), v.integer(), v.minValue(0)),
-      pidfile: v.string(),
-      socket: v.string(),
-      stateDir: v.string(),
-    }),
-  ),
+  /** The processes the run owns besides QEMU (swtpm, virtiofsd), started before it and ended
+   * after it (vm/helper-process.ts). */
+  helpers: v.optional(v.array(HelperRecordSchema)),
   /** What the user asked for while this QEMU ran: an exit during it is not a crash. */
   intent: v.optional(v.picklist(['shutdown', 'stop'])),
 });

@@ -37,10 +37,10 @@ export function realpath(p: string): string {
 /** Sockets, pidfile and the per-VM runtime dir. QEMU leaves vnc.sock behind even on a clean exit. */
 export function cleanupRuntime(rec: RunRecord): void {
   for (const f of [rec.qmpSocket, rec.serialSocket, rec.vncSocket, rec.pidfile]) removePath(f);
-  // The guest agent's socket sits beside QMP's; swtpm's files are its own (it removes them, and
-  // SwtpmProcess.end does if it did not).
+  // The guest agent's socket sits beside QMP's; the helpers' files are their own (they remove
+  // them, and HelperProcess.end does if they did not).
   removePath(path.join(rec.runtimeDir, 'qga.sock'));
-  if (rec.swtpm) for (const f of [rec.swtpm.socket, rec.swtpm.pidfile]) removePath(f);
+  for (const h of rec.helpers ?? []) for (const f of [h.socket, h.pidfile]) if (f) removePath(f);
   try {
     fs.rmdirSync(rec.runtimeDir);
   } catch {

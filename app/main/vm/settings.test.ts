@@ -11,7 +11,7 @@ import { tempAppPaths } from '../paths/testing/temp-paths.js';
 import { FakeQemuLauncher } from '../qemu/testing/fake-launcher.js';
 import { FakeHost } from './testing/fake-host.js';
 import { VmManager } from './vm-manager.js';
-import { isOurSwtpm } from './swtpm.js';
+import { isOurHelper } from './helper-process.js';
 import { pidExists } from '../qemu/process.js';
 import { vmFiles } from '../paths/vm-files.js';
 
@@ -222,12 +222,14 @@ describe('vm.update: Secure Boot and the TPM', () => {
     expect(argv).toContain('tpm-crb,tpmdev=tpm0');
     const files = vmFiles(m.paths, vm.id);
     const pid = Number(fs.readFileSync(files.swtpmPidfile, 'utf8'));
-    expect(isOurSwtpm(pid, files.tpmStateDir)).toBe(true);
+    expect(isOurHelper(pid, { kind: 'swtpm', marker: `dir=${files.tpmStateDir},mode=0600` })).toBe(true);
     expect(fs.statSync(files.swtpmSocket).isSocket()).toBe(true);
     await m.stop({ vm: 'win' });
     // The fake QEMU never connected, so swtpm's own end (--terminate) cannot fire: the run's end
     // ended it, and the VM is stopped only once it has.
-    expect(pidExists(pid) && isOurSwtpm(pid, files.tpmStateDir)).toBe(false);
+    expect(pidExists(pid) && isOurHelper(pid, { kind: 'swtpm', marker: `dir=${files.tpmStateDir},mode=0600` })).toBe(
+      false,
+    );
     expect(m.get('win').state).toBe('stopped');
   });
 });

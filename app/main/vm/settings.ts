@@ -9,6 +9,7 @@ import type { CallParams } from '../common/contract.js';
 import { normalizeVmName, sameVmName, vmNameProblem } from '../common/names.js';
 import { bootOrderText, MAX_SATA_DISKS, type BootDevice, type VmDefinition } from '../common/vm-types.js';
 import { assertFitsHost, formatMiB } from './define-vm.js';
+import { checkedShares } from './shares.js';
 import type { HostServices } from './host-services.js';
 
 export type SettingsChange = Omit<CallParams<'vm.update'>, 'vm' | 'revision'>;
@@ -102,12 +103,16 @@ export function applySettings(
       `"${def.name}" has ${next.disks.length} disks, and SATA takes at most ${MAX_SATA_DISKS}. Remove disks first, or keep virtio.`,
       { field: 'diskBus' },
     );
+  if (change.shares !== undefined) next.shares = checkedShares(change.shares);
   if (change.clock !== undefined) next.clock = change.clock;
   if (change.hyperv !== undefined) next.hyperv = change.hyperv;
   if (change.display !== undefined) next.display = change.display;
   if (change.accel !== undefined) next.accel = change.accel;
   return settingsDiff(def, next).length === 0 && next.name === def.name ? def : next;
 }
+
+const shareText = (ss: readonly { tag: string; readOnly: boolean }[]) =>
+  ss.length ? ss.map((s) => `${s.tag}${s.readOnly ? ' (read-only)' : ''}`).join(', ') : 'none';
 
 const discName = (iso: string | null) => (iso ? path.basename(iso) : 'empty');
 
@@ -130,6 +135,9 @@ export function settingsDiff(before: VmDefinition, after: VmDefinition): string[
   if (before.devices.disk !== after.devices.disk) out.push(`Disk bus: ${before.devices.disk} → ${after.devices.disk}`);
   if (before.devices.nic !== after.devices.nic) out.push(`Network card: ${before.devices.nic} → ${after.devices.nic}`);
   if (before.clock !== after.clock) out.push(`Clock: ${before.clock} → ${after.clock}`);
+  const [sharesWas, sharesNow] = [before.shares ?? [], after.shares ?? []];
+  if (JSON.stringify(sharesWas) !== JSON.stringify(sharesNow))
+    out.push(`Shared folders: ${shareText(sharesWas)} → ${shareText(sharesNow)}`);
   if (before.hyperv !== after.hyperv)
     out.push(`Hyper-V enlightenments: ${onOff(before.hyperv)} → ${onOff(after.hyperv)}`);
   if (before.cdroms.length !== after.cdroms.length)

@@ -32,7 +32,7 @@ import {
 } from '../common/vm-types.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { makePrivateDir, removePath, withStorageErrors } from '../paths/storage-errors.js';
-import { nvramPath, vmFiles, type VmFiles } from '../paths/vm-files.js';
+import { nvramPath, shareFiles, vmFiles, type VmFiles } from '../paths/vm-files.js';
 import { qemuSandbox, sandboxInArgv, type QemuSandbox } from '../qemu/argv.js';
 import type { QemuLauncher } from '../qemu/launcher.js';
 import { readCmdline } from '../qemu/process.js';
@@ -44,7 +44,7 @@ import { stateFromQmpStatus } from './exit-reason.js';
 import type { HostServices } from './host-services.js';
 import { clearIntent, ownMachineState, removeVmFiles, writeIntent } from './intents.js';
 import { applySettings, settingsDiff } from './settings.js';
-import { swtpmRecord } from './swtpm.js';
+import { mountCommand, type SharePlan } from './shares.js';
 import { GuestWatch } from './guest-watch.js';
 import { JobLock, type Job } from './job-lock.js';
 import {
@@ -137,6 +137,8 @@ export class VmInstance {
   /** Whether the current run's QEMU is inside its seccomp sandbox (unknown for an adopted QEMU
    * whose command line cannot be read). */
   #sandbox: QemuSandbox | undefined;
+  /** How the current run serves its shared folders (virtio-fs or 9p, and why). */
+  #runShares: SharePlan[] = [];
   /** Disks a start in flight is about to open: peers starting meanwhile see them. */
   #claimedDisks: string[] = [];
   /** The host ports the current run listens on (unset for a QEMU adopted from an earlier driver:
@@ -217,6 +219,12 @@ export class VmInstance {
     vm.#own(found.run);
     vm.#guest?.probe();
     vm.#sandbox = adoptedSandbox(found.run.pid);
+    // An adopted run's shares: virtio-fs where it has a virtiofsd for the share's socket.
+    const served = new Set((found.run.record.helpers ?? []).filter((h) => h.kind === 'virtiofsd').map((h) => h.socket));
+    vm.#runShares = (vm.#def?.shares ?? []).map((share, i) => ({
+      share,
+      mode: served.has(shareFiles(vm.files, i).socket) ? 'virtiofs' : '9p',
+    }));
     if (vm.#sandbox?.reason) vm.log.write(`the adopted QEMU runs without its seccomp sandbox: ${vm.#sandbox.reason}`);
     if (found.kind === 'unreachable') {
       vm.#state = 'crashed';
@@ -286,6 +294,13 @@ export class VmInstance {
       s.paths = { qmp: rec.qmpSocket, serial: rec.serialSocket, vnc: rec.vncSocket, ...logs };
       if (this.#sandbox) s.sandbox = this.#sandbox;
       if (this.#guest) s.guest = this.#guest.state;
+      if (this.#runShares.length > 0)
+        s.shares = this.#runShares.map((p) => ({
+          ...p.share,
+          mode: p.mode,
+          ...(p.reason ? { reason: p.reason } : {}),
+          mount: mountCommand(p),
+        }));
       if (this.#runDef)
         s.live = {
           disks: this.#runDef.disks.map((d) => ({ target: d.target, path: d.path })),
@@ -390,7 +405,7 @@ export class VmInstance {
       fs.rmSync(files.runtimeDir, { recursive: true, force: true });
       throw couldNotStart(err, def.name, files);
     }
-    const { caps, accel, argv, swtpm } = launch;
+    const { caps, accel, argv, helpers, shares } = launch;
     const sandbox = qemuSandbox(caps);
     this.#endReason = undefined;
     this.#logTail = undefined;
@@ -408,7 +423,7 @@ export class VmInstance {
       pidfile: files.pidfile,
       disks,
       startedAt: new Date().toISOString(),
-      ...(swtpm ? { swtpm: swtpmRecord(files) } : {}),
+      ...(helpers.length > 0 ? { helpers: helpers.map((h) => h.record) } : {}),
     };
     // Said before the spawn, so the log has it whatever QEMU then does.
     if (sandbox.reason) this.log.write(`QEMU runs without its seccomp sandbox: ${sandbox.reason}`);
@@ -422,13 +437,14 @@ export class VmInstance {
           connectTimeoutMs,
           hint: tcgHint(accel.accel),
           vmName: def.name,
-          ...(swtpm ? { swtpm: { binary: swtpm, logFile: files.swtpmLog, paths: this.ctx.paths } } : {}),
+          helpers: helpers.map((h) => ({ binary: h.binary, argv: h.argv, logFile: h.logFile })),
         },
         this.#runContext(),
         job.signal,
       );
       this.#own(run);
       this.#sandbox = sandbox;
+      this.#runShares = shares;
       const ended = run.ended.then(() => {
         throw new VmdeskError('qemu-failed', `QEMU exited while starting "${def.name}".`);
       });
@@ -1235,6 +1251,7 @@ export class VmInstance {
         this.#guest = undefined;
         this.#runDef = undefined;
         this.#sandbox = undefined;
+        this.#runShares = [];
         clearTimeout(this.#shutdownDeadline);
         clearTimeout(this.#agentShutdown);
         this.#settle(verdict);

@@ -230,6 +230,7 @@ export function sampleHostReport(): HostReport {
       ],
     },
     swtpm: { path: '/usr/bin/swtpm' },
+    virtiofsd: { path: '/usr/libexec/virtiofsd', flavour: 'rust' },
     firmware: {
       // Debian's ovmf package: its three descriptors, best first.
       images: [

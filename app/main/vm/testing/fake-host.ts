@@ -1,6 +1,6 @@
 /** HostServices for VM-layer tests that start VMs with the fake launcher: TCG, BIOS, no probing. */
 import { VmdeskError } from '../../common/errors.js';
-import type { Accel, Arch, QemuCaps } from '../../common/host-types.js';
+import type { Accel, Arch, QemuCaps, VirtiofsdReport } from '../../common/host-types.js';
 import { fakeQemuCaps } from '../../host/testing/caps.js';
 import type { HostServices, UefiFirmware } from '../host-services.js';
 
@@ -17,6 +17,9 @@ export class FakeHost implements HostServices {
   }
   async uefiFirmware(_arch?: Arch, _opts?: { secureBoot?: boolean }): Promise<UefiFirmware> {
     throw new VmdeskError('no-firmware', 'No UEFI firmware in this test.');
+  }
+  async virtiofsd(): Promise<VirtiofsdReport> {
+    return { path: null };
   }
   async swtpm(): Promise<string> {
     throw new VmdeskError('no-swtpm', 'No swtpm in this test.');

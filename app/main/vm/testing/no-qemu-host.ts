@@ -1,6 +1,6 @@
 /** HostServices for tests that never start a VM: every probe refuses with a clear error. */
 import { VmdeskError } from '../../common/errors.js';
-import type { Accel, QemuCaps } from '../../common/host-types.js';
+import type { Accel, QemuCaps, VirtiofsdReport } from '../../common/host-types.js';
 import type { HostServices, UefiFirmware } from '../host-services.js';
 
 export class NoQemuHost implements HostServices {
@@ -12,6 +12,9 @@ export class NoQemuHost implements HostServices {
   }
   async uefiFirmware(): Promise<UefiFirmware> {
     throw new VmdeskError('no-firmware', 'No firmware in this test.');
+  }
+  async virtiofsd(): Promise<VirtiofsdReport> {
+    return { path: null };
   }
   async swtpm(): Promise<string> {
     throw new VmdeskError('no-swtpm', 'No swtpm in this test.');

@@ -115,6 +115,47 @@ function GuestSection({ vm }: { vm: VmSummary }) {
   );
 }
 
+/** The host folders the guest can mount, how each is served while it runs, and the command. */
+function SharesSection({ vm }: { vm: VmSummary }) {
+  const shares = vm.definition?.shares ?? [];
+  if (shares.length === 0) return null;
+  const served = new Map((vm.shares ?? []).map((s) => [s.tag, s]));
+  const windows = vm.definition?.os?.id.includes('microsoft.com/win') ?? false;
+  return (
+    <Section title="Shared folders" wide>
+      <ul className="shares" aria-label="Shared folders">
+        {shares.map((s) => {
+          const run = served.get(s.tag);
+          return (
+            <li key={s.tag}>
+              <strong>{s.tag}</strong> <code className="path">{s.path}</code>
+              {s.readOnly ? <span className="muted"> (read-only)</span> : null}
+              {run ? (
+                <div className="small">
+                  <span>{run.mode === 'virtiofs' ? 'virtio-fs' : '9p'}</span>
+                  {run.reason ? <span className="muted"> — {run.reason}</span> : null}
+                  <div>
+                    In the guest: <code data-testid="share-mount">{run.mount}</code>
+                  </div>
+                </div>
+              ) : (
+                <div className="muted small">
+                  virtio-fs or 9p is chosen when the VM starts; the mount command shows then.
+                </div>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+      {windows ? (
+        <p className="muted small">
+          Windows reads virtio-fs shares with WinFsp and the virtio-fs driver from the virtio-win disc.
+        </p>
+      ) : null}
+    </Section>
+  );
+}
+
 /** "Graphics: vGPU": the VM's mediated devices, and the way to add, check and take them off. */
 function VgpuSection({ vm }: { vm: VmSummary }) {
   const mdevs = vm.definition?.mdevs ?? [];
@@ -326,6 +367,8 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
         ) : null}
 
         <GuestSection vm={vm} />
+
+        <SharesSection vm={vm} />
 
         <AccelSection vm={vm} />
 
