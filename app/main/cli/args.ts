@@ -163,3 +163,26 @@ export function parseShare(text: string): { path: string; tag: string; readOnly:
       'share');
   return { path: dir, tag, readOnly };
 }
+
+/** define and set: `--sound on|off`, `--clipboard on|off`, `--share ...` (repeatable). */
+export const DESKTOP_OPTIONS: OptionSpec = {
+  sound: { type: 'string' },
+  clipboard: { type: 'string' },
+  share: { type: 'string', multiple: true },
+};
+
+/** The desktop settings parsed options ask for; `--share none` (set) removes every share. */
+export function desktopFlags(v: Parsed['values']): {
+  sound?: boolean;
+  clipboard?: boolean;
+  shares?: { path: string; tag: string; readOnly: boolean }[];
+} {
+  const out: ReturnType<typeof desktopFlags> = {};
+  const sound = oneOf('sound', v.sound, ['on', 'off'] as const);
+  const clipboard = oneOf('clipboard', v.clipboard, ['on', 'off'] as const);
+  if (sound) out.sound = sound === 'on';
+  if (clipboard) out.clipboard = clipboard === 'on';
+  if (Array.isArray(v.share))
+    out.shares = v.share.length === 1 && v.share[0] === 'none' ? [] : v.share.map((s) => parseShare(String(s)));
+  return out;
+}

@@ -26,7 +26,8 @@ import {
   oneOf,
   oneVm,
   parse,
-  parseShare,
+  DESKTOP_OPTIONS,
+  desktopFlags,
   usageError,
   type Parsed,
 } from './args.js';
@@ -58,14 +59,14 @@ export async function runEditCommand(
         accel: { type: 'string' },
         network: { type: 'string' },
         'cdrom-drives': { type: 'string' },
-        share: { type: 'string', multiple: true },
+        ...DESKTOP_OPTIONS,
         ...GUEST_SET_OPTIONS,
       });
       json = !!a.values.json;
       const change = setChange(a.values);
       if (Object.keys(change).length === 0)
         throw usageError(
-          'Say what to change: --name, --memory, --cpus, --boot, --firmware, --display, --accel, --network, --cdrom-drives, --secure-boot, --tpm, --disk-bus, --nic, --clock, --hyperv or --share.',
+          'Say what to change: --name, --memory, --cpus, --boot, --firmware, --display, --accel, --network, --cdrom-drives, --secure-boot, --tpm, --disk-bus, --nic, --clock, --hyperv, --share, --sound or --clipboard.',
         );
       vm = await call('vm.update', { vm: oneVm(a.positionals, command), ...change });
       text = formatUpdated(vm);
@@ -189,9 +190,7 @@ function setChange(v: Parsed['values']): Omit<CallParams<'vm.update'>, 'vm'> {
       });
     change.cdromDrives = n;
   }
-  if (Array.isArray(v.share))
-    change.shares = v.share.length === 1 && v.share[0] === 'none' ? [] : v.share.map((s) => parseShare(String(s)));
-  return { ...change, ...guestFlags(v, true) };
+  return { ...change, ...guestFlags(v, true), ...desktopFlags(v) };
 }
 
 /** "cdrom,disk" → ['cdrom', 'disk']; each name once. */

@@ -48,6 +48,12 @@ export function formatInfo(vm: VmSummary): string {
       ['Memory', formatMiB(d.memoryMiB)],
       ['Firmware', firmwareText(d)],
       ['TPM', d.tpm ? 'TPM 2.0 (swtpm)' : 'none'],
+      ['Sound', d.sound ? 'on (Intel HD Audio, through the sound server of the host running vmdesk)' : 'off'],
+      ['Clipboard', d.clipboard ? 'shared with the screen viewer (the guest needs spice-vdagent)' : 'not shared'],
+      ...(d.usb ?? []).map((u, i): [string, string] => [
+        i === 0 ? 'USB' : '',
+        `${u.vendorId}:${u.productId} (at every start)`,
+      ]),
       [
         'Devices',
         `${d.devices.disk} disks, ${d.devices.nic} network card, clock ${d.clock}${d.hyperv ? ', Hyper-V enlightenments (KVM)' : ''}`,

@@ -27,7 +27,17 @@ import { runIsoInspect, runIsoLibrary } from './iso-command.js';
 import { runEditCommand } from './edit-commands.js';
 import { runClone } from './clone-command.js';
 import { runSnapshot } from './snapshot-command.js';
-import { GUEST_FLAG_OPTIONS, guestFlags, intArg, memoryMiB, oneVm, parse, parseShare, usageError } from './args.js';
+import {
+  DESKTOP_OPTIONS,
+  desktopFlags,
+  GUEST_FLAG_OPTIONS,
+  guestFlags,
+  intArg,
+  memoryMiB,
+  oneVm,
+  parse,
+  usageError,
+} from './args.js';
 
 const USAGE = `vmdesk — session-mode virtual machines on QEMU, as your own user
 
@@ -36,7 +46,8 @@ Usage:
   vmdesk define --name NAME [--memory 1G] [--cpus 1] [--disk-size 20G] [--disk PATH]...
                 [--cdrom ISO] [--accel auto|kvm|hvf|tcg] [--firmware bios|uefi] [--secure-boot] [--tpm]
                 [--disk-bus virtio|sata] [--nic virtio|e1000e] [--clock utc|localtime] [--hyperv]
-                [--share HOSTDIR[:TAG][:ro]]... [--forward tcp:HOST:GUEST]... [--json]
+                [--share HOSTDIR[:TAG][:ro]]... [--sound on|off] [--clipboard on|off]
+                [--forward tcp:HOST:GUEST]... [--json]
   vmdesk create --iso PATH [--name N] [--memory ..] [--cpus N] [--disk-size ..] [--firmware bios|uefi]
                 [--[no-]secure-boot] [--[no-]tpm] [--drivers virtio-win.iso|none] [--accel ..] [--start]
                 [--json]     (defaults from the OS the ISO installs: Windows 11 gets Secure Boot and a TPM)
@@ -44,6 +55,7 @@ Usage:
                 [--display std|virtio|none] [--accel ..] [--network user|none] [--cdrom-drives N]
                 [--secure-boot on|off] [--tpm on|off] [--disk-bus ..] [--nic ..] [--clock ..] [--hyperv on|off]
                 [--share HOSTDIR[:TAG][:ro]]... | --share none   (the shared folders, all of them)
+                [--sound on|off] [--clipboard on|off]
   vmdesk disk list|add|remove|resize|convert VM ...   (add --size 10G | --file PATH; remove TARGET
                                [--delete-file]; resize TARGET 40G, live on a running VM; convert TARGET: raw → qcow2)
   vmdesk cdrom list|insert|eject VM [ISO] [--drive N]   (change a disc; at once in a running VM)
@@ -133,7 +145,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           accel: { type: 'string' },
           forward: { type: 'string', multiple: true },
           firmware: { type: 'string' },
-          share: { type: 'string', multiple: true },
+          ...DESKTOP_OPTIONS,
           ...GUEST_FLAG_OPTIONS,
         });
         json = !!a.values.json;
@@ -174,7 +186,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         }
         if (typeof v.cdrom === 'string') input.cdrom = v.cdrom;
         if (Array.isArray(v.forward)) input.forwards = v.forward.map((f) => parseForward(String(f)));
-        if (Array.isArray(v.share)) input.shares = v.share.map((s) => parseShare(String(s)));
+        Object.assign(input, desktopFlags(v));
         const vm = await (await getLink()).call('vm.define', input);
         if (vm.notice) io.err.write(`vmdesk: warning: ${vm.notice}\n`);
         io.out.write(

@@ -13,7 +13,9 @@ import {
   DISK_BUSES,
   NIC_MODELS,
   MAX_SHARES,
+  MAX_USB,
   ShareTagSchema,
+  UsbIdSchema,
   BootOrderSchema,
   MdevAssignmentSchema,
   RequestedCpusSchema as CpusSchema,
@@ -78,6 +80,17 @@ const GuestSettings = v.strictObject({
   nic: v.optional(v.picklist(NIC_MODELS, 'the network card is virtio or e1000e')),
   clock: v.optional(v.picklist(['utc', 'localtime'], 'the clock is utc or localtime')),
   hyperv: v.optional(v.boolean()),
+  /** A sound card played through the host's sound server. */
+  sound: v.optional(v.boolean()),
+  /** The clipboard shared with the screen's viewer (QEMU's vdagent; the guest runs spice-vdagent). */
+  clipboard: v.optional(v.boolean()),
+  /** Host USB devices (vendor:product) plugged in at every start; all of them. */
+  usb: v.optional(
+    v.pipe(
+      v.array(v.strictObject({ vendorId: UsbIdSchema, productId: UsbIdSchema })),
+      v.maxLength(MAX_USB, `a VM can have at most ${MAX_USB} USB devices`),
+    ),
+  ),
 });
 
 /** Shared folders as a request gives them (read-write unless said). */

@@ -47,4 +47,7 @@ export const PLAIN_GUEST = {
   clock: 'utc',
   hyperv: false,
   shares: [] as never[],
+  sound: false,
+  clipboard: false,
+  usb: [] as never[],
 } as const;

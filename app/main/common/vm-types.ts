@@ -168,6 +168,11 @@ export const MdevAssignmentSchema = v.object({
 });
 export type MdevAssignment = v.InferOutput<typeof MdevAssignmentSchema>;
 
+/** Host USB devices per VM. */
+export const MAX_USB = 8;
+/** A USB vendor or product id: four lowercase hex digits (as sysfs and lsusb write it). */
+export const UsbIdSchema = v.pipe(v.string(), v.regex(/^[0-9a-f]{4}$/, 'a USB id is four hex digits, like 046d'));
+
 /** Shared folders per VM. */
 export const MAX_SHARES = 8;
 
@@ -232,6 +237,20 @@ export const VmDefinitionSchema = v.object({
       v.array(ShareSchema),
       atMost<ShareSpec>(MAX_SHARES, 'shared folders'),
       v.check((ss: ShareSpec[]) => new Set(ss.map((s) => s.tag)).size === ss.length, 'two shared folders have one tag'),
+    ),
+    [],
+  ),
+  /** Sound: an Intel HD Audio card played through the host's sound server (PulseAudio or
+   * PipeWire's Pulse service; CoreAudio on macOS). Off: no sound card at all. */
+  sound: v.optional(v.boolean(), false),
+  /** The clipboard shared with the screen's viewer through QEMU's vdagent (a guest with
+   * spice-vdagent copies and pastes with the host). */
+  clipboard: v.optional(v.boolean(), false),
+  /** Host USB devices (vendor:product) plugged in at every start. */
+  usb: v.optional(
+    v.pipe(
+      v.array(v.object({ vendorId: UsbIdSchema, productId: UsbIdSchema })),
+      atMost<{ vendorId: string; productId: string }>(MAX_USB, 'USB devices'),
     ),
     [],
   ),

@@ -236,6 +236,28 @@ describe('buildQemuArgv (golden)', () => {
     expect(argv).toContain('local,id=fsdev1,path=/home/ada/pics,,2024,security_model=mapped-xattr,readonly=on');
   });
 
+  it('a desktop VM: sound through the host’s Pulse server, the shared clipboard, two host USB devices', () => {
+    const def: VmDefinition = {
+      ...base,
+      name: 'desktop',
+      sound: true,
+      clipboard: true,
+      usb: [
+        { vendorId: '046d', productId: 'c52b' },
+        { vendorId: '0781', productId: '5581' },
+      ],
+    };
+    const argv = buildQemuArgv(def, x86Caps, paths, { accel: 'tcg', audio: { driver: 'pa' } });
+    expectArgvGolden('x86_64-desktop-sound-clipboard-usb', argv);
+    expect(argv).toContain('usb-host,bus=usb.0,vendorid=0x046d,productid=0xc52b,id=usb1');
+    expect(argv).toContain('qemu-vdagent,id=vdagent0,clipboard=on');
+    expect(argv).toContain('hda-duplex,audiodev=snd0,bus=sound0.0');
+    // Headless: no clipboard (no viewer), no USB bus.
+    const headless = buildQemuArgv({ ...def, display: 'none', usb: [] }, x86Caps, paths, { accel: 'tcg' });
+    expect(headless.some((a) => a.includes('vdagent'))).toBe(false);
+    expect(headless).toContain('none,id=snd0');
+  });
+
   it('SATA disks boot in order, one AHCI port each', () => {
     const def = windows({
       disks: [

@@ -5,6 +5,7 @@
 import { diskIsReadOnly, diskSlot, type BootDevice, type VmDefinition } from '../common/vm-types.js';
 import type { Accel, QemuCaps } from '../common/host-types.js';
 import { mdevArgs } from '../mdev/argv.js';
+import { usbHostDeviceArgs } from './usb.js';
 
 /** The files QEMU is pointed at (a subset of VmFiles, so tests can pass short fixed paths). */
 export interface ArgvPaths {
@@ -27,6 +28,9 @@ export interface ArgvOptions {
   uefi?: { code: string; vars: string; smm?: boolean };
   /** The render node -display egl-headless uses for a dma-buf vGPU (from prepareMdevStart). */
   mdevRenderNode?: string;
+  /** Where a VM with sound plays it: the host's sound server (PulseAudio, or PipeWire's Pulse
+   * service), CoreAudio, or nowhere (`none`: the card is there, silent). */
+  audio?: { driver: 'pa' | 'coreaudio' | 'none'; server?: string };
   /** The shared folders as served: virtio-fs through a virtiofsd's `socket`, or 9p by QEMU itself. */
   shares?: { path: string; tag: string; readOnly: boolean; mode: 'virtiofs' | '9p'; socket: string }[];
 }
@@ -173,6 +177,10 @@ export function buildQemuArgv(def: VmDefinition, caps: QemuCaps, paths: ArgvPath
     add('-device', 'qemu-xhci,id=usb');
     add('-device', 'usb-tablet,bus=usb.0');
     if (!x86) add('-device', 'usb-kbd,bus=usb.0');
+    // Host USB devices by vendor:product: QEMU takes the device when it is plugged in.
+    (def.usb ?? []).forEach((u, i) =>
+      add(...usbHostDeviceArgs({ kind: 'vendor', vendorId: u.vendorId, productId: u.productId }, `usb${i + 1}`)),
+    );
   }
 
   // Boot order through bootindex (the modern way; -boot order= does not cover all devices): the
@@ -247,6 +255,18 @@ export function buildQemuArgv(def: VmDefinition, caps: QemuCaps, paths: ArgvPath
   add('-device', 'virtio-serial-pci,id=vser0');
   add('-chardev', `socket,id=qga0,path=${qemuEscape(paths.qgaSocket)},server=on,wait=off`);
   add('-device', `virtserialport,bus=vser0.0,chardev=qga0,name=${GUEST_AGENT_PORT},id=qga0port`);
+  // The clipboard: QEMU's vdagent speaks to the guest's spice-vdagent on this port and to the
+  // VNC viewer through VNC's clipboard messages.
+  if (def.clipboard && def.display !== 'none') {
+    add('-chardev', 'qemu-vdagent,id=vdagent0,clipboard=on');
+    add('-device', 'virtserialport,bus=vser0.0,chardev=vdagent0,name=com.redhat.spice.0,id=vdagent0port');
+  }
+  if (def.sound) {
+    const audio = opts.audio ?? { driver: 'none' };
+    add('-audiodev', `${audio.driver},id=snd0${audio.server ? `,server=${qemuEscape(audio.server)}` : ''}`);
+    add('-device', 'ich9-intel-hda,id=sound0');
+    add('-device', 'hda-duplex,audiodev=snd0,bus=sound0.0');
+  }
   // Empty PCIe root ports a disk can be plugged into while the VM runs (the root bus itself
   // takes no hot-plug). Last, at a fixed address, so the guest sees every other device where
   // it was before they were added.

@@ -313,6 +313,10 @@ export async function createVmFiles(
     clock: input.clock ?? 'utc',
     hyperv: input.hyperv ?? false,
     shares: checkedShares(input.shares ?? []),
+    // A desktop VM has sound and a shared clipboard unless asked otherwise (headless: no clipboard).
+    sound: input.sound ?? true,
+    clipboard: input.clipboard ?? (input.display ?? 'std') !== 'none',
+    usb: (input.usb ?? []).map((u) => ({ ...u })),
     ...(input.os ? { os: { ...input.os } } : {}),
     id,
     name: normalizeVmName(input.name),

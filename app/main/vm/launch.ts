@@ -6,6 +6,7 @@
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
+import { hostAudio } from '../host/audio.js';
 import { portOwner } from '../host/port-owner.js';
 import { VmdeskError } from '../common/errors.js';
 import {
@@ -48,6 +49,8 @@ export interface Launch {
   helpers: { binary: string; argv: string[]; record: HelperRecord; logFile: string }[];
   /** How each shared folder is served. */
   shares: SharePlan[];
+  /** Where a VM with sound plays it, as "plays through …" (for the log). */
+  audio?: string;
 }
 
 export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: LaunchContext): Promise<Launch> {
@@ -66,6 +69,7 @@ export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: Laun
         `The shared folder ${s.path} (tag ${s.tag}) of "${def.name}" is not a directory any more. Put it back, or remove the share: vmdesk set "${def.name}" --share none.`,
         { field: 'shares' },
       );
+  const audio = def.sound ? hostAudio(process.env, process.platform) : undefined;
   const virtiofsd = def.shares?.length ? await ctx.host.virtiofsd() : { path: null };
   const shares = planShares(def.shares ?? [], virtiofsd, process.getuid?.() === 0);
   const helpers: Launch['helpers'] = [];
@@ -112,8 +116,9 @@ export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: Laun
     uefi: uefi && def.nvram ? { code: uefi.code, vars: def.nvram, smm: uefi.smm } : undefined,
     ...(mdevPlan.renderNode ? { mdevRenderNode: mdevPlan.renderNode } : {}),
     shares: shares.map((p, i) => ({ ...p.share, mode: p.mode, socket: shareFiles(files, i).socket })),
+    ...(audio ? { audio } : {}),
   });
-  return { caps, accel, argv, helpers, shares };
+  return { caps, accel, argv, helpers, shares, ...(audio ? { audio: audio.reason } : {}) };
 }
 
 /**

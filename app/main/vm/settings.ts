@@ -104,6 +104,15 @@ export function applySettings(
       { field: 'diskBus' },
     );
   if (change.shares !== undefined) next.shares = checkedShares(change.shares);
+  if (change.sound !== undefined) next.sound = change.sound;
+  if (change.clipboard !== undefined) next.clipboard = change.clipboard;
+  if (change.usb !== undefined) next.usb = change.usb.map((u) => ({ ...u }));
+  if ((next.usb ?? []).length > 0 && next.display === 'none')
+    throw new VmdeskError(
+      'invalid-argument',
+      `"${def.name}" has no display, and so no USB controller: give it a display (vmdesk set "${def.name}" --display std) to plug in USB devices.`,
+      { field: 'usb' },
+    );
   if (change.clock !== undefined) next.clock = change.clock;
   if (change.hyperv !== undefined) next.hyperv = change.hyperv;
   if (change.display !== undefined) next.display = change.display;
@@ -135,6 +144,13 @@ export function settingsDiff(before: VmDefinition, after: VmDefinition): string[
   if (before.devices.disk !== after.devices.disk) out.push(`Disk bus: ${before.devices.disk} → ${after.devices.disk}`);
   if (before.devices.nic !== after.devices.nic) out.push(`Network card: ${before.devices.nic} → ${after.devices.nic}`);
   if (before.clock !== after.clock) out.push(`Clock: ${before.clock} → ${after.clock}`);
+  if (!!before.sound !== !!after.sound) out.push(`Sound: ${onOff(!!before.sound)} → ${onOff(!!after.sound)}`);
+  if (!!before.clipboard !== !!after.clipboard)
+    out.push(`Shared clipboard: ${onOff(!!before.clipboard)} → ${onOff(!!after.clipboard)}`);
+  const usbText = (us: readonly { vendorId: string; productId: string }[]) =>
+    us.length ? us.map((u) => `${u.vendorId}:${u.productId}`).join(', ') : 'none';
+  if (usbText(before.usb ?? []) !== usbText(after.usb ?? []))
+    out.push(`USB devices: ${usbText(before.usb ?? [])} → ${usbText(after.usb ?? [])}`);
   const [sharesWas, sharesNow] = [before.shares ?? [], after.shares ?? []];
   if (JSON.stringify(sharesWas) !== JSON.stringify(sharesNow))
     out.push(`Shared folders: ${shareText(sharesWas)} → ${shareText(sharesNow)}`);

@@ -405,7 +405,8 @@ export class VmInstance {
       fs.rmSync(files.runtimeDir, { recursive: true, force: true });
       throw couldNotStart(err, def.name, files);
     }
-    const { caps, accel, argv, helpers, shares } = launch;
+    const { caps, accel, argv, helpers, shares, audio } = launch;
+    if (audio) this.log.write(`sound ${audio}`);
     const sandbox = qemuSandbox(caps);
     this.#endReason = undefined;
     this.#logTail = undefined;
