@@ -76,8 +76,11 @@ export function isExternalWebUrl(url: string): boolean {
   }
 }
 
-/** Permissions the page may have: writing (sanitized) text to the clipboard, and fullscreen for the console. */
-const ALLOWED_PERMISSIONS: ReadonlySet<string> = new Set(['clipboard-sanitized-write', 'fullscreen']);
+/**
+ * Permissions the page may have: the clipboard both ways (writing sanitized text, e.g. what the
+ * guest copied; reading it for "Paste to guest" and "Type text…"), and fullscreen for the console.
+ */
+const ALLOWED_PERMISSIONS: ReadonlySet<string> = new Set(['clipboard-sanitized-write', 'clipboard-read', 'fullscreen']);
 
 export function isPermissionAllowed(permission: string, requestingUrl: string | undefined): boolean {
   return ALLOWED_PERMISSIONS.has(permission) && isAppUrl(requestingUrl);

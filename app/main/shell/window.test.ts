@@ -104,17 +104,18 @@ describe('the app:// scheme', () => {
 });
 
 describe('permissions', () => {
-  it('grants only sanitized clipboard writes and fullscreen, and only to our page', () => {
+  it('grants only the clipboard (sanitized writes, reads) and fullscreen, and only to our page', () => {
     applySessionPolicy(fake.session);
     const check = fake.session.checkHandler!;
     const main: Electron.PermissionCheckHandlerHandlerDetails = { isMainFrame: true };
     expect(check(null, 'clipboard-sanitized-write', 'app://vmdesk', main)).toBe(true);
     expect(check(null, 'fullscreen', 'app://vmdesk', main)).toBe(true);
-    expect(check(null, 'clipboard-read', 'app://vmdesk', main)).toBe(false);
+    expect(check(null, 'clipboard-read', 'app://vmdesk', main)).toBe(true);
+    expect(check(null, 'clipboard-read', 'https://evil.example', main)).toBe(false);
     expect(check(null, 'fullscreen', 'https://evil.example', main)).toBe(false);
 
     // The handler ignores its webContents argument, which a fake cannot be.
-    const request = (permission: 'media' | 'fullscreen' | 'notifications', url: string) => {
+    const request = (permission: 'media' | 'fullscreen' | 'notifications' | 'clipboard-read', url: string) => {
       let granted: boolean | undefined;
       fake.session.requestHandler!(
         null as never,
@@ -127,6 +128,8 @@ describe('permissions', () => {
       return granted;
     };
     expect(request('fullscreen', APP_URL)).toBe(true);
+    expect(request('clipboard-read', APP_URL)).toBe(true);
+    expect(request('clipboard-read', 'https://evil.example')).toBe(false);
     expect(request('media', APP_URL)).toBe(false);
     expect(request('notifications', APP_URL)).toBe(false);
   });
