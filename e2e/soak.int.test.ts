@@ -2,7 +2,7 @@
  * Crash-restart soak: three VMs (one with a TPM, so a second process, swtpm, per run), random
  * operations in flight, and the owning driver killed with SIGKILL at a random moment (also
  * mid-start and mid-shutdown). After every kill a new process adopts the VMs; nothing may be lost,
- * run twice, or left behind (no swtpm without its QEMU, never two).
+ * run twice, or left behind (no swtpm or virtiofsd without its QEMU, never two swtpm).
  *
  * The default suite runs 10 rounds; `VMDESK_SOAK_ROUNDS=100 npx vitest run --project integration e2e/soak`
  * runs the long version. `VMDESK_SOAK_SEED` replays a failing run (the seed is printed).
@@ -43,6 +43,19 @@ function swtpmPidsFor(root: string, id: string): number[] {
   });
 }
 
+/** virtiofsd processes serving this sandbox's sockets (QEMU 7.2's forks once: parent and child). */
+function virtiofsdPidsFor(root: string): number[] {
+  return fs.readdirSync('/proc').flatMap((n) => {
+    if (!/^\d+$/.test(n)) return [];
+    try {
+      const argv = fs.readFileSync(`/proc/${n}/cmdline`, 'utf8').split('\0');
+      return path.basename(argv[0] ?? '') === 'virtiofsd' && argv.some((a) => a.includes(root)) ? [Number(n)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 const s = new Sandbox();
 afterAll(() => s.cleanup());
 
@@ -53,6 +66,8 @@ describe('crash-restart soak', () => {
       console.log(`soak: ${ROUNDS} rounds, seed ${SEED}`);
       const rand = prng(SEED);
       const names = ['alpha', 'bravo', 'charlie'];
+      const shareDir = path.join(s.root, 'shared');
+      fs.mkdirSync(shareDir);
       for (const n of names)
         await s.json<VmSummary>([
           'define',
@@ -63,10 +78,12 @@ describe('crash-restart soak', () => {
           '--cdrom',
           guestIso(),
           ...(n === 'charlie' ? ['--tpm'] : []),
+          // bravo shares a folder: a virtiofsd per run where vmdesk runs as root (as here), else 9p.
+          ...(n === 'bravo' ? ['--share', `${shareDir}:soak`] : []),
         ]);
       const runtime = path.join(s.env.XDG_RUNTIME_DIR!, 'vmdesk');
       const runRecords = path.join(s.env.XDG_STATE_HOME!, 'vmdesk', 'run');
-      const stats = { rounds: 0, killsMidOp: 0, ops: 0, adoptedRunning: 0, swtpmAdopted: 0 };
+      const stats = { rounds: 0, killsMidOp: 0, ops: 0, adoptedRunning: 0, swtpmAdopted: 0, virtiofsdAdopted: 0 };
 
       for (let round = 0; round < ROUNDS; round++) {
         const driver = await s.startDriver();
@@ -108,6 +125,11 @@ describe('crash-restart soak', () => {
           } else if (vm.state === 'stopped') {
             expect(pids, `round ${round}: ${vm.name} is stopped but QEMU ${pids} runs`).toEqual([]);
           }
+          if (vm.name === 'bravo') {
+            const daemons = virtiofsdPidsFor(s.root);
+            if (vm.state === 'stopped') expect(daemons, `round ${round}: an orphaned virtiofsd`).toEqual([]);
+            if (daemons.length > 0) stats.virtiofsdAdopted++;
+          }
           if (vm.name === 'charlie') {
             const tpms = swtpmPidsFor(s.root, vm.id);
             expect(tpms.length, `round ${round}: charlie has ${tpms.length} swtpm`).toBeLessThanOrEqual(1);
@@ -143,6 +165,7 @@ describe('crash-restart soak', () => {
       expect(qemuPidsUnder(s.root)).toEqual([]);
       const charlie = (await s.json<VmSummary[]>(['list'])).find((v) => v.name === 'charlie')!;
       expect(swtpmPidsFor(s.root, charlie.id)).toEqual([]);
+      expect(virtiofsdPidsFor(s.root)).toEqual([]);
       console.log(`soak: ${JSON.stringify(stats)}`);
     },
     60_000 + ROUNDS * 8_000,
