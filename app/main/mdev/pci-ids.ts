@@ -7,6 +7,7 @@
  * it, "\t\tssss ssss  Subsystem" below that, "#" comments, and a second part starting with
  * "C " (device classes) that never matches a 4-hex-digit vendor line.
  */
+import { createHwIdsLookup, findHwNames } from '../host/hw-ids.js';
 import type { MdevFs } from './sysfs-io.js';
 
 export const PCI_IDS_PATHS = ['/usr/share/misc/pci.ids', '/usr/share/hwdata/pci.ids'];
@@ -17,55 +18,8 @@ export interface PciNames {
 }
 
 export function createPciNames(fs: MdevFs, paths: readonly string[] = PCI_IDS_PATHS): PciNames {
-  let text: Promise<string | undefined> | undefined;
-  const load = () =>
-    (text ??= (async () => {
-      for (const p of paths) {
-        try {
-          return await fs.readText(p);
-        } catch {
-          /* next candidate */
-        }
-      }
-      return undefined;
-    })());
-  const cache = new Map<string, { vendorName?: string; deviceName?: string }>();
-  return {
-    async lookup(vendorId, deviceId) {
-      const key = `${vendorId}:${deviceId}`;
-      const hit = cache.get(key);
-      if (hit) return hit;
-      const db = await load();
-      const found = db === undefined ? {} : findNames(db, vendorId.toLowerCase(), deviceId.toLowerCase());
-      cache.set(key, found);
-      return found;
-    },
-  };
+  return createHwIdsLookup(paths, (p) => fs.readText(p));
 }
 
-/** Scans one vendor block. Exported for tests. */
-export function findNames(
-  db: string,
-  vendorId: string,
-  deviceId: string,
-): { vendorName?: string; deviceName?: string } {
-  const marker = `\n${vendorId}  `;
-  const start = db.startsWith(`${vendorId}  `) ? 0 : db.indexOf(marker);
-  if (start < 0) return {};
-  const lineStart = start === 0 ? 0 : start + 1;
-  const lineEnd = db.indexOf('\n', lineStart);
-  const vendorName = db.slice(lineStart + vendorId.length + 2, lineEnd < 0 ? undefined : lineEnd).trim();
-  if (lineEnd < 0) return { vendorName };
-  let pos = lineEnd + 1;
-  while (pos < db.length) {
-    const end = db.indexOf('\n', pos);
-    const line = db.slice(pos, end < 0 ? undefined : end);
-    pos = end < 0 ? db.length : end + 1;
-    if (line.startsWith('#') || line === '' || line.startsWith('\t\t')) continue;
-    if (!line.startsWith('\t')) break; // the next vendor
-    if (line.slice(1, 5).toLowerCase() === deviceId && line.slice(5, 7) === '  ') {
-      return { vendorName, deviceName: line.slice(7).trim() };
-    }
-  }
-  return { vendorName };
-}
+/** Scans one vendor block (pci.ids and usb.ids share the format). Exported for tests. */
+export const findNames = findHwNames;
