@@ -29,6 +29,7 @@ import type { HostReport } from './host-types.js';
 import { snapshotNameProblem } from './names.js';
 import type { IsoPlan } from './iso-types.js';
 import type { MdevCheckReport, MdevDevice, MdevInventory, MdevParent, MdevPrivilegedResult } from './mdev-types.js';
+import type { UsbCheck, UsbDevice } from './usb-types.js';
 
 /** A VM is named by its id or its name. */
 const VmRef = v.pipe(v.string(), v.minLength(1), v.maxLength(1024));
@@ -68,6 +69,25 @@ const SnapshotName = v.pipe(
   ),
 );
 const SnapshotDescription = v.pipe(v.string(), v.maxLength(1000, 'a description can have at most 1000 characters'));
+/** A host USB device as `vmdesk usb list` names it: VENDOR:PRODUCT or BUS-PORT. */
+const USB_SELECTOR = /^([0-9a-fA-F]{4}:[0-9a-fA-F]{4}|\d{1,3}-\d{1,3}(\.\d{1,3}){0,6})$/;
+const UsbSelector = v.pipe(
+  v.string(),
+  v.check(
+    (s: string) => USB_SELECTOR.test(s),
+    (issue) =>
+      `"${String(issue.input).slice(0, 80)}" does not name a USB device: give VENDOR:PRODUCT (four hex digits each, like 046d:c52b) or BUS-PORT (like 1-1.2), as \`vmdesk usb list\` shows them.`,
+  ),
+);
+/** For a detach: a selector, or the id the device has in the VM (usb1, as VmSummary.usb says). */
+const UsbSelectorOrId = v.pipe(
+  v.string(),
+  v.check(
+    (s: string) => USB_SELECTOR.test(s) || /^usb\d{1,3}$/.test(s),
+    (issue) =>
+      `"${String(issue.input).slice(0, 80)}" does not name a USB device: give VENDOR:PRODUCT (like 046d:c52b), BUS-PORT (like 1-1.2), or its id in the VM (like usb1).`,
+  ),
+);
 const TimeoutMs = v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(24 * 3600 * 1000)));
 
 /** What makes a VM ready for a given guest OS (Windows: Secure Boot, TPM, SATA + e1000e, local time). */
@@ -325,6 +345,21 @@ export const CALLS = {
   'iso.remove': { params: v.strictObject({ path: FilePath }) },
   /** Accelerators with reasons and fixes, QEMU binaries and versions, firmware, memlock. */
   'host.info': { params: v.strictObject({}) },
+  /** The host's USB devices (names, speed, class, whether the user may open them), with a check
+   * and its fix for each one the user cannot open. */
+  'host.usbDevices': { params: v.strictObject({}) },
+  /**
+   * Plugs a host USB device into a running (or paused) VM, under the VM's job lock; `persist`: also
+   * into its definition (vendor:product), so it comes back at every start. A VM that is off takes
+   * only `persist` (the definition); one without a display has no USB controller and is refused.
+   * Refused: no such device (not-found), several devices with these ids (name the port), a device
+   * another running VM has, a device the user cannot open (the error's `details.fix` opens it).
+   */
+  'vm.usbAttach': { params: v.strictObject({ vm: VmRef, device: UsbSelector, persist: v.optional(v.boolean()) }) },
+  /** Unplugs a host USB device from a running VM; `persist`: also from its definition (off too). */
+  'vm.usbDetach': {
+    params: v.strictObject({ vm: VmRef, device: UsbSelectorOrId, persist: v.optional(v.boolean()) }),
+  },
   /** Mediated-device parents, their types, existing devices, mdevctl definitions, hardware notes. */
   'mdev.list': { params: v.strictObject({}) },
   'mdev.types': { params: v.strictObject({ parent: v.optional(SysfsName) }) },
@@ -435,6 +470,10 @@ export interface CallResults {
   'snapshot.thumbnail': { png: string | null };
   'iso.list': IsoLibraryEntry[];
   'iso.remove': { path: string };
+  /** `checks`: one per device the user cannot open, with its fix. */
+  'host.usbDevices': { devices: UsbDevice[]; checks: UsbCheck[] };
+  'vm.usbAttach': VmSummary;
+  'vm.usbDetach': VmSummary;
   'mdev.list': MdevInventory;
   'mdev.types': MdevParent[];
   'mdev.check': MdevCheckReport;

@@ -310,6 +310,11 @@ export interface VmSummary {
   /** While QEMU runs: how each shared folder is served (virtio-fs, or 9p and why), and the
    * command that mounts it in the guest. */
   shares?: { tag: string; path: string; readOnly: boolean; mode: 'virtiofs' | '9p'; reason?: string; mount: string }[];
+  /** While QEMU runs: the host USB devices it has (usb-host, as QEMU says after each start, attach
+   * and detach). `device`: the selector (vendor:product or bus-port); `name`: the host device it
+   * names, when one is plugged in; `attached`: QEMU holds it (false: waiting for it to appear, or
+   * the VM is paused). Absent when there are none. */
+  usb?: { id: string; device: string; name?: string; attached: boolean }[];
   /** While QEMU runs: whether it runs inside its seccomp sandbox (`-sandbox on`), and if not, why. */
   sandbox?: { on: boolean; reason?: string };
 }

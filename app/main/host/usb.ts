@@ -14,51 +14,13 @@ import { constants } from 'node:fs';
 import { access, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
+import type { UsbAccess, UsbCheck, UsbDevice, UsbFix, UsbSpeed } from '../common/usb-types.js';
 import { createHwIdsLookup, type HwIdsLookup } from './hw-ids.js';
+
+export type { UsbAccess, UsbCheck, UsbDevice, UsbFix, UsbRuleAction, UsbSpeed } from '../common/usb-types.js';
 
 /** Where usbutils' database lives on Debian/Ubuntu (usb.ids package), older usbutils, Fedora (hwdata). */
 export const USB_IDS_PATHS = ['/usr/share/misc/usb.ids', '/var/lib/usbutils/usb.ids', '/usr/share/hwdata/usb.ids'];
-
-/** USB speeds by what sysfs `speed` says (Mbit/s). */
-export type UsbSpeed = 'low' | 'full' | 'high' | 'super' | 'super-plus' | 'unknown';
-
-export interface UsbDevice {
-  /**
-   * The sysfs name, which is the port path: "1-1.2" = bus 1, root port 1, port 2 of the hub there.
-   * Stable while the device stays in the same socket, unlike `address`.
-   */
-  port: string;
-  /** Bus number (sysfs busnum), as QEMU's hostbus. */
-  bus: number;
-  /** Address on the bus (sysfs devnum), as QEMU's hostaddr: a new one each time the device is plugged in. */
-  address: number;
-  /** Four lowercase hex digits, no 0x. */
-  vendorId: string;
-  productId: string;
-  /** The device's own manufacturer string, else the vendor's name in usb.ids. */
-  vendorName?: string;
-  /** The device's own product string, else the product's name in usb.ids. */
-  productName?: string;
-  /** For a person: "Logitech, Inc. Unifying Receiver"; the ids stand in for a missing name. */
-  name: string;
-  serial?: string;
-  speed: UsbSpeed;
-  /** As sysfs says it: 1.5, 12, 480, 5000, 10000, 20000. */
-  speedMbps?: number;
-  /** bDeviceClass, two lowercase hex digits ("00": each interface says its own class). */
-  deviceClass?: string;
-  /**
-   * A word for the class: 'hub' for 09, 'vendor-specific' for ff...; for class 00 the interfaces'
-   * classes joined with '+' ('hid', 'audio+hid'). Undefined when unknown.
-   */
-  className?: string;
-  /** The node QEMU opens: <devRoot>/bus/usb/BBB/DDD. */
-  node: string;
-  access: UsbAccess;
-}
-
-/** Whether the user (the QEMU that vmdesk spawns as the user) can open the node read-write. */
-export type UsbAccess = { usable: true } | { usable: false; missing: boolean; reason: string };
 
 export interface ListUsbOptions {
   /** Where sysfs is mounted (default /sys); devices are read from <sysRoot>/bus/usb/devices. */
@@ -77,6 +39,28 @@ export interface ListUsbOptions {
   gids?: readonly number[];
   /** List hubs too (class 09); root hubs are never listed. */
   includeHubs?: boolean;
+}
+
+/**
+ * Where the driver reads USB devices: the real host, or a fixture named by the same variables as
+ * the mdev layer's (prefixes: VMDESK_SYSFS_ROOT=/t reads /t/sys/bus/usb, VMDESK_DEV_ROOT=/t opens
+ * /t/dev/bus/usb), and VMDESK_USB_IDS for the names database. Relative values are ignored.
+ */
+export function usbListOptionsFromEnv(env: NodeJS.ProcessEnv): ListUsbOptions {
+  const abs = (v: string | undefined) => (v && path.isAbsolute(v) ? v : undefined);
+  const sys = abs(env.VMDESK_SYSFS_ROOT);
+  const dev = abs(env.VMDESK_DEV_ROOT);
+  const ids = abs(env.VMDESK_USB_IDS);
+  return {
+    ...(sys ? { sysRoot: path.join(sys, 'sys') } : {}),
+    ...(dev ? { devRoot: path.join(dev, 'dev') } : {}),
+    ...(ids ? { idsPaths: [ids] } : {}),
+  };
+}
+
+/** What `host.usbDevices` answers: the devices, and a check with its fix for each one the user cannot open. */
+export function usbReport(devices: UsbDevice[]): { devices: UsbDevice[]; checks: UsbCheck[] } {
+  return { devices, checks: devices.filter((d) => !d.access.usable).map(checkUsbAccess) };
 }
 
 const CLASS_NAMES: Record<string, string> = {
@@ -290,34 +274,6 @@ const owner = (id: number) => (id === 0 ? 'root' : String(id));
 
 // ---------------------------------------------------------------------------------------------
 // The doctor's fix: a udev rule for exactly this vendor:product.
-
-/**
- * What the privileged helper would apply (the same shape as the mdev fixes' actions, for one
- * `apply-fix` prompt): write usbRuleFile(v, p) with usbRuleLine(v, p), then usbRuleApply(v, p).
- */
-export interface UsbRuleAction {
-  kind: 'usb-rule';
-  vendorId: string;
-  productId: string;
-}
-
-/** Shaped like MdevFix (common/mdev-types.ts), so the same CLI and wizard code can show it. */
-export interface UsbFix {
-  text: string;
-  command?: string;
-  privileged: boolean;
-  action?: UsbRuleAction;
-}
-
-export interface UsbCheck {
-  id: 'usb-access';
-  title: string;
-  status: 'pass' | 'fail';
-  detail: string;
-  fix?: UsbFix;
-  /** The port path of the device the check is about. */
-  device: string;
-}
 
 function assertIds(vendorId: string, productId: string): void {
   // Goes into a file under /etc and a shell command: nothing but four hex digits, ever.

@@ -14,27 +14,17 @@
  * `device_del` at once.
  */
 import { VmdeskError } from '../common/errors.js';
-import { checkUsbAccess, type UsbDevice } from '../host/usb.js';
+import type { AttachedUsb, UsbDevice, UsbHostMatch } from '../common/usb-types.js';
+import { checkUsbAccess } from '../host/usb.js';
 import type { QmpClient } from './qmp-client.js';
 import { QmpCommandError } from './qmp-types.js';
+
+export type { AttachedUsb, UsbHostMatch } from '../common/usb-types.js';
 
 /** The bus of the xHCI controller argv.ts adds to every VM with a display (`qemu-xhci,id=usb`). */
 export const USB_BUS = 'usb.0';
 /** How long detachUsb waits for DEVICE_DELETED (QEMU sends it right after device_del for USB). */
 export const USB_DETACH_TIMEOUT_MS = 5000;
-
-/**
- * Which host device a usb-host takes:
- * - `vendor`: any device with these ids, wherever and whenever it is plugged in (the choice for a
- *   VM's definition: survives replugging and reboots; ambiguous with two identical devices);
- * - `port`: whatever is plugged into this socket ("1-1.2" = bus 1, port "1.2"; survives the
- *   device re-enumerating, as phones and firmware updaters do);
- * - `address`: exactly this device now (its address changes at every plug-in).
- */
-export type UsbHostMatch =
-  | { kind: 'vendor'; vendorId: string; productId: string }
-  | { kind: 'port'; bus: number; port: string }
-  | { kind: 'address'; bus: number; address: number };
 
 /** What the QMP client must offer; QmpClient does. */
 export type UsbQmp = Pick<QmpClient, 'execute' | 'onEvent'>;
@@ -73,6 +63,13 @@ export function findHostUsb(devices: readonly UsbDevice[], match: UsbHostMatch):
         ? d.bus === match.bus && d.port === `${match.bus}-${match.port}`
         : d.bus === match.bus && d.address === match.address,
   );
+}
+
+/** As `vmdesk usb` takes it back: "046d:c52b", "1-1.2" (an address match, never typed: "bus 1 address 5"). */
+export function usbSelectorOf(match: UsbHostMatch): string {
+  if (match.kind === 'vendor') return `${match.vendorId}:${match.productId}`;
+  if (match.kind === 'port') return `${match.bus}-${match.port}`;
+  return describeUsbMatch(match);
 }
 
 /** For a person: "046d:c52b", "port 1-1.2", "bus 1 address 5". */
@@ -208,13 +205,6 @@ export async function detachUsb(qmp: UsbQmp, id: string, options: { timeoutMs?: 
     );
   }
   await removeDevice(qmp, id, options.timeoutMs ?? USB_DETACH_TIMEOUT_MS);
-}
-
-export interface AttachedUsb {
-  id: string;
-  match: UsbHostMatch | undefined;
-  /** QEMU holds a host device for it now (false: waiting for one to match, or the VM is paused). */
-  attached: boolean;
 }
 
 /** The VM's usb-host devices (those with an id), from QOM: what to show, and to adopt after a driver restart. */

@@ -23,6 +23,7 @@ import {
   MAX_MDEVS,
   diskIsReadOnly,
   MAX_SATA_DISKS,
+  MAX_USB,
   type DiskSpec,
   type MdevAssignment,
   type PortForward,
@@ -36,6 +37,17 @@ import { nvramPath, shareFiles, vmFiles, type VmFiles } from '../paths/vm-files.
 import { qemuSandbox, sandboxInArgv, type QemuSandbox } from '../qemu/argv.js';
 import type { QemuLauncher } from '../qemu/launcher.js';
 import { readCmdline } from '../qemu/process.js';
+import {
+  attachUsb,
+  detachUsb,
+  findHostUsb,
+  listAttachedUsb,
+  nextUsbHostId,
+  parseUsbSelector,
+  usbSelectorOf,
+  type UsbQmp,
+} from '../qemu/usb.js';
+import type { AttachedUsb, UsbDevice, UsbHostMatch } from '../common/usb-types.js';
 import type { DefinitionEntry, DefinitionStore } from './definition-store.js';
 import { stampOf } from './definition-store.js';
 import { DriverLog } from './driver-log.js';
@@ -105,6 +117,8 @@ export interface InstanceContext {
   store: DefinitionStore;
   events: VmEvents;
   tuning: VmTuning;
+  /** The host's USB devices now (sysfs; a fixture in tests). */
+  usbDevices(): Promise<UsbDevice[]>;
 }
 
 /** A VM as its peers see it when one of them starts (disk and vGPU conflicts). */
@@ -139,6 +153,10 @@ export class VmInstance {
   #sandbox: QemuSandbox | undefined;
   /** How the current run serves its shared folders (virtio-fs or 9p, and why). */
   #runShares: SharePlan[] = [];
+  /** The current run's host USB devices, as QEMU said after its start, an attach or a detach. */
+  #runUsb: AttachedUsb[] = [];
+  /** Their names, from the host's devices at the same moment. */
+  #runUsbNames = new Map<string, string>();
   /** Disks a start in flight is about to open: peers starting meanwhile see them. */
   #claimedDisks: string[] = [];
   /** The host ports the current run listens on (unset for a QEMU adopted from an earlier driver:
@@ -232,6 +250,8 @@ export class VmInstance {
       return { vm };
     }
     vm.#state = stateFromQmpStatus(found.status);
+    // Devices attached by the earlier driver are QEMU's to tell (they need not be in the definition).
+    if (found.run.qmp) await vm.#readUsb(found.run.qmp).catch(() => undefined);
     if (record.intent === 'stop') {
       // The previous driver died while forcing this VM off: finish what the user asked for.
       void vm.stop().catch((err: unknown) => vm.log.write(`finishing the force off failed: ${(err as Error).message}`));
@@ -294,6 +314,16 @@ export class VmInstance {
       s.paths = { qmp: rec.qmpSocket, serial: rec.serialSocket, vnc: rec.vncSocket, ...logs };
       if (this.#sandbox) s.sandbox = this.#sandbox;
       if (this.#guest) s.guest = this.#guest.state;
+      if (this.#runUsb.length > 0)
+        s.usb = this.#runUsb.map((u) => {
+          const name = this.#runUsbNames.get(u.id);
+          return {
+            id: u.id,
+            device: u.match ? usbSelectorOf(u.match) : '',
+            ...(name ? { name } : {}),
+            attached: u.attached,
+          };
+        });
       if (this.#runShares.length > 0)
         s.shares = this.#runShares.map((p) => ({
           ...p.share,
@@ -452,6 +482,11 @@ export class VmInstance {
       ended.catch(() => undefined);
       await Promise.race([run.qmp!.execute('cont'), ended]);
       if (job.signal.aborted) throw job.signal.reason;
+      // What became of the definition's USB devices (a missing one waits; QEMU starts anyway).
+      if ((def.usb ?? []).length > 0)
+        await this.#readUsb(run.qmp!).catch((err: unknown) =>
+          this.log.write(`could not read the USB devices: ${(err as Error).message}`),
+        );
       if (this.#state === 'starting') this.#transition('running');
     } catch (err) {
       // Back to a true state: whatever runs is ended (its end moves the state), and a start
@@ -1042,6 +1077,139 @@ export class VmInstance {
     });
   }
 
+  /** The host USB devices this VM's QEMU has or waits for: a peer's attach must not take them. */
+  get usbInUse(): readonly AttachedUsb[] {
+    return this.#run ? this.#runUsb : [];
+  }
+
+  /**
+   * Plugs a host USB device in (vm.usbAttach): into the running or paused QEMU (usb-host on its
+   * xHCI controller), and with `persist` into the definition (vendor:product) as well. A VM that
+   * is off takes only `persist`. `registry`: every VM of this driver (a device has one VM at a time).
+   */
+  async usbAttach(
+    p: Omit<CallParams<'vm.usbAttach'>, 'vm'>,
+    registry: ReadonlyMap<string, VmInstance>,
+  ): Promise<VmSummary> {
+    return this.job.run('attach a USB device', async () => {
+      const def = this.#usable();
+      const match = parseUsbSelector(p.device);
+      const qmp = this.#liveQmp();
+      assertUsbBus(qmp && this.#runDef ? this.#runDef : def);
+      if (!qmp) {
+        if (!p.persist)
+          throw new VmdeskError(
+            'invalid-state',
+            `"${def.name}" is ${this.#state}, so no USB device can be plugged into it now. Start it first, or keep the device in its definition for its next start: vmdesk usb attach "${def.name}" ${p.device} --persist.`,
+            { state: this.#state },
+          );
+        return this.#persistUsb(await this.#usbIds(match, p.device), true);
+      }
+      const dev = onlyUsbDevice(findHostUsb(await this.ctx.usbDevices(), match), p.device, def.name);
+      const takes = (u: AttachedUsb) => u.match !== undefined && findHostUsb([dev], u.match).length > 0;
+      for (const o of registry.values()) {
+        const theirs = o === this ? undefined : o.usbInUse.find(takes);
+        if (theirs)
+          throw new VmdeskError(
+            'invalid-state',
+            `The USB device ${p.device} (${dev.name}) is plugged into the VM "${o.name}" (as ${theirs.id}); a device can be in one VM at a time. Detach it there first: vmdesk usb detach "${o.name}" ${theirs.id}.`,
+            { vm: o.id, id: theirs.id },
+          );
+      }
+      const attached = await listAttachedUsb(qmp);
+      const mine = attached.find(takes);
+      if (mine)
+        throw new VmdeskError(
+          'invalid-state',
+          `"${def.name}" has the USB device ${p.device} (${dev.name}) already, as ${mine.id}${mine.attached ? '' : ', waiting for QEMU to take it'}. To plug it in again, detach it first: vmdesk usb detach "${def.name}" ${mine.id}.`,
+          { id: mine.id },
+        );
+      const id = nextUsbHostId(attached.map((u) => u.id));
+      const r = await attachUsb(qmp, { id, match, host: dev });
+      await this.#readUsb(qmp);
+      this.log.write(
+        `USB device ${p.device} (${dev.name}) plugged in as ${id}${r.attached ? '' : ' (QEMU takes it when the VM runs)'}`,
+      );
+      if (p.persist) return this.#persistUsb({ vendorId: dev.vendorId, productId: dev.productId }, true);
+      this.#emit();
+      return this.summary();
+    });
+  }
+
+  /**
+   * Unplugs a host USB device (vm.usbDetach) named by its selector or its id in the VM (usb1) from
+   * the running QEMU, and with `persist` takes it out of the definition as well (a VM that is off:
+   * only that).
+   */
+  async usbDetach(p: Omit<CallParams<'vm.usbDetach'>, 'vm'>): Promise<VmSummary> {
+    const byId = /^usb\d+$/.test(p.device);
+    return this.job.run('detach a USB device', async () => {
+      const def = this.#usable();
+      const qmp = this.#liveQmp();
+      if (!qmp) {
+        if (!p.persist)
+          throw new VmdeskError(
+            'invalid-state',
+            `"${def.name}" is ${this.#state}, so no USB device is plugged into it. To take ${p.device} out of its definition: vmdesk usb detach "${def.name}" ${p.device} --persist.`,
+            { state: this.#state },
+          );
+        const listed = (def.usb ?? []).map((u) => `${u.vendorId}:${u.productId}`);
+        if (byId)
+          throw new VmdeskError(
+            'invalid-argument',
+            `"${def.name}" is not running, so its USB devices have no ids; name the device as its definition does (${listed.join(', ') || 'it has none'}).`,
+          );
+        const ids = await this.#usbIds(parseUsbSelector(p.device), p.device);
+        if (!listed.includes(`${ids.vendorId}:${ids.productId}`))
+          throw new VmdeskError(
+            'not-found',
+            `"${def.name}" does not plug in ${ids.vendorId}:${ids.productId} at its start; it plugs in ${listed.join(', ') || 'no USB device'}.`,
+          );
+        return this.#persistUsb(ids, false);
+      }
+      const attached = await listAttachedUsb(qmp);
+      let host: UsbDevice[] = [];
+      let hits: AttachedUsb[];
+      if (byId) hits = attached.filter((u) => u.id === p.device);
+      else {
+        const match = parseUsbSelector(p.device);
+        host = findHostUsb(await this.ctx.usbDevices(), match);
+        const sel = usbSelectorOf(match);
+        hits = attached.filter(
+          (u) =>
+            u.match !== undefined &&
+            (usbSelectorOf(u.match) === sel || host.some((d) => findHostUsb([d], u.match!).length > 0)),
+        );
+      }
+      const has = attached.map((u) => `${u.id} (${u.match ? usbSelectorOf(u.match) : '?'})`).join(', ');
+      if (hits.length === 0)
+        throw new VmdeskError(
+          'not-found',
+          `"${def.name}" has no host USB device ${p.device}; it has ${has || 'none'}.`,
+          { id: p.device },
+        );
+      if (hits.length > 1)
+        throw new VmdeskError(
+          'invalid-argument',
+          `${p.device} names ${hits.length} USB devices of "${def.name}" (${has}): name one by its id, like vmdesk usb detach "${def.name}" ${hits[0]!.id}.`,
+        );
+      const hit = hits[0]!;
+      await detachUsb(qmp, hit.id);
+      const name = this.#runUsbNames.get(hit.id);
+      await this.#readUsb(qmp);
+      this.log.write(`USB device ${hit.id}${name ? ` (${name})` : ''} unplugged`);
+      if (p.persist) {
+        const ids =
+          hit.match?.kind === 'vendor'
+            ? hit.match
+            : hit.match && findHostUsb(host.length ? host : await this.ctx.usbDevices(), hit.match)[0];
+        if (ids) return this.#persistUsb({ vendorId: ids.vendorId, productId: ids.productId }, false);
+      }
+      this.#emit();
+      return this.summary();
+    });
+  }
+
   /**
    * Changes the VM's mediated devices: `change` gets the current list (from the definition as it
    * is on disk now) and returns the new one. Only while the VM is off: QEMU's devices are fixed
@@ -1191,6 +1359,63 @@ export class VmInstance {
 
   // ——— inside ———
 
+  /** The QMP client of a QEMU that runs or is paused (devices can be plugged in), else undefined. */
+  #liveQmp(): UsbQmp | undefined {
+    const run = this.#run;
+    const qmp = run?.qmp;
+    if (!run || run.finished || !qmp || qmp.state !== 'running') return undefined;
+    return this.#state === 'running' || this.#state === 'paused' ? qmp : undefined;
+  }
+
+  /** Reads the run's usb-host devices from QEMU, with the names of the host devices they take. */
+  async #readUsb(qmp: UsbQmp): Promise<void> {
+    const attached = await listAttachedUsb(qmp);
+    const host = attached.length > 0 ? await this.ctx.usbDevices().catch(() => []) : [];
+    this.#runUsb = attached;
+    this.#runUsbNames = new Map(
+      attached.flatMap((u) => {
+        const dev = u.match ? findHostUsb(host, u.match)[0] : undefined;
+        return dev ? [[u.id, dev.name] as const] : [];
+      }),
+    );
+  }
+
+  /** The vendor:product a selector names: its own, or that of the device at the port. */
+  async #usbIds(match: UsbHostMatch, selector: string): Promise<{ vendorId: string; productId: string }> {
+    if (match.kind === 'vendor') return match;
+    const dev = onlyUsbDevice(findHostUsb(await this.ctx.usbDevices(), match), selector, this.name);
+    return { vendorId: dev.vendorId, productId: dev.productId };
+  }
+
+  /** Adds or drops vendor:product in the definition's USB list (and in the run's, which QEMU has now). */
+  #persistUsb(ids: { vendorId: string; productId: string }, add: boolean): VmSummary {
+    const key = `${ids.vendorId}:${ids.productId}`;
+    const same = (u: { vendorId: string; productId: string }) => `${u.vendorId}:${u.productId}` === key;
+    const change = (list: readonly { vendorId: string; productId: string }[]) =>
+      add
+        ? list.some(same)
+          ? [...list]
+          : [...list, { vendorId: ids.vendorId, productId: ids.productId }]
+        : list.filter((u) => !same(u));
+    const def = this.#usable();
+    const list = def.usb ?? [];
+    if (add && !list.some(same) && list.length >= MAX_USB)
+      throw new VmdeskError(
+        'invalid-argument',
+        `"${def.name}" plugs in ${list.length} USB devices at its start, as many as a VM can have. Detach one first: vmdesk usb detach "${def.name}" VENDOR:PRODUCT --persist.`,
+        { field: 'usb' },
+      );
+    if (add === list.some(same)) {
+      this.#emit();
+      return this.summary();
+    }
+    if (this.#run && this.#runDef) this.#runDef = { ...this.#runDef, usb: change(this.#runDef.usb ?? []) };
+    return this.#saveDefinition(
+      (d) => ({ ...d, usb: change(d.usb ?? []) }),
+      `USB device ${key} ${add ? 'added to' : 'taken out of'} the definition`,
+    );
+  }
+
   /** Refuses while a QEMU this driver left alone (see #untouchedQemu) still runs. */
   #assertNoUntouchedQemu(name: string): void {
     const pid = this.#untouchedQemu;
@@ -1253,6 +1478,8 @@ export class VmInstance {
         this.#runDef = undefined;
         this.#sandbox = undefined;
         this.#runShares = [];
+        this.#runUsb = [];
+        this.#runUsbNames.clear();
         clearTimeout(this.#shutdownDeadline);
         clearTimeout(this.#agentShutdown);
         this.#settle(verdict);
@@ -1375,6 +1602,33 @@ async function variableStore(ctx: InstanceContext, def: VmDefinition): Promise<s
   withStorageErrors(nvram, () => fs.copyFileSync(fw.varsTemplate, nvram), ctx.paths);
   fs.chmodSync(nvram, 0o600);
   return nvram;
+}
+
+/** A VM without a display has no xHCI controller (argv.ts adds one with the display). */
+function assertUsbBus(def: VmDefinition): void {
+  if (def.display !== 'none') return;
+  throw new VmdeskError(
+    'unsupported',
+    `"${def.name}" has no display, and so no USB controller to plug a device into. Give it one (vmdesk set "${def.name}" --display std) and start it again.`,
+    { field: 'display' },
+  );
+}
+
+/** The one host device a selector names; refuses none (not plugged in) and several (identical devices). */
+function onlyUsbDevice(found: readonly UsbDevice[], selector: string, vm: string): UsbDevice {
+  if (found.length === 0)
+    throw new VmdeskError(
+      'not-found',
+      `No USB device ${selector} is plugged into this host. \`vmdesk usb list\` shows the devices it has.`,
+      { device: selector },
+    );
+  if (found.length > 1)
+    throw new VmdeskError(
+      'invalid-argument',
+      `${found.length} USB devices are ${selector} (at ports ${found.map((d) => d.port).join(', ')}): name one by its port, like vmdesk usb attach "${vm}" ${found[0]!.port}.`,
+      { device: selector },
+    );
+  return found[0]!;
 }
 
 /** Refuses a CD-ROM drive number the VM does not have, saying which it has. */

@@ -19,6 +19,8 @@ import type { AppPaths } from '../paths/app-paths.js';
 import { definitionsDir, driverFiles, isoLibraryDir, runRecordsDir, vmFiles } from '../paths/vm-files.js';
 import { makePrivateDir, removePath } from '../paths/storage-errors.js';
 import { nodeQemuLauncher, type QemuLauncher } from '../qemu/launcher.js';
+import { listUsbDevices, usbListOptionsFromEnv, usbReport } from '../host/usb.js';
+import type { UsbCheck, UsbDevice } from '../common/usb-types.js';
 import {
   assertCloneFits,
   cloneDefinition,
@@ -46,12 +48,19 @@ import { VmInstance, type InstanceContext, type VmTuning } from './vm-instance.j
 export interface VmManagerOptions extends Partial<VmTuning> {
   /** Starts and finds QEMU processes; tests pass a fake. */
   launcher?: QemuLauncher;
+  /** The host's USB devices (default: this host's sysfs, as this process may open them). */
+  usbDevices?: () => Promise<UsbDevice[]>;
 }
 
-/** Tuning from the environment: VMDESK_LOG_CAP_BYTES (at least 64 KiB) caps each log file. */
+/** Tuning from the environment: VMDESK_LOG_CAP_BYTES (at least 64 KiB) caps each log file;
+ * VMDESK_SYSFS_ROOT, VMDESK_DEV_ROOT, VMDESK_USB_IDS: where USB devices are read (tests). */
 export function managerOptionsFromEnv(env: NodeJS.ProcessEnv): VmManagerOptions {
   const cap = Number(env.VMDESK_LOG_CAP_BYTES);
-  return Number.isInteger(cap) && cap >= 64 * 1024 ? { logCapBytes: cap } : {};
+  const usb = usbListOptionsFromEnv(env);
+  return {
+    ...(Number.isInteger(cap) && cap >= 64 * 1024 ? { logCapBytes: cap } : {}),
+    ...(Object.keys(usb).length > 0 ? { usbDevices: () => listUsbDevices(usb) } : {}),
+  };
 }
 
 export class VmManager {
@@ -92,6 +101,7 @@ export class VmManager {
       store: this.#store,
       events: this.events,
       tuning,
+      usbDevices: options.usbDevices ?? (() => listUsbDevices()),
     };
     this.#registry = new JobLock(() => 'the VM list', tuning.jobWaitMs);
   }
@@ -589,6 +599,23 @@ export class VmManager {
   async removeForward(p: CallParams<'vm.removeForward'>): Promise<VmSummary> {
     const { vm, ...key } = p;
     return this.resolve(vm).removeForward(key);
+  }
+
+  /** host.usbDevices: the host's USB devices, with a check and its fix for each one the user cannot open. */
+  async usbDevices(): Promise<{ devices: UsbDevice[]; checks: UsbCheck[] }> {
+    return usbReport(await this.#ctx.usbDevices());
+  }
+
+  async usbAttach(p: CallParams<'vm.usbAttach'>): Promise<VmSummary> {
+    const { vm, ...rest } = p;
+    const target = this.resolve(vm);
+    // In the registry's job: two VMs never both take one device between the check and the plug-in.
+    return this.#registry.run('attach a USB device', () => target.usbAttach(rest, this.#vms));
+  }
+
+  async usbDetach(p: CallParams<'vm.usbDetach'>): Promise<VmSummary> {
+    const { vm, ...rest } = p;
+    return this.resolve(vm).usbDetach(rest);
   }
 
   async start(p: CallParams<'vm.start'>): Promise<VmSummary> {
