@@ -28,6 +28,31 @@ export interface FakeQemuScript {
   keepsDevices?: boolean;
   /** Jobs (snapshot-save, -load, -delete) run until job-cancel instead of concluding at once. */
   slowJobs?: boolean;
+  /**
+   * Whether a usb-host device finds a host device to hold (QOM `attached`). There is no host USB
+   * device on the test machines, so a real QEMU only ever says false; this says true on demand.
+   */
+  usbHostFound?: boolean;
+}
+
+/** A usb-host device's QOM properties as QEMU 7.2 reports them (0 / null when not set). */
+interface FakeUsbHost {
+  hostbus: number;
+  hostaddr: number;
+  hostport: string | null;
+  vendorid: number;
+  productid: number;
+}
+
+function usbHostOf(props: Record<string, unknown>): FakeUsbHost {
+  const num = (v: unknown) => (typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : 0);
+  return {
+    hostbus: num(props.hostbus),
+    hostaddr: num(props.hostaddr),
+    hostport: typeof props.hostport === 'string' ? props.hostport : null,
+    vendorid: num(props.vendorid),
+    productid: num(props.productid),
+  };
 }
 
 const PID_BASE = 5_000_000;
@@ -60,6 +85,8 @@ export class FakeQemuProcess implements QemuProcess {
   #clients = new Set<net.Socket>();
   #qmp: net.Socket | undefined;
   #serialClients = new Set<net.Socket>();
+  /** usb-host devices by id: those on the command line, then device_add / device_del. */
+  readonly usbHosts = new Map<string, FakeUsbHost>();
 
   constructor(
     readonly pid: number,
@@ -84,6 +111,15 @@ export class FakeQemuProcess implements QemuProcess {
       fs.appendFileSync(this.logFile, `${stderr}\n`);
       setImmediate(() => this.end({ code, signal: null }, true));
       return;
+    }
+    for (let i = 0; i < this.argv.length - 1; i++) {
+      if (this.argv[i] !== '-device' || !this.argv[i + 1]!.startsWith('usb-host,')) continue;
+      const props = Object.fromEntries(
+        this.argv[i + 1]!.split(',')
+          .slice(1)
+          .map((kv) => kv.split('=') as [string, string]),
+      );
+      if (props.id) this.usbHosts.set(props.id, usbHostOf(props));
     }
     const serial = chardevPath(this.argv, 'serial0');
     if (serial) this.#listen(serial, (s) => this.#serialClients.add(s));
@@ -269,8 +305,37 @@ export class FakeQemuProcess implements QemuProcess {
       case 'job-dismiss':
         this.#jobs.delete(String(msg.arguments?.id));
         return reply();
+      case 'device_add': {
+        const a = msg.arguments ?? {};
+        if (a.driver !== 'usb-host') return reply();
+        const id = String(a.id);
+        const err = (desc: string) => this.#send({ error: { class: 'GenericError', desc }, id: msg.id });
+        if (!this.argv.some((x) => x.startsWith('qemu-xhci'))) return err(`Bus '${String(a.bus)}' not found`);
+        if (this.usbHosts.has(id)) return err(`Duplicate device ID '${id}' for device`);
+        this.usbHosts.set(id, usbHostOf(a));
+        return reply();
+      }
+      case 'qom-list':
+        return reply(
+          msg.arguments?.path === '/machine/peripheral'
+            ? [...this.usbHosts.keys()].map((name) => ({ name, type: 'child<usb-host>' }))
+            : [],
+        );
+      case 'qom-get': {
+        const m = /^\/machine\/peripheral\/(.+)$/.exec(String(msg.arguments?.path));
+        const dev = m ? this.usbHosts.get(m[1]!) : undefined;
+        const prop = String(msg.arguments?.property);
+        if (!dev)
+          return this.#send({
+            error: { class: 'DeviceNotFound', desc: `Device '${m?.[1] ?? ''}' not found` },
+            id: msg.id,
+          });
+        if (prop === 'attached') return reply(this.status === 'running' && this.script.usbHostFound === true);
+        return reply(dev[prop as keyof FakeUsbHost]);
+      }
       case 'device_del':
         // A guest that cooperates lets go of the device: QEMU then says DEVICE_DELETED.
+        if (typeof msg.arguments?.id === 'string' && !this.script.keepsDevices) this.usbHosts.delete(msg.arguments.id);
         reply();
         if (!this.script.keepsDevices)
           setImmediate(() => this.#event('DEVICE_DELETED', { device: msg.arguments?.id, path: '/x' }));
