@@ -13,6 +13,14 @@ export interface MenuItem {
   label: string;
   /** The accessible name, when `label` alone is too short (a grid's "F2" is "Ctrl+Alt+F2"). */
   name?: string;
+  /** A second, quieter line under the label (a device's ids, why it is greyed). */
+  hint?: string;
+  /** A check box item (role menuitemcheckbox): shows a tick when true. */
+  checked?: boolean;
+  /** Shown greyed, still focusable (so its hint can be read), and not chosen by a click. */
+  disabled?: boolean;
+  /** Choosing it leaves the menu open (an option such as "Keep for next start"). */
+  keepOpen?: boolean;
   onSelect(): void;
 }
 
@@ -22,6 +30,8 @@ export interface MenuSection {
   /** Columns of a grid; a list when absent. */
   columns?: number;
   items: MenuItem[];
+  /** A line of text in place of (or above) the items, e.g. "No USB devices on this host". */
+  note?: string;
 }
 
 export function MenuButton({
@@ -30,12 +40,15 @@ export function MenuButton({
   disabled,
   title,
   sections,
+  onOpen,
 }: {
   label: string;
   icon?: ReactNode;
   disabled?: boolean;
   title?: string;
   sections: MenuSection[];
+  /** Called each time the menu opens (to load what it lists). */
+  onOpen?(): void;
 }) {
   const [open, setOpen] = useState(false);
   const wrapRef = useRef<HTMLDivElement>(null);
@@ -43,7 +56,8 @@ export function MenuButton({
   const menuRef = useRef<HTMLDivElement>(null);
   const menuId = useId();
 
-  const items = () => Array.from(menuRef.current?.querySelectorAll<HTMLElement>('[role="menuitem"]') ?? []);
+  const items = () =>
+    Array.from(menuRef.current?.querySelectorAll<HTMLElement>('[role="menuitem"], [role="menuitemcheckbox"]') ?? []);
 
   useEffect(() => {
     if (!open) return;
@@ -60,6 +74,11 @@ export function MenuButton({
   }, [disabled]);
 
   const choose = (item: MenuItem) => {
+    if (item.disabled) return;
+    if (item.keepOpen) {
+      item.onSelect();
+      return;
+    }
     setOpen(false);
     // After closing, so an item may move the focus (e.g. back to the VM's screen).
     item.onSelect();
@@ -109,10 +128,14 @@ export function MenuButton({
         aria-haspopup="menu"
         aria-expanded={open}
         aria-controls={open ? menuId : undefined}
-        onClick={() => setOpen(!open)}
+        onClick={() => {
+          if (!open) onOpen?.();
+          setOpen(!open);
+        }}
         onKeyDown={(e) => {
           if (e.key === 'ArrowDown' && !open) {
             e.preventDefault();
+            onOpen?.();
             setOpen(true);
           }
         }}
@@ -132,6 +155,7 @@ export function MenuButton({
                   {section.title}
                 </div>
               ) : null}
+              {section.note ? <p className="menu-note">{section.note}</p> : null}
               <div
                 className={section.columns ? 'menu-grid' : 'menu-list'}
                 style={section.columns ? { gridTemplateColumns: `repeat(${section.columns}, 1fr)` } : undefined}
@@ -140,13 +164,24 @@ export function MenuButton({
                   <button
                     key={item.id}
                     type="button"
-                    role="menuitem"
+                    role={item.checked === undefined ? 'menuitem' : 'menuitemcheckbox'}
+                    aria-checked={item.checked}
+                    aria-disabled={item.disabled || undefined}
                     tabIndex={-1}
-                    className="menu-item"
+                    className={`menu-item${item.disabled ? ' menu-item-disabled' : ''}${item.checked === undefined ? '' : ' menu-item-check'}`}
                     aria-label={item.name}
+                    title={item.hint}
                     onClick={() => choose(item)}
                   >
-                    {item.label}
+                    {item.checked === undefined ? null : (
+                      <span className="menu-tick" aria-hidden="true">
+                        {item.checked ? '✓' : ''}
+                      </span>
+                    )}
+                    <span className="menu-item-text">
+                      {item.label}
+                      {item.hint ? <span className="menu-item-hint">{item.hint}</span> : null}
+                    </span>
                   </button>
                 ))}
               </div>

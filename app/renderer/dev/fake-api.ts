@@ -26,12 +26,14 @@ import {
   sampleLog,
   samplePaths,
   sampleSnapshots,
+  sampleUsbDevices,
   sampleVms,
 } from './fake-data.js';
 import { fakePlan, fakeUpload } from './fake-iso.js';
 import { createFakeMdev } from './fake-mdev.js';
 import { FakeChannel, logServer, rfbServer, serialServer } from './fake-streams.js';
 
+type Handlers = { [C in CallName]: (p: CallParams<C>) => Promise<CallResults[C]> | CallResults[C] };
 type Listener = <E extends EventName>(name: E, data: ContractEvents[E]) => void;
 
 export interface FakeApi extends VmdeskApi, IsoUploader {
@@ -59,6 +61,8 @@ function stamped(vm: VmSummary): VmSummary {
   if (!['starting', 'running', 'paused', 'stopping'].includes(vm.state)) {
     delete next.live;
     delete next.guest;
+    delete next.shares;
+    delete next.usb;
   }
   return next;
 }
@@ -235,7 +239,43 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
       );
   };
 
-  const handlers: { [C in CallName]: (p: CallParams<C>) => Promise<CallResults[C]> | CallResults[C] } = {
+  const usbHost = sampleUsbDevices();
+  const usbHandlers: Pick<Handlers, 'host.usbDevices' | 'vm.usbAttach' | 'vm.usbDetach'> = {
+    'host.usbDevices': () => usbHost,
+    'vm.usbAttach': (p) => {
+      const vm = find(p.vm);
+      requireState(vm, ['running', 'paused'], 'given a USB device');
+      const d = usbHost.devices.find((x) => `${x.vendorId}:${x.productId}` === p.device || x.port === p.device);
+      if (!d)
+        throw new VmdeskError(
+          'not-found',
+          `No USB device ${p.device} is plugged into this host. See vmdesk usb list for what is.`,
+          { field: 'device' },
+        );
+      if (!d.access.usable) throw new VmdeskError('unsupported', d.access.reason, { field: 'device' });
+      const list = vm.usb ?? [];
+      const id = `usb${list.length + 1}`;
+      const next = { ...vm, usb: [...list, { id, device: p.device, name: d.name, attached: true }] };
+      if (!p.persist || !vm.definition) return put(next);
+      const usb = [...vm.definition.usb.filter((u) => `${u.vendorId}:${u.productId}` !== p.device)];
+      usb.push({ vendorId: d.vendorId, productId: d.productId });
+      return save(next, { ...vm.definition, usb }, (was) => ({ ...was, usb }));
+    },
+    'vm.usbDetach': (p) => {
+      const vm = find(p.vm);
+      requireState(vm, ['running', 'paused'], 'unplugged from a USB device');
+      const list = vm.usb ?? [];
+      const gone = list.find((u) => u.id === p.device || u.device === p.device);
+      if (!gone) throw new VmdeskError('not-found', `"${vm.name}" has no USB device ${p.device}.`, { field: 'device' });
+      const next = { ...vm, usb: list.filter((u) => u !== gone) };
+      if (!p.persist || !vm.definition) return put(next);
+      const usb = vm.definition.usb.filter((u) => `${u.vendorId}:${u.productId}` !== gone.device);
+      return save(next, { ...vm.definition, usb }, (was) => ({ ...was, usb }));
+    },
+  };
+
+  const handlers: Handlers = {
+    ...usbHandlers,
     'vm.list': () => [...vms.values()],
     'vm.get': (p) => find(p.vm),
     'vm.define': (p) => {
@@ -315,6 +355,16 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
         sandbox: { on: true },
         // A freshly started guest has no agent answering yet (the demo's never does).
         guest: { connected: false },
+        shares: (vm.definition?.shares ?? []).map((x) => ({
+          ...x,
+          mode: 'virtiofs' as const,
+          mount: `sudo mount -t virtiofs ${x.tag} /mnt/${x.tag}`,
+        })),
+        usb: (vm.definition?.usb ?? []).map((u, i) => {
+          const d = usbHost.devices.find((x) => x.vendorId === u.vendorId && x.productId === u.productId);
+          const device = `${u.vendorId}:${u.productId}`;
+          return { id: `usb${i + 1}`, device, ...(d ? { name: d.name } : {}), attached: !!d?.access.usable };
+        }),
       });
     },
     'vm.shutdown': async (p) => {
@@ -925,7 +975,16 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
         accel: p.accel ?? d.accel,
         network: { ...d.network, mode: network },
         cdroms,
+        shares: p.shares?.map((x) => ({ ...x, readOnly: x.readOnly ?? false })) ?? d.shares,
+        sound: p.sound ?? d.sound,
+        clipboard: p.clipboard ?? d.clipboard,
+        usb: p.usb ?? d.usb,
       };
+      if (def.usb.length > 0 && def.display === 'none')
+        throw bad(
+          'usb',
+          `"${d.name}" has no display, and so no USB controller: give it a display to plug in USB devices.`,
+        );
       const done = save(vm, def);
       // As the driver warns (app/main/vm/define-vm.ts memoryNotice), against the demo's 32 GiB.
       const notice =
@@ -958,6 +1017,15 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
     if (was.devices.nic !== def.devices.nic) out.push(`Network card: ${was.devices.nic} → ${def.devices.nic}`);
     if (was.clock !== def.clock) out.push(`Clock: ${was.clock} → ${def.clock}`);
     if (was.hyperv !== def.hyperv) out.push(`Hyper-V enlightenments: ${onOff(was.hyperv)} → ${onOff(def.hyperv)}`);
+    if (was.sound !== def.sound) out.push(`Sound: ${onOff(was.sound)} → ${onOff(def.sound)}`);
+    if (was.clipboard !== def.clipboard)
+      out.push(`Shared clipboard: ${onOff(was.clipboard)} → ${onOff(def.clipboard)}`);
+    const ids = (us: VmDefinition['usb']) => us.map((u) => `${u.vendorId}:${u.productId}`).join(', ') || 'none';
+    if (ids(was.usb) !== ids(def.usb)) out.push(`USB devices: ${ids(was.usb)} → ${ids(def.usb)}`);
+    const tags = (ss: VmDefinition['shares']) =>
+      ss.map((x) => `${x.tag}${x.readOnly ? ' (read-only)' : ''}`).join(', ') || 'none';
+    if (JSON.stringify(was.shares) !== JSON.stringify(def.shares))
+      out.push(`Shared folders: ${tags(was.shares)} → ${tags(def.shares)}`);
     if (was.cdroms.length !== def.cdroms.length) out.push(`CD-ROM drives: ${was.cdroms.length} → ${def.cdroms.length}`);
     for (let i = 0; i < Math.min(was.cdroms.length, def.cdroms.length); i++)
       if (was.cdroms[i] !== def.cdroms[i])

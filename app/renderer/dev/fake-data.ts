@@ -1,5 +1,6 @@
 /** Sample VMs, host report and log text for the demo fake (`#demo`). */
 import type { CallResults, SnapshotInfo } from '../../main/common/contract.js';
+import type { UsbCheck, UsbDevice } from '../../main/common/usb-types.js';
 import type { VmDefinition, VmSummary } from '../../main/common/vm-types.js';
 import { PLAIN_GUEST } from '../../main/common/devices.js';
 
@@ -68,6 +69,14 @@ export function sampleVms(): VmSummary[] {
   const web = sampleDefinition('3f2a9c41-7d1e-4b8a-9f0c-2e6d5b7a1c90', 'debian-web', {
     memoryMiB: 4096,
     cpus: 4,
+    display: 'virtio',
+    shares: [
+      { path: `${HOME}/projects`, tag: 'projects', readOnly: false },
+      { path: `${HOME}/Pictures`, tag: 'pictures', readOnly: true },
+    ],
+    sound: true,
+    clipboard: true,
+    usb: [{ vendorId: '0781', productId: '5583' }],
     cdroms: [`${HOME}/Downloads/debian-12.8.0-amd64-netinst.iso`, null],
     boot: ['cdrom', 'disk'],
     network: {
@@ -123,6 +132,23 @@ export function sampleVms(): VmSummary[] {
         accel: 'kvm',
         reason: 'KVM is usable: /dev/kvm is readable and writable by you and the host CPU is x86_64.',
       },
+      shares: [
+        {
+          tag: 'projects',
+          path: `${HOME}/projects`,
+          readOnly: false,
+          mode: 'virtiofs',
+          mount: 'sudo mount -t virtiofs projects /mnt/projects',
+        },
+        {
+          tag: 'pictures',
+          path: `${HOME}/Pictures`,
+          readOnly: true,
+          mode: 'virtiofs',
+          mount: 'sudo mount -t virtiofs pictures /mnt/pictures',
+        },
+      ],
+      usb: [{ id: 'usb1', device: '0781:5583', name: 'SanDisk Corp. Ultra Fit', attached: true }],
       // What qemu-ga in a Debian 12 guest answers (guest-get-host-name, guest-get-osinfo,
       // guest-network-get-interfaces), loopback and link-local left out.
       guest: {
@@ -466,4 +492,72 @@ export function fakeScreenPng(seed: string): string {
   let bin = '';
   for (const x of png) bin += String.fromCharCode(x);
   return btoa(bin);
+}
+
+/**
+ * The demo host's USB devices, as app/main/host/usb.ts reads them from sysfs: a hub (not listed),
+ * a receiver and a stick the user may open, and a security key whose node is root's only.
+ */
+export function sampleUsbDevices(): { devices: UsbDevice[]; checks: UsbCheck[] } {
+  const dev = (
+    port: string,
+    address: number,
+    vendorId: string,
+    productId: string,
+    name: string,
+    extra: Partial<UsbDevice> = {},
+  ): UsbDevice => ({
+    port,
+    bus: 1,
+    address,
+    vendorId,
+    productId,
+    name,
+    speed: 'high',
+    speedMbps: 480,
+    node: `/dev/bus/usb/001/${String(address).padStart(3, '0')}`,
+    access: { usable: true },
+    ...extra,
+  });
+  const key = dev('1-4', 9, '1050', '0407', 'Yubico.com Yubikey 4/5 OTP+U2F+CCID', {
+    speed: 'full',
+    speedMbps: 12,
+    className: 'hid',
+    access: {
+      usable: false,
+      missing: false,
+      reason: '/dev/bus/usb/001/009 belongs to root (mode 0600): QEMU, running as you, cannot open it.',
+    },
+  });
+  return {
+    devices: [
+      dev('1-1', 2, '05e3', '0610', 'Genesys Logic, Inc. Hub', { className: 'hub', deviceClass: '09' }),
+      dev('1-1.2', 5, '046d', 'c52b', 'Logitech, Inc. Unifying Receiver', {
+        speed: 'full',
+        speedMbps: 12,
+        className: 'hid',
+      }),
+      dev('1-1.3', 7, '0781', '5583', 'SanDisk Corp. Ultra Fit', {
+        speed: 'super',
+        speedMbps: 5000,
+        className: 'mass-storage',
+      }),
+      key,
+    ],
+    checks: [
+      {
+        id: 'usb-access',
+        title: 'Yubico.com Yubikey 4/5 OTP+U2F+CCID can be opened',
+        status: 'fail',
+        detail: key.access.usable ? '' : key.access.reason,
+        device: '1-4',
+        fix: {
+          text: 'Install a udev rule that gives the logged-in user this device (1050:0407) only; vmdesk asks once for the administrator password.',
+          command:
+            'echo \'SUBSYSTEM=="usb", ATTR{idVendor}=="1050", ATTR{idProduct}=="0407", TAG+="uaccess"\' | sudo tee /etc/udev/rules.d/70-vmdesk-usb-1050-0407.rules && sudo udevadm trigger --attr-match=idVendor=1050',
+          privileged: true,
+        },
+      },
+    ],
+  };
 }

@@ -113,6 +113,19 @@ export function rfbServer(vmName: string, width = 1024, height = 768) {
       let n = bytes.length;
       while (n > 0) {
         if (stage >= 3) {
+          // ClientCutText (noVNC sends each message in one piece): the demo guest copies back
+          // what was pasted into it, as a guest's vdagent would after a copy there, so both
+          // directions of the clipboard can be seen without QEMU.
+          if (bytes[0] === 6 && bytes.length >= 8) {
+            const len = new DataView(bytes.buffer, bytes.byteOffset).getUint32(4);
+            const text = bytes.slice(8, 8 + len);
+            const cut = new Uint8Array(8 + text.length);
+            cut[0] = 3;
+            new DataView(cut.buffer).setUint32(4, text.length);
+            cut.set(text, 8);
+            setTimeout(() => s.push(cut), 300);
+            return;
+          }
           if (!sentFrame) {
             sentFrame = true;
             s.push(frame(width, height));

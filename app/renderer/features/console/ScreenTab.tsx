@@ -9,12 +9,24 @@ import { CTRL_ALT_FN, RELEASE_SHORTCUT, SPECIAL_KEYS, type SpecialKey } from './
 import { NotRunning } from './NotRunning.js';
 import { screenshotFileName } from './screenshot-name.js';
 import { consoleAvailable, getConsoleSession } from './sessions.js';
+import { readClipboard } from './host-clipboard.js';
+import { clipboardAvailability, guestFollowsWindow, sizingTitle } from './screen-model.js';
 import { TypeTextDialog } from './TypeTextDialog.js';
+import { UsbMenu } from '../usb/UsbMenu.js';
 import { useAttachedSession } from './use-console-session.js';
 
 const PAUSED_KEYS = 'Resume the VM first: a paused VM drops the keys it is sent.';
 const noSubscribe = () => () => {};
 const notGrabbed = () => false;
+const noCopy = () => null;
+
+/** A clipboard with an arrow into the screen, for "Paste to guest". */
+const IconPaste = () => (
+  <svg width="16" height="16" viewBox="0 0 16 16" fill="none" stroke="currentColor" strokeWidth="1.5">
+    <rect x="3" y="2.5" width="10" height="12" rx="1.5" />
+    <path d="M6 2.5h4v2H6zM8 7v5M5.8 9.8L8 12l2.2-2.2" strokeLinecap="round" strokeLinejoin="round" />
+  </svg>
+);
 
 /** A page with lines of text, for "Type text…". */
 const IconTypeText = () => (
@@ -48,8 +60,11 @@ export function ScreenTab({ vm }: { vm: VmSummary }) {
   const { ref, status } = useAttachedSession(session);
   const frameRef = useRef<HTMLDivElement>(null);
   const [scale, setScale] = useState(session?.scaleViewport ?? true);
+  const [resize, setResize] = useState(session?.resizeSession ?? false);
   const [typing, setTyping] = useState(false);
+  const [pasteNote, setPasteNote] = useState<{ tone: 'info' | 'error'; text: string } | null>(null);
   const grabbed = useSyncExternalStore(session?.subscribe ?? noSubscribe, session?.getKeyboardGrabbed ?? notGrabbed);
+  const copy = useSyncExternalStore(session?.subscribe ?? noSubscribe, session?.getGuestCopy ?? noCopy);
 
   if (!hasDisplay) {
     return (
@@ -61,6 +76,25 @@ export function ScreenTab({ vm }: { vm: VmSummary }) {
   const connected = status.phase === 'connected';
   const paused = vm.state === 'paused';
   const canType = connected && !paused;
+  const clip = clipboardAvailability(vm.definition, { connected, paused, pending: vm.pending });
+  const canFollow = guestFollowsWindow(vm.definition?.display);
+  const pasteToGuest = async () => {
+    const r = await readClipboard();
+    if ('error' in r)
+      setPasteNote({
+        tone: 'error',
+        text: r.error.replace('paste into the box with Ctrl+V', 'use Type text… and paste there'),
+      });
+    else if (!r.text) setPasteNote({ tone: 'error', text: 'The clipboard holds no text.' });
+    else if (!session.pasteToGuest(r.text))
+      setPasteNote({ tone: 'error', text: 'Not sent: the screen is not connected.' });
+    else
+      setPasteNote({
+        tone: 'info',
+        text: `Offered ${r.text.length} characters to the guest: paste there with its own Paste. Nothing? The guest has no spice-vdagent: use Type text….`,
+      });
+    session.focus();
+  };
   const keyItem = (k: SpecialKey): MenuItem => ({
     id: k.id,
     label: k.label,
@@ -92,14 +126,29 @@ export function ScreenTab({ vm }: { vm: VmSummary }) {
         <Button
           small
           icon={<IconFit />}
-          aria-pressed={scale}
+          data-testid="screen-sizing"
+          disabled={!canFollow}
+          title={sizingTitle(vm.definition?.display, canFollow && resize ? 'resize' : 'fit')}
           onClick={() => {
-            session.setScaleViewport(!scale);
-            setScale(!scale);
+            session.setResizeSession(!resize);
+            setResize(!resize);
           }}
         >
-          Scale to fit
+          {canFollow && resize ? 'Resize guest' : 'Fit to window'}
         </Button>
+        {canFollow && resize ? null : (
+          <Button
+            small
+            aria-pressed={scale}
+            title="Scale the guest’s picture to the window (off: actual size, with scroll bars)."
+            onClick={() => {
+              session.setScaleViewport(!scale);
+              setScale(!scale);
+            }}
+          >
+            Scale
+          </Button>
+        )}
         <MenuButton
           label="Send key"
           icon={<IconKeyboard />}
@@ -124,6 +173,21 @@ export function ScreenTab({ vm }: { vm: VmSummary }) {
         >
           Type text…
         </Button>
+        <Button
+          small
+          icon={<IconPaste />}
+          disabled={!clip.enabled}
+          data-testid="paste-to-guest"
+          title={clip.enabled ? clip.hint : clip.reason}
+          onClick={() => void pasteToGuest()}
+        >
+          Paste to guest
+        </Button>
+        <UsbMenu
+          vm={vm}
+          disabled={!connected}
+          title={connected ? 'Plug host USB devices into this VM, or out of it.' : 'The screen is not connected.'}
+        />
         <Button small icon={<IconCamera />} disabled={!connected} onClick={() => void screenshot()}>
           Screenshot
         </Button>
@@ -157,7 +221,33 @@ export function ScreenTab({ vm }: { vm: VmSummary }) {
               : `${status.message ?? 'Disconnected'}${live ? ' Reconnecting…' : ''}`}
         </span>
       </div>
-      <div className={`vnc-frame${scale ? ' vnc-scaled' : ''}`} ref={frameRef}>
+      {copy || pasteNote ? (
+        <div className="console-notes" aria-live="polite">
+          {copy ? (
+            'ok' in copy.outcome ? (
+              <span className="clip-note" key={copy.seq} data-testid="guest-copy-note">
+                Copied from the guest: {copy.text.length} characters.
+              </span>
+            ) : (
+              <span className="clip-note clip-note-error" data-testid="guest-copy-note">
+                The guest copied {copy.text.length} characters; {copy.outcome.error}{' '}
+                <Button small onClick={() => void session.copyAgain()}>
+                  Copy to this computer
+                </Button>
+              </span>
+            )
+          ) : null}
+          {pasteNote ? (
+            <span
+              className={`clip-note${pasteNote.tone === 'error' ? ' clip-note-error' : ''}`}
+              data-testid="paste-note"
+            >
+              {pasteNote.text}
+            </span>
+          ) : null}
+        </div>
+      ) : null}
+      <div className={`vnc-frame${scale && !(canFollow && resize) ? ' vnc-scaled' : ''}`} ref={frameRef}>
         <div className="vnc-screen" data-testid="vnc-screen" ref={ref} />
       </div>
       {typing ? (

@@ -16,40 +16,7 @@ import {
   type TypeOutcome,
 } from './type-text.js';
 import type { VncSession } from './vnc-session.js';
-
-type ClipboardRead = { text: string } | { error: string };
-
-/**
- * The clipboard's text. In the browser, the first read asks the user for permission
- * (clipboard-read); it exists only in a secure context (https, or http on localhost).
- */
-async function readClipboard(): Promise<ClipboardRead> {
-  if (!navigator.clipboard?.readText)
-    return {
-      error:
-        'This page may not read the clipboard (browsers allow it only over https or on localhost): paste into the box with Ctrl+V.',
-    };
-  try {
-    return { text: await navigator.clipboard.readText() };
-  } catch (e) {
-    const denied = e instanceof DOMException && e.name === 'NotAllowedError';
-    return {
-      error: denied
-        ? 'Reading the clipboard was not allowed: paste into the box with Ctrl+V (or allow the clipboard for this page in the browser’s site settings).'
-        : `The clipboard could not be read (${e instanceof Error ? e.message : String(e)}): paste into the box with Ctrl+V.`,
-    };
-  }
-}
-
-/** Whether the clipboard can be read without asking (permission already granted). */
-async function clipboardGranted(): Promise<boolean> {
-  try {
-    const status = await navigator.permissions?.query({ name: 'clipboard-read' as PermissionName });
-    return status?.state === 'granted';
-  } catch {
-    return false; // a browser that does not know the permission's name
-  }
-}
+import { clipboardGranted, readClipboard } from './host-clipboard.js';
 
 const seconds = (chars: number) => Math.max(1, Math.round((chars * 4 * MS_PER_KEY_EVENT) / 1000));
 

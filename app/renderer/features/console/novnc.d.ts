@@ -15,6 +15,8 @@ declare module '@novnc/novnc' {
     background: string;
     disconnect(): void;
     sendCtrlAltDel(): void;
+    /** Sends text as the client's clipboard (ClientCutText, or the extended clipboard when the server has it). */
+    clipboardPasteFrom(text: string): void;
     /** One key event; both down and up when `down` is omitted. Ignored unless connected. */
     sendKey(keysym: number, code: string | null, down?: boolean): void;
     focus(options?: FocusOptions): void;

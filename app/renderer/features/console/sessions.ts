@@ -8,7 +8,9 @@ import type { VmdeskApi } from '../../../main/common/api.js';
 import type { VmState, VmSummary } from '../../../main/common/vm-types.js';
 import { store } from '../../store/store.js';
 import type { ConsoleKind, ConsoleSession } from './console-session.js';
+import { writeClipboard } from './host-clipboard.js';
 import { Lru } from './lru.js';
+import { guestFollowsWindow } from './screen-model.js';
 import { SerialSession } from './serial-session.js';
 import { VncSession } from './vnc-session.js';
 
@@ -54,7 +56,14 @@ export function getConsoleSession(vm: VmSummary, kind: ConsoleKind): ConsoleSess
     if (consoleAvailable(vm.state)) s.vmRunning();
     return s;
   }
-  s = kind === 'serial' ? new SerialSession(api, vm.id, isLive(vm.id)) : new VncSession(api, vm.id, isLive(vm.id));
+  s =
+    kind === 'serial'
+      ? new SerialSession(api, vm.id, isLive(vm.id))
+      : new VncSession(api, vm.id, isLive(vm.id), {
+          resizeSession: guestFollowsWindow(vm.definition?.display),
+          clipboardOn: () => store.getState().vms[vm.id]?.definition?.clipboard === true,
+          writeClipboard,
+        });
   for (const evicted of sessions.set(k, s)) evicted.dispose();
   return s;
 }

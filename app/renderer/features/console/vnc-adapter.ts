@@ -8,6 +8,10 @@ import { isReleaseShortcut, RELEASE_ON_UNGRAB, type Key } from './keys.js';
 
 export interface VncView {
   setScaleViewport(on: boolean): void;
+  /** Asks the guest for the view's size on every resize (VNC's desktop-size request). */
+  setResizeSession(on: boolean): void;
+  /** Offers text as the VNC client's clipboard (QEMU hands it to the guest's vdagent); false unless connected. */
+  pasteText(text: string): boolean;
   /** One key event to the guest; false (nothing sent) unless connected. */
   sendKey(key: Key, down: boolean): boolean;
   /** The current frame as PNG, or null before the first frame. */
@@ -21,6 +25,9 @@ export interface VncView {
 
 export interface VncViewOptions {
   scaleViewport: boolean;
+  resizeSession: boolean;
+  /** The guest copied text (QEMU's VNC clipboard message, from the vdagent). */
+  onClipboard(text: string): void;
   onConnect(): void;
   /** Once per view: the channel's close reason and code (e.g. 1000 "The VM stopped."). */
   onDisconnect(reason: string, code: number): void;
@@ -102,12 +109,17 @@ export function createVncView(target: HTMLElement, channel: StreamChannel, opts:
     { shared: true },
   );
   rfb.scaleViewport = opts.scaleViewport;
+  rfb.resizeSession = opts.resizeSession;
   rfb.focusOnClick = true;
   rfb.background = 'transparent';
   let connected = false;
   rfb.addEventListener('connect', () => {
     connected = true;
     opts.onConnect();
+  });
+  rfb.addEventListener('clipboard', (e) => {
+    const text = (e as CustomEvent<{ text?: unknown }>).detail?.text;
+    if (typeof text === 'string') opts.onClipboard(text);
   });
   const releaseKeyboard = () => {
     // noVNC saw Ctrl and Alt go down; their key-ups will reach whatever has the focus next,
@@ -141,6 +153,14 @@ export function createVncView(target: HTMLElement, channel: StreamChannel, opts:
   return {
     setScaleViewport: (on) => {
       rfb.scaleViewport = on;
+    },
+    setResizeSession: (on) => {
+      rfb.resizeSession = on;
+    },
+    pasteText: (text) => {
+      if (!connected) return false;
+      rfb.clipboardPasteFrom(text);
+      return true;
     },
     sendKey: (key, down) => {
       if (!connected) return false;

@@ -9,6 +9,7 @@ import { messageOf, reloadVm, updateVm } from '../../store/actions.js';
 import { useVmdesk } from '../../store/store.js';
 import { BootOrderField } from './BootOrderField.js';
 import { CdromCard } from './CdromCard.js';
+import { DesktopIntegrationCard } from './DesktopIntegrationCard.js';
 import { DisksCard } from './DisksCard.js';
 import { formatMiB } from './format.js';
 import { ForwardsCard } from './ForwardsCard.js';
@@ -183,8 +184,8 @@ function SettingsEditor({ vm, fresh }: { vm: VmSummary; fresh: SettingsBase }) {
       ) : live ? (
         <p className="muted settings-intro">
           “{vm.name}” is {vm.state}. Memory, CPUs, firmware, Secure Boot, TPM, boot order, display, network, guest
-          devices and accelerator apply at its next start; a new name applies at once. Disks and CD-ROM discs below
-          change in the running VM at once.
+          devices, desktop integration and accelerator apply at its next start; a new name applies at once. Disks and
+          CD-ROM discs below change in the running VM at once.
         </p>
       ) : (
         <p className="muted settings-intro">
@@ -453,6 +454,16 @@ function SettingsEditor({ vm, fresh }: { vm: VmSummary; fresh: SettingsBase }) {
             )}
           />
         </fieldset>
+
+        <DesktopIntegrationCard
+          id={`${base}-desktop`}
+          form={form}
+          d={d}
+          errors={errors}
+          disabled={locked}
+          set={set}
+          hint={hint}
+        />
 
         <div className="settings-actions">
           <Button variant="primary" type="submit" disabled={locked || !edited || stale}>

@@ -20,6 +20,9 @@ import {
   withNetwork,
   describeSettings,
   placeSettingsError,
+  defaultShareTag,
+  shareProblem,
+  sharesNote,
   runsNow,
   settingsBase,
   toUpdateInput,
@@ -59,6 +62,10 @@ describe('the Settings form', () => {
         nic: 'virtio',
         clock: 'utc',
         hyperv: false,
+        shares: [],
+        sound: false,
+        clipboard: false,
+        usb: [],
       },
       revision: 'r7',
     });
@@ -90,6 +97,10 @@ describe('the Settings form', () => {
       nic: 'e1000e',
       clock: 'localtime',
       hyperv: true,
+      shares: [{ path: '/home/ada/projects', tag: 'projects', readOnly: true }],
+      sound: true,
+      clipboard: true,
+      usb: [{ vendorId: '046d', productId: 'c52b' }],
     });
     expect(r).toEqual({
       input: {
@@ -107,6 +118,10 @@ describe('the Settings form', () => {
         nic: 'e1000e',
         clock: 'localtime',
         hyperv: true,
+        shares: [{ path: '/home/ada/projects', tag: 'projects', readOnly: true }],
+        sound: true,
+        clipboard: true,
+        usb: [{ vendorId: '046d', productId: 'c52b' }],
       },
     });
   });
@@ -363,5 +378,60 @@ describe('a draft over device changes', () => {
   it('keeps the old revision when one of its fields changed meanwhile, so the save is refused as stale', () => {
     const fresh = { form: { ...base.form, cpus: '8' }, revision: 'r8' };
     expect(rebase(base, fresh)).toBe(base);
+  });
+});
+
+describe('desktop integration in the form', () => {
+  it('sends the whole list of shared folders when one is added, and nothing for an unchanged list', () => {
+    const shares = [{ path: '/srv/data', tag: 'data', readOnly: false }];
+    expect(toUpdateInput(ID, base, { ...base.form, shares, sound: true })).toEqual({
+      input: { vm: ID, revision: 'r7', shares, sound: true },
+    });
+    expect(toUpdateInput(ID, base, { ...base.form, shares: [] })).toEqual({ unchanged: true });
+  });
+
+  it('reads the pending shared-folder and sound lines with their stored values', () => {
+    const d = sampleDefinition(ID, 'fedora', {
+      shares: [{ path: '/srv/data', tag: 'data', readOnly: true }],
+      sound: true,
+      usb: [{ vendorId: '046d', productId: 'c52b' }],
+    });
+    expect(describeSettings(['shares', 'sound', 'usb', 'clipboard'], d)).toEqual([
+      'Shared folders: data (read-only)',
+      'Sound: On',
+      'USB devices: 046d:c52b',
+      'Shared clipboard: Off',
+    ]);
+  });
+
+  it('makes a tag the guest can mount from the folder name, unique among the VM’s shares', () => {
+    expect(defaultShareTag('/home/ada/My Projects/', [])).toBe('My_Projects');
+    expect(defaultShareTag('/home/ada/.config', [])).toBe('config');
+    expect(defaultShareTag('/srv/data', ['data', 'data2'])).toBe('data3');
+    expect(defaultShareTag('/', [])).toBe('share');
+  });
+
+  it('refuses a relative path, a second share of one folder, a bad or taken tag, and one share too many', () => {
+    const shares = [{ path: '/srv/data', tag: 'data', readOnly: false }];
+    const draft = (path: string, tag: string) => ({ path, tag, readOnly: false });
+    expect(shareProblem(draft('projects', 'p'), shares, 8)?.path).toMatch(/full path/);
+    expect(shareProblem(draft('/srv/data', 'd2'), shares, 8)?.path).toMatch(/shared already/);
+    expect(shareProblem(draft('/srv/x', '-x'), shares, 8)?.tag).toMatch(/starting with a letter or digit/);
+    expect(shareProblem(draft('/srv/x', 'data'), shares, 8)?.tag).toMatch(/Another shared folder/);
+    expect(shareProblem(draft('/srv/x', 'x'), shares, 1)?.path).toMatch(/at most 1 shared/);
+    expect(shareProblem(draft('/srv/x', 'x'), shares, 8)).toBeUndefined();
+  });
+
+  it('tells Windows guests they need WinFsp and the virtio-fs driver', () => {
+    expect(sharesNote({ os: { id: 'http://microsoft.com/win/11', name: 'Microsoft Windows 11' } })).toMatch(
+      /WinFsp.*virtio-fs driver/,
+    );
+    expect(sharesNote({})).toMatch(/mount -t virtiofs/);
+  });
+
+  it('places a refusal about USB devices or shares next to its field', () => {
+    const err = new VmdeskError('invalid-argument', 'no display, no USB', { field: 'usb' });
+    expect(placeSettingsError(err)).toEqual({ usb: 'no display, no USB' });
+    expect(placeSettingsError(new VmdeskError('invalid-argument', 'x', { field: 'shares' }))).toEqual({ shares: 'x' });
   });
 });

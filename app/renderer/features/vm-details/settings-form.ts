@@ -31,7 +31,24 @@ export type SettingsFieldId =
   | 'diskBus'
   | 'nic'
   | 'clock'
-  | 'hyperv';
+  | 'hyperv'
+  | 'shares'
+  | 'sound'
+  | 'clipboard'
+  | 'usb';
+
+/** A shared folder as the form holds it. */
+export interface ShareEntry {
+  path: string;
+  tag: string;
+  readOnly: boolean;
+}
+
+/** A USB device (vendor:product) plugged in at every start. */
+export interface UsbEntry {
+  vendorId: string;
+  productId: string;
+}
 
 /** One line of the boot-order editor: every device is listed, in order; `on` ones are booted. */
 export interface BootEntry {
@@ -55,6 +72,10 @@ export interface SettingsForm {
   nic: NicModel;
   clock: Clock;
   hyperv: boolean;
+  shares: ShareEntry[];
+  sound: boolean;
+  clipboard: boolean;
+  usb: UsbEntry[];
 }
 
 /** The form as loaded from one version of the definition, with that version's revision. */
@@ -81,6 +102,10 @@ export const FIELD_LABELS: Record<SettingsFieldId, string> = {
   nic: 'Network card',
   clock: 'Clock',
   hyperv: 'Hyper-V enlightenments',
+  shares: 'Shared folders',
+  sound: 'Sound',
+  clipboard: 'Shared clipboard',
+  usb: 'USB devices',
 };
 
 /** The fields a running QEMU keeps as it started with; the name is vmdesk's own and changes at once. */
@@ -98,6 +123,10 @@ export const AT_NEXT_START: readonly SettingsFieldId[] = [
   'nic',
   'clock',
   'hyperv',
+  'shares',
+  'sound',
+  'clipboard',
+  'usb',
 ];
 
 export { runsNow };
@@ -170,6 +199,10 @@ export function settingsBase(vm: VmSummary): SettingsBase | undefined {
       nic: d.devices.nic,
       clock: d.clock,
       hyperv: d.hyperv,
+      shares: (d.shares ?? []).map((x) => ({ path: x.path, tag: x.tag, readOnly: x.readOnly })),
+      sound: d.sound ?? false,
+      clipboard: d.clipboard ?? false,
+      usb: (d.usb ?? []).map((u) => ({ vendorId: u.vendorId, productId: u.productId })),
     },
     revision: vm.revision,
   };
@@ -182,7 +215,7 @@ function number(text: string): number {
 /** Whether the user typed or chose anything (text as typed: "2048 " is an edit, not a change). */
 export function formEdited(base: SettingsForm, form: SettingsForm): boolean {
   return (Object.keys(form) as (keyof SettingsForm)[]).some((k) =>
-    k === 'boot' ? JSON.stringify(form.boot) !== JSON.stringify(base.boot) : form[k] !== base[k],
+    Array.isArray(form[k]) ? JSON.stringify(form[k]) !== JSON.stringify(base[k]) : form[k] !== base[k],
   );
 }
 
@@ -204,6 +237,10 @@ export function changedFields(base: SettingsForm, form: SettingsForm): SettingsF
     nic: form.nic === base.nic,
     clock: form.clock === base.clock,
     hyperv: form.hyperv === base.hyperv,
+    shares: JSON.stringify(form.shares) === JSON.stringify(base.shares),
+    sound: form.sound === base.sound,
+    clipboard: form.clipboard === base.clipboard,
+    usb: JSON.stringify(form.usb) === JSON.stringify(base.usb),
   };
   return (Object.keys(same) as SettingsFieldId[]).filter((k) => !same[k]);
 }
@@ -262,6 +299,10 @@ export function toUpdateInput(
     else if (k === 'diskBus') input.diskBus = form.diskBus;
     else if (k === 'nic') input.nic = form.nic;
     else if (k === 'clock') input.clock = form.clock;
+    else if (k === 'shares') input.shares = form.shares.map((x) => ({ ...x }));
+    else if (k === 'sound') input.sound = form.sound;
+    else if (k === 'clipboard') input.clipboard = form.clipboard;
+    else if (k === 'usb') input.usb = form.usb.map((u) => ({ ...u }));
     else input.hyperv = form.hyperv;
   }
   return { input };
@@ -285,6 +326,10 @@ const DRIVER_FIELDS: Record<string, SettingsFieldId> = {
   nic: 'nic',
   clock: 'clock',
   hyperv: 'hyperv',
+  shares: 'shares',
+  sound: 'sound',
+  clipboard: 'clipboard',
+  usb: 'usb',
 };
 
 /** Where a failed vm.update shows its message: next to its field, as a stale form, or above the form. */
@@ -426,6 +471,11 @@ function valueLabel(field: SettingsFieldId, d: VmDefinition): string {
   if (field === 'secureBoot') return d.secureBoot ? 'On' : 'Off';
   if (field === 'tpm') return d.tpm ? 'On' : 'Off';
   if (field === 'hyperv') return d.hyperv ? 'On' : 'Off';
+  if (field === 'sound') return d.sound ? 'On' : 'Off';
+  if (field === 'clipboard') return d.clipboard ? 'On' : 'Off';
+  if (field === 'shares')
+    return (d.shares ?? []).map((x) => `${x.tag}${x.readOnly ? ' (read-only)' : ''}`).join(', ') || 'none';
+  if (field === 'usb') return (d.usb ?? []).map((u) => `${u.vendorId}:${u.productId}`).join(', ') || 'none';
   if (field === 'diskBus') return d.devices.disk === 'sata' ? 'SATA' : 'Virtio';
   if (field === 'nic') return d.devices.nic === 'e1000e' ? 'Intel e1000e' : 'Virtio';
   if (field === 'clock') return d.clock === 'localtime' ? 'Local time' : 'UTC';
@@ -445,4 +495,56 @@ export function describeSettings(entries: readonly string[] | undefined, d: VmDe
     if (!field) return p;
     return d ? `${FIELD_LABELS[field]}: ${valueLabel(field, d)}` : FIELD_LABELS[field];
   });
+}
+
+/**
+ * The driver's limits (common/vm-types.ts MAX_SHARES, MAX_USB), which the renderer may not import
+ * from there (a schema module); the driver refuses past them in any case.
+ */
+export const MAX_SHARES = 8;
+export const MAX_USB = 8;
+
+/** A tag the guest can mount by, from a folder's name ("My Projects" → "My_Projects"), not one of `taken`. */
+export function defaultShareTag(path: string, taken: readonly string[]): string {
+  const base = path.replace(/\/+$/, '').split('/').pop() ?? '';
+  let tag =
+    base
+      .replace(/[^A-Za-z0-9_.-]+/g, '_')
+      .replace(/^[^A-Za-z0-9]+/, '')
+      .slice(0, 30) || 'share';
+  const stem = tag;
+  for (let n = 2; taken.includes(tag); n++) tag = `${stem}${n}`;
+  return tag;
+}
+
+/** The tag rule the driver checks (common/vm-types.ts ShareTagSchema), as a sentence. */
+const TAG_RULE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,35}$/;
+
+/**
+ * Why a new shared folder cannot be added as typed, by field; undefined when it can. The driver
+ * checks again (that the folder exists, on the host it runs on).
+ */
+export function shareProblem(
+  draft: ShareEntry,
+  shares: readonly ShareEntry[],
+  max: number,
+): { path?: string; tag?: string } | undefined {
+  const path = draft.path.trim();
+  const tag = draft.tag.trim();
+  if (shares.length >= max) return { path: `A VM can have at most ${max} shared folders: remove one first.` };
+  if (!path) return { path: 'Enter the folder to share, e.g. /home/you/projects.' };
+  if (!path.startsWith('/')) return { path: 'Give the folder’s full path, starting with / (e.g. /home/you/projects).' };
+  if (shares.some((x) => x.path === path)) return { path: 'This folder is shared already.' };
+  if (!TAG_RULE.test(tag))
+    return { tag: 'A tag is 1 to 36 letters, digits, _ . or -, starting with a letter or digit.' };
+  if (shares.some((x) => x.tag === tag)) return { tag: `Another shared folder has the tag “${tag}”: choose another.` };
+  return undefined;
+}
+
+/** What the guest needs to mount shared folders, by what the VM was made for. */
+export function sharesNote(d: Pick<VmDefinition, 'os'>): string {
+  const windows = d.os ? /windows/i.test(d.os.name) : false;
+  return windows
+    ? 'Windows mounts shared folders through virtio-fs: install WinFsp and the virtio-fs driver and service from the virtio-win disc. Each folder appears as a drive.'
+    : 'Linux mounts them with mount -t virtiofs TAG /mnt/TAG (the Overview shows the command while the VM runs). Where the host cannot run virtiofsd, vmdesk uses 9p and says so.';
 }
