@@ -127,7 +127,11 @@ export type MdevFixAction =
   /** /etc/security/limits.d/90-vmdesk-memlock-USER.conf with hard and soft `memlock` in KiB. */
   | { kind: 'memlock'; user: string; kib: number }
   /** /etc/modules-load.d/vmdesk-vfio.conf, then modprobe of the same modules. */
-  | { kind: 'modules' };
+  | { kind: 'modules' }
+  /** /etc/udev/rules.d/70-vmdesk-usb-VVVV-PPPP.rules: USB devices with these ids (four lowercase hex
+   * digits each) get MODE 0660 and TAG+="uaccess" (the seat's user); then udevadm reload + trigger
+   * of those devices. The same shape as UsbRuleAction in usb-types.ts. */
+  | { kind: 'usb-rule'; vendorId: string; productId: string };
 
 export interface MdevFix {
   /** What to do, for a person; may span lines. */

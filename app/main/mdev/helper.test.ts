@@ -12,6 +12,7 @@ import { buildSysfs, installUdevMatcher, type BuiltSysfs } from './fixtures/buil
 import { gvtgHost, MTTY_UUID, samplesHost } from './fixtures/hosts.js';
 import { MODULES_LOAD_FILE, UDEV_MATCHER, UDEV_RULES, UDEV_RULES_FILE, VFIO_MODULES, memlockDropIn } from './fixes.js';
 import { applyFixArgs, helperArgs } from './privileged.js';
+import { usbRuleFile, usbRuleLine } from '../host/usb.js';
 
 const HELPER = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -365,6 +366,45 @@ describe('vmdesk-mdev-helper apply-fix udev-rule', () => {
     fs.chmodSync(b.at(UDEV_MATCHER), 0o755);
     fs.chmodSync(path.dirname(b.at(UDEV_MATCHER)), 0o777);
     expect(helper(b, ['apply-fix', 'udev-rule']).code).toBe(3);
+  });
+});
+
+describe('vmdesk-mdev-helper usb-rule', () => {
+  it('writes the udev rule for exactly one vendor:product, as usb.ts words it, and applies it to those devices', () => {
+    const b = host();
+    const r = helper(b, applyFixArgs([{ kind: 'usb-rule', vendorId: '046d', productId: 'c52b' }]));
+    const file = b.at(usbRuleFile('046d', 'c52b').slice(1));
+    expect(r).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout: [
+        `wrote ${file}`,
+        'would run: udevadm control --reload',
+        'would run: udevadm trigger --attr-match=idVendor=046d --attr-match=idProduct=c52b',
+        '',
+      ].join('\n'),
+    });
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    expect(lines[0]).toMatch(/^# vmdesk: /);
+    expect(lines.slice(1)).toEqual([usbRuleLine('046d', 'c52b'), '']);
+    expect((fs.statSync(file).mode & 0o777).toString(8)).toBe('644');
+  });
+
+  it('refuses ids that are not four lowercase hex digits, or a malformed action, writing nothing', () => {
+    const b = host();
+    for (const action of [
+      'usb-rule,046D,c52b',
+      'usb-rule,../x,c52b',
+      'usb-rule,046d,c52b;reboot',
+      'usb-rule,046d',
+      'usb-rule,046d,c52b,extra',
+      'usb-rule,*,*',
+    ]) {
+      const r = helper(b, ['apply-fix', action]);
+      expect(r.code, action).toBe(2);
+      expect(r.stdout).toBe('');
+    }
+    expect(fs.existsSync(b.at('etc/udev/rules.d'))).toBe(false);
   });
 });
 

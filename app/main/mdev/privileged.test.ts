@@ -72,6 +72,8 @@ describe('helper argv', () => {
       () => applyFixArgs([{ kind: 'memlock', user: '@wheel', kib: 1 }]),
       () => applyFixArgs([{ kind: 'memlock', user: 'ada', kib: 1.5 }]),
       () => applyFixArgs([]),
+      () => applyFixArgs([{ kind: 'usb-rule', vendorId: '046D', productId: 'c52b' }]),
+      () => applyFixArgs([{ kind: 'usb-rule', vendorId: '046d', productId: 'c52b,modules' }]),
     ];
     for (const f of bad) expect(f).toThrow(VmdeskError);
     expect(actionProblem({ kind: 'create', parent: 'mtty', type: '../x', uuid: UUID })).toMatch(
@@ -89,6 +91,13 @@ describe('helper argv', () => {
         { kind: 'udev-rule' },
       ]),
     ).toEqual(['apply-fix', 'udev-rule', `remove,${UUID},persistent`, 'memlock,ada,1024']);
+    expect(
+      applyFixArgs([
+        { kind: 'create', parent: 'mtty', type: 'mtty-1', uuid: UUID },
+        { kind: 'usb-rule', vendorId: '046d', productId: 'c52b' },
+        { kind: 'udev-rule' },
+      ]),
+    ).toEqual(['apply-fix', 'udev-rule', 'usb-rule,046d,c52b', `create,mtty,mtty-1,${UUID}`]);
   });
 });
 

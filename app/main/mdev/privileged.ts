@@ -1,7 +1,7 @@
 /**
  * The root side of mdev: writing to sysfs (create/remove) and to /etc (udev rule, memlock limit,
- * modules-load.d) goes through resources/mdev-helper/vmdesk-mdev-helper run by pkexec, one
- * prompt per call. When pkexec is missing, vmdesk prints the exact command to copy instead.
+ * modules-load.d; the udev rule that opens one USB device to the seat's user) goes through
+ * resources/mdev-helper/vmdesk-mdev-helper run by pkexec, one prompt per call. When pkexec is missing, vmdesk prints the exact command to copy instead.
  *
  * Arguments are validated here with the helper's own rules (UUIDs and sysfs names by the one rule
  * in common/names.ts), so a bad value is refused with a clear message before any prompt; the
@@ -46,6 +46,11 @@ export function actionProblem(a: MdevFixAction): string | undefined {
       return Number.isSafeInteger(a.kib) && a.kib > 0 && a.kib <= MAX_KIB
         ? undefined
         : `${a.kib} is not a memlock size in KiB.`;
+    case 'usb-rule':
+      // Lands in a file name under /etc and a udev match: four hex digits, nothing else, ever.
+      return [a.vendorId, a.productId].every((id) => /^[0-9a-f]{4}$/.test(id))
+        ? undefined
+        : `"${a.vendorId}:${a.productId}" is not a USB vendor:product pair (four lowercase hex digits each, like 046d:c52b).`;
     case 'udev-rule':
     case 'modules':
       return undefined;
@@ -80,15 +85,17 @@ export function actionToken(a: MdevFixAction): string {
       return 'udev-rule';
     case 'modules':
       return 'modules';
+    case 'usb-rule':
+      return `usb-rule,${a.vendorId},${a.productId}`;
   }
 }
 
-/** `apply-fix` with each distinct action once, in a safe order: modules and the udev rule
+/** `apply-fix` with each distinct action once, in a safe order: modules and the udev rules
  * before devices are created (so the new group node gets the rule), the memlock limit last. */
 export function applyFixArgs(actions: readonly MdevFixAction[]): string[] {
   if (actions.length === 0 || actions.length > 16)
     throw new VmdeskError('invalid-argument', 'apply-fix takes 1 to 16 actions.');
-  const order: MdevFixAction['kind'][] = ['modules', 'udev-rule', 'remove', 'create', 'memlock'];
+  const order: MdevFixAction['kind'][] = ['modules', 'udev-rule', 'usb-rule', 'remove', 'create', 'memlock'];
   const tokens = [...actions].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind)).map(actionToken);
   return ['apply-fix', ...new Set(tokens)];
 }
