@@ -1,7 +1,8 @@
 /**
  * The root side of mdev: writing to sysfs (create/remove) and to /etc (udev rule, memlock limit,
  * modules-load.d; the udev rule that opens one USB device to the seat's user) goes through
- * resources/mdev-helper/vmdesk-mdev-helper run by pkexec, one prompt per call. When pkexec is missing, vmdesk prints the exact command to copy instead.
+ * resources/mdev-helper/vmdesk-mdev-helper run by pkexec, one prompt per call. When pkexec is
+ * missing, vmdesk prints the exact command to copy instead.
  *
  * Arguments are validated here with the helper's own rules (UUIDs and sysfs names by the one rule
  * in common/names.ts), so a bad value is refused with a clear message before any prompt; the
