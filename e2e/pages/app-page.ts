@@ -187,6 +187,33 @@ export class AppPage {
     return (await status.innerText()).trim();
   }
 
+  /** The Settings form's "Desktop integration" card. */
+  desktopCard(): Locator {
+    return this.page.getByTestId('desktop-integration');
+  }
+
+  /** Adds a shared folder in the Desktop integration card (not saved yet); the tag is proposed when omitted. */
+  async addShare(v: { path: string; tag?: string; readOnly?: boolean }): Promise<void> {
+    const card = this.desktopCard();
+    await card.getByLabel('Folder on the host').fill(v.path);
+    if (v.tag !== undefined) await card.getByLabel('Tag', { exact: true }).fill(v.tag);
+    if (v.readOnly) await card.getByLabel('Read-only').check();
+    await card.getByRole('button', { name: 'Add folder' }).click();
+  }
+
+  /** Opens the Screen toolbar's USB menu and waits until it has read the host's devices. */
+  async openUsbMenu(): Promise<Locator> {
+    await this.page.getByRole('button', { name: 'USB', exact: true }).click();
+    const menu = this.page.getByRole('menu', { name: 'USB' });
+    await menu.waitFor();
+    await menu.getByText('Reading the host’s USB devices…').waitFor({ state: 'detached' });
+    return menu;
+  }
+
+  pasteToGuest(): Locator {
+    return this.page.getByTestId('paste-to-guest');
+  }
+
   clickCount(): Promise<number> {
     return this.page.evaluate(() => (window as unknown as { vmdeskClicks?: number }).vmdeskClicks ?? 0);
   }
