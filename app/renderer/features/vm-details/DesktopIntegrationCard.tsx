@@ -203,7 +203,7 @@ export function DesktopIntegrationCard({
           <ul className="share-list" aria-labelledby={`${id}-usb-label`}>
             {form.usb.map((u) => (
               <li key={usbIds(u)}>
-                <span className="grow">{storedUsbLabel(u, devices)}</span>
+                <span className="grow">{host.phase === 'ok' ? storedUsbLabel(u, devices) : usbIds(u)}</span>
                 <Button
                   small
                   variant="ghost"
