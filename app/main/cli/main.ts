@@ -23,6 +23,7 @@ import { tailLog } from '../consoles/log-tail.js';
 import { attachConsole } from './console-command.js';
 import { runWeb } from './web-command.js';
 import { runMdev } from './mdev-command.js';
+import { runUsb } from './usb-command.js';
 import { runIsoInspect, runIsoLibrary } from './iso-command.js';
 import { runEditCommand } from './edit-commands.js';
 import { runClone } from './clone-command.js';
@@ -78,6 +79,10 @@ Usage:
   vmdesk mdev create|remove ... [--json] (through pkexec; see vmdesk mdev --help)
   vmdesk mdev check VM [--json] [--fix] (is this VM ready for its vGPU? each failure with its fix)
   vmdesk mdev assign|unassign VM ...    (give a stopped VM a vGPU, or take it off)
+  vmdesk usb list [--json]     (the host's USB devices, and whether you may use them, with the fix)
+  vmdesk usb attach|detach VM VENDOR:PRODUCT|BUS-PORT [--persist]
+                               (plug one into a running VM; --persist: also at every start)
+  vmdesk usb fix VENDOR:PRODUCT (the udev rule that opens it to you, one password prompt)
   vmdesk host [--json]         (accelerators, QEMU, firmware and Secure Boot, swtpm, memlock: what works and
                                how to fix what doesn't)
   vmdesk web [--port N] [--open] [--listen ADDR] [--new-token]
@@ -394,6 +399,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           check: async (p) => (await getLink()).call('mdev.check', p),
           qemuCaps: (arch) => createHostServices(appPathsFromProcess()).qemuCaps(arch),
         });
+      case 'usb':
+        json = rest.includes('--json');
+        return await runUsb(rest, io, { call: async (call, params) => (await getLink()).call(call, params) });
       case 'driver': {
         const l = await getLink();
         if (l.mode !== 'owner')
