@@ -75,8 +75,10 @@ describe('navigationDecision', () => {
 });
 
 describe('isPermissionAllowed', () => {
-  it('allows clipboard-sanitized-write and fullscreen to our origin only', () => {
+  it('allows the clipboard (sanitized writes, reads) and fullscreen to our origin only', () => {
     expect(isPermissionAllowed('clipboard-sanitized-write', 'app://vmdesk')).toBe(true);
+    expect(isPermissionAllowed('clipboard-read', 'app://vmdesk')).toBe(true);
+    expect(isPermissionAllowed('clipboard-read', 'https://evil.example')).toBe(false);
     expect(isPermissionAllowed('fullscreen', 'app://vmdesk/index.html')).toBe(true);
     expect(isPermissionAllowed('media', 'app://vmdesk')).toBe(false);
     expect(isPermissionAllowed('fullscreen', undefined)).toBe(false);
