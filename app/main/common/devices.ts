@@ -38,6 +38,11 @@ export type NicModel = (typeof NIC_MODELS)[number];
 /** Disks on the SATA bus: one AHCI controller's six ports. */
 export const MAX_SATA_DISKS = 6;
 
+/** Shared folders per VM. */
+export const MAX_SHARES = 8;
+/** Host USB devices per VM. */
+export const MAX_USB = 8;
+
 /** The guest settings of a VM made for no OS in particular (and of every VM made before they
  * existed): no Secure Boot, no TPM, virtio devices, a UTC clock, no shared folders. */
 export const PLAIN_GUEST = {

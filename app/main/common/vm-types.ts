@@ -5,7 +5,16 @@
 import * as v from 'valibot';
 import { forwardsProblem, MAX_FORWARDS, type ForwardKey } from './forwards.js';
 import { isSysfsName, isUuid, vmNameProblem } from './names.js';
-import { BOOT_DEVICES, DISK_BUSES, MAX_CDROMS, MAX_DISKS, NIC_MODELS, type BootDevice } from './devices.js';
+import {
+  BOOT_DEVICES,
+  DISK_BUSES,
+  MAX_CDROMS,
+  MAX_DISKS,
+  MAX_SHARES,
+  MAX_USB,
+  NIC_MODELS,
+  type BootDevice,
+} from './devices.js';
 
 export {
   BOOT_DEVICES,
@@ -18,6 +27,8 @@ export {
   DISK_BUSES,
   NIC_MODELS,
   MAX_SATA_DISKS,
+  MAX_SHARES,
+  MAX_USB,
   PLAIN_GUEST,
   type BootDevice,
   type DiskBus,
@@ -168,13 +179,8 @@ export const MdevAssignmentSchema = v.object({
 });
 export type MdevAssignment = v.InferOutput<typeof MdevAssignmentSchema>;
 
-/** Host USB devices per VM. */
-export const MAX_USB = 8;
 /** A USB vendor or product id: four lowercase hex digits (as sysfs and lsusb write it). */
 export const UsbIdSchema = v.pipe(v.string(), v.regex(/^[0-9a-f]{4}$/, 'a USB id is four hex digits, like 046d'));
-
-/** Shared folders per VM. */
-export const MAX_SHARES = 8;
 
 /** How the guest names a share when it mounts it: `mount -t virtiofs TAG /mnt`. */
 export const ShareTagSchema = v.pipe(

@@ -497,12 +497,7 @@ export function describeSettings(entries: readonly string[] | undefined, d: VmDe
   });
 }
 
-/**
- * The driver's limits (common/vm-types.ts MAX_SHARES, MAX_USB), which the renderer may not import
- * from there (a schema module); the driver refuses past them in any case.
- */
-export const MAX_SHARES = 8;
-export const MAX_USB = 8;
+export { MAX_SHARES, MAX_USB } from '../../../main/common/devices.js';
 
 /** A tag the guest can mount by, from a folder's name ("My Projects" → "My_Projects"), not one of `taken`. */
 export function defaultShareTag(path: string, taken: readonly string[]): string {
