@@ -539,6 +539,9 @@ describe('createVmFiles', () => {
     expect(def).toMatchObject({
       version: 3,
       ...PLAIN_GUEST,
+      // A new desktop VM has sound and a shared clipboard (PLAIN_GUEST is what older VMs had).
+      sound: true,
+      clipboard: true,
       name: 'web',
       arch: 'x86_64',
       accel: 'auto',

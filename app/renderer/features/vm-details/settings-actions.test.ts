@@ -62,7 +62,7 @@ describe('saving settings', () => {
     // Set back: nothing waits any more.
     const back = await save(saved, { memory: '4096', cpus: '4' });
     expect(back.pending).toBeUndefined();
-    await save(back, { display: 'virtio' });
+    await save(back, { display: 'std' });
     const stopped = await fake.call('vm.stop', { vm: vm.id });
     expect(stopped.pending).toBeUndefined();
   });
