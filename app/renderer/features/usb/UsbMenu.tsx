@@ -87,7 +87,7 @@ export function UsbMenu({ vm, disabled, title }: { vm: VmSummary; disabled?: boo
               ...(blocked.length > 0
                 ? [
                     {
-                      title: 'Greyed out',
+                      title: 'Not usable yet',
                       items: blocked.map((r) => ({
                         id: `fix-${r.device.port}`,
                         label: `How to fix: ${r.device.name}`,
