@@ -348,6 +348,9 @@ export const CALLS = {
   /** The host's USB devices (names, speed, class, whether the user may open them), with a check
    * and its fix for each one the user cannot open. */
   'host.usbDevices': { params: v.strictObject({}) },
+  /** Installs the udev rule that opens USB devices vendor:product to the user at this computer
+   * (one administrator prompt, through the same helper as the vGPU fixes). */
+  'host.usbFix': { params: v.strictObject({ vendorId: UsbIdSchema, productId: UsbIdSchema }) },
   /**
    * Plugs a host USB device into a running (or paused) VM, under the VM's job lock; `persist`: also
    * into its definition (vendor:product), so it comes back at every start. A VM that is off takes
@@ -402,7 +405,7 @@ export type CallName = keyof typeof CALLS;
  * Calls that put an administrator password prompt on this computer's desktop. `vmdesk web` takes
  * them only from a browser on the same computer: a remote one would prompt someone who did not ask.
  */
-export const ROOT_PROMPT_CALLS: readonly CallName[] = ['mdev.create', 'mdev.remove', 'mdev.applyFixes'];
+export const ROOT_PROMPT_CALLS: readonly CallName[] = ['mdev.create', 'mdev.remove', 'mdev.applyFixes', 'host.usbFix'];
 export type CallParams<C extends CallName> = v.InferOutput<(typeof CALLS)[C]['params']>;
 
 export interface LogPaths {
@@ -472,6 +475,8 @@ export interface CallResults {
   'iso.remove': { path: string };
   /** `checks`: one per device the user cannot open, with its fix. */
   'host.usbDevices': { devices: UsbDevice[]; checks: UsbCheck[] };
+  /** `manual`: no prompt could be shown here; `command` is what to run in a terminal. */
+  'host.usbFix': MdevPrivilegedResult<undefined>;
   'vm.usbAttach': VmSummary;
   'vm.usbDetach': VmSummary;
   'mdev.list': MdevInventory;

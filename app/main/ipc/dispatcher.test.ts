@@ -38,6 +38,7 @@ function fakeHandlers(over: Partial<Handlers> = {}) {
     'vm.orphans': (p) => (rec('vm.orphans', p), []),
     'vm.update': (p) => (rec('vm.update', p), summary(p.vm)),
     'host.usbDevices': (p) => (rec('host.usbDevices', p), { devices: [], checks: [] }),
+    'host.usbFix': (p) => (rec('host.usbFix', p), { outcome: 'manual', command: 'pkexec …' }),
     'vm.usbAttach': (p) => (rec('vm.usbAttach', p), summary(p.vm)),
     'vm.usbDetach': (p) => (rec('vm.usbDetach', p), summary(p.vm)),
     'vm.insertCdrom': (p) => (rec('vm.insertCdrom', p), summary(p.vm)),

@@ -40,6 +40,7 @@ export function managerHandlers(m: VmManager, hostReport: () => Promise<HostRepo
     'vm.orphans': () => m.orphans(),
     'host.info': () => hostReport(),
     'host.usbDevices': () => m.usbDevices(),
+    'host.usbFix': (p) => mdev.applyActions([{ kind: 'usb-rule', vendorId: p.vendorId, productId: p.productId }]),
     'vm.usbAttach': (p) => m.usbAttach(p),
     'vm.usbDetach': (p) => m.usbDetach(p),
     'iso.inspect': (p) => m.inspectIso(p.path),

@@ -267,6 +267,18 @@ describe('one administrator prompt at a time', () => {
   });
 });
 
+describe('host.usbFix', () => {
+  it('installs the scoped udev rule for one vendor:product in one prompt, through the same helper', async () => {
+    const w = await world();
+    const r = await w.call('host.usbFix', { vendorId: '046d', productId: 'c52b' });
+    expect(r).toMatchObject({ outcome: 'done' });
+    expect(w.calls).toEqual([['/usr/bin/pkexec', HELPER, 'apply-fix', 'usb-rule,046d,c52b']]);
+    const bad = await w.fail('host.usbFix', { vendorId: '46d', productId: 'c52b' });
+    expect(bad.code).toBe('invalid-argument');
+    expect(w.calls).toHaveLength(1);
+  });
+});
+
 describe('mdev.* without pkexec', () => {
   it('returns the exact command to paste and changes nothing', async () => {
     const w = await world(() => ({

@@ -240,8 +240,13 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
   };
 
   const usbHost = sampleUsbDevices();
-  const usbHandlers: Pick<Handlers, 'host.usbDevices' | 'vm.usbAttach' | 'vm.usbDetach'> = {
+  const usbHandlers: Pick<Handlers, 'host.usbDevices' | 'host.usbFix' | 'vm.usbAttach' | 'vm.usbDetach'> = {
     'host.usbDevices': () => usbHost,
+    // The demo has no administrator prompt: it says what to run, as a host without pkexec does.
+    'host.usbFix': (p) => ({
+      outcome: 'manual',
+      command: `pkexec /usr/libexec/vmdesk/vmdesk-mdev-helper apply usb-rule,${p.vendorId},${p.productId}`,
+    }),
     'vm.usbAttach': (p) => {
       const vm = find(p.vm);
       requireState(vm, ['running', 'paused'], 'given a USB device');

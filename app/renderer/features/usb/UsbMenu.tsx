@@ -29,6 +29,22 @@ export function UsbMenu({ vm, disabled, title }: { vm: VmSummary; disabled?: boo
   const [list, setList] = useState<HostList>({ phase: 'loading' });
   const [persist, setPersist] = useState(false);
   const [fixing, setFixing] = useState<UsbRow | null>(null);
+  /** The one-prompt administrator fix for the device in the dialog: running, done, or why not. */
+  const [applied, setApplied] = useState<{ phase: 'running' | 'done' | 'manual' | 'failed'; text?: string } | null>(
+    null,
+  );
+  const applyFix = async (row: UsbRow) => {
+    setApplied({ phase: 'running' });
+    try {
+      const r = await requireApi().call('host.usbFix', {
+        vendorId: row.device.vendorId,
+        productId: row.device.productId,
+      });
+      setApplied(r.outcome === 'done' ? { phase: 'done' } : { phase: 'manual', text: r.command });
+    } catch (err) {
+      setApplied({ phase: 'failed', text: messageOf(err) });
+    }
+  };
 
   const load = () => {
     setList((l) => (l.phase === 'ok' ? l : { phase: 'loading' }));
@@ -117,11 +133,31 @@ export function UsbMenu({ vm, disabled, title }: { vm: VmSummary; disabled?: boo
         <Dialog
           title={`Use ${fixing.device.name}`}
           subtitle={`${usbIds(fixing.device)} on port ${fixing.device.port}`}
-          onClose={() => setFixing(null)}
+          onClose={() => {
+            setFixing(null);
+            setApplied(null);
+          }}
           footer={
-            <Button variant="primary" onClick={() => setFixing(null)}>
-              Close
-            </Button>
+            <>
+              {fixing.fix?.action ? (
+                <Button
+                  onClick={() => void applyFix(fixing)}
+                  disabled={applied?.phase === 'running' || applied?.phase === 'done'}
+                  aria-busy={applied?.phase === 'running' || undefined}
+                >
+                  Install the rule (asks for your password)
+                </Button>
+              ) : null}
+              <Button
+                variant="primary"
+                onClick={() => {
+                  setFixing(null);
+                  setApplied(null);
+                }}
+              >
+                Close
+              </Button>
+            </>
           }
         >
           <p>{fixing.problem}</p>
@@ -142,6 +178,19 @@ export function UsbMenu({ vm, disabled, title }: { vm: VmSummary; disabled?: boo
               TAG+=&quot;uaccess&quot;).
             </p>
           )}
+          {applied?.phase === 'done' ? (
+            <p role="status" data-testid="usb-fix-done">
+              Installed. The device is yours while you are logged in at this computer; if the VM tried it already, take
+              it out and plug it in again from this menu.
+            </p>
+          ) : applied?.phase === 'manual' ? (
+            <p role="status">
+              No password prompt could be shown here: run this in a terminal:{' '}
+              <code className="path block">{applied.text}</code>
+            </p>
+          ) : applied?.phase === 'failed' ? (
+            <p role="alert">The rule was not installed: {applied.text}</p>
+          ) : null}
         </Dialog>
       ) : null}
     </>

@@ -50,8 +50,9 @@ export interface UsbRow {
   waiting: boolean;
   /** Why it cannot be used; undefined when it can. */
   problem?: string;
-  /** What fixes that (the doctor's text, and a command when there is one). */
-  fix?: { text: string; command?: string };
+  /** What fixes that (the doctor's text, and a command when there is one); `action`: the
+   * administrator helper can install the fix with one password prompt (host.usbFix). */
+  fix?: { text: string; command?: string; action?: boolean };
 }
 
 /** Hubs are plumbing, not something to hand to a guest. */
@@ -71,7 +72,13 @@ export function usbRows(devices: readonly UsbDevice[], checks: readonly UsbCheck
       if (!device.access.usable) {
         row.problem = device.access.reason;
         const fix = checks.find((c) => c.device === device.port && c.status === 'fail')?.fix;
-        row.fix = fix ? { text: fix.text, ...(fix.command ? { command: fix.command } : {}) } : undefined;
+        row.fix = fix
+          ? {
+              text: fix.text,
+              ...(fix.command ? { command: fix.command } : {}),
+              ...(fix.action ? { action: true } : {}),
+            }
+          : undefined;
       }
       return row;
     });
