@@ -283,6 +283,52 @@ function nodesOf(def: VmDefinition, targets: readonly string[]): string[] {
 }
 
 /**
+ * QEMU 7.2's vdagent chardev (the shared clipboard) blocks saving and loading a VM's state ("The
+ * vdagent chardev doesn't yet support migration"). For a snapshot with memory it is taken out of
+ * the guest (its port unplugged, the chardev removed) and put back after, whatever happened; the
+ * guest's spice-vdagent sees the port go and come back. Snapshots never hold it, so loading one
+ * into a VM without it matches.
+ */
+async function withoutClipboard<T>(qmp: QmpClient, def: VmDefinition, fn: () => Promise<T>): Promise<T> {
+  if (!def.clipboard || def.display === 'none') return fn();
+  const ports = await qmp.execute<{ name: string }[]>('qom-list', { path: '/machine/peripheral' }).catch(() => []);
+  if (!ports.some((p) => p.name === 'vdagent0port')) return fn();
+  let off = (): void => undefined;
+  const gone = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new VmdeskError('qemu-failed', 'The guest did not let go of the clipboard port within 10 s.')),
+      10_000,
+    );
+    off = qmp.onEvent((e) => {
+      if (e.event === 'DEVICE_DELETED' && (e.data as { device?: string } | undefined)?.device === 'vdagent0port') {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  gone.catch(() => undefined);
+  try {
+    await qmp.execute('device_del', { id: 'vdagent0port' });
+    await gone;
+  } finally {
+    off();
+  }
+  await qmp.execute('chardev-remove', { id: 'vdagent0' });
+  try {
+    return await fn();
+  } finally {
+    await qmp.execute('chardev-add', { id: 'vdagent0', backend: { type: 'qemu-vdagent', data: { clipboard: true } } });
+    await qmp.execute('device_add', {
+      driver: 'virtserialport',
+      bus: 'vser0.0',
+      chardev: 'vdagent0',
+      name: 'com.redhat.spice.0',
+      id: 'vdagent0port',
+    });
+  }
+}
+
+/**
  * Takes a snapshot: with memory through QMP snapshot-save when QEMU runs (the guest paused for
  * the screendump, the NVRAM copy and the save, then let go on), of the disks alone with qemu-img
  * when it does not. Whatever fails or is cancelled is removed again: no half snapshot stays.
@@ -316,15 +362,17 @@ export async function takeSnapshot(
       const ppm = await screendump(qmp, def, t.runtimeDir, tag);
       const nodes = diskNodes(def);
       t.onProgress?.('Saving memory and disks', 0, 1);
-      const saving = runQmpJob(
-        qmp,
-        'snapshot-save',
-        { tag, vmstate: nodes[0], devices: nodes },
-        {
-          jobId: t.jobId,
-          ...(t.signal ? { signal: t.signal } : {}),
-          onProgress: (done, total) => t.onProgress?.('Saving memory and disks', done, total),
-        },
+      const saving = withoutClipboard(qmp, def, () =>
+        runQmpJob(
+          qmp,
+          'snapshot-save',
+          { tag, vmstate: nodes[0], devices: nodes },
+          {
+            jobId: t.jobId,
+            ...(t.signal ? { signal: t.signal } : {}),
+            onProgress: (done, total) => t.onProgress?.('Saving memory and disks', done, total),
+          },
+        ),
       );
       // The thumbnail is made while QEMU writes the memory (its own process): no wait for it.
       if (ppm) {
@@ -469,14 +517,16 @@ export async function revertToSnapshot(t: SnapshotTarget, name: string): Promise
     // Paused first, so a snapshot taken paused stays paused (snapshot-load would resume it).
     if (t.state === 'running') await qmp.execute('stop');
     t.onProgress?.('Loading memory and disks', 0, 1);
-    await runQmpJob(
-      qmp,
-      'snapshot-load',
-      { tag: s.tag, vmstate: nodes[0], devices: nodes },
-      {
-        jobId: t.jobId,
-        onProgress: (done, total) => t.onProgress?.('Loading memory and disks', done, total),
-      },
+    await withoutClipboard(qmp, t.def, () =>
+      runQmpJob(
+        qmp,
+        'snapshot-load',
+        { tag: s.tag, vmstate: nodes[0], devices: nodes },
+        {
+          jobId: t.jobId,
+          onProgress: (done, total) => t.onProgress?.('Loading memory and disks', done, total),
+        },
+      ),
     );
     if (s.state === 'running') await qmp.execute('cont');
     after = s.state === 'running' ? 'running' : 'paused';
