@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { VmdeskError } from '../common/errors.js';
 import type { UsbDevice } from '../common/usb-types.js';
 import { listUsbDevices } from '../host/usb.js';
-import { resolveAppPaths } from '../paths/app-paths.js';
+import { tempAppPaths } from '../paths/testing/temp-paths.js';
 import { FakeQemuLauncher } from '../qemu/testing/fake-launcher.js';
 import { FakeHost } from './testing/fake-host.js';
 import { VmManager } from './vm-manager.js';
@@ -45,14 +45,7 @@ async function setup(devices: () => UsbDevice[] = () => hostUsb()) {
   // Short: the VM's sockets live under it and must fit in 108 bytes.
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vu-'));
   roots.push(root);
-  const env = {
-    XDG_CONFIG_HOME: `${root}/c`,
-    XDG_DATA_HOME: `${root}/d`,
-    XDG_STATE_HOME: `${root}/s`,
-    XDG_CACHE_HOME: `${root}/k`,
-    XDG_RUNTIME_DIR: `${root}/r`,
-  };
-  const paths = resolveAppPaths({ env, platform: 'linux', home: root, uid: process.getuid!(), tmpdir: root });
+  const paths = tempAppPaths(root);
   const launcher = new FakeQemuLauncher();
   const m = new VmManager(paths, new FakeHost(), {
     launcher,
