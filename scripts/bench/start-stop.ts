@@ -6,6 +6,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildQemuArgv } from '../../app/main/qemu/argv.js';
 import { vmFiles } from '../../app/main/paths/vm-files.js';
@@ -49,7 +50,11 @@ interface InProcessResult {
 }
 
 /** One vmdesk run in this process: init, define, then time start() and stop(). */
-async function vmdeskInProcess(ctx: BenchContext, warm: boolean, tpm = false): Promise<InProcessResult> {
+async function vmdeskInProcess(
+  ctx: BenchContext,
+  warm: boolean,
+  extra: { tpm?: boolean; share?: boolean } = {},
+): Promise<InProcessResult> {
   const sb = new BenchSandbox();
   try {
     if (warm) sb.seedCache(ctx.cacheTemplate);
@@ -59,7 +64,19 @@ async function vmdeskInProcess(ctx: BenchContext, warm: boolean, tpm = false): P
       markCaps(createHostServices(sb.paths), () => (capsAt = performance.now())),
     );
     await m.init();
-    const vm = await m.define({ name: 'bench', memoryMiB: 256, cpus: 1, cdrom: ctx.iso, ...(tpm ? { tpm } : {}) });
+    const shareDir = path.join(sb.root, 'shared');
+    if (extra.share) fs.mkdirSync(shareDir, { recursive: true });
+    const vm = await m.define({
+      name: 'bench',
+      memoryMiB: 256,
+      cpus: 1,
+      cdrom: ctx.iso,
+      // The raw QEMU row has neither sound nor the clipboard: the same machine here.
+      sound: false,
+      clipboard: false,
+      ...(extra.tpm ? { tpm: true } : {}),
+      ...(extra.share ? { shares: [{ path: shareDir, tag: 'bench' }] } : {}),
+    });
     const seen: Record<string, number> = {};
     const off = m.events.on('vm.changed', (s) => {
       seen[s.state] ??= performance.now();
@@ -102,7 +119,11 @@ export async function benchStartStop(ctx: BenchContext): Promise<Figure[]> {
     stopLibvirt: [] as number[],
     tpm: { samples: [] as number[], phases: {} as Phases },
     stopTpm: [] as number[],
+    share: [] as number[],
+    stopShare: [] as number[],
   };
+  // virtio-fs as this user: QEMU 7.2's own virtiofsd needs root (else the share is 9p, no daemon).
+  const virtiofsd = ['/usr/libexec/virtiofsd', '/usr/lib/qemu/virtiofsd'].some((p) => fs.existsSync(p));
   const swtpm = ['/usr/bin/swtpm', '/usr/local/bin/swtpm', '/opt/homebrew/bin/swtpm'].some((p) => fs.existsSync(p));
   const libvirtSb = ctx.virsh ? new BenchSandbox() : undefined;
   const libvirt = ctx.virsh && libvirtSb ? new LibvirtSession(ctx.virsh, libvirtSb) : undefined;
@@ -197,11 +218,22 @@ export async function benchStartStop(ctx: BenchContext): Promise<Figure[]> {
       name: 'vmdesk in-process with a TPM (warm caps)',
       skip: !swtpm,
       async run(round) {
-        const r = await vmdeskInProcess(ctx, true, true);
+        const r = await vmdeskInProcess(ctx, true, { tpm: true });
         if (round < 0) return;
         f.tpm.samples.push(r.startMs);
         f.stopTpm.push(r.stopMs);
         for (const [k, v] of Object.entries(r.phases)) push(f.tpm.phases, k, v);
+      },
+    },
+    {
+      // A shared folder: a virtiofsd started (and its socket awaited) before QEMU, RAM as memfd.
+      name: 'vmdesk in-process with a shared folder (warm caps)',
+      skip: !virtiofsd,
+      async run(round) {
+        const r = await vmdeskInProcess(ctx, true, { share: true });
+        if (round < 0) return;
+        f.share.push(r.startMs);
+        f.stopShare.push(r.stopMs);
       },
     },
   ];
@@ -232,11 +264,13 @@ export async function benchStartStop(ctx: BenchContext): Promise<Figure[]> {
       5,
       f.tpm.phases,
     ),
+    row('start.vmdesk.share', 'start → running: vmdesk in-process with a shared folder (virtiofsd or 9p)', f.share, 6),
     row('start.vmdesk.cli', 'start → running: `vmdesk start` CLI (incl. Node start-up)', f.cli, 2),
     row('start.raw', 'start → running: raw QEMU, same argv (spawn → cont reply)', f.raw.samples, 3, f.raw.phases),
     row('start.libvirt', 'start → running: libvirt `virsh define + start` (session)', f.libvirt, 4),
     row('stop.vmdesk', 'force off → gone: vmdesk `stop` (QMP quit → exit)', f.stopVmdesk, 0),
     row('stop.vmdesk.tpm', 'force off → gone: vmdesk `stop` of a VM with a TPM (and its swtpm)', f.stopTpm, 5),
+    row('stop.vmdesk.share', 'force off → gone: vmdesk `stop` of a VM with a shared folder', f.stopShare, 6),
     row('stop.raw', 'force off → gone: raw QEMU SIGTERM → exit event', f.stopRaw, 3),
     row('stop.libvirt', 'force off → gone: libvirt `virsh destroy`', f.stopLibvirt, 4),
   ];
