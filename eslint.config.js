@@ -34,14 +34,15 @@ const nodeModulePatterns = ['node:*', ...nodeBuiltins, ...nodeBuiltins.map((m) =
 const LAYERS = [
   ['common'],
   ['paths', 'native'],
-  ['host', 'qemu', 'iso', 'mdev', 'consoles'],
+  ['host', 'qemu', 'iso', 'mdev', 'consoles', 'libvirt'],
   ['vm'],
   ['ipc'],
   ['cli', 'shell'],
 ];
 /** Imports within a layer: host is the host facts every backend reads (its I/O doors, memlock,
- * the probe); qemu's argv builder includes the vGPU arguments that mdev/argv.ts builds. */
-const SIDEWAYS = { mdev: ['host'], qemu: ['host', 'mdev'] };
+ * the probe); qemu's argv builder includes the vGPU arguments that mdev/argv.ts builds; a libvirt
+ * domain's consoles are the same serial hub and VNC proxy as a local VM's. */
+const SIDEWAYS = { mdev: ['host'], qemu: ['host', 'mdev'], libvirt: ['consoles'] };
 const FOLDERS = {
   common: 'app/main/common',
   paths: 'app/main/paths',
@@ -51,6 +52,7 @@ const FOLDERS = {
   iso: 'app/main/iso',
   mdev: 'app/main/mdev',
   consoles: 'app/main/consoles',
+  libvirt: 'app/main/libvirt',
   vm: 'app/main/vm',
   ipc: 'app/main/ipc',
   cli: 'app/main/cli',
@@ -63,6 +65,7 @@ const FOLDERS = {
 /** The common modules the renderer may take values from (the rest it imports type-only). */
 const RENDERER_VALUES_FROM_COMMON = [
   'app/main/common/api.ts',
+  'app/main/common/connection-types.ts',
   'app/main/common/devices.ts',
   'app/main/common/errors.ts',
   'app/main/common/forwards.ts',

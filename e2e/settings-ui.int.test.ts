@@ -7,25 +7,18 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Locator, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { VmSummary } from '../app/main/common/vm-types.js';
 import { AppPage } from './pages/app-page.js';
 import { guestIso, Sandbox } from './support/cli.js';
-import { ARTIFACTS, CHROMIUM, openPage, shot, startWeb } from './support/web.js';
+import { CHROMIUM, openPage, shot, shotOf, startWeb } from './support/web.js';
 
 let cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.reverse()) await c();
   cleanups = [];
 });
-
-/** A screenshot of one part of the page (a card, a dialog), as a test artifact. */
-async function shotOf(part: Locator, name: string): Promise<void> {
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  await part.scrollIntoViewIfNeeded();
-  await part.screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
-}
 
 const card = (page: Page, name: 'Disks' | 'CD-ROM drives') => page.getByRole('main').getByRole('region', { name });
 

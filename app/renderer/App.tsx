@@ -1,12 +1,13 @@
 import { useEffect, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { Button } from './components/Button.js';
-import { IconDisc, IconHost, IconIsoLibrary, IconMonitor, IconPlus } from './components/icons.js';
+import { IconConnections, IconDisc, IconHost, IconIsoLibrary, IconMonitor, IconPlus } from './components/icons.js';
 import { EmptyPanel, Notice } from './components/Notice.js';
 import { CreateWizard } from './features/create-wizard/CreateWizard.js';
 import { DropTarget } from './features/create-wizard/DropTarget.js';
 import { FromIsoButton } from './features/create-wizard/FromIsoButton.js';
 import { HostPanel } from './features/host/HostPanel.js';
+import { ConnectionsDialog } from './features/hosts/ConnectionsDialog.js';
 import { IsoLibraryDialog } from './features/iso-library/IsoLibraryDialog.js';
 import { NewVmDialog } from './features/new-vm/NewVmDialog.js';
 import { DeleteDialog } from './features/vm-details/DeleteDialog.js';
@@ -54,11 +55,26 @@ function ConnectionBanner() {
 
 function MainPane() {
   const vm = useVmdesk(selectSelectedVm);
-  const { removed, count, loaded, error } = useVmdesk(
-    useShallow((s) => ({ removed: s.removed, count: Object.keys(s.vms).length, loaded: s.listLoaded, error: s.error })),
+  const { removed, count, loaded, error, hosts } = useVmdesk(
+    useShallow((s) => ({
+      removed: s.removed,
+      count: Object.keys(s.vms).length,
+      loaded: s.listLoaded,
+      error: s.error,
+      hosts: s.hosts,
+    })),
   );
+  // A libvirt VM (`HOST/UUID`) leaves the list when its host's connection is lost: not deleted.
+  const lostHost = removed && hosts.find((h) => removed.id.startsWith(`${h.id}/`) && h.state !== 'connected');
   let body;
   if (vm) body = <VmView vm={vm} />;
+  else if (removed && lostHost)
+    body = (
+      <EmptyPanel title="This VM's host is not connected." icon={<IconMonitor />}>
+        “{removed.name}” is on {lostHost.label}, which vmdesk cannot reach now. Reconnect to it in the list to see its
+        VMs again.
+      </EmptyPanel>
+    );
   else if (removed)
     body = (
       <EmptyPanel title="This VM was deleted." icon={<IconMonitor />}>
@@ -98,6 +114,7 @@ function Dialogs() {
   const vm = useVmdesk(selectSelectedVm);
   if (dialog === 'new-vm') return <NewVmDialog />;
   if (dialog === 'host') return <HostPanel />;
+  if (dialog === 'connections') return <ConnectionsDialog />;
   if (dialog === 'iso-library') return <IsoLibraryDialog />;
   if (dialog === 'delete' && vm) return <DeleteDialog vm={vm} />;
   if ((dialog === 'vgpu' || dialog === 'vgpu-check') && vm)
@@ -123,6 +140,9 @@ export function App() {
           </Button>
           <Button icon={<IconHost />} onClick={() => openDialog('host')}>
             Host
+          </Button>
+          <Button icon={<IconConnections />} onClick={() => openDialog('connections')}>
+            Connections
           </Button>
         </div>
       </header>

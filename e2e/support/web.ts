@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { REPO, VMDESK, type Sandbox } from './cli.js';
 
@@ -76,6 +76,13 @@ export async function shot(page: Page, name: string): Promise<string> {
   const file = path.join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path: file });
   return file;
+}
+
+/** A screenshot of one part of the page (a card, a dialog, the sidebar), as a test artifact. */
+export async function shotOf(part: Locator, name: string): Promise<void> {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  await part.scrollIntoViewIfNeeded();
+  await part.screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
 }
 
 /**

@@ -15,6 +15,7 @@ import type { BenchContext } from './context.js';
 import { benchDriverIdle, benchDriverRss } from './driver-load.js';
 import { findVirsh } from './libvirt.js';
 import { benchList } from './list-latency.js';
+import { benchLibvirtHosts } from './libvirt-hosts.js';
 import { describeMachine, formatMachine } from './machine.js';
 import { BenchSandbox, cleanupAllSandboxes, definitionsTemplate, VMDESK } from './sandbox.js';
 import { benchVnc } from './vnc.js';
@@ -30,12 +31,22 @@ const USAGE = `Usage: npm run bench [-- --runs N | --quick] [--only SECTION,...]
   --runs N    repetitions per figure (default 10), interleaved across the systems compared
   --quick     3 repetitions
   --only S    only these sections (comma-separated): start-stop, driver, list, serial, vnc, forward, clone,
-              snapshot
+              snapshot, libvirt-hosts
   --out FILE  where the raw numbers go (default ./bench-results.json)
 `;
 const DEFINED_VMS = 200;
 
-const SECTIONS = ['start-stop', 'driver', 'list', 'serial', 'vnc', 'forward', 'clone', 'snapshot'] as const;
+const SECTIONS = [
+  'start-stop',
+  'driver',
+  'list',
+  'serial',
+  'vnc',
+  'forward',
+  'clone',
+  'snapshot',
+  'libvirt-hosts',
+] as const;
 type Section = (typeof SECTIONS)[number];
 
 function options(): { runs: number; out: string; quick: boolean; only: Set<Section> } {
@@ -127,6 +138,7 @@ async function main(): Promise<void> {
     if (on('forward')) figures.push(...(await benchForward(ctx)));
     if (on('clone')) figures.push(...(await benchClone(ctx)));
     if (on('snapshot')) figures.push(...(await benchSnapshot(ctx)));
+    if (on('libvirt-hosts')) figures.push(...(await benchLibvirtHosts(ctx)));
   } finally {
     cleanupAllSandboxes();
   }

@@ -8,10 +8,13 @@ export { table };
 export function formatList(vms: VmSummary[]): string {
   if (vms.length === 0)
     return 'No VMs yet. Create one with: vmdesk define --name NAME --cdrom INSTALLER.iso --disk-size 20G';
-  const rows = [['NAME', 'STATE', 'CPUS', 'MEMORY', 'ACCEL', 'ID']];
+  // VMs of libvirt hosts (a driver that keeps connections, or `vmdesk --connect`) say where they are.
+  const hosts = vms.some((v) => v.host);
+  const rows = [[...(hosts ? ['HOST'] : []), 'NAME', 'STATE', 'CPUS', 'MEMORY', 'ACCEL', 'ID']];
   for (const vm of vms) {
     const d = vm.definition;
     rows.push([
+      ...(hosts ? [vm.host?.label ?? 'this computer'] : []),
       vm.name,
       vm.state,
       d ? String(d.cpus) : '-',
@@ -32,6 +35,7 @@ export function formatInfo(vm: VmSummary): string {
     ['Id', vm.id],
     ['State', vm.state + (vm.reason ? ` — ${vm.reason}` : '')],
   ];
+  if (vm.host) lines.push(['Host', `${vm.host.label}: libvirt domain "${vm.host.domain}" on ${vm.host.uri}`]);
   if (vm.pid) lines.push(['PID', String(vm.pid)]);
   if (vm.sandbox)
     lines.push([
@@ -91,7 +95,7 @@ export function formatInfo(vm: VmSummary): string {
       ]),
     );
   }
-  lines.push(['Definition', vm.file]);
+  if (!vm.host) lines.push(['Definition', vm.file]);
   if (vm.paths) {
     lines.push(['QMP socket', vm.paths.qmp], ['Serial socket', vm.paths.serial], ['VNC socket', vm.paths.vnc]);
     lines.push(['QEMU log', vm.paths.qemuLog], ['Serial log', vm.paths.serialLog], ['Driver log', vm.paths.driverLog]);

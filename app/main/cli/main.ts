@@ -28,6 +28,7 @@ import { runIsoInspect, runIsoLibrary } from './iso-command.js';
 import { runEditCommand } from './edit-commands.js';
 import { runClone } from './clone-command.js';
 import { runSnapshot } from './snapshot-command.js';
+import { runInterop } from './interop-command.js';
 import {
   DESKTOP_OPTIONS,
   desktopFlags,
@@ -88,12 +89,42 @@ Usage:
   vmdesk web [--port N] [--open] [--listen ADDR] [--new-token]
                                (the UI in your browser, served on 127.0.0.1)
   vmdesk driver                (run the driver in the foreground until Ctrl+C)
+  vmdesk export VM --libvirt [--json]   (libvirt domain XML on stdout, what it leaves out on stderr:
+                               vmdesk export VM --libvirt > vm.xml && virsh define vm.xml)
+  vmdesk import FILE.xml [--name N] [--copy-disks | --in-place] [--json]
+  vmdesk import --from URI DOMAIN [--name N] [--copy-disks | --in-place] [--json]
+                               (a new VM from a libvirt domain, listing what it left out; asks whether to
+                               copy the disks, in place when there is no terminal)
+  vmdesk --connect URI list|info|start|shutdown|stop|reboot|pause|resume|delete|console|snapshot ...
+                               (the VMs of a libvirt host, like virsh -c: qemu:///system, qemu:///session,
+                               qemu+ssh://user@host/system; SSH uses your own keys, agent and known_hosts)
 
 VM is a name or an id. shutdown presses the ACPI power button; stop forces the VM off.
 Environment: VMDESK_ACCEL=tcg forces TCG for every VM; XDG_* directories are honoured.
 `;
 
 const LIFECYCLE = ['start', 'shutdown', 'stop', 'reboot', 'pause', 'resume'] as const;
+/** What `vmdesk --connect URI` can do with a libvirt host's VMs. */
+const ON_HOST_COMMANDS = ['list', 'info', ...LIFECYCLE, 'delete', 'console', 'snapshot'];
+
+/**
+ * A link whose calls and streams work on one libvirt host: `vm.list` lists its VMs, and a VM
+ * given by name or UUID is that host's (`HOST/NAME`).
+ */
+function onHost(link: DriverLink, hostId: string): DriverLink {
+  const scoped = <P>(params: P): P => {
+    const p = params as { vm?: unknown };
+    return typeof p.vm === 'string' && !p.vm.includes('/') ? ({ ...p, vm: `${hostId}/${p.vm}` } as P) : params;
+  };
+  return {
+    ...link,
+    call: (method, params) =>
+      link.call(method, method === 'vm.list' ? ({ ...params, host: hostId } as typeof params) : scoped(params)),
+    openStream: (name, params) => link.openStream(name, scoped(params)),
+    subscribe: (l) => link.subscribe(l),
+    close: () => link.close(),
+  };
+}
 type Lifecycle = (typeof LIFECYCLE)[number];
 
 export interface CliIo {
@@ -102,17 +133,28 @@ export interface CliIo {
 }
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  // `vmdesk --connect URI COMMAND ...` (like `virsh -c`): the command works on that libvirt host.
+  let connectUri: string | undefined;
+  if (argv[0] === '--connect' || argv[0] === '-c') {
+    connectUri = argv[1];
+    argv = argv.slice(2);
+  } else if (argv[0]?.startsWith('--connect=')) {
+    connectUri = argv[0].slice('--connect='.length);
+    argv = argv.slice(1);
+  }
   const [command, ...rest] = argv;
   let json = false;
   let link: DriverLink | undefined;
   const getLink = async () => {
-    link ??= await openDriver({
+    if (link) return link;
+    link = await openDriver({
       paths: appPathsFromProcess(),
       kind: command === 'driver' ? 'driver' : command === 'web' ? 'web' : 'cli',
       host: createHostServices(appPathsFromProcess()),
       native: getNative(),
       managerOptions: managerOptionsFromEnv(process.env),
     });
+    if (connectUri !== undefined) link = onHost(link, (await link.call('host.connect', { uri: connectUri })).id);
     return link;
   };
   try {
@@ -124,14 +166,24 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       io.out.write('vmdesk 0.1.0\n');
       return 0;
     }
+    if (connectUri !== undefined && (!connectUri || connectUri.startsWith('-')))
+      throw usageError('--connect takes a libvirt URI, like qemu:///system or qemu+ssh://user@host/system.');
+    if (connectUri !== undefined && !ON_HOST_COMMANDS.includes(command))
+      throw usageError(
+        `\`vmdesk ${command}\` works on this computer's VMs only; with --connect use ${ON_HOST_COMMANDS.join(', ')}.`,
+      );
     switch (command) {
       case 'list': {
         const a = parse(rest, {});
         json = !!a.values.json;
         const link = await getLink();
         const vms = await link.call('vm.list', {});
+        if (connectUri !== undefined && !json && vms.length === 0) {
+          io.out.write(`No VMs on ${connectUri}.\n`);
+          return 0;
+        }
         io.out.write(json ? JSON.stringify(vms, null, 2) + '\n' : formatList(vms) + '\n');
-        const orphans = json ? [] : await link.call('vm.orphans', {});
+        const orphans = json || connectUri !== undefined ? [] : await link.call('vm.orphans', {});
         if (orphans.length > 0) {
           io.out.write(
             `\nThese directories belong to no VM (vmdesk never deletes them; remove them if you do not need them):\n${orphans.map((o) => `  ${o.path}`).join('\n')}\n`,
@@ -325,6 +377,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           async (call, params) => (await getLink()).call(call, params),
           async (listener) => (await getLink()).subscribe(listener),
         );
+      case 'export':
+      case 'import':
+        json = rest.includes('--json');
+        return await runInterop(command, rest, io, async (call, params) => (await getLink()).call(call, params));
       case 'snapshot':
         json = rest.includes('--json');
         return await runSnapshot(

@@ -26,6 +26,7 @@ import {
   type VmSummary,
 } from './vm-types.js';
 import type { HostReport } from './host-types.js';
+import { LibvirtUriSchema, type HostConnection } from './connection-types.js';
 import { snapshotNameProblem } from './names.js';
 import type { IsoPlan } from './iso-types.js';
 import type { MdevCheckReport, MdevDevice, MdevInventory, MdevParent, MdevPrivilegedResult } from './mdev-types.js';
@@ -173,7 +174,8 @@ const Proposal = v.optional(v.pipe(v.array(MdevAssignmentSchema), v.maxLength(MA
 const vmWait = v.strictObject({ vm: VmRef, wait: v.optional(v.boolean()), timeoutMs: TimeoutMs });
 
 export const CALLS = {
-  'vm.list': { params: v.strictObject({}) },
+  /** Every VM of every connected host; `host`: only that host's (`local`, or a connection's id). */
+  'vm.list': { params: v.strictObject({ host: v.optional(v.pipe(v.string(), v.maxLength(1024))) }) },
   'vm.get': { params: vmOnly },
   'vm.define': { params: DefineVmInputSchema },
   /** Resolves once the guest runs; `timeoutMs`: how long QEMU may take to become ready
@@ -363,6 +365,39 @@ export const CALLS = {
   'vm.usbDetach': {
     params: v.strictObject({ vm: VmRef, device: UsbSelectorOrId, persist: v.optional(v.boolean()) }),
   },
+  /** The hosts vmdesk shows VMs of: this computer's session driver first, then libvirt connections. */
+  'host.connections': { params: v.strictObject({}) },
+  /**
+   * Connects to a libvirt host (libvirt's client library; SSH with the user's own config, agent
+   * and known_hosts). Already connected: answers at once. `remember`: kept in settings and
+   * connected again at start. Refused with libvirt's message and what to do (auth, host key,
+   * no libvirt here).
+   */
+  'host.connect': { params: v.strictObject({ uri: LibvirtUriSchema, remember: v.optional(v.boolean()) }) },
+  /** Closes a connection (by id or URI); `forget`: also out of settings. Its VMs go from the list. */
+  'host.disconnect': {
+    params: v.strictObject({
+      connection: v.pipe(v.string(), v.minLength(1), v.maxLength(1024)),
+      forget: v.optional(v.boolean()),
+    }),
+  },
+  /** The VM as libvirt domain XML (what `virsh define` takes), and what libvirt cannot say of it. */
+  'vm.exportXml': { params: vmOnly },
+  /**
+   * A new local VM from libvirt domain XML: given (`xml`), or a domain of a libvirt host (`from`).
+   * Disks are used where they are (`in-place`, the default) or copied into the VM's folder
+   * (`copy`). The answer lists what could not be carried over.
+   */
+  'vm.importXml': {
+    params: v.strictObject({
+      xml: v.optional(v.pipe(v.string(), v.maxLength(512 * 1024, 'domain XML can be at most 512 KiB'))),
+      from: v.optional(
+        v.strictObject({ uri: LibvirtUriSchema, domain: v.pipe(v.string(), v.minLength(1), v.maxLength(1024)) }),
+      ),
+      name: v.optional(v.pipe(v.string(), v.maxLength(4096))),
+      disks: v.optional(v.picklist(['in-place', 'copy'], 'disks are used in-place or copied (copy)')),
+    }),
+  },
   /** Mediated-device parents, their types, existing devices, mdevctl definitions, hardware notes. */
   'mdev.list': { params: v.strictObject({}) },
   'mdev.types': { params: v.strictObject({ parent: v.optional(SysfsName) }) },
@@ -479,6 +514,14 @@ export interface CallResults {
   'host.usbFix': MdevPrivilegedResult<undefined>;
   'vm.usbAttach': VmSummary;
   'vm.usbDetach': VmSummary;
+  'host.connections': HostConnection[];
+  'host.connect': HostConnection;
+  /** The connections left. */
+  'host.disconnect': HostConnection[];
+  /** `notes`: what the XML leaves out (said by `vmdesk export`, one line each). */
+  'vm.exportXml': { xml: string; notes: string[] };
+  /** `dropped`: what the domain had that vmdesk did not carry over, one sentence each. */
+  'vm.importXml': { vm: VmSummary; dropped: string[] };
   'mdev.list': MdevInventory;
   'mdev.types': MdevParent[];
   'mdev.check': MdevCheckReport;
@@ -496,6 +539,8 @@ export interface ContractEvents {
   'job.progress': JobProgress;
   /** A VM's snapshots changed (taken, reverted to, renamed, deleted): all of them, as now. */
   'snapshot.changed': { vm: string; snapshots: SnapshotInfo[] };
+  /** A host connection connected, dropped, failed, was added or removed (`removed`: it is gone). */
+  'host.connectionChanged': HostConnection & { removed?: boolean };
 }
 
 /** One snapshot of a VM. */

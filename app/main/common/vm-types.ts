@@ -4,6 +4,7 @@
  */
 import * as v from 'valibot';
 import { forwardsProblem, MAX_FORWARDS, type ForwardKey } from './forwards.js';
+import type { VmHost } from './connection-types.js';
 import { isSysfsName, isUuid, vmNameProblem } from './names.js';
 import {
   BOOT_DEVICES,
@@ -280,7 +281,10 @@ export interface GuestAgentInfo {
 
 /** What lists and events carry: the definition plus live state. Always the full object. */
 export interface VmSummary {
+  /** A local VM's UUID; a libvirt VM's `HOST/UUID` (host: the connection's id). */
   id: string;
+  /** The libvirt host the VM lives on; absent for a VM of this computer's session driver. */
+  host?: VmHost;
   name: string;
   state: VmState;
   /** Why the VM is broken/crashed, or what the last failure was. */

@@ -17,6 +17,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { ByteChannel, STREAM_BUDGET_BYTES, type ByteStream } from './byte-channel.js';
 
 export const DEFAULT_RING_BYTES = 256 * 1024;
@@ -65,7 +66,7 @@ export class RingBuffer {
 }
 
 export class SerialHub {
-  private socket?: net.Socket;
+  private socket?: Duplex;
   private readonly viewers = new Set<ByteChannel>();
   /** The drain listeners of viewers whose input found the socket full. */
   private readonly inputWaiters = new Set<() => void>();
@@ -74,8 +75,9 @@ export class SerialHub {
   /** Total bytes received from the guest (the log capper uses it to know when to look). */
   bytesReceived = 0;
 
+  /** `source`: QEMU's serial socket path, or what opens another byte source (libvirt's console). */
   constructor(
-    private readonly socketPath: string,
+    private readonly source: string | (() => Promise<Duplex>),
     private readonly opts: {
       ringBytes?: number;
       onData?: (n: number) => void;
@@ -92,8 +94,10 @@ export class SerialHub {
     const deadline = performance.now() + retryMs;
     for (;;) {
       try {
-        this.socket = await new Promise<net.Socket>((resolve, reject) => {
-          const s = net.createConnection(this.socketPath);
+        const source = this.source;
+        this.socket = await new Promise<Duplex>((resolve, reject) => {
+          if (typeof source !== 'string') return source().then(resolve, reject);
+          const s = net.createConnection(source);
           s.once('connect', () => {
             s.off('error', reject);
             resolve(s);
@@ -190,6 +194,11 @@ export class SerialHub {
 
   history(): Uint8Array {
     return this.ring.snapshot();
+  }
+
+  /** Closed: the VM stopped or the console was closed; a new hub is needed for the next viewer. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   get viewerCount(): number {

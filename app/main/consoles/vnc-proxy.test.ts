@@ -51,3 +51,35 @@ describe('proxyVnc input', () => {
     stream.close();
   });
 });
+
+describe('proxyVnc to a connection made another way (a TCP port, an SSH tunnel)', () => {
+  it('passes bytes both ways once the connection is there, input given before it included', async () => {
+    const got: Buffer[] = [];
+    const server = net.createServer((c) => {
+      c.write('RFB 003.008\n');
+      c.on('data', (d: Buffer) => got.push(d));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    let connect!: (s: net.Socket) => void;
+    const stream = proxyVnc(new Promise<net.Socket>((r) => (connect = r)));
+    const out: Uint8Array[] = [];
+    stream.output.attach({ write: (c) => (out.push(c), true), end: () => {} });
+    expect(stream.input(new TextEncoder().encode('early'))).toBe(false);
+    const sock = net.createConnection(port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    connect(sock);
+    await vi.waitFor(() => expect(Buffer.concat(out).toString()).toBe('RFB 003.008\n'));
+    stream.input(new TextEncoder().encode('-late'));
+    await vi.waitFor(() => expect(Buffer.concat(got).toString()).toBe('early-late'));
+    stream.close();
+    await new Promise((r) => server.close(r));
+  });
+
+  it("ends the viewer with the connection's error as the reason", async () => {
+    const stream = proxyVnc(Promise.reject(new Error("The SSH tunnel to the VM's display ended: Permission denied")));
+    const ended = new Promise<string>((resolve) => stream.output.attach({ write: () => true, end: resolve }));
+    expect(await ended).toMatch(/Permission denied/);
+    stream.close();
+  });
+});

@@ -8,12 +8,25 @@
  * in a channel of its own, and `input` returns false meanwhile so the transport holds the rest.
  */
 import net from 'node:net';
+import { Duplex } from 'node:stream';
 import { ByteChannel, STREAM_BUDGET_BYTES, type ByteStream } from './byte-channel.js';
 
 /** `budgetBytes`: what each direction may hold: output before QEMU's socket is paused; input
- * before the viewer is disconnected (QEMU stopped reading it). */
-export function proxyVnc(socketPath: string, budgetBytes = STREAM_BUDGET_BYTES): ByteStream {
-  const sock = net.createConnection(socketPath);
+ * before the viewer is disconnected (QEMU stopped reading it). `target`: QEMU's VNC socket path,
+ * or a connection being made another way (a TCP port, an SSH tunnel), which ends the viewer with
+ * its error's message if it fails. */
+export function proxyVnc(target: string | Promise<Duplex>, budgetBytes = STREAM_BUDGET_BYTES): ByteStream {
+  if (typeof target === 'string') return proxyTo(net.createConnection(target), budgetBytes);
+  const gate = new PassThroughDuplex();
+  const stream = proxyTo(gate, budgetBytes);
+  target.then(
+    (sock) => gate.join(sock),
+    (err: unknown) => gate.fail(err instanceof Error ? err.message : String(err)),
+  );
+  return stream;
+}
+
+function proxyTo(sock: Duplex, budgetBytes: number): ByteStream {
   let closed = false;
   const output = new ByteChannel({ budgetBytes, overflow: { kind: 'pause', source: sock } });
   const input = new ByteChannel({
@@ -31,7 +44,7 @@ export function proxyVnc(socketPath: string, budgetBytes = STREAM_BUDGET_BYTES):
   const drained = () => {
     if (input.isOpen && flowing()) onDrain?.();
   };
-  sock.on('connect', () => {
+  sock.once('connect', () => {
     input.attach({ write: (d) => sock.write(d), end: () => {} });
     drained();
   });
@@ -44,7 +57,7 @@ export function proxyVnc(socketPath: string, budgetBytes = STREAM_BUDGET_BYTES):
   });
   sock.on('error', () => {});
   sock.on('close', () => {
-    if (!closed) output.end('The VM stopped.');
+    if (!closed) output.end((sock as { failure?: string }).failure ?? 'The VM stopped.');
   });
   return {
     output,
@@ -60,4 +73,51 @@ export function proxyVnc(socketPath: string, budgetBytes = STREAM_BUDGET_BYTES):
       sock.destroy();
     },
   };
+}
+
+/**
+ * Stands in for a connection that is still being made: says 'connect' once it is joined to the
+ * real one and passes everything through both ways (pause and resume included); a failure closes
+ * it with `failure` as the reason.
+ */
+class PassThroughDuplex extends Duplex {
+  failure?: string;
+  #real?: Duplex;
+
+  join(real: Duplex): void {
+    if (this.destroyed) {
+      real.destroy();
+      return;
+    }
+    this.#real = real;
+    real.on('data', (d: Buffer) => {
+      if (!this.push(d)) real.pause();
+    });
+    real.on('drain', () => this.emit('drain'));
+    real.on('error', (err: Error) => {
+      this.failure ??= err.message;
+    });
+    real.on('close', () => this.destroy());
+    this.emit('connect');
+  }
+
+  fail(reason: string): void {
+    this.failure = reason;
+    this.destroy();
+  }
+
+  override _read(): void {
+    this.#real?.resume();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    if (!this.#real) return done(new Error('not connected'));
+    if (this.#real.write(chunk)) done();
+    else this.#real.once('drain', () => done());
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    this.#real?.destroy();
+    done(err);
+  }
 }

@@ -342,9 +342,10 @@ describe('ControlClient over the control socket', () => {
   it('unsubscribes on the driver side when the client goes away', async () => {
     const c = await client();
     await c.subscribe(() => {});
-    // One listener per pushed event (vm.changed, vm.removed, job.progress, snapshot.changed).
+    // One listener per pushed event (vm.changed, vm.removed, job.progress, snapshot.changed,
+    // host.connectionChanged).
     expect(events.count).toBe(PUSHED_EVENTS.length);
-    expect(events.count).toBe(4);
+    expect(events.count).toBe(5);
     c.close();
     await events.signal.when(() => events.count === 0);
   });

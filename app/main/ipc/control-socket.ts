@@ -43,6 +43,7 @@ export const PUSHED_EVENTS = [
   'vm.removed',
   'job.progress',
   'snapshot.changed',
+  'host.connectionChanged',
 ] as const satisfies readonly EventName[];
 
 /** One request line may not exceed this; longer input is refused and the connection closed. */

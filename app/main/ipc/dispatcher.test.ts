@@ -37,6 +37,14 @@ function fakeHandlers(over: Partial<Handlers> = {}) {
     'vm.logPaths': (p) => (rec('vm.logPaths', p), { qemu: '/q', serial: '/s', driver: '/d' }),
     'vm.orphans': (p) => (rec('vm.orphans', p), []),
     'vm.update': (p) => (rec('vm.update', p), summary(p.vm)),
+    'host.connections': (p) => (rec('host.connections', p), []),
+    'host.connect': (p) => (
+      rec('host.connect', p),
+      { id: 'lv-00000000', uri: p.uri, label: p.uri, kind: 'libvirt', state: 'connected', remembered: false }
+    ),
+    'host.disconnect': (p) => (rec('host.disconnect', p), []),
+    'vm.exportXml': (p) => (rec('vm.exportXml', p), { xml: '<domain/>', notes: [] }),
+    'vm.importXml': (p) => (rec('vm.importXml', p), { vm: summary(p.name ?? 'imported'), dropped: [] }),
     'host.usbDevices': (p) => (rec('host.usbDevices', p), { devices: [], checks: [] }),
     'host.usbFix': (p) => (rec('host.usbFix', p), { outcome: 'manual', command: 'pkexec …' }),
     'vm.usbAttach': (p) => (rec('vm.usbAttach', p), summary(p.vm)),

@@ -97,6 +97,9 @@ export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {
           (line) => manager.driverLog.write(line),
         );
         const streams = managerStreams(manager);
+        // A long-lived owner (the window, `vmdesk web`, `vmdesk driver`) connects the libvirt hosts
+        // the user asked to keep, in the background; a CLI command only the one it is given.
+        if (o.kind !== 'cli') void manager.hosts.connectRemembered();
         const server = await listenControlSocket(files.controlSocket, dispatcher, manager.events, streams, () =>
           ensureRuntimeDir(o.paths.runtime, process.getuid?.() ?? 0),
         );

@@ -11,7 +11,6 @@ import { VmdeskError } from '../common/errors.js';
 import { paramsShapeProblem } from '../common/request-limits.js';
 import type { ByteStream } from '../consoles/byte-channel.js';
 import { tailLog } from '../consoles/log-tail.js';
-import { proxyVnc } from '../consoles/vnc-proxy.js';
 import { describeIssues } from '../vm/definition-store.js';
 import type { VmManager } from '../vm/vm-manager.js';
 
@@ -33,14 +32,14 @@ export function parseStreamRequest(
   return { name, params: parsed.output };
 }
 
-export function managerStreams(m: Pick<VmManager, 'serialHub' | 'vncSocket' | 'logPaths'>): StreamOpener {
+export function managerStreams(m: Pick<VmManager, 'serialHub' | 'vncStream' | 'logPaths'>): StreamOpener {
   return (rawName, rawParams) => {
     const { name, params } = parseStreamRequest(rawName, rawParams);
     switch (name) {
       case 'console.serial':
         return m.serialHub(params.vm).open();
       case 'console.vnc':
-        return proxyVnc(m.vncSocket(params.vm));
+        return m.vncStream(params.vm);
       case 'log.tail': {
         const p = params as StreamParams<'log.tail'>;
         return tailLog(m.logPaths(p.vm)[p.which], p.lines ?? 200);

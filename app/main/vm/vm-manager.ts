@@ -10,7 +10,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
+import { LOCAL_HOST_ID } from '../common/connection-types.js';
 import type { CallParams, CallResults, DefineVmInput, OrphanDir, SnapshotInfo } from '../common/contract.js';
 import { normalizeVmName, sameVmName, vmNameProblem } from '../common/names.js';
 import type { MdevAssignment, VmDefinition, VmSummary } from '../common/vm-types.js';
@@ -43,7 +45,13 @@ import { DEFAULT_LOG_CAP_BYTES } from './log-cap.js';
 import { readRunRecord } from './run-record.js';
 import { cleanupRuntime, safeReaddir, sweepOrphans } from './runtime-files.js';
 import { VmEvents } from './vm-events.js';
+import { isLibvirtRef, LibvirtHosts } from '../libvirt/hosts.js';
+import type { ByteStream } from '../consoles/byte-channel.js';
+import { proxyVnc } from '../consoles/vnc-proxy.js';
 import { VmInstance, type InstanceContext, type VmTuning } from './vm-instance.js';
+import { domainXmlFromDefinition, parseDomainXml, type DomainFacts } from '../libvirt/domain-xml.js';
+import { copyImageFile } from './clone.js';
+import { ownedDiskPath } from '../paths/vm-files.js';
 
 export interface VmManagerOptions extends Partial<VmTuning> {
   /** Starts and finds QEMU processes; tests pass a fake. */
@@ -65,6 +73,8 @@ export function managerOptionsFromEnv(env: NodeJS.ProcessEnv): VmManagerOptions 
 
 export class VmManager {
   readonly events = new VmEvents();
+  /** libvirt hosts: their VMs answer the same calls as local ones (power, snapshots, consoles). */
+  readonly hosts: LibvirtHosts;
   /** The driver-wide log (driver.log next to the VMs' log dirs): takeovers, the dispatcher's calls. */
   readonly driverLog: DriverLog;
   readonly #vms = new Map<string, VmInstance>();
@@ -104,6 +114,11 @@ export class VmManager {
       usbDevices: options.usbDevices ?? (() => listUsbDevices()),
     };
     this.#registry = new JobLock(() => 'the VM list', tuning.jobWaitMs);
+    this.hosts = new LibvirtHosts({
+      file: path.join(paths.config, 'connections.json'),
+      events: this.events,
+      log: (line) => this.driverLog.write(line),
+    });
   }
 
   /**
@@ -150,17 +165,30 @@ export class VmManager {
     sweepOrphans(this.paths, new Set([...owned, ...keep]));
   }
 
-  list(): VmSummary[] {
-    return [...this.#vms.values()]
-      .map((vm) => {
-        vm.refresh();
-        return vm.summary();
-      })
-      .sort((a, b) => a.name.localeCompare(b.name));
+  /** This computer's VMs, then those of each connected libvirt host; `host`: one host's only. */
+  list(host?: string): VmSummary[] {
+    const local =
+      host === undefined || host === LOCAL_HOST_ID
+        ? [...this.#vms.values()]
+            .map((vm) => {
+              vm.refresh();
+              return vm.summary();
+            })
+            .sort((a, b) => a.name.localeCompare(b.name))
+        : [];
+    return host === LOCAL_HOST_ID ? local : [...local, ...this.hosts.vms(host)];
   }
 
   /** By id, id prefix (8+ characters), then exact name. MUST throw not-found naming what was asked for. */
   resolve(ref: string): VmInstance {
+    if (isLibvirtRef(ref)) {
+      const vm = this.hosts.find(ref)!;
+      throw new VmdeskError(
+        'unsupported',
+        `"${vm.name}" is a VM of ${vm.host.label}: vmdesk starts, stops and snapshots it and shows its consoles; change its settings with \`virsh -c ${vm.host.uri} edit ${vm.name}\`.`,
+        { vm: ref },
+      );
+    }
     const byId =
       this.#vms.get(ref) ?? (ref.length >= 8 ? [...this.#vms.values()].find((vm) => vm.id.startsWith(ref)) : undefined);
     if (byId) return byId;
@@ -175,6 +203,11 @@ export class VmManager {
     throw new VmdeskError('not-found', `No VM named or with id "${ref}". Run \`vmdesk list\` to see your VMs.`, {
       vm: ref,
     });
+  }
+
+  /** vm.get: a local VM's summary, or a libvirt VM's as its host says now. */
+  async getAny(ref: string): Promise<VmSummary> {
+    return this.hosts.find(ref)?.refresh() ?? this.get(ref);
   }
 
   get(ref: string): VmSummary {
@@ -314,12 +347,19 @@ export class VmManager {
     }
   }
 
+  /** snapshot.list, of a local VM or (async) of a libvirt VM. */
+  async snapshotListAny(p: CallParams<'snapshot.list'>): Promise<SnapshotInfo[]> {
+    return this.hosts.find(p.vm)?.snapshotList() ?? this.snapshotList(p);
+  }
+
   snapshotList(p: CallParams<'snapshot.list'>): SnapshotInfo[] {
     return this.resolve(p.vm).snapshotList();
   }
 
   async snapshotCreate(p: CallParams<'snapshot.create'>, signal?: AbortSignal): Promise<SnapshotInfo> {
     const { vm: ref, jobId, ...rest } = p;
+    const lv = this.hosts.find(ref);
+    if (lv) return lv.snapshotCreate(rest);
     const vm = this.resolve(ref);
     return this.#asJob(jobId, signal, 'the snapshot', (id, abort) =>
       vm.snapshotCreate(rest, { jobId: id, signal: abort.signal }),
@@ -328,6 +368,8 @@ export class VmManager {
 
   /** snapshot.revert; a stopped VM going back to a snapshot with memory is started first. */
   async snapshotRevert(p: CallParams<'snapshot.revert'>, signal?: AbortSignal): Promise<VmSummary> {
+    const lv = this.hosts.find(p.vm);
+    if (lv) return lv.snapshotRevert(p.name);
     const vm = this.resolve(p.vm);
     const s = vm.snapshotList().find((x) => x.name === p.name);
     if (s?.withMemory && (vm.state === 'stopped' || vm.state === 'crashed')) await vm.start({ vm: vm.id }, this.#vms);
@@ -337,6 +379,8 @@ export class VmManager {
   }
 
   async snapshotDelete(p: CallParams<'snapshot.delete'>): Promise<SnapshotInfo[]> {
+    const lv = this.hosts.find(p.vm);
+    if (lv) return lv.snapshotDelete(p.name);
     return this.resolve(p.vm).snapshotDelete(p.name);
   }
 
@@ -538,6 +582,8 @@ export class VmManager {
 
   /** Deletes a VM, a broken one too (see VmInstance.remove); answers what was removed and kept. */
   async delete(p: CallParams<'vm.delete'>): Promise<CallResults['vm.delete']> {
+    const lv = this.hosts.find(p.vm);
+    if (lv) return lv.delete();
     return this.#registry.run('delete', async () => {
       const vm = this.resolve(p.vm);
       this.#assertNoLinkedClones(vm);
@@ -619,27 +665,27 @@ export class VmManager {
   }
 
   async start(p: CallParams<'vm.start'>): Promise<VmSummary> {
-    return this.resolve(p.vm).start(p, this.#vms);
+    return this.hosts.find(p.vm)?.start(p) ?? this.resolve(p.vm).start(p, this.#vms);
   }
 
   async shutdown(p: CallParams<'vm.shutdown'>): Promise<VmSummary> {
-    return this.resolve(p.vm).shutdown(p);
+    return this.hosts.find(p.vm)?.shutdown(p) ?? this.resolve(p.vm).shutdown(p);
   }
 
   async stop(p: CallParams<'vm.stop'>): Promise<VmSummary> {
-    return this.resolve(p.vm).stop();
+    return this.hosts.find(p.vm)?.stop() ?? this.resolve(p.vm).stop();
   }
 
   async reboot(p: CallParams<'vm.reboot'>): Promise<VmSummary> {
-    return this.resolve(p.vm).reboot();
+    return this.hosts.find(p.vm)?.reboot() ?? this.resolve(p.vm).reboot();
   }
 
   async pause(p: CallParams<'vm.pause'>): Promise<VmSummary> {
-    return this.resolve(p.vm).pause();
+    return this.hosts.find(p.vm)?.pause() ?? this.resolve(p.vm).pause();
   }
 
   async resume(p: CallParams<'vm.resume'>): Promise<VmSummary> {
-    return this.resolve(p.vm).resume();
+    return this.hosts.find(p.vm)?.resume() ?? this.resolve(p.vm).resume();
   }
 
   async eject(p: CallParams<'vm.eject'>): Promise<VmSummary> {
@@ -660,11 +706,220 @@ export class VmManager {
   }
 
   serialHub(ref: string): SerialHub {
-    return this.resolve(ref).serialHub();
+    return (this.hosts.find(ref) ?? this.resolve(ref)).serialHub();
   }
 
-  vncSocket(ref: string): string {
-    return this.resolve(ref).vncSocket();
+  /** The VM's VNC server as a byte stream (a local VM's socket, or a libvirt domain's display). */
+  vncStream(ref: string): ByteStream {
+    const lv = this.hosts.find(ref);
+    return lv ? lv.vncStream() : proxyVnc(this.resolve(ref).vncSocket());
+  }
+
+  /** The VM as libvirt domain XML (libvirt/domain-xml.ts), with what libvirt cannot say. */
+  async exportXml(p: CallParams<'vm.exportXml'>): Promise<CallResults['vm.exportXml']> {
+    if (this.hosts.find(p.vm))
+      throw new VmdeskError(
+        'invalid-argument',
+        `"${p.vm}" is already a libvirt domain: its XML is what virsh dumpxml prints on its host.`,
+      );
+    const vm = this.resolve(p.vm);
+    vm.refresh();
+    const def = vm.definition;
+    if (!def || vm.state === 'broken')
+      throw new VmdeskError(
+        'invalid-state',
+        `"${vm.name}" cannot be exported: its definition file cannot be read (${vm.summary().reason ?? 'broken'}). Fix or delete it first.`,
+      );
+    const host = this.#ctx.host;
+    const notes: string[] = [];
+    let domainType: DomainFacts['domainType'] = def.accel === 'tcg' ? 'qemu' : 'kvm';
+    if (def.accel === 'auto') {
+      // What vmdesk would start it with here (VMDESK_ACCEL included): KVM where it works, else TCG.
+      try {
+        const chosen = await host.chooseAccel('auto', await host.qemuCaps(def.arch));
+        domainType = chosen.accel === 'kvm' ? 'kvm' : 'qemu';
+      } catch (err) {
+        notes.push(
+          `The domain type is kvm: vmdesk could not check this host's accelerators (${(err as Error).message}).`,
+        );
+      }
+    } else if (def.accel === 'hvf') {
+      domainType = 'qemu';
+      notes.push('The VM uses HVF (macOS), which libvirt does not offer: the domain runs under TCG (type qemu).');
+    }
+    const uefi =
+      def.firmware === 'uefi' || def.arch === 'aarch64'
+        ? await host.uefiFirmware(def.arch, { secureBoot: def.secureBoot })
+        : undefined;
+    const out = domainXmlFromDefinition(def, {
+      domainType,
+      ...(uefi ? { uefi: { code: uefi.code, smm: uefi.smm } } : {}),
+      passt: this.#onPath('passt'),
+    });
+    return { xml: out.xml, notes: [...notes, ...out.notes] };
+  }
+
+  /**
+   * A new VM from libvirt domain XML: given, or read from a libvirt host. It goes through define()
+   * (checks, name, intents); `disks: 'copy'` copies the disks into the new VM's folder first (into
+   * a staging folder under an intent, so a failure or a killed driver leaves nothing), and the VM
+   * then owns them. The domain's UEFI variables come along when they fit the firmware vmdesk uses.
+   */
+  async importXml(p: CallParams<'vm.importXml'>): Promise<CallResults['vm.importXml']> {
+    if ((p.xml === undefined) === (p.from === undefined))
+      throw new VmdeskError(
+        'invalid-argument',
+        'Give either the domain XML (xml) or the libvirt host and domain to read it from (from).',
+        { field: 'xml' },
+      );
+    if (p.from && !this.#isLocalLibvirtUri(p.from.uri))
+      throw new VmdeskError(
+        'invalid-argument',
+        `The domain "${p.from.domain}" lives on another computer (${p.from.uri}): its disks are files there, not here. Copy them to this computer, save its XML (virsh -c '${p.from.uri}' dumpxml '${p.from.domain}' > FILE.xml), change the disk paths in it, and run vmdesk import FILE.xml.`,
+        { field: 'from' },
+      );
+    const xml = p.xml ?? (await this.hosts.domainXml(p.from!.uri, p.from!.domain));
+    const parsed = parseDomainXml(xml, p.name === undefined ? {} : { name: p.name });
+    const problem = vmNameProblem(normalizeVmName(parsed.input.name));
+    if (problem)
+      throw new VmdeskError(
+        'invalid-argument',
+        `The domain's name "${parsed.input.name}" cannot be a vmdesk VM name: ${problem} Give the VM another name with --name NAME.`,
+        { field: 'name' },
+      );
+    const dropped = [...parsed.dropped];
+    const sources = [
+      ...(parsed.input.disk?.path ? [parsed.input.disk.path] : []),
+      ...(parsed.input.moreDisks ?? []).map((d) => d.path),
+    ];
+    const copy = p.disks === 'copy' && sources.length > 0;
+    const stagingId = crypto.randomUUID();
+    const staging = vmFiles(this.paths, stagingId).dataDir;
+    let input = parsed.input;
+    let summary: VmSummary;
+    try {
+      if (copy) input = await this.#stageImportedDisks(input, sources, stagingId);
+      summary = await this.define(input);
+    } catch (err) {
+      if (copy) {
+        removePath(staging, { recursive: true, paths: this.paths });
+        clearIntent(this.paths, stagingId);
+      }
+      throw err;
+    }
+    const vm = this.resolve(summary.id);
+    if (copy) {
+      try {
+        await vm.job.run('take its imported disks', async () => {
+          const def = vm.definition!;
+          const disks = def.disks.map((d, i) => {
+            if (!d.path.startsWith(staging + path.sep)) return d;
+            const to = ownedDiskPath(this.paths, def.id, i, d.format);
+            fs.renameSync(d.path, to);
+            return { ...d, path: to, owned: true };
+          });
+          this.#store.save({ ...def, disks });
+          vm.refresh();
+        });
+      } catch (err) {
+        // Nothing half-imported stays: the VM (with the copies moved into its folder) and the rest.
+        await this.delete({ vm: vm.id }).catch(() => undefined);
+        removePath(staging, { recursive: true, paths: this.paths });
+        clearIntent(this.paths, stagingId);
+        throw err;
+      }
+      removePath(staging, { recursive: true, paths: this.paths });
+      clearIntent(this.paths, stagingId);
+      vm.log.write(`imported from libvirt domain XML; disks copied from ${sources.join(', ')}`);
+    } else vm.log.write(`imported from libvirt domain XML; disks used in place: ${sources.join(', ') || 'none'}`);
+    const nvramNote = this.#takeDomainNvram(vm.definition!, parsed.nvram);
+    if (nvramNote) dropped.push(nvramNote);
+    return { vm: { ...vm.summary(), ...(summary.notice ? { notice: summary.notice } : {}) }, dropped };
+  }
+
+  /** Copies the import's disks into a staging folder (under a define intent) and points `input` at the copies. */
+  async #stageImportedDisks(input: DefineVmInput, sources: string[], stagingId: string): Promise<DefineVmInput> {
+    writeIntent(this.paths, { op: 'define', id: stagingId, at: new Date().toISOString() });
+    const dir = vmFiles(this.paths, stagingId).dataDir;
+    makePrivateDir(dir, this.paths);
+    const copies: string[] = [];
+    for (const [i, from] of sources.entries()) {
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(from);
+      } catch {
+        throw new VmdeskError(
+          'invalid-argument',
+          `The disk ${from} does not exist (or is not readable by you). Check the path.`,
+          { field: 'disk' },
+        );
+      }
+      if (!st.isFile())
+        throw new VmdeskError(
+          'invalid-argument',
+          `The disk ${from} is not a regular file: vmdesk copies image files only.`,
+          { field: 'disk' },
+        );
+      const free = freeBytesAt(dir);
+      if (st.size > free)
+        throw new VmdeskError(
+          'insufficient-resources',
+          `Copying the disk ${from} needs ${Math.ceil(st.size / 2 ** 20)} MiB; ${Math.floor(free / 2 ** 20)} MiB are free in ${this.paths.data}. Free space, or import with the disks in place.`,
+        );
+      const to = path.join(dir, `import${i}${path.extname(from) || '.img'}`);
+      await copyImageFile(from, to).catch((err: unknown) => {
+        throw new VmdeskError(
+          'storage',
+          `Copying the disk ${from} into ${this.paths.data} failed: ${(err as Error).message}. Nothing was imported; free space or fix the permissions, or import with the disks in place.`,
+        );
+      });
+      copies.push(to);
+    }
+    const [first, ...more] = copies;
+    return {
+      ...input,
+      ...(input.disk ? { disk: { ...input.disk, path: first! } } : {}),
+      ...(input.moreDisks ? { moreDisks: input.moreDisks.map((d, i) => ({ ...d, path: more[i]! })) } : {}),
+    };
+  }
+
+  /** qemu:///system, qemu:///session, qemu+unix:///...: a daemon of this computer (no host part). */
+  #isLocalLibvirtUri(uri: string): boolean {
+    try {
+      const u = new URL(uri);
+      return ['', 'localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Whether `program` is an executable file in a directory of PATH. */
+  #onPath(program: string): boolean {
+    return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
+      try {
+        fs.accessSync(path.join(dir || '.', program), fs.constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /**
+   * The domain's UEFI variables (boot entries, enrolled keys) over the new VM's fresh store, when
+   * the file is readable and the same size (the same firmware build); otherwise the sentence for
+   * `dropped`.
+   */
+  #takeDomainNvram(def: VmDefinition, from: string | undefined): string | undefined {
+    if (!from || !def.nvram) return undefined;
+    try {
+      if (fs.statSync(from).size !== fs.statSync(def.nvram).size)
+        return `the UEFI variables in ${from}: they belong to another firmware build than vmdesk's, so the VM starts with fresh ones (a guest without the fallback loader \\EFI\\BOOT\\BOOTX64.EFI needs its boot entry made again).`;
+      fs.copyFileSync(from, def.nvram);
+      return undefined;
+    } catch (err) {
+      return `the UEFI variables in ${from} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the VM starts with fresh ones (a guest without the fallback loader \\EFI\\BOOT\\BOOTX64.EFI needs its boot entry made again).`;
+    }
   }
 
   /** VM directories that belong to no VM: shown to the user, never deleted by vmdesk. */
@@ -675,6 +930,7 @@ export class VmManager {
   /** Stops listening and closes connections; running VMs keep running (the next driver adopts them). */
   async detachAll(): Promise<void> {
     for (const vm of this.#vms.values()) vm.detach();
+    await this.hosts.closeAll();
   }
 }
 

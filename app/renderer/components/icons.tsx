@@ -53,6 +53,14 @@ export const IconHost = () => (
     <path d="M5.5 13h5M8 10.5V13" />
   </svg>
 );
+/** Two hosts linked: the libvirt connections. */
+export const IconConnections = () => (
+  <svg {...S}>
+    <rect x="1.5" y="2.5" width="6" height="4.5" rx="1" />
+    <rect x="8.5" y="9" width="6" height="4.5" rx="1" />
+    <path d="M4.5 7v3.5h4M11.5 9V5.5h-4" />
+  </svg>
+);
 export const IconFit = () => (
   <svg {...S}>
     <path d="M2.5 6V2.5H6M10 2.5h3.5V6M13.5 10v3.5H10M6 13.5H2.5V10" />

@@ -30,6 +30,7 @@ import {
   sampleVms,
 } from './fake-data.js';
 import { fakePlan, fakeUpload } from './fake-iso.js';
+import { createFakeHosts } from './fake-hosts.js';
 import { createFakeMdev } from './fake-mdev.js';
 import { FakeChannel, logServer, rfbServer, serialServer } from './fake-streams.js';
 
@@ -123,6 +124,9 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
         { state: vm.state },
       );
   };
+
+  const hostConns = createFakeHosts({ vms, emit, put, latencyMs: latency, empty: opts.empty });
+  for (const vm of hostConns.initialVms()) vms.set(vm.id, stamped(withCount(vm)));
 
   const mdev = createFakeMdev();
   const stoppedOnly = (vm: VmSummary) => requireState(vm, ['stopped', 'crashed'], 'given other mediated devices');
@@ -281,7 +285,8 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
 
   const handlers: Handlers = {
     ...usbHandlers,
-    'vm.list': () => [...vms.values()],
+    ...hostConns.handlers,
+    'vm.list': (p) => [...vms.values()].filter((v) => !p.host || (v.host?.id ?? 'local') === p.host),
     'vm.get': (p) => find(p.vm),
     'vm.define': (p) => {
       const np = vmNameProblem(p.name);
@@ -1052,6 +1057,8 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
     const live = vm && (vm.state === 'running' || vm.state === 'paused');
     const ch = new FakeChannel((server) => {
       if (!vm) return server.end(`There is no VM "${params.vm}".`, STREAM_CLOSE.refused);
+      if (name === 'log.tail' && vm.host)
+        return server.end(`libvirt keeps the logs of "${vm.name}" on ${vm.host.label}.`, STREAM_CLOSE.refused);
       if (name !== 'log.tail' && !live)
         return server.end(`"${vm.name}" is ${vm.state}; its console is available while it runs.`, STREAM_CLOSE.refused);
       if (name === 'console.serial') return serialServer(vm.name)(server);
@@ -1075,6 +1082,9 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
           'The connection to vmdesk was lost before it answered. Check the VM and try again.',
         );
       await delay(latency);
+      const ref = (params as { vm?: unknown }).vm;
+      const target = typeof ref === 'string' ? vms.get(ref) : undefined;
+      if (target) hostConns.refuseUnsupported(method, target);
       const handler = handlers[method] as (
         p: typeof params,
       ) => Promise<CallResults[typeof method]> | CallResults[typeof method];

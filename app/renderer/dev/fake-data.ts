@@ -1,4 +1,5 @@
 /** Sample VMs, host report and log text for the demo fake (`#demo`). */
+import type { HostConnection } from '../../main/common/connection-types.js';
 import type { CallResults, SnapshotInfo } from '../../main/common/contract.js';
 import type { UsbCheck, UsbDevice } from '../../main/common/usb-types.js';
 import type { VmDefinition, VmSummary } from '../../main/common/vm-types.js';
@@ -346,6 +347,82 @@ export function sampleLog(which: 'qemu' | 'serial' | 'driver', vmName: string, l
 }
 
 /** The demo's snapshots, by VM id: a tree with a branch on the running VM, one disk-only on a stopped one. */
+/** The demo's libvirt connections: the system daemon here (connected) and a server that is down. */
+export const SAMPLE_SYSTEM_ID = 'lv-5e1c0a7d';
+export function sampleConnections(): HostConnection[] {
+  return [
+    { id: 'local', uri: 'local', label: 'This computer', kind: 'local', state: 'connected', remembered: true },
+    {
+      id: SAMPLE_SYSTEM_ID,
+      uri: 'qemu:///system',
+      label: 'qemu:///system',
+      kind: 'libvirt',
+      state: 'connected',
+      remembered: true,
+      hypervisor: { hostname: 'ada-laptop', libvirtVersion: '9.0.0' },
+    },
+    {
+      id: 'lv-b7f30e21',
+      uri: 'qemu+ssh://ada@build-server/system',
+      label: 'ada@build-server (system)',
+      kind: 'libvirt',
+      state: 'error',
+      remembered: true,
+      error: 'Cannot recv data: ssh: connect to host build-server port 22: No route to host: Connection reset by peer',
+      fix: 'Check that build-server is up and that `ssh ada@build-server` works from this computer, then reconnect.',
+    },
+  ];
+}
+
+/** The VMs libvirt has on qemu:///system in the demo: a running router and a stopped test box. */
+export function sampleLibvirtVms(): VmSummary[] {
+  const host = (domain: string) => ({ id: SAMPLE_SYSTEM_ID, label: 'qemu:///system', uri: 'qemu:///system', domain });
+  const router = sampleDefinition('0d9a6c3e-51f4-4b7e-9c2a-6e8f1d3b5a70', 'openwrt-router', {
+    memoryMiB: 256,
+    cpus: 1,
+    firmware: 'bios',
+    nvram: null,
+    disks: [
+      { path: '/var/lib/libvirt/images/openwrt.qcow2', target: 'vda', format: 'qcow2', owned: false, readOnly: false },
+    ],
+  });
+  const lab = sampleDefinition('6b2e8f14-0a3c-4d5e-8f7a-1c2b3d4e5f60', 'ubuntu-lab', {
+    memoryMiB: 4096,
+    cpus: 2,
+    disks: [
+      {
+        path: '/var/lib/libvirt/images/ubuntu-lab.qcow2',
+        target: 'vda',
+        format: 'qcow2',
+        owned: false,
+        readOnly: false,
+      },
+    ],
+    nvram: '/var/lib/libvirt/qemu/nvram/ubuntu-lab_VARS.fd',
+  });
+  return [
+    {
+      ...summary(router, {
+        state: 'running',
+        pid: 2911,
+        startedAt: new Date(Date.now() - 26 * 3600_000).toISOString(),
+        accel: { accel: 'kvm', reason: 'libvirt runs this domain with KVM.' },
+      }),
+      id: `${SAMPLE_SYSTEM_ID}/${router.id}`,
+      host: host('openwrt-router'),
+      file: '/etc/libvirt/qemu/openwrt-router.xml',
+      paths: undefined,
+    },
+    {
+      ...summary(lab, { state: 'stopped' }),
+      id: `${SAMPLE_SYSTEM_ID}/${lab.id}`,
+      host: host('ubuntu-lab'),
+      file: '/etc/libvirt/qemu/ubuntu-lab.xml',
+      paths: undefined,
+    },
+  ];
+}
+
 export function sampleSnapshots(): Record<string, SnapshotInfo[]> {
   const MiB = 2 ** 20;
   return {

@@ -4,14 +4,24 @@
  * which already says what to do.
  */
 import type { VmdeskApi } from '../../main/common/api.js';
+import { LOCAL_HOST_ID, type HostConnection } from '../../main/common/connection-types.js';
 import type { CallParams, SnapshotInfo } from '../../main/common/contract.js';
 import { VmdeskError } from '../../main/common/errors.js';
 import type { VmSummary } from '../../main/common/vm-types.js';
-import { sortedVms, store, initialState, type BusyWith, type DialogId, type TabId, type VmAction } from './store.js';
+import {
+  listedVms,
+  store,
+  initialState,
+  type BusyWith,
+  type DialogId,
+  type TabId,
+  type VmAction,
+  type VmdeskState,
+} from './store.js';
 
 let api: VmdeskApi | null = null;
-/** While vm.list is in flight: events seen meanwhile (null = removed), newer than the list. */
-let eventsDuringFetch: Map<string, VmSummary | null> | null = null;
+/** One per vm.list in flight: the VM events seen meanwhile (null = removed), newer than the list. */
+const eventsDuringFetch = new Set<Map<string, VmSummary | null>>();
 /** snapshot.changed events seen per VM id: a snapshot.list answer older than one is dropped. */
 const snapshotEvents = new Map<string, number>();
 
@@ -30,6 +40,7 @@ export function connectStore(a: VmdeskApi): () => void {
   const offEvent = a.onEvent((name, data) => {
     if (name === 'vm.changed') applyVmChanged(data as VmSummary);
     else if (name === 'vm.removed') applyVmRemoved((data as { id: string }).id);
+    else if (name === 'host.connectionChanged') applyHostChanged(data as HostConnection & { removed?: boolean });
     else if (name === 'snapshot.changed') {
       const e = data as { vm: string; snapshots: SnapshotInfo[] };
       applySnapshotsChanged(e.vm, e.snapshots);
@@ -41,6 +52,7 @@ export function connectStore(a: VmdeskApi): () => void {
     // Events missed while disconnected are gone: the list is the truth again.
     if (connection === 'open' && before !== 'open') {
       void refetchVms();
+      void loadHosts();
       for (const id of Object.keys(store.getState().snapshots)) void loadSnapshots(id);
     }
   });
@@ -54,43 +66,61 @@ export function connectStore(a: VmdeskApi): () => void {
 /** For tests: forget everything. */
 export function resetStore(): void {
   store.setState(initialState(), true);
-  eventsDuringFetch = null;
+  eventsDuringFetch.clear();
   snapshotEvents.clear();
   api = null;
 }
 
-export async function refetchVms(): Promise<void> {
+/** The host a VM lives on: a libvirt connection's id, or `local`. */
+const hostIdOf = (vm: VmSummary) => vm.host?.id ?? LOCAL_HOST_ID;
+
+/** Whether the store knows `hostId` as a host that is not connected now (its VMs are not listed). */
+function knownOffline(s: VmdeskState, hostId: string): boolean {
+  const h = s.hosts.find((x) => x.id === hostId);
+  return h !== undefined && h.state !== 'connected';
+}
+
+/**
+ * Reads the VM list again: all of it, or only `host`'s VMs (a libvirt connection that came up).
+ * Events that arrive meanwhile are newer than the answer and win over it.
+ */
+export async function refetchVms(host?: string): Promise<void> {
   const seen = new Map<string, VmSummary | null>();
-  eventsDuringFetch = seen;
+  eventsDuringFetch.add(seen);
   let list: VmSummary[];
   try {
-    list = await requireApi().call('vm.list', {});
+    list = await requireApi().call('vm.list', host ? { host } : {});
   } catch (err) {
     // A lost connection refetches when it comes back; anything else is worth saying.
     if (!(err instanceof VmdeskError && err.code === 'cancelled')) store.setState({ error: messageOf(err) });
     return;
   } finally {
-    if (eventsDuringFetch === seen) eventsDuringFetch = null;
+    eventsDuringFetch.delete(seen);
   }
+  const s = store.getState();
   const vms: Record<string, VmSummary> = {};
+  // A host's list replaces that host's VMs only.
+  if (host) for (const vm of Object.values(s.vms)) if (hostIdOf(vm) !== host) vms[vm.id] = vm;
   for (const vm of list) vms[vm.id] = vm;
   for (const [id, vm] of seen) {
     if (vm) vms[id] = vm;
     else delete vms[id];
   }
-  const s = store.getState();
+  // A host that dropped while the list was on its way has no VMs to show.
+  for (const vm of Object.values(vms)) if (knownOffline(s, hostIdOf(vm))) delete vms[vm.id];
   const lost = s.selectedId && !vms[s.selectedId] ? s.vms[s.selectedId] : undefined;
-  const selectedId = s.selectedId && vms[s.selectedId] ? s.selectedId : lost ? null : (sortedVms(vms)[0]?.id ?? null);
+  const selectedId =
+    s.selectedId && vms[s.selectedId] ? s.selectedId : lost || host ? null : (listedVms(vms, s.hosts)[0]?.id ?? null);
   store.setState({ vms, listLoaded: true, selectedId, ...(lost ? { removed: { id: lost.id, name: lost.name } } : {}) });
 }
 
 export function applyVmChanged(vm: VmSummary): void {
-  eventsDuringFetch?.set(vm.id, vm);
+  for (const seen of eventsDuringFetch) seen.set(vm.id, vm);
   store.setState((s) => ({ vms: { ...s.vms, [vm.id]: vm } }));
 }
 
 export function applyVmRemoved(id: string): void {
-  eventsDuringFetch?.set(id, null);
+  for (const seen of eventsDuringFetch) seen.set(id, null);
   store.setState((s) => {
     const gone = s.vms[id];
     if (!gone) return {};
@@ -269,7 +299,7 @@ export async function unassignMdev(id: string, uuid: string): Promise<void> {
 
 /** Deletes a VM and selects its neighbour in the list. Resolves false on failure (shown). */
 export async function deleteVm(id: string, keepDisks: boolean): Promise<boolean> {
-  const order = sortedVms(store.getState().vms).map((v) => v.id);
+  const order = listedVms(store.getState().vms, store.getState().hosts).map((v) => v.id);
   const at = order.indexOf(id);
   setBusy(id, 'delete');
   try {
@@ -319,5 +349,107 @@ export async function loadHostReport(): Promise<void> {
     store.setState({ host, hostLoading: false });
   } catch (err) {
     store.setState({ hostError: messageOf(err), hostLoading: false });
+  }
+}
+
+/** The hosts, as the driver lists them (at start and after a reconnect: events missed are gone). */
+export async function loadHosts(): Promise<void> {
+  let hosts: HostConnection[];
+  try {
+    hosts = await requireApi().call('host.connections', {});
+  } catch (err) {
+    if (!(err instanceof VmdeskError && err.code === 'cancelled')) store.setState({ error: messageOf(err) });
+    return;
+  }
+  setHosts(hosts);
+}
+
+/**
+ * Takes `hosts` as the list of hosts, and drops the VMs of every libvirt host that is not
+ * connected in it (gone, dropped, failed): vm.list lists the VMs of connected hosts only. A
+ * selected VM that goes leaves nothing selected (it was not deleted: the main pane says choose).
+ */
+function setHosts(hosts: HostConnection[]): void {
+  store.setState((s) => {
+    const up = new Set(hosts.filter((h) => h.state === 'connected').map((h) => h.id));
+    up.add(LOCAL_HOST_ID);
+    const gone = Object.values(s.vms).filter((vm) => !up.has(hostIdOf(vm)));
+    if (gone.length === 0) return { hosts };
+    const vms = { ...s.vms };
+    for (const vm of gone) delete vms[vm.id];
+    const lostSelected = s.selectedId !== null && !vms[s.selectedId];
+    return {
+      hosts,
+      vms,
+      selectedId: lostSelected ? null : s.selectedId,
+      dialog: lostSelected && s.dialog === 'delete' ? null : s.dialog,
+    };
+  });
+}
+
+/**
+ * A host connection as the driver pushed it (host.connectionChanged, or the answer of
+ * host.connect): replaced in place, added at the end, or gone (`removed`). A host that comes up
+ * has its VMs read; one that goes down takes its VMs out of the list.
+ */
+export function applyHostChanged(change: HostConnection & { removed?: boolean }): void {
+  const { removed, ...conn } = change;
+  const s = store.getState();
+  const before = s.hosts.find((h) => h.id === conn.id);
+  const hosts = removed
+    ? s.hosts.filter((h) => h.id !== conn.id)
+    : before
+      ? s.hosts.map((h) => (h.id === conn.id ? conn : h))
+      : [...s.hosts, conn];
+  if (conn.state === 'connected' || removed) {
+    const hostErrors = { ...s.hostErrors };
+    delete hostErrors[conn.id];
+    store.setState({ hostErrors });
+  }
+  setHosts(hosts);
+  if (!removed && conn.state === 'connected' && before?.state !== 'connected') void refetchVms(conn.id);
+}
+
+function setHostBusy(id: string, what: 'connect' | 'disconnect' | null, error?: string): void {
+  store.setState((s) => {
+    const hostBusy = { ...s.hostBusy };
+    if (what) hostBusy[id] = what;
+    else delete hostBusy[id];
+    if (error === undefined) return { hostBusy };
+    return { hostBusy, hostErrors: { ...s.hostErrors, [id]: error } };
+  });
+}
+
+/**
+ * Connects to a libvirt host (Add connection). Resolves with the connection; a refusal (libvirt's
+ * words and what to do) is thrown to the form that asked.
+ */
+export async function connectHost(uri: string, remember: boolean): Promise<HostConnection> {
+  const conn = await requireApi().call('host.connect', { uri, remember });
+  applyHostChanged(conn);
+  return conn;
+}
+
+/** Connects a listed host again (after it dropped or failed); a refusal is shown with the host. */
+export async function reconnectHost(id: string): Promise<void> {
+  const h = store.getState().hosts.find((x) => x.id === id);
+  if (!h) return;
+  setHostBusy(id, 'connect');
+  try {
+    applyHostChanged(await requireApi().call('host.connect', { uri: h.uri, remember: h.remembered }));
+    setHostBusy(id, null);
+  } catch (err) {
+    setHostBusy(id, null, messageOf(err));
+  }
+}
+
+/** Closes a host's connection; `forget`: also out of the settings (it leaves the list). */
+export async function disconnectHost(id: string, forget: boolean): Promise<void> {
+  setHostBusy(id, 'disconnect');
+  try {
+    setHosts(await requireApi().call('host.disconnect', { connection: id, forget }));
+    setHostBusy(id, null);
+  } catch (err) {
+    setHostBusy(id, null, messageOf(err));
   }
 }

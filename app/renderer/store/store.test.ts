@@ -1,10 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { VmdeskApi } from '../../main/common/api.js';
+import type { HostConnection } from '../../main/common/connection-types.js';
 import type { VmSummary } from '../../main/common/vm-types.js';
 import { createFakeApi, type FakeApi } from '../dev/fake-api.js';
+import { SAMPLE_SYSTEM_ID } from '../dev/fake-data.js';
 import {
+  applyHostChanged,
   applyVmChanged,
+  connectHost,
   connectStore,
+  disconnectHost,
+  reconnectHost,
   defineVm,
   deleteVm,
   refetchVms,
@@ -12,7 +18,7 @@ import {
   runVmAction,
   selectVm,
 } from './actions.js';
-import { sortedVms, store } from './store.js';
+import { groupVms, listedVms, sortedVms, store } from './store.js';
 
 const until = async (cond: () => boolean, ms = 2000) => {
   const end = Date.now() + ms;
@@ -22,19 +28,33 @@ const until = async (cond: () => boolean, ms = 2000) => {
   }
 };
 
-/** The fake, with vm.list calls counted. */
-function counted(fake: FakeApi): { api: VmdeskApi; lists: () => number } {
+/** The fake, with vm.list calls counted (and their params kept). */
+function counted(fake: FakeApi): { api: VmdeskApi; lists: () => number; listParams: unknown[] } {
   let n = 0;
+  const listParams: unknown[] = [];
   const api: VmdeskApi = {
     call: (method, params) => {
-      if (method === 'vm.list') n++;
+      if (method === 'vm.list') {
+        n++;
+        listParams.push(params);
+      }
       return fake.call(method, params);
     },
     onEvent: (l) => fake.onEvent(l),
     onConnection: (l) => fake.onConnection(l),
     openStream: (name, params) => fake.openStream(name, params),
   };
-  return { api, lists: () => n };
+  return { api, lists: () => n, listParams };
+}
+
+/** A fresh store on a fresh fake (no latency), once the list and the hosts are in. */
+async function connectedStore(): Promise<{ fake: FakeApi; disconnect: () => void } & ReturnType<typeof counted>> {
+  resetStore();
+  const fake = createFakeApi({ latencyMs: 0 });
+  const c = counted(fake);
+  const disconnect = connectStore(c.api);
+  await until(() => store.getState().listLoaded && store.getState().hosts.length > 0);
+  return { fake, disconnect, ...c };
 }
 
 const byName = (name: string): VmSummary => {
@@ -49,19 +69,14 @@ describe('the store', () => {
   let lists: () => number;
 
   beforeEach(async () => {
-    resetStore();
-    fake = createFakeApi({ latencyMs: 0 });
-    const c = counted(fake);
-    lists = c.lists;
-    disconnect = connectStore(c.api);
-    await until(() => store.getState().listLoaded);
+    ({ fake, disconnect, lists } = await connectedStore());
   });
   afterEach(() => disconnect());
 
-  it('loads the list when the connection opens and selects the first VM by name', () => {
+  it('loads the list when the connection opens and selects the first VM of this computer by name', () => {
     const s = store.getState();
-    expect(Object.keys(s.vms)).toHaveLength(4);
-    expect(s.selectedId).toBe(sortedVms(s.vms)[0]?.id);
+    expect(Object.keys(s.vms)).toHaveLength(6);
+    expect(s.selectedId).toBe(sortedVms(s.vms).filter((v) => !v.host)[0]?.id);
     expect(lists()).toBe(1);
   });
 
@@ -124,12 +139,192 @@ describe('the store', () => {
   });
 
   it('selects the neighbour after deleting the selected VM', async () => {
-    const order = sortedVms(store.getState().vms).map((v) => v.name);
+    const order = listedVms(store.getState().vms, store.getState().hosts).map((v) => v.name);
     const fedora = byName('fedora-41-workstation');
     selectVm(fedora.id);
     expect(await deleteVm(fedora.id, false)).toBe(true);
     const next = store.getState().selectedId;
     expect(next).toBe(byName(order[order.indexOf('fedora-41-workstation') + 1]!).id);
     expect(store.getState().removed).toBeNull();
+  });
+});
+
+const conn = (over: Partial<HostConnection> & Pick<HostConnection, 'id'>): HostConnection => ({
+  uri: `qemu+ssh://root@${over.id}/system`,
+  label: over.id,
+  kind: 'libvirt',
+  state: 'connected',
+  remembered: true,
+  ...over,
+});
+const vmOn = (name: string, host?: string): VmSummary => ({
+  id: host ? `${host}/${name}` : name,
+  name,
+  state: 'stopped',
+  file: `/f/${name}`,
+  ...(host ? { host: { id: host, label: host, uri: `qemu+ssh://root@${host}/system`, domain: name } } : {}),
+});
+const byId = (list: VmSummary[]) => Object.fromEntries(list.map((v) => [v.id, v]));
+
+describe('the VM list by host', () => {
+  it('puts this computer first, even without VMs, then the connections in the driver order, each by name', () => {
+    const hosts = [conn({ id: 'local', kind: 'local', label: 'This computer' }), conn({ id: 'b' }), conn({ id: 'a' })];
+    const groups = groupVms(byId([vmOn('zed', 'a'), vmOn('Alpha', 'a'), vmOn('mid', 'b')]), hosts);
+    expect(groups.map((g) => [g.label, g.vms.map((v) => v.name)])).toEqual([
+      ['This computer', []],
+      ['b', ['mid']],
+      ['a', ['Alpha', 'zed']],
+    ]);
+  });
+
+  it('gives a VM of a host it does not know yet a group of its own, named by the VM', () => {
+    const groups = groupVms(byId([vmOn('x', 'lv-new'), vmOn('here')]), []);
+    expect(groups.map((g) => [g.id, g.label, g.host, g.vms.length])).toEqual([
+      ['local', 'This computer', undefined, 1],
+      ['lv-new', 'lv-new', undefined, 1],
+    ]);
+  });
+
+  it('orders the list (arrow keys, the next VM after a delete) by host, then by name', () => {
+    const hosts = [conn({ id: 'local', kind: 'local' }), conn({ id: 'h' })];
+    const order = listedVms(byId([vmOn('a', 'h'), vmOn('b'), vmOn('c')]), hosts).map((v) => v.name);
+    expect(order).toEqual(['b', 'c', 'a']);
+  });
+});
+
+describe('host connections in the store', () => {
+  let fake: FakeApi;
+  let disconnect: () => void;
+  let listParams: unknown[];
+  const hostOf = (id: string) => store.getState().hosts.find((h) => h.id === id);
+  const vmsOf = (id: string) => Object.values(store.getState().vms).filter((v) => v.host?.id === id);
+
+  beforeEach(async () => {
+    ({ fake, disconnect, listParams } = await connectedStore());
+  });
+  afterEach(() => disconnect());
+
+  it('reads the connections when the connection to vmdesk opens, this computer first', () => {
+    const hosts = store.getState().hosts;
+    expect(hosts.map((h) => [h.id, h.state])).toEqual([
+      ['local', 'connected'],
+      [SAMPLE_SYSTEM_ID, 'connected'],
+      ['lv-b7f30e21', 'error'],
+    ]);
+    expect(
+      vmsOf(SAMPLE_SYSTEM_ID)
+        .map((v) => v.name)
+        .sort(),
+    ).toEqual(['openwrt-router', 'ubuntu-lab']);
+  });
+
+  it('reads the connections again after a reconnect', async () => {
+    store.setState({ hosts: [] });
+    fake.simulateReconnect(20);
+    await until(() => store.getState().connection === 'open' && store.getState().hosts.length === 3);
+  });
+
+  it('adds a connection it hears of at the end and replaces a known one in place', () => {
+    applyHostChanged(conn({ id: 'lv-00000001', state: 'connecting' }));
+    applyHostChanged({ ...hostOf(SAMPLE_SYSTEM_ID)!, label: 'renamed' });
+    expect(store.getState().hosts.map((h) => h.id)).toEqual(['local', SAMPLE_SYSTEM_ID, 'lv-b7f30e21', 'lv-00000001']);
+    expect(hostOf(SAMPLE_SYSTEM_ID)?.label).toBe('renamed');
+  });
+
+  it('takes the VMs of a host that dropped out of the list, and leaves nothing selected if one was', () => {
+    const router = vmsOf(SAMPLE_SYSTEM_ID).find((v) => v.name === 'openwrt-router')!;
+    selectVm(router.id);
+    applyHostChanged({ ...hostOf(SAMPLE_SYSTEM_ID)!, state: 'error', error: 'End of file while reading data' });
+    expect(vmsOf(SAMPLE_SYSTEM_ID)).toEqual([]);
+    expect(hostOf(SAMPLE_SYSTEM_ID)?.error).toBe('End of file while reading data');
+    const s = store.getState();
+    expect(s.selectedId).toBeNull();
+    // Not "deleted": the VM is still there, on a host vmdesk cannot see now.
+    expect(s.removed).toBeNull();
+    expect(Object.values(s.vms).filter((v) => !v.host)).toHaveLength(4);
+  });
+
+  it('forgets a removed connection and its VMs', () => {
+    applyHostChanged({ ...hostOf(SAMPLE_SYSTEM_ID)!, removed: true });
+    expect(hostOf(SAMPLE_SYSTEM_ID)).toBeUndefined();
+    expect(vmsOf(SAMPLE_SYSTEM_ID)).toEqual([]);
+  });
+
+  it('reads the VMs of a host that comes up (only that host), keeping the others', async () => {
+    applyHostChanged({ ...hostOf(SAMPLE_SYSTEM_ID)!, state: 'disconnected' });
+    expect(vmsOf(SAMPLE_SYSTEM_ID)).toEqual([]);
+    const before = listParams.length;
+    applyHostChanged({ ...hostOf(SAMPLE_SYSTEM_ID)!, state: 'connected' });
+    await until(() => vmsOf(SAMPLE_SYSTEM_ID).length === 2);
+    expect(listParams.slice(before)).toEqual([{ host: SAMPLE_SYSTEM_ID }]);
+    expect(Object.values(store.getState().vms).filter((v) => !v.host)).toHaveLength(4);
+  });
+
+  it('drops the VMs a host list brought of a host that went down while it was on its way', async () => {
+    const sys = hostOf(SAMPLE_SYSTEM_ID)!;
+    const pending = refetchVms();
+    applyHostChanged({ ...sys, state: 'error', error: 'gone' });
+    await pending;
+    expect(vmsOf(SAMPLE_SYSTEM_ID)).toEqual([]);
+  });
+
+  it('connects a new host: it appears connecting, then connected', async () => {
+    const states: string[] = [];
+    const off = store.subscribe((s) => {
+      const h = s.hosts.find((x) => x.uri === 'qemu:///session');
+      if (h && h.state !== states.at(-1)) states.push(h.state);
+    });
+    const c = await connectHost('qemu:///session', true);
+    off();
+    expect(c).toMatchObject({ uri: 'qemu:///session', state: 'connected', remembered: true });
+    expect(states).toEqual(['connecting', 'connected']);
+    expect(store.getState().hosts.at(-1)).toMatchObject({ uri: 'qemu:///session', state: 'connected' });
+  });
+
+  it('throws a refused connect to the form, with what to do, and shows the host failed', async () => {
+    await expect(connectHost('qemu+ssh://root@down.example/system', false)).rejects.toThrow(
+      /No route to host.*Check that down\.example is up/,
+    );
+    expect(store.getState().hosts.at(-1)).toMatchObject({
+      state: 'error',
+      error: expect.stringMatching(/^Cannot recv/),
+    });
+  });
+
+  it('reconnects a failed host and keeps the refusal next to it while it still fails', async () => {
+    await reconnectHost('lv-b7f30e21');
+    const s = store.getState();
+    expect(s.hostErrors['lv-b7f30e21']).toMatch(/No route to host/);
+    expect(s.hostBusy['lv-b7f30e21']).toBeUndefined();
+  });
+
+  it('reconnects a dropped host and reads its VMs', async () => {
+    await disconnectHost(SAMPLE_SYSTEM_ID, false);
+    expect(hostOf(SAMPLE_SYSTEM_ID)?.state).toBe('disconnected');
+    expect(vmsOf(SAMPLE_SYSTEM_ID)).toEqual([]);
+    await reconnectHost(SAMPLE_SYSTEM_ID);
+    expect(hostOf(SAMPLE_SYSTEM_ID)?.state).toBe('connected');
+    await until(() => vmsOf(SAMPLE_SYSTEM_ID).length === 2);
+  });
+
+  it('forgets a host: it leaves the list with its VMs', async () => {
+    await disconnectHost(SAMPLE_SYSTEM_ID, true);
+    expect(hostOf(SAMPLE_SYSTEM_ID)).toBeUndefined();
+    expect(vmsOf(SAMPLE_SYSTEM_ID)).toEqual([]);
+    expect(store.getState().hostBusy).toEqual({});
+  });
+
+  it('keeps a refused disconnect next to the host', async () => {
+    await disconnectHost('lv-ffffffff', true);
+    expect(store.getState().hostErrors['lv-ffffffff']).toMatch(/There is no connection/);
+  });
+
+  it('runs actions on a libvirt VM like on any VM, and shows a refused one in the driver words', async () => {
+    const lab = vmsOf(SAMPLE_SYSTEM_ID).find((v) => v.name === 'ubuntu-lab')!;
+    await runVmAction(lab.id, 'start');
+    await until(() => store.getState().vms[lab.id]?.state === 'running');
+    await expect(fake.call('vm.update', { vm: lab.id, memoryMiB: 512 })).rejects.toThrow(
+      /virsh -c qemu:\/\/\/system edit ubuntu-lab/,
+    );
   });
 });

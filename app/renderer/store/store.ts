@@ -6,6 +6,7 @@
 import { useStore } from 'zustand';
 import { createStore } from 'zustand/vanilla';
 import type { ConnectionState } from '../../main/common/api.js';
+import { LOCAL_HOST_ID, type HostConnection } from '../../main/common/connection-types.js';
 import type { SnapshotInfo } from '../../main/common/contract.js';
 import type { HostReport } from '../../main/common/host-types.js';
 import type { IsoPlan } from '../../main/common/iso-types.js';
@@ -13,7 +14,7 @@ import type { VmSummary } from '../../main/common/vm-types.js';
 
 export type { HostReport, IsoPlan };
 export type TabId = 'overview' | 'settings' | 'snapshots' | 'screen' | 'serial' | 'logs';
-export type DialogId = 'new-vm' | 'host' | 'delete' | 'vgpu' | 'vgpu-check' | 'iso-library';
+export type DialogId = 'new-vm' | 'host' | 'connections' | 'delete' | 'vgpu' | 'vgpu-check' | 'iso-library';
 export type VmAction = 'start' | 'shutdown' | 'stop' | 'pause' | 'resume' | 'reboot';
 export type BusyWith = VmAction | 'delete' | 'eject' | 'unassign' | 'disk' | 'cdrom' | 'snapshot';
 
@@ -39,6 +40,15 @@ export interface HostSlice {
   host: HostReport | null;
   hostLoading: boolean;
   hostError: string | null;
+}
+
+export interface HostsSlice {
+  /** The hosts vmdesk shows VMs of, in the driver's order: this computer first, then libvirt connections. */
+  hosts: HostConnection[];
+  /** Why the last connect or disconnect of a host failed (the driver's sentence), by host id, until one works. */
+  hostErrors: Record<string, string>;
+  /** The host call in flight, by host id, so its buttons wait. */
+  hostBusy: Record<string, 'connect' | 'disconnect'>;
 }
 
 export interface ConnectionSlice {
@@ -90,6 +100,7 @@ export interface SnapshotsSlice {
 export type VmdeskState = VmsSlice &
   UiSlice &
   HostSlice &
+  HostsSlice &
   ConnectionSlice &
   WizardSlice &
   IsoDropSlice &
@@ -108,6 +119,9 @@ export function initialState(): VmdeskState {
     host: null,
     hostLoading: false,
     hostError: null,
+    hosts: [],
+    hostErrors: {},
+    hostBusy: {},
     connection: 'connecting',
     wasOpen: false,
     wizard: null,
@@ -131,6 +145,42 @@ export function sortedVms(vms: Record<string, VmSummary>): VmSummary[] {
     (a, b) =>
       a.name.localeCompare(b.name, undefined, { sensitivity: 'base', numeric: true }) || a.id.localeCompare(b.id),
   );
+}
+
+/** One host's part of the VM list. */
+export interface VmGroup {
+  id: string;
+  label: string;
+  /** Absent while vmdesk does not know the host yet (its VMs came before its connection). */
+  host?: HostConnection;
+  vms: VmSummary[];
+}
+
+const LOCAL_LABEL = 'This computer';
+
+/**
+ * The VM list by host: this computer first (always, even empty), then each libvirt connection in
+ * the driver's order, then any host a VM names that the connections do not list yet. Each group
+ * is sorted by name.
+ */
+export function groupVms(vms: Record<string, VmSummary>, hosts: readonly HostConnection[]): VmGroup[] {
+  const local = hosts.find((h) => h.id === LOCAL_HOST_ID);
+  const groups = new Map<string, VmGroup>([
+    [LOCAL_HOST_ID, { id: LOCAL_HOST_ID, label: local?.label ?? LOCAL_LABEL, host: local, vms: [] }],
+  ]);
+  for (const h of hosts) if (!groups.has(h.id)) groups.set(h.id, { id: h.id, label: h.label, host: h, vms: [] });
+  for (const vm of sortedVms(vms)) {
+    const id = vm.host?.id ?? LOCAL_HOST_ID;
+    let g = groups.get(id);
+    if (!g) groups.set(id, (g = { id, label: vm.host?.label ?? id, vms: [] }));
+    g.vms.push(vm);
+  }
+  return [...groups.values()];
+}
+
+/** VMs in the order the list shows them (by host, then by name): what arrow keys and "the next VM" follow. */
+export function listedVms(vms: Record<string, VmSummary>, hosts: readonly HostConnection[]): VmSummary[] {
+  return groupVms(vms, hosts).flatMap((g) => g.vms);
 }
 
 export const selectSelectedVm = (s: VmdeskState): VmSummary | undefined =>

@@ -183,11 +183,14 @@ export function ScreenTab({ vm }: { vm: VmSummary }) {
         >
           Paste to guest
         </Button>
-        <UsbMenu
-          vm={vm}
-          disabled={!connected}
-          title={connected ? 'Plug host USB devices into this VM, or out of it.' : 'The screen is not connected.'}
-        />
+        {/* A libvirt VM's USB devices are libvirt's (virsh attach-device): not offered here. */}
+        {vm.host ? null : (
+          <UsbMenu
+            vm={vm}
+            disabled={!connected}
+            title={connected ? 'Plug host USB devices into this VM, or out of it.' : 'The screen is not connected.'}
+          />
+        )}
         <Button small icon={<IconCamera />} disabled={!connected} onClick={() => void screenshot()}>
           Screenshot
         </Button>

@@ -100,9 +100,11 @@ export function SnapshotsTab({ vm }: { vm: VmSummary }) {
           {blockers.map((b) => (
             <div key={b.text} className="snap-blocker">
               <p>{b.text}</p>
-              {b.kind === 'raw' && b.target ? <ConvertButton vm={vm} target={b.target} said={setStatus} /> : null}
+              {b.kind === 'raw' && b.target && !vm.host ? (
+                <ConvertButton vm={vm} target={b.target} said={setStatus} />
+              ) : null}
               {b.command ? <CopyCode text={b.command} /> : null}
-              {b.kind === 'no-disk' ? (
+              {b.kind === 'no-disk' && !vm.host ? (
                 <Button small onClick={() => selectTab('settings')}>
                   Open Settings
                 </Button>
@@ -246,18 +248,21 @@ function SnapshotNode({ snap, ctx }: { snap: SnapshotInfo; ctx: RowContext }) {
             >
               Revert…
             </Button>
-            <Button
-              small
-              variant="ghost"
-              disabled={locked}
-              aria-label={`Edit ${snap.name}`}
-              onClick={() => {
-                ctx.said('');
-                ctx.setEditing(snap.name);
-              }}
-            >
-              Edit
-            </Button>
+            {/* libvirt's snapshots are renamed with virsh, not here. */}
+            {vm.host ? null : (
+              <Button
+                small
+                variant="ghost"
+                disabled={locked}
+                aria-label={`Edit ${snap.name}`}
+                onClick={() => {
+                  ctx.said('');
+                  ctx.setEditing(snap.name);
+                }}
+              >
+                Edit
+              </Button>
+            )}
             <Button
               small
               variant="ghost"

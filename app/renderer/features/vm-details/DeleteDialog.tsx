@@ -27,7 +27,14 @@ export function DeleteDialog({ vm }: { vm: VmSummary }) {
         </>
       }
     >
-      <p>The VM’s definition and logs are removed. This cannot be undone.</p>
+      {vm.host ? (
+        <p>
+          libvirt forgets the domain <code>{vm.host.domain}</code> on {vm.host.label} (like virsh undefine). This cannot
+          be undone.
+        </p>
+      ) : (
+        <p>The VM’s definition and logs are removed. This cannot be undone.</p>
+      )}
       {broken ? (
         <label className="check">
           <input type="checkbox" checked={deleteDisks} onChange={(e) => setDeleteDisks(e.target.checked)} />

@@ -2,6 +2,7 @@ import type { ReactNode } from 'react';
 import type { VmSummary } from '../../../main/common/vm-types.js';
 import { Button } from '../../components/Button.js';
 import { Notice } from '../../components/Notice.js';
+import { Rows } from '../../components/Rows.js';
 import { openDialog, selectTab, unassignMdev } from '../../store/actions.js';
 import { useVmdesk } from '../../store/store.js';
 import { formatDateTime, formatDuration, formatMiB } from './format.js';
@@ -9,6 +10,8 @@ import { FileCell } from './DisksCard.js';
 import { ForwardsCard } from './ForwardsCard.js';
 import { bootOrderText, diskStatus } from './device-model.js';
 import { addressesByInterface, devicesText, firmwareText, guestCard, guestOsText } from './guest-info.js';
+import { networkText } from '../hosts/host-model.js';
+import { LibvirtNote } from './LibvirtSettings.js';
 import { runsNow } from './settings-form.js';
 
 function Section({ title, children, wide }: { title: string; children: ReactNode; wide?: boolean }) {
@@ -17,19 +20,6 @@ function Section({ title, children, wide }: { title: string; children: ReactNode
       <h3 className="card-title">{title}</h3>
       {children}
     </section>
-  );
-}
-
-function Rows({ rows }: { rows: [string, ReactNode][] }) {
-  return (
-    <dl className="rows">
-      {rows.map(([k, v]) => (
-        <div className="row" key={k}>
-          <dt>{k}</dt>
-          <dd>{v}</dd>
-        </div>
-      ))}
-    </dl>
   );
 }
 
@@ -286,11 +276,13 @@ function StorageSection({ vm }: { vm: VmSummary }) {
               ])
         }
       />
-      <div className="card-actions">
-        <Button small onClick={() => selectTab('settings')}>
-          Change disks and drives…
-        </Button>
-      </div>
+      {vm.host ? null : (
+        <div className="card-actions">
+          <Button small onClick={() => selectTab('settings')}>
+            Change disks and drives…
+          </Button>
+        </div>
+      )}
     </Section>
   );
 }
@@ -320,6 +312,7 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
           {vm.reason}
         </Notice>
       ) : null}
+      {vm.host ? <LibvirtNote host={vm.host} /> : null}
       {runsNow(vm.state) && (vm.pending?.length ?? 0) > 0 ? (
         <Notice tone="warn" title="Pending changes — they apply at the next start">
           <ul className="pending-list" aria-label="Pending changes">
@@ -355,7 +348,7 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
                 ['TPM', d.tpm ? 'TPM 2.0 (swtpm)' : 'None'],
                 ['Display', d.display === 'none' ? 'None (serial console only)' : d.display],
                 ['Boot order', bootOrderText(d.boot)],
-                ['Network', d.network.mode === 'user' ? 'User-mode (NAT)' : 'None'],
+                ['Network', networkText(vm)],
                 ['Devices', devicesText(d)],
                 ['Clock', d.clock === 'localtime' ? 'Local time' : 'UTC'],
                 ...(d.hyperv ? ([['Hyper-V', 'Enlightenments on']] as [string, ReactNode][]) : []),
@@ -389,11 +382,12 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
           </Section>
         ) : null}
 
-        <ForwardsCard vm={vm} />
+        {/* Forwards and vGPUs of a libvirt VM are libvirt's (virsh edit): not offered here. */}
+        {vm.host ? null : <ForwardsCard vm={vm} />}
 
         {d ? <StorageSection vm={vm} /> : null}
 
-        {d ? <VgpuSection vm={vm} /> : null}
+        {d && !vm.host ? <VgpuSection vm={vm} /> : null}
 
         <Section title="Files" wide>
           <Rows

@@ -13,6 +13,7 @@ import { DesktopIntegrationCard } from './DesktopIntegrationCard.js';
 import { DisksCard } from './DisksCard.js';
 import { formatMiB } from './format.js';
 import { ForwardsCard } from './ForwardsCard.js';
+import { LibvirtSettings } from './LibvirtSettings.js';
 import {
   AT_NEXT_START,
   CLOCK_LABELS,
@@ -57,6 +58,7 @@ interface Draft {
 
 /** Settings of a VM that can be read; a broken VM has nothing to edit. */
 export function SettingsTab({ vm }: { vm: VmSummary }) {
+  if (vm.host) return <LibvirtSettings vm={vm} host={vm.host} />;
   const fresh = settingsBase(vm);
   if (!fresh)
     return (

@@ -27,8 +27,6 @@ export function Toolbar({ vm }: { vm: VmSummary }) {
   const busy = useVmdesk((s) => s.busy[vm.id]);
   const online = useVmdesk((s) => s.connection === 'open');
   const [cloning, setCloning] = useState(false);
-  const disc = vm.definition?.cdroms[0] ?? null;
-  const off = vm.state === 'stopped' || vm.state === 'crashed';
   const button = (action: ToolbarAction, variant: 'default' | 'primary' | 'danger' = 'default') => (
     <Button
       key={action}
@@ -55,11 +53,37 @@ export function Toolbar({ vm }: { vm: VmSummary }) {
         {button('resume')}
         {button('reboot')}
       </div>
+      {vm.host ? null : (
+        <LocalOnlyActions vm={vm} online={online} busy={busy !== undefined} onClone={() => setCloning(true)} />
+      )}
+      <div className="toolbar-group">{button('delete', 'danger')}</div>
+      {cloning ? <CloneDialog vm={vm} onClose={() => setCloning(false)} /> : null}
+    </div>
+  );
+}
+
+/** Eject and Clone: what only vmdesk's own VMs have (libvirt's change their drives with virsh). */
+function LocalOnlyActions({
+  vm,
+  online,
+  busy,
+  onClone,
+}: {
+  vm: VmSummary;
+  online: boolean;
+  busy: boolean;
+  onClone(): void;
+}) {
+  const ejecting = useVmdesk((s) => s.busy[vm.id] === 'eject');
+  const disc = vm.definition?.cdroms[0] ?? null;
+  const off = vm.state === 'stopped' || vm.state === 'crashed';
+  return (
+    <>
       <div className="toolbar-group">
         <Button
           icon={<IconEject />}
-          disabled={!online || busy !== undefined || !disc}
-          aria-busy={busy === 'eject' || undefined}
+          disabled={!online || busy || !disc}
+          aria-busy={ejecting || undefined}
           title={disc ? `Take ${disc} out; the VM then boots from its disk` : 'No ISO is inserted'}
           onClick={() => void ejectIso(vm.id)}
         >
@@ -68,19 +92,17 @@ export function Toolbar({ vm }: { vm: VmSummary }) {
       </div>
       <div className="toolbar-group">
         <Button
-          disabled={!online || busy !== undefined || !off || !vm.definition}
+          disabled={!online || busy || !off || !vm.definition}
           title={
             off
               ? 'A new VM with a copy of this one’s disks, or linked to them'
               : 'Shut the VM down to clone it: its disks must not change under the copy'
           }
-          onClick={() => setCloning(true)}
+          onClick={onClone}
         >
           Clone…
         </Button>
       </div>
-      <div className="toolbar-group">{button('delete', 'danger')}</div>
-      {cloning ? <CloneDialog vm={vm} onClose={() => setCloning(false)} /> : null}
-    </div>
+    </>
   );
 }

@@ -20,6 +20,8 @@ const TABS: TabDef<TabId>[] = [
   { id: 'serial', label: 'Serial console' },
   { id: 'logs', label: 'Logs' },
 ];
+/** libvirt keeps a libvirt VM's logs on its host (/var/log/libvirt/qemu/): no Logs tab. */
+const LIBVIRT_TABS = TABS.filter((t) => t.id !== 'logs');
 
 /** Re-renders every 30 s for "running for ..." texts. */
 function useNow(): number {
@@ -32,23 +34,30 @@ function useNow(): number {
 }
 
 export function VmView({ vm }: { vm: VmSummary }) {
-  const tab = useVmdesk((s) => s.tab);
+  const chosen = useVmdesk((s) => s.tab);
+  const tabs = vm.host ? LIBVIRT_TABS : TABS;
+  const tab = tabs.some((t) => t.id === chosen) ? chosen : 'overview';
   const now = useNow();
   const dropHere = useVmdesk((s) => s.dragOverVm === vm.id);
   return (
     // A dropped ISO lands in this VM's CD-ROM drive (DropTarget reads `data-drop-vm`).
-    <div className={dropHere ? 'vm-view vm-view-drop' : 'vm-view'} data-drop-vm={vm.id}>
+    <div className={dropHere ? 'vm-view vm-view-drop' : 'vm-view'} data-drop-vm={vm.host ? undefined : vm.id}>
       <div className="vm-head">
         <div className="vm-title">
           <h1 title={vm.name}>{vm.name}</h1>
           <div className="vm-sub">
             <StateBadge state={vm.state} />
             <AccelBadge vm={vm} />
+            {vm.host ? (
+              <span className="vm-host-line" title={vm.host.uri}>
+                on {vm.host.label} · libvirt domain {vm.host.domain}
+              </span>
+            ) : null}
           </div>
         </div>
         <Toolbar vm={vm} />
       </div>
-      <Tabs tabs={TABS} active={tab} onChange={selectTab} label={`${vm.name} views`}>
+      <Tabs tabs={tabs} active={tab} onChange={selectTab} label={`${vm.name} views`}>
         {tab === 'overview' ? <Overview vm={vm} now={now} /> : null}
         {tab === 'settings' ? <SettingsTab key={vm.id} vm={vm} /> : null}
         {tab === 'snapshots' ? <SnapshotsTab key={vm.id} vm={vm} /> : null}

@@ -1,8 +1,11 @@
-import { useRef, type KeyboardEvent } from 'react';
+import { useId, useMemo, type KeyboardEvent, type ReactNode } from 'react';
 import { useShallow } from 'zustand/react/shallow';
+import type { VmSummary } from '../../../main/common/vm-types.js';
 import { AccelBadge } from '../../components/Badges.js';
-import { selectVm } from '../../store/actions.js';
-import { sortedVms, useVmdesk } from '../../store/store.js';
+import { Button } from '../../components/Button.js';
+import { openDialog, reconnectHost, selectVm } from '../../store/actions.js';
+import { groupVms, useVmdesk, type VmGroup } from '../../store/store.js';
+import { HOST_STATE_TONE, HOST_STATE_WORDS, hostProblem, isLocalHost, noVmsText } from '../hosts/host-model.js';
 import { formatMiB } from '../vm-details/format.js';
 
 const optionId = (id: string) => `vm-option-${id}`;
@@ -12,24 +15,37 @@ function focusDetails(): void {
   document.querySelector<HTMLElement>('main [role="tab"][aria-selected="true"]')?.focus();
 }
 
+/** Selects `vm` and puts the focus on the list that holds it (each host has its own). */
+function selectAndFocus(vm: VmSummary): void {
+  selectVm(vm.id);
+  const option = document.getElementById(optionId(vm.id));
+  option?.scrollIntoView({ block: 'nearest' });
+  option?.closest<HTMLElement>('[role="listbox"]')?.focus();
+}
+
+/**
+ * The VMs by host: this computer first, then each libvirt connection with its state (a failed or
+ * disconnected one with its error and Reconnect). With only this computer there are no headings:
+ * the list looks as it always did. Arrow keys move through all VMs, across hosts.
+ */
 export function VmList() {
-  const vms = useVmdesk(useShallow((s) => sortedVms(s.vms)));
+  const { vms, hosts } = useVmdesk(useShallow((s) => ({ vms: s.vms, hosts: s.hosts })));
+  const groups = useMemo(() => groupVms(vms, hosts), [vms, hosts]);
   const selectedId = useVmdesk((s) => s.selectedId);
   const loaded = useVmdesk((s) => s.listLoaded);
-  const dropOn = useVmdesk((s) => s.dragOverVm);
-  const listRef = useRef<HTMLUListElement>(null);
+  const order = groups.flatMap((g) => g.vms);
 
   const onKey = (e: KeyboardEvent) => {
-    const i = vms.findIndex((v) => v.id === selectedId);
+    const i = order.findIndex((v) => v.id === selectedId);
     const to =
       e.key === 'ArrowDown'
-        ? Math.min(i + 1, vms.length - 1)
+        ? Math.min(i + 1, order.length - 1)
         : e.key === 'ArrowUp'
           ? Math.max(i - 1, 0)
           : e.key === 'Home'
             ? 0
             : e.key === 'End'
-              ? vms.length - 1
+              ? order.length - 1
               : -2;
     if (e.key === 'Enter' && selectedId) {
       e.preventDefault();
@@ -38,38 +54,135 @@ export function VmList() {
     }
     if (to === -2) return;
     e.preventDefault();
-    const next = vms[to];
-    if (next) {
-      selectVm(next.id);
-      document.getElementById(optionId(next.id))?.scrollIntoView({ block: 'nearest' });
-    }
+    const next = order[to];
+    if (next) selectAndFocus(next);
   };
 
   if (!loaded) return <p className="sidebar-note">Loading…</p>;
-  if (vms.length === 0) return <p className="sidebar-note">No virtual machines yet.</p>;
+  const single = groups.length === 1;
+  // One list is in the Tab order: the one with the selected VM, or else the first with VMs.
+  const tabGroup = groups.find((g) => g.vms.some((v) => v.id === selectedId)) ?? groups.find((g) => g.vms.length > 0);
+  const list = (g: VmGroup, label: string) => (
+    <VmListbox group={g} label={label} selectedId={selectedId} focusable={g === tabGroup} onKey={onKey} />
+  );
 
+  if (single) {
+    const g = groups[0]!;
+    return g.vms.length === 0 ? (
+      <>
+        <p className="sidebar-note">No virtual machines yet.</p>
+        <AddConnection />
+      </>
+    ) : (
+      <>
+        {list(g, 'Virtual machines')}
+        <AddConnection />
+      </>
+    );
+  }
+  return (
+    <>
+      {groups.map((g) => (
+        <HostGroup key={g.id} group={g}>
+          {g.vms.length > 0 ? list(g, `VMs on ${g.label}`) : null}
+        </HostGroup>
+      ))}
+      <AddConnection />
+    </>
+  );
+}
+
+function AddConnection() {
+  return (
+    <div className="sidebar-foot">
+      <Button small variant="ghost" onClick={() => openDialog('connections')}>
+        Add a libvirt connection…
+      </Button>
+    </div>
+  );
+}
+
+/** A host's heading in the list: its name and state; when it is not connected, why, and Reconnect. */
+function HostGroup({ group, children }: { group: VmGroup; children: ReactNode }) {
+  const headingId = useId();
+  const h = group.host;
+  const callError = useVmdesk((s) => s.hostErrors[group.id]);
+  const busy = useVmdesk((s) => s.hostBusy[group.id]);
+  const online = useVmdesk((s) => s.connection === 'open');
+  const local = isLocalHost(group);
+  const problem = h && !local ? hostProblem(h, callError) : undefined;
+  return (
+    <section className="vm-group" aria-labelledby={headingId} data-host={group.id}>
+      <div className="vm-group-head">
+        <h2 className="vm-group-title" id={headingId} title={h && !local ? h.uri : undefined}>
+          {group.label}
+        </h2>
+        {h && !local ? (
+          <span className={`state state-${HOST_STATE_TONE[h.state]}`} data-testid="host-state">
+            <span className="state-dot" aria-hidden="true" />
+            <span>{busy === 'connect' ? HOST_STATE_WORDS.connecting : HOST_STATE_WORDS[h.state]}</span>
+          </span>
+        ) : null}
+      </div>
+      {problem ? (
+        <div className={`vm-group-problem${h?.state === 'error' ? ' vm-group-problem-bad' : ''}`}>
+          <p className="vm-group-error">{problem.text}</p>
+          {problem.fix ? <p className="vm-group-fix">{problem.fix}</p> : null}
+          <Button
+            small
+            disabled={!online || busy !== undefined}
+            aria-busy={busy === 'connect' || undefined}
+            aria-label={`Reconnect ${group.label}`}
+            onClick={() => void reconnectHost(group.id)}
+          >
+            {busy === 'connect' ? 'Connecting…' : 'Reconnect'}
+          </Button>
+        </div>
+      ) : group.vms.length === 0 && h?.state !== 'connecting' ? (
+        <p className="vm-group-empty">{noVmsText(group)}</p>
+      ) : null}
+      {children}
+    </section>
+  );
+}
+
+function VmListbox({
+  group,
+  label,
+  selectedId,
+  focusable,
+  onKey,
+}: {
+  group: VmGroup;
+  label: string;
+  selectedId: string | null;
+  focusable: boolean;
+  onKey(e: KeyboardEvent): void;
+}) {
+  const dropOn = useVmdesk((s) => s.dragOverVm);
+  const holdsSelected = group.vms.some((v) => v.id === selectedId);
   return (
     <ul
-      ref={listRef}
       role="listbox"
-      aria-label="Virtual machines"
+      aria-label={label}
       className="vm-list"
-      tabIndex={0}
-      aria-activedescendant={selectedId ? optionId(selectedId) : undefined}
+      tabIndex={focusable ? 0 : -1}
+      aria-activedescendant={holdsSelected && selectedId ? optionId(selectedId) : undefined}
       onKeyDown={onKey}
     >
-      {vms.map((vm) => (
+      {group.vms.map((vm) => (
         <li
           key={vm.id}
           id={optionId(vm.id)}
           role="option"
           aria-selected={vm.id === selectedId}
           className={vm.id === dropOn ? 'vm-item vm-item-drop' : 'vm-item'}
-          // A dropped ISO lands in this VM's CD-ROM drive (DropTarget reads it).
-          data-drop-vm={vm.id}
-          onClick={() => {
+          // A dropped ISO lands in this VM's CD-ROM drive (DropTarget reads it); libvirt's VMs
+          // change their drives with virsh, not here.
+          data-drop-vm={vm.host ? undefined : vm.id}
+          onClick={(e) => {
             selectVm(vm.id);
-            listRef.current?.focus();
+            e.currentTarget.closest<HTMLElement>('[role="listbox"]')?.focus();
           }}
           onDoubleClick={focusDetails}
         >

@@ -1,0 +1,166 @@
+/**
+ * libvirt hosts, for real: a libvirt daemon serving qemu:///system and an sshd on loopback for
+ * qemu+ssh://root@127.0.0.1:2222/system (both started by `bash e2e/support/libvirt-env.sh start`,
+ * which `.ci/run` runs). A domain defined with virsh is listed by `vmdesk --connect URI list`,
+ * started, its serial console answers through libvirt's console stream, its VNC screen shows in
+ * Chromium (over SSH through the tunnel to the host's port), state changes made with virsh reach
+ * the window from libvirt's events, and it is stopped — over both URIs.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { VmSummary } from '../app/main/common/vm-types.js';
+import { AppPage } from './pages/app-page.js';
+import { REPO, Sandbox, waitFor } from './support/cli.js';
+import {
+  failInCiWhenMissing,
+  libvirtMissing,
+  SSH_URI as SSH,
+  SYSTEM_URI as SYSTEM,
+  TestDomains,
+  virsh,
+} from './support/libvirt.js';
+import { CHROMIUM, openPage, shot, startWeb } from './support/web.js';
+
+const READY = 'VMDESK-GUEST-READY';
+const missing = fs.existsSync(CHROMIUM) ? libvirtMissing([SYSTEM, SSH]) : `no Chromium at ${CHROMIUM}`;
+failInCiWhenMissing('libvirt hosts', missing);
+
+let cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups = [];
+});
+
+describe.skipIf(missing !== undefined)(`libvirt hosts${missing ? ` (skipped: ${missing})` : ''}`, () => {
+  const tag = crypto.randomBytes(3).toString('hex');
+  let domains: TestDomains;
+  beforeAll(() => {
+    domains = new TestDomains(tag);
+  });
+  afterAll(() => domains.cleanup());
+
+  /** `vmdesk --connect URI console NAME`, typing `lines` once the guest said it is ready. */
+  function consoleSession(s: Sandbox, uri: string, name: string, lines: string[]) {
+    const child = spawn(process.execPath, [path.join(REPO, 'bin/vmdesk.mjs'), '--connect', uri, 'console', name], {
+      env: s.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    s.track(child);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    return {
+      output: () => out,
+      type: () => child.stdin.write(lines.join('\n') + '\n'),
+      detach: () =>
+        new Promise<number | null>((resolve) => {
+          child.once('exit', (code) => resolve(code));
+          child.stdin.write(Buffer.from([0x1d]));
+        }),
+    };
+  }
+
+  it("says why a host refuses, in libvirt's words, with what to do", async () => {
+    const s = new Sandbox();
+    cleanups.push(() => s.cleanup());
+    // No key the loopback sshd lets in (only the test key is authorized).
+    const denied = await s.run(['--connect', 'qemu+ssh://root@127.0.0.1:2222/system?no_verify=1', 'list']);
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(/Permission denied \(publickey\)/);
+    expect(denied.stderr).toMatch(/ssh-copy-id.*ssh-add/);
+    const nothing = await s.run(['--connect', 'qemu+ssh://root@127.0.0.1:1/system?no_verify=1', 'list']);
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toMatch(/Connection refused.*Check that root@127.0.0.1 is up/);
+    const noDomain = await s.run(['--connect', SYSTEM, 'start', `no-such-domain-${tag}`]);
+    expect(noDomain.code).toBe(1);
+    expect(noDomain.stderr).toMatch(/No VM named or with id "no-such-domain-.*" on libvirt system \(this computer\)/);
+  });
+
+  it.each([
+    ['qemu:///system', SYSTEM],
+    ['qemu+ssh (loopback sshd, the SSH tunnel to the display)', SSH],
+  ])(
+    'over %s: lists a virsh-defined domain, starts it, serial and screen work, virsh changes reach the window, stops it',
+    async (_label, uri) => {
+      const name = `vmdesk-it-${tag}-${uri === SYSTEM ? 'sys' : 'ssh'}`;
+      domains.define(name);
+      const s = new Sandbox();
+      cleanups.push(() => s.cleanup());
+      const web = await startWeb(s);
+      cleanups.push(() => web.stop());
+
+      // The CLI (a client of the running `vmdesk web`) connects the driver to the host.
+      const listed = await s.json<VmSummary[]>(['--connect', uri, 'list']);
+      const vm = listed.find((v) => v.name === name);
+      expect(vm, `${name} in ${JSON.stringify(listed.map((v) => v.name))}`).toBeDefined();
+      expect(vm!.state).toBe('stopped');
+      expect(vm!.host).toMatchObject({ uri, domain: name });
+      expect(vm!.id).toMatch(/^lv-[0-9a-f]{8}\/[0-9a-f-]{36}$/);
+      // The driver keeps the connection: its plain list has the host's VMs after its own.
+      expect((await s.json<VmSummary[]>(['list'])).some((v) => v.id === vm!.id)).toBe(true);
+
+      const started = await s.run(['--connect', uri, 'start', name]);
+      expect(started.stderr).toBe('');
+      expect(started.stdout).toContain(`${name}: running`);
+
+      // The serial console through libvirt's console stream: the boot's marker, then a command.
+      const con = consoleSession(s, uri, name, ['echo hello-$((6*7))']);
+      await waitFor(() => con.output().includes(READY), `${READY} on the serial console`, 150_000);
+      con.type();
+      await waitFor(() => con.output().includes('hello-42'), 'the guest answering on the serial console', 60_000);
+      expect(await con.detach()).toBe(0);
+
+      // The window: the VM is listed, its screen lit through the VNC proxy (the SSH tunnel for SSH).
+      const app = new AppPage(await openPage(web.url, (c) => cleanups.push(c)));
+      await app.waitForState(name, 'running');
+      await app.select(name);
+      await app.tab('Screen');
+      await waitFor(async () => (await app.vncLitShare()) > 0.02, 'VGA text in the noVNC canvas', 90_000);
+      await shot(app.page, `libvirt-screen-${uri === SYSTEM ? 'system' : 'ssh'}`);
+
+      // Changes made outside vmdesk arrive from libvirt's domain events.
+      virsh('suspend', name);
+      await app.waitForState(name, 'paused', 60_000);
+      virsh('resume', name);
+      await app.waitForState(name, 'running', 60_000);
+
+      // Refused, with what to do, for what vmdesk does not change on a libvirt host.
+      const set = await s.run(['set', `${vm!.id}`, '--memory', '512M']);
+      expect(set.code).toBe(1);
+      expect(set.stderr).toContain(`virsh -c ${uri} edit ${name}`);
+
+      const stopped = await s.run(['--connect', uri, 'stop', name]);
+      expect(stopped.stdout).toContain(`${name}: stopped`);
+      await app.waitForState(name, 'stopped', 60_000);
+      expect(virsh('domstate', name).trim()).toBe('shut off');
+
+      if (uri === SSH) {
+        // The SSH connection dies (its ssh process, a child of the driver, is killed): the driver
+        // hears it from libvirt, the host's VMs leave the list, and the next --connect brings them back.
+        const sshPids = execFileSync('pgrep', ['-P', String(web.child.pid), '-x', 'ssh'], { encoding: 'utf8' })
+          .trim()
+          .split('\n')
+          .filter(Boolean);
+        expect(sshPids.length).toBeGreaterThan(0);
+        for (const pid of sshPids) process.kill(Number(pid), 'SIGKILL');
+        await waitFor(
+          async () => !(await s.json<VmSummary[]>(['list'])).some((v) => v.id === vm!.id),
+          'the dropped host leaving the list',
+          60_000,
+        );
+        await app.page
+          .getByText(/was lost \((the other end closed it|an error)\)/)
+          .first()
+          .waitFor();
+        // The VM on screen is not called deleted: its host is out of reach.
+        await app.page.getByText("This VM's host is not connected.").waitFor();
+        await shot(app.page, 'libvirt-connection-lost');
+        expect((await s.json<VmSummary[]>(['--connect', uri, 'list'])).some((v) => v.id === vm!.id)).toBe(true);
+      }
+    },
+    400_000,
+  );
+});
