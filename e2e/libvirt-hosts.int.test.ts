@@ -11,6 +11,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { HostConnection } from '../app/main/common/connection-types.js';
 import type { VmSummary } from '../app/main/common/vm-types.js';
 import { AppPage } from './pages/app-page.js';
 import { REPO, Sandbox, waitFor } from './support/cli.js';
@@ -92,14 +93,20 @@ describe.skipIf(missing !== undefined)(`libvirt hosts${missing ? ` (skipped: ${m
       const web = await startWeb(s);
       cleanups.push(() => web.stop());
 
-      // The CLI (a client of the running `vmdesk web`) connects the driver to the host.
+      // `--connect` (a client of the running `vmdesk web`) lists the host's VMs, and like virsh -c
+      // leaves no connection behind in that driver.
       const listed = await s.json<VmSummary[]>(['--connect', uri, 'list']);
       const vm = listed.find((v) => v.name === name);
       expect(vm, `${name} in ${JSON.stringify(listed.map((v) => v.name))}`).toBeDefined();
       expect(vm!.state).toBe('stopped');
       expect(vm!.host).toMatchObject({ uri, domain: name });
       expect(vm!.id).toMatch(/^lv-[0-9a-f]{8}\/[0-9a-f-]{36}$/);
-      // The driver keeps the connection: its plain list has the host's VMs after its own.
+      expect((await s.json<HostConnection[]>(['connections'])).map((c) => c.uri)).toEqual(['local']);
+      expect((await s.json<VmSummary[]>(['list'])).some((v) => v.id === vm!.id)).toBe(false);
+
+      // `vmdesk connect` connects the running driver: its plain list has the host's VMs after its own.
+      const connected = await s.run(['connect', uri]);
+      expect(connected.stdout).toMatch(/^Connected to .*libvirt \d+\.\d+\.\d+\)\.\n$/);
       expect((await s.json<VmSummary[]>(['list'])).some((v) => v.id === vm!.id)).toBe(true);
 
       const started = await s.run(['--connect', uri, 'start', name]);
@@ -132,20 +139,27 @@ describe.skipIf(missing !== undefined)(`libvirt hosts${missing ? ` (skipped: ${m
       expect(set.code).toBe(1);
       expect(set.stderr).toContain(`virsh -c ${uri} edit ${name}`);
 
-      const stopped = await s.run(['--connect', uri, 'stop', name]);
-      expect(stopped.stdout).toContain(`${name}: stopped`);
-      await app.waitForState(name, 'stopped', 60_000);
-      expect(virsh('domstate', name).trim()).toBe('shut off');
-
       if (uri === SSH) {
-        // The SSH connection dies (its ssh process, a child of the driver, is killed): the driver
-        // hears it from libvirt, the host's VMs leave the list, and the next --connect brings them back.
-        const sshPids = execFileSync('pgrep', ['-P', String(web.child.pid), '-x', 'ssh'], { encoding: 'utf8' })
-          .trim()
-          .split('\n')
-          .filter(Boolean);
-        expect(sshPids.length).toBeGreaterThan(0);
-        for (const pid of sshPids) process.kill(Number(pid), 'SIGKILL');
+        // The SSH connection dies while the VM runs and its screen is open (libvirt's ssh process,
+        // a child of the driver, is killed): the driver hears it from libvirt, the host's VMs leave
+        // the list, the screen's own ssh -W tunnel ends with it, and `vmdesk connect` brings them back.
+        const ps = () => {
+          try {
+            return execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(web.child.pid)], { encoding: 'utf8' });
+          } catch {
+            return ''; // ps exits 1 when the driver has no children
+          }
+        };
+        const children = () =>
+          ps()
+            .split('\n')
+            .map((l) => l.trim())
+            .filter((l) => l.split(/\s+/)[1] === 'ssh');
+        const tunnels = children().filter((l) => l.includes(' -W '));
+        const transport = children().filter((l) => !l.includes(' -W '));
+        expect(tunnels, children().join('\n')).toHaveLength(1);
+        expect(transport.length, children().join('\n')).toBeGreaterThan(0);
+        for (const l of transport) process.kill(Number(l.split(' ')[0]), 'SIGKILL');
         await waitFor(
           async () => !(await s.json<VmSummary[]>(['list'])).some((v) => v.id === vm!.id),
           'the dropped host leaving the list',
@@ -158,8 +172,15 @@ describe.skipIf(missing !== undefined)(`libvirt hosts${missing ? ` (skipped: ${m
         // The VM on screen is not called deleted: its host is out of reach.
         await app.page.getByText("This VM's host is not connected.").waitFor();
         await shot(app.page, 'libvirt-connection-lost');
-        expect((await s.json<VmSummary[]>(['--connect', uri, 'list'])).some((v) => v.id === vm!.id)).toBe(true);
+        await waitFor(() => children().length === 0, 'no ssh left behind by the lost host', 30_000);
+        expect((await s.run(['connect', uri])).code).toBe(0);
+        await app.waitForState(name, 'running', 60_000);
       }
+
+      const stopped = await s.run(['--connect', uri, 'stop', name]);
+      expect(stopped.stdout).toContain(`${name}: stopped`);
+      await app.waitForState(name, 'stopped', 60_000);
+      expect(virsh('domstate', name).trim()).toBe('shut off');
     },
     400_000,
   );

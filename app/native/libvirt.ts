@@ -46,7 +46,9 @@ export const VIR_ERR = {
   OPERATION_INVALID: 55,
   NO_DOMAIN_SNAPSHOT: 72,
   AUTH_CANCELLED: 79,
-  OPERATION_DENIED: 68,
+  OPERATION_DENIED: 29,
+  OPERATION_TIMEOUT: 68,
+  ACCESS_DENIED: 88,
   SYSTEM_ERROR: 38,
   RPC: 39,
 } as const;
@@ -348,14 +350,19 @@ function bind(koffi: Koffi, lib: KoffiModule.LibraryHandle): LibvirtClient {
       if (!conn) throw globalError ?? new LibvirtError(`libvirt could not connect to ${uri}.`, 0, 0);
       openConnections++;
       runLoop();
-      return connection(uri, conn);
+      return await connection(uri, conn);
     };
     const p = opens.then(run, run);
-    opens = p.catch(() => {});
+    // A host that never answers (a blackholed address waits out TCP's timeout) holds the next
+    // opens back for 20 s at most; an error of an open that overlaps another may then be
+    // reported by the wrong one of the two (libvirt's global error handler cannot tell them apart).
+    opens = Promise.race([p.catch(() => {}), new Promise<void>((r) => setTimeout(r, 20_000).unref())]);
     return p;
   };
 
-  const connection = (uri: string, conn: Ptr): LibvirtConnection => {
+  const connection = async (uri: string, conn: Ptr): Promise<LibvirtConnection> => {
+    /** Open console streams: ended before the connection closes (they hold it, and its handlers). */
+    const streams = new Set<ConsoleStream>();
     let lastError: LibvirtError | undefined;
     let closed = false;
     const errorHandler = koffi.register((_ud: Ptr, err: Ptr) => {
@@ -534,7 +541,13 @@ function bind(koffi: Koffi, lib: KoffiModule.LibraryHandle): LibvirtClient {
             c.streamFree(st);
             throw err;
           }
-          return consoleStream(st, () => lastError);
+          const stream = consoleStream(
+            st,
+            () => lastError,
+            () => streams.delete(stream),
+          );
+          streams.add(stream);
+          return stream;
         }),
       onDomainEvent: (l) => {
         eventListeners.push(l);
@@ -546,9 +559,14 @@ function bind(koffi: Koffi, lib: KoffiModule.LibraryHandle): LibvirtClient {
         serial(async () => {
           if (closed) return;
           closed = true;
-          c.eventDeregisterAny(conn, eventId);
-          c.unregisterCloseCallback(conn, onClose);
-          await call(c.close, conn);
+          for (const st of [...streams]) st.close();
+          // From here libvirt reports this connection's errors to the global handler (never freed),
+          // not to this one's, which is released below. All of these may talk to the daemon: off
+          // Node's thread (a daemon that stopped answering must not freeze the window).
+          c.connSetErrorFunc(conn, null, null);
+          await call(c.eventDeregisterAny, conn, eventId).catch(() => {});
+          await call(c.unregisterCloseCallback, conn, onClose).catch(() => {});
+          await call(c.close, conn).catch(() => {});
           openConnections--;
           // The handlers' slots are released after the loop's thread is done with them.
           setTimeout(() => {
@@ -559,16 +577,16 @@ function bind(koffi: Koffi, lib: KoffiModule.LibraryHandle): LibvirtClient {
         }),
     };
 
-    // VIR_DOMAIN_EVENT_ID_LIFECYCLE = 0
-    const eventId = c.eventRegisterAny(conn, null, 0, lifecycle, null, null) as number;
-    c.registerCloseCallback(conn, onClose, null, null);
+    // VIR_DOMAIN_EVENT_ID_LIFECYCLE = 0. Registering talks to the daemon: off Node's thread.
+    const eventId = await call<number>(c.eventRegisterAny, conn, null, 0, lifecycle, null, null);
+    await call(c.registerCloseCallback, conn, onClose, null, null);
     // A remote host that stops answering is noticed within ~20 s (ignored by local drivers).
-    c.setKeepAlive(conn, 5, 3);
+    await call(c.setKeepAlive, conn, 5, 3);
     return api;
   };
 
   /** A console stream: reads when libvirt says the stream is readable, writes when writable. */
-  const consoleStream = (st: Ptr, lastError: () => LibvirtError | undefined): ConsoleStream => {
+  const consoleStream = (st: Ptr, lastError: () => LibvirtError | undefined, onEnded: () => void): ConsoleStream => {
     let dataListener: (chunk: Uint8Array) => void = () => {};
     let endListener: (reason: string) => void = () => {};
     let drainListener: () => void = () => {};
@@ -582,12 +600,15 @@ function bind(koffi: Koffi, lib: KoffiModule.LibraryHandle): LibvirtClient {
       if (ended) return;
       ended = true;
       c.streamRemoveCallback(st);
-      c.streamAbort(st);
-      // Freed once the loop's thread can no longer be inside the callback.
-      setTimeout(() => {
-        c.streamFree(st);
-        koffi.unregister(cb);
-      }, 1000).unref();
+      onEnded();
+      // Aborting tells the daemon: off Node's thread. Freed, and the callback's slot released,
+      // once the loop's thread can no longer be inside the callback.
+      c.streamAbort.async(st, () => {
+        setTimeout(() => {
+          c.streamFree(st);
+          koffi.unregister(cb);
+        }, 1000).unref();
+      });
       endListener(reason);
     };
     const read = () => {

@@ -1,4 +1,5 @@
 /** Text output of the CLI: short, aligned, and saying what to do next where that helps. */
+import type { HostConnection } from '../common/connection-types.js';
 import { bootOrderText, diskIsReadOnly, type DiskSpec, type VmDefinition, type VmSummary } from '../common/vm-types.js';
 import { formatMiB } from '../vm/define-vm.js';
 import { table } from '../common/text-table.js';
@@ -190,4 +191,19 @@ export function formatForwards(vm: VmSummary): string {
   });
   const live = vm.state === 'running' || vm.state === 'paused' ? ` (${vm.state}: listening now)` : '';
   return `Port forwards of "${vm.name}"${live}:\n${table([['PROTO', 'HOST', 'GUEST', ''], ...rows])}\n`;
+}
+
+/** `vmdesk connections`: each host, its state, and what to do about an error. */
+export function formatConnections(conns: HostConnection[]): string {
+  const rows = [['HOST', 'STATE', 'URI', 'ID', 'AT START']];
+  for (const c of conns)
+    rows.push([
+      c.label,
+      c.state,
+      c.kind === 'local' ? '-' : c.uri,
+      c.id,
+      c.kind === 'local' ? '-' : c.remembered ? 'connects' : 'no',
+    ]);
+  const notes = conns.filter((c) => c.error).map((c) => `\n${c.label}: ${c.error}${c.fix ? ` ${c.fix}` : ''}`);
+  return table(rows) + notes.join('');
 }

@@ -17,7 +17,7 @@ import { managerOptionsFromEnv } from '../vm/vm-manager.js';
 import { createHostServices } from '../vm/host-adapter.js';
 import { formatHostReport } from '../host/index.js';
 import { formatMiB, parseForward, parseSize } from '../vm/define-vm.js';
-import { firmwareText, formatDeleted, formatInfo, formatList } from './format.js';
+import { firmwareText, formatConnections, formatDeleted, formatInfo, formatList } from './format.js';
 import { followLog, printLog } from './log-command.js';
 import { tailLog } from '../consoles/log-tail.js';
 import { attachConsole } from './console-command.js';
@@ -95,6 +95,10 @@ Usage:
   vmdesk import --from URI DOMAIN [--name N] [--copy-disks | --in-place] [--json]
                                (a new VM from a libvirt domain, listing what it left out; asks whether to
                                copy the disks, in place when there is no terminal)
+  vmdesk connections [--json]  (this computer and the libvirt hosts the driver is connected to or remembers)
+  vmdesk connect URI [--remember]   (connect the running window or vmdesk web to a libvirt host;
+                               --remember: also at every start)
+  vmdesk disconnect URI|ID [--forget]
   vmdesk --connect URI list|info|start|shutdown|stop|reboot|pause|resume|delete|console|snapshot ...
                                (the VMs of a libvirt host, like virsh -c: qemu:///system, qemu:///session,
                                qemu+ssh://user@host/system; SSH uses your own keys, agent and known_hosts)
@@ -145,6 +149,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
   let json = false;
   let link: DriverLink | undefined;
+  /** A host this command connected the running driver to: disconnected when it is done. */
+  let leaveAfter: string | undefined;
   const getLink = async () => {
     if (link) return link;
     link = await openDriver({
@@ -154,7 +160,16 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       native: getNative(),
       managerOptions: managerOptionsFromEnv(process.env),
     });
-    if (connectUri !== undefined) link = onHost(link, (await link.call('host.connect', { uri: connectUri })).id);
+    if (connectUri !== undefined) {
+      // Like virsh -c, a command leaves no connection behind in a driver that runs on (the
+      // window's, `vmdesk web`'s) unless that driver had it already.
+      const had =
+        link.mode === 'client' &&
+        (await link.call('host.connections', {})).some((c) => c.uri === connectUri && c.state === 'connected');
+      const conn = await link.call('host.connect', { uri: connectUri });
+      if (link.mode === 'client' && !had) leaveAfter = conn.id;
+      link = onHost(link, conn.id);
+    }
     return link;
   };
   try {
@@ -401,6 +416,43 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         io.out.write(json ? JSON.stringify(r) + '\n' : formatDeleted(vm, r));
         return 0;
       }
+      case 'connections': {
+        const a = parse(rest, {});
+        json = !!a.values.json;
+        if (a.positionals.length > 0) throw usageError(`Unexpected argument "${a.positionals[0]}".`);
+        const conns = await (await getLink()).call('host.connections', {});
+        io.out.write(json ? JSON.stringify(conns, null, 2) + '\n' : formatConnections(conns) + '\n');
+        return 0;
+      }
+      case 'connect': {
+        const a = parse(rest, { remember: { type: 'boolean' } });
+        json = !!a.values.json;
+        if (a.positionals.length !== 1)
+          throw usageError(
+            '`vmdesk connect` takes one libvirt URI, like qemu:///system or qemu+ssh://user@host/system.',
+          );
+        const link = await getLink();
+        const conn = await link.call('host.connect', { uri: a.positionals[0]!, remember: !!a.values.remember });
+        io.out.write(
+          json
+            ? JSON.stringify(conn, null, 2) + '\n'
+            : `Connected to ${conn.label}${conn.hypervisor ? ` (${conn.hypervisor.hostname}, libvirt ${conn.hypervisor.libvirtVersion})` : ''}.${conn.remembered ? ' vmdesk connects to it again when it starts.' : ''}\n` +
+                (link.mode === 'owner'
+                  ? 'No vmdesk window or `vmdesk web` runs: the connection ended with this command. Use vmdesk --connect URI COMMAND, or --remember.\n'
+                  : ''),
+        );
+        return 0;
+      }
+      case 'disconnect': {
+        const a = parse(rest, { forget: { type: 'boolean' } });
+        json = !!a.values.json;
+        if (a.positionals.length !== 1) throw usageError('`vmdesk disconnect` takes one connection: its URI or id.');
+        const left = await (
+          await getLink()
+        ).call('host.disconnect', { connection: a.positionals[0]!, forget: !!a.values.forget });
+        io.out.write(json ? JSON.stringify(left, null, 2) + '\n' : formatConnections(left) + '\n');
+        return 0;
+      }
       case 'host': {
         // A fact about the machine, not about the VMs: probed here, no driver needed.
         const a = parse(rest, {});
@@ -485,6 +537,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     if (json) io.out.write(JSON.stringify({ error: e }) + '\n');
     return isUserError(e.code) ? 1 : 2;
   } finally {
+    if (leaveAfter) await link?.call('host.disconnect', { connection: leaveAfter }).catch(() => undefined);
     await link?.close();
   }
 }

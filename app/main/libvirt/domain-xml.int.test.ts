@@ -289,6 +289,22 @@ describe('vmdesk import --copy-disks, failing', () => {
     expect(leftovers()).toEqual(before);
   });
 
+  // Was a defect: a qcow2 overlay was copied alone (its top layer), still reading through its base.
+  it('refuses to copy a qcow2 overlay, and says how to flatten it', async () => {
+    const base = path.join(sb.root, 'base.qcow2');
+    const top = path.join(sb.root, 'top.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', base, '16M']);
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', top]);
+    const before = leftovers();
+    const file = path.join(sb.root, 'overlay.xml');
+    fs.writeFileSync(file, domain('overlay', [top]));
+    const r = await sb.run(['import', file, '--copy-disks']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`The disk ${top} is a qcow2 overlay on ${base}: a copy would hold only its top layer.`);
+    expect(r.stderr).toContain('qemu-img convert -O qcow2');
+    expect(leftovers()).toEqual(before);
+  });
+
   it('refuses a domain of another computer, whose disks are not here', async () => {
     const r = await sb.run(['import', '--from', 'qemu+ssh://me@server.example/system', 'web']);
     expect(r.code).not.toBe(0);

@@ -91,7 +91,12 @@ describe.skipIf(!libvirt.ok && process.env['CI'] !== 'true')('LibvirtHosts (test
     expect(conn).toMatchObject({ id: connectionIdOf(TEST), kind: 'libvirt', state: 'connected', remembered: true });
     expect(conn.hypervisor?.libvirtVersion).toMatch(/^\d+\.\d+\.\d+$/);
     expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({ version: 1, connections: [{ uri: TEST }] });
-    expect(events.of('host.connectionChanged').map((c) => c.state)).toEqual(['connecting', 'connected']);
+    // Remembered once connected, which is said too.
+    expect(events.of('host.connectionChanged').map((c) => [c.state, c.remembered])).toEqual([
+      ['connecting', false],
+      ['connected', false],
+      ['connected', true],
+    ]);
     // A second connect answers at once.
     expect((await hosts.connect(TEST)).state).toBe('connected');
 
@@ -175,16 +180,31 @@ describe.skipIf(!libvirt.ok && process.env['CI'] !== 'true')('LibvirtHosts (test
       code: 'invalid-argument',
       message: expect.stringMatching(/scheme must be one of qemu, qemu\+ssh/),
     });
-    // libvirt would run the program named by command= in place of ssh.
-    await expect(hosts.connect('qemu+ssh://me@box/system?command=/tmp/evil')).rejects.toMatchObject({
-      code: 'invalid-argument',
-      message: expect.stringMatching(/command= parameter is not taken/),
+    // libvirt would run the program named by command= in place of ssh; it splits parameters on
+    // & and ;, decodes their names and ignores case: none of these may pass.
+    for (const uri of [
+      'qemu+ssh://me@box/system?command=/tmp/evil',
+      'qemu+ssh://me@box/system?COMMAND=/tmp/evil',
+      'qemu+ssh://me@box/system?%63ommand=/tmp/evil',
+      'qemu+ssh://me@box/system?no_verify=1;command=/tmp/evil',
+    ])
+      await expect(hosts.connect(uri), uri).rejects.toMatchObject({
+        code: 'invalid-argument',
+        message: expect.stringMatching(/command= parameter is not taken/),
+      });
+    // Files libvirt would read, or an embedded driver under a chosen directory.
+    await expect(hosts.connect('test:///etc/passwd')).rejects.toMatchObject({ code: 'invalid-argument' });
+    await expect(hosts.connect('qemu:///embed?root=/tmp/x')).rejects.toMatchObject({
+      message: expect.stringMatching(/ends in \/system or \/session/),
     });
-    await expect(hosts.connect('qemu:///nosuch')).rejects.toMatchObject({
+    await expect(hosts.connect('qemu+ssh://me@box/system?name=x')).rejects.toMatchObject({
+      message: expect.stringMatching(/does not pass the URI parameter "name"/),
+    });
+    await expect(hosts.connect('qemu+unix:///system?socket=/nonexistent/libvirt-sock')).rejects.toMatchObject({
       code: 'invalid-state',
-      message: expect.stringMatching(/unexpected qemu URI path '\/nosuch'.*virsh -c qemu:\/\/\/nosuch list/),
+      message: expect.stringMatching(/nonexistent.*libvirt does not run on this computer/),
     });
-    expect(hosts.connections()[1]).toMatchObject({ state: 'error', error: expect.stringMatching(/nosuch/) });
+    expect(hosts.connections()[1]).toMatchObject({ state: 'error', error: expect.stringMatching(/nonexistent/) });
     expect(events.of('host.connectionChanged').at(-1)).toMatchObject({ state: 'error' });
     await expect(hosts.disconnect('lv-00000000')).rejects.toMatchObject({ code: 'not-found' });
   });

@@ -46,6 +46,17 @@ export function connectionIdOf(uri: string): string {
   return `lv-${crypto.createHash('sha256').update(uri).digest('hex').slice(0, 8)}`;
 }
 
+/**
+ * The URI as opened: SSH never asks on a terminal (no_tty=1: BatchMode), so a key that needs a
+ * passphrase not in the agent fails at once with what to do, instead of a driver waiting forever
+ * on a prompt nobody sees.
+ */
+function openUri(uri: string): string {
+  const u = parseUri(uri);
+  if (!u.scheme.startsWith('qemu+ssh') || /[?&;]no_tty=/i.test(uri)) return uri;
+  return `${uri}${uri.includes('?') ? '&' : '?'}no_tty=1`;
+}
+
 /** A libvirt VM's ref: `lv-xxxxxxxx/UUID` or `lv-xxxxxxxx/NAME`. */
 const LIBVIRT_REF = /^(lv-[0-9a-f]{8})\/(.+)$/;
 
@@ -142,15 +153,23 @@ export class LibvirtHosts {
       host = this.#newHost(uri, false);
       this.#hosts.set(id, host);
     }
-    if (opts.remember && !host.remembered) {
-      host.remembered = true;
+    // Remembered once it connects: a URI that never worked is not tried again at every start.
+    const remember = (h: Host) => {
+      if (!opts.remember || h.remembered) return;
+      h.remembered = true;
       this.#save();
+      this.#changed(h);
+    };
+    if (host.state === 'connected') {
+      remember(host);
+      return this.#public(host);
     }
-    if (host.state === 'connected') return this.#public(host);
     host.connecting ??= this.#open(host).finally(() => {
       host.connecting = undefined;
     });
-    return host.connecting;
+    const connected = await host.connecting;
+    remember(host);
+    return { ...connected, remembered: host.remembered };
   }
 
   async disconnect(ref: string, opts: { forget?: boolean } = {}): Promise<HostConnection[]> {
@@ -165,7 +184,7 @@ export class LibvirtHosts {
     await host.connecting?.catch(() => {});
     const conn = host.conn;
     host.conn = undefined;
-    this.#dropVms(host);
+    this.#dropVms(host, `${host.label} was disconnected.`);
     if (conn) await conn.close().catch(() => {});
     host.state = 'disconnected';
     host.error = undefined;
@@ -236,6 +255,7 @@ export class LibvirtHosts {
       [...this.#hosts.values()].map(async (h) => {
         const conn = h.conn;
         h.conn = undefined;
+        for (const vm of h.vms.values()) vm.dispose('vmdesk stopped.');
         h.vms.clear();
         h.state = 'disconnected';
         await conn?.close().catch(() => {});
@@ -258,24 +278,34 @@ export class LibvirtHosts {
     this.#changed(host);
     let conn: LibvirtConnection | undefined;
     try {
-      conn = await lib.client.open(host.uri);
+      conn = await lib.client.open(openUri(host.uri));
+      const opened = conn;
+      // Listening before the list is read: events meanwhile are replayed once it is in, and a
+      // drop meanwhile fails the connect.
+      host.conn = opened;
+      const early = new Set<string>();
+      let listed = false;
+      opened.onDomainEvent((uuid) => (listed ? void this.#domainEvent(host, opened, uuid) : early.add(uuid)));
+      opened.onClosed((reason) => this.#lost(host, opened, reason));
       const [hostname, libvirtVersion, domains] = await Promise.all([
-        conn.hostname(),
-        conn.libVersion(),
-        conn.domains(),
+        opened.hostname(),
+        opened.libVersion(),
+        opened.domains(),
       ]);
-      host.conn = conn;
       host.hypervisor = { hostname, libvirtVersion };
-      conn.onDomainEvent((uuid) => void this.#domainEvent(host, conn!, uuid));
-      conn.onClosed((reason) => this.#lost(host, conn!, reason));
-      for (const d of domains) host.vms.set(d.uuid, this.#vm(host, conn, d));
-      await Promise.all([...host.vms.values()].map((vm) => vm.loadDefinition()));
+      const vms = domains.map((d) => this.#vm(host, opened, d));
+      await Promise.all(vms.map((vm) => vm.loadDefinition()));
+      if (host.conn !== opened) throw new Error(host.error ?? `The connection to ${host.label} was lost.`);
+      for (const vm of vms) host.vms.set(vm.uuid, vm);
+      listed = true;
+      for (const uuid of early) void this.#domainEvent(host, opened, uuid);
       host.state = 'connected';
       this.#opts.log?.(`connected to ${host.uri} (${hostname}, libvirt ${libvirtVersion}, ${domains.length} domains)`);
       this.#changed(host);
       for (const vm of host.vms.values()) this.#opts.events.emit('vm.changed', vm.summary());
       return this.#public(host);
     } catch (err) {
+      if (host.conn === conn) host.conn = undefined;
       await conn?.close().catch(() => {});
       const message = err instanceof LibvirtError ? err.message : (err as Error).message;
       host.state = 'error';
@@ -312,6 +342,13 @@ export class LibvirtHosts {
       } else {
         const added = this.#vm(host, conn, info);
         await added.loadDefinition();
+        // Two events for a new domain (defined, then started) both land here: keep the first.
+        if (host.conn !== conn) return;
+        const already = host.vms.get(uuid);
+        if (already) {
+          already.update(info);
+          return;
+        }
         host.vms.set(uuid, added);
         this.#opts.events.emit('vm.changed', added.summary());
       }
@@ -326,17 +363,21 @@ export class LibvirtHosts {
   #lost(host: Host, conn: LibvirtConnection, reason: string): void {
     if (host.conn !== conn) return;
     host.conn = undefined;
-    this.#dropVms(host);
+    host.error = `The connection to ${host.label} was lost (${reason}).`;
+    this.#dropVms(host, host.error);
     void conn.close().catch(() => {});
     host.state = 'error';
-    host.error = `The connection to ${host.label} was lost (${reason}).`;
     host.fix = `Reconnect when ${host.label} is reachable again.`;
     this.#opts.log?.(`${host.uri}: ${host.error}`);
     this.#changed(host);
   }
 
-  #dropVms(host: Host): void {
-    for (const vm of host.vms.values()) this.#opts.events.emit('vm.removed', { id: vm.id });
+  /** The host's VMs leave the list; their consoles and screens end with `reason`. */
+  #dropVms(host: Host, reason: string): void {
+    for (const vm of host.vms.values()) {
+      vm.dispose(reason);
+      this.#opts.events.emit('vm.removed', { id: vm.id });
+    }
     host.vms.clear();
   }
 

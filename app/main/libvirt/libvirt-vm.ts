@@ -106,6 +106,14 @@ export function fromLibvirt(err: unknown, host: VmHost | { uri: string; label: s
     [VIR_ERR.NO_DOMAIN_SNAPSHOT]: ['not-found', 'Run `vmdesk snapshot list VM` to see its snapshots.'],
     [VIR_ERR.OPERATION_INVALID]: ['invalid-state', 'Check its state with `vmdesk info VM`.'],
     [VIR_ERR.OPERATION_DENIED]: ['invalid-state', 'libvirt refused: check the permissions of your user on that host.'],
+    [VIR_ERR.ACCESS_DENIED]: [
+      'invalid-state',
+      'libvirt refused: your user may not do this there (polkit or libvirt ACLs); ask its administrator, or use qemu:///session.',
+    ],
+    [VIR_ERR.OPERATION_TIMEOUT]: [
+      'timeout',
+      'The domain is busy with another job on that host: try again in a moment.',
+    ],
     [VIR_ERR.AUTH_FAILED]: ['invalid-state', 'Check your SSH key or agent, and that your user may use libvirt there.'],
     [VIR_ERR.NO_SUPPORT]: ['unsupported', `The host ${host.label} does not support this.`],
     [VIR_ERR.NO_CONNECT]: ['invalid-state', `Reconnect to ${host.uri} (vmdesk --connect ${host.uri} list).`],
@@ -120,6 +128,8 @@ export class LibvirtVm {
   #info: DomainInfo;
   #definition?: VmDefinition;
   #hub?: SerialHub;
+  /** Connections to the VM's display (a TCP socket, an ssh -W tunnel), ended by dispose(). */
+  readonly #displays = new Set<Duplex>();
   #snapshots?: SnapshotInfo[];
 
   constructor(
@@ -304,9 +314,19 @@ export class LibvirtVm {
             'unsupported',
             `"${this.name}" has no VNC display on ${this.host.label} (add <graphics type='vnc'/> with virsh edit).`,
           );
-        return connectVnc(vnc, this.emit.tunnel);
+        const display = await connectVnc(vnc, this.emit.tunnel);
+        this.#displays.add(display);
+        display.once('close', () => this.#displays.delete(display));
+        return display;
       })(),
     );
+  }
+
+  /** The VM leaves the list (its host was disconnected or lost): its viewers end with `reason`. */
+  dispose(reason: string): void {
+    this.#hub?.close(reason);
+    for (const d of this.#displays) d.destroy(new Error(reason));
+    this.#displays.clear();
   }
 
   async #snapshotsChanged(): Promise<SnapshotInfo[]> {

@@ -35,6 +35,7 @@ import {
   type ClonePlan,
 } from './clone.js';
 import { createVmFiles, memoryNotice, validateDefineInput } from './define-vm.js';
+import { imageInfo } from './disks.js';
 import { DefinitionStore } from './definition-store.js';
 import { DriverLog } from './driver-log.js';
 import type { HostServices } from './host-services.js';
@@ -858,6 +859,15 @@ export class VmManager {
         throw new VmdeskError(
           'invalid-argument',
           `The disk ${from} is not a regular file: vmdesk copies image files only.`,
+          { field: 'disk' },
+        );
+      // A qcow2 overlay's copy would be its top layer only, still reading through (or, with a
+      // relative path, losing) the image under it.
+      const facts = await imageInfo(await this.#ctx.host.qemuImg(), from);
+      if (facts.backing.length > 0)
+        throw new VmdeskError(
+          'invalid-argument',
+          `The disk ${from} is a qcow2 overlay on ${facts.backing[0]!.file}: a copy would hold only its top layer. Import it in place, or flatten it first (qemu-img convert -O qcow2 ${from} FLAT.qcow2) and import that.`,
           { field: 'disk' },
         );
       const free = freeBytesAt(dir);
