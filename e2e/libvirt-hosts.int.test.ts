@@ -6,7 +6,7 @@
  * Chromium (over SSH through the tunnel to the host's port), state changes made with virsh reach
  * the window from libvirt's events, and it is stopped — over both URIs.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,8 +14,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { HostConnection } from '../app/main/common/connection-types.js';
 import type { VmSummary } from '../app/main/common/vm-types.js';
 import { AppPage } from './pages/app-page.js';
-import { REPO, Sandbox, waitFor } from './support/cli.js';
+import { guestIso, REPO, Sandbox, waitFor } from './support/cli.js';
 import {
+  domainXml,
   failInCiWhenMissing,
   libvirtMissing,
   SSH_URI as SSH,
@@ -78,6 +79,93 @@ describe.skipIf(missing !== undefined)(`libvirt hosts${missing ? ` (skipped: ${m
     const noDomain = await s.run(['--connect', SYSTEM, 'start', `no-such-domain-${tag}`]);
     expect(noDomain.code).toBe(1);
     expect(noDomain.stderr).toMatch(/No VM named or with id "no-such-domain-.*" on libvirt system \(this computer\)/);
+  });
+
+  // qemu:///session differs for a normal user (root's "session" is the system daemon): as nobody,
+  // libvirt starts that user's own session daemon, whose QEMU runs as nobody.
+  it('over qemu:///session as a normal user: lists, starts, serial console, stops a domain of that user', async () => {
+    const NOBODY = 65534;
+    const root = fs.mkdtempSync('/tmp/vmd-session-');
+    fs.chmodSync(root, 0o755);
+    const dirs = ['h', 'h/c', 'h/d', 'h/s', 'h/k', 'run'].map((d) => path.join(root, d));
+    for (const d of dirs) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+    const iso = path.join(root, 'h', 'guest.iso');
+    fs.copyFileSync(guestIso(), iso);
+    execFileSync('chown', ['-R', `${NOBODY}:${NOBODY}`, root]);
+    const env = {
+      PATH: process.env['PATH'],
+      HOME: dirs[0],
+      XDG_CONFIG_HOME: dirs[1],
+      XDG_DATA_HOME: dirs[2],
+      XDG_STATE_HOME: dirs[3],
+      XDG_CACHE_HOME: dirs[4],
+      XDG_RUNTIME_DIR: dirs[5],
+    };
+    const asNobody = (cmd: string, args: string[]) =>
+      new Promise<{ code: number; out: string }>((resolve) => {
+        execFile(
+          'setpriv',
+          [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', cmd, ...args],
+          { env, encoding: 'utf8', timeout: 120_000 },
+          (err, stdout, stderr) =>
+            resolve({ code: err ? Number((err as { code?: number }).code ?? 99) : 0, out: stdout + stderr }),
+        );
+      });
+    const vmdesk = (...args: string[]) => asNobody(process.execPath, [path.join(REPO, 'bin/vmdesk.mjs'), ...args]);
+    const session = 'qemu:///session';
+    const name = `vmdesk-it-${tag}-session`;
+    cleanups.push(async () => {
+      await asNobody('virsh', ['-c', session, 'destroy', name]);
+      await asNobody('virsh', ['-c', session, 'undefine', name]);
+      // The session daemon would linger until its idle timeout: it is ours, end it.
+      for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+        try {
+          const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
+          if (environ.includes(`XDG_RUNTIME_DIR=${dirs[5]}\0`)) process.kill(Number(pid), 'SIGTERM');
+        } catch {
+          // gone, or not ours to read
+        }
+      }
+      fs.rmSync(root, { recursive: true, force: true });
+    });
+    const xml = path.join(root, 'h', 'domain.xml');
+    fs.writeFileSync(xml, domainXml(name, iso));
+    fs.chownSync(xml, NOBODY, NOBODY);
+    const defined = await asNobody('virsh', ['-c', session, 'define', xml]);
+    expect(defined.code, defined.out).toBe(0);
+
+    const listed = await vmdesk('--connect', session, 'list', '--json');
+    expect(listed.code, listed.out).toBe(0);
+    expect((JSON.parse(listed.out) as VmSummary[]).map((v) => [v.name, v.state])).toEqual([[name, 'stopped']]);
+    const started = await vmdesk('--connect', session, 'start', name);
+    expect(started.out).toContain(`${name}: running`);
+    // Its QEMU runs as the user, not as root or libvirt-qemu.
+    const qemu = execFileSync('pgrep', ['-u', String(NOBODY), '-f', `guest=${name}`], { encoding: 'utf8' }).trim();
+    expect(qemu).toMatch(/^\d+/);
+
+    const child = spawn(
+      'setpriv',
+      [
+        `--reuid=${NOBODY}`,
+        `--regid=${NOBODY}`,
+        '--clear-groups',
+        process.execPath,
+        path.join(REPO, 'bin/vmdesk.mjs'),
+        '--connect',
+        session,
+        'console',
+        name,
+      ],
+      { env, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    cleanups.push(() => void child.kill());
+    await waitFor(() => out.includes(READY), `${READY} on the session domain's console`, 150_000);
+    child.stdin.write(Buffer.from([0x1d]));
+
+    const stopped = await vmdesk('--connect', session, 'stop', name);
+    expect(stopped.out).toContain(`${name}: stopped`);
   });
 
   it.each([

@@ -54,6 +54,23 @@ export function virsh(...args: string[]): string {
   return execFileSync('virsh', ['-c', SYSTEM_URI, ...args], { encoding: 'utf8', stdio: 'pipe', timeout: 300_000 });
 }
 
+/** A small TCG domain booting `iso` (serial pty + console, VNC on loopback). */
+export function domainXml(name: string, iso: string): string {
+  return `<domain type='qemu'>
+  <name>${name}</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='cdrom'/></os>
+  <devices>
+    <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='${iso}'/><target dev='hdc' bus='ide'/><readonly/></disk>
+    <serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>
+    <graphics type='vnc' autoport='yes' listen='127.0.0.1'/>
+    <video><model type='vga'/></video>
+  </devices>
+</domain>`;
+}
+
 /**
  * Test guests as libvirt domains: a copy of the guest ISO where libvirt's QEMU can read it, and
  * small TCG domains booting it (serial pty + console, VNC on loopback). `cleanup` destroys and
@@ -71,19 +88,7 @@ export class TestDomains {
   }
 
   define(name: string): void {
-    const xml = `<domain type='qemu'>
-  <name>${name}</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='cdrom'/></os>
-  <devices>
-    <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='${this.iso}'/><target dev='hdc' bus='ide'/><readonly/></disk>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-    <graphics type='vnc' autoport='yes' listen='127.0.0.1'/>
-    <video><model type='vga'/></video>
-  </devices>
-</domain>`;
+    const xml = domainXml(name, this.iso);
     const dir = fs.mkdtempSync('/tmp/vmd-lv-');
     try {
       fs.writeFileSync(path.join(dir, 'domain.xml'), xml);

@@ -209,6 +209,21 @@ describe.skipIf(!libvirt.ok && process.env['CI'] !== 'true')('LibvirtHosts (test
     await expect(hosts.disconnect('lv-00000000')).rejects.toMatchObject({ code: 'not-found' });
   });
 
+  it('starts with only this computer when connections.json is damaged, and drops URIs it would refuse', () => {
+    const file = tmpFile();
+    const log: string[] = [];
+    fs.writeFileSync(file, '{"connections": [');
+    const damaged = new LibvirtHosts({ file, events: recorder(), log: (l) => log.push(l) });
+    expect(damaged.connections().map((c) => c.id)).toEqual(['local']);
+    expect(log.join('\n')).toMatch(/connections\.json could not be read .*no connections remembered/);
+    // Written by hand (or by an older vmdesk): a URI the contract would refuse never reaches libvirt.
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ version: 1, connections: [{ uri: 'qemu+ssh://h/system?command=/x' }, { uri: TEST }] }),
+    );
+    expect(new LibvirtHosts({ file, events: recorder() }).connections().map((c) => c.uri)).toEqual(['local', TEST]);
+  });
+
   it('says plainly when libvirt is not installed, and lists the local host still', async () => {
     // A stand-in: libvirt *is* installed on this machine, so its absence cannot be produced here.
     const hosts = new LibvirtHosts({
