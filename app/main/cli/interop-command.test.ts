@@ -4,11 +4,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CallName, CallParams, CallResults } from '../common/contract.js';
 import { DEFINITION_VERSION, type VmSummary } from '../common/vm-types.js';
 import { runInterop, type Ask } from './interop-command.js';
+import { captureIo } from '../testing/capture-io.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -61,12 +61,7 @@ const imported: VmSummary = {
 };
 
 async function run(args: string[], command: 'export' | 'import', ask: Ask = () => undefined) {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (d: Buffer) => (o += d.toString()));
-  err.on('data', (d: Buffer) => (e += d.toString()));
+  const c = captureIo();
   const calls: [CallName, unknown][] = [];
   const call = async <C extends CallName>(name: C, params: CallParams<C>): Promise<CallResults[C]> => {
     calls.push([name, params]);
@@ -79,8 +74,8 @@ async function run(args: string[], command: 'export' | 'import', ask: Ask = () =
       } as CallResults[C];
     throw new Error(`unexpected call ${name}`);
   };
-  const code = await runInterop(command, args, { out, err }, call, ask);
-  return { code, out: o, err: e, calls };
+  const code = await runInterop(command, args, c.io, call, ask);
+  return { code, out: c.out(), err: c.err(), calls };
 }
 
 describe('vmdesk export', () => {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ContractEvents, EventName } from '../common/contract.js';
 import { loadLibvirt } from '../../native/libvirt.js';
-import { connectFix, connectionIdOf, connectionLabel, isLibvirtRef, LibvirtHosts } from './hosts.js';
+import { connectFix, connectionIdOf, connectionLabel, isLibvirtRef, isLocalLibvirtUri, LibvirtHosts } from './hosts.js';
 import { vmStateOf } from './libvirt-vm.js';
 
 const TEST = 'test:///default';
@@ -51,6 +51,9 @@ describe('connection names', () => {
     expect(connectionLabel('qemu+ssh://server/system')).toBe('server (system)');
     expect(isLibvirtRef(`${connectionIdOf('qemu:///system')}/web`)).toBe(true);
     expect(isLibvirtRef('web')).toBe(false);
+    expect(isLocalLibvirtUri('qemu:///system')).toBe(true);
+    expect(isLocalLibvirtUri('qemu+ssh://me@localhost/system')).toBe(true);
+    expect(isLocalLibvirtUri('qemu+ssh://me@server.example/system')).toBe(false);
   });
 
   it('says what to do about the errors libvirt gives when connecting', () => {

@@ -60,6 +60,12 @@ function openUri(uri: string): string {
 /** A libvirt VM's ref: `lv-xxxxxxxx/UUID` or `lv-xxxxxxxx/NAME`. */
 const LIBVIRT_REF = /^(lv-[0-9a-f]{8})\/(.+)$/;
 
+/** qemu:///system, qemu+unix:///session, qemu+ssh://localhost/…: a daemon of this computer. */
+export function isLocalLibvirtUri(uri: string): boolean {
+  const host = parseUri(uri).host;
+  return host === undefined || ['localhost', '127.0.0.1', '[::1]'].includes(host);
+}
+
 export function isLibvirtRef(ref: string): boolean {
   return LIBVIRT_REF.test(ref);
 }

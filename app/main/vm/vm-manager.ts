@@ -46,7 +46,9 @@ import { DEFAULT_LOG_CAP_BYTES } from './log-cap.js';
 import { readRunRecord } from './run-record.js';
 import { cleanupRuntime, safeReaddir, sweepOrphans } from './runtime-files.js';
 import { VmEvents } from './vm-events.js';
-import { isLibvirtRef, LibvirtHosts } from '../libvirt/hosts.js';
+import { isLibvirtRef, isLocalLibvirtUri, LibvirtHosts } from '../libvirt/hosts.js';
+import { candidatePaths, findBinary } from '../host/qemu-discovery.js';
+import { nodeHostFs } from '../host/node-host-io.js';
 import type { ByteStream } from '../consoles/byte-channel.js';
 import { proxyVnc } from '../consoles/vnc-proxy.js';
 import { VmInstance, type InstanceContext, type VmTuning } from './vm-instance.js';
@@ -755,7 +757,9 @@ export class VmManager {
     const out = domainXmlFromDefinition(def, {
       domainType,
       ...(uefi ? { uefi: { code: uefi.code, smm: uefi.smm } } : {}),
-      passt: this.#onPath('passt'),
+      // The same search as QEMU's own binaries (absolute PATH entries, the usual dirs).
+      passt: (await findBinary(nodeHostFs, 'passt', candidatePaths('passt', process.env), process.env, 'VMDESK_PASST'))
+        .found,
     });
     return { xml: out.xml, notes: [...notes, ...out.notes] };
   }
@@ -773,7 +777,7 @@ export class VmManager {
         'Give either the domain XML (xml) or the libvirt host and domain to read it from (from).',
         { field: 'xml' },
       );
-    if (p.from && !this.#isLocalLibvirtUri(p.from.uri))
+    if (p.from && !isLocalLibvirtUri(p.from.uri))
       throw new VmdeskError(
         'invalid-argument',
         `The domain "${p.from.domain}" lives on another computer (${p.from.uri}): its disks are files there, not here. Copy them to this computer, save its XML (virsh -c '${p.from.uri}' dumpxml '${p.from.domain}' > FILE.xml), change the disk paths in it, and run vmdesk import FILE.xml.`,
@@ -891,28 +895,6 @@ export class VmManager {
       ...(input.disk ? { disk: { ...input.disk, path: first! } } : {}),
       ...(input.moreDisks ? { moreDisks: input.moreDisks.map((d, i) => ({ ...d, path: more[i]! })) } : {}),
     };
-  }
-
-  /** qemu:///system, qemu:///session, qemu+unix:///...: a daemon of this computer (no host part). */
-  #isLocalLibvirtUri(uri: string): boolean {
-    try {
-      const u = new URL(uri);
-      return ['', 'localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
-    } catch {
-      return false;
-    }
-  }
-
-  /** Whether `program` is an executable file in a directory of PATH. */
-  #onPath(program: string): boolean {
-    return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
-      try {
-        fs.accessSync(path.join(dir || '.', program), fs.constants.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    });
   }
 
   /**
