@@ -25,10 +25,14 @@ await Promise.all([
     // Electron 39 runs Node 22.
     target: 'node22',
     external: ['electron', 'koffi'],
-    // app/native/koffi-native.ts and app/native/libvirt.ts fall back to the bundle's own `require`
-    // when import.meta is empty. Known to hide one defect this silence cannot tell apart:
-    // mdev/privileged.ts's helper path (issue 20 makes the warning an error and fixes that).
-    logOverride: { 'empty-import-meta': 'silent' },
+    // A CommonJS file has no import.meta: esbuild would make it {} and every import.meta.url
+    // undefined (that broke the mdev helper's path once). import.meta.url is the bundle's own
+    // URL here, as it is in the ES module bundles (dist/cli/vmdesk.mjs): code that needs its
+    // place in the sources' layout gets it from its entry point instead (locateHelper). Any
+    // other import.meta property fails the build.
+    banner: { js: 'const __vmdeskBundleUrl = require("node:url").pathToFileURL(__filename).href;' },
+    define: { 'import.meta.url': '__vmdeskBundleUrl' },
+    logOverride: { 'empty-import-meta': 'error' },
   }),
   build({
     ...common,

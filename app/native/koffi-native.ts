@@ -47,12 +47,10 @@ export interface KoffiNativeOptions {
 }
 
 function defaultRequireKoffi(): unknown {
-  // Synchronous and lazy (only when the facade is first asked for). ESM (sources, vitest, the
-  // esbuild ESM bundles) makes a require from this module's URL; a CommonJS bundle (esbuild turns
-  // import.meta into {}) has a real `require` of its own.
-  const url: unknown = import.meta.url;
-  const req = typeof url === 'string' && url !== '' ? createRequire(url) : require;
-  return req('koffi');
+  // Synchronous and lazy (only when the facade is first asked for). import.meta.url is this
+  // module's URL in the sources and the bundle's in a bundle (scripts/build-shell.mjs defines it
+  // for the CommonJS shell): either way node_modules is found above it.
+  return createRequire(import.meta.url)('koffi');
 }
 
 /** Loads koffi and libc and returns the FFI-backed NativeHost. Throws when that is impossible;

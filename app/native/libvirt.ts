@@ -150,9 +150,8 @@ export function loadLibvirt(): LibvirtLoad {
 }
 
 function requireKoffi(): Koffi {
-  const url: unknown = import.meta.url;
-  const req = typeof url === 'string' && url !== '' ? createRequire(url) : require;
-  return req('koffi') as Koffi;
+  // As in koffi-native.ts: this module's URL in the sources, the bundle's in a bundle.
+  return createRequire(import.meta.url)('koffi') as Koffi;
 }
 
 const LIBRARY_NAMES: Partial<Record<NodeJS.Platform, string[]>> = {

@@ -27,7 +27,7 @@ export async function benchList(ctx: BenchContext, template: BenchSandbox, defin
     const m = new VmManager(inSb.paths, host);
     await m.init();
     const dispatcher = createDispatcher(
-      managerHandlers(m, () => host.report(), driverMdevService(m, host, getNative())),
+      managerHandlers(m, () => host.report(), driverMdevService(m, host, getNative(), undefined)),
     );
     const contenders: Contender[] = [
       {

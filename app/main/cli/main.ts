@@ -136,7 +136,13 @@ export interface CliIo {
   err: NodeJS.WritableStream;
 }
 
-export async function runCli(argv: string[], io: CliIo): Promise<number> {
+/** What only the entry point knows about the running program. */
+export interface CliProgram {
+  /** The directory of the program's own files (dist/cli): the mdev helper is found from it. */
+  programDir: string | undefined;
+}
+
+export async function runCli(argv: string[], io: CliIo, program: CliProgram): Promise<number> {
   // `vmdesk --connect URI COMMAND ...` (like `virsh -c`): the command works on that libvirt host.
   let connectUri: string | undefined;
   if (argv[0] === '--connect' || argv[0] === '-c') {
@@ -159,6 +165,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       host: createHostServices(appPathsFromProcess()),
       native: getNative(),
       managerOptions: managerOptionsFromEnv(process.env),
+      programDir: program.programDir,
     });
     if (connectUri !== undefined) {
       // Like virsh -c, a command leaves no connection behind in a driver that runs on (the
@@ -498,6 +505,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         throw usageError('Use `vmdesk iso inspect PATH`, `vmdesk iso list` or `vmdesk iso rm PATH|NAME`.');
       case 'mdev':
         return await runMdev(rest, io, {
+          programDir: program.programDir,
           env: process.env,
           native: getNative(),
           listVms: async () => (await getLink()).call('vm.list', {}),
@@ -509,7 +517,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         });
       case 'usb':
         json = rest.includes('--json');
-        return await runUsb(rest, io, { call: async (call, params) => (await getLink()).call(call, params) });
+        return await runUsb(rest, io, {
+          programDir: program.programDir,
+          call: async (call, params) => (await getLink()).call(call, params),
+        });
       case 'driver': {
         const l = await getLink();
         if (l.mode !== 'owner')

@@ -30,6 +30,8 @@ export interface MdevCliIo {
 export interface MdevCliDeps extends Omit<MdevServiceDeps, 'privileged'> {
   /** Default: pkexec with this terminal (its text agent asks for the password here). */
   privileged?: PrivilegedDeps;
+  /** Where the helper is looked for beside the program (locateHelper); from the CLI's entry. */
+  programDir?: string;
   /** The driver's mdev.assign / mdev.unassign (they change a VM definition, which the driver owns). */
   assign?(p: CallParams<'mdev.assign'>): Promise<VmSummary>;
   unassign?(p: CallParams<'mdev.unassign'>): Promise<VmSummary>;
@@ -86,7 +88,7 @@ export async function runMdev(args: string[], io: MdevCliIo, deps: MdevCliDeps):
     // The terminal is pkexec's: its text agent asks for the password there.
     privileged: () =>
       deps.privileged ?? {
-        helper: locateHelper(),
+        helper: locateHelper(deps.programDir),
         pkexec: findPkexec(),
         run: interactiveRunner,
         trust: helperTrustProblem,

@@ -34,6 +34,8 @@ export interface UsbCliDeps {
   call: Call;
   /** Default: pkexec with this terminal (its text agent asks for the password here). */
   privileged?: PrivilegedDeps;
+  /** Where the helper is looked for beside the program (locateHelper); from the CLI's entry. */
+  programDir?: string;
 }
 
 export async function runUsb(
@@ -79,7 +81,7 @@ export async function runUsb(
       const vendorId = ids[1]!.toLowerCase();
       const productId = ids[2]!.toLowerCase();
       const privileged = deps.privileged ?? {
-        helper: locateHelper(),
+        helper: locateHelper(deps.programDir),
         pkexec: findPkexec(),
         run: interactiveRunner,
         trust: helperTrustProblem,

@@ -49,6 +49,8 @@ export interface OpenDriverOptions {
   host: RealHostServices;
   native: NativeHost;
   managerOptions?: Omit<VmManagerOptions, 'paths' | 'host'>;
+  /** The directory of the running program's files, from its entry point (see locateHelper). */
+  programDir: string | undefined;
   /** When a short-lived owner (another CLI command) holds the lock, wait this long for it
    * (a long-lived owner that does not answer gets 3 s). */
   waitForCliOwnerMs?: number;
@@ -59,6 +61,7 @@ export function driverMdevService(
   manager: VmManager,
   host: Pick<RealHostServices, 'qemuCaps'>,
   native: NativeHost,
+  programDir: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): MdevService {
   return createMdevService({
@@ -69,7 +72,7 @@ export function driverMdevService(
     qemuCaps: (arch) => host.qemuCaps(arch),
     updateMdevs: (ref, change) => manager.updateMdevs(ref, change),
     privileged: () => ({
-      helper: locateHelper(env),
+      helper: locateHelper(programDir, env),
       pkexec: findPkexec(undefined, env),
       run: agentRunner,
       trust: helperTrustProblem,
@@ -93,7 +96,7 @@ export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {
         o.host.report().catch(() => undefined);
         await manager.init();
         const dispatcher = createDispatcher(
-          managerHandlers(manager, () => o.host.report(), driverMdevService(manager, o.host, o.native)),
+          managerHandlers(manager, () => o.host.report(), driverMdevService(manager, o.host, o.native, o.programDir)),
           (line) => manager.driverLog.write(line),
         );
         const streams = managerStreams(manager);

@@ -152,18 +152,20 @@ describe('runPrivileged outcomes', () => {
 });
 
 describe('finding the helper and pkexec', () => {
-  it('finds resources/mdev-helper by walking up from this module (sources) or from dist/cli (bundle)', () => {
+  it('finds resources/mdev-helper by walking up from the program directory its entry point gives', () => {
     const here = path.dirname(fileURLToPath(import.meta.url));
-    expect(locateHelper({}, undefined, here)).toBe(
-      path.resolve(here, '../../../resources/mdev-helper/vmdesk-mdev-helper'),
-    );
-    expect(locateHelper({}, (p) => p === HELPER, '/opt/vmdesk/dist/cli')).toBe(HELPER);
+    expect(locateHelper(here, {})).toBe(path.resolve(here, '../../../resources/mdev-helper/vmdesk-mdev-helper'));
+    expect(locateHelper('/opt/vmdesk/dist/cli', {}, (p) => p === HELPER)).toBe(HELPER);
+    // Without a program directory (an entry that does not know it), only the fixed places.
+    expect(locateHelper(undefined, {}, () => false)).toBeUndefined();
   });
 
   it('prefers $VMDESK_MDEV_HELPER, then the packaged copy', () => {
-    expect(locateHelper({ [HELPER_ENV]: '/srv/helper' }, (p) => p === '/srv/helper')).toBe('/srv/helper');
-    expect(locateHelper({ [HELPER_ENV]: '/srv/helper' }, () => false)).toBeUndefined();
-    expect(locateHelper({}, (p) => p === PACKAGED_HELPER)).toBe(PACKAGED_HELPER);
+    expect(locateHelper('/opt/vmdesk/dist/cli', { [HELPER_ENV]: '/srv/helper' }, (p) => p === '/srv/helper')).toBe(
+      '/srv/helper',
+    );
+    expect(locateHelper('/opt/vmdesk/dist/cli', { [HELPER_ENV]: '/srv/helper' }, () => false)).toBeUndefined();
+    expect(locateHelper('/opt/vmdesk/dist/cli', {}, (p) => p === PACKAGED_HELPER)).toBe(PACKAGED_HELPER);
     expect(findPkexec((p) => p === '/bin/pkexec')).toBe('/bin/pkexec');
     expect(findPkexec(() => false)).toBeUndefined();
   });

@@ -11,7 +11,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { VmdeskError } from '../common/errors.js';
 import { isSysfsName, isUuid } from '../common/names.js';
 import type { CommandResult } from '../host/host-io.js';
@@ -108,17 +107,21 @@ export function shellQuote(s: string): string {
 
 /**
  * The helper: $VMDESK_MDEV_HELPER, the packaged copy, or resources/mdev-helper/ found by walking
- * up from this module (app/main/mdev in the sources, dist/cli in the bundle).
+ * up from `programDir`, the directory of the running program's own files (dist/cli, the shell's
+ * dist/shell outside the asar, app/main/... in the sources). Only the entry point knows that
+ * directory (bin.ts from its module URL, the shell's main from __dirname), so it is passed down,
+ * never derived here: in the shell's CommonJS bundle a module has no URL of its own.
  */
 export function locateHelper(
+  programDir: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
   exists: (p: string) => boolean = existsSync,
-  from = path.dirname(fileURLToPath(import.meta.url)),
 ): string | undefined {
   const override = env[HELPER_ENV];
   if (override && path.isAbsolute(override)) return exists(override) ? override : undefined;
   if (exists(PACKAGED_HELPER)) return PACKAGED_HELPER;
-  let dir = from;
+  if (programDir === undefined) return undefined;
+  let dir = programDir;
   for (let i = 0; i < 6; i++) {
     const candidate = path.join(dir, 'resources', 'mdev-helper', HELPER_NAME);
     if (exists(candidate)) return candidate;

@@ -28,8 +28,15 @@ describe('dist/shell/main.cjs', () => {
     const mods = requires(code);
     expect(mods).toContain('electron');
     expect(mods.filter((m) => m !== 'electron' && !m.startsWith('node:'))).toEqual([]);
-    // koffi is loaded lazily through the bundle's own require (app/native/koffi-native.ts).
-    expect(code).toContain('req("koffi")');
+    // koffi is loaded lazily, through a require made from the bundle's own URL (koffi-native.ts).
+    expect(code).toContain('createRequire)(__vmdeskBundleUrl)("koffi")');
+  });
+
+  it('gives import.meta.url the bundle URL, and has no empty import.meta left (issue 20)', () => {
+    const code = fs.readFileSync(path.join(out, 'main.cjs'), 'utf8');
+    expect(code.split('\n')[0]).toBe('const __vmdeskBundleUrl = require("node:url").pathToFileURL(__filename).href;');
+    // esbuild's stand-in for import.meta in a CommonJS file, which made every .url undefined.
+    expect(code).not.toMatch(/\bimport_meta\d* = \{\}/);
   });
 
   it('finds the preload and the renderer relative to itself', () => {

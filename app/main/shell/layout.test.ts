@@ -9,8 +9,14 @@ describe('shellLayout', () => {
       rendererDir: '/app/resources/app.asar/dist/renderer',
       preload: '/app/resources/app.asar/dist/shell/preload.cjs',
       resourcesDir: '/app/resources/app.asar/resources',
+      programDir: '/app/resources/app.asar.unpacked/dist/shell',
     });
     expect(trayIconPath(l, 'darwin')).toBe(path.join(l.resourcesDir, 'trayTemplate.png'));
     expect(trayIconPath(l, 'linux')).toBe(path.join(l.resourcesDir, 'tray.png'));
+  });
+
+  it('runs programs from outside the asar; a checkout has none', () => {
+    expect(shellLayout('/work/vmdesk/dist/shell').programDir).toBe('/work/vmdesk/dist/shell');
+    expect(shellLayout('/opt/my.app.asar.d/dist/shell').programDir).toBe('/opt/my.app.asar.d/dist/shell');
   });
 });

@@ -8,6 +8,11 @@ export interface ShellLayout {
   preload: string;
   /** Icons (packaged next to dist/ as resources/). */
   resourcesDir: string;
+  /**
+   * dist/shell as the file system has it: outside app.asar (app.asar.unpacked), where the files
+   * the app runs as programs (the mdev helper, asarUnpack in electron-builder.config.cjs) are.
+   */
+  programDir: string;
 }
 
 export function shellLayout(shellDir: string): ShellLayout {
@@ -15,7 +20,13 @@ export function shellLayout(shellDir: string): ShellLayout {
     rendererDir: path.join(shellDir, '..', 'renderer'),
     preload: path.join(shellDir, 'preload.cjs'),
     resourcesDir: path.join(shellDir, '..', '..', 'resources'),
+    programDir: unpackedPath(shellDir),
   };
+}
+
+/** A path inside an app.asar archive, as its unpacked twin (electron-builder's asarUnpack). */
+export function unpackedPath(p: string): string {
+  return p.replace(/([\\/])app\.asar(?=[\\/]|$)/, '$1app.asar.unpacked');
 }
 
 /** The tray icon for this platform: a template image on macOS, a coloured one elsewhere. */

@@ -10,9 +10,17 @@ import { shellLayout } from './layout.js';
 import { runShell } from './shell-app.js';
 
 const paths = appPathsFromProcess();
-runShell(shellLayout(__dirname), {
+const layout = shellLayout(__dirname);
+runShell(layout, {
   paths,
-  openLink: () => openDriver({ paths, kind: 'app', host: createHostServices(paths), native: getNative() }),
+  openLink: () =>
+    openDriver({
+      paths,
+      kind: 'app',
+      host: createHostServices(paths),
+      native: getNative(),
+      programDir: layout.programDir,
+    }),
   argv: process.argv,
   cwd: process.cwd(),
   platform: process.platform,

@@ -46,6 +46,7 @@ beforeEach(() => {
     rendererDir: dir('dist/renderer'),
     preload: path.join(tmp, 'dist/shell/preload.cjs'),
     resourcesDir: dir('resources'),
+    programDir: path.join(tmp, 'dist/shell'),
   };
   fs.writeFileSync(path.join(layout.rendererDir, 'index.html'), '<!doctype html>');
   link = new FakeLink([vm('web', 'running', 1), vm('db', 'running', 2), vm('old', 'stopped', 3)]);
