@@ -15,7 +15,7 @@ import { getNative } from '../../native/index.js';
 import { openDriver, type DriverLink } from '../ipc/driver-link.js';
 import { managerOptionsFromEnv } from '../vm/vm-manager.js';
 import { createHostServices } from '../vm/host-adapter.js';
-import { formatHostReport } from '../host/index.js';
+import { ACCEL_ENV, formatHostReport } from '../host/index.js';
 import { formatMiB, parseForward, parseSize } from '../vm/define-vm.js';
 import { firmwareText, formatConnections, formatDeleted, formatInfo, formatList } from './format.js';
 import { followLog, printLog } from './log-command.js';
@@ -466,7 +466,7 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
         json = !!a.values.json;
         if (a.positionals.length > 0) throw usageError(`Unexpected argument "${a.positionals[0]}".`);
         const report = await createHostServices(appPathsFromProcess()).report();
-        io.out.write(json ? JSON.stringify(report, null, 2) + '\n' : formatHostReport(report));
+        io.out.write(json ? JSON.stringify(report, null, 2) + '\n' : formatHostReport(report, process.env[ACCEL_ENV]));
         return 0;
       }
       case 'web': {

@@ -1,6 +1,6 @@
 /** HostReport → aligned plain text for a terminal (`vmdesk host`). Pure; no colours, so it reads
  * the same when piped into a bug report. Every problem line is followed by its `fix:` line. */
-import { chooseAccel } from './choose-accel.js';
+import { ACCEL_ENV, chooseAccel } from './choose-accel.js';
 import { formatBytes } from './memlock.js';
 import { ARCHES } from './qemu-caps.js';
 import type { AccelStatus, Arch, FirmwareImage, HostReport } from '../common/host-types.js';
@@ -67,19 +67,25 @@ function accelLine(s: AccelStatus): string[] {
   ];
 }
 
-function autoChoice(statuses: AccelStatus[]): string {
+/** What a VM asking for `auto` gets, and what VMDESK_ACCEL (`override`) does to every VM. */
+function autoChoice(statuses: AccelStatus[], override: string | undefined): string {
+  const forced = override?.trim() ?? '';
   try {
-    return `auto picks ${chooseAccel('auto', statuses).accel.toUpperCase()}`;
-  } catch {
-    return 'no accelerator can run these guests';
+    const accel = chooseAccel('auto', statuses, override).accel.toUpperCase();
+    return forced === '' || forced.toLowerCase() === 'auto'
+      ? `auto picks ${accel}`
+      : `${ACCEL_ENV}=${forced}: every VM uses ${accel}, whatever it asks for`;
+  } catch (err) {
+    if (forced === '' || forced.toLowerCase() === 'auto') return 'no accelerator can run these guests';
+    return `${ACCEL_ENV}=${forced}: no VM can start: ${(err as Error).message}`;
   }
 }
 
-function accelSection(report: HostReport): string[] {
+function accelSection(report: HostReport, accelOverride: string | undefined): string[] {
   const out: string[] = [];
   for (const arch of ARCHES) {
     const statuses = report.accels[arch];
-    out.push(`Accelerators for ${arch} guests (${autoChoice(statuses)})`);
+    out.push(`Accelerators for ${arch} guests (${autoChoice(statuses, accelOverride)})`);
     for (const s of statuses) out.push(...accelLine(s));
   }
   return out;
@@ -161,12 +167,13 @@ function nativeSection(report: HostReport): string[] {
   return ['Native layer', row('status', status)];
 }
 
-export function formatHostReport(report: HostReport): string {
+/** `accelOverride`: the value of VMDESK_ACCEL, which wins over every VM's choice. */
+export function formatHostReport(report: HostReport, accelOverride?: string): string {
   const header = `vmdesk host report: ${report.platform} ${report.hostArch}, probed in ${report.probeMs} ms`;
   const sections = [
     [header],
     qemuSection(report),
-    accelSection(report),
+    accelSection(report, accelOverride),
     firmwareSection(report),
     tpmSection(report),
     sharesSection(report),

@@ -108,6 +108,21 @@ describe('probeHost on a Debian laptop whose user is not in the kvm group', () =
     for (const line of text.split('\n')) if (/^ {3,}\S/.test(line)) expect(line).toMatch(/^ {14}\S/);
   });
 
+  it('says when VMDESK_ACCEL overrides what auto would pick, and when it cannot be met', async () => {
+    const report = await probeDebian();
+    expect(formatHostReport(report, 'tcg')).toContain(
+      'Accelerators for x86_64 guests (VMDESK_ACCEL=tcg: every VM uses TCG, whatever it asks for)',
+    );
+    expect(formatHostReport(report, 'auto')).toContain('Accelerators for x86_64 guests (auto picks TCG)');
+    // This host's KVM does not work: a forced KVM says so instead of claiming a choice.
+    expect(formatHostReport(report, 'kvm')).toMatch(
+      /Accelerators for x86_64 guests \(VMDESK_ACCEL=kvm: no VM can start: KVM is not available: /,
+    );
+    expect(formatHostReport(report, 'warp')).toContain(
+      'VMDESK_ACCEL=warp: no VM can start: VMDESK_ACCEL=warp is not understood',
+    );
+  });
+
   it('reports the pure-JS fallback and why koffi did not load', async () => {
     const report = await probeDebian(FakeNative.unloaded('Cannot find module koffi'));
     expect(report.native).toEqual({ implementation: 'fallback', loaded: false, loadError: 'Cannot find module koffi' });

@@ -165,7 +165,20 @@ export class FakeBrowserWindow extends EventEmitter implements Pick<Electron.Bro
 export class FakeApp
   extends EventEmitter
   implements
-    Pick<Electron.App, 'requestSingleInstanceLock' | 'whenReady' | 'isReady' | 'enableSandbox' | 'quit' | 'exit'>
+    Pick<
+      Electron.App,
+      | 'requestSingleInstanceLock'
+      | 'whenReady'
+      | 'isReady'
+      | 'enableSandbox'
+      | 'quit'
+      | 'exit'
+      | 'setLoginItemSettings'
+      | 'getLoginItemSettings'
+      | 'setAboutPanelOptions'
+      | 'getVersion'
+      | 'getName'
+    >
 {
   gotLock = true;
   /** False until whenReady() resolves, as before Electron's `ready`. */
@@ -201,6 +214,33 @@ export class FakeApp
   }
   exit(code = 0): void {
     this.exitCode = code;
+  }
+  /** What setLoginItemSettings was last given (macOS and Windows only in Electron). */
+  loginItem: Electron.Settings = {};
+  setLoginItemSettings(settings: Electron.Settings): void {
+    this.loginItem = { ...settings };
+  }
+  getLoginItemSettings(): Electron.LoginItemSettings {
+    return {
+      openAtLogin: this.loginItem.openAtLogin ?? false,
+      openAsHidden: this.loginItem.openAsHidden ?? false,
+      wasOpenedAtLogin: false,
+      wasOpenedAsHidden: false,
+      restoreState: false,
+      status: 'not-registered',
+      executableWillLaunchAtLogin: this.loginItem.openAtLogin ?? false,
+      launchItems: [],
+    };
+  }
+  aboutPanel: Electron.AboutPanelOptionsOptions | undefined;
+  setAboutPanelOptions(options: Electron.AboutPanelOptionsOptions): void {
+    this.aboutPanel = options;
+  }
+  getVersion(): string {
+    return '0.1.0';
+  }
+  getName(): string {
+    return 'vmdesk';
   }
 }
 
@@ -278,7 +318,10 @@ export interface FakeMenuItem {
   label?: string;
   type?: string;
   enabled?: boolean;
+  checked?: boolean;
   toolTip?: string;
+  accelerator?: string;
+  role?: string;
   submenu?: FakeMenuItem[];
   click?: () => void;
 }
@@ -306,6 +349,9 @@ function toFakeItems(template: readonly (Electron.MenuItemConstructorOptions | E
     if (o.label !== undefined) item.label = o.label;
     if (o.type !== undefined) item.type = o.type;
     if (o.enabled !== undefined) item.enabled = o.enabled;
+    if (o.checked !== undefined) item.checked = o.checked;
+    if (typeof o.accelerator === 'string') item.accelerator = o.accelerator;
+    if (o.role !== undefined) item.role = o.role;
     if (o.toolTip !== undefined) item.toolTip = o.toolTip;
     if (Array.isArray(o.submenu)) item.submenu = toFakeItems(o.submenu);
     const click = o.click;
@@ -383,6 +429,9 @@ class FakeState {
   protocolHandlers = new Map<string, (request: Request) => Response | Promise<Response>>();
   session = new FakeSession();
   openedExternal: string[] = [];
+  openedPaths: string[] = [];
+  /** What Menu.setApplicationMenu was last given. */
+  applicationMenu: FakeMenu | null = null;
   displays: { workArea: Electron.Rectangle }[] = [{ workArea: { x: 0, y: 0, width: 1920, height: 1080 } }];
   messageBoxes: Electron.MessageBoxOptions[] = [];
   messageBoxResponses: number[] = [];
@@ -435,6 +484,9 @@ export const fakeElectronModule = {
   Menu: {
     buildFromTemplate: (template: (Electron.MenuItemConstructorOptions | Electron.MenuItem)[]) =>
       new FakeMenu(toFakeItems(template)),
+    setApplicationMenu: (menu: FakeMenu | null): void => {
+      fake.applicationMenu = menu;
+    },
   },
   nativeImage: {
     createFromPath: (path: string) => new FakeNativeImage(path),
@@ -471,7 +523,11 @@ export const fakeElectronModule = {
       fake.openedExternal.push(url);
       return Promise.resolve();
     },
-  } satisfies Pick<Electron.Shell, 'openExternal'>,
+    openPath: (path: string): Promise<string> => {
+      fake.openedPaths.push(path);
+      return Promise.resolve('');
+    },
+  } satisfies Pick<Electron.Shell, 'openExternal' | 'openPath'>,
   screen: {
     getAllDisplays: () => fake.displays,
   },
