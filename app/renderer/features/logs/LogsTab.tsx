@@ -3,6 +3,7 @@ import type { LogName } from '../../../main/common/contract.js';
 import type { VmSummary } from '../../../main/common/vm-types.js';
 import { api } from '../../api/current.js';
 import { findMatches, segments, stepMatch, trimLog } from './log-search.js';
+import { appendTerminalText, EMPTY_TERMINAL_TEXT, type TerminalText } from './terminal-text.js';
 
 const LOGS: { id: LogName; label: string }[] = [
   { id: 'qemu', label: 'QEMU' },
@@ -10,25 +11,33 @@ const LOGS: { id: LogName; label: string }[] = [
   { id: 'driver', label: 'Driver' },
 ];
 
-/** Text of a log.tail stream, decoded across chunk boundaries. */
+/**
+ * Text of a log.tail stream, decoded across chunk boundaries. The serial log is what the guest
+ * sent its terminal: shown as the terminal would have shown it (terminal-text.ts).
+ */
 function useLogTail(vmId: string, which: LogName): { text: string; ended: string | null } {
-  const [text, setText] = useState('');
+  const [log, setLog] = useState<TerminalText>(EMPTY_TERMINAL_TEXT);
   const [ended, setEnded] = useState<string | null>(null);
   useEffect(() => {
-    setText('');
+    setLog(EMPTY_TERMINAL_TEXT);
     setEnded(null);
     const decoder = new TextDecoder();
+    const add = (s: string) =>
+      setLog((l) => {
+        const next = which === 'serial' ? appendTerminalText(l, s) : { text: l.text + s, pending: '' };
+        return { ...next, text: trimLog(next.text) };
+      });
     const ch = api().openStream('log.tail', { vm: vmId, which, lines: 500 });
     ch.binaryType = 'arraybuffer';
     let live = true;
     ch.onmessage = (ev) => {
       const s = decoder.decode(new Uint8Array(ev.data), { stream: true });
-      if (live && s) setText((t) => trimLog(t + s));
+      if (live && s) add(s);
     };
     ch.onclose = (ev) => {
       const rest = decoder.decode();
       if (!live) return;
-      if (rest) setText((t) => trimLog(t + rest));
+      if (rest) add(rest);
       setEnded(ev.reason || 'The log stream ended.');
     };
     ch.onerror = () => {};
@@ -37,7 +46,7 @@ function useLogTail(vmId: string, which: LogName): { text: string; ended: string
       ch.close(1000, 'viewer closed');
     };
   }, [vmId, which]);
-  return { text, ended };
+  return { text: log.text, ended };
 }
 
 export function LogsTab({ vm }: { vm: VmSummary }) {
