@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { VmSummary } from '../app/main/common/vm-types.js';
+import { buildFixtures } from '../app/main/iso/fixtures/build-fixtures.js';
 import { AppPage } from './pages/app-page.js';
 import { guestIso, Sandbox, waitFor } from './support/cli.js';
 import { CHROMIUM, openPage, shot, startWeb } from './support/web.js';
@@ -111,6 +112,30 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('create a VM by dropping an ISO (skipp
     await app.wizard().getByRole('button', { name: 'Cancel', exact: true }).click();
     await app.wizard().waitFor({ state: 'detached' });
   }, 400_000);
+
+  it('a data disc that does not boot: one warning, no "boots both ways", and Create (not Create and start)', async () => {
+    const s = new Sandbox();
+    cleanups.push(() => s.cleanup());
+    const app = await open(s);
+    await app.dragFileOver('data.iso', fs.readFileSync(buildFixtures().data).toString('base64'));
+    await app.dropDragged();
+    const wizard = app.wizard();
+    await wizard.getByText('Not bootable', { exact: true }).waitFor({ timeout: 60_000 });
+    expect(await wizard.getByText(/not bootable/i).count()).toBe(2); // the Boot row and the one warning
+    await wizard.getByText('This disc is not bootable (it has no El Torito boot entry)', { exact: false }).waitFor();
+    await wizard.getByText('This disc does not boot with either firmware', { exact: false }).waitFor();
+    expect(await wizard.getByText(/boots both ways/).count()).toBe(0);
+    expect(await wizard.getByRole('button', { name: 'Create and start' }).count()).toBe(0);
+    const create = wizard.getByRole('button', { name: 'Create', exact: true });
+    expect(await create.evaluate((b) => b.classList.contains('btn-primary') && b === document.activeElement)).toBe(
+      true,
+    );
+    await shot(app.page, 'wizard-data-disc');
+    await create.click();
+    await app.wizard().waitFor({ state: 'detached', timeout: 60_000 });
+    const vms = await s.json<VmSummary[]>(['list']);
+    expect(vms.map((v) => [v.name, v.state])).toEqual([[expect.any(String), 'stopped']]);
+  });
 
   it('explains a dropped file that is not an ISO, creates nothing and keeps nothing', async () => {
     const s = new Sandbox();

@@ -128,6 +128,14 @@ describe('planFromIso', () => {
     expect(plan.driverSearch).toBeUndefined();
   });
 
+  it('says once that a data disc does not boot (issue 21: the plan repeated inspect’s warning)', async () => {
+    const plan = await planFromIso(fx.data, full, []);
+    expect(plan.info.bootable).toEqual({ bios: false, uefi: false });
+    expect(plan.warnings.filter((w) => /not bootable|boot/.test(w))).toEqual([
+      expect.stringMatching(/^This disc is not bootable \(it has no El Torito boot entry\)/),
+    ]);
+  });
+
   it('warns when the disk the OS wants is larger than the free space', async () => {
     const plan = await planFromIso(fx.windows11, full, [], [], 20 * 2 ** 30);
     expect(plan.warnings).toContain(

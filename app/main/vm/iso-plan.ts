@@ -139,9 +139,9 @@ export async function planFromIso(
     windows && arch === 'x86_64' ? findVirtioWin(driverSearch) : null,
   ]);
   const guest = guestDefaults(os, arch, { secureBootFirmware, drivers });
+  // A disc that does not boot is already said so by inspectIso, with the reason (no El Torito
+  // entry, no entry a PC firmware boots, UDF only): once is enough.
   const warnings = [...info.warnings];
-  if (!info.bootable.bios && !info.bootable.uefi)
-    warnings.push('This image is not bootable (a data disc?): the VM will not start from it, but you can attach it.');
   if (os.tpm && !swtpm)
     warnings.push(
       `${os.name} requires a TPM 2.0, which needs swtpm (the TPM emulator) on this computer: install it (Debian/Ubuntu: sudo apt install swtpm swtpm-tools; Fedora: sudo dnf install swtpm swtpm-tools; macOS: brew install swtpm) before you start the VM.`,

@@ -6,6 +6,7 @@ import { Notice } from '../../components/Notice.js';
 import { useVmdesk, type WizardStep } from '../../store/store.js';
 import { closeWizard } from '../../store/wizard-actions.js';
 import { progressText } from './progress.js';
+import { discBoots } from './wizard-form.js';
 import { WizardFormFooter, WizardFormStep } from './WizardFormStep.js';
 
 /** Re-renders every `ms` while mounted (the speed keeps moving even between progress events). */
@@ -55,7 +56,7 @@ function Body({ w, formId }: { w: WizardStep; formId: string }) {
 }
 
 function Footer({ w, formId }: { w: WizardStep; formId: string }) {
-  if (w.step === 'form') return <WizardFormFooter formId={formId} creating={w.creating} />;
+  if (w.step === 'form') return <WizardFormFooter formId={formId} creating={w.creating} boots={discBoots(w.plan)} />;
   if (w.step === 'upload') return <Button onClick={closeWizard}>Cancel upload</Button>;
   return <Button onClick={closeWizard}>{w.step === 'failed' ? 'Close' : 'Cancel'}</Button>;
 }

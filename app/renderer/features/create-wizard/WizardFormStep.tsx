@@ -73,18 +73,36 @@ function CreateProgress({ creating }: { creating: Creating }) {
 /**
  * The dialog's footer for the form. "Create and start" comes first in the DOM so that Enter in
  * a field (implicit submission: the first submit button) creates and starts; CSS puts it last.
+ * A disc that does not boot offers Create only: starting would only reach "No bootable device".
  */
-export function WizardFormFooter({ formId, creating }: { formId: string; creating: Creating | undefined }) {
+export function WizardFormFooter({
+  formId,
+  creating,
+  boots,
+}: {
+  formId: string;
+  creating: Creating | undefined;
+  boots: boolean;
+}) {
   const busy = !!creating;
   const primary = useRef<HTMLButtonElement>(null);
   // The dialog opened on an earlier step: give the one-click path the focus (Enter = create and start).
   useEffect(() => primary.current?.focus(), []);
   return (
     <div className="wizard-foot">
-      <Button ref={primary} variant="primary" type="submit" form={formId} disabled={busy} data-start="true">
-        Create and start
-      </Button>
-      <Button type="submit" form={formId} disabled={busy} data-start="false">
+      {boots ? (
+        <Button ref={primary} variant="primary" type="submit" form={formId} disabled={busy} data-start="true">
+          Create and start
+        </Button>
+      ) : null}
+      <Button
+        ref={boots ? undefined : primary}
+        variant={boots ? undefined : 'primary'}
+        type="submit"
+        form={formId}
+        disabled={busy}
+        data-start="false"
+      >
         Create
       </Button>
       <Button onClick={closeWizard} disabled={busy}>

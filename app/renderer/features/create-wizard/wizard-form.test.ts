@@ -4,6 +4,7 @@ import type { IsoPlan } from '../../store/store.js';
 import { DEMO_VIRTIO_WIN, fakePlan } from '../../dev/fake-iso.js';
 import {
   bootModes,
+  discBoots,
   firmwareWhy,
   formFromPlan,
   guestDevices,
@@ -181,6 +182,21 @@ describe('the create wizard form', () => {
     expect(firmwareWhy({ ...debian, defaults: { ...debian.defaults, arch: 'aarch64' } }, 'uefi-secure')).toMatch(
       /x86_64 VMs only/,
     );
+  });
+
+  it('does not claim a disc that does not boot boots both ways (issue 21)', () => {
+    const data: IsoPlan = {
+      ...generic,
+      os: { ...generic.os, firmware: 'either' },
+      info: { ...generic.info, bootable: { bios: false, uefi: false } },
+    };
+    expect(discBoots(data)).toBe(false);
+    expect(discBoots(debian)).toBe(true);
+    expect(bootModes(data)).toBe('Not bootable');
+    for (const f of ['bios', 'uefi', 'uefi-secure'] as const)
+      expect(firmwareWhy(data, f)).toBe(
+        'This disc does not boot with either firmware: the VM needs another way to start (a disk with a system, or the network).',
+      );
   });
 
   it('says what the TPM means for the OS', () => {

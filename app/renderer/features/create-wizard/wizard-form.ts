@@ -146,6 +146,11 @@ export function recognition(plan: IsoPlan): string {
     : `Recognised from ${from}`;
 }
 
+/** Whether a VM can start from this disc at all (BIOS or UEFI). */
+export function discBoots(plan: IsoPlan): boolean {
+  return plan.info.bootable.bios || plan.info.bootable.uefi;
+}
+
 export function bootModes(plan: IsoPlan): string {
   const { bios, uefi } = plan.info.bootable;
   if (bios && uefi) return 'BIOS and UEFI';
@@ -159,6 +164,8 @@ export function firmwareWhy(plan: IsoPlan, chosen: Firmware): string {
   const { bios, uefi } = plan.info.bootable;
   const name = plan.os.name || 'This OS';
   const kind = chosen === 'bios' ? 'bios' : 'uefi';
+  if (!bios && !uefi)
+    return 'This disc does not boot with either firmware: the VM needs another way to start (a disk with a system, or the network).';
   if (kind === 'bios' && !bios && uefi) return 'This disc boots only with UEFI: with BIOS it will not start.';
   if (kind === 'uefi' && !uefi && bios) return 'This disc boots only with BIOS: with UEFI it will not start.';
   if (chosen === 'uefi-secure' && plan.defaults.arch !== 'x86_64')
