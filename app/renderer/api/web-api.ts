@@ -27,7 +27,31 @@ type EventListener = <E extends EventName>(name: E, data: ContractEvents[E]) => 
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
+  /** The request, while it waits for the socket being opened; gone once sent. */
+  frame?: string;
+  /** Ends that wait (OUTBOX_WAIT_MS). */
+  timer?: ReturnType<typeof setTimeout>;
 }
+
+/** WebSocket's readyState numbers (the global WebSocket is not there under Node, in tests). */
+const CONNECTING = 0;
+const OPEN = 1;
+
+/** How long a call made while the socket is being opened waits for it, in ms; then it is not sent. */
+export const OUTBOX_WAIT_MS = 10_000;
+
+/** The part of a browser WebSocket that WebApi uses (tests pass a typed fake). */
+export interface ApiSocket {
+  readonly readyState: number;
+  send(frame: string): void;
+  onopen: ((ev: Event) => void) | null;
+  onmessage: ((ev: MessageEvent<string>) => void) | null;
+  onclose: ((ev: CloseEvent) => void) | null;
+}
+
+/** A call that never left the page: safe to repeat, nothing happened. */
+const notSent = () =>
+  new VmdeskError('cancelled', 'Not connected to vmdesk, so this was not sent. Try again once the connection is back.');
 
 /** Reconnect delays in ms: 250, 500, 1000 ... capped at 8 s, with ±20 % jitter so many tabs
  * do not hammer a restarting server in step. */
@@ -48,20 +72,27 @@ export interface PageLocation {
   host: string;
 }
 
+/**
+ * A call is sent at once on an open socket. On a socket being opened (the first one, or a
+ * reconnect attempt) it waits, at most OUTBOX_WAIT_MS, and is sent when the socket opens. Its
+ * promise is rejected, and the request dropped for good, when that wait ends or the socket closes
+ * first: a call the page reported as failed must never run later (issue 20). With no socket being
+ * opened (closing, waiting to retry, refused) a call is rejected at once.
+ */
 export class WebApi implements VmdeskApi, IsoUploader {
-  private ws: WebSocket | null = null;
+  private ws: ApiSocket | null = null;
   private state: ConnectionState = 'connecting';
   private nextId = 1;
   private attempt = 0;
+  /** Calls waiting for an answer or, with a `frame`, for the socket to open (in call order). */
   private readonly pending = new Map<number, Pending>();
-  /** Requests made while the socket is down; sent, in order, once it is open. */
-  private readonly outbox: string[] = [];
   private readonly eventListeners = new Set<EventListener>();
   private readonly connectionListeners = new Set<(s: ConnectionState) => void>();
 
   constructor(
     private readonly token: string,
     private readonly page: PageLocation,
+    private readonly openSocket: (url: string) => ApiSocket = (url) => new WebSocket(url),
   ) {
     this.connect();
   }
@@ -70,9 +101,21 @@ export class WebApi implements VmdeskApi, IsoUploader {
     const id = this.nextId++;
     const frame = JSON.stringify({ id, method, params });
     return new Promise<CallResults[C]>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(frame);
-      else this.outbox.push(frame);
+      const p: Pending = { resolve: resolve as (v: unknown) => void, reject };
+      const ws = this.ws;
+      if (ws?.readyState === OPEN) {
+        this.pending.set(id, p);
+        ws.send(frame);
+      } else if (ws?.readyState === CONNECTING) {
+        p.frame = frame;
+        p.timer = setTimeout(() => {
+          this.pending.delete(id);
+          reject(notSent());
+        }, OUTBOX_WAIT_MS);
+        this.pending.set(id, p);
+      } else {
+        reject(notSent());
+      }
     });
   }
 
@@ -113,13 +156,18 @@ export class WebApi implements VmdeskApi, IsoUploader {
   }
 
   private connect(): void {
-    const ws = new WebSocket(this.url(WEB_PATHS.api));
+    const ws = this.openSocket(this.url(WEB_PATHS.api));
     this.ws = ws;
     ws.onopen = () => {
       this.attempt = 0;
       // Events flow only to subscribed connections: subscribe again on every new socket.
       ws.send(JSON.stringify({ id: this.nextId++, subscribe: true }));
-      for (const frame of this.outbox.splice(0)) ws.send(frame);
+      for (const p of this.pending.values()) {
+        if (p.frame === undefined) continue;
+        clearTimeout(p.timer);
+        ws.send(p.frame);
+        delete p.frame;
+      }
       this.setState('open');
     };
     ws.onmessage = (ev: MessageEvent<string>) => this.receive(ev.data);
@@ -131,7 +179,11 @@ export class WebApi implements VmdeskApi, IsoUploader {
         'cancelled',
         'The connection to vmdesk was lost before it answered. Check the VM and try again.',
       );
-      for (const p of this.pending.values()) p.reject(lost);
+      // Dropped with their promises: whatever waited for this socket is never sent later.
+      for (const p of this.pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(p.frame === undefined ? lost : notSent());
+      }
       this.pending.clear();
       if (ev.code === STREAM_CLOSE.unauthorized) {
         this.setState('closed');

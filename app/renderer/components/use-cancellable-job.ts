@@ -24,8 +24,10 @@ export function useCancellableJob<T>(onDone: (result: T) => void, cancelJob: (jo
     const job = begin((progress) => setPhase((p) => (p.step === 'running' ? { ...p, progress } : p)));
     setPhase({ step: 'running', jobId: job.jobId });
     job.done.then(onDone, (err: unknown) =>
-      setPhase(
-        err instanceof VmdeskError && err.code === 'cancelled'
+      setPhase((p) =>
+        // 'cancelled' is also a call the connection lost or never sent (web-api.ts): only the
+        // user's own Cancel is "cancelled".
+        err instanceof VmdeskError && err.code === 'cancelled' && p.step === 'running' && p.cancelling
           ? { step: 'form', cancelled: true }
           : { step: 'form', error: messageOf(err) },
       ),
