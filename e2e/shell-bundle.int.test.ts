@@ -133,6 +133,8 @@ describe('dist/shell/main.cjs, loaded as Electron would load it', () => {
     expect(page.status).toBe(200);
     expect(await page.text()).toMatch(/<div id="root">/);
     await waitFor(() => FakeTray.instances[0]!.tooltip === 'vmdesk — No VMs yet', 'the tray summary', 30_000);
+    // The application menu, with the shortcuts the page handles.
+    expect(fake.applicationMenu?.find(['&File', 'New VM…']).accelerator).toBe('CmdOrCtrl+N');
   });
 
   it('answers a contract call from the page (vm.define) and tells the tray', async () => {
@@ -152,6 +154,10 @@ describe('dist/shell/main.cjs, loaded as Electron would load it', () => {
     // The driver's events reach the page too.
     const win = FakeBrowserWindow.instances[0]!;
     expect(win.webContents.sent.some((m) => m.channel === IPC.event && m.args[0] === 'vm.changed')).toBe(true);
+    // The page selects it: the VM menu is about it.
+    fake.ipcRenderer.postMessage(IPC.selection, vm.id);
+    expect(fake.applicationMenu?.find(['&VM', 'bundled — stopped']).enabled).toBe(false);
+    expect(fake.applicationMenu?.find(['&VM', 'Start']).enabled).not.toBe(false);
   });
 
   it('starts the VM from the tray menu; its serial console streams over a MessagePort', async () => {

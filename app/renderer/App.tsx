@@ -7,6 +7,8 @@ import { CreateWizard } from './features/create-wizard/CreateWizard.js';
 import { DropTarget } from './features/create-wizard/DropTarget.js';
 import { FromIsoButton } from './features/create-wizard/FromIsoButton.js';
 import { HostPanel } from './features/host/HostPanel.js';
+import { installCommands } from './features/commands/install.js';
+import { modKeyLabel } from './features/commands/shortcuts.js';
 import { ConnectionsDialog } from './features/hosts/ConnectionsDialog.js';
 import { IsoLibraryDialog } from './features/iso-library/IsoLibraryDialog.js';
 import { NewVmDialog } from './features/new-vm/NewVmDialog.js';
@@ -123,6 +125,7 @@ function Dialogs() {
 }
 
 export function App() {
+  useEffect(() => installCommands(), []);
   return (
     <div className="app">
       <header className="app-header">
@@ -131,7 +134,11 @@ export function App() {
           vmdesk
         </div>
         <div className="header-actions">
-          <Button icon={<IconPlus />} onClick={() => openDialog('new-vm')}>
+          <Button
+            icon={<IconPlus />}
+            title={`A VM from scratch (${modKeyLabel('N')})`}
+            onClick={() => openDialog('new-vm')}
+          >
             New VM
           </Button>
           <FromIsoButton />

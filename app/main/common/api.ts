@@ -11,6 +11,7 @@ import type {
   StreamName,
   StreamParams,
 } from './contract.js';
+import type { VmState } from './vm-types.js';
 
 /**
  * A byte stream shaped like the part of the WebSocket API that noVNC and xterm adapters use,
@@ -79,7 +80,55 @@ export const STREAM_CLOSE = {
  */
 export const WEB_PATHS = { api: '/api', stream: '/stream', upload: '/upload' } as const;
 
-/** Desktop-only extras the Electron preload exposes as `window.vmdeskShell` (absent in a browser). */
+/**
+ * What the app menu and the page's keyboard shortcuts ask for. The page carries out every one
+ * but `openLogsFolder` (the main process opens a folder; a browser cannot). VM commands apply to
+ * the selected VM, or to the `vm` a shell event names.
+ */
+export const APP_COMMANDS = [
+  'newVm',
+  'createFromIso',
+  'start',
+  'shutdown',
+  'stop',
+  'pause',
+  'resume',
+  'reboot',
+  'snapshot',
+  'delete',
+  'showScreen',
+  'showSerial',
+  'showLogs',
+  'fullscreen',
+  'openLogsFolder',
+] as const;
+export type AppCommand = (typeof APP_COMMANDS)[number];
+
+export function isAppCommand(v: unknown): v is AppCommand {
+  return typeof v === 'string' && (APP_COMMANDS as readonly string[]).includes(v);
+}
+
+/**
+ * The states a VM command applies in (the driver's own checks, mirrored so that menus and
+ * buttons offer only what it will do). The window's toolbar and the app menu both read it.
+ */
+export const VM_COMMAND_STATES = {
+  start: ['stopped', 'crashed'],
+  shutdown: ['running'],
+  stop: ['running', 'paused', 'starting', 'stopping'],
+  pause: ['running'],
+  resume: ['paused'],
+  reboot: ['running', 'paused'],
+  // A broken VM (its file unreadable) can be deleted too: the driver removes the file and the
+  // VM's own folders, never a disk outside them.
+  delete: ['stopped', 'crashed', 'broken'],
+} as const satisfies Record<string, readonly VmState[]>;
+export type VmCommand = keyof typeof VM_COMMAND_STATES;
+
+export function vmCommandAllowed(command: VmCommand, state: VmState): boolean {
+  return (VM_COMMAND_STATES[command] as readonly VmState[]).includes(state);
+}
+
 /**
  * `window.vmdeskShell` in the Electron window (absent in `vmdesk web`): what only a desktop app
  * can do. Every `on...` returns a disposer; events that arrive before the page listens are kept
@@ -88,6 +137,10 @@ export const WEB_PATHS = { api: '/api', stream: '/stream', upload: '/upload' } a
 export interface VmdeskShellApi {
   onOpenIso(listener: (req: { path: string }) => void): () => void;
   onOpenConsole(listener: (req: { vm: string }) => void): () => void;
+  /** A command from the app menu (`vm`: the VM it is for; absent: the selected one). */
+  onCommand(listener: (req: { command: AppCommand; vm?: string }) => void): () => void;
+  /** Tells the main process which VM the page shows (the app menu's VM items follow it). */
+  reportSelection(vm: string | null): void;
   /** A native file dialog; null when cancelled. */
   pickIso(): Promise<string | null>;
   pickDisk(): Promise<string | null>;

@@ -3,6 +3,7 @@
  * app:// origin the page is served from, and the messages on a stream's MessagePort.
  * Plain TS (no electron, no node): the preload bundle and the main bundle both import it.
  */
+import type { AppCommand } from '../common/api.js';
 import type { SerializedError } from '../common/errors.js';
 
 /** Every IPC channel. The contract's calls share ONE channel; the method name is an argument. */
@@ -17,6 +18,8 @@ export const IPC = {
   shellEvent: 'vmdesk-shell:event',
   /** invoke(PickKind) → string | null: a native open-file dialog. */
   pick: 'vmdesk-shell:pick',
+  /** page → main, postMessage(vmId | null): the VM the page shows (the app menu follows it). */
+  selection: 'vmdesk-shell:selection',
 } as const;
 
 /**
@@ -82,6 +85,8 @@ export type ShellEvent =
   /** Open the create-VM wizard with this ISO (second launch with a path, macOS open-file, argv). */
   | { kind: 'openIso'; path: string }
   /** Show this VM's console (tray menu). */
-  | { kind: 'openConsole'; vm: string };
+  | { kind: 'openConsole'; vm: string }
+  /** A command from the app menu, for `vm` (absent: whatever the page has selected). */
+  | { kind: 'command'; command: AppCommand; vm?: string };
 
-export type { VmdeskShellApi } from '../common/api.js';
+export type { AppCommand, VmdeskShellApi } from '../common/api.js';

@@ -20,16 +20,23 @@ vi.mock('electron', async () => (await import('./testing/fake-electron.js')).fak
 let link: FakeLink;
 let win: FakeBrowserWindow;
 let refusals: string[];
+let selections: (string | null)[];
 
 beforeEach(async () => {
   resetFakeElectron();
   link = new FakeLink([vm('web', 'running')]);
   refusals = [];
+  selections = [];
   createMainWindow({ preload: '/p.cjs', bounds: { width: 800, height: 600 } });
   win = FakeBrowserWindow.instances[0]!;
   await win.loadURL(APP_URL);
   // The shell hands registerIpc its real BrowserWindow; here that is the fake one.
-  registerIpc({ window: () => win as never, link: Promise.resolve(link), log: (l) => refusals.push(l) });
+  registerIpc({
+    window: () => win as never,
+    link: Promise.resolve(link),
+    log: (l) => refusals.push(l),
+    onSelection: (v) => selections.push(v),
+  });
 });
 
 const call = (event: FakeIpcEvent, method: unknown, params: unknown) =>
@@ -172,5 +179,26 @@ describe('file dialogs', () => {
     expect(await fake.ipcMain.invoke(IPC.pick, win.webContents.trustedEvent(), 'disk')).toBeNull();
     expect(await fake.ipcMain.invoke(IPC.pick, win.webContents.trustedEvent(), 'anything')).toBeNull();
     expect(fake.openDialogs).toHaveLength(2);
+  });
+});
+
+describe('the selection the page reports', () => {
+  it('reaches the app menu as a VM id, or null for no VM', () => {
+    fake.ipcMain.emit(IPC.selection, win.webContents.trustedEvent(), 'qemu-ssh/abc');
+    fake.ipcMain.emit(IPC.selection, win.webContents.trustedEvent(), null);
+    expect(selections).toEqual(['qemu-ssh/abc', null]);
+  });
+
+  it('counts anything that is not a VM id as no selection', () => {
+    for (const v of [42, { id: 'x' }, '', 'x'.repeat(301), undefined])
+      fake.ipcMain.emit(IPC.selection, win.webContents.trustedEvent(), v);
+    expect(selections).toEqual([null, null, null, null, null]);
+  });
+
+  it('ignores a subframe or a foreign page', () => {
+    fake.ipcMain.emit(IPC.selection, win.webContents.subframeEvent(), 'a');
+    fake.ipcMain.emit(IPC.selection, win.webContents.foreignEvent(), 'b');
+    expect(selections).toEqual([]);
+    expect(refusals).toHaveLength(2);
   });
 });

@@ -10,7 +10,12 @@ export interface IpcOptions {
   window(): BrowserWindow | undefined;
   link: Promise<DriverLink>;
   log(line: string): void;
+  /** The page shows this VM now (null: none): the app menu's VM items follow it. */
+  onSelection?(vm: string | null): void;
 }
+
+/** A VM id is a UUID, or `HOST/UUID` for a libvirt VM: anything longer is not one. */
+const MAX_VM_ID = 300;
 
 export function registerIpc(o: IpcOptions): void {
   const describe = (e: IpcMainEvent | IpcMainInvokeEvent): SenderInfo => {
@@ -59,6 +64,16 @@ export function registerIpc(o: IpcOptions): void {
         refusing(undefined)(e, why);
         for (const p of e.ports) p.close();
       },
+    ),
+  );
+
+  ipcMain.on(
+    IPC.selection,
+    guarded(
+      describe,
+      (_e: IpcMainEvent, vm: unknown) =>
+        o.onSelection?.(typeof vm === 'string' && vm.length > 0 && vm.length <= MAX_VM_ID ? vm : null),
+      refusing(undefined),
     ),
   );
 

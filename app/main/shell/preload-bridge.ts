@@ -3,7 +3,7 @@
  * `installVmdeskApi` wraps (see main-world.ts for why) and into `window.vmdeskShell`.
  * preload.ts only feeds it the real ipcRenderer, MessageChannel and webUtils.
  */
-import { STREAM_CLOSE } from '../common/api.js';
+import { isAppCommand, STREAM_CLOSE } from '../common/api.js';
 import { isCallName, isStreamName } from '../common/contract.js';
 import {
   IPC,
@@ -154,6 +154,13 @@ export function createShellApi(ipc: IpcRendererLike, pathForFile: (file: Blob) =
   return {
     onOpenIso: (l) => on('openIso', l),
     onOpenConsole: (l) => on('openConsole', l),
+    // Only the commands the page knows: a newer main process may send more.
+    onCommand: (l) =>
+      on('command', (c) => {
+        if (isAppCommand(c.command)) l(c);
+      }),
+    // postMessage, not send: the same one-way message, and the only one ipcRenderer needs here.
+    reportSelection: (vm) => ipc.postMessage(IPC.selection, typeof vm === 'string' ? vm : null, []),
     pickIso: () => pick('iso'),
     pickDisk: () => pick('disk'),
     pathForFile: (file) => pathForFile(file),

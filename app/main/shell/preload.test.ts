@@ -17,13 +17,19 @@ vi.mock('electron', async () => (await import('./testing/fake-electron.js')).fak
 const link = new FakeLink([vm('web', 'running')]);
 let win: FakeBrowserWindow;
 let page: { vmdesk: VmdeskApi; vmdeskShell: VmdeskShellApi };
+const selections: (string | null)[] = [];
 
 beforeAll(async () => {
   resetFakeElectron();
   createMainWindow({ preload: '/p.cjs', bounds: { width: 800, height: 600 } });
   win = FakeBrowserWindow.instances[0]!;
   await win.loadURL(APP_URL);
-  registerIpc({ window: () => win as never, link: Promise.resolve(link), log: () => {} });
+  registerIpc({
+    window: () => win as never,
+    link: Promise.resolve(link),
+    log: () => {},
+    onSelection: (vm) => selections.push(vm),
+  });
   await import('./preload.js');
   page = fake.mainWorld as unknown as typeof page; // the page's global object, as the page sees it
 });
@@ -165,12 +171,30 @@ describe('window.vmdeskShell', () => {
   it('is exposed through contextBridge', () => {
     expect([...fake.exposed.keys()]).toEqual(['vmdeskShell']);
     expect(Object.keys(page.vmdeskShell).sort()).toEqual([
+      'onCommand',
       'onOpenConsole',
       'onOpenIso',
       'pathForFile',
       'pickDisk',
       'pickIso',
+      'reportSelection',
     ]);
+  });
+
+  it('delivers the tray’s console request and the menu’s commands, kept until the page listens', () => {
+    win.webContents.send(IPC.shellEvent, { kind: 'command', command: 'newVm' });
+    win.webContents.send(IPC.shellEvent, { kind: 'openConsole', vm: 'web' });
+    const consoles: string[] = [];
+    const commands: unknown[] = [];
+    const offConsole = page.vmdeskShell.onOpenConsole(({ vm }) => consoles.push(vm));
+    const offCommand = page.vmdeskShell.onCommand((c) => commands.push(c));
+    win.webContents.send(IPC.shellEvent, { kind: 'command', command: 'pause', vm: 'web' });
+    // A command this page does not know (a newer main process) is not passed on.
+    win.webContents.send(IPC.shellEvent, { kind: 'command', command: 'format-disk', vm: 'web' });
+    offConsole();
+    offCommand();
+    expect(consoles).toEqual(['web']);
+    expect(commands).toEqual([{ command: 'newVm' }, { command: 'pause', vm: 'web' }]);
   });
 
   it('keeps an ISO sent before the page listened, then delivers live', () => {
@@ -180,6 +204,12 @@ describe('window.vmdeskShell', () => {
     win.webContents.send(IPC.shellEvent, { kind: 'openIso', path: '/isos/late.iso' });
     off();
     expect(got).toEqual(['/isos/early.iso', '/isos/late.iso']);
+  });
+
+  it('reports the page’s selection to the main process', () => {
+    page.vmdeskShell.reportSelection('web');
+    page.vmdeskShell.reportSelection(null);
+    expect(selections).toEqual(['web', null]);
   });
 
   it('picks files with the native dialog', async () => {

@@ -294,3 +294,105 @@ describe('quitting with running VMs', () => {
     expect(link.closed).toBe(1);
   });
 });
+
+describe('the application menu', () => {
+  const menu = () => {
+    if (!fake.applicationMenu) throw new Error('no application menu');
+    return fake.applicationMenu;
+  };
+  const select = (id: string | null) => fake.ipcRenderer.postMessage(IPC.selection, id);
+  /** Electron's default: an item without `enabled` is enabled. */
+  const enabled = (labels: string[]) => menu().find(labels).enabled !== false;
+
+  it('follows the VM the page shows, and its state', async () => {
+    const { win } = await started();
+    expect(enabled(['&VM', 'No VM selected'])).toBe(false);
+    expect(enabled(['&VM', 'Start'])).toBe(false);
+    const web = vm('web', 'running', 1);
+    select(web.id);
+    expect(enabled(['&VM', 'web — running'])).toBe(false);
+    expect(enabled(['&VM', 'Start'])).toBe(false);
+    expect(enabled(['&VM', 'Pause'])).toBe(true);
+    // The driver says it paused: the menu follows without the page.
+    link.emit('vm.changed', { ...web, state: 'paused' });
+    expect(enabled(['&VM', 'web — paused'])).toBe(false);
+    expect(enabled(['&VM', 'Resume'])).toBe(true);
+    expect(enabled(['&VM', 'Pause'])).toBe(false);
+    // A click goes to the page, which runs it like its own button (busy marks, errors).
+    menu().find(['&VM', 'Resume']).click!();
+    expect(shellEvents(win)).toEqual([{ kind: 'command', command: 'resume', vm: web.id }]);
+    expect(link.actions()).toEqual([]);
+    select(null);
+    expect(enabled(['&VM', 'No VM selected'])).toBe(false);
+  });
+
+  it('shows the shortcuts the page handles, without registering them', async () => {
+    await started();
+    const newVm = menu().find(['&File', 'New VM…']);
+    expect(newVm.accelerator).toBe('CmdOrCtrl+N');
+    expect(menu().find(['&File', 'Create from ISO…']).accelerator).toBe('CmdOrCtrl+O');
+    newVm.click!();
+    expect(shellEvents(FakeBrowserWindow.instances[0]!)).toEqual([{ kind: 'command', command: 'newVm' }]);
+  });
+
+  it("opens the selected VM's logs folder in the file manager", async () => {
+    await started();
+    const web = vm('web', 'running', 1);
+    select(web.id);
+    fs.mkdirSync(path.join(paths.state, 'logs', web.id), { recursive: true });
+    menu().find(['&Help', 'Open this VM’s logs folder']).click!();
+    await vi.waitFor(() => expect(fake.openedPaths).toHaveLength(1));
+    expect(fake.openedPaths).toEqual([path.join(paths.state, 'logs', web.id)]);
+    expect(fake.errorBoxes).toEqual([]);
+  });
+
+  it('gives macOS its app menu', async () => {
+    await started({ platform: 'darwin' });
+    expect(menu().items[0]?.label).toBe('vmdesk');
+    expect(menu().find(['vmdesk', 'Quit vmdesk']).role).toBe('quit');
+    expect(fake.app.aboutPanel).toMatchObject({ applicationName: 'vmdesk', applicationVersion: '0.1.0' });
+  });
+});
+
+describe("an AppImage's first run", () => {
+  const missingQemu = {
+    hostArch: 'x86_64',
+    qemu: {
+      x86_64: { arch: 'x86_64', status: 'missing', reason: 'no qemu-system-x86_64', fix: 'install it', searched: [] },
+      aarch64: {
+        arch: 'aarch64',
+        status: 'missing',
+        reason: 'no qemu-system-aarch64',
+        fix: 'install it',
+        searched: [],
+      },
+    },
+    qemuImg: { status: 'ok', path: '/usr/bin/qemu-img', version: '7.2.0' },
+    firmware: { images: [{ arch: 'x86_64' }], missing: [] },
+    swtpm: { path: '/usr/bin/swtpm' },
+    virtiofsd: { path: '/usr/libexec/virtiofsd' },
+  };
+  afterEach(() => {
+    delete process.env.APPIMAGE;
+  });
+
+  it('says which packages to install, copies the command, and says it again while QEMU is missing', async () => {
+    process.env.APPIMAGE = '/home/ada/Applications/vmdesk.AppImage';
+    link.answers.set('host.info', () => missingQemu);
+    fake.messageBoxResponses.push(0);
+    await started();
+    await vi.waitFor(() => expect(fake.messageBoxes).toHaveLength(1));
+    expect(fake.messageBoxes[0]).toMatchObject({ title: 'vmdesk needs some system packages' });
+    expect(fake.messageBoxes[0]?.detail).toMatch(/cannot start VMs until these system packages are installed: QEMU/);
+    await vi.waitFor(() => expect(fake.clipboardText).toMatch(/^sudo (apt|dnf|zypper|pacman)/));
+    expect(fs.existsSync(path.join(paths.config, 'appimage-first-run'))).toBe(true);
+  });
+
+  it('says nothing outside an AppImage', async () => {
+    link.answers.set('host.info', () => missingQemu);
+    await started();
+    await vi.waitFor(() => expect(link.calls.some((c) => c.method === 'vm.list')).toBe(true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(fake.messageBoxes).toEqual([]);
+  });
+});

@@ -4,12 +4,14 @@
  * this file only wires them to Electron.
  */
 import path from 'node:path';
-import { app, dialog, Notification, screen, session, type BrowserWindow } from 'electron';
+import { app, clipboard, dialog, Menu, Notification, screen, session, shell, type BrowserWindow } from 'electron';
 import { serializeError } from '../common/errors.js';
 import type { VmSummary } from '../common/vm-types.js';
 import type { DriverLink } from '../ipc/driver-link.js';
 import type { AppPaths } from '../paths/app-paths.js';
+import { appMenuKey, appMenuTemplate, logsFolder, logsFolderError, type AppCommandRequest } from './app-menu.js';
 import { APP_URL, IPC, type ShellEvent } from './channels.js';
+import { firstRunNotice, firstRunShownBefore, markFirstRunShown, readOsRelease, runsAsAppImage } from './first-run.js';
 import { registerIpc } from './ipc.js';
 import { trayIconPath, type ShellLayout } from './layout.js';
 import { isIsoPath, isoPathsFromArgv } from './open-iso.js';
@@ -130,6 +132,53 @@ export function runShell(layout: ShellLayout, deps: ShellDeps): void {
     }
   };
 
+  // The application menu follows the page's selected VM (IPC.selection) and that VM's state.
+  let selectedId: string | null = null;
+  let menuKey = '';
+  const onMenuCommand = (c: AppCommandRequest) => {
+    if (c.command !== 'openLogsFolder') return sendShell({ kind: 'command', ...c });
+    const dir = logsFolder(deps.paths, c.vm);
+    void shell.openPath(dir).then((why) => {
+      if (!why) return;
+      const e = logsFolderError(dir, why);
+      dialog.showErrorBox(e.title, e.content);
+    });
+  };
+  const updateMenu = () => {
+    const state = { platform: deps.platform, appName: app.getName(), selected: vms.find((v) => v.id === selectedId) };
+    const key = appMenuKey(state);
+    if (key === menuKey) return;
+    menuKey = key;
+    Menu.setApplicationMenu(Menu.buildFromTemplate(appMenuTemplate(state, onMenuCommand)));
+  };
+
+  /** An AppImage brings no QEMU: the first time (or while a required one is missing), say which packages to install. */
+  const showFirstRunNotice = async (l: DriverLink) => {
+    if (!runsAsAppImage(process.env, deps.platform)) return;
+    const notice = firstRunNotice({
+      facts: await l.call('host.info', {}),
+      env: process.env,
+      platform: deps.platform,
+      osRelease: readOsRelease(),
+      shownBefore: firstRunShownBefore(deps.paths.config),
+    });
+    if (!notice) return;
+    const buttons = notice.command ? ['Copy the command', 'OK'] : ['OK'];
+    const opts = {
+      type: notice.blocking ? ('warning' as const) : ('info' as const),
+      title: notice.title,
+      message: notice.title,
+      detail: notice.message,
+      buttons,
+      defaultId: 0,
+      cancelId: buttons.length - 1,
+    };
+    const w = win && !win.isDestroyed() ? win : undefined;
+    const { response } = await (w ? dialog.showMessageBox(w, opts) : dialog.showMessageBox(opts));
+    if (notice.command && response === 0) clipboard.writeText(notice.command);
+    markFirstRunShown(deps.paths.config);
+  };
+
   const onTrayAction = (a: TrayAction) => {
     if (a.kind === 'show') showWindow();
     else if (a.kind === 'quit') app.quit();
@@ -161,8 +210,23 @@ export function runShell(layout: ShellLayout, deps: ShellDeps): void {
 
   void app.whenReady().then(async () => {
     serveApp(layout.rendererDir);
+    app.setAboutPanelOptions({
+      applicationName: 'vmdesk',
+      applicationVersion: app.getVersion(),
+      copyright: 'Copyright © vmdesk contributors',
+      credits: 'Virtual machines on QEMU, as your own user.',
+    });
     applySessionPolicy(session.defaultSession);
-    registerIpc({ window: () => win, link, log: deps.log });
+    registerIpc({
+      window: () => win,
+      link,
+      log: deps.log,
+      onSelection: (id) => {
+        selectedId = id;
+        updateMenu();
+      },
+    });
+    updateMenu();
     showWindow();
     let l: DriverLink;
     try {
@@ -176,9 +240,14 @@ export function runShell(layout: ShellLayout, deps: ShellDeps): void {
     await l.subscribe((name, data) => {
       vms = applyVmEvent(vms, name, data);
       if (!quitting) tray?.update(vms);
+      updateMenu();
       if (win && !win.isDestroyed()) win.webContents.send(IPC.event, name, data);
     });
     vms = await l.call('vm.list', {}).catch(() => vms);
     tray.update(vms);
+    updateMenu();
+    showFirstRunNotice(l).catch((err: unknown) =>
+      deps.log(`cannot tell which system packages are missing: ${serializeError(err).message}`),
+    );
   });
 }

@@ -187,6 +187,11 @@ export function selectTab(tab: TabId): void {
   store.setState({ tab });
 }
 
+/** Asks the VM's Snapshots tab to open its Take dialog (null: the request was taken). */
+export function setTakeSnapshotFor(id: string | null): void {
+  store.setState({ takeSnapshotFor: id });
+}
+
 export function openDialog(dialog: DialogId): void {
   store.setState({ dialog });
 }

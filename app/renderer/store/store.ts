@@ -34,6 +34,8 @@ export interface UiSlice {
   dialog: DialogId | null;
   /** The message of the last failed call, until dismissed. */
   error: string | null;
+  /** A VM whose Snapshots tab should open its Take dialog (the app menu's Take snapshot…). */
+  takeSnapshotFor: string | null;
 }
 
 export interface HostSlice {
@@ -116,6 +118,7 @@ export function initialState(): VmdeskState {
     tab: 'overview',
     dialog: null,
     error: null,
+    takeSnapshotFor: null,
     host: null,
     hostLoading: false,
     hostError: null,

@@ -430,6 +430,8 @@ class FakeState {
   session = new FakeSession();
   openedExternal: string[] = [];
   openedPaths: string[] = [];
+  /** What the shell put on the clipboard (clipboard.writeText). */
+  clipboardText: string | undefined;
   /** What Menu.setApplicationMenu was last given. */
   applicationMenu: FakeMenu | null = null;
   displays: { workArea: Electron.Rectangle }[] = [{ workArea: { x: 0, y: 0, width: 1920, height: 1080 } }];
@@ -531,6 +533,11 @@ export const fakeElectronModule = {
   screen: {
     getAllDisplays: () => fake.displays,
   },
+  clipboard: {
+    writeText: (text: string): void => {
+      fake.clipboardText = text;
+    },
+  } satisfies Pick<Electron.Clipboard, 'writeText'>,
   dialog: {
     showMessageBox: (a: unknown, b?: Electron.MessageBoxOptions): Promise<Electron.MessageBoxReturnValue> => {
       const opts = (b ?? a) as Electron.MessageBoxOptions;

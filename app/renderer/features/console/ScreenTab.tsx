@@ -14,6 +14,7 @@ import { clipboardAvailability, guestFollowsWindow, sizingTitle } from './screen
 import { TypeTextDialog } from './TypeTextDialog.js';
 import { UsbMenu } from '../usb/UsbMenu.js';
 import { useAttachedSession } from './use-console-session.js';
+import { FULLSCREEN_TARGET, toggleFullscreen } from '../commands/fullscreen.js';
 
 const PAUSED_KEYS = 'Resume the VM first: a paused VM drops the keys it is sent.';
 const noSubscribe = () => () => {};
@@ -110,14 +111,7 @@ export function ScreenTab({ vm }: { vm: VmSummary }) {
     else showError('There is no picture to save yet: the screen is not connected.');
   };
   const fullscreen = () => {
-    const el = frameRef.current;
-    if (!el) return;
-    if (document.fullscreenElement) void document.exitFullscreen();
-    else
-      el.requestFullscreen().then(
-        () => session.focus(),
-        (e: unknown) => showError(`Full screen was refused: ${e instanceof Error ? e.message : String(e)}`),
-      );
+    if (frameRef.current) toggleFullscreen(frameRef.current, () => session.focus());
   };
 
   return (
@@ -194,7 +188,12 @@ export function ScreenTab({ vm }: { vm: VmSummary }) {
         <Button small icon={<IconCamera />} disabled={!connected} onClick={() => void screenshot()}>
           Screenshot
         </Button>
-        <Button small icon={<IconFullscreen />} onClick={fullscreen}>
+        <Button
+          small
+          icon={<IconFullscreen />}
+          title="The guest’s screen alone, full screen (F11)"
+          onClick={fullscreen}
+        >
           Full screen
         </Button>
         {connected ? (
@@ -250,7 +249,11 @@ export function ScreenTab({ vm }: { vm: VmSummary }) {
           ) : null}
         </div>
       ) : null}
-      <div className={`vnc-frame${scale && !(canFollow && resize) ? ' vnc-scaled' : ''}`} ref={frameRef}>
+      <div
+        className={`vnc-frame${scale && !(canFollow && resize) ? ' vnc-scaled' : ''}`}
+        ref={frameRef}
+        {...{ [FULLSCREEN_TARGET]: '' }}
+      >
         <div className="vnc-screen" data-testid="vnc-screen" ref={ref} />
       </div>
       {typing ? (

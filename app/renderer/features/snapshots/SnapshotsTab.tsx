@@ -4,7 +4,7 @@ import type { VmSummary } from '../../../main/common/vm-types.js';
 import { Button } from '../../components/Button.js';
 import { Field } from '../../components/Field.js';
 import { CopyCode, EmptyPanel, Notice } from '../../components/Notice.js';
-import { loadSnapshots, messageOf, selectTab } from '../../store/actions.js';
+import { loadSnapshots, messageOf, selectTab, setTakeSnapshotFor } from '../../store/actions.js';
 import { useVmdesk } from '../../store/store.js';
 import { formatBytes, formatDateTime } from '../vm-details/format.js';
 import { DeleteSnapshotDialog, RevertDialog, TakeSnapshotDialog } from './SnapshotDialogs.js';
@@ -56,6 +56,17 @@ export function SnapshotsTab({ vm }: { vm: VmSummary }) {
   const locked = !online || busy !== undefined;
   // Not before the list is read: the proposed name and the name check need it.
   const canTake = blockers.length === 0 && mode.mode !== 'none' && !locked && list !== undefined;
+  // The app menu's Take snapshot…: the dialog once the list is read (else the tab says what blocks one).
+  const wantsTake = useVmdesk((s) => s.takeSnapshotFor === vm.id);
+  const listRead = list !== undefined || loadError !== undefined;
+  useEffect(() => {
+    if (!wantsTake || !listRead) return;
+    setTakeSnapshotFor(null);
+    if (canTake) {
+      setStatus('');
+      open({ kind: 'take' });
+    }
+  }, [wantsTake, listRead, canTake]);
   const snaps = list ?? [];
   const named = (name: string) => snaps.find((s) => s.name === name);
   const revertTo = opened?.kind === 'revert' ? named(opened.name) : undefined;

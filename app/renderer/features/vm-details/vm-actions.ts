@@ -1,20 +1,12 @@
 /** Which toolbar actions apply in which state (mirrors the driver's checks in VmManager). */
+import { VM_COMMAND_STATES } from '../../../main/common/api.js';
 import type { VmState } from '../../../main/common/vm-types.js';
 import type { VmAction } from '../../store/store.js';
 
 export type ToolbarAction = VmAction | 'delete';
 
-const ALLOWED: Record<ToolbarAction, readonly VmState[]> = {
-  start: ['stopped', 'crashed'],
-  shutdown: ['running'],
-  stop: ['running', 'paused', 'starting', 'stopping'],
-  pause: ['running'],
-  resume: ['paused'],
-  reboot: ['running', 'paused'],
-  // A broken VM (its file unreadable) can be deleted too: the driver removes the file and the
-  // VM's own folders, never a disk outside them.
-  delete: ['stopped', 'crashed', 'broken'],
-};
+/** The same table as the app menu's (a broken VM can be deleted, never started). */
+const ALLOWED: Record<ToolbarAction, readonly VmState[]> = VM_COMMAND_STATES;
 
 export const TOOLBAR_ACTIONS: readonly ToolbarAction[] = [
   'start',
