@@ -15,12 +15,11 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import { chromium } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { VmSummary } from '../app/main/common/vm-types.js';
 import { AppPage } from './pages/app-page.js';
 import { guestIso, qemuPidsUnder, Sandbox, waitFor } from './support/cli.js';
-import { CHROMIUM, openPage, shot, startWeb } from './support/web.js';
+import { CHROMIUM, launchChromium, openPage, shot, startWeb } from './support/web.js';
 
 let cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -220,19 +219,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('calls while the page is disconnected 
 
     // The page is opened as http://localhost:PORT, an origin the server accepts, and Chromium
     // resolves localhost to the relay.
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        `--host-resolver-rules=MAP localhost ${RELAY_HOST}`,
-      ],
-    });
+    const browser = await launchChromium([`--host-resolver-rules=MAP localhost ${RELAY_HOST}`]);
     cleanups.push(() => browser.close());
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const pageErrors: string[] = [];

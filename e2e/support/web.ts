@@ -12,7 +12,8 @@ import { REPO, VMDESK, type Sandbox } from './cli.js';
 export const CHROMIUM = '/usr/bin/chromium';
 export const ARTIFACTS = path.join(REPO, 'artifacts', 'screenshots');
 
-export async function launchChromium(): Promise<Browser> {
+/** `extraArgs`: more Chromium switches (e.g. --host-resolver-rules to put a relay in between). */
+export async function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -24,6 +25,7 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-component-update',
       '--disable-sync',
       '--no-first-run',
+      ...extraArgs,
     ],
   });
 }

@@ -4,18 +4,24 @@ import type { Arch } from '../common/host-types.js';
 /** Package families we can name exact packages for. Anything else gets all three spellings. */
 export type OsFamily = 'debian' | 'fedora' | 'macos' | 'unknown';
 
-/** Family from the text of /etc/os-release (ID, then ID_LIKE: Ubuntu says ID_LIKE=debian,
- * RHEL/CentOS/Rocky say ID_LIKE="rhel centos fedora"). */
-export function parseOsRelease(text: string): OsFamily {
+/** The distribution ids in the text of os-release(5), most specific first: ID, then each ID_LIKE
+ * entry (Ubuntu says ID_LIKE=debian, RHEL/CentOS/Rocky say ID_LIKE="rhel centos fedora"). */
+export function osReleaseIds(text: string): string[] {
   const field = (name: string): string[] => {
     const m = new RegExp(`^${name}=(.*)$`, 'm').exec(text);
     return (m?.[1] ?? '')
+      .trim()
       .replace(/^["']|["']$/g, '')
       .toLowerCase()
       .split(/\s+/)
       .filter(Boolean);
   };
-  for (const id of [...field('ID'), ...field('ID_LIKE')]) {
+  return [...field('ID'), ...field('ID_LIKE')];
+}
+
+/** Family from the text of /etc/os-release. */
+export function parseOsRelease(text: string): OsFamily {
+  for (const id of osReleaseIds(text)) {
     if (id === 'debian' || id === 'ubuntu') return 'debian';
     if (id === 'fedora' || id === 'rhel' || id === 'centos') return 'fedora';
   }

@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Arch, HostReport } from '../common/host-types.js';
+import { osReleaseIds } from '../host/install-hints.js';
 
 /** Package families with an install command vmdesk can name. */
 export type Distro = 'debian' | 'fedora' | 'opensuse' | 'arch' | 'unknown';
@@ -102,16 +103,7 @@ const FAMILY_NAME: Record<KnownDistro, string> = {
 /** The distribution family from the text of os-release(5): ID first, then each ID_LIKE entry
  * (Ubuntu: ID_LIKE=debian; Rocky: ID_LIKE="rhel centos fedora"; Manjaro: ID_LIKE=arch). */
 export function distroFromOsRelease(text: string | undefined): Distro {
-  const field = (name: string): string[] => {
-    const m = new RegExp(`^${name}=(.*)$`, 'm').exec(text ?? '');
-    return (m?.[1] ?? '')
-      .trim()
-      .replace(/^["']|["']$/g, '')
-      .toLowerCase()
-      .split(/\s+/)
-      .filter(Boolean);
-  };
-  for (const id of [...field('ID'), ...field('ID_LIKE')]) {
+  for (const id of osReleaseIds(text ?? '')) {
     if (id === 'debian' || id === 'ubuntu') return 'debian';
     if (id === 'fedora' || id === 'rhel' || id === 'centos') return 'fedora';
     if (id === 'suse' || id === 'sles' || id.startsWith('opensuse')) return 'opensuse';
