@@ -22,6 +22,7 @@ import type { MdevDevice, MdevPrivilegedResult } from '../app/main/common/mdev-t
 import type { VmSummary } from '../app/main/common/vm-types.js';
 import { buildSysfs } from '../app/main/mdev/fixtures/build-sysfs.js';
 import { gvtgHost } from '../app/main/mdev/fixtures/hosts.js';
+import { PACKAGED_HELPER } from '../app/main/mdev/privileged.js';
 import { APP_URL, IPC, type CallReply, type PortDown } from '../app/main/shell/channels.js';
 import {
   fake,
@@ -195,9 +196,12 @@ describe('dist/shell/main.cjs, loaded as Electron would load it', () => {
     if (r.outcome !== 'done') return;
     expect(r.result).toMatchObject({ parent: '0000:00:02.0', type: 'i915-GVTg_V5_8' });
     expect(fs.existsSync(path.join(sysfs.root, 'sys/bus/mdev/devices', r.result.uuid))).toBe(true);
-    // The helper run was the repository's, found from dist/shell (not $VMDESK_MDEV_HELPER).
+    // The helper run was the repository's, found from dist/shell (not $VMDESK_MDEV_HELPER), unless
+    // this machine has vmdesk's package installed (its copy comes first).
     const log = fs.readFileSync(path.join(pkexecDir.root, 'pkexec.log'), 'utf8');
-    expect(log).toContain(path.join(REPO, 'resources/mdev-helper/vmdesk-mdev-helper'));
+    expect(log).toContain(
+      fs.existsSync(PACKAGED_HELPER) ? PACKAGED_HELPER : path.join(REPO, 'resources/mdev-helper/vmdesk-mdev-helper'),
+    );
   });
 
   it('forces the VM off from the tray, then quits without asking (nothing left running)', async () => {

@@ -16,6 +16,9 @@
 set -eu
 umask 022
 ROOT=${VMDESK_PACKAGE_ROOT:-}
+# Never under dpkg: a test variable leaked into root's environment (sudo -E apt install) must not
+# move the install elsewhere.
+if [ -n "${DPKG_MAINTSCRIPT_PACKAGE:-}" ]; then ROOT=; fi
 case $ROOT in '' | /*) ;; *)
   echo "vmdesk: VMDESK_PACKAGE_ROOT must be an absolute path" >&2
   exit 1
@@ -65,8 +68,10 @@ else
   ln -sf "$APP/vmdesk" "$LINK" || warn "cannot link $LINK to $APP/vmdesk; start vmdesk as $APP/vmdesk"
 fi
 
-# 3. Chromium's sandbox: setuid only where user namespaces do not work.
-if [ -L /proc/self/ns/user ] && unshare --user true >/dev/null 2>&1; then
+# 3. Chromium's sandbox: setuid only where user namespaces do not work for a normal user (root
+# may create one where users may not, kernel.unprivileged_userns_clone=0): tried as nobody.
+if [ -L /proc/self/ns/user ] && has setpriv &&
+  setpriv --reuid=65534 --regid=65534 --clear-groups unshare --user true >/dev/null 2>&1; then
   chmod 0755 "$APP/chrome-sandbox" 2>/dev/null || true
 else
   chmod 4755 "$APP/chrome-sandbox" 2>/dev/null || true

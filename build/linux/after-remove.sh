@@ -14,6 +14,9 @@
 # VMDESK_PACKAGE_ROOT=/abs/dir is for tests, as in after-install.sh.
 set -eu
 ROOT=${VMDESK_PACKAGE_ROOT:-}
+# Never under dpkg: a test variable leaked into root's environment (sudo -E apt install) must not
+# move the install elsewhere.
+if [ -n "${DPKG_MAINTSCRIPT_PACKAGE:-}" ]; then ROOT=; fi
 case $ROOT in '' | /*) ;; *)
   echo "vmdesk: VMDESK_PACKAGE_ROOT must be an absolute path" >&2
   exit 1

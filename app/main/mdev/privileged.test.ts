@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -158,6 +160,19 @@ describe('finding the helper and pkexec', () => {
     expect(locateHelper('/opt/vmdesk/dist/cli', {}, (p) => p === HELPER)).toBe(HELPER);
     // Without a program directory (an entry that does not know it), only the fixed places.
     expect(locateHelper(undefined, {}, () => false)).toBeUndefined();
+  });
+
+  it('resolves symbolic links, so the trust check sees the directories that hold the file', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmdesk-helper-link-'));
+    try {
+      const real = path.join(dir, 'real-helper');
+      fs.writeFileSync(real, '#!/bin/sh\n', { mode: 0o755 });
+      const link = path.join(dir, 'link');
+      fs.symlinkSync(real, link);
+      expect(locateHelper(undefined, { [HELPER_ENV]: link })).toBe(fs.realpathSync(real));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('prefers $VMDESK_MDEV_HELPER, then the packaged copy', () => {

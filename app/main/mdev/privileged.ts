@@ -9,7 +9,7 @@
  * helper validates again (it trusts nobody).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
 import { isSysfsName, isUuid } from '../common/names.js';
@@ -111,23 +111,39 @@ export function shellQuote(s: string): string {
  * dist/shell outside the asar, app/main/... in the sources). Only the entry point knows that
  * directory (bin.ts from its module URL, the shell's main from __dirname), so it is passed down,
  * never derived here: in the shell's CommonJS bundle a module has no URL of its own.
+ *
+ * The path returned has no symbolic link left in it: helperTrustProblem checks the directories
+ * that really hold the file, and pkexec runs that very file.
  */
 export function locateHelper(
   programDir: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
   exists: (p: string) => boolean = existsSync,
+  realpath: (p: string) => string = resolvedPath,
 ): string | undefined {
-  const override = env[HELPER_ENV];
-  if (override && path.isAbsolute(override)) return exists(override) ? override : undefined;
-  if (exists(PACKAGED_HELPER)) return PACKAGED_HELPER;
-  if (programDir === undefined) return undefined;
-  let dir = programDir;
-  for (let i = 0; i < 6; i++) {
-    const candidate = path.join(dir, 'resources', 'mdev-helper', HELPER_NAME);
-    if (exists(candidate)) return candidate;
-    dir = path.dirname(dir);
+  const found = ((): string | undefined => {
+    const override = env[HELPER_ENV];
+    if (override && path.isAbsolute(override)) return exists(override) ? override : undefined;
+    if (exists(PACKAGED_HELPER)) return PACKAGED_HELPER;
+    if (programDir === undefined) return undefined;
+    let dir = programDir;
+    for (let i = 0; i < 6; i++) {
+      const candidate = path.join(dir, 'resources', 'mdev-helper', HELPER_NAME);
+      if (exists(candidate)) return candidate;
+      dir = path.dirname(dir);
+    }
+    return undefined;
+  })();
+  return found === undefined ? undefined : realpath(found);
+}
+
+/** The path with every symbolic link resolved; the path itself when it cannot be (it is checked later). */
+function resolvedPath(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
   }
-  return undefined;
 }
 
 /** Names the program used in place of pkexec (another polkit front-end; the e2e tests' stand-in). */

@@ -25,6 +25,11 @@ export interface MissingComponent {
   required: boolean;
   /** The packages that provide it, per distribution. */
   packages: Record<KnownDistro, string[]>;
+  /**
+   * Where its package does not exist on every release of a family, what to say instead: it stays
+   * out of the command to copy (apt refuses a whole command over one unknown package).
+   */
+  caveat?: Partial<Record<KnownDistro, string>>;
 }
 
 export interface FirstRunNotice {
@@ -134,7 +139,16 @@ export function missingComponents(facts: FirstRunFacts): MissingComponent[] {
   if (facts.swtpm.path === null)
     out.push({ component: 'swtpm', what: 'swtpm (a TPM for Windows 11 guests)', required: false, packages: SWTPM });
   if (facts.virtiofsd.path === null)
-    out.push({ component: 'virtiofsd', what: 'virtiofsd (fast shared folders)', required: false, packages: VIRTIOFSD });
+    out.push({
+      component: 'virtiofsd',
+      what: 'virtiofsd (fast shared folders)',
+      required: false,
+      packages: VIRTIOFSD,
+      caveat: {
+        debian:
+          'virtiofsd is a package of its own from Debian 13 and Ubuntu 24.04 on (sudo apt install virtiofsd); on Debian 12 and Ubuntu 22.04 it comes with QEMU (qemu-system-common).',
+      },
+    });
   return out;
 }
 
@@ -161,9 +175,12 @@ export function firstRunNotice(input: FirstRunInput): FirstRunNotice | undefined
   const blocking = missing.some((m) => m.required);
   if (input.shownBefore && !blocking) return undefined;
   const distro = distroFromOsRelease(input.osRelease);
-  const packagesOf = (d: KnownDistro) => [...new Set(missing.flatMap((m) => m.packages[d]))];
-  const command =
-    distro !== 'unknown' && missing.length > 0 ? `${INSTALL[distro]} ${packagesOf(distro).join(' ')}` : undefined;
+  const packagesOf = (d: KnownDistro) => [
+    ...new Set(missing.filter((m) => !m.caveat?.[d]).flatMap((m) => m.packages[d])),
+  ];
+  const caveats = (d: KnownDistro) => missing.flatMap((m) => m.caveat?.[d] ?? []);
+  const toCopy = distro === 'unknown' ? [] : packagesOf(distro);
+  const command = toCopy.length > 0 ? `${INSTALL[distro as KnownDistro]} ${toCopy.join(' ')}` : undefined;
 
   const list = (required: boolean) =>
     missing
@@ -179,12 +196,14 @@ export function firstRunNotice(input: FirstRunInput): FirstRunNotice | undefined
     if (blocking) lines.push(`vmdesk cannot start VMs until these system packages are installed: ${list(true)}.`);
     if (missing.some((m) => !m.required))
       lines.push(`${blocking ? 'Also missing' : 'Missing'}, needed only by some VMs: ${list(false)}.`);
-    if (command) lines.push(`Install ${missing.length === 1 ? 'it' : 'them'} with:\n\n${command}`);
+    if (command) lines.push(`Install ${toCopy.length === 1 ? 'it' : 'them'} with:\n\n${command}`);
+    if (distro !== 'unknown') lines.push(...caveats(distro));
     else
       lines.push(
         `Install them with your package manager:\n\n${(Object.keys(INSTALL) as KnownDistro[])
-          .map((d) => `${FAMILY_NAME[d]}: ${INSTALL[d]} ${packagesOf(d).join(' ')}`)
+          .map((d) => `${FAMILY_NAME[d]}: ${[INSTALL[d], ...packagesOf(d)].join(' ')}`)
           .join('\n')}`,
+        ...(Object.keys(INSTALL) as KnownDistro[]).flatMap(caveats),
       );
     lines.push('Then restart vmdesk.');
   }

@@ -120,6 +120,18 @@ describe.skipIf(!isRoot)('after-install.sh (deb postinst, rpm %post)', () => {
     expect(helperTrustProblem(helperIn(root))).toBeUndefined();
   });
 
+  // Only where this machine has no vmdesk package: the script then stops at the missing helper,
+  // before it writes anything, and says which path it looked at.
+  it.skipIf(fs.existsSync('/opt/vmdesk'))('ignores the test root under dpkg (a variable leaked by sudo -E)', () => {
+    const root = unpackedPackage();
+    const r = run(AFTER_INSTALL, root, ['configure', ''], { DPKG_MAINTSCRIPT_PACKAGE: 'vmdesk' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      'this package is broken: /opt/vmdesk/resources/app.asar.unpacked/resources/mdev-helper/vmdesk-mdev-helper is missing',
+    );
+    expect(fs.existsSync(helperIn(root))).toBe(false);
+  });
+
   it('refuses a relative test root', () => {
     const r = run(AFTER_INSTALL, 'tmp/root', ['configure', '']);
     expect([r.code, r.stderr.trim()]).toEqual([1, 'vmdesk: VMDESK_PACKAGE_ROOT must be an absolute path']);

@@ -29,6 +29,8 @@ export interface ShellDeps {
   cwd: string;
   platform: NodeJS.Platform;
   log(line: string): void;
+  /** The text of os-release(5) (default: read it): which package manager an AppImage's notice names. */
+  osRelease?: () => string | undefined;
 }
 
 export function runShell(layout: ShellLayout, deps: ShellDeps): void {
@@ -159,7 +161,7 @@ export function runShell(layout: ShellLayout, deps: ShellDeps): void {
       facts: await l.call('host.info', {}),
       env: process.env,
       platform: deps.platform,
-      osRelease: readOsRelease(),
+      osRelease: (deps.osRelease ?? readOsRelease)(),
       shownBefore: firstRunShownBefore(deps.paths.config),
     });
     if (!notice) return;
@@ -215,6 +217,8 @@ export function runShell(layout: ShellLayout, deps: ShellDeps): void {
       applicationVersion: app.getVersion(),
       copyright: 'Copyright © vmdesk contributors',
       credits: 'Virtual machines on QEMU, as your own user.',
+      // Linux's About box shows only what is given: without this, no icon.
+      iconPath: path.join(layout.resourcesDir, 'icon.png'),
     });
     applySessionPolicy(session.defaultSession);
     registerIpc({
