@@ -70,6 +70,7 @@ const RENDERER_VALUES_FROM_COMMON = [
   'app/main/common/errors.ts',
   'app/main/common/forwards.ts',
   'app/main/common/names.ts',
+  'app/main/common/settings-types.ts',
 ];
 const below = (layer) => LAYERS.slice(0, layer).flat();
 const layerPolicies = LAYERS.flatMap((folders, layer) =>

@@ -157,8 +157,8 @@ describe('dist/shell/main.cjs, loaded as Electron would load it', () => {
     expect(win.webContents.sent.some((m) => m.channel === IPC.event && m.args[0] === 'vm.changed')).toBe(true);
     // The page selects it: the VM menu is about it.
     fake.ipcRenderer.postMessage(IPC.selection, vm.id);
-    expect(fake.applicationMenu?.find(['&VM', 'bundled — stopped']).enabled).toBe(false);
-    expect(fake.applicationMenu?.find(['&VM', 'Start']).enabled).not.toBe(false);
+    expect(fake.applicationMenu?.find(['V&M', 'bundled — stopped']).enabled).toBe(false);
+    expect(fake.applicationMenu?.find(['V&M', 'Start']).enabled).not.toBe(false);
   });
 
   it('starts the VM from the tray menu; its serial console streams over a MessagePort', async () => {

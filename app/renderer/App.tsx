@@ -10,6 +10,7 @@ import { HostPanel } from './features/host/HostPanel.js';
 import { installCommands } from './features/commands/install.js';
 import { modKeyLabel } from './features/commands/shortcuts.js';
 import { ConnectionsDialog } from './features/hosts/ConnectionsDialog.js';
+import { PreferencesButton } from './features/settings/PreferencesDialog.js';
 import { IsoLibraryDialog } from './features/iso-library/IsoLibraryDialog.js';
 import { NewVmDialog } from './features/new-vm/NewVmDialog.js';
 import { DeleteDialog } from './features/vm-details/DeleteDialog.js';
@@ -18,7 +19,7 @@ import { VmView } from './features/vm-details/VmView.js';
 import { VmList } from './features/vm-list/VmList.js';
 import { VgpuWizard } from './features/mdev-wizard/VgpuWizard.js';
 import { dismissError, openDialog } from './store/actions.js';
-import { selectSelectedVm, useVmdesk } from './store/store.js';
+import { selectSelectedVm, useVmdesk, visibleError } from './store/store.js';
 
 const OPEN_THE_LINK = 'Check that `vmdesk web` is running and open the link it printed (it carries the access token).';
 
@@ -62,7 +63,8 @@ function MainPane() {
       removed: s.removed,
       count: Object.keys(s.vms).length,
       loaded: s.listLoaded,
-      error: s.error,
+      // An error about a VM shows with that VM only (not over the next one after a delete).
+      error: visibleError(s),
       hosts: s.hosts,
     })),
   );
@@ -151,6 +153,7 @@ export function App() {
           <Button icon={<IconConnections />} onClick={() => openDialog('connections')}>
             Connections
           </Button>
+          <PreferencesButton />
         </div>
       </header>
       <ConnectionBanner />

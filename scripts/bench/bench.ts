@@ -24,6 +24,7 @@ import { benchClone } from './clone.js';
 import { benchSerial } from './serial.js';
 import { benchSnapshot } from './snapshot.js';
 import { benchStartStop } from './start-stop.js';
+import { benchThumbnails } from './thumbnails.js';
 import type { Figure } from './stats.js';
 import { judge, renderTable, toJson } from './table.js';
 
@@ -31,7 +32,7 @@ const USAGE = `Usage: npm run bench [-- --runs N | --quick] [--only SECTION,...]
   --runs N    repetitions per figure (default 10), interleaved across the systems compared
   --quick     3 repetitions
   --only S    only these sections (comma-separated): start-stop, driver, list, serial, vnc, forward, clone,
-              snapshot, libvirt-hosts
+              snapshot, libvirt-hosts, thumbnails
   --out FILE  where the raw numbers go (default ./bench-results.json)
 `;
 const DEFINED_VMS = 200;
@@ -46,6 +47,7 @@ const SECTIONS = [
   'clone',
   'snapshot',
   'libvirt-hosts',
+  'thumbnails',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -139,6 +141,7 @@ async function main(): Promise<void> {
     if (on('clone')) figures.push(...(await benchClone(ctx)));
     if (on('snapshot')) figures.push(...(await benchSnapshot(ctx)));
     if (on('libvirt-hosts')) figures.push(...(await benchLibvirtHosts(ctx)));
+    if (on('thumbnails')) figures.push(...(await benchThumbnails(ctx)));
   } finally {
     cleanupAllSandboxes();
   }

@@ -4,6 +4,7 @@
  *   vmdesk set VM [--name N] [--memory 2G] [--cpus 4] [--boot cdrom,disk] [--firmware bios|uefi]
  *                 [--display ..] [--accel ..] [--network user|none] [--cdrom-drives N]
  *                 [--secure-boot on|off] [--tpm on|off] [--disk-bus ..] [--nic ..] [--clock ..] [--hyperv on|off]
+ *                 [--autostart on|off]   (start it when the app, `vmdesk web` or `vmdesk driver` starts)
  *   vmdesk disk list VM | add VM --size 10G | add VM --file PATH [--format qcow2|raw]
  *             | remove VM TARGET [--delete-file] | resize VM TARGET SIZE | convert VM TARGET (raw → qcow2)
  *   vmdesk cdrom list VM | insert VM ISO [--drive N] | eject VM [--drive N]
@@ -59,6 +60,7 @@ export async function runEditCommand(
         accel: { type: 'string' },
         network: { type: 'string' },
         'cdrom-drives': { type: 'string' },
+        autostart: { type: 'string' },
         ...DESKTOP_OPTIONS,
         ...GUEST_SET_OPTIONS,
       });
@@ -66,7 +68,7 @@ export async function runEditCommand(
       const change = setChange(a.values);
       if (Object.keys(change).length === 0)
         throw usageError(
-          'Say what to change: --name, --memory, --cpus, --boot, --firmware, --display, --accel, --network, --cdrom-drives, --secure-boot, --tpm, --disk-bus, --nic, --clock, --hyperv, --share, --sound or --clipboard.',
+          'Say what to change: --name, --memory, --cpus, --boot, --firmware, --display, --accel, --network, --cdrom-drives, --secure-boot, --tpm, --disk-bus, --nic, --clock, --hyperv, --share, --sound, --clipboard or --autostart.',
         );
       vm = await call('vm.update', { vm: oneVm(a.positionals, command), ...change });
       text = formatUpdated(vm);
@@ -181,6 +183,8 @@ function setChange(v: Parsed['values']): Omit<CallParams<'vm.update'>, 'vm'> {
   if (display) change.display = display;
   if (accel) change.accel = accel;
   if (network) change.network = network;
+  const autostart = oneOf('autostart', v.autostart, ['on', 'off'] as const);
+  if (autostart) change.autostart = autostart === 'on';
   const drives = v['cdrom-drives'];
   if (typeof drives === 'string') {
     const n = intArg(drives, 'cdrom-drives', 1);

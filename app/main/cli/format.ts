@@ -55,6 +55,10 @@ export function formatInfo(vm: VmSummary): string {
       ['TPM', d.tpm ? 'TPM 2.0 (swtpm)' : 'none'],
       ['Sound', d.sound ? 'on (Intel HD Audio, through the sound server of the host running vmdesk)' : 'off'],
       ['Clipboard', d.clipboard ? 'shared with the screen viewer (the guest needs spice-vdagent)' : 'not shared'],
+      [
+        'Autostart',
+        d.autostart ? 'on (started when the app, `vmdesk web` or `vmdesk driver` starts, once per login)' : 'off',
+      ],
       ...(d.usb ?? []).map((u, i): [string, string] => [
         i === 0 ? 'USB' : '',
         `${u.vendorId}:${u.productId} (at every start)`,
@@ -154,7 +158,7 @@ export function firmwareText(d: Pick<VmDefinition, 'firmware' | 'secureBoot'>): 
 /** `vmdesk set`: what the VM is now, and for a running one what waits for its next start. */
 export function formatUpdated(vm: VmSummary): string {
   const d = vm.definition;
-  const out = `"${vm.name}" is set: ${d ? `${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus === 1 ? '' : 's'}, boots from ${bootOrderText(d.boot)}, firmware ${firmwareText(d)}${d.tpm ? ', TPM 2.0' : ''}, display ${d.display}, accel ${d.accel}` : 'saved'}.\n`;
+  const out = `"${vm.name}" is set: ${d ? `${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus === 1 ? '' : 's'}, boots from ${bootOrderText(d.boot)}, firmware ${firmwareText(d)}${d.tpm ? ', TPM 2.0' : ''}, display ${d.display}, accel ${d.accel}${d.autostart ? ', starts with vmdesk' : ''}` : 'saved'}.\n`;
   return out + pendingLines(vm);
 }
 

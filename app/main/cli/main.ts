@@ -28,6 +28,7 @@ import { runIsoInspect, runIsoLibrary } from './iso-command.js';
 import { runEditCommand } from './edit-commands.js';
 import { runClone } from './clone-command.js';
 import { runSnapshot } from './snapshot-command.js';
+import { runSettings } from './settings-command.js';
 import { runInterop } from './interop-command.js';
 import {
   DESKTOP_OPTIONS,
@@ -58,6 +59,7 @@ Usage:
                 [--secure-boot on|off] [--tpm on|off] [--disk-bus ..] [--nic ..] [--clock ..] [--hyperv on|off]
                 [--share HOSTDIR[:TAG][:ro]]... | --share none   (the shared folders, all of them)
                 [--sound on|off] [--clipboard on|off]
+                [--autostart on|off]   (start it when the app, vmdesk web or vmdesk driver starts; once per login)
   vmdesk disk list|add|remove|resize|convert VM ...   (add --size 10G | --file PATH; remove TARGET
                                [--delete-file]; resize TARGET 40G, live on a running VM; convert TARGET: raw → qcow2)
   vmdesk cdrom list|insert|eject VM [ISO] [--drive N]   (change a disc; at once in a running VM)
@@ -88,6 +90,9 @@ Usage:
                                how to fix what doesn't)
   vmdesk web [--port N] [--open] [--listen ADDR] [--new-token]
                                (the UI in your browser, served on 127.0.0.1)
+  vmdesk settings [get] [KEY] [--json]   (the app's settings, where each comes from: file, environment, default)
+  vmdesk settings set KEY VALUE|default  (in $XDG_CONFIG_HOME/vmdesk/settings.json; VMDESK_ACCEL,
+                               VMDESK_LOG_LEVEL and VMDESK_LOG_CAP_BYTES win over it)
   vmdesk driver                (run the driver in the foreground until Ctrl+C)
   vmdesk export VM --libvirt [--json]   (libvirt domain XML on stdout, what it leaves out on stderr:
                                vmdesk export VM --libvirt > vm.xml && virsh define vm.xml)
@@ -403,6 +408,9 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
       case 'import':
         json = rest.includes('--json');
         return await runInterop(command, rest, io, async (call, params) => (await getLink()).call(call, params));
+      case 'settings':
+        json = rest.includes('--json');
+        return await runSettings(rest, io, async (call, params) => (await getLink()).call(call, params));
       case 'snapshot':
         json = rest.includes('--json');
         return await runSnapshot(

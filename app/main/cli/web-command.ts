@@ -16,6 +16,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { VmdeskError } from '../common/errors.js';
+import { DEFAULT_SETTINGS } from '../common/settings-types.js';
 import type { DriverLink } from '../ipc/driver-link.js';
 import { startWebServer } from '../ipc/web-server.js';
 import { ensureRuntimeDir, type AppPaths } from '../paths/app-paths.js';
@@ -186,10 +187,19 @@ export async function runWeb(
   err: NodeJS.WritableStream,
   out: NodeJS.WritableStream,
 ): Promise<void> {
-  const host = o.listen ?? '127.0.0.1';
   if (o.listen !== undefined && net.isIP(o.listen) === 0 && o.listen !== 'localhost') {
     throw new VmdeskError('invalid-argument', `--listen takes an IP address, not "${o.listen}".`, { field: 'listen' });
   }
+  // The settings (webListen, webPort, webNewTokenEachStart) apply where no flag says otherwise.
+  const settings = await link.call('settings.get', {}).then(
+    (r) => r.values,
+    (e: unknown) => {
+      // An older vmdesk owning the VMs (the window, before an update) does not know the call.
+      err.write(`vmdesk web uses its default settings: the settings could not be read (${(e as Error).message}).\n`);
+      return DEFAULT_SETTINGS;
+    },
+  );
+  const host = o.listen ?? settings.webListen;
   const staticDir = rendererDir();
   if (!fs.existsSync(path.join(staticDir, 'index.html'))) {
     throw new VmdeskError(
@@ -197,12 +207,12 @@ export async function runWeb(
       `The web UI is not built (${staticDir} has no index.html). Run \`npm run build\` in the vmdesk folder.`,
     );
   }
-  let port = o.port;
+  let port = o.port ?? (settings.webPort > 0 ? settings.webPort : undefined);
   if (port === undefined) {
     const last = Number(safeRead(lastPortFile(paths)));
     port = Number.isInteger(last) && last > 0 && (await portIsFree(host, last)) ? last : 0;
   }
-  const token = loadOrCreateToken(paths, o.newToken, (m) => err.write(m));
+  const token = loadOrCreateToken(paths, o.newToken || settings.webNewTokenEachStart, (m) => err.write(m));
   sweepStaleOpenPages(paths);
   let server;
   try {
@@ -211,7 +221,9 @@ export async function runWeb(
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
       throw new VmdeskError(
         'invalid-argument',
-        `Port ${port} on ${host} is in use. Pick another with --port N, or leave --port out to get a free one.`,
+        o.port === undefined
+          ? `Port ${port} on ${host} (the webPort setting) is in use. Pick another with --port N, or change webPort in Preferences or with \`vmdesk settings set webPort N\` (0: any free port).`
+          : `Port ${port} on ${host} is in use. Pick another with --port N, or leave --port out to get a free one.`,
         { field: 'port' },
       );
     throw e;

@@ -31,6 +31,7 @@ import { snapshotNameProblem } from './names.js';
 import type { IsoPlan } from './iso-types.js';
 import type { MdevCheckReport, MdevDevice, MdevInventory, MdevParent, MdevPrivilegedResult } from './mdev-types.js';
 import type { UsbCheck, UsbDevice } from './usb-types.js';
+import { SettingsChangeSchema, type SettingsReport } from './settings-types.js';
 
 /** A VM is named by its id or its name. */
 const VmRef = v.pipe(v.string(), v.minLength(1), v.maxLength(1024));
@@ -177,6 +178,9 @@ export const CALLS = {
   /** Every VM of every connected host; `host`: only that host's (`local`, or a connection's id). */
   'vm.list': { params: v.strictObject({ host: v.optional(v.pipe(v.string(), v.maxLength(1024))) }) },
   'vm.get': { params: vmOnly },
+  /** A small recent picture of the VM's screen (PNG, base64): taken while it runs, at most one
+   * capture per VM every few seconds whoever asks; paused and stopped VMs give their last one. */
+  'vm.thumbnail': { params: vmOnly },
   'vm.define': { params: DefineVmInputSchema },
   /** Resolves once the guest runs; `timeoutMs`: how long QEMU may take to become ready
    * (default 30 s) before the start is rolled back. */
@@ -320,6 +324,9 @@ export const CALLS = {
       ...GuestSettings.entries,
       /** The shared folders, all of them (an empty list removes every share); from the next start. */
       shares: v.optional(SharesInput),
+      /** Start the VM when a long-running vmdesk (the app, `vmdesk web`, `vmdesk driver`) starts,
+       * once per login session. vmdesk's own setting: it changes at once, also while the VM runs. */
+      autostart: v.optional(v.boolean()),
     }),
   },
   /**
@@ -432,6 +439,12 @@ export const CALLS = {
     }),
   },
   'mdev.unassign': { params: v.strictObject({ vm: VmRef, uuid: Uuid }) },
+  /** The app's settings in force, where each comes from (file, environment, default), and notes
+   * (a damaged file, an environment value not understood). */
+  'settings.get': { params: v.strictObject({}) },
+  /** Changes settings (null: back to the default) in settings.json; answers as settings.get. An
+   * environment variable still wins over what is set here. */
+  'settings.set': { params: v.strictObject({ values: SettingsChangeSchema }) },
 } as const;
 
 export type CallName = keyof typeof CALLS;
@@ -472,6 +485,8 @@ export interface OrphanDir {
 export interface CallResults {
   'vm.list': VmSummary[];
   'vm.get': VmSummary;
+  /** `png`: null when none was ever taken (never ran, headless); `takenAt`: ISO time of the capture. */
+  'vm.thumbnail': { png: string | null; takenAt: string | null };
   'vm.define': VmSummary;
   'vm.start': VmSummary;
   'vm.shutdown': VmSummary;
@@ -530,6 +545,8 @@ export interface CallResults {
   'mdev.applyFixes': MdevPrivilegedResult<MdevCheckReport>;
   'mdev.assign': VmSummary;
   'mdev.unassign': VmSummary;
+  'settings.get': SettingsReport;
+  'settings.set': SettingsReport;
 }
 
 export interface ContractEvents {

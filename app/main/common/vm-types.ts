@@ -263,6 +263,10 @@ export const VmDefinitionSchema = v.object({
   ),
   /** The OS the VM was made for (osinfo id and name), when known. */
   os: v.optional(v.object({ id: v.pipe(v.string(), v.maxLength(200)), name: v.pipe(v.string(), v.maxLength(200)) })),
+  /** Started by a long-running driver owner (the desktop app, `vmdesk web`, `vmdesk driver`) when
+   * it starts, once per login session (vm/autostart.ts). Absent (older files): off. vmdesk's own
+   * setting: nothing QEMU sees, so never "pending" on a running VM. */
+  autostart: v.optional(v.boolean()),
   /** Mediated devices (vGPUs); started only after the mdev doctor passes. */
   mdevs: v.optional(v.pipe(v.array(MdevAssignmentSchema), atMost<MdevAssignment>(MAX_MDEVS, 'mediated devices')), []),
   createdAt: v.pipe(v.string(), v.isoTimestamp()),
@@ -311,6 +315,8 @@ export interface VmSummary {
   snapshots?: { count: number; vmStateBytes: number };
   /** The size the guest sees of each disk, by target (bytes; absent when its file cannot be read). */
   diskSizes?: Record<string, number>;
+  /** The space each disk's file takes on the host, by target (bytes; absent when it cannot be read). */
+  diskUsage?: Record<string, number>;
   /** While QEMU runs: the devices it has now (disk targets, CD-ROM drive count), which insert,
    * eject, grow and remove reach at once; the definition's others wait for its next start. */
   live?: { disks: { target: string; path: string }[]; cdromDrives: number };

@@ -2,12 +2,22 @@ import { describe, expect, it } from 'vitest';
 import type { CallName, CallParams, SnapshotInfo } from '../common/contract.js';
 import { VmdeskError } from '../common/errors.js';
 import type { VmSummary } from '../common/vm-types.js';
+import { DEFAULT_SETTINGS, SETTING_KEYS, type SettingsReport } from '../common/settings-types.js';
 import { createDispatcher } from './dispatcher.js';
 import type { Handlers } from './dispatcher.js';
 
 function summary(name: string): VmSummary {
   return { id: '11111111-2222-4333-8444-555555555555', name, state: 'stopped', file: `/cfg/vms/${name}.json` };
 }
+
+const settingsReport = (): SettingsReport => ({
+  file: '/cfg/settings.json',
+  values: { ...DEFAULT_SETTINGS },
+  sources: Object.fromEntries(SETTING_KEYS.map((k) => [k, 'default'])) as SettingsReport['sources'],
+  env: {},
+  fileValues: {},
+  notes: [],
+});
 
 const snapshot = (name: string): SnapshotInfo => ({
   name,
@@ -43,6 +53,9 @@ function fakeHandlers(over: Partial<Handlers> = {}) {
       { id: 'lv-00000000', uri: p.uri, label: p.uri, kind: 'libvirt', state: 'connected', remembered: false }
     ),
     'host.disconnect': (p) => (rec('host.disconnect', p), []),
+    'vm.thumbnail': (p) => (rec('vm.thumbnail', p), { png: null, takenAt: null }),
+    'settings.get': (p) => (rec('settings.get', p), settingsReport()),
+    'settings.set': (p) => (rec('settings.set', p), settingsReport()),
     'vm.exportXml': (p) => (rec('vm.exportXml', p), { xml: '<domain/>', notes: [] }),
     'vm.importXml': (p) => (rec('vm.importXml', p), { vm: summary(p.name ?? 'imported'), dropped: [] }),
     'host.usbDevices': (p) => (rec('host.usbDevices', p), { devices: [], checks: [] }),

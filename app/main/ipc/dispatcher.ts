@@ -13,6 +13,10 @@ import type { HostReport } from '../common/host-types.js';
 import type { MdevService } from '../mdev/service.js';
 import { listIsoLibrary, removeFromIsoLibrary } from '../iso/library.js';
 import { isoLibraryDir } from '../paths/vm-files.js';
+import { readSettings, settingsFile, writeSettings } from '../vm/app-settings.js';
+import { setDriverLogLevel } from '../vm/driver-log.js';
+import { withFirmwarePreference } from '../vm/iso-plan.js';
+import type { IsoPlan } from '../common/iso-types.js';
 
 /** What a transport knows about the call beyond its params. */
 export interface CallContext {
@@ -25,10 +29,41 @@ export type Handlers = {
 };
 
 export function managerHandlers(m: VmManager, hostReport: () => Promise<HostReport>, mdev: MdevService): Handlers {
+  // The app settings: read at each use (a file edited by hand counts at once), the log level
+  // applied now and at every change.
+  const settings = () => readSettings(settingsFile(m.paths));
+  setDriverLogLevel(settings().values.logLevel);
+  /** The plan with the `defaultFirmware` setting applied where the disc allows it. */
+  const preferredPlan = async (plan: IsoPlan): Promise<IsoPlan> => {
+    const preferred = settings().values.defaultFirmware;
+    if (preferred === 'auto') return plan;
+    const firmware = await hostReport().then(
+      (r) => r.firmware.images,
+      () => [],
+    );
+    return withFirmwarePreference(
+      plan,
+      preferred,
+      firmware.some((i) => i.arch === plan.defaults.arch),
+    );
+  };
+  /** A new VM with no accelerator of its own gets the `defaultAccel` setting (VMDESK_ACCEL, which
+   * wins over every VM's choice at start, is not written into definitions). */
+  const fileAccel = <P extends { accel?: 'auto' | 'kvm' | 'hvf' | 'tcg' }>(p: P): P => {
+    const s = settings();
+    return p.accel === undefined && s.sources.defaultAccel === 'file' ? { ...p, accel: s.values.defaultAccel } : p;
+  };
   return {
+    'settings.get': () => settings(),
+    'settings.set': (p) => {
+      const report = writeSettings(settingsFile(m.paths), p.values);
+      setDriverLogLevel(report.values.logLevel);
+      return report;
+    },
     'vm.list': (p) => m.list(p.host),
     'vm.get': (p) => m.getAny(p.vm),
-    'vm.define': (p) => m.define(p),
+    'vm.thumbnail': (p) => m.thumbnail(p.vm),
+    'vm.define': (p) => m.define(fileAccel(p)),
     'vm.start': (p) => m.start(p),
     'vm.shutdown': (p) => m.shutdown(p),
     'vm.stop': (p) => m.stop(p),
@@ -43,10 +78,14 @@ export function managerHandlers(m: VmManager, hostReport: () => Promise<HostRepo
     'host.usbFix': (p) => mdev.applyActions([{ kind: 'usb-rule', vendorId: p.vendorId, productId: p.productId }]),
     'vm.usbAttach': (p) => m.usbAttach(p),
     'vm.usbDetach': (p) => m.usbDetach(p),
-    'iso.inspect': (p) => m.inspectIso(p.path),
+    'iso.inspect': async (p) => preferredPlan(await m.inspectIso(p.path)),
     'iso.list': () => listIsoLibrary(isoLibraryDir(m.paths), m.list()),
     'iso.remove': (p) => removeFromIsoLibrary(isoLibraryDir(m.paths), p.path, m.list()),
-    'vm.create': (p) => m.create(p),
+    'vm.create': async (p) => {
+      if (p.firmware !== undefined || settings().values.defaultFirmware === 'auto') return m.create(fileAccel(p));
+      const plan = await preferredPlan(await m.inspectIso(p.iso));
+      return m.create(fileAccel({ ...p, firmware: plan.defaults.firmware }));
+    },
     'vm.eject': (p) => m.eject(p),
     'vm.insertCdrom': (p) => m.insertCdrom(p),
     'vm.update': (p) => m.update(p),

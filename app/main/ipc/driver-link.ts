@@ -21,6 +21,7 @@ import type { NativeHost } from '../../native/index.js';
 import { VmManager, type VmManagerOptions } from '../vm/vm-manager.js';
 import type { RealHostServices } from '../vm/host-adapter.js';
 import { tryAcquireOwnerLock, type OwnerInfo } from '../vm/owner-lock.js';
+import { managerAutostartDriver, runAutostart } from '../vm/autostart.js';
 import { ControlClient, openControlStream } from './control-client.js';
 import { listenControlSocket, PUSHED_EVENTS, type ControlServer } from './control-socket.js';
 import { createDispatcher, managerHandlers, type Dispatcher } from './dispatcher.js';
@@ -97,7 +98,8 @@ export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {
         await manager.init();
         const dispatcher = createDispatcher(
           managerHandlers(manager, () => o.host.report(), driverMdevService(manager, o.host, o.native, o.programDir)),
-          (line) => manager.driverLog.write(line),
+          // A line per call: debug, so the `logLevel` setting `info` leaves them out.
+          (line) => manager.driverLog.write(line, 'debug'),
         );
         const streams = managerStreams(manager);
         // A long-lived owner (the window, `vmdesk web`, `vmdesk driver`) connects the libvirt hosts
@@ -106,6 +108,12 @@ export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {
         const server = await listenControlSocket(files.controlSocket, dispatcher, manager.events, streams, () =>
           ensureRuntimeDir(o.paths.runtime, process.getuid?.() ?? 0),
         );
+        // Once per login session, the long-lived owner starts the VMs flagged "Start with vmdesk"
+        // (vm/autostart.ts), after it listens: windows and the CLI see them starting.
+        if (o.kind !== 'cli')
+          void runAutostart(o.paths.runtime, managerAutostartDriver(manager)).catch((err: unknown) =>
+            manager.driverLog.write(`autostart failed: ${(err as Error).message}`),
+          );
         return ownerLink(r.lock.info, manager, dispatcher, streams, server, () => r.lock.release());
       } catch (err) {
         r.lock.release();

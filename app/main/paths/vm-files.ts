@@ -26,6 +26,8 @@ export interface VmFiles {
   qemuLog: string;
   serialLog: string;
   driverLog: string;
+  /** The last picture of its screen (vm.thumbnail): beside its logs, so deleting the VM removes it. */
+  screenThumb: string;
   /** Which QEMU process runs this VM and where its sockets are (lives in state, not runtime, so
    * a driver started with another XDG_RUNTIME_DIR still finds the VM). */
   runRecord: string;
@@ -60,6 +62,7 @@ export function vmFiles(p: AppPaths, id: string): VmFiles {
     qemuLog: path.join(logDir, 'qemu.log'),
     serialLog: path.join(logDir, 'serial.log'),
     driverLog: path.join(logDir, 'driver.log'),
+    screenThumb: path.join(logDir, 'screen.png'),
     runRecord: path.join(p.state, 'run', `${id}.json`),
     runtimeDir,
     qmpSocket: path.join(runtimeDir, 'qmp.sock'),

@@ -58,7 +58,7 @@ describe('appMenuTemplate', () => {
         ---
         Quit (quit) [Ctrl+Q*]
       (editMenu)
-      &VM
+      V&M
         web && db — running (off)
         ---
         Start (off)
@@ -76,7 +76,7 @@ describe('appMenuTemplate', () => {
         Serial console
         Logs
         ---
-        Full screen (togglefullscreen) [F11]
+        Full screen [F11]
         ---
         (resetZoom)
         (zoomIn)
@@ -113,7 +113,10 @@ describe('appMenuTemplate', () => {
     `);
     // No mnemonics on macOS: the & is shown as is.
     expect(find(menu, 'vm-title').label).toBe('mac & cheese — stopped');
-    expect(find(menu, 'delete').accelerator).toBe('Cmd+Backspace');
+    // macOS runs a key equivalent the page leaves alone even when it is not registered
+    // (electron#18295), and a text field needs its Cmd+Backspace: Delete… has none.
+    expect(find(menu, 'delete').accelerator).toBeUndefined();
+    expect(find(menu, 'newVm').accelerator).toBe('CmdOrCtrl+N');
     expect(subItems(menu[1]!).map((i) => i.role ?? i.label)).toEqual([
       'New VM…',
       'Create from ISO…',
@@ -126,13 +129,40 @@ describe('appMenuTemplate', () => {
   });
 
   it('never registers a shortcut the page handles, so a key in a text field or the VM screen stays there', () => {
+    // Linux and Windows honour registerAccelerator: false. macOS does not (electron#18295): the
+    // page prevents the Cmd+N / Cmd+O it declines, and Delete… shows no key there at all.
+    const handled = { linux: ['newVm', 'createFromIso', 'delete', 'fullscreen'], darwin: ['newVm', 'createFromIso'] };
     for (const platform of ['linux', 'win32', 'darwin'] as const) {
       const { menu } = build({ platform, selected: web });
-      for (const id of ['newVm', 'createFromIso', 'delete']) {
+      for (const id of handled[platform === 'darwin' ? 'darwin' : 'linux']) {
         expect(find(menu, id).accelerator, `${platform} ${id}`).toBeTruthy();
         expect(find(menu, id).registerAccelerator, `${platform} ${id}`).toBe(false);
       }
     }
+  });
+
+  it('has one full screen off macOS: the page’s, with a user activation so the page may enter it', async () => {
+    const { menu, clicked } = build({ selected: web });
+    const item = find(menu, 'fullscreen');
+    expect(item.role).toBeUndefined(); // not the window's own full screen
+    const scripts: [string, boolean | undefined][] = [];
+    const win = {
+      webContents: {
+        executeJavaScript: (code: string, gesture?: boolean) => {
+          scripts.push([code, gesture]);
+          return Promise.resolve(0);
+        },
+      },
+    };
+    (item.click as (i: unknown, w: unknown) => void)(item, win);
+    expect(clicked).toEqual([]); // the command follows the activation
+    await Promise.resolve();
+    expect(scripts).toEqual([['0', true]]);
+    expect(clicked).toEqual([{ command: 'fullscreen' }]);
+    // macOS keeps the window's (its green button and Ctrl+Cmd+F are the same one).
+    const mac = build({ platform: 'darwin' }).menu;
+    expect(subItems(mac[4]!).some((i) => i.role === 'togglefullscreen')).toBe(true);
+    expect(() => find(mac, 'fullscreen')).toThrow();
   });
 
   it('offers each VM command only in the states the driver accepts it', () => {

@@ -5,10 +5,13 @@
  *
  * Who handles a shortcut: the PAGE, in every mode (features/commands/shortcuts.ts), because only
  * the page knows where the focus is (a text field, or the VM's screen, which must get its keys).
- * So the menu shows its accelerators without registering them (`registerAccelerator: false`,
- * Linux and Windows). macOS ignores that flag but gives the page the key first and runs a menu
- * key equivalent only when the page did not handle it (electron#18295), and the page handles
- * what it acts on with preventDefault: a shortcut never runs twice.
+ * So the menu shows its accelerators without registering them (`registerAccelerator: false`).
+ * Linux and Windows honour that flag. macOS does NOT (electron#18295): it runs a menu item's key
+ * equivalent for every key event the page leaves unhandled (no preventDefault). So on macOS the
+ * page prevents the Cmd+N and Cmd+O it declines (in a text field, the console, a dialog: see
+ * features/commands/install.ts), and Delete… has no key equivalent at all: Cmd+Backspace deletes
+ * to the line's start in a text field, so the page cannot prevent it everywhere, and the page
+ * handles it itself where it acts (the menu just does not show it).
  *
  * Clicks become commands. `openLogsFolder` is for the main process (a folder opens on this
  * computer); every other command goes to the page as a ShellEvent `command`, which carries it
@@ -37,13 +40,18 @@ export interface AppMenuState {
   selected?: Pick<VmSummary, 'id' | 'name' | 'state' | 'host'>;
 }
 
-/** The shortcuts the page handles, as Electron accelerators (shown in the menu, never registered). */
+/**
+ * The shortcuts the page handles, as Electron accelerators (shown in the menu, never registered;
+ * macOS runs them anyway when the page leaves the key alone: see above).
+ */
 export function shortcutAccelerators(platform: NodeJS.Platform): Partial<Record<AppCommand, string>> {
   return {
     newVm: 'CmdOrCtrl+N',
     createFromIso: 'CmdOrCtrl+O',
-    // The Mac keyboard's "delete" is Backspace; Finder deletes with Cmd+Backspace.
-    delete: platform === 'darwin' ? 'Cmd+Backspace' : 'Delete',
+    // macOS: none (see above); the page still takes Cmd+Backspace, Finder's Move to Trash.
+    ...(platform === 'darwin' ? {} : { delete: 'Delete' }),
+    // The page's F11 (HTML full screen: the VM's screen, else the window); macOS keeps its role.
+    ...(platform === 'darwin' ? {} : { fullscreen: 'F11' }),
   };
 }
 
@@ -65,6 +73,28 @@ const STATE_WORD: Record<VmSummary['state'], string> = {
   crashed: 'crashed',
   broken: 'cannot be read',
 };
+
+/** What Electron passes a click as its window: a BrowserWindow has webContents. */
+interface ClickedWindow {
+  webContents?: { executeJavaScript(code: string, userGesture?: boolean): Promise<unknown> };
+}
+
+/**
+ * The Full screen item: before the page hears the command, the main process gives it a user
+ * activation (executeJavaScript with userGesture; it lasts a few seconds), without which
+ * Chromium refuses requestFullscreen (electron#41090: a menu click is no gesture in the page).
+ */
+function fullscreenItem(base: MenuItemConstructorOptions): MenuItemConstructorOptions {
+  const send = base.click as () => void;
+  return {
+    ...base,
+    click: (_item, win) => {
+      const wc = (win as ClickedWindow | undefined)?.webContents;
+      if (!wc) return send();
+      wc.executeJavaScript('0', true).then(send, send);
+    },
+  };
+}
 
 export function appMenuTemplate(
   state: AppMenuState,
@@ -120,7 +150,7 @@ export function appMenuTemplate(
     ],
   };
   const vmMenu: MenuItemConstructorOptions = {
-    label: mac ? 'VM' : '&VM',
+    label: mac ? 'VM' : 'V&M',
     submenu: [
       { id: 'vm-title', label: vm ? `${esc(vm.name)} — ${STATE_WORD[vm.state]}` : 'No VM selected', enabled: false },
       sep,
@@ -140,11 +170,11 @@ export function appMenuTemplate(
       // libvirt keeps a libvirt VM's logs on its host: the window has no Logs tab for it.
       item('showLogs', 'Logs', { forVm: true, enabled: local }),
       sep,
-      // The window's full screen. F11 in the page puts the VM's screen itself in full screen when it
-      // shows, so F11 is the page's (not registered) off macOS; macOS keeps its Ctrl+Cmd+F.
-      mac
-        ? { role: 'togglefullscreen' }
-        : { role: 'togglefullscreen', label: 'Full screen', accelerator: 'F11', registerAccelerator: false },
+      // One full screen: the page's (HTML full screen of the VM's screen when it shows, else of
+      // the whole page, which puts the window in full screen). Off macOS the window's own
+      // (role togglefullscreen) would stack a second one under the page's F11, hide the menu bar
+      // and leave no way out once the page's ended. macOS keeps its role and its Ctrl+Cmd+F.
+      mac ? { role: 'togglefullscreen' } : fullscreenItem(item('fullscreen', 'Full screen')),
       sep,
       { role: 'resetZoom' },
       { role: 'zoomIn' },

@@ -6,6 +6,7 @@ import { appPathsFromProcess } from '../paths/app-paths.js';
 import { getNative } from '../../native/index.js';
 import { openDriver } from '../ipc/driver-link.js';
 import { createHostServices } from '../vm/host-adapter.js';
+import { managerOptionsFromEnv } from '../vm/vm-manager.js';
 import { shellLayout } from './layout.js';
 import { runShell } from './shell-app.js';
 
@@ -19,6 +20,8 @@ runShell(layout, {
       kind: 'app',
       host: createHostServices(paths),
       native: getNative(),
+      // The log cap: the settings file, VMDESK_LOG_CAP_BYTES first (as the CLI and vmdesk web).
+      managerOptions: managerOptionsFromEnv(process.env),
       programDir: layout.programDir,
     }),
   argv: process.argv,

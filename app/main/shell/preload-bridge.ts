@@ -116,8 +116,10 @@ type Kind = ShellEvent['kind'];
 type Payload<K extends Kind> = Omit<Extract<ShellEvent, { kind: K }>, 'kind'>;
 
 /**
- * `window.vmdeskShell`. Shell events (an ISO given at launch, before React mounted) are kept
- * until the first listener of their kind registers.
+ * `window.vmdeskShell`. Shell events that say what to show (an ISO given at launch, the tray's
+ * Open console, before React mounted) are kept until the first listener of their kind registers.
+ * A menu `command` is not: one clicked before the page listens would run later, against
+ * whatever is selected then; it is dropped (the user clicks again once the window shows).
  */
 export function createShellApi(ipc: IpcRendererLike, pathForFile: (file: Blob) => string): VmdeskShellApi {
   type Listener = (payload: object) => void;
@@ -135,7 +137,7 @@ export function createShellApi(ipc: IpcRendererLike, pathForFile: (file: Blob) =
     const { kind, ...payload } = ev as ShellEvent;
     const set = listeners.get(kind);
     if (set && set.size > 0) for (const l of set) deliver(l, payload);
-    else pending.set(kind, [...(pending.get(kind) ?? []), payload]);
+    else if (kind !== 'command') pending.set(kind, [...(pending.get(kind) ?? []), payload]);
   });
   const on = <K extends Kind>(kind: K, listener: (p: Payload<K>) => void): (() => void) => {
     const l = listener as Listener; // every payload of `kind` is a Payload<K>

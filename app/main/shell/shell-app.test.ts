@@ -17,6 +17,7 @@ import {
   resetFakeElectron,
 } from './testing/fake-electron.js';
 import { FakeLink, vm } from './testing/fake-link.js';
+import { LOGIN_ITEM_LABEL } from './tray-menu.js';
 import { readShellState, shellStateFile, writeShellState } from './window-state.js';
 
 vi.mock('electron', async () => (await import('./testing/fake-electron.js')).fakeElectronModule);
@@ -178,6 +179,7 @@ describe('the tray', () => {
       'db — stopped',
       'old — stopped',
       undefined,
+      'Start vmdesk at login',
       'Show vmdesk',
       'Quit vmdesk',
     ]);
@@ -307,24 +309,24 @@ describe('the application menu', () => {
 
   it('follows the VM the page shows, and its state', async () => {
     const { win } = await started();
-    expect(enabled(['&VM', 'No VM selected'])).toBe(false);
-    expect(enabled(['&VM', 'Start'])).toBe(false);
+    expect(enabled(['V&M', 'No VM selected'])).toBe(false);
+    expect(enabled(['V&M', 'Start'])).toBe(false);
     const web = vm('web', 'running', 1);
     select(web.id);
-    expect(enabled(['&VM', 'web — running'])).toBe(false);
-    expect(enabled(['&VM', 'Start'])).toBe(false);
-    expect(enabled(['&VM', 'Pause'])).toBe(true);
+    expect(enabled(['V&M', 'web — running'])).toBe(false);
+    expect(enabled(['V&M', 'Start'])).toBe(false);
+    expect(enabled(['V&M', 'Pause'])).toBe(true);
     // The driver says it paused: the menu follows without the page.
     link.emit('vm.changed', { ...web, state: 'paused' });
-    expect(enabled(['&VM', 'web — paused'])).toBe(false);
-    expect(enabled(['&VM', 'Resume'])).toBe(true);
-    expect(enabled(['&VM', 'Pause'])).toBe(false);
+    expect(enabled(['V&M', 'web — paused'])).toBe(false);
+    expect(enabled(['V&M', 'Resume'])).toBe(true);
+    expect(enabled(['V&M', 'Pause'])).toBe(false);
     // A click goes to the page, which runs it like its own button (busy marks, errors).
-    menu().find(['&VM', 'Resume']).click!();
+    menu().find(['V&M', 'Resume']).click!();
     expect(shellEvents(win)).toEqual([{ kind: 'command', command: 'resume', vm: web.id }]);
     expect(link.actions()).toEqual([]);
     select(null);
-    expect(enabled(['&VM', 'No VM selected'])).toBe(false);
+    expect(enabled(['V&M', 'No VM selected'])).toBe(false);
   });
 
   it('shows the shortcuts the page handles, without registering them', async () => {
@@ -395,5 +397,40 @@ describe("an AppImage's first run", () => {
     await vi.waitFor(() => expect(link.calls.some((c) => c.method === 'vm.list')).toBe(true));
     await new Promise((r) => setTimeout(r, 20));
     expect(fake.messageBoxes).toEqual([]);
+  });
+});
+
+describe('starting at login', () => {
+  let savedConfigHome: string | undefined;
+  beforeEach(() => {
+    savedConfigHome = process.env.XDG_CONFIG_HOME;
+    process.env.XDG_CONFIG_HOME = paths.config;
+  });
+  afterEach(() => {
+    if (savedConfigHome === undefined) delete process.env.XDG_CONFIG_HOME;
+    else process.env.XDG_CONFIG_HOME = savedConfigHome;
+  });
+  const entry = () => path.join(paths.config, 'autostart', 'vmdesk.desktop');
+
+  it('is off by default; the tray checkbox writes and removes the autostart entry', async () => {
+    const { tray } = await started();
+    expect(tray.menu!.find([LOGIN_ITEM_LABEL]).checked).toBe(false);
+    expect(fs.existsSync(entry())).toBe(false);
+    tray.menu!.find([LOGIN_ITEM_LABEL]).click!();
+    expect(fs.readFileSync(entry(), 'utf8')).toMatch(/^Exec=.* --hidden$/m);
+    expect(FakeTray.instances[0]!.menu!.find([LOGIN_ITEM_LABEL]).checked).toBe(true);
+    FakeTray.instances[0]!.menu!.find([LOGIN_ITEM_LABEL]).click!();
+    expect(fs.existsSync(entry())).toBe(false);
+    expect(FakeTray.instances[0]!.menu!.find([LOGIN_ITEM_LABEL]).checked).toBe(false);
+  });
+
+  it('started with --hidden (the login entry), only the tray shows; a second launch without it shows the window', async () => {
+    start({ argv: ['/opt/vmdesk/vmdesk', '--hidden'] });
+    await vi.waitFor(() => expect(FakeTray.instances[0]?.tooltip).toBe('vmdesk — 2 running'));
+    expect(FakeBrowserWindow.instances.filter((w) => w.visible)).toEqual([]);
+    fake.app.emit('second-instance', new FakeEvent(), ['/opt/vmdesk/vmdesk', '--hidden'], '/home/ada', {});
+    expect(FakeBrowserWindow.instances.filter((w) => w.visible)).toEqual([]);
+    fake.app.emit('second-instance', new FakeEvent(), ['/opt/vmdesk/vmdesk'], '/home/ada', {});
+    expect(FakeBrowserWindow.instances.filter((w) => w.visible)).toHaveLength(1);
   });
 });

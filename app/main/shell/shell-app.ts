@@ -14,6 +14,14 @@ import { APP_URL, IPC, type ShellEvent } from './channels.js';
 import { firstRunNotice, firstRunShownBefore, markFirstRunShown, readOsRelease, runsAsAppImage } from './first-run.js';
 import { registerIpc } from './ipc.js';
 import { trayIconPath, type ShellLayout } from './layout.js';
+import {
+  isLoginItemEnabled,
+  loginCommand,
+  loginItemSupported,
+  setLoginItem,
+  startsHidden,
+  type LoginItemContext,
+} from './login-item.js';
 import { isIsoPath, isoPathsFromArgv } from './open-iso.js';
 import { choiceFromResponse, progressText, quitDialog, runQuitFlow } from './quit-flow.js';
 import { createTray, type ShellTray } from './tray.js';
@@ -181,18 +189,40 @@ export function runShell(layout: ShellLayout, deps: ShellDeps): void {
     markFirstRunShown(deps.paths.config);
   };
 
+  // "Start vmdesk at login" (off by default): an XDG autostart entry on Linux, a login item on macOS.
+  const loginCtx: LoginItemContext = {
+    platform: deps.platform,
+    env: process.env,
+    command: loginCommand({
+      env: process.env,
+      execPath: process.execPath,
+      isPackaged: app.isPackaged,
+      appPath: app.getAppPath(),
+    }),
+    app,
+  };
+  const loginItemState = () => (loginItemSupported(deps.platform) ? isLoginItemEnabled(loginCtx) : undefined);
+
   const onTrayAction = (a: TrayAction) => {
     if (a.kind === 'show') showWindow();
     else if (a.kind === 'quit') app.quit();
     else if (a.kind === 'console') sendShell({ kind: 'openConsole', vm: a.vm });
-    else
+    else if (a.kind === 'loginItem') {
+      try {
+        setLoginItem(a.enabled, loginCtx);
+      } catch (err) {
+        dialog.showErrorBox('vmdesk', serializeError(err).message);
+      }
+      tray?.update(vms);
+    } else
       link
         .then((l) => l.call(a.method, { vm: a.vm }))
         .catch((err: unknown) => dialog.showErrorBox('vmdesk', serializeError(err).message));
   };
 
   app.on('second-instance', (_e, argv, cwd) => {
-    showWindow();
+    // The login entry starting vmdesk again while it runs: stay in the tray.
+    if (!startsHidden(argv)) showWindow();
     for (const p of isoPathsFromArgv(argv, cwd)) sendShell({ kind: 'openIso', path: p });
   });
   // macOS sends open-file before `ready` when an ISO launches the app: queued in the outbox.
@@ -231,7 +261,9 @@ export function runShell(layout: ShellLayout, deps: ShellDeps): void {
       },
     });
     updateMenu();
-    showWindow();
+    // Started at login: the tray only, the window when the user asks for it.
+    const hidden = startsHidden(deps.argv, deps.platform === 'darwin' ? app.getLoginItemSettings() : undefined);
+    if (!hidden) showWindow();
     let l: DriverLink;
     try {
       l = await link;
@@ -240,7 +272,7 @@ export function runShell(layout: ShellLayout, deps: ShellDeps): void {
       quitApproved = true;
       return app.exit(1);
     }
-    tray = createTray(trayIconPath(layout, deps.platform), deps.platform, onTrayAction);
+    tray = createTray(trayIconPath(layout, deps.platform), deps.platform, onTrayAction, loginItemState);
     await l.subscribe((name, data) => {
       vms = applyVmEvent(vms, name, data);
       if (!quitting) tray?.update(vms);
@@ -250,8 +282,10 @@ export function runShell(layout: ShellLayout, deps: ShellDeps): void {
     vms = await l.call('vm.list', {}).catch(() => vms);
     tray.update(vms);
     updateMenu();
-    showFirstRunNotice(l).catch((err: unknown) =>
-      deps.log(`cannot tell which system packages are missing: ${serializeError(err).message}`),
-    );
+    // Not over a login that keeps to the tray (a missing QEMU says so again at the next start).
+    if (!hidden)
+      showFirstRunNotice(l).catch((err: unknown) =>
+        deps.log(`cannot tell which system packages are missing: ${serializeError(err).message}`),
+      );
   });
 }

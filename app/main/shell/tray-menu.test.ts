@@ -20,8 +20,11 @@ function render(menu: TrayMenu): string {
           ? ` -> ${a.method}(${a.vm.slice(-2)})`
           : a.kind === 'console'
             ? ` -> console(${a.vm.slice(-2)})`
-            : ` -> ${a.kind}`;
-      lines.push(`${pad}${i.label}${i.enabled === false ? ' (off)' : ''}${act}`);
+            : a.kind === 'loginItem'
+              ? ` -> loginItem(${a.enabled ? 'on' : 'off'})`
+              : ` -> ${a.kind}`;
+      const box = i.type === 'checkbox' ? (i.checked ? '[x] ' : '[ ] ') : '';
+      lines.push(`${pad}${box}${i.label}${i.enabled === false ? ' (off)' : ''}${act}`);
       if (i.submenu) walk(i.submenu, depth + 1);
     }
   };
@@ -190,6 +193,47 @@ describe('buildTrayMenu', () => {
     const labels = buildTrayMenu(vms, { platform: 'linux', maxVms: 2 }).items.map((i) => i.label);
     expect(labels).toContain('2 more in the window…');
     expect(labels.filter((l) => l?.startsWith('vm'))).toEqual(['vm0 — stopped', 'vm1 — stopped']);
+  });
+});
+
+describe('buildTrayMenu: Start vmdesk at login', () => {
+  it('shows the checkbox ticked or not, and its click asks for the other state', () => {
+    expect(render(buildTrayMenu([vm('a', 'stopped', 1)], { platform: 'linux', loginItem: false })))
+      .toMatchInlineSnapshot(`
+        "
+        tooltip: vmdesk — Nothing running
+        Nothing running (off)
+        ---
+        a — stopped
+          Start -> vm.start(01)
+        ---
+        [ ] Start vmdesk at login -> loginItem(on)
+        Show vmdesk -> show
+        Quit vmdesk -> quit
+        "
+      `);
+    const on = buildTrayMenu([], { platform: 'darwin', loginItem: true });
+    const item = on.items.find((i) => i.label === 'Start vmdesk at login');
+    expect(item).toEqual({
+      label: 'Start vmdesk at login',
+      type: 'checkbox',
+      checked: true,
+      action: { kind: 'loginItem', enabled: false },
+    });
+  });
+
+  it('leaves the checkbox out where the login item cannot be set (no state given)', () => {
+    const m = buildTrayMenu([], { platform: 'win32' });
+    expect(m.items.some((i) => i.type === 'checkbox')).toBe(false);
+  });
+
+  it('keeps the checkbox usable while quitting (it is not a VM action)', () => {
+    const m = buildTrayMenu([vm('a', 'running', 1)], {
+      platform: 'linux',
+      loginItem: true,
+      busy: 'Shutting down 1 VM…',
+    });
+    expect(m.items.find((i) => i.type === 'checkbox')?.enabled).not.toBe(false);
   });
 });
 

@@ -11,12 +11,16 @@ export type TrayAction =
   | { kind: 'call'; method: VmMethod; vm: string }
   | { kind: 'console'; vm: string }
   | { kind: 'show' }
-  | { kind: 'quit' };
+  | { kind: 'quit' }
+  /** The "Start vmdesk at login" checkbox was clicked: `enabled` is the state asked for. */
+  | { kind: 'loginItem'; enabled: boolean };
 
 /** Shaped like Electron's MenuItemConstructorOptions, with `action` in place of `click`. */
 export interface TrayMenuItem {
   label?: string;
-  type?: 'separator';
+  type?: 'separator' | 'checkbox';
+  /** A checkbox's state. */
+  checked?: boolean;
   enabled?: boolean;
   submenu?: TrayMenuItem[];
   action?: TrayAction;
@@ -34,7 +38,13 @@ export interface TrayMenuOptions {
   maxVms?: number;
   /** While quitting: VM actions are disabled and this line heads the menu. */
   busy?: string;
+  /** Whether vmdesk starts (in the tray) at login (shell/login-item.ts); absent: no such item
+   * (a platform where vmdesk cannot set it). */
+  loginItem?: boolean;
 }
+
+/** The checkbox's label. */
+export const LOGIN_ITEM_LABEL = 'Start vmdesk at login';
 
 const STATE_LABEL: Record<VmState, string> = {
   stopped: 'stopped',
@@ -109,8 +119,15 @@ export function buildTrayMenu(vms: readonly VmSummary[], opts: TrayMenuOptions):
   }
   if (sorted.length > max)
     items.push({ label: `${sorted.length - max} more in the window…`, action: { kind: 'show' } });
+  items.push({ type: 'separator' });
+  if (opts.loginItem !== undefined)
+    items.push({
+      label: LOGIN_ITEM_LABEL,
+      type: 'checkbox',
+      checked: opts.loginItem,
+      action: { kind: 'loginItem', enabled: !opts.loginItem },
+    });
   items.push(
-    { type: 'separator' },
     { label: 'Show vmdesk', action: { kind: 'show' } },
     { label: 'Quit vmdesk', action: { kind: 'quit' }, enabled: !opts.busy },
   );

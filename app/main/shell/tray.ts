@@ -10,7 +10,13 @@ export interface ShellTray {
 }
 
 /** `icon` is a PNG; on macOS a template image (black + alpha) that the menu bar recolours. */
-export function createTray(icon: string, platform: NodeJS.Platform, onAction: (a: TrayAction) => void): ShellTray {
+/** `loginItem`: whether vmdesk starts at login (a checkbox in the menu); undefined: no such item here. */
+export function createTray(
+  icon: string,
+  platform: NodeJS.Platform,
+  onAction: (a: TrayAction) => void,
+  loginItem: () => boolean | undefined = () => undefined,
+): ShellTray {
   const image = nativeImage.createFromPath(icon);
   if (platform === 'darwin') image.setTemplateImage(true);
   const tray = new Tray(image);
@@ -22,7 +28,12 @@ export function createTray(icon: string, platform: NodeJS.Platform, onAction: (a
     }));
   return {
     update(vms, busy) {
-      const m = buildTrayMenu(vms, { platform, ...(busy ? { busy } : {}) });
+      const on = loginItem();
+      const m = buildTrayMenu(vms, {
+        platform,
+        ...(busy ? { busy } : {}),
+        ...(on !== undefined ? { loginItem: on } : {}),
+      });
       tray.setContextMenu(Menu.buildFromTemplate(toOptions(m.items)));
       tray.setToolTip(m.tooltip);
     },

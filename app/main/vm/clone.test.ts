@@ -209,6 +209,13 @@ describe('planClone and cloneDefinition', () => {
     expect(cloneDefinition(src, plan).def.nvram).toBe(plan.nvram!.to);
   });
 
+  it('does not start a clone with vmdesk because its source does', () => {
+    const { paths } = sandbox();
+    const src = definition([], { autostart: true });
+    const plan = planClone(src, { id: NEW_ID, name: 'c', linked: false, paths, facts: new Map() });
+    expect('autostart' in cloneDefinition(src, plan).def).toBe(false);
+  });
+
   it('keeps a Secure Boot VM’s store as its Secure Boot store, and gives a TPM VM’s clone a new TPM, saying so', () => {
     const { root, paths } = sandbox();
     const vars = path.join(root, 'efivars-secure.fd');

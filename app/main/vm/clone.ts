@@ -192,8 +192,10 @@ export function cloneDefinition(
     dropped.push(
       "its TPM's memory was not copied (it holds the keys of that one machine): the clone gets a new, empty TPM, so BitLocker and Windows Hello must be set up again in it",
     );
+  // A clone does not start at login because its source does: the user says so for it.
+  const { autostart: _sourceStarts, ...copied } = src;
   const def: VmDefinition = {
-    ...src,
+    ...copied,
     id: plan.id,
     name: plan.name,
     disks,

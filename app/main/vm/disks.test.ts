@@ -13,6 +13,7 @@ import { tempAppPaths } from '../paths/testing/temp-paths.js';
 import { FakeQemuLauncher } from '../qemu/testing/fake-launcher.js';
 import { FakeHost } from './testing/fake-host.js';
 import { VmManager } from './vm-manager.js';
+import { hostUsage, virtualSize as virtualSizeOf } from './disks.js';
 
 const QEMU_IMG = '/usr/bin/qemu-img';
 const roots: string[] = [];
@@ -329,5 +330,24 @@ describe('CD-ROM drives, boot order, firmware, memory', () => {
     );
     expect(m.get('web').notice).toBeUndefined();
     expect((await m.update({ vm: 'web', memoryMiB: 1024 })).notice).toBeUndefined();
+  });
+});
+
+describe('a disk in the summary', () => {
+  it('has the size the guest sees and the space its file takes on the host (a sparse image takes little)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmdesk-usage-'));
+    try {
+      const file = path.join(dir, 'sparse.raw');
+      fs.writeFileSync(file, '');
+      fs.truncateSync(file, 2 ** 30);
+      fs.writeFileSync(file, Buffer.alloc(2 ** 20, 1), { flag: 'r+' });
+      expect(virtualSizeOf({ path: file, format: 'raw' })).toBe(2 ** 30);
+      const used = hostUsage({ path: file })!;
+      expect(used).toBeGreaterThanOrEqual(2 ** 20);
+      expect(used).toBeLessThan(2 ** 30 / 4);
+      expect(hostUsage({ path: path.join(dir, 'gone.raw') })).toBeUndefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -125,6 +125,15 @@ export function assertBackingChainIsTheUsers(file: string, info: ImageInfo, uid 
   }
 }
 
+/** The space a disk's file takes on the host (allocated blocks: a sparse or qcow2 file grows as the guest writes). */
+export function hostUsage(disk: Pick<DiskSpec, 'path'>): number | undefined {
+  try {
+    return fs.statSync(disk.path).blocks * 512;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The size the guest sees, read from the image itself (cheap enough for every summary): a raw
  * image's length, a qcow2 header's size field. Undefined when the file cannot be read.

@@ -179,6 +179,26 @@ export async function planFromIso(
   };
 }
 
+/**
+ * The plan with the user's default firmware (the `defaultFirmware` setting) where the disc and the
+ * OS allow it: BIOS only for an x86_64 disc that boots through BIOS and an OS that does not need
+ * UEFI or Secure Boot; UEFI only for a disc that boots through UEFI on a host with UEFI firmware
+ * (`hostHasUefi`). `auto`, or a preference the disc cannot follow, keeps vmdesk's choice.
+ */
+export function withFirmwarePreference(
+  plan: IsoPlan,
+  preferred: 'auto' | 'bios' | 'uefi',
+  hostHasUefi: boolean,
+): IsoPlan {
+  const d = plan.defaults;
+  if (preferred === 'auto' || d.firmware === preferred) return plan;
+  const can =
+    preferred === 'bios'
+      ? d.arch === 'x86_64' && plan.info.bootable.bios && plan.os.firmware !== 'uefi' && !d.secureBoot
+      : plan.info.bootable.uefi && hostHasUefi;
+  return can ? { ...plan, defaults: { ...d, firmware: preferred } } : plan;
+}
+
 /** vm.create's request on top of the plan's defaults (each overridable): what define() gets. */
 export function defineInputFromPlan(plan: IsoPlan, p: CallParams<'vm.create'>): DefineVmInput {
   const d = plan.defaults;

@@ -6,7 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { VmSummary } from '../common/vm-types.js';
+import * as v from 'valibot';
+import { VmDefinitionSchema, type VmSummary } from '../common/vm-types.js';
+import { autostartDiff } from './settings.js';
 import { tempAppPaths } from '../paths/testing/temp-paths.js';
 import { FakeQemuLauncher } from '../qemu/testing/fake-launcher.js';
 import { FakeHost } from './testing/fake-host.js';
@@ -126,6 +128,47 @@ describe('vm.update', () => {
     const { m, vm } = await setup();
     const same = await m.update({ vm: 'web', memoryMiB: 64, cpus: 1 });
     expect(same.revision).toBe(vm.revision);
+  });
+});
+
+describe('vm.update: Start with vmdesk (autostart)', () => {
+  it('is off for a VM made without it, and a file written before it existed stays valid', async () => {
+    const { vm } = await setup();
+    expect(vm.definition?.autostart).toBeUndefined();
+    const text = JSON.parse(fs.readFileSync(vm.file, 'utf8')) as Record<string, unknown>;
+    expect('autostart' in text).toBe(false);
+    expect(v.safeParse(VmDefinitionSchema, text).success).toBe(true);
+    expect(v.safeParse(VmDefinitionSchema, { ...text, autostart: 'yes' }).success).toBe(false);
+  });
+
+  it('stores it on and takes it off; nothing is written when it does not change', async () => {
+    const { m, vm } = await setup();
+    const on = await m.update({ vm: 'web', revision: vm.revision, autostart: true });
+    expect(on.definition?.autostart).toBe(true);
+    expect(JSON.parse(fs.readFileSync(vm.file, 'utf8'))).toMatchObject({ autostart: true });
+    expect((await m.update({ vm: 'web', autostart: true })).revision).toBe(on.revision);
+    const off = await m.update({ vm: 'web', autostart: false });
+    expect(off.definition?.autostart).toBeUndefined();
+    expect('autostart' in (JSON.parse(fs.readFileSync(vm.file, 'utf8')) as object)).toBe(false);
+    expect((await m.update({ vm: 'web', autostart: false })).revision).toBe(off.revision);
+  });
+
+  it('applies at once on a running VM: nothing pending, QEMU untouched', async () => {
+    const { m, launcher } = await setup();
+    await m.start({ vm: 'web' });
+    const pid = launcher.last.pid;
+    const s = await m.update({ vm: 'web', autostart: true });
+    expect(s).toMatchObject({ state: 'running', pid, definition: { autostart: true } });
+    expect(s.pending).toBeUndefined();
+  });
+
+  it('says the change in one line, apart from what waits for the next start', async () => {
+    const { vm } = await setup();
+    const m0 = () => vm.definition!;
+    const base = m0();
+    expect(autostartDiff(base, { ...base, autostart: true })).toEqual(['Start with vmdesk: off → on']);
+    expect(autostartDiff({ ...base, autostart: true }, base)).toEqual(['Start with vmdesk: on → off']);
+    expect(autostartDiff(base, base)).toEqual([]);
   });
 });
 

@@ -117,7 +117,23 @@ export function applySettings(
   if (change.hyperv !== undefined) next.hyperv = change.hyperv;
   if (change.display !== undefined) next.display = change.display;
   if (change.accel !== undefined) next.accel = change.accel;
-  return settingsDiff(def, next).length === 0 && next.name === def.name ? def : next;
+  if (change.autostart !== undefined) {
+    // Stored only when on, so a definition that never had it is not rewritten by "off".
+    if (change.autostart) next.autostart = true;
+    else delete next.autostart;
+  }
+  return settingsDiff(def, next).length === 0 && next.name === def.name && autostartDiff(def, next).length === 0
+    ? def
+    : next;
+}
+
+/**
+ * The "Start with vmdesk" change between two definitions, as one line (or none). Kept out of
+ * `settingsDiff`: that one lists what a running QEMU waits for, and this applies at once.
+ */
+export function autostartDiff(before: VmDefinition, after: VmDefinition): string[] {
+  const [was, now] = [!!before.autostart, !!after.autostart];
+  return was === now ? [] : [`Start with vmdesk: ${was ? 'on' : 'off'} → ${now ? 'on' : 'off'}`];
 }
 
 const shareText = (ss: readonly { tag: string; readOnly: boolean }[]) =>

@@ -55,7 +55,7 @@ import type { ExitVerdict } from './exit-reason.js';
 import { stateFromQmpStatus } from './exit-reason.js';
 import type { HostServices } from './host-services.js';
 import { clearIntent, ownMachineState, removeVmFiles, writeIntent } from './intents.js';
-import { applySettings, settingsDiff } from './settings.js';
+import { applySettings, autostartDiff, settingsDiff } from './settings.js';
 import { mountCommand, type SharePlan } from './shares.js';
 import { GuestWatch } from './guest-watch.js';
 import { JobLock, type Job } from './job-lock.js';
@@ -77,6 +77,7 @@ import {
   convertToQcow2,
   findDisk,
   freeTarget,
+  hostUsage,
   imageInfo,
   plugDisk,
   prepareDisk,
@@ -302,6 +303,11 @@ export class VmInstance {
         return n === undefined ? [] : [[d.target, n] as const];
       });
       if (sizes.length > 0) s.diskSizes = Object.fromEntries(sizes);
+      const used = this.definition.disks.flatMap((d) => {
+        const n = hostUsage(d);
+        return n === undefined ? [] : [[d.target, n] as const];
+      });
+      if (used.length > 0) s.diskUsage = Object.fromEntries(used);
       const snaps = this.#snapshotCount();
       if (snaps.count > 0) s.snapshots = snaps;
     }
@@ -996,6 +1002,7 @@ export class VmInstance {
       const what = [
         ...(next.name !== def.name ? [`Name: ${def.name} → ${next.name}`] : []),
         ...settingsDiff(def, next),
+        ...autostartDiff(def, next),
       ];
       const done = this.#saveDefinition(() => next, `settings changed: ${what.join('; ')}`);
       const notice = next.memoryMiB !== def.memoryMiB ? memoryNotice(next.memoryMiB, this.ctx.host) : undefined;

@@ -38,6 +38,7 @@ import { createVmFiles, memoryNotice, validateDefineInput } from './define-vm.js
 import { imageInfo } from './disks.js';
 import { DefinitionStore } from './definition-store.js';
 import { DriverLog } from './driver-log.js';
+import { readSettingsForEnv } from './app-settings.js';
 import type { HostServices } from './host-services.js';
 import { clearIntent, findOrphans, recoverIntents, writeIntent } from './intents.js';
 import { defineInputFromPlan, driverSearchDirs, planFromIso, type IsoPlan } from './iso-plan.js';
@@ -51,6 +52,8 @@ import { candidatePaths, findBinary } from '../host/qemu-discovery.js';
 import { nodeHostFs } from '../host/node-host-io.js';
 import type { ByteStream } from '../consoles/byte-channel.js';
 import { proxyVnc } from '../consoles/vnc-proxy.js';
+import { captureRfb } from '../consoles/rfb-snapshot.js';
+import { ScreenThumbs, type ScreenThumbsOptions } from './screen-thumbs.js';
 import { VmInstance, type InstanceContext, type VmTuning } from './vm-instance.js';
 import { domainXmlFromDefinition, parseDomainXml, type DomainFacts } from '../libvirt/domain-xml.js';
 import { copyImageFile } from './clone.js';
@@ -61,15 +64,18 @@ export interface VmManagerOptions extends Partial<VmTuning> {
   launcher?: QemuLauncher;
   /** The host's USB devices (default: this host's sysfs, as this process may open them). */
   usbDevices?: () => Promise<UsbDevice[]>;
+  /** vm.thumbnail's rate limit and picture width (default: one capture per VM every 3 s, 240 px). */
+  thumbnails?: Pick<ScreenThumbsOptions, 'minIntervalMs' | 'width'>;
 }
 
-/** Tuning from the environment: VMDESK_LOG_CAP_BYTES (at least 64 KiB) caps each log file;
+/** Tuning from the environment and the settings file its XDG variables point at: the log cap
+ * (VMDESK_LOG_CAP_BYTES, at least 64 KiB, wins over the `logCapBytes` setting) for each log file;
  * VMDESK_SYSFS_ROOT, VMDESK_DEV_ROOT, VMDESK_USB_IDS: where USB devices are read (tests). */
 export function managerOptionsFromEnv(env: NodeJS.ProcessEnv): VmManagerOptions {
-  const cap = Number(env.VMDESK_LOG_CAP_BYTES);
+  const settings = readSettingsForEnv(env);
   const usb = usbListOptionsFromEnv(env);
   return {
-    ...(Number.isInteger(cap) && cap >= 64 * 1024 ? { logCapBytes: cap } : {}),
+    ...(settings.sources.logCapBytes !== 'default' ? { logCapBytes: settings.values.logCapBytes } : {}),
     ...(Object.keys(usb).length > 0 ? { usbDevices: () => listUsbDevices(usb) } : {}),
   };
 }
@@ -89,6 +95,8 @@ export class VmManager {
   readonly #jobs = new Map<string, { abort: AbortController; settled: Promise<'done' | 'cancelled' | 'failed'> }>();
   /** Clones being made (id → name): their names are taken, their ids may already mark a base. */
   readonly #pendingClones = new Map<string, string>();
+  /** The VM list's live screen pictures (vm.thumbnail). */
+  readonly screens: ScreenThumbs;
 
   constructor(
     readonly paths: AppPaths,
@@ -122,6 +130,11 @@ export class VmManager {
       events: this.events,
       log: (line) => this.driverLog.write(line),
     });
+    this.screens = new ScreenThumbs({
+      ...options.thumbnails,
+      log: (id, line) => (this.#vms.get(id)?.log ?? this.driverLog).write(line),
+    });
+    this.events.on('vm.removed', ({ id }) => this.screens.forget(id));
   }
 
   /**
@@ -716,6 +729,26 @@ export class VmManager {
   vncStream(ref: string): ByteStream {
     const lv = this.hosts.find(ref);
     return lv ? lv.vncStream() : proxyVnc(this.resolve(ref).vncSocket());
+  }
+
+  /** vm.thumbnail: a running VM's screen (read through its VNC server, rate-limited per VM), or
+   * the last picture of a paused or stopped one. */
+  thumbnail(ref: string): Promise<CallResults['vm.thumbnail']> {
+    const lv = this.hosts.find(ref);
+    if (lv)
+      return this.screens.get({
+        id: lv.id,
+        running: lv.state === 'running',
+        file: undefined,
+        capture: () => captureRfb(lv.vncStream()),
+      });
+    const vm = this.resolve(ref);
+    return this.screens.get({
+      id: vm.id,
+      running: vm.state === 'running' && vm.definition?.display !== 'none',
+      file: vm.files.screenThumb,
+      capture: () => captureRfb(proxyVnc(vm.vncSocket())),
+    });
   }
 
   /** The VM as libvirt domain XML (libvirt/domain-xml.ts), with what libvirt cannot say. */

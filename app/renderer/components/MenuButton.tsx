@@ -41,6 +41,8 @@ export function MenuButton({
   title,
   sections,
   onOpen,
+  size = 'small',
+  align = 'start',
 }: {
   label: string;
   icon?: ReactNode;
@@ -49,6 +51,10 @@ export function MenuButton({
   sections: MenuSection[];
   /** Called each time the menu opens (to load what it lists). */
   onOpen?(): void;
+  /** `normal`: as tall as the toolbar buttons beside it. */
+  size?: 'small' | 'normal';
+  /** `end`: the menu's right edge under the button's (a button at the right end of a row). */
+  align?: 'start' | 'end';
 }) {
   const [open, setOpen] = useState(false);
   const wrapRef = useRef<HTMLDivElement>(null);
@@ -120,7 +126,7 @@ export function MenuButton({
   return (
     <div className="menu-wrap" ref={wrapRef}>
       <Button
-        small
+        small={size === 'small'}
         ref={buttonRef}
         icon={icon}
         disabled={disabled}
@@ -146,7 +152,14 @@ export function MenuButton({
         </svg>
       </Button>
       {open ? (
-        <div className="menu" role="menu" id={menuId} aria-label={label} ref={menuRef} onKeyDown={onMenuKey}>
+        <div
+          className={align === 'end' ? 'menu menu-end' : 'menu'}
+          role="menu"
+          id={menuId}
+          aria-label={label}
+          ref={menuRef}
+          onKeyDown={onMenuKey}
+        >
           {sections.map((section, i) => (
             <div key={section.title ?? i} className="menu-section" role="group" aria-label={section.title}>
               {i > 0 ? <div className="menu-sep" role="separator" /> : null}

@@ -31,6 +31,7 @@ import {
 } from './fake-data.js';
 import { fakePlan, fakeUpload } from './fake-iso.js';
 import { createFakeHosts } from './fake-hosts.js';
+import { createFakeSettings } from './fake-settings.js';
 import { createFakeMdev } from './fake-mdev.js';
 import { FakeChannel, logServer, rfbServer, serialServer } from './fake-streams.js';
 
@@ -126,6 +127,7 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
   };
 
   const hostConns = createFakeHosts({ vms, emit, put, latencyMs: latency, empty: opts.empty });
+  const settings = createFakeSettings();
   for (const vm of hostConns.initialVms()) vms.set(vm.id, stamped(withCount(vm)));
 
   const mdev = createFakeMdev();
@@ -286,8 +288,19 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
   const handlers: Handlers = {
     ...usbHandlers,
     ...hostConns.handlers,
+    'settings.get': () => settings.report(),
+    'settings.set': (p) => settings.set(p.values),
     'vm.list': (p) => [...vms.values()].filter((v) => !p.host || (v.host?.id ?? 'local') === p.host),
     'vm.get': (p) => find(p.vm),
+    'vm.thumbnail': (p) => {
+      const vm = find(p.vm);
+      return vm.state === 'running' || vm.state === 'paused'
+        ? {
+            png: fakeScreenPng(`${vm.id}/screen`),
+            takenAt: new Date(Math.floor(Date.now() / 3000) * 3000).toISOString(),
+          }
+        : { png: null, takenAt: null };
+    },
     'vm.define': (p) => {
       const np = vmNameProblem(p.name);
       if (np) throw new VmdeskError('invalid-argument', np, { field: 'name' });
@@ -989,6 +1002,7 @@ export function createFakeApi(opts: { empty?: boolean; latencyMs?: number } = {}
         sound: p.sound ?? d.sound,
         clipboard: p.clipboard ?? d.clipboard,
         usb: p.usb ?? d.usb,
+        ...((p.autostart ?? d.autostart) ? { autostart: true } : {}),
       };
       if (def.usb.length > 0 && def.display === 'none')
         throw bad(

@@ -17,6 +17,7 @@ type Handlers = { [C in HostCalls]: (p: CallParams<C>) => Promise<CallResults[C]
 /** What a VM of a libvirt host supports (the rest is refused with `unsupported`, as the driver does). */
 const LIBVIRT_CALLS: ReadonlySet<CallName> = new Set<CallName>([
   'vm.get',
+  'vm.thumbnail',
   'vm.start',
   'vm.shutdown',
   'vm.stop',

@@ -92,7 +92,7 @@ export async function refetchVms(host?: string): Promise<void> {
     list = await requireApi().call('vm.list', host ? { host } : {});
   } catch (err) {
     // A lost connection refetches when it comes back; anything else is worth saying.
-    if (!(err instanceof VmdeskError && err.code === 'cancelled')) store.setState({ error: messageOf(err) });
+    if (!(err instanceof VmdeskError && err.code === 'cancelled')) showError(messageOf(err));
     return;
   } finally {
     eventsDuringFetch.delete(seen);
@@ -111,7 +111,14 @@ export async function refetchVms(host?: string): Promise<void> {
   const lost = s.selectedId && !vms[s.selectedId] ? s.vms[s.selectedId] : undefined;
   const selectedId =
     s.selectedId && vms[s.selectedId] ? s.selectedId : lost || host ? null : (listedVms(vms, s.hosts)[0]?.id ?? null);
-  store.setState({ vms, listLoaded: true, selectedId, ...(lost ? { removed: { id: lost.id, name: lost.name } } : {}) });
+  const errorGone = s.errorVm !== null && !vms[s.errorVm];
+  store.setState({
+    vms,
+    listLoaded: true,
+    selectedId,
+    ...(lost ? { removed: { id: lost.id, name: lost.name } } : {}),
+    ...(errorGone ? { error: null, errorVm: null } : {}),
+  });
 }
 
 export function applyVmChanged(vm: VmSummary): void {
@@ -129,9 +136,11 @@ export function applyVmRemoved(id: string): void {
     const snapshots = { ...s.snapshots };
     delete snapshots[id];
     const wasSelected = s.selectedId === id;
+    const errorGoes = s.errorVm === id;
     return {
       vms,
       snapshots,
+      ...(errorGoes ? { error: null, errorVm: null } : {}),
       selectedId: wasSelected ? null : s.selectedId,
       removed: wasSelected ? { id, name: gone.name } : s.removed,
       dialog: wasSelected && s.dialog === 'delete' ? null : s.dialog,
@@ -200,12 +209,13 @@ export function closeDialog(): void {
   store.setState({ dialog: null });
 }
 
-export function showError(message: string): void {
-  store.setState({ error: message });
+/** Shows `message` in the main pane: about VM `vmId` (shown while it is selected), or about the app. */
+export function showError(message: string, vmId: string | null = null): void {
+  store.setState({ error: message, errorVm: vmId });
 }
 
 export function dismissError(): void {
-  store.setState({ error: null });
+  store.setState({ error: null, errorVm: null });
 }
 
 export function setBusy(id: string, what: BusyWith | null): void {
@@ -220,12 +230,12 @@ export function setBusy(id: string, what: BusyWith | null): void {
 /** Start, shut down, force off, pause, resume, reboot: the result is the VM's new summary. */
 export async function runVmAction(id: string, action: VmAction): Promise<void> {
   setBusy(id, action);
-  store.setState({ error: null });
+  dismissError();
   try {
     const vm = await requireApi().call(`vm.${action}`, { vm: id });
     if (store.getState().vms[vm.id]) applyVmChanged(vm);
   } catch (err) {
-    store.setState({ error: messageOf(err) });
+    if (store.getState().vms[id]) showError(messageOf(err), id);
   } finally {
     setBusy(id, null);
   }
@@ -234,11 +244,11 @@ export async function runVmAction(id: string, action: VmAction): Promise<void> {
 /** Takes the disc out of CD-ROM drive `drive` (the first unless given), running or not. */
 export async function ejectIso(id: string, drive?: number): Promise<void> {
   setBusy(id, 'eject');
-  store.setState({ error: null });
+  dismissError();
   try {
     applyVmChanged(await requireApi().call('vm.eject', drive === undefined ? { vm: id } : { vm: id, drive }));
   } catch (err) {
-    store.setState({ error: messageOf(err) });
+    if (store.getState().vms[id]) showError(messageOf(err), id);
   } finally {
     setBusy(id, null);
   }
@@ -292,11 +302,11 @@ export function setCdromDrives(id: string, count: number): Promise<VmSummary> {
 /** Takes a mediated device off a stopped VM (the device itself stays; `vmdesk mdev remove` removes it). */
 export async function unassignMdev(id: string, uuid: string): Promise<void> {
   setBusy(id, 'unassign');
-  store.setState({ error: null });
+  dismissError();
   try {
     applyVmChanged(await requireApi().call('mdev.unassign', { vm: id, uuid }));
   } catch (err) {
-    store.setState({ error: messageOf(err) });
+    if (store.getState().vms[id]) showError(messageOf(err), id);
   } finally {
     setBusy(id, null);
   }
@@ -310,7 +320,7 @@ export async function deleteVm(id: string, keepDisks: boolean): Promise<boolean>
   try {
     await requireApi().call('vm.delete', { vm: id, keepDisks });
   } catch (err) {
-    store.setState({ error: messageOf(err) });
+    showError(messageOf(err), id);
     return false;
   } finally {
     setBusy(id, null);
@@ -363,7 +373,7 @@ export async function loadHosts(): Promise<void> {
   try {
     hosts = await requireApi().call('host.connections', {});
   } catch (err) {
-    if (!(err instanceof VmdeskError && err.code === 'cancelled')) store.setState({ error: messageOf(err) });
+    if (!(err instanceof VmdeskError && err.code === 'cancelled')) showError(messageOf(err));
     return;
   }
   setHosts(hosts);
@@ -383,9 +393,11 @@ function setHosts(hosts: HostConnection[]): void {
     const vms = { ...s.vms };
     for (const vm of gone) delete vms[vm.id];
     const lostSelected = s.selectedId !== null && !vms[s.selectedId];
+    const errorGone = s.errorVm !== null && !vms[s.errorVm];
     return {
       hosts,
       vms,
+      ...(errorGone ? { error: null, errorVm: null } : {}),
       selectedId: lostSelected ? null : s.selectedId,
       dialog: lostSelected && s.dialog === 'delete' ? null : s.dialog,
     };

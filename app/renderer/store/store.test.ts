@@ -7,6 +7,7 @@ import { SAMPLE_SYSTEM_ID } from '../dev/fake-data.js';
 import {
   applyHostChanged,
   applyVmChanged,
+  applyVmRemoved,
   connectHost,
   connectStore,
   disconnectHost,
@@ -17,8 +18,10 @@ import {
   resetStore,
   runVmAction,
   selectVm,
+  showError,
 } from './actions.js';
-import { groupVms, listedVms, sortedVms, store } from './store.js';
+import { groupVms, listedVms, sortedVms, store, visibleError } from './store.js';
+import { VmdeskError } from '../../main/common/errors.js';
 
 const until = async (cond: () => boolean, ms = 2000) => {
   const end = Date.now() + ms;
@@ -326,5 +329,75 @@ describe('host connections in the store', () => {
     await expect(fake.call('vm.update', { vm: lab.id, memoryMiB: 512 })).rejects.toThrow(
       /virsh -c qemu:\/\/\/system edit ubuntu-lab/,
     );
+  });
+});
+
+describe('errors about one VM', () => {
+  let disconnect: () => void;
+  /** A fake whose vm.start of `broken` fails the way a missing disk does. */
+  async function withFailingStart(): Promise<{ broken: VmSummary; other: VmSummary }> {
+    resetStore();
+    const fake = createFakeApi({ latencyMs: 0 });
+    const api: VmdeskApi = {
+      call: (method, params) => {
+        if (method === 'vm.start' && (params as { vm: string }).vm === store.getState().selectedId && failing)
+          return Promise.reject(
+            new VmdeskError('qemu-failed', 'QEMU could not open /nowhere/disk.qcow2: check that the file exists.'),
+          );
+        return fake.call(method, params);
+      },
+      onEvent: (l) => fake.onEvent(l),
+      onConnection: (l) => fake.onConnection(l),
+      openStream: (name, params) => fake.openStream(name, params),
+    };
+    disconnect = connectStore(api);
+    await until(() => store.getState().listLoaded && store.getState().hosts.length > 0);
+    const broken = await defineVm({ name: 'aaa-start-fails', memoryMiB: 64, cpus: 1 });
+    const other = await defineVm({ name: 'aab-next', memoryMiB: 64, cpus: 1 });
+    selectVm(broken.id);
+    return { broken, other };
+  }
+  let failing = true;
+  beforeEach(() => {
+    failing = true;
+  });
+  afterEach(() => disconnect());
+
+  it('shows a failed start with the VM it is about', async () => {
+    const { broken } = await withFailingStart();
+    await runVmAction(broken.id, 'start');
+    expect(store.getState().error).toMatch(/could not open/);
+    expect(visibleError(store.getState())).toMatch(/could not open/);
+  });
+
+  it('drops the start error of a VM once that VM is deleted, so the next VM shows no banner', async () => {
+    const { broken, other } = await withFailingStart();
+    await runVmAction(broken.id, 'start');
+    expect(await deleteVm(broken.id, false)).toBe(true);
+    expect(store.getState().selectedId).toBe(other.id);
+    expect(visibleError(store.getState())).toBeNull();
+  });
+
+  it('hides the start error of a VM while another VM is selected, and shows it again on coming back', async () => {
+    const { broken, other } = await withFailingStart();
+    await runVmAction(broken.id, 'start');
+    selectVm(other.id);
+    expect(visibleError(store.getState())).toBeNull();
+    selectVm(broken.id);
+    expect(visibleError(store.getState())).toMatch(/could not open/);
+  });
+
+  it('drops the error of a VM removed by another client (vm.removed)', async () => {
+    const { broken } = await withFailingStart();
+    await runVmAction(broken.id, 'start');
+    applyVmRemoved(broken.id);
+    expect(visibleError(store.getState())).toBeNull();
+  });
+
+  it('keeps an error about no VM in particular whatever is selected', async () => {
+    const { other } = await withFailingStart();
+    showError('The clipboard is not available.');
+    selectVm(other.id);
+    expect(visibleError(store.getState())).toBe('The clipboard is not available.');
   });
 });

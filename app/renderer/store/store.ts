@@ -34,6 +34,9 @@ export interface UiSlice {
   dialog: DialogId | null;
   /** The message of the last failed call, until dismissed. */
   error: string | null;
+  /** The VM `error` is about (a start that failed, an eject refused), or null for the app as a
+   * whole. Such an error shows while its VM is selected, and goes with the VM when it is deleted. */
+  errorVm: string | null;
   /** A VM whose Snapshots tab should open its Take dialog (the app menu's Take snapshot…). */
   takeSnapshotFor: string | null;
 }
@@ -118,6 +121,7 @@ export function initialState(): VmdeskState {
     tab: 'overview',
     dialog: null,
     error: null,
+    errorVm: null,
     takeSnapshotFor: null,
     host: null,
     hostLoading: false,
@@ -188,3 +192,7 @@ export function listedVms(vms: Record<string, VmSummary>, hosts: readonly HostCo
 
 export const selectSelectedVm = (s: VmdeskState): VmSummary | undefined =>
   s.selectedId ? s.vms[s.selectedId] : undefined;
+
+/** The error the main pane shows: an app-wide one, or one about the selected VM. */
+export const visibleError = (s: VmdeskState): string | null =>
+  s.errorVm === null || s.errorVm === s.selectedId ? s.error : null;

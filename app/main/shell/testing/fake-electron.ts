@@ -178,6 +178,8 @@ export class FakeApp
       | 'setAboutPanelOptions'
       | 'getVersion'
       | 'getName'
+      | 'isPackaged'
+      | 'getAppPath'
     >
 {
   gotLock = true;
@@ -241,6 +243,10 @@ export class FakeApp
   }
   getName(): string {
     return 'vmdesk';
+  }
+  isPackaged = false;
+  getAppPath(): string {
+    return '/opt/vmdesk/resources/app.asar';
   }
 }
 

@@ -1,4 +1,8 @@
-/** Full screen for the VM's screen (F11, the Full screen button), through the Fullscreen API. */
+/**
+ * Full screen for the VM's screen (F11, the Full screen button, the Electron menu's View › Full
+ * screen off macOS), through the Fullscreen API: the app's one full screen. In the Electron window
+ * the page's full screen is the window's too, and Escape or F11 leave both.
+ */
 import { showError } from '../../store/actions.js';
 
 /** Marks the element F11 puts in full screen (the Screen tab's frame) while it is on the page. */

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import {
   focusPlace,
   isMacPlatform,
+  modKeyLabel,
+  shortcutChord,
   shortcutCommand,
+  shortcutLabel,
   type ElementLike,
   type FocusPlace,
   type KeyLike,
@@ -18,6 +21,43 @@ const key = (k: string, mods: Partial<Omit<KeyLike, 'key'>> = {}): KeyLike => ({
 });
 
 describe('shortcutCommand', () => {
+  it('takes New VM as Alt+N in a browser, where Ctrl+N never reaches a page (Chrome reserves it)', () => {
+    const web = { mac: false, web: true };
+    expect(shortcutCommand(key('n', { altKey: true }), 'page', web)).toBe('newVm');
+    expect(shortcutCommand(key('n', { ctrlKey: true }), 'page', web)).toBeNull();
+    expect(shortcutCommand(key('o', { ctrlKey: true }), 'page', web)).toBe('createFromIso');
+    expect(shortcutCommand(key('n', { altKey: true }), 'page', { mac: false, web: false })).toBeNull();
+    expect(shortcutCommand(key('n', { altKey: true }), 'text', web)).toBeNull();
+    expect(shortcutCommand(key('n', { altKey: true, ctrlKey: true }), 'page', web)).toBeNull();
+    // A Mac's Option+N is a dead key (the tilde): its physical key says N.
+    expect(shortcutCommand(key('Dead', { altKey: true, code: 'KeyN' }), 'page', { mac: true, web: true })).toBe(
+      'newVm',
+    );
+  });
+
+  it('reads the physical key on a non-Latin layout, and only with the modifier', () => {
+    // Russian: the N key types "т", the O key "щ".
+    expect(shortcutCommand(key('т', { ctrlKey: true, code: 'KeyN' }), 'page', false)).toBe('newVm');
+    expect(shortcutCommand(key('щ', { ctrlKey: true, code: 'KeyO' }), 'page', false)).toBe('createFromIso');
+    expect(shortcutCommand(key('т', { metaKey: true, code: 'KeyN' }), 'page', true)).toBe('newVm');
+    expect(shortcutCommand(key('т', { code: 'KeyN' }), 'page', false)).toBeNull();
+    expect(shortcutCommand(key('т', { altKey: true, code: 'KeyN' }), 'page', { mac: false, web: true })).toBe('newVm');
+    // A Latin layout's own letter wins: on Dvorak the key at KeyN types "b", and Ctrl+B is not New VM.
+    expect(shortcutCommand(key('b', { ctrlKey: true, code: 'KeyN' }), 'page', false)).toBeNull();
+    expect(shortcutCommand(key('n', { ctrlKey: true, code: 'KeyL' }), 'page', false)).toBe('newVm');
+  });
+
+  it('names the chord wherever the focus is (the page then decides), and labels it per mode', () => {
+    expect(shortcutChord(key('n', { metaKey: true }), { mac: true, web: false })).toBe('newVm');
+    expect(shortcutCommand(key('n', { metaKey: true }), 'text', true)).toBeNull();
+    expect(shortcutLabel('newVm', { mac: false, web: false })).toBe('Ctrl+N');
+    expect(shortcutLabel('newVm', { mac: true, web: false })).toBe('⌘N');
+    expect(shortcutLabel('newVm', { mac: false, web: true })).toBe('Alt+N');
+    expect(shortcutLabel('newVm', { mac: true, web: true })).toBe('⌥N');
+    expect(shortcutLabel('createFromIso', { mac: false, web: true })).toBe('Ctrl+O');
+    expect(modKeyLabel('N', { mac: false, web: true })).toBe('Alt+N');
+  });
+
   it('maps Ctrl+N, Ctrl+O, Delete and F11 off macOS', () => {
     expect(shortcutCommand(key('n', { ctrlKey: true }), 'page', false)).toBe('newVm');
     expect(shortcutCommand(key('N', { ctrlKey: true }), 'page', false)).toBe('newVm'); // Caps Lock

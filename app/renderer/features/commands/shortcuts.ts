@@ -12,6 +12,8 @@ export interface KeyLike {
   metaKey: boolean;
   altKey: boolean;
   shiftKey: boolean;
+  /** The physical key ("KeyN"), whatever the layout types with it. */
+  code?: string;
 }
 
 /**
@@ -21,25 +23,61 @@ export interface KeyLike {
  */
 export type FocusPlace = 'text' | 'console' | 'dialog' | 'page';
 
+/** Which page: the Electron window (it has the app menu) or a browser tab (`vmdesk web`). */
+export interface KeyMode {
+  /** Cmd in place of Ctrl, as the menu's CmdOrCtrl. */
+  mac: boolean;
+  /**
+   * A browser tab: Ctrl+N (Cmd+N) never reaches a page there (Chrome reserves it for a new
+   * window, BrowserCommandController::IsReservedCommandOrKey; Firefox too), so New VM is Alt+N
+   * (Option+N on a Mac), a chord no browser takes.
+   */
+  web: boolean;
+}
+
 /**
- * The command a key asks for, or null (then the key is left alone). Ctrl on Linux and Windows is
- * Cmd on macOS, as the menu's CmdOrCtrl. Only F11 reaches into the console: it is how one gets
- * the guest's screen full screen, and no guest needs F11 more than its user needs a way out.
+ * The letter a chord names: `e.key` when it is a Latin letter (the layout's own: Ctrl+N on
+ * AZERTY or Dvorak is the key that types "n"), else the physical key's (`e.code` KeyN), so a
+ * Russian layout's Ctrl+т is Ctrl+N, and a Mac's Option+N (a dead key) is Alt+N.
  */
-export function shortcutCommand(e: KeyLike, where: FocusPlace, mac: boolean): AppCommand | null {
+function chordLetter(e: KeyLike): string | null {
+  if (/^[a-z]$/i.test(e.key)) return e.key.toLowerCase();
+  const m = /^Key([A-Z])$/.exec(e.code ?? '');
+  return m ? m[1]!.toLowerCase() : null;
+}
+
+/**
+ * The page's chord for a command, wherever the focus is (`shortcutCommand` then says whether the
+ * page acts on it there): Ctrl+N / Ctrl+O (Cmd on macOS; New VM is Alt+N in a browser), Delete
+ * (Cmd+Backspace on macOS), F11.
+ */
+export function shortcutChord(e: KeyLike, mode: KeyMode): AppCommand | null {
+  const { mac, web } = mode;
   const mod = mac ? e.metaKey && !e.ctrlKey : e.ctrlKey && !e.metaKey;
   const plain = !e.ctrlKey && !e.metaKey && !e.altKey && !e.shiftKey;
-  if (e.key === 'F11' && plain && where !== 'dialog') return 'fullscreen';
-  if (where !== 'page') return null;
+  if (e.key === 'F11' && plain) return 'fullscreen';
   if (mod && !e.altKey && !e.shiftKey) {
-    const k = e.key.toLowerCase();
-    if (k === 'n') return 'newVm';
+    const k = chordLetter(e);
+    if (k === 'n' && !web) return 'newVm';
     if (k === 'o') return 'createFromIso';
     // Finder's Move to Trash: a Mac keyboard's "delete" key is Backspace.
     if (mac && e.key === 'Backspace') return 'delete';
   }
+  if (web && e.altKey && !e.ctrlKey && !e.metaKey && !e.shiftKey && chordLetter(e) === 'n') return 'newVm';
   if (e.key === 'Delete' && plain) return 'delete';
   return null;
+}
+
+/**
+ * The command a key asks for where the focus is, or null (then the key is left alone). Only F11
+ * reaches into the console: it is how one gets the guest's screen full screen, and no guest
+ * needs F11 more than its user needs a way out. `mode` may be a boolean: macOS, in the Electron
+ * window.
+ */
+export function shortcutCommand(e: KeyLike, where: FocusPlace, mode: KeyMode | boolean): AppCommand | null {
+  const command = shortcutChord(e, typeof mode === 'boolean' ? { mac: mode, web: false } : mode);
+  if (command === 'fullscreen') return where === 'dialog' ? null : command;
+  return where === 'page' ? command : null;
 }
 
 /** The slice of an Element `focusPlace` reads (kept small so it is testable without a DOM). */
@@ -89,7 +127,22 @@ export function isMacPlatform(nav: { platform?: string; userAgent?: string } = n
   return /Mac|iPhone|iPad/.test(nav.platform || nav.userAgent || '');
 }
 
-/** "Ctrl+N", or "⌘N" on a Mac: for tooltips. */
-export function modKeyLabel(key: string, mac = isMacPlatform()): string {
-  return mac ? `⌘${key}` : `Ctrl+${key}`;
+/** This page's mode: macOS or not, Electron window or browser tab. */
+export function currentKeyMode(): KeyMode {
+  return { mac: isMacPlatform(), web: typeof window === 'undefined' || !window.vmdeskShell };
+}
+
+/** The shortcut of a command as this page takes it ("Ctrl+N", "⌘N", "Alt+N", "⌥N"): for tooltips. */
+export function shortcutLabel(command: 'newVm' | 'createFromIso', mode: KeyMode = currentKeyMode()): string {
+  if (command === 'newVm' && mode.web) return mode.mac ? '⌥N' : 'Alt+N';
+  const key = command === 'newVm' ? 'N' : 'O';
+  return mode.mac ? `⌘${key}` : `Ctrl+${key}`;
+}
+
+/**
+ * The page's shortcut on a letter, for tooltips: "Ctrl+N" ("⌘N" on a Mac), but New VM is
+ * "Alt+N" in a browser (see KeyMode). Prefer shortcutLabel, which names the command.
+ */
+export function modKeyLabel(key: 'N' | 'O', mode: KeyMode = currentKeyMode()): string {
+  return shortcutLabel(key === 'N' ? 'newVm' : 'createFromIso', mode);
 }

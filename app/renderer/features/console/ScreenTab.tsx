@@ -101,14 +101,14 @@ export function ScreenTab({ vm }: { vm: VmSummary }) {
     label: k.label,
     name: k.label,
     onSelect: () => {
-      if (!session.sendCombo(k.keys)) showError(`${k.label} was not sent: the screen is not connected.`);
+      if (!session.sendCombo(k.keys)) showError(`${k.label} was not sent: the screen is not connected.`, vm.id);
       session.focus();
     },
   });
   const screenshot = async () => {
     const png = await session.toPng();
     if (png) download(png, screenshotFileName(vm.name, new Date()));
-    else showError('There is no picture to save yet: the screen is not connected.');
+    else showError('There is no picture to save yet: the screen is not connected.', vm.id);
   };
   const fullscreen = () => {
     if (frameRef.current) toggleFullscreen(frameRef.current, () => session.focus());

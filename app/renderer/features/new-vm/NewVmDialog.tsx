@@ -5,6 +5,7 @@ import { Field } from '../../components/Field.js';
 import { AccelField, CpusField, MemoryField } from '../../components/VmFields.js';
 import { Notice } from '../../components/Notice.js';
 import { closeDialog, defineVm } from '../../store/actions.js';
+import { store } from '../../store/store.js';
 import {
   DEFAULT_FORM,
   placeError,
@@ -20,17 +21,26 @@ export function NewVmDialog() {
   const [busy, setBusy] = useState(false);
   const base = useId();
   const formId = `${base}-form`;
-  const set = (k: keyof NewVmForm) => (e: { target: { value: string } }) => {
-    setForm((f) => ({ ...f, [k]: e.target.value }));
+  const change = <K extends keyof NewVmForm>(k: K, value: NewVmForm[K]) => {
+    setForm((f) => ({ ...f, [k]: value }));
     const field: FieldId = k;
     if (errors[field]) setErrors((x) => ({ ...x, [field]: undefined }));
   };
+  const set = (k: 'name' | 'disk' | 'iso') => (e: { target: { value: string } }) => change(k, e.target.value);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    const r = toDefineInput(form);
+    // This computer's VMs: a new VM is made here, and the driver refuses a name one of them has.
+    const taken = Object.values(store.getState().vms)
+      .filter((v) => !v.host)
+      .map((v) => v.name);
+    const r = toDefineInput(form, taken);
     if ('errors' in r) {
       setErrors(r.errors);
+      // To the first field to fix, once the errors are drawn (a screen reader reads its error first).
+      requestAnimationFrame(() =>
+        document.getElementById(formId)?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus(),
+      );
       return;
     }
     setBusy(true);
@@ -76,15 +86,10 @@ export function NewVmDialog() {
           <MemoryField
             id={`${base}-memory`}
             value={form.memory}
-            onChange={(v) => setForm((f) => ({ ...f, memory: v }))}
+            onChange={(v) => change('memory', v)}
             error={errors.memory}
           />
-          <CpusField
-            id={`${base}-cpus`}
-            value={form.cpus}
-            onChange={(v) => setForm((f) => ({ ...f, cpus: v }))}
-            error={errors.cpus}
-          />
+          <CpusField id={`${base}-cpus`} value={form.cpus} onChange={(v) => change('cpus', v)} error={errors.cpus} />
           <Field id={`${base}-disk`} label="Disk size (GiB)" error={errors.disk}>
             {(p) => <input {...p} type="number" inputMode="decimal" min={0} value={form.disk} onChange={set('disk')} />}
           </Field>
@@ -110,7 +115,7 @@ export function NewVmDialog() {
         <AccelField
           id={`${base}-accel`}
           value={form.accel}
-          onChange={(v) => setForm((f) => ({ ...f, accel: v }))}
+          onChange={(v) => change('accel', v)}
           error={errors.accel}
           hint="Automatic uses KVM (Linux) or HVF (macOS) when available, otherwise TCG emulation."
         />

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { VmdeskError } from '../../../main/common/errors.js';
 import { vmNameProblem } from '../../../main/common/names.js';
-import { DEFAULT_FORM, placeError, toDefineInput } from './new-vm-form.js';
+import * as contract from '../../../main/common/vm-types.js';
+import { DEFAULT_FORM, MAX_CPUS, MIN_MEMORY_MIB, placeError, toDefineInput } from './new-vm-form.js';
 
 describe('the New VM form', () => {
   it('asks for a 20 GiB disk by default and omits an empty ISO', () => {
@@ -46,5 +47,39 @@ describe('the New VM form', () => {
       disk: 'too big',
     });
     expect(placeError(new VmdeskError('no-qemu', 'install qemu'))).toEqual({ form: 'install qemu' });
+  });
+
+  it("uses the contract's limits for memory and CPUs", () => {
+    expect(MIN_MEMORY_MIB).toBe(contract.MIN_MEMORY_MIB);
+    expect(MAX_CPUS).toBe(contract.MAX_CPUS);
+  });
+
+  it('tells every problem in one submit: a name that is taken and too little memory', () => {
+    const r = toDefineInput({ ...DEFAULT_FORM, name: 'debian-12', memory: '8' }, ['debian-12', 'other']);
+    expect(r).toEqual({
+      errors: {
+        name: 'A VM named "debian-12" already exists. Choose another name.',
+        memory: 'Give the VM at least 16 MiB of memory, e.g. 1024.',
+      },
+    });
+  });
+
+  it('refuses CPU counts and memory the driver would refuse, all at once', () => {
+    expect(toDefineInput({ ...DEFAULT_FORM, name: 'x', memory: '512.5', cpus: '0', disk: '0.0001' }, [])).toEqual({
+      errors: {
+        memory: 'Enter a whole number of MiB, e.g. 2048.',
+        cpus: 'Give the VM from 1 to 255 CPUs.',
+        disk: 'A new disk must be at least 1 MiB: enter a size in GiB such as 20, or 0 for no disk.',
+      },
+    });
+    expect(toDefineInput({ ...DEFAULT_FORM, name: 'x', cpus: '256' }, [])).toEqual({
+      errors: { cpus: 'Give the VM from 1 to 255 CPUs.' },
+    });
+  });
+
+  it('compares names the way the driver does (one spelling of é is the other)', () => {
+    expect(toDefineInput({ ...DEFAULT_FORM, name: 'caf\u00e9' }, ['cafe\u0301'])).toEqual({
+      errors: { name: 'A VM named "caf\u00e9" already exists. Choose another name.' },
+    });
   });
 });

@@ -5,7 +5,7 @@ import { Button } from '../../components/Button.js';
 import { Field } from '../../components/Field.js';
 import { CopyCode, EmptyPanel, Notice } from '../../components/Notice.js';
 import { loadSnapshots, messageOf, selectTab, setTakeSnapshotFor } from '../../store/actions.js';
-import { useVmdesk } from '../../store/store.js';
+import { store, useVmdesk } from '../../store/store.js';
 import { formatBytes, formatDateTime } from '../vm-details/format.js';
 import { DeleteSnapshotDialog, RevertDialog, TakeSnapshotDialog } from './SnapshotDialogs.js';
 import { SnapshotThumb } from './SnapshotThumb.js';
@@ -67,6 +67,16 @@ export function SnapshotsTab({ vm }: { vm: VmSummary }) {
       open({ kind: 'take' });
     }
   }, [wantsTake, listRead, canTake]);
+  // A request this tab did not take (the user left it, or chose another VM, before the list was
+  // read) ends with it: it must not pop the Take dialog up on a later visit. Read from the store,
+  // not from the unmount alone: StrictMode's rehearsal unmount leaves the tab where it is.
+  useEffect(
+    () => () => {
+      const s = store.getState();
+      if (s.takeSnapshotFor === vm.id && (s.tab !== 'snapshots' || s.selectedId !== vm.id)) setTakeSnapshotFor(null);
+    },
+    [vm.id],
+  );
   const snaps = list ?? [];
   const named = (name: string) => snaps.find((s) => s.name === name);
   const revertTo = opened?.kind === 'revert' ? named(opened.name) : undefined;

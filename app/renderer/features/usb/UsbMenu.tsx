@@ -71,7 +71,10 @@ export function UsbMenu({ vm, disabled, title }: { vm: VmSummary; disabled?: boo
         : await requireApi().call('vm.usbAttach', { vm: vm.id, device: deviceRef(device, devices, persist), persist });
       applyVmChanged(vmNow);
     } catch (e) {
-      showError(`${device.name} was not ${plugged ? 'unplugged from' : 'plugged into'} ${vm.name}: ${messageOf(e)}`);
+      showError(
+        `${device.name} was not ${plugged ? 'unplugged from' : 'plugged into'} ${vm.name}: ${messageOf(e)}`,
+        vm.id,
+      );
     }
   };
 

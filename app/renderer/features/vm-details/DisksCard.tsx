@@ -8,6 +8,7 @@ import { VmdeskError } from '../../../main/common/errors.js';
 import type { DiskSpec, VmSummary } from '../../../main/common/vm-types.js';
 import { Button } from '../../components/Button.js';
 import { Dialog } from '../../components/Dialog.js';
+import { DiskSize } from '../../components/DiskSize.js';
 import { Field } from '../../components/Field.js';
 import { Notice } from '../../components/Notice.js';
 import { addDisk, messageOf, removeDisk, resizeDisk } from '../../store/actions.js';
@@ -291,13 +292,7 @@ export function DisksCard({ vm }: { vm: VmSummary }) {
                     <FileCell path={disk.path} />
                   </td>
                   <td className="num">
-                    {vm.diskSizes?.[disk.target] !== undefined ? (
-                      formatBytes(vm.diskSizes[disk.target]!)
-                    ) : (
-                      <span className="muted" title="The image cannot be read">
-                        ?
-                      </span>
-                    )}
+                    <DiskSize vm={vm} target={disk.target} />
                   </td>
                   <td>{disk.format}</td>
                   <td>

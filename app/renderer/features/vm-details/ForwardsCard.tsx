@@ -1,6 +1,7 @@
-import { useEffect, useId, useState, type FormEvent } from 'react';
+import { useId, useState, type FormEvent } from 'react';
 import type { PortForward, VmSummary } from '../../../main/common/vm-types.js';
 import { Button } from '../../components/Button.js';
+import { CopyButton } from '../../components/CopyButton.js';
 import { Field, type FieldControlProps } from '../../components/Field.js';
 import { Notice } from '../../components/Notice.js';
 import { messageOf } from '../../store/actions.js';
@@ -26,44 +27,6 @@ import {
 
 /** Refusals under the add row, in the order of its inputs. */
 const ERROR_ORDER: readonly (keyof ForwardErrors)[] = ['proto', 'hostPort', 'guestPort', 'listen', 'form'];
-
-/** How long "Copied" stays on a Copy button, in ms. */
-const COPIED_MS = 2000;
-
-/** The ssh command of a forward, with a Copy button that says "Copied" (or how to copy by hand). */
-function SshCopy({ command }: { command: string }) {
-  const [copied, setCopied] = useState<'ok' | 'failed' | null>(null);
-  useEffect(() => {
-    if (copied !== 'ok') return;
-    const t = setTimeout(() => setCopied(null), COPIED_MS);
-    return () => clearTimeout(t);
-  }, [copied]);
-  const copy = async () => {
-    try {
-      // Absent outside a secure context (a page over plain http from another host).
-      if (!navigator.clipboard) throw new Error('no clipboard');
-      await navigator.clipboard.writeText(command);
-      setCopied('ok');
-    } catch {
-      setCopied('failed');
-    }
-  };
-  return (
-    <div className="forward-ssh">
-      <code className="forward-ssh-command">{command}</code>
-      <Button small onClick={() => void copy()} aria-label={`Copy ${command}`}>
-        {copied === 'ok' ? 'Copied' : 'Copy'}
-      </Button>
-      <span role="status" className={copied === 'failed' ? 'field-error' : 'sr-only'}>
-        {copied === 'ok'
-          ? 'Copied'
-          : copied === 'failed'
-            ? 'This window may not use the clipboard: select the command and copy it.'
-            : ''}
-      </span>
-    </div>
-  );
-}
 
 /**
  * The Overview's "Port forwards": what reaches the guest from this computer, a way to remove
@@ -186,7 +149,16 @@ export function ForwardsCard({ vm }: { vm: VmSummary }) {
                   <td>
                     <code>{f.guestPort}</code>
                   </td>
-                  <td>{ssh ? <SshCopy command={ssh} /> : <span className="muted">—</span>}</td>
+                  <td>
+                    {ssh ? (
+                      <div className="forward-ssh">
+                        <code className="forward-ssh-command">{ssh}</code>
+                        <CopyButton text={ssh} />
+                      </div>
+                    ) : (
+                      <span className="muted">—</span>
+                    )}
+                  </td>
                   <td className="cell-actions">
                     <Button
                       small

@@ -1,15 +1,27 @@
 import type { ReactNode } from 'react';
 import type { VmSummary } from '../../../main/common/vm-types.js';
 import { Button } from '../../components/Button.js';
+import { CopyButton } from '../../components/CopyButton.js';
+import { DiskSize } from '../../components/DiskSize.js';
 import { Notice } from '../../components/Notice.js';
 import { Rows } from '../../components/Rows.js';
 import { openDialog, selectTab, unassignMdev } from '../../store/actions.js';
 import { useVmdesk } from '../../store/store.js';
-import { formatDateTime, formatDuration, formatMiB } from './format.js';
+import { cpuMemoryText, diskSizeText, formatDateTime, formatDuration, formatMiB } from './format.js';
 import { FileCell } from './DisksCard.js';
 import { ForwardsCard } from './ForwardsCard.js';
 import { bootOrderText, diskStatus } from './device-model.js';
-import { addressesByInterface, devicesText, firmwareText, guestCard, guestOsText } from './guest-info.js';
+import {
+  addressesByInterface,
+  devicesText,
+  firmwareText,
+  guestCard,
+  guestIps,
+  guestOsText,
+  osSummary,
+} from './guest-info.js';
+import { forwardLabel, hostAddrOf, sshCommand } from './forward-form.js';
+import { StateBadge } from '../../components/Badges.js';
 import { networkText } from '../hosts/host-model.js';
 import { LibvirtNote } from './LibvirtSettings.js';
 import { runsNow } from './settings-form.js';
@@ -231,6 +243,7 @@ function StorageSection({ vm }: { vm: VmSummary }) {
             <tr>
               <th scope="col">Disk</th>
               <th scope="col">File</th>
+              <th scope="col">Size</th>
               <th scope="col">Format</th>
               <th scope="col">Kind</th>
             </tr>
@@ -243,6 +256,9 @@ function StorageSection({ vm }: { vm: VmSummary }) {
                 </td>
                 <td className="cell-file">
                   <FileCell path={disk.path} />
+                </td>
+                <td className="num">
+                  <DiskSize vm={vm} target={disk.target} />
                 </td>
                 <td>
                   {disk.format}
@@ -284,6 +300,117 @@ function StorageSection({ vm }: { vm: VmSummary }) {
         </div>
       )}
     </Section>
+  );
+}
+
+/**
+ * What a user looks for first: the state, the OS, CPUs and memory, how to reach the guest (its
+ * addresses once its agent tells them, the forwards with what to paste) and the disks' sizes.
+ */
+function SummarySection({ vm, now }: { vm: VmSummary; now: number }) {
+  const d = vm.definition;
+  const live = vm.state === 'running' || vm.state === 'paused';
+  const os = osSummary(vm);
+  const ips = guestIps(vm);
+  const card = guestCard(vm);
+  const forwards = d && d.network.mode !== 'none' ? d.network.forwards : [];
+  const rows: [string, ReactNode][] = [
+    [
+      'State',
+      <span key="s" className="summary-state">
+        <StateBadge state={vm.state} />
+        {live && vm.startedAt ? (
+          <span className="muted"> for {formatDuration(now - Date.parse(vm.startedAt))}</span>
+        ) : null}
+      </span>,
+    ],
+    ['OS', os ?? <span className="muted">Not recognised</span>],
+  ];
+  if (d) rows.push(['Hardware', cpuMemoryText(d.cpus, d.memoryMiB)]);
+  if (live)
+    rows.push([
+      'IP addresses',
+      ips.length > 0 ? (
+        <ul className="copy-list" aria-label="Guest IP addresses" data-testid="summary-ips">
+          {ips.map((ip) => (
+            <li key={ip}>
+              <code className="path">{ip}</code>
+              <CopyButton text={ip} />
+            </li>
+          ))}
+        </ul>
+      ) : (
+        <span className="muted">
+          {card.kind === 'no-agent'
+            ? 'Not known: no guest agent answered (install qemu-guest-agent in the guest).'
+            : 'Not known yet.'}
+        </span>
+      ),
+    ]);
+  if (forwards.length > 0)
+    rows.push([
+      'Forwards',
+      <ul key="f" className="copy-list" aria-label="Port forwards to copy">
+        {forwards.map((f) => {
+          const reach = sshCommand(f) ?? `${hostAddrOf(f) === '0.0.0.0' ? 'localhost' : hostAddrOf(f)}:${f.hostPort}`;
+          return (
+            <li key={forwardLabel(f)}>
+              <code className="path">{reach}</code>
+              <span className="muted small">
+                {' '}
+                → guest {f.proto.toUpperCase()} {f.guestPort}
+              </span>
+              <CopyButton text={reach} />
+            </li>
+          );
+        })}
+      </ul>,
+    ]);
+  if (d)
+    rows.push([
+      'Disks',
+      d.disks.length === 0 ? (
+        <span className="muted">None</span>
+      ) : (
+        <ul key="d" className="summary-disks" aria-label="Disk sizes">
+          {d.disks.map((disk) => (
+            <li key={disk.target}>
+              <strong className="disk-target">{disk.target}</strong>{' '}
+              {diskSizeText(vm.diskSizes?.[disk.target], vm.diskUsage?.[disk.target])}
+              <span className="muted"> · {disk.format}</span>
+            </li>
+          ))}
+        </ul>
+      ),
+    ]);
+  return (
+    <Section title="At a glance" wide>
+      <Rows rows={rows} />
+    </Section>
+  );
+}
+
+/** The files behind the VM: its definition, logs and sockets; for looking into, so folded away. */
+function FilesSection({ vm }: { vm: VmSummary }) {
+  return (
+    <details className="card card-wide files-card">
+      <summary className="card-title files-summary">Files</summary>
+      <Rows
+        rows={[
+          ['Definition', <Path key="f" p={vm.file} />],
+          ...(vm.paths
+            ? ([
+                ['QEMU log', <Path key="q" p={vm.paths.qemuLog} />],
+                ['Serial log', <Path key="s" p={vm.paths.serialLog} />],
+                ['Driver log', <Path key="d" p={vm.paths.driverLog} />],
+                ['QMP socket', <Path key="m" p={vm.paths.qmp} />],
+                ['Serial socket', <Path key="c" p={vm.paths.serial} />],
+                ['VNC socket', <Path key="v" p={vm.paths.vnc} />],
+              ] as [string, ReactNode][])
+            : []),
+        ]}
+      />
+    </details>
   );
 }
 
@@ -337,6 +464,8 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
       ) : null}
 
       <div className="cards">
+        <SummarySection vm={vm} now={now} />
+
         {d ? (
           <Section title="Configuration">
             <Rows
@@ -389,23 +518,7 @@ export function Overview({ vm, now }: { vm: VmSummary; now: number }) {
 
         {d && !vm.host ? <VgpuSection vm={vm} /> : null}
 
-        <Section title="Files" wide>
-          <Rows
-            rows={[
-              ['Definition', <Path key="f" p={vm.file} />],
-              ...(vm.paths
-                ? ([
-                    ['QEMU log', <Path key="q" p={vm.paths.qemuLog} />],
-                    ['Serial log', <Path key="s" p={vm.paths.serialLog} />],
-                    ['Driver log', <Path key="d" p={vm.paths.driverLog} />],
-                    ['QMP socket', <Path key="m" p={vm.paths.qmp} />],
-                    ['Serial socket', <Path key="c" p={vm.paths.serial} />],
-                    ['VNC socket', <Path key="v" p={vm.paths.vnc} />],
-                  ] as [string, ReactNode][])
-                : []),
-            ]}
-          />
-        </Section>
+        <FilesSection vm={vm} />
       </div>
     </div>
   );

@@ -16,6 +16,7 @@ import { ForwardsCard } from './ForwardsCard.js';
 import { LibvirtSettings } from './LibvirtSettings.js';
 import {
   AT_NEXT_START,
+  AUTOSTART_NOTE,
   CLOCK_LABELS,
   DISK_BUS_LABELS,
   DISPLAY_LABELS,
@@ -248,6 +249,14 @@ function SettingsEditor({ vm, fresh }: { vm: VmSummary; fresh: SettingsBase }) {
               />
             )}
           </Field>
+          <CheckField
+            id={`${base}-autostart`}
+            label={FIELD_LABELS.autostart}
+            checked={form.autostart}
+            onChange={(on) => set('autostart', on)}
+            error={errors.autostart}
+            hint={AUTOSTART_NOTE}
+          />
         </fieldset>
 
         <fieldset className="card settings-group" disabled={locked}>

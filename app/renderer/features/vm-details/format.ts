@@ -32,3 +32,18 @@ export function formatDateTime(iso: string): string {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
+
+/**
+ * A disk's size for the Overview: "1.2 GiB used of 20 GiB" when the space its file takes on the
+ * host is known, else the size the guest sees; `allocated` absent: the file cannot be read.
+ */
+export function diskSizeText(allocated: number | undefined, used?: number): string {
+  if (allocated === undefined) return 'Size unknown (the file cannot be read)';
+  if (used === undefined) return formatBytes(allocated);
+  return `${formatBytes(used)} used of ${formatBytes(allocated)}`;
+}
+
+/** "2 CPUs, 1 GiB memory". */
+export function cpuMemoryText(cpus: number, memoryMiB: number): string {
+  return `${cpus} CPU${cpus === 1 ? '' : 's'}, ${formatMiB(memoryMiB)} memory`;
+}

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { GuestAgentInfo } from '../../../main/common/vm-types.js';
 import { sampleDefinition } from '../../dev/fake-data.js';
-import { addressesByInterface, devicesText, firmwareText, guestCard, guestOsText } from './guest-info.js';
+import {
+  addressesByInterface,
+  devicesText,
+  firmwareText,
+  guestCard,
+  guestIps,
+  guestOsText,
+  osSummary,
+} from './guest-info.js';
 
 const info: GuestAgentInfo = {
   hostname: 'web01',
@@ -62,5 +70,32 @@ describe('the guest-facing hardware in words', () => {
   it('names the disk bus and network card', () => {
     expect(devicesText(d)).toBe('virtio disks, virtio network card');
     expect(devicesText({ devices: { disk: 'sata', nic: 'e1000e' } })).toBe('SATA disks, Intel e1000e network card');
+  });
+});
+
+describe("the Overview's summary of the guest", () => {
+  it('lists the addresses the agent reports, IPv4 first, without prefixes', () => {
+    expect(guestIps({ state: 'running', guest: { connected: true, info } })).toEqual([
+      '10.0.2.15',
+      '172.17.0.1',
+      'fec0::5054:ff:fe12:3456',
+    ]);
+  });
+
+  it('lists none while no agent answers or the VM is off', () => {
+    expect(guestIps({ state: 'running', guest: { connected: false } })).toEqual([]);
+    expect(guestIps({ state: 'stopped', guest: { connected: true, info } })).toEqual([]);
+  });
+
+  it('names the OS as the agent does, else as the VM was made for, else not at all', () => {
+    const definition = {
+      ...sampleDefinition('3f2a9c41-7d1e-4b8a-9f0c-2e6d5b7a1c91', 'x'),
+      os: { id: 'http://debian.org/debian/12', name: 'Debian 12' },
+    };
+    expect(osSummary({ state: 'running', guest: { connected: true, info }, definition })).toBe(
+      'Debian GNU/Linux 12 (bookworm)',
+    );
+    expect(osSummary({ state: 'stopped', definition })).toBe('Debian 12');
+    expect(osSummary({ state: 'stopped', definition: { ...definition, os: undefined } })).toBeUndefined();
   });
 });

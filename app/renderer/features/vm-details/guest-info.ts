@@ -49,3 +49,22 @@ export function addressesByInterface(addresses: GuestAgentInfo['addresses']): [s
     ),
   ]);
 }
+
+/**
+ * The guest's addresses for the Overview's summary, without prefix lengths (what one types into
+ * ssh or a browser): IPv4 first, then IPv6, each once. Empty while nothing is known.
+ */
+export function guestIps(vm: Pick<VmSummary, 'state' | 'guest'>): string[] {
+  const card = guestCard(vm);
+  if (card.kind !== 'info') return [];
+  const all = card.info.addresses;
+  const ordered = [...all.filter((a) => a.family === 'ipv4'), ...all.filter((a) => a.family === 'ipv6')];
+  return [...new Set(ordered.map((a) => a.address))];
+}
+
+/** The OS in one phrase: the agent's name for it while it answers, else what the VM was made for. */
+export function osSummary(vm: Pick<VmSummary, 'state' | 'guest' | 'definition'>): string | undefined {
+  const card = guestCard(vm);
+  const said = card.kind === 'info' ? guestOsText(card.info.os) : undefined;
+  return said || vm.definition?.os?.name;
+}

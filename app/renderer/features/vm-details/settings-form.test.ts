@@ -66,6 +66,7 @@ describe('the Settings form', () => {
         sound: false,
         clipboard: false,
         usb: [],
+        autostart: false,
       },
       revision: 'r7',
     });
@@ -101,6 +102,7 @@ describe('the Settings form', () => {
       sound: true,
       clipboard: true,
       usb: [{ vendorId: '046d', productId: 'c52b' }],
+      autostart: true,
     });
     expect(r).toEqual({
       input: {
@@ -122,7 +124,20 @@ describe('the Settings form', () => {
         sound: true,
         clipboard: true,
         usb: [{ vendorId: '046d', productId: 'c52b' }],
+        autostart: true,
       },
+    });
+  });
+
+  it('loads "Start with vmdesk" (off when the definition never had it) and sends only it when only it changed', () => {
+    const flagged = settingsBase({ ...vm, definition: { ...vm.definition!, autostart: true } })!;
+    expect(flagged.form.autostart).toBe(true);
+    expect(base.form.autostart).toBe(false);
+    expect(toUpdateInput(ID, base, { ...base.form, autostart: true })).toEqual({
+      input: { vm: ID, revision: 'r7', autostart: true },
+    });
+    expect(toUpdateInput(ID, flagged, { ...flagged.form, autostart: false })).toEqual({
+      input: { vm: ID, revision: 'r7', autostart: false },
     });
   });
 

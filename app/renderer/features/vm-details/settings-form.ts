@@ -35,7 +35,8 @@ export type SettingsFieldId =
   | 'shares'
   | 'sound'
   | 'clipboard'
-  | 'usb';
+  | 'usb'
+  | 'autostart';
 
 /** A shared folder as the form holds it. */
 export interface ShareEntry {
@@ -76,6 +77,8 @@ export interface SettingsForm {
   sound: boolean;
   clipboard: boolean;
   usb: UsbEntry[];
+  /** Start with vmdesk (vmdesk's own setting: applies at once, also to a running VM). */
+  autostart: boolean;
 }
 
 /** The form as loaded from one version of the definition, with that version's revision. */
@@ -106,7 +109,12 @@ export const FIELD_LABELS: Record<SettingsFieldId, string> = {
   sound: 'Sound',
   clipboard: 'Shared clipboard',
   usb: 'USB devices',
+  autostart: 'Start with vmdesk',
 };
+
+/** The one line under the "Start with vmdesk" checkbox. */
+export const AUTOSTART_NOTE =
+  'Starts this VM when vmdesk starts (the app, vmdesk web or vmdesk driver), once per login: a VM you stop stays stopped until you log in again.';
 
 /** The fields a running QEMU keeps as it started with; the name is vmdesk's own and changes at once. */
 export const AT_NEXT_START: readonly SettingsFieldId[] = [
@@ -203,6 +211,7 @@ export function settingsBase(vm: VmSummary): SettingsBase | undefined {
       sound: d.sound ?? false,
       clipboard: d.clipboard ?? false,
       usb: (d.usb ?? []).map((u) => ({ vendorId: u.vendorId, productId: u.productId })),
+      autostart: d.autostart ?? false,
     },
     revision: vm.revision,
   };
@@ -241,6 +250,7 @@ export function changedFields(base: SettingsForm, form: SettingsForm): SettingsF
     sound: form.sound === base.sound,
     clipboard: form.clipboard === base.clipboard,
     usb: JSON.stringify(form.usb) === JSON.stringify(base.usb),
+    autostart: form.autostart === base.autostart,
   };
   return (Object.keys(same) as SettingsFieldId[]).filter((k) => !same[k]);
 }
@@ -303,6 +313,7 @@ export function toUpdateInput(
     else if (k === 'sound') input.sound = form.sound;
     else if (k === 'clipboard') input.clipboard = form.clipboard;
     else if (k === 'usb') input.usb = form.usb.map((u) => ({ ...u }));
+    else if (k === 'autostart') input.autostart = form.autostart;
     else input.hyperv = form.hyperv;
   }
   return { input };
@@ -330,6 +341,7 @@ const DRIVER_FIELDS: Record<string, SettingsFieldId> = {
   sound: 'sound',
   clipboard: 'clipboard',
   usb: 'usb',
+  autostart: 'autostart',
 };
 
 /** Where a failed vm.update shows its message: next to its field, as a stale form, or above the form. */
@@ -473,6 +485,7 @@ function valueLabel(field: SettingsFieldId, d: VmDefinition): string {
   if (field === 'hyperv') return d.hyperv ? 'On' : 'Off';
   if (field === 'sound') return d.sound ? 'On' : 'Off';
   if (field === 'clipboard') return d.clipboard ? 'On' : 'Off';
+  if (field === 'autostart') return d.autostart ? 'On' : 'Off';
   if (field === 'shares')
     return (d.shares ?? []).map((x) => `${x.tag}${x.readOnly ? ' (read-only)' : ''}`).join(', ') || 'none';
   if (field === 'usb') return (d.usb ?? []).map((u) => `${u.vendorId}:${u.productId}`).join(', ') || 'none';

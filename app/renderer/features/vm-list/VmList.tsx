@@ -1,4 +1,4 @@
-import { useId, useMemo, type KeyboardEvent, type ReactNode } from 'react';
+import { useId, useMemo, useState, type KeyboardEvent, type ReactNode } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { VmSummary } from '../../../main/common/vm-types.js';
 import { AccelBadge } from '../../components/Badges.js';
@@ -7,6 +7,10 @@ import { openDialog, reconnectHost, selectVm } from '../../store/actions.js';
 import { groupVms, useVmdesk, type VmGroup } from '../../store/store.js';
 import { HOST_STATE_TONE, HOST_STATE_WORDS, hostProblem, isLocalHost, noVmsText } from '../hosts/host-model.js';
 import { formatMiB } from '../vm-details/format.js';
+import { filterVms, loadSort, saveSort, sortVms, type SortKey } from './list-view.js';
+import { thumbTakenAt, useThumbVersion } from './thumbnails.js';
+import { ListControls, VmThumb } from './VmCardParts.js';
+import './vm-list.css';
 
 const optionId = (id: string) => `vm-option-${id}`;
 
@@ -30,7 +34,37 @@ function selectAndFocus(vm: VmSummary): void {
  */
 export function VmList() {
   const { vms, hosts } = useVmdesk(useShallow((s) => ({ vms: s.vms, hosts: s.hosts })));
-  const groups = useMemo(() => groupVms(vms, hosts), [vms, hosts]);
+  const [query, setQuery] = useState('');
+  const [sort, setSort] = useState<SortKey>(() => loadSort());
+  // "Last used" follows the pictures' times; the other orders need not re-sort when one arrives.
+  const thumbVersion = useThumbVersion();
+  const sortInput = sort === 'lastUsed' ? thumbVersion : 0;
+  const allGroups = useMemo(() => groupVms(vms, hosts), [vms, hosts]);
+  const groups = useMemo(
+    () => allGroups.map((g) => ({ ...g, vms: sortVms(filterVms(g.vms, query), sort, thumbTakenAt) })),
+    // sortInput stands for the thumbnails' times (thumbTakenAt reads them).
+    [allGroups, query, sort, sortInput],
+  );
+  const total = allGroups.reduce((n, g) => n + g.vms.length, 0);
+  const shown = groups.reduce((n, g) => n + g.vms.length, 0);
+  const controls =
+    total > 0 ? (
+      <ListControls
+        query={query}
+        onQuery={setQuery}
+        sort={sort}
+        onSort={(k) => {
+          setSort(k);
+          saveSort(k);
+        }}
+      />
+    ) : null;
+  const noMatch =
+    total > 0 && shown === 0 ? (
+      <p className="sidebar-note" role="status">
+        No VM matches “{query.trim()}”.
+      </p>
+    ) : null;
   const selectedId = useVmdesk((s) => s.selectedId);
   const loaded = useVmdesk((s) => s.listLoaded);
   const order = groups.flatMap((g) => g.vms);
@@ -68,20 +102,23 @@ export function VmList() {
 
   if (single) {
     const g = groups[0]!;
-    return g.vms.length === 0 ? (
+    return total === 0 ? (
       <>
         <p className="sidebar-note">No virtual machines yet.</p>
         <AddConnection />
       </>
     ) : (
       <>
-        {list(g, 'Virtual machines')}
+        {controls}
+        {noMatch ?? list(g, 'Virtual machines')}
         <AddConnection />
       </>
     );
   }
   return (
     <>
+      {controls}
+      {noMatch}
       {groups.map((g) => (
         <HostGroup key={g.id} group={g}>
           {g.vms.length > 0 ? list(g, `VMs on ${g.label}`) : null}
@@ -176,7 +213,7 @@ function VmListbox({
           id={optionId(vm.id)}
           role="option"
           aria-selected={vm.id === selectedId}
-          className={vm.id === dropOn ? 'vm-item vm-item-drop' : 'vm-item'}
+          className={vm.id === dropOn ? 'vm-item vm-card vm-item-drop' : 'vm-item vm-card'}
           // A dropped ISO lands in this VM's CD-ROM drive (DropTarget reads it); libvirt's VMs
           // change their drives with virsh, not here.
           data-drop-vm={vm.host ? undefined : vm.id}
@@ -186,20 +223,23 @@ function VmListbox({
           }}
           onDoubleClick={focusDetails}
         >
-          <div className="vm-item-top">
-            <span className="vm-name">{vm.name}</span>
-            <AccelBadge vm={vm} />
-          </div>
-          <div className={`vm-item-sub state state-tone-${vm.state}`}>
-            <span className="state-dot" aria-hidden="true" />
-            <span data-testid="vm-state">{vm.state}</span>
-            {vm.definition ? <span className="muted"> · {formatMiB(vm.definition.memoryMiB)}</span> : null}
-          </div>
-          {(vm.state === 'crashed' || vm.state === 'broken') && vm.reason ? (
-            <div className="vm-reason" title={vm.reason}>
-              {vm.reason}
+          <VmThumb vm={vm} />
+          <div className="vm-card-body">
+            <div className="vm-item-top">
+              <span className="vm-name">{vm.name}</span>
+              <AccelBadge vm={vm} />
             </div>
-          ) : null}
+            <div className={`vm-item-sub state state-tone-${vm.state}`}>
+              <span className="state-dot" aria-hidden="true" />
+              <span data-testid="vm-state">{vm.state}</span>
+              {vm.definition ? <span className="muted"> · {formatMiB(vm.definition.memoryMiB)}</span> : null}
+            </div>
+            {(vm.state === 'crashed' || vm.state === 'broken') && vm.reason ? (
+              <div className="vm-reason" title={vm.reason}>
+                {vm.reason}
+              </div>
+            ) : null}
+          </div>
         </li>
       ))}
     </ul>
