@@ -186,4 +186,95 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('app settings (skipped without /usr/bi
     expect(token(third.url)).not.toBe(token(second.url));
     expect(token(fourth.url)).not.toBe(token(third.url));
   }, 120_000);
+
+  it('New VM starts from the default accelerator; Force off and Reboot ask until told not to; vmdesk web listens where Preferences say', async () => {
+    // No VMDESK_ACCEL here: the file decides the accelerator (TCG: this host's KVM hangs guests).
+    const s = new Sandbox({ VMDESK_ACCEL: undefined });
+    cleanups.push(() => s.cleanup());
+    const settingsJson = path.join(s.env.XDG_CONFIG_HOME!, 'vmdesk', 'settings.json');
+    const driverLog = path.join(s.env.XDG_STATE_HOME!, 'vmdesk', 'logs', 'driver.log');
+    const calls = (method: string) =>
+      (fs.readFileSync(driverLog, 'utf8').match(new RegExp(`call ${method}\\b`, 'g')) ?? []).length;
+    let web = await startWeb(s);
+    expect(new URL(web.url).hostname).toBe('127.0.0.1');
+    let page = await openPage(web.url, (c) => cleanups.push(c));
+    const app = new AppPage(page);
+    await page.getByRole('button', { name: 'New VM' }).waitFor();
+
+    let dialog = await openPreferences(page);
+    expect(await dialog.getByLabel('Default accelerator').isDisabled()).toBe(false);
+    await dialog.getByLabel('Default accelerator').selectOption('tcg');
+    await dialog.getByLabel('Listen address').fill('127.0.0.2');
+    expect(await dialog.getByLabel('Ask before Force off').isChecked()).toBe(true);
+    expect(await dialog.getByLabel('Ask before Reboot').isChecked()).toBe(true);
+    // In a browser there is no login item to set: the dialog says where it is.
+    await dialog.getByText('Start at login is a setting of the desktop app').waitFor();
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    await dialog.getByRole('button', { name: 'Done' }).click();
+    await dialog.waitFor({ state: 'detached' });
+
+    // New VM proposes the default accelerator, and says where it comes from.
+    await page.getByRole('button', { name: 'New VM' }).click();
+    const form = page.getByRole('dialog', { name: 'New virtual machine' });
+    await form.getByText('Chosen first from Preferences (Default accelerator).').waitFor();
+    expect(await form.getByLabel('Accelerator').inputValue()).toBe('tcg');
+    await form.getByLabel('Name').fill('asker');
+    await form.getByLabel('Memory (MiB)').fill('256');
+    await form.getByLabel('Disk size (GiB)').fill('1');
+    await form.getByLabel('ISO path').fill(guestIso());
+    await form.getByRole('button', { name: 'Create' }).click();
+    await form.waitFor({ state: 'detached' });
+    const info = JSON.parse((await s.run(['info', 'asker', '--json'])).stdout) as { definition: { accel: string } };
+    expect(info.definition.accel).toBe('tcg');
+
+    await app.select('asker');
+    await app.action('Start').click();
+    await app.waitForState('asker', 'running');
+    await waitFor(() => calls('vm.start') === 1, 'the start in the driver log');
+
+    // Reboot asks; Cancel does nothing.
+    await app.action('Reboot').click();
+    const ask = page.getByRole('dialog', { name: 'Reboot “asker”?' });
+    await ask.getByText('like pressing a reset button').waitFor();
+    await ask.getByRole('button', { name: 'Cancel' }).click();
+    await ask.waitFor({ state: 'detached' });
+    // Force off asks too; "Do not ask again" turns the question off in the settings.
+    await app.action('Force off').click();
+    const off = page.getByRole('dialog', { name: 'Force off “asker”?' });
+    await off.getByLabel('Do not ask again').check();
+    await off.screenshot({ path: path.join(SHOTS, 'confirm-force-off.png') });
+    expect(calls('vm.reboot')).toBe(0);
+    expect(calls('vm.stop')).toBe(0);
+    await off.getByRole('button', { name: 'Force off', exact: true }).click();
+    await app.waitForState('asker', 'stopped');
+    await waitFor(
+      () => JSON.parse(fs.readFileSync(settingsJson, 'utf8')).confirmForceOff === false,
+      'the saved answer',
+    );
+    expect(calls('vm.stop')).toBe(1);
+    expect(calls('vm.reboot')).toBe(0);
+
+    // From now on Force off runs at once; Reboot still asks.
+    await app.action('Start').click();
+    await app.waitForState('asker', 'running');
+    await app.action('Reboot').click();
+    await page.getByRole('dialog', { name: 'Reboot “asker”?' }).getByRole('button', { name: 'Reboot' }).click();
+    await waitFor(() => calls('vm.reboot') === 1, 'the reboot in the driver log');
+    await app.action('Force off').click();
+    await app.waitForState('asker', 'stopped');
+    expect(await page.getByRole('dialog').count()).toBe(0);
+    dialog = await openPreferences(page);
+    expect(await dialog.getByLabel('Ask before Force off').isChecked()).toBe(false);
+    expect(await dialog.getByLabel('Ask before Reboot').isChecked()).toBe(true);
+    await dialog.getByRole('button', { name: 'Done' }).click();
+
+    // The next `vmdesk web` listens on the address set (no --listen).
+    await web.stop();
+    web = await startWeb(s);
+    cleanups.push(() => web.stop());
+    expect(new URL(web.url).hostname).toBe('127.0.0.2');
+    page = await openPage(web.url, (c) => cleanups.push(c));
+    await new AppPage(page).waitForState('asker', 'stopped');
+  }, 400_000);
 });

@@ -100,7 +100,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('create a VM by dropping an ISO (skipp
     await app.page.getByRole('region', { name: 'Storage' }).getByText('Empty').waitFor();
     expect(await app.page.getByRole('button', { name: 'Eject ISO', exact: true }).isDisabled()).toBe(true);
     expect((await s.json<VmSummary>(['info', 'VMDESK TESTGUEST'])).definition?.cdroms).toEqual([null]);
-    await app.action('Force off').click();
+    await app.forceOff();
     await app.waitForState('VMDESK TESTGUEST', 'stopped');
 
     // The same ISO again: the stored copy is reused (not written twice), the name is made unique.

@@ -86,6 +86,10 @@ describe('vmdesk with a real guest', () => {
     expect(pidAlive(info.pid!)).toBe(false);
     expect(fs.readFileSync(info.paths!.serialLog, 'utf8')).toContain('VMDESK-GUEST-POWEROFF');
     expectNoLeftovers(s);
+    // When it stopped is kept (the list's "last used" order), and read back by a new process.
+    expect(info.lastRunAt).toBeUndefined();
+    const after = await s.json<VmSummary>(['info', 'tiny']);
+    expect(Date.parse(after.lastRunAt ?? '')).toBeGreaterThan(Date.parse(info.startedAt!));
   });
 
   it('adopts both running VMs after the owning driver is killed with SIGKILL, and controls them', async () => {

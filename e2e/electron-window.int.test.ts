@@ -70,11 +70,14 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('the Electron window in Chromium (skip
   let vm: VmSummary;
   let cleanups: (() => Promise<void> | void)[] = [];
   const accel = process.env.VMDESK_ACCEL;
+  const configHome = process.env.XDG_CONFIG_HOME;
 
   beforeAll(async () => {
     s = new Sandbox();
-    // This process is the window's main process, so the driver it owns reads our environment.
+    // This process is the window's main process, so the driver it owns reads our environment
+    // (and the login item is written under the sandbox's config folder, not the real one).
     process.env.VMDESK_ACCEL = 'tcg';
+    process.env.XDG_CONFIG_HOME = s.env.XDG_CONFIG_HOME;
     const paths = pathsOf(s);
     win = await openElectronWindow({
       paths,
@@ -96,6 +99,36 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('the Electron window in Chromium (skip
     s?.cleanup();
     if (accel === undefined) delete process.env.VMDESK_ACCEL;
     else process.env.VMDESK_ACCEL = accel;
+    if (configHome === undefined) delete process.env.XDG_CONFIG_HOME;
+    else process.env.XDG_CONFIG_HOME = configHome;
+  });
+
+  it('Preferences turns "Start vmdesk at login" on and off: the XDG autostart entry the tray also shows', async () => {
+    const { page } = win;
+    const entry = path.join(s.env.XDG_CONFIG_HOME!, 'autostart', 'vmdesk.desktop');
+    const open = async () => {
+      await page.getByRole('button', { name: 'Preferences…' }).click();
+      const d = page.getByRole('dialog', { name: 'Preferences' });
+      await d.getByLabel('Start vmdesk at login').waitFor();
+      return d;
+    };
+    let dialog = await open();
+    expect(await dialog.getByLabel('Start vmdesk at login').isChecked()).toBe(false);
+    await dialog.getByLabel('Start vmdesk at login').check();
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    await dialog.getByLabel('Start vmdesk at login').scrollIntoViewIfNeeded();
+    await look(win, 'preferences-login-item');
+    expect(fs.readFileSync(entry, 'utf8')).toMatch(/^Exec=.* --hidden$/m);
+    await dialog.getByRole('button', { name: 'Done' }).click();
+    dialog = await open();
+    expect(await dialog.getByLabel('Start vmdesk at login').isChecked()).toBe(true);
+    await dialog.getByLabel('Start vmdesk at login').uncheck();
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    expect(fs.existsSync(entry)).toBe(false);
+    await dialog.getByRole('button', { name: 'Done' }).click();
+    await dialog.waitFor({ state: 'detached' });
   });
 
   it('runs the renderer on window.vmdesk from the preload bundle, over IPC and not the web API', async () => {

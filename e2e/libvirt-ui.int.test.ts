@@ -176,7 +176,7 @@ describe.skipIf(missing !== undefined)(`libvirt in the window${missing ? ` (skip
     await shot(page, 'libvirt-ui-screen');
     await shotOf(page.getByRole('navigation', { name: 'Virtual machines' }), 'libvirt-ui-list');
 
-    await app.action('Force off').click();
+    await app.forceOff();
     await app.waitForState(name, 'stopped', 60_000);
     expect(virsh('domstate', name).trim()).toBe('shut off');
 
@@ -219,7 +219,7 @@ describe.skipIf(missing !== undefined)(`libvirt in the window${missing ? ` (skip
       await waitFor(async () => (await app.vncLitShare()) > 0.02, 'VGA text in the noVNC canvas', 90_000);
       await shot(page, 'libvirt-ui-ssh-screen');
 
-      await app.action('Force off').click();
+      await app.forceOff();
       await app.waitForState(name, 'stopped', 60_000);
       expect(virsh('domstate', name).trim()).toBe('shut off');
     },

@@ -180,7 +180,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
       await goodBar.getByRole('button', { name: 'More' }).click();
       await goodBar.getByRole('menuitem', { name: /^Pause/ }).click();
       await app.waitForState('good', 'paused');
-      await app.action('Force off').click();
+      await app.forceOff();
       await app.waitForState('good', 'stopped');
     }, 600_000);
   },

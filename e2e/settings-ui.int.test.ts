@@ -135,7 +135,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
         expect.stringMatching(/^Memory: 128 MiB → /),
       ]);
 
-      await app.action('Force off').click();
+      await app.forceOff();
       await app.waitForState('hot', 'stopped');
     });
 
@@ -181,7 +181,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
       expect(argv[argv.indexOf('-machine') + 1]).toMatch(/pflash0=fw-code,pflash1=fw-vars/);
       expect(devices(argv, 'virtio-net-pci')[0]).toMatch(/,bootindex=0$/);
       expect(devices(argv, 'ide-cd')[0]).toMatch(/,bootindex=1$/);
-      await app.action('Force off').click();
+      await app.forceOff();
       await app.waitForState('order', 'stopped');
     });
 
@@ -262,7 +262,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
       expect(path.basename(vm.definition!.cdroms[1]!)).toBe('rescue.iso');
       expect(vm.definition!.cdroms[1]!.startsWith(path.join(s.env.XDG_DATA_HOME!, 'vmdesk', 'isos'))).toBe(true);
 
-      await app.action('Force off').click();
+      await app.forceOff();
       await app.waitForState('discs', 'stopped');
     });
   },

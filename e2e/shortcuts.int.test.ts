@@ -153,7 +153,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
       await app.page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
       expect(await app.page.getByRole('dialog').count()).toBe(0);
       expect(await names(s)).toEqual(['busy']);
-      await app.action('Force off').click();
+      await app.forceOff();
       await app.waitForState('busy', 'stopped');
     });
 
@@ -193,7 +193,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
       expect(await app.page.getByRole('dialog', { name: 'New virtual machine' }).count()).toBe(0);
       await app.page.keyboard.press('F11');
       await waitFor(async () => (await fullscreenElement(app)) === null, 'full screen to end', 10_000);
-      await app.action('Force off').click();
+      await app.forceOff();
       await app.waitForState('big', 'stopped');
     });
   },

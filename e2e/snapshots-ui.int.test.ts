@@ -109,7 +109,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('snapshots in the window (skipped with
     link.close();
 
     // Off, a snapshot keeps the disks alone (the dialog says so); reverting a running VM to it forces it off.
-    await app.action('Force off').click();
+    await app.forceOff();
     await app.waitForState('snap', 'stopped');
     await main.getByRole('button', { name: 'Take snapshot…' }).click();
     const take = app.page.getByRole('dialog', { name: 'Take a snapshot of “snap”' });

@@ -77,7 +77,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('port forwards in the window (skipped 
     expect((await s.json<VmSummary>(['info', 'fwd'])).definition!.network.forwards).toEqual([]);
 
     // Stopped: stored, said to listen from the next start, and the next start does.
-    await app.action('Force off').click();
+    await app.forceOff();
     await app.waitForState('fwd', 'stopped');
     expect(await app.addForward({ hostPort: port, guestPort: 22 })).toBe(
       `Added tcp 127.0.0.1:${port} → guest port 22: it listens from the next start.`,
@@ -87,7 +87,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('port forwards in the window (skipped 
     await app.action('Start').click();
     await app.waitForState('fwd', 'running');
     expect(await accepts(port)).toBe(true);
-    await app.action('Force off').click();
+    await app.forceOff();
     await app.waitForState('fwd', 'stopped');
   });
 });

@@ -276,7 +276,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('calls while the page is disconnected 
     await start.click();
     await app.waitForState(name, 'running');
     await waitFor(() => qemuPidsUnder(s.root).length === 1, 'the VM’s QEMU process', 30_000);
-    await app.action('Force off').click();
+    await app.forceOff();
     await app.waitForState(name, 'stopped');
     expect(pageErrors).toEqual([]);
   });

@@ -101,7 +101,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('vmdesk web in Chromium (skipped witho
 
     await app.tab('Serial console');
     await app.waitForTerminalText(READY); // history from before the restart
-    await app.action('Force off').click();
+    await app.forceOff();
     await app.waitForState('keeper', 'stopped');
   });
 
@@ -128,7 +128,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('vmdesk web in Chromium (skipped witho
     await app.tab('Serial console');
     await app.waitForTerminalText('FLOOD-42', 300_000);
     await shot(app.page, 'serial-after-flood');
-    await app.action('Force off').click();
+    await app.forceOff();
     await app.waitForState('noisy', 'stopped');
   }, 600_000);
 });
@@ -176,7 +176,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('VM settings in the window (skipped wi
     // A rename from the terminal reaches the open window by push, no reload.
     await s.json(['set', 'tuned', '--name', 'tuned twice']);
     await app.vmItem('tuned twice').waitFor();
-    await app.action('Force off').click();
+    await app.forceOff();
     await app.waitForState('tuned twice', 'stopped');
   });
 });

@@ -262,7 +262,7 @@ describe.skipIf(!fs.existsSync(CHROMIUM))(
       expect(vm.definition).toMatchObject({ secureBoot: false, tpm: false });
       expect(vm.pending ?? []).toEqual([]);
 
-      await app.action('Force off').click();
+      await app.forceOff();
       await app.waitForState('sb', 'stopped');
 
       // Stopped: Secure Boot on at once; BIOS takes it off and cannot have it.

@@ -13,6 +13,7 @@ import { ConnectionsDialog } from './features/hosts/ConnectionsDialog.js';
 import { PreferencesButton } from './features/settings/PreferencesDialog.js';
 import { IsoLibraryDialog } from './features/iso-library/IsoLibraryDialog.js';
 import { NewVmDialog } from './features/new-vm/NewVmDialog.js';
+import { ConfirmActionDialog } from './features/vm-details/ConfirmActionDialog.js';
 import { DeleteDialog } from './features/vm-details/DeleteDialog.js';
 import { IsoDropDialog } from './features/vm-details/IsoDropDialog.js';
 import { VmView } from './features/vm-details/VmView.js';
@@ -116,6 +117,9 @@ function MainPane() {
 function Dialogs() {
   const dialog = useVmdesk((s) => s.dialog);
   const vm = useVmdesk(selectSelectedVm);
+  const confirm = useVmdesk((s) => s.confirmAction);
+  const confirmVm = useVmdesk((s) => (s.confirmAction ? s.vms[s.confirmAction.vmId] : undefined));
+  if (confirm && confirmVm) return <ConfirmActionDialog key={confirm.vmId} vm={confirmVm} action={confirm.action} />;
   if (dialog === 'new-vm') return <NewVmDialog />;
   if (dialog === 'host') return <HostPanel />;
   if (dialog === 'connections') return <ConnectionsDialog />;

@@ -41,6 +41,14 @@ export class AppPage {
     return this.page.getByRole('main').getByRole('button', { name, exact: true });
   }
 
+  /** Force off from the toolbar, answering the confirmation it asks first (Preferences' default). */
+  async forceOff(): Promise<void> {
+    await this.action('Force off').click();
+    const dialog = this.page.getByRole('dialog', { name: /^Force off “/ });
+    await dialog.getByRole('button', { name: 'Force off', exact: true }).click();
+    await dialog.waitFor({ state: 'detached' });
+  }
+
   async tab(name: 'Overview' | 'Screen' | 'Serial console' | 'Logs'): Promise<void> {
     await this.page.getByRole('tab', { name }).click();
   }

@@ -146,4 +146,9 @@ export interface VmdeskShellApi {
   pickDisk(): Promise<string | null>;
   /** The file system path of a dropped file (Electron ≥ 32 no longer sets File.path). */
   pathForFile(file: Blob): string;
+  /**
+   * "Start vmdesk at login" (in the tray only): turned on or off when `enabled` is given, then
+   * read back; null where this system has no such thing. Rejects with the reason it failed.
+   */
+  loginItem(enabled?: boolean): Promise<boolean | null>;
 }

@@ -52,6 +52,10 @@ export const SETTING_SCHEMAS = {
   ),
   /** A new access token at every start of `vmdesk web` (open pages then need the new URL). */
   webNewTokenEachStart: v.boolean('New token at each start is true or false.'),
+  /** The window asks before Force off (the guest loses what it has not saved, as on a power cut). */
+  confirmForceOff: v.boolean('Confirm force off is true or false.'),
+  /** The window asks before Reboot (a hard reset, like a reset button). */
+  confirmReset: v.boolean('Confirm reboot is true or false.'),
 } as const;
 
 export type SettingKey = keyof typeof SETTING_SCHEMAS;
@@ -67,6 +71,8 @@ export const DEFAULT_SETTINGS: AppSettings = {
   webListen: '127.0.0.1',
   webPort: 0,
   webNewTokenEachStart: false,
+  confirmForceOff: true,
+  confirmReset: true,
 };
 
 /** The environment variables that win over the file (and over the dialog, which says so). */

@@ -304,6 +304,8 @@ export interface VmSummary {
   file: string;
   paths?: { qmp: string; serial: string; vnc: string; qemuLog: string; serialLog: string; driverLog: string };
   startedAt?: string;
+  /** When its QEMU last ended, as this vmdesk saw it end (ISO time); absent if it never ran here. */
+  lastRunAt?: string;
   /** The definition file's version as read (changes whenever the file does); vm.update takes it back. */
   revision?: string;
   /** While QEMU runs: the settings changed since it started, which apply at its next start. */

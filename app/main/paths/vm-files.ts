@@ -28,6 +28,8 @@ export interface VmFiles {
   driverLog: string;
   /** The last picture of its screen (vm.thumbnail): beside its logs, so deleting the VM removes it. */
   screenThumb: string;
+  /** When its QEMU last ended (an ISO time; the list's "last used" order reads it). */
+  lastRun: string;
   /** Which QEMU process runs this VM and where its sockets are (lives in state, not runtime, so
    * a driver started with another XDG_RUNTIME_DIR still finds the VM). */
   runRecord: string;
@@ -63,6 +65,7 @@ export function vmFiles(p: AppPaths, id: string): VmFiles {
     serialLog: path.join(logDir, 'serial.log'),
     driverLog: path.join(logDir, 'driver.log'),
     screenThumb: path.join(logDir, 'screen.png'),
+    lastRun: path.join(logDir, 'last-run'),
     runRecord: path.join(p.state, 'run', `${id}.json`),
     runtimeDir,
     qmpSocket: path.join(runtimeDir, 'qmp.sock'),

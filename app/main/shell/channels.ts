@@ -20,6 +20,9 @@ export const IPC = {
   pick: 'vmdesk-shell:pick',
   /** page → main, postMessage(vmId | null): the VM the page shows (the app menu follows it). */
   selection: 'vmdesk-shell:selection',
+  /** invoke(enabled?: boolean) → boolean | null: "Start vmdesk at login", set when `enabled` is
+   * given, then read; null where it is not offered. A failure to set is `{error: sentence}`. */
+  loginItem: 'vmdesk-shell:login-item',
 } as const;
 
 /**

@@ -21,12 +21,15 @@ let link: FakeLink;
 let win: FakeBrowserWindow;
 let refusals: string[];
 let selections: (string | null)[];
+/** The login item the shell would keep (an XDG autostart entry); `failWith`: setting it throws. */
+let login: { on: boolean; sets: boolean[]; failWith?: string };
 
 beforeEach(async () => {
   resetFakeElectron();
   link = new FakeLink([vm('web', 'running')]);
   refusals = [];
   selections = [];
+  login = { on: false, sets: [] };
   createMainWindow({ preload: '/p.cjs', bounds: { width: 800, height: 600 } });
   win = FakeBrowserWindow.instances[0]!;
   await win.loadURL(APP_URL);
@@ -36,6 +39,14 @@ beforeEach(async () => {
     link: Promise.resolve(link),
     log: (l) => refusals.push(l),
     onSelection: (v) => selections.push(v),
+    loginItem: (enabled) => {
+      if (enabled !== undefined) {
+        if (login.failWith) throw new Error(login.failWith);
+        login.sets.push(enabled);
+        login.on = enabled;
+      }
+      return login.on;
+    },
   });
 });
 
@@ -199,6 +210,27 @@ describe('the selection the page reports', () => {
     fake.ipcMain.emit(IPC.selection, win.webContents.subframeEvent(), 'a');
     fake.ipcMain.emit(IPC.selection, win.webContents.foreignEvent(), 'b');
     expect(selections).toEqual([]);
+    expect(refusals).toHaveLength(2);
+  });
+});
+
+describe('"Start vmdesk at login" from Preferences', () => {
+  const ask = (event: FakeIpcEvent, enabled?: unknown) => fake.ipcMain.invoke(IPC.loginItem, event, enabled);
+
+  it('reads it, sets it, and says why a set failed', async () => {
+    expect(await ask(win.webContents.trustedEvent())).toEqual({ value: false });
+    expect(await ask(win.webContents.trustedEvent(), true)).toEqual({ value: true });
+    // Anything but a boolean only reads.
+    expect(await ask(win.webContents.trustedEvent(), 'false')).toEqual({ value: true });
+    expect(login.sets).toEqual([true]);
+    login.failWith = 'Could not write /home/ada/.config/autostart/vmdesk.desktop: read-only file system.';
+    expect(await ask(win.webContents.trustedEvent(), false)).toEqual({ error: login.failWith });
+  });
+
+  it('neither reads nor sets it for a subframe or a foreign page', async () => {
+    expect(await ask(win.webContents.subframeEvent(), true)).toEqual({ value: null });
+    expect(await ask(win.webContents.foreignEvent(), true)).toEqual({ value: null });
+    expect(login.sets).toEqual([]);
     expect(refusals).toHaveLength(2);
   });
 });

@@ -12,6 +12,9 @@ export interface IpcOptions {
   log(line: string): void;
   /** The page shows this VM now (null: none): the app menu's VM items follow it. */
   onSelection?(vm: string | null): void;
+  /** "Start vmdesk at login": read (`enabled` undefined) or set, then read; undefined where not
+   * offered. Throws a sentence when it cannot be set. */
+  loginItem?(enabled?: boolean): boolean | undefined;
 }
 
 /** A VM id is a UUID, or `HOST/UUID` for a libvirt VM: anything longer is not one. */
@@ -74,6 +77,22 @@ export function registerIpc(o: IpcOptions): void {
       (_e: IpcMainEvent, vm: unknown) =>
         o.onSelection?.(typeof vm === 'string' && vm.length > 0 && vm.length <= MAX_VM_ID ? vm : null),
       refusing(undefined),
+    ),
+  );
+
+  ipcMain.handle(
+    IPC.loginItem,
+    guarded(
+      describe,
+      (_e: IpcMainInvokeEvent, enabled: unknown): { value: boolean | null } | { error: string } => {
+        try {
+          const v = o.loginItem?.(typeof enabled === 'boolean' ? enabled : undefined);
+          return { value: v ?? null };
+        } catch (err) {
+          return { error: (err as Error).message };
+        }
+      },
+      refusing({ value: null }),
     ),
   );
 

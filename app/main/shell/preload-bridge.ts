@@ -166,5 +166,10 @@ export function createShellApi(ipc: IpcRendererLike, pathForFile: (file: Blob) =
     pickIso: () => pick('iso'),
     pickDisk: () => pick('disk'),
     pathForFile: (file) => pathForFile(file),
+    loginItem: async (enabled) => {
+      const r = (await ipc.invoke(IPC.loginItem, enabled)) as { value?: unknown; error?: unknown } | null;
+      if (r && typeof r.error === 'string') throw new Error(r.error);
+      return typeof r?.value === 'boolean' ? r.value : null;
+    },
   };
 }

@@ -18,6 +18,8 @@ const link = new FakeLink([vm('web', 'running')]);
 let win: FakeBrowserWindow;
 let page: { vmdesk: VmdeskApi; vmdeskShell: VmdeskShellApi };
 const selections: (string | null)[] = [];
+/** The login item as the shell keeps it; `refuse`: setting it fails with this sentence. */
+const login: { on: boolean; refuse?: string } = { on: false };
 
 beforeAll(async () => {
   resetFakeElectron();
@@ -29,6 +31,11 @@ beforeAll(async () => {
     link: Promise.resolve(link),
     log: () => {},
     onSelection: (vm) => selections.push(vm),
+    loginItem: (enabled) => {
+      if (enabled !== undefined && login.refuse) throw new Error(login.refuse);
+      if (enabled !== undefined) login.on = enabled;
+      return login.on;
+    },
   });
   await import('./preload.js');
   page = fake.mainWorld as unknown as typeof page; // the page's global object, as the page sees it
@@ -171,6 +178,7 @@ describe('window.vmdeskShell', () => {
   it('is exposed through contextBridge', () => {
     expect([...fake.exposed.keys()]).toEqual(['vmdeskShell']);
     expect(Object.keys(page.vmdeskShell).sort()).toEqual([
+      'loginItem',
       'onCommand',
       'onOpenConsole',
       'onOpenIso',
@@ -212,6 +220,15 @@ describe('window.vmdeskShell', () => {
     page.vmdeskShell.reportSelection('web');
     page.vmdeskShell.reportSelection(null);
     expect(selections).toEqual(['web', null]);
+  });
+
+  it('reads and sets "Start vmdesk at login", and rejects with the reason a set failed', async () => {
+    expect(await page.vmdeskShell.loginItem()).toBe(false);
+    expect(await page.vmdeskShell.loginItem(true)).toBe(true);
+    expect(login.on).toBe(true);
+    login.refuse = 'Could not write the autostart entry: no space left on the device.';
+    await expect(page.vmdeskShell.loginItem(false)).rejects.toThrow(login.refuse);
+    expect(login.on).toBe(true);
   });
 
   it('picks files with the native dialog', async () => {

@@ -259,6 +259,15 @@ export function runShell(layout: ShellLayout, deps: ShellDeps): void {
         selectedId = id;
         updateMenu();
       },
+      // Preferences' checkbox: the same entry as the tray's, which follows it.
+      loginItem: (enabled) => {
+        if (!loginItemSupported(deps.platform)) return undefined;
+        if (enabled !== undefined) {
+          setLoginItem(enabled, loginCtx);
+          tray?.update(vms);
+        }
+        return isLoginItemEnabled(loginCtx);
+      },
     });
     updateMenu();
     // Started at login: the tray only, the window when the user asks for it.

@@ -179,6 +179,8 @@ export class VmInstance {
    */
   #untouchedQemu: number | undefined;
   readonly #snapshots: SnapshotStore;
+  /** When its QEMU last ended (files.lastRun): read once, when first asked. */
+  #lastRunAt: string | null | undefined;
 
   private constructor(
     entry: DefinitionEntry,
@@ -311,6 +313,8 @@ export class VmInstance {
       const snaps = this.#snapshotCount();
       if (snaps.count > 0) s.snapshots = snaps;
     }
+    const lastRunAt = this.#lastRun();
+    if (lastRunAt) s.lastRunAt = lastRunAt;
     const rec = this.#run?.record;
     const logs = { qemuLog: f.qemuLog, serialLog: f.serialLog, driverLog: f.driverLog };
     if (rec) {
@@ -1453,6 +1457,30 @@ export class VmInstance {
     };
   }
 
+  #lastRun(): string | null {
+    if (this.#lastRunAt === undefined) {
+      let text = '';
+      try {
+        text = fs.readFileSync(this.files.lastRun, 'utf8').trim();
+      } catch {
+        // never ran here (or its logs were removed): no time
+      }
+      this.#lastRunAt = Number.isFinite(Date.parse(text)) ? text : null;
+    }
+    return this.#lastRunAt;
+  }
+
+  /** Keeps when this run ended, for the list's "last used" order; losing it loses only that. */
+  #noteRunEnded(): void {
+    const at = new Date().toISOString();
+    this.#lastRunAt = at;
+    try {
+      fs.writeFileSync(this.files.lastRun, at + '\n', { mode: 0o600 });
+    } catch (e) {
+      this.log.write(`could not note when the VM stopped in ${this.files.lastRun}: ${(e as Error).message}`);
+    }
+  }
+
   /** Takes `run` as this VM's QEMU: its QMP events and its end drive the state from now on. */
   #own(run: QemuRun): void {
     this.#run = run;
@@ -1489,6 +1517,7 @@ export class VmInstance {
         this.#runUsbNames.clear();
         clearTimeout(this.#shutdownDeadline);
         clearTimeout(this.#agentShutdown);
+        this.#noteRunEnded();
         this.#settle(verdict);
       }),
     );

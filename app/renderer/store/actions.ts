@@ -7,12 +7,14 @@ import type { VmdeskApi } from '../../main/common/api.js';
 import { LOCAL_HOST_ID, type HostConnection } from '../../main/common/connection-types.js';
 import type { CallParams, SnapshotInfo } from '../../main/common/contract.js';
 import { VmdeskError } from '../../main/common/errors.js';
+import { DEFAULT_SETTINGS, type SettingsReport } from '../../main/common/settings-types.js';
 import type { VmSummary } from '../../main/common/vm-types.js';
 import {
   listedVms,
   store,
   initialState,
   type BusyWith,
+  type ConfirmedAction,
   type DialogId,
   type TabId,
   type VmAction,
@@ -53,6 +55,7 @@ export function connectStore(a: VmdeskApi): () => void {
     if (connection === 'open' && before !== 'open') {
       void refetchVms();
       void loadHosts();
+      void loadSettings();
       for (const id of Object.keys(store.getState().snapshots)) void loadSnapshots(id);
     }
   });
@@ -225,6 +228,55 @@ export function setBusy(id: string, what: BusyWith | null): void {
     else delete busy[id];
     return { busy };
   });
+}
+
+/** The app settings in force, for what the page decides by them (confirmations, defaults). */
+export async function loadSettings(): Promise<void> {
+  try {
+    setSettings(await requireApi().call('settings.get', {}));
+  } catch {
+    // The page works without them: it asks before Force off and Reboot, as the defaults say.
+  }
+}
+
+export function setSettings(report: SettingsReport): void {
+  store.setState({ settings: report.values });
+}
+
+const CONFIRM_SETTING: Record<ConfirmedAction, 'confirmForceOff' | 'confirmReset'> = {
+  stop: 'confirmForceOff',
+  reboot: 'confirmReset',
+};
+
+/**
+ * An action the user asked for in the window (toolbar, menu, shortcut): Force off and Reboot ask
+ * first unless Preferences say not to (ConfirmActionDialog), the others run at once.
+ */
+export function requestVmAction(id: string, action: VmAction): void {
+  if (action === 'stop' || action === 'reboot') {
+    const settings = store.getState().settings;
+    if (settings?.[CONFIRM_SETTING[action]] ?? DEFAULT_SETTINGS[CONFIRM_SETTING[action]]) {
+      store.setState({ confirmAction: { vmId: id, action } });
+      return;
+    }
+  }
+  void runVmAction(id, action);
+}
+
+/** The user's answer to ConfirmActionDialog; `dontAsk`: never again (saved in the settings). */
+export async function answerConfirmAction(yes: boolean, dontAsk = false): Promise<void> {
+  const pending = store.getState().confirmAction;
+  store.setState({ confirmAction: null });
+  if (!pending || !yes) return;
+  const run = runVmAction(pending.vmId, pending.action);
+  if (dontAsk) {
+    try {
+      setSettings(await requireApi().call('settings.set', { values: { [CONFIRM_SETTING[pending.action]]: false } }));
+    } catch (err) {
+      showError(`The action ran, but "do not ask again" could not be saved: ${messageOf(err)}`);
+    }
+  }
+  await run;
 }
 
 /** Start, shut down, force off, pause, resume, reboot: the result is the VM's new summary. */

@@ -10,6 +10,7 @@ import { LOCAL_HOST_ID, type HostConnection } from '../../main/common/connection
 import type { SnapshotInfo } from '../../main/common/contract.js';
 import type { HostReport } from '../../main/common/host-types.js';
 import type { IsoPlan } from '../../main/common/iso-types.js';
+import type { AppSettings } from '../../main/common/settings-types.js';
 import type { VmSummary } from '../../main/common/vm-types.js';
 
 export type { HostReport, IsoPlan };
@@ -39,6 +40,16 @@ export interface UiSlice {
   errorVm: string | null;
   /** A VM whose Snapshots tab should open its Take dialog (the app menu's Take snapshot…). */
   takeSnapshotFor: string | null;
+  /** An action that waits for the user's yes (Force off, Reboot: see the confirm* settings). */
+  confirmAction: { vmId: string; action: ConfirmedAction } | null;
+}
+
+/** The actions that lose the guest's unsaved work, and so may ask first. */
+export type ConfirmedAction = 'stop' | 'reboot';
+
+export interface SettingsSlice {
+  /** The app settings in force (settings.get at each connection, and after each save); null until read. */
+  settings: AppSettings | null;
 }
 
 export interface HostSlice {
@@ -109,7 +120,8 @@ export type VmdeskState = VmsSlice &
   ConnectionSlice &
   WizardSlice &
   IsoDropSlice &
-  SnapshotsSlice;
+  SnapshotsSlice &
+  SettingsSlice;
 
 export function initialState(): VmdeskState {
   return {
@@ -123,6 +135,8 @@ export function initialState(): VmdeskState {
     error: null,
     errorVm: null,
     takeSnapshotFor: null,
+    confirmAction: null,
+    settings: null,
     host: null,
     hostLoading: false,
     hostError: null,

@@ -5,7 +5,7 @@
  */
 import { vmCommandAllowed, type AppCommand } from '../../../main/common/api.js';
 import type { VmSummary } from '../../../main/common/vm-types.js';
-import { openDialog, runVmAction, selectTab, selectVm, setTakeSnapshotFor } from '../../store/actions.js';
+import { openDialog, requestVmAction, selectTab, selectVm, setTakeSnapshotFor } from '../../store/actions.js';
 import { store, type TabId } from '../../store/store.js';
 import { startCreateFromIso } from '../create-wizard/from-iso.js';
 import { toggleFullscreen } from './fullscreen.js';
@@ -61,7 +61,7 @@ export function runCommand(command: AppCommand, vm?: string): boolean {
     case 'reboot':
       // As the toolbar: one call at a time per VM, except Force off (the way out of a hung one).
       if (!online || !vmCommandAllowed(command, v.state) || (s.busy[v.id] && command !== 'stop')) return false;
-      void runVmAction(v.id, command);
+      requestVmAction(v.id, command);
       return true;
     case 'delete':
       if (!online || !vmCommandAllowed('delete', v.state) || s.busy[v.id]) return false;

@@ -1,4 +1,5 @@
-import { useId, useState, type FormEvent } from 'react';
+import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { api } from '../../api/current.js';
 import { Button } from '../../components/Button.js';
 import { Dialog } from '../../components/Dialog.js';
 import { Field } from '../../components/Field.js';
@@ -19,7 +20,34 @@ export function NewVmDialog() {
   const [form, setForm] = useState<NewVmForm>(DEFAULT_FORM);
   const [errors, setErrors] = useState<FormErrors>({});
   const [busy, setBusy] = useState(false);
+  /** A sentence when Preferences or the environment decide the accelerator, else null. */
+  const [accelSource, setAccelSource] = useState<string | null>(null);
+  const accelTouched = useRef(false);
   const base = useId();
+
+  // The default accelerator of Preferences, unless the user chose already. VMDESK_ACCEL is not
+  // copied into the VM (it decides at every start while it is set): the hint names it instead.
+  useEffect(() => {
+    let live = true;
+    api()
+      .call('settings.get', {})
+      .then(
+        (r) => {
+          if (!live) return;
+          if (r.sources.defaultAccel === 'file') {
+            if (!accelTouched.current) setForm((f) => ({ ...f, accel: r.values.defaultAccel }));
+            setAccelSource(' Chosen first from Preferences (Default accelerator).');
+          } else if (r.sources.defaultAccel === 'env')
+            setAccelSource(
+              ` ${r.env.defaultAccel}=${r.values.defaultAccel} is set: it decides at every start, whatever is chosen here.`,
+            );
+        },
+        () => undefined, // the form works without it: Automatic, as before settings existed
+      );
+    return () => {
+      live = false;
+    };
+  }, []);
   const formId = `${base}-form`;
   const change = <K extends keyof NewVmForm>(k: K, value: NewVmForm[K]) => {
     setForm((f) => ({ ...f, [k]: value }));
@@ -115,9 +143,17 @@ export function NewVmDialog() {
         <AccelField
           id={`${base}-accel`}
           value={form.accel}
-          onChange={(v) => change('accel', v)}
+          onChange={(v) => {
+            accelTouched.current = true;
+            change('accel', v);
+          }}
           error={errors.accel}
-          hint="Automatic uses KVM (Linux) or HVF (macOS) when available, otherwise TCG emulation."
+          hint={
+            <>
+              Automatic uses KVM (Linux) or HVF (macOS) when available, otherwise TCG emulation.
+              {accelSource ?? ''}
+            </>
+          }
         />
       </form>
     </Dialog>

@@ -11,6 +11,7 @@ import { CheckField } from '../../components/CheckField.js';
 import { Dialog } from '../../components/Dialog.js';
 import { Field } from '../../components/Field.js';
 import { Notice } from '../../components/Notice.js';
+import { setSettings } from '../../store/actions.js';
 import {
   APPLIED_AT_START,
   fieldOfError,
@@ -108,11 +109,23 @@ export function PreferencesDialog({ onClose }: { onClose(): void }) {
   const [failure, setFailure] = useState<string | null>(null);
   const [status, setStatus] = useState<ReactNode>(null);
   const [busy, setBusy] = useState(false);
+  /** "Start vmdesk at login" as the system has it (desktop app only; null: not offered here). */
+  const [loginItem, setLoginItem] = useState<boolean | null>(null);
+  const [startAtLogin, setStartAtLogin] = useState(false);
   const base = useId();
   const formId = `${base}-form`;
+  const shell = window.vmdeskShell;
 
   useEffect(() => {
     let live = true;
+    shell?.loginItem().then(
+      (on) => {
+        if (!live) return;
+        setLoginItem(on);
+        setStartAtLogin(on ?? false);
+      },
+      () => undefined, // not offered: the checkbox stays hidden
+    );
     api()
       .call('settings.get', {})
       .then(
@@ -146,7 +159,8 @@ export function PreferencesDialog({ onClose }: { onClose(): void }) {
       return;
     }
     const keys = Object.keys(r.change) as SettingKey[];
-    if (keys.length === 0) {
+    const loginChanged = loginItem !== null && startAtLogin !== loginItem;
+    if (keys.length === 0 && !loginChanged) {
       setStatus('Nothing to save: these are the settings in use.');
       return;
     }
@@ -154,9 +168,17 @@ export function PreferencesDialog({ onClose }: { onClose(): void }) {
     setErrors({});
     setFailure(null);
     try {
-      const after = await api().call('settings.set', { values: r.change });
-      setReport(after);
-      setForm(formFromReport(after));
+      if (loginChanged && shell) {
+        const on = await shell.loginItem(startAtLogin);
+        setLoginItem(on);
+        setStartAtLogin(on ?? false);
+      }
+      if (keys.length > 0) {
+        const after = await api().call('settings.set', { values: r.change });
+        setReport(after);
+        setForm(formFromReport(after));
+        setSettings(after);
+      }
       const later = keys.filter((k) => APPLIED_AT_START.includes(k));
       const parts = [
         ...(later.some((k) => k.startsWith('web')) ? ['the web settings apply the next time vmdesk web starts'] : []),
@@ -333,6 +355,44 @@ export function PreferencesDialog({ onClose }: { onClose(): void }) {
               onChange={(c) => change('webNewTokenEachStart', c)}
               hint={hint('webNewTokenEachStart', 'Open pages then need the new URL that vmdesk web prints.')}
             />
+          </fieldset>
+          <fieldset className="card settings-group">
+            <legend className="card-title">Confirmations</legend>
+            <CheckField
+              id={`${base}-confirm-off`}
+              label="Ask before Force off"
+              checked={form.confirmForceOff}
+              onChange={(c) => change('confirmForceOff', c)}
+              hint={hint('confirmForceOff', 'Force off cuts the power: the guest loses what it has not saved.')}
+            />
+            <CheckField
+              id={`${base}-confirm-reset`}
+              label="Ask before Reboot"
+              checked={form.confirmReset}
+              onChange={(c) => change('confirmReset', c)}
+              hint={hint('confirmReset', 'Reboot resets the VM at once, like a reset button.')}
+            />
+          </fieldset>
+          <fieldset className="card settings-group">
+            <legend className="card-title">Desktop app</legend>
+            {loginItem !== null ? (
+              <CheckField
+                id={`${base}-login`}
+                label="Start vmdesk at login"
+                checked={startAtLogin}
+                onChange={(c) => {
+                  setStartAtLogin(c);
+                  setStatus(null);
+                }}
+                hint="In the tray, without its window; VMs marked “Start with vmdesk” start then. The tray menu has the same switch."
+              />
+            ) : (
+              <p className="field-hint">
+                {shell
+                  ? 'Starting at login is not offered on this system.'
+                  : 'Start at login is a setting of the desktop app (here, in a browser, run vmdesk web from your session’s autostart instead).'}
+              </p>
+            )}
           </fieldset>
         </form>
       )}

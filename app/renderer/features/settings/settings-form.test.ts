@@ -1,26 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { SettingsReport } from '../../../main/common/settings-types.js';
+import { DEFAULT_SETTINGS, SETTING_KEYS, type SettingsReport } from '../../../main/common/settings-types.js';
 import { fieldOfError, formFromReport, toSettingsChange } from './settings-form.js';
 
 const saved: SettingsReport = {
   file: '/home/ada/.config/vmdesk/settings.json',
-  values: {
-    defaultAccel: 'tcg',
-    defaultFirmware: 'auto',
-    logLevel: 'debug',
-    logCapBytes: 8 * 2 ** 20,
-    webListen: '127.0.0.1',
-    webPort: 0,
-    webNewTokenEachStart: false,
-  },
+  values: { ...DEFAULT_SETTINGS, defaultAccel: 'tcg' },
   sources: {
+    ...(Object.fromEntries(SETTING_KEYS.map((k) => [k, 'default'])) as SettingsReport['sources']),
     defaultAccel: 'env',
-    defaultFirmware: 'default',
-    logLevel: 'default',
-    logCapBytes: 'default',
-    webListen: 'default',
-    webPort: 'default',
-    webNewTokenEachStart: 'default',
   },
   env: { defaultAccel: 'VMDESK_ACCEL' },
   fileValues: {},

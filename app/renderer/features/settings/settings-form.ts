@@ -15,6 +15,8 @@ export interface SettingsForm {
   /** As typed; empty or 0: any free port (the last one used when free). */
   webPort: string;
   webNewTokenEachStart: boolean;
+  confirmForceOff: boolean;
+  confirmReset: boolean;
 }
 
 export type SettingsErrors = Partial<Record<keyof SettingsForm, string>>;
@@ -34,6 +36,8 @@ export function formFromReport(r: SettingsReport): SettingsForm {
     webListen: v.webListen,
     webPort: v.webPort === 0 ? '' : String(v.webPort),
     webNewTokenEachStart: v.webNewTokenEachStart,
+    confirmForceOff: v.confirmForceOff,
+    confirmReset: v.confirmReset,
   };
 }
 
@@ -53,6 +57,8 @@ export const FIELD_OF: Record<SettingKey, keyof SettingsForm> = {
   webListen: 'webListen',
   webPort: 'webPort',
   webNewTokenEachStart: 'webNewTokenEachStart',
+  confirmForceOff: 'confirmForceOff',
+  confirmReset: 'confirmReset',
 };
 
 /**
@@ -89,6 +95,8 @@ export function toSettingsChange(
     webListen: listen,
     webPort,
     webNewTokenEachStart: f.webNewTokenEachStart,
+    confirmForceOff: f.confirmForceOff,
+    confirmReset: f.confirmReset,
   };
   const change: Partial<AppSettings> = {};
   for (const key of Object.keys(next) as SettingKey[]) {

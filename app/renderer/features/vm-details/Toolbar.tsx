@@ -3,7 +3,7 @@ import type { VmSummary } from '../../../main/common/vm-types.js';
 import { OverflowToolbar, type ToolbarGroup, type ToolbarItem } from '../../components/OverflowToolbar.js';
 import { IconEject, IconPause, IconPlay, IconPower, IconReboot, IconStop, IconTrash } from '../../components/icons.js';
 import { CloneDialog } from '../clone/CloneDialog.js';
-import { ejectIso, openDialog, runVmAction } from '../../store/actions.js';
+import { ejectIso, openDialog, requestVmAction } from '../../store/actions.js';
 import { useVmdesk, type BusyWith } from '../../store/store.js';
 import { ACTION_LABELS, isActionEnabled, type ToolbarAction } from './vm-actions.js';
 
@@ -36,7 +36,7 @@ export function Toolbar({ vm }: { vm: VmSummary }) {
     disabled: !online || (busy !== undefined && a !== 'stop') || !isActionEnabled(a, vm.state),
     busy: busy === a,
     title: HINTS[a],
-    onSelect: () => (a === 'delete' ? openDialog('delete') : void runVmAction(vm.id, a)),
+    onSelect: () => (a === 'delete' ? openDialog('delete') : requestVmAction(vm.id, a)),
   });
   const groups: ToolbarGroup[] = [
     // Narrow, the groups leave for the More menu lowest rank first: power stays longest.

@@ -60,6 +60,16 @@ describe('the VM list sort', () => {
     expect(names(sortVms([a, b, c, d], 'lastUsed', seen))).toEqual(['c', 'b', 'd', 'a']);
   });
 
+  it('by last use: a stopped VM that ran later (lastRunAt) comes before one whose screen was seen earlier', () => {
+    const ranLate = { ...a, lastRunAt: '2026-01-25T00:00:00.000Z' };
+    const seen = (id: string) => (id === 'id-d' ? '2026-01-20T00:00:00.000Z' : undefined);
+    expect(names(sortVms([ranLate, b, c, d], 'lastUsed', seen))).toEqual(['c', 'b', 'a', 'd']);
+    // The later of the two times counts: a screen seen after the last recorded stop.
+    const seenLater = (id: string) => (id === 'id-a' ? '2026-01-30T00:00:00.000Z' : undefined);
+    const ranEarly = { ...d, lastRunAt: '2026-01-28T00:00:00.000Z' };
+    expect(names(sortVms([a, ranEarly], 'lastUsed', seenLater))).toEqual(['a', 'd']);
+  });
+
   it('keeps the chosen order in storage and ignores what it does not know', () => {
     const store = new Map<string, string>();
     const storage = {

@@ -87,13 +87,17 @@ const LIVE: readonly VmState[] = ['running', 'paused', 'starting', 'stopping'];
 
 /**
  * When a VM was last used (ms since the epoch): a live one is in use now (`live`) and ordered by
- * when it started; another by when its screen was last seen running (the thumbnail's time,
- * `seenAt`), else by when it was created. The driver keeps no "last run" time in VmSummary.
+ * when it started; another by when it last stopped (`lastRunAt`) or its screen was last seen
+ * running (the thumbnail's time, `seenAt`), whichever is later, else by when it was created.
  */
 export function lastUsedAt(vm: VmSummary, seenAt: string | undefined): { live: boolean; at: number } {
   const live = LIVE.includes(vm.state);
-  const t = Date.parse((live ? vm.startedAt : seenAt) ?? vm.definition?.createdAt ?? '');
-  return { live, at: Number.isFinite(t) ? t : 0 };
+  const time = (t: string | undefined) => {
+    const n = Date.parse(t ?? '');
+    return Number.isFinite(n) ? n : 0;
+  };
+  const at = live ? time(vm.startedAt) : Math.max(time(vm.lastRunAt), time(seenAt)) || time(vm.definition?.createdAt);
+  return { live, at };
 }
 
 /** `vms` in `key` order (ties by name); `seen`: the thumbnails' times by VM id. */
