@@ -205,6 +205,13 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('app settings (skipped without /usr/bi
     expect(await dialog.getByLabel('Default accelerator').isDisabled()).toBe(false);
     await dialog.getByLabel('Default accelerator').selectOption('tcg');
     await dialog.getByLabel('Listen address').fill('127.0.0.2');
+    // A folder must be a whole path; the error says so and nothing is saved.
+    await dialog.getByLabel('VM folder').fill('VMs');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.getByText('The VM folder must be an absolute path, like /home/you/VMs').waitFor();
+    expect(fs.existsSync(settingsJson)).toBe(false);
+    const vmFolder = path.join(s.root, 'VMs');
+    await dialog.getByLabel('VM folder').fill(vmFolder + '/');
     expect(await dialog.getByLabel('Ask before Force off').isChecked()).toBe(true);
     expect(await dialog.getByLabel('Ask before Reboot').isChecked()).toBe(true);
     // In a browser there is no login item to set: the dialog says where it is.
@@ -225,10 +232,19 @@ describe.skipIf(!fs.existsSync(CHROMIUM))('app settings (skipped without /usr/bi
     await form.getByLabel('ISO path').fill(guestIso());
     await form.getByRole('button', { name: 'Create' }).click();
     await form.waitFor({ state: 'detached' });
-    const info = JSON.parse((await s.run(['info', 'asker', '--json'])).stdout) as { definition: { accel: string } };
+    const info = JSON.parse((await s.run(['info', 'asker', '--json'])).stdout) as {
+      id: string;
+      definition: { accel: string; dataDir?: string; disks: { path: string }[] };
+    };
     expect(info.definition.accel).toBe('tcg');
-
+    // Its disk is in the VM folder of Preferences (the trailing slash dropped).
+    const dataDir = path.join(vmFolder, `asker-${info.id.replace(/-/g, '').slice(0, 8)}`);
+    expect(info.definition.dataDir).toBe(dataDir);
+    expect(info.definition.disks[0]!.path).toBe(path.join(dataDir, 'disk0.qcow2'));
     await app.select('asker');
+    await page.getByText('Files', { exact: true }).click();
+    await page.getByText(dataDir, { exact: true }).waitFor();
+
     await app.action('Start').click();
     await app.waitForState('asker', 'running');
     await waitFor(() => calls('vm.start') === 1, 'the start in the driver log');

@@ -3,6 +3,7 @@
  * app's settings (settings.json), through the driver like every other change, so a running window
  * or `vmdesk web` applies a new log level at once.
  */
+import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
 import {
   DEFAULT_SETTINGS,
@@ -43,6 +44,8 @@ export function settingValue(key: SettingKey, text: string): unknown {
     if (/^(false|off|no|0)$/i.test(t)) return false;
     return t;
   }
+  // A folder as the shell gave it, relative to where the command runs (empty: vmdesk's own).
+  if (key === 'vmFolder' || key === 'isoFolder') return t === '' ? '' : path.resolve(t);
   return key === 'webListen' ? t : t.toLowerCase();
 }
 

@@ -216,7 +216,13 @@ export async function runWeb(
   sweepStaleOpenPages(paths);
   let server;
   try {
-    server = await startWebServer({ link, staticDir, token, host, port, uploadDir: isoLibraryDir(paths) });
+    // The library's folder is the isoFolder setting's at each upload (Preferences change it live).
+    const uploadDir = () =>
+      link.call('settings.get', {}).then(
+        (r) => isoLibraryDir(paths, r.values.isoFolder),
+        () => isoLibraryDir(paths),
+      );
+    server = await startWebServer({ link, staticDir, token, host, port, uploadDir });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')
       throw new VmdeskError(

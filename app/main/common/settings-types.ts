@@ -15,6 +15,17 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const MIN_LOG_CAP_BYTES = 64 * 1024;
 export const MAX_LOG_CAP_BYTES = 2 ** 30;
 
+/** A folder setting: an absolute path, or empty for vmdesk's own folder. */
+const Folder = (what: string, example: string) =>
+  v.pipe(
+    v.string(`The ${what} must be a folder path, like ${example}.`),
+    v.check(
+      (s: string) => s === '' || (s.startsWith('/') && !s.includes('\0')),
+      (issue) =>
+        `The ${what} must be an absolute path, like ${example}, not "${String(issue.input)}" (empty: vmdesk's own folder).`,
+    ),
+  );
+
 const Listen = v.pipe(
   v.string('The listen address must be text, like 127.0.0.1.'),
   v.check(
@@ -27,6 +38,11 @@ const Listen = v.pipe(
 export const SETTING_SCHEMAS = {
   /** What a new VM asks for when it is created without a choice (`auto`: KVM/HVF, else TCG). */
   defaultAccel: v.picklist(['auto', 'kvm', 'hvf', 'tcg'], 'The default accelerator is auto, kvm, hvf or tcg.'),
+  /** Where new VMs keep their disks, UEFI variables and snapshots (`<folder>/<name>-<id8>`);
+   * empty: `$XDG_DATA_HOME/vmdesk/vms/<id>`. VMs made before a change stay where they are. */
+  vmFolder: Folder('VM folder', '/home/you/VMs'),
+  /** Where `vmdesk web` stores uploaded ISOs and the ISO library looks; empty: `$XDG_DATA_HOME/vmdesk/isos`. */
+  isoFolder: Folder('ISO library folder', '/home/you/ISOs'),
   /** The firmware the create wizard proposes when the disc boots that way (`auto`: vmdesk picks). */
   defaultFirmware: v.picklist(['auto', 'bios', 'uefi'], 'The default firmware is auto, bios or uefi.'),
   /** The least serious line the driver's logs keep. */
@@ -65,6 +81,8 @@ export const SETTING_KEYS = Object.keys(SETTING_SCHEMAS) as SettingKey[];
 export const DEFAULT_SETTINGS: AppSettings = {
   defaultAccel: 'auto',
   defaultFirmware: 'auto',
+  vmFolder: '',
+  isoFolder: '',
   // Every call the driver takes is logged (as before settings existed); `info` leaves those out.
   logLevel: 'debug',
   logCapBytes: 8 * 1024 * 1024,

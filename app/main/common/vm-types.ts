@@ -227,6 +227,10 @@ export const VmDefinitionSchema = v.object({
   /** UEFI variable store for this VM (a copy of the firmware's template: the one with Microsoft's
    * keys enrolled when `secureBoot`). */
   nvram: v.optional(v.nullable(absPath), null),
+  /** Where its disks, UEFI variables, TPM state and snapshots are when it was made while
+   * Preferences named a VM folder (`<folder>/<name>-<id8>`); absent: `$XDG_DATA_HOME/vmdesk/vms/<id>`.
+   * Set once, at creation: changing the setting later moves nothing. */
+  dataDir: v.optional(absPath),
   /** UEFI Secure Boot: firmware that boots only signed code, with Microsoft's keys enrolled. */
   secureBoot: v.boolean(),
   /** A TPM 2.0 (swtpm, started with QEMU; its state lives in the VM's folder). */

@@ -79,8 +79,8 @@ export function managerHandlers(m: VmManager, hostReport: () => Promise<HostRepo
     'vm.usbAttach': (p) => m.usbAttach(p),
     'vm.usbDetach': (p) => m.usbDetach(p),
     'iso.inspect': async (p) => preferredPlan(await m.inspectIso(p.path)),
-    'iso.list': () => listIsoLibrary(isoLibraryDir(m.paths), m.list()),
-    'iso.remove': (p) => removeFromIsoLibrary(isoLibraryDir(m.paths), p.path, m.list()),
+    'iso.list': () => listIsoLibrary(isoLibraryDir(m.paths, settings().values.isoFolder), m.list()),
+    'iso.remove': (p) => removeFromIsoLibrary(isoLibraryDir(m.paths, settings().values.isoFolder), p.path, m.list()),
     'vm.create': async (p) => {
       if (p.firmware !== undefined || settings().values.defaultFirmware === 'auto') return m.create(fileAccel(p));
       const plan = await preferredPlan(await m.inspectIso(p.iso));

@@ -50,8 +50,9 @@ export interface WebServerOptions {
    * reading it meanwhile (backpressure). Default 30 s (tests shorten it).
    */
   pingIntervalMs?: number;
-  /** Where `PUT /upload` stores files (the ISO library); without it uploads answer 404. */
-  uploadDir?: string;
+  /** Where `PUT /upload` stores files (the ISO library, asked at each upload when a function);
+   * without it uploads answer 404. */
+  uploadDir?: string | (() => Promise<string>);
 }
 
 export interface WebServer {

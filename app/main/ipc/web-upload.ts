@@ -287,8 +287,9 @@ async function linkExclusive(temp: string, file: string): Promise<boolean> {
 }
 
 export interface UploadDeps {
-  /** The ISO library; without it the server takes no uploads (404). */
-  dir?: string;
+  /** The ISO library (a function: asked at each upload, as the isoFolder setting may change);
+   * without it the server takes no uploads (404). */
+  dir?: string | (() => Promise<string>);
   token: string;
   origins(): readonly string[];
   closing(): boolean;
@@ -311,7 +312,7 @@ export function createUploadHandler(deps: UploadDeps): (req: http.IncomingMessag
    */
   return async function serveUpload(req: http.IncomingMessage): Promise<UploadReply> {
     const url = new URL(req.url ?? '/', 'http://request.invalid');
-    const dir = deps.dir;
+    const dir = typeof deps.dir === 'function' ? await deps.dir() : deps.dir;
     if (!dir) return uploadError(404, 'unsupported', 'This server does not take uploads.');
     if (req.method !== 'PUT') return uploadError(405, 'invalid-argument', 'Upload with PUT.');
     if (deps.closing()) return uploadError(503, 'cancelled', 'vmdesk web is shutting down.');

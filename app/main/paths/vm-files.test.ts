@@ -7,6 +7,7 @@ import {
   definitionsDir,
   driverFiles,
   isoLibraryDir,
+  newDataDir,
   nvramPath,
   ownedDiskPath,
   runRecordsDir,
@@ -60,13 +61,24 @@ describe('vmFiles', () => {
 
   it('puts the disks and NVRAM under <data>/vms/<id>', () => {
     expect(f.dataDir).toBe(path.join(paths.data, 'vms', ID));
-    expect(path.dirname(ownedDiskPath(paths, ID, 0, 'qcow2'))).toBe(f.dataDir);
-    expect(path.dirname(nvramPath(paths, ID))).toBe(f.dataDir);
+    expect(path.dirname(ownedDiskPath(f.dataDir, 0, 'qcow2'))).toBe(f.dataDir);
+    expect(path.dirname(nvramPath(f.dataDir))).toBe(f.dataDir);
+  });
+
+  it('puts the data of a VM made with a VM folder set in <folder>/<name>-<id8>, its logs where they were', () => {
+    const dir = newDataDir(paths, ID, 'web server', '/srv/vms');
+    expect(dir).toBe('/srv/vms/web server-0123abcd');
+    expect(newDataDir(paths, ID, 'web server', '')).toBe(f.dataDir);
+    const g = vmFiles(paths, ID, dir);
+    expect(g.dataDir).toBe(dir);
+    expect(g.tpmStateDir).toBe(path.join(dir, 'tpm'));
+    expect(g.logDir).toBe(f.logDir);
+    expect(g.definition).toBe(f.definition);
   });
 
   it('names owned disks by index and format', () => {
-    expect(path.basename(ownedDiskPath(paths, ID, 0, 'qcow2'))).toBe('disk0.qcow2');
-    expect(path.basename(ownedDiskPath(paths, ID, 2, 'raw'))).toBe('disk2.img');
+    expect(path.basename(ownedDiskPath(f.dataDir, 0, 'qcow2'))).toBe('disk0.qcow2');
+    expect(path.basename(ownedDiskPath(f.dataDir, 2, 'raw'))).toBe('disk2.img');
   });
 
   it('puts the logs and the run record under state', () => {

@@ -54,12 +54,28 @@ export function shortId(id: string): string {
   return id.replace(/-/g, '').slice(0, 8);
 }
 
-export function vmFiles(p: AppPaths, id: string): VmFiles {
+/** Where a VM keeps its disks, UEFI variables, TPM state and snapshots unless its definition says
+ * otherwise (`dataDir`, from the vmFolder setting): `<data>/vms/<id>`. */
+export function defaultDataDir(p: AppPaths, id: string): string {
+  return path.join(p.data, 'vms', id);
+}
+
+/**
+ * The data folder of a new VM made while the vmFolder setting names `folder` (empty: the
+ * default): `<folder>/<name>-<first 8 hex digits of its id>`, so a person browsing the folder
+ * knows each one, and two VMs (or a VM renamed later) never meet.
+ */
+export function newDataDir(p: AppPaths, id: string, name: string, folder: string): string {
+  return folder ? path.join(folder, `${name}-${shortId(id)}`) : defaultDataDir(p, id);
+}
+
+/** `dataDir`: the definition's own (see defaultDataDir); every other file lives where the app's are. */
+export function vmFiles(p: AppPaths, id: string, dataDir: string = defaultDataDir(p, id)): VmFiles {
   const logDir = path.join(p.state, 'logs', id);
   const runtimeDir = path.join(p.runtime, shortId(id));
   return {
     definition: path.join(definitionsDir(p), `${id}.json`),
-    dataDir: path.join(p.data, 'vms', id),
+    dataDir,
     logDir,
     qemuLog: path.join(logDir, 'qemu.log'),
     serialLog: path.join(logDir, 'serial.log'),
@@ -76,7 +92,7 @@ export function vmFiles(p: AppPaths, id: string): VmFiles {
     swtpmSocket: path.join(runtimeDir, 'swtpm.sock'),
     swtpmPidfile: path.join(runtimeDir, 'swtpm.pid'),
     swtpmLog: path.join(logDir, 'swtpm.log'),
-    tpmStateDir: path.join(p.data, 'vms', id, 'tpm'),
+    tpmStateDir: path.join(dataDir, 'tpm'),
   };
 }
 
@@ -104,19 +120,20 @@ export function runRecordsDir(p: AppPaths): string {
   return path.join(p.state, 'run');
 }
 
-/** A new disk the VM owns: `<data>/vms/<id>/disk<N>.qcow2`. */
-export function ownedDiskPath(p: AppPaths, id: string, index: number, format: 'qcow2' | 'raw'): string {
-  return path.join(p.data, 'vms', id, `disk${index}.${format === 'qcow2' ? 'qcow2' : 'img'}`);
+/** A new disk the VM owns, in its data folder (VmFiles.dataDir): `disk<N>.qcow2`. */
+export function ownedDiskPath(dataDir: string, index: number, format: 'qcow2' | 'raw'): string {
+  return path.join(dataDir, `disk${index}.${format === 'qcow2' ? 'qcow2' : 'img'}`);
 }
 
 /** The VM's UEFI variable store: one for plain UEFI, another (from the template with keys
  * enrolled) for Secure Boot, so switching back and forth keeps each one's boot entries. */
-export function nvramPath(p: AppPaths, id: string, secureBoot = false): string {
-  return path.join(p.data, 'vms', id, secureBoot ? 'efivars-secure.fd' : 'efivars.fd');
+export function nvramPath(dataDir: string, secureBoot = false): string {
+  return path.join(dataDir, secureBoot ? 'efivars-secure.fd' : 'efivars.fd');
 }
 
-export function isoLibraryDir(p: AppPaths): string {
-  return path.join(p.data, 'isos');
+/** The ISO library: the isoFolder setting's folder, else `<data>/isos`. */
+export function isoLibraryDir(p: AppPaths, folder = ''): string {
+  return folder || path.join(p.data, 'isos');
 }
 
 /** The driver's own files: one owner per config dir. */

@@ -33,6 +33,9 @@ afterEach(() => {
   roots = [];
 });
 
+/** The new VM's data folder, the default one (`<data>/vms/<id>`). */
+const at = (paths: AppPaths) => ({ dataDir: path.join(paths.data, 'vms', NEW_ID), customDataDir: false });
+
 function sandbox(): { root: string; paths: AppPaths } {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'clone-'));
   roots.push(root);
@@ -115,7 +118,7 @@ describe('planClone and cloneDefinition', () => {
       id: NEW_ID,
       name: 'web (clone)',
       linked: false,
-      paths,
+      ...at(paths),
       facts: facts([
         ['/vms/a/disk0.qcow2', { size: 100, need: 60 }],
         ['/elsewhere/data.img', { size: 1000, need: 10 }],
@@ -161,7 +164,7 @@ describe('planClone and cloneDefinition', () => {
       id: NEW_ID,
       name: 'linked',
       linked: true,
-      paths,
+      ...at(paths),
       facts: facts([
         ['/vms/a/disk0.img', { size: 2 ** 30 }],
         ['/vms/a/disk1.qcow2', { size: 2 ** 30 }],
@@ -204,7 +207,7 @@ describe('planClone and cloneDefinition', () => {
     const vars = path.join(root, 'efivars.fd');
     fs.writeFileSync(vars, Buffer.alloc(4096, 7));
     const src = definition([], { firmware: 'uefi', nvram: vars });
-    const plan = planClone(src, { id: NEW_ID, name: 'u', linked: false, paths, facts: new Map() });
+    const plan = planClone(src, { id: NEW_ID, name: 'u', linked: false, ...at(paths), facts: new Map() });
     expect(plan.nvram).toEqual({ from: vars, to: path.join(paths.data, 'vms', NEW_ID, 'efivars.fd'), bytes: 4096 });
     expect(cloneDefinition(src, plan).def.nvram).toBe(plan.nvram!.to);
   });
@@ -212,7 +215,7 @@ describe('planClone and cloneDefinition', () => {
   it('does not start a clone with vmdesk because its source does', () => {
     const { paths } = sandbox();
     const src = definition([], { autostart: true });
-    const plan = planClone(src, { id: NEW_ID, name: 'c', linked: false, paths, facts: new Map() });
+    const plan = planClone(src, { id: NEW_ID, name: 'c', linked: false, ...at(paths), facts: new Map() });
     expect('autostart' in cloneDefinition(src, plan).def).toBe(false);
   });
 
@@ -221,7 +224,7 @@ describe('planClone and cloneDefinition', () => {
     const vars = path.join(root, 'efivars-secure.fd');
     fs.writeFileSync(vars, Buffer.alloc(4096, 7));
     const src = definition([], { firmware: 'uefi', secureBoot: true, tpm: true, nvram: vars });
-    const plan = planClone(src, { id: NEW_ID, name: 'w', linked: false, paths, facts: new Map() });
+    const plan = planClone(src, { id: NEW_ID, name: 'w', linked: false, ...at(paths), facts: new Map() });
     expect(plan.nvram?.to).toBe(path.join(paths.data, 'vms', NEW_ID, 'efivars-secure.fd'));
     const { def, dropped } = cloneDefinition(src, plan);
     expect(def).toMatchObject({ secureBoot: true, tpm: true });
@@ -237,7 +240,7 @@ describe('planClone and cloneDefinition', () => {
       id: NEW_ID,
       name: 'x',
       linked: false,
-      paths,
+      ...at(paths),
       facts: facts([['/v/d.img', { need: 3 * 2 ** 30 }]]),
     });
     const err = (() => {
@@ -315,7 +318,7 @@ describe('the clone’s files (real qemu-img)', () => {
       id: NEW_ID,
       name: 'l',
       linked: true,
-      paths,
+      ...at(paths),
       facts: await readDiskFacts(QEMU_IMG, src.disks, true),
     });
     fs.mkdirSync(path.join(paths.data, 'vms', NEW_ID), { recursive: true });
@@ -349,7 +352,7 @@ describe('the clone’s files (real qemu-img)', () => {
     ]);
     const f = await readDiskFacts(QEMU_IMG, src.disks, false);
     expect(f.get(top)).toMatchObject({ hasBacking: true, size: 64 * 2 ** 20 });
-    const plan = planClone(src, { id: NEW_ID, name: 'f', linked: false, paths, facts: f });
+    const plan = planClone(src, { id: NEW_ID, name: 'f', linked: false, ...at(paths), facts: f });
     expect(plan.disks[0]!.how).toBe('flatten');
     fs.mkdirSync(path.join(paths.data, 'vms', NEW_ID), { recursive: true });
     const seen: [number, number][] = [];

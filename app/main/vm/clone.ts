@@ -20,7 +20,6 @@ import { promisify } from 'node:util';
 import { VmdeskError } from '../common/errors.js';
 import { normalizeVmName } from '../common/names.js';
 import { diskSlot, type DiskSpec, type VmDefinition } from '../common/vm-types.js';
-import type { AppPaths } from '../paths/app-paths.js';
 import { nvramPath, ownedDiskPath } from '../paths/vm-files.js';
 import { formatMiB } from './define-vm.js';
 import { imageInfo } from './disks.js';
@@ -45,6 +44,10 @@ export interface ClonePlan {
   id: string;
   name: string;
   linked: boolean;
+  /** The clone's data folder (VmFiles.dataDir): its disks and UEFI variables go there. */
+  dataDir: string;
+  /** `dataDir` is not the default one (a VM folder set in Preferences): the definition says it. */
+  customDataDir: boolean;
   disks: CloneDiskStep[];
   /** The source's UEFI variables, copied into the clone's folder. */
   nvram?: { from: string; to: string; bytes: number };
@@ -68,7 +71,14 @@ export interface SourceDiskFacts {
  */
 export function planClone(
   src: VmDefinition,
-  o: { id: string; name: string; linked: boolean; paths: AppPaths; facts: ReadonlyMap<string, SourceDiskFacts> },
+  o: {
+    id: string;
+    name: string;
+    linked: boolean;
+    dataDir: string;
+    customDataDir: boolean;
+    facts: ReadonlyMap<string, SourceDiskFacts>;
+  },
 ): ClonePlan {
   const disks = src.disks.map((d): CloneDiskStep => {
     const f = o.facts.get(d.path);
@@ -77,23 +87,32 @@ export function planClone(
       return {
         source: d,
         how: 'overlay',
-        dest: ownedDiskPath(o.paths, o.id, diskSlot(d.target), 'qcow2'),
+        dest: ownedDiskPath(o.dataDir, diskSlot(d.target), 'qcow2'),
         format: 'qcow2',
         bytes: 0,
       };
     const how = f.hasBacking || d.backing ? 'flatten' : 'copy';
     const format = how === 'flatten' ? 'qcow2' : d.format;
-    return { source: d, how, dest: ownedDiskPath(o.paths, o.id, diskSlot(d.target), format), format, bytes: f.size };
+    return { source: d, how, dest: ownedDiskPath(o.dataDir, diskSlot(d.target), format), format, bytes: f.size };
   });
   const nvram =
     src.nvram && fs.existsSync(src.nvram)
-      ? { from: src.nvram, to: nvramPath(o.paths, o.id, src.secureBoot), bytes: fs.statSync(src.nvram).size }
+      ? { from: src.nvram, to: nvramPath(o.dataDir, src.secureBoot), bytes: fs.statSync(src.nvram).size }
       : undefined;
   // An overlay starts at a few hundred KiB (its header and first tables).
   const needBytes =
     disks.reduce((n, s) => n + (s.how === 'overlay' ? 2 ** 20 : o.facts.get(s.source.path)!.need), 0) +
     (nvram?.bytes ?? 0);
-  return { id: o.id, name: normalizeVmName(o.name), linked: o.linked, disks, ...(nvram ? { nvram } : {}), needBytes };
+  return {
+    id: o.id,
+    name: normalizeVmName(o.name),
+    linked: o.linked,
+    dataDir: o.dataDir,
+    customDataDir: o.customDataDir,
+    disks,
+    ...(nvram ? { nvram } : {}),
+    needBytes,
+  };
 }
 
 /** Reads the facts `planClone` needs: sizes, and for a full clone, which images are overlays. */
@@ -193,9 +212,11 @@ export function cloneDefinition(
       "its TPM's memory was not copied (it holds the keys of that one machine): the clone gets a new, empty TPM, so BitLocker and Windows Hello must be set up again in it",
     );
   // A clone does not start at login because its source does: the user says so for it.
-  const { autostart: _sourceStarts, ...copied } = src;
+  // Nor does it live in its source's folder.
+  const { autostart: _sourceStarts, dataDir: _sourceFolder, ...copied } = src;
   const def: VmDefinition = {
     ...copied,
+    ...(plan.customDataDir ? { dataDir: plan.dataDir } : {}),
     id: plan.id,
     name: plan.name,
     disks,

@@ -24,7 +24,7 @@ import {
 import type { AppPaths } from '../paths/app-paths.js';
 import { checkedShares } from './shares.js';
 import { makePrivateDir, withStorageErrors } from '../paths/storage-errors.js';
-import { nvramPath, ownedDiskPath } from '../paths/vm-files.js';
+import { defaultDataDir, nvramPath, ownedDiskPath } from '../paths/vm-files.js';
 import { DefineVmInputSchema, type DefineVmInput } from '../common/contract.js';
 import { describeIssues } from './definition-store.js';
 import type { HostServices } from './host-services.js';
@@ -244,11 +244,12 @@ export async function createVmFiles(
   paths: AppPaths,
   host: HostServices,
   signal?: AbortSignal,
+  /** Its data folder (VmFiles.dataDir); recorded in the definition when not the default one. */
+  dataDir: string = defaultDataDir(paths, id),
 ): Promise<VmDefinition> {
   const arch = input.arch ?? 'x86_64';
   const secureBoot = input.secureBoot ?? false;
   const firmware = arch === 'aarch64' || secureBoot ? 'uefi' : (input.firmware ?? 'bios');
-  const dataDir = path.join(paths.data, 'vms', id);
   const disks: DiskSpec[] = [];
   let nvram: string | null = null;
   try {
@@ -268,11 +269,11 @@ export async function createVmFiles(
       if (input.disk.sizeBytes > freeBytes) {
         throw new VmdeskError(
           'insufficient-resources',
-          `A ${formatMiB(Math.round(input.disk.sizeBytes / 2 ** 20))} disk does not fit: ${formatMiB(Math.floor(freeBytes / 2 ** 20))} free in ${paths.data}. Choose a smaller --disk-size or free space.`,
+          `A ${formatMiB(Math.round(input.disk.sizeBytes / 2 ** 20))} disk does not fit: ${formatMiB(Math.floor(freeBytes / 2 ** 20))} free in ${path.dirname(dataDir)}. Choose a smaller --disk-size or free space.`,
           { field: 'diskSize' },
         );
       }
-      const file = ownedDiskPath(paths, id, 0, 'qcow2');
+      const file = ownedDiskPath(dataDir, 0, 'qcow2');
       const qemuImg = await host.qemuImg();
       try {
         await execFileP(qemuImg, ['create', '-q', '-f', 'qcow2', file, String(input.disk.sizeBytes)], { signal });
@@ -296,7 +297,7 @@ export async function createVmFiles(
     if (firmware === 'uefi') {
       const fw = await host.uefiFirmware(arch, { secureBoot });
       makePrivateDir(dataDir, paths);
-      nvram = nvramPath(paths, id, secureBoot);
+      nvram = nvramPath(dataDir, secureBoot);
       const vars = nvram;
       withStorageErrors(vars, () => fs.copyFileSync(fw.varsTemplate, vars), paths);
       fs.chmodSync(nvram, 0o600);
@@ -318,6 +319,7 @@ export async function createVmFiles(
     clipboard: input.clipboard ?? (input.display ?? 'std') !== 'none',
     usb: (input.usb ?? []).map((u) => ({ ...u })),
     ...(input.os ? { os: { ...input.os } } : {}),
+    ...(dataDir !== defaultDataDir(paths, id) ? { dataDir } : {}),
     id,
     name: normalizeVmName(input.name),
     arch,

@@ -16,7 +16,7 @@ import type { QmpClient } from '../qemu/qmp-client.js';
 import { HOTPLUG_PORTS } from '../qemu/argv.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { makePrivateDir } from '../paths/storage-errors.js';
-import { ownedDiskPath } from '../paths/vm-files.js';
+import { ownedDiskPath, vmFiles } from '../paths/vm-files.js';
 import { checkReadableFile, formatMiB } from './define-vm.js';
 import { realpath } from './runtime-files.js';
 
@@ -171,7 +171,7 @@ export async function prepareDisk(
       field: 'disk',
     });
   if (p.path === undefined) {
-    const file = newDiskFile(o.paths, def.id, target);
+    const file = newDiskFile(o.paths, def, target);
     makePrivateDir(path.dirname(file), o.paths);
     await createQcow2(o.qemuImg, file, p.sizeBytes!);
     return { path: file, target, format: 'qcow2', owned: true, readOnly: false };
@@ -200,8 +200,8 @@ export async function prepareDisk(
 }
 
 /** A new disk's file in the VM's folder: named by its target, never an existing file's name. */
-function newDiskFile(paths: AppPaths, id: string, target: string): string {
-  const base = ownedDiskPath(paths, id, diskSlot(target), 'qcow2');
+function newDiskFile(paths: AppPaths, def: VmDefinition, target: string): string {
+  const base = ownedDiskPath(vmFiles(paths, def.id, def.dataDir).dataDir, diskSlot(target), 'qcow2');
   let file = base;
   for (let n = 2; fs.existsSync(file); n++) file = base.replace(/\.qcow2$/, `-${n}.qcow2`);
   return file;
@@ -277,7 +277,7 @@ export async function convertToQcow2(
   disk: DiskSpec,
   paths: AppPaths,
 ): Promise<DiskSpec> {
-  const file = newDiskFile(paths, def.id, disk.target);
+  const file = newDiskFile(paths, def, disk.target);
   makePrivateDir(path.dirname(file), paths);
   const free = fs.statfsSync(path.dirname(file));
   const used = fs.statSync(disk.path).blocks * 512;

@@ -21,12 +21,21 @@ import { writeFileAtomic } from './atomic-file.js';
 import type { DriverLog } from './driver-log.js';
 import { safeReaddir } from './runtime-files.js';
 
+/** The VM's data folder when it is not the default one (the vmFolder setting's). */
+const DataDir = v.optional(
+  v.pipe(
+    v.string(),
+    v.check((s: string) => path.isAbsolute(s), 'an absolute path'),
+  ),
+);
+
 const IntentSchema = v.variant('op', [
-  v.object({ op: v.literal('define'), id: v.string(), at: v.string() }),
+  v.object({ op: v.literal('define'), id: v.string(), at: v.string(), dataDir: DataDir }),
   v.object({
     op: v.literal('delete'),
     id: v.string(),
     at: v.string(),
+    dataDir: DataDir,
     keepDisks: v.boolean(),
     nvram: v.nullable(v.string()),
     /** With kept disks: the VM's firmware and TPM state to remove (only ever vmdesk's own files:
@@ -54,18 +63,18 @@ export function clearIntent(paths: AppPaths, id: string): void {
  * What a delete that keeps the disks still removes: the VM's own firmware and TPM state (both
  * UEFI variable stores and the TPM's memory, keys included), where vmdesk made them.
  */
-export function ownMachineState(paths: AppPaths, id: string): string[] {
+export function ownMachineState(paths: AppPaths, id: string, dataDir?: string): string[] {
   if (!isUuid(id)) return [];
-  const files = vmFiles(paths, id);
-  return [nvramPath(paths, id), nvramPath(paths, id, true), files.tpmStateDir].filter((p) => fs.existsSync(p));
+  const files = vmFiles(paths, id, dataDir);
+  return [nvramPath(files.dataDir), nvramPath(files.dataDir, true), files.tpmStateDir].filter((p) => fs.existsSync(p));
 }
 
 /** The files a delete removes, definition last. */
 export function removeVmFiles(paths: AppPaths, intent: Extract<Intent, { op: 'delete' }>): void {
-  const files = vmFiles(paths, intent.id);
+  const files = vmFiles(paths, intent.id, intent.dataDir);
   if (!intent.keepDisks) removePath(files.dataDir, { recursive: true, paths });
   else
-    for (const p of ownMachineState(paths, intent.id))
+    for (const p of ownMachineState(paths, intent.id, intent.dataDir))
       if (intent.machineState?.includes(p) || p === intent.nvram) removePath(p, { recursive: true, paths });
   removePath(files.logDir, { recursive: true, paths });
   removePath(files.runRecord, { paths });
@@ -88,7 +97,7 @@ export function recoverIntents(paths: AppPaths, log: DriverLog): void {
       log.write(`ignoring the unreadable intent ${file}: ${(err as Error).message}`);
       continue;
     }
-    const files = vmFiles(paths, intent.id);
+    const files = vmFiles(paths, intent.id, intent.dataDir);
     if (intent.op === 'define') {
       if (fs.existsSync(files.definition)) {
         log.write(`define of ${intent.id} was interrupted after its definition was saved: kept`);

@@ -188,7 +188,7 @@ export class VmInstance {
   ) {
     this.id = entry.id;
     this.file = entry.file;
-    this.files = vmFiles(ctx.paths, entry.id);
+    this.files = vmFiles(ctx.paths, entry.id, entry.ok ? entry.definition.dataDir : undefined);
     this.log = new DriverLog(this.files.driverLog, ctx.tuning.logCapBytes);
     this.#snapshots = new SnapshotStore(this.files.dataDir);
     this.#stamp = entry.stamp;
@@ -1300,7 +1300,7 @@ export class VmInstance {
       }
       // A broken VM's disks cannot be listed: its data folder goes only when asked for.
       const keepDisks = keepDisksAsked ?? this.#brokenReason !== undefined;
-      const machineState = def ? ownMachineState(this.ctx.paths, this.id) : [];
+      const machineState = def ? ownMachineState(this.ctx.paths, this.id, def.dataDir) : [];
       const plan = deletePlan(this.files, def, keepDisks, machineState);
       if (keepDisksAsked === undefined && this.#brokenReason && plan.kept.includes(this.files.dataDir))
         plan.note = `The VM's file could not be read, so vmdesk cannot tell which of the files in ${this.files.dataDir} are its disks: the folder is kept. Remove it yourself if you do not need it (\`vmdesk list\` shows it as belonging to no VM).`;
@@ -1308,6 +1308,7 @@ export class VmInstance {
         op: 'delete' as const,
         id: this.id,
         at: new Date().toISOString(),
+        ...(def?.dataDir ? { dataDir: def.dataDir } : {}),
         keepDisks,
         nvram: def?.nvram ?? null,
         machineState,
@@ -1632,7 +1633,7 @@ async function takeOutDisc(qmp: NonNullable<QemuRun['qmp']>, drive: number): Pro
  */
 async function variableStore(ctx: InstanceContext, def: VmDefinition): Promise<string> {
   const fw = await ctx.host.uefiFirmware(def.arch, { secureBoot: def.secureBoot });
-  const nvram = nvramPath(ctx.paths, def.id, def.secureBoot);
+  const nvram = nvramPath(vmFiles(ctx.paths, def.id, def.dataDir).dataDir, def.secureBoot);
   if (fs.existsSync(nvram)) return nvram;
   makePrivateDir(path.dirname(nvram), ctx.paths);
   withStorageErrors(nvram, () => fs.copyFileSync(fw.varsTemplate, nvram), ctx.paths);

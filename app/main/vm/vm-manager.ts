@@ -18,8 +18,18 @@ import { normalizeVmName, sameVmName, vmNameProblem } from '../common/names.js';
 import type { MdevAssignment, VmDefinition, VmSummary } from '../common/vm-types.js';
 import type { SerialHub } from '../consoles/serial-hub.js';
 import type { AppPaths } from '../paths/app-paths.js';
-import { definitionsDir, driverFiles, isoLibraryDir, runRecordsDir, vmFiles } from '../paths/vm-files.js';
-import { makePrivateDir, removePath } from '../paths/storage-errors.js';
+import {
+  defaultDataDir,
+  definitionsDir,
+  driverFiles,
+  isoLibraryDir,
+  newDataDir,
+  ownedDiskPath,
+  runRecordsDir,
+  vmFiles,
+} from '../paths/vm-files.js';
+import { assertWritableDir, makePrivateDir, removePath } from '../paths/storage-errors.js';
+import type { AppSettings } from '../common/settings-types.js';
 import { nodeQemuLauncher, type QemuLauncher } from '../qemu/launcher.js';
 import { listUsbDevices, usbListOptionsFromEnv, usbReport } from '../host/usb.js';
 import type { UsbCheck, UsbDevice } from '../common/usb-types.js';
@@ -38,7 +48,7 @@ import { createVmFiles, memoryNotice, validateDefineInput } from './define-vm.js
 import { imageInfo } from './disks.js';
 import { DefinitionStore } from './definition-store.js';
 import { DriverLog } from './driver-log.js';
-import { readSettingsForEnv } from './app-settings.js';
+import { readSettings, readSettingsForEnv, settingsFile } from './app-settings.js';
 import type { HostServices } from './host-services.js';
 import { clearIntent, findOrphans, recoverIntents, writeIntent } from './intents.js';
 import { defineInputFromPlan, driverSearchDirs, planFromIso, type IsoPlan } from './iso-plan.js';
@@ -57,7 +67,6 @@ import { ScreenThumbs, type ScreenThumbsOptions } from './screen-thumbs.js';
 import { VmInstance, type InstanceContext, type VmTuning } from './vm-instance.js';
 import { domainXmlFromDefinition, parseDomainXml, type DomainFacts } from '../libvirt/domain-xml.js';
 import { copyImageFile } from './clone.js';
-import { ownedDiskPath } from '../paths/vm-files.js';
 
 export interface VmManagerOptions extends Partial<VmTuning> {
   /** Starts and finds QEMU processes; tests pass a fake. */
@@ -242,14 +251,20 @@ export class VmManager {
       validateDefineInput(input, existing, this.#ctx.host);
       this.#assertNotBeingCloned(normalizeVmName(input.name));
       const id = crypto.randomUUID();
-      writeIntent(this.paths, { op: 'define', id, at: new Date().toISOString() });
+      const dataDir = this.#newDataDir(id, normalizeVmName(input.name));
+      writeIntent(this.paths, {
+        op: 'define',
+        id,
+        at: new Date().toISOString(),
+        ...this.#customDir(id, dataDir),
+      });
       let stamp: string | undefined;
       let def;
       try {
-        def = await createVmFiles(input, id, this.paths, this.#ctx.host);
+        def = await createVmFiles(input, id, this.paths, this.#ctx.host, undefined, dataDir);
         stamp = this.#store.save(def);
       } catch (err) {
-        const files = vmFiles(this.paths, id);
+        const files = vmFiles(this.paths, id, dataDir);
         fs.rmSync(files.dataDir, { recursive: true, force: true });
         fs.rmSync(files.definition, { force: true });
         clearIntent(this.paths, id);
@@ -283,9 +298,44 @@ export class VmManager {
       path,
       this.#ctx.host,
       names,
-      driverSearchDirs(isoLibraryDir(this.#ctx.paths), os.homedir()),
-      freeBytesAt(this.#ctx.paths.data),
+      driverSearchDirs(isoLibraryDir(this.#ctx.paths, this.#settings().isoFolder), os.homedir()),
+      freeBytesAt(this.#settings().vmFolder || this.#ctx.paths.data),
     );
+  }
+
+  /** The app settings in force (read at each use: an edit by hand or by another vmdesk counts). */
+  #settings(): AppSettings {
+    return readSettings(settingsFile(this.paths)).values;
+  }
+
+  /**
+   * The data folder of a VM being made now: in the vmFolder setting's folder when there is one
+   * (created, private, here: a folder that cannot be made is refused before anything else is).
+   */
+  #newDataDir(id: string, name: string): string {
+    const folder = this.#settings().vmFolder;
+    if (folder) {
+      let problem: string | undefined;
+      try {
+        makePrivateDir(folder, this.paths);
+        if (!fs.statSync(folder).isDirectory()) problem = 'it is a file, not a folder.';
+        else assertWritableDir(folder, this.paths);
+      } catch (err) {
+        problem = (err as Error).message;
+      }
+      if (problem)
+        throw new VmdeskError(
+          'invalid-argument',
+          `The VM folder ${folder} (Preferences, vmFolder) cannot be used: ${problem} Choose another folder in Preferences, or make this one writable.`,
+          { field: 'vmFolder' },
+        );
+    }
+    return newDataDir(this.paths, id, name, folder);
+  }
+
+  /** An intent's `dataDir`, when the VM's is not the default one. */
+  #customDir(id: string, dataDir: string): { dataDir?: string } {
+    return dataDir === defaultDataDir(this.paths, id) ? {} : { dataDir };
   }
 
   /**
@@ -423,14 +473,21 @@ export class VmManager {
       this.#assertNameFree(name);
       const qemuImg = await this.#ctx.host.qemuImg();
       const facts = await readDiskFacts(qemuImg, def.disks, linked);
-      const plan = planClone(def, { id: crypto.randomUUID(), name, linked, paths: this.paths, facts });
-      const dataDir = vmFiles(this.paths, plan.id).dataDir;
-      if (!linked) assertCloneFits(plan, def.name, freeBytesAt(dataDir), this.paths.data);
-      writeIntent(this.paths, { op: 'define', id: plan.id, at: new Date().toISOString() });
+      const id = crypto.randomUUID();
+      const dataDir = this.#newDataDir(id, name);
+      const customDataDir = dataDir !== defaultDataDir(this.paths, id);
+      const plan = planClone(def, { id, name, linked, dataDir, customDataDir, facts });
+      if (!linked) assertCloneFits(plan, def.name, freeBytesAt(dataDir), path.dirname(dataDir));
+      writeIntent(this.paths, {
+        op: 'define',
+        id: plan.id,
+        at: new Date().toISOString(),
+        ...this.#customDir(plan.id, dataDir),
+      });
       this.#pendingClones.set(plan.id, name);
       return { plan, qemuImg };
     });
-    const files = vmFiles(this.paths, plan.id);
+    const files = vmFiles(this.paths, plan.id, plan.dataDir);
     let marked = false;
     try {
       // 2. The files. A linked clone marks its base first: from then on the base cannot change
@@ -832,11 +889,12 @@ export class VmManager {
     ];
     const copy = p.disks === 'copy' && sources.length > 0;
     const stagingId = crypto.randomUUID();
-    const staging = vmFiles(this.paths, stagingId).dataDir;
+    // Staged beside where the VM's folder will be, so the copies move into it by a rename.
+    const staging = this.#newDataDir(stagingId, 'import');
     let input = parsed.input;
     let summary: VmSummary;
     try {
-      if (copy) input = await this.#stageImportedDisks(input, sources, stagingId);
+      if (copy) input = await this.#stageImportedDisks(input, sources, stagingId, staging);
       summary = await this.define(input);
     } catch (err) {
       if (copy) {
@@ -852,7 +910,7 @@ export class VmManager {
           const def = vm.definition!;
           const disks = def.disks.map((d, i) => {
             if (!d.path.startsWith(staging + path.sep)) return d;
-            const to = ownedDiskPath(this.paths, def.id, i, d.format);
+            const to = ownedDiskPath(vm.files.dataDir, i, d.format);
             fs.renameSync(d.path, to);
             return { ...d, path: to, owned: true };
           });
@@ -876,9 +934,18 @@ export class VmManager {
   }
 
   /** Copies the import's disks into a staging folder (under a define intent) and points `input` at the copies. */
-  async #stageImportedDisks(input: DefineVmInput, sources: string[], stagingId: string): Promise<DefineVmInput> {
-    writeIntent(this.paths, { op: 'define', id: stagingId, at: new Date().toISOString() });
-    const dir = vmFiles(this.paths, stagingId).dataDir;
+  async #stageImportedDisks(
+    input: DefineVmInput,
+    sources: string[],
+    stagingId: string,
+    dir: string,
+  ): Promise<DefineVmInput> {
+    writeIntent(this.paths, {
+      op: 'define',
+      id: stagingId,
+      at: new Date().toISOString(),
+      ...this.#customDir(stagingId, dir),
+    });
     makePrivateDir(dir, this.paths);
     const copies: string[] = [];
     for (const [i, from] of sources.entries()) {
@@ -911,13 +978,13 @@ export class VmManager {
       if (st.size > free)
         throw new VmdeskError(
           'insufficient-resources',
-          `Copying the disk ${from} needs ${Math.ceil(st.size / 2 ** 20)} MiB; ${Math.floor(free / 2 ** 20)} MiB are free in ${this.paths.data}. Free space, or import with the disks in place.`,
+          `Copying the disk ${from} needs ${Math.ceil(st.size / 2 ** 20)} MiB; ${Math.floor(free / 2 ** 20)} MiB are free in ${path.dirname(dir)}. Free space, or import with the disks in place.`,
         );
       const to = path.join(dir, `import${i}${path.extname(from) || '.img'}`);
       await copyImageFile(from, to).catch((err: unknown) => {
         throw new VmdeskError(
           'storage',
-          `Copying the disk ${from} into ${this.paths.data} failed: ${(err as Error).message}. Nothing was imported; free space or fix the permissions, or import with the disks in place.`,
+          `Copying the disk ${from} into ${path.dirname(dir)} failed: ${(err as Error).message}. Nothing was imported; free space or fix the permissions, or import with the disks in place.`,
         );
       });
       copies.push(to);

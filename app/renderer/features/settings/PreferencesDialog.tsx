@@ -102,6 +102,33 @@ function ChoiceField<K extends Choice>(props: {
   );
 }
 
+/** A folder as a path on the machine running vmdesk (a browser cannot pick one there). */
+function FolderField(props: {
+  id: string;
+  label: string;
+  value: string;
+  error: string | undefined;
+  placeholder: string;
+  hint: ReactNode;
+  onChange(value: string): void;
+}) {
+  return (
+    <Field id={props.id} label={props.label} error={props.error} hint={props.hint}>
+      {(p) => (
+        <input
+          {...p}
+          type="text"
+          value={props.value}
+          placeholder={props.placeholder}
+          autoComplete="off"
+          spellCheck={false}
+          onChange={(e) => props.onChange(e.target.value)}
+        />
+      )}
+    </Field>
+  );
+}
+
 export function PreferencesDialog({ onClose }: { onClose(): void }) {
   const [report, setReport] = useState<SettingsReport | null>(null);
   const [form, setForm] = useState<SettingsForm | null>(null);
@@ -270,6 +297,30 @@ export function PreferencesDialog({ onClose }: { onClose(): void }) {
               options={FIRMWARES}
               disabled={!!fromEnv('defaultFirmware')}
               onChange={(v) => change('defaultFirmware', v)}
+            />
+            <FolderField
+              id={`${base}-vm-folder`}
+              label="VM folder"
+              value={form.vmFolder}
+              error={errors.vmFolder}
+              placeholder="vmdesk’s own (…/vmdesk/vms)"
+              hint={hint(
+                'vmFolder',
+                'Where new VMs keep their disks, UEFI variables and snapshots, each in a folder of its own. VMs made before stay where they are.',
+              )}
+              onChange={(v) => change('vmFolder', v)}
+            />
+            <FolderField
+              id={`${base}-iso-folder`}
+              label="ISO library folder"
+              value={form.isoFolder}
+              error={errors.isoFolder}
+              placeholder="vmdesk’s own (…/vmdesk/isos)"
+              hint={hint(
+                'isoFolder',
+                'Where ISOs dropped on a browser window are stored, and what the ISO library lists.',
+              )}
+              onChange={(v) => change('isoFolder', v)}
             />
           </fieldset>
           <fieldset className="card settings-group">

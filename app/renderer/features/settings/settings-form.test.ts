@@ -49,4 +49,18 @@ describe('the Preferences form', () => {
     expect(fieldOfError('Invalid arguments for settings.set: values.logCapBytes ...', undefined)).toBe('logCapMiB');
     expect(fieldOfError('The disk is full.', undefined)).toBeUndefined();
   });
+
+  it('takes a folder as a whole path (a trailing slash dropped) or empty for vmdesk’s own, and says so otherwise', () => {
+    const f = formFromReport(saved);
+    expect(toSettingsChange({ ...f, vmFolder: 'VMs', isoFolder: '~/ISOs' }, saved)).toEqual({
+      errors: {
+        vmFolder: 'The VM folder must be an absolute path, like /home/you/VMs; leave it empty for vmdesk’s own folder.',
+        isoFolder:
+          'The ISO library folder must be an absolute path, like /home/you/ISOs; leave it empty for vmdesk’s own folder.',
+      },
+    });
+    expect(toSettingsChange({ ...f, vmFolder: ' /srv/vms/ ', isoFolder: '' }, saved)).toEqual({
+      change: { vmFolder: '/srv/vms' },
+    });
+  });
 });

@@ -7,6 +7,9 @@ import type { AppSettings, SettingKey, SettingsReport } from '../../../main/comm
 
 export interface SettingsForm {
   defaultAccel: AppSettings['defaultAccel'];
+  /** As typed; empty: vmdesk's own folder. */
+  vmFolder: string;
+  isoFolder: string;
   defaultFirmware: AppSettings['defaultFirmware'];
   logLevel: AppSettings['logLevel'];
   /** MiB, as typed. */
@@ -30,6 +33,8 @@ export function formFromReport(r: SettingsReport): SettingsForm {
   const v = r.values;
   return {
     defaultAccel: v.defaultAccel,
+    vmFolder: v.vmFolder,
+    isoFolder: v.isoFolder,
     defaultFirmware: v.defaultFirmware,
     logLevel: v.logLevel,
     logCapMiB: String(Math.round((v.logCapBytes / MIB) * 1000) / 1000),
@@ -51,6 +56,8 @@ function isIpAddress(s: string): boolean {
 /** The form's field for each setting. */
 export const FIELD_OF: Record<SettingKey, keyof SettingsForm> = {
   defaultAccel: 'defaultAccel',
+  vmFolder: 'vmFolder',
+  isoFolder: 'isoFolder',
   defaultFirmware: 'defaultFirmware',
   logLevel: 'logLevel',
   logCapBytes: 'logCapMiB',
@@ -86,9 +93,20 @@ export function toSettingsChange(
   const webPort = portText === '' ? 0 : Number(portText);
   if (!/^\d*$/.test(portText) || !Number.isInteger(webPort) || webPort < 0 || webPort > 65535)
     errors.webPort = 'The web port must be a whole number from 1 to 65535; leave it empty for any free port.';
+  const folder = (text: string, what: string, example: string): string => {
+    const t = text.trim();
+    if (t !== '' && !t.startsWith('/'))
+      errors[what === 'VM folder' ? 'vmFolder' : 'isoFolder'] =
+        `The ${what} must be an absolute path, like ${example}; leave it empty for vmdesk’s own folder.`;
+    return t.length > 1 ? t.replace(/\/+$/, '') : t;
+  };
+  const vmFolder = folder(f.vmFolder, 'VM folder', '/home/you/VMs');
+  const isoFolder = folder(f.isoFolder, 'ISO library folder', '/home/you/ISOs');
   if (Object.keys(errors).length > 0) return { errors };
   const next: AppSettings = {
     defaultAccel: f.defaultAccel,
+    vmFolder,
+    isoFolder,
     defaultFirmware: f.defaultFirmware,
     logLevel: f.logLevel,
     logCapBytes,

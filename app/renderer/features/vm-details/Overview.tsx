@@ -398,6 +398,10 @@ function FilesSection({ vm }: { vm: VmSummary }) {
       <Rows
         rows={[
           ['Definition', <Path key="f" p={vm.file} />],
+          // Only where Preferences' VM folder put it: otherwise beside vmdesk's other VMs.
+          ...(vm.definition?.dataDir
+            ? ([['Data folder', <Path key="data" p={vm.definition.dataDir} />]] as [string, ReactNode][])
+            : []),
           ...(vm.paths
             ? ([
                 ['QEMU log', <Path key="q" p={vm.paths.qemuLog} />],
