@@ -629,6 +629,37 @@ describe('VmInstance', () => {
     );
   });
 
+  it('rolls back a define and finishes a delete in a VM folder of Preferences (the intent names the folder)', async () => {
+    const { m, paths, launcher } = await setup();
+    await m.detachAll();
+    const folder = path.join(paths.data, '..', 'elsewhere');
+    const halfMade = '0f0e0d0c-0b0a-4908-8706-050403020101';
+    const halfDir = path.join(folder, 'half-0f0e0d0c');
+    writeIntent(paths, { op: 'define', id: halfMade, at: new Date().toISOString(), dataDir: halfDir });
+    fs.mkdirSync(halfDir, { recursive: true });
+    fs.writeFileSync(path.join(halfDir, 'disk0.qcow2'), 'x');
+    const goneId = '0f0e0d0c-0b0a-4908-8706-050403020102';
+    const goneDir = path.join(folder, 'gone-0f0e0d0c');
+    fs.mkdirSync(goneDir, { recursive: true });
+    fs.writeFileSync(path.join(goneDir, 'disk0.qcow2'), 'x');
+    writeIntent(paths, {
+      op: 'delete',
+      id: goneId,
+      at: new Date().toISOString(),
+      dataDir: goneDir,
+      keepDisks: false,
+      nvram: null,
+    });
+    const beside = path.join(folder, 'someone-elses');
+    fs.mkdirSync(beside, { recursive: true });
+    await manager(paths, launcher);
+    expect(fs.existsSync(halfDir)).toBe(false);
+    expect(fs.existsSync(goneDir)).toBe(false);
+    expect(fs.existsSync(beside)).toBe(true);
+    expect(fs.existsSync(intentFile(paths, halfMade))).toBe(false);
+    expect(fs.existsSync(intentFile(paths, goneId))).toBe(false);
+  });
+
   it('deletes a VM with its definition last and no intent left', async () => {
     const { m, paths, files } = await setup();
     const id = m.get('vm1').id;
