@@ -86,6 +86,27 @@ describe('the VM and ISO folders of Preferences', () => {
     );
   }, 180_000);
 
+  it('imports a BIOS domain with --copy-disks into vmdesk’s folder and into the VM folder (the copy used to have no folder to go to)', async () => {
+    const s = new Sandbox();
+    sandboxes.push(s);
+    await s.json<VmSummary>(['define', '--name', 'src', '--memory', '128M', '--disk-size', '64M']);
+    const xml = path.join(s.root, 'src.xml');
+    fs.writeFileSync(xml, (await s.run(['export', 'src', '--libvirt'])).stdout);
+    const here = await s.run(['import', xml, '--name', 'here', '--copy-disks']);
+    expect(here.stderr).not.toMatch(/ENOENT/);
+    expect(here.code).toBe(0);
+    const h = await s.json<VmSummary>(['info', 'here']);
+    expect(h.definition!.disks[0]!.path).toBe(path.join(s.env.XDG_DATA_HOME!, 'vmdesk', 'vms', h.id, 'disk0.qcow2'));
+    const folder = path.join(s.root, 'VMs');
+    expect((await s.run(['settings', 'set', 'vmFolder', folder])).code).toBe(0);
+    expect((await s.run(['import', xml, '--name', 'there', '--copy-disks'])).code).toBe(0);
+    const t = await s.json<VmSummary>(['info', 'there']);
+    const dir = path.join(folder, `there-${t.id.replace(/-/g, '').slice(0, 8)}`);
+    expect(t.definition!.disks[0]!.path).toBe(path.join(dir, 'disk0.qcow2'));
+    // The staging folder is gone: only the VM's own folder is left in the VM folder.
+    expect(fs.readdirSync(folder)).toEqual([path.basename(dir)]);
+  }, 120_000);
+
   it('refuses a VM folder it cannot use, before making anything, and says what to do', async () => {
     const s = new Sandbox();
     sandboxes.push(s);

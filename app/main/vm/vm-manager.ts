@@ -908,6 +908,8 @@ export class VmManager {
       try {
         await vm.job.run('take its imported disks', async () => {
           const def = vm.definition!;
+          // A VM with only the staged copies as disks has no data folder yet.
+          makePrivateDir(vm.files.dataDir, this.paths);
           const disks = def.disks.map((d, i) => {
             if (!d.path.startsWith(staging + path.sep)) return d;
             const to = ownedDiskPath(vm.files.dataDir, i, d.format);
