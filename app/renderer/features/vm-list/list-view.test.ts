@@ -94,6 +94,21 @@ describe('the OS of a VM', () => {
     });
   });
 
+  it('is what the guest agent reports for a VM made by hand, before any guess from its name', () => {
+    const running = {
+      ...vm('my-win11', 'running'),
+      guest: {
+        connected: true,
+        info: {
+          addresses: [],
+          at: '2026-12-05T07:00:00.000Z',
+          os: { id: 'fedora', name: 'Fedora Linux', prettyName: 'Fedora Linux 41 (Workstation Edition)' },
+        },
+      },
+    };
+    expect(osOf(running)).toMatchObject({ key: 'fedora', name: 'Fedora Linux 41 (Workstation Edition)' });
+  });
+
   it('is guessed from the installer file name or the VM name, else unknown', () => {
     expect(osOf(vm('x', 'stopped', { cdroms: ['/i/debian-12.5.0-amd64-netinst.iso'] }))?.key).toBe('debian');
     expect(osOf(vm('my-win11')))?.toMatchObject({ key: 'windows' });

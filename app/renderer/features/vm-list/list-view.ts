@@ -37,18 +37,24 @@ const OS_KINDS: (OsKind & { match: RegExp })[] = [
 
 /**
  * The OS a VM runs: the one the create wizard recognised (definition.os, osinfo id and name), else
- * a guess from its installer's file name and its own name; undefined when nothing says.
+ * the one its guest agent reports while it runs, else a guess from its installer's file name and
+ * its own name; undefined when nothing says.
  */
 export function osOf(vm: VmSummary): (OsKind & { name: string }) | undefined {
   const d = vm.definition;
   const recognised = d?.os ? `${d.os.id} ${d.os.name}`.toLowerCase() : '';
+  // What the guest agent says while it runs (a VM made by hand has no recognised OS).
+  const agentOs = vm.guest?.info?.os;
+  const agentName = agentOs?.prettyName ?? agentOs?.name;
+  const agent = agentOs ? `${agentOs.id ?? ''} ${agentName ?? ''}`.toLowerCase() : '';
   const guess = [...(d?.cdroms ?? []).map((p) => p?.split('/').pop() ?? ''), vm.name].join(' ').toLowerCase();
-  for (const text of [recognised, guess]) {
-    if (!text) continue;
+  for (const text of [recognised, agent, guess]) {
+    if (!text.trim()) continue;
     const k = OS_KINDS.find((o) => o.match.test(text));
     if (k) {
       const { match: _m, ...kind } = k;
-      return { ...kind, name: d?.os && text === recognised ? d.os.name : kind.label };
+      const name = text === recognised ? d?.os?.name : text === agent ? agentName : undefined;
+      return { ...kind, name: name ?? kind.label };
     }
   }
   return d?.os
