@@ -204,7 +204,8 @@ describe('dist/shell/main.cjs, loaded as Electron would load it', () => {
     );
   });
 
-  it('forces the VM off from the tray, then quits without asking (nothing left running)', async () => {
+  it('forces the VM off from the tray (after its question), then quits without asking (nothing left running)', async () => {
+    fake.messageBoxResponses.push(1); // "Force off" in the confirmation the window also asks
     trayItemClick(['bundled — running', 'Force off']);
     await waitFor(
       () => FakeTray.instances[0]!.menu?.items.some((i) => i.label === 'bundled — stopped') === true,
@@ -214,7 +215,7 @@ describe('dist/shell/main.cjs, loaded as Electron would load it', () => {
     expect(qemuPidsUnder(sandbox.root)).toEqual([]);
     trayItemClick(['Quit vmdesk']);
     await waitFor(() => fake.app.quitted, 'the app to quit', 30_000);
-    expect(fake.messageBoxes).toEqual([]);
+    expect(fake.messageBoxes.map((b) => b.message)).toEqual(['Force off “bundled”?']);
     expect(fake.errorBoxes).toEqual([]);
     expect(FakeBrowserWindow.instances.every((w) => w.destroyed)).toBe(true);
   });

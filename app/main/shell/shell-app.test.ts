@@ -205,6 +205,40 @@ describe('the tray', () => {
     expect(shellEvents(win)).toEqual([{ kind: 'openConsole', vm: vm('db', 'running', 2).id }]);
   });
 
+  it('asks before Force off as the window does, and stops asking after "Do not ask again"', async () => {
+    const { tray } = await started();
+    let confirm = true;
+    link.answers.set('settings.get', () => ({ values: { confirmForceOff: confirm } }));
+    link.answers.set('settings.set', (p) => {
+      confirm = (p as { values: { confirmForceOff: boolean } }).values.confirmForceOff;
+      return { values: { confirmForceOff: confirm } };
+    });
+    const web = vm('web', 'running', 1).id;
+    const stops = () => link.actions().filter((a) => a.method === 'vm.stop');
+    // Cancel: nothing happens.
+    fake.messageBoxResponses.push(0);
+    tray.menu?.find(['web — running', 'Force off']).click?.();
+    await vi.waitFor(() => expect(fake.messageBoxes).toHaveLength(1));
+    expect(fake.messageBoxes[0]).toMatchObject({
+      message: 'Force off “web”?',
+      buttons: ['Cancel', 'Force off'],
+      cancelId: 0,
+      checkboxLabel: 'Do not ask again',
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(stops()).toEqual([]);
+    // Force off with "Do not ask again": the setting goes off, the VM is forced off.
+    fake.messageBoxResponses.push(1);
+    fake.messageBoxChecks.push(true);
+    tray.menu?.find(['web — running', 'Force off']).click?.();
+    await vi.waitFor(() => expect(stops()).toEqual([{ method: 'vm.stop', params: { vm: web } }]));
+    expect(confirm).toBe(false);
+    // From now on: no question.
+    tray.menu?.find(['web — running', 'Force off']).click?.();
+    await vi.waitFor(() => expect(stops()).toHaveLength(2));
+    expect(fake.messageBoxes).toHaveLength(2);
+  });
+
   it('uses a template image on macOS', async () => {
     const { tray } = await started({ platform: 'darwin' });
     expect(tray.image).toMatchObject({ path: path.join(layout.resourcesDir, 'trayTemplate.png'), template: true });

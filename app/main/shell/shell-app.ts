@@ -216,8 +216,41 @@ export function runShell(layout: ShellLayout, deps: ShellDeps): void {
       tray?.update(vms);
     } else
       link
-        .then((l) => l.call(a.method, { vm: a.vm }))
+        .then(async (l) => {
+          if (a.method === 'vm.stop' && !(await confirmForceOff(l, a.vm))) return;
+          await l.call(a.method, { vm: a.vm });
+        })
         .catch((err: unknown) => dialog.showErrorBox('vmdesk', serializeError(err).message));
+  };
+
+  /** The window's question before Force off (the confirmForceOff setting), as a native box: the
+   * tray has no page to ask in. "Do not ask again" turns the setting off, as in the window. */
+  const confirmForceOff = async (l: DriverLink, id: string): Promise<boolean> => {
+    let ask = true;
+    try {
+      ask = (await l.call('settings.get', {})).values.confirmForceOff;
+    } catch {
+      // Settings that cannot be read: ask, as the default says.
+    }
+    if (!ask) return true;
+    const name = vms.find((v) => v.id === id)?.name ?? 'this VM';
+    const r = await dialog.showMessageBox({
+      type: 'warning',
+      title: 'vmdesk',
+      message: `Force off “${name}”?`,
+      detail:
+        'The power is cut at once, so whatever the guest has not saved is lost. Shut down asks the guest to stop cleanly instead.',
+      buttons: ['Cancel', 'Force off'],
+      defaultId: 0,
+      cancelId: 0,
+      checkboxLabel: 'Do not ask again',
+    });
+    if (r.response !== 1) return false;
+    if (r.checkboxChecked)
+      await l.call('settings.set', { values: { confirmForceOff: false } }).catch((err: unknown) => {
+        deps.log(`could not save "do not ask again" for Force off: ${serializeError(err).message}`);
+      });
+    return true;
   };
 
   app.on('second-instance', (_e, argv, cwd) => {

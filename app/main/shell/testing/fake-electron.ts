@@ -443,6 +443,8 @@ class FakeState {
   displays: { workArea: Electron.Rectangle }[] = [{ workArea: { x: 0, y: 0, width: 1920, height: 1080 } }];
   messageBoxes: Electron.MessageBoxOptions[] = [];
   messageBoxResponses: number[] = [];
+  /** Whether each message box's checkbox is ticked when it is answered (false when none is left). */
+  messageBoxChecks: boolean[] = [];
   errorBoxes: { title: string; content: string }[] = [];
   openDialogs: Electron.OpenDialogOptions[] = [];
   openDialogResults: Electron.OpenDialogReturnValue[] = [];
@@ -550,7 +552,7 @@ export const fakeElectronModule = {
       fake.messageBoxes.push(opts);
       return Promise.resolve({
         response: fake.messageBoxResponses.shift() ?? opts.cancelId ?? 0,
-        checkboxChecked: false,
+        checkboxChecked: fake.messageBoxChecks.shift() ?? false,
       });
     },
     showOpenDialog: (a: unknown, b?: Electron.OpenDialogOptions): Promise<Electron.OpenDialogReturnValue> => {
