@@ -30,7 +30,9 @@ describe('the VM and ISO folders of Preferences', () => {
     // The folder (with a space in its path) is made on first use.
     const folder = path.join(s.root, 'big disk', 'VMs');
     const set = await s.run(['settings', 'set', 'vmFolder', folder]);
-    expect(set.stderr).toBe('');
+    expect(set.stderr).toContain(
+      `The VM folder ${folder} does not exist yet: vmdesk makes it when it first puts something there.`,
+    );
     expect(set.stdout).toContain(`vmFolder = ${folder}`);
     const made = await s.json<VmSummary>([
       'define',
@@ -127,6 +129,10 @@ describe('the VM and ISO folders of Preferences', () => {
     sandboxes.push(s);
     const isoFolder = path.join(s.root, 'My ISOs');
     expect((await s.run(['settings', 'set', 'isoFolder', isoFolder])).code).toBe(0);
+    // A folder of the user's holds other files: only disc images count there.
+    fs.mkdirSync(isoFolder, { recursive: true });
+    const notes = path.join(isoFolder, 'notes.pdf');
+    fs.writeFileSync(notes, '%PDF-1.7');
     const web = await startWeb(s);
     try {
       const url = new URL(web.url);
@@ -142,6 +148,10 @@ describe('the VM and ISO folders of Preferences', () => {
       expect(stored).toBe(path.join(isoFolder, 'guest.iso'));
       const library = await s.json<{ path: string }[]>(['iso', 'list']);
       expect(library.map((i) => i.path)).toEqual([stored]);
+      const rm = await s.run(['iso', 'rm', notes]);
+      expect(rm.code).not.toBe(0);
+      expect(rm.stderr).toContain('notes.pdf is not a disc image (.iso or .img)');
+      expect(fs.existsSync(notes)).toBe(true);
       expect(fs.existsSync(path.join(s.env.XDG_DATA_HOME!, 'vmdesk', 'isos'))).toBe(false);
     } finally {
       await web.stop();

@@ -19,7 +19,8 @@ import { IsoDropDialog } from './features/vm-details/IsoDropDialog.js';
 import { VmView } from './features/vm-details/VmView.js';
 import { VmList } from './features/vm-list/VmList.js';
 import { VgpuWizard } from './features/mdev-wizard/VgpuWizard.js';
-import { dismissError, openDialog } from './store/actions.js';
+import { answerConfirmAction, dismissError, openDialog } from './store/actions.js';
+import { vmCommandAllowed } from '../main/common/api.js';
 import { selectSelectedVm, useVmdesk, visibleError } from './store/store.js';
 
 const OPEN_THE_LINK = 'Check that `vmdesk web` is running and open the link it printed (it carries the access token).';
@@ -119,7 +120,14 @@ function Dialogs() {
   const vm = useVmdesk(selectSelectedVm);
   const confirm = useVmdesk((s) => s.confirmAction);
   const confirmVm = useVmdesk((s) => (s.confirmAction ? s.vms[s.confirmAction.vmId] : undefined));
-  if (confirm && confirmVm) return <ConfirmActionDialog key={confirm.vmId} vm={confirmVm} action={confirm.action} />;
+  // A question about a VM that is gone, or that the action no longer applies to (the guest shut
+  // itself down meanwhile), goes away.
+  const stale = !!confirm && (!confirmVm || !vmCommandAllowed(confirm.action, confirmVm.state));
+  useEffect(() => {
+    if (stale) void answerConfirmAction(false);
+  }, [stale]);
+  if (confirm && confirmVm && !stale)
+    return <ConfirmActionDialog key={confirm.vmId} vm={confirmVm} action={confirm.action} />;
   if (dialog === 'new-vm') return <NewVmDialog />;
   if (dialog === 'host') return <HostPanel />;
   if (dialog === 'connections') return <ConnectionsDialog />;

@@ -217,11 +217,7 @@ export async function runWeb(
   let server;
   try {
     // The library's folder is the isoFolder setting's at each upload (Preferences change it live).
-    const uploadDir = () =>
-      link.call('settings.get', {}).then(
-        (r) => isoLibraryDir(paths, r.values.isoFolder),
-        () => isoLibraryDir(paths),
-      );
+    const uploadDir = () => link.call('settings.get', {}).then((r) => isoLibraryDir(paths, r.values.isoFolder));
     server = await startWebServer({ link, staticDir, token, host, port, uploadDir });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE')

@@ -79,8 +79,15 @@ export function managerHandlers(m: VmManager, hostReport: () => Promise<HostRepo
     'vm.usbAttach': (p) => m.usbAttach(p),
     'vm.usbDetach': (p) => m.usbDetach(p),
     'iso.inspect': async (p) => preferredPlan(await m.inspectIso(p.path)),
-    'iso.list': () => listIsoLibrary(isoLibraryDir(m.paths, settings().values.isoFolder), m.list()),
-    'iso.remove': (p) => removeFromIsoLibrary(isoLibraryDir(m.paths, settings().values.isoFolder), p.path, m.list()),
+    // A folder of the user's (isoFolder) holds other files too: only disc images count there.
+    'iso.list': () => {
+      const folder = settings().values.isoFolder;
+      return listIsoLibrary(isoLibraryDir(m.paths, folder), m.list(), folder !== '');
+    },
+    'iso.remove': (p) => {
+      const folder = settings().values.isoFolder;
+      return removeFromIsoLibrary(isoLibraryDir(m.paths, folder), p.path, m.list(), folder !== '');
+    },
     'vm.create': async (p) => {
       if (p.firmware !== undefined || settings().values.defaultFirmware === 'auto') return m.create(fileAccel(p));
       const plan = await preferredPlan(await m.inspectIso(p.iso));

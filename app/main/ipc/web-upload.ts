@@ -312,8 +312,7 @@ export function createUploadHandler(deps: UploadDeps): (req: http.IncomingMessag
    */
   return async function serveUpload(req: http.IncomingMessage): Promise<UploadReply> {
     const url = new URL(req.url ?? '/', 'http://request.invalid');
-    const dir = typeof deps.dir === 'function' ? await deps.dir() : deps.dir;
-    if (!dir) return uploadError(404, 'unsupported', 'This server does not take uploads.');
+    if (!deps.dir) return uploadError(404, 'unsupported', 'This server does not take uploads.');
     if (req.method !== 'PUT') return uploadError(405, 'invalid-argument', 'Upload with PUT.');
     if (deps.closing()) return uploadError(503, 'cancelled', 'vmdesk web is shutting down.');
     const verdict = checkUpgrade(req.headers.origin, url.searchParams.get('token'), token, deps.origins());
@@ -325,6 +324,17 @@ export function createUploadHandler(deps: UploadDeps): (req: http.IncomingMessag
         verdict.status === 401
           ? 'The access token is wrong or missing. Open the link vmdesk web printed.'
           : 'Uploads are accepted only from the vmdesk page itself.',
+      );
+    }
+    // Asked only of a caller with the token (the isoFolder setting, through the driver).
+    let dir: string;
+    try {
+      dir = typeof deps.dir === 'function' ? await deps.dir() : deps.dir;
+    } catch (err) {
+      return uploadError(
+        503,
+        'cancelled',
+        `vmdesk cannot tell where the ISO library is now (${(err as Error).message}); nothing was stored. Try again.`,
       );
     }
     const length = req.headers['content-length'];

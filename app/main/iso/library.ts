@@ -1,5 +1,6 @@
 /**
- * The ISO library (`$XDG_DATA_HOME/vmdesk/isos/`, where `vmdesk web` stores uploads): what is in
+ * The ISO library (`$XDG_DATA_HOME/vmdesk/isos/`, or the isoFolder setting's folder, where
+ * `vmdesk web` stores uploads): what is in
  * it, which OS each image installs, which VMs use it, and removing an image no VM uses.
  *
  * Invariants:
@@ -83,8 +84,21 @@ async function cdromIdentities(vms: readonly VmSummary[]): Promise<Map<string, s
   return new Map(paths.map((p, i) => [p, ids[i]]));
 }
 
-/** The images in `dir`, sorted by name. A library that does not exist yet is empty. */
-export async function listIsoLibrary(dir: string, vms: readonly VmSummary[]): Promise<IsoLibraryEntry[]> {
+/**
+ * In a folder of the user's (the isoFolder setting) only disc images count: `.iso` and `.img`
+ * files. Anything else there (their documents, keys) is neither listed nor removed.
+ */
+export function isDiscImageName(name: string): boolean {
+  return /\.(iso|img)$/i.test(name);
+}
+
+/** The images in `dir`, sorted by name. A library that does not exist yet is empty.
+ * `imagesOnly`: a folder of the user's, where only disc images count (isDiscImageName). */
+export async function listIsoLibrary(
+  dir: string,
+  vms: readonly VmSummary[],
+  imagesOnly = false,
+): Promise<IsoLibraryEntry[]> {
   let names: string[];
   try {
     names = await fs.promises.readdir(dir);
@@ -95,7 +109,7 @@ export async function listIsoLibrary(dir: string, vms: readonly VmSummary[]): Pr
   const cdroms = await cdromIdentities(vms);
   const entries = await Promise.all(
     names
-      .filter((name) => !name.startsWith('.'))
+      .filter((name) => !name.startsWith('.') && (!imagesOnly || isDiscImageName(name)))
       .map(async (name): Promise<IsoLibraryEntry | undefined> => {
         const file = path.join(dir, name);
         // Gone meanwhile (removed, or an upload's duplicate cleaned up): not listed.
@@ -148,6 +162,7 @@ export async function removeFromIsoLibrary(
   dir: string,
   file: string,
   vms: readonly VmSummary[],
+  imagesOnly = false,
 ): Promise<{ path: string }> {
   if (!path.isAbsolute(file))
     throw new VmdeskError(
@@ -162,6 +177,12 @@ export async function removeFromIsoLibrary(
     throw new VmdeskError(
       'invalid-argument',
       `${abs} is not in the ISO library (${dir}): vmdesk removes only the images it keeps there. Delete other files yourself.`,
+      { field: 'path' },
+    );
+  if (imagesOnly && !isDiscImageName(name))
+    throw new VmdeskError(
+      'invalid-argument',
+      `${name} is not a disc image (.iso or .img): in your ISO folder (${dir}) vmdesk removes only those. Delete other files yourself.`,
       { field: 'path' },
     );
   if (name.startsWith('.'))

@@ -63,10 +63,26 @@ export function defaultDataDir(p: AppPaths, id: string): string {
 /**
  * The data folder of a new VM made while the vmFolder setting names `folder` (empty: the
  * default): `<folder>/<name>-<first 8 hex digits of its id>`, so a person browsing the folder
- * knows each one, and two VMs (or a VM renamed later) never meet.
+ * knows each one, and two VMs (or a VM renamed later) never meet. The name part is made safe for
+ * any file system the folder may be on (FAT, exFAT and NTFS refuse `:?*"<>|\`) and cut to 200
+ * bytes (a file name has 255 at most; a VM name may be 64 four-byte characters).
  */
 export function newDataDir(p: AppPaths, id: string, name: string, folder: string): string {
-  return folder ? path.join(folder, `${name}-${shortId(id)}`) : defaultDataDir(p, id);
+  if (!folder) return defaultDataDir(p, id);
+  let safe = name.replace(/[\p{Cc}:?*"<>|\\/]/gu, '_').replace(/[. ]+$/, '');
+  while (Buffer.byteLength(safe) > 200) safe = [...safe].slice(0, -1).join('');
+  return path.join(folder, `${safe || 'vm'}-${shortId(id)}`);
+}
+
+/** Whether a definition's `dataDir` is a folder `newDataDir` makes for VM `id` (`…-<id8>`, a
+ * normal absolute path): any other folder is refused, since delete removes the folder whole. */
+export function isOwnDataDir(dataDir: string, id: string): boolean {
+  return (
+    path.isAbsolute(dataDir) &&
+    path.normalize(dataDir) === dataDir &&
+    !dataDir.endsWith(path.sep) &&
+    path.basename(dataDir).endsWith(`-${shortId(id)}`)
+  );
 }
 
 /** `dataDir`: the definition's own (see defaultDataDir); every other file lives where the app's are. */

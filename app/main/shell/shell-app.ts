@@ -25,7 +25,7 @@ import {
 import { isIsoPath, isoPathsFromArgv } from './open-iso.js';
 import { choiceFromResponse, progressText, quitDialog, runQuitFlow } from './quit-flow.js';
 import { createTray, type ShellTray } from './tray.js';
-import { applyVmEvent, type TrayAction } from './tray-menu.js';
+import { applyVmEvent, LIVE_STATES, type TrayAction } from './tray-menu.js';
 import { applySessionPolicy, createMainWindow, registerAppScheme, serveApp } from './window.js';
 import { readShellState, restoreBounds, shellStateFile, writeShellState } from './window-state.js';
 
@@ -246,6 +246,9 @@ export function runShell(layout: ShellLayout, deps: ShellDeps): void {
       checkboxLabel: 'Do not ask again',
     });
     if (r.response !== 1) return false;
+    // The guest may have shut itself down while the box was open: nothing to force then.
+    const now = vms.find((v) => v.id === id);
+    if (now && !LIVE_STATES.includes(now.state)) return false;
     if (r.checkboxChecked)
       await l.call('settings.set', { values: { confirmForceOff: false } }).catch((err: unknown) => {
         deps.log(`could not save "do not ask again" for Force off: ${serializeError(err).message}`);

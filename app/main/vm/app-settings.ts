@@ -93,6 +93,24 @@ function damagedFile(file: string, why: string): FileContent {
   };
 }
 
+/** A sentence when a folder just set cannot be used as it is (it is made at first use when missing). */
+function folderNote(key: 'vmFolder' | 'isoFolder', folder: string): string[] {
+  const what = key === 'vmFolder' ? 'VM folder' : 'ISO library folder';
+  try {
+    const st = fs.statSync(folder);
+    if (!st.isDirectory()) return [`The ${what} ${folder} is a file, not a folder: choose another.`];
+    fs.accessSync(folder, fs.constants.W_OK);
+    return [];
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT')
+      return [`The ${what} ${folder} does not exist yet: vmdesk makes it when it first puts something there.`];
+    return [
+      `The ${what} ${folder} cannot be written (${code ?? (e as Error).message}): vmdesk cannot put anything there until it can.`,
+    ];
+  }
+}
+
 /** The environment's values (valid ones only) and a note for each variable it does not understand. */
 export function settingsFromEnv(env: NodeJS.ProcessEnv): { values: Partial<AppSettings>; notes: string[] } {
   const values: Partial<AppSettings> = {};
@@ -176,9 +194,16 @@ export function writeSettings(
     const value = change[key];
     if (value === undefined) continue;
     if (value === null) delete next[key];
+    // A folder as one way of writing it (`/a/../b/ ` is `/a/b`... is `/b`): what error messages,
+    // the checks and the definitions then name.
+    else if ((key === 'vmFolder' || key === 'isoFolder') && typeof value === 'string' && value.trim() !== '')
+      next[key] = path.normalize(value.trim()).replace(/(.)\/+$/, '$1');
     else next[key] = value;
   }
   writeFileAtomic(file, JSON.stringify(next, null, 2) + '\n', 0o600);
   const after = readSettings(file, env);
-  return { ...after, notes: [...notes, ...after.notes] };
+  const folderNotes = (['vmFolder', 'isoFolder'] as const).flatMap((key) =>
+    change[key] ? folderNote(key, after.values[key]) : [],
+  );
+  return { ...after, notes: [...notes, ...after.notes, ...folderNotes] };
 }

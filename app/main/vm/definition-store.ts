@@ -18,6 +18,7 @@ import {
 import { VmdeskError } from '../common/errors.js';
 import { isUuid } from '../common/names.js';
 import { writeFileAtomic } from './atomic-file.js';
+import { isOwnDataDir, shortId } from '../paths/vm-files.js';
 
 export type DefinitionEntry = (
   | { ok: true; id: string; file: string; definition: VmDefinition }
@@ -160,6 +161,11 @@ export function parseDefinitionText(text: string, id: string, file: string): Def
       `The file name does not match the id inside (${parsed.output.id}). Rename the file to ${parsed.output.id}.json.`,
     );
   }
+  const dataDir = parsed.output.dataDir;
+  if (dataDir !== undefined && !isOwnDataDir(dataDir, id))
+    return broken(
+      `Its "dataDir" ${dataDir} is not a folder vmdesk made for this VM (those end in -${shortId(id)}); deleting the VM would remove that whole folder. Put back the folder it had, or move the VM's files into a folder named like <name>-${shortId(id)}. Fix ${file}.`,
+    );
   return { ok: true, id, file, definition: parsed.output };
 }
 

@@ -16,7 +16,7 @@ import type { OrphanDir as Orphan } from '../common/contract.js';
 import { isUuid } from '../common/names.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { makePrivateDir, removePath } from '../paths/storage-errors.js';
-import { definitionsDir, intentsDir, nvramPath, vmFiles } from '../paths/vm-files.js';
+import { definitionsDir, intentsDir, isOwnDataDir, nvramPath, vmFiles } from '../paths/vm-files.js';
 import { writeFileAtomic } from './atomic-file.js';
 import type { DriverLog } from './driver-log.js';
 import { safeReaddir } from './runtime-files.js';
@@ -93,24 +93,34 @@ export function recoverIntents(paths: AppPaths, log: DriverLog): void {
     try {
       intent = v.parse(IntentSchema, JSON.parse(fs.readFileSync(file, 'utf8')));
       if (!isUuid(intent.id) || name !== `${intent.id}.json`) throw new Error('the id does not match the file name');
+      if (intent.dataDir !== undefined && !isOwnDataDir(intent.dataDir, intent.id))
+        throw new Error(`its folder ${intent.dataDir} is not one vmdesk makes for a VM`);
     } catch (err) {
       log.write(`ignoring the unreadable intent ${file}: ${(err as Error).message}`);
       continue;
     }
-    const files = vmFiles(paths, intent.id, intent.dataDir);
-    if (intent.op === 'define') {
-      if (fs.existsSync(files.definition)) {
-        log.write(`define of ${intent.id} was interrupted after its definition was saved: kept`);
+    // One intent that cannot be carried out (a VM folder on a drive now read-only or gone) must
+    // not keep vmdesk from starting: it stays, and the next driver tries again.
+    try {
+      const files = vmFiles(paths, intent.id, intent.dataDir);
+      if (intent.op === 'define') {
+        if (fs.existsSync(files.definition)) {
+          log.write(`define of ${intent.id} was interrupted after its definition was saved: kept`);
+        } else {
+          removePath(files.dataDir, { recursive: true, paths });
+          removePath(files.logDir, { recursive: true, paths });
+          log.write(`define of ${intent.id} was interrupted: its files were removed`);
+        }
       } else {
-        removePath(files.dataDir, { recursive: true, paths });
-        removePath(files.logDir, { recursive: true, paths });
-        log.write(`define of ${intent.id} was interrupted: its files were removed`);
+        removeVmFiles(paths, intent);
+        log.write(`delete of ${intent.id} was interrupted: finished`);
       }
-    } else {
-      removeVmFiles(paths, intent);
-      log.write(`delete of ${intent.id} was interrupted: finished`);
+      removePath(file, { paths });
+    } catch (err) {
+      log.write(
+        `the interrupted ${intent.op} of ${intent.id} could not be finished (tried again at the next start): ${(err as Error).message}`,
+      );
     }
-    removePath(file, { paths });
   }
 }
 

@@ -33,7 +33,7 @@ import {
 } from '../common/vm-types.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { makePrivateDir, removePath, withStorageErrors } from '../paths/storage-errors.js';
-import { nvramPath, shareFiles, vmFiles, type VmFiles } from '../paths/vm-files.js';
+import { defaultDataDir, nvramPath, shareFiles, vmFiles, type VmFiles } from '../paths/vm-files.js';
 import { qemuSandbox, sandboxInArgv, type QemuSandbox } from '../qemu/argv.js';
 import type { QemuLauncher } from '../qemu/launcher.js';
 import { readCmdline } from '../qemu/process.js';
@@ -137,7 +137,12 @@ export interface PeerView {
 export class VmInstance {
   readonly id: string;
   readonly file: string;
-  readonly files: VmFiles;
+  /** Its files: the data folder is the definition's (dataDir), so a definition re-read while
+   * no QEMU runs may move them (#syncFiles). */
+  #files: VmFiles;
+  get files(): VmFiles {
+    return this.#files;
+  }
   readonly log: DriverLog;
   readonly job: JobLock;
   #def: VmDefinition | undefined;
@@ -178,7 +183,7 @@ export class VmInstance {
    * could not be read at takeover. While it lives, this driver neither starts nor deletes the VM.
    */
   #untouchedQemu: number | undefined;
-  readonly #snapshots: SnapshotStore;
+  #snapshots: SnapshotStore;
   /** When its QEMU last ended (files.lastRun): read once, when first asked. */
   #lastRunAt: string | null | undefined;
 
@@ -188,7 +193,7 @@ export class VmInstance {
   ) {
     this.id = entry.id;
     this.file = entry.file;
-    this.files = vmFiles(ctx.paths, entry.id, entry.ok ? entry.definition.dataDir : undefined);
+    this.#files = vmFiles(ctx.paths, entry.id, entry.ok ? entry.definition.dataDir : undefined);
     this.log = new DriverLog(this.files.driverLog, ctx.tuning.logCapBytes);
     this.#snapshots = new SnapshotStore(this.files.dataDir);
     this.#stamp = entry.stamp;
@@ -370,6 +375,7 @@ export class VmInstance {
       this.#def = entry.definition;
       this.#brokenReason = undefined;
       this.log.write('the definition file changed outside vmdesk: re-read');
+      this.#syncFiles();
       if (was && this.#state === 'broken') this.#transition('stopped');
       else this.#emit();
       return;
@@ -1300,15 +1306,18 @@ export class VmInstance {
       }
       // A broken VM's disks cannot be listed: its data folder goes only when asked for.
       const keepDisks = keepDisksAsked ?? this.#brokenReason !== undefined;
-      const machineState = def ? ownMachineState(this.ctx.paths, this.id, def.dataDir) : [];
+      // The folder its files are in (a VM folder of Preferences), also for a VM broken since.
+      const ownFolder =
+        this.files.dataDir === defaultDataDir(this.ctx.paths, this.id) ? {} : { dataDir: this.files.dataDir };
+      const machineState = def ? ownMachineState(this.ctx.paths, this.id, this.files.dataDir) : [];
       const plan = deletePlan(this.files, def, keepDisks, machineState);
       if (keepDisksAsked === undefined && this.#brokenReason && plan.kept.includes(this.files.dataDir))
-        plan.note = `The VM's file could not be read, so vmdesk cannot tell which of the files in ${this.files.dataDir} are its disks: the folder is kept. Remove it yourself if you do not need it (\`vmdesk list\` shows it as belonging to no VM).`;
+        plan.note = `The VM's file could not be read, so vmdesk cannot tell which of the files in ${this.files.dataDir} are its disks: the folder is kept. Remove it yourself if you do not need it${this.files.dataDir === defaultDataDir(this.ctx.paths, this.id) ? ' (`vmdesk list` shows it as belonging to no VM)' : ''}.`;
       const intent = {
         op: 'delete' as const,
         id: this.id,
         at: new Date().toISOString(),
-        ...(def?.dataDir ? { dataDir: def.dataDir } : {}),
+        ...ownFolder,
         keepDisks,
         nvram: def?.nvram ?? null,
         machineState,
@@ -1458,6 +1467,20 @@ export class VmInstance {
     };
   }
 
+  /**
+   * Its files follow the definition's data folder (a VM read while its file was broken, then
+   * repaired; a dataDir edited by hand), but never under a running QEMU: its TPM and snapshots
+   * stay where that QEMU has them until it ends.
+   */
+  #syncFiles(): void {
+    if (this.#run || !this.#def) return;
+    const next = vmFiles(this.ctx.paths, this.id, this.#def.dataDir);
+    if (next.dataDir === this.#files.dataDir) return;
+    this.log.write(`its data folder is now ${next.dataDir} (was ${this.#files.dataDir})`);
+    this.#files = next;
+    this.#snapshots = new SnapshotStore(next.dataDir);
+  }
+
   #lastRun(): string | null {
     if (this.#lastRunAt === undefined) {
       let text = '';
@@ -1519,6 +1542,7 @@ export class VmInstance {
         clearTimeout(this.#shutdownDeadline);
         clearTimeout(this.#agentShutdown);
         this.#noteRunEnded();
+        this.#syncFiles();
         this.#settle(verdict);
       }),
     );

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { VmdeskError } from '../common/errors.js';
 import { LOCAL_HOST_ID } from '../common/connection-types.js';
 import type { CallParams, CallResults, DefineVmInput, OrphanDir, SnapshotInfo } from '../common/contract.js';
-import { normalizeVmName, sameVmName, vmNameProblem } from '../common/names.js';
+import { isUuid, normalizeVmName, sameVmName, vmNameProblem } from '../common/names.js';
 import type { MdevAssignment, VmDefinition, VmSummary } from '../common/vm-types.js';
 import type { SerialHub } from '../consoles/serial-hub.js';
 import type { AppPaths } from '../paths/app-paths.js';
@@ -245,13 +245,14 @@ export class VmManager {
    * A new VM. Checked against the other VMs inside the registry job, so a concurrent define of
    * the same name gets name-taken. Its files are made behind an intent (intents.ts).
    */
-  async define(input: DefineVmInput): Promise<VmSummary> {
+  /** `vmFolder`: the VM folder to use (an import staged its copies there), else the setting's. */
+  async define(input: DefineVmInput, vmFolder?: string): Promise<VmSummary> {
     return this.#registry.run('define', async () => {
       const existing = [...this.#vms.values()].flatMap((vm) => (vm.definition ? [vm.definition] : []));
       validateDefineInput(input, existing, this.#ctx.host);
       this.#assertNotBeingCloned(normalizeVmName(input.name));
       const id = crypto.randomUUID();
-      const dataDir = this.#newDataDir(id, normalizeVmName(input.name));
+      const dataDir = this.#newDataDir(id, normalizeVmName(input.name), vmFolder);
       writeIntent(this.paths, {
         op: 'define',
         id,
@@ -264,10 +265,15 @@ export class VmManager {
         def = await createVmFiles(input, id, this.paths, this.#ctx.host, undefined, dataDir);
         stamp = this.#store.save(def);
       } catch (err) {
-        const files = vmFiles(this.paths, id, dataDir);
-        fs.rmSync(files.dataDir, { recursive: true, force: true });
-        fs.rmSync(files.definition, { force: true });
-        clearIntent(this.paths, id);
+        // Best effort: what cannot be removed now the intent removes at the next start.
+        try {
+          const files = vmFiles(this.paths, id, dataDir);
+          fs.rmSync(files.dataDir, { recursive: true, force: true });
+          fs.rmSync(files.definition, { force: true });
+          clearIntent(this.paths, id);
+        } catch (cleanup) {
+          this.driverLog.write(`could not clean up the failed define of ${id}: ${(cleanup as Error).message}`);
+        }
         throw err;
       }
       clearIntent(this.paths, id);
@@ -312,17 +318,24 @@ export class VmManager {
    * The data folder of a VM being made now: in the vmFolder setting's folder when there is one
    * (created, private, here: a folder that cannot be made is refused before anything else is).
    */
-  #newDataDir(id: string, name: string): string {
-    const folder = this.#settings().vmFolder;
+  #newDataDir(id: string, name: string, folder = this.#settings().vmFolder): string {
     if (folder) {
       let problem: string | undefined;
-      try {
-        makePrivateDir(folder, this.paths);
-        if (!fs.statSync(folder).isDirectory()) problem = 'it is a file, not a folder.';
-        else assertWritableDir(folder, this.paths);
-      } catch (err) {
-        problem = (err as Error).message;
-      }
+      // Never inside a VM's own folder: deleting that VM would take this one with it.
+      const inside = [...this.#vms.values()].find(
+        (vm) => folder === vm.files.dataDir || folder.startsWith(vm.files.dataDir + path.sep),
+      );
+      if (inside) problem = `it is inside the folder of the VM "${inside.name}", which goes when that VM is deleted.`;
+      else if (isUuid(path.relative(path.join(this.paths.data, 'vms'), folder).split(path.sep)[0] ?? ''))
+        problem = "it is inside a VM's own folder, which goes when that VM is deleted.";
+      if (!problem)
+        try {
+          makePrivateDir(folder, this.paths);
+          if (!fs.statSync(folder).isDirectory()) problem = 'it is a file, not a folder.';
+          else assertWritableDir(folder, this.paths);
+        } catch (err) {
+          problem = (err as Error).message;
+        }
       if (problem)
         throw new VmdeskError(
           'invalid-argument',
@@ -890,12 +903,15 @@ export class VmManager {
     const copy = p.disks === 'copy' && sources.length > 0;
     const stagingId = crypto.randomUUID();
     // Staged beside where the VM's folder will be, so the copies move into it by a rename.
-    const staging = this.#newDataDir(stagingId, 'import');
+    // One reading of the setting for the copies and the VM: a change meanwhile cannot split them
+    // over two file systems (the copies move into the VM's folder by a rename).
+    const vmFolder = this.#settings().vmFolder;
+    const staging = this.#newDataDir(stagingId, 'import', vmFolder);
     let input = parsed.input;
     let summary: VmSummary;
     try {
       if (copy) input = await this.#stageImportedDisks(input, sources, stagingId, staging);
-      summary = await this.define(input);
+      summary = await this.define(input, vmFolder);
     } catch (err) {
       if (copy) {
         removePath(staging, { recursive: true, paths: this.paths });

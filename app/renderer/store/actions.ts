@@ -3,7 +3,7 @@
  * functions are what the UI calls. Errors from calls land in `error` with the driver's message,
  * which already says what to do.
  */
-import type { VmdeskApi } from '../../main/common/api.js';
+import { vmCommandAllowed, type VmdeskApi } from '../../main/common/api.js';
 import { LOCAL_HOST_ID, type HostConnection } from '../../main/common/connection-types.js';
 import type { CallParams, SnapshotInfo } from '../../main/common/contract.js';
 import { VmdeskError } from '../../main/common/errors.js';
@@ -253,14 +253,17 @@ const CONFIRM_SETTING: Record<ConfirmedAction, 'confirmForceOff' | 'confirmReset
  * first unless Preferences say not to (ConfirmActionDialog), the others run at once.
  */
 export function requestVmAction(id: string, action: VmAction): void {
-  if (action === 'stop' || action === 'reboot') {
-    const settings = store.getState().settings;
-    if (settings?.[CONFIRM_SETTING[action]] ?? DEFAULT_SETTINGS[CONFIRM_SETTING[action]]) {
-      store.setState({ confirmAction: { vmId: id, action } });
-      return;
-    }
+  if (action !== 'stop' && action !== 'reboot') {
+    void runVmAction(id, action);
+    return;
   }
-  void runVmAction(id, action);
+  // The settings as they are now ("Do not ask again" in the tray, the CLI or another page).
+  void loadSettings().then(() => {
+    const settings = store.getState().settings;
+    if (settings?.[CONFIRM_SETTING[action]] ?? DEFAULT_SETTINGS[CONFIRM_SETTING[action]])
+      store.setState({ confirmAction: { vmId: id, action } });
+    else void runVmAction(id, action);
+  });
 }
 
 /** The user's answer to ConfirmActionDialog; `dontAsk`: never again (saved in the settings). */
@@ -268,6 +271,9 @@ export async function answerConfirmAction(yes: boolean, dontAsk = false): Promis
   const pending = store.getState().confirmAction;
   store.setState({ confirmAction: null });
   if (!pending || !yes) return;
+  // The VM may have changed meanwhile (the guest shut itself down): nothing to force then.
+  const vm = store.getState().vms[pending.vmId];
+  if (!vm || !vmCommandAllowed(pending.action, vm.state)) return;
   const run = runVmAction(pending.vmId, pending.action);
   if (dontAsk) {
     try {

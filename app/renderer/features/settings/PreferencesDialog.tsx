@@ -306,7 +306,7 @@ export function PreferencesDialog({ onClose }: { onClose(): void }) {
               placeholder="vmdesk’s own (…/vmdesk/vms)"
               hint={hint(
                 'vmFolder',
-                'Where new VMs keep their disks, UEFI variables and snapshots, each in a folder of its own. VMs made before stay where they are.',
+                'On the computer running vmdesk: where new VMs keep their disks, UEFI variables, TPM state and snapshots, each in a folder of its own. VMs made before stay where they are.',
               )}
               onChange={(v) => change('vmFolder', v)}
             />
@@ -318,7 +318,7 @@ export function PreferencesDialog({ onClose }: { onClose(): void }) {
               placeholder="vmdesk’s own (…/vmdesk/isos)"
               hint={hint(
                 'isoFolder',
-                'Where ISOs dropped on a browser window are stored, and what the ISO library lists.',
+                'On the computer running vmdesk: where ISOs dropped on a browser window are stored, and the .iso and .img files the ISO library lists.',
               )}
               onChange={(v) => change('isoFolder', v)}
             />

@@ -33,8 +33,11 @@ export function ConfirmActionDialog({ vm, action }: { vm: VmSummary; action: Con
       onClose={() => void answerConfirmAction(false)}
       footer={
         <>
-          <Button onClick={() => void answerConfirmAction(false)}>Cancel</Button>
-          <Button variant="danger" autoFocus onClick={() => void answerConfirmAction(true, dontAsk)}>
+          {/* Enter keeps the VM running: the careful answer has the focus. */}
+          <Button autoFocus onClick={() => void answerConfirmAction(false)}>
+            Cancel
+          </Button>
+          <Button variant="danger" onClick={() => void answerConfirmAction(true, dontAsk)}>
             {w.button}
           </Button>
         </>
