@@ -28,11 +28,8 @@ export function ConnectionsDialog() {
       subtitle="The hosts whose VMs vmdesk shows: this computer, and libvirt hosts — its system daemon, or another computer over SSH."
       wide
       onClose={closeDialog}
-      footer={
-        <Button variant="primary" onClick={closeDialog}>
-          Done
-        </Button>
-      }
+      // One primary button per dialog: here it is Connect (the form's own), so Done is a plain one.
+      footer={<Button onClick={closeDialog}>Done</Button>}
     >
       <ul className="conn-list" aria-label="Connections">
         {hosts.map((h) => (
