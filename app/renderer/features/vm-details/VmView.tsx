@@ -23,13 +23,18 @@ const TABS: TabDef<TabId>[] = [
 /** libvirt keeps a libvirt VM's logs on its host (/var/log/libvirt/qemu/): no Logs tab. */
 const LIBVIRT_TABS = TABS.filter((t) => t.id !== 'logs');
 
-/** Re-renders every 30 s for "running for ..." texts. */
-function useNow(): number {
+/**
+ * Re-renders for "running for ..." texts: every second while `since` is under a minute ago (the
+ * seconds count), then every 30 s.
+ */
+function useNow(since: string | undefined): number {
   const [now, setNow] = useState(() => Date.now());
+  const start = since ? Date.parse(since) : NaN;
+  const fresh = Number.isFinite(start) && now - start < 60_000;
   useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), 30_000);
+    const t = setInterval(() => setNow(Date.now()), fresh ? 1000 : 30_000);
     return () => clearInterval(t);
-  }, []);
+  }, [fresh]);
   return now;
 }
 
@@ -37,7 +42,7 @@ export function VmView({ vm }: { vm: VmSummary }) {
   const chosen = useVmdesk((s) => s.tab);
   const tabs = vm.host ? LIBVIRT_TABS : TABS;
   const tab = tabs.some((t) => t.id === chosen) ? chosen : 'overview';
-  const now = useNow();
+  const now = useNow(vm.startedAt);
   const dropHere = useVmdesk((s) => s.dragOverVm === vm.id);
   return (
     // A dropped ISO lands in this VM's CD-ROM drive (DropTarget reads `data-drop-vm`).
