@@ -91,11 +91,17 @@ export async function writeProbeCache(
   await fs.writeTextAtomic(cacheFileFor(cacheDir, kind, id.path), `${JSON.stringify(body)}\n`);
 }
 
+/** Probes in flight, by cache file (cache dir + kind + binary): callers that come while one runs
+ * share it, so one binary is never probed twice at once in this process (the driver's prewarm,
+ * a start and `host.info` arriving together). Dropped once settled: later callers read the cache. */
+const inFlight = new Map<string, Promise<{ value: unknown; fromCache: boolean; notes: string[] }>>();
+
 /**
  * The cached value for `binary` when its identity matches, else `compute()` stored for next time.
  * Corrupt entries and failed writes are appended to `notes` (the probe still succeeds: the cache
  * only saves time). The binary is stat'ed once, before compute, so a binary replaced during the
- * probe is re-probed next time rather than cached under the new identity.
+ * probe is re-probed next time rather than cached under the new identity. Concurrent calls for
+ * one cache file share one lookup and one compute (the first caller's `compute` and `schema`).
  */
 export async function cachedProbe<T>(
   fs: HostFs,
@@ -106,9 +112,29 @@ export async function cachedProbe<T>(
   compute: () => Promise<T>,
   notes: string[],
 ): Promise<{ value: T; fromCache: boolean }> {
+  const key = cacheFileFor(cacheDir, kind, binary);
+  let shared = inFlight.get(key);
+  if (!shared) {
+    shared = lookupOrCompute(fs, cacheDir, kind, binary, schema, compute).finally(() => inFlight.delete(key));
+    inFlight.set(key, shared);
+  }
+  const r = await shared;
+  notes.push(...r.notes);
+  return { value: r.value as T, fromCache: r.fromCache };
+}
+
+async function lookupOrCompute<T>(
+  fs: HostFs,
+  cacheDir: string,
+  kind: string,
+  binary: string,
+  schema: v.GenericSchema<unknown, T>,
+  compute: () => Promise<T>,
+): Promise<{ value: T; fromCache: boolean; notes: string[] }> {
+  const notes: string[] = [];
   const id = await binaryIdentity(fs, binary);
   const cached = await readProbeCache(fs, cacheDir, kind, id, schema);
-  if (cached.hit) return { value: cached.value, fromCache: true };
+  if (cached.hit) return { value: cached.value, fromCache: true, notes };
   if (cached.why === 'corrupt') notes.push(`ignored a corrupt probe cache entry and rebuilt it (${cached.detail})`);
   const value = await compute();
   try {
@@ -118,5 +144,5 @@ export async function cachedProbe<T>(
       `could not write the probe cache in ${cacheDir} (${errnoOf(err) ?? (err as Error).message}); every start will re-probe QEMU`,
     );
   }
-  return { value, fromCache: false };
+  return { value, fromCache: false, notes };
 }

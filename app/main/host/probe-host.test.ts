@@ -130,6 +130,68 @@ describe('probeHost on a Debian laptop whose user is not in the kvm group', () =
   });
 });
 
+describe('probeHost called by several callers at once (the driver prewarms while a start comes in)', () => {
+  it('runs one QEMU probe per binary for all of them, and none once the cache is written', async () => {
+    const host = debianLaptop();
+    const qemu = new FakeQemu(() => x86);
+    const opts = {
+      cacheDir: '/home/alice/.cache/vmdesk',
+      env: { PATH: '/usr/bin:/bin', HOME: '/home/alice' },
+      platform: 'linux',
+      nodeArch: 'x64',
+      io: { ...host.io, spawnQmp: qemu.spawn },
+      native: host.native,
+    };
+    const [a, b, c] = await Promise.all([probeHost(opts), probeHost(opts), probeHost(opts)]);
+    expect(qemu.spawns).toHaveLength(1);
+    for (const r of [a, b, c]) expect(r.qemu.x86_64).toMatchObject({ status: 'ok', caps: { version: '7.2.22' } });
+    const later = await probeHost(opts);
+    expect(qemu.spawns).toHaveLength(1);
+    expect(later.qemu.x86_64).toMatchObject({ status: 'ok', fromCache: true });
+  });
+});
+
+describe('probeHost with an empty cache', () => {
+  it("spawns the probe of the host's own QEMU before it looks up qemu-img, firmware and the rest", async () => {
+    const host = debianLaptop();
+    const qemu = new FakeQemu(() => x86);
+    const run = host.io.run as ReturnType<typeof fakeRun>;
+    // Every path the probe touches, in order, and how many it had touched when QEMU was spawned.
+    const touched: string[] = [];
+    const fs = host.io.fs;
+    const logged: HostIo['fs'] = {
+      readText: (p) => (touched.push(p), fs.readText(p)),
+      readDir: (p) => (touched.push(p), fs.readDir(p)),
+      stat: (p) => (touched.push(p), fs.stat(p)),
+      access: (p, mode) => (touched.push(p), fs.access(p, mode)),
+      openReadWrite: (p) => (touched.push(p), fs.openReadWrite(p)),
+      close: (fd) => fs.close(fd),
+      writeTextAtomic: (p, text) => fs.writeTextAtomic(p, text),
+    };
+    let atSpawn: { touched: string[]; runs: number } | undefined;
+    const spawnQmp: typeof qemu.spawn = (binary, args) => {
+      atSpawn = { touched: [...touched], runs: run.calls.length };
+      return qemu.spawn(binary, args);
+    };
+    const report = await probeHost({
+      cacheDir: '/home/alice/.cache/vmdesk',
+      env: { PATH: '/usr/bin:/bin', HOME: '/home/alice' },
+      platform: 'linux',
+      nodeArch: 'x64',
+      io: { fs: logged, run, spawnQmp },
+      native: host.native,
+    });
+    expect(atSpawn?.runs).toBe(0); // `qemu-img --version` had not run yet
+    // Nothing but os-release, the QEMU binary and its cache entry: no firmware, KVM or qemu-img lookups.
+    expect(
+      atSpawn?.touched.filter((p) => !/os-release|qemu-system-x86_64|qemu-kvm|vmdesk\/qemu-system-/.test(p)),
+    ).toEqual([]);
+    expect(touched.some((p) => p.startsWith('/usr/share/'))).toBe(true); // the firmware was looked up after
+    expect(report.qemuImg).toMatchObject({ status: 'ok' });
+    expect(report.qemu.x86_64).toMatchObject({ status: 'ok', fromCache: false });
+  });
+});
+
 describe('probeHost on an Apple Silicon Mac with Homebrew QEMU', () => {
   function mac(entitled: boolean): Promise<HostReport> {
     const fs = new FakeFs()

@@ -29,6 +29,7 @@ describe('parseQemuCaps on the captured Debian QEMU 7.2 probe', () => {
 
   it('lists CPU models including the host and max pseudo models', () => {
     expect(caps.cpuModels).toEqual(expect.arrayContaining(['host', 'max', 'qemu64', 'EPYC-Milan', 'Skylake-Client']));
+    expect(caps.cpuModels).not.toContain('x86_64-cpu'); // the abstract base type is no model
   });
 
   it('reports every device of interest', () => {
@@ -56,9 +57,34 @@ describe('parseQemuCaps on unusual answers', () => {
     expect(parseQemuCaps('/q', probe).sandbox).toBe(false);
   });
 
+  it('reports no sandbox when the build has no -sandbox option (QEMU refuses to describe it)', () => {
+    const probe = withReply('query-command-line-options', {
+      error: { class: 'GenericError', desc: 'invalid option name: sandbox' },
+    });
+    expect(parseQemuCaps('/q', probe).sandbox).toBe(false);
+  });
+
   it('treats a failed optional query as empty rather than failing the probe', () => {
-    const probe = withReply('query-cpu-definitions', { error: { class: 'GenericError', desc: 'not supported' } });
-    expect(parseQemuCaps('/q', probe).cpuModels).toEqual([]);
+    const probe = withReply('query-machines', { error: { class: 'GenericError', desc: 'not supported' } });
+    expect(parseQemuCaps('/q', probe).machines).toEqual([]);
+  });
+
+  it('takes the CPU models of an aarch64 binary from its -arm-cpu types, leaving out abstract ones', () => {
+    const probe = withReply('qom-list-types', {
+      return: [
+        { name: 'cortex-a72-arm-cpu' },
+        { name: 'max-arm-cpu' },
+        { name: 'arm-cpu', abstract: true },
+        { name: 'aarch64-cpu-abstract-arm-cpu', abstract: true },
+        { name: 'tcg-accel' },
+      ],
+    });
+    const caps = parseQemuCaps('/q', {
+      ...probe,
+      replies: { ...probe.replies, 'query-target': { return: { arch: 'aarch64' } } },
+    });
+    expect(caps.cpuModels).toEqual(['cortex-a72', 'max']);
+    expect(caps.accels).toEqual(['tcg']);
   });
 
   it('refuses a binary for another target', () => {

@@ -20,6 +20,12 @@ const DEVICE_TYPES: Record<keyof QemuCaps['devices'], string> = {
 
 export const ARCHES: readonly Arch[] = ['x86_64', 'aarch64'];
 
+/** QOM type name suffix of a CPU model: `Skylake-Client` is the type `Skylake-Client-x86_64-cpu`
+ * (target/i386/cpu.h X86_CPU_TYPE_SUFFIX), `cortex-a72` is `cortex-a72-arm-cpu` (target/arm).
+ * The non-abstract types with it are exactly what `query-cpu-definitions` lists, which costs a
+ * third of the probe because it instantiates every model. */
+const CPU_TYPE_SUFFIX: Record<Arch, string> = { x86_64: '-x86_64-cpu', aarch64: '-arm-cpu' };
+
 export const qemuCapsSchema = v.strictObject({
   arch: v.picklist(ARCHES),
   binary: v.string(),
@@ -46,7 +52,7 @@ export class QemuCapsParseError extends Error {
   override readonly name = 'QemuCapsParseError';
 }
 
-const namedList = v.array(v.looseObject({ name: v.string() }));
+const typeList = v.array(v.looseObject({ name: v.string(), abstract: v.optional(v.boolean()) }));
 const machineList = v.array(v.looseObject({ name: v.string(), alias: v.optional(v.string()) }));
 const versionReply = v.looseObject({
   qemu: v.looseObject({ major: v.number(), minor: v.number(), micro: v.number() }),
@@ -73,13 +79,15 @@ export function parseQemuCaps(binary: string, probe: QmpProbeReplies): QemuCaps 
   if (target !== 'x86_64' && target !== 'aarch64')
     throw new QemuCapsParseError(`the binary emulates ${target ?? 'an unknown target'}, not x86_64 or aarch64`);
 
-  const types = new Set((returned(probe, 'qom-list-types', namedList) ?? []).map((t) => t.name));
+  const typeReplies = (returned(probe, 'qom-list-types', typeList) ?? []).filter((t) => !t.abstract);
+  const types = new Set(typeReplies.map((t) => t.name));
   const machines = new Set<string>();
   for (const m of returned(probe, 'query-machines', machineList) ?? []) {
     machines.add(m.name);
     if (m.alias) machines.add(m.alias);
   }
-  const cpuModels = (returned(probe, 'query-cpu-definitions', namedList) ?? []).map((c) => c.name);
+  const suffix = CPU_TYPE_SUFFIX[target];
+  const cpuModels = [...types].filter((t) => t.endsWith(suffix)).map((t) => t.slice(0, -suffix.length));
   const options = (returned(probe, 'query-command-line-options', optionList) ?? []).map((o) => o.option);
 
   const devices = Object.fromEntries(

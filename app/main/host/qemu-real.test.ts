@@ -37,6 +37,24 @@ describe.skipIf(!qemu)('the real QEMU on this machine', () => {
     expect(caps.devices).toMatchObject({ virtioNetPci: true, virtioBlkPci: true, qemuXhci: true, usbTablet: true });
   });
 
+  it('derives the same CPU models from qom-list-types as query-cpu-definitions lists', async () => {
+    const caps = parseQemuCaps(qemu!, await runQmpProbe(nodeSpawnQmp, qemu!));
+    const child = spawn(qemu!, QMP_PROBE_ARGS, { stdio: ['pipe', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stdin.write('{"execute":"qmp_capabilities"}\n{"execute":"query-cpu-definitions","id":"defs"}\n');
+    const defs = await new Promise<string[]>((resolve) => {
+      child.stdout.on('data', () => {
+        const line = out.split('\n').find((l) => l.includes('"id": "defs"') || l.includes('"id":"defs"'));
+        if (!line) return;
+        child.stdin.end('{"execute":"quit"}\n');
+        resolve((JSON.parse(line) as { return: { name: string }[] }).return.map((d) => d.name));
+      });
+    });
+    expect(defs.length).toBeGreaterThan(10);
+    expect([...caps.cpuModels].sort()).toEqual([...new Set(defs)].sort());
+  });
+
   it.runIf(process.platform === 'linux')(
     'a probe QEMU dies with a vmdesk that is killed mid-probe (it ignores stdin EOF)',
     async () => {

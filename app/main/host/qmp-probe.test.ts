@@ -22,10 +22,42 @@ describe('runQmpProbe', () => {
   });
 
   it('keeps the error of a command QEMU does not know', async () => {
-    const { 'query-cpu-definitions': _dropped, ...rest } = fixture.replies;
+    const { 'query-machines': _dropped, ...rest } = fixture.replies;
     const qemu = new FakeQemu(() => ({ ...fixture, replies: rest as typeof fixture.replies }));
     const probe = await runQmpProbe(qemu.spawn, '/q');
-    expect(probe.replies['query-cpu-definitions']).toMatchObject({ error: { class: 'CommandNotFound' } });
+    expect(probe.replies['query-machines']).toMatchObject({ error: { class: 'CommandNotFound' } });
+  });
+
+  it('asks only about -sandbox of all the command-line options', async () => {
+    const sent: unknown[] = [];
+    const qemu = new FakeQemu(() => fixture);
+    const spawnQmp: typeof qemu.spawn = (binary, args) => {
+      const proc = qemu.spawn(binary, args);
+      return { ...proc, write: (line) => (sent.push(JSON.parse(line)), proc.write(line)) };
+    };
+    await runQmpProbe(spawnQmp, '/q');
+    expect(sent).toContainEqual({
+      execute: 'query-command-line-options',
+      arguments: { option: 'sandbox' },
+      id: 'query-command-line-options',
+    });
+    expect(sent.map((m) => (m as { execute: string }).execute)).not.toContain('query-cpu-definitions');
+  });
+
+  it('answers with the last reply, then sends quit and lets QEMU exit on its own', async () => {
+    const qemu = new FakeQemu(() => fixture);
+    let exited = false;
+    let quit = false;
+    const spawnQmp: typeof qemu.spawn = (binary, args) => {
+      const proc = qemu.spawn(binary, args);
+      proc.onExit(() => (exited = true));
+      return { ...proc, write: (line) => ((quit ||= line.includes('"quit"')), proc.write(line)) };
+    };
+    await runQmpProbe(spawnQmp, '/q');
+    expect(quit).toBe(true);
+    expect(exited).toBe(false); // the fake exits a few ticks after quit: nobody waited for it
+    for (let i = 0; i < 10 && !exited; i++) await new Promise((r) => setImmediate(r));
+    expect(exited).toBe(true);
   });
 
   it("fails with QEMU's own stderr when it exits during the probe", async () => {

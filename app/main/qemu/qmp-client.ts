@@ -39,8 +39,12 @@ interface Pending {
 }
 
 const RETRYABLE = new Set(['ENOENT', 'ECONNREFUSED']);
-/** connect() polls for the socket at 5, 10, 20, 25, 25... ms: QEMU makes it ~30 ms after spawn. */
-const MAX_RETRY_DELAY_MS = 25;
+/** connect() polls for the socket after 2, 4, 8, 10, 10... ms. QEMU makes it ~20 ms after spawn
+ * (TCG, 2 cores) and answers `qmp_capabilities` once its machine is built, ~15 ms later; a
+ * coarser poll (it was 5, 10, 20, 25) connected up to 15 ms late, past that point on a loaded
+ * machine. A refused attempt on a unix socket costs microseconds. */
+const FIRST_RETRY_DELAY_MS = 2;
+const MAX_RETRY_DELAY_MS = 10;
 /** Events kept while nobody listens (oldest dropped first), so a late subscriber misses none. */
 const MAX_BACKLOG = 1000;
 /** A line longer than this is not QMP; refuse it instead of growing without bound. */
@@ -117,7 +121,7 @@ export class QmpClient {
     } else {
       signal?.addEventListener('abort', this.#onAbort, { once: true });
       this.#state = 'connecting';
-      this.#attempt(performance.now() + (this.#options.connectRetryMs ?? 0), 5);
+      this.#attempt(performance.now() + (this.#options.connectRetryMs ?? 0), FIRST_RETRY_DELAY_MS);
     }
     return done;
   }

@@ -9,7 +9,13 @@ import { makePrivateDir, storageError } from '../paths/storage-errors.js';
  * a full, read-only or forbidden directory as a `storage` error naming it (a write on an fd
  * alone would not say which file it was).
  */
-export function writeFileAtomic(file: string, content: string | Uint8Array, mode = 0o600): void {
+export function writeFileAtomic(
+  file: string,
+  content: string | Uint8Array,
+  mode = 0o600,
+  /** false: no fsync (still atomic against a crash of this process, not against a power loss). */
+  durable = true,
+): void {
   const dir = path.dirname(file);
   makePrivateDir(dir);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
@@ -17,7 +23,7 @@ export function writeFileAtomic(file: string, content: string | Uint8Array, mode
   try {
     fd = fs.openSync(tmp, 'wx', mode);
     fs.writeFileSync(fd, content);
-    fs.fsyncSync(fd);
+    if (durable) fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;
     fs.renameSync(tmp, file);
@@ -30,7 +36,7 @@ export function writeFileAtomic(file: string, content: string | Uint8Array, mode
     }
     throw storageError(err, file);
   }
-  fsyncDir(dir);
+  if (durable) fsyncDir(dir);
 }
 
 function fsyncDir(dir: string): void {
