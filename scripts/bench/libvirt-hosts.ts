@@ -7,6 +7,7 @@
  * rows say "not installed" otherwise.
  */
 import { execFile } from 'node:child_process';
+import os from 'node:os';
 import { loadLibvirt } from '../../app/native/libvirt.js';
 import type { BenchContext } from './context.js';
 import { BenchSandbox } from './sandbox.js';
@@ -23,10 +24,16 @@ const run = (cmd: string, args: string[]) =>
 
 export async function benchLibvirtHosts(ctx: BenchContext): Promise<Figure[]> {
   const lv = loadLibvirt();
+  // qemu:///system is the system daemon whoever asks; the user says whose permissions it checked.
+  const as = `as ${process.getuid?.() === 0 ? 'root' : os.userInfo().username}`;
+  // In-process against the library (what vmdesk's driver does), CLI against CLI.
   const rows = [
-    ['libvirt.inprocess', `connect to ${URI} + list its domains, in-process (libvirt's client library through koffi)`],
-    ['libvirt.cli', `\`vmdesk --connect ${URI} list --json\` (incl. Node start-up, connect, close)`],
-    ['libvirt.virsh', `reference: \`virsh -c ${URI} list --all\``],
+    [
+      'libvirt.inprocess',
+      `connect to ${URI} + list its domains, in-process (libvirt's client library through koffi; ${as})`,
+    ],
+    ['libvirt.cli', `\`vmdesk --connect ${URI} list --json\` CLI (incl. Node start-up, connect, close; ${as})`],
+    ['libvirt.virsh', `reference: \`virsh -c ${URI} list --all\` CLI (${as})`],
   ] as const;
   const absent = (note: string): Figure[] =>
     rows.map(([id, label]) => ({ id, label, unit: 'ms', samples: [], absent: 'not installed', note }));
