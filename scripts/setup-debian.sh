@@ -10,9 +10,10 @@ set -euo pipefail
 app_pkgs=(qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools)
 # What `npm test` uses besides: the test guest's build (busybox, cpio, GRUB, xorriso, mtools), its
 # guest agent, Chromium for the UI tests, libfaketime (clock jumps), osinfo-db (OS recognition),
-# and libvirt + an SSH server for the libvirt-host tests (libxml2-utils: virt-xml-validate).
+# and libvirt + an SSH server for the libvirt-host tests (libxml2-utils: virt-xml-validate); socat
+# is `npm run bench`'s serial baseline.
 test_pkgs=(busybox-static cpio grub-pc-bin grub-common grub-efi-amd64-bin xorriso mtools chromium libfaketime
-  osinfo-db qemu-guest-agent libvirt-daemon-system libvirt-clients openssh-server libxml2-utils)
+  osinfo-db qemu-guest-agent libvirt-daemon-system libvirt-clients openssh-server libxml2-utils socat)
 
 pkgs=("${app_pkgs[@]}")
 case "${1:-}" in

@@ -1,16 +1,41 @@
 /**
- * Row 5: the serial bridge. SerialHub (the driver's one connection to QEMU's serial socket,
+ * Serial console throughput, for real, and the serial bridge's own ceiling.
+ *
+ * Real: the test guest floods its serial port (`yes | head -c N` on its shell, ttyS0) and a viewer
+ * counts the bytes/s it receives from the first flood byte to a marker printed after it. Three
+ * viewers, one after the other in every round: `socat` on QEMU's serial socket of a QEMU started
+ * by hand with the argv vmdesk builds (the baseline: QEMU's serial socket takes one connection,
+ * which vmdesk's driver holds for its own VM, so the baseline is a second, identical guest that
+ * idles while the other floods), and a vmdesk VM's console through the driver's control socket
+ * (what `vmdesk console` reads) and through `vmdesk web`'s /stream WebSocket.
+ *
+ * Ceiling: SerialHub (the driver's one connection to QEMU's serial socket,
  * fanned out to viewers) reads from a synthetic source — a separate Node process serving a unix
  * socket that writes N MiB as fast as the socket takes it, standing in for QEMU — and delivers
  * to 1 or 4 viewers. Viewers only count bytes, so this measures the hub (read, ring buffer,
  * fan-out), not a terminal.
  */
+import net from 'node:net';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { WebSocket } from 'ws';
 import { SerialHub } from '../../app/main/consoles/serial-hub.js';
+import { openControlStream } from '../../app/main/ipc/control-client.js';
+import { driverFiles, vmFiles } from '../../app/main/paths/vm-files.js';
 import type { BenchContext } from './context.js';
-import { BenchSandbox, spawnReady } from './sandbox.js';
-import { interleave, stopwatch, type Contender, type Figure } from './stats.js';
+import {
+  GUEST_READY,
+  KEEP_GUEST_ALIVE,
+  KEEP_GUEST_ALIVE_MARKER,
+  SerialShell,
+  startWebServer,
+  type WebServer,
+} from './guest-console.js';
+import { onPath } from './machine.js';
+import { clockTicksPerSecond } from './driver-load.js';
+import { benchDefinition, BenchSandbox, cpuTicks, spawnReady } from './sandbox.js';
+import { interleave, pairedRatios, sleep, stopwatch, type Contender, type Figure } from './stats.js';
 
 const PAYLOAD_MIB = 64;
 const PAYLOAD_BYTES = PAYLOAD_MIB * 2 ** 20;
@@ -75,6 +100,11 @@ async function transfer(sb: BenchSandbox, viewers: number): Promise<number> {
 }
 
 export async function benchSerial(ctx: BenchContext): Promise<Figure[]> {
+  return [...(await benchSerialGuest(ctx)), ...(await benchSerialHub(ctx))];
+}
+
+/** The ceiling of the driver's serial bridge alone (no guest): a synthetic source, 1 and 4 viewers. */
+async function benchSerialHub(ctx: BenchContext): Promise<Figure[]> {
   const results: Record<number, number[]> = { 1: [], 4: [] };
   const contenders: Contender[] = [1, 4].map((n) => ({
     name: `serial → ${n} viewer${n > 1 ? 's' : ''}`,
@@ -91,10 +121,266 @@ export async function benchSerial(ctx: BenchContext): Promise<Figure[]> {
   await interleave(contenders, ctx.runs, ctx.progress);
   return [1, 4].map((n, i) => {
     const id = `serial.${n}`;
-    const label = `serial bridge → ${n} viewer${n > 1 ? 's' : ''} (SerialHub, synthetic source, ${PAYLOAD_MIB} MiB)`;
+    const label = `serial bridge ceiling → ${n} viewer${n > 1 ? 's' : ''} (SerialHub in-process, synthetic source, ${PAYLOAD_MIB} MiB)`;
     const err = contenders[i]!.error;
     return err
       ? { id, label, unit: 'MB/s', samples: results[n]!, absent: 'failed', note: err.message }
       : { id, label, unit: 'MB/s', samples: results[n]! };
   });
+}
+
+/** Bytes per flood: a few seconds of a TCG guest's UART. */
+const FLOOD_BYTES = 400_000;
+/** Typed on the guest's shell; the shell computes the markers, so the echo of the line never matches. */
+const FLOOD = `yes FLOOD$((0))LINE | head -c ${FLOOD_BYTES}; echo; echo FLOOD$((40+2))END`;
+const FLOOD_START = 'FLOOD0LINE';
+const FLOOD_END = 'FLOOD42END';
+const FLOOD_TIMEOUT_MS = 180_000;
+
+/** One viewer of a guest's serial console, opened per run. */
+interface SerialViewer {
+  /** The processes between QEMU and the viewer, whose CPU time a run records. */
+  pids: number[];
+  write(text: string): void;
+  onData(listener: (d: Buffer) => void): void;
+  close(): void;
+}
+
+function socatViewer(socat: string, sock: string): SerialViewer {
+  const p = spawn(socat, ['STDIO', `UNIX-CONNECT:${sock}`], { stdio: ['pipe', 'pipe', 'ignore'] });
+  return {
+    pids: p.pid ? [p.pid] : [],
+    write: (t) => p.stdin.write(t),
+    onData: (l) => p.stdout.on('data', l),
+    close: () => p.kill('SIGKILL'),
+  };
+}
+
+/** No socat: the least a program can do, a unix socket read in Node (said in the row label). */
+function nodeViewer(sock: string): SerialViewer {
+  const c = net.createConnection(sock);
+  c.on('error', () => {});
+  return { pids: [], write: (t) => c.write(t), onData: (l) => c.on('data', l), close: () => c.destroy() };
+}
+
+async function controlViewer(controlSocket: string, vm: string, pids: number[]): Promise<SerialViewer> {
+  const c = await openControlStream(controlSocket, 'console.serial', { vm });
+  c.on('error', () => {});
+  const v = {
+    pids,
+    write: (t: string) => c.write(t),
+    onData: (l: (d: Buffer) => void) => c.on('data', l),
+    close: () => c.destroy(),
+  };
+  c.resume();
+  return v;
+}
+
+async function webViewer(url: string, pids: number[]): Promise<SerialViewer> {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  ws.on('error', () => {});
+  return {
+    pids,
+    write: (t) => ws.send(Buffer.from(t), { binary: true }),
+    onData: (l) => ws.on('message', (d: Buffer) => l(d)),
+    close: () => ws.terminate(),
+  };
+}
+
+/** The typed line's echo ends with this (the shell has not expanded it). */
+const FLOOD_ECHO = 'FLOOD$((40+2))END';
+
+/**
+ * One flood through `viewer`: bytes/s from the first flood byte to the end marker. Only what
+ * arrives after the typed line's echo counts: a console's replay of its history (the previous
+ * run's flood) must not.
+ */
+async function flood(viewer: SerialViewer, hz: number): Promise<{ kBps: number; cpuPct: number }> {
+  let phase: 'replay' | 'echo' | 'start' | 'flood' = 'replay';
+  let tail = '';
+  let t0 = 0;
+  let t1 = 0;
+  let bytes = 0;
+  const done = new Promise<void>((resolve) => {
+    viewer.onData((d) => {
+      if (phase === 'replay') return;
+      const text = d.toString('latin1');
+      if (phase === 'echo' || phase === 'start') {
+        tail = (tail + text).slice(-4096);
+        if (phase === 'echo') {
+          const e = tail.indexOf(FLOOD_ECHO);
+          if (e < 0) return;
+          phase = 'start';
+          tail = tail.slice(e + FLOOD_ECHO.length);
+        }
+        const i = tail.indexOf(FLOOD_START);
+        if (i < 0) return;
+        phase = 'flood';
+        t0 = performance.now();
+        bytes = tail.length - i;
+        tail = tail.slice(i);
+      } else {
+        bytes += d.length;
+        tail = (tail + text).slice(-64);
+      }
+      if (tail.includes(FLOOD_END)) {
+        t1 = performance.now();
+        resolve();
+      }
+    });
+  });
+  // The replay, if any, comes at once.
+  await sleep(300);
+  phase = 'echo';
+  const ticks = () => viewer.pids.reduce((sum, pid) => sum + cpuTicks(pid), 0);
+  const ticks0 = ticks();
+  const began = performance.now();
+  viewer.write(FLOOD + '\n');
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      done,
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no ${FLOOD_END} within ${FLOOD_TIMEOUT_MS / 1000} s (${phase}, ${bytes} bytes)`)),
+          FLOOD_TIMEOUT_MS,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+  const cpuPct = ((ticks() - ticks0) / hz / ((performance.now() - began) / 1000)) * 100;
+  viewer.close();
+  return { kBps: bytes / 1e3 / ((t1 - t0) / 1000), cpuPct };
+}
+
+/** Types `line` through a fresh viewer and waits for `marker`. */
+async function typeOn(open: () => Promise<SerialViewer>, line: string, marker: string): Promise<void> {
+  const v = await open();
+  try {
+    await new SerialShell({ write: (t) => v.write(t), on: (_ev, l) => v.onData(l) }).run(line, marker);
+  } finally {
+    v.close();
+  }
+}
+
+async function benchSerialGuest(ctx: BenchContext): Promise<Figure[]> {
+  const socat = onPath('socat');
+  const baseName = socat ? 'socat' : 'a Node socket reader (socat not installed)';
+  const ways = [
+    { key: 'socat', label: `serial flood → ${baseName} on QEMU's serial socket (driver stopped)` },
+    {
+      key: 'node',
+      label: "serial flood → a Node socket reader on QEMU's serial socket (driver stopped; no vmdesk, a control)",
+    },
+    { key: 'control', label: "serial flood → vmdesk console via the driver's control socket" },
+    { key: 'web', label: 'serial flood → `vmdesk web` /stream WebSocket (client of the driver)' },
+  ] as const;
+  const samples: Record<(typeof ways)[number]['key'], number[]> = { socat: [], node: [], control: [], web: [] };
+  /** CPU of the processes on the path (socat; the driver; the driver and `vmdesk web`), % of one core. */
+  const cpu: Record<(typeof ways)[number]['key'], number[]> = { socat: [], node: [], control: [], web: [] };
+  const hz = clockTicksPerSecond();
+  const sb = new BenchSandbox().seedCache(ctx.cacheTemplate);
+  let driver: ChildProcess | undefined;
+  let web: WebServer | undefined;
+  const stopped = (c: ChildProcess) =>
+    new Promise<void>((resolve) => {
+      if (c.exitCode !== null || c.signalCode !== null) return resolve();
+      c.once('exit', () => resolve());
+      c.kill('SIGTERM');
+    });
+  /** One guest for every viewer: for the baseline the driver (and `vmdesk web`) stop, the VM
+   * runs on, and QEMU's serial socket is free; the next vmdesk run starts the driver again,
+   * which adopts the VM and reconnects its console. */
+  const withoutVmdesk = async () => {
+    if (web) await stopped(web.child);
+    web = undefined;
+    if (driver) await stopped(driver);
+    driver = undefined;
+  };
+  const withDriver = async (): Promise<ChildProcess> => (driver ??= await sb.startDriver());
+  const withWeb = async (): Promise<WebServer> => {
+    await withDriver();
+    return (web ??= await startWebServer(sb));
+  };
+  try {
+    const def = benchDefinition('flood', ctx.iso);
+    sb.writeDefinitions([def]);
+    await withDriver();
+    ctx.progress('serial: booting the test guest under a vmdesk driver');
+    const started = await sb.run(['start', def.name]);
+    if (started.code !== 0) throw new Error(`vmdesk start exited ${started.code}: ${started.stderr.trim()}`);
+    const files = vmFiles(sb.paths, def.id);
+    await sb.waitForFileText(files.serialLog, GUEST_READY, 240_000);
+    const control = driverFiles(sb.paths).controlSocket;
+    const openControl = async () => controlViewer(control, def.id, [(await withDriver()).pid!]);
+    const openWeb = async () => {
+      const w = await withWeb();
+      return webViewer(w.streamUrl('console.serial', { vm: def.id }), [driver!.pid!, w.child.pid!]);
+    };
+    const openDirect = async (useSocat: boolean) => {
+      await withoutVmdesk();
+      return socat && useSocat ? socatViewer(socat, files.serialSocket) : nodeViewer(files.serialSocket);
+    };
+    await typeOn(openControl, KEEP_GUEST_ALIVE, KEEP_GUEST_ALIVE_MARKER);
+    const opener = {
+      socat: () => openDirect(true),
+      node: () => openDirect(false),
+      control: openControl,
+      web: openWeb,
+    };
+    const contenders: Contender[] = ways.map((w) => ({
+      name: `serial flood → ${w.key}`,
+      // Without socat the baseline already is the Node reader.
+      skip: w.key === 'node' && !socat,
+      async run(round: number) {
+        const r = await flood(await opener[w.key](), hz);
+        if (round < 0) return;
+        samples[w.key].push(r.kBps);
+        cpu[w.key].push(r.cpuPct);
+      },
+    }));
+    await interleave(contenders, ctx.runs, ctx.progress);
+    const cpuOf = { socat: 'socat', node: '', control: 'the driver', web: 'the driver + `vmdesk web`' };
+    return ways.flatMap((w, i) => {
+      const err = contenders[i]!.error;
+      if (contenders[i]!.skip && !err) return [];
+      const f: Figure = { id: `serial.guest.${w.key}`, label: w.label, unit: 'kB/s', samples: samples[w.key] };
+      if (err) return [{ ...f, absent: 'failed' as const, note: err.message }];
+      const paired = w.key === 'socat' ? undefined : pairedRatios(samples[w.key], samples.socat, baseName);
+      if (paired) f.note = paired;
+      if (w.key === 'socat')
+        f.note =
+          `the test guest under TCG runs \`yes | head -c ${FLOOD_BYTES}\` on its ttyS0 shell; one guest for all ` +
+          `viewers (QEMU's serial socket takes one client: for the baseline the driver stops and the VM runs on; ` +
+          `then a new driver adopts it), the viewers in turn each round`;
+      const c: Figure = {
+        id: `serial.guest.${w.key}.cpu`,
+        label: `… CPU of ${cpuOf[w.key]} during that flood (% of one core)`,
+        unit: '%',
+        samples: cpu[w.key],
+      };
+      return (w.key === 'socat' && !socat) || w.key === 'node' ? [f] : [f, c];
+    });
+  } catch (err) {
+    return [
+      {
+        id: 'serial.guest.web',
+        label: 'serial flood → `vmdesk web`',
+        unit: 'kB/s',
+        samples: [],
+        absent: 'failed',
+        note: (err as Error).message,
+      },
+    ];
+  } finally {
+    await withoutVmdesk().catch(() => {});
+    await sb.killQemus();
+    sb.cleanup();
+  }
 }

@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 
-export type Unit = 'ms' | '%' | 'MiB' | 'MB/s';
+export type Unit = 'ms' | '%' | 'MiB' | 'MB/s' | 'kB/s' | 'updates/s';
 
 /** Why a row has no samples: the system is not on this machine, or the code does not exist yet. */
 export type Absent = 'not installed' | 'not built yet' | 'failed';
@@ -98,4 +98,16 @@ export function formatValue(x: number, unit: Unit): string {
   const digits = Math.abs(x) >= 100 ? 0 : Math.abs(x) >= 10 ? 1 : 2;
   const n = x.toFixed(digits);
   return unit === '%' ? `${n} %` : `${n} ${unit}`;
+}
+
+/**
+ * For rows measured in the same rounds as a baseline (interleaved, so round i of both ran
+ * seconds apart): the median and range of the per-round ratios, which a slow spell of the
+ * machine moves less than the ratio of the two medians. Undefined unless both have every round.
+ */
+export function pairedRatios(xs: readonly number[], base: readonly number[], baseName: string): string | undefined {
+  if (xs.length === 0 || xs.length !== base.length) return undefined;
+  const r = xs.map((x, i) => x / base[i]!);
+  const s = summary(r);
+  return `per-round ratio to ${baseName}: median ${s.median.toFixed(2)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
 }

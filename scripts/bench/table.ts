@@ -19,21 +19,33 @@ function med(f: Figure | undefined): number | undefined {
 /** Fills in `ratio` and `target` of every figure. */
 export function judge(figs: Figure[]): void {
   const raw = med(byId(figs, 'start.raw'));
-  const warm = med(byId(figs, 'start.vmdesk.warm'));
-  for (const id of ['start.vmdesk.warm', 'start.vmdesk.cold', 'start.vmdesk.cli']) {
+  // Issue 22: warm ≤ 1.10× raw, the first start ever (cold capability cache) ≤ 1.5× raw.
+  const startTargets: [string, number][] = [
+    ['start.vmdesk.warm', 1.1],
+    ['start.vmdesk.cold', 1.5],
+    ['start.vmdesk.cli', 1.15],
+  ];
+  for (const [id, limit] of startTargets) {
     const f = byId(figs, id);
     const m = med(f);
     if (!f) continue;
     const r = m !== undefined && raw !== undefined ? m / raw : undefined;
     if (r !== undefined) f.ratio = `${x(r)} raw`;
-    f.target = { text: '≤ 1.15× raw', pass: r === undefined ? undefined : r <= 1.15 };
+    f.target = { text: `≤ ${limit.toFixed(2)}× raw`, pass: r === undefined ? undefined : r <= limit };
   }
-  const lv = byId(figs, 'start.libvirt');
-  if (lv) {
+  // Like against like: virsh's CLI against vmdesk's CLI, libvirt's API against vmdesk in-process.
+  const likeForLike: [string, string, string][] = [
+    ['start.libvirt', 'start.vmdesk.cli.define', 'vmdesk CLI'],
+    ['start.libvirt.api', 'start.vmdesk.warm', 'vmdesk in-process'],
+  ];
+  for (const [id, ours, what] of likeForLike) {
+    const lv = byId(figs, id);
+    if (!lv) continue;
     const m = med(lv);
-    const r = m !== undefined && warm !== undefined ? m / warm : undefined;
-    if (r !== undefined) lv.ratio = `${x(r)} vmdesk`;
-    lv.target = { text: 'vmdesk ≥ 5× faster', pass: r === undefined ? undefined : r >= 5 };
+    const v = med(byId(figs, ours));
+    const r = m !== undefined && v !== undefined ? m / v : undefined;
+    if (r !== undefined) lv.ratio = `${x(r)} ${what}`;
+    lv.target = { text: `${what} faster`, pass: r === undefined ? undefined : r > 1 };
   }
   const stopV = byId(figs, 'stop.vmdesk');
   const stopRaw = med(byId(figs, 'stop.raw'));
@@ -56,7 +68,23 @@ export function judge(figs: Figure[]): void {
   threshold('list.inprocess', '< 50 ms', (m) => m < 50);
   threshold('serial.1', '≥ 50 MB/s', (m) => m >= 50);
   threshold('serial.4', '≥ 50 MB/s', (m) => m >= 50);
-  threshold('vnc.latency', '< 1 ms p50', (m) => m < 1);
+  // Console throughput through vmdesk against the same console reached without it (same run).
+  const atLeast = (id: string, baseId: string, baseName: string, min: number) => {
+    const f = byId(figs, id);
+    if (!f) return;
+    const m = med(f);
+    const b = med(byId(figs, baseId));
+    const r = m !== undefined && b !== undefined && b > 0 ? m / b : undefined;
+    if (r !== undefined) f.ratio = `${x(r)} ${baseName}`;
+    f.target = { text: `≥ ${min.toFixed(2)}× ${baseName}`, pass: r === undefined ? undefined : r >= min };
+  };
+  for (const via of ['control', 'web']) {
+    for (const vnc of ['vnc', 'vnc.solid']) {
+      atLeast(`${vnc}.${via}.fps`, `${vnc}.direct.fps`, 'direct', 0.95);
+      atLeast(`${vnc}.${via}.bytes`, `${vnc}.direct.bytes`, 'direct', 0.95);
+    }
+    atLeast(`serial.guest.${via}`, 'serial.guest.socat', 'socat', 0.95);
+  }
   threshold('forward.add', '≤ 50 ms', (m) => m <= 50);
 }
 

@@ -1,145 +1,344 @@
 /**
- * Row 6: what the VNC byte proxy (app/main/consoles/vnc-proxy.ts, one unix connection per viewer) adds
- * per message. A synthetic source stands in for QEMU's VNC socket: a separate Node process that
- * echoes every byte. Each run sends 300 small messages (the size of RFB pointer/key events) one
- * at a time and takes the median round trip, once straight to the source and once through the
- * proxy; the figure is the difference.
+ * VNC throughput, for real: the test guest (UEFI, so the kernel's efifb gives it /dev/fb0,
+ * 1280×800×32) redraws its whole framebuffer continuously — a shell loop typed on its serial
+ * console copies two full frames to /dev/fb0 in turn: random ones (every update new and
+ * incompressible: bandwidth-bound), then black and white ones (tiny updates: round-trip-bound) —
+ * and noVNC in headless Chromium (the client the app itself uses, asking for the encodings it
+ * always asks for) counts the framebuffer updates it decodes and the bytes it receives.
+ *
+ * Three ways to the same VNC server, measured one after the other in every round:
+ *  - direct: a minimal WebSocket bridge (websockify's job, in this process) straight to QEMU's
+ *    VNC unix socket — the baseline;
+ *  - control socket: the same bridge, but to the driver's `console.vnc` stream on its control
+ *    socket (the driver's VNC proxy and the control-socket transport);
+ *  - vmdesk web: the renderer's own WebStreamChannel on `vmdesk web`'s /stream WebSocket, `vmdesk
+ *    web` being a client of the driver (WebSocket → web process → control socket → driver → QEMU),
+ *    the whole path a browser console uses.
+ * noVNC asks for the next update only once it has decoded the last one (QEMU offers no continuous
+ * updates), so added latency anywhere on a path lowers its rate.
  */
+import fs from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
-import { performance } from 'node:perf_hooks';
-import { proxyVnc } from '../../app/main/consoles/vnc-proxy.js';
+import type { Duplex } from 'node:stream';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { openControlStream } from '../../app/main/ipc/control-client.js';
+import { driverFiles } from '../../app/main/paths/vm-files.js';
+import { REPO } from '../../e2e/support/cli.js';
 import type { BenchContext } from './context.js';
-import { BenchSandbox, spawnReady } from './sandbox.js';
-import { interleave, median, type Figure } from './stats.js';
+import {
+  bootGuest,
+  KEEP_GUEST_ALIVE,
+  KEEP_GUEST_ALIVE_MARKER,
+  SerialShell,
+  serialViaControl,
+  startWebServer,
+} from './guest-console.js';
+import { BenchSandbox } from './sandbox.js';
+import { interleave, median, pairedRatios, type Contender, type Figure } from './stats.js';
+import type { Adapter, VncMeasureOptions, VncMeasurement } from './vnc-page.js';
 
-const MESSAGES = 300;
-const MESSAGE = new Uint8Array(8).fill(5); // an RFB PointerEvent is 6 bytes, a KeyEvent 8
+const CHROMIUM = '/usr/bin/chromium';
+const WARM_MS = 1500;
+const WINDOW_MS = 5000;
+/** What a minimal bridge lets queue towards the browser before it stops reading QEMU. */
+const BRIDGE_HIGH_WATER = 4 * 2 ** 20;
 
-const ECHO = `
-import net from 'node:net';
-net.createServer((c) => c.pipe(c)).listen(process.argv[1], () => console.log('ready'));
-`;
+/**
+ * Frames the size of the framebuffer, made once in the guest's RAM: two of random bytes
+ * (incompressible: every update is ~3 bytes a pixel, so the rate is bound by bandwidth and
+ * decoding) and a black and a white one (each update is one solid rectangle of a few bytes, so
+ * the rate is bound by round trips: QEMU's refresh timer and the path's latency).
+ */
+const MAKE_FRAMES =
+  'n=$(( $(cut -d, -f2 /sys/class/graphics/fb0/virtual_size) * $(cat /sys/class/graphics/fb0/stride) )); ' +
+  'head -c $n /dev/urandom >/tmp/ra; head -c $n /dev/urandom >/tmp/rb; ' +
+  "head -c $n /dev/zero >/tmp/sa; head -c $n /dev/zero | tr '\\0' '\\377' >/tmp/sb; " +
+  'echo 0 >/sys/class/graphics/fbcon/cursor_blink; echo FRAMES$((40+2)) $n';
 
-/** Median round trip in ms: `send` writes one message, `onReply` is called per reply. */
-async function roundTrips(send: () => void, setReply: (cb: () => void) => void): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < MESSAGES; i++) {
-    const t0 = performance.now();
-    await new Promise<void>((resolve) => {
-      setReply(resolve);
-      send();
-    });
-    times.push(performance.now() - t0);
-  }
-  return median(times);
+/** Copies frames `a` and `b` to /dev/fb0 in turn, forever (the previous loop, if any, is stopped). */
+const redrawLoop = (a: string, b: string) =>
+  'kill $(cat /tmp/loop.pid 2>/dev/null) 2>/dev/null; ' +
+  `(while :; do cat ${a} >/dev/fb0; cat ${b} >/dev/fb0; done) >/dev/null 2>&1 & ` +
+  'echo $! >/tmp/loop.pid; echo LOOP$((40+2))';
+
+interface Scenario {
+  key: 'random' | 'solid';
+  /** Figure ids: vnc.<way>.fps for random frames (the main rows), vnc.solid.<way>.fps for solid ones. */
+  prefix: string;
+  loop: string;
+  describe: string;
 }
 
-async function direct(sock: string): Promise<number> {
-  const c = net.createConnection(sock);
-  await new Promise((r) => c.once('connect', r));
-  let reply: () => void = () => {};
-  c.on('data', () => reply());
-  try {
-    return await roundTrips(
-      () => c.write(MESSAGE),
-      (cb) => {
-        reply = cb;
-      },
-    );
-  } finally {
-    c.destroy();
-  }
-}
+const SCENARIOS: Scenario[] = [
+  {
+    key: 'random',
+    prefix: 'vnc',
+    loop: redrawLoop('/tmp/ra', '/tmp/rb'),
+    describe: 'random full frames',
+  },
+  {
+    key: 'solid',
+    prefix: 'vnc.solid',
+    loop: redrawLoop('/tmp/sa', '/tmp/sb'),
+    describe: 'black/white full frames',
+  },
+];
 
-async function proxied(sock: string): Promise<number> {
-  let reply: () => void = () => {};
-  const handle = proxyVnc(sock);
-  handle.output.attach({
-    write: () => {
-      reply();
-      return true;
+/** The page: noVNC (the package the app bundles) + the renderer's WebStreamChannel + vnc-page.ts. */
+async function pageScript(): Promise<string> {
+  const { build } = await import('esbuild');
+  const out = await build({
+    stdin: {
+      contents: [
+        "import RFB from '@novnc/novnc';",
+        "import { WebStreamChannel } from './app/renderer/api/web-stream.ts';",
+        "import { install } from './scripts/bench/vnc-page.ts';",
+        'install(RFB, WebStreamChannel);',
+      ].join('\n'),
+      resolveDir: REPO,
+      loader: 'ts',
     },
-    end: () => {},
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'chrome110',
+    write: false,
+    logLevel: 'silent',
   });
-  try {
-    return await roundTrips(
-      () => handle.input(MESSAGE),
-      (cb) => {
-        reply = cb;
+  return out.outputFiles[0]!.text;
+}
+
+/**
+ * websockify's job in a few lines: each WebSocket gets its own connection from `connect` and
+ * bytes are passed both ways; the connection is paused while the browser has not taken
+ * BRIDGE_HIGH_WATER bytes.
+ */
+function startBridge(routes: Record<string, () => Promise<Duplex>>): Promise<{ port: number; close(): void }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+  wss.on('connection', (ws: WebSocket, req) => {
+    const route = routes[new URL(req.url ?? '/', 'http://x').pathname];
+    if (!route) return ws.close(4404, 'no such route');
+    const early: Buffer[] = [];
+    let sock: Duplex | undefined;
+    ws.on('message', (d: Buffer) => (sock ? sock.write(d) : early.push(d)));
+    ws.on('close', () => sock?.destroy());
+    route().then(
+      (s) => {
+        if (ws.readyState !== ws.OPEN) return s.destroy();
+        sock = s;
+        for (const d of early.splice(0)) s.write(d);
+        s.on('data', (d: Buffer) => {
+          ws.send(d, { binary: true }, () => {
+            if (s.isPaused() && ws.bufferedAmount < BRIDGE_HIGH_WATER / 2) s.resume();
+          });
+          if (ws.bufferedAmount >= BRIDGE_HIGH_WATER) s.pause();
+        });
+        s.on('close', () => ws.close());
+        s.on('error', () => ws.close());
+        s.resume();
       },
+      (err: Error) => ws.close(1011, err.message.slice(0, 120)),
     );
-  } finally {
-    handle.close();
-  }
+  });
+  return new Promise((resolve, reject) => {
+    wss.once('error', reject);
+    wss.once('listening', () => resolve({ port: (wss.address() as net.AddressInfo).port, close: () => wss.close() }));
+  });
+}
+
+function unixConnection(sockPath: string): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const s = net.createConnection(sockPath);
+    s.once('connect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+async function openPage(browser: Browser, origin: string, script: string): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  if (process.env.VMDESK_BENCH_DEBUG) page.on('console', (m) => process.stderr.write(`[page] ${m.text()}\n`));
+  // Served at vmdesk web's own origin (its Origin check lets only its own pages open streams).
+  await page.route(`${origin}/__bench/**`, (route) => {
+    const js = route.request().url().endsWith('.js');
+    return route.fulfill({
+      status: 200,
+      contentType: js ? 'text/javascript' : 'text/html',
+      body: js
+        ? script
+        : '<!doctype html><body style="margin:0"><div id="screen" style="width:1280px;height:800px"></div>' +
+          '<script type="module" src="/__bench/page.js"></script></body>',
+    });
+  });
+  await page.goto(`${origin}/__bench/index.html`);
+  await page.waitForFunction(() => 'vncBench' in globalThis);
+  return page;
+}
+
+interface Way {
+  key: 'direct' | 'control' | 'web';
+  name: string;
+  label: string;
+  url: string;
+  adapter: Adapter;
+}
+
+type Runs = Record<Scenario['key'], Record<Way['key'], VncMeasurement[]>>;
+
+async function measure(page: Page, o: VncMeasureOptions): Promise<VncMeasurement> {
+  return page.evaluate(
+    (opts) =>
+      (
+        globalThis as unknown as { vncBench: { measure(o: VncMeasureOptions): Promise<VncMeasurement> } }
+      ).vncBench.measure(opts),
+    o,
+  );
 }
 
 export async function benchVnc(ctx: BenchContext): Promise<Figure[]> {
-  const added: number[] = [];
-  const directs: number[] = [];
-  const proxieds: number[] = [];
-  const id = 'vnc.latency';
-  const label = 'VNC proxy added latency per message (p50; synthetic echo source)';
-  const sb = new BenchSandbox();
-  const sock = path.join(sb.root, 'vnc.sock');
-  let source: ChildProcess | undefined;
+  const sb = new BenchSandbox().seedCache(ctx.cacheTemplate);
+  let browser: Browser | undefined;
+  let bridge: { port: number; close(): void } | undefined;
+  const runs: Runs = { random: { direct: [], control: [], web: [] }, solid: { direct: [], control: [], web: [] } };
+  const errors = new Map<string, Error>();
   try {
-    source = await spawnReady(process.execPath, ['--input-type=module', '-e', ECHO, sock], 'ready');
-    let last = 0;
-    await interleave(
-      [
-        {
-          name: 'vnc direct',
-          async run(round: number) {
-            last = await direct(sock);
-            if (round >= 0) directs.push(last);
-          },
-        },
-        // Unclamped: noise can make it slightly negative, which says the proxy adds nothing measurable.
-        {
-          name: 'vnc via proxy',
-          async run(round: number) {
-            const p = await proxied(sock);
-            if (round >= 0) {
-              proxieds.push(p);
-              added.push(p - last);
-            }
-          },
-        },
-      ],
-      ctx.runs,
-      ctx.progress,
-    );
-    return [
+    if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: the VNC rows need Debian's chromium`);
+    await sb.startDriver();
+    ctx.progress('vnc: booting the test guest (UEFI, for /dev/fb0) under a vmdesk driver');
+    const vm = await bootGuest(sb, 'fb', ctx.iso, ['--firmware', 'uefi']);
+    const serial = await serialViaControl(sb, vm);
+    const shell = new SerialShell(serial);
+    await shell.run(KEEP_GUEST_ALIVE, KEEP_GUEST_ALIVE_MARKER);
+    await shell.run(MAKE_FRAMES, 'FRAMES42');
+    const web = await startWebServer(sb);
+    const control = driverFiles(sb.paths).controlSocket;
+    bridge = await startBridge({
+      '/direct': () => unixConnection(vm.files.vncSocket),
+      '/control': () => openControlStream(control, 'console.vnc', { vm: vm.id }),
+    });
+    const b = `ws://127.0.0.1:${bridge.port}`;
+    const ways: Way[] = [
       {
-        id: 'vnc.rtt.direct',
-        label: 'VNC message round trip, straight to the source (p50 of 300)',
-        unit: 'ms',
-        samples: directs,
+        key: 'direct',
+        name: 'direct',
+        label: 'QEMU VNC socket via a minimal WebSocket bridge',
+        url: `${b}/direct`,
+        adapter: 'websocket',
       },
       {
-        id: 'vnc.rtt.proxy',
-        label: 'VNC message round trip, through the proxy (p50 of 300)',
-        unit: 'ms',
-        samples: proxieds,
+        key: 'control',
+        name: 'control socket',
+        label: "vmdesk's control socket (driver's VNC proxy) via the same bridge",
+        url: `${b}/control`,
+        adapter: 'websocket',
       },
-      { id, label, unit: 'ms', samples: added, target: { text: '< 1 ms p50' } },
+      {
+        key: 'web',
+        name: 'vmdesk web',
+        label: '`vmdesk web` /stream (client of the driver), WebStreamChannel',
+        url: web.streamUrl('console.vnc', { vm: vm.id }),
+        adapter: 'vmdesk',
+      },
     ];
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--no-first-run',
+        // The bridge is on another port of 127.0.0.1 than the page: a "local network" request to Chromium.
+        '--disable-features=LocalNetworkAccessChecks',
+      ],
+    });
+    const page = await openPage(browser, web.origin, await pageScript());
+    for (const sc of SCENARIOS) {
+      await shell.run(sc.loop, 'LOOP42');
+      const contenders: Contender[] = ways.map((w) => ({
+        name: `vnc ${sc.key}: ${w.name}`,
+        async run(round: number) {
+          const m = await measure(page, { url: w.url, adapter: w.adapter, warmMs: WARM_MS, windowMs: WINDOW_MS });
+          if (m.updates === 0) throw new Error(`noVNC decoded no update in ${WINDOW_MS / 1000} s`);
+          if (round >= 0) runs[sc.key][w.key].push(m);
+        },
+      }));
+      await interleave(contenders, ctx.runs, ctx.progress);
+      contenders.forEach((c, i) => c.error && errors.set(`${sc.key}.${ways[i]!.key}`, c.error));
+    }
+    serial.destroy();
+    return SCENARIOS.flatMap((sc) => figures(sc, ways, runs[sc.key], errors));
   } catch (err) {
+    const note = (err as Error).message;
     return [
       {
-        id,
-        label,
-        unit: 'ms',
-        samples: added,
+        id: 'vnc.web.fps',
+        label: 'VNC updates/s via vmdesk web',
+        unit: 'updates/s',
+        samples: [],
         absent: 'failed',
-        note: (err as Error).message,
-        target: { text: '< 1 ms p50' },
+        note,
       },
     ];
   } finally {
-    source?.kill('SIGKILL');
+    await browser?.close().catch(() => {});
+    bridge?.close();
+    await sb.killQemus();
     sb.cleanup();
   }
+}
+
+function figures(
+  sc: Scenario,
+  ways: Way[],
+  runs: Record<Way['key'], VncMeasurement[]>,
+  errors: Map<string, Error>,
+): Figure[] {
+  const out: Figure[] = [];
+  for (const w of ways) {
+    const err = errors.get(`${sc.key}.${w.key}`);
+    const fail = err ? { absent: 'failed' as const, note: err.message } : {};
+    const rs = runs[w.key];
+    const fps = rs.map((m) => (m.updates * 1000) / m.ms);
+    const mbps = rs.map((m) => m.bytes / 1e6 / (m.ms / 1000));
+    const perUpdate = median(rs.map((m) => m.bytes / Math.max(1, m.updates)));
+    const note =
+      w.key === 'direct' && rs.length > 0
+        ? {
+            note:
+              `noVNC 1.7 in headless Chromium; the guest (TCG, UEFI efifb) copies ${sc.describe} to its ` +
+              `1280×800×32 /dev/fb0 in a loop; ~${perUpdate >= 1e5 ? `${(perUpdate / 1e6).toFixed(2)} MB` : `${Math.round(perUpdate)} bytes`} ` +
+              `per update; ${WINDOW_MS / 1000} s windows after ${WARM_MS / 1000} s, the three paths in turn each round`,
+          }
+        : {};
+    const what = `VNC, ${sc.describe}`;
+    const base = runs.direct;
+    const paired = (xs: number[], of: (m: VncMeasurement) => number) => {
+      const text = w.key === 'direct' ? undefined : pairedRatios(xs, base.map(of), 'direct');
+      return text ? { note: text } : {};
+    };
+    out.push({
+      id: `${sc.prefix}.${w.key}.fps`,
+      label: `${what}: updates/s, noVNC ← ${w.label}`,
+      unit: 'updates/s',
+      samples: fps,
+      ...note,
+      ...paired(fps, (m) => (m.updates * 1000) / m.ms),
+      ...fail,
+    });
+    // Solid frames are a few bytes each: their bytes/s says nothing the updates/s does not.
+    if (sc.key === 'random')
+      out.push({
+        id: `${sc.prefix}.${w.key}.bytes`,
+        label: `${what}: bytes/s, noVNC ← ${w.label}`,
+        unit: 'MB/s',
+        samples: mbps,
+        ...paired(mbps, (m) => m.bytes / 1e6 / (m.ms / 1000)),
+        ...fail,
+      });
+  }
+  return out;
 }

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { VmdeskError } from '../common/errors.js';
-import { parseSize } from '../vm/define-vm.js';
+import { parseSize } from '../common/sizes.js';
 
 export function usageError(message: string): VmdeskError {
   return new VmdeskError('invalid-argument', `${message}\nRun \`vmdesk --help\` for usage.`);

@@ -1,33 +1,9 @@
 /** Text output of the CLI: short, aligned, and saying what to do next where that helps. */
-import type { HostConnection } from '../common/connection-types.js';
 import { bootOrderText, diskIsReadOnly, type DiskSpec, type VmDefinition, type VmSummary } from '../common/vm-types.js';
-import { formatMiB } from '../vm/define-vm.js';
+import { formatMiB } from '../common/sizes.js';
 import { table } from '../common/text-table.js';
 
 export { table };
-
-export function formatList(vms: VmSummary[]): string {
-  if (vms.length === 0)
-    return 'No VMs yet. Create one with: vmdesk define --name NAME --cdrom INSTALLER.iso --disk-size 20G';
-  // VMs of libvirt hosts (a driver that keeps connections, or `vmdesk --connect`) say where they are.
-  const hosts = vms.some((v) => v.host);
-  const rows = [[...(hosts ? ['HOST'] : []), 'NAME', 'STATE', 'CPUS', 'MEMORY', 'ACCEL', 'ID']];
-  for (const vm of vms) {
-    const d = vm.definition;
-    rows.push([
-      ...(hosts ? [vm.host?.label ?? 'this computer'] : []),
-      vm.name,
-      vm.state,
-      d ? String(d.cpus) : '-',
-      d ? formatMiB(d.memoryMiB) : '-',
-      vm.accel?.accel ?? d?.accel ?? '-',
-      vm.id,
-    ]);
-  }
-  const broken = vms.filter((v) => v.state === 'broken' || v.state === 'crashed');
-  const notes = broken.map((v) => `\n${v.name}: ${v.reason ?? v.state}`).join('');
-  return table(rows) + notes;
-}
 
 export function formatInfo(vm: VmSummary): string {
   const d = vm.definition;
@@ -195,19 +171,4 @@ export function formatForwards(vm: VmSummary): string {
   });
   const live = vm.state === 'running' || vm.state === 'paused' ? ` (${vm.state}: listening now)` : '';
   return `Port forwards of "${vm.name}"${live}:\n${table([['PROTO', 'HOST', 'GUEST', ''], ...rows])}\n`;
-}
-
-/** `vmdesk connections`: each host, its state, and what to do about an error. */
-export function formatConnections(conns: HostConnection[]): string {
-  const rows = [['HOST', 'STATE', 'URI', 'ID', 'AT START']];
-  for (const c of conns)
-    rows.push([
-      c.label,
-      c.state,
-      c.kind === 'local' ? '-' : c.uri,
-      c.id,
-      c.kind === 'local' ? '-' : c.remembered ? 'connects' : 'no',
-    ]);
-  const notes = conns.filter((c) => c.error).map((c) => `\n${c.label}: ${c.error}${c.fix ? ` ${c.fix}` : ''}`);
-  return table(rows) + notes.join('');
 }

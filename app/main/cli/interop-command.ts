@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import readline from 'node:readline';
 import type { CallResults } from '../common/contract.js';
-import { formatMiB } from '../vm/define-vm.js';
+import { formatMiB } from '../common/sizes.js';
 import { parse, usageError } from './args.js';
 import type { Call } from './clone-command.js';
 import { firmwareText } from './format.js';

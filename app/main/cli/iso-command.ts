@@ -14,7 +14,7 @@ import { loadOsinfoDb } from '../iso/osinfo-source.js';
 import { suggestVmName } from '../iso/vm-name.js';
 import type { IsoInfo, OsMatch, OsResources } from '../common/iso-types.js';
 import type { IsoLibraryEntry } from '../common/contract.js';
-import { formatMiB } from '../vm/define-vm.js';
+import { formatMiB } from '../common/sizes.js';
 import { table } from './format.js';
 
 export interface IsoCommandIo {

@@ -6,41 +6,20 @@
  * Exit codes: 0 success; 1 a problem the user can fix (the message says how); 2 internal error.
  */
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
-import type { CallParams, DefineVmInput } from '../common/contract.js';
-import path from 'node:path';
 import type { VmSummary } from '../common/vm-types.js';
+import type { DriverLink } from '../ipc/driver-link.js';
+import type { OwnerInfo } from '../vm/owner-lock.js';
 import { appPathsFromProcess } from '../paths/app-paths.js';
 import { asStorageError } from '../paths/storage-errors.js';
-import { getNative } from '../../native/index.js';
-import { openDriver, type DriverLink } from '../ipc/driver-link.js';
-import { managerOptionsFromEnv } from '../vm/vm-manager.js';
-import { createHostServices } from '../vm/host-adapter.js';
-import { ACCEL_ENV, formatHostReport } from '../host/index.js';
-import { formatMiB, parseForward, parseSize } from '../vm/define-vm.js';
-import { firmwareText, formatConnections, formatDeleted, formatInfo, formatList } from './format.js';
-import { followLog, printLog } from './log-command.js';
-import { tailLog } from '../consoles/log-tail.js';
-import { attachConsole } from './console-command.js';
-import { runWeb } from './web-command.js';
-import { runMdev } from './mdev-command.js';
-import { runUsb } from './usb-command.js';
-import { runIsoInspect, runIsoLibrary } from './iso-command.js';
-import { runEditCommand } from './edit-commands.js';
-import { runClone } from './clone-command.js';
-import { runSnapshot } from './snapshot-command.js';
-import { runSettings } from './settings-command.js';
-import { runInterop } from './interop-command.js';
-import {
-  DESKTOP_OPTIONS,
-  desktopFlags,
-  GUEST_FLAG_OPTIONS,
-  guestFlags,
-  intArg,
-  memoryMiB,
-  oneVm,
-  parse,
-  usageError,
-} from './args.js';
+import { intArg, oneVm, parse, usageError } from './args.js';
+import { connectRunningDriver } from './client-link.js';
+import type { Call, Subscribe } from './clone-command.js';
+
+// Only what every command needs is imported above: a command of a running driver (list, start,
+// info, ...) loads these few modules and talks to the driver's socket. Everything else is an
+// `await import()` in the command that needs it (each its own module in dist/cli), and the
+// driver itself comes from own-driver.ts only when no driver answers. client-entry.test.ts
+// fails when a heavy module becomes statically reachable from the entry again.
 
 const USAGE = `vmdesk — session-mode virtual machines on QEMU, as your own user
 
@@ -141,6 +120,11 @@ export interface CliIo {
   err: NodeJS.WritableStream;
 }
 
+/** How the command prints, as far as it got: with --json an error is also printed on stdout, as JSON. */
+export interface CliOutput {
+  json: boolean;
+}
+
 /** What only the entry point knows about the running program. */
 export interface CliProgram {
   /** The directory of the program's own files (dist/cli): the mdev helper is found from it. */
@@ -158,20 +142,20 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
     argv = argv.slice(1);
   }
   const [command, ...rest] = argv;
-  let json = false;
+  const out: CliOutput = { json: false };
   let link: DriverLink | undefined;
   /** A host this command connected the running driver to: disconnected when it is done. */
   let leaveAfter: string | undefined;
+  const kind: OwnerInfo['kind'] = command === 'driver' ? 'driver' : command === 'web' ? 'web' : 'cli';
+  /** The long way: becomes the owner, or waits for one; loads the driver's code. */
+  const openOwn = async () =>
+    (await import('./own-driver.js')).openOwnDriver(appPathsFromProcess(), kind, program.programDir);
   const getLink = async () => {
     if (link) return link;
-    link = await openDriver({
-      paths: appPathsFromProcess(),
-      kind: command === 'driver' ? 'driver' : command === 'web' ? 'web' : 'cli',
-      host: createHostServices(appPathsFromProcess()),
-      native: getNative(),
-      managerOptions: managerOptionsFromEnv(process.env),
-      programDir: program.programDir,
-    });
+    // A command of a running driver goes straight to its socket; `vmdesk driver` and `vmdesk web`
+    // mean to be the owner, and for them (long-lived) a few ms of start-up do not matter.
+    link =
+      (kind === 'cli' ? await connectRunningDriver(appPathsFromProcess(), openOwn) : undefined) ?? (await openOwn());
     if (connectUri !== undefined) {
       // Like virsh -c, a command leaves no connection behind in a driver that runs on (the
       // window's, `vmdesk web`'s) unless that driver had it already.
@@ -184,6 +168,8 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
     }
     return link;
   };
+  const call: Call = async (method, params) => (await getLink()).call(method, params);
+  const subscribe: Subscribe = async (listener) => (await getLink()).subscribe(listener);
   try {
     if (!command || command === '--help' || command === '-h' || command === 'help') {
       io.out.write(USAGE);
@@ -202,15 +188,18 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
     switch (command) {
       case 'list': {
         const a = parse(rest, {});
-        json = !!a.values.json;
+        out.json = !!a.values.json;
         const link = await getLink();
-        const vms = await link.call('vm.list', {});
-        if (connectUri !== undefined && !json && vms.length === 0) {
+        const listed = link.call('vm.list', {});
+        // Loaded while the driver answers (and only for people: --json needs no formatting).
+        const format = out.json ? undefined : import('./list-format.js');
+        const vms = await listed;
+        if (connectUri !== undefined && !out.json && vms.length === 0) {
           io.out.write(`No VMs on ${connectUri}.\n`);
           return 0;
         }
-        io.out.write(json ? JSON.stringify(vms, null, 2) + '\n' : formatList(vms) + '\n');
-        const orphans = json || connectUri !== undefined ? [] : await link.call('vm.orphans', {});
+        io.out.write(out.json ? JSON.stringify(vms, null, 2) + '\n' : (await format!).formatList(vms) + '\n');
+        const orphans = out.json || connectUri !== undefined ? [] : await link.call('vm.orphans', {});
         if (orphans.length > 0) {
           io.out.write(
             `\nThese directories belong to no VM (vmdesk never deletes them; remove them if you do not need them):\n${orphans.map((o) => `  ${o.path}`).join('\n')}\n`,
@@ -218,146 +207,24 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
         }
         return 0;
       }
-      case 'define': {
-        const a = parse(rest, {
-          name: { type: 'string' },
-          memory: { type: 'string' },
-          cpus: { type: 'string' },
-          disk: { type: 'string', multiple: true },
-          'disk-size': { type: 'string' },
-          cdrom: { type: 'string' },
-          accel: { type: 'string' },
-          forward: { type: 'string', multiple: true },
-          firmware: { type: 'string' },
-          ...DESKTOP_OPTIONS,
-          ...GUEST_FLAG_OPTIONS,
-        });
-        json = !!a.values.json;
-        const v = a.values;
-        if (a.positionals.length > 0) throw usageError(`Unexpected argument "${a.positionals[0]}".`);
-        if (typeof v.name !== 'string') throw usageError('`vmdesk define` needs --name NAME.');
-        const accel = v.accel as string | undefined;
-        if (accel !== undefined && !['auto', 'kvm', 'hvf', 'tcg'].includes(accel))
-          throw new VmdeskError('invalid-argument', `--accel must be auto, kvm, hvf or tcg, not "${accel}".`, {
-            field: 'accel',
-          });
-        const input: DefineVmInput = {
-          name: v.name,
-          memoryMiB: memoryMiB(v.memory as string | undefined),
-          cpus: intArg(v.cpus as string | undefined, 'cpus', 1),
-        };
-        if (accel) input.accel = accel as DefineVmInput['accel'];
-        const firmware = v.firmware as string | undefined;
-        if (firmware !== undefined && firmware !== 'bios' && firmware !== 'uefi')
-          throw new VmdeskError('invalid-argument', `--firmware must be bios or uefi, not "${firmware}".`, {
-            field: 'firmware',
-          });
-        if (firmware) input.firmware = firmware;
-        Object.assign(input, guestFlags(v, false));
-        // Every --disk is kept, in order (the first boots); with --disk-size the new disk comes first.
-        const given = ((v.disk as string[] | undefined) ?? []).map((p) => ({ path: p }));
-        if (given.length > 0 && typeof v['disk-size'] !== 'string') input.disk = given.shift()!;
-        if (given.length > 0) input.moreDisks = given;
-        if (typeof v['disk-size'] === 'string') {
-          const size = parseSize(v['disk-size'], 'G');
-          if (size === undefined)
-            throw new VmdeskError(
-              'invalid-argument',
-              `"${v['disk-size']}" is not a disk size. Write e.g. --disk-size 20G.`,
-              { field: 'diskSize' },
-            );
-          input.disk = { sizeBytes: size };
-        }
-        if (typeof v.cdrom === 'string') input.cdrom = v.cdrom;
-        if (Array.isArray(v.forward)) input.forwards = v.forward.map((f) => parseForward(String(f)));
-        Object.assign(input, desktopFlags(v));
-        const vm = await (await getLink()).call('vm.define', input);
-        if (vm.notice) io.err.write(`vmdesk: warning: ${vm.notice}\n`);
-        io.out.write(
-          json
-            ? JSON.stringify(vm, null, 2) + '\n'
-            : `Defined "${vm.name}" (${vm.id}). Start it with: vmdesk start "${vm.name}"\n`,
-        );
-        return 0;
-      }
-      case 'create': {
-        const a = parse(rest, {
-          iso: { type: 'string' },
-          name: { type: 'string' },
-          memory: { type: 'string' },
-          cpus: { type: 'string' },
-          'disk-size': { type: 'string' },
-          firmware: { type: 'string' },
-          accel: { type: 'string' },
-          start: { type: 'boolean' },
-          drivers: { type: 'string' },
-          ...GUEST_FLAG_OPTIONS,
-        });
-        json = !!a.values.json;
-        const v = a.values;
-        if (a.positionals.length > 0)
-          throw usageError(`Unexpected argument "${a.positionals[0]}". Give the image with --iso PATH.`);
-        if (typeof v.iso !== 'string') throw usageError('`vmdesk create` needs --iso PATH (an installer image).');
-        const params: CallParams<'vm.create'> = { iso: path.resolve(v.iso), start: !!v.start };
-        if (typeof v.name === 'string') params.name = v.name;
-        if (typeof v.memory === 'string') params.memoryMiB = memoryMiB(v.memory);
-        if (typeof v.cpus === 'string') params.cpus = intArg(v.cpus, 'cpus', 1);
-        if (typeof v['disk-size'] === 'string') {
-          const size = parseSize(v['disk-size'], 'G');
-          if (size === undefined)
-            throw new VmdeskError(
-              'invalid-argument',
-              `"${v['disk-size']}" is not a disk size. Write e.g. --disk-size 20G (0 for no disk).`,
-              { field: 'diskSize' },
-            );
-          params.diskGiB = size / 2 ** 30;
-        }
-        if (v.firmware !== undefined) {
-          if (v.firmware !== 'bios' && v.firmware !== 'uefi')
-            throw new VmdeskError('invalid-argument', `--firmware must be bios or uefi, not "${String(v.firmware)}".`, {
-              field: 'firmware',
-            });
-          params.firmware = v.firmware;
-        }
-        if (v.accel !== undefined) {
-          if (!['auto', 'kvm', 'hvf', 'tcg'].includes(String(v.accel)))
-            throw new VmdeskError(
-              'invalid-argument',
-              `--accel must be auto, kvm, hvf or tcg, not "${String(v.accel)}".`,
-              { field: 'accel' },
-            );
-          params.accel = v.accel as CallParams<'vm.create'>['accel'];
-        }
-        Object.assign(params, guestFlags(v, false));
-        if (typeof v.drivers === 'string') params.drivers = v.drivers === 'none' ? null : path.resolve(v.drivers);
-        const vm = await (await getLink()).call('vm.create', params);
-        const d = vm.definition!;
-        if (vm.notice) io.err.write(`vmdesk: warning: ${vm.notice}\n`);
-        io.out.write(
-          json
-            ? JSON.stringify(vm, null, 2) + '\n'
-            : `Created "${vm.name}": ${formatMiB(d.memoryMiB)}, ${d.cpus} CPU${d.cpus > 1 ? 's' : ''}, ${d.disks.length ? `disk ${d.disks[0]!.path}` : 'no disk'}, ${firmwareText(d)}${d.tpm ? ', TPM 2.0' : ''}, booting from ${d.cdroms[0] ?? 'its disk'}.\n` +
-                (d.cdroms[1]
-                  ? `The driver disc ${d.cdroms[1]} is in the second CD-ROM drive: where Windows Setup finds no disk, "Load driver" from it (viostor).\n`
-                  : '') +
-                (vm.state === 'running'
-                  ? `It is running${vm.accel ? ` with ${vm.accel.accel}` : ''}. Watch it: vmdesk console "${vm.name}" (serial) or vmdesk web (screen).\n`
-                  : `Start it with: vmdesk start "${vm.name}"\n`),
-        );
-        return 0;
-      }
+      case 'define':
+        return await (await import('./define-commands.js')).runDefine(rest, io, out, call);
+      case 'create':
+        return await (await import('./define-commands.js')).runCreate(rest, io, out, call);
       case 'set':
       case 'cdrom':
       case 'disk':
       case 'forward':
       case 'eject':
-        json = rest.includes('--json');
-        return await runEditCommand(command, rest, io, async (call, params) => (await getLink()).call(call, params));
+        out.json = rest.includes('--json');
+        return await (await import('./edit-commands.js')).runEditCommand(command, rest, io, call);
       case 'info': {
         const a = parse(rest, {});
-        json = !!a.values.json;
-        const vm = await (await getLink()).call('vm.get', { vm: oneVm(a.positionals, command) });
-        io.out.write(json ? JSON.stringify(vm, null, 2) + '\n' : formatInfo(vm) + '\n');
+        out.json = !!a.values.json;
+        const vm = await call('vm.get', { vm: oneVm(a.positionals, command) });
+        io.out.write(
+          out.json ? JSON.stringify(vm, null, 2) + '\n' : (await import('./format.js')).formatInfo(vm) + '\n',
+        );
         return 0;
       }
       case 'log': {
@@ -371,6 +238,7 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
         const lines = intArg(a.values.lines as string | undefined, 'lines', 50);
         if (lines < 0) throw new VmdeskError('invalid-argument', '--lines must be 0 or more.');
         const which = a.values.serial ? 'serial' : a.values.driver ? 'driver' : 'qemu';
+        const { followLog, printLog } = await import('./log-command.js');
         if (!a.values.follow) {
           printLog((await (await getLink()).call('vm.logPaths', { vm }))[which], lines, io.out);
           return 0;
@@ -384,6 +252,7 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
           const file = (await link.call('vm.logPaths', { vm }))[which];
           await link.close();
           link = undefined;
+          const { tailLog } = await import('../consoles/log-tail.js');
           from = { openStream: async () => tailLog(file, lines) };
         }
         // The tail's file watch does not keep a process alive by itself (the driver's sockets do).
@@ -394,54 +263,50 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
       }
       case 'console': {
         const a = parse(rest, {});
-        return await attachConsole(await getLink(), oneVm(a.positionals, command), io);
+        const vm = oneVm(a.positionals, command);
+        const { attachConsole } = await import('./console-command.js');
+        return await attachConsole(await getLink(), vm, io);
       }
       case 'clone':
-        json = rest.includes('--json');
-        return await runClone(
-          rest,
-          io,
-          async (call, params) => (await getLink()).call(call, params),
-          async (listener) => (await getLink()).subscribe(listener),
-        );
+        out.json = rest.includes('--json');
+        return await (await import('./clone-command.js')).runClone(rest, io, call, subscribe);
       case 'export':
       case 'import':
-        json = rest.includes('--json');
-        return await runInterop(command, rest, io, async (call, params) => (await getLink()).call(call, params));
+        out.json = rest.includes('--json');
+        return await (await import('./interop-command.js')).runInterop(command, rest, io, call);
       case 'settings':
-        json = rest.includes('--json');
-        return await runSettings(rest, io, async (call, params) => (await getLink()).call(call, params));
+        out.json = rest.includes('--json');
+        return await (await import('./settings-command.js')).runSettings(rest, io, call);
       case 'snapshot':
-        json = rest.includes('--json');
-        return await runSnapshot(
-          rest,
-          io,
-          async (call, params) => (await getLink()).call(call, params),
-          async (listener) => (await getLink()).subscribe(listener),
-        );
+        out.json = rest.includes('--json');
+        return await (await import('./snapshot-command.js')).runSnapshot(rest, io, call, subscribe);
       case 'delete': {
         const a = parse(rest, { 'keep-disks': { type: 'boolean' }, 'delete-disks': { type: 'boolean' } });
-        json = !!a.values.json;
+        out.json = !!a.values.json;
         const vm = oneVm(a.positionals, command);
         if (a.values['keep-disks'] && a.values['delete-disks'])
           throw usageError('Give --keep-disks or --delete-disks, not both.');
         // Neither: the driver's default (a VM's own disks go; a broken VM's data folder stays).
         const keepDisks = a.values['keep-disks'] ? true : a.values['delete-disks'] ? false : undefined;
-        const r = await (await getLink()).call('vm.delete', { vm, ...(keepDisks === undefined ? {} : { keepDisks }) });
-        io.out.write(json ? JSON.stringify(r) + '\n' : formatDeleted(vm, r));
+        const r = await call('vm.delete', { vm, ...(keepDisks === undefined ? {} : { keepDisks }) });
+        io.out.write(out.json ? JSON.stringify(r) + '\n' : (await import('./format.js')).formatDeleted(vm, r));
         return 0;
       }
       case 'connections': {
         const a = parse(rest, {});
-        json = !!a.values.json;
+        out.json = !!a.values.json;
         if (a.positionals.length > 0) throw usageError(`Unexpected argument "${a.positionals[0]}".`);
-        const conns = await (await getLink()).call('host.connections', {});
-        io.out.write(json ? JSON.stringify(conns, null, 2) + '\n' : formatConnections(conns) + '\n');
+        const conns = await call('host.connections', {});
+        io.out.write(
+          out.json
+            ? JSON.stringify(conns, null, 2) + '\n'
+            : (await import('./list-format.js')).formatConnections(conns) + '\n',
+        );
         return 0;
       }
       case 'connect': {
         const a = parse(rest, { remember: { type: 'boolean' } });
-        json = !!a.values.json;
+        out.json = !!a.values.json;
         if (a.positionals.length !== 1)
           throw usageError(
             '`vmdesk connect` takes one libvirt URI, like qemu:///system or qemu+ssh://user@host/system.',
@@ -449,7 +314,7 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
         const link = await getLink();
         const conn = await link.call('host.connect', { uri: a.positionals[0]!, remember: !!a.values.remember });
         io.out.write(
-          json
+          out.json
             ? JSON.stringify(conn, null, 2) + '\n'
             : `Connected to ${conn.label}${conn.hypervisor ? ` (${conn.hypervisor.hostname}, libvirt ${conn.hypervisor.libvirtVersion})` : ''}.${conn.remembered ? ' vmdesk connects to it again when it starts.' : ''}\n` +
                 (link.mode === 'owner'
@@ -460,21 +325,29 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
       }
       case 'disconnect': {
         const a = parse(rest, { forget: { type: 'boolean' } });
-        json = !!a.values.json;
+        out.json = !!a.values.json;
         if (a.positionals.length !== 1) throw usageError('`vmdesk disconnect` takes one connection: its URI or id.');
-        const left = await (
-          await getLink()
-        ).call('host.disconnect', { connection: a.positionals[0]!, forget: !!a.values.forget });
-        io.out.write(json ? JSON.stringify(left, null, 2) + '\n' : formatConnections(left) + '\n');
+        const left = await call('host.disconnect', { connection: a.positionals[0]!, forget: !!a.values.forget });
+        io.out.write(
+          out.json
+            ? JSON.stringify(left, null, 2) + '\n'
+            : (await import('./list-format.js')).formatConnections(left) + '\n',
+        );
         return 0;
       }
       case 'host': {
         // A fact about the machine, not about the VMs: probed here, no driver needed.
         const a = parse(rest, {});
-        json = !!a.values.json;
+        out.json = !!a.values.json;
         if (a.positionals.length > 0) throw usageError(`Unexpected argument "${a.positionals[0]}".`);
+        const [{ createHostServices }, { ACCEL_ENV, formatHostReport }] = await Promise.all([
+          import('../vm/host-adapter.js'),
+          import('../host/index.js'),
+        ]);
         const report = await createHostServices(appPathsFromProcess()).report();
-        io.out.write(json ? JSON.stringify(report, null, 2) + '\n' : formatHostReport(report, process.env[ACCEL_ENV]));
+        io.out.write(
+          out.json ? JSON.stringify(report, null, 2) + '\n' : formatHostReport(report, process.env[ACCEL_ENV]),
+        );
         return 0;
       }
       case 'web': {
@@ -488,6 +361,7 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
         const port = a.values.port === undefined ? undefined : intArg(a.values.port as string, 'port', 0);
         if (port !== undefined && (port < 1 || port > 65535))
           throw new VmdeskError('invalid-argument', '--port takes a number from 1 to 65535.', { field: 'port' });
+        const { runWeb } = await import('./web-command.js');
         const l = await getLink();
         await runWeb(
           l,
@@ -503,15 +377,22 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
         );
         return 0;
       }
-      case 'iso':
+      case 'iso': {
+        const { runIsoInspect, runIsoLibrary } = await import('./iso-command.js');
         if (rest[0] === 'inspect') return await runIsoInspect(rest.slice(1), io);
         if (rest[0] === 'list' || rest[0] === 'rm')
           return await runIsoLibrary(rest[0], rest.slice(1), io, {
-            list: async () => (await getLink()).call('iso.list', {}),
-            remove: async (file) => (await getLink()).call('iso.remove', { path: file }),
+            list: async () => call('iso.list', {}),
+            remove: async (file) => call('iso.remove', { path: file }),
           });
         throw usageError('Use `vmdesk iso inspect PATH`, `vmdesk iso list` or `vmdesk iso rm PATH|NAME`.');
-      case 'mdev':
+      }
+      case 'mdev': {
+        const [{ runMdev }, { getNative }, { createHostServices }] = await Promise.all([
+          import('./mdev-command.js'),
+          import('../../native/index.js'),
+          import('../vm/host-adapter.js'),
+        ]);
         return await runMdev(rest, io, {
           programDir: program.programDir,
           env: process.env,
@@ -523,12 +404,10 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
           check: async (p) => (await getLink()).call('mdev.check', p),
           qemuCaps: (arch) => createHostServices(appPathsFromProcess()).qemuCaps(arch),
         });
+      }
       case 'usb':
-        json = rest.includes('--json');
-        return await runUsb(rest, io, {
-          programDir: program.programDir,
-          call: async (call, params) => (await getLink()).call(call, params),
-        });
+        out.json = rest.includes('--json');
+        return await (await import('./usb-command.js')).runUsb(rest, io, { programDir: program.programDir, call });
       case 'driver': {
         const l = await getLink();
         if (l.mode !== 'owner')
@@ -553,7 +432,7 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
   } catch (err) {
     const e = serializeError(asStorageError(err));
     io.err.write(`vmdesk: ${e.message}\n`);
-    if (json) io.out.write(JSON.stringify({ error: e }) + '\n');
+    if (out.json) io.out.write(JSON.stringify({ error: e }) + '\n');
     return isUserError(e.code) ? 1 : 2;
   } finally {
     if (leaveAfter) await link?.call('host.disconnect', { connection: leaveAfter }).catch(() => undefined);

@@ -13,7 +13,7 @@ import {
   type SettingKey,
   type SettingsReport,
 } from '../common/settings-types.js';
-import { parseSize } from '../vm/define-vm.js';
+import { parseSize } from '../common/sizes.js';
 import { parse, usageError } from './args.js';
 import type { Call } from './clone-command.js';
 import { table } from './format.js';

@@ -51,6 +51,27 @@ export function capLogFile(file: string, capBytes = DEFAULT_LOG_CAP_BYTES): bool
  */
 export function watchLogCap(file: string, capBytes = DEFAULT_LOG_CAP_BYTES, minIntervalMs = 500): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let watcher: fs.FSWatcher | undefined;
+  let stopped = false;
+  const unwatch = () => {
+    watcher?.close();
+    watcher = undefined;
+  };
+  // One change event is all a check needs: stop listening until it has run. QEMU writes the
+  // serial log a byte at a time (one write per byte the guest sends), and a watcher left armed
+  // woke the driver for each of them: 4 in 5 of its wake-ups during a console flood.
+  const arm = () => {
+    if (stopped || watcher) return;
+    try {
+      watcher = fs.watch(file, { persistent: false }, () => {
+        unwatch();
+        timer ??= setTimeout(check, minIntervalMs);
+      });
+      watcher.on('error', unwatch);
+    } catch {
+      // The file does not exist yet: nothing to cap.
+    }
+  };
   const check = () => {
     timer = undefined;
     try {
@@ -58,19 +79,13 @@ export function watchLogCap(file: string, capBytes = DEFAULT_LOG_CAP_BYTES, minI
     } catch {
       // A vanished or unreadable log must not take the driver down; the next change retries.
     }
+    arm();
   };
   capLogFile(file, capBytes);
-  let watcher: fs.FSWatcher | undefined;
-  try {
-    watcher = fs.watch(file, { persistent: false }, () => {
-      if (!timer) timer = setTimeout(check, minIntervalMs);
-    });
-    watcher.on('error', () => watcher?.close());
-  } catch {
-    // The file does not exist yet: nothing to cap.
-  }
+  arm();
   return () => {
-    watcher?.close();
+    stopped = true;
+    unwatch();
     if (timer) clearTimeout(timer);
   };
 }

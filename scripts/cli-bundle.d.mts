@@ -1,0 +1,7 @@
+import type { BuildOptions, Metafile } from 'esbuild';
+
+/** What every bundle Node runs from dist/ shares (see cli-bundle.mjs). */
+export const nodeBundleOptions: BuildOptions;
+
+/** Builds the CLI into `root`/dist/cli (see cli-bundle.mjs): the client's and the lazy modules' metafiles. */
+export function buildCli(root: string, options?: { write?: boolean }): Promise<{ client: Metafile; lazy: Metafile }>;
