@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { resolveAppPaths, type AppPaths } from '../paths/app-paths.js';
+import type { AppPaths } from '../paths/app-paths.js';
+import { tempAppPaths } from '../paths/testing/temp-paths.js';
 import { intentsDir } from '../paths/vm-files.js';
 import { FakeQemuLauncher } from '../qemu/testing/fake-launcher.js';
 import { settingsFile, writeSettings } from './app-settings.js';
@@ -26,14 +27,7 @@ afterEach(async () => {
 function sandbox(): { paths: AppPaths; root: string } {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vd-vmfolder-'));
   roots.push(root);
-  const env = {
-    XDG_CONFIG_HOME: `${root}/c`,
-    XDG_DATA_HOME: `${root}/d`,
-    XDG_STATE_HOME: `${root}/s`,
-    XDG_CACHE_HOME: `${root}/k`,
-    XDG_RUNTIME_DIR: `${root}/r`,
-  };
-  return { root, paths: resolveAppPaths({ env, platform: 'linux', home: root, uid: process.getuid!(), tmpdir: root }) };
+  return { root, paths: tempAppPaths(root) };
 }
 
 async function manager(paths: AppPaths): Promise<VmManager> {
