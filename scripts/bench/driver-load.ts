@@ -145,7 +145,7 @@ async function bundleSessionsScript(): Promise<string> {
     format: 'esm',
     target: 'node20',
     packages: 'external',
-    logLevel: 'silent',
+    logLevel: 'warning',
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });
   return out;
