@@ -32,6 +32,8 @@ await Promise.all([
     // other import.meta property fails the build.
     banner: { js: 'const __vmdeskBundleUrl = require("node:url").pathToFileURL(__filename).href;' },
     define: { 'import.meta.url': '__vmdeskBundleUrl' },
+    // Not a silenced warning: this raises esbuild's warning to an error, so a bundle with an empty
+    // import.meta (the defect build-shell.test.ts guards against) is never written.
     logOverride: { 'empty-import-meta': 'error' },
   }),
   build({

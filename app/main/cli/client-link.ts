@@ -35,6 +35,9 @@ export async function connectRunningDriver(
     return undefined;
   }
   let streams: Promise<DriverLink> | undefined;
+  // ipc/driver-link.ts's clientLink has the same call/subscribe lines, but importing it would load
+  // the stream machinery (ByteChannel, streams) every client command then pays for; streams take
+  // the long way instead.
   return {
     mode: 'client',
     owner,
