@@ -19,8 +19,6 @@ export interface QemuCaps {
   accels: Accel[];
   /** Machine type names, e.g. ["pc-q35-7.2", "q35", "virt", ...]. */
   machines: string[];
-  /** CPU model names this binary knows (without "host"/"max" pseudo models when absent). */
-  cpuModels: string[];
   /** Device type names of interest that exist in this binary. */
   devices: {
     vfioPci: boolean;
@@ -154,7 +152,7 @@ export interface NativeLayerStatus {
 
 export interface HostReport {
   /** Bumped when the shape changes. */
-  schema: 1;
+  schema: 2;
   /** process.platform and the host CPU as QEMU names it ('x86_64', 'aarch64', or Node's name). */
   platform: string;
   hostArch: string;

@@ -44,7 +44,7 @@ function qemuSection(report: HostReport): string[] {
       out.push(
         row(
           '',
-          `accelerators ${c.accels.join(', ') || 'none'} · sandbox ${c.sandbox ? 'yes' : 'no'} · ${c.machines.length} machine types · ${c.cpuModels.length} CPU models`,
+          `accelerators ${c.accels.join(', ') || 'none'} · sandbox ${c.sandbox ? 'yes' : 'no'} · ${c.machines.length} machine types`,
         ),
       );
       if (q.hvfEntitled === false) out.push(row('', 'not signed with the hypervisor entitlement (see HVF below)'));

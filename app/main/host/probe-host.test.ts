@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { formatHostReport } from './format-host-report.js';
 import type { HostIo } from './host-io.js';
-import { probeHost } from './probe-host.js';
-import type { QmpProbeReplies } from './qmp-probe.js';
+import { probeHost, type ProvisionalHost } from './probe-host.js';
+import { typeProbeId, type QmpProbeReplies } from './qmp-probe.js';
 import { FakeFs, FakeNative, FakeQemu, fakeRun } from './testing/fakes.js';
 import { loadQmpFixture, QEMU_72_X86_FIXTURE } from './testing/qmp-fixture.js';
 import type { HostReport } from '../common/host-types.js';
@@ -12,15 +12,14 @@ const x86 = loadQmpFixture(QEMU_72_X86_FIXTURE);
 
 /** The x86 fixture turned into a Homebrew aarch64 build with HVF (no capture of one exists here). */
 function homebrewAarch64(): QmpProbeReplies {
-  const types =
-    'return' in x86.replies['qom-list-types'] ? (x86.replies['qom-list-types'].return as Array<{ name: string }>) : [];
   return {
     ...x86,
     replies: {
       ...x86.replies,
       'query-target': { return: { arch: 'aarch64' } },
       'query-machines': { return: [{ name: 'virt-8.2', alias: 'virt' }] },
-      'qom-list-types': { return: [...types.filter((t) => t.name !== 'kvm-accel'), { name: 'hvf-accel' }] },
+      [typeProbeId('kvm-accel')]: { error: { class: 'DeviceNotFound', desc: "Class 'kvm-accel' not found" } },
+      [typeProbeId('hvf-accel')]: { return: [] },
     },
   };
 }
@@ -60,7 +59,7 @@ describe('probeHost on a Debian laptop whose user is not in the kvm group', () =
   it('returns a plain JSON object that survives IPC unchanged', async () => {
     const report = await probeDebian();
     expect(JSON.parse(JSON.stringify(report))).toEqual(report);
-    expect(report).toMatchObject({ schema: 1, platform: 'linux', hostArch: 'x86_64' });
+    expect(report).toMatchObject({ schema: 2, platform: 'linux', hostArch: 'x86_64' });
   });
 
   it('finds QEMU x86_64 and qemu-img, and says how to install the aarch64 emulator', async () => {
@@ -152,7 +151,7 @@ describe('probeHost called by several callers at once (the driver prewarms while
 });
 
 describe('probeHost with an empty cache', () => {
-  it("spawns the probe of the host's own QEMU before it looks up qemu-img, firmware and the rest", async () => {
+  it("spawns the probe of the host's own QEMU before qemu-img runs or the other QEMU is looked up", async () => {
     const host = debianLaptop();
     const qemu = new FakeQemu(() => x86);
     const run = host.io.run as ReturnType<typeof fakeRun>;
@@ -182,13 +181,63 @@ describe('probeHost with an empty cache', () => {
       native: host.native,
     });
     expect(atSpawn?.runs).toBe(0); // `qemu-img --version` had not run yet
-    // Nothing but os-release, the QEMU binary and its cache entry: no firmware, KVM or qemu-img lookups.
-    expect(
-      atSpawn?.touched.filter((p) => !/os-release|qemu-system-x86_64|qemu-kvm|vmdesk\/qemu-system-/.test(p)),
-    ).toEqual([]);
-    expect(touched.some((p) => p.startsWith('/usr/share/'))).toBe(true); // the firmware was looked up after
+    // What a start needs may be looked up alongside (firmware, KVM, swtpm: `provisional`), but
+    // neither qemu-img nor the aarch64 QEMU comes before the spawn.
+    expect(atSpawn?.touched.filter((p) => /qemu-img|qemu-system-aarch64/.test(p))).toEqual([]);
+    expect(touched.some((p) => /qemu-system-aarch64/.test(p))).toBe(true); // looked up after
     expect(report.qemuImg).toMatchObject({ status: 'ok' });
     expect(report.qemu.x86_64).toMatchObject({ status: 'ok', fromCache: false });
+  });
+});
+
+describe('probeHost with `provisional` (a first start launches QEMU while the probe runs)', () => {
+  const opts = (host: ReturnType<typeof debianLaptop>, spawnQmp: HostIo['spawnQmp']) => ({
+    cacheDir: '/home/alice/.cache/vmdesk',
+    env: { PATH: '/usr/bin:/bin', HOME: '/home/alice' },
+    platform: 'linux',
+    nodeArch: 'x64',
+    io: { ...host.io, spawnQmp },
+    native: host.native,
+  });
+
+  it('gives the real binary, firmware and accelerators with assumed caps before the probe answers', async () => {
+    const host = debianLaptop();
+    // A QEMU that answers only when told to: the provisional facts must come without it.
+    const qemu = new FakeQemu(() => x86);
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => (answer = r));
+    const held: HostIo['spawnQmp'] = (binary, args) => {
+      const proc = qemu.spawn(binary, args);
+      return { ...proc, write: (line) => void answered.then(() => proc.write(line)) };
+    };
+    const seen: ProvisionalHost[] = [];
+    const report = probeHost({ ...opts(host, held), provisional: (p) => seen.push(p) });
+    for (let i = 0; i < 50 && seen.length === 0; i++) await new Promise((r) => setImmediate(r));
+    expect(seen).toHaveLength(1);
+    const p = seen[0]!;
+    expect(p.arch).toBe('x86_64');
+    expect(p.qemu.x86_64).toMatchObject({
+      status: 'ok',
+      caps: { binary: '/usr/bin/qemu-system-x86_64', sandbox: true, accels: ['kvm', 'tcg'] },
+    });
+    expect(p.qemu.aarch64.status).toBe('missing');
+    expect(p.firmware.images.some((i) => i.code === '/usr/share/OVMF/OVMF_CODE_4M.fd')).toBe(true);
+    // The host's real KVM situation (alice is not in the kvm group), not an assumption.
+    expect(p.accels.x86_64.find((a) => a.accel === 'kvm')).toMatchObject({ available: false });
+    answer();
+    expect((await report).qemu.x86_64).toMatchObject({ status: 'ok', caps: { version: '7.2.22' } });
+    expect(seen).toHaveLength(1);
+  });
+
+  it('assumes nothing when the caps come from the cache', async () => {
+    const host = debianLaptop();
+    const qemu = new FakeQemu(() => x86);
+    await probeHost(opts(host, qemu.spawn)); // fills the cache
+    const seen: ProvisionalHost[] = [];
+    await probeHost({ ...opts(host, qemu.spawn), provisional: (p) => seen.push(p) });
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(seen).toEqual([]);
+    expect(qemu.spawns).toHaveLength(1);
   });
 });
 

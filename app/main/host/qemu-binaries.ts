@@ -5,7 +5,7 @@ import type { OsFamily } from './install-hints.js';
 import { qemuImgInstallHint, qemuInstallHint } from './install-hints.js';
 import { cachedProbe } from './probe-cache.js';
 import { parseQemuCaps, qemuCapsSchema } from './qemu-caps.js';
-import type { Env } from './qemu-discovery.js';
+import type { BinaryLookup, Env } from './qemu-discovery.js';
 import { findQemuImg, findQemuSystem, QEMU_ENV } from './qemu-discovery.js';
 import { QMP_PROBE_ARGS, runQmpProbe } from './qmp-probe.js';
 import type { Arch, QemuBinaryReport, QemuCaps, QemuImgReport } from '../common/host-types.js';
@@ -45,9 +45,14 @@ function manualProbeCommand(binary: string): string {
   return [binary, ...QMP_PROBE_ARGS].join(' ');
 }
 
-export async function probeQemuSystem(ctx: QemuProbeContext, arch: Arch): Promise<QemuBinaryReport> {
+/** `lookup`: the binary search's answer when the caller made it already. */
+export async function probeQemuSystem(
+  ctx: QemuProbeContext,
+  arch: Arch,
+  lookup?: BinaryLookup,
+): Promise<QemuBinaryReport> {
   const install = qemuInstallHint(ctx.osFamily, arch);
-  const found = await findQemuSystem(ctx.io.fs, ctx.env, arch, ctx.hostArch);
+  const found = lookup ?? (await findQemuSystem(ctx.io.fs, ctx.env, arch, ctx.hostArch));
   if (!found.found) {
     const fix = found.envVar
       ? `unset ${found.envVar} or point it at a qemu-system-${arch} binary; or install QEMU: ${install}`

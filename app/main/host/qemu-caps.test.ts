@@ -1,15 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { parseQemuCaps, QemuCapsParseError } from './qemu-caps.js';
-import type { QmpProbeReplies } from './qmp-probe.js';
+import { typeProbeId, type QmpProbeReplies } from './qmp-probe.js';
 import { loadQmpFixture, QEMU_72_X86_FIXTURE } from './testing/qmp-fixture.js';
 
 const fixture = loadQmpFixture(QEMU_72_X86_FIXTURE);
 
-function withReply(
-  cmd: keyof QmpProbeReplies['replies'],
-  reply: QmpProbeReplies['replies'][typeof cmd],
-): QmpProbeReplies {
-  return { ...fixture, replies: { ...fixture.replies, [cmd]: reply } };
+function withReply(id: string, reply: QmpProbeReplies['replies'][string]): QmpProbeReplies {
+  return { ...fixture, replies: { ...fixture.replies, [id]: reply } };
 }
 
 describe('parseQemuCaps on the captured Debian QEMU 7.2 probe', () => {
@@ -25,11 +22,6 @@ describe('parseQemuCaps on the captured Debian QEMU 7.2 probe', () => {
 
   it('lists machine types with their aliases', () => {
     expect(caps.machines).toEqual(expect.arrayContaining(['pc-q35-7.2', 'q35', 'pc', 'pc-i440fx-7.2', 'none']));
-  });
-
-  it('lists CPU models including the host and max pseudo models', () => {
-    expect(caps.cpuModels).toEqual(expect.arrayContaining(['host', 'max', 'qemu64', 'EPYC-Milan', 'Skylake-Client']));
-    expect(caps.cpuModels).not.toContain('x86_64-cpu'); // the abstract base type is no model
   });
 
   it('reports every device of interest', () => {
@@ -69,22 +61,25 @@ describe('parseQemuCaps on unusual answers', () => {
     expect(parseQemuCaps('/q', probe).machines).toEqual([]);
   });
 
-  it('takes the CPU models of an aarch64 binary from its -arm-cpu types, leaving out abstract ones', () => {
-    const probe = withReply('qom-list-types', {
-      return: [
-        { name: 'cortex-a72-arm-cpu' },
-        { name: 'max-arm-cpu' },
-        { name: 'arm-cpu', abstract: true },
-        { name: 'aarch64-cpu-abstract-arm-cpu', abstract: true },
-        { name: 'tcg-accel' },
-      ],
-    });
+  it('reports a type QEMU lacks (an error reply) as absent: an aarch64 build with HVF and no VGA', () => {
+    const lacks = { error: { class: 'DeviceNotFound', desc: "Class 'x' not found" } };
+    const probe = withReply(typeProbeId('kvm-accel'), lacks);
     const caps = parseQemuCaps('/q', {
       ...probe,
-      replies: { ...probe.replies, 'query-target': { return: { arch: 'aarch64' } } },
+      replies: {
+        ...probe.replies,
+        'query-target': { return: { arch: 'aarch64' } },
+        [typeProbeId('hvf-accel')]: { return: [] },
+        [typeProbeId('VGA')]: lacks,
+      },
     });
-    expect(caps.cpuModels).toEqual(['cortex-a72', 'max']);
-    expect(caps.accels).toEqual(['tcg']);
+    expect(caps.accels).toEqual(['hvf', 'tcg']);
+    expect(caps.devices).toMatchObject({ vga: false, ramfb: true, virtioGpuPci: true });
+  });
+
+  it('treats a probe without an answer about a type as a QEMU without it', () => {
+    const { [typeProbeId('virtio-vga')]: _dropped, ...rest } = fixture.replies;
+    expect(parseQemuCaps('/q', { ...fixture, replies: rest }).devices.virtioVga).toBe(false);
   });
 
   it('refuses a binary for another target', () => {

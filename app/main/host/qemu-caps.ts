@@ -1,12 +1,17 @@
 /** QMP probe replies → QemuCaps (pure), and the schema that guards cached caps. */
 import * as v from 'valibot';
-import type { ProbeCommand, QmpProbeReplies } from './qmp-probe.js';
+import type { PROBED_ACCEL_TYPES, PROBED_DEVICE_TYPES } from './qmp-probe.js';
+import { typeProbeId, type QmpProbeReplies } from './qmp-probe.js';
 import type { Accel, Arch, QemuCaps } from '../common/host-types.js';
 
-const ACCEL_TYPES: Record<string, Accel> = { 'kvm-accel': 'kvm', 'hvf-accel': 'hvf', 'tcg-accel': 'tcg' };
+const ACCEL_TYPES: Record<(typeof PROBED_ACCEL_TYPES)[number], Accel> = {
+  'kvm-accel': 'kvm',
+  'hvf-accel': 'hvf',
+  'tcg-accel': 'tcg',
+};
 
-/** QOM type name of each device QemuCaps reports. */
-const DEVICE_TYPES: Record<keyof QemuCaps['devices'], string> = {
+/** QOM type name of each device QemuCaps reports (each one the probe asks about). */
+const DEVICE_TYPES: Record<keyof QemuCaps['devices'], (typeof PROBED_DEVICE_TYPES)[number]> = {
   vfioPci: 'vfio-pci',
   virtioGpuPci: 'virtio-gpu-pci',
   virtioVga: 'virtio-vga',
@@ -20,19 +25,12 @@ const DEVICE_TYPES: Record<keyof QemuCaps['devices'], string> = {
 
 export const ARCHES: readonly Arch[] = ['x86_64', 'aarch64'];
 
-/** QOM type name suffix of a CPU model: `Skylake-Client` is the type `Skylake-Client-x86_64-cpu`
- * (target/i386/cpu.h X86_CPU_TYPE_SUFFIX), `cortex-a72` is `cortex-a72-arm-cpu` (target/arm).
- * The non-abstract types with it are exactly what `query-cpu-definitions` lists, which costs a
- * third of the probe because it instantiates every model. */
-const CPU_TYPE_SUFFIX: Record<Arch, string> = { x86_64: '-x86_64-cpu', aarch64: '-arm-cpu' };
-
 export const qemuCapsSchema = v.strictObject({
   arch: v.picklist(ARCHES),
   binary: v.string(),
   version: v.pipe(v.string(), v.regex(/^\d+\.\d+\.\d+$/)),
   accels: v.array(v.picklist(['kvm', 'hvf', 'tcg'] as const)),
   machines: v.array(v.string()),
-  cpuModels: v.array(v.string()),
   devices: v.strictObject({
     vfioPci: v.boolean(),
     virtioGpuPci: v.boolean(),
@@ -52,7 +50,6 @@ export class QemuCapsParseError extends Error {
   override readonly name = 'QemuCapsParseError';
 }
 
-const typeList = v.array(v.looseObject({ name: v.string(), abstract: v.optional(v.boolean()) }));
 const machineList = v.array(v.looseObject({ name: v.string(), alias: v.optional(v.string()) }));
 const versionReply = v.looseObject({
   qemu: v.looseObject({ major: v.number(), minor: v.number(), micro: v.number() }),
@@ -62,9 +59,9 @@ const optionList = v.array(v.looseObject({ option: v.string() }));
 
 /** The `return` of a command, checked against `schema`; undefined when QEMU returned an error
  * (e.g. a build without that command). A malformed success is a parse error. */
-function returned<T>(probe: QmpProbeReplies, cmd: ProbeCommand, schema: v.GenericSchema<unknown, T>): T | undefined {
+function returned<T>(probe: QmpProbeReplies, cmd: string, schema: v.GenericSchema<unknown, T>): T | undefined {
   const reply = probe.replies[cmd];
-  if (!('return' in reply)) return undefined;
+  if (!reply || !('return' in reply)) return undefined;
   const parsed = v.safeParse(schema, reply.return);
   if (!parsed.success)
     throw new QemuCapsParseError(`unexpected ${cmd} reply: ${v.summarize(parsed.issues).split('\n')[0]}`);
@@ -79,19 +76,20 @@ export function parseQemuCaps(binary: string, probe: QmpProbeReplies): QemuCaps 
   if (target !== 'x86_64' && target !== 'aarch64')
     throw new QemuCapsParseError(`the binary emulates ${target ?? 'an unknown target'}, not x86_64 or aarch64`);
 
-  const typeReplies = (returned(probe, 'qom-list-types', typeList) ?? []).filter((t) => !t.abstract);
-  const types = new Set(typeReplies.map((t) => t.name));
   const machines = new Set<string>();
   for (const m of returned(probe, 'query-machines', machineList) ?? []) {
     machines.add(m.name);
     if (m.alias) machines.add(m.alias);
   }
-  const suffix = CPU_TYPE_SUFFIX[target];
-  const cpuModels = [...types].filter((t) => t.endsWith(suffix)).map((t) => t.slice(0, -suffix.length));
+  // A type QEMU has is described (its property list); one it lacks is an error reply.
+  const has = (type: string): boolean => {
+    const reply = probe.replies[typeProbeId(type)];
+    return reply !== undefined && 'return' in reply;
+  };
   const options = (returned(probe, 'query-command-line-options', optionList) ?? []).map((o) => o.option);
 
   const devices = Object.fromEntries(
-    Object.entries(DEVICE_TYPES).map(([key, type]) => [key, types.has(type)]),
+    Object.entries(DEVICE_TYPES).map(([key, type]) => [key, has(type)]),
   ) as QemuCaps['devices'];
   const { major, minor, micro } = version.qemu;
   return {
@@ -99,11 +97,40 @@ export function parseQemuCaps(binary: string, probe: QmpProbeReplies): QemuCaps 
     binary,
     version: `${major}.${minor}.${micro}`,
     accels: Object.entries(ACCEL_TYPES)
-      .filter(([type]) => types.has(type))
+      .filter(([type]) => has(type))
       .map(([, accel]) => accel),
     machines: [...machines].sort(),
-    cpuModels: [...new Set(cpuModels)].sort(),
     devices,
     sandbox: options.includes('sandbox'),
+  };
+}
+
+/**
+ * What a first start assumes of the host's QEMU while its probe runs: what every QEMU vmdesk
+ * supports has on `platform` (a distribution's or Homebrew's build: the hardware accelerator of
+ * the platform and TCG, seccomp on Linux, every device vmdesk uses). A start launched on these
+ * caps runs nothing (QEMU waits paused) until the probe's caps give the same command line; a
+ * QEMU that lacks one of them refuses the command line, and the start is made again on the
+ * probed caps.
+ */
+export function assumedQemuCaps(arch: Arch, binary: string, platform: string): QemuCaps {
+  return {
+    arch,
+    binary,
+    version: '0.0.0',
+    accels: platform === 'darwin' ? ['hvf', 'tcg'] : ['kvm', 'tcg'],
+    machines: [],
+    devices: {
+      vfioPci: platform === 'linux',
+      virtioGpuPci: true,
+      virtioVga: true,
+      ramfb: true,
+      vga: true,
+      virtioNetPci: true,
+      virtioBlkPci: true,
+      qemuXhci: true,
+      usbTablet: true,
+    },
+    sandbox: platform === 'linux',
   };
 }

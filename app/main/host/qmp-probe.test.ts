@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PROBE_COMMANDS, QMP_PROBE_ARGS, QmpProbeError, runQmpProbe } from './qmp-probe.js';
+import { PROBE_REQUESTS, QMP_PROBE_ARGS, QmpProbeError, runQmpProbe } from './qmp-probe.js';
 import { FakeQemu } from './testing/fakes.js';
 import { loadQmpFixture, QEMU_72_X86_FIXTURE } from './testing/qmp-fixture.js';
 
@@ -16,7 +16,7 @@ describe('runQmpProbe', () => {
   it('collects one reply per query in a single QMP session', async () => {
     const qemu = new FakeQemu(() => fixture);
     const probe = await runQmpProbe(qemu.spawn, '/q');
-    expect(Object.keys(probe.replies).sort()).toEqual([...PROBE_COMMANDS].sort());
+    expect(Object.keys(probe.replies).sort()).toEqual(PROBE_REQUESTS.map((r) => r.id).sort());
     expect(probe.replies['query-target']).toEqual({ return: { arch: 'x86_64' } });
     expect(qemu.spawns).toHaveLength(1);
   });
@@ -41,7 +41,14 @@ describe('runQmpProbe', () => {
       arguments: { option: 'sandbox' },
       id: 'query-command-line-options',
     });
+    // Neither of the two slow ways to list types: every CPU model instantiated, every module loaded.
     expect(sent.map((m) => (m as { execute: string }).execute)).not.toContain('query-cpu-definitions');
+    expect(sent.map((m) => (m as { execute: string }).execute)).not.toContain('qom-list-types');
+    expect(sent).toContainEqual({
+      id: 'type virtio-vga',
+      execute: 'device-list-properties',
+      arguments: { typename: 'virtio-vga' },
+    });
   });
 
   it('answers with the last reply, then sends quit and lets QEMU exit on its own', async () => {

@@ -17,29 +17,62 @@ export const QMP_PROBE_ARGS = [
   'stdio',
 ] as const;
 
-/** Sent after qmp_capabilities; each command's reply is kept under its name. Not
- * `query-cpu-definitions`: it instantiates every CPU model (~14 ms of a ~45 ms probe under TCG),
- * and `qom-list-types` already names every CPU type (qemu-caps.ts derives the models from it). */
-export const PROBE_COMMANDS = [
-  'query-version',
-  'query-target',
-  'query-machines',
-  'qom-list-types',
-  'query-command-line-options',
+/** The QOM types whose presence the caps report: accelerators (asked with `qom-list-properties`,
+ * which finds built-in types) and devices (asked with `device-list-properties`, which also loads
+ * the device's module: Debian builds virtio-vga and virtio-gpu-pci as modules). Not
+ * `qom-list-types`: it loads every QOM module first (~10 ms of a ~30 ms probe), and not
+ * `query-cpu-definitions`: it instantiates every CPU model (~14 ms). A type QEMU lacks is an
+ * error reply ("Class 'hvf-accel' not found"). */
+export const PROBED_ACCEL_TYPES = ['kvm-accel', 'hvf-accel', 'tcg-accel'] as const;
+export const PROBED_DEVICE_TYPES = [
+  'vfio-pci',
+  'virtio-gpu-pci',
+  'virtio-vga',
+  'ramfb',
+  'VGA',
+  'virtio-net-pci',
+  'virtio-blk-pci',
+  'qemu-xhci',
+  'usb-tablet',
 ] as const;
-export type ProbeCommand = (typeof PROBE_COMMANDS)[number];
 
-/** Arguments of the commands that take some: only the one option the caps need (the whole
- * option list is ~18 KB of JSON; a QEMU without `-sandbox` answers this with an error). */
-export const PROBE_ARGUMENTS: Partial<Record<ProbeCommand, Record<string, unknown>>> = {
-  'query-command-line-options': { option: 'sandbox' },
-};
+export interface ProbeRequest {
+  /** The key of the reply in QmpProbeReplies (and the QMP `id`). */
+  id: string;
+  execute: string;
+  arguments?: Record<string, unknown>;
+}
+
+/** Sent after qmp_capabilities, pipelined in one write; each reply is kept under its request's id.
+ * Only the one command-line option the caps need is asked about (the whole list is ~18 KB of
+ * JSON; a QEMU without `-sandbox` answers with an error). */
+export const PROBE_REQUESTS: readonly ProbeRequest[] = [
+  { id: 'query-version', execute: 'query-version' },
+  { id: 'query-target', execute: 'query-target' },
+  { id: 'query-machines', execute: 'query-machines' },
+  { id: 'query-command-line-options', execute: 'query-command-line-options', arguments: { option: 'sandbox' } },
+  ...PROBED_ACCEL_TYPES.map((t) => ({
+    id: typeProbeId(t),
+    execute: 'qom-list-properties',
+    arguments: { typename: t },
+  })),
+  ...PROBED_DEVICE_TYPES.map((t) => ({
+    id: typeProbeId(t),
+    execute: 'device-list-properties',
+    arguments: { typename: t },
+  })),
+];
+
+/** The reply id of the question "does QEMU have the QOM type `type`?". */
+export function typeProbeId(type: string): string {
+  return `type ${type}`;
+}
 
 /** What QEMU answered: the `return` value per command, or its `error` object. This is also the
  * shape of the captured fixtures in ./fixtures/. */
 export interface QmpProbeReplies {
   greeting: unknown;
-  replies: Record<ProbeCommand, { return: unknown } | { error: { class: string; desc: string } }>;
+  replies: Record<string, { return: unknown } | { error: { class: string; desc: string } }>;
 }
 
 export class QmpProbeError extends Error {
@@ -60,7 +93,7 @@ export interface QmpProbeOptions {
   exitGraceMs?: number;
 }
 
-type Reply = QmpProbeReplies['replies'][ProbeCommand];
+type Reply = QmpProbeReplies['replies'][string];
 
 function parseLine(line: string): Record<string, unknown> | undefined {
   try {
@@ -81,7 +114,7 @@ function asReply(msg: Record<string, unknown>): Reply | undefined {
   return undefined;
 }
 
-/** Spawns `binary` with QMP_PROBE_ARGS, asks PROBE_COMMANDS and resolves with the last reply; it
+/** Spawns `binary` with QMP_PROBE_ARGS, asks PROBE_REQUESTS and resolves with the last reply; it
  * then sends `quit` and the process ends on its own (SIGKILL after `exitGraceMs`), off the
  * caller's critical path (a first start waits for the probe). Rejects with QmpProbeError (early
  * exit, spawn failure, timeout, refused negotiation). */
@@ -102,7 +135,7 @@ export function runQmpProbe(
     }
     let phase: 'greeting' | 'negotiating' | 'querying' | 'done' = 'greeting';
     let greeting: unknown;
-    const replies: Partial<Record<ProbeCommand, Reply>> = {};
+    const replies: Record<string, Reply> = {};
     let graceTimer: ReturnType<typeof setTimeout> | undefined;
 
     const fail = (message: string, stderr = ''): void => {
@@ -138,21 +171,18 @@ export function runQmpProbe(
         if (!('return' in msg)) return fail(`${binary} refused qmp_capabilities: ${line}`);
         phase = 'querying';
         // Pipelined: QMP answers in order, and one round trip instead of one per command keeps the probe fast.
-        for (const cmd of PROBE_COMMANDS) {
-          const args = PROBE_ARGUMENTS[cmd];
-          proc.write(JSON.stringify({ execute: cmd, ...(args ? { arguments: args } : {}), id: cmd }));
-        }
+        for (const r of PROBE_REQUESTS) proc.write(JSON.stringify(r));
         return;
       }
-      if (phase === 'querying' && typeof id === 'string' && (PROBE_COMMANDS as readonly string[]).includes(id)) {
+      if (phase === 'querying' && typeof id === 'string' && PROBE_REQUESTS.some((r) => r.id === id)) {
         const reply = asReply(msg);
-        if (reply) replies[id as ProbeCommand] = reply;
-        if (PROBE_COMMANDS.every((c) => replies[c])) {
+        if (reply) replies[id] = reply;
+        if (PROBE_REQUESTS.every((r) => replies[r.id])) {
           phase = 'done';
           clearTimeout(timer);
           proc.write(JSON.stringify({ execute: 'quit', id: 'quit' }));
           graceTimer = setTimeout(() => proc.kill(), exitGraceMs);
-          resolve({ greeting, replies: replies as QmpProbeReplies['replies'] });
+          resolve({ greeting, replies });
         }
       }
     });

@@ -56,7 +56,6 @@ const basics: FirstRunFacts = {
         version: '7.2.22',
         accels: ['kvm', 'tcg'],
         machines: ['q35'],
-        cpuModels: [],
         devices: {
           vfioPci: true,
           virtioGpuPci: true,

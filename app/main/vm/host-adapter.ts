@@ -17,7 +17,8 @@ import {
   type HostReport,
 } from '../host/index.js';
 import type { AppPaths } from '../paths/app-paths.js';
-import type { HostServices } from './host-services.js';
+import type { HostServices, LaunchHost } from './host-services.js';
+import type { LaunchFacts, ProbeHostOptions, ProvisionalHost } from '../host/probe-host.js';
 
 export interface RealHostServices extends HostServices {
   /** The full host report (cached for the life of this object). */
@@ -43,32 +44,73 @@ function userError(err: unknown): unknown {
 
 export function createHostServices(
   paths: AppPaths,
-  probe: () => Promise<HostReport> = () => probeHost({ cacheDir: paths.cache }),
+  probe: (hooks: Pick<ProbeHostOptions, 'provisional'>) => Promise<HostReport> = (hooks) =>
+    probeHost({ cacheDir: paths.cache, ...hooks }),
 ): RealHostServices {
   let pending: Promise<HostReport> | undefined;
-  const report = () =>
-    (pending ??= probe().catch((err: unknown) => {
-      pending = undefined;
-      throw err;
-    }));
+  let settled = false;
+  /** Resolves with the probe's provisional facts, or undefined when it answered without any. */
+  let assumed: Promise<ProvisionalHost | undefined> = Promise.resolve(undefined);
+  const report = (): Promise<HostReport> => {
+    if (pending) return pending;
+    let provide!: (p: ProvisionalHost | undefined) => void;
+    assumed = new Promise((resolve) => (provide = resolve));
+    settled = false;
+    pending = probe({ provisional: provide }).then(
+      (r) => {
+        settled = true;
+        provide(undefined);
+        return r;
+      },
+      (err: unknown) => {
+        pending = undefined;
+        provide(undefined);
+        throw err;
+      },
+    );
+    return pending;
+  };
   return {
     report,
+    ...launchHostOn(report),
+    async provisional(arch) {
+      void report();
+      const facts = await assumed;
+      // Once the real answers are in, nothing is assumed any more.
+      if (settled || !facts || facts.arch !== arch) return undefined;
+      return launchHostOn(() => Promise.resolve(facts));
+    },
+    async qemuImg() {
+      try {
+        return requireQemuImg(await report());
+      } catch (err) {
+        throw userError(err);
+      }
+    },
+    hostMemoryMiB: () => Math.floor(os.totalmem() / 2 ** 20),
+    hostCpus: () => os.availableParallelism?.() ?? os.cpus().length,
+  };
+}
+
+/** The answers a start needs, from `facts` (the real report, or provisional facts). */
+function launchHostOn(facts: () => Promise<LaunchFacts>): LaunchHost {
+  return {
     async qemuCaps(arch) {
       try {
-        return requireQemu(await report(), arch);
+        return requireQemu(await facts(), arch);
       } catch (err) {
         throw userError(err);
       }
     },
     async chooseAccel(requested, caps) {
       try {
-        return chooseAccel(requested, (await report()).accels[caps.arch], process.env.VMDESK_ACCEL);
+        return chooseAccel(requested, (await facts()).accels[caps.arch], process.env.VMDESK_ACCEL);
       } catch (err) {
         throw userError(err);
       }
     },
     async uefiFirmware(arch: Arch, opts: { secureBoot?: boolean } = {}) {
-      const r = await report();
+      const r = await facts();
       const secureBoot = opts.secureBoot ?? false;
       // The machine types argv.ts uses; pickFirmware matches the aliases against descriptor globs.
       const fw = pickFirmware(r.firmware, arch, arch === 'x86_64' ? 'q35' : 'virt', { secureBoot });
@@ -96,10 +138,10 @@ export function createHostServices(
       return { code: fw.code, varsTemplate: fw.varsTemplate, smm: fw.requiresSmm };
     },
     async virtiofsd() {
-      return (await report()).virtiofsd;
+      return (await facts()).virtiofsd;
     },
     async swtpm() {
-      const s = (await report()).swtpm;
+      const s = (await facts()).swtpm;
       if (s.path) return s.path;
       throw new VmdeskError(
         'no-swtpm',
@@ -107,14 +149,5 @@ export function createHostServices(
         { program: 'swtpm', ...(s.fix ? { fix: s.fix } : {}) },
       );
     },
-    async qemuImg() {
-      try {
-        return requireQemuImg(await report());
-      } catch (err) {
-        throw userError(err);
-      }
-    },
-    hostMemoryMiB: () => Math.floor(os.totalmem() / 2 ** 20),
-    hostCpus: () => os.availableParallelism?.() ?? os.cpus().length,
   };
 }

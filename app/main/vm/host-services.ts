@@ -28,4 +28,16 @@ export interface HostServices {
   qemuImg(): Promise<string>;
   hostMemoryMiB(): number;
   hostCpus(): number;
+  /**
+   * Only while a driver's first probe of QEMU runs (no capabilities cached yet): the answers a
+   * start needs, with QEMU's capabilities assumed to be what every QEMU vmdesk supports has on
+   * this platform (the binary found, the firmware and accelerators of the host are real). A
+   * first start launches QEMU paused on them during the probe and keeps it only if the probed
+   * capabilities give the same command line. Resolves undefined once the probe has answered,
+   * when the caps came from the cache, or when the host has no QEMU for `arch`.
+   */
+  provisional?(arch: Arch): Promise<LaunchHost | undefined>;
 }
+
+/** What planning a start asks of the host. */
+export type LaunchHost = Pick<HostServices, 'qemuCaps' | 'chooseAccel' | 'uefiFirmware' | 'swtpm' | 'virtiofsd'>;

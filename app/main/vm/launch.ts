@@ -1,7 +1,9 @@
 /**
- * Everything a start does before spawning QEMU: the host's answers (caps, accelerator, firmware),
- * the files the VM needs, a fresh runtime dir and log markers, the mdev doctor for VMs with vGPUs,
- * and the argv. Throws with the user's words; nothing runs yet when it does.
+ * Everything a start does before spawning QEMU, in two steps. `planLaunch`: the host's answers
+ * (caps, accelerator, firmware), the checks, the mdev doctor for VMs with vGPUs, and the argv;
+ * nothing is made or started, so a first start may plan twice (on assumed caps, then on the
+ * probed ones). `prepareRunFiles`: a fresh runtime dir, log markers, the TPM state. Both throw
+ * with the user's words.
  */
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -28,17 +30,15 @@ import { prepareTpmState, swtpmHelper } from './swtpm.js';
 import { buildQemuArgv } from '../qemu/argv.js';
 import { getNative } from '../../native/index.js';
 import { startMarker } from './exit-reason.js';
-import type { HostServices } from './host-services.js';
+import type { LaunchHost } from './host-services.js';
 import { capLogFile } from './log-cap.js';
 
 export interface LaunchContext {
   paths: AppPaths;
-  host: HostServices;
-  logCapBytes: number;
+  /** The real host, or during a driver's first probe the provisional one (assumed QEMU caps). */
+  host: LaunchHost;
   /** The other VMs as they are now (the mdev doctor checks that no running one uses our devices). */
   others(): readonly OtherVm[];
-  /** Host ports the other running VMs listen on. */
-  forwardsInUse(): readonly { vm: string; forward: PortForward }[];
 }
 
 export interface Launch {
@@ -53,7 +53,11 @@ export interface Launch {
   audio?: string;
 }
 
-export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: LaunchContext): Promise<Launch> {
+/** The host's answers, the checks and the argv of a start of `def`. Makes nothing (a VM with
+ * vGPUs has its memlock soft limit raised, which a second plan does again harmlessly). The host ports
+ * it forwards are the caller's to check (assertForwardsFree): a QEMU launched on a first plan
+ * already listens on them when the second is made. */
+export async function planLaunch(def: VmDefinition, files: VmFiles, ctx: LaunchContext): Promise<Launch> {
   const caps = await ctx.host.qemuCaps(def.arch);
   const accel = await ctx.host.chooseAccel(def.accel, caps);
   const uefi =
@@ -93,21 +97,6 @@ export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: Laun
     if (iso && !fs.existsSync(iso))
       throw new VmdeskError('invalid-argument', `The ISO ${iso} of "${def.name}" is missing. Put it back or eject it.`);
 
-  await assertForwardsFree(def, ctx.forwardsInUse());
-
-  ensureRuntimeDir(ctx.paths.runtime, process.getuid?.() ?? 0);
-  removePath(files.runtimeDir, { recursive: true, paths: ctx.paths });
-  withStorageErrors(files.runtimeDir, () => fs.mkdirSync(files.runtimeDir, { mode: 0o700 }), ctx.paths);
-  makePrivateDir(files.logDir, ctx.paths);
-  capLogFile(files.qemuLog, ctx.logCapBytes);
-  capLogFile(files.serialLog, ctx.logCapBytes);
-  for (const h of helpers) capLogFile(h.logFile, ctx.logCapBytes);
-  if (def.tpm) prepareTpmState(files, ctx.paths);
-  const marker = startMarker(new Date());
-  withStorageErrors(files.qemuLog, () => fs.appendFileSync(files.qemuLog, marker, { mode: 0o600 }), ctx.paths);
-  // The same marker in the serial log lets a later driver replay only this run's output.
-  withStorageErrors(files.serialLog, () => fs.appendFileSync(files.serialLog, marker, { mode: 0o600 }), ctx.paths);
-
   // A VM with vGPUs: the mdev doctor runs first and stops the start with its own words (and
   // fixes) instead of QEMU's VFIO errors; it also raises the memlock soft limit.
   const mdevPlan = def.mdevs?.length ? await prepareMdevStart(def, caps, ctx.others(), { native: getNative() }) : {};
@@ -119,6 +108,31 @@ export async function prepareLaunch(def: VmDefinition, files: VmFiles, ctx: Laun
     ...(audio ? { audio } : {}),
   });
   return { caps, accel, argv, helpers, shares, ...(audio ? { audio: audio.reason } : {}) };
+}
+
+/**
+ * The files of a run, made fresh: the runtime dir (emptied of an earlier run's sockets), the log
+ * dir, the logs capped, a start marker in the QEMU and serial logs (so a later driver replays and
+ * reports only this run's output), and the TPM state of a VM with a TPM.
+ */
+export function prepareRunFiles(
+  def: VmDefinition,
+  files: VmFiles,
+  launch: Pick<Launch, 'helpers'>,
+  ctx: { paths: AppPaths; logCapBytes: number },
+): void {
+  ensureRuntimeDir(ctx.paths.runtime, process.getuid?.() ?? 0);
+  removePath(files.runtimeDir, { recursive: true, paths: ctx.paths });
+  withStorageErrors(files.runtimeDir, () => fs.mkdirSync(files.runtimeDir, { mode: 0o700 }), ctx.paths);
+  makePrivateDir(files.logDir, ctx.paths);
+  capLogFile(files.qemuLog, ctx.logCapBytes);
+  capLogFile(files.serialLog, ctx.logCapBytes);
+  for (const h of launch.helpers) capLogFile(h.logFile, ctx.logCapBytes);
+  if (def.tpm) prepareTpmState(files, ctx.paths);
+  const marker = startMarker(new Date());
+  withStorageErrors(files.qemuLog, () => fs.appendFileSync(files.qemuLog, marker, { mode: 0o600 }), ctx.paths);
+  // The same marker in the serial log lets a later driver replay only this run's output.
+  withStorageErrors(files.serialLog, () => fs.appendFileSync(files.serialLog, marker, { mode: 0o600 }), ctx.paths);
 }
 
 /**

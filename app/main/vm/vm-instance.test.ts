@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { VmdeskError } from '../common/errors.js';
 import { VM_STATES, type VmDefinition, type VmState } from '../common/vm-types.js';
 import { resolveAppPaths, type AppPaths } from '../paths/app-paths.js';
 import { driverFiles, vmFiles } from '../paths/vm-files.js';
@@ -104,6 +105,79 @@ describe('the transition table', () => {
       'Illegal state change of "web" from stopped to paused.',
     );
     expect(() => assertTransition('broken', 'running', 'web')).toThrow(/from broken to running/);
+  });
+});
+
+describe("a driver's first start, while the host probe runs", () => {
+  const real = () => fakeQemuCaps({ binary: '/nonexistent/qemu-system-x86_64', accels: ['tcg'], sandbox: false });
+  /** Holds the probe's answer until the early QEMU exists (then runs `then`). */
+  const probeAnswersAfterSpawn = (launcher: FakeQemuLauncher, then?: () => void) => async () => {
+    await until(() => launcher.procs.length === 1);
+    then?.();
+  };
+
+  it('keeps the QEMU it launched on the assumed caps when the probed ones give the same command line', async () => {
+    const { m, launcher, host, states } = await setup();
+    host.assumedCaps = real();
+    host.whileProbing = probeAnswersAfterSpawn(launcher);
+    const s = await m.start({ vm: 'vm1' });
+    expect(s.state).toBe('running');
+    expect(launcher.spawnCount).toBe(1);
+    expect(launcher.last.commands).toEqual(['qmp_capabilities', 'cont']);
+    expect(states).toEqual(['starting', 'running']);
+  });
+
+  it('ends that QEMU (it ran nothing) and starts another when the probed caps change the command line', async () => {
+    const { m, launcher, host, states, files } = await setup();
+    host.assumedCaps = { ...real(), sandbox: true };
+    host.whileProbing = probeAnswersAfterSpawn(launcher);
+    const s = await m.start({ vm: 'vm1' });
+    expect(s.state).toBe('running');
+    expect(launcher.procs.map((p) => p.argv.includes('-sandbox'))).toEqual([true, false]);
+    expect(launcher.procs[0]!.alive).toBe(false);
+    expect(launcher.procs[0]!.commands).not.toContain('cont');
+    expect(launcher.last.commands).toEqual(['qmp_capabilities', 'cont']);
+    expect(states).toEqual(['starting', 'running']);
+    expect(fs.readFileSync(files.driverLog, 'utf8')).toMatch(/probed QEMU capabilities change the command line/);
+    expect(JSON.parse(fs.readFileSync(files.runRecord, 'utf8'))).toMatchObject({ pid: launcher.last.pid });
+  });
+
+  it('starts again on the probed caps when QEMU refuses the assumed ones, without calling the VM crashed', async () => {
+    const { m, launcher, host, states, files } = await setup();
+    host.assumedCaps = { ...real(), sandbox: true };
+    launcher.script = {
+      exitOnStart: { code: 1, stderr: "qemu-system-x86_64: -sandbox on: There is no option group 'sandbox'" },
+    };
+    host.whileProbing = probeAnswersAfterSpawn(launcher, () => (launcher.script = {}));
+    const s = await m.start({ vm: 'vm1' });
+    expect(s).toMatchObject({ state: 'running' });
+    expect(launcher.spawnCount).toBe(2);
+    expect(states).toEqual(['starting', 'running']);
+    expect(fs.readFileSync(files.driverLog, 'utf8')).toMatch(/refused the command line.*no option group 'sandbox'/);
+  });
+
+  it('ends that QEMU and is stopped again when the probe finds the host unusable', async () => {
+    const { m, launcher, host, states, files } = await setup();
+    host.assumedCaps = real();
+    host.whileProbing = probeAnswersAfterSpawn(launcher, () => {
+      throw new VmdeskError('no-qemu', 'qemu-system-x86_64 failed the capability probe. Reinstall QEMU.');
+    });
+    const err = await rejection(m.start({ vm: 'vm1' }));
+    expect((err as Error).message).toMatch(/failed the capability probe/);
+    expect(launcher.procs[0]!.alive).toBe(false);
+    expect(m.get('vm1').state).toBe('stopped');
+    expect(states).toEqual(['starting', 'stopped']);
+    expect(fs.existsSync(files.runtimeDir)).toBe(false);
+  });
+
+  it('launches nothing early for a VM with a TPM (its swtpm would start before QEMU)', async () => {
+    const { m, launcher, host } = await setup();
+    await m.update({ vm: 'vm1', tpm: true }).catch(() => undefined);
+    host.assumedCaps = real();
+    let spawnedBeforeProbe = -1;
+    host.whileProbing = () => void (spawnedBeforeProbe = launcher.spawnCount);
+    await rejection(m.start({ vm: 'vm1' })); // no swtpm in this test host
+    expect(spawnedBeforeProbe).toBe(0);
   });
 });
 

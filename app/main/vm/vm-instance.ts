@@ -86,8 +86,17 @@ import {
   unplugDisk,
   virtualSize,
 } from './disks.js';
-import { assertDisksFree, assertForwardsFree, assertForwardsUnclaimed, prepareLaunch, tcgHint } from './launch.js';
-import { QemuRun, type RunContext, type SpawnFailure } from './qemu-run.js';
+import {
+  assertDisksFree,
+  assertForwardsFree,
+  assertForwardsUnclaimed,
+  planLaunch,
+  prepareRunFiles,
+  tcgHint,
+  type Launch,
+  type LaunchContext,
+} from './launch.js';
+import { QemuRun, type RunContext, type SpawnFailure, type SpawnPlan } from './qemu-run.js';
 import type { RunRecord } from './run-record.js';
 import { cleanupRuntime, realpath } from './runtime-files.js';
 import { assertTransition, LIVE_STATES } from './transitions.js';
@@ -435,60 +444,44 @@ export class VmInstance {
   ): Promise<void> {
     const files = this.files;
     const others = () => peers().map((o) => ({ id: o.id, name: o.name, running: o.live, mdevs: [...o.mdevs] }));
-    let launch;
+    const planCtx = { paths: this.ctx.paths, host: this.ctx.host, others };
+    const fileCtx = { paths: this.ctx.paths, logCapBytes: this.ctx.tuning.logCapBytes };
+    let launch: Launch;
+    let early: EarlyLaunch | undefined;
     try {
-      launch = await prepareLaunch(def, files, {
-        paths: this.ctx.paths,
-        host: this.ctx.host,
-        logCapBytes: this.ctx.tuning.logCapBytes,
-        others,
-        forwardsInUse: () => forwardsOf(peers()),
-      });
+      await assertForwardsFree(def, forwardsOf(peers()));
+      early = await this.#launchEarly(def, disks, connectTimeoutMs, job, planCtx, fileCtx);
+      launch = await planLaunch(def, files, planCtx);
       // The file may have broken while the host was probed (the VM is then `broken`).
       this.#usable();
       if (job.signal.aborted) throw job.signal.reason;
+      if (!early) prepareRunFiles(def, files, launch, fileCtx);
     } catch (err) {
+      if (early)
+        await early.run.then(
+          (r) => r.abandon(),
+          () => undefined,
+        );
       fs.rmSync(files.runtimeDir, { recursive: true, force: true });
+      if (this.#state === 'starting') this.#transition('stopped');
       throw couldNotStart(err, def.name, files);
     }
-    const { caps, accel, argv, helpers, shares, audio } = launch;
+    const { caps, shares, audio } = launch;
     if (audio) this.log.write(`sound ${audio}`);
     const sandbox = qemuSandbox(caps);
-    this.#endReason = undefined;
-    this.#logTail = undefined;
-    this.#transition('starting');
-    const record: RunRecord = {
-      id: def.id,
-      pid: 0,
-      binary: caps.binary,
-      accel: accel.accel,
-      accelReason: accel.reason,
-      runtimeDir: files.runtimeDir,
-      qmpSocket: files.qmpSocket,
-      serialSocket: files.serialSocket,
-      vncSocket: files.vncSocket,
-      pidfile: files.pidfile,
-      disks,
-      startedAt: new Date().toISOString(),
-      ...(helpers.length > 0 ? { helpers: helpers.map((h) => h.record) } : {}),
-    };
     // Said before the spawn, so the log has it whatever QEMU then does.
     if (sandbox.reason) this.log.write(`QEMU runs without its seccomp sandbox: ${sandbox.reason}`);
     let run: QemuRun | undefined;
     try {
-      run = await QemuRun.spawn(
-        {
-          binary: caps.binary,
-          argv,
-          record,
-          connectTimeoutMs,
-          hint: tcgHint(accel.accel),
-          vmName: def.name,
-          helpers: helpers.map((h) => ({ binary: h.binary, argv: h.argv, logFile: h.logFile })),
-        },
-        this.#runContext(),
-        job.signal,
-      );
+      run = early ? await this.#keepEarly(early, launch, def, fileCtx) : undefined;
+      if (!run) {
+        if (this.#state !== 'starting') this.#beginStart();
+        run = await QemuRun.spawn(
+          this.#spawnPlan(def, disks, launch, connectTimeoutMs),
+          this.#runContext(),
+          job.signal,
+        );
+      }
       this.#own(run);
       this.#sandbox = sandbox;
       this.#runShares = shares;
@@ -515,6 +508,95 @@ export class VmInstance {
       if (job.signal.aborted) throw new VmdeskError('cancelled', `Starting "${def.name}" was cancelled.`);
       throw couldNotStart(err, def.name, files);
     }
+  }
+
+  /** Into `starting`, with the last run's end forgotten. */
+  #beginStart(): void {
+    this.#endReason = undefined;
+    this.#logTail = undefined;
+    this.#transition('starting');
+  }
+
+  #spawnPlan(def: VmDefinition, disks: string[], launch: Launch, connectTimeoutMs: number): SpawnPlan {
+    const files = this.files;
+    const { caps, accel, argv, helpers } = launch;
+    const record: RunRecord = {
+      id: def.id,
+      pid: 0,
+      binary: caps.binary,
+      accel: accel.accel,
+      accelReason: accel.reason,
+      runtimeDir: files.runtimeDir,
+      qmpSocket: files.qmpSocket,
+      serialSocket: files.serialSocket,
+      vncSocket: files.vncSocket,
+      pidfile: files.pidfile,
+      disks,
+      startedAt: new Date().toISOString(),
+      ...(helpers.length > 0 ? { helpers: helpers.map((h) => h.record) } : {}),
+    };
+    return {
+      binary: caps.binary,
+      argv,
+      record,
+      connectTimeoutMs,
+      hint: tcgHint(accel.accel),
+      vmName: def.name,
+      helpers: helpers.map((h) => ({ binary: h.binary, argv: h.argv, logFile: h.logFile })),
+    };
+  }
+
+  /**
+   * A driver's first start, while its first probe of QEMU runs (nothing cached): QEMU is launched
+   * paused on assumed capabilities (HostServices.provisional) instead of waiting ~30 ms for the
+   * probe, which runs meanwhile. Not for a VM with helpers (swtpm, virtiofsd) or vGPUs, whose
+   * start has more side effects than a QEMU that runs nothing. Undefined when nothing is assumed;
+   * a plan on the assumed caps that fails is left to the real plan to report.
+   */
+  async #launchEarly(
+    def: VmDefinition,
+    disks: string[],
+    connectTimeoutMs: number,
+    job: Job,
+    planCtx: LaunchContext,
+    fileCtx: { paths: AppPaths; logCapBytes: number },
+  ): Promise<EarlyLaunch | undefined> {
+    if (def.tpm || def.shares?.length || def.mdevs?.length) return undefined;
+    const host = await this.ctx.host.provisional?.(def.arch);
+    if (!host) return undefined;
+    const launch = await planLaunch(def, this.files, { ...planCtx, host }).catch(() => undefined);
+    if (!launch || launch.helpers.length > 0) return undefined;
+    this.#usable();
+    if (job.signal.aborted) throw job.signal.reason;
+    prepareRunFiles(def, this.files, launch, fileCtx);
+    this.#beginStart();
+    const run = QemuRun.spawn(this.#spawnPlan(def, disks, launch, connectTimeoutMs), this.#runContext(), job.signal);
+    run.catch(() => undefined); // #keepEarly reads the outcome
+    return { launch, run };
+  }
+
+  /** The early QEMU when the probed capabilities give the same command line and it came up;
+   * otherwise it is ended (it ran nothing) and undefined says: spawn again on `launch`. */
+  async #keepEarly(
+    early: EarlyLaunch,
+    launch: Launch,
+    def: VmDefinition,
+    fileCtx: { paths: AppPaths; logCapBytes: number },
+  ): Promise<QemuRun | undefined> {
+    const same = sameLaunch(early.launch, launch);
+    const run = await early.run.catch((err: unknown) => {
+      this.log.write(
+        `QEMU, started before its capabilities were known, refused the command line (${(err as Error).message}); starting it again with the probed ones`,
+      );
+      return undefined;
+    });
+    if (run && same) return run;
+    if (run) {
+      this.log.write(`the probed QEMU capabilities change the command line: starting QEMU again with them`);
+      await run.abandon();
+    }
+    prepareRunFiles(def, this.files, launch, fileCtx);
+    return undefined;
   }
 
   /** ACPI power button. With `wait`: resolves when stopped; forces off after the timeout. */
@@ -1764,4 +1846,16 @@ function adoptedSandbox(pid: number): QemuSandbox | undefined {
     on: false,
     reason: `QEMU (pid ${pid}) was started without -sandbox. Start the VM again with a QEMU built with seccomp to confine it.`,
   };
+}
+
+/** A QEMU launched during the first probe, on assumed capabilities, and the plan it ran. */
+interface EarlyLaunch {
+  launch: Launch;
+  run: Promise<QemuRun>;
+}
+
+/** Two plans start the same QEMU: same binary, argv, accelerator (and its reason), helpers, shares. */
+function sameLaunch(a: Launch, b: Launch): boolean {
+  const comparable = (l: Launch) => JSON.stringify({ ...l, caps: l.caps.binary });
+  return comparable(a) === comparable(b);
 }

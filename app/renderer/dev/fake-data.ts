@@ -208,7 +208,6 @@ export function sampleHostReport(): HostReport {
     version: '9.2.1',
     accels: arch === 'x86_64' ? ['kvm' as const, 'tcg' as const] : ['tcg' as const],
     machines: arch === 'x86_64' ? ['pc-q35-9.2', 'q35', 'pc'] : ['virt-9.2', 'virt'],
-    cpuModels: ['max'],
     devices: {
       vfioPci: true,
       virtioGpuPci: true,
@@ -223,7 +222,7 @@ export function sampleHostReport(): HostReport {
     sandbox: true,
   });
   return {
-    schema: 1,
+    schema: 2,
     platform: 'linux',
     hostArch: 'x86_64',
     qemu: {

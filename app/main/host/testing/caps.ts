@@ -28,7 +28,6 @@ const DEFAULTS: Record<Arch, QemuCaps> = {
     version: '7.2.22',
     accels: ['kvm', 'tcg'],
     machines: ['pc-q35-7.2', 'q35', 'pc-i440fx-7.2', 'pc'],
-    cpuModels: ['max', 'host', 'qemu64'],
     devices: ALL_DEVICES,
     sandbox: true,
   },
@@ -38,7 +37,6 @@ const DEFAULTS: Record<Arch, QemuCaps> = {
     version: '7.2.22',
     accels: ['kvm', 'tcg'],
     machines: ['virt-7.2', 'virt'],
-    cpuModels: ['max', 'host', 'cortex-a72'],
     // No VGA on aarch64's virt machine: virtio-gpu-pci and ramfb are its displays.
     devices: { ...ALL_DEVICES, vga: false, virtioVga: false },
     sandbox: true,

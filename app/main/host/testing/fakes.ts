@@ -250,7 +250,7 @@ export class FakeQemu {
     });
     return {
       write: (line) => {
-        const msg = JSON.parse(line) as { execute: string; id?: string };
+        const msg = JSON.parse(line) as { execute: string; id?: string; arguments?: Record<string, unknown> };
         if (msg.execute === 'qmp_capabilities') return emit({ return: {}, id: msg.id });
         if (msg.execute === 'quit') {
           emit({ return: {}, id: msg.id });
@@ -262,14 +262,19 @@ export class FakeQemu {
           setImmediate(() => setImmediate(() => exit({ code: 0, signal: null, stderr: '' })));
           return;
         }
-        const reply = (data.replies as Record<string, unknown>)[msg.execute];
+        // Captured replies are kept under the probe's request ids; a type left out is one this
+        // QEMU lacks, answered as QEMU answers (DeviceNotFound), any other command is unknown.
+        const reply = data.replies[msg.id ?? msg.execute];
+        const typename = msg.arguments?.['typename'];
         emit(
           reply
-            ? { ...(reply as object), id: msg.id }
-            : {
-                error: { class: 'CommandNotFound', desc: `The command ${msg.execute} has not been found` },
-                id: msg.id,
-              },
+            ? { ...reply, id: msg.id }
+            : typeof typename === 'string'
+              ? { error: { class: 'DeviceNotFound', desc: `Class '${typename}' not found` }, id: msg.id }
+              : {
+                  error: { class: 'CommandNotFound', desc: `The command ${msg.execute} has not been found` },
+                  id: msg.id,
+                },
         );
       },
       onLine: (l) => lines.push(l),

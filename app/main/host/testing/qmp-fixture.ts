@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import * as v from 'valibot';
 import { nodeSpawnQmp } from '../node-host-io.js';
 import type { QmpProbeReplies } from '../qmp-probe.js';
-import { PROBE_COMMANDS, QMP_PROBE_ARGS, runQmpProbe } from '../qmp-probe.js';
+import { PROBE_REQUESTS, QMP_PROBE_ARGS, runQmpProbe } from '../qmp-probe.js';
 
 export const FIXTURE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 export const QEMU_72_X86_FIXTURE = path.join(FIXTURE_DIR, 'qemu-7.2-x86_64.qmp.json');
@@ -26,9 +26,7 @@ const fixtureSchema = v.looseObject({
   capturedFrom: v.string(),
   args: v.array(v.string()),
   greeting: v.unknown(),
-  replies: v.strictObject(
-    Object.fromEntries(PROBE_COMMANDS.map((c) => [c, reply])) as Record<(typeof PROBE_COMMANDS)[number], typeof reply>,
-  ),
+  replies: v.strictObject(Object.fromEntries(PROBE_REQUESTS.map((r) => [r.id, reply]))),
 });
 
 export function loadQmpFixture(file: string): QmpFixture {
@@ -39,7 +37,7 @@ export function loadQmpFixture(file: string): QmpFixture {
 export async function captureQmpFixture(binary: string, file: string): Promise<QmpFixture> {
   const probe = await runQmpProbe(nodeSpawnQmp, binary);
   const ver = probe.replies['query-version'];
-  const pkg = 'return' in ver ? JSON.stringify(ver.return) : 'unknown version';
+  const pkg = ver && 'return' in ver ? JSON.stringify(ver.return) : 'unknown version';
   const fixture: QmpFixture = { capturedFrom: `${binary} ${pkg}`, args: [...QMP_PROBE_ARGS], ...probe };
   writeFileSync(file, `${JSON.stringify(fixture, null, 1)}\n`);
   return fixture;
