@@ -19,11 +19,11 @@ function med(f: Figure | undefined): number | undefined {
 /** Fills in `ratio` and `target` of every figure. */
 export function judge(figs: Figure[]): void {
   const raw = med(byId(figs, 'start.raw'));
-  // Issue 22: warm ≤ 1.10× raw, the first start ever (cold capability cache) ≤ 1.5× raw.
+  // Issue 22: warm ≤ 1.10× raw, the first start ever (cold capability cache) ≤ 1.5× raw. A CLI
+  // start is judged above Node and the in-process start (start.vmdesk.cli.overnode), not raw.
   const startTargets: [string, number][] = [
     ['start.vmdesk.warm', 1.1],
     ['start.vmdesk.cold', 1.5],
-    ['start.vmdesk.cli', 1.15],
   ];
   for (const [id, limit] of startTargets) {
     const f = byId(figs, id);
@@ -65,6 +65,7 @@ export function judge(figs: Figure[]): void {
   };
   threshold('driver.cpu.idle5', '< 0.5 %', (m) => m < 0.5);
   threshold('list.cli', '< 50 ms', (m) => m < 50);
+  threshold('start.vmdesk.cli.overnode', '≤ 20 ms', (m) => m <= 20);
   threshold('list.inprocess', '< 50 ms', (m) => m < 50);
   threshold('serial.1', '≥ 50 MB/s', (m) => m >= 50);
   threshold('serial.4', '≥ 50 MB/s', (m) => m >= 50);
