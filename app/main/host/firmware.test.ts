@@ -150,6 +150,19 @@ describe('probeFirmware', () => {
     ]);
   });
 
+  it('lists every well-known build it finds, in order of preference (the first one is used)', async () => {
+    const fs = new FakeFs()
+      .file('/usr/share/OVMF/OVMF_CODE.fd')
+      .file('/usr/share/OVMF/OVMF_VARS.fd')
+      .file('/usr/share/OVMF/OVMF_CODE_4M.fd')
+      .file('/usr/share/OVMF/OVMF_VARS_4M.fd');
+    const r = await probeFirmware({ fs, env: ENV, osFamily: 'debian' });
+    expect(r.images.filter((i) => i.arch === 'x86_64').map((i) => i.code)).toEqual([
+      '/usr/share/OVMF/OVMF_CODE_4M.fd',
+      '/usr/share/OVMF/OVMF_CODE.fd',
+    ]);
+  });
+
   it('reports what is missing and the package that provides it, per distribution', async () => {
     const debian = await probeFirmware({ fs: debianOvmf(), env: ENV, osFamily: 'debian' });
     expect(debian.missing).toEqual([

@@ -226,8 +226,10 @@ export async function probeFirmware(input: FirmwareProbeInput): Promise<Firmware
   const missing: FirmwareReport['missing'] = [];
   for (const arch of ARCHES) {
     if (images.some((i) => i.arch === arch)) continue;
-    const wk = wellKnown.find((w, i) => w.arch === arch && !wellKnownProblems[i]![0] && !wellKnownProblems[i]![1])?.wk;
-    if (wk) {
+    const usable = wellKnown.filter(
+      (w, i) => w.arch === arch && !wellKnownProblems[i]![0] && !wellKnownProblems[i]![1],
+    );
+    for (const { wk } of usable)
       images.push({
         arch,
         source: 'well-known path',
@@ -241,7 +243,7 @@ export async function probeFirmware(input: FirmwareProbeInput): Promise<Firmware
         requiresSmm: false,
         features: [],
       });
-    } else {
+    if (usable.length === 0) {
       missing.push({
         arch,
         reason: `no UEFI firmware for ${arch} guests: no usable descriptor in ${searchedDirs.join(', ')}, and none of the usual files (${WELL_KNOWN_FIRMWARE[arch][0]!.code}, ...) exist`,

@@ -74,7 +74,8 @@ export function createHostServices(
     report,
     ...launchHostOn(report),
     async provisional(arch) {
-      void report();
+      // Only to start the probe: its failure is reported to whoever asks for its answers.
+      report().catch(() => undefined);
       const facts = await assumed;
       // Once the real answers are in, nothing is assumed any more.
       if (settled || !facts || facts.arch !== arch) return undefined;

@@ -170,6 +170,56 @@ describe("a driver's first start, while the host probe runs", () => {
     expect(fs.existsSync(files.runtimeDir)).toBe(false);
   });
 
+  it('is broken, not stopped, when the definition breaks while the early QEMU waits for the probe', async () => {
+    const { m, launcher, host, files } = await setup();
+    host.assumedCaps = real();
+    host.whileProbing = probeAnswersAfterSpawn(launcher, () => fs.writeFileSync(files.definition, 'nope'));
+    expect(await rejection(m.start({ vm: 'vm1' }))).toMatchObject({ code: 'vm-broken' });
+    expect(launcher.procs[0]!.alive).toBe(false);
+    expect(fs.existsSync(files.runtimeDir)).toBe(false);
+    expect(m.get('vm1').state).toBe('broken');
+  });
+
+  it('starts no second QEMU when forced off while the early QEMU is still coming up', async () => {
+    const { m, launcher, host, files } = await setup();
+    host.assumedCaps = real();
+    launcher.script = { noQmp: true }; // the early QEMU has not opened its control socket yet
+    let stopped: Promise<unknown> | undefined;
+    // The force off comes once the probe has answered and the start waits for that QEMU.
+    host.whileProbing = probeAnswersAfterSpawn(launcher, () => {
+      launcher.script = {};
+      setTimeout(() => (stopped = m.stop({ vm: 'vm1' })), 0);
+    });
+    expect(await rejection(m.start({ vm: 'vm1' }))).toMatchObject({ code: 'cancelled' });
+    expect(await stopped).toMatchObject({ state: 'stopped' });
+    expect(launcher.spawnCount).toBe(1);
+    expect(fs.readFileSync(files.driverLog, 'utf8')).not.toMatch(/refused the command line/);
+  });
+
+  it('starts QEMU again, in words, when the early one ended while the probe ran', async () => {
+    const { m, launcher, host, files } = await setup();
+    host.assumedCaps = real();
+    host.whileProbing = async () => {
+      await until(() => launcher.procs[0]?.commands.includes('qmp_capabilities') ?? false);
+      // Connected (QMP and serial) and then killed, before the probe answered.
+      await until(() => /spawned QEMU pid/.test(fs.readFileSync(files.driverLog, 'utf8')));
+      launcher.procs[0]!.crash();
+      await until(() => /QEMU pid \d+ ended/.test(fs.readFileSync(files.driverLog, 'utf8')));
+    };
+    const s = await m.start({ vm: 'vm1' });
+    expect(s.state).toBe('running');
+    expect(launcher.spawnCount).toBe(2);
+    expect(fs.readFileSync(files.driverLog, 'utf8')).toMatch(/ended while they were probed; starting it again/);
+  });
+
+  it('does not try twice when the early QEMU fails with the command line the probe also gives', async () => {
+    const { m, launcher, host } = await setup({ startTimeoutMs: 300 });
+    host.assumedCaps = real();
+    launcher.script = { noQmp: true }; // hung before its control socket, whatever the caps
+    expect(await rejection(m.start({ vm: 'vm1' }))).toMatchObject({ code: 'qemu-failed' });
+    expect(launcher.spawnCount).toBe(1);
+  });
+
   it('launches nothing early for a VM with a TPM (its swtpm would start before QEMU)', async () => {
     const { m, launcher, host } = await setup();
     await m.update({ vm: 'vm1', tpm: true }).catch(() => undefined);

@@ -463,7 +463,11 @@ export class VmInstance {
           () => undefined,
         );
       fs.rmSync(files.runtimeDir, { recursive: true, force: true });
-      if (this.#state === 'starting') this.#transition('stopped');
+      if (this.#state === 'starting') {
+        this.#transition('stopped');
+        // The file broke while the early QEMU waited (refresh left a `starting` VM as it was).
+        if (this.#brokenReason) this.#transition('broken', this.#brokenReason);
+      }
       throw couldNotStart(err, def.name, files);
     }
     const { caps, shares, audio } = launch;
@@ -473,7 +477,7 @@ export class VmInstance {
     if (sandbox.reason) this.log.write(`QEMU runs without its seccomp sandbox: ${sandbox.reason}`);
     let run: QemuRun | undefined;
     try {
-      run = early ? await this.#keepEarly(early, launch, def, fileCtx) : undefined;
+      run = early ? await this.#keepEarly(early, launch, def, fileCtx, job.signal) : undefined;
       if (!run) {
         if (this.#state !== 'starting') this.#beginStart();
         run = await QemuRun.spawn(
@@ -582,19 +586,31 @@ export class VmInstance {
     launch: Launch,
     def: VmDefinition,
     fileCtx: { paths: AppPaths; logCapBytes: number },
+    signal: AbortSignal,
   ): Promise<QemuRun | undefined> {
     const same = sameLaunch(early.launch, launch);
     const run = await early.run.catch((err: unknown) => {
+      // A force off (or quit) cancelled that spawn: nothing is to be started again.
+      if (signal.aborted) throw err;
+      // The probed caps give that same command line: a second QEMU would fail the same way
+      // (a locked disk, a QEMU that never opens its socket) after as long again.
+      if (same) throw err;
       this.log.write(
         `QEMU, started before its capabilities were known, refused the command line (${(err as Error).message}); starting it again with the probed ones`,
       );
       return undefined;
     });
-    if (run && same) return run;
+    // It may have ended while the probe ran (killed): a finished run has no QMP left to `cont`.
+    if (run && same && !run.finished) return run;
     if (run) {
-      this.log.write(`the probed QEMU capabilities change the command line: starting QEMU again with them`);
+      this.log.write(
+        run.finished
+          ? `QEMU, started before its capabilities were known, ended while they were probed; starting it again`
+          : `the probed QEMU capabilities change the command line: starting QEMU again with them`,
+      );
       await run.abandon();
     }
+    if (signal.aborted) throw signal.reason;
     prepareRunFiles(def, this.files, launch, fileCtx);
     return undefined;
   }
