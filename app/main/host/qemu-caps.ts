@@ -120,16 +120,10 @@ export function assumedQemuCaps(arch: Arch, binary: string, platform: string): Q
     version: '0.0.0',
     accels: platform === 'darwin' ? ['hvf', 'tcg'] : ['kvm', 'tcg'],
     machines: [],
+    // Every device vmdesk uses; VFIO (vGPUs) only on Linux.
     devices: {
+      ...(Object.fromEntries(Object.keys(DEVICE_TYPES).map((key) => [key, true])) as QemuCaps['devices']),
       vfioPci: platform === 'linux',
-      virtioGpuPci: true,
-      virtioVga: true,
-      ramfb: true,
-      vga: true,
-      virtioNetPci: true,
-      virtioBlkPci: true,
-      qemuXhci: true,
-      usbTablet: true,
     },
     sandbox: platform === 'linux',
   };
