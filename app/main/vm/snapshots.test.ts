@@ -9,6 +9,7 @@ import { FakeHost } from './testing/fake-host.js';
 import { VmManager } from './vm-manager.js';
 import { assertSnapshottable, assertSpaceFor, snapshotInfos, type SnapshotFile } from './snapshots.js';
 import { PLAIN_GUEST } from '../common/vm-types.js';
+import { vmFiles } from '../paths/vm-files.js';
 
 const entry = (name: string, parent: string | null, at: string) => ({
   name,
@@ -119,6 +120,35 @@ describe('taking a live snapshot, cancelled (VmManager; QEMU is the in-process f
   });
 });
 
+describe('waiting for a snapshot job (VmManager; QEMU is the in-process fake, whose save runs until cancelled)', () => {
+  it('hears its end from QEMU’s job events alone: no query-jobs while it runs', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'snapw-'));
+    const launcher = new FakeQemuLauncher();
+    const m = new VmManager(tempAppPaths(root), new FakeHost(), { launcher, rungTimeoutMs: 200, startTimeoutMs: 2000 });
+    try {
+      await m.init();
+      await m.define({ name: 'web', memoryMiB: 64, cpus: 1, disk: { sizeBytes: 2 ** 24 } });
+      await m.start({ vm: 'web' });
+      const qemu = launcher.procs.at(-1)!;
+      qemu.script.slowJobs = true;
+      const taking = m.snapshotCreate({ vm: 'web', name: 'long', jobId: 'j2' });
+      await vi.waitFor(() => expect(qemu.commands).toContain('snapshot-save'));
+      // Longer than the 500 ms query-jobs poll the driver used to run for progress.
+      await new Promise((r) => setTimeout(r, 1200));
+      const during = qemu.commands.slice(qemu.commands.indexOf('snapshot-save') + 1);
+      expect(during).not.toContain('query-jobs');
+      await m.cancelJob({ jobId: 'j2' });
+      await expect(taking).rejects.toMatchObject({ code: 'cancelled' });
+      // Once it ended: its error asked for, and the job dismissed.
+      const after = qemu.commands.slice(qemu.commands.indexOf('job-cancel') + 1);
+      expect(after.slice(after.indexOf('query-jobs'))).toEqual(expect.arrayContaining(['query-jobs', 'job-dismiss']));
+    } finally {
+      await m.detachAll();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('snapshot names', () => {
   it('are stored composed (NFC), and one written another way is the same name', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'snapn-'));
@@ -135,6 +165,38 @@ describe('snapshot names', () => {
       expect(m.snapshotList({ vm: 'web' }).map((s) => [s.name, s.withMemory, s.state])).toEqual([
         ['gr\u00fcn', false, 'stopped'],
       ]);
+    } finally {
+      await m.detachAll();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the summary’s snapshot count', () => {
+  it('follows snapshots.json, also when it is changed by hand after a summary went out', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'snapc-'));
+    const launcher = new FakeQemuLauncher();
+    const paths = tempAppPaths(root);
+    const m = new VmManager(paths, new FakeHost(), { launcher, rungTimeoutMs: 200, startTimeoutMs: 2000 });
+    try {
+      await m.init();
+      const vm = await m.define({ name: 'web', memoryMiB: 64, cpus: 1, disk: { sizeBytes: 2 ** 24 } });
+      expect(m.get('web').snapshots).toBeUndefined();
+      await m.snapshotCreate({ vm: 'web', name: 'one' });
+      expect(m.get('web').snapshots).toEqual({ count: 1, vmStateBytes: 0 });
+      expect(m.get('web').snapshots).toEqual({ count: 1, vmStateBytes: 0 });
+
+      const file = path.join(vmFiles(paths, vm.id, vm.definition?.dataDir).dataDir, 'snapshots.json');
+      const records = JSON.parse(fs.readFileSync(file, 'utf8')) as SnapshotFile;
+      const extra = entry('two', records.snapshots[0]!.tag, '2026-01-02T00:00:00Z');
+      records.snapshots.push({ ...extra, vmStateBytes: 5000 });
+      fs.writeFileSync(file, JSON.stringify(records));
+      expect(m.get('web').snapshots).toEqual({ count: 2, vmStateBytes: 5000 });
+
+      fs.writeFileSync(file, '{ not json');
+      expect(m.get('web').snapshots).toBeUndefined();
+      fs.rmSync(file);
+      expect(m.get('web').snapshots).toBeUndefined();
     } finally {
       await m.detachAll();
       fs.rmSync(root, { recursive: true, force: true });

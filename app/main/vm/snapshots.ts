@@ -190,17 +190,27 @@ export function diskNodes(def: VmDefinition): string[] {
 /**
  * Runs a QMP job (snapshot-save, snapshot-load, snapshot-delete) to its end: resolves when it
  * concluded without error, rejects with QEMU's words when it failed. `signal` cancels it
- * (job-cancel); `onProgress` hears QEMU's progress counters.
+ * (job-cancel). `onSent` runs right after the command was written, so what it does overlaps
+ * QEMU's work instead of delaying the job's start or the handling of its end (QEMU answers a
+ * snapshot command only once the job has run: the job holds QEMU's main loop). `onConcluded`
+ * runs as the job ended, before its error is asked for, so a query sent there shares that
+ * round trip.
  */
 export async function runQmpJob(
   qmp: QmpClient,
   command: string,
   args: Record<string, unknown>,
-  o: { jobId: string; signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
+  o: {
+    jobId: string;
+    signal?: AbortSignal;
+    onSent?: () => void;
+    onConcluded?: () => void;
+  },
 ): Promise<void> {
   // QEMU's job ids start with a letter; the contract's may not (a UUID).
   const id = `vmdesk-${o.jobId}`;
   let off = (): void => undefined;
+  // The end comes as an event (JOB_STATUS_CHANGE → concluded), never from polling.
   const concluded = new Promise<void>((resolve) => {
     off = qmp.onEvent((e) => {
       const d = e.data as { id?: string; status?: string } | undefined;
@@ -213,27 +223,27 @@ export async function runQmpJob(
   });
   const cancel = () => void qmp.execute('job-cancel', { id }).catch(() => undefined);
   o.signal?.addEventListener('abort', cancel);
-  const poll = setInterval(() => {
-    void qmp
-      .execute<{ id: string; 'current-progress': number; 'total-progress': number }[]>('query-jobs')
-      .then((jobs) => {
-        const j = jobs.find((x) => x.id === id);
-        if (j) o.onProgress?.(j['current-progress'], j['total-progress']);
-      })
-      .catch(() => undefined);
-  }, 500);
+  // No query-jobs polling for progress: a snapshot job runs in one go on QEMU's main loop, which
+  // answers QMP only after it, and its counters go from 0 of 1 to 1 of 1. A poll could only queue
+  // an answer ahead of the ones that end the job.
   try {
-    await qmp.execute(command, { 'job-id': id, ...args });
+    const submitted = qmp.execute(command, { 'job-id': id, ...args });
+    o.onSent?.();
+    await submitted;
     await Promise.race([concluded, gone]);
-    const jobs = await qmp.execute<{ id: string; error?: string }[]>('query-jobs');
+    o.onConcluded?.();
+    // Sent together: QEMU answers in order, so query-jobs still sees the concluded job (and its
+    // error) that job-dismiss then removes; one round trip instead of two.
+    const [jobs] = await Promise.all([
+      qmp.execute<{ id: string; error?: string }[]>('query-jobs'),
+      qmp.execute('job-dismiss', { id }).catch(() => undefined),
+    ]);
     const error = jobs.find((j) => j.id === id)?.error;
-    await qmp.execute('job-dismiss', { id }).catch(() => undefined);
     o.signal?.throwIfAborted();
     if (error)
       throw new VmdeskError('qemu-failed', `QEMU could not ${command.replace('snapshot-', '')} the snapshot: ${error}`);
   } finally {
     off();
-    clearInterval(poll);
     o.signal?.removeEventListener('abort', cancel);
   }
 }
@@ -288,6 +298,11 @@ function nodesOf(def: VmDefinition, targets: readonly string[]): string[] {
  * the guest (its port unplugged, the chardev removed) and put back after, whatever happened; the
  * guest's spice-vdagent sees the port go and come back. Snapshots never hold it, so loading one
  * into a VM without it matches.
+ *
+ * This costs the take and the revert ~30–50 ms: the chardev can go only once the port is
+ * finalized (DEVICE_DELETED), which QEMU does in an RCU callback that its RCU thread batches for
+ * up to 5 × 10 ms. (A refused device_add, which drains RCU callbacks, does not cut that short: the
+ * drain waits for the same batch.)
  */
 async function withoutClipboard<T>(qmp: QmpClient, def: VmDefinition, fn: () => Promise<T>): Promise<T> {
   if (!def.clipboard || def.display === 'none') return fn();
@@ -317,21 +332,32 @@ async function withoutClipboard<T>(qmp: QmpClient, def: VmDefinition, fn: () => 
   try {
     return await fn();
   } finally {
-    await qmp.execute('chardev-add', { id: 'vdagent0', backend: { type: 'qemu-vdagent', data: { clipboard: true } } });
-    await qmp.execute('device_add', {
+    await putClipboardBack(qmp);
+  }
+}
+
+/** The vdagent chardev and its port, back as qemu/argv.ts makes them. */
+async function putClipboardBack(qmp: QmpClient): Promise<void> {
+  // Sent together (QEMU runs them in order): one round trip. The port's device_add fails when the
+  // chardev's did, and its error comes second.
+  const added = await Promise.allSettled([
+    qmp.execute('chardev-add', { id: 'vdagent0', backend: { type: 'qemu-vdagent', data: { clipboard: true } } }),
+    qmp.execute('device_add', {
       driver: 'virtserialport',
       bus: 'vser0.0',
       chardev: 'vdagent0',
       name: 'com.redhat.spice.0',
       id: 'vdagent0port',
-    });
-  }
+    }),
+  ]);
+  const failed = added.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /**
- * Takes a snapshot: with memory through QMP snapshot-save when QEMU runs (the guest paused for
- * the screendump, the NVRAM copy and the save, then let go on), of the disks alone with qemu-img
- * when it does not. Whatever fails or is cancelled is removed again: no half snapshot stays.
+ * Takes a snapshot: with memory through QMP snapshot-save when QEMU runs (QEMU pauses the guest
+ * for the save and lets it go on), of the disks alone with qemu-img when it does not. Whatever
+ * fails or is cancelled is removed again: no half snapshot stays.
  */
 export async function takeSnapshot(
   t: SnapshotTarget,
@@ -359,37 +385,52 @@ export async function takeSnapshot(
       const qmp = t.qmp!;
       // No pause and no copy of a UEFI VM's variable store: QEMU keeps the flash in the VM's
       // memory, which the snapshot saves, and writes it back to the store after a load.
-      const ppm = await screendump(qmp, def, t.runtimeDir, tag);
+      // The screendump is sent first and what follows right behind it: QEMU runs QMP commands
+      // in order, so the screen is the one before the save, without waiting for its answer here.
+      const dumped = screendump(qmp, def, t.runtimeDir, tag);
+      let thumbnail: Promise<void> | undefined;
+      // The thumbnail is encoded once the save is sent, while QEMU's own process writes the
+      // memory: encoding it before would hold back the commands that lead to the save.
+      const makeThumbnail = () =>
+        (thumbnail = dumped.then((ppm) => {
+          if (!ppm) return;
+          const png = store.path(`${tag}.png`);
+          try {
+            fs.writeFileSync(png, thumbnailFromPpm(fs.readFileSync(ppm)), { mode: 0o600 });
+            made.push(png);
+            entry.thumbnail = `${tag}.png`;
+          } catch {
+            // A screen that cannot be read: the snapshot goes on without one.
+          }
+        }));
       const nodes = diskNodes(def);
+      let size: Promise<number> | undefined;
+      const askSize = () => {
+        size = vmStateSize(qmp, nodes[0]!, tag);
+        size.catch(() => undefined); // awaited below once the job is known to have succeeded
+      };
       t.onProgress?.('Saving memory and disks', 0, 1);
-      const saving = withoutClipboard(qmp, def, () =>
-        runQmpJob(
-          qmp,
-          'snapshot-save',
-          { tag, vmstate: nodes[0], devices: nodes },
-          {
-            jobId: t.jobId,
-            ...(t.signal ? { signal: t.signal } : {}),
-            onProgress: (done, total) => t.onProgress?.('Saving memory and disks', done, total),
-          },
-        ),
-      );
-      // The thumbnail is made while QEMU writes the memory (its own process): no wait for it.
-      if (ppm) {
-        const png = store.path(`${tag}.png`);
-        try {
-          fs.writeFileSync(png, thumbnailFromPpm(fs.readFileSync(ppm)), { mode: 0o600 });
-          made.push(png);
-          entry.thumbnail = `${tag}.png`;
-        } catch {
-          // A screen that cannot be read: the snapshot goes on without one.
-        } finally {
-          fs.rmSync(ppm, { force: true });
-        }
+      try {
+        await withoutClipboard(qmp, def, () =>
+          runQmpJob(
+            qmp,
+            'snapshot-save',
+            { tag, vmstate: nodes[0], devices: nodes },
+            {
+              jobId: t.jobId,
+              ...(t.signal ? { signal: t.signal } : {}),
+              onSent: makeThumbnail,
+              onConcluded: askSize,
+            },
+          ),
+        );
+      } finally {
+        await thumbnail;
+        const ppm = await dumped;
+        if (ppm) fs.rmSync(ppm, { force: true });
       }
-      await saving;
       t.signal?.throwIfAborted();
-      entry.vmStateBytes = await vmStateSize(qmp, nodes[0]!, tag);
+      entry.vmStateBytes = await (size ?? vmStateSize(qmp, nodes[0]!, tag));
     } else if (t.qmp) {
       // The disks alone while the guest runs: its agent flushes and freezes its file systems, so
       // what the disks hold is what the guest meant to write; frozen only for the snapshot itself.
@@ -514,21 +555,15 @@ export async function revertToSnapshot(t: SnapshotTarget, name: string): Promise
         'invalid-state',
         `"${t.def.name}" must run to go back to "${name}", which holds its memory.`,
       );
-    // Paused first, so a snapshot taken paused stays paused (snapshot-load would resume it).
-    if (t.state === 'running') await qmp.execute('stop');
+    // snapshot-load stops the guest, loads, and lets it run again only if it ran before and the
+    // load succeeded (a failed one leaves it stopped). So a running VM going back to a running
+    // snapshot needs neither stop nor cont; one going back to a paused snapshot is paused first.
+    if (t.state === 'running' && s.state !== 'running') await qmp.execute('stop');
     t.onProgress?.('Loading memory and disks', 0, 1);
     await withoutClipboard(qmp, t.def, () =>
-      runQmpJob(
-        qmp,
-        'snapshot-load',
-        { tag: s.tag, vmstate: nodes[0], devices: nodes },
-        {
-          jobId: t.jobId,
-          onProgress: (done, total) => t.onProgress?.('Loading memory and disks', done, total),
-        },
-      ),
+      runQmpJob(qmp, 'snapshot-load', { tag: s.tag, vmstate: nodes[0], devices: nodes }, { jobId: t.jobId }),
     );
-    if (s.state === 'running') await qmp.execute('cont');
+    if (s.state === 'running' && t.state !== 'running') await qmp.execute('cont');
     after = s.state === 'running' ? 'running' : 'paused';
   } else {
     if (t.qmp)

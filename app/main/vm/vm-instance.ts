@@ -193,6 +193,8 @@ export class VmInstance {
    */
   #untouchedQemu: number | undefined;
   #snapshots: SnapshotStore;
+  /** The last count read from snapshots.json, with the file's identity then (#snapshotCount). */
+  #snapshotCountCache: { key: string; value: { count: number; vmStateBytes: number } } | undefined;
   /** When its QEMU last ended (files.lastRun): read once, when first asked. */
   #lastRunAt: string | null | undefined;
 
@@ -1062,14 +1064,30 @@ export class VmInstance {
     };
   }
 
-  /** How many snapshots and the memory they keep; nothing when the records cannot be read. */
+  /**
+   * How many snapshots and the memory they keep; nothing when the records cannot be read. Read
+   * again only when snapshots.json is another file than last time (inode, size, mtime in ns): a
+   * summary goes out on every `list`, and parsing the records each time costs more than the rest
+   * of it. Every write replaces the file (writeFileAtomic), so a change by hand is seen too.
+   */
   #snapshotCount(): { count: number; vmStateBytes: number } {
+    let key: string;
+    try {
+      const st = fs.statSync(this.#snapshots.file, { bigint: true });
+      key = `${st.ino}:${st.size}:${st.mtimeNs}`;
+    } catch {
+      key = 'none';
+    }
+    if (this.#snapshotCountCache?.key === key) return this.#snapshotCountCache.value;
+    let value = { count: 0, vmStateBytes: 0 };
     try {
       const f = this.#snapshots.read();
-      return { count: f.snapshots.length, vmStateBytes: f.snapshots.reduce((n, x) => n + (x.vmStateBytes ?? 0), 0) };
+      value = { count: f.snapshots.length, vmStateBytes: f.snapshots.reduce((n, x) => n + (x.vmStateBytes ?? 0), 0) };
     } catch {
-      return { count: 0, vmStateBytes: 0 };
+      // unreadable records count as none; `vmdesk snapshot list` says why
     }
+    this.#snapshotCountCache = { key, value };
+    return value;
   }
 
   /** Tells every window about the snapshots as they are now (and the summary's count); returns them. */
@@ -1577,6 +1595,7 @@ export class VmInstance {
     this.log.write(`its data folder is now ${next.dataDir} (was ${this.#files.dataDir})`);
     this.#files = next;
     this.#snapshots = new SnapshotStore(next.dataDir);
+    this.#snapshotCountCache = undefined;
   }
 
   #lastRun(): string | null {
