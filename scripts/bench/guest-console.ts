@@ -1,8 +1,8 @@
 /**
  * What the console throughput rows (vnc.ts, serial.ts) share: a real test guest started by a
  * real `vmdesk driver`, its shell driven through its serial console, and `vmdesk web` in front
- * of that driver (as a client of it, so the web path is WebSocket → web process → control
- * socket → driver → QEMU).
+ * of that driver (as a client of it, so the serial console's web path is WebSocket → web process
+ * → control socket → driver → QEMU; a VM's screen goes WebSocket → web process → QEMU).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type net from 'node:net';
@@ -87,9 +87,17 @@ export interface WebServer {
   streamUrl(name: string, params: object): string;
 }
 
-/** `vmdesk web` in the sandbox (a client of its running driver); resolves with the URL it prints. */
-export async function startWebServer(sb: BenchSandbox): Promise<WebServer> {
-  const child = spawn(process.execPath, [VMDESK, 'web'], { env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Another build's `vmdesk` (its bin/vmdesk.mjs or .cjs), whose `vmdesk web` the VNC and serial
+ * rows also measure, as a client of the same driver, interleaved with this build's: an A/B of a
+ * change to the web path on a machine too noisy for two separate bench runs to tell apart.
+ */
+export const BASELINE_WEB_VMDESK = process.env.VMDESK_BENCH_BASELINE_WEB || undefined;
+
+/** `vmdesk web` in the sandbox (a client of its running driver); resolves with the URL it prints.
+ * `vmdesk`: the program to run (default: this build's). */
+export async function startWebServer(sb: BenchSandbox, vmdesk = VMDESK): Promise<WebServer> {
+  const child = spawn(process.execPath, [vmdesk, 'web'], { env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
   sb.track(child);
   const url = await new Promise<URL>((resolve, reject) => {
     let out = '';

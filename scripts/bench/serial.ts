@@ -7,7 +7,9 @@
  * by hand with the argv vmdesk builds (the baseline: QEMU's serial socket takes one connection,
  * which vmdesk's driver holds for its own VM, so the baseline is a second, identical guest that
  * idles while the other floods), and a vmdesk VM's console through the driver's control socket
- * (what `vmdesk console` reads) and through `vmdesk web`'s /stream WebSocket.
+ * (what `vmdesk console` reads) and through `vmdesk web`'s /stream WebSocket. With
+ * VMDESK_BENCH_BASELINE_WEB=/path/to/other/bin/vmdesk.mjs, that build's driver and `vmdesk web`
+ * are measured too, in the same rounds (an A/B of a change to the console's path).
  *
  * Ceiling: SerialHub (the driver's one connection to QEMU's serial socket,
  * fanned out to viewers) reads from a synthetic source — a separate Node process serving a unix
@@ -25,6 +27,7 @@ import { openControlStream } from '../../app/main/ipc/control-client.js';
 import { driverFiles, vmFiles } from '../../app/main/paths/vm-files.js';
 import type { BenchContext } from './context.js';
 import {
+  BASELINE_WEB_VMDESK,
   GUEST_READY,
   KEEP_GUEST_ALIVE,
   KEEP_GUEST_ALIVE_MARKER,
@@ -279,15 +282,21 @@ async function benchSerialGuest(ctx: BenchContext): Promise<Figure[]> {
       label: "serial flood → a Node socket reader on QEMU's serial socket (driver stopped; no vmdesk, a control)",
     },
     { key: 'control', label: "serial flood → vmdesk console via the driver's control socket" },
+    {
+      key: 'webBase',
+      label: `serial flood → \`vmdesk web\` /stream WebSocket, driver and \`vmdesk web\` of the baseline build (${BASELINE_WEB_VMDESK})`,
+    },
     { key: 'web', label: 'serial flood → `vmdesk web` /stream WebSocket (client of the driver)' },
   ] as const;
-  const samples: Record<(typeof ways)[number]['key'], number[]> = { socat: [], node: [], control: [], web: [] };
+  type Key = (typeof ways)[number]['key'];
+  const samples: Record<Key, number[]> = { socat: [], node: [], control: [], webBase: [], web: [] };
   /** CPU of the processes on the path (socat; the driver; the driver and `vmdesk web`), % of one core. */
-  const cpu: Record<(typeof ways)[number]['key'], number[]> = { socat: [], node: [], control: [], web: [] };
+  const cpu: Record<Key, number[]> = { socat: [], node: [], control: [], webBase: [], web: [] };
   const hz = clockTicksPerSecond();
   const sb = new BenchSandbox().seedCache(ctx.cacheTemplate);
   let driver: ChildProcess | undefined;
   let web: WebServer | undefined;
+  let webBase: WebServer | undefined;
   const stopped = (c: ChildProcess) =>
     new Promise<void>((resolve) => {
       if (c.exitCode !== null || c.signalCode !== null) return resolve();
@@ -299,14 +308,34 @@ async function benchSerialGuest(ctx: BenchContext): Promise<Figure[]> {
    * which adopts the VM and reconnects its console. */
   const withoutVmdesk = async () => {
     if (web) await stopped(web.child);
-    web = undefined;
+    if (webBase) await stopped(webBase.child);
+    web = webBase = undefined;
     if (driver) await stopped(driver);
     driver = undefined;
   };
-  const withDriver = async (): Promise<ChildProcess> => (driver ??= await sb.startDriver());
+  /** Whose driver runs: this build's, or the baseline build's (for its `vmdesk web`: the serial
+   * console's path runs through both processes). */
+  let driverOf: 'this' | 'baseline' = 'this';
+  const withDriver = async (of: typeof driverOf = 'this'): Promise<ChildProcess> => {
+    if (driver && driverOf !== of) await withoutVmdesk();
+    driverOf = of;
+    driver ??=
+      of === 'this'
+        ? await sb.startDriver()
+        : await sb.startDriver({ VMDESK_BENCH_PROGRAM: BASELINE_WEB_VMDESK }, [
+            '/bin/sh',
+            '-c',
+            'exec "$0" "$VMDESK_BENCH_PROGRAM" driver',
+          ]);
+    return driver;
+  };
   const withWeb = async (): Promise<WebServer> => {
     await withDriver();
     return (web ??= await startWebServer(sb));
+  };
+  const withWebBase = async (): Promise<WebServer> => {
+    await withDriver('baseline');
+    return (webBase ??= await startWebServer(sb, BASELINE_WEB_VMDESK));
   };
   try {
     const def = benchDefinition('flood', ctx.iso);
@@ -323,6 +352,10 @@ async function benchSerialGuest(ctx: BenchContext): Promise<Figure[]> {
       const w = await withWeb();
       return webViewer(w.streamUrl('console.serial', { vm: def.id }), [driver!.pid!, w.child.pid!]);
     };
+    const openWebBase = async () => {
+      const w = await withWebBase();
+      return webViewer(w.streamUrl('console.serial', { vm: def.id }), [driver!.pid!, w.child.pid!]);
+    };
     const openDirect = async (useSocat: boolean) => {
       await withoutVmdesk();
       return socat && useSocat ? socatViewer(socat, files.serialSocket) : nodeViewer(files.serialSocket);
@@ -332,12 +365,13 @@ async function benchSerialGuest(ctx: BenchContext): Promise<Figure[]> {
       socat: () => openDirect(true),
       node: () => openDirect(false),
       control: openControl,
+      webBase: openWebBase,
       web: openWeb,
     };
     const contenders: Contender[] = ways.map((w) => ({
       name: `serial flood → ${w.key}`,
       // Without socat the baseline already is the Node reader.
-      skip: w.key === 'node' && !socat,
+      skip: (w.key === 'node' && !socat) || (w.key === 'webBase' && !BASELINE_WEB_VMDESK),
       async run(round: number) {
         const r = await flood(await opener[w.key](), hz);
         if (round < 0) return;
@@ -346,14 +380,23 @@ async function benchSerialGuest(ctx: BenchContext): Promise<Figure[]> {
       },
     }));
     await interleave(contenders, ctx.runs, ctx.progress);
-    const cpuOf = { socat: 'socat', node: '', control: 'the driver', web: 'the driver + `vmdesk web`' };
+    const cpuOf = {
+      socat: 'socat',
+      node: '',
+      control: 'the driver',
+      webBase: "the baseline build's driver + `vmdesk web`",
+      web: 'the driver + `vmdesk web`',
+    };
     return ways.flatMap((w, i) => {
       const err = contenders[i]!.error;
       if (contenders[i]!.skip && !err) return [];
       const f: Figure = { id: `serial.guest.${w.key}`, label: w.label, unit: 'kB/s', samples: samples[w.key] };
       if (err) return [{ ...f, absent: 'failed' as const, note: err.message }];
-      const paired = w.key === 'socat' ? undefined : pairedRatios(samples[w.key], samples.socat, baseName);
-      if (paired) f.note = paired;
+      const paired = [
+        w.key === 'socat' ? undefined : pairedRatios(samples[w.key], samples.socat, baseName),
+        w.key === 'web' ? pairedRatios(samples.web, samples.webBase, 'the baseline build') : undefined,
+      ].filter((t) => t !== undefined);
+      if (paired.length > 0) f.note = paired.join('; ');
       if (w.key === 'socat')
         f.note =
           `the test guest under TCG runs \`yes | head -c ${FLOOD_BYTES}\` on its ttyS0 shell; one guest for all ` +

@@ -12,8 +12,12 @@
  *  - control socket: the same bridge, but to the driver's `console.vnc` stream on its control
  *    socket (the driver's VNC proxy and the control-socket transport);
  *  - vmdesk web: the renderer's own WebStreamChannel on `vmdesk web`'s /stream WebSocket, `vmdesk
- *    web` being a client of the driver (WebSocket → web process → control socket → driver → QEMU),
- *    the whole path a browser console uses.
+ *    web` being a client of the driver, the whole path a browser console uses: it asks the driver
+ *    for the VM's VNC socket and proxies it itself (WebSocket → web process → QEMU; see
+ *    web-sockets.ts openStream).
+ * With VMDESK_BENCH_BASELINE_WEB=/path/to/other/bin/vmdesk.mjs, that build's `vmdesk web` is
+ * measured too, in the same rounds (an A/B of a change to the web path), and each way's row is
+ * followed by the CPU its Node processes used.
  * noVNC asks for the next update only once it has decoded the last one (QEMU offers no continuous
  * updates), so added latency anywhere on a path lowers its rate.
  */
@@ -27,14 +31,17 @@ import { driverFiles } from '../../app/main/paths/vm-files.js';
 import { REPO } from '../../e2e/support/cli.js';
 import type { BenchContext } from './context.js';
 import {
+  BASELINE_WEB_VMDESK,
   bootGuest,
   KEEP_GUEST_ALIVE,
   KEEP_GUEST_ALIVE_MARKER,
   SerialShell,
   serialViaControl,
   startWebServer,
+  type WebServer,
 } from './guest-console.js';
-import { BenchSandbox } from './sandbox.js';
+import { clockTicksPerSecond } from './driver-load.js';
+import { BenchSandbox, cpuTicks } from './sandbox.js';
 import { interleave, median, pairedRatios, type Contender, type Figure } from './stats.js';
 import type { Adapter, VncMeasureOptions, VncMeasurement } from './vnc-page.js';
 
@@ -179,14 +186,23 @@ async function openPage(browser: Browser, origin: string, script: string): Promi
 }
 
 interface Way {
-  key: 'direct' | 'control' | 'web';
+  /** `webBase`: `vmdesk web` of the build named by VMDESK_BENCH_BASELINE_WEB (an A/B run). */
+  key: 'direct' | 'control' | 'web' | 'webBase';
   name: string;
   label: string;
   url: string;
   adapter: Adapter;
 }
 
-type Runs = Record<Scenario['key'], Record<Way['key'], VncMeasurement[]>>;
+/** A measurement, and the CPU the processes on its path used meanwhile (warm-up included), % of one core. */
+type Run = VncMeasurement & { cpuPct: number };
+const CPU_OF: Record<Way['key'], string> = {
+  direct: 'the bench process (the bridge; Playwright)',
+  control: 'the driver + the bench process (the bridge; Playwright)',
+  web: 'the driver + `vmdesk web`',
+  webBase: 'the driver + the baseline `vmdesk web`',
+};
+type Runs = Record<Scenario['key'], Record<Way['key'], Run[]>>;
 
 async function measure(page: Page, o: VncMeasureOptions): Promise<VncMeasurement> {
   return page.evaluate(
@@ -202,11 +218,14 @@ export async function benchVnc(ctx: BenchContext): Promise<Figure[]> {
   const sb = new BenchSandbox().seedCache(ctx.cacheTemplate);
   let browser: Browser | undefined;
   let bridge: { port: number; close(): void } | undefined;
-  const runs: Runs = { random: { direct: [], control: [], web: [] }, solid: { direct: [], control: [], web: [] } };
+  const runs: Runs = {
+    random: { direct: [], control: [], web: [], webBase: [] },
+    solid: { direct: [], control: [], web: [], webBase: [] },
+  };
   const errors = new Map<string, Error>();
   try {
     if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: the VNC rows need Debian's chromium`);
-    await sb.startDriver();
+    const driver = await sb.startDriver();
     ctx.progress('vnc: booting the test guest (UEFI, for /dev/fb0) under a vmdesk driver');
     const vm = await bootGuest(sb, 'fb', ctx.iso, ['--firmware', 'uefi']);
     const serial = await serialViaControl(sb, vm);
@@ -214,6 +233,7 @@ export async function benchVnc(ctx: BenchContext): Promise<Figure[]> {
     await shell.run(KEEP_GUEST_ALIVE, KEEP_GUEST_ALIVE_MARKER);
     await shell.run(MAKE_FRAMES, 'FRAMES42');
     const web = await startWebServer(sb);
+    const webBase = BASELINE_WEB_VMDESK ? await startWebServer(sb, BASELINE_WEB_VMDESK) : undefined;
     const control = driverFiles(sb.paths).controlSocket;
     bridge = await startBridge({
       '/direct': () => unixConnection(vm.files.vncSocket),
@@ -243,6 +263,15 @@ export async function benchVnc(ctx: BenchContext): Promise<Figure[]> {
         adapter: 'vmdesk',
       },
     ];
+    // The baseline server lets only pages of its own origin open streams: it gets a second page.
+    if (webBase)
+      ways.splice(2, 0, {
+        key: 'webBase',
+        name: 'vmdesk web (baseline build)',
+        label: `\`vmdesk web\` /stream of the baseline build (${BASELINE_WEB_VMDESK}), WebStreamChannel`,
+        url: webBase.streamUrl('console.vnc', { vm: vm.id }),
+        adapter: 'vmdesk',
+      });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -255,15 +284,38 @@ export async function benchVnc(ctx: BenchContext): Promise<Figure[]> {
         '--disable-features=LocalNetworkAccessChecks',
       ],
     });
-    const page = await openPage(browser, web.origin, await pageScript());
+    const script = await pageScript();
+    const page = await openPage(browser, web.origin, script);
+    const basePage = webBase ? await openPage(browser, webBase.origin, script) : undefined;
+    /** CPU seconds so far of the Node processes on a way's path: this one (the bridge), the
+     * driver, `vmdesk web`. */
+    const hz = clockTicksPerSecond();
+    const self = () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1e6;
+    };
+    const ticks = (...ps: (WebServer | undefined)[]) => {
+      const pids = [driver.pid!, ...ps.map((p) => p!.child.pid!)];
+      return pids.reduce((sum, pid) => sum + cpuTicks(pid), 0) / hz;
+    };
+    const cpuOf: Record<Way['key'], () => number> = {
+      direct: self,
+      control: () => self() + ticks(),
+      web: () => ticks(web),
+      webBase: () => ticks(webBase),
+    };
     for (const sc of SCENARIOS) {
       await shell.run(sc.loop, 'LOOP42');
       const contenders: Contender[] = ways.map((w) => ({
         name: `vnc ${sc.key}: ${w.name}`,
         async run(round: number) {
-          const m = await measure(page, { url: w.url, adapter: w.adapter, warmMs: WARM_MS, windowMs: WINDOW_MS });
+          const on = w.key === 'webBase' ? basePage! : page;
+          const cpu0 = cpuOf[w.key]();
+          const t0 = performance.now();
+          const m = await measure(on, { url: w.url, adapter: w.adapter, warmMs: WARM_MS, windowMs: WINDOW_MS });
+          const cpuPct = ((cpuOf[w.key]() - cpu0) / ((performance.now() - t0) / 1000)) * 100;
           if (m.updates === 0) throw new Error(`noVNC decoded no update in ${WINDOW_MS / 1000} s`);
-          if (round >= 0) runs[sc.key][w.key].push(m);
+          if (round >= 0) runs[sc.key][w.key].push({ ...m, cpuPct });
         },
       }));
       await interleave(contenders, ctx.runs, ctx.progress);
@@ -291,12 +343,7 @@ export async function benchVnc(ctx: BenchContext): Promise<Figure[]> {
   }
 }
 
-function figures(
-  sc: Scenario,
-  ways: Way[],
-  runs: Record<Way['key'], VncMeasurement[]>,
-  errors: Map<string, Error>,
-): Figure[] {
+function figures(sc: Scenario, ways: Way[], runs: Record<Way['key'], Run[]>, errors: Map<string, Error>): Figure[] {
   const out: Figure[] = [];
   for (const w of ways) {
     const err = errors.get(`${sc.key}.${w.key}`);
@@ -317,8 +364,11 @@ function figures(
     const what = `VNC, ${sc.describe}`;
     const base = runs.direct;
     const paired = (xs: number[], of: (m: VncMeasurement) => number) => {
-      const text = w.key === 'direct' ? undefined : pairedRatios(xs, base.map(of), 'direct');
-      return text ? { note: text } : {};
+      const text = [
+        w.key === 'direct' ? undefined : pairedRatios(xs, base.map(of), 'direct'),
+        w.key === 'web' ? pairedRatios(xs, runs.webBase.map(of), 'the baseline build') : undefined,
+      ].filter((t) => t !== undefined);
+      return text.length > 0 ? { note: text.join('; ') } : {};
     };
     out.push({
       id: `${sc.prefix}.${w.key}.fps`,
@@ -337,6 +387,14 @@ function figures(
         unit: 'MB/s',
         samples: mbps,
         ...paired(mbps, (m) => m.bytes / 1e6 / (m.ms / 1000)),
+        ...fail,
+      });
+    if (sc.key === 'random')
+      out.push({
+        id: `${sc.prefix}.${w.key}.cpu`,
+        label: `… CPU of ${CPU_OF[w.key]} meanwhile (% of one core)`,
+        unit: '%',
+        samples: rs.map((m) => m.cpuPct),
         ...fail,
       });
   }

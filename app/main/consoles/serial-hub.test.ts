@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FELL_BEHIND, RingBuffer, SerialHub } from './serial-hub.js';
+import { FELL_BEHIND, OUTPUT_COALESCE_BYTES, OUTPUT_COALESCE_MS, RingBuffer, SerialHub } from './serial-hub.js';
 import type { SerialViewer } from './serial-hub.js';
 
 const bytes = (s: string) => new Uint8Array(Buffer.from(s, 'latin1'));
@@ -76,10 +76,13 @@ class RecordingViewer implements SerialViewer {
   closedWith: string | undefined;
   full = false;
   readonly chunkTypes: string[] = [];
+  /** Each chunk as it came. */
+  readonly chunks: string[] = [];
   private waiters: { until: () => boolean; resolve: () => void }[] = [];
 
   write(chunk: Uint8Array): boolean {
     this.chunkTypes.push(chunk.constructor.name);
+    this.chunks.push(Buffer.from(chunk).toString('latin1'));
     this.received = Buffer.concat([this.received, chunk]);
     this.check();
     return !this.full;
@@ -427,6 +430,95 @@ describe('SerialHub', () => {
     // Fixed: the hub hangs up. Buggy: the hub reads the output.
     const outcome = await Promise.race([qemu.connClosed!.then(() => 'closed' as const), dataArrived]);
     expect(outcome).toBe('closed');
+  });
+
+  // Was a bug (fixed): a flooding guest reached the viewers in QEMU's ~9-byte chunks, each a
+  // write per viewer (and a frame in `vmdesk web`, a message in the page), which cost the driver
+  // and the viewers most of a core that a TCG guest then lacked (issue 22).
+  describe('output that follows other output closely', () => {
+    // Fake setTimeout only (the socket I/O is real): the hub holds output until the test moves
+    // the clock, so what the guest writes meanwhile is held whatever the load.
+    beforeEach(() => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    });
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+    /** Until the hub has read `n` bytes (not vi.waitFor: it moves fake clocks). */
+    const readBy = async (n: number) => {
+      while (hub.bytesReceived < n) await new Promise((r) => setImmediate(r));
+      expect(hub.bytesReceived).toBe(n);
+    };
+
+    it('gives the first output after a quiet spell at once, and what follows within OUTPUT_COALESCE_MS as one chunk', async () => {
+      await hub.connect();
+      const v = new RecordingViewer();
+      hub.attach(v);
+      await qemu.guestWrites('a');
+      await v.receivedText('a');
+      for (const [i, c] of ['b', 'c', 'd'].entries()) {
+        await qemu.guestWrites(c);
+        await readBy(2 + i);
+      }
+      expect(v.text).toBe('a');
+      vi.advanceTimersByTime(OUTPUT_COALESCE_MS);
+      expect(v.chunks).toEqual(['a', 'bcd']);
+      // Output goes on: held again, for the same time.
+      await qemu.guestWrites('e');
+      await readBy(5);
+      expect(v.text).toBe('abcd');
+      vi.advanceTimersByTime(OUTPUT_COALESCE_MS);
+      expect(v.chunks).toEqual(['a', 'bcd', 'e']);
+      // A quiet spell: the next output goes out at once.
+      vi.advanceTimersByTime(OUTPUT_COALESCE_MS);
+      await qemu.guestWrites('f');
+      await v.receivedText('abcdef');
+    });
+
+    it('never holds a large read back (bulk output keeps its speed), and keeps the order', async () => {
+      await hub.connect();
+      const v = new RecordingViewer();
+      hub.attach(v);
+      await qemu.guestWrites('a');
+      await v.receivedText('a');
+      await qemu.guestWrites('b');
+      await readBy(2);
+      const bulk = 'x'.repeat(OUTPUT_COALESCE_BYTES * 4);
+      await qemu.guestWrites(bulk);
+      // However the kernel splits it, every read is either large (given at once) or fills the held bytes.
+      await readBy(2 + bulk.length);
+      vi.advanceTimersByTime(OUTPUT_COALESCE_MS);
+      expect(v.text).toBe('ab' + bulk);
+    });
+
+    it('gives what it holds before ending the viewers when the VM stops', async () => {
+      await hub.connect();
+      const v = new RecordingViewer();
+      hub.attach(v);
+      await qemu.guestWrites('a');
+      await v.receivedText('a');
+      await qemu.guestWrites('bye');
+      await readBy(4);
+      hub.close('The VM stopped.');
+      expect(v.text).toBe('abye');
+      expect(v.closedWith).toBe('The VM stopped.');
+      expect(vi.getTimerCount()).toBe(0);
+    });
+
+    it('gives a viewer that opens while output is held the history, then the held output, once each', async () => {
+      await hub.connect();
+      const early = new RecordingViewer();
+      hub.attach(early);
+      await qemu.guestWrites('a');
+      await early.receivedText('a');
+      await qemu.guestWrites('b');
+      await readBy(2);
+      const late = new RecordingViewer();
+      hub.attach(late);
+      vi.advanceTimersByTime(OUTPUT_COALESCE_MS);
+      expect(late.text).toBe('ab');
+      expect(early.text).toBe('ab');
+    });
   });
 
   it('gives up when the socket never appears', async () => {

@@ -14,6 +14,20 @@
  * client's keystrokes (and, past their budget, stop reading them) instead of the driver.
  *
  * Bytes stay bytes: chunks are passed on as Uint8Array, never decoded.
+ *
+ * A guest that floods its UART reaches the driver a few bytes at a time: QEMU writes each byte
+ * the guest sends to the socket on its own, so the hub reads ~9-byte chunks, and every chunk
+ * used to cost the fan-out and a write to every viewer, then a read and a WebSocket frame in
+ * `vmdesk web` and a message in the page: ~28,000 of each per second at 250 kB/s, most of a core
+ * spread over the driver and the viewers, which a TCG guest on a 2-core machine then lacks
+ * (issue 22). So output that follows other output within OUTPUT_COALESCE_MS is held and given
+ * to the viewers as one chunk when that time is up. The first output after a quiet spell (a
+ * keystroke's echo) still goes out at once, and so does a large read (bulk output).
+ *
+ * The hub still reads as soon as bytes are there: the kernel charges a unix socket's sender a
+ * whole buffer (~1 KiB) per write, so QEMU's one-byte writes fill its socket after a few hundred
+ * bytes, and a reader that let them wait there would throttle the guest (measured: a 2 ms pause
+ * after each read capped a 250 kB/s flood at ~100 kB/s).
  */
 import { performance } from 'node:perf_hooks';
 import net from 'node:net';
@@ -21,6 +35,15 @@ import type { Duplex } from 'node:stream';
 import { ByteChannel, STREAM_BUDGET_BYTES, type ByteStream } from './byte-channel.js';
 
 export const DEFAULT_RING_BYTES = 256 * 1024;
+/** How long output that follows other output closely is held (see above): what the hub adds, at
+ * most, to its latency. */
+export const OUTPUT_COALESCE_MS = 2;
+/** What the hub holds at most: more is given to the viewers at once, and so is a read at least
+ * this large (output faster than this per OUTPUT_COALESCE_MS, 2 MB/s, is never held up). */
+export const OUTPUT_COALESCE_BYTES = 4096;
+/** What one read of QEMU's socket may take: a UART gives far less between two reads, and each hub
+ * keeps this much for as long as its VM runs. */
+const READ_BUFFER_BYTES = 16 * 1024;
 /** What a viewer whose queue passed its budget (STREAM_BUDGET_BYTES by default, counted as
  * memory, so it holds with QEMU's ~9-byte chunks) is told as it is disconnected. */
 export const FELL_BEHIND = 'This console fell too far behind the guest output and was disconnected.';
@@ -72,6 +95,11 @@ export class SerialHub {
   private readonly inputWaiters = new Set<() => void>();
   private readonly ring: RingBuffer;
   private closed = false;
+  /** Open for OUTPUT_COALESCE_MS after output was given to the viewers: output read meanwhile is
+   * held, in `held`, until it closes. */
+  private window: NodeJS.Timeout | undefined;
+  private readonly held = new Uint8Array(OUTPUT_COALESCE_BYTES);
+  private heldBytes = 0;
   /** Total bytes received from the guest (the log capper uses it to know when to look). */
   bytesReceived = 0;
 
@@ -97,7 +125,18 @@ export class SerialHub {
         const source = this.source;
         this.socket = await new Promise<Duplex>((resolve, reject) => {
           if (typeof source !== 'string') return source().then(resolve, reject);
-          const s = net.createConnection(source);
+          // `onread`: every read into one buffer (Node allocates 64 KiB for each read otherwise).
+          const s = net.createConnection({
+            path: source,
+            onread: {
+              buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+              // The buffer is read into again: the fan-out gets a copy it may keep.
+              callback: (n, buf) => {
+                this.onRead(buf.subarray(0, n), false);
+                return true;
+              },
+            },
+          });
           s.once('connect', () => {
             s.off('error', reject);
             resolve(s);
@@ -115,7 +154,8 @@ export class SerialHub {
       this.socket.destroy();
       throw new Error('The console was closed while connecting.');
     }
-    this.socket.on('data', (chunk: Buffer) => this.fanOut(chunk));
+    // A socket made here delivers through `onread`; another source (libvirt's console) by events.
+    if (typeof this.source !== 'string') this.socket.on('data', (chunk: Buffer) => this.onRead(chunk, true));
     this.socket.on('drain', () => {
       const waiting = [...this.inputWaiters];
       this.inputWaiters.clear();
@@ -125,11 +165,44 @@ export class SerialHub {
     this.socket.on('close', () => this.close('The VM stopped.'));
   }
 
-  private fanOut(chunk: Buffer): void {
+  /** `owned`: the hub may keep `chunk` (otherwise its memory is read into again). */
+  private onRead(chunk: Uint8Array, owned: boolean): void {
+    if (this.closed) return;
+    this.bytesReceived += chunk.byteLength;
+    this.opts.onData?.(chunk.byteLength);
+    const own = () => (owned ? chunk : new Uint8Array(chunk));
+    if (!this.window) {
+      this.fanOut(own());
+      this.openWindow();
+      return;
+    }
+    if (this.heldBytes + chunk.byteLength > OUTPUT_COALESCE_BYTES) this.giveHeld();
+    if (chunk.byteLength >= OUTPUT_COALESCE_BYTES) return this.fanOut(own());
+    this.held.set(chunk, this.heldBytes);
+    this.heldBytes += chunk.byteLength;
+  }
+
+  /** Holds the output of the next OUTPUT_COALESCE_MS; then gives it, and holds on while it comes. */
+  private openWindow(): void {
+    this.window = setTimeout(() => {
+      this.window = undefined;
+      if (this.heldBytes === 0) return;
+      this.giveHeld();
+      this.openWindow();
+    }, OUTPUT_COALESCE_MS);
+  }
+
+  private giveHeld(): void {
+    if (this.heldBytes === 0) return;
+    const out = this.held.slice(0, this.heldBytes);
+    this.heldBytes = 0;
+    this.fanOut(out);
+  }
+
+  /** `chunk` is the viewers' to keep. */
+  private fanOut(chunk: Uint8Array): void {
     const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    this.bytesReceived += bytes.length;
     this.ring.push(bytes);
-    this.opts.onData?.(bytes.length);
     // A viewer over its budget drops itself (onDrop) while we iterate: Set iteration allows it.
     for (const v of this.viewers) v.push(bytes);
   }
@@ -208,6 +281,9 @@ export class SerialHub {
   /** Ends every viewer with `reason`, after the output already queued for it. */
   close(reason = 'The console was closed.'): void {
     if (this.closed) return;
+    // The guest's last words first.
+    this.giveHeld();
+    clearTimeout(this.window);
     this.closed = true;
     this.inputWaiters.clear();
     this.socket?.destroy();

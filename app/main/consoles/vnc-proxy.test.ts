@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { proxyVnc } from './vnc-proxy.js';
+import { connectVnc, proxyVnc } from './vnc-proxy.js';
 
 describe('proxyVnc input', () => {
   let dir: string;
@@ -81,5 +81,37 @@ describe('proxyVnc to a connection made another way (a TCP port, an SSH tunnel)'
     const ended = new Promise<string>((resolve) => stream.output.attach({ write: () => true, end: resolve }));
     expect(await ended).toMatch(/Permission denied/);
     stream.close();
+  });
+});
+
+describe('connectVnc', () => {
+  it('connects first, then passes bytes both ways, input included at once', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmdesk-vnc-'));
+    const sockPath = path.join(dir, 'vnc.sock');
+    const got: Buffer[] = [];
+    const conns: net.Socket[] = [];
+    const server = net.createServer((c) => {
+      conns.push(c);
+      c.write('RFB 003.008\n');
+      c.on('data', (d: Buffer) => got.push(d));
+    });
+    await new Promise<void>((r) => server.listen(sockPath, r));
+    const stream = await connectVnc(sockPath);
+    const out: Uint8Array[] = [];
+    stream.output.attach({ write: (c) => (out.push(c), true), end: () => {} });
+    // Connected already: input is not held for a connection to come.
+    expect(stream.input(new TextEncoder().encode('RFB 003.008\n'))).toBe(true);
+    await vi.waitFor(() => expect(Buffer.concat(out).toString()).toBe('RFB 003.008\n'));
+    await vi.waitFor(() => expect(Buffer.concat(got).toString()).toBe('RFB 003.008\n'));
+    stream.close();
+    for (const c of conns) c.destroy();
+    await new Promise((r) => server.close(r));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('rejects with the error when the socket cannot be reached, so the caller can go another way', async () => {
+    await expect(connectVnc(path.join(os.tmpdir(), 'vmdesk-no-such-dir', 'vnc.sock'))).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
   });
 });

@@ -26,7 +26,23 @@ export function proxyVnc(target: string | Promise<Duplex>, budgetBytes = STREAM_
   return stream;
 }
 
-function proxyTo(sock: Duplex, budgetBytes: number): ByteStream {
+/**
+ * Connects to QEMU's VNC socket first, then proxies it: rejects with the connection's error
+ * (ENOENT, EACCES...) instead of ending a stream, so that the caller can go another way.
+ */
+export function connectVnc(sockPath: string, budgetBytes = STREAM_BUDGET_BYTES): Promise<ByteStream> {
+  return new Promise((resolve, reject) => {
+    const sock = net.createConnection(sockPath);
+    sock.once('error', reject);
+    sock.once('connect', () => {
+      sock.off('error', reject);
+      resolve(proxyTo(sock, budgetBytes, true));
+    });
+  });
+}
+
+/** `connected`: `sock` is connected already (it will not say 'connect'). */
+function proxyTo(sock: Duplex, budgetBytes: number, connected = false): ByteStream {
   let closed = false;
   const output = new ByteChannel({ budgetBytes, overflow: { kind: 'pause', source: sock } });
   const input = new ByteChannel({
@@ -44,10 +60,12 @@ function proxyTo(sock: Duplex, budgetBytes: number): ByteStream {
   const drained = () => {
     if (input.isOpen && flowing()) onDrain?.();
   };
-  sock.once('connect', () => {
+  const onConnect = () => {
     input.attach({ write: (d) => sock.write(d), end: () => {} });
     drained();
-  });
+  };
+  if (connected) onConnect();
+  else sock.once('connect', onConnect);
   sock.on('drain', () => {
     input.resume();
     drained();

@@ -32,6 +32,8 @@ function summary(name: string): VmSummary {
 type Listener = <E extends EventName>(name: E, data: ContractEvents[E]) => void;
 
 class FakeLink implements Pick<DriverLink, 'call' | 'subscribe' | 'openStream'> {
+  /** As `vmdesk web` run while another process owns the VMs: 'client'. */
+  mode: DriverLink['mode'] | undefined;
   readonly calls: { method: CallName; params: unknown }[] = [];
   readonly listeners = new Set<Listener>();
   disposed = 0;
@@ -459,6 +461,95 @@ describe('/stream', () => {
     sock.resume();
     await vi.waitFor(() => expect(tail.includes(frame)).toBe(true), { timeout: 5000 });
     sock.destroy();
+  });
+});
+
+// Was slow (issue 22): as a client of the driver, `vmdesk web` took a VM's screen through the
+// driver's proxy, a hop (two process wake-ups each way) that cost noVNC ~5% of its updates/s.
+describe('the screen of a VM of this computer, vmdesk web being a client of the driver', () => {
+  const vnc = `name=console.vnc&params=${encodeURIComponent(JSON.stringify({ vm: 'web' }))}`;
+  let qemuVnc: net.Server;
+  let vncPath: string;
+  let received: Buffer;
+  let state: VmSummary['state'];
+  const conns: net.Socket[] = [];
+
+  beforeEach(async () => {
+    // Stands in for QEMU's VNC server: it greets and records what it gets. (The proxy passes
+    // bytes untouched either way; what is tested is whose connection reaches the socket.)
+    vncPath = path.join(tmp, 'vnc.sock');
+    received = Buffer.alloc(0);
+    qemuVnc = net.createServer((c) => {
+      conns.push(c);
+      c.on('error', () => {});
+      c.on('data', (d: Buffer) => (received = Buffer.concat([received, d])));
+      c.write('RFB 003.008\n');
+    });
+    await new Promise<void>((r) => qemuVnc.listen(vncPath, r));
+    state = 'running';
+    link.mode = 'client';
+    link.answer = (method, params) =>
+      method === 'vm.get'
+        ? {
+            ...summary(String((params as { vm: string }).vm)),
+            state,
+            paths: {
+              qmp: '/run/q',
+              serial: '/run/s',
+              vnc: vncPath,
+              qemuLog: '/l/q',
+              serialLog: '/l/s',
+              driverLog: '/l/d',
+            },
+          }
+        : null;
+  });
+  afterEach(async () => {
+    for (const c of conns.splice(0)) c.destroy();
+    await new Promise((r) => qemuVnc.close(r));
+  });
+
+  const stream = async () => {
+    const ws = await open('/stream', { query: vnc });
+    const got: Buffer[] = [];
+    ws.on('message', (d: RawData) => got.push(d as Buffer));
+    return { ws, text: () => Buffer.concat(got).toString('latin1') };
+  };
+
+  it("connects to the VM's VNC socket itself, both ways, without the driver's stream", async () => {
+    const { ws, text } = await stream();
+    await vi.waitFor(() => expect(text()).toBe('RFB 003.008\n'));
+    ws.send(Buffer.from('RFB 003.008\n'));
+    await vi.waitFor(() => expect(received.toString('latin1')).toBe('RFB 003.008\n'));
+    expect(link.channels).toHaveLength(0);
+    expect(link.calls).toEqual([{ method: 'vm.get', params: { vm: 'web' } }]);
+  });
+
+  it('goes through the driver for a VM that does not show a screen now, which says why', async () => {
+    state = 'stopped';
+    link.refuse = new VmdeskError('invalid-state', '"web" is stopped; its screen is available while it runs.');
+    const { ws } = await stream();
+    const { code, reason } = await closed(ws);
+    expect(code).toBe(STREAM_CLOSE.refused);
+    expect(reason.toString()).toBe('"web" is stopped; its screen is available while it runs.');
+  });
+
+  it('goes through the driver when the socket cannot be reached from here', async () => {
+    await new Promise((r) => qemuVnc.close(r));
+    qemuVnc = net.createServer();
+    const { ws } = await stream();
+    ws.send(Buffer.from('hello'));
+    await vi.waitFor(() => expect(Buffer.concat(link.channels[0]?.written ?? []).toString()).toBe('hello'));
+    expect(link.channels[0]).toMatchObject({ name: 'console.vnc', params: { vm: 'web' } });
+    expect(logLines.some((l) => l.includes('did not connect'))).toBe(true);
+  });
+
+  it('goes through the driver when the driver is this process (it proxies in-process already)', async () => {
+    link.mode = 'owner';
+    const { ws } = await stream();
+    ws.send(Buffer.from('hello'));
+    await vi.waitFor(() => expect(Buffer.concat(link.channels[0]?.written ?? []).toString()).toBe('hello'));
+    expect(received.length).toBe(0);
   });
 });
 

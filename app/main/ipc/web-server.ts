@@ -14,7 +14,6 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WEB_PATHS } from '../common/api.js';
 import { serializeError, VmdeskError } from '../common/errors.js';
-import type { DriverLink } from './driver-link.js';
 import {
   allowedOrigins,
   assertListenHost,
@@ -25,16 +24,16 @@ import {
   urlHost,
 } from './web-auth.js';
 import { createUploadHandler, UPLOAD_PATH } from './web-upload.js';
-import { closeWith, KeepAlive, serveApi, serveStream, WS_CLOSED } from './web-sockets.js';
+import { closeWith, KeepAlive, serveApi, serveStream, WS_CLOSED, type WebLink } from './web-sockets.js';
 
 export { MAX_UPLOAD_BYTES, UPLOAD_PATH } from './web-upload.js';
 
 export interface WebServerOptions {
   /**
    * The driver (owner or client). Its `call` and `openStream` MUST validate what they get: the server passes wire input
-   * through.
+   * through. As a client (`mode`), the server opens a local VM's screen itself (see web-sockets.ts openStream).
    */
-  link: Pick<DriverLink, 'call' | 'subscribe' | 'openStream'>;
+  link: WebLink;
   /** The built renderer (index.html + assets). */
   staticDir: string;
   /** Required on every WebSocket (`?token=`). MUST NOT be empty. */
