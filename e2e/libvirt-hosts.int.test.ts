@@ -46,7 +46,7 @@ describe.skipIf(missing !== undefined)(`libvirt hosts${missing ? ` (skipped: ${m
 
   /** `vmdesk --connect URI console NAME`, typing `lines` once the guest said it is ready. */
   function consoleSession(s: Sandbox, uri: string, name: string, lines: string[]) {
-    const child = spawn(process.execPath, [path.join(REPO, 'bin/vmdesk.mjs'), '--connect', uri, 'console', name], {
+    const child = spawn(process.execPath, [path.join(REPO, 'bin/vmdesk.cjs'), '--connect', uri, 'console', name], {
       env: s.env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -111,7 +111,7 @@ describe.skipIf(missing !== undefined)(`libvirt hosts${missing ? ` (skipped: ${m
             resolve({ code: err ? Number((err as { code?: number }).code ?? 99) : 0, out: stdout + stderr }),
         );
       });
-    const vmdesk = (...args: string[]) => asNobody(process.execPath, [path.join(REPO, 'bin/vmdesk.mjs'), ...args]);
+    const vmdesk = (...args: string[]) => asNobody(process.execPath, [path.join(REPO, 'bin/vmdesk.cjs'), ...args]);
     const session = 'qemu:///session';
     const name = `vmdesk-it-${tag}-session`;
     cleanups.push(async () => {
@@ -150,7 +150,7 @@ describe.skipIf(missing !== undefined)(`libvirt hosts${missing ? ` (skipped: ${m
         `--regid=${NOBODY}`,
         '--clear-groups',
         process.execPath,
-        path.join(REPO, 'bin/vmdesk.mjs'),
+        path.join(REPO, 'bin/vmdesk.cjs'),
         '--connect',
         session,
         'console',

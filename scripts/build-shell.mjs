@@ -27,7 +27,7 @@ await Promise.all([
     external: ['electron', 'koffi'],
     // A CommonJS file has no import.meta: esbuild would make it {} and every import.meta.url
     // undefined (that broke the mdev helper's path once). import.meta.url is the bundle's own
-    // URL here, as it is in the ES module bundles (dist/cli/vmdesk.mjs): code that needs its
+    // URL here, as it is in the ES module bundles (the driver's, dist/cli/cli-own-driver.mjs): code that needs its
     // place in the sources' layout gets it from its entry point instead (locateHelper). Any
     // other import.meta property fails the build.
     banner: { js: 'const __vmdeskBundleUrl = require("node:url").pathToFileURL(__filename).href;' },

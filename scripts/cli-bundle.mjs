@@ -1,14 +1,19 @@
 // How the `vmdesk` command is bundled into dist/cli. A command of a running driver (list, start,
 // info, ...) must cost Node's start-up and little more (issue 22), so:
-// - dist/cli/vmdesk.mjs is the client alone, in one file: the router, the control-socket client,
-//   paths, errors, arguments. One file, because Node's ES module loader pays for every file it
+// - dist/cli/vmdesk.cjs is the client alone, in one file: the router, the control-socket client,
+//   paths, errors, arguments. One file, because Node's module loader pays for every file it
 //   resolves and reads (a few ms for the five chunks esbuild's own code splitting made of it).
-// - Every `await import()` of the CLI is a module of its own beside it (cli-own-driver.mjs, the
-//   driver; cli-iso-command.mjs; ...), built with code splitting, loaded by the command that
+//   CommonJS, because the first ES module a Node process loads costs ~3.5 ms more than a
+//   CommonJS file (Node 20 here, measured: `node empty.mjs` against `node -e 0`): with
+//   bin/vmdesk.cjs as the command, a client command never starts Node's ES module loader.
+// - Every `await import()` of the CLI is an ES module of its own beside it (cli-own-driver.mjs,
+//   the driver; cli-iso-command.mjs; ...), built with code splitting, loaded by the command that
 //   needs it. Where such a module uses code the client has (errors.ts, args.ts, ...), it imports
-//   it from vmdesk.mjs, which exports it: one copy of each module in the process, so a
+//   it from vmdesk.cjs, which exports it: Node's ES module loader takes a CommonJS module that is
+//   already loaded from require's cache, and its export names from the `0 && (module.exports =
+//   {...})` line esbuild writes for that purpose. One copy of each module in the process, so a
 //   VmdeskError thrown by the driver is the VmdeskError the router catches (instanceof).
-// app/main/cli/client-entry.test.ts builds it with these functions and checks what vmdesk.mjs
+// app/main/cli/client-entry.test.ts builds it with these functions and checks what vmdesk.cjs
 // holds: none of the driver, ISO/osinfo, mdev, libvirt, koffi or web server.
 import { build } from 'esbuild';
 import path from 'node:path';
@@ -30,6 +35,8 @@ export const nodeBundleOptions = {
 };
 
 const ENTRY = 'app/main/cli/bin.ts';
+/** The client's file in dist/cli (bin/vmdesk.cjs requires it). */
+export const CLIENT_FILE = 'vmdesk.cjs';
 
 /** A lazily loaded module's file name in dist/cli: its path under app/, e.g. cli-own-driver. */
 function lazyName(root, file) {
@@ -62,17 +69,28 @@ function lazyImports(root, found) {
   };
 }
 
-/** In the lazy modules: what the client already holds comes from vmdesk.mjs, which exports it. */
+/**
+ * In the lazy modules: what the client already holds comes from vmdesk.cjs, which exports it.
+ * Through `require` (the banner's), not an `import` of a CommonJS file: Node's ES module loader
+ * would first scan all of vmdesk.cjs for its export names with cjs-module-lexer (~5 ms on
+ * Node 20 here). require() returns the module already loaded, so the instance is the client's.
+ */
 function fromClient(shared) {
+  const ns = 'vmdesk-client';
   return {
     name: 'vmdesk-from-client',
     setup(b) {
       b.onResolve({ filter: /.*/ }, async (args) => {
-        if (args.kind === 'entry-point' || args.pluginData?.vmdeskInner) return undefined;
+        if (args.kind === 'entry-point' || args.pluginData?.vmdeskInner || args.namespace === ns) return undefined;
         const r = await resolved(b, args);
         if (r.errors.length > 0 || !shared.has(r.path)) return undefined;
-        return { path: './vmdesk.mjs', external: true };
+        return { path: CLIENT_FILE, namespace: ns };
       });
+      b.onResolve({ filter: /.*/, namespace: ns }, (args) => ({ path: args.path, external: true }));
+      b.onLoad({ filter: /.*/, namespace: ns }, () => ({
+        contents: `module.exports = require(${JSON.stringify(`./${CLIENT_FILE}`)});`,
+        loader: 'js',
+      }));
     },
   };
 }
@@ -92,7 +110,7 @@ async function exportsOf(file) {
 
 /**
  * Builds the CLI into `root`/dist/cli (`write: false`: in memory only). Returns both builds'
- * metafiles: `client` holds dist/cli/vmdesk.mjs alone, `lazy` every module it imports lazily.
+ * metafiles: `client` holds dist/cli/vmdesk.cjs alone, `lazy` every module it imports lazily.
  */
 export async function buildCli(root, { write = true } = {}) {
   const outdir = path.join(root, 'dist/cli');
@@ -112,31 +130,50 @@ export async function buildCli(root, { write = true } = {}) {
   const inputs = Object.keys(Object.values(discover.metafile.outputs)[0].inputs).map((f) => path.join(root, f));
   const shared = new Set(inputs.filter((f) => f !== entry && /\.[cm]?tsx?$/.test(f)));
   // 2. The client, exporting all of it for the lazy modules.
+  const clientStdin = {
+    contents:
+      [...shared].map((f) => `export * from ${JSON.stringify(f)};`).join('\n') + `\nimport ${JSON.stringify(entry)};\n`,
+    resolveDir: root,
+    sourcefile: 'vmdesk-client.js',
+    loader: 'js',
+  };
   const client = await build({
     ...nodeBundleOptions,
-    stdin: {
-      contents:
-        [...shared].map((f) => `export * from ${JSON.stringify(f)};`).join('\n') +
-        `\nimport ${JSON.stringify(entry)};\n`,
-      resolveDir: root,
-      sourcefile: 'vmdesk-client.js',
-      loader: 'js',
-    },
-    outfile: path.join(outdir, 'vmdesk.mjs'),
+    format: 'cjs',
+    stdin: clientStdin,
+    outfile: path.join(outdir, CLIENT_FILE),
     absWorkingDir: root,
     write,
     metafile: true,
+    // CommonJS has `require` and no `import.meta`: the client's `import.meta.url` is its file's URL
+    // (as in scripts/build-shell.mjs); any other import.meta property fails the build instead of
+    // becoming undefined.
+    banner: { js: "const __vmdeskClientUrl = require('node:url').pathToFileURL(__filename).href;" },
+    define: { 'import.meta.url': '__vmdeskClientUrl' },
+    logOverride: { 'empty-import-meta': 'error' },
     plugins: [lazyImports(root, new Map())],
   });
   // `export *` leaves out `default` and a name two modules export differently: refuse those here
-  // rather than let a lazy module fail to link at run time.
-  const exported = new Set(client.metafile.outputs[path.relative(root, path.join(outdir, 'vmdesk.mjs'))].exports);
+  // rather than let a lazy module fail to link at run time. (A CommonJS output's metafile lists no
+  // exports: the names come from the same bundle built as an ES module, in memory.)
+  const names = await build({
+    ...nodeBundleOptions,
+    stdin: clientStdin,
+    outfile: path.join(outdir, 'vmdesk-names.mjs'),
+    absWorkingDir: root,
+    write: false,
+    metafile: true,
+    sourcemap: false,
+    logLevel: 'silent',
+    plugins: [lazyImports(root, new Map())],
+  });
+  const exported = new Set(Object.values(names.metafile.outputs)[0].exports);
   const missing = (await Promise.all([...shared].map(async (f) => ({ f, names: await exportsOf(f) })))).flatMap(
     ({ f, names }) => names.filter((n) => !exported.has(n)).map((n) => `"${n}" of ${path.relative(root, f)}`),
   );
   if (missing.length > 0)
     throw new Error(
-      `scripts/cli-bundle.mjs: dist/cli/vmdesk.mjs cannot export ${missing.join(', ')} (a default export, or a name ` +
+      `scripts/cli-bundle.mjs: dist/cli/${CLIENT_FILE} cannot export ${missing.join(', ')} (a default export, or a name ` +
         "another client module exports too): the CLI's client modules share one namespace there. Name or rename it.",
     );
   // 3. The lazy modules, with code splitting among themselves (again if one of them imports

@@ -1,5 +1,5 @@
 /**
- * Runs the real `vmdesk` CLI (bin/vmdesk.mjs → dist/) in isolated XDG directories, the way a
+ * Runs the real `vmdesk` CLI (bin/vmdesk.cjs → dist/cli) in isolated XDG directories, the way a
  * user runs it. Each sandbox has its own config/data/state/cache/runtime dirs under a short
  * /tmp path (unix socket paths must stay under 108 bytes).
  */
@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const VMDESK = path.join(REPO, 'bin/vmdesk.mjs');
+export const VMDESK = path.join(REPO, 'bin/vmdesk.cjs');
 
 export interface CliResult {
   code: number;

@@ -1,5 +1,5 @@
 /**
- * The `vmdesk` entry stays a client: what dist/cli/vmdesk.mjs loads before any `await import()`
+ * The `vmdesk` entry stays a client: what dist/cli/vmdesk.cjs loads before any `await import()`
  * (itself and any file it imports statically, transitively) holds none of the driver's code.
  * A command of a running driver (list, start, info, ...) then costs Node's start-up, the router
  * and one round trip on the control socket; the driver, ISO/osinfo, mdev, libvirt, koffi and the
@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Metafile } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildCli } from '../../../scripts/cli-bundle.mjs';
+import { buildCli, CLIENT_FILE } from '../../../scripts/cli-bundle.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -59,7 +59,7 @@ interface EntryGraph {
 
 function staticGraph(client: Metafile, lazy: Metafile): EntryGraph {
   const outputs = client.outputs;
-  const entry = 'dist/cli/vmdesk.mjs';
+  const entry = `dist/cli/${CLIENT_FILE}`;
   if (!outputs[entry]) throw new Error(`no ${entry} among ${Object.keys(outputs).join(', ')}`);
   const sources = new Set<string>();
   const externals = new Set<string>();

@@ -5,6 +5,7 @@
  * CLI tests run every command against real drivers through this same path).
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -119,6 +120,30 @@ describe('connectRunningDriver', () => {
     expect(longWay.opened).toBe(0);
   });
 
+  it('sends the first call along with the hello when it changes nothing, and asks for it once', async () => {
+    const dispatcher = new ListDispatcher();
+    writeOwner(await serve(dispatcher));
+    link = await connectRunningDriver(paths, new LongWay().open, { first: { method: 'vm.list', params: {} } });
+    expect(await link!.call('vm.list', {})).toEqual([VM]);
+    expect(dispatcher.methods).toEqual(['vm.list']);
+  });
+
+  it('leaves it to openDriver when the named owner accepts but never answers (hung), first call or not', async () => {
+    // A socket that takes connections and reads nothing: what a SIGSTOPped driver looks like.
+    const socket = driverFiles(paths).controlSocket;
+    const accepted: net.Socket[] = [];
+    const hung = net.createServer((c) => accepted.push(c));
+    await new Promise<void>((resolve) => hung.listen(socket, resolve));
+    try {
+      writeOwner(socket);
+      const first = { method: 'vm.list', params: {} } as const;
+      expect(await connectRunningDriver(paths, new LongWay().open, { first })).toBeUndefined();
+    } finally {
+      for (const c of accepted) c.destroy();
+      await new Promise((resolve) => hung.close(resolve));
+    }
+  });
+
   it('leaves it to openDriver when no owner is named: no lock file, an emptied one, half a line', async () => {
     const longWay = new LongWay();
     expect(await connectRunningDriver(paths, longWay.open)).toBeUndefined();
@@ -141,7 +166,7 @@ describe('connectRunningDriver', () => {
     expect(await connectRunningDriver(paths, new LongWay().open)).toBeUndefined();
     fs.chmodSync(paths.runtime, 0o700);
     const uid = process.getuid?.() ?? 0;
-    expect(await connectRunningDriver(paths, new LongWay().open, uid + 1)).toBeUndefined();
+    expect(await connectRunningDriver(paths, new LongWay().open, { uid: uid + 1 })).toBeUndefined();
     expect(dispatcher.methods).toEqual([]);
   });
 

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { DriverLink } from '../ipc/driver-link.js';
 import type { OwnerInfo } from '../vm/owner-lock.js';
-import { ControlClient } from '../ipc/control-client.js';
+import { ControlClient, type ReadOnlyCall } from '../ipc/control-client.js';
 import type { AppPaths } from '../paths/app-paths.js';
 import { driverFiles } from '../paths/vm-files.js';
 
@@ -24,13 +24,17 @@ import { driverFiles } from '../paths/vm-files.js';
 export async function connectRunningDriver(
   paths: AppPaths,
   longWay: () => Promise<DriverLink>,
-  uid: number | undefined = process.getuid?.(),
+  opts: {
+    /** The command's first call, when it changes nothing: sent with the hello (ControlClient.connect). */
+    first?: ReadOnlyCall;
+    uid?: number;
+  } = {},
 ): Promise<DriverLink | undefined> {
   const owner = readOwner(driverFiles(paths).lock);
-  if (!owner || !socketDirIsPrivate(owner.controlSocket, uid)) return undefined;
+  if (!owner || !socketDirIsPrivate(owner.controlSocket, opts.uid ?? process.getuid?.())) return undefined;
   let client: ControlClient;
   try {
-    client = await ControlClient.connect(owner.controlSocket);
+    client = await ControlClient.connect(owner.controlSocket, undefined, opts.first);
   } catch {
     return undefined;
   }

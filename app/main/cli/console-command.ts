@@ -27,6 +27,7 @@ export async function attachConsole(
       done = true;
       input.off('data', onInput);
       input.off('end', onEof);
+      io.out.off('close', onOutClosed);
       if (tty) input.setRawMode?.(false);
       input.pause();
       detachOut();
@@ -49,6 +50,9 @@ export async function attachConsole(
       if (stream.input(new Uint8Array(chunk)) === false) input.pause();
     };
     const onEof = () => finish(0, 'Detached. The VM keeps running.');
+    // Our output's reader went away (`vmdesk console VM | head`, see bin.ts): nobody sees the console.
+    const onOutClosed = () => finish(0, 'Detached. The VM keeps running.');
+    io.out.once('close', onOutClosed);
     // A terminal slower than the guest pauses this stream (and the driver drops it if it stays behind).
     detachOut = attachWritable(stream.output, io.out, (reason) => finish(0, reason.trim()));
     if (done) return detachOut(); // the stream had already ended (the VM stopped meanwhile)

@@ -7,6 +7,7 @@
  */
 import { isUserError, serializeError, VmdeskError } from '../common/errors.js';
 import type { VmSummary } from '../common/vm-types.js';
+import type { ReadOnlyCall } from '../ipc/control-client.js';
 import type { DriverLink } from '../ipc/driver-link.js';
 import type { OwnerInfo } from '../vm/owner-lock.js';
 import { appPathsFromProcess } from '../paths/app-paths.js';
@@ -150,12 +151,16 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
   /** The long way: becomes the owner, or waits for one; loads the driver's code. */
   const openOwn = async () =>
     (await import('./own-driver.js')).openOwnDriver(appPathsFromProcess(), kind, program.programDir);
-  const getLink = async () => {
+  /** `first`: the command's first call, when it changes nothing (see ControlClient.connect). */
+  const getLink = async (first?: ReadOnlyCall) => {
     if (link) return link;
     // A command of a running driver goes straight to its socket; `vmdesk driver` and `vmdesk web`
     // mean to be the owner, and for them (long-lived) a few ms of start-up do not matter.
+    // With --connect the calls are rewritten for the host (onHost): no early call then.
+    const early = connectUri === undefined ? first : undefined;
     link =
-      (kind === 'cli' ? await connectRunningDriver(appPathsFromProcess(), openOwn) : undefined) ?? (await openOwn());
+      (kind === 'cli' ? await connectRunningDriver(appPathsFromProcess(), openOwn, { first: early }) : undefined) ??
+      (await openOwn());
     if (connectUri !== undefined) {
       // Like virsh -c, a command leaves no connection behind in a driver that runs on (the
       // window's, `vmdesk web`'s) unless that driver had it already.
@@ -189,7 +194,7 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
       case 'list': {
         const a = parse(rest, {});
         out.json = !!a.values.json;
-        const link = await getLink();
+        const link = await getLink({ method: 'vm.list', params: {} });
         const listed = link.call('vm.list', {});
         // Loaded while the driver answers (and only for people: --json needs no formatting).
         const format = out.json ? undefined : import('./list-format.js');
@@ -221,7 +226,8 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
       case 'info': {
         const a = parse(rest, {});
         out.json = !!a.values.json;
-        const vm = await call('vm.get', { vm: oneVm(a.positionals, command) });
+        const ref = oneVm(a.positionals, command);
+        const vm = await (await getLink({ method: 'vm.get', params: { vm: ref } })).call('vm.get', { vm: ref });
         io.out.write(
           out.json ? JSON.stringify(vm, null, 2) + '\n' : (await import('./format.js')).formatInfo(vm) + '\n',
         );
@@ -245,6 +251,8 @@ export async function runCli(argv: string[], io: CliIo, program: CliProgram): Pr
         }
         const stop = new AbortController();
         process.once('SIGINT', () => stop.abort());
+        // `vmdesk log VM -f | head`: a reader that went away (bin.ts) ends the follow too.
+        io.out.once('close', () => stop.abort());
         let from: Pick<DriverLink, 'openStream'> = await getLink();
         if (link?.mode === 'owner') {
           // This command became the driver only to answer it: following a file must not hold the

@@ -363,6 +363,24 @@ describe('ControlClient over the control socket', () => {
     server = await listenControlSocket(socketPath, dispatcher, events, streams.opener);
   });
 
+  it('sends a first call that changes nothing with the hello, and answers it from that one request', async () => {
+    const c = await ControlClient.connect(socketPath, 3000, { method: 'vm.get', params: { vm: 'web' } });
+    clients.push(c);
+    expect(await c.call('vm.get', { vm: 'web' })).toEqual(summary('web'));
+    expect(dispatcher.calls).toEqual([{ method: 'vm.get', params: { vm: 'web' } }]);
+    // Asked again: a new request (the early answer is used once).
+    expect(await c.call('vm.get', { vm: 'web' })).toEqual(summary('web'));
+    expect(dispatcher.calls).toHaveLength(2);
+  });
+
+  it('does not answer a different call with the early one', async () => {
+    const c = await ControlClient.connect(socketPath, 3000, { method: 'vm.get', params: { vm: 'web' } });
+    clients.push(c);
+    expect(await c.call('vm.get', { vm: 'db' })).toEqual(summary('db'));
+    await dispatcher.signal.when(() => dispatcher.calls.length === 2);
+    expect(dispatcher.calls.map((x) => x.params)).toEqual([{ vm: 'web' }, { vm: 'db' }]);
+  });
+
   // Was a bug (fixed): control-client.ts ControlClient.onData decodes each chunk on its own
   // (`this.buf += chunk.toString('utf8')`): a reply over 64 KiB (vm.list with many VMs) with a
   // non-ASCII character across a read boundary comes back with U+FFFD in it.

@@ -11,11 +11,9 @@ import { describeIssues } from '../vm/definition-store.js';
 import type { VmManager } from '../vm/vm-manager.js';
 import type { HostReport } from '../common/host-types.js';
 import type { MdevService } from '../mdev/service.js';
-import { listIsoLibrary, removeFromIsoLibrary } from '../iso/library.js';
 import { isoLibraryDir } from '../paths/vm-files.js';
 import { readSettings, settingsFile, writeSettings } from '../vm/app-settings.js';
 import { setDriverLogLevel } from '../vm/driver-log.js';
-import { withFirmwarePreference } from '../vm/iso-plan.js';
 import type { IsoPlan } from '../common/iso-types.js';
 
 /** What a transport knows about the call beyond its params. */
@@ -41,6 +39,7 @@ export function managerHandlers(m: VmManager, hostReport: () => Promise<HostRepo
       (r) => r.firmware.images,
       () => [],
     );
+    const { withFirmwarePreference } = await import('../vm/iso-plan.js');
     return withFirmwarePreference(
       plan,
       preferred,
@@ -80,12 +79,15 @@ export function managerHandlers(m: VmManager, hostReport: () => Promise<HostRepo
     'vm.usbDetach': (p) => m.usbDetach(p),
     'iso.inspect': async (p) => preferredPlan(await m.inspectIso(p.path)),
     // A folder of the user's (isoFolder) holds other files too: only disc images count there.
-    'iso.list': () => {
+    // The ISO code (readers, the osinfo table) loads at the first ISO call: see VmManager.inspectIso.
+    'iso.list': async () => {
       const folder = settings().values.isoFolder;
+      const { listIsoLibrary } = await import('../iso/library.js');
       return listIsoLibrary(isoLibraryDir(m.paths, folder), m.list(), folder !== '');
     },
-    'iso.remove': (p) => {
+    'iso.remove': async (p) => {
       const folder = settings().values.isoFolder;
+      const { removeFromIsoLibrary } = await import('../iso/library.js');
       return removeFromIsoLibrary(isoLibraryDir(m.paths, folder), p.path, m.list(), folder !== '');
     },
     'vm.create': async (p) => {

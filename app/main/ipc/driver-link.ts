@@ -27,8 +27,7 @@ import { listenControlSocket, PUSHED_EVENTS, type ControlServer } from './contro
 import { createDispatcher, managerHandlers, type Dispatcher } from './dispatcher.js';
 import { managerStreams, type StreamOpener } from './streams.js';
 import { ByteChannel, STREAM_BUDGET_BYTES, type ByteStream } from '../consoles/byte-channel.js';
-import { agentRunner, findPkexec, helperTrustProblem, locateHelper } from '../mdev/privileged.js';
-import { createMdevService, type MdevService } from '../mdev/service.js';
+import type { MdevService } from '../mdev/service.js';
 
 export interface DriverLink {
   readonly mode: 'owner' | 'client';
@@ -57,7 +56,12 @@ export interface OpenDriverOptions {
   waitForCliOwnerMs?: number;
 }
 
-/** The driver's mdev service: no terminal, so pkexec asks through the desktop's polkit agent. */
+/**
+ * The driver's mdev service: no terminal, so pkexec asks through the desktop's polkit agent.
+ * Loaded at its first call (vGPUs are rare; a CLI command that becomes the driver for a moment
+ * never needs the service, the privileged helper's code or the PCI names): every method is async,
+ * so the caller sees no difference.
+ */
 export function driverMdevService(
   manager: VmManager,
   host: Pick<RealHostServices, 'qemuCaps'>,
@@ -65,20 +69,36 @@ export function driverMdevService(
   programDir: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): MdevService {
-  return createMdevService({
-    env,
-    native,
-    listVms: async () => manager.list(),
-    getVm: async (ref) => manager.get(ref),
-    qemuCaps: (arch) => host.qemuCaps(arch),
-    updateMdevs: (ref, change) => manager.updateMdevs(ref, change),
-    privileged: () => ({
-      helper: locateHelper(programDir, env),
-      pkexec: findPkexec(undefined, env),
-      run: agentRunner,
-      trust: helperTrustProblem,
-    }),
-  });
+  let loaded: Promise<MdevService> | undefined;
+  const service = () =>
+    (loaded ??= Promise.all([import('../mdev/service.js'), import('../mdev/privileged.js')]).then(
+      ([{ createMdevService }, { agentRunner, findPkexec, helperTrustProblem, locateHelper }]) =>
+        createMdevService({
+          env,
+          native,
+          listVms: async () => manager.list(),
+          getVm: async (ref) => manager.get(ref),
+          qemuCaps: (arch) => host.qemuCaps(arch),
+          updateMdevs: (ref, change) => manager.updateMdevs(ref, change),
+          privileged: () => ({
+            helper: locateHelper(programDir, env),
+            pkexec: findPkexec(undefined, env),
+            run: agentRunner,
+            trust: helperTrustProblem,
+          }),
+        }),
+    ));
+  return {
+    inventory: async () => (await service()).inventory(),
+    types: async (parent) => (await service()).types(parent),
+    check: async (vmRef, proposal) => (await service()).check(vmRef, proposal),
+    create: async (req) => (await service()).create(req),
+    remove: async (req) => (await service()).remove(req),
+    applyFixes: async (vmRef, proposal, options) => (await service()).applyFixes(vmRef, proposal, options),
+    applyActions: async (actions, options) => (await service()).applyActions(actions, options),
+    assign: async (vmRef, req) => (await service()).assign(vmRef, req),
+    unassign: async (vmRef, uuid) => (await service()).unassign(vmRef, uuid),
+  };
 }
 
 export async function openDriver(o: OpenDriverOptions): Promise<DriverLink> {

@@ -1,6 +1,6 @@
 /** The Electron main entry (bundled to dist/shell/main.cjs; package.json `main`). */
 // First, before any module uses libuv's thread pool: room for libvirt's event loop and calls
-// beside file work (see bin/vmdesk.mjs).
+// beside file work (see bin/vmdesk.cjs).
 import './threadpool.js';
 import { appPathsFromProcess } from '../paths/app-paths.js';
 import { getNative } from '../../native/index.js';

@@ -350,4 +350,28 @@ describe('a disk in the summary', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("shows a qcow2 image's new size once it is resized, and none once it is gone (the header is read again when the file changes)", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmdesk-vsize-'));
+    try {
+      const file = path.join(dir, 'disk.qcow2');
+      execFileSync(QEMU_IMG, ['create', '-q', '-f', 'qcow2', file, '32M']);
+      expect(virtualSizeOf({ path: file, format: 'qcow2' })).toBe(2 ** 25);
+      expect(virtualSizeOf({ path: file, format: 'qcow2' })).toBe(2 ** 25);
+      execFileSync(QEMU_IMG, ['resize', '-q', '-f', 'qcow2', file, '64M']);
+      expect(virtualSizeOf({ path: file, format: 'qcow2' })).toBe(2 ** 26);
+      // Another image put in its place (a copy renamed over it) is read anew too.
+      const other = path.join(dir, 'other.qcow2');
+      execFileSync(QEMU_IMG, ['create', '-q', '-f', 'qcow2', other, '16M']);
+      fs.renameSync(other, file);
+      expect(virtualSizeOf({ path: file, format: 'qcow2' })).toBe(2 ** 24);
+      fs.rmSync(file);
+      expect(virtualSizeOf({ path: file, format: 'qcow2' })).toBeUndefined();
+      // Not a qcow2 image at all.
+      fs.writeFileSync(file, Buffer.alloc(64));
+      expect(virtualSizeOf({ path: file, format: 'qcow2' })).toBeUndefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

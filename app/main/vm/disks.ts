@@ -128,20 +128,52 @@ export function assertBackingChainIsTheUsers(file: string, info: ImageInfo, uid 
 /** The space a disk's file takes on the host (allocated blocks: a sparse or qcow2 file grows as the guest writes). */
 export function hostUsage(disk: Pick<DiskSpec, 'path'>): number | undefined {
   try {
-    return fs.statSync(disk.path).blocks * 512;
+    // A missing file is no exception here (a list of VMs with a moved disk asks for it every time).
+    const st = fs.statSync(disk.path, { throwIfNoEntry: false });
+    return st ? st.blocks * 512 : undefined;
   } catch {
     return undefined;
   }
 }
 
 /**
+ * qcow2 sizes read from headers, by path, with the file's identity and version when read: every
+ * summary of every VM (a list of 200) asks, and an unchanged image is not opened again. A resize
+ * (qemu-img, or QEMU's block_resize) writes the header and so changes mtime and ctime.
+ */
+const qcow2Sizes = new Map<string, { stamp: string; size: number | undefined }>();
+/** Disks are few; a bound keeps images long deleted or renamed from piling up in a long-lived driver. */
+const QCOW2_SIZES_MAX = 4096;
+
+/**
  * The size the guest sees, read from the image itself (cheap enough for every summary): a raw
  * image's length, a qcow2 header's size field. Undefined when the file cannot be read.
  */
 export function virtualSize(disk: Pick<DiskSpec, 'path' | 'format'>): number | undefined {
+  let st: fs.Stats | undefined;
   try {
-    if (disk.format === 'raw') return fs.statSync(disk.path).size;
-    const fd = fs.openSync(disk.path, 'r');
+    st = fs.statSync(disk.path, { throwIfNoEntry: false });
+  } catch {
+    st = undefined;
+  }
+  if (!st) {
+    qcow2Sizes.delete(disk.path);
+    return undefined;
+  }
+  if (disk.format === 'raw') return st.size;
+  const stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  const known = qcow2Sizes.get(disk.path);
+  if (known?.stamp === stamp) return known.size;
+  const size = qcow2HeaderSize(disk.path);
+  if (qcow2Sizes.size >= QCOW2_SIZES_MAX) qcow2Sizes.clear();
+  qcow2Sizes.set(disk.path, { stamp, size });
+  return size;
+}
+
+/** A qcow2 header's size field (bytes 24-31, big-endian), undefined when it is not qcow2. */
+function qcow2HeaderSize(file: string): number | undefined {
+  try {
+    const fd = fs.openSync(file, 'r');
     try {
       const head = Buffer.alloc(32);
       if (fs.readSync(fd, head, 0, 32, 0) < 32 || head.readUInt32BE(0) !== 0x514649fb) return undefined;

@@ -51,7 +51,7 @@ import { DriverLog } from './driver-log.js';
 import { readSettings, readSettingsForEnv, settingsFile } from './app-settings.js';
 import type { HostServices } from './host-services.js';
 import { clearIntent, findOrphans, recoverIntents, writeIntent } from './intents.js';
-import { defineInputFromPlan, driverSearchDirs, planFromIso, type IsoPlan } from './iso-plan.js';
+import type { IsoPlan } from './iso-plan.js';
 import { JobLock } from './job-lock.js';
 import { DEFAULT_LOG_CAP_BYTES } from './log-cap.js';
 import { readRunRecord } from './run-record.js';
@@ -300,6 +300,9 @@ export class VmManager {
   /** What an ISO is and the VM proposed for it; creates nothing. */
   async inspectIso(path: string): Promise<IsoPlan> {
     const names = [...this.#vms.values()].flatMap((vm) => (vm.definition ? [vm.definition.name] : []));
+    // The ISO readers and the osinfo table (~400 KB of JS) load when an ISO is first looked at:
+    // a driver that only lists or starts VMs (a CLI command with no driver running) never pays for them.
+    const { driverSearchDirs, planFromIso } = await import('./iso-plan.js');
     return planFromIso(
       path,
       this.#ctx.host,
@@ -357,6 +360,7 @@ export class VmManager {
    */
   async create(p: CallParams<'vm.create'>): Promise<VmSummary> {
     const plan = await this.inspectIso(p.iso);
+    const { defineInputFromPlan } = await import('./iso-plan.js');
     const summary = await this.define(defineInputFromPlan(plan, p));
     const vm = this.resolve(summary.id);
     vm.log.write(`created from ${plan.info.path} (${plan.os.name}, ${plan.os.source})`);
