@@ -19,17 +19,14 @@ export interface QemuCaps {
   accels: Accel[];
   /** Machine type names, e.g. ["pc-q35-7.2", "q35", "virt", ...]. */
   machines: string[];
-  /** Device type names of interest that exist in this binary. */
+  /**
+   * The devices whose presence changes what vmdesk does: vfio-pci (vGPUs) and virtio-vga (the
+   * `virtio` display on x86). Devices every QEMU vmdesk supports has (VGA, virtio-net, xHCI...)
+   * are not asked about: a QEMU without one refuses the command line and says which.
+   */
   devices: {
     vfioPci: boolean;
-    virtioGpuPci: boolean;
     virtioVga: boolean;
-    ramfb: boolean;
-    vga: boolean;
-    virtioNetPci: boolean;
-    virtioBlkPci: boolean;
-    qemuXhci: boolean;
-    usbTablet: boolean;
   };
   /** `-sandbox` is available (QEMU built with seccomp). */
   sandbox: boolean;
@@ -152,7 +149,7 @@ export interface NativeLayerStatus {
 
 export interface HostReport {
   /** Bumped when the shape changes. */
-  schema: 2;
+  schema: 3;
   /** process.platform and the host CPU as QEMU names it ('x86_64', 'aarch64', or Node's name). */
   platform: string;
   hostArch: string;

@@ -4,7 +4,7 @@ import type { FirmwareImage, HostReport } from '../common/host-types.js';
 
 /** A host where everything that can go wrong did. */
 const troubled: HostReport = {
-  schema: 2,
+  schema: 3,
   platform: 'linux',
   hostArch: 'x86_64',
   qemu: {

@@ -9,7 +9,7 @@ import type { HostFs } from './host-io.js';
 import { errnoOf } from './host-io.js';
 
 /** Bump when a probe learns something new, so older cache files count as stale, not corrupt. */
-export const PROBE_CACHE_SCHEMA = 2;
+export const PROBE_CACHE_SCHEMA = 3;
 
 export interface BinaryIdentity {
   path: string;

@@ -59,7 +59,7 @@ describe('probeHost on a Debian laptop whose user is not in the kvm group', () =
   it('returns a plain JSON object that survives IPC unchanged', async () => {
     const report = await probeDebian();
     expect(JSON.parse(JSON.stringify(report))).toEqual(report);
-    expect(report).toMatchObject({ schema: 2, platform: 'linux', hostArch: 'x86_64' });
+    expect(report).toMatchObject({ schema: 3, platform: 'linux', hostArch: 'x86_64' });
   });
 
   it('finds QEMU x86_64 and qemu-img, and says how to install the aarch64 emulator', async () => {

@@ -152,7 +152,7 @@ export async function probeHost(opts: ProbeHostOptions): Promise<HostReport> {
   ]);
 
   return {
-    schema: 2,
+    schema: 3,
     platform,
     hostArch,
     qemu: { x86_64, aarch64 },

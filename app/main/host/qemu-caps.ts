@@ -13,14 +13,7 @@ const ACCEL_TYPES: Record<(typeof PROBED_ACCEL_TYPES)[number], Accel> = {
 /** QOM type name of each device QemuCaps reports (each one the probe asks about). */
 const DEVICE_TYPES: Record<keyof QemuCaps['devices'], (typeof PROBED_DEVICE_TYPES)[number]> = {
   vfioPci: 'vfio-pci',
-  virtioGpuPci: 'virtio-gpu-pci',
   virtioVga: 'virtio-vga',
-  ramfb: 'ramfb',
-  vga: 'VGA',
-  virtioNetPci: 'virtio-net-pci',
-  virtioBlkPci: 'virtio-blk-pci',
-  qemuXhci: 'qemu-xhci',
-  usbTablet: 'usb-tablet',
 };
 
 export const ARCHES: readonly Arch[] = ['x86_64', 'aarch64'];
@@ -33,14 +26,7 @@ export const qemuCapsSchema = v.strictObject({
   machines: v.array(v.string()),
   devices: v.strictObject({
     vfioPci: v.boolean(),
-    virtioGpuPci: v.boolean(),
     virtioVga: v.boolean(),
-    ramfb: v.boolean(),
-    vga: v.boolean(),
-    virtioNetPci: v.boolean(),
-    virtioBlkPci: v.boolean(),
-    qemuXhci: v.boolean(),
-    usbTablet: v.boolean(),
   }),
   sandbox: v.boolean(),
 });

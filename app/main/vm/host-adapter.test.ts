@@ -39,7 +39,7 @@ describe('createHostServices().provisional', () => {
     expect(await early?.qemuCaps('x86_64')).toMatchObject({ binary: '/usr/bin/qemu-system-x86_64' });
     expect(await early?.chooseAccel('auto', await early!.qemuCaps('x86_64'))).toMatchObject({ accel: 'tcg' });
     expect(await host.provisional!('aarch64')).toBeUndefined(); // nothing assumed for that one
-    finish({ ...facts(), schema: 2 } as unknown as HostReport);
+    finish({ ...facts(), schema: 3 } as unknown as HostReport);
     await host.report();
     expect(await host.provisional!('x86_64')).toBeUndefined();
   });

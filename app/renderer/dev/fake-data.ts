@@ -210,19 +210,12 @@ export function sampleHostReport(): HostReport {
     machines: arch === 'x86_64' ? ['pc-q35-9.2', 'q35', 'pc'] : ['virt-9.2', 'virt'],
     devices: {
       vfioPci: true,
-      virtioGpuPci: true,
       virtioVga: arch === 'x86_64',
-      ramfb: true,
-      vga: arch === 'x86_64',
-      virtioNetPci: true,
-      virtioBlkPci: true,
-      qemuXhci: true,
-      usbTablet: true,
     },
     sandbox: true,
   });
   return {
-    schema: 2,
+    schema: 3,
     platform: 'linux',
     hostArch: 'x86_64',
     qemu: {

@@ -11,14 +11,7 @@ export type QemuCapsOverrides = Partial<Omit<QemuCaps, 'devices'>> & { devices?:
 
 const ALL_DEVICES: QemuCaps['devices'] = {
   vfioPci: true,
-  virtioGpuPci: true,
   virtioVga: true,
-  ramfb: true,
-  vga: true,
-  virtioNetPci: true,
-  virtioBlkPci: true,
-  qemuXhci: true,
-  usbTablet: true,
 };
 
 const DEFAULTS: Record<Arch, QemuCaps> = {
@@ -38,7 +31,7 @@ const DEFAULTS: Record<Arch, QemuCaps> = {
     accels: ['kvm', 'tcg'],
     machines: ['virt-7.2', 'virt'],
     // No VGA on aarch64's virt machine: virtio-gpu-pci and ramfb are its displays.
-    devices: { ...ALL_DEVICES, vga: false, virtioVga: false },
+    devices: { ...ALL_DEVICES, virtioVga: false },
     sandbox: true,
   },
 };
