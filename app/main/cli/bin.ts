@@ -14,7 +14,7 @@ quietOnClosedReader(process.stderr);
 void runCli(
   process.argv.slice(2),
   { out: process.stdout, err: process.stderr },
-  // This bundle's own directory (dist/cli): an ES module knows its URL.
+  // This bundle's own directory (dist/cli): the build gives the CommonJS client its URL as import.meta.url.
   { programDir: path.dirname(fileURLToPath(import.meta.url)) },
 ).then(
   (code) => {

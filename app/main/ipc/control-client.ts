@@ -141,11 +141,12 @@ export class ControlClient {
   }
 
   call<C extends CallName>(method: C, params: CallParams<C>): Promise<CallResults[C]> {
+    // The early answer is for the command's first call only: any later call asks anew (a vm.get
+    // after a vm.start must not get the state from before it).
     const early = this.early;
-    if (early && early.call.method === method && JSON.stringify(early.call.params) === JSON.stringify(params)) {
-      this.early = undefined;
+    this.early = undefined;
+    if (early && early.call.method === method && JSON.stringify(early.call.params) === JSON.stringify(params))
       return early.reply as Promise<CallResults[C]>;
-    }
     return this.request({ method, params }) as Promise<CallResults[C]>;
   }
 

@@ -381,6 +381,17 @@ describe('ControlClient over the control socket', () => {
     expect(dispatcher.calls.map((x) => x.params)).toEqual([{ vm: 'web' }, { vm: 'db' }]);
   });
 
+  it('keeps the early answer for the first call only: the same call later asks anew', async () => {
+    const c = await ControlClient.connect(socketPath, 3000, { method: 'vm.get', params: { vm: 'web' } });
+    clients.push(c);
+    await dispatcher.signal.when(() => dispatcher.calls.length === 1);
+    // What the driver says from now on (a start in between, say) is what a later vm.get hears.
+    dispatcher.answer = () => ({ ok: true, result: { ...summary('web'), state: 'running' } });
+    expect(await c.call('vm.list', {})).toMatchObject({ state: 'running' });
+    expect(await c.call('vm.get', { vm: 'web' })).toMatchObject({ state: 'running' });
+    expect(dispatcher.calls.map((x) => x.method)).toEqual(['vm.get', 'vm.list', 'vm.get']);
+  });
+
   // Was a bug (fixed): control-client.ts ControlClient.onData decodes each chunk on its own
   // (`this.buf += chunk.toString('utf8')`): a reply over 64 KiB (vm.list with many VMs) with a
   // non-ASCII character across a read boundary comes back with U+FFFD in it.

@@ -71,8 +71,12 @@ export function driverMdevService(
 ): MdevService {
   let loaded: Promise<MdevService> | undefined;
   const service = () =>
-    (loaded ??= Promise.all([import('../mdev/service.js'), import('../mdev/privileged.js')]).then(
-      ([{ createMdevService }, { agentRunner, findPkexec, helperTrustProblem, locateHelper }]) =>
+    (loaded ??= Promise.all([import('../mdev/service.js'), import('../mdev/privileged.js')])
+      .catch((err: unknown) => {
+        loaded = undefined; // a failed load is tried again by the next call
+        throw err;
+      })
+      .then(([{ createMdevService }, { agentRunner, findPkexec, helperTrustProblem, locateHelper }]) =>
         createMdevService({
           env,
           native,
@@ -87,7 +91,7 @@ export function driverMdevService(
             trust: helperTrustProblem,
           }),
         }),
-    ));
+      ));
   return {
     inventory: async () => (await service()).inventory(),
     types: async (parent) => (await service()).types(parent),

@@ -38,7 +38,7 @@ afterAll(() => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-/** What the driver sent from now until `fn` returned, without the progress polls. */
+/** What the driver sent from now until `fn` returned, without query-jobs (asked once a job ended). */
 async function commandsOf(fn: () => Promise<unknown>): Promise<string[]> {
   const from = sent.length;
   await fn();

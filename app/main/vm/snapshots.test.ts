@@ -7,7 +7,9 @@ import { tempAppPaths } from '../paths/testing/temp-paths.js';
 import { FakeQemuLauncher } from '../qemu/testing/fake-launcher.js';
 import { FakeHost } from './testing/fake-host.js';
 import { VmManager } from './vm-manager.js';
-import { assertSnapshottable, assertSpaceFor, snapshotInfos, type SnapshotFile } from './snapshots.js';
+import { assertSnapshottable, assertSpaceFor, runQmpJob, snapshotInfos, type SnapshotFile } from './snapshots.js';
+import type { QmpClient } from '../qemu/qmp-client.js';
+import { QmpConnectionError, QmpTimeoutError } from '../qemu/qmp-types.js';
 import { PLAIN_GUEST } from '../common/vm-types.js';
 import { vmFiles } from '../paths/vm-files.js';
 
@@ -200,6 +202,78 @@ describe('the summary’s snapshot count', () => {
     } finally {
       await m.detachAll();
       fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+/**
+ * A stand-in for QmpClient in front of QEMU 7.2, as measured on it: QEMU answers snapshot-save
+ * only once the job has run (the save holds its main loop; a 1 GiB guest took 1.8 s here), and
+ * QmpClient rejects a request that stays unanswered past its timeout (10 s unless the call gives
+ * one). A real QEMU cannot be made to take a minute on demand, nor to go away between the
+ * command and its answer: hence the stand-in.
+ */
+function qemuWithJob(o: { jobMs?: number; refuse?: boolean }) {
+  const events = new Set<(e: { event: string; data?: unknown }) => void>();
+  const closes = new Set<() => void>();
+  const qmp = {
+    execute(command: string, args?: Record<string, unknown>, opts?: { timeoutMs?: number }): Promise<unknown> {
+      if (command === 'query-jobs') return Promise.resolve([]);
+      if (command !== 'snapshot-save') return Promise.resolve({});
+      if (o.refuse) return Promise.reject(new QmpConnectionError('the connection ended'));
+      const id = args?.['job-id'];
+      return new Promise((resolve, reject) => {
+        setTimeout(() => reject(new QmpTimeoutError(command, opts?.timeoutMs ?? 10_000)), opts?.timeoutMs ?? 10_000);
+        setTimeout(() => {
+          for (const l of events) l({ event: 'JOB_STATUS_CHANGE', data: { id, status: 'concluded' } });
+          resolve({});
+        }, o.jobMs);
+      });
+    },
+    onEvent(l: (e: { event: string; data?: unknown }) => void) {
+      events.add(l);
+      return () => void events.delete(l);
+    },
+    onClose(l: () => void) {
+      closes.add(l);
+      return () => void closes.delete(l);
+    },
+  };
+  return { qmp: qmp as unknown as QmpClient, close: () => [...closes].forEach((l) => l()), closes };
+}
+
+describe('runQmpJob', () => {
+  it('waits for a job that runs longer than a QMP request may (a large guest’s memory)', async () => {
+    vi.useFakeTimers();
+    try {
+      const { qmp } = qemuWithJob({ jobMs: 60_000 });
+      const job = runQmpJob(qmp, 'snapshot-save', { tag: 't' }, { jobId: 'big' });
+      const outcome = job.then(
+        () => 'done',
+        (err: Error) => err.message,
+      );
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(await outcome).toBe('done');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('fails with the command’s error when QEMU goes away before answering, and leaves nothing listening', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const q = qemuWithJob({ refuse: true });
+      await expect(runQmpJob(q.qmp, 'snapshot-save', { tag: 't' }, { jobId: 'gone' })).rejects.toThrow(
+        'the connection ended',
+      );
+      expect(q.closes.size).toBe(0);
+      q.close();
+      await new Promise((r) => setTimeout(r, 10));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
     }
   });
 });

@@ -56,6 +56,8 @@ export type SnapshotFile = v.InferOutput<typeof FileSchema>;
 export class SnapshotStore {
   readonly file: string;
   readonly dir: string;
+  /** How many times write() ran: a change that the file's stat may not show (same size, same tick). */
+  writes = 0;
   constructor(dataDir: string) {
     this.file = path.join(dataDir, 'snapshots.json');
     this.dir = path.join(dataDir, 'snapshots');
@@ -78,6 +80,7 @@ export class SnapshotStore {
   write(f: SnapshotFile): void {
     fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
     writeFileAtomic(this.file, JSON.stringify(f, null, 2) + '\n');
+    this.writes++;
   }
 
   path(name: string): string {
@@ -187,6 +190,9 @@ export function diskNodes(def: VmDefinition): string[] {
   return def.disks.map((d) => `disk${diskSlot(d.target)}`);
 }
 
+/** The longest a timer waits (setTimeout's bound, ~24.8 days): no bound, in effect. */
+const JOB_REPLY_TIMEOUT_MS = 2 ** 31 - 1;
+
 /**
  * Runs a QMP job (snapshot-save, snapshot-load, snapshot-delete) to its end: resolves when it
  * concluded without error, rejects with QEMU's words when it failed. `signal` cancels it
@@ -217,17 +223,21 @@ export async function runQmpJob(
       if (e.event === 'JOB_STATUS_CHANGE' && d?.id === id && d.status === 'concluded') resolve();
     });
   });
+  let notGone = (): void => undefined;
   const gone = new Promise<never>((_, reject) => {
-    const stop = qmp.onClose(() => reject(new VmdeskError('qemu-failed', `QEMU went away during ${command}.`)));
-    void concluded.finally(stop);
+    notGone = qmp.onClose(() => reject(new VmdeskError('qemu-failed', `QEMU went away during ${command}.`)));
   });
+  // Raced only once the command was answered: QEMU may go away before (the command then fails).
+  gone.catch(() => undefined);
   const cancel = () => void qmp.execute('job-cancel', { id }).catch(() => undefined);
   o.signal?.addEventListener('abort', cancel);
   // No query-jobs polling for progress: a snapshot job runs in one go on QEMU's main loop, which
   // answers QMP only after it, and its counters go from 0 of 1 to 1 of 1. A poll could only queue
   // an answer ahead of the ones that end the job.
   try {
-    const submitted = qmp.execute(command, { 'job-id': id, ...args });
+    // No request timeout: QEMU answers once the job has run, which takes as long as the guest's
+    // memory takes to write (seconds for a few GiB); QEMU going away ends the wait.
+    const submitted = qmp.execute(command, { 'job-id': id, ...args }, { timeoutMs: JOB_REPLY_TIMEOUT_MS });
     o.onSent?.();
     await submitted;
     await Promise.race([concluded, gone]);
@@ -244,6 +254,7 @@ export async function runQmpJob(
       throw new VmdeskError('qemu-failed', `QEMU could not ${command.replace('snapshot-', '')} the snapshot: ${error}`);
   } finally {
     off();
+    notGone();
     o.signal?.removeEventListener('abort', cancel);
   }
 }

@@ -1066,17 +1066,17 @@ export class VmInstance {
 
   /**
    * How many snapshots and the memory they keep; nothing when the records cannot be read. Read
-   * again only when snapshots.json is another file than last time (inode, size, mtime in ns): a
-   * summary goes out on every `list`, and parsing the records each time costs more than the rest
-   * of it. Every write replaces the file (writeFileAtomic), so a change by hand is seen too.
+   * again only after vmdesk wrote the records or snapshots.json is another file than last time
+   * (device, inode, size, mtime and ctime in ns: a change by hand): a summary goes out on every
+   * `list`, and parsing the records each time costs more than the rest of it.
    */
   #snapshotCount(): { count: number; vmStateBytes: number } {
     let key: string;
     try {
       const st = fs.statSync(this.#snapshots.file, { bigint: true });
-      key = `${st.ino}:${st.size}:${st.mtimeNs}`;
+      key = `${this.#snapshots.writes}:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
     } catch {
-      key = 'none';
+      key = `${this.#snapshots.writes}:none`;
     }
     if (this.#snapshotCountCache?.key === key) return this.#snapshotCountCache.value;
     let value = { count: 0, vmStateBytes: 0 };
