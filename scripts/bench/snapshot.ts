@@ -194,7 +194,7 @@ function steps(marks: readonly QmpMark[], t0: number, t1: number, job: string): 
   const submit = first(job);
   const dismiss = first('job-dismiss');
   const cont = first('cont');
-  // runQmpJob sends query-jobs (with job-dismiss) right after the `concluded` event (and every 500 ms before).
+  // runQmpJob sends query-jobs (with job-dismiss) right after the `concluded` event, and not before.
   const concluded = at.filter((m) => m.command === 'query-jobs' && dismiss && m.sent < dismiss.sent).pop();
   if (!submit || !dismiss || !concluded) return {};
   // vmdesk sends the screendump and, right behind it, the save: QEMU runs them in turn, so the
