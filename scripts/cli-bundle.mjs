@@ -164,6 +164,8 @@ export async function buildCli(root, { write = true } = {}) {
     write: false,
     metafile: true,
     sourcemap: false,
+    // The same sources as the client build above, which reports every warning: this in-memory
+    // copy is read only for its export names, and would repeat those warnings word for word.
     logLevel: 'silent',
     plugins: [lazyImports(root, new Map())],
   });
