@@ -336,8 +336,9 @@ describe('SerialHub', () => {
     expect(() => att.input(bytes('x'))).not.toThrow();
   });
 
-  it('disconnects a viewer whose queue outgrows its budget, and the others keep receiving', async () => {
-    hub = new SerialHub(sock, { viewerBudgetBytes: 64 * 1024, ringBytes: 1024 });
+  it('disconnects a viewer whose queue outgrows its budget, tells its owner, and the others keep receiving', async () => {
+    let dropped = 0;
+    hub = new SerialHub(sock, { viewerBudgetBytes: 64 * 1024, ringBytes: 1024, onViewerDropped: () => dropped++ });
     await hub.connect();
     const slow = new RecordingViewer();
     slow.full = true;
@@ -354,6 +355,7 @@ describe('SerialHub', () => {
     await slow.closed();
     expect(slow.closedWith).toBe(FELL_BEHIND);
     expect(hub.viewerCount).toBe(1);
+    expect(dropped, 'the owner is told (the VM log says it)').toBe(1);
 
     await qemu.guestWrites('second');
     await fast.receivedText('second');

@@ -111,6 +111,9 @@ export class SerialHub {
       onData?: (n: number) => void;
       /** History from before this hub existed (the serial log's tail). */ seed?: Uint8Array;
       /** Per-viewer queue budget (memory bytes). */ viewerBudgetBytes?: number;
+      /** A viewer was disconnected for falling behind (the VM's log says so: the viewer itself
+       * learns why only once it reads again, behind everything the kernel still holds for it). */
+      onViewerDropped?: () => void;
     } = {},
   ) {
     this.ring = new RingBuffer(opts.ringBytes ?? DEFAULT_RING_BYTES);
@@ -216,7 +219,10 @@ export class SerialHub {
       budgetBytes: Math.max(this.opts.viewerBudgetBytes ?? STREAM_BUDGET_BYTES, 2 * this.ring.capacity),
       overflow: { kind: 'drop' },
       dropReason: FELL_BEHIND,
-      onDrop: () => this.viewers.delete(output),
+      onDrop: () => {
+        this.viewers.delete(output);
+        this.opts.onViewerDropped?.();
+      },
     });
     if (this.closed) {
       output.end('The VM is not running.');

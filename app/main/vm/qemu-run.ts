@@ -343,7 +343,11 @@ export class QemuRun {
    * was attached). */
   async #attachSerial(replayLog: boolean): Promise<void> {
     const seed = replayLog ? logBytesSinceStart(this.ctx.files.serialLog, DEFAULT_RING_BYTES) : undefined;
-    const hub = new SerialHub(this.record.serialSocket, seed ? { seed } : {});
+    const hub = new SerialHub(this.record.serialSocket, {
+      ...(seed ? { seed } : {}),
+      onViewerDropped: () =>
+        this.ctx.log.write('a serial console viewer fell too far behind the guest output and was disconnected', 'warn'),
+    });
     try {
       await hub.connect();
     } catch (err) {
