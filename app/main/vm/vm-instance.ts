@@ -1071,12 +1071,13 @@ export class VmInstance {
    * `list`, and parsing the records each time costs more than the rest of it.
    */
   #snapshotCount(): { count: number; vmStateBytes: number } {
-    let key: string;
+    let key = `${this.#snapshots.writes}:none`;
     try {
-      const st = fs.statSync(this.#snapshots.file, { bigint: true });
-      key = `${this.#snapshots.writes}:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+      // Most VMs have no snapshots file: no exception for that (a list of 200 asks 200 times).
+      const st = fs.statSync(this.#snapshots.file, { bigint: true, throwIfNoEntry: false });
+      if (st) key = `${this.#snapshots.writes}:${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
     } catch {
-      key = `${this.#snapshots.writes}:none`;
+      // unreadable: counted as none, as below
     }
     if (this.#snapshotCountCache?.key === key) return this.#snapshotCountCache.value;
     let value = { count: 0, vmStateBytes: 0 };
