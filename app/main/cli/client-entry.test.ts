@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Metafile } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildCli, CLIENT_FILE } from '../../../scripts/cli-bundle.mjs';
+import { buildCli, cheapBuiltinImports, CLIENT_FILE, ESBUILD_TO_ESM } from '../../../scripts/cli-bundle.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -91,9 +91,11 @@ function packageOf(specifier: string): string {
 
 describe('the vmdesk client entry', () => {
   let graph: EntryGraph;
+  let clientCode: string;
   beforeAll(async () => {
-    const { client, lazy } = await buildCli(ROOT, { write: false });
-    graph = staticGraph(client, lazy);
+    const built = await buildCli(ROOT, { write: false });
+    graph = staticGraph(built.client, built.lazy);
+    clientCode = built.clientCode;
   });
 
   it('loads the router and the control-socket client, and the driver only through dynamic imports', () => {
@@ -126,5 +128,45 @@ describe('the vmdesk client entry', () => {
       .map(({ spec, rule }) => `${spec} (${rule![1]})`)
       .sort();
     expect(found, 'Imported statically by the client entry: import it in the command that needs it').toEqual([]);
+  });
+
+  it("gives a built-in module's default import the module itself, not a copy made property by property", () => {
+    const calls = [...clientCode.matchAll(/__toESM\(require\("(node:[a-z_/]+)"\)/g)].map((m) => m[1]);
+    expect(calls).toContain('node:fs');
+    expect(clientCode).not.toContain('__copyProps(\n  // If the importer is in node compatibility mode');
+    // The helper the bundle now holds, run on a real built-in module.
+    const helper = /^var __toESM = .*$/m.exec(clientCode)![0];
+    const toEsm = new Function('__create', `${helper}; return __toESM;`)(Object.create) as (
+      m: unknown,
+      nodeMode?: number,
+    ) => { default: typeof path; join: typeof path.join; sep: string };
+    const ns = toEsm(path, 1);
+    expect(ns.default).toBe(path);
+    expect(ns.join).toBe(path.join);
+    expect(ns.sep).toBe(path.sep);
+    expect(Object.getOwnPropertyNames(ns)).toEqual(['default']);
+  });
+});
+
+describe('cheapBuiltinImports', () => {
+  it("refuses a bundle where esbuild's helper serves a package, and keeps the lines where they were", () => {
+    const bundle = (calls: string) => `var __create = Object.create;\n${ESBUILD_TO_ESM}${calls}\n`;
+    expect(() => cheapBuiltinImports(bundle('var a = __toESM(require("valibot"), 1);'))).toThrow(
+      /imports valibot by default or as a namespace/,
+    );
+    const before = bundle('var a = __toESM(require("node:fs"), 1);');
+    const after = cheapBuiltinImports(before);
+    expect(after).toContain('var __toESM = (mod) =>');
+    // The source map's lines: the code after the helper is on the line it was.
+    expect(after.split('\n').indexOf('var a = __toESM(require("node:fs"), 1);')).toBe(
+      before.split('\n').indexOf('var a = __toESM(require("node:fs"), 1);'),
+    );
+  });
+
+  it("refuses esbuild's helper in a form it does not know (a new esbuild)", () => {
+    expect(() => cheapBuiltinImports('var __toESM = (mod) => mod;\nvar a = __toESM(require("node:fs"), 1);')).toThrow(
+      /not the one ESBUILD_TO_ESM holds/,
+    );
+    expect(cheapBuiltinImports('var a = require("node:fs");')).toBe('var a = require("node:fs");');
   });
 });
